@@ -1,0 +1,171 @@
+//! The one OAuth error type (RFC 6749 §5.2, §4.1.2.1; RFC 6750 §3.1; RFC 8707 §2).
+//!
+//! Every protocol failure is an [`OAuthError`]: a closed [`ErrorCode`], a
+//! description safe to show the client, and a detail that goes to logs only.
+//! The HTTP status belongs to the code, so no handler picks one by hand.
+
+use std::fmt;
+
+/// The registered OAuth error codes Tessera emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: "The request is missing a required parameter, includes an
+    /// unsupported parameter value (other than grant type), repeats a parameter,
+    /// includes multiple credentials, utilizes more than one mechanism for
+    /// authenticating the client, or is otherwise malformed."
+    InvalidRequest,
+    /// RFC 6749 §5.2: "Client authentication failed (e.g., unknown client, no
+    /// client authentication included, or unsupported authentication method)."
+    InvalidClient,
+    /// RFC 6749 §5.2: "The provided authorization grant ... or refresh token is
+    /// invalid, expired, revoked, does not match the redirection URI used in the
+    /// authorization request, or was issued to another client."
+    InvalidGrant,
+    /// RFC 6749 §5.2: "The authenticated client is not authorized to use this
+    /// authorization grant type."
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: "The authorization grant type is not supported by the
+    /// authorization server."
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or
+    /// exceeds the scope granted by the resource owner."
+    InvalidScope,
+    /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or
+    /// malformed."
+    InvalidTarget,
+    /// RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the
+    /// request."
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected
+    /// condition that prevented it from fulfilling the request."
+    ServerError,
+    /// RFC 6749 §4.1.2.1: "The authorization server is currently unable to
+    /// handle the request due to a temporary overloading or maintenance."
+    TemporarilyUnavailable,
+    /// RFC 6750 §3.1: "The access token provided is expired, revoked, malformed,
+    /// or invalid for other reasons."
+    InvalidToken,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the `error` member.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+
+    /// The HTTP status of a token-endpoint response carrying this code.
+    ///
+    /// RFC 6749 §5.2: 400 unless stated otherwise; `invalid_client` is 401 when
+    /// the client tried to authenticate (the writer adds `WWW-Authenticate`).
+    /// Internal failures are 5xx so that clients retry instead of giving up.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::AccessDenied => 403,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth protocol error: what the client is told, and what only logs see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The registered error code.
+    pub code: ErrorCode,
+    /// `error_description`: human-readable, safe to show the client.
+    pub description: String,
+    /// Internal detail for logs; never rendered.
+    pub detail: Option<String>,
+}
+
+impl OAuthError {
+    /// An error whose description is shown to the client. Characters outside
+    /// RFC 6749 §5.2's allowed set (%x20-21 / %x23-5B / %x5D-7E) are replaced.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self { code, description: sanitize_description(&description.into()), detail: None }
+    }
+
+    /// Attaches a log-only detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// `invalid_request` with a description.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_client`. The description never says whether the id exists.
+    pub fn invalid_client() -> Self {
+        Self::new(ErrorCode::InvalidClient, "client authentication failed")
+    }
+
+    /// `server_error` with a log-only detail; the client never learns why.
+    pub fn server_error(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServerError, "the server could not complete the request").with_detail(detail)
+    }
+
+    /// `temporarily_unavailable` with a log-only detail (e.g. the database is down).
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, retry later")
+            .with_detail(detail)
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+/// Replaces characters RFC 6749 §5.2 forbids in `error_description` with `?`.
+pub fn sanitize_description(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_client_is_401_and_others_400() {
+        assert_eq!(ErrorCode::InvalidClient.status(), 401);
+        assert_eq!(ErrorCode::InvalidScope.status(), 400);
+        assert_eq!(ErrorCode::UnsupportedGrantType.status(), 400);
+        assert_eq!(ErrorCode::ServerError.status(), 500);
+    }
+
+    #[test]
+    fn description_with_quote_backslash_and_newline_is_sanitized() {
+        let e = OAuthError::invalid_request("bad \"x\"\\\n\tz é");
+        assert_eq!(e.description, "bad ?x????z ?");
+    }
+}

@@ -1,0 +1,23 @@
+//! Tessera's OAuth 2.0 and OpenID Connect protocol logic.
+//!
+//! Everything here is pure: functions take parsed input and already-loaded data
+//! and return a decision (a token plan, an error). No I/O, no HTTP framework, no
+//! database, no clock and no randomness: the caller passes `now` and random
+//! bytes in, which keeps every rule unit-testable and the crate boundary honest.
+//! Modules are named after the RFC feature they implement.
+
+pub mod claims;
+pub mod model;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod grant;
+pub mod ids;
+pub mod params;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+pub use error::{ErrorCode, OAuthError};
+pub use ids::{ApiId, Audience, ClientId, UserId};
+pub use scope::ScopeSet;

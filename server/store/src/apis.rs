@@ -1,0 +1,134 @@
+//! APIs (resource servers): the audiences tokens are issued for.
+
+use crate::json::{from_text, to_text};
+use crate::schema::apis;
+use crate::{DbConn, StoreError};
+use diesel::prelude::*;
+use tessera_protocol::model::{ApiProfile, SigningAlg};
+use tessera_protocol::{ApiId, Audience, ScopeSet};
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = apis)]
+#[diesel(treat_none_as_null = true)]
+struct Row {
+    id: String,
+    identifier: String,
+    name: String,
+    alg: String,
+    token_lifetime_secs: i64,
+    scopes: String,
+    hs256_secret_enc: Option<Vec<u8>>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// An API as stored.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// Internal id.
+    pub id: String,
+    /// The identifier (audience), unique.
+    pub identifier: String,
+    /// Display name.
+    pub name: String,
+    /// Signing algorithm of its access tokens.
+    pub alg: SigningAlg,
+    /// Access-token lifetime.
+    pub token_lifetime_secs: i64,
+    /// Scopes the API defines.
+    pub scopes: Vec<String>,
+    /// For HS256 APIs: the shared secret, encrypted with the master key.
+    pub hs256_secret_enc: Option<Vec<u8>>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl TryFrom<Row> for Api {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        Ok(Api {
+            alg: r.alg.parse().map_err(StoreError::Corrupt)?,
+            scopes: from_text("apis.scopes", &r.scopes)?,
+            id: r.id,
+            identifier: r.identifier,
+            name: r.name,
+            token_lifetime_secs: r.token_lifetime_secs,
+            hs256_secret_enc: r.hs256_secret_enc,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl Api {
+    fn to_row(&self) -> Result<Row, StoreError> {
+        Ok(Row {
+            id: self.id.clone(),
+            identifier: self.identifier.clone(),
+            name: self.name.clone(),
+            alg: self.alg.as_str().to_owned(),
+            token_lifetime_secs: self.token_lifetime_secs,
+            scopes: to_text(&self.scopes)?,
+            hs256_secret_enc: self.hs256_secret_enc.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+
+    /// The protocol's view of this API.
+    pub fn profile(&self) -> ApiProfile {
+        ApiProfile {
+            id: ApiId::new(&self.id),
+            audience: Audience::new(&self.identifier),
+            alg: self.alg,
+            token_lifetime_secs: self.token_lifetime_secs,
+            scopes: ScopeSet::from_tokens(self.scopes.iter().cloned()),
+        }
+    }
+}
+
+/// Inserts an API; a taken identifier is `Conflict`.
+pub fn insert(conn: &mut DbConn, api: &Api) -> Result<(), StoreError> {
+    match diesel::insert_into(apis::table).values(api.to_row()?).execute(conn) {
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict(_) => Err(StoreError::Conflict(format!("an API with identifier {:?} exists", api.identifier))),
+            other => Err(other),
+        },
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Replaces an API's stored fields.
+pub fn update(conn: &mut DbConn, api: &Api) -> Result<(), StoreError> {
+    let n = diesel::update(apis::table.find(&api.id)).set(api.to_row()?).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("api {}", api.id))) } else { Ok(()) }
+}
+
+/// The API with this identifier (audience), if any.
+pub fn find_by_identifier(conn: &mut DbConn, identifier: &str) -> Result<Option<Api>, StoreError> {
+    apis::table
+        .filter(apis::identifier.eq(identifier))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Api::try_from)
+        .transpose()
+}
+
+/// The API with this id, if any.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Api>, StoreError> {
+    apis::table.find(id).select(Row::as_select()).first(conn).optional()?.map(Api::try_from).transpose()
+}
+
+/// Every API, ordered by identifier.
+pub fn list(conn: &mut DbConn) -> Result<Vec<Api>, StoreError> {
+    apis::table.order(apis::identifier.asc()).select(Row::as_select()).load(conn)?.into_iter().map(Api::try_from).collect()
+}
+
+/// Deletes an API.
+pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+    let n = diesel::delete(apis::table.find(id)).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("api {id}"))) } else { Ok(()) }
+}

@@ -1,0 +1,148 @@
+//! The diesel schema, shared by both backends (migrations/sqlite and
+//! migrations/postgres create the same tables).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        password_hash -> Nullable<Text>,
+        email -> Nullable<Text>,
+        profile -> Text,
+        metadata -> Text,
+        roles -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        confidential -> Bool,
+        grant_types -> Text,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        allowed_scopes -> Nullable<Text>,
+        allowed_audiences -> Nullable<Text>,
+        metadata -> Text,
+        service_account_user_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_secrets (id) {
+        id -> Text,
+        client_id -> Text,
+        secret_hash -> Text,
+        hint -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    apis (id) {
+        id -> Text,
+        identifier -> Text,
+        name -> Text,
+        alg -> Text,
+        token_lifetime_secs -> BigInt,
+        scopes -> Text,
+        hs256_secret_enc -> Nullable<Binary>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        state -> Text,
+        private_key_enc -> Binary,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    plugins (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    plugin_versions (id) {
+        id -> Text,
+        plugin_id -> Text,
+        version -> Integer,
+        sha256 -> Text,
+        size -> BigInt,
+        wasm -> Binary,
+        world -> Text,
+        declared_claims -> Nullable<Text>,
+        interface -> Text,
+        uploaded_by -> Text,
+        uploaded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    bindings (id) {
+        id -> Text,
+        plugin_id -> Text,
+        plugin_version_id -> Text,
+        trigger_name -> Text,
+        grant_types -> Text,
+        client_ids -> Nullable<Text>,
+        position -> Integer,
+        enabled -> Bool,
+        config -> Text,
+        secrets_enc -> Nullable<Binary>,
+        secret_names -> Text,
+        failure_policy -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    plugin_runs (id) {
+        id -> Text,
+        binding_id -> Text,
+        plugin_version_id -> Text,
+        grant_type -> Text,
+        client_id -> Text,
+        at -> BigInt,
+        duration_us -> BigInt,
+        outcome -> Text,
+        detail -> Text,
+        logs -> Text,
+    }
+}
+
+diesel::joinable!(client_secrets -> clients (client_id));
+diesel::joinable!(plugin_versions -> plugins (plugin_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users, clients, client_secrets, apis, signing_keys, audit_events, plugins, plugin_versions, bindings, plugin_runs,
+);

@@ -7,12 +7,12 @@
 //! Modules are named after the RFC feature they implement.
 
 pub mod claims;
-pub mod model;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod model;
 pub mod params;
 pub mod scope;
 pub mod secret;

@@ -12,7 +12,13 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 ///
 /// RFC 9068 §2.2 requires iss, exp, aud, sub, client_id, iat and jti; `scope`
 /// is included when scopes were granted (§2.2.3).
-pub fn access_token_claims(issuer: &str, plan: &TokenPlan, now: i64, jti: &str, extra: &PluginClaims) -> Map<String, Value> {
+pub fn access_token_claims(
+    issuer: &str,
+    plan: &TokenPlan,
+    now: i64,
+    jti: &str,
+    extra: &PluginClaims,
+) -> Map<String, Value> {
     let mut claims = Map::new();
     extra.apply_to(&mut claims);
     claims.insert("iss".into(), json!(issuer));
@@ -70,8 +76,16 @@ mod tests {
             alg: SigningAlg::RS256,
             lifetime_secs: 60,
         };
-        let Value::Object(m) = json!({"x": 1}) else { unreachable!() };
-        let c = access_token_claims("https://as", &plan, 1000, "j", &PluginClaims::filter(m).unwrap());
+        let Value::Object(m) = json!({"x": 1}) else {
+            unreachable!()
+        };
+        let c = access_token_claims(
+            "https://as",
+            &plan,
+            1000,
+            "j",
+            &PluginClaims::filter(m).unwrap(),
+        );
         assert_eq!(c["exp"], json!(1060));
         assert_eq!(c["aud"], json!("https://api"));
         assert_eq!(c["scope"], json!("read"));

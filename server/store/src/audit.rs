@@ -25,12 +25,19 @@ pub struct AuditEvent {
 
 /// Appends an event.
 pub fn record(conn: &mut DbConn, event: &AuditEvent) -> Result<(), StoreError> {
-    diesel::insert_into(audit_events::table).values(event).execute(conn)?;
+    diesel::insert_into(audit_events::table)
+        .values(event)
+        .execute(conn)?;
     Ok(())
 }
 
 /// The newest events, optionally only those whose action starts with `action_prefix`.
-pub fn recent(conn: &mut DbConn, action_prefix: Option<&str>, offset: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+pub fn recent(
+    conn: &mut DbConn,
+    action_prefix: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
     let mut q = audit_events::table.into_boxed();
     if let Some(p) = action_prefix {
         q = q.filter(audit_events::action.like(format!("{p}%")));

@@ -144,5 +144,14 @@ diesel::table! {
 diesel::joinable!(client_secrets -> clients (client_id));
 diesel::joinable!(plugin_versions -> plugins (plugin_id));
 diesel::allow_tables_to_appear_in_same_query!(
-    users, clients, client_secrets, apis, signing_keys, audit_events, plugins, plugin_versions, bindings, plugin_runs,
+    users,
+    clients,
+    client_secrets,
+    apis,
+    signing_keys,
+    audit_events,
+    plugins,
+    plugin_versions,
+    bindings,
+    plugin_runs,
 );

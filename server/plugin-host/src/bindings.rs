@@ -1,0 +1,145 @@
+//! The generated WIT bindings for `tessera:plugin/token-plugin@0.1.0` and the
+//! per-call [`HostState`] that implements the plugin's imports: `host.log`
+//! and an empty WASI p2 context (no files, network, environment, arguments
+//! or stdio), which language runtimes need to start.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::{LogBuffer, LogLevel, MemoryLimiter};
+
+/// Generated code; private so its undocumented items stay out of the API.
+#[allow(missing_docs, clippy::all)]
+pub(crate) mod generated {
+    wasmtime::component::bindgen!({
+        path: "../../plugins/wit",
+        world: "token-plugin",
+    });
+}
+
+pub(crate) use generated::tessera::plugin::{host as wit_host, types as wit};
+pub(crate) use generated::{TokenPlugin, TokenPluginPre};
+
+/// WASI resources (streams, pollables) one call may hold at once.
+const MAX_RESOURCES: usize = 1024;
+
+/// Everything a single call's [`wasmtime::Store`] owns. Built fresh per call
+/// and dropped with the store, so nothing survives between token requests.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) logs: LogBuffer,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        memory_limit: usize,
+        max_log_lines: usize,
+        max_log_line_bytes: usize,
+    ) -> Self {
+        // The builder's defaults already close stdin, discard stdout/stderr and
+        // grant no env, args, preopens or addresses; the explicit calls keep
+        // that true if a future wasmtime changes a default.
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Self {
+            wasi,
+            table,
+            limiter: MemoryLimiter::new(memory_limit),
+            logs: LogBuffer::new(max_log_lines, max_log_line_bytes),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::Host for HostState {}
+
+impl wit_host::Host for HostState {
+    /// Appends to the call's bounded buffer; never fails, so a chatty plugin
+    /// cannot turn logging into a trap.
+    fn log(&mut self, level: wit_host::Level, message: String) {
+        let level = match level {
+            wit_host::Level::Debug => LogLevel::Debug,
+            wit_host::Level::Info => LogLevel::Info,
+            wit_host::Level::Warn => LogLevel::Warn,
+            wit_host::Level::Error => LogLevel::Error,
+        };
+        self.logs.push(level, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wit_host::{Host, Level};
+    use super::*;
+    use crate::limits::LogLine;
+
+    fn state(lines: usize, bytes: usize) -> HostState {
+        HostState::new(1 << 20, lines, bytes)
+    }
+
+    #[test]
+    fn log_keeps_level_and_message() {
+        let mut s = state(4, 64);
+        s.log(Level::Warn, "careful".into());
+        s.log(Level::Debug, "detail".into());
+        assert_eq!(
+            s.logs.finish(),
+            vec![
+                LogLine {
+                    level: LogLevel::Warn,
+                    message: "careful".into()
+                },
+                LogLine {
+                    level: LogLevel::Debug,
+                    message: "detail".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn log_truncates_long_lines_on_a_char_boundary() {
+        let mut s = state(4, 8);
+        s.log(Level::Info, "ééééé".into()); // 10 bytes
+        let lines = s.logs.finish();
+        assert!(lines[0].message.len() <= 8, "{:?}", lines[0].message);
+        assert_eq!(lines[0].message, "éé…");
+    }
+
+    #[test]
+    fn log_stops_after_max_lines_and_records_one_marker() {
+        let mut s = state(3, 64);
+        for i in 0..10 {
+            s.log(Level::Info, format!("line {i}"));
+        }
+        let lines = s.logs.finish();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[2].message, "line 2");
+        assert_eq!(lines[3].message, "… 7 lines dropped");
+        assert_eq!(lines[3].level, LogLevel::Warn);
+    }
+
+    #[test]
+    fn zero_max_lines_only_counts() {
+        let mut s = state(0, 64);
+        s.log(Level::Error, "x".into());
+        let lines = s.logs.finish();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].message, "… 1 line dropped");
+    }
+}

@@ -1,0 +1,139 @@
+//! [`HostConfig`]: every limit the plugin host enforces, in one plain struct
+//! the server's configuration embeds (`[plugins]` in the TOML file).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::HostError;
+
+/// Limits and locations for the plugin host.
+///
+/// Plain data with defaults so the server's typed configuration can embed it
+/// and an operator only overrides what they need. None of these values changes
+/// the machine code Cranelift produces, so changing a limit never invalidates
+/// the compile cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Directory for compiled artefacts (`<sha256>-<engine>.cwasm` + `.mac`)
+    /// and compile scratch files. Per node, never shared: artefacts are
+    /// authenticated with this node's key. Default `plugin-cache` (the server
+    /// places it under its data directory).
+    pub cache_dir: PathBuf,
+    /// Wall-clock budget of one plugin call, in milliseconds. Default 100.
+    pub deadline_ms: u64,
+    /// Cap on the total linear memory of one call's instance, in bytes.
+    /// Default 64 MiB (Python components peak around 12 MiB).
+    pub memory_limit_bytes: u64,
+    /// Cap on the total size of the strings in the context handed to a
+    /// plugin, in bytes. Default 128 KiB (Shopify's input limit).
+    pub max_input_bytes: usize,
+    /// Cap on the total size of the strings a plugin returns (claims JSON,
+    /// dropped scopes, denial description), in bytes. Default 20 KiB.
+    pub max_output_bytes: usize,
+    /// Log lines kept per call; later lines are counted, not stored. Default 32.
+    pub max_log_lines: usize,
+    /// Bytes kept per log line; longer lines are cut on a char boundary. Default 1024.
+    pub max_log_line_bytes: usize,
+    /// Largest accepted upload, in bytes. Default 32 MiB (JS and Python
+    /// components are 2–18 MiB).
+    pub max_upload_bytes: usize,
+    /// Wall-clock limit for compiling one component in the compile child,
+    /// in milliseconds. Default 60 000 (Python/JS take 6–8 s).
+    pub compile_timeout_ms: u64,
+    /// Address-space limit (`RLIMIT_AS`) of the compile child, in bytes.
+    /// Default 2 GiB.
+    pub compile_memory_bytes: u64,
+    /// Concurrent plugin instances the pooling allocator provides slots for.
+    /// Calls beyond it fail fast as `unavailable`. Default 64.
+    pub pool_instances: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: PathBuf::from("plugin-cache"),
+            deadline_ms: 100,
+            memory_limit_bytes: 64 << 20,
+            max_input_bytes: 128 << 10,
+            max_output_bytes: 20 << 10,
+            max_log_lines: 32,
+            max_log_line_bytes: 1024,
+            max_upload_bytes: 32 << 20,
+            compile_timeout_ms: 60_000,
+            compile_memory_bytes: 2 << 30,
+            pool_instances: 64,
+        }
+    }
+}
+
+impl HostConfig {
+    /// Rejects values the engine cannot honour, so a typo in the config file
+    /// fails at start-up instead of at the first token request.
+    pub(crate) fn validate(&self) -> Result<(), HostError> {
+        let bad = |msg: &str| Err(HostError::InvalidConfig(msg.to_owned()));
+        if self.deadline_ms == 0 {
+            return bad("deadline_ms must be at least 1");
+        }
+        // One wasm page is the smallest memory a component can have; the
+        // pooling allocator reserves 4 GiB per slot, which is the ceiling.
+        if self.memory_limit_bytes < 64 << 10 || self.memory_limit_bytes > 4 << 30 {
+            return bad("memory_limit_bytes must be between 64 KiB and 4 GiB");
+        }
+        if self.max_input_bytes == 0 || self.max_output_bytes == 0 {
+            return bad("max_input_bytes and max_output_bytes must be at least 1");
+        }
+        if self.max_log_line_bytes == 0 {
+            return bad("max_log_line_bytes must be at least 1");
+        }
+        if self.max_upload_bytes < 8 {
+            return bad("max_upload_bytes must be at least 8");
+        }
+        if self.compile_timeout_ms == 0 {
+            return bad("compile_timeout_ms must be at least 1");
+        }
+        if self.pool_instances == 0 || self.pool_instances > 10_000 {
+            return bad("pool_instances must be between 1 and 10000");
+        }
+        if self.cache_dir.as_os_str().is_empty() {
+            return bad("cache_dir must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let c = HostConfig::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.deadline_ms, 100);
+        assert_eq!(c.memory_limit_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.max_input_bytes, 128 * 1024);
+        assert_eq!(c.max_output_bytes, 20 * 1024);
+        assert_eq!(c.compile_memory_bytes, 2 * 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn partial_config_fills_defaults_and_unknown_fields_are_rejected() {
+        let c: HostConfig =
+            serde_json::from_str(r#"{"deadline_ms": 50, "cache_dir": "/x"}"#).unwrap();
+        assert_eq!(c.deadline_ms, 50);
+        assert_eq!(c.cache_dir, PathBuf::from("/x"));
+        assert_eq!(c.max_log_lines, 32);
+        assert!(serde_json::from_str::<HostConfig>(r#"{"deadline": 50}"#).is_err());
+    }
+
+    #[test]
+    fn zero_deadline_is_rejected() {
+        let c = HostConfig {
+            deadline_ms: 0,
+            ..HostConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(HostError::InvalidConfig(_))));
+    }
+}

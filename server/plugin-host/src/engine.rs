@@ -1,0 +1,217 @@
+//! The wasmtime configuration: the code-affecting settings shared by the host
+//! engine and the compile worker (so a `.cwasm` from one loads in the other),
+//! the engine fingerprint that keys the disk cache, and the epoch ticker that
+//! turns `deadline_ms` into interrupts.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+};
+
+use crate::config::HostConfig;
+use crate::error::HostError;
+
+/// Period of the epoch ticker; deadlines are counted in these ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Guest stack limit. The host thread running a call (a tokio blocking
+/// thread, 2 MiB) must exceed this plus host frames, or the process aborts.
+const MAX_WASM_STACK: usize = 512 << 10;
+
+/// The wasmtime release compiled in (pinned `=48.0.8` in the workspace).
+/// Part of the cache fingerprint because wasmtime's own compatibility hash
+/// only records *that* it checks its version, not which one.
+const WASMTIME_VERSION: &str = "48.0.8";
+
+/// Settings that change the machine code. Both engines start from this and
+/// nothing here depends on [`HostConfig`], so limits can change without
+/// invalidating the cache. Proposals a claims plugin does not need are off
+/// (threads, shared memory, memory64, GC, stack switching, component-model
+/// async): less compiler surface for untrusted input.
+fn code_config() -> Config {
+    let mut c = Config::new();
+    c.strategy(Strategy::Cranelift)
+        .cranelift_opt_level(OptLevel::Speed)
+        .wasm_component_model(true)
+        .wasm_component_model_async(false)
+        .wasm_threads(false)
+        .wasm_shared_everything_threads(false)
+        .wasm_memory64(false)
+        .wasm_gc(false)
+        .wasm_stack_switching(false)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK);
+    c
+}
+
+fn build(config: &Config) -> Result<Engine, HostError> {
+    Engine::new(config).map_err(|e| HostError::Engine(format!("{e:#}")))
+}
+
+/// The serving engine: [`code_config`] plus a pooling allocator sized from
+/// the config, so instantiation is a slot reuse and the number of live
+/// instances and their memory has a hard ceiling.
+pub(crate) fn host_engine(cfg: &HostConfig) -> Result<Engine, HostError> {
+    let n = cfg.pool_instances;
+    let max_memory = usize::try_from(cfg.memory_limit_bytes)
+        .map_err(|_| HostError::InvalidConfig("memory_limit_bytes does not fit usize".into()))?;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(32))
+        .total_memories(n.saturating_mul(4))
+        .total_tables(n.saturating_mul(8))
+        .max_core_instances_per_component(50)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_memories_per_module(2)
+        .max_tables_per_module(4)
+        .table_elements(crate::limits::MAX_TABLE_ELEMENTS)
+        .max_memory_size(max_memory)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20);
+    let mut config = code_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    build(&config)
+}
+
+/// The compile worker's engine: the same code settings, on-demand allocation
+/// (a pool would reserve terabytes of address space and trip `RLIMIT_AS`).
+pub(crate) fn worker_engine() -> Result<Engine, HostError> {
+    build(&code_config())
+}
+
+/// Feeds `Hash` output into SHA-256 so wasmtime's compatibility hash becomes
+/// a stable, collision-resistant file-name component.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0 // unused: only the digest matters
+    }
+}
+
+/// Hex digest identifying which compiled artefacts this engine can load:
+/// the wasmtime version plus everything wasmtime itself checks (target, ISA
+/// flags, tunables, features).
+pub(crate) fn fingerprint(engine: &Engine) -> String {
+    let mut h = Sha256Hasher(Sha256::new());
+    h.write(b"tessera-engine-v1\0wasmtime-");
+    h.write(WASMTIME_VERSION.as_bytes());
+    h.write(b"\0");
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(h.0.finalize())
+}
+
+/// Deadline in epoch ticks; one extra tick because the first tick may come
+/// right after the deadline is set.
+pub(crate) fn deadline_ticks(deadline_ms: u64) -> u64 {
+    let tick_ms = u64::try_from(EPOCH_TICK.as_millis()).unwrap_or(1).max(1);
+    deadline_ms.div_ceil(tick_ms).saturating_add(1)
+}
+
+/// Background thread that advances the engine's epoch every [`EPOCH_TICK`];
+/// stopped and joined when dropped (with the [`crate::PluginHost`]).
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: Engine) -> Result<Self, HostError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("tessera-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| HostError::Engine(format!("could not start the epoch thread: {e}")))?;
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            // The thread only sleeps and increments; it cannot panic.
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> HostConfig {
+        HostConfig {
+            pool_instances: 2,
+            ..HostConfig::default()
+        }
+    }
+
+    #[test]
+    fn worker_and_host_engines_share_a_fingerprint() {
+        let host = host_engine(&small()).unwrap();
+        let worker = worker_engine().unwrap();
+        assert_eq!(fingerprint(&host), fingerprint(&worker));
+        assert_eq!(fingerprint(&host).len(), 64);
+    }
+
+    #[test]
+    fn limits_do_not_change_the_fingerprint() {
+        let a = host_engine(&small()).unwrap();
+        let b = host_engine(&HostConfig {
+            memory_limit_bytes: 16 << 20,
+            pool_instances: 3,
+            ..HostConfig::default()
+        })
+        .unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+    }
+
+    #[test]
+    fn worker_artefacts_load_in_the_pooling_engine() {
+        let host = host_engine(&small()).unwrap();
+        let worker = worker_engine().unwrap();
+        let cwasm = worker.precompile_component(b"(component)").unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: the bytes were produced by `precompile_component` just above.
+        let loaded = unsafe { wasmtime::component::Component::deserialize(&host, &cwasm) };
+        assert!(
+            loaded.is_ok(),
+            "{:#}",
+            loaded.err().map(|e| e.to_string()).unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn deadline_rounds_up_to_whole_ticks() {
+        assert_eq!(deadline_ticks(100), 101);
+        assert_eq!(deadline_ticks(1), 2);
+    }
+
+    #[test]
+    fn ticker_advances_and_stops() {
+        let engine = worker_engine().unwrap();
+        let ticker = EpochTicker::start(engine.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(ticker); // joins; a hang here fails the test by timeout
+    }
+}

@@ -1,0 +1,396 @@
+//! [`PluginHost`]: the engine, linker, caches and entry points the server
+//! uses: [`PluginHost::inspect`] at upload, [`PluginHost::call`] per token.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use crate::bindings::{HostState, TokenPlugin, TokenPluginPre};
+use crate::cache::{DiskCache, Lookup};
+use crate::call::{CallLimits, run};
+use crate::compile::{Compiler, check_header, compile, one_line};
+use crate::config::HostConfig;
+use crate::context::TokenContext;
+use crate::engine::{EpochTicker, deadline_ticks, fingerprint, host_engine};
+use crate::error::{HostError, PluginFailure, UploadError};
+use crate::limits::LogLine;
+use crate::verdict::{OutputRules, PluginVerdict, validate};
+
+/// What an accepted upload is, for the plugin version record and the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginInfo {
+    /// Lowercase hex sha256 of the component; the key for every later call.
+    pub sha256: String,
+    /// Size of the component in bytes.
+    pub size: usize,
+    /// The world it was checked against ([`crate::WORLD`]).
+    pub world: String,
+    /// The component's import names (WASI interfaces, `tessera:plugin/host`),
+    /// so admins see what a plugin asks for.
+    pub imports: Vec<String>,
+    /// The component's export names.
+    pub exports: Vec<String>,
+}
+
+/// The result of one call, kept whole for the plugin run record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRun {
+    /// The validated verdict, or why there is none.
+    pub outcome: Result<PluginVerdict, PluginFailure>,
+    /// Lines the plugin logged, bounded by the log limits.
+    pub logs: Vec<LogLine>,
+    /// Wall-clock time of the whole call, including a first-time load.
+    pub duration: Duration,
+}
+
+/// Counters for metrics and for tests that must tell a cache hit from a
+/// recompile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HostStats {
+    /// Components compiled by this host.
+    pub compiles: u64,
+    /// Components loaded from an authentic disk-cache artefact.
+    pub disk_cache_hits: u64,
+    /// Cached artefacts discarded (failed MAC or failed to load).
+    pub disk_cache_rejects: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    compiles: AtomicU64,
+    disk_cache_hits: AtomicU64,
+    disk_cache_rejects: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A component compiled and linked against our imports, ready to instantiate.
+struct Prepared {
+    pre: TokenPluginPre<HostState>,
+    info: PluginInfo,
+}
+
+/// The process-wide plugin runtime. Cheap to share (`Arc<PluginHost>`); every
+/// method takes `&self` and is safe to call from many threads.
+pub struct PluginHost {
+    config: HostConfig,
+    engine: Engine,
+    linker: Linker<HostState>,
+    compiler: Compiler,
+    disk: DiskCache,
+    prepared: RwLock<HashMap<String, Arc<Prepared>>>,
+    /// One lock per sha256 being prepared, so concurrent first calls
+    /// compile once while other plugins stay unaffected.
+    preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    limits: CallLimits,
+    counters: Counters,
+    _ticker: EpochTicker,
+}
+
+impl fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("config", &self.config)
+            .field("compiler", &self.compiler)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Builds the engine, the linker (WASI p2 + `tessera:plugin/host`), the
+    /// cache directory and the epoch ticker. `node_key` authenticates this
+    /// node's compiled artefacts; derive it from the node's secret material
+    /// and never share it between nodes that do not trust each other.
+    pub fn new(
+        config: HostConfig,
+        node_key: [u8; 32],
+        compiler: Compiler,
+    ) -> Result<Self, HostError> {
+        config.validate()?;
+        let engine = host_engine(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        TokenPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let disk = DiskCache::open(&config.cache_dir, fingerprint(&engine), node_key)?;
+        let limits = CallLimits {
+            memory_limit: usize::try_from(config.memory_limit_bytes).unwrap_or(usize::MAX),
+            max_log_lines: config.max_log_lines,
+            max_log_line_bytes: config.max_log_line_bytes,
+            deadline_ticks: deadline_ticks(config.deadline_ms),
+        };
+        let ticker = EpochTicker::start(engine.clone())?;
+        Ok(Self {
+            config,
+            engine,
+            linker,
+            compiler,
+            disk,
+            prepared: RwLock::default(),
+            preparing: Mutex::default(),
+            limits,
+            counters: Counters::default(),
+            _ticker: ticker,
+        })
+    }
+
+    /// The configuration this host enforces.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Compile and cache counters since this host started.
+    pub fn stats(&self) -> HostStats {
+        let c = &self.counters;
+        HostStats {
+            compiles: c.compiles.load(Ordering::Relaxed),
+            disk_cache_hits: c.disk_cache_hits.load(Ordering::Relaxed),
+            disk_cache_rejects: c.disk_cache_rejects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Validates an upload: size, component header, compilation within the
+    /// bounds, and that it implements [`crate::WORLD`] against our imports.
+    /// On success the compiled artefact stays cached, so the first call is fast.
+    pub fn inspect(&self, wasm: &[u8]) -> Result<PluginInfo, UploadError> {
+        check_upload(wasm, self.config.max_upload_bytes)?;
+        let sha = hex::encode(Sha256::digest(wasm));
+        Ok(self.prepare(&sha, wasm)?.info.clone())
+    }
+
+    /// Runs the plugin `sha256` on `ctx` in a fresh instance.
+    ///
+    /// `wasm` is called only when the plugin is not prepared in memory yet
+    /// (first call on this node); its bytes must hash to `sha256`.
+    /// `declared_claims`, when given, is the binding's allow-list of claim
+    /// names. Whatever the guest does, the answer is a [`PluginRun`]: every
+    /// problem is a [`PluginFailure`] in [`PluginRun::outcome`]. Blocking:
+    /// call it from `spawn_blocking` or a dedicated thread.
+    pub fn call<E: fmt::Display>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, E>,
+        ctx: &TokenContext,
+        declared_claims: Option<&[String]>,
+    ) -> PluginRun {
+        let start = Instant::now();
+        let (outcome, logs) = match self.call_inner(sha256, wasm, ctx, declared_claims) {
+            Ok(done) => done,
+            Err(failure) => (Err(failure), Vec::new()),
+        };
+        PluginRun {
+            outcome,
+            logs,
+            duration: start.elapsed(),
+        }
+    }
+
+    /// Drops the in-memory prepared plugin (e.g. after a version is deleted);
+    /// the disk artefact stays for a later call.
+    pub fn forget(&self, sha256: &str) {
+        write(&self.prepared).remove(sha256);
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn call_inner<E: fmt::Display>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, E>,
+        ctx: &TokenContext,
+        declared_claims: Option<&[String]>,
+    ) -> Result<(Result<PluginVerdict, PluginFailure>, Vec<LogLine>), PluginFailure> {
+        if !is_sha256_hex(sha256) {
+            return Err(PluginFailure::Unavailable(format!(
+                "{sha256:?} is not a lowercase hex sha256"
+            )));
+        }
+        let (wit_ctx, size) = ctx.to_wit();
+        if size > self.config.max_input_bytes {
+            return Err(PluginFailure::OversizedInput {
+                size,
+                limit: self.config.max_input_bytes,
+            });
+        }
+        let prepared = match self.lookup(sha256) {
+            Some(p) => p,
+            None => self.load(sha256, wasm)?,
+        };
+        let (raw, logs) = run(&self.engine, &prepared.pre, self.limits, &wit_ctx);
+        let rules = OutputRules {
+            max_output_bytes: self.config.max_output_bytes,
+            declared: declared_claims,
+            id_token_issued: ctx.id_token_claims.is_some(),
+        };
+        Ok((raw.and_then(|d| validate(d, &rules)), logs))
+    }
+
+    fn load<E: fmt::Display>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<Arc<Prepared>, PluginFailure> {
+        let bytes = wasm().map_err(|e| {
+            PluginFailure::Unavailable(one_line(&format!("could not load the plugin: {e}"), 1024))
+        })?;
+        if hex::encode(Sha256::digest(&bytes)) != sha256 {
+            return Err(PluginFailure::Unavailable(format!(
+                "the loaded plugin bytes do not hash to {sha256}"
+            )));
+        }
+        check_upload(&bytes, self.config.max_upload_bytes)
+            .and_then(|()| self.prepare(sha256, &bytes))
+            .map_err(|e| PluginFailure::Unavailable(e.to_string()))
+    }
+
+    fn lookup(&self, sha256: &str) -> Option<Arc<Prepared>> {
+        read(&self.prepared).get(sha256).cloned()
+    }
+
+    /// Memory map, else disk cache, else compile; then link. Serialized per
+    /// sha256 so a burst of first calls compiles once.
+    fn prepare(&self, sha256: &str, wasm: &[u8]) -> Result<Arc<Prepared>, UploadError> {
+        if let Some(p) = self.lookup(sha256) {
+            return Ok(p);
+        }
+        let gate = Arc::clone(lock(&self.preparing).entry(sha256.to_owned()).or_default());
+        let result = {
+            let _guard = lock(&gate);
+            match self.lookup(sha256) {
+                Some(p) => Ok(p),
+                None => self.prepare_uncached(sha256, wasm),
+            }
+        };
+        lock(&self.preparing).remove(sha256);
+        result
+    }
+
+    fn prepare_uncached(&self, sha256: &str, wasm: &[u8]) -> Result<Arc<Prepared>, UploadError> {
+        let component = self.load_or_compile(sha256, wasm)?;
+        let prepared = Arc::new(self.link(sha256, wasm.len(), &component)?);
+        write(&self.prepared).insert(sha256.to_owned(), Arc::clone(&prepared));
+        Ok(prepared)
+    }
+
+    fn load_or_compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, UploadError> {
+        match self.disk.load(sha256) {
+            Lookup::Hit(bytes) => {
+                #[allow(unsafe_code)]
+                // SAFETY: the MAC verified, so this node wrote these bytes
+                // with `Component::serialize`/the compile worker for exactly
+                // this sha256 and engine fingerprint (see cache.rs).
+                let loaded = unsafe { Component::deserialize(&self.engine, &bytes) };
+                match loaded {
+                    Ok(c) => {
+                        bump(&self.counters.disk_cache_hits);
+                        return Ok(c);
+                    }
+                    Err(e) => {
+                        tracing::warn!(sha256, "cached plugin artefact did not load: {e:#}");
+                        bump(&self.counters.disk_cache_rejects);
+                        self.disk.remove(sha256);
+                    }
+                }
+            }
+            Lookup::Rejected => bump(&self.counters.disk_cache_rejects),
+            Lookup::Missing => {}
+        }
+        let (component, artefact) = compile(&self.engine, &self.compiler, &self.config, wasm)?;
+        bump(&self.counters.compiles);
+        if let Err(e) = self.disk.store(sha256, &artefact) {
+            // Not fatal: the plugin works, the next start just recompiles.
+            tracing::warn!(sha256, "could not write the plugin compile cache: {e}");
+        }
+        Ok(component)
+    }
+
+    /// Checks the component against the world and pre-links it.
+    fn link(
+        &self,
+        sha256: &str,
+        size: usize,
+        component: &Component,
+    ) -> Result<Prepared, UploadError> {
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        if ty.get_export(&self.engine, "on-token").is_none() {
+            let found = if exports.is_empty() {
+                "none".to_owned()
+            } else {
+                exports.join(", ")
+            };
+            return Err(UploadError::WrongWorld(format!(
+                "it does not export `on-token` (exports: {found})"
+            )));
+        }
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            UploadError::WrongWorld(one_line(&format!("unsatisfied import: {e:#}"), 500))
+        })?;
+        let pre = TokenPluginPre::new(pre).map_err(|e| {
+            UploadError::WrongWorld(one_line(
+                &format!("`on-token` has the wrong type: {e:#}"),
+                500,
+            ))
+        })?;
+        Ok(Prepared {
+            pre,
+            info: PluginInfo {
+                sha256: sha256.to_owned(),
+                size,
+                world: crate::WORLD.to_owned(),
+                imports,
+                exports,
+            },
+        })
+    }
+}
+
+fn check_upload(wasm: &[u8], limit: usize) -> Result<(), UploadError> {
+    if wasm.len() > limit {
+        return Err(UploadError::TooLarge {
+            size: wasm.len(),
+            limit,
+        });
+    }
+    check_header(wasm)
+}
+
+/// Only lowercase hex: the value becomes part of a file name.
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+// Poisoning only means another call panicked mid-update of a plain map whose
+// entries are always complete, so the data is still consistent.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+#[path = "host_tests.rs"]
+mod tests;

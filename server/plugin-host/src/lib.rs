@@ -1,0 +1,46 @@
+//! Tessera's WebAssembly plugin host.
+//!
+//! Token customizations are WebAssembly components implementing the WIT world
+//! `tessera:plugin/token-plugin@0.1.0` (`plugins/wit/tessera.wit`). This crate
+//! owns everything between an uploaded `.wasm` file and a validated
+//! [`PluginVerdict`]:
+//!
+//! * one [`wasmtime::Engine`] per process (pooling allocator, epoch deadline),
+//!   see [`PluginHost::new`];
+//! * compiling each component once, keyed by its sha256, optionally in a child
+//!   process with CPU, memory and wall-clock limits ([`Compiler`]), and caching
+//!   the artefact on disk behind an HMAC only this node can produce;
+//! * validating uploads ([`PluginHost::inspect`]);
+//! * running a plugin on a fresh instance per call with memory, time, input,
+//!   output and log limits ([`PluginHost::call`]), and turning every way it can
+//!   go wrong into one closed enum ([`PluginFailure`]).
+//!
+//! The crate knows nothing about HTTP, storage or binding policy: the server
+//! decides what a failure means for the token request.
+
+// Test code may unwrap and panic; the library itself may not (workspace lints).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod bindings;
+mod cache;
+mod call;
+mod compile;
+mod config;
+mod context;
+mod engine;
+mod error;
+mod host;
+mod limits;
+mod verdict;
+
+pub use compile::{Compiler, compile_worker_main};
+pub use config::HostConfig;
+pub use context::{ClientContext, PluginSecrets, TokenContext, UserContext, UserSource};
+pub use error::{HostError, PluginFailure, UploadError};
+pub use host::{HostStats, PluginHost, PluginInfo, PluginRun};
+pub use limits::{LogLevel, LogLine};
+pub use verdict::{ClaimsPatch, DenialCode, PluginVerdict, RESERVED_CLAIMS};
+
+/// The WIT world every plugin must implement, as reported in [`PluginInfo::world`]
+/// and in upload errors, so admins see exactly which contract was checked.
+pub const WORLD: &str = "tessera:plugin/token-plugin@0.1.0";

@@ -1,0 +1,410 @@
+//! Runs every fixture component from `plugins/fixtures/` (built into
+//! `plugins/build/fixtures/` by `plugins/build.sh`) through the real host with
+//! `Compiler::InProcess`. A missing fixture fails the test: run
+//! `plugins/build.sh --fixtures`.
+//!
+//! Every failure fixture is followed by an allow-claim call on the same host,
+//! so a failure that leaked state (a stuck pool slot, a poisoned lock, memory
+//! not returned) shows up as a broken next call.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tessera_plugin_host::{
+    Compiler, DenialCode, HostConfig, LogLevel, PluginFailure, PluginHost, PluginRun,
+    PluginVerdict, TokenContext, UploadError,
+};
+
+fn plugins_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = plugins_dir().join(format!("build/fixtures/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} is missing ({e}): run plugins/build.sh --fixtures",
+            path.display()
+        )
+    })
+}
+
+fn new_host(dir: &Path, deadline_ms: u64) -> PluginHost {
+    let config = HostConfig {
+        cache_dir: dir.to_owned(),
+        deadline_ms,
+        pool_instances: 16,
+        ..HostConfig::default()
+    };
+    PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap()
+}
+
+/// One host for the whole file, as in the server: tests run in parallel on
+/// it, which also exercises concurrent preparation.
+fn host() -> &'static PluginHost {
+    static HOST: OnceLock<(tempfile::TempDir, PluginHost)> = OnceLock::new();
+    &HOST
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            // Generous for slow debug CI machines; loop-forever still has to
+            // come back within a few seconds.
+            let host = new_host(dir.path(), 500);
+            (dir, host)
+        })
+        .1
+}
+
+fn ctx() -> TokenContext {
+    serde_json::from_value(json!({
+        "grant_type": "authorization_code",
+        "client": {"id": "web", "name": "Web app", "metadata": {"team": "a"}, "confidential": true},
+        "user": {
+            "id": "u-1", "username": "alice", "email": "alice@example.com",
+            "profile": {"name": "Alice"}, "metadata": {"tenant": "acme"},
+            "roles": ["admin"], "source": "signed-in"
+        },
+        "requested_scopes": ["openid", "read", "write"],
+        "granted_scopes": ["openid", "read", "write"],
+        "audience": ["https://api.example.com"],
+        "access_token_claims": {"sub": "u-1"},
+        "id_token_claims": {"sub": "u-1"},
+        "config": {"tenant": "t-9"},
+        "secrets": {"zeta": "z", "alpha": "a"}
+    }))
+    .unwrap()
+}
+
+fn run_with(name: &str, ctx: &TokenContext, declared: Option<&[String]>) -> PluginRun {
+    let wasm = fixture(name);
+    let info = host()
+        .inspect(&wasm)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    host().call(&info.sha256, || Ok::<_, String>(wasm), ctx, declared)
+}
+
+fn run(name: &str) -> PluginRun {
+    run_with(name, &ctx(), None)
+}
+
+fn failure(name: &str) -> PluginFailure {
+    let r = run(name);
+    let failure = r.outcome.expect_err(name);
+    assert_allow_claim_still_works();
+    failure
+}
+
+fn assert_allow_claim_still_works() {
+    let r = run("allow-claim");
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
+        panic!("allow-claim after a failure: {:?}", r.outcome)
+    };
+    assert_eq!(
+        patch.access_token_claims().get("fixture"),
+        Some(&json!("allow-claim"))
+    );
+}
+
+#[test]
+fn allow_claim_adds_its_claim_and_log_line() {
+    let r = run("allow-claim");
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(
+        patch.access_token_claims().get("fixture"),
+        Some(&json!("allow-claim"))
+    );
+    assert_eq!(
+        patch.id_token_claims().get("fixture"),
+        Some(&json!("allow-claim"))
+    );
+    assert!(patch.drop_scopes().is_empty());
+    assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
+    assert_eq!(r.logs[0].level, LogLevel::Info);
+    assert_eq!(r.logs[0].message, "allow-claim ran");
+}
+
+#[test]
+fn allow_claim_with_a_matching_declaration_passes() {
+    let declared = vec!["fixture".to_owned()];
+    let r = run_with("allow-claim", &ctx(), Some(&declared));
+    assert!(
+        matches!(r.outcome, Ok(PluginVerdict::Allow(_))),
+        "{:?}",
+        r.outcome
+    );
+    let r = run_with("allow-claim", &ctx(), Some(&[]));
+    assert_eq!(
+        r.outcome,
+        Err(PluginFailure::UndeclaredClaim("fixture".into()))
+    );
+}
+
+#[test]
+fn allow_claim_without_an_id_token_sets_no_id_claims() {
+    let mut c = ctx();
+    c.id_token_claims = None;
+    let r = run_with("allow-claim", &c, None);
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert!(patch.id_token_claims().is_empty());
+}
+
+#[test]
+fn echo_context_sees_exactly_the_context_given() {
+    let r = run("echo-context");
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(
+        patch.access_token_claims().get("ctx"),
+        Some(&json!({
+            "grant_type": "authorization_code",
+            "client_id": "web",
+            "user_id": "u-1",
+            "user_source": "signed-in",
+            "granted_scopes": ["openid", "read", "write"],
+            "audience": ["https://api.example.com"],
+            "config": {"tenant": "t-9"},
+            "secret_names": ["alpha", "zeta"],
+        }))
+    );
+}
+
+#[test]
+fn echo_context_without_a_user_sees_nulls() {
+    let mut c = ctx();
+    c.grant_type = "client_credentials".into();
+    c.user = None;
+    c.secrets = Default::default();
+    let r = run_with("echo-context", &c, None);
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    let echo = &patch.access_token_claims()["ctx"];
+    assert_eq!(echo["user_id"], Value::Null);
+    assert_eq!(echo["user_source"], Value::Null);
+    assert_eq!(echo["grant_type"], json!("client_credentials"));
+    assert_eq!(echo["secret_names"], json!([]));
+}
+
+#[test]
+fn drop_scope_drops_the_configured_scopes() {
+    let mut c = ctx();
+    c.config = json!({"drop": ["write", "read"]});
+    let r = run_with("drop-scope", &c, None);
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(patch.drop_scopes(), ["write", "read"]);
+    assert!(patch.access_token_claims().is_empty());
+}
+
+#[test]
+fn deny_maps_code_and_description() {
+    let r = run("deny");
+    assert_eq!(
+        r.outcome,
+        Ok(PluginVerdict::Deny {
+            code: DenialCode::AccessDenied,
+            description: "denied by fixture".into()
+        })
+    );
+}
+
+#[test]
+fn plugin_error_is_plugin_error() {
+    assert_eq!(
+        failure("plugin-error"),
+        PluginFailure::PluginError("fixture failure".into())
+    );
+}
+
+#[test]
+fn trap_is_trap() {
+    let f = failure("trap");
+    assert!(
+        matches!(&f, PluginFailure::Trap(m) if m.contains("unreachable")),
+        "{f:?}"
+    );
+    assert_eq!(f.code(), "trap");
+}
+
+#[test]
+fn loop_forever_hits_the_deadline() {
+    let start = Instant::now();
+    let r = run("loop-forever");
+    assert_eq!(r.outcome, Err(PluginFailure::Deadline));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(r.duration >= Duration::from_millis(400), "{:?}", r.duration);
+    assert_allow_claim_still_works();
+}
+
+#[test]
+fn grow_memory_hits_the_memory_cap() {
+    assert_eq!(failure("grow-memory"), PluginFailure::Memory);
+}
+
+#[test]
+fn oversized_output_is_refused() {
+    let f = failure("oversized-output");
+    assert!(
+        matches!(f, PluginFailure::OversizedOutput { size, limit } if size > 1 << 20 && limit == 20 << 10),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn reserved_claim_is_refused() {
+    assert_eq!(
+        failure("reserved-claim"),
+        PluginFailure::ReservedClaim("sub".into())
+    );
+}
+
+#[test]
+fn malformed_claims_are_invalid_output() {
+    let f = failure("malformed-claims");
+    assert!(
+        matches!(&f, PluginFailure::InvalidOutput(m) if m.contains("not valid JSON")),
+        "{f:?}"
+    );
+    let mut c = ctx();
+    c.config = json!({"variant": "not-an-object"});
+    let r = run_with("malformed-claims", &c, None);
+    assert!(
+        matches!(&r.outcome, Err(PluginFailure::InvalidOutput(m)) if m.contains("not a JSON object")),
+        "{:?}",
+        r.outcome
+    );
+}
+
+#[test]
+fn log_flood_is_allowed_with_logs_capped() {
+    // The fixture spends ~0.5 s building 100 MB of lines (its own CPU, not
+    // the host's), so it gets a patient host; the cap is what is under test.
+    let dir = tempfile::tempdir().unwrap();
+    let patient = new_host(dir.path(), 30_000);
+    let wasm = fixture("log-flood");
+    let sha = patient.inspect(&wasm).unwrap().sha256;
+    let r = patient.call(&sha, || Ok::<_, String>(wasm), &ctx(), None);
+    assert!(
+        matches!(r.outcome, Ok(PluginVerdict::Allow(_))),
+        "{:?}",
+        r.outcome
+    );
+    let limits = patient.config();
+    assert_eq!(r.logs.len(), limits.max_log_lines + 1);
+    assert!(
+        r.logs
+            .iter()
+            .all(|l| l.message.len() <= limits.max_log_line_bytes)
+    );
+    assert!(r.logs[0].message.starts_with("log-flood line 00000 "));
+    let marker = r.logs.last().unwrap();
+    assert_eq!(
+        marker.message,
+        format!("… {} lines dropped", 10_000 - limits.max_log_lines)
+    );
+}
+
+#[test]
+fn log_flood_under_the_shared_deadline_leaves_the_host_usable() {
+    // Allowed or stopped by the 500 ms deadline depending on machine speed;
+    // either way the next call must work and the logs stay capped.
+    let r = run("log-flood");
+    assert!(
+        matches!(r.outcome, Ok(_) | Err(PluginFailure::Deadline)),
+        "{:?}",
+        r.outcome
+    );
+    assert!(r.logs.len() <= host().config().max_log_lines + 1);
+    assert_allow_claim_still_works();
+}
+
+#[test]
+fn wrong_world_is_refused_at_upload() {
+    let err = host().inspect(&fixture("wrong-world")).unwrap_err();
+    let UploadError::WrongWorld(msg) = &err else {
+        panic!("{err}")
+    };
+    assert!(msg.contains("on-token"), "{msg}");
+    assert!(!err.to_string().contains('\n'));
+}
+
+#[test]
+fn not_a_component_is_refused_at_upload() {
+    let err = host().inspect(&fixture("not-a-component")).unwrap_err();
+    assert!(
+        matches!(&err, UploadError::NotAComponent(m) if m.contains("core WebAssembly module")),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_reports_identity_world_and_interface() {
+    let wasm = fixture("allow-claim");
+    let info = host().inspect(&wasm).unwrap();
+    assert_eq!(info.size, wasm.len());
+    assert_eq!(info.sha256.len(), 64);
+    assert_eq!(info.world, "tessera:plugin/token-plugin@0.1.0");
+    assert_eq!(info.exports, ["on-token"]);
+    assert!(
+        info.imports
+            .iter()
+            .any(|i| i.starts_with("tessera:plugin/host")),
+        "{:?}",
+        info.imports
+    );
+}
+
+#[test]
+fn second_call_is_served_from_memory() {
+    let wasm = fixture("allow-claim");
+    let info = host().inspect(&wasm).unwrap();
+    let r = host().call(
+        &info.sha256,
+        || Err::<Vec<u8>, _>("must not load"),
+        &ctx(),
+        None,
+    );
+    assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+}
+
+#[test]
+fn fresh_host_loads_fixture_from_disk_and_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = || {
+        let config = HostConfig {
+            cache_dir: dir.path().to_owned(),
+            pool_instances: 2,
+            ..HostConfig::default()
+        };
+        PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap()
+    };
+    let wasm = fixture("allow-claim");
+    let sha = make().inspect(&wasm).unwrap().sha256;
+    let fresh = make();
+    let r = fresh.call(&sha, || Ok::<_, String>(wasm.clone()), &ctx(), None);
+    assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+    assert_eq!(fresh.stats().compiles, 0);
+    assert_eq!(fresh.stats().disk_cache_hits, 1);
+}
+
+#[test]
+fn sample_context_file_parses() {
+    let path = plugins_dir().join("examples/context.sample.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let ctx: TokenContext = serde_json::from_str(&text).unwrap();
+    let back: TokenContext = serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
+    assert_eq!(back, ctx);
+}

@@ -1,0 +1,398 @@
+//! The command line: `tessera [--data-dir DIR] [--database-url URL] [--config FILE] COMMAND`.
+//!
+//! Flag names and `--json` output are an interface scripts rely on
+//! (DESIGN.md "Interfaces that other tools rely on"): add, never rename.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Tessera: an OAuth 2.0 / OpenID Connect authorization server with WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// Data directory (SQLite database, master key, plugin cache) [env: TESSERA_DATA_DIR]
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, e.g. postgres://user:pass@host/db [env: TESSERA_DATABASE_URL]
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// TOML configuration file (before the command: `binding create --config` is the binding's JSON).
+    #[arg(long, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrations run first).
+    Serve(ServeArgs),
+    /// Apply database migrations and create missing signing keys, then exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage APIs (resource servers).
+    #[command(subcommand)]
+    Api(ApiCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Upload, list, run and roll back WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Bind plugins to grant types and clients.
+    #[command(subcommand)]
+    Binding(BindingCommand),
+}
+
+/// `serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8080 [env: TESSERA_LISTEN]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Public issuer URL, e.g. https://auth.example.com [env: TESSERA_ISSUER]
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create(UserCreateArgs),
+}
+
+/// `user create` flags.
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    /// Login name.
+    #[arg(long)]
+    pub username: String,
+    /// Read the password from standard input (first line).
+    #[arg(long, conflicts_with = "password")]
+    pub password_stdin: bool,
+    /// The password (visible in the process list: prefer --password-stdin).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// E-mail address.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Metadata, a JSON object.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Profile (OIDC standard claims such as name), a JSON object.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Roles, comma-separated.
+    #[arg(long)]
+    pub roles: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `client` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client; a confidential client's secret is printed once.
+    Create(ClientCreateArgs),
+    /// Manage a client's secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `client create` flags.
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Allowed grant types, comma-separated (e.g. client_credentials).
+    #[arg(long)]
+    pub grant_types: String,
+    /// A public client (no secret; SPAs and native apps).
+    #[arg(long)]
+    pub public: bool,
+    /// A redirect URI (repeatable; matched exactly).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A post-logout redirect URI (repeatable; matched exactly).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the client may request, comma-separated (default: any scope an API defines).
+    #[arg(long)]
+    pub scopes: Option<String>,
+    /// Audiences the client may request, comma-separated (default: any API).
+    #[arg(long)]
+    pub audiences: Option<String>,
+    /// Metadata, a JSON object shown to plugins.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Username of the service-account user for client_credentials tokens.
+    #[arg(long)]
+    pub service_account: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `client secret` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Add a secret; with --overlap, the other secrets expire after that many seconds.
+    Add(SecretAddArgs),
+    /// Revoke one secret now.
+    Revoke(SecretRevokeArgs),
+}
+
+/// `client secret add` flags.
+#[derive(Debug, Args)]
+pub struct SecretAddArgs {
+    /// The client.
+    pub client_id: String,
+    /// Seconds the existing secrets keep working (rotation); omitted: they stay.
+    #[arg(long)]
+    pub overlap: Option<i64>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `client secret revoke` flags.
+#[derive(Debug, Args)]
+pub struct SecretRevokeArgs {
+    /// The client.
+    pub client_id: String,
+    /// The secret's id (from `client secret add --json`).
+    pub secret_id: String,
+}
+
+/// `api` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Create an API.
+    Create(ApiCreateArgs),
+}
+
+/// `api create` flags.
+#[derive(Debug, Args)]
+pub struct ApiCreateArgs {
+    /// The identifier: the tokens' audience (a URI is recommended).
+    #[arg(long)]
+    pub identifier: String,
+    /// Display name (default: the identifier).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Signing algorithm: RS256, ES256, EdDSA or HS256.
+    #[arg(long, default_value = "RS256")]
+    pub alg: String,
+    /// Scopes the API defines, comma-separated.
+    #[arg(long)]
+    pub scopes: Option<String>,
+    /// Access-token lifetime in seconds (default: tokens.access_token_lifetime_secs).
+    #[arg(long)]
+    pub lifetime: Option<i64>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Rotate: next -> current -> retired for every algorithm.
+    Rotate {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys and their states.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `plugin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Upload a component as a new version of plugin NAME (validated and compiled first).
+    Upload(PluginUploadArgs),
+    /// List plugins and their latest versions.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the versions of a plugin.
+    Versions {
+        /// The plugin name.
+        name: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point every binding of a plugin at an earlier (or later) version.
+    Rollback {
+        /// The plugin name.
+        name: String,
+        /// The version number to run.
+        #[arg(long)]
+        to: i32,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plugin file locally on a context (no server, no database needed).
+    Run(PluginRunArgs),
+    /// Internal: compile a component in a bounded child process.
+    #[command(hide = true)]
+    CompileWorker {
+        /// The component.
+        wasm_in: PathBuf,
+        /// Where to write the compiled artefact.
+        cwasm_out: PathBuf,
+    },
+}
+
+/// `plugin upload` flags.
+#[derive(Debug, Args)]
+pub struct PluginUploadArgs {
+    /// The .wasm component.
+    pub file: PathBuf,
+    /// The plugin name (new versions go under the same name).
+    #[arg(long)]
+    pub name: String,
+    /// Claims this version may set, comma-separated; any other claim is refused.
+    #[arg(long)]
+    pub declare_claims: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plugin run` flags.
+#[derive(Debug, Args)]
+pub struct PluginRunArgs {
+    /// The .wasm component.
+    pub file: PathBuf,
+    /// The context, a JSON file (see plugins/examples/context.sample.json).
+    #[arg(long)]
+    pub context: PathBuf,
+    /// Override the context's config with this JSON.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Claims the plugin may set, comma-separated.
+    #[arg(long)]
+    pub declare_claims: Option<String>,
+}
+
+/// `binding` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BindingCommand {
+    /// Bind a plugin version to grant types (and optionally clients).
+    Create(BindingCreateArgs),
+    /// List bindings in pipeline order.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a binding: version, position, enabled, config, policy, secrets.
+    Update(BindingUpdateArgs),
+    /// Enable a binding.
+    Enable {
+        /// The binding id.
+        id: String,
+    },
+    /// Disable a binding.
+    Disable {
+        /// The binding id.
+        id: String,
+    },
+    /// Delete a binding.
+    Delete {
+        /// The binding id.
+        id: String,
+    },
+    /// Recent plugin runs, newest first.
+    Runs {
+        /// Only this binding's runs.
+        #[arg(long)]
+        binding: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `binding create` flags.
+#[derive(Debug, Args)]
+pub struct BindingCreateArgs {
+    /// NAME (latest version) or NAME@VERSION.
+    #[arg(long)]
+    pub plugin: String,
+    /// Grant types, comma-separated, or `all`.
+    #[arg(long)]
+    pub grant_types: String,
+    /// Run only for this client (repeatable): a client hook. Default: every client.
+    #[arg(long = "client")]
+    pub clients: Vec<String>,
+    /// Configuration, JSON.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// A secret as NAME=VALUE (repeatable); never shown again.
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// deny (refuse the request with server_error) or skip (log and go on).
+    #[arg(long, default_value = "deny")]
+    pub failure_policy: String,
+    /// Position in the pipeline (ascending). Default: after the last binding.
+    #[arg(long)]
+    pub position: Option<i32>,
+    /// Create it disabled.
+    #[arg(long)]
+    pub disabled: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `binding update` flags.
+#[derive(Debug, Args)]
+pub struct BindingUpdateArgs {
+    /// The binding id.
+    pub id: String,
+    /// Run this version of the plugin (rollback or upgrade).
+    #[arg(long)]
+    pub version: Option<i32>,
+    /// New position.
+    #[arg(long)]
+    pub position: Option<i32>,
+    /// New grant types, comma-separated, or `all`.
+    #[arg(long)]
+    pub grant_types: Option<String>,
+    /// New configuration, JSON.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// New failure policy.
+    #[arg(long)]
+    pub failure_policy: Option<String>,
+    /// Replace all secrets with these NAME=VALUE pairs (repeatable).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}

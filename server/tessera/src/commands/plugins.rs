@@ -1,0 +1,362 @@
+//! `plugin` and `binding` commands.
+
+use super::{Context, output};
+use crate::cli::{BindingCommand, PluginCommand, PluginRunArgs};
+use crate::service::admin::split_list;
+use crate::service::plugins::{self as svc, BindingChange, NewBinding};
+use anyhow::{Context as _, anyhow, bail};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use tessera_plugin_host::{Compiler, PluginHost, PluginVerdict, TokenContext};
+use tessera_store::plugins as repo;
+
+const ACTOR: &str = "cli";
+
+/// The production host for this node: compiles in a bounded child process
+/// (this binary's hidden `plugin compile-worker`).
+pub fn host(ctx_config: &crate::config::Config) -> anyhow::Result<Arc<PluginHost>> {
+    let config = ctx_config.plugin_host();
+    std::fs::create_dir_all(&config.cache_dir)
+        .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
+    let node_key = crate::crypto::node_key(&ctx_config.data_dir)?;
+    let program = std::env::current_exe()
+        .context("cannot locate the tessera binary for the compile worker")?;
+    let compiler = Compiler::Subprocess {
+        program,
+        args: vec!["plugin".into(), "compile-worker".into()],
+    };
+    Ok(Arc::new(
+        PluginHost::new(config, *node_key, compiler).context("cannot start the plugin host")?,
+    ))
+}
+
+fn secrets(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut m = Map::new();
+    for p in pairs {
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            anyhow!(
+                "secret: expected NAME=VALUE, got {:?}",
+                p.split('=').next().unwrap_or("")
+            )
+        })?;
+        if k.is_empty() {
+            bail!("secret: the name is empty");
+        }
+        m.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    Ok(m)
+}
+
+fn any_json(field: &str, text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).map_err(|e| anyhow!("{field}: is not valid JSON: {e}"))
+}
+
+fn binding_json(b: &repo::Binding, conn: &mut tessera_store::DbConn) -> anyhow::Result<Value> {
+    let plugin = repo::find(conn, &b.plugin_id)?
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let version = repo::version(conn, &b.plugin_version_id)?.map(|v| v.version);
+    Ok(json!({
+        "id": b.id, "plugin": plugin, "version": version, "trigger": b.trigger, "grant_types": b.grant_types,
+        "clients": b.client_ids, "position": b.position, "enabled": b.enabled, "config": b.config,
+        "secret_names": b.secret_names, "failure_policy": b.failure_policy,
+    }))
+}
+
+/// `tessera plugin ...` (except `run` and `compile-worker`, which need no database).
+pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::Upload(a) => {
+            let wasm = std::fs::read(&a.file)
+                .with_context(|| format!("cannot read {}", a.file.display()))?;
+            let host = host(&ctx.config)?;
+            let (plugin, version, info) = svc::upload(
+                &ctx.store,
+                &host,
+                ACTOR,
+                &a.name,
+                &wasm,
+                a.declare_claims.as_deref().map(split_list),
+            )?;
+            output(
+                a.json,
+                &json!({
+                    "plugin": plugin.name, "plugin_id": plugin.id, "version": version.version, "version_id": version.id,
+                    "sha256": version.sha256, "size": version.size, "world": info.world, "imports": info.imports, "exports": info.exports,
+                }),
+                &format!(
+                    "uploaded {} version {} ({} bytes, sha256 {})",
+                    plugin.name, version.version, version.size, version.sha256
+                ),
+            );
+        }
+        PluginCommand::List { json } => {
+            let mut conn = ctx.store.conn()?;
+            let mut list = Vec::new();
+            for p in repo::list(&mut conn)? {
+                let latest = repo::version_by_number(&mut conn, &p.id, None)?;
+                list.push(json!({"name": p.name, "id": p.id, "latest_version": latest.as_ref().map(|v| v.version), "sha256": latest.map(|v| v.sha256)}));
+            }
+            let human = list
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} v{}",
+                        p["name"].as_str().unwrap_or(""),
+                        p["latest_version"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"plugins": list}), &human);
+        }
+        PluginCommand::Versions { name, json } => {
+            let mut conn = ctx.store.conn()?;
+            let p = repo::find_by_name(&mut conn, &name)?
+                .ok_or_else(|| anyhow!("plugin {name:?} not found"))?;
+            let versions: Vec<_> = repo::versions(&mut conn, &p.id)?
+                .into_iter()
+                .map(|v| json!({"version": v.version, "sha256": v.sha256, "size": v.size, "uploaded_at": v.uploaded_at, "uploaded_by": v.uploaded_by, "declared_claims": v.declared().ok().flatten()}))
+                .collect();
+            let human = versions
+                .iter()
+                .map(|v| {
+                    format!(
+                        "v{} {} {} bytes",
+                        v["version"],
+                        v["sha256"].as_str().unwrap_or(""),
+                        v["size"]
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"plugin": name, "versions": versions}), &human);
+        }
+        PluginCommand::Rollback { name, to, json } => {
+            let n = svc::rollback(&ctx.store, ACTOR, &name, to)?;
+            output(
+                json,
+                &json!({"plugin": name, "version": to, "bindings": n}),
+                &format!("{n} binding(s) of {name} now run version {to}"),
+            );
+        }
+        PluginCommand::Run(_) | PluginCommand::CompileWorker { .. } => {
+            bail!("internal: handled before the database is opened")
+        }
+    }
+    Ok(())
+}
+
+/// `tessera binding ...`
+pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
+    match cmd {
+        BindingCommand::Create(a) => {
+            let b = svc::create_binding(
+                &ctx.store,
+                &ctx.master,
+                ACTOR,
+                NewBinding {
+                    plugin: a.plugin,
+                    grant_types: split_list(&a.grant_types),
+                    clients: a.clients,
+                    config: a
+                        .config
+                        .as_deref()
+                        .map(|c| any_json("config", c))
+                        .transpose()?
+                        .unwrap_or_else(|| json!({})),
+                    secrets: secrets(&a.secrets)?,
+                    failure_policy: Some(a.failure_policy),
+                    position: a.position,
+                    disabled: a.disabled,
+                },
+            )?;
+            let v = binding_json(&b, &mut *ctx.store.conn()?)?;
+            output(
+                a.json,
+                &v,
+                &format!("binding {} created (position {})", b.id, b.position),
+            );
+        }
+        BindingCommand::List { json } => {
+            let mut conn = ctx.store.conn()?;
+            let mut list = Vec::new();
+            for b in repo::bindings_for_trigger(&mut conn, crate::service::pipeline::TOKEN_TRIGGER)?
+            {
+                list.push(binding_json(&b, &mut conn)?);
+            }
+            let human = list
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{:>4} {} {}@{} [{}] {}",
+                        b["position"],
+                        b["id"].as_str().unwrap_or(""),
+                        b["plugin"].as_str().unwrap_or(""),
+                        b["version"],
+                        b["grant_types"],
+                        if b["enabled"] == true {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"bindings": list}), &human);
+        }
+        BindingCommand::Update(a) => {
+            let change = BindingChange {
+                version: a.version,
+                position: a.position,
+                enabled: None,
+                config: a
+                    .config
+                    .as_deref()
+                    .map(|c| any_json("config", c))
+                    .transpose()?,
+                failure_policy: a.failure_policy,
+                secrets: if a.secrets.is_empty() {
+                    None
+                } else {
+                    Some(secrets(&a.secrets)?)
+                },
+                grant_types: a.grant_types.as_deref().map(split_list),
+            };
+            let b = svc::update_binding(&ctx.store, &ctx.master, ACTOR, &a.id, change)?;
+            let v = binding_json(&b, &mut *ctx.store.conn()?)?;
+            output(a.json, &v, &format!("binding {} updated", b.id));
+        }
+        BindingCommand::Enable { id } => {
+            svc::update_binding(
+                &ctx.store,
+                &ctx.master,
+                ACTOR,
+                &id,
+                BindingChange {
+                    enabled: Some(true),
+                    ..Default::default()
+                },
+            )?;
+            println!("binding {id} enabled");
+        }
+        BindingCommand::Disable { id } => {
+            svc::update_binding(
+                &ctx.store,
+                &ctx.master,
+                ACTOR,
+                &id,
+                BindingChange {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+            )?;
+            println!("binding {id} disabled");
+        }
+        BindingCommand::Delete { id } => {
+            svc::delete_binding(&ctx.store, ACTOR, &id)?;
+            println!("binding {id} deleted");
+        }
+        BindingCommand::Runs {
+            binding,
+            limit,
+            json,
+        } => {
+            let runs = repo::recent_runs(
+                &mut *ctx.store.conn()?,
+                binding.as_deref(),
+                0,
+                limit.clamp(1, 1000),
+            )?;
+            let list: Vec<_> = runs
+                .iter()
+                .map(|r| json!({"id": r.id, "binding_id": r.binding_id, "grant_type": r.grant_type, "client_id": r.client_id, "at": r.at, "duration_us": r.duration_us, "outcome": r.outcome, "detail": r.detail, "logs": serde_json::from_str::<Value>(&r.logs).unwrap_or(Value::Null)}))
+                .collect();
+            let human = runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {}us {} {}",
+                        r.at, r.binding_id, r.duration_us, r.outcome, r.detail
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"runs": list}), &human);
+        }
+    }
+    Ok(())
+}
+
+/// `tessera plugin run FILE --context FILE.json`: the production host, an
+/// in-process compiler and a temporary cache; prints one JSON object with the
+/// outcome, the resulting claims, the log lines and the duration. Exits
+/// non-zero when the plugin fails (so authors' CI catches it).
+pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Result<bool> {
+    let wasm =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.context)
+        .with_context(|| format!("cannot read {}", a.context.display()))?;
+    let mut ctx: TokenContext = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid context", a.context.display()))?;
+    if let Some(c) = &a.config {
+        ctx.config = any_json("config", c)?;
+    }
+    let cache = tempfile_dir()?;
+    let mut host_config = config.plugins.clone();
+    host_config.cache_dir = cache.clone();
+    let host = PluginHost::new(
+        host_config,
+        crate::clock::random::<32>()?,
+        Compiler::InProcess,
+    )?;
+    let info = host.inspect(&wasm);
+    let result = match info {
+        Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
+        Ok(info) => {
+            let declared = a.declare_claims.as_deref().map(split_list);
+            let run = host.call(
+                &info.sha256,
+                || Ok::<_, String>(wasm.clone()),
+                &ctx,
+                declared.as_deref(),
+            );
+            let mut access = ctx.access_token_claims.clone();
+            let mut id = ctx.id_token_claims.clone();
+            let mut granted = ctx.granted_scopes.clone();
+            let (outcome, error) = match &run.outcome {
+                Ok(PluginVerdict::Allow(p)) => {
+                    access.extend(p.access_token_claims().clone());
+                    if let Some(i) = id.as_mut() {
+                        i.extend(p.id_token_claims().clone());
+                    }
+                    granted.retain(|s| !p.drop_scopes().contains(s));
+                    ("ok".to_owned(), Value::Null)
+                }
+                Ok(PluginVerdict::Deny { code, description }) => (
+                    "denied".to_owned(),
+                    json!({"error": code.as_str(), "error_description": description}),
+                ),
+                Err(f) => (f.code().to_owned(), json!(f.to_string())),
+            };
+            json!({
+                "outcome": outcome, "error": error, "verdict": run.outcome.as_ref().ok(),
+                "access_token_claims": access, "id_token_claims": id, "granted_scopes": granted,
+                "logs": run.logs, "duration_us": run.duration.as_micros() as u64, "sha256": info.sha256,
+            })
+        }
+    };
+    let _ = std::fs::remove_dir_all(&cache);
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(matches!(result["outcome"].as_str(), Some("ok" | "denied")))
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-plugin-run-{}",
+        crate::clock::random_id(12)?
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,58 @@
+//! `tessera serve`: wire the services together and run the HTTP server.
+
+use super::Context;
+use crate::keys::KeyRing;
+use crate::service::pipeline::Pipeline;
+use crate::service::token::TokenService;
+use crate::web::{self, AppState};
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs until SIGINT/SIGTERM.
+pub fn run(ctx: Context) -> anyhow::Result<()> {
+    let Context {
+        config,
+        store,
+        master,
+    } = ctx;
+    let issuer = config.issuer();
+    if issuer.starts_with("http://") {
+        tracing::warn!(%issuer, "the issuer is plain http: fine for development, use https in production");
+    }
+    let keys = Arc::new(KeyRing::new(
+        store.clone(),
+        master.clone(),
+        Duration::from_millis(config.keys.refresh_ms),
+        config.keys.retired_publish_secs,
+    ));
+    keys.jwks().context("cannot load signing keys")?;
+    let host = super::plugins::host(&config)?;
+    let pipeline = Arc::new(Pipeline::new(
+        store.clone(),
+        host,
+        master.clone(),
+        config.plugin_runs.keep,
+    ));
+    let tokens = Arc::new(TokenService::new(
+        store.clone(),
+        keys.clone(),
+        issuer.clone(),
+        pipeline,
+    ));
+    let state = AppState {
+        store,
+        keys,
+        tokens,
+        issuer: issuer.clone(),
+    };
+    let listen = config.listen.clone();
+    let max_form = config.limits.max_form_bytes;
+    actix_web::rt::System::new().block_on(async move {
+        let server = web::server(state, &listen, max_form)
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(%listen, %issuer, "tessera is serving");
+        eprintln!("Tessera is listening on {listen}; issuer {issuer}");
+        server.await.context("server failed")
+    })
+}

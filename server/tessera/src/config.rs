@@ -1,0 +1,296 @@
+//! Configuration: one typed struct, layered as
+//! defaults < TOML file (`--config`) < `TESSERA_*` environment < command-line flags.
+//!
+//! Nested fields use `__` in environment names: `TESSERA_TOKENS__ACCESS_TOKEN_LIFETIME_SECS`.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for the SQLite database, the generated master key and the plugin
+    /// cache. Default: `./tessera-data`.
+    pub data_dir: PathBuf,
+    /// Database URL: `postgres://user:pass@host/db` for several nodes, or
+    /// `sqlite://PATH`. Default: `sqlite://<data_dir>/tessera.db`.
+    pub database_url: Option<String>,
+    /// Address to listen on. Default: `127.0.0.1:8080`.
+    pub listen: String,
+    /// The issuer URL published in tokens and discovery. Default:
+    /// `http://<listen>`. Behind a proxy, set the public https URL.
+    pub issuer: Option<String>,
+    /// The 32-byte master key that encrypts private keys at rest, base64.
+    /// Default: generated into `<data_dir>/master.key` (mode 0600) on first start.
+    /// Several nodes on one database must share it.
+    pub master_key: Option<String>,
+    /// A file holding the base64 master key (alternative to `master_key`).
+    pub master_key_file: Option<PathBuf>,
+    /// Token lifetimes.
+    pub tokens: TokenConfig,
+    /// Signing-key life cycle.
+    pub keys: KeyConfig,
+    /// Database pool.
+    pub database: DatabaseConfig,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Plugin host limits (`[plugins]`): deadline, memory, input/output/log
+    /// sizes, upload size, compile bounds. `cache_dir` is relative to `data_dir`.
+    pub plugins: tessera_plugin_host::HostConfig,
+    /// Plugin run records.
+    pub plugin_runs: PluginRunsConfig,
+}
+
+/// Plugin run records (for the console and the API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginRunsConfig {
+    /// Records kept in the database; older ones are deleted. Default: 10000.
+    pub keep: i64,
+}
+
+impl Default for PluginRunsConfig {
+    fn default() -> Self {
+        PluginRunsConfig { keep: 10_000 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("tessera-data"),
+            database_url: None,
+            listen: "127.0.0.1:8080".into(),
+            issuer: None,
+            master_key: None,
+            master_key_file: None,
+            tokens: TokenConfig::default(),
+            keys: KeyConfig::default(),
+            database: DatabaseConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            plugins: tessera_plugin_host::HostConfig::default(),
+            plugin_runs: PluginRunsConfig::default(),
+        }
+    }
+}
+
+/// Token lifetimes, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Access-token lifetime of a new API unless `api create --lifetime` says
+    /// otherwise. Default: 3600.
+    pub access_token_lifetime_secs: i64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_lifetime_secs: 3600,
+        }
+    }
+}
+
+/// Signing-key life cycle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    /// How long a retired key stays in the JWKS so tokens it signed still
+    /// verify. Must exceed the longest access-token lifetime. Default: 172800 (2 days).
+    pub retired_publish_secs: i64,
+    /// How often a node re-reads keys from the database, so a rotation on one
+    /// node reaches all. Default: 1000 ms.
+    pub refresh_ms: u64,
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        KeyConfig {
+            retired_publish_secs: 172_800,
+            refresh_ms: 1000,
+        }
+    }
+}
+
+/// Database pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Pool size. Default: 10.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before answering 503. Default: 5.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            max_connections: 10,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest form body accepted by OAuth endpoints, bytes. Default: 65536.
+    pub max_form_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_form_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`. Default: `text`.
+    pub format: String,
+    /// A tracing filter such as `info` or `tessera=debug`; `RUST_LOG` wins. Default: `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Values from command-line flags; `None` leaves lower layers in charge.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `serve --listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// `serve --issuer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+impl Config {
+    /// Loads the layers. `TESSERA_CONFIG` names the file when `--config` is absent.
+    pub fn load(file: Option<&Path>, flags: FlagOverrides) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig
+            .merge(Env::prefixed("TESSERA_").split("__").ignore(&["config"]))
+            .merge(Serialized::defaults(flags));
+        fig.extract().map_err(Box::new)
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tessera.db").display()))
+    }
+
+    /// The issuer in force, without a trailing slash.
+    pub fn issuer(&self) -> String {
+        let raw = self
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        raw.trim_end_matches('/').to_owned()
+    }
+
+    /// The plugin host configuration with `cache_dir` resolved against `data_dir`.
+    pub fn plugin_host(&self) -> tessera_plugin_host::HostConfig {
+        let mut h = self.plugins.clone();
+        if h.cache_dir.is_relative() {
+            h.cache_dir = self.data_dir.join(&h.cache_dir);
+        }
+        h
+    }
+
+    /// Checks values that would otherwise fail later and less clearly.
+    pub fn validate(&self) -> Result<(), String> {
+        let issuer = self.issuer();
+        let url =
+            url::Url::parse(&issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "https" | "http")
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(format!(
+                "issuer {issuer:?} must be an http(s) URL without query or fragment (RFC 8414 §2)"
+            ));
+        }
+        if self.tokens.access_token_lifetime_secs <= 0 {
+            return Err("tokens.access_token_lifetime_secs must be positive".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(format!(
+                "log.format must be text or json, not {:?}",
+                self.log.format
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9\"\n[tokens]\naccess_token_lifetime_secs = 60\n",
+        )
+        .unwrap();
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:7".into()),
+            ..Default::default()
+        };
+        let c = Config::load(Some(&file), flags).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7");
+        assert_eq!(c.tokens.access_token_lifetime_secs, 60);
+        assert_eq!(c.issuer(), "http://127.0.0.1:7");
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    #[test]
+    fn issuer_with_query_is_rejected() {
+        let c = Config {
+            issuer: Some("https://a/?x=1".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

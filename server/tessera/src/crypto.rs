@@ -1,0 +1,228 @@
+//! The master key and encryption at rest (AES-256-GCM).
+//!
+//! Private signing keys, HS256 API secrets and plugin binding secrets are
+//! stored encrypted with the master key. Each ciphertext is bound to its
+//! purpose through the AEAD's associated data (e.g. `signing-key:<kid>`), so a
+//! row copied into another row's place does not decrypt.
+
+use crate::clock;
+use crate::config::Config;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use std::io::Write;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Errors of the master key and of sealed data.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The configured key is not 32 bytes of base64.
+    #[error("master key is invalid: {0}")]
+    BadKey(String),
+    /// The key file could not be read or created.
+    #[error("master key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Decryption failed: wrong master key, or the data was altered.
+    #[error("encrypted data cannot be opened (wrong master key, or altered data)")]
+    Open,
+    /// Randomness or encryption failed.
+    #[error("encryption failed")]
+    Seal,
+}
+
+/// The node key: 32 random bytes in `<data_dir>/node.key` (mode 0600), never
+/// shared between nodes. It authenticates this node's compiled plugin cache,
+/// so an artefact is only ever loaded by the node that wrote it.
+pub fn node_key(data_dir: &Path) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("node.key");
+    let io = |source| CryptoError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes = Zeroizing::new(
+                STANDARD
+                    .decode(text.trim())
+                    .map_err(|e| CryptoError::BadKey(e.to_string()))?,
+            );
+            let arr: [u8; 32] = bytes[..]
+                .try_into()
+                .map_err(|_| CryptoError::BadKey("node.key must hold 32 bytes".into()))?;
+            Ok(Zeroizing::new(arr))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes = Zeroizing::new(clock::random::<32>().map_err(|_| CryptoError::Seal)?);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io)?;
+            f.write_all(STANDARD.encode(*bytes).as_bytes())
+                .map_err(io)?;
+            Ok(bytes)
+        }
+        Err(source) => Err(io(source)),
+    }
+}
+
+/// The master key. Not `Clone`, not `Debug`-printable.
+pub struct MasterKey {
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// Loads the key from config (`master_key`, then `master_key_file`), or
+    /// creates `<data_dir>/master.key` with mode 0600 on first start.
+    pub fn load_or_create(config: &Config) -> Result<MasterKey, CryptoError> {
+        if let Some(b64) = &config.master_key {
+            return Self::from_base64(b64);
+        }
+        let path = config
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("master.key"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(text.trim()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() =>
+            {
+                Self::create(&path)
+            }
+            Err(source) => Err(CryptoError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn create(path: &Path) -> Result<MasterKey, CryptoError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let bytes = Zeroizing::new(clock::random::<32>().map_err(|_| CryptoError::Seal)?);
+        let io = |source| CryptoError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        f.write_all(STANDARD.encode(*bytes).as_bytes())
+            .map_err(io)?;
+        f.sync_all().map_err(io)?;
+        tracing::warn!(path = %path.display(), "generated a new master key; back it up, and give every node the same key");
+        Self::from_bytes(&bytes[..])
+    }
+
+    /// A key from base64 text.
+    pub fn from_base64(b64: &str) -> Result<MasterKey, CryptoError> {
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(b64.trim())
+                .map_err(|e| CryptoError::BadKey(e.to_string()))?,
+        );
+        Self::from_bytes(&bytes)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<MasterKey, CryptoError> {
+        if bytes.len() != 32 {
+            return Err(CryptoError::BadKey(format!(
+                "expected 32 bytes, got {}",
+                bytes.len()
+            )));
+        }
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| CryptoError::BadKey("rejected by AES".into()))?;
+        Ok(MasterKey {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    /// Encrypts `plain` for `purpose`: returns nonce || ciphertext || tag.
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let nonce_bytes = clock::random::<NONCE_LEN>().map_err(|_| CryptoError::Seal)?;
+        let mut buf = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(purpose.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| CryptoError::Seal)?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced for the same `purpose`.
+    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(CryptoError::Open);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
+        let mut buf = Zeroizing::new(body.to_vec());
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut buf[..])
+            .map_err(|_| CryptoError::Open)?;
+        let n = plain.len();
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_data_opens_only_for_its_purpose() {
+        let k = MasterKey::from_base64(&STANDARD.encode([9u8; 32])).unwrap();
+        let s = k.seal("a", b"secret").unwrap();
+        assert_eq!(&k.open("a", &s).unwrap()[..], b"secret");
+        assert!(k.open("b", &s).is_err());
+    }
+
+    #[test]
+    fn generated_key_file_is_private_and_reloads() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let k1 = MasterKey::load_or_create(&config).unwrap();
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let k2 = MasterKey::load_or_create(&config).unwrap();
+        assert_eq!(
+            &k2.open("p", &k1.seal("p", b"x").unwrap()).unwrap()[..],
+            b"x"
+        );
+    }
+
+    #[test]
+    fn short_key_is_rejected() {
+        assert!(MasterKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+    }
+}

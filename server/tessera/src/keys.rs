@@ -1,0 +1,381 @@
+//! Signing keys: generation, encryption at rest, the JWKS, rotation, and a
+//! per-node cache that re-reads the database at most every `refresh_ms`, so a
+//! rotation done on any node (or by the CLI) reaches every node within a second.
+//!
+//! Life cycle per algorithm: a `next` key is published before it signs, then
+//! becomes `current`, then `retired` (still published for
+//! `keys.retired_publish_secs` so tokens it signed keep verifying).
+
+use crate::clock;
+use crate::crypto::{CryptoError, MasterKey};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tessera_protocol::model::SigningAlg;
+use tessera_store::keys::{self as repo, SigningKey, state};
+use tessera_store::{DbConn, Store, StoreError};
+use zeroize::Zeroizing;
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The master key could not open a key.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Key generation or parsing failed.
+    #[error("key material error: {0}")]
+    Material(String),
+    /// No current key exists for an algorithm (run `tessera migrate`/`serve` once).
+    #[error("no current signing key for {0}")]
+    NoCurrentKey(SigningAlg),
+}
+
+fn purpose(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+        SigningAlg::HS256 => Algorithm::HS256,
+    }
+}
+
+/// Generates a private key as PKCS#8 v1 DER (Ed25519 needs v1: DEPENDENCIES.md P2).
+fn generate_pkcs8(alg: SigningAlg) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let err = |what: &str| KeyError::Material(format!("cannot generate {what} key"));
+    let der = match alg {
+        SigningAlg::RS256 => {
+            let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|_| err("RSA"))?;
+            kp.as_der().map_err(|_| err("RSA"))?.as_ref().to_vec()
+        }
+        SigningAlg::ES256 => {
+            let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(|_| err("P-256"))?;
+            kp.to_pkcs8v1().map_err(|_| err("P-256"))?.as_ref().to_vec()
+        }
+        SigningAlg::EdDSA => {
+            let kp = Ed25519KeyPair::generate().map_err(|_| err("Ed25519"))?;
+            kp.to_pkcs8v1()
+                .map_err(|_| err("Ed25519"))?
+                .as_ref()
+                .to_vec()
+        }
+        SigningAlg::HS256 => {
+            return Err(KeyError::Material(
+                "HS256 keys belong to APIs, not the key ring".into(),
+            ));
+        }
+    };
+    Ok(Zeroizing::new(der))
+}
+
+fn encoding_key(alg: SigningAlg, der: &[u8]) -> Result<EncodingKey, KeyError> {
+    Ok(match alg {
+        SigningAlg::RS256 => {
+            let pem = Zeroizing::new(format!(
+                "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                base64::engine::general_purpose::STANDARD.encode(der)
+            ));
+            EncodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|e| KeyError::Material(e.to_string()))?
+        }
+        SigningAlg::ES256 => EncodingKey::from_ec_der(der),
+        SigningAlg::EdDSA => EncodingKey::from_ed_der(der),
+        SigningAlg::HS256 => EncodingKey::from_secret(der),
+    })
+}
+
+/// The public JWK of a key, with `kid`, `use` and `alg` (OIDC Core §10.1).
+fn public_jwk(alg: SigningAlg, kid: &str, key: &EncodingKey) -> Result<Value, KeyError> {
+    let jwk =
+        Jwk::from_encoding_key(key, jwt_alg(alg)).map_err(|e| KeyError::Material(e.to_string()))?;
+    let mut v = serde_json::to_value(jwk).map_err(|e| KeyError::Material(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.insert("kid".into(), json!(kid));
+        m.insert("use".into(), json!("sig"));
+        m.insert("alg".into(), json!(alg.as_str()));
+    }
+    Ok(v)
+}
+
+/// Creates a key in `key_state` and stores it encrypted.
+fn create_key(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    alg: SigningAlg,
+    key_state: &str,
+    now: i64,
+) -> Result<String, KeyError> {
+    let kid = format!(
+        "{}-{}",
+        alg.as_str().to_ascii_lowercase(),
+        clock::random_id(16).map_err(|e| KeyError::Material(e.to_string()))?
+    );
+    let der = generate_pkcs8(alg)?;
+    let jwk = public_jwk(alg, &kid, &encoding_key(alg, &der)?)?;
+    repo::insert(
+        conn,
+        &SigningKey {
+            kid: kid.clone(),
+            alg: alg.as_str().into(),
+            state: key_state.into(),
+            private_key_enc: master.seal(&purpose(&kid), &der)?,
+            public_jwk: jwk.to_string(),
+            created_at: now,
+            activated_at: (key_state == state::CURRENT).then_some(now),
+            retired_at: None,
+        },
+    )?;
+    Ok(kid)
+}
+
+/// Makes sure every asymmetric algorithm has a current and a next key.
+/// Returns the kids created (empty when nothing was missing).
+pub fn ensure_keys(store: &Store, master: &MasterKey, now: i64) -> Result<Vec<String>, KeyError> {
+    store
+        .tx(|conn| {
+            let mut created = Vec::new();
+            for alg in SigningAlg::ASYMMETRIC {
+                for s in [state::CURRENT, state::NEXT] {
+                    if repo::by_state(conn, alg.as_str(), s)?.is_empty() {
+                        created.push(create_key(conn, master, alg, s, now).map_err(to_store)?);
+                    }
+                }
+            }
+            Ok(created)
+        })
+        .map_err(KeyError::from)
+}
+
+fn to_store(e: KeyError) -> StoreError {
+    match e {
+        KeyError::Store(s) => s,
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// One rotation step per algorithm: current -> retired, next -> current, and a
+/// new next. Retired keys older than `retired_publish_secs` are deleted.
+pub fn rotate(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+    retired_publish_secs: i64,
+) -> Result<Vec<Value>, KeyError> {
+    store
+        .tx(|conn| {
+            let mut report = Vec::new();
+            for alg in SigningAlg::ASYMMETRIC {
+                let a = alg.as_str();
+                let retired: Vec<String> = repo::by_state(conn, a, state::CURRENT)?
+                    .into_iter()
+                    .map(|k| k.kid)
+                    .collect();
+                for kid in &retired {
+                    repo::set_state(conn, kid, state::RETIRED, now)?;
+                }
+                let promoted = match repo::by_state(conn, a, state::NEXT)?.into_iter().next() {
+                    Some(k) => {
+                        repo::set_state(conn, &k.kid, state::CURRENT, now)?;
+                        k.kid
+                    }
+                    None => create_key(conn, master, alg, state::CURRENT, now).map_err(to_store)?,
+                };
+                let next = create_key(conn, master, alg, state::NEXT, now).map_err(to_store)?;
+                report
+                    .push(json!({"alg": a, "retired": retired, "current": promoted, "next": next}));
+            }
+            repo::purge_retired(conn, now - retired_publish_secs)?;
+            Ok(report)
+        })
+        .map_err(KeyError::from)
+}
+
+/// A ready-to-use signing key.
+pub struct Signer {
+    /// The `kid` header value.
+    pub kid: String,
+    /// The algorithm.
+    pub alg: SigningAlg,
+    key: EncodingKey,
+}
+
+impl Signer {
+    /// A signer for an API's HS256 secret (not published in the JWKS).
+    pub fn hs256(kid: String, secret: &[u8]) -> Signer {
+        Signer {
+            kid,
+            alg: SigningAlg::HS256,
+            key: EncodingKey::from_secret(secret),
+        }
+    }
+
+    /// Signs claims as a JWT with the given `typ`.
+    pub fn sign(
+        &self,
+        typ: &str,
+        claims: &serde_json::Map<String, Value>,
+    ) -> Result<String, KeyError> {
+        let mut header = Header::new(jwt_alg(self.alg));
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| KeyError::Material(e.to_string()))
+    }
+}
+
+struct Snapshot {
+    loaded: Instant,
+    current: HashMap<SigningAlg, Arc<Signer>>,
+    jwks: Arc<Value>,
+}
+
+/// The node's view of the signing keys, refreshed from the database.
+pub struct KeyRing {
+    store: Store,
+    master: Arc<MasterKey>,
+    refresh: Duration,
+    retired_publish_secs: i64,
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
+    /// Decrypted keys by kid, so a refresh only decrypts new keys.
+    decrypted: Mutex<HashMap<String, Arc<Signer>>>,
+}
+
+impl KeyRing {
+    /// A key ring over `store`.
+    pub fn new(
+        store: Store,
+        master: Arc<MasterKey>,
+        refresh: Duration,
+        retired_publish_secs: i64,
+    ) -> KeyRing {
+        KeyRing {
+            store,
+            master,
+            refresh,
+            retired_publish_secs,
+            snapshot: Mutex::new(None),
+            decrypted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The master key (for HS256 API secrets and other sealed data).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    fn snapshot(&self) -> Result<Arc<Snapshot>, KeyError> {
+        {
+            let guard = self
+                .snapshot
+                .lock()
+                .map_err(|_| KeyError::Material("key cache poisoned".into()))?;
+            if let Some(s) = guard.as_ref().filter(|s| s.loaded.elapsed() < self.refresh) {
+                return Ok(s.clone());
+            }
+        }
+        let fresh = Arc::new(self.load()?);
+        *self
+            .snapshot
+            .lock()
+            .map_err(|_| KeyError::Material("key cache poisoned".into()))? = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn load(&self) -> Result<Snapshot, KeyError> {
+        let now = clock::now();
+        let rows = repo::all(&mut *self.store.conn()?)?;
+        let mut current: HashMap<SigningAlg, Arc<Signer>> = HashMap::new();
+        let mut keys = Vec::new();
+        let mut cache = self
+            .decrypted
+            .lock()
+            .map_err(|_| KeyError::Material("key cache poisoned".into()))?;
+        // Rows come oldest first, so the newest current key of an algorithm wins.
+        for row in rows {
+            let published = row.state != state::RETIRED
+                || row
+                    .retired_at
+                    .is_some_and(|t| t > now - self.retired_publish_secs);
+            if published {
+                keys.push(
+                    serde_json::from_str::<Value>(&row.public_jwk)
+                        .map_err(|e| KeyError::Material(e.to_string()))?,
+                );
+            }
+            if row.state == state::CURRENT {
+                let alg: SigningAlg = row.alg.parse().map_err(KeyError::Material)?;
+                let signer = match cache.get(&row.kid) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let der = self.master.open(&purpose(&row.kid), &row.private_key_enc)?;
+                        let s = Arc::new(Signer {
+                            kid: row.kid.clone(),
+                            alg,
+                            key: encoding_key(alg, &der)?,
+                        });
+                        cache.insert(row.kid.clone(), s.clone());
+                        s
+                    }
+                };
+                current.insert(alg, signer);
+            }
+        }
+        Ok(Snapshot {
+            loaded: Instant::now(),
+            current,
+            jwks: Arc::new(json!({ "keys": keys })),
+        })
+    }
+
+    /// The current signer for an asymmetric algorithm.
+    pub fn signer(&self, alg: SigningAlg) -> Result<Arc<Signer>, KeyError> {
+        self.snapshot()?
+            .current
+            .get(&alg)
+            .cloned()
+            .ok_or(KeyError::NoCurrentKey(alg))
+    }
+
+    /// The JWKS document: next, current and recently retired public keys.
+    pub fn jwks(&self) -> Result<Arc<Value>, KeyError> {
+        Ok(self.snapshot()?.jwks.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_signs_and_its_jwk_has_no_private_members() {
+        for alg in SigningAlg::ASYMMETRIC {
+            let der = generate_pkcs8(alg).unwrap();
+            let key = encoding_key(alg, &der).unwrap();
+            let jwk = public_jwk(alg, "k1", &key).unwrap();
+            for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+                assert!(jwk.get(private).is_none(), "{alg}: {private}");
+            }
+            assert_eq!(jwk["kid"], "k1");
+            let signer = Signer {
+                kid: "k1".into(),
+                alg,
+                key,
+            };
+            let token = signer.sign("at+jwt", &serde_json::Map::new()).unwrap();
+            assert_eq!(token.split('.').count(), 3);
+        }
+    }
+}

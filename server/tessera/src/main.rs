@@ -1,0 +1,96 @@
+//! The `tessera` binary: parse the command line, load configuration, run a
+//! command. Failures print one clear line and exit non-zero, never a panic.
+
+mod cli;
+mod clock;
+mod commands;
+mod config;
+mod crypto;
+mod keys;
+mod passwords;
+mod service;
+mod web;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use config::{Config, FlagOverrides};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (listen, issuer) = match &cli.command {
+        Command::Serve(a) => (a.listen.clone(), a.issuer.clone()),
+        _ => (None, None),
+    };
+    let flags = FlagOverrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        listen,
+        issuer,
+    };
+    let config = match Config::load(cli.config.as_deref(), flags) {
+        Ok(c) => c,
+        Err(e) => return fail(&format!("invalid configuration: {e}"), 2),
+    };
+    if let Err(e) = config.validate() {
+        return fail(&format!("invalid configuration: {e}"), 2);
+    }
+    init_tracing(&config);
+    // Commands that need no database.
+    let command = match cli.command {
+        Command::Plugin(cli::PluginCommand::CompileWorker { wasm_in, cwasm_out }) => {
+            return match tessera_plugin_host::compile_worker_main(&wasm_in, &cwasm_out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string(), 1),
+            };
+        }
+        Command::Plugin(cli::PluginCommand::Run(args)) => {
+            return match commands::plugins::run_local(&config, args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail(&format!("{e:#}"), 1),
+            };
+        }
+        other => other,
+    };
+    match run(command, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}"), 1),
+    }
+}
+
+fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let ctx = commands::open(config)?;
+    match command {
+        Command::Serve(_) => commands::serve::run(ctx),
+        Command::Migrate => {
+            println!("database is up to date; signing keys are present");
+            Ok(())
+        }
+        Command::User(c) => commands::admin::user(&ctx, c),
+        Command::Client(c) => commands::admin::client(&ctx, c),
+        Command::Api(c) => commands::admin::api(&ctx, c),
+        Command::Keys(c) => commands::admin::keys(&ctx, c),
+        Command::Plugin(c) => commands::plugins::plugin(&ctx, c),
+        Command::Binding(c) => commands::plugins::binding(&ctx, c),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

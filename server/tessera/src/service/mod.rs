@@ -1,0 +1,30 @@
+//! Application services: the use cases shared by the CLI, the HTTP endpoints
+//! and (later) the console and management API. They run on blocking threads
+//! (diesel blocks) and return typed errors; renderers live in `web/`.
+
+pub mod admin;
+pub mod pipeline;
+pub mod plugins;
+pub mod token;
+
+use crate::keys::KeyError;
+use tessera_protocol::OAuthError;
+use tessera_store::StoreError;
+
+/// The one mapping from storage failures to OAuth errors: an outage is
+/// `temporarily_unavailable`, anything else `server_error`; the client never
+/// learns the cause (STYLE.md rule 7).
+pub fn store_failure(e: StoreError) -> OAuthError {
+    match e {
+        StoreError::Unavailable(d) => OAuthError::unavailable(d),
+        other => OAuthError::server_error(other.to_string()),
+    }
+}
+
+/// Key failures are internal too.
+pub fn key_failure(e: KeyError) -> OAuthError {
+    match e {
+        KeyError::Store(s) => store_failure(s),
+        other => OAuthError::server_error(other.to_string()),
+    }
+}

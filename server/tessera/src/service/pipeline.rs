@@ -1,0 +1,289 @@
+//! The binding pipeline: the plugins bound to the `token` trigger for this
+//! grant and client run in order just before signing; each sees the claims
+//! and scopes left by the ones before it.
+//!
+//! Bindings are read from the database on every token request, so a change
+//! made anywhere (console, API, CLI, another node) applies to the next
+//! request. Plugin versions are immutable, so their metadata is cached per
+//! node; compiled code is cached by the host.
+//!
+//! A plugin failure (trap, deadline, memory, bad output, ...) is mapped by the
+//! binding's failure policy in one place, [`apply_policy`]: `deny` answers
+//! `server_error` without saying why; `skip` logs and goes on.
+
+use super::store_failure;
+use super::token::{HookInput, HookOutput, TokenHooks, UserSource};
+use crate::clock;
+use crate::crypto::MasterKey;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tessera_plugin_host::{
+    ClientContext, DenialCode, PluginFailure, PluginHost, PluginRun, PluginSecrets, PluginVerdict,
+    TokenContext, UserContext,
+};
+use tessera_protocol::claims::PluginClaims;
+use tessera_protocol::{ErrorCode, OAuthError};
+use tessera_store::plugins::{self, Binding, PluginRunRecord};
+use tessera_store::{Store, StoreError};
+
+/// The trigger that runs just before a token is signed.
+pub const TOKEN_TRIGGER: &str = "token";
+
+/// What a binding does when its plugin fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Refuse the token request with `server_error`.
+    Deny,
+    /// Log, record, and continue without this plugin's changes.
+    Skip,
+}
+
+impl FailurePolicy {
+    /// Parses the stored/flag value.
+    pub fn parse(s: &str) -> Result<FailurePolicy, String> {
+        match s {
+            "deny" => Ok(FailurePolicy::Deny),
+            "skip" => Ok(FailurePolicy::Skip),
+            other => Err(format!(
+                "failure policy must be deny or skip, not {other:?}"
+            )),
+        }
+    }
+}
+
+/// The one mapping from a plugin failure to the request's fate.
+pub fn apply_policy(
+    policy: FailurePolicy,
+    binding_id: &str,
+    failure: &PluginFailure,
+) -> Result<(), OAuthError> {
+    match policy {
+        FailurePolicy::Deny => Err(OAuthError::server_error(format!(
+            "binding {binding_id}: {failure}"
+        ))),
+        FailurePolicy::Skip => {
+            tracing::warn!(binding = binding_id, outcome = failure.code(), error = %failure, "plugin failed; skipped by policy");
+            Ok(())
+        }
+    }
+}
+
+fn denial(code: DenialCode, description: String) -> OAuthError {
+    let code = match code {
+        DenialCode::AccessDenied => ErrorCode::AccessDenied,
+        DenialCode::InvalidScope => ErrorCode::InvalidScope,
+        DenialCode::InvalidRequest => ErrorCode::InvalidRequest,
+        DenialCode::InvalidGrant => ErrorCode::InvalidGrant,
+        DenialCode::UnauthorizedClient => ErrorCode::UnauthorizedClient,
+    };
+    OAuthError::new(code, description)
+}
+
+/// The AEAD purpose of a binding's secrets.
+pub fn secrets_purpose(binding_id: &str) -> String {
+    format!("binding-secrets:{binding_id}")
+}
+
+#[derive(Clone)]
+struct VersionMeta {
+    sha256: String,
+    declared: Option<Vec<String>>,
+}
+
+/// Runs bindings through the plugin host.
+pub struct Pipeline {
+    store: Store,
+    host: Arc<PluginHost>,
+    master: Arc<MasterKey>,
+    keep_runs: i64,
+    versions: RwLock<HashMap<String, VersionMeta>>,
+}
+
+impl Pipeline {
+    /// A pipeline keeping at most `keep_runs` run records.
+    pub fn new(
+        store: Store,
+        host: Arc<PluginHost>,
+        master: Arc<MasterKey>,
+        keep_runs: i64,
+    ) -> Pipeline {
+        Pipeline {
+            store,
+            host,
+            master,
+            keep_runs,
+            versions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn version_meta(&self, version_id: &str) -> Result<VersionMeta, StoreError> {
+        if let Some(m) = self
+            .versions
+            .read()
+            .ok()
+            .and_then(|v| v.get(version_id).cloned())
+        {
+            return Ok(m);
+        }
+        let info = plugins::version(&mut *self.store.conn()?, version_id)?
+            .ok_or_else(|| StoreError::NotFound(format!("plugin version {version_id}")))?;
+        let meta = VersionMeta {
+            declared: info.declared()?,
+            sha256: info.sha256,
+        };
+        if let Ok(mut v) = self.versions.write() {
+            v.insert(version_id.to_owned(), meta.clone());
+        }
+        Ok(meta)
+    }
+
+    fn secrets(&self, b: &Binding) -> Result<PluginSecrets, OAuthError> {
+        let Some(sealed) = &b.secrets_enc else {
+            return Ok(PluginSecrets::default());
+        };
+        let plain = self
+            .master
+            .open(&secrets_purpose(&b.id), sealed)
+            .map_err(|e| OAuthError::server_error(format!("binding {}: {e}", b.id)))?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| OAuthError::server_error(format!("binding {} secrets: {e}", b.id)))
+    }
+}
+
+/// Builds the context a plugin sees from what the token service knows.
+pub fn context(input: &HookInput<'_>) -> TokenContext {
+    let client = input.client;
+    TokenContext {
+        grant_type: input.plan.grant_type.to_owned(),
+        client: ClientContext {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            metadata: client.metadata.clone(),
+            confidential: client.confidential,
+        },
+        user: input.user.map(|(u, source)| UserContext {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            profile: u.profile.clone(),
+            metadata: u.metadata.clone(),
+            roles: u.roles.clone(),
+            source: match source {
+                UserSource::SignedIn => tessera_plugin_host::UserSource::SignedIn,
+                UserSource::ServiceAccount => tessera_plugin_host::UserSource::ServiceAccount,
+                UserSource::Impersonated => tessera_plugin_host::UserSource::Impersonated,
+            },
+        }),
+        requested_scopes: input.plan.requested_scopes.to_vec(),
+        granted_scopes: input.plan.scopes.to_vec(),
+        audience: vec![input.plan.audience.to_string()],
+        access_token_claims: input.access_claims.clone(),
+        id_token_claims: input.id_claims.cloned(),
+        config: json!({}),
+        secrets: PluginSecrets::default(),
+    }
+}
+
+fn merged(base: &Map<String, Value>, added: &PluginClaims) -> Map<String, Value> {
+    let mut m = base.clone();
+    added.apply_to(&mut m);
+    m
+}
+
+fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun) -> PluginRunRecord {
+    let (outcome, detail) = match &run.outcome {
+        Ok(PluginVerdict::Allow(_)) => ("ok".to_owned(), String::new()),
+        Ok(PluginVerdict::Deny { code, description }) => (
+            "denied".to_owned(),
+            format!("{}: {description}", code.as_str()),
+        ),
+        Err(f) => (f.code().to_owned(), f.to_string()),
+    };
+    PluginRunRecord {
+        id: clock::uuid(),
+        binding_id: b.id.clone(),
+        plugin_version_id: b.plugin_version_id.clone(),
+        grant_type: ctx.grant_type.clone(),
+        client_id: ctx.client.id.clone(),
+        at: clock::now(),
+        duration_us: i64::try_from(run.duration.as_micros()).unwrap_or(i64::MAX),
+        outcome,
+        detail,
+        logs: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
+    }
+}
+
+impl TokenHooks for Pipeline {
+    fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError> {
+        let all = plugins::bindings_for_trigger(
+            &mut *self.store.conn().map_err(store_failure)?,
+            TOKEN_TRIGGER,
+        )
+        .map_err(store_failure)?;
+        let active: Vec<&Binding> = all
+            .iter()
+            .filter(|b| b.applies_to(input.plan.grant_type, &input.client.id))
+            .collect();
+        let mut out = HookOutput::default();
+        if active.is_empty() {
+            return Ok(out);
+        }
+        let mut ctx = context(&input);
+        let mut records = Vec::with_capacity(active.len());
+        let result = (|| {
+            for b in active {
+                let meta = self
+                    .version_meta(&b.plugin_version_id)
+                    .map_err(store_failure)?;
+                ctx.config = b.config.clone();
+                ctx.secrets = self.secrets(b)?;
+                ctx.access_token_claims = merged(input.access_claims, &out.access);
+                ctx.id_token_claims = input.id_claims.map(|c| merged(c, &out.id));
+                let store = self.store.clone();
+                let version_id = b.plugin_version_id.clone();
+                let run = self.host.call(
+                    &meta.sha256,
+                    move || plugins::wasm(&mut *store.conn()?, &version_id),
+                    &ctx,
+                    meta.declared.as_deref(),
+                );
+                records.push(run_record(b, &ctx, &run));
+                ctx.secrets = PluginSecrets::default();
+                let policy =
+                    FailurePolicy::parse(&b.failure_policy).map_err(OAuthError::server_error)?;
+                match run.outcome {
+                    Ok(PluginVerdict::Allow(patch)) => {
+                        let (access, id, drops) = patch.into_parts();
+                        let filtered = PluginClaims::filter(access)
+                            .and_then(|a| PluginClaims::filter(id).map(|i| (a, i)));
+                        match filtered {
+                            Ok((a, i)) => {
+                                out.access.merge(a);
+                                out.id.merge(i);
+                                // Scopes only narrow: dropping what was never granted changes nothing.
+                                ctx.granted_scopes.retain(|s| !drops.contains(s));
+                                out.drop_scopes.extend(drops);
+                            }
+                            Err(name) => {
+                                apply_policy(policy, &b.id, &PluginFailure::ReservedClaim(name))?
+                            }
+                        }
+                    }
+                    Ok(PluginVerdict::Deny { code, description }) => {
+                        return Err(denial(code, description));
+                    }
+                    Err(failure) => apply_policy(policy, &b.id, &failure)?,
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = self
+            .store
+            .tx(|conn| plugins::record_runs(conn, &records, self.keep_runs))
+        {
+            tracing::error!(error = %e, "could not record plugin runs");
+        }
+        result.map(|()| out)
+    }
+}

@@ -1,0 +1,340 @@
+//! Plugin admin use cases: upload a version (validated by the host, compiled
+//! off the request path), bind it per grant type and client, change or roll
+//! back bindings. Every change is audited in the same transaction.
+
+use super::admin::{AdminError, audit};
+use super::pipeline::{FailurePolicy, TOKEN_TRIGGER, secrets_purpose};
+use crate::clock;
+use crate::crypto::MasterKey;
+use serde_json::{Map, Value, json};
+use tessera_plugin_host::{PluginHost, PluginInfo};
+use tessera_protocol::model::grant_types;
+use tessera_store::plugins::{self, Binding, NewVersion, Plugin, VersionInfo};
+use tessera_store::{Store, StoreError, clients};
+
+fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
+    AdminError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Validates a plugin name: 1 to 100 of `[A-Za-z0-9._-]`.
+pub fn validate_name(name: &str) -> Result<(), AdminError> {
+    if name.is_empty()
+        || name.len() > 100
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(invalid(
+            "name",
+            "must be 1 to 100 letters, digits, '.', '_' or '-'",
+        ));
+    }
+    Ok(())
+}
+
+/// Uploads a new version of plugin `name`. The host checks that it is a
+/// component of the right world that compiles within its bounds; each refusal
+/// is a clear message on the `file` field.
+pub fn upload(
+    store: &Store,
+    host: &PluginHost,
+    actor: &str,
+    name: &str,
+    wasm: &[u8],
+    declared_claims: Option<Vec<String>>,
+) -> Result<(Plugin, VersionInfo, PluginInfo), AdminError> {
+    validate_name(name)?;
+    let reserved = declared_claims
+        .iter()
+        .flatten()
+        .find(|c| tessera_protocol::claims::is_reserved(c));
+    if let Some(r) = reserved {
+        return Err(invalid(
+            "declare-claims",
+            format!("{r} is a reserved claim that plugins cannot set"),
+        ));
+    }
+    let info = host
+        .inspect(wasm)
+        .map_err(|e| invalid("file", e.to_string()))?;
+    let version_id = clock::uuid();
+    let new_plugin_id = clock::uuid();
+    let interface = json!({"imports": info.imports, "exports": info.exports});
+    let (plugin, version) = store.tx(|conn| {
+        let (p, v) = plugins::add_version(
+            conn,
+            name,
+            &new_plugin_id,
+            NewVersion {
+                id: &version_id,
+                wasm,
+                sha256: &info.sha256,
+                world: &info.world,
+                declared_claims: declared_claims.clone(),
+                interface: interface.clone(),
+                uploaded_by: actor,
+                now: clock::now(),
+            },
+        )?;
+        audit(
+            conn,
+            actor,
+            "plugin.upload",
+            &p.id,
+            json!({"name": name, "version": v.version, "sha256": v.sha256, "size": v.size}),
+        )?;
+        Ok((p, v))
+    })?;
+    Ok((plugin, version, info))
+}
+
+/// Parses `NAME` or `NAME@VERSION`.
+pub fn parse_plugin_ref(s: &str) -> Result<(&str, Option<i32>), AdminError> {
+    match s.split_once('@') {
+        None => Ok((s, None)),
+        Some((n, v)) => v
+            .parse::<i32>()
+            .map(|v| (n, Some(v)))
+            .map_err(|_| invalid("plugin", format!("bad version in {s:?}: use NAME@NUMBER"))),
+    }
+}
+
+/// A binding to create.
+#[derive(Debug, Default)]
+pub struct NewBinding {
+    /// `NAME` (latest version) or `NAME@VERSION`.
+    pub plugin: String,
+    /// Grant types, or `["all"]`.
+    pub grant_types: Vec<String>,
+    /// Clients for a client hook; empty: every client (a claim rule).
+    pub clients: Vec<String>,
+    /// Configuration JSON.
+    pub config: Value,
+    /// Secrets by name (write-only once saved).
+    pub secrets: Map<String, Value>,
+    /// `deny` (default) or `skip`.
+    pub failure_policy: Option<String>,
+    /// Position in the pipeline; default: after the last.
+    pub position: Option<i32>,
+    /// Start disabled.
+    pub disabled: bool,
+}
+
+fn grant_list(list: &[String]) -> Result<Vec<String>, AdminError> {
+    if list.iter().any(|g| g == "all") {
+        return Ok(grant_types::ALL.iter().map(|g| (*g).to_owned()).collect());
+    }
+    if list.is_empty() {
+        return Err(invalid(
+            "grant-types",
+            "name at least one grant type, or all",
+        ));
+    }
+    for g in list {
+        if !grant_types::is_known(g) {
+            return Err(invalid(
+                "grant-types",
+                format!(
+                    "unknown grant type {g:?}; known: all, {}",
+                    grant_types::ALL.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(list.to_vec())
+}
+
+fn seal_secrets(
+    master: &MasterKey,
+    binding_id: &str,
+    secrets: &Map<String, Value>,
+) -> Result<Option<Vec<u8>>, AdminError> {
+    if secrets.is_empty() {
+        return Ok(None);
+    }
+    if secrets.values().any(|v| !v.is_string()) {
+        return Err(invalid("secret", "secret values must be strings"));
+    }
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(secrets).map_err(|e| AdminError::Internal(e.to_string()))?,
+    );
+    master
+        .seal(&secrets_purpose(binding_id), &plain)
+        .map(Some)
+        .map_err(|e| AdminError::Internal(e.to_string()))
+}
+
+/// Creates a binding.
+pub fn create_binding(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    new: NewBinding,
+) -> Result<Binding, AdminError> {
+    let (name, number) = parse_plugin_ref(&new.plugin)?;
+    let grant_types = grant_list(&new.grant_types)?;
+    let policy = new.failure_policy.unwrap_or_else(|| "deny".into());
+    FailurePolicy::parse(&policy).map_err(|m| invalid("failure-policy", m))?;
+    let id = clock::uuid();
+    let secrets_enc = seal_secrets(master, &id, &new.secrets)?;
+    let now = clock::now();
+    let b = store.tx(|conn| {
+        let plugin = plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let version = plugins::version_by_number(conn, &plugin.id, number)?
+            .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?} version {}", number.map_or("latest".into(), |n| n.to_string()))))?;
+        for c in &new.clients {
+            if clients::find(conn, c)?.is_none() {
+                return Err(StoreError::NotFound(format!("client {c}")));
+            }
+        }
+        let position = match new.position {
+            Some(p) => p,
+            None => plugins::max_position(conn, TOKEN_TRIGGER)? + 10,
+        };
+        let b = Binding {
+            id: id.clone(),
+            plugin_id: plugin.id.clone(),
+            plugin_version_id: version.id.clone(),
+            trigger: TOKEN_TRIGGER.into(),
+            grant_types: grant_types.clone(),
+            client_ids: (!new.clients.is_empty()).then(|| new.clients.clone()),
+            position,
+            enabled: !new.disabled,
+            config: new.config.clone(),
+            secrets_enc: secrets_enc.clone(),
+            secret_names: new.secrets.keys().cloned().collect(),
+            failure_policy: policy.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        plugins::insert_binding(conn, &b)?;
+        audit(
+            conn,
+            actor,
+            "binding.create",
+            &b.id,
+            json!({"plugin": name, "version": version.version, "grant_types": b.grant_types, "clients": b.client_ids, "position": position, "failure_policy": policy, "secret_names": b.secret_names}),
+        )?;
+        Ok(b)
+    })?;
+    Ok(b)
+}
+
+/// Changes to a binding; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct BindingChange {
+    /// Point at another version of the same plugin (rollback or upgrade).
+    pub version: Option<i32>,
+    /// New position.
+    pub position: Option<i32>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// New configuration.
+    pub config: Option<Value>,
+    /// New failure policy.
+    pub failure_policy: Option<String>,
+    /// Replace the secrets.
+    pub secrets: Option<Map<String, Value>>,
+    /// New grant types.
+    pub grant_types: Option<Vec<String>>,
+}
+
+/// Applies a change to a binding.
+pub fn update_binding(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    id: &str,
+    change: BindingChange,
+) -> Result<Binding, AdminError> {
+    if let Some(p) = &change.failure_policy {
+        FailurePolicy::parse(p).map_err(|m| invalid("failure-policy", m))?;
+    }
+    let grant_types = change.grant_types.as_deref().map(grant_list).transpose()?;
+    let secrets_enc = change
+        .secrets
+        .as_ref()
+        .map(|s| seal_secrets(master, id, s))
+        .transpose()?;
+    Ok(store.tx(|conn| {
+        let mut b = plugins::binding(conn, id)?
+            .ok_or_else(|| StoreError::NotFound(format!("binding {id}")))?;
+        let mut detail = Map::new();
+        if let Some(n) = change.version {
+            let v = plugins::version_by_number(conn, &b.plugin_id, Some(n))?.ok_or_else(|| {
+                StoreError::NotFound(format!("version {n} of the binding's plugin"))
+            })?;
+            b.plugin_version_id = v.id;
+            detail.insert("version".into(), json!(n));
+        }
+        if let Some(p) = change.position {
+            b.position = p;
+            detail.insert("position".into(), json!(p));
+        }
+        if let Some(e) = change.enabled {
+            b.enabled = e;
+            detail.insert("enabled".into(), json!(e));
+        }
+        if let Some(c) = &change.config {
+            b.config = c.clone();
+            detail.insert("config".into(), json!("changed"));
+        }
+        if let Some(p) = &change.failure_policy {
+            b.failure_policy = p.clone();
+            detail.insert("failure_policy".into(), json!(p));
+        }
+        if let Some(g) = &grant_types {
+            b.grant_types = g.clone();
+            detail.insert("grant_types".into(), json!(g));
+        }
+        if let (Some(s), Some(enc)) = (&change.secrets, &secrets_enc) {
+            b.secrets_enc = enc.clone();
+            b.secret_names = s.keys().cloned().collect();
+            detail.insert("secret_names".into(), json!(b.secret_names));
+        }
+        b.updated_at = clock::now();
+        plugins::update_binding(conn, &b)?;
+        audit(conn, actor, "binding.update", id, Value::Object(detail))?;
+        Ok(b)
+    })?)
+}
+
+/// Points every binding of plugin `name` at version `number`; returns how many.
+pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<usize, AdminError> {
+    Ok(store.tx(|conn| {
+        let plugin = plugins::find_by_name(conn, name)?
+            .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let v = plugins::version_by_number(conn, &plugin.id, Some(number))?
+            .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?} version {number}")))?;
+        let mut n = 0;
+        for mut b in plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
+            .into_iter()
+            .filter(|b| b.plugin_id == plugin.id)
+        {
+            b.plugin_version_id = v.id.clone();
+            b.updated_at = clock::now();
+            plugins::update_binding(conn, &b)?;
+            n += 1;
+        }
+        audit(
+            conn,
+            actor,
+            "plugin.rollback",
+            &plugin.id,
+            json!({"name": name, "version": number, "bindings": n}),
+        )?;
+        Ok(n)
+    })?)
+}
+
+/// Deletes a binding.
+pub fn delete_binding(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        plugins::delete_binding(conn, id)?;
+        audit(conn, actor, "binding.delete", id, json!({}))
+    })?;
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The token endpoint's use case (RFC 6749 §3.2): parse, authenticate the
+//! client, run the grant's decision, run the plugin pipeline, sign.
+//!
+//! Runs on a blocking thread. Every failure is an `OAuthError`; storage and
+//! key failures go through `store_failure`/`key_failure`.
+
+use super::{key_failure, store_failure};
+use crate::clock;
+use crate::keys::{KeyRing, Signer};
+use crate::service::admin::hs256_purpose;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tessera_protocol::claims::PluginClaims;
+use tessera_protocol::client_auth::{self, AuthMethod};
+use tessera_protocol::grant::{TokenPlan, client_credentials};
+use tessera_protocol::model::{SigningAlg, grant_types};
+use tessera_protocol::params::Params;
+use tessera_protocol::secret::SecretHash;
+use tessera_protocol::token::{ACCESS_TOKEN_TYP, TokenResponse, access_token_claims};
+use tessera_protocol::{ErrorCode, OAuthError};
+use tessera_store::clients::{self, Client};
+use tessera_store::users::{self, User};
+use tessera_store::{Store, apis};
+
+/// How the user in a token came to be there (mirrors the WIT `user-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // SignedIn and Impersonated arrive with the user grants and token exchange
+pub enum UserSource {
+    /// The resource owner authenticated.
+    SignedIn,
+    /// The client's service-account user.
+    ServiceAccount,
+    /// The subject of a token exchange.
+    Impersonated,
+}
+
+/// What the plugin pipeline sees about a token about to be signed.
+pub struct HookInput<'a> {
+    /// The grant's decision; `scopes` are the granted scopes so far.
+    pub plan: &'a TokenPlan,
+    /// The client.
+    pub client: &'a Client,
+    /// The user, if any, and where it came from.
+    pub user: Option<(&'a User, UserSource)>,
+    /// Access-token claims Tessera computed.
+    pub access_claims: &'a Map<String, Value>,
+    /// ID-token claims, when an ID token is issued.
+    pub id_claims: Option<&'a Map<String, Value>>,
+}
+
+/// What the pipeline changes.
+#[derive(Debug, Default)]
+pub struct HookOutput {
+    /// Claims for the access token.
+    pub access: PluginClaims,
+    /// Claims for the ID token.
+    pub id: PluginClaims,
+    /// Scopes removed from the grant.
+    pub drop_scopes: Vec<String>,
+}
+
+/// The plugin pipeline as the token service needs it: every grant calls it
+/// just before signing, so no grant can bypass the bindings.
+pub trait TokenHooks: Send + Sync {
+    /// Runs the bindings for this token; a denial or a failing `deny` binding is the error.
+    fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError>;
+}
+
+/// Issues tokens.
+pub struct TokenService {
+    store: Store,
+    keys: Arc<KeyRing>,
+    issuer: String,
+    hooks: Arc<dyn TokenHooks>,
+}
+
+impl TokenService {
+    /// A service issuing tokens as `issuer`.
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        issuer: String,
+        hooks: Arc<dyn TokenHooks>,
+    ) -> TokenService {
+        TokenService {
+            store,
+            keys,
+            issuer,
+            hooks,
+        }
+    }
+
+    /// Handles one token request: the `Authorization` header and the form body.
+    pub fn token_request(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<TokenResponse, OAuthError> {
+        let params = Params::parse(body)?;
+        let grant_type = params.require("grant_type")?;
+        if !grant_types::SUPPORTED.contains(&grant_type) {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {grant_type} is not supported"),
+            ));
+        }
+        let client = self.authenticate(authorization, &params)?;
+        match grant_type {
+            grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
+            other => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {other} is not supported"),
+            )),
+        }
+    }
+
+    /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify public ones.
+    fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+    ) -> Result<Client, OAuthError> {
+        let presented = client_auth::extract(authorization, params)?;
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let found =
+            clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
+        let now = clock::now();
+        match found {
+            Some(client) if client.confidential => {
+                let hashes = clients::active_secret_hashes(&mut conn, &client.id, now)
+                    .map_err(store_failure)?;
+                client_auth::verify_secret(&presented, &hashes)?;
+                Ok(client)
+            }
+            Some(client) if presented.method == AuthMethod::None => Ok(client),
+            Some(_) => Err(OAuthError::invalid_client().with_detail("public client sent a secret")),
+            None => {
+                // Hash anyway so an unknown id costs what a known one does.
+                let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
+                Err(OAuthError::invalid_client().with_detail("unknown client"))
+            }
+        }
+    }
+
+    /// RFC 6749 §4.4.
+    fn client_credentials(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let req = client_credentials::parse(params)?;
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let api =
+            apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        let plan = client_credentials::decide(
+            &req,
+            &client.profile(),
+            api.as_ref().map(|a| a.profile()).as_ref(),
+        )?;
+        let service_account = match &client.service_account_user_id {
+            Some(id) => users::find(&mut conn, id)
+                .map_err(store_failure)?
+                .filter(|u| !u.disabled),
+            None => None,
+        };
+        drop(conn);
+        let signer = self.signer_for(
+            &plan,
+            api.as_ref()
+                .map(|a| a.hs256_secret_enc.as_deref())
+                .unwrap_or(None),
+        )?;
+        self.issue(
+            plan,
+            client,
+            service_account
+                .as_ref()
+                .map(|u| (u, UserSource::ServiceAccount)),
+            &signer,
+        )
+    }
+
+    /// Runs the pipeline on `plan` and signs the access token.
+    fn issue(
+        &self,
+        mut plan: TokenPlan,
+        client: &Client,
+        user: Option<(&User, UserSource)>,
+        signer: &Signer,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = clock::now();
+        let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
+        let base = access_token_claims(&self.issuer, &plan, now, &jti, &PluginClaims::default());
+        let out = self.hooks.before_sign(HookInput {
+            plan: &plan,
+            client,
+            user,
+            access_claims: &base,
+            id_claims: None,
+        })?;
+        plan.scopes
+            .remove_all(out.drop_scopes.iter().map(String::as_str));
+        let claims = access_token_claims(&self.issuer, &plan, now, &jti, &out.access);
+        let access_token = signer
+            .sign(ACCESS_TOKEN_TYP, &claims)
+            .map_err(key_failure)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: plan.lifetime_secs,
+            scope: (!plan.scopes.is_empty()).then(|| plan.scopes.to_string()),
+            refresh_token: None,
+            id_token: None,
+        })
+    }
+
+    fn signer_for(
+        &self,
+        plan: &TokenPlan,
+        hs256_secret_enc: Option<&[u8]>,
+    ) -> Result<Arc<Signer>, OAuthError> {
+        match plan.alg {
+            SigningAlg::HS256 => {
+                let sealed = hs256_secret_enc
+                    .ok_or_else(|| OAuthError::server_error("HS256 API has no secret"))?;
+                let secret = self
+                    .keys
+                    .master()
+                    .open(&hs256_purpose(plan.api_id.as_str()), sealed)
+                    .map_err(|e| OAuthError::server_error(e.to_string()))?;
+                Ok(Arc::new(Signer::hs256(
+                    format!("hs256-{}", plan.api_id),
+                    &secret,
+                )))
+            }
+            alg => self.keys.signer(alg).map_err(key_failure),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Liveness and readiness probes for load balancers and orchestrators.
+
+use crate::web::AppState;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+/// Liveness: the process serves requests.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers; 503 otherwise, so a balancer drains the node.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    match web::block(move || store.ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "database": "unreachable"}))
+        }
+        Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
+    }
+}

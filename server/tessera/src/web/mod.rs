@@ -1,0 +1,73 @@
+//! The HTTP shell: state, routes, middleware. Public OAuth routes are mounted
+//! by their own function so admin routes (mounted separately) can never be
+//! reached without their authentication.
+
+pub mod health;
+pub mod oauth;
+pub mod render;
+pub mod routes;
+
+use crate::keys::KeyRing;
+use crate::service::token::TokenService;
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
+use std::sync::Arc;
+use tessera_store::Store;
+
+/// Shared by every handler.
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Token issuance.
+    pub tokens: Arc<TokenService>,
+    /// The issuer URL, without trailing slash.
+    pub issuer: String,
+}
+
+/// Mounts the public OAuth/OIDC routes.
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(routes::TOKEN)
+            .route(web::post().to(oauth::token))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .route(routes::OPENID_CONFIGURATION, web::get().to(oauth::metadata))
+    .route(
+        routes::OAUTH_AUTHORIZATION_SERVER,
+        web::get().to(oauth::metadata),
+    )
+    .route(routes::JWKS, web::get().to(oauth::jwks))
+    .route(routes::HEALTHZ, web::get().to(health::healthz))
+    .route(routes::READYZ, web::get().to(health::readyz));
+}
+
+/// Binds `listen` and returns the server, ready to be awaited.
+pub fn server(
+    state: AppState,
+    listen: &str,
+    max_form_bytes: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    let state = web::Data::new(state);
+    let srv = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_form_bytes))
+            // %U is the path without the query: codes and tokens never reach the log.
+            .wrap(
+                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("X-Frame-Options", "DENY")),
+            )
+            .configure(public_routes)
+    })
+    .bind(listen)?
+    .run();
+    Ok(srv)
+}

@@ -1,0 +1,117 @@
+//! OAuth and discovery endpoints: extract, call the service on a blocking
+//! thread, render.
+
+use super::render;
+use super::routes;
+use crate::service::store_failure;
+use crate::web::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use tessera_protocol::OAuthError;
+use tessera_protocol::discovery::{self, Endpoints};
+use tessera_protocol::model::grant_types;
+
+/// POST /oauth/token (RFC 6749 §3.2).
+pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !is_form {
+        return render::oauth_error(&OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_owned));
+    let authorization = match authorization {
+        Some(Err(_)) => {
+            return render::oauth_error(
+                &OAuthError::invalid_client().with_detail("non-ASCII Authorization header"),
+            );
+        }
+        Some(Ok(a)) => Some(a),
+        None => None,
+    };
+    let tokens = state.tokens.clone();
+    let result = web::block(move || tokens.token_request(authorization.as_deref(), &body)).await;
+    match result {
+        Ok(Ok(resp)) => render::token_ok(&resp),
+        Ok(Err(e)) => render::oauth_error(&e),
+        Err(e) => render::oauth_error(&OAuthError::server_error(format!(
+            "blocking task failed: {e}"
+        ))),
+    }
+}
+
+/// Answers a wrong method on the token endpoint (RFC 6749 §3.2: POST only).
+pub async fn token_method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .finish()
+}
+
+/// The endpoint URLs for `issuer`.
+pub fn endpoints(issuer: &str) -> Endpoints {
+    Endpoints {
+        token: format!("{issuer}{}", routes::TOKEN),
+        jwks: format!("{issuer}{}", routes::JWKS),
+        authorization: None,
+        userinfo: None,
+    }
+}
+
+/// GET both well-known metadata paths.
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let scopes = web::block(move || -> Result<Vec<String>, OAuthError> {
+        let mut conn = store.conn().map_err(store_failure)?;
+        let mut all: Vec<String> = tessera_store::apis::list(&mut conn)
+            .map_err(store_failure)?
+            .into_iter()
+            .flat_map(|a| a.scopes)
+            .collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
+    })
+    .await;
+    match result_flatten(scopes) {
+        Ok(scopes) => {
+            let doc = discovery::metadata(
+                &state.issuer,
+                &endpoints(&state.issuer),
+                scopes,
+                grant_types::SUPPORTED,
+            );
+            render::public_json(&doc, 60)
+        }
+        Err(e) => render::oauth_error(&e),
+    }
+}
+
+/// GET the JWKS: next, current and recently retired keys.
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    let keys = state.keys.clone();
+    match result_flatten(web::block(move || keys.jwks().map_err(crate::service::key_failure)).await)
+    {
+        // Short max-age: a verifier refetches soon after a rotation, and the
+        // `next` key is published a rotation ahead anyway (SECURITY.md R-7).
+        Ok(doc) => render::public_json(&*doc, 300),
+        Err(e) => render::oauth_error(&e),
+    }
+}
+
+fn result_flatten<T>(
+    r: Result<Result<T, OAuthError>, actix_web::error::BlockingError>,
+) -> Result<T, OAuthError> {
+    r.map_err(|e| OAuthError::server_error(format!("blocking task failed: {e}")))?
+}

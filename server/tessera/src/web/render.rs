@@ -1,0 +1,64 @@
+//! The OAuth writer: the only code that renders token-endpoint responses, so
+//! `Content-Type`, `Cache-Control: no-store`, `Pragma: no-cache` and
+//! `WWW-Authenticate` are set in exactly one place (RFC 6749 §5.1, §5.2).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use serde::Serialize;
+use serde_json::json;
+use tessera_protocol::{ErrorCode, OAuthError};
+
+fn no_store(resp: &mut HttpResponse) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A successful token response.
+pub fn token_ok<T: Serialize>(body: &T) -> HttpResponse {
+    let mut resp = HttpResponse::Ok().json(body);
+    no_store(&mut resp);
+    resp
+}
+
+/// An OAuth error response. Internal errors are logged with their detail;
+/// the client sees only code and description.
+pub fn oauth_error(err: &OAuthError) -> HttpResponse {
+    match err.code {
+        ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
+            tracing::error!(error = %err.code, detail = err.detail.as_deref().unwrap_or(""), "request failed")
+        }
+        _ => {
+            tracing::info!(error = %err.code, description = %err.description, detail = err.detail.as_deref().unwrap_or(""), "request refused")
+        }
+    }
+    let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = HttpResponse::build(status)
+        .json(json!({"error": err.code.as_str(), "error_description": err.description}));
+    no_store(&mut resp);
+    let h = resp.headers_mut();
+    match err.code {
+        // RFC 6749 §5.2: 401 with the scheme the client used (we accept Basic).
+        ErrorCode::InvalidClient => {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
+            );
+        }
+        ErrorCode::TemporarilyUnavailable => {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// A public JSON document (discovery, JWKS) that caches may keep briefly.
+pub fn public_json<T: Serialize>(body: &T, max_age_secs: u32) -> HttpResponse {
+    let mut resp = HttpResponse::Ok().json(body);
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age_secs}")) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}

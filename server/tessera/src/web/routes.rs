@@ -1,0 +1,15 @@
+//! Every route path, declared once: the router, discovery and the tests use
+//! these constants, never string copies.
+
+/// RFC 6749 §3.2 token endpoint.
+pub const TOKEN: &str = "/oauth/token";
+/// RFC 7517 JWK Set.
+pub const JWKS: &str = "/.well-known/jwks.json";
+/// OpenID Connect Discovery 1.0 §4.
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// RFC 8414 §3.
+pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+/// Liveness: the process answers.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness: the database answers.
+pub const READYZ: &str = "/readyz";

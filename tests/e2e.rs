@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `tessera` binary, started on a free port with a
+//! temporary data directory, driven by real client libraries. Organised by
+//! spec; every test stands alone (its own server and database).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod cli;
+mod client_credentials;
+mod keys;
+mod plugins;
+mod startup;
+mod token_errors;

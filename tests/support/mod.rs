@@ -1,0 +1,379 @@
+//! The one end-to-end helper: starts the real `tessera` binary on a free port
+//! with a temporary data directory, on SQLite or on a fresh PostgreSQL
+//! database, and runs CLI commands against the same data.
+//!
+//! PostgreSQL tests need `POSTGRES_TEST_URL`, an admin URL such as
+//! `postgres://tessera:tessera@127.0.0.1/postgres` whose role may create
+//! databases; `scripts/test` sets it up. Without it they fail, never skip.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The database behind a test server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default.
+    Sqlite,
+    /// A fresh database on the PostgreSQL of `POSTGRES_TEST_URL`.
+    Postgres,
+}
+
+/// The status of a plain `GET path` (std only, usable from sync and async code).
+pub fn http_status(base: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split(' ').nth(1)?.parse().ok()
+}
+
+/// Path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tessera")
+}
+
+/// Installs the rustls provider once (DEPENDENCIES.md P3).
+pub fn init() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// A database for one test; dropped with the test.
+pub struct TestDb {
+    /// The URL to give `--database-url`, or `None` for the SQLite default.
+    pub url: Option<String>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh database on `backend`.
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: None,
+                pg_name: None,
+            },
+            Backend::Postgres => {
+                use diesel::{Connection, RunQueryDsl};
+                let admin = postgres_admin_url();
+                let name = format!("tessera_e2e_{}", uuid_like());
+                let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("cannot connect to POSTGRES_TEST_URL ({admin}): {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin).expect("POSTGRES_TEST_URL is a URL");
+                url.set_path(&format!("/{name}"));
+                TestDb {
+                    url: Some(url.to_string()),
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            use diesel::{Connection, RunQueryDsl};
+            if let Ok(mut conn) = diesel::PgConnection::establish(&postgres_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// The PostgreSQL admin URL for tests.
+pub fn postgres_admin_url() -> String {
+    std::env::var("POSTGRES_TEST_URL").unwrap_or_else(|_| {
+        panic!("POSTGRES_TEST_URL is not set: run the tests with scripts/test, which starts PostgreSQL and sets it")
+    })
+}
+
+fn uuid_like() -> String {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).expect("rng");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A free TCP port on loopback (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running server plus the data it uses.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub base: String,
+    /// The data directory.
+    pub dir: tempfile::TempDir,
+    /// The database.
+    pub db: std::sync::Arc<TestDb>,
+    child: Option<Child>,
+    log: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+/// Builder for a test server.
+#[derive(Default)]
+pub struct Options {
+    /// Environment for the server and the CLI (e.g. `TESSERA_MASTER_KEY`).
+    pub env: Vec<(String, String)>,
+    /// Share another server's database (several nodes).
+    pub share_db: Option<std::sync::Arc<TestDb>>,
+    /// Extra `serve` flags.
+    pub serve_args: Vec<String>,
+}
+
+impl TestServer {
+    /// Starts a server on `backend` with default options.
+    pub fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, Options::default())
+    }
+
+    /// Starts a server and waits until `/healthz` answers.
+    pub fn start_with(backend: Backend, opts: Options) -> TestServer {
+        init();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = opts
+            .share_db
+            .unwrap_or_else(|| std::sync::Arc::new(TestDb::new(backend)));
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = dir.path().join("server.log");
+        let mut s = TestServer {
+            base,
+            dir,
+            db,
+            child: None,
+            log,
+            extra_env: opts.env,
+        };
+        let log_file = std::fs::File::create(&s.log).expect("log file");
+        let mut cmd = s.command();
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(&opts.serve_args);
+        cmd.stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file);
+        s.child = Some(cmd.spawn().expect("spawn tessera"));
+        s.wait_healthy();
+        s
+    }
+
+    /// A `tessera` command with this server's data directory, database and env.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TESSERA_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("RUST_LOG", "info,actix_server=warn");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd.arg("--data-dir").arg(self.dir.path());
+        if let Some(url) = &self.db.url {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "tessera exited with {status} before becoming healthy:\n{}",
+                    self.log_text()
+                );
+            }
+            if http_status(&self.base, "/healthz") == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "tessera did not become healthy in 60 s:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs a CLI command; panics with its output if it fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_output(args, None);
+        assert!(
+            out.status.success(),
+            "tessera {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a CLI command with `--json` appended and parses its one JSON object.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let text = self.cli(&a);
+        serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("tessera {args:?} printed no JSON object ({e}):\n{text}"))
+    }
+
+    /// Runs a CLI command and returns its raw output (for failure tests).
+    pub fn cli_output(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        match stdin {
+            None => cmd.output().expect("run tessera"),
+            Some(input) => {
+                use std::io::Write;
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = cmd.spawn().expect("spawn");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(input.as_bytes())
+                    .expect("write stdin");
+                child.wait_with_output().expect("wait")
+            }
+        }
+    }
+
+    /// Token endpoint URL.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base)
+    }
+
+    /// Creates an API and a confidential client_credentials client; returns
+    /// (client_id, client_secret).
+    pub fn api_and_client(&self, audience: &str, alg: &str, scopes: &str) -> (String, String) {
+        self.cli_json(&[
+            "api",
+            "create",
+            "--identifier",
+            audience,
+            "--alg",
+            alg,
+            "--scopes",
+            scopes,
+        ]);
+        let c = self.cli_json(&[
+            "client",
+            "create",
+            "--name",
+            "m2m",
+            "--grant-types",
+            "client_credentials",
+        ]);
+        (
+            c["client_id"].as_str().expect("client_id").to_owned(),
+            c["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .to_owned(),
+        )
+    }
+
+    /// Stops the server (also done on drop).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Fetches discovery, then the JWKS it names, and verifies `token` with the
+/// key its `kid` names; returns the claims. `typ` must be `at+jwt`.
+pub async fn verify_with_discovery(base: &str, token: &str, audience: &str) -> Value {
+    let http = reqwest::Client::new();
+    let disco: Value = http
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    let jwks: jsonwebtoken::jwk::JwkSet = http
+        .get(disco["jwks_uri"].as_str().expect("jwks_uri"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("jwks json");
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
+    let kid = header.kid.expect("kid");
+    let jwk = jwks
+        .find(&kid)
+        .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[audience]);
+    v.set_issuer(&[disco["issuer"].as_str().expect("issuer")]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap_or_else(|e| panic!("token does not verify: {e}"))
+        .claims
+}
+
+/// Runs `body` once per backend as separate tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}

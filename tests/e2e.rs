@@ -9,6 +9,6 @@ mod support;
 mod cli;
 mod client_credentials;
 mod keys;
-mod plugins;
+pub mod plugins;
 mod startup;
 mod token_errors;

@@ -13,15 +13,9 @@ use std::path::PathBuf;
 
 /// A built component: `examples/NAME` or `fixtures/NAME`.
 pub fn component(kind: &str, name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/build")
-        .join(kind)
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run plugins/build.sh (scripts/test does)",
-        p.display()
-    );
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build").join(kind).join(format!("{name}.wasm"));
+    assert!(p.exists(), "{} is missing: run plugins/build.sh (scripts/test does)", p.display());
     p.to_string_lossy().into_owned()
 }
 
@@ -38,13 +32,7 @@ fn setup(backend: Backend) -> Setup {
 }
 
 fn setup_with(backend: Backend, env: Vec<(String, String)>) -> Setup {
-    let server = TestServer::start_with(
-        backend,
-        crate::support::Options {
-            env,
-            ..Default::default()
-        },
-    );
+    let server = TestServer::start_with(backend, crate::support::Options { env, ..Default::default() });
     let (id, secret) = server.api_and_client(AUD, "RS256", "read,write");
     Setup { server, id, secret }
 }
@@ -67,193 +55,111 @@ async fn claims(s: &Setup) -> Value {
 }
 
 fn upload(s: &Setup, kind: &str, name: &str) -> Value {
-    s.server
-        .cli_json(&["plugin", "upload", &component(kind, name), "--name", name])
+    s.server.cli_json(&["plugin", "upload", &component(kind, name), "--name", name])
 }
 
 fn bind(s: &Setup, plugin: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "binding",
-        "create",
-        "--plugin",
-        plugin,
-        "--grant-types",
-        "client_credentials",
-    ];
+    let mut args = vec!["binding", "create", "--plugin", plugin, "--grant-types", "client_credentials"];
     args.extend_from_slice(extra);
     s.server.cli_json(&args)["id"].as_str().unwrap().to_owned()
 }
 
-on_both_backends!(
-    username_rule_reaches_client_credentials_through_a_service_account,
-    |backend: Backend| async move {
-        // The DESIGN.md scenario: one rule adds the username claim; a machine token
-        // gets it through the client's service-account user.
-        let s = setup(backend);
-        assert!(
-            s.server
-                .cli_output(
-                    &[
-                        "user",
-                        "create",
-                        "--username",
-                        "svc-billing-tests",
-                        "--password-stdin"
-                    ],
-                    Some("a long enough password\n")
-                )
-                .status
-                .success()
-        );
-        let c = s.server.cli_json(&[
-            "client",
-            "create",
-            "--name",
-            "billing-tests",
-            "--grant-types",
-            "client_credentials",
-            "--service-account",
-            "svc-billing-tests",
-        ]);
-        let up = upload(&s, "examples", "rust-username");
-        assert_eq!(up["version"], 1);
-        assert_eq!(up["world"], "tessera:plugin/token-plugin@0.1.0");
-        s.server.cli_json(&[
-            "binding",
-            "create",
-            "--plugin",
-            "rust-username",
-            "--grant-types",
-            "all",
-        ]);
-        let token = oauth2_token(
-            &s.server,
-            c["client_id"].as_str().unwrap(),
-            c["client_secret"].as_str().unwrap(),
-            AUD,
-            &[],
-            false,
-        )
-        .await;
-        let with_user = verify_with_discovery(&s.server.base, &token, AUD).await;
-        assert_eq!(
-            with_user["https://example.com/username"],
-            "svc-billing-tests"
-        );
-        assert_eq!(
-            with_user["sub"], c["client_id"],
-            "sub stays the client: plugins cannot change it"
-        );
-        // A client without a service account has no user: the rule adds nothing.
-        let plain = claims(&s).await;
-        assert!(plain.get("https://example.com/username").is_none());
-    }
-);
+on_both_backends!(username_rule_reaches_client_credentials_through_a_service_account, |backend: Backend| async move {
+    // The DESIGN.md scenario: one rule adds the username claim; a machine token
+    // gets it through the client's service-account user.
+    let s = setup(backend);
+    assert!(
+        s.server
+            .cli_output(
+                &["user", "create", "--username", "svc-billing-tests", "--password-stdin"],
+                Some("a long enough password\n")
+            )
+            .status
+            .success()
+    );
+    let c = s.server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "billing-tests",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "svc-billing-tests",
+    ]);
+    let up = upload(&s, "examples", "rust-username");
+    assert_eq!(up["version"], 1);
+    assert_eq!(up["world"], "tessera:plugin/token-plugin@0.1.0");
+    s.server.cli_json(&["binding", "create", "--plugin", "rust-username", "--grant-types", "all"]);
+    let token = oauth2_token(
+        &s.server,
+        c["client_id"].as_str().unwrap(),
+        c["client_secret"].as_str().unwrap(),
+        AUD,
+        &[],
+        false,
+    )
+    .await;
+    let with_user = verify_with_discovery(&s.server.base, &token, AUD).await;
+    assert_eq!(with_user["https://example.com/username"], "svc-billing-tests");
+    assert_eq!(with_user["sub"], c["client_id"], "sub stays the client: plugins cannot change it");
+    // A client without a service account has no user: the rule adds nothing.
+    let plain = claims(&s).await;
+    assert!(plain.get("https://example.com/username").is_none());
+});
 
-on_both_backends!(
-    examples_in_every_language_shape_the_token,
-    |backend: Backend| async move {
-        let s = setup(backend);
-        assert!(
-            s.server
-                .cli_output(
-                    &[
-                        "user",
-                        "create",
-                        "--username",
-                        "svc-js",
-                        "--password-stdin",
-                        "--roles",
-                        "admin"
-                    ],
-                    Some("a long enough password\n")
-                )
-                .status
-                .success()
-        );
-        let c = s.server.cli_json(&[
-            "client",
-            "create",
-            "--name",
-            "js",
-            "--grant-types",
-            "client_credentials",
-            "--service-account",
-            "svc-js",
-        ]);
-        let (cid, csecret) = (
-            c["client_id"].as_str().unwrap().to_owned(),
-            c["client_secret"].as_str().unwrap().to_owned(),
-        );
-        for name in ["js-permissions", "python-tenant", "c-audience-guard"] {
-            upload(&s, "examples", name);
-        }
-        bind(
-            &s,
-            "js-permissions",
-            &[
-                "--config",
-                r#"{"roles":{"admin":["read"]},"scope_permissions":{"write":"write"}}"#,
-            ],
-        );
-        bind(
-            &s,
-            "python-tenant",
-            &[
-                "--config",
-                &json!({"tenant": "acme", "allowed_clients": [cid]}).to_string(),
-            ],
-        );
-        bind(
-            &s,
-            "c-audience-guard",
-            &["--config", &json!({"allowed_audiences": [AUD]}).to_string()],
-        );
-        let token = oauth2_token(&s.server, &cid, &csecret, AUD, &["read", "write"], false).await;
-        let shaped = verify_with_discovery(&s.server.base, &token, AUD).await;
-        assert_eq!(
-            shaped["permissions"],
-            json!(["read"]),
-            "JavaScript: roles to permissions"
-        );
-        assert_eq!(
-            shaped["scope"], "read",
-            "JavaScript: write dropped, no role allows it"
-        );
-        assert_eq!(shaped["tenant"], "acme", "Python: tenant from config");
-        // Python denies a client outside its allow-list.
-        let (status, body) = raw_token(&s, &s.id, &s.secret).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (403, Some("access_denied")),
-            "{body}"
-        );
-        // C denies an audience outside its list.
-        let list = s.server.cli_json(&["binding", "list"]);
-        let guard = list["bindings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["plugin"] == "c-audience-guard")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        s.server.cli_json(&[
-            "binding",
-            "update",
-            &guard,
-            "--config",
-            r#"{"allowed_audiences":["https://elsewhere.example"]}"#,
-        ]);
-        let (status, body) = raw_token(&s, &cid, &csecret).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (403, Some("access_denied")),
-            "{body}"
-        );
+on_both_backends!(examples_in_every_language_shape_the_token, |backend: Backend| async move {
+    let s = setup(backend);
+    assert!(
+        s.server
+            .cli_output(
+                &["user", "create", "--username", "svc-js", "--password-stdin", "--roles", "admin"],
+                Some("a long enough password\n")
+            )
+            .status
+            .success()
+    );
+    let c = s.server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "js",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "svc-js",
+    ]);
+    let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+    for name in ["js-permissions", "python-tenant", "c-audience-guard"] {
+        upload(&s, "examples", name);
     }
-);
+    bind(&s, "js-permissions", &["--config", r#"{"roles":{"admin":["read"]},"scope_permissions":{"write":"write"}}"#]);
+    bind(&s, "python-tenant", &["--config", &json!({"tenant": "acme", "allowed_clients": [cid]}).to_string()]);
+    bind(&s, "c-audience-guard", &["--config", &json!({"allowed_audiences": [AUD]}).to_string()]);
+    let token = oauth2_token(&s.server, &cid, &csecret, AUD, &["read", "write"], false).await;
+    let shaped = verify_with_discovery(&s.server.base, &token, AUD).await;
+    assert_eq!(shaped["permissions"], json!(["read"]), "JavaScript: roles to permissions");
+    assert_eq!(shaped["scope"], "read", "JavaScript: write dropped, no role allows it");
+    assert_eq!(shaped["tenant"], "acme", "Python: tenant from config");
+    // Python denies a client outside its allow-list.
+    let (status, body) = raw_token(&s, &s.id, &s.secret).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    // C denies an audience outside its list.
+    let list = s.server.cli_json(&["binding", "list"]);
+    let guard = list["bindings"].as_array().unwrap().iter().find(|b| b["plugin"] == "c-audience-guard").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.server.cli_json(&[
+        "binding",
+        "update",
+        &guard,
+        "--config",
+        r#"{"allowed_audiences":["https://elsewhere.example"]}"#,
+    ]);
+    let (status, body) = raw_token(&s, &cid, &csecret).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binding_changes_take_effect_without_restart() {
@@ -264,94 +170,42 @@ async fn binding_changes_take_effect_without_restart() {
     assert_eq!(claims(&s).await["fixture"], "allow-claim");
 
     s.server.cli(&["binding", "disable", &allow]);
-    assert!(
-        claims(&s).await.get("fixture").is_none(),
-        "disabled binding does not run"
-    );
+    assert!(claims(&s).await.get("fixture").is_none(), "disabled binding does not run");
     s.server.cli(&["binding", "enable", &allow]);
     assert_eq!(claims(&s).await["fixture"], "allow-claim");
 
     // Order: echo-context after allow-claim sees its claim; moved first, it does not.
-    let echo = bind(
-        &s,
-        "echo-context",
-        &["--config", r#"{"k":"v"}"#, "--secret", "api_key=s3cr3t"],
-    );
+    let echo = bind(&s, "echo-context", &["--config", r#"{"k":"v"}"#, "--secret", "api_key=s3cr3t"]);
     let c = claims(&s).await;
     assert_eq!(c["ctx"]["config"], json!({"k": "v"}));
     assert_eq!(c["ctx"]["secret_names"], json!(["api_key"]));
     assert_eq!(c["ctx"]["grant_type"], "client_credentials");
-    assert_eq!(
-        c["ctx"]["user_id"],
-        Value::Null,
-        "no service account, no user"
-    );
+    assert_eq!(c["ctx"]["user_id"], Value::Null, "no service account, no user");
     let listed = s.server.cli_json(&["binding", "list"]).to_string();
     assert!(!listed.contains("s3cr3t"), "secrets are write-only");
-    s.server
-        .cli_json(&["binding", "update", &echo, "--position", "1"]);
+    s.server.cli_json(&["binding", "update", &echo, "--position", "1"]);
     let list = s.server.cli_json(&["binding", "list"]);
-    assert_eq!(
-        list["bindings"][0]["id"],
-        Value::from(echo.clone()),
-        "reordered"
-    );
+    assert_eq!(list["bindings"][0]["id"], Value::from(echo.clone()), "reordered");
 
     // Rebinding to a client that is not this one: a client hook for someone else.
-    let other = s.server.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "other",
-        "--grant-types",
-        "client_credentials",
-    ]);
+    let other = s.server.cli_json(&["client", "create", "--name", "other", "--grant-types", "client_credentials"]);
     s.server.cli(&["binding", "delete", &allow]);
-    bind(
-        &s,
-        "allow-claim",
-        &["--client", other["client_id"].as_str().unwrap()],
-    );
-    assert!(
-        claims(&s).await.get("fixture").is_none(),
-        "client hook runs only for its client"
-    );
+    bind(&s, "allow-claim", &["--client", other["client_id"].as_str().unwrap()]);
+    assert!(claims(&s).await.get("fixture").is_none(), "client hook runs only for its client");
 
     // Rollback: version 2 of allow-claim is the deny fixture; rolling back restores v1.
-    s.server.cli_json(&[
-        "plugin",
-        "upload",
-        &component("fixtures", "deny"),
-        "--name",
-        "allow-claim",
-    ]);
+    s.server.cli_json(&["plugin", "upload", &component("fixtures", "deny"), "--name", "allow-claim"]);
     let b = bind(&s, "allow-claim@2", &[]);
     let (status, body) = raw_token(&s, &s.id, &s.secret).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (403, Some("access_denied"))
-    );
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")));
     assert_eq!(body["error_description"], "denied by fixture");
-    let rolled = s
-        .server
-        .cli_json(&["plugin", "rollback", "allow-claim", "--to", "1"]);
+    let rolled = s.server.cli_json(&["plugin", "rollback", "allow-claim", "--to", "1"]);
     assert_eq!(rolled["bindings"], 2);
-    assert_eq!(
-        claims(&s).await["fixture"],
-        "allow-claim",
-        "rolled back without restart"
-    );
+    assert_eq!(claims(&s).await["fixture"], "allow-claim", "rolled back without restart");
     let runs = s.server.cli_json(&["binding", "runs", "--binding", &b]);
-    let outcomes: Vec<_> = runs["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["outcome"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(
-        outcomes.contains(&"denied".to_owned()) && outcomes.contains(&"ok".to_owned()),
-        "{outcomes:?}"
-    );
+    let outcomes: Vec<_> =
+        runs["runs"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap().to_owned()).collect();
+    assert!(outcomes.contains(&"denied".to_owned()) && outcomes.contains(&"ok".to_owned()), "{outcomes:?}");
 }
 
 /// Each hostile fixture, bound with `deny`, refuses the request with
@@ -362,21 +216,11 @@ async fn every_hostile_fixture_ends_in_its_failure_policy() {
     // A 16 MiB cap is reached in a few ms, well inside a 300 ms deadline even
     // on a loaded machine, so memory and deadline failures stay distinct.
     let limits = vec![
-        (
-            "TESSERA_PLUGINS__MEMORY_LIMIT_BYTES".to_owned(),
-            (16u64 << 20).to_string(),
-        ),
+        ("TESSERA_PLUGINS__MEMORY_LIMIT_BYTES".to_owned(), (16u64 << 20).to_string()),
         ("TESSERA_PLUGINS__DEADLINE_MS".to_owned(), "300".to_owned()),
     ];
     let s = setup_with(Backend::Sqlite, limits);
-    let other = s.server.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "bystander",
-        "--grant-types",
-        "client_credentials",
-    ]);
+    let other = s.server.cli_json(&["client", "create", "--name", "bystander", "--grant-types", "client_credentials"]);
     let cases = [
         ("trap", "trap"),
         ("loop-forever", "deadline"),
@@ -390,51 +234,21 @@ async fn every_hostile_fixture_ends_in_its_failure_policy() {
         upload(&s, "fixtures", fixture);
         let id = bind(&s, fixture, &["--client", &s.id]);
         let (status, body) = raw_token(&s, &s.id, &s.secret).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (500, Some("server_error")),
-            "{fixture}: {body}"
-        );
-        assert!(
-            !body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains(fixture),
-            "the client is not told why"
-        );
+        assert_eq!((status, body["error"].as_str()), (500, Some("server_error")), "{fixture}: {body}");
+        assert!(!body["error_description"].as_str().unwrap().contains(fixture), "the client is not told why");
         // A bystander client is unaffected.
-        let (status, _) = raw_token(
-            &s,
-            other["client_id"].as_str().unwrap(),
-            other["client_secret"].as_str().unwrap(),
-        )
-        .await;
+        let (status, _) =
+            raw_token(&s, other["client_id"].as_str().unwrap(), other["client_secret"].as_str().unwrap()).await;
         assert_eq!(status, 200, "{fixture}: other clients unaffected");
-        s.server
-            .cli_json(&["binding", "update", &id, "--failure-policy", "skip"]);
+        s.server.cli_json(&["binding", "update", &id, "--failure-policy", "skip"]);
         let (status, body) = raw_token(&s, &s.id, &s.secret).await;
-        assert_eq!(
-            status,
-            200,
-            "{fixture} with skip: {body}\n{}",
-            s.server.log_text()
-        );
-        let c = verify_with_discovery(&s.server.base, body["access_token"].as_str().unwrap(), AUD)
-            .await;
-        assert!(
-            c.get("sub").is_some() && c.get("fixture").is_none(),
-            "{fixture}: skipped"
-        );
-        let runs = s
-            .server
-            .cli_json(&["binding", "runs", "--binding", &id, "--limit", "1"]);
+        assert_eq!(status, 200, "{fixture} with skip: {body}\n{}", s.server.log_text());
+        let c = verify_with_discovery(&s.server.base, body["access_token"].as_str().unwrap(), AUD).await;
+        assert!(c.get("sub").is_some() && c.get("fixture").is_none(), "{fixture}: skipped");
+        let runs = s.server.cli_json(&["binding", "runs", "--binding", &id, "--limit", "1"]);
         assert_eq!(runs["runs"][0]["outcome"], outcome, "{fixture}");
         s.server.cli(&["binding", "delete", &id]);
-        assert_eq!(
-            http_status(&s.server.base, "/healthz"),
-            Some(200),
-            "{fixture}: server healthy"
-        );
+        assert_eq!(http_status(&s.server.base, "/healthz"), Some(200), "{fixture}: server healthy");
     }
 }
 
@@ -445,54 +259,23 @@ fn bad_uploads_are_refused_with_their_message() {
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"this is not wasm at all").unwrap();
     let cases: Vec<(String, &str)> = vec![
-        (
-            component("fixtures", "not-a-component"),
-            "not a WebAssembly component",
-        ),
-        (
-            garbage.to_string_lossy().into_owned(),
-            "not a WebAssembly component",
-        ),
-        (
-            component("fixtures", "wrong-world"),
-            "does not implement tessera:plugin/token-plugin",
-        ),
+        (component("fixtures", "not-a-component"), "not a WebAssembly component"),
+        (garbage.to_string_lossy().into_owned(), "not a WebAssembly component"),
+        (component("fixtures", "wrong-world"), "does not implement tessera:plugin/token-plugin"),
     ];
     for (file, needle) in &cases {
-        let out = s
-            .server
-            .cli_output(&["plugin", "upload", file, "--name", "bad"], None);
+        let out = s.server.cli_output(&["plugin", "upload", file, "--name", "bad"], None);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{file} accepted");
-        assert!(
-            stderr.contains(needle),
-            "{file}: expected {needle:?} in {stderr}"
-        );
+        assert!(stderr.contains(needle), "{file}: expected {needle:?} in {stderr}");
     }
-    let big = s.server.cli_output(
-        &[
-            "plugin",
-            "upload",
-            &component("examples", "python-tenant"),
-            "--name",
-            "big",
-        ],
-        None,
-    );
-    assert!(
-        big.status.success(),
-        "a 17 MiB Python component is within the default limit"
-    );
+    let big =
+        s.server.cli_output(&["plugin", "upload", &component("examples", "python-tenant"), "--name", "big"], None);
+    assert!(big.status.success(), "a 17 MiB Python component is within the default limit");
     let mut cmd = s.server.command();
     let out = cmd
         .env("TESSERA_PLUGINS__MAX_UPLOAD_BYTES", "1000")
-        .args([
-            "plugin",
-            "upload",
-            &component("fixtures", "allow-claim"),
-            "--name",
-            "small",
-        ])
+        .args(["plugin", "upload", &component("fixtures", "allow-claim"), "--name", "small"])
         .output()
         .unwrap();
     assert!(
@@ -501,24 +284,12 @@ fn bad_uploads_are_refused_with_their_message() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reserved = s.server.cli_output(
-        &[
-            "plugin",
-            "upload",
-            &component("fixtures", "allow-claim"),
-            "--name",
-            "x",
-            "--declare-claims",
-            "sub",
-        ],
+        &["plugin", "upload", &component("fixtures", "allow-claim"), "--name", "x", "--declare-claims", "sub"],
         None,
     );
     assert!(String::from_utf8_lossy(&reserved.stderr).contains("reserved"));
     let list = s.server.cli_json(&["plugin", "list"]);
-    assert_eq!(
-        list["plugins"].as_array().unwrap().len(),
-        1,
-        "nothing saved from refused uploads"
-    );
+    assert_eq!(list["plugins"].as_array().unwrap().len(), 1, "nothing saved from refused uploads");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -543,8 +314,7 @@ async fn declared_claims_restrict_what_a_version_may_set() {
 #[test]
 fn plugin_run_tests_a_plugin_locally_without_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/examples/context.sample.json");
+    let ctx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
     let out = std::process::Command::new(crate::support::binary())
         .args([
             "--data-dir",
@@ -557,22 +327,12 @@ fn plugin_run_tests_a_plugin_locally_without_a_server() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["outcome"], "ok");
-    assert_eq!(
-        v["access_token_claims"]["https://example.com/username"],
-        "svc-billing-tests"
-    );
+    assert_eq!(v["access_token_claims"]["https://example.com/username"], "svc-billing-tests");
     assert!(v["duration_us"].as_u64().is_some());
-    assert!(
-        !dir.path().join("tessera.db").exists(),
-        "no database touched"
-    );
+    assert!(!dir.path().join("tessera.db").exists(), "no database touched");
 
     let out = std::process::Command::new(crate::support::binary())
         .args([
@@ -608,14 +368,6 @@ fn plugin_run_tests_a_plugin_locally_without_a_server() {
     assert_eq!(v["outcome"], "ok", "{v}");
     let logs = v["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 33, "32 lines and one marker");
-    assert!(
-        logs.iter()
-            .all(|l| l["message"].as_str().unwrap().len() <= 1024)
-    );
-    assert!(
-        logs[32]["message"]
-            .as_str()
-            .unwrap()
-            .contains("lines dropped")
-    );
+    assert!(logs.iter().all(|l| l["message"].as_str().unwrap().len() <= 1024));
+    assert!(logs[32]["message"].as_str().unwrap().contains("lines dropped"));
 }

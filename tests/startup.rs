@@ -27,10 +27,7 @@ fn port_already_taken_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let out = tessera(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .output()
-        .unwrap();
+    let out = tessera(dir.path()).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).output().unwrap();
     assert_clean_failure(&out, 1, "cannot listen on");
 }
 
@@ -38,19 +35,12 @@ fn port_already_taken_is_a_clear_error() {
 fn unreachable_database_is_a_clear_error_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let out = tessera(dir.path())
-        .args([
-            "--database-url",
-            "postgres://tessera:hunter2@127.0.0.1:1/tessera",
-            "migrate",
-        ])
+        .args(["--database-url", "postgres://tessera:hunter2@127.0.0.1:1/tessera", "migrate"])
         .env("TESSERA_DATABASE__CONNECT_TIMEOUT_SECS", "2")
         .output()
         .unwrap();
     assert_clean_failure(&out, 1, "cannot open the database");
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("hunter2"),
-        "password redacted"
-    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"), "password redacted");
 }
 
 #[test]
@@ -58,12 +48,7 @@ fn unknown_config_key_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tessera.toml");
     std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-    let out = tessera(dir.path())
-        .arg("--config")
-        .arg(&file)
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = tessera(dir.path()).arg("--config").arg(&file).arg("migrate").output().unwrap();
     assert_clean_failure(&out, 2, "invalid configuration");
 }
 
@@ -83,11 +68,8 @@ fn environment_sets_listen_and_flags_override_it() {
     drop(server);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tessera(dir.path())
-        .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
-        .arg("serve")
-        .spawn()
-        .unwrap();
+    let mut child =
+        tessera(dir.path()).env("TESSERA_LISTEN", format!("127.0.0.1:{port}")).arg("serve").spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..600 {
@@ -107,48 +89,25 @@ fn probes_answer_and_discovery_is_truthful() {
     let server = TestServer::start(Backend::Sqlite);
     assert_eq!(http_status(&server.base, "/healthz"), Some(200));
     assert_eq!(http_status(&server.base, "/readyz"), Some(200));
-    server.cli_json(&[
-        "api",
-        "create",
-        "--identifier",
-        "https://d.api.example",
-        "--scopes",
-        "read,write",
-    ]);
+    server.cli_json(&["api", "create", "--identifier", "https://d.api.example", "--scopes", "read,write"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        for path in [
-            "/.well-known/openid-configuration",
-            "/.well-known/oauth-authorization-server",
-        ] {
-            let d: serde_json::Value = reqwest::get(format!("{}{path}", server.base))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+            let d: serde_json::Value =
+                reqwest::get(format!("{}{path}", server.base)).await.unwrap().json().await.unwrap();
             assert_eq!(
                 d["issuer"],
                 serde_json::Value::from(server.base.clone()),
                 "RFC 8414: issuer equals the URL prefix"
             );
-            assert_eq!(
-                d["token_endpoint"],
-                serde_json::Value::from(format!("{}/oauth/token", server.base))
-            );
-            assert_eq!(
-                d["grant_types_supported"],
-                serde_json::json!(["client_credentials"])
-            );
+            assert_eq!(d["token_endpoint"], serde_json::Value::from(format!("{}/oauth/token", server.base)));
+            assert_eq!(d["grant_types_supported"], serde_json::json!(["client_credentials"]));
             assert_eq!(
                 d["token_endpoint_auth_methods_supported"],
                 serde_json::json!(["client_secret_basic", "client_secret_post"])
             );
             assert_eq!(d["scopes_supported"], serde_json::json!(["read", "write"]));
-            assert!(
-                d.get("authorization_endpoint").is_none(),
-                "no endpoint is advertised before it exists"
-            );
+            assert!(d.get("authorization_endpoint").is_none(), "no endpoint is advertised before it exists");
             let jwks = reqwest::get(d["jwks_uri"].as_str().unwrap()).await.unwrap();
             assert_eq!(jwks.status(), 200);
         }

@@ -28,11 +28,7 @@ pub fn http_status(base: &str, path: &str) -> Option<u16> {
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split(' ').nth(1)?.parse().ok()
@@ -59,26 +55,17 @@ impl TestDb {
     /// A fresh database on `backend`.
     pub fn new(backend: Backend) -> TestDb {
         match backend {
-            Backend::Sqlite => TestDb {
-                url: None,
-                pg_name: None,
-            },
+            Backend::Sqlite => TestDb { url: None, pg_name: None },
             Backend::Postgres => {
                 use diesel::{Connection, RunQueryDsl};
                 let admin = postgres_admin_url();
                 let name = format!("tessera_e2e_{}", uuid_like());
-                let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
-                    panic!("cannot connect to POSTGRES_TEST_URL ({admin}): {e}")
-                });
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .expect("create test database");
+                let mut conn = diesel::PgConnection::establish(&admin)
+                    .unwrap_or_else(|e| panic!("cannot connect to POSTGRES_TEST_URL ({admin}): {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
                 let mut url = url::Url::parse(&admin).expect("POSTGRES_TEST_URL is a URL");
                 url.set_path(&format!("/{name}"));
-                TestDb {
-                    url: Some(url.to_string()),
-                    pg_name: Some(name),
-                }
+                TestDb { url: Some(url.to_string()), pg_name: Some(name) }
             }
         }
     }
@@ -89,8 +76,7 @@ impl Drop for TestDb {
         if let Some(name) = &self.pg_name {
             use diesel::{Connection, RunQueryDsl};
             if let Ok(mut conn) = diesel::PgConnection::establish(&postgres_admin_url()) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
             }
         }
     }
@@ -111,10 +97,7 @@ fn uuid_like() -> String {
 
 /// A free TCP port on loopback (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// A running server plus the data it uses.
@@ -151,26 +134,15 @@ impl TestServer {
     pub fn start_with(backend: Backend, opts: Options) -> TestServer {
         init();
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = opts
-            .share_db
-            .unwrap_or_else(|| std::sync::Arc::new(TestDb::new(backend)));
+        let db = opts.share_db.unwrap_or_else(|| std::sync::Arc::new(TestDb::new(backend)));
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = dir.path().join("server.log");
-        let mut s = TestServer {
-            base,
-            dir,
-            db,
-            child: None,
-            log,
-            extra_env: opts.env,
-        };
+        let mut s = TestServer { base, dir, db, child: None, log, extra_env: opts.env };
         let log_file = std::fs::File::create(&s.log).expect("log file");
         let mut cmd = s.command();
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(&opts.serve_args);
-        cmd.stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file);
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).args(&opts.serve_args);
+        cmd.stdout(log_file.try_clone().expect("log")).stderr(log_file);
         s.child = Some(cmd.spawn().expect("spawn tessera"));
         s.wait_healthy();
         s
@@ -202,20 +174,14 @@ impl TestServer {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!(
-                    "tessera exited with {status} before becoming healthy:\n{}",
-                    self.log_text()
-                );
+                panic!("tessera exited with {status} before becoming healthy:\n{}", self.log_text());
             }
             if http_status(&self.base, "/healthz") == Some(200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "tessera did not become healthy in 60 s:\n{}",
-            self.log_text()
-        );
+        panic!("tessera did not become healthy in 60 s:\n{}", self.log_text());
     }
 
     /// The server's log so far.
@@ -253,16 +219,9 @@ impl TestServer {
             None => cmd.output().expect("run tessera"),
             Some(input) => {
                 use std::io::Write;
-                cmd.stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
+                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
                 let mut child = cmd.spawn().expect("spawn");
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(input.as_bytes())
-                    .expect("write stdin");
+                child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
                 child.wait_with_output().expect("wait")
             }
         }
@@ -276,30 +235,11 @@ impl TestServer {
     /// Creates an API and a confidential client_credentials client; returns
     /// (client_id, client_secret).
     pub fn api_and_client(&self, audience: &str, alg: &str, scopes: &str) -> (String, String) {
-        self.cli_json(&[
-            "api",
-            "create",
-            "--identifier",
-            audience,
-            "--alg",
-            alg,
-            "--scopes",
-            scopes,
-        ]);
-        let c = self.cli_json(&[
-            "client",
-            "create",
-            "--name",
-            "m2m",
-            "--grant-types",
-            "client_credentials",
-        ]);
+        self.cli_json(&["api", "create", "--identifier", audience, "--alg", alg, "--scopes", scopes]);
+        let c = self.cli_json(&["client", "create", "--name", "m2m", "--grant-types", "client_credentials"]);
         (
             c["client_id"].as_str().expect("client_id").to_owned(),
-            c["client_secret"]
-                .as_str()
-                .expect("client_secret")
-                .to_owned(),
+            c["client_secret"].as_str().expect("client_secret").to_owned(),
         )
     }
 
@@ -346,17 +286,13 @@ pub async fn verify_with_discovery(base: &str, token: &str, audience: &str) -> V
     let header = jsonwebtoken::decode_header(token).expect("header");
     assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
     let kid = header.kid.expect("kid");
-    let jwk = jwks
-        .find(&kid)
-        .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+    let jwk = jwks.find(&kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
     let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_audience(&[audience]);
     v.set_issuer(&[disco["issuer"].as_str().expect("issuer")]);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Value>(token, &key, &v)
-        .unwrap_or_else(|e| panic!("token does not verify: {e}"))
-        .claims
+    jsonwebtoken::decode::<Value>(token, &key, &v).unwrap_or_else(|e| panic!("token does not verify: {e}")).claims
 }
 
 /// Runs `body` once per backend as separate tests.

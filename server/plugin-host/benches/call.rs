@@ -16,15 +16,9 @@ fn examples() -> [(&'static str, serde_json::Value); 4] {
     use serde_json::json;
     [
         ("rust-username", json!({})),
-        (
-            "js-permissions",
-            json!({"roles": {"viewer": ["read"], "admin": ["read", "write"]}}),
-        ),
+        ("js-permissions", json!({"roles": {"viewer": ["read"], "admin": ["read", "write"]}})),
         ("python-tenant", json!({"tenant": "acme"})),
-        (
-            "c-audience-guard",
-            json!({"allowed_audiences": ["https://api.example.com/billing"]}),
-        ),
+        ("c-audience-guard", json!({"allowed_audiences": ["https://api.example.com/billing"]})),
     ]
 }
 
@@ -49,16 +43,10 @@ fn bench_calls(c: &mut Criterion) {
     let host = PluginHost::new(config, [42; 32], Compiler::InProcess).expect("host");
     let mut group = c.benchmark_group("fresh_instance_call");
     for (name, config) in examples() {
-        let ctx = TokenContext {
-            config,
-            ..context()
-        };
+        let ctx = TokenContext { config, ..context() };
         let path = plugins_dir().join(format!("build/examples/{name}.wasm"));
         let Ok(wasm) = std::fs::read(&path) else {
-            eprintln!(
-                "note: skipping {name}: {} not found (run plugins/build.sh)",
-                path.display()
-            );
+            eprintln!("note: skipping {name}: {} not found (run plugins/build.sh)", path.display());
             continue;
         };
         let info = match host.inspect(&wasm) {
@@ -74,12 +62,7 @@ fn bench_calls(c: &mut Criterion) {
         }
         group.bench_function(name, |b| {
             b.iter(|| {
-                let run = host.call(
-                    &info.sha256,
-                    || Err::<Vec<u8>, _>("already prepared"),
-                    black_box(&ctx),
-                    None,
-                );
+                let run = host.call(&info.sha256, || Err::<Vec<u8>, _>("already prepared"), black_box(&ctx), None);
                 black_box(run)
             });
         });

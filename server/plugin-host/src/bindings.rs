@@ -33,19 +33,11 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(
-        memory_limit: usize,
-        max_log_lines: usize,
-        max_log_line_bytes: usize,
-    ) -> Self {
+    pub(crate) fn new(memory_limit: usize, max_log_lines: usize, max_log_line_bytes: usize) -> Self {
         // The builder's defaults already close stdin, discard stdout/stderr and
         // grant no env, args, preopens or addresses; the explicit calls keep
         // that true if a future wasmtime changes a default.
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         Self {
@@ -59,10 +51,7 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -100,14 +89,8 @@ mod tests {
         assert_eq!(
             s.logs.finish(),
             vec![
-                LogLine {
-                    level: LogLevel::Warn,
-                    message: "careful".into()
-                },
-                LogLine {
-                    level: LogLevel::Debug,
-                    message: "detail".into()
-                },
+                LogLine { level: LogLevel::Warn, message: "careful".into() },
+                LogLine { level: LogLevel::Debug, message: "detail".into() },
             ]
         );
     }

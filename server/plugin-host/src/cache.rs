@@ -33,26 +33,16 @@ pub(crate) struct DiskCache {
 impl DiskCache {
     /// Opens (creating, mode 0700) the cache directory.
     pub(crate) fn open(dir: &Path, fingerprint: String, key: [u8; 32]) -> Result<Self, HostError> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| HostError::io(dir, &e))?;
-        Ok(Self {
-            dir: dir.to_owned(),
-            fingerprint,
-            key,
-        })
+        DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| HostError::io(dir, &e))?;
+        Ok(Self { dir: dir.to_owned(), fingerprint, key })
     }
 
     fn artefact_path(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .join(format!("{sha256}-{}.cwasm", self.fingerprint))
+        self.dir.join(format!("{sha256}-{}.cwasm", self.fingerprint))
     }
 
     fn mac_path(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .join(format!("{sha256}-{}.cwasm.mac", self.fingerprint))
+        self.dir.join(format!("{sha256}-{}.cwasm.mac", self.fingerprint))
     }
 
     fn mac(&self, sha256: &str, bytes: &[u8]) -> HmacSha256 {
@@ -78,15 +68,12 @@ impl DiskCache {
         let Ok(bytes) = std::fs::read(self.artefact_path(sha256)) else {
             return Lookup::Missing;
         };
-        let authentic = hex::decode(tag_hex.trim())
-            .is_ok_and(|tag| self.mac(sha256, &bytes).verify_slice(&tag).is_ok());
+        let authentic =
+            hex::decode(tag_hex.trim()).is_ok_and(|tag| self.mac(sha256, &bytes).verify_slice(&tag).is_ok());
         if authentic {
             Lookup::Hit(bytes)
         } else {
-            tracing::warn!(
-                sha256,
-                "cached plugin artefact failed authentication; recompiling"
-            );
+            tracing::warn!(sha256, "cached plugin artefact failed authentication; recompiling");
             self.remove(sha256);
             Lookup::Rejected
         }
@@ -101,9 +88,7 @@ impl DiskCache {
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&self.dir)?;
+        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir)?;
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;

@@ -29,11 +29,7 @@ pub(crate) fn run(
     limits: CallLimits,
     ctx: &wit::TokenContext,
 ) -> (Result<wit::Decision, PluginFailure>, Vec<LogLine>) {
-    let state = HostState::new(
-        limits.memory_limit,
-        limits.max_log_lines,
-        limits.max_log_line_bytes,
-    );
+    let state = HostState::new(limits.memory_limit, limits.max_log_lines, limits.max_log_line_bytes);
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(limits.deadline_ticks);
@@ -80,10 +76,7 @@ fn instantiate_failure(e: &wasmtime::Error, memory_hit: bool) -> PluginFailure {
         return trap_failure(e, memory_hit);
     }
     tracing::warn!("plugin instantiation failed: {e:#}");
-    PluginFailure::Unavailable(one_line(
-        &format!("could not instantiate: {e:#}"),
-        MAX_ERROR_BYTES,
-    ))
+    PluginFailure::Unavailable(one_line(&format!("could not instantiate: {e:#}"), MAX_ERROR_BYTES))
 }
 
 #[cfg(test)]
@@ -101,9 +94,7 @@ mod tests {
     fn trap_after_refused_grow_is_memory() {
         let e = wasmtime::Error::from(Trap::UnreachableCodeReached);
         assert_eq!(trap_failure(&e, true), PluginFailure::Memory);
-        let PluginFailure::Trap(msg) = trap_failure(&e, false) else {
-            panic!("not a trap")
-        };
+        let PluginFailure::Trap(msg) = trap_failure(&e, false) else { panic!("not a trap") };
         assert!(msg.contains("unreachable"), "{msg}");
     }
 

@@ -61,16 +61,12 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(), UploadError> {
     let layer = u16::from_le_bytes([head[6], head[7]]);
     match (layer, version) {
         (COMPONENT_LAYER, COMPONENT_VERSION) => Ok(()),
-        (0, _) => not(
-            "this is a core WebAssembly module; build a component (e.g. target wasm32-wasip2, \
-             or wrap it with `wasm-tools component new`)",
-        ),
+        (0, _) => not("this is a core WebAssembly module; build a component (e.g. target wasm32-wasip2, \
+             or wrap it with `wasm-tools component new`)"),
         (COMPONENT_LAYER, v) => Err(UploadError::NotAComponent(format!(
             "unsupported component encoding version {v:#x} (expected {COMPONENT_VERSION:#x})"
         ))),
-        (l, _) => Err(UploadError::NotAComponent(format!(
-            "unknown WebAssembly layer {l}"
-        ))),
+        (l, _) => Err(UploadError::NotAComponent(format!("unknown WebAssembly layer {l}"))),
     }
 }
 
@@ -125,12 +121,7 @@ fn internal(what: &str, e: &std::io::Error) -> UploadError {
 }
 
 /// Runs the compile child and returns the `.cwasm` bytes it wrote.
-fn run_worker(
-    program: &Path,
-    args: &[OsString],
-    cfg: &HostConfig,
-    wasm: &[u8],
-) -> Result<Vec<u8>, UploadError> {
+fn run_worker(program: &Path, args: &[OsString], cfg: &HostConfig, wasm: &[u8]) -> Result<Vec<u8>, UploadError> {
     let dir = &cfg.cache_dir;
     let mut input = tempfile::Builder::new()
         .prefix("compile-")
@@ -147,11 +138,8 @@ fn run_worker(
         .tempfile_in(dir)
         .map_err(|e| internal("could not create a compile output file", &e))?
         .into_temp_path();
-    let mut stderr = tempfile::tempfile_in(dir)
-        .map_err(|e| internal("could not create a compile log file", &e))?;
-    let stderr_for_child = stderr
-        .try_clone()
-        .map_err(|e| internal("could not create a compile log file", &e))?;
+    let mut stderr = tempfile::tempfile_in(dir).map_err(|e| internal("could not create a compile log file", &e))?;
+    let stderr_for_child = stderr.try_clone().map_err(|e| internal("could not create a compile log file", &e))?;
 
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -170,16 +158,12 @@ fn run_worker(
     let timeout = Duration::from_millis(cfg.compile_timeout_ms);
     let status = wait_with_timeout(&mut cmd, timeout).map_err(|e| match e {
         WaitError::Spawn(e) => internal(&format!("could not start {}", program.display()), &e),
-        WaitError::TimedOut => UploadError::CompileTimeout {
-            limit_ms: cfg.compile_timeout_ms,
-        },
+        WaitError::TimedOut => UploadError::CompileTimeout { limit_ms: cfg.compile_timeout_ms },
     })?;
 
     let mut log = String::new();
     // Best effort: a missing log only makes the error message less specific.
-    let _ = stderr
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| (&mut stderr).take(STDERR_KEEP).read_to_string(&mut log));
+    let _ = stderr.seek(SeekFrom::Start(0)).and_then(|_| (&mut stderr).take(STDERR_KEEP).read_to_string(&mut log));
     if !status.success() {
         return Err(classify_exit(status, &log, cfg));
     }
@@ -188,38 +172,20 @@ fn run_worker(
 
 /// Maps a failed child to the admin-facing reason.
 fn classify_exit(status: ExitStatus, log: &str, cfg: &HostConfig) -> UploadError {
-    let oom = [
-        "memory allocation of",
-        "out of memory",
-        "Cannot allocate memory",
-    ]
-    .iter()
-    .any(|m| log.contains(m));
+    let oom = ["memory allocation of", "out of memory", "Cannot allocate memory"].iter().any(|m| log.contains(m));
     if oom {
-        return UploadError::CompileOutOfMemory {
-            limit: cfg.compile_memory_bytes,
-        };
+        return UploadError::CompileOutOfMemory { limit: cfg.compile_memory_bytes };
     }
     if status.signal() == Some(libc::SIGXCPU) {
-        return UploadError::CompileTimeout {
-            limit_ms: cfg.compile_timeout_ms,
-        };
+        return UploadError::CompileTimeout { limit_ms: cfg.compile_timeout_ms };
     }
-    let last = log
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
     let how = match (status.code(), status.signal()) {
         (Some(c), _) => format!("compile worker exited with status {c}"),
         (None, Some(s)) => format!("compile worker was killed by signal {s}"),
         _ => "compile worker failed".to_owned(),
     };
-    let msg = if last.is_empty() {
-        how
-    } else {
-        format!("{how}: {last}")
-    };
+    let msg = if last.is_empty() { how } else { format!("{how}: {last}") };
     UploadError::CompileFailed(one_line(&msg, 500))
 }
 
@@ -229,26 +195,15 @@ fn set_child_limits(cmd: &mut Command, cfg: &HostConfig) {
     // CPU seconds across all compiler threads: the wall-clock budget times
     // the cores it may use, plus one second; the wall clock is the real bound.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let cpu_secs = cfg
-        .compile_timeout_ms
-        .div_ceil(1000)
-        .saturating_mul(cores)
-        .saturating_add(1);
+    let cpu_secs = cfg.compile_timeout_ms.div_ceil(1000).saturating_mul(cores).saturating_add(1);
     let limits = [
         (libc::RLIMIT_AS, address_space, address_space),
-        (
-            libc::RLIMIT_CPU,
-            cpu_secs as libc::rlim_t,
-            cpu_secs.saturating_add(1) as libc::rlim_t,
-        ),
+        (libc::RLIMIT_CPU, cpu_secs as libc::rlim_t, cpu_secs.saturating_add(1) as libc::rlim_t),
         (libc::RLIMIT_CORE, 0, 0),
     ];
     let hook = move || -> std::io::Result<()> {
         for (resource, soft, hard) in limits {
-            let lim = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: hard,
-            };
+            let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
             #[allow(unsafe_code)]
             // SAFETY: setrlimit is async-signal-safe and reads only `lim`,
             // a valid stack value.

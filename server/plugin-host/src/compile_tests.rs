@@ -9,12 +9,7 @@ use crate::engine::host_engine;
 const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
 fn cfg(dir: &Path) -> HostConfig {
-    HostConfig {
-        cache_dir: dir.to_owned(),
-        pool_instances: 2,
-        compile_timeout_ms: 10_000,
-        ..HostConfig::default()
-    }
+    HostConfig { cache_dir: dir.to_owned(), pool_instances: 2, compile_timeout_ms: 10_000, ..HostConfig::default() }
 }
 
 /// `/bin/sh -c script worker extra..`: the extras are `$1..`, followed by
@@ -22,30 +17,20 @@ fn cfg(dir: &Path) -> HostConfig {
 fn sh(script: &str, extra: &[&str]) -> Compiler {
     let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "worker".into()];
     args.extend(extra.iter().map(OsString::from));
-    Compiler::Subprocess {
-        program: "/bin/sh".into(),
-        args,
-    }
+    Compiler::Subprocess { program: "/bin/sh".into(), args }
 }
 
 #[test]
 fn header_accepts_components_only() {
     assert_eq!(check_header(EMPTY_COMPONENT), Ok(()));
     let core = b"\0asm\x01\x00\x00\x00";
-    let Err(UploadError::NotAComponent(msg)) = check_header(core) else {
-        panic!("core module accepted")
-    };
+    let Err(UploadError::NotAComponent(msg)) = check_header(core) else { panic!("core module accepted") };
     assert!(msg.contains("core WebAssembly module"), "{msg}");
     for bad in [&b""[..], b"\0asm", b"GIF89a\0\0\0\0", b"(component)"] {
-        assert!(
-            matches!(check_header(bad), Err(UploadError::NotAComponent(_))),
-            "{bad:?}"
-        );
+        assert!(matches!(check_header(bad), Err(UploadError::NotAComponent(_))), "{bad:?}");
     }
     let future = b"\0asm\x0e\x00\x01\x00";
-    assert!(
-        matches!(check_header(future), Err(UploadError::NotAComponent(m)) if m.contains("0xe"))
-    );
+    assert!(matches!(check_header(future), Err(UploadError::NotAComponent(m)) if m.contains("0xe")));
 }
 
 #[test]
@@ -84,19 +69,9 @@ fn subprocess_output_is_loaded() {
     let c = cfg(dir.path());
     let engine = host_engine(&c).unwrap();
     let precompiled = dir.path().join("pre.cwasm");
-    std::fs::write(
-        &precompiled,
-        worker_engine()
-            .unwrap()
-            .precompile_component(EMPTY_COMPONENT)
-            .unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&precompiled, worker_engine().unwrap().precompile_component(EMPTY_COMPONENT).unwrap()).unwrap();
     // $1 = the precompiled file, $2 = wasm-in, $3 = cwasm-out.
-    let worker = sh(
-        r#"test -s "$2" && cp "$1" "$3""#,
-        &[precompiled.to_str().unwrap()],
-    );
+    let worker = sh(r#"test -s "$2" && cp "$1" "$3""#, &[precompiled.to_str().unwrap()]);
     let (_component, artefact) = compile(&engine, &worker, &c, EMPTY_COMPONENT).unwrap();
     assert_eq!(artefact, std::fs::read(&precompiled).unwrap());
     // Scratch files are cleaned up.
@@ -111,19 +86,12 @@ fn subprocess_output_is_loaded() {
 #[test]
 fn timeout_kills_the_child() {
     let dir = tempfile::tempdir().unwrap();
-    let c = HostConfig {
-        compile_timeout_ms: 200,
-        ..cfg(dir.path())
-    };
+    let c = HostConfig { compile_timeout_ms: 200, ..cfg(dir.path()) };
     let engine = host_engine(&c).unwrap();
     let start = Instant::now();
     let r = compile(&engine, &sh("sleep 30", &[]), &c, EMPTY_COMPONENT);
     assert_eq!(r.err(), Some(UploadError::CompileTimeout { limit_ms: 200 }));
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
     let text = UploadError::CompileTimeout { limit_ms: 200 }.to_string();
     assert_eq!(text, "plugin compilation exceeded the 200 ms time limit");
 }
@@ -131,18 +99,13 @@ fn timeout_kills_the_child() {
 #[test]
 fn child_runs_with_the_address_space_limit_and_no_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let c = HostConfig {
-        compile_memory_bytes: 512 << 20,
-        ..cfg(dir.path())
-    };
+    let c = HostConfig { compile_memory_bytes: 512 << 20, ..cfg(dir.path()) };
     let engine = host_engine(&c).unwrap();
     // HOME is set for the test process; the child must not see it.
     assert!(std::env::var_os("HOME").is_some());
     let script = r#"echo "as=$(ulimit -v) env=$(env | grep -c '^HOME=')" >&2; exit 3"#;
     let r = compile(&engine, &sh(script, &[]), &c, EMPTY_COMPONENT);
-    let Err(UploadError::CompileFailed(msg)) = r else {
-        panic!("{r:?}")
-    };
+    let Err(UploadError::CompileFailed(msg)) = r else { panic!("{r:?}") };
     assert!(msg.contains("status 3"), "{msg}");
     assert!(msg.contains("as=524288"), "{msg}");
     assert!(msg.contains("env=0"), "{msg}");
@@ -155,12 +118,7 @@ fn allocation_failure_in_the_child_is_out_of_memory() {
     let engine = host_engine(&c).unwrap();
     let script = "echo 'memory allocation of 4294967296 bytes failed' >&2; kill -ABRT $$";
     let r = compile(&engine, &sh(script, &[]), &c, EMPTY_COMPONENT);
-    assert_eq!(
-        r.err(),
-        Some(UploadError::CompileOutOfMemory {
-            limit: c.compile_memory_bytes
-        })
-    );
+    assert_eq!(r.err(), Some(UploadError::CompileOutOfMemory { limit: c.compile_memory_bytes }));
 }
 
 #[test]
@@ -168,17 +126,8 @@ fn garbage_output_is_not_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let c = cfg(dir.path());
     let engine = host_engine(&c).unwrap();
-    let r = compile(
-        &engine,
-        &sh(r#"echo garbage > "$2""#, &[]),
-        &c,
-        EMPTY_COMPONENT,
-    );
-    assert!(
-        matches!(&r, Err(UploadError::CompileFailed(m)) if m.contains("could not be loaded")),
-        "{:?}",
-        r.err()
-    );
+    let r = compile(&engine, &sh(r#"echo garbage > "$2""#, &[]), &c, EMPTY_COMPONENT);
+    assert!(matches!(&r, Err(UploadError::CompileFailed(m)) if m.contains("could not be loaded")), "{:?}", r.err());
 }
 
 #[test]
@@ -186,10 +135,7 @@ fn missing_program_is_an_internal_error() {
     let dir = tempfile::tempdir().unwrap();
     let c = cfg(dir.path());
     let engine = host_engine(&c).unwrap();
-    let worker = Compiler::Subprocess {
-        program: dir.path().join("no-such-binary"),
-        args: vec![],
-    };
+    let worker = Compiler::Subprocess { program: dir.path().join("no-such-binary"), args: vec![] };
     let r = compile(&engine, &worker, &c, EMPTY_COMPONENT);
     assert!(matches!(r, Err(UploadError::Internal(_))), "{:?}", r.err());
 }

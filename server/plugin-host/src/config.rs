@@ -120,8 +120,7 @@ mod tests {
 
     #[test]
     fn partial_config_fills_defaults_and_unknown_fields_are_rejected() {
-        let c: HostConfig =
-            serde_json::from_str(r#"{"deadline_ms": 50, "cache_dir": "/x"}"#).unwrap();
+        let c: HostConfig = serde_json::from_str(r#"{"deadline_ms": 50, "cache_dir": "/x"}"#).unwrap();
         assert_eq!(c.deadline_ms, 50);
         assert_eq!(c.cache_dir, PathBuf::from("/x"));
         assert_eq!(c.max_log_lines, 32);
@@ -130,10 +129,7 @@ mod tests {
 
     #[test]
     fn zero_deadline_is_rejected() {
-        let c = HostConfig {
-            deadline_ms: 0,
-            ..HostConfig::default()
-        };
+        let c = HostConfig { deadline_ms: 0, ..HostConfig::default() };
         assert!(matches!(c.validate(), Err(HostError::InvalidConfig(_))));
     }
 }

@@ -107,9 +107,7 @@ pub struct PluginSecrets(pub BTreeMap<String, String>);
 
 impl fmt::Debug for PluginSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.keys().map(|k| (k, "<redacted>")))
-            .finish()
+        f.debug_map().entries(self.0.keys().map(|k| (k, "<redacted>"))).finish()
     }
 }
 
@@ -158,10 +156,7 @@ impl TokenContext {
             granted_scopes: self.granted_scopes.clone(),
             audience: self.audience.clone(),
             access_token_claims_json: Value::Object(self.access_token_claims.clone()).to_string(),
-            id_token_claims_json: self
-                .id_token_claims
-                .as_ref()
-                .map(|m| Value::Object(m.clone()).to_string()),
+            id_token_claims_json: self.id_token_claims.as_ref().map(|m| Value::Object(m.clone()).to_string()),
             config_json: json_text(&self.config),
             // A map of strings always serializes; the fallback is unreachable.
             secrets_json: serde_json::to_string(&self.secrets.0).unwrap_or_else(|_| "{}".into()),
@@ -234,8 +229,7 @@ mod tests {
     #[test]
     fn minimal_file_gets_defaults() {
         let ctx: TokenContext =
-            serde_json::from_str(r#"{"grant_type":"client_credentials","client":{"id":"svc"}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"grant_type":"client_credentials","client":{"id":"svc"}}"#).unwrap();
         assert_eq!(ctx.config, json!({}));
         assert!(ctx.user.is_none());
         let (wit, _) = ctx.to_wit();
@@ -248,18 +242,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_so_typos_surface() {
-        let r = serde_json::from_str::<TokenContext>(
-            r#"{"grant_type":"x","client":{"id":"c"},"scopes":[]}"#,
-        );
+        let r = serde_json::from_str::<TokenContext>(r#"{"grant_type":"x","client":{"id":"c"},"scopes":[]}"#);
         assert!(r.is_err());
     }
 
     #[test]
     fn service_account_source_is_kebab_case() {
-        assert_eq!(
-            serde_json::to_value(UserSource::ServiceAccount).unwrap(),
-            json!("service-account")
-        );
+        assert_eq!(serde_json::to_value(UserSource::ServiceAccount).unwrap(), json!("service-account"));
     }
 
     #[test]

@@ -10,9 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
 
 use crate::config::HostConfig;
 use crate::error::HostError;
@@ -138,10 +136,7 @@ impl EpochTicker {
                 }
             })
             .map_err(|e| HostError::Engine(format!("could not start the epoch thread: {e}")))?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
+        Ok(Self { stop, handle: Some(handle) })
     }
 }
 
@@ -160,10 +155,7 @@ mod tests {
     use super::*;
 
     fn small() -> HostConfig {
-        HostConfig {
-            pool_instances: 2,
-            ..HostConfig::default()
-        }
+        HostConfig { pool_instances: 2, ..HostConfig::default() }
     }
 
     #[test]
@@ -177,12 +169,8 @@ mod tests {
     #[test]
     fn limits_do_not_change_the_fingerprint() {
         let a = host_engine(&small()).unwrap();
-        let b = host_engine(&HostConfig {
-            memory_limit_bytes: 16 << 20,
-            pool_instances: 3,
-            ..HostConfig::default()
-        })
-        .unwrap();
+        let b = host_engine(&HostConfig { memory_limit_bytes: 16 << 20, pool_instances: 3, ..HostConfig::default() })
+            .unwrap();
         assert_eq!(fingerprint(&a), fingerprint(&b));
     }
 
@@ -194,11 +182,7 @@ mod tests {
         #[allow(unsafe_code)]
         // SAFETY: the bytes were produced by `precompile_component` just above.
         let loaded = unsafe { wasmtime::component::Component::deserialize(&host, &cwasm) };
-        assert!(
-            loaded.is_ok(),
-            "{:#}",
-            loaded.err().map(|e| e.to_string()).unwrap_or_default()
-        );
+        assert!(loaded.is_ok(), "{:#}", loaded.err().map(|e| e.to_string()).unwrap_or_default());
     }
 
     #[test]

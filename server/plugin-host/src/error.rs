@@ -32,10 +32,7 @@ pub enum HostError {
 
 impl HostError {
     pub(crate) fn io(path: impl Into<PathBuf>, e: &std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            message: e.to_string(),
-        }
+        Self::Io { path: path.into(), message: e.to_string() }
     }
 }
 
@@ -182,11 +179,7 @@ mod tests {
             PluginFailure::Unavailable(String::new()),
         ];
         let mut codes: Vec<_> = all.iter().map(PluginFailure::code).collect();
-        assert!(
-            codes
-                .iter()
-                .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        );
+        assert!(codes.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len());

@@ -111,16 +111,11 @@ impl PluginHost {
     /// cache directory and the epoch ticker. `node_key` authenticates this
     /// node's compiled artefacts; derive it from the node's secret material
     /// and never share it between nodes that do not trust each other.
-    pub fn new(
-        config: HostConfig,
-        node_key: [u8; 32],
-        compiler: Compiler,
-    ) -> Result<Self, HostError> {
+    pub fn new(config: HostConfig, node_key: [u8; 32], compiler: Compiler) -> Result<Self, HostError> {
         config.validate()?;
         let engine = host_engine(&config)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         TokenPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let disk = DiskCache::open(&config.cache_dir, fingerprint(&engine), node_key)?;
@@ -189,11 +184,7 @@ impl PluginHost {
             Ok(done) => done,
             Err(failure) => (Err(failure), Vec::new()),
         };
-        PluginRun {
-            outcome,
-            logs,
-            duration: start.elapsed(),
-        }
+        PluginRun { outcome, logs, duration: start.elapsed() }
     }
 
     /// Drops the in-memory prepared plugin (e.g. after a version is deleted);
@@ -211,16 +202,11 @@ impl PluginHost {
         declared_claims: Option<&[String]>,
     ) -> Result<(Result<PluginVerdict, PluginFailure>, Vec<LogLine>), PluginFailure> {
         if !is_sha256_hex(sha256) {
-            return Err(PluginFailure::Unavailable(format!(
-                "{sha256:?} is not a lowercase hex sha256"
-            )));
+            return Err(PluginFailure::Unavailable(format!("{sha256:?} is not a lowercase hex sha256")));
         }
         let (wit_ctx, size) = ctx.to_wit();
         if size > self.config.max_input_bytes {
-            return Err(PluginFailure::OversizedInput {
-                size,
-                limit: self.config.max_input_bytes,
-            });
+            return Err(PluginFailure::OversizedInput { size, limit: self.config.max_input_bytes });
         }
         let prepared = match self.lookup(sha256) {
             Some(p) => p,
@@ -240,13 +226,10 @@ impl PluginHost {
         sha256: &str,
         wasm: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Arc<Prepared>, PluginFailure> {
-        let bytes = wasm().map_err(|e| {
-            PluginFailure::Unavailable(one_line(&format!("could not load the plugin: {e}"), 1024))
-        })?;
+        let bytes = wasm()
+            .map_err(|e| PluginFailure::Unavailable(one_line(&format!("could not load the plugin: {e}"), 1024)))?;
         if hex::encode(Sha256::digest(&bytes)) != sha256 {
-            return Err(PluginFailure::Unavailable(format!(
-                "the loaded plugin bytes do not hash to {sha256}"
-            )));
+            return Err(PluginFailure::Unavailable(format!("the loaded plugin bytes do not hash to {sha256}")));
         }
         check_upload(&bytes, self.config.max_upload_bytes)
             .and_then(|()| self.prepare(sha256, &bytes))
@@ -315,68 +298,37 @@ impl PluginHost {
     }
 
     /// Checks the component against the world and pre-links it.
-    fn link(
-        &self,
-        sha256: &str,
-        size: usize,
-        component: &Component,
-    ) -> Result<Prepared, UploadError> {
+    fn link(&self, sha256: &str, size: usize, component: &Component) -> Result<Prepared, UploadError> {
         let ty = component.component_type();
-        let imports: Vec<String> = ty
-            .imports(&self.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
-        let exports: Vec<String> = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
+        let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
         if ty.get_export(&self.engine, "on-token").is_none() {
-            let found = if exports.is_empty() {
-                "none".to_owned()
-            } else {
-                exports.join(", ")
-            };
-            return Err(UploadError::WrongWorld(format!(
-                "it does not export `on-token` (exports: {found})"
-            )));
+            let found = if exports.is_empty() { "none".to_owned() } else { exports.join(", ") };
+            return Err(UploadError::WrongWorld(format!("it does not export `on-token` (exports: {found})")));
         }
-        let pre = self.linker.instantiate_pre(component).map_err(|e| {
-            UploadError::WrongWorld(one_line(&format!("unsatisfied import: {e:#}"), 500))
-        })?;
-        let pre = TokenPluginPre::new(pre).map_err(|e| {
-            UploadError::WrongWorld(one_line(
-                &format!("`on-token` has the wrong type: {e:#}"),
-                500,
-            ))
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| UploadError::WrongWorld(one_line(&format!("unsatisfied import: {e:#}"), 500)))?;
+        let pre = TokenPluginPre::new(pre)
+            .map_err(|e| UploadError::WrongWorld(one_line(&format!("`on-token` has the wrong type: {e:#}"), 500)))?;
         Ok(Prepared {
             pre,
-            info: PluginInfo {
-                sha256: sha256.to_owned(),
-                size,
-                world: crate::WORLD.to_owned(),
-                imports,
-                exports,
-            },
+            info: PluginInfo { sha256: sha256.to_owned(), size, world: crate::WORLD.to_owned(), imports, exports },
         })
     }
 }
 
 fn check_upload(wasm: &[u8], limit: usize) -> Result<(), UploadError> {
     if wasm.len() > limit {
-        return Err(UploadError::TooLarge {
-            size: wasm.len(),
-            limit,
-        });
+        return Err(UploadError::TooLarge { size: wasm.len(), limit });
     }
     check_header(wasm)
 }
 
 /// Only lowercase hex: the value becomes part of a file name.
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 // Poisoning only means another call panicked mid-update of a plain map whose

@@ -9,11 +9,7 @@ use crate::context::ClientContext;
 const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
 fn host(dir: &Path, key: u8) -> PluginHost {
-    let config = HostConfig {
-        cache_dir: dir.to_owned(),
-        pool_instances: 2,
-        ..HostConfig::default()
-    };
+    let config = HostConfig { cache_dir: dir.to_owned(), pool_instances: 2, ..HostConfig::default() };
     PluginHost::new(config, [key; 32], Compiler::InProcess).unwrap()
 }
 
@@ -62,17 +58,8 @@ fn too_large_upload_is_refused_before_parsing() {
     )
     .unwrap();
     let err = h.inspect(&[0u8; 17]).unwrap_err();
-    assert_eq!(
-        err,
-        UploadError::TooLarge {
-            size: 17,
-            limit: 16
-        }
-    );
-    assert_eq!(
-        err.to_string(),
-        "plugin is 17 bytes, larger than the 16-byte upload limit"
-    );
+    assert_eq!(err, UploadError::TooLarge { size: 17, limit: 16 });
+    assert_eq!(err.to_string(), "plugin is 17 bytes, larger than the 16-byte upload limit");
 }
 
 #[test]
@@ -92,9 +79,7 @@ fn component_without_on_token_is_wrong_world() {
     let dir = tempfile::tempdir().unwrap();
     let h = host(dir.path(), 1);
     let err = h.inspect(EMPTY_COMPONENT).unwrap_err();
-    let UploadError::WrongWorld(msg) = &err else {
-        panic!("{err}")
-    };
+    let UploadError::WrongWorld(msg) = &err else { panic!("{err}") };
     assert!(msg.contains("does not export `on-token`"), "{msg}");
     assert!(!err.to_string().contains('\n'));
 }
@@ -105,10 +90,7 @@ fn call_rejects_a_malformed_sha_without_loading() {
     let h = host(dir.path(), 1);
     for bad in ["../../etc/passwd", "ABC", &"A".repeat(64)] {
         let run = h.call(bad, never, &ctx(), None);
-        assert!(
-            matches!(run.outcome, Err(PluginFailure::Unavailable(_))),
-            "{bad}"
-        );
+        assert!(matches!(run.outcome, Err(PluginFailure::Unavailable(_))), "{bad}");
     }
 }
 
@@ -118,24 +100,11 @@ fn call_reports_loader_errors_and_hash_mismatches_as_unavailable() {
     let h = host(dir.path(), 1);
     let sha = hex::encode(Sha256::digest(EMPTY_COMPONENT));
     let run = h.call(&sha, || Err::<Vec<u8>, _>("database down"), &ctx(), None);
-    assert!(
-        matches!(&run.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("database down"))
-    );
+    assert!(matches!(&run.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("database down")));
     let run = h.call(&sha, || Ok::<_, String>(b"other".to_vec()), &ctx(), None);
-    assert!(
-        matches!(&run.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("do not hash"))
-    );
-    let run = h.call(
-        &sha,
-        || Ok::<_, String>(EMPTY_COMPONENT.to_vec()),
-        &ctx(),
-        None,
-    );
-    assert!(
-        matches!(&run.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("on-token")),
-        "{:?}",
-        run.outcome
-    );
+    assert!(matches!(&run.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("do not hash")));
+    let run = h.call(&sha, || Ok::<_, String>(EMPTY_COMPONENT.to_vec()), &ctx(), None);
+    assert!(matches!(&run.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("on-token")), "{:?}", run.outcome);
 }
 
 #[test]
@@ -145,9 +114,7 @@ fn oversized_input_is_refused_before_running() {
     let mut big = ctx();
     big.config = serde_json::json!({ "blob": "x".repeat(200 << 10) });
     let run = h.call(&"0".repeat(64), never, &big, None);
-    let Err(PluginFailure::OversizedInput { size, limit }) = run.outcome else {
-        panic!("{:?}", run.outcome)
-    };
+    let Err(PluginFailure::OversizedInput { size, limit }) = run.outcome else { panic!("{:?}", run.outcome) };
     assert!(size > limit && limit == 128 << 10);
 }
 
@@ -160,14 +127,7 @@ fn fresh_host_reuses_an_authentic_cache_file() {
     drop(first);
     let second = host(dir.path(), 7);
     let _ = second.inspect(EMPTY_COMPONENT);
-    assert_eq!(
-        second.stats(),
-        HostStats {
-            compiles: 0,
-            disk_cache_hits: 1,
-            disk_cache_rejects: 0
-        }
-    );
+    assert_eq!(second.stats(), HostStats { compiles: 0, disk_cache_hits: 1, disk_cache_rejects: 0 });
 }
 
 #[test]

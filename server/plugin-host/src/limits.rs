@@ -33,13 +33,7 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            total: 0,
-            last_grant: 0,
-            peak: 0,
-            hit: false,
-        }
+        Self { limit, total: 0, last_grant: 0, peak: 0, hit: false }
     }
 
     /// True once a memory or table growth was refused in this store.
@@ -55,12 +49,7 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let grant = desired.saturating_sub(current);
         let new_total = self.total.saturating_add(grant);
         if new_total > self.limit {
@@ -82,12 +71,7 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(())
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             self.hit = true;
             return Ok(false);
@@ -161,12 +145,7 @@ pub(crate) struct LogBuffer {
 
 impl LogBuffer {
     pub(crate) fn new(max_lines: usize, max_line_bytes: usize) -> Self {
-        Self {
-            lines: Vec::new(),
-            dropped: 0,
-            max_lines,
-            max_line_bytes,
-        }
+        Self { lines: Vec::new(), dropped: 0, max_lines, max_line_bytes }
     }
 
     pub(crate) fn push(&mut self, level: LogLevel, mut message: String) {
@@ -183,11 +162,7 @@ impl LogBuffer {
         if self.dropped > 0 {
             self.lines.push(LogLine {
                 level: LogLevel::Warn,
-                message: format!(
-                    "… {} {} dropped",
-                    self.dropped,
-                    if self.dropped == 1 { "line" } else { "lines" }
-                ),
+                message: format!("… {} {} dropped", self.dropped, if self.dropped == 1 { "line" } else { "lines" }),
             });
         }
         self.lines
@@ -213,8 +188,7 @@ mod tests {
     fn failed_grow_is_not_counted() {
         let mut l = MemoryLimiter::new(100);
         assert!(l.memory_growing(0, 80, None).unwrap());
-        l.memory_grow_failed(wasmtime::format_err!("os said no"))
-            .unwrap();
+        l.memory_grow_failed(wasmtime::format_err!("os said no")).unwrap();
         assert!(l.memory_growing(0, 90, None).unwrap());
     }
 

@@ -77,11 +77,7 @@ impl ClaimsPatch {
 
     /// Takes the patch apart: (access-token claims, ID-token claims, dropped scopes).
     pub fn into_parts(self) -> (Map<String, Value>, Map<String, Value>, Vec<String>) {
-        (
-            self.access_token_claims,
-            self.id_token_claims,
-            self.drop_scopes,
-        )
+        (self.access_token_claims, self.id_token_claims, self.drop_scopes)
     }
 }
 
@@ -136,18 +132,12 @@ pub(crate) struct OutputRules<'a> {
 }
 
 /// Turns the guest's decision into a verdict, or the first contract breach.
-pub(crate) fn validate(
-    decision: wit::Decision,
-    rules: &OutputRules<'_>,
-) -> Result<PluginVerdict, PluginFailure> {
+pub(crate) fn validate(decision: wit::Decision, rules: &OutputRules<'_>) -> Result<PluginVerdict, PluginFailure> {
     match decision {
         wit::Decision::Allow(p) => validate_patch(p, rules).map(PluginVerdict::Allow),
         wit::Decision::Deny(d) => {
             check_size(d.description.len(), rules.max_output_bytes)?;
-            Ok(PluginVerdict::Deny {
-                code: d.code.into(),
-                description: sanitize_description(&d.description),
-            })
+            Ok(PluginVerdict::Deny { code: d.code.into(), description: sanitize_description(&d.description) })
         }
     }
 }
@@ -159,10 +149,7 @@ fn check_size(size: usize, limit: usize) -> Result<(), PluginFailure> {
     Ok(())
 }
 
-fn validate_patch(
-    p: wit::ClaimsPatch,
-    rules: &OutputRules<'_>,
-) -> Result<ClaimsPatch, PluginFailure> {
+fn validate_patch(p: wit::ClaimsPatch, rules: &OutputRules<'_>) -> Result<ClaimsPatch, PluginFailure> {
     let size = p.access_token_claims_json.len()
         + p.id_token_claims_json.len()
         + p.drop_scopes.iter().map(String::len).sum::<usize>();
@@ -181,19 +168,13 @@ fn validate_patch(
         return Err(PluginFailure::UndeclaredClaim(name.clone()));
     }
     if let Some(bad) = p.drop_scopes.iter().find(|s| !is_scope_token(s)) {
-        return Err(PluginFailure::InvalidOutput(format!(
-            "drop-scopes entry {bad:?} is not a valid scope token"
-        )));
+        return Err(PluginFailure::InvalidOutput(format!("drop-scopes entry {bad:?} is not a valid scope token")));
     }
     Ok(ClaimsPatch {
         access_token_claims: access,
         // The WIT says ID-token claims are ignored without an ID token; drop
         // them here so no caller can apply them by mistake.
-        id_token_claims: if rules.id_token_issued {
-            id
-        } else {
-            Map::new()
-        },
+        id_token_claims: if rules.id_token_issued { id } else { Map::new() },
         drop_scopes: p.drop_scopes,
     })
 }
@@ -201,20 +182,14 @@ fn validate_patch(
 fn parse_object(field: &str, text: &str) -> Result<Map<String, Value>, PluginFailure> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(PluginFailure::InvalidOutput(format!(
-            "{field} is not a JSON object"
-        ))),
-        Err(e) => Err(PluginFailure::InvalidOutput(format!(
-            "{field} is not valid JSON: {e}"
-        ))),
+        Ok(_) => Err(PluginFailure::InvalidOutput(format!("{field} is not a JSON object"))),
+        Err(e) => Err(PluginFailure::InvalidOutput(format!("{field} is not valid JSON: {e}"))),
     }
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Restricts a denial description to RFC 6749 §5.2's `error_description`
@@ -242,11 +217,7 @@ mod tests {
     use serde_json::json;
 
     fn rules(declared: Option<&[String]>) -> OutputRules<'_> {
-        OutputRules {
-            max_output_bytes: 200,
-            declared,
-            id_token_issued: true,
-        }
+        OutputRules { max_output_bytes: 200, declared, id_token_issued: true }
     }
 
     fn allow(access: &str, id: &str, drop: &[&str]) -> wit::Decision {
@@ -259,14 +230,8 @@ mod tests {
 
     #[test]
     fn valid_patch_is_allowed() {
-        let v = validate(
-            allow(r#"{"tenant":"t1"}"#, r#"{"nick":"a"}"#, &["write"]),
-            &rules(None),
-        )
-        .unwrap();
-        let PluginVerdict::Allow(p) = v else {
-            panic!("{v:?}")
-        };
+        let v = validate(allow(r#"{"tenant":"t1"}"#, r#"{"nick":"a"}"#, &["write"]), &rules(None)).unwrap();
+        let PluginVerdict::Allow(p) = v else { panic!("{v:?}") };
         assert_eq!(p.access_token_claims().get("tenant"), Some(&json!("t1")));
         assert_eq!(p.id_token_claims().get("nick"), Some(&json!("a")));
         assert_eq!(p.drop_scopes(), ["write"]);
@@ -286,20 +251,14 @@ mod tests {
     #[test]
     fn reserved_wins_over_undeclared() {
         let declared = vec!["tenant".to_owned()];
-        let r = validate(
-            allow(r#"{"a":1,"sub":"x"}"#, "{}", &[]),
-            &rules(Some(&declared)),
-        );
+        let r = validate(allow(r#"{"a":1,"sub":"x"}"#, "{}", &[]), &rules(Some(&declared)));
         assert_eq!(r, Err(PluginFailure::ReservedClaim("sub".into())));
     }
 
     #[test]
     fn undeclared_claim_is_refused_only_when_a_list_is_given() {
         let declared = vec!["tenant".to_owned()];
-        let r = validate(
-            allow(r#"{"tenant":1,"x":2}"#, "{}", &[]),
-            &rules(Some(&declared)),
-        );
+        let r = validate(allow(r#"{"tenant":1,"x":2}"#, "{}", &[]), &rules(Some(&declared)));
         assert_eq!(r, Err(PluginFailure::UndeclaredClaim("x".into())));
         assert!(validate(allow(r#"{"tenant":1,"x":2}"#, "{}", &[]), &rules(None)).is_ok());
     }
@@ -308,19 +267,12 @@ mod tests {
     fn non_objects_and_garbage_are_invalid_output() {
         for bad in ["[]", "\"s\"", "{", "", "null"] {
             let r = validate(allow(bad, "{}", &[]), &rules(None));
-            assert!(
-                matches!(r, Err(PluginFailure::InvalidOutput(_))),
-                "{bad}: {r:?}"
-            );
+            assert!(matches!(r, Err(PluginFailure::InvalidOutput(_))), "{bad}: {r:?}");
         }
         let deep = "[".repeat(1000) + &"]".repeat(1000);
         let r = validate(
             allow(&format!(r#"{{"a":{deep}}}"#), "{}", &[]),
-            &OutputRules {
-                max_output_bytes: 10_000,
-                declared: None,
-                id_token_issued: true,
-            },
+            &OutputRules { max_output_bytes: 10_000, declared: None, id_token_issued: true },
         );
         assert!(matches!(r, Err(PluginFailure::InvalidOutput(_))), "{r:?}");
     }
@@ -329,10 +281,7 @@ mod tests {
     fn bad_scope_tokens_are_invalid_output() {
         for bad in ["", "a b", "quote\"", "back\\slash", "é"] {
             let r = validate(allow("{}", "{}", &[bad]), &rules(None));
-            assert!(
-                matches!(r, Err(PluginFailure::InvalidOutput(_))),
-                "{bad}: {r:?}"
-            );
+            assert!(matches!(r, Err(PluginFailure::InvalidOutput(_))), "{bad}: {r:?}");
         }
     }
 
@@ -340,39 +289,21 @@ mod tests {
     fn output_over_the_cap_is_oversized() {
         let big = json!({ "x": "y".repeat(300) }).to_string();
         let r = validate(allow(&big, "{}", &[]), &rules(None));
-        assert!(
-            matches!(r, Err(PluginFailure::OversizedOutput { limit: 200, .. })),
-            "{r:?}"
-        );
+        assert!(matches!(r, Err(PluginFailure::OversizedOutput { limit: 200, .. })), "{r:?}");
         let r = validate(
-            wit::Decision::Deny(wit::Denial {
-                code: wit::DenialCode::AccessDenied,
-                description: "d".repeat(201),
-            }),
+            wit::Decision::Deny(wit::Denial { code: wit::DenialCode::AccessDenied, description: "d".repeat(201) }),
             &rules(None),
         );
-        assert_eq!(
-            r,
-            Err(PluginFailure::OversizedOutput {
-                size: 201,
-                limit: 200
-            })
-        );
+        assert_eq!(r, Err(PluginFailure::OversizedOutput { size: 201, limit: 200 }));
     }
 
     #[test]
     fn id_token_claims_are_dropped_without_an_id_token() {
         let r = validate(
             allow("{}", r#"{"nick":"a"}"#, &[]),
-            &OutputRules {
-                max_output_bytes: 200,
-                declared: None,
-                id_token_issued: false,
-            },
+            &OutputRules { max_output_bytes: 200, declared: None, id_token_issued: false },
         );
-        let Ok(PluginVerdict::Allow(p)) = r else {
-            panic!("{r:?}")
-        };
+        let Ok(PluginVerdict::Allow(p)) = r else { panic!("{r:?}") };
         assert!(p.id_token_claims().is_empty());
     }
 
@@ -387,15 +318,9 @@ mod tests {
         );
         assert_eq!(
             r,
-            Ok(PluginVerdict::Deny {
-                code: DenialCode::UnauthorizedClient,
-                description: "no 'evil'/ client ?".into()
-            })
+            Ok(PluginVerdict::Deny { code: DenialCode::UnauthorizedClient, description: "no 'evil'/ client ?".into() })
         );
-        assert_eq!(
-            DenialCode::UnauthorizedClient.as_str(),
-            "unauthorized_client"
-        );
+        assert_eq!(DenialCode::UnauthorizedClient.as_str(), "unauthorized_client");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tessera_plugin_host::{
-    Compiler, DenialCode, HostConfig, LogLevel, PluginFailure, PluginHost, PluginRun,
-    PluginVerdict, TokenContext, UploadError,
+    Compiler, DenialCode, HostConfig, LogLevel, PluginFailure, PluginHost, PluginRun, PluginVerdict, TokenContext,
+    UploadError,
 };
 
 fn plugins_dir() -> PathBuf {
@@ -25,21 +25,12 @@ fn plugins_dir() -> PathBuf {
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = plugins_dir().join(format!("build/fixtures/{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "fixture {} is missing ({e}): run plugins/build.sh --fixtures",
-            path.display()
-        )
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("fixture {} is missing ({e}): run plugins/build.sh --fixtures", path.display()))
 }
 
 fn new_host(dir: &Path, deadline_ms: u64) -> PluginHost {
-    let config = HostConfig {
-        cache_dir: dir.to_owned(),
-        deadline_ms,
-        pool_instances: 16,
-        ..HostConfig::default()
-    };
+    let config = HostConfig { cache_dir: dir.to_owned(), deadline_ms, pool_instances: 16, ..HostConfig::default() };
     PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap()
 }
 
@@ -80,9 +71,7 @@ fn ctx() -> TokenContext {
 
 fn run_with(name: &str, ctx: &TokenContext, declared: Option<&[String]>) -> PluginRun {
     let wasm = fixture(name);
-    let info = host()
-        .inspect(&wasm)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let info = host().inspect(&wasm).unwrap_or_else(|e| panic!("{name}: {e}"));
     host().call(&info.sha256, || Ok::<_, String>(wasm), ctx, declared)
 }
 
@@ -99,29 +88,16 @@ fn failure(name: &str) -> PluginFailure {
 
 fn assert_allow_claim_still_works() {
     let r = run("allow-claim");
-    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
-        panic!("allow-claim after a failure: {:?}", r.outcome)
-    };
-    assert_eq!(
-        patch.access_token_claims().get("fixture"),
-        Some(&json!("allow-claim"))
-    );
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("allow-claim after a failure: {:?}", r.outcome) };
+    assert_eq!(patch.access_token_claims().get("fixture"), Some(&json!("allow-claim")));
 }
 
 #[test]
 fn allow_claim_adds_its_claim_and_log_line() {
     let r = run("allow-claim");
-    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
-    assert_eq!(
-        patch.access_token_claims().get("fixture"),
-        Some(&json!("allow-claim"))
-    );
-    assert_eq!(
-        patch.id_token_claims().get("fixture"),
-        Some(&json!("allow-claim"))
-    );
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+    assert_eq!(patch.access_token_claims().get("fixture"), Some(&json!("allow-claim")));
+    assert_eq!(patch.id_token_claims().get("fixture"), Some(&json!("allow-claim")));
     assert!(patch.drop_scopes().is_empty());
     assert_eq!(r.logs.len(), 1, "{:?}", r.logs);
     assert_eq!(r.logs[0].level, LogLevel::Info);
@@ -132,16 +108,9 @@ fn allow_claim_adds_its_claim_and_log_line() {
 fn allow_claim_with_a_matching_declaration_passes() {
     let declared = vec!["fixture".to_owned()];
     let r = run_with("allow-claim", &ctx(), Some(&declared));
-    assert!(
-        matches!(r.outcome, Ok(PluginVerdict::Allow(_))),
-        "{:?}",
-        r.outcome
-    );
+    assert!(matches!(r.outcome, Ok(PluginVerdict::Allow(_))), "{:?}", r.outcome);
     let r = run_with("allow-claim", &ctx(), Some(&[]));
-    assert_eq!(
-        r.outcome,
-        Err(PluginFailure::UndeclaredClaim("fixture".into()))
-    );
+    assert_eq!(r.outcome, Err(PluginFailure::UndeclaredClaim("fixture".into())));
 }
 
 #[test]
@@ -149,18 +118,14 @@ fn allow_claim_without_an_id_token_sets_no_id_claims() {
     let mut c = ctx();
     c.id_token_claims = None;
     let r = run_with("allow-claim", &c, None);
-    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
     assert!(patch.id_token_claims().is_empty());
 }
 
 #[test]
 fn echo_context_sees_exactly_the_context_given() {
     let r = run("echo-context");
-    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
     assert_eq!(
         patch.access_token_claims().get("ctx"),
         Some(&json!({
@@ -183,9 +148,7 @@ fn echo_context_without_a_user_sees_nulls() {
     c.user = None;
     c.secrets = Default::default();
     let r = run_with("echo-context", &c, None);
-    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
     let echo = &patch.access_token_claims()["ctx"];
     assert_eq!(echo["user_id"], Value::Null);
     assert_eq!(echo["user_source"], Value::Null);
@@ -198,9 +161,7 @@ fn drop_scope_drops_the_configured_scopes() {
     let mut c = ctx();
     c.config = json!({"drop": ["write", "read"]});
     let r = run_with("drop-scope", &c, None);
-    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
     assert_eq!(patch.drop_scopes(), ["write", "read"]);
     assert!(patch.access_token_claims().is_empty());
 }
@@ -210,28 +171,19 @@ fn deny_maps_code_and_description() {
     let r = run("deny");
     assert_eq!(
         r.outcome,
-        Ok(PluginVerdict::Deny {
-            code: DenialCode::AccessDenied,
-            description: "denied by fixture".into()
-        })
+        Ok(PluginVerdict::Deny { code: DenialCode::AccessDenied, description: "denied by fixture".into() })
     );
 }
 
 #[test]
 fn plugin_error_is_plugin_error() {
-    assert_eq!(
-        failure("plugin-error"),
-        PluginFailure::PluginError("fixture failure".into())
-    );
+    assert_eq!(failure("plugin-error"), PluginFailure::PluginError("fixture failure".into()));
 }
 
 #[test]
 fn trap_is_trap() {
     let f = failure("trap");
-    assert!(
-        matches!(&f, PluginFailure::Trap(m) if m.contains("unreachable")),
-        "{f:?}"
-    );
+    assert!(matches!(&f, PluginFailure::Trap(m) if m.contains("unreachable")), "{f:?}");
     assert_eq!(f.code(), "trap");
 }
 
@@ -240,11 +192,7 @@ fn loop_forever_hits_the_deadline() {
     let start = Instant::now();
     let r = run("loop-forever");
     assert_eq!(r.outcome, Err(PluginFailure::Deadline));
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     assert!(r.duration >= Duration::from_millis(400), "{:?}", r.duration);
     assert_allow_claim_still_works();
 }
@@ -265,19 +213,13 @@ fn oversized_output_is_refused() {
 
 #[test]
 fn reserved_claim_is_refused() {
-    assert_eq!(
-        failure("reserved-claim"),
-        PluginFailure::ReservedClaim("sub".into())
-    );
+    assert_eq!(failure("reserved-claim"), PluginFailure::ReservedClaim("sub".into()));
 }
 
 #[test]
 fn malformed_claims_are_invalid_output() {
     let f = failure("malformed-claims");
-    assert!(
-        matches!(&f, PluginFailure::InvalidOutput(m) if m.contains("not valid JSON")),
-        "{f:?}"
-    );
+    assert!(matches!(&f, PluginFailure::InvalidOutput(m) if m.contains("not valid JSON")), "{f:?}");
     let mut c = ctx();
     c.config = json!({"variant": "not-an-object"});
     let r = run_with("malformed-claims", &c, None);
@@ -297,24 +239,13 @@ fn log_flood_is_allowed_with_logs_capped() {
     let wasm = fixture("log-flood");
     let sha = patient.inspect(&wasm).unwrap().sha256;
     let r = patient.call(&sha, || Ok::<_, String>(wasm), &ctx(), None);
-    assert!(
-        matches!(r.outcome, Ok(PluginVerdict::Allow(_))),
-        "{:?}",
-        r.outcome
-    );
+    assert!(matches!(r.outcome, Ok(PluginVerdict::Allow(_))), "{:?}", r.outcome);
     let limits = patient.config();
     assert_eq!(r.logs.len(), limits.max_log_lines + 1);
-    assert!(
-        r.logs
-            .iter()
-            .all(|l| l.message.len() <= limits.max_log_line_bytes)
-    );
+    assert!(r.logs.iter().all(|l| l.message.len() <= limits.max_log_line_bytes));
     assert!(r.logs[0].message.starts_with("log-flood line 00000 "));
     let marker = r.logs.last().unwrap();
-    assert_eq!(
-        marker.message,
-        format!("… {} lines dropped", 10_000 - limits.max_log_lines)
-    );
+    assert_eq!(marker.message, format!("… {} lines dropped", 10_000 - limits.max_log_lines));
 }
 
 #[test]
@@ -322,11 +253,7 @@ fn log_flood_under_the_shared_deadline_leaves_the_host_usable() {
     // Allowed or stopped by the 500 ms deadline depending on machine speed;
     // either way the next call must work and the logs stay capped.
     let r = run("log-flood");
-    assert!(
-        matches!(r.outcome, Ok(_) | Err(PluginFailure::Deadline)),
-        "{:?}",
-        r.outcome
-    );
+    assert!(matches!(r.outcome, Ok(_) | Err(PluginFailure::Deadline)), "{:?}", r.outcome);
     assert!(r.logs.len() <= host().config().max_log_lines + 1);
     assert_allow_claim_still_works();
 }
@@ -334,9 +261,7 @@ fn log_flood_under_the_shared_deadline_leaves_the_host_usable() {
 #[test]
 fn wrong_world_is_refused_at_upload() {
     let err = host().inspect(&fixture("wrong-world")).unwrap_err();
-    let UploadError::WrongWorld(msg) = &err else {
-        panic!("{err}")
-    };
+    let UploadError::WrongWorld(msg) = &err else { panic!("{err}") };
     assert!(msg.contains("on-token"), "{msg}");
     assert!(!err.to_string().contains('\n'));
 }
@@ -344,10 +269,7 @@ fn wrong_world_is_refused_at_upload() {
 #[test]
 fn not_a_component_is_refused_at_upload() {
     let err = host().inspect(&fixture("not-a-component")).unwrap_err();
-    assert!(
-        matches!(&err, UploadError::NotAComponent(m) if m.contains("core WebAssembly module")),
-        "{err}"
-    );
+    assert!(matches!(&err, UploadError::NotAComponent(m) if m.contains("core WebAssembly module")), "{err}");
 }
 
 #[test]
@@ -358,25 +280,14 @@ fn inspect_reports_identity_world_and_interface() {
     assert_eq!(info.sha256.len(), 64);
     assert_eq!(info.world, "tessera:plugin/token-plugin@0.1.0");
     assert_eq!(info.exports, ["on-token"]);
-    assert!(
-        info.imports
-            .iter()
-            .any(|i| i.starts_with("tessera:plugin/host")),
-        "{:?}",
-        info.imports
-    );
+    assert!(info.imports.iter().any(|i| i.starts_with("tessera:plugin/host")), "{:?}", info.imports);
 }
 
 #[test]
 fn second_call_is_served_from_memory() {
     let wasm = fixture("allow-claim");
     let info = host().inspect(&wasm).unwrap();
-    let r = host().call(
-        &info.sha256,
-        || Err::<Vec<u8>, _>("must not load"),
-        &ctx(),
-        None,
-    );
+    let r = host().call(&info.sha256, || Err::<Vec<u8>, _>("must not load"), &ctx(), None);
     assert!(r.outcome.is_ok(), "{:?}", r.outcome);
 }
 
@@ -384,11 +295,7 @@ fn second_call_is_served_from_memory() {
 fn fresh_host_loads_fixture_from_disk_and_runs_it() {
     let dir = tempfile::tempdir().unwrap();
     let make = || {
-        let config = HostConfig {
-            cache_dir: dir.path().to_owned(),
-            pool_instances: 2,
-            ..HostConfig::default()
-        };
+        let config = HostConfig { cache_dir: dir.path().to_owned(), pool_instances: 2, ..HostConfig::default() };
         PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap()
     };
     let wasm = fixture("allow-claim");
@@ -407,4 +314,39 @@ fn sample_context_file_parses() {
     let ctx: TokenContext = serde_json::from_str(&text).unwrap();
     let back: TokenContext = serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
     assert_eq!(back, ctx);
+}
+
+#[test]
+fn a_full_pool_fails_fast_as_unavailable_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        HostConfig { cache_dir: dir.path().to_owned(), deadline_ms: 2_000, pool_instances: 1, ..HostConfig::default() };
+    let small = PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap();
+    let looping = fixture("loop-forever");
+    let allow = fixture("allow-claim");
+    let loop_sha = small.inspect(&looping).unwrap().sha256;
+    let allow_sha = small.inspect(&allow).unwrap().sha256;
+    let never = || Err::<Vec<u8>, _>("prepared");
+
+    std::thread::scope(|s| {
+        let busy = s.spawn(|| small.call(&loop_sha, never, &ctx(), None).outcome);
+        // Whichever call finds the single slot taken must fail at once.
+        let mut refused = false;
+        while !busy.is_finished() && !refused {
+            let start = Instant::now();
+            let r = small.call(&allow_sha, never, &ctx(), None);
+            if let Err(PluginFailure::Unavailable(_)) = r.outcome {
+                assert!(start.elapsed() < Duration::from_millis(500));
+                refused = true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let busy = busy.join().unwrap();
+        assert!(
+            refused || matches!(busy, Err(PluginFailure::Unavailable(_))),
+            "no call was refused; loop-forever gave {busy:?}"
+        );
+    });
+    let r = small.call(&allow_sha, never, &ctx(), None);
+    assert!(r.outcome.is_ok(), "{:?}", r.outcome);
 }

@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use tessera_plugin_host::{
-    Compiler, HostConfig, PluginHost, PluginVerdict, TokenContext, UploadError,
-};
+use tessera_plugin_host::{Compiler, HostConfig, PluginHost, PluginVerdict, TokenContext, UploadError};
 
 fn plugins_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
@@ -17,31 +15,20 @@ fn plugins_dir() -> PathBuf {
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = plugins_dir().join(format!("build/fixtures/{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "fixture {} is missing ({e}): run plugins/build.sh --fixtures",
-            path.display()
-        )
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("fixture {} is missing ({e}): run plugins/build.sh --fixtures", path.display()))
 }
 
 /// `target/<profile>/examples/compile_worker`, next to this test's `deps/`.
 fn worker() -> Compiler {
     let exe = std::env::current_exe().unwrap();
-    let program = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples/compile_worker");
+    let program = exe.parent().and_then(Path::parent).unwrap().join("examples/compile_worker");
     assert!(
         program.exists(),
         "{} is missing: run `cargo test -p tessera-plugin-host`, which builds it",
         program.display()
     );
-    Compiler::Subprocess {
-        program,
-        args: vec![],
-    }
+    Compiler::Subprocess { program, args: vec![] }
 }
 
 fn host(dir: &Path, compile_memory_bytes: u64) -> PluginHost {
@@ -72,31 +59,16 @@ fn child_compiled_fixture_loads_and_runs() {
     let wasm = fixture("allow-claim");
     let info = h.inspect(&wasm).unwrap();
     assert_eq!(h.stats().compiles, 1);
-    let r = h.call(
-        &info.sha256,
-        || Err::<Vec<u8>, _>("prepared"),
-        &ctx(json!({})),
-        None,
-    );
-    assert!(
-        matches!(r.outcome, Ok(PluginVerdict::Allow(_))),
-        "{:?}",
-        r.outcome
-    );
+    let r = h.call(&info.sha256, || Err::<Vec<u8>, _>("prepared"), &ctx(json!({})), None);
+    assert!(matches!(r.outcome, Ok(PluginVerdict::Allow(_))), "{:?}", r.outcome);
 }
 
 #[test]
 fn child_reports_wrong_world_and_core_modules_like_in_process() {
     let dir = tempfile::tempdir().unwrap();
     let h = host(dir.path(), 2 << 30);
-    assert!(matches!(
-        h.inspect(&fixture("wrong-world")),
-        Err(UploadError::WrongWorld(_))
-    ));
-    assert!(matches!(
-        h.inspect(&fixture("not-a-component")),
-        Err(UploadError::NotAComponent(_))
-    ));
+    assert!(matches!(h.inspect(&fixture("wrong-world")), Err(UploadError::WrongWorld(_))));
+    assert!(matches!(h.inspect(&fixture("not-a-component")), Err(UploadError::NotAComponent(_))));
 }
 
 /// 8 MiB is below what the worker needs to even start; depending on where it
@@ -108,13 +80,7 @@ fn child_over_its_address_space_limit_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let h = host(dir.path(), 8 << 20);
     let err = h.inspect(&fixture("allow-claim")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            UploadError::CompileOutOfMemory { .. } | UploadError::CompileFailed(_)
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, UploadError::CompileOutOfMemory { .. } | UploadError::CompileFailed(_)), "{err}");
     assert!(!err.to_string().contains('\n'), "{err}");
 }
 
@@ -124,10 +90,8 @@ fn child_over_its_address_space_limit_fails_cleanly() {
 fn large_examples_compile_under_the_default_limit() {
     let dir = tempfile::tempdir().unwrap();
     let h = host(dir.path(), HostConfig::default().compile_memory_bytes);
-    let cases = [
-        ("python-tenant", json!({"tenant": "acme"})),
-        ("js-permissions", json!({"roles": {"admin": ["read"]}})),
-    ];
+    let cases =
+        [("python-tenant", json!({"tenant": "acme"})), ("js-permissions", json!({"roles": {"admin": ["read"]}}))];
     for (name, config) in cases {
         let path = plugins_dir().join(format!("build/examples/{name}.wasm"));
         let Ok(wasm) = std::fs::read(&path) else {
@@ -135,12 +99,7 @@ fn large_examples_compile_under_the_default_limit() {
             continue;
         };
         let info = h.inspect(&wasm).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let r = h.call(
-            &info.sha256,
-            || Err::<Vec<u8>, _>("prepared"),
-            &ctx(config),
-            None,
-        );
+        let r = h.call(&info.sha256, || Err::<Vec<u8>, _>("prepared"), &ctx(config), None);
         assert!(r.outcome.is_ok(), "{name}: {:?}", r.outcome);
     }
 }

@@ -71,20 +71,14 @@ mod tests {
 
     #[test]
     fn reserved_claim_is_refused_with_its_name() {
-        let Value::Object(m) = json!({"ok": 1, "sub": "x"}) else {
-            unreachable!()
-        };
+        let Value::Object(m) = json!({"ok": 1, "sub": "x"}) else { unreachable!() };
         assert_eq!(PluginClaims::filter(m).unwrap_err(), "sub");
     }
 
     #[test]
     fn later_plugin_overrides_earlier() {
-        let Value::Object(a) = json!({"a": 1, "b": 1}) else {
-            unreachable!()
-        };
-        let Value::Object(b) = json!({"b": 2}) else {
-            unreachable!()
-        };
+        let Value::Object(a) = json!({"a": 1, "b": 1}) else { unreachable!() };
+        let Value::Object(b) = json!({"b": 2}) else { unreachable!() };
         let mut c = PluginClaims::filter(a).unwrap();
         c.merge(PluginClaims::filter(b).unwrap());
         assert_eq!(c.as_map()["b"], json!(2));

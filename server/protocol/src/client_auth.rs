@@ -48,29 +48,20 @@ pub struct PresentedCredentials {
 
 /// Extracts credentials from the `Authorization` header value (if any) and the
 /// body parameters.
-pub fn extract(
-    authorization: Option<&str>,
-    params: &Params,
-) -> Result<PresentedCredentials, OAuthError> {
+pub fn extract(authorization: Option<&str>, params: &Params) -> Result<PresentedCredentials, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     if let Some(header) = authorization {
         let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(
-                OAuthError::invalid_client().with_detail("unsupported authorization scheme")
-            );
+            return Err(OAuthError::invalid_client().with_detail("unsupported authorization scheme"));
         }
         if body_secret.is_some() {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
-            ));
+            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
         }
         let (id, secret) = decode_basic(value.trim())?;
         if body_id.is_some_and(|b| b != id) {
-            return Err(OAuthError::invalid_request(
-                "client_id does not match the authenticated client",
-            ));
+            return Err(OAuthError::invalid_request("client_id does not match the authenticated client"));
         }
         return Ok(PresentedCredentials {
             client_id: ClientId::new(id),
@@ -84,11 +75,9 @@ pub fn extract(
             secret: Some(PlainSecret::received(secret)),
             method: AuthMethod::ClientSecretPost,
         }),
-        (Some(id), None) => Ok(PresentedCredentials {
-            client_id: ClientId::new(id),
-            secret: None,
-            method: AuthMethod::None,
-        }),
+        (Some(id), None) => {
+            Ok(PresentedCredentials { client_id: ClientId::new(id), secret: None, method: AuthMethod::None })
+        }
         (None, _) => Err(OAuthError::invalid_client().with_detail("no client authentication")),
     }
 }
@@ -101,16 +90,10 @@ fn decode_basic(value: &str) -> Result<(String, String), OAuthError> {
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     let decode = |s: &str| -> Result<String, OAuthError> {
         let plus_as_space = s.replace('+', " ");
-        url::form_urlencoded::parse(
-            format!(
-                "x={}",
-                plus_as_space.replace('&', "%26").replace('=', "%3D")
-            )
-            .as_bytes(),
-        )
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(bad)
+        url::form_urlencoded::parse(format!("x={}", plus_as_space.replace('&', "%26").replace('=', "%3D")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(bad)
     };
     let id = decode(id)?;
     if id.is_empty() {
@@ -121,10 +104,7 @@ fn decode_basic(value: &str) -> Result<(String, String), OAuthError> {
 
 /// Checks a confidential client's secret against every active stored hash in
 /// constant time per hash (several secrets are active during rotation).
-pub fn verify_secret(
-    presented: &PresentedCredentials,
-    active: &[SecretHash],
-) -> Result<(), OAuthError> {
+pub fn verify_secret(presented: &PresentedCredentials, active: &[SecretHash]) -> Result<(), OAuthError> {
     let Some(secret) = &presented.secret else {
         return Err(OAuthError::invalid_client().with_detail("confidential client sent no secret"));
     };
@@ -135,10 +115,7 @@ pub fn verify_secret(
     if ok {
         Ok(())
     } else {
-        Err(
-            OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
-                .with_detail("wrong secret"),
-        )
+        Err(OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").with_detail("wrong secret"))
     }
 }
 
@@ -168,26 +145,13 @@ mod tests {
 
     #[test]
     fn no_credentials_is_invalid_client() {
-        assert_eq!(
-            extract(None, &Params::default()).unwrap_err().code,
-            ErrorCode::InvalidClient
-        );
+        assert_eq!(extract(None, &Params::default()).unwrap_err().code, ErrorCode::InvalidClient);
     }
 
     #[test]
     fn garbage_basic_is_invalid_client() {
-        assert_eq!(
-            extract(Some("Basic !!!"), &Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
-        assert_eq!(
-            extract(Some("Bearer x"), &Params::default())
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidClient
-        );
+        assert_eq!(extract(Some("Basic !!!"), &Params::default()).unwrap_err().code, ErrorCode::InvalidClient);
+        assert_eq!(extract(Some("Bearer x"), &Params::default()).unwrap_err().code, ErrorCode::InvalidClient);
     }
 
     #[test]

@@ -52,12 +52,7 @@ pub struct Metadata {
 }
 
 /// Builds the document.
-pub fn metadata(
-    issuer: &str,
-    endpoints: &Endpoints,
-    scopes: Vec<String>,
-    grant_types: &[&str],
-) -> Metadata {
+pub fn metadata(issuer: &str, endpoints: &Endpoints, scopes: Vec<String>, grant_types: &[&str]) -> Metadata {
     Metadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: endpoints.authorization.clone(),
@@ -65,24 +60,12 @@ pub fn metadata(
         jwks_uri: endpoints.jwks.clone(),
         userinfo_endpoint: endpoints.userinfo.clone(),
         scopes_supported: scopes,
-        response_types_supported: if endpoints.authorization.is_some() {
-            vec!["code".into()]
-        } else {
-            vec![]
-        },
+        response_types_supported: if endpoints.authorization.is_some() { vec!["code".into()] } else { vec![] },
         grant_types_supported: grant_types.iter().map(|g| (*g).to_owned()).collect(),
-        token_endpoint_auth_methods_supported: vec![
-            "client_secret_basic".into(),
-            "client_secret_post".into(),
-        ],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
-        access_token_signing_alg_values_supported: vec![
-            "RS256".into(),
-            "ES256".into(),
-            "EdDSA".into(),
-            "HS256".into(),
-        ],
+        access_token_signing_alg_values_supported: vec!["RS256".into(), "ES256".into(), "EdDSA".into(), "HS256".into()],
         authorization_response_iss_parameter_supported: endpoints.authorization.is_some(),
     }
 }

@@ -102,11 +102,7 @@ impl OAuthError {
     /// An error whose description is shown to the client. Characters outside
     /// RFC 6749 §5.2's allowed set (%x20-21 / %x23-5B / %x5D-7E) are replaced.
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self {
-            code,
-            description: sanitize_description(&description.into()),
-            detail: None,
-        }
+        Self { code, description: sanitize_description(&description.into()), detail: None }
     }
 
     /// Attaches a log-only detail.
@@ -127,20 +123,13 @@ impl OAuthError {
 
     /// `server_error` with a log-only detail; the client never learns why.
     pub fn server_error(detail: impl Into<String>) -> Self {
-        Self::new(
-            ErrorCode::ServerError,
-            "the server could not complete the request",
-        )
-        .with_detail(detail)
+        Self::new(ErrorCode::ServerError, "the server could not complete the request").with_detail(detail)
     }
 
     /// `temporarily_unavailable` with a log-only detail (e.g. the database is down).
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the service is temporarily unavailable, retry later",
-        )
-        .with_detail(detail)
+        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable, retry later")
+            .with_detail(detail)
     }
 }
 

@@ -24,15 +24,8 @@ pub mod grant_types {
     pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
     /// Every grant type a client or binding may name.
-    pub const ALL: &[&str] = &[
-        CLIENT_CREDENTIALS,
-        AUTHORIZATION_CODE,
-        IMPLICIT,
-        PASSWORD,
-        REFRESH_TOKEN,
-        DEVICE_CODE,
-        TOKEN_EXCHANGE,
-    ];
+    pub const ALL: &[&str] =
+        &[CLIENT_CREDENTIALS, AUTHORIZATION_CODE, IMPLICIT, PASSWORD, REFRESH_TOKEN, DEVICE_CODE, TOKEN_EXCHANGE];
 
     /// Grant types the token endpoint implements today; discovery lists these.
     pub const SUPPORTED: &[&str] = &[CLIENT_CREDENTIALS];
@@ -82,8 +75,7 @@ pub enum SigningAlg {
 
 impl SigningAlg {
     /// The asymmetric algorithms, published in the JWKS.
-    pub const ASYMMETRIC: [SigningAlg; 3] =
-        [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+    pub const ASYMMETRIC: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
 
     /// The JWA name.
     pub fn as_str(self) -> &'static str {
@@ -110,9 +102,7 @@ impl FromStr for SigningAlg {
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
             "HS256" => Ok(Self::HS256),
-            other => Err(format!(
-                "unsupported algorithm {other:?}: use RS256, ES256, EdDSA or HS256"
-            )),
+            other => Err(format!("unsupported algorithm {other:?}: use RS256, ES256, EdDSA or HS256")),
         }
     }
 }

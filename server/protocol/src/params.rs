@@ -24,9 +24,7 @@ impl Params {
                 continue;
             }
             if map.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {k} is repeated"
-                )));
+                return Err(OAuthError::invalid_request(format!("parameter {k} is repeated")));
             }
         }
         Ok(Self(map))
@@ -34,13 +32,7 @@ impl Params {
 
     /// Builds parameters from pairs (tests and internal callers).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
+        Self(pairs.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
     /// The value of an optional parameter.
@@ -50,8 +42,7 @@ impl Params {
 
     /// The value of a required parameter, or `invalid_request` naming it.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))
     }
 }
 

@@ -15,14 +15,8 @@ impl ScopeSet {
     pub fn parse(s: &str) -> Result<Self, OAuthError> {
         let mut set = BTreeSet::new();
         for token in s.split(' ').filter(|t| !t.is_empty()) {
-            if !token
-                .chars()
-                .all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
-            {
-                return Err(OAuthError::new(
-                    crate::ErrorCode::InvalidScope,
-                    "scope contains an invalid character",
-                ));
+            if !token.chars().all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')) {
+                return Err(OAuthError::new(crate::ErrorCode::InvalidScope, "scope contains an invalid character"));
             }
             set.insert(token.to_owned());
         }
@@ -31,13 +25,7 @@ impl ScopeSet {
 
     /// A set from already-validated tokens (e.g. stored API scopes).
     pub fn from_tokens<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> Self {
-        Self(
-            tokens
-                .into_iter()
-                .map(Into::into)
-                .filter(|t: &String| !t.is_empty())
-                .collect(),
-        )
+        Self(tokens.into_iter().map(Into::into).filter(|t: &String| !t.is_empty()).collect())
     }
 
     /// True when no scope is present.

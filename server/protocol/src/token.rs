@@ -76,16 +76,8 @@ mod tests {
             alg: SigningAlg::RS256,
             lifetime_secs: 60,
         };
-        let Value::Object(m) = json!({"x": 1}) else {
-            unreachable!()
-        };
-        let c = access_token_claims(
-            "https://as",
-            &plan,
-            1000,
-            "j",
-            &PluginClaims::filter(m).unwrap(),
-        );
+        let Value::Object(m) = json!({"x": 1}) else { unreachable!() };
+        let c = access_token_claims("https://as", &plan, 1000, "j", &PluginClaims::filter(m).unwrap());
         assert_eq!(c["exp"], json!(1060));
         assert_eq!(c["aud"], json!("https://api"));
         assert_eq!(c["scope"], json!("read"));

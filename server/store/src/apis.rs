@@ -91,15 +91,11 @@ impl Api {
 
 /// Inserts an API; a taken identifier is `Conflict`.
 pub fn insert(conn: &mut DbConn, api: &Api) -> Result<(), StoreError> {
-    match diesel::insert_into(apis::table)
-        .values(api.to_row()?)
-        .execute(conn)
-    {
+    match diesel::insert_into(apis::table).values(api.to_row()?).execute(conn) {
         Err(e) => match StoreError::from(e) {
-            StoreError::Conflict(_) => Err(StoreError::Conflict(format!(
-                "an API with identifier {:?} exists",
-                api.identifier
-            ))),
+            StoreError::Conflict(_) => {
+                Err(StoreError::Conflict(format!("an API with identifier {:?} exists", api.identifier)))
+            }
             other => Err(other),
         },
         Ok(_) => Ok(()),
@@ -108,14 +104,8 @@ pub fn insert(conn: &mut DbConn, api: &Api) -> Result<(), StoreError> {
 
 /// Replaces an API's stored fields.
 pub fn update(conn: &mut DbConn, api: &Api) -> Result<(), StoreError> {
-    let n = diesel::update(apis::table.find(&api.id))
-        .set(api.to_row()?)
-        .execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("api {}", api.id)))
-    } else {
-        Ok(())
-    }
+    let n = diesel::update(apis::table.find(&api.id)).set(api.to_row()?).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("api {}", api.id))) } else { Ok(()) }
 }
 
 /// The API with this identifier (audience), if any.
@@ -131,13 +121,7 @@ pub fn find_by_identifier(conn: &mut DbConn, identifier: &str) -> Result<Option<
 
 /// The API with this id, if any.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Api>, StoreError> {
-    apis::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(Api::try_from)
-        .transpose()
+    apis::table.find(id).select(Row::as_select()).first(conn).optional()?.map(Api::try_from).transpose()
 }
 
 /// Every API, ordered by identifier.
@@ -154,9 +138,5 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<Api>, StoreError> {
 /// Deletes an API.
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     let n = diesel::delete(apis::table.find(id)).execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("api {id}")))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(StoreError::NotFound(format!("api {id}"))) } else { Ok(()) }
 }

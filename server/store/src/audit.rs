@@ -25,9 +25,7 @@ pub struct AuditEvent {
 
 /// Appends an event.
 pub fn record(conn: &mut DbConn, event: &AuditEvent) -> Result<(), StoreError> {
-    diesel::insert_into(audit_events::table)
-        .values(event)
-        .execute(conn)?;
+    diesel::insert_into(audit_events::table).values(event).execute(conn)?;
     Ok(())
 }
 

@@ -65,15 +65,8 @@ impl TryFrom<Row> for Client {
         Ok(Client {
             grant_types: from_text("clients.grant_types", &r.grant_types)?,
             redirect_uris: from_text("clients.redirect_uris", &r.redirect_uris)?,
-            post_logout_redirect_uris: from_text(
-                "clients.post_logout_redirect_uris",
-                &r.post_logout_redirect_uris,
-            )?,
-            allowed_scopes: r
-                .allowed_scopes
-                .as_deref()
-                .map(|s| from_text("clients.allowed_scopes", s))
-                .transpose()?,
+            post_logout_redirect_uris: from_text("clients.post_logout_redirect_uris", &r.post_logout_redirect_uris)?,
+            allowed_scopes: r.allowed_scopes.as_deref().map(|s| from_text("clients.allowed_scopes", s)).transpose()?,
             allowed_audiences: r
                 .allowed_audiences
                 .as_deref()
@@ -116,43 +109,26 @@ impl Client {
             confidential: self.confidential,
             grant_types: self.grant_types.clone(),
             allowed_scopes: self.allowed_scopes.as_ref().map(ScopeSet::from_tokens),
-            allowed_audiences: self
-                .allowed_audiences
-                .as_ref()
-                .map(|a| a.iter().map(Audience::new).collect()),
+            allowed_audiences: self.allowed_audiences.as_ref().map(|a| a.iter().map(Audience::new).collect()),
         }
     }
 }
 
 /// Inserts a client.
 pub fn insert(conn: &mut DbConn, client: &Client) -> Result<(), StoreError> {
-    diesel::insert_into(clients::table)
-        .values(client.to_row()?)
-        .execute(conn)?;
+    diesel::insert_into(clients::table).values(client.to_row()?).execute(conn)?;
     Ok(())
 }
 
 /// Replaces a client's stored fields.
 pub fn update(conn: &mut DbConn, client: &Client) -> Result<(), StoreError> {
-    let n = diesel::update(clients::table.find(&client.id))
-        .set(client.to_row()?)
-        .execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("client {}", client.id)))
-    } else {
-        Ok(())
-    }
+    let n = diesel::update(clients::table.find(&client.id)).set(client.to_row()?).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("client {}", client.id))) } else { Ok(()) }
 }
 
 /// The client with this id, if any.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Client>, StoreError> {
-    clients::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(Client::try_from)
-        .transpose()
+    clients::table.find(id).select(Row::as_select()).first(conn).optional()?.map(Client::try_from).transpose()
 }
 
 /// A page of clients ordered by name.
@@ -172,11 +148,7 @@ pub fn list(conn: &mut DbConn, offset: i64, limit: i64) -> Result<Vec<Client>, S
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     diesel::delete(client_secrets::table.filter(client_secrets::client_id.eq(id))).execute(conn)?;
     let n = diesel::delete(clients::table.find(id)).execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("client {id}")))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(StoreError::NotFound(format!("client {id}"))) } else { Ok(()) }
 }
 
 /// A stored client secret (never the plaintext).
@@ -208,9 +180,7 @@ impl ClientSecret {
 
 /// Stores a new secret hash.
 pub fn insert_secret(conn: &mut DbConn, secret: &ClientSecret) -> Result<(), StoreError> {
-    diesel::insert_into(client_secrets::table)
-        .values(secret)
-        .execute(conn)?;
+    diesel::insert_into(client_secrets::table).values(secret).execute(conn)?;
     Ok(())
 }
 
@@ -224,11 +194,7 @@ pub fn secrets(conn: &mut DbConn, client_id: &str) -> Result<Vec<ClientSecret>, 
 }
 
 /// Hashes of the secrets that authenticate at `now`.
-pub fn active_secret_hashes(
-    conn: &mut DbConn,
-    client_id: &str,
-    now: i64,
-) -> Result<Vec<SecretHash>, StoreError> {
+pub fn active_secret_hashes(conn: &mut DbConn, client_id: &str, now: i64) -> Result<Vec<SecretHash>, StoreError> {
     Ok(secrets(conn, client_id)?
         .into_iter()
         .filter(|s| s.is_active(now))
@@ -249,33 +215,18 @@ pub fn expire_other_secrets(
             .filter(client_secrets::client_id.eq(client_id))
             .filter(client_secrets::id.ne(keep))
             .filter(client_secrets::revoked_at.is_null())
-            .filter(
-                client_secrets::expires_at
-                    .is_null()
-                    .or(client_secrets::expires_at.gt(expires_at)),
-            ),
+            .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(expires_at))),
     )
     .set(client_secrets::expires_at.eq(Some(expires_at)))
     .execute(conn)?)
 }
 
 /// Revokes one secret of a client.
-pub fn revoke_secret(
-    conn: &mut DbConn,
-    client_id: &str,
-    secret_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+pub fn revoke_secret(conn: &mut DbConn, client_id: &str, secret_id: &str, now: i64) -> Result<(), StoreError> {
     let n = diesel::update(
-        client_secrets::table
-            .filter(client_secrets::client_id.eq(client_id))
-            .filter(client_secrets::id.eq(secret_id)),
+        client_secrets::table.filter(client_secrets::client_id.eq(client_id)).filter(client_secrets::id.eq(secret_id)),
     )
     .set(client_secrets::revoked_at.eq(Some(now)))
     .execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("secret {secret_id}")))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(StoreError::NotFound(format!("secret {secret_id}"))) } else { Ok(()) }
 }

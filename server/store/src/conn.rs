@@ -44,10 +44,7 @@ impl Backend {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else {
-            (
-                Backend::Sqlite,
-                url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
-            )
+            (Backend::Sqlite, url.strip_prefix("sqlite://").unwrap_or(url).to_owned())
         }
     }
 }
@@ -65,12 +62,11 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.target)
-                .map(DbConn::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                PgConnection::establish(&self.target).map(DbConn::Pg).map_err(r2d2::Error::ConnectionError)
+            }
             Backend::Sqlite => {
-                let mut c = SqliteConnection::establish(&self.target)
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let mut c = SqliteConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the single writer; busy_timeout makes
                 // writers queue instead of failing with SQLITE_BUSY.
                 c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
@@ -81,8 +77,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -103,11 +98,7 @@ pub type Conn = PooledConnection<Manager>;
 impl Store {
     /// Connects (waiting at most `timeout` for the first connection) and
     /// returns a clear error when the database cannot be reached.
-    pub fn connect(
-        url: &str,
-        max_connections: u32,
-        timeout: Duration,
-    ) -> Result<Store, StoreError> {
+    pub fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Store, StoreError> {
         let (backend, target) = Backend::of(url);
         // min_idle 0: r2d2 never opens connections in the background, which
         // would race libpq/OpenSSL's exit handlers when a CLI command ends
@@ -136,10 +127,7 @@ impl Store {
     }
 
     /// Runs `f` in a transaction; any error rolls it back.
-    pub fn tx<T>(
-        &self,
-        f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    pub fn tx<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut c = self.conn()?;
         let conn: &mut DbConn = &mut c;
         conn.transaction(f)

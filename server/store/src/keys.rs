@@ -42,18 +42,13 @@ pub struct SigningKey {
 
 /// Inserts a key.
 pub fn insert(conn: &mut DbConn, key: &SigningKey) -> Result<(), StoreError> {
-    diesel::insert_into(signing_keys::table)
-        .values(key)
-        .execute(conn)?;
+    diesel::insert_into(signing_keys::table).values(key).execute(conn)?;
     Ok(())
 }
 
 /// Every key, oldest first.
 pub fn all(conn: &mut DbConn) -> Result<Vec<SigningKey>, StoreError> {
-    Ok(signing_keys::table
-        .order(signing_keys::created_at.asc())
-        .select(SigningKey::as_select())
-        .load(conn)?)
+    Ok(signing_keys::table.order(signing_keys::created_at.asc()).select(SigningKey::as_select()).load(conn)?)
 }
 
 /// Keys of an algorithm in a state, newest first.
@@ -67,43 +62,24 @@ pub fn by_state(conn: &mut DbConn, alg: &str, state: &str) -> Result<Vec<Signing
 }
 
 /// Moves a key to `new_state`, stamping the matching time.
-pub fn set_state(
-    conn: &mut DbConn,
-    kid: &str,
-    new_state: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+pub fn set_state(conn: &mut DbConn, kid: &str, new_state: &str, now: i64) -> Result<(), StoreError> {
     let target = signing_keys::table.find(kid);
     let n = match new_state {
         state::CURRENT => diesel::update(target)
-            .set((
-                signing_keys::state.eq(new_state),
-                signing_keys::activated_at.eq(Some(now)),
-            ))
+            .set((signing_keys::state.eq(new_state), signing_keys::activated_at.eq(Some(now))))
             .execute(conn)?,
         state::RETIRED => diesel::update(target)
-            .set((
-                signing_keys::state.eq(new_state),
-                signing_keys::retired_at.eq(Some(now)),
-            ))
+            .set((signing_keys::state.eq(new_state), signing_keys::retired_at.eq(Some(now))))
             .execute(conn)?,
-        _ => diesel::update(target)
-            .set(signing_keys::state.eq(new_state))
-            .execute(conn)?,
+        _ => diesel::update(target).set(signing_keys::state.eq(new_state)).execute(conn)?,
     };
-    if n == 0 {
-        Err(StoreError::NotFound(format!("key {kid}")))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(StoreError::NotFound(format!("key {kid}"))) } else { Ok(()) }
 }
 
 /// Deletes retired keys retired before `cutoff`; returns how many.
 pub fn purge_retired(conn: &mut DbConn, cutoff: i64) -> Result<usize, StoreError> {
     Ok(diesel::delete(
-        signing_keys::table
-            .filter(signing_keys::state.eq(state::RETIRED))
-            .filter(signing_keys::retired_at.lt(cutoff)),
+        signing_keys::table.filter(signing_keys::state.eq(state::RETIRED)).filter(signing_keys::retired_at.lt(cutoff)),
     )
     .execute(conn)?)
 }

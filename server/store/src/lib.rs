@@ -28,13 +28,11 @@ pub(crate) mod json {
 
     /// Encodes a value for a TEXT column.
     pub fn to_text<T: Serialize>(v: &T) -> Result<String, StoreError> {
-        serde_json::to_string(v)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode JSON: {e}")))
+        serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("cannot encode JSON: {e}")))
     }
 
     /// Decodes a TEXT column; a bad row is `Corrupt`, never silently empty.
     pub fn from_text<T: DeserializeOwned>(column: &str, s: &str) -> Result<T, StoreError> {
-        serde_json::from_str(s)
-            .map_err(|e| StoreError::Corrupt(format!("column {column} holds invalid JSON: {e}")))
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("column {column} holds invalid JSON: {e}")))
     }
 }

@@ -52,10 +52,7 @@ pub struct VersionInfo {
 impl VersionInfo {
     /// The declared claims, parsed.
     pub fn declared(&self) -> Result<Option<Vec<String>>, StoreError> {
-        self.declared_claims
-            .as_deref()
-            .map(|s| from_text("plugin_versions.declared_claims", s))
-            .transpose()
+        self.declared_claims.as_deref().map(|s| from_text("plugin_versions.declared_claims", s)).transpose()
     }
 }
 
@@ -97,28 +94,17 @@ pub struct NewVersion<'a> {
 
 /// The plugin named `name`, if any.
 pub fn find_by_name(conn: &mut DbConn, name: &str) -> Result<Option<Plugin>, StoreError> {
-    Ok(plugins::table
-        .filter(plugins::name.eq(name))
-        .select(Plugin::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(plugins::table.filter(plugins::name.eq(name)).select(Plugin::as_select()).first(conn).optional()?)
 }
 
 /// The plugin with this id, if any.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Plugin>, StoreError> {
-    Ok(plugins::table
-        .find(id)
-        .select(Plugin::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(plugins::table.find(id).select(Plugin::as_select()).first(conn).optional()?)
 }
 
 /// Every plugin, by name.
 pub fn list(conn: &mut DbConn) -> Result<Vec<Plugin>, StoreError> {
-    Ok(plugins::table
-        .order(plugins::name.asc())
-        .select(Plugin::as_select())
-        .load(conn)?)
+    Ok(plugins::table.order(plugins::name.asc()).select(Plugin::as_select()).load(conn)?)
 }
 
 /// Adds a version under `name`, creating the plugin on first upload; the
@@ -132,14 +118,8 @@ pub fn add_version(
     let plugin = match find_by_name(conn, name)? {
         Some(p) => p,
         None => {
-            let p = Plugin {
-                id: plugin_id_if_new.to_owned(),
-                name: name.to_owned(),
-                created_at: v.now,
-            };
-            diesel::insert_into(plugins::table)
-                .values(&p)
-                .execute(conn)?;
+            let p = Plugin { id: plugin_id_if_new.to_owned(), name: name.to_owned(), created_at: v.now };
+            diesel::insert_into(plugins::table).values(&p).execute(conn)?;
             p
         }
     };
@@ -160,20 +140,14 @@ pub fn add_version(
         uploaded_by: v.uploaded_by,
         uploaded_at: v.now,
     };
-    diesel::insert_into(plugin_versions::table)
-        .values(&row)
-        .execute(conn)?;
+    diesel::insert_into(plugin_versions::table).values(&row).execute(conn)?;
     let info = version(conn, v.id)?.ok_or_else(|| StoreError::NotFound("new version".into()))?;
     Ok((plugin, info))
 }
 
 /// A version by id.
 pub fn version(conn: &mut DbConn, id: &str) -> Result<Option<VersionInfo>, StoreError> {
-    Ok(plugin_versions::table
-        .find(id)
-        .select(VersionInfo::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(plugin_versions::table.find(id).select(VersionInfo::as_select()).first(conn).optional()?)
 }
 
 /// A version by plugin and number; `None` number means the latest.
@@ -182,18 +156,10 @@ pub fn version_by_number(
     plugin_id: &str,
     number: Option<i32>,
 ) -> Result<Option<VersionInfo>, StoreError> {
-    let q = plugin_versions::table
-        .filter(plugin_versions::plugin_id.eq(plugin_id))
-        .select(VersionInfo::as_select());
+    let q = plugin_versions::table.filter(plugin_versions::plugin_id.eq(plugin_id)).select(VersionInfo::as_select());
     Ok(match number {
-        Some(n) => q
-            .filter(plugin_versions::version.eq(n))
-            .first(conn)
-            .optional()?,
-        None => q
-            .order(plugin_versions::version.desc())
-            .first(conn)
-            .optional()?,
+        Some(n) => q.filter(plugin_versions::version.eq(n)).first(conn).optional()?,
+        None => q.order(plugin_versions::version.desc()).first(conn).optional()?,
     })
 }
 
@@ -275,11 +241,7 @@ impl TryFrom<BindingRow> for Binding {
     fn try_from(r: BindingRow) -> Result<Self, StoreError> {
         Ok(Binding {
             grant_types: from_text("bindings.grant_types", &r.grant_types)?,
-            client_ids: r
-                .client_ids
-                .as_deref()
-                .map(|s| from_text("bindings.client_ids", s))
-                .transpose()?,
+            client_ids: r.client_ids.as_deref().map(|s| from_text("bindings.client_ids", s)).transpose()?,
             config: from_text("bindings.config", &r.config)?,
             secret_names: from_text("bindings.secret_names", &r.secret_names)?,
             id: r.id,
@@ -320,63 +282,38 @@ impl Binding {
     pub fn applies_to(&self, grant_type: &str, client_id: &str) -> bool {
         self.enabled
             && self.grant_types.iter().any(|g| g == grant_type)
-            && self
-                .client_ids
-                .as_ref()
-                .is_none_or(|ids| ids.iter().any(|c| c == client_id))
+            && self.client_ids.as_ref().is_none_or(|ids| ids.iter().any(|c| c == client_id))
     }
 }
 
 /// Inserts a binding.
 pub fn insert_binding(conn: &mut DbConn, b: &Binding) -> Result<(), StoreError> {
-    diesel::insert_into(bindings::table)
-        .values(b.to_row()?)
-        .execute(conn)?;
+    diesel::insert_into(bindings::table).values(b.to_row()?).execute(conn)?;
     Ok(())
 }
 
 /// Replaces a binding's stored fields.
 pub fn update_binding(conn: &mut DbConn, b: &Binding) -> Result<(), StoreError> {
-    let n = diesel::update(bindings::table.find(&b.id))
-        .set(b.to_row()?)
-        .execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("binding {}", b.id)))
-    } else {
-        Ok(())
-    }
+    let n = diesel::update(bindings::table.find(&b.id)).set(b.to_row()?).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("binding {}", b.id))) } else { Ok(()) }
 }
 
 /// Deletes a binding.
 pub fn delete_binding(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     let n = diesel::delete(bindings::table.find(id)).execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("binding {id}")))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(StoreError::NotFound(format!("binding {id}"))) } else { Ok(()) }
 }
 
 /// A binding by id.
 pub fn binding(conn: &mut DbConn, id: &str) -> Result<Option<Binding>, StoreError> {
-    bindings::table
-        .find(id)
-        .select(BindingRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Binding::try_from)
-        .transpose()
+    bindings::table.find(id).select(BindingRow::as_select()).first(conn).optional()?.map(Binding::try_from).transpose()
 }
 
 /// Every binding of a trigger in pipeline order (position, then creation).
 pub fn bindings_for_trigger(conn: &mut DbConn, trigger: &str) -> Result<Vec<Binding>, StoreError> {
     bindings::table
         .filter(bindings::trigger_name.eq(trigger))
-        .order((
-            bindings::position.asc(),
-            bindings::created_at.asc(),
-            bindings::id.asc(),
-        ))
+        .order((bindings::position.asc(), bindings::created_at.asc(), bindings::id.asc()))
         .select(BindingRow::as_select())
         .load(conn)?
         .into_iter()
@@ -420,27 +357,17 @@ pub struct PluginRunRecord {
 }
 
 /// Records runs and keeps at most `keep` records in total (oldest dropped).
-pub fn record_runs(
-    conn: &mut DbConn,
-    runs: &[PluginRunRecord],
-    keep: i64,
-) -> Result<(), StoreError> {
+pub fn record_runs(conn: &mut DbConn, runs: &[PluginRunRecord], keep: i64) -> Result<(), StoreError> {
     if runs.is_empty() {
         return Ok(());
     }
     // One statement per row: batch inserts are not portable across MultiConnection backends.
     for r in runs {
-        diesel::insert_into(plugin_runs::table)
-            .values(r)
-            .execute(conn)?;
+        diesel::insert_into(plugin_runs::table).values(r).execute(conn)?;
     }
     // Bounded: delete everything older than the keep-th newest record.
-    let cutoff: Option<String> = plugin_runs::table
-        .order(plugin_runs::id.desc())
-        .offset(keep)
-        .select(plugin_runs::id)
-        .first(conn)
-        .optional()?;
+    let cutoff: Option<String> =
+        plugin_runs::table.order(plugin_runs::id.desc()).offset(keep).select(plugin_runs::id).first(conn).optional()?;
     if let Some(c) = cutoff {
         diesel::delete(plugin_runs::table.filter(plugin_runs::id.le(c))).execute(conn)?;
     }
@@ -458,9 +385,5 @@ pub fn recent_runs(
     if let Some(b) = binding_id {
         q = q.filter(plugin_runs::binding_id.eq(b));
     }
-    Ok(q.order(plugin_runs::id.desc())
-        .offset(offset)
-        .limit(limit)
-        .select(PluginRunRecord::as_select())
-        .load(conn)?)
+    Ok(q.order(plugin_runs::id.desc()).offset(offset).limit(limit).select(PluginRunRecord::as_select()).load(conn)?)
 }

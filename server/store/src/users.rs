@@ -83,15 +83,9 @@ impl User {
 
 /// Inserts a user; a taken username is `Conflict`.
 pub fn insert(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
-    match diesel::insert_into(users::table)
-        .values(user.to_row()?)
-        .execute(conn)
-    {
+    match diesel::insert_into(users::table).values(user.to_row()?).execute(conn) {
         Err(e) => match StoreError::from(e) {
-            StoreError::Conflict(_) => Err(StoreError::Conflict(format!(
-                "username {:?} is taken",
-                user.username
-            ))),
+            StoreError::Conflict(_) => Err(StoreError::Conflict(format!("username {:?} is taken", user.username))),
             other => Err(other),
         },
         Ok(_) => Ok(()),
@@ -100,25 +94,13 @@ pub fn insert(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
 
 /// Replaces a user's stored fields.
 pub fn update(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
-    let n = diesel::update(users::table.find(&user.id))
-        .set(user.to_row()?)
-        .execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("user {}", user.id)))
-    } else {
-        Ok(())
-    }
+    let n = diesel::update(users::table.find(&user.id)).set(user.to_row()?).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("user {}", user.id))) } else { Ok(()) }
 }
 
 /// The user with this id, if any.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<User>, StoreError> {
-    users::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(User::try_from)
-        .transpose()
+    users::table.find(id).select(Row::as_select()).first(conn).optional()?.map(User::try_from).transpose()
 }
 
 /// The user with this username, if any.
@@ -133,12 +115,7 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User
 }
 
 /// A page of users whose username contains `search`, ordered by username.
-pub fn list(
-    conn: &mut DbConn,
-    search: &str,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<User>, StoreError> {
+pub fn list(conn: &mut DbConn, search: &str, offset: i64, limit: i64) -> Result<Vec<User>, StoreError> {
     let pattern = format!("%{}%", search.replace('%', "\\%").replace('_', "\\_"));
     users::table
         .filter(users::username.like(pattern).escape('\\'))
@@ -155,11 +132,7 @@ pub fn list(
 /// Deletes a user.
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     let n = diesel::delete(users::table.find(id)).execute(conn)?;
-    if n == 0 {
-        Err(StoreError::NotFound(format!("user {id}")))
-    } else {
-        Ok(())
-    }
+    if n == 0 { Err(StoreError::NotFound(format!("user {id}"))) } else { Ok(()) }
 }
 
 /// How many users exist.

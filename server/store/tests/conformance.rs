@@ -26,16 +26,14 @@ impl Drop for Db {
             && let Ok(mut c) = diesel::PgConnection::establish(&admin_url())
         {
             {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c);
             }
         }
     }
 }
 
 fn admin_url() -> String {
-    std::env::var("POSTGRES_TEST_URL")
-        .expect("POSTGRES_TEST_URL must be set (scripts/test sets it)")
+    std::env::var("POSTGRES_TEST_URL").expect("POSTGRES_TEST_URL must be set (scripts/test sets it)")
 }
 
 fn sqlite() -> Db {
@@ -43,29 +41,19 @@ fn sqlite() -> Db {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Store::connect(&url, 4, Duration::from_secs(5)).unwrap();
     store.migrate().unwrap();
-    Db {
-        store,
-        _dir: Some(dir),
-        pg: None,
-    }
+    Db { store, _dir: Some(dir), pg: None }
 }
 
 fn postgres() -> Db {
     let admin = admin_url();
     let name = format!("tessera_store_{}", uuid::Uuid::new_v4().simple());
     let mut c = diesel::PgConnection::establish(&admin).expect("connect to POSTGRES_TEST_URL");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .unwrap();
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut c).unwrap();
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
     let store = Store::connect(url.as_str(), 4, Duration::from_secs(5)).unwrap();
     store.migrate().unwrap();
-    Db {
-        store,
-        _dir: None,
-        pg: Some(name),
-    }
+    Db { store, _dir: None, pg: Some(name) }
 }
 
 fn user(id: &str, name: &str) -> User {
@@ -106,17 +94,10 @@ fn users_roundtrip_and_unique_username(db: &Db) {
     let got = users::find_by_username(&mut c, "alice").unwrap().unwrap();
     assert_eq!(got.profile, json!({"name": "alice"}));
     assert_eq!(got.roles, vec!["admin".to_string()]);
-    assert!(matches!(
-        users::insert(&mut c, &user("u2", "alice")),
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(users::insert(&mut c, &user("u2", "alice")), Err(StoreError::Conflict(_))));
     assert!(users::find(&mut c, "nope").unwrap().is_none());
     users::insert(&mut c, &user("u3", "al_ice")).unwrap();
-    assert_eq!(
-        users::list(&mut c, "_", 0, 10).unwrap().len(),
-        1,
-        "LIKE wildcards are escaped"
-    );
+    assert_eq!(users::list(&mut c, "_", 0, 10).unwrap().len(), 1, "LIKE wildcards are escaped");
     assert_eq!(users::count(&mut c).unwrap(), 2);
 }
 
@@ -134,37 +115,13 @@ fn secrets_expire_and_revoke(db: &Db) {
     };
     clients::insert_secret(&mut c, &s("s1", "h1", 10)).unwrap();
     clients::insert_secret(&mut c, &s("s2", "h2", 20)).unwrap();
-    assert_eq!(
-        clients::active_secret_hashes(&mut c, "c1", 100)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(clients::active_secret_hashes(&mut c, "c1", 100).unwrap().len(), 2);
     clients::expire_other_secrets(&mut c, "c1", "s2", 150).unwrap();
-    assert_eq!(
-        clients::active_secret_hashes(&mut c, "c1", 149)
-            .unwrap()
-            .len(),
-        2,
-        "overlap window"
-    );
-    assert_eq!(
-        clients::active_secret_hashes(&mut c, "c1", 150)
-            .unwrap()
-            .len(),
-        1,
-        "old secret expired"
-    );
+    assert_eq!(clients::active_secret_hashes(&mut c, "c1", 149).unwrap().len(), 2, "overlap window");
+    assert_eq!(clients::active_secret_hashes(&mut c, "c1", 150).unwrap().len(), 1, "old secret expired");
     clients::revoke_secret(&mut c, "c1", "s2", 151).unwrap();
-    assert!(
-        clients::active_secret_hashes(&mut c, "c1", 152)
-            .unwrap()
-            .is_empty()
-    );
-    assert!(matches!(
-        clients::revoke_secret(&mut c, "c1", "nope", 1),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(clients::active_secret_hashes(&mut c, "c1", 152).unwrap().is_empty());
+    assert!(matches!(clients::revoke_secret(&mut c, "c1", "nope", 1), Err(StoreError::NotFound(_))));
     let got = clients::find(&mut c, "c1").unwrap().unwrap();
     assert_eq!(got.allowed_scopes, Some(vec!["read".to_string()]));
     assert_eq!(got.metadata, json!({"tier": "gold"}));
@@ -186,19 +143,9 @@ fn key_states_move_and_retired_keys_purge(db: &Db) {
     keys::insert(&mut c, &k("k2", state::NEXT)).unwrap();
     keys::set_state(&mut c, "k1", state::RETIRED, 100).unwrap();
     keys::set_state(&mut c, "k2", state::CURRENT, 100).unwrap();
-    assert_eq!(
-        keys::by_state(&mut c, "RS256", state::CURRENT).unwrap()[0].kid,
-        "k2"
-    );
-    assert_eq!(
-        keys::by_state(&mut c, "RS256", state::RETIRED).unwrap()[0].private_key_enc,
-        vec![1, 2, 3]
-    );
-    assert_eq!(
-        keys::purge_retired(&mut c, 100).unwrap(),
-        0,
-        "retired exactly at the cutoff stays"
-    );
+    assert_eq!(keys::by_state(&mut c, "RS256", state::CURRENT).unwrap()[0].kid, "k2");
+    assert_eq!(keys::by_state(&mut c, "RS256", state::RETIRED).unwrap()[0].private_key_enc, vec![1, 2, 3]);
+    assert_eq!(keys::purge_retired(&mut c, 100).unwrap(), 0, "retired exactly at the cutoff stays");
     assert_eq!(keys::purge_retired(&mut c, 101).unwrap(), 1);
     assert_eq!(keys::all(&mut c).unwrap().len(), 1);
 }
@@ -209,12 +156,7 @@ fn transactions_roll_back_on_error(db: &Db) {
         Err(StoreError::Conflict("forced".into()))
     });
     assert!(r.is_err());
-    assert!(
-        users::find(&mut db.store.conn().unwrap(), "tx1")
-            .unwrap()
-            .is_none(),
-        "nothing half-saved"
-    );
+    assert!(users::find(&mut db.store.conn().unwrap(), "tx1").unwrap().is_none(), "nothing half-saved");
 }
 
 fn apis_and_audit(db: &Db) {
@@ -232,24 +174,13 @@ fn apis_and_audit(db: &Db) {
     };
     apis::insert(&mut c, &api).unwrap();
     assert!(matches!(
-        apis::insert(
-            &mut c,
-            &apis::Api {
-                id: "a2".into(),
-                ..api.clone()
-            }
-        ),
+        apis::insert(&mut c, &apis::Api { id: "a2".into(), ..api.clone() }),
         Err(StoreError::Conflict(_))
     ));
-    let got = apis::find_by_identifier(&mut c, "https://api")
-        .unwrap()
-        .unwrap();
+    let got = apis::find_by_identifier(&mut c, "https://api").unwrap().unwrap();
     assert_eq!(got.hs256_secret_enc, Some(vec![9; 40]));
     assert_eq!(got.profile().scopes.to_string(), "read");
-    for (i, action) in ["client.create", "keys.rotate", "client.delete"]
-        .iter()
-        .enumerate()
-    {
+    for (i, action) in ["client.create", "keys.rotate", "client.delete"].iter().enumerate() {
         audit::record(
             &mut c,
             &audit::AuditEvent {
@@ -264,13 +195,7 @@ fn apis_and_audit(db: &Db) {
         .unwrap();
     }
     let clients_only = audit::recent(&mut c, Some("client."), 0, 10).unwrap();
-    assert_eq!(
-        clients_only
-            .iter()
-            .map(|e| e.action.as_str())
-            .collect::<Vec<_>>(),
-        ["client.delete", "client.create"]
-    );
+    assert_eq!(clients_only.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["client.delete", "client.create"]);
 }
 
 fn plugin_versions_number_up_and_bindings_order(db: &Db) {
@@ -285,30 +210,14 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         uploaded_by: "cli",
         now: 5,
     };
-    let (p, v1) = db
-        .store
-        .tx(|c| plugins::add_version(c, "claims", "p1", v("v1", "aa")))
-        .unwrap();
-    let (p2, v2) = db
-        .store
-        .tx(|c| plugins::add_version(c, "claims", "ignored", v("v2", "bb")))
-        .unwrap();
+    let (p, v1) = db.store.tx(|c| plugins::add_version(c, "claims", "p1", v("v1", "aa"))).unwrap();
+    let (p2, v2) = db.store.tx(|c| plugins::add_version(c, "claims", "ignored", v("v2", "bb"))).unwrap();
     assert_eq!((v1.version, v2.version), (1, 2));
     assert_eq!(p.id, p2.id, "second upload reuses the plugin");
     let mut c = db.store.conn().unwrap();
+    assert_eq!(plugins::version_by_number(&mut c, &p.id, None).unwrap().unwrap().id, "v2");
     assert_eq!(
-        plugins::version_by_number(&mut c, &p.id, None)
-            .unwrap()
-            .unwrap()
-            .id,
-        "v2"
-    );
-    assert_eq!(
-        plugins::version_by_number(&mut c, &p.id, Some(1))
-            .unwrap()
-            .unwrap()
-            .declared()
-            .unwrap(),
+        plugins::version_by_number(&mut c, &p.id, Some(1)).unwrap().unwrap().declared().unwrap(),
         Some(vec!["x".to_string()])
     );
     assert_eq!(plugins::wasm(&mut c, "v1").unwrap(), b"\0asm-bytes");
@@ -331,15 +240,9 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     plugins::insert_binding(&mut c, &b("b2", 20, None)).unwrap();
     plugins::insert_binding(&mut c, &b("b1", 10, Some(vec!["c9".into()]))).unwrap();
     let all = plugins::bindings_for_trigger(&mut c, "token").unwrap();
-    assert_eq!(
-        all.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
-        ["b1", "b2"]
-    );
+    assert_eq!(all.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["b1", "b2"]);
     assert!(all[0].applies_to("client_credentials", "c9"));
-    assert!(
-        !all[0].applies_to("client_credentials", "other"),
-        "client hook only for its clients"
-    );
+    assert!(!all[0].applies_to("client_credentials", "other"), "client hook only for its clients");
     assert!(!all[1].applies_to("password", "c9"));
     assert_eq!(plugins::max_position(&mut c, "token").unwrap(), 20);
     let run = |i: usize| PluginRunRecord {

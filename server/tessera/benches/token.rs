@@ -18,13 +18,7 @@ fn token_latency(c: &mut Criterion) {
     let aud = "https://bench.api.example";
     server.cli_json(&["api", "create", "--identifier", aud, "--scopes", "read"]);
     let out = server.cli_output(
-        &[
-            "user",
-            "create",
-            "--username",
-            "svc-bench",
-            "--password-stdin",
-        ],
+        &["user", "create", "--username", "svc-bench", "--password-stdin"],
         Some("a long enough password\n"),
     );
     assert!(out.status.success());
@@ -48,16 +42,10 @@ fn token_latency(c: &mut Criterion) {
         "--service-account",
         "svc-bench",
     ]);
-    let wasm = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/build/examples/rust-username.wasm");
+    let wasm =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build/examples/rust-username.wasm");
     assert!(wasm.exists(), "run plugins/build.sh first");
-    server.cli_json(&[
-        "plugin",
-        "upload",
-        wasm.to_str().unwrap(),
-        "--name",
-        "username",
-    ]);
+    server.cli_json(&["plugin", "upload", wasm.to_str().unwrap(), "--name", "username"]);
     server.cli_json(&[
         "binding",
         "create",
@@ -74,10 +62,7 @@ fn token_latency(c: &mut Criterion) {
     let request = |client: &serde_json::Value| -> String {
         let r = http
             .post(&url)
-            .basic_auth(
-                client["client_id"].as_str().unwrap(),
-                client["client_secret"].as_str(),
-            )
+            .basic_auth(client["client_id"].as_str().unwrap(), client["client_secret"].as_str())
             .form(&[("grant_type", "client_credentials"), ("audience", aud)])
             .send()
             .expect("token request");
@@ -89,25 +74,11 @@ fn token_latency(c: &mut Criterion) {
     let payload = |token: String| -> serde_json::Value {
         use base64::Engine as _;
         let part = token.split('.').nth(1).expect("payload");
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(part)
-                .expect("b64"),
-        )
-        .expect("json")
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("b64"))
+            .expect("json")
     };
-    assert!(
-        payload(request(&hooked))
-            .get("https://example.com/username")
-            .is_some(),
-        "plugin ran"
-    );
-    assert!(
-        payload(request(&plain))
-            .get("https://example.com/username")
-            .is_none(),
-        "no plugin"
-    );
+    assert!(payload(request(&hooked)).get("https://example.com/username").is_some(), "plugin ran");
+    assert!(payload(request(&plain)).get("https://example.com/username").is_none(), "no plugin");
     let mut group = c.benchmark_group("client_credentials");
     group.bench_function("no_plugin", |b| b.iter(|| request(&plain)));
     group.bench_function("rust_plugin", |b| b.iter(|| request(&hooked)));

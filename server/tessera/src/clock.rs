@@ -9,10 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds since the Unix epoch.
 #[allow(clippy::disallowed_methods)]
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// The CSPRNG failed: nothing secret can be generated safely.

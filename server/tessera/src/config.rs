@@ -92,9 +92,7 @@ pub struct TokenConfig {
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        TokenConfig {
-            access_token_lifetime_secs: 3600,
-        }
+        TokenConfig { access_token_lifetime_secs: 3600 }
     }
 }
 
@@ -112,10 +110,7 @@ pub struct KeyConfig {
 
 impl Default for KeyConfig {
     fn default() -> Self {
-        KeyConfig {
-            retired_publish_secs: 172_800,
-            refresh_ms: 1000,
-        }
+        KeyConfig { retired_publish_secs: 172_800, refresh_ms: 1000 }
     }
 }
 
@@ -131,10 +126,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig {
-            max_connections: 10,
-            connect_timeout_secs: 5,
-        }
+        DatabaseConfig { max_connections: 10, connect_timeout_secs: 5 }
     }
 }
 
@@ -148,9 +140,7 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig {
-            max_form_bytes: 64 * 1024,
-        }
+        LimitsConfig { max_form_bytes: 64 * 1024 }
     }
 }
 
@@ -166,10 +156,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: "text".into(),
-            level: "info".into(),
-        }
+        LogConfig { format: "text".into(), level: "info".into() }
     }
 }
 
@@ -197,25 +184,18 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig = fig
-            .merge(Env::prefixed("TESSERA_").split("__").ignore(&["config"]))
-            .merge(Serialized::defaults(flags));
+        fig = fig.merge(Env::prefixed("TESSERA_").split("__").ignore(&["config"])).merge(Serialized::defaults(flags));
         fig.extract().map_err(Box::new)
     }
 
     /// The database URL in force.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tessera.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tessera.db").display()))
     }
 
     /// The issuer in force, without a trailing slash.
     pub fn issuer(&self) -> String {
-        let raw = self
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let raw = self.issuer.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         raw.trim_end_matches('/').to_owned()
     }
 
@@ -231,24 +211,15 @@ impl Config {
     /// Checks values that would otherwise fail later and less clearly.
     pub fn validate(&self) -> Result<(), String> {
         let issuer = self.issuer();
-        let url =
-            url::Url::parse(&issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "https" | "http")
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
-            return Err(format!(
-                "issuer {issuer:?} must be an http(s) URL without query or fragment (RFC 8414 §2)"
-            ));
+        let url = url::Url::parse(&issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "https" | "http") || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("issuer {issuer:?} must be an http(s) URL without query or fragment (RFC 8414 §2)"));
         }
         if self.tokens.access_token_lifetime_secs <= 0 {
             return Err("tokens.access_token_lifetime_secs must be positive".into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(format!(
-                "log.format must be text or json, not {:?}",
-                self.log.format
-            ));
+            return Err(format!("log.format must be text or json, not {:?}", self.log.format));
         }
         Ok(())
     }
@@ -262,15 +233,8 @@ mod tests {
     fn flags_beat_file_and_defaults_fill_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
-        std::fs::write(
-            &file,
-            "listen = \"0.0.0.0:9\"\n[tokens]\naccess_token_lifetime_secs = 60\n",
-        )
-        .unwrap();
-        let flags = FlagOverrides {
-            listen: Some("127.0.0.1:7".into()),
-            ..Default::default()
-        };
+        std::fs::write(&file, "listen = \"0.0.0.0:9\"\n[tokens]\naccess_token_lifetime_secs = 60\n").unwrap();
+        let flags = FlagOverrides { listen: Some("127.0.0.1:7".into()), ..Default::default() };
         let c = Config::load(Some(&file), flags).unwrap();
         assert_eq!(c.listen, "127.0.0.1:7");
         assert_eq!(c.tokens.access_token_lifetime_secs, 60);
@@ -287,10 +251,7 @@ mod tests {
 
     #[test]
     fn issuer_with_query_is_rejected() {
-        let c = Config {
-            issuer: Some("https://a/?x=1".into()),
-            ..Config::default()
-        };
+        let c = Config { issuer: Some("https://a/?x=1".into()), ..Config::default() };
         assert!(c.validate().is_err());
     }
 }

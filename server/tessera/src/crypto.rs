@@ -42,32 +42,18 @@ pub enum CryptoError {
 pub fn node_key(data_dir: &Path) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join("node.key");
-    let io = |source| CryptoError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| CryptoError::Io { path: path.display().to_string(), source };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let bytes = Zeroizing::new(
-                STANDARD
-                    .decode(text.trim())
-                    .map_err(|e| CryptoError::BadKey(e.to_string()))?,
-            );
-            let arr: [u8; 32] = bytes[..]
-                .try_into()
-                .map_err(|_| CryptoError::BadKey("node.key must hold 32 bytes".into()))?;
+            let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|e| CryptoError::BadKey(e.to_string()))?);
+            let arr: [u8; 32] =
+                bytes[..].try_into().map_err(|_| CryptoError::BadKey("node.key must hold 32 bytes".into()))?;
             Ok(Zeroizing::new(arr))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let bytes = Zeroizing::new(clock::random::<32>().map_err(|_| CryptoError::Seal)?);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io)?;
-            f.write_all(STANDARD.encode(*bytes).as_bytes())
-                .map_err(io)?;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+            f.write_all(STANDARD.encode(*bytes).as_bytes()).map_err(io)?;
             Ok(bytes)
         }
         Err(source) => Err(io(source)),
@@ -92,39 +78,22 @@ impl MasterKey {
         if let Some(b64) = &config.master_key {
             return Self::from_base64(b64);
         }
-        let path = config
-            .master_key_file
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("master.key"));
+        let path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::from_base64(text.trim()),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() =>
-            {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.master_key_file.is_none() => {
                 Self::create(&path)
             }
-            Err(source) => Err(CryptoError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
+            Err(source) => Err(CryptoError::Io { path: path.display().to_string(), source }),
         }
     }
 
     fn create(path: &Path) -> Result<MasterKey, CryptoError> {
         use std::os::unix::fs::OpenOptionsExt;
         let bytes = Zeroizing::new(clock::random::<32>().map_err(|_| CryptoError::Seal)?);
-        let io = |source| CryptoError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        f.write_all(STANDARD.encode(*bytes).as_bytes())
-            .map_err(io)?;
+        let io = |source| CryptoError::Io { path: path.display().to_string(), source };
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+        f.write_all(STANDARD.encode(*bytes).as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         tracing::warn!(path = %path.display(), "generated a new master key; back it up, and give every node the same key");
         Self::from_bytes(&bytes[..])
@@ -132,26 +101,17 @@ impl MasterKey {
 
     /// A key from base64 text.
     pub fn from_base64(b64: &str) -> Result<MasterKey, CryptoError> {
-        let bytes = Zeroizing::new(
-            STANDARD
-                .decode(b64.trim())
-                .map_err(|e| CryptoError::BadKey(e.to_string()))?,
-        );
+        let bytes = Zeroizing::new(STANDARD.decode(b64.trim()).map_err(|e| CryptoError::BadKey(e.to_string()))?);
         Self::from_bytes(&bytes)
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<MasterKey, CryptoError> {
         if bytes.len() != 32 {
-            return Err(CryptoError::BadKey(format!(
-                "expected 32 bytes, got {}",
-                bytes.len()
-            )));
+            return Err(CryptoError::BadKey(format!("expected 32 bytes, got {}", bytes.len())));
         }
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| CryptoError::BadKey("rejected by AES".into()))?;
-        Ok(MasterKey {
-            key: LessSafeKey::new(unbound),
-        })
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::BadKey("rejected by AES".into()))?;
+        Ok(MasterKey { key: LessSafeKey::new(unbound) })
     }
 
     /// Encrypts `plain` for `purpose`: returns nonce || ciphertext || tag.
@@ -204,21 +164,12 @@ mod tests {
     fn generated_key_file_is_private_and_reloads() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            ..Config::default()
-        };
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         let k1 = MasterKey::load_or_create(&config).unwrap();
-        let mode = std::fs::metadata(dir.path().join("master.key"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let k2 = MasterKey::load_or_create(&config).unwrap();
-        assert_eq!(
-            &k2.open("p", &k1.seal("p", b"x").unwrap()).unwrap()[..],
-            b"x"
-        );
+        assert_eq!(&k2.open("p", &k1.seal("p", b"x").unwrap()).unwrap()[..], b"x");
     }
 
     #[test]

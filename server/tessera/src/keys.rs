@@ -56,26 +56,19 @@ fn generate_pkcs8(alg: SigningAlg) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let err = |what: &str| KeyError::Material(format!("cannot generate {what} key"));
     let der = match alg {
         SigningAlg::RS256 => {
-            let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-                .map_err(|_| err("RSA"))?;
+            let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| err("RSA"))?;
             kp.as_der().map_err(|_| err("RSA"))?.as_ref().to_vec()
         }
         SigningAlg::ES256 => {
-            let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                .map_err(|_| err("P-256"))?;
+            let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| err("P-256"))?;
             kp.to_pkcs8v1().map_err(|_| err("P-256"))?.as_ref().to_vec()
         }
         SigningAlg::EdDSA => {
             let kp = Ed25519KeyPair::generate().map_err(|_| err("Ed25519"))?;
-            kp.to_pkcs8v1()
-                .map_err(|_| err("Ed25519"))?
-                .as_ref()
-                .to_vec()
+            kp.to_pkcs8v1().map_err(|_| err("Ed25519"))?.as_ref().to_vec()
         }
         SigningAlg::HS256 => {
-            return Err(KeyError::Material(
-                "HS256 keys belong to APIs, not the key ring".into(),
-            ));
+            return Err(KeyError::Material("HS256 keys belong to APIs, not the key ring".into()));
         }
     };
     Ok(Zeroizing::new(der))
@@ -88,8 +81,7 @@ fn encoding_key(alg: SigningAlg, der: &[u8]) -> Result<EncodingKey, KeyError> {
                 "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
                 base64::engine::general_purpose::STANDARD.encode(der)
             ));
-            EncodingKey::from_rsa_pem(pem.as_bytes())
-                .map_err(|e| KeyError::Material(e.to_string()))?
+            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| KeyError::Material(e.to_string()))?
         }
         SigningAlg::ES256 => EncodingKey::from_ec_der(der),
         SigningAlg::EdDSA => EncodingKey::from_ed_der(der),
@@ -99,8 +91,7 @@ fn encoding_key(alg: SigningAlg, der: &[u8]) -> Result<EncodingKey, KeyError> {
 
 /// The public JWK of a key, with `kid`, `use` and `alg` (OIDC Core §10.1).
 fn public_jwk(alg: SigningAlg, kid: &str, key: &EncodingKey) -> Result<Value, KeyError> {
-    let jwk =
-        Jwk::from_encoding_key(key, jwt_alg(alg)).map_err(|e| KeyError::Material(e.to_string()))?;
+    let jwk = Jwk::from_encoding_key(key, jwt_alg(alg)).map_err(|e| KeyError::Material(e.to_string()))?;
     let mut v = serde_json::to_value(jwk).map_err(|e| KeyError::Material(e.to_string()))?;
     if let Value::Object(m) = &mut v {
         m.insert("kid".into(), json!(kid));
@@ -168,21 +159,14 @@ fn to_store(e: KeyError) -> StoreError {
 
 /// One rotation step per algorithm: current -> retired, next -> current, and a
 /// new next. Retired keys older than `retired_publish_secs` are deleted.
-pub fn rotate(
-    store: &Store,
-    master: &MasterKey,
-    now: i64,
-    retired_publish_secs: i64,
-) -> Result<Vec<Value>, KeyError> {
+pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs: i64) -> Result<Vec<Value>, KeyError> {
     store
         .tx(|conn| {
             let mut report = Vec::new();
             for alg in SigningAlg::ASYMMETRIC {
                 let a = alg.as_str();
-                let retired: Vec<String> = repo::by_state(conn, a, state::CURRENT)?
-                    .into_iter()
-                    .map(|k| k.kid)
-                    .collect();
+                let retired: Vec<String> =
+                    repo::by_state(conn, a, state::CURRENT)?.into_iter().map(|k| k.kid).collect();
                 for kid in &retired {
                     repo::set_state(conn, kid, state::RETIRED, now)?;
                 }
@@ -194,8 +178,7 @@ pub fn rotate(
                     None => create_key(conn, master, alg, state::CURRENT, now).map_err(to_store)?,
                 };
                 let next = create_key(conn, master, alg, state::NEXT, now).map_err(to_store)?;
-                report
-                    .push(json!({"alg": a, "retired": retired, "current": promoted, "next": next}));
+                report.push(json!({"alg": a, "retired": retired, "current": promoted, "next": next}));
             }
             repo::purge_retired(conn, now - retired_publish_secs)?;
             Ok(report)
@@ -215,24 +198,15 @@ pub struct Signer {
 impl Signer {
     /// A signer for an API's HS256 secret (not published in the JWKS).
     pub fn hs256(kid: String, secret: &[u8]) -> Signer {
-        Signer {
-            kid,
-            alg: SigningAlg::HS256,
-            key: EncodingKey::from_secret(secret),
-        }
+        Signer { kid, alg: SigningAlg::HS256, key: EncodingKey::from_secret(secret) }
     }
 
     /// Signs claims as a JWT with the given `typ`.
-    pub fn sign(
-        &self,
-        typ: &str,
-        claims: &serde_json::Map<String, Value>,
-    ) -> Result<String, KeyError> {
+    pub fn sign(&self, typ: &str, claims: &serde_json::Map<String, Value>) -> Result<String, KeyError> {
         let mut header = Header::new(jwt_alg(self.alg));
         header.typ = Some(typ.to_owned());
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key)
-            .map_err(|e| KeyError::Material(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| KeyError::Material(e.to_string()))
     }
 }
 
@@ -255,12 +229,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// A key ring over `store`.
-    pub fn new(
-        store: Store,
-        master: Arc<MasterKey>,
-        refresh: Duration,
-        retired_publish_secs: i64,
-    ) -> KeyRing {
+    pub fn new(store: Store, master: Arc<MasterKey>, refresh: Duration, retired_publish_secs: i64) -> KeyRing {
         KeyRing {
             store,
             master,
@@ -278,19 +247,13 @@ impl KeyRing {
 
     fn snapshot(&self) -> Result<Arc<Snapshot>, KeyError> {
         {
-            let guard = self
-                .snapshot
-                .lock()
-                .map_err(|_| KeyError::Material("key cache poisoned".into()))?;
+            let guard = self.snapshot.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))?;
             if let Some(s) = guard.as_ref().filter(|s| s.loaded.elapsed() < self.refresh) {
                 return Ok(s.clone());
             }
         }
         let fresh = Arc::new(self.load()?);
-        *self
-            .snapshot
-            .lock()
-            .map_err(|_| KeyError::Material("key cache poisoned".into()))? = Some(fresh.clone());
+        *self.snapshot.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))? = Some(fresh.clone());
         Ok(fresh)
     }
 
@@ -299,20 +262,14 @@ impl KeyRing {
         let rows = repo::all(&mut *self.store.conn()?)?;
         let mut current: HashMap<SigningAlg, Arc<Signer>> = HashMap::new();
         let mut keys = Vec::new();
-        let mut cache = self
-            .decrypted
-            .lock()
-            .map_err(|_| KeyError::Material("key cache poisoned".into()))?;
+        let mut cache = self.decrypted.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))?;
         // Rows come oldest first, so the newest current key of an algorithm wins.
         for row in rows {
-            let published = row.state != state::RETIRED
-                || row
-                    .retired_at
-                    .is_some_and(|t| t > now - self.retired_publish_secs);
+            let published =
+                row.state != state::RETIRED || row.retired_at.is_some_and(|t| t > now - self.retired_publish_secs);
             if published {
                 keys.push(
-                    serde_json::from_str::<Value>(&row.public_jwk)
-                        .map_err(|e| KeyError::Material(e.to_string()))?,
+                    serde_json::from_str::<Value>(&row.public_jwk).map_err(|e| KeyError::Material(e.to_string()))?,
                 );
             }
             if row.state == state::CURRENT {
@@ -321,11 +278,7 @@ impl KeyRing {
                     Some(s) => s.clone(),
                     None => {
                         let der = self.master.open(&purpose(&row.kid), &row.private_key_enc)?;
-                        let s = Arc::new(Signer {
-                            kid: row.kid.clone(),
-                            alg,
-                            key: encoding_key(alg, &der)?,
-                        });
+                        let s = Arc::new(Signer { kid: row.kid.clone(), alg, key: encoding_key(alg, &der)? });
                         cache.insert(row.kid.clone(), s.clone());
                         s
                     }
@@ -333,20 +286,12 @@ impl KeyRing {
                 current.insert(alg, signer);
             }
         }
-        Ok(Snapshot {
-            loaded: Instant::now(),
-            current,
-            jwks: Arc::new(json!({ "keys": keys })),
-        })
+        Ok(Snapshot { loaded: Instant::now(), current, jwks: Arc::new(json!({ "keys": keys })) })
     }
 
     /// The current signer for an asymmetric algorithm.
     pub fn signer(&self, alg: SigningAlg) -> Result<Arc<Signer>, KeyError> {
-        self.snapshot()?
-            .current
-            .get(&alg)
-            .cloned()
-            .ok_or(KeyError::NoCurrentKey(alg))
+        self.snapshot()?.current.get(&alg).cloned().ok_or(KeyError::NoCurrentKey(alg))
     }
 
     /// The JWKS document: next, current and recently retired public keys.
@@ -369,11 +314,7 @@ mod tests {
                 assert!(jwk.get(private).is_none(), "{alg}: {private}");
             }
             assert_eq!(jwk["kid"], "k1");
-            let signer = Signer {
-                kid: "k1".into(),
-                alg,
-                key,
-            };
+            let signer = Signer { kid: "k1".into(), alg, key };
             let token = signer.sign("at+jwt", &serde_json::Map::new()).unwrap();
             assert_eq!(token.split('.').count(), 3);
         }

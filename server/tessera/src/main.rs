@@ -22,12 +22,8 @@ fn main() -> ExitCode {
         Command::Serve(a) => (a.listen.clone(), a.issuer.clone()),
         _ => (None, None),
     };
-    let flags = FlagOverrides {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
-        listen,
-        issuer,
-    };
+    let flags =
+        FlagOverrides { data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), listen, issuer };
     let config = match Config::load(cli.config.as_deref(), flags) {
         Ok(c) => c,
         Err(e) => return fail(&format!("invalid configuration: {e}"), 2),
@@ -83,14 +79,7 @@ fn fail(message: &str, code: u8) -> ExitCode {
 
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if config.log.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
 }

@@ -10,18 +10,14 @@ pub struct HashError(String);
 
 /// Hashes a password into an argon2id PHC string.
 pub fn hash(password: &str) -> Result<String, HashError> {
-    let h: PasswordHash = Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| HashError(e.to_string()))?;
+    let h: PasswordHash = Argon2::default().hash_password(password.as_bytes()).map_err(|e| HashError(e.to_string()))?;
     Ok(h.to_string())
 }
 
 /// True if `password` matches the stored PHC string (constant-time inside argon2).
 #[allow(dead_code)] // the login page and the password grant use it next
 pub fn verify(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
 #[cfg(test)]

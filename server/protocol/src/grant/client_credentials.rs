@@ -44,29 +44,18 @@ pub fn target(params: &Params) -> Result<Audience, OAuthError> {
         }
     }
     match (params.get("audience"), resource) {
-        (Some(a), Some(r)) if a != r => Err(OAuthError::invalid_request(
-            "audience and resource name different APIs",
-        )),
+        (Some(a), Some(r)) if a != r => Err(OAuthError::invalid_request("audience and resource name different APIs")),
         (Some(a), _) => Ok(Audience::new(a)),
         (None, Some(r)) => Ok(Audience::new(r)),
-        (None, None) => Err(OAuthError::invalid_request(
-            "missing parameter: audience (or resource)",
-        )),
+        (None, None) => Err(OAuthError::invalid_request("missing parameter: audience (or resource)")),
     }
 }
 
 /// Decides the token for an authenticated `client` asking for `api`
 /// (`None` when no API has the requested identifier).
-pub fn decide(
-    req: &Request,
-    client: &ClientProfile,
-    api: Option<&ApiProfile>,
-) -> Result<TokenPlan, OAuthError> {
+pub fn decide(req: &Request, client: &ClientProfile, api: Option<&ApiProfile>) -> Result<TokenPlan, OAuthError> {
     if !client.confidential {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "public clients cannot use client_credentials",
-        ));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
     if !client.allows_grant(grant_types::CLIENT_CREDENTIALS) {
         return Err(OAuthError::new(
@@ -75,16 +64,9 @@ pub fn decide(
         ));
     }
     let Some(api) = api else {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            format!("unknown audience {}", req.audience),
-        ));
+        return Err(OAuthError::new(ErrorCode::InvalidTarget, format!("unknown audience {}", req.audience)));
     };
-    if client
-        .allowed_audiences
-        .as_ref()
-        .is_some_and(|allowed| !allowed.contains(&api.audience))
-    {
+    if client.allowed_audiences.as_ref().is_some_and(|allowed| !allowed.contains(&api.audience)) {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
             format!("client may not request audience {}", api.audience),
@@ -143,10 +125,7 @@ mod tests {
     }
 
     fn req(scope: Option<&str>) -> Request {
-        Request {
-            scope: scope.map(|s| ScopeSet::parse(s).unwrap()),
-            audience: Audience::new("https://api.example"),
-        }
+        Request { scope: scope.map(|s| ScopeSet::parse(s).unwrap()), audience: Audience::new("https://api.example") }
     }
 
     #[test]
@@ -158,59 +137,34 @@ mod tests {
 
     #[test]
     fn scope_not_defined_by_api_is_invalid_scope() {
-        assert_eq!(
-            decide(&req(Some("admin")), &client(), Some(&api()))
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidScope
-        );
+        assert_eq!(decide(&req(Some("admin")), &client(), Some(&api())).unwrap_err().code, ErrorCode::InvalidScope);
     }
 
     #[test]
     fn scope_outside_client_allowance_is_invalid_scope() {
         let mut c = client();
         c.allowed_scopes = Some(ScopeSet::parse("read").unwrap());
-        assert_eq!(
-            decide(&req(Some("write")), &c, Some(&api()))
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidScope
-        );
-        assert_eq!(
-            decide(&req(None), &c, Some(&api()))
-                .unwrap()
-                .scopes
-                .to_string(),
-            "read"
-        );
+        assert_eq!(decide(&req(Some("write")), &c, Some(&api())).unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(decide(&req(None), &c, Some(&api())).unwrap().scopes.to_string(), "read");
     }
 
     #[test]
     fn public_client_is_unauthorized_client() {
         let mut c = client();
         c.confidential = false;
-        assert_eq!(
-            decide(&req(None), &c, Some(&api())).unwrap_err().code,
-            ErrorCode::UnauthorizedClient
-        );
+        assert_eq!(decide(&req(None), &c, Some(&api())).unwrap_err().code, ErrorCode::UnauthorizedClient);
     }
 
     #[test]
     fn grant_not_allowed_is_unauthorized_client() {
         let mut c = client();
         c.grant_types = vec!["authorization_code".into()];
-        assert_eq!(
-            decide(&req(None), &c, Some(&api())).unwrap_err().code,
-            ErrorCode::UnauthorizedClient
-        );
+        assert_eq!(decide(&req(None), &c, Some(&api())).unwrap_err().code, ErrorCode::UnauthorizedClient);
     }
 
     #[test]
     fn unknown_audience_is_invalid_target() {
-        assert_eq!(
-            decide(&req(None), &client(), None).unwrap_err().code,
-            ErrorCode::InvalidTarget
-        );
+        assert_eq!(decide(&req(None), &client(), None).unwrap_err().code, ErrorCode::InvalidTarget);
     }
 
     #[test]
@@ -221,9 +175,6 @@ mod tests {
         assert_eq!(parse(&p).unwrap_err().code, ErrorCode::InvalidRequest);
         let p = Params::from_pairs([("resource", "https://a")]);
         assert_eq!(parse(&p).unwrap().audience.as_str(), "https://a");
-        assert_eq!(
-            parse(&Params::default()).unwrap_err().code,
-            ErrorCode::InvalidRequest
-        );
+        assert_eq!(parse(&Params::default()).unwrap_err().code, ErrorCode::InvalidRequest);
     }
 }

@@ -17,10 +17,7 @@ pub fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create(a) => {
             let password = if a.password_stdin {
                 let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .context("cannot read the password from stdin")?;
+                std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
                 Some(line.trim_end_matches(['\r', '\n']).to_owned())
             } else {
                 a.password
@@ -73,17 +70,11 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
             let mut human = format!(
                 "created client {} ({})\nclient_id:     {}",
                 client.name,
-                if client.confidential {
-                    "confidential"
-                } else {
-                    "public"
-                },
+                if client.confidential { "confidential" } else { "public" },
                 client.id
             );
             if let Some(s) = &secret_text {
-                human.push_str(&format!(
-                    "\nclient_secret: {s}\n(the secret is shown only now; store it safely)"
-                ));
+                human.push_str(&format!("\nclient_secret: {s}\n(the secret is shown only now; store it safely)"));
             }
             output(
                 a.json,
@@ -100,16 +91,11 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
             );
         }
         ClientCommand::Secret(SecretCommand::Add(a)) => {
-            let (row, secret) =
-                admin::add_client_secret(&ctx.store, ACTOR, &a.client_id, a.overlap)?;
+            let (row, secret) = admin::add_client_secret(&ctx.store, ACTOR, &a.client_id, a.overlap)?;
             output(
                 a.json,
                 &json!({"client_id": a.client_id, "secret_id": row.id, "client_secret": secret.expose()}),
-                &format!(
-                    "secret {} added\nclient_secret: {}\n(the secret is shown only now)",
-                    row.id,
-                    secret.expose()
-                ),
+                &format!("secret {} added\nclient_secret: {}\n(the secret is shown only now)", row.id, secret.expose()),
             );
         }
         ClientCommand::Secret(SecretCommand::Revoke(a)) => {
@@ -124,10 +110,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
 pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
     match cmd {
         ApiCommand::Create(a) => {
-            let alg = a
-                .alg
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("alg: {e}"))?;
+            let alg = a.alg.parse().map_err(|e: String| anyhow::anyhow!("alg: {e}"))?;
             let (api, secret) = admin::create_api(
                 &ctx.store,
                 &ctx.master,
@@ -136,20 +119,13 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
                     identifier: a.identifier,
                     name: a.name,
                     alg,
-                    token_lifetime_secs: a
-                        .lifetime
-                        .unwrap_or(ctx.config.tokens.access_token_lifetime_secs),
+                    token_lifetime_secs: a.lifetime.unwrap_or(ctx.config.tokens.access_token_lifetime_secs),
                     scopes: a.scopes.as_deref().map(split_list).unwrap_or_default(),
                 },
             )?;
-            let mut human = format!(
-                "created API {} ({}, {}s)",
-                api.identifier, api.alg, api.token_lifetime_secs
-            );
+            let mut human = format!("created API {} ({}, {}s)", api.identifier, api.alg, api.token_lifetime_secs);
             if let Some(s) = &secret {
-                human.push_str(&format!(
-                    "\nhs256_secret: {s}\n(the secret is shown only now)"
-                ));
+                human.push_str(&format!("\nhs256_secret: {s}\n(the secret is shown only now)"));
             }
             output(
                 a.json,
@@ -172,21 +148,9 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
 pub fn keys(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Rotate { json } => {
-            let report = keys::rotate(
-                &ctx.store,
-                &ctx.master,
-                clock::now(),
-                ctx.config.keys.retired_publish_secs,
-            )?;
-            ctx.store.tx(|conn| {
-                admin::audit(
-                    conn,
-                    ACTOR,
-                    "keys.rotate",
-                    "signing-keys",
-                    json!({"rotated": report}),
-                )
-            })?;
+            let report = keys::rotate(&ctx.store, &ctx.master, clock::now(), ctx.config.keys.retired_publish_secs)?;
+            ctx.store
+                .tx(|conn| admin::audit(conn, ACTOR, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
             let human = report
                 .iter()
                 .map(|r| {
@@ -207,11 +171,8 @@ pub fn keys(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|k| json!({"kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at, "activated_at": k.activated_at, "retired_at": k.retired_at}))
                 .collect();
-            let human = rows
-                .iter()
-                .map(|k| format!("{:8} {:7} {}", k.alg, k.state, k.kid))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let human =
+                rows.iter().map(|k| format!("{:8} {:7} {}", k.alg, k.state, k.kid)).collect::<Vec<_>>().join("\n");
             output(json, &json!({"keys": list}), &human);
         }
     }

@@ -39,19 +39,12 @@ pub fn open(config: Config) -> anyhow::Result<Context> {
     if ran > 0 {
         tracing::info!(migrations = ran, backend = ?backend, "database migrated");
     }
-    let master = std::sync::Arc::new(
-        MasterKey::load_or_create(&config).context("cannot load the master key")?,
-    );
-    let created =
-        keys::ensure_keys(&store, &master, clock::now()).context("cannot create signing keys")?;
+    let master = std::sync::Arc::new(MasterKey::load_or_create(&config).context("cannot load the master key")?);
+    let created = keys::ensure_keys(&store, &master, clock::now()).context("cannot create signing keys")?;
     if !created.is_empty() {
         tracing::info!(keys = ?created, "created signing keys");
     }
-    Ok(Context {
-        config,
-        store,
-        master,
-    })
+    Ok(Context { config, store, master })
 }
 
 /// A database URL without its password, for messages.

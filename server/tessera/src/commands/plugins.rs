@@ -19,26 +19,17 @@ pub fn host(ctx_config: &crate::config::Config) -> anyhow::Result<Arc<PluginHost
     std::fs::create_dir_all(&config.cache_dir)
         .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
     let node_key = crate::crypto::node_key(&ctx_config.data_dir)?;
-    let program = std::env::current_exe()
-        .context("cannot locate the tessera binary for the compile worker")?;
-    let compiler = Compiler::Subprocess {
-        program,
-        args: vec!["plugin".into(), "compile-worker".into()],
-    };
-    Ok(Arc::new(
-        PluginHost::new(config, *node_key, compiler).context("cannot start the plugin host")?,
-    ))
+    let program = std::env::current_exe().context("cannot locate the tessera binary for the compile worker")?;
+    let compiler = Compiler::Subprocess { program, args: vec!["plugin".into(), "compile-worker".into()] };
+    Ok(Arc::new(PluginHost::new(config, *node_key, compiler).context("cannot start the plugin host")?))
 }
 
 fn secrets(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut m = Map::new();
     for p in pairs {
-        let (k, v) = p.split_once('=').ok_or_else(|| {
-            anyhow!(
-                "secret: expected NAME=VALUE, got {:?}",
-                p.split('=').next().unwrap_or("")
-            )
-        })?;
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| anyhow!("secret: expected NAME=VALUE, got {:?}", p.split('=').next().unwrap_or("")))?;
         if k.is_empty() {
             bail!("secret: the name is empty");
         }
@@ -52,9 +43,7 @@ fn any_json(field: &str, text: &str) -> anyhow::Result<Value> {
 }
 
 fn binding_json(b: &repo::Binding, conn: &mut tessera_store::DbConn) -> anyhow::Result<Value> {
-    let plugin = repo::find(conn, &b.plugin_id)?
-        .map(|p| p.name)
-        .unwrap_or_default();
+    let plugin = repo::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
     let version = repo::version(conn, &b.plugin_version_id)?.map(|v| v.version);
     Ok(json!({
         "id": b.id, "plugin": plugin, "version": version, "trigger": b.trigger, "grant_types": b.grant_types,
@@ -67,17 +56,10 @@ fn binding_json(b: &repo::Binding, conn: &mut tessera_store::DbConn) -> anyhow::
 pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
         PluginCommand::Upload(a) => {
-            let wasm = std::fs::read(&a.file)
-                .with_context(|| format!("cannot read {}", a.file.display()))?;
+            let wasm = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
             let host = host(&ctx.config)?;
-            let (plugin, version, info) = svc::upload(
-                &ctx.store,
-                &host,
-                ACTOR,
-                &a.name,
-                &wasm,
-                a.declare_claims.as_deref().map(split_list),
-            )?;
+            let (plugin, version, info) =
+                svc::upload(&ctx.store, &host, ACTOR, &a.name, &wasm, a.declare_claims.as_deref().map(split_list))?;
             output(
                 a.json,
                 &json!({
@@ -99,35 +81,21 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
             }
             let human = list
                 .iter()
-                .map(|p| {
-                    format!(
-                        "{} v{}",
-                        p["name"].as_str().unwrap_or(""),
-                        p["latest_version"]
-                    )
-                })
+                .map(|p| format!("{} v{}", p["name"].as_str().unwrap_or(""), p["latest_version"]))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"plugins": list}), &human);
         }
         PluginCommand::Versions { name, json } => {
             let mut conn = ctx.store.conn()?;
-            let p = repo::find_by_name(&mut conn, &name)?
-                .ok_or_else(|| anyhow!("plugin {name:?} not found"))?;
+            let p = repo::find_by_name(&mut conn, &name)?.ok_or_else(|| anyhow!("plugin {name:?} not found"))?;
             let versions: Vec<_> = repo::versions(&mut conn, &p.id)?
                 .into_iter()
                 .map(|v| json!({"version": v.version, "sha256": v.sha256, "size": v.size, "uploaded_at": v.uploaded_at, "uploaded_by": v.uploaded_by, "declared_claims": v.declared().ok().flatten()}))
                 .collect();
             let human = versions
                 .iter()
-                .map(|v| {
-                    format!(
-                        "v{} {} {} bytes",
-                        v["version"],
-                        v["sha256"].as_str().unwrap_or(""),
-                        v["size"]
-                    )
-                })
+                .map(|v| format!("v{} {} {} bytes", v["version"], v["sha256"].as_str().unwrap_or(""), v["size"]))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"plugin": name, "versions": versions}), &human);
@@ -172,17 +140,12 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 },
             )?;
             let v = binding_json(&b, &mut *ctx.store.conn()?)?;
-            output(
-                a.json,
-                &v,
-                &format!("binding {} created (position {})", b.id, b.position),
-            );
+            output(a.json, &v, &format!("binding {} created (position {})", b.id, b.position));
         }
         BindingCommand::List { json } => {
             let mut conn = ctx.store.conn()?;
             let mut list = Vec::new();
-            for b in repo::bindings_for_trigger(&mut conn, crate::service::pipeline::TOKEN_TRIGGER)?
-            {
+            for b in repo::bindings_for_trigger(&mut conn, crate::service::pipeline::TOKEN_TRIGGER)? {
                 list.push(binding_json(&b, &mut conn)?);
             }
             let human = list
@@ -195,11 +158,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                         b["plugin"].as_str().unwrap_or(""),
                         b["version"],
                         b["grant_types"],
-                        if b["enabled"] == true {
-                            "enabled"
-                        } else {
-                            "disabled"
-                        }
+                        if b["enabled"] == true { "enabled" } else { "disabled" }
                     )
                 })
                 .collect::<Vec<_>>()
@@ -211,17 +170,9 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 version: a.version,
                 position: a.position,
                 enabled: None,
-                config: a
-                    .config
-                    .as_deref()
-                    .map(|c| any_json("config", c))
-                    .transpose()?,
+                config: a.config.as_deref().map(|c| any_json("config", c)).transpose()?,
                 failure_policy: a.failure_policy,
-                secrets: if a.secrets.is_empty() {
-                    None
-                } else {
-                    Some(secrets(&a.secrets)?)
-                },
+                secrets: if a.secrets.is_empty() { None } else { Some(secrets(&a.secrets)?) },
                 grant_types: a.grant_types.as_deref().map(split_list),
             };
             let b = svc::update_binding(&ctx.store, &ctx.master, ACTOR, &a.id, change)?;
@@ -234,10 +185,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 &ctx.master,
                 ACTOR,
                 &id,
-                BindingChange {
-                    enabled: Some(true),
-                    ..Default::default()
-                },
+                BindingChange { enabled: Some(true), ..Default::default() },
             )?;
             println!("binding {id} enabled");
         }
@@ -247,10 +195,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 &ctx.master,
                 ACTOR,
                 &id,
-                BindingChange {
-                    enabled: Some(false),
-                    ..Default::default()
-                },
+                BindingChange { enabled: Some(false), ..Default::default() },
             )?;
             println!("binding {id} disabled");
         }
@@ -258,29 +203,15 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
             svc::delete_binding(&ctx.store, ACTOR, &id)?;
             println!("binding {id} deleted");
         }
-        BindingCommand::Runs {
-            binding,
-            limit,
-            json,
-        } => {
-            let runs = repo::recent_runs(
-                &mut *ctx.store.conn()?,
-                binding.as_deref(),
-                0,
-                limit.clamp(1, 1000),
-            )?;
+        BindingCommand::Runs { binding, limit, json } => {
+            let runs = repo::recent_runs(&mut *ctx.store.conn()?, binding.as_deref(), 0, limit.clamp(1, 1000))?;
             let list: Vec<_> = runs
                 .iter()
                 .map(|r| json!({"id": r.id, "binding_id": r.binding_id, "grant_type": r.grant_type, "client_id": r.client_id, "at": r.at, "duration_us": r.duration_us, "outcome": r.outcome, "detail": r.detail, "logs": serde_json::from_str::<Value>(&r.logs).unwrap_or(Value::Null)}))
                 .collect();
             let human = runs
                 .iter()
-                .map(|r| {
-                    format!(
-                        "{} {} {}us {} {}",
-                        r.at, r.binding_id, r.duration_us, r.outcome, r.detail
-                    )
-                })
+                .map(|r| format!("{} {} {}us {} {}", r.at, r.binding_id, r.duration_us, r.outcome, r.detail))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"runs": list}), &human);
@@ -294,34 +225,23 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
 /// outcome, the resulting claims, the log lines and the duration. Exits
 /// non-zero when the plugin fails (so authors' CI catches it).
 pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Result<bool> {
-    let wasm =
-        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let text = std::fs::read_to_string(&a.context)
-        .with_context(|| format!("cannot read {}", a.context.display()))?;
-    let mut ctx: TokenContext = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid context", a.context.display()))?;
+    let wasm = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let text = std::fs::read_to_string(&a.context).with_context(|| format!("cannot read {}", a.context.display()))?;
+    let mut ctx: TokenContext =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid context", a.context.display()))?;
     if let Some(c) = &a.config {
         ctx.config = any_json("config", c)?;
     }
     let cache = tempfile_dir()?;
     let mut host_config = config.plugins.clone();
     host_config.cache_dir = cache.clone();
-    let host = PluginHost::new(
-        host_config,
-        crate::clock::random::<32>()?,
-        Compiler::InProcess,
-    )?;
+    let host = PluginHost::new(host_config, crate::clock::random::<32>()?, Compiler::InProcess)?;
     let info = host.inspect(&wasm);
     let result = match info {
         Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
         Ok(info) => {
             let declared = a.declare_claims.as_deref().map(split_list);
-            let run = host.call(
-                &info.sha256,
-                || Ok::<_, String>(wasm.clone()),
-                &ctx,
-                declared.as_deref(),
-            );
+            let run = host.call(&info.sha256, || Ok::<_, String>(wasm.clone()), &ctx, declared.as_deref());
             let mut access = ctx.access_token_claims.clone();
             let mut id = ctx.id_token_claims.clone();
             let mut granted = ctx.granted_scopes.clone();
@@ -334,10 +254,9 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
                     granted.retain(|s| !p.drop_scopes().contains(s));
                     ("ok".to_owned(), Value::Null)
                 }
-                Ok(PluginVerdict::Deny { code, description }) => (
-                    "denied".to_owned(),
-                    json!({"error": code.as_str(), "error_description": description}),
-                ),
+                Ok(PluginVerdict::Deny { code, description }) => {
+                    ("denied".to_owned(), json!({"error": code.as_str(), "error_description": description}))
+                }
                 Err(f) => (f.code().to_owned(), json!(f.to_string())),
             };
             json!({
@@ -353,10 +272,7 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "tessera-plugin-run-{}",
-        crate::clock::random_id(12)?
-    ));
+    let dir = std::env::temp_dir().join(format!("tessera-plugin-run-{}", crate::clock::random_id(12)?));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

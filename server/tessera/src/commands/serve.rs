@@ -11,11 +11,7 @@ use std::time::Duration;
 
 /// Runs until SIGINT/SIGTERM.
 pub fn run(ctx: Context) -> anyhow::Result<()> {
-    let Context {
-        config,
-        store,
-        master,
-    } = ctx;
+    let Context { config, store, master } = ctx;
     let issuer = config.issuer();
     if issuer.starts_with("http://") {
         tracing::warn!(%issuer, "the issuer is plain http: fine for development, use https in production");
@@ -28,29 +24,15 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     ));
     keys.jwks().context("cannot load signing keys")?;
     let host = super::plugins::host(&config)?;
-    let pipeline = Arc::new(Pipeline::new(
-        store.clone(),
-        host,
-        master.clone(),
-        config.plugin_runs.keep,
-    ));
-    let tokens = Arc::new(TokenService::new(
-        store.clone(),
-        keys.clone(),
-        issuer.clone(),
-        pipeline,
-    ));
-    let state = AppState {
-        store,
-        keys,
-        tokens,
-        issuer: issuer.clone(),
-    };
+    crate::service::warmer::spawn(store.clone(), host.clone(), Duration::from_secs(1))
+        .context("cannot start the plugin warmer")?;
+    let pipeline = Arc::new(Pipeline::new(store.clone(), host, master.clone(), config.plugin_runs.keep));
+    let tokens = Arc::new(TokenService::new(store.clone(), keys.clone(), issuer.clone(), pipeline));
+    let state = AppState { store, keys, tokens, issuer: issuer.clone() };
     let listen = config.listen.clone();
     let max_form = config.limits.max_form_bytes;
     actix_web::rt::System::new().block_on(async move {
-        let server = web::server(state, &listen, max_form)
-            .with_context(|| format!("cannot listen on {listen}"))?;
+        let server = web::server(state, &listen, max_form).with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(%listen, %issuer, "tessera is serving");
         eprintln!("Tessera is listening on {listen}; issuer {issuer}");
         server.await.context("server failed")

@@ -51,10 +51,7 @@ impl From<StoreError> for AdminError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
-    AdminError::Invalid {
-        field,
-        message: message.into(),
-    }
+    AdminError::Invalid { field, message: message.into() }
 }
 
 fn internal(e: impl std::fmt::Display) -> AdminError {
@@ -62,13 +59,7 @@ fn internal(e: impl std::fmt::Display) -> AdminError {
 }
 
 /// Appends an audit event inside the caller's transaction.
-pub fn audit(
-    conn: &mut DbConn,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: Value,
-) -> Result<(), StoreError> {
+pub fn audit(conn: &mut DbConn, actor: &str, action: &str, target: &str, detail: Value) -> Result<(), StoreError> {
     audit::record(
         conn,
         &AuditEvent {
@@ -96,11 +87,7 @@ pub fn json_object(field: &'static str, text: Option<&str>) -> Result<Value, Adm
 
 /// Splits a comma-separated LIST flag, dropping blanks.
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
 }
 
 /// A user to create.
@@ -126,11 +113,7 @@ pub fn create_user(store: &Store, actor: &str, new: NewUser) -> Result<User, Adm
     if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
         return Err(invalid("username", "must be 1 to 255 printable characters"));
     }
-    if new
-        .email
-        .as_ref()
-        .is_some_and(|e| !e.contains('@') || e.chars().any(char::is_whitespace))
-    {
+    if new.email.as_ref().is_some_and(|e| !e.contains('@') || e.chars().any(char::is_whitespace)) {
         return Err(invalid("email", "is not an e-mail address"));
     }
     for (field, v) in [("metadata", &new.metadata), ("profile", &new.profile)] {
@@ -160,13 +143,7 @@ pub fn create_user(store: &Store, actor: &str, new: NewUser) -> Result<User, Adm
     };
     store.tx(|conn| {
         users::insert(conn, &user)?;
-        audit(
-            conn,
-            actor,
-            "user.create",
-            &user.id,
-            json!({"username": user.username}),
-        )
+        audit(conn, actor, "user.create", &user.id, json!({"username": user.username}))
     })?;
     Ok(user)
 }
@@ -205,9 +182,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" => match u.host_str() {
             Some("127.0.0.1" | "[::1]" | "localhost") => Ok(()),
-            _ => Err(format!(
-                "{uri:?}: http is allowed only for loopback (127.0.0.1, [::1], localhost)"
-            )),
+            _ => Err(format!("{uri:?}: http is allowed only for loopback (127.0.0.1, [::1], localhost)")),
         },
         "javascript" | "data" | "file" | "vbscript" => Err(format!("{uri:?}: scheme not allowed")),
         // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb.
@@ -220,11 +195,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
 
 /// Creates a client; a confidential client gets its first secret, returned
 /// here in plaintext for the one time it is shown.
-pub fn create_client(
-    store: &Store,
-    actor: &str,
-    new: NewClient,
-) -> Result<(Client, Option<PlainSecret>), AdminError> {
+pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Client, Option<PlainSecret>), AdminError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.len() > 200 {
         return Err(invalid("name", "must be 1 to 200 characters"));
@@ -236,23 +207,12 @@ pub fn create_client(
         if !grant_types::is_known(g) {
             return Err(invalid(
                 "grant-types",
-                format!(
-                    "unknown grant type {g:?}; known: {}",
-                    grant_types::ALL.join(", ")
-                ),
+                format!("unknown grant type {g:?}; known: {}", grant_types::ALL.join(", ")),
             ));
         }
     }
-    if new.public
-        && new
-            .grant_types
-            .iter()
-            .any(|g| g == grant_types::CLIENT_CREDENTIALS)
-    {
-        return Err(invalid(
-            "grant-types",
-            "a public client cannot use client_credentials (RFC 6749 §4.4)",
-        ));
+    if new.public && new.grant_types.iter().any(|g| g == grant_types::CLIENT_CREDENTIALS) {
+        return Err(invalid("grant-types", "a public client cannot use client_credentials (RFC 6749 §4.4)"));
     }
     for uri in &new.redirect_uris {
         validate_redirect_uri(uri).map_err(|m| invalid("redirect-uri", m))?;
@@ -268,13 +228,8 @@ pub fn create_client(
     }
     let now = clock::now();
     let id = clock::random_id(24).map_err(internal)?;
-    let secret = if new.public {
-        None
-    } else {
-        Some(PlainSecret::from_random(
-            clock::random::<32>().map_err(internal)?,
-        ))
-    };
+    let secret =
+        if new.public { None } else { Some(PlainSecret::from_random(clock::random::<32>().map_err(internal)?)) };
     let secret_id = clock::uuid();
     let client = store.tx(|conn| {
         let service_account_user_id = match &new.service_account {
@@ -287,9 +242,7 @@ pub fn create_client(
             Some(name) => match users::find_by_username(conn, name)? {
                 Some(u) => Some(u.id),
                 None => {
-                    return Err(StoreError::NotFound(format!(
-                        "service-account user {name:?}"
-                    )));
+                    return Err(StoreError::NotFound(format!("service-account user {name:?}")));
                 }
             },
         };
@@ -351,44 +304,25 @@ pub fn add_client_secret(
     let now = clock::now();
     let row = secret_row(&clock::uuid(), client_id, &secret, now);
     store.tx(|conn| {
-        let client = clients::find(conn, client_id)?
-            .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
+        let client =
+            clients::find(conn, client_id)?.ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
         if !client.confidential {
-            return Err(StoreError::Conflict(
-                "a public client has no secrets".into(),
-            ));
+            return Err(StoreError::Conflict("a public client has no secrets".into()));
         }
         clients::insert_secret(conn, &row)?;
         if let Some(o) = overlap_secs {
             clients::expire_other_secrets(conn, client_id, &row.id, now + o)?;
         }
-        audit(
-            conn,
-            actor,
-            "client.secret.add",
-            client_id,
-            json!({"secret_id": row.id, "overlap_secs": overlap_secs}),
-        )
+        audit(conn, actor, "client.secret.add", client_id, json!({"secret_id": row.id, "overlap_secs": overlap_secs}))
     })?;
     Ok((row, secret))
 }
 
 /// Revokes one secret at once.
-pub fn revoke_client_secret(
-    store: &Store,
-    actor: &str,
-    client_id: &str,
-    secret_id: &str,
-) -> Result<(), AdminError> {
+pub fn revoke_client_secret(store: &Store, actor: &str, client_id: &str, secret_id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         clients::revoke_secret(conn, client_id, secret_id, clock::now())?;
-        audit(
-            conn,
-            actor,
-            "client.secret.revoke",
-            client_id,
-            json!({"secret_id": secret_id}),
-        )
+        audit(conn, actor, "client.secret.revoke", client_id, json!({"secret_id": secret_id}))
     })?;
     Ok(())
 }
@@ -420,42 +354,27 @@ pub fn create_api(
     let identifier = new.identifier.trim().to_owned();
     if identifier.is_empty()
         || identifier.len() > 500
-        || identifier
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+        || identifier.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(invalid(
-            "identifier",
-            "must be 1 to 500 characters without spaces (a URI is recommended)",
-        ));
+        return Err(invalid("identifier", "must be 1 to 500 characters without spaces (a URI is recommended)"));
     }
     if new.token_lifetime_secs <= 0 || new.token_lifetime_secs > 86_400 * 30 {
         return Err(invalid("lifetime", "must be between 1 second and 30 days"));
     }
-    let scopes =
-        ScopeSet::parse(&new.scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;
+    let scopes = ScopeSet::parse(&new.scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;
     let id = clock::uuid();
     let secret = match new.alg {
-        SigningAlg::HS256 => Some(PlainSecret::from_random(
-            clock::random::<32>().map_err(internal)?,
-        )),
+        SigningAlg::HS256 => Some(PlainSecret::from_random(clock::random::<32>().map_err(internal)?)),
         _ => None,
     };
     let hs256_secret_enc = match &secret {
-        Some(s) => Some(
-            master
-                .seal(&hs256_purpose(&id), s.expose().as_bytes())
-                .map_err(internal)?,
-        ),
+        Some(s) => Some(master.seal(&hs256_purpose(&id), s.expose().as_bytes()).map_err(internal)?),
         None => None,
     };
     let now = clock::now();
     let api = Api {
         id: id.clone(),
-        name: new
-            .name
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| identifier.clone()),
+        name: new.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| identifier.clone()),
         identifier,
         alg: new.alg,
         token_lifetime_secs: new.token_lifetime_secs,
@@ -466,13 +385,7 @@ pub fn create_api(
     };
     store.tx(|conn| {
         apis::insert(conn, &api)?;
-        audit(
-            conn,
-            actor,
-            "api.create",
-            &api.id,
-            json!({"identifier": api.identifier, "alg": api.alg.as_str()}),
-        )
+        audit(conn, actor, "api.create", &api.id, json!({"identifier": api.identifier, "alg": api.alg.as_str()}))
     })?;
     Ok((api, secret.map(|s| s.expose().to_owned())))
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod pipeline;
 pub mod plugins;
 pub mod token;
+pub mod warmer;
 
 use crate::keys::KeyError;
 use tessera_protocol::OAuthError;

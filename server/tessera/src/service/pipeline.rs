@@ -19,8 +19,8 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tessera_plugin_host::{
-    ClientContext, DenialCode, PluginFailure, PluginHost, PluginRun, PluginSecrets, PluginVerdict,
-    TokenContext, UserContext,
+    ClientContext, DenialCode, PluginFailure, PluginHost, PluginRun, PluginSecrets, PluginVerdict, TokenContext,
+    UserContext,
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::{ErrorCode, OAuthError};
@@ -45,23 +45,15 @@ impl FailurePolicy {
         match s {
             "deny" => Ok(FailurePolicy::Deny),
             "skip" => Ok(FailurePolicy::Skip),
-            other => Err(format!(
-                "failure policy must be deny or skip, not {other:?}"
-            )),
+            other => Err(format!("failure policy must be deny or skip, not {other:?}")),
         }
     }
 }
 
 /// The one mapping from a plugin failure to the request's fate.
-pub fn apply_policy(
-    policy: FailurePolicy,
-    binding_id: &str,
-    failure: &PluginFailure,
-) -> Result<(), OAuthError> {
+pub fn apply_policy(policy: FailurePolicy, binding_id: &str, failure: &PluginFailure) -> Result<(), OAuthError> {
     match policy {
-        FailurePolicy::Deny => Err(OAuthError::server_error(format!(
-            "binding {binding_id}: {failure}"
-        ))),
+        FailurePolicy::Deny => Err(OAuthError::server_error(format!("binding {binding_id}: {failure}"))),
         FailurePolicy::Skip => {
             tracing::warn!(binding = binding_id, outcome = failure.code(), error = %failure, "plugin failed; skipped by policy");
             Ok(())
@@ -102,36 +94,17 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline keeping at most `keep_runs` run records.
-    pub fn new(
-        store: Store,
-        host: Arc<PluginHost>,
-        master: Arc<MasterKey>,
-        keep_runs: i64,
-    ) -> Pipeline {
-        Pipeline {
-            store,
-            host,
-            master,
-            keep_runs,
-            versions: RwLock::new(HashMap::new()),
-        }
+    pub fn new(store: Store, host: Arc<PluginHost>, master: Arc<MasterKey>, keep_runs: i64) -> Pipeline {
+        Pipeline { store, host, master, keep_runs, versions: RwLock::new(HashMap::new()) }
     }
 
     fn version_meta(&self, version_id: &str) -> Result<VersionMeta, StoreError> {
-        if let Some(m) = self
-            .versions
-            .read()
-            .ok()
-            .and_then(|v| v.get(version_id).cloned())
-        {
+        if let Some(m) = self.versions.read().ok().and_then(|v| v.get(version_id).cloned()) {
             return Ok(m);
         }
         let info = plugins::version(&mut *self.store.conn()?, version_id)?
             .ok_or_else(|| StoreError::NotFound(format!("plugin version {version_id}")))?;
-        let meta = VersionMeta {
-            declared: info.declared()?,
-            sha256: info.sha256,
-        };
+        let meta = VersionMeta { declared: info.declared()?, sha256: info.sha256 };
         if let Ok(mut v) = self.versions.write() {
             v.insert(version_id.to_owned(), meta.clone());
         }
@@ -146,8 +119,7 @@ impl Pipeline {
             .master
             .open(&secrets_purpose(&b.id), sealed)
             .map_err(|e| OAuthError::server_error(format!("binding {}: {e}", b.id)))?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| OAuthError::server_error(format!("binding {} secrets: {e}", b.id)))
+        serde_json::from_slice(&plain).map_err(|e| OAuthError::server_error(format!("binding {} secrets: {e}", b.id)))
     }
 }
 
@@ -194,10 +166,9 @@ fn merged(base: &Map<String, Value>, added: &PluginClaims) -> Map<String, Value>
 fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun) -> PluginRunRecord {
     let (outcome, detail) = match &run.outcome {
         Ok(PluginVerdict::Allow(_)) => ("ok".to_owned(), String::new()),
-        Ok(PluginVerdict::Deny { code, description }) => (
-            "denied".to_owned(),
-            format!("{}: {description}", code.as_str()),
-        ),
+        Ok(PluginVerdict::Deny { code, description }) => {
+            ("denied".to_owned(), format!("{}: {description}", code.as_str()))
+        }
         Err(f) => (f.code().to_owned(), f.to_string()),
     };
     PluginRunRecord {
@@ -216,15 +187,10 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun) -> PluginRunReco
 
 impl TokenHooks for Pipeline {
     fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError> {
-        let all = plugins::bindings_for_trigger(
-            &mut *self.store.conn().map_err(store_failure)?,
-            TOKEN_TRIGGER,
-        )
-        .map_err(store_failure)?;
-        let active: Vec<&Binding> = all
-            .iter()
-            .filter(|b| b.applies_to(input.plan.grant_type, &input.client.id))
-            .collect();
+        let all = plugins::bindings_for_trigger(&mut *self.store.conn().map_err(store_failure)?, TOKEN_TRIGGER)
+            .map_err(store_failure)?;
+        let active: Vec<&Binding> =
+            all.iter().filter(|b| b.applies_to(input.plan.grant_type, &input.client.id)).collect();
         let mut out = HookOutput::default();
         if active.is_empty() {
             return Ok(out);
@@ -233,9 +199,7 @@ impl TokenHooks for Pipeline {
         let mut records = Vec::with_capacity(active.len());
         let result = (|| {
             for b in active {
-                let meta = self
-                    .version_meta(&b.plugin_version_id)
-                    .map_err(store_failure)?;
+                let meta = self.version_meta(&b.plugin_version_id).map_err(store_failure)?;
                 ctx.config = b.config.clone();
                 ctx.secrets = self.secrets(b)?;
                 ctx.access_token_claims = merged(input.access_claims, &out.access);
@@ -250,13 +214,12 @@ impl TokenHooks for Pipeline {
                 );
                 records.push(run_record(b, &ctx, &run));
                 ctx.secrets = PluginSecrets::default();
-                let policy =
-                    FailurePolicy::parse(&b.failure_policy).map_err(OAuthError::server_error)?;
+                let policy = FailurePolicy::parse(&b.failure_policy).map_err(OAuthError::server_error)?;
                 match run.outcome {
                     Ok(PluginVerdict::Allow(patch)) => {
                         let (access, id, drops) = patch.into_parts();
-                        let filtered = PluginClaims::filter(access)
-                            .and_then(|a| PluginClaims::filter(id).map(|i| (a, i)));
+                        let filtered =
+                            PluginClaims::filter(access).and_then(|a| PluginClaims::filter(id).map(|i| (a, i)));
                         match filtered {
                             Ok((a, i)) => {
                                 out.access.merge(a);
@@ -265,9 +228,7 @@ impl TokenHooks for Pipeline {
                                 ctx.granted_scopes.retain(|s| !drops.contains(s));
                                 out.drop_scopes.extend(drops);
                             }
-                            Err(name) => {
-                                apply_policy(policy, &b.id, &PluginFailure::ReservedClaim(name))?
-                            }
+                            Err(name) => apply_policy(policy, &b.id, &PluginFailure::ReservedClaim(name))?,
                         }
                     }
                     Ok(PluginVerdict::Deny { code, description }) => {
@@ -278,10 +239,7 @@ impl TokenHooks for Pipeline {
             }
             Ok(())
         })();
-        if let Err(e) = self
-            .store
-            .tx(|conn| plugins::record_runs(conn, &records, self.keep_runs))
-        {
+        if let Err(e) = self.store.tx(|conn| plugins::record_runs(conn, &records, self.keep_runs)) {
             tracing::error!(error = %e, "could not record plugin runs");
         }
         result.map(|()| out)

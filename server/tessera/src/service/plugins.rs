@@ -13,24 +13,16 @@ use tessera_store::plugins::{self, Binding, NewVersion, Plugin, VersionInfo};
 use tessera_store::{Store, StoreError, clients};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
-    AdminError::Invalid {
-        field,
-        message: message.into(),
-    }
+    AdminError::Invalid { field, message: message.into() }
 }
 
 /// Validates a plugin name: 1 to 100 of `[A-Za-z0-9._-]`.
 pub fn validate_name(name: &str) -> Result<(), AdminError> {
     if name.is_empty()
         || name.len() > 100
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return Err(invalid(
-            "name",
-            "must be 1 to 100 letters, digits, '.', '_' or '-'",
-        ));
+        return Err(invalid("name", "must be 1 to 100 letters, digits, '.', '_' or '-'"));
     }
     Ok(())
 }
@@ -47,19 +39,11 @@ pub fn upload(
     declared_claims: Option<Vec<String>>,
 ) -> Result<(Plugin, VersionInfo, PluginInfo), AdminError> {
     validate_name(name)?;
-    let reserved = declared_claims
-        .iter()
-        .flatten()
-        .find(|c| tessera_protocol::claims::is_reserved(c));
+    let reserved = declared_claims.iter().flatten().find(|c| tessera_protocol::claims::is_reserved(c));
     if let Some(r) = reserved {
-        return Err(invalid(
-            "declare-claims",
-            format!("{r} is a reserved claim that plugins cannot set"),
-        ));
+        return Err(invalid("declare-claims", format!("{r} is a reserved claim that plugins cannot set")));
     }
-    let info = host
-        .inspect(wasm)
-        .map_err(|e| invalid("file", e.to_string()))?;
+    let info = host.inspect(wasm).map_err(|e| invalid("file", e.to_string()))?;
     let version_id = clock::uuid();
     let new_plugin_id = clock::uuid();
     let interface = json!({"imports": info.imports, "exports": info.exports});
@@ -128,19 +112,13 @@ fn grant_list(list: &[String]) -> Result<Vec<String>, AdminError> {
         return Ok(grant_types::ALL.iter().map(|g| (*g).to_owned()).collect());
     }
     if list.is_empty() {
-        return Err(invalid(
-            "grant-types",
-            "name at least one grant type, or all",
-        ));
+        return Err(invalid("grant-types", "name at least one grant type, or all"));
     }
     for g in list {
         if !grant_types::is_known(g) {
             return Err(invalid(
                 "grant-types",
-                format!(
-                    "unknown grant type {g:?}; known: all, {}",
-                    grant_types::ALL.join(", ")
-                ),
+                format!("unknown grant type {g:?}; known: all, {}", grant_types::ALL.join(", ")),
             ));
         }
     }
@@ -158,22 +136,12 @@ fn seal_secrets(
     if secrets.values().any(|v| !v.is_string()) {
         return Err(invalid("secret", "secret values must be strings"));
     }
-    let plain = zeroize::Zeroizing::new(
-        serde_json::to_vec(secrets).map_err(|e| AdminError::Internal(e.to_string()))?,
-    );
-    master
-        .seal(&secrets_purpose(binding_id), &plain)
-        .map(Some)
-        .map_err(|e| AdminError::Internal(e.to_string()))
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| AdminError::Internal(e.to_string()))?);
+    master.seal(&secrets_purpose(binding_id), &plain).map(Some).map_err(|e| AdminError::Internal(e.to_string()))
 }
 
 /// Creates a binding.
-pub fn create_binding(
-    store: &Store,
-    master: &MasterKey,
-    actor: &str,
-    new: NewBinding,
-) -> Result<Binding, AdminError> {
+pub fn create_binding(store: &Store, master: &MasterKey, actor: &str, new: NewBinding) -> Result<Binding, AdminError> {
     let (name, number) = parse_plugin_ref(&new.plugin)?;
     let grant_types = grant_list(&new.grant_types)?;
     let policy = new.failure_policy.unwrap_or_else(|| "deny".into());
@@ -254,19 +222,13 @@ pub fn update_binding(
         FailurePolicy::parse(p).map_err(|m| invalid("failure-policy", m))?;
     }
     let grant_types = change.grant_types.as_deref().map(grant_list).transpose()?;
-    let secrets_enc = change
-        .secrets
-        .as_ref()
-        .map(|s| seal_secrets(master, id, s))
-        .transpose()?;
+    let secrets_enc = change.secrets.as_ref().map(|s| seal_secrets(master, id, s)).transpose()?;
     Ok(store.tx(|conn| {
-        let mut b = plugins::binding(conn, id)?
-            .ok_or_else(|| StoreError::NotFound(format!("binding {id}")))?;
+        let mut b = plugins::binding(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("binding {id}")))?;
         let mut detail = Map::new();
         if let Some(n) = change.version {
-            let v = plugins::version_by_number(conn, &b.plugin_id, Some(n))?.ok_or_else(|| {
-                StoreError::NotFound(format!("version {n} of the binding's plugin"))
-            })?;
+            let v = plugins::version_by_number(conn, &b.plugin_id, Some(n))?
+                .ok_or_else(|| StoreError::NotFound(format!("version {n} of the binding's plugin")))?;
             b.plugin_version_id = v.id;
             detail.insert("version".into(), json!(n));
         }
@@ -305,27 +267,20 @@ pub fn update_binding(
 /// Points every binding of plugin `name` at version `number`; returns how many.
 pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<usize, AdminError> {
     Ok(store.tx(|conn| {
-        let plugin = plugins::find_by_name(conn, name)?
-            .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let plugin =
+            plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
         let v = plugins::version_by_number(conn, &plugin.id, Some(number))?
             .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?} version {number}")))?;
         let mut n = 0;
-        for mut b in plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
-            .into_iter()
-            .filter(|b| b.plugin_id == plugin.id)
+        for mut b in
+            plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?.into_iter().filter(|b| b.plugin_id == plugin.id)
         {
             b.plugin_version_id = v.id.clone();
             b.updated_at = clock::now();
             plugins::update_binding(conn, &b)?;
             n += 1;
         }
-        audit(
-            conn,
-            actor,
-            "plugin.rollback",
-            &plugin.id,
-            json!({"name": name, "version": number, "bindings": n}),
-        )?;
+        audit(conn, actor, "plugin.rollback", &plugin.id, json!({"name": name, "version": number, "bindings": n}))?;
         Ok(n)
     })?)
 }

@@ -76,26 +76,12 @@ pub struct TokenService {
 
 impl TokenService {
     /// A service issuing tokens as `issuer`.
-    pub fn new(
-        store: Store,
-        keys: Arc<KeyRing>,
-        issuer: String,
-        hooks: Arc<dyn TokenHooks>,
-    ) -> TokenService {
-        TokenService {
-            store,
-            keys,
-            issuer,
-            hooks,
-        }
+    pub fn new(store: Store, keys: Arc<KeyRing>, issuer: String, hooks: Arc<dyn TokenHooks>) -> TokenService {
+        TokenService { store, keys, issuer, hooks }
     }
 
     /// Handles one token request: the `Authorization` header and the form body.
-    pub fn token_request(
-        &self,
-        authorization: Option<&str>,
-        body: &[u8],
-    ) -> Result<TokenResponse, OAuthError> {
+    pub fn token_request(&self, authorization: Option<&str>, body: &[u8]) -> Result<TokenResponse, OAuthError> {
         let params = Params::parse(body)?;
         let grant_type = params.require("grant_type")?;
         if !grant_types::SUPPORTED.contains(&grant_type) {
@@ -107,28 +93,21 @@ impl TokenService {
         let client = self.authenticate(authorization, &params)?;
         match grant_type {
             grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
-            other => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type {other} is not supported"),
-            )),
+            other => {
+                Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other} is not supported")))
+            }
         }
     }
 
     /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify public ones.
-    fn authenticate(
-        &self,
-        authorization: Option<&str>,
-        params: &Params,
-    ) -> Result<Client, OAuthError> {
+    fn authenticate(&self, authorization: Option<&str>, params: &Params) -> Result<Client, OAuthError> {
         let presented = client_auth::extract(authorization, params)?;
         let mut conn = self.store.conn().map_err(store_failure)?;
-        let found =
-            clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
+        let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
         let now = clock::now();
         match found {
             Some(client) if client.confidential => {
-                let hashes = clients::active_secret_hashes(&mut conn, &client.id, now)
-                    .map_err(store_failure)?;
+                let hashes = clients::active_secret_hashes(&mut conn, &client.id, now).map_err(store_failure)?;
                 client_auth::verify_secret(&presented, &hashes)?;
                 Ok(client)
             }
@@ -143,41 +122,18 @@ impl TokenService {
     }
 
     /// RFC 6749 §4.4.
-    fn client_credentials(
-        &self,
-        client: &Client,
-        params: &Params,
-    ) -> Result<TokenResponse, OAuthError> {
+    fn client_credentials(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
         let req = client_credentials::parse(params)?;
         let mut conn = self.store.conn().map_err(store_failure)?;
-        let api =
-            apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
-        let plan = client_credentials::decide(
-            &req,
-            &client.profile(),
-            api.as_ref().map(|a| a.profile()).as_ref(),
-        )?;
+        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        let plan = client_credentials::decide(&req, &client.profile(), api.as_ref().map(|a| a.profile()).as_ref())?;
         let service_account = match &client.service_account_user_id {
-            Some(id) => users::find(&mut conn, id)
-                .map_err(store_failure)?
-                .filter(|u| !u.disabled),
+            Some(id) => users::find(&mut conn, id).map_err(store_failure)?.filter(|u| !u.disabled),
             None => None,
         };
         drop(conn);
-        let signer = self.signer_for(
-            &plan,
-            api.as_ref()
-                .map(|a| a.hs256_secret_enc.as_deref())
-                .unwrap_or(None),
-        )?;
-        self.issue(
-            plan,
-            client,
-            service_account
-                .as_ref()
-                .map(|u| (u, UserSource::ServiceAccount)),
-            &signer,
-        )
+        let signer = self.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
+        self.issue(plan, client, service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)), &signer)
     }
 
     /// Runs the pipeline on `plan` and signs the access token.
@@ -191,19 +147,11 @@ impl TokenService {
         let now = clock::now();
         let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
         let base = access_token_claims(&self.issuer, &plan, now, &jti, &PluginClaims::default());
-        let out = self.hooks.before_sign(HookInput {
-            plan: &plan,
-            client,
-            user,
-            access_claims: &base,
-            id_claims: None,
-        })?;
-        plan.scopes
-            .remove_all(out.drop_scopes.iter().map(String::as_str));
+        let out =
+            self.hooks.before_sign(HookInput { plan: &plan, client, user, access_claims: &base, id_claims: None })?;
+        plan.scopes.remove_all(out.drop_scopes.iter().map(String::as_str));
         let claims = access_token_claims(&self.issuer, &plan, now, &jti, &out.access);
-        let access_token = signer
-            .sign(ACCESS_TOKEN_TYP, &claims)
-            .map_err(key_failure)?;
+        let access_token = signer.sign(ACCESS_TOKEN_TYP, &claims).map_err(key_failure)?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -214,24 +162,16 @@ impl TokenService {
         })
     }
 
-    fn signer_for(
-        &self,
-        plan: &TokenPlan,
-        hs256_secret_enc: Option<&[u8]>,
-    ) -> Result<Arc<Signer>, OAuthError> {
+    fn signer_for(&self, plan: &TokenPlan, hs256_secret_enc: Option<&[u8]>) -> Result<Arc<Signer>, OAuthError> {
         match plan.alg {
             SigningAlg::HS256 => {
-                let sealed = hs256_secret_enc
-                    .ok_or_else(|| OAuthError::server_error("HS256 API has no secret"))?;
+                let sealed = hs256_secret_enc.ok_or_else(|| OAuthError::server_error("HS256 API has no secret"))?;
                 let secret = self
                     .keys
                     .master()
                     .open(&hs256_purpose(plan.api_id.as_str()), sealed)
                     .map_err(|e| OAuthError::server_error(e.to_string()))?;
-                Ok(Arc::new(Signer::hs256(
-                    format!("hs256-{}", plan.api_id),
-                    &secret,
-                )))
+                Ok(Arc::new(Signer::hs256(format!("hs256-{}", plan.api_id), &secret)))
             }
             alg => self.keys.signer(alg).map_err(key_failure),
         }

@@ -16,8 +16,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok"})),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "database": "unreachable"}))
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "database": "unreachable"}))
         }
         Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
     }

@@ -34,21 +34,14 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(oauth::token_method_not_allowed)),
     )
     .route(routes::OPENID_CONFIGURATION, web::get().to(oauth::metadata))
-    .route(
-        routes::OAUTH_AUTHORIZATION_SERVER,
-        web::get().to(oauth::metadata),
-    )
+    .route(routes::OAUTH_AUTHORIZATION_SERVER, web::get().to(oauth::metadata))
     .route(routes::JWKS, web::get().to(oauth::jwks))
     .route(routes::HEALTHZ, web::get().to(health::healthz))
     .route(routes::READYZ, web::get().to(health::readyz));
 }
 
 /// Binds `listen` and returns the server, ready to be awaited.
-pub fn server(
-    state: AppState,
-    listen: &str,
-    max_form_bytes: usize,
-) -> std::io::Result<actix_web::dev::Server> {
+pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::Result<actix_web::dev::Server> {
     let state = web::Data::new(state);
     let srv = HttpServer::new(move || {
         App::new()

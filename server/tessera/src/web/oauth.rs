@@ -13,30 +13,16 @@ use tessera_protocol::model::grant_types;
 
 /// POST /oauth/token (RFC 6749 §3.2).
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
+    let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
     if !is_form {
-        return render::oauth_error(&OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+        return render::oauth_error(&OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map(str::to_owned));
+    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
     let authorization = match authorization {
         Some(Err(_)) => {
-            return render::oauth_error(
-                &OAuthError::invalid_client().with_detail("non-ASCII Authorization header"),
-            );
+            return render::oauth_error(&OAuthError::invalid_client().with_detail("non-ASCII Authorization header"));
         }
         Some(Ok(a)) => Some(a),
         None => None,
@@ -46,17 +32,13 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     match result {
         Ok(Ok(resp)) => render::token_ok(&resp),
         Ok(Err(e)) => render::oauth_error(&e),
-        Err(e) => render::oauth_error(&OAuthError::server_error(format!(
-            "blocking task failed: {e}"
-        ))),
+        Err(e) => render::oauth_error(&OAuthError::server_error(format!("blocking task failed: {e}"))),
     }
 }
 
 /// Answers a wrong method on the token endpoint (RFC 6749 §3.2: POST only).
 pub async fn token_method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "POST"))
-        .finish()
+    HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "POST")).finish()
 }
 
 /// The endpoint URLs for `issuer`.
@@ -74,11 +56,8 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
     let scopes = web::block(move || -> Result<Vec<String>, OAuthError> {
         let mut conn = store.conn().map_err(store_failure)?;
-        let mut all: Vec<String> = tessera_store::apis::list(&mut conn)
-            .map_err(store_failure)?
-            .into_iter()
-            .flat_map(|a| a.scopes)
-            .collect();
+        let mut all: Vec<String> =
+            tessera_store::apis::list(&mut conn).map_err(store_failure)?.into_iter().flat_map(|a| a.scopes).collect();
         all.sort();
         all.dedup();
         Ok(all)
@@ -86,12 +65,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     .await;
     match result_flatten(scopes) {
         Ok(scopes) => {
-            let doc = discovery::metadata(
-                &state.issuer,
-                &endpoints(&state.issuer),
-                scopes,
-                grant_types::SUPPORTED,
-            );
+            let doc = discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, grant_types::SUPPORTED);
             render::public_json(&doc, 60)
         }
         Err(e) => render::oauth_error(&e),
@@ -101,8 +75,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 /// GET the JWKS: next, current and recently retired keys.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     let keys = state.keys.clone();
-    match result_flatten(web::block(move || keys.jwks().map_err(crate::service::key_failure)).await)
-    {
+    match result_flatten(web::block(move || keys.jwks().map_err(crate::service::key_failure)).await) {
         // Short max-age: a verifier refetches soon after a rotation, and the
         // `next` key is published a rotation ahead anyway (SECURITY.md R-7).
         Ok(doc) => render::public_json(&*doc, 300),
@@ -110,8 +83,6 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-fn result_flatten<T>(
-    r: Result<Result<T, OAuthError>, actix_web::error::BlockingError>,
-) -> Result<T, OAuthError> {
+fn result_flatten<T>(r: Result<Result<T, OAuthError>, actix_web::error::BlockingError>) -> Result<T, OAuthError> {
     r.map_err(|e| OAuthError::server_error(format!("blocking task failed: {e}")))?
 }

@@ -34,17 +34,14 @@ pub fn oauth_error(err: &OAuthError) -> HttpResponse {
         }
     }
     let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = HttpResponse::build(status)
-        .json(json!({"error": err.code.as_str(), "error_description": err.description}));
+    let mut resp =
+        HttpResponse::build(status).json(json!({"error": err.code.as_str(), "error_description": err.description}));
     no_store(&mut resp);
     let h = resp.headers_mut();
     match err.code {
         // RFC 6749 §5.2: 401 with the scheme the client used (we accept Basic).
         ErrorCode::InvalidClient => {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
-            );
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""));
         }
         ErrorCode::TemporarilyUnavailable => {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

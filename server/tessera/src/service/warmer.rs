@@ -1,0 +1,58 @@
+//! Keeps bound plugin versions compiled on this node, off the request path.
+//!
+//! Uploads are compiled by the node (or CLI) that receives them; other nodes
+//! learn of a new version only through the database. This thread polls the
+//! bindings every interval and prepares every version not yet prepared here
+//! (loading this node's authenticated cache artefact, or compiling in the
+//! bounded child process), so the first token request after a rollout does
+//! not pay for compilation.
+
+use super::pipeline::TOKEN_TRIGGER;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_plugin_host::PluginHost;
+use tessera_store::plugins;
+use tessera_store::{Store, StoreError};
+
+/// Starts the warmer thread; it lives as long as the process.
+pub fn spawn(store: Store, host: Arc<PluginHost>, interval: Duration) -> std::io::Result<()> {
+    std::thread::Builder::new().name("plugin-warmer".into()).spawn(move || {
+        let mut done = HashSet::new();
+        loop {
+            if let Err(e) = warm_once(&store, &host, &mut done) {
+                tracing::warn!(error = %e, "plugin warmer could not read bindings");
+            }
+            std::thread::sleep(interval);
+        }
+    })?;
+    Ok(())
+}
+
+/// Prepares every enabled binding's version not in `done`; returns how many
+/// were prepared now. A version that fails is recorded too (its calls will
+/// report the failure through the binding's policy) so it is not retried in
+/// a loop.
+pub fn warm_once(store: &Store, host: &PluginHost, done: &mut HashSet<String>) -> Result<usize, StoreError> {
+    let mut conn = store.conn()?;
+    let mut wanted: Vec<String> = plugins::bindings_for_trigger(&mut conn, TOKEN_TRIGGER)?
+        .into_iter()
+        .filter(|b| b.enabled && !done.contains(&b.plugin_version_id))
+        .map(|b| b.plugin_version_id)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut prepared = 0;
+    for version_id in wanted {
+        let wasm = plugins::wasm(&mut conn, &version_id)?;
+        match host.inspect(&wasm) {
+            Ok(info) => {
+                tracing::info!(version = %version_id, sha256 = %info.sha256, "plugin version ready on this node");
+                prepared += 1;
+            }
+            Err(e) => tracing::error!(version = %version_id, error = %e, "bound plugin version cannot be prepared"),
+        }
+        done.insert(version_id);
+    }
+    Ok(prepared)
+}

@@ -311,61 +311,38 @@ async fn declared_claims_restrict_what_a_version_may_set() {
     assert_eq!(runs["runs"][0]["outcome"], "undeclared_claim");
 }
 
+/// Runs `tessera plugin run` on a built component with the sample context.
+fn plugin_run(data_dir: &std::path::Path, kind: &str, name: &str, env: &[(&str, &str)]) -> (bool, Value) {
+    let ctx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
+    let mut cmd = std::process::Command::new(crate::support::binary());
+    cmd.envs(env.iter().copied());
+    let out = cmd
+        .args(["--data-dir", data_dir.to_str().unwrap(), "plugin", "run", &component(kind, name)])
+        .args(["--context", ctx.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON from plugin run ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), v)
+}
+
 #[test]
 fn plugin_run_tests_a_plugin_locally_without_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
-    let out = std::process::Command::new(crate::support::binary())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "plugin",
-            "run",
-            &component("examples", "rust-username"),
-            "--context",
-            ctx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, v) = plugin_run(dir.path(), "examples", "rust-username", &[]);
+    assert!(ok, "{v}");
     assert_eq!(v["outcome"], "ok");
     assert_eq!(v["access_token_claims"]["https://example.com/username"], "svc-billing-tests");
     assert!(v["duration_us"].as_u64().is_some());
     assert!(!dir.path().join("tessera.db").exists(), "no database touched");
 
-    let out = std::process::Command::new(crate::support::binary())
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "plugin",
-            "run",
-            &component("fixtures", "loop-forever"),
-            "--context",
-            ctx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a failing plugin fails the command");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, v) = plugin_run(dir.path(), "fixtures", "loop-forever", &[]);
+    assert!(!ok, "a failing plugin fails the command");
     assert_eq!(v["outcome"], "deadline");
 
     // 10,000 lines of 10 KiB: stored lines are capped, the rest counted.
-    let out = std::process::Command::new(crate::support::binary())
-        .env("TESSERA_PLUGINS__DEADLINE_MS", "10000")
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "plugin",
-            "run",
-            &component("fixtures", "log-flood"),
-            "--context",
-            ctx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["outcome"], "ok", "{v}");
+    let (ok, v) = plugin_run(dir.path(), "fixtures", "log-flood", &[("TESSERA_PLUGINS__DEADLINE_MS", "10000")]);
+    assert!(ok, "{v}");
     let logs = v["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 33, "32 lines and one marker");
     assert!(logs.iter().all(|l| l["message"].as_str().unwrap().len() <= 1024));

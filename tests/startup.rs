@@ -113,3 +113,47 @@ fn probes_answer_and_discovery_is_truthful() {
         }
     });
 }
+
+/// A database that goes away: the server stays up, answers
+/// `temporarily_unavailable` (503, Retry-After) and not-ready, and recovers
+/// by itself when the database comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_503_and_the_server_recovers() {
+    use diesel::{Connection, RunQueryDsl};
+    let server = TestServer::start_with(
+        Backend::Postgres,
+        Options { env: vec![("TESSERA_DATABASE__CONNECT_TIMEOUT_SECS".into(), "1".into())], ..Default::default() },
+    );
+    let aud = "https://outage.api.example";
+    let (id, secret) = server.api_and_client(aud, "RS256", "read");
+    let token = |id: String, secret: String, url: String| async move {
+        reqwest::Client::new()
+            .post(url)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("audience", aud)])
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(token(id.clone(), secret.clone(), server.token_url()).await.status(), 200);
+
+    let url = server.db.url.clone().unwrap();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = diesel::PgConnection::establish(&crate::support::postgres_admin_url()).unwrap();
+    let sql = |c: &mut diesel::PgConnection, q: String| diesel::sql_query(q).execute(c).unwrap();
+    sql(&mut admin, format!("ALTER DATABASE {name} CONNECTION LIMIT 0"));
+    sql(&mut admin, format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"));
+
+    let r = token(id.clone(), secret.clone(), server.token_url()).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "an outage is never a client error");
+    assert_eq!(http_status(&server.base, "/readyz"), Some(503));
+    assert_eq!(http_status(&server.base, "/healthz"), Some(200), "the process stays up");
+
+    sql(&mut admin, format!("ALTER DATABASE {name} CONNECTION LIMIT -1"));
+    assert_eq!(token(id, secret, server.token_url()).await.status(), 200, "recovered without restart");
+    assert_eq!(http_status(&server.base, "/readyz"), Some(200));
+}

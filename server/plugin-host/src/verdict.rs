@@ -11,28 +11,8 @@ use serde_json::{Map, Value};
 use crate::bindings::wit;
 use crate::error::PluginFailure;
 
-/// Claims only Tessera sets. A plugin that returns any of them fails with
-/// [`PluginFailure::ReservedClaim`]: silently dropping them would hide a
-/// plugin bug, and letting them through would let a plugin forge identity.
-pub const RESERVED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "client_id",
-    "scope",
-    "azp",
-    "nonce",
-    "auth_time",
-    "at_hash",
-    "c_hash",
-    "acr",
-    "amr",
-    "cnf",
-];
+/// Claims only Tessera may set; one list, owned by the protocol crate.
+pub use tessera_protocol::claims::RESERVED_CLAIMS;
 
 /// What a plugin decided, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]

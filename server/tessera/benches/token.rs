@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../tests/support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -12,3 +12,4 @@ mod keys;
 pub mod plugins;
 mod startup;
 mod token_errors;
+mod user_grants;

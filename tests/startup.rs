@@ -101,7 +101,10 @@ fn probes_answer_and_discovery_is_truthful() {
                 "RFC 8414: issuer equals the URL prefix"
             );
             assert_eq!(d["token_endpoint"], serde_json::Value::from(format!("{}/oauth/token", server.base)));
-            assert_eq!(d["grant_types_supported"], serde_json::json!(["client_credentials"]));
+            assert_eq!(
+                d["grant_types_supported"],
+                serde_json::json!(["client_credentials", "password", "refresh_token"])
+            );
             assert_eq!(
                 d["token_endpoint_auth_methods_supported"],
                 serde_json::json!(["client_secret_basic", "client_secret_post"])

@@ -155,3 +155,28 @@ diesel::allow_tables_to_appear_in_same_query!(
     bindings,
     plugin_runs,
 );
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        api_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        absolute_expires_at -> BigInt,
+        idle_expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    login_failures (throttle_key) {
+        throttle_key -> Text,
+        window_start -> BigInt,
+        failures -> Integer,
+    }
+}

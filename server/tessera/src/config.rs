@@ -34,6 +34,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// Signing-key life cycle.
     pub keys: KeyConfig,
+    /// Sign-in throttling.
+    pub login: LoginConfig,
     /// Database pool.
     pub database: DatabaseConfig,
     /// Request limits.
@@ -72,6 +74,7 @@ impl Default for Config {
             master_key_file: None,
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
+            login: LoginConfig::default(),
             database: DatabaseConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
@@ -88,11 +91,38 @@ pub struct TokenConfig {
     /// Access-token lifetime of a new API unless `api create --lifetime` says
     /// otherwise. Default: 3600.
     pub access_token_lifetime_secs: i64,
+    /// A refresh-token family ends this long after the sign-in that started
+    /// it, however often it is used. Default: 2592000 (30 days).
+    pub refresh_token_absolute_secs: i64,
+    /// A refresh token not used for this long ends (RFC 9700 §4.14.2).
+    /// Default: 1209600 (14 days).
+    pub refresh_token_idle_secs: i64,
 }
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        TokenConfig { access_token_lifetime_secs: 3600 }
+        TokenConfig {
+            access_token_lifetime_secs: 3600,
+            refresh_token_absolute_secs: 30 * 86_400,
+            refresh_token_idle_secs: 14 * 86_400,
+        }
+    }
+}
+
+/// Sign-in throttling (password grant now; the login page later).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed sign-ins allowed per account, and per client address, in the
+    /// window before further attempts are refused. Default: 10.
+    pub max_failures: i32,
+    /// The counting window, in seconds. Default: 900.
+    pub window_secs: i64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig { max_failures: 10, window_secs: 900 }
     }
 }
 

@@ -63,38 +63,14 @@ pub fn decide(req: &Request, client: &ClientProfile, api: Option<&ApiProfile>) -
             "client_credentials is not allowed for this client",
         ));
     }
-    let Some(api) = api else {
-        return Err(OAuthError::new(ErrorCode::InvalidTarget, format!("unknown audience {}", req.audience)));
-    };
-    if client.allowed_audiences.as_ref().is_some_and(|allowed| !allowed.contains(&api.audience)) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            format!("client may not request audience {}", api.audience),
-        ));
-    }
-    let grantable = match &client.allowed_scopes {
-        Some(allowed) => api.scopes.intersection(allowed),
-        None => api.scopes.clone(),
-    };
-    let requested = req.scope.clone().unwrap_or_else(|| grantable.clone());
-    let refused = requested.difference(&grantable);
-    if !refused.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("scope not allowed for this client and audience: {refused}"),
-        ));
-    }
-    Ok(TokenPlan {
-        grant_type: grant_types::CLIENT_CREDENTIALS,
-        subject: client.id.to_string(),
-        client_id: client.id.clone(),
-        api_id: api.id.clone(),
-        audience: api.audience.clone(),
-        requested_scopes: requested.clone(),
-        scopes: requested,
-        alg: api.alg,
-        lifetime_secs: api.token_lifetime_secs,
-    })
+    super::plan_for_api(
+        grant_types::CLIENT_CREDENTIALS,
+        client.id.to_string(),
+        req.scope.as_ref(),
+        &req.audience,
+        client,
+        api,
+    )
 }
 
 #[cfg(test)]

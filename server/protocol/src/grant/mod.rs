@@ -1,9 +1,12 @@
 //! Grants, one module per grant type (RFC 6749 §4).
 
 pub mod client_credentials;
+pub mod password;
+pub mod refresh_token;
 
+use crate::error::{ErrorCode, OAuthError};
 use crate::ids::{ApiId, Audience, ClientId};
-use crate::model::SigningAlg;
+use crate::model::{ApiProfile, ClientProfile, SigningAlg};
 use crate::scope::ScopeSet;
 
 /// What a grant decided to issue, before plugins run and before signing.
@@ -27,4 +30,49 @@ pub struct TokenPlan {
     pub alg: SigningAlg,
     /// Lifetime in seconds.
     pub lifetime_secs: i64,
+}
+
+/// The part every grant with an audience shares: the API must exist and be
+/// allowed to the client, and the scopes must be defined by the API and
+/// allowed to the client. An omitted scope means every allowed scope.
+pub fn plan_for_api(
+    grant_type: &'static str,
+    subject: String,
+    requested: Option<&ScopeSet>,
+    audience: &Audience,
+    client: &ClientProfile,
+    api: Option<&ApiProfile>,
+) -> Result<TokenPlan, OAuthError> {
+    let Some(api) = api else {
+        return Err(OAuthError::new(ErrorCode::InvalidTarget, format!("unknown audience {audience}")));
+    };
+    if client.allowed_audiences.as_ref().is_some_and(|allowed| !allowed.contains(&api.audience)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("client may not request audience {}", api.audience),
+        ));
+    }
+    let grantable = match &client.allowed_scopes {
+        Some(allowed) => api.scopes.intersection(allowed),
+        None => api.scopes.clone(),
+    };
+    let requested = requested.cloned().unwrap_or_else(|| grantable.clone());
+    let refused = requested.difference(&grantable);
+    if !refused.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope not allowed for this client and audience: {refused}"),
+        ));
+    }
+    Ok(TokenPlan {
+        grant_type,
+        subject,
+        client_id: client.id.clone(),
+        api_id: api.id.clone(),
+        audience: api.audience.clone(),
+        requested_scopes: requested.clone(),
+        scopes: requested,
+        alg: api.alg,
+        lifetime_secs: api.token_lifetime_secs,
+    })
 }

@@ -3,7 +3,7 @@
 use super::Context;
 use crate::keys::KeyRing;
 use crate::service::pipeline::Pipeline;
-use crate::service::token::TokenService;
+use crate::service::token::{TokenService, UserGrantSettings};
 use crate::web::{self, AppState};
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -27,7 +27,13 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     crate::service::warmer::spawn(store.clone(), host.clone(), Duration::from_secs(1))
         .context("cannot start the plugin warmer")?;
     let pipeline = Arc::new(Pipeline::new(store.clone(), host, master.clone(), config.plugin_runs.keep));
-    let tokens = Arc::new(TokenService::new(store.clone(), keys.clone(), issuer.clone(), pipeline));
+    let settings = UserGrantSettings {
+        refresh_absolute_secs: config.tokens.refresh_token_absolute_secs,
+        refresh_idle_secs: config.tokens.refresh_token_idle_secs,
+        max_login_failures: config.login.max_failures,
+        login_window_secs: config.login.window_secs,
+    };
+    let tokens = Arc::new(TokenService::new(store.clone(), keys.clone(), issuer.clone(), pipeline, settings));
     let state = AppState { store, keys, tokens, issuer: issuer.clone() };
     let listen = config.listen.clone();
     let max_form = config.limits.max_form_bytes;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod pipeline;
 pub mod plugins;
 pub mod token;
+pub mod user_grants;
 pub mod warmer;
 
 use crate::keys::KeyError;

@@ -24,7 +24,7 @@ use tessera_store::{Store, apis};
 
 /// How the user in a token came to be there (mirrors the WIT `user-source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // SignedIn and Impersonated arrive with the user grants and token exchange
+#[allow(dead_code)] // Impersonated arrives with token exchange (RFC 8693)
 pub enum UserSource {
     /// The resource owner authenticated.
     SignedIn,
@@ -66,22 +66,48 @@ pub trait TokenHooks: Send + Sync {
     fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError>;
 }
 
+/// Lifetimes and limits of the user grants.
+#[derive(Debug, Clone)]
+pub struct UserGrantSettings {
+    /// A refresh-token family ends this long after the first sign-in.
+    pub refresh_absolute_secs: i64,
+    /// A refresh token unused this long ends.
+    pub refresh_idle_secs: i64,
+    /// Failed sign-ins per account, and per address, before throttling.
+    pub max_login_failures: i32,
+    /// The window those failures are counted in.
+    pub login_window_secs: i64,
+}
+
 /// Issues tokens.
 pub struct TokenService {
-    store: Store,
+    pub(crate) store: Store,
     keys: Arc<KeyRing>,
     issuer: String,
     hooks: Arc<dyn TokenHooks>,
+    pub(crate) settings: UserGrantSettings,
 }
 
 impl TokenService {
     /// A service issuing tokens as `issuer`.
-    pub fn new(store: Store, keys: Arc<KeyRing>, issuer: String, hooks: Arc<dyn TokenHooks>) -> TokenService {
-        TokenService { store, keys, issuer, hooks }
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        issuer: String,
+        hooks: Arc<dyn TokenHooks>,
+        settings: UserGrantSettings,
+    ) -> TokenService {
+        TokenService { store, keys, issuer, hooks, settings }
     }
 
     /// Handles one token request: the `Authorization` header and the form body.
-    pub fn token_request(&self, authorization: Option<&str>, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+    /// `peer` is the TCP peer address, used to throttle sign-in failures.
+    pub fn token_request(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        peer: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let params = Params::parse(body)?;
         let grant_type = params.require("grant_type")?;
         if !grant_types::SUPPORTED.contains(&grant_type) {
@@ -93,6 +119,8 @@ impl TokenService {
         let client = self.authenticate(authorization, &params)?;
         match grant_type {
             grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
+            grant_types::PASSWORD => self.password(&client, &params, peer),
+            grant_types::REFRESH_TOKEN => self.refresh(&client, &params),
             other => {
                 Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other} is not supported")))
             }
@@ -137,7 +165,7 @@ impl TokenService {
     }
 
     /// Runs the pipeline on `plan` and signs the access token.
-    fn issue(
+    pub(crate) fn issue(
         &self,
         mut plan: TokenPlan,
         client: &Client,
@@ -162,7 +190,11 @@ impl TokenService {
         })
     }
 
-    fn signer_for(&self, plan: &TokenPlan, hs256_secret_enc: Option<&[u8]>) -> Result<Arc<Signer>, OAuthError> {
+    pub(crate) fn signer_for(
+        &self,
+        plan: &TokenPlan,
+        hs256_secret_enc: Option<&[u8]>,
+    ) -> Result<Arc<Signer>, OAuthError> {
         match plan.alg {
             SigningAlg::HS256 => {
                 let sealed = hs256_secret_enc.ok_or_else(|| OAuthError::server_error("HS256 API has no secret"))?;

@@ -27,8 +27,11 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         Some(Ok(a)) => Some(a),
         None => None,
     };
+    // The TCP peer, never X-Forwarded-For: throttling must key on what a
+    // client cannot forge (RFC 9700 §4.13).
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
     let tokens = state.tokens.clone();
-    let result = web::block(move || tokens.token_request(authorization.as_deref(), &body)).await;
+    let result = web::block(move || tokens.token_request(authorization.as_deref(), &body, peer.as_deref())).await;
     match result {
         Ok(Ok(resp)) => render::token_ok(&resp),
         Ok(Err(e)) => render::oauth_error(&e),

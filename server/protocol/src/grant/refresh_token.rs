@@ -1,0 +1,144 @@
+//! The refresh token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2).
+//!
+//! Each use returns a new refresh token and retires the old one; presenting a
+//! retired token is treated as theft, and the caller revokes the family.
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::model::{ClientProfile, grant_types};
+use crate::scope::ScopeSet;
+
+/// What the protocol needs to know about a stored refresh token.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The scopes of the grant.
+    pub scopes: ScopeSet,
+    /// The family's absolute end (Unix seconds).
+    pub absolute_expires_at: i64,
+    /// The idle end (Unix seconds).
+    pub idle_expires_at: i64,
+    /// Already rotated.
+    pub used: bool,
+    /// Revoked (family revoked, logout, password change).
+    pub revoked: bool,
+}
+
+/// Why a refresh is refused, and whether the family must be revoked.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The OAuth error.
+    pub error: OAuthError,
+    /// True when a retired token was replayed: revoke every token of the family.
+    pub revoke_family: bool,
+}
+
+impl From<OAuthError> for Refusal {
+    fn from(error: OAuthError) -> Self {
+        Refusal { error, revoke_family: false }
+    }
+}
+
+fn invalid_grant(why: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked").with_detail(why)
+}
+
+/// Decides a refresh: the scopes of the new tokens, or a refusal.
+pub fn decide(
+    stored: &Stored,
+    client: &ClientProfile,
+    requested: Option<&ScopeSet>,
+    now: i64,
+) -> Result<ScopeSet, Refusal> {
+    // RFC 6749 §10.4: bound to the client it was issued to.
+    if stored.client_id != client.id.as_str() {
+        return Err(invalid_grant("issued to another client").into());
+    }
+    if !client.allows_grant(grant_types::REFRESH_TOKEN) {
+        return Err(
+            OAuthError::new(ErrorCode::UnauthorizedClient, "refresh tokens are not enabled for this client").into()
+        );
+    }
+    if stored.revoked {
+        return Err(invalid_grant("revoked").into());
+    }
+    if stored.used {
+        return Err(Refusal { error: invalid_grant("reuse of a rotated refresh token"), revoke_family: true });
+    }
+    if now >= stored.absolute_expires_at || now >= stored.idle_expires_at {
+        return Err(invalid_grant("expired").into());
+    }
+    match requested {
+        None => Ok(stored.scopes.clone()),
+        // RFC 6749 §6: "MUST NOT include any scope not originally granted".
+        Some(r) if r.is_subset(&stored.scopes) => Ok(r.clone()),
+        Some(r) => Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope exceeds the original grant: {}", r.difference(&stored.scopes)),
+        )
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ClientId;
+
+    fn client() -> ClientProfile {
+        ClientProfile {
+            id: ClientId::new("c"),
+            name: "c".into(),
+            confidential: true,
+            grant_types: vec!["password".into(), "refresh_token".into()],
+            allowed_scopes: None,
+            allowed_audiences: None,
+        }
+    }
+
+    fn stored() -> Stored {
+        Stored {
+            client_id: "c".into(),
+            scopes: ScopeSet::parse("a b").unwrap(),
+            absolute_expires_at: 1000,
+            idle_expires_at: 500,
+            used: false,
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn refresh_keeps_or_narrows_scope_never_widens() {
+        assert_eq!(decide(&stored(), &client(), None, 10).unwrap().to_string(), "a b");
+        let narrow = ScopeSet::parse("a").unwrap();
+        assert_eq!(decide(&stored(), &client(), Some(&narrow), 10).unwrap().to_string(), "a");
+        let wide = ScopeSet::parse("a c").unwrap();
+        assert_eq!(decide(&stored(), &client(), Some(&wide), 10).unwrap_err().error.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn reuse_of_a_rotated_token_revokes_the_family() {
+        let mut s = stored();
+        s.used = true;
+        let r = decide(&s, &client(), None, 10).unwrap_err();
+        assert!(r.revoke_family);
+        assert_eq!(r.error.code, ErrorCode::InvalidGrant);
+    }
+
+    #[test]
+    fn expired_idle_or_absolute_is_invalid_grant() {
+        assert_eq!(decide(&stored(), &client(), None, 500).unwrap_err().error.code, ErrorCode::InvalidGrant);
+        let mut s = stored();
+        s.idle_expires_at = 5000;
+        assert_eq!(decide(&s, &client(), None, 1000).unwrap_err().error.code, ErrorCode::InvalidGrant);
+    }
+
+    #[test]
+    fn another_clients_token_is_invalid_grant() {
+        let mut s = stored();
+        s.client_id = "other".into();
+        let r = decide(&s, &client(), None, 10).unwrap_err();
+        assert_eq!(r.error.code, ErrorCode::InvalidGrant);
+        assert!(!r.revoke_family);
+    }
+}

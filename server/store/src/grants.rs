@@ -1,0 +1,79 @@
+//! Grant state: refresh-token families (RFC 6749 §6, RFC 9700 §4.14.2).
+//!
+//! Only the SHA-256 of a refresh token is stored. Rotation marks the
+//! presented token used in a single conditional UPDATE, so of two concurrent
+//! redemptions (on any nodes) exactly one wins; the loser is treated as reuse.
+
+use crate::schema::refresh_tokens;
+use crate::{DbConn, StoreError};
+use diesel::prelude::*;
+
+/// A stored refresh token.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    /// Row id.
+    pub id: String,
+    /// Every token rotated from one grant shares the family.
+    pub family_id: String,
+    /// SHA-256 hex of the token.
+    pub token_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user it speaks for.
+    pub user_id: String,
+    /// The API (audience) of the grant.
+    pub api_id: String,
+    /// Granted scopes, space-separated: a refresh can narrow, never widen.
+    pub scopes: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The family's absolute end, carried over on rotation.
+    pub absolute_expires_at: i64,
+    /// Ends if not used before; renewed on rotation.
+    pub idle_expires_at: i64,
+    /// When it was rotated; a second use is reuse.
+    pub used_at: Option<i64>,
+    /// When its family was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// Stores a token.
+pub fn insert(conn: &mut DbConn, t: &RefreshToken) -> Result<(), StoreError> {
+    diesel::insert_into(refresh_tokens::table).values(t).execute(conn)?;
+    Ok(())
+}
+
+/// The token with this hash, if any.
+pub fn find_by_hash(conn: &mut DbConn, hash: &str) -> Result<Option<RefreshToken>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select(RefreshToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a token used if it is still unused and unrevoked; false means
+/// someone used it first (reuse).
+pub fn mark_used(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::id.eq(id))
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes every token of a family; returns how many were still unrevoked.
+pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: i64) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?)
+}

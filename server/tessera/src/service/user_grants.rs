@@ -1,0 +1,208 @@
+//! The user grants at the token endpoint that need no browser: the password
+//! grant (RFC 6749 §4.3, off unless enabled per client) and the refresh token
+//! grant with rotation and family revocation (RFC 6749 §6, RFC 9700
+//! §4.14.2). Both give plugins the signed-in user.
+
+use super::store_failure;
+use super::token::{TokenService, UserSource};
+use crate::{clock, passwords};
+use std::sync::OnceLock;
+use tessera_protocol::grant::{TokenPlan, password, refresh_token};
+use tessera_protocol::model::grant_types;
+use tessera_protocol::params::Params;
+use tessera_protocol::secret::{PlainSecret, SecretHash};
+use tessera_protocol::token::TokenResponse;
+use tessera_protocol::{ApiId, Audience, ClientId, ErrorCode, OAuthError, ScopeSet, UserId};
+use tessera_store::clients::Client;
+use tessera_store::grants::{self, RefreshToken};
+use tessera_store::users::{self, User};
+use tessera_store::{DbConn, apis, throttle};
+
+/// A hash to verify against when the user does not exist, so a wrong
+/// username costs what a wrong password does.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| passwords::hash("tessera-timing-equalizer").unwrap_or_default())
+}
+
+impl TokenService {
+    /// RFC 6749 §4.3.
+    pub(crate) fn password(
+        &self,
+        client: &Client,
+        params: &Params,
+        peer: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let profile = client.profile();
+        password::check_client(&profile)?;
+        let req = password::parse(params)?;
+        let now = clock::now();
+        let window = self.settings.login_window_secs;
+        let keys: Vec<String> = std::iter::once(format!("user:{}", req.username.to_lowercase()))
+            .chain(peer.map(|p| format!("ip:{p}")))
+            .collect();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        for k in &keys {
+            if throttle::failures(&mut conn, k, now, window).map_err(store_failure)? >= self.settings.max_login_failures
+            {
+                tracing::warn!(key = %k, "sign-in throttled");
+                return Err(password::throttled());
+            }
+        }
+        let user = users::find_by_username(&mut conn, &req.username).map_err(store_failure)?;
+        let verified = match &user {
+            Some(u) if !u.disabled => {
+                u.password_hash.as_deref().is_some_and(|h| passwords::verify(req.password.expose(), h))
+            }
+            _ => {
+                let _ = passwords::verify(req.password.expose(), dummy_hash());
+                false
+            }
+        };
+        let user = match user {
+            Some(u) if verified => u,
+            _ => {
+                for k in &keys {
+                    throttle::record_failure(&mut conn, k, now, window).map_err(store_failure)?;
+                }
+                return Err(password::bad_credentials());
+            }
+        };
+        throttle::clear(&mut conn, &keys[0]).map_err(store_failure)?;
+        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        let plan =
+            password::decide(&req, &profile, api.as_ref().map(|a| a.profile()).as_ref(), &UserId::new(&user.id))?;
+        drop(conn);
+        let signer = self.signer_for(&plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
+        let api_id = plan.api_id.clone();
+        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer)?;
+        if profile.allows_grant(grant_types::REFRESH_TOKEN) {
+            let family = clock::uuid();
+            let absolute = now + self.settings.refresh_absolute_secs;
+            let token = self.store_refresh(&family, client, &user, &api_id, resp.scope.as_deref(), absolute, None)?;
+            resp.refresh_token = Some(token);
+        }
+        Ok(resp)
+    }
+
+    /// Stores a new refresh token of `family`; with `rotated`, marks that
+    /// token used in the same transaction (false: someone used it first).
+    #[allow(clippy::too_many_arguments)]
+    fn store_refresh(
+        &self,
+        family: &str,
+        client: &Client,
+        user: &User,
+        api_id: &ApiId,
+        scope: Option<&str>,
+        absolute_expires_at: i64,
+        rotated: Option<&RefreshToken>,
+    ) -> Result<String, OAuthError> {
+        let now = clock::now();
+        let plain =
+            PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
+        let row = RefreshToken {
+            id: clock::uuid(),
+            family_id: family.to_owned(),
+            token_hash: plain.hash().as_str().to_owned(),
+            client_id: client.id.clone(),
+            user_id: user.id.clone(),
+            api_id: api_id.to_string(),
+            scopes: scope.unwrap_or_default().to_owned(),
+            created_at: now,
+            absolute_expires_at,
+            idle_expires_at: (now + self.settings.refresh_idle_secs).min(absolute_expires_at),
+            used_at: None,
+            revoked_at: None,
+        };
+        let won = self
+            .store
+            .tx(|conn: &mut DbConn| {
+                if let Some(old) = rotated
+                    && !grants::mark_used(conn, &old.id, now)?
+                {
+                    return Ok(false);
+                }
+                grants::insert(conn, &row)?;
+                Ok(true)
+            })
+            .map_err(store_failure)?;
+        if won {
+            Ok(plain.expose().to_owned())
+        } else {
+            self.revoke_family(family, "concurrent reuse of a refresh token");
+            Err(OAuthError::new(ErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked"))
+        }
+    }
+
+    fn revoke_family(&self, family: &str, why: &str) {
+        match self.store.conn().and_then(|mut c| grants::revoke_family(&mut c, family, clock::now())) {
+            Ok(n) => tracing::warn!(family, revoked = n, reason = why, "refresh token family revoked"),
+            Err(e) => tracing::error!(family, error = %e, "could not revoke a refresh token family"),
+        }
+    }
+
+    /// RFC 6749 §6 with rotation: the old token is retired only when the new
+    /// tokens are issued; a retired token presented again revokes the family.
+    pub(crate) fn refresh(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let presented = params.require("refresh_token")?;
+        let requested = params.get("scope").map(ScopeSet::parse).transpose()?;
+        let now = clock::now();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let invalid = || OAuthError::new(ErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked");
+        let Some(stored) =
+            grants::find_by_hash(&mut conn, SecretHash::of(presented).as_str()).map_err(store_failure)?
+        else {
+            return Err(invalid().with_detail("unknown refresh token"));
+        };
+        let view = refresh_token::Stored {
+            client_id: stored.client_id.clone(),
+            scopes: ScopeSet::parse(&stored.scopes)?,
+            absolute_expires_at: stored.absolute_expires_at,
+            idle_expires_at: stored.idle_expires_at,
+            used: stored.used_at.is_some(),
+            revoked: stored.revoked_at.is_some(),
+        };
+        let scopes = match refresh_token::decide(&view, &client.profile(), requested.as_ref(), now) {
+            Ok(s) => s,
+            Err(refusal) => {
+                if refusal.revoke_family {
+                    self.revoke_family(&stored.family_id, "reuse of a rotated refresh token");
+                }
+                return Err(refusal.error);
+            }
+        };
+        let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
+        let api = apis::find(&mut conn, &stored.api_id).map_err(store_failure)?;
+        drop(conn);
+        let (Some(user), Some(api)) = (user, api) else {
+            self.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
+            return Err(invalid());
+        };
+        let plan = TokenPlan {
+            grant_type: grant_types::REFRESH_TOKEN,
+            subject: user.id.clone(),
+            client_id: ClientId::new(&client.id),
+            api_id: ApiId::new(&api.id),
+            audience: Audience::new(&api.identifier),
+            requested_scopes: scopes.clone(),
+            scopes,
+            alg: api.alg,
+            lifetime_secs: api.token_lifetime_secs,
+        };
+        let signer = self.signer_for(&plan, api.hs256_secret_enc.as_deref())?;
+        let api_id = plan.api_id.clone();
+        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer)?;
+        let token = self.store_refresh(
+            &stored.family_id,
+            client,
+            &user,
+            &api_id,
+            resp.scope.as_deref(),
+            stored.absolute_expires_at,
+            Some(&stored),
+        )?;
+        resp.refresh_token = Some(token);
+        Ok(resp)
+    }
+}

@@ -1,0 +1,208 @@
+//! User grants without a browser: the password grant (RFC 6749 §4.3, off by
+//! default, throttled) and refresh tokens with rotation and family revocation
+//! (RFC 6749 §6, RFC 9700 §4.14.2), through the `oauth2` crate.
+
+use crate::on_both_backends;
+use crate::plugins::component;
+use crate::support::{Backend, Options, TestServer, verify_with_discovery};
+use oauth2::basic::BasicClient;
+use oauth2::{
+    ClientId, ClientSecret, RefreshToken, ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenResponse, TokenUrl,
+};
+use serde_json::{Value, json};
+
+const AUD: &str = "https://users.api.example";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Fixture {
+    server: TestServer,
+    id: String,
+    secret: String,
+    user_id: String,
+}
+
+fn fixture(backend: Backend, env: Vec<(String, String)>) -> Fixture {
+    let server = TestServer::start_with(backend, Options { env, ..Default::default() });
+    server.cli_json(&["api", "create", "--identifier", AUD, "--scopes", "read,write"]);
+    let out = server.cli_output(
+        &["user", "create", "--username", "alice", "--password-stdin", "--json"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = server.cli_json(&["client", "create", "--name", "ci", "--grant-types", "password,refresh_token"]);
+    Fixture {
+        id: c["client_id"].as_str().unwrap().to_owned(),
+        secret: c["client_secret"].as_str().unwrap().to_owned(),
+        user_id: user["id"].as_str().unwrap().to_owned(),
+        server,
+    }
+}
+
+fn oauth_client(
+    f: &Fixture,
+) -> BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+> {
+    BasicClient::new(ClientId::new(f.id.clone()))
+        .set_client_secret(ClientSecret::new(f.secret.clone()))
+        .set_token_uri(TokenUrl::new(f.server.token_url()).unwrap())
+}
+
+fn http() -> oauth2::reqwest::Client {
+    oauth2::reqwest::ClientBuilder::new().redirect(oauth2::reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn form(f: &Fixture, pairs: &[(&str, &str)]) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(f.server.token_url())
+        .basic_auth(&f.id, Some(&f.secret))
+        .form(pairs)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    (status, r.json().await.unwrap())
+}
+
+async fn password_login(f: &Fixture, password: &str) -> (u16, Value) {
+    form(f, &[("grant_type", "password"), ("username", "alice"), ("password", password), ("audience", AUD)]).await
+}
+
+on_both_backends!(password_grant_gives_a_user_token_and_a_rotating_refresh_token, |backend: Backend| async move {
+    let f = fixture(backend, vec![]);
+    let resp = oauth_client(&f)
+        .exchange_password(&ResourceOwnerUsername::new("alice".into()), &ResourceOwnerPassword::new(PASSWORD.into()))
+        .add_extra_param("audience", AUD)
+        .add_scope(Scope::new("read".into()))
+        .request_async(&http())
+        .await
+        .expect("password grant");
+    let claims = verify_with_discovery(&f.server.base, resp.access_token().secret(), AUD).await;
+    assert_eq!(claims["sub"], Value::from(f.user_id.clone()), "sub is the user");
+    assert_eq!(claims["client_id"], Value::from(f.id.clone()));
+    assert_eq!(claims["scope"], "read");
+    let rt1 = resp.refresh_token().expect("refresh token").secret().clone();
+
+    let refreshed = oauth_client(&f)
+        .exchange_refresh_token(&RefreshToken::new(rt1.clone()))
+        .request_async(&http())
+        .await
+        .expect("refresh");
+    let rt2 = refreshed.refresh_token().expect("rotated").secret().clone();
+    assert_ne!(rt1, rt2, "rotated on every use");
+    let claims = verify_with_discovery(&f.server.base, refreshed.access_token().secret(), AUD).await;
+    assert_eq!(claims["sub"], Value::from(f.user_id.clone()));
+    assert_eq!(claims["scope"], "read");
+
+    // Widening the scope on refresh is refused; narrowing would be allowed.
+    let (status, body) =
+        form(&f, &[("grant_type", "refresh_token"), ("refresh_token", &rt2), ("scope", "read write")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+
+    // Reuse of the rotated token revokes the family: rt2 stops working too.
+    let (status, body) = form(&f, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, body) = form(&f, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "family revoked after reuse");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_grant_is_off_unless_enabled_and_never_says_which_credential_was_wrong() {
+    let f = fixture(Backend::Sqlite, vec![]);
+    let m2m = f.server.cli_json(&["client", "create", "--name", "m2m", "--grant-types", "client_credentials"]);
+    let r = reqwest::Client::new()
+        .post(f.server.token_url())
+        .basic_auth(m2m["client_id"].as_str().unwrap(), m2m["client_secret"].as_str())
+        .form(&[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("audience", AUD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized_client");
+
+    let (s1, wrong_password) = password_login(&f, "not the password").await;
+    let (s2, unknown_user) =
+        form(&f, &[("grant_type", "password"), ("username", "mallory"), ("password", PASSWORD), ("audience", AUD)])
+            .await;
+    assert_eq!((s1, s2), (400, 400));
+    assert_eq!(wrong_password, unknown_user, "the same answer for a wrong password and an unknown user");
+    assert_eq!(wrong_password["error"], "invalid_grant");
+
+    // Another client's refresh token is not this client's.
+    let (_, ok) = password_login(&f, PASSWORD).await;
+    let rt = ok["refresh_token"].as_str().unwrap();
+    let other = f.server.cli_json(&["client", "create", "--name", "other", "--grant-types", "password,refresh_token"]);
+    let r = reqwest::Client::new()
+        .post(f.server.token_url())
+        .basic_auth(other["client_id"].as_str().unwrap(), other["client_secret"].as_str())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_throttled_per_account() {
+    let f = fixture(Backend::Sqlite, vec![("TESSERA_LOGIN__MAX_FAILURES".into(), "3".into())]);
+    for _ in 0..3 {
+        assert_eq!(password_login(&f, "wrong").await.1["error_description"], "invalid username or password");
+    }
+    let (status, body) = password_login(&f, PASSWORD).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(body["error_description"].as_str().unwrap().contains("too many"), "{body}");
+}
+
+/// DESIGN.md and issue 4 item 7: one rule bound to every grant gives the same
+/// claim on client_credentials (through the service account), password and
+/// refresh tokens; plugins see the grant and where the user came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rule_serves_every_grant() {
+    let f = fixture(Backend::Sqlite, vec![]);
+    let m2m = f.server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "m2m",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "alice",
+    ]);
+    f.server.cli_json(&["plugin", "upload", &component("examples", "rust-username"), "--name", "username"]);
+    f.server.cli_json(&["plugin", "upload", &component("fixtures", "echo-context"), "--name", "echo"]);
+    f.server.cli_json(&["binding", "create", "--plugin", "username", "--grant-types", "all"]);
+    f.server.cli_json(&["binding", "create", "--plugin", "echo", "--grant-types", "all"]);
+
+    let cc = reqwest::Client::new()
+        .post(f.server.token_url())
+        .basic_auth(m2m["client_id"].as_str().unwrap(), m2m["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials"), ("audience", AUD)])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let (_, pw) = password_login(&f, PASSWORD).await;
+    let (_, rf) =
+        form(&f, &[("grant_type", "refresh_token"), ("refresh_token", pw["refresh_token"].as_str().unwrap())]).await;
+    let expected = [
+        ("client_credentials", "service-account", &cc),
+        ("password", "signed-in", &pw),
+        ("refresh_token", "signed-in", &rf),
+    ];
+    for (grant, source, body) in expected {
+        let claims = verify_with_discovery(&f.server.base, body["access_token"].as_str().unwrap(), AUD).await;
+        assert_eq!(claims["https://example.com/username"], "alice", "{grant}");
+        assert_eq!(claims["ctx"]["grant_type"], grant);
+        assert_eq!(claims["ctx"]["user_source"], source, "{grant}");
+        assert_eq!(claims["ctx"]["user_id"], json!(f.user_id), "{grant}");
+    }
+}

@@ -264,6 +264,49 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     assert_eq!(kept[0].id, "r011");
 }
 
+fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
+    use tessera_store::grants::{self, RefreshToken};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("ru", "refresh-user")).unwrap();
+    clients::insert(&mut c, &client("rc")).unwrap();
+    let t = |id: &str, hash: &str| RefreshToken {
+        id: id.into(),
+        family_id: "fam".into(),
+        token_hash: hash.into(),
+        client_id: "rc".into(),
+        user_id: "ru".into(),
+        api_id: "a".into(),
+        scopes: "read".into(),
+        created_at: 1,
+        absolute_expires_at: 100,
+        idle_expires_at: 50,
+        used_at: None,
+        revoked_at: None,
+    };
+    grants::insert(&mut c, &t("t1", "h1")).unwrap();
+    assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
+    assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
+    assert!(!grants::mark_used(&mut c, "t1", 6).unwrap(), "second use loses");
+    grants::insert(&mut c, &t("t2", "h2")).unwrap();
+    assert_eq!(grants::revoke_family(&mut c, "fam", 7).unwrap(), 2);
+    assert!(!grants::mark_used(&mut c, "t2", 8).unwrap(), "revoked tokens cannot rotate");
+    assert_eq!(grants::find_by_hash(&mut c, "h2").unwrap().unwrap().revoked_at, Some(7));
+}
+
+fn throttle_counts_in_a_window(db: &Db) {
+    use tessera_store::throttle;
+    let mut c = db.store.conn().unwrap();
+    for _ in 0..3 {
+        throttle::record_failure(&mut c, "user:x", 100, 60).unwrap();
+    }
+    assert_eq!(throttle::failures(&mut c, "user:x", 120, 60).unwrap(), 3);
+    assert_eq!(throttle::failures(&mut c, "user:x", 161, 60).unwrap(), 0, "window ended");
+    throttle::record_failure(&mut c, "user:x", 200, 60).unwrap();
+    assert_eq!(throttle::failures(&mut c, "user:x", 201, 60).unwrap(), 1, "a new window starts at 1");
+    throttle::clear(&mut c, "user:x").unwrap();
+    assert_eq!(throttle::failures(&mut c, "user:x", 201, 60).unwrap(), 0);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -282,4 +325,6 @@ conformance!(
     transactions_roll_back_on_error,
     apis_and_audit,
     plugin_versions_number_up_and_bindings_order,
+    refresh_rotation_is_single_use_and_families_revoke,
+    throttle_counts_in_a_window,
 );

@@ -8,6 +8,7 @@ mod support;
 
 mod cli;
 mod client_credentials;
+mod introspection;
 mod keys;
 pub mod plugins;
 mod startup;

@@ -12,6 +12,10 @@ pub struct Endpoints {
     pub token: String,
     /// The JWKS.
     pub jwks: String,
+    /// RFC 7662 introspection.
+    pub introspection: String,
+    /// RFC 7009 revocation.
+    pub revocation: String,
     /// The authorization endpoint, once user grants exist.
     pub authorization: Option<String>,
     /// The userinfo endpoint, once OIDC exists.
@@ -30,6 +34,14 @@ pub struct Metadata {
     pub token_endpoint: String,
     /// RFC 8414.
     pub jwks_uri: String,
+    /// RFC 8414 / RFC 7662.
+    pub introspection_endpoint: String,
+    /// RFC 8414.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 / RFC 7009.
+    pub revocation_endpoint: String,
+    /// RFC 8414.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// OIDC Discovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
@@ -58,6 +70,14 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, scopes: Vec<String>, grant_
         authorization_endpoint: endpoints.authorization.clone(),
         token_endpoint: endpoints.token.clone(),
         jwks_uri: endpoints.jwks.clone(),
+        introspection_endpoint: endpoints.introspection.clone(),
+        introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        revocation_endpoint: endpoints.revocation.clone(),
+        revocation_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "none".into(),
+        ],
         userinfo_endpoint: endpoints.userinfo.clone(),
         scopes_supported: scopes,
         response_types_supported: if endpoints.authorization.is_some() { vec!["code".into()] } else { vec![] },

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     /// RFC 6750 §3.1: "The access token provided is expired, revoked, malformed,
     /// or invalid for other reasons."
     InvalidToken,
+    /// RFC 7009 §2.2.1: "The authorization server does not support the
+    /// revocation of the presented token type."
+    UnsupportedTokenType,
 }
 
 impl ErrorCode {
@@ -62,6 +65,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 

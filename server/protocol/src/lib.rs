@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod introspection;
 pub mod model;
 pub mod params;
 pub mod scope;

@@ -12,11 +12,12 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_protocol::model::SigningAlg;
+use tessera_protocol::token::ACCESS_TOKEN_TYP;
 use tessera_store::keys::{self as repo, SigningKey, state};
 use tessera_store::{DbConn, Store, StoreError};
 use zeroize::Zeroizing;
@@ -298,6 +299,47 @@ impl KeyRing {
     pub fn jwks(&self) -> Result<Arc<Value>, KeyError> {
         Ok(self.snapshot()?.jwks.clone())
     }
+
+    /// Verifies an access token this issuer signed with a published key:
+    /// `typ: at+jwt` (RFC 8725 §3.11), the algorithm of the key its `kid`
+    /// names (never the header's choice, RFC 8725 §3.1), signature, `iss`,
+    /// `exp` and `nbf`. `None` for anything else, including HS256 tokens,
+    /// whose keys are not published (see `verify_hs256`).
+    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Result<Option<Map<String, Value>>, KeyError> {
+        let Ok(header) = jsonwebtoken::decode_header(token) else { return Ok(None) };
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Ok(None);
+        }
+        let Some(kid) = header.kid else { return Ok(None) };
+        let jwks = self.jwks()?;
+        let Ok(set) = serde_json::from_value::<jsonwebtoken::jwk::JwkSet>((*jwks).clone()) else { return Ok(None) };
+        let Some(jwk) = set.find(&kid) else { return Ok(None) };
+        let Some(alg) = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok()) else {
+            return Ok(None);
+        };
+        let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else { return Ok(None) };
+        Ok(decode_claims(token, &key, alg, issuer))
+    }
+}
+
+/// Verifies an HS256 access token with an API's shared secret.
+pub fn verify_hs256(token: &str, secret: &[u8], issuer: &str) -> Option<Map<String, Value>> {
+    decode_claims(token, &jsonwebtoken::DecodingKey::from_secret(secret), Algorithm::HS256, issuer)
+}
+
+fn decode_claims(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    alg: Algorithm,
+    issuer: &str,
+) -> Option<Map<String, Value>> {
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&[issuer]);
+    v.validate_aud = false;
+    v.validate_nbf = true;
+    v.leeway = 30;
+    v.set_required_spec_claims(&["exp", "iss", "sub"]);
+    jsonwebtoken::decode::<Map<String, Value>>(token, key, &v).ok().map(|d| d.claims)
 }
 
 #[cfg(test)]

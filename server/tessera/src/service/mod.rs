@@ -3,6 +3,7 @@
 //! (diesel blocks) and return typed errors; renderers live in `web/`.
 
 pub mod admin;
+pub mod introspection;
 pub mod pipeline;
 pub mod plugins;
 pub mod token;

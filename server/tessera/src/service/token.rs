@@ -82,8 +82,8 @@ pub struct UserGrantSettings {
 /// Issues tokens.
 pub struct TokenService {
     pub(crate) store: Store,
-    keys: Arc<KeyRing>,
-    issuer: String,
+    pub(crate) keys: Arc<KeyRing>,
+    pub(crate) issuer: String,
     hooks: Arc<dyn TokenHooks>,
     pub(crate) settings: UserGrantSettings,
 }
@@ -128,7 +128,7 @@ impl TokenService {
     }
 
     /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify public ones.
-    fn authenticate(&self, authorization: Option<&str>, params: &Params) -> Result<Client, OAuthError> {
+    pub(crate) fn authenticate(&self, authorization: Option<&str>, params: &Params) -> Result<Client, OAuthError> {
         let presented = client_auth::extract(authorization, params)?;
         let mut conn = self.store.conn().map_err(store_failure)?;
         let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;

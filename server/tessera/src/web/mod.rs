@@ -33,6 +33,16 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oauth::token))
             .default_service(web::to(oauth::token_method_not_allowed)),
     )
+    .service(
+        web::resource(routes::INTROSPECT)
+            .route(web::post().to(oauth::introspect))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .service(
+        web::resource(routes::REVOKE)
+            .route(web::post().to(oauth::revoke))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
     .route(routes::OPENID_CONFIGURATION, web::get().to(oauth::metadata))
     .route(routes::OAUTH_AUTHORIZATION_SERVER, web::get().to(oauth::metadata))
     .route(routes::JWKS, web::get().to(oauth::jwks))

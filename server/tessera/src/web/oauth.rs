@@ -11,32 +11,68 @@ use tessera_protocol::OAuthError;
 use tessera_protocol::discovery::{self, Endpoints};
 use tessera_protocol::model::grant_types;
 
-/// POST /oauth/token (RFC 6749 §3.2).
-pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+/// The form body and `Authorization` header of a client's POST to an OAuth
+/// endpoint, checked the same way everywhere.
+fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
     let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     });
     if !is_form {
-        return render::oauth_error(&OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
-    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().map(str::to_owned));
-    let authorization = match authorization {
-        Some(Err(_)) => {
-            return render::oauth_error(&OAuthError::invalid_client().with_detail("non-ASCII Authorization header"));
-        }
-        Some(Ok(a)) => Some(a),
-        None => None,
+    match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
+        Some(Err(_)) => Err(OAuthError::invalid_client().with_detail("non-ASCII Authorization header")),
+        Some(Ok(a)) => Ok(Some(a.to_owned())),
+        None => Ok(None),
+    }
+}
+
+/// Runs `f` on a blocking thread and renders its OAuth outcome.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
+    ok: impl FnOnce(T) -> HttpResponse,
+) -> HttpResponse {
+    match web::block(f).await {
+        Ok(Ok(v)) => ok(v),
+        Ok(Err(e)) => render::oauth_error(&e),
+        Err(e) => render::oauth_error(&OAuthError::server_error(format!("blocking task failed: {e}"))),
+    }
+}
+
+/// POST /oauth/token (RFC 6749 §3.2).
+pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let authorization = match client_post(&req) {
+        Ok(a) => a,
+        Err(e) => return render::oauth_error(&e),
     };
     // The TCP peer, never X-Forwarded-For: throttling must key on what a
     // client cannot forge (RFC 9700 §4.13).
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     let tokens = state.tokens.clone();
-    let result = web::block(move || tokens.token_request(authorization.as_deref(), &body, peer.as_deref())).await;
-    match result {
-        Ok(Ok(resp)) => render::token_ok(&resp),
-        Ok(Err(e)) => render::oauth_error(&e),
-        Err(e) => render::oauth_error(&OAuthError::server_error(format!("blocking task failed: {e}"))),
-    }
+    blocking(move || tokens.token_request(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r))
+        .await
+}
+
+/// POST /oauth/introspect (RFC 7662).
+pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let authorization = match client_post(&req) {
+        Ok(a) => a,
+        Err(e) => return render::oauth_error(&e),
+    };
+    let tokens = state.tokens.clone();
+    blocking(move || tokens.introspect(authorization.as_deref(), &body), |r| render::token_ok(&r)).await
+}
+
+/// POST /oauth/revoke (RFC 7009): 200 with an empty body whether or not the
+/// token was known (§2.2).
+pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let authorization = match client_post(&req) {
+        Ok(a) => a,
+        Err(e) => return render::oauth_error(&e),
+    };
+    let tokens = state.tokens.clone();
+    blocking(move || tokens.revoke(authorization.as_deref(), &body), |()| render::token_ok(&serde_json::json!({})))
+        .await
 }
 
 /// Answers a wrong method on the token endpoint (RFC 6749 §3.2: POST only).
@@ -48,6 +84,8 @@ pub async fn token_method_not_allowed() -> HttpResponse {
 pub fn endpoints(issuer: &str) -> Endpoints {
     Endpoints {
         token: format!("{issuer}{}", routes::TOKEN),
+        introspection: format!("{issuer}{}", routes::INTROSPECT),
+        revocation: format!("{issuer}{}", routes::REVOKE),
         jwks: format!("{issuer}{}", routes::JWKS),
         authorization: None,
         userinfo: None,

@@ -13,3 +13,7 @@ pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-s
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: the database answers.
 pub const READYZ: &str = "/readyz";
+/// RFC 7662 token introspection.
+pub const INTROSPECT: &str = "/oauth/introspect";
+/// RFC 7009 token revocation.
+pub const REVOKE: &str = "/oauth/revoke";

@@ -10,6 +10,7 @@ mod cli;
 mod client_credentials;
 mod introspection;
 mod keys;
+mod oidc;
 pub mod plugins;
 mod startup;
 mod token_errors;

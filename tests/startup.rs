@@ -103,14 +103,24 @@ fn probes_answer_and_discovery_is_truthful() {
             assert_eq!(d["token_endpoint"], serde_json::Value::from(format!("{}/oauth/token", server.base)));
             assert_eq!(
                 d["grant_types_supported"],
-                serde_json::json!(["client_credentials", "password", "refresh_token"])
+                serde_json::json!(["authorization_code", "client_credentials", "password", "refresh_token"])
             );
             assert_eq!(
                 d["token_endpoint_auth_methods_supported"],
                 serde_json::json!(["client_secret_basic", "client_secret_post"])
             );
-            assert_eq!(d["scopes_supported"], serde_json::json!(["read", "write"]));
-            assert!(d.get("authorization_endpoint").is_none(), "no endpoint is advertised before it exists");
+            assert_eq!(
+                d["scopes_supported"],
+                serde_json::json!(["openid", "profile", "email", "offline_access", "read", "write"])
+            );
+            assert_eq!(
+                d["authorization_endpoint"],
+                serde_json::Value::from(format!("{}/oauth/authorize", server.base))
+            );
+            assert_eq!(d["userinfo_endpoint"], serde_json::Value::from(format!("{}/oauth/userinfo", server.base)));
+            assert_eq!(d["response_types_supported"], serde_json::json!(["code"]), "no implicit response types");
+            assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]), "plain is not offered");
+            assert_eq!(d["authorization_response_iss_parameter_supported"], true);
             let jwks = reqwest::get(d["jwks_uri"].as_str().unwrap()).await.unwrap();
             assert_eq!(jwks.status(), 200);
         }

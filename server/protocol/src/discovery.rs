@@ -61,10 +61,25 @@ pub struct Metadata {
     pub access_token_signing_alg_values_supported: Vec<String>,
     /// RFC 9207 mix-up defence.
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 8414 / RFC 7636: S256 only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code_challenge_methods_supported: Vec<String>,
+    /// RFC 8414.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_modes_supported: Vec<String>,
+    /// OIDC Discovery: the claims userinfo and ID tokens can carry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claims_supported: Vec<String>,
 }
 
-/// Builds the document.
-pub fn metadata(issuer: &str, endpoints: &Endpoints, scopes: Vec<String>, grant_types: &[&str]) -> Metadata {
+/// Builds the document. The OIDC scopes are listed with the APIs' scopes
+/// when the authorization endpoint exists.
+pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, grant_types: &[&str]) -> Metadata {
+    if endpoints.authorization.is_some() {
+        let mut all: Vec<String> = crate::oidc::OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        all.extend(scopes.into_iter().filter(|s| !crate::oidc::OIDC_SCOPES.contains(&s.as_str())));
+        scopes = all;
+    }
     Metadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: endpoints.authorization.clone(),
@@ -84,8 +99,49 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, scopes: Vec<String>, grant_
         grant_types_supported: grant_types.iter().map(|g| (*g).to_owned()).collect(),
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
         subject_types_supported: vec!["public".into()],
-        id_token_signing_alg_values_supported: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+        // ID tokens are signed with RS256, the algorithm every RP supports (J-17).
+        id_token_signing_alg_values_supported: vec!["RS256".into()],
         access_token_signing_alg_values_supported: vec!["RS256".into(), "ES256".into(), "EdDSA".into(), "HS256".into()],
         authorization_response_iss_parameter_supported: endpoints.authorization.is_some(),
+        code_challenge_methods_supported: if endpoints.authorization.is_some() { vec!["S256".into()] } else { vec![] },
+        response_modes_supported: if endpoints.authorization.is_some() {
+            vec!["query".into(), "fragment".into()]
+        } else {
+            vec![]
+        },
+        claims_supported: if endpoints.userinfo.is_some() {
+            [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "azp",
+                "at_hash",
+                "name",
+                "given_name",
+                "family_name",
+                "middle_name",
+                "nickname",
+                "preferred_username",
+                "profile",
+                "picture",
+                "website",
+                "gender",
+                "birthdate",
+                "zoneinfo",
+                "locale",
+                "updated_at",
+                "email",
+                "email_verified",
+            ]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect()
+        } else {
+            vec![]
+        },
     }
 }

@@ -48,6 +48,12 @@ pub enum ErrorCode {
     /// RFC 7009 §2.2.1: "The authorization server does not support the
     /// revocation of the presented token type."
     UnsupportedTokenType,
+    /// RFC 6749 §4.1.2.1: "The authorization server does not support obtaining
+    /// an authorization code using this method."
+    UnsupportedResponseType,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User
+    /// authentication." (sent for `prompt=none` without a session)
+    LoginRequired,
 }
 
 impl ErrorCode {
@@ -66,6 +72,8 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
         }
     }
 

@@ -28,7 +28,7 @@ pub mod grant_types {
         &[CLIENT_CREDENTIALS, AUTHORIZATION_CODE, IMPLICIT, PASSWORD, REFRESH_TOKEN, DEVICE_CODE, TOKEN_EXCHANGE];
 
     /// Grant types the token endpoint implements today; discovery lists these.
-    pub const SUPPORTED: &[&str] = &[CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN];
+    pub const SUPPORTED: &[&str] = &[AUTHORIZATION_CODE, CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN];
 
     /// True if `g` is a grant type Tessera knows.
     pub fn is_known(g: &str) -> bool {

@@ -77,3 +77,95 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: i64) -> Result<usi
     .set(refresh_tokens::revoked_at.eq(Some(now)))
     .execute(conn)?)
 }
+
+use crate::schema::{authorization_codes, sessions};
+
+/// A browser session (the cookie holds the random id; this its hash).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    /// SHA-256 hex of the cookie value.
+    pub id_hash: String,
+    /// The signed-in user.
+    pub user_id: String,
+    /// When the user authenticated (OIDC `auth_time`).
+    pub auth_time: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Stores a session.
+pub fn insert_session(conn: &mut DbConn, s: &Session) -> Result<(), StoreError> {
+    diesel::insert_into(sessions::table).values(s).execute(conn)?;
+    Ok(())
+}
+
+/// The unexpired session with this hash.
+pub fn session(conn: &mut DbConn, id_hash: &str, now: i64) -> Result<Option<Session>, StoreError> {
+    Ok(sessions::table
+        .find(id_hash)
+        .filter(sessions::expires_at.gt(now))
+        .select(Session::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Ends a session.
+pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn)?;
+    Ok(())
+}
+
+/// An authorization code (RFC 6749 §4.1.2), stored by hash.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub struct AuthorizationCode {
+    /// SHA-256 hex of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who authorized it.
+    pub user_id: String,
+    /// The redirect URI it was sent to; the token request must repeat it.
+    pub redirect_uri: String,
+    /// Granted scopes, space-separated.
+    pub scopes: String,
+    /// The requested API, if any.
+    pub audience: Option<String>,
+    /// The OIDC nonce, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge (RFC 7636).
+    pub code_challenge: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; short (RFC 9700: at most 10 minutes; we use 60 s).
+    pub expires_at: i64,
+    /// When it was redeemed; a second redemption is reuse.
+    pub used_at: Option<i64>,
+    /// The refresh-token family its tokens belong to, revoked on reuse.
+    pub family_id: String,
+}
+
+/// Stores a code.
+pub fn insert_code(conn: &mut DbConn, c: &AuthorizationCode) -> Result<(), StoreError> {
+    diesel::insert_into(authorization_codes::table).values(c).execute(conn)?;
+    Ok(())
+}
+
+/// The code with this hash, used or not.
+pub fn code(conn: &mut DbConn, code_hash: &str) -> Result<Option<AuthorizationCode>, StoreError> {
+    Ok(authorization_codes::table.find(code_hash).select(AuthorizationCode::as_select()).first(conn).optional()?)
+}
+
+/// Marks a code redeemed if it was not; false means it was already used
+/// (on this node or another).
+pub fn redeem_code(conn: &mut DbConn, code_hash: &str, now: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(authorization_codes::table.find(code_hash).filter(authorization_codes::used_at.is_null()))
+        .set(authorization_codes::used_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}

@@ -97,6 +97,9 @@ pub struct TokenConfig {
     /// A refresh token not used for this long ends (RFC 9700 §4.14.2).
     /// Default: 1209600 (14 days).
     pub refresh_token_idle_secs: i64,
+    /// Authorization codes expire this fast (RFC 9700 asks for short-lived
+    /// codes; FAPI 2 tests 60 s). Default: 60.
+    pub authorization_code_secs: i64,
 }
 
 impl Default for TokenConfig {
@@ -105,6 +108,7 @@ impl Default for TokenConfig {
             access_token_lifetime_secs: 3600,
             refresh_token_absolute_secs: 30 * 86_400,
             refresh_token_idle_secs: 14 * 86_400,
+            authorization_code_secs: 60,
         }
     }
 }
@@ -118,11 +122,13 @@ pub struct LoginConfig {
     pub max_failures: i32,
     /// The counting window, in seconds. Default: 900.
     pub window_secs: i64,
+    /// A browser session ends this long after sign-in. Default: 86400.
+    pub session_secs: i64,
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        LoginConfig { max_failures: 10, window_secs: 900 }
+        LoginConfig { max_failures: 10, window_secs: 900, session_secs: 86_400 }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Grants, one module per grant type (RFC 6749 §4).
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;

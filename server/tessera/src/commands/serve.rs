@@ -32,6 +32,9 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
         refresh_idle_secs: config.tokens.refresh_token_idle_secs,
         max_login_failures: config.login.max_failures,
         login_window_secs: config.login.window_secs,
+        userinfo_token_lifetime_secs: config.tokens.access_token_lifetime_secs,
+        code_lifetime_secs: config.tokens.authorization_code_secs,
+        session_lifetime_secs: config.login.session_secs,
     };
     let tokens = Arc::new(TokenService::new(store.clone(), keys.clone(), issuer.clone(), pipeline, settings));
     let state = AppState { store, keys, tokens, issuer: issuer.clone() };

@@ -3,11 +3,14 @@
 //! (diesel blocks) and return typed errors; renderers live in `web/`.
 
 pub mod admin;
+pub mod authorize;
 pub mod introspection;
 pub mod pipeline;
 pub mod plugins;
+pub mod sign_in;
 pub mod token;
 pub mod user_grants;
+pub mod userinfo;
 pub mod warmer;
 
 use crate::keys::KeyError;

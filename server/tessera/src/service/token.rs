@@ -14,6 +14,7 @@ use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::client_auth::{self, AuthMethod};
 use tessera_protocol::grant::{TokenPlan, client_credentials};
 use tessera_protocol::model::{SigningAlg, grant_types};
+use tessera_protocol::oidc::{IdTokenInput, UserClaimsSource, id_token_claims, user_claims};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
 use tessera_protocol::token::{ACCESS_TOKEN_TYP, TokenResponse, access_token_claims};
@@ -66,6 +67,14 @@ pub trait TokenHooks: Send + Sync {
     fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError>;
 }
 
+/// Asks `issue` for an ID token (OpenID Connect).
+pub(crate) struct IdTokenRequest<'a> {
+    /// The authorization request's nonce.
+    pub nonce: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+}
+
 /// Lifetimes and limits of the user grants.
 #[derive(Debug, Clone)]
 pub struct UserGrantSettings {
@@ -77,6 +86,30 @@ pub struct UserGrantSettings {
     pub max_login_failures: i32,
     /// The window those failures are counted in.
     pub login_window_secs: i64,
+    /// Lifetime of access tokens for userinfo (no API requested).
+    pub userinfo_token_lifetime_secs: i64,
+    /// Authorization codes expire this fast (RFC 9700: short; FAPI 2: 60 s).
+    pub code_lifetime_secs: i64,
+    /// Browser sessions end this long after sign-in.
+    pub session_lifetime_secs: i64,
+}
+
+/// The id under which tokens for the userinfo endpoint (no API requested)
+/// are recorded.
+pub const USERINFO_API_ID: &str = "userinfo";
+
+impl TokenService {
+    /// The built-in "API" of OpenID Connect requests without an audience:
+    /// the userinfo endpoint, accepting exactly the OIDC scopes.
+    pub fn userinfo_api(&self) -> tessera_protocol::model::ApiProfile {
+        tessera_protocol::model::ApiProfile {
+            id: tessera_protocol::ApiId::new(USERINFO_API_ID),
+            audience: tessera_protocol::Audience::new(format!("{}{}", self.issuer, crate::web::routes::USERINFO)),
+            alg: SigningAlg::RS256,
+            token_lifetime_secs: self.settings.userinfo_token_lifetime_secs,
+            scopes: tessera_protocol::ScopeSet::from_tokens(tessera_protocol::oidc::OIDC_SCOPES.iter().copied()),
+        }
+    }
 }
 
 /// Issues tokens.
@@ -121,6 +154,7 @@ impl TokenService {
             grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
             grant_types::PASSWORD => self.password(&client, &params, peer),
             grant_types::REFRESH_TOKEN => self.refresh(&client, &params),
+            grant_types::AUTHORIZATION_CODE => self.authorization_code(&client, &params),
             other => {
                 Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other} is not supported")))
             }
@@ -161,32 +195,74 @@ impl TokenService {
         };
         drop(conn);
         let signer = self.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
-        self.issue(plan, client, service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)), &signer)
+        self.issue(plan, client, service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)), &signer, None)
     }
 
     /// Runs the pipeline on `plan` and signs the access token.
+    /// Runs the pipeline on `plan`, signs the access token and, when `id`
+    /// is given and a user is present, the ID token (OIDC Core §2).
     pub(crate) fn issue(
         &self,
         mut plan: TokenPlan,
         client: &Client,
         user: Option<(&User, UserSource)>,
         signer: &Signer,
+        id: Option<IdTokenRequest<'_>>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = clock::now();
         let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
         let base = access_token_claims(&self.issuer, &plan, now, &jti, &PluginClaims::default());
-        let out =
-            self.hooks.before_sign(HookInput { plan: &plan, client, user, access_claims: &base, id_claims: None })?;
+        let id_input = match (&id, user) {
+            (Some(req), Some((u, _))) => Some(IdTokenInput {
+                issuer: &self.issuer,
+                sub: &u.id,
+                client_id: &client.id,
+                now,
+                lifetime_secs: plan.lifetime_secs,
+                auth_time: req.auth_time,
+                nonce: req.nonce,
+                access_token: None,
+            }),
+            _ => None,
+        };
+        let base_id = match (&id_input, user) {
+            (Some(input), Some((u, _))) => {
+                let source = UserClaimsSource { username: &u.username, email: u.email.as_deref(), profile: &u.profile };
+                let scopes = plan.scopes.to_vec();
+                Some(id_token_claims(input, user_claims(scopes.iter().map(String::as_str), &source)))
+            }
+            _ => None,
+        };
+        let out = self.hooks.before_sign(HookInput {
+            plan: &plan,
+            client,
+            user,
+            access_claims: &base,
+            id_claims: base_id.as_ref(),
+        })?;
         plan.scopes.remove_all(out.drop_scopes.iter().map(String::as_str));
         let claims = access_token_claims(&self.issuer, &plan, now, &jti, &out.access);
         let access_token = signer.sign(ACCESS_TOKEN_TYP, &claims).map_err(key_failure)?;
+        let id_token = match (id_input, base_id) {
+            (Some(mut input), Some(mut id_claims)) => {
+                out.id.apply_to(&mut id_claims);
+                input.access_token = Some(&access_token);
+                // Reserved claims (iss, sub, aud, nonce, at_hash, ...) are set
+                // last, so nothing a plugin returned can replace them.
+                let own = id_token_claims(&input, Map::new());
+                id_claims.extend(own);
+                let id_signer = self.keys.signer(SigningAlg::RS256).map_err(key_failure)?;
+                Some(id_signer.sign("JWT", &id_claims).map_err(key_failure)?)
+            }
+            _ => None,
+        };
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: plan.lifetime_secs,
             scope: (!plan.scopes.is_empty()).then(|| plan.scopes.to_string()),
             refresh_token: None,
-            id_token: None,
+            id_token,
         })
     }
 

@@ -3,27 +3,24 @@
 //! grant with rotation and family revocation (RFC 6749 §6, RFC 9700
 //! §4.14.2). Both give plugins the signed-in user.
 
+use super::sign_in::{SignInError, sign_in};
 use super::store_failure;
-use super::token::{TokenService, UserSource};
-use crate::{clock, passwords};
-use std::sync::OnceLock;
-use tessera_protocol::grant::{TokenPlan, password, refresh_token};
+use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
+use crate::clock;
+use tessera_protocol::grant::{TokenPlan, authorization_code, password, refresh_token};
+use tessera_protocol::model::ApiProfile;
 use tessera_protocol::model::grant_types;
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::token::TokenResponse;
-use tessera_protocol::{ApiId, Audience, ClientId, ErrorCode, OAuthError, ScopeSet, UserId};
+use tessera_protocol::{ApiId, ClientId, ErrorCode, OAuthError, ScopeSet, UserId};
 use tessera_store::clients::Client;
 use tessera_store::grants::{self, RefreshToken};
 use tessera_store::users::{self, User};
-use tessera_store::{DbConn, apis, throttle};
+use tessera_store::{DbConn, apis};
 
-/// A hash to verify against when the user does not exist, so a wrong
-/// username costs what a wrong password does.
-fn dummy_hash() -> &'static str {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| passwords::hash("tessera-timing-equalizer").unwrap_or_default())
-}
+/// An API's profile and its sealed HS256 secret, if it has one.
+type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
 impl TokenService {
     /// RFC 6749 §4.3.
@@ -37,45 +34,20 @@ impl TokenService {
         password::check_client(&profile)?;
         let req = password::parse(params)?;
         let now = clock::now();
-        let window = self.settings.login_window_secs;
-        let keys: Vec<String> = std::iter::once(format!("user:{}", req.username.to_lowercase()))
-            .chain(peer.map(|p| format!("ip:{p}")))
-            .collect();
+        let user = match sign_in(&self.store, &self.settings, &req.username, req.password.expose(), peer) {
+            Ok(u) => u,
+            Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),
+            Err(SignInError::Throttled) => return Err(password::throttled()),
+            Err(SignInError::Internal(e)) => return Err(e),
+        };
         let mut conn = self.store.conn().map_err(store_failure)?;
-        for k in &keys {
-            if throttle::failures(&mut conn, k, now, window).map_err(store_failure)? >= self.settings.max_login_failures
-            {
-                tracing::warn!(key = %k, "sign-in throttled");
-                return Err(password::throttled());
-            }
-        }
-        let user = users::find_by_username(&mut conn, &req.username).map_err(store_failure)?;
-        let verified = match &user {
-            Some(u) if !u.disabled => {
-                u.password_hash.as_deref().is_some_and(|h| passwords::verify(req.password.expose(), h))
-            }
-            _ => {
-                let _ = passwords::verify(req.password.expose(), dummy_hash());
-                false
-            }
-        };
-        let user = match user {
-            Some(u) if verified => u,
-            _ => {
-                for k in &keys {
-                    throttle::record_failure(&mut conn, k, now, window).map_err(store_failure)?;
-                }
-                return Err(password::bad_credentials());
-            }
-        };
-        throttle::clear(&mut conn, &keys[0]).map_err(store_failure)?;
         let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
         let plan =
             password::decide(&req, &profile, api.as_ref().map(|a| a.profile()).as_ref(), &UserId::new(&user.id))?;
         drop(conn);
         let signer = self.signer_for(&plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
         let api_id = plan.api_id.clone();
-        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer)?;
+        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
         if profile.allows_grant(grant_types::REFRESH_TOKEN) {
             let family = clock::uuid();
             let absolute = now + self.settings.refresh_absolute_secs;
@@ -173,9 +145,9 @@ impl TokenService {
             }
         };
         let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
-        let api = apis::find(&mut conn, &stored.api_id).map_err(store_failure)?;
+        let api = self.api_by_id(&mut conn, &stored.api_id)?;
         drop(conn);
-        let (Some(user), Some(api)) = (user, api) else {
+        let (Some(user), Some((api, hs256))) = (user, api) else {
             self.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
             return Err(invalid());
         };
@@ -183,16 +155,16 @@ impl TokenService {
             grant_type: grant_types::REFRESH_TOKEN,
             subject: user.id.clone(),
             client_id: ClientId::new(&client.id),
-            api_id: ApiId::new(&api.id),
-            audience: Audience::new(&api.identifier),
+            api_id: api.id.clone(),
+            audience: api.audience.clone(),
             requested_scopes: scopes.clone(),
             scopes,
             alg: api.alg,
             lifetime_secs: api.token_lifetime_secs,
         };
-        let signer = self.signer_for(&plan, api.hs256_secret_enc.as_deref())?;
+        let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
-        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer)?;
+        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
         let token = self.store_refresh(
             &stored.family_id,
             client,
@@ -203,6 +175,83 @@ impl TokenService {
             Some(&stored),
         )?;
         resp.refresh_token = Some(token);
+        Ok(resp)
+    }
+
+    /// An API by internal id, with its sealed HS256 secret; the userinfo
+    /// pseudo-API for OIDC requests without an audience.
+    fn api_by_id(&self, conn: &mut DbConn, id: &str) -> Result<Option<ApiWithSecret>, OAuthError> {
+        if id == USERINFO_API_ID {
+            return Ok(Some((self.userinfo_api(), None)));
+        }
+        Ok(apis::find(conn, id).map_err(store_failure)?.map(|a| (a.profile(), a.hs256_secret_enc)))
+    }
+
+    /// RFC 6749 §4.1.3: redeems a code (single use, bound to the client, the
+    /// redirect URI and the PKCE challenge). A valid replay revokes the refresh
+    /// tokens issued from the code (RFC 9700 §4.5).
+    pub(crate) fn authorization_code(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let code = params.require("code")?;
+        let now = clock::now();
+        let hash = SecretHash::of(code);
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let invalid =
+            || OAuthError::new(ErrorCode::InvalidGrant, "the authorization code is invalid, expired or already used");
+        let Some(stored) = grants::code(&mut conn, hash.as_str()).map_err(store_failure)? else {
+            return Err(invalid().with_detail("unknown code"));
+        };
+        let view = authorization_code::StoredCode {
+            client_id: stored.client_id.clone(),
+            redirect_uri: stored.redirect_uri.clone(),
+            code_challenge: stored.code_challenge.clone(),
+            expires_at: stored.expires_at,
+            used: stored.used_at.is_some(),
+        };
+        if let Err(refusal) = authorization_code::check_redemption(&view, &client.id, params, now) {
+            if refusal.revoke_issued {
+                self.revoke_family(&stored.family_id, "authorization code reuse");
+            }
+            return Err(refusal.error);
+        }
+        if !grants::redeem_code(&mut conn, hash.as_str(), now).map_err(store_failure)? {
+            self.revoke_family(&stored.family_id, "concurrent authorization code reuse");
+            return Err(invalid().with_detail("code redeemed concurrently"));
+        }
+        let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
+        let api = match &stored.audience {
+            Some(aud) => apis::find_by_identifier(&mut conn, aud)
+                .map_err(store_failure)?
+                .map(|a| (a.profile(), a.hs256_secret_enc)),
+            None => Some((self.userinfo_api(), None)),
+        };
+        drop(conn);
+        let (Some(user), Some((api, hs256))) = (user, api) else {
+            return Err(invalid().with_detail("user or API no longer available"));
+        };
+        let scopes = ScopeSet::parse(&stored.scopes)?;
+        let openid = scopes.contains("openid");
+        let offline = scopes.contains("offline_access");
+        let plan = TokenPlan {
+            grant_type: grant_types::AUTHORIZATION_CODE,
+            subject: user.id.clone(),
+            client_id: ClientId::new(&client.id),
+            api_id: api.id.clone(),
+            audience: api.audience.clone(),
+            requested_scopes: scopes.clone(),
+            scopes,
+            alg: api.alg,
+            lifetime_secs: api.token_lifetime_secs,
+        };
+        let signer = self.signer_for(&plan, hs256.as_deref())?;
+        let api_id = plan.api_id.clone();
+        let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
+        let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
+        if offline && client.profile().allows_grant(grant_types::REFRESH_TOKEN) {
+            let absolute = now + self.settings.refresh_absolute_secs;
+            let token =
+                self.store_refresh(&stored.family_id, client, &user, &api_id, resp.scope.as_deref(), absolute, None)?;
+            resp.refresh_token = Some(token);
+        }
         Ok(resp)
     }
 }

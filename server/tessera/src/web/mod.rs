@@ -2,8 +2,10 @@
 //! by their own function so admin routes (mounted separately) can never be
 //! reached without their authentication.
 
+pub mod browser;
 pub mod health;
 pub mod oauth;
+pub mod pages;
 pub mod render;
 pub mod routes;
 
@@ -43,6 +45,18 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(oauth::revoke))
             .default_service(web::to(oauth::token_method_not_allowed)),
     )
+    .service(
+        web::resource(routes::AUTHORIZE)
+            .route(web::get().to(browser::authorize_get))
+            .route(web::post().to(browser::authorize_post)),
+    )
+    .route(routes::LOGIN, web::post().to(browser::login))
+    .service(
+        web::resource(routes::USERINFO)
+            .route(web::get().to(browser::userinfo))
+            .route(web::post().to(browser::userinfo)),
+    )
+    .route(&format!("{}/{{path:.*}}", routes::STATIC), web::get().to(browser::asset))
     .route(routes::OPENID_CONFIGURATION, web::get().to(oauth::metadata))
     .route(routes::OAUTH_AUTHORIZATION_SERVER, web::get().to(oauth::metadata))
     .route(routes::JWKS, web::get().to(oauth::jwks))

@@ -87,8 +87,8 @@ pub fn endpoints(issuer: &str) -> Endpoints {
         introspection: format!("{issuer}{}", routes::INTROSPECT),
         revocation: format!("{issuer}{}", routes::REVOKE),
         jwks: format!("{issuer}{}", routes::JWKS),
-        authorization: None,
-        userinfo: None,
+        authorization: Some(format!("{issuer}{}", routes::AUTHORIZE)),
+        userinfo: Some(format!("{issuer}{}", routes::USERINFO)),
     }
 }
 

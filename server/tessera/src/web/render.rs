@@ -59,3 +59,21 @@ pub fn public_json<T: Serialize>(body: &T, max_age_secs: u32) -> HttpResponse {
     }
     resp
 }
+
+/// A protected-resource error (RFC 6750 §3): `WWW-Authenticate: Bearer`,
+/// with an `error` unless the request carried no token at all (§3.1).
+pub fn bearer_error(status: StatusCode, error: Option<&str>) -> HttpResponse {
+    let challenge = match error {
+        Some(e) => format!("Bearer realm=\"tessera\", error=\"{e}\""),
+        None => "Bearer realm=\"tessera\"".to_owned(),
+    };
+    let mut resp = match error {
+        Some(e) => HttpResponse::build(status).json(json!({"error": e})),
+        None => HttpResponse::build(status).finish(),
+    };
+    no_store(&mut resp);
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}

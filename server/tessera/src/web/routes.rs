@@ -17,3 +17,11 @@ pub const READYZ: &str = "/readyz";
 pub const INTROSPECT: &str = "/oauth/introspect";
 /// RFC 7009 token revocation.
 pub const REVOKE: &str = "/oauth/revoke";
+/// RFC 6749 §3.1 authorization endpoint.
+pub const AUTHORIZE: &str = "/oauth/authorize";
+/// The hosted login form's target.
+pub const LOGIN: &str = "/login";
+/// OIDC Core §5.3 userinfo endpoint.
+pub const USERINFO: &str = "/oauth/userinfo";
+/// Embedded static assets.
+pub const STATIC: &str = "/static";

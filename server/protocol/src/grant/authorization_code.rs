@@ -1,0 +1,350 @@
+//! The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636) and the
+//! OpenID Connect request parameters (OIDC Core §3.1.2.1).
+//!
+//! Validation runs in the order RFC 6749 §4.1.2.1 requires: while the client
+//! or redirect URI is in doubt, errors are shown on a page and never
+//! redirected; after that, errors go back to the client's redirect URI.
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::ids::Audience;
+use crate::model::{ClientProfile, grant_types};
+use crate::params::Params;
+use crate::pkce;
+use crate::scope::ScopeSet;
+
+/// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// `?code=...` (the default for `code`).
+    Query,
+    /// `#code=...`.
+    Fragment,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The client.
+    pub client_id: String,
+    /// The exact registered redirect URI to answer at.
+    pub redirect_uri: String,
+    /// Requested scopes.
+    pub scope: ScopeSet,
+    /// Echoed unchanged.
+    pub state: Option<String>,
+    /// OIDC nonce, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt=none`: never show a page.
+    pub prompt_none: bool,
+    /// `prompt=login`: sign in again even with a session.
+    pub prompt_login: bool,
+    /// Maximum age of the sign-in, in seconds.
+    pub max_age: Option<i64>,
+    /// The API the access token is for, if any.
+    pub audience: Option<Audience>,
+    /// Where the response goes.
+    pub response_mode: ResponseMode,
+}
+
+/// A refused authorization request.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Shown to the user; the redirect URI cannot be trusted.
+    Page(String),
+    /// Sent to the client at its redirect URI.
+    Redirect {
+        /// The registered redirect URI.
+        redirect_uri: String,
+        /// The request's state.
+        state: Option<String>,
+        /// How to send it.
+        mode: ResponseMode,
+        /// The error.
+        error: OAuthError,
+    },
+}
+
+/// RFC 8252 §7.3 / RFC 9700 §4.1.3: loopback redirect URIs match with any
+/// port; everything else by simple string comparison.
+pub fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(r), Ok(q)) = (url::Url::parse(registered), url::Url::parse(requested)) else { return false };
+    let loopback = |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback(&r)
+        && loopback(&q)
+        && r.host_str() == q.host_str()
+        && r.path() == q.path()
+        && r.query() == q.query()
+        && r.fragment().is_none()
+        && q.fragment().is_none()
+        && r.username() == q.username()
+        && r.password().is_none()
+        && q.password().is_none()
+}
+
+/// Validates an authorization request for `client` (`None`: unknown client).
+pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) -> Result<Request, Refusal> {
+    let page = |m: &str| Refusal::Page(m.to_owned());
+    let Some(client_id) = params.get("client_id") else { return Err(page("The request has no client_id.")) };
+    let Some((client, registered)) = client else { return Err(page("The application is not known.")) };
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(r) => match registered.iter().find(|reg| redirect_matches(reg, r)) {
+            Some(_) => r.to_owned(),
+            None => return Err(page("The redirect URI is not registered for this application.")),
+        },
+        None if registered.len() == 1 => registered[0].clone(),
+        None => return Err(page("The request has no redirect_uri, and the application registered several.")),
+    };
+    let state = params.get("state").map(str::to_owned);
+    let mode = match params.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
+        Some(_) => ResponseMode::Query,
+    };
+    let refuse =
+        |error: OAuthError| Refusal::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), mode, error };
+    if let Some(m) = params.get("response_mode")
+        && !matches!(m, "query" | "fragment")
+    {
+        return Err(refuse(OAuthError::invalid_request("response_mode must be query or fragment")));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return Err(refuse(OAuthError::invalid_request("missing parameter: response_type"))),
+        Some(_) => {
+            return Err(refuse(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+    }
+    if !client.allows_grant(grant_types::AUTHORIZATION_CODE) {
+        return Err(refuse(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "authorization_code is not allowed for this client",
+        )));
+    }
+    let scope = params.get("scope").map(ScopeSet::parse).transpose().map_err(&refuse)?.unwrap_or_default();
+    let code_challenge = match params.get("code_challenge") {
+        Some(c) => {
+            pkce::check_challenge(c, params.get("code_challenge_method")).map_err(&refuse)?;
+            Some(c.to_owned())
+        }
+        None if !client.confidential => {
+            return Err(refuse(OAuthError::invalid_request("public clients must use PKCE (code_challenge with S256)")));
+        }
+        None => None,
+    };
+    let prompts: Vec<&str> =
+        params.get("prompt").map(|p| p.split(' ').filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return Err(refuse(OAuthError::invalid_request("prompt=none cannot be combined with other values")));
+    }
+    let max_age = match params.get("max_age") {
+        Some(m) => Some(
+            m.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| refuse(OAuthError::invalid_request("max_age must be a non-negative integer")))?,
+        ),
+        None => None,
+    };
+    let audience = match (params.get("audience"), params.get("resource")) {
+        (None, None) => None,
+        _ => Some(super::client_credentials::target(params).map_err(&refuse)?),
+    };
+    Ok(Request {
+        client_id: client_id.to_owned(),
+        redirect_uri,
+        scope,
+        state,
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge,
+        prompt_none: prompts.contains(&"none"),
+        prompt_login: prompts.contains(&"login"),
+        max_age,
+        audience,
+        response_mode: mode,
+    })
+}
+
+/// What the token request must match about a stored code.
+#[derive(Debug, Clone)]
+pub struct StoredCode {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI it was sent to.
+    pub redirect_uri: String,
+    /// The PKCE challenge, if any.
+    pub code_challenge: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Already redeemed.
+    pub used: bool,
+}
+
+/// Why a code is refused, and whether tokens issued from it must be revoked.
+#[derive(Debug)]
+pub struct CodeRefusal {
+    /// The error (`invalid_grant`, or `invalid_request` for a malformed request).
+    pub error: OAuthError,
+    /// RFC 6749 §4.1.2 / RFC 9700 §4.5: a valid replay of a used code.
+    pub revoke_issued: bool,
+}
+
+/// RFC 6749 §4.1.3 checks for a code redemption by `client`.
+pub fn check_redemption(stored: &StoredCode, client_id: &str, params: &Params, now: i64) -> Result<(), CodeRefusal> {
+    let grant = |why: &str| CodeRefusal {
+        error: OAuthError::new(ErrorCode::InvalidGrant, "the authorization code is invalid, expired or already used")
+            .with_detail(why),
+        revoke_issued: false,
+    };
+    if stored.client_id != client_id {
+        return Err(grant("issued to another client"));
+    }
+    // RFC 6749 §4.1.3: "ensure that the redirect_uri parameter is present if
+    // [it] was included in the initial authorization request ... and their
+    // values are identical". We always record it, so we always require it.
+    if params.get("redirect_uri") != Some(stored.redirect_uri.as_str()) {
+        return Err(grant("redirect_uri does not match"));
+    }
+    match (&stored.code_challenge, params.get("code_verifier")) {
+        (Some(ch), Some(v)) if pkce::verify(v, ch) => {}
+        (Some(_), _) => return Err(grant("PKCE verification failed")),
+        // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => return Err(grant("code_verifier sent but no code_challenge was")),
+        (None, None) => {}
+    }
+    if stored.used {
+        // Only a replay that passes every other check revokes (OAuth 2.1:
+        // an invalid replay must not become a denial-of-service lever).
+        let mut r = grant("code reuse");
+        r.revoke_issued = true;
+        return Err(r);
+    }
+    if now >= stored.expires_at {
+        return Err(grant("expired"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ClientId;
+
+    fn client(confidential: bool) -> ClientProfile {
+        ClientProfile {
+            id: ClientId::new("c"),
+            name: "c".into(),
+            confidential,
+            grant_types: vec!["authorization_code".into()],
+            allowed_scopes: None,
+            allowed_audiences: None,
+        }
+    }
+
+    const CB: &str = "https://app.example/cb";
+    const CH: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn params(extra: &[(&'static str, &'static str)]) -> Params {
+        let mut p = vec![("client_id", "c"), ("redirect_uri", CB), ("response_type", "code")];
+        p.extend_from_slice(extra);
+        Params::from_pairs(p)
+    }
+
+    #[test]
+    fn redirect_uri_variants_are_refused_on_a_page() {
+        let c = client(true);
+        let reg = [CB.to_owned()];
+        for bad in [
+            "https://app.example/cb/",
+            "HTTPS://APP.EXAMPLE/cb",
+            "https://app.example:443/cb",
+            "https://app.example/cb?x=1",
+            "https://app.example.evil.example/cb",
+        ] {
+            let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", bad), ("response_type", "code")]);
+            assert!(matches!(validate(&p, Some((&c, &reg))), Err(Refusal::Page(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_redirect_matches_any_port_only_for_loopback() {
+        assert!(redirect_matches("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"));
+        assert!(!redirect_matches("http://127.0.0.1/cb", "http://127.0.0.1:51234/other"));
+        assert!(!redirect_matches("https://app.example/cb", "https://app.example:8443/cb"));
+    }
+
+    #[test]
+    fn public_client_without_pkce_gets_invalid_request_at_its_redirect_uri() {
+        let c = client(false);
+        let reg = [CB.to_owned()];
+        match validate(&params(&[]), Some((&c, &reg))) {
+            Err(Refusal::Redirect { error, redirect_uri, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest);
+                assert_eq!(redirect_uri, CB);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            validate(&params(&[("code_challenge", CH), ("code_challenge_method", "S256")]), Some((&c, &reg))).is_ok()
+        );
+        assert!(
+            validate(&params(&[("code_challenge", CH), ("code_challenge_method", "plain")]), Some((&c, &reg))).is_err()
+        );
+    }
+
+    #[test]
+    fn token_response_type_is_unsupported() {
+        let c = client(true);
+        let reg = [CB.to_owned()];
+        let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "token")]);
+        match validate(&p, Some((&c, &reg))) {
+            Err(Refusal::Redirect { error, .. }) => assert_eq!(error.code, ErrorCode::UnsupportedResponseType),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn stored() -> StoredCode {
+        StoredCode {
+            client_id: "c".into(),
+            redirect_uri: CB.into(),
+            code_challenge: Some(CH.into()),
+            expires_at: 100,
+            used: false,
+        }
+    }
+
+    #[test]
+    fn redemption_checks_client_redirect_pkce_and_expiry() {
+        let ok = Params::from_pairs([
+            ("redirect_uri", CB),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        ]);
+        assert!(check_redemption(&stored(), "c", &ok, 10).is_ok());
+        assert!(check_redemption(&stored(), "other", &ok, 10).is_err());
+        assert!(check_redemption(&stored(), "c", &ok, 100).is_err(), "expired");
+        let wrong = Params::from_pairs([("redirect_uri", CB), ("code_verifier", "x".repeat(43).leak())]);
+        assert!(!check_redemption(&stored(), "c", &wrong, 10).unwrap_err().revoke_issued);
+        let mut used = stored();
+        used.used = true;
+        assert!(check_redemption(&used, "c", &ok, 10).unwrap_err().revoke_issued, "valid replay revokes");
+        assert!(!check_redemption(&used, "c", &wrong, 10).unwrap_err().revoke_issued, "invalid replay does not");
+    }
+
+    #[test]
+    fn verifier_without_challenge_is_a_downgrade() {
+        let mut s = stored();
+        s.code_challenge = None;
+        let p = Params::from_pairs([
+            ("redirect_uri", CB),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        ]);
+        assert!(check_redemption(&s, "c", &p, 10).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! OpenID Connect Core: the standard scopes, the claims they release, and
+//! the ID token's claim set (§2, §3.1.3.6, §5.4).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// The scopes OpenID Connect defines; they need no API.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Profile claims released by the `profile` scope (§5.4), read from the
+/// user's profile object.
+const PROFILE_CLAIMS: &[&str] = &[
+    "name",
+    "family_name",
+    "given_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+];
+
+/// What the user claims are built from.
+pub struct UserClaimsSource<'a> {
+    /// The login name (`preferred_username`).
+    pub username: &'a str,
+    /// The e-mail address.
+    pub email: Option<&'a str>,
+    /// The profile object (OIDC standard claims by name).
+    pub profile: &'a Value,
+}
+
+/// The user claims released for `scopes` (§5.4): `profile` and `email`.
+pub fn user_claims<'a>(
+    scopes: impl IntoIterator<Item = &'a str> + Clone,
+    user: &UserClaimsSource<'_>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    let has = |s: &str| scopes.clone().into_iter().any(|x| x == s);
+    if has("profile") {
+        m.insert("preferred_username".into(), json!(user.username));
+        for c in PROFILE_CLAIMS {
+            if let Some(v) = user.profile.get(*c) {
+                m.insert((*c).into(), v.clone());
+            }
+        }
+    }
+    if has("email")
+        && let Some(e) = user.email
+    {
+        m.insert("email".into(), json!(e));
+        m.insert("email_verified".into(), user.profile.get("email_verified").cloned().unwrap_or(json!(false)));
+    }
+    m
+}
+
+/// `at_hash` / `c_hash` (§3.1.3.6): base64url of the left half of the
+/// SHA-256 of the value (for the SHA-256 based algorithms we sign with).
+pub fn half_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// The ID token's own claims (§2); user claims and plugin claims are added
+/// by the caller.
+pub struct IdTokenInput<'a> {
+    /// The issuer.
+    pub issuer: &'a str,
+    /// The user id.
+    pub sub: &'a str,
+    /// The client (the ID token's audience and `azp`).
+    pub client_id: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+    /// Lifetime in seconds.
+    pub lifetime_secs: i64,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The request's nonce, echoed.
+    pub nonce: Option<&'a str>,
+    /// The access token issued with it, for `at_hash`.
+    pub access_token: Option<&'a str>,
+}
+
+/// Builds the ID token claims.
+pub fn id_token_claims(input: &IdTokenInput<'_>, user: Map<String, Value>) -> Map<String, Value> {
+    let mut m = user;
+    m.insert("iss".into(), json!(input.issuer));
+    m.insert("sub".into(), json!(input.sub));
+    m.insert("aud".into(), json!(input.client_id));
+    m.insert("azp".into(), json!(input.client_id));
+    m.insert("exp".into(), json!(input.now + input.lifetime_secs));
+    m.insert("iat".into(), json!(input.now));
+    m.insert("auth_time".into(), json!(input.auth_time));
+    if let Some(n) = input.nonce {
+        m.insert("nonce".into(), json!(n));
+    }
+    if let Some(t) = input.access_token {
+        m.insert("at_hash".into(), json!(half_hash(t)));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_release_only_their_claims() {
+        let profile = json!({"name": "Alice", "secret": "x"});
+        let src = UserClaimsSource { username: "alice", email: Some("a@example.com"), profile: &profile };
+        let none = user_claims(["openid"], &src);
+        assert!(none.is_empty());
+        let both = user_claims(["openid", "profile", "email"], &src);
+        assert_eq!(both["name"], "Alice");
+        assert_eq!(both["preferred_username"], "alice");
+        assert_eq!(both["email"], "a@example.com");
+        assert_eq!(both["email_verified"], false);
+        assert!(both.get("secret").is_none(), "only standard claims");
+    }
+
+    #[test]
+    fn at_hash_is_the_left_half_of_sha256() {
+        // 16 bytes -> 22 base64url characters.
+        assert_eq!(half_hash("token").len(), 22);
+    }
+}

@@ -1,0 +1,205 @@
+//! The authorization endpoint's use case (RFC 6749 §4.1.1, OIDC Core
+//! §3.1.2): validate the request, find the browser's session or ask the user
+//! to sign in, and answer the client with a code at its registered redirect
+//! URI. Consent is not asked yet: every client is treated as first-party.
+
+use super::sign_in::{SignInError, sign_in};
+use super::store_failure;
+use super::token::TokenService;
+use crate::clock;
+use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseMode};
+use tessera_protocol::grant::plan_for_api;
+use tessera_protocol::oidc::OIDC_SCOPES;
+use tessera_protocol::params::Params;
+use tessera_protocol::secret::{PlainSecret, SecretHash};
+use tessera_protocol::{ErrorCode, OAuthError, ScopeSet};
+use tessera_store::grants::{self, AuthorizationCode, Session};
+use tessera_store::{apis, clients, users};
+
+/// What the browser gets.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Go to this URL (the client's redirect URI with a code or an error).
+    Redirect(String),
+    /// Show the login form; `query` is the authorization request to resume.
+    Login {
+        /// The authorization request, to resume after sign-in.
+        query: String,
+        /// The client's display name.
+        client_name: String,
+    },
+    /// Show an error page (the redirect URI cannot be trusted).
+    Page(String),
+}
+
+/// The result of a login form submission.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in: set this session cookie value and go back to the authorization endpoint.
+    SignedIn {
+        /// The new session's cookie value.
+        session: String,
+        /// The authorization request to resume (without `prompt=login`).
+        resume_query: String,
+    },
+    /// Show the form again with this message.
+    Failed(String),
+}
+
+/// Appends the response to the redirect URI in the requested mode.
+fn respond(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &str)]) -> String {
+    let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    match mode {
+        ResponseMode::Fragment => format!("{redirect_uri}#{encoded}"),
+        ResponseMode::Query if redirect_uri.contains('?') => format!("{redirect_uri}&{encoded}"),
+        ResponseMode::Query => format!("{redirect_uri}?{encoded}"),
+    }
+}
+
+impl TokenService {
+    fn error_redirect(&self, redirect_uri: &str, mode: ResponseMode, state: Option<&str>, e: &OAuthError) -> Outcome {
+        let mut pairs = vec![("error", e.code.as_str()), ("error_description", e.description.as_str())];
+        if let Some(s) = state {
+            pairs.push(("state", s));
+        }
+        // RFC 9207: the issuer on every authorization response.
+        pairs.push(("iss", self.issuer.as_str()));
+        Outcome::Redirect(respond(redirect_uri, mode, &pairs))
+    }
+
+    /// Handles an authorization request (`query`: the GET query or POST body).
+    pub fn authorize(&self, query: &str, session_cookie: Option<&str>) -> Result<Outcome, OAuthError> {
+        let params = match Params::parse(query.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => return Ok(Outcome::Page(format!("The request is malformed: {}.", e.description))),
+        };
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let client = match params.get("client_id") {
+            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?,
+            None => None,
+        };
+        let profile = client.as_ref().map(|c| (c.profile(), c.redirect_uris.clone()));
+        let req = match authorization_code::validate(&params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
+            Ok(r) => r,
+            Err(Refusal::Page(m)) => return Ok(Outcome::Page(m)),
+            Err(Refusal::Redirect { redirect_uri, state, mode, error }) => {
+                return Ok(self.error_redirect(&redirect_uri, mode, state.as_deref(), &error));
+            }
+        };
+        let (Some(client), Some((profile, _))) = (client, profile) else {
+            return Ok(Outcome::Page("The application is not known.".into()));
+        };
+        let redirect_error =
+            |e: &OAuthError| self.error_redirect(&req.redirect_uri, req.response_mode, req.state.as_deref(), e);
+        // OIDC scopes need no API; anything else belongs to the requested API.
+        let oidc = ScopeSet::from_tokens(req.scope.iter().filter(|s| OIDC_SCOPES.contains(s)));
+        let api_part = req.scope.difference(&oidc);
+        let scopes = match &req.audience {
+            Some(aud) => {
+                let api = apis::find_by_identifier(&mut conn, aud.as_str()).map_err(store_failure)?;
+                match plan_for_api(
+                    "authorization_code",
+                    String::new(),
+                    Some(&api_part),
+                    aud,
+                    &profile,
+                    api.map(|a| a.profile()).as_ref(),
+                ) {
+                    Ok(plan) => ScopeSet::from_tokens(oidc.iter().chain(plan.scopes.iter())),
+                    Err(e) => return Ok(redirect_error(&e)),
+                }
+            }
+            None if !api_part.is_empty() => {
+                let e = OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {api_part} needs an audience (or resource)"),
+                );
+                return Ok(redirect_error(&e));
+            }
+            None => oidc,
+        };
+        let now = clock::now();
+        let session = match session_cookie {
+            Some(c) => grants::session(&mut conn, SecretHash::of(c).as_str(), now).map_err(store_failure)?,
+            None => None,
+        };
+        let user = match &session {
+            Some(s) => users::find(&mut conn, &s.user_id).map_err(store_failure)?.filter(|u| !u.disabled),
+            None => None,
+        };
+        let fresh = |s: &Session| req.max_age.is_none_or(|m| now - s.auth_time <= m);
+        let (session, user) = match (session, user) {
+            (Some(s), Some(u)) if !req.prompt_login && fresh(&s) => (s, u),
+            _ if req.prompt_none => {
+                return Ok(redirect_error(&OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in")));
+            }
+            _ => return Ok(Outcome::Login { query: query.to_owned(), client_name: client.name }),
+        };
+        let code =
+            PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
+        let row = AuthorizationCode {
+            code_hash: code.hash().as_str().to_owned(),
+            client_id: client.id.clone(),
+            user_id: user.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: scopes.to_string(),
+            audience: req.audience.as_ref().map(|a| a.to_string()),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time: session.auth_time,
+            created_at: now,
+            expires_at: now + self.settings.code_lifetime_secs,
+            used_at: None,
+            family_id: clock::uuid(),
+        };
+        grants::insert_code(&mut conn, &row).map_err(store_failure)?;
+        Ok(Outcome::Redirect(self.code_redirect(&req, code.expose())))
+    }
+
+    fn code_redirect(&self, req: &Request, code: &str) -> String {
+        let mut pairs = vec![("code", code)];
+        if let Some(s) = &req.state {
+            pairs.push(("state", s.as_str()));
+        }
+        pairs.push(("iss", self.issuer.as_str()));
+        respond(&req.redirect_uri, req.response_mode, &pairs)
+    }
+
+    /// Handles the login form: on success a new session and the request to resume.
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+        query: &str,
+        peer: Option<&str>,
+    ) -> Result<LoginOutcome, OAuthError> {
+        let user = match sign_in(&self.store, &self.settings, username, password, peer) {
+            Ok(u) => u,
+            Err(SignInError::BadCredentials) => {
+                return Ok(LoginOutcome::Failed("Incorrect username or password.".into()));
+            }
+            Err(SignInError::Throttled) => {
+                return Ok(LoginOutcome::Failed("Too many failed attempts. Wait a few minutes and try again.".into()));
+            }
+            Err(SignInError::Internal(e)) => return Err(e),
+        };
+        let now = clock::now();
+        let cookie =
+            PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
+        let session = Session {
+            id_hash: cookie.hash().as_str().to_owned(),
+            user_id: user.id,
+            auth_time: now,
+            created_at: now,
+            expires_at: now + self.settings.session_lifetime_secs,
+        };
+        grants::insert_session(&mut *self.store.conn().map_err(store_failure)?, &session).map_err(store_failure)?;
+        // Resume without prompt=login, or the user would be asked again forever.
+        let resume: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, v)| !(k == "prompt" && v == "login"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let resume_query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(resume).finish();
+        Ok(LoginOutcome::SignedIn { session: cookie.expose().to_owned(), resume_query })
+    }
+}

@@ -1,0 +1,50 @@
+//! The UserInfo endpoint's use case (OIDC Core §5.3): a valid access token
+//! with the `openid` scope gets the user's claims for its scopes.
+
+use super::store_failure;
+use super::token::TokenService;
+use serde_json::{Map, Value, json};
+use tessera_protocol::OAuthError;
+use tessera_protocol::oidc::{UserClaimsSource, user_claims};
+use tessera_store::users;
+
+/// Why userinfo refused (RFC 6750 §3.1).
+#[derive(Debug)]
+pub enum UserinfoError {
+    /// No token at all: 401 with a bare `WWW-Authenticate: Bearer`.
+    Missing,
+    /// Invalid, expired or foreign token: 401 `invalid_token`.
+    InvalidToken,
+    /// A valid token without `openid`: 403 `insufficient_scope`.
+    InsufficientScope,
+    /// Storage or keys failed.
+    Internal(OAuthError),
+}
+
+impl TokenService {
+    /// The claims for the bearer `token`.
+    pub fn userinfo(&self, token: Option<&str>) -> Result<Map<String, Value>, UserinfoError> {
+        let token = token.ok_or(UserinfoError::Missing)?;
+        let claims = self
+            .keys
+            .verify_access_token(token, &self.issuer)
+            .map_err(|e| UserinfoError::Internal(super::key_failure(e)))?
+            .ok_or(UserinfoError::InvalidToken)?;
+        let scopes: Vec<String> =
+            claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(UserinfoError::InsufficientScope);
+        }
+        let sub = claims.get("sub").and_then(Value::as_str).ok_or(UserinfoError::InvalidToken)?;
+        let mut conn = self.store.conn().map_err(|e| UserinfoError::Internal(store_failure(e)))?;
+        let user = users::find(&mut conn, sub)
+            .map_err(|e| UserinfoError::Internal(store_failure(e)))?
+            .filter(|u| !u.disabled)
+            .ok_or(UserinfoError::InvalidToken)?;
+        let source =
+            UserClaimsSource { username: &user.username, email: user.email.as_deref(), profile: &user.profile };
+        let mut out = user_claims(scopes.iter().map(String::as_str), &source);
+        out.insert("sub".into(), json!(user.id));
+        Ok(out)
+    }
+}

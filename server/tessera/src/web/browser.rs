@@ -1,0 +1,183 @@
+//! Browser-facing endpoints: the authorization endpoint (GET and POST, OIDC
+//! Core §3.1.2.1), the login form, the userinfo endpoint and static assets.
+
+use super::pages::{self, LoginPage};
+use super::{AppState, render, routes};
+use crate::service::authorize::{LoginOutcome, Outcome};
+use crate::service::userinfo::UserinfoError;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use subtle::ConstantTimeEq;
+use tessera_protocol::OAuthError;
+
+/// The browser session cookie.
+pub const SESSION_COOKIE: &str = "tessera_session";
+/// The login form's CSRF cookie (double submit).
+pub const CSRF_COOKIE: &str = "tessera_csrf";
+
+#[derive(rust_embed::Embed)]
+#[folder = "../../admin-ui/static/"]
+struct Assets;
+
+/// GET /static/{path}: embedded CSS and images.
+pub async fn asset(path: web::Path<String>) -> HttpResponse {
+    match Assets::get(&path) {
+        Some(f) => HttpResponse::Ok()
+            .content_type(f.metadata.mimetype())
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .body(f.data.into_owned()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+fn secure(state: &AppState) -> bool {
+    state.issuer.starts_with("https://")
+}
+
+fn cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    same_site: SameSite,
+) -> Cookie<'static> {
+    Cookie::build(name, value).path(path).http_only(true).secure(secure(state)).same_site(same_site).finish()
+}
+
+fn login_page(state: &AppState, query: &str, client_name: &str, error: Option<&str>, username: &str) -> HttpResponse {
+    let csrf = match crate::clock::random_id(32) {
+        Ok(c) => c,
+        Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
+    };
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let mut resp = pages::render(status, &LoginPage { client_name, query, csrf: &csrf, error, username });
+    let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::LOGIN, SameSite::Strict));
+    resp
+}
+
+fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+    let mut resp = HttpResponse::build(status).finish();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, status: StatusCode) -> HttpResponse {
+    let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let tokens = state.tokens.clone();
+    let q = query.clone();
+    match web::block(move || tokens.authorize(&q, session.as_deref())).await {
+        Ok(Ok(Outcome::Redirect(to))) => redirect(status, &to),
+        Ok(Ok(Outcome::Login { query, client_name })) => login_page(&state, &query, &client_name, None, ""),
+        Ok(Ok(Outcome::Page(message))) => pages::error(&message),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, detail = e.detail.as_deref().unwrap_or(""), "authorization failed");
+            pages::render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &pages::ErrorPage { message: "The service is temporarily unavailable." },
+            )
+        }
+        Err(_) => {
+            pages::render(StatusCode::INTERNAL_SERVER_ERROR, &pages::ErrorPage { message: "Something went wrong." })
+        }
+    }
+}
+
+/// GET /oauth/authorize.
+pub async fn authorize_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let query = req.query_string().to_owned();
+    authorize(state, req, query, StatusCode::FOUND).await
+}
+
+/// POST /oauth/authorize (form-encoded, OIDC Core §3.1.2.1).
+pub async fn authorize_post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let query = String::from_utf8_lossy(&body).into_owned();
+    // RFC 9700 §4.12: 303 after a POST, never 307.
+    authorize(state, req, query, StatusCode::SEE_OTHER).await
+}
+
+/// The login form's fields.
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+    authorize: String,
+}
+
+/// POST /login: check CSRF, sign in, resume the authorization request.
+pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let csrf_ok = req.cookie(CSRF_COOKIE).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(form.csrf.as_bytes())));
+    if !csrf_ok {
+        return pages::render(
+            StatusCode::FORBIDDEN,
+            &pages::ErrorPage {
+                message: "The sign-in form expired or did not come from this site. Start again from the application.",
+            },
+        );
+    }
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let tokens = state.tokens.clone();
+    let (username, query) = (form.username.clone(), form.authorize.clone());
+    let outcome =
+        web::block(move || tokens.login(&form.username, &form.password, &form.authorize, peer.as_deref())).await;
+    match outcome {
+        Ok(Ok(LoginOutcome::SignedIn { session, resume_query })) => {
+            let mut resp = redirect(StatusCode::SEE_OTHER, &format!("{}?{resume_query}", routes::AUTHORIZE));
+            let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
+            resp
+        }
+        Ok(Ok(LoginOutcome::Failed(message))) => {
+            let client = client_name(&state, &query).await;
+            login_page(&state, &query, &client, Some(&message), &username)
+        }
+        Ok(Err(_)) | Err(_) => pages::render(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &pages::ErrorPage { message: "The service is temporarily unavailable." },
+        ),
+    }
+}
+
+async fn client_name(state: &AppState, query: &str) -> String {
+    let id = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "client_id").map(|(_, v)| v.into_owned());
+    let store = state.store.clone();
+    let found = web::block(move || -> Option<String> {
+        let mut conn = store.conn().ok()?;
+        tessera_store::clients::find(&mut conn, &id?).ok().flatten().map(|c| c.name)
+    })
+    .await;
+    found.ok().flatten().unwrap_or_else(|| "the application".into())
+}
+
+/// GET or POST /oauth/userinfo (OIDC Core §5.3): the token comes in the
+/// `Authorization: Bearer` header, or for POST in the form body (RFC 6750
+/// §2.2); never in the query string (RFC 9700 §4.3.2).
+pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let header_token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned())
+    });
+    let body_token = (req.method() == actix_web::http::Method::POST)
+        .then(|| url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned()))
+        .flatten();
+    let token = header_token.or(body_token);
+    let tokens = state.tokens.clone();
+    match web::block(move || tokens.userinfo(token.as_deref())).await {
+        Ok(Ok(claims)) => {
+            let mut resp = HttpResponse::Ok().json(claims);
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Ok(Err(UserinfoError::Missing)) => render::bearer_error(StatusCode::UNAUTHORIZED, None),
+        Ok(Err(UserinfoError::InvalidToken)) => render::bearer_error(StatusCode::UNAUTHORIZED, Some("invalid_token")),
+        Ok(Err(UserinfoError::InsufficientScope)) => {
+            render::bearer_error(StatusCode::FORBIDDEN, Some("insufficient_scope"))
+        }
+        Ok(Err(UserinfoError::Internal(e))) => render::oauth_error(&e),
+        Err(e) => render::oauth_error(&OAuthError::server_error(e.to_string())),
+    }
+}

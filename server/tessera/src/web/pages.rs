@@ -1,0 +1,56 @@
+//! The hosted pages (login, error): askama templates from admin-ui/, with
+//! the headers every such page carries (RFC 9700 §4.16 clickjacking, §4.2.4
+//! referrer; no inline script or style, nothing from other origins).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use askama::Template;
+
+/// The login form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The authorization request to resume.
+    pub query: &'a str,
+    /// The CSRF token (also in a cookie).
+    pub csrf: &'a str,
+    /// A message after a failed attempt.
+    pub error: Option<&'a str>,
+    /// The username typed before, kept after a failure.
+    pub username: &'a str,
+}
+
+/// An error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    /// What went wrong, for the user.
+    pub message: &'a str,
+}
+
+/// The Content-Security-Policy of every hosted page.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Renders a page with the security headers.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    let body = match page.render() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            return HttpResponse::InternalServerError().finish();
+        }
+    };
+    let mut resp = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An error page with status 400.
+pub fn error(message: &str) -> HttpResponse {
+    render(StatusCode::BAD_REQUEST, &ErrorPage { message })
+}

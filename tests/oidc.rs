@@ -1,0 +1,301 @@
+//! OpenID Connect authorization code flow with PKCE, driven by the
+//! `openidconnect` crate as the relying party and a cookie-keeping HTTP
+//! client as the browser (submitting the hosted login form), plus the error
+//! paths of RFC 6749 §4.1.2.1, RFC 7636 and RFC 9700.
+
+use crate::support::{Backend, TestServer};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+const CB: &str = "https://app.example/cb";
+const PASSWORD: &str = "alice's long password";
+
+fn http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
+}
+
+/// The value of a hidden input in the login page (askama escapes HTML).
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} field in:\n{page}")) + marker.len();
+    let raw = &page[start..start + page[start..].find('"').unwrap()];
+    raw.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+}
+
+struct Setup {
+    server: TestServer,
+    id: String,
+    secret: String,
+    user_id: String,
+}
+
+fn setup(grants: &str) -> Setup {
+    let server = TestServer::start(Backend::Sqlite);
+    let out = server.cli_output(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--email",
+            "alice@example.com",
+            "--profile",
+            r#"{"name":"Alice Example"}"#,
+            "--json",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = server.cli_json(&["client", "create", "--name", "Web App", "--grant-types", grants, "--redirect-uri", CB]);
+    Setup {
+        id: c["client_id"].as_str().unwrap().into(),
+        secret: c["client_secret"].as_str().unwrap().into(),
+        user_id: user["id"].as_str().unwrap().into(),
+        server,
+    }
+}
+
+/// Signs in through the login form and follows the browser redirects until
+/// the client's redirect URI; returns that final Location.
+async fn sign_in(s: &Setup, browser: &reqwest::Client, authorize_url: &str) -> String {
+    let page = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "login page");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let html = page.text().await.unwrap();
+    let form = [
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("csrf", hidden(&html, "csrf")),
+        ("authorize", hidden(&html, "authorize")),
+    ];
+    let posted = browser.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
+    assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
+    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
+    let done = browser.get(format!("{}{resume}", s.server.base)).send().await.unwrap();
+    assert_eq!(done.status(), 302);
+    done.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
+    let s = setup("authorization_code,refresh_token");
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.server.base.clone()).unwrap(), &http())
+        .await
+        .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(s.id.clone()),
+        Some(ClientSecret::new(s.secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let verifier_text = verifier.secret().clone();
+    let location = sign_in(&s, &browser(), url.as_str()).await;
+    assert!(location.starts_with(CB), "{location}");
+    assert_eq!(query_param(&location, "state").as_deref(), Some(state.secret().as_str()), "state echoed");
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(s.server.base.as_str()), "RFC 9207 iss");
+    let code = query_param(&location, "code").unwrap();
+
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    let id_token = token.id_token().expect("id_token for the openid scope");
+    let verifier = client.id_token_verifier();
+    let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies: signature, iss, aud, exp, nonce");
+    assert_eq!(claims.subject().as_str(), s.user_id);
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
+    let at_hash = claims.access_token_hash().expect("at_hash");
+    let expected = AccessTokenHash::from_token(
+        token.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(*at_hash, expected);
+    assert!(token.refresh_token().is_some(), "offline_access gives a refresh token");
+
+    let info: CoreUserInfoClaims =
+        client.user_info(token.access_token().clone(), None).unwrap().request_async(&http()).await.expect("userinfo");
+    assert_eq!(info.subject().as_str(), s.user_id);
+    assert_eq!(info.preferred_username().map(|u| u.as_str()), Some("alice"));
+
+    // The code is single use. An invalid replay (no verifier) changes nothing;
+    // a valid replay also revokes the refresh token issued from the code.
+    let (_, body) = exchange_raw(&s, &code, None).await;
+    assert_eq!(body["error"], "invalid_grant");
+    let r = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&s.id, Some(&s.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token.refresh_token().unwrap().secret().as_str())])
+        .send()
+        .await
+        .unwrap();
+    let rotated: Value = r.json().await.unwrap();
+    assert!(rotated["refresh_token"].is_string(), "an invalid replay is no denial-of-service lever: {rotated}");
+    let (_, body) = exchange_raw(&s, &code, Some(&verifier_text)).await;
+    assert_eq!(body["error"], "invalid_grant");
+    let r = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&s.id, Some(&s.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rotated["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant", "tokens from a reused code are revoked");
+
+    // Userinfo refuses the query string (RFC 9700 §4.3.2) and missing tokens.
+    let q = reqwest::get(format!("{}/oauth/userinfo?access_token={}", s.server.base, token.access_token().secret()))
+        .await
+        .unwrap();
+    assert_eq!(q.status(), 401);
+    assert_eq!(q.headers()["www-authenticate"], "Bearer realm=\"tessera\"");
+}
+
+async fn exchange_raw(s: &Setup, code: &str, verifier: Option<&str>) -> (u16, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    let r = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&s.id, Some(&s.secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn authorize_url(s: &Setup, extra: &str) -> String {
+    format!(
+        "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1{extra}",
+        s.server.base,
+        s.id,
+        urlenc(CB)
+    )
+}
+
+fn urlenc(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
+    let s = setup("authorization_code");
+    let b = browser();
+    for bad in [
+        "https://app.example/cb/",
+        "https://app.example/cb?x=1",
+        "https://evil.example/cb",
+        "https://app.example.evil.example/cb",
+    ] {
+        let url = format!(
+            "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid",
+            s.server.base,
+            s.id,
+            urlenc(bad)
+        );
+        let r = b.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.headers().get("location").is_none(), "{bad}: no redirect");
+    }
+    let r = b
+        .get(format!(
+            "{}/oauth/authorize?response_type=code&client_id=unknown&redirect_uri={}",
+            s.server.base,
+            urlenc(CB)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.headers().get("location").is_none()), (400, true));
+
+    // Once the redirect URI is trusted, errors go back to it with state and iss.
+    let r = b.get(authorize_url(&s, "").replace("response_type=code", "response_type=token")).send().await.unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("unsupported_response_type"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+    let r = b.get(authorize_url(&s, "&code_challenge=abc&code_challenge_method=plain")).send().await.unwrap();
+    assert_eq!(
+        query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
+        Some("invalid_request"),
+        "plain PKCE refused"
+    );
+    let r = b.get(authorize_url(&s, "&prompt=none")).send().await.unwrap();
+    assert_eq!(query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"));
+    let r = b.get(authorize_url(&s, "&scope=reports")).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a repeated parameter is refused on a page");
+
+    // A form POST to /login without the CSRF cookie is refused.
+    let r = reqwest::Client::new()
+        .post(format!("{}/login", s.server.base))
+        .form(&[("username", "alice"), ("password", PASSWORD), ("csrf", "forged"), ("authorize", "client_id=x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none(), "no session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_is_enforced_at_the_token_endpoint() {
+    let s = setup("authorization_code");
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let extra = format!("&code_challenge={}&code_challenge_method=S256", challenge.as_str());
+    let b = browser();
+    let loc = sign_in(&s, &b, &authorize_url(&s, &extra)).await;
+    let code = query_param(&loc, "code").unwrap();
+    assert_eq!(exchange_raw(&s, &code, None).await.1["error"], "invalid_grant", "missing verifier");
+    assert_eq!(exchange_raw(&s, &code, Some(&"x".repeat(43))).await.1["error"], "invalid_grant", "wrong verifier");
+    let (status, ok) = exchange_raw(&s, &code, Some(verifier.secret())).await;
+    assert_eq!(status, 200, "a wrong verifier does not burn the code: {ok}");
+    assert!(ok["id_token"].is_string());
+
+    // The session is reused: no second login, straight to the client.
+    let r = b.get(authorize_url(&s, "")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let code = query_param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
+    assert_eq!(
+        exchange_raw(&s, &code, Some(verifier.secret())).await.1["error"],
+        "invalid_grant",
+        "downgrade: verifier without challenge"
+    );
+    // prompt=login asks again even with a session.
+    let r = b.get(authorize_url(&s, "&prompt=login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -1,0 +1,159 @@
+//! A real headless Chromium (Debian's chromium and chromium-driver, driven
+//! through WebDriver by fantoccini) signs in through the hosted login page.
+//! Screenshots go to `<target>/tmp/screenshots/`.
+
+use crate::support::{Backend, TestServer, free_port};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// chromedriver, killed and reaped on drop (DEPENDENCIES.md P12).
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromium() -> (Driver, Client) {
+    crate::support::init();
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (apt-get install chromium chromium-driver; scripts/test does)");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver { child, port, _profile: profile };
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,900",
+        &format!("--user-data-dir={}", driver._profile.path().display()),
+    ];
+    let caps = json!({"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}});
+    let Value::Object(caps) = caps else { unreachable!() };
+    for _ in 0..100 {
+        if let Ok(c) = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+        {
+            return (driver, c);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not start a WebDriver session with chromium");
+}
+
+/// A loopback "client" that answers 200 to every request, so the browser
+/// has somewhere to land after the redirect.
+fn landing_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nlanded ok");
+        }
+    });
+    port
+}
+
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_through_the_hosted_login_page() {
+    let server = TestServer::start(Backend::Sqlite);
+    let out = server
+        .cli_output(&["user", "create", "--username", "carol", "--password-stdin"], Some("carol's long password\n"));
+    assert!(out.status.success());
+    let landing = landing_server();
+    let redirect = format!("http://127.0.0.1:{landing}/callback");
+    let spa = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Single-page app",
+        "--public",
+        "--grant-types",
+        "authorization_code",
+        "--redirect-uri",
+        &redirect,
+    ]);
+    let id = spa["client_id"].as_str().unwrap();
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let url = format!(
+        "{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri={}&scope=openid%20profile&state=st4te&nonce=n0nce&code_challenge={challenge}&code_challenge_method=S256",
+        server.base,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+
+    let (_driver, c) = chromium().await;
+    c.goto(&url).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Sign in · Tessera");
+    std::fs::write(screenshot_dir().join("login.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // A wrong password keeps the user on the page with a generic message.
+    c.find(Locator::Css("#username")).await.unwrap().send_keys("carol").await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys("wrong password").await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let message = c.wait().for_element(Locator::Css("#login-error")).await.unwrap().text().await.unwrap();
+    assert_eq!(message, "Incorrect username or password.");
+    std::fs::write(screenshot_dir().join("login-error.png"), c.screenshot().await.unwrap()).unwrap();
+
+    c.find(Locator::Css("#password")).await.unwrap().send_keys("carol's long password").await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    let mut landed = String::new();
+    for _ in 0..100 {
+        landed = c.current_url().await.unwrap().to_string();
+        if landed.starts_with(&redirect) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(landed.starts_with(&redirect), "browser ended at {landed}");
+    let landed = url::Url::parse(&landed).unwrap();
+    let param = |n: &str| landed.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
+    assert_eq!(param("state").as_deref(), Some("st4te"));
+    let code = param("code").expect("code");
+    c.close().await.unwrap();
+
+    // The public client redeems the code with its PKCE verifier.
+    let r = reqwest::Client::new()
+        .post(server.token_url())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", id),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(body["id_token"].is_string(), "{body}");
+}

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 const CB: &str = "https://app.example/cb";
 const PASSWORD: &str = "alice's long password";
+const SIGNED_OUT: &str = "https://app.example/signed-out";
 
 fn http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
@@ -65,7 +66,18 @@ fn setup(grants: &str) -> Setup {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let user: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let c = server.cli_json(&["client", "create", "--name", "Web App", "--grant-types", grants, "--redirect-uri", CB]);
+    let c = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Web App",
+        "--grant-types",
+        grants,
+        "--redirect-uri",
+        CB,
+        "--post-logout-redirect-uri",
+        SIGNED_OUT,
+    ]);
     Setup {
         id: c["client_id"].as_str().unwrap().into(),
         secret: c["client_secret"].as_str().unwrap().into(),
@@ -298,4 +310,47 @@ async fn pkce_is_enforced_at_the_token_endpoint() {
     // prompt=login asks again even with a session.
     let r = b.get(authorize_url(&s, "&prompt=login")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uris() {
+    let s = setup("authorization_code");
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let b = browser();
+    let loc = sign_in(
+        &s,
+        &b,
+        &authorize_url(&s, &format!("&code_challenge={}&code_challenge_method=S256", challenge.as_str())),
+    )
+    .await;
+    let (_, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), Some(verifier.secret())).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let disco: Value = reqwest::get(format!("{}/.well-known/openid-configuration", s.server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let end = disco["end_session_endpoint"].as_str().unwrap().to_owned();
+
+    // An unregistered return address is never followed.
+    let r = b
+        .get(format!("{end}?id_token_hint={id_token}&post_logout_redirect_uri={}", urlenc("https://evil.example/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+
+    // Sign in again, then log out properly.
+    let _ = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    let r = b
+        .get(format!("{end}?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye", urlenc(SIGNED_OUT)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("{SIGNED_OUT}?state=bye").as_str());
+    let again = b.get(authorize_url(&s, "")).send().await.unwrap();
+    assert_eq!(again.status(), 200, "the session is gone: the login page again");
 }

@@ -20,6 +20,8 @@ pub struct Endpoints {
     pub authorization: Option<String>,
     /// The userinfo endpoint, once OIDC exists.
     pub userinfo: Option<String>,
+    /// RP-Initiated Logout.
+    pub end_session: Option<String>,
 }
 
 /// The metadata document.
@@ -45,6 +47,9 @@ pub struct Metadata {
     /// OIDC Discovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
+    /// OIDC RP-Initiated Logout §2.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
     /// RFC 8414: scopes that are in use (every scope an API defines).
     pub scopes_supported: Vec<String>,
     /// RFC 8414: REQUIRED. Empty while only the token endpoint exists.
@@ -94,6 +99,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             "none".into(),
         ],
         userinfo_endpoint: endpoints.userinfo.clone(),
+        end_session_endpoint: endpoints.end_session.clone(),
         scopes_supported: scopes,
         response_types_supported: if endpoints.authorization.is_some() { vec!["code".into()] } else { vec![] },
         grant_types_supported: grant_types.iter().map(|g| (*g).to_owned()).collect(),

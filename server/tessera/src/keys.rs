@@ -306,8 +306,25 @@ impl KeyRing {
     /// `exp` and `nbf`. `None` for anything else, including HS256 tokens,
     /// whose keys are not published (see `verify_hs256`).
     pub fn verify_access_token(&self, token: &str, issuer: &str) -> Result<Option<Map<String, Value>>, KeyError> {
+        self.verify_own(token, issuer, ACCESS_TOKEN_TYP, true)
+    }
+
+    /// Verifies an ID token this issuer signed, as an `id_token_hint`
+    /// (OIDC Core §3.1.2.1): signature and issuer, but an expired one is
+    /// still a good hint of who the user was.
+    pub fn verify_id_token_hint(&self, token: &str, issuer: &str) -> Result<Option<Map<String, Value>>, KeyError> {
+        self.verify_own(token, issuer, "JWT", false)
+    }
+
+    fn verify_own(
+        &self,
+        token: &str,
+        issuer: &str,
+        typ: &str,
+        check_exp: bool,
+    ) -> Result<Option<Map<String, Value>>, KeyError> {
         let Ok(header) = jsonwebtoken::decode_header(token) else { return Ok(None) };
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        if header.typ.as_deref() != Some(typ) {
             return Ok(None);
         }
         let Some(kid) = header.kid else { return Ok(None) };
@@ -318,13 +335,13 @@ impl KeyRing {
             return Ok(None);
         };
         let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else { return Ok(None) };
-        Ok(decode_claims(token, &key, alg, issuer))
+        Ok(decode_claims(token, &key, alg, issuer, check_exp))
     }
 }
 
 /// Verifies an HS256 access token with an API's shared secret.
 pub fn verify_hs256(token: &str, secret: &[u8], issuer: &str) -> Option<Map<String, Value>> {
-    decode_claims(token, &jsonwebtoken::DecodingKey::from_secret(secret), Algorithm::HS256, issuer)
+    decode_claims(token, &jsonwebtoken::DecodingKey::from_secret(secret), Algorithm::HS256, issuer, true)
 }
 
 fn decode_claims(
@@ -332,13 +349,19 @@ fn decode_claims(
     key: &jsonwebtoken::DecodingKey,
     alg: Algorithm,
     issuer: &str,
+    check_exp: bool,
 ) -> Option<Map<String, Value>> {
     let mut v = jsonwebtoken::Validation::new(alg);
+    v.validate_exp = check_exp;
     v.set_issuer(&[issuer]);
     v.validate_aud = false;
     v.validate_nbf = true;
     v.leeway = 30;
-    v.set_required_spec_claims(&["exp", "iss", "sub"]);
+    if check_exp {
+        v.set_required_spec_claims(&["exp", "iss", "sub"]);
+    } else {
+        v.set_required_spec_claims(&["iss", "sub"]);
+    }
     jsonwebtoken::decode::<Map<String, Value>>(token, key, &v).ok().map(|d| d.claims)
 }
 

@@ -203,3 +203,64 @@ impl TokenService {
         Ok(LoginOutcome::SignedIn { session: cookie.expose().to_owned(), resume_query })
     }
 }
+
+/// What the browser gets from the end-session endpoint.
+#[derive(Debug)]
+pub enum LogoutOutcome {
+    /// Back to the client's registered post-logout redirect URI.
+    Redirect(String),
+    /// A "signed out" page (no valid post-logout redirect URI).
+    SignedOut,
+    /// The request cannot be honoured safely.
+    Page(String),
+}
+
+impl TokenService {
+    /// OpenID Connect RP-Initiated Logout 1.0 §2-§3: ends the browser session
+    /// and, when `post_logout_redirect_uri` is registered (exactly) for the
+    /// client named by `client_id` or the `id_token_hint`'s audience, returns
+    /// there with `state`. An unregistered URI is never followed.
+    pub fn end_session(&self, query: &str, session_cookie: Option<&str>) -> Result<LogoutOutcome, OAuthError> {
+        let params = match Params::parse(query.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => return Ok(LogoutOutcome::Page(format!("The request is malformed: {}.", e.description))),
+        };
+        let hint_aud = match params.get("id_token_hint") {
+            Some(t) => match self.keys.verify_id_token_hint(t, &self.issuer).map_err(super::key_failure)? {
+                Some(c) => c.get("aud").and_then(|a| a.as_str()).map(str::to_owned),
+                None => return Ok(LogoutOutcome::Page("The id_token_hint was not issued here.".into())),
+            },
+            None => None,
+        };
+        let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
+            (Some(c), Some(a)) if c != a => {
+                return Ok(LogoutOutcome::Page("client_id and id_token_hint name different applications.".into()));
+            }
+            (Some(c), _) => Some(c.to_owned()),
+            (None, a) => a.map(str::to_owned),
+        };
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        if let Some(c) = session_cookie {
+            grants::delete_session(&mut conn, SecretHash::of(c).as_str()).map_err(store_failure)?;
+        }
+        let Some(target) = params.get("post_logout_redirect_uri") else { return Ok(LogoutOutcome::SignedOut) };
+        let registered = match &client_id {
+            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.post_logout_redirect_uris),
+            None => None,
+        };
+        if !registered.is_some_and(|r| r.iter().any(|u| u == target)) {
+            return Ok(LogoutOutcome::Page(
+                "You are signed out. The return address is not registered for this application.".into(),
+            ));
+        }
+        let mut pairs = Vec::new();
+        if let Some(s) = params.get("state") {
+            pairs.push(("state", s));
+        }
+        Ok(LogoutOutcome::Redirect(if pairs.is_empty() {
+            target.to_owned()
+        } else {
+            respond(target, ResponseMode::Query, &pairs)
+        }))
+    }
+}

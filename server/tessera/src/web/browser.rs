@@ -3,7 +3,7 @@
 
 use super::pages::{self, LoginPage};
 use super::{AppState, render, routes};
-use crate::service::authorize::{LoginOutcome, Outcome};
+use crate::service::authorize::{LoginOutcome, LogoutOutcome, Outcome};
 use crate::service::userinfo::UserinfoError;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -180,4 +180,29 @@ pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::B
         Ok(Err(UserinfoError::Internal(e))) => render::oauth_error(&e),
         Err(e) => render::oauth_error(&OAuthError::server_error(e.to_string())),
     }
+}
+
+/// GET or POST /oauth/logout (RP-Initiated Logout): ends the session and
+/// clears its cookie whatever happens next.
+pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let query = if req.method() == actix_web::http::Method::POST {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        req.query_string().to_owned()
+    };
+    let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let tokens = state.tokens.clone();
+    let mut resp = match web::block(move || tokens.end_session(&query, session.as_deref())).await {
+        Ok(Ok(LogoutOutcome::Redirect(to))) => redirect(StatusCode::SEE_OTHER, &to),
+        Ok(Ok(LogoutOutcome::SignedOut)) => pages::render(StatusCode::OK, &pages::SignedOutPage),
+        Ok(Ok(LogoutOutcome::Page(message))) => pages::error(&message),
+        Ok(Err(_)) | Err(_) => pages::render(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &pages::ErrorPage { message: "The service is temporarily unavailable." },
+        ),
+    };
+    let mut gone = cookie(&state, SESSION_COOKIE, String::new(), "/", SameSite::Lax);
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    resp
 }

@@ -52,6 +52,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     )
     .route(routes::LOGIN, web::post().to(browser::login))
     .service(
+        web::resource(routes::END_SESSION)
+            .route(web::get().to(browser::end_session))
+            .route(web::post().to(browser::end_session)),
+    )
+    .service(
         web::resource(routes::USERINFO)
             .route(web::get().to(browser::userinfo))
             .route(web::post().to(browser::userinfo)),

@@ -89,6 +89,7 @@ pub fn endpoints(issuer: &str) -> Endpoints {
         jwks: format!("{issuer}{}", routes::JWKS),
         authorization: Some(format!("{issuer}{}", routes::AUTHORIZE)),
         userinfo: Some(format!("{issuer}{}", routes::USERINFO)),
+        end_session: Some(format!("{issuer}{}", routes::END_SESSION)),
     }
 }
 

@@ -31,6 +31,11 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
+/// After logout without a return address.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;
+
 /// The Content-Security-Policy of every hosted page.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 

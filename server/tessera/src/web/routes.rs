@@ -25,3 +25,5 @@ pub const LOGIN: &str = "/login";
 pub const USERINFO: &str = "/oauth/userinfo";
 /// Embedded static assets.
 pub const STATIC: &str = "/static";
+/// OpenID Connect RP-Initiated Logout end_session_endpoint.
+pub const END_SESSION: &str = "/oauth/logout";

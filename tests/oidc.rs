@@ -258,7 +258,8 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     assert_eq!((r.status().as_u16(), r.headers().get("location").is_none()), (400, true));
 
     // Once the redirect URI is trusted, errors go back to it with state and iss.
-    let r = b.get(authorize_url(&s, "").replace("response_type=code", "response_type=token")).send().await.unwrap();
+    let r =
+        b.get(authorize_url(&s, "").replace("response_type=code", "response_type=code%20token")).send().await.unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query_param(&loc, "error").as_deref(), Some("unsupported_response_type"));
     assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
@@ -353,4 +354,76 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     assert_eq!(r.headers()["location"], format!("{SIGNED_OUT}?state=bye").as_str());
     let again = b.get(authorize_url(&s, "")).send().await.unwrap();
     assert_eq!(again.status(), 200, "the session is gone: the login page again");
+}
+
+fn fragment_param(url: &str, name: &str) -> Option<String> {
+    let frag = url::Url::parse(url).unwrap().fragment()?.to_owned();
+    url::form_urlencoded::parse(frag.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Issue 4 item 7 across the front channel: the username rule bound to every
+/// grant also shapes tokens from the authorization code and implicit grants;
+/// implicit stays off until an admin enables it for a client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_is_per_client_and_one_rule_covers_code_and_implicit() {
+    let s = setup("authorization_code,implicit");
+    s.server.cli_json(&[
+        "plugin",
+        "upload",
+        &crate::plugins::component("examples", "rust-username"),
+        "--name",
+        "username",
+    ]);
+    s.server.cli_json(&["binding", "create", "--plugin", "username", "--grant-types", "all"]);
+    let b = browser();
+
+    // Implicit: tokens in the fragment, never the query; the claim is there.
+    let url = authorize_url(&s, "&nonce=n-123").replace("response_type=code", "response_type=id_token%20token");
+    let loc = sign_in(&s, &b, &url).await;
+    assert!(url::Url::parse(&loc).unwrap().query().is_none(), "no tokens in the query: {loc}");
+    assert_eq!(fragment_param(&loc, "state").as_deref(), Some("s1"));
+    assert_eq!(fragment_param(&loc, "token_type").as_deref(), Some("Bearer"));
+    let at = fragment_param(&loc, "access_token").expect("access_token");
+    let id = fragment_param(&loc, "id_token").expect("id_token");
+    let aud = format!("{}/oauth/userinfo", s.server.base);
+    let claims = crate::support::verify_with_discovery(&s.server.base, &at, &aud).await;
+    assert_eq!(claims["https://example.com/username"], "alice", "implicit runs the pipeline");
+    let payload: Value = {
+        use base64::Engine as _;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id.split('.').nth(1).unwrap()).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(payload["nonce"], "n-123");
+    assert_eq!(payload["https://example.com/username"], "alice", "ID token claims from the plugin too");
+    assert!(payload["at_hash"].is_string());
+
+    // Code flow, same rule.
+    let loc = b.get(authorize_url(&s, "")).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let (_, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), None).await;
+    let claims =
+        crate::support::verify_with_discovery(&s.server.base, tokens["access_token"].as_str().unwrap(), &aud).await;
+    assert_eq!(claims["https://example.com/username"], "alice");
+
+    // Off by default: a client without the implicit grant gets unauthorized_client, in the fragment.
+    let plain = s.server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "no-implicit",
+        "--public",
+        "--grant-types",
+        "authorization_code",
+        "--redirect-uri",
+        CB,
+    ]);
+    let url = format!(
+        "{}/oauth/authorize?response_type=token&client_id={}&redirect_uri={}&state=s2",
+        s.server.base,
+        plain["client_id"].as_str().unwrap(),
+        urlenc(CB)
+    );
+    let loc = b.get(url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(fragment_param(&loc, "error").as_deref(), Some("unauthorized_client"), "{loc}");
 }

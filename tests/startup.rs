@@ -103,7 +103,13 @@ fn probes_answer_and_discovery_is_truthful() {
             assert_eq!(d["token_endpoint"], serde_json::Value::from(format!("{}/oauth/token", server.base)));
             assert_eq!(
                 d["grant_types_supported"],
-                serde_json::json!(["authorization_code", "client_credentials", "password", "refresh_token"])
+                serde_json::json!([
+                    "authorization_code",
+                    "client_credentials",
+                    "implicit",
+                    "password",
+                    "refresh_token"
+                ])
             );
             assert_eq!(
                 d["token_endpoint_auth_methods_supported"],
@@ -118,7 +124,11 @@ fn probes_answer_and_discovery_is_truthful() {
                 serde_json::Value::from(format!("{}/oauth/authorize", server.base))
             );
             assert_eq!(d["userinfo_endpoint"], serde_json::Value::from(format!("{}/oauth/userinfo", server.base)));
-            assert_eq!(d["response_types_supported"], serde_json::json!(["code"]), "no implicit response types");
+            assert_eq!(
+                d["response_types_supported"],
+                serde_json::json!(["code", "token", "id_token token"]),
+                "implicit types exist, per client, off by default"
+            );
             assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]), "plain is not offered");
             assert_eq!(d["authorization_response_iss_parameter_supported"], true);
             let jwks = reqwest::get(d["jwks_uri"].as_str().unwrap()).await.unwrap();

@@ -101,7 +101,12 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         userinfo_endpoint: endpoints.userinfo.clone(),
         end_session_endpoint: endpoints.end_session.clone(),
         scopes_supported: scopes,
-        response_types_supported: if endpoints.authorization.is_some() { vec!["code".into()] } else { vec![] },
+        // The implicit types work only for clients an admin enabled them for.
+        response_types_supported: if endpoints.authorization.is_some() {
+            vec!["code".into(), "token".into(), "id_token token".into()]
+        } else {
+            vec![]
+        },
         grant_types_supported: grant_types.iter().map(|g| (*g).to_owned()).collect(),
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
         subject_types_supported: vec!["public".into()],

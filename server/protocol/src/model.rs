@@ -30,6 +30,10 @@ pub mod grant_types {
     /// Grant types the token endpoint implements today; discovery lists these.
     pub const SUPPORTED: &[&str] = &[AUTHORIZATION_CODE, CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN];
 
+    /// Grant types discovery lists: the token endpoint's, and implicit
+    /// (issued by the authorization endpoint to clients that enable it).
+    pub const ADVERTISED: &[&str] = &[AUTHORIZATION_CODE, CLIENT_CREDENTIALS, IMPLICIT, PASSWORD, REFRESH_TOKEN];
+
     /// True if `g` is a grant type Tessera knows.
     pub fn is_known(g: &str) -> bool {
         ALL.contains(&g)

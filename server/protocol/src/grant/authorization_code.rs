@@ -21,6 +21,17 @@ pub enum ResponseMode {
     Fragment,
 }
 
+/// What the authorization endpoint returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// `code`: an authorization code (RFC 6749 §4.1).
+    Code,
+    /// `token`: an access token, the implicit grant (RFC 6749 §4.2).
+    Token,
+    /// `id_token token`: an ID token and an access token (OIDC Core §3.2).
+    IdTokenToken,
+}
+
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -46,6 +57,8 @@ pub struct Request {
     pub audience: Option<Audience>,
     /// Where the response goes.
     pub response_mode: ResponseMode,
+    /// What is returned.
+    pub response: ResponseKind,
 }
 
 /// A refused authorization request.
@@ -100,10 +113,26 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
         None => return Err(page("The request has no redirect_uri, and the application registered several.")),
     };
     let state = params.get("state").map(str::to_owned);
+    // The response type decides the default response mode: tokens never
+    // travel in a query string (OAuth 2.0 Multiple Response Types §2.1).
+    let response = match params.get("response_type").map(|r| {
+        let mut parts: Vec<&str> = r.split(' ').filter(|p| !p.is_empty()).collect();
+        parts.sort_unstable();
+        parts.join(" ")
+    }) {
+        Some(r) if r == "code" => Some(ResponseKind::Code),
+        Some(r) if r == "token" => Some(ResponseKind::Token),
+        Some(r) if r == "id_token token" => Some(ResponseKind::IdTokenToken),
+        _ => None,
+    };
+    let default_mode = match response {
+        Some(ResponseKind::Token | ResponseKind::IdTokenToken) => ResponseMode::Fragment,
+        _ => ResponseMode::Query,
+    };
     let mode = match params.get("response_mode") {
-        None | Some("query") => ResponseMode::Query,
+        Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
-        Some(_) => ResponseMode::Query,
+        _ => default_mode,
     };
     let refuse =
         |error: OAuthError| Refusal::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), mode, error };
@@ -112,21 +141,34 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
     {
         return Err(refuse(OAuthError::invalid_request("response_mode must be query or fragment")));
     }
-    match params.get("response_type") {
-        Some("code") => {}
-        None => return Err(refuse(OAuthError::invalid_request("missing parameter: response_type"))),
-        Some(_) => {
+    let response = match (params.get("response_type"), response) {
+        (None, _) => return Err(refuse(OAuthError::invalid_request("missing parameter: response_type"))),
+        (Some(_), None) => {
             return Err(refuse(OAuthError::new(
                 ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
+                "supported response types: code, and token or id_token token for clients with the implicit grant",
             )));
         }
-    }
-    if !client.allows_grant(grant_types::AUTHORIZATION_CODE) {
+        (Some(_), Some(r)) => r,
+    };
+    let needed = match response {
+        ResponseKind::Code => grant_types::AUTHORIZATION_CODE,
+        _ => grant_types::IMPLICIT,
+    };
+    if !client.allows_grant(needed) {
         return Err(refuse(OAuthError::new(
             ErrorCode::UnauthorizedClient,
-            "authorization_code is not allowed for this client",
+            format!("{needed} is not enabled for this client"),
         )));
+    }
+    if response != ResponseKind::Code {
+        if mode == ResponseMode::Query {
+            return Err(refuse(OAuthError::invalid_request("tokens are never returned in the query: use fragment")));
+        }
+        // OIDC Core §3.2.2.1: nonce is REQUIRED when an ID token comes from the authorization endpoint.
+        if response == ResponseKind::IdTokenToken && params.get("nonce").is_none() {
+            return Err(refuse(OAuthError::invalid_request("nonce is required for response_type=id_token token")));
+        }
     }
     let scope = params.get("scope").map(ScopeSet::parse).transpose().map_err(&refuse)?.unwrap_or_default();
     let code_challenge = match params.get("code_challenge") {
@@ -134,7 +176,7 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
             pkce::check_challenge(c, params.get("code_challenge_method")).map_err(&refuse)?;
             Some(c.to_owned())
         }
-        None if !client.confidential => {
+        None if !client.confidential && response == ResponseKind::Code => {
             return Err(refuse(OAuthError::invalid_request("public clients must use PKCE (code_challenge with S256)")));
         }
         None => None,
@@ -169,6 +211,7 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
         max_age,
         audience,
         response_mode: mode,
+        response,
     })
 }
 
@@ -300,14 +343,33 @@ mod tests {
     }
 
     #[test]
-    fn token_response_type_is_unsupported() {
+    fn implicit_needs_the_client_toggle_and_hybrid_code_token_is_unsupported() {
         let c = client(true);
         let reg = [CB.to_owned()];
         let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "token")]);
         match validate(&p, Some((&c, &reg))) {
+            Err(Refusal::Redirect { error, mode, .. }) => {
+                assert_eq!(error.code, ErrorCode::UnauthorizedClient);
+                assert_eq!(mode, ResponseMode::Fragment);
+            }
+            other => panic!("{other:?}"),
+        }
+        let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "code token")]);
+        match validate(&p, Some((&c, &reg))) {
             Err(Refusal::Redirect { error, .. }) => assert_eq!(error.code, ErrorCode::UnsupportedResponseType),
             other => panic!("{other:?}"),
         }
+        let mut with_implicit = client(false);
+        with_implicit.grant_types.push("implicit".into());
+        let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "token id_token")]);
+        assert!(validate(&p, Some((&with_implicit, &reg))).is_err(), "nonce required");
+        let p = Params::from_pairs([
+            ("client_id", "c"),
+            ("redirect_uri", CB),
+            ("response_type", "token id_token"),
+            ("nonce", "n"),
+        ]);
+        assert_eq!(validate(&p, Some((&with_implicit, &reg))).unwrap().response, ResponseKind::IdTokenToken);
     }
 
     fn stored() -> StoredCode {

@@ -5,15 +5,20 @@
 
 use super::sign_in::{SignInError, sign_in};
 use super::store_failure;
-use super::token::TokenService;
+use super::token::{IdTokenRequest, TokenService, UserSource};
 use crate::clock;
-use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseMode};
+use tessera_protocol::ClientId;
+use tessera_protocol::grant::TokenPlan;
+use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::plan_for_api;
+use tessera_protocol::model::grant_types;
 use tessera_protocol::oidc::OIDC_SCOPES;
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::{ErrorCode, OAuthError, ScopeSet};
+use tessera_store::clients::Client;
 use tessera_store::grants::{self, AuthorizationCode, Session};
+use tessera_store::users::User;
 use tessera_store::{apis, clients, users};
 
 /// What the browser gets.
@@ -135,6 +140,10 @@ impl TokenService {
             }
             _ => return Ok(Outcome::Login { query: query.to_owned(), client_name: client.name }),
         };
+        if req.response != ResponseKind::Code {
+            drop(conn);
+            return self.implicit(&req, &client, &user, scopes, session.auth_time);
+        }
         let code =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
         let row = AuthorizationCode {
@@ -154,6 +163,64 @@ impl TokenService {
         };
         grants::insert_code(&mut conn, &row).map_err(store_failure)?;
         Ok(Outcome::Redirect(self.code_redirect(&req, code.expose())))
+    }
+
+    /// RFC 6749 §4.2 / OIDC Core §3.2: tokens straight from the
+    /// authorization endpoint, in the fragment, for clients an admin enabled
+    /// the implicit grant for. Same pipeline as every other grant.
+    fn implicit(
+        &self,
+        req: &Request,
+        client: &Client,
+        user: &User,
+        scopes: ScopeSet,
+        auth_time: i64,
+    ) -> Result<Outcome, OAuthError> {
+        let redirect_error =
+            |e: &OAuthError| self.error_redirect(&req.redirect_uri, req.response_mode, req.state.as_deref(), e);
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let (api, hs256) = match &req.audience {
+            Some(aud) => match apis::find_by_identifier(&mut conn, aud.as_str()).map_err(store_failure)? {
+                Some(a) => (a.profile(), a.hs256_secret_enc),
+                None => return Ok(redirect_error(&OAuthError::new(ErrorCode::InvalidTarget, "unknown audience"))),
+            },
+            None => (self.userinfo_api(), None),
+        };
+        drop(conn);
+        let openid = scopes.contains("openid");
+        let plan = TokenPlan {
+            grant_type: grant_types::IMPLICIT,
+            subject: user.id.clone(),
+            client_id: ClientId::new(&client.id),
+            api_id: api.id.clone(),
+            audience: api.audience.clone(),
+            requested_scopes: scopes.clone(),
+            scopes,
+            alg: api.alg,
+            lifetime_secs: api.token_lifetime_secs,
+        };
+        let signer = self.signer_for(&plan, hs256.as_deref())?;
+        let id = (req.response == ResponseKind::IdTokenToken && openid)
+            .then_some(IdTokenRequest { nonce: req.nonce.as_deref(), auth_time });
+        let resp = match self.issue(plan, client, Some((user, UserSource::SignedIn)), &signer, id) {
+            Ok(r) => r,
+            Err(e) if matches!(e.code, ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable) => return Err(e),
+            Err(e) => return Ok(redirect_error(&e)),
+        };
+        let expires = resp.expires_in.to_string();
+        let mut pairs =
+            vec![("access_token", resp.access_token.as_str()), ("token_type", "Bearer"), ("expires_in", &expires)];
+        if let Some(scope) = &resp.scope {
+            pairs.push(("scope", scope));
+        }
+        if let Some(id_token) = &resp.id_token {
+            pairs.push(("id_token", id_token));
+        }
+        if let Some(st) = &req.state {
+            pairs.push(("state", st));
+        }
+        pairs.push(("iss", self.issuer.as_str()));
+        Ok(Outcome::Redirect(respond(&req.redirect_uri, req.response_mode, &pairs)))
     }
 
     fn code_redirect(&self, req: &Request, code: &str) -> String {

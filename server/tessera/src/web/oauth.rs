@@ -107,7 +107,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     .await;
     match result_flatten(scopes) {
         Ok(scopes) => {
-            let doc = discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, grant_types::SUPPORTED);
+            let doc = discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, grant_types::ADVERTISED);
             render::public_json(&doc, 60)
         }
         Err(e) => render::oauth_error(&e),

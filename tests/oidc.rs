@@ -427,3 +427,32 @@ async fn implicit_is_per_client_and_one_rule_covers_code_and_implicit() {
     let loc = b.get(url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(fragment_param(&loc, "error").as_deref(), Some("unauthorized_client"), "{loc}");
 }
+
+/// OAuth 2.0 Form Post Response Mode: the code reaches the client in a POST
+/// body from an auto-submitting page, never in a URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_post_response_mode_posts_the_code_to_the_client() {
+    let s = setup("authorization_code");
+    let b = browser();
+    let page = b.get(authorize_url(&s, "&response_mode=form_post")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let form = [
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("csrf", hidden(&html, "csrf")),
+        ("authorize", hidden(&html, "authorize")),
+    ];
+    let posted = b.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
+    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
+    let r = b.get(format!("{}{resume}", s.server.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a page, not a redirect");
+    assert!(r.headers().get("location").is_none());
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains(&format!("action=\"{CB}\"")), "{html}");
+    assert_eq!(hidden(&html, "state"), "s1");
+    assert_eq!(hidden(&html, "iss"), s.server.base);
+    let code = hidden(&html, "code");
+    let (status, tokens) = exchange_raw(&s, &code, None).await;
+    assert_eq!(status, 200, "{tokens}");
+}

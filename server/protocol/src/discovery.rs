@@ -116,7 +116,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         authorization_response_iss_parameter_supported: endpoints.authorization.is_some(),
         code_challenge_methods_supported: if endpoints.authorization.is_some() { vec!["S256".into()] } else { vec![] },
         response_modes_supported: if endpoints.authorization.is_some() {
-            vec!["query".into(), "fragment".into()]
+            vec!["query".into(), "fragment".into(), "form_post".into()]
         } else {
             vec![]
         },

@@ -19,6 +19,9 @@ pub enum ResponseMode {
     Query,
     /// `#code=...`.
     Fragment,
+    /// An auto-submitted HTML form POSTed to the redirect URI (OAuth 2.0 Form
+    /// Post Response Mode): nothing lands in URLs or browser history.
+    FormPost,
 }
 
 /// What the authorization endpoint returns.
@@ -132,14 +135,15 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
     let mode = match params.get("response_mode") {
         Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
+        Some("form_post") => ResponseMode::FormPost,
         _ => default_mode,
     };
     let refuse =
         |error: OAuthError| Refusal::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), mode, error };
     if let Some(m) = params.get("response_mode")
-        && !matches!(m, "query" | "fragment")
+        && !matches!(m, "query" | "fragment" | "form_post")
     {
-        return Err(refuse(OAuthError::invalid_request("response_mode must be query or fragment")));
+        return Err(refuse(OAuthError::invalid_request("response_mode must be query, fragment or form_post")));
     }
     let response = match (params.get("response_type"), response) {
         (None, _) => return Err(refuse(OAuthError::invalid_request("missing parameter: response_type"))),

@@ -35,6 +35,13 @@ pub enum Outcome {
     },
     /// Show an error page (the redirect URI cannot be trusted).
     Page(String),
+    /// POST these fields to `action` from an auto-submitting page (form_post).
+    FormPost {
+        /// The client's redirect URI.
+        action: String,
+        /// The response parameters.
+        fields: Vec<(String, String)>,
+    },
 }
 
 /// The result of a login form submission.
@@ -51,13 +58,24 @@ pub enum LoginOutcome {
     Failed(String),
 }
 
-/// Appends the response to the redirect URI in the requested mode.
-fn respond(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &str)]) -> String {
+/// Appends `pairs` to the redirect URI's query.
+fn respond(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
     let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    if redirect_uri.contains('?') { format!("{redirect_uri}&{encoded}") } else { format!("{redirect_uri}?{encoded}") }
+}
+
+/// Delivers the response to the client in the requested mode.
+fn deliver(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &str)]) -> Outcome {
     match mode {
-        ResponseMode::Fragment => format!("{redirect_uri}#{encoded}"),
-        ResponseMode::Query if redirect_uri.contains('?') => format!("{redirect_uri}&{encoded}"),
-        ResponseMode::Query => format!("{redirect_uri}?{encoded}"),
+        ResponseMode::Query => Outcome::Redirect(respond(redirect_uri, pairs)),
+        ResponseMode::Fragment => {
+            let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+            Outcome::Redirect(format!("{redirect_uri}#{encoded}"))
+        }
+        ResponseMode::FormPost => Outcome::FormPost {
+            action: redirect_uri.to_owned(),
+            fields: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        },
     }
 }
 
@@ -69,7 +87,7 @@ impl TokenService {
         }
         // RFC 9207: the issuer on every authorization response.
         pairs.push(("iss", self.issuer.as_str()));
-        Outcome::Redirect(respond(redirect_uri, mode, &pairs))
+        deliver(redirect_uri, mode, &pairs)
     }
 
     /// Handles an authorization request (`query`: the GET query or POST body).
@@ -162,7 +180,7 @@ impl TokenService {
             family_id: clock::uuid(),
         };
         grants::insert_code(&mut conn, &row).map_err(store_failure)?;
-        Ok(Outcome::Redirect(self.code_redirect(&req, code.expose())))
+        Ok(self.code_redirect(&req, code.expose()))
     }
 
     /// RFC 6749 §4.2 / OIDC Core §3.2: tokens straight from the
@@ -220,16 +238,16 @@ impl TokenService {
             pairs.push(("state", st));
         }
         pairs.push(("iss", self.issuer.as_str()));
-        Ok(Outcome::Redirect(respond(&req.redirect_uri, req.response_mode, &pairs)))
+        Ok(deliver(&req.redirect_uri, req.response_mode, &pairs))
     }
 
-    fn code_redirect(&self, req: &Request, code: &str) -> String {
+    fn code_redirect(&self, req: &Request, code: &str) -> Outcome {
         let mut pairs = vec![("code", code)];
         if let Some(s) = &req.state {
             pairs.push(("state", s.as_str()));
         }
         pairs.push(("iss", self.issuer.as_str()));
-        respond(&req.redirect_uri, req.response_mode, &pairs)
+        deliver(&req.redirect_uri, req.response_mode, &pairs)
     }
 
     /// Handles the login form: on success a new session and the request to resume.
@@ -324,10 +342,6 @@ impl TokenService {
         if let Some(s) = params.get("state") {
             pairs.push(("state", s));
         }
-        Ok(LogoutOutcome::Redirect(if pairs.is_empty() {
-            target.to_owned()
-        } else {
-            respond(target, ResponseMode::Query, &pairs)
-        }))
+        Ok(LogoutOutcome::Redirect(if pairs.is_empty() { target.to_owned() } else { respond(target, &pairs) }))
     }
 }

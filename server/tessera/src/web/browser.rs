@@ -74,6 +74,11 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, 
         Ok(Ok(Outcome::Redirect(to))) => redirect(status, &to),
         Ok(Ok(Outcome::Login { query, client_name })) => login_page(&state, &query, &client_name, None, ""),
         Ok(Ok(Outcome::Page(message))) => pages::error(&message),
+        Ok(Ok(Outcome::FormPost { action, fields })) => pages::render_with_csp(
+            StatusCode::OK,
+            &pages::FormPostPage { action: &action, fields: &fields },
+            pages::FORM_POST_CSP,
+        ),
         Ok(Err(e)) => {
             tracing::error!(error = %e, detail = e.detail.as_deref().unwrap_or(""), "authorization failed");
             pages::render(

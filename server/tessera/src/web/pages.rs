@@ -31,6 +31,20 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
+/// The form_post response (OAuth 2.0 Form Post Response Mode §2).
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    /// The client's redirect URI.
+    pub action: &'a str,
+    /// The response parameters.
+    pub fields: &'a [(String, String)],
+}
+
+/// The form_post page runs one script from this origin to submit itself.
+pub const FORM_POST_CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// After logout without a return address.
 #[derive(Template)]
 #[template(path = "signed_out.html")]
@@ -41,6 +55,11 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; fra
 
 /// Renders a page with the security headers.
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    render_with_csp(status, page, CSP)
+}
+
+/// Renders a page with a specific Content-Security-Policy.
+pub fn render_with_csp(status: StatusCode, page: &impl Template, csp: &'static str) -> HttpResponse {
     let body = match page.render() {
         Ok(b) => b,
         Err(e) => {
@@ -50,7 +69,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     };
     let mut resp = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

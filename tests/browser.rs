@@ -126,6 +126,11 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
 
     c.find(Locator::Css("#password")).await.unwrap().send_keys("carol's long password").await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    // A third-party SPA: the user is asked to allow access.
+    let allow = c.wait().for_element(Locator::Css("#allow")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Allow access · Tessera");
+    std::fs::write(screenshot_dir().join("consent.png"), c.screenshot().await.unwrap()).unwrap();
+    allow.click().await.unwrap();
     let mut landed = String::new();
     for _ in 0..100 {
         landed = c.current_url().await.unwrap().to_string();

@@ -77,6 +77,7 @@ fn setup(grants: &str) -> Setup {
         CB,
         "--post-logout-redirect-uri",
         SIGNED_OUT,
+        "--first-party",
     ]);
     Setup {
         id: c["client_id"].as_str().unwrap().into(),
@@ -455,4 +456,82 @@ async fn form_post_response_mode_posts_the_code_to_the_client() {
     let code = hidden(&html, "code");
     let (status, tokens) = exchange_raw(&s, &code, None).await;
     assert_eq!(status, 200, "{tokens}");
+}
+
+/// Consent (issue 4 item 1): third-party clients ask once per user and scope
+/// set; deny sends `access_denied`; the form needs its CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_clients_ask_for_consent_once_per_scope_set() {
+    let s = setup("authorization_code");
+    let third = s.server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Partner App",
+        "--grant-types",
+        "authorization_code",
+        "--redirect-uri",
+        CB,
+    ]);
+    let third_id = third["client_id"].as_str().unwrap();
+    let url = |scope: &str, extra: &str| {
+        format!(
+            "{}/oauth/authorize?response_type=code&client_id={third_id}&redirect_uri={}&scope={scope}&state=s9{extra}",
+            s.server.base,
+            urlenc(CB)
+        )
+    };
+    let b = browser();
+    let page = b.get(url("openid", "")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("csrf", hidden(&page, "csrf")),
+        ("authorize", hidden(&page, "authorize")),
+    ];
+    let posted = b.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
+    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
+    let consent = b.get(format!("{}{resume}", s.server.base)).send().await.unwrap();
+    assert_eq!(consent.status(), 200, "the consent page");
+    let html = consent.text().await.unwrap();
+    assert!(html.contains("Partner App") && html.contains("<code>openid</code>"), "{html}");
+
+    let decide = |html: String, decision: &'static str| {
+        let b = b.clone();
+        let base = s.server.base.clone();
+        async move {
+            let form = [
+                ("csrf", hidden(&html, "csrf")),
+                ("authorize", hidden(&html, "authorize")),
+                ("decision", decision.to_owned()),
+            ];
+            b.post(format!("{base}/consent")).form(&form).send().await.unwrap()
+        }
+    };
+    let denied = decide(html.clone(), "deny").await;
+    assert_eq!(denied.status(), 303);
+    let loc = denied.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("s9"));
+
+    let html = b.get(url("openid", "")).send().await.unwrap().text().await.unwrap();
+    let allowed = decide(html, "allow").await;
+    assert_eq!(allowed.status(), 303);
+    assert!(query_param(allowed.headers()["location"].to_str().unwrap(), "code").is_some());
+
+    // Remembered for the same scopes; asked again for more, or with prompt=consent.
+    assert_eq!(b.get(url("openid", "")).send().await.unwrap().status(), 302, "remembered");
+    assert_eq!(b.get(url("openid%20email", "")).send().await.unwrap().status(), 200, "new scope: asked again");
+    assert_eq!(b.get(url("openid", "&prompt=consent")).send().await.unwrap().status(), 200);
+    let r = b.get(url("openid%20email", "&prompt=none")).send().await.unwrap();
+    assert_eq!(query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("consent_required"));
+
+    // A forged consent POST (no CSRF cookie) grants nothing.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/consent", s.server.base))
+        .form(&[("csrf", "x"), ("authorize", "client_id=x"), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
 }

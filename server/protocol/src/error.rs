@@ -54,6 +54,8 @@ pub enum ErrorCode {
     /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User
     /// authentication." (sent for `prompt=none` without a session)
     LoginRequired,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User consent."
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -74,6 +76,7 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
         }
     }
 

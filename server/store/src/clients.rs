@@ -28,6 +28,7 @@ struct Row {
     service_account_user_id: Option<String>,
     created_at: i64,
     updated_at: i64,
+    first_party: bool,
 }
 
 /// A client as stored.
@@ -53,6 +54,8 @@ pub struct Client {
     pub metadata: Value,
     /// The linked service-account user, for client_credentials tokens.
     pub service_account_user_id: Option<String>,
+    /// First-party clients (the operator's own apps) skip the consent page.
+    pub first_party: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -77,6 +80,7 @@ impl TryFrom<Row> for Client {
             name: r.name,
             confidential: r.confidential,
             service_account_user_id: r.service_account_user_id,
+            first_party: r.first_party,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -98,6 +102,7 @@ impl Client {
             service_account_user_id: self.service_account_user_id.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            first_party: self.first_party,
         })
     }
 

@@ -169,3 +169,30 @@ pub fn redeem_code(conn: &mut DbConn, code_hash: &str, now: i64) -> Result<bool,
         .execute(conn)?;
     Ok(n == 1)
 }
+
+use crate::schema::consents;
+
+/// The scopes a user consented to for a client (space-separated), if any.
+pub fn consent(conn: &mut DbConn, user_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(consents::table.find((user_id, client_id)).select(consents::scopes).first(conn).optional()?)
+}
+
+/// Records consent to `scopes` (replacing an earlier one).
+pub fn record_consent(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    scopes: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?;
+    diesel::insert_into(consents::table)
+        .values((
+            consents::user_id.eq(user_id),
+            consents::client_id.eq(client_id),
+            consents::scopes.eq(scopes),
+            consents::granted_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -30,6 +30,7 @@ diesel::table! {
         service_account_user_id -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        first_party -> Bool,
     }
 }
 
@@ -206,5 +207,14 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         family_id -> Text,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        granted_at -> BigInt,
     }
 }

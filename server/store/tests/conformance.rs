@@ -83,6 +83,7 @@ fn client(id: &str) -> Client {
         allowed_audiences: None,
         metadata: json!({"tier": "gold"}),
         service_account_user_id: None,
+        first_party: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -307,6 +308,22 @@ fn throttle_counts_in_a_window(db: &Db) {
     assert_eq!(throttle::failures(&mut c, "user:x", 201, 60).unwrap(), 0);
 }
 
+fn consent_is_remembered_per_user_and_client(db: &Db) {
+    use tessera_store::grants;
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("cu", "consent-user")).unwrap();
+    clients::insert(&mut c, &client("cc")).unwrap();
+    assert_eq!(grants::consent(&mut c, "cu", "cc").unwrap(), None);
+    grants::record_consent(&mut c, "cu", "cc", "openid", 1).unwrap();
+    grants::record_consent(&mut c, "cu", "cc", "email openid", 2).unwrap();
+    assert_eq!(
+        grants::consent(&mut c, "cu", "cc").unwrap().as_deref(),
+        Some("email openid"),
+        "replaced, not duplicated"
+    );
+    assert!(!clients::find(&mut c, "cc").unwrap().unwrap().first_party);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -327,4 +344,5 @@ conformance!(
     plugin_versions_number_up_and_bindings_order,
     refresh_rotation_is_single_use_and_families_revoke,
     throttle_counts_in_a_window,
+    consent_is_remembered_per_user_and_client,
 );

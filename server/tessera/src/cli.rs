@@ -138,6 +138,9 @@ pub struct ClientCreateArgs {
     /// Username of the service-account user for client_credentials tokens.
     #[arg(long)]
     pub service_account: Option<String>,
+    /// The operator's own application: users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

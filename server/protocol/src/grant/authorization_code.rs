@@ -54,6 +54,8 @@ pub struct Request {
     pub prompt_none: bool,
     /// `prompt=login`: sign in again even with a session.
     pub prompt_login: bool,
+    /// `prompt=consent`: ask for consent again.
+    pub prompt_consent: bool,
     /// Maximum age of the sign-in, in seconds.
     pub max_age: Option<i64>,
     /// The API the access token is for, if any.
@@ -212,6 +214,7 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
         code_challenge,
         prompt_none: prompts.contains(&"none"),
         prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
         max_age,
         audience,
         response_mode: mode,

@@ -64,6 +64,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                     audiences: a.audiences.as_deref().map(split_list),
                     metadata: json_object("metadata", a.metadata.as_deref())?,
                     service_account: a.service_account,
+                    first_party: a.first_party,
                 },
             )?;
             let secret_text = secret.as_ref().map(|s| s.expose().to_owned());
@@ -86,6 +87,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                     "grant_types": client.grant_types,
                     "redirect_uris": client.redirect_uris,
                     "service_account_user_id": client.service_account_user_id,
+                    "first_party": client.first_party,
                 }),
                 &human,
             );

@@ -169,6 +169,8 @@ pub struct NewClient {
     pub metadata: Value,
     /// Username of the service-account user.
     pub service_account: Option<String>,
+    /// The operator's own app: no consent page.
+    pub first_party: bool,
 }
 
 /// Validates a redirect URI: absolute, no fragment (RFC 6749 §3.1.2), and
@@ -257,6 +259,7 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
             allowed_audiences: new.audiences.clone(),
             metadata: new.metadata.clone(),
             service_account_user_id,
+            first_party: new.first_party,
             created_at: now,
             updated_at: now,
         };

@@ -35,6 +35,15 @@ pub enum Outcome {
     },
     /// Show an error page (the redirect URI cannot be trusted).
     Page(String),
+    /// Ask the signed-in user to approve the client's access.
+    Consent {
+        /// The authorization request to resume.
+        query: String,
+        /// The client's display name.
+        client_name: String,
+        /// The scopes asked for.
+        scopes: Vec<String>,
+    },
     /// POST these fields to `action` from an auto-submitting page (form_post).
     FormPost {
         /// The client's redirect URI.
@@ -92,6 +101,21 @@ impl TokenService {
 
     /// Handles an authorization request (`query`: the GET query or POST body).
     pub fn authorize(&self, query: &str, session_cookie: Option<&str>) -> Result<Outcome, OAuthError> {
+        self.authorize_with(query, session_cookie, None)
+    }
+
+    /// Handles the consent form: `allow` records consent and continues;
+    /// otherwise the client gets `access_denied`.
+    pub fn consent(&self, query: &str, session_cookie: Option<&str>, allow: bool) -> Result<Outcome, OAuthError> {
+        self.authorize_with(query, session_cookie, Some(allow))
+    }
+
+    fn authorize_with(
+        &self,
+        query: &str,
+        session_cookie: Option<&str>,
+        decision: Option<bool>,
+    ) -> Result<Outcome, OAuthError> {
         let params = match Params::parse(query.as_bytes()) {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Page(format!("The request is malformed: {}.", e.description))),
@@ -158,6 +182,34 @@ impl TokenService {
             }
             _ => return Ok(Outcome::Login { query: query.to_owned(), client_name: client.name }),
         };
+        if !client.first_party {
+            let granted = grants::consent(&mut conn, &user.id, &client.id).map_err(store_failure)?;
+            let covered = granted.and_then(|g| ScopeSet::parse(&g).ok()).is_some_and(|g| scopes.is_subset(&g));
+            match decision {
+                Some(false) => {
+                    return Ok(redirect_error(&OAuthError::new(
+                        ErrorCode::AccessDenied,
+                        "the user denied the request",
+                    )));
+                }
+                Some(true) => grants::record_consent(&mut conn, &user.id, &client.id, &scopes.to_string(), now)
+                    .map_err(store_failure)?,
+                None if covered && !req.prompt_consent => {}
+                None if req.prompt_none => {
+                    return Ok(redirect_error(&OAuthError::new(
+                        ErrorCode::ConsentRequired,
+                        "the user has not consented",
+                    )));
+                }
+                None => {
+                    return Ok(Outcome::Consent {
+                        query: query.to_owned(),
+                        client_name: client.name.clone(),
+                        scopes: scopes.to_vec(),
+                    });
+                }
+            }
+        }
         if req.response != ResponseKind::Code {
             drop(conn);
             return self.implicit(&req, &client, &user, scopes, session.auth_time);

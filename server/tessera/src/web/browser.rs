@@ -69,10 +69,30 @@ fn redirect(status: StatusCode, location: &str) -> HttpResponse {
 async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, status: StatusCode) -> HttpResponse {
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let tokens = state.tokens.clone();
-    let q = query.clone();
-    match web::block(move || tokens.authorize(&q, session.as_deref())).await {
+    let outcome = web::block(move || tokens.authorize(&query, session.as_deref())).await;
+    respond(&state, outcome, status)
+}
+
+fn consent_page(state: &AppState, query: &str, client_name: &str, scopes: &[String]) -> HttpResponse {
+    let csrf = match crate::clock::random_id(32) {
+        Ok(c) => c,
+        Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
+    };
+    let mut resp = pages::render(StatusCode::OK, &pages::ConsentPage { client_name, scopes, query, csrf: &csrf });
+    let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::CONSENT, SameSite::Strict));
+    resp
+}
+
+/// Renders the outcome of an authorization request.
+fn respond(
+    state: &AppState,
+    outcome: Result<Result<Outcome, OAuthError>, actix_web::error::BlockingError>,
+    status: StatusCode,
+) -> HttpResponse {
+    match outcome {
         Ok(Ok(Outcome::Redirect(to))) => redirect(status, &to),
-        Ok(Ok(Outcome::Login { query, client_name })) => login_page(&state, &query, &client_name, None, ""),
+        Ok(Ok(Outcome::Login { query, client_name })) => login_page(state, &query, &client_name, None, ""),
+        Ok(Ok(Outcome::Consent { query, client_name, scopes })) => consent_page(state, &query, &client_name, &scopes),
         Ok(Ok(Outcome::Page(message))) => pages::error(&message),
         Ok(Ok(Outcome::FormPost { action, fields })) => pages::render_with_csp(
             StatusCode::OK,
@@ -90,6 +110,34 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, 
             pages::render(StatusCode::INTERNAL_SERVER_ERROR, &pages::ErrorPage { message: "Something went wrong." })
         }
     }
+}
+
+/// The consent form's fields.
+#[derive(serde::Deserialize)]
+pub struct ConsentForm {
+    csrf: String,
+    authorize: String,
+    decision: String,
+}
+
+/// POST /consent: check CSRF, then allow (record consent and answer the
+/// client) or deny (`access_denied` to the client).
+pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ConsentForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let csrf_ok = req.cookie(CSRF_COOKIE).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(form.csrf.as_bytes())));
+    if !csrf_ok {
+        return pages::render(
+            StatusCode::FORBIDDEN,
+            &pages::ErrorPage {
+                message: "The consent form expired or did not come from this site. Start again from the application.",
+            },
+        );
+    }
+    let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let allow = form.decision == "allow";
+    let tokens = state.tokens.clone();
+    let outcome = web::block(move || tokens.consent(&form.authorize, session.as_deref(), allow)).await;
+    respond(&state, outcome, StatusCode::SEE_OTHER)
 }
 
 /// GET /oauth/authorize.

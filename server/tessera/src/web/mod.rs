@@ -51,6 +51,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(browser::authorize_post)),
     )
     .route(routes::LOGIN, web::post().to(browser::login))
+    .route(routes::CONSENT, web::post().to(browser::consent))
     .service(
         web::resource(routes::END_SESSION)
             .route(web::get().to(browser::end_session))

@@ -23,6 +23,20 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
 }
 
+/// The consent form.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The scopes asked for.
+    pub scopes: &'a [String],
+    /// The authorization request to resume.
+    pub query: &'a str,
+    /// The CSRF token (also in a cookie).
+    pub csrf: &'a str,
+}
+
 /// An error page.
 #[derive(Template)]
 #[template(path = "error.html")]

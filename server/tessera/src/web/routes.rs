@@ -27,3 +27,5 @@ pub const USERINFO: &str = "/oauth/userinfo";
 pub const STATIC: &str = "/static";
 /// OpenID Connect RP-Initiated Logout end_session_endpoint.
 pub const END_SESSION: &str = "/oauth/logout";
+/// The consent form's target.
+pub const CONSENT: &str = "/consent";

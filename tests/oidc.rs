@@ -312,6 +312,10 @@ async fn pkce_is_enforced_at_the_token_endpoint() {
     // prompt=login asks again even with a session.
     let r = b.get(authorize_url(&s, "&prompt=login")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // max_age: a recent sign-in passes; one older than max_age must be redone.
+    assert_eq!(b.get(authorize_url(&s, "&max_age=3600")).send().await.unwrap().status(), 302);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(b.get(authorize_url(&s, "&max_age=0")).send().await.unwrap().status(), 200, "sign in again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

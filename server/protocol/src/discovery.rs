@@ -121,36 +121,12 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             vec![]
         },
         claims_supported: if endpoints.userinfo.is_some() {
-            [
-                "sub",
-                "iss",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "nonce",
-                "azp",
-                "at_hash",
-                "name",
-                "given_name",
-                "family_name",
-                "middle_name",
-                "nickname",
-                "preferred_username",
-                "profile",
-                "picture",
-                "website",
-                "gender",
-                "birthdate",
-                "zoneinfo",
-                "locale",
-                "updated_at",
-                "email",
-                "email_verified",
-            ]
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect()
+            ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "preferred_username"]
+                .iter()
+                .chain(crate::oidc::PROFILE_CLAIMS)
+                .chain(&["email", "email_verified"])
+                .map(|c| (*c).to_owned())
+                .collect()
         } else {
             vec![]
         },

@@ -11,7 +11,7 @@ pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access
 
 /// Profile claims released by the `profile` scope (§5.4), read from the
 /// user's profile object.
-const PROFILE_CLAIMS: &[&str] = &[
+pub const PROFILE_CLAIMS: &[&str] = &[
     "name",
     "family_name",
     "given_name",

@@ -77,3 +77,26 @@ pub fn plan_for_api(
         lifetime_secs: api.token_lifetime_secs,
     })
 }
+
+/// The plan of a user grant whose scopes were already decided (code,
+/// implicit, refresh): the user is the subject, the API sets audience,
+/// algorithm and lifetime.
+pub fn user_plan(
+    grant_type: &'static str,
+    user_id: &str,
+    client_id: &str,
+    api: &ApiProfile,
+    scopes: ScopeSet,
+) -> TokenPlan {
+    TokenPlan {
+        grant_type,
+        subject: user_id.to_owned(),
+        client_id: ClientId::new(client_id),
+        api_id: api.id.clone(),
+        audience: api.audience.clone(),
+        requested_scopes: scopes.clone(),
+        scopes,
+        alg: api.alg,
+        lifetime_secs: api.token_lifetime_secs,
+    }
+}

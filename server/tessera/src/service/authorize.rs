@@ -7,10 +7,9 @@ use super::sign_in::{SignInError, sign_in};
 use super::store_failure;
 use super::token::{IdTokenRequest, TokenService, UserSource};
 use crate::clock;
-use tessera_protocol::ClientId;
-use tessera_protocol::grant::TokenPlan;
 use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::plan_for_api;
+use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::grant_types;
 use tessera_protocol::oidc::OIDC_SCOPES;
 use tessera_protocol::params::Params;
@@ -258,17 +257,7 @@ impl TokenService {
         };
         drop(conn);
         let openid = scopes.contains("openid");
-        let plan = TokenPlan {
-            grant_type: grant_types::IMPLICIT,
-            subject: user.id.clone(),
-            client_id: ClientId::new(&client.id),
-            api_id: api.id.clone(),
-            audience: api.audience.clone(),
-            requested_scopes: scopes.clone(),
-            scopes,
-            alg: api.alg,
-            lifetime_secs: api.token_lifetime_secs,
-        };
+        let plan = user_plan(grant_types::IMPLICIT, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let id = (req.response == ResponseKind::IdTokenToken && openid)
             .then_some(IdTokenRequest { nonce: req.nonce.as_deref(), auth_time });

@@ -7,13 +7,13 @@ use super::sign_in::{SignInError, sign_in};
 use super::store_failure;
 use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
 use crate::clock;
-use tessera_protocol::grant::{TokenPlan, authorization_code, password, refresh_token};
+use tessera_protocol::grant::{authorization_code, password, refresh_token, user_plan};
 use tessera_protocol::model::ApiProfile;
 use tessera_protocol::model::grant_types;
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::token::TokenResponse;
-use tessera_protocol::{ApiId, ClientId, ErrorCode, OAuthError, ScopeSet, UserId};
+use tessera_protocol::{ApiId, ErrorCode, OAuthError, ScopeSet, UserId};
 use tessera_store::clients::Client;
 use tessera_store::grants::{self, RefreshToken};
 use tessera_store::users::{self, User};
@@ -151,17 +151,7 @@ impl TokenService {
             self.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
             return Err(invalid());
         };
-        let plan = TokenPlan {
-            grant_type: grant_types::REFRESH_TOKEN,
-            subject: user.id.clone(),
-            client_id: ClientId::new(&client.id),
-            api_id: api.id.clone(),
-            audience: api.audience.clone(),
-            requested_scopes: scopes.clone(),
-            scopes,
-            alg: api.alg,
-            lifetime_secs: api.token_lifetime_secs,
-        };
+        let plan = user_plan(grant_types::REFRESH_TOKEN, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
@@ -231,17 +221,7 @@ impl TokenService {
         let scopes = ScopeSet::parse(&stored.scopes)?;
         let openid = scopes.contains("openid");
         let offline = scopes.contains("offline_access");
-        let plan = TokenPlan {
-            grant_type: grant_types::AUTHORIZATION_CODE,
-            subject: user.id.clone(),
-            client_id: ClientId::new(&client.id),
-            api_id: api.id.clone(),
-            audience: api.audience.clone(),
-            requested_scopes: scopes.clone(),
-            scopes,
-            alg: api.alg,
-            lifetime_secs: api.token_lifetime_secs,
-        };
+        let plan = user_plan(grant_types::AUTHORIZATION_CODE, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });

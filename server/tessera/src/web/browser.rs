@@ -112,6 +112,16 @@ fn respond(
     }
 }
 
+/// Double-submit check: the form's token equals the cookie's, in constant time.
+fn csrf_ok(req: &HttpRequest, field: &str) -> bool {
+    req.cookie(CSRF_COOKIE).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(field.as_bytes())))
+}
+
+fn csrf_refused(form: &str) -> HttpResponse {
+    let message = format!("The {form} form expired or did not come from this site. Start again from the application.");
+    pages::render(StatusCode::FORBIDDEN, &pages::ErrorPage { message: &message })
+}
+
 /// The consent form's fields.
 #[derive(serde::Deserialize)]
 pub struct ConsentForm {
@@ -124,14 +134,8 @@ pub struct ConsentForm {
 /// client) or deny (`access_denied` to the client).
 pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Form<ConsentForm>) -> HttpResponse {
     let form = form.into_inner();
-    let csrf_ok = req.cookie(CSRF_COOKIE).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(form.csrf.as_bytes())));
-    if !csrf_ok {
-        return pages::render(
-            StatusCode::FORBIDDEN,
-            &pages::ErrorPage {
-                message: "The consent form expired or did not come from this site. Start again from the application.",
-            },
-        );
+    if !csrf_ok(&req, &form.csrf) {
+        return csrf_refused("consent");
     }
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let allow = form.decision == "allow";
@@ -165,14 +169,8 @@ pub struct LoginForm {
 /// POST /login: check CSRF, sign in, resume the authorization request.
 pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
     let form = form.into_inner();
-    let csrf_ok = req.cookie(CSRF_COOKIE).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(form.csrf.as_bytes())));
-    if !csrf_ok {
-        return pages::render(
-            StatusCode::FORBIDDEN,
-            &pages::ErrorPage {
-                message: "The sign-in form expired or did not come from this site. Start again from the application.",
-            },
-        );
+    if !csrf_ok(&req, &form.csrf) {
+        return csrf_refused("sign-in");
     }
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     let tokens = state.tokens.clone();

@@ -86,9 +86,7 @@ fn screenshot_dir() -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_through_the_hosted_login_page() {
     let server = TestServer::start(Backend::Sqlite);
-    let out = server
-        .cli_output(&["user", "create", "--username", "carol", "--password-stdin"], Some("carol's long password\n"));
-    assert!(out.status.success());
+    server.create_user("carol", "carol's long password", &[]);
     let landing = landing_server();
     let redirect = format!("http://127.0.0.1:{landing}/callback");
     let spa = server.cli_json(&[

@@ -31,9 +31,7 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
     let (rs, rs_secret) = server.api_and_client(AUD, "RS256", "read");
     let hs = server.cli_json(&["api", "create", "--identifier", "https://hs.introspect.example", "--alg", "HS256"]);
     assert!(hs["hs256_secret"].is_string());
-    let out =
-        server.cli_output(&["user", "create", "--username", "bob", "--password-stdin"], Some("bob's long password\n"));
-    assert!(out.status.success());
+    server.create_user("bob", "bob's long password", &[]);
     let app = server.cli_json(&["client", "create", "--name", "app", "--grant-types", "password,refresh_token"]);
     let (app_id, app_secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
 

@@ -49,23 +49,11 @@ struct Setup {
 
 fn setup(grants: &str) -> Setup {
     let server = TestServer::start(Backend::Sqlite);
-    let out = server.cli_output(
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--password-stdin",
-            "--email",
-            "alice@example.com",
-            "--profile",
-            r#"{"name":"Alice Example"}"#,
-            "--json",
-        ],
-        Some(&format!("{PASSWORD}\n")),
+    let user = server.create_user(
+        "alice",
+        PASSWORD,
+        &["--email", "alice@example.com", "--profile", r#"{"name":"Alice Example"}"#],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
     let c = server.cli_json(&[
         "client",
         "create",
@@ -87,6 +75,21 @@ fn setup(grants: &str) -> Setup {
     }
 }
 
+/// Submits the login form found in `login_html` as alice and returns the
+/// response to the resumed authorization request.
+async fn submit_login(s: &Setup, browser: &reqwest::Client, login_html: &str) -> reqwest::Response {
+    let form = [
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("csrf", hidden(login_html, "csrf")),
+        ("authorize", hidden(login_html, "authorize")),
+    ];
+    let posted = browser.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
+    assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
+    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
+    browser.get(format!("{}{resume}", s.server.base)).send().await.unwrap()
+}
+
 /// Signs in through the login form and follows the browser redirects until
 /// the client's redirect URI; returns that final Location.
 async fn sign_in(s: &Setup, browser: &reqwest::Client, authorize_url: &str) -> String {
@@ -95,16 +98,7 @@ async fn sign_in(s: &Setup, browser: &reqwest::Client, authorize_url: &str) -> S
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     let html = page.text().await.unwrap();
-    let form = [
-        ("username", "alice".to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("csrf", hidden(&html, "csrf")),
-        ("authorize", hidden(&html, "authorize")),
-    ];
-    let posted = browser.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
-    assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
-    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
-    let done = browser.get(format!("{}{resume}", s.server.base)).send().await.unwrap();
+    let done = submit_login(s, browser, &html).await;
     assert_eq!(done.status(), 302);
     done.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -441,15 +435,7 @@ async fn form_post_response_mode_posts_the_code_to_the_client() {
     let b = browser();
     let page = b.get(authorize_url(&s, "&response_mode=form_post")).send().await.unwrap();
     let html = page.text().await.unwrap();
-    let form = [
-        ("username", "alice".to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("csrf", hidden(&html, "csrf")),
-        ("authorize", hidden(&html, "authorize")),
-    ];
-    let posted = b.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
-    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
-    let r = b.get(format!("{}{resume}", s.server.base)).send().await.unwrap();
+    let r = submit_login(&s, &b, &html).await;
     assert_eq!(r.status(), 200, "a page, not a redirect");
     assert!(r.headers().get("location").is_none());
     assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
@@ -487,15 +473,7 @@ async fn third_party_clients_ask_for_consent_once_per_scope_set() {
     };
     let b = browser();
     let page = b.get(url("openid", "")).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("username", "alice".to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("csrf", hidden(&page, "csrf")),
-        ("authorize", hidden(&page, "authorize")),
-    ];
-    let posted = b.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
-    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
-    let consent = b.get(format!("{}{resume}", s.server.base)).send().await.unwrap();
+    let consent = submit_login(&s, &b, &page).await;
     assert_eq!(consent.status(), 200, "the consent page");
     let html = consent.text().await.unwrap();
     assert!(html.contains("Partner App") && html.contains("<code>openid</code>"), "{html}");

@@ -68,15 +68,7 @@ on_both_backends!(username_rule_reaches_client_credentials_through_a_service_acc
     // The DESIGN.md scenario: one rule adds the username claim; a machine token
     // gets it through the client's service-account user.
     let s = setup(backend);
-    assert!(
-        s.server
-            .cli_output(
-                &["user", "create", "--username", "svc-billing-tests", "--password-stdin"],
-                Some("a long enough password\n")
-            )
-            .status
-            .success()
-    );
+    s.server.create_user("svc-billing-tests", "a long enough password", &[]);
     let c = s.server.cli_json(&[
         "client",
         "create",
@@ -110,15 +102,7 @@ on_both_backends!(username_rule_reaches_client_credentials_through_a_service_acc
 
 on_both_backends!(examples_in_every_language_shape_the_token, |backend: Backend| async move {
     let s = setup(backend);
-    assert!(
-        s.server
-            .cli_output(
-                &["user", "create", "--username", "svc-js", "--password-stdin", "--roles", "admin"],
-                Some("a long enough password\n")
-            )
-            .status
-            .success()
-    );
+    s.server.create_user("svc-js", "a long enough password", &["--roles", "admin"]);
     let c = s.server.cli_json(&[
         "client",
         "create",

@@ -24,12 +24,7 @@ struct Fixture {
 fn fixture(backend: Backend, env: Vec<(String, String)>) -> Fixture {
     let server = TestServer::start_with(backend, Options { env, ..Default::default() });
     server.cli_json(&["api", "create", "--identifier", AUD, "--scopes", "read,write"]);
-    let out = server.cli_output(
-        &["user", "create", "--username", "alice", "--password-stdin", "--json"],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = server.create_user("alice", PASSWORD, &[]);
     let c = server.cli_json(&["client", "create", "--name", "ci", "--grant-types", "password,refresh_token"]);
     Fixture {
         id: c["client_id"].as_str().unwrap().to_owned(),

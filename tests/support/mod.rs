@@ -227,6 +227,16 @@ impl TestServer {
         }
     }
 
+    /// Creates a user with `--password-stdin` (plus `extra` flags) and
+    /// returns the command's JSON object; panics if the command fails.
+    pub fn create_user(&self, username: &str, password: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["user", "create", "--username", username, "--password-stdin", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.cli_output(&args, Some(&format!("{password}\n")));
+        assert!(out.status.success(), "user create failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("user create printed one JSON object")
+    }
+
     /// Token endpoint URL.
     pub fn token_url(&self) -> String {
         format!("{}/oauth/token", self.base)

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,8 @@ use tessera_plugin_host::{
     UploadError,
 };
 
-fn plugins_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = plugins_dir().join(format!("build/fixtures/{name}.wasm"));
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("fixture {} is missing ({e}): run plugins/build.sh --fixtures", path.display()))
-}
+mod common;
+use common::{fixture, plugins_dir};
 
 fn new_host(dir: &Path, deadline_ms: u64) -> PluginHost {
     let config = HostConfig { cache_dir: dir.to_owned(), deadline_ms, pool_instances: 16, ..HostConfig::default() };

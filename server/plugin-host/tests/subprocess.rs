@@ -4,20 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 use tessera_plugin_host::{Compiler, HostConfig, PluginHost, PluginVerdict, TokenContext, UploadError};
 
-fn plugins_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = plugins_dir().join(format!("build/fixtures/{name}.wasm"));
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("fixture {} is missing ({e}): run plugins/build.sh --fixtures", path.display()))
-}
+mod common;
+use common::{fixture, plugins_dir};
 
 /// `target/<profile>/examples/compile_worker`, next to this test's `deps/`.
 fn worker() -> Compiler {

@@ -17,11 +17,7 @@ fn token_latency(c: &mut Criterion) {
     let server = TestServer::start(Backend::Sqlite);
     let aud = "https://bench.api.example";
     server.cli_json(&["api", "create", "--identifier", aud, "--scopes", "read"]);
-    let out = server.cli_output(
-        &["user", "create", "--username", "svc-bench", "--password-stdin"],
-        Some("a long enough password\n"),
-    );
-    assert!(out.status.success());
+    server.create_user("svc-bench", "a long enough password", &[]);
     let plain = server.cli_json(&[
         "client",
         "create",

@@ -215,6 +215,8 @@ struct Snapshot {
     loaded: Instant,
     current: HashMap<SigningAlg, Arc<Signer>>,
     jwks: Arc<Value>,
+    /// The same keys parsed once, for verifying our own tokens.
+    jwk_set: Arc<jsonwebtoken::jwk::JwkSet>,
 }
 
 /// The node's view of the signing keys, refreshed from the database.
@@ -287,7 +289,9 @@ impl KeyRing {
                 current.insert(alg, signer);
             }
         }
-        Ok(Snapshot { loaded: Instant::now(), current, jwks: Arc::new(json!({ "keys": keys })) })
+        let jwks = json!({ "keys": keys });
+        let jwk_set = serde_json::from_value(jwks.clone()).map_err(|e| KeyError::Material(e.to_string()))?;
+        Ok(Snapshot { loaded: Instant::now(), current, jwks: Arc::new(jwks), jwk_set: Arc::new(jwk_set) })
     }
 
     /// The current signer for an asymmetric algorithm.
@@ -328,8 +332,7 @@ impl KeyRing {
             return Ok(None);
         }
         let Some(kid) = header.kid else { return Ok(None) };
-        let jwks = self.jwks()?;
-        let Ok(set) = serde_json::from_value::<jsonwebtoken::jwk::JwkSet>((*jwks).clone()) else { return Ok(None) };
+        let set = self.snapshot()?.jwk_set.clone();
         let Some(jwk) = set.find(&kid) else { return Ok(None) };
         let Some(alg) = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok()) else {
             return Ok(None);

@@ -2,64 +2,11 @@
 //! through WebDriver by fantoccini) signs in through the hosted login page.
 //! Screenshots go to `<target>/tmp/screenshots/`.
 
-use crate::support::{Backend, TestServer, free_port};
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use crate::support::chrome::{chromium, screenshot_dir};
+use crate::support::{Backend, TestServer};
+use fantoccini::Locator;
+use serde_json::Value;
 use std::time::Duration;
-
-/// chromedriver, killed and reaped on drop (DEPENDENCIES.md P12).
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn chromium() -> (Driver, Client) {
-    crate::support::init();
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (apt-get install chromium chromium-driver; scripts/test does)");
-    let profile = tempfile::tempdir().unwrap();
-    let driver = Driver { child, port, _profile: profile };
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,900",
-        &format!("--user-data-dir={}", driver._profile.path().display()),
-    ];
-    let caps = json!({"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}});
-    let Value::Object(caps) = caps else { unreachable!() };
-    for _ in 0..100 {
-        if let Ok(c) = ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-        {
-            return (driver, c);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("could not start a WebDriver session with chromium");
-}
 
 /// A loopback "client" that answers 200 to every request, so the browser
 /// has somewhere to land after the redirect.
@@ -75,12 +22,6 @@ fn landing_server() -> u16 {
         }
     });
     port
-}
-
-fn screenshot_dir() -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

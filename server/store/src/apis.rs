@@ -126,8 +126,20 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Api>, StoreError> {
 
 /// Every API, ordered by identifier.
 pub fn list(conn: &mut DbConn) -> Result<Vec<Api>, StoreError> {
+    page(conn, 0, i64::MAX)
+}
+
+/// How many APIs exist.
+pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(apis::table.count().get_result(conn)?)
+}
+
+/// A page of APIs, ordered by identifier.
+pub fn page(conn: &mut DbConn, offset: i64, limit: i64) -> Result<Vec<Api>, StoreError> {
     apis::table
         .order(apis::identifier.asc())
+        .offset(offset)
+        .limit(limit)
         .select(Row::as_select())
         .load(conn)?
         .into_iter()

@@ -29,16 +29,29 @@ pub fn record(conn: &mut DbConn, event: &AuditEvent) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The newest events, optionally only those whose action starts with `action_prefix`.
-pub fn recent(
-    conn: &mut DbConn,
-    action_prefix: Option<&str>,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<AuditEvent>, StoreError> {
+/// Which events to list; every set field must match.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// The actor exactly (`admin:alice`, `cli`).
+    pub actor: Option<String>,
+    /// Actions starting with this (`client.` for every client change).
+    pub action_prefix: Option<String>,
+    /// The target id exactly.
+    pub target: Option<String>,
+}
+
+/// The newest events matching `filter`, newest first.
+pub fn recent(conn: &mut DbConn, filter: &AuditFilter, offset: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
     let mut q = audit_events::table.into_boxed();
-    if let Some(p) = action_prefix {
-        q = q.filter(audit_events::action.like(format!("{p}%")));
+    if let Some(a) = &filter.actor {
+        q = q.filter(audit_events::actor.eq(a.clone()));
+    }
+    if let Some(p) = &filter.action_prefix {
+        let escaped = p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q = q.filter(audit_events::action.like(format!("{escaped}%")).escape('\\'));
+    }
+    if let Some(t) = &filter.target {
+        q = q.filter(audit_events::target.eq(t.clone()));
     }
     Ok(q.order((audit_events::at.desc(), audit_events::id.desc()))
         .offset(offset)

@@ -235,3 +235,8 @@ pub fn revoke_secret(conn: &mut DbConn, client_id: &str, secret_id: &str, now: i
     .execute(conn)?;
     if n == 0 { Err(StoreError::NotFound(format!("secret {secret_id}"))) } else { Ok(()) }
 }
+
+/// How many clients exist.
+pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(clients::table.count().get_result(conn)?)
+}

@@ -6,6 +6,7 @@
 //! thread. `diesel::Error` never leaves this crate: it becomes [`StoreError`],
 //! where an outage is `Unavailable`, never "not found".
 
+pub mod admins;
 pub mod apis;
 pub mod audit;
 pub mod clients;

@@ -104,7 +104,17 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Plugin>, StoreError> {
 
 /// Every plugin, by name.
 pub fn list(conn: &mut DbConn) -> Result<Vec<Plugin>, StoreError> {
-    Ok(plugins::table.order(plugins::name.asc()).select(Plugin::as_select()).load(conn)?)
+    page(conn, 0, i64::MAX)
+}
+
+/// A page of plugins, by name.
+pub fn page(conn: &mut DbConn, offset: i64, limit: i64) -> Result<Vec<Plugin>, StoreError> {
+    Ok(plugins::table.order(plugins::name.asc()).offset(offset).limit(limit).select(Plugin::as_select()).load(conn)?)
+}
+
+/// How many plugins exist.
+pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(plugins::table.count().get_result(conn)?)
 }
 
 /// Adds a version under `name`, creating the plugin on first upload; the
@@ -381,9 +391,24 @@ pub fn recent_runs(
     offset: i64,
     limit: i64,
 ) -> Result<Vec<PluginRunRecord>, StoreError> {
+    runs(conn, binding_id, false, offset, limit)
+}
+
+/// The newest run records, optionally of one binding, optionally only the
+/// failures (any outcome but `ok`).
+pub fn runs(
+    conn: &mut DbConn,
+    binding_id: Option<&str>,
+    failures_only: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<PluginRunRecord>, StoreError> {
     let mut q = plugin_runs::table.into_boxed();
     if let Some(b) = binding_id {
         q = q.filter(plugin_runs::binding_id.eq(b));
+    }
+    if failures_only {
+        q = q.filter(plugin_runs::outcome.ne("ok"));
     }
     Ok(q.order(plugin_runs::id.desc()).offset(offset).limit(limit).select(PluginRunRecord::as_select()).load(conn)?)
 }

@@ -218,3 +218,34 @@ diesel::table! {
         granted_at -> BigInt,
     }
 }
+
+diesel::table! {
+    admins (id) {
+        id -> Text,
+        username -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_sessions (id_hash) {
+        id_hash -> Text,
+        admin_id -> Text,
+        csrf -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    admin_setup_tokens (token_hash) {
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(admin_sessions -> admins (admin_id));
+diesel::allow_tables_to_appear_in_same_query!(admins, admin_sessions);

@@ -195,7 +195,13 @@ fn apis_and_audit(db: &Db) {
         )
         .unwrap();
     }
-    let clients_only = audit::recent(&mut c, Some("client."), 0, 10).unwrap();
+    let clients_only = audit::recent(
+        &mut c,
+        &audit::AuditFilter { action_prefix: Some("client.".into()), ..Default::default() },
+        0,
+        10,
+    )
+    .unwrap();
     assert_eq!(clients_only.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["client.delete", "client.create"]);
 }
 
@@ -324,6 +330,44 @@ fn consent_is_remembered_per_user_and_client(db: &Db) {
     assert!(!clients::find(&mut c, "cc").unwrap().unwrap().first_party);
 }
 
+fn admins_sessions_and_setup_tokens(db: &Db) {
+    use tessera_store::admins::{self, Admin, AdminSession};
+    let mut c = db.store.conn().unwrap();
+    assert_eq!(admins::count(&mut c).unwrap(), 0);
+    admins::insert_setup_token(&mut c, "h1", 100, 200).unwrap();
+    admins::insert_setup_token(&mut c, "h2", 100, 200).unwrap();
+    assert!(admins::setup_token_valid(&mut c, "h1", 150).unwrap());
+    assert!(!admins::setup_token_valid(&mut c, "h1", 200).unwrap(), "expired");
+    assert!(!admins::consume_setup_tokens(&mut c, "h1", 250).unwrap(), "an expired link is refused");
+    assert!(admins::consume_setup_tokens(&mut c, "h1", 150).unwrap());
+    assert!(!admins::consume_setup_tokens(&mut c, "h1", 150).unwrap(), "single use");
+    assert!(!admins::setup_token_valid(&mut c, "h2", 150).unwrap(), "the others are void too");
+
+    let a = Admin {
+        id: "a1".into(),
+        username: "root".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+        last_login_at: None,
+    };
+    admins::insert(&mut c, &a).unwrap();
+    assert!(matches!(admins::insert(&mut c, &Admin { id: "a2".into(), ..a.clone() }), Err(StoreError::Conflict(_))));
+    let s = AdminSession {
+        id_hash: "s1".into(),
+        admin_id: "a1".into(),
+        csrf: "t".into(),
+        created_at: 10,
+        last_seen_at: 10,
+    };
+    admins::insert_session(&mut c, &s).unwrap();
+    admins::touch_session(&mut c, "s1", 20).unwrap();
+    let (found, admin) = admins::session(&mut c, "s1").unwrap().unwrap();
+    assert_eq!((found.last_seen_at, found.csrf.as_str(), admin.username.as_str()), (20, "t", "root"));
+    assert_eq!(admins::purge_sessions(&mut c, 15, 0).unwrap(), 0);
+    assert_eq!(admins::purge_sessions(&mut c, 25, 0).unwrap(), 1);
+    assert!(admins::session(&mut c, "s1").unwrap().is_none());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -345,4 +389,5 @@ conformance!(
     refresh_rotation_is_single_use_and_families_revoke,
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_and_client,
+    admins_sessions_and_setup_tokens,
 );

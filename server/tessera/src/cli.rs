@@ -49,6 +49,33 @@ pub enum Command {
     /// Bind plugins to grant types and clients.
     #[command(subcommand)]
     Binding(BindingCommand),
+    /// Manage administrators of the web console.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a console administrator (for scripts; a browser can use the setup link instead).
+    Create(AdminCreateArgs),
+}
+
+/// `admin create` flags.
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    /// Login name.
+    #[arg(long)]
+    pub username: String,
+    /// Read the password (15 characters or more) from standard input.
+    #[arg(long, conflicts_with = "password")]
+    pub password_stdin: bool,
+    /// The password (visible in the process list: prefer --password-stdin).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `serve` flags.

@@ -47,6 +47,27 @@ pub struct Config {
     pub plugins: tessera_plugin_host::HostConfig,
     /// Plugin run records.
     pub plugin_runs: PluginRunsConfig,
+    /// The admin console (`[console]`): session timeouts, setup link.
+    pub console: ConsoleConfig,
+}
+
+/// The admin console. Sign-in throttling shares `[login]`'s limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// A console session with no request for this long ends (OWASP session
+    /// management: 15 to 30 minutes for low-risk, less for high-value). Default: 900.
+    pub idle_timeout_secs: i64,
+    /// A console session ends this long after sign-in, however busy. Default: 28800 (8 h).
+    pub absolute_timeout_secs: i64,
+    /// The first-run setup link stays valid this long. Default: 86400.
+    pub setup_link_secs: i64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { idle_timeout_secs: 900, absolute_timeout_secs: 8 * 3600, setup_link_secs: 86_400 }
+    }
 }
 
 /// Plugin run records (for the console and the API).
@@ -80,6 +101,7 @@ impl Default for Config {
             log: LogConfig::default(),
             plugins: tessera_plugin_host::HostConfig::default(),
             plugin_runs: PluginRunsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -253,6 +275,9 @@ impl Config {
         }
         if self.tokens.access_token_lifetime_secs <= 0 {
             return Err("tokens.access_token_lifetime_secs must be positive".into());
+        }
+        if self.console.idle_timeout_secs <= 0 || self.console.absolute_timeout_secs <= 0 {
+            return Err("console.idle_timeout_secs and console.absolute_timeout_secs must be positive".into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!("log.format must be text or json, not {:?}", self.log.format));

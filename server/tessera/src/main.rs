@@ -69,6 +69,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(c) => commands::admin::keys(&ctx, c),
         Command::Plugin(c) => commands::plugins::plugin(&ctx, c),
         Command::Binding(c) => commands::plugins::binding(&ctx, c),
+        Command::Admin(c) => commands::admin::admin(&ctx, c),
     }
 }
 

@@ -2,29 +2,48 @@
 //! `service::admin` that parse flags and print results.
 
 use super::{Context, output};
-use crate::cli::{ApiCommand, ClientCommand, KeysCommand, SecretCommand, UserCommand};
+use crate::cli::{AdminCommand, ApiCommand, ClientCommand, KeysCommand, SecretCommand, UserCommand};
 use crate::service::admin::{self, NewApi, NewClient, NewUser, json_object, split_list};
-use crate::{clock, keys};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 use std::io::BufRead;
 
 const ACTOR: &str = "cli";
 
+/// The password from `--password-stdin` (first line) or `--password`.
+fn password(stdin: bool, flag: Option<String>) -> anyhow::Result<String> {
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    match flag {
+        Some(p) => Ok(p),
+        None => bail!("give --password-stdin or --password"),
+    }
+}
+
+/// `tessera admin ...`
+pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::Create(a) => {
+            let password = password(a.password_stdin, a.password)?;
+            let admin = crate::service::console::create_admin(&ctx.store, ACTOR, &a.username, &password)?;
+            output(
+                a.json,
+                &json!({"id": admin.id, "username": admin.username}),
+                &format!("created administrator {}; sign in at <issuer>/admin", admin.username),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `tessera user ...`
 pub fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create(a) => {
-            let password = if a.password_stdin {
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                a.password
-            };
-            if password.is_none() {
-                bail!("give --password-stdin or --password");
-            }
+            let password = Some(password(a.password_stdin, a.password)?);
             let user = admin::create_user(
                 &ctx.store,
                 ACTOR,
@@ -150,9 +169,7 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
 pub fn keys(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Rotate { json } => {
-            let report = keys::rotate(&ctx.store, &ctx.master, clock::now(), ctx.config.keys.retired_publish_secs)?;
-            ctx.store
-                .tx(|conn| admin::audit(conn, ACTOR, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
+            let report = admin::rotate_keys(&ctx.store, &ctx.master, ACTOR, ctx.config.keys.retired_publish_secs)?;
             let human = report
                 .iter()
                 .map(|r| {

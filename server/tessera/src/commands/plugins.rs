@@ -7,7 +7,7 @@ use crate::service::plugins::{self as svc, BindingChange, NewBinding};
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-use tessera_plugin_host::{Compiler, PluginHost, PluginVerdict, TokenContext};
+use tessera_plugin_host::{Compiler, PluginHost, TokenContext};
 use tessera_store::plugins as repo;
 
 const ACTOR: &str = "cli";
@@ -174,6 +174,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 failure_policy: a.failure_policy,
                 secrets: if a.secrets.is_empty() { None } else { Some(secrets(&a.secrets)?) },
                 grant_types: a.grant_types.as_deref().map(split_list),
+                clients: None,
             };
             let b = svc::update_binding(&ctx.store, &ctx.master, ACTOR, &a.id, change)?;
             let v = binding_json(&b, &mut *ctx.store.conn()?)?;
@@ -241,29 +242,7 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
         Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
         Ok(info) => {
             let declared = a.declare_claims.as_deref().map(split_list);
-            let run = host.call(&info.sha256, || Ok::<_, String>(wasm.clone()), &ctx, declared.as_deref());
-            let mut access = ctx.access_token_claims.clone();
-            let mut id = ctx.id_token_claims.clone();
-            let mut granted = ctx.granted_scopes.clone();
-            let (outcome, error) = match &run.outcome {
-                Ok(PluginVerdict::Allow(p)) => {
-                    access.extend(p.access_token_claims().clone());
-                    if let Some(i) = id.as_mut() {
-                        i.extend(p.id_token_claims().clone());
-                    }
-                    granted.retain(|s| !p.drop_scopes().contains(s));
-                    ("ok".to_owned(), Value::Null)
-                }
-                Ok(PluginVerdict::Deny { code, description }) => {
-                    ("denied".to_owned(), json!({"error": code.as_str(), "error_description": description}))
-                }
-                Err(f) => (f.code().to_owned(), json!(f.to_string())),
-            };
-            json!({
-                "outcome": outcome, "error": error, "verdict": run.outcome.as_ref().ok(),
-                "access_token_claims": access, "id_token_claims": id, "granted_scopes": granted,
-                "logs": run.logs, "duration_us": run.duration.as_micros() as u64, "sha256": info.sha256,
-            })
+            svc::trial_run(&host, &info.sha256, || Ok(wasm.clone()), &ctx, declared.as_deref())
         }
     };
     let _ = std::fs::remove_dir_all(&cache);

@@ -2,9 +2,10 @@
 
 use super::Context;
 use crate::keys::KeyRing;
+use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::token::{TokenService, UserGrantSettings};
-use crate::web::{self, AppState};
+use crate::web::{self, AdminSettings, AppState};
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     let host = super::plugins::host(&config)?;
     crate::service::warmer::spawn(store.clone(), host.clone(), Duration::from_secs(1))
         .context("cannot start the plugin warmer")?;
-    let pipeline = Arc::new(Pipeline::new(store.clone(), host, master.clone(), config.plugin_runs.keep));
+    let pipeline = Arc::new(Pipeline::new(store.clone(), host.clone(), master.clone(), config.plugin_runs.keep));
     let settings = UserGrantSettings {
         refresh_absolute_secs: config.tokens.refresh_token_absolute_secs,
         refresh_idle_secs: config.tokens.refresh_token_idle_secs,
@@ -37,7 +38,31 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
         session_lifetime_secs: config.login.session_secs,
     };
     let tokens = Arc::new(TokenService::new(store.clone(), keys.clone(), issuer.clone(), pipeline, settings));
-    let state = AppState { store, keys, tokens, issuer: issuer.clone() };
+    let console = Arc::new(ConsoleAuth::new(
+        store.clone(),
+        ConsoleSettings {
+            idle_secs: config.console.idle_timeout_secs,
+            absolute_secs: config.console.absolute_timeout_secs,
+            setup_link_secs: config.console.setup_link_secs,
+            max_failures: config.login.max_failures,
+            window_secs: config.login.window_secs,
+        },
+    ));
+    // First start with no administrator: print a one-time link (stdout and
+    // stderr, never the log file's structured fields, which may be shipped).
+    if let Some(token) = console.issue_setup_token().context("cannot create the console setup link")? {
+        eprintln!(
+            "No console administrator exists yet. Create one within {} h at:\n  {issuer}/admin/setup?token={token}\n\
+             (or run `tessera admin create --username NAME --password-stdin`)",
+            config.console.setup_link_secs / 3600
+        );
+    }
+    let admin = AdminSettings {
+        api_lifetime_secs: config.tokens.access_token_lifetime_secs,
+        retired_publish_secs: config.keys.retired_publish_secs,
+        max_upload_bytes: config.plugins.max_upload_bytes,
+    };
+    let state = AppState { store, keys, tokens, issuer: issuer.clone(), console, host, admin };
     let listen = config.listen.clone();
     let max_form = config.limits.max_form_bytes;
     actix_web::rt::System::new().block_on(async move {

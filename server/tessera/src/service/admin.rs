@@ -107,27 +107,33 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
+fn validate_user_fields(email: Option<&str>, metadata: &Value, profile: &Value) -> Result<(), AdminError> {
+    if email.is_some_and(|e| !e.contains('@') || e.chars().any(char::is_whitespace)) {
+        return Err(invalid("email", "is not an e-mail address"));
+    }
+    for (field, v) in [("metadata", metadata), ("profile", profile)] {
+        if !v.is_object() {
+            return Err(invalid(field, "must be a JSON object"));
+        }
+    }
+    Ok(())
+}
+
+fn hash_user_password(p: &str) -> Result<String, AdminError> {
+    if p.chars().count() < 8 {
+        return Err(invalid("password", "must have at least 8 characters"));
+    }
+    passwords::hash(p).map_err(internal)
+}
+
 /// Creates a user.
 pub fn create_user(store: &Store, actor: &str, new: NewUser) -> Result<User, AdminError> {
     let username = new.username.trim().to_owned();
     if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
         return Err(invalid("username", "must be 1 to 255 printable characters"));
     }
-    if new.email.as_ref().is_some_and(|e| !e.contains('@') || e.chars().any(char::is_whitespace)) {
-        return Err(invalid("email", "is not an e-mail address"));
-    }
-    for (field, v) in [("metadata", &new.metadata), ("profile", &new.profile)] {
-        if !v.is_object() {
-            return Err(invalid(field, "must be a JSON object"));
-        }
-    }
-    let password_hash = match new.password.as_deref() {
-        Some(p) if p.chars().count() < 8 => {
-            return Err(invalid("password", "must have at least 8 characters"));
-        }
-        Some(p) => Some(passwords::hash(p).map_err(internal)?),
-        None => None,
-    };
+    validate_user_fields(new.email.as_deref(), &new.metadata, &new.profile)?;
+    let password_hash = new.password.as_deref().map(hash_user_password).transpose()?;
     let now = clock::now();
     let user = User {
         id: clock::uuid(),
@@ -146,6 +152,78 @@ pub fn create_user(store: &Store, actor: &str, new: NewUser) -> Result<User, Adm
         audit(conn, actor, "user.create", &user.id, json!({"username": user.username}))
     })?;
     Ok(user)
+}
+
+/// What an admin can change on a user (the username is the stable login).
+#[derive(Debug, Default)]
+pub struct UserEdit {
+    /// E-mail; `None` clears it.
+    pub email: Option<String>,
+    /// Profile object.
+    pub profile: Value,
+    /// Metadata object.
+    pub metadata: Value,
+    /// Role names.
+    pub roles: Vec<String>,
+}
+
+fn change_user(
+    store: &Store,
+    actor: &str,
+    id: &str,
+    action: &str,
+    f: impl FnOnce(&mut User) -> Result<Value, AdminError>,
+) -> Result<User, AdminError> {
+    let mut user = store.tx(|conn| users::find(conn, id))?.ok_or_else(|| AdminError::NotFound(format!("user {id}")))?;
+    let detail = f(&mut user)?;
+    user.updated_at = clock::now();
+    store.tx(|conn| {
+        users::update(conn, &user)?;
+        audit(conn, actor, action, id, detail)
+    })?;
+    Ok(user)
+}
+
+/// Changes a user's e-mail, profile, metadata and roles.
+pub fn update_user(store: &Store, actor: &str, id: &str, edit: UserEdit) -> Result<User, AdminError> {
+    let email = edit.email.filter(|e| !e.trim().is_empty()).map(|e| e.trim().to_owned());
+    validate_user_fields(email.as_deref(), &edit.metadata, &edit.profile)?;
+    change_user(store, actor, id, "user.update", |u| {
+        u.email = email;
+        u.profile = edit.profile;
+        u.metadata = edit.metadata;
+        u.roles = edit.roles;
+        Ok(json!({"username": u.username}))
+    })
+}
+
+/// Sets a new password (the old one stops working at once).
+pub fn set_user_password(store: &Store, actor: &str, id: &str, password: &str) -> Result<User, AdminError> {
+    let hash = hash_user_password(password)?;
+    change_user(store, actor, id, "user.password.reset", |u| {
+        u.password_hash = Some(hash);
+        Ok(json!({"username": u.username}))
+    })
+}
+
+/// Disables or re-enables a user; a disabled user cannot sign in and gets no tokens.
+pub fn set_user_disabled(store: &Store, actor: &str, id: &str, disabled: bool) -> Result<User, AdminError> {
+    let action = if disabled { "user.disable" } else { "user.enable" };
+    change_user(store, actor, id, action, |u| {
+        u.disabled = disabled;
+        Ok(json!({"username": u.username}))
+    })
+}
+
+/// Deletes a user with their sessions, consents and refresh tokens; a
+/// client using them as its service account loses the link.
+pub fn delete_user(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let user = users::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        users::delete(conn, id)?;
+        audit(conn, actor, "user.delete", id, json!({"username": user.username}))
+    })?;
+    Ok(())
 }
 
 /// A client to create.
@@ -195,9 +273,7 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// Creates a client; a confidential client gets its first secret, returned
-/// here in plaintext for the one time it is shown.
-pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Client, Option<PlainSecret>), AdminError> {
+fn validate_client(new: &NewClient) -> Result<String, AdminError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.len() > 200 {
         return Err(invalid("name", "must be 1 to 200 characters"));
@@ -228,26 +304,33 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
     if !new.metadata.is_object() {
         return Err(invalid("metadata", "must be a JSON object"));
     }
+    if new.service_account.is_some() && new.public {
+        return Err(invalid("service-account", "only a confidential client can have a service account"));
+    }
+    Ok(name)
+}
+
+/// Resolves a service-account username to the user's id.
+fn service_account_id(conn: &mut DbConn, name: Option<&str>) -> Result<Option<String>, StoreError> {
+    match name {
+        None => Ok(None),
+        Some(name) => match users::find_by_username(conn, name)? {
+            Some(u) => Ok(Some(u.id)),
+            None => Err(StoreError::NotFound(format!("service-account user {name:?}"))),
+        },
+    }
+}
+
+/// Creates a client; a confidential client gets its first secret, returned
+/// here in plaintext for the one time it is shown.
+pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Client, Option<PlainSecret>), AdminError> {
+    let name = validate_client(&new)?;
     let now = clock::now();
     let id = clock::random_id(24).map_err(internal)?;
     let secret =
         if new.public { None } else { Some(PlainSecret::from_random(clock::random::<32>().map_err(internal)?)) };
     let secret_id = clock::uuid();
     let client = store.tx(|conn| {
-        let service_account_user_id = match &new.service_account {
-            None => None,
-            Some(_) if new.public => {
-                return Err(StoreError::Conflict(
-                    "service-account: only a confidential client can have a service account".into(),
-                ));
-            }
-            Some(name) => match users::find_by_username(conn, name)? {
-                Some(u) => Some(u.id),
-                None => {
-                    return Err(StoreError::NotFound(format!("service-account user {name:?}")));
-                }
-            },
-        };
         let client = Client {
             id: id.clone(),
             name: name.clone(),
@@ -258,7 +341,7 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
             allowed_scopes: new.scopes.clone(),
             allowed_audiences: new.audiences.clone(),
             metadata: new.metadata.clone(),
-            service_account_user_id,
+            service_account_user_id: service_account_id(conn, new.service_account.as_deref())?,
             first_party: new.first_party,
             created_at: now,
             updated_at: now,
@@ -277,6 +360,42 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
         Ok(client)
     })?;
     Ok((client, secret))
+}
+
+/// Changes a client's settings. Whether it is confidential stays as created
+/// (`edit.public` must match): a public client has no secrets to turn on.
+pub fn update_client(store: &Store, actor: &str, id: &str, edit: NewClient) -> Result<Client, AdminError> {
+    let name = validate_client(&edit)?;
+    let client = store.tx(|conn| {
+        let mut c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
+        if c.confidential == edit.public {
+            return Err(StoreError::Conflict("a client's type (confidential or public) cannot change".into()));
+        }
+        c.name = name.clone();
+        c.grant_types = edit.grant_types.clone();
+        c.redirect_uris = edit.redirect_uris.clone();
+        c.post_logout_redirect_uris = edit.post_logout_redirect_uris.clone();
+        c.allowed_scopes = edit.scopes.clone();
+        c.allowed_audiences = edit.audiences.clone();
+        c.metadata = edit.metadata.clone();
+        c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
+        c.first_party = edit.first_party;
+        c.updated_at = clock::now();
+        clients::update(conn, &c)?;
+        audit(conn, actor, "client.update", id, json!({"name": name, "grant_types": edit.grant_types}))?;
+        Ok(c)
+    })?;
+    Ok(client)
+}
+
+/// Deletes a client with its secrets and grants.
+pub fn delete_client(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
+        clients::delete(conn, id)?;
+        audit(conn, actor, "client.delete", id, json!({"name": c.name}))
+    })?;
+    Ok(())
 }
 
 fn secret_row(secret_id: &str, client_id: &str, s: &PlainSecret, now: i64) -> ClientSecret {
@@ -391,6 +510,70 @@ pub fn create_api(
         audit(conn, actor, "api.create", &api.id, json!({"identifier": api.identifier, "alg": api.alg.as_str()}))
     })?;
     Ok((api, secret.map(|s| s.expose().to_owned())))
+}
+
+/// What an admin can change on an API. The identifier is the audience
+/// tokens already carry, so it stays; HS256 and the asymmetric algorithms do
+/// not interchange (one needs a shared secret, the others a key pair).
+#[derive(Debug)]
+pub struct ApiEdit {
+    /// Display name.
+    pub name: String,
+    /// Signing algorithm.
+    pub alg: SigningAlg,
+    /// Token lifetime in seconds.
+    pub token_lifetime_secs: i64,
+    /// Scopes the API defines.
+    pub scopes: Vec<String>,
+}
+
+/// Changes an API.
+pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result<Api, AdminError> {
+    if edit.token_lifetime_secs <= 0 || edit.token_lifetime_secs > 86_400 * 30 {
+        return Err(invalid("lifetime", "must be between 1 second and 30 days"));
+    }
+    let scopes = ScopeSet::parse(&edit.scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;
+    let api = store.tx(|conn| {
+        let mut api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
+        if (api.alg == SigningAlg::HS256) != (edit.alg == SigningAlg::HS256) {
+            return Err(StoreError::Conflict(
+                "alg: HS256 and the asymmetric algorithms cannot replace each other; create a new API".into(),
+            ));
+        }
+        api.name = if edit.name.trim().is_empty() { api.identifier.clone() } else { edit.name.trim().to_owned() };
+        api.alg = edit.alg;
+        api.token_lifetime_secs = edit.token_lifetime_secs;
+        api.scopes = scopes.to_vec();
+        api.updated_at = clock::now();
+        apis::update(conn, &api)?;
+        audit(conn, actor, "api.update", id, json!({"identifier": api.identifier, "alg": api.alg.as_str()}))?;
+        Ok(api)
+    })?;
+    Ok(api)
+}
+
+/// Deletes an API; tokens already issued for it stay valid until they expire.
+pub fn delete_api(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
+        apis::delete(conn, id)?;
+        audit(conn, actor, "api.delete", id, json!({"identifier": api.identifier}))
+    })?;
+    Ok(())
+}
+
+/// Rotates every algorithm's keys (next becomes current, current retired,
+/// a new next) and records it; returns the report per algorithm.
+pub fn rotate_keys(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    retired_publish_secs: i64,
+) -> Result<Vec<Value>, AdminError> {
+    let report = crate::keys::rotate(store, master, clock::now(), retired_publish_secs)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    store.tx(|conn| audit(conn, actor, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
+    Ok(report)
 }
 
 /// The AEAD purpose of an API's HS256 secret.

@@ -1,9 +1,10 @@
 //! Application services: the use cases shared by the CLI, the HTTP endpoints
-//! and (later) the console and management API. They run on blocking threads
+//! the console and (later) the management API. They run on blocking threads
 //! (diesel blocks) and return typed errors; renderers live in `web/`.
 
 pub mod admin;
 pub mod authorize;
+pub mod console;
 pub mod introspection;
 pub mod pipeline;
 pub mod plugins;

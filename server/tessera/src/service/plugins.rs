@@ -7,10 +7,15 @@ use super::pipeline::{FailurePolicy, TOKEN_TRIGGER, secrets_purpose};
 use crate::clock;
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
-use tessera_plugin_host::{PluginHost, PluginInfo};
+use tessera_plugin_host::{
+    ClientContext, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserContext, UserSource,
+};
+use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::model::grant_types;
+use tessera_store::clients::{self, Client};
 use tessera_store::plugins::{self, Binding, NewVersion, Plugin, VersionInfo};
-use tessera_store::{Store, StoreError, clients};
+use tessera_store::users::User;
+use tessera_store::{Store, StoreError};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
     AdminError::Invalid { field, message: message.into() }
@@ -208,6 +213,8 @@ pub struct BindingChange {
     pub secrets: Option<Map<String, Value>>,
     /// New grant types.
     pub grant_types: Option<Vec<String>>,
+    /// New client list: empty makes it a claim rule for every client.
+    pub clients: Option<Vec<String>>,
 }
 
 /// Applies a change to a binding.
@@ -252,6 +259,15 @@ pub fn update_binding(
             b.grant_types = g.clone();
             detail.insert("grant_types".into(), json!(g));
         }
+        if let Some(list) = &change.clients {
+            for c in list {
+                if clients::find(conn, c)?.is_none() {
+                    return Err(StoreError::NotFound(format!("client {c}")));
+                }
+            }
+            b.client_ids = (!list.is_empty()).then(|| list.clone());
+            detail.insert("clients".into(), json!(b.client_ids));
+        }
         if let (Some(s), Some(enc)) = (&change.secrets, &secrets_enc) {
             b.secrets_enc = enc.clone();
             b.secret_names = s.keys().cloned().collect();
@@ -285,6 +301,48 @@ pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<u
     })?)
 }
 
+/// Moves a binding one step earlier (`up`) or later in the pipeline of
+/// `grant_type`, swapping places with its neighbour there; returns false
+/// when it is already at that end.
+pub fn move_binding(store: &Store, actor: &str, id: &str, grant_type: &str, up: bool) -> Result<bool, AdminError> {
+    Ok(store.tx(|conn| {
+        let all = plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?;
+        let lane: Vec<&Binding> = all.iter().filter(|b| b.grant_types.iter().any(|g| g == grant_type)).collect();
+        let Some(i) = lane.iter().position(|b| b.id == id) else {
+            return Err(StoreError::NotFound(format!("binding {id} for {grant_type}")));
+        };
+        let j = match (up, i) {
+            (true, 0) => return Ok(false),
+            (true, i) => i - 1,
+            (false, i) if i + 1 >= lane.len() => return Ok(false),
+            (false, i) => i + 1,
+        };
+        let (mut a, mut b) = (lane[i].clone(), lane[j].clone());
+        // Equal positions (ties broken by creation) cannot be swapped: spread them first.
+        let (pa, pb) = if a.position == b.position {
+            if up { (b.position, b.position + 1) } else { (a.position + 1, a.position) }
+        } else {
+            (b.position, a.position)
+        };
+        if a.position == b.position {
+            // Shift everything after the pair so the new gap stays unique.
+            for mut later in all.iter().filter(|x| x.position > a.position).cloned() {
+                later.position += 1;
+                plugins::update_binding(conn, &later)?;
+            }
+        }
+        a.position = pa;
+        b.position = pb;
+        let now = clock::now();
+        a.updated_at = now;
+        b.updated_at = now;
+        plugins::update_binding(conn, &a)?;
+        plugins::update_binding(conn, &b)?;
+        audit(conn, actor, "binding.move", id, json!({"grant_type": grant_type, "up": up, "position": pa}))?;
+        Ok(true)
+    })?)
+}
+
 /// Deletes a binding.
 pub fn delete_binding(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
@@ -292,4 +350,115 @@ pub fn delete_binding(store: &Store, actor: &str, id: &str) -> Result<(), AdminE
         audit(conn, actor, "binding.delete", id, json!({}))
     })?;
     Ok(())
+}
+
+/// What a trial run produced: the claims as they would be after this one
+/// plugin, its logs and its duration, as `tessera plugin run` prints them
+/// and the console's test panel shows them.
+pub fn trial_run(
+    host: &PluginHost,
+    sha256: &str,
+    wasm: impl FnOnce() -> Result<Vec<u8>, String>,
+    ctx: &TokenContext,
+    declared: Option<&[String]>,
+) -> Value {
+    let run = host.call(sha256, wasm, ctx, declared);
+    let mut access = ctx.access_token_claims.clone();
+    let mut id = ctx.id_token_claims.clone();
+    let mut granted = ctx.granted_scopes.clone();
+    let (outcome, error) = match &run.outcome {
+        Ok(PluginVerdict::Allow(p)) => match PluginClaims::filter(p.access_token_claims().clone())
+            .and_then(|a| PluginClaims::filter(p.id_token_claims().clone()).map(|i| (a, i)))
+        {
+            Ok((a, i)) => {
+                a.apply_to(&mut access);
+                if let Some(claims) = id.as_mut() {
+                    i.apply_to(claims);
+                }
+                granted.retain(|s| !p.drop_scopes().contains(s));
+                ("ok".to_owned(), Value::Null)
+            }
+            Err(name) => {
+                let f = PluginFailure::ReservedClaim(name);
+                (f.code().to_owned(), json!(f.to_string()))
+            }
+        },
+        Ok(PluginVerdict::Deny { code, description }) => {
+            ("denied".to_owned(), json!({"error": code.as_str(), "error_description": description}))
+        }
+        Err(f) => (f.code().to_owned(), json!(f.to_string())),
+    };
+    json!({
+        "outcome": outcome, "error": error, "verdict": run.outcome.as_ref().ok(),
+        "access_token_claims": access, "id_token_claims": id, "granted_scopes": granted,
+        "logs": run.logs, "duration_us": u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+        "sha256": sha256,
+    })
+}
+
+/// A context for the test panel, as the pipeline would build it for a
+/// token of `grant_type` to `client` for `user` (claims are a sample an
+/// admin can edit before running).
+pub fn sample_context(
+    issuer: &str,
+    grant_type: &str,
+    client: Option<&Client>,
+    user: Option<&User>,
+    audience: Option<&str>,
+) -> TokenContext {
+    let client_ctx = match client {
+        Some(c) => ClientContext {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            metadata: c.metadata.clone(),
+            confidential: c.confidential,
+        },
+        None => ClientContext {
+            id: "sample-client".into(),
+            name: "Sample client".into(),
+            metadata: json!({}),
+            confidential: true,
+        },
+    };
+    let source =
+        if grant_type == grant_types::CLIENT_CREDENTIALS { UserSource::ServiceAccount } else { UserSource::SignedIn };
+    let user_ctx = user.map(|u| UserContext {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        email: u.email.clone(),
+        profile: u.profile.clone(),
+        metadata: u.metadata.clone(),
+        roles: u.roles.clone(),
+        source,
+    });
+    let audience = audience.unwrap_or("https://api.example").to_owned();
+    let scopes: Vec<String> = match user {
+        Some(_) if grant_type != grant_types::CLIENT_CREDENTIALS => vec!["openid".into(), "profile".into()],
+        _ => vec![],
+    };
+    let mut access = Map::new();
+    access.insert("iss".into(), json!(issuer));
+    access.insert("sub".into(), json!(user.map_or(client_ctx.id.clone(), |u| u.id.clone())));
+    access.insert("aud".into(), json!(audience));
+    access.insert("client_id".into(), json!(client_ctx.id));
+    access.insert("scope".into(), json!(scopes.join(" ")));
+    let id_claims = scopes.iter().any(|s| s == "openid").then(|| {
+        let mut m = Map::new();
+        m.insert("iss".into(), json!(issuer));
+        m.insert("sub".into(), access["sub"].clone());
+        m.insert("aud".into(), json!(client_ctx.id));
+        m
+    });
+    TokenContext {
+        grant_type: grant_type.to_owned(),
+        client: client_ctx,
+        user: user_ctx,
+        requested_scopes: scopes.clone(),
+        granted_scopes: scopes,
+        audience: vec![audience],
+        access_token_claims: access,
+        id_token_claims: id_claims,
+        config: json!({}),
+        secrets: Default::default(),
+    }
 }

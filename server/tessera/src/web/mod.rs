@@ -3,6 +3,7 @@
 //! reached without their authentication.
 
 pub mod browser;
+pub mod console;
 pub mod health;
 pub mod oauth;
 pub mod pages;
@@ -10,6 +11,7 @@ pub mod render;
 pub mod routes;
 
 use crate::keys::KeyRing;
+use crate::service::console::ConsoleAuth;
 use crate::service::token::TokenService;
 use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
@@ -26,6 +28,23 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// The issuer URL, without trailing slash.
     pub issuer: String,
+    /// Console sign-in and sessions.
+    pub console: Arc<ConsoleAuth>,
+    /// The plugin host (uploads are validated and test runs made with it).
+    pub host: Arc<tessera_plugin_host::PluginHost>,
+    /// Defaults and limits the console applies.
+    pub admin: AdminSettings,
+}
+
+/// Configuration the console needs.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Token lifetime of a new API.
+    pub api_lifetime_secs: i64,
+    /// How long a retired key stays published after a rotation.
+    pub retired_publish_secs: i64,
+    /// Largest plugin upload, bytes.
+    pub max_upload_bytes: usize,
 }
 
 /// Mounts the public OAuth/OIDC routes.
@@ -72,11 +91,16 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
 
 /// Binds `listen` and returns the server, ready to be awaited.
 pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::Result<actix_web::dev::Server> {
+    // Multipart overhead on top of the largest component the host accepts.
+    let max_upload = state.admin.max_upload_bytes.saturating_add(64 * 1024);
     let state = web::Data::new(state);
     let srv = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_form_bytes))
+            .app_data(
+                actix_multipart::form::MultipartFormConfig::default().total_limit(max_upload).memory_limit(max_upload),
+            )
             // %U is the path without the query: codes and tokens never reach the log.
             .wrap(
                 Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
@@ -89,6 +113,7 @@ pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::
                     .add(("X-Frame-Options", "DENY")),
             )
             .configure(public_routes)
+            .configure(console::routes)
     })
     .bind(listen)?
     .run();

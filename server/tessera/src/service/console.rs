@@ -1,0 +1,282 @@
+//! Console sign-in: administrator accounts, the first-run setup link, and
+//! server-side sessions with idle and absolute timeouts (OWASP session
+//! management). Sessions live in the database, so sign-out and timeouts hold
+//! on every node; the browser holds only a random id whose hash is stored.
+
+use super::admin::{AdminError, audit};
+use crate::{clock, passwords};
+use serde_json::json;
+use std::sync::OnceLock;
+use subtle::ConstantTimeEq;
+use tessera_protocol::secret::SecretHash;
+use tessera_store::admins::{self, Admin, AdminSession};
+use tessera_store::{Store, StoreError, throttle};
+
+/// Without a second factor, OWASP (citing NIST SP 800-63B) asks for 15.
+pub const MIN_PASSWORD_CHARS: usize = 15;
+/// Long passphrases are welcome; this only bounds the hashing work.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Timeouts and throttling.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// Idle timeout, seconds.
+    pub idle_secs: i64,
+    /// Absolute timeout, seconds.
+    pub absolute_secs: i64,
+    /// Lifetime of a setup link, seconds.
+    pub setup_link_secs: i64,
+    /// Failed sign-ins allowed per account and per address in the window.
+    pub max_failures: i32,
+    /// The throttling window, seconds.
+    pub window_secs: i64,
+}
+
+/// A signed-in administrator, as a request sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub admin: Admin,
+    /// The synchronizer token state-changing forms must carry.
+    pub csrf: String,
+}
+
+impl Session {
+    /// The audit log's actor for this administrator.
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.admin.username)
+    }
+
+    /// Constant-time check of a submitted CSRF token.
+    pub fn csrf_matches(&self, submitted: &str) -> bool {
+        bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
+    }
+}
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown name or wrong password: never says which.
+    #[error("Incorrect username or password.")]
+    BadCredentials,
+    /// Too many failures for this account or address.
+    #[error("Too many failed attempts. Wait a few minutes and try again.")]
+    Throttled,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Randomness failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Checks a new administrator's name and password.
+fn validate(username: &str, password: &str) -> Result<(), AdminError> {
+    let name_ok = !username.is_empty()
+        && username.len() <= 100
+        && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !name_ok {
+        return Err(AdminError::Invalid {
+            field: "username",
+            message: "must be 1 to 100 letters, digits, '.', '_', '-' or '@'".into(),
+        });
+    }
+    let n = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) {
+        return Err(AdminError::Invalid {
+            field: "password",
+            message: format!("must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+        });
+    }
+    Ok(())
+}
+
+fn new_admin(username: &str, password: &str) -> Result<Admin, AdminError> {
+    validate(username, password)?;
+    let password_hash = passwords::hash(password).map_err(|e| AdminError::Internal(e.to_string()))?;
+    Ok(Admin {
+        id: clock::uuid(),
+        username: username.to_owned(),
+        password_hash,
+        created_at: clock::now(),
+        last_login_at: None,
+    })
+}
+
+/// Creates an administrator (`tessera admin create`).
+pub fn create_admin(store: &Store, actor: &str, username: &str, password: &str) -> Result<Admin, AdminError> {
+    let admin = new_admin(username.trim(), password)?;
+    store.tx(|conn| {
+        admins::insert(conn, &admin)?;
+        // An administrator now exists: outstanding setup links are void.
+        admins::delete_setup_tokens(conn)?;
+        audit(conn, actor, "admin.create", &admin.id, json!({"username": admin.username}))
+    })?;
+    Ok(admin)
+}
+
+/// A hash to verify against for unknown names, so they cost what a wrong
+/// password does.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| passwords::hash("tessera-console-timing-equalizer").unwrap_or_default())
+}
+
+/// The console's sign-in and session service.
+pub struct ConsoleAuth {
+    store: Store,
+    settings: ConsoleSettings,
+}
+
+impl ConsoleAuth {
+    /// A service over `store`.
+    pub fn new(store: Store, settings: ConsoleSettings) -> ConsoleAuth {
+        ConsoleAuth { store, settings }
+    }
+
+    /// With no administrator yet, stores a new one-time setup token and
+    /// returns it (the caller prints the link); otherwise `None`.
+    pub fn issue_setup_token(&self) -> Result<Option<String>, AdminError> {
+        let token = clock::random_id(32).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let now = clock::now();
+        let issued = self.store.tx(|conn| {
+            if admins::count(conn)? > 0 {
+                return Ok(false);
+            }
+            admins::insert_setup_token(
+                conn,
+                SecretHash::of(&token).as_str(),
+                now,
+                now + self.settings.setup_link_secs,
+            )?;
+            Ok(true)
+        })?;
+        Ok(issued.then_some(token))
+    }
+
+    /// True if `token` is a setup token that can still be used.
+    pub fn setup_token_valid(&self, token: &str) -> Result<bool, StoreError> {
+        admins::setup_token_valid(&mut *self.store.conn()?, SecretHash::of(token).as_str(), clock::now())
+    }
+
+    /// Creates the first administrator with a setup token and signs them in.
+    /// The token is used up in the same transaction.
+    pub fn setup(&self, token: &str, username: &str, password: &str) -> Result<(Admin, String), AdminError> {
+        let admin = new_admin(username.trim(), password)?;
+        let (cookie, row) = self.new_session(&admin.id)?;
+        let now = clock::now();
+        self.store.tx(|conn| {
+            if !admins::consume_setup_tokens(conn, SecretHash::of(token).as_str(), now)? {
+                return Err(StoreError::Conflict(
+                    "This setup link was already used or has expired. Use `tessera admin create`, or restart \
+                     the server with no administrator for a new link."
+                        .into(),
+                ));
+            }
+            admins::insert(conn, &admin)?;
+            admins::insert_session(conn, &row)?;
+            audit(conn, &format!("admin:{}", admin.username), "admin.setup", &admin.id, json!({}))
+        })?;
+        Ok((admin, cookie))
+    }
+
+    fn new_session(&self, admin_id: &str) -> Result<(String, AdminSession), AdminError> {
+        let internal = |e: clock::RngError| AdminError::Internal(e.to_string());
+        let cookie = clock::random_id(32).map_err(internal)?;
+        let csrf = clock::random_id(32).map_err(internal)?;
+        let now = clock::now();
+        let row = AdminSession {
+            id_hash: SecretHash::of(&cookie).as_str().to_owned(),
+            admin_id: admin_id.to_owned(),
+            csrf,
+            created_at: now,
+            last_seen_at: now,
+        };
+        Ok((cookie, row))
+    }
+
+    /// Checks a name and password, throttled per account and per address;
+    /// on success returns a new session's cookie value (a new id at every
+    /// sign-in, so a planted cookie is never promoted).
+    pub fn sign_in(&self, username: &str, password: &str, peer: Option<&str>) -> Result<(Admin, String), SignInError> {
+        let now = clock::now();
+        let window = self.settings.window_secs;
+        let keys: Vec<String> = std::iter::once(format!("admin:{}", username.to_lowercase()))
+            .chain(peer.map(|p| format!("admin-ip:{p}")))
+            .collect();
+        let mut conn = self.store.conn()?;
+        for k in &keys {
+            if throttle::failures(&mut conn, k, now, window)? >= self.settings.max_failures {
+                tracing::warn!(key = %k, "console sign-in throttled");
+                return Err(SignInError::Throttled);
+            }
+        }
+        let admin = admins::find_by_username(&mut conn, username)?;
+        let verified = match &admin {
+            Some(a) => passwords::verify(password, &a.password_hash),
+            None => {
+                let _ = passwords::verify(password, dummy_hash());
+                false
+            }
+        };
+        let Some(admin) = admin.filter(|_| verified) else {
+            self.store.tx(|c| {
+                for k in &keys {
+                    throttle::record_failure(c, k, now, window)?;
+                }
+                super::admin::audit(c, &format!("admin:{username}"), "admin.login.failed", "console", json!({}))
+            })?;
+            return Err(SignInError::BadCredentials);
+        };
+        let (cookie, row) = self.new_session(&admin.id).map_err(|e| SignInError::Internal(e.to_string()))?;
+        self.store.tx(|c| {
+            // Sessions nobody signed out of end here rather than linger.
+            admins::purge_sessions(c, now - self.settings.idle_secs, now - self.settings.absolute_secs)?;
+            throttle::clear(c, &keys[0])?;
+            admins::touch_login(c, &admin.id, now)?;
+            admins::insert_session(c, &row)?;
+            super::admin::audit(c, &format!("admin:{}", admin.username), "admin.login", "console", json!({}))
+        })?;
+        Ok((admin, cookie))
+    }
+
+    /// The session behind a cookie, if it exists and has timed out neither
+    /// idle nor absolutely; a timed-out session is deleted. Each use moves
+    /// the idle timeout forward.
+    pub fn session(&self, cookie: &str) -> Result<Option<Session>, StoreError> {
+        let hash = SecretHash::of(cookie);
+        let now = clock::now();
+        let mut conn = self.store.conn()?;
+        let Some((s, admin)) = admins::session(&mut conn, hash.as_str())? else {
+            return Ok(None);
+        };
+        let idle = now - s.last_seen_at >= self.settings.idle_secs;
+        let absolute = now - s.created_at >= self.settings.absolute_secs;
+        if idle || absolute {
+            admins::delete_session(&mut conn, hash.as_str())?;
+            return Ok(None);
+        }
+        if now > s.last_seen_at {
+            admins::touch_session(&mut conn, hash.as_str(), now)?;
+        }
+        Ok(Some(Session { admin, csrf: s.csrf }))
+    }
+
+    /// Ends the session behind a cookie (server-side, so a copied cookie is dead too).
+    pub fn sign_out(&self, cookie: &str) -> Result<(), StoreError> {
+        admins::delete_session(&mut *self.store.conn()?, SecretHash::of(cookie).as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_passwords_need_fifteen_characters() {
+        assert!(validate("root", "fourteen chars").is_err());
+        assert!(validate("root", "fifteen chars!!").is_ok());
+        assert!(validate("bad name", "fifteen chars!!").is_err());
+        assert!(validate("", "fifteen chars!!").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! Signing in to the console: the first-run setup link, the sign-in form
+//! (throttled, generic errors, a double-submit CSRF cookie since there is no
+//! session yet), and sign-out (the session is deleted server-side).
+
+use super::{Admin, Empty, PREFIX, Posted, blocking, message_page, render, see_other, session_cookie};
+use crate::service::admin::AdminError;
+use crate::service::console::SignInError;
+use crate::web::AppState;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use subtle::ConstantTimeEq;
+
+/// The sign-in form's CSRF cookie (double submit: no session exists yet).
+const LOGIN_CSRF: &str = "tessera_admin_csrf";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/setup", web::get().to(setup_form))
+        .route("/setup", web::post().to(setup))
+        .route("/login", web::get().to(login_form))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout));
+}
+
+#[derive(Template)]
+#[template(path = "console/setup.html")]
+struct SetupPage<'a> {
+    token: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    field: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+const LINK_USED: &str = "This setup link was already used or has expired. Use `tessera admin create`, \
+                         or restart the server while no administrator exists for a new link.";
+
+/// GET /admin/setup?token=…: the form that creates the first administrator.
+async fn setup_form(state: web::Data<AppState>, q: web::Query<TokenQuery>) -> HttpResponse {
+    let token = q.into_inner().token.unwrap_or_default();
+    let auth = state.console.clone();
+    let t = token.clone();
+    match blocking(move || auth.setup_token_valid(&t)).await {
+        Ok(Ok(true)) => render(StatusCode::OK, &SetupPage { token: &token, username: "", error: None, field: "" }),
+        Ok(Ok(false)) => message_page(StatusCode::NOT_FOUND, LINK_USED),
+        Ok(Err(e)) => super::store_page(e),
+        Err(resp) => resp,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SetupForm {
+    token: String,
+    username: String,
+    password: String,
+    confirm: String,
+}
+
+/// POST /admin/setup: the setup token is the form's secret (it cannot be
+/// guessed, so it also stops cross-site posts); it is used up on success.
+async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SetupForm>) -> HttpResponse {
+    let f = form.into_inner();
+    if !super::same_origin(&req, &state.issuer) {
+        return message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused.");
+    }
+    if f.password != f.confirm {
+        let page = SetupPage {
+            token: &f.token,
+            username: &f.username,
+            error: Some("The passwords do not match."),
+            field: "confirm",
+        };
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let auth = state.console.clone();
+    let (token, username, password) = (f.token.clone(), f.username.clone(), f.password);
+    match blocking(move || auth.setup(&token, &username, &password)).await {
+        Ok(Ok((_, cookie))) => {
+            let mut resp = see_other(PREFIX);
+            let _ = resp.add_cookie(&session_cookie(&state, cookie));
+            resp
+        }
+        Ok(Err(AdminError::Invalid { field, message })) => {
+            let page = SetupPage { token: &f.token, username: &f.username, error: Some(&message), field };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Ok(Err(AdminError::Conflict(m))) if m.contains("setup link") => message_page(StatusCode::GONE, LINK_USED),
+        Ok(Err(AdminError::Conflict(m))) => {
+            let page = SetupPage { token: &f.token, username: &f.username, error: Some(&m), field: "username" };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Ok(Err(AdminError::Store(e))) => super::store_page(e),
+        Ok(Err(_)) => message_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
+        Err(resp) => resp,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+fn login_page(state: &AppState, status: StatusCode, username: &str, error: Option<&str>) -> HttpResponse {
+    let Ok(csrf) = crate::clock::random_id(32) else {
+        return message_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.");
+    };
+    let mut resp = render(status, &LoginPage { csrf: &csrf, username, error });
+    let cookie = Cookie::build(LOGIN_CSRF, csrf)
+        .path(PREFIX)
+        .http_only(true)
+        .secure(state.issuer.starts_with("https://"))
+        .same_site(SameSite::Strict)
+        .finish();
+    let _ = resp.add_cookie(&cookie);
+    resp
+}
+
+/// GET /admin/login (a signed-in administrator goes to the dashboard).
+async fn login_form(state: web::Data<AppState>, admin: Option<Admin>) -> HttpResponse {
+    if admin.is_some() {
+        return see_other(PREFIX);
+    }
+    login_page(&state, StatusCode::OK, "", None)
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+}
+
+/// POST /admin/login.
+async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+    let f = form.into_inner();
+    let csrf_ok = req.cookie(LOGIN_CSRF).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(f.csrf.as_bytes())));
+    if !csrf_ok || !super::same_origin(&req, &state.issuer) {
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "The sign-in form expired or did not come from this site. Open the console again.",
+        );
+    }
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let auth = state.console.clone();
+    let (username, password) = (f.username.clone(), f.password);
+    match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await {
+        Ok(Ok((_, cookie))) => {
+            let mut resp = see_other(PREFIX);
+            let _ = resp.add_cookie(&session_cookie(&state, cookie));
+            let mut gone = Cookie::build(LOGIN_CSRF, "").path(PREFIX).finish();
+            gone.make_removal();
+            let _ = resp.add_cookie(&gone);
+            resp
+        }
+        Ok(Err(e @ (SignInError::BadCredentials | SignInError::Throttled))) => {
+            let status = if matches!(e, SignInError::Throttled) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            login_page(&state, status, &f.username, Some(&e.to_string()))
+        }
+        Ok(Err(SignInError::Store(e))) => super::store_page(e),
+        Ok(Err(SignInError::Internal(_))) => message_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
+        Err(resp) => resp,
+    }
+}
+
+/// POST /admin/logout: deletes the session server-side and clears the cookie.
+async fn logout(state: web::Data<AppState>, req: HttpRequest, posted: Posted<Empty>) -> HttpResponse {
+    let cookie = req.cookie(super::cookie_name(&state)).map(|c| c.value().to_owned());
+    drop(posted);
+    if let Some(c) = cookie {
+        let auth = state.console.clone();
+        if let Ok(Err(e)) = blocking(move || auth.sign_out(&c)).await {
+            return super::store_page(e);
+        }
+    }
+    let mut resp = see_other(&format!("{PREFIX}/login"));
+    let mut gone = session_cookie(&state, String::new());
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    resp
+}

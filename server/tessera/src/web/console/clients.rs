@@ -1,0 +1,357 @@
+//! Clients: create (confidential or public), grant types with the reasons
+//! some are off by default, redirect and logout URIs, metadata, service
+//! account; secrets shown once, rotated with overlap, revoked; the client's
+//! own hooks.
+
+use super::{
+    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render,
+    render_form, see_other,
+};
+use crate::service::admin::{self, AdminError, NewClient, json_object, split_list};
+use crate::service::pipeline::TOKEN_TRIGGER;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use tessera_protocol::model::grant_types;
+use tessera_store::clients::{self, Client, ClientSecret};
+use tessera_store::plugins::{self, Binding};
+use tessera_store::{StoreError, users};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/clients", web::get().to(list))
+        .route("/clients", web::post().to(create))
+        .route("/clients/new", web::get().to(new_form))
+        .route("/clients/{id}", web::get().to(show))
+        .route("/clients/{id}", web::post().to(update))
+        .route("/clients/{id}/delete", web::post().to(delete))
+        .route("/clients/{id}/secrets", web::post().to(add_secret))
+        .route("/clients/{id}/secrets/{secret}/revoke", web::post().to(revoke_secret));
+}
+
+/// The grant types a client can be given here, with why some are off by default.
+pub const GRANT_CHOICES: &[(&str, &str)] = &[
+    (
+        grant_types::AUTHORIZATION_CODE,
+        "Browser sign-in with PKCE. The right choice for web, mobile and single-page apps.",
+    ),
+    (grant_types::REFRESH_TOKEN, "Lets the client renew tokens without the user."),
+    (grant_types::CLIENT_CREDENTIALS, "Machine to machine: the client acts for itself (confidential clients only)."),
+    (
+        grant_types::PASSWORD,
+        "Off by default: the client sees the user's password, and sign-in cannot use anything but a password \
+         (RFC 9700 §2.4 says it MUST NOT be used). Enable only to migrate a legacy client you trust.",
+    ),
+    (
+        grant_types::IMPLICIT,
+        "Off by default: tokens travel in the URL fragment, exposed to history, referrers and injection \
+         (RFC 9700 §2.1.2). Use authorization code with PKCE instead.",
+    ),
+];
+
+#[derive(Template)]
+#[template(path = "console/clients.html")]
+struct ListPage {
+    l: Layout,
+    clients: Vec<Client>,
+    pager: Pager,
+}
+
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+    let (page, offset, limit) = Pager::window(q.page);
+    let store = admin.state.store.clone();
+    match blocking(move || clients::list(&mut *store.conn()?, offset, limit)).await {
+        Ok(Ok(mut rows)) => {
+            let pager = Pager::paginate(page, &mut rows, &[]);
+            let l = Layout::new(&admin, "clients", "Clients").with_done(q.done.as_deref());
+            render(StatusCode::OK, &ListPage { l, clients: rows, pager })
+        }
+        Ok(Err(e)) => super::store_page(e),
+        Err(r) => r,
+    }
+}
+
+/// The form's fields as typed; grant types come from repeated checkboxes.
+#[derive(serde::Deserialize, Default)]
+struct ClientForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(skip)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    redirect_uris: String,
+    #[serde(default)]
+    post_logout_redirect_uris: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    audiences: String,
+    #[serde(default)]
+    metadata: String,
+    #[serde(default)]
+    service_account: String,
+    #[serde(default)]
+    first_party: Option<String>,
+}
+
+impl ClientForm {
+    fn of(c: &Client, service_account: Option<String>) -> ClientForm {
+        ClientForm {
+            name: c.name.clone(),
+            kind: if c.confidential { "confidential".into() } else { "public".into() },
+            grant_types: c.grant_types.clone(),
+            redirect_uris: c.redirect_uris.join("\n"),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+            scopes: c.allowed_scopes.as_ref().map(|s| s.join(", ")).unwrap_or_default(),
+            audiences: c.allowed_audiences.as_ref().map(|s| s.join(", ")).unwrap_or_default(),
+            metadata: pretty(&c.metadata),
+            service_account: service_account.unwrap_or_default(),
+            first_party: c.first_party.then(|| "on".into()),
+        }
+    }
+
+    fn public(&self) -> bool {
+        self.kind == "public"
+    }
+
+    fn has_grant(&self, g: &&str) -> bool {
+        self.grant_types.iter().any(|x| x == g)
+    }
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+
+    fn optional_list(text: &str) -> Option<Vec<String>> {
+        let l = split_list(text);
+        (!l.is_empty()).then_some(l)
+    }
+
+    fn to_new(&self) -> Result<NewClient, AdminError> {
+        if !matches!(self.kind.as_str(), "confidential" | "public") {
+            return Err(AdminError::Invalid { field: "kind", message: "choose confidential or public".into() });
+        }
+        let metadata = Some(self.metadata.as_str()).filter(|m| !m.trim().is_empty());
+        Ok(NewClient {
+            name: self.name.clone(),
+            public: self.public(),
+            grant_types: self.grant_types.clone(),
+            redirect_uris: Self::lines(&self.redirect_uris),
+            post_logout_redirect_uris: Self::lines(&self.post_logout_redirect_uris),
+            scopes: Self::optional_list(&self.scopes),
+            audiences: Self::optional_list(&self.audiences),
+            metadata: json_object("metadata", metadata)?,
+            service_account: Some(self.service_account.trim().to_owned()).filter(|s| !s.is_empty()),
+            first_party: self.first_party.is_some(),
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/client.html")]
+struct ClientPage {
+    l: Layout,
+    client: Option<Client>,
+    form: ClientForm,
+    errors: FieldErrors,
+    secrets: Vec<ClientSecret>,
+    hooks: Vec<Binding>,
+    choices: &'static [(&'static str, &'static str)],
+    now: i64,
+}
+
+impl ClientPage {
+    fn blank(l: Layout, form: ClientForm, errors: FieldErrors) -> ClientPage {
+        ClientPage {
+            l,
+            client: None,
+            form,
+            errors,
+            secrets: vec![],
+            hooks: vec![],
+            choices: GRANT_CHOICES,
+            now: crate::clock::now(),
+        }
+    }
+}
+
+async fn new_form(admin: Admin) -> HttpResponse {
+    let l = Layout::new(&admin, "clients", "New client");
+    let form = ClientForm {
+        kind: "confidential".into(),
+        grant_types: vec![grant_types::CLIENT_CREDENTIALS.into()],
+        metadata: "{}".into(),
+        ..ClientForm::default()
+    };
+    render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default()))
+}
+
+fn form_again(admin: &Admin, page: ClientPage, failure: Failure) -> HttpResponse {
+    match failure {
+        Failure::Form(errors, banner) => {
+            let mut page = page;
+            page.errors = errors;
+            page.l.error = banner;
+            let _ = admin;
+            render_form(true, &page)
+        }
+        Failure::Page(resp) => resp,
+    }
+}
+
+async fn create(p: Posted<ClientForm>) -> HttpResponse {
+    let grants = p.all("grant_types");
+    let Posted { admin, mut form, .. } = p;
+    form.grant_types = grants;
+    let l = Layout::new(&admin, "clients", "New client");
+    let new = match form.to_new() {
+        Ok(n) => n,
+        Err(e) => return form_again(&admin, ClientPage::blank(l, form, FieldErrors::default()), e.into()),
+    };
+    let (store, actor) = (admin.state.store.clone(), admin.actor());
+    match blocking(move || admin::create_client(&store, &actor, new)).await {
+        Ok(Ok((client, Some(secret)))) => {
+            let l = Layout::new(&admin, "clients", format!("Client {} created", client.name));
+            super::secret_page(l, "client_id", &client.id, &format!("/admin/clients/{}", client.id), secret.expose())
+        }
+        Ok(Ok((client, None))) => see_other(&format!("/admin/clients/{}?done=created", client.id)),
+        Ok(Err(e)) => form_again(&admin, ClientPage::blank(l, form, FieldErrors::default()), e.into()),
+        Err(r) => r,
+    }
+}
+
+/// The client, its secrets, its hooks and its service account's name.
+async fn load(
+    admin: &Admin,
+    id: String,
+) -> Result<(Client, Vec<ClientSecret>, Vec<Binding>, Option<String>), HttpResponse> {
+    let store = admin.state.store.clone();
+    let loaded = blocking(move || -> Result<_, StoreError> {
+        let mut c = store.conn()?;
+        let Some(client) = clients::find(&mut c, &id)? else { return Ok(None) };
+        let secrets = clients::secrets(&mut c, &id)?;
+        let hooks = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+            .into_iter()
+            .filter(|b| b.client_ids.as_ref().is_some_and(|ids| ids.contains(&id)))
+            .collect();
+        let sa = match &client.service_account_user_id {
+            Some(uid) => users::find(&mut c, uid)?.map(|u| u.username),
+            None => None,
+        };
+        Ok(Some((client, secrets, hooks, sa)))
+    })
+    .await?;
+    match loaded {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such client.")),
+        Err(e) => Err(super::store_page(e)),
+    }
+}
+
+fn detail_page(
+    admin: &Admin,
+    loaded: (Client, Vec<ClientSecret>, Vec<Binding>, Option<String>),
+    form: Option<ClientForm>,
+) -> ClientPage {
+    let (client, secrets, hooks, sa) = loaded;
+    let l = Layout::new(admin, "clients", format!("Client {}", client.name));
+    ClientPage {
+        l,
+        form: form.unwrap_or_else(|| ClientForm::of(&client, sa)),
+        client: Some(client),
+        errors: FieldErrors::default(),
+        secrets,
+        hooks,
+        choices: GRANT_CHOICES,
+        now: crate::clock::now(),
+    }
+}
+
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
+    match load(&admin, id.into_inner()).await {
+        Ok(loaded) => {
+            let mut page = detail_page(&admin, loaded, None);
+            page.l = page.l.with_done(q.done.as_deref());
+            render(StatusCode::OK, &page)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> HttpResponse {
+    let grants = p.all("grant_types");
+    let Posted { admin, mut form, .. } = p;
+    form.grant_types = grants;
+    let loaded = match load(&admin, id.into_inner()).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    // The type is fixed at creation; the form cannot change it.
+    form.kind = if loaded.0.confidential { "confidential".into() } else { "public".into() };
+    let cid = loaded.0.id.clone();
+    let new = match form.to_new() {
+        Ok(n) => n,
+        Err(e) => return form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
+    };
+    let (store, actor) = (admin.state.store.clone(), admin.actor());
+    match blocking(move || admin::update_client(&store, &actor, &cid, new)).await {
+        Ok(Ok(c)) => see_other(&format!("/admin/clients/{}?done=saved", c.id)),
+        Ok(Err(e)) => form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
+        Err(r) => r,
+    }
+}
+
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+    let admin = p.admin;
+    let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
+    match blocking(move || admin::delete_client(&store, &actor, &cid)).await {
+        Ok(Ok(())) => see_other("/admin/clients?done=deleted"),
+        Ok(Err(e)) => super::admin_error_page(e),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SecretForm {
+    /// Hours the other secrets stay valid; blank keeps them active.
+    #[serde(default)]
+    overlap_hours: String,
+}
+
+async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let overlap = match form.overlap_hours.trim() {
+        "" => None,
+        h => match h.parse::<f64>() {
+            Ok(h) if (0.0..=24.0 * 365.0).contains(&h) => Some((h * 3600.0) as i64),
+            _ => {
+                return super::admin_error_page(AdminError::Invalid {
+                    field: "overlap",
+                    message: "must be a number of hours between 0 and 8760".into(),
+                });
+            }
+        },
+    };
+    let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
+    match blocking(move || admin::add_client_secret(&store, &actor, &cid, overlap)).await {
+        Ok(Ok((row, secret))) => {
+            let l = Layout::new(&admin, "clients", "New client secret");
+            let back = format!("/admin/clients/{}", row.client_id);
+            super::secret_page(l, "client_id", &row.client_id, &back, secret.expose())
+        }
+        Ok(Err(e)) => super::admin_error_page(e),
+        Err(r) => r,
+    }
+}
+
+async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> HttpResponse {
+    let admin = p.admin;
+    let (cid, sid) = path.into_inner();
+    let (store, actor, c) = (admin.state.store.clone(), admin.actor(), cid.clone());
+    match blocking(move || admin::revoke_client_secret(&store, &actor, &c, &sid)).await {
+        Ok(Ok(())) => see_other(&format!("/admin/clients/{cid}?done=revoked")),
+        Ok(Err(e)) => super::admin_error_page(e),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,479 @@
+//! Plugins: upload a component (validated at once: not a component, wrong
+//! world, too large, does not compile), the versions with their sha256, size
+//! and interface, rollback, and a test panel that runs a version on a sample
+//! context with the production host.
+
+use super::{
+    Admin, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render, render_form,
+    see_other,
+};
+use crate::service::admin::{AdminError, split_list};
+use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::service::plugins as svc;
+use actix_multipart::form::MultipartForm;
+use actix_multipart::form::bytes::Bytes as FileBytes;
+use actix_multipart::form::text::Text;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde_json::Value;
+use tessera_plugin_host::TokenContext;
+use tessera_protocol::model::grant_types;
+use tessera_store::plugins::{self, Binding, Plugin, VersionInfo};
+use tessera_store::{StoreError, apis, clients, users};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/plugins", web::get().to(list))
+        .route("/plugins", web::post().to(upload))
+        .route("/plugins/{name}", web::get().to(show))
+        .route("/plugins/{name}/rollback", web::post().to(rollback))
+        .route("/plugins/{name}/test", web::get().to(test_form))
+        .route("/plugins/{name}/test", web::post().to(test_run));
+}
+
+#[derive(Template)]
+#[template(path = "console/plugins.html")]
+struct ListPage {
+    l: Layout,
+    plugins: Vec<(Plugin, Option<VersionInfo>)>,
+    pager: Pager,
+    name: String,
+    declare_claims: String,
+    errors: FieldErrors,
+    max_mib: String,
+}
+
+/// The list with the upload form; after a refused upload, the name and
+/// claims typed and the reason next to the field.
+struct UploadState {
+    name: String,
+    declare: String,
+    errors: FieldErrors,
+    banner: Option<String>,
+}
+
+impl UploadState {
+    fn fresh() -> UploadState {
+        UploadState { name: String::new(), declare: String::new(), errors: FieldErrors::default(), banner: None }
+    }
+}
+
+async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: UploadState) -> HttpResponse {
+    let UploadState { name, declare, errors, banner } = up;
+    let (page, offset, limit) = Pager::window(page);
+    let store = admin.state.store.clone();
+    let loaded = blocking(move || -> Result<_, StoreError> {
+        let mut c = store.conn()?;
+        let rows = plugins::page(&mut c, offset, limit)?;
+        rows.into_iter()
+            .map(|p| {
+                let latest = plugins::version_by_number(&mut c, &p.id, None)?;
+                Ok((p, latest))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+    })
+    .await;
+    match loaded {
+        Ok(Ok(mut rows)) => {
+            let pager = Pager::paginate(page, &mut rows, &[]);
+            let failed = errors.any() || banner.is_some();
+            let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
+            l.error = banner;
+            let max_mib = format!("{:.0}", admin.state.admin.max_upload_bytes as f64 / (1024.0 * 1024.0));
+            render_form(failed, &ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib })
+        }
+        Ok(Err(e)) => super::store_page(e),
+        Err(r) => r,
+    }
+}
+
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+    list_page(&admin, q.page, q.done.as_deref(), UploadState::fresh()).await
+}
+
+/// The upload form (multipart: the CSRF token travels as a field).
+#[derive(MultipartForm)]
+struct UploadForm {
+    csrf: Text<String>,
+    name: Text<String>,
+    declare_claims: Option<Text<String>>,
+    file: FileBytes,
+}
+
+/// POST /admin/plugins: a new plugin or a new version of one.
+async fn upload(admin: Admin, form: Result<MultipartForm<UploadForm>, actix_web::Error>) -> HttpResponse {
+    let form = match form {
+        Ok(f) => f.into_inner(),
+        Err(e) => {
+            let max = admin.state.admin.max_upload_bytes;
+            let message = if e.to_string().to_lowercase().contains("limit") {
+                format!("The file is larger than the upload limit of {max} bytes.")
+            } else {
+                format!("The upload could not be read: {e}")
+            };
+            let up = UploadState { errors: FieldErrors::one("file", message), ..UploadState::fresh() };
+            return list_page(&admin, None, None, up).await;
+        }
+    };
+    if let Err(refusal) = admin.check_csrf(&form.csrf) {
+        return actix_web::ResponseError::error_response(&refusal);
+    }
+    let name = form.name.into_inner().trim().to_owned();
+    let declare = form.declare_claims.map(Text::into_inner).unwrap_or_default();
+    let declared = Some(split_list(&declare)).filter(|d| !d.is_empty());
+    let wasm = form.file.data.to_vec();
+    if wasm.is_empty() {
+        let errors = FieldErrors::one("file", "Choose a .wasm file to upload.".into());
+        return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
+    }
+    let (store, host, actor, n) = (admin.state.store.clone(), admin.state.host.clone(), admin.actor(), name.clone());
+    match blocking(move || svc::upload(&store, &host, &actor, &n, &wasm, declared)).await {
+        Ok(Ok((plugin, _, _))) => see_other(&format!("/admin/plugins/{}?done=uploaded", plugin.name)),
+        Ok(Err(e)) => match Failure::from(e) {
+            Failure::Form(errors, banner) => {
+                list_page(&admin, None, None, UploadState { name, declare, errors, banner }).await
+            }
+            Failure::Page(r) => r,
+        },
+        Err(r) => r,
+    }
+}
+
+/// One version, as the page shows it.
+struct VersionRow {
+    v: VersionInfo,
+    imports: Vec<String>,
+    exports: Vec<String>,
+    bound: usize,
+}
+
+#[derive(Template)]
+#[template(path = "console/plugin.html")]
+struct PluginPage {
+    l: Layout,
+    plugin: Plugin,
+    versions: Vec<VersionRow>,
+    bindings: Vec<Binding>,
+}
+
+struct Loaded {
+    plugin: Plugin,
+    versions: Vec<VersionInfo>,
+    bindings: Vec<Binding>,
+}
+
+async fn load(admin: &Admin, name: String) -> Result<Loaded, HttpResponse> {
+    let store = admin.state.store.clone();
+    let loaded = blocking(move || -> Result<_, StoreError> {
+        let mut c = store.conn()?;
+        let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
+        let mut versions = plugins::versions(&mut c, &plugin.id)?;
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+        let bindings = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+            .into_iter()
+            .filter(|b| b.plugin_id == plugin.id)
+            .collect();
+        Ok(Some(Loaded { plugin, versions, bindings }))
+    })
+    .await?;
+    match loaded {
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such plugin.")),
+        Err(e) => Err(super::store_page(e)),
+    }
+}
+
+fn names(interface: &Value, key: &str) -> Vec<String> {
+    interface[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
+    let Loaded { plugin, versions, bindings } = match load(&admin, name.into_inner()).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let versions = versions
+        .into_iter()
+        .map(|v| {
+            let interface: Value = serde_json::from_str(&v.interface).unwrap_or_default();
+            VersionRow {
+                imports: names(&interface, "imports"),
+                exports: names(&interface, "exports"),
+                bound: bindings.iter().filter(|b| b.plugin_version_id == v.id).count(),
+                v,
+            }
+        })
+        .collect();
+    let l = Layout::new(&admin, "plugins", format!("Plugin {}", plugin.name)).with_done(q.done.as_deref());
+    render(StatusCode::OK, &PluginPage { l, plugin, versions, bindings })
+}
+
+#[derive(serde::Deserialize)]
+struct RollbackForm {
+    version: i32,
+}
+
+async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let name = name.into_inner();
+    let (store, actor, n) = (admin.state.store.clone(), admin.actor(), name.clone());
+    match blocking(move || svc::rollback(&store, &actor, &n, form.version)).await {
+        Ok(Ok(_)) => see_other(&format!("/admin/plugins/{name}?done=rolled-back")),
+        Ok(Err(e)) => super::admin_error_page(e),
+        Err(r) => r,
+    }
+}
+
+/// The test panel's choices and result.
+#[derive(Template)]
+#[template(path = "console/plugin_test.html")]
+struct TestPage {
+    l: Layout,
+    plugin: String,
+    versions: Vec<i32>,
+    version: i32,
+    grant_types: &'static [&'static str],
+    grant_type: String,
+    clients: Vec<(String, String)>,
+    client: String,
+    username: String,
+    audience: String,
+    context: String,
+    config: String,
+    errors: FieldErrors,
+    result: Option<TestResult>,
+}
+
+/// What the run produced, ready to show.
+struct TestResult {
+    outcome: String,
+    error: String,
+    access: String,
+    id: String,
+    scopes: String,
+    logs: Vec<String>,
+    duration_us: u64,
+}
+
+impl TestResult {
+    fn of(v: &Value) -> TestResult {
+        let error = match &v["error"] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        TestResult {
+            outcome: v["outcome"].as_str().unwrap_or("").to_owned(),
+            error,
+            access: pretty(&v["access_token_claims"]),
+            id: if v["id_token_claims"].is_null() { String::new() } else { pretty(&v["id_token_claims"]) },
+            scopes: v["granted_scopes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+            logs: v["logs"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|l| {
+                            format!("{} {}", l["level"].as_str().unwrap_or("info"), l["message"].as_str().unwrap_or(""))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            duration_us: v["duration_us"].as_u64().unwrap_or(0),
+        }
+    }
+
+    fn ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct TestQuery {
+    version: Option<i32>,
+    grant_type: Option<String>,
+    client: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    audience: String,
+}
+
+/// The panel's choices: versions, clients, and a sample context for them.
+struct Choices {
+    versions: Vec<i32>,
+    clients: Vec<(String, String)>,
+    context: TokenContext,
+    audience: String,
+}
+
+/// A username that does not exist is reported next to its field, and the
+/// sample is built without a user.
+async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), HttpResponse> {
+    let store = admin.state.store.clone();
+    let issuer = admin.state.issuer.clone();
+    let grant = q.grant_type.clone().unwrap_or_else(|| grant_types::CLIENT_CREDENTIALS.into());
+    let (client_id, username, audience) =
+        (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
+    let loaded = blocking(move || -> Result<Option<(Choices, FieldErrors)>, StoreError> {
+        let mut c = store.conn()?;
+        let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
+        let mut versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        let clients: Vec<(String, String)> =
+            clients::list(&mut c, 0, 200)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+        let client = match client_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) => clients::find(&mut c, id)?,
+            None => None,
+        };
+        let mut errors = FieldErrors::default();
+        let user = match username.as_str() {
+            "" => None,
+            u => {
+                let found = users::find_by_username(&mut c, u)?;
+                if found.is_none() {
+                    errors = FieldErrors::one("username", format!("no user named {u:?}"));
+                }
+                found
+            }
+        };
+        // Client credentials speak for the client's service account, if any.
+        let user = match (user, &client) {
+            (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
+                Some(uid) => users::find(&mut c, uid)?,
+                None => None,
+            },
+            (u, _) => u,
+        };
+        let audience = if audience.is_empty() {
+            apis::page(&mut c, 0, 1)?.into_iter().next().map(|a| a.identifier).unwrap_or_default()
+        } else {
+            audience
+        };
+        let aud = Some(audience.as_str()).filter(|a| !a.is_empty());
+        let context = svc::sample_context(&issuer, &grant, client.as_ref(), user.as_ref(), aud);
+        Ok(Some((Choices { versions, clients, context, audience }, errors)))
+    })
+    .await?;
+    match loaded {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such plugin.")),
+        Err(e) => Err(super::store_page(e)),
+    }
+}
+
+/// GET: the panel with a sample context for the chosen grant, client and user.
+async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuery>) -> HttpResponse {
+    let name = name.into_inner();
+    let q = q.into_inner();
+    let (choices, errors) = match choices(&admin, name.clone(), &q).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let page = TestPage {
+        l: Layout::new(&admin, "plugins", format!("Test {name}")),
+        version: q.version.or(choices.versions.first().copied()).unwrap_or(1),
+        versions: choices.versions,
+        grant_types: grant_types::ADVERTISED,
+        grant_type: choices.context.grant_type.clone(),
+        clients: choices.clients,
+        client: q.client.unwrap_or_default(),
+        username: q.username,
+        audience: choices.audience,
+        context: serde_json::to_string_pretty(&choices.context).unwrap_or_default(),
+        config: "{}".into(),
+        errors,
+        result: None,
+        plugin: name,
+    };
+    render_form(page.errors.any(), &page)
+}
+
+#[derive(serde::Deserialize)]
+struct RunForm {
+    version: i32,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    config: String,
+}
+
+/// POST: runs the chosen version on the context, as a binding would.
+async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let name = name.into_inner();
+    let parsed = (|| -> Result<TokenContext, AdminError> {
+        let mut ctx: TokenContext = serde_json::from_str(&form.context)
+            .map_err(|e| AdminError::Invalid { field: "context", message: format!("is not a valid context: {e}") })?;
+        if !form.config.trim().is_empty() {
+            ctx.config = serde_json::from_str(&form.config)
+                .map_err(|e| AdminError::Invalid { field: "config", message: format!("is not valid JSON: {e}") })?;
+        }
+        Ok(ctx)
+    })();
+    let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
+    let ran = match parsed {
+        Err(e) => Err(e),
+        Ok(ctx) => match blocking(move || -> Result<Value, AdminError> {
+            let (version, declared) = {
+                let mut c = store.conn()?;
+                let plugin =
+                    plugins::find_by_name(&mut c, &n)?.ok_or_else(|| StoreError::NotFound(format!("plugin {n:?}")))?;
+                let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
+                    .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
+                let declared = v.declared()?;
+                (v, declared)
+            };
+            let loader = || {
+                plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string())
+            };
+            Ok(svc::trial_run(&host, &version.sha256, loader, &ctx, declared.as_deref()))
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        },
+    };
+    let (result, errors, banner) = match ran {
+        Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),
+        Err(e) => match Failure::from(e) {
+            Failure::Form(errors, banner) => (None, errors, banner),
+            Failure::Page(r) => return r,
+        },
+    };
+    let q = TestQuery { version: Some(form.version), ..TestQuery::default() };
+    let choices = match choices(&admin, name.clone(), &q).await {
+        Ok((c, _)) => c,
+        Err(r) => return r,
+    };
+    // Keep the choices the context was built from selected.
+    let sent = serde_json::from_str::<Value>(&form.context).unwrap_or_default();
+    let field = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let (grant_type, client, username) =
+        (field(&sent["grant_type"]), field(&sent["client"]["id"]), field(&sent["user"]["username"]));
+    let mut l = Layout::new(&admin, "plugins", format!("Test {name}"));
+    l.error = banner;
+    let page = TestPage {
+        l,
+        plugin: name,
+        versions: choices.versions,
+        version: form.version,
+        grant_types: grant_types::ADVERTISED,
+        grant_type,
+        clients: choices.clients,
+        client,
+        username,
+        audience: choices.audience,
+        context: form.context,
+        config: if form.config.trim().is_empty() { "{}".into() } else { form.config },
+        errors,
+        result,
+    };
+    render_form(page.errors.any() || page.l.error.is_some(), &page)
+}

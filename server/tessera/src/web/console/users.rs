@@ -1,0 +1,238 @@
+//! Users: list with search and paging, create, edit profile and metadata,
+//! reset password, disable, delete.
+
+use super::{
+    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render,
+    render_form, see_other,
+};
+use crate::service::admin::{self, NewUser, UserEdit, json_object, split_list};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use tessera_store::users::{self, User};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users", web::get().to(list))
+        .route("/users", web::post().to(create))
+        .route("/users/new", web::get().to(new_form))
+        .route("/users/{id}", web::get().to(show))
+        .route("/users/{id}", web::post().to(update))
+        .route("/users/{id}/password", web::post().to(password))
+        .route("/users/{id}/status", web::post().to(status))
+        .route("/users/{id}/delete", web::post().to(delete));
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+    page: Option<i64>,
+    done: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/users.html")]
+struct ListPage {
+    l: Layout,
+    q: String,
+    users: Vec<User>,
+    pager: Pager,
+}
+
+async fn list(admin: Admin, q: web::Query<ListQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    let (page, offset, limit) = Pager::window(q.page);
+    let store = admin.state.store.clone();
+    let search = q.q.clone();
+    match blocking(move || users::list(&mut *store.conn()?, &search, offset, limit)).await {
+        Ok(Ok(mut rows)) => {
+            let pager = Pager::paginate(page, &mut rows, &[("q", &q.q)]);
+            let l = Layout::new(&admin, "users", "Users").with_done(q.done.as_deref());
+            render(StatusCode::OK, &ListPage { l, q: q.q, users: rows, pager })
+        }
+        Ok(Err(e)) => super::store_page(e),
+        Err(r) => r,
+    }
+}
+
+/// The form's fields, as typed (kept on an error).
+#[derive(serde::Deserialize, Default)]
+struct UserForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    profile: String,
+    #[serde(default)]
+    metadata: String,
+    #[serde(default)]
+    roles: String,
+}
+
+impl UserForm {
+    fn of(u: &User) -> UserForm {
+        UserForm {
+            username: u.username.clone(),
+            password: String::new(),
+            email: u.email.clone().unwrap_or_default(),
+            profile: pretty(&u.profile),
+            metadata: pretty(&u.metadata),
+            roles: u.roles.join(", "),
+        }
+    }
+
+    fn json(text: &str) -> Option<&str> {
+        Some(text).filter(|t| !t.trim().is_empty())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/user.html")]
+struct UserPage {
+    l: Layout,
+    user: Option<User>,
+    form: UserForm,
+    errors: FieldErrors,
+}
+
+async fn new_form(admin: Admin) -> HttpResponse {
+    let l = Layout::new(&admin, "users", "New user");
+    let form = UserForm { profile: "{}".into(), metadata: "{}".into(), ..UserForm::default() };
+    render(StatusCode::OK, &UserPage { l, user: None, form, errors: FieldErrors::default() })
+}
+
+fn form_again(admin: &Admin, user: Option<User>, form: UserForm, failure: Failure, title: &str) -> HttpResponse {
+    match failure {
+        Failure::Form(errors, banner) => {
+            let mut l = Layout::new(admin, "users", title);
+            l.error = banner;
+            render_form(true, &UserPage { l, user, form, errors })
+        }
+        Failure::Page(resp) => resp,
+    }
+}
+
+async fn create(p: Posted<UserForm>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let built = (|| -> Result<NewUser, admin::AdminError> {
+        Ok(NewUser {
+            username: form.username.clone(),
+            password: Some(form.password.clone()),
+            email: Some(form.email.trim().to_owned()).filter(|e| !e.is_empty()),
+            metadata: json_object("metadata", UserForm::json(&form.metadata))?,
+            profile: json_object("profile", UserForm::json(&form.profile))?,
+            roles: split_list(&form.roles),
+        })
+    })();
+    let new = match built {
+        Ok(n) => n,
+        Err(e) => return form_again(&admin, None, form, e.into(), "New user"),
+    };
+    let (store, actor) = (admin.state.store.clone(), admin.actor());
+    match blocking(move || admin::create_user(&store, &actor, new)).await {
+        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=created", u.id)),
+        Ok(Err(e)) => form_again(&admin, None, form, e.into(), "New user"),
+        Err(r) => r,
+    }
+}
+
+async fn load(admin: &Admin, id: String) -> Result<User, HttpResponse> {
+    let store = admin.state.store.clone();
+    match blocking(move || users::find(&mut *store.conn()?, &id)).await? {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such user.")),
+        Err(e) => Err(super::store_page(e)),
+    }
+}
+
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
+    match load(&admin, id.into_inner()).await {
+        Ok(u) => {
+            let l = Layout::new(&admin, "users", format!("User {}", u.username)).with_done(q.done.as_deref());
+            render(
+                StatusCode::OK,
+                &UserPage { l, form: UserForm::of(&u), user: Some(u), errors: FieldErrors::default() },
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+async fn update(p: Posted<UserForm>, id: web::Path<String>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let user = match load(&admin, id.into_inner()).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let title = format!("User {}", user.username);
+    let edit = (|| -> Result<UserEdit, admin::AdminError> {
+        Ok(UserEdit {
+            email: Some(form.email.clone()),
+            metadata: json_object("metadata", UserForm::json(&form.metadata))?,
+            profile: json_object("profile", UserForm::json(&form.profile))?,
+            roles: split_list(&form.roles),
+        })
+    })();
+    let edit = match edit {
+        Ok(e) => e,
+        Err(e) => return form_again(&admin, Some(user), form, e.into(), &title),
+    };
+    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
+    match blocking(move || admin::update_user(&store, &actor, &uid, edit)).await {
+        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=saved", u.id)),
+        Ok(Err(e)) => form_again(&admin, Some(user), form, e.into(), &title),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordForm {
+    password: String,
+}
+
+async fn password(p: Posted<PasswordForm>, id: web::Path<String>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let user = match load(&admin, id.into_inner()).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
+    match blocking(move || admin::set_user_password(&store, &actor, &uid, &form.password)).await {
+        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=password", u.id)),
+        Ok(Err(e)) => {
+            let title = format!("User {}", user.username);
+            form_again(&admin, Some(user.clone()), UserForm::of(&user), e.into(), &title)
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StatusForm {
+    disabled: bool,
+}
+
+async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> HttpResponse {
+    let Posted { admin, form, .. } = p;
+    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
+    match blocking(move || admin::set_user_disabled(&store, &actor, &uid, form.disabled)).await {
+        Ok(Ok(u)) => {
+            see_other(&format!("/admin/users/{}?done={}", u.id, if u.disabled { "disabled" } else { "enabled" }))
+        }
+        Ok(Err(e)) => super::admin_error_page(e),
+        Err(r) => r,
+    }
+}
+
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+    let admin = p.admin;
+    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
+    match blocking(move || admin::delete_user(&store, &actor, &uid)).await {
+        Ok(Ok(())) => see_other("/admin/users?done=deleted"),
+        Ok(Err(e)) => super::admin_error_page(e),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,519 @@
+//! The admin console end to end: a real headless Chromium walks the whole
+//! story (first-run setup, sign-in, an API, a client with a service account,
+//! a plugin upload, a binding, the test panel), then a token from outside
+//! the browser carries the claim. Plain HTTP checks cover CSRF, cross-site
+//! posts, headers, session expiry, sign-out, throttling and validation.
+//! Screenshots of every page go to `<target>/tmp/screenshots/console-*.png`.
+
+use crate::client_credentials::oauth2_token;
+use crate::on_both_backends;
+use crate::plugins::component;
+use crate::support::chrome::{chromium, screenshot_dir};
+use crate::support::{Backend, Options, TestServer, verify_with_discovery};
+use fantoccini::{Client, Locator};
+use std::time::Duration;
+
+const ADMIN: &str = "root";
+const ADMIN_PASSWORD: &str = "a long console passphrase";
+
+/// The setup link the server printed on first start.
+fn setup_link(server: &TestServer) -> String {
+    let log = server.log_text();
+    let at = log.find("/admin/setup?token=").unwrap_or_else(|| panic!("no setup link in the log:\n{log}"));
+    let token: String =
+        log[at + "/admin/setup?token=".len()..].chars().take_while(char::is_ascii_alphanumeric).collect();
+    format!("{}/admin/setup?token={token}", server.base)
+}
+
+async fn shot(c: &Client, name: &str) {
+    std::fs::write(screenshot_dir().join(format!("console-{name}.png")), c.screenshot().await.unwrap()).unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+/// Chromium wants an absolute, canonical path for a file input.
+fn upload_path(kind: &str, name: &str) -> String {
+    std::fs::canonicalize(component(kind, name)).unwrap().to_string_lossy().into_owned()
+}
+
+async fn title(c: &Client) -> String {
+    c.title().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_walks_the_whole_console_story() {
+    let server = TestServer::start(Backend::Sqlite);
+    let (_driver, c) = chromium().await;
+
+    // First run: the one-time setup link creates the administrator.
+    c.goto(&setup_link(&server)).await.unwrap();
+    assert_eq!(title(&c).await, "Set up · Tessera console");
+    shot(&c, "setup").await;
+    fill(&c, "#username", ADMIN).await;
+    fill(&c, "#password", "too short").await;
+    fill(&c, "#confirm", "too short").await;
+    click(&c, "button[type=submit]").await;
+    assert!(text(&c, "#setup-error").await.contains("15"), "a short password is refused");
+    fill(&c, "#password", ADMIN_PASSWORD).await;
+    fill(&c, "#confirm", ADMIN_PASSWORD).await;
+    click(&c, "button[type=submit]").await;
+    c.wait().for_element(Locator::Css("#count-users")).await.unwrap();
+    assert_eq!(title(&c).await, "Dashboard · Tessera console");
+    shot(&c, "dashboard").await;
+
+    // Sign out, and back in through the sign-in form.
+    click(&c, "#sign-out").await;
+    c.wait().for_element(Locator::Css("#password")).await.unwrap();
+    assert_eq!(title(&c).await, "Sign in · Tessera console");
+    fill(&c, "#username", ADMIN).await;
+    fill(&c, "#password", "not the password").await;
+    click(&c, "button[type=submit]").await;
+    assert_eq!(text(&c, "#login-error").await, "Incorrect username or password.");
+    shot(&c, "login").await;
+    fill(&c, "#password", ADMIN_PASSWORD).await;
+    click(&c, "button[type=submit]").await;
+    c.wait().for_element(Locator::Css("#count-users")).await.unwrap();
+
+    // An API.
+    c.goto(&format!("{}/admin/apis/new", server.base)).await.unwrap();
+    fill(&c, "#identifier", "https://orders.example").await;
+    fill(&c, "#scopes", "orders:read, orders:write").await;
+    click(&c, "#save").await;
+    assert_eq!(text(&c, "#notice").await, "Created.");
+    assert_eq!(title(&c).await, "API https://orders.example · Tessera console");
+    shot(&c, "api").await;
+
+    // The service-account user the DESIGN.md scenario speaks for.
+    c.goto(&format!("{}/admin/users/new", server.base)).await.unwrap();
+    fill(&c, "#username", "reporting-bot").await;
+    fill(&c, "#password", "a password for the bot").await;
+    fill(&c, "#metadata", "{\"team\": ").await;
+    click(&c, "#save").await;
+    assert!(text(&c, "#metadata-error").await.contains("not valid JSON"), "bad metadata is shown next to its field");
+    shot(&c, "user-error").await;
+    fill(&c, "#password", "a password for the bot").await;
+    fill(&c, "#metadata", "{\"team\": \"finance\"}").await;
+    click(&c, "#save").await;
+    assert_eq!(text(&c, "#notice").await, "Created.");
+    c.goto(&format!("{}/admin/users", server.base)).await.unwrap();
+    shot(&c, "users").await;
+
+    // A confidential client with the service account; the secret is shown once.
+    c.goto(&format!("{}/admin/clients/new", server.base)).await.unwrap();
+    fill(&c, "#name", "Reporting job").await;
+    fill(&c, "#service_account", "reporting-bot").await;
+    fill(&c, "#redirect_uris", "http://client.example/cb").await;
+    shot(&c, "client-new").await;
+    click(&c, "#save").await;
+    assert!(text(&c, "#redirect-uri-error").await.contains("loopback"), "plain http redirect URIs are refused");
+    fill(&c, "#redirect_uris", "").await;
+    click(&c, "#save").await;
+    let client_id = text(&c, "#owner-id").await;
+    let secret = c.find(Locator::Css("#secret")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert_eq!(secret.len(), 43, "a 256-bit secret, base64url");
+    shot(&c, "client-secret").await;
+    click(&c, "#continue").await;
+    c.wait().for_element(Locator::Css("#secrets")).await.unwrap();
+    shot(&c, "client").await;
+
+    // Bad uploads are refused with their reason next to the file field.
+    c.goto(&format!("{}/admin/plugins", server.base)).await.unwrap();
+    for (fixture, message) in [
+        ("not-a-component", "not a WebAssembly component"),
+        ("wrong-world", "does not implement tessera:plugin/token-plugin"),
+    ] {
+        fill(&c, "#name", "bad-plugin").await;
+        c.find(Locator::Css("#file")).await.unwrap().send_keys(&upload_path("fixtures", fixture)).await.unwrap();
+        click(&c, "#upload").await;
+        let error = text(&c, "#file-error").await;
+        assert!(error.contains(message), "{fixture}: {error}");
+    }
+    shot(&c, "plugin-upload-error").await;
+
+    // The Rust username rule: upload, see its version and interface.
+    fill(&c, "#name", "username-claim").await;
+    c.find(Locator::Css("#file")).await.unwrap().send_keys(&upload_path("examples", "rust-username")).await.unwrap();
+    click(&c, "#upload").await;
+    assert_eq!(text(&c, "#notice").await, "Uploaded.");
+    assert_eq!(title(&c).await, "Plugin username-claim · Tessera console");
+    let versions = text(&c, "#versions").await;
+    assert!(versions.contains("admin:root"), "{versions}");
+    shot(&c, "plugin").await;
+
+    // Bind it to client_credentials as a claim rule for every client.
+    click(&c, "#bind").await;
+    c.wait().for_element(Locator::Css("#grant-client_credentials")).await.unwrap();
+    click(&c, "#save").await;
+    assert_eq!(text(&c, "#notice").await, "Created.");
+    c.goto(&format!("{}/admin/bindings", server.base)).await.unwrap();
+    let lane = text(&c, "#lane-client-credentials").await;
+    assert!(lane.contains("username-claim") && lane.contains("claim rule"), "{lane}");
+    shot(&c, "bindings").await;
+
+    // The test panel runs it on the client's service account.
+    c.goto(&format!(
+        "{}/admin/plugins/username-claim/test?grant_type=client_credentials&client={client_id}",
+        server.base
+    ))
+    .await
+    .unwrap();
+    click(&c, "#run").await;
+    assert_eq!(text(&c, "#outcome").await, "ok");
+    let claims = text(&c, "#access-claims").await;
+    assert!(claims.contains("\"https://example.com/username\": \"reporting-bot\""), "{claims}");
+    shot(&c, "plugin-test").await;
+
+    // A real token request from outside the browser carries the claim.
+    let token = oauth2_token(&server, &client_id, &secret, "https://orders.example", &[], false).await;
+    let verified = verify_with_discovery(&server.base, &token, "https://orders.example").await;
+    assert_eq!(verified["https://example.com/username"], "reporting-bot");
+
+    // The run and every change are on record.
+    c.goto(&format!("{}/admin/runs", server.base)).await.unwrap();
+    assert!(text(&c, "#runs").await.contains("client_credentials"));
+    shot(&c, "runs").await;
+    c.goto(&format!("{}/admin/audit?actor=admin%3Aroot", server.base)).await.unwrap();
+    let audit = text(&c, "#audit").await;
+    for action in ["api.create", "user.create", "client.create", "plugin.upload", "binding.create"] {
+        assert!(audit.contains(action), "{action} missing from the audit log:\n{audit}");
+    }
+    shot(&c, "audit").await;
+    c.goto(&format!("{}/admin/keys", server.base)).await.unwrap();
+    assert!(text(&c, "#keys").await.contains("current"));
+    shot(&c, "keys").await;
+    c.goto(&format!("{}/admin", server.base)).await.unwrap();
+    assert_eq!(text(&c, "#count-plugins").await, "1");
+
+    // Phone width: the same pages stay usable in one column.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/admin/bindings", server.base)).await.unwrap();
+    c.wait().for_element(Locator::Css("#lane-client-credentials")).await.unwrap();
+    let overflow: bool = c
+        .execute("return document.documentElement.scrollWidth > window.innerWidth + 1;", vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(!overflow, "the bindings page scrolls sideways at phone width");
+    shot(&c, "bindings-phone").await;
+    c.close().await.unwrap();
+}
+
+/// A console session driven with reqwest: cookies kept, redirects not followed.
+struct Console {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// The first `name="csrf" value="…"` on a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field");
+    html[at + 19..].chars().take_while(|c| *c != '"').collect()
+}
+
+impl Console {
+    fn new(server: &TestServer) -> Console {
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Console { http, base: server.base.clone() }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
+    }
+
+    async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        let page = self.get("/admin/login").await.text().await.unwrap();
+        let csrf = csrf_of(&page);
+        self.post("/admin/login", &[("csrf", &csrf), ("username", username), ("password", password)]).await
+    }
+
+    /// A page's CSRF token (the session's synchronizer token).
+    async fn csrf(&self) -> String {
+        csrf_of(&self.get("/admin/apis/new").await.text().await.unwrap())
+    }
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+fn create_admin(server: &TestServer) {
+    let out = server.cli_output(&["admin", "create", "--username", ADMIN, "--password-stdin"], Some(ADMIN_PASSWORD));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+on_both_backends!(state_changes_need_the_session_csrf_token_and_this_origin, |backend| async move {
+    let server = TestServer::start(backend);
+    create_admin(&server);
+    let console = Console::new(&server);
+    // No session: every page sends the browser to sign in.
+    let r = console.get("/admin/clients").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/admin/login");
+    // The sign-in form itself refuses a post without its CSRF cookie.
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/login", server.base))
+        .form(&[("csrf", "x"), ("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = console.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"), "{cookie}");
+
+    let api = [("identifier", "https://csrf.example"), ("alg", "RS256"), ("lifetime", "600"), ("scopes", "")];
+    // Without the token, with a wrong one, and cross-site: 403, nothing saved.
+    let r = console.post("/admin/apis", &api).await;
+    assert_eq!(r.status(), 403);
+    let mut wrong = api.to_vec();
+    wrong.push(("csrf", "not-the-token"));
+    assert_eq!(console.post("/admin/apis", &wrong).await.status(), 403);
+    let csrf = console.csrf().await;
+    let mut good = api.to_vec();
+    good.push(("csrf", &csrf));
+    let r = console
+        .http
+        .post(format!("{}/admin/apis", server.base))
+        .header("Origin", "https://evil.example")
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = console
+        .http
+        .post(format!("{}/admin/apis", server.base))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!console.get("/admin/apis").await.text().await.unwrap().contains("https://csrf.example"));
+    // With the token from this origin: saved.
+    let r = console
+        .http
+        .post(format!("{}/admin/apis", server.base))
+        .header("Origin", &server.base)
+        .form(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(console.get("/admin/apis").await.text().await.unwrap().contains("https://csrf.example"));
+
+    // Every page carries the hardening headers.
+    for path in ["/admin", "/admin/users", "/admin/clients/new", "/admin/plugins", "/admin/bindings", "/admin/login"] {
+        let r = console.get(path).await;
+        let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let csp = h("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(h("x-frame-options"), "DENY", "{path}");
+        assert!(!h("referrer-policy").is_empty(), "{path}");
+        assert_eq!(h("cache-control"), "no-store", "{path}");
+    }
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_time_out_and_sign_out_ends_them_on_the_server() {
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Options { env: vec![("TESSERA_CONSOLE__IDLE_TIMEOUT_SECS".into(), "2".into())], ..Options::default() },
+    );
+    create_admin(&server);
+    let console = Console::new(&server);
+    let r = console.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(console.get("/admin").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let r = console.get("/admin").await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/admin/login".into()), "idle session ended");
+
+    // Sign-out deletes the session: a copy of the cookie is dead too.
+    let r = console.login(ADMIN, ADMIN_PASSWORD).await;
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = console.csrf().await;
+    assert_eq!(console.post("/admin/logout", &[("csrf", &csrf)]).await.status(), 303);
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/admin", server.base))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_link_works_once_and_sign_in_is_throttled() {
+    let server = TestServer::start(Backend::Sqlite);
+    let link = setup_link(&server);
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let console = Console::new(&server);
+    let form =
+        [("token", token.as_str()), ("username", ADMIN), ("password", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)];
+    assert_eq!(console.post("/admin/setup", &form).await.status(), 303);
+    assert_eq!(console.get("/admin").await.status(), 200, "setup signs the administrator in");
+    let second = Console::new(&server);
+    assert_eq!(second.get(&link.replace(&server.base, "")).await.status(), 404);
+    let again =
+        [("token", token.as_str()), ("username", "mallory"), ("password", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)];
+    assert_eq!(second.post("/admin/setup", &again).await.status(), 410);
+
+    // Ten failures lock the account for the window, whatever the address.
+    for _ in 0..10 {
+        assert_eq!(second.login(ADMIN, "wrong password, long enough").await.status(), 401);
+    }
+    let r = second.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many failed attempts"));
+}
+
+/// The lane of `grant_type` in the bindings matrix, as plugin names in order.
+fn lane_order(html: &str, grant_type: &str) -> Vec<String> {
+    let start = html.find(&format!("id=\"lane-{grant_type}\"")).expect("lane");
+    let lane = &html[start..html[start..].find("</section>").map_or(html.len(), |e| start + e)];
+    lane.match_indices("data-plugin=\"")
+        .map(|(i, m)| lane[i + m.len()..].chars().take_while(|c| *c != '"').collect())
+        .collect()
+}
+
+on_both_backends!(binding_changes_in_the_console_reach_the_next_token, |backend| async move {
+    let server = TestServer::start(backend);
+    create_admin(&server);
+    let aud = "https://console-bindings.example";
+    server.cli(&["api", "create", "--identifier", aud]);
+    server.create_user("svc-console", "a long enough password", &[]);
+    let c = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "console-job",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "svc-console",
+    ]);
+    let (id, secret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+    for (kind, name) in [("examples", "rust-username"), ("fixtures", "allow-claim")] {
+        server.cli(&["plugin", "upload", &component(kind, name), "--name", name]);
+    }
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = console.csrf().await;
+    let claims = || async {
+        let token = oauth2_token(&server, &id, &secret, aud, &[], false).await;
+        verify_with_discovery(&server.base, &token, aud).await
+    };
+
+    // Bind with config and a secret: the next token has the configured claim.
+    let r = console
+        .post(
+            "/admin/bindings",
+            &[
+                ("csrf", &csrf),
+                ("plugin", "rust-username"),
+                ("version", ""),
+                ("grant_types", "client_credentials"),
+                ("clients", ""),
+                ("config", r#"{"claim": "https://acme.test/login"}"#),
+                ("secrets", "API_KEY=s3cret-value"),
+                ("failure_policy", "deny"),
+                ("position", ""),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let binding = location(&r).trim_start_matches("/admin/bindings/").split('?').next().unwrap().to_owned();
+    assert_eq!(claims().await["https://acme.test/login"], "svc-console");
+    // Secrets are write-only: the page names them, never shows them.
+    let page = console.get(&format!("/admin/bindings/{binding}")).await.text().await.unwrap();
+    assert!(page.contains("API_KEY") && !page.contains("s3cret-value"));
+
+    // Disable: the next token goes without it. Re-enable with another claim name.
+    let edit = |enabled: bool, claim: &'static str| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("version", "1".into()),
+            ("grant_types", "client_credentials".into()),
+            ("clients", String::new()),
+            ("config", format!(r#"{{"claim": "{claim}"}}"#)),
+            ("secrets", String::new()),
+            ("failure_policy", "deny".into()),
+            ("position", "10".into()),
+        ];
+        if enabled {
+            f.push(("enabled", "on".into()));
+        }
+        f
+    };
+    let path = format!("/admin/bindings/{binding}");
+    let form = edit(false, "https://acme.test/login");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(console.post(&path, &pairs).await.status(), 303);
+    assert!(claims().await.get("https://acme.test/login").is_none(), "a disabled binding does not run");
+    let form = edit(true, "https://acme.test/who");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(console.post(&path, &pairs).await.status(), 303);
+    assert_eq!(claims().await["https://acme.test/who"], "svc-console");
+    // Invalid config JSON: shown next to the field, nothing saved.
+    let mut form = edit(true, "x");
+    form[4].1 = "{not json".into();
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = console.post(&path, &pairs).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"config-error\""));
+    assert_eq!(claims().await["https://acme.test/who"], "svc-console");
+
+    // A second binding, then reorder it to the front of client_credentials.
+    let r = console
+        .post(
+            "/admin/bindings",
+            &[
+                ("csrf", &csrf),
+                ("plugin", "allow-claim"),
+                ("grant_types", "client_credentials"),
+                ("config", "{}"),
+                ("failure_policy", "skip"),
+                ("enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let second = location(&r).trim_start_matches("/admin/bindings/").split('?').next().unwrap().to_owned();
+    let matrix = console.get("/admin/bindings").await.text().await.unwrap();
+    assert_eq!(lane_order(&matrix, "client-credentials"), ["rust-username", "allow-claim"]);
+    let r = console
+        .post(
+            &format!("/admin/bindings/{second}/move"),
+            &[("csrf", &csrf), ("grant_type", "client_credentials"), ("direction", "up")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let matrix = console.get("/admin/bindings").await.text().await.unwrap();
+    assert_eq!(lane_order(&matrix, "client-credentials"), ["allow-claim", "rust-username"]);
+});

@@ -1,0 +1,76 @@
+//! Headless Chromium through chromedriver (Debian's chromium and
+//! chromium-driver), shared by the hosted-page and console tests.
+
+use super::free_port;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// chromedriver, killed and reaped on drop (DEPENDENCIES.md P12). It runs
+/// in a process group of its own, so a test that panics before closing its
+/// session still takes the Chromium processes down with it instead of
+/// leaving them spinning and slowing every later test.
+pub struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver and a headless Chromium session at 1280x900.
+pub async fn chromium() -> (Driver, Client) {
+    crate::support::init();
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (apt-get install chromium chromium-driver; scripts/test does)");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver { child, port, _profile: profile };
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,900",
+        &format!("--user-data-dir={}", driver._profile.path().display()),
+    ];
+    let caps = json!({"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}});
+    let Value::Object(caps) = caps else { unreachable!() };
+    for _ in 0..100 {
+        if let Ok(c) = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+        {
+            return (driver, c);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not start a WebDriver session with chromium");
+}
+
+/// Where screenshots go: `<target>/tmp/screenshots/` (CI keeps them as artifacts).
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -517,3 +517,254 @@ on_both_backends!(binding_changes_in_the_console_reach_the_next_token, |backend|
     let matrix = console.get("/admin/bindings").await.text().await.unwrap();
     assert_eq!(lane_order(&matrix, "client-credentials"), ["allow-claim", "rust-username"]);
 });
+
+/// The `id` in a `/admin/KIND/{id}?done=...` redirect.
+fn created_id(r: &reqwest::Response, kind: &str) -> String {
+    location(r).trim_start_matches(&format!("/admin/{kind}/")).split('?').next().unwrap().to_owned()
+}
+
+on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend| async move {
+    let server = TestServer::start(backend);
+    create_admin(&server);
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = console.csrf().await;
+
+    // Users: create, edit, reset the password, disable, delete.
+    let r = console
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "dana"),
+                ("password", "first password"),
+                ("email", "dana@example.com"),
+                ("profile", r#"{"name": "Dana"}"#),
+                ("metadata", "{}"),
+                ("roles", "admin, ops"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let user = created_id(&r, "users");
+    let path = format!("/admin/users/{user}");
+    let r = console
+        .post(
+            &path,
+            &[("csrf", &csrf), ("email", "not-an-address"), ("profile", "{}"), ("metadata", "{}"), ("roles", "")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"email-error\""));
+    let r = console
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email", "dana@corp.example"),
+                ("profile", "{}"),
+                ("metadata", r#"{"tier": "gold"}"#),
+                ("roles", "ops"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("dana@corp.example") && page.contains("gold"), "edits saved");
+    assert_eq!(
+        console.post(&format!("{path}/password"), &[("csrf", &csrf), ("password", "second password")]).await.status(),
+        303
+    );
+    assert_eq!(console.post(&format!("{path}/status"), &[("csrf", &csrf), ("disabled", "true")]).await.status(), 303);
+    assert!(console.get(&path).await.text().await.unwrap().contains("id=\"user-status\">disabled"));
+    assert!(console.get("/admin/users?q=dan").await.text().await.unwrap().contains("dana"), "search finds her");
+    assert!(!console.get("/admin/users?q=zzz").await.text().await.unwrap().contains("dana"));
+    assert_eq!(console.post(&format!("{path}/delete"), &[("csrf", &csrf)]).await.status(), 303);
+    assert_eq!(console.get(&path).await.status(), 404);
+
+    // APIs: create, edit, refuse a bad lifetime.
+    let r = console
+        .post(
+            "/admin/apis",
+            &[
+                ("csrf", &csrf),
+                ("identifier", "https://ledger.example"),
+                ("name", ""),
+                ("alg", "ES256"),
+                ("lifetime", "900"),
+                ("scopes", "ledger:read"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let api = created_id(&r, "apis");
+    let r = console
+        .post(
+            &format!("/admin/apis/{api}"),
+            &[("csrf", &csrf), ("name", "Ledger"), ("alg", "ES256"), ("lifetime", "-5"), ("scopes", "ledger:read")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"lifetime-error\""));
+    let r = console
+        .post(
+            &format!("/admin/apis/{api}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Ledger"),
+                ("alg", "ES256"),
+                ("lifetime", "300"),
+                ("scopes", "ledger:read, ledger:write"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(console.get("/admin/apis").await.text().await.unwrap().contains("ledger:write"));
+
+    // Clients: the secret is shown once; rotation keeps the old one for the
+    // overlap; revocation ends it at once.
+    let r = console
+        .post(
+            "/admin/clients",
+            &[
+                ("csrf", &csrf),
+                ("name", "Ledger sync"),
+                ("kind", "confidential"),
+                ("grant_types", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    // The element's `value` attribute if its tag has one, else its text.
+    let value_of = |page: &str, id: &str| -> String {
+        let tail = &page[page.find(&format!("id=\"{id}\"")).unwrap()..];
+        let tag = &tail[..tail.find('>').unwrap()];
+        match tag.find("value=\"") {
+            Some(i) => tag[i + 7..].chars().take_while(|c| *c != '"').collect(),
+            None => tail[tag.len() + 1..].chars().take_while(|c| *c != '<').collect(),
+        }
+    };
+    let (client, first) = (value_of(&page, "owner-id"), value_of(&page, "secret"));
+    let aud = "https://ledger.example";
+    oauth2_token(&server, &client, &first, aud, &[], false).await;
+    let r = console.post(&format!("/admin/clients/{client}/secrets"), &[("csrf", &csrf), ("overlap_hours", "1")]).await;
+    assert_eq!(r.status(), 200);
+    let second = value_of(&r.text().await.unwrap(), "secret");
+    assert_ne!(first, second);
+    oauth2_token(&server, &client, &first, aud, &[], false).await;
+    oauth2_token(&server, &client, &second, aud, &[], false).await;
+    let detail = console.get(&format!("/admin/clients/{client}")).await.text().await.unwrap();
+    assert!(!detail.contains(&first) && !detail.contains(&second), "secrets are never shown again");
+    let first_id = {
+        let hint: String = first.chars().take(4).collect();
+        let row = &detail[detail.find(&format!("{hint}…")).unwrap()..];
+        let at = row.find("/secrets/").unwrap() + "/secrets/".len();
+        row[at..].chars().take_while(|c| *c != '/').collect::<String>()
+    };
+    assert_eq!(
+        console.post(&format!("/admin/clients/{client}/secrets/{first_id}/revoke"), &[("csrf", &csrf)]).await.status(),
+        303
+    );
+    let refused = reqwest::Client::new()
+        .post(server.token_url())
+        .basic_auth(&client, Some(&first))
+        .form(&[("grant_type", "client_credentials"), ("audience", aud)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "a revoked secret stops working at once");
+    oauth2_token(&server, &client, &second, aud, &[], false).await;
+
+    // Keys: rotation moves next to current.
+    let before = console.get("/admin/keys").await.text().await.unwrap();
+    assert_eq!(console.post("/admin/keys/rotate", &[("csrf", &csrf)]).await.status(), 303);
+    let after = console.get("/admin/keys").await.text().await.unwrap();
+    assert!(after.matches(">retired<").count() > before.matches(">retired<").count());
+
+    // Versions: roll every binding back to version 1.
+    for name in ["allow-claim", "drop-scope"] {
+        server.cli(&["plugin", "upload", &component("fixtures", name), "--name", "versioned"]);
+    }
+    server.cli(&["binding", "create", "--plugin", "versioned", "--grant-types", "client_credentials"]);
+    let page = console.get("/admin/plugins/versioned").await.text().await.unwrap();
+    assert!(page.contains("id=\"use-1\"") && page.contains("id=\"use-2\""));
+    assert_eq!(
+        console.post("/admin/plugins/versioned/rollback", &[("csrf", &csrf), ("version", "1")]).await.status(),
+        303
+    );
+    let matrix = console.get("/admin/bindings").await.text().await.unwrap();
+    assert!(matrix.contains("versioned <span class=\"muted\">v1</span>"), "the binding now runs version 1");
+
+    // Every list pages.
+    for i in 0..26 {
+        let name = format!("bulk-{i:02}");
+        let r = console
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("username", &name),
+                    ("password", "bulk password"),
+                    ("profile", "{}"),
+                    ("metadata", "{}"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+    }
+    let first_page = console.get("/admin/users?q=bulk-").await.text().await.unwrap();
+    assert!(first_page.contains("id=\"next-page\"") && !first_page.contains("bulk-25"));
+    let second_page = console.get("/admin/users?q=bulk-&page=2").await.text().await.unwrap();
+    assert!(second_page.contains("bulk-25") && !second_page.contains("id=\"next-page\""));
+    let audit = console.get(&format!("/admin/audit?target={user}&actor=admin%3Aroot")).await.text().await.unwrap();
+    for action in ["user.create", "user.update", "user.password.reset", "user.disable", "user.delete"] {
+        assert!(audit.contains(action), "{action} missing for the user");
+    }
+    assert!(!audit.contains("client.create") && !audit.contains("bulk-"), "the filter keeps other targets out");
+    let resets = console.get("/admin/audit?action=user.password").await.text().await.unwrap();
+    assert!(resets.contains("user.password.reset") && !resets.contains("user.create"));
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_explained_next_to_the_file_field() {
+    let env = vec![
+        ("TESSERA_PLUGINS__MAX_UPLOAD_BYTES".to_owned(), "60000".to_owned()),
+        ("TESSERA_PLUGINS__COMPILE_TIMEOUT_MS".to_owned(), "1".to_owned()),
+    ];
+    let server = TestServer::start_with(Backend::Sqlite, Options { env, ..Options::default() });
+    create_admin(&server);
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = console.csrf().await;
+    let upload = |name: &'static str, file: String| {
+        let bytes = std::fs::read(&file).unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("name", name)
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name("plugin.wasm"));
+        console.http.post(format!("{}/admin/plugins", server.base)).multipart(form).send()
+    };
+    let cases = [
+        ("not-component", component("fixtures", "not-a-component"), "not a WebAssembly component"),
+        ("too-large", component("fixtures", "echo-context"), "larger than"),
+        ("far-too-large", component("examples", "js-permissions"), "larger than the upload limit"),
+        // Compiling comes before the world check, so 1 ms fails every component here.
+        ("slow-compile", component("fixtures", "deny"), "compilation exceeded the 1 ms time limit"),
+        ("bad name!", component("fixtures", "deny"), "letters, digits"),
+    ];
+    for (name, file, message) in cases {
+        let r = upload(name, file).await.unwrap();
+        assert_eq!(r.status(), 422, "{name}");
+        let page = r.text().await.unwrap();
+        let error = page.split("role=\"alert\">").nth(1).unwrap_or("").split('<').next().unwrap_or("");
+        assert!(error.contains(message), "{name}: expected {message:?}, got {error:?}");
+    }
+    // Nothing was stored.
+    assert!(console.get("/admin/plugins").await.text().await.unwrap().contains("No plugins yet."));
+    // Without the CSRF field the upload is refused outright.
+    let form =
+        reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(vec![0u8; 8]));
+    let r = console.http.post(format!("{}/admin/plugins", server.base)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}

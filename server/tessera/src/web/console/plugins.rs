@@ -94,19 +94,29 @@ async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
 /// The upload form (multipart: the CSRF token travels as a field).
 #[derive(MultipartForm)]
 struct UploadForm {
-    csrf: Text<String>,
+    csrf: Option<Text<String>>,
     name: Text<String>,
     declare_claims: Option<Text<String>>,
     file: FileBytes,
 }
 
 /// POST /admin/plugins: a new plugin or a new version of one.
-async fn upload(admin: Admin, form: Result<MultipartForm<UploadForm>, actix_web::Error>) -> HttpResponse {
+async fn upload(
+    admin: Admin,
+    req: actix_web::HttpRequest,
+    form: Result<MultipartForm<UploadForm>, actix_web::Error>,
+) -> HttpResponse {
     let form = match form {
         Ok(f) => f.into_inner(),
         Err(e) => {
+            // Past the multipart limit the body is not read at all; the
+            // declared length tells an oversized file from a broken form.
             let max = admin.state.admin.max_upload_bytes;
-            let message = if e.to_string().to_lowercase().contains("limit") {
+            let declared = req
+                .headers()
+                .get(actix_web::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+            let message = if declared.is_some_and(|n| n > max) {
                 format!("The file is larger than the upload limit of {max} bytes.")
             } else {
                 format!("The upload could not be read: {e}")
@@ -115,7 +125,8 @@ async fn upload(admin: Admin, form: Result<MultipartForm<UploadForm>, actix_web:
             return list_page(&admin, None, None, up).await;
         }
     };
-    if let Err(refusal) = admin.check_csrf(&form.csrf) {
+    let csrf = form.csrf.map(Text::into_inner).unwrap_or_default();
+    if let Err(refusal) = admin.check_csrf(&csrf) {
         return actix_web::ResponseError::error_response(&refusal);
     }
     let name = form.name.into_inner().trim().to_owned();

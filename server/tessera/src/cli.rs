@@ -54,6 +54,17 @@ pub enum Command {
     Admin(AdminCommand),
 }
 
+/// Where a password comes from.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from standard input (first line).
+    #[arg(long, conflicts_with = "password")]
+    pub password_stdin: bool,
+    /// The password (visible in the process list: prefer --password-stdin).
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
 /// `admin` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -67,12 +78,9 @@ pub struct AdminCreateArgs {
     /// Login name.
     #[arg(long)]
     pub username: String,
-    /// Read the password (15 characters or more) from standard input.
-    #[arg(long, conflicts_with = "password")]
-    pub password_stdin: bool,
-    /// The password (visible in the process list: prefer --password-stdin).
-    #[arg(long)]
-    pub password: Option<String>,
+    /// The password (15 characters or more).
+    #[command(flatten)]
+    pub password: PasswordArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -102,12 +110,9 @@ pub struct UserCreateArgs {
     /// Login name.
     #[arg(long)]
     pub username: String,
-    /// Read the password from standard input (first line).
-    #[arg(long, conflicts_with = "password")]
-    pub password_stdin: bool,
-    /// The password (visible in the process list: prefer --password-stdin).
-    #[arg(long)]
-    pub password: Option<String>,
+    /// The password.
+    #[command(flatten)]
+    pub password: PasswordArgs,
     /// E-mail address.
     #[arg(long)]
     pub email: Option<String>,

@@ -2,7 +2,7 @@
 //! `service::admin` that parse flags and print results.
 
 use super::{Context, output};
-use crate::cli::{AdminCommand, ApiCommand, ClientCommand, KeysCommand, SecretCommand, UserCommand};
+use crate::cli::{AdminCommand, ApiCommand, ClientCommand, KeysCommand, PasswordArgs, SecretCommand, UserCommand};
 use crate::service::admin::{self, NewApi, NewClient, NewUser, json_object, split_list};
 use anyhow::{Context as _, bail};
 use serde_json::json;
@@ -11,13 +11,13 @@ use std::io::BufRead;
 const ACTOR: &str = "cli";
 
 /// The password from `--password-stdin` (first line) or `--password`.
-fn password(stdin: bool, flag: Option<String>) -> anyhow::Result<String> {
-    if stdin {
+fn password(args: PasswordArgs) -> anyhow::Result<String> {
+    if args.password_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
-    match flag {
+    match args.password {
         Some(p) => Ok(p),
         None => bail!("give --password-stdin or --password"),
     }
@@ -27,7 +27,7 @@ fn password(stdin: bool, flag: Option<String>) -> anyhow::Result<String> {
 pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Create(a) => {
-            let password = password(a.password_stdin, a.password)?;
+            let password = password(a.password)?;
             let admin = crate::service::console::create_admin(&ctx.store, ACTOR, &a.username, &password)?;
             output(
                 a.json,
@@ -43,7 +43,7 @@ pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
 pub fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create(a) => {
-            let password = Some(password(a.password_stdin, a.password)?);
+            let password = Some(password(a.password)?);
             let user = admin::create_user(
                 &ctx.store,
                 ACTOR,

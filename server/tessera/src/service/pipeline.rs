@@ -24,7 +24,9 @@ use tessera_plugin_host::{
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::{ErrorCode, OAuthError};
+use tessera_store::clients::Client;
 use tessera_store::plugins::{self, Binding, PluginRunRecord};
+use tessera_store::users::User;
 use tessera_store::{Store, StoreError};
 
 /// The trigger that runs just before a token is signed.
@@ -123,29 +125,39 @@ impl Pipeline {
     }
 }
 
+/// The client as a plugin sees it.
+pub fn client_context(c: &Client) -> ClientContext {
+    ClientContext { id: c.id.clone(), name: c.name.clone(), metadata: c.metadata.clone(), confidential: c.confidential }
+}
+
+/// The user as a plugin sees it.
+pub fn user_context(u: &User, source: tessera_plugin_host::UserSource) -> UserContext {
+    UserContext {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        email: u.email.clone(),
+        profile: u.profile.clone(),
+        metadata: u.metadata.clone(),
+        roles: u.roles.clone(),
+        source,
+    }
+}
+
 /// Builds the context a plugin sees from what the token service knows.
 pub fn context(input: &HookInput<'_>) -> TokenContext {
     let client = input.client;
     TokenContext {
         grant_type: input.plan.grant_type.to_owned(),
-        client: ClientContext {
-            id: client.id.clone(),
-            name: client.name.clone(),
-            metadata: client.metadata.clone(),
-            confidential: client.confidential,
-        },
-        user: input.user.map(|(u, source)| UserContext {
-            id: u.id.clone(),
-            username: u.username.clone(),
-            email: u.email.clone(),
-            profile: u.profile.clone(),
-            metadata: u.metadata.clone(),
-            roles: u.roles.clone(),
-            source: match source {
-                UserSource::SignedIn => tessera_plugin_host::UserSource::SignedIn,
-                UserSource::ServiceAccount => tessera_plugin_host::UserSource::ServiceAccount,
-                UserSource::Impersonated => tessera_plugin_host::UserSource::Impersonated,
-            },
+        client: client_context(client),
+        user: input.user.map(|(u, source)| {
+            user_context(
+                u,
+                match source {
+                    UserSource::SignedIn => tessera_plugin_host::UserSource::SignedIn,
+                    UserSource::ServiceAccount => tessera_plugin_host::UserSource::ServiceAccount,
+                    UserSource::Impersonated => tessera_plugin_host::UserSource::Impersonated,
+                },
+            )
         }),
         requested_scopes: input.plan.requested_scopes.to_vec(),
         granted_scopes: input.plan.scopes.to_vec(),

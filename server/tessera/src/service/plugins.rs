@@ -8,7 +8,7 @@ use crate::clock;
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
 use tessera_plugin_host::{
-    ClientContext, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserContext, UserSource,
+    ClientContext, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::model::grant_types;
@@ -407,12 +407,7 @@ pub fn sample_context(
     audience: Option<&str>,
 ) -> TokenContext {
     let client_ctx = match client {
-        Some(c) => ClientContext {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            metadata: c.metadata.clone(),
-            confidential: c.confidential,
-        },
+        Some(c) => super::pipeline::client_context(c),
         None => ClientContext {
             id: "sample-client".into(),
             name: "Sample client".into(),
@@ -422,15 +417,7 @@ pub fn sample_context(
     };
     let source =
         if grant_type == grant_types::CLIENT_CREDENTIALS { UserSource::ServiceAccount } else { UserSource::SignedIn };
-    let user_ctx = user.map(|u| UserContext {
-        id: u.id.clone(),
-        username: u.username.clone(),
-        email: u.email.clone(),
-        profile: u.profile.clone(),
-        metadata: u.metadata.clone(),
-        roles: u.roles.clone(),
-        source,
-    });
+    let user_ctx = user.map(|u| super::pipeline::user_context(u, source));
     let audience = audience.unwrap_or("https://api.example").to_owned();
     let scopes: Vec<String> = match user {
         Some(_) if grant_type != grant_types::CLIENT_CREDENTIALS => vec!["openid".into(), "profile".into()],

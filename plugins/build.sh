@@ -197,8 +197,10 @@ human_size() {
 cargo_build() {
     local args=()
     for crate in "$@"; do args+=(-p "$crate"); done
-    quiet cargo build --release --locked --target wasm32-wasip2 \
-        --manifest-path "$HERE/Cargo.toml" "${args[@]}"
+    # From inside plugins/, so cargo reads plugins/.cargo/config.toml (the
+    # 64 KiB plugin stack) whatever directory this script was started from.
+    (cd "$HERE" && quiet cargo build --release --locked --target wasm32-wasip2 \
+        --manifest-path "$HERE/Cargo.toml" "${args[@]}")
 }
 
 rust_artefact() { printf '%s/wasm32-wasip2/release/%s.wasm' "$CARGO_TARGET_DIR" "${1//-/_}"; }

@@ -35,8 +35,21 @@ async fn fill(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// Clicks something that loads a new page, and waits until the new page has
+/// replaced the old one (a form posted to the same URL keeps the URL, and an
+/// element found on the old page would be stale or show old text).
 async fn click(c: &Client, css: &str) {
+    c.execute("window.__tesseraOldPage = true;", vec![]).await.unwrap();
     c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    for _ in 0..200 {
+        let old =
+            c.execute("return window.__tesseraOldPage === true && document.readyState === 'complete';", vec![]).await;
+        if matches!(old, Ok(serde_json::Value::Bool(false))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clicking {css} did not load a new page");
 }
 
 async fn text(c: &Client, css: &str) -> String {

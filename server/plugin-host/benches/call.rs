@@ -38,6 +38,11 @@ fn bench_calls(c: &mut Criterion) {
         cache_dir: cache.path().to_owned(),
         deadline_ms: 1_000,
         pool_instances: 4,
+        // For A/B runs of the pool's resident-memory setting (BENCHMARKS.md).
+        keep_resident_bytes: std::env::var("TESSERA_BENCH_KEEP_RESIDENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(HostConfig::default().keep_resident_bytes),
         ..HostConfig::default()
     };
     let host = PluginHost::new(config, [42; 32], Compiler::InProcess).expect("host");

@@ -13,8 +13,10 @@ use crate::support::{Backend, Options, TestServer, verify_with_discovery};
 use fantoccini::{Client, Locator};
 use std::time::Duration;
 
-const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "a long console passphrase";
+/// The test administrator.
+pub const ADMIN: &str = "root";
+/// The test administrator's password.
+pub const ADMIN_PASSWORD: &str = "a long console passphrase";
 
 /// The setup link the server printed on first start.
 fn setup_link(server: &TestServer) -> String {
@@ -225,7 +227,7 @@ async fn chromium_walks_the_whole_console_story() {
 }
 
 /// A console session driven with reqwest: cookies kept, redirects not followed.
-struct Console {
+pub struct Console {
     http: reqwest::Client,
     base: String,
 }
@@ -237,13 +239,15 @@ fn csrf_of(html: &str) -> String {
 }
 
 impl Console {
-    fn new(server: &TestServer) -> Console {
+    /// A client with an empty cookie jar.
+    pub fn new(server: &TestServer) -> Console {
         let http =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Console { http, base: server.base.clone() }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    /// GET a path of the server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 
@@ -251,7 +255,8 @@ impl Console {
         self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
     }
 
-    async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+    /// Signs in through the form (its CSRF cookie and token included).
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
         let page = self.get("/admin/login").await.text().await.unwrap();
         let csrf = csrf_of(&page);
         self.post("/admin/login", &[("csrf", &csrf), ("username", username), ("password", password)]).await
@@ -267,7 +272,8 @@ fn location(r: &reqwest::Response) -> String {
     r.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
-fn create_admin(server: &TestServer) {
+/// `tessera admin create` with the test administrator.
+pub fn create_admin(server: &TestServer) {
     let out = server.cli_output(&["admin", "create", "--username", ADMIN, "--password-stdin"], Some(ADMIN_PASSWORD));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -9,7 +9,7 @@ mod support;
 mod browser;
 mod cli;
 mod client_credentials;
-mod console;
+pub mod console;
 mod introspection;
 mod keys;
 mod oidc;

@@ -159,6 +159,9 @@ async fn database_outage_is_503_and_the_server_recovers() {
             .unwrap()
     };
     assert_eq!(token(id.clone(), secret.clone(), server.token_url()).await.status(), 200);
+    crate::console::create_admin(&server);
+    let console = crate::console::Console::new(&server);
+    assert_eq!(console.login(crate::console::ADMIN, crate::console::ADMIN_PASSWORD).await.status(), 303);
 
     let url = server.db.url.clone().unwrap();
     let name = url.rsplit('/').next().unwrap().to_owned();
@@ -175,8 +178,12 @@ async fn database_outage_is_503_and_the_server_recovers() {
     assert_eq!(body["error"], "temporarily_unavailable", "an outage is never a client error");
     assert_eq!(http_status(&server.base, "/readyz"), Some(503));
     assert_eq!(http_status(&server.base, "/healthz"), Some(200), "the process stays up");
+    let page = console.get("/admin/clients").await;
+    assert_eq!(page.status(), 503, "the console says the database is away, not that the admin is signed out");
+    assert!(page.text().await.unwrap().contains("The database is unavailable"));
 
     sql(&mut admin, format!("ALTER DATABASE {name} CONNECTION LIMIT -1"));
     assert_eq!(token(id, secret, server.token_url()).await.status(), 200, "recovered without restart");
     assert_eq!(http_status(&server.base, "/readyz"), Some(200));
+    assert_eq!(console.get("/admin/clients").await.status(), 200, "the console session survived the outage");
 }

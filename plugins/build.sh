@@ -44,7 +44,7 @@ WASM_TOOLS=$VENV/bin/wasm-tools
 
 # Rust crates (package names) in the plugins workspace, by output name.
 RUST_FIXTURES=(allow-claim echo-context drop-scope deny plugin-error trap loop-forever
-               grow-memory oversized-output reserved-claim malformed-claims log-flood wrong-world)
+               grow-memory oversized-output reserved-claim malformed-claims log-flood wrong-world counter)
 RUST_EXAMPLES=(rust-username)
 
 usage() {

@@ -51,9 +51,9 @@ pub struct HostConfig {
     /// Bytes of each pool slot's linear memory (and tables) kept resident
     /// between calls and reset with `memset` rather than given back with
     /// `madvise`. Larger values save page faults and cross-CPU TLB flushes
-    /// on every fresh instance (the JavaScript example's memory is 1.5 MiB),
-    /// at the price of up to this much resident memory per slot in use.
-    /// Default 4 MiB (BENCHMARKS.md).
+    /// on every fresh instance (the JavaScript example's memory grows to a
+    /// few MiB during a call), at the price of up to this much resident
+    /// memory per slot in use. Default 8 MiB (BENCHMARKS.md).
     pub keep_resident_bytes: usize,
 }
 
@@ -71,7 +71,7 @@ impl Default for HostConfig {
             compile_timeout_ms: 60_000,
             compile_memory_bytes: 2 << 30,
             pool_instances: 64,
-            keep_resident_bytes: 4 << 20,
+            keep_resident_bytes: 8 << 20,
         }
     }
 }

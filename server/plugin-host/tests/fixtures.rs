@@ -86,6 +86,19 @@ fn assert_allow_claim_still_works() {
 }
 
 #[test]
+fn no_state_survives_from_one_call_to_the_next() {
+    // The fixture counts calls in a static and leaves marked heap pages
+    // behind; a fresh, zeroed instance per call sees neither, however much
+    // of the pool slot is kept resident.
+    for i in 0..20 {
+        let r = run("counter");
+        let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+        assert_eq!(patch.access_token_claims().get("calls"), Some(&json!(1)), "call {i}");
+        assert_eq!(patch.access_token_claims().get("heap_marks"), Some(&json!(0)), "call {i}");
+    }
+}
+
+#[test]
 fn allow_claim_adds_its_claim_and_log_line() {
     let r = run("allow-claim");
     let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };

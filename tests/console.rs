@@ -715,6 +715,22 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     let matrix = console.get("/admin/bindings").await.text().await.unwrap();
     assert!(matrix.contains("versioned <span class=\"muted\">v1</span>"), "the binding now runs version 1");
 
+    // The test panel takes a large context (the host allows 128 KiB of input).
+    let big = "x".repeat(100 * 1024);
+    let context = serde_json::json!({
+        "grant_type": "client_credentials",
+        "client": {"id": "c1", "name": "Big", "metadata": {"blob": big}, "confidential": true},
+    })
+    .to_string();
+    let r = console
+        .post(
+            "/admin/plugins/versioned/test",
+            &[("csrf", &csrf), ("version", "1"), ("context", &context), ("config", "{}")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("id=\"outcome\">ok<"), "allow-claim runs on a 100 KiB context");
+
     // Every list pages.
     for i in 0..26 {
         let name = format!("bulk-{i:02}");

@@ -31,6 +31,9 @@ use tessera_store::StoreError;
 
 /// Where the console lives.
 pub const PREFIX: &str = "/admin";
+/// Largest console form body (uploads have their own multipart limit).
+pub const CONSOLE_FORM_BYTES: usize = 512 * 1024;
+
 /// Rows per page in every list.
 pub const PAGE_SIZE: i64 = 25;
 
@@ -64,6 +67,9 @@ pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)
+            // Forms here carry JSON (metadata, a plugin test context of up to
+            // the host's 128 KiB input), so they get more room than OAuth forms.
+            .app_data(web::PayloadConfig::new(CONSOLE_FORM_BYTES))
             .wrap(
                 DefaultHeaders::new()
                     .add((header::CONTENT_SECURITY_POLICY, CSP))

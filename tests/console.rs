@@ -715,6 +715,30 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     let matrix = console.get("/admin/bindings").await.text().await.unwrap();
     assert!(matrix.contains("versioned <span class=\"muted\">v1</span>"), "the binding now runs version 1");
 
+    // Deleting a client takes it out of its hooks; a hook left with no client is disabled.
+    let hook = server.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "versioned",
+        "--grant-types",
+        "client_credentials",
+        "--client",
+        &client,
+    ]);
+    let hook = hook["id"].as_str().unwrap().to_owned();
+    assert!(
+        console.get(&format!("/admin/clients/{client}")).await.text().await.unwrap().contains(&hook),
+        "the client lists its hook"
+    );
+    assert_eq!(console.post(&format!("/admin/clients/{client}/delete"), &[("csrf", &csrf)]).await.status(), 303);
+    let page = console.get(&format!("/admin/bindings/{hook}")).await.text().await.unwrap();
+    assert!(page.contains("id=\"clients\" name=\"clients\" type=\"text\" value=\"\""), "no client left in the hook");
+    assert!(
+        page.contains("id=\"enabled\">") && !page.contains("id=\"enabled\" checked"),
+        "the emptied hook is disabled"
+    );
+
     // The test panel takes a large context (the host allows 128 KiB of input).
     let big = "x".repeat(100 * 1024);
     let context = serde_json::json!({

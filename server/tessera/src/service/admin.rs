@@ -2,6 +2,7 @@
 //! validated field by field and recorded in the audit log in the same
 //! transaction (nothing half-saved, nothing unaudited).
 
+use super::pipeline::TOKEN_TRIGGER;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::passwords;
@@ -12,6 +13,7 @@ use tessera_protocol::secret::PlainSecret;
 use tessera_store::apis::{self, Api};
 use tessera_store::audit::{self, AuditEvent};
 use tessera_store::clients::{self, Client, ClientSecret};
+use tessera_store::plugins;
 use tessera_store::users::{self, User};
 use tessera_store::{DbConn, Store, StoreError};
 
@@ -388,10 +390,23 @@ pub fn update_client(store: &Store, actor: &str, id: &str, edit: NewClient) -> R
     Ok(client)
 }
 
-/// Deletes a client with its secrets and grants.
+/// Deletes a client with its secrets and grants, and takes it out of the
+/// client hooks that name it; a hook left with no client is disabled (an
+/// empty list never runs, and must not turn into a rule for every client).
 pub fn delete_client(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
+        let now = clock::now();
+        for mut b in plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)? {
+            let Some(ids) = b.client_ids.as_mut().filter(|ids| ids.iter().any(|c| c == id)) else { continue };
+            ids.retain(|c| c != id);
+            if ids.is_empty() {
+                b.enabled = false;
+            }
+            b.updated_at = now;
+            plugins::update_binding(conn, &b)?;
+            audit(conn, actor, "binding.update", &b.id, json!({"removed_client": id, "enabled": b.enabled}))?;
+        }
         clients::delete(conn, id)?;
         audit(conn, actor, "client.delete", id, json!({"name": c.name}))
     })?;

@@ -827,3 +827,48 @@ async fn bad_uploads_are_explained_next_to_the_file_field() {
     let r = console.http.post(format!("{}/admin/plugins", server.base)).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_change_their_password_and_other_sessions_end() {
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    let (here, elsewhere) = (Console::new(&server), Console::new(&server));
+    assert_eq!(here.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    assert_eq!(elsewhere.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = here.csrf().await;
+    let new = "a brand new console passphrase";
+    let change = |current: &'static str, password: &'static str, confirm: &'static str| {
+        let csrf = csrf.clone();
+        let here = &here;
+        async move {
+            here.post(
+                "/admin/account",
+                &[("csrf", &csrf), ("current", current), ("password", password), ("confirm", confirm)],
+            )
+            .await
+        }
+    };
+    let r = change("not my password at all", new, new).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"current-error\""));
+    let r = change(ADMIN_PASSWORD, new, "something else entirely").await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"confirm-error\""));
+    let r = change(ADMIN_PASSWORD, "too short", "too short").await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"password-error\""));
+    assert_eq!(change(ADMIN_PASSWORD, new, new).await.status(), 303);
+    assert_eq!(here.get("/admin").await.status(), 200, "the session that changed it stays");
+    assert_eq!(elsewhere.get("/admin").await.status(), 303, "every other session ended");
+    let fresh = Console::new(&server);
+    assert_eq!(fresh.login(ADMIN, ADMIN_PASSWORD).await.status(), 401);
+    assert_eq!(fresh.login(ADMIN, new).await.status(), 303);
+
+    // A forgotten password: the CLI sets a new one and ends every session.
+    let out = server.cli_output(&["admin", "password", "--username", ADMIN, "--password-stdin"], Some(ADMIN_PASSWORD));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(here.get("/admin").await.status(), 303);
+    assert_eq!(Console::new(&server).login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let audit = fresh.get("/admin/audit?action=admin.password").await;
+    assert_eq!(audit.status(), 303, "the CLI reset ended this session too");
+}

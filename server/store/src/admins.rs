@@ -144,3 +144,22 @@ pub fn delete_setup_tokens(conn: &mut DbConn) -> Result<(), StoreError> {
     diesel::delete(admin_setup_tokens::table).execute(conn)?;
     Ok(())
 }
+
+/// Replaces an administrator's password hash and ends every session of
+/// theirs except `keep_session` (the one that made the change, if any).
+pub fn set_password(
+    conn: &mut DbConn,
+    id: &str,
+    password_hash: &str,
+    keep_session: Option<&str>,
+) -> Result<(), StoreError> {
+    let n = diesel::update(admins::table.find(id)).set(admins::password_hash.eq(password_hash)).execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("administrator {id}")));
+    }
+    let others = admin_sessions::table
+        .filter(admin_sessions::admin_id.eq(id))
+        .filter(admin_sessions::id_hash.ne(keep_session.unwrap_or("")));
+    diesel::delete(others).execute(conn)?;
+    Ok(())
+}

@@ -363,6 +363,13 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
     admins::touch_session(&mut c, "s1", 20).unwrap();
     let (found, admin) = admins::session(&mut c, "s1").unwrap().unwrap();
     assert_eq!((found.last_seen_at, found.csrf.as_str(), admin.username.as_str()), (20, "t", "root"));
+    let s2 = AdminSession { id_hash: "s2".into(), ..s.clone() };
+    admins::insert_session(&mut c, &s2).unwrap();
+    admins::set_password(&mut c, "a1", "$argon2id$y", Some("s1")).unwrap();
+    assert!(admins::session(&mut c, "s2").unwrap().is_none(), "other sessions end with a new password");
+    let (_, changed) = admins::session(&mut c, "s1").unwrap().unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$y");
+    assert!(matches!(admins::set_password(&mut c, "nobody", "h", None), Err(StoreError::NotFound(_))));
     assert_eq!(admins::purge_sessions(&mut c, 15, 0).unwrap(), 0);
     assert_eq!(admins::purge_sessions(&mut c, 25, 0).unwrap(), 1);
     assert!(admins::session(&mut c, "s1").unwrap().is_none());

@@ -70,9 +70,11 @@ pub struct PasswordArgs {
 pub enum AdminCommand {
     /// Create a console administrator (for scripts; a browser can use the setup link instead).
     Create(AdminCreateArgs),
+    /// Set an administrator's password (for a forgotten one); their sessions end.
+    Password(AdminCreateArgs),
 }
 
-/// `admin create` flags.
+/// `admin create` and `admin password` flags.
 #[derive(Debug, Args)]
 pub struct AdminCreateArgs {
     /// Login name.

@@ -35,6 +35,15 @@ pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
                 &format!("created administrator {}; sign in at <issuer>/admin", admin.username),
             );
         }
+        AdminCommand::Password(a) => {
+            let password = password(a.password)?;
+            crate::service::console::reset_admin_password(&ctx.store, ACTOR, &a.username, &password)?;
+            output(
+                a.json,
+                &json!({"username": a.username}),
+                &format!("password of administrator {} changed; their sessions ended", a.username),
+            );
+        }
     }
     Ok(())
 }

@@ -115,6 +115,20 @@ pub fn create_admin(store: &Store, actor: &str, username: &str, password: &str) 
     Ok(admin)
 }
 
+/// Sets an administrator's password (`tessera admin password`); every
+/// session of theirs ends.
+pub fn reset_admin_password(store: &Store, actor: &str, username: &str, password: &str) -> Result<(), AdminError> {
+    validate(username, password)?;
+    let hash = passwords::hash(password).map_err(|e| AdminError::Internal(e.to_string()))?;
+    store.tx(|conn| {
+        let admin = admins::find_by_username(conn, username)?
+            .ok_or_else(|| StoreError::NotFound(format!("administrator {username:?}")))?;
+        admins::set_password(conn, &admin.id, &hash, None)?;
+        audit(conn, actor, "admin.password", &admin.id, json!({"username": username}))
+    })?;
+    Ok(())
+}
+
 /// A hash to verify against for unknown names, so they cost what a wrong
 /// password does.
 fn dummy_hash() -> &'static str {
@@ -260,6 +274,25 @@ impl ConsoleAuth {
             admins::touch_session(&mut conn, hash.as_str(), now)?;
         }
         Ok(Some(Session { admin, csrf: s.csrf }))
+    }
+
+    /// Changes the signed-in administrator's own password after checking the
+    /// current one; their other sessions end, this one stays.
+    pub fn change_password(&self, cookie: &str, current: &str, new: &str) -> Result<(), AdminError> {
+        let hash = SecretHash::of(cookie);
+        let Some((_, admin)) = admins::session(&mut *self.store.conn()?, hash.as_str())? else {
+            return Err(AdminError::NotFound("session".into()));
+        };
+        if !passwords::verify(current, &admin.password_hash) {
+            return Err(AdminError::Invalid { field: "current", message: "is not your current password".into() });
+        }
+        validate(&admin.username, new)?;
+        let new_hash = passwords::hash(new).map_err(|e| AdminError::Internal(e.to_string()))?;
+        self.store.tx(|conn| {
+            admins::set_password(conn, &admin.id, &new_hash, Some(hash.as_str()))?;
+            audit(conn, &format!("admin:{}", admin.username), "admin.password", &admin.id, json!({}))
+        })?;
+        Ok(())
     }
 
     /// Ends the session behind a cookie (server-side, so a copied cookie is dead too).

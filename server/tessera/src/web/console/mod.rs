@@ -4,6 +4,7 @@
 //! Sec-Fetch-Site check (the [`Posted`] extractor). No handler can forget
 //! either: a POST handler gets its form only through `Posted`.
 
+mod account;
 mod apis;
 mod auth;
 mod bindings;
@@ -80,6 +81,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .add(("Referrer-Policy", "same-origin")),
             )
             .configure(auth::routes)
+            .configure(account::routes)
             .configure(dashboard::routes)
             .configure(users::routes)
             .configure(clients::routes)

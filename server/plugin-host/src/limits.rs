@@ -132,6 +132,13 @@ pub struct LogLine {
     pub message: String,
 }
 
+impl std::fmt::Display for LogLine {
+    /// `level message`, as the console shows a line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.level.as_str(), self.message)
+    }
+}
+
 /// The per-call log buffer: keeps the first `max_lines` lines, each cut to
 /// `max_line_bytes`, and counts the rest so a flooding plugin costs a counter
 /// increment per call and never an error.

@@ -242,7 +242,7 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
         Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
         Ok(info) => {
             let declared = a.declare_claims.as_deref().map(split_list);
-            svc::trial_run(&host, &info.sha256, || Ok(wasm.clone()), &ctx, declared.as_deref())
+            serde_json::to_value(svc::trial_run(&host, &info.sha256, || Ok(wasm.clone()), &ctx, declared.as_deref()))?
         }
     };
     let _ = std::fs::remove_dir_all(&cache);

@@ -4,13 +4,13 @@
 //! on every node; the browser holds only a random id whose hash is stored.
 
 use super::admin::{AdminError, audit};
+use super::sign_in::{Throttle, verify_equalized};
 use crate::{clock, passwords};
 use serde_json::json;
-use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin, AdminSession};
-use tessera_store::{Store, StoreError, throttle};
+use tessera_store::{Store, StoreError};
 
 /// Without a second factor, OWASP (citing NIST SP 800-63B) asks for 15.
 pub const MIN_PASSWORD_CHARS: usize = 15;
@@ -129,13 +129,6 @@ pub fn reset_admin_password(store: &Store, actor: &str, username: &str, password
     Ok(())
 }
 
-/// A hash to verify against for unknown names, so they cost what a wrong
-/// password does.
-fn dummy_hash() -> &'static str {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| passwords::hash("tessera-console-timing-equalizer").unwrap_or_default())
-}
-
 /// The console's sign-in and session service.
 pub struct ConsoleAuth {
     store: Store,
@@ -214,30 +207,17 @@ impl ConsoleAuth {
     /// sign-in, so a planted cookie is never promoted).
     pub fn sign_in(&self, username: &str, password: &str, peer: Option<&str>) -> Result<(Admin, String), SignInError> {
         let now = clock::now();
-        let window = self.settings.window_secs;
-        let keys: Vec<String> = std::iter::once(format!("admin:{}", username.to_lowercase()))
-            .chain(peer.map(|p| format!("admin-ip:{p}")))
-            .collect();
+        let throttle =
+            Throttle::new("admin", "admin-ip", username, peer, self.settings.max_failures, self.settings.window_secs);
         let mut conn = self.store.conn()?;
-        for k in &keys {
-            if throttle::failures(&mut conn, k, now, window)? >= self.settings.max_failures {
-                tracing::warn!(key = %k, "console sign-in throttled");
-                return Err(SignInError::Throttled);
-            }
+        if throttle.exceeded(&mut conn)? {
+            return Err(SignInError::Throttled);
         }
         let admin = admins::find_by_username(&mut conn, username)?;
-        let verified = match &admin {
-            Some(a) => passwords::verify(password, &a.password_hash),
-            None => {
-                let _ = passwords::verify(password, dummy_hash());
-                false
-            }
-        };
+        let verified = verify_equalized(password, admin.as_ref().map(|a| a.password_hash.as_str()));
         let Some(admin) = admin.filter(|_| verified) else {
             self.store.tx(|c| {
-                for k in &keys {
-                    throttle::record_failure(c, k, now, window)?;
-                }
+                throttle.fail(c)?;
                 super::admin::audit(c, &format!("admin:{username}"), "admin.login.failed", "console", json!({}))
             })?;
             return Err(SignInError::BadCredentials);
@@ -246,7 +226,7 @@ impl ConsoleAuth {
         self.store.tx(|c| {
             // Sessions nobody signed out of end here rather than linger.
             admins::purge_sessions(c, now - self.settings.idle_secs, now - self.settings.absolute_secs)?;
-            throttle::clear(c, &keys[0])?;
+            throttle.succeed(c)?;
             admins::touch_login(c, &admin.id, now)?;
             admins::insert_session(c, &row)?;
             super::admin::audit(c, &format!("admin:{}", admin.username), "admin.login", "console", json!({}))

@@ -8,7 +8,7 @@ use crate::clock;
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
 use tessera_plugin_host::{
-    ClientContext, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
+    ClientContext, LogLine, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::model::grant_types;
@@ -354,14 +354,37 @@ pub fn delete_binding(store: &Store, actor: &str, id: &str) -> Result<(), AdminE
 
 /// What a trial run produced: the claims as they would be after this one
 /// plugin, its logs and its duration, as `tessera plugin run` prints them
-/// and the console's test panel shows them.
+/// (serialized) and the console's test panel shows them.
+#[derive(Debug, serde::Serialize)]
+pub struct TrialRun {
+    /// `ok`, `denied`, or the failure code (`trap`, `deadline`, ...).
+    pub outcome: String,
+    /// Null when ok; the denial's OAuth error object; the failure's text.
+    pub error: Value,
+    /// The plugin's validated decision, when it made one.
+    pub verdict: Option<PluginVerdict>,
+    /// Access-token claims after the plugin.
+    pub access_token_claims: Map<String, Value>,
+    /// ID-token claims after the plugin, when the context has an ID token.
+    pub id_token_claims: Option<Map<String, Value>>,
+    /// Granted scopes after the plugin's drops.
+    pub granted_scopes: Vec<String>,
+    /// What the plugin logged.
+    pub logs: Vec<LogLine>,
+    /// Host-side duration of the call.
+    pub duration_us: u64,
+    /// The component's sha256.
+    pub sha256: String,
+}
+
+/// Runs a plugin once on `ctx` with the production host; see [`TrialRun`].
 pub fn trial_run(
     host: &PluginHost,
     sha256: &str,
     wasm: impl FnOnce() -> Result<Vec<u8>, String>,
     ctx: &TokenContext,
     declared: Option<&[String]>,
-) -> Value {
+) -> TrialRun {
     let run = host.call(sha256, wasm, ctx, declared);
     let mut access = ctx.access_token_claims.clone();
     let mut id = ctx.id_token_claims.clone();
@@ -388,12 +411,17 @@ pub fn trial_run(
         }
         Err(f) => (f.code().to_owned(), json!(f.to_string())),
     };
-    json!({
-        "outcome": outcome, "error": error, "verdict": run.outcome.as_ref().ok(),
-        "access_token_claims": access, "id_token_claims": id, "granted_scopes": granted,
-        "logs": run.logs, "duration_us": u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
-        "sha256": sha256,
-    })
+    TrialRun {
+        outcome,
+        error,
+        verdict: run.outcome.ok(),
+        access_token_claims: access,
+        id_token_claims: id,
+        granted_scopes: granted,
+        logs: run.logs,
+        duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
+        sha256: sha256.to_owned(),
+    }
 }
 
 /// A context for the test panel, as the pipeline would build it for a

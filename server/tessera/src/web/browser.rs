@@ -112,9 +112,14 @@ fn respond(
     }
 }
 
-/// Double-submit check: the form's token equals the cookie's, in constant time.
+/// Double-submit check: the form's token equals the cookie `cookie`'s, in
+/// constant time (forms shown before any session exists: sign-in, consent).
+pub fn double_submit_ok(req: &HttpRequest, cookie: &str, field: &str) -> bool {
+    req.cookie(cookie).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(field.as_bytes())))
+}
+
 fn csrf_ok(req: &HttpRequest, field: &str) -> bool {
-    req.cookie(CSRF_COOKIE).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(field.as_bytes())))
+    double_submit_ok(req, CSRF_COOKIE, field)
 }
 
 fn csrf_refused(form: &str) -> HttpResponse {

@@ -10,7 +10,6 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use subtle::ConstantTimeEq;
 
 /// The sign-in form's CSRF cookie (double submit: no session exists yet).
 const LOGIN_CSRF: &str = "tessera_admin_csrf";
@@ -141,7 +140,7 @@ struct LoginForm {
 /// POST /admin/login.
 async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
     let f = form.into_inner();
-    let csrf_ok = req.cookie(LOGIN_CSRF).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(f.csrf.as_bytes())));
+    let csrf_ok = crate::web::browser::double_submit_ok(&req, LOGIN_CSRF, &f.csrf);
     if !csrf_ok || !super::same_origin(&req, &state.issuer) {
         return message_page(
             StatusCode::FORBIDDEN,

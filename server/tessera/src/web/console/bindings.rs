@@ -42,19 +42,31 @@ impl Entry {
     }
 }
 
-/// Every binding with its plugin name and version number, in pipeline order.
+/// Every binding with its plugin name and version number, in pipeline order
+/// (one query for the bindings, one per plugin for its names and versions).
 fn entries(conn: &mut tessera_store::DbConn) -> Result<Vec<Entry>, StoreError> {
     let mut names: HashMap<String, String> = HashMap::new();
+    let mut numbers: HashMap<String, i32> = HashMap::new();
     for p in plugins::list(conn)? {
+        numbers.extend(plugins::versions(conn, &p.id)?.into_iter().map(|v| (v.id, v.version)));
         names.insert(p.id, p.name);
     }
-    plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
+    Ok(plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
         .into_iter()
-        .map(|b| {
-            let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
-            Ok(Entry { plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(), version, b })
+        .map(|b| Entry {
+            plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(),
+            version: numbers.get(&b.plugin_version_id).copied().unwrap_or(0),
+            b,
         })
-        .collect()
+        .collect())
+}
+
+/// One binding with its plugin name and version number.
+fn entry(conn: &mut tessera_store::DbConn, id: &str) -> Result<Option<Entry>, StoreError> {
+    let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };
+    let plugin = plugins::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
+    let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
+    Ok(Some(Entry { b, plugin, version }))
 }
 
 /// One grant type's pipeline.
@@ -189,11 +201,11 @@ async fn options(
     match blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
         let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
-        let mut versions: Vec<i32> = match plugin_id {
+        // Newest first, as the store lists them.
+        let versions: Vec<i32> = match plugin_id {
             Some(id) => plugins::versions(&mut c, &id)?.into_iter().map(|v| v.version).collect(),
             None => vec![],
         };
-        versions.sort_unstable_by(|a, b| b.cmp(a));
         let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
         Ok((names, versions, clients))
     })
@@ -291,11 +303,7 @@ async fn create(p: Posted<BindingForm>) -> HttpResponse {
 
 async fn load(admin: &Admin, id: String) -> Result<Entry, HttpResponse> {
     let store = admin.state.store.clone();
-    match blocking(move || -> Result<Option<Entry>, StoreError> {
-        Ok(entries(&mut *store.conn()?)?.into_iter().find(|e| e.b.id == id))
-    })
-    .await?
-    {
+    match blocking(move || entry(&mut *store.conn()?, &id)).await? {
         Ok(Some(e)) => Ok(e),
         Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such binding.")),
         Err(e) => Err(super::store_page(e)),

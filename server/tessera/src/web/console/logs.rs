@@ -5,6 +5,7 @@ use super::{Admin, Layout, Pager, blocking, filters, render};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use tessera_plugin_host::LogLine;
 use tessera_store::StoreError;
 use tessera_store::audit::{self, AuditEvent, AuditFilter};
 use tessera_store::plugins::{self, PluginRunRecord};
@@ -74,11 +75,8 @@ struct RunRow {
 
 impl RunRow {
     fn of(r: PluginRunRecord) -> RunRow {
-        let logs = serde_json::from_str::<Vec<serde_json::Value>>(&r.logs)
-            .unwrap_or_default()
-            .iter()
-            .map(|l| format!("{} {}", l["level"].as_str().unwrap_or("info"), l["message"].as_str().unwrap_or("")))
-            .collect();
+        let logs =
+            serde_json::from_str::<Vec<LogLine>>(&r.logs).unwrap_or_default().iter().map(ToString::to_string).collect();
         RunRow { r, logs }
     }
 

@@ -181,7 +181,7 @@ impl From<AdminError> for Failure {
     fn from(e: AdminError) -> Failure {
         match e {
             AdminError::Invalid { field, message } => Failure::Form(FieldErrors(vec![(field, message)]), None),
-            AdminError::Conflict(m) => Failure::Form(FieldErrors::default(), Some(conflict_text(m))),
+            AdminError::Conflict(m) => Failure::Form(FieldErrors::default(), Some(m)),
             AdminError::NotFound(m) => Failure::Form(FieldErrors::default(), Some(format!("{m} not found."))),
             AdminError::Store(e) => Failure::Page(store_page(e)),
             AdminError::Internal(m) => {
@@ -190,10 +190,6 @@ impl From<AdminError> for Failure {
             }
         }
     }
-}
-
-fn conflict_text(m: String) -> String {
-    m.strip_prefix("conflict: ").map(str::to_owned).unwrap_or(m)
 }
 
 /// The response to a storage failure: 503 for an outage, 500 otherwise.

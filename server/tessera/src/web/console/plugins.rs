@@ -178,8 +178,7 @@ async fn load(admin: &Admin, name: String) -> Result<Loaded, HttpResponse> {
     let loaded = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
         let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
-        let mut versions = plugins::versions(&mut c, &plugin.id)?;
-        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+        let versions = plugins::versions(&mut c, &plugin.id)?; // newest first
         let bindings = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
             .into_iter()
             .filter(|b| b.plugin_id == plugin.id)
@@ -270,32 +269,20 @@ struct TestResult {
 }
 
 impl TestResult {
-    fn of(v: &Value) -> TestResult {
-        let error = match &v["error"] {
+    fn of(t: &svc::TrialRun) -> TestResult {
+        let error = match &t.error {
             Value::Null => String::new(),
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
         TestResult {
-            outcome: v["outcome"].as_str().unwrap_or("").to_owned(),
+            outcome: t.outcome.clone(),
             error,
-            access: pretty(&v["access_token_claims"]),
-            id: if v["id_token_claims"].is_null() { String::new() } else { pretty(&v["id_token_claims"]) },
-            scopes: v["granted_scopes"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
-                .unwrap_or_default(),
-            logs: v["logs"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|l| {
-                            format!("{} {}", l["level"].as_str().unwrap_or("info"), l["message"].as_str().unwrap_or(""))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            duration_us: v["duration_us"].as_u64().unwrap_or(0),
+            access: pretty(&Value::Object(t.access_token_claims.clone())),
+            id: t.id_token_claims.as_ref().map(|c| pretty(&Value::Object(c.clone()))).unwrap_or_default(),
+            scopes: t.granted_scopes.join(" "),
+            logs: t.logs.iter().map(ToString::to_string).collect(),
+            duration_us: t.duration_us,
         }
     }
 
@@ -334,8 +321,7 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
     let loaded = blocking(move || -> Result<Option<(Choices, FieldErrors)>, StoreError> {
         let mut c = store.conn()?;
         let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
-        let mut versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
-        versions.sort_unstable_by(|a, b| b.cmp(a));
+        let versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
         let clients: Vec<(String, String)> =
             clients::list(&mut c, 0, 200)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
         let client = match client_id.as_deref().filter(|s| !s.is_empty()) {
@@ -430,7 +416,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
     let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => match blocking(move || -> Result<Value, AdminError> {
+        Ok(ctx) => match blocking(move || -> Result<svc::TrialRun, AdminError> {
             let (version, declared) = {
                 let mut c = store.conn()?;
                 let plugin =

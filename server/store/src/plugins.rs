@@ -331,6 +331,11 @@ pub fn bindings_for_trigger(conn: &mut DbConn, trigger: &str) -> Result<Vec<Bind
         .collect()
 }
 
+/// How many bindings a trigger has.
+pub fn binding_count(conn: &mut DbConn, trigger: &str) -> Result<i64, StoreError> {
+    Ok(bindings::table.filter(bindings::trigger_name.eq(trigger)).count().get_result(conn)?)
+}
+
 /// The highest position in use for a trigger (new bindings go after it).
 pub fn max_position(conn: &mut DbConn, trigger: &str) -> Result<i32, StoreError> {
     let m: Option<i32> = bindings::table

@@ -252,6 +252,7 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     assert!(!all[0].applies_to("client_credentials", "other"), "client hook only for its clients");
     assert!(!all[1].applies_to("password", "c9"));
     assert_eq!(plugins::max_position(&mut c, "token").unwrap(), 20);
+    assert_eq!(plugins::binding_count(&mut c, "token").unwrap(), 2);
     let run = |i: usize| PluginRunRecord {
         id: format!("r{i:03}"),
         binding_id: "b1".into(),

@@ -18,7 +18,7 @@ struct Counts {
     clients: i64,
     apis: i64,
     plugins: i64,
-    bindings: usize,
+    bindings: i64,
 }
 
 #[derive(Template)]
@@ -39,7 +39,7 @@ async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
             clients: clients::count(&mut c)?,
             apis: apis::count(&mut c)?,
             plugins: plugins::count(&mut c)?,
-            bindings: plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?.len(),
+            bindings: plugins::binding_count(&mut c, TOKEN_TRIGGER)?,
         };
         let failures = plugins::runs(&mut c, None, true, 0, 10)?;
         let events = audit::recent(&mut c, &AuditFilter::default(), 0, 10)?;

@@ -1,5 +1,6 @@
-//! Fresh-instance call overhead (new store + instantiate + `on-token` +
-//! validation + drop) for each example plugin built by `plugins/build.sh`.
+//! Fresh-instance call overhead for each example plugin built by
+//! `plugins/build.sh`, three ways (see [`Mode`]): instantiating inline, with
+//! the instance made ahead on standby, and back to back.
 //! Missing example files are skipped with a note: this is a bench, not a test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -32,20 +33,65 @@ fn context() -> TokenContext {
     serde_json::from_str(&text).expect("sample context parses")
 }
 
-fn bench_calls(c: &mut Criterion) {
-    let cache = tempfile::tempdir().expect("temp dir");
+/// How a call meets its instance (`standby.rs`).
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Standby off: the call instantiates, runs `on-token` and drops the
+    /// store. The whole cost of a fresh instance.
+    Inline,
+    /// Standby on, and the background thread has made the next instance
+    /// before each call (untimed `settle`): the request path when plugin
+    /// calls are spaced by the rest of a token request.
+    Standby,
+    /// Standby on, calls back to back: the background thread races the
+    /// caller, so this is what a saturated plugin sees.
+    BackToBack,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Inline => "inline",
+            Mode::Standby => "standby",
+            Mode::BackToBack => "back_to_back",
+        }
+    }
+}
+
+fn new_host(cache: &std::path::Path, standby_instances: u32) -> PluginHost {
     let config = HostConfig {
-        cache_dir: cache.path().to_owned(),
+        cache_dir: cache.to_owned(),
         deadline_ms: 1_000,
-        pool_instances: 4,
-        // For A/B runs of the pool's resident-memory setting (BENCHMARKS.md).
+        pool_instances: 8,
+        // For A/B runs of the pool's memory-reset settings (BENCHMARKS.md).
         keep_resident_bytes: std::env::var("TESSERA_BENCH_KEEP_RESIDENT")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(HostConfig::default().keep_resident_bytes),
+        standby_instances,
         ..HostConfig::default()
     };
-    let host = PluginHost::new(config, [42; 32], Compiler::InProcess).expect("host");
+    PluginHost::new(config, [42; 32], Compiler::InProcess).expect("host")
+}
+
+/// One call, timed the way the mode measures it.
+fn timed_call(host: &PluginHost, mode: Mode, sha: &str, ctx: &TokenContext) -> std::time::Duration {
+    if let Mode::Standby = mode {
+        host.settle();
+    }
+    let start = std::time::Instant::now();
+    let run = black_box(host.call(sha, || Err::<Vec<u8>, _>("already prepared"), black_box(ctx), None));
+    let elapsed = start.elapsed();
+    // A failing call is fast and would flatter the figures.
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    elapsed
+}
+
+fn bench_calls(c: &mut Criterion) {
+    let cache = tempfile::tempdir().expect("temp dir");
+    // The second host loads the first one's compiled artefacts from disk.
+    let inline = new_host(cache.path(), 0);
+    let standby = new_host(cache.path(), 1);
     let mut group = c.benchmark_group("fresh_instance_call");
     for (name, config) in examples() {
         let ctx = TokenContext { config, ..context() };
@@ -54,38 +100,33 @@ fn bench_calls(c: &mut Criterion) {
             eprintln!("note: skipping {name}: {} not found (run plugins/build.sh)", path.display());
             continue;
         };
-        let info = match host.inspect(&wasm) {
-            Ok(info) => info,
-            Err(e) => {
-                eprintln!("note: skipping {name}: {e}");
-                continue;
-            }
-        };
-        let first = host.call(&info.sha256, || Ok::<_, String>(wasm.clone()), &ctx, None);
-        if let Err(e) = &first.outcome {
-            eprintln!("note: {name} fails on the sample context ({e}); timing it anyway");
-        }
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let run = host.call(&info.sha256, || Err::<Vec<u8>, _>("already prepared"), black_box(&ctx), None);
-                black_box(run)
+        for mode in [Mode::Inline, Mode::Standby, Mode::BackToBack] {
+            let host = if let Mode::Inline = mode { &inline } else { &standby };
+            let info = match host.inspect(&wasm) {
+                Ok(info) => info,
+                Err(e) => {
+                    eprintln!("note: skipping {name}: {e}");
+                    break;
+                }
+            };
+            let first = host.call(&info.sha256, || Ok::<_, String>(wasm.clone()), &ctx, None);
+            assert!(first.outcome.is_ok(), "{name} fails on the sample context: {:?}", first.outcome);
+            let id = format!("{}/{name}", mode.label());
+            group.bench_function(&id, |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| timed_call(host, mode, &info.sha256, &ctx)).sum());
             });
-        });
-        // Criterion reports the mean and median; the tail needs each call timed.
-        let n = if std::env::args().any(|a| a == "--bench") { 2000 } else { 1 };
-        let mut samples: Vec<std::time::Duration> = (0..n)
-            .map(|_| {
-                let start = std::time::Instant::now();
-                black_box(host.call(&info.sha256, || Err::<Vec<u8>, _>("already prepared"), &ctx, None));
-                start.elapsed()
-            })
-            .collect();
-        samples.sort();
-        println!(
-            "percentiles fresh_instance_call/{name}: p50 {:?} p99 {:?} ({n} calls)",
-            samples[samples.len() / 2],
-            samples[samples.len() * 99 / 100]
-        );
+            // Criterion reports the mean and median; the tail needs each call timed.
+            let n = if std::env::args().any(|a| a == "--bench") { 2000 } else { 1 };
+            let mut samples: Vec<std::time::Duration> =
+                (0..n).map(|_| timed_call(host, mode, &info.sha256, &ctx)).collect();
+            samples.sort();
+            println!(
+                "percentiles fresh_instance_call/{id}: p50 {:?} p99 {:?} ({n} calls)",
+                samples[samples.len() / 2],
+                samples[samples.len() * 99 / 100]
+            );
+            host.settle();
+        }
     }
     group.finish();
 }

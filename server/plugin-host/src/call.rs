@@ -1,10 +1,15 @@
 //! One plugin call: a fresh [`Store`] with its limiter, epoch deadline and log
 //! buffer, instantiation from the pre-linked component, the `on-token` call,
 //! and the mapping of everything wasmtime can report to [`PluginFailure`].
+//! Instantiating and calling are separate steps so an instance can be made
+//! ahead of its call (see `standby.rs`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Store, Trap};
 
-use crate::bindings::{HostState, TokenPluginPre, wit};
+use crate::bindings::{HostState, TokenPlugin, TokenPluginPre, wit};
 use crate::compile::one_line;
 use crate::error::PluginFailure;
 use crate::limits::LogLine;
@@ -21,32 +26,89 @@ pub(crate) struct CallLimits {
     pub deadline_ticks: u64,
 }
 
-/// Runs `on-token` on a new instance. Returns the guest's raw decision (still
-/// to be validated) or the failure, plus the captured log lines either way.
-pub(crate) fn run(
+/// A fresh instance that has not been called yet: its own [`Store`] (limiter,
+/// log buffer, WASI context) and the instantiated component. It serves
+/// exactly one call; [`call`] consumes it.
+pub(crate) struct Instance {
+    store: Store<HostState>,
+    plugin: TokenPlugin,
+}
+
+/// A pre-linked plugin, and the fastest instantiation seen for it, which
+/// tells whether making its instances ahead is worth a thread hand-off
+/// (`standby.rs`).
+pub(crate) struct Template {
+    pre: TokenPluginPre<HostState>,
+    fastest_ns: AtomicU64,
+}
+
+impl Template {
+    pub(crate) fn new(pre: TokenPluginPre<HostState>) -> Self {
+        Self { pre, fastest_ns: AtomicU64::new(u64::MAX) }
+    }
+
+    /// [`instantiate`], timed.
+    pub(crate) fn instantiate(
+        &self,
+        engine: &Engine,
+        limits: CallLimits,
+    ) -> Result<Instance, (PluginFailure, Vec<LogLine>)> {
+        let start = Instant::now();
+        let made = instantiate(engine, &self.pre, limits)?;
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.fastest_ns.fetch_min(ns, Ordering::Relaxed);
+        Ok(made)
+    }
+
+    /// The fastest successful instantiation so far, if any.
+    pub(crate) fn fastest(&self) -> Option<Duration> {
+        match self.fastest_ns.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+}
+
+/// Instantiates the pre-linked component in a new store. Start functions run
+/// under the same deadline and memory limit as a call.
+fn instantiate(
     engine: &Engine,
     pre: &TokenPluginPre<HostState>,
     limits: CallLimits,
-    ctx: &wit::TokenContext,
-) -> (Result<wit::Decision, PluginFailure>, Vec<LogLine>) {
+) -> Result<Instance, (PluginFailure, Vec<LogLine>)> {
     let state = HostState::new(limits.memory_limit, limits.max_log_lines, limits.max_log_line_bytes);
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(limits.deadline_ticks);
     store.epoch_deadline_trap();
+    match pre.instantiate(&mut store) {
+        Ok(plugin) => Ok(Instance { store, plugin }),
+        Err(e) => {
+            let failure = instantiate_failure(&e, store.data().limiter.hit());
+            Err((failure, store.into_data().logs.finish()))
+        }
+    }
+}
 
-    let outcome = match pre.instantiate(&mut store) {
-        Err(e) => Err(instantiate_failure(&e, store.data().limiter.hit())),
-        Ok(plugin) => match plugin.call_on_token(&mut store, ctx) {
-            Ok(Ok(decision)) => Ok(decision),
-            Ok(Err(_)) if store.data().limiter.hit() => Err(PluginFailure::Memory),
-            Ok(Err(msg)) => Err(PluginFailure::PluginError(one_line(&msg, MAX_ERROR_BYTES))),
-            Err(e) => Err(trap_failure(&e, store.data().limiter.hit())),
-        },
+/// Runs `on-token` once. Returns the guest's raw decision (still to be
+/// validated) or the failure, the captured log lines either way, and the
+/// spent store, whose drop returns the pool slot (and resets its memory).
+pub(crate) fn call(
+    instance: Instance,
+    limits: CallLimits,
+    ctx: &wit::TokenContext,
+) -> (Result<wit::Decision, PluginFailure>, Vec<LogLine>, Store<HostState>) {
+    let Instance { mut store, plugin } = instance;
+    // The deadline counts from the call, however long the instance waited.
+    store.set_epoch_deadline(limits.deadline_ticks);
+    let outcome = match plugin.call_on_token(&mut store, ctx) {
+        Ok(Ok(decision)) => Ok(decision),
+        Ok(Err(_)) if store.data().limiter.hit() => Err(PluginFailure::Memory),
+        Ok(Err(msg)) => Err(PluginFailure::PluginError(one_line(&msg, MAX_ERROR_BYTES))),
+        Err(e) => Err(trap_failure(&e, store.data().limiter.hit())),
     };
-    // Dropping the store returns the instance's pool slot.
-    let logs = store.into_data().logs.finish();
-    (outcome, logs)
+    let logs = store.data_mut().logs.take();
+    (outcome, logs, store)
 }
 
 /// Deadline beats memory: an interrupt is the definitive cause even if a

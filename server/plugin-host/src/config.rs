@@ -49,12 +49,24 @@ pub struct HostConfig {
     /// Calls beyond it fail fast as `unavailable`. Default 64.
     pub pool_instances: u32,
     /// Bytes of each pool slot's linear memory (and tables) kept resident
-    /// between calls and reset with `memset` rather than given back with
-    /// `madvise`. Larger values save page faults and cross-CPU TLB flushes
-    /// on every fresh instance (the JavaScript example's memory grows to a
-    /// few MiB during a call), at the price of up to this much resident
-    /// memory per slot in use. Default 8 MiB (BENCHMARKS.md).
+    /// between calls and reset by copying the original contents back rather
+    /// than given back with `madvise`. A plugin whose memory fits then runs
+    /// without a page fault or cross-CPU TLB flush: the JavaScript example
+    /// uses a few MiB, the Python one about 13 MiB, and CPython writes all
+    /// over its image. The reset itself happens off the request path for
+    /// plugins on standby. The price is up to this much resident memory per
+    /// slot that has been used. Default 16 MiB (BENCHMARKS.md, run 4).
     pub keep_resident_bytes: usize,
+    /// Instances made ahead of their call, one per recently called plugin
+    /// version, so a call only runs `on-token` (`standby.rs`). Each still
+    /// serves one call. Capped at a quarter of `pool_instances`, since a
+    /// standby holds a pool slot; 0 turns it off. Default 8.
+    pub standby_instances: u32,
+    /// Plugins whose fastest instantiation so far is below this many
+    /// microseconds get no standby: for them the hand-off to the background
+    /// thread costs more than it saves (compiled languages instantiate in
+    /// 10–20 µs, the JavaScript example about 60). Default 40.
+    pub standby_threshold_us: u64,
 }
 
 impl Default for HostConfig {
@@ -71,12 +83,20 @@ impl Default for HostConfig {
             compile_timeout_ms: 60_000,
             compile_memory_bytes: 2 << 30,
             pool_instances: 64,
-            keep_resident_bytes: 8 << 20,
+            keep_resident_bytes: 16 << 20,
+            standby_instances: 8,
+            standby_threshold_us: 40,
         }
     }
 }
 
 impl HostConfig {
+    /// The number of standby instances in force: the configured count, at
+    /// most a quarter of the pool so calls always find free slots.
+    pub fn standby_capacity(&self) -> usize {
+        self.standby_instances.min(self.pool_instances / 4) as usize
+    }
+
     /// Rejects values the engine cannot honour, so a typo in the config file
     /// fails at start-up instead of at the first token request.
     pub(crate) fn validate(&self) -> Result<(), HostError> {

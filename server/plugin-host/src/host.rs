@@ -14,13 +14,14 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use crate::bindings::{HostState, TokenPlugin, TokenPluginPre};
 use crate::cache::{DiskCache, Lookup};
-use crate::call::{CallLimits, run};
+use crate::call::{CallLimits, Template, call};
 use crate::compile::{Compiler, check_header, compile, one_line};
 use crate::config::HostConfig;
 use crate::context::TokenContext;
 use crate::engine::{EpochTicker, deadline_ticks, fingerprint, host_engine};
 use crate::error::{HostError, PluginFailure, UploadError};
 use crate::limits::LogLine;
+use crate::standby::Standby;
 use crate::verdict::{OutputRules, PluginVerdict, validate};
 
 /// What an accepted upload is, for the plugin version record and the console.
@@ -60,6 +61,8 @@ pub struct HostStats {
     pub disk_cache_hits: u64,
     /// Cached artefacts discarded (failed MAC or failed to load).
     pub disk_cache_rejects: u64,
+    /// Calls served by an instance made ahead of time (`standby.rs`).
+    pub standby_hits: u64,
 }
 
 #[derive(Default)]
@@ -67,6 +70,7 @@ struct Counters {
     compiles: AtomicU64,
     disk_cache_hits: AtomicU64,
     disk_cache_rejects: AtomicU64,
+    standby_hits: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -75,7 +79,7 @@ fn bump(c: &AtomicU64) {
 
 /// A component compiled and linked against our imports, ready to instantiate.
 struct Prepared {
-    pre: TokenPluginPre<HostState>,
+    template: Arc<Template>,
     info: PluginInfo,
 }
 
@@ -92,6 +96,7 @@ pub struct PluginHost {
     /// compile once while other plugins stay unaffected.
     preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     limits: CallLimits,
+    standby: Standby,
     counters: Counters,
     _ticker: EpochTicker,
 }
@@ -126,6 +131,12 @@ impl PluginHost {
             deadline_ticks: deadline_ticks(config.deadline_ms),
         };
         let ticker = EpochTicker::start(engine.clone())?;
+        let standby = Standby::start(
+            engine.clone(),
+            limits,
+            config.standby_capacity(),
+            Duration::from_micros(config.standby_threshold_us),
+        )?;
         Ok(Self {
             config,
             engine,
@@ -135,6 +146,7 @@ impl PluginHost {
             prepared: RwLock::default(),
             preparing: Mutex::default(),
             limits,
+            standby,
             counters: Counters::default(),
             _ticker: ticker,
         })
@@ -152,7 +164,21 @@ impl PluginHost {
             compiles: c.compiles.load(Ordering::Relaxed),
             disk_cache_hits: c.disk_cache_hits.load(Ordering::Relaxed),
             disk_cache_rejects: c.disk_cache_rejects.load(Ordering::Relaxed),
+            standby_hits: c.standby_hits.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many instances are on standby now (at most
+    /// [`HostConfig::standby_capacity`]).
+    pub fn standby_len(&self) -> usize {
+        self.standby.len()
+    }
+
+    /// Blocks until the background standby work sent so far is done: the
+    /// spent instances dropped and the next ones made. Calls never need it;
+    /// benchmarks and tests use it to measure or assert from a known state.
+    pub fn settle(&self) {
+        self.standby.settle();
     }
 
     /// Validates an upload: size, component header, compilation within the
@@ -191,6 +217,7 @@ impl PluginHost {
     /// the disk artefact stays for a later call.
     pub fn forget(&self, sha256: &str) {
         write(&self.prepared).remove(sha256);
+        self.standby.forget(sha256);
     }
 
     #[allow(clippy::type_complexity)]
@@ -212,7 +239,19 @@ impl PluginHost {
             Some(p) => p,
             None => self.load(sha256, wasm)?,
         };
-        let (raw, logs) = run(&self.engine, &prepared.pre, self.limits, &wit_ctx);
+        let template = &prepared.template;
+        let instance = match self.standby.take(sha256) {
+            Some(ready) => {
+                bump(&self.counters.standby_hits);
+                ready
+            }
+            None => match template.instantiate(&self.engine, self.limits) {
+                Ok(fresh) => fresh,
+                Err((failure, logs)) => return Ok((Err(failure), logs)),
+            },
+        };
+        let (raw, logs, spent) = call(instance, self.limits, &wit_ctx);
+        self.standby.after_call(spent, sha256, template);
         let rules = OutputRules {
             max_output_bytes: self.config.max_output_bytes,
             declared: declared_claims,
@@ -313,7 +352,7 @@ impl PluginHost {
         let pre = TokenPluginPre::new(pre)
             .map_err(|e| UploadError::WrongWorld(one_line(&format!("`on-token` has the wrong type: {e:#}"), 500)))?;
         Ok(Prepared {
-            pre,
+            template: Arc::new(Template::new(pre)),
             info: PluginInfo { sha256: sha256.to_owned(), size, world: crate::WORLD.to_owned(), imports, exports },
         })
     }

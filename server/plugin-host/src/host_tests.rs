@@ -127,7 +127,7 @@ fn fresh_host_reuses_an_authentic_cache_file() {
     drop(first);
     let second = host(dir.path(), 7);
     let _ = second.inspect(EMPTY_COMPONENT);
-    assert_eq!(second.stats(), HostStats { compiles: 0, disk_cache_hits: 1, disk_cache_rejects: 0 });
+    assert_eq!(second.stats(), HostStats { compiles: 0, disk_cache_hits: 1, disk_cache_rejects: 0, standby_hits: 0 });
 }
 
 #[test]

@@ -13,7 +13,8 @@
 //! * validating uploads ([`PluginHost::inspect`]);
 //! * running a plugin on a fresh instance per call with memory, time, input,
 //!   output and log limits ([`PluginHost::call`]), and turning every way it can
-//!   go wrong into one closed enum ([`PluginFailure`]).
+//!   go wrong into one closed enum ([`PluginFailure`]); the next instance of a
+//!   called plugin is made ahead, off the request path (`standby.rs`).
 //!
 //! The crate knows nothing about HTTP, storage or binding policy: the server
 //! decides what a failure means for the token request.
@@ -31,6 +32,7 @@ mod engine;
 mod error;
 mod host;
 mod limits;
+mod standby;
 mod verdict;
 
 pub use compile::{Compiler, compile_worker_main};

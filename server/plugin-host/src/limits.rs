@@ -164,6 +164,13 @@ impl LogBuffer {
         self.lines.push(LogLine { level, message });
     }
 
+    /// Hands over the lines so far and leaves the buffer empty, for a store
+    /// that is dropped later, elsewhere.
+    pub(crate) fn take(&mut self) -> Vec<LogLine> {
+        let rest = Self::new(self.max_lines, self.max_line_bytes);
+        std::mem::replace(self, rest).finish()
+    }
+
     /// The kept lines, plus one marker line when some were dropped.
     pub(crate) fn finish(mut self) -> Vec<LogLine> {
         if self.dropped > 0 {

@@ -1,0 +1,206 @@
+//! Standby instances: every call still gets a fresh instance, but the next
+//! one is made ahead of time, off the request path.
+//!
+//! For a JavaScript or Python plugin most of a call is instantiation, not the
+//! call: these runtimes are dynamically linked components, and wasmtime
+//! fills every function-table slot of every library (about 700 for QuickJS,
+//! about 10 000 for CPython) on each new instance, then resets the pages the
+//! instance wrote when it is dropped (BENCHMARKS.md, run 4). Both are work the
+//! request does not need to wait for. So after a plugin is called, one
+//! background thread makes its next instance and keeps it on standby, and
+//! drops the spent store, and the next call only runs `on-token`.
+//!
+//! What does not change: an instance serves exactly one call and nothing
+//! survives from one call to the next; the deadline counts from the call, not
+//! from instantiation; a call that finds no standby (the first one, or a
+//! burst) instantiates inline exactly as before, and reports any
+//! instantiation failure itself. A failed background instantiation is only
+//! discarded.
+//!
+//! Standbys hold pool slots, so there are at most `capacity` of them (the
+//! configured count, capped at a quarter of the pool) and the stalest is
+//! evicted to make room. The queue to the thread is short too (twice that):
+//! when calls come faster than it works, the caller drops its spent store itself and no
+//! refill is queued, which is exactly the behaviour without standbys.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store};
+
+use crate::bindings::HostState;
+use crate::call::{CallLimits, Instance, Template};
+use crate::error::HostError;
+
+/// Work for the background thread.
+enum Job {
+    /// Make the next instance of the plugin with this sha256.
+    Refill { sha256: String, template: Arc<Template> },
+    /// Drop a spent store (returns its pool slot and resets its memory).
+    Retire(Store<HostState>),
+}
+
+/// An instance waiting for its call.
+struct Ready {
+    instance: Instance,
+    made: Instant,
+}
+
+/// State shared by the callers and the background thread.
+struct Shared {
+    capacity: usize,
+    /// Plugins that instantiate faster than this are not worth it.
+    threshold: Duration,
+    ready: Mutex<HashMap<String, Ready>>,
+    /// Jobs sent and not yet finished, for [`Standby::settle`].
+    pending: Mutex<usize>,
+    settled: Condvar,
+}
+
+/// The standby instances of one [`crate::PluginHost`] and the thread that
+/// makes them. With a capacity of 0 it does nothing and starts no thread.
+pub(crate) struct Standby {
+    shared: Arc<Shared>,
+    jobs: Option<SyncSender<Job>>,
+}
+
+impl Standby {
+    /// Starts the background thread unless `capacity` is 0.
+    pub(crate) fn start(
+        engine: Engine,
+        limits: CallLimits,
+        capacity: usize,
+        threshold: Duration,
+    ) -> Result<Self, HostError> {
+        let shared = Arc::new(Shared {
+            capacity,
+            threshold,
+            ready: Mutex::default(),
+            pending: Mutex::new(0),
+            settled: Condvar::new(),
+        });
+        if capacity == 0 {
+            return Ok(Self { shared, jobs: None });
+        }
+        // A short queue: when calls outrun the thread, jobs that do not fit
+        // are done inline (a spent store) or skipped (a refill), so a backlog
+        // can never hold pool slots the calls need.
+        let (tx, rx) = sync_channel(capacity.saturating_mul(2));
+        let worker = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("tessera-plugin-standby".into())
+            .spawn(move || work(&engine, limits, &worker, &rx))
+            .map_err(|e| HostError::Engine(format!("could not start the plugin standby thread: {e}")))?;
+        Ok(Self { shared, jobs: Some(tx) })
+    }
+
+    /// The instance made ahead for this plugin, if there is one.
+    pub(crate) fn take(&self, sha256: &str) -> Option<Instance> {
+        self.jobs.as_ref()?;
+        lock(&self.shared.ready).remove(sha256).map(|r| r.instance)
+    }
+
+    /// After a call: for a plugin worth a standby, drops the spent store and
+    /// makes the next instance in the background (its memory reset is as
+    /// slow as its instantiation); otherwise drops the store here. Asking
+    /// only after the call means the first call's instantiation is timed
+    /// before deciding.
+    pub(crate) fn after_call(&self, spent: Store<HostState>, sha256: &str, template: &Arc<Template>) {
+        if self.worth_it(template) {
+            self.send(Job::Retire(spent));
+            self.send(Job::Refill { sha256: sha256.to_owned(), template: Arc::clone(template) });
+        }
+    }
+
+    /// Handing work to another thread costs a wake-up (a cross-CPU interrupt,
+    /// a VM exit on virtual machines) and leaves the instance in the other
+    /// CPU's cache: tens of microseconds, more than a Rust or C plugin takes
+    /// to instantiate. A plugin never instantiated yet counts as worth it.
+    fn worth_it(&self, template: &Template) -> bool {
+        self.jobs.is_some() && template.fastest().is_none_or(|d| d >= self.shared.threshold)
+    }
+
+    /// Drops the standby of a plugin that is no longer used.
+    pub(crate) fn forget(&self, sha256: &str) {
+        lock(&self.shared.ready).remove(sha256);
+    }
+
+    /// How many instances are on standby now.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.shared.ready).len()
+    }
+
+    /// Blocks until the background thread has finished every job sent so
+    /// far. Benchmarks and tests use it to start from a known state.
+    pub(crate) fn settle(&self) {
+        let mut pending = lock(&self.shared.pending);
+        while *pending > 0 {
+            pending = self.shared.settled.wait(pending).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Queues `job`, or, when there is no thread or the queue is full, drops
+    /// it here: a spent store is then dropped by the caller, as without a
+    /// standby, and a refill does not happen.
+    fn send(&self, job: Job) {
+        let Some(tx) = &self.jobs else { return };
+        *lock(&self.shared.pending) += 1;
+        if let Err(returned) = tx.try_send(job) {
+            drop(returned);
+            self.shared.done();
+        }
+    }
+}
+
+impl Shared {
+    fn done(&self) {
+        let mut pending = lock(&self.pending);
+        *pending = pending.saturating_sub(1);
+        if *pending == 0 {
+            self.settled.notify_all();
+        }
+    }
+
+    /// Keeps `instance` for `sha256`, evicting the stalest standby when full.
+    /// The evicted instance is dropped after the lock is released.
+    fn keep(&self, sha256: String, instance: Instance) {
+        let evicted = {
+            let mut ready = lock(&self.ready);
+            let evicted = if ready.len() >= self.capacity && !ready.contains_key(&sha256) {
+                let stalest = ready.iter().min_by_key(|(_, r)| r.made).map(|(k, _)| k.clone());
+                stalest.and_then(|k| ready.remove(&k))
+            } else {
+                None
+            };
+            let replaced = ready.insert(sha256, Ready { instance, made: Instant::now() });
+            (evicted, replaced)
+        };
+        drop(evicted);
+    }
+}
+
+fn work(engine: &Engine, limits: CallLimits, shared: &Shared, jobs: &Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Retire(store) => drop(store),
+            Job::Refill { sha256, template } => {
+                if !lock(&shared.ready).contains_key(&sha256) {
+                    match template.instantiate(engine, limits) {
+                        Ok(instance) => shared.keep(sha256, instance),
+                        Err((failure, _)) => tracing::debug!(sha256, "standby instantiation failed: {failure}"),
+                    }
+                }
+            }
+        }
+        shared.done();
+    }
+}
+
+// Poisoning only means a panic elsewhere mid-update of a map whose entries
+// are always complete, or of a plain counter.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

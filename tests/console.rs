@@ -695,6 +695,44 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     assert_eq!(refused.status(), 401, "a revoked secret stops working at once");
     oauth2_token(&server, &client, &second, aud, &[], false).await;
 
+    // Deleting an API takes it out of the clients limited to it, so an API
+    // created later under the same identifier does not inherit their access.
+    let scratch_aud = "https://scratch.example";
+    let r = console
+        .post(
+            "/admin/apis",
+            &[
+                ("csrf", &csrf),
+                ("identifier", scratch_aud),
+                ("name", ""),
+                ("alg", "ES256"),
+                ("lifetime", "900"),
+                ("scopes", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let scratch = created_id(&r, "apis");
+    let r = console
+        .post(
+            "/admin/clients",
+            &[
+                ("csrf", &csrf),
+                ("name", "Limited"),
+                ("kind", "confidential"),
+                ("grant_types", "client_credentials"),
+                ("audiences", &format!("{aud}, {scratch_aud}")),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let (limited, limited_secret) = (value_of(&page, "owner-id"), value_of(&page, "secret"));
+    oauth2_token(&server, &limited, &limited_secret, scratch_aud, &[], false).await;
+    assert_eq!(console.post(&format!("/admin/apis/{scratch}/delete"), &[("csrf", &csrf)]).await.status(), 303);
+    let form = console.get(&format!("/admin/clients/{limited}")).await.text().await.unwrap();
+    assert_eq!(value_of(&form, "audiences"), aud, "the deleted API is gone from the client");
+
     // Keys: rotation moves next to current.
     let before = console.get("/admin/keys").await.text().await.unwrap();
     assert_eq!(console.post("/admin/keys/rotate", &[("csrf", &csrf)]).await.status(), 303);

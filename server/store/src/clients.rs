@@ -149,6 +149,27 @@ pub fn list(conn: &mut DbConn, offset: i64, limit: i64) -> Result<Vec<Client>, S
         .collect()
 }
 
+/// Clients whose allowed audiences name `audience` exactly, so deleting an
+/// API can take it out of them. The list is stored as JSON text; the LIKE
+/// looks for the JSON-quoted string, which only narrows the scan (`_` and `%`
+/// may over-match), and the parsed list decides.
+pub fn naming_audience(conn: &mut DbConn, audience: &str) -> Result<Vec<Client>, StoreError> {
+    let quoted = to_text(&audience)?;
+    let rows = clients::table
+        .filter(clients::allowed_audiences.like(format!("%{quoted}%")))
+        .order(clients::id.asc())
+        .select(Row::as_select())
+        .load(conn)?;
+    let mut found = Vec::new();
+    for row in rows {
+        let client = Client::try_from(row)?;
+        if client.allowed_audiences.as_ref().is_some_and(|a| a.iter().any(|x| x == audience)) {
+            found.push(client);
+        }
+    }
+    Ok(found)
+}
+
 /// Deletes a client and (by cascade) its secrets.
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     diesel::delete(client_secrets::table.filter(client_secrets::client_id.eq(id))).execute(conn)?;

@@ -376,6 +376,24 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
     assert!(admins::session(&mut c, "s1").unwrap().is_none());
 }
 
+fn clients_naming_an_audience(db: &Db) {
+    let mut c = db.store.conn().unwrap();
+    let mut a = client("a");
+    a.allowed_audiences = Some(vec!["https://x.example/api".into(), "https://y.example".into()]);
+    let mut b = client("b");
+    b.allowed_audiences = Some(vec!["https://x.example/api2".into(), "https://x_example/api".into()]);
+    for cl in [&a, &b, &client("c")] {
+        clients::insert(&mut c, cl).unwrap();
+    }
+    let naming = |c: &mut _, aud: &str| -> Vec<String> {
+        clients::naming_audience(c, aud).unwrap().into_iter().map(|cl| cl.id).collect()
+    };
+    assert_eq!(naming(&mut c, "https://x.example/api"), ["a"], "a prefix of b's is not b's");
+    // `_` is a LIKE wildcard that also matches a's `.`; the exact test drops a.
+    assert_eq!(naming(&mut c, "https://x_example/api"), ["b"]);
+    assert!(clients::naming_audience(&mut c, "https://none.example").unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -398,4 +416,5 @@ conformance!(
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_and_client,
     admins_sessions_and_setup_tokens,
+    clients_naming_an_audience,
 );

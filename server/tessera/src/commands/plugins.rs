@@ -236,6 +236,8 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
     let cache = tempfile_dir()?;
     let mut host_config = config.plugins.clone();
     host_config.cache_dir = cache.clone();
+    // One call, then exit: an instance made ahead would be thrown away.
+    host_config.standby_instances = 0;
     let host = PluginHost::new(host_config, crate::clock::random::<32>()?, Compiler::InProcess)?;
     let info = host.inspect(&wasm);
     let result = match info {

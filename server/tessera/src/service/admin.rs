@@ -567,10 +567,23 @@ pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result
     Ok(api)
 }
 
-/// Deletes an API; tokens already issued for it stay valid until they expire.
+/// Deletes an API and takes it out of every client limited to it; tokens
+/// already issued for it stay valid until they expire.
 pub fn delete_api(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
+        // A client limited to this API loses it (an empty list allows no
+        // API, never every one), so an API created later under the same
+        // identifier does not inherit the old clients' access.
+        let now = clock::now();
+        for mut c in clients::naming_audience(conn, &api.identifier)? {
+            if let Some(audiences) = c.allowed_audiences.as_mut() {
+                audiences.retain(|a| *a != api.identifier);
+            }
+            c.updated_at = now;
+            clients::update(conn, &c)?;
+            audit(conn, actor, "client.update", &c.id, json!({"removed_audience": api.identifier}))?;
+        }
         apis::delete(conn, id)?;
         audit(conn, actor, "api.delete", id, json!({"identifier": api.identifier}))
     })?;

@@ -59,8 +59,9 @@ pub struct HostConfig {
     pub keep_resident_bytes: usize,
     /// Instances made ahead of their call, one per recently called plugin
     /// version, so a call only runs `on-token` (`standby.rs`). Each still
-    /// serves one call. Capped at a quarter of `pool_instances`, since a
-    /// standby holds a pool slot; 0 turns it off. Default 8.
+    /// serves one call. Capped at a quarter of `pool_instances`: standbys
+    /// and the queue of spent instances waiting to be dropped then hold at
+    /// most half the pool. 0 turns it off. Default 8.
     pub standby_instances: u32,
     /// Plugins whose fastest instantiation so far is below this many
     /// microseconds get no standby: for them the hand-off to the background

@@ -19,9 +19,11 @@
 //!
 //! Standbys hold pool slots, so there are at most `capacity` of them (the
 //! configured count, capped at a quarter of the pool) and the stalest is
-//! evicted to make room. The queue to the thread is short too (twice that):
-//! when calls come faster than it works, the caller drops its spent store itself and no
-//! refill is queued, which is exactly the behaviour without standbys.
+//! evicted to make room. The queue to the thread holds as many jobs, each
+//! one spent store: when calls come faster than the thread works, the caller
+//! drops its spent store itself and no next instance is made, which is
+//! exactly the behaviour without standbys. Standbys, queued stores and the
+//! one being made hold at most half the pool plus one slot.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -35,12 +37,14 @@ use crate::bindings::HostState;
 use crate::call::{CallLimits, Instance, Template};
 use crate::error::HostError;
 
-/// Work for the background thread.
-enum Job {
-    /// Make the next instance of the plugin with this sha256.
-    Refill { sha256: String, template: Arc<Template> },
-    /// Drop a spent store (returns its pool slot and resets its memory).
-    Retire(Store<HostState>),
+/// Work for the background thread, one per call: drop the spent store
+/// (which returns its pool slot and resets its memory), then make the next
+/// instance of the plugin with this sha256. One job per call, dropped first,
+/// so the thread never holds more than one slot.
+struct Job {
+    spent: Store<HostState>,
+    sha256: String,
+    template: Arc<Template>,
 }
 
 /// An instance waiting for its call.
@@ -88,7 +92,7 @@ impl Standby {
         // A short queue: when calls outrun the thread, jobs that do not fit
         // are done inline (a spent store) or skipped (a refill), so a backlog
         // can never hold pool slots the calls need.
-        let (tx, rx) = sync_channel(capacity.saturating_mul(2));
+        let (tx, rx) = sync_channel(capacity);
         let worker = Arc::clone(&shared);
         thread::Builder::new()
             .name("tessera-plugin-standby".into())
@@ -110,8 +114,7 @@ impl Standby {
     /// before deciding.
     pub(crate) fn after_call(&self, spent: Store<HostState>, sha256: &str, template: &Arc<Template>) {
         if self.worth_it(template) {
-            self.send(Job::Retire(spent));
-            self.send(Job::Refill { sha256: sha256.to_owned(), template: Arc::clone(template) });
+            self.send(Job { spent, sha256: sha256.to_owned(), template: Arc::clone(template) });
         }
     }
 
@@ -143,8 +146,8 @@ impl Standby {
     }
 
     /// Queues `job`, or, when there is no thread or the queue is full, drops
-    /// it here: a spent store is then dropped by the caller, as without a
-    /// standby, and a refill does not happen.
+    /// it here: the caller then drops its spent store, as without a standby,
+    /// and no next instance is made.
     fn send(&self, job: Job) {
         let Some(tx) = &self.jobs else { return };
         *lock(&self.shared.pending) += 1;
@@ -183,16 +186,12 @@ impl Shared {
 }
 
 fn work(engine: &Engine, limits: CallLimits, shared: &Shared, jobs: &Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
-        match job {
-            Job::Retire(store) => drop(store),
-            Job::Refill { sha256, template } => {
-                if !lock(&shared.ready).contains_key(&sha256) {
-                    match template.instantiate(engine, limits) {
-                        Ok(instance) => shared.keep(sha256, instance),
-                        Err((failure, _)) => tracing::debug!(sha256, "standby instantiation failed: {failure}"),
-                    }
-                }
+    while let Ok(Job { spent, sha256, template }) = jobs.recv() {
+        drop(spent);
+        if !lock(&shared.ready).contains_key(&sha256) {
+            match template.instantiate(engine, limits) {
+                Ok(instance) => shared.keep(sha256, instance),
+                Err((failure, _)) => tracing::debug!(sha256, "standby instantiation failed: {failure}"),
             }
         }
         shared.done();

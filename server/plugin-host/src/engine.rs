@@ -74,9 +74,10 @@ pub(crate) fn host_engine(cfg: &HostConfig) -> Result<Engine, HostError> {
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         // Keep the start of each slot's memory and tables resident and reset
-        // it with memset instead of madvise: a fresh instance then costs
-        // fewer page faults and TLB shootdowns (slots are still zeroed
-        // between calls, so nothing leaks from one call to the next).
+        // it by copying the original contents back instead of madvise: a
+        // fresh instance then costs fewer page faults and TLB shootdowns
+        // (slots are still restored between calls, so nothing leaks from one
+        // call to the next).
         .linear_memory_keep_resident(cfg.keep_resident_bytes)
         .table_keep_resident(cfg.keep_resident_bytes);
     let mut config = code_config();

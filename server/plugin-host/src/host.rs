@@ -21,6 +21,7 @@ use crate::context::TokenContext;
 use crate::engine::{EpochTicker, deadline_ticks, fingerprint, host_engine};
 use crate::error::{HostError, PluginFailure, UploadError};
 use crate::limits::LogLine;
+use crate::locks::{lock, read, write};
 use crate::standby::Standby;
 use crate::verdict::{OutputRules, PluginVerdict, validate};
 
@@ -368,18 +369,6 @@ fn check_upload(wasm: &[u8], limit: usize) -> Result<(), UploadError> {
 /// Only lowercase hex: the value becomes part of a file name.
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-// Poisoning only means another call panicked mid-update of a plain map whose
-// entries are always complete, so the data is still consistent.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ mod engine;
 mod error;
 mod host;
 mod limits;
+mod locks;
 mod standby;
 mod verdict;
 

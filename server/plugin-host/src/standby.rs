@@ -36,6 +36,7 @@ use wasmtime::{Engine, Store};
 use crate::bindings::HostState;
 use crate::call::{CallLimits, Instance, Template};
 use crate::error::HostError;
+use crate::locks::lock;
 
 /// Work for the background thread, one per call: drop the spent store
 /// (which returns its pool slot and resets its memory), then make the next
@@ -89,9 +90,9 @@ impl Standby {
         if capacity == 0 {
             return Ok(Self { shared, jobs: None });
         }
-        // A short queue: when calls outrun the thread, jobs that do not fit
-        // are done inline (a spent store) or skipped (a refill), so a backlog
-        // can never hold pool slots the calls need.
+        // A short queue: when calls outrun the thread, a job that does not
+        // fit is dropped by the caller (its spent store with it, and no next
+        // instance), so a backlog can never hold pool slots the calls need.
         let (tx, rx) = sync_channel(capacity);
         let worker = Arc::clone(&shared);
         thread::Builder::new()
@@ -167,19 +168,18 @@ impl Shared {
         }
     }
 
-    /// Keeps `instance` for `sha256`, evicting the stalest standby when full.
-    /// The evicted instance is dropped after the lock is released.
+    /// Keeps `instance` for `sha256` (which has none: only the thread adds,
+    /// and it checked), evicting the stalest standby when full. The evicted
+    /// instance is dropped after the lock is released.
     fn keep(&self, sha256: String, instance: Instance) {
         let evicted = {
             let mut ready = lock(&self.ready);
-            let evicted = if ready.len() >= self.capacity && !ready.contains_key(&sha256) {
-                let stalest = ready.iter().min_by_key(|(_, r)| r.made).map(|(k, _)| k.clone());
-                stalest.and_then(|k| ready.remove(&k))
-            } else {
-                None
-            };
-            let replaced = ready.insert(sha256, Ready { instance, made: Instant::now() });
-            (evicted, replaced)
+            let stalest = (ready.len() >= self.capacity)
+                .then(|| ready.iter().min_by_key(|(_, r)| r.made).map(|(k, _)| k.clone()))
+                .flatten();
+            let evicted = stalest.and_then(|k| ready.remove(&k));
+            ready.insert(sha256, Ready { instance, made: Instant::now() });
+            evicted
         };
         drop(evicted);
     }
@@ -196,10 +196,4 @@ fn work(engine: &Engine, limits: CallLimits, shared: &Shared, jobs: &Receiver<Jo
         }
         shared.done();
     }
-}
-
-// Poisoning only means a panic elsewhere mid-update of a map whose entries
-// are always complete, or of a plain counter.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -68,8 +68,14 @@ fn environment_sets_listen_and_flags_override_it() {
     drop(server);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child =
-        tessera(dir.path()).env("TESSERA_LISTEN", format!("127.0.0.1:{port}")).arg("serve").spawn().unwrap();
+    // Its log goes nowhere: a test's output carries only its own messages.
+    let mut child = tessera(dir.path())
+        .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..600 {

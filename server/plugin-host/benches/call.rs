@@ -96,19 +96,13 @@ fn bench_calls(c: &mut Criterion) {
     for (name, config) in examples() {
         let ctx = TokenContext { config, ..context() };
         let path = plugins_dir().join(format!("build/examples/{name}.wasm"));
-        let Ok(wasm) = std::fs::read(&path) else {
-            eprintln!("note: skipping {name}: {} not found (run plugins/build.sh)", path.display());
-            continue;
-        };
+        // A missing example fails the run: `cargo test --all-targets` runs this
+        // bench once, and a silent skip would hide a broken example build.
+        let wasm = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{} is missing ({e}): run plugins/build.sh", path.display()));
         for mode in [Mode::Inline, Mode::Standby, Mode::BackToBack] {
             let host = if let Mode::Inline = mode { &inline } else { &standby };
-            let info = match host.inspect(&wasm) {
-                Ok(info) => info,
-                Err(e) => {
-                    eprintln!("note: skipping {name}: {e}");
-                    break;
-                }
-            };
+            let info = host.inspect(&wasm).unwrap_or_else(|e| panic!("{name} does not load: {e}"));
             let first = host.call(&info.sha256, || Ok::<_, String>(wasm.clone()), &ctx, None);
             assert!(first.outcome.is_ok(), "{name} fails on the sample context: {:?}", first.outcome);
             let id = format!("{}/{name}", mode.label());

@@ -1,6 +1,7 @@
 //! `Compiler::Subprocess` end to end with the real compile worker (the
-//! `compile_worker` example, which `cargo test` builds): the artefact a
-//! child compiles under `RLIMIT_AS` loads in the pooling engine and runs.
+//! package's `tessera-compile-worker` binary, which cargo must build before
+//! it runs these tests): the artefact a child compiles under `RLIMIT_AS`
+//! loads in the pooling engine and runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -12,16 +13,11 @@ use tessera_plugin_host::{Compiler, HostConfig, PluginHost, PluginVerdict, Token
 mod common;
 use common::{fixture, plugins_dir};
 
-/// `target/<profile>/examples/compile_worker`, next to this test's `deps/`.
+/// The worker binary: cargo builds every `[[bin]]` of a package before its
+/// integration tests and tells them where through `CARGO_BIN_EXE_<name>`, so
+/// this never depends on what an earlier build left in the target dir.
 fn worker() -> Compiler {
-    let exe = std::env::current_exe().unwrap();
-    let program = exe.parent().and_then(Path::parent).unwrap().join("examples/compile_worker");
-    assert!(
-        program.exists(),
-        "{} is missing: run `cargo test -p tessera-plugin-host`, which builds it",
-        program.display()
-    );
-    Compiler::Subprocess { program, args: vec![] }
+    Compiler::Subprocess { program: env!("CARGO_BIN_EXE_tessera-compile-worker").into(), args: vec![] }
 }
 
 fn host(dir: &Path, compile_memory_bytes: u64) -> PluginHost {
@@ -78,7 +74,8 @@ fn child_over_its_address_space_limit_fails_cleanly() {
 }
 
 /// The large interpreter-carrying examples must compile within the default
-/// 2 GiB address-space limit. Skipped (with a note) if not built.
+/// 2 GiB address-space limit. `plugins/build.sh` builds them; a missing one
+/// fails the test rather than skipping it.
 #[test]
 fn large_examples_compile_under_the_default_limit() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,10 +84,8 @@ fn large_examples_compile_under_the_default_limit() {
         [("python-tenant", json!({"tenant": "acme"})), ("js-permissions", json!({"roles": {"admin": ["read"]}}))];
     for (name, config) in cases {
         let path = plugins_dir().join(format!("build/examples/{name}.wasm"));
-        let Ok(wasm) = std::fs::read(&path) else {
-            eprintln!("note: skipping {name}: {} not built", path.display());
-            continue;
-        };
+        let wasm = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{} is missing ({e}): run plugins/build.sh", path.display()));
         let info = h.inspect(&wasm).unwrap_or_else(|e| panic!("{name}: {e}"));
         let r = h.call(&info.sha256, || Err::<Vec<u8>, _>("prepared"), &ctx(config), None);
         assert!(r.outcome.is_ok(), "{name}: {:?}", r.outcome);

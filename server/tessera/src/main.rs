@@ -6,6 +6,7 @@ mod clock;
 mod commands;
 mod config;
 mod crypto;
+mod files;
 mod keys;
 mod passwords;
 mod service;
@@ -81,6 +82,9 @@ fn fail(message: &str, code: u8) -> ExitCode {
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal (and never with NO_COLOR set): logs sent to a
+    // file, a journal or a test's captured output stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
 }

@@ -1,0 +1,2 @@
+//! Feature unification only; see this crate's `Cargo.toml`. Nothing here is
+//! meant to be used.

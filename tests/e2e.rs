@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod client_credentials;
 pub mod console;
+mod housekeeping;
 mod introspection;
 mod keys;
 mod oidc;

@@ -113,6 +113,7 @@ pub struct TestServer {
     child: Option<Child>,
     log: PathBuf,
     extra_env: Vec<(String, String)>,
+    umask: Option<u32>,
 }
 
 /// Builder for a test server.
@@ -124,6 +125,8 @@ pub struct Options {
     pub share_db: Option<std::sync::Arc<TestDb>>,
     /// Extra `serve` flags.
     pub serve_args: Vec<String>,
+    /// Run the server and the CLI under this umask (through `sh`).
+    pub umask: Option<u32>,
 }
 
 impl TestServer {
@@ -140,7 +143,7 @@ impl TestServer {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = dir.path().join("server.log");
-        let mut s = TestServer { base, dir, db, child: None, log, extra_env: opts.env };
+        let mut s = TestServer { base, dir, db, child: None, log, extra_env: opts.env, umask: opts.umask };
         let log_file = std::fs::File::create(&s.log).expect("log file");
         let mut cmd = s.command();
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).args(&opts.serve_args);
@@ -152,7 +155,14 @@ impl TestServer {
 
     /// A `tessera` command with this server's data directory, database and env.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(binary());
+        let mut cmd = match self.umask {
+            None => Command::new(binary()),
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("umask {mask:03o} && exec \"$0\" \"$@\""), binary()]);
+                sh
+            }
+        };
         for (k, _) in std::env::vars() {
             if k.starts_with("TESSERA_") {
                 cmd.env_remove(k);
@@ -266,6 +276,27 @@ impl TestServer {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// `SELECT COUNT(*) FROM <table>` on this server's database (either
+    /// backend), for tests that check what is stored.
+    pub fn count_rows(&self, table: &str) -> i64 {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        let rows: Vec<Count> = match &self.db.url {
+            Some(url) => q.load(&mut diesel::PgConnection::establish(url).expect("connect to the test database")),
+            None => {
+                let path = self.dir.path().join("tessera.db");
+                q.load(&mut diesel::SqliteConnection::establish(&path.display().to_string()).expect("open tessera.db"))
+            }
+        }
+        .unwrap_or_else(|e| panic!("count {table}: {e}"));
+        rows[0].n
     }
 }
 

@@ -394,6 +394,86 @@ fn clients_naming_an_audience(db: &Db) {
     assert!(clients::naming_audience(&mut c, "https://none.example").unwrap().is_empty());
 }
 
+/// Issue #11 item 15 (SECURITY.md R-4): expired codes, sessions, refresh
+/// families, setup links and throttle windows are deleted in bounded
+/// batches; live rows, used codes still inside their retention and rotated
+/// tokens of a live family stay (they detect replays).
+fn expired_state_is_purged_in_batches(db: &Db) {
+    use tessera_store::grants::{self, AuthorizationCode, RefreshToken, Session};
+    use tessera_store::{admins, purge, throttle};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("pu", "purge-user")).unwrap();
+    clients::insert(&mut c, &client("pc")).unwrap();
+    let code = |hash: &str, expires_at: i64| AuthorizationCode {
+        code_hash: hash.into(),
+        client_id: "pc".into(),
+        user_id: "pu".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scopes: "openid".into(),
+        audience: None,
+        nonce: None,
+        code_challenge: None,
+        auth_time: 1,
+        created_at: 1,
+        expires_at,
+        used_at: Some(2),
+        family_id: "f".into(),
+    };
+    for i in 0..5 {
+        grants::insert_code(&mut c, &code(&format!("old{i}"), 100)).unwrap();
+    }
+    grants::insert_code(&mut c, &code("live", 1_000)).unwrap();
+    assert_eq!(purge::authorization_codes(&mut c, 500, 2).unwrap(), 2, "one batch is bounded");
+    assert_eq!(purge::authorization_codes(&mut c, 500, 2).unwrap(), 2);
+    assert_eq!(purge::authorization_codes(&mut c, 500, 2).unwrap(), 1);
+    assert_eq!(purge::authorization_codes(&mut c, 500, 2).unwrap(), 0);
+    assert!(grants::code(&mut c, "live").unwrap().is_some());
+    assert!(grants::code(&mut c, "old0").unwrap().is_none());
+
+    let rt = |id: &str, family: &str, absolute: i64| RefreshToken {
+        id: id.into(),
+        family_id: family.into(),
+        token_hash: format!("hash-{id}"),
+        client_id: "pc".into(),
+        user_id: "pu".into(),
+        api_id: "a".into(),
+        scopes: "read".into(),
+        created_at: 1,
+        absolute_expires_at: absolute,
+        idle_expires_at: 10,
+        used_at: Some(5),
+        revoked_at: None,
+    };
+    grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
+    grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
+    // Rotated and idle-expired, but its family lives: reuse must still be seen.
+    grants::insert(&mut c, &rt("rotated", "live", 1_000)).unwrap();
+    assert_eq!(purge::refresh_tokens(&mut c, 500, 10).unwrap(), 2);
+    assert!(grants::find_by_hash(&mut c, "hash-rotated").unwrap().is_some());
+
+    let session = |id: &str, expires_at: i64| Session {
+        id_hash: id.into(),
+        user_id: "pu".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at,
+    };
+    grants::insert_session(&mut c, &session("s-old", 100)).unwrap();
+    grants::insert_session(&mut c, &session("s-live", 1_000)).unwrap();
+    assert_eq!(purge::sessions(&mut c, 500, 10).unwrap(), 1);
+    assert!(grants::session(&mut c, "s-live", 500).unwrap().is_some());
+
+    admins::insert_setup_token(&mut c, "link-old", 1, 100).unwrap();
+    admins::insert_setup_token(&mut c, "link-live", 1, 1_000).unwrap();
+    assert_eq!(purge::admin_setup_tokens(&mut c, 500, 10).unwrap(), 1);
+    assert!(admins::setup_token_valid(&mut c, "link-live", 500).unwrap());
+
+    throttle::record_failure(&mut c, "old-window", 100, 60).unwrap();
+    throttle::record_failure(&mut c, "live-window", 480, 60).unwrap();
+    assert_eq!(purge::login_failures(&mut c, 500 - 60, 10).unwrap(), 1);
+    assert_eq!(throttle::failures(&mut c, "live-window", 500, 60).unwrap(), 1);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -417,4 +497,5 @@ conformance!(
     consent_is_remembered_per_user_and_client,
     admins_sessions_and_setup_tokens,
     clients_naming_an_audience,
+    expired_state_is_purged_in_batches,
 );

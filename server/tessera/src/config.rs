@@ -49,6 +49,32 @@ pub struct Config {
     pub plugin_runs: PluginRunsConfig,
     /// The admin console (`[console]`): session timeouts, setup link.
     pub console: ConsoleConfig,
+    /// Background deletion of expired grant and session state (`[purge]`).
+    pub purge: PurgeConfig,
+}
+
+/// Background purge of expired codes, sessions, refresh-token families,
+/// setup links and throttle windows (`service/purge.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PurgeConfig {
+    /// Seconds between purge rounds; 0 turns the purge off. Every node runs
+    /// it; the deletes are idempotent, so several nodes never conflict. Default: 300.
+    pub interval_secs: u64,
+    /// Rows deleted per statement, so a purge never holds a long write lock. Default: 1000.
+    pub batch: i64,
+    /// Statements per table per round at most; the rest waits for the next
+    /// round, so one round's work is bounded too. Default: 100.
+    pub max_batches: u32,
+    /// Expired authorization codes are kept this long, so a late replay of a
+    /// used code still revokes what it issued (RFC 6749 §4.1.2). Default: 86400.
+    pub code_retention_secs: i64,
+}
+
+impl Default for PurgeConfig {
+    fn default() -> Self {
+        PurgeConfig { interval_secs: 300, batch: 1000, max_batches: 100, code_retention_secs: 86_400 }
+    }
 }
 
 /// The admin console. Sign-in throttling shares `[login]`'s limits.
@@ -102,6 +128,7 @@ impl Default for Config {
             plugins: tessera_plugin_host::HostConfig::default(),
             plugin_runs: PluginRunsConfig::default(),
             console: ConsoleConfig::default(),
+            purge: PurgeConfig::default(),
         }
     }
 }
@@ -278,6 +305,11 @@ impl Config {
         }
         if self.console.idle_timeout_secs <= 0 || self.console.absolute_timeout_secs <= 0 {
             return Err("console.idle_timeout_secs and console.absolute_timeout_secs must be positive".into());
+        }
+        if self.purge.batch <= 0 || self.purge.max_batches == 0 || self.purge.code_retention_secs < 0 {
+            return Err(
+                "purge.batch and purge.max_batches must be positive, purge.code_retention_secs not negative".into()
+            );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!("log.format must be text or json, not {:?}", self.log.format));

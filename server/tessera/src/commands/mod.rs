@@ -7,7 +7,7 @@ pub mod serve;
 
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::{clock, keys};
+use crate::{clock, files, keys};
 use anyhow::Context as _;
 use serde_json::Value;
 use tessera_store::{Backend, Store};
@@ -26,9 +26,13 @@ pub struct Context {
 /// migrations and makes sure signing keys exist.
 pub fn open(config: Config) -> anyhow::Result<Context> {
     let url = config.database_url();
-    let (backend, _) = Backend::of(&url);
-    std::fs::create_dir_all(&config.data_dir)
+    let (backend, target) = Backend::of(&url);
+    files::private_dir(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    if backend == Backend::Sqlite {
+        let db = std::path::Path::new(&target);
+        files::private_sqlite(db).with_context(|| format!("cannot prepare the database file {}", db.display()))?;
+    }
     let store = Store::connect(
         &url,
         config.database.max_connections,

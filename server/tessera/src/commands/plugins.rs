@@ -16,7 +16,7 @@ const ACTOR: &str = "cli";
 /// (this binary's hidden `plugin compile-worker`).
 pub fn host(ctx_config: &crate::config::Config) -> anyhow::Result<Arc<PluginHost>> {
     let config = ctx_config.plugin_host();
-    std::fs::create_dir_all(&config.cache_dir)
+    crate::files::private_dir(&config.cache_dir)
         .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
     let node_key = crate::crypto::node_key(&ctx_config.data_dir)?;
     let program = std::env::current_exe().context("cannot locate the tessera binary for the compile worker")?;
@@ -254,6 +254,6 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("tessera-plugin-run-{}", crate::clock::random_id(12)?));
-    std::fs::create_dir_all(&dir)?;
+    crate::files::private_dir(&dir)?;
     Ok(dir)
 }

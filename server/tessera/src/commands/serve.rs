@@ -27,6 +27,7 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     let host = super::plugins::host(&config)?;
     crate::service::warmer::spawn(store.clone(), host.clone(), Duration::from_secs(1))
         .context("cannot start the plugin warmer")?;
+    crate::service::purge::Purger::new(&config).spawn(store.clone()).context("cannot start the purge thread")?;
     let pipeline = Arc::new(Pipeline::new(store.clone(), host.clone(), master.clone(), config.plugin_runs.keep));
     let settings = UserGrantSettings {
         refresh_absolute_secs: config.tokens.refresh_token_absolute_secs,

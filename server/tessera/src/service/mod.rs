@@ -8,6 +8,7 @@ pub mod console;
 pub mod introspection;
 pub mod pipeline;
 pub mod plugins;
+pub mod purge;
 pub mod sign_in;
 pub mod token;
 pub mod user_grants;

@@ -13,7 +13,7 @@ pub mod routes;
 use crate::keys::KeyRing;
 use crate::service::console::ConsoleAuth;
 use crate::service::token::TokenService;
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 use std::sync::Arc;
 use tessera_store::Store;
@@ -93,6 +93,12 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
 pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::Result<actix_web::dev::Server> {
     // Multipart overhead on top of the largest component the host accepts.
     let max_upload = state.admin.max_upload_bytes.saturating_add(64 * 1024);
+    // An https issuer means browsers reach us over TLS (usually at a proxy):
+    // tell them never to try plain http for a year (RFC 6797; issue #11
+    // item 13). Under an http issuer (development) the header would be
+    // ignored by browsers anyway, and would pin a name that later moves to
+    // https with a different setup, so it is left out.
+    let hsts = state.issuer.starts_with("https://");
     let state = web::Data::new(state);
     let srv = HttpServer::new(move || {
         App::new()
@@ -112,6 +118,10 @@ pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::
                     .add(("Referrer-Policy", "no-referrer"))
                     .add(("X-Frame-Options", "DENY")),
             )
+            .wrap(Condition::new(
+                hsts,
+                DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
+            ))
             .configure(public_routes)
             .configure(console::routes)
     })

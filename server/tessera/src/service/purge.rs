@@ -1,0 +1,108 @@
+//! Deletes expired grant and session state in the background (issue #11
+//! item 15; SECURITY.md R-4): authorization codes past their retention,
+//! refresh-token families past their absolute end, hosted and console
+//! sessions, console setup links and throttle windows.
+//!
+//! Every node runs the same loop; the deletes are idempotent and batched
+//! (`tessera_store::purge`), so nodes never conflict and a round never holds
+//! a long write lock. A failed round (database away) is logged and retried at
+//! the next interval; nothing else depends on it.
+
+use crate::clock;
+use crate::config::{Config, PurgeConfig};
+use std::time::Duration;
+use tessera_store::{DbConn, Store, StoreError, admins, purge};
+
+/// What one round deleted, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Authorization codes.
+    pub codes: usize,
+    /// Refresh tokens.
+    pub refresh_tokens: usize,
+    /// Hosted sign-in sessions.
+    pub sessions: usize,
+    /// Console sessions.
+    pub admin_sessions: usize,
+    /// Console setup links.
+    pub setup_links: usize,
+    /// Throttle windows.
+    pub throttle_windows: usize,
+}
+
+impl Purged {
+    fn total(&self) -> usize {
+        self.codes
+            + self.refresh_tokens
+            + self.sessions
+            + self.admin_sessions
+            + self.setup_links
+            + self.throttle_windows
+    }
+}
+
+/// The cutoffs one round uses, all derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct Purger {
+    settings: PurgeConfig,
+    login_window_secs: i64,
+    console_idle_secs: i64,
+    console_absolute_secs: i64,
+}
+
+impl Purger {
+    /// A purger for this configuration.
+    pub fn new(config: &Config) -> Purger {
+        Purger {
+            settings: config.purge.clone(),
+            login_window_secs: config.login.window_secs,
+            console_idle_secs: config.console.idle_timeout_secs,
+            console_absolute_secs: config.console.absolute_timeout_secs,
+        }
+    }
+
+    /// Runs one round at `now` (unix seconds).
+    pub fn run_once(&self, store: &Store, now: i64) -> Result<Purged, StoreError> {
+        let mut conn = store.conn()?;
+        let c = &mut *conn;
+        let s = &self.settings;
+        let mut batches = |f: &mut dyn FnMut(&mut DbConn) -> Result<usize, StoreError>| -> Result<usize, StoreError> {
+            let mut total = 0;
+            for _ in 0..s.max_batches {
+                let n = f(c)?;
+                total += n;
+                if (n as i64) < s.batch {
+                    break;
+                }
+            }
+            Ok(total)
+        };
+        let codes = batches(&mut |c| purge::authorization_codes(c, now - s.code_retention_secs, s.batch))?;
+        let refresh_tokens = batches(&mut |c| purge::refresh_tokens(c, now, s.batch))?;
+        let sessions = batches(&mut |c| purge::sessions(c, now, s.batch))?;
+        let setup_links = batches(&mut |c| purge::admin_setup_tokens(c, now, s.batch))?;
+        let throttle_windows = batches(&mut |c| purge::login_failures(c, now - self.login_window_secs, s.batch))?;
+        let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
+        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows })
+    }
+
+    /// Starts the purge thread (unless `interval_secs` is 0); it lives as
+    /// long as the process.
+    pub fn spawn(self, store: Store) -> std::io::Result<()> {
+        if self.settings.interval_secs == 0 {
+            return Ok(());
+        }
+        let interval = Duration::from_secs(self.settings.interval_secs);
+        std::thread::Builder::new().name("purge".into()).spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                match self.run_once(&store, clock::now()) {
+                    Ok(p) if p.total() > 0 => tracing::info!(purged = ?p, "purged expired state"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purge round failed; retrying next interval"),
+                }
+            }
+        })?;
+        Ok(())
+    }
+}

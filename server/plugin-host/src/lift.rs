@@ -7,7 +7,10 @@
 //! any lift into `String`/`Vec`) copies each entry in full, and sizes a `Vec`
 //! from the guest's length before reading an element. Such a result made the
 //! host copy 120 MiB from a plugin holding 10 MiB, all before the output size
-//! check in `verdict.rs` could look at it.
+//! check in `verdict.rs` could look at it. (wasmtime's own "hostcall fuel"
+//! stops a lift at 128 MiB by default; it is one per store and also bounds
+//! every argument of every host import, such as a `host.log` message, so
+//! lowering it to the output cap would make long log lines trap.)
 //!
 //! The result is therefore lifted into the types below instead of the
 //! generated ones. They have exactly the generated types' canonical-ABI shape

@@ -100,10 +100,10 @@ fn assert_refused(outcome: &Result<tessera_plugin_host::PluginVerdict, PluginFai
     );
 }
 
-/// The `repeat-output` fixture returns one 10 MiB string under 14 names (both
-/// claims strings and 12 drop-scopes entries): 140 MiB if lifted naively,
-/// which is what the host used to copy, per call, before its 20 KiB output
-/// check. Now the lift stops at its budget (twice the output cap), so 8
+/// The `repeat-output` fixture returns one 10 MiB string under 12 names (its
+/// drop-scopes entries): 120 MiB if lifted naively, which is what the host
+/// used to copy, per call, before its 20 KiB output check (wasmtime's own
+/// hostcall fuel only stops a lift at 128 MiB). Now the lift stops at its budget (twice the output cap), so 8
 /// concurrent calls raise the host heap by at most 16 MiB in all, a quarter
 /// of one plugin's 64 MiB memory cap; each call's server memory is then at
 /// most its pool slot (the memory cap) plus about 2 MiB.
@@ -113,7 +113,7 @@ fn aliased_output_is_refused_without_being_copied() {
     let dir = tempfile::tempdir().unwrap();
     let config = HostConfig {
         cache_dir: dir.path().to_owned(),
-        // Generous: lifting 140 MiB took a good while in debug builds.
+        // Generous: lifting 120 MiB took a good while in debug builds.
         deadline_ms: 30_000,
         pool_instances: 16,
         max_pool_share_percent: 100,

@@ -196,8 +196,9 @@ async fn binding_changes_take_effect_without_restart() {
 /// server_error (nothing about why), with `skip` lets the token through
 /// unchanged, and never takes the server down. SECURITY.md W-3 (deadline),
 /// W-6 (memory), W-13 (output), W-14 (fail closed by default policy `deny`),
-/// and Issue #11 items 2 and 3 (W-19: `sleep` is stopped at the deadline;
-/// W-18: `repeat-output`'s aliased 120 MiB result is refused as oversized).
+/// and Issue #11 items 2 and 3 (`sleep` ends as `deadline`, see
+/// `sleeping_plugins_cannot_starve_other_clients` for how soon; W-18:
+/// `repeat-output`'s aliased 120 MiB result is refused as oversized).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_fixture_ends_in_its_failure_policy() {
     // A 16 MiB cap is reached in a few ms, well inside a 300 ms deadline even

@@ -315,9 +315,9 @@ mod tests {
     }
 
     /// Issue #11 items 2 and 14: the plugin pool share and clock resolution
-    /// are `[plugins]` settings, from the file or the environment.
+    /// are `[plugins]` settings; unknown plugin keys are still refused.
     #[test]
-    fn plugin_share_and_clock_settings_load_from_file_and_env() {
+    fn plugin_share_and_clock_settings_load_from_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
         std::fs::write(&file, "[plugins]\nmax_pool_share_percent = 10\nclock_resolution_ms = 5\n").unwrap();

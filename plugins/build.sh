@@ -45,7 +45,7 @@ WASM_TOOLS=$VENV/bin/wasm-tools
 # Rust crates (package names) in the plugins workspace, by output name.
 RUST_FIXTURES=(allow-claim echo-context drop-scope deny plugin-error trap loop-forever
                grow-memory oversized-output reserved-claim malformed-claims log-flood wrong-world counter
-               sleep clock)
+               sleep clock recurse wasi-probe)
 # Fixtures written by hand in WebAssembly text (the canonical ABI allows what
 # no bindings generator produces); each is embedded into the token-plugin world.
 WAT_FIXTURES=(repeat-output)

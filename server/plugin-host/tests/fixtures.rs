@@ -503,3 +503,27 @@ fn clock_resolution_is_configurable() {
     let step = patch.access_token_claims()["monotonic_min_step_ns"].as_u64().unwrap();
     assert!(step >= 10_000_000 && step % 10_000_000 == 0, "monotonic step {step} ns");
 }
+
+/// SECURITY.md W-7: unbounded recursion hits the wasm stack limit and traps
+/// ("call stack exhausted"); the process and the host live on.
+#[test]
+fn unbounded_recursion_traps_and_the_host_lives_on() {
+    let f = failure("recurse");
+    assert!(matches!(&f, PluginFailure::Trap(m) if m.contains("call stack exhausted")), "{f:?}");
+}
+
+/// SECURITY.md W-11: the WASI context is empty. The plugin host links WASI
+/// p2 (language runtimes import it) but a plugin sees no environment, no
+/// arguments, no files and an empty stdin. (Sockets are denied too:
+/// `allow_tcp`/`allow_udp`/`allow_ip_name_lookup` are off in bindings.rs.)
+#[test]
+fn plugins_see_no_environment_arguments_or_files() {
+    let r = run("wasi-probe");
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+    let claims = patch.access_token_claims();
+    assert_eq!(
+        (&claims["env"], &claims["args"], &claims["files"], &claims["stdin_bytes"]),
+        (&json!(0), &json!(0), &json!(false), &json!(0)),
+        "{claims:?}"
+    );
+}

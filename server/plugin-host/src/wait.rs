@@ -5,7 +5,7 @@
 //! host call is not running wasm, so it is not interrupted. In the WASI p2
 //! imports every wait goes through `wasi:io/poll`: Rust's
 //! `std::thread::sleep` is `monotonic-clock.subscribe-duration` followed by
-//! `pollable.block`, and wasi-libc's `nanosleep` and `poll` use `poll`.
+//! `pollable.block`, and waiting on several pollables at once is `poll`.
 //! wasmtime-wasi 48's sync bindings run these as `in_tokio(async { .. })`,
 //! blocking the calling thread until the pollable is ready, however long
 //! that is. A 3 s sleep under a 100 ms deadline took 3 s and held its pool
@@ -134,7 +134,7 @@ mod tests {
     /// Issue #11 item 2 (SECURITY.md W-4, W-19): both blocking functions of
     /// `wasi:io/poll` give up at the call's deadline with the error that is
     /// reported as `Deadline`. (`block` is also exercised end to end by the
-    /// `sleep` fixture; `poll` is what wasi-libc's sleep and poll use.)
+    /// `sleep` fixture, which sleeps with Rust's `std::thread::sleep`.)
     #[test]
     fn poll_and_block_end_at_the_deadline() {
         let engine = Engine::default();

@@ -44,7 +44,11 @@ WASM_TOOLS=$VENV/bin/wasm-tools
 
 # Rust crates (package names) in the plugins workspace, by output name.
 RUST_FIXTURES=(allow-claim echo-context drop-scope deny plugin-error trap loop-forever
-               grow-memory oversized-output reserved-claim malformed-claims log-flood wrong-world counter)
+               grow-memory oversized-output reserved-claim malformed-claims log-flood wrong-world counter
+               sleep clock recurse wasi-probe)
+# Fixtures written by hand in WebAssembly text (the canonical ABI allows what
+# no bindings generator produces); each is embedded into the token-plugin world.
+WAT_FIXTURES=(repeat-output)
 RUST_EXAMPLES=(rust-username)
 
 usage() {
@@ -223,6 +227,14 @@ build_fixtures() {
     done
 
     mkdir -p "$WORK"
+    for name in "${WAT_FIXTURES[@]}"; do
+        "$WASM_TOOLS" component embed --world token-plugin "$WIT" "$HERE/fixtures/$name/$name.wat" \
+            -o "$WORK/$name-core.wasm"
+        "$WASM_TOOLS" component new "$WORK/$name-core.wasm" -o "$WORK/$name.wasm"
+        check_plugin "$WORK/$name.wasm"
+        emit "$WORK/$name.wasm" fixtures "$name"
+    done
+
     "$WASM_TOOLS" parse "$HERE/fixtures/not-a-component/not-a-component.wat" -o "$WORK/not-a-component.wasm"
     "$WASM_TOOLS" validate "$WORK/not-a-component.wasm"
     if "$WASM_TOOLS" component wit "$WORK/not-a-component.wasm" >/dev/null 2>&1; then

@@ -194,7 +194,11 @@ async fn binding_changes_take_effect_without_restart() {
 
 /// Each hostile fixture, bound with `deny`, refuses the request with
 /// server_error (nothing about why), with `skip` lets the token through
-/// unchanged, and never takes the server down.
+/// unchanged, and never takes the server down. SECURITY.md W-3 (deadline),
+/// W-6 (memory), W-13 (output), W-14 (fail closed by default policy `deny`),
+/// and Issue #11 items 2 and 3 (`sleep` ends as `deadline`, see
+/// `sleeping_plugins_cannot_starve_other_clients` for how soon; W-18:
+/// `repeat-output`'s aliased 120 MiB result is refused as oversized).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_fixture_ends_in_its_failure_policy() {
     // A 16 MiB cap is reached in a few ms, well inside a 300 ms deadline even
@@ -213,6 +217,8 @@ async fn every_hostile_fixture_ends_in_its_failure_policy() {
         ("reserved-claim", "reserved_claim"),
         ("malformed-claims", "invalid_output"),
         ("plugin-error", "plugin_error"),
+        ("sleep", "deadline"),
+        ("repeat-output", "oversized_output"),
     ];
     for (fixture, outcome) in cases {
         upload(&s, "fixtures", fixture);
@@ -331,4 +337,52 @@ fn plugin_run_tests_a_plugin_locally_without_a_server() {
     assert_eq!(logs.len(), 33, "32 lines and one marker");
     assert!(logs.iter().all(|l| l["message"].as_str().unwrap().len() <= 1024));
     assert!(logs[32]["message"].as_str().unwrap().contains("lines dropped"));
+}
+
+/// Issue #11 item 2 (SECURITY.md W-19, W-15): twelve token requests whose
+/// plugin sleeps (3 s, under a 500 ms deadline) arrive at once on an 8-slot
+/// pool. Each ends within the deadline (stopped at it, or refused at once
+/// as over the plugin's share of the pool), fails closed, and meanwhile
+/// another client's plugin-bound token is issued. Before, the sleepers held
+/// every slot for 3 s and the other client got 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeping_plugins_cannot_starve_other_clients() {
+    let env = [("POOL_INSTANCES", "8"), ("DEADLINE_MS", "500"), ("STANDBY_INSTANCES", "0")]
+        .map(|(k, v)| (format!("TESSERA_PLUGINS__{k}"), v.to_owned()))
+        .to_vec();
+    let s = setup_with(Backend::Sqlite, env);
+    let other = s.server.cli_json(&["client", "create", "--name", "bystander", "--grant-types", "client_credentials"]);
+    let (other_id, other_secret) = (other["client_id"].as_str().unwrap(), other["client_secret"].as_str().unwrap());
+    upload(&s, "fixtures", "sleep");
+    upload(&s, "fixtures", "allow-claim");
+    bind(&s, "sleep", &["--client", &s.id]);
+    bind(&s, "allow-claim", &["--client", other_id]);
+
+    let mut sleepers = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (url, id, secret) = (s.server.token_url(), s.id.clone(), s.secret.clone());
+        sleepers.spawn(async move {
+            let start = std::time::Instant::now();
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials"), ("audience", AUD)])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), start.elapsed())
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let token = oauth2_token(&s.server, other_id, other_secret, AUD, &[], false).await;
+    let c = verify_with_discovery(&s.server.base, &token, AUD).await;
+    assert_eq!(c["fixture"], "allow-claim", "the other client's plugin ran");
+    while let Some(done) = sleepers.join_next().await {
+        let (status, took) = done.unwrap();
+        assert_eq!(status, 500, "a sleeping plugin bound with `deny` fails closed");
+        assert!(took < std::time::Duration::from_millis(2_000), "a sleeper's request took {took:?}");
+    }
+    let runs = s.server.cli_json(&["binding", "runs", "--limit", "50"]);
+    let outcomes: Vec<&str> = runs["runs"].as_array().unwrap().iter().filter_map(|r| r["outcome"].as_str()).collect();
+    assert!(outcomes.contains(&"deadline"), "{outcomes:?}");
 }

@@ -1,12 +1,18 @@
 //! The generated WIT bindings for `tessera:plugin/token-plugin@0.1.0` and the
 //! per-call [`HostState`] that implements the plugin's imports: `host.log`
 //! and an empty WASI p2 context (no files, network, environment, arguments
-//! or stdio), which language runtimes need to start.
+//! or stdio), which language runtimes need to start, with coarse clocks
+//! (`clocks.rs`) and waits bounded by the call's deadline (`wait.rs`).
+
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::clocks::{MonotonicClock, WallClock};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::clocks::{CoarseMonotonicClock, CoarseWallClock};
 use crate::limits::{LogBuffer, LogLevel, MemoryLimiter};
+use crate::wait::WallDeadline;
 
 /// Generated code; private so its undocumented items stay out of the API.
 #[allow(missing_docs, clippy::all)]
@@ -23,6 +29,11 @@ pub(crate) use generated::{TokenPlugin, TokenPluginPre};
 /// WASI resources (streams, pollables) one call may hold at once.
 const MAX_RESOURCES: usize = 1024;
 
+/// Most bytes one `get-random-bytes` call may ask for. wasmtime-wasi's
+/// default (64 MiB) lets one call make the host allocate as much as a
+/// plugin's whole memory; runtimes ask for a few dozen bytes to seed hashes.
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
 /// Everything a single call's [`wasmtime::Store`] owns. Built fresh per call
 /// and dropped with the store, so nothing survives between token requests.
 pub(crate) struct HostState {
@@ -30,14 +41,29 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) logs: LogBuffer,
+    /// When a wait in a host call must end (`wait.rs`); set by `call.rs`
+    /// when the instance is made and again when the call starts.
+    pub(crate) deadline: WallDeadline,
 }
 
 impl HostState {
-    pub(crate) fn new(memory_limit: usize, max_log_lines: usize, max_log_line_bytes: usize) -> Self {
+    pub(crate) fn new(
+        memory_limit: usize,
+        max_log_lines: usize,
+        max_log_line_bytes: usize,
+        clock_resolution: Duration,
+    ) -> Self {
         // The builder's defaults already close stdin, discard stdout/stderr and
         // grant no env, args, preopens or addresses; the explicit calls keep
         // that true if a future wasmtime changes a default.
-        let wasi = WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .max_random_size(MAX_RANDOM_BYTES)
+            .wall_clock(CoarseWallClock::new(WallClock::new(), clock_resolution))
+            .monotonic_clock(CoarseMonotonicClock::new(MonotonicClock::new(), clock_resolution))
+            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         Self {
@@ -45,7 +71,13 @@ impl HostState {
             table,
             limiter: MemoryLimiter::new(memory_limit),
             logs: LogBuffer::new(max_log_lines, max_log_line_bytes),
+            deadline: WallDeadline::after(Duration::ZERO),
         }
+    }
+
+    /// The WASI resource table (pollables, streams).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
@@ -78,7 +110,7 @@ mod tests {
     use crate::limits::LogLine;
 
     fn state(lines: usize, bytes: usize) -> HostState {
-        HostState::new(1 << 20, lines, bytes)
+        HostState::new(1 << 20, lines, bytes, Duration::from_millis(1))
     }
 
     #[test]

@@ -48,6 +48,21 @@ pub struct HostConfig {
     /// Concurrent plugin instances the pooling allocator provides slots for.
     /// Calls beyond it fail fast as `unavailable`. Default 64.
     pub pool_instances: u32,
+    /// The share of `pool_instances`, in percent, that the calls of one
+    /// plugin version may hold at once (rounded down, at least one call).
+    /// A call over it fails at once as `busy` instead of taking a slot, so a
+    /// plugin that is slow, sleeps or loops until its deadline under load
+    /// cannot starve the others: with the defaults one plugin runs at most
+    /// 16 calls at a time and the others keep at least 31 slots (standby
+    /// instances hold at most a quarter of the pool plus their queue).
+    /// 1 to 100. Default 25.
+    pub max_pool_share_percent: u32,
+    /// Resolution of the clocks a plugin reads, in milliseconds: the WASI
+    /// monotonic clock (which starts at zero with the instance) and the
+    /// wall clock only move in steps of this size, so a plugin in the
+    /// process that holds the signing keys gets no fine-grained timer.
+    /// At least 1. Default 1.
+    pub clock_resolution_ms: u64,
     /// Bytes of each pool slot's linear memory (and tables) kept resident
     /// between calls and reset by copying the original contents back rather
     /// than given back with `madvise`. A plugin whose memory fits then runs
@@ -84,6 +99,8 @@ impl Default for HostConfig {
             compile_timeout_ms: 60_000,
             compile_memory_bytes: 2 << 30,
             pool_instances: 64,
+            max_pool_share_percent: 25,
+            clock_resolution_ms: 1,
             keep_resident_bytes: 16 << 20,
             standby_instances: 8,
             standby_threshold_us: 40,
@@ -96,6 +113,13 @@ impl HostConfig {
     /// most a quarter of the pool so calls always find free slots.
     pub fn standby_capacity(&self) -> usize {
         self.standby_instances.min(self.pool_instances / 4) as usize
+    }
+
+    /// The most calls one plugin version may have in flight:
+    /// `max_pool_share_percent` of `pool_instances`, rounded down, at least 1.
+    pub fn pool_share(&self) -> usize {
+        let share = u64::from(self.pool_instances) * u64::from(self.max_pool_share_percent) / 100;
+        usize::try_from(share).unwrap_or(usize::MAX).max(1)
     }
 
     /// Rejects values the engine cannot honour, so a typo in the config file
@@ -125,6 +149,12 @@ impl HostConfig {
         if self.pool_instances == 0 || self.pool_instances > 10_000 {
             return bad("pool_instances must be between 1 and 10000");
         }
+        if !(1..=100).contains(&self.max_pool_share_percent) {
+            return bad("max_pool_share_percent must be between 1 and 100");
+        }
+        if self.clock_resolution_ms == 0 {
+            return bad("clock_resolution_ms must be at least 1");
+        }
         if self.cache_dir.as_os_str().is_empty() {
             return bad("cache_dir must not be empty");
         }
@@ -145,6 +175,31 @@ mod tests {
         assert_eq!(c.max_input_bytes, 128 * 1024);
         assert_eq!(c.max_output_bytes, 20 * 1024);
         assert_eq!(c.compile_memory_bytes, 2 * 1024 * 1024 * 1024);
+        assert_eq!(c.max_pool_share_percent, 25);
+        assert_eq!(c.pool_share(), 16);
+        assert_eq!(c.clock_resolution_ms, 1);
+    }
+
+    #[test]
+    fn pool_share_rounds_down_to_at_least_one_call() {
+        let share = |pool_instances, max_pool_share_percent| {
+            HostConfig { pool_instances, max_pool_share_percent, ..HostConfig::default() }.pool_share()
+        };
+        assert_eq!(share(8, 25), 2);
+        assert_eq!(share(10, 25), 2);
+        assert_eq!(share(1, 25), 1);
+        assert_eq!(share(3, 100), 3);
+    }
+
+    #[test]
+    fn out_of_range_share_and_clock_settings_are_rejected() {
+        for c in [
+            HostConfig { max_pool_share_percent: 0, ..HostConfig::default() },
+            HostConfig { max_pool_share_percent: 101, ..HostConfig::default() },
+            HostConfig { clock_resolution_ms: 0, ..HostConfig::default() },
+        ] {
+            assert!(matches!(c.validate(), Err(HostError::InvalidConfig(_))), "{c:?}");
+        }
     }
 
     #[test]

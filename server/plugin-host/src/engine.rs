@@ -192,6 +192,34 @@ mod tests {
         assert!(loaded.is_ok(), "{:#}", loaded.err().map(|e| e.to_string()).unwrap_or_default());
     }
 
+    /// The `[[package]]` entry `name` in the workspace's Cargo.lock: its version.
+    fn locked_version(name: &str) -> Option<String> {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
+        let entry = format!("\nname = \"{name}\"\n");
+        lock.split("[[package]]").find(|p| p.contains(&entry)).and_then(|p| {
+            p.lines().find_map(|l| l.strip_prefix("version = \"")).map(|v| v.trim_end_matches('"').to_owned())
+        })
+    }
+
+    /// SECURITY.md W-1 and W-10: the version the cache fingerprint records is
+    /// the wasmtime actually built (a long-term-support line), so artefacts of
+    /// another wasmtime are never deserialized.
+    #[test]
+    fn fingerprint_names_the_locked_wasmtime_of_an_lts_line() {
+        assert_eq!(locked_version("wasmtime").as_deref(), Some(WASMTIME_VERSION));
+        assert_eq!(locked_version("wasmtime-wasi").as_deref(), Some(WASMTIME_VERSION));
+        assert!(WASMTIME_VERSION.starts_with("48."), "48.x is the LTS line (SECURITY.md 4a)");
+    }
+
+    /// SECURITY.md W-2: Cranelift only; the Winch backend is not even built.
+    #[test]
+    fn winch_is_not_in_the_build() {
+        assert!(locked_version("wasmtime-internal-cranelift").is_some());
+        assert_eq!(locked_version("winch-codegen"), None);
+        assert_eq!(locked_version("wasmtime-internal-winch"), None);
+        assert_eq!(locked_version("wasmtime-winch"), None);
+    }
+
     #[test]
     fn deadline_rounds_up_to_whole_ticks() {
         assert_eq!(deadline_ticks(100), 101);

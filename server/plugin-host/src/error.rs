@@ -120,6 +120,13 @@ pub enum PluginFailure {
     /// The plugin could not be loaded, compiled or instantiated.
     #[error("plugin unavailable: {0}")]
     Unavailable(String),
+    /// The plugin already had its share of the instance pool in flight
+    /// (`max_pool_share_percent`); the call was refused at once, not queued.
+    #[error("plugin busy: it already runs {limit} calls, its share of the instance pool")]
+    Busy {
+        /// The calls one plugin may have in flight ([`crate::HostConfig::pool_share`]).
+        limit: usize,
+    },
 }
 
 impl PluginFailure {
@@ -137,6 +144,7 @@ impl PluginFailure {
             Self::OversizedInput { .. } => "oversized_input",
             Self::PluginError(_) => "plugin_error",
             Self::Unavailable(_) => "unavailable",
+            Self::Busy { .. } => "busy",
         }
     }
 }
@@ -177,6 +185,7 @@ mod tests {
             PluginFailure::OversizedInput { size: 0, limit: 0 },
             PluginFailure::PluginError(String::new()),
             PluginFailure::Unavailable(String::new()),
+            PluginFailure::Busy { limit: 0 },
         ];
         let mut codes: Vec<_> = all.iter().map(PluginFailure::code).collect();
         assert!(codes.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));

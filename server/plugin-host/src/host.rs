@@ -20,10 +20,13 @@ use crate::config::HostConfig;
 use crate::context::TokenContext;
 use crate::engine::{EpochTicker, deadline_ticks, fingerprint, host_engine};
 use crate::error::{HostError, PluginFailure, UploadError};
+use crate::lift::budget_for;
 use crate::limits::LogLine;
 use crate::locks::{lock, read, write};
+use crate::share::PoolShares;
 use crate::standby::Standby;
 use crate::verdict::{OutputRules, PluginVerdict, validate};
+use crate::wait::bound_waits;
 
 /// What an accepted upload is, for the plugin version record and the console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,6 +100,7 @@ pub struct PluginHost {
     /// compile once while other plugins stay unaffected.
     preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     limits: CallLimits,
+    shares: PoolShares,
     standby: Standby,
     counters: Counters,
     _ticker: EpochTicker,
@@ -122,6 +126,7 @@ impl PluginHost {
         let engine = host_engine(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        bound_waits(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         TokenPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let disk = DiskCache::open(&config.cache_dir, fingerprint(&engine), node_key)?;
@@ -130,7 +135,12 @@ impl PluginHost {
             max_log_lines: config.max_log_lines,
             max_log_line_bytes: config.max_log_line_bytes,
             deadline_ticks: deadline_ticks(config.deadline_ms),
+            deadline: Duration::from_millis(config.deadline_ms),
+            clock_resolution: Duration::from_millis(config.clock_resolution_ms),
+            max_output_bytes: config.max_output_bytes,
+            lift_budget: budget_for(config.max_output_bytes),
         };
+        let shares = PoolShares::new(config.pool_share());
         let ticker = EpochTicker::start(engine.clone())?;
         let standby = Standby::start(
             engine.clone(),
@@ -147,6 +157,7 @@ impl PluginHost {
             prepared: RwLock::default(),
             preparing: Mutex::default(),
             limits,
+            shares,
             standby,
             counters: Counters::default(),
             _ticker: ticker,
@@ -241,6 +252,9 @@ impl PluginHost {
             None => self.load(sha256, wasm)?,
         };
         let template = &prepared.template;
+        // Held until the spent store is dropped or handed to the standby
+        // thread (`after_call`), i.e. as long as the call holds a pool slot.
+        let _permit = self.shares.acquire(sha256).ok_or(PluginFailure::Busy { limit: self.shares.cap() })?;
         let instance = match self.standby.take(sha256) {
             Some(ready) => {
                 bump(&self.counters.standby_hits);
@@ -352,8 +366,10 @@ impl PluginHost {
             .map_err(|e| UploadError::WrongWorld(one_line(&format!("unsatisfied import: {e:#}"), 500)))?;
         let pre = TokenPluginPre::new(pre)
             .map_err(|e| UploadError::WrongWorld(one_line(&format!("`on-token` has the wrong type: {e:#}"), 500)))?;
+        let template = Template::new(pre)
+            .ok_or_else(|| UploadError::WrongWorld("it does not export `on-token` as a function".to_owned()))?;
         Ok(Prepared {
-            template: Arc::new(Template::new(pre)),
+            template: Arc::new(template),
             info: PluginInfo { sha256: sha256.to_owned(), size, world: crate::WORLD.to_owned(), imports, exports },
         })
     }

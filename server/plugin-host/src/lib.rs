@@ -14,7 +14,11 @@
 //! * running a plugin on a fresh instance per call with memory, time, input,
 //!   output and log limits ([`PluginHost::call`]), and turning every way it can
 //!   go wrong into one closed enum ([`PluginFailure`]); the next instance of a
-//!   called plugin is made ahead, off the request path (`standby.rs`).
+//!   called plugin is made ahead, off the request path (`standby.rs`);
+//! * what a call may cost the server beyond that: waits in host calls end at
+//!   the deadline (`wait.rs`), one plugin holds at most its share of the
+//!   instance pool (`share.rs`), the result is lifted within a budget
+//!   (`lift.rs`), and the clocks a plugin reads are coarse (`clocks.rs`).
 //!
 //! The crate knows nothing about HTTP, storage or binding policy: the server
 //! decides what a failure means for the token request.
@@ -25,16 +29,20 @@
 mod bindings;
 mod cache;
 mod call;
+mod clocks;
 mod compile;
 mod config;
 mod context;
 mod engine;
 mod error;
 mod host;
+mod lift;
 mod limits;
 mod locks;
+mod share;
 mod standby;
 mod verdict;
+mod wait;
 
 pub use compile::{Compiler, compile_worker_main};
 pub use config::HostConfig;

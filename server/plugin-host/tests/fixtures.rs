@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -23,7 +23,15 @@ mod common;
 use common::{fixture, plugins_dir};
 
 fn new_host(dir: &Path, deadline_ms: u64) -> PluginHost {
-    let config = HostConfig { cache_dir: dir.to_owned(), deadline_ms, pool_instances: 16, ..HostConfig::default() };
+    let config = HostConfig {
+        cache_dir: dir.to_owned(),
+        deadline_ms,
+        pool_instances: 16,
+        // Tests run in parallel and many call allow-claim at once; the share
+        // has tests of its own below.
+        max_pool_share_percent: 100,
+        ..HostConfig::default()
+    };
     PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap()
 }
 
@@ -85,6 +93,7 @@ fn assert_allow_claim_still_works() {
     assert_eq!(patch.access_token_claims().get("fixture"), Some(&json!("allow-claim")));
 }
 
+/// SECURITY.md W-8: a fresh store and instance per call.
 #[test]
 fn no_state_survives_from_one_call_to_the_next() {
     // The fixture counts calls in a static and leaves marked heap pages
@@ -193,6 +202,8 @@ fn trap_is_trap() {
     assert_eq!(f.code(), "trap");
 }
 
+/// SECURITY.md W-3 (the epoch half; fuel is not used) and W-14's "fails
+/// closed": an endless loop is stopped by the deadline and the host recovers.
 #[test]
 fn loop_forever_hits_the_deadline() {
     let start = Instant::now();
@@ -203,11 +214,13 @@ fn loop_forever_hits_the_deadline() {
     assert_allow_claim_still_works();
 }
 
+/// SECURITY.md W-5, W-6: the memory cap stops a guest that grows without end.
 #[test]
 fn grow_memory_hits_the_memory_cap() {
     assert_eq!(failure("grow-memory"), PluginFailure::Memory);
 }
 
+/// SECURITY.md W-13: output over the 20 KiB cap is refused.
 #[test]
 fn oversized_output_is_refused() {
     let f = failure("oversized-output");
@@ -217,11 +230,13 @@ fn oversized_output_is_refused() {
     );
 }
 
+/// SECURITY.md W-13: a plugin cannot set a reserved claim.
 #[test]
 fn reserved_claim_is_refused() {
     assert_eq!(failure("reserved-claim"), PluginFailure::ReservedClaim("sub".into()));
 }
 
+/// SECURITY.md W-13: output that is not a JSON object is refused.
 #[test]
 fn malformed_claims_are_invalid_output() {
     let f = failure("malformed-claims");
@@ -264,6 +279,7 @@ fn log_flood_under_the_shared_deadline_leaves_the_host_usable() {
     assert_allow_claim_still_works();
 }
 
+/// SECURITY.md W-9: a component of another world is refused at upload.
 #[test]
 fn wrong_world_is_refused_at_upload() {
     let err = host().inspect(&fixture("wrong-world")).unwrap_err();
@@ -272,6 +288,7 @@ fn wrong_world_is_refused_at_upload() {
     assert!(!err.to_string().contains('\n'));
 }
 
+/// SECURITY.md W-9: a core module is refused at upload.
 #[test]
 fn not_a_component_is_refused_at_upload() {
     let err = host().inspect(&fixture("not-a-component")).unwrap_err();
@@ -322,6 +339,7 @@ fn sample_context_file_parses() {
     assert_eq!(back, ctx);
 }
 
+/// SECURITY.md W-15: calls beyond the pool fail fast, never queue.
 #[test]
 fn a_full_pool_fails_fast_as_unavailable_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -355,4 +373,157 @@ fn a_full_pool_fails_fast_as_unavailable_and_recovers() {
     });
     let r = small.call(&allow_sha, never, &ctx(), None);
     assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+}
+
+/// Issue #11 item 2 (SECURITY.md W-4, W-19): a plugin that sleeps 3 s with
+/// `std::thread::sleep` (WASI monotonic-clock subscribe, then poll) under a
+/// 500 ms deadline is stopped at the deadline, not when it wakes up: the
+/// deadline bounds wall time, waits in host calls included.
+#[test]
+fn sleep_is_stopped_at_the_deadline() {
+    let mut c = ctx();
+    c.config = json!({"ms": 3_000});
+    let r = run_with("sleep", &c, None);
+    assert_eq!(r.outcome, Err(PluginFailure::Deadline));
+    assert!(r.duration >= Duration::from_millis(450), "{:?}", r.duration);
+    assert!(r.duration < Duration::from_millis(1_500), "slept past the deadline: {:?}", r.duration);
+    assert_allow_claim_still_works();
+}
+
+/// Issue #11 item 2: waits are bounded, not forbidden: a short sleep well
+/// within the deadline completes and the plugin goes on.
+#[test]
+fn a_sleep_within_the_deadline_completes() {
+    let mut c = ctx();
+    c.config = json!({"ms": 20});
+    let r = run_with("sleep", &c, None);
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+    assert_eq!(patch.access_token_claims().get("slept_ms"), Some(&json!(20)));
+    assert!(r.duration >= Duration::from_millis(20), "{:?}", r.duration);
+}
+
+/// Issue #11 item 2 (SECURITY.md W-15, W-19): one plugin cannot take more
+/// than its share of the pool. Twelve sleepers that each hold their slot
+/// until the deadline arrive at once on an 8-slot pool with a 25 % share:
+/// two run, the other ten fail at once as `busy` (not queued, not hung), and
+/// another plugin's calls keep succeeding meanwhile. Without the share the
+/// sleepers take all eight slots and the other plugin gets `unavailable`.
+#[test]
+fn one_plugin_saturating_its_share_leaves_the_pool_to_others() {
+    const SLEEPERS: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: dir.path().to_owned(),
+        deadline_ms: 1_000,
+        pool_instances: 8,
+        max_pool_share_percent: 25,
+        standby_instances: 0,
+        ..HostConfig::default()
+    };
+    let host = PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap();
+    assert_eq!(host.config().pool_share(), 2);
+    let sleep_sha = host.inspect(&fixture("sleep")).unwrap().sha256;
+    let allow_sha = host.inspect(&fixture("allow-claim")).unwrap().sha256;
+    let never = || Err::<Vec<u8>, _>("prepared");
+    let mut sleepy = ctx();
+    sleepy.config = json!({"ms": 10_000});
+    let start_line = Barrier::new(SLEEPERS + 1);
+
+    let results: Vec<_> = std::thread::scope(|s| {
+        let sleepers: Vec<_> = (0..SLEEPERS)
+            .map(|_| {
+                s.spawn(|| {
+                    start_line.wait();
+                    let start = Instant::now();
+                    let outcome = host.call(&sleep_sha, never, &sleepy, None).outcome;
+                    (outcome, start.elapsed())
+                })
+            })
+            .collect();
+        start_line.wait();
+        // The admitted sleepers now sit in their slots until the deadline.
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..20 {
+            let r = host.call(&allow_sha, never, &ctx(), None);
+            assert!(r.outcome.is_ok(), "call {i} of another plugin while one saturates its share: {:?}", r.outcome);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sleepers.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+
+    let busy: Vec<_> = results.iter().filter(|(o, _)| *o == Err(PluginFailure::Busy { limit: 2 })).collect();
+    let stopped = results.iter().filter(|(o, _)| *o == Err(PluginFailure::Deadline)).count();
+    assert_eq!((busy.len(), stopped), (SLEEPERS - 2, 2), "{results:?}");
+    for (_, took) in busy {
+        assert!(*took < Duration::from_millis(300), "a refused call took {took:?}");
+    }
+    let f = PluginFailure::Busy { limit: 2 };
+    assert_eq!(f.code(), "busy");
+    assert!(f.to_string().contains("share of the instance pool"), "{f}");
+    // Once the sleepers are gone the plugin runs again.
+    sleepy.config = json!({"ms": 1});
+    assert!(host.call(&sleep_sha, never, &sleepy, None).outcome.is_ok());
+}
+
+/// Issue #11 item 14 (SECURITY.md W-12): by default a plugin reads clocks
+/// that step in whole milliseconds. The fixture reads the monotonic and the
+/// wall clock in a busy loop for 3 ms: every step it sees is a whole
+/// millisecond and no reading has a sub-millisecond part (the default WASI
+/// clocks step every few dozen nanoseconds).
+#[test]
+fn plugins_cannot_observe_sub_millisecond_time() {
+    let r = run("clock");
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+    let claims = patch.access_token_claims();
+    let step = claims["monotonic_min_step_ns"].as_u64().expect("the monotonic clock never moved in 3 ms");
+    assert!(step >= 1_000_000 && step % 1_000_000 == 0, "monotonic step {step} ns");
+    assert_eq!(claims["monotonic_off_grid"], json!(0), "{claims:?}");
+    assert_eq!(claims["wall_sub_ms"], json!(0), "{claims:?}");
+    if let Some(wall_step) = claims["wall_min_step_ns"].as_u64() {
+        assert!(wall_step >= 1_000_000 && wall_step % 1_000_000 == 0, "wall step {wall_step} ns");
+    }
+}
+
+/// Issue #11 item 14: `clock_resolution_ms` makes the clocks coarser still.
+#[test]
+fn clock_resolution_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: dir.path().to_owned(),
+        deadline_ms: 5_000,
+        pool_instances: 2,
+        clock_resolution_ms: 10,
+        ..HostConfig::default()
+    };
+    let host = PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap();
+    let wasm = fixture("clock");
+    let sha = host.inspect(&wasm).unwrap().sha256;
+    let r = host.call(&sha, || Ok::<_, String>(wasm), &ctx(), None);
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+    let step = patch.access_token_claims()["monotonic_min_step_ns"].as_u64().unwrap();
+    assert!(step >= 10_000_000 && step % 10_000_000 == 0, "monotonic step {step} ns");
+}
+
+/// SECURITY.md W-7: unbounded recursion hits the wasm stack limit and traps
+/// ("call stack exhausted"); the process and the host live on.
+#[test]
+fn unbounded_recursion_traps_and_the_host_lives_on() {
+    let f = failure("recurse");
+    assert!(matches!(&f, PluginFailure::Trap(m) if m.contains("call stack exhausted")), "{f:?}");
+}
+
+/// SECURITY.md W-11: the WASI context is empty. The plugin host links WASI
+/// p2 (language runtimes import it) but a plugin sees no environment, no
+/// arguments, no files and an empty stdin. (Sockets are denied too:
+/// `allow_tcp`/`allow_udp`/`allow_ip_name_lookup` are off in bindings.rs.)
+#[test]
+fn plugins_see_no_environment_arguments_or_files() {
+    let r = run("wasi-probe");
+    let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+    let claims = patch.access_token_claims();
+    assert_eq!(
+        (&claims["env"], &claims["args"], &claims["files"], &claims["stdin_bytes"]),
+        (&json!(0), &json!(0), &json!(false), &json!(0)),
+        "{claims:?}"
+    );
 }

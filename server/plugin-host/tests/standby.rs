@@ -28,6 +28,9 @@ fn with_threshold(dir: &tempfile::TempDir, deadline_ms: u64, standby_instances: 
         // The fixtures are Rust: cheap to instantiate, so below the default
         // threshold they would never get a standby.
         standby_threshold_us: threshold_us,
+        // Several threads may call one plugin at once here; the share has
+        // its own tests (fixtures.rs).
+        max_pool_share_percent: 100,
         ..HostConfig::default()
     };
     PluginHost::new(config, [5; 32], Compiler::InProcess).unwrap()
@@ -57,6 +60,7 @@ fn call(host: &PluginHost, sha: &str) -> Result<PluginVerdict, PluginFailure> {
     host.call(sha, || Err::<Vec<u8>, _>("prepared by inspect"), &ctx(), None).outcome
 }
 
+/// SECURITY.md W-8: a standby instance is as fresh as one made inline.
 #[test]
 fn a_standby_serves_one_call_and_carries_nothing_over() {
     let dir = tempfile::tempdir().unwrap();

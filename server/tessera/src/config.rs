@@ -42,8 +42,12 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Logging.
     pub log: LogConfig,
-    /// Plugin host limits (`[plugins]`): deadline, memory, input/output/log
-    /// sizes, upload size, compile bounds. `cache_dir` is relative to `data_dir`.
+    /// Plugin host limits (`[plugins]`): deadline (which also ends waits in
+    /// host calls), memory, input/output/log sizes, upload size, compile
+    /// bounds, the pool and each plugin's share of it
+    /// (`max_pool_share_percent`, default 25), and the plugin clocks'
+    /// resolution (`clock_resolution_ms`, default 1). Every key is documented
+    /// on [`tessera_plugin_host::HostConfig`]. `cache_dir` is relative to `data_dir`.
     pub plugins: tessera_plugin_host::HostConfig,
     /// Plugin run records.
     pub plugin_runs: PluginRunsConfig,
@@ -339,6 +343,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    /// Issue #11 items 2 and 14: the plugin pool share and clock resolution
+    /// are `[plugins]` settings; unknown plugin keys are still refused.
+    #[test]
+    fn plugin_share_and_clock_settings_load_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[plugins]\nmax_pool_share_percent = 10\nclock_resolution_ms = 5\n").unwrap();
+        let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
+        assert_eq!(c.plugins.max_pool_share_percent, 10);
+        assert_eq!(c.plugins.clock_resolution_ms, 5);
+        assert_eq!(c.plugin_host().pool_share(), 6);
+        let d = Config::default();
+        assert_eq!((d.plugins.max_pool_share_percent, d.plugins.clock_resolution_ms), (25, 1));
+        std::fs::write(&file, "[plugins]\nmax_pool_share = 10\n").unwrap();
         assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
     }
 

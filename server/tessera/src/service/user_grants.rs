@@ -151,6 +151,11 @@ impl TokenService {
             self.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
             return Err(invalid());
         };
+        // Issue #11 item 5: today's rules, not those of the day of sign-in.
+        if let Err(e) = refresh_token::still_allowed(&view.scopes, &client.profile(), &api, USERINFO_API_ID) {
+            self.revoke_family(&stored.family_id, "the client or API no longer allows this grant");
+            return Err(invalid().with_detail(e.description));
+        }
         let plan = user_plan(grant_types::REFRESH_TOKEN, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();

@@ -307,6 +307,8 @@ mod tests {
         Params::from_pairs(p)
     }
 
+    /// SECURITY.md O-1 (exact match), O-2 (no port leniency for https), O-4
+    /// (never redirected while the URI is in doubt).
     #[test]
     fn redirect_uri_variants_are_refused_on_a_page() {
         let c = client(true);
@@ -317,12 +319,18 @@ mod tests {
             "https://app.example:443/cb",
             "https://app.example/cb?x=1",
             "https://app.example.evil.example/cb",
+            "https://app.example@evil.example/cb",
+            "https://app.example/cb/../cb",
+            "https://app.example/cb%2F..",
+            "https://app.example/cb#frag",
+            "http://app.example/cb",
         ] {
             let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", bad), ("response_type", "code")]);
             assert!(matches!(validate(&p, Some((&c, &reg))), Err(Refusal::Page(_))), "{bad}");
         }
     }
 
+    /// SECURITY.md O-2: loopback redirect URIs match with any port; nothing else does.
     #[test]
     fn loopback_redirect_matches_any_port_only_for_loopback() {
         assert!(redirect_matches("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"));
@@ -330,6 +338,7 @@ mod tests {
         assert!(!redirect_matches("https://app.example/cb", "https://app.example:8443/cb"));
     }
 
+    /// SECURITY.md O-15 (public clients need PKCE) and O-18 (`plain` is refused).
     #[test]
     fn public_client_without_pkce_gets_invalid_request_at_its_redirect_uri() {
         let c = client(false);
@@ -349,6 +358,9 @@ mod tests {
         );
     }
 
+    /// SECURITY.md O-25, as far as Tessera follows it: tokens from the
+    /// authorization endpoint only for clients an admin enabled implicit for,
+    /// never in the query; `code token` is unsupported.
     #[test]
     fn implicit_needs_the_client_toggle_and_hybrid_code_token_is_unsupported() {
         let c = client(true);
@@ -389,6 +401,9 @@ mod tests {
         }
     }
 
+    /// SECURITY.md O-16 (verifier enforced), O-19 (a valid replay revokes),
+    /// O-20 (an invalid replay does not), O-22 (codes expire), O-23 (bound to
+    /// the client).
     #[test]
     fn redemption_checks_client_redirect_pkce_and_expiry() {
         let ok = Params::from_pairs([
@@ -406,6 +421,7 @@ mod tests {
         assert!(!check_redemption(&used, "c", &wrong, 10).unwrap_err().revoke_issued, "invalid replay does not");
     }
 
+    /// SECURITY.md O-17: a verifier for a code issued without a challenge is a downgrade.
     #[test]
     fn verifier_without_challenge_is_a_downgrade() {
         let mut s = stored();

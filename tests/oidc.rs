@@ -247,7 +247,7 @@ fn urlenc(v: &str) -> String {
 
 /// SECURITY.md O-1 and O-4 (unregistered URIs and unknown clients get a
 /// page, never a redirect), O-7 (`prompt=none` without a session:
-/// `login_required` at the registered URI), O-18 (`plain` refused), O-25
+/// `login_required` at the registered URI), O-12 (`iss` on error redirects), O-18 (`plain` refused), O-25
 /// (`code token` unsupported), O-36 (a repeated parameter is refused), O-11 (no CORS), O-44
 /// (the login form needs its CSRF token).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,6 +287,7 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query_param(&loc, "error").as_deref(), Some("unsupported_response_type"));
     assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+    assert_eq!(query_param(&loc, "iss").as_deref(), Some(s.server.base.as_str()), "O-12: iss on errors too");
     let r = b.get(authorize_url(&s, "&code_challenge=abc&code_challenge_method=plain")).send().await.unwrap();
     assert_eq!(
         query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
@@ -322,7 +323,8 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
 }
 
 /// SECURITY.md O-16 (verifier required and checked), O-17 (a verifier
-/// without a challenge is a downgrade), O-13 (a long state is echoed).
+/// without a challenge is a downgrade), O-13 (a long state is echoed), O-36
+/// (an unknown parameter is ignored).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkce_is_enforced_at_the_token_endpoint() {
     let s = setup("authorization_code");
@@ -346,6 +348,9 @@ async fn pkce_is_enforced_at_the_token_endpoint() {
         "invalid_grant",
         "downgrade: verifier without challenge"
     );
+    // O-36: an unknown parameter is ignored.
+    let r = b.get(authorize_url(&s, "&foo=bar")).send().await.unwrap();
+    assert!(query_param(r.headers()["location"].to_str().unwrap(), "code").is_some());
     // O-13: a 384-character state comes back byte for byte.
     let long: String = "Az09-._~".chars().cycle().take(384).collect();
     let r = b.get(authorize_url(&s, "").replace("state=s1", &format!("state={long}"))).send().await.unwrap();

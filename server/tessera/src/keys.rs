@@ -314,11 +314,7 @@ impl KeyRing {
     /// claims, for `tessera_protocol::token::check_access_token`, which
     /// callers must apply next. `None` for anything else, including HS256
     /// tokens, whose keys are not published.
-    pub fn verify_access_token(
-        &self,
-        token: &str,
-        issuer: &str,
-    ) -> Result<Option<Verified>, KeyError> {
+    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Result<Option<Verified>, KeyError> {
         self.verify_own(token, issuer, ACCESS_TOKEN_TYP, true)
     }
 
@@ -329,13 +325,7 @@ impl KeyRing {
         Ok(self.verify_own(token, issuer, "JWT", false)?.map(|(_, claims)| claims))
     }
 
-    fn verify_own(
-        &self,
-        token: &str,
-        issuer: &str,
-        typ: &str,
-        check_exp: bool,
-    ) -> Result<Option<Verified>, KeyError> {
+    fn verify_own(&self, token: &str, issuer: &str, typ: &str, check_exp: bool) -> Result<Option<Verified>, KeyError> {
         let Ok(header) = jsonwebtoken::decode_header(token) else { return Ok(None) };
         if header.typ.as_deref() != Some(typ) {
             return Ok(None);

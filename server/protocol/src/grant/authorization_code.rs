@@ -330,6 +330,17 @@ mod tests {
         }
     }
 
+    /// SECURITY.md O-5: with several registered redirect URIs, a request
+    /// without one gets a page; with exactly one, that one is used.
+    #[test]
+    fn several_registered_uris_and_none_sent_is_refused_on_a_page() {
+        let c = client(true);
+        let p = Params::from_pairs([("client_id", "c"), ("response_type", "code")]);
+        let two = [CB.to_owned(), "https://app.example/other".to_owned()];
+        assert!(matches!(validate(&p, Some((&c, &two))), Err(Refusal::Page(_))));
+        assert_eq!(validate(&p, Some((&c, &two[..1]))).unwrap().redirect_uri, CB);
+    }
+
     /// SECURITY.md O-2: loopback redirect URIs match with any port; nothing else does.
     #[test]
     fn loopback_redirect_matches_any_port_only_for_loopback() {

@@ -16,6 +16,7 @@
 //! answers with `unsupported_token_type`. Refresh tokens are looked up by
 //! hash; revoking one revokes its whole family.
 
+use super::access_token::OwnAccessToken;
 use super::store_failure;
 use super::token::TokenService;
 use crate::clock;
@@ -41,15 +42,7 @@ impl TokenService {
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
             let Some(own) = self.own_access_token(&token)? else { return Ok(Introspection::inactive()) };
-            let entitled = own.client_id() == client.id
-                || (!own.is_userinfo()
-                    && apis::is_resource_server(
-                        &mut *self.store.conn().map_err(store_failure)?,
-                        own.api.id.as_str(),
-                        &client.id,
-                    )
-                    .map_err(store_failure)?);
-            if !entitled {
+            if !self.may_introspect(&client.id, &own)? {
                 tracing::info!(client = %client.id, "introspection by a client that is neither the token's nor its API's");
                 return Ok(Introspection::inactive());
             }
@@ -81,6 +74,19 @@ impl TokenService {
         Ok(Introspection::active(c))
     }
 
+    /// RFC 7662 §4: the token's own client, or a client registered as a
+    /// resource server of the token's API (the userinfo pseudo-API has none).
+    fn may_introspect(&self, caller: &str, token: &OwnAccessToken) -> Result<bool, OAuthError> {
+        if token.client_id() == caller {
+            return Ok(true);
+        }
+        if token.is_userinfo() {
+            return Ok(false);
+        }
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        apis::is_resource_server(&mut conn, token.api.id.as_str(), caller).map_err(store_failure)
+    }
+
     /// RFC 7009 §2: revokes a refresh token (and its family). Unknown tokens
     /// and tokens of other clients get the same 200, so nothing leaks. Only a
     /// JWT that is one of our access tokens gets `unsupported_token_type`; a
@@ -90,14 +96,14 @@ impl TokenService {
         let params = Params::parse(body)?;
         let client = self.authenticate(authorization, &params)?;
         let (token, _hint) = introspection::parse(&params)?;
-        if looks_like_jwt(&token) && self.own_access_token(&token)?.is_some() {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                "access tokens are self-contained JWTs and expire on their own; revoke the refresh token",
-            ));
-        }
         if looks_like_jwt(&token) {
-            return Ok(());
+            return match self.own_access_token(&token)? {
+                Some(_) => Err(OAuthError::new(
+                    ErrorCode::UnsupportedTokenType,
+                    "access tokens are self-contained JWTs and expire on their own; revoke the refresh token",
+                )),
+                None => Ok(()),
+            };
         }
         let mut conn = self.store.conn().map_err(store_failure)?;
         if let Some(rt) = grants::find_by_hash(&mut conn, SecretHash::of(&token).as_str()).map_err(store_failure)?

@@ -219,7 +219,8 @@ async fn one_rule_serves_every_grant() {
 on_both_backends!(
     /// Issue #11 item 5 (SECURITY.md O-30): every refresh re-applies today's
     /// rules. After an admin narrows a client's APIs or scopes, removes a
-    /// scope from the API, takes the refresh_token grant away, disables the
+    /// scope from the API, takes away the refresh_token grant or the grant
+    /// that started the family (password here), disables the
     /// user or deletes the API, the old refresh token gets `invalid_grant`
     /// and its family is revoked (introspection by its own client: inactive).
     /// A disabled client gets `invalid_client`, and its families stay ended
@@ -312,12 +313,14 @@ on_both_backends!(
         let user_disabled = family("user-disabled", "carol", AUD, "read").await;
         let api_deleted = family("api-deleted", "alice", "https://doomed.example", "read").await;
         let client_disabled = family("client-disabled", "alice", AUD, "read").await;
+        let password_removed = family("password-removed", "alice", AUD, "read").await;
 
         let both: &[&str] = &["password", "refresh_token"];
         update_client(narrowed_apis.0.clone(), both, "", "https://elsewhere.example", false).await;
         update_client(narrowed_scopes.0.clone(), both, "read", "", false).await;
         update_client(grant_removed.0.clone(), &["password"], "", "", false).await;
         update_client(client_disabled.0.clone(), both, "", "", true).await;
+        update_client(password_removed.0.clone(), &["refresh_token"], "", "", false).await;
         let r = console
             .post(
                 &format!("/admin/apis/{}", shrinking["id"].as_str().unwrap()),
@@ -338,6 +341,7 @@ on_both_backends!(
             ("client no longer allowed scope write", &narrowed_scopes),
             ("API no longer defines scope write", &api_scope_removed),
             ("client no longer has the refresh_token grant", &grant_removed),
+            ("client no longer has the password grant that started the family", &password_removed),
             ("user disabled", &user_disabled),
             ("API deleted", &api_deleted),
         ] {

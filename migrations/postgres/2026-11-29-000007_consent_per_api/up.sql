@@ -30,3 +30,8 @@ CREATE INDEX api_resource_servers_client ON api_resource_servers(client_id);
 -- authenticate or start an authorization; disabling it ends its refresh
 -- token families.
 ALTER TABLE clients ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Issue #11 item 5: the grant type that started a refresh-token family
+-- (authorization_code or password), so a refresh can check the client still
+-- has it. NULL for families started before this column existed.
+ALTER TABLE refresh_tokens ADD COLUMN grant_type TEXT;

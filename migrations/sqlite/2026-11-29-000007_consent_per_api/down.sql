@@ -1,3 +1,4 @@
+ALTER TABLE refresh_tokens DROP COLUMN grant_type;
 ALTER TABLE clients DROP COLUMN disabled;
 DROP TABLE api_resource_servers;
 DROP TABLE consents;

@@ -36,6 +36,10 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
     /// When its family was revoked.
     pub revoked_at: Option<i64>,
+    /// The grant type that started the family (`authorization_code` or
+    /// `password`), carried over on rotation; `None` for families started
+    /// before it was recorded.
+    pub grant_type: Option<String>,
 }
 
 /// Stores a token.

@@ -172,6 +172,7 @@ diesel::table! {
         idle_expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        grant_type -> Nullable<Text>,
     }
 }
 

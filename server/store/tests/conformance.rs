@@ -294,8 +294,10 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         idle_expires_at: 50,
         used_at: None,
         revoked_at: None,
+        grant_type: Some("password".into()),
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
+    assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type.as_deref(), Some("password"));
     assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
     assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
     assert!(!grants::mark_used(&mut c, "t1", 6).unwrap(), "second use loses");

@@ -84,18 +84,26 @@ pub fn decide(
 }
 
 /// Issue #11 item 5: re-applies today's rules to a family's grant on every
-/// refresh: the API (`api`, already looked up: a deleted API never gets
-/// here) must still be allowed to the client, and every scope of the grant
-/// that belongs to the API must still be defined by the API and allowed to
-/// the client. OpenID Connect scopes need no API and stay. Tokens of the
-/// userinfo pseudo-API (`userinfo_api_id`) carry only those. An error here
-/// means the family must end.
+/// refresh: the client must still have the grant type that started the
+/// family (`started_by`, when known); the API (`api`, already looked up: a
+/// deleted API never gets here) must still be allowed to the client; and
+/// every scope of the grant that belongs to the API must still be defined by
+/// the API and allowed to the client. OpenID Connect scopes need no API and
+/// stay. Tokens of the userinfo pseudo-API (`userinfo_api_id`) carry only
+/// those. An error here means the family must end.
 pub fn still_allowed(
     granted: &ScopeSet,
+    started_by: Option<&str>,
     client: &ClientProfile,
     api: &ApiProfile,
     userinfo_api_id: &str,
 ) -> Result<(), OAuthError> {
+    if let Some(g) = started_by.filter(|g| !client.allows_grant(g)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidGrant,
+            format!("{g}, which started this grant, is no longer enabled for this client"),
+        ));
+    }
     if api.id.as_str() == userinfo_api_id {
         return Ok(());
     }
@@ -170,8 +178,9 @@ mod tests {
         assert_eq!(r.error.code, ErrorCode::InvalidGrant);
     }
 
-    /// Issue #11 item 5: narrowed APIs or scopes, on the client or the API,
-    /// are applied to an existing grant; OIDC scopes need no API.
+    /// Issue #11 item 5: a removed starting grant, and narrowed APIs or
+    /// scopes on the client or the API, are applied to an existing grant;
+    /// OIDC scopes need no API.
     #[test]
     fn a_grant_is_checked_against_todays_client_and_api() {
         use crate::ids::{ApiId, Audience};
@@ -184,18 +193,22 @@ mod tests {
             scopes: ScopeSet::parse("a b").unwrap(),
         };
         let granted = ScopeSet::parse("openid a b").unwrap();
-        assert!(still_allowed(&granted, &client(), &api, "userinfo").is_ok());
+        let pw = Some("password");
+        assert!(still_allowed(&granted, pw, &client(), &api, "userinfo").is_ok());
+        assert!(still_allowed(&granted, None, &client(), &api, "userinfo").is_ok(), "origin unknown: not checked");
+        assert!(still_allowed(&granted, Some("authorization_code"), &client(), &api, "userinfo").is_err());
         let mut narrowed = client();
         narrowed.allowed_scopes = Some(ScopeSet::parse("a").unwrap());
-        assert!(still_allowed(&granted, &narrowed, &api, "userinfo").is_err(), "client lost scope b");
+        assert!(still_allowed(&granted, pw, &narrowed, &api, "userinfo").is_err(), "client lost scope b");
         let mut other_api = client();
         other_api.allowed_audiences = Some(vec![Audience::new("https://other")]);
-        assert!(still_allowed(&granted, &other_api, &api, "userinfo").is_err(), "client lost the API");
+        assert!(still_allowed(&granted, pw, &other_api, &api, "userinfo").is_err(), "client lost the API");
         let mut shrunk = api.clone();
         shrunk.scopes = ScopeSet::parse("a").unwrap();
-        assert!(still_allowed(&granted, &client(), &shrunk, "userinfo").is_err(), "API dropped scope b");
+        assert!(still_allowed(&granted, pw, &client(), &shrunk, "userinfo").is_err(), "API dropped scope b");
         let userinfo = ApiProfile { id: ApiId::new("userinfo"), ..shrunk };
-        assert!(still_allowed(&ScopeSet::parse("openid email").unwrap(), &other_api, &userinfo, "userinfo").is_ok());
+        let oidc = ScopeSet::parse("openid email").unwrap();
+        assert!(still_allowed(&oidc, pw, &other_api, &userinfo, "userinfo").is_ok());
     }
 
     /// SECURITY.md O-29: a refresh token is bound to its client.

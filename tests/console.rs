@@ -251,7 +251,8 @@ impl Console {
         self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    /// POST a form to a path of the server.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
     }
 
@@ -263,7 +264,7 @@ impl Console {
     }
 
     /// A page's CSRF token (the session's synchronizer token).
-    async fn csrf(&self) -> String {
+    pub async fn csrf(&self) -> String {
         csrf_of(&self.get("/admin/apis/new").await.text().await.unwrap())
     }
 }

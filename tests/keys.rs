@@ -1,5 +1,6 @@
 //! Signing-key rotation (SECURITY.md J-14, R-7): the next key is published
 //! before it signs, and tokens signed before a rotation still verify after it.
+//! Every JWKS read checks that no private member is published (J-15).
 
 use crate::client_credentials::oauth2_token;
 use crate::on_both_backends;

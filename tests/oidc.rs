@@ -3,6 +3,7 @@
 //! client as the browser (submitting the hosted login form), plus the error
 //! paths of RFC 6749 §4.1.2.1, RFC 7636 and RFC 9700.
 
+use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
@@ -48,7 +49,11 @@ struct Setup {
 }
 
 fn setup(grants: &str) -> Setup {
-    let server = TestServer::start(Backend::Sqlite);
+    setup_on(Backend::Sqlite, grants)
+}
+
+fn setup_on(backend: Backend, grants: &str) -> Setup {
+    let server = TestServer::start(backend);
     let user = server.create_user(
         "alice",
         PASSWORD,
@@ -97,6 +102,8 @@ async fn sign_in(s: &Setup, browser: &reqwest::Client, authorize_url: &str) -> S
     assert_eq!(page.status(), 200, "login page");
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    // SECURITY.md O-9: no referrer leaves the login page.
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     let done = submit_login(s, browser, &html).await;
     assert_eq!(done.status(), 302);
@@ -107,6 +114,12 @@ fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// SECURITY.md O-8 (303 after the login POST), O-9 and O-10 (no referrer;
+/// frame-ancestors and X-Frame-Options on the login page), O-12 (`iss` in the response), O-19
+/// (a valid code replay revokes the refresh token), O-20 (an invalid one
+/// does not), O-24 (code and refresh token length), O-35 (no bearer token
+/// in the query), J-7 (an ID token is no
+/// access token at userinfo), J-17 (RS256 ID tokens verify).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     let s = setup("authorization_code,refresh_token");
@@ -133,6 +146,7 @@ async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     assert_eq!(query_param(&location, "state").as_deref(), Some(state.secret().as_str()), "state echoed");
     assert_eq!(query_param(&location, "iss").as_deref(), Some(s.server.base.as_str()), "RFC 9207 iss");
     let code = query_param(&location, "code").unwrap();
+    assert!(code.len() >= 43, "O-24: 256 random bits, base64url");
 
     let token = client
         .exchange_code(AuthorizationCode::new(code.clone()))
@@ -155,11 +169,21 @@ async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     .unwrap();
     assert_eq!(*at_hash, expected);
     assert!(token.refresh_token().is_some(), "offline_access gives a refresh token");
+    assert!(token.refresh_token().unwrap().secret().len() >= 43, "O-24");
 
     let info: CoreUserInfoClaims =
         client.user_info(token.access_token().clone(), None).unwrap().request_async(&http()).await.expect("userinfo");
     assert_eq!(info.subject().as_str(), s.user_id);
     assert_eq!(info.preferred_username().map(|u| u.as_str()), Some("alice"));
+    // J-7: an ID token (typ JWT) is no access token.
+    let raw_id_token = serde_json::to_value(id_token).unwrap().as_str().unwrap().to_owned();
+    let r = reqwest::Client::new()
+        .get(format!("{}/oauth/userinfo", s.server.base))
+        .bearer_auth(raw_id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "an ID token replayed as a bearer token");
 
     // The code is single use. An invalid replay (no verifier) changes nothing;
     // a valid replay also revokes the refresh token issued from the code.
@@ -221,6 +245,11 @@ fn urlenc(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
+/// SECURITY.md O-1 and O-4 (unregistered URIs and unknown clients get a
+/// page, never a redirect), O-7 (`prompt=none` without a session:
+/// `login_required` at the registered URI), O-12 (`iss` on error redirects), O-18 (`plain` refused), O-25
+/// (`code token` unsupported), O-36 (a repeated parameter is refused), O-11 (no CORS), O-44
+/// (the login form needs its CSRF token).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     let s = setup("authorization_code");
@@ -258,6 +287,7 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(query_param(&loc, "error").as_deref(), Some("unsupported_response_type"));
     assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+    assert_eq!(query_param(&loc, "iss").as_deref(), Some(s.server.base.as_str()), "O-12: iss on errors too");
     let r = b.get(authorize_url(&s, "&code_challenge=abc&code_challenge_method=plain")).send().await.unwrap();
     assert_eq!(
         query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
@@ -268,6 +298,18 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     assert_eq!(query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"));
     let r = b.get(authorize_url(&s, "&scope=reports")).send().await.unwrap();
     assert_eq!(r.status(), 400, "a repeated parameter is refused on a page");
+
+    // O-11: no CORS on the authorization endpoint.
+    for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
+        let r = b
+            .request(method.clone(), authorize_url(&s, ""))
+            .header("Origin", "https://evil.example")
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{method}");
+    }
 
     // A form POST to /login without the CSRF cookie is refused.
     let r = reqwest::Client::new()
@@ -280,6 +322,9 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     assert!(r.headers().get("set-cookie").is_none(), "no session");
 }
 
+/// SECURITY.md O-16 (verifier required and checked), O-17 (a verifier
+/// without a challenge is a downgrade), O-13 (a long state is echoed), O-36
+/// (an unknown parameter is ignored).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkce_is_enforced_at_the_token_endpoint() {
     let s = setup("authorization_code");
@@ -303,6 +348,13 @@ async fn pkce_is_enforced_at_the_token_endpoint() {
         "invalid_grant",
         "downgrade: verifier without challenge"
     );
+    // O-36: an unknown parameter is ignored.
+    let r = b.get(authorize_url(&s, "&foo=bar")).send().await.unwrap();
+    assert!(query_param(r.headers()["location"].to_str().unwrap(), "code").is_some());
+    // O-13: a 384-character state comes back byte for byte.
+    let long: String = "Az09-._~".chars().cycle().take(384).collect();
+    let r = b.get(authorize_url(&s, "").replace("state=s1", &format!("state={long}"))).send().await.unwrap();
+    assert_eq!(query_param(r.headers()["location"].to_str().unwrap(), "state").as_deref(), Some(long.as_str()));
     // prompt=login asks again even with a session.
     let r = b.get(authorize_url(&s, "&prompt=login")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -449,7 +501,8 @@ async fn form_post_response_mode_posts_the_code_to_the_client() {
 }
 
 /// Consent (issue 4 item 1): third-party clients ask once per user and scope
-/// set; deny sends `access_denied`; the form needs its CSRF token.
+/// set; deny sends `access_denied`; the form needs its CSRF token (SECURITY.md
+/// O-44); the decision is answered with 303 (O-8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_party_clients_ask_for_consent_once_per_scope_set() {
     let s = setup("authorization_code");
@@ -516,4 +569,113 @@ async fn third_party_clients_ask_for_consent_once_per_scope_set() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+}
+
+/// A third-party client (no `--first-party`): users are asked for consent.
+fn partner(s: &Setup) -> (String, String) {
+    let c = s.server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Partner App",
+        "--grant-types",
+        "authorization_code",
+        "--redirect-uri",
+        CB,
+    ]);
+    (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned())
+}
+
+/// Posts the consent form found in `html` with `decision`.
+async fn decide(s: &Setup, b: &reqwest::Client, html: &str, decision: &str) -> reqwest::Response {
+    let form =
+        [("csrf", hidden(html, "csrf")), ("authorize", hidden(html, "authorize")), ("decision", decision.to_owned())];
+    b.post(format!("{}/consent", s.server.base)).form(&form).send().await.unwrap()
+}
+
+on_both_backends!(
+    /// Issue #11 item 4: consent is recorded per user, client and API.
+    /// Allowing `read` for the Orders API does not allow the Billing API's
+    /// `read` (a page asks; `prompt=none` answers `consent_required`); the
+    /// page names the API (name and identifier) and describes each scope
+    /// it can.
+    consent_to_one_apis_scope_does_not_cover_another_apis,
+    |backend| async move {
+        let s = setup_on(backend, "authorization_code");
+        let (client, _) = partner(&s);
+        let orders = "https://orders.example";
+        let billing = "https://billing.example";
+        s.server.cli_json(&["api", "create", "--identifier", orders, "--name", "Orders API", "--scopes", "read"]);
+        s.server.cli_json(&["api", "create", "--identifier", billing, "--name", "Billing API", "--scopes", "read"]);
+        let url = |aud: &str, extra: &str| {
+            format!(
+                "{}/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20read&state=s7&audience={}{extra}",
+                s.server.base,
+                urlenc(CB),
+                urlenc(aud)
+            )
+        };
+        let b = browser();
+        let login = b.get(url(orders, "")).send().await.unwrap().text().await.unwrap();
+        let page = submit_login(&s, &b, &login).await;
+        assert_eq!(page.status(), 200, "the consent page");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<strong id=\"consent-api\">Orders API</strong>"), "{html}");
+        assert!(html.contains(&format!("<code id=\"consent-api-identifier\">{orders}</code>")), "{html}");
+        assert!(html.contains("<code>read</code>") && html.contains("<code>openid</code>: Know who you are"), "{html}");
+        let allowed = decide(&s, &b, &html, "allow").await;
+        assert_eq!(allowed.status(), 303);
+        assert!(query_param(allowed.headers()["location"].to_str().unwrap(), "code").is_some());
+        let again = b.get(url(orders, "&prompt=none")).send().await.unwrap();
+        assert!(query_param(again.headers()["location"].to_str().unwrap(), "code").is_some(), "remembered for Orders");
+
+        let silent = b.get(url(billing, "&prompt=none")).send().await.unwrap();
+        let loc = silent.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(query_param(&loc, "error").as_deref(), Some("consent_required"), "{loc}");
+        assert_eq!(query_param(&loc, "code"), None);
+        let asked = b.get(url(billing, "")).send().await.unwrap();
+        assert_eq!(asked.status(), 200, "Billing's read needs its own consent");
+        let html = asked.text().await.unwrap();
+        assert!(html.contains("Billing API") && html.contains(billing), "{html}");
+    }
+);
+
+/// Issue #11 item 16: `prompt=login consent` (two values, OIDC Core
+/// §3.1.2.1) used to send the browser back to the login page after every
+/// sign-in. Now the user signs in again, sees the consent page, and the
+/// client gets its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompt_login_consent_signs_in_then_asks_consent_then_issues_the_code() {
+    let s = setup("authorization_code");
+    let (client, secret) = partner(&s);
+    let url = format!(
+        "{}/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=s8&prompt=login%20consent",
+        s.server.base,
+        urlenc(CB)
+    );
+    let b = browser();
+    // A session exists already: prompt=login must still ask for the password.
+    let first = b.get(authorize_url(&s, "")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(submit_login(&s, &b, &first).await.status(), 302);
+    let login = b.get(&url).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let html = login.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "prompt=login: the login form first");
+    let consent = submit_login(&s, &b, &html).await;
+    assert_eq!(consent.status(), 200);
+    let html = consent.text().await.unwrap();
+    assert!(html.contains("id=\"allow\""), "after a fresh sign-in, the consent page: {html}");
+    let done = decide(&s, &b, &html, "allow").await;
+    assert_eq!(done.status(), 303);
+    let loc = done.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("s8"));
+    let code = query_param(&loc, "code").expect("a code");
+    let r = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&client, Some(&secret))
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }

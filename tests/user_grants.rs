@@ -69,7 +69,12 @@ async fn password_login(f: &Fixture, password: &str) -> (u16, Value) {
     form(f, &[("grant_type", "password"), ("username", "alice"), ("password", password), ("audience", AUD)]).await
 }
 
-on_both_backends!(password_grant_gives_a_user_token_and_a_rotating_refresh_token, |backend: Backend| async move {
+on_both_backends!(
+    /// SECURITY.md O-28 (rotation; reuse revokes the family), O-30 (a
+    /// refresh cannot widen the scope), O-32 (a tampered token is refused),
+    /// O-39 (`aud`), O-40 (`sub` is the user).
+    password_grant_gives_a_user_token_and_a_rotating_refresh_token,
+    |backend: Backend| async move {
     let f = fixture(backend, vec![]);
     let resp = oauth_client(&f)
         .exchange_password(&ResourceOwnerUsername::new("alice".into()), &ResourceOwnerPassword::new(PASSWORD.into()))
@@ -100,6 +105,13 @@ on_both_backends!(password_grant_gives_a_user_token_and_a_rotating_refresh_token
         form(&f, &[("grant_type", "refresh_token"), ("refresh_token", &rt2), ("scope", "read write")]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
 
+    // O-32: a token with one character changed is no token at all.
+    let mut flipped = rt2.clone().into_bytes();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let (status, body) = form(&f, &[("grant_type", "refresh_token"), ("refresh_token", &flipped)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+
     // Reuse of the rotated token revokes the family: rt2 stops working too.
     let (status, body) = form(&f, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
@@ -107,6 +119,8 @@ on_both_backends!(password_grant_gives_a_user_token_and_a_rotating_refresh_token
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "family revoked after reuse");
 });
 
+/// SECURITY.md O-26 (the password grant is off unless an admin enables it
+/// per client) and O-29 (a refresh token is bound to its client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_grant_is_off_unless_enabled_and_never_says_which_credential_was_wrong() {
     let f = fixture(Backend::Sqlite, vec![]);
@@ -201,3 +215,159 @@ async fn one_rule_serves_every_grant() {
         assert_eq!(claims["ctx"]["user_id"], json!(f.user_id), "{grant}");
     }
 }
+
+on_both_backends!(
+    /// Issue #11 item 5 (SECURITY.md O-30): every refresh re-applies today's
+    /// rules. After an admin narrows a client's APIs or scopes, removes a
+    /// scope from the API, takes away the refresh_token grant or the grant
+    /// that started the family (password here), disables the
+    /// user or deletes the API, the old refresh token gets `invalid_grant`
+    /// and its family is revoked (introspection by its own client: inactive).
+    /// A disabled client gets `invalid_client`, and its families stay ended
+    /// when it is enabled again. A client nobody touched keeps refreshing.
+    refresh_reapplies_todays_client_api_and_user_rules,
+    |backend: Backend| async move {
+        use crate::console::{ADMIN, ADMIN_PASSWORD, Console, create_admin};
+        let f = fixture(backend, vec![]);
+        let server = &f.server;
+        let carol_id = server.create_user("carol", PASSWORD, &[])["id"].as_str().unwrap().to_owned();
+        let doomed = server.cli_json(&["api", "create", "--identifier", "https://doomed.example", "--scopes", "read"]);
+        let shrinking =
+            server.cli_json(&["api", "create", "--identifier", "https://shrinking.example", "--scopes", "read,write"]);
+        server.cli_json(&["api", "create", "--identifier", "https://elsewhere.example", "--scopes", "read"]);
+        create_admin(server);
+        let console = Console::new(server);
+        assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+        let csrf = console.csrf().await;
+
+        // One client per restriction, each with a live family.
+        let family = |name: &'static str, user: &'static str, aud: &'static str, scope: &'static str| async move {
+            let c = server.cli_json(&["client", "create", "--name", name, "--grant-types", "password,refresh_token"]);
+            let (id, secret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+            let r = reqwest::Client::new()
+                .post(server.token_url())
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "password"), ("username", user), ("password", PASSWORD), ("audience", aud), ("scope", scope)])
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            let rt = body["refresh_token"].as_str().unwrap_or_else(|| panic!("{name}: {body}")).to_owned();
+            (id, secret, rt)
+        };
+        // Saves a client's console form (grant types, scopes, audiences, disabled).
+        let update_client = |id: String,
+                             grants: &'static [&'static str],
+                             scopes: &'static str,
+                             audiences: &'static str,
+                             disabled: bool| {
+            let (console, csrf) = (&console, csrf.clone());
+            async move {
+                let mut form = vec![
+                    ("csrf", csrf.as_str()),
+                    ("name", "restricted"),
+                    ("kind", "confidential"),
+                    ("scopes", scopes),
+                    ("audiences", audiences),
+                ];
+                form.extend(grants.iter().map(|g| ("grant_types", *g)));
+                if disabled {
+                    form.push(("disabled", "on"));
+                }
+                let r = console.post(&format!("/admin/clients/{id}"), &form).await;
+                assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+            }
+        };
+        let refresh = |c: &(String, String, String)| {
+            let c = c.clone();
+            async move {
+                let r = reqwest::Client::new()
+                    .post(server.token_url())
+                    .basic_auth(&c.0, Some(&c.1))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", c.2.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            }
+        };
+        let introspect = |c: &(String, String, String)| {
+            let c = c.clone();
+            async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{}/oauth/introspect", server.base))
+                    .basic_auth(&c.0, Some(&c.1))
+                    .form(&[("token", c.2.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<Value>().await.unwrap()["active"] == true
+            }
+        };
+
+        let untouched = family("untouched", "alice", AUD, "read write").await;
+        let narrowed_apis = family("narrowed-apis", "alice", AUD, "read").await;
+        let narrowed_scopes = family("narrowed-scopes", "alice", AUD, "read write").await;
+        let api_scope_removed = family("api-scope-removed", "alice", "https://shrinking.example", "read write").await;
+        let grant_removed = family("grant-removed", "alice", AUD, "read").await;
+        let user_disabled = family("user-disabled", "carol", AUD, "read").await;
+        let api_deleted = family("api-deleted", "alice", "https://doomed.example", "read").await;
+        let client_disabled = family("client-disabled", "alice", AUD, "read").await;
+        let password_removed = family("password-removed", "alice", AUD, "read").await;
+
+        let both: &[&str] = &["password", "refresh_token"];
+        update_client(narrowed_apis.0.clone(), both, "", "https://elsewhere.example", false).await;
+        update_client(narrowed_scopes.0.clone(), both, "read", "", false).await;
+        update_client(grant_removed.0.clone(), &["password"], "", "", false).await;
+        update_client(client_disabled.0.clone(), both, "", "", true).await;
+        update_client(password_removed.0.clone(), &["refresh_token"], "", "", false).await;
+        let r = console
+            .post(
+                &format!("/admin/apis/{}", shrinking["id"].as_str().unwrap()),
+                &[("csrf", &csrf), ("name", ""), ("alg", "RS256"), ("lifetime", "300"), ("scopes", "read")],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let r = console.post(&format!("/admin/users/{carol_id}/status"), &[("csrf", &csrf), ("disabled", "true")]).await;
+        assert_eq!(r.status(), 303);
+        let r = console.post(&format!("/admin/apis/{}/delete", doomed["id"].as_str().unwrap()), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 303);
+
+        // Every restriction is checked before the test fails, so a failure
+        // names all the rules that were not applied.
+        let mut broken = Vec::new();
+        for (what, c) in [
+            ("client no longer allowed the API", &narrowed_apis),
+            ("client no longer allowed scope write", &narrowed_scopes),
+            ("API no longer defines scope write", &api_scope_removed),
+            ("client no longer has the refresh_token grant", &grant_removed),
+            ("client no longer has the password grant that started the family", &password_removed),
+            ("user disabled", &user_disabled),
+            ("API deleted", &api_deleted),
+        ] {
+            let (status, body) = refresh(c).await;
+            if (status, body["error"].as_str()) != (400, Some("invalid_grant")) {
+                broken.push(format!("{what}: refresh answered {status} {body}"));
+            }
+            if introspect(c).await {
+                broken.push(format!("{what}: the family is still active"));
+            }
+        }
+        // A disabled client cannot authenticate at all; re-enabled, its
+        // old families stay ended.
+        let (status, body) = refresh(&client_disabled).await;
+        if (status, body["error"].as_str()) != (401, Some("invalid_client")) {
+            broken.push(format!("client disabled: refresh answered {status} {body}"));
+        }
+        update_client(client_disabled.0.clone(), both, "", "", false).await;
+        let (status, body) = refresh(&client_disabled).await;
+        if (status, body["error"].as_str()) != (400, Some("invalid_grant")) {
+            broken.push(format!("client disabled, then enabled: refresh answered {status} {body}"));
+        }
+        assert!(broken.is_empty(), "rules not applied on refresh:\n{}", broken.join("\n"));
+
+        let (status, body) = refresh(&untouched).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["scope"], "read write");
+    }
+);

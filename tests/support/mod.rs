@@ -341,7 +341,8 @@ pub async fn verify_with_discovery(base: &str, token: &str, audience: &str) -> V
 /// Runs `body` once per backend as separate tests.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($name:ident, $body:expr) => {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;

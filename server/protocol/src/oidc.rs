@@ -9,6 +9,19 @@ use sha2::{Digest, Sha256};
 /// The scopes OpenID Connect defines; they need no API.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
+/// What an OpenID Connect scope lets the client see or do, in words for the
+/// consent page (§5.4, §11). `None` for other scopes: an API's own scopes
+/// are shown by name, as APIs define no descriptions.
+pub fn scope_description(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("Know who you are when you sign in"),
+        "profile" => Some("Your name and other profile details"),
+        "email" => Some("Your e-mail address"),
+        "offline_access" => Some("Keep this access while you are not using it"),
+        _ => None,
+    }
+}
+
 /// Profile claims released by the `profile` scope (§5.4), read from the
 /// user's profile object.
 pub const PROFILE_CLAIMS: &[&str] = &[

@@ -1,7 +1,7 @@
 //! APIs (resource servers): the audiences tokens are issued for.
 
 use crate::json::{from_text, to_text};
-use crate::schema::apis;
+use crate::schema::{api_resource_servers, apis};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use tessera_protocol::model::{ApiProfile, SigningAlg};
@@ -151,4 +151,40 @@ pub fn page(conn: &mut DbConn, offset: i64, limit: i64) -> Result<Vec<Api>, Stor
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
     let n = diesel::delete(apis::table.find(id)).execute(conn)?;
     if n == 0 { Err(StoreError::NotFound(format!("api {id}"))) } else { Ok(()) }
+}
+
+/// The clients registered as resource servers of an API (RFC 7662 §4): they
+/// may introspect tokens issued for its audience. Ordered by client id.
+pub fn resource_servers(conn: &mut DbConn, api_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(api_resource_servers::table
+        .filter(api_resource_servers::api_id.eq(api_id))
+        .order(api_resource_servers::client_id.asc())
+        .select(api_resource_servers::client_id)
+        .load(conn)?)
+}
+
+/// Replaces the resource-server clients of an API. A client id that does not
+/// exist is `NotFound` (the foreign key would refuse it anyway; this names it).
+pub fn set_resource_servers(conn: &mut DbConn, api_id: &str, client_ids: &[String]) -> Result<(), StoreError> {
+    diesel::delete(api_resource_servers::table.filter(api_resource_servers::api_id.eq(api_id))).execute(conn)?;
+    let unique: std::collections::BTreeSet<&String> = client_ids.iter().collect();
+    for client_id in unique {
+        if crate::clients::find(conn, client_id)?.is_none() {
+            return Err(StoreError::NotFound(format!("client {client_id}")));
+        }
+        diesel::insert_into(api_resource_servers::table)
+            .values((api_resource_servers::api_id.eq(api_id), api_resource_servers::client_id.eq(client_id)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// True if `client_id` is registered as a resource server of the API.
+pub fn is_resource_server(conn: &mut DbConn, api_id: &str, client_id: &str) -> Result<bool, StoreError> {
+    Ok(api_resource_servers::table
+        .find((api_id, client_id))
+        .select(api_resource_servers::client_id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
 }

@@ -29,6 +29,7 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     first_party: bool,
+    disabled: bool,
 }
 
 /// A client as stored.
@@ -56,6 +57,8 @@ pub struct Client {
     pub service_account_user_id: Option<String>,
     /// First-party clients (the operator's own apps) skip the consent page.
     pub first_party: bool,
+    /// A disabled client cannot authenticate or start an authorization.
+    pub disabled: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -81,6 +84,7 @@ impl TryFrom<Row> for Client {
             confidential: r.confidential,
             service_account_user_id: r.service_account_user_id,
             first_party: r.first_party,
+            disabled: r.disabled,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -103,6 +107,7 @@ impl Client {
             created_at: self.created_at,
             updated_at: self.updated_at,
             first_party: self.first_party,
+            disabled: self.disabled,
         })
     }
 

@@ -36,6 +36,10 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
     /// When its family was revoked.
     pub revoked_at: Option<i64>,
+    /// The grant type that started the family (`authorization_code` or
+    /// `password`), carried over on rotation; `None` for families started
+    /// before it was recorded.
+    pub grant_type: Option<String>,
 }
 
 /// Stores a token.
@@ -72,6 +76,18 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: i64) -> Result<usi
     Ok(diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?)
+}
+
+/// Revokes every unrevoked refresh token of a client (all its families);
+/// returns how many.
+pub fn revoke_client(conn: &mut DbConn, client_id: &str, now: i64) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::client_id.eq(client_id))
             .filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(Some(now)))
@@ -172,24 +188,30 @@ pub fn redeem_code(conn: &mut DbConn, code_hash: &str, now: i64) -> Result<bool,
 
 use crate::schema::consents;
 
-/// The scopes a user consented to for a client (space-separated), if any.
-pub fn consent(conn: &mut DbConn, user_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(consents::table.find((user_id, client_id)).select(consents::scopes).first(conn).optional()?)
+/// The scopes a user consented to for a client and one API (space-separated),
+/// if any. `api_id` is the API's internal id, or `userinfo` for OpenID
+/// Connect requests without an audience: consent to one API's scopes never
+/// covers another's, even when the scope names are the same.
+pub fn consent(conn: &mut DbConn, user_id: &str, client_id: &str, api_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(consents::table.find((user_id, client_id, api_id)).select(consents::scopes).first(conn).optional()?)
 }
 
-/// Records consent to `scopes` (replacing an earlier one).
+/// Records consent to `scopes` for a client and one API (replacing an
+/// earlier one for the same three).
 pub fn record_consent(
     conn: &mut DbConn,
     user_id: &str,
     client_id: &str,
+    api_id: &str,
     scopes: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?;
+    diesel::delete(consents::table.find((user_id, client_id, api_id))).execute(conn)?;
     diesel::insert_into(consents::table)
         .values((
             consents::user_id.eq(user_id),
             consents::client_id.eq(client_id),
+            consents::api_id.eq(api_id),
             consents::scopes.eq(scopes),
             consents::granted_at.eq(now),
         ))

@@ -31,6 +31,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         first_party -> Bool,
+        disabled -> Bool,
     }
 }
 
@@ -171,6 +172,7 @@ diesel::table! {
         idle_expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        grant_type -> Nullable<Text>,
     }
 }
 
@@ -211,11 +213,19 @@ diesel::table! {
 }
 
 diesel::table! {
-    consents (user_id, client_id) {
+    consents (user_id, client_id, api_id) {
         user_id -> Text,
         client_id -> Text,
+        api_id -> Text,
         scopes -> Text,
         granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_resource_servers (api_id, client_id) {
+        api_id -> Text,
+        client_id -> Text,
     }
 }
 

@@ -84,6 +84,7 @@ fn client(id: &str) -> Client {
         metadata: json!({"tier": "gold"}),
         service_account_user_id: None,
         first_party: false,
+        disabled: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -272,6 +273,9 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     assert_eq!(kept[0].id, "r011");
 }
 
+/// SECURITY.md O-21 and O-28 (storage half): rotation is one conditional
+/// UPDATE, so of two uses exactly one wins, on any node; a family revokes
+/// together.
 fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
     use tessera_store::grants::{self, RefreshToken};
     let mut c = db.store.conn().unwrap();
@@ -290,8 +294,10 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         idle_expires_at: 50,
         used_at: None,
         revoked_at: None,
+        grant_type: Some("password".into()),
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
+    assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type.as_deref(), Some("password"));
     assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
     assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
     assert!(!grants::mark_used(&mut c, "t1", 6).unwrap(), "second use loses");
@@ -315,20 +321,55 @@ fn throttle_counts_in_a_window(db: &Db) {
     assert_eq!(throttle::failures(&mut c, "user:x", 201, 60).unwrap(), 0);
 }
 
-fn consent_is_remembered_per_user_and_client(db: &Db) {
+/// Issue #11 item 4: consent is kept per user, client and API; the same
+/// scope name consented for one API says nothing about another.
+fn consent_is_remembered_per_user_client_and_api(db: &Db) {
     use tessera_store::grants;
     let mut c = db.store.conn().unwrap();
     users::insert(&mut c, &user("cu", "consent-user")).unwrap();
     clients::insert(&mut c, &client("cc")).unwrap();
-    assert_eq!(grants::consent(&mut c, "cu", "cc").unwrap(), None);
-    grants::record_consent(&mut c, "cu", "cc", "openid", 1).unwrap();
-    grants::record_consent(&mut c, "cu", "cc", "email openid", 2).unwrap();
+    assert_eq!(grants::consent(&mut c, "cu", "cc", "api-a").unwrap(), None);
+    grants::record_consent(&mut c, "cu", "cc", "api-a", "read", 1).unwrap();
+    grants::record_consent(&mut c, "cu", "cc", "api-a", "read write", 2).unwrap();
     assert_eq!(
-        grants::consent(&mut c, "cu", "cc").unwrap().as_deref(),
-        Some("email openid"),
+        grants::consent(&mut c, "cu", "cc", "api-a").unwrap().as_deref(),
+        Some("read write"),
         "replaced, not duplicated"
     );
+    assert_eq!(grants::consent(&mut c, "cu", "cc", "api-b").unwrap(), None, "another API is not covered");
+    grants::record_consent(&mut c, "cu", "cc", "api-b", "read", 3).unwrap();
+    assert_eq!(grants::consent(&mut c, "cu", "cc", "api-a").unwrap().as_deref(), Some("read write"));
     assert!(!clients::find(&mut c, "cc").unwrap().unwrap().first_party);
+}
+
+/// Issue #11 item 7: the resource-server links of an API, which end with
+/// either side.
+fn resource_servers_are_linked_to_apis(db: &Db) {
+    let mut c = db.store.conn().unwrap();
+    let api = apis::Api {
+        id: "rs-api".into(),
+        identifier: "https://rs.example".into(),
+        name: "RS".into(),
+        alg: tessera_protocol::model::SigningAlg::RS256,
+        token_lifetime_secs: 60,
+        scopes: vec![],
+        hs256_secret_enc: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    apis::insert(&mut c, &api).unwrap();
+    for id in ["rs1", "rs2"] {
+        clients::insert(&mut c, &client(id)).unwrap();
+    }
+    apis::set_resource_servers(&mut c, "rs-api", &["rs2".into(), "rs1".into(), "rs1".into()]).unwrap();
+    assert_eq!(apis::resource_servers(&mut c, "rs-api").unwrap(), ["rs1", "rs2"]);
+    assert!(apis::is_resource_server(&mut c, "rs-api", "rs1").unwrap());
+    assert!(matches!(apis::set_resource_servers(&mut c, "rs-api", &["nobody".into()]), Err(StoreError::NotFound(_))));
+    apis::set_resource_servers(&mut c, "rs-api", &["rs1".into(), "rs2".into()]).unwrap();
+    clients::delete(&mut c, "rs2").unwrap();
+    assert_eq!(apis::resource_servers(&mut c, "rs-api").unwrap(), ["rs1"], "a deleted client is no longer linked");
+    apis::delete(&mut c, "rs-api").unwrap();
+    assert!(!apis::is_resource_server(&mut c, "rs-api", "rs1").unwrap(), "a deleted API has no resource servers");
 }
 
 fn admins_sessions_and_setup_tokens(db: &Db) {
@@ -494,7 +535,8 @@ conformance!(
     plugin_versions_number_up_and_bindings_order,
     refresh_rotation_is_single_use_and_families_revoke,
     throttle_counts_in_a_window,
-    consent_is_remembered_per_user_and_client,
+    consent_is_remembered_per_user_client_and_api,
+    resource_servers_are_linked_to_apis,
     admins_sessions_and_setup_tokens,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,

@@ -236,6 +236,10 @@ pub struct ApiCreateArgs {
     /// Access-token lifetime in seconds (default: tokens.access_token_lifetime_secs).
     #[arg(long)]
     pub lifetime: Option<i64>,
+    /// The client id of a resource server of this API, which may introspect
+    /// its tokens (repeatable; RFC 7662 §4).
+    #[arg(long = "resource-server")]
+    pub resource_servers: Vec<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -187,6 +187,9 @@ pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs:
         .map_err(KeyError::from)
 }
 
+/// The algorithm of the key that verified a token, and the token's claims.
+pub type Verified = (SigningAlg, Map<String, Value>);
+
 /// A ready-to-use signing key.
 pub struct Signer {
     /// The `kid` header value.
@@ -304,12 +307,14 @@ impl KeyRing {
         Ok(self.snapshot()?.jwks.clone())
     }
 
-    /// Verifies an access token this issuer signed with a published key:
-    /// `typ: at+jwt` (RFC 8725 §3.11), the algorithm of the key its `kid`
-    /// names (never the header's choice, RFC 8725 §3.1), signature, `iss`,
-    /// `exp` and `nbf`. `None` for anything else, including HS256 tokens,
-    /// whose keys are not published (see `verify_hs256`).
-    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Result<Option<Map<String, Value>>, KeyError> {
+    /// Verifies the signature of an access token this issuer signed with a
+    /// published key: `typ: at+jwt` (RFC 8725 §3.11), the algorithm of the
+    /// key its `kid` names (never the header's choice, RFC 8725 §3.1),
+    /// signature, `iss`, `exp` and `nbf`. Returns the key's algorithm with the
+    /// claims, for `tessera_protocol::token::check_access_token`, which
+    /// callers must apply next. `None` for anything else, including HS256
+    /// tokens, whose keys are not published.
+    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Result<Option<Verified>, KeyError> {
         self.verify_own(token, issuer, ACCESS_TOKEN_TYP, true)
     }
 
@@ -317,16 +322,10 @@ impl KeyRing {
     /// (OIDC Core §3.1.2.1): signature and issuer, but an expired one is
     /// still a good hint of who the user was.
     pub fn verify_id_token_hint(&self, token: &str, issuer: &str) -> Result<Option<Map<String, Value>>, KeyError> {
-        self.verify_own(token, issuer, "JWT", false)
+        Ok(self.verify_own(token, issuer, "JWT", false)?.map(|(_, claims)| claims))
     }
 
-    fn verify_own(
-        &self,
-        token: &str,
-        issuer: &str,
-        typ: &str,
-        check_exp: bool,
-    ) -> Result<Option<Map<String, Value>>, KeyError> {
+    fn verify_own(&self, token: &str, issuer: &str, typ: &str, check_exp: bool) -> Result<Option<Verified>, KeyError> {
         let Ok(header) = jsonwebtoken::decode_header(token) else { return Ok(None) };
         if header.typ.as_deref() != Some(typ) {
             return Ok(None);
@@ -337,14 +336,12 @@ impl KeyRing {
         let Some(alg) = jwk.common.key_algorithm.and_then(|a| Algorithm::try_from(a).ok()) else {
             return Ok(None);
         };
+        let Some(signing_alg) = SigningAlg::ASYMMETRIC.into_iter().find(|a| jwt_alg(*a) == alg) else {
+            return Ok(None);
+        };
         let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else { return Ok(None) };
-        Ok(decode_claims(token, &key, alg, issuer, check_exp))
+        Ok(decode_claims(token, &key, alg, issuer, check_exp).map(|claims| (signing_alg, claims)))
     }
-}
-
-/// Verifies an HS256 access token with an API's shared secret.
-pub fn verify_hs256(token: &str, secret: &[u8], issuer: &str) -> Option<Map<String, Value>> {
-    decode_claims(token, &jsonwebtoken::DecodingKey::from_secret(secret), Algorithm::HS256, issuer, true)
 }
 
 fn decode_claims(
@@ -359,7 +356,7 @@ fn decode_claims(
     v.set_issuer(&[issuer]);
     v.validate_aud = false;
     v.validate_nbf = true;
-    v.leeway = 30;
+    v.leeway = tessera_protocol::token::LEEWAY_SECS.unsigned_abs();
     if check_exp {
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
     } else {

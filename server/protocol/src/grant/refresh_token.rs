@@ -4,7 +4,8 @@
 //! retired token is treated as theft, and the caller revokes the family.
 
 use crate::error::{ErrorCode, OAuthError};
-use crate::model::{ClientProfile, grant_types};
+use crate::model::{ApiProfile, ClientProfile, grant_types};
+use crate::oidc::OIDC_SCOPES;
 use crate::scope::ScopeSet;
 
 /// What the protocol needs to know about a stored refresh token.
@@ -54,10 +55,12 @@ pub fn decide(
     if stored.client_id != client.id.as_str() {
         return Err(invalid_grant("issued to another client").into());
     }
+    // Issue #11 item 5: an admin who takes the grant away ends every family.
     if !client.allows_grant(grant_types::REFRESH_TOKEN) {
-        return Err(
-            OAuthError::new(ErrorCode::UnauthorizedClient, "refresh tokens are not enabled for this client").into()
-        );
+        return Err(Refusal {
+            error: invalid_grant("the refresh_token grant is no longer enabled for this client"),
+            revoke_family: true,
+        });
     }
     if stored.revoked {
         return Err(invalid_grant("revoked").into());
@@ -78,6 +81,35 @@ pub fn decide(
         )
         .into()),
     }
+}
+
+/// Issue #11 item 5: re-applies today's rules to a family's grant on every
+/// refresh: the client must still have the grant type that started the
+/// family (`started_by`, when known); the API (`api`, already looked up: a
+/// deleted API never gets here) must still be allowed to the client; and
+/// every scope of the grant that belongs to the API must still be defined by
+/// the API and allowed to the client. OpenID Connect scopes need no API and
+/// stay. Tokens of the userinfo pseudo-API (`userinfo_api_id`) carry only
+/// those. An error here means the family must end.
+pub fn still_allowed(
+    granted: &ScopeSet,
+    started_by: Option<&str>,
+    client: &ClientProfile,
+    api: &ApiProfile,
+    userinfo_api_id: &str,
+) -> Result<(), OAuthError> {
+    if let Some(g) = started_by.filter(|g| !client.allows_grant(g)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidGrant,
+            format!("{g}, which started this grant, is no longer enabled for this client"),
+        ));
+    }
+    if api.id.as_str() == userinfo_api_id {
+        return Ok(());
+    }
+    let api_part = ScopeSet::from_tokens(granted.iter().filter(|s| !OIDC_SCOPES.contains(s)));
+    super::plan_for_api(grant_types::REFRESH_TOKEN, String::new(), Some(&api_part), &api.audience, client, Some(api))
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -107,6 +139,7 @@ mod tests {
         }
     }
 
+    /// SECURITY.md O-30: a refresh keeps or narrows the scope, never widens it.
     #[test]
     fn refresh_keeps_or_narrows_scope_never_widens() {
         assert_eq!(decide(&stored(), &client(), None, 10).unwrap().to_string(), "a b");
@@ -116,6 +149,7 @@ mod tests {
         assert_eq!(decide(&stored(), &client(), Some(&wide), 10).unwrap_err().error.code, ErrorCode::InvalidScope);
     }
 
+    /// SECURITY.md O-28: reuse of a rotated token revokes the family.
     #[test]
     fn reuse_of_a_rotated_token_revokes_the_family() {
         let mut s = stored();
@@ -125,6 +159,7 @@ mod tests {
         assert_eq!(r.error.code, ErrorCode::InvalidGrant);
     }
 
+    /// SECURITY.md O-31: refresh tokens end after inactivity (and absolutely).
     #[test]
     fn expired_idle_or_absolute_is_invalid_grant() {
         assert_eq!(decide(&stored(), &client(), None, 500).unwrap_err().error.code, ErrorCode::InvalidGrant);
@@ -133,6 +168,50 @@ mod tests {
         assert_eq!(decide(&s, &client(), None, 1000).unwrap_err().error.code, ErrorCode::InvalidGrant);
     }
 
+    /// Issue #11 item 5: taking the refresh_token grant away ends the family.
+    #[test]
+    fn a_removed_refresh_grant_ends_the_family() {
+        let mut c = client();
+        c.grant_types = vec!["password".into()];
+        let r = decide(&stored(), &c, None, 10).unwrap_err();
+        assert!(r.revoke_family);
+        assert_eq!(r.error.code, ErrorCode::InvalidGrant);
+    }
+
+    /// Issue #11 item 5: a removed starting grant, and narrowed APIs or
+    /// scopes on the client or the API, are applied to an existing grant;
+    /// OIDC scopes need no API.
+    #[test]
+    fn a_grant_is_checked_against_todays_client_and_api() {
+        use crate::ids::{ApiId, Audience};
+        use crate::model::SigningAlg;
+        let api = ApiProfile {
+            id: ApiId::new("a1"),
+            audience: Audience::new("https://a"),
+            alg: SigningAlg::RS256,
+            token_lifetime_secs: 60,
+            scopes: ScopeSet::parse("a b").unwrap(),
+        };
+        let granted = ScopeSet::parse("openid a b").unwrap();
+        let pw = Some("password");
+        assert!(still_allowed(&granted, pw, &client(), &api, "userinfo").is_ok());
+        assert!(still_allowed(&granted, None, &client(), &api, "userinfo").is_ok(), "origin unknown: not checked");
+        assert!(still_allowed(&granted, Some("authorization_code"), &client(), &api, "userinfo").is_err());
+        let mut narrowed = client();
+        narrowed.allowed_scopes = Some(ScopeSet::parse("a").unwrap());
+        assert!(still_allowed(&granted, pw, &narrowed, &api, "userinfo").is_err(), "client lost scope b");
+        let mut other_api = client();
+        other_api.allowed_audiences = Some(vec![Audience::new("https://other")]);
+        assert!(still_allowed(&granted, pw, &other_api, &api, "userinfo").is_err(), "client lost the API");
+        let mut shrunk = api.clone();
+        shrunk.scopes = ScopeSet::parse("a").unwrap();
+        assert!(still_allowed(&granted, pw, &client(), &shrunk, "userinfo").is_err(), "API dropped scope b");
+        let userinfo = ApiProfile { id: ApiId::new("userinfo"), ..shrunk };
+        let oidc = ScopeSet::parse("openid email").unwrap();
+        assert!(still_allowed(&oidc, pw, &other_api, &userinfo, "userinfo").is_ok());
+    }
+
+    /// SECURITY.md O-29: a refresh token is bound to its client.
     #[test]
     fn another_clients_token_is_invalid_grant() {
         let mut s = stored();

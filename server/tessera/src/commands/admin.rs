@@ -93,6 +93,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                     metadata: json_object("metadata", a.metadata.as_deref())?,
                     service_account: a.service_account,
                     first_party: a.first_party,
+                    disabled: false,
                 },
             )?;
             let secret_text = secret.as_ref().map(|s| s.expose().to_owned());
@@ -151,6 +152,7 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
                     alg,
                     token_lifetime_secs: a.lifetime.unwrap_or(ctx.config.tokens.access_token_lifetime_secs),
                     scopes: a.scopes.as_deref().map(split_list).unwrap_or_default(),
+                    resource_servers: a.resource_servers.clone(),
                 },
             )?;
             let mut human = format!("created API {} ({}, {}s)", api.identifier, api.alg, api.token_lifetime_secs);
@@ -165,6 +167,7 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
                     "alg": api.alg.as_str(),
                     "scopes": api.scopes,
                     "token_lifetime_secs": api.token_lifetime_secs,
+                    "resource_servers": a.resource_servers,
                     "hs256_secret": secret,
                 }),
                 &human,

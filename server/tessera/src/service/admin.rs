@@ -13,9 +13,9 @@ use tessera_protocol::secret::PlainSecret;
 use tessera_store::apis::{self, Api};
 use tessera_store::audit::{self, AuditEvent};
 use tessera_store::clients::{self, Client, ClientSecret};
-use tessera_store::plugins;
 use tessera_store::users::{self, User};
 use tessera_store::{DbConn, Store, StoreError};
+use tessera_store::{grants, plugins};
 
 /// Why an admin action was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -251,6 +251,8 @@ pub struct NewClient {
     pub service_account: Option<String>,
     /// The operator's own app: no consent page.
     pub first_party: bool,
+    /// Disabled: cannot authenticate or start an authorization.
+    pub disabled: bool,
 }
 
 /// Validates a redirect URI: absolute, no fragment (RFC 6749 §3.1.2), and
@@ -345,6 +347,7 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
             metadata: new.metadata.clone(),
             service_account_user_id: service_account_id(conn, new.service_account.as_deref())?,
             first_party: new.first_party,
+            disabled: new.disabled,
             created_at: now,
             updated_at: now,
         };
@@ -382,9 +385,19 @@ pub fn update_client(store: &Store, actor: &str, id: &str, edit: NewClient) -> R
         c.metadata = edit.metadata.clone();
         c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
         c.first_party = edit.first_party;
-        c.updated_at = clock::now();
+        let now = clock::now();
+        // Issue #11 item 5: disabling a client ends its refresh-token families.
+        let revoked = if edit.disabled && !c.disabled { grants::revoke_client(conn, id, now)? } else { 0 };
+        c.disabled = edit.disabled;
+        c.updated_at = now;
         clients::update(conn, &c)?;
-        audit(conn, actor, "client.update", id, json!({"name": name, "grant_types": edit.grant_types}))?;
+        audit(
+            conn,
+            actor,
+            "client.update",
+            id,
+            json!({"name": name, "grant_types": edit.grant_types, "disabled": c.disabled, "revoked_refresh_tokens": revoked}),
+        )?;
         Ok(c)
     })?;
     Ok(client)
@@ -477,6 +490,21 @@ pub struct NewApi {
     pub token_lifetime_secs: i64,
     /// Scopes the API defines.
     pub scopes: Vec<String>,
+    /// Client ids registered as its resource servers: they may introspect
+    /// its tokens (RFC 7662 §4, issue #11 item 7).
+    pub resource_servers: Vec<String>,
+}
+
+/// Checks that each resource-server client exists, so an unknown id is shown
+/// next to its field (the link table's foreign key still guards a race).
+fn check_resource_servers(store: &Store, client_ids: &[String]) -> Result<(), AdminError> {
+    let mut conn = store.conn()?;
+    for id in client_ids {
+        if clients::find(&mut conn, id)?.is_none() {
+            return Err(invalid("resource-servers", format!("no client with id {id:?}")));
+        }
+    }
+    Ok(())
 }
 
 /// Creates an API. For HS256 a shared secret is generated and returned once;
@@ -520,9 +548,17 @@ pub fn create_api(
         created_at: now,
         updated_at: now,
     };
+    check_resource_servers(store, &new.resource_servers)?;
     store.tx(|conn| {
         apis::insert(conn, &api)?;
-        audit(conn, actor, "api.create", &api.id, json!({"identifier": api.identifier, "alg": api.alg.as_str()}))
+        apis::set_resource_servers(conn, &api.id, &new.resource_servers)?;
+        audit(
+            conn,
+            actor,
+            "api.create",
+            &api.id,
+            json!({"identifier": api.identifier, "alg": api.alg.as_str(), "resource_servers": new.resource_servers}),
+        )
     })?;
     Ok((api, secret.map(|s| s.expose().to_owned())))
 }
@@ -540,6 +576,8 @@ pub struct ApiEdit {
     pub token_lifetime_secs: i64,
     /// Scopes the API defines.
     pub scopes: Vec<String>,
+    /// Client ids registered as its resource servers (replacing the list).
+    pub resource_servers: Vec<String>,
 }
 
 /// Changes an API.
@@ -548,6 +586,7 @@ pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result
         return Err(invalid("lifetime", "must be between 1 second and 30 days"));
     }
     let scopes = ScopeSet::parse(&edit.scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;
+    check_resource_servers(store, &edit.resource_servers)?;
     let api = store.tx(|conn| {
         let mut api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
         if (api.alg == SigningAlg::HS256) != (edit.alg == SigningAlg::HS256) {
@@ -561,7 +600,14 @@ pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result
         api.scopes = scopes.to_vec();
         api.updated_at = clock::now();
         apis::update(conn, &api)?;
-        audit(conn, actor, "api.update", id, json!({"identifier": api.identifier, "alg": api.alg.as_str()}))?;
+        apis::set_resource_servers(conn, id, &edit.resource_servers)?;
+        audit(
+            conn,
+            actor,
+            "api.update",
+            id,
+            json!({"identifier": api.identifier, "alg": api.alg.as_str(), "resource_servers": edit.resource_servers}),
+        )?;
         Ok(api)
     })?;
     Ok(api)
@@ -613,6 +659,7 @@ pub fn hs256_purpose(api_id: &str) -> String {
 mod tests {
     use super::*;
 
+    /// SECURITY.md O-3: no plain-http redirect URIs except loopback.
     #[test]
     fn redirect_uri_rules_follow_rfc9700() {
         assert!(validate_redirect_uri("https://app.example/cb").is_ok());

@@ -1,17 +1,18 @@
 //! The authorization endpoint's use case (RFC 6749 §4.1.1, OIDC Core
 //! §3.1.2): validate the request, find the browser's session or ask the user
 //! to sign in, and answer the client with a code at its registered redirect
-//! URI. Consent is not asked yet: every client is treated as first-party.
+//! URI. Third-party clients ask the user's consent, recorded per user,
+//! client and API.
 
 use super::sign_in::{SignInError, sign_in};
 use super::store_failure;
-use super::token::{IdTokenRequest, TokenService, UserSource};
+use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
 use crate::clock;
 use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::plan_for_api;
 use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::grant_types;
-use tessera_protocol::oidc::OIDC_SCOPES;
+use tessera_protocol::oidc::{OIDC_SCOPES, scope_description};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::{ErrorCode, OAuthError, ScopeSet};
@@ -40,8 +41,12 @@ pub enum Outcome {
         query: String,
         /// The client's display name.
         client_name: String,
-        /// The scopes asked for.
-        scopes: Vec<String>,
+        /// The display name of the API the access is for.
+        api_name: String,
+        /// The API's identifier (the tokens' audience).
+        api_identifier: String,
+        /// The scopes asked for, each with what it allows when that is known.
+        scopes: Vec<(String, Option<&'static str>)>,
     },
     /// POST these fields to `action` from an auto-submitting page (form_post).
     FormPost {
@@ -50,6 +55,16 @@ pub enum Outcome {
         /// The response parameters.
         fields: Vec<(String, String)>,
     },
+}
+
+/// The API a consent is recorded for, and how the consent page names it.
+struct ConsentApi {
+    /// The API's internal id (`userinfo` for OpenID Connect requests without an audience).
+    id: String,
+    /// Display name.
+    name: String,
+    /// Identifier (audience).
+    identifier: String,
 }
 
 /// The result of a login form submission.
@@ -120,8 +135,9 @@ impl TokenService {
             Err(e) => return Ok(Outcome::Page(format!("The request is malformed: {}.", e.description))),
         };
         let mut conn = self.store.conn().map_err(store_failure)?;
+        // A disabled client is treated as unknown: an error page, no redirect.
         let client = match params.get("client_id") {
-            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?,
+            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.filter(|c| !c.disabled),
             None => None,
         };
         let profile = client.as_ref().map(|c| (c.profile(), c.redirect_uris.clone()));
@@ -140,7 +156,7 @@ impl TokenService {
         // OIDC scopes need no API; anything else belongs to the requested API.
         let oidc = ScopeSet::from_tokens(req.scope.iter().filter(|s| OIDC_SCOPES.contains(s)));
         let api_part = req.scope.difference(&oidc);
-        let scopes = match &req.audience {
+        let (scopes, consent_api) = match &req.audience {
             Some(aud) => {
                 let api = apis::find_by_identifier(&mut conn, aud.as_str()).map_err(store_failure)?;
                 match plan_for_api(
@@ -149,9 +165,12 @@ impl TokenService {
                     Some(&api_part),
                     aud,
                     &profile,
-                    api.map(|a| a.profile()).as_ref(),
+                    api.as_ref().map(|a| a.profile()).as_ref(),
                 ) {
-                    Ok(plan) => ScopeSet::from_tokens(oidc.iter().chain(plan.scopes.iter())),
+                    Ok(plan) => (
+                        ScopeSet::from_tokens(oidc.iter().chain(plan.scopes.iter())),
+                        api.map(|a| ConsentApi { id: a.id, name: a.name, identifier: a.identifier }),
+                    ),
                     Err(e) => return Ok(redirect_error(&e)),
                 }
             }
@@ -162,8 +181,13 @@ impl TokenService {
                 );
                 return Ok(redirect_error(&e));
             }
-            None => oidc,
+            None => (oidc, None),
         };
+        let consent_api = consent_api.unwrap_or_else(|| ConsentApi {
+            id: USERINFO_API_ID.to_owned(),
+            name: "Your profile (OpenID Connect)".to_owned(),
+            identifier: self.userinfo_api().audience.to_string(),
+        });
         let now = clock::now();
         let session = match session_cookie {
             Some(c) => grants::session(&mut conn, SecretHash::of(c).as_str(), now).map_err(store_failure)?,
@@ -181,8 +205,10 @@ impl TokenService {
             }
             _ => return Ok(Outcome::Login { query: query.to_owned(), client_name: client.name }),
         };
+        // Issue #11 item 4: consent is per user, client and API; what the user
+        // allowed for one API never covers another's scopes of the same name.
         if !client.first_party {
-            let granted = grants::consent(&mut conn, &user.id, &client.id).map_err(store_failure)?;
+            let granted = grants::consent(&mut conn, &user.id, &client.id, &consent_api.id).map_err(store_failure)?;
             let covered = granted.and_then(|g| ScopeSet::parse(&g).ok()).is_some_and(|g| scopes.is_subset(&g));
             match decision {
                 Some(false) => {
@@ -191,8 +217,10 @@ impl TokenService {
                         "the user denied the request",
                     )));
                 }
-                Some(true) => grants::record_consent(&mut conn, &user.id, &client.id, &scopes.to_string(), now)
-                    .map_err(store_failure)?,
+                Some(true) => {
+                    grants::record_consent(&mut conn, &user.id, &client.id, &consent_api.id, &scopes.to_string(), now)
+                        .map_err(store_failure)?
+                }
                 None if covered && !req.prompt_consent => {}
                 None if req.prompt_none => {
                     return Ok(redirect_error(&OAuthError::new(
@@ -204,7 +232,9 @@ impl TokenService {
                     return Ok(Outcome::Consent {
                         query: query.to_owned(),
                         client_name: client.name.clone(),
-                        scopes: scopes.to_vec(),
+                        api_name: consent_api.name,
+                        api_identifier: consent_api.identifier,
+                        scopes: scopes.iter().map(|s| (s.to_owned(), scope_description(s))).collect(),
                     });
                 }
             }
@@ -320,14 +350,25 @@ impl TokenService {
             expires_at: now + self.settings.session_lifetime_secs,
         };
         grants::insert_session(&mut *self.store.conn().map_err(store_failure)?, &session).map_err(store_failure)?;
-        // Resume without prompt=login, or the user would be asked again forever.
-        let resume: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-            .filter(|(k, v)| !(k == "prompt" && v == "login"))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let resume_query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(resume).finish();
-        Ok(LoginOutcome::SignedIn { session: cookie.expose().to_owned(), resume_query })
+        Ok(LoginOutcome::SignedIn { session: cookie.expose().to_owned(), resume_query: without_prompt_login(query) })
     }
+}
+
+/// The authorization request to resume after a sign-in: `login` taken out of
+/// `prompt` (a space-separated list, OIDC Core §3.1.2.1), or the user would
+/// be asked to sign in again forever; other values such as `consent` stay.
+/// Issue #11 item 16: `prompt=login consent` used to loop on the login page.
+fn without_prompt_login(query: &str) -> String {
+    let resume: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter_map(|(k, v)| {
+            if k != "prompt" {
+                return Some((k.into_owned(), v.into_owned()));
+            }
+            let rest: Vec<&str> = v.split(' ').filter(|p| !p.is_empty() && *p != "login").collect();
+            (!rest.is_empty()).then(|| (k.into_owned(), rest.join(" ")))
+        })
+        .collect();
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(resume).finish()
 }
 
 /// What the browser gets from the end-session endpoint.

@@ -1,17 +1,26 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009).
 //!
-//! Access tokens are JWTs: introspection verifies them like a resource server
-//! would; they cannot be revoked (they are short-lived), which revocation
+//! Access tokens are JWTs: introspection accepts only what
+//! `own_access_token` accepts (issue #11 item 1), so a token signed with an
+//! API's HS256 secret is never reported active: whoever holds that secret
+//! (the API, and anyone it leaked to) can sign any token with it, so Tessera
+//! cannot tell one it issued from a forgery and does not vouch for either.
+//! The API verifies those with the secret itself.
+//!
+//! RFC 7662 §4 (issue #11 item 7): an answer goes only to the token's own
+//! client, or to a client registered as a resource server of the token's API
+//! (`api_resource_servers`); anyone else learns `active: false`. Refresh
+//! tokens are reported to their own client only.
+//!
+//! Access tokens cannot be revoked (they are short-lived), which revocation
 //! answers with `unsupported_token_type`. Refresh tokens are looked up by
-//! hash; revoking one revokes its whole family. A client only learns about
-//! refresh tokens issued to itself.
+//! hash; revoking one revokes its whole family.
 
+use super::access_token::OwnAccessToken;
 use super::store_failure;
 use super::token::TokenService;
 use crate::clock;
-use crate::keys;
-use crate::service::admin::hs256_purpose;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tessera_protocol::introspection::{self, Introspection};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
@@ -32,14 +41,14 @@ impl TokenService {
         }
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
-            let claims = self.verify_jwt(&token)?;
-            return Ok(match claims {
-                Some(mut c) => {
-                    c.insert("token_type".into(), json!("Bearer"));
-                    Introspection::active(c)
-                }
-                None => Introspection::inactive(),
-            });
+            let Some(own) = self.own_access_token(&token)? else { return Ok(Introspection::inactive()) };
+            if !self.may_introspect(&client.id, &own)? {
+                tracing::info!(client = %client.id, "introspection by a client that is neither the token's nor its API's");
+                return Ok(Introspection::inactive());
+            }
+            let mut c = own.claims;
+            c.insert("token_type".into(), json!("Bearer"));
+            return Ok(Introspection::active(c));
         }
         let mut conn = self.store.conn().map_err(store_failure)?;
         let Some(rt) = grants::find_by_hash(&mut conn, SecretHash::of(&token).as_str()).map_err(store_failure)? else {
@@ -65,36 +74,36 @@ impl TokenService {
         Ok(Introspection::active(c))
     }
 
-    /// Verifies one of our JWT access tokens; HS256 ones with their API's secret.
-    fn verify_jwt(&self, token: &str) -> Result<Option<Map<String, Value>>, OAuthError> {
-        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid).unwrap_or_default();
-        if let Some(api_id) = kid.strip_prefix("hs256-") {
-            let mut conn = self.store.conn().map_err(store_failure)?;
-            let Some(sealed) = apis::find(&mut conn, api_id).map_err(store_failure)?.and_then(|a| a.hs256_secret_enc)
-            else {
-                return Ok(None);
-            };
-            let secret = self
-                .keys
-                .master()
-                .open(&hs256_purpose(api_id), &sealed)
-                .map_err(|e| OAuthError::server_error(e.to_string()))?;
-            return Ok(keys::verify_hs256(token, &secret, &self.issuer));
+    /// RFC 7662 §4: the token's own client, or a client registered as a
+    /// resource server of the token's API (the userinfo pseudo-API has none).
+    fn may_introspect(&self, caller: &str, token: &OwnAccessToken) -> Result<bool, OAuthError> {
+        if token.client_id() == caller {
+            return Ok(true);
         }
-        self.keys.verify_access_token(token, &self.issuer).map_err(super::key_failure)
+        if token.is_userinfo() {
+            return Ok(false);
+        }
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        apis::is_resource_server(&mut conn, token.api.id.as_str(), caller).map_err(store_failure)
     }
 
     /// RFC 7009 §2: revokes a refresh token (and its family). Unknown tokens
-    /// and tokens of other clients get the same 200, so nothing leaks.
+    /// and tokens of other clients get the same 200, so nothing leaks. Only a
+    /// JWT that is one of our access tokens gets `unsupported_token_type`; a
+    /// forged or foreign one is an invalid token, which RFC 7009 §2.2 answers
+    /// with 200.
     pub fn revoke(&self, authorization: Option<&str>, body: &[u8]) -> Result<(), OAuthError> {
         let params = Params::parse(body)?;
         let client = self.authenticate(authorization, &params)?;
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                "access tokens are self-contained JWTs and expire on their own; revoke the refresh token",
-            ));
+            return match self.own_access_token(&token)? {
+                Some(_) => Err(OAuthError::new(
+                    ErrorCode::UnsupportedTokenType,
+                    "access tokens are self-contained JWTs and expire on their own; revoke the refresh token",
+                )),
+                None => Ok(()),
+            };
         }
         let mut conn = self.store.conn().map_err(store_failure)?;
         if let Some(rt) = grants::find_by_hash(&mut conn, SecretHash::of(&token).as_str()).map_err(store_failure)?

@@ -2,6 +2,7 @@
 //! the console and (later) the management API. They run on blocking threads
 //! (diesel blocks) and return typed errors; renderers live in `web/`.
 
+pub mod access_token;
 pub mod admin;
 pub mod authorize;
 pub mod console;

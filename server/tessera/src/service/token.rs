@@ -168,6 +168,12 @@ impl TokenService {
         let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
         let now = clock::now();
         match found {
+            // Issue #11 item 5: a disabled client authenticates as nothing
+            // (after the same hashing work, so the answer takes as long).
+            Some(client) if client.disabled => {
+                let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
+                Err(OAuthError::invalid_client().with_detail("client disabled"))
+            }
             Some(client) if client.confidential => {
                 let hashes = clients::active_secret_hashes(&mut conn, &client.id, now).map_err(store_failure)?;
                 client_auth::verify_secret(&presented, &hashes)?;

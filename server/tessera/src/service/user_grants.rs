@@ -22,6 +22,14 @@ use tessera_store::{DbConn, apis};
 /// An API's profile and its sealed HS256 secret, if it has one.
 type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
+/// Where a new refresh token comes from.
+enum Issued<'a> {
+    /// A new family, started by this grant type.
+    NewFamily(&'static str),
+    /// The rotation of this token, marked used in the same transaction.
+    Rotation(&'a RefreshToken),
+}
+
 impl TokenService {
     /// RFC 6749 §4.3.
     pub(crate) fn password(
@@ -51,13 +59,21 @@ impl TokenService {
         if profile.allows_grant(grant_types::REFRESH_TOKEN) {
             let family = clock::uuid();
             let absolute = now + self.settings.refresh_absolute_secs;
-            let token = self.store_refresh(&family, client, &user, &api_id, resp.scope.as_deref(), absolute, None)?;
+            let token = self.store_refresh(
+                &family,
+                client,
+                &user,
+                &api_id,
+                resp.scope.as_deref(),
+                absolute,
+                Issued::NewFamily(grant_types::PASSWORD),
+            )?;
             resp.refresh_token = Some(token);
         }
         Ok(resp)
     }
 
-    /// Stores a new refresh token of `family`; with `rotated`, marks that
+    /// Stores a new refresh token of `family`; for a rotation, marks the old
     /// token used in the same transaction (false: someone used it first).
     #[allow(clippy::too_many_arguments)]
     fn store_refresh(
@@ -68,8 +84,12 @@ impl TokenService {
         api_id: &ApiId,
         scope: Option<&str>,
         absolute_expires_at: i64,
-        rotated: Option<&RefreshToken>,
+        issued: Issued<'_>,
     ) -> Result<String, OAuthError> {
+        let (rotated, grant_type) = match issued {
+            Issued::NewFamily(g) => (None, Some(g.to_owned())),
+            Issued::Rotation(old) => (Some(old), old.grant_type.clone()),
+        };
         let now = clock::now();
         let plain =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
@@ -86,6 +106,7 @@ impl TokenService {
             idle_expires_at: (now + self.settings.refresh_idle_secs).min(absolute_expires_at),
             used_at: None,
             revoked_at: None,
+            grant_type,
         };
         let won = self
             .store
@@ -151,6 +172,17 @@ impl TokenService {
             self.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
             return Err(invalid());
         };
+        // Issue #11 item 5: today's rules, not those of the day of sign-in.
+        if let Err(e) = refresh_token::still_allowed(
+            &view.scopes,
+            stored.grant_type.as_deref(),
+            &client.profile(),
+            &api,
+            USERINFO_API_ID,
+        ) {
+            self.revoke_family(&stored.family_id, "the client or API no longer allows this grant");
+            return Err(invalid().with_detail(e.description));
+        }
         let plan = user_plan(grant_types::REFRESH_TOKEN, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
@@ -162,7 +194,7 @@ impl TokenService {
             &api_id,
             resp.scope.as_deref(),
             stored.absolute_expires_at,
-            Some(&stored),
+            Issued::Rotation(&stored),
         )?;
         resp.refresh_token = Some(token);
         Ok(resp)
@@ -228,8 +260,15 @@ impl TokenService {
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
         if offline && client.profile().allows_grant(grant_types::REFRESH_TOKEN) {
             let absolute = now + self.settings.refresh_absolute_secs;
-            let token =
-                self.store_refresh(&stored.family_id, client, &user, &api_id, resp.scope.as_deref(), absolute, None)?;
+            let token = self.store_refresh(
+                &stored.family_id,
+                client,
+                &user,
+                &api_id,
+                resp.scope.as_deref(),
+                absolute,
+                Issued::NewFamily(grant_types::AUTHORIZATION_CODE),
+            )?;
             resp.refresh_token = Some(token);
         }
         Ok(resp)

@@ -25,11 +25,10 @@ impl TokenService {
     /// The claims for the bearer `token`.
     pub fn userinfo(&self, token: Option<&str>) -> Result<Map<String, Value>, UserinfoError> {
         let token = token.ok_or(UserinfoError::Missing)?;
-        let claims = self
-            .keys
-            .verify_access_token(token, &self.issuer)
-            .map_err(|e| UserinfoError::Internal(super::key_failure(e)))?
-            .ok_or(UserinfoError::InvalidToken)?;
+        // Issue #11 item 1: the same rules as introspection (our issuer, an
+        // API the key may sign for, that API's lifetime; never HS256).
+        let claims =
+            self.own_access_token(token).map_err(UserinfoError::Internal)?.ok_or(UserinfoError::InvalidToken)?.claims;
         let scopes: Vec<String> =
             claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {

@@ -73,12 +73,22 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, 
     respond(&state, outcome, status)
 }
 
-fn consent_page(state: &AppState, query: &str, client_name: &str, scopes: &[String]) -> HttpResponse {
+/// The consent page for `query`: the client, the API (name and
+/// identifier) and each scope asked for.
+fn consent_page(
+    state: &AppState,
+    query: &str,
+    client_name: &str,
+    api: (&str, &str),
+    scopes: &[(String, Option<&'static str>)],
+) -> HttpResponse {
     let csrf = match crate::clock::random_id(32) {
         Ok(c) => c,
         Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
     };
-    let mut resp = pages::render(StatusCode::OK, &pages::ConsentPage { client_name, scopes, query, csrf: &csrf });
+    let (api_name, api_identifier) = api;
+    let page = pages::ConsentPage { client_name, api_name, api_identifier, scopes, query, csrf: &csrf };
+    let mut resp = pages::render(StatusCode::OK, &page);
     let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::CONSENT, SameSite::Strict));
     resp
 }
@@ -92,7 +102,9 @@ fn respond(
     match outcome {
         Ok(Ok(Outcome::Redirect(to))) => redirect(status, &to),
         Ok(Ok(Outcome::Login { query, client_name })) => login_page(state, &query, &client_name, None, ""),
-        Ok(Ok(Outcome::Consent { query, client_name, scopes })) => consent_page(state, &query, &client_name, &scopes),
+        Ok(Ok(Outcome::Consent { query, client_name, api_name, api_identifier, scopes })) => {
+            consent_page(state, &query, &client_name, (&api_name, &api_identifier), &scopes)
+        }
         Ok(Ok(Outcome::Page(message))) => pages::error(&message),
         Ok(Ok(Outcome::FormPost { action, fields })) => pages::render_with_csp(
             StatusCode::OK,

@@ -29,8 +29,12 @@ pub struct LoginPage<'a> {
 pub struct ConsentPage<'a> {
     /// The client's display name.
     pub client_name: &'a str,
-    /// The scopes asked for.
-    pub scopes: &'a [String],
+    /// The display name of the API the access is for (issue #11 item 4).
+    pub api_name: &'a str,
+    /// The API's identifier (the tokens' audience).
+    pub api_identifier: &'a str,
+    /// The scopes asked for, each with a description when one is known.
+    pub scopes: &'a [(String, Option<&'static str>)],
     /// The authorization request to resume.
     pub query: &'a str,
     /// The CSRF token (also in a cookie).

@@ -56,16 +56,20 @@ struct ApiForm {
     lifetime: String,
     #[serde(default)]
     scopes: String,
+    /// Client ids of its resource servers, comma-separated (issue #11 item 7).
+    #[serde(default)]
+    resource_servers: String,
 }
 
 impl ApiForm {
-    fn of(a: &Api) -> ApiForm {
+    fn of(a: &Api, resource_servers: &[String]) -> ApiForm {
         ApiForm {
             identifier: a.identifier.clone(),
             name: a.name.clone(),
             alg: a.alg.as_str().into(),
             lifetime: a.token_lifetime_secs.to_string(),
             scopes: a.scopes.join(", "),
+            resource_servers: resource_servers.join(", "),
         }
     }
 
@@ -128,6 +132,7 @@ async fn create(p: Posted<ApiForm>) -> HttpResponse {
             alg: form.alg()?,
             token_lifetime_secs: form.lifetime()?,
             scopes: split_list(&form.scopes),
+            resource_servers: split_list(&form.resource_servers),
         })
     })();
     let new = match new {
@@ -152,19 +157,28 @@ async fn create(p: Posted<ApiForm>) -> HttpResponse {
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<Api, HttpResponse> {
+/// An API and the client ids of its resource servers.
+async fn load(admin: &Admin, id: String) -> Result<(Api, Vec<String>), HttpResponse> {
     let store = admin.state.store.clone();
-    match blocking(move || apis::find(&mut *store.conn()?, &id)).await? {
-        Ok(Some(a)) => Ok(a),
+    let found = blocking(move || -> Result<Option<(Vec<String>, Api)>, tessera_store::StoreError> {
+        let mut conn = store.conn()?;
+        match apis::find(&mut conn, &id)? {
+            Some(a) => Ok(Some((apis::resource_servers(&mut conn, &a.id)?, a))),
+            None => Ok(None),
+        }
+    })
+    .await?;
+    match found {
+        Ok(Some((rs, a))) => Ok((a, rs)),
         Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such API.")),
         Err(e) => Err(super::store_page(e)),
     }
 }
 
-fn detail(admin: &Admin, api: Api, form: Option<ApiForm>) -> ApiPage {
+fn detail(admin: &Admin, (api, resource_servers): (Api, Vec<String>), form: Option<ApiForm>) -> ApiPage {
     ApiPage {
         l: Layout::new(admin, "apis", format!("API {}", api.identifier)),
-        form: form.unwrap_or_else(|| ApiForm::of(&api)),
+        form: form.unwrap_or_else(|| ApiForm::of(&api, &resource_servers)),
         api: Some(api),
         errors: FieldErrors::default(),
         algs: ALGS,
@@ -194,13 +208,14 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
             alg: form.alg()?,
             token_lifetime_secs: form.lifetime()?,
             scopes: split_list(&form.scopes),
+            resource_servers: split_list(&form.resource_servers),
         })
     })();
     let edit = match edit {
         Ok(e) => e,
         Err(e) => return again(detail(&admin, api, Some(form)), e.into()),
     };
-    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.id.clone());
+    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.0.id.clone());
     match blocking(move || admin::update_api(&store, &actor, &aid, edit)).await {
         Ok(Ok(a)) => see_other(&format!("/admin/apis/{}?done=saved", a.id)),
         Ok(Err(e)) => again(detail(&admin, api, Some(form)), e.into()),

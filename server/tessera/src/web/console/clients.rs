@@ -93,6 +93,8 @@ struct ClientForm {
     service_account: String,
     #[serde(default)]
     first_party: Option<String>,
+    #[serde(default)]
+    disabled: Option<String>,
 }
 
 impl ClientForm {
@@ -108,6 +110,7 @@ impl ClientForm {
             metadata: pretty(&c.metadata),
             service_account: service_account.unwrap_or_default(),
             first_party: c.first_party.then(|| "on".into()),
+            disabled: c.disabled.then(|| "on".into()),
         }
     }
 
@@ -144,6 +147,7 @@ impl ClientForm {
             metadata: json_object("metadata", metadata)?,
             service_account: Some(self.service_account.trim().to_owned()).filter(|s| !s.is_empty()),
             first_party: self.first_party.is_some(),
+            disabled: self.disabled.is_some(),
         })
     }
 }

@@ -263,6 +263,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id (for /proc measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
@@ -310,7 +315,8 @@ pub async fn verify_with_discovery(base: &str, token: &str, audience: &str) -> V
 /// Runs `body` once per backend as separate tests.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($name:ident, $body:expr) => {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;

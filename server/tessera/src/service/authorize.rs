@@ -64,6 +64,10 @@ pub enum LoginOutcome {
     },
     /// Show the form again with this message.
     Failed(String),
+    /// Too many failures (429): retry after this many seconds.
+    Throttled(u64),
+    /// Every password-hashing worker was busy (503): retry in a moment.
+    Busy,
 }
 
 /// Appends `pairs` to the redirect URI's query.
@@ -299,14 +303,13 @@ impl TokenService {
         query: &str,
         peer: Option<&str>,
     ) -> Result<LoginOutcome, OAuthError> {
-        let user = match sign_in(&self.store, &self.settings, username, password, peer) {
+        let user = match sign_in(&self.store, &self.settings.throttle, username, password, peer) {
             Ok(u) => u,
             Err(SignInError::BadCredentials) => {
                 return Ok(LoginOutcome::Failed("Incorrect username or password.".into()));
             }
-            Err(SignInError::Throttled) => {
-                return Ok(LoginOutcome::Failed("Too many failed attempts. Wait a few minutes and try again.".into()));
-            }
+            Err(SignInError::Throttled(secs)) => return Ok(LoginOutcome::Throttled(secs)),
+            Err(SignInError::Busy) => return Ok(LoginOutcome::Busy),
             Err(SignInError::Internal(e)) => return Err(e),
         };
         let now = clock::now();

@@ -24,9 +24,14 @@ fn looks_like_jwt(token: &str) -> bool {
 
 impl TokenService {
     /// RFC 7662 §2: only authenticated confidential clients may introspect.
-    pub fn introspect(&self, authorization: Option<&str>, body: &[u8]) -> Result<Introspection, OAuthError> {
+    pub fn introspect(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        addr: Option<&str>,
+    ) -> Result<Introspection, OAuthError> {
         let params = Params::parse(body)?;
-        let client = self.authenticate(authorization, &params)?;
+        let client = self.authenticate(authorization, &params, addr)?;
         if !client.confidential {
             return Err(OAuthError::invalid_client().with_detail("public clients cannot introspect"));
         }
@@ -86,9 +91,9 @@ impl TokenService {
 
     /// RFC 7009 §2: revokes a refresh token (and its family). Unknown tokens
     /// and tokens of other clients get the same 200, so nothing leaks.
-    pub fn revoke(&self, authorization: Option<&str>, body: &[u8]) -> Result<(), OAuthError> {
+    pub fn revoke(&self, authorization: Option<&str>, body: &[u8], addr: Option<&str>) -> Result<(), OAuthError> {
         let params = Params::parse(body)?;
-        let client = self.authenticate(authorization, &params)?;
+        let client = self.authenticate(authorization, &params, addr)?;
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
             return Err(OAuthError::new(

@@ -47,11 +47,22 @@ fn cookie(
 }
 
 fn login_page(state: &AppState, query: &str, client_name: &str, error: Option<&str>, username: &str) -> HttpResponse {
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    login_page_with(state, status, query, client_name, error, username)
+}
+
+fn login_page_with(
+    state: &AppState,
+    status: StatusCode,
+    query: &str,
+    client_name: &str,
+    error: Option<&str>,
+    username: &str,
+) -> HttpResponse {
     let csrf = match crate::clock::random_id(32) {
         Ok(c) => c,
         Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
     };
-    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     let mut resp = pages::render(status, &LoginPage { client_name, query, csrf: &csrf, error, username });
     let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::LOGIN, SameSite::Strict));
     resp
@@ -177,7 +188,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
     if !csrf_ok(&req, &form.csrf) {
         return csrf_refused("sign-in");
     }
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = state.client_addr(&req);
     let tokens = state.tokens.clone();
     let (username, query) = (form.username.clone(), form.authorize.clone());
     let outcome =
@@ -191,6 +202,25 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
         Ok(Ok(LoginOutcome::Failed(message))) => {
             let client = client_name(&state, &query).await;
             login_page(&state, &query, &client, Some(&message), &username)
+        }
+        Ok(Ok(LoginOutcome::Throttled(secs))) => {
+            let client = client_name(&state, &query).await;
+            let message = "Too many failed attempts. Wait a few minutes and try again.";
+            let mut resp =
+                login_page_with(&state, StatusCode::TOO_MANY_REQUESTS, &query, &client, Some(message), &username);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Ok(Ok(LoginOutcome::Busy)) => {
+            // Issue #11 item 17: too many sign-ins at once; retryable.
+            let client = client_name(&state, &query).await;
+            let message = "The server is busy. Try again in a few seconds.";
+            let mut resp =
+                login_page_with(&state, StatusCode::SERVICE_UNAVAILABLE, &query, &client, Some(message), &username);
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp
         }
         Ok(Err(_)) | Err(_) => pages::render(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -28,7 +28,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The value of a hidden input in the login page (askama escapes HTML).
-fn hidden(page: &str, name: &str) -> String {
+pub fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} field in:\n{page}")) + marker.len();
     let raw = &page[start..start + page[start..].find('"').unwrap()];

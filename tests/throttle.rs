@@ -1,11 +1,12 @@
 //! Throttling that cannot be used to lock people out (issue #11 items 6 and
 //! 8, SECURITY.md ), the bound on password hashing in flight
-//! (item 17).
+//! (item 17), and what a password reset, disable or delete ends (item 9).
 //!
 //! The server trusts 127.0.0.1 as a proxy here, so each request names its
 //! client address in `X-Forwarded-For`, as a reverse proxy would.
 
 use crate::console::{ADMIN, ADMIN_PASSWORD, Console, create_admin};
+use crate::oidc::hidden;
 use crate::on_both_backends;
 use crate::support::{Backend, Options, TestServer};
 use serde_json::Value;
@@ -231,3 +232,66 @@ async fn a_burst_of_sign_ins_is_bounded_in_memory_and_told_to_retry() {
     assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
     assert!(after - before <= BOUND_KIB, "VmHWM grew by {} KiB (from {before} KiB)", after - before);
 }
+
+/// Signs `alice` in through the hosted login page; returns the browser.
+async fn browser_session(f: &Fixture, password: &str) -> reqwest::Client {
+    let b = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = b.get(authorize_url(f)).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("username", "alice".to_owned()),
+        ("password", password.to_owned()),
+        ("csrf", hidden(&page, "csrf")),
+        ("authorize", hidden(&page, "authorize")),
+    ];
+    let r = b.post(format!("{}/login", f.server.base)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303, "signed in");
+    assert!(signed_in(f, &b).await);
+    b
+}
+
+fn authorize_url(f: &Fixture) -> String {
+    let cb: String = url::form_urlencoded::byte_serialize(CB.as_bytes()).collect();
+    format!("{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={cb}&scope=openid", f.server.base, f.id)
+}
+
+/// True if the browser's session still answers the authorization request
+/// (302 to the client) instead of the login page.
+async fn signed_in(f: &Fixture, b: &reqwest::Client) -> bool {
+    b.get(authorize_url(f)).send().await.unwrap().status() == 302
+}
+
+/// Issue #11 item 9: resetting a user's password, disabling them (even when
+/// re-enabled right after) or deleting them ends their refresh tokens and
+/// browser sessions. Done through the console.
+async fn user_changes_end_grants(backend: Backend) {
+    let f = fixture(backend, env(&[]));
+    create_admin(&f.server);
+    let console = Console::new(&f.server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let user = format!("/admin/users/{}", f.user_id);
+    let mut password = PASSWORD.to_owned();
+    for step in ["password", "disable", "delete"] {
+        let (_, _, body) = password_grant(&f, OWNER, "alice", &password).await;
+        let rt = body["refresh_token"].as_str().unwrap_or_else(|| panic!("{step}: {body}")).to_owned();
+        let b = browser_session(&f, &password).await;
+        match step {
+            "password" => {
+                password = "a brand new long password".into();
+                let r = console.post_csrf(&format!("{user}/password"), &[("password", &password)]).await;
+                assert_eq!(r.status(), 303);
+            }
+            "disable" => {
+                for disabled in ["true", "false"] {
+                    let r = console.post_csrf(&format!("{user}/status"), &[("disabled", disabled)]).await;
+                    assert_eq!(r.status(), 303);
+                }
+            }
+            _ => assert_eq!(console.post_csrf(&format!("{user}/delete"), &[]).await.status(), 303),
+        }
+        let refresh = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+        let (status, _, body) = token_from(&f, OWNER, &f.secret.clone(), &refresh).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{step}: refresh token ended");
+        assert!(!signed_in(&f, &b).await, "{step}: browser session ended");
+    }
+}
+on_both_backends!(password_reset_disable_and_delete_end_refresh_tokens_and_sessions, user_changes_end_grants);

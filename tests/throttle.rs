@@ -229,8 +229,8 @@ async fn a_burst_of_sign_ins_is_bounded_in_memory_and_told_to_retry() {
         }
     }
     let after = vm_hwm_kib(f.server.pid());
-    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
     assert!(after - before <= BOUND_KIB, "VmHWM grew by {} KiB (from {before} KiB)", after - before);
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
 }
 
 /// Signs `alice` in through the hosted login page; returns the browser.

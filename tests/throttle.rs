@@ -113,6 +113,42 @@ async fn no_lockout_lever(backend: Backend) {
 }
 on_both_backends!(sign_in_throttling_is_no_lockout_lever, no_lockout_lever);
 
+/// Issue #11 item 6 on the hosted login page: it shares the pair lock with
+/// the password grant; the locked page is 429 with `Retry-After`, and the
+/// owner signs in from their own address meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_login_page_locks_the_pair_not_the_account() {
+    let f = fixture(Backend::Sqlite, env(&[]));
+    let login = |addr: &'static str, password: &'static str| {
+        let f = &f;
+        async move {
+            let b = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let page = b.get(authorize_url(f)).header("X-Forwarded-For", addr).send().await.unwrap();
+            let page = page.text().await.unwrap();
+            let form = [
+                ("username", "alice".to_owned()),
+                ("password", password.to_owned()),
+                ("csrf", hidden(&page, "csrf")),
+                ("authorize", hidden(&page, "authorize")),
+            ];
+            let url = format!("{}/login", f.server.base);
+            b.post(url).header("X-Forwarded-For", addr).form(&form).send().await.unwrap()
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(login(ATTACKER, "wrong guess").await.status(), 401);
+    }
+    let locked = login(ATTACKER, PASSWORD).await;
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
+    assert!(locked.text().await.unwrap().contains("Too many failed attempts"));
+    assert_eq!(login(OWNER, PASSWORD).await.status(), 303, "the owner signs in");
+}
+
 /// Issue #11 item 6: the counting is atomic. 40 concurrent wrong passwords
 /// for one account from one address run exactly the limit (10) of password
 /// checks: every other one is refused before any check. Checks are counted

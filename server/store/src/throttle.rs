@@ -10,6 +10,11 @@
 //! counts the attempt before it is made, so concurrent attempts can never
 //! run more checks than the limit (issue #11 item 6). What the keys mean
 //! (account and address pairs, ...) is the caller's business.
+//!
+//! [`mark`] keeps markers in the same table ("this account signed in from
+//! this address", keys containing `:known:`), dated by `window_start`. A
+//! purge of old rows must keep a marker as long as its caller trusts it
+//! (`[login] known_address_secs`) and a locked row until `locked_until`.
 
 use crate::schema::login_failures;
 use crate::{DbConn, StoreError};

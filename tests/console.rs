@@ -484,6 +484,23 @@ on_both_backends!(
     assert!(row.contains("username_truncated"), "{row}");
 });
 
+/// SECURITY.md A-7: the absolute timeout ends a session however busy it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_sessions_still_end_at_the_absolute_timeout() {
+    let env = vec![("TESSERA_CONSOLE__ABSOLUTE_TIMEOUT_SECS".into(), "2".into())];
+    let server = TestServer::start_with(Backend::Sqlite, Options { env, ..Options::default() });
+    create_admin(&server);
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    for _ in 0..4 {
+        assert_eq!(console.get("/admin").await.status(), 200, "active within the limit");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = console.get("/admin").await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/admin/login".into()), "absolute timeout");
+}
+
 /// SECURITY.md A-5: under an https issuer the session cookie is
 /// `__Host-tessera_admin` with `Secure`, `HttpOnly`, `SameSite=Strict`,
 /// `Path=/` and no `Domain`.

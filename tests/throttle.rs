@@ -287,6 +287,62 @@ async fn a_burst_of_sign_ins_is_bounded_in_memory_and_told_to_retry() {
     assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
 }
 
+/// Issue #11 item 17 on the sign-in pages: when every hashing worker is
+/// busy, the hosted login page and the console answer 503 with a clear
+/// "try again" message (and the hosted page `Retry-After`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_pages_say_busy_when_hashing_is_at_capacity() {
+    let opts = env(&[
+        ("TESSERA_PASSWORDS__MAX_CONCURRENT", "1"),
+        ("TESSERA_PASSWORDS__QUEUE_WAIT_MS", "0"),
+        ("TESSERA_LOGIN__MAX_FAILURES", "100"),
+        ("TESSERA_LOGIN__ACCOUNT_MAX_FAILURES", "100"),
+    ]);
+    let f = std::sync::Arc::new(fixture(Backend::Sqlite, opts));
+    create_admin(&f.server);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let addr = format!("10.7.0.{i}");
+            if i % 2 == 0 {
+                let b = reqwest::Client::builder()
+                    .cookie_store(true)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                let page = b.get(authorize_url(&f)).send().await.unwrap().text().await.unwrap();
+                let form = [
+                    ("username", "alice".to_owned()),
+                    ("password", PASSWORD.to_owned()),
+                    ("csrf", hidden(&page, "csrf")),
+                    ("authorize", hidden(&page, "authorize")),
+                ];
+                let url = format!("{}/login", f.server.base);
+                let r = b.post(url).header("X-Forwarded-For", &addr).form(&form).send().await.unwrap();
+                let retry = r.headers().contains_key("retry-after");
+                ("hosted", r.status().as_u16(), retry, r.text().await.unwrap())
+            } else {
+                let r = Console::new(&f.server).from(&addr).login(ADMIN, ADMIN_PASSWORD).await;
+                ("console", r.status().as_u16(), true, r.text().await.unwrap())
+            }
+        }));
+    }
+    let mut busy = std::collections::BTreeMap::new();
+    for t in tasks {
+        let (page, status, retry, body) = t.await.unwrap();
+        if status == 503 {
+            assert!(body.contains("The server is busy. Try again in a few seconds."), "{page}: {body}");
+            assert!(retry, "Retry-After on the hosted page");
+            *busy.entry(page).or_insert(0) += 1;
+        } else {
+            assert!(matches!(status, 200 | 303), "{page} {status}: {body}");
+        }
+    }
+    eprintln!("told to retry: {busy:?}");
+    assert!(busy.contains_key("hosted") && busy.contains_key("console"), "both pages told someone to retry");
+}
+
 /// Signs `alice` in through the hosted login page; returns the browser.
 async fn browser_session(f: &Fixture, password: &str) -> reqwest::Client {
     let b = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();

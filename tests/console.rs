@@ -195,7 +195,7 @@ async fn chromium_walks_the_whole_console_story() {
     let verified = verify_with_discovery(&server.base, &token, "https://orders.example").await;
     assert_eq!(verified["https://example.com/username"], "reporting-bot");
 
-    // The run and every change are on record.
+    // The run and every change are on record (SECURITY.md A-14).
     c.goto(&format!("{}/admin/runs", server.base)).await.unwrap();
     assert!(text(&c, "#runs").await.contains("client_credentials"));
     shot(&c, "runs").await;
@@ -230,6 +230,7 @@ async fn chromium_walks_the_whole_console_story() {
 pub struct Console {
     http: reqwest::Client,
     base: String,
+    forwarded_for: Option<String>,
 }
 
 /// The first `name="csrf" value="…"` on a page.
@@ -243,17 +244,39 @@ impl Console {
     pub fn new(server: &TestServer) -> Console {
         let http =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Console { http, base: server.base.clone() }
+        Console { http, base: server.base.clone(), forwarded_for: None }
+    }
+
+    /// The same client, claiming `addr` in `X-Forwarded-For` (as a proxy the
+    /// server trusts would).
+    pub fn from(mut self, addr: &str) -> Console {
+        self.forwarded_for = Some(addr.to_owned());
+        self
+    }
+
+    fn with_forwarded(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.forwarded_for {
+            Some(a) => r.header("X-Forwarded-For", a),
+            None => r,
+        }
     }
 
     /// GET a path of the server.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.with_forwarded(self.http.get(format!("{}{path}", self.base))).send().await.unwrap()
     }
 
-    /// POST a form to a path of the server.
+    /// POST a form (add the session's `csrf` yourself, or use `post_csrf`).
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
+        self.with_forwarded(self.http.post(format!("{}{path}", self.base))).form(form).send().await.unwrap()
+    }
+
+    /// POST a form with the session's CSRF token.
+    pub async fn post_csrf(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let mut all = form.to_vec();
+        all.push(("csrf", &csrf));
+        self.post(path, &all).await
     }
 
     /// Signs in through the form (its CSRF cookie and token included).
@@ -279,14 +302,32 @@ pub fn create_admin(server: &TestServer) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-on_both_backends!(state_changes_need_the_session_csrf_token_and_this_origin, |backend| async move {
+on_both_backends!(
+    /// SECURITY.md A-8 (CSRF token and Origin / Sec-Fetch-Site checks), A-5
+    /// (cookie flags over http; `__Host-` and `Secure` in
+    /// `console_cookie_is_host_prefixed_and_secure_under_https`), A-9 (headers on
+    /// every page) and A-16's "no endpoint answers without a session".
+    state_changes_need_the_session_csrf_token_and_this_origin, |backend| async move {
     let server = TestServer::start(backend);
     create_admin(&server);
     let console = Console::new(&server);
-    // No session: every page sends the browser to sign in.
-    let r = console.get("/admin/clients").await;
-    assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/admin/login");
+    // No session: every page sends the browser to sign in (A-16).
+    for path in [
+        "/admin",
+        "/admin/clients",
+        "/admin/clients/new",
+        "/admin/users",
+        "/admin/apis",
+        "/admin/plugins",
+        "/admin/bindings",
+        "/admin/keys",
+        "/admin/audit",
+        "/admin/runs",
+        "/admin/account",
+    ] {
+        let r = console.get(path).await;
+        assert_eq!((r.status().as_u16(), location(&r)), (303, "/admin/login".into()), "{path}");
+    }
     // The sign-in form itself refuses a post without its CSRF cookie.
     let r = reqwest::Client::new()
         .post(format!("{}/admin/login", server.base))
@@ -355,6 +396,9 @@ on_both_backends!(state_changes_need_the_session_csrf_token_and_this_origin, |ba
     }
 });
 
+/// SECURITY.md A-7 (idle timeout) and A-6 (a new session id at every
+/// sign-in; sign-out deletes the session on the server, so a copied cookie
+/// is dead).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_time_out_and_sign_out_ends_them_on_the_server() {
     let server = TestServer::start_with(
@@ -373,6 +417,9 @@ async fn sessions_time_out_and_sign_out_ends_them_on_the_server() {
     // Sign-out deletes the session: a copy of the cookie is dead too.
     let r = console.login(ADMIN, ADMIN_PASSWORD).await;
     let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let again = Console::new(&server).login(ADMIN, ADMIN_PASSWORD).await;
+    let other = again.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(cookie, other, "A-6: every sign-in gets a new session id");
     let csrf = console.csrf().await;
     assert_eq!(console.post("/admin/logout", &[("csrf", &csrf)]).await.status(), 303);
     let replay = reqwest::Client::builder()
@@ -403,13 +450,123 @@ async fn setup_link_works_once_and_sign_in_is_throttled() {
         [("token", token.as_str()), ("username", "mallory"), ("password", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)];
     assert_eq!(second.post("/admin/setup", &again).await.status(), 410);
 
-    // Ten failures lock the account for the window, whatever the address.
+    // SECURITY.md A-15: ten failures lock this (account, address) pair.
     for _ in 0..10 {
         assert_eq!(second.login(ADMIN, "wrong password, long enough").await.status(), 401);
     }
     let r = second.login(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 429);
     assert!(r.text().await.unwrap().contains("Too many failed attempts"));
+}
+
+on_both_backends!(
+    /// Issue #11 item 12 (SECURITY.md A-14): a failed console sign-in is
+    /// audited as `unauthenticated`, never as the typed name, which is kept in
+    /// the detail bounded to 64 characters without control characters, even
+    /// when it is 8 KB with newlines and another administrator's name.
+    failed_console_sign_ins_are_audited_as_unauthenticated, |backend| async move {
+    let server = TestServer::start(backend);
+    create_admin(&server);
+    let forged = format!("{ADMIN}\n2026-11-29 admin:{ADMIN} admin.login\r\n{}", "x".repeat(8192));
+    let console = Console::new(&server);
+    assert_eq!(console.login(&forged, "wrong password, long enough").await.status(), 401);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let as_admin =
+        console.get(&format!("/admin/audit?actor=admin:{ADMIN}&action=admin.login.failed")).await.text().await.unwrap();
+    assert!(as_admin.contains("No events match."), "the typed name is not the actor");
+    let page = console.get("/admin/audit?actor=unauthenticated&action=admin.login.failed").await.text().await.unwrap();
+    let row = page.split("<tr>").skip(1).find(|r| r.contains("admin.login.failed")).expect("the failure is audited");
+    let at = row.find("class=\"detail\">").expect("a detail cell");
+    let row = &row[at..at + row[at..].find("</code>").unwrap()];
+    let kept: String = format!("{ADMIN}2026-11-29 admin:{ADMIN} admin.login{}", "x".repeat(64)).chars().take(64).collect();
+    assert!(row.contains(&kept), "the bounded name is in the detail: {row}");
+    assert!(!row.contains(&"x".repeat(65)) && !row.contains('\n'), "bounded, one line: {row}");
+    assert!(row.contains("username_truncated"), "{row}");
+});
+
+/// SECURITY.md A-7: the absolute timeout ends a session however busy it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_sessions_still_end_at_the_absolute_timeout() {
+    let env = vec![("TESSERA_CONSOLE__ABSOLUTE_TIMEOUT_SECS".into(), "2".into())];
+    let server = TestServer::start_with(Backend::Sqlite, Options { env, ..Options::default() });
+    create_admin(&server);
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    for _ in 0..4 {
+        assert_eq!(console.get("/admin").await.status(), 200, "active within the limit");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = console.get("/admin").await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/admin/login".into()), "absolute timeout");
+}
+
+/// SECURITY.md A-5: under an https issuer the session cookie is
+/// `__Host-tessera_admin` with `Secure`, `HttpOnly`, `SameSite=Strict`,
+/// `Path=/` and no `Domain`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_cookie_is_host_prefixed_and_secure_under_https() {
+    let opts = Options { serve_args: vec!["--issuer".into(), "https://tessera.example".into()], ..Options::default() };
+    let server = TestServer::start_with(Backend::Sqlite, opts);
+    create_admin(&server);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/admin/login", server.base)).send().await.unwrap();
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let r = http
+        .post(format!("{}/admin/login", server.base))
+        .header("Cookie", csrf_cookie)
+        .form(&[("csrf", csrf.as_str()), ("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-tessera_admin="))
+        .expect("a __Host- session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(flag), "{flag} missing: {session}");
+    }
+    assert!(!session.to_lowercase().contains("domain"), "{session}");
+}
+
+/// SECURITY.md A-10: text an administrator or a client chose is escaped on
+/// every console page (askama auto-escaping, no `|safe`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_controlled_text_is_rendered_inert() {
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    let evil = "\"><svg onload=alert(1)>";
+    let c = server.cli_json(&["client", "create", "--name", evil, "--grant-types", "client_credentials"]);
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let id = c["client_id"].as_str().unwrap();
+    for path in ["/admin/clients".to_owned(), format!("/admin/clients/{id}")] {
+        let html = console.get(&path).await.text().await.unwrap();
+        assert!(html.contains("svg onload=alert(1)"), "{path} shows the name");
+        assert!(!html.contains("<svg"), "{path} renders it inert");
+    }
+}
+
+/// SECURITY.md A-2 (in part): a wrong password and an unknown
+/// administrator get the same status and message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sign_in_does_not_say_which_credential_was_wrong() {
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    let message = |html: String| html.split("class=\"error\"").nth(1).map(|m| m.chars().take(80).collect::<String>());
+    let wrong = Console::new(&server).login(ADMIN, "wrong password, long enough").await;
+    let unknown = Console::new(&server).login("nobody", "wrong password, long enough").await;
+    assert_eq!(
+        (wrong.status(), unknown.status()),
+        (reqwest::StatusCode::UNAUTHORIZED, reqwest::StatusCode::UNAUTHORIZED)
+    );
+    let (a, b) = (message(wrong.text().await.unwrap()), message(unknown.text().await.unwrap()));
+    assert!(a.is_some() && a == b, "{a:?} vs {b:?}");
 }
 
 /// The lane of `grant_type` in the bindings matrix, as plugin names in order.

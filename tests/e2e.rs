@@ -16,5 +16,6 @@ mod keys;
 mod oidc;
 pub mod plugins;
 mod startup;
+mod throttle;
 mod token_errors;
 mod user_grants;

@@ -89,8 +89,9 @@ async fn hsts_on_every_response_under_an_https_issuer() {
 
 on_both_backends!(expired_state_is_purged_in_the_background, |backend: Backend| async move {
     // Issue #11 item 15 (SECURITY.md R-4): refresh-token families past their
-    // absolute end and throttle windows past their end disappear from the
-    // database without anyone asking, on both backends.
+    // absolute end and throttle rows past their window (and past the time a
+    // "known address" marker is trusted) disappear from the database without
+    // anyone asking, on both backends.
     let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     let server = TestServer::start_with(
         backend,
@@ -99,6 +100,7 @@ on_both_backends!(expired_state_is_purged_in_the_background, |backend: Backend| 
                 env("TESSERA_PURGE__INTERVAL_SECS", "1"),
                 env("TESSERA_TOKENS__REFRESH_TOKEN_ABSOLUTE_SECS", "2"),
                 env("TESSERA_LOGIN__WINDOW_SECS", "2"),
+                env("TESSERA_LOGIN__KNOWN_ADDRESS_SECS", "2"),
             ],
             ..Default::default()
         },

@@ -29,7 +29,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The value of a hidden input in the login page (askama escapes HTML).
-fn hidden(page: &str, name: &str) -> String {
+pub fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} field in:\n{page}")) + marker.len();
     let raw = &page[start..start + page[start..].find('"').unwrap()];
@@ -405,6 +405,36 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     assert_eq!(r.headers()["location"], format!("{SIGNED_OUT}?state=bye").as_str());
     let again = b.get(authorize_url(&s, "")).send().await.unwrap();
     assert_eq!(again.status(), 200, "the session is gone: the login page again");
+}
+
+/// Issue #11 item 11 (OpenID RP-Initiated Logout 1.0 §2): without an
+/// `id_token_hint` for the signed-in user, GET /oauth/logout does not sign
+/// out; it asks, with a form that needs its CSRF token. Only the confirmed
+/// POST ends the session, then returns to the registered URI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_without_an_id_token_hint_asks_first() {
+    let s = setup("authorization_code");
+    let b = browser();
+    let _ = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    let end = format!("{}/oauth/logout", s.server.base);
+    let query = format!("client_id={}&post_logout_redirect_uri={}&state=bye", s.id, urlenc(SIGNED_OUT));
+    let r = b.get(format!("{end}?{query}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("location").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Sign out?") && page.contains("Web App"), "{page}");
+    assert_eq!(b.get(authorize_url(&s, "")).send().await.unwrap().status(), 302, "still signed in");
+
+    // A cross-site auto-submitted confirmation lacks the CSRF pair: refused.
+    let forged = [("confirm", "yes"), ("csrf", "guess"), ("logout", query.as_str())];
+    assert_eq!(b.post(&end).form(&forged).send().await.unwrap().status(), 403);
+    assert_eq!(b.get(authorize_url(&s, "")).send().await.unwrap().status(), 302, "still signed in");
+
+    let form = [("confirm", "yes".to_owned()), ("csrf", hidden(&page, "csrf")), ("logout", hidden(&page, "logout"))];
+    let r = b.post(&end).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("{SIGNED_OUT}?state=bye").as_str());
+    assert_eq!(b.get(authorize_url(&s, "")).send().await.unwrap().status(), 200, "signed out: the login page");
 }
 
 fn fragment_param(url: &str, name: &str) -> Option<String> {

@@ -157,14 +157,16 @@ async fn password_grant_is_off_unless_enabled_and_never_says_which_credential_wa
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
 
+/// SECURITY.md A-15: failures lock the (account, address) pair; the refusal
+/// is 429 `invalid_grant` (issue #11 item 6; tests/throttle.rs covers the rest).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_sign_ins_are_throttled_per_account() {
+async fn failed_sign_ins_are_throttled_per_account_and_address() {
     let f = fixture(Backend::Sqlite, vec![("TESSERA_LOGIN__MAX_FAILURES".into(), "3".into())]);
     for _ in 0..3 {
         assert_eq!(password_login(&f, "wrong").await.1["error_description"], "invalid username or password");
     }
     let (status, body) = password_login(&f, PASSWORD).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!((status, body["error"].as_str()), (429, Some("invalid_grant")));
     assert!(body["error_description"].as_str().unwrap().contains("too many"), "{body}");
 }
 

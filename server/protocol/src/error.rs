@@ -111,13 +111,32 @@ pub struct OAuthError {
     pub description: String,
     /// Internal detail for logs; never rendered.
     pub detail: Option<String>,
+    /// Set when the request was refused by throttling: retry after this many
+    /// seconds (`Retry-After`, RFC 9110 §10.2.3); the status becomes 429
+    /// (RFC 6585 §4) with the code kept in the body.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
     /// An error whose description is shown to the client. Characters outside
     /// RFC 6749 §5.2's allowed set (%x20-21 / %x23-5B / %x5D-7E) are replaced.
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { code, description: sanitize_description(&description.into()), detail: None }
+        Self { code, description: sanitize_description(&description.into()), detail: None, retry_after: None }
+    }
+
+    /// Marks the error as a throttling refusal: 429 with `Retry-After`.
+    pub fn throttled(mut self, retry_after_secs: u64) -> Self {
+        self.retry_after = Some(retry_after_secs.max(1));
+        self
+    }
+
+    /// The HTTP status: the code's, or 429 for a throttled client error
+    /// (internal errors keep their 5xx).
+    pub fn status(&self) -> u16 {
+        match (self.retry_after, self.code.status()) {
+            (Some(_), s) if s < 500 => 429,
+            (_, s) => s,
+        }
     }
 
     /// Attaches a log-only detail.
@@ -176,6 +195,14 @@ mod tests {
         assert_eq!(ErrorCode::InvalidScope.status(), 400);
         assert_eq!(ErrorCode::UnsupportedGrantType.status(), 400);
         assert_eq!(ErrorCode::ServerError.status(), 500);
+    }
+
+    /// Issue #11 items 6 and 8: a throttled refusal is 429, keeps its code.
+    #[test]
+    fn throttled_client_errors_are_429() {
+        let e = OAuthError::invalid_client().throttled(30);
+        assert_eq!((e.status(), e.code, e.retry_after), (429, ErrorCode::InvalidClient, Some(30)));
+        assert_eq!(OAuthError::unavailable("x").throttled(5).status(), 503);
     }
 
     #[test]

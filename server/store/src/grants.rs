@@ -186,6 +186,29 @@ pub fn redeem_code(conn: &mut DbConn, code_hash: &str, now: i64) -> Result<bool,
     Ok(n == 1)
 }
 
+/// Ends everything a user signed in to (issue #11 item 9: after a password
+/// reset, a disable or a delete): revokes every refresh token, deletes
+/// every browser session and expires every unredeemed authorization code.
+/// Returns the refresh tokens revoked and the sessions deleted. Run it in
+/// the same transaction as the change that calls for it.
+pub fn end_user_grants(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(usize, usize), StoreError> {
+    let revoked = diesel::update(
+        refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)).filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    let sessions = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::user_id.eq(user_id))
+            .filter(authorization_codes::used_at.is_null())
+            .filter(authorization_codes::expires_at.gt(now)),
+    )
+    .set(authorization_codes::expires_at.eq(now))
+    .execute(conn)?;
+    Ok((revoked, sessions))
+}
+
 use crate::schema::consents;
 
 /// The scopes a user consented to for a client and one API (space-separated),

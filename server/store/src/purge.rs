@@ -54,11 +54,17 @@ pub fn admin_setup_tokens(conn: &mut DbConn, cutoff: i64, batch: i64) -> Result<
     Ok(diesel::delete(t::admin_setup_tokens.filter(t::token_hash.eq_any(doomed))).execute(conn)?)
 }
 
-/// Sign-in failure counters whose window started before `cutoff`: a new
-/// failure would start a fresh window anyway.
-pub fn login_failures(conn: &mut DbConn, cutoff: i64, batch: i64) -> Result<usize, StoreError> {
+/// Throttle rows (counters and "known address" markers, `throttle.rs`)
+/// whose window started before `cutoff` and that are not locked at `now`.
+/// The caller's cutoff must lie beyond the longest time any row still
+/// matters: the counting window, and how long a marker is trusted.
+pub fn login_failures(conn: &mut DbConn, cutoff: i64, now: i64, batch: i64) -> Result<usize, StoreError> {
     use login_failures::dsl as t;
-    let doomed: Vec<String> =
-        t::login_failures.select(t::throttle_key).filter(t::window_start.lt(cutoff)).limit(batch).load(conn)?;
+    let doomed: Vec<String> = t::login_failures
+        .select(t::throttle_key)
+        .filter(t::window_start.lt(cutoff))
+        .filter(t::locked_until.lt(now))
+        .limit(batch)
+        .load(conn)?;
     Ok(diesel::delete(t::login_failures.filter(t::throttle_key.eq_any(doomed))).execute(conn)?)
 }

@@ -181,6 +181,8 @@ diesel::table! {
         throttle_key -> Text,
         window_start -> BigInt,
         failures -> Integer,
+        locked_until -> BigInt,
+        strikes -> Integer,
     }
 }
 

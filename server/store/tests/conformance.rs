@@ -308,17 +308,58 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
 }
 
 fn throttle_counts_in_a_window(db: &Db) {
-    use tessera_store::throttle;
+    use tessera_store::throttle::{self, Admission, Limit};
     let mut c = db.store.conn().unwrap();
+    let limit = Limit { max: 3, window_secs: 60 };
     for _ in 0..3 {
-        throttle::record_failure(&mut c, "user:x", 100, 60).unwrap();
+        assert_eq!(throttle::reserve(&mut c, "user:x", 100, limit).unwrap(), Admission::Admitted);
     }
-    assert_eq!(throttle::failures(&mut c, "user:x", 120, 60).unwrap(), 3);
-    assert_eq!(throttle::failures(&mut c, "user:x", 161, 60).unwrap(), 0, "window ended");
-    throttle::record_failure(&mut c, "user:x", 200, 60).unwrap();
-    assert_eq!(throttle::failures(&mut c, "user:x", 201, 60).unwrap(), 1, "a new window starts at 1");
+    assert_eq!(throttle::reserve(&mut c, "user:x", 120, limit).unwrap(), Admission::Refused { until: 160 });
+    assert_eq!(throttle::check(&mut c, "user:x", 120, limit).unwrap(), Admission::Refused { until: 160 });
+    assert_eq!(throttle::reserve(&mut c, "user:x", 161, limit).unwrap(), Admission::Admitted, "window ended");
+    throttle::release(&mut c, "user:x").unwrap();
     throttle::clear(&mut c, "user:x").unwrap();
-    assert_eq!(throttle::failures(&mut c, "user:x", 201, 60).unwrap(), 0);
+    assert_eq!(throttle::check(&mut c, "user:x", 201, limit).unwrap(), Admission::Admitted);
+}
+
+/// Issue #11 item 6 (SECURITY.md A-15): a spent key locks for a time that
+/// doubles with every lock, and only one of several callers locks it.
+fn throttle_locks_grow(db: &Db) {
+    use tessera_store::throttle::{self, Admission, Limit};
+    let mut c = db.store.conn().unwrap();
+    let limit = Limit { max: 2, window_secs: 900 };
+    for _ in 0..2 {
+        assert_eq!(throttle::reserve(&mut c, "k", 1000, limit).unwrap(), Admission::Admitted);
+    }
+    assert_eq!(throttle::lock_if_spent(&mut c, "k", 1000, limit, 60, 900).unwrap(), Some(1060));
+    assert_eq!(throttle::lock_if_spent(&mut c, "k", 1000, limit, 60, 900).unwrap(), None, "locked once");
+    assert_eq!(throttle::reserve(&mut c, "k", 1059, limit).unwrap(), Admission::Refused { until: 1060 });
+    for _ in 0..2 {
+        assert_eq!(throttle::reserve(&mut c, "k", 1060, limit).unwrap(), Admission::Admitted);
+    }
+    assert_eq!(throttle::lock_if_spent(&mut c, "k", 1060, limit, 60, 900).unwrap(), Some(1180), "twice as long");
+    throttle::mark(&mut c, "known", 50).unwrap();
+    assert!(throttle::marked_since(&mut c, "known", 49).unwrap());
+    assert!(!throttle::marked_since(&mut c, "known", 50).unwrap());
+}
+
+/// Issue #11 item 6: 40 concurrent reservations against a limit of 10 admit
+/// exactly 10 (the check and the count are one atomic step).
+fn throttle_reservations_are_atomic(db: &Db) {
+    use tessera_store::throttle::{self, Admission, Limit};
+    let limit = Limit { max: 10, window_secs: 900 };
+    let admitted = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..40 {
+            s.spawn(|| {
+                let mut c = db.store.conn().unwrap();
+                if throttle::reserve(&mut c, "pair", 5000, limit).unwrap() == Admission::Admitted {
+                    admitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(admitted.into_inner(), 10);
 }
 
 /// Issue #11 item 4: consent is kept per user, client and API; the same
@@ -484,6 +525,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         idle_expires_at: 10,
         used_at: Some(5),
         revoked_at: None,
+        grant_type: Some("password".into()),
     };
     grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
     grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
@@ -509,10 +551,16 @@ fn expired_state_is_purged_in_batches(db: &Db) {
     assert_eq!(purge::admin_setup_tokens(&mut c, 500, 10).unwrap(), 1);
     assert!(admins::setup_token_valid(&mut c, "link-live", 500).unwrap());
 
-    throttle::record_failure(&mut c, "old-window", 100, 60).unwrap();
-    throttle::record_failure(&mut c, "live-window", 480, 60).unwrap();
-    assert_eq!(purge::login_failures(&mut c, 500 - 60, 10).unwrap(), 1);
-    assert_eq!(throttle::failures(&mut c, "live-window", 500, 60).unwrap(), 1);
+    let limit = throttle::Limit { max: 1, window_secs: 60 };
+    throttle::record_failure(&mut c, "old-window", 100, limit).unwrap();
+    throttle::record_failure(&mut c, "live-window", 480, limit).unwrap();
+    throttle::record_failure(&mut c, "locked", 100, limit).unwrap();
+    assert!(throttle::lock_if_spent(&mut c, "locked", 100, limit, 1_000, 1_000).unwrap().is_some());
+    throttle::mark(&mut c, "login:known:someone|127.0.0.1", 450).unwrap();
+    assert_eq!(purge::login_failures(&mut c, 440, 500, 10).unwrap(), 1, "only the old, unlocked window");
+    assert!(matches!(throttle::check(&mut c, "live-window", 500, limit).unwrap(), throttle::Admission::Refused { .. }));
+    assert!(matches!(throttle::check(&mut c, "locked", 500, limit).unwrap(), throttle::Admission::Refused { .. }));
+    assert!(throttle::marked_since(&mut c, "login:known:someone|127.0.0.1", 400).unwrap());
 }
 
 macro_rules! conformance {
@@ -537,6 +585,8 @@ conformance!(
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_client_and_api,
     resource_servers_are_linked_to_apis,
+    throttle_locks_grow,
+    throttle_reservations_are_atomic,
     admins_sessions_and_setup_tokens,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,

@@ -53,8 +53,40 @@ pub struct Config {
     pub plugin_runs: PluginRunsConfig,
     /// The admin console (`[console]`): session timeouts, setup link.
     pub console: ConsoleConfig,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed, as IP
+    /// addresses or CIDR ranges (`["10.0.0.0/8", "::1"]`). Only when the TCP
+    /// peer is one of them is the client address taken from the header (the
+    /// first hop from the right that is not a trusted proxy); otherwise the
+    /// peer is the client. Throttling counts per client address, so set this
+    /// behind a proxy, or every client shares the proxy's address. Default:
+    /// none (the header is ignored).
+    pub trusted_proxies: Vec<String>,
+    /// Password hashing (`[passwords]`): how much argon2 work runs at once.
+    pub passwords: PasswordsConfig,
     /// Background deletion of expired grant and session state (`[purge]`).
     pub purge: PurgeConfig,
+}
+
+/// Password hashing. Each argon2id hash or check holds 19 MiB while it
+/// runs, so the number in flight bounds the server's memory under a burst
+/// of sign-ins; the excess is answered quickly with a retryable error (503
+/// `temporarily_unavailable` with `Retry-After` at the token endpoint, a
+/// "try again" message on the sign-in pages).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsConfig {
+    /// Hashes and checks running at once (one worker thread each); 0 means
+    /// one per CPU core. Default: 0.
+    pub max_concurrent: usize,
+    /// How long a sign-in waits for a free worker before the retryable
+    /// error, milliseconds. Default: 250.
+    pub queue_wait_ms: u64,
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        PasswordsConfig { max_concurrent: 0, queue_wait_ms: 250 }
+    }
 }
 
 /// Background purge of expired codes, sessions, refresh-token families,
@@ -133,6 +165,8 @@ impl Default for Config {
             plugin_runs: PluginRunsConfig::default(),
             console: ConsoleConfig::default(),
             purge: PurgeConfig::default(),
+            trusted_proxies: Vec::new(),
+            passwords: PasswordsConfig::default(),
         }
     }
 }
@@ -166,22 +200,69 @@ impl Default for TokenConfig {
     }
 }
 
-/// Sign-in throttling (password grant now; the login page later).
+/// Sign-in throttling for users (hosted login page, password grant) and
+/// the console, and client-secret throttling. Designed so that it cannot be
+/// used to lock someone out (see `service::sign_in` for the whole model):
+/// failures count per (account, client address) pair, which locks with a
+/// growing delay; looser per-account and per-address limits apply only to
+/// addresses the account has not signed in from lately.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// Failed sign-ins allowed per account, and per client address, in the
-    /// window before further attempts are refused. Default: 10.
+    /// Failed sign-ins allowed per (account, address) pair in the window
+    /// before the pair is locked; also wrong secrets per (client, address).
+    /// Default: 10.
     pub max_failures: i32,
     /// The counting window, in seconds. Default: 900.
     pub window_secs: i64,
+    /// The first lock of a pair, seconds; each further lock doubles it.
+    /// Default: 60.
+    pub lock_secs: i64,
+    /// The longest lock, seconds. Default: 900.
+    pub max_lock_secs: i64,
+    /// Failed sign-ins per account in the window from addresses it has not
+    /// signed in from lately (many addresses against one account). Its
+    /// known addresses are not refused. Default: 20.
+    pub account_max_failures: i32,
+    /// Failed sign-ins per address in the window, across accounts that have
+    /// not signed in from it lately (password spraying). Accounts known at
+    /// that address are not refused. Default: 100.
+    pub address_max_failures: i32,
+    /// A successful sign-in makes its (account, address) pair known for this
+    /// long, seconds. Default: 2592000 (30 days).
+    pub known_address_secs: i64,
     /// A browser session ends this long after sign-in. Default: 86400.
     pub session_secs: i64,
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
-        LoginConfig { max_failures: 10, window_secs: 900, session_secs: 86_400 }
+        LoginConfig {
+            max_failures: 10,
+            window_secs: 900,
+            lock_secs: 60,
+            max_lock_secs: 900,
+            account_max_failures: 20,
+            address_max_failures: 100,
+            known_address_secs: 30 * 86_400,
+            session_secs: 86_400,
+        }
+    }
+}
+
+impl LoginConfig {
+    /// The throttling limits in force.
+    pub fn throttle(&self) -> crate::service::sign_in::ThrottleSettings {
+        use tessera_store::throttle::Limit;
+        let limit = |max| Limit { max, window_secs: self.window_secs };
+        crate::service::sign_in::ThrottleSettings {
+            pair: limit(self.max_failures),
+            account: limit(self.account_max_failures),
+            address: limit(self.address_max_failures),
+            lock_secs: self.lock_secs,
+            max_lock_secs: self.max_lock_secs,
+            known_address_secs: self.known_address_secs,
+        }
     }
 }
 
@@ -314,6 +395,10 @@ impl Config {
             return Err(
                 "purge.batch and purge.max_batches must be positive, purge.code_retention_secs not negative".into()
             );
+        }
+        crate::web::client_addr::TrustedProxies::parse(&self.trusted_proxies).map_err(|e| e.to_string())?;
+        if self.login.max_failures < 1 || self.login.window_secs < 1 {
+            return Err("login.max_failures and login.window_secs must be positive".into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!("log.format must be text or json, not {:?}", self.log.format));

@@ -152,6 +152,8 @@ impl MasterKey {
 mod tests {
     use super::*;
 
+    /// SECURITY.md A-12 (in part): private keys and HS256 secrets are sealed
+    /// with the master key held outside the database, bound to their purpose.
     #[test]
     fn sealed_data_opens_only_for_its_purpose() {
         let k = MasterKey::from_base64(&STANDARD.encode([9u8; 32])).unwrap();

@@ -62,7 +62,9 @@ pub fn bad_credentials() -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
 }
 
-/// Too many failed attempts for this account or address.
-pub fn throttled() -> OAuthError {
+/// Too many failed attempts for this account or address: 429 with
+/// `Retry-After` (the code stays `invalid_grant`).
+pub fn throttled(retry_after_secs: u64) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, "too many failed sign-in attempts, try again later")
+        .throttled(retry_after_secs)
 }

@@ -5,6 +5,7 @@ use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::token::{TokenService, UserGrantSettings};
+use crate::web::client_addr::TrustedProxies;
 use crate::web::{self, AdminSettings, AppState};
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -17,6 +18,9 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     if issuer.starts_with("http://") {
         tracing::warn!(%issuer, "the issuer is plain http: fine for development, use https in production");
     }
+    // Issue #11 item 17: bound the argon2 work in flight before anything hashes.
+    crate::passwords::configure(config.passwords.max_concurrent, Duration::from_millis(config.passwords.queue_wait_ms));
+    tracing::info!(workers = crate::passwords::max_concurrent(), "password hashing bounded");
     let keys = Arc::new(KeyRing::new(
         store.clone(),
         master.clone(),
@@ -32,8 +36,7 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     let settings = UserGrantSettings {
         refresh_absolute_secs: config.tokens.refresh_token_absolute_secs,
         refresh_idle_secs: config.tokens.refresh_token_idle_secs,
-        max_login_failures: config.login.max_failures,
-        login_window_secs: config.login.window_secs,
+        throttle: config.login.throttle(),
         userinfo_token_lifetime_secs: config.tokens.access_token_lifetime_secs,
         code_lifetime_secs: config.tokens.authorization_code_secs,
         session_lifetime_secs: config.login.session_secs,
@@ -45,8 +48,7 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
             idle_secs: config.console.idle_timeout_secs,
             absolute_secs: config.console.absolute_timeout_secs,
             setup_link_secs: config.console.setup_link_secs,
-            max_failures: config.login.max_failures,
-            window_secs: config.login.window_secs,
+            throttle: config.login.throttle(),
         },
     ));
     // First start with no administrator: print a one-time link (stdout and
@@ -63,7 +65,8 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
         retired_publish_secs: config.keys.retired_publish_secs,
         max_upload_bytes: config.plugins.max_upload_bytes,
     };
-    let state = AppState { store, keys, tokens, issuer: issuer.clone(), console, host, admin };
+    let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)?;
+    let state = AppState { store, keys, tokens, issuer: issuer.clone(), console, host, admin, trusted_proxies };
     let listen = config.listen.clone();
     let max_form = config.limits.max_form_bytes;
     actix_web::rt::System::new().block_on(async move {

@@ -169,28 +169,49 @@ pub struct UserEdit {
     pub roles: Vec<String>,
 }
 
+/// Whether a change to a user ends what they are signed in to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grants {
+    Keep,
+    End,
+}
+
 fn change_user(
     store: &Store,
     actor: &str,
     id: &str,
     action: &str,
+    grants: Grants,
     f: impl FnOnce(&mut User) -> Result<Value, AdminError>,
 ) -> Result<User, AdminError> {
     let mut user = store.tx(|conn| users::find(conn, id))?.ok_or_else(|| AdminError::NotFound(format!("user {id}")))?;
-    let detail = f(&mut user)?;
-    user.updated_at = clock::now();
+    let mut detail = f(&mut user)?;
+    let now = clock::now();
+    user.updated_at = now;
     store.tx(|conn| {
         users::update(conn, &user)?;
+        if grants == Grants::End {
+            end_grants(conn, id, now, &mut detail)?;
+        }
         audit(conn, actor, action, id, detail)
     })?;
     Ok(user)
+}
+
+/// Issue #11 item 9: ends the user's refresh tokens, browser sessions and
+/// pending codes in the caller's transaction; the counts go to the audit detail.
+fn end_grants(conn: &mut DbConn, user_id: &str, now: i64, detail: &mut Value) -> Result<(), StoreError> {
+    let (refresh_tokens, sessions) = tessera_store::grants::end_user_grants(conn, user_id, now)?;
+    detail["refresh_tokens_revoked"] = json!(refresh_tokens);
+    detail["sessions_ended"] = json!(sessions);
+    Ok(())
 }
 
 /// Changes a user's e-mail, profile, metadata and roles.
 pub fn update_user(store: &Store, actor: &str, id: &str, edit: UserEdit) -> Result<User, AdminError> {
     let email = edit.email.filter(|e| !e.trim().is_empty()).map(|e| e.trim().to_owned());
     validate_user_fields(email.as_deref(), &edit.metadata, &edit.profile)?;
-    change_user(store, actor, id, "user.update", |u| {
+    change_user(store, actor, id, "user.update", Grants::Keep, |u| {
         u.email = email;
         u.profile = edit.profile;
         u.metadata = edit.metadata;
@@ -199,19 +220,23 @@ pub fn update_user(store: &Store, actor: &str, id: &str, edit: UserEdit) -> Resu
     })
 }
 
-/// Sets a new password (the old one stops working at once).
+/// Sets a new password (the old one stops working at once); the user's
+/// refresh tokens, browser sessions and pending codes end with it.
 pub fn set_user_password(store: &Store, actor: &str, id: &str, password: &str) -> Result<User, AdminError> {
     let hash = hash_user_password(password)?;
-    change_user(store, actor, id, "user.password.reset", |u| {
+    change_user(store, actor, id, "user.password.reset", Grants::End, |u| {
         u.password_hash = Some(hash);
         Ok(json!({"username": u.username}))
     })
 }
 
-/// Disables or re-enables a user; a disabled user cannot sign in and gets no tokens.
+/// Disables or re-enables a user; a disabled user cannot sign in and gets
+/// no tokens, and disabling ends their refresh tokens, browser sessions and
+/// pending codes (re-enabling brings none of them back).
 pub fn set_user_disabled(store: &Store, actor: &str, id: &str, disabled: bool) -> Result<User, AdminError> {
     let action = if disabled { "user.disable" } else { "user.enable" };
-    change_user(store, actor, id, action, |u| {
+    let grants = if disabled { Grants::End } else { Grants::Keep };
+    change_user(store, actor, id, action, grants, |u| {
         u.disabled = disabled;
         Ok(json!({"username": u.username}))
     })
@@ -222,8 +247,12 @@ pub fn set_user_disabled(store: &Store, actor: &str, id: &str, disabled: bool) -
 pub fn delete_user(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let user = users::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let mut detail = json!({"username": user.username});
+        // The rows also go with the user (ON DELETE CASCADE); ending them
+        // first does not rely on the backend enforcing foreign keys.
+        end_grants(conn, id, clock::now(), &mut detail)?;
         users::delete(conn, id)?;
-        audit(conn, actor, "user.delete", id, json!({"username": user.username}))
+        audit(conn, actor, "user.delete", id, detail)
     })?;
     Ok(())
 }

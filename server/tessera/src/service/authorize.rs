@@ -79,6 +79,10 @@ pub enum LoginOutcome {
     },
     /// Show the form again with this message.
     Failed(String),
+    /// Too many failures (429): retry after this many seconds.
+    Throttled(u64),
+    /// Every password-hashing worker was busy (503): retry in a moment.
+    Busy,
 }
 
 /// Appends `pairs` to the redirect URI's query.
@@ -329,14 +333,13 @@ impl TokenService {
         query: &str,
         peer: Option<&str>,
     ) -> Result<LoginOutcome, OAuthError> {
-        let user = match sign_in(&self.store, &self.settings, username, password, peer) {
+        let user = match sign_in(&self.store, &self.settings.throttle, username, password, peer) {
             Ok(u) => u,
             Err(SignInError::BadCredentials) => {
                 return Ok(LoginOutcome::Failed("Incorrect username or password.".into()));
             }
-            Err(SignInError::Throttled) => {
-                return Ok(LoginOutcome::Failed("Too many failed attempts. Wait a few minutes and try again.".into()));
-            }
+            Err(SignInError::Throttled(secs)) => return Ok(LoginOutcome::Throttled(secs)),
+            Err(SignInError::Busy) => return Ok(LoginOutcome::Busy),
             Err(SignInError::Internal(e)) => return Err(e),
         };
         let now = clock::now();
@@ -380,6 +383,14 @@ pub enum LogoutOutcome {
     SignedOut,
     /// The request cannot be honoured safely.
     Page(String),
+    /// Ask the user first (RP-Initiated Logout §2): nothing proves the
+    /// user's own application sent this request; nobody is signed out yet.
+    Confirm {
+        /// The logout request, to resume when the user confirms.
+        query: String,
+        /// The client's display name, if the request named a known client.
+        client_name: Option<String>,
+    },
 }
 
 impl TokenService {
@@ -387,17 +398,31 @@ impl TokenService {
     /// and, when `post_logout_redirect_uri` is registered (exactly) for the
     /// client named by `client_id` or the `id_token_hint`'s audience, returns
     /// there with `state`. An unregistered URI is never followed.
-    pub fn end_session(&self, query: &str, session_cookie: Option<&str>) -> Result<LogoutOutcome, OAuthError> {
+    ///
+    /// §2: "the OP MUST ask the End-User this question if an id_token_hint
+    /// was not provided or if the supplied ID Token does not belong to the
+    /// current OP session". Unless `confirmed` (the user posted the
+    /// confirmation form) or the hint's `sub` is the session's user, a live
+    /// session gives [`LogoutOutcome::Confirm`] and stays (issue #11 item 11).
+    pub fn end_session(
+        &self,
+        query: &str,
+        session_cookie: Option<&str>,
+        confirmed: bool,
+    ) -> Result<LogoutOutcome, OAuthError> {
         let params = match Params::parse(query.as_bytes()) {
             Ok(p) => p,
             Err(e) => return Ok(LogoutOutcome::Page(format!("The request is malformed: {}.", e.description))),
         };
-        let hint_aud = match params.get("id_token_hint") {
+        let (hint_aud, hint_sub) = match params.get("id_token_hint") {
             Some(t) => match self.keys.verify_id_token_hint(t, &self.issuer).map_err(super::key_failure)? {
-                Some(c) => c.get("aud").and_then(|a| a.as_str()).map(str::to_owned),
+                Some(c) => {
+                    let claim = |n: &str| c.get(n).and_then(|a| a.as_str()).map(str::to_owned);
+                    (claim("aud"), claim("sub"))
+                }
                 None => return Ok(LogoutOutcome::Page("The id_token_hint was not issued here.".into())),
             },
-            None => None,
+            None => (None, None),
         };
         let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
             (Some(c), Some(a)) if c != a => {
@@ -408,7 +433,19 @@ impl TokenService {
         };
         let mut conn = self.store.conn().map_err(store_failure)?;
         if let Some(c) = session_cookie {
-            grants::delete_session(&mut conn, SecretHash::of(c).as_str()).map_err(store_failure)?;
+            let hash = SecretHash::of(c);
+            let live = grants::session(&mut conn, hash.as_str(), clock::now()).map_err(store_failure)?;
+            if let Some(s) = live
+                && !confirmed
+                && hint_sub.as_deref() != Some(s.user_id.as_str())
+            {
+                let client_name = match &client_id {
+                    Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.name),
+                    None => None,
+                };
+                return Ok(LogoutOutcome::Confirm { query: query.to_owned(), client_name });
+            }
+            grants::delete_session(&mut conn, hash.as_str()).map_err(store_failure)?;
         }
         let Some(target) = params.get("post_logout_redirect_uri") else { return Ok(LogoutOutcome::SignedOut) };
         let registered = match &client_id {

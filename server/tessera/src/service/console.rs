@@ -4,7 +4,7 @@
 //! on every node; the browser holds only a random id whose hash is stored.
 
 use super::admin::{AdminError, audit};
-use super::sign_in::{Throttle, verify_equalized};
+use super::sign_in::{Attempt, Checked, ThrottleSettings, check_password};
 use crate::{clock, passwords};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -26,10 +26,24 @@ pub struct ConsoleSettings {
     pub absolute_secs: i64,
     /// Lifetime of a setup link, seconds.
     pub setup_link_secs: i64,
-    /// Failed sign-ins allowed per account and per address in the window.
-    pub max_failures: i32,
-    /// The throttling window, seconds.
-    pub window_secs: i64,
+    /// Sign-in throttling (the same model as user sign-in, its own counters).
+    pub throttle: ThrottleSettings,
+}
+
+/// The audit actor of a sign-in attempt nobody authenticated (issue #11
+/// item 12): the typed name is never the actor, only bounded detail.
+pub const UNAUTHENTICATED: &str = "unauthenticated";
+
+/// The most characters of a typed name kept in the audit log.
+pub const MAX_TYPED_NAME_CHARS: usize = 64;
+
+/// A typed (unauthenticated) name as the audit log keeps it: control
+/// characters (newlines included) removed, at most
+/// [`MAX_TYPED_NAME_CHARS`] characters, and whether it was cut.
+pub fn typed_name(raw: &str) -> (String, bool) {
+    let mut clean = raw.chars().filter(|c| !c.is_control());
+    let kept: String = clean.by_ref().take(MAX_TYPED_NAME_CHARS).collect();
+    (kept, clean.next().is_some())
 }
 
 /// A signed-in administrator, as a request sees it.
@@ -62,6 +76,9 @@ pub enum SignInError {
     /// Too many failures for this account or address.
     #[error("Too many failed attempts. Wait a few minutes and try again.")]
     Throttled,
+    /// Every password-hashing worker was busy (issue #11 item 17).
+    #[error("The server is busy. Try again in a few seconds.")]
+    Busy,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -202,34 +219,49 @@ impl ConsoleAuth {
         Ok((cookie, row))
     }
 
-    /// Checks a name and password, throttled per account and per address;
-    /// on success returns a new session's cookie value (a new id at every
-    /// sign-in, so a planted cookie is never promoted).
-    pub fn sign_in(&self, username: &str, password: &str, peer: Option<&str>) -> Result<(Admin, String), SignInError> {
+    /// Checks a name and password, throttled as user sign-in is (see
+    /// `service::sign_in`); on success returns a new session's cookie value
+    /// (a new id at every sign-in, so a planted cookie is never promoted).
+    /// A failure is audited as [`UNAUTHENTICATED`] with the typed name
+    /// bounded in the detail (SECURITY.md A-14, issue #11 item 12); a pair
+    /// that locks is audited too.
+    pub fn sign_in(&self, username: &str, password: &str, addr: Option<&str>) -> Result<(Admin, String), SignInError> {
         let now = clock::now();
-        let throttle =
-            Throttle::new("admin", "admin-ip", username, peer, self.settings.max_failures, self.settings.window_secs);
-        let mut conn = self.store.conn()?;
-        if throttle.exceeded(&mut conn)? {
-            return Err(SignInError::Throttled);
-        }
-        let admin = admins::find_by_username(&mut conn, username)?;
-        let verified = verify_equalized(password, admin.as_ref().map(|a| a.password_hash.as_str()));
-        let Some(admin) = admin.filter(|_| verified) else {
-            self.store.tx(|c| {
-                throttle.fail(c)?;
-                super::admin::audit(c, &format!("admin:{username}"), "admin.login.failed", "console", json!({}))
-            })?;
-            return Err(SignInError::BadCredentials);
+        let mut attempt = Attempt::new("console", &self.settings.throttle, username, addr, now);
+        let found = check_password(&self.store, &mut attempt, password, |conn| {
+            let admin = admins::find_by_username(conn, username)?;
+            let hash = admin.as_ref().map(|a| a.password_hash.clone());
+            Ok((admin, hash))
+        });
+        let admin = match found {
+            Ok(Some(admin)) => admin,
+            Ok(None) => {
+                let (typed, truncated) = typed_name(username);
+                let detail = json!({"username": typed, "username_truncated": truncated, "address": addr});
+                self.store.tx(|c| {
+                    audit(c, UNAUTHENTICATED, "admin.login.failed", "console", detail.clone())?;
+                    match attempt.locked_until() {
+                        Some(until) => {
+                            let mut locked = detail.clone();
+                            locked["locked_until"] = json!(until);
+                            audit(c, UNAUTHENTICATED, "admin.login.locked", "console", locked)
+                        }
+                        None => Ok(()),
+                    }
+                })?;
+                return Err(SignInError::BadCredentials);
+            }
+            Err(Checked::Throttled(_)) => return Err(SignInError::Throttled),
+            Err(Checked::Busy) => return Err(SignInError::Busy),
+            Err(Checked::Store(e)) => return Err(e.into()),
         };
         let (cookie, row) = self.new_session(&admin.id).map_err(|e| SignInError::Internal(e.to_string()))?;
         self.store.tx(|c| {
             // Sessions nobody signed out of end here rather than linger.
             admins::purge_sessions(c, now - self.settings.idle_secs, now - self.settings.absolute_secs)?;
-            throttle.succeed(c)?;
             admins::touch_login(c, &admin.id, now)?;
             admins::insert_session(c, &row)?;
-            super::admin::audit(c, &format!("admin:{}", admin.username), "admin.login", "console", json!({}))
+            audit(c, &format!("admin:{}", admin.username), "admin.login", "console", json!({"address": addr}))
         })?;
         Ok((admin, cookie))
     }
@@ -263,7 +295,9 @@ impl ConsoleAuth {
         let Some((_, admin)) = admins::session(&mut *self.store.conn()?, hash.as_str())? else {
             return Err(AdminError::NotFound("session".into()));
         };
-        if !passwords::verify(current, &admin.password_hash) {
+        let verified = passwords::verify(current, &admin.password_hash)
+            .map_err(|b| AdminError::Internal(format!("{b}: try again in a few seconds")))?;
+        if !verified {
             return Err(AdminError::Invalid { field: "current", message: "is not your current password".into() });
         }
         validate(&admin.username, new)?;
@@ -285,8 +319,20 @@ impl ConsoleAuth {
 mod tests {
     use super::*;
 
+    /// Issue #11 item 12: a typed name keeps no control characters and at
+    /// most 64 characters.
+    #[test]
+    fn typed_names_are_bounded_and_single_line() {
+        assert_eq!(typed_name("root"), ("root".into(), false));
+        let (t, cut) = typed_name(&format!("a\nadmin:root\r{}", "x".repeat(8192)));
+        assert!(cut && t.starts_with("aadmin:root") && t.chars().count() == MAX_TYPED_NAME_CHARS, "{t}");
+    }
+
+    /// SECURITY.md A-4: 15 characters at least without MFA; a 64-character
+    /// passphrase is welcome.
     #[test]
     fn admin_passwords_need_fifteen_characters() {
+        assert!(validate("root", &"p".repeat(64)).is_ok());
         assert!(validate("root", "fourteen chars").is_err());
         assert!(validate("root", "fifteen chars!!").is_ok());
         assert!(validate("bad name", "fifteen chars!!").is_err());

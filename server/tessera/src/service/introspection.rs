@@ -33,9 +33,14 @@ fn looks_like_jwt(token: &str) -> bool {
 
 impl TokenService {
     /// RFC 7662 §2: only authenticated confidential clients may introspect.
-    pub fn introspect(&self, authorization: Option<&str>, body: &[u8]) -> Result<Introspection, OAuthError> {
+    pub fn introspect(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        addr: Option<&str>,
+    ) -> Result<Introspection, OAuthError> {
         let params = Params::parse(body)?;
-        let client = self.authenticate(authorization, &params)?;
+        let client = self.authenticate(authorization, &params, addr)?;
         if !client.confidential {
             return Err(OAuthError::invalid_client().with_detail("public clients cannot introspect"));
         }
@@ -92,9 +97,9 @@ impl TokenService {
     /// JWT that is one of our access tokens gets `unsupported_token_type`; a
     /// forged or foreign one is an invalid token, which RFC 7009 §2.2 answers
     /// with 200.
-    pub fn revoke(&self, authorization: Option<&str>, body: &[u8]) -> Result<(), OAuthError> {
+    pub fn revoke(&self, authorization: Option<&str>, body: &[u8], addr: Option<&str>) -> Result<(), OAuthError> {
         let params = Params::parse(body)?;
-        let client = self.authenticate(authorization, &params)?;
+        let client = self.authenticate(authorization, &params, addr)?;
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
             return match self.own_access_token(&token)? {

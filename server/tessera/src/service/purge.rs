@@ -45,7 +45,9 @@ impl Purged {
 #[derive(Debug, Clone)]
 pub struct Purger {
     settings: PurgeConfig,
-    login_window_secs: i64,
+    /// Throttle rows older than this are dead: past their counting window
+    /// and past the time a "known address" marker is trusted.
+    throttle_retention_secs: i64,
     console_idle_secs: i64,
     console_absolute_secs: i64,
 }
@@ -55,7 +57,7 @@ impl Purger {
     pub fn new(config: &Config) -> Purger {
         Purger {
             settings: config.purge.clone(),
-            login_window_secs: config.login.window_secs,
+            throttle_retention_secs: config.login.window_secs.max(config.login.known_address_secs),
             console_idle_secs: config.console.idle_timeout_secs,
             console_absolute_secs: config.console.absolute_timeout_secs,
         }
@@ -81,7 +83,8 @@ impl Purger {
         let refresh_tokens = batches(&mut |c| purge::refresh_tokens(c, now, s.batch))?;
         let sessions = batches(&mut |c| purge::sessions(c, now, s.batch))?;
         let setup_links = batches(&mut |c| purge::admin_setup_tokens(c, now, s.batch))?;
-        let throttle_windows = batches(&mut |c| purge::login_failures(c, now - self.login_window_secs, s.batch))?;
+        let throttle_windows =
+            batches(&mut |c| purge::login_failures(c, now - self.throttle_retention_secs, now, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
         Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows })
     }

@@ -20,6 +20,7 @@ use tessera_protocol::secret::SecretHash;
 use tessera_protocol::token::{ACCESS_TOKEN_TYP, TokenResponse, access_token_claims};
 use tessera_protocol::{ErrorCode, OAuthError};
 use tessera_store::clients::{self, Client};
+use tessera_store::throttle::{self, Admission};
 use tessera_store::users::{self, User};
 use tessera_store::{Store, apis};
 
@@ -82,10 +83,8 @@ pub struct UserGrantSettings {
     pub refresh_absolute_secs: i64,
     /// A refresh token unused this long ends.
     pub refresh_idle_secs: i64,
-    /// Failed sign-ins per account, and per address, before throttling.
-    pub max_login_failures: i32,
-    /// The window those failures are counted in.
-    pub login_window_secs: i64,
+    /// Sign-in and client-secret throttling (see `service::sign_in`).
+    pub throttle: super::sign_in::ThrottleSettings,
     /// Lifetime of access tokens for userinfo (no API requested).
     pub userinfo_token_lifetime_secs: i64,
     /// Authorization codes expire this fast (RFC 9700: short; FAPI 2: 60 s).
@@ -134,7 +133,8 @@ impl TokenService {
     }
 
     /// Handles one token request: the `Authorization` header and the form body.
-    /// `peer` is the TCP peer address, used to throttle sign-in failures.
+    /// `peer` is the client address (`web::client_addr`), used to throttle
+    /// sign-in and client-secret failures.
     pub fn token_request(
         &self,
         authorization: Option<&str>,
@@ -149,7 +149,7 @@ impl TokenService {
                 format!("grant_type {grant_type} is not supported"),
             ));
         }
-        let client = self.authenticate(authorization, &params)?;
+        let client = self.authenticate(authorization, &params, peer)?;
         match grant_type {
             grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
             grant_types::PASSWORD => self.password(&client, &params, peer),
@@ -161,13 +161,39 @@ impl TokenService {
         }
     }
 
-    /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify public ones.
-    pub(crate) fn authenticate(&self, authorization: Option<&str>, params: &Params) -> Result<Client, OAuthError> {
+    /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify
+    /// public ones. `addr` is the client address (`web::client_addr`).
+    ///
+    /// Issue #11 item 8: wrong secrets count per (client id, address) pair
+    /// with the sign-in pair limits (`[login] max_failures` in the window,
+    /// then a lock that doubles each time). A locked pair is answered 429
+    /// `invalid_client` with `Retry-After` without looking at the secret.
+    /// Keying on the pair means nobody can lock the real client out from
+    /// another address. Only a check (one read) runs on the success path.
+    pub(crate) fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+        addr: Option<&str>,
+    ) -> Result<Client, OAuthError> {
         let presented = client_auth::extract(authorization, params)?;
         let mut conn = self.store.conn().map_err(store_failure)?;
-        let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
         let now = clock::now();
-        match found {
+        let limits = &self.settings.throttle;
+        let key = (presented.secret.is_some()).then(|| {
+            let id = SecretHash::of(presented.client_id.as_str());
+            format!("client:pair:{}|{}", id.as_str(), addr.unwrap_or("unknown"))
+        });
+        if let Some(k) = &key
+            && let Admission::Refused { until } =
+                throttle::check(&mut conn, k, now, limits.pair).map_err(store_failure)?
+        {
+            return Err(OAuthError::invalid_client()
+                .with_detail("too many wrong client secrets from this address")
+                .throttled((until - now).max(1) as u64));
+        }
+        let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
+        let result = match found {
             // Issue #11 item 5: a disabled client authenticates as nothing
             // (after the same hashing work, so the answer takes as long).
             Some(client) if client.disabled => {
@@ -176,8 +202,7 @@ impl TokenService {
             }
             Some(client) if client.confidential => {
                 let hashes = clients::active_secret_hashes(&mut conn, &client.id, now).map_err(store_failure)?;
-                client_auth::verify_secret(&presented, &hashes)?;
-                Ok(client)
+                client_auth::verify_secret(&presented, &hashes).map(|()| client)
             }
             Some(client) if presented.method == AuthMethod::None => Ok(client),
             Some(_) => Err(OAuthError::invalid_client().with_detail("public client sent a secret")),
@@ -186,7 +211,19 @@ impl TokenService {
                 let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
                 Err(OAuthError::invalid_client().with_detail("unknown client"))
             }
+        };
+        if let (Some(k), Err(e)) = (&key, &result)
+            && e.code == ErrorCode::InvalidClient
+        {
+            throttle::record_failure(&mut conn, k, now, limits.pair).map_err(store_failure)?;
+            if let Some(until) =
+                throttle::lock_if_spent(&mut conn, k, now, limits.pair, limits.lock_secs, limits.max_lock_secs)
+                    .map_err(store_failure)?
+            {
+                tracing::warn!(key = %k, until, "client authentication locked for this address");
+            }
         }
+        result
     }
 
     /// RFC 6749 §4.4.

@@ -42,10 +42,12 @@ impl TokenService {
         password::check_client(&profile)?;
         let req = password::parse(params)?;
         let now = clock::now();
-        let user = match sign_in(&self.store, &self.settings, &req.username, req.password.expose(), peer) {
+        let user = match sign_in(&self.store, &self.settings.throttle, &req.username, req.password.expose(), peer) {
             Ok(u) => u,
             Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),
-            Err(SignInError::Throttled) => return Err(password::throttled()),
+            Err(SignInError::Throttled(secs)) => return Err(password::throttled(secs)),
+            // Issue #11 item 17: retryable, 503 with Retry-After.
+            Err(SignInError::Busy) => return Err(OAuthError::unavailable("every password-hashing worker is busy")),
             Err(SignInError::Internal(e)) => return Err(e),
         };
         let mut conn = self.store.conn().map_err(store_failure)?;

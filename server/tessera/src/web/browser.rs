@@ -47,11 +47,22 @@ fn cookie(
 }
 
 fn login_page(state: &AppState, query: &str, client_name: &str, error: Option<&str>, username: &str) -> HttpResponse {
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    login_page_with(state, status, query, client_name, error, username)
+}
+
+fn login_page_with(
+    state: &AppState,
+    status: StatusCode,
+    query: &str,
+    client_name: &str,
+    error: Option<&str>,
+    username: &str,
+) -> HttpResponse {
     let csrf = match crate::clock::random_id(32) {
         Ok(c) => c,
         Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
     };
-    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     let mut resp = pages::render(status, &LoginPage { client_name, query, csrf: &csrf, error, username });
     let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::LOGIN, SameSite::Strict));
     resp
@@ -189,7 +200,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
     if !csrf_ok(&req, &form.csrf) {
         return csrf_refused("sign-in");
     }
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = state.client_addr(&req);
     let tokens = state.tokens.clone();
     let (username, query) = (form.username.clone(), form.authorize.clone());
     let outcome =
@@ -203,6 +214,25 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
         Ok(Ok(LoginOutcome::Failed(message))) => {
             let client = client_name(&state, &query).await;
             login_page(&state, &query, &client, Some(&message), &username)
+        }
+        Ok(Ok(LoginOutcome::Throttled(secs))) => {
+            let client = client_name(&state, &query).await;
+            let message = "Too many failed attempts. Wait a few minutes and try again.";
+            let mut resp =
+                login_page_with(&state, StatusCode::TOO_MANY_REQUESTS, &query, &client, Some(message), &username);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Ok(Ok(LoginOutcome::Busy)) => {
+            // Issue #11 item 17: too many sign-ins at once; retryable.
+            let client = client_name(&state, &query).await;
+            let message = "The server is busy. Try again in a few seconds.";
+            let mut resp =
+                login_page_with(&state, StatusCode::SERVICE_UNAVAILABLE, &query, &client, Some(message), &username);
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp
         }
         Ok(Err(_)) | Err(_) => pages::render(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -250,17 +280,35 @@ pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::B
     }
 }
 
-/// GET or POST /oauth/logout (RP-Initiated Logout): ends the session and
-/// clears its cookie whatever happens next.
+/// GET or POST /oauth/logout (RP-Initiated Logout). Without a valid
+/// `id_token_hint` for the signed-in user, the user is asked first: a page
+/// whose form (CSRF double-submit) posts back here with `confirm`. Only
+/// then is the session ended and its cookie cleared (issue #11 item 11).
 pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let query = if req.method() == actix_web::http::Method::POST {
+    let mut query = if req.method() == actix_web::http::Method::POST {
         String::from_utf8_lossy(&body).into_owned()
     } else {
         req.query_string().to_owned()
     };
+    let mut confirmed = false;
+    if req.method() == actix_web::http::Method::POST {
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        if field("confirm").is_some() {
+            if !csrf_ok(&req, &field("csrf").unwrap_or_default()) {
+                return csrf_refused("sign-out");
+            }
+            query = field("logout").unwrap_or_default();
+            confirmed = true;
+        }
+    }
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let tokens = state.tokens.clone();
-    let mut resp = match web::block(move || tokens.end_session(&query, session.as_deref())).await {
+    let q = query.clone();
+    let mut resp = match web::block(move || tokens.end_session(&q, session.as_deref(), confirmed)).await {
+        Ok(Ok(LogoutOutcome::Confirm { query, client_name })) => {
+            return logout_confirm_page(&state, &query, client_name.as_deref().unwrap_or(""));
+        }
         Ok(Ok(LogoutOutcome::Redirect(to))) => redirect(StatusCode::SEE_OTHER, &to),
         Ok(Ok(LogoutOutcome::SignedOut)) => pages::render(StatusCode::OK, &pages::SignedOutPage),
         Ok(Ok(LogoutOutcome::Page(message))) => pages::error(&message),
@@ -272,5 +320,16 @@ pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web
     let mut gone = cookie(&state, SESSION_COOKIE, String::new(), "/", SameSite::Lax);
     gone.make_removal();
     let _ = resp.add_cookie(&gone);
+    resp
+}
+
+fn logout_confirm_page(state: &AppState, query: &str, client_name: &str) -> HttpResponse {
+    let csrf = match crate::clock::random_id(32) {
+        Ok(c) => c,
+        Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
+    };
+    let page = pages::LogoutConfirmPage { client_name, action: routes::END_SESSION, query, csrf: &csrf };
+    let mut resp = pages::render(StatusCode::OK, &page);
+    let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::END_SESSION, SameSite::Strict));
     resp
 }

@@ -3,6 +3,7 @@
 //! reached without their authentication.
 
 pub mod browser;
+pub mod client_addr;
 pub mod console;
 pub mod health;
 pub mod oauth;
@@ -34,6 +35,15 @@ pub struct AppState {
     pub host: Arc<tessera_plugin_host::PluginHost>,
     /// Defaults and limits the console applies.
     pub admin: AdminSettings,
+    /// Proxies whose `X-Forwarded-For` is believed (see `client_addr`).
+    pub trusted_proxies: client_addr::TrustedProxies,
+}
+
+impl AppState {
+    /// The client address of `req` (the one place that decides it).
+    pub fn client_addr(&self, req: &actix_web::HttpRequest) -> Option<String> {
+        client_addr::client_addr(req, &self.trusted_proxies)
+    }
 }
 
 /// Configuration the console needs.

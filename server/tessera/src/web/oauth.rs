@@ -45,9 +45,9 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         Ok(a) => a,
         Err(e) => return render::oauth_error(&e),
     };
-    // The TCP peer, never X-Forwarded-For: throttling must key on what a
-    // client cannot forge (RFC 9700 §4.13).
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    // X-Forwarded-For only from a trusted proxy: throttling must key on
+    // what a client cannot forge.
+    let peer = state.client_addr(&req);
     let tokens = state.tokens.clone();
     blocking(move || tokens.token_request(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r))
         .await
@@ -59,8 +59,10 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web:
         Ok(a) => a,
         Err(e) => return render::oauth_error(&e),
     };
+    let addr = state.client_addr(&req);
     let tokens = state.tokens.clone();
-    blocking(move || tokens.introspect(authorization.as_deref(), &body), |r| render::token_ok(&r)).await
+    blocking(move || tokens.introspect(authorization.as_deref(), &body, addr.as_deref()), |r| render::token_ok(&r))
+        .await
 }
 
 /// POST /oauth/revoke (RFC 7009): 200 with an empty body whether or not the
@@ -70,9 +72,13 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         Ok(a) => a,
         Err(e) => return render::oauth_error(&e),
     };
+    let addr = state.client_addr(&req);
     let tokens = state.tokens.clone();
-    blocking(move || tokens.revoke(authorization.as_deref(), &body), |()| render::token_ok(&serde_json::json!({})))
-        .await
+    blocking(
+        move || tokens.revoke(authorization.as_deref(), &body, addr.as_deref()),
+        |()| render::token_ok(&serde_json::json!({})),
+    )
+    .await
 }
 
 /// Answers a wrong method on the token endpoint (RFC 6749 §3.2: POST only).

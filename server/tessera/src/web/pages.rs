@@ -63,6 +63,21 @@ pub struct FormPostPage<'a> {
 pub const FORM_POST_CSP: &str =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// "Sign out?": RP-Initiated Logout §2 when the request does not prove the
+/// user's own RP sent it (no valid `id_token_hint` for this session).
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    /// The client's display name, or empty when unknown.
+    pub client_name: &'a str,
+    /// The end-session endpoint (the form's target).
+    pub action: &'a str,
+    /// The logout request to resume.
+    pub query: &'a str,
+    /// The CSRF token (also in a cookie).
+    pub csrf: &'a str,
+}
+
 /// After logout without a return address.
 #[derive(Template)]
 #[template(path = "signed_out.html")]

@@ -33,7 +33,7 @@ pub fn oauth_error(err: &OAuthError) -> HttpResponse {
             tracing::info!(error = %err.code, description = %err.description, detail = err.detail.as_deref().unwrap_or(""), "request refused")
         }
     }
-    let status = StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp =
         HttpResponse::build(status).json(json!({"error": err.code.as_str(), "error_description": err.description}));
     no_store(&mut resp);
@@ -43,10 +43,15 @@ pub fn oauth_error(err: &OAuthError) -> HttpResponse {
         ErrorCode::InvalidClient => {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""));
         }
-        ErrorCode::TemporarilyUnavailable => {
+        ErrorCode::TemporarilyUnavailable if err.retry_after.is_none() => {
             h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         _ => {}
+    }
+    if let Some(secs) = err.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        h.insert(header::RETRY_AFTER, v);
     }
     resp
 }

@@ -147,7 +147,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
             "The sign-in form expired or did not come from this site. Open the console again.",
         );
     }
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = state.client_addr(&req);
     let auth = state.console.clone();
     let (username, password) = (f.username.clone(), f.password);
     match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await {
@@ -159,11 +159,11 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
             let _ = resp.add_cookie(&gone);
             resp
         }
-        Ok(Err(e @ (SignInError::BadCredentials | SignInError::Throttled))) => {
-            let status = if matches!(e, SignInError::Throttled) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNAUTHORIZED
+        Ok(Err(e @ (SignInError::BadCredentials | SignInError::Throttled | SignInError::Busy))) => {
+            let status = match e {
+                SignInError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
             };
             login_page(&state, status, &f.username, Some(&e.to_string()))
         }

@@ -1,0 +1,2 @@
+ALTER TABLE login_failures DROP COLUMN strikes;
+ALTER TABLE login_failures DROP COLUMN locked_until;

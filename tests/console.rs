@@ -195,7 +195,7 @@ async fn chromium_walks_the_whole_console_story() {
     let verified = verify_with_discovery(&server.base, &token, "https://orders.example").await;
     assert_eq!(verified["https://example.com/username"], "reporting-bot");
 
-    // The run and every change are on record (SECURITY.md A-14).
+    // The run and every change are on record (docs/security-checklist.md A-14).
     c.goto(&format!("{}/admin/runs", server.base)).await.unwrap();
     assert!(text(&c, "#runs").await.contains("client_credentials"));
     shot(&c, "runs").await;
@@ -303,7 +303,7 @@ pub fn create_admin(server: &TestServer) {
 }
 
 on_both_backends!(
-    /// SECURITY.md A-8 (CSRF token and Origin / Sec-Fetch-Site checks), A-5
+    /// docs/security-checklist.md A-8 (CSRF token and Origin / Sec-Fetch-Site checks), A-5
     /// (cookie flags over http; `__Host-` and `Secure` in
     /// `console_cookie_is_host_prefixed_and_secure_under_https`), A-9 (headers on
     /// every page) and A-16's "no endpoint answers without a session".
@@ -396,7 +396,7 @@ on_both_backends!(
     }
 });
 
-/// SECURITY.md A-7 (idle timeout) and A-6 (a new session id at every
+/// docs/security-checklist.md A-7 (idle timeout) and A-6 (a new session id at every
 /// sign-in; sign-out deletes the session on the server, so a copied cookie
 /// is dead).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,7 +450,7 @@ async fn setup_link_works_once_and_sign_in_is_throttled() {
         [("token", token.as_str()), ("username", "mallory"), ("password", ADMIN_PASSWORD), ("confirm", ADMIN_PASSWORD)];
     assert_eq!(second.post("/admin/setup", &again).await.status(), 410);
 
-    // SECURITY.md A-15: ten failures lock this (account, address) pair.
+    // docs/security-checklist.md A-15: ten failures lock this (account, address) pair.
     for _ in 0..10 {
         assert_eq!(second.login(ADMIN, "wrong password, long enough").await.status(), 401);
     }
@@ -460,7 +460,7 @@ async fn setup_link_works_once_and_sign_in_is_throttled() {
 }
 
 on_both_backends!(
-    /// Issue #11 item 12 (SECURITY.md A-14): a failed console sign-in is
+    /// Issue #11 item 12 (docs/security-checklist.md A-14): a failed console sign-in is
     /// audited as `unauthenticated`, never as the typed name, which is kept in
     /// the detail bounded to 64 characters without control characters, even
     /// when it is 8 KB with newlines and another administrator's name.
@@ -484,7 +484,7 @@ on_both_backends!(
     assert!(row.contains("username_truncated"), "{row}");
 });
 
-/// SECURITY.md A-7: the absolute timeout ends a session however busy it is.
+/// docs/security-checklist.md A-7: the absolute timeout ends a session however busy it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_sessions_still_end_at_the_absolute_timeout() {
     let env = vec![("TESSERA_CONSOLE__ABSOLUTE_TIMEOUT_SECS".into(), "2".into())];
@@ -501,7 +501,7 @@ async fn busy_sessions_still_end_at_the_absolute_timeout() {
     assert_eq!((r.status().as_u16(), location(&r)), (303, "/admin/login".into()), "absolute timeout");
 }
 
-/// SECURITY.md A-5: under an https issuer the session cookie is
+/// docs/security-checklist.md A-5: under an https issuer the session cookie is
 /// `__Host-tessera_admin` with `Secure`, `HttpOnly`, `SameSite=Strict`,
 /// `Path=/` and no `Domain`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,7 +534,7 @@ async fn console_cookie_is_host_prefixed_and_secure_under_https() {
     assert!(!session.to_lowercase().contains("domain"), "{session}");
 }
 
-/// SECURITY.md A-10: text an administrator or a client chose is escaped on
+/// docs/security-checklist.md A-10: text an administrator or a client chose is escaped on
 /// every console page (askama auto-escaping, no `|safe`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_controlled_text_is_rendered_inert() {
@@ -552,7 +552,7 @@ async fn admin_controlled_text_is_rendered_inert() {
     }
 }
 
-/// SECURITY.md A-2 (in part): a wrong password and an unknown
+/// docs/security-checklist.md A-2 (in part): a wrong password and an unknown
 /// administrator get the same status and message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_sign_in_does_not_say_which_credential_was_wrong() {

@@ -88,7 +88,7 @@ async fn hsts_on_every_response_under_an_https_issuer() {
 }
 
 on_both_backends!(expired_state_is_purged_in_the_background, |backend: Backend| async move {
-    // Issue #11 item 15 (SECURITY.md R-4): refresh-token families past their
+    // Issue #11 item 15 (docs/security-checklist.md R-4): refresh-token families past their
     // absolute end and throttle rows past their window (and past the time a
     // "known address" marker is trusted) disappear from the database without
     // anyone asking, on both backends.

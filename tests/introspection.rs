@@ -144,7 +144,7 @@ async fn userinfo(server: &TestServer, token: &str) -> (u16, String) {
 }
 
 on_both_backends!(
-    /// Issue #11 item 1 (SECURITY.md J-2, J-3, J-4, J-7, J-10, J-11, J-13 for
+    /// Issue #11 item 1 (docs/security-checklist.md J-2, J-3, J-4, J-7, J-10, J-11, J-13 for
     /// our own tokens, O-39): whoever holds one
     /// API's HS256 secret cannot mint tokens Tessera vouches for: not for
     /// another API with a one-year lifetime, not at userinfo, not for its own

@@ -1,4 +1,4 @@
-//! Signing-key rotation (SECURITY.md J-14, R-7): the next key is published
+//! Signing-key rotation (docs/security-checklist.md J-14, R-7): the next key is published
 //! before it signs, and tokens signed before a rotation still verify after it.
 //! Every JWKS read checks that no private member is published (J-15).
 

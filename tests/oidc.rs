@@ -102,7 +102,7 @@ async fn sign_in(s: &Setup, browser: &reqwest::Client, authorize_url: &str) -> S
     assert_eq!(page.status(), 200, "login page");
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
-    // SECURITY.md O-9: no referrer leaves the login page.
+    // docs/security-checklist.md O-9: no referrer leaves the login page.
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     let done = submit_login(s, browser, &html).await;
@@ -114,7 +114,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-/// SECURITY.md O-8 (303 after the login POST), O-9 and O-10 (no referrer;
+/// docs/security-checklist.md O-8 (303 after the login POST), O-9 and O-10 (no referrer;
 /// frame-ancestors and X-Frame-Options on the login page), O-12 (`iss` in the response), O-19
 /// (a valid code replay revokes the refresh token), O-20 (an invalid one
 /// does not), O-24 (code and refresh token length), O-35 (no bearer token
@@ -245,7 +245,7 @@ fn urlenc(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
-/// SECURITY.md O-1 and O-4 (unregistered URIs and unknown clients get a
+/// docs/security-checklist.md O-1 and O-4 (unregistered URIs and unknown clients get a
 /// page, never a redirect), O-7 (`prompt=none` without a session:
 /// `login_required` at the registered URI), O-12 (`iss` on error redirects), O-18 (`plain` refused), O-25
 /// (`code token` unsupported), O-36 (a repeated parameter is refused), O-11 (no CORS), O-44
@@ -322,7 +322,7 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     assert!(r.headers().get("set-cookie").is_none(), "no session");
 }
 
-/// SECURITY.md O-16 (verifier required and checked), O-17 (a verifier
+/// docs/security-checklist.md O-16 (verifier required and checked), O-17 (a verifier
 /// without a challenge is a downgrade), O-13 (a long state is echoed), O-36
 /// (an unknown parameter is ignored).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,7 +531,7 @@ async fn form_post_response_mode_posts_the_code_to_the_client() {
 }
 
 /// Consent (issue 4 item 1): third-party clients ask once per user and scope
-/// set; deny sends `access_denied`; the form needs its CSRF token (SECURITY.md
+/// set; deny sends `access_denied`; the form needs its CSRF token (docs/security-checklist.md
 /// O-44); the decision is answered with 303 (O-8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_party_clients_ask_for_consent_once_per_scope_set() {

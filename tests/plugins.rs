@@ -194,7 +194,7 @@ async fn binding_changes_take_effect_without_restart() {
 
 /// Each hostile fixture, bound with `deny`, refuses the request with
 /// server_error (nothing about why), with `skip` lets the token through
-/// unchanged, and never takes the server down. SECURITY.md W-3 (deadline),
+/// unchanged, and never takes the server down. docs/security-checklist.md W-3 (deadline),
 /// W-6 (memory), W-13 (output), W-14 (fail closed by default policy `deny`),
 /// and Issue #11 items 2 and 3 (`sleep` ends as `deadline`, see
 /// `sleeping_plugins_cannot_starve_other_clients` for how soon; W-18:
@@ -339,7 +339,7 @@ fn plugin_run_tests_a_plugin_locally_without_a_server() {
     assert!(logs[32]["message"].as_str().unwrap().contains("lines dropped"));
 }
 
-/// Issue #11 item 2 (SECURITY.md W-19, W-15): twelve token requests whose
+/// Issue #11 item 2 (docs/security-checklist.md W-19, W-15): twelve token requests whose
 /// plugin sleeps (3 s, under a 500 ms deadline) arrive at once on an 8-slot
 /// pool. Each ends within the deadline (stopped at it, or refused at once
 /// as over the plugin's share of the pool), fails closed, and meanwhile

@@ -90,7 +90,7 @@ fn environment_sets_listen_and_flags_override_it() {
     assert!(up, "TESSERA_LISTEN was honoured");
 }
 
-/// SECURITY.md O-43 (metadata, issuer = URL prefix), O-14 (S256 only,
+/// docs/security-checklist.md O-43 (metadata, issuer = URL prefix), O-14 (S256 only,
 /// advertised), O-12 (`authorization_response_iss_parameter_supported`).
 #[test]
 fn probes_answer_and_discovery_is_truthful() {

@@ -1,5 +1,5 @@
 //! Throttling that cannot be used to lock people out (issue #11 items 6 and
-//! 8, SECURITY.md ), the bound on password hashing in flight
+//! 8, docs/security-checklist.md ), the bound on password hashing in flight
 //! (item 17), and what a password reset, disable or delete ends (item 9).
 //!
 //! The server trusts 127.0.0.1 as a proxy here, so each request names its
@@ -74,7 +74,7 @@ async fn password_grant(f: &Fixture, addr: &str, user: &str, password: &str) -> 
     token_from(f, addr, &f.secret.clone(), &form).await
 }
 
-/// Issue #11 item 6 (SECURITY.md A-15): someone who knows a username cannot
+/// Issue #11 item 6 (docs/security-checklist.md A-15): someone who knows a username cannot
 /// lock its owner out, and one address cannot lock out others behind the
 /// same proxy. The attacker's pair locks after 10 failures with a growing
 /// delay; the owner's correct password from their usual address still
@@ -244,7 +244,7 @@ fn vm_hwm_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// Issue #11 item 17 (SECURITY.md R-10): 30 concurrent password grants with
+/// Issue #11 item 17 (docs/security-checklist.md R-10): 30 concurrent password grants with
 /// two hashing workers. The excess is answered at once with 503
 /// `temporarily_unavailable` and `Retry-After`, and the server's peak
 /// resident memory (VmHWM) grows by at most 100 MiB: two workers at 19 MiB

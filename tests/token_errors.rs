@@ -41,7 +41,7 @@ fn assert_error(r: &Reply, status: u16, code: &str) {
 
 const AUD: &str = "https://errors.api.example";
 
-/// SECURITY.md O-38 (error format and headers), O-34 (no-store), O-36
+/// docs/security-checklist.md O-38 (error format and headers), O-34 (no-store), O-36
 /// (a repeated parameter is `invalid_request`), O-26 (grant types that are
 /// not offered are `unsupported_grant_type`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +106,7 @@ async fn every_token_error_path_follows_rfc6749() {
     assert_eq!(ok.body["scope"], "write");
 }
 
-/// SECURITY.md O-27: client_credentials is for confidential clients only.
+/// docs/security-checklist.md O-27: client_credentials is for confidential clients only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_without_the_grant_are_unauthorized_client() {
     let server = TestServer::start(Backend::Sqlite);
@@ -154,7 +154,7 @@ async fn clients_without_the_grant_are_unauthorized_client() {
     assert_error(&r, 400, "unauthorized_client");
 }
 
-/// SECURITY.md O-39: access tokens are restricted to an audience the client may request.
+/// docs/security-checklist.md O-39: access tokens are restricted to an audience the client may request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_restricted_to_scopes_and_audiences_gets_only_those() {
     let server = TestServer::start(Backend::Sqlite);

@@ -70,7 +70,7 @@ async fn password_login(f: &Fixture, password: &str) -> (u16, Value) {
 }
 
 on_both_backends!(
-    /// SECURITY.md O-28 (rotation; reuse revokes the family), O-30 (a
+    /// docs/security-checklist.md O-28 (rotation; reuse revokes the family), O-30 (a
     /// refresh cannot widen the scope), O-32 (a tampered token is refused),
     /// O-39 (`aud`), O-40 (`sub` is the user).
     password_grant_gives_a_user_token_and_a_rotating_refresh_token,
@@ -119,7 +119,7 @@ on_both_backends!(
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "family revoked after reuse");
 });
 
-/// SECURITY.md O-26 (the password grant is off unless an admin enables it
+/// docs/security-checklist.md O-26 (the password grant is off unless an admin enables it
 /// per client) and O-29 (a refresh token is bound to its client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_grant_is_off_unless_enabled_and_never_says_which_credential_was_wrong() {
@@ -157,7 +157,7 @@ async fn password_grant_is_off_unless_enabled_and_never_says_which_credential_wa
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
 
-/// SECURITY.md A-15: failures lock the (account, address) pair; the refusal
+/// docs/security-checklist.md A-15: failures lock the (account, address) pair; the refusal
 /// is 429 `invalid_grant` (issue #11 item 6; tests/throttle.rs covers the rest).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sign_ins_are_throttled_per_account_and_address() {
@@ -219,7 +219,7 @@ async fn one_rule_serves_every_grant() {
 }
 
 on_both_backends!(
-    /// Issue #11 item 5 (SECURITY.md O-30): every refresh re-applies today's
+    /// Issue #11 item 5 (docs/security-checklist.md O-30): every refresh re-applies today's
     /// rules. After an admin narrows a client's APIs or scopes, removes a
     /// scope from the API, takes away the refresh_token grant or the grant
     /// that started the family (password here), disables the

@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(trap_failure(&e, false, limits()), PluginFailure::Deadline);
     }
 
-    /// Issue #11 item 2 (SECURITY.md W-19): a wait cut off at the deadline is
+    /// Issue #11 item 2 (docs/security-checklist.md W-19): a wait cut off at the deadline is
     /// reported like an interrupt, in a call or in a start function.
     #[test]
     fn a_wait_cut_off_at_the_deadline_is_deadline() {
@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(instantiate_failure(&e, false, limits()), PluginFailure::Deadline);
     }
 
-    /// Issue #11 item 3 (SECURITY.md W-18): a lift stopped by its budget is
+    /// Issue #11 item 3 (docs/security-checklist.md W-18): a lift stopped by its budget is
     /// oversized output, reported against the configured cap.
     #[test]
     fn a_lift_over_budget_is_oversized_output() {

@@ -1,4 +1,4 @@
-//! The clocks a plugin reads (Issue #11 item 14, SECURITY.md W-12).
+//! The clocks a plugin reads (Issue #11 item 14, docs/security-checklist.md W-12).
 //!
 //! Plugins run in the process that holds the signing keys. WASI's default
 //! clocks hand a guest the host's monotonic clock at nanosecond precision
@@ -14,7 +14,7 @@
 //! What this does not do: a guest can still count loop iterations between
 //! two clock steps, and sleeping (`subscribe-duration`) still waits on the
 //! host's timer; only the readings are coarse. Fuel or a separate process
-//! would be the next step (SECURITY.md W-3, W-12).
+//! would be the next step (docs/security-checklist.md W-3, W-12).
 
 use std::time::Duration;
 

@@ -83,7 +83,7 @@ fn subprocess_output_is_loaded() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// SECURITY.md W-10: compilation runs under a wall-clock limit.
+/// docs/security-checklist.md W-10: compilation runs under a wall-clock limit.
 #[test]
 fn timeout_kills_the_child() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +97,7 @@ fn timeout_kills_the_child() {
     assert_eq!(text, "plugin compilation exceeded the 200 ms time limit");
 }
 
-/// SECURITY.md W-10: the compile child runs under `RLIMIT_AS`.
+/// docs/security-checklist.md W-10: the compile child runs under `RLIMIT_AS`.
 #[test]
 fn child_runs_with_the_address_space_limit_and_no_environment() {
     let dir = tempfile::tempdir().unwrap();

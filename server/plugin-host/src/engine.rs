@@ -201,17 +201,17 @@ mod tests {
         })
     }
 
-    /// SECURITY.md W-1 and W-10: the version the cache fingerprint records is
+    /// docs/security-checklist.md W-1 and W-10: the version the cache fingerprint records is
     /// the wasmtime actually built (a long-term-support line), so artefacts of
     /// another wasmtime are never deserialized.
     #[test]
     fn fingerprint_names_the_locked_wasmtime_of_an_lts_line() {
         assert_eq!(locked_version("wasmtime").as_deref(), Some(WASMTIME_VERSION));
         assert_eq!(locked_version("wasmtime-wasi").as_deref(), Some(WASMTIME_VERSION));
-        assert!(WASMTIME_VERSION.starts_with("48."), "48.x is the LTS line (SECURITY.md 4a)");
+        assert!(WASMTIME_VERSION.starts_with("48."), "48.x is a wasmtime LTS line (24 months of security fixes)");
     }
 
-    /// SECURITY.md W-2: Cranelift only; the Winch backend is not even built.
+    /// docs/security-checklist.md W-2: Cranelift only; the Winch backend is not even built.
     #[test]
     fn winch_is_not_in_the_build() {
         assert!(locked_version("wasmtime-internal-cranelift").is_some());

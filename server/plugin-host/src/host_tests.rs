@@ -43,7 +43,7 @@ fn host_is_send_and_sync() {
     assert::<PluginHost>();
 }
 
-/// SECURITY.md W-9: the size cap applies before parsing.
+/// docs/security-checklist.md W-9: the size cap applies before parsing.
 #[test]
 fn too_large_upload_is_refused_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +63,7 @@ fn too_large_upload_is_refused_before_parsing() {
     assert_eq!(err.to_string(), "plugin is 17 bytes, larger than the 16-byte upload limit");
 }
 
-/// SECURITY.md W-9: garbage, bad magic and core modules are refused.
+/// docs/security-checklist.md W-9: garbage, bad magic and core modules are refused.
 #[test]
 fn garbage_and_core_modules_are_not_components() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,7 +132,7 @@ fn fresh_host_reuses_an_authentic_cache_file() {
     assert_eq!(second.stats(), HostStats { compiles: 0, disk_cache_hits: 1, disk_cache_rejects: 0, standby_hits: 0 });
 }
 
-/// SECURITY.md W-10: a cached artefact is deserialized only if this node's
+/// docs/security-checklist.md W-10: a cached artefact is deserialized only if this node's
 /// key authenticates it; tampered or foreign files are recompiled.
 #[test]
 fn tampered_or_foreign_cache_files_are_recompiled() {

@@ -1,4 +1,4 @@
-//! Bounded lifting of a plugin's result (Issue #11 item 3, SECURITY.md W-18).
+//! Bounded lifting of a plugin's result (Issue #11 item 3, docs/security-checklist.md W-18).
 //!
 //! Lifting is the canonical-ABI step that copies a guest's return value out
 //! of its linear memory into host `String`s and `Vec`s. The ABI lets a result

@@ -187,7 +187,7 @@ impl LogBuffer {
 mod tests {
     use super::*;
 
-    /// SECURITY.md W-6: one cap on the total memory of a store.
+    /// docs/security-checklist.md W-6: one cap on the total memory of a store.
     #[test]
     fn limiter_caps_the_total_across_memories_and_records_the_hit() {
         let mut l = MemoryLimiter::new(100);
@@ -207,7 +207,7 @@ mod tests {
         assert!(l.memory_growing(0, 90, None).unwrap());
     }
 
-    /// SECURITY.md W-6 (c): `table.grow` past the element cap is refused.
+    /// docs/security-checklist.md W-6 (c): `table.grow` past the element cap is refused.
     #[test]
     fn huge_tables_are_refused() {
         let mut l = MemoryLimiter::new(100);

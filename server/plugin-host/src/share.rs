@@ -1,4 +1,4 @@
-//! Each plugin's share of the instance pool (Issue #11 item 2, SECURITY.md
+//! Each plugin's share of the instance pool (Issue #11 item 2, docs/security-checklist.md
 //! W-15 and W-19).
 //!
 //! Every call holds one pool slot from instantiation until its store is

@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(p.drop_scopes(), ["write"]);
     }
 
-    /// SECURITY.md W-13: reserved claims cannot be set.
+    /// docs/security-checklist.md W-13: reserved claims cannot be set.
     #[test]
     fn every_reserved_claim_is_refused_in_either_token() {
         for name in RESERVED_CLAIMS {
@@ -244,7 +244,7 @@ mod tests {
         assert!(validate(allow(r#"{"tenant":1,"x":2}"#, "{}", &[]), &rules(None)).is_ok());
     }
 
-    /// SECURITY.md W-13: not an object, invalid JSON, nesting 1,000 deep.
+    /// docs/security-checklist.md W-13: not an object, invalid JSON, nesting 1,000 deep.
     #[test]
     fn non_objects_and_garbage_are_invalid_output() {
         for bad in ["[]", "\"s\"", "{", "", "null"] {

@@ -1,5 +1,5 @@
 //! Waiting in a host call ends at the call's deadline (Issue #11 item 2,
-//! SECURITY.md W-4 and W-19).
+//! docs/security-checklist.md W-4 and W-19).
 //!
 //! The epoch deadline interrupts wasm code only: a guest blocked inside a
 //! host call is not running wasm, so it is not interrupted. In the WASI p2
@@ -131,7 +131,7 @@ mod tests {
         subscribe(table, r).unwrap()
     }
 
-    /// Issue #11 item 2 (SECURITY.md W-4, W-19): both blocking functions of
+    /// Issue #11 item 2 (docs/security-checklist.md W-4, W-19): both blocking functions of
     /// `wasi:io/poll` give up at the call's deadline with the error that is
     /// reported as `Deadline`. (`block` is also exercised end to end by the
     /// `sleep` fixture, which sleeps with Rust's `std::thread::sleep`.)

@@ -93,7 +93,7 @@ fn assert_allow_claim_still_works() {
     assert_eq!(patch.access_token_claims().get("fixture"), Some(&json!("allow-claim")));
 }
 
-/// SECURITY.md W-8: a fresh store and instance per call.
+/// docs/security-checklist.md W-8: a fresh store and instance per call.
 #[test]
 fn no_state_survives_from_one_call_to_the_next() {
     // The fixture counts calls in a static and leaves marked heap pages
@@ -202,7 +202,7 @@ fn trap_is_trap() {
     assert_eq!(f.code(), "trap");
 }
 
-/// SECURITY.md W-3 (the epoch half; fuel is not used) and W-14's "fails
+/// docs/security-checklist.md W-3 (the epoch half; fuel is not used) and W-14's "fails
 /// closed": an endless loop is stopped by the deadline and the host recovers.
 #[test]
 fn loop_forever_hits_the_deadline() {
@@ -214,13 +214,13 @@ fn loop_forever_hits_the_deadline() {
     assert_allow_claim_still_works();
 }
 
-/// SECURITY.md W-5, W-6: the memory cap stops a guest that grows without end.
+/// docs/security-checklist.md W-5, W-6: the memory cap stops a guest that grows without end.
 #[test]
 fn grow_memory_hits_the_memory_cap() {
     assert_eq!(failure("grow-memory"), PluginFailure::Memory);
 }
 
-/// SECURITY.md W-13: output over the 20 KiB cap is refused.
+/// docs/security-checklist.md W-13: output over the 20 KiB cap is refused.
 #[test]
 fn oversized_output_is_refused() {
     let f = failure("oversized-output");
@@ -230,13 +230,13 @@ fn oversized_output_is_refused() {
     );
 }
 
-/// SECURITY.md W-13: a plugin cannot set a reserved claim.
+/// docs/security-checklist.md W-13: a plugin cannot set a reserved claim.
 #[test]
 fn reserved_claim_is_refused() {
     assert_eq!(failure("reserved-claim"), PluginFailure::ReservedClaim("sub".into()));
 }
 
-/// SECURITY.md W-13: output that is not a JSON object is refused.
+/// docs/security-checklist.md W-13: output that is not a JSON object is refused.
 #[test]
 fn malformed_claims_are_invalid_output() {
     let f = failure("malformed-claims");
@@ -279,7 +279,7 @@ fn log_flood_under_the_shared_deadline_leaves_the_host_usable() {
     assert_allow_claim_still_works();
 }
 
-/// SECURITY.md W-9: a component of another world is refused at upload.
+/// docs/security-checklist.md W-9: a component of another world is refused at upload.
 #[test]
 fn wrong_world_is_refused_at_upload() {
     let err = host().inspect(&fixture("wrong-world")).unwrap_err();
@@ -288,7 +288,7 @@ fn wrong_world_is_refused_at_upload() {
     assert!(!err.to_string().contains('\n'));
 }
 
-/// SECURITY.md W-9: a core module is refused at upload.
+/// docs/security-checklist.md W-9: a core module is refused at upload.
 #[test]
 fn not_a_component_is_refused_at_upload() {
     let err = host().inspect(&fixture("not-a-component")).unwrap_err();
@@ -339,7 +339,7 @@ fn sample_context_file_parses() {
     assert_eq!(back, ctx);
 }
 
-/// SECURITY.md W-15: calls beyond the pool fail fast, never queue.
+/// docs/security-checklist.md W-15: calls beyond the pool fail fast, never queue.
 #[test]
 fn a_full_pool_fails_fast_as_unavailable_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -375,7 +375,7 @@ fn a_full_pool_fails_fast_as_unavailable_and_recovers() {
     assert!(r.outcome.is_ok(), "{:?}", r.outcome);
 }
 
-/// Issue #11 item 2 (SECURITY.md W-4, W-19): a plugin that sleeps 3 s with
+/// Issue #11 item 2 (docs/security-checklist.md W-4, W-19): a plugin that sleeps 3 s with
 /// `std::thread::sleep` (WASI monotonic-clock subscribe, then poll) under a
 /// 500 ms deadline is stopped at the deadline, not when it wakes up: the
 /// deadline bounds wall time, waits in host calls included.
@@ -402,7 +402,7 @@ fn a_sleep_within_the_deadline_completes() {
     assert!(r.duration >= Duration::from_millis(20), "{:?}", r.duration);
 }
 
-/// Issue #11 item 2 (SECURITY.md W-15, W-19): one plugin cannot take more
+/// Issue #11 item 2 (docs/security-checklist.md W-15, W-19): one plugin cannot take more
 /// than its share of the pool. Twelve sleepers that each hold their slot
 /// until the deadline arrive at once on an 8-slot pool with a 25 % share:
 /// two run, the other ten fail at once as `busy` (not queued, not hung), and
@@ -465,7 +465,7 @@ fn one_plugin_saturating_its_share_leaves_the_pool_to_others() {
     assert!(host.call(&sleep_sha, never, &sleepy, None).outcome.is_ok());
 }
 
-/// Issue #11 item 14 (SECURITY.md W-12): by default a plugin reads clocks
+/// Issue #11 item 14 (docs/security-checklist.md W-12): by default a plugin reads clocks
 /// that step in whole milliseconds. The fixture reads the monotonic and the
 /// wall clock in a busy loop for 3 ms: every step it sees is a whole
 /// millisecond and no reading has a sub-millisecond part (the default WASI
@@ -504,7 +504,7 @@ fn clock_resolution_is_configurable() {
     assert!(step >= 10_000_000 && step % 10_000_000 == 0, "monotonic step {step} ns");
 }
 
-/// SECURITY.md W-7: unbounded recursion hits the wasm stack limit and traps
+/// docs/security-checklist.md W-7: unbounded recursion hits the wasm stack limit and traps
 /// ("call stack exhausted"); the process and the host live on.
 #[test]
 fn unbounded_recursion_traps_and_the_host_lives_on() {
@@ -512,7 +512,7 @@ fn unbounded_recursion_traps_and_the_host_lives_on() {
     assert!(matches!(&f, PluginFailure::Trap(m) if m.contains("call stack exhausted")), "{f:?}");
 }
 
-/// SECURITY.md W-11: the WASI context is empty. The plugin host links WASI
+/// docs/security-checklist.md W-11: the WASI context is empty. The plugin host links WASI
 /// p2 (language runtimes import it) but a plugin sees no environment, no
 /// arguments, no files and an empty stdin. (Sockets are denied too:
 /// `allow_tcp`/`allow_udp`/`allow_ip_name_lookup` are off in bindings.rs.)

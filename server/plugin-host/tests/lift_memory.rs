@@ -1,4 +1,4 @@
-//! Issue #11 item 3 (SECURITY.md W-18): what the host copies out of a guest's
+//! Issue #11 item 3 (docs/security-checklist.md W-18): what the host copies out of a guest's
 //! result is bounded, however often the result names the same bytes.
 //!
 //! A binary of its own because it counts every heap allocation of the

@@ -60,7 +60,7 @@ fn call(host: &PluginHost, sha: &str) -> Result<PluginVerdict, PluginFailure> {
     host.call(sha, || Err::<Vec<u8>, _>("prepared by inspect"), &ctx(), None).outcome
 }
 
-/// SECURITY.md W-8: a standby instance is as fresh as one made inline.
+/// docs/security-checklist.md W-8: a standby instance is as fresh as one made inline.
 #[test]
 fn a_standby_serves_one_call_and_carries_nothing_over() {
     let dir = tempfile::tempdir().unwrap();

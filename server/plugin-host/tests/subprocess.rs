@@ -64,7 +64,7 @@ fn child_reports_wrong_world_and_core_modules_like_in_process() {
 /// runs out, the child reports a failed allocation (out of memory) or dies
 /// (e.g. SIGSEGV growing its stack). Either way a clean one-line error.
 /// (The classification itself is tested with scripted workers in compile.rs.)
-/// SECURITY.md W-10: compilation is contained by an address-space limit.
+/// docs/security-checklist.md W-10: compilation is contained by an address-space limit.
 #[test]
 fn child_over_its_address_space_limit_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(extract(Some("Bearer x"), &Params::default()).unwrap_err().code, ErrorCode::InvalidClient);
     }
 
-    /// SECURITY.md A-13 (in part): every active hash is compared, with
+    /// docs/security-checklist.md A-13 (in part): every active hash is compared, with
     /// `subtle`'s constant-time equality, without stopping at the first match.
     #[test]
     fn secret_checked_against_every_active_hash() {

@@ -52,14 +52,14 @@ mod tests {
         assert!(!verify("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK", CHALLENGE));
     }
 
-    /// SECURITY.md O-14 and O-18: only S256; `plain` and a missing method are refused.
+    /// docs/security-checklist.md O-14 and O-18: only S256; `plain` and a missing method are refused.
     #[test]
     fn plain_and_missing_method_are_refused() {
         assert!(check_challenge(CHALLENGE, None).is_err());
         assert!(check_challenge(CHALLENGE, Some("plain")).is_err());
     }
 
-    /// SECURITY.md O-18: verifier syntax (43 to 128 unreserved characters).
+    /// docs/security-checklist.md O-18: verifier syntax (43 to 128 unreserved characters).
     #[test]
     fn code_verifier_shorter_than_43_or_longer_than_128_chars_is_invalid() {
         assert!(!verify(&"a".repeat(42), CHALLENGE));

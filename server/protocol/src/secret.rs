@@ -87,7 +87,7 @@ fn hex_lower(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// SECURITY.md A-11: generated secrets carry 256 bits and never print.
+    /// docs/security-checklist.md A-11: generated secrets carry 256 bits and never print.
     #[test]
     fn secret_has_at_least_256_bits_and_debug_is_redacted() {
         let s = PlainSecret::from_random([7u8; 32]);
@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(format!("{s:?}"), "PlainSecret(<redacted>)");
     }
 
-    /// SECURITY.md: secrets are stored as hashes, compared
+    /// docs/security-checklist.md: secrets are stored as hashes, compared
     /// in constant time.
     #[test]
     fn hash_matches_only_same_secret() {

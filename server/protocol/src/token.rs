@@ -65,7 +65,7 @@ pub enum NotOurs {
     Time,
 }
 
-/// Issue #11 item 1 (SECURITY.md J-7, J-10, O-39): the rules a JWT must meet,
+/// Issue #11 item 1 (docs/security-checklist.md J-7, J-10, O-39): the rules a JWT must meet,
 /// beyond its signature, for Tessera to accept it as one of its own access
 /// tokens (RFC 9068 §4), at introspection, userinfo and revocation alike.
 ///
@@ -191,7 +191,7 @@ mod tests {
         m
     }
 
-    /// Issue #11 item 1 (SECURITY.md J-8, J-10, J-11, J-13, O-39): a
+    /// Issue #11 item 1 (docs/security-checklist.md J-8, J-10, J-11, J-13, O-39): a
     /// signature is not enough; issuer, audience, the key's entitlement, the
     /// required claims and the API's lifetime must all hold.
     #[test]

@@ -1,5 +1,5 @@
 //! Deletes grant and session state that can no longer be used, in bounded
-//! batches, so tables stay the size of what is live (SECURITY.md R-4: no
+//! batches, so tables stay the size of what is live (docs/security-checklist.md R-4: no
 //! monotonic growth).
 //!
 //! Each function deletes at most `batch` rows whose end lies before `cutoff`

@@ -273,7 +273,7 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     assert_eq!(kept[0].id, "r011");
 }
 
-/// SECURITY.md O-21 and O-28 (storage half): rotation is one conditional
+/// docs/security-checklist.md O-21 and O-28 (storage half): rotation is one conditional
 /// UPDATE, so of two uses exactly one wins, on any node; a family revokes
 /// together.
 fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
@@ -322,7 +322,7 @@ fn throttle_counts_in_a_window(db: &Db) {
     assert_eq!(throttle::check(&mut c, "user:x", 201, limit).unwrap(), Admission::Admitted);
 }
 
-/// Issue #11 item 6 (SECURITY.md A-15): a spent key locks for a time that
+/// Issue #11 item 6 (docs/security-checklist.md A-15): a spent key locks for a time that
 /// doubles with every lock, and only one of several callers locks it.
 fn throttle_locks_grow(db: &Db) {
     use tessera_store::throttle::{self, Admission, Limit};
@@ -476,7 +476,7 @@ fn clients_naming_an_audience(db: &Db) {
     assert!(clients::naming_audience(&mut c, "https://none.example").unwrap().is_empty());
 }
 
-/// Issue #11 item 15 (SECURITY.md R-4): expired codes, sessions, refresh
+/// Issue #11 item 15 (docs/security-checklist.md R-4): expired codes, sessions, refresh
 /// families, setup links and throttle windows are deleted in bounded
 /// batches; live rows, used codes still inside their retention and rotated
 /// tokens of a live family stay (they detect replays).

@@ -152,7 +152,7 @@ impl MasterKey {
 mod tests {
     use super::*;
 
-    /// SECURITY.md A-12 (in part): private keys and HS256 secrets are sealed
+    /// docs/security-checklist.md A-12 (in part): private keys and HS256 secrets are sealed
     /// with the master key held outside the database, bound to their purpose.
     #[test]
     fn sealed_data_opens_only_for_its_purpose() {

@@ -1,5 +1,5 @@
 //! User and administrator passwords: argon2id with the crate's recommended
-//! parameters (m = 19 MiB, t = 2, p = 1; SECURITY.md A-3) and a random salt
+//! parameters (m = 19 MiB, t = 2, p = 1; docs/security-checklist.md A-3) and a random salt
 //! per hash (PHC string format, so parameters can change later).
 //!
 //! Every hash and verification runs on one of a fixed number of worker
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn hash_is_argon2id_and_verifies() {
         let h = hash("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "SECURITY.md A-3: {h}");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "docs/security-checklist.md A-3: {h}");
         assert_eq!(verify("correct horse", &h), Ok(true));
         assert_eq!(verify("wrong", &h), Ok(false));
     }

@@ -307,7 +307,7 @@ mod tests {
         Params::from_pairs(p)
     }
 
-    /// SECURITY.md O-1 (exact match), O-2 (no port leniency for https), O-4
+    /// docs/security-checklist.md O-1 (exact match), O-2 (no port leniency for https), O-4
     /// (never redirected while the URI is in doubt).
     #[test]
     fn redirect_uri_variants_are_refused_on_a_page() {
@@ -330,7 +330,7 @@ mod tests {
         }
     }
 
-    /// SECURITY.md O-5: with several registered redirect URIs, a request
+    /// docs/security-checklist.md O-5: with several registered redirect URIs, a request
     /// without one gets a page; with exactly one, that one is used.
     #[test]
     fn several_registered_uris_and_none_sent_is_refused_on_a_page() {
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(validate(&p, Some((&c, &two[..1]))).unwrap().redirect_uri, CB);
     }
 
-    /// SECURITY.md O-2: loopback redirect URIs match with any port; nothing else does.
+    /// docs/security-checklist.md O-2: loopback redirect URIs match with any port; nothing else does.
     #[test]
     fn loopback_redirect_matches_any_port_only_for_loopback() {
         assert!(redirect_matches("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"));
@@ -349,7 +349,7 @@ mod tests {
         assert!(!redirect_matches("https://app.example/cb", "https://app.example:8443/cb"));
     }
 
-    /// SECURITY.md O-15 (public clients need PKCE) and O-18 (`plain` is refused).
+    /// docs/security-checklist.md O-15 (public clients need PKCE) and O-18 (`plain` is refused).
     #[test]
     fn public_client_without_pkce_gets_invalid_request_at_its_redirect_uri() {
         let c = client(false);
@@ -369,7 +369,7 @@ mod tests {
         );
     }
 
-    /// SECURITY.md O-25, as far as Tessera follows it: tokens from the
+    /// docs/security-checklist.md O-25, as far as Tessera follows it: tokens from the
     /// authorization endpoint only for clients an admin enabled implicit for,
     /// never in the query; `code token` is unsupported.
     #[test]
@@ -412,7 +412,7 @@ mod tests {
         }
     }
 
-    /// SECURITY.md O-16 (verifier enforced), O-19 (a valid replay revokes),
+    /// docs/security-checklist.md O-16 (verifier enforced), O-19 (a valid replay revokes),
     /// O-20 (an invalid replay does not), O-22 (codes expire), O-23 (bound to
     /// the client).
     #[test]
@@ -432,7 +432,7 @@ mod tests {
         assert!(!check_redemption(&used, "c", &wrong, 10).unwrap_err().revoke_issued, "invalid replay does not");
     }
 
-    /// SECURITY.md O-17: a verifier for a code issued without a challenge is a downgrade.
+    /// docs/security-checklist.md O-17: a verifier for a code issued without a challenge is a downgrade.
     #[test]
     fn verifier_without_challenge_is_a_downgrade() {
         let mut s = stored();

@@ -139,7 +139,7 @@ mod tests {
         }
     }
 
-    /// SECURITY.md O-30: a refresh keeps or narrows the scope, never widens it.
+    /// docs/security-checklist.md O-30: a refresh keeps or narrows the scope, never widens it.
     #[test]
     fn refresh_keeps_or_narrows_scope_never_widens() {
         assert_eq!(decide(&stored(), &client(), None, 10).unwrap().to_string(), "a b");
@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(decide(&stored(), &client(), Some(&wide), 10).unwrap_err().error.code, ErrorCode::InvalidScope);
     }
 
-    /// SECURITY.md O-28: reuse of a rotated token revokes the family.
+    /// docs/security-checklist.md O-28: reuse of a rotated token revokes the family.
     #[test]
     fn reuse_of_a_rotated_token_revokes_the_family() {
         let mut s = stored();
@@ -159,7 +159,7 @@ mod tests {
         assert_eq!(r.error.code, ErrorCode::InvalidGrant);
     }
 
-    /// SECURITY.md O-31: refresh tokens end after inactivity (and absolutely).
+    /// docs/security-checklist.md O-31: refresh tokens end after inactivity (and absolutely).
     #[test]
     fn expired_idle_or_absolute_is_invalid_grant() {
         assert_eq!(decide(&stored(), &client(), None, 500).unwrap_err().error.code, ErrorCode::InvalidGrant);
@@ -211,7 +211,7 @@ mod tests {
         assert!(still_allowed(&oidc, pw, &other_api, &userinfo, "userinfo").is_ok());
     }
 
-    /// SECURITY.md O-29: a refresh token is bound to its client.
+    /// docs/security-checklist.md O-29: a refresh token is bound to its client.
     #[test]
     fn another_clients_token_is_invalid_grant() {
         let mut s = stored();

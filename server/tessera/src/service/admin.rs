@@ -688,7 +688,7 @@ pub fn hs256_purpose(api_id: &str) -> String {
 mod tests {
     use super::*;
 
-    /// SECURITY.md O-3: no plain-http redirect URIs except loopback.
+    /// docs/security-checklist.md O-3: no plain-http redirect URIs except loopback.
     #[test]
     fn redirect_uri_rules_follow_rfc9700() {
         assert!(validate_redirect_uri("https://app.example/cb").is_ok());

@@ -223,7 +223,7 @@ impl ConsoleAuth {
     /// `service::sign_in`); on success returns a new session's cookie value
     /// (a new id at every sign-in, so a planted cookie is never promoted).
     /// A failure is audited as [`UNAUTHENTICATED`] with the typed name
-    /// bounded in the detail (SECURITY.md A-14, issue #11 item 12); a pair
+    /// bounded in the detail (docs/security-checklist.md A-14, issue #11 item 12); a pair
     /// that locks is audited too.
     pub fn sign_in(&self, username: &str, password: &str, addr: Option<&str>) -> Result<(Admin, String), SignInError> {
         let now = clock::now();
@@ -328,7 +328,7 @@ mod tests {
         assert!(cut && t.starts_with("aadmin:root") && t.chars().count() == MAX_TYPED_NAME_CHARS, "{t}");
     }
 
-    /// SECURITY.md A-4: 15 characters at least without MFA; a 64-character
+    /// docs/security-checklist.md A-4: 15 characters at least without MFA; a 64-character
     /// passphrase is welcome.
     #[test]
     fn admin_passwords_need_fifteen_characters() {

@@ -1,5 +1,5 @@
 //! Deletes expired grant and session state in the background (issue #11
-//! item 15; SECURITY.md R-4): authorization codes past their retention,
+//! item 15; docs/security-checklist.md R-4): authorization codes past their retention,
 //! refresh-token families past their absolute end, hosted and console
 //! sessions, console setup links and throttle windows.
 //!

@@ -3,7 +3,7 @@
 //! node counts together), the same answer for an unknown user and a wrong
 //! password, and the same cost for both.
 //!
-//! # Throttling (issue #11 item 6, SECURITY.md A-15)
+//! # Throttling (issue #11 item 6, docs/security-checklist.md A-15)
 //!
 //! Throttling must slow guessing without becoming a lever to lock people
 //! out. Counters are kept per *scope* (`login` for users, `console` for

@@ -125,7 +125,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     let keys = state.keys.clone();
     match result_flatten(web::block(move || keys.jwks().map_err(crate::service::key_failure)).await) {
         // Short max-age: a verifier refetches soon after a rotation, and the
-        // `next` key is published a rotation ahead anyway (SECURITY.md R-7).
+        // `next` key is published a rotation ahead anyway (docs/security-checklist.md R-7).
         Ok(doc) => render::public_json(&*doc, 300),
         Err(e) => render::oauth_error(&e),
     }

@@ -38,7 +38,7 @@ pub const CONSOLE_FORM_BYTES: usize = 512 * 1024;
 /// Rows per page in every list.
 pub const PAGE_SIZE: i64 = 25;
 
-/// The Content-Security-Policy of every console page (SECURITY.md A-9): no
+/// The Content-Security-Policy of every console page (docs/security-checklist.md A-9): no
 /// inline script or style, nothing from other origins, no framing.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

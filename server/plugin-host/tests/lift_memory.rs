@@ -14,11 +14,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde_json::json;
-use tessera_plugin_host::{Compiler, HostConfig, PluginFailure, PluginHost, TokenContext};
+use tessera_plugin_host::{Compiler, HostConfig, PluginFailure, PluginHost};
 
 mod common;
-use common::fixture;
+use common::{client_credentials_context as ctx, fixture};
 
 /// Live heap bytes, and the most seen since the last reset.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -76,22 +75,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-fn ctx() -> TokenContext {
-    serde_json::from_value(json!({
-        "grant_type": "client_credentials",
-        "client": {"id": "svc", "name": "Service", "metadata": {}, "confidential": true},
-        "user": null,
-        "requested_scopes": ["read"],
-        "granted_scopes": ["read"],
-        "audience": [],
-        "access_token_claims": {"sub": "svc"},
-        "id_token_claims": null,
-        "config": {},
-        "secrets": {}
-    }))
-    .unwrap()
-}
 
 fn assert_refused(outcome: &Result<tessera_plugin_host::PluginVerdict, PluginFailure>) {
     assert!(

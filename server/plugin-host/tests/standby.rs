@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tessera_plugin_host::{Compiler, HostConfig, PluginFailure, PluginHost, PluginVerdict, TokenContext};
+use tessera_plugin_host::{Compiler, HostConfig, PluginFailure, PluginHost, PluginVerdict};
 
 mod common;
-use common::fixture;
+use common::{client_credentials_context as ctx, fixture};
 
 /// A host of its own (stats and standbys are per host), with 8 pool slots:
 /// room for 2 standbys.
@@ -34,22 +34,6 @@ fn with_threshold(dir: &tempfile::TempDir, deadline_ms: u64, standby_instances: 
         ..HostConfig::default()
     };
     PluginHost::new(config, [5; 32], Compiler::InProcess).unwrap()
-}
-
-fn ctx() -> TokenContext {
-    serde_json::from_value(json!({
-        "grant_type": "client_credentials",
-        "client": {"id": "svc", "name": "Service", "metadata": {}, "confidential": true},
-        "user": null,
-        "requested_scopes": ["read"],
-        "granted_scopes": ["read"],
-        "audience": [],
-        "access_token_claims": {"sub": "svc"},
-        "id_token_claims": null,
-        "config": {},
-        "secrets": {}
-    }))
-    .unwrap()
 }
 
 fn load(host: &PluginHost, name: &str) -> String {

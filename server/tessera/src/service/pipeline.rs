@@ -52,9 +52,16 @@ impl FailurePolicy {
     }
 }
 
-/// The one mapping from a plugin failure to the request's fate.
+/// The one mapping from a plugin failure to the request's fate. Under
+/// `deny`, a plugin that is over its share of the instance pool (`busy`)
+/// answers `temporarily_unavailable` (503 with `Retry-After`): the same
+/// request can succeed a moment later, so a client library should retry.
+/// Every other failure is `server_error`.
 pub fn apply_policy(policy: FailurePolicy, binding_id: &str, failure: &PluginFailure) -> Result<(), OAuthError> {
     match policy {
+        FailurePolicy::Deny if matches!(failure, PluginFailure::Busy { .. }) => {
+            Err(OAuthError::unavailable(format!("binding {binding_id}: {failure}")))
+        }
         FailurePolicy::Deny => Err(OAuthError::server_error(format!("binding {binding_id}: {failure}"))),
         FailurePolicy::Skip => {
             tracing::warn!(binding = binding_id, outcome = failure.code(), error = %failure, "plugin failed; skipped by policy");
@@ -255,5 +262,20 @@ impl TokenHooks for Pipeline {
             tracing::error!(error = %e, "could not record plugin runs");
         }
         result.map(|()| out)
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn busy_is_retryable_and_other_failures_are_server_errors() {
+        let busy = apply_policy(FailurePolicy::Deny, "b", &PluginFailure::Busy { limit: 2 }).unwrap_err();
+        assert_eq!(busy.code, ErrorCode::TemporarilyUnavailable);
+        let trap = apply_policy(FailurePolicy::Deny, "b", &PluginFailure::Trap("x".into())).unwrap_err();
+        assert_eq!(trap.code, ErrorCode::ServerError);
+        assert!(apply_policy(FailurePolicy::Skip, "b", &PluginFailure::Busy { limit: 2 }).is_ok());
     }
 }

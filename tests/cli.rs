@@ -1,4 +1,4 @@
-//! The CLI interface scripts rely on (DESIGN.md): `--json` output, flags,
+//! The CLI interface scripts rely on (README, and scripts written against earlier versions): `--json` output, flags,
 //! and clear refusals that change nothing.
 
 use crate::support::{Backend, TestServer};

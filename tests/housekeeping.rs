@@ -98,9 +98,9 @@ on_both_backends!(expired_state_is_purged_in_the_background, |backend: Backend| 
         Options {
             env: vec![
                 env("TESSERA_PURGE__INTERVAL_SECS", "1"),
-                env("TESSERA_TOKENS__REFRESH_TOKEN_ABSOLUTE_SECS", "2"),
-                env("TESSERA_LOGIN__WINDOW_SECS", "2"),
-                env("TESSERA_LOGIN__KNOWN_ADDRESS_SECS", "2"),
+                env("TESSERA_TOKENS__REFRESH_TOKEN_ABSOLUTE_SECS", "5"),
+                env("TESSERA_LOGIN__WINDOW_SECS", "5"),
+                env("TESSERA_LOGIN__KNOWN_ADDRESS_SECS", "5"),
             ],
             ..Default::default()
         },
@@ -122,6 +122,7 @@ on_both_backends!(expired_state_is_purged_in_the_background, |backend: Backend| 
     let ok = login("a long enough password").send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(login("wrong").send().await.unwrap().status(), 400);
+    // Lifetimes of 5 s leave room to see the rows before the purge may take them.
     assert!(server.count_rows("refresh_tokens") > 0, "a refresh token was stored");
     assert!(server.count_rows("login_failures") > 0, "a failure was counted");
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -65,7 +65,7 @@ fn bind(s: &Setup, plugin: &str, extra: &[&str]) -> String {
 }
 
 on_both_backends!(username_rule_reaches_client_credentials_through_a_service_account, |backend: Backend| async move {
-    // The DESIGN.md scenario: one rule adds the username claim; a machine token
+    // The README scenario: one rule adds the username claim; a machine token
     // gets it through the client's service-account user.
     let s = setup(backend);
     s.server.create_user("svc-billing-tests", "a long enough password", &[]);

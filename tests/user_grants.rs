@@ -170,7 +170,7 @@ async fn failed_sign_ins_are_throttled_per_account_and_address() {
     assert!(body["error_description"].as_str().unwrap().contains("too many"), "{body}");
 }
 
-/// DESIGN.md and issue 4 item 7: one rule bound to every grant gives the same
+/// README "Plugins: one rule for every grant" and issue 4 item 7: one rule bound to every grant gives the same
 /// claim on client_credentials (through the service account), password and
 /// refresh tokens; plugins see the grant and where the user came from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

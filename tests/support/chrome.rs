@@ -8,7 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// chromedriver, killed and reaped on drop (DEPENDENCIES.md P12). It runs
+/// chromedriver, killed and reaped on drop (a leaked one would hold its port
+/// and profile). It runs
 /// in a process group of its own, so a test that panics before closing its
 /// session still takes the Chromium processes down with it instead of
 /// leaving them spinning and slowing every later test.

@@ -41,7 +41,7 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_tessera")
 }
 
-/// Installs the rustls provider once (DEPENDENCIES.md P3).
+/// Installs the rustls provider once (rustls panics without one when two crypto backends are linked).
 pub fn init() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-/// Claims computed by Tessera alone (DESIGN.md, "The plugin contract").
+/// Claims computed by Tessera alone (plugins/README.md, "The contract").
 pub const RESERVED_CLAIMS: &[&str] = &[
     "iss",
     "sub",

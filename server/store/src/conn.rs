@@ -2,7 +2,8 @@
 //!
 //! The backend is chosen explicitly from the URL scheme rather than by
 //! MultiConnection's trial-and-error `establish`, which hides the real libpq
-//! error behind "invalid connection url" (DEPENDENCIES.md P7).
+//! error behind "invalid connection url" (diesel 2.3 tries each backend in
+//! turn and reports only that generic message).
 
 use crate::StoreError;
 use diesel::connection::SimpleConnection;

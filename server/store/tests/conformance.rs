@@ -1,4 +1,4 @@
-//! One storage conformance suite, run on every backend (STYLE.md rule 15):
+//! One storage conformance suite, run on every backend (docs/architecture.md, "Tests"):
 //! the same assertions against SQLite and PostgreSQL.
 //!
 //! PostgreSQL needs `POSTGRES_TEST_URL` (scripts/test sets it); without it the

@@ -1,7 +1,7 @@
 //! The command line: `tessera [--data-dir DIR] [--database-url URL] [--config FILE] COMMAND`.
 //!
-//! Flag names and `--json` output are an interface scripts rely on
-//! (DESIGN.md "Interfaces that other tools rely on"): add, never rename.
+//! Flag names and `--json` output are an interface that scripts and CI
+//! pipelines rely on (README, "A machine token in one minute"): add, never rename.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

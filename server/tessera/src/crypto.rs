@@ -7,6 +7,26 @@
 
 use crate::clock;
 use crate::config::Config;
+
+/// The purposes a ciphertext is bound to, in one place so that no two kinds
+/// of secret can ever share one (and no module has to import another's just
+/// to name its purpose).
+pub mod purpose {
+    /// A private signing key.
+    pub fn signing_key(kid: &str) -> String {
+        format!("signing-key:{kid}")
+    }
+
+    /// An API's HS256 shared secret.
+    pub fn hs256_secret(api_id: &str) -> String {
+        format!("api-hs256:{api_id}")
+    }
+
+    /// A binding's plugin secrets.
+    pub fn binding_secrets(binding_id: &str) -> String {
+        format!("binding-secrets:{binding_id}")
+    }
+}
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

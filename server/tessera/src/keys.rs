@@ -39,10 +39,6 @@ pub enum KeyError {
     NoCurrentKey(SigningAlg),
 }
 
-fn purpose(kid: &str) -> String {
-    format!("signing-key:{kid}")
-}
-
 fn jwt_alg(alg: SigningAlg) -> Algorithm {
     match alg {
         SigningAlg::RS256 => Algorithm::RS256,
@@ -52,7 +48,7 @@ fn jwt_alg(alg: SigningAlg) -> Algorithm {
     }
 }
 
-/// Generates a private key as PKCS#8 v1 DER (Ed25519 needs v1: DEPENDENCIES.md P2).
+/// Generates a private key as PKCS#8 v1 DER (Ed25519 needs v1: `Jwk::from_encoding_key` rejects the v2 DER aws-lc-rs generates).
 fn generate_pkcs8(alg: SigningAlg) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let err = |what: &str| KeyError::Material(format!("cannot generate {what} key"));
     let der = match alg {
@@ -123,7 +119,7 @@ fn create_key(
             kid: kid.clone(),
             alg: alg.as_str().into(),
             state: key_state.into(),
-            private_key_enc: master.seal(&purpose(&kid), &der)?,
+            private_key_enc: master.seal(&crate::crypto::purpose::signing_key(&kid), &der)?,
             public_jwk: jwk.to_string(),
             created_at: now,
             activated_at: (key_state == state::CURRENT).then_some(now),
@@ -283,7 +279,8 @@ impl KeyRing {
                 let signer = match cache.get(&row.kid) {
                     Some(s) => s.clone(),
                     None => {
-                        let der = self.master.open(&purpose(&row.kid), &row.private_key_enc)?;
+                        let der =
+                            self.master.open(&crate::crypto::purpose::signing_key(&row.kid), &row.private_key_enc)?;
                         let s = Arc::new(Signer { kid: row.kid.clone(), alg, key: encoding_key(alg, &der)? });
                         cache.insert(row.kid.clone(), s.clone());
                         s

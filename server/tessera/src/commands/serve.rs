@@ -38,6 +38,7 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
         refresh_idle_secs: config.tokens.refresh_token_idle_secs,
         throttle: config.login.throttle(),
         userinfo_token_lifetime_secs: config.tokens.access_token_lifetime_secs,
+        userinfo_audience: format!("{issuer}{}", web::routes::USERINFO),
         code_lifetime_secs: config.tokens.authorization_code_secs,
         session_lifetime_secs: config.login.session_secs,
     };

@@ -562,7 +562,9 @@ pub fn create_api(
         _ => None,
     };
     let hs256_secret_enc = match &secret {
-        Some(s) => Some(master.seal(&hs256_purpose(&id), s.expose().as_bytes()).map_err(internal)?),
+        Some(s) => {
+            Some(master.seal(&crate::crypto::purpose::hs256_secret(&id), s.expose().as_bytes()).map_err(internal)?)
+        }
         None => None,
     };
     let now = clock::now();
@@ -677,11 +679,6 @@ pub fn rotate_keys(
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     store.tx(|conn| audit(conn, actor, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
     Ok(report)
-}
-
-/// The AEAD purpose of an API's HS256 secret.
-pub fn hs256_purpose(api_id: &str) -> String {
-    format!("api-hs256:{api_id}")
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tessera_store::StoreError;
 
 /// The one mapping from storage failures to OAuth errors: an outage is
 /// `temporarily_unavailable`, anything else `server_error`; the client never
-/// learns the cause (STYLE.md rule 7).
+/// learns the cause (docs/architecture.md: internal failures never say why).
 pub fn store_failure(e: StoreError) -> OAuthError {
     match e {
         StoreError::Unavailable(d) => OAuthError::unavailable(d),

@@ -81,11 +81,6 @@ fn denial(code: DenialCode, description: String) -> OAuthError {
     OAuthError::new(code, description)
 }
 
-/// The AEAD purpose of a binding's secrets.
-pub fn secrets_purpose(binding_id: &str) -> String {
-    format!("binding-secrets:{binding_id}")
-}
-
 #[derive(Clone)]
 struct VersionMeta {
     sha256: String,
@@ -126,7 +121,7 @@ impl Pipeline {
         };
         let plain = self
             .master
-            .open(&secrets_purpose(&b.id), sealed)
+            .open(&crate::crypto::purpose::binding_secrets(&b.id), sealed)
             .map_err(|e| OAuthError::server_error(format!("binding {}: {e}", b.id)))?;
         serde_json::from_slice(&plain).map_err(|e| OAuthError::server_error(format!("binding {} secrets: {e}", b.id)))
     }

@@ -3,7 +3,7 @@
 //! back bindings. Every change is audited in the same transaction.
 
 use super::admin::{AdminError, audit};
-use super::pipeline::{FailurePolicy, TOKEN_TRIGGER, secrets_purpose};
+use super::pipeline::{FailurePolicy, TOKEN_TRIGGER};
 use crate::clock;
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
@@ -142,7 +142,10 @@ fn seal_secrets(
         return Err(invalid("secret", "secret values must be strings"));
     }
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| AdminError::Internal(e.to_string()))?);
-    master.seal(&secrets_purpose(binding_id), &plain).map(Some).map_err(|e| AdminError::Internal(e.to_string()))
+    master
+        .seal(&crate::crypto::purpose::binding_secrets(binding_id), &plain)
+        .map(Some)
+        .map_err(|e| AdminError::Internal(e.to_string()))
 }
 
 /// Creates a binding.

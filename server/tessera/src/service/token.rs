@@ -7,7 +7,6 @@
 use super::{key_failure, store_failure};
 use crate::clock;
 use crate::keys::{KeyRing, Signer};
-use crate::service::admin::hs256_purpose;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tessera_protocol::claims::PluginClaims;
@@ -87,6 +86,9 @@ pub struct UserGrantSettings {
     pub throttle: super::sign_in::ThrottleSettings,
     /// Lifetime of access tokens for userinfo (no API requested).
     pub userinfo_token_lifetime_secs: i64,
+    /// The audience of those tokens: the userinfo endpoint's URL (the HTTP
+    /// layer knows the path; the service is told).
+    pub userinfo_audience: String,
     /// Authorization codes expire this fast (RFC 9700: short; FAPI 2: 60 s).
     pub code_lifetime_secs: i64,
     /// Browser sessions end this long after sign-in.
@@ -103,7 +105,7 @@ impl TokenService {
     pub fn userinfo_api(&self) -> tessera_protocol::model::ApiProfile {
         tessera_protocol::model::ApiProfile {
             id: tessera_protocol::ApiId::new(USERINFO_API_ID),
-            audience: tessera_protocol::Audience::new(format!("{}{}", self.issuer, crate::web::routes::USERINFO)),
+            audience: tessera_protocol::Audience::new(self.settings.userinfo_audience.clone()),
             alg: SigningAlg::RS256,
             token_lifetime_secs: self.settings.userinfo_token_lifetime_secs,
             scopes: tessera_protocol::ScopeSet::from_tokens(tessera_protocol::oidc::OIDC_SCOPES.iter().copied()),
@@ -320,7 +322,7 @@ impl TokenService {
                 let secret = self
                     .keys
                     .master()
-                    .open(&hs256_purpose(plan.api_id.as_str()), sealed)
+                    .open(&crate::crypto::purpose::hs256_secret(plan.api_id.as_str()), sealed)
                     .map_err(|e| OAuthError::server_error(e.to_string()))?;
                 Ok(Arc::new(Signer::hs256(format!("hs256-{}", plan.api_id), &secret)))
             }

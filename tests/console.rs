@@ -286,6 +286,14 @@ impl Console {
         self.post("/admin/login", &[("csrf", &csrf), ("username", username), ("password", password)]).await
     }
 
+    /// The test administrator, created and signed in (the sign-in answers 303).
+    pub async fn signed_in(server: &TestServer) -> Console {
+        create_admin(server);
+        let console = Console::new(server);
+        assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+        console
+    }
+
     /// A page's CSRF token (the session's synchronizer token).
     pub async fn csrf(&self) -> String {
         csrf_of(&self.get("/admin/apis/new").await.text().await.unwrap())
@@ -709,9 +717,7 @@ fn created_id(r: &reqwest::Response, kind: &str) -> String {
 
 on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend| async move {
     let server = TestServer::start(backend);
-    create_admin(&server);
-    let console = Console::new(&server);
-    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let console = Console::signed_in(&server).await;
     let csrf = console.csrf().await;
 
     // Users: create, edit, reset the password, disable, delete.
@@ -995,9 +1001,7 @@ async fn bad_uploads_are_explained_next_to_the_file_field() {
         ("TESSERA_PLUGINS__COMPILE_TIMEOUT_MS".to_owned(), "1".to_owned()),
     ];
     let server = TestServer::start_with(Backend::Sqlite, Options { env, ..Options::default() });
-    create_admin(&server);
-    let console = Console::new(&server);
-    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let console = Console::signed_in(&server).await;
     let csrf = console.csrf().await;
     let upload = |name: &'static str, file: String| {
         let bytes = std::fs::read(&file).unwrap();

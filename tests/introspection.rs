@@ -1,7 +1,7 @@
 //! RFC 7662 introspection and RFC 7009 revocation, and what Tessera accepts
 //! as its own access token there and at userinfo (issue #11 items 1 and 7).
 
-use crate::console::{ADMIN, ADMIN_PASSWORD, Console, create_admin};
+use crate::console::Console;
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
 use serde_json::{Value, json};
@@ -246,9 +246,7 @@ on_both_backends!(
         let at = issued["access_token"].as_str().unwrap().to_owned();
         assert_eq!(introspect(at.clone()).await["active"], true);
         assert_eq!(userinfo(&server, &at).await.0, 403, "ours, but without openid: insufficient_scope");
-        create_admin(&server);
-        let console = Console::new(&server);
-        assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+        let console = Console::signed_in(&server).await;
         let csrf = console.csrf().await;
         let r = console
             .post(
@@ -327,9 +325,7 @@ on_both_backends!(
         assert!(!active(&r, &user, "refresh_token").await, "refresh tokens: their own client only");
 
         // The console links resource servers too, and names unknown clients.
-        create_admin(&server);
-        let console = Console::new(&server);
-        assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+        let console = Console::signed_in(&server).await;
         let csrf = console.csrf().await;
         let path = format!("/admin/apis/{}", other["id"].as_str().unwrap());
         let page = console.get(&path).await.text().await.unwrap();

@@ -536,17 +536,8 @@ async fn form_post_response_mode_posts_the_code_to_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_party_clients_ask_for_consent_once_per_scope_set() {
     let s = setup("authorization_code");
-    let third = s.server.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "Partner App",
-        "--grant-types",
-        "authorization_code",
-        "--redirect-uri",
-        CB,
-    ]);
-    let third_id = third["client_id"].as_str().unwrap();
+    let (third_id, _) = partner(&s);
+    let third_id = third_id.as_str();
     let url = |scope: &str, extra: &str| {
         format!(
             "{}/oauth/authorize?response_type=code&client_id={third_id}&redirect_uri={}&scope={scope}&state=s9{extra}",

@@ -375,9 +375,7 @@ async fn signed_in(f: &Fixture, b: &reqwest::Client) -> bool {
 /// browser sessions. Done through the console.
 async fn user_changes_end_grants(backend: Backend) {
     let f = fixture(backend, env(&[]));
-    create_admin(&f.server);
-    let console = Console::new(&f.server);
-    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let console = Console::signed_in(&f.server).await;
     let user = format!("/admin/users/{}", f.user_id);
     let mut password = PASSWORD.to_owned();
     for step in ["password", "disable", "delete"] {

@@ -22,11 +22,14 @@ use tessera_store::{DbConn, apis};
 /// An API's profile and its sealed HS256 secret, if it has one.
 type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
-/// Where a new refresh token comes from.
+/// Where a new refresh token comes from; its family and absolute end follow
+/// from it.
 enum Issued<'a> {
-    /// A new family, started by this grant type.
-    NewFamily(&'static str),
-    /// The rotation of this token, marked used in the same transaction.
+    /// A new family with this id, started by this grant type; it ends
+    /// `refresh_absolute_secs` from now.
+    NewFamily(&'a str, &'static str),
+    /// The rotation of this token (same family and end), marked used in the
+    /// same transaction.
     Rotation(&'a RefreshToken),
 }
 
@@ -41,7 +44,6 @@ impl TokenService {
         let profile = client.profile();
         password::check_client(&profile)?;
         let req = password::parse(params)?;
-        let now = clock::now();
         let user = match sign_in(&self.store, &self.settings.throttle, &req.username, req.password.expose(), peer) {
             Ok(u) => u,
             Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),
@@ -60,39 +62,32 @@ impl TokenService {
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
         if profile.allows_grant(grant_types::REFRESH_TOKEN) {
             let family = clock::uuid();
-            let absolute = now + self.settings.refresh_absolute_secs;
-            let token = self.store_refresh(
-                &family,
-                client,
-                &user,
-                &api_id,
-                resp.scope.as_deref(),
-                absolute,
-                Issued::NewFamily(grant_types::PASSWORD),
-            )?;
+            let issued = Issued::NewFamily(&family, grant_types::PASSWORD);
+            let token = self.store_refresh(client, &user, &api_id, resp.scope.as_deref(), issued)?;
             resp.refresh_token = Some(token);
         }
         Ok(resp)
     }
 
-    /// Stores a new refresh token of `family`; for a rotation, marks the old
-    /// token used in the same transaction (false: someone used it first).
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a new refresh token; for a rotation, marks the old token used
+    /// in the same transaction (false: someone used it first).
     fn store_refresh(
         &self,
-        family: &str,
         client: &Client,
         user: &User,
         api_id: &ApiId,
         scope: Option<&str>,
-        absolute_expires_at: i64,
         issued: Issued<'_>,
     ) -> Result<String, OAuthError> {
-        let (rotated, grant_type) = match issued {
-            Issued::NewFamily(g) => (None, Some(g.to_owned())),
-            Issued::Rotation(old) => (Some(old), old.grant_type.clone()),
-        };
         let now = clock::now();
+        let (family, absolute_expires_at, rotated, grant_type) = match issued {
+            Issued::NewFamily(family, g) => {
+                (family, now + self.settings.refresh_absolute_secs, None, Some(g.to_owned()))
+            }
+            Issued::Rotation(old) => {
+                (old.family_id.as_str(), old.absolute_expires_at, Some(old), old.grant_type.clone())
+            }
+        };
         let plain =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
         let row = RefreshToken {
@@ -189,15 +184,7 @@ impl TokenService {
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
-        let token = self.store_refresh(
-            &stored.family_id,
-            client,
-            &user,
-            &api_id,
-            resp.scope.as_deref(),
-            stored.absolute_expires_at,
-            Issued::Rotation(&stored),
-        )?;
+        let token = self.store_refresh(client, &user, &api_id, resp.scope.as_deref(), Issued::Rotation(&stored))?;
         resp.refresh_token = Some(token);
         Ok(resp)
     }
@@ -261,16 +248,8 @@ impl TokenService {
         let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
         if offline && client.profile().allows_grant(grant_types::REFRESH_TOKEN) {
-            let absolute = now + self.settings.refresh_absolute_secs;
-            let token = self.store_refresh(
-                &stored.family_id,
-                client,
-                &user,
-                &api_id,
-                resp.scope.as_deref(),
-                absolute,
-                Issued::NewFamily(grant_types::AUTHORIZATION_CODE),
-            )?;
+            let issued = Issued::NewFamily(&stored.family_id, grant_types::AUTHORIZATION_CODE);
+            let token = self.store_refresh(client, &user, &api_id, resp.scope.as_deref(), issued)?;
             resp.refresh_token = Some(token);
         }
         Ok(resp)

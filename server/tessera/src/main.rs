@@ -1,21 +1,11 @@
 //! The `tessera` binary: parse the command line, load configuration, run a
 //! command. Failures print one clear line and exit non-zero, never a panic.
 
-mod cli;
-mod clock;
-mod commands;
-mod config;
-mod crypto;
-mod files;
-mod keys;
-mod passwords;
-mod service;
-mod web;
-
 use clap::Parser;
-use cli::{Cli, Command};
-use config::{Config, FlagOverrides};
 use std::process::ExitCode;
+use tessera::cli::{self, Cli, Command};
+use tessera::commands;
+use tessera::config::{Config, FlagOverrides};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

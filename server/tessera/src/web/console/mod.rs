@@ -452,6 +452,7 @@ impl Pager {
 }
 
 /// Template filters shared by the console pages (`{{ x|when }}`).
+#[allow(missing_docs)] // `askama::filter_fn` generates undocumented items
 pub mod filters {
     /// An HTML id for a grant type.
     #[askama::filter_fn]

@@ -6,6 +6,7 @@ use crate::support::{Backend, TestServer, verify_with_discovery};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use serde_json::Value;
+use tessera::web::routes;
 
 /// Gets a token with the `oauth2` crate (client_secret_basic unless `post`).
 pub async fn oauth2_token(
@@ -159,7 +160,7 @@ async fn two_postgres_nodes_share_clients_and_keys() {
     let (id, secret) = a.api_and_client("https://multi.api.example", "ES256", "read");
     let token = oauth2_token(&b, &id, &secret, "https://multi.api.example", &["read"], false).await;
     let header = jsonwebtoken::decode_header(&token).expect("header");
-    let a_jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", a.base)).await.unwrap().json().await.unwrap();
+    let a_jwks: Value = reqwest::get(format!("{}{}", a.base, routes::JWKS)).await.unwrap().json().await.unwrap();
     assert!(a_jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"].as_str() == header.kid.as_deref()));
     let claims = verify_with_discovery(&b.base, &token, "https://multi.api.example").await;
     assert_eq!(claims["client_id"], Value::from(id.clone()));

@@ -7,6 +7,7 @@ use crate::support::{Backend, Options, TestServer, http_status};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tessera::web::routes;
 
 /// Every folder and file below `dir`, with its permission bits.
 fn modes(dir: &Path) -> Vec<(String, bool, u32)> {
@@ -74,7 +75,7 @@ async fn hsts_on_every_response_under_an_https_issuer() {
         Options { serve_args: vec!["--issuer".into(), format!("https://127.0.0.1:{port}")], ..Default::default() },
     );
     let plain = TestServer::start(Backend::Sqlite);
-    let paths = ["/healthz", "/.well-known/openid-configuration", "/oauth/token", "/admin/login", "/no-such-page"];
+    let paths = [routes::HEALTHZ, routes::OPENID_CONFIGURATION, routes::TOKEN, "/admin/login", "/no-such-page"];
     for path in paths {
         let h = headers(&https.base, path).await;
         assert_eq!(
@@ -84,7 +85,7 @@ async fn hsts_on_every_response_under_an_https_issuer() {
         );
         assert!(headers(&plain.base, path).await.get("strict-transport-security").is_none(), "{path} over http");
     }
-    assert_eq!(http_status(&https.base, "/healthz"), Some(200));
+    assert_eq!(http_status(&https.base, routes::HEALTHZ), Some(200));
 }
 
 on_both_backends!(expired_state_is_purged_in_the_background, |backend: Backend| async move {

@@ -5,6 +5,7 @@ use crate::console::Console;
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
 use serde_json::{Value, json};
+use tessera::web::routes;
 
 const AUD: &str = "https://introspect.api.example";
 
@@ -22,14 +23,14 @@ async fn post(server: &TestServer, path: &str, auth: Option<(&str, &str)>, form:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
     let server = TestServer::start(Backend::Sqlite);
-    let disco: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", server.base))
+    let disco: Value = reqwest::get(format!("{}{}", server.base, routes::OAUTH_AUTHORIZATION_SERVER))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(disco["introspection_endpoint"], Value::from(format!("{}/oauth/introspect", server.base)));
-    assert_eq!(disco["revocation_endpoint"], Value::from(format!("{}/oauth/revoke", server.base)));
+    assert_eq!(disco["introspection_endpoint"], Value::from(format!("{}{}", server.base, routes::INTROSPECT)));
+    assert_eq!(disco["revocation_endpoint"], Value::from(format!("{}{}", server.base, routes::REVOKE)));
 
     let (rs, rs_secret) = server.api_and_client(AUD, "RS256", "read");
     let hs = server.cli_json(&["api", "create", "--identifier", "https://hs.introspect.example", "--alg", "HS256"]);
@@ -41,13 +42,13 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
     // An access token: active with its claims for its own client; tampered: inactive.
     let (_, t) = post(
         &server,
-        "/oauth/token",
+        routes::TOKEN,
         Some((&rs, &rs_secret)),
         &[("grant_type", "client_credentials"), ("audience", AUD)],
     )
     .await;
     let at = t["access_token"].as_str().unwrap().to_owned();
-    let (status, i) = post(&server, "/oauth/introspect", Some((&rs, &rs_secret)), &[("token", &at)]).await;
+    let (status, i) = post(&server, routes::INTROSPECT, Some((&rs, &rs_secret)), &[("token", &at)]).await;
     assert_eq!(status, 200);
     assert_eq!(i["active"], true);
     assert_eq!(i["client_id"], Value::from(rs.clone()));
@@ -55,31 +56,31 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
     assert_eq!(i["token_type"], "Bearer");
     let mut tampered = at.clone();
     tampered.insert(at.len() - 3, 'A');
-    let (_, i) = post(&server, "/oauth/introspect", Some((&rs, &rs_secret)), &[("token", &tampered)]).await;
+    let (_, i) = post(&server, routes::INTROSPECT, Some((&rs, &rs_secret)), &[("token", &tampered)]).await;
     assert_eq!(i, serde_json::json!({"active": false}), "an inactive token reveals nothing else");
 
     // HS256 tokens are the API's to verify with its secret; introspection
     // never vouches for them (issue #11 item 1: the secret's holder can sign anything).
     let (_, t) = post(
         &server,
-        "/oauth/token",
+        routes::TOKEN,
         Some((&rs, &rs_secret)),
         &[("grant_type", "client_credentials"), ("audience", "https://hs.introspect.example")],
     )
     .await;
     let (_, i) =
-        post(&server, "/oauth/introspect", Some((&rs, &rs_secret)), &[("token", t["access_token"].as_str().unwrap())])
+        post(&server, routes::INTROSPECT, Some((&rs, &rs_secret)), &[("token", t["access_token"].as_str().unwrap())])
             .await;
     assert_eq!(i, serde_json::json!({"active": false}));
 
     // Introspection needs an authenticated confidential client.
-    let (status, e) = post(&server, "/oauth/introspect", None, &[("token", &at)]).await;
+    let (status, e) = post(&server, routes::INTROSPECT, None, &[("token", &at)]).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_client")));
 
     // Refresh tokens: active for their own client only; revocation ends the family.
     let (_, pw) = post(
         &server,
-        "/oauth/token",
+        routes::TOKEN,
         Some((app_id, app_secret)),
         &[("grant_type", "password"), ("username", "bob"), ("password", "bob's long password"), ("audience", AUD)],
     )
@@ -87,7 +88,7 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
     let rt = pw["refresh_token"].as_str().unwrap().to_owned();
     let (_, i) = post(
         &server,
-        "/oauth/introspect",
+        routes::INTROSPECT,
         Some((app_id, app_secret)),
         &[("token", &rt), ("token_type_hint", "refresh_token")],
     )
@@ -95,29 +96,29 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
     assert_eq!(i["active"], true);
     assert_eq!(i["token_type"], "refresh_token");
     assert_eq!(i["aud"], AUD);
-    let (_, i) = post(&server, "/oauth/introspect", Some((&rs, &rs_secret)), &[("token", &rt)]).await;
+    let (_, i) = post(&server, routes::INTROSPECT, Some((&rs, &rs_secret)), &[("token", &rt)]).await;
     assert_eq!(i["active"], false, "another client learns nothing about it");
 
-    let (status, _) = post(&server, "/oauth/revoke", Some((&rs, &rs_secret)), &[("token", &rt)]).await;
+    let (status, _) = post(&server, routes::REVOKE, Some((&rs, &rs_secret)), &[("token", &rt)]).await;
     assert_eq!(status, 200, "another client's token: 200, and nothing happens");
-    let (_, i) = post(&server, "/oauth/introspect", Some((app_id, app_secret)), &[("token", &rt)]).await;
+    let (_, i) = post(&server, routes::INTROSPECT, Some((app_id, app_secret)), &[("token", &rt)]).await;
     assert_eq!(i["active"], true);
-    let (status, _) = post(&server, "/oauth/revoke", Some((app_id, app_secret)), &[("token", &rt)]).await;
+    let (status, _) = post(&server, routes::REVOKE, Some((app_id, app_secret)), &[("token", &rt)]).await;
     assert_eq!(status, 200);
-    let (_, i) = post(&server, "/oauth/introspect", Some((app_id, app_secret)), &[("token", &rt)]).await;
+    let (_, i) = post(&server, routes::INTROSPECT, Some((app_id, app_secret)), &[("token", &rt)]).await;
     assert_eq!(i["active"], false, "revoked");
     let (_, r) = post(
         &server,
-        "/oauth/token",
+        routes::TOKEN,
         Some((app_id, app_secret)),
         &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
     )
     .await;
     assert_eq!(r["error"], "invalid_grant");
 
-    let (status, _) = post(&server, "/oauth/revoke", Some((app_id, app_secret)), &[("token", "never-issued")]).await;
+    let (status, _) = post(&server, routes::REVOKE, Some((app_id, app_secret)), &[("token", "never-issued")]).await;
     assert_eq!(status, 200, "unknown tokens are not an error (RFC 7009 §2.2)");
-    let (status, e) = post(&server, "/oauth/revoke", Some((app_id, app_secret)), &[("token", &at)]).await;
+    let (status, e) = post(&server, routes::REVOKE, Some((app_id, app_secret)), &[("token", &at)]).await;
     assert_eq!((status, e["error"].as_str()), (400, Some("unsupported_token_type")));
 }
 
@@ -137,8 +138,12 @@ fn sign_hs256(secret: &str, kid: &str, typ: &str, claims: &Value) -> String {
 
 /// GET userinfo with a bearer token: (status, WWW-Authenticate).
 async fn userinfo(server: &TestServer, token: &str) -> (u16, String) {
-    let r =
-        reqwest::Client::new().get(format!("{}/oauth/userinfo", server.base)).bearer_auth(token).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}{}", server.base, routes::USERINFO))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     (r.status().as_u16(), www)
 }
@@ -178,7 +183,7 @@ on_both_backends!(
         let introspect = |token: String| {
             let server = &server;
             async move {
-                post(server, "/oauth/introspect", Some((x_id, x_secret)), &[("token", &token)]).await.1
+                post(server, routes::INTROSPECT, Some((x_id, x_secret)), &[("token", &token)]).await.1
             }
         };
         let inactive = json!({"active": false});
@@ -186,14 +191,14 @@ on_both_backends!(
         // The report: API A's secret, kid hs256-A, aud B, one year.
         let forged = sign_hs256(a_secret, &kid, "at+jwt", &claims(b_aud, &server.base, year));
         assert_eq!(introspect(forged.clone()).await, inactive, "aud of another API");
-        let userinfo_aud = format!("{}/oauth/userinfo", server.base);
+        let userinfo_aud = format!("{}{}", server.base, routes::USERINFO);
         let forged_ui = sign_hs256(a_secret, &kid, "at+jwt", &claims(&userinfo_aud, &server.base, t + 60));
         for token in [&forged, &forged_ui] {
             let (status, www) = userinfo(&server, token).await;
             assert_eq!(status, 401);
             assert!(www.contains("error=\"invalid_token\""), "{www}");
         }
-        let (status, revoke) = post(&server, "/oauth/revoke", Some((x_id, x_secret)), &[("token", &forged)]).await;
+        let (status, revoke) = post(&server, routes::REVOKE, Some((x_id, x_secret)), &[("token", &forged)]).await;
         assert_eq!((status, revoke), (200, json!({})), "RFC 7009 §2.2: an invalid token is no error");
         // Its own API, but the wrong typ, another issuer, or longer than the API's lifetime.
         for (typ, iss, exp, why) in [
@@ -208,7 +213,7 @@ on_both_backends!(
         // J-2, J-3, J-4: alg none; HS256 keyed with a published RSA key's
         // modulus under its kid; kid injection. All inactive, none an error.
         let jwks: Value =
-            reqwest::get(format!("{}/.well-known/jwks.json", server.base)).await.unwrap().json().await.unwrap();
+            reqwest::get(format!("{}{}", server.base, routes::JWKS)).await.unwrap().json().await.unwrap();
         let rsa = jwks["keys"].as_array().unwrap().iter().find(|k| k["alg"] == "RS256").unwrap();
         let rsa_kid = rsa["kid"].as_str().unwrap();
         let b64 = |v: &Value| {
@@ -226,7 +231,7 @@ on_both_backends!(
         for kid in ["../../../../dev/null", "' OR '1'='1", &"k".repeat(10_000), "hs256-' OR '1'='1"] {
             let (status, body) = post(
                 &server,
-                "/oauth/introspect",
+                routes::INTROSPECT,
                 Some((x_id, x_secret)),
                 &[("token", &sign_hs256(a_secret, kid, "at+jwt", &claims(b_aud, &server.base, t + 60)))],
             )
@@ -238,7 +243,7 @@ on_both_backends!(
         // lifetime below theirs, no longer (introspection and userinfo).
         let (_, issued) = post(
             &server,
-            "/oauth/token",
+            routes::TOKEN,
             Some((x_id, x_secret)),
             &[("grant_type", "client_credentials"), ("audience", b_aud)],
         )
@@ -295,7 +300,7 @@ on_both_backends!(
         let token = |c: &(String, String), form: Vec<(&'static str, &'static str)>| {
             let (server, c) = (&server, c.clone());
             async move {
-                let (_, t) = post(server, "/oauth/token", Some((&c.0, &c.1)), &form).await;
+                let (_, t) = post(server, routes::TOKEN, Some((&c.0, &c.1)), &form).await;
                 t
             }
         };
@@ -312,7 +317,7 @@ on_both_backends!(
         .await;
         let active = |c: &(String, String), t: &Value, which: &'static str| {
             let (server, c, t) = (&server, c.clone(), t[which].as_str().unwrap().to_owned());
-            async move { post(server, "/oauth/introspect", Some((&c.0, &c.1)), &[("token", &t)]).await.1["active"] == true }
+            async move { post(server, routes::INTROSPECT, Some((&c.0, &c.1)), &[("token", &t)]).await.1["active"] == true }
         };
         assert!(active(&x, &cc, "access_token").await, "its own client");
         assert!(active(&r, &cc, "access_token").await, "the resource server of its API");

@@ -7,9 +7,10 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestServer, verify_with_discovery};
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use tessera::web::routes;
 
 async fn jwks_kids(server: &TestServer) -> Vec<String> {
-    let v: Value = reqwest::get(format!("{}/.well-known/jwks.json", server.base)).await.unwrap().json().await.unwrap();
+    let v: Value = reqwest::get(format!("{}{}", server.base, routes::JWKS)).await.unwrap().json().await.unwrap();
     for k in v["keys"].as_array().unwrap() {
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
             assert!(k.get(private).is_none(), "JWKS leaks private member {private}");

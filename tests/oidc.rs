@@ -12,6 +12,7 @@ use openidconnect::{
 };
 use reqwest::redirect::Policy;
 use serde_json::Value;
+use tessera::web::routes;
 
 const CB: &str = "https://app.example/cb";
 const PASSWORD: &str = "alice's long password";
@@ -89,7 +90,7 @@ async fn submit_login(s: &Setup, browser: &reqwest::Client, login_html: &str) ->
         ("csrf", hidden(login_html, "csrf")),
         ("authorize", hidden(login_html, "authorize")),
     ];
-    let posted = browser.post(format!("{}/login", s.server.base)).form(&form).send().await.unwrap();
+    let posted = browser.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&form).send().await.unwrap();
     assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
     let resume = posted.headers()["location"].to_str().unwrap().to_owned();
     browser.get(format!("{}{resume}", s.server.base)).send().await.unwrap()
@@ -178,7 +179,7 @@ async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     // J-7: an ID token (typ JWT) is no access token.
     let raw_id_token = serde_json::to_value(id_token).unwrap().as_str().unwrap().to_owned();
     let r = reqwest::Client::new()
-        .get(format!("{}/oauth/userinfo", s.server.base))
+        .get(format!("{}{}", s.server.base, routes::USERINFO))
         .bearer_auth(raw_id_token)
         .send()
         .await
@@ -210,9 +211,10 @@ async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant", "tokens from a reused code are revoked");
 
     // Userinfo refuses the query string (RFC 9700 §4.3.2) and missing tokens.
-    let q = reqwest::get(format!("{}/oauth/userinfo?access_token={}", s.server.base, token.access_token().secret()))
-        .await
-        .unwrap();
+    let q =
+        reqwest::get(format!("{}{}?access_token={}", s.server.base, routes::USERINFO, token.access_token().secret()))
+            .await
+            .unwrap();
     assert_eq!(q.status(), 401);
     assert_eq!(q.headers()["www-authenticate"], "Bearer realm=\"tessera\"");
 }
@@ -313,7 +315,7 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
 
     // A form POST to /login without the CSRF cookie is refused.
     let r = reqwest::Client::new()
-        .post(format!("{}/login", s.server.base))
+        .post(format!("{}{}", s.server.base, routes::LOGIN))
         .form(&[("username", "alice"), ("password", PASSWORD), ("csrf", "forged"), ("authorize", "client_id=x")])
         .send()
         .await
@@ -377,12 +379,8 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     .await;
     let (_, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), Some(verifier.secret())).await;
     let id_token = tokens["id_token"].as_str().unwrap();
-    let disco: Value = reqwest::get(format!("{}/.well-known/openid-configuration", s.server.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let disco: Value =
+        reqwest::get(format!("{}{}", s.server.base, routes::OPENID_CONFIGURATION)).await.unwrap().json().await.unwrap();
     let end = disco["end_session_endpoint"].as_str().unwrap().to_owned();
 
     // An unregistered return address is never followed.
@@ -416,7 +414,7 @@ async fn logout_without_an_id_token_hint_asks_first() {
     let s = setup("authorization_code");
     let b = browser();
     let _ = sign_in(&s, &b, &authorize_url(&s, "")).await;
-    let end = format!("{}/oauth/logout", s.server.base);
+    let end = format!("{}{}", s.server.base, routes::END_SESSION);
     let query = format!("client_id={}&post_logout_redirect_uri={}&state=bye", s.id, urlenc(SIGNED_OUT));
     let r = b.get(format!("{end}?{query}")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -466,7 +464,7 @@ async fn implicit_is_per_client_and_one_rule_covers_code_and_implicit() {
     assert_eq!(fragment_param(&loc, "token_type").as_deref(), Some("Bearer"));
     let at = fragment_param(&loc, "access_token").expect("access_token");
     let id = fragment_param(&loc, "id_token").expect("id_token");
-    let aud = format!("{}/oauth/userinfo", s.server.base);
+    let aud = format!("{}{}", s.server.base, routes::USERINFO);
     let claims = crate::support::verify_with_discovery(&s.server.base, &at, &aud).await;
     assert_eq!(claims["https://example.com/username"], "alice", "implicit runs the pipeline");
     let payload: Value = {

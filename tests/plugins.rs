@@ -10,6 +10,7 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestServer, http_status, verify_with_discovery};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use tessera::web::routes;
 
 /// A built component: `examples/NAME` or `fixtures/NAME`.
 pub fn component(kind: &str, name: &str) -> String {
@@ -238,7 +239,7 @@ async fn every_hostile_fixture_ends_in_its_failure_policy() {
         let runs = s.server.cli_json(&["binding", "runs", "--binding", &id, "--limit", "1"]);
         assert_eq!(runs["runs"][0]["outcome"], outcome, "{fixture}");
         s.server.cli(&["binding", "delete", &id]);
-        assert_eq!(http_status(&s.server.base, "/healthz"), Some(200), "{fixture}: server healthy");
+        assert_eq!(http_status(&s.server.base, routes::HEALTHZ), Some(200), "{fixture}: server healthy");
     }
 }
 

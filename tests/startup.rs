@@ -3,6 +3,7 @@
 
 use crate::support::{Backend, Options, TestServer, binary, free_port, http_status};
 use std::process::Command;
+use tessera::web::routes;
 
 fn tessera(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(binary());
@@ -64,7 +65,7 @@ fn environment_sets_listen_and_flags_override_it() {
         },
     );
     // The helper passes --listen, which beats TESSERA_LISTEN=127.0.0.1:1.
-    assert_eq!(http_status(&server.base, "/readyz"), Some(200));
+    assert_eq!(http_status(&server.base, routes::READYZ), Some(200));
     drop(server);
 
     let dir = tempfile::tempdir().unwrap();
@@ -79,7 +80,7 @@ fn environment_sets_listen_and_flags_override_it() {
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..600 {
-        if http_status(&base, "/healthz") == Some(200) {
+        if http_status(&base, routes::HEALTHZ) == Some(200) {
             up = true;
             break;
         }
@@ -95,12 +96,12 @@ fn environment_sets_listen_and_flags_override_it() {
 #[test]
 fn probes_answer_and_discovery_is_truthful() {
     let server = TestServer::start(Backend::Sqlite);
-    assert_eq!(http_status(&server.base, "/healthz"), Some(200));
-    assert_eq!(http_status(&server.base, "/readyz"), Some(200));
+    assert_eq!(http_status(&server.base, routes::HEALTHZ), Some(200));
+    assert_eq!(http_status(&server.base, routes::READYZ), Some(200));
     server.cli_json(&["api", "create", "--identifier", "https://d.api.example", "--scopes", "read,write"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        for path in [routes::OPENID_CONFIGURATION, routes::OAUTH_AUTHORIZATION_SERVER] {
             let d: serde_json::Value =
                 reqwest::get(format!("{}{path}", server.base)).await.unwrap().json().await.unwrap();
             assert_eq!(
@@ -108,7 +109,7 @@ fn probes_answer_and_discovery_is_truthful() {
                 serde_json::Value::from(server.base.clone()),
                 "RFC 8414: issuer equals the URL prefix"
             );
-            assert_eq!(d["token_endpoint"], serde_json::Value::from(format!("{}/oauth/token", server.base)));
+            assert_eq!(d["token_endpoint"], serde_json::Value::from(format!("{}{}", server.base, routes::TOKEN)));
             assert_eq!(
                 d["grant_types_supported"],
                 serde_json::json!([
@@ -129,9 +130,9 @@ fn probes_answer_and_discovery_is_truthful() {
             );
             assert_eq!(
                 d["authorization_endpoint"],
-                serde_json::Value::from(format!("{}/oauth/authorize", server.base))
+                serde_json::Value::from(format!("{}{}", server.base, routes::AUTHORIZE))
             );
-            assert_eq!(d["userinfo_endpoint"], serde_json::Value::from(format!("{}/oauth/userinfo", server.base)));
+            assert_eq!(d["userinfo_endpoint"], serde_json::Value::from(format!("{}{}", server.base, routes::USERINFO)));
             assert_eq!(
                 d["response_types_supported"],
                 serde_json::json!(["code", "token", "id_token token"]),
@@ -184,14 +185,14 @@ async fn database_outage_is_503_and_the_server_recovers() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable", "an outage is never a client error");
-    assert_eq!(http_status(&server.base, "/readyz"), Some(503));
-    assert_eq!(http_status(&server.base, "/healthz"), Some(200), "the process stays up");
+    assert_eq!(http_status(&server.base, routes::READYZ), Some(503));
+    assert_eq!(http_status(&server.base, routes::HEALTHZ), Some(200), "the process stays up");
     let page = console.get("/admin/clients").await;
     assert_eq!(page.status(), 503, "the console says the database is away, not that the admin is signed out");
     assert!(page.text().await.unwrap().contains("The database is unavailable"));
 
     sql(&mut admin, format!("ALTER DATABASE {name} CONNECTION LIMIT -1"));
     assert_eq!(token(id, secret, server.token_url()).await.status(), 200, "recovered without restart");
-    assert_eq!(http_status(&server.base, "/readyz"), Some(200));
+    assert_eq!(http_status(&server.base, routes::READYZ), Some(200));
     assert_eq!(console.get("/admin/clients").await.status(), 200, "the console session survived the outage");
 }

@@ -10,6 +10,7 @@ use crate::oidc::hidden;
 use crate::on_both_backends;
 use crate::support::{Backend, Options, TestServer};
 use serde_json::Value;
+use tessera::web::routes;
 
 const AUD: &str = "https://throttle.api.example";
 const PASSWORD: &str = "alice's long password";
@@ -152,7 +153,7 @@ async fn hosted_login_page_locks_the_pair_not_the_account() {
                 ("csrf", hidden(&page, "csrf")),
                 ("authorize", hidden(&page, "authorize")),
             ];
-            let url = format!("{}/login", f.server.base);
+            let url = format!("{}{}", f.server.base, routes::LOGIN);
             b.post(url).header("X-Forwarded-For", addr).form(&form).send().await.unwrap()
         }
     };
@@ -318,7 +319,7 @@ async fn sign_in_pages_say_busy_when_hashing_is_at_capacity() {
                     ("csrf", hidden(&page, "csrf")),
                     ("authorize", hidden(&page, "authorize")),
                 ];
-                let url = format!("{}/login", f.server.base);
+                let url = format!("{}{}", f.server.base, routes::LOGIN);
                 let r = b.post(url).header("X-Forwarded-For", &addr).form(&form).send().await.unwrap();
                 let retry = r.headers().contains_key("retry-after");
                 ("hosted", r.status().as_u16(), retry, r.text().await.unwrap())
@@ -353,7 +354,7 @@ async fn browser_session(f: &Fixture, password: &str) -> reqwest::Client {
         ("csrf", hidden(&page, "csrf")),
         ("authorize", hidden(&page, "authorize")),
     ];
-    let r = b.post(format!("{}/login", f.server.base)).form(&form).send().await.unwrap();
+    let r = b.post(format!("{}{}", f.server.base, routes::LOGIN)).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303, "signed in");
     assert!(signed_in(f, &b).await);
     b

@@ -4,6 +4,7 @@
 use crate::support::{Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tessera::web::routes;
 
 struct Reply {
     status: StatusCode,
@@ -207,5 +208,5 @@ async fn token_endpoint_accepts_only_form_posts() {
     let big =
         reqwest::Client::new().post(server.token_url()).form(&[("grant_type", huge.as_str())]).send().await.unwrap();
     assert_eq!(big.status(), 413);
-    assert_eq!(crate::support::http_status(&server.base, "/healthz"), Some(200), "server still healthy");
+    assert_eq!(crate::support::http_status(&server.base, routes::HEALTHZ), Some(200), "server still healthy");
 }

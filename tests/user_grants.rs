@@ -10,6 +10,7 @@ use oauth2::{
     ClientId, ClientSecret, RefreshToken, ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::{Value, json};
+use tessera::web::routes;
 
 const AUD: &str = "https://users.api.example";
 const PASSWORD: &str = "correct horse battery staple";
@@ -297,7 +298,7 @@ on_both_backends!(
             let c = c.clone();
             async move {
                 let r = reqwest::Client::new()
-                    .post(format!("{}/oauth/introspect", server.base))
+                    .post(format!("{}{}", server.base, routes::INTROSPECT))
                     .basic_auth(&c.0, Some(&c.1))
                     .form(&[("token", c.2.as_str())])
                     .send()

@@ -14,6 +14,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use tessera::web::routes;
 
 /// The database behind a test server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +189,7 @@ impl TestServer {
             {
                 panic!("tessera exited with {status} before becoming healthy:\n{}", self.log_text());
             }
-            if http_status(&self.base, "/healthz") == Some(200) {
+            if http_status(&self.base, routes::HEALTHZ) == Some(200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -7,6 +7,7 @@ use crate::service::pipeline::TOKEN_TRIGGER;
 use serde_json::{Value, json};
 use tessera_protocol::ScopeSet;
 use tessera_protocol::model::grant_types;
+use tessera_protocol::redirect_uri::validate_redirect_uri;
 use tessera_protocol::secret::PlainSecret;
 use tessera_store::clients::{self, Client, ClientSecret};
 use tessera_store::users;
@@ -38,28 +39,6 @@ pub struct NewClient {
     pub first_party: bool,
     /// Disabled: cannot authenticate or start an authorization.
     pub disabled: bool,
-}
-
-/// Validates a redirect URI: absolute, no fragment (RFC 6749 §3.1.2), and
-/// `http` only for loopback hosts (RFC 9700 §2.6, RFC 8252 §7.3).
-pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
-    let u = url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI: {e}"))?;
-    if u.fragment().is_some() {
-        return Err(format!("{uri:?} must not contain a fragment"));
-    }
-    match u.scheme() {
-        "https" => Ok(()),
-        "http" => match u.host_str() {
-            Some("127.0.0.1" | "[::1]" | "localhost") => Ok(()),
-            _ => Err(format!("{uri:?}: http is allowed only for loopback (127.0.0.1, [::1], localhost)")),
-        },
-        "javascript" | "data" | "file" | "vbscript" => Err(format!("{uri:?}: scheme not allowed")),
-        // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb.
-        s if s.contains('.') => Ok(()),
-        s => Err(format!(
-            "{uri:?}: scheme {s} not allowed; use https, loopback http, or a reverse-domain private scheme"
-        )),
-    }
 }
 
 fn validate_client(new: &NewClient) -> Result<String, AdminError> {

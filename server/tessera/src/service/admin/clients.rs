@@ -61,10 +61,10 @@ fn validate_client(new: &NewClient) -> Result<String, AdminError> {
         return Err(invalid("grant-types", "a public client cannot use client_credentials (RFC 6749 §4.4)"));
     }
     for uri in &new.redirect_uris {
-        validate_redirect_uri(uri).map_err(|m| invalid("redirect-uri", m))?;
+        validate_redirect_uri(uri).map_err(|e| invalid("redirect-uri", e.to_string()))?;
     }
     for uri in &new.post_logout_redirect_uris {
-        validate_redirect_uri(uri).map_err(|m| invalid("post-logout-redirect-uri", m))?;
+        validate_redirect_uri(uri).map_err(|e| invalid("post-logout-redirect-uri", e.to_string()))?;
     }
     if let Some(scopes) = &new.scopes {
         ScopeSet::parse(&scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;

@@ -39,6 +39,7 @@ pub fn upload(
     store: &Store,
     host: &PluginHost,
     actor: &str,
+    now: i64,
     name: &str,
     wasm: &[u8],
     declared_claims: Option<Vec<String>>,
@@ -65,12 +66,13 @@ pub fn upload(
                 declared_claims: declared_claims.clone(),
                 interface: interface.clone(),
                 uploaded_by: actor,
-                now: clock::now(),
+                now,
             },
         )?;
         audit(
             conn,
             actor,
+            now,
             "plugin.upload",
             &p.id,
             json!({"name": name, "version": v.version, "sha256": v.sha256, "size": v.size}),
@@ -149,14 +151,19 @@ fn seal_secrets(
 }
 
 /// Creates a binding.
-pub fn create_binding(store: &Store, master: &MasterKey, actor: &str, new: NewBinding) -> Result<Binding, AdminError> {
+pub fn create_binding(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    now: i64,
+    new: NewBinding,
+) -> Result<Binding, AdminError> {
     let (name, number) = parse_plugin_ref(&new.plugin)?;
     let grant_types = grant_list(&new.grant_types)?;
     let policy = new.failure_policy.unwrap_or_else(|| "deny".into());
     FailurePolicy::parse(&policy).map_err(|m| invalid("failure-policy", m))?;
     let id = clock::uuid();
     let secrets_enc = seal_secrets(master, &id, &new.secrets)?;
-    let now = clock::now();
     let b = store.tx(|conn| {
         let plugin = plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
         let version = plugins::version_by_number(conn, &plugin.id, number)?
@@ -187,9 +194,7 @@ pub fn create_binding(store: &Store, master: &MasterKey, actor: &str, new: NewBi
             updated_at: now,
         };
         plugins::insert_binding(conn, &b)?;
-        audit(
-            conn,
-            actor,
+        audit(conn, actor, now,
             "binding.create",
             &b.id,
             json!({"plugin": name, "version": version.version, "grant_types": b.grant_types, "clients": b.client_ids, "position": position, "failure_policy": policy, "secret_names": b.secret_names}),
@@ -225,6 +230,7 @@ pub fn update_binding(
     store: &Store,
     master: &MasterKey,
     actor: &str,
+    now: i64,
     id: &str,
     change: BindingChange,
 ) -> Result<Binding, AdminError> {
@@ -276,15 +282,15 @@ pub fn update_binding(
             b.secret_names = s.keys().cloned().collect();
             detail.insert("secret_names".into(), json!(b.secret_names));
         }
-        b.updated_at = clock::now();
+        b.updated_at = now;
         plugins::update_binding(conn, &b)?;
-        audit(conn, actor, "binding.update", id, Value::Object(detail))?;
+        audit(conn, actor, now, "binding.update", id, Value::Object(detail))?;
         Ok(b)
     })?)
 }
 
 /// Points every binding of plugin `name` at version `number`; returns how many.
-pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<usize, AdminError> {
+pub fn rollback(store: &Store, actor: &str, now: i64, name: &str, number: i32) -> Result<usize, AdminError> {
     Ok(store.tx(|conn| {
         let plugin =
             plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
@@ -295,11 +301,18 @@ pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<u
             plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?.into_iter().filter(|b| b.plugin_id == plugin.id)
         {
             b.plugin_version_id = v.id.clone();
-            b.updated_at = clock::now();
+            b.updated_at = now;
             plugins::update_binding(conn, &b)?;
             n += 1;
         }
-        audit(conn, actor, "plugin.rollback", &plugin.id, json!({"name": name, "version": number, "bindings": n}))?;
+        audit(
+            conn,
+            actor,
+            now,
+            "plugin.rollback",
+            &plugin.id,
+            json!({"name": name, "version": number, "bindings": n}),
+        )?;
         Ok(n)
     })?)
 }
@@ -307,7 +320,14 @@ pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<u
 /// Moves a binding one step earlier (`up`) or later in the pipeline of
 /// `grant_type`, swapping places with its neighbour there; returns false
 /// when it is already at that end.
-pub fn move_binding(store: &Store, actor: &str, id: &str, grant_type: &str, up: bool) -> Result<bool, AdminError> {
+pub fn move_binding(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    id: &str,
+    grant_type: &str,
+    up: bool,
+) -> Result<bool, AdminError> {
     Ok(store.tx(|conn| {
         let all = plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?;
         let lane: Vec<&Binding> = all.iter().filter(|b| b.grant_types.iter().any(|g| g == grant_type)).collect();
@@ -336,21 +356,20 @@ pub fn move_binding(store: &Store, actor: &str, id: &str, grant_type: &str, up: 
         }
         a.position = pa;
         b.position = pb;
-        let now = clock::now();
         a.updated_at = now;
         b.updated_at = now;
         plugins::update_binding(conn, &a)?;
         plugins::update_binding(conn, &b)?;
-        audit(conn, actor, "binding.move", id, json!({"grant_type": grant_type, "up": up, "position": pa}))?;
+        audit(conn, actor, now, "binding.move", id, json!({"grant_type": grant_type, "up": up, "position": pa}))?;
         Ok(true)
     })?)
 }
 
 /// Deletes a binding.
-pub fn delete_binding(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+pub fn delete_binding(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         plugins::delete_binding(conn, id)?;
-        audit(conn, actor, "binding.delete", id, json!({}))
+        audit(conn, actor, now, "binding.delete", id, json!({}))
     })?;
     Ok(())
 }

@@ -49,6 +49,7 @@ pub fn create_api(
     store: &Store,
     master: &MasterKey,
     actor: &str,
+    now: i64,
     new: NewApi,
 ) -> Result<(Api, Option<String>), AdminError> {
     let identifier = new.identifier.trim().to_owned();
@@ -73,7 +74,6 @@ pub fn create_api(
         }
         None => None,
     };
-    let now = clock::now();
     let api = Api {
         id: id.clone(),
         name: new.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| identifier.clone()),
@@ -92,6 +92,7 @@ pub fn create_api(
         audit(
             conn,
             actor,
+            now,
             "api.create",
             &api.id,
             json!({"identifier": api.identifier, "alg": api.alg.as_str(), "resource_servers": new.resource_servers}),
@@ -118,7 +119,7 @@ pub struct ApiEdit {
 }
 
 /// Changes an API.
-pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result<Api, AdminError> {
+pub fn update_api(store: &Store, actor: &str, now: i64, id: &str, edit: ApiEdit) -> Result<Api, AdminError> {
     if edit.token_lifetime_secs <= 0 || edit.token_lifetime_secs > 86_400 * 30 {
         return Err(invalid("lifetime", "must be between 1 second and 30 days"));
     }
@@ -135,12 +136,13 @@ pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result
         api.alg = edit.alg;
         api.token_lifetime_secs = edit.token_lifetime_secs;
         api.scopes = scopes.to_vec();
-        api.updated_at = clock::now();
+        api.updated_at = now;
         apis::update(conn, &api)?;
         apis::set_resource_servers(conn, id, &edit.resource_servers)?;
         audit(
             conn,
             actor,
+            now,
             "api.update",
             id,
             json!({"identifier": api.identifier, "alg": api.alg.as_str(), "resource_servers": edit.resource_servers}),
@@ -152,23 +154,22 @@ pub fn update_api(store: &Store, actor: &str, id: &str, edit: ApiEdit) -> Result
 
 /// Deletes an API and takes it out of every client limited to it; tokens
 /// already issued for it stay valid until they expire.
-pub fn delete_api(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+pub fn delete_api(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
         // A client limited to this API loses it (an empty list allows no
         // API, never every one), so an API created later under the same
         // identifier does not inherit the old clients' access.
-        let now = clock::now();
         for mut c in clients::naming_audience(conn, &api.identifier)? {
             if let Some(audiences) = c.allowed_audiences.as_mut() {
                 audiences.retain(|a| *a != api.identifier);
             }
             c.updated_at = now;
             clients::update(conn, &c)?;
-            audit(conn, actor, "client.update", &c.id, json!({"removed_audience": api.identifier}))?;
+            audit(conn, actor, now, "client.update", &c.id, json!({"removed_audience": api.identifier}))?;
         }
         apis::delete(conn, id)?;
-        audit(conn, actor, "api.delete", id, json!({"identifier": api.identifier}))
+        audit(conn, actor, now, "api.delete", id, json!({"identifier": api.identifier}))
     })?;
     Ok(())
 }

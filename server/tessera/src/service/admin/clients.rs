@@ -91,9 +91,13 @@ fn service_account_id(conn: &mut DbConn, name: Option<&str>) -> Result<Option<St
 
 /// Creates a client; a confidential client gets its first secret, returned
 /// here in plaintext for the one time it is shown.
-pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Client, Option<PlainSecret>), AdminError> {
+pub fn create_client(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    new: NewClient,
+) -> Result<(Client, Option<PlainSecret>), AdminError> {
     let name = validate_client(&new)?;
-    let now = clock::now();
     let id = clock::random_id(24).map_err(internal)?;
     let secret =
         if new.public { None } else { Some(PlainSecret::from_random(clock::random::<32>().map_err(internal)?)) };
@@ -122,6 +126,7 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
         audit(
             conn,
             actor,
+            now,
             "client.create",
             &id,
             json!({"name": name, "confidential": !new.public, "grant_types": new.grant_types}),
@@ -133,7 +138,7 @@ pub fn create_client(store: &Store, actor: &str, new: NewClient) -> Result<(Clie
 
 /// Changes a client's settings. Whether it is confidential stays as created
 /// (`edit.public` must match): a public client has no secrets to turn on.
-pub fn update_client(store: &Store, actor: &str, id: &str, edit: NewClient) -> Result<Client, AdminError> {
+pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewClient) -> Result<Client, AdminError> {
     let name = validate_client(&edit)?;
     let client = store.tx(|conn| {
         let mut c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
@@ -149,15 +154,12 @@ pub fn update_client(store: &Store, actor: &str, id: &str, edit: NewClient) -> R
         c.metadata = edit.metadata.clone();
         c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
         c.first_party = edit.first_party;
-        let now = clock::now();
         // Issue #11 item 5: disabling a client ends its refresh-token families.
         let revoked = if edit.disabled && !c.disabled { grants::revoke_client(conn, id, now)? } else { 0 };
         c.disabled = edit.disabled;
         c.updated_at = now;
         clients::update(conn, &c)?;
-        audit(
-            conn,
-            actor,
+        audit(conn, actor, now,
             "client.update",
             id,
             json!({"name": name, "grant_types": edit.grant_types, "disabled": c.disabled, "revoked_refresh_tokens": revoked}),
@@ -170,10 +172,9 @@ pub fn update_client(store: &Store, actor: &str, id: &str, edit: NewClient) -> R
 /// Deletes a client with its secrets and grants, and takes it out of the
 /// client hooks that name it; a hook left with no client is disabled (an
 /// empty list never runs, and must not turn into a rule for every client).
-pub fn delete_client(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+pub fn delete_client(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
-        let now = clock::now();
         for mut b in plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)? {
             let Some(ids) = b.client_ids.as_mut().filter(|ids| ids.iter().any(|c| c == id)) else { continue };
             ids.retain(|c| c != id);
@@ -182,10 +183,10 @@ pub fn delete_client(store: &Store, actor: &str, id: &str) -> Result<(), AdminEr
             }
             b.updated_at = now;
             plugins::update_binding(conn, &b)?;
-            audit(conn, actor, "binding.update", &b.id, json!({"removed_client": id, "enabled": b.enabled}))?;
+            audit(conn, actor, now, "binding.update", &b.id, json!({"removed_client": id, "enabled": b.enabled}))?;
         }
         clients::delete(conn, id)?;
-        audit(conn, actor, "client.delete", id, json!({"name": c.name}))
+        audit(conn, actor, now, "client.delete", id, json!({"name": c.name}))
     })?;
     Ok(())
 }
@@ -208,6 +209,7 @@ fn secret_row(secret_id: &str, client_id: &str, s: &PlainSecret, now: i64) -> Cl
 pub fn add_client_secret(
     store: &Store,
     actor: &str,
+    now: i64,
     client_id: &str,
     overlap_secs: Option<i64>,
 ) -> Result<(ClientSecret, PlainSecret), AdminError> {
@@ -215,7 +217,6 @@ pub fn add_client_secret(
         return Err(invalid("overlap", "must not be negative"));
     }
     let secret = PlainSecret::from_random(clock::random::<32>().map_err(internal)?);
-    let now = clock::now();
     let row = secret_row(&clock::uuid(), client_id, &secret, now);
     store.tx(|conn| {
         let client =
@@ -227,16 +228,29 @@ pub fn add_client_secret(
         if let Some(o) = overlap_secs {
             clients::expire_other_secrets(conn, client_id, &row.id, now + o)?;
         }
-        audit(conn, actor, "client.secret.add", client_id, json!({"secret_id": row.id, "overlap_secs": overlap_secs}))
+        audit(
+            conn,
+            actor,
+            now,
+            "client.secret.add",
+            client_id,
+            json!({"secret_id": row.id, "overlap_secs": overlap_secs}),
+        )
     })?;
     Ok((row, secret))
 }
 
 /// Revokes one secret at once.
-pub fn revoke_client_secret(store: &Store, actor: &str, client_id: &str, secret_id: &str) -> Result<(), AdminError> {
+pub fn revoke_client_secret(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    client_id: &str,
+    secret_id: &str,
+) -> Result<(), AdminError> {
     store.tx(|conn| {
-        clients::revoke_secret(conn, client_id, secret_id, clock::now())?;
-        audit(conn, actor, "client.secret.revoke", client_id, json!({"secret_id": secret_id}))
+        clients::revoke_secret(conn, client_id, secret_id, now)?;
+        audit(conn, actor, now, "client.secret.revoke", client_id, json!({"secret_id": secret_id}))
     })?;
     Ok(())
 }

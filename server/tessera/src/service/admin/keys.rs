@@ -1,7 +1,6 @@
 //! Signing keys: rotation from the console and the CLI, audited.
 
 use super::{AdminError, audit};
-use crate::clock;
 use crate::crypto::MasterKey;
 use serde_json::{Value, json};
 use tessera_store::Store;
@@ -12,10 +11,11 @@ pub fn rotate_keys(
     store: &Store,
     master: &MasterKey,
     actor: &str,
+    now: i64,
     retired_publish_secs: i64,
 ) -> Result<Vec<Value>, AdminError> {
-    let report = crate::keys::rotate(store, master, clock::now(), retired_publish_secs)
+    let report = crate::keys::rotate(store, master, now, retired_publish_secs)
         .map_err(|e| AdminError::Internal(e.to_string()))?;
-    store.tx(|conn| audit(conn, actor, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
+    store.tx(|conn| audit(conn, actor, now, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
     Ok(report)
 }

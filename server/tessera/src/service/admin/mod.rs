@@ -63,12 +63,19 @@ fn internal(e: impl std::fmt::Display) -> AdminError {
 }
 
 /// Appends an audit event inside the caller's transaction.
-pub fn audit(conn: &mut DbConn, actor: &str, action: &str, target: &str, detail: Value) -> Result<(), StoreError> {
+pub fn audit(
+    conn: &mut DbConn,
+    actor: &str,
+    now: i64,
+    action: &str,
+    target: &str,
+    detail: Value,
+) -> Result<(), StoreError> {
     audit::record(
         conn,
         &AuditEvent {
             id: clock::uuid(),
-            at: clock::now(),
+            at: now,
             actor: actor.to_owned(),
             action: action.to_owned(),
             target: target.to_owned(),

@@ -44,14 +44,13 @@ fn hash_user_password(p: &str) -> Result<String, AdminError> {
 }
 
 /// Creates a user.
-pub fn create_user(store: &Store, actor: &str, new: NewUser) -> Result<User, AdminError> {
+pub fn create_user(store: &Store, actor: &str, now: i64, new: NewUser) -> Result<User, AdminError> {
     let username = new.username.trim().to_owned();
     if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
         return Err(invalid("username", "must be 1 to 255 printable characters"));
     }
     validate_user_fields(new.email.as_deref(), &new.metadata, &new.profile)?;
     let password_hash = new.password.as_deref().map(hash_user_password).transpose()?;
-    let now = clock::now();
     let user = User {
         id: clock::uuid(),
         username,
@@ -66,7 +65,7 @@ pub fn create_user(store: &Store, actor: &str, new: NewUser) -> Result<User, Adm
     };
     store.tx(|conn| {
         users::insert(conn, &user)?;
-        audit(conn, actor, "user.create", &user.id, json!({"username": user.username}))
+        audit(conn, actor, now, "user.create", &user.id, json!({"username": user.username}))
     })?;
     Ok(user)
 }
@@ -94,6 +93,7 @@ enum Grants {
 fn change_user(
     store: &Store,
     actor: &str,
+    now: i64,
     id: &str,
     action: &str,
     grants: Grants,
@@ -101,14 +101,13 @@ fn change_user(
 ) -> Result<User, AdminError> {
     let mut user = store.tx(|conn| users::find(conn, id))?.ok_or_else(|| AdminError::NotFound(format!("user {id}")))?;
     let mut detail = f(&mut user)?;
-    let now = clock::now();
     user.updated_at = now;
     store.tx(|conn| {
         users::update(conn, &user)?;
         if grants == Grants::End {
             end_grants(conn, id, now, &mut detail)?;
         }
-        audit(conn, actor, action, id, detail)
+        audit(conn, actor, now, action, id, detail)
     })?;
     Ok(user)
 }
@@ -123,10 +122,10 @@ fn end_grants(conn: &mut DbConn, user_id: &str, now: i64, detail: &mut Value) ->
 }
 
 /// Changes a user's e-mail, profile, metadata and roles.
-pub fn update_user(store: &Store, actor: &str, id: &str, edit: UserEdit) -> Result<User, AdminError> {
+pub fn update_user(store: &Store, actor: &str, now: i64, id: &str, edit: UserEdit) -> Result<User, AdminError> {
     let email = edit.email.filter(|e| !e.trim().is_empty()).map(|e| e.trim().to_owned());
     validate_user_fields(email.as_deref(), &edit.metadata, &edit.profile)?;
-    change_user(store, actor, id, "user.update", Grants::Keep, |u| {
+    change_user(store, actor, now, id, "user.update", Grants::Keep, |u| {
         u.email = email;
         u.profile = edit.profile;
         u.metadata = edit.metadata;
@@ -137,9 +136,9 @@ pub fn update_user(store: &Store, actor: &str, id: &str, edit: UserEdit) -> Resu
 
 /// Sets a new password (the old one stops working at once); the user's
 /// refresh tokens, browser sessions and pending codes end with it.
-pub fn set_user_password(store: &Store, actor: &str, id: &str, password: &str) -> Result<User, AdminError> {
+pub fn set_user_password(store: &Store, actor: &str, now: i64, id: &str, password: &str) -> Result<User, AdminError> {
     let hash = hash_user_password(password)?;
-    change_user(store, actor, id, "user.password.reset", Grants::End, |u| {
+    change_user(store, actor, now, id, "user.password.reset", Grants::End, |u| {
         u.password_hash = Some(hash);
         Ok(json!({"username": u.username}))
     })
@@ -148,10 +147,10 @@ pub fn set_user_password(store: &Store, actor: &str, id: &str, password: &str) -
 /// Disables or re-enables a user; a disabled user cannot sign in and gets
 /// no tokens, and disabling ends their refresh tokens, browser sessions and
 /// pending codes (re-enabling brings none of them back).
-pub fn set_user_disabled(store: &Store, actor: &str, id: &str, disabled: bool) -> Result<User, AdminError> {
+pub fn set_user_disabled(store: &Store, actor: &str, now: i64, id: &str, disabled: bool) -> Result<User, AdminError> {
     let action = if disabled { "user.disable" } else { "user.enable" };
     let grants = if disabled { Grants::End } else { Grants::Keep };
-    change_user(store, actor, id, action, grants, |u| {
+    change_user(store, actor, now, id, action, grants, |u| {
         u.disabled = disabled;
         Ok(json!({"username": u.username}))
     })
@@ -159,15 +158,15 @@ pub fn set_user_disabled(store: &Store, actor: &str, id: &str, disabled: bool) -
 
 /// Deletes a user with their sessions, consents and refresh tokens; a
 /// client using them as its service account loses the link.
-pub fn delete_user(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+pub fn delete_user(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let user = users::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let mut detail = json!({"username": user.username});
         // The rows also go with the user (ON DELETE CASCADE); ending them
         // first does not rely on the backend enforcing foreign keys.
-        end_grants(conn, id, clock::now(), &mut detail)?;
+        end_grants(conn, id, now, &mut detail)?;
         users::delete(conn, id)?;
-        audit(conn, actor, "user.delete", id, detail)
+        audit(conn, actor, now, "user.delete", id, detail)
     })?;
     Ok(())
 }

@@ -140,7 +140,8 @@ async fn create(p: Posted<ApiForm>) -> HttpResponse {
         Err(e) => return again(blank(&admin, form), e.into()),
     };
     let (store, actor, state) = (admin.state.store.clone(), admin.actor(), admin.state.clone());
-    match blocking(move || admin::create_api(&store, state.keys.master(), &actor, new)).await {
+    let now = admin.now();
+    match blocking(move || admin::create_api(&store, state.keys.master(), &actor, now, new)).await {
         Ok(Ok((api, Some(secret)))) => {
             let l = Layout::new(&admin, "apis", format!("API {} created", api.identifier));
             super::secret_page(
@@ -216,7 +217,8 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
         Err(e) => return again(detail(&admin, api, Some(form)), e.into()),
     };
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.0.id.clone());
-    match blocking(move || admin::update_api(&store, &actor, &aid, edit)).await {
+    let now = admin.now();
+    match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await {
         Ok(Ok(a)) => see_other(&format!("/admin/apis/{}?done=saved", a.id)),
         Ok(Err(e)) => again(detail(&admin, api, Some(form)), e.into()),
         Err(r) => r,
@@ -226,7 +228,8 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
 async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let admin = p.admin;
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::delete_api(&store, &actor, &aid)).await {
+    let now = admin.now();
+    match blocking(move || admin::delete_api(&store, &actor, now, &aid)).await {
         Ok(Ok(())) => see_other("/admin/apis?done=deleted"),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,

@@ -294,7 +294,8 @@ async fn create(p: Posted<BindingForm>) -> HttpResponse {
         Err(e) => return again(&admin, None, form, e.into()).await,
     };
     let (store, state, actor) = (admin.state.store.clone(), admin.state.clone(), admin.actor());
-    match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, new)).await {
+    let now = admin.now();
+    match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, now, new)).await {
         Ok(Ok(b)) => see_other(&format!("/admin/bindings/{}?done=created", b.id)),
         Ok(Err(e)) => again(&admin, None, form, e.into()).await,
         Err(r) => r,
@@ -380,7 +381,8 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> HttpResponse {
     };
     let (store, state, actor, bid) =
         (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.b.id.clone());
-    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, &bid, change)).await {
+    let now = admin.now();
+    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await {
         Ok(Ok(b)) => see_other(&format!("/admin/bindings/{}?done=saved", b.id)),
         Ok(Err(e)) => again(&admin, Some(entry), form, e.into()).await,
         Err(r) => r,
@@ -398,7 +400,8 @@ async fn move_binding(p: Posted<MoveForm>, id: web::Path<String>) -> HttpRespons
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let up = form.direction == "up";
     let grant = form.grant_type.clone();
-    match blocking(move || svc::move_binding(&store, &actor, &bid, &grant, up)).await {
+    let now = admin.now();
+    match blocking(move || svc::move_binding(&store, &actor, now, &bid, &grant, up)).await {
         Ok(Ok(_)) => see_other(&format!("/admin/bindings?done=moved#lane-{}", lane_id(&form.grant_type))),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
@@ -413,7 +416,8 @@ pub fn lane_id(grant_type: &str) -> String {
 async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let admin = p.admin;
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || svc::delete_binding(&store, &actor, &bid)).await {
+    let now = admin.now();
+    match blocking(move || svc::delete_binding(&store, &actor, now, &bid)).await {
         Ok(Ok(())) => see_other("/admin/bindings?done=deleted"),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,

@@ -166,17 +166,8 @@ struct ClientPage {
 }
 
 impl ClientPage {
-    fn blank(l: Layout, form: ClientForm, errors: FieldErrors) -> ClientPage {
-        ClientPage {
-            l,
-            client: None,
-            form,
-            errors,
-            secrets: vec![],
-            hooks: vec![],
-            choices: GRANT_CHOICES,
-            now: crate::clock::now(),
-        }
+    fn blank(l: Layout, form: ClientForm, errors: FieldErrors, now: i64) -> ClientPage {
+        ClientPage { l, client: None, form, errors, secrets: vec![], hooks: vec![], choices: GRANT_CHOICES, now }
     }
 }
 
@@ -188,7 +179,7 @@ async fn new_form(admin: Admin) -> HttpResponse {
         metadata: "{}".into(),
         ..ClientForm::default()
     };
-    render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default()))
+    render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default(), admin.now()))
 }
 
 fn form_again(admin: &Admin, page: ClientPage, failure: Failure) -> HttpResponse {
@@ -211,16 +202,17 @@ async fn create(p: Posted<ClientForm>) -> HttpResponse {
     let l = Layout::new(&admin, "clients", "New client");
     let new = match form.to_new() {
         Ok(n) => n,
-        Err(e) => return form_again(&admin, ClientPage::blank(l, form, FieldErrors::default()), e.into()),
+        Err(e) => return form_again(&admin, ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
-    match blocking(move || admin::create_client(&store, &actor, new)).await {
+    let now = admin.now();
+    match blocking(move || admin::create_client(&store, &actor, now, new)).await {
         Ok(Ok((client, Some(secret)))) => {
             let l = Layout::new(&admin, "clients", format!("Client {} created", client.name));
             super::secret_page(l, "client_id", &client.id, &format!("/admin/clients/{}", client.id), secret.expose())
         }
         Ok(Ok((client, None))) => see_other(&format!("/admin/clients/{}?done=created", client.id)),
-        Ok(Err(e)) => form_again(&admin, ClientPage::blank(l, form, FieldErrors::default()), e.into()),
+        Ok(Err(e)) => form_again(&admin, ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
         Err(r) => r,
     }
 }
@@ -268,7 +260,7 @@ fn detail_page(
         secrets,
         hooks,
         choices: GRANT_CHOICES,
-        now: crate::clock::now(),
+        now: admin.now(),
     }
 }
 
@@ -299,7 +291,8 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> HttpResponse {
         Err(e) => return form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
-    match blocking(move || admin::update_client(&store, &actor, &cid, new)).await {
+    let now = admin.now();
+    match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await {
         Ok(Ok(c)) => see_other(&format!("/admin/clients/{}?done=saved", c.id)),
         Ok(Err(e)) => form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
         Err(r) => r,
@@ -309,7 +302,8 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> HttpResponse {
 async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let admin = p.admin;
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::delete_client(&store, &actor, &cid)).await {
+    let now = admin.now();
+    match blocking(move || admin::delete_client(&store, &actor, now, &cid)).await {
         Ok(Ok(())) => see_other("/admin/clients?done=deleted"),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
@@ -338,7 +332,8 @@ async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> HttpRespons
         },
     };
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::add_client_secret(&store, &actor, &cid, overlap)).await {
+    let now = admin.now();
+    match blocking(move || admin::add_client_secret(&store, &actor, now, &cid, overlap)).await {
         Ok(Ok((row, secret))) => {
             let l = Layout::new(&admin, "clients", "New client secret");
             let back = format!("/admin/clients/{}", row.client_id);
@@ -353,7 +348,8 @@ async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> H
     let admin = p.admin;
     let (cid, sid) = path.into_inner();
     let (store, actor, c) = (admin.state.store.clone(), admin.actor(), cid.clone());
-    match blocking(move || admin::revoke_client_secret(&store, &actor, &c, &sid)).await {
+    let now = admin.now();
+    match blocking(move || admin::revoke_client_secret(&store, &actor, now, &c, &sid)).await {
         Ok(Ok(())) => see_other(&format!("/admin/clients/{cid}?done=revoked")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,

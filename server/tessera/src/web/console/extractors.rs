@@ -27,6 +27,12 @@ impl Admin {
         self.session.actor()
     }
 
+    /// The time of this request's changes, from the console's clock (the
+    /// admin services take it rather than reading a clock).
+    pub fn now(&self) -> i64 {
+        self.state.console.now()
+    }
+
     /// Checks a submitted synchronizer token.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), Refusal> {
         if self.session.csrf_matches(submitted) {

@@ -40,9 +40,9 @@ async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
 
 async fn rotate(p: Posted<Empty>) -> HttpResponse {
     let admin = p.admin;
-    let (state, actor) = (admin.state.clone(), admin.actor());
+    let (state, actor, now) = (admin.state.clone(), admin.actor(), admin.now());
     match blocking(move || {
-        admin::rotate_keys(&state.store, state.keys.master(), &actor, state.admin.retired_publish_secs)
+        admin::rotate_keys(&state.store, state.keys.master(), &actor, now, state.admin.retired_publish_secs)
     })
     .await
     {

@@ -138,7 +138,8 @@ async fn upload(
         return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
     }
     let (store, host, actor, n) = (admin.state.store.clone(), admin.state.host.clone(), admin.actor(), name.clone());
-    match blocking(move || svc::upload(&store, &host, &actor, &n, &wasm, declared)).await {
+    let now = admin.now();
+    match blocking(move || svc::upload(&store, &host, &actor, now, &n, &wasm, declared)).await {
         Ok(Ok((plugin, _, _))) => see_other(&format!("/admin/plugins/{}?done=uploaded", plugin.name)),
         Ok(Err(e)) => match Failure::from(e) {
             Failure::Form(errors, banner) => {
@@ -230,7 +231,8 @@ async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> HttpRespo
     let Posted { admin, form, .. } = p;
     let name = name.into_inner();
     let (store, actor, n) = (admin.state.store.clone(), admin.actor(), name.clone());
-    match blocking(move || svc::rollback(&store, &actor, &n, form.version)).await {
+    let now = admin.now();
+    match blocking(move || svc::rollback(&store, &actor, now, &n, form.version)).await {
         Ok(Ok(_)) => see_other(&format!("/admin/plugins/{name}?done=rolled-back")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,

@@ -132,7 +132,8 @@ async fn create(p: Posted<UserForm>) -> HttpResponse {
         Err(e) => return form_again(&admin, None, form, e.into(), "New user"),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
-    match blocking(move || admin::create_user(&store, &actor, new)).await {
+    let now = admin.now();
+    match blocking(move || admin::create_user(&store, &actor, now, new)).await {
         Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=created", u.id)),
         Ok(Err(e)) => form_again(&admin, None, form, e.into(), "New user"),
         Err(r) => r,
@@ -181,7 +182,8 @@ async fn update(p: Posted<UserForm>, id: web::Path<String>) -> HttpResponse {
         Err(e) => return form_again(&admin, Some(user), form, e.into(), &title),
     };
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
-    match blocking(move || admin::update_user(&store, &actor, &uid, edit)).await {
+    let now = admin.now();
+    match blocking(move || admin::update_user(&store, &actor, now, &uid, edit)).await {
         Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=saved", u.id)),
         Ok(Err(e)) => form_again(&admin, Some(user), form, e.into(), &title),
         Err(r) => r,
@@ -200,7 +202,8 @@ async fn password(p: Posted<PasswordForm>, id: web::Path<String>) -> HttpRespons
         Err(r) => return r,
     };
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
-    match blocking(move || admin::set_user_password(&store, &actor, &uid, &form.password)).await {
+    let now = admin.now();
+    match blocking(move || admin::set_user_password(&store, &actor, now, &uid, &form.password)).await {
         Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=password", u.id)),
         Ok(Err(e)) => {
             let title = format!("User {}", user.username);
@@ -218,7 +221,8 @@ struct StatusForm {
 async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> HttpResponse {
     let Posted { admin, form, .. } = p;
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::set_user_disabled(&store, &actor, &uid, form.disabled)).await {
+    let now = admin.now();
+    match blocking(move || admin::set_user_disabled(&store, &actor, now, &uid, form.disabled)).await {
         Ok(Ok(u)) => {
             see_other(&format!("/admin/users/{}?done={}", u.id, if u.disabled { "disabled" } else { "enabled" }))
         }
@@ -230,7 +234,8 @@ async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> HttpResponse {
 async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let admin = p.admin;
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::delete_user(&store, &actor, &uid)).await {
+    let now = admin.now();
+    match blocking(move || admin::delete_user(&store, &actor, now, &uid)).await {
         Ok(Ok(())) => see_other("/admin/users?done=deleted"),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,

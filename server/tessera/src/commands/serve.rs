@@ -31,9 +31,10 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     // stderr, never the log file's structured fields, which may be shipped).
     if let Some(token) = state.console.issue_setup_token().context("cannot create the console setup link")? {
         eprintln!(
-            "No console administrator exists yet. Create one within {} h at:\n  {issuer}/admin/setup?token={token}\n\
+            "No console administrator exists yet. Create one within {} h at:\n  {issuer}{}?token={token}\n\
              (or run `tessera admin create --username NAME --password-stdin`)",
-            config.console.setup_link_secs / 3600
+            config.console.setup_link_secs / 3600,
+            web::routes::console::SETUP
         );
     }
     let listen = config.listen.clone();

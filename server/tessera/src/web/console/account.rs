@@ -3,12 +3,14 @@
 
 use super::{Admin, Failure, FieldErrors, Layout, PageQuery, Posted, blocking, render, render_form, see_other};
 use crate::service::admin::AdminError;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/account", web::get().to(show)).route("/account", web::post().to(change_password));
+    cfg.route(paths::relative(paths::ACCOUNT), web::get().to(show))
+        .route(paths::relative(paths::ACCOUNT), web::post().to(change_password));
 }
 
 #[derive(Template)]
@@ -45,11 +47,11 @@ async fn change_password(req: HttpRequest, p: Posted<PasswordForm>) -> HttpRespo
         return again(&admin, e.into());
     }
     let Some(cookie) = req.cookie(super::cookie_name(&admin.state)).map(|c| c.value().to_owned()) else {
-        return see_other(&format!("{}/login", super::PREFIX));
+        return see_other(paths::LOGIN);
     };
     let auth = admin.state.console.clone();
     match blocking(move || auth.change_password(&cookie, &form.current, &form.password)).await {
-        Ok(Ok(())) => see_other("/admin/account?done=password"),
+        Ok(Ok(())) => see_other(&paths::done(paths::ACCOUNT, "password")),
         Ok(Err(e)) => again(&admin, e.into()),
         Err(r) => r,
     }

@@ -5,6 +5,7 @@ use super::{
     see_other,
 };
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, split_list};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -12,12 +13,12 @@ use tessera_protocol::model::SigningAlg;
 use tessera_store::apis::{self, Api};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/apis", web::get().to(list))
-        .route("/apis", web::post().to(create))
-        .route("/apis/new", web::get().to(new_form))
-        .route("/apis/{id}", web::get().to(show))
-        .route("/apis/{id}", web::post().to(update))
-        .route("/apis/{id}/delete", web::post().to(delete));
+    cfg.route(paths::relative(paths::APIS), web::get().to(list))
+        .route(paths::relative(paths::APIS), web::post().to(create))
+        .route(paths::relative(paths::NEW_API), web::get().to(new_form))
+        .route(paths::relative(paths::API), web::get().to(show))
+        .route(paths::relative(paths::API), web::post().to(update))
+        .route(paths::relative(paths::API_DELETE), web::post().to(delete));
 }
 
 const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "HS256"];
@@ -144,15 +145,9 @@ async fn create(p: Posted<ApiForm>) -> HttpResponse {
     match blocking(move || admin::create_api(&store, state.keys.master(), &actor, now, new)).await {
         Ok(Ok((api, Some(secret)))) => {
             let l = Layout::new(&admin, "apis", format!("API {} created", api.identifier));
-            super::secret_page(
-                l,
-                "HS256 shared secret of API",
-                &api.identifier,
-                &format!("/admin/apis/{}", api.id),
-                &secret,
-            )
+            super::secret_page(l, "HS256 shared secret of API", &api.identifier, &paths::api(&api.id), &secret)
         }
-        Ok(Ok((api, None))) => see_other(&format!("/admin/apis/{}?done=created", api.id)),
+        Ok(Ok((api, None))) => see_other(&paths::done(&paths::api(&api.id), "created")),
         Ok(Err(e)) => again(blank(&admin, form), e.into()),
         Err(r) => r,
     }
@@ -219,7 +214,7 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.0.id.clone());
     let now = admin.now();
     match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await {
-        Ok(Ok(a)) => see_other(&format!("/admin/apis/{}?done=saved", a.id)),
+        Ok(Ok(a)) => see_other(&paths::done(&paths::api(&a.id), "saved")),
         Ok(Err(e)) => again(detail(&admin, api, Some(form)), e.into()),
         Err(r) => r,
     }
@@ -230,7 +225,7 @@ async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     match blocking(move || admin::delete_api(&store, &actor, now, &aid)).await {
-        Ok(Ok(())) => see_other("/admin/apis?done=deleted"),
+        Ok(Ok(())) => see_other(&paths::done(paths::APIS, "deleted")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }

@@ -2,10 +2,11 @@
 //! (throttled, generic errors, a double-submit CSRF cookie since there is no
 //! session yet), and sign-out (the session is deleted server-side).
 
-use super::{Admin, Empty, PREFIX, Posted, blocking, message_page, render, see_other, session_cookie};
+use super::{Admin, Empty, Posted, blocking, message_page, render, see_other, session_cookie};
 use crate::service::admin::AdminError;
 use crate::service::console::SignInError;
 use crate::web::AppState;
+use crate::web::routes::console as paths;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,11 +16,11 @@ use askama::Template;
 const LOGIN_CSRF: &str = "tessera_admin_csrf";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/setup", web::get().to(setup_form))
-        .route("/setup", web::post().to(setup))
-        .route("/login", web::get().to(login_form))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+    cfg.route(paths::relative(paths::SETUP), web::get().to(setup_form))
+        .route(paths::relative(paths::SETUP), web::post().to(setup))
+        .route(paths::relative(paths::LOGIN), web::get().to(login_form))
+        .route(paths::relative(paths::LOGIN), web::post().to(login))
+        .route(paths::relative(paths::LOGOUT), web::post().to(logout));
 }
 
 #[derive(Template)]
@@ -80,7 +81,7 @@ async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Set
     let (token, username, password) = (f.token.clone(), f.username.clone(), f.password);
     match blocking(move || auth.setup(&token, &username, &password)).await {
         Ok(Ok((_, cookie))) => {
-            let mut resp = see_other(PREFIX);
+            let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
             resp
         }
@@ -113,7 +114,7 @@ fn login_page(state: &AppState, status: StatusCode, username: &str, error: Optio
     };
     let mut resp = render(status, &LoginPage { csrf: &csrf, username, error });
     let cookie = Cookie::build(LOGIN_CSRF, csrf)
-        .path(PREFIX)
+        .path(paths::HOME)
         .http_only(true)
         .secure(state.issuer.starts_with("https://"))
         .same_site(SameSite::Strict)
@@ -125,7 +126,7 @@ fn login_page(state: &AppState, status: StatusCode, username: &str, error: Optio
 /// GET /admin/login (a signed-in administrator goes to the dashboard).
 async fn login_form(state: web::Data<AppState>, admin: Option<Admin>) -> HttpResponse {
     if admin.is_some() {
-        return see_other(PREFIX);
+        return see_other(paths::HOME);
     }
     login_page(&state, StatusCode::OK, "", None)
 }
@@ -152,9 +153,9 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
     let (username, password) = (f.username.clone(), f.password);
     match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await {
         Ok(Ok((_, cookie))) => {
-            let mut resp = see_other(PREFIX);
+            let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
-            let mut gone = Cookie::build(LOGIN_CSRF, "").path(PREFIX).finish();
+            let mut gone = Cookie::build(LOGIN_CSRF, "").path(paths::HOME).finish();
             gone.make_removal();
             let _ = resp.add_cookie(&gone);
             resp
@@ -183,7 +184,7 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest, posted: Posted<Emp
             return super::store_page(e);
         }
     }
-    let mut resp = see_other(&format!("{PREFIX}/login"));
+    let mut resp = see_other(paths::LOGIN);
     let mut gone = session_cookie(&state, String::new());
     gone.make_removal();
     let _ = resp.add_cookie(&gone);

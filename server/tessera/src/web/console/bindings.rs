@@ -10,6 +10,7 @@ use super::{
 use crate::service::admin::{AdminError, split_list};
 use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::plugins::{self as svc, BindingChange, NewBinding};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -20,13 +21,13 @@ use tessera_store::plugins::{self, Binding};
 use tessera_store::{StoreError, clients};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/bindings", web::get().to(matrix))
-        .route("/bindings", web::post().to(create))
-        .route("/bindings/new", web::get().to(new_form))
-        .route("/bindings/{id}", web::get().to(show))
-        .route("/bindings/{id}", web::post().to(update))
-        .route("/bindings/{id}/move", web::post().to(move_binding))
-        .route("/bindings/{id}/delete", web::post().to(delete));
+    cfg.route(paths::relative(paths::BINDINGS), web::get().to(matrix))
+        .route(paths::relative(paths::BINDINGS), web::post().to(create))
+        .route(paths::relative(paths::NEW_BINDING), web::get().to(new_form))
+        .route(paths::relative(paths::BINDING), web::get().to(show))
+        .route(paths::relative(paths::BINDING), web::post().to(update))
+        .route(paths::relative(paths::BINDING_MOVE), web::post().to(move_binding))
+        .route(paths::relative(paths::BINDING_DELETE), web::post().to(delete));
 }
 
 /// A binding with the names the page shows.
@@ -296,7 +297,7 @@ async fn create(p: Posted<BindingForm>) -> HttpResponse {
     let (store, state, actor) = (admin.state.store.clone(), admin.state.clone(), admin.actor());
     let now = admin.now();
     match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, now, new)).await {
-        Ok(Ok(b)) => see_other(&format!("/admin/bindings/{}?done=created", b.id)),
+        Ok(Ok(b)) => see_other(&paths::done(&paths::binding(&b.id), "created")),
         Ok(Err(e)) => again(&admin, None, form, e.into()).await,
         Err(r) => r,
     }
@@ -383,7 +384,7 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> HttpResponse {
         (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.b.id.clone());
     let now = admin.now();
     match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await {
-        Ok(Ok(b)) => see_other(&format!("/admin/bindings/{}?done=saved", b.id)),
+        Ok(Ok(b)) => see_other(&paths::done(&paths::binding(&b.id), "saved")),
         Ok(Err(e)) => again(&admin, Some(entry), form, e.into()).await,
         Err(r) => r,
     }
@@ -402,7 +403,9 @@ async fn move_binding(p: Posted<MoveForm>, id: web::Path<String>) -> HttpRespons
     let grant = form.grant_type.clone();
     let now = admin.now();
     match blocking(move || svc::move_binding(&store, &actor, now, &bid, &grant, up)).await {
-        Ok(Ok(_)) => see_other(&format!("/admin/bindings?done=moved#lane-{}", lane_id(&form.grant_type))),
+        Ok(Ok(_)) => {
+            see_other(&format!("{}#lane-{}", paths::done(paths::BINDINGS, "moved"), lane_id(&form.grant_type)))
+        }
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }
@@ -418,7 +421,7 @@ async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     match blocking(move || svc::delete_binding(&store, &actor, now, &bid)).await {
-        Ok(Ok(())) => see_other("/admin/bindings?done=deleted"),
+        Ok(Ok(())) => see_other(&paths::done(paths::BINDINGS, "deleted")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }

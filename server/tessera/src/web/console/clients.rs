@@ -9,6 +9,7 @@ use super::{
 };
 use crate::service::admin::{self, AdminError, NewClient, json_object, split_list};
 use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -18,14 +19,14 @@ use tessera_store::plugins::{self, Binding};
 use tessera_store::{StoreError, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/clients", web::get().to(list))
-        .route("/clients", web::post().to(create))
-        .route("/clients/new", web::get().to(new_form))
-        .route("/clients/{id}", web::get().to(show))
-        .route("/clients/{id}", web::post().to(update))
-        .route("/clients/{id}/delete", web::post().to(delete))
-        .route("/clients/{id}/secrets", web::post().to(add_secret))
-        .route("/clients/{id}/secrets/{secret}/revoke", web::post().to(revoke_secret));
+    cfg.route(paths::relative(paths::CLIENTS), web::get().to(list))
+        .route(paths::relative(paths::CLIENTS), web::post().to(create))
+        .route(paths::relative(paths::NEW_CLIENT), web::get().to(new_form))
+        .route(paths::relative(paths::CLIENT), web::get().to(show))
+        .route(paths::relative(paths::CLIENT), web::post().to(update))
+        .route(paths::relative(paths::CLIENT_DELETE), web::post().to(delete))
+        .route(paths::relative(paths::CLIENT_SECRETS), web::post().to(add_secret))
+        .route(paths::relative(paths::CLIENT_SECRET_REVOKE), web::post().to(revoke_secret));
 }
 
 /// The grant types a client can be given here, with why some are off by default.
@@ -209,9 +210,9 @@ async fn create(p: Posted<ClientForm>) -> HttpResponse {
     match blocking(move || admin::create_client(&store, &actor, now, new)).await {
         Ok(Ok((client, Some(secret)))) => {
             let l = Layout::new(&admin, "clients", format!("Client {} created", client.name));
-            super::secret_page(l, "client_id", &client.id, &format!("/admin/clients/{}", client.id), secret.expose())
+            super::secret_page(l, "client_id", &client.id, &paths::client(&client.id), secret.expose())
         }
-        Ok(Ok((client, None))) => see_other(&format!("/admin/clients/{}?done=created", client.id)),
+        Ok(Ok((client, None))) => see_other(&paths::done(&paths::client(&client.id), "created")),
         Ok(Err(e)) => form_again(&admin, ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
         Err(r) => r,
     }
@@ -293,7 +294,7 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> HttpResponse {
     let (store, actor) = (admin.state.store.clone(), admin.actor());
     let now = admin.now();
     match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await {
-        Ok(Ok(c)) => see_other(&format!("/admin/clients/{}?done=saved", c.id)),
+        Ok(Ok(c)) => see_other(&paths::done(&paths::client(&c.id), "saved")),
         Ok(Err(e)) => form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
         Err(r) => r,
     }
@@ -304,7 +305,7 @@ async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     match blocking(move || admin::delete_client(&store, &actor, now, &cid)).await {
-        Ok(Ok(())) => see_other("/admin/clients?done=deleted"),
+        Ok(Ok(())) => see_other(&paths::done(paths::CLIENTS, "deleted")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }
@@ -336,7 +337,7 @@ async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> HttpRespons
     match blocking(move || admin::add_client_secret(&store, &actor, now, &cid, overlap)).await {
         Ok(Ok((row, secret))) => {
             let l = Layout::new(&admin, "clients", "New client secret");
-            let back = format!("/admin/clients/{}", row.client_id);
+            let back = paths::client(&row.client_id);
             super::secret_page(l, "client_id", &row.client_id, &back, secret.expose())
         }
         Ok(Err(e)) => super::admin_error_page(e),
@@ -350,7 +351,7 @@ async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> H
     let (store, actor, c) = (admin.state.store.clone(), admin.actor(), cid.clone());
     let now = admin.now();
     match blocking(move || admin::revoke_client_secret(&store, &actor, now, &c, &sid)).await {
-        Ok(Ok(())) => see_other(&format!("/admin/clients/{cid}?done=revoked")),
+        Ok(Ok(())) => see_other(&paths::done(&paths::client(&cid), "revoked")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }

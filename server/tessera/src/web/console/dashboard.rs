@@ -2,6 +2,7 @@
 
 use super::{Admin, Layout, PageQuery, blocking, filters, render};
 use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -10,7 +11,7 @@ use tessera_store::plugins::{self, PluginRunRecord};
 use tessera_store::{StoreError, apis, clients, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("", web::get().to(dashboard)).route("/", web::get().to(dashboard));
+    cfg.route(paths::relative(paths::HOME), web::get().to(dashboard)).route("/", web::get().to(dashboard));
 }
 
 struct Counts {

@@ -2,8 +2,9 @@
 //! fields, a banner, or an error page with the status the failure calls for;
 //! and the refusals of the extractors.
 
-use super::{PREFIX, message_page, see_other};
+use super::{message_page, see_other};
 use crate::service::admin::AdminError;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -99,7 +100,7 @@ impl ResponseError for Refusal {
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = match self {
-            Refusal::SignIn => see_other(&format!("{PREFIX}/login")),
+            Refusal::SignIn => see_other(paths::LOGIN),
             Refusal::Forbidden(m) => message_page(StatusCode::FORBIDDEN, m),
             Refusal::BadForm(m) => message_page(StatusCode::BAD_REQUEST, m),
             Refusal::Unavailable => {

@@ -2,13 +2,15 @@
 
 use super::{Admin, Empty, Layout, PageQuery, Posted, blocking, filters, render, see_other};
 use crate::service::admin;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use tessera_store::keys::{self, SigningKey};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keys", web::get().to(list)).route("/keys/rotate", web::post().to(rotate));
+    cfg.route(paths::relative(paths::KEYS), web::get().to(list))
+        .route(paths::relative(paths::KEYS_ROTATE), web::post().to(rotate));
 }
 
 #[derive(Template)]
@@ -46,7 +48,7 @@ async fn rotate(p: Posted<Empty>) -> HttpResponse {
     })
     .await
     {
-        Ok(Ok(_)) => see_other("/admin/keys?done=rotated"),
+        Ok(Ok(_)) => see_other(&paths::done(paths::KEYS, "rotated")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }

@@ -2,7 +2,8 @@
 //! renderers (page, form, bare message, one-time secret, redirect), and the
 //! template filters.
 
-use super::{Admin, PREFIX};
+use super::Admin;
+use crate::web::routes::console::HOME;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -92,7 +93,7 @@ pub fn render_form(failed: bool, page: &impl Template) -> HttpResponse {
 
 /// 303 to a console path (never anywhere else: no open redirect).
 pub fn see_other(path: &str) -> HttpResponse {
-    let location = if path.starts_with(PREFIX) && !path.starts_with("//") { path } else { PREFIX };
+    let location = if path.starts_with(HOME) && !path.starts_with("//") { path } else { HOME };
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 

@@ -2,6 +2,7 @@
 //! log (recent failures first, then every run).
 
 use super::{Admin, Layout, Pager, blocking, filters, render};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -11,7 +12,8 @@ use tessera_store::audit::{self, AuditEvent, AuditFilter};
 use tessera_store::plugins::{self, PluginRunRecord};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(audit_log)).route("/runs", web::get().to(runs));
+    cfg.route(paths::relative(paths::AUDIT), web::get().to(audit_log))
+        .route(paths::relative(paths::RUNS), web::get().to(runs));
 }
 
 #[derive(serde::Deserialize)]

@@ -27,14 +27,13 @@ pub use extractors::{Admin, Empty, Posted};
 pub use layout::{Layout, filters, message_page, pretty, render, render_form, secret_page, see_other, when};
 pub use paging::{PAGE_SIZE, PageQuery, Pager};
 
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
 use extractors::same_origin;
 
-/// Where the console lives.
-pub const PREFIX: &str = "/admin";
 /// Largest console form body (uploads have their own multipart limit).
 pub const CONSOLE_FORM_BYTES: usize = 512 * 1024;
 
@@ -46,7 +45,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// Mounts every console route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope(PREFIX)
+        web::scope(paths::HOME)
             // Forms here carry JSON (metadata, a plugin test context of up to
             // the host's 128 KiB input), so they get more room than OAuth forms.
             .app_data(web::PayloadConfig::new(CONSOLE_FORM_BYTES))

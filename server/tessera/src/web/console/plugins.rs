@@ -10,6 +10,7 @@ use super::{
 use crate::service::admin::{AdminError, split_list};
 use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::plugins as svc;
+use crate::web::routes::console as paths;
 use actix_multipart::form::MultipartForm;
 use actix_multipart::form::bytes::Bytes as FileBytes;
 use actix_multipart::form::text::Text;
@@ -23,12 +24,12 @@ use tessera_store::plugins::{self, Binding, Plugin, VersionInfo};
 use tessera_store::{StoreError, apis, clients, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/plugins", web::get().to(list))
-        .route("/plugins", web::post().to(upload))
-        .route("/plugins/{name}", web::get().to(show))
-        .route("/plugins/{name}/rollback", web::post().to(rollback))
-        .route("/plugins/{name}/test", web::get().to(test_form))
-        .route("/plugins/{name}/test", web::post().to(test_run));
+    cfg.route(paths::relative(paths::PLUGINS), web::get().to(list))
+        .route(paths::relative(paths::PLUGINS), web::post().to(upload))
+        .route(paths::relative(paths::PLUGIN), web::get().to(show))
+        .route(paths::relative(paths::PLUGIN_ROLLBACK), web::post().to(rollback))
+        .route(paths::relative(paths::PLUGIN_TEST), web::get().to(test_form))
+        .route(paths::relative(paths::PLUGIN_TEST), web::post().to(test_run));
 }
 
 #[derive(Template)]
@@ -140,7 +141,7 @@ async fn upload(
     let (store, host, actor, n) = (admin.state.store.clone(), admin.state.host.clone(), admin.actor(), name.clone());
     let now = admin.now();
     match blocking(move || svc::upload(&store, &host, &actor, now, &n, &wasm, declared)).await {
-        Ok(Ok((plugin, _, _))) => see_other(&format!("/admin/plugins/{}?done=uploaded", plugin.name)),
+        Ok(Ok((plugin, _, _))) => see_other(&paths::done(&paths::plugin(&plugin.name), "uploaded")),
         Ok(Err(e)) => match Failure::from(e) {
             Failure::Form(errors, banner) => {
                 list_page(&admin, None, None, UploadState { name, declare, errors, banner }).await
@@ -233,7 +234,7 @@ async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> HttpRespo
     let (store, actor, n) = (admin.state.store.clone(), admin.actor(), name.clone());
     let now = admin.now();
     match blocking(move || svc::rollback(&store, &actor, now, &n, form.version)).await {
-        Ok(Ok(_)) => see_other(&format!("/admin/plugins/{name}?done=rolled-back")),
+        Ok(Ok(_)) => see_other(&paths::done(&paths::plugin(&name), "rolled-back")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }

@@ -6,20 +6,21 @@ use super::{
     render_form, see_other,
 };
 use crate::service::admin::{self, NewUser, UserEdit, json_object, split_list};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use tessera_store::users::{self, User};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users", web::get().to(list))
-        .route("/users", web::post().to(create))
-        .route("/users/new", web::get().to(new_form))
-        .route("/users/{id}", web::get().to(show))
-        .route("/users/{id}", web::post().to(update))
-        .route("/users/{id}/password", web::post().to(password))
-        .route("/users/{id}/status", web::post().to(status))
-        .route("/users/{id}/delete", web::post().to(delete));
+    cfg.route(paths::relative(paths::USERS), web::get().to(list))
+        .route(paths::relative(paths::USERS), web::post().to(create))
+        .route(paths::relative(paths::NEW_USER), web::get().to(new_form))
+        .route(paths::relative(paths::USER), web::get().to(show))
+        .route(paths::relative(paths::USER), web::post().to(update))
+        .route(paths::relative(paths::USER_PASSWORD), web::post().to(password))
+        .route(paths::relative(paths::USER_STATUS), web::post().to(status))
+        .route(paths::relative(paths::USER_DELETE), web::post().to(delete));
 }
 
 #[derive(serde::Deserialize)]
@@ -134,7 +135,7 @@ async fn create(p: Posted<UserForm>) -> HttpResponse {
     let (store, actor) = (admin.state.store.clone(), admin.actor());
     let now = admin.now();
     match blocking(move || admin::create_user(&store, &actor, now, new)).await {
-        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=created", u.id)),
+        Ok(Ok(u)) => see_other(&paths::done(&paths::user(&u.id), "created")),
         Ok(Err(e)) => form_again(&admin, None, form, e.into(), "New user"),
         Err(r) => r,
     }
@@ -184,7 +185,7 @@ async fn update(p: Posted<UserForm>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
     let now = admin.now();
     match blocking(move || admin::update_user(&store, &actor, now, &uid, edit)).await {
-        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=saved", u.id)),
+        Ok(Ok(u)) => see_other(&paths::done(&paths::user(&u.id), "saved")),
         Ok(Err(e)) => form_again(&admin, Some(user), form, e.into(), &title),
         Err(r) => r,
     }
@@ -204,7 +205,7 @@ async fn password(p: Posted<PasswordForm>, id: web::Path<String>) -> HttpRespons
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
     let now = admin.now();
     match blocking(move || admin::set_user_password(&store, &actor, now, &uid, &form.password)).await {
-        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=password", u.id)),
+        Ok(Ok(u)) => see_other(&paths::done(&paths::user(&u.id), "password")),
         Ok(Err(e)) => {
             let title = format!("User {}", user.username);
             form_again(&admin, Some(user.clone()), UserForm::of(&user), e.into(), &title)
@@ -223,9 +224,7 @@ async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     match blocking(move || admin::set_user_disabled(&store, &actor, now, &uid, form.disabled)).await {
-        Ok(Ok(u)) => {
-            see_other(&format!("/admin/users/{}?done={}", u.id, if u.disabled { "disabled" } else { "enabled" }))
-        }
+        Ok(Ok(u)) => see_other(&paths::done(&paths::user(&u.id), if u.disabled { "disabled" } else { "enabled" })),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }
@@ -236,7 +235,7 @@ async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     match blocking(move || admin::delete_user(&store, &actor, now, &uid)).await {
-        Ok(Ok(())) => see_other("/admin/users?done=deleted"),
+        Ok(Ok(())) => see_other(&paths::done(paths::USERS, "deleted")),
         Ok(Err(e)) => super::admin_error_page(e),
         Err(r) => r,
     }

@@ -1,8 +1,8 @@
 //! APIs (resource servers): audience, signing algorithm, token lifetime, scopes.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, render, render_form,
-    see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
+    render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, split_list};
 use crate::web::routes::console as paths;
@@ -31,18 +31,13 @@ struct ListPage {
     pager: Pager,
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
-    match blocking(move || apis::page(&mut *store.conn()?, offset, limit)).await {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[]);
-            let l = Layout::new(&admin, "apis", "APIs").with_done(q.done.as_deref());
-            render(StatusCode::OK, &ListPage { l, apis: rows, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut rows = blocking(move || apis::page(&mut *store.conn()?, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[]);
+    let l = Layout::new(&admin, "apis", "APIs").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &ListPage { l, apis: rows, pager }))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -96,15 +91,12 @@ struct ApiPage {
     algs: &'static [&'static str],
 }
 
-fn again(mut page: ApiPage, failure: Failure) -> HttpResponse {
-    match failure {
-        Failure::Form(errors, banner) => {
-            page.errors = errors;
-            page.l.error = banner;
-            render_form(true, &page)
-        }
-        Failure::Page(resp) => resp,
-    }
+fn again(mut page: ApiPage, failure: Failure) -> Page {
+    failure.show_form(|errors, banner| {
+        page.errors = errors;
+        page.l.error = banner;
+        render_form(true, &page)
+    })
 }
 
 async fn new_form(admin: Admin) -> HttpResponse {
@@ -117,7 +109,7 @@ async fn new_form(admin: Admin) -> HttpResponse {
     render(StatusCode::OK, &ApiPage { l, api: None, form, errors: FieldErrors::default(), algs: ALGS })
 }
 
-async fn create(p: Posted<ApiForm>) -> HttpResponse {
+async fn create(p: Posted<ApiForm>) -> Page {
     let Posted { admin, form, .. } = p;
     let blank = |admin: &Admin, form| ApiPage {
         l: Layout::new(admin, "apis", "New API"),
@@ -142,19 +134,18 @@ async fn create(p: Posted<ApiForm>) -> HttpResponse {
     };
     let (store, actor, state) = (admin.state.store.clone(), admin.actor(), admin.state.clone());
     let now = admin.now();
-    match blocking(move || admin::create_api(&store, state.keys.master(), &actor, now, new)).await {
-        Ok(Ok((api, Some(secret)))) => {
+    match blocking(move || admin::create_api(&store, state.keys.master(), &actor, now, new)).await? {
+        Ok((api, Some(secret))) => {
             let l = Layout::new(&admin, "apis", format!("API {} created", api.identifier));
-            super::secret_page(l, "HS256 shared secret of API", &api.identifier, &paths::api(&api.id), &secret)
+            Ok(super::secret_page(l, "HS256 shared secret of API", &api.identifier, &paths::api(&api.id), &secret))
         }
-        Ok(Ok((api, None))) => see_other(&paths::done(&paths::api(&api.id), "created")),
-        Ok(Err(e)) => again(blank(&admin, form), e.into()),
-        Err(r) => r,
+        Ok((api, None)) => Ok(see_other(&paths::done(&paths::api(&api.id), "created"))),
+        Err(e) => again(blank(&admin, form), e.into()),
     }
 }
 
 /// An API and the client ids of its resource servers.
-async fn load(admin: &Admin, id: String) -> Result<(Api, Vec<String>), HttpResponse> {
+async fn load(admin: &Admin, id: String) -> Result<(Api, Vec<String>), ConsoleError> {
     let store = admin.state.store.clone();
     let found = blocking(move || -> Result<Option<(Vec<String>, Api)>, tessera_store::StoreError> {
         let mut conn = store.conn()?;
@@ -163,12 +154,9 @@ async fn load(admin: &Admin, id: String) -> Result<(Api, Vec<String>), HttpRespo
             None => Ok(None),
         }
     })
-    .await?;
-    match found {
-        Ok(Some((rs, a))) => Ok((a, rs)),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such API.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    .await??;
+    let (rs, a) = found.ok_or(ConsoleError::NotFound("No such API."))?;
+    Ok((a, rs))
 }
 
 fn detail(admin: &Admin, (api, resource_servers): (Api, Vec<String>), form: Option<ApiForm>) -> ApiPage {
@@ -181,23 +169,16 @@ fn detail(admin: &Admin, (api, resource_servers): (Api, Vec<String>), form: Opti
     }
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    match load(&admin, id.into_inner()).await {
-        Ok(api) => {
-            let mut page = detail(&admin, api, None);
-            page.l = page.l.with_done(q.done.as_deref());
-            render(StatusCode::OK, &page)
-        }
-        Err(r) => r,
-    }
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let api = load(&admin, id.into_inner()).await?;
+    let mut page = detail(&admin, api, None);
+    page.l = page.l.with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
-    let api = match load(&admin, id.into_inner()).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = load(&admin, id.into_inner()).await?;
     let edit = (|| -> Result<ApiEdit, AdminError> {
         Ok(ApiEdit {
             name: form.name.clone(),
@@ -213,20 +194,16 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
     };
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.0.id.clone());
     let now = admin.now();
-    match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await {
-        Ok(Ok(a)) => see_other(&paths::done(&paths::api(&a.id), "saved")),
-        Ok(Err(e)) => again(detail(&admin, api, Some(form)), e.into()),
-        Err(r) => r,
+    match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await? {
+        Ok(a) => Ok(see_other(&paths::done(&paths::api(&a.id), "saved"))),
+        Err(e) => again(detail(&admin, api, Some(form)), e.into()),
     }
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
-    match blocking(move || admin::delete_api(&store, &actor, now, &aid)).await {
-        Ok(Ok(())) => see_other(&paths::done(paths::APIS, "deleted")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    blocking(move || admin::delete_api(&store, &actor, now, &aid)).await??;
+    Ok(see_other(&paths::done(paths::APIS, "deleted")))
 }

@@ -4,15 +4,15 @@
 //! Changes reach the next token request on every node, with no restart.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Posted, blocking, filters, pretty, render, render_form,
-    see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, pretty,
+    render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
 use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::plugins::{self as svc, BindingChange, NewBinding};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -90,23 +90,18 @@ impl MatrixPage {
     }
 }
 
-async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    match blocking(move || entries(&mut *store.conn()?)).await {
-        Ok(Ok(all)) => {
-            let lanes = grant_types::ADVERTISED
-                .iter()
-                .map(|g| Lane {
-                    grant_type: g,
-                    entries: (0..all.len()).filter(|i| all[*i].b.grant_types.iter().any(|x| x == g)).collect(),
-                })
-                .collect();
-            let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
-            render(StatusCode::OK, &MatrixPage { l, all, lanes })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let all = blocking(move || entries(&mut *store.conn()?)).await??;
+    let lanes = grant_types::ADVERTISED
+        .iter()
+        .map(|g| Lane {
+            grant_type: g,
+            entries: (0..all.len()).filter(|i| all[*i].b.grant_types.iter().any(|x| x == g)).collect(),
+        })
+        .collect();
+    let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.
@@ -197,9 +192,9 @@ struct BindingPage {
 async fn options(
     admin: &Admin,
     plugin_id: Option<String>,
-) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), HttpResponse> {
+) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
     let store = admin.state.store.clone();
-    match blocking(move || -> Result<_, StoreError> {
+    let options = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
         let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
         // Newest first, as the store lists them.
@@ -210,11 +205,8 @@ async fn options(
         let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
         Ok((names, versions, clients))
     })
-    .await?
-    {
-        Ok(x) => Ok(x),
-        Err(e) => Err(super::store_page(e)),
-    }
+    .await??;
+    Ok(options)
 }
 
 #[derive(serde::Deserialize)]
@@ -223,11 +215,8 @@ struct NewQuery {
     client: Option<String>,
 }
 
-async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
-    let (plugins, _, clients) = match options(&admin, None).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
+    let (plugins, _, clients) = options(&admin, None).await?;
     let form = BindingForm {
         plugin: q.plugin.clone().unwrap_or_default(),
         grant_types: vec![grant_types::CLIENT_CREDENTIALS.into()],
@@ -248,26 +237,23 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
         clients,
         choices: grant_types::ADVERTISED,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn again(admin: &Admin, binding: Option<Entry>, form: BindingForm, failure: Failure) -> HttpResponse {
+async fn again(admin: &Admin, binding: Option<Entry>, form: BindingForm, failure: Failure) -> Page {
     let (errors, banner) = match failure {
         Failure::Form(e, b) => (e, b),
-        Failure::Page(r) => return r,
+        Failure::Page(e) => return Err(e),
     };
-    let (plugins, versions, clients) = match options(admin, binding.as_ref().map(|e| e.b.plugin_id.clone())).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (plugins, versions, clients) = options(admin, binding.as_ref().map(|e| e.b.plugin_id.clone())).await?;
     let title = if binding.is_some() { "Binding" } else { "New binding" };
     let mut l = Layout::new(admin, "bindings", title);
     l.error = banner;
     let page = BindingPage { l, binding, form, errors, plugins, versions, clients, choices: grant_types::ADVERTISED };
-    render_form(true, &page)
+    Ok(render_form(true, &page))
 }
 
-async fn create(p: Posted<BindingForm>) -> HttpResponse {
+async fn create(p: Posted<BindingForm>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
@@ -296,20 +282,15 @@ async fn create(p: Posted<BindingForm>) -> HttpResponse {
     };
     let (store, state, actor) = (admin.state.store.clone(), admin.state.clone(), admin.actor());
     let now = admin.now();
-    match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, now, new)).await {
-        Ok(Ok(b)) => see_other(&paths::done(&paths::binding(&b.id), "created")),
-        Ok(Err(e)) => again(&admin, None, form, e.into()).await,
-        Err(r) => r,
+    match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, now, new)).await? {
+        Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "created"))),
+        Err(e) => again(&admin, None, form, e.into()).await,
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<Entry, HttpResponse> {
+async fn load(admin: &Admin, id: String) -> Result<Entry, ConsoleError> {
     let store = admin.state.store.clone();
-    match blocking(move || entry(&mut *store.conn()?, &id)).await? {
-        Ok(Some(e)) => Ok(e),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such binding.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    blocking(move || entry(&mut *store.conn()?, &id)).await??.ok_or(ConsoleError::NotFound("No such binding."))
 }
 
 fn form_of(e: &Entry) -> BindingForm {
@@ -327,15 +308,9 @@ fn form_of(e: &Entry) -> BindingForm {
     }
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    let entry = match load(&admin, id.into_inner()).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    let (plugins, versions, clients) = match options(&admin, Some(entry.b.plugin_id.clone())).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let entry = load(&admin, id.into_inner()).await?;
+    let (plugins, versions, clients) = options(&admin, Some(entry.b.plugin_id.clone())).await?;
     let l = Layout::new(&admin, "bindings", format!("Binding of {}", entry.plugin)).with_done(q.done.as_deref());
     let page = BindingPage {
         l,
@@ -347,17 +322,14 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
         clients,
         choices: grant_types::ADVERTISED,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
-    let entry = match load(&admin, id.into_inner()).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+    let entry = load(&admin, id.into_inner()).await?;
     let change = (|| -> Result<BindingChange, AdminError> {
         let secrets = form.secrets()?;
         Ok(BindingChange {
@@ -383,10 +355,9 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> HttpResponse {
     let (store, state, actor, bid) =
         (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.b.id.clone());
     let now = admin.now();
-    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await {
-        Ok(Ok(b)) => see_other(&paths::done(&paths::binding(&b.id), "saved")),
-        Ok(Err(e)) => again(&admin, Some(entry), form, e.into()).await,
-        Err(r) => r,
+    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await? {
+        Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "saved"))),
+        Err(e) => again(&admin, Some(entry), form, e.into()).await,
     }
 }
 
@@ -396,19 +367,14 @@ struct MoveForm {
     direction: String,
 }
 
-async fn move_binding(p: Posted<MoveForm>, id: web::Path<String>) -> HttpResponse {
+async fn move_binding(p: Posted<MoveForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let up = form.direction == "up";
     let grant = form.grant_type.clone();
     let now = admin.now();
-    match blocking(move || svc::move_binding(&store, &actor, now, &bid, &grant, up)).await {
-        Ok(Ok(_)) => {
-            see_other(&format!("{}#lane-{}", paths::done(paths::BINDINGS, "moved"), lane_id(&form.grant_type)))
-        }
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    blocking(move || svc::move_binding(&store, &actor, now, &bid, &grant, up)).await??;
+    Ok(see_other(&format!("{}#lane-{}", paths::done(paths::BINDINGS, "moved"), lane_id(&form.grant_type))))
 }
 
 /// An HTML id for a grant type's lane (URNs have colons).
@@ -416,13 +382,10 @@ pub fn lane_id(grant_type: &str) -> String {
     grant_type.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
-    match blocking(move || svc::delete_binding(&store, &actor, now, &bid)).await {
-        Ok(Ok(())) => see_other(&paths::done(paths::BINDINGS, "deleted")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    blocking(move || svc::delete_binding(&store, &actor, now, &bid)).await??;
+    Ok(see_other(&paths::done(paths::BINDINGS, "deleted")))
 }

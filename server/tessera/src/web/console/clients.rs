@@ -4,8 +4,8 @@
 //! own hooks.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render,
-    render_form, see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
+    pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, NewClient, json_object, split_list};
 use crate::service::pipeline::TOKEN_TRIGGER;
@@ -57,18 +57,13 @@ struct ListPage {
     pager: Pager,
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
-    match blocking(move || clients::list(&mut *store.conn()?, offset, limit)).await {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[]);
-            let l = Layout::new(&admin, "clients", "Clients").with_done(q.done.as_deref());
-            render(StatusCode::OK, &ListPage { l, clients: rows, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut rows = blocking(move || clients::list(&mut *store.conn()?, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[]);
+    let l = Layout::new(&admin, "clients", "Clients").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &ListPage { l, clients: rows, pager }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.
@@ -183,38 +178,32 @@ async fn new_form(admin: Admin) -> HttpResponse {
     render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default(), admin.now()))
 }
 
-fn form_again(admin: &Admin, page: ClientPage, failure: Failure) -> HttpResponse {
-    match failure {
-        Failure::Form(errors, banner) => {
-            let mut page = page;
-            page.errors = errors;
-            page.l.error = banner;
-            let _ = admin;
-            render_form(true, &page)
-        }
-        Failure::Page(resp) => resp,
-    }
+fn form_again(mut page: ClientPage, failure: Failure) -> Page {
+    failure.show_form(|errors, banner| {
+        page.errors = errors;
+        page.l.error = banner;
+        render_form(true, &page)
+    })
 }
 
-async fn create(p: Posted<ClientForm>) -> HttpResponse {
+async fn create(p: Posted<ClientForm>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
     let l = Layout::new(&admin, "clients", "New client");
     let new = match form.to_new() {
         Ok(n) => n,
-        Err(e) => return form_again(&admin, ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
+        Err(e) => return form_again(ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
     let now = admin.now();
-    match blocking(move || admin::create_client(&store, &actor, now, new)).await {
-        Ok(Ok((client, Some(secret)))) => {
+    match blocking(move || admin::create_client(&store, &actor, now, new)).await? {
+        Ok((client, Some(secret))) => {
             let l = Layout::new(&admin, "clients", format!("Client {} created", client.name));
-            super::secret_page(l, "client_id", &client.id, &paths::client(&client.id), secret.expose())
+            Ok(super::secret_page(l, "client_id", &client.id, &paths::client(&client.id), secret.expose()))
         }
-        Ok(Ok((client, None))) => see_other(&paths::done(&paths::client(&client.id), "created")),
-        Ok(Err(e)) => form_again(&admin, ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
-        Err(r) => r,
+        Ok((client, None)) => Ok(see_other(&paths::done(&paths::client(&client.id), "created"))),
+        Err(e) => form_again(ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
     }
 }
 
@@ -222,7 +211,7 @@ async fn create(p: Posted<ClientForm>) -> HttpResponse {
 async fn load(
     admin: &Admin,
     id: String,
-) -> Result<(Client, Vec<ClientSecret>, Vec<Binding>, Option<String>), HttpResponse> {
+) -> Result<(Client, Vec<ClientSecret>, Vec<Binding>, Option<String>), ConsoleError> {
     let store = admin.state.store.clone();
     let loaded = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
@@ -238,12 +227,8 @@ async fn load(
         };
         Ok(Some((client, secrets, hooks, sa)))
     })
-    .await?;
-    match loaded {
-        Ok(Some(x)) => Ok(x),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such client.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    .await??;
+    loaded.ok_or(ConsoleError::NotFound("No such client."))
 }
 
 fn detail_page(
@@ -265,50 +250,39 @@ fn detail_page(
     }
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    match load(&admin, id.into_inner()).await {
-        Ok(loaded) => {
-            let mut page = detail_page(&admin, loaded, None);
-            page.l = page.l.with_done(q.done.as_deref());
-            render(StatusCode::OK, &page)
-        }
-        Err(r) => r,
-    }
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let loaded = load(&admin, id.into_inner()).await?;
+    let mut page = detail_page(&admin, loaded, None);
+    page.l = page.l.with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
-    let loaded = match load(&admin, id.into_inner()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let loaded = load(&admin, id.into_inner()).await?;
     // The type is fixed at creation; the form cannot change it.
     form.kind = if loaded.0.confidential { "confidential".into() } else { "public".into() };
     let cid = loaded.0.id.clone();
     let new = match form.to_new() {
         Ok(n) => n,
-        Err(e) => return form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
+        Err(e) => return form_again(detail_page(&admin, loaded, Some(form)), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
     let now = admin.now();
-    match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await {
-        Ok(Ok(c)) => see_other(&paths::done(&paths::client(&c.id), "saved")),
-        Ok(Err(e)) => form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
-        Err(r) => r,
+    match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await? {
+        Ok(c) => Ok(see_other(&paths::done(&paths::client(&c.id), "saved"))),
+        Err(e) => form_again(detail_page(&admin, loaded, Some(form)), e.into()),
     }
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
-    match blocking(move || admin::delete_client(&store, &actor, now, &cid)).await {
-        Ok(Ok(())) => see_other(&paths::done(paths::CLIENTS, "deleted")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    blocking(move || admin::delete_client(&store, &actor, now, &cid)).await??;
+    Ok(see_other(&paths::done(paths::CLIENTS, "deleted")))
 }
 
 #[derive(serde::Deserialize)]
@@ -318,41 +292,33 @@ struct SecretForm {
     overlap_hours: String,
 }
 
-async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> HttpResponse {
+async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let overlap = match form.overlap_hours.trim() {
         "" => None,
         h => match h.parse::<f64>() {
             Ok(h) if (0.0..=24.0 * 365.0).contains(&h) => Some((h * 3600.0) as i64),
             _ => {
-                return super::admin_error_page(AdminError::Invalid {
+                return Err(ConsoleError::Action(AdminError::Invalid {
                     field: "overlap",
                     message: "must be a number of hours between 0 and 8760".into(),
-                });
+                }));
             }
         },
     };
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
-    match blocking(move || admin::add_client_secret(&store, &actor, now, &cid, overlap)).await {
-        Ok(Ok((row, secret))) => {
-            let l = Layout::new(&admin, "clients", "New client secret");
-            let back = paths::client(&row.client_id);
-            super::secret_page(l, "client_id", &row.client_id, &back, secret.expose())
-        }
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let (row, secret) = blocking(move || admin::add_client_secret(&store, &actor, now, &cid, overlap)).await??;
+    let l = Layout::new(&admin, "clients", "New client secret");
+    let back = paths::client(&row.client_id);
+    Ok(super::secret_page(l, "client_id", &row.client_id, &back, secret.expose()))
 }
 
-async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> Page {
     let admin = p.admin;
     let (cid, sid) = path.into_inner();
     let (store, actor, c) = (admin.state.store.clone(), admin.actor(), cid.clone());
     let now = admin.now();
-    match blocking(move || admin::revoke_client_secret(&store, &actor, now, &c, &sid)).await {
-        Ok(Ok(())) => see_other(&paths::done(&paths::client(&cid), "revoked")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    blocking(move || admin::revoke_client_secret(&store, &actor, now, &c, &sid)).await??;
+    Ok(see_other(&paths::done(&paths::client(&cid), "revoked")))
 }

@@ -1,10 +1,10 @@
 //! The dashboard: how much is configured, and what failed lately.
 
-use super::{Admin, Layout, PageQuery, blocking, filters, render};
+use super::{Admin, Layout, Page, PageQuery, blocking, filters, render};
 use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use tessera_store::audit::{self, AuditEvent, AuditFilter};
 use tessera_store::plugins::{self, PluginRunRecord};
@@ -31,9 +31,9 @@ struct DashboardPage {
     events: Vec<AuditEvent>,
 }
 
-async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
+    let (counts, failures, events) = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
         let counts = Counts {
             users: users::count(&mut c)?,
@@ -46,13 +46,7 @@ async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
         let events = audit::recent(&mut c, &AuditFilter::default(), 0, 10)?;
         Ok((counts, failures, events))
     })
-    .await;
-    match loaded {
-        Ok(Ok((counts, failures, events))) => {
-            let l = Layout::new(&admin, "dashboard", "Dashboard").with_done(q.done.as_deref());
-            render(StatusCode::OK, &DashboardPage { l, counts, failures, events })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(resp) => resp,
-    }
+    .await??;
+    let l = Layout::new(&admin, "dashboard", "Dashboard").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &DashboardPage { l, counts, failures, events }))
 }

@@ -1,10 +1,10 @@
 //! The audit log (who changed what, when; filterable) and the plugin run
 //! log (recent failures first, then every run).
 
-use super::{Admin, Layout, Pager, blocking, filters, render};
+use super::{Admin, Layout, Page, Pager, blocking, filters, render};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use tessera_plugin_host::LogLine;
 use tessera_store::StoreError;
@@ -42,24 +42,16 @@ fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-async fn audit_log(admin: Admin, q: web::Query<AuditQuery>) -> HttpResponse {
+async fn audit_log(admin: Admin, q: web::Query<AuditQuery>) -> Page {
     let q = q.into_inner();
     let (page, offset, limit) = Pager::window(q.page);
     let filter = AuditFilter { actor: opt(&q.actor), action_prefix: opt(&q.action), target: opt(&q.target) };
     let store = admin.state.store.clone();
-    match blocking(move || audit::recent(&mut *store.conn()?, &filter, offset, limit)).await {
-        Ok(Ok(mut events)) => {
-            let pager = Pager::paginate(
-                page,
-                &mut events,
-                &[("actor", &q.actor), ("action", &q.action), ("target", &q.target)],
-            );
-            let l = Layout::new(&admin, "audit", "Audit log");
-            render(StatusCode::OK, &AuditPage { l, actor: q.actor, action: q.action, target: q.target, events, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut events = blocking(move || audit::recent(&mut *store.conn()?, &filter, offset, limit)).await??;
+    let pager =
+        Pager::paginate(page, &mut events, &[("actor", &q.actor), ("action", &q.action), ("target", &q.target)]);
+    let l = Layout::new(&admin, "audit", "Audit log");
+    Ok(render(StatusCode::OK, &AuditPage { l, actor: q.actor, action: q.action, target: q.target, events, pager }))
 }
 
 #[derive(serde::Deserialize)]
@@ -97,27 +89,21 @@ struct RunsPage {
     pager: Pager,
 }
 
-async fn runs(admin: Admin, q: web::Query<RunsQuery>) -> HttpResponse {
+async fn runs(admin: Admin, q: web::Query<RunsQuery>) -> Page {
     let q = q.into_inner();
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
     let binding = opt(&q.binding);
-    let loaded = blocking(move || -> Result<_, StoreError> {
+    let (failures, mut all) = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
         let failures = if page == 1 { plugins::runs(&mut c, binding.as_deref(), true, 0, 10)? } else { vec![] };
         let all = plugins::runs(&mut c, binding.as_deref(), false, offset, limit)?;
         Ok((failures, all))
     })
-    .await;
-    match loaded {
-        Ok(Ok((failures, mut all))) => {
-            let pager = Pager::paginate(page, &mut all, &[("binding", &q.binding)]);
-            let l = Layout::new(&admin, "runs", "Plugin runs");
-            let failures = failures.into_iter().map(RunRow::of).collect();
-            let runs = all.into_iter().map(RunRow::of).collect();
-            render(StatusCode::OK, &RunsPage { l, binding: q.binding, failures, runs, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    .await??;
+    let pager = Pager::paginate(page, &mut all, &[("binding", &q.binding)]);
+    let l = Layout::new(&admin, "runs", "Plugin runs");
+    let failures = failures.into_iter().map(RunRow::of).collect();
+    let runs = all.into_iter().map(RunRow::of).collect();
+    Ok(render(StatusCode::OK, &RunsPage { l, binding: q.binding, failures, runs, pager }))
 }

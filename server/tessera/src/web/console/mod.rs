@@ -22,13 +22,12 @@ mod layout;
 mod paging;
 
 pub use cookies::{cookie_name, session_cookie};
-pub use errors::{Failure, FieldErrors, Refusal, admin_error_page, store_page};
+pub use errors::{ConsoleError, Failure, FieldErrors, Refusal};
 pub use extractors::{Admin, Empty, Posted};
 pub use layout::{Layout, filters, message_page, pretty, render, render_form, secret_page, see_other, when};
 pub use paging::{PAGE_SIZE, PageQuery, Pager};
 
 use crate::web::routes::console as paths;
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
@@ -72,6 +71,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Runs a blocking closure (diesel, argon2, wasm) off the event loop.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, HttpResponse> {
-    web::block(f).await.map_err(|_| message_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."))
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ConsoleError> {
+    web::block(f).await.map_err(|_| ConsoleError::Internal)
 }
+
+/// What every console handler returns.
+pub type Page = Result<HttpResponse, ConsoleError>;

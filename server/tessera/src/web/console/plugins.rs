@@ -4,8 +4,8 @@
 //! context with the production host.
 
 use super::{
-    Admin, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render, render_form,
-    see_other,
+    Admin, ConsoleError, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters, pretty,
+    render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
 use crate::service::pipeline::TOKEN_TRIGGER;
@@ -15,7 +15,7 @@ use actix_multipart::form::MultipartForm;
 use actix_multipart::form::bytes::Bytes as FileBytes;
 use actix_multipart::form::text::Text;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use serde_json::Value;
 use tessera_plugin_host::TokenContext;
@@ -59,11 +59,11 @@ impl UploadState {
     }
 }
 
-async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: UploadState) -> HttpResponse {
+async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: UploadState) -> Page {
     let UploadState { name, declare, errors, banner } = up;
     let (page, offset, limit) = Pager::window(page);
     let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
+    let mut rows = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
         let rows = plugins::page(&mut c, offset, limit)?;
         rows.into_iter()
@@ -73,22 +73,16 @@ async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: Upl
             })
             .collect::<Result<Vec<_>, StoreError>>()
     })
-    .await;
-    match loaded {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[]);
-            let failed = errors.any() || banner.is_some();
-            let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
-            l.error = banner;
-            let max_mib = format!("{:.0}", admin.state.admin.max_upload_bytes as f64 / (1024.0 * 1024.0));
-            render_form(failed, &ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    .await??;
+    let pager = Pager::paginate(page, &mut rows, &[]);
+    let failed = errors.any() || banner.is_some();
+    let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
+    l.error = banner;
+    let max_mib = format!("{:.0}", admin.state.admin.max_upload_bytes as f64 / (1024.0 * 1024.0));
+    Ok(render_form(failed, &ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib }))
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     list_page(&admin, q.page, q.done.as_deref(), UploadState::fresh()).await
 }
 
@@ -106,7 +100,7 @@ async fn upload(
     admin: Admin,
     req: actix_web::HttpRequest,
     form: Result<MultipartForm<UploadForm>, actix_web::Error>,
-) -> HttpResponse {
+) -> Page {
     let form = match form {
         Ok(f) => f.into_inner(),
         Err(e) => {
@@ -128,7 +122,7 @@ async fn upload(
     };
     let csrf = form.csrf.map(Text::into_inner).unwrap_or_default();
     if let Err(refusal) = admin.check_csrf(&csrf) {
-        return actix_web::ResponseError::error_response(&refusal);
+        return Ok(actix_web::ResponseError::error_response(&refusal));
     }
     let name = form.name.into_inner().trim().to_owned();
     let declare = form.declare_claims.map(Text::into_inner).unwrap_or_default();
@@ -140,15 +134,14 @@ async fn upload(
     }
     let (store, host, actor, n) = (admin.state.store.clone(), admin.state.host.clone(), admin.actor(), name.clone());
     let now = admin.now();
-    match blocking(move || svc::upload(&store, &host, &actor, now, &n, &wasm, declared)).await {
-        Ok(Ok((plugin, _, _))) => see_other(&paths::done(&paths::plugin(&plugin.name), "uploaded")),
-        Ok(Err(e)) => match Failure::from(e) {
+    match blocking(move || svc::upload(&store, &host, &actor, now, &n, &wasm, declared)).await? {
+        Ok((plugin, _, _)) => Ok(see_other(&paths::done(&paths::plugin(&plugin.name), "uploaded"))),
+        Err(e) => match Failure::from(e) {
             Failure::Form(errors, banner) => {
                 list_page(&admin, None, None, UploadState { name, declare, errors, banner }).await
             }
-            Failure::Page(r) => r,
+            Failure::Page(e) => Err(e),
         },
-        Err(r) => r,
     }
 }
 
@@ -175,7 +168,7 @@ struct Loaded {
     bindings: Vec<Binding>,
 }
 
-async fn load(admin: &Admin, name: String) -> Result<Loaded, HttpResponse> {
+async fn load(admin: &Admin, name: String) -> Result<Loaded, ConsoleError> {
     let store = admin.state.store.clone();
     let loaded = blocking(move || -> Result<_, StoreError> {
         let mut c = store.conn()?;
@@ -187,12 +180,8 @@ async fn load(admin: &Admin, name: String) -> Result<Loaded, HttpResponse> {
             .collect();
         Ok(Some(Loaded { plugin, versions, bindings }))
     })
-    .await?;
-    match loaded {
-        Ok(Some(l)) => Ok(l),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such plugin.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    .await??;
+    loaded.ok_or(ConsoleError::NotFound("No such plugin."))
 }
 
 fn names(interface: &Value, key: &str) -> Vec<String> {
@@ -202,11 +191,8 @@ fn names(interface: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    let Loaded { plugin, versions, bindings } = match load(&admin, name.into_inner()).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let Loaded { plugin, versions, bindings } = load(&admin, name.into_inner()).await?;
     let versions = versions
         .into_iter()
         .map(|v| {
@@ -220,7 +206,7 @@ async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -
         })
         .collect();
     let l = Layout::new(&admin, "plugins", format!("Plugin {}", plugin.name)).with_done(q.done.as_deref());
-    render(StatusCode::OK, &PluginPage { l, plugin, versions, bindings })
+    Ok(render(StatusCode::OK, &PluginPage { l, plugin, versions, bindings }))
 }
 
 #[derive(serde::Deserialize)]
@@ -228,16 +214,13 @@ struct RollbackForm {
     version: i32,
 }
 
-async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> HttpResponse {
+async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let name = name.into_inner();
     let (store, actor, n) = (admin.state.store.clone(), admin.actor(), name.clone());
     let now = admin.now();
-    match blocking(move || svc::rollback(&store, &actor, now, &n, form.version)).await {
-        Ok(Ok(_)) => see_other(&paths::done(&paths::plugin(&name), "rolled-back")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    blocking(move || svc::rollback(&store, &actor, now, &n, form.version)).await??;
+    Ok(see_other(&paths::done(&paths::plugin(&name), "rolled-back")))
 }
 
 /// The test panel's choices and result.
@@ -315,7 +298,7 @@ struct Choices {
 
 /// A username that does not exist is reported next to its field, and the
 /// sample is built without a user.
-async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), HttpResponse> {
+async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), ConsoleError> {
     let store = admin.state.store.clone();
     let issuer = admin.state.issuer.clone();
     let grant = q.grant_type.clone().unwrap_or_else(|| grant_types::CLIENT_CREDENTIALS.into());
@@ -359,22 +342,15 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
         let context = svc::sample_context(&issuer, &grant, client.as_ref(), user.as_ref(), aud);
         Ok(Some((Choices { versions, clients, context, audience }, errors)))
     })
-    .await?;
-    match loaded {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such plugin.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    .await??;
+    loaded.ok_or(ConsoleError::NotFound("No such plugin."))
 }
 
 /// GET: the panel with a sample context for the chosen grant, client and user.
-async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuery>) -> HttpResponse {
+async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuery>) -> Page {
     let name = name.into_inner();
     let q = q.into_inner();
-    let (choices, errors) = match choices(&admin, name.clone(), &q).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (choices, errors) = choices(&admin, name.clone(), &q).await?;
     let page = TestPage {
         l: Layout::new(&admin, "plugins", format!("Test {name}")),
         version: q.version.or(choices.versions.first().copied()).unwrap_or(1),
@@ -391,7 +367,7 @@ async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuer
         result: None,
         plugin: name,
     };
-    render_form(page.errors.any(), &page)
+    Ok(render_form(page.errors.any(), &page))
 }
 
 #[derive(serde::Deserialize)]
@@ -404,7 +380,7 @@ struct RunForm {
 }
 
 /// POST: runs the chosen version on the context, as a binding would.
-async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
+async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let name = name.into_inner();
     let parsed = (|| -> Result<TokenContext, AdminError> {
@@ -419,39 +395,35 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
     let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => match blocking(move || -> Result<svc::TrialRun, AdminError> {
-            let (version, declared) = {
-                let mut c = store.conn()?;
-                let plugin =
-                    plugins::find_by_name(&mut c, &n)?.ok_or_else(|| StoreError::NotFound(format!("plugin {n:?}")))?;
-                let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
-                    .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
-                let declared = v.declared()?;
-                (v, declared)
-            };
-            let loader = || {
-                plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string())
-            };
-            Ok(svc::trial_run(&host, &version.sha256, loader, &ctx, declared.as_deref()))
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        },
+        Ok(ctx) => {
+            blocking(move || -> Result<svc::TrialRun, AdminError> {
+                let (version, declared) = {
+                    let mut c = store.conn()?;
+                    let plugin = plugins::find_by_name(&mut c, &n)?
+                        .ok_or_else(|| StoreError::NotFound(format!("plugin {n:?}")))?;
+                    let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
+                        .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
+                    let declared = v.declared()?;
+                    (v, declared)
+                };
+                let loader = || {
+                    plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id)
+                        .map_err(|e| e.to_string())
+                };
+                Ok(svc::trial_run(&host, &version.sha256, loader, &ctx, declared.as_deref()))
+            })
+            .await?
+        }
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),
         Err(e) => match Failure::from(e) {
             Failure::Form(errors, banner) => (None, errors, banner),
-            Failure::Page(r) => return r,
+            Failure::Page(e) => return Err(e),
         },
     };
     let q = TestQuery { version: Some(form.version), ..TestQuery::default() };
-    let choices = match choices(&admin, name.clone(), &q).await {
-        Ok((c, _)) => c,
-        Err(r) => return r,
-    };
+    let (choices, _) = choices(&admin, name.clone(), &q).await?;
     // Keep the choices the context was built from selected.
     let sent = serde_json::from_str::<Value>(&form.context).unwrap_or_default();
     let field = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -475,5 +447,5 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
         errors,
         result,
     };
-    render_form(page.errors.any() || page.l.error.is_some(), &page)
+    Ok(render_form(page.errors.any() || page.l.error.is_some(), &page))
 }

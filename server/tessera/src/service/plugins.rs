@@ -6,6 +6,7 @@ use super::admin::{AdminError, audit};
 use super::pipeline::{FailurePolicy, TOKEN_TRIGGER};
 use crate::clock;
 use crate::crypto::MasterKey;
+use crate::service::views::{self, RunView};
 use serde_json::{Map, Value, json};
 use tessera_plugin_host::{
     ClientContext, LogLine, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
@@ -498,4 +499,19 @@ pub fn sample_context(
         config: json!({}),
         secrets: Default::default(),
     }
+}
+
+/// Plugin runs, newest first: on the first page the ten newest failures,
+/// then a page of every run; optionally of one binding.
+pub fn runs(
+    store: &Store,
+    binding: Option<&str>,
+    page: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<RunView>, Vec<RunView>), StoreError> {
+    let mut c = store.conn()?;
+    let failures = if page == 1 { plugins::runs(&mut c, binding, true, 0, 10)? } else { vec![] };
+    let all = plugins::runs(&mut c, binding, false, offset, limit)?;
+    Ok((views::all(failures), views::all(all)))
 }

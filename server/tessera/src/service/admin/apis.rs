@@ -4,6 +4,7 @@
 use super::{AdminError, audit, internal, invalid};
 use crate::clock;
 use crate::crypto::MasterKey;
+use crate::service::views::ApiView;
 use serde_json::json;
 use tessera_protocol::ScopeSet;
 use tessera_protocol::model::SigningAlg;
@@ -172,4 +173,28 @@ pub fn delete_api(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), 
         audit(conn, actor, now, "api.delete", id, json!({"identifier": api.identifier}))
     })?;
     Ok(())
+}
+
+/// A page of APIs, each with its resource servers.
+pub fn list_apis(store: &Store, offset: i64, limit: i64) -> Result<Vec<ApiView>, StoreError> {
+    let mut conn = store.conn()?;
+    apis::page(&mut conn, offset, limit)?
+        .into_iter()
+        .map(|a| {
+            let rs = apis::resource_servers(&mut conn, &a.id)?;
+            Ok(ApiView::of(a, rs))
+        })
+        .collect()
+}
+
+/// One API with its resource servers, if it exists.
+pub fn find_api(store: &Store, id: &str) -> Result<Option<ApiView>, StoreError> {
+    let mut conn = store.conn()?;
+    match apis::find(&mut conn, id)? {
+        Some(a) => {
+            let rs = apis::resource_servers(&mut conn, &a.id)?;
+            Ok(Some(ApiView::of(a, rs)))
+        }
+        None => Ok(None),
+    }
 }

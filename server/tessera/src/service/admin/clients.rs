@@ -4,6 +4,7 @@
 use super::{AdminError, audit, internal, invalid};
 use crate::clock;
 use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::service::views::{self, ClientDetail, ClientSecretView, ClientView};
 use serde_json::{Value, json};
 use tessera_protocol::ScopeSet;
 use tessera_protocol::model::grant_types;
@@ -253,4 +254,27 @@ pub fn revoke_client_secret(
         audit(conn, actor, now, "client.secret.revoke", client_id, json!({"secret_id": secret_id}))
     })?;
     Ok(())
+}
+
+/// A page of clients.
+pub fn list_clients(store: &Store, offset: i64, limit: i64) -> Result<Vec<ClientView>, StoreError> {
+    Ok(views::all(clients::list(&mut *store.conn()?, offset, limit)?))
+}
+
+/// A client with its secrets (as of `now`), the token hooks that name it
+/// and its service account's name; `None` if it does not exist.
+pub fn client_detail(store: &Store, id: &str, now: i64) -> Result<Option<ClientDetail>, StoreError> {
+    let mut c = store.conn()?;
+    let Some(client) = clients::find(&mut c, id)? else { return Ok(None) };
+    let secrets = clients::secrets(&mut c, id)?.into_iter().map(|s| ClientSecretView::of(s, now)).collect();
+    let hooks = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+        .into_iter()
+        .filter(|b| b.client_ids.as_ref().is_some_and(|ids| ids.iter().any(|x| x == id)))
+        .map(views::BindingView::from)
+        .collect();
+    let service_account = match &client.service_account_user_id {
+        Some(uid) => users::find(&mut c, uid)?.map(|u| u.username),
+        None => None,
+    };
+    Ok(Some(ClientDetail { client: client.into(), secrets, hooks, service_account }))
 }

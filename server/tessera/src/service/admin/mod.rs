@@ -7,12 +7,20 @@
 mod apis;
 mod clients;
 mod keys;
+mod overview;
 mod users;
 
-pub use apis::{ApiEdit, NewApi, create_api, delete_api, update_api};
-pub use clients::{NewClient, add_client_secret, create_client, delete_client, revoke_client_secret, update_client};
-pub use keys::rotate_keys;
-pub use users::{NewUser, UserEdit, create_user, delete_user, set_user_disabled, set_user_password, update_user};
+pub use apis::{ApiEdit, NewApi, create_api, delete_api, find_api, list_apis, update_api};
+pub use clients::{
+    NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients, revoke_client_secret,
+    update_client,
+};
+pub use keys::{list_keys, rotate_keys};
+pub use overview::{Dashboard, audit_events, dashboard};
+pub use users::{
+    NewUser, UserEdit, create_user, delete_user, find_user, list_users, set_user_disabled, set_user_password,
+    update_user,
+};
 
 use crate::clock;
 use serde_json::{Value, json};

@@ -2,6 +2,7 @@
 //! take access away end the user's grants in the same transaction.
 
 use super::{AdminError, audit, internal, invalid};
+use crate::service::views::{self, UserView};
 use crate::{clock, passwords};
 use serde_json::{Value, json};
 use tessera_store::users::{self, User};
@@ -169,4 +170,15 @@ pub fn delete_user(store: &Store, actor: &str, now: i64, id: &str) -> Result<(),
         audit(conn, actor, now, "user.delete", id, detail)
     })?;
     Ok(())
+}
+
+/// A page of users whose name or e-mail contains `search` (the console's
+/// list fetches one row more than it shows, to know a next page exists).
+pub fn list_users(store: &Store, search: &str, offset: i64, limit: i64) -> Result<Vec<UserView>, StoreError> {
+    Ok(views::all(users::list(&mut *store.conn()?, search, offset, limit)?))
+}
+
+/// One user, if it exists.
+pub fn find_user(store: &Store, id: &str) -> Result<Option<UserView>, StoreError> {
+    Ok(users::find(&mut *store.conn()?, id)?.map(UserView::from))
 }

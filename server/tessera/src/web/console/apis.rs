@@ -5,12 +5,12 @@ use super::{
     render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, split_list};
+use crate::service::views::ApiView;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use tessera_protocol::model::SigningAlg;
-use tessera_store::apis::{self, Api};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::APIS), web::get().to(list))
@@ -27,14 +27,14 @@ const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "HS256"];
 #[template(path = "console/apis.html")]
 struct ListPage {
     l: Layout,
-    apis: Vec<Api>,
+    apis: Vec<ApiView>,
     pager: Pager,
 }
 
 async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
-    let mut rows = blocking(move || apis::page(&mut *store.conn()?, offset, limit)).await??;
+    let mut rows = blocking(move || admin::list_apis(&store, offset, limit)).await??;
     let pager = Pager::paginate(page, &mut rows, &[]);
     let l = Layout::new(&admin, "apis", "APIs").with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &ListPage { l, apis: rows, pager }))
@@ -58,14 +58,14 @@ struct ApiForm {
 }
 
 impl ApiForm {
-    fn of(a: &Api, resource_servers: &[String]) -> ApiForm {
+    fn of(a: &ApiView) -> ApiForm {
         ApiForm {
             identifier: a.identifier.clone(),
             name: a.name.clone(),
-            alg: a.alg.as_str().into(),
+            alg: a.alg.clone(),
             lifetime: a.token_lifetime_secs.to_string(),
             scopes: a.scopes.join(", "),
-            resource_servers: resource_servers.join(", "),
+            resource_servers: a.resource_servers.join(", "),
         }
     }
 
@@ -85,7 +85,7 @@ impl ApiForm {
 #[template(path = "console/api.html")]
 struct ApiPage {
     l: Layout,
-    api: Option<Api>,
+    api: Option<ApiView>,
     form: ApiForm,
     errors: FieldErrors,
     algs: &'static [&'static str],
@@ -144,25 +144,16 @@ async fn create(p: Posted<ApiForm>) -> Page {
     }
 }
 
-/// An API and the client ids of its resource servers.
-async fn load(admin: &Admin, id: String) -> Result<(Api, Vec<String>), ConsoleError> {
+/// An API with the client ids of its resource servers.
+async fn load(admin: &Admin, id: String) -> Result<ApiView, ConsoleError> {
     let store = admin.state.store.clone();
-    let found = blocking(move || -> Result<Option<(Vec<String>, Api)>, tessera_store::StoreError> {
-        let mut conn = store.conn()?;
-        match apis::find(&mut conn, &id)? {
-            Some(a) => Ok(Some((apis::resource_servers(&mut conn, &a.id)?, a))),
-            None => Ok(None),
-        }
-    })
-    .await??;
-    let (rs, a) = found.ok_or(ConsoleError::NotFound("No such API."))?;
-    Ok((a, rs))
+    blocking(move || admin::find_api(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such API."))
 }
 
-fn detail(admin: &Admin, (api, resource_servers): (Api, Vec<String>), form: Option<ApiForm>) -> ApiPage {
+fn detail(admin: &Admin, api: ApiView, form: Option<ApiForm>) -> ApiPage {
     ApiPage {
         l: Layout::new(admin, "apis", format!("API {}", api.identifier)),
-        form: form.unwrap_or_else(|| ApiForm::of(&api, &resource_servers)),
+        form: form.unwrap_or_else(|| ApiForm::of(&api)),
         api: Some(api),
         errors: FieldErrors::default(),
         algs: ALGS,
@@ -192,7 +183,7 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
         Ok(e) => e,
         Err(e) => return again(detail(&admin, api, Some(form)), e.into()),
     };
-    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.0.id.clone());
+    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.id.clone());
     let now = admin.now();
     match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await? {
         Ok(a) => Ok(see_other(&paths::done(&paths::api(&a.id), "saved"))),

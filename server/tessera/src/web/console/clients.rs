@@ -8,15 +8,12 @@ use super::{
     pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, NewClient, json_object, split_list};
-use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use tessera_protocol::model::grant_types;
-use tessera_store::clients::{self, Client, ClientSecret};
-use tessera_store::plugins::{self, Binding};
-use tessera_store::{StoreError, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::CLIENTS), web::get().to(list))
@@ -53,14 +50,14 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
 #[template(path = "console/clients.html")]
 struct ListPage {
     l: Layout,
-    clients: Vec<Client>,
+    clients: Vec<ClientView>,
     pager: Pager,
 }
 
 async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
-    let mut rows = blocking(move || clients::list(&mut *store.conn()?, offset, limit)).await??;
+    let mut rows = blocking(move || admin::list_clients(&store, offset, limit)).await??;
     let pager = Pager::paginate(page, &mut rows, &[]);
     let l = Layout::new(&admin, "clients", "Clients").with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &ListPage { l, clients: rows, pager }))
@@ -94,7 +91,7 @@ struct ClientForm {
 }
 
 impl ClientForm {
-    fn of(c: &Client, service_account: Option<String>) -> ClientForm {
+    fn of(c: &ClientView, service_account: Option<String>) -> ClientForm {
         ClientForm {
             name: c.name.clone(),
             kind: if c.confidential { "confidential".into() } else { "public".into() },
@@ -152,18 +149,17 @@ impl ClientForm {
 #[template(path = "console/client.html")]
 struct ClientPage {
     l: Layout,
-    client: Option<Client>,
+    client: Option<ClientView>,
     form: ClientForm,
     errors: FieldErrors,
-    secrets: Vec<ClientSecret>,
-    hooks: Vec<Binding>,
+    secrets: Vec<ClientSecretView>,
+    hooks: Vec<BindingView>,
     choices: &'static [(&'static str, &'static str)],
-    now: i64,
 }
 
 impl ClientPage {
-    fn blank(l: Layout, form: ClientForm, errors: FieldErrors, now: i64) -> ClientPage {
-        ClientPage { l, client: None, form, errors, secrets: vec![], hooks: vec![], choices: GRANT_CHOICES, now }
+    fn blank(l: Layout, form: ClientForm, errors: FieldErrors) -> ClientPage {
+        ClientPage { l, client: None, form, errors, secrets: vec![], hooks: vec![], choices: GRANT_CHOICES }
     }
 }
 
@@ -175,7 +171,7 @@ async fn new_form(admin: Admin) -> HttpResponse {
         metadata: "{}".into(),
         ..ClientForm::default()
     };
-    render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default(), admin.now()))
+    render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default()))
 }
 
 fn form_again(mut page: ClientPage, failure: Failure) -> Page {
@@ -193,7 +189,7 @@ async fn create(p: Posted<ClientForm>) -> Page {
     let l = Layout::new(&admin, "clients", "New client");
     let new = match form.to_new() {
         Ok(n) => n,
-        Err(e) => return form_again(ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
+        Err(e) => return form_again(ClientPage::blank(l, form, FieldErrors::default()), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
     let now = admin.now();
@@ -203,50 +199,27 @@ async fn create(p: Posted<ClientForm>) -> Page {
             Ok(super::secret_page(l, "client_id", &client.id, &paths::client(&client.id), secret.expose()))
         }
         Ok((client, None)) => Ok(see_other(&paths::done(&paths::client(&client.id), "created"))),
-        Err(e) => form_again(ClientPage::blank(l, form, FieldErrors::default(), admin.now()), e.into()),
+        Err(e) => form_again(ClientPage::blank(l, form, FieldErrors::default()), e.into()),
     }
 }
 
 /// The client, its secrets, its hooks and its service account's name.
-async fn load(
-    admin: &Admin,
-    id: String,
-) -> Result<(Client, Vec<ClientSecret>, Vec<Binding>, Option<String>), ConsoleError> {
-    let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let Some(client) = clients::find(&mut c, &id)? else { return Ok(None) };
-        let secrets = clients::secrets(&mut c, &id)?;
-        let hooks = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
-            .into_iter()
-            .filter(|b| b.client_ids.as_ref().is_some_and(|ids| ids.contains(&id)))
-            .collect();
-        let sa = match &client.service_account_user_id {
-            Some(uid) => users::find(&mut c, uid)?.map(|u| u.username),
-            None => None,
-        };
-        Ok(Some((client, secrets, hooks, sa)))
-    })
-    .await??;
-    loaded.ok_or(ConsoleError::NotFound("No such client."))
+async fn load(admin: &Admin, id: String) -> Result<ClientDetail, ConsoleError> {
+    let (store, now) = (admin.state.store.clone(), admin.now());
+    blocking(move || admin::client_detail(&store, &id, now)).await??.ok_or(ConsoleError::NotFound("No such client."))
 }
 
-fn detail_page(
-    admin: &Admin,
-    loaded: (Client, Vec<ClientSecret>, Vec<Binding>, Option<String>),
-    form: Option<ClientForm>,
-) -> ClientPage {
-    let (client, secrets, hooks, sa) = loaded;
+fn detail_page(admin: &Admin, loaded: ClientDetail, form: Option<ClientForm>) -> ClientPage {
+    let ClientDetail { client, secrets, hooks, service_account } = loaded;
     let l = Layout::new(admin, "clients", format!("Client {}", client.name));
     ClientPage {
         l,
-        form: form.unwrap_or_else(|| ClientForm::of(&client, sa)),
+        form: form.unwrap_or_else(|| ClientForm::of(&client, service_account)),
         client: Some(client),
         errors: FieldErrors::default(),
         secrets,
         hooks,
         choices: GRANT_CHOICES,
-        now: admin.now(),
     }
 }
 
@@ -263,8 +236,8 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {
     form.grant_types = grants;
     let loaded = load(&admin, id.into_inner()).await?;
     // The type is fixed at creation; the form cannot change it.
-    form.kind = if loaded.0.confidential { "confidential".into() } else { "public".into() };
-    let cid = loaded.0.id.clone();
+    form.kind = if loaded.client.confidential { "confidential".into() } else { "public".into() };
+    let cid = loaded.client.id.clone();
     let new = match form.to_new() {
         Ok(n) => n,
         Err(e) => return form_again(detail_page(&admin, loaded, Some(form)), e.into()),

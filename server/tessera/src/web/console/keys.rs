@@ -2,11 +2,11 @@
 
 use super::{Admin, Empty, Layout, Page, PageQuery, Posted, blocking, filters, render, see_other};
 use crate::service::admin;
+use crate::service::views::SigningKeyView;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
-use tessera_store::keys::{self, SigningKey};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::KEYS), web::get().to(list))
@@ -17,20 +17,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[template(path = "console/keys.html")]
 struct KeysPage {
     l: Layout,
-    keys: Vec<SigningKey>,
+    keys: Vec<SigningKeyView>,
 }
 
 async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    let mut rows = blocking(move || keys::all(&mut *store.conn()?)).await??;
-    let rank = |s: &str| match s {
-        "current" => 0,
-        "next" => 1,
-        _ => 2,
-    };
-    rows.sort_by(|a, b| {
-        a.alg.cmp(&b.alg).then(rank(&a.state).cmp(&rank(&b.state))).then(b.created_at.cmp(&a.created_at))
-    });
+    let rows = blocking(move || admin::list_keys(&store)).await??;
     let l = Layout::new(&admin, "keys", "Signing keys").with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &KeysPage { l, keys: rows }))
 }

@@ -6,11 +6,11 @@ use super::{
     pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, NewUser, UserEdit, json_object, split_list};
+use crate::service::views::UserView;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use tessera_store::users::{self, User};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::USERS), web::get().to(list))
@@ -36,7 +36,7 @@ struct ListQuery {
 struct ListPage {
     l: Layout,
     q: String,
-    users: Vec<User>,
+    users: Vec<UserView>,
     pager: Pager,
 }
 
@@ -45,7 +45,7 @@ async fn list(admin: Admin, q: web::Query<ListQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
     let search = q.q.clone();
-    let mut rows = blocking(move || users::list(&mut *store.conn()?, &search, offset, limit)).await??;
+    let mut rows = blocking(move || admin::list_users(&store, &search, offset, limit)).await??;
     let pager = Pager::paginate(page, &mut rows, &[("q", &q.q)]);
     let l = Layout::new(&admin, "users", "Users").with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &ListPage { l, q: q.q, users: rows, pager }))
@@ -69,7 +69,7 @@ struct UserForm {
 }
 
 impl UserForm {
-    fn of(u: &User) -> UserForm {
+    fn of(u: &UserView) -> UserForm {
         UserForm {
             username: u.username.clone(),
             password: String::new(),
@@ -89,7 +89,7 @@ impl UserForm {
 #[template(path = "console/user.html")]
 struct UserPage {
     l: Layout,
-    user: Option<User>,
+    user: Option<UserView>,
     form: UserForm,
     errors: FieldErrors,
 }
@@ -100,7 +100,7 @@ async fn new_form(admin: Admin) -> HttpResponse {
     render(StatusCode::OK, &UserPage { l, user: None, form, errors: FieldErrors::default() })
 }
 
-fn form_again(admin: &Admin, user: Option<User>, form: UserForm, failure: Failure, title: &str) -> Page {
+fn form_again(admin: &Admin, user: Option<UserView>, form: UserForm, failure: Failure, title: &str) -> Page {
     failure.show_form(|errors, banner| {
         let mut l = Layout::new(admin, "users", title);
         l.error = banner;
@@ -132,9 +132,9 @@ async fn create(p: Posted<UserForm>) -> Page {
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<User, ConsoleError> {
+async fn load(admin: &Admin, id: String) -> Result<UserView, ConsoleError> {
     let store = admin.state.store.clone();
-    blocking(move || users::find(&mut *store.conn()?, &id)).await??.ok_or(ConsoleError::NotFound("No such user."))
+    blocking(move || admin::find_user(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such user."))
 }
 
 async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {

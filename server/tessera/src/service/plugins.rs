@@ -6,8 +6,9 @@ use super::admin::{AdminError, audit};
 use super::pipeline::{FailurePolicy, TOKEN_TRIGGER};
 use crate::clock;
 use crate::crypto::MasterKey;
-use crate::service::views::{self, RunView};
+use crate::service::views::{self, BindingView, RunView};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use tessera_plugin_host::{
     ClientContext, LogLine, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
 };
@@ -514,4 +515,79 @@ pub fn runs(
     let failures = if page == 1 { plugins::runs(&mut c, binding, true, 0, 10)? } else { vec![] };
     let all = plugins::runs(&mut c, binding, false, offset, limit)?;
     Ok((views::all(failures), views::all(all)))
+}
+
+/// A binding with the names the console shows for it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BindingEntry {
+    /// The binding.
+    pub binding: BindingView,
+    /// Its plugin's name.
+    pub plugin: String,
+    /// Its version's number.
+    pub version: i32,
+}
+
+impl BindingEntry {
+    /// A hook names its clients; a claim rule runs for every client.
+    pub fn is_hook(&self) -> bool {
+        self.binding.client_ids.is_some()
+    }
+}
+
+/// Every token binding with its plugin name and version number, in
+/// pipeline order (one query for the bindings, one per plugin for its names
+/// and versions).
+pub fn binding_entries(store: &Store) -> Result<Vec<BindingEntry>, StoreError> {
+    let mut conn = store.conn()?;
+    let conn = &mut *conn;
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut numbers: HashMap<String, i32> = HashMap::new();
+    for p in plugins::list(conn)? {
+        numbers.extend(plugins::versions(conn, &p.id)?.into_iter().map(|v| (v.id, v.version)));
+        names.insert(p.id, p.name);
+    }
+    Ok(plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
+        .into_iter()
+        .map(|b| BindingEntry {
+            plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(),
+            version: numbers.get(&b.plugin_version_id).copied().unwrap_or(0),
+            binding: b.into(),
+        })
+        .collect())
+}
+
+/// One binding with its plugin name and version number, if it exists.
+pub fn binding_entry(store: &Store, id: &str) -> Result<Option<BindingEntry>, StoreError> {
+    let mut conn = store.conn()?;
+    let conn = &mut *conn;
+    let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };
+    let plugin = plugins::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
+    let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
+    Ok(Some(BindingEntry { binding: b.into(), plugin, version }))
+}
+
+/// What a binding form offers: plugin names, the bound plugin's version
+/// numbers (newest first) and the clients as (id, name).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BindingOptions {
+    /// Plugin names.
+    pub plugins: Vec<String>,
+    /// The chosen plugin's version numbers, newest first.
+    pub versions: Vec<i32>,
+    /// Clients as (id, name).
+    pub clients: Vec<(String, String)>,
+}
+
+/// The choices of a binding form, with `plugin_id`'s versions.
+pub fn binding_options(store: &Store, plugin_id: Option<&str>) -> Result<BindingOptions, StoreError> {
+    let mut c = store.conn()?;
+    let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
+    // Newest first, as the store lists them.
+    let versions: Vec<i32> = match plugin_id {
+        Some(id) => plugins::versions(&mut c, id)?.into_iter().map(|v| v.version).collect(),
+        None => vec![],
+    };
+    let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    Ok(BindingOptions { plugins: names, versions, clients })
 }

@@ -8,17 +8,13 @@ use super::{
     render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
-use crate::service::pipeline::TOKEN_TRIGGER;
-use crate::service::plugins::{self as svc, BindingChange, NewBinding};
+use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use tessera_protocol::model::grant_types;
-use tessera_store::plugins::{self, Binding};
-use tessera_store::{StoreError, clients};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::BINDINGS), web::get().to(matrix))
@@ -28,46 +24,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::BINDING), web::post().to(update))
         .route(paths::relative(paths::BINDING_MOVE), web::post().to(move_binding))
         .route(paths::relative(paths::BINDING_DELETE), web::post().to(delete));
-}
-
-/// A binding with the names the page shows.
-struct Entry {
-    b: Binding,
-    plugin: String,
-    version: i32,
-}
-
-impl Entry {
-    fn is_hook(&self) -> bool {
-        self.b.client_ids.is_some()
-    }
-}
-
-/// Every binding with its plugin name and version number, in pipeline order
-/// (one query for the bindings, one per plugin for its names and versions).
-fn entries(conn: &mut tessera_store::DbConn) -> Result<Vec<Entry>, StoreError> {
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut numbers: HashMap<String, i32> = HashMap::new();
-    for p in plugins::list(conn)? {
-        numbers.extend(plugins::versions(conn, &p.id)?.into_iter().map(|v| (v.id, v.version)));
-        names.insert(p.id, p.name);
-    }
-    Ok(plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
-        .into_iter()
-        .map(|b| Entry {
-            plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(),
-            version: numbers.get(&b.plugin_version_id).copied().unwrap_or(0),
-            b,
-        })
-        .collect())
-}
-
-/// One binding with its plugin name and version number.
-fn entry(conn: &mut tessera_store::DbConn, id: &str) -> Result<Option<Entry>, StoreError> {
-    let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };
-    let plugin = plugins::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
-    let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
-    Ok(Some(Entry { b, plugin, version }))
 }
 
 /// One grant type's pipeline.
@@ -80,24 +36,24 @@ struct Lane {
 #[template(path = "console/bindings.html")]
 struct MatrixPage {
     l: Layout,
-    all: Vec<Entry>,
+    all: Vec<BindingEntry>,
     lanes: Vec<Lane>,
 }
 
 impl MatrixPage {
-    fn entry(&self, i: &usize) -> &Entry {
+    fn entry(&self, i: &usize) -> &BindingEntry {
         &self.all[*i]
     }
 }
 
 async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    let all = blocking(move || entries(&mut *store.conn()?)).await??;
+    let all = blocking(move || svc::binding_entries(&store)).await??;
     let lanes = grant_types::ADVERTISED
         .iter()
         .map(|g| Lane {
             grant_type: g,
-            entries: (0..all.len()).filter(|i| all[*i].b.grant_types.iter().any(|x| x == g)).collect(),
+            entries: (0..all.len()).filter(|i| all[*i].binding.grant_types.iter().any(|x| x == g)).collect(),
         })
         .collect();
     let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
@@ -179,7 +135,7 @@ impl BindingForm {
 #[template(path = "console/binding.html")]
 struct BindingPage {
     l: Layout,
-    binding: Option<Entry>,
+    binding: Option<BindingEntry>,
     form: BindingForm,
     errors: FieldErrors,
     plugins: Vec<String>,
@@ -194,19 +150,8 @@ async fn options(
     plugin_id: Option<String>,
 ) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
     let store = admin.state.store.clone();
-    let options = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
-        // Newest first, as the store lists them.
-        let versions: Vec<i32> = match plugin_id {
-            Some(id) => plugins::versions(&mut c, &id)?.into_iter().map(|v| v.version).collect(),
-            None => vec![],
-        };
-        let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
-        Ok((names, versions, clients))
-    })
-    .await??;
-    Ok(options)
+    let o = blocking(move || svc::binding_options(&store, plugin_id.as_deref())).await??;
+    Ok((o.plugins, o.versions, o.clients))
 }
 
 #[derive(serde::Deserialize)]
@@ -240,12 +185,12 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
     Ok(render(StatusCode::OK, &page))
 }
 
-async fn again(admin: &Admin, binding: Option<Entry>, form: BindingForm, failure: Failure) -> Page {
+async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, failure: Failure) -> Page {
     let (errors, banner) = match failure {
         Failure::Form(e, b) => (e, b),
         Failure::Page(e) => return Err(e),
     };
-    let (plugins, versions, clients) = options(admin, binding.as_ref().map(|e| e.b.plugin_id.clone())).await?;
+    let (plugins, versions, clients) = options(admin, binding.as_ref().map(|e| e.binding.plugin_id.clone())).await?;
     let title = if binding.is_some() { "Binding" } else { "New binding" };
     let mut l = Layout::new(admin, "bindings", title);
     l.error = banner;
@@ -288,29 +233,29 @@ async fn create(p: Posted<BindingForm>) -> Page {
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<Entry, ConsoleError> {
+async fn load(admin: &Admin, id: String) -> Result<BindingEntry, ConsoleError> {
     let store = admin.state.store.clone();
-    blocking(move || entry(&mut *store.conn()?, &id)).await??.ok_or(ConsoleError::NotFound("No such binding."))
+    blocking(move || svc::binding_entry(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such binding."))
 }
 
-fn form_of(e: &Entry) -> BindingForm {
+fn form_of(e: &BindingEntry) -> BindingForm {
     BindingForm {
         plugin: e.plugin.clone(),
         version: e.version.to_string(),
-        grant_types: e.b.grant_types.clone(),
-        clients: e.b.client_ids.as_ref().map(|c| c.join(", ")).unwrap_or_default(),
-        config: pretty(&e.b.config),
+        grant_types: e.binding.grant_types.clone(),
+        clients: e.binding.client_ids.as_ref().map(|c| c.join(", ")).unwrap_or_default(),
+        config: pretty(&e.binding.config),
         secrets: String::new(),
         clear_secrets: None,
-        failure_policy: e.b.failure_policy.clone(),
-        position: e.b.position.to_string(),
-        enabled: e.b.enabled.then(|| "on".into()),
+        failure_policy: e.binding.failure_policy.clone(),
+        position: e.binding.position.to_string(),
+        enabled: e.binding.enabled.then(|| "on".into()),
     }
 }
 
 async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
     let entry = load(&admin, id.into_inner()).await?;
-    let (plugins, versions, clients) = options(&admin, Some(entry.b.plugin_id.clone())).await?;
+    let (plugins, versions, clients) = options(&admin, Some(entry.binding.plugin_id.clone())).await?;
     let l = Layout::new(&admin, "bindings", format!("Binding of {}", entry.plugin)).with_done(q.done.as_deref());
     let page = BindingPage {
         l,
@@ -353,7 +298,7 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
         Err(e) => return again(&admin, Some(entry), form, e.into()).await,
     };
     let (store, state, actor, bid) =
-        (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.b.id.clone());
+        (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.binding.id.clone());
     let now = admin.now();
     match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await? {
         Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "saved"))),

@@ -6,7 +6,7 @@ use super::admin::{AdminError, audit};
 use super::pipeline::{FailurePolicy, TOKEN_TRIGGER};
 use crate::clock;
 use crate::crypto::MasterKey;
-use crate::service::views::{self, BindingView, RunView};
+use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use tessera_plugin_host::{
@@ -590,4 +590,45 @@ pub fn binding_options(store: &Store, plugin_id: Option<&str>) -> Result<Binding
     };
     let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
     Ok(BindingOptions { plugins: names, versions, clients })
+}
+
+/// A page of plugins, each with its newest version.
+pub fn list_plugins(
+    store: &Store,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<(PluginView, Option<PluginVersionView>)>, StoreError> {
+    let mut c = store.conn()?;
+    let rows = plugins::page(&mut c, offset, limit)?;
+    rows.into_iter()
+        .map(|p| {
+            let latest = plugins::version_by_number(&mut c, &p.id, None)?;
+            Ok((p.into(), latest.map(PluginVersionView::from)))
+        })
+        .collect()
+}
+
+/// A plugin with its versions (newest first) and the token bindings that
+/// use it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginDetail {
+    /// The plugin.
+    pub plugin: PluginView,
+    /// Its versions, newest first.
+    pub versions: Vec<PluginVersionView>,
+    /// The token bindings of any of its versions.
+    pub bindings: Vec<BindingView>,
+}
+
+/// The plugin named `name`, if it exists, with its versions and bindings.
+pub fn plugin_detail(store: &Store, name: &str) -> Result<Option<PluginDetail>, StoreError> {
+    let mut c = store.conn()?;
+    let Some(plugin) = plugins::find_by_name(&mut c, name)? else { return Ok(None) };
+    let versions = views::all(plugins::versions(&mut c, &plugin.id)?); // newest first
+    let bindings = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+        .into_iter()
+        .filter(|b| b.plugin_id == plugin.id)
+        .map(BindingView::from)
+        .collect();
+    Ok(Some(PluginDetail { plugin: plugin.into(), versions, bindings }))
 }

@@ -12,7 +12,7 @@ use tessera_store::apis::Api;
 use tessera_store::audit::AuditEvent;
 use tessera_store::clients::{Client, ClientSecret};
 use tessera_store::keys::SigningKey;
-use tessera_store::plugins::{Binding, PluginRunRecord};
+use tessera_store::plugins::{Binding, Plugin, PluginRunRecord, VersionInfo};
 use tessera_store::users::User;
 
 /// A user, without the password hash.
@@ -354,6 +354,73 @@ pub struct AuditEventView {
 impl From<AuditEvent> for AuditEventView {
     fn from(e: AuditEvent) -> AuditEventView {
         AuditEventView { id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target, detail: e.detail }
+    }
+}
+
+/// A plugin (its versions are separate views).
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginView {
+    /// Row id.
+    pub id: String,
+    /// The name bindings and the CLI use.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<Plugin> for PluginView {
+    fn from(p: Plugin) -> PluginView {
+        PluginView { id: p.id, name: p.name, created_at: p.created_at }
+    }
+}
+
+/// One uploaded version of a plugin, with the interface it imports and
+/// exports (the component itself stays in the store).
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginVersionView {
+    /// Row id.
+    pub id: String,
+    /// 1, 2, ... per plugin.
+    pub version: i32,
+    /// sha256 of the component, hex.
+    pub sha256: String,
+    /// Component size, bytes.
+    pub size: i64,
+    /// The WIT world it targets.
+    pub world: String,
+    /// The claims it declared it may set (JSON list), if it declared any.
+    pub declared_claims: Option<String>,
+    /// Interfaces it imports.
+    pub imports: Vec<String>,
+    /// Interfaces it exports.
+    pub exports: Vec<String>,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// Unix seconds.
+    pub uploaded_at: i64,
+}
+
+impl From<VersionInfo> for PluginVersionView {
+    fn from(v: VersionInfo) -> PluginVersionView {
+        let interface: Value = serde_json::from_str(&v.interface).unwrap_or_default();
+        let names = |key: &str| -> Vec<String> {
+            interface[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        PluginVersionView {
+            imports: names("imports"),
+            exports: names("exports"),
+            id: v.id,
+            version: v.version,
+            sha256: v.sha256,
+            size: v.size,
+            world: v.world,
+            declared_claims: v.declared_claims,
+            uploaded_by: v.uploaded_by,
+            uploaded_at: v.uploaded_at,
+        }
     }
 }
 

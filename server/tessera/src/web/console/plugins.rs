@@ -8,8 +8,8 @@ use super::{
     render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
-use crate::service::pipeline::TOKEN_TRIGGER;
-use crate::service::plugins as svc;
+use crate::service::plugins::{self as svc, PluginDetail};
+use crate::service::views::{BindingView, PluginVersionView, PluginView};
 use crate::web::routes::console as paths;
 use actix_multipart::form::MultipartForm;
 use actix_multipart::form::bytes::Bytes as FileBytes;
@@ -20,7 +20,7 @@ use askama::Template;
 use serde_json::Value;
 use tessera_plugin_host::TokenContext;
 use tessera_protocol::model::grant_types;
-use tessera_store::plugins::{self, Binding, Plugin, VersionInfo};
+use tessera_store::plugins;
 use tessera_store::{StoreError, apis, clients, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -36,7 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[template(path = "console/plugins.html")]
 struct ListPage {
     l: Layout,
-    plugins: Vec<(Plugin, Option<VersionInfo>)>,
+    plugins: Vec<(PluginView, Option<PluginVersionView>)>,
     pager: Pager,
     name: String,
     declare_claims: String,
@@ -63,17 +63,7 @@ async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: Upl
     let UploadState { name, declare, errors, banner } = up;
     let (page, offset, limit) = Pager::window(page);
     let store = admin.state.store.clone();
-    let mut rows = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let rows = plugins::page(&mut c, offset, limit)?;
-        rows.into_iter()
-            .map(|p| {
-                let latest = plugins::version_by_number(&mut c, &p.id, None)?;
-                Ok((p, latest))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-    })
-    .await??;
+    let mut rows = blocking(move || svc::list_plugins(&store, offset, limit)).await??;
     let pager = Pager::paginate(page, &mut rows, &[]);
     let failed = errors.any() || banner.is_some();
     let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
@@ -147,9 +137,7 @@ async fn upload(
 
 /// One version, as the page shows it.
 struct VersionRow {
-    v: VersionInfo,
-    imports: Vec<String>,
-    exports: Vec<String>,
+    v: PluginVersionView,
     bound: usize,
 }
 
@@ -157,53 +145,19 @@ struct VersionRow {
 #[template(path = "console/plugin.html")]
 struct PluginPage {
     l: Layout,
-    plugin: Plugin,
+    plugin: PluginView,
     versions: Vec<VersionRow>,
-    bindings: Vec<Binding>,
-}
-
-struct Loaded {
-    plugin: Plugin,
-    versions: Vec<VersionInfo>,
-    bindings: Vec<Binding>,
-}
-
-async fn load(admin: &Admin, name: String) -> Result<Loaded, ConsoleError> {
-    let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
-        let versions = plugins::versions(&mut c, &plugin.id)?; // newest first
-        let bindings = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
-            .into_iter()
-            .filter(|b| b.plugin_id == plugin.id)
-            .collect();
-        Ok(Some(Loaded { plugin, versions, bindings }))
-    })
-    .await??;
-    loaded.ok_or(ConsoleError::NotFound("No such plugin."))
-}
-
-fn names(interface: &Value, key: &str) -> Vec<String> {
-    interface[key]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
+    bindings: Vec<BindingView>,
 }
 
 async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -> Page {
-    let Loaded { plugin, versions, bindings } = load(&admin, name.into_inner()).await?;
+    let store = admin.state.store.clone();
+    let name = name.into_inner();
+    let PluginDetail { plugin, versions, bindings } =
+        blocking(move || svc::plugin_detail(&store, &name)).await??.ok_or(ConsoleError::NotFound("No such plugin."))?;
     let versions = versions
         .into_iter()
-        .map(|v| {
-            let interface: Value = serde_json::from_str(&v.interface).unwrap_or_default();
-            VersionRow {
-                imports: names(&interface, "imports"),
-                exports: names(&interface, "exports"),
-                bound: bindings.iter().filter(|b| b.plugin_version_id == v.id).count(),
-                v,
-            }
-        })
+        .map(|v| VersionRow { bound: bindings.iter().filter(|b| b.plugin_version_id == v.id).count(), v })
         .collect();
     let l = Layout::new(&admin, "plugins", format!("Plugin {}", plugin.name)).with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &PluginPage { l, plugin, versions, bindings }))

@@ -14,9 +14,10 @@ use tessera_plugin_host::{
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::model::grant_types;
+use tessera_store::apis;
 use tessera_store::clients::{self, Client};
 use tessera_store::plugins::{self, Binding, NewVersion, Plugin, VersionInfo};
-use tessera_store::users::User;
+use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
@@ -631,4 +632,93 @@ pub fn plugin_detail(store: &Store, name: &str) -> Result<Option<PluginDetail>, 
         .map(BindingView::from)
         .collect();
     Ok(Some(PluginDetail { plugin: plugin.into(), versions, bindings }))
+}
+
+/// The test panel's choices for a plugin: its version numbers, the clients
+/// as (id, name), and a sample context for the chosen grant, client and user.
+#[derive(Debug)]
+pub struct TestChoices {
+    /// Version numbers, newest first.
+    pub versions: Vec<i32>,
+    /// Clients as (id, name).
+    pub clients: Vec<(String, String)>,
+    /// The sample context.
+    pub context: TokenContext,
+    /// The audience it was built for.
+    pub audience: String,
+    /// Why the typed username was not used (no such user).
+    pub unknown_user: Option<String>,
+}
+
+/// The test panel's choices for the plugin `name` (`None` if it does not
+/// exist). A username that does not exist is reported in `unknown_user`,
+/// and the sample is built without a user.
+pub fn test_choices(
+    store: &Store,
+    issuer: &str,
+    name: &str,
+    grant: &str,
+    client_id: Option<&str>,
+    username: &str,
+    audience: String,
+) -> Result<Option<TestChoices>, StoreError> {
+    let mut c = store.conn()?;
+    let Some(plugin) = plugins::find_by_name(&mut c, name)? else { return Ok(None) };
+    let versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
+    let clients: Vec<(String, String)> =
+        clients::list(&mut c, 0, 200)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    let client = match client_id.filter(|s| !s.is_empty()) {
+        Some(id) => clients::find(&mut c, id)?,
+        None => None,
+    };
+    let mut unknown_user = None;
+    let user = match username {
+        "" => None,
+        u => {
+            let found = users::find_by_username(&mut c, u)?;
+            if found.is_none() {
+                unknown_user = Some(format!("no user named {u:?}"));
+            }
+            found
+        }
+    };
+    // Client credentials speak for the client's service account, if any.
+    let user = match (user, &client) {
+        (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
+            Some(uid) => users::find(&mut c, uid)?,
+            None => None,
+        },
+        (u, _) => u,
+    };
+    let audience = if audience.is_empty() {
+        apis::page(&mut c, 0, 1)?.into_iter().next().map(|a| a.identifier).unwrap_or_default()
+    } else {
+        audience
+    };
+    let aud = Some(audience.as_str()).filter(|a| !a.is_empty());
+    let context = sample_context(issuer, grant, client.as_ref(), user.as_ref(), aud);
+    Ok(Some(TestChoices { versions, clients, context, audience, unknown_user }))
+}
+
+/// Runs version `number` of the plugin `name` on `ctx`, as a binding would
+/// (the test panel).
+pub fn trial_run_version(
+    store: &Store,
+    host: &PluginHost,
+    name: &str,
+    number: i32,
+    ctx: &TokenContext,
+) -> Result<TrialRun, AdminError> {
+    let (version, declared) = {
+        let mut c = store.conn()?;
+        let plugin =
+            plugins::find_by_name(&mut c, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
+            .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
+        let declared = v.declared()?;
+        (v, declared)
+    };
+    let loader =
+        || plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string());
+    Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref()))
 }

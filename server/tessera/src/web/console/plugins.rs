@@ -20,8 +20,6 @@ use askama::Template;
 use serde_json::Value;
 use tessera_plugin_host::TokenContext;
 use tessera_protocol::model::grant_types;
-use tessera_store::plugins;
-use tessera_store::{StoreError, apis, clients, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::PLUGINS), web::get().to(list))
@@ -258,46 +256,16 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
     let grant = q.grant_type.clone().unwrap_or_else(|| grant_types::CLIENT_CREDENTIALS.into());
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
-    let loaded = blocking(move || -> Result<Option<(Choices, FieldErrors)>, StoreError> {
-        let mut c = store.conn()?;
-        let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
-        let versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
-        let clients: Vec<(String, String)> =
-            clients::list(&mut c, 0, 200)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
-        let client = match client_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(id) => clients::find(&mut c, id)?,
-            None => None,
-        };
-        let mut errors = FieldErrors::default();
-        let user = match username.as_str() {
-            "" => None,
-            u => {
-                let found = users::find_by_username(&mut c, u)?;
-                if found.is_none() {
-                    errors = FieldErrors::one("username", format!("no user named {u:?}"));
-                }
-                found
-            }
-        };
-        // Client credentials speak for the client's service account, if any.
-        let user = match (user, &client) {
-            (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
-                Some(uid) => users::find(&mut c, uid)?,
-                None => None,
-            },
-            (u, _) => u,
-        };
-        let audience = if audience.is_empty() {
-            apis::page(&mut c, 0, 1)?.into_iter().next().map(|a| a.identifier).unwrap_or_default()
-        } else {
-            audience
-        };
-        let aud = Some(audience.as_str()).filter(|a| !a.is_empty());
-        let context = svc::sample_context(&issuer, &grant, client.as_ref(), user.as_ref(), aud);
-        Ok(Some((Choices { versions, clients, context, audience }, errors)))
-    })
-    .await??;
-    loaded.ok_or(ConsoleError::NotFound("No such plugin."))
+    let loaded =
+        blocking(move || svc::test_choices(&store, &issuer, &name, &grant, client_id.as_deref(), &username, audience))
+            .await??
+            .ok_or(ConsoleError::NotFound("No such plugin."))?;
+    let errors = match loaded.unknown_user {
+        Some(message) => FieldErrors::one("username", message),
+        None => FieldErrors::default(),
+    };
+    let svc::TestChoices { versions, clients, context, audience, .. } = loaded;
+    Ok((Choices { versions, clients, context, audience }, errors))
 }
 
 /// GET: the panel with a sample context for the chosen grant, client and user.
@@ -349,25 +317,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
     let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => {
-            blocking(move || -> Result<svc::TrialRun, AdminError> {
-                let (version, declared) = {
-                    let mut c = store.conn()?;
-                    let plugin = plugins::find_by_name(&mut c, &n)?
-                        .ok_or_else(|| StoreError::NotFound(format!("plugin {n:?}")))?;
-                    let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
-                        .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
-                    let declared = v.declared()?;
-                    (v, declared)
-                };
-                let loader = || {
-                    plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id)
-                        .map_err(|e| e.to_string())
-                };
-                Ok(svc::trial_run(&host, &version.sha256, loader, &ctx, declared.as_deref()))
-            })
-            .await?
-        }
+        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx)).await?,
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),

@@ -17,6 +17,7 @@ pub mod model;
 pub mod oidc;
 pub mod params;
 pub mod pkce;
+pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
 pub mod token;

@@ -3,6 +3,7 @@
 
 use super::{Context, output};
 use crate::cli::{AdminCommand, ApiCommand, ClientCommand, KeysCommand, PasswordArgs, SecretCommand, UserCommand};
+use crate::clock;
 use crate::service::admin::{self, NewApi, NewClient, NewUser, json_object, split_list};
 use anyhow::{Context as _, bail};
 use serde_json::json;
@@ -28,7 +29,7 @@ pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Create(a) => {
             let password = password(a.password)?;
-            let admin = crate::service::console::create_admin(&ctx.store, ACTOR, &a.username, &password)?;
+            let admin = crate::service::console::create_admin(&ctx.store, ACTOR, clock::now(), &a.username, &password)?;
             output(
                 a.json,
                 &json!({"id": admin.id, "username": admin.username}),
@@ -37,7 +38,7 @@ pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Password(a) => {
             let password = password(a.password)?;
-            crate::service::console::reset_admin_password(&ctx.store, ACTOR, &a.username, &password)?;
+            crate::service::console::reset_admin_password(&ctx.store, ACTOR, clock::now(), &a.username, &password)?;
             output(
                 a.json,
                 &json!({"username": a.username}),
@@ -56,6 +57,7 @@ pub fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
             let user = admin::create_user(
                 &ctx.store,
                 ACTOR,
+                clock::now(),
                 NewUser {
                     username: a.username,
                     password,
@@ -82,6 +84,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
             let (client, secret) = admin::create_client(
                 &ctx.store,
                 ACTOR,
+                clock::now(),
                 NewClient {
                     name: a.name,
                     public: a.public,
@@ -122,7 +125,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
             );
         }
         ClientCommand::Secret(SecretCommand::Add(a)) => {
-            let (row, secret) = admin::add_client_secret(&ctx.store, ACTOR, &a.client_id, a.overlap)?;
+            let (row, secret) = admin::add_client_secret(&ctx.store, ACTOR, clock::now(), &a.client_id, a.overlap)?;
             output(
                 a.json,
                 &json!({"client_id": a.client_id, "secret_id": row.id, "client_secret": secret.expose()}),
@@ -130,7 +133,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
             );
         }
         ClientCommand::Secret(SecretCommand::Revoke(a)) => {
-            admin::revoke_client_secret(&ctx.store, ACTOR, &a.client_id, &a.secret_id)?;
+            admin::revoke_client_secret(&ctx.store, ACTOR, clock::now(), &a.client_id, &a.secret_id)?;
             println!("secret {} revoked", a.secret_id);
         }
     }
@@ -146,6 +149,7 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
                 &ctx.store,
                 &ctx.master,
                 ACTOR,
+                clock::now(),
                 NewApi {
                     identifier: a.identifier,
                     name: a.name,
@@ -181,7 +185,8 @@ pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
 pub fn keys(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Rotate { json } => {
-            let report = admin::rotate_keys(&ctx.store, &ctx.master, ACTOR, ctx.config.keys.retired_publish_secs)?;
+            let report =
+                admin::rotate_keys(&ctx.store, &ctx.master, ACTOR, clock::now(), ctx.config.keys.retired_publish_secs)?;
             let human = report
                 .iter()
                 .map(|r| {

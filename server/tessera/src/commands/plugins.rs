@@ -2,6 +2,7 @@
 
 use super::{Context, output};
 use crate::cli::{BindingCommand, PluginCommand, PluginRunArgs};
+use crate::clock;
 use crate::service::admin::split_list;
 use crate::service::plugins::{self as svc, BindingChange, NewBinding};
 use anyhow::{Context as _, anyhow, bail};
@@ -58,8 +59,15 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Upload(a) => {
             let wasm = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
             let host = host(&ctx.config)?;
-            let (plugin, version, info) =
-                svc::upload(&ctx.store, &host, ACTOR, &a.name, &wasm, a.declare_claims.as_deref().map(split_list))?;
+            let (plugin, version, info) = svc::upload(
+                &ctx.store,
+                &host,
+                ACTOR,
+                clock::now(),
+                &a.name,
+                &wasm,
+                a.declare_claims.as_deref().map(split_list),
+            )?;
             output(
                 a.json,
                 &json!({
@@ -101,7 +109,7 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
             output(json, &json!({"plugin": name, "versions": versions}), &human);
         }
         PluginCommand::Rollback { name, to, json } => {
-            let n = svc::rollback(&ctx.store, ACTOR, &name, to)?;
+            let n = svc::rollback(&ctx.store, ACTOR, clock::now(), &name, to)?;
             output(
                 json,
                 &json!({"plugin": name, "version": to, "bindings": n}),
@@ -123,6 +131,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 &ctx.store,
                 &ctx.master,
                 ACTOR,
+                clock::now(),
                 NewBinding {
                     plugin: a.plugin,
                     grant_types: split_list(&a.grant_types),
@@ -176,7 +185,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 grant_types: a.grant_types.as_deref().map(split_list),
                 clients: None,
             };
-            let b = svc::update_binding(&ctx.store, &ctx.master, ACTOR, &a.id, change)?;
+            let b = svc::update_binding(&ctx.store, &ctx.master, ACTOR, clock::now(), &a.id, change)?;
             let v = binding_json(&b, &mut *ctx.store.conn()?)?;
             output(a.json, &v, &format!("binding {} updated", b.id));
         }
@@ -185,6 +194,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 &ctx.store,
                 &ctx.master,
                 ACTOR,
+                clock::now(),
                 &id,
                 BindingChange { enabled: Some(true), ..Default::default() },
             )?;
@@ -195,13 +205,14 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
                 &ctx.store,
                 &ctx.master,
                 ACTOR,
+                clock::now(),
                 &id,
                 BindingChange { enabled: Some(false), ..Default::default() },
             )?;
             println!("binding {id} disabled");
         }
         BindingCommand::Delete { id } => {
-            svc::delete_binding(&ctx.store, ACTOR, &id)?;
+            svc::delete_binding(&ctx.store, ACTOR, clock::now(), &id)?;
             println!("binding {id} deleted");
         }
         BindingCommand::Runs { binding, limit, json } => {

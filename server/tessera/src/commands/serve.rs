@@ -1,6 +1,7 @@
 //! `tessera serve`: wire the services together and run the HTTP server.
 
 use super::Context;
+use crate::clock::{SharedClock, SystemClock};
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::pipeline::Pipeline;
@@ -13,14 +14,45 @@ use std::time::Duration;
 
 /// Runs until SIGINT/SIGTERM.
 pub fn run(ctx: Context) -> anyhow::Result<()> {
-    let Context { config, store, master } = ctx;
-    let issuer = config.issuer();
+    let issuer = ctx.config.issuer();
     if issuer.starts_with("http://") {
         tracing::warn!(%issuer, "the issuer is plain http: fine for development, use https in production");
     }
+    let config = ctx.config.clone();
     // Issue #11 item 17: bound the argon2 work in flight before anything hashes.
     crate::passwords::configure(config.passwords.max_concurrent, Duration::from_millis(config.passwords.queue_wait_ms));
     tracing::info!(workers = crate::passwords::max_concurrent(), "password hashing bounded");
+    let state = app_state(ctx, SystemClock::shared())?;
+    let store = state.store.clone();
+    crate::service::warmer::spawn(store.clone(), state.host.clone(), Duration::from_secs(1))
+        .context("cannot start the plugin warmer")?;
+    crate::service::purge::Purger::new(&config).spawn(store).context("cannot start the purge thread")?;
+    // First start with no administrator: print a one-time link (stdout and
+    // stderr, never the log file's structured fields, which may be shipped).
+    if let Some(token) = state.console.issue_setup_token().context("cannot create the console setup link")? {
+        eprintln!(
+            "No console administrator exists yet. Create one within {} h at:\n  {issuer}{}?token={token}\n\
+             (or run `tessera admin create --username NAME --password-stdin`)",
+            config.console.setup_link_secs / 3600,
+            web::routes::console::SETUP
+        );
+    }
+    let listen = config.listen.clone();
+    let max_form = config.limits.max_form_bytes;
+    actix_web::rt::System::new().block_on(async move {
+        let server = web::server(state, &listen, max_form).with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(%listen, %issuer, "tessera is serving");
+        eprintln!("Tessera is listening on {listen}; issuer {issuer}");
+        server.await.context("server failed")
+    })
+}
+
+/// Wires the services the HTTP handlers share, telling time by `clock`: the
+/// server passes the system clock, in-process tests a set one, so both build
+/// the state the same way. Starts no thread and binds nothing.
+pub fn app_state(ctx: Context, clock: SharedClock) -> anyhow::Result<AppState> {
+    let Context { config, store, master } = ctx;
+    let issuer = config.issuer();
     let keys = Arc::new(KeyRing::new(
         store.clone(),
         master.clone(),
@@ -29,9 +61,6 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
     ));
     keys.jwks().context("cannot load signing keys")?;
     let host = super::plugins::host(&config)?;
-    crate::service::warmer::spawn(store.clone(), host.clone(), Duration::from_secs(1))
-        .context("cannot start the plugin warmer")?;
-    crate::service::purge::Purger::new(&config).spawn(store.clone()).context("cannot start the purge thread")?;
     let pipeline = Arc::new(Pipeline::new(store.clone(), host.clone(), master.clone(), config.plugin_runs.keep));
     let settings = UserGrantSettings {
         refresh_absolute_secs: config.tokens.refresh_token_absolute_secs,
@@ -51,29 +80,13 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
             setup_link_secs: config.console.setup_link_secs,
             throttle: config.login.throttle(),
         },
+        clock,
     ));
-    // First start with no administrator: print a one-time link (stdout and
-    // stderr, never the log file's structured fields, which may be shipped).
-    if let Some(token) = console.issue_setup_token().context("cannot create the console setup link")? {
-        eprintln!(
-            "No console administrator exists yet. Create one within {} h at:\n  {issuer}/admin/setup?token={token}\n\
-             (or run `tessera admin create --username NAME --password-stdin`)",
-            config.console.setup_link_secs / 3600
-        );
-    }
     let admin = AdminSettings {
         api_lifetime_secs: config.tokens.access_token_lifetime_secs,
         retired_publish_secs: config.keys.retired_publish_secs,
         max_upload_bytes: config.plugins.max_upload_bytes,
     };
     let trusted_proxies = TrustedProxies::parse(&config.trusted_proxies)?;
-    let state = AppState { store, keys, tokens, issuer: issuer.clone(), console, host, admin, trusted_proxies };
-    let listen = config.listen.clone();
-    let max_form = config.limits.max_form_bytes;
-    actix_web::rt::System::new().block_on(async move {
-        let server = web::server(state, &listen, max_form).with_context(|| format!("cannot listen on {listen}"))?;
-        tracing::info!(%listen, %issuer, "tessera is serving");
-        eprintln!("Tessera is listening on {listen}; issuer {issuer}");
-        server.await.context("server failed")
-    })
+    Ok(AppState { store, keys, tokens, issuer, console, host, admin, trusted_proxies })
 }

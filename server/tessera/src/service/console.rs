@@ -5,7 +5,8 @@
 
 use super::admin::{AdminError, audit};
 use super::sign_in::{Attempt, Checked, ThrottleSettings, check_password};
-use crate::{clock, passwords};
+use crate::clock::{self, SharedClock};
+use crate::passwords;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use tessera_protocol::secret::SecretHash;
@@ -108,40 +109,40 @@ fn validate(username: &str, password: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn new_admin(username: &str, password: &str) -> Result<Admin, AdminError> {
+fn new_admin(username: &str, password: &str, now: i64) -> Result<Admin, AdminError> {
     validate(username, password)?;
     let password_hash = passwords::hash(password).map_err(|e| AdminError::Internal(e.to_string()))?;
-    Ok(Admin {
-        id: clock::uuid(),
-        username: username.to_owned(),
-        password_hash,
-        created_at: clock::now(),
-        last_login_at: None,
-    })
+    Ok(Admin { id: clock::uuid(), username: username.to_owned(), password_hash, created_at: now, last_login_at: None })
 }
 
 /// Creates an administrator (`tessera admin create`).
-pub fn create_admin(store: &Store, actor: &str, username: &str, password: &str) -> Result<Admin, AdminError> {
-    let admin = new_admin(username.trim(), password)?;
+pub fn create_admin(store: &Store, actor: &str, now: i64, username: &str, password: &str) -> Result<Admin, AdminError> {
+    let admin = new_admin(username.trim(), password, now)?;
     store.tx(|conn| {
         admins::insert(conn, &admin)?;
         // An administrator now exists: outstanding setup links are void.
         admins::delete_setup_tokens(conn)?;
-        audit(conn, actor, "admin.create", &admin.id, json!({"username": admin.username}))
+        audit(conn, actor, now, "admin.create", &admin.id, json!({"username": admin.username}))
     })?;
     Ok(admin)
 }
 
 /// Sets an administrator's password (`tessera admin password`); every
 /// session of theirs ends.
-pub fn reset_admin_password(store: &Store, actor: &str, username: &str, password: &str) -> Result<(), AdminError> {
+pub fn reset_admin_password(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    username: &str,
+    password: &str,
+) -> Result<(), AdminError> {
     validate(username, password)?;
     let hash = passwords::hash(password).map_err(|e| AdminError::Internal(e.to_string()))?;
     store.tx(|conn| {
         let admin = admins::find_by_username(conn, username)?
             .ok_or_else(|| StoreError::NotFound(format!("administrator {username:?}")))?;
         admins::set_password(conn, &admin.id, &hash, None)?;
-        audit(conn, actor, "admin.password", &admin.id, json!({"username": username}))
+        audit(conn, actor, now, "admin.password", &admin.id, json!({"username": username}))
     })?;
     Ok(())
 }
@@ -150,19 +151,27 @@ pub fn reset_admin_password(store: &Store, actor: &str, username: &str, password
 pub struct ConsoleAuth {
     store: Store,
     settings: ConsoleSettings,
+    clock: SharedClock,
 }
 
 impl ConsoleAuth {
-    /// A service over `store`.
-    pub fn new(store: Store, settings: ConsoleSettings) -> ConsoleAuth {
-        ConsoleAuth { store, settings }
+    /// A service over `store`, telling time by `clock` (a set clock in
+    /// tests, so timeouts are crossed without waiting).
+    pub fn new(store: Store, settings: ConsoleSettings, clock: SharedClock) -> ConsoleAuth {
+        ConsoleAuth { store, settings, clock }
+    }
+
+    /// The time console actions are recorded at: handlers pass it to the
+    /// admin services, which never read a clock themselves.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// With no administrator yet, stores a new one-time setup token and
     /// returns it (the caller prints the link); otherwise `None`.
     pub fn issue_setup_token(&self) -> Result<Option<String>, AdminError> {
         let token = clock::random_id(32).map_err(|e| AdminError::Internal(e.to_string()))?;
-        let now = clock::now();
+        let now = self.clock.now();
         let issued = self.store.tx(|conn| {
             if admins::count(conn)? > 0 {
                 return Ok(false);
@@ -180,15 +189,15 @@ impl ConsoleAuth {
 
     /// True if `token` is a setup token that can still be used.
     pub fn setup_token_valid(&self, token: &str) -> Result<bool, StoreError> {
-        admins::setup_token_valid(&mut *self.store.conn()?, SecretHash::of(token).as_str(), clock::now())
+        admins::setup_token_valid(&mut *self.store.conn()?, SecretHash::of(token).as_str(), self.clock.now())
     }
 
     /// Creates the first administrator with a setup token and signs them in.
     /// The token is used up in the same transaction.
     pub fn setup(&self, token: &str, username: &str, password: &str) -> Result<(Admin, String), AdminError> {
-        let admin = new_admin(username.trim(), password)?;
-        let (cookie, row) = self.new_session(&admin.id)?;
-        let now = clock::now();
+        let now = self.clock.now();
+        let admin = new_admin(username.trim(), password, now)?;
+        let (cookie, row) = self.new_session(&admin.id, now)?;
         self.store.tx(|conn| {
             if !admins::consume_setup_tokens(conn, SecretHash::of(token).as_str(), now)? {
                 return Err(StoreError::Conflict(
@@ -199,16 +208,15 @@ impl ConsoleAuth {
             }
             admins::insert(conn, &admin)?;
             admins::insert_session(conn, &row)?;
-            audit(conn, &format!("admin:{}", admin.username), "admin.setup", &admin.id, json!({}))
+            audit(conn, &format!("admin:{}", admin.username), now, "admin.setup", &admin.id, json!({}))
         })?;
         Ok((admin, cookie))
     }
 
-    fn new_session(&self, admin_id: &str) -> Result<(String, AdminSession), AdminError> {
+    fn new_session(&self, admin_id: &str, now: i64) -> Result<(String, AdminSession), AdminError> {
         let internal = |e: clock::RngError| AdminError::Internal(e.to_string());
         let cookie = clock::random_id(32).map_err(internal)?;
         let csrf = clock::random_id(32).map_err(internal)?;
-        let now = clock::now();
         let row = AdminSession {
             id_hash: SecretHash::of(&cookie).as_str().to_owned(),
             admin_id: admin_id.to_owned(),
@@ -226,7 +234,7 @@ impl ConsoleAuth {
     /// bounded in the detail (docs/security-checklist.md A-14, issue #11 item 12); a pair
     /// that locks is audited too.
     pub fn sign_in(&self, username: &str, password: &str, addr: Option<&str>) -> Result<(Admin, String), SignInError> {
-        let now = clock::now();
+        let now = self.clock.now();
         let mut attempt = Attempt::new("console", &self.settings.throttle, username, addr, now);
         let found = check_password(&self.store, &mut attempt, password, |conn| {
             let admin = admins::find_by_username(conn, username)?;
@@ -239,12 +247,12 @@ impl ConsoleAuth {
                 let (typed, truncated) = typed_name(username);
                 let detail = json!({"username": typed, "username_truncated": truncated, "address": addr});
                 self.store.tx(|c| {
-                    audit(c, UNAUTHENTICATED, "admin.login.failed", "console", detail.clone())?;
+                    audit(c, UNAUTHENTICATED, now, "admin.login.failed", "console", detail.clone())?;
                     match attempt.locked_until() {
                         Some(until) => {
                             let mut locked = detail.clone();
                             locked["locked_until"] = json!(until);
-                            audit(c, UNAUTHENTICATED, "admin.login.locked", "console", locked)
+                            audit(c, UNAUTHENTICATED, now, "admin.login.locked", "console", locked)
                         }
                         None => Ok(()),
                     }
@@ -255,13 +263,13 @@ impl ConsoleAuth {
             Err(Checked::Busy) => return Err(SignInError::Busy),
             Err(Checked::Store(e)) => return Err(e.into()),
         };
-        let (cookie, row) = self.new_session(&admin.id).map_err(|e| SignInError::Internal(e.to_string()))?;
+        let (cookie, row) = self.new_session(&admin.id, now).map_err(|e| SignInError::Internal(e.to_string()))?;
         self.store.tx(|c| {
             // Sessions nobody signed out of end here rather than linger.
             admins::purge_sessions(c, now - self.settings.idle_secs, now - self.settings.absolute_secs)?;
             admins::touch_login(c, &admin.id, now)?;
             admins::insert_session(c, &row)?;
-            audit(c, &format!("admin:{}", admin.username), "admin.login", "console", json!({"address": addr}))
+            audit(c, &format!("admin:{}", admin.username), now, "admin.login", "console", json!({"address": addr}))
         })?;
         Ok((admin, cookie))
     }
@@ -271,7 +279,7 @@ impl ConsoleAuth {
     /// the idle timeout forward.
     pub fn session(&self, cookie: &str) -> Result<Option<Session>, StoreError> {
         let hash = SecretHash::of(cookie);
-        let now = clock::now();
+        let now = self.clock.now();
         let mut conn = self.store.conn()?;
         let Some((s, admin)) = admins::session(&mut conn, hash.as_str())? else {
             return Ok(None);
@@ -302,9 +310,10 @@ impl ConsoleAuth {
         }
         validate(&admin.username, new)?;
         let new_hash = passwords::hash(new).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let now = self.clock.now();
         self.store.tx(|conn| {
             admins::set_password(conn, &admin.id, &new_hash, Some(hash.as_str()))?;
-            audit(conn, &format!("admin:{}", admin.username), "admin.password", &admin.id, json!({}))
+            audit(conn, &format!("admin:{}", admin.username), now, "admin.password", &admin.id, json!({}))
         })?;
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod sign_in;
 pub mod token;
 pub mod user_grants;
 pub mod userinfo;
+pub mod views;
 pub mod warmer;
 
 use crate::keys::KeyError;

@@ -6,15 +6,18 @@ use super::admin::{AdminError, audit};
 use super::pipeline::{FailurePolicy, TOKEN_TRIGGER};
 use crate::clock;
 use crate::crypto::MasterKey;
+use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use tessera_plugin_host::{
     ClientContext, LogLine, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::model::grant_types;
+use tessera_store::apis;
 use tessera_store::clients::{self, Client};
 use tessera_store::plugins::{self, Binding, NewVersion, Plugin, VersionInfo};
-use tessera_store::users::User;
+use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
@@ -39,6 +42,7 @@ pub fn upload(
     store: &Store,
     host: &PluginHost,
     actor: &str,
+    now: i64,
     name: &str,
     wasm: &[u8],
     declared_claims: Option<Vec<String>>,
@@ -65,12 +69,13 @@ pub fn upload(
                 declared_claims: declared_claims.clone(),
                 interface: interface.clone(),
                 uploaded_by: actor,
-                now: clock::now(),
+                now,
             },
         )?;
         audit(
             conn,
             actor,
+            now,
             "plugin.upload",
             &p.id,
             json!({"name": name, "version": v.version, "sha256": v.sha256, "size": v.size}),
@@ -149,14 +154,19 @@ fn seal_secrets(
 }
 
 /// Creates a binding.
-pub fn create_binding(store: &Store, master: &MasterKey, actor: &str, new: NewBinding) -> Result<Binding, AdminError> {
+pub fn create_binding(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    now: i64,
+    new: NewBinding,
+) -> Result<Binding, AdminError> {
     let (name, number) = parse_plugin_ref(&new.plugin)?;
     let grant_types = grant_list(&new.grant_types)?;
     let policy = new.failure_policy.unwrap_or_else(|| "deny".into());
     FailurePolicy::parse(&policy).map_err(|m| invalid("failure-policy", m))?;
     let id = clock::uuid();
     let secrets_enc = seal_secrets(master, &id, &new.secrets)?;
-    let now = clock::now();
     let b = store.tx(|conn| {
         let plugin = plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
         let version = plugins::version_by_number(conn, &plugin.id, number)?
@@ -187,9 +197,7 @@ pub fn create_binding(store: &Store, master: &MasterKey, actor: &str, new: NewBi
             updated_at: now,
         };
         plugins::insert_binding(conn, &b)?;
-        audit(
-            conn,
-            actor,
+        audit(conn, actor, now,
             "binding.create",
             &b.id,
             json!({"plugin": name, "version": version.version, "grant_types": b.grant_types, "clients": b.client_ids, "position": position, "failure_policy": policy, "secret_names": b.secret_names}),
@@ -225,6 +233,7 @@ pub fn update_binding(
     store: &Store,
     master: &MasterKey,
     actor: &str,
+    now: i64,
     id: &str,
     change: BindingChange,
 ) -> Result<Binding, AdminError> {
@@ -276,15 +285,15 @@ pub fn update_binding(
             b.secret_names = s.keys().cloned().collect();
             detail.insert("secret_names".into(), json!(b.secret_names));
         }
-        b.updated_at = clock::now();
+        b.updated_at = now;
         plugins::update_binding(conn, &b)?;
-        audit(conn, actor, "binding.update", id, Value::Object(detail))?;
+        audit(conn, actor, now, "binding.update", id, Value::Object(detail))?;
         Ok(b)
     })?)
 }
 
 /// Points every binding of plugin `name` at version `number`; returns how many.
-pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<usize, AdminError> {
+pub fn rollback(store: &Store, actor: &str, now: i64, name: &str, number: i32) -> Result<usize, AdminError> {
     Ok(store.tx(|conn| {
         let plugin =
             plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
@@ -295,11 +304,18 @@ pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<u
             plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?.into_iter().filter(|b| b.plugin_id == plugin.id)
         {
             b.plugin_version_id = v.id.clone();
-            b.updated_at = clock::now();
+            b.updated_at = now;
             plugins::update_binding(conn, &b)?;
             n += 1;
         }
-        audit(conn, actor, "plugin.rollback", &plugin.id, json!({"name": name, "version": number, "bindings": n}))?;
+        audit(
+            conn,
+            actor,
+            now,
+            "plugin.rollback",
+            &plugin.id,
+            json!({"name": name, "version": number, "bindings": n}),
+        )?;
         Ok(n)
     })?)
 }
@@ -307,7 +323,14 @@ pub fn rollback(store: &Store, actor: &str, name: &str, number: i32) -> Result<u
 /// Moves a binding one step earlier (`up`) or later in the pipeline of
 /// `grant_type`, swapping places with its neighbour there; returns false
 /// when it is already at that end.
-pub fn move_binding(store: &Store, actor: &str, id: &str, grant_type: &str, up: bool) -> Result<bool, AdminError> {
+pub fn move_binding(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    id: &str,
+    grant_type: &str,
+    up: bool,
+) -> Result<bool, AdminError> {
     Ok(store.tx(|conn| {
         let all = plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?;
         let lane: Vec<&Binding> = all.iter().filter(|b| b.grant_types.iter().any(|g| g == grant_type)).collect();
@@ -336,21 +359,20 @@ pub fn move_binding(store: &Store, actor: &str, id: &str, grant_type: &str, up: 
         }
         a.position = pa;
         b.position = pb;
-        let now = clock::now();
         a.updated_at = now;
         b.updated_at = now;
         plugins::update_binding(conn, &a)?;
         plugins::update_binding(conn, &b)?;
-        audit(conn, actor, "binding.move", id, json!({"grant_type": grant_type, "up": up, "position": pa}))?;
+        audit(conn, actor, now, "binding.move", id, json!({"grant_type": grant_type, "up": up, "position": pa}))?;
         Ok(true)
     })?)
 }
 
 /// Deletes a binding.
-pub fn delete_binding(store: &Store, actor: &str, id: &str) -> Result<(), AdminError> {
+pub fn delete_binding(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         plugins::delete_binding(conn, id)?;
-        audit(conn, actor, "binding.delete", id, json!({}))
+        audit(conn, actor, now, "binding.delete", id, json!({}))
     })?;
     Ok(())
 }
@@ -479,4 +501,224 @@ pub fn sample_context(
         config: json!({}),
         secrets: Default::default(),
     }
+}
+
+/// Plugin runs, newest first: on the first page the ten newest failures,
+/// then a page of every run; optionally of one binding.
+pub fn runs(
+    store: &Store,
+    binding: Option<&str>,
+    page: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<RunView>, Vec<RunView>), StoreError> {
+    let mut c = store.conn()?;
+    let failures = if page == 1 { plugins::runs(&mut c, binding, true, 0, 10)? } else { vec![] };
+    let all = plugins::runs(&mut c, binding, false, offset, limit)?;
+    Ok((views::all(failures), views::all(all)))
+}
+
+/// A binding with the names the console shows for it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BindingEntry {
+    /// The binding.
+    pub binding: BindingView,
+    /// Its plugin's name.
+    pub plugin: String,
+    /// Its version's number.
+    pub version: i32,
+}
+
+impl BindingEntry {
+    /// A hook names its clients; a claim rule runs for every client.
+    pub fn is_hook(&self) -> bool {
+        self.binding.client_ids.is_some()
+    }
+}
+
+/// Every token binding with its plugin name and version number, in
+/// pipeline order (one query for the bindings, one per plugin for its names
+/// and versions).
+pub fn binding_entries(store: &Store) -> Result<Vec<BindingEntry>, StoreError> {
+    let mut conn = store.conn()?;
+    let conn = &mut *conn;
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut numbers: HashMap<String, i32> = HashMap::new();
+    for p in plugins::list(conn)? {
+        numbers.extend(plugins::versions(conn, &p.id)?.into_iter().map(|v| (v.id, v.version)));
+        names.insert(p.id, p.name);
+    }
+    Ok(plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
+        .into_iter()
+        .map(|b| BindingEntry {
+            plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(),
+            version: numbers.get(&b.plugin_version_id).copied().unwrap_or(0),
+            binding: b.into(),
+        })
+        .collect())
+}
+
+/// One binding with its plugin name and version number, if it exists.
+pub fn binding_entry(store: &Store, id: &str) -> Result<Option<BindingEntry>, StoreError> {
+    let mut conn = store.conn()?;
+    let conn = &mut *conn;
+    let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };
+    let plugin = plugins::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
+    let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
+    Ok(Some(BindingEntry { binding: b.into(), plugin, version }))
+}
+
+/// What a binding form offers: plugin names, the bound plugin's version
+/// numbers (newest first) and the clients as (id, name).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BindingOptions {
+    /// Plugin names.
+    pub plugins: Vec<String>,
+    /// The chosen plugin's version numbers, newest first.
+    pub versions: Vec<i32>,
+    /// Clients as (id, name).
+    pub clients: Vec<(String, String)>,
+}
+
+/// The choices of a binding form, with `plugin_id`'s versions.
+pub fn binding_options(store: &Store, plugin_id: Option<&str>) -> Result<BindingOptions, StoreError> {
+    let mut c = store.conn()?;
+    let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
+    // Newest first, as the store lists them.
+    let versions: Vec<i32> = match plugin_id {
+        Some(id) => plugins::versions(&mut c, id)?.into_iter().map(|v| v.version).collect(),
+        None => vec![],
+    };
+    let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    Ok(BindingOptions { plugins: names, versions, clients })
+}
+
+/// A page of plugins, each with its newest version.
+pub fn list_plugins(
+    store: &Store,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<(PluginView, Option<PluginVersionView>)>, StoreError> {
+    let mut c = store.conn()?;
+    let rows = plugins::page(&mut c, offset, limit)?;
+    rows.into_iter()
+        .map(|p| {
+            let latest = plugins::version_by_number(&mut c, &p.id, None)?;
+            Ok((p.into(), latest.map(PluginVersionView::from)))
+        })
+        .collect()
+}
+
+/// A plugin with its versions (newest first) and the token bindings that
+/// use it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginDetail {
+    /// The plugin.
+    pub plugin: PluginView,
+    /// Its versions, newest first.
+    pub versions: Vec<PluginVersionView>,
+    /// The token bindings of any of its versions.
+    pub bindings: Vec<BindingView>,
+}
+
+/// The plugin named `name`, if it exists, with its versions and bindings.
+pub fn plugin_detail(store: &Store, name: &str) -> Result<Option<PluginDetail>, StoreError> {
+    let mut c = store.conn()?;
+    let Some(plugin) = plugins::find_by_name(&mut c, name)? else { return Ok(None) };
+    let versions = views::all(plugins::versions(&mut c, &plugin.id)?); // newest first
+    let bindings = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+        .into_iter()
+        .filter(|b| b.plugin_id == plugin.id)
+        .map(BindingView::from)
+        .collect();
+    Ok(Some(PluginDetail { plugin: plugin.into(), versions, bindings }))
+}
+
+/// The test panel's choices for a plugin: its version numbers, the clients
+/// as (id, name), and a sample context for the chosen grant, client and user.
+#[derive(Debug)]
+pub struct TestChoices {
+    /// Version numbers, newest first.
+    pub versions: Vec<i32>,
+    /// Clients as (id, name).
+    pub clients: Vec<(String, String)>,
+    /// The sample context.
+    pub context: TokenContext,
+    /// The audience it was built for.
+    pub audience: String,
+    /// Why the typed username was not used (no such user).
+    pub unknown_user: Option<String>,
+}
+
+/// The test panel's choices for the plugin `name` (`None` if it does not
+/// exist). A username that does not exist is reported in `unknown_user`,
+/// and the sample is built without a user.
+pub fn test_choices(
+    store: &Store,
+    issuer: &str,
+    name: &str,
+    grant: &str,
+    client_id: Option<&str>,
+    username: &str,
+    audience: String,
+) -> Result<Option<TestChoices>, StoreError> {
+    let mut c = store.conn()?;
+    let Some(plugin) = plugins::find_by_name(&mut c, name)? else { return Ok(None) };
+    let versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
+    let clients: Vec<(String, String)> =
+        clients::list(&mut c, 0, 200)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    let client = match client_id.filter(|s| !s.is_empty()) {
+        Some(id) => clients::find(&mut c, id)?,
+        None => None,
+    };
+    let mut unknown_user = None;
+    let user = match username {
+        "" => None,
+        u => {
+            let found = users::find_by_username(&mut c, u)?;
+            if found.is_none() {
+                unknown_user = Some(format!("no user named {u:?}"));
+            }
+            found
+        }
+    };
+    // Client credentials speak for the client's service account, if any.
+    let user = match (user, &client) {
+        (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
+            Some(uid) => users::find(&mut c, uid)?,
+            None => None,
+        },
+        (u, _) => u,
+    };
+    let audience = if audience.is_empty() {
+        apis::page(&mut c, 0, 1)?.into_iter().next().map(|a| a.identifier).unwrap_or_default()
+    } else {
+        audience
+    };
+    let aud = Some(audience.as_str()).filter(|a| !a.is_empty());
+    let context = sample_context(issuer, grant, client.as_ref(), user.as_ref(), aud);
+    Ok(Some(TestChoices { versions, clients, context, audience, unknown_user }))
+}
+
+/// Runs version `number` of the plugin `name` on `ctx`, as a binding would
+/// (the test panel).
+pub fn trial_run_version(
+    store: &Store,
+    host: &PluginHost,
+    name: &str,
+    number: i32,
+    ctx: &TokenContext,
+) -> Result<TrialRun, AdminError> {
+    let (version, declared) = {
+        let mut c = store.conn()?;
+        let plugin =
+            plugins::find_by_name(&mut c, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
+            .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
+        let declared = v.declared()?;
+        (v, declared)
+    };
+    let loader =
+        || plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string());
+    Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref()))
 }

@@ -29,3 +29,153 @@ pub const STATIC: &str = "/static";
 pub const END_SESSION: &str = "/oauth/logout";
 /// The consent form's target.
 pub const CONSENT: &str = "/consent";
+
+/// The admin console's paths. Each constant is a full path (or a route
+/// pattern with `{id}`-style segments); the functions fill the segments in, so
+/// redirects, templates and tests never spell a console path themselves. The
+/// router mounts them under [`console::HOME`] (see `web::console::routes`).
+pub mod console {
+    /// The dashboard; every console path starts with it.
+    pub const HOME: &str = "/admin";
+    /// The first-run setup form (`?token=` from the printed link).
+    pub const SETUP: &str = "/admin/setup";
+    /// The sign-in form; where an expired or missing session is sent.
+    pub const LOGIN: &str = "/admin/login";
+    /// Sign-out.
+    pub const LOGOUT: &str = "/admin/logout";
+    /// The signed-in administrator's own account (password change).
+    pub const ACCOUNT: &str = "/admin/account";
+    /// Users: list (GET) and create (POST).
+    pub const USERS: &str = "/admin/users";
+    /// The new-user form.
+    pub const NEW_USER: &str = "/admin/users/new";
+    /// One user: show (GET) and update (POST).
+    pub const USER: &str = "/admin/users/{id}";
+    /// Set a user's password.
+    pub const USER_PASSWORD: &str = "/admin/users/{id}/password";
+    /// Disable or enable a user.
+    pub const USER_STATUS: &str = "/admin/users/{id}/status";
+    /// Delete a user.
+    pub const USER_DELETE: &str = "/admin/users/{id}/delete";
+    /// Clients: list (GET) and create (POST).
+    pub const CLIENTS: &str = "/admin/clients";
+    /// The new-client form.
+    pub const NEW_CLIENT: &str = "/admin/clients/new";
+    /// One client: show (GET) and update (POST).
+    pub const CLIENT: &str = "/admin/clients/{id}";
+    /// Delete a client.
+    pub const CLIENT_DELETE: &str = "/admin/clients/{id}/delete";
+    /// Add a client secret.
+    pub const CLIENT_SECRETS: &str = "/admin/clients/{id}/secrets";
+    /// Revoke one client secret.
+    pub const CLIENT_SECRET_REVOKE: &str = "/admin/clients/{id}/secrets/{secret}/revoke";
+    /// APIs: list (GET) and create (POST).
+    pub const APIS: &str = "/admin/apis";
+    /// The new-API form.
+    pub const NEW_API: &str = "/admin/apis/new";
+    /// One API: show (GET) and update (POST).
+    pub const API: &str = "/admin/apis/{id}";
+    /// Delete an API.
+    pub const API_DELETE: &str = "/admin/apis/{id}/delete";
+    /// Plugins: list (GET) and upload (POST).
+    pub const PLUGINS: &str = "/admin/plugins";
+    /// One plugin and its versions.
+    pub const PLUGIN: &str = "/admin/plugins/{name}";
+    /// Point a plugin's bindings at an earlier version.
+    pub const PLUGIN_ROLLBACK: &str = "/admin/plugins/{name}/rollback";
+    /// The plugin test panel: form (GET) and run (POST).
+    pub const PLUGIN_TEST: &str = "/admin/plugins/{name}/test";
+    /// Bindings: the matrix (GET) and create (POST).
+    pub const BINDINGS: &str = "/admin/bindings";
+    /// The new-binding form.
+    pub const NEW_BINDING: &str = "/admin/bindings/new";
+    /// One binding: show (GET) and update (POST).
+    pub const BINDING: &str = "/admin/bindings/{id}";
+    /// Move a binding up or down its lane.
+    pub const BINDING_MOVE: &str = "/admin/bindings/{id}/move";
+    /// Delete a binding.
+    pub const BINDING_DELETE: &str = "/admin/bindings/{id}/delete";
+    /// Signing keys.
+    pub const KEYS: &str = "/admin/keys";
+    /// Rotate the signing keys.
+    pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
+    /// The audit log.
+    pub const AUDIT: &str = "/admin/audit";
+    /// Plugin run records.
+    pub const RUNS: &str = "/admin/runs";
+
+    /// One user's page.
+    pub fn user(id: &str) -> String {
+        format!("{USERS}/{id}")
+    }
+
+    /// One client's page.
+    pub fn client(id: &str) -> String {
+        format!("{CLIENTS}/{id}")
+    }
+
+    /// A client's secrets (POST adds one).
+    pub fn client_secrets(id: &str) -> String {
+        format!("{CLIENTS}/{id}/secrets")
+    }
+
+    /// Revoking one of a client's secrets.
+    pub fn client_secret_revoke(id: &str, secret: &str) -> String {
+        format!("{CLIENTS}/{id}/secrets/{secret}/revoke")
+    }
+
+    /// One API's page.
+    pub fn api(id: &str) -> String {
+        format!("{APIS}/{id}")
+    }
+
+    /// One plugin's page.
+    pub fn plugin(name: &str) -> String {
+        format!("{PLUGINS}/{name}")
+    }
+
+    /// One binding's page.
+    pub fn binding(id: &str) -> String {
+        format!("{BINDINGS}/{id}")
+    }
+
+    /// `path` followed by `action` (`delete`, `move`, `rollback`, `test`,
+    /// `password`, `status`): the POST targets below an object's page.
+    pub fn action(path: &str, action: &str) -> String {
+        format!("{path}/{action}")
+    }
+
+    /// `path` with the `?done=` key of the notice the page shows after a change.
+    pub fn done(path: &str, key: &str) -> String {
+        format!("{path}?done={key}")
+    }
+
+    /// A console route pattern relative to [`HOME`], as the console's scope
+    /// mounts it.
+    pub fn relative(pattern: &'static str) -> &'static str {
+        pattern.strip_prefix(HOME).unwrap_or(pattern)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The functions build the paths the patterns route.
+        #[test]
+        fn filled_paths_match_their_patterns() {
+            assert_eq!(user("u1"), USER.replace("{id}", "u1"));
+            assert_eq!(action(&user("u1"), "password"), USER_PASSWORD.replace("{id}", "u1"));
+            assert_eq!(client_secrets("c1"), CLIENT_SECRETS.replace("{id}", "c1"));
+            assert_eq!(
+                client_secret_revoke("c1", "s1"),
+                CLIENT_SECRET_REVOKE.replace("{id}", "c1").replace("{secret}", "s1")
+            );
+            assert_eq!(api("a1"), API.replace("{id}", "a1"));
+            assert_eq!(action(&plugin("p"), "test"), PLUGIN_TEST.replace("{name}", "p"));
+            assert_eq!(action(&binding("b1"), "move"), BINDING_MOVE.replace("{id}", "b1"));
+            assert_eq!(done(CLIENTS, "deleted"), "/admin/clients?done=deleted");
+            assert_eq!(relative(USER), "/users/{id}");
+            assert_eq!(relative(HOME), "");
+        }
+    }
+}

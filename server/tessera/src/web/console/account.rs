@@ -1,14 +1,16 @@
 //! The signed-in administrator's own account: change the password (the
 //! current one first; every other session of theirs ends).
 
-use super::{Admin, Failure, FieldErrors, Layout, PageQuery, Posted, blocking, render, render_form, see_other};
+use super::{Admin, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, render, render_form, see_other};
 use crate::service::admin::AdminError;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/account", web::get().to(show)).route("/account", web::post().to(change_password));
+    cfg.route(paths::relative(paths::ACCOUNT), web::get().to(show))
+        .route(paths::relative(paths::ACCOUNT), web::post().to(change_password));
 }
 
 #[derive(Template)]
@@ -30,27 +32,25 @@ struct PasswordForm {
     confirm: String,
 }
 
-async fn change_password(req: HttpRequest, p: Posted<PasswordForm>) -> HttpResponse {
+async fn change_password(req: HttpRequest, p: Posted<PasswordForm>) -> Page {
     let Posted { admin, form, .. } = p;
-    let again = |admin: &Admin, failure: Failure| match failure {
-        Failure::Form(errors, banner) => {
+    let again = |admin: &Admin, failure: Failure| {
+        failure.show_form(|errors, banner| {
             let mut l = Layout::new(admin, "account", "Your account");
             l.error = banner;
             render_form(true, &AccountPage { l, errors })
-        }
-        Failure::Page(r) => r,
+        })
     };
     if form.password != form.confirm {
         let e = AdminError::Invalid { field: "confirm", message: "does not match the new password".into() };
         return again(&admin, e.into());
     }
     let Some(cookie) = req.cookie(super::cookie_name(&admin.state)).map(|c| c.value().to_owned()) else {
-        return see_other(&format!("{}/login", super::PREFIX));
+        return Ok(see_other(paths::LOGIN));
     };
     let auth = admin.state.console.clone();
-    match blocking(move || auth.change_password(&cookie, &form.current, &form.password)).await {
-        Ok(Ok(())) => see_other("/admin/account?done=password"),
-        Ok(Err(e)) => again(&admin, e.into()),
-        Err(r) => r,
+    match blocking(move || auth.change_password(&cookie, &form.current, &form.password)).await? {
+        Ok(()) => Ok(see_other(&paths::done(paths::ACCOUNT, "password"))),
+        Err(e) => again(&admin, e.into()),
     }
 }

@@ -1,23 +1,24 @@
 //! APIs (resource servers): audience, signing algorithm, token lifetime, scopes.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, render, render_form,
-    see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
+    render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, split_list};
+use crate::service::views::ApiView;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use tessera_protocol::model::SigningAlg;
-use tessera_store::apis::{self, Api};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/apis", web::get().to(list))
-        .route("/apis", web::post().to(create))
-        .route("/apis/new", web::get().to(new_form))
-        .route("/apis/{id}", web::get().to(show))
-        .route("/apis/{id}", web::post().to(update))
-        .route("/apis/{id}/delete", web::post().to(delete));
+    cfg.route(paths::relative(paths::APIS), web::get().to(list))
+        .route(paths::relative(paths::APIS), web::post().to(create))
+        .route(paths::relative(paths::NEW_API), web::get().to(new_form))
+        .route(paths::relative(paths::API), web::get().to(show))
+        .route(paths::relative(paths::API), web::post().to(update))
+        .route(paths::relative(paths::API_DELETE), web::post().to(delete));
 }
 
 const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "HS256"];
@@ -26,22 +27,17 @@ const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "HS256"];
 #[template(path = "console/apis.html")]
 struct ListPage {
     l: Layout,
-    apis: Vec<Api>,
+    apis: Vec<ApiView>,
     pager: Pager,
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
-    match blocking(move || apis::page(&mut *store.conn()?, offset, limit)).await {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[]);
-            let l = Layout::new(&admin, "apis", "APIs").with_done(q.done.as_deref());
-            render(StatusCode::OK, &ListPage { l, apis: rows, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut rows = blocking(move || admin::list_apis(&store, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[]);
+    let l = Layout::new(&admin, "apis", "APIs").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &ListPage { l, apis: rows, pager }))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -62,14 +58,14 @@ struct ApiForm {
 }
 
 impl ApiForm {
-    fn of(a: &Api, resource_servers: &[String]) -> ApiForm {
+    fn of(a: &ApiView) -> ApiForm {
         ApiForm {
             identifier: a.identifier.clone(),
             name: a.name.clone(),
-            alg: a.alg.as_str().into(),
+            alg: a.alg.clone(),
             lifetime: a.token_lifetime_secs.to_string(),
             scopes: a.scopes.join(", "),
-            resource_servers: resource_servers.join(", "),
+            resource_servers: a.resource_servers.join(", "),
         }
     }
 
@@ -89,21 +85,18 @@ impl ApiForm {
 #[template(path = "console/api.html")]
 struct ApiPage {
     l: Layout,
-    api: Option<Api>,
+    api: Option<ApiView>,
     form: ApiForm,
     errors: FieldErrors,
     algs: &'static [&'static str],
 }
 
-fn again(mut page: ApiPage, failure: Failure) -> HttpResponse {
-    match failure {
-        Failure::Form(errors, banner) => {
-            page.errors = errors;
-            page.l.error = banner;
-            render_form(true, &page)
-        }
-        Failure::Page(resp) => resp,
-    }
+fn again(mut page: ApiPage, failure: Failure) -> Page {
+    failure.show_form(|errors, banner| {
+        page.errors = errors;
+        page.l.error = banner;
+        render_form(true, &page)
+    })
 }
 
 async fn new_form(admin: Admin) -> HttpResponse {
@@ -116,7 +109,7 @@ async fn new_form(admin: Admin) -> HttpResponse {
     render(StatusCode::OK, &ApiPage { l, api: None, form, errors: FieldErrors::default(), algs: ALGS })
 }
 
-async fn create(p: Posted<ApiForm>) -> HttpResponse {
+async fn create(p: Posted<ApiForm>) -> Page {
     let Posted { admin, form, .. } = p;
     let blank = |admin: &Admin, form| ApiPage {
         l: Layout::new(admin, "apis", "New API"),
@@ -140,68 +133,43 @@ async fn create(p: Posted<ApiForm>) -> HttpResponse {
         Err(e) => return again(blank(&admin, form), e.into()),
     };
     let (store, actor, state) = (admin.state.store.clone(), admin.actor(), admin.state.clone());
-    match blocking(move || admin::create_api(&store, state.keys.master(), &actor, new)).await {
-        Ok(Ok((api, Some(secret)))) => {
+    let now = admin.now();
+    match blocking(move || admin::create_api(&store, state.keys.master(), &actor, now, new)).await? {
+        Ok((api, Some(secret))) => {
             let l = Layout::new(&admin, "apis", format!("API {} created", api.identifier));
-            super::secret_page(
-                l,
-                "HS256 shared secret of API",
-                &api.identifier,
-                &format!("/admin/apis/{}", api.id),
-                &secret,
-            )
+            Ok(super::secret_page(l, "HS256 shared secret of API", &api.identifier, &paths::api(&api.id), &secret))
         }
-        Ok(Ok((api, None))) => see_other(&format!("/admin/apis/{}?done=created", api.id)),
-        Ok(Err(e)) => again(blank(&admin, form), e.into()),
-        Err(r) => r,
+        Ok((api, None)) => Ok(see_other(&paths::done(&paths::api(&api.id), "created"))),
+        Err(e) => again(blank(&admin, form), e.into()),
     }
 }
 
-/// An API and the client ids of its resource servers.
-async fn load(admin: &Admin, id: String) -> Result<(Api, Vec<String>), HttpResponse> {
+/// An API with the client ids of its resource servers.
+async fn load(admin: &Admin, id: String) -> Result<ApiView, ConsoleError> {
     let store = admin.state.store.clone();
-    let found = blocking(move || -> Result<Option<(Vec<String>, Api)>, tessera_store::StoreError> {
-        let mut conn = store.conn()?;
-        match apis::find(&mut conn, &id)? {
-            Some(a) => Ok(Some((apis::resource_servers(&mut conn, &a.id)?, a))),
-            None => Ok(None),
-        }
-    })
-    .await?;
-    match found {
-        Ok(Some((rs, a))) => Ok((a, rs)),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such API.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    blocking(move || admin::find_api(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such API."))
 }
 
-fn detail(admin: &Admin, (api, resource_servers): (Api, Vec<String>), form: Option<ApiForm>) -> ApiPage {
+fn detail(admin: &Admin, api: ApiView, form: Option<ApiForm>) -> ApiPage {
     ApiPage {
         l: Layout::new(admin, "apis", format!("API {}", api.identifier)),
-        form: form.unwrap_or_else(|| ApiForm::of(&api, &resource_servers)),
+        form: form.unwrap_or_else(|| ApiForm::of(&api)),
         api: Some(api),
         errors: FieldErrors::default(),
         algs: ALGS,
     }
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    match load(&admin, id.into_inner()).await {
-        Ok(api) => {
-            let mut page = detail(&admin, api, None);
-            page.l = page.l.with_done(q.done.as_deref());
-            render(StatusCode::OK, &page)
-        }
-        Err(r) => r,
-    }
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let api = load(&admin, id.into_inner()).await?;
+    let mut page = detail(&admin, api, None);
+    page.l = page.l.with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
-    let api = match load(&admin, id.into_inner()).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = load(&admin, id.into_inner()).await?;
     let edit = (|| -> Result<ApiEdit, AdminError> {
         Ok(ApiEdit {
             name: form.name.clone(),
@@ -215,20 +183,18 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> HttpResponse {
         Ok(e) => e,
         Err(e) => return again(detail(&admin, api, Some(form)), e.into()),
     };
-    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.0.id.clone());
-    match blocking(move || admin::update_api(&store, &actor, &aid, edit)).await {
-        Ok(Ok(a)) => see_other(&format!("/admin/apis/{}?done=saved", a.id)),
-        Ok(Err(e)) => again(detail(&admin, api, Some(form)), e.into()),
-        Err(r) => r,
+    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.id.clone());
+    let now = admin.now();
+    match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await? {
+        Ok(a) => Ok(see_other(&paths::done(&paths::api(&a.id), "saved"))),
+        Err(e) => again(detail(&admin, api, Some(form)), e.into()),
     }
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::delete_api(&store, &actor, &aid)).await {
-        Ok(Ok(())) => see_other("/admin/apis?done=deleted"),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || admin::delete_api(&store, &actor, now, &aid)).await??;
+    Ok(see_other(&paths::done(paths::APIS, "deleted")))
 }

@@ -2,10 +2,11 @@
 //! (throttled, generic errors, a double-submit CSRF cookie since there is no
 //! session yet), and sign-out (the session is deleted server-side).
 
-use super::{Admin, Empty, PREFIX, Posted, blocking, message_page, render, see_other, session_cookie};
+use super::{Admin, ConsoleError, Empty, Page, Posted, blocking, message_page, render, see_other, session_cookie};
 use crate::service::admin::AdminError;
 use crate::service::console::SignInError;
 use crate::web::AppState;
+use crate::web::routes::console as paths;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,11 +16,11 @@ use askama::Template;
 const LOGIN_CSRF: &str = "tessera_admin_csrf";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/setup", web::get().to(setup_form))
-        .route("/setup", web::post().to(setup))
-        .route("/login", web::get().to(login_form))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+    cfg.route(paths::relative(paths::SETUP), web::get().to(setup_form))
+        .route(paths::relative(paths::SETUP), web::post().to(setup))
+        .route(paths::relative(paths::LOGIN), web::get().to(login_form))
+        .route(paths::relative(paths::LOGIN), web::post().to(login))
+        .route(paths::relative(paths::LOGOUT), web::post().to(logout));
 }
 
 #[derive(Template)]
@@ -40,16 +41,15 @@ const LINK_USED: &str = "This setup link was already used or has expired. Use `t
                          or restart the server while no administrator exists for a new link.";
 
 /// GET /admin/setup?token=…: the form that creates the first administrator.
-async fn setup_form(state: web::Data<AppState>, q: web::Query<TokenQuery>) -> HttpResponse {
+async fn setup_form(state: web::Data<AppState>, q: web::Query<TokenQuery>) -> Page {
     let token = q.into_inner().token.unwrap_or_default();
     let auth = state.console.clone();
     let t = token.clone();
-    match blocking(move || auth.setup_token_valid(&t)).await {
-        Ok(Ok(true)) => render(StatusCode::OK, &SetupPage { token: &token, username: "", error: None, field: "" }),
-        Ok(Ok(false)) => message_page(StatusCode::NOT_FOUND, LINK_USED),
-        Ok(Err(e)) => super::store_page(e),
-        Err(resp) => resp,
-    }
+    Ok(if blocking(move || auth.setup_token_valid(&t)).await?? {
+        render(StatusCode::OK, &SetupPage { token: &token, username: "", error: None, field: "" })
+    } else {
+        message_page(StatusCode::NOT_FOUND, LINK_USED)
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -62,10 +62,10 @@ struct SetupForm {
 
 /// POST /admin/setup: the setup token is the form's secret (it cannot be
 /// guessed, so it also stops cross-site posts); it is used up on success.
-async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SetupForm>) -> HttpResponse {
+async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SetupForm>) -> Page {
     let f = form.into_inner();
     if !super::same_origin(&req, &state.issuer) {
-        return message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused.");
+        return Ok(message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused."));
     }
     if f.password != f.confirm {
         let page = SetupPage {
@@ -74,28 +74,27 @@ async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Set
             error: Some("The passwords do not match."),
             field: "confirm",
         };
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let auth = state.console.clone();
     let (token, username, password) = (f.token.clone(), f.username.clone(), f.password);
-    match blocking(move || auth.setup(&token, &username, &password)).await {
-        Ok(Ok((_, cookie))) => {
-            let mut resp = see_other(PREFIX);
+    match blocking(move || auth.setup(&token, &username, &password)).await? {
+        Ok((_, cookie)) => {
+            let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
-            resp
+            Ok(resp)
         }
-        Ok(Err(AdminError::Invalid { field, message })) => {
+        Err(AdminError::Invalid { field, message }) => {
             let page = SetupPage { token: &f.token, username: &f.username, error: Some(&message), field };
-            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-        Ok(Err(AdminError::Conflict(m))) if m.contains("setup link") => message_page(StatusCode::GONE, LINK_USED),
-        Ok(Err(AdminError::Conflict(m))) => {
+        Err(AdminError::Conflict(m)) if m.contains("setup link") => Ok(message_page(StatusCode::GONE, LINK_USED)),
+        Err(AdminError::Conflict(m)) => {
             let page = SetupPage { token: &f.token, username: &f.username, error: Some(&m), field: "username" };
-            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-        Ok(Err(AdminError::Store(e))) => super::store_page(e),
-        Ok(Err(_)) => message_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
-        Err(resp) => resp,
+        Err(AdminError::Store(e)) => Err(ConsoleError::Store(e)),
+        Err(_) => Err(ConsoleError::Internal),
     }
 }
 
@@ -113,7 +112,7 @@ fn login_page(state: &AppState, status: StatusCode, username: &str, error: Optio
     };
     let mut resp = render(status, &LoginPage { csrf: &csrf, username, error });
     let cookie = Cookie::build(LOGIN_CSRF, csrf)
-        .path(PREFIX)
+        .path(paths::HOME)
         .http_only(true)
         .secure(state.issuer.starts_with("https://"))
         .same_site(SameSite::Strict)
@@ -125,7 +124,7 @@ fn login_page(state: &AppState, status: StatusCode, username: &str, error: Optio
 /// GET /admin/login (a signed-in administrator goes to the dashboard).
 async fn login_form(state: web::Data<AppState>, admin: Option<Admin>) -> HttpResponse {
     if admin.is_some() {
-        return see_other(PREFIX);
+        return see_other(paths::HOME);
     }
     login_page(&state, StatusCode::OK, "", None)
 }
@@ -138,54 +137,54 @@ struct LoginForm {
 }
 
 /// POST /admin/login.
-async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> Page {
     let f = form.into_inner();
     let csrf_ok = crate::web::browser::double_submit_ok(&req, LOGIN_CSRF, &f.csrf);
     if !csrf_ok || !super::same_origin(&req, &state.issuer) {
-        return message_page(
+        return Ok(message_page(
             StatusCode::FORBIDDEN,
             "The sign-in form expired or did not come from this site. Open the console again.",
-        );
+        ));
     }
     let peer = state.client_addr(&req);
     let auth = state.console.clone();
     let (username, password) = (f.username.clone(), f.password);
-    match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await {
-        Ok(Ok((_, cookie))) => {
-            let mut resp = see_other(PREFIX);
+    match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await? {
+        Ok((_, cookie)) => {
+            let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
-            let mut gone = Cookie::build(LOGIN_CSRF, "").path(PREFIX).finish();
+            let mut gone = Cookie::build(LOGIN_CSRF, "").path(paths::HOME).finish();
             gone.make_removal();
             let _ = resp.add_cookie(&gone);
-            resp
+            Ok(resp)
         }
-        Ok(Err(e @ (SignInError::BadCredentials | SignInError::Throttled | SignInError::Busy))) => {
+        Err(e @ (SignInError::BadCredentials | SignInError::Throttled | SignInError::Busy)) => {
             let status = match e {
                 SignInError::Throttled => StatusCode::TOO_MANY_REQUESTS,
                 SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_page(&state, status, &f.username, Some(&e.to_string()))
+            Ok(login_page(&state, status, &f.username, Some(&e.to_string())))
         }
-        Ok(Err(SignInError::Store(e))) => super::store_page(e),
-        Ok(Err(SignInError::Internal(_))) => message_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong."),
-        Err(resp) => resp,
+        Err(SignInError::Store(e)) => Err(ConsoleError::Store(e)),
+        Err(SignInError::Internal(_)) => Err(ConsoleError::Internal),
     }
 }
 
 /// POST /admin/logout: deletes the session server-side and clears the cookie.
-async fn logout(state: web::Data<AppState>, req: HttpRequest, posted: Posted<Empty>) -> HttpResponse {
+async fn logout(state: web::Data<AppState>, req: HttpRequest, posted: Posted<Empty>) -> Page {
     let cookie = req.cookie(super::cookie_name(&state)).map(|c| c.value().to_owned());
     drop(posted);
     if let Some(c) = cookie {
         let auth = state.console.clone();
+        // Only a storage failure stops the sign-out; the cookie is cleared otherwise.
         if let Ok(Err(e)) = blocking(move || auth.sign_out(&c)).await {
-            return super::store_page(e);
+            return Err(ConsoleError::Store(e));
         }
     }
-    let mut resp = see_other(&format!("{PREFIX}/login"));
+    let mut resp = see_other(paths::LOGIN);
     let mut gone = session_cookie(&state, String::new());
     gone.make_removal();
     let _ = resp.add_cookie(&gone);
-    resp
+    Ok(resp)
 }

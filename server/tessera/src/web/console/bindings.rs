@@ -4,69 +4,26 @@
 //! Changes reach the next token request on every node, with no restart.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Posted, blocking, filters, pretty, render, render_form,
-    see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, pretty,
+    render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
-use crate::service::pipeline::TOKEN_TRIGGER;
-use crate::service::plugins::{self as svc, BindingChange, NewBinding};
+use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use tessera_protocol::model::grant_types;
-use tessera_store::plugins::{self, Binding};
-use tessera_store::{StoreError, clients};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/bindings", web::get().to(matrix))
-        .route("/bindings", web::post().to(create))
-        .route("/bindings/new", web::get().to(new_form))
-        .route("/bindings/{id}", web::get().to(show))
-        .route("/bindings/{id}", web::post().to(update))
-        .route("/bindings/{id}/move", web::post().to(move_binding))
-        .route("/bindings/{id}/delete", web::post().to(delete));
-}
-
-/// A binding with the names the page shows.
-struct Entry {
-    b: Binding,
-    plugin: String,
-    version: i32,
-}
-
-impl Entry {
-    fn is_hook(&self) -> bool {
-        self.b.client_ids.is_some()
-    }
-}
-
-/// Every binding with its plugin name and version number, in pipeline order
-/// (one query for the bindings, one per plugin for its names and versions).
-fn entries(conn: &mut tessera_store::DbConn) -> Result<Vec<Entry>, StoreError> {
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut numbers: HashMap<String, i32> = HashMap::new();
-    for p in plugins::list(conn)? {
-        numbers.extend(plugins::versions(conn, &p.id)?.into_iter().map(|v| (v.id, v.version)));
-        names.insert(p.id, p.name);
-    }
-    Ok(plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
-        .into_iter()
-        .map(|b| Entry {
-            plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(),
-            version: numbers.get(&b.plugin_version_id).copied().unwrap_or(0),
-            b,
-        })
-        .collect())
-}
-
-/// One binding with its plugin name and version number.
-fn entry(conn: &mut tessera_store::DbConn, id: &str) -> Result<Option<Entry>, StoreError> {
-    let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };
-    let plugin = plugins::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
-    let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
-    Ok(Some(Entry { b, plugin, version }))
+    cfg.route(paths::relative(paths::BINDINGS), web::get().to(matrix))
+        .route(paths::relative(paths::BINDINGS), web::post().to(create))
+        .route(paths::relative(paths::NEW_BINDING), web::get().to(new_form))
+        .route(paths::relative(paths::BINDING), web::get().to(show))
+        .route(paths::relative(paths::BINDING), web::post().to(update))
+        .route(paths::relative(paths::BINDING_MOVE), web::post().to(move_binding))
+        .route(paths::relative(paths::BINDING_DELETE), web::post().to(delete));
 }
 
 /// One grant type's pipeline.
@@ -79,33 +36,28 @@ struct Lane {
 #[template(path = "console/bindings.html")]
 struct MatrixPage {
     l: Layout,
-    all: Vec<Entry>,
+    all: Vec<BindingEntry>,
     lanes: Vec<Lane>,
 }
 
 impl MatrixPage {
-    fn entry(&self, i: &usize) -> &Entry {
+    fn entry(&self, i: &usize) -> &BindingEntry {
         &self.all[*i]
     }
 }
 
-async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    match blocking(move || entries(&mut *store.conn()?)).await {
-        Ok(Ok(all)) => {
-            let lanes = grant_types::ADVERTISED
-                .iter()
-                .map(|g| Lane {
-                    grant_type: g,
-                    entries: (0..all.len()).filter(|i| all[*i].b.grant_types.iter().any(|x| x == g)).collect(),
-                })
-                .collect();
-            let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
-            render(StatusCode::OK, &MatrixPage { l, all, lanes })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let all = blocking(move || svc::binding_entries(&store)).await??;
+    let lanes = grant_types::ADVERTISED
+        .iter()
+        .map(|g| Lane {
+            grant_type: g,
+            entries: (0..all.len()).filter(|i| all[*i].binding.grant_types.iter().any(|x| x == g)).collect(),
+        })
+        .collect();
+    let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.
@@ -183,7 +135,7 @@ impl BindingForm {
 #[template(path = "console/binding.html")]
 struct BindingPage {
     l: Layout,
-    binding: Option<Entry>,
+    binding: Option<BindingEntry>,
     form: BindingForm,
     errors: FieldErrors,
     plugins: Vec<String>,
@@ -196,24 +148,10 @@ struct BindingPage {
 async fn options(
     admin: &Admin,
     plugin_id: Option<String>,
-) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), HttpResponse> {
+) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
     let store = admin.state.store.clone();
-    match blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
-        // Newest first, as the store lists them.
-        let versions: Vec<i32> = match plugin_id {
-            Some(id) => plugins::versions(&mut c, &id)?.into_iter().map(|v| v.version).collect(),
-            None => vec![],
-        };
-        let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
-        Ok((names, versions, clients))
-    })
-    .await?
-    {
-        Ok(x) => Ok(x),
-        Err(e) => Err(super::store_page(e)),
-    }
+    let o = blocking(move || svc::binding_options(&store, plugin_id.as_deref())).await??;
+    Ok((o.plugins, o.versions, o.clients))
 }
 
 #[derive(serde::Deserialize)]
@@ -222,11 +160,8 @@ struct NewQuery {
     client: Option<String>,
 }
 
-async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
-    let (plugins, _, clients) = match options(&admin, None).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
+    let (plugins, _, clients) = options(&admin, None).await?;
     let form = BindingForm {
         plugin: q.plugin.clone().unwrap_or_default(),
         grant_types: vec![grant_types::CLIENT_CREDENTIALS.into()],
@@ -247,26 +182,23 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
         clients,
         choices: grant_types::ADVERTISED,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn again(admin: &Admin, binding: Option<Entry>, form: BindingForm, failure: Failure) -> HttpResponse {
+async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, failure: Failure) -> Page {
     let (errors, banner) = match failure {
         Failure::Form(e, b) => (e, b),
-        Failure::Page(r) => return r,
+        Failure::Page(e) => return Err(e),
     };
-    let (plugins, versions, clients) = match options(admin, binding.as_ref().map(|e| e.b.plugin_id.clone())).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (plugins, versions, clients) = options(admin, binding.as_ref().map(|e| e.binding.plugin_id.clone())).await?;
     let title = if binding.is_some() { "Binding" } else { "New binding" };
     let mut l = Layout::new(admin, "bindings", title);
     l.error = banner;
     let page = BindingPage { l, binding, form, errors, plugins, versions, clients, choices: grant_types::ADVERTISED };
-    render_form(true, &page)
+    Ok(render_form(true, &page))
 }
 
-async fn create(p: Posted<BindingForm>) -> HttpResponse {
+async fn create(p: Posted<BindingForm>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
@@ -294,46 +226,36 @@ async fn create(p: Posted<BindingForm>) -> HttpResponse {
         Err(e) => return again(&admin, None, form, e.into()).await,
     };
     let (store, state, actor) = (admin.state.store.clone(), admin.state.clone(), admin.actor());
-    match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, new)).await {
-        Ok(Ok(b)) => see_other(&format!("/admin/bindings/{}?done=created", b.id)),
-        Ok(Err(e)) => again(&admin, None, form, e.into()).await,
-        Err(r) => r,
+    let now = admin.now();
+    match blocking(move || svc::create_binding(&store, state.keys.master(), &actor, now, new)).await? {
+        Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "created"))),
+        Err(e) => again(&admin, None, form, e.into()).await,
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<Entry, HttpResponse> {
+async fn load(admin: &Admin, id: String) -> Result<BindingEntry, ConsoleError> {
     let store = admin.state.store.clone();
-    match blocking(move || entry(&mut *store.conn()?, &id)).await? {
-        Ok(Some(e)) => Ok(e),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such binding.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    blocking(move || svc::binding_entry(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such binding."))
 }
 
-fn form_of(e: &Entry) -> BindingForm {
+fn form_of(e: &BindingEntry) -> BindingForm {
     BindingForm {
         plugin: e.plugin.clone(),
         version: e.version.to_string(),
-        grant_types: e.b.grant_types.clone(),
-        clients: e.b.client_ids.as_ref().map(|c| c.join(", ")).unwrap_or_default(),
-        config: pretty(&e.b.config),
+        grant_types: e.binding.grant_types.clone(),
+        clients: e.binding.client_ids.as_ref().map(|c| c.join(", ")).unwrap_or_default(),
+        config: pretty(&e.binding.config),
         secrets: String::new(),
         clear_secrets: None,
-        failure_policy: e.b.failure_policy.clone(),
-        position: e.b.position.to_string(),
-        enabled: e.b.enabled.then(|| "on".into()),
+        failure_policy: e.binding.failure_policy.clone(),
+        position: e.binding.position.to_string(),
+        enabled: e.binding.enabled.then(|| "on".into()),
     }
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    let entry = match load(&admin, id.into_inner()).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    let (plugins, versions, clients) = match options(&admin, Some(entry.b.plugin_id.clone())).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let entry = load(&admin, id.into_inner()).await?;
+    let (plugins, versions, clients) = options(&admin, Some(entry.binding.plugin_id.clone())).await?;
     let l = Layout::new(&admin, "bindings", format!("Binding of {}", entry.plugin)).with_done(q.done.as_deref());
     let page = BindingPage {
         l,
@@ -345,17 +267,14 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
         clients,
         choices: grant_types::ADVERTISED,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
-    let entry = match load(&admin, id.into_inner()).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+    let entry = load(&admin, id.into_inner()).await?;
     let change = (|| -> Result<BindingChange, AdminError> {
         let secrets = form.secrets()?;
         Ok(BindingChange {
@@ -379,11 +298,11 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> HttpResponse {
         Err(e) => return again(&admin, Some(entry), form, e.into()).await,
     };
     let (store, state, actor, bid) =
-        (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.b.id.clone());
-    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, &bid, change)).await {
-        Ok(Ok(b)) => see_other(&format!("/admin/bindings/{}?done=saved", b.id)),
-        Ok(Err(e)) => again(&admin, Some(entry), form, e.into()).await,
-        Err(r) => r,
+        (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.binding.id.clone());
+    let now = admin.now();
+    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await? {
+        Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "saved"))),
+        Err(e) => again(&admin, Some(entry), form, e.into()).await,
     }
 }
 
@@ -393,16 +312,14 @@ struct MoveForm {
     direction: String,
 }
 
-async fn move_binding(p: Posted<MoveForm>, id: web::Path<String>) -> HttpResponse {
+async fn move_binding(p: Posted<MoveForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let up = form.direction == "up";
     let grant = form.grant_type.clone();
-    match blocking(move || svc::move_binding(&store, &actor, &bid, &grant, up)).await {
-        Ok(Ok(_)) => see_other(&format!("/admin/bindings?done=moved#lane-{}", lane_id(&form.grant_type))),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || svc::move_binding(&store, &actor, now, &bid, &grant, up)).await??;
+    Ok(see_other(&format!("{}#lane-{}", paths::done(paths::BINDINGS, "moved"), lane_id(&form.grant_type))))
 }
 
 /// An HTML id for a grant type's lane (URNs have colons).
@@ -410,12 +327,10 @@ pub fn lane_id(grant_type: &str) -> String {
     grant_type.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, bid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || svc::delete_binding(&store, &actor, &bid)).await {
-        Ok(Ok(())) => see_other("/admin/bindings?done=deleted"),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || svc::delete_binding(&store, &actor, now, &bid)).await??;
+    Ok(see_other(&paths::done(paths::BINDINGS, "deleted")))
 }

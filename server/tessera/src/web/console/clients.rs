@@ -4,28 +4,26 @@
 //! own hooks.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render,
-    render_form, see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
+    pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, NewClient, json_object, split_list};
-use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use tessera_protocol::model::grant_types;
-use tessera_store::clients::{self, Client, ClientSecret};
-use tessera_store::plugins::{self, Binding};
-use tessera_store::{StoreError, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/clients", web::get().to(list))
-        .route("/clients", web::post().to(create))
-        .route("/clients/new", web::get().to(new_form))
-        .route("/clients/{id}", web::get().to(show))
-        .route("/clients/{id}", web::post().to(update))
-        .route("/clients/{id}/delete", web::post().to(delete))
-        .route("/clients/{id}/secrets", web::post().to(add_secret))
-        .route("/clients/{id}/secrets/{secret}/revoke", web::post().to(revoke_secret));
+    cfg.route(paths::relative(paths::CLIENTS), web::get().to(list))
+        .route(paths::relative(paths::CLIENTS), web::post().to(create))
+        .route(paths::relative(paths::NEW_CLIENT), web::get().to(new_form))
+        .route(paths::relative(paths::CLIENT), web::get().to(show))
+        .route(paths::relative(paths::CLIENT), web::post().to(update))
+        .route(paths::relative(paths::CLIENT_DELETE), web::post().to(delete))
+        .route(paths::relative(paths::CLIENT_SECRETS), web::post().to(add_secret))
+        .route(paths::relative(paths::CLIENT_SECRET_REVOKE), web::post().to(revoke_secret));
 }
 
 /// The grant types a client can be given here, with why some are off by default.
@@ -52,22 +50,17 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
 #[template(path = "console/clients.html")]
 struct ListPage {
     l: Layout,
-    clients: Vec<Client>,
+    clients: Vec<ClientView>,
     pager: Pager,
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
-    match blocking(move || clients::list(&mut *store.conn()?, offset, limit)).await {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[]);
-            let l = Layout::new(&admin, "clients", "Clients").with_done(q.done.as_deref());
-            render(StatusCode::OK, &ListPage { l, clients: rows, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut rows = blocking(move || admin::list_clients(&store, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[]);
+    let l = Layout::new(&admin, "clients", "Clients").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &ListPage { l, clients: rows, pager }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.
@@ -98,7 +91,7 @@ struct ClientForm {
 }
 
 impl ClientForm {
-    fn of(c: &Client, service_account: Option<String>) -> ClientForm {
+    fn of(c: &ClientView, service_account: Option<String>) -> ClientForm {
         ClientForm {
             name: c.name.clone(),
             kind: if c.confidential { "confidential".into() } else { "public".into() },
@@ -156,27 +149,17 @@ impl ClientForm {
 #[template(path = "console/client.html")]
 struct ClientPage {
     l: Layout,
-    client: Option<Client>,
+    client: Option<ClientView>,
     form: ClientForm,
     errors: FieldErrors,
-    secrets: Vec<ClientSecret>,
-    hooks: Vec<Binding>,
+    secrets: Vec<ClientSecretView>,
+    hooks: Vec<BindingView>,
     choices: &'static [(&'static str, &'static str)],
-    now: i64,
 }
 
 impl ClientPage {
     fn blank(l: Layout, form: ClientForm, errors: FieldErrors) -> ClientPage {
-        ClientPage {
-            l,
-            client: None,
-            form,
-            errors,
-            secrets: vec![],
-            hooks: vec![],
-            choices: GRANT_CHOICES,
-            now: crate::clock::now(),
-        }
+        ClientPage { l, client: None, form, errors, secrets: vec![], hooks: vec![], choices: GRANT_CHOICES }
     }
 }
 
@@ -191,129 +174,88 @@ async fn new_form(admin: Admin) -> HttpResponse {
     render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default()))
 }
 
-fn form_again(admin: &Admin, page: ClientPage, failure: Failure) -> HttpResponse {
-    match failure {
-        Failure::Form(errors, banner) => {
-            let mut page = page;
-            page.errors = errors;
-            page.l.error = banner;
-            let _ = admin;
-            render_form(true, &page)
-        }
-        Failure::Page(resp) => resp,
-    }
+fn form_again(mut page: ClientPage, failure: Failure) -> Page {
+    failure.show_form(|errors, banner| {
+        page.errors = errors;
+        page.l.error = banner;
+        render_form(true, &page)
+    })
 }
 
-async fn create(p: Posted<ClientForm>) -> HttpResponse {
+async fn create(p: Posted<ClientForm>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
     let l = Layout::new(&admin, "clients", "New client");
     let new = match form.to_new() {
         Ok(n) => n,
-        Err(e) => return form_again(&admin, ClientPage::blank(l, form, FieldErrors::default()), e.into()),
+        Err(e) => return form_again(ClientPage::blank(l, form, FieldErrors::default()), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
-    match blocking(move || admin::create_client(&store, &actor, new)).await {
-        Ok(Ok((client, Some(secret)))) => {
+    let now = admin.now();
+    match blocking(move || admin::create_client(&store, &actor, now, new)).await? {
+        Ok((client, Some(secret))) => {
             let l = Layout::new(&admin, "clients", format!("Client {} created", client.name));
-            super::secret_page(l, "client_id", &client.id, &format!("/admin/clients/{}", client.id), secret.expose())
+            Ok(super::secret_page(l, "client_id", &client.id, &paths::client(&client.id), secret.expose()))
         }
-        Ok(Ok((client, None))) => see_other(&format!("/admin/clients/{}?done=created", client.id)),
-        Ok(Err(e)) => form_again(&admin, ClientPage::blank(l, form, FieldErrors::default()), e.into()),
-        Err(r) => r,
+        Ok((client, None)) => Ok(see_other(&paths::done(&paths::client(&client.id), "created"))),
+        Err(e) => form_again(ClientPage::blank(l, form, FieldErrors::default()), e.into()),
     }
 }
 
 /// The client, its secrets, its hooks and its service account's name.
-async fn load(
-    admin: &Admin,
-    id: String,
-) -> Result<(Client, Vec<ClientSecret>, Vec<Binding>, Option<String>), HttpResponse> {
-    let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let Some(client) = clients::find(&mut c, &id)? else { return Ok(None) };
-        let secrets = clients::secrets(&mut c, &id)?;
-        let hooks = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
-            .into_iter()
-            .filter(|b| b.client_ids.as_ref().is_some_and(|ids| ids.contains(&id)))
-            .collect();
-        let sa = match &client.service_account_user_id {
-            Some(uid) => users::find(&mut c, uid)?.map(|u| u.username),
-            None => None,
-        };
-        Ok(Some((client, secrets, hooks, sa)))
-    })
-    .await?;
-    match loaded {
-        Ok(Some(x)) => Ok(x),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such client.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+async fn load(admin: &Admin, id: String) -> Result<ClientDetail, ConsoleError> {
+    let (store, now) = (admin.state.store.clone(), admin.now());
+    blocking(move || admin::client_detail(&store, &id, now)).await??.ok_or(ConsoleError::NotFound("No such client."))
 }
 
-fn detail_page(
-    admin: &Admin,
-    loaded: (Client, Vec<ClientSecret>, Vec<Binding>, Option<String>),
-    form: Option<ClientForm>,
-) -> ClientPage {
-    let (client, secrets, hooks, sa) = loaded;
+fn detail_page(admin: &Admin, loaded: ClientDetail, form: Option<ClientForm>) -> ClientPage {
+    let ClientDetail { client, secrets, hooks, service_account } = loaded;
     let l = Layout::new(admin, "clients", format!("Client {}", client.name));
     ClientPage {
         l,
-        form: form.unwrap_or_else(|| ClientForm::of(&client, sa)),
+        form: form.unwrap_or_else(|| ClientForm::of(&client, service_account)),
         client: Some(client),
         errors: FieldErrors::default(),
         secrets,
         hooks,
         choices: GRANT_CHOICES,
-        now: crate::clock::now(),
     }
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    match load(&admin, id.into_inner()).await {
-        Ok(loaded) => {
-            let mut page = detail_page(&admin, loaded, None);
-            page.l = page.l.with_done(q.done.as_deref());
-            render(StatusCode::OK, &page)
-        }
-        Err(r) => r,
-    }
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let loaded = load(&admin, id.into_inner()).await?;
+    let mut page = detail_page(&admin, loaded, None);
+    page.l = page.l.with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {
     let grants = p.all("grant_types");
     let Posted { admin, mut form, .. } = p;
     form.grant_types = grants;
-    let loaded = match load(&admin, id.into_inner()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let loaded = load(&admin, id.into_inner()).await?;
     // The type is fixed at creation; the form cannot change it.
-    form.kind = if loaded.0.confidential { "confidential".into() } else { "public".into() };
-    let cid = loaded.0.id.clone();
+    form.kind = if loaded.client.confidential { "confidential".into() } else { "public".into() };
+    let cid = loaded.client.id.clone();
     let new = match form.to_new() {
         Ok(n) => n,
-        Err(e) => return form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
+        Err(e) => return form_again(detail_page(&admin, loaded, Some(form)), e.into()),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
-    match blocking(move || admin::update_client(&store, &actor, &cid, new)).await {
-        Ok(Ok(c)) => see_other(&format!("/admin/clients/{}?done=saved", c.id)),
-        Ok(Err(e)) => form_again(&admin, detail_page(&admin, loaded, Some(form)), e.into()),
-        Err(r) => r,
+    let now = admin.now();
+    match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await? {
+        Ok(c) => Ok(see_other(&paths::done(&paths::client(&c.id), "saved"))),
+        Err(e) => form_again(detail_page(&admin, loaded, Some(form)), e.into()),
     }
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::delete_client(&store, &actor, &cid)).await {
-        Ok(Ok(())) => see_other("/admin/clients?done=deleted"),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || admin::delete_client(&store, &actor, now, &cid)).await??;
+    Ok(see_other(&paths::done(paths::CLIENTS, "deleted")))
 }
 
 #[derive(serde::Deserialize)]
@@ -323,39 +265,33 @@ struct SecretForm {
     overlap_hours: String,
 }
 
-async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> HttpResponse {
+async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let overlap = match form.overlap_hours.trim() {
         "" => None,
         h => match h.parse::<f64>() {
             Ok(h) if (0.0..=24.0 * 365.0).contains(&h) => Some((h * 3600.0) as i64),
             _ => {
-                return super::admin_error_page(AdminError::Invalid {
+                return Err(ConsoleError::Action(AdminError::Invalid {
                     field: "overlap",
                     message: "must be a number of hours between 0 and 8760".into(),
-                });
+                }));
             }
         },
     };
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::add_client_secret(&store, &actor, &cid, overlap)).await {
-        Ok(Ok((row, secret))) => {
-            let l = Layout::new(&admin, "clients", "New client secret");
-            let back = format!("/admin/clients/{}", row.client_id);
-            super::secret_page(l, "client_id", &row.client_id, &back, secret.expose())
-        }
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    let (row, secret) = blocking(move || admin::add_client_secret(&store, &actor, now, &cid, overlap)).await??;
+    let l = Layout::new(&admin, "clients", "New client secret");
+    let back = paths::client(&row.client_id);
+    Ok(super::secret_page(l, "client_id", &row.client_id, &back, secret.expose()))
 }
 
-async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn revoke_secret(p: Posted<Empty>, path: web::Path<(String, String)>) -> Page {
     let admin = p.admin;
     let (cid, sid) = path.into_inner();
     let (store, actor, c) = (admin.state.store.clone(), admin.actor(), cid.clone());
-    match blocking(move || admin::revoke_client_secret(&store, &actor, &c, &sid)).await {
-        Ok(Ok(())) => see_other(&format!("/admin/clients/{cid}?done=revoked")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || admin::revoke_client_secret(&store, &actor, now, &c, &sid)).await??;
+    Ok(see_other(&paths::done(&paths::client(&cid), "revoked")))
 }

@@ -1,53 +1,38 @@
 //! Signing keys: every algorithm's next, current and retired keys, and rotation.
 
-use super::{Admin, Empty, Layout, PageQuery, Posted, blocking, filters, render, see_other};
+use super::{Admin, Empty, Layout, Page, PageQuery, Posted, blocking, filters, render, see_other};
 use crate::service::admin;
+use crate::service::views::SigningKeyView;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
-use tessera_store::keys::{self, SigningKey};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keys", web::get().to(list)).route("/keys/rotate", web::post().to(rotate));
+    cfg.route(paths::relative(paths::KEYS), web::get().to(list))
+        .route(paths::relative(paths::KEYS_ROTATE), web::post().to(rotate));
 }
 
 #[derive(Template)]
 #[template(path = "console/keys.html")]
 struct KeysPage {
     l: Layout,
-    keys: Vec<SigningKey>,
+    keys: Vec<SigningKeyView>,
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    match blocking(move || keys::all(&mut *store.conn()?)).await {
-        Ok(Ok(mut rows)) => {
-            let rank = |s: &str| match s {
-                "current" => 0,
-                "next" => 1,
-                _ => 2,
-            };
-            rows.sort_by(|a, b| {
-                a.alg.cmp(&b.alg).then(rank(&a.state).cmp(&rank(&b.state))).then(b.created_at.cmp(&a.created_at))
-            });
-            let l = Layout::new(&admin, "keys", "Signing keys").with_done(q.done.as_deref());
-            render(StatusCode::OK, &KeysPage { l, keys: rows })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let rows = blocking(move || admin::list_keys(&store)).await??;
+    let l = Layout::new(&admin, "keys", "Signing keys").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &KeysPage { l, keys: rows }))
 }
 
-async fn rotate(p: Posted<Empty>) -> HttpResponse {
+async fn rotate(p: Posted<Empty>) -> Page {
     let admin = p.admin;
-    let (state, actor) = (admin.state.clone(), admin.actor());
-    match blocking(move || {
-        admin::rotate_keys(&state.store, state.keys.master(), &actor, state.admin.retired_publish_secs)
+    let (state, actor, now) = (admin.state.clone(), admin.actor(), admin.now());
+    blocking(move || {
+        admin::rotate_keys(&state.store, state.keys.master(), &actor, now, state.admin.retired_publish_secs)
     })
-    .await
-    {
-        Ok(Ok(_)) => see_other("/admin/keys?done=rotated"),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    .await??;
+    Ok(see_other(&paths::done(paths::KEYS, "rotated")))
 }

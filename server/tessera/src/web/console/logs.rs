@@ -1,17 +1,18 @@
 //! The audit log (who changed what, when; filterable) and the plugin run
 //! log (recent failures first, then every run).
 
-use super::{Admin, Layout, Pager, blocking, filters, render};
+use super::{Admin, Layout, Page, Pager, blocking, filters, render};
+use crate::service::admin;
+use crate::service::plugins;
+use crate::service::views::{AuditEventView, RunView};
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
-use tessera_plugin_host::LogLine;
-use tessera_store::StoreError;
-use tessera_store::audit::{self, AuditEvent, AuditFilter};
-use tessera_store::plugins::{self, PluginRunRecord};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(audit_log)).route("/runs", web::get().to(runs));
+    cfg.route(paths::relative(paths::AUDIT), web::get().to(audit_log))
+        .route(paths::relative(paths::RUNS), web::get().to(runs));
 }
 
 #[derive(serde::Deserialize)]
@@ -32,7 +33,7 @@ struct AuditPage {
     actor: String,
     action: String,
     target: String,
-    events: Vec<AuditEvent>,
+    events: Vec<AuditEventView>,
     pager: Pager,
 }
 
@@ -40,24 +41,16 @@ fn opt(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-async fn audit_log(admin: Admin, q: web::Query<AuditQuery>) -> HttpResponse {
+async fn audit_log(admin: Admin, q: web::Query<AuditQuery>) -> Page {
     let q = q.into_inner();
     let (page, offset, limit) = Pager::window(q.page);
-    let filter = AuditFilter { actor: opt(&q.actor), action_prefix: opt(&q.action), target: opt(&q.target) };
+    let (actor, action, target) = (opt(&q.actor), opt(&q.action), opt(&q.target));
     let store = admin.state.store.clone();
-    match blocking(move || audit::recent(&mut *store.conn()?, &filter, offset, limit)).await {
-        Ok(Ok(mut events)) => {
-            let pager = Pager::paginate(
-                page,
-                &mut events,
-                &[("actor", &q.actor), ("action", &q.action), ("target", &q.target)],
-            );
-            let l = Layout::new(&admin, "audit", "Audit log");
-            render(StatusCode::OK, &AuditPage { l, actor: q.actor, action: q.action, target: q.target, events, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut events = blocking(move || admin::audit_events(&store, actor, action, target, offset, limit)).await??;
+    let pager =
+        Pager::paginate(page, &mut events, &[("actor", &q.actor), ("action", &q.action), ("target", &q.target)]);
+    let l = Layout::new(&admin, "audit", "Audit log");
+    Ok(render(StatusCode::OK, &AuditPage { l, actor: q.actor, action: q.action, target: q.target, events, pager }))
 }
 
 #[derive(serde::Deserialize)]
@@ -67,55 +60,24 @@ struct RunsQuery {
     page: Option<i64>,
 }
 
-/// A run with its log lines parsed.
-struct RunRow {
-    r: PluginRunRecord,
-    logs: Vec<String>,
-}
-
-impl RunRow {
-    fn of(r: PluginRunRecord) -> RunRow {
-        let logs =
-            serde_json::from_str::<Vec<LogLine>>(&r.logs).unwrap_or_default().iter().map(ToString::to_string).collect();
-        RunRow { r, logs }
-    }
-
-    fn ok(&self) -> bool {
-        self.r.outcome == "ok"
-    }
-}
-
 #[derive(Template)]
 #[template(path = "console/runs.html")]
 struct RunsPage {
     l: Layout,
     binding: String,
-    failures: Vec<RunRow>,
-    runs: Vec<RunRow>,
+    failures: Vec<RunView>,
+    runs: Vec<RunView>,
     pager: Pager,
 }
 
-async fn runs(admin: Admin, q: web::Query<RunsQuery>) -> HttpResponse {
+async fn runs(admin: Admin, q: web::Query<RunsQuery>) -> Page {
     let q = q.into_inner();
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
     let binding = opt(&q.binding);
-    let loaded = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let failures = if page == 1 { plugins::runs(&mut c, binding.as_deref(), true, 0, 10)? } else { vec![] };
-        let all = plugins::runs(&mut c, binding.as_deref(), false, offset, limit)?;
-        Ok((failures, all))
-    })
-    .await;
-    match loaded {
-        Ok(Ok((failures, mut all))) => {
-            let pager = Pager::paginate(page, &mut all, &[("binding", &q.binding)]);
-            let l = Layout::new(&admin, "runs", "Plugin runs");
-            let failures = failures.into_iter().map(RunRow::of).collect();
-            let runs = all.into_iter().map(RunRow::of).collect();
-            render(StatusCode::OK, &RunsPage { l, binding: q.binding, failures, runs, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let (failures, mut all) =
+        blocking(move || plugins::runs(&store, binding.as_deref(), page, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut all, &[("binding", &q.binding)]);
+    let l = Layout::new(&admin, "runs", "Plugin runs");
+    Ok(render(StatusCode::OK, &RunsPage { l, binding: q.binding, failures, runs: all, pager }))
 }

@@ -4,38 +4,37 @@
 //! context with the production host.
 
 use super::{
-    Admin, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render, render_form,
-    see_other,
+    Admin, ConsoleError, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters, pretty,
+    render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
-use crate::service::pipeline::TOKEN_TRIGGER;
-use crate::service::plugins as svc;
+use crate::service::plugins::{self as svc, PluginDetail};
+use crate::service::views::{BindingView, PluginVersionView, PluginView};
+use crate::web::routes::console as paths;
 use actix_multipart::form::MultipartForm;
 use actix_multipart::form::bytes::Bytes as FileBytes;
 use actix_multipart::form::text::Text;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use serde_json::Value;
 use tessera_plugin_host::TokenContext;
 use tessera_protocol::model::grant_types;
-use tessera_store::plugins::{self, Binding, Plugin, VersionInfo};
-use tessera_store::{StoreError, apis, clients, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/plugins", web::get().to(list))
-        .route("/plugins", web::post().to(upload))
-        .route("/plugins/{name}", web::get().to(show))
-        .route("/plugins/{name}/rollback", web::post().to(rollback))
-        .route("/plugins/{name}/test", web::get().to(test_form))
-        .route("/plugins/{name}/test", web::post().to(test_run));
+    cfg.route(paths::relative(paths::PLUGINS), web::get().to(list))
+        .route(paths::relative(paths::PLUGINS), web::post().to(upload))
+        .route(paths::relative(paths::PLUGIN), web::get().to(show))
+        .route(paths::relative(paths::PLUGIN_ROLLBACK), web::post().to(rollback))
+        .route(paths::relative(paths::PLUGIN_TEST), web::get().to(test_form))
+        .route(paths::relative(paths::PLUGIN_TEST), web::post().to(test_run));
 }
 
 #[derive(Template)]
 #[template(path = "console/plugins.html")]
 struct ListPage {
     l: Layout,
-    plugins: Vec<(Plugin, Option<VersionInfo>)>,
+    plugins: Vec<(PluginView, Option<PluginVersionView>)>,
     pager: Pager,
     name: String,
     declare_claims: String,
@@ -58,36 +57,20 @@ impl UploadState {
     }
 }
 
-async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: UploadState) -> HttpResponse {
+async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: UploadState) -> Page {
     let UploadState { name, declare, errors, banner } = up;
     let (page, offset, limit) = Pager::window(page);
     let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let rows = plugins::page(&mut c, offset, limit)?;
-        rows.into_iter()
-            .map(|p| {
-                let latest = plugins::version_by_number(&mut c, &p.id, None)?;
-                Ok((p, latest))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-    })
-    .await;
-    match loaded {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[]);
-            let failed = errors.any() || banner.is_some();
-            let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
-            l.error = banner;
-            let max_mib = format!("{:.0}", admin.state.admin.max_upload_bytes as f64 / (1024.0 * 1024.0));
-            render_form(failed, &ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut rows = blocking(move || svc::list_plugins(&store, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[]);
+    let failed = errors.any() || banner.is_some();
+    let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
+    l.error = banner;
+    let max_mib = format!("{:.0}", admin.state.admin.max_upload_bytes as f64 / (1024.0 * 1024.0));
+    Ok(render_form(failed, &ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib }))
 }
 
-async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     list_page(&admin, q.page, q.done.as_deref(), UploadState::fresh()).await
 }
 
@@ -105,7 +88,7 @@ async fn upload(
     admin: Admin,
     req: actix_web::HttpRequest,
     form: Result<MultipartForm<UploadForm>, actix_web::Error>,
-) -> HttpResponse {
+) -> Page {
     let form = match form {
         Ok(f) => f.into_inner(),
         Err(e) => {
@@ -127,7 +110,7 @@ async fn upload(
     };
     let csrf = form.csrf.map(Text::into_inner).unwrap_or_default();
     if let Err(refusal) = admin.check_csrf(&csrf) {
-        return actix_web::ResponseError::error_response(&refusal);
+        return Ok(actix_web::ResponseError::error_response(&refusal));
     }
     let name = form.name.into_inner().trim().to_owned();
     let declare = form.declare_claims.map(Text::into_inner).unwrap_or_default();
@@ -138,23 +121,21 @@ async fn upload(
         return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
     }
     let (store, host, actor, n) = (admin.state.store.clone(), admin.state.host.clone(), admin.actor(), name.clone());
-    match blocking(move || svc::upload(&store, &host, &actor, &n, &wasm, declared)).await {
-        Ok(Ok((plugin, _, _))) => see_other(&format!("/admin/plugins/{}?done=uploaded", plugin.name)),
-        Ok(Err(e)) => match Failure::from(e) {
+    let now = admin.now();
+    match blocking(move || svc::upload(&store, &host, &actor, now, &n, &wasm, declared)).await? {
+        Ok((plugin, _, _)) => Ok(see_other(&paths::done(&paths::plugin(&plugin.name), "uploaded"))),
+        Err(e) => match Failure::from(e) {
             Failure::Form(errors, banner) => {
                 list_page(&admin, None, None, UploadState { name, declare, errors, banner }).await
             }
-            Failure::Page(r) => r,
+            Failure::Page(e) => Err(e),
         },
-        Err(r) => r,
     }
 }
 
 /// One version, as the page shows it.
 struct VersionRow {
-    v: VersionInfo,
-    imports: Vec<String>,
-    exports: Vec<String>,
+    v: PluginVersionView,
     bound: usize,
 }
 
@@ -162,63 +143,22 @@ struct VersionRow {
 #[template(path = "console/plugin.html")]
 struct PluginPage {
     l: Layout,
-    plugin: Plugin,
+    plugin: PluginView,
     versions: Vec<VersionRow>,
-    bindings: Vec<Binding>,
+    bindings: Vec<BindingView>,
 }
 
-struct Loaded {
-    plugin: Plugin,
-    versions: Vec<VersionInfo>,
-    bindings: Vec<Binding>,
-}
-
-async fn load(admin: &Admin, name: String) -> Result<Loaded, HttpResponse> {
+async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    let loaded = blocking(move || -> Result<_, StoreError> {
-        let mut c = store.conn()?;
-        let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
-        let versions = plugins::versions(&mut c, &plugin.id)?; // newest first
-        let bindings = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
-            .into_iter()
-            .filter(|b| b.plugin_id == plugin.id)
-            .collect();
-        Ok(Some(Loaded { plugin, versions, bindings }))
-    })
-    .await?;
-    match loaded {
-        Ok(Some(l)) => Ok(l),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such plugin.")),
-        Err(e) => Err(super::store_page(e)),
-    }
-}
-
-fn names(interface: &Value, key: &str) -> Vec<String> {
-    interface[key]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
-async fn show(admin: Admin, name: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    let Loaded { plugin, versions, bindings } = match load(&admin, name.into_inner()).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+    let name = name.into_inner();
+    let PluginDetail { plugin, versions, bindings } =
+        blocking(move || svc::plugin_detail(&store, &name)).await??.ok_or(ConsoleError::NotFound("No such plugin."))?;
     let versions = versions
         .into_iter()
-        .map(|v| {
-            let interface: Value = serde_json::from_str(&v.interface).unwrap_or_default();
-            VersionRow {
-                imports: names(&interface, "imports"),
-                exports: names(&interface, "exports"),
-                bound: bindings.iter().filter(|b| b.plugin_version_id == v.id).count(),
-                v,
-            }
-        })
+        .map(|v| VersionRow { bound: bindings.iter().filter(|b| b.plugin_version_id == v.id).count(), v })
         .collect();
     let l = Layout::new(&admin, "plugins", format!("Plugin {}", plugin.name)).with_done(q.done.as_deref());
-    render(StatusCode::OK, &PluginPage { l, plugin, versions, bindings })
+    Ok(render(StatusCode::OK, &PluginPage { l, plugin, versions, bindings }))
 }
 
 #[derive(serde::Deserialize)]
@@ -226,15 +166,13 @@ struct RollbackForm {
     version: i32,
 }
 
-async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> HttpResponse {
+async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let name = name.into_inner();
     let (store, actor, n) = (admin.state.store.clone(), admin.actor(), name.clone());
-    match blocking(move || svc::rollback(&store, &actor, &n, form.version)).await {
-        Ok(Ok(_)) => see_other(&format!("/admin/plugins/{name}?done=rolled-back")),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || svc::rollback(&store, &actor, now, &n, form.version)).await??;
+    Ok(see_other(&paths::done(&paths::plugin(&name), "rolled-back")))
 }
 
 /// The test panel's choices and result.
@@ -312,66 +250,29 @@ struct Choices {
 
 /// A username that does not exist is reported next to its field, and the
 /// sample is built without a user.
-async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), HttpResponse> {
+async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), ConsoleError> {
     let store = admin.state.store.clone();
     let issuer = admin.state.issuer.clone();
     let grant = q.grant_type.clone().unwrap_or_else(|| grant_types::CLIENT_CREDENTIALS.into());
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
-    let loaded = blocking(move || -> Result<Option<(Choices, FieldErrors)>, StoreError> {
-        let mut c = store.conn()?;
-        let Some(plugin) = plugins::find_by_name(&mut c, &name)? else { return Ok(None) };
-        let versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
-        let clients: Vec<(String, String)> =
-            clients::list(&mut c, 0, 200)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
-        let client = match client_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(id) => clients::find(&mut c, id)?,
-            None => None,
-        };
-        let mut errors = FieldErrors::default();
-        let user = match username.as_str() {
-            "" => None,
-            u => {
-                let found = users::find_by_username(&mut c, u)?;
-                if found.is_none() {
-                    errors = FieldErrors::one("username", format!("no user named {u:?}"));
-                }
-                found
-            }
-        };
-        // Client credentials speak for the client's service account, if any.
-        let user = match (user, &client) {
-            (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
-                Some(uid) => users::find(&mut c, uid)?,
-                None => None,
-            },
-            (u, _) => u,
-        };
-        let audience = if audience.is_empty() {
-            apis::page(&mut c, 0, 1)?.into_iter().next().map(|a| a.identifier).unwrap_or_default()
-        } else {
-            audience
-        };
-        let aud = Some(audience.as_str()).filter(|a| !a.is_empty());
-        let context = svc::sample_context(&issuer, &grant, client.as_ref(), user.as_ref(), aud);
-        Ok(Some((Choices { versions, clients, context, audience }, errors)))
-    })
-    .await?;
-    match loaded {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such plugin.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    let loaded =
+        blocking(move || svc::test_choices(&store, &issuer, &name, &grant, client_id.as_deref(), &username, audience))
+            .await??
+            .ok_or(ConsoleError::NotFound("No such plugin."))?;
+    let errors = match loaded.unknown_user {
+        Some(message) => FieldErrors::one("username", message),
+        None => FieldErrors::default(),
+    };
+    let svc::TestChoices { versions, clients, context, audience, .. } = loaded;
+    Ok((Choices { versions, clients, context, audience }, errors))
 }
 
 /// GET: the panel with a sample context for the chosen grant, client and user.
-async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuery>) -> HttpResponse {
+async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuery>) -> Page {
     let name = name.into_inner();
     let q = q.into_inner();
-    let (choices, errors) = match choices(&admin, name.clone(), &q).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (choices, errors) = choices(&admin, name.clone(), &q).await?;
     let page = TestPage {
         l: Layout::new(&admin, "plugins", format!("Test {name}")),
         version: q.version.or(choices.versions.first().copied()).unwrap_or(1),
@@ -388,7 +289,7 @@ async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuer
         result: None,
         plugin: name,
     };
-    render_form(page.errors.any(), &page)
+    Ok(render_form(page.errors.any(), &page))
 }
 
 #[derive(serde::Deserialize)]
@@ -401,7 +302,7 @@ struct RunForm {
 }
 
 /// POST: runs the chosen version on the context, as a binding would.
-async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
+async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let name = name.into_inner();
     let parsed = (|| -> Result<TokenContext, AdminError> {
@@ -416,39 +317,17 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
     let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => match blocking(move || -> Result<svc::TrialRun, AdminError> {
-            let (version, declared) = {
-                let mut c = store.conn()?;
-                let plugin =
-                    plugins::find_by_name(&mut c, &n)?.ok_or_else(|| StoreError::NotFound(format!("plugin {n:?}")))?;
-                let v = plugins::version_by_number(&mut c, &plugin.id, Some(number))?
-                    .ok_or_else(|| StoreError::NotFound(format!("version {number}")))?;
-                let declared = v.declared()?;
-                (v, declared)
-            };
-            let loader = || {
-                plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string())
-            };
-            Ok(svc::trial_run(&host, &version.sha256, loader, &ctx, declared.as_deref()))
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        },
+        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx)).await?,
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),
         Err(e) => match Failure::from(e) {
             Failure::Form(errors, banner) => (None, errors, banner),
-            Failure::Page(r) => return r,
+            Failure::Page(e) => return Err(e),
         },
     };
     let q = TestQuery { version: Some(form.version), ..TestQuery::default() };
-    let choices = match choices(&admin, name.clone(), &q).await {
-        Ok((c, _)) => c,
-        Err(r) => return r,
-    };
+    let (choices, _) = choices(&admin, name.clone(), &q).await?;
     // Keep the choices the context was built from selected.
     let sent = serde_json::from_str::<Value>(&form.context).unwrap_or_default();
     let field = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -472,5 +351,5 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
         errors,
         result,
     };
-    render_form(page.errors.any() || page.l.error.is_some(), &page)
+    Ok(render_form(page.errors.any() || page.l.error.is_some(), &page))
 }

@@ -2,24 +2,25 @@
 //! reset password, disable, delete.
 
 use super::{
-    Admin, Empty, Failure, FieldErrors, Layout, PageQuery, Pager, Posted, blocking, filters, pretty, render,
-    render_form, see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
+    pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, NewUser, UserEdit, json_object, split_list};
+use crate::service::views::UserView;
+use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use tessera_store::users::{self, User};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users", web::get().to(list))
-        .route("/users", web::post().to(create))
-        .route("/users/new", web::get().to(new_form))
-        .route("/users/{id}", web::get().to(show))
-        .route("/users/{id}", web::post().to(update))
-        .route("/users/{id}/password", web::post().to(password))
-        .route("/users/{id}/status", web::post().to(status))
-        .route("/users/{id}/delete", web::post().to(delete));
+    cfg.route(paths::relative(paths::USERS), web::get().to(list))
+        .route(paths::relative(paths::USERS), web::post().to(create))
+        .route(paths::relative(paths::NEW_USER), web::get().to(new_form))
+        .route(paths::relative(paths::USER), web::get().to(show))
+        .route(paths::relative(paths::USER), web::post().to(update))
+        .route(paths::relative(paths::USER_PASSWORD), web::post().to(password))
+        .route(paths::relative(paths::USER_STATUS), web::post().to(status))
+        .route(paths::relative(paths::USER_DELETE), web::post().to(delete));
 }
 
 #[derive(serde::Deserialize)]
@@ -35,24 +36,19 @@ struct ListQuery {
 struct ListPage {
     l: Layout,
     q: String,
-    users: Vec<User>,
+    users: Vec<UserView>,
     pager: Pager,
 }
 
-async fn list(admin: Admin, q: web::Query<ListQuery>) -> HttpResponse {
+async fn list(admin: Admin, q: web::Query<ListQuery>) -> Page {
     let q = q.into_inner();
     let (page, offset, limit) = Pager::window(q.page);
     let store = admin.state.store.clone();
     let search = q.q.clone();
-    match blocking(move || users::list(&mut *store.conn()?, &search, offset, limit)).await {
-        Ok(Ok(mut rows)) => {
-            let pager = Pager::paginate(page, &mut rows, &[("q", &q.q)]);
-            let l = Layout::new(&admin, "users", "Users").with_done(q.done.as_deref());
-            render(StatusCode::OK, &ListPage { l, q: q.q, users: rows, pager })
-        }
-        Ok(Err(e)) => super::store_page(e),
-        Err(r) => r,
-    }
+    let mut rows = blocking(move || admin::list_users(&store, &search, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[("q", &q.q)]);
+    let l = Layout::new(&admin, "users", "Users").with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &ListPage { l, q: q.q, users: rows, pager }))
 }
 
 /// The form's fields, as typed (kept on an error).
@@ -73,7 +69,7 @@ struct UserForm {
 }
 
 impl UserForm {
-    fn of(u: &User) -> UserForm {
+    fn of(u: &UserView) -> UserForm {
         UserForm {
             username: u.username.clone(),
             password: String::new(),
@@ -93,7 +89,7 @@ impl UserForm {
 #[template(path = "console/user.html")]
 struct UserPage {
     l: Layout,
-    user: Option<User>,
+    user: Option<UserView>,
     form: UserForm,
     errors: FieldErrors,
 }
@@ -104,18 +100,15 @@ async fn new_form(admin: Admin) -> HttpResponse {
     render(StatusCode::OK, &UserPage { l, user: None, form, errors: FieldErrors::default() })
 }
 
-fn form_again(admin: &Admin, user: Option<User>, form: UserForm, failure: Failure, title: &str) -> HttpResponse {
-    match failure {
-        Failure::Form(errors, banner) => {
-            let mut l = Layout::new(admin, "users", title);
-            l.error = banner;
-            render_form(true, &UserPage { l, user, form, errors })
-        }
-        Failure::Page(resp) => resp,
-    }
+fn form_again(admin: &Admin, user: Option<UserView>, form: UserForm, failure: Failure, title: &str) -> Page {
+    failure.show_form(|errors, banner| {
+        let mut l = Layout::new(admin, "users", title);
+        l.error = banner;
+        render_form(true, &UserPage { l, user, form, errors })
+    })
 }
 
-async fn create(p: Posted<UserForm>) -> HttpResponse {
+async fn create(p: Posted<UserForm>) -> Page {
     let Posted { admin, form, .. } = p;
     let built = (|| -> Result<NewUser, admin::AdminError> {
         Ok(NewUser {
@@ -132,41 +125,27 @@ async fn create(p: Posted<UserForm>) -> HttpResponse {
         Err(e) => return form_again(&admin, None, form, e.into(), "New user"),
     };
     let (store, actor) = (admin.state.store.clone(), admin.actor());
-    match blocking(move || admin::create_user(&store, &actor, new)).await {
-        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=created", u.id)),
-        Ok(Err(e)) => form_again(&admin, None, form, e.into(), "New user"),
-        Err(r) => r,
+    let now = admin.now();
+    match blocking(move || admin::create_user(&store, &actor, now, new)).await? {
+        Ok(u) => Ok(see_other(&paths::done(&paths::user(&u.id), "created"))),
+        Err(e) => form_again(&admin, None, form, e.into(), "New user"),
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<User, HttpResponse> {
+async fn load(admin: &Admin, id: String) -> Result<UserView, ConsoleError> {
     let store = admin.state.store.clone();
-    match blocking(move || users::find(&mut *store.conn()?, &id)).await? {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(super::message_page(StatusCode::NOT_FOUND, "No such user.")),
-        Err(e) => Err(super::store_page(e)),
-    }
+    blocking(move || admin::find_user(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such user."))
 }
 
-async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> HttpResponse {
-    match load(&admin, id.into_inner()).await {
-        Ok(u) => {
-            let l = Layout::new(&admin, "users", format!("User {}", u.username)).with_done(q.done.as_deref());
-            render(
-                StatusCode::OK,
-                &UserPage { l, form: UserForm::of(&u), user: Some(u), errors: FieldErrors::default() },
-            )
-        }
-        Err(r) => r,
-    }
+async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
+    let u = load(&admin, id.into_inner()).await?;
+    let l = Layout::new(&admin, "users", format!("User {}", u.username)).with_done(q.done.as_deref());
+    Ok(render(StatusCode::OK, &UserPage { l, form: UserForm::of(&u), user: Some(u), errors: FieldErrors::default() }))
 }
 
-async fn update(p: Posted<UserForm>, id: web::Path<String>) -> HttpResponse {
+async fn update(p: Posted<UserForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
-    let user = match load(&admin, id.into_inner()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+    let user = load(&admin, id.into_inner()).await?;
     let title = format!("User {}", user.username);
     let edit = (|| -> Result<UserEdit, admin::AdminError> {
         Ok(UserEdit {
@@ -181,10 +160,10 @@ async fn update(p: Posted<UserForm>, id: web::Path<String>) -> HttpResponse {
         Err(e) => return form_again(&admin, Some(user), form, e.into(), &title),
     };
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
-    match blocking(move || admin::update_user(&store, &actor, &uid, edit)).await {
-        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=saved", u.id)),
-        Ok(Err(e)) => form_again(&admin, Some(user), form, e.into(), &title),
-        Err(r) => r,
+    let now = admin.now();
+    match blocking(move || admin::update_user(&store, &actor, now, &uid, edit)).await? {
+        Ok(u) => Ok(see_other(&paths::done(&paths::user(&u.id), "saved"))),
+        Err(e) => form_again(&admin, Some(user), form, e.into(), &title),
     }
 }
 
@@ -193,20 +172,17 @@ struct PasswordForm {
     password: String,
 }
 
-async fn password(p: Posted<PasswordForm>, id: web::Path<String>) -> HttpResponse {
+async fn password(p: Posted<PasswordForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
-    let user = match load(&admin, id.into_inner()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+    let user = load(&admin, id.into_inner()).await?;
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
-    match blocking(move || admin::set_user_password(&store, &actor, &uid, &form.password)).await {
-        Ok(Ok(u)) => see_other(&format!("/admin/users/{}?done=password", u.id)),
-        Ok(Err(e)) => {
+    let now = admin.now();
+    match blocking(move || admin::set_user_password(&store, &actor, now, &uid, &form.password)).await? {
+        Ok(u) => Ok(see_other(&paths::done(&paths::user(&u.id), "password"))),
+        Err(e) => {
             let title = format!("User {}", user.username);
             form_again(&admin, Some(user.clone()), UserForm::of(&user), e.into(), &title)
         }
-        Err(r) => r,
     }
 }
 
@@ -215,24 +191,18 @@ struct StatusForm {
     disabled: bool,
 }
 
-async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> HttpResponse {
+async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::set_user_disabled(&store, &actor, &uid, form.disabled)).await {
-        Ok(Ok(u)) => {
-            see_other(&format!("/admin/users/{}?done={}", u.id, if u.disabled { "disabled" } else { "enabled" }))
-        }
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    let u = blocking(move || admin::set_user_disabled(&store, &actor, now, &uid, form.disabled)).await??;
+    Ok(see_other(&paths::done(&paths::user(&u.id), if u.disabled { "disabled" } else { "enabled" })))
 }
 
-async fn delete(p: Posted<Empty>, id: web::Path<String>) -> HttpResponse {
+async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    match blocking(move || admin::delete_user(&store, &actor, &uid)).await {
-        Ok(Ok(())) => see_other("/admin/users?done=deleted"),
-        Ok(Err(e)) => super::admin_error_page(e),
-        Err(r) => r,
-    }
+    let now = admin.now();
+    blocking(move || admin::delete_user(&store, &actor, now, &uid)).await??;
+    Ok(see_other(&paths::done(paths::USERS, "deleted")))
 }

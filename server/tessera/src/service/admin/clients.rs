@@ -1,0 +1,280 @@
+//! Clients: create, edit, delete, and their secrets (added with optional
+//! rotation overlap, revoked).
+
+use super::{AdminError, audit, internal, invalid};
+use crate::clock;
+use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::service::views::{self, ClientDetail, ClientSecretView, ClientView};
+use serde_json::{Value, json};
+use tessera_protocol::ScopeSet;
+use tessera_protocol::model::grant_types;
+use tessera_protocol::redirect_uri::validate_redirect_uri;
+use tessera_protocol::secret::PlainSecret;
+use tessera_store::clients::{self, Client, ClientSecret};
+use tessera_store::users;
+use tessera_store::{DbConn, Store, StoreError};
+use tessera_store::{grants, plugins};
+
+/// A client to create.
+#[derive(Debug, Default)]
+pub struct NewClient {
+    /// Display name.
+    pub name: String,
+    /// False for public clients (SPAs, native apps).
+    pub public: bool,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Redirect URIs (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed scopes; `None`: any an API defines.
+    pub scopes: Option<Vec<String>>,
+    /// Allowed audiences; `None`: any API.
+    pub audiences: Option<Vec<String>>,
+    /// Metadata object.
+    pub metadata: Value,
+    /// Username of the service-account user.
+    pub service_account: Option<String>,
+    /// The operator's own app: no consent page.
+    pub first_party: bool,
+    /// Disabled: cannot authenticate or start an authorization.
+    pub disabled: bool,
+}
+
+fn validate_client(new: &NewClient) -> Result<String, AdminError> {
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.len() > 200 {
+        return Err(invalid("name", "must be 1 to 200 characters"));
+    }
+    if new.grant_types.is_empty() {
+        return Err(invalid("grant-types", "name at least one grant type"));
+    }
+    for g in &new.grant_types {
+        if !grant_types::is_known(g) {
+            return Err(invalid(
+                "grant-types",
+                format!("unknown grant type {g:?}; known: {}", grant_types::ALL.join(", ")),
+            ));
+        }
+    }
+    if new.public && new.grant_types.iter().any(|g| g == grant_types::CLIENT_CREDENTIALS) {
+        return Err(invalid("grant-types", "a public client cannot use client_credentials (RFC 6749 §4.4)"));
+    }
+    for uri in &new.redirect_uris {
+        validate_redirect_uri(uri).map_err(|e| invalid("redirect-uri", e.to_string()))?;
+    }
+    for uri in &new.post_logout_redirect_uris {
+        validate_redirect_uri(uri).map_err(|e| invalid("post-logout-redirect-uri", e.to_string()))?;
+    }
+    if let Some(scopes) = &new.scopes {
+        ScopeSet::parse(&scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;
+    }
+    if !new.metadata.is_object() {
+        return Err(invalid("metadata", "must be a JSON object"));
+    }
+    if new.service_account.is_some() && new.public {
+        return Err(invalid("service-account", "only a confidential client can have a service account"));
+    }
+    Ok(name)
+}
+
+/// Resolves a service-account username to the user's id.
+fn service_account_id(conn: &mut DbConn, name: Option<&str>) -> Result<Option<String>, StoreError> {
+    match name {
+        None => Ok(None),
+        Some(name) => match users::find_by_username(conn, name)? {
+            Some(u) => Ok(Some(u.id)),
+            None => Err(StoreError::NotFound(format!("service-account user {name:?}"))),
+        },
+    }
+}
+
+/// Creates a client; a confidential client gets its first secret, returned
+/// here in plaintext for the one time it is shown.
+pub fn create_client(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    new: NewClient,
+) -> Result<(Client, Option<PlainSecret>), AdminError> {
+    let name = validate_client(&new)?;
+    let id = clock::random_id(24).map_err(internal)?;
+    let secret =
+        if new.public { None } else { Some(PlainSecret::from_random(clock::random::<32>().map_err(internal)?)) };
+    let secret_id = clock::uuid();
+    let client = store.tx(|conn| {
+        let client = Client {
+            id: id.clone(),
+            name: name.clone(),
+            confidential: !new.public,
+            grant_types: new.grant_types.clone(),
+            redirect_uris: new.redirect_uris.clone(),
+            post_logout_redirect_uris: new.post_logout_redirect_uris.clone(),
+            allowed_scopes: new.scopes.clone(),
+            allowed_audiences: new.audiences.clone(),
+            metadata: new.metadata.clone(),
+            service_account_user_id: service_account_id(conn, new.service_account.as_deref())?,
+            first_party: new.first_party,
+            disabled: new.disabled,
+            created_at: now,
+            updated_at: now,
+        };
+        clients::insert(conn, &client)?;
+        if let Some(s) = &secret {
+            clients::insert_secret(conn, &secret_row(&secret_id, &id, s, now))?;
+        }
+        audit(
+            conn,
+            actor,
+            now,
+            "client.create",
+            &id,
+            json!({"name": name, "confidential": !new.public, "grant_types": new.grant_types}),
+        )?;
+        Ok(client)
+    })?;
+    Ok((client, secret))
+}
+
+/// Changes a client's settings. Whether it is confidential stays as created
+/// (`edit.public` must match): a public client has no secrets to turn on.
+pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewClient) -> Result<Client, AdminError> {
+    let name = validate_client(&edit)?;
+    let client = store.tx(|conn| {
+        let mut c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
+        if c.confidential == edit.public {
+            return Err(StoreError::Conflict("a client's type (confidential or public) cannot change".into()));
+        }
+        c.name = name.clone();
+        c.grant_types = edit.grant_types.clone();
+        c.redirect_uris = edit.redirect_uris.clone();
+        c.post_logout_redirect_uris = edit.post_logout_redirect_uris.clone();
+        c.allowed_scopes = edit.scopes.clone();
+        c.allowed_audiences = edit.audiences.clone();
+        c.metadata = edit.metadata.clone();
+        c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
+        c.first_party = edit.first_party;
+        // Issue #11 item 5: disabling a client ends its refresh-token families.
+        let revoked = if edit.disabled && !c.disabled { grants::revoke_client(conn, id, now)? } else { 0 };
+        c.disabled = edit.disabled;
+        c.updated_at = now;
+        clients::update(conn, &c)?;
+        audit(conn, actor, now,
+            "client.update",
+            id,
+            json!({"name": name, "grant_types": edit.grant_types, "disabled": c.disabled, "revoked_refresh_tokens": revoked}),
+        )?;
+        Ok(c)
+    })?;
+    Ok(client)
+}
+
+/// Deletes a client with its secrets and grants, and takes it out of the
+/// client hooks that name it; a hook left with no client is disabled (an
+/// empty list never runs, and must not turn into a rule for every client).
+pub fn delete_client(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
+        for mut b in plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)? {
+            let Some(ids) = b.client_ids.as_mut().filter(|ids| ids.iter().any(|c| c == id)) else { continue };
+            ids.retain(|c| c != id);
+            if ids.is_empty() {
+                b.enabled = false;
+            }
+            b.updated_at = now;
+            plugins::update_binding(conn, &b)?;
+            audit(conn, actor, now, "binding.update", &b.id, json!({"removed_client": id, "enabled": b.enabled}))?;
+        }
+        clients::delete(conn, id)?;
+        audit(conn, actor, now, "client.delete", id, json!({"name": c.name}))
+    })?;
+    Ok(())
+}
+
+fn secret_row(secret_id: &str, client_id: &str, s: &PlainSecret, now: i64) -> ClientSecret {
+    ClientSecret {
+        id: secret_id.to_owned(),
+        client_id: client_id.to_owned(),
+        secret_hash: s.hash().as_str().to_owned(),
+        hint: s.expose().chars().take(4).collect(),
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+    }
+}
+
+/// Adds a new secret to a confidential client. With `overlap_secs`, every
+/// other active secret expires that many seconds from now (rotation);
+/// without it, the old secrets stay active.
+pub fn add_client_secret(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    client_id: &str,
+    overlap_secs: Option<i64>,
+) -> Result<(ClientSecret, PlainSecret), AdminError> {
+    if overlap_secs.is_some_and(|o| o < 0) {
+        return Err(invalid("overlap", "must not be negative"));
+    }
+    let secret = PlainSecret::from_random(clock::random::<32>().map_err(internal)?);
+    let row = secret_row(&clock::uuid(), client_id, &secret, now);
+    store.tx(|conn| {
+        let client =
+            clients::find(conn, client_id)?.ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?;
+        if !client.confidential {
+            return Err(StoreError::Conflict("a public client has no secrets".into()));
+        }
+        clients::insert_secret(conn, &row)?;
+        if let Some(o) = overlap_secs {
+            clients::expire_other_secrets(conn, client_id, &row.id, now + o)?;
+        }
+        audit(
+            conn,
+            actor,
+            now,
+            "client.secret.add",
+            client_id,
+            json!({"secret_id": row.id, "overlap_secs": overlap_secs}),
+        )
+    })?;
+    Ok((row, secret))
+}
+
+/// Revokes one secret at once.
+pub fn revoke_client_secret(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    client_id: &str,
+    secret_id: &str,
+) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        clients::revoke_secret(conn, client_id, secret_id, now)?;
+        audit(conn, actor, now, "client.secret.revoke", client_id, json!({"secret_id": secret_id}))
+    })?;
+    Ok(())
+}
+
+/// A page of clients.
+pub fn list_clients(store: &Store, offset: i64, limit: i64) -> Result<Vec<ClientView>, StoreError> {
+    Ok(views::all(clients::list(&mut *store.conn()?, offset, limit)?))
+}
+
+/// A client with its secrets (as of `now`), the token hooks that name it
+/// and its service account's name; `None` if it does not exist.
+pub fn client_detail(store: &Store, id: &str, now: i64) -> Result<Option<ClientDetail>, StoreError> {
+    let mut c = store.conn()?;
+    let Some(client) = clients::find(&mut c, id)? else { return Ok(None) };
+    let secrets = clients::secrets(&mut c, id)?.into_iter().map(|s| ClientSecretView::of(s, now)).collect();
+    let hooks = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+        .into_iter()
+        .filter(|b| b.client_ids.as_ref().is_some_and(|ids| ids.iter().any(|x| x == id)))
+        .map(views::BindingView::from)
+        .collect();
+    let service_account = match &client.service_account_user_id {
+        Some(uid) => users::find(&mut c, uid)?.map(|u| u.username),
+        None => None,
+    };
+    Ok(Some(ClientDetail { client: client.into(), secrets, hooks, service_account }))
+}

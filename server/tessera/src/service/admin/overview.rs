@@ -1,0 +1,55 @@
+//! The console's overview reads: the dashboard and the audit log.
+
+use crate::service::pipeline::TOKEN_TRIGGER;
+use crate::service::views::{self, AuditEventView, RunView};
+use tessera_store::audit::{self, AuditFilter};
+use tessera_store::{Store, StoreError};
+use tessera_store::{apis, clients, plugins, users};
+
+/// A page of audit events, newest first, filtered by actor, action prefix
+/// and target (each optional).
+pub fn audit_events(
+    store: &Store,
+    actor: Option<String>,
+    action_prefix: Option<String>,
+    target: Option<String>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AuditEventView>, StoreError> {
+    let filter = AuditFilter { actor, action_prefix, target };
+    Ok(views::all(audit::recent(&mut *store.conn()?, &filter, offset, limit)?))
+}
+
+/// What the console's dashboard shows: how much is configured, and what
+/// failed and changed lately.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Dashboard {
+    /// Users.
+    pub users: i64,
+    /// Clients.
+    pub clients: i64,
+    /// APIs.
+    pub apis: i64,
+    /// Plugins.
+    pub plugins: i64,
+    /// Token-hook bindings.
+    pub bindings: i64,
+    /// The ten newest failed plugin runs.
+    pub failures: Vec<RunView>,
+    /// The ten newest audit events.
+    pub events: Vec<AuditEventView>,
+}
+
+/// The dashboard's numbers and lists.
+pub fn dashboard(store: &Store) -> Result<Dashboard, StoreError> {
+    let mut c = store.conn()?;
+    Ok(Dashboard {
+        users: users::count(&mut c)?,
+        clients: clients::count(&mut c)?,
+        apis: apis::count(&mut c)?,
+        plugins: plugins::count(&mut c)?,
+        bindings: plugins::binding_count(&mut c, TOKEN_TRIGGER)?,
+        failures: views::all(plugins::runs(&mut c, None, true, 0, 10)?),
+        events: views::all(audit::recent(&mut c, &AuditFilter::default(), 0, 10)?),
+    })
+}

@@ -1,0 +1,468 @@
+//! What the console shows (and a management API will serialize): read-only
+//! views of users, clients, APIs, keys, bindings, plugin runs and audit
+//! events. A view carries no hash, no sealed secret and no private key, so a
+//! template or a JSON body cannot leak one; it knows nothing of HTML.
+//!
+//! Services build views from store rows; handlers never read the store.
+
+use serde::Serialize;
+use serde_json::Value;
+use tessera_plugin_host::LogLine;
+use tessera_store::apis::Api;
+use tessera_store::audit::AuditEvent;
+use tessera_store::clients::{Client, ClientSecret};
+use tessera_store::keys::SigningKey;
+use tessera_store::plugins::{Binding, Plugin, PluginRunRecord, VersionInfo};
+use tessera_store::users::User;
+
+/// A user, without the password hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// Row id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Profile object (OIDC standard claims).
+    pub profile: Value,
+    /// Metadata object.
+    pub metadata: Value,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Cannot sign in or get tokens.
+    pub disabled: bool,
+    /// Whether a password is set (a service account has none).
+    pub has_password: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> UserView {
+        UserView {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            profile: u.profile,
+            metadata: u.metadata,
+            roles: u.roles,
+            disabled: u.disabled,
+            has_password: u.password_hash.is_some(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A client's settings (its secrets are separate views without hashes).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientView {
+    /// `client_id`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Has secrets (false: a public client).
+    pub confidential: bool,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Redirect URIs (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed scopes; `None`: any an API defines.
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Allowed audiences; `None`: any API.
+    pub allowed_audiences: Option<Vec<String>>,
+    /// Metadata object.
+    pub metadata: Value,
+    /// The service-account user's id.
+    pub service_account_user_id: Option<String>,
+    /// The operator's own app: no consent page.
+    pub first_party: bool,
+    /// Cannot authenticate or start an authorization.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl From<Client> for ClientView {
+    fn from(c: Client) -> ClientView {
+        ClientView {
+            id: c.id,
+            name: c.name,
+            confidential: c.confidential,
+            grant_types: c.grant_types,
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            allowed_scopes: c.allowed_scopes,
+            allowed_audiences: c.allowed_audiences,
+            metadata: c.metadata,
+            service_account_user_id: c.service_account_user_id,
+            first_party: c.first_party,
+            disabled: c.disabled,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// One client secret as an administrator may see it: its first characters,
+/// never its hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientSecretView {
+    /// Row id (to revoke it).
+    pub id: String,
+    /// The owning client.
+    pub client_id: String,
+    /// The first characters of the secret, to tell secrets apart.
+    pub hint: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When a rotation's overlap ends it, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// Whether it authenticates the client at the time the view was made.
+    pub active: bool,
+}
+
+impl ClientSecretView {
+    /// The view of `s` at `now`.
+    pub fn of(s: ClientSecret, now: i64) -> ClientSecretView {
+        ClientSecretView {
+            active: s.is_active(now),
+            id: s.id,
+            client_id: s.client_id,
+            hint: s.hint,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+        }
+    }
+}
+
+/// A client with what its page shows alongside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientDetail {
+    /// The client.
+    pub client: ClientView,
+    /// Its secrets, newest first.
+    pub secrets: Vec<ClientSecretView>,
+    /// The token hooks that name it.
+    pub hooks: Vec<BindingView>,
+    /// The service-account user's name.
+    pub service_account: Option<String>,
+}
+
+/// An API (resource server), without its sealed HS256 secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiView {
+    /// Row id.
+    pub id: String,
+    /// The audience its tokens carry.
+    pub identifier: String,
+    /// Display name.
+    pub name: String,
+    /// The JWS algorithm of its tokens.
+    pub alg: String,
+    /// Access-token lifetime, seconds.
+    pub token_lifetime_secs: i64,
+    /// Scopes it defines.
+    pub scopes: Vec<String>,
+    /// Client ids of its resource servers (they may introspect its tokens).
+    pub resource_servers: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl ApiView {
+    /// The view of `a` with its resource servers.
+    pub fn of(a: Api, resource_servers: Vec<String>) -> ApiView {
+        ApiView {
+            id: a.id,
+            identifier: a.identifier,
+            name: a.name,
+            alg: a.alg.as_str().to_owned(),
+            token_lifetime_secs: a.token_lifetime_secs,
+            scopes: a.scopes,
+            resource_servers,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A signing key's public facts, without the sealed private key.
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningKeyView {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JWS algorithm.
+    pub alg: String,
+    /// `next`, `current` or `retired`.
+    pub state: String,
+    /// The public JWK, as published.
+    pub public_jwk: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it became current, Unix seconds.
+    pub activated_at: Option<i64>,
+    /// When it was retired, Unix seconds.
+    pub retired_at: Option<i64>,
+}
+
+impl From<SigningKey> for SigningKeyView {
+    fn from(k: SigningKey) -> SigningKeyView {
+        SigningKeyView {
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            public_jwk: k.public_jwk,
+            created_at: k.created_at,
+            activated_at: k.activated_at,
+            retired_at: k.retired_at,
+        }
+    }
+}
+
+/// A plugin binding, without its sealed secrets (their names only).
+#[derive(Debug, Clone, Serialize)]
+pub struct BindingView {
+    /// Row id.
+    pub id: String,
+    /// The bound plugin.
+    pub plugin_id: String,
+    /// The bound version.
+    pub plugin_version_id: String,
+    /// When it runs.
+    pub trigger: String,
+    /// The grant types it runs for.
+    pub grant_types: Vec<String>,
+    /// The clients it runs for; `None`: every client.
+    pub client_ids: Option<Vec<String>>,
+    /// Order within a lane.
+    pub position: i32,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Configuration object passed to the plugin.
+    pub config: Value,
+    /// Names of its secrets (the values are never shown again).
+    pub secret_names: Vec<String>,
+    /// What a failure does to the token request.
+    pub failure_policy: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl From<Binding> for BindingView {
+    fn from(b: Binding) -> BindingView {
+        BindingView {
+            id: b.id,
+            plugin_id: b.plugin_id,
+            plugin_version_id: b.plugin_version_id,
+            trigger: b.trigger,
+            grant_types: b.grant_types,
+            client_ids: b.client_ids,
+            position: b.position,
+            enabled: b.enabled,
+            config: b.config,
+            secret_names: b.secret_names,
+            failure_policy: b.failure_policy,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// One plugin run, its log lines parsed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    /// Row id.
+    pub id: String,
+    /// The binding that ran.
+    pub binding_id: String,
+    /// The version that ran.
+    pub plugin_version_id: String,
+    /// The token request's grant type.
+    pub grant_type: String,
+    /// The token request's client.
+    pub client_id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// How long it took, microseconds.
+    pub duration_us: i64,
+    /// `ok` or the failure.
+    pub outcome: String,
+    /// What failed, for the administrator.
+    pub detail: String,
+    /// The plugin's log lines, formatted.
+    pub logs: Vec<String>,
+}
+
+impl RunView {
+    /// True when the run succeeded.
+    pub fn ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+}
+
+impl From<PluginRunRecord> for RunView {
+    fn from(r: PluginRunRecord) -> RunView {
+        let logs =
+            serde_json::from_str::<Vec<LogLine>>(&r.logs).unwrap_or_default().iter().map(ToString::to_string).collect();
+        RunView {
+            id: r.id,
+            binding_id: r.binding_id,
+            plugin_version_id: r.plugin_version_id,
+            grant_type: r.grant_type,
+            client_id: r.client_id,
+            at: r.at,
+            duration_us: r.duration_us,
+            outcome: r.outcome,
+            detail: r.detail,
+            logs,
+        }
+    }
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEventView {
+    /// Row id.
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who (`admin:NAME`, `cli`, `unauthenticated`).
+    pub actor: String,
+    /// What (`client.create`, ...).
+    pub action: String,
+    /// The object's id.
+    pub target: String,
+    /// JSON detail, as recorded.
+    pub detail: String,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> AuditEventView {
+        AuditEventView { id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target, detail: e.detail }
+    }
+}
+
+/// A plugin (its versions are separate views).
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginView {
+    /// Row id.
+    pub id: String,
+    /// The name bindings and the CLI use.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<Plugin> for PluginView {
+    fn from(p: Plugin) -> PluginView {
+        PluginView { id: p.id, name: p.name, created_at: p.created_at }
+    }
+}
+
+/// One uploaded version of a plugin, with the interface it imports and
+/// exports (the component itself stays in the store).
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginVersionView {
+    /// Row id.
+    pub id: String,
+    /// 1, 2, ... per plugin.
+    pub version: i32,
+    /// sha256 of the component, hex.
+    pub sha256: String,
+    /// Component size, bytes.
+    pub size: i64,
+    /// The WIT world it targets.
+    pub world: String,
+    /// The claims it declared it may set (JSON list), if it declared any.
+    pub declared_claims: Option<String>,
+    /// Interfaces it imports.
+    pub imports: Vec<String>,
+    /// Interfaces it exports.
+    pub exports: Vec<String>,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// Unix seconds.
+    pub uploaded_at: i64,
+}
+
+impl From<VersionInfo> for PluginVersionView {
+    fn from(v: VersionInfo) -> PluginVersionView {
+        let interface: Value = serde_json::from_str(&v.interface).unwrap_or_default();
+        let names = |key: &str| -> Vec<String> {
+            interface[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        PluginVersionView {
+            imports: names("imports"),
+            exports: names("exports"),
+            id: v.id,
+            version: v.version,
+            sha256: v.sha256,
+            size: v.size,
+            world: v.world,
+            declared_claims: v.declared_claims,
+            uploaded_by: v.uploaded_by,
+            uploaded_at: v.uploaded_at,
+        }
+    }
+}
+
+/// Lists of rows become lists of views.
+pub fn all<R, V: From<R>>(rows: Vec<R>) -> Vec<V> {
+    rows.into_iter().map(V::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The views that reach a template or a JSON body carry no hash and no
+    /// sealed secret.
+    #[test]
+    fn views_carry_no_hashes_or_sealed_secrets() {
+        let secret = ClientSecret {
+            id: "s1".into(),
+            client_id: "c1".into(),
+            secret_hash: "HASH-VALUE".into(),
+            hint: "abcd".into(),
+            created_at: 1,
+            expires_at: None,
+            revoked_at: None,
+        };
+        let text = serde_json::to_string(&ClientSecretView::of(secret, 2)).unwrap_or_default();
+        assert!(!text.contains("HASH-VALUE") && !text.contains("secret_hash"), "{text}");
+        assert!(text.contains("\"active\":true"), "{text}");
+        let user = User {
+            id: "u1".into(),
+            username: "dana".into(),
+            password_hash: Some("$argon2id$PHC".into()),
+            email: None,
+            profile: json!({}),
+            metadata: json!({}),
+            roles: vec![],
+            disabled: false,
+            created_at: 1,
+            updated_at: 1,
+        };
+        let text = serde_json::to_string(&UserView::from(user)).unwrap_or_default();
+        assert!(!text.contains("argon2") && text.contains("\"has_password\":true"), "{text}");
+    }
+}

@@ -563,6 +563,94 @@ fn expired_state_is_purged_in_batches(db: &Db) {
     assert!(throttle::marked_since(&mut c, "login:known:someone|127.0.0.1", 400).unwrap());
 }
 
+/// docs/security-checklist.md O-21 (storage half): an authorization code is
+/// redeemed once. Redemption is one conditional UPDATE, so of two
+/// redemptions, sequential or concurrent, on any node, exactly one wins.
+fn authorization_codes_are_single_use(db: &Db) {
+    use tessera_store::grants::{self, AuthorizationCode};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("acu", "code-user")).unwrap();
+    clients::insert(&mut c, &client("acc")).unwrap();
+    let code = |hash: &str| AuthorizationCode {
+        code_hash: hash.into(),
+        client_id: "acc".into(),
+        user_id: "acu".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scopes: "openid".into(),
+        audience: None,
+        nonce: Some("n".into()),
+        code_challenge: Some("challenge".into()),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 61,
+        used_at: None,
+        family_id: format!("fam-{hash}"),
+    };
+    grants::insert_code(&mut c, &code("once")).unwrap();
+    let stored = grants::code(&mut c, "once").unwrap().unwrap();
+    assert_eq!((stored.used_at, stored.nonce.as_deref(), stored.family_id.as_str()), (None, Some("n"), "fam-once"));
+    assert!(grants::redeem_code(&mut c, "once", 5).unwrap(), "first redemption wins");
+    assert!(!grants::redeem_code(&mut c, "once", 6).unwrap(), "second redemption loses");
+    assert_eq!(grants::code(&mut c, "once").unwrap().unwrap().used_at, Some(5), "the first redemption is kept");
+    assert!(!grants::redeem_code(&mut c, "unknown", 5).unwrap(), "an unknown code redeems nothing");
+
+    grants::insert_code(&mut c, &code("raced")).unwrap();
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for now in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if grants::redeem_code(&mut c, "raced", 10 + now).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent redemptions exactly one wins");
+    assert!(grants::code(&mut c, "raced").unwrap().unwrap().used_at.is_some());
+
+    // Ending a user's grants expires the codes not yet redeemed.
+    grants::insert_code(&mut c, &code("pending")).unwrap();
+    grants::end_user_grants(&mut c, "acu", 20).unwrap();
+    assert_eq!(grants::code(&mut c, "pending").unwrap().unwrap().expires_at, 20);
+    assert_eq!(grants::code(&mut c, "once").unwrap().unwrap().expires_at, 61, "a redeemed code is left as it was");
+}
+
+/// Browser sessions: stored by hash, found until they expire (and not at
+/// the expiry instant), ended one at a time or all of a user's at once.
+fn browser_sessions_live_expire_and_end(db: &Db) {
+    use tessera_store::grants::{self, Session};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("su", "session-user")).unwrap();
+    users::insert(&mut c, &user("so", "other-user")).unwrap();
+    let session = |id: &str, user_id: &str, expires_at: i64| Session {
+        id_hash: id.into(),
+        user_id: user_id.into(),
+        auth_time: 7,
+        created_at: 10,
+        expires_at,
+    };
+    grants::insert_session(&mut c, &session("s1", "su", 100)).unwrap();
+    assert!(matches!(grants::insert_session(&mut c, &session("s1", "so", 100)), Err(StoreError::Conflict(_))));
+    let found = grants::session(&mut c, "s1", 50).unwrap().unwrap();
+    assert_eq!((found.user_id.as_str(), found.auth_time, found.created_at, found.expires_at), ("su", 7, 10, 100));
+    assert!(grants::session(&mut c, "s1", 99).unwrap().is_some());
+    assert!(grants::session(&mut c, "s1", 100).unwrap().is_none(), "expired at its expiry instant");
+    assert!(grants::session(&mut c, "nope", 50).unwrap().is_none());
+
+    grants::delete_session(&mut c, "s1").unwrap();
+    assert!(grants::session(&mut c, "s1", 50).unwrap().is_none(), "an ended session is gone");
+    grants::delete_session(&mut c, "s1").unwrap();
+
+    grants::insert_session(&mut c, &session("s2", "su", 100)).unwrap();
+    grants::insert_session(&mut c, &session("s3", "su", 100)).unwrap();
+    grants::insert_session(&mut c, &session("s4", "so", 100)).unwrap();
+    assert_eq!(grants::end_user_grants(&mut c, "su", 50).unwrap(), (0, 2), "both of the user's sessions end");
+    assert!(grants::session(&mut c, "s2", 50).unwrap().is_none());
+    assert!(grants::session(&mut c, "s4", 50).unwrap().is_some(), "another user's session lives");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -590,4 +678,6 @@ conformance!(
     admins_sessions_and_setup_tokens,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,
+    authorization_codes_are_single_use,
+    browser_sessions_live_expire_and_end,
 );

@@ -2,10 +2,90 @@
 //! clients, in what order, and what happens when it fails.
 
 use crate::json::{from_text, to_text};
+use crate::parse_column;
 use crate::schema::bindings;
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+use tessera_protocol::model::{GrantType, UnknownName};
+
+/// Where in request handling a binding's plugin runs; stored as its name,
+/// parsed when a row is read (an unknown name is `StoreError::Corrupt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// Before a token is signed: plugins add claims or deny the grant.
+    Token,
+}
+
+impl Trigger {
+    /// Every trigger.
+    pub const ALL: [Trigger; 1] = [Self::Token];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Trigger {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName::new("trigger", s, Self::ALL.into_iter().map(Self::as_str)))
+    }
+}
+
+/// What a binding's failure (a trap, the deadline, the memory limit, a busy
+/// pool) does to the request; stored as its name, parsed when a row is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FailurePolicy {
+    /// Fail closed: the token request is answered with an error.
+    #[default]
+    Deny,
+    /// Fail open: the token is issued without this binding's claims.
+    Skip,
+}
+
+impl FailurePolicy {
+    /// Every policy.
+    pub const ALL: [FailurePolicy; 2] = [Self::Deny, Self::Skip];
+
+    /// The stored (and CLI, console) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+impl fmt::Display for FailurePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FailurePolicy {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownName::new("failure policy", s, Self::ALL.into_iter().map(Self::as_str)))
+    }
+}
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = bindings)]
@@ -37,10 +117,10 @@ pub struct Binding {
     pub plugin_id: String,
     /// The version that runs.
     pub plugin_version_id: String,
-    /// The trigger; `token` (before a token is signed) today.
-    pub trigger: String,
-    /// Grant types it runs for (wire names).
-    pub grant_types: Vec<String>,
+    /// Where it runs.
+    pub trigger: Trigger,
+    /// Grant types it runs for.
+    pub grant_types: Vec<GrantType>,
     /// `None`: every client (a claim rule); `Some`: only these (a client hook).
     pub client_ids: Option<Vec<String>>,
     /// Order in the pipeline, ascending.
@@ -53,8 +133,8 @@ pub struct Binding {
     pub secrets_enc: Option<Vec<u8>>,
     /// Names of the secrets, for display (values are write-only).
     pub secret_names: Vec<String>,
-    /// `deny` or `skip`.
-    pub failure_policy: String,
+    /// What its failure does to the request.
+    pub failure_policy: FailurePolicy,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -72,11 +152,11 @@ impl TryFrom<BindingRow> for Binding {
             id: r.id,
             plugin_id: r.plugin_id,
             plugin_version_id: r.plugin_version_id,
-            trigger: r.trigger_name,
+            trigger: parse_column("bindings.trigger_name", &r.trigger_name)?,
+            failure_policy: parse_column("bindings.failure_policy", &r.failure_policy)?,
             position: r.position,
             enabled: r.enabled,
             secrets_enc: r.secrets_enc,
-            failure_policy: r.failure_policy,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -89,7 +169,7 @@ impl Binding {
             id: self.id.clone(),
             plugin_id: self.plugin_id.clone(),
             plugin_version_id: self.plugin_version_id.clone(),
-            trigger_name: self.trigger.clone(),
+            trigger_name: self.trigger.as_str().to_owned(),
             grant_types: to_text(&self.grant_types)?,
             client_ids: self.client_ids.as_ref().map(to_text).transpose()?,
             position: self.position,
@@ -97,16 +177,16 @@ impl Binding {
             config: to_text(&self.config)?,
             secrets_enc: self.secrets_enc.clone(),
             secret_names: to_text(&self.secret_names)?,
-            failure_policy: self.failure_policy.clone(),
+            failure_policy: self.failure_policy.as_str().to_owned(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
     }
 
     /// True if this binding runs for `grant_type` and `client_id`.
-    pub fn applies_to(&self, grant_type: &str, client_id: &str) -> bool {
+    pub fn applies_to(&self, grant_type: GrantType, client_id: &str) -> bool {
         self.enabled
-            && self.grant_types.iter().any(|g| g == grant_type)
+            && self.grant_types.contains(&grant_type)
             && self.client_ids.as_ref().is_none_or(|ids| ids.iter().any(|c| c == client_id))
     }
 }
@@ -135,9 +215,9 @@ pub fn binding(conn: &mut DbConn, id: &str) -> Result<Option<Binding>, StoreErro
 }
 
 /// Every binding of a trigger in pipeline order (position, then creation).
-pub fn bindings_for_trigger(conn: &mut DbConn, trigger: &str) -> Result<Vec<Binding>, StoreError> {
+pub fn bindings_for_trigger(conn: &mut DbConn, trigger: Trigger) -> Result<Vec<Binding>, StoreError> {
     bindings::table
-        .filter(bindings::trigger_name.eq(trigger))
+        .filter(bindings::trigger_name.eq(trigger.as_str()))
         .order((bindings::position.asc(), bindings::created_at.asc(), bindings::id.asc()))
         .select(BindingRow::as_select())
         .load(conn)?
@@ -147,14 +227,14 @@ pub fn bindings_for_trigger(conn: &mut DbConn, trigger: &str) -> Result<Vec<Bind
 }
 
 /// How many bindings a trigger has.
-pub fn binding_count(conn: &mut DbConn, trigger: &str) -> Result<i64, StoreError> {
-    Ok(bindings::table.filter(bindings::trigger_name.eq(trigger)).count().get_result(conn)?)
+pub fn binding_count(conn: &mut DbConn, trigger: Trigger) -> Result<i64, StoreError> {
+    Ok(bindings::table.filter(bindings::trigger_name.eq(trigger.as_str())).count().get_result(conn)?)
 }
 
 /// The highest position in use for a trigger (new bindings go after it).
-pub fn max_position(conn: &mut DbConn, trigger: &str) -> Result<i32, StoreError> {
+pub fn max_position(conn: &mut DbConn, trigger: Trigger) -> Result<i32, StoreError> {
     let m: Option<i32> = bindings::table
-        .filter(bindings::trigger_name.eq(trigger))
+        .filter(bindings::trigger_name.eq(trigger.as_str()))
         .select(diesel::dsl::max(bindings::position))
         .first(conn)?;
     Ok(m.unwrap_or(0))

@@ -12,7 +12,8 @@ mod runs;
 mod versions;
 
 pub use bindings::{
-    Binding, binding, binding_count, bindings_for_trigger, delete_binding, insert_binding, max_position, update_binding,
+    Binding, FailurePolicy, Trigger, binding, binding_count, bindings_for_trigger, delete_binding, insert_binding,
+    max_position, update_binding,
 };
 pub use names::{Plugin, count, find, find_by_name, list, page};
 pub use runs::{PluginRunRecord, recent_runs, record_runs, runs};

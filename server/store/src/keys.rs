@@ -37,9 +37,15 @@ impl KeyState {
     }
 }
 
+impl serde::Serialize for KeyState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for KeyState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -134,4 +140,20 @@ pub fn purge_retired(conn: &mut DbConn, cutoff: i64) -> Result<usize, StoreError
             .filter(signing_keys::retired_at.lt(cutoff)),
     )
     .execute(conn)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_states_parse_from_their_stored_names_and_pad_in_columns() {
+        for k in KeyState::ALL {
+            assert_eq!(k.as_str().parse::<KeyState>(), Ok(k));
+        }
+        assert_eq!("Current".parse::<KeyState>().unwrap_err().known, "next, current, retired");
+        // `tessera keys list` lines states up in a column.
+        assert_eq!(format!("{:8}|", KeyState::Next), "next    |");
+    }
 }

@@ -28,7 +28,8 @@ pub use error::StoreError;
 /// know is `Corrupt`, like invalid JSON.
 pub(crate) fn parse_column<T>(column: &str, s: &str) -> Result<T, StoreError>
 where
-    T: std::str::FromStr<Err = tessera_protocol::model::UnknownName>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
 {
     s.parse().map_err(|e: T::Err| StoreError::Corrupt(format!("column {column}: {e}")))
 }

@@ -31,9 +31,15 @@ impl Trigger {
     }
 }
 
+impl serde::Serialize for Trigger {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -71,9 +77,15 @@ impl FailurePolicy {
     }
 }
 
+impl serde::Serialize for FailurePolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for FailurePolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -238,4 +250,24 @@ pub fn max_position(conn: &mut DbConn, trigger: Trigger) -> Result<i32, StoreErr
         .select(diesel::dsl::max(bindings::position))
         .first(conn)?;
     Ok(m.unwrap_or(0))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_and_policies_parse_from_their_stored_names() {
+        for t in Trigger::ALL {
+            assert_eq!(t.as_str().parse::<Trigger>(), Ok(t));
+        }
+        for p in FailurePolicy::ALL {
+            assert_eq!(p.as_str().parse::<FailurePolicy>(), Ok(p));
+        }
+        assert_eq!(FailurePolicy::default(), FailurePolicy::Deny, "fail closed unless told otherwise");
+        let e = "open".parse::<FailurePolicy>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown failure policy \"open\"; known: deny, skip");
+        assert!("before_sign".parse::<Trigger>().is_err());
+    }
 }

@@ -15,8 +15,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use tessera_protocol::model::grant_types;
-use tessera_store::plugins::{self, Binding};
+use tessera_protocol::model::GrantType;
+use tessera_store::plugins::{self, Binding, FailurePolicy};
 use tessera_store::{StoreError, clients};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -93,11 +93,11 @@ async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
     let store = admin.state.store.clone();
     match blocking(move || entries(&mut *store.conn()?)).await {
         Ok(Ok(all)) => {
-            let lanes = grant_types::ADVERTISED
-                .iter()
+            let lanes = GrantType::all_advertised()
+                .into_iter()
                 .map(|g| Lane {
-                    grant_type: g,
-                    entries: (0..all.len()).filter(|i| all[*i].b.grant_types.iter().any(|x| x == g)).collect(),
+                    grant_type: g.as_str(),
+                    entries: (0..all.len()).filter(|i| all[*i].b.grant_types.contains(&g)).collect(),
                 })
                 .collect();
             let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
@@ -189,7 +189,7 @@ struct BindingPage {
     plugins: Vec<String>,
     versions: Vec<i32>,
     clients: Vec<(String, String)>,
-    choices: &'static [&'static str],
+    choices: Vec<&'static str>,
 }
 
 /// Plugin names, the bound plugin's versions, and clients, for the form.
@@ -229,10 +229,10 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
     };
     let form = BindingForm {
         plugin: q.plugin.clone().unwrap_or_default(),
-        grant_types: vec![grant_types::CLIENT_CREDENTIALS.into()],
+        grant_types: vec![GrantType::ClientCredentials.as_str().into()],
         clients: q.client.clone().unwrap_or_default(),
         config: "{}".into(),
-        failure_policy: "deny".into(),
+        failure_policy: FailurePolicy::default().as_str().into(),
         enabled: Some("on".into()),
         ..BindingForm::default()
     };
@@ -245,7 +245,7 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
         plugins,
         versions: vec![],
         clients,
-        choices: grant_types::ADVERTISED,
+        choices: GrantType::advertised_names(),
     };
     render(StatusCode::OK, &page)
 }
@@ -262,7 +262,8 @@ async fn again(admin: &Admin, binding: Option<Entry>, form: BindingForm, failure
     let title = if binding.is_some() { "Binding" } else { "New binding" };
     let mut l = Layout::new(admin, "bindings", title);
     l.error = banner;
-    let page = BindingPage { l, binding, form, errors, plugins, versions, clients, choices: grant_types::ADVERTISED };
+    let page =
+        BindingPage { l, binding, form, errors, plugins, versions, clients, choices: GrantType::advertised_names() };
     render_form(true, &page)
 }
 
@@ -314,12 +315,12 @@ fn form_of(e: &Entry) -> BindingForm {
     BindingForm {
         plugin: e.plugin.clone(),
         version: e.version.to_string(),
-        grant_types: e.b.grant_types.clone(),
+        grant_types: e.b.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
         clients: e.b.client_ids.as_ref().map(|c| c.join(", ")).unwrap_or_default(),
         config: pretty(&e.b.config),
         secrets: String::new(),
         clear_secrets: None,
-        failure_policy: e.b.failure_policy.clone(),
+        failure_policy: e.b.failure_policy.as_str().to_owned(),
         position: e.b.position.to_string(),
         enabled: e.b.enabled.then(|| "on".into()),
     }
@@ -343,7 +344,7 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
         plugins,
         versions,
         clients,
-        choices: grant_types::ADVERTISED,
+        choices: GrantType::advertised_names(),
     };
     render(StatusCode::OK, &page)
 }

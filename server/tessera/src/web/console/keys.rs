@@ -5,7 +5,7 @@ use crate::service::admin;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use tessera_store::keys::{self, SigningKey};
+use tessera_store::keys::{self, KeyState, SigningKey};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(list)).route("/keys/rotate", web::post().to(rotate));
@@ -22,13 +22,13 @@ async fn list(admin: Admin, q: web::Query<PageQuery>) -> HttpResponse {
     let store = admin.state.store.clone();
     match blocking(move || keys::all(&mut *store.conn()?)).await {
         Ok(Ok(mut rows)) => {
-            let rank = |s: &str| match s {
-                "current" => 0,
-                "next" => 1,
-                _ => 2,
+            let rank = |s: KeyState| match s {
+                KeyState::Current => 0,
+                KeyState::Next => 1,
+                KeyState::Retired => 2,
             };
             rows.sort_by(|a, b| {
-                a.alg.cmp(&b.alg).then(rank(&a.state).cmp(&rank(&b.state))).then(b.created_at.cmp(&a.created_at))
+                a.alg.cmp(&b.alg).then(rank(a.state).cmp(&rank(b.state))).then(b.created_at.cmp(&a.created_at))
             });
             let l = Layout::new(&admin, "keys", "Signing keys").with_done(q.done.as_deref());
             render(StatusCode::OK, &KeysPage { l, keys: rows })

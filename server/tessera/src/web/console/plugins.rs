@@ -18,7 +18,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 use tessera_plugin_host::TokenContext;
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
 use tessera_store::plugins::{self, Binding, Plugin, VersionInfo};
 use tessera_store::{StoreError, apis, clients, users};
 
@@ -245,7 +245,7 @@ struct TestPage {
     plugin: String,
     versions: Vec<i32>,
     version: i32,
-    grant_types: &'static [&'static str],
+    grant_types: Vec<&'static str>,
     grant_type: String,
     clients: Vec<(String, String)>,
     client: String,
@@ -315,7 +315,7 @@ struct Choices {
 async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), HttpResponse> {
     let store = admin.state.store.clone();
     let issuer = admin.state.issuer.clone();
-    let grant = q.grant_type.clone().unwrap_or_else(|| grant_types::CLIENT_CREDENTIALS.into());
+    let grant = q.grant_type.clone().unwrap_or_else(|| GrantType::ClientCredentials.as_str().into());
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
     let loaded = blocking(move || -> Result<Option<(Choices, FieldErrors)>, StoreError> {
@@ -341,7 +341,7 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
         };
         // Client credentials speak for the client's service account, if any.
         let user = match (user, &client) {
-            (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
+            (None, Some(cl)) if grant == GrantType::ClientCredentials.as_str() => match &cl.service_account_user_id {
                 Some(uid) => users::find(&mut c, uid)?,
                 None => None,
             },
@@ -376,7 +376,7 @@ async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuer
         l: Layout::new(&admin, "plugins", format!("Test {name}")),
         version: q.version.or(choices.versions.first().copied()).unwrap_or(1),
         versions: choices.versions,
-        grant_types: grant_types::ADVERTISED,
+        grant_types: GrantType::advertised_names(),
         grant_type: choices.context.grant_type.clone(),
         clients: choices.clients,
         client: q.client.unwrap_or_default(),
@@ -461,7 +461,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> HttpResponse {
         plugin: name,
         versions: choices.versions,
         version: form.version,
-        grant_types: grant_types::ADVERTISED,
+        grant_types: GrantType::advertised_names(),
         grant_type,
         clients: choices.clients,
         client,

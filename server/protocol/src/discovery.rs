@@ -3,6 +3,7 @@
 //! paths; it lists only what is implemented, so clients never try a feature
 //! that is not there.
 
+use crate::model::GrantType;
 use serde::Serialize;
 
 /// The endpoint URLs, built by the caller from the issuer and the route table.
@@ -79,7 +80,7 @@ pub struct Metadata {
 
 /// Builds the document. The OIDC scopes are listed with the APIs' scopes
 /// when the authorization endpoint exists.
-pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, grant_types: &[&str]) -> Metadata {
+pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, grant_types: &[GrantType]) -> Metadata {
     if endpoints.authorization.is_some() {
         let mut all: Vec<String> = crate::oidc::OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect();
         all.extend(scopes.into_iter().filter(|s| !crate::oidc::OIDC_SCOPES.contains(&s.as_str())));
@@ -107,7 +108,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         } else {
             vec![]
         },
-        grant_types_supported: grant_types.iter().map(|g| (*g).to_owned()).collect(),
+        grant_types_supported: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
         token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
         subject_types_supported: vec!["public".into()],
         // ID tokens are signed with RS256, the algorithm every RP supports (J-17).

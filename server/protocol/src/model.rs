@@ -6,37 +6,149 @@ use crate::scope::ScopeSet;
 use std::fmt;
 use std::str::FromStr;
 
-/// Grant types Tessera knows, by their wire names (RFC 6749, RFC 8628, RFC 8693).
-pub mod grant_types {
-    /// RFC 6749 §4.4.
-    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+/// A name read from storage, configuration or a form that is none of the
+/// values its enum knows. The store turns it into `StoreError::Corrupt`, the
+/// console and CLI into a field error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}; known: {known}")]
+pub struct UnknownName {
+    /// What was being named ("grant type", "failure policy", ...).
+    pub what: &'static str,
+    /// The name as given.
+    pub value: String,
+    /// The names that would have been accepted, comma-separated.
+    pub known: String,
+}
+
+impl UnknownName {
+    /// The error for `value`, listing `known` (each value's wire name).
+    pub fn new<'a>(what: &'static str, value: &str, known: impl IntoIterator<Item = &'a str>) -> Self {
+        Self { what, value: value.to_owned(), known: known.into_iter().collect::<Vec<_>>().join(", ") }
+    }
+}
+
+/// Grant types Tessera knows (RFC 6749, RFC 8628, RFC 8693). Every decision
+/// that depends on the grant is an exhaustive `match` on this enum, so a new
+/// grant type is a compile error wherever it must be handled; [`Self::as_str`]
+/// is the one table of wire names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
     /// RFC 6749 §4.1.
-    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+    AuthorizationCode,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
     /// RFC 6749 §4.2 (issued from the authorization endpoint).
-    pub const IMPLICIT: &str = "implicit";
+    Implicit,
     /// RFC 6749 §4.3.
-    pub const PASSWORD: &str = "password";
+    Password,
     /// RFC 6749 §6.
-    pub const REFRESH_TOKEN: &str = "refresh_token";
+    RefreshToken,
     /// RFC 8628 §3.4.
-    pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+    DeviceCode,
     /// RFC 8693 §2.1.
-    pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    TokenExchange,
+}
 
-    /// Every grant type a client or binding may name.
-    pub const ALL: &[&str] =
-        &[CLIENT_CREDENTIALS, AUTHORIZATION_CODE, IMPLICIT, PASSWORD, REFRESH_TOKEN, DEVICE_CODE, TOKEN_EXCHANGE];
+impl GrantType {
+    /// Every grant type a client or binding may name, in wire-name order.
+    pub const ALL: [GrantType; 7] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::Implicit,
+        Self::Password,
+        Self::RefreshToken,
+        Self::DeviceCode,
+        Self::TokenExchange,
+    ];
 
-    /// Grant types the token endpoint implements today; discovery lists these.
-    pub const SUPPORTED: &[&str] = &[AUTHORIZATION_CODE, CLIENT_CREDENTIALS, PASSWORD, REFRESH_TOKEN];
+    /// The wire name (the `grant_type` parameter, discovery, storage).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::Implicit => "implicit",
+            Self::Password => "password",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
 
-    /// Grant types discovery lists: the token endpoint's, and implicit
+    /// True if the token endpoint implements this grant today.
+    pub fn at_token_endpoint(self) -> bool {
+        match self {
+            Self::AuthorizationCode | Self::ClientCredentials | Self::Password | Self::RefreshToken => true,
+            Self::Implicit | Self::DeviceCode | Self::TokenExchange => false,
+        }
+    }
+
+    /// True if discovery lists it: the token endpoint's grants, and implicit
     /// (issued by the authorization endpoint to clients that enable it).
-    pub const ADVERTISED: &[&str] = &[AUTHORIZATION_CODE, CLIENT_CREDENTIALS, IMPLICIT, PASSWORD, REFRESH_TOKEN];
+    pub fn advertised(self) -> bool {
+        match self {
+            Self::Implicit => true,
+            Self::AuthorizationCode
+            | Self::ClientCredentials
+            | Self::Password
+            | Self::RefreshToken
+            | Self::DeviceCode
+            | Self::TokenExchange => self.at_token_endpoint(),
+        }
+    }
 
-    /// True if `g` is a grant type Tessera knows.
-    pub fn is_known(g: &str) -> bool {
-        ALL.contains(&g)
+    /// The grant types discovery lists, in wire-name order.
+    pub fn all_advertised() -> Vec<GrantType> {
+        Self::ALL.into_iter().filter(|g| g.advertised()).collect()
+    }
+
+    /// The wire names of the grant types discovery lists, for forms that
+    /// offer them.
+    pub fn advertised_names() -> Vec<&'static str> {
+        Self::all_advertised().into_iter().map(Self::as_str).collect()
+    }
+
+    /// The wire names of every grant type, for error messages.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Self::ALL.into_iter().map(Self::as_str)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| UnknownName::new("grant type", s, Self::names()))
+    }
+}
+
+impl serde::Serialize for GrantType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for GrantType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<GrantType> for String {
+    fn from(g: GrantType) -> String {
+        g.as_str().to_owned()
+    }
+}
+
+impl TryFrom<String> for GrantType {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        s.parse()
     }
 }
 
@@ -50,7 +162,7 @@ pub struct ClientProfile {
     /// Confidential clients authenticate; public ones cannot keep a secret.
     pub confidential: bool,
     /// Grant types an admin allowed for this client.
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Scopes this client may request; `None` means any scope the API defines.
     pub allowed_scopes: Option<ScopeSet>,
     /// Audiences this client may request; `None` means any API.
@@ -59,8 +171,8 @@ pub struct ClientProfile {
 
 impl ClientProfile {
     /// True if an admin allowed `grant_type` for this client.
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 }
 
@@ -98,15 +210,20 @@ impl fmt::Display for SigningAlg {
     }
 }
 
+/// An algorithm name Tessera does not sign with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported algorithm {0:?}: use RS256, ES256, EdDSA or HS256")]
+pub struct UnsupportedAlg(pub String);
+
 impl FromStr for SigningAlg {
-    type Err = String;
+    type Err = UnsupportedAlg;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "RS256" => Ok(Self::RS256),
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
             "HS256" => Ok(Self::HS256),
-            other => Err(format!("unsupported algorithm {other:?}: use RS256, ES256, EdDSA or HS256")),
+            other => Err(UnsupportedAlg(other.to_owned())),
         }
     }
 }
@@ -124,4 +241,38 @@ pub struct ApiProfile {
     pub token_lifetime_secs: i64,
     /// Scopes the API defines.
     pub scopes: ScopeSet,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_types_parse_from_their_wire_names_only() {
+        for g in GrantType::ALL {
+            assert_eq!(g.as_str().parse::<GrantType>(), Ok(g));
+            assert_eq!(serde_json::to_string(&g).unwrap(), format!("\"{g}\""));
+            assert_eq!(serde_json::from_str::<GrantType>(&format!("\"{g}\"")).unwrap(), g);
+        }
+        let e = "Password".parse::<GrantType>().unwrap_err();
+        assert_eq!(e.value, "Password");
+        assert!(e.to_string().starts_with("unknown grant type \"Password\"; known: authorization_code, "));
+        assert!(serde_json::from_str::<Vec<GrantType>>(r#"["password","jwt-bearer"]"#).is_err());
+    }
+
+    #[test]
+    fn discovery_lists_the_implemented_grants_in_wire_name_order() {
+        let names: Vec<&str> = GrantType::all_advertised().into_iter().map(GrantType::as_str).collect();
+        assert_eq!(names, ["authorization_code", "client_credentials", "implicit", "password", "refresh_token"]);
+        let token: Vec<GrantType> = GrantType::ALL.into_iter().filter(|g| g.at_token_endpoint()).collect();
+        assert!(!token.contains(&GrantType::Implicit) && !token.contains(&GrantType::DeviceCode));
+        assert_eq!(token.len(), 4);
+    }
+
+    #[test]
+    fn algorithms_name_what_is_known() {
+        assert_eq!("ES256".parse::<SigningAlg>(), Ok(SigningAlg::ES256));
+        assert_eq!("none".parse::<SigningAlg>(), Err(UnsupportedAlg("none".into())));
+    }
 }

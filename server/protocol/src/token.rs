@@ -144,13 +144,13 @@ pub struct TokenResponse {
 mod tests {
     use super::*;
     use crate::ids::{ApiId, Audience, ClientId};
-    use crate::model::SigningAlg;
+    use crate::model::{GrantType, SigningAlg};
     use crate::scope::ScopeSet;
 
     #[test]
     fn claims_follow_rfc9068_and_plugins_cannot_override() {
         let plan = TokenPlan {
-            grant_type: "client_credentials",
+            grant_type: GrantType::ClientCredentials,
             subject: "c1".into(),
             client_id: ClientId::new("c1"),
             api_id: ApiId::new("a"),

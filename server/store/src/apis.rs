@@ -49,7 +49,7 @@ impl TryFrom<Row> for Api {
     type Error = StoreError;
     fn try_from(r: Row) -> Result<Self, StoreError> {
         Ok(Api {
-            alg: r.alg.parse().map_err(StoreError::Corrupt)?,
+            alg: crate::parse_column("apis.alg", &r.alg)?,
             scopes: from_text("apis.scopes", &r.scopes)?,
             id: r.id,
             identifier: r.identifier,

@@ -8,7 +8,7 @@ use crate::schema::{client_secrets, clients};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use serde_json::Value;
-use tessera_protocol::model::ClientProfile;
+use tessera_protocol::model::{ClientProfile, GrantType};
 use tessera_protocol::secret::SecretHash;
 use tessera_protocol::{Audience, ClientId, ScopeSet};
 
@@ -41,8 +41,8 @@ pub struct Client {
     pub name: String,
     /// Confidential (has secrets) or public.
     pub confidential: bool,
-    /// Allowed grant types (wire names).
-    pub grant_types: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
     /// Registered redirect URIs, matched exactly.
     pub redirect_uris: Vec<String>,
     /// Registered post-logout redirect URIs, matched exactly.

@@ -32,6 +32,9 @@ impl From<diesel::result::Error> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => StoreError::Unavailable(info.message().to_owned()),
+            // A column whose value its Rust type does not accept (an unknown
+            // enum name, say): the data is wrong, not the database.
+            Error::DeserializationError(e) => StoreError::Corrupt(e.to_string()),
             other => StoreError::Backend(other.to_string()),
         }
     }

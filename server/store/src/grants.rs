@@ -7,10 +7,30 @@
 use crate::schema::refresh_tokens;
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
+use tessera_protocol::model::GrantType;
+
+/// A refresh_tokens row as the database holds it; [`RefreshToken`] is it
+/// parsed.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct Row {
+    id: String,
+    family_id: String,
+    token_hash: String,
+    client_id: String,
+    user_id: String,
+    api_id: String,
+    scopes: String,
+    created_at: i64,
+    absolute_expires_at: i64,
+    idle_expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    grant_type: Option<String>,
+}
 
 /// A stored refresh token.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[derive(Debug, Clone)]
 pub struct RefreshToken {
     /// Row id.
     pub id: String,
@@ -36,25 +56,68 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
     /// When its family was revoked.
     pub revoked_at: Option<i64>,
-    /// The grant type that started the family (`authorization_code` or
-    /// `password`), carried over on rotation; `None` for families started
+    /// The grant type that started the family (authorization code or
+    /// password), carried over on rotation; `None` for families started
     /// before it was recorded.
-    pub grant_type: Option<String>,
+    pub grant_type: Option<GrantType>,
+}
+
+impl TryFrom<Row> for RefreshToken {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        Ok(RefreshToken {
+            grant_type: r.grant_type.map(|g| crate::parse_column("refresh_tokens.grant_type", &g)).transpose()?,
+            id: r.id,
+            family_id: r.family_id,
+            token_hash: r.token_hash,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            api_id: r.api_id,
+            scopes: r.scopes,
+            created_at: r.created_at,
+            absolute_expires_at: r.absolute_expires_at,
+            idle_expires_at: r.idle_expires_at,
+            used_at: r.used_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+impl RefreshToken {
+    fn to_row(&self) -> Row {
+        Row {
+            id: self.id.clone(),
+            family_id: self.family_id.clone(),
+            token_hash: self.token_hash.clone(),
+            client_id: self.client_id.clone(),
+            user_id: self.user_id.clone(),
+            api_id: self.api_id.clone(),
+            scopes: self.scopes.clone(),
+            created_at: self.created_at,
+            absolute_expires_at: self.absolute_expires_at,
+            idle_expires_at: self.idle_expires_at,
+            used_at: self.used_at,
+            revoked_at: self.revoked_at,
+            grant_type: self.grant_type.map(String::from),
+        }
+    }
 }
 
 /// Stores a token.
 pub fn insert(conn: &mut DbConn, t: &RefreshToken) -> Result<(), StoreError> {
-    diesel::insert_into(refresh_tokens::table).values(t).execute(conn)?;
+    diesel::insert_into(refresh_tokens::table).values(t.to_row()).execute(conn)?;
     Ok(())
 }
 
 /// The token with this hash, if any.
 pub fn find_by_hash(conn: &mut DbConn, hash: &str) -> Result<Option<RefreshToken>, StoreError> {
-    Ok(refresh_tokens::table
+    refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash))
-        .select(RefreshToken::as_select())
+        .select(Row::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(RefreshToken::try_from)
+        .transpose()
 }
 
 /// Marks a token used if it is still unused and unrevoked; false means

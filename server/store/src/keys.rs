@@ -7,15 +7,69 @@
 use crate::schema::signing_keys;
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
+use std::fmt;
+use std::str::FromStr;
+use tessera_protocol::model::UnknownName;
 
-/// Life-cycle states.
-pub mod state {
+/// A key's life-cycle state; stored as its name, parsed when a row is read
+/// (an unknown name is `StoreError::Corrupt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyState {
     /// Published in the JWKS, not yet signing: verifiers learn it in advance.
-    pub const NEXT: &str = "next";
+    Next,
     /// Signing new tokens.
-    pub const CURRENT: &str = "current";
+    Current,
     /// No longer signing; published until tokens it signed have expired.
-    pub const RETIRED: &str = "retired";
+    Retired,
+}
+
+impl KeyState {
+    /// Every state, in life-cycle order.
+    pub const ALL: [KeyState; 3] = [Self::Next, Self::Current, Self::Retired];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+impl serde::Serialize for KeyState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for KeyState {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownName::new("key state", s, Self::ALL.into_iter().map(Self::as_str)))
+    }
+}
+
+impl TryFrom<String> for KeyState {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        s.parse()
+    }
+}
+
+impl From<KeyState> for String {
+    fn from(k: KeyState) -> String {
+        k.as_str().to_owned()
+    }
 }
 
 /// A key as stored.
@@ -26,8 +80,9 @@ pub struct SigningKey {
     pub kid: String,
     /// JWA algorithm.
     pub alg: String,
-    /// One of [`state`].
-    pub state: String,
+    /// Where it is in its life cycle.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub state: KeyState,
     /// Encrypted PKCS#8 DER.
     pub private_key_enc: Vec<u8>,
     /// The public JWK, a JSON object.
@@ -42,7 +97,7 @@ pub struct SigningKey {
 
 /// Inserts a key.
 pub fn insert(conn: &mut DbConn, key: &SigningKey) -> Result<(), StoreError> {
-    diesel::insert_into(signing_keys::table).values(key).execute(conn)?;
+    diesel::insert_into(signing_keys::table).values(key.clone()).execute(conn)?;
     Ok(())
 }
 
@@ -52,26 +107,27 @@ pub fn all(conn: &mut DbConn) -> Result<Vec<SigningKey>, StoreError> {
 }
 
 /// Keys of an algorithm in a state, newest first.
-pub fn by_state(conn: &mut DbConn, alg: &str, state: &str) -> Result<Vec<SigningKey>, StoreError> {
+pub fn by_state(conn: &mut DbConn, alg: &str, state: KeyState) -> Result<Vec<SigningKey>, StoreError> {
     Ok(signing_keys::table
         .filter(signing_keys::alg.eq(alg))
-        .filter(signing_keys::state.eq(state))
+        .filter(signing_keys::state.eq(state.as_str()))
         .order(signing_keys::created_at.desc())
         .select(SigningKey::as_select())
         .load(conn)?)
 }
 
 /// Moves a key to `new_state`, stamping the matching time.
-pub fn set_state(conn: &mut DbConn, kid: &str, new_state: &str, now: i64) -> Result<(), StoreError> {
+pub fn set_state(conn: &mut DbConn, kid: &str, new_state: KeyState, now: i64) -> Result<(), StoreError> {
     let target = signing_keys::table.find(kid);
+    let name = new_state.as_str();
     let n = match new_state {
-        state::CURRENT => diesel::update(target)
-            .set((signing_keys::state.eq(new_state), signing_keys::activated_at.eq(Some(now))))
+        KeyState::Current => diesel::update(target)
+            .set((signing_keys::state.eq(name), signing_keys::activated_at.eq(Some(now))))
             .execute(conn)?,
-        state::RETIRED => diesel::update(target)
-            .set((signing_keys::state.eq(new_state), signing_keys::retired_at.eq(Some(now))))
+        KeyState::Retired => diesel::update(target)
+            .set((signing_keys::state.eq(name), signing_keys::retired_at.eq(Some(now))))
             .execute(conn)?,
-        _ => diesel::update(target).set(signing_keys::state.eq(new_state)).execute(conn)?,
+        KeyState::Next => diesel::update(target).set(signing_keys::state.eq(name)).execute(conn)?,
     };
     if n == 0 { Err(StoreError::NotFound(format!("key {kid}"))) } else { Ok(()) }
 }
@@ -79,7 +135,25 @@ pub fn set_state(conn: &mut DbConn, kid: &str, new_state: &str, now: i64) -> Res
 /// Deletes retired keys retired before `cutoff`; returns how many.
 pub fn purge_retired(conn: &mut DbConn, cutoff: i64) -> Result<usize, StoreError> {
     Ok(diesel::delete(
-        signing_keys::table.filter(signing_keys::state.eq(state::RETIRED)).filter(signing_keys::retired_at.lt(cutoff)),
+        signing_keys::table
+            .filter(signing_keys::state.eq(KeyState::Retired.as_str()))
+            .filter(signing_keys::retired_at.lt(cutoff)),
     )
     .execute(conn)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_states_parse_from_their_stored_names_and_pad_in_columns() {
+        for k in KeyState::ALL {
+            assert_eq!(k.as_str().parse::<KeyState>(), Ok(k));
+        }
+        assert_eq!("Current".parse::<KeyState>().unwrap_err().known, "next, current, retired");
+        // `tessera keys list` lines states up in a column.
+        assert_eq!(format!("{:8}|", KeyState::Next), "next    |");
+    }
 }

@@ -24,6 +24,16 @@ pub mod users;
 pub use conn::{Backend, DbConn, Store};
 pub use error::StoreError;
 
+/// Parses a TEXT column holding an enum's name; a name the code does not
+/// know is `Corrupt`, like invalid JSON.
+pub(crate) fn parse_column<T>(column: &str, s: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
 /// JSON helpers for TEXT columns.
 pub(crate) mod json {
     use crate::StoreError;

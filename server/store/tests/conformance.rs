@@ -9,8 +9,9 @@
 use diesel::{Connection, RunQueryDsl};
 use serde_json::json;
 use std::time::Duration;
+use tessera_protocol::model::GrantType;
 use tessera_store::clients::{self, Client, ClientSecret};
-use tessera_store::keys::{self, SigningKey, state};
+use tessera_store::keys::{self, KeyState, SigningKey};
 use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError, apis, audit};
 
@@ -76,7 +77,7 @@ fn client(id: &str) -> Client {
         id: id.into(),
         name: "c".into(),
         confidential: true,
-        grant_types: vec!["client_credentials".into()],
+        grant_types: vec![GrantType::ClientCredentials],
         redirect_uris: vec![],
         post_logout_redirect_uris: vec![],
         allowed_scopes: Some(vec!["read".into()]),
@@ -131,22 +132,22 @@ fn secrets_expire_and_revoke(db: &Db) {
 
 fn key_states_move_and_retired_keys_purge(db: &Db) {
     let mut c = db.store.conn().unwrap();
-    let k = |kid: &str, st: &str| SigningKey {
+    let k = |kid: &str, st: KeyState| SigningKey {
         kid: kid.into(),
         alg: "RS256".into(),
-        state: st.into(),
+        state: st,
         private_key_enc: vec![1, 2, 3],
         public_jwk: "{}".into(),
         created_at: 1,
         activated_at: None,
         retired_at: None,
     };
-    keys::insert(&mut c, &k("k1", state::CURRENT)).unwrap();
-    keys::insert(&mut c, &k("k2", state::NEXT)).unwrap();
-    keys::set_state(&mut c, "k1", state::RETIRED, 100).unwrap();
-    keys::set_state(&mut c, "k2", state::CURRENT, 100).unwrap();
-    assert_eq!(keys::by_state(&mut c, "RS256", state::CURRENT).unwrap()[0].kid, "k2");
-    assert_eq!(keys::by_state(&mut c, "RS256", state::RETIRED).unwrap()[0].private_key_enc, vec![1, 2, 3]);
+    keys::insert(&mut c, &k("k1", KeyState::Current)).unwrap();
+    keys::insert(&mut c, &k("k2", KeyState::Next)).unwrap();
+    keys::set_state(&mut c, "k1", KeyState::Retired, 100).unwrap();
+    keys::set_state(&mut c, "k2", KeyState::Current, 100).unwrap();
+    assert_eq!(keys::by_state(&mut c, "RS256", KeyState::Current).unwrap()[0].kid, "k2");
+    assert_eq!(keys::by_state(&mut c, "RS256", KeyState::Retired).unwrap()[0].private_key_enc, vec![1, 2, 3]);
     assert_eq!(keys::purge_retired(&mut c, 100).unwrap(), 0, "retired exactly at the cutoff stays");
     assert_eq!(keys::purge_retired(&mut c, 101).unwrap(), 1);
     assert_eq!(keys::all(&mut c).unwrap().len(), 1);
@@ -233,27 +234,27 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         id: id.into(),
         plugin_id: p.id.clone(),
         plugin_version_id: "v1".into(),
-        trigger: "token".into(),
-        grant_types: vec!["client_credentials".into()],
+        trigger: plugins::Trigger::Token,
+        grant_types: vec![GrantType::ClientCredentials],
         client_ids: clients,
         position: pos,
         enabled: true,
         config: json!({"a": 1}),
         secrets_enc: None,
         secret_names: vec![],
-        failure_policy: "deny".into(),
+        failure_policy: plugins::FailurePolicy::Deny,
         created_at: 1,
         updated_at: 1,
     };
     plugins::insert_binding(&mut c, &b("b2", 20, None)).unwrap();
     plugins::insert_binding(&mut c, &b("b1", 10, Some(vec!["c9".into()]))).unwrap();
-    let all = plugins::bindings_for_trigger(&mut c, "token").unwrap();
+    let all = plugins::bindings_for_trigger(&mut c, plugins::Trigger::Token).unwrap();
     assert_eq!(all.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["b1", "b2"]);
-    assert!(all[0].applies_to("client_credentials", "c9"));
-    assert!(!all[0].applies_to("client_credentials", "other"), "client hook only for its clients");
-    assert!(!all[1].applies_to("password", "c9"));
-    assert_eq!(plugins::max_position(&mut c, "token").unwrap(), 20);
-    assert_eq!(plugins::binding_count(&mut c, "token").unwrap(), 2);
+    assert!(all[0].applies_to(GrantType::ClientCredentials, "c9"));
+    assert!(!all[0].applies_to(GrantType::ClientCredentials, "other"), "client hook only for its clients");
+    assert!(!all[1].applies_to(GrantType::Password, "c9"));
+    assert_eq!(plugins::max_position(&mut c, plugins::Trigger::Token).unwrap(), 20);
+    assert_eq!(plugins::binding_count(&mut c, plugins::Trigger::Token).unwrap(), 2);
     let run = |i: usize| PluginRunRecord {
         id: format!("r{i:03}"),
         binding_id: "b1".into(),
@@ -294,10 +295,10 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         idle_expires_at: 50,
         used_at: None,
         revoked_at: None,
-        grant_type: Some("password".into()),
+        grant_type: Some(GrantType::Password),
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
-    assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type.as_deref(), Some("password"));
+    assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type, Some(GrantType::Password));
     assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
     assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
     assert!(!grants::mark_used(&mut c, "t1", 6).unwrap(), "second use loses");
@@ -525,7 +526,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         idle_expires_at: 10,
         used_at: Some(5),
         revoked_at: None,
-        grant_type: Some("password".into()),
+        grant_type: Some(GrantType::Password),
     };
     grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
     grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
@@ -563,6 +564,123 @@ fn expired_state_is_purged_in_batches(db: &Db) {
     assert!(throttle::marked_since(&mut c, "login:known:someone|127.0.0.1", 400).unwrap());
 }
 
+/// docs/security-checklist.md O-21 (storage half): an authorization code is
+/// redeemed once. Redemption is one conditional UPDATE, so of two
+/// redemptions, sequential or concurrent, on any node, exactly one wins.
+fn authorization_codes_are_single_use(db: &Db) {
+    use tessera_store::grants::{self, AuthorizationCode};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("acu", "code-user")).unwrap();
+    clients::insert(&mut c, &client("acc")).unwrap();
+    let code = |hash: &str| AuthorizationCode {
+        code_hash: hash.into(),
+        client_id: "acc".into(),
+        user_id: "acu".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scopes: "openid".into(),
+        audience: None,
+        nonce: Some("n".into()),
+        code_challenge: Some("challenge".into()),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 61,
+        used_at: None,
+        family_id: format!("fam-{hash}"),
+    };
+    grants::insert_code(&mut c, &code("once")).unwrap();
+    let stored = grants::code(&mut c, "once").unwrap().unwrap();
+    assert_eq!((stored.used_at, stored.nonce.as_deref(), stored.family_id.as_str()), (None, Some("n"), "fam-once"));
+    assert!(grants::redeem_code(&mut c, "once", 5).unwrap(), "first redemption wins");
+    assert!(!grants::redeem_code(&mut c, "once", 6).unwrap(), "second redemption loses");
+    assert_eq!(grants::code(&mut c, "once").unwrap().unwrap().used_at, Some(5), "the first redemption is kept");
+    assert!(!grants::redeem_code(&mut c, "unknown", 5).unwrap(), "an unknown code redeems nothing");
+
+    grants::insert_code(&mut c, &code("raced")).unwrap();
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for now in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if grants::redeem_code(&mut c, "raced", 10 + now).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent redemptions exactly one wins");
+    assert!(grants::code(&mut c, "raced").unwrap().unwrap().used_at.is_some());
+
+    // Ending a user's grants expires the codes not yet redeemed.
+    grants::insert_code(&mut c, &code("pending")).unwrap();
+    grants::end_user_grants(&mut c, "acu", 20).unwrap();
+    assert_eq!(grants::code(&mut c, "pending").unwrap().unwrap().expires_at, 20);
+    assert_eq!(grants::code(&mut c, "once").unwrap().unwrap().expires_at, 61, "a redeemed code is left as it was");
+}
+
+/// Browser sessions: stored by hash, found until they expire (and not at
+/// the expiry instant), ended one at a time or all of a user's at once.
+fn browser_sessions_live_expire_and_end(db: &Db) {
+    use tessera_store::grants::{self, Session};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("su", "session-user")).unwrap();
+    users::insert(&mut c, &user("so", "other-user")).unwrap();
+    let session = |id: &str, user_id: &str, expires_at: i64| Session {
+        id_hash: id.into(),
+        user_id: user_id.into(),
+        auth_time: 7,
+        created_at: 10,
+        expires_at,
+    };
+    grants::insert_session(&mut c, &session("s1", "su", 100)).unwrap();
+    assert!(matches!(grants::insert_session(&mut c, &session("s1", "so", 100)), Err(StoreError::Conflict(_))));
+    let found = grants::session(&mut c, "s1", 50).unwrap().unwrap();
+    assert_eq!((found.user_id.as_str(), found.auth_time, found.created_at, found.expires_at), ("su", 7, 10, 100));
+    assert!(grants::session(&mut c, "s1", 99).unwrap().is_some());
+    assert!(grants::session(&mut c, "s1", 100).unwrap().is_none(), "expired at its expiry instant");
+    assert!(grants::session(&mut c, "nope", 50).unwrap().is_none());
+
+    grants::delete_session(&mut c, "s1").unwrap();
+    assert!(grants::session(&mut c, "s1", 50).unwrap().is_none(), "an ended session is gone");
+    grants::delete_session(&mut c, "s1").unwrap();
+
+    grants::insert_session(&mut c, &session("s2", "su", 100)).unwrap();
+    grants::insert_session(&mut c, &session("s3", "su", 100)).unwrap();
+    grants::insert_session(&mut c, &session("s4", "so", 100)).unwrap();
+    assert_eq!(grants::end_user_grants(&mut c, "su", 50).unwrap(), (0, 2), "both of the user's sessions end");
+    assert!(grants::session(&mut c, "s2", 50).unwrap().is_none());
+    assert!(grants::session(&mut c, "s4", 50).unwrap().is_some(), "another user's session lives");
+}
+
+/// Domain values are stored by name and parsed when a row is read: a name
+/// the code does not know is `Corrupt`, never a panic nor a silent default.
+fn unknown_stored_names_are_corrupt(db: &Db) {
+    let mut c = db.store.conn().unwrap();
+    clients::insert(&mut c, &client("nc")).unwrap();
+    keys::insert(
+        &mut c,
+        &SigningKey {
+            kid: "nk".into(),
+            alg: "RS256".into(),
+            state: KeyState::Next,
+            private_key_enc: vec![],
+            public_jwk: "{}".into(),
+            created_at: 1,
+            activated_at: None,
+            retired_at: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(clients::find(&mut c, "nc").unwrap().unwrap().grant_types, [GrantType::ClientCredentials]);
+    assert_eq!(keys::all(&mut c).unwrap()[0].state, KeyState::Next);
+    diesel::sql_query(r#"UPDATE clients SET grant_types = '["client_credentials","jwt-bearer"]'"#)
+        .execute(&mut c)
+        .unwrap();
+    diesel::sql_query("UPDATE signing_keys SET state = 'paused'").execute(&mut c).unwrap();
+    assert!(matches!(clients::find(&mut c, "nc"), Err(StoreError::Corrupt(_))));
+    assert!(matches!(keys::all(&mut c), Err(StoreError::Corrupt(_))));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -590,4 +708,7 @@ conformance!(
     admins_sessions_and_setup_tokens,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,
+    authorization_codes_are_single_use,
+    browser_sessions_live_expire_and_end,
+    unknown_stored_names_are_corrupt,
 );

@@ -314,19 +314,31 @@ impl Default for LimitsConfig {
     }
 }
 
+/// How log lines are written; an unknown name fails when the configuration
+/// loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` or `json`. Default: `text`.
-    pub format: String,
+    pub format: LogFormat,
     /// A tracing filter such as `info` or `tessera=debug`; `RUST_LOG` wins. Default: `info`.
     pub level: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".into(), level: "info".into() }
+        LogConfig { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -379,32 +391,48 @@ impl Config {
     }
 
     /// Checks values that would otherwise fail later and less clearly.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         let issuer = self.issuer();
-        let url = url::Url::parse(&issuer).map_err(|e| format!("issuer {issuer:?} is not a URL: {e}"))?;
+        let url = url::Url::parse(&issuer).map_err(|e| InvalidConfig::IssuerNotUrl(issuer.clone(), e))?;
         if !matches!(url.scheme(), "https" | "http") || url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("issuer {issuer:?} must be an http(s) URL without query or fragment (RFC 8414 §2)"));
+            return Err(InvalidConfig::IssuerShape(issuer));
         }
         if self.tokens.access_token_lifetime_secs <= 0 {
-            return Err("tokens.access_token_lifetime_secs must be positive".into());
+            return Err(InvalidConfig::OutOfRange("tokens.access_token_lifetime_secs must be positive"));
         }
         if self.console.idle_timeout_secs <= 0 || self.console.absolute_timeout_secs <= 0 {
-            return Err("console.idle_timeout_secs and console.absolute_timeout_secs must be positive".into());
+            return Err(InvalidConfig::OutOfRange(
+                "console.idle_timeout_secs and console.absolute_timeout_secs must be positive",
+            ));
         }
         if self.purge.batch <= 0 || self.purge.max_batches == 0 || self.purge.code_retention_secs < 0 {
-            return Err(
-                "purge.batch and purge.max_batches must be positive, purge.code_retention_secs not negative".into()
-            );
+            return Err(InvalidConfig::OutOfRange(
+                "purge.batch and purge.max_batches must be positive, purge.code_retention_secs not negative",
+            ));
         }
-        crate::web::client_addr::TrustedProxies::parse(&self.trusted_proxies).map_err(|e| e.to_string())?;
+        crate::web::client_addr::TrustedProxies::parse(&self.trusted_proxies)?;
         if self.login.max_failures < 1 || self.login.window_secs < 1 {
-            return Err("login.max_failures and login.window_secs must be positive".into());
-        }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(format!("log.format must be text or json, not {:?}", self.log.format));
+            return Err(InvalidConfig::OutOfRange("login.max_failures and login.window_secs must be positive"));
         }
         Ok(())
     }
+}
+
+/// Why a configuration that loaded cannot run; `main` prints it and exits 2.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidConfig {
+    /// The issuer does not parse as a URL.
+    #[error("issuer {0:?} is not a URL: {1}")]
+    IssuerNotUrl(String, url::ParseError),
+    /// RFC 8414 §2: the issuer is an http(s) URL without query or fragment.
+    #[error("issuer {0:?} must be an http(s) URL without query or fragment (RFC 8414 §2)")]
+    IssuerShape(String),
+    /// A number outside the range it must be in; the message names the keys.
+    #[error("{0}")]
+    OutOfRange(&'static str),
+    /// A `trusted_proxies` entry is neither an address nor a CIDR range.
+    #[error(transparent)]
+    TrustedProxies(#[from] crate::web::client_addr::BadProxy),
 }
 
 #[cfg(test)]
@@ -446,6 +474,18 @@ mod tests {
         assert_eq!((d.plugins.max_pool_share_percent, d.plugins.clock_resolution_ms), (25, 1));
         std::fs::write(&file, "[plugins]\nmax_pool_share = 10\n").unwrap();
         assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    #[test]
+    fn log_format_is_text_or_json_when_the_file_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[log]\nformat = \"json\"\n").unwrap();
+        assert_eq!(Config::load(Some(&file), FlagOverrides::default()).unwrap().log.format, LogFormat::Json);
+        assert_eq!(Config::default().log.format, LogFormat::Text);
+        std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
+        let e = Config::load(Some(&file), FlagOverrides::default()).unwrap_err().to_string();
+        assert!(e.contains("xml") && e.contains("json"), "{e}");
     }
 
     #[test]

@@ -16,9 +16,9 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tessera_protocol::model::SigningAlg;
+use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
 use tessera_protocol::token::ACCESS_TOKEN_TYP;
-use tessera_store::keys::{self as repo, SigningKey, state};
+use tessera_store::keys::{self as repo, KeyState, SigningKey};
 use tessera_store::{DbConn, Store, StoreError};
 use zeroize::Zeroizing;
 
@@ -103,7 +103,7 @@ fn create_key(
     conn: &mut DbConn,
     master: &MasterKey,
     alg: SigningAlg,
-    key_state: &str,
+    key_state: KeyState,
     now: i64,
 ) -> Result<String, KeyError> {
     let kid = format!(
@@ -118,11 +118,11 @@ fn create_key(
         &SigningKey {
             kid: kid.clone(),
             alg: alg.as_str().into(),
-            state: key_state.into(),
+            state: key_state,
             private_key_enc: master.seal(&crate::crypto::purpose::signing_key(&kid), &der)?,
             public_jwk: jwk.to_string(),
             created_at: now,
-            activated_at: (key_state == state::CURRENT).then_some(now),
+            activated_at: (key_state == KeyState::Current).then_some(now),
             retired_at: None,
         },
     )?;
@@ -136,7 +136,7 @@ pub fn ensure_keys(store: &Store, master: &MasterKey, now: i64) -> Result<Vec<St
         .tx(|conn| {
             let mut created = Vec::new();
             for alg in SigningAlg::ASYMMETRIC {
-                for s in [state::CURRENT, state::NEXT] {
+                for s in [KeyState::Current, KeyState::Next] {
                     if repo::by_state(conn, alg.as_str(), s)?.is_empty() {
                         created.push(create_key(conn, master, alg, s, now).map_err(to_store)?);
                     }
@@ -163,18 +163,18 @@ pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs:
             for alg in SigningAlg::ASYMMETRIC {
                 let a = alg.as_str();
                 let retired: Vec<String> =
-                    repo::by_state(conn, a, state::CURRENT)?.into_iter().map(|k| k.kid).collect();
+                    repo::by_state(conn, a, KeyState::Current)?.into_iter().map(|k| k.kid).collect();
                 for kid in &retired {
-                    repo::set_state(conn, kid, state::RETIRED, now)?;
+                    repo::set_state(conn, kid, KeyState::Retired, now)?;
                 }
-                let promoted = match repo::by_state(conn, a, state::NEXT)?.into_iter().next() {
+                let promoted = match repo::by_state(conn, a, KeyState::Next)?.into_iter().next() {
                     Some(k) => {
-                        repo::set_state(conn, &k.kid, state::CURRENT, now)?;
+                        repo::set_state(conn, &k.kid, KeyState::Current, now)?;
                         k.kid
                     }
-                    None => create_key(conn, master, alg, state::CURRENT, now).map_err(to_store)?,
+                    None => create_key(conn, master, alg, KeyState::Current, now).map_err(to_store)?,
                 };
-                let next = create_key(conn, master, alg, state::NEXT, now).map_err(to_store)?;
+                let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
                 report.push(json!({"alg": a, "retired": retired, "current": promoted, "next": next}));
             }
             repo::purge_retired(conn, now - retired_publish_secs)?;
@@ -267,15 +267,17 @@ impl KeyRing {
         let mut cache = self.decrypted.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))?;
         // Rows come oldest first, so the newest current key of an algorithm wins.
         for row in rows {
-            let published =
-                row.state != state::RETIRED || row.retired_at.is_some_and(|t| t > now - self.retired_publish_secs);
+            let published = match row.state {
+                KeyState::Next | KeyState::Current => true,
+                KeyState::Retired => row.retired_at.is_some_and(|t| t > now - self.retired_publish_secs),
+            };
             if published {
                 keys.push(
                     serde_json::from_str::<Value>(&row.public_jwk).map_err(|e| KeyError::Material(e.to_string()))?,
                 );
             }
-            if row.state == state::CURRENT {
-                let alg: SigningAlg = row.alg.parse().map_err(KeyError::Material)?;
+            if row.state == KeyState::Current {
+                let alg: SigningAlg = row.alg.parse().map_err(|e: UnsupportedAlg| KeyError::Material(e.to_string()))?;
                 let signer = match cache.get(&row.kid) {
                     Some(s) => s.clone(),
                     None => {

@@ -5,7 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use tessera::cli::{self, Cli, Command};
 use tessera::commands;
-use tessera::config::{Config, FlagOverrides};
+use tessera::config::{Config, FlagOverrides, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -76,5 +76,8 @@ fn init_tracing(config: &Config) {
     // file, a journal or a test's captured output stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

@@ -7,7 +7,7 @@
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::ids::Audience;
-use crate::model::{ClientProfile, grant_types};
+use crate::model::{ClientProfile, GrantType};
 use crate::params::Params;
 use crate::pkce;
 use crate::scope::ScopeSet;
@@ -158,8 +158,8 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
         (Some(_), Some(r)) => r,
     };
     let needed = match response {
-        ResponseKind::Code => grant_types::AUTHORIZATION_CODE,
-        _ => grant_types::IMPLICIT,
+        ResponseKind::Code => GrantType::AuthorizationCode,
+        _ => GrantType::Implicit,
     };
     if !client.allows_grant(needed) {
         return Err(refuse(OAuthError::new(
@@ -292,7 +292,7 @@ mod tests {
             id: ClientId::new("c"),
             name: "c".into(),
             confidential,
-            grant_types: vec!["authorization_code".into()],
+            grant_types: vec![GrantType::AuthorizationCode],
             allowed_scopes: None,
             allowed_audiences: None,
         }
@@ -390,7 +390,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let mut with_implicit = client(false);
-        with_implicit.grant_types.push("implicit".into());
+        with_implicit.grant_types.push(GrantType::Implicit);
         let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "token id_token")]);
         assert!(validate(&p, Some((&with_implicit, &reg))).is_err(), "nonce required");
         let p = Params::from_pairs([

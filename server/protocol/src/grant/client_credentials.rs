@@ -8,7 +8,7 @@
 use super::TokenPlan;
 use crate::error::{ErrorCode, OAuthError};
 use crate::ids::Audience;
-use crate::model::{ApiProfile, ClientProfile, grant_types};
+use crate::model::{ApiProfile, ClientProfile, GrantType};
 use crate::params::Params;
 use crate::scope::ScopeSet;
 
@@ -57,14 +57,14 @@ pub fn decide(req: &Request, client: &ClientProfile, api: Option<&ApiProfile>) -
     if !client.confidential {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
-    if !client.allows_grant(grant_types::CLIENT_CREDENTIALS) {
+    if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client_credentials is not allowed for this client",
         ));
     }
     super::plan_for_api(
-        grant_types::CLIENT_CREDENTIALS,
+        GrantType::ClientCredentials,
         client.id.to_string(),
         req.scope.as_ref(),
         &req.audience,
@@ -84,7 +84,7 @@ mod tests {
             id: ClientId::new("c1"),
             name: "c".into(),
             confidential: true,
-            grant_types: vec!["client_credentials".into()],
+            grant_types: vec![GrantType::ClientCredentials],
             allowed_scopes: None,
             allowed_audiences: None,
         }
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn grant_not_allowed_is_unauthorized_client() {
         let mut c = client();
-        c.grant_types = vec!["authorization_code".into()];
+        c.grant_types = vec![GrantType::AuthorizationCode];
         assert_eq!(decide(&req(None), &c, Some(&api())).unwrap_err().code, ErrorCode::UnauthorizedClient);
     }
 

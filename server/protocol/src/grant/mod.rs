@@ -7,14 +7,14 @@ pub mod refresh_token;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::ids::{ApiId, Audience, ClientId};
-use crate::model::{ApiProfile, ClientProfile, SigningAlg};
+use crate::model::{ApiProfile, ClientProfile, GrantType, SigningAlg};
 use crate::scope::ScopeSet;
 
 /// What a grant decided to issue, before plugins run and before signing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenPlan {
-    /// The grant type, as on the wire.
-    pub grant_type: &'static str,
+    /// The grant that issues it.
+    pub grant_type: GrantType,
     /// `sub`: the client id for machine tokens, the user id for user tokens.
     pub subject: String,
     /// The client the token is issued to.
@@ -37,7 +37,7 @@ pub struct TokenPlan {
 /// allowed to the client, and the scopes must be defined by the API and
 /// allowed to the client. An omitted scope means every allowed scope.
 pub fn plan_for_api(
-    grant_type: &'static str,
+    grant_type: GrantType,
     subject: String,
     requested: Option<&ScopeSet>,
     audience: &Audience,
@@ -82,7 +82,7 @@ pub fn plan_for_api(
 /// implicit, refresh): the user is the subject, the API sets audience,
 /// algorithm and lifetime.
 pub fn user_plan(
-    grant_type: &'static str,
+    grant_type: GrantType,
     user_id: &str,
     client_id: &str,
     api: &ApiProfile,

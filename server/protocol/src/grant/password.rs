@@ -8,7 +8,7 @@
 use super::TokenPlan;
 use crate::error::{ErrorCode, OAuthError};
 use crate::ids::{Audience, UserId};
-use crate::model::{ApiProfile, ClientProfile, grant_types};
+use crate::model::{ApiProfile, ClientProfile, GrantType};
 use crate::params::Params;
 use crate::scope::ScopeSet;
 use crate::secret::PlainSecret;
@@ -39,7 +39,7 @@ pub fn parse(params: &Params) -> Result<Request, OAuthError> {
 /// Checks that the client may use this grant at all; done before the
 /// password is looked at, so a disabled grant reveals nothing.
 pub fn check_client(client: &ClientProfile) -> Result<(), OAuthError> {
-    if client.allows_grant(grant_types::PASSWORD) {
+    if client.allows_grant(GrantType::Password) {
         Ok(())
     } else {
         Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the password grant is not enabled for this client"))
@@ -54,7 +54,7 @@ pub fn decide(
     user: &UserId,
 ) -> Result<TokenPlan, OAuthError> {
     check_client(client)?;
-    super::plan_for_api(grant_types::PASSWORD, user.to_string(), req.scope.as_ref(), &req.audience, client, api)
+    super::plan_for_api(GrantType::Password, user.to_string(), req.scope.as_ref(), &req.audience, client, api)
 }
 
 /// The one error for a wrong username or password: it does not say which.

@@ -4,7 +4,7 @@
 //! retired token is treated as theft, and the caller revokes the family.
 
 use crate::error::{ErrorCode, OAuthError};
-use crate::model::{ApiProfile, ClientProfile, grant_types};
+use crate::model::{ApiProfile, ClientProfile, GrantType};
 use crate::oidc::OIDC_SCOPES;
 use crate::scope::ScopeSet;
 
@@ -56,7 +56,7 @@ pub fn decide(
         return Err(invalid_grant("issued to another client").into());
     }
     // Issue #11 item 5: an admin who takes the grant away ends every family.
-    if !client.allows_grant(grant_types::REFRESH_TOKEN) {
+    if !client.allows_grant(GrantType::RefreshToken) {
         return Err(Refusal {
             error: invalid_grant("the refresh_token grant is no longer enabled for this client"),
             revoke_family: true,
@@ -93,12 +93,12 @@ pub fn decide(
 /// those. An error here means the family must end.
 pub fn still_allowed(
     granted: &ScopeSet,
-    started_by: Option<&str>,
+    started_by: Option<GrantType>,
     client: &ClientProfile,
     api: &ApiProfile,
     userinfo_api_id: &str,
 ) -> Result<(), OAuthError> {
-    if let Some(g) = started_by.filter(|g| !client.allows_grant(g)) {
+    if let Some(g) = started_by.filter(|g| !client.allows_grant(*g)) {
         return Err(OAuthError::new(
             ErrorCode::InvalidGrant,
             format!("{g}, which started this grant, is no longer enabled for this client"),
@@ -108,7 +108,7 @@ pub fn still_allowed(
         return Ok(());
     }
     let api_part = ScopeSet::from_tokens(granted.iter().filter(|s| !OIDC_SCOPES.contains(s)));
-    super::plan_for_api(grant_types::REFRESH_TOKEN, String::new(), Some(&api_part), &api.audience, client, Some(api))
+    super::plan_for_api(GrantType::RefreshToken, String::new(), Some(&api_part), &api.audience, client, Some(api))
         .map(|_| ())
 }
 
@@ -122,7 +122,7 @@ mod tests {
             id: ClientId::new("c"),
             name: "c".into(),
             confidential: true,
-            grant_types: vec!["password".into(), "refresh_token".into()],
+            grant_types: vec![GrantType::Password, GrantType::RefreshToken],
             allowed_scopes: None,
             allowed_audiences: None,
         }
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn a_removed_refresh_grant_ends_the_family() {
         let mut c = client();
-        c.grant_types = vec!["password".into()];
+        c.grant_types = vec![GrantType::Password];
         let r = decide(&stored(), &c, None, 10).unwrap_err();
         assert!(r.revoke_family);
         assert_eq!(r.error.code, ErrorCode::InvalidGrant);
@@ -193,10 +193,10 @@ mod tests {
             scopes: ScopeSet::parse("a b").unwrap(),
         };
         let granted = ScopeSet::parse("openid a b").unwrap();
-        let pw = Some("password");
+        let pw = Some(GrantType::Password);
         assert!(still_allowed(&granted, pw, &client(), &api, "userinfo").is_ok());
         assert!(still_allowed(&granted, None, &client(), &api, "userinfo").is_ok(), "origin unknown: not checked");
-        assert!(still_allowed(&granted, Some("authorization_code"), &client(), &api, "userinfo").is_err());
+        assert!(still_allowed(&granted, Some(GrantType::AuthorizationCode), &client(), &api, "userinfo").is_err());
         let mut narrowed = client();
         narrowed.allowed_scopes = Some(ScopeSet::parse("a").unwrap());
         assert!(still_allowed(&granted, pw, &narrowed, &api, "userinfo").is_err(), "client lost scope b");

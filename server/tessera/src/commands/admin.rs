@@ -144,7 +144,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
 pub fn api(ctx: &Context, cmd: ApiCommand) -> anyhow::Result<()> {
     match cmd {
         ApiCommand::Create(a) => {
-            let alg = a.alg.parse().map_err(|e: String| anyhow::anyhow!("alg: {e}"))?;
+            let alg =
+                a.alg.parse().map_err(|e: tessera_protocol::model::UnsupportedAlg| anyhow::anyhow!("alg: {e}"))?;
             let (api, secret) = admin::create_api(
                 &ctx.store,
                 &ctx.master,

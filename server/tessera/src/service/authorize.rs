@@ -11,7 +11,7 @@ use crate::clock;
 use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::plan_for_api;
 use tessera_protocol::grant::user_plan;
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
 use tessera_protocol::oidc::{OIDC_SCOPES, scope_description};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
@@ -164,7 +164,7 @@ impl TokenService {
             Some(aud) => {
                 let api = apis::find_by_identifier(&mut conn, aud.as_str()).map_err(store_failure)?;
                 match plan_for_api(
-                    "authorization_code",
+                    GrantType::AuthorizationCode,
                     String::new(),
                     Some(&api_part),
                     aud,
@@ -291,7 +291,7 @@ impl TokenService {
         };
         drop(conn);
         let openid = scopes.contains("openid");
-        let plan = user_plan(grant_types::IMPLICIT, &user.id, &client.id, &api, scopes);
+        let plan = user_plan(GrantType::Implicit, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let id = (req.response == ResponseKind::IdTokenToken && openid)
             .then_some(IdTokenRequest { nonce: req.nonce.as_deref(), auth_time });

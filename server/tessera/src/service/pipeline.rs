@@ -25,32 +25,12 @@ use tessera_plugin_host::{
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::{ErrorCode, OAuthError};
 use tessera_store::clients::Client;
-use tessera_store::plugins::{self, Binding, PluginRunRecord};
+use tessera_store::plugins::{self, Binding, FailurePolicy, PluginRunRecord, Trigger};
 use tessera_store::users::User;
 use tessera_store::{Store, StoreError};
 
 /// The trigger that runs just before a token is signed.
-pub const TOKEN_TRIGGER: &str = "token";
-
-/// What a binding does when its plugin fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailurePolicy {
-    /// Refuse the token request with `server_error`.
-    Deny,
-    /// Log, record, and continue without this plugin's changes.
-    Skip,
-}
-
-impl FailurePolicy {
-    /// Parses the stored/flag value.
-    pub fn parse(s: &str) -> Result<FailurePolicy, String> {
-        match s {
-            "deny" => Ok(FailurePolicy::Deny),
-            "skip" => Ok(FailurePolicy::Skip),
-            other => Err(format!("failure policy must be deny or skip, not {other:?}")),
-        }
-    }
-}
+pub const TOKEN_TRIGGER: Trigger = Trigger::Token;
 
 /// The one mapping from a plugin failure to the request's fate. Under
 /// `deny`, a plugin that is over its share of the instance pool (`busy`)
@@ -149,7 +129,7 @@ pub fn user_context(u: &User, source: tessera_plugin_host::UserSource) -> UserCo
 pub fn context(input: &HookInput<'_>) -> TokenContext {
     let client = input.client;
     TokenContext {
-        grant_type: input.plan.grant_type.to_owned(),
+        grant_type: input.plan.grant_type.as_str().to_owned(),
         client: client_context(client),
         user: input.user.map(|(u, source)| {
             user_context(
@@ -228,7 +208,7 @@ impl TokenHooks for Pipeline {
                 );
                 records.push(run_record(b, &ctx, &run));
                 ctx.secrets = PluginSecrets::default();
-                let policy = FailurePolicy::parse(&b.failure_policy).map_err(OAuthError::server_error)?;
+                let policy = b.failure_policy;
                 match run.outcome {
                     Ok(PluginVerdict::Allow(patch)) => {
                         let (access, id, drops) = patch.into_parts();

@@ -3,7 +3,7 @@
 //! back bindings. Every change is audited in the same transaction.
 
 use super::admin::{AdminError, audit};
-use super::pipeline::{FailurePolicy, TOKEN_TRIGGER};
+use super::pipeline::TOKEN_TRIGGER;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
@@ -13,10 +13,10 @@ use tessera_plugin_host::{
     ClientContext, LogLine, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
 };
 use tessera_protocol::claims::PluginClaims;
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::{GrantType, UnknownName};
 use tessera_store::apis;
 use tessera_store::clients::{self, Client};
-use tessera_store::plugins::{self, Binding, NewVersion, Plugin, VersionInfo};
+use tessera_store::plugins::{self, Binding, FailurePolicy, NewVersion, Plugin, VersionInfo};
 use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError};
 
@@ -117,22 +117,24 @@ pub struct NewBinding {
     pub disabled: bool,
 }
 
-fn grant_list(list: &[String]) -> Result<Vec<String>, AdminError> {
+fn grant_list(list: &[String]) -> Result<Vec<GrantType>, AdminError> {
     if list.iter().any(|g| g == "all") {
-        return Ok(grant_types::ALL.iter().map(|g| (*g).to_owned()).collect());
+        return Ok(GrantType::ALL.to_vec());
     }
     if list.is_empty() {
         return Err(invalid("grant-types", "name at least one grant type, or all"));
     }
-    for g in list {
-        if !grant_types::is_known(g) {
-            return Err(invalid(
-                "grant-types",
-                format!("unknown grant type {g:?}; known: all, {}", grant_types::ALL.join(", ")),
-            ));
-        }
-    }
-    Ok(list.to_vec())
+    list.iter()
+        .map(|g| {
+            g.parse().map_err(|e: UnknownName| {
+                invalid("grant-types", format!("unknown grant type {:?}; known: all, {}", e.value, e.known))
+            })
+        })
+        .collect()
+}
+
+fn failure_policy(name: &str) -> Result<FailurePolicy, AdminError> {
+    name.parse().map_err(|e: UnknownName| invalid("failure-policy", e.to_string()))
 }
 
 fn seal_secrets(
@@ -163,8 +165,7 @@ pub fn create_binding(
 ) -> Result<Binding, AdminError> {
     let (name, number) = parse_plugin_ref(&new.plugin)?;
     let grant_types = grant_list(&new.grant_types)?;
-    let policy = new.failure_policy.unwrap_or_else(|| "deny".into());
-    FailurePolicy::parse(&policy).map_err(|m| invalid("failure-policy", m))?;
+    let policy = new.failure_policy.as_deref().map(failure_policy).transpose()?.unwrap_or_default();
     let id = clock::uuid();
     let secrets_enc = seal_secrets(master, &id, &new.secrets)?;
     let b = store.tx(|conn| {
@@ -184,7 +185,7 @@ pub fn create_binding(
             id: id.clone(),
             plugin_id: plugin.id.clone(),
             plugin_version_id: version.id.clone(),
-            trigger: TOKEN_TRIGGER.into(),
+            trigger: TOKEN_TRIGGER,
             grant_types: grant_types.clone(),
             client_ids: (!new.clients.is_empty()).then(|| new.clients.clone()),
             position,
@@ -192,7 +193,7 @@ pub fn create_binding(
             config: new.config.clone(),
             secrets_enc: secrets_enc.clone(),
             secret_names: new.secrets.keys().cloned().collect(),
-            failure_policy: policy.clone(),
+            failure_policy: policy,
             created_at: now,
             updated_at: now,
         };
@@ -237,9 +238,7 @@ pub fn update_binding(
     id: &str,
     change: BindingChange,
 ) -> Result<Binding, AdminError> {
-    if let Some(p) = &change.failure_policy {
-        FailurePolicy::parse(p).map_err(|m| invalid("failure-policy", m))?;
-    }
+    let policy = change.failure_policy.as_deref().map(failure_policy).transpose()?;
     let grant_types = change.grant_types.as_deref().map(grant_list).transpose()?;
     let secrets_enc = change.secrets.as_ref().map(|s| seal_secrets(master, id, s)).transpose()?;
     Ok(store.tx(|conn| {
@@ -263,8 +262,8 @@ pub fn update_binding(
             b.config = c.clone();
             detail.insert("config".into(), json!("changed"));
         }
-        if let Some(p) = &change.failure_policy {
-            b.failure_policy = p.clone();
+        if let Some(p) = policy {
+            b.failure_policy = p;
             detail.insert("failure_policy".into(), json!(p));
         }
         if let Some(g) = &grant_types {
@@ -333,7 +332,8 @@ pub fn move_binding(
 ) -> Result<bool, AdminError> {
     Ok(store.tx(|conn| {
         let all = plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?;
-        let lane: Vec<&Binding> = all.iter().filter(|b| b.grant_types.iter().any(|g| g == grant_type)).collect();
+        let lane: Vec<&Binding> =
+            all.iter().filter(|b| b.grant_types.iter().any(|g| g.as_str() == grant_type)).collect();
         let Some(i) = lane.iter().position(|b| b.id == id) else {
             return Err(StoreError::NotFound(format!("binding {id} for {grant_type}")));
         };
@@ -468,12 +468,15 @@ pub fn sample_context(
             confidential: true,
         },
     };
-    let source =
-        if grant_type == grant_types::CLIENT_CREDENTIALS { UserSource::ServiceAccount } else { UserSource::SignedIn };
+    let source = if grant_type == GrantType::ClientCredentials.as_str() {
+        UserSource::ServiceAccount
+    } else {
+        UserSource::SignedIn
+    };
     let user_ctx = user.map(|u| super::pipeline::user_context(u, source));
     let audience = audience.unwrap_or("https://api.example").to_owned();
     let scopes: Vec<String> = match user {
-        Some(_) if grant_type != grant_types::CLIENT_CREDENTIALS => vec!["openid".into(), "profile".into()],
+        Some(_) if grant_type != GrantType::ClientCredentials.as_str() => vec!["openid".into(), "profile".into()],
         _ => vec![],
     };
     let mut access = Map::new();
@@ -684,7 +687,7 @@ pub fn test_choices(
     };
     // Client credentials speak for the client's service account, if any.
     let user = match (user, &client) {
-        (None, Some(cl)) if grant == grant_types::CLIENT_CREDENTIALS => match &cl.service_account_user_id {
+        (None, Some(cl)) if grant == GrantType::ClientCredentials.as_str() => match &cl.service_account_user_id {
             Some(uid) => users::find(&mut c, uid)?,
             None => None,
         },

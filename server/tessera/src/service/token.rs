@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::client_auth::{self, AuthMethod};
 use tessera_protocol::grant::{TokenPlan, client_credentials};
-use tessera_protocol::model::{SigningAlg, grant_types};
+use tessera_protocol::model::{GrantType, SigningAlg};
 use tessera_protocol::oidc::{IdTokenInput, UserClaimsSource, id_token_claims, user_claims};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
@@ -144,22 +144,17 @@ impl TokenService {
         peer: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let params = Params::parse(body)?;
-        let grant_type = params.require("grant_type")?;
-        if !grant_types::SUPPORTED.contains(&grant_type) {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type {grant_type} is not supported"),
-            ));
-        }
+        let name = params.require("grant_type")?;
+        let unsupported =
+            || OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {name} is not supported"));
+        let grant_type = name.parse::<GrantType>().ok().filter(|g| g.at_token_endpoint()).ok_or_else(unsupported)?;
         let client = self.authenticate(authorization, &params, peer)?;
         match grant_type {
-            grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
-            grant_types::PASSWORD => self.password(&client, &params, peer),
-            grant_types::REFRESH_TOKEN => self.refresh(&client, &params),
-            grant_types::AUTHORIZATION_CODE => self.authorization_code(&client, &params),
-            other => {
-                Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other} is not supported")))
-            }
+            GrantType::ClientCredentials => self.client_credentials(&client, &params),
+            GrantType::Password => self.password(&client, &params, peer),
+            GrantType::RefreshToken => self.refresh(&client, &params),
+            GrantType::AuthorizationCode => self.authorization_code(&client, &params),
+            GrantType::Implicit | GrantType::DeviceCode | GrantType::TokenExchange => Err(unsupported()),
         }
     }
 

@@ -9,7 +9,7 @@ use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
 use crate::clock;
 use tessera_protocol::grant::{authorization_code, password, refresh_token, user_plan};
 use tessera_protocol::model::ApiProfile;
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::token::TokenResponse;
@@ -27,7 +27,7 @@ type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 enum Issued<'a> {
     /// A new family with this id, started by this grant type; it ends
     /// `refresh_absolute_secs` from now.
-    NewFamily(&'a str, &'static str),
+    NewFamily(&'a str, GrantType),
     /// The rotation of this token (same family and end), marked used in the
     /// same transaction.
     Rotation(&'a RefreshToken),
@@ -60,9 +60,9 @@ impl TokenService {
         let signer = self.signer_for(&plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
         let api_id = plan.api_id.clone();
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
-        if profile.allows_grant(grant_types::REFRESH_TOKEN) {
+        if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();
-            let issued = Issued::NewFamily(&family, grant_types::PASSWORD);
+            let issued = Issued::NewFamily(&family, GrantType::Password);
             let token = self.store_refresh(client, &user, &api_id, resp.scope.as_deref(), issued)?;
             resp.refresh_token = Some(token);
         }
@@ -81,12 +81,8 @@ impl TokenService {
     ) -> Result<String, OAuthError> {
         let now = clock::now();
         let (family, absolute_expires_at, rotated, grant_type) = match issued {
-            Issued::NewFamily(family, g) => {
-                (family, now + self.settings.refresh_absolute_secs, None, Some(g.to_owned()))
-            }
-            Issued::Rotation(old) => {
-                (old.family_id.as_str(), old.absolute_expires_at, Some(old), old.grant_type.clone())
-            }
+            Issued::NewFamily(family, g) => (family, now + self.settings.refresh_absolute_secs, None, Some(g)),
+            Issued::Rotation(old) => (old.family_id.as_str(), old.absolute_expires_at, Some(old), old.grant_type),
         };
         let plain =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
@@ -170,17 +166,13 @@ impl TokenService {
             return Err(invalid());
         };
         // Issue #11 item 5: today's rules, not those of the day of sign-in.
-        if let Err(e) = refresh_token::still_allowed(
-            &view.scopes,
-            stored.grant_type.as_deref(),
-            &client.profile(),
-            &api,
-            USERINFO_API_ID,
-        ) {
+        if let Err(e) =
+            refresh_token::still_allowed(&view.scopes, stored.grant_type, &client.profile(), &api, USERINFO_API_ID)
+        {
             self.revoke_family(&stored.family_id, "the client or API no longer allows this grant");
             return Err(invalid().with_detail(e.description));
         }
-        let plan = user_plan(grant_types::REFRESH_TOKEN, &user.id, &client.id, &api, scopes);
+        let plan = user_plan(GrantType::RefreshToken, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
@@ -242,13 +234,13 @@ impl TokenService {
         let scopes = ScopeSet::parse(&stored.scopes)?;
         let openid = scopes.contains("openid");
         let offline = scopes.contains("offline_access");
-        let plan = user_plan(grant_types::AUTHORIZATION_CODE, &user.id, &client.id, &api, scopes);
+        let plan = user_plan(GrantType::AuthorizationCode, &user.id, &client.id, &api, scopes);
         let signer = self.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
         let mut resp = self.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
-        if offline && client.profile().allows_grant(grant_types::REFRESH_TOKEN) {
-            let issued = Issued::NewFamily(&stored.family_id, grant_types::AUTHORIZATION_CODE);
+        if offline && client.profile().allows_grant(GrantType::RefreshToken) {
+            let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode);
             let token = self.store_refresh(client, &user, &api_id, resp.scope.as_deref(), issued)?;
             resp.refresh_token = Some(token);
         }

@@ -8,11 +8,12 @@
 use serde::Serialize;
 use serde_json::Value;
 use tessera_plugin_host::LogLine;
+use tessera_protocol::model::GrantType;
 use tessera_store::apis::Api;
 use tessera_store::audit::AuditEvent;
 use tessera_store::clients::{Client, ClientSecret};
-use tessera_store::keys::SigningKey;
-use tessera_store::plugins::{Binding, Plugin, PluginRunRecord, VersionInfo};
+use tessera_store::keys::{KeyState, SigningKey};
+use tessera_store::plugins::{Binding, FailurePolicy, Plugin, PluginRunRecord, Trigger, VersionInfo};
 use tessera_store::users::User;
 
 /// A user, without the password hash.
@@ -67,7 +68,7 @@ pub struct ClientView {
     /// Has secrets (false: a public client).
     pub confidential: bool,
     /// Allowed grant types.
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Redirect URIs (exact match).
     pub redirect_uris: Vec<String>,
     /// Post-logout redirect URIs (exact match).
@@ -206,8 +207,8 @@ pub struct SigningKeyView {
     pub kid: String,
     /// JWS algorithm.
     pub alg: String,
-    /// `next`, `current` or `retired`.
-    pub state: String,
+    /// Where it is in its life cycle (serialized as `next`, `current` or `retired`).
+    pub state: KeyState,
     /// The public JWK, as published.
     pub public_jwk: String,
     /// Unix seconds.
@@ -242,9 +243,9 @@ pub struct BindingView {
     /// The bound version.
     pub plugin_version_id: String,
     /// When it runs.
-    pub trigger: String,
+    pub trigger: Trigger,
     /// The grant types it runs for.
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// The clients it runs for; `None`: every client.
     pub client_ids: Option<Vec<String>>,
     /// Order within a lane.
@@ -256,7 +257,7 @@ pub struct BindingView {
     /// Names of its secrets (the values are never shown again).
     pub secret_names: Vec<String>,
     /// What a failure does to the token request.
-    pub failure_policy: String,
+    pub failure_policy: FailurePolicy,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tessera_protocol::OAuthError;
 use tessera_protocol::discovery::{self, Endpoints};
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
 
 /// The form body and `Authorization` header of a client's POST to an OAuth
 /// endpoint, checked the same way everywhere.
@@ -113,7 +113,8 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     .await;
     match result_flatten(scopes) {
         Ok(scopes) => {
-            let doc = discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, grant_types::ADVERTISED);
+            let doc =
+                discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, &GrantType::all_advertised());
             render::public_json(&doc, 60)
         }
         Err(e) => render::oauth_error(&e),

@@ -4,7 +4,7 @@ use super::{AdminError, audit};
 use crate::crypto::MasterKey;
 use crate::service::views::SigningKeyView;
 use serde_json::{Value, json};
-use tessera_store::keys;
+use tessera_store::keys::{self, KeyState};
 use tessera_store::{Store, StoreError};
 
 /// Rotates every algorithm's keys (next becomes current, current retired,
@@ -25,13 +25,13 @@ pub fn rotate_keys(
 /// Every signing key, by algorithm, then current, next, retired, newest first.
 pub fn list_keys(store: &Store) -> Result<Vec<SigningKeyView>, StoreError> {
     let mut rows = keys::all(&mut *store.conn()?)?;
-    let rank = |s: &str| match s {
-        "current" => 0,
-        "next" => 1,
-        _ => 2,
+    let rank = |s: KeyState| match s {
+        KeyState::Current => 0,
+        KeyState::Next => 1,
+        KeyState::Retired => 2,
     };
     rows.sort_by(|a, b| {
-        a.alg.cmp(&b.alg).then(rank(&a.state).cmp(&rank(&b.state))).then(b.created_at.cmp(&a.created_at))
+        a.alg.cmp(&b.alg).then(rank(a.state).cmp(&rank(b.state))).then(b.created_at.cmp(&a.created_at))
     });
     Ok(rows.into_iter().map(SigningKeyView::from).collect())
 }

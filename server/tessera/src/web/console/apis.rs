@@ -70,7 +70,7 @@ impl ApiForm {
     }
 
     fn alg(&self) -> Result<SigningAlg, AdminError> {
-        self.alg.parse::<SigningAlg>().map_err(|message| AdminError::Invalid { field: "alg", message })
+        self.alg.parse::<SigningAlg>().map_err(|e| AdminError::Invalid { field: "alg", message: e.to_string() })
     }
 
     fn lifetime(&self) -> Result<i64, AdminError> {

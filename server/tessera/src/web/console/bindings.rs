@@ -14,7 +14,8 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
 use serde_json::{Map, Value};
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
+use tessera_store::plugins::FailurePolicy;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::BINDINGS), web::get().to(matrix))
@@ -49,11 +50,11 @@ impl MatrixPage {
 async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
     let all = blocking(move || svc::binding_entries(&store)).await??;
-    let lanes = grant_types::ADVERTISED
-        .iter()
+    let lanes = GrantType::all_advertised()
+        .into_iter()
         .map(|g| Lane {
-            grant_type: g,
-            entries: (0..all.len()).filter(|i| all[*i].binding.grant_types.iter().any(|x| x == g)).collect(),
+            grant_type: g.as_str(),
+            entries: (0..all.len()).filter(|i| all[*i].binding.grant_types.contains(&g)).collect(),
         })
         .collect();
     let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
@@ -141,7 +142,7 @@ struct BindingPage {
     plugins: Vec<String>,
     versions: Vec<i32>,
     clients: Vec<(String, String)>,
-    choices: &'static [&'static str],
+    choices: Vec<&'static str>,
 }
 
 /// Plugin names, the bound plugin's versions, and clients, for the form.
@@ -164,10 +165,10 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
     let (plugins, _, clients) = options(&admin, None).await?;
     let form = BindingForm {
         plugin: q.plugin.clone().unwrap_or_default(),
-        grant_types: vec![grant_types::CLIENT_CREDENTIALS.into()],
+        grant_types: vec![GrantType::ClientCredentials.as_str().into()],
         clients: q.client.clone().unwrap_or_default(),
         config: "{}".into(),
-        failure_policy: "deny".into(),
+        failure_policy: FailurePolicy::default().as_str().into(),
         enabled: Some("on".into()),
         ..BindingForm::default()
     };
@@ -180,7 +181,7 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
         plugins,
         versions: vec![],
         clients,
-        choices: grant_types::ADVERTISED,
+        choices: GrantType::advertised_names(),
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -194,7 +195,8 @@ async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, 
     let title = if binding.is_some() { "Binding" } else { "New binding" };
     let mut l = Layout::new(admin, "bindings", title);
     l.error = banner;
-    let page = BindingPage { l, binding, form, errors, plugins, versions, clients, choices: grant_types::ADVERTISED };
+    let page =
+        BindingPage { l, binding, form, errors, plugins, versions, clients, choices: GrantType::advertised_names() };
     Ok(render_form(true, &page))
 }
 
@@ -242,12 +244,12 @@ fn form_of(e: &BindingEntry) -> BindingForm {
     BindingForm {
         plugin: e.plugin.clone(),
         version: e.version.to_string(),
-        grant_types: e.binding.grant_types.clone(),
+        grant_types: e.binding.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
         clients: e.binding.client_ids.as_ref().map(|c| c.join(", ")).unwrap_or_default(),
         config: pretty(&e.binding.config),
         secrets: String::new(),
         clear_secrets: None,
-        failure_policy: e.binding.failure_policy.clone(),
+        failure_policy: e.binding.failure_policy.as_str().to_owned(),
         position: e.binding.position.to_string(),
         enabled: e.binding.enabled.then(|| "on".into()),
     }
@@ -265,7 +267,7 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
         plugins,
         versions,
         clients,
-        choices: grant_types::ADVERTISED,
+        choices: GrantType::advertised_names(),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -13,7 +13,7 @@ use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::CLIENTS), web::get().to(list))
@@ -29,18 +29,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The grant types a client can be given here, with why some are off by default.
 pub const GRANT_CHOICES: &[(&str, &str)] = &[
     (
-        grant_types::AUTHORIZATION_CODE,
+        GrantType::AuthorizationCode.as_str(),
         "Browser sign-in with PKCE. The right choice for web, mobile and single-page apps.",
     ),
-    (grant_types::REFRESH_TOKEN, "Lets the client renew tokens without the user."),
-    (grant_types::CLIENT_CREDENTIALS, "Machine to machine: the client acts for itself (confidential clients only)."),
+    (GrantType::RefreshToken.as_str(), "Lets the client renew tokens without the user."),
     (
-        grant_types::PASSWORD,
+        GrantType::ClientCredentials.as_str(),
+        "Machine to machine: the client acts for itself (confidential clients only).",
+    ),
+    (
+        GrantType::Password.as_str(),
         "Off by default: the client sees the user's password, and sign-in cannot use anything but a password \
          (RFC 9700 §2.4 says it MUST NOT be used). Enable only to migrate a legacy client you trust.",
     ),
     (
-        grant_types::IMPLICIT,
+        GrantType::Implicit.as_str(),
         "Off by default: tokens travel in the URL fragment, exposed to history, referrers and injection \
          (RFC 9700 §2.1.2). Use authorization code with PKCE instead.",
     ),
@@ -95,7 +98,7 @@ impl ClientForm {
         ClientForm {
             name: c.name.clone(),
             kind: if c.confidential { "confidential".into() } else { "public".into() },
-            grant_types: c.grant_types.clone(),
+            grant_types: c.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
             redirect_uris: c.redirect_uris.join("\n"),
             post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
             scopes: c.allowed_scopes.as_ref().map(|s| s.join(", ")).unwrap_or_default(),
@@ -167,7 +170,7 @@ async fn new_form(admin: Admin) -> HttpResponse {
     let l = Layout::new(&admin, "clients", "New client");
     let form = ClientForm {
         kind: "confidential".into(),
-        grant_types: vec![grant_types::CLIENT_CREDENTIALS.into()],
+        grant_types: vec![GrantType::ClientCredentials.as_str().into()],
         metadata: "{}".into(),
         ..ClientForm::default()
     };

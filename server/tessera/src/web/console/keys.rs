@@ -7,6 +7,7 @@ use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
+use tessera_store::keys::KeyState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::KEYS), web::get().to(list))

@@ -19,7 +19,7 @@ use actix_web::web;
 use askama::Template;
 use serde_json::Value;
 use tessera_plugin_host::TokenContext;
-use tessera_protocol::model::grant_types;
+use tessera_protocol::model::GrantType;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::PLUGINS), web::get().to(list))
@@ -183,7 +183,7 @@ struct TestPage {
     plugin: String,
     versions: Vec<i32>,
     version: i32,
-    grant_types: &'static [&'static str],
+    grant_types: Vec<&'static str>,
     grant_type: String,
     clients: Vec<(String, String)>,
     client: String,
@@ -253,7 +253,7 @@ struct Choices {
 async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), ConsoleError> {
     let store = admin.state.store.clone();
     let issuer = admin.state.issuer.clone();
-    let grant = q.grant_type.clone().unwrap_or_else(|| grant_types::CLIENT_CREDENTIALS.into());
+    let grant = q.grant_type.clone().unwrap_or_else(|| GrantType::ClientCredentials.as_str().into());
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
     let loaded =
@@ -277,7 +277,7 @@ async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuer
         l: Layout::new(&admin, "plugins", format!("Test {name}")),
         version: q.version.or(choices.versions.first().copied()).unwrap_or(1),
         versions: choices.versions,
-        grant_types: grant_types::ADVERTISED,
+        grant_types: GrantType::advertised_names(),
         grant_type: choices.context.grant_type.clone(),
         clients: choices.clients,
         client: q.client.unwrap_or_default(),
@@ -340,7 +340,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         plugin: name,
         versions: choices.versions,
         version: form.version,
-        grant_types: grant_types::ADVERTISED,
+        grant_types: GrantType::advertised_names(),
         grant_type,
         clients: choices.clients,
         client,

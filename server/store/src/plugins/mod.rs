@@ -1,0 +1,20 @@
+//! Plugins, their numbered versions, bindings, and run records: one module
+//! per table, re-exported here so callers name `plugins::…` only.
+//!
+//! A version is immutable once uploaded (its bytes, sha256 and declared
+//! claims); rollback means pointing bindings at an older version. Bindings are
+//! read on every token request, so a change made on any node takes effect on
+//! the next request everywhere.
+
+mod bindings;
+mod names;
+mod runs;
+mod versions;
+
+pub use bindings::{
+    Binding, FailurePolicy, Trigger, binding, binding_count, bindings_for_trigger, delete_binding, insert_binding,
+    max_position, update_binding,
+};
+pub use names::{Plugin, count, find, find_by_name, list, page};
+pub use runs::{PluginRunRecord, recent_runs, record_runs, runs};
+pub use versions::{NewVersion, VersionInfo, add_version, version, version_by_number, versions, wasm};

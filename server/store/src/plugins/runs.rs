@@ -1,0 +1,78 @@
+//! The `plugin_runs` table: a bounded record of plugin calls, for the console.
+
+use crate::schema::plugin_runs;
+use crate::{DbConn, StoreError};
+use diesel::prelude::*;
+
+/// A record of one plugin call.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = plugin_runs)]
+pub struct PluginRunRecord {
+    /// Id (UUID v7).
+    pub id: String,
+    /// The binding.
+    pub binding_id: String,
+    /// The version that ran.
+    pub plugin_version_id: String,
+    /// The grant.
+    pub grant_type: String,
+    /// The client.
+    pub client_id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Duration in microseconds.
+    pub duration_us: i64,
+    /// `ok`, `denied`, or a failure code (`trap`, `deadline`, `memory`, ...).
+    pub outcome: String,
+    /// Failure or denial detail (never shown to clients).
+    pub detail: String,
+    /// JSON array of `{level, message}`.
+    pub logs: String,
+}
+
+/// Records runs and keeps at most `keep` records in total (oldest dropped).
+pub fn record_runs(conn: &mut DbConn, runs: &[PluginRunRecord], keep: i64) -> Result<(), StoreError> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    // One statement per row: batch inserts are not portable across MultiConnection backends.
+    for r in runs {
+        diesel::insert_into(plugin_runs::table).values(r).execute(conn)?;
+    }
+    // Bounded: delete everything older than the keep-th newest record.
+    let cutoff: Option<String> =
+        plugin_runs::table.order(plugin_runs::id.desc()).offset(keep).select(plugin_runs::id).first(conn).optional()?;
+    if let Some(c) = cutoff {
+        diesel::delete(plugin_runs::table.filter(plugin_runs::id.le(c))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Recent runs, newest first, optionally of one binding.
+pub fn recent_runs(
+    conn: &mut DbConn,
+    binding_id: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<PluginRunRecord>, StoreError> {
+    runs(conn, binding_id, false, offset, limit)
+}
+
+/// The newest run records, optionally of one binding, optionally only the
+/// failures (any outcome but `ok`).
+pub fn runs(
+    conn: &mut DbConn,
+    binding_id: Option<&str>,
+    failures_only: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<PluginRunRecord>, StoreError> {
+    let mut q = plugin_runs::table.into_boxed();
+    if let Some(b) = binding_id {
+        q = q.filter(plugin_runs::binding_id.eq(b));
+    }
+    if failures_only {
+        q = q.filter(plugin_runs::outcome.ne("ok"));
+    }
+    Ok(q.order(plugin_runs::id.desc()).offset(offset).limit(limit).select(PluginRunRecord::as_select()).load(conn)?)
+}

@@ -1,0 +1,153 @@
+//! The `plugin_versions` table: numbered, immutable uploads of a plugin
+//! (bytes, sha256 and declared claims).
+
+use super::names::{Plugin, find_by_name};
+use crate::json::{from_text, to_text};
+use crate::schema::{plugin_versions, plugins};
+use crate::{DbConn, StoreError};
+use diesel::prelude::*;
+use serde_json::Value;
+
+/// One uploaded version, without its bytes (listing does not load them).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = plugin_versions)]
+pub struct VersionInfo {
+    /// Internal id.
+    pub id: String,
+    /// The plugin.
+    pub plugin_id: String,
+    /// 1, 2, 3, ... per plugin.
+    pub version: i32,
+    /// Hex sha256 of the component.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// The world it implements.
+    pub world: String,
+    /// JSON array of claim names it may set, or `None` for any non-reserved claim.
+    pub declared_claims: Option<String>,
+    /// JSON object describing imports and exports, for the console.
+    pub interface: String,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// Unix seconds.
+    pub uploaded_at: i64,
+}
+
+impl VersionInfo {
+    /// The declared claims, parsed.
+    pub fn declared(&self) -> Result<Option<Vec<String>>, StoreError> {
+        self.declared_claims.as_deref().map(|s| from_text("plugin_versions.declared_claims", s)).transpose()
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = plugin_versions)]
+struct NewVersionRow<'a> {
+    id: &'a str,
+    plugin_id: &'a str,
+    version: i32,
+    sha256: &'a str,
+    size: i64,
+    wasm: &'a [u8],
+    world: &'a str,
+    declared_claims: Option<String>,
+    interface: String,
+    uploaded_by: &'a str,
+    uploaded_at: i64,
+}
+
+/// A version to store.
+pub struct NewVersion<'a> {
+    /// Id for the new row.
+    pub id: &'a str,
+    /// The component bytes.
+    pub wasm: &'a [u8],
+    /// Hex sha256 of `wasm`.
+    pub sha256: &'a str,
+    /// The world it implements.
+    pub world: &'a str,
+    /// Claims it may set.
+    pub declared_claims: Option<Vec<String>>,
+    /// Imports/exports description.
+    pub interface: Value,
+    /// Who uploads.
+    pub uploaded_by: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Adds a version under `name`, creating the plugin on first upload; the
+/// version number is one more than the highest so far. Run inside a transaction.
+pub fn add_version(
+    conn: &mut DbConn,
+    name: &str,
+    plugin_id_if_new: &str,
+    v: NewVersion<'_>,
+) -> Result<(Plugin, VersionInfo), StoreError> {
+    let plugin = match find_by_name(conn, name)? {
+        Some(p) => p,
+        None => {
+            let p = Plugin { id: plugin_id_if_new.to_owned(), name: name.to_owned(), created_at: v.now };
+            diesel::insert_into(plugins::table).values(&p).execute(conn)?;
+            p
+        }
+    };
+    let highest: Option<i32> = plugin_versions::table
+        .filter(plugin_versions::plugin_id.eq(&plugin.id))
+        .select(diesel::dsl::max(plugin_versions::version))
+        .first(conn)?;
+    let row = NewVersionRow {
+        id: v.id,
+        plugin_id: &plugin.id,
+        version: highest.unwrap_or(0) + 1,
+        sha256: v.sha256,
+        size: v.wasm.len() as i64,
+        wasm: v.wasm,
+        world: v.world,
+        declared_claims: v.declared_claims.as_ref().map(to_text).transpose()?,
+        interface: to_text(&v.interface)?,
+        uploaded_by: v.uploaded_by,
+        uploaded_at: v.now,
+    };
+    diesel::insert_into(plugin_versions::table).values(&row).execute(conn)?;
+    let info = version(conn, v.id)?.ok_or_else(|| StoreError::NotFound("new version".into()))?;
+    Ok((plugin, info))
+}
+
+/// A version by id.
+pub fn version(conn: &mut DbConn, id: &str) -> Result<Option<VersionInfo>, StoreError> {
+    Ok(plugin_versions::table.find(id).select(VersionInfo::as_select()).first(conn).optional()?)
+}
+
+/// A version by plugin and number; `None` number means the latest.
+pub fn version_by_number(
+    conn: &mut DbConn,
+    plugin_id: &str,
+    number: Option<i32>,
+) -> Result<Option<VersionInfo>, StoreError> {
+    let q = plugin_versions::table.filter(plugin_versions::plugin_id.eq(plugin_id)).select(VersionInfo::as_select());
+    Ok(match number {
+        Some(n) => q.filter(plugin_versions::version.eq(n)).first(conn).optional()?,
+        None => q.order(plugin_versions::version.desc()).first(conn).optional()?,
+    })
+}
+
+/// Every version of a plugin, newest first.
+pub fn versions(conn: &mut DbConn, plugin_id: &str) -> Result<Vec<VersionInfo>, StoreError> {
+    Ok(plugin_versions::table
+        .filter(plugin_versions::plugin_id.eq(plugin_id))
+        .order(plugin_versions::version.desc())
+        .select(VersionInfo::as_select())
+        .load(conn)?)
+}
+
+/// The component bytes of a version.
+pub fn wasm(conn: &mut DbConn, version_id: &str) -> Result<Vec<u8>, StoreError> {
+    plugin_versions::table
+        .find(version_id)
+        .select(plugin_versions::wasm)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("plugin version {version_id}")))
+}

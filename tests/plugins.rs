@@ -115,35 +115,40 @@ on_both_backends!(examples_in_every_language_shape_the_token, |backend: Backend|
         "svc-js",
     ]);
     let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
-    for name in ["js-permissions", "python-tenant", "c-audience-guard"] {
+    for name in ["js-permissions", "python-tenant", "c-audience-guard", "go-username", "zig-audience-guard"] {
         upload(&s, "examples", name);
     }
     bind(&s, "js-permissions", &["--config", r#"{"roles":{"admin":["read"]},"scope_permissions":{"write":"write"}}"#]);
     bind(&s, "python-tenant", &["--config", &json!({"tenant": "acme", "allowed_clients": [cid]}).to_string()]);
     bind(&s, "c-audience-guard", &["--config", &json!({"allowed_audiences": [AUD]}).to_string()]);
+    bind(&s, "go-username", &["--config", r#"{"claim":"https://example.com/go-username"}"#]);
+    bind(&s, "zig-audience-guard", &["--config", &json!({"allowed_audiences": [AUD]}).to_string()]);
     let token = oauth2_token(&s.server, &cid, &csecret, AUD, &["read", "write"], false).await;
     let shaped = verify_with_discovery(&s.server.base, &token, AUD).await;
     assert_eq!(shaped["permissions"], json!(["read"]), "JavaScript: roles to permissions");
     assert_eq!(shaped["scope"], "read", "JavaScript: write dropped, no role allows it");
     assert_eq!(shaped["tenant"], "acme", "Python: tenant from config");
+    assert_eq!(shaped["https://example.com/go-username"], "svc-js", "Go: the service account's username");
     // Python denies a client outside its allow-list.
     let (status, body) = raw_token(&s, &s.id, &s.secret).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
-    // C denies an audience outside its list.
+    // C, then Zig, denies an audience outside its list.
     let list = s.server.cli_json(&["binding", "list"]);
-    let guard = list["bindings"].as_array().unwrap().iter().find(|b| b["plugin"] == "c-audience-guard").unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    s.server.cli_json(&[
-        "binding",
-        "update",
-        &guard,
-        "--config",
-        r#"{"allowed_audiences":["https://elsewhere.example"]}"#,
-    ]);
-    let (status, body) = raw_token(&s, &cid, &csecret).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    let binding_of = |plugin: &str| {
+        list["bindings"].as_array().unwrap().iter().find(|b| b["plugin"] == plugin).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let elsewhere = r#"{"allowed_audiences":["https://elsewhere.example"]}"#;
+    let ours = json!({"allowed_audiences": [AUD]}).to_string();
+    for (guard, other) in [("c-audience-guard", "zig-audience-guard"), ("zig-audience-guard", "c-audience-guard")] {
+        s.server.cli_json(&["binding", "update", &binding_of(guard), "--config", elsewhere]);
+        s.server.cli_json(&["binding", "update", &binding_of(other), "--config", &ours]);
+        let (status, body) = raw_token(&s, &cid, &csecret).await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{guard}: {body}");
+        assert_eq!(body["error_description"], format!("audience not allowed: {AUD}"), "{guard}");
+    }
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,12 @@ fn large_examples_compile_under_the_default_limit() {
         let wasm = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("{} is missing ({e}): run plugins/build.sh", path.display()));
         let info = h.inspect(&wasm).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let r = h.call(&info.sha256, || Err::<Vec<u8>, _>("prepared"), &ctx(config), None);
-        assert!(r.outcome.is_ok(), "{name}: {:?}", r.outcome);
+        // Several fresh instances: a warm one starts within its first
+        // millisecond, when its monotonic clock still reads 0 (which Go's
+        // runtime refuses unless build.sh shifts it).
+        for call in 0..10 {
+            let r = h.call(&info.sha256, || Err::<Vec<u8>, _>("prepared"), &ctx(config.clone()), None);
+            assert!(r.outcome.is_ok(), "{name}, call {call}: {:?}", r.outcome);
+        }
     }
 }

@@ -397,3 +397,76 @@ async fn sleeping_plugins_cannot_starve_other_clients() {
     let outcomes: Vec<&str> = runs["runs"].as_array().unwrap().iter().filter_map(|r| r["outcome"].as_str()).collect();
     assert!(outcomes.contains(&"deadline"), "{outcomes:?}");
 }
+
+/// `tessera plugin test FILE --cases DIR` (issue #17 item 6): every case is
+/// run in the sandbox and compared; a difference fails the command and names
+/// the path, the value expected and the one found.
+#[test]
+fn plugin_test_runs_a_folder_of_cases_and_reports_differences() {
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases");
+    std::fs::create_dir(&cases).unwrap();
+    let write = |name: &str, context: &Value, expected: Value| {
+        std::fs::write(cases.join(format!("{name}.context.json")), context.to_string()).unwrap();
+        std::fs::write(cases.join(format!("{name}.expected.json")), expected.to_string()).unwrap();
+    };
+    write(
+        "default-claim",
+        &sample,
+        json!({"outcome": "ok", "verdict": {"access_token_claims": {"https://example.com/username": "svc-billing-tests"}}}),
+    );
+    let mut renamed = sample.clone();
+    renamed["config"] = json!({"claim": "login"});
+    write("renamed", &renamed, json!({"verdict": {"access_token_claims": {"login": "svc-billing-tests"}}}));
+    let mut broken = sample.clone();
+    broken["config"] = json!({"claim": 5});
+    write("broken-config", &broken, json!({"outcome": "plugin_error"}));
+
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::support::binary())
+            .args(["--data-dir", dir.path().to_str().unwrap(), "plugin", "test"])
+            .arg(component("examples", "rust-username"))
+            .args(["--cases", cases.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&[]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("ok   renamed") && stdout.contains("3 passed, 0 failed"), "{stdout}");
+
+    // A wrong expectation fails the command and says where and what.
+    write("renamed", &renamed, json!({"verdict": {"access_token_claims": {"login": "someone-else"}}}));
+    let (ok, stdout, _) = run(&[]);
+    assert!(!ok, "a failing case fails the command: {stdout}");
+    assert!(stdout.contains("FAIL renamed"), "{stdout}");
+    assert!(
+        stdout.contains(r#"verdict.access_token_claims.login: expected "someone-else", got "svc-billing-tests""#),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = run(&["--json"]);
+    assert!(!ok);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64()), (Some(2), Some(1)), "{v}");
+    assert_eq!(v["cases"][2]["name"], "renamed");
+    assert_eq!(v["cases"][2]["passed"], false);
+
+    // A context without its expectation is an error, not a skipped case.
+    std::fs::write(cases.join("orphan.context.json"), sample.to_string()).unwrap();
+    let (ok, _, stderr) = run(&[]);
+    assert!(!ok);
+    assert!(stderr.contains("case orphan") && stderr.contains("orphan.expected.json is missing"), "{stderr}");
+    assert!(!dir.path().join("tessera.db").exists(), "no database touched");
+}

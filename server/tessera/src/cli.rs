@@ -294,6 +294,9 @@ pub enum PluginCommand {
     },
     /// Run a plugin file locally on a context (no server, no database needed).
     Run(PluginRunArgs),
+    /// Run a plugin file on a folder of cases (NAME.context.json and
+    /// NAME.expected.json) and report every difference; fails if any case does.
+    Test(PluginTestArgs),
     /// Internal: compile a component in a bounded child process.
     #[command(hide = true)]
     CompileWorker {
@@ -334,6 +337,20 @@ pub struct PluginRunArgs {
     /// Claims the plugin may set, comma-separated.
     #[arg(long)]
     pub declare_claims: Option<String>,
+}
+
+/// `plugin test` flags.
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// The .wasm component.
+    pub file: PathBuf,
+    /// The folder of cases: NAME.context.json (as for `plugin run --context`)
+    /// with NAME.expected.json (a JSON object the result must contain).
+    #[arg(long)]
+    pub cases: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `binding` subcommands.

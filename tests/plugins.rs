@@ -470,3 +470,79 @@ fn plugin_test_runs_a_folder_of_cases_and_reports_differences() {
     assert!(stderr.contains("case orphan") && stderr.contains("orphan.expected.json is missing"), "{stderr}");
     assert!(!dir.path().join("tessera.db").exists(), "no database touched");
 }
+
+/// `tessera plugin new --lang L NAME` (issue #17 item 6) writes a project for
+/// every language from the templates in the binary; the C one is then built
+/// with the tools `plugins/build.sh` installed and passes its own test case
+/// through its test.sh (`tessera plugin test`). Existing folders and bad
+/// names are refused.
+#[test]
+fn plugin_new_creates_a_project_that_builds_and_passes_its_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = |lang: &str, name: &str| {
+        std::process::Command::new(crate::support::binary())
+            .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", lang, name])
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let wit = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/wit/tessera.wit"))
+        .unwrap();
+    for (lang, source) in [
+        ("rust", "src/lib.rs"),
+        ("js", "plugin.js"),
+        ("python", "plugin.py"),
+        ("go", "plugin.go"),
+        ("zig", "plugin.zig"),
+        ("c", "plugin.c"),
+    ] {
+        let name = format!("hello-{lang}");
+        let out = new(lang, &name);
+        assert!(out.status.success(), "{lang}: {}", String::from_utf8_lossy(&out.stderr));
+        let root = dir.path().join(&name);
+        assert_eq!(
+            std::fs::read_to_string(root.join("wit/tessera.wit")).unwrap(),
+            wit,
+            "{lang}: the contract as shipped"
+        );
+        let source = std::fs::read_to_string(root.join(source)).unwrap();
+        assert!(source.contains(&name) && !source.contains("{{name}}"), "{lang}: the name is filled in");
+        for script in ["build.sh", "test.sh"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(root.join(script)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111, "{lang}: {script} is executable");
+        }
+        assert!(root.join("cases/sample.context.json").is_file() && root.join("cases/sample.expected.json").is_file());
+    }
+    let again = new("c", "hello-c");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = new("c", "Hello_C");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("invalid name"));
+
+    // Build the C project with the cached tools and run its test.sh.
+    let tools = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/tessera-plugin-tools");
+    let adapter = std::fs::read_dir(tools.join("adapter"))
+        .expect("the WASI adapter is missing: run plugins/build.sh")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .expect("the WASI adapter is missing: run plugins/build.sh");
+    let path = format!(
+        "{}:{}:{}",
+        tools.join("cargo/bin").display(),
+        tools.join("venv/bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let root = dir.path().join("hello-c");
+    let built =
+        std::process::Command::new(root.join("build.sh")).env("PATH", &path).env("ADAPTER", &adapter).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let tested = std::process::Command::new(root.join("test.sh"))
+        .env("TESSERA", crate::support::binary())
+        .env("TESSERA_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&tested.stdout);
+    assert!(tested.status.success(), "{stdout}{}", String::from_utf8_lossy(&tested.stderr));
+    assert!(stdout.contains("ok   sample") && stdout.contains("1 passed, 0 failed"), "{stdout}");
+}

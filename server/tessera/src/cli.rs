@@ -294,6 +294,9 @@ pub enum PluginCommand {
     },
     /// Run a plugin file locally on a context (no server, no database needed).
     Run(PluginRunArgs),
+    /// Create a plugin project NAME from a template: source, WIT, build.sh,
+    /// a test case and test.sh.
+    New(PluginNewArgs),
     /// Run a plugin file on a folder of cases (NAME.context.json and
     /// NAME.expected.json) and report every difference; fails if any case does.
     Test(PluginTestArgs),
@@ -337,6 +340,36 @@ pub struct PluginRunArgs {
     /// Claims the plugin may set, comma-separated.
     #[arg(long)]
     pub declare_claims: Option<String>,
+}
+
+/// `plugin new` flags.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's language.
+    #[arg(long, value_enum)]
+    pub lang: PluginLang,
+    /// The project's name, also its folder: lowercase letters, digits and '-'.
+    pub name: String,
+    /// Where to create the folder (default: the current directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// The languages `plugin new` has a template for (plugins/templates/).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PluginLang {
+    /// Rust, with wit-bindgen.
+    Rust,
+    /// JavaScript, with jco's QuickJS backend.
+    Js,
+    /// Python, with componentize-py.
+    Python,
+    /// Go, the standard toolchain (1.24+).
+    Go,
+    /// Zig, over wit-bindgen's C bindings.
+    Zig,
+    /// C, with clang and wit-bindgen.
+    C,
 }
 
 /// `plugin test` flags.

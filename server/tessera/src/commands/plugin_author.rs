@@ -1,6 +1,8 @@
-//! A plugin author's loop without a server: `tessera plugin test FILE
-//! --cases DIR` runs a component on a directory of contexts and compares
-//! each result with the one expected, for the author's CI.
+//! A plugin author's loop without a server: `tessera plugin new --lang L
+//! NAME` writes a project from a template embedded in this binary
+//! (plugins/templates/), and `tessera plugin test FILE --cases DIR` runs a
+//! component on a directory of contexts and compares each result with the
+//! one expected, for the author's CI.
 //!
 //! A case is a pair of files in DIR: `NAME.context.json`, a context as
 //! `plugin run --context` reads it, and `NAME.expected.json`, a JSON object
@@ -10,11 +12,105 @@
 //! says only what it cares about: `{"outcome": "denied"}`, or
 //! `{"verdict": {"access_token_claims": {"tenant": "acme"}}}`.
 
-use crate::cli::PluginTestArgs;
+use crate::cli::{PluginLang, PluginNewArgs, PluginTestArgs};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tessera_plugin_host::{Compiler, PluginHost, TokenContext};
+
+/// A template file: its path in the new project and its text, where
+/// `{{name}}` becomes the project's name.
+type TemplateFile = (&'static str, &'static str);
+
+/// What every project gets: the contract, a test case for the template's
+/// rule on the sample context, and the test command.
+const COMMON: &[TemplateFile] = &[
+    ("wit/tessera.wit", include_str!("../../../../plugins/wit/tessera.wit")),
+    ("cases/sample.context.json", include_str!("../../../../plugins/examples/context.sample.json")),
+    (
+        "cases/sample.expected.json",
+        "{\"outcome\": \"ok\", \"verdict\": {\"access_token_claims\": {\"hello\": \"billing-api-tests\"}}}\n",
+    ),
+    (
+        "test.sh",
+        "#!/usr/bin/env bash\n# Runs every case in cases/ on plugin.wasm in Tessera's sandbox (build.sh first).\n\
+         set -euo pipefail\ncd \"$(dirname \"$0\")\"\nexec \"${TESSERA:-tessera}\" plugin test plugin.wasm --cases cases\n",
+    ),
+];
+
+/// The files of one language's template.
+fn template(lang: PluginLang) -> &'static [TemplateFile] {
+    macro_rules! files {
+        ($($path:literal => $src:literal),* $(,)?) => {
+            &[$(($path, include_str!(concat!("../../../../plugins/templates/", $src)))),*]
+        };
+    }
+    match lang {
+        PluginLang::Rust => files![
+            "Cargo.toml" => "rust/Cargo.toml",
+            ".cargo/config.toml" => "rust/.cargo/config.toml",
+            "src/lib.rs" => "rust/src/lib.rs",
+            "build.sh" => "rust/build.sh",
+        ],
+        PluginLang::Js => files![
+            "plugin.js" => "js/plugin.js",
+            "package.json" => "js/package.json",
+            "build.sh" => "js/build.sh",
+        ],
+        PluginLang::Python => files![
+            "plugin.py" => "python/plugin.py",
+            "build.sh" => "python/build.sh",
+        ],
+        PluginLang::Go => &[
+            ("plugin.go", include_str!("../../../../plugins/templates/go/plugin.go")),
+            ("build.sh", include_str!("../../../../plugins/templates/go/build.sh")),
+            ("go-runtime/go.mod", include_str!("../../../../plugins/sdk/go/go.mod")),
+            ("go-runtime/wit/types/types.go", include_str!("../../../../plugins/sdk/go/wit/types/types.go")),
+            ("go-runtime/wit/runtime/runtime.go", include_str!("../../../../plugins/sdk/go/wit/runtime/runtime.go")),
+            ("shift-monotonic-clock.py", include_str!("../../../../plugins/tools/go/shift-monotonic-clock.py")),
+        ],
+        PluginLang::Zig => files![
+            "plugin.zig" => "zig/plugin.zig",
+            "build.sh" => "zig/build.sh",
+        ],
+        PluginLang::C => files![
+            "plugin.c" => "c/plugin.c",
+            "build.sh" => "c/build.sh",
+        ],
+    }
+}
+
+/// `tessera plugin new --lang L NAME`: writes the project into a new folder
+/// NAME (under `--dir`, default the current one). Refuses a name that is not
+/// a plain identifier and a folder that exists, so nothing is overwritten.
+pub fn new_project(a: PluginNewArgs) -> anyhow::Result<()> {
+    let name = a.name.as_str();
+    let valid = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if !valid {
+        bail!("invalid name {name:?}: use lowercase letters, digits and '-', starting with a letter (at most 64)");
+    }
+    let root = a.dir.unwrap_or_else(|| PathBuf::from(".")).join(name);
+    if root.exists() {
+        bail!("{} already exists", root.display());
+    }
+    for (path, text) in COMMON.iter().chain(template(a.lang)) {
+        let dest = root.join(path);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&dest, text.replace("{{name}}", name))
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    println!("created {}: ./build.sh builds plugin.wasm, ./test.sh runs cases/ on it", root.display());
+    Ok(())
+}
 
 const CONTEXT_SUFFIX: &str = ".context.json";
 const EXPECTED_SUFFIX: &str = ".expected.json";

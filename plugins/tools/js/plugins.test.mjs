@@ -117,11 +117,12 @@ describe('fixtures', () => {
   });
 });
 
-describe('rust-username', () => {
+// go-username applies rust-username's rule in Go: the same tests.
+for (const name of ['rust-username', 'go-username']) describe(name, () => {
   const CLAIM = 'https://example.com/username';
 
   test('adds the username to the access token of a service-account user', async () => {
-    const r = await example('rust-username', ctx());
+    const r = await example(name, ctx());
     assert.equal(r.outcome, 'allow');
     assert.deepEqual(r.access_token_claims, { [CLAIM]: 'svc-billing-tests' });
     assert.deepEqual(r.id_token_claims, {});
@@ -130,23 +131,23 @@ describe('rust-username', () => {
   test('adds it to the ID token too when one is issued', async () => {
     const context = { ...ctx({ grant_type: 'authorization_code', id_token_claims: { sub: 'x' } }) };
     context.user = { ...sample.user, username: 'alice', source: 'signed-in' };
-    const r = await example('rust-username', context);
+    const r = await example(name, context);
     assert.deepEqual(r.access_token_claims, { [CLAIM]: 'alice' });
     assert.deepEqual(r.id_token_claims, { [CLAIM]: 'alice' });
   });
 
   test('adds nothing without a user', async () => {
-    const r = await example('rust-username', noUser());
+    const r = await example(name, noUser());
     assert.deepEqual([r.outcome, r.access_token_claims, r.id_token_claims], ['allow', {}, {}]);
   });
 
   test('config may rename the claim', async () => {
-    const r = await example('rust-username', ctx({ config: { claim: 'login' } }));
+    const r = await example(name, ctx({ config: { claim: 'login' } }));
     assert.deepEqual(r.access_token_claims, { login: 'svc-billing-tests' });
   });
 
   test('a claim name that is not a string is err', async () => {
-    assert.equal((await example('rust-username', ctx({ config: { claim: 5 } }))).outcome, 'error');
+    assert.equal((await example(name, ctx({ config: { claim: 5 } }))).outcome, 'error');
   });
 });
 
@@ -210,8 +211,9 @@ describe('python-tenant', () => {
   });
 });
 
-describe('c-audience-guard', () => {
-  const guard = (config, changes = {}) => example('c-audience-guard', ctx({ config, ...changes }));
+// zig-audience-guard applies c-audience-guard's rule in Zig: the same tests.
+for (const name of ['c-audience-guard', 'zig-audience-guard']) describe(name, () => {
+  const guard = (config, changes = {}) => example(name, ctx({ config, ...changes }));
 
   test('allows a token whose every audience is allowed, unchanged', async () => {
     const r = await guard({ allowed_audiences: ['https://other.example.com', 'https://api.example.com/billing'] });

@@ -13,13 +13,16 @@ use tessera_plugin_host::{Compiler, HostConfig, PluginHost, TokenContext};
 
 /// Each example with a binding config under which it succeeds on the sample
 /// context, so the bench times the real path rather than an early `err`.
-fn examples() -> [(&'static str, serde_json::Value); 4] {
+fn examples() -> [(&'static str, serde_json::Value); 6] {
     use serde_json::json;
+    let audiences = json!({"allowed_audiences": ["https://api.example.com/billing"]});
     [
         ("rust-username", json!({})),
         ("js-permissions", json!({"roles": {"viewer": ["read"], "admin": ["read", "write"]}})),
         ("python-tenant", json!({"tenant": "acme"})),
-        ("c-audience-guard", json!({"allowed_audiences": ["https://api.example.com/billing"]})),
+        ("c-audience-guard", audiences.clone()),
+        ("go-username", json!({})),
+        ("zig-audience-guard", audiences),
     ]
 }
 

@@ -294,6 +294,12 @@ pub enum PluginCommand {
     },
     /// Run a plugin file locally on a context (no server, no database needed).
     Run(PluginRunArgs),
+    /// Create a plugin project NAME from a template: source, WIT, build.sh,
+    /// a test case and test.sh.
+    New(PluginNewArgs),
+    /// Run a plugin file on a folder of cases (NAME.context.json and
+    /// NAME.expected.json) and report every difference; fails if any case does.
+    Test(PluginTestArgs),
     /// Internal: compile a component in a bounded child process.
     #[command(hide = true)]
     CompileWorker {
@@ -334,6 +340,50 @@ pub struct PluginRunArgs {
     /// Claims the plugin may set, comma-separated.
     #[arg(long)]
     pub declare_claims: Option<String>,
+}
+
+/// `plugin new` flags.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's language.
+    #[arg(long, value_enum)]
+    pub lang: PluginLang,
+    /// The project's name, also its folder: lowercase letters, digits and '-'.
+    pub name: String,
+    /// Where to create the folder (default: the current directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// The languages `plugin new` has a template for (plugins/templates/).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PluginLang {
+    /// Rust, with wit-bindgen.
+    Rust,
+    /// JavaScript, with jco's QuickJS backend.
+    Js,
+    /// Python, with componentize-py.
+    Python,
+    /// Go, the standard toolchain (1.25+).
+    Go,
+    /// Zig, over wit-bindgen's C bindings.
+    Zig,
+    /// C, with clang and wit-bindgen.
+    C,
+}
+
+/// `plugin test` flags.
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// The .wasm component.
+    pub file: PathBuf,
+    /// The folder of cases: NAME.context.json (as for `plugin run --context`)
+    /// with NAME.expected.json (a JSON object the result must contain).
+    #[arg(long)]
+    pub cases: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `binding` subcommands.

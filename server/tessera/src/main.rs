@@ -38,6 +38,19 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}"), 1),
             };
         }
+        Command::Plugin(cli::PluginCommand::New(args)) => {
+            return match commands::plugin_author::new_project(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}"), 1),
+            };
+        }
+        Command::Plugin(cli::PluginCommand::Test(args)) => {
+            return match commands::plugin_author::test_cases(&config, args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => fail(&format!("{e:#}"), 1),
+            };
+        }
         other => other,
     };
     match run(command, config) {

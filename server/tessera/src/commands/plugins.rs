@@ -116,7 +116,10 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
                 &format!("{n} binding(s) of {name} now run version {to}"),
             );
         }
-        PluginCommand::Run(_) | PluginCommand::CompileWorker { .. } => {
+        PluginCommand::Run(_)
+        | PluginCommand::New(_)
+        | PluginCommand::Test(_)
+        | PluginCommand::CompileWorker { .. } => {
             bail!("internal: handled before the database is opened")
         }
     }

@@ -344,13 +344,7 @@ build_go_username() {
               GOCACHE="$TOOLS/go/cache" GOPATH="$TOOLS/go/path" GOOS=wasip1 GOARCH=wasm "$LANGS/bin/go")
     (cd "$work/src" && quiet "${go[@]}" mod edit -replace "go.bytecodealliance.org/pkg=$HERE/sdk/go" \
         && quiet "${go[@]}" build -trimpath -buildmode=c-shared -ldflags=-s -o "$work/core.wasm" .)
-    # The host's monotonic clock starts at 0; Go's runtime will not start on a
-    # clock that reads 0, so it reads 1 ns later (tools/go/shift-monotonic-clock.py).
-    quiet "$WASM_TOOLS" print "$work/core.wasm" -o "$work/core.wat"
-    quiet python3 "$HERE/tools/go/shift-monotonic-clock.py" "$work/core.wat" "$work/shifted.wat"
-    quiet "$WASM_TOOLS" parse "$work/shifted.wat" -o "$work/shifted.wasm"
-    rm "$work/core.wat" "$work/shifted.wat"
-    quiet "$WASM_TOOLS" component embed --world token-plugin "$WIT" "$work/shifted.wasm" -o "$work/embedded.wasm"
+    quiet "$WASM_TOOLS" component embed --world token-plugin "$WIT" "$work/core.wasm" -o "$work/embedded.wasm"
     quiet "$WASM_TOOLS" component new "$work/embedded.wasm" \
         --adapt "wasi_snapshot_preview1=$ADAPTER" -o "$work/go-username.wasm"
     check_plugin "$work/go-username.wasm"

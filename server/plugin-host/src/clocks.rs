@@ -8,8 +8,11 @@
 //! multiples of `HostConfig::clock_resolution_ms` (1 ms by default), and
 //! they report that as their resolution.
 //!
-//! The monotonic clock also starts at zero when the instance is made, so a
-//! plugin does not learn how long the server has been up.
+//! The monotonic clock also starts afresh when the instance is made, so a
+//! plugin does not learn how long the server has been up. It starts at one
+//! step rather than zero: Go's runtime refuses to start on a monotonic clock
+//! that reads 0 ("nanotime returning zero"), which a warm instance called in
+//! its first millisecond would otherwise see.
 //!
 //! What this does not do: a guest can still count loop iterations between
 //! two clock steps, and sleeping (`subscribe-duration`) still waits on the
@@ -71,7 +74,7 @@ impl<C: HostMonotonicClock> HostMonotonicClock for CoarseMonotonicClock<C> {
     }
 
     fn now(&self) -> u64 {
-        floor_to(self.inner.now(), self.step_ns)
+        floor_to(self.inner.now(), self.step_ns).saturating_add(self.step_ns)
     }
 }
 
@@ -114,10 +117,21 @@ mod tests {
     #[test]
     fn monotonic_readings_are_whole_milliseconds() {
         let c = CoarseMonotonicClock::new(Fake::at(5_999_999), MS);
-        assert_eq!(c.now(), 5_000_000);
+        assert_eq!(c.now(), 6_000_000);
         assert_eq!(c.resolution(), 1_000_000);
         let c = CoarseMonotonicClock::new(Fake::at(6_000_000), MS);
-        assert_eq!(c.now(), 6_000_000);
+        assert_eq!(c.now(), 7_000_000);
+    }
+
+    /// A fresh instance's first reading is one step, never 0 (Go's runtime
+    /// traps on a zero monotonic clock; server/plugin-host/tests/subprocess.rs
+    /// calls the Go example on fresh instances).
+    #[test]
+    fn a_fresh_monotonic_clock_never_reads_zero() {
+        let c = CoarseMonotonicClock::new(Fake::at(0), MS);
+        assert_eq!(c.now(), 1_000_000);
+        let c = CoarseMonotonicClock::new(Fake::at(999_999), MS);
+        assert_eq!(c.now(), 1_000_000);
     }
 
     #[test]
@@ -132,6 +146,6 @@ mod tests {
         let c = CoarseWallClock::new(Fake::at(2_345_000_000), Duration::from_secs(1));
         assert_eq!(c.now(), Duration::from_secs(2));
         let c = CoarseMonotonicClock::new(Fake::at(7), Duration::ZERO);
-        assert_eq!(c.now(), 7);
+        assert_eq!(c.now(), 8);
     }
 }

@@ -93,8 +93,8 @@ fn large_examples_compile_under_the_default_limit() {
             .unwrap_or_else(|e| panic!("{} is missing ({e}): run plugins/build.sh", path.display()));
         let info = h.inspect(&wasm).unwrap_or_else(|e| panic!("{name}: {e}"));
         // Several fresh instances: a warm one starts within its first
-        // millisecond, when its monotonic clock still reads 0 (which Go's
-        // runtime refuses unless build.sh shifts it).
+        // millisecond, where a monotonic clock starting at 0 would stop Go's
+        // runtime (src/clocks.rs starts it at one step).
         for call in 0..10 {
             let r = h.call(&info.sha256, || Err::<Vec<u8>, _>("prepared"), &ctx(config.clone()), None);
             assert!(r.outcome.is_ok(), "{name}, call {call}: {:?}", r.outcome);

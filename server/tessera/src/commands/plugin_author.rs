@@ -67,7 +67,6 @@ fn template(lang: PluginLang) -> &'static [TemplateFile] {
             ("go-runtime/go.mod", include_str!("../../../../plugins/sdk/go/go.mod")),
             ("go-runtime/wit/types/types.go", include_str!("../../../../plugins/sdk/go/wit/types/types.go")),
             ("go-runtime/wit/runtime/runtime.go", include_str!("../../../../plugins/sdk/go/wit/runtime/runtime.go")),
-            ("shift-monotonic-clock.py", include_str!("../../../../plugins/tools/go/shift-monotonic-clock.py")),
         ],
         PluginLang::Zig => files![
             "plugin.zig" => "zig/plugin.zig",

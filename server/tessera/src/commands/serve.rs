@@ -4,7 +4,7 @@ use super::Context;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::pipeline::Pipeline;
-use crate::service::token::{TokenService, UserGrantSettings};
+use crate::service::oauth::token::{TokenService, UserGrantSettings};
 use crate::web::client_addr::TrustedProxies;
 use crate::web::{self, AdminSettings, AppState};
 use anyhow::Context as _;

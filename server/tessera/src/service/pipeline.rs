@@ -12,7 +12,7 @@
 //! `server_error` without saying why; `skip` logs and goes on.
 
 use super::store_failure;
-use super::token::{HookInput, HookOutput, TokenHooks, UserSource};
+use super::oauth::token::{HookInput, HookOutput, TokenHooks, UserSource};
 use crate::clock;
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};

@@ -3,8 +3,8 @@
 
 use super::pages::{self, LoginPage};
 use super::{AppState, render, routes};
-use crate::service::authorize::{LoginOutcome, LogoutOutcome, Outcome};
-use crate::service::userinfo::UserinfoError;
+use crate::service::oauth::authorize::{LoginOutcome, LogoutOutcome, Outcome};
+use crate::service::oauth::userinfo::UserinfoError;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};

@@ -13,7 +13,7 @@ pub mod routes;
 
 use crate::keys::KeyRing;
 use crate::service::console::ConsoleAuth;
-use crate::service::token::TokenService;
+use crate::service::oauth::token::TokenService;
 use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 use std::sync::Arc;

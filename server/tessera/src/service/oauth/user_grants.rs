@@ -3,8 +3,8 @@
 //! grant with rotation and family revocation (RFC 6749 §6, RFC 9700
 //! §4.14.2). Both give plugins the signed-in user.
 
-use super::sign_in::{SignInError, sign_in};
-use super::store_failure;
+use crate::service::sign_in::{SignInError, sign_in};
+use crate::service::store_failure;
 use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
 use crate::clock;
 use tessera_protocol::grant::{authorization_code, password, refresh_token, user_plan};

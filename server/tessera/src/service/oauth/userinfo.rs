@@ -1,7 +1,7 @@
 //! The UserInfo endpoint's use case (OIDC Core §5.3): a valid access token
 //! with the `openid` scope gets the user's claims for its scopes.
 
-use super::store_failure;
+use crate::service::store_failure;
 use super::token::TokenService;
 use serde_json::{Map, Value, json};
 use tessera_protocol::OAuthError;

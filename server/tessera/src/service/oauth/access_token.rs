@@ -8,7 +8,7 @@
 //! that API's. HS256 tokens are never accepted here: see that function.
 
 use super::token::{TokenService, USERINFO_API_ID};
-use super::{key_failure, store_failure};
+use crate::service::{key_failure, store_failure};
 use crate::clock;
 use serde_json::{Map, Value};
 use tessera_protocol::OAuthError;

@@ -4,8 +4,8 @@
 //! URI. Third-party clients ask the user's consent, recorded per user,
 //! client and API.
 
-use super::sign_in::{SignInError, sign_in};
-use super::store_failure;
+use crate::service::sign_in::{SignInError, sign_in};
+use crate::service::store_failure;
 use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
 use crate::clock;
 use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
@@ -415,7 +415,7 @@ impl TokenService {
             Err(e) => return Ok(LogoutOutcome::Page(format!("The request is malformed: {}.", e.description))),
         };
         let (hint_aud, hint_sub) = match params.get("id_token_hint") {
-            Some(t) => match self.keys.verify_id_token_hint(t, &self.issuer).map_err(super::key_failure)? {
+            Some(t) => match self.keys.verify_id_token_hint(t, &self.issuer).map_err(crate::service::key_failure)? {
                 Some(c) => {
                     let claim = |n: &str| c.get(n).and_then(|a| a.as_str()).map(str::to_owned);
                     (claim("aud"), claim("sub"))

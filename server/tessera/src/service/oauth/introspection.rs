@@ -17,7 +17,7 @@
 //! hash; revoking one revokes its whole family.
 
 use super::access_token::OwnAccessToken;
-use super::store_failure;
+use crate::service::store_failure;
 use super::token::TokenService;
 use crate::clock;
 use serde_json::{Map, json};

@@ -4,7 +4,7 @@
 //! Runs on a blocking thread. Every failure is an `OAuthError`; storage and
 //! key failures go through `store_failure`/`key_failure`.
 
-use super::{key_failure, store_failure};
+use crate::service::{key_failure, store_failure};
 use crate::clock;
 use crate::keys::{KeyRing, Signer};
 use serde_json::{Map, Value};
@@ -83,7 +83,7 @@ pub struct UserGrantSettings {
     /// A refresh token unused this long ends.
     pub refresh_idle_secs: i64,
     /// Sign-in and client-secret throttling (see `service::sign_in`).
-    pub throttle: super::sign_in::ThrottleSettings,
+    pub throttle: crate::service::sign_in::ThrottleSettings,
     /// Lifetime of access tokens for userinfo (no API requested).
     pub userinfo_token_lifetime_secs: i64,
     /// The audience of those tokens: the userinfo endpoint's URL (the HTTP

@@ -1,0 +1,11 @@
+//! The authorization code grant (RFC 6749 §4.1) in its two halves: the
+//! authorization request at the authorization endpoint ([`request`], which
+//! also validates the implicit and hybrid response types it shares its
+//! parameters with) and the code's redemption at the token endpoint
+//! ([`redemption`]).
+
+pub mod redemption;
+pub mod request;
+
+pub use redemption::{CodeRefusal, StoredCode, check_redemption};
+pub use request::{Refusal, Request, ResponseKind, ResponseMode, redirect_matches, validate};

@@ -19,8 +19,10 @@ pub mod params;
 pub mod pkce;
 pub mod scope;
 pub mod secret;
+pub mod subject;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};
 pub use ids::{ApiId, Audience, ClientId, UserId};
 pub use scope::ScopeSet;
+pub use subject::UserSource;

@@ -35,7 +35,7 @@
 //! `X-Forwarded-For` only from configured proxies.
 
 use super::store_failure;
-use crate::{clock, passwords};
+use crate::passwords;
 use std::sync::OnceLock;
 use tessera_protocol::OAuthError;
 use tessera_protocol::secret::SecretHash;
@@ -199,16 +199,17 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// Checks `username` and `password`; `addr` is the client's address (see
-/// [`crate::web::client_addr`]).
+/// Checks `username` and `password` at `now`; `addr` is the client's
+/// address (see [`crate::web::client_addr`]).
 pub fn sign_in(
     store: &Store,
     settings: &ThrottleSettings,
     username: &str,
     password: &str,
     addr: Option<&str>,
+    now: i64,
 ) -> Result<User, SignInError> {
-    let mut attempt = Attempt::new("login", settings, username, addr, clock::now());
+    let mut attempt = Attempt::new("login", settings, username, addr, now);
     let found = check_password(store, &mut attempt, password, |conn| {
         let user = users::find_by_username(conn, username)?.filter(|u| !u.disabled);
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());

@@ -2,10 +2,12 @@
 //! authorization request at the authorization endpoint ([`request`], which
 //! also validates the implicit and hybrid response types it shares its
 //! parameters with) and the code's redemption at the token endpoint
-//! ([`redemption`]).
+//! ([`redemption`]). [`response`] encodes the answer for the chosen
+//! response mode.
 
 pub mod redemption;
 pub mod request;
+pub mod response;
 
 pub use redemption::{CodeRefusal, StoredCode, check_redemption};
 pub use request::{Refusal, Request, ResponseKind, ResponseMode, redirect_matches, validate};

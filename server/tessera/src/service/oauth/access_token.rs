@@ -7,14 +7,13 @@
 //! an API that signs with that key's algorithm, and a lifetime no longer than
 //! that API's. HS256 tokens are never accepted here: see that function.
 
-use super::token::{TokenService, USERINFO_API_ID};
+use super::issuer::{Issuer, USERINFO_API_ID};
 use crate::service::{key_failure, store_failure};
-use crate::clock;
 use serde_json::{Map, Value};
 use tessera_protocol::OAuthError;
 use tessera_protocol::model::ApiProfile;
 use tessera_protocol::token::check_access_token;
-use tessera_store::apis;
+use tessera_store::{Store, apis};
 
 /// An access token that passed every rule.
 #[derive(Debug)]
@@ -37,29 +36,37 @@ impl OwnAccessToken {
     }
 }
 
-impl TokenService {
-    /// The token, if Tessera issued it as an access token and it is valid now;
-    /// `None` for anything else (forged, foreign, expired, HS256). Only
-    /// storage and key failures are errors.
-    pub(crate) fn own_access_token(&self, token: &str) -> Result<Option<OwnAccessToken>, OAuthError> {
-        let Some((alg, claims)) = self.keys.verify_access_token(token, &self.issuer).map_err(key_failure)? else {
-            return Ok(None);
-        };
-        let userinfo = self.userinfo_api();
-        let api = match claims.get("aud").and_then(Value::as_str) {
-            Some(aud) if aud == userinfo.audience.as_str() => Some(userinfo),
-            Some(aud) => {
-                let mut conn = self.store.conn().map_err(store_failure)?;
-                apis::find_by_identifier(&mut conn, aud).map_err(store_failure)?.map(|a| a.profile())
-            }
-            None => None,
-        };
-        match check_access_token(&claims, &self.issuer, alg, api.as_ref(), clock::now()) {
-            Ok(()) => Ok(api.map(|api| OwnAccessToken { claims, api })),
-            Err(why) => {
-                tracing::warn!(reason = %why, "a validly signed JWT was refused as an access token");
-                Ok(None)
-            }
+/// Our access tokens are JWTs; refresh tokens are not.
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+/// The token, if `issuer` issued it as an access token and it is valid at
+/// `now`; `None` for anything else (forged, foreign, expired, HS256). Only
+/// storage and key failures are errors.
+pub(crate) fn own_access_token(
+    issuer: &Issuer,
+    store: &Store,
+    token: &str,
+    now: i64,
+) -> Result<Option<OwnAccessToken>, OAuthError> {
+    let Some((alg, claims)) = issuer.keys().verify_access_token(token, issuer.url()).map_err(key_failure)? else {
+        return Ok(None);
+    };
+    let userinfo = issuer.userinfo_api();
+    let api = match claims.get("aud").and_then(Value::as_str) {
+        Some(aud) if aud == userinfo.audience.as_str() => Some(userinfo),
+        Some(aud) => {
+            let mut conn = store.conn().map_err(store_failure)?;
+            apis::find_by_identifier(&mut conn, aud).map_err(store_failure)?.map(|a| a.profile())
+        }
+        None => None,
+    };
+    match check_access_token(&claims, issuer.url(), alg, api.as_ref(), now) {
+        Ok(()) => Ok(api.map(|api| OwnAccessToken { claims, api })),
+        Err(why) => {
+            tracing::warn!(reason = %why, "a validly signed JWT was refused as an access token");
+            Ok(None)
         }
     }
 }

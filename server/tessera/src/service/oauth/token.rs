@@ -1,137 +1,58 @@
 //! The token endpoint's use case (RFC 6749 §3.2): parse, authenticate the
-//! client, run the grant's decision, run the plugin pipeline, sign.
+//! client, run the grant's decision, issue (plugin pipeline, signer).
+//!
+//! The grants: client credentials (RFC 6749 §4.4), the password grant
+//! (§4.3, off unless enabled per client), the authorization code's
+//! redemption (§4.1.3) and the refresh token with rotation and family
+//! revocation (§6, RFC 9700 §4.14.2). The pure rules of each live in
+//! `tessera_protocol::grant`; this file loads what they need and stores
+//! what they decide.
 //!
 //! Runs on a blocking thread. Every failure is an `OAuthError`; storage and
 //! key failures go through `store_failure`/`key_failure`.
 
-use crate::service::{key_failure, store_failure};
-use crate::clock;
-use crate::keys::{KeyRing, Signer};
-use serde_json::{Map, Value};
+use super::client_auth::ClientAuthenticator;
+use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
+use super::refresh::{Issued, RefreshTokens};
+use crate::clock::{self, SharedClock};
+use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
+use crate::service::store_failure;
 use std::sync::Arc;
-use tessera_protocol::claims::PluginClaims;
-use tessera_protocol::client_auth::{self, AuthMethod};
-use tessera_protocol::grant::{TokenPlan, client_credentials};
-use tessera_protocol::model::{SigningAlg, grant_types};
-use tessera_protocol::oidc::{IdTokenInput, UserClaimsSource, id_token_claims, user_claims};
+use tessera_protocol::grant::{authorization_code, client_credentials, password, refresh_token, user_plan};
+use tessera_protocol::model::{ApiProfile, grant_types};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
-use tessera_protocol::token::{ACCESS_TOKEN_TYP, TokenResponse, access_token_claims};
-use tessera_protocol::{ErrorCode, OAuthError};
-use tessera_store::clients::{self, Client};
-use tessera_store::throttle::{self, Admission};
-use tessera_store::users::{self, User};
-use tessera_store::{Store, apis};
+use tessera_protocol::token::TokenResponse;
+use tessera_protocol::{ErrorCode, OAuthError, ScopeSet, UserId, UserSource};
+use tessera_store::clients::Client;
+use tessera_store::grants;
+use tessera_store::users;
+use tessera_store::{DbConn, Store, apis};
 
-/// How the user in a token came to be there (mirrors the WIT `user-source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Impersonated arrives with token exchange (RFC 8693)
-pub enum UserSource {
-    /// The resource owner authenticated.
-    SignedIn,
-    /// The client's service-account user.
-    ServiceAccount,
-    /// The subject of a token exchange.
-    Impersonated,
-}
+/// An API's profile and its sealed HS256 secret, if it has one.
+type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
-/// What the plugin pipeline sees about a token about to be signed.
-pub struct HookInput<'a> {
-    /// The grant's decision; `scopes` are the granted scopes so far.
-    pub plan: &'a TokenPlan,
-    /// The client.
-    pub client: &'a Client,
-    /// The user, if any, and where it came from.
-    pub user: Option<(&'a User, UserSource)>,
-    /// Access-token claims Tessera computed.
-    pub access_claims: &'a Map<String, Value>,
-    /// ID-token claims, when an ID token is issued.
-    pub id_claims: Option<&'a Map<String, Value>>,
-}
-
-/// What the pipeline changes.
-#[derive(Debug, Default)]
-pub struct HookOutput {
-    /// Claims for the access token.
-    pub access: PluginClaims,
-    /// Claims for the ID token.
-    pub id: PluginClaims,
-    /// Scopes removed from the grant.
-    pub drop_scopes: Vec<String>,
-}
-
-/// The plugin pipeline as the token service needs it: every grant calls it
-/// just before signing, so no grant can bypass the bindings.
-pub trait TokenHooks: Send + Sync {
-    /// Runs the bindings for this token; a denial or a failing `deny` binding is the error.
-    fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError>;
-}
-
-/// Asks `issue` for an ID token (OpenID Connect).
-pub(crate) struct IdTokenRequest<'a> {
-    /// The authorization request's nonce.
-    pub nonce: Option<&'a str>,
-    /// When the user authenticated.
-    pub auth_time: i64,
-}
-
-/// Lifetimes and limits of the user grants.
-#[derive(Debug, Clone)]
-pub struct UserGrantSettings {
-    /// A refresh-token family ends this long after the first sign-in.
-    pub refresh_absolute_secs: i64,
-    /// A refresh token unused this long ends.
-    pub refresh_idle_secs: i64,
-    /// Sign-in and client-secret throttling (see `service::sign_in`).
-    pub throttle: crate::service::sign_in::ThrottleSettings,
-    /// Lifetime of access tokens for userinfo (no API requested).
-    pub userinfo_token_lifetime_secs: i64,
-    /// The audience of those tokens: the userinfo endpoint's URL (the HTTP
-    /// layer knows the path; the service is told).
-    pub userinfo_audience: String,
-    /// Authorization codes expire this fast (RFC 9700: short; FAPI 2: 60 s).
-    pub code_lifetime_secs: i64,
-    /// Browser sessions end this long after sign-in.
-    pub session_lifetime_secs: i64,
-}
-
-/// The id under which tokens for the userinfo endpoint (no API requested)
-/// are recorded.
-pub const USERINFO_API_ID: &str = "userinfo";
-
-impl TokenService {
-    /// The built-in "API" of OpenID Connect requests without an audience:
-    /// the userinfo endpoint, accepting exactly the OIDC scopes.
-    pub fn userinfo_api(&self) -> tessera_protocol::model::ApiProfile {
-        tessera_protocol::model::ApiProfile {
-            id: tessera_protocol::ApiId::new(USERINFO_API_ID),
-            audience: tessera_protocol::Audience::new(self.settings.userinfo_audience.clone()),
-            alg: SigningAlg::RS256,
-            token_lifetime_secs: self.settings.userinfo_token_lifetime_secs,
-            scopes: tessera_protocol::ScopeSet::from_tokens(tessera_protocol::oidc::OIDC_SCOPES.iter().copied()),
-        }
-    }
-}
-
-/// Issues tokens.
+/// The token endpoint.
 pub struct TokenService {
-    pub(crate) store: Store,
-    pub(crate) keys: Arc<KeyRing>,
-    pub(crate) issuer: String,
-    hooks: Arc<dyn TokenHooks>,
-    pub(crate) settings: UserGrantSettings,
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+    clients: Arc<ClientAuthenticator>,
+    refresh: RefreshTokens,
+    throttle: ThrottleSettings,
 }
 
 impl TokenService {
-    /// A service issuing tokens as `issuer`.
-    pub fn new(
+    /// The token endpoint over `store`; `throttle` limits the password grant's sign-ins.
+    pub(crate) fn new(
         store: Store,
-        keys: Arc<KeyRing>,
-        issuer: String,
-        hooks: Arc<dyn TokenHooks>,
-        settings: UserGrantSettings,
+        clock: SharedClock,
+        issuer: Arc<Issuer>,
+        clients: Arc<ClientAuthenticator>,
+        refresh: RefreshTokens,
+        throttle: ThrottleSettings,
     ) -> TokenService {
-        TokenService { store, keys, issuer, hooks, settings }
+        TokenService { store, clock, issuer, clients, refresh, throttle }
     }
 
     /// Handles one token request: the `Authorization` header and the form body.
@@ -151,7 +72,7 @@ impl TokenService {
                 format!("grant_type {grant_type} is not supported"),
             ));
         }
-        let client = self.authenticate(authorization, &params, peer)?;
+        let client = self.clients.authenticate(authorization, &params, peer)?;
         match grant_type {
             grant_types::CLIENT_CREDENTIALS => self.client_credentials(&client, &params),
             grant_types::PASSWORD => self.password(&client, &params, peer),
@@ -161,71 +82,6 @@ impl TokenService {
                 Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other} is not supported")))
             }
         }
-    }
-
-    /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify
-    /// public ones. `addr` is the client address (`web::client_addr`).
-    ///
-    /// Issue #11 item 8: wrong secrets count per (client id, address) pair
-    /// with the sign-in pair limits (`[login] max_failures` in the window,
-    /// then a lock that doubles each time). A locked pair is answered 429
-    /// `invalid_client` with `Retry-After` without looking at the secret.
-    /// Keying on the pair means nobody can lock the real client out from
-    /// another address. Only a check (one read) runs on the success path.
-    pub(crate) fn authenticate(
-        &self,
-        authorization: Option<&str>,
-        params: &Params,
-        addr: Option<&str>,
-    ) -> Result<Client, OAuthError> {
-        let presented = client_auth::extract(authorization, params)?;
-        let mut conn = self.store.conn().map_err(store_failure)?;
-        let now = clock::now();
-        let limits = &self.settings.throttle;
-        let key = (presented.secret.is_some()).then(|| {
-            let id = SecretHash::of(presented.client_id.as_str());
-            format!("client:pair:{}|{}", id.as_str(), addr.unwrap_or("unknown"))
-        });
-        if let Some(k) = &key
-            && let Admission::Refused { until } =
-                throttle::check(&mut conn, k, now, limits.pair).map_err(store_failure)?
-        {
-            return Err(OAuthError::invalid_client()
-                .with_detail("too many wrong client secrets from this address")
-                .throttled((until - now).max(1) as u64));
-        }
-        let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
-        let result = match found {
-            // Issue #11 item 5: a disabled client authenticates as nothing
-            // (after the same hashing work, so the answer takes as long).
-            Some(client) if client.disabled => {
-                let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
-                Err(OAuthError::invalid_client().with_detail("client disabled"))
-            }
-            Some(client) if client.confidential => {
-                let hashes = clients::active_secret_hashes(&mut conn, &client.id, now).map_err(store_failure)?;
-                client_auth::verify_secret(&presented, &hashes).map(|()| client)
-            }
-            Some(client) if presented.method == AuthMethod::None => Ok(client),
-            Some(_) => Err(OAuthError::invalid_client().with_detail("public client sent a secret")),
-            None => {
-                // Hash anyway so an unknown id costs what a known one does.
-                let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
-                Err(OAuthError::invalid_client().with_detail("unknown client"))
-            }
-        };
-        if let (Some(k), Err(e)) = (&key, &result)
-            && e.code == ErrorCode::InvalidClient
-        {
-            throttle::record_failure(&mut conn, k, now, limits.pair).map_err(store_failure)?;
-            if let Some(until) =
-                throttle::lock_if_spent(&mut conn, k, now, limits.pair, limits.lock_secs, limits.max_lock_secs)
-                    .map_err(store_failure)?
-            {
-                tracing::warn!(key = %k, until, "client authentication locked for this address");
-            }
-        }
-        result
     }
 
     /// RFC 6749 §4.4.
@@ -239,94 +95,168 @@ impl TokenService {
             None => None,
         };
         drop(conn);
-        let signer = self.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
-        self.issue(plan, client, service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)), &signer, None)
-    }
-
-    /// Runs the pipeline on `plan` and signs the access token.
-    /// Runs the pipeline on `plan`, signs the access token and, when `id`
-    /// is given and a user is present, the ID token (OIDC Core §2).
-    pub(crate) fn issue(
-        &self,
-        mut plan: TokenPlan,
-        client: &Client,
-        user: Option<(&User, UserSource)>,
-        signer: &Signer,
-        id: Option<IdTokenRequest<'_>>,
-    ) -> Result<TokenResponse, OAuthError> {
-        let now = clock::now();
-        let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
-        let base = access_token_claims(&self.issuer, &plan, now, &jti, &PluginClaims::default());
-        let id_input = match (&id, user) {
-            (Some(req), Some((u, _))) => Some(IdTokenInput {
-                issuer: &self.issuer,
-                sub: &u.id,
-                client_id: &client.id,
-                now,
-                lifetime_secs: plan.lifetime_secs,
-                auth_time: req.auth_time,
-                nonce: req.nonce,
-                access_token: None,
-            }),
-            _ => None,
-        };
-        let base_id = match (&id_input, user) {
-            (Some(input), Some((u, _))) => {
-                let source = UserClaimsSource { username: &u.username, email: u.email.as_deref(), profile: &u.profile };
-                let scopes = plan.scopes.to_vec();
-                Some(id_token_claims(input, user_claims(scopes.iter().map(String::as_str), &source)))
-            }
-            _ => None,
-        };
-        let out = self.hooks.before_sign(HookInput {
-            plan: &plan,
+        let signer =
+            self.issuer.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
+        self.issuer.issue(
+            plan,
             client,
-            user,
-            access_claims: &base,
-            id_claims: base_id.as_ref(),
-        })?;
-        plan.scopes.remove_all(out.drop_scopes.iter().map(String::as_str));
-        let claims = access_token_claims(&self.issuer, &plan, now, &jti, &out.access);
-        let access_token = signer.sign(ACCESS_TOKEN_TYP, &claims).map_err(key_failure)?;
-        let id_token = match (id_input, base_id) {
-            (Some(mut input), Some(mut id_claims)) => {
-                out.id.apply_to(&mut id_claims);
-                input.access_token = Some(&access_token);
-                // Reserved claims (iss, sub, aud, nonce, at_hash, ...) are set
-                // last, so nothing a plugin returned can replace them.
-                let own = id_token_claims(&input, Map::new());
-                id_claims.extend(own);
-                let id_signer = self.keys.signer(SigningAlg::RS256).map_err(key_failure)?;
-                Some(id_signer.sign("JWT", &id_claims).map_err(key_failure)?)
-            }
-            _ => None,
-        };
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: plan.lifetime_secs,
-            scope: (!plan.scopes.is_empty()).then(|| plan.scopes.to_string()),
-            refresh_token: None,
-            id_token,
-        })
+            service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)),
+            &signer,
+            None,
+        )
     }
 
-    pub(crate) fn signer_for(
-        &self,
-        plan: &TokenPlan,
-        hs256_secret_enc: Option<&[u8]>,
-    ) -> Result<Arc<Signer>, OAuthError> {
-        match plan.alg {
-            SigningAlg::HS256 => {
-                let sealed = hs256_secret_enc.ok_or_else(|| OAuthError::server_error("HS256 API has no secret"))?;
-                let secret = self
-                    .keys
-                    .master()
-                    .open(&crate::crypto::purpose::hs256_secret(plan.api_id.as_str()), sealed)
-                    .map_err(|e| OAuthError::server_error(e.to_string()))?;
-                Ok(Arc::new(Signer::hs256(format!("hs256-{}", plan.api_id), &secret)))
-            }
-            alg => self.keys.signer(alg).map_err(key_failure),
+    /// RFC 6749 §4.3.
+    fn password(&self, client: &Client, params: &Params, peer: Option<&str>) -> Result<TokenResponse, OAuthError> {
+        let profile = client.profile();
+        password::check_client(&profile)?;
+        let req = password::parse(params)?;
+        let now = self.clock.now();
+        let user = match sign_in(&self.store, &self.throttle, &req.username, req.password.expose(), peer, now) {
+            Ok(u) => u,
+            Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),
+            Err(SignInError::Throttled(secs)) => return Err(password::throttled(secs)),
+            // Issue #11 item 17: retryable, 503 with Retry-After.
+            Err(SignInError::Busy) => return Err(OAuthError::unavailable("every password-hashing worker is busy")),
+            Err(SignInError::Internal(e)) => return Err(e),
+        };
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        let plan =
+            password::decide(&req, &profile, api.as_ref().map(|a| a.profile()).as_ref(), &UserId::new(&user.id))?;
+        drop(conn);
+        let signer = self.issuer.signer_for(&plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
+        let api_id = plan.api_id.clone();
+        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
+        if profile.allows_grant(grant_types::REFRESH_TOKEN) {
+            let family = clock::uuid();
+            let issued = Issued::NewFamily(&family, grant_types::PASSWORD);
+            let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), issued)?;
+            resp.refresh_token = Some(token);
         }
+        Ok(resp)
+    }
+
+    /// RFC 6749 §6 with rotation: the old token is retired only when the new
+    /// tokens are issued; a retired token presented again revokes the family.
+    fn refresh(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let presented = params.require("refresh_token")?;
+        let requested = params.get("scope").map(ScopeSet::parse).transpose()?;
+        let now = self.clock.now();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let invalid = || OAuthError::new(ErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked");
+        let Some(stored) =
+            grants::find_by_hash(&mut conn, SecretHash::of(presented).as_str()).map_err(store_failure)?
+        else {
+            return Err(invalid().with_detail("unknown refresh token"));
+        };
+        let view = refresh_token::Stored {
+            client_id: stored.client_id.clone(),
+            scopes: ScopeSet::parse(&stored.scopes)?,
+            absolute_expires_at: stored.absolute_expires_at,
+            idle_expires_at: stored.idle_expires_at,
+            used: stored.used_at.is_some(),
+            revoked: stored.revoked_at.is_some(),
+        };
+        let scopes = match refresh_token::decide(&view, &client.profile(), requested.as_ref(), now) {
+            Ok(s) => s,
+            Err(refusal) => {
+                if refusal.revoke_family {
+                    self.refresh.revoke_family(&stored.family_id, "reuse of a rotated refresh token");
+                }
+                return Err(refusal.error);
+            }
+        };
+        let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
+        let api = self.api_by_id(&mut conn, &stored.api_id)?;
+        drop(conn);
+        let (Some(user), Some((api, hs256))) = (user, api) else {
+            self.refresh.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
+            return Err(invalid());
+        };
+        // Issue #11 item 5: today's rules, not those of the day of sign-in.
+        if let Err(e) = refresh_token::still_allowed(
+            &view.scopes,
+            stored.grant_type.as_deref(),
+            &client.profile(),
+            &api,
+            USERINFO_API_ID,
+        ) {
+            self.refresh.revoke_family(&stored.family_id, "the client or API no longer allows this grant");
+            return Err(invalid().with_detail(e.description));
+        }
+        let plan = user_plan(grant_types::REFRESH_TOKEN, &user.id, &client.id, &api, scopes);
+        let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
+        let api_id = plan.api_id.clone();
+        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
+        let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), Issued::Rotation(&stored))?;
+        resp.refresh_token = Some(token);
+        Ok(resp)
+    }
+
+    /// An API by internal id, with its sealed HS256 secret; the userinfo
+    /// pseudo-API for OIDC requests without an audience.
+    fn api_by_id(&self, conn: &mut DbConn, id: &str) -> Result<Option<ApiWithSecret>, OAuthError> {
+        if id == USERINFO_API_ID {
+            return Ok(Some((self.issuer.userinfo_api(), None)));
+        }
+        Ok(apis::find(conn, id).map_err(store_failure)?.map(|a| (a.profile(), a.hs256_secret_enc)))
+    }
+
+    /// RFC 6749 §4.1.3: redeems a code (single use, bound to the client, the
+    /// redirect URI and the PKCE challenge). A valid replay revokes the refresh
+    /// tokens issued from the code (RFC 9700 §4.5).
+    fn authorization_code(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let code = params.require("code")?;
+        let now = self.clock.now();
+        let hash = SecretHash::of(code);
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let invalid =
+            || OAuthError::new(ErrorCode::InvalidGrant, "the authorization code is invalid, expired or already used");
+        let Some(stored) = grants::code(&mut conn, hash.as_str()).map_err(store_failure)? else {
+            return Err(invalid().with_detail("unknown code"));
+        };
+        let view = authorization_code::StoredCode {
+            client_id: stored.client_id.clone(),
+            redirect_uri: stored.redirect_uri.clone(),
+            code_challenge: stored.code_challenge.clone(),
+            expires_at: stored.expires_at,
+            used: stored.used_at.is_some(),
+        };
+        if let Err(refusal) = authorization_code::check_redemption(&view, &client.id, params, now) {
+            if refusal.revoke_issued {
+                self.refresh.revoke_family(&stored.family_id, "authorization code reuse");
+            }
+            return Err(refusal.error);
+        }
+        if !grants::redeem_code(&mut conn, hash.as_str(), now).map_err(store_failure)? {
+            self.refresh.revoke_family(&stored.family_id, "concurrent authorization code reuse");
+            return Err(invalid().with_detail("code redeemed concurrently"));
+        }
+        let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
+        let api = match &stored.audience {
+            Some(aud) => apis::find_by_identifier(&mut conn, aud)
+                .map_err(store_failure)?
+                .map(|a| (a.profile(), a.hs256_secret_enc)),
+            None => Some((self.issuer.userinfo_api(), None)),
+        };
+        drop(conn);
+        let (Some(user), Some((api, hs256))) = (user, api) else {
+            return Err(invalid().with_detail("user or API no longer available"));
+        };
+        let scopes = ScopeSet::parse(&stored.scopes)?;
+        let openid = scopes.contains("openid");
+        let offline = scopes.contains("offline_access");
+        let plan = user_plan(grant_types::AUTHORIZATION_CODE, &user.id, &client.id, &api, scopes);
+        let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
+        let api_id = plan.api_id.clone();
+        let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
+        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
+        if offline && client.profile().allows_grant(grant_types::REFRESH_TOKEN) {
+            let issued = Issued::NewFamily(&stored.family_id, grant_types::AUTHORIZATION_CODE);
+            let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), issued)?;
+            resp.refresh_token = Some(token);
+        }
+        Ok(resp)
     }
 }

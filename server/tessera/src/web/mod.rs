@@ -11,6 +11,9 @@ pub mod pages;
 pub mod render;
 pub mod routes;
 
+#[cfg(test)]
+mod tests;
+
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::MasterKey;

@@ -34,26 +34,34 @@
 //! The client address comes from [`crate::web::client_addr`], which trusts
 //! `X-Forwarded-For` only from configured proxies.
 
-use super::store_failure;
 use crate::passwords;
 use std::sync::OnceLock;
-use tessera_protocol::OAuthError;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::throttle::{self, Admission, Limit};
 use tessera_store::users::{self, User};
 use tessera_store::{DbConn, Store, StoreError};
 
-/// Why a sign-in failed.
-#[derive(Debug)]
+/// Why a sign-in failed: user sign-in (the password grant, the login form)
+/// and console sign-in answer with the same enum. The messages are what a
+/// sign-in form shows.
+#[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     /// Unknown user, disabled user or wrong password: never says which.
+    #[error("Incorrect username or password.")]
     BadCredentials,
-    /// Too many failures: retry after this many seconds.
+    /// Too many failures for this account or address: retry after this
+    /// many seconds.
+    #[error("Too many failed attempts. Wait a few minutes and try again.")]
     Throttled(u64),
-    /// Every password-hashing worker was busy: retry shortly.
+    /// Every password-hashing worker was busy (issue #11 item 17): retry shortly.
+    #[error("The server is busy. Try again in a few seconds.")]
     Busy,
     /// Storage failed.
-    Internal(OAuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something else failed (randomness).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// The throttling limits (config `[login]`).
@@ -220,7 +228,7 @@ pub fn sign_in(
         Ok(None) => Err(SignInError::BadCredentials),
         Err(Checked::Throttled(secs)) => Err(SignInError::Throttled(secs)),
         Err(Checked::Busy) => Err(SignInError::Busy),
-        Err(Checked::Store(e)) => Err(SignInError::Internal(store_failure(e))),
+        Err(Checked::Store(e)) => Err(SignInError::Store(e)),
     }
 }
 

@@ -64,7 +64,8 @@ impl LoginService {
             }
             Err(SignInError::Throttled(secs)) => return Ok(LoginOutcome::Throttled(secs)),
             Err(SignInError::Busy) => return Ok(LoginOutcome::Busy),
-            Err(SignInError::Internal(e)) => return Err(e),
+            Err(SignInError::Store(e)) => return Err(store_failure(e)),
+            Err(SignInError::Internal(e)) => return Err(OAuthError::server_error(e)),
         };
         let cookie =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);

@@ -118,7 +118,8 @@ impl TokenService {
             Err(SignInError::Throttled(secs)) => return Err(password::throttled(secs)),
             // Issue #11 item 17: retryable, 503 with Retry-After.
             Err(SignInError::Busy) => return Err(OAuthError::unavailable("every password-hashing worker is busy")),
-            Err(SignInError::Internal(e)) => return Err(e),
+            Err(SignInError::Store(e)) => return Err(store_failure(e)),
+            Err(SignInError::Internal(e)) => return Err(OAuthError::server_error(e)),
         };
         let mut conn = self.store.conn().map_err(store_failure)?;
         let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;

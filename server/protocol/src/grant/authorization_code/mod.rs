@@ -8,6 +8,3 @@
 pub mod redemption;
 pub mod request;
 pub mod response;
-
-pub use redemption::{CodeRefusal, StoredCode, check_redemption};
-pub use request::{Refusal, Request, ResponseKind, ResponseMode, redirect_matches, validate};

@@ -11,8 +11,8 @@ use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
+use tessera_protocol::grant::authorization_code::request::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::authorization_code::response::{Delivery, deliver};
-use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::plan_for_api;
 use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::grant_types;
@@ -138,7 +138,7 @@ impl AuthorizeService {
             None => None,
         };
         let profile = client.as_ref().map(|c| (c.profile(), c.redirect_uris.clone()));
-        let req = match authorization_code::validate(&params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
+        let req = match request::validate(&params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
             Ok(r) => r,
             Err(Refusal::Page(m)) => return Ok(Outcome::Page(m)),
             Err(Refusal::Redirect { redirect_uri, state, mode, error }) => {

@@ -18,7 +18,8 @@ use crate::clock::{self, SharedClock};
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
 use crate::service::store_failure;
 use std::sync::Arc;
-use tessera_protocol::grant::{authorization_code, client_credentials, password, refresh_token, user_plan};
+use tessera_protocol::grant::authorization_code::redemption;
+use tessera_protocol::grant::{client_credentials, password, refresh_token, user_plan};
 use tessera_protocol::model::{ApiProfile, grant_types};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
@@ -217,14 +218,14 @@ impl TokenService {
         let Some(stored) = grants::code(&mut conn, hash.as_str()).map_err(store_failure)? else {
             return Err(invalid().with_detail("unknown code"));
         };
-        let view = authorization_code::StoredCode {
+        let view = redemption::StoredCode {
             client_id: stored.client_id.clone(),
             redirect_uri: stored.redirect_uri.clone(),
             code_challenge: stored.code_challenge.clone(),
             expires_at: stored.expires_at,
             used: stored.used_at.is_some(),
         };
-        if let Err(refusal) = authorization_code::check_redemption(&view, &client.id, params, now) {
+        if let Err(refusal) = redemption::check_redemption(&view, &client.id, params, now) {
             if refusal.revoke_issued {
                 self.refresh.revoke_family(&stored.family_id, "authorization code reuse");
             }

@@ -87,17 +87,9 @@ pub struct UserContext {
 }
 
 /// How the user in a context came to be there; plugins branch on this to
-/// treat machine tokens differently from user tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UserSource {
-    /// The resource owner authenticated in this grant.
-    SignedIn,
-    /// The service-account user linked to a confidential client.
-    ServiceAccount,
-    /// The subject of a token exchange.
-    Impersonated,
-}
+/// treat machine tokens differently from user tokens. Defined once in the
+/// protocol crate, where the grants decide it.
+pub use tessera_protocol::UserSource;
 
 /// A binding's secrets, name to value. `Debug` shows only the names so a
 /// context can be logged without leaking them.

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tessera_protocol::claims::PluginClaims;
 
 use crate::bindings::wit;
 use crate::error::PluginFailure;
@@ -34,20 +35,20 @@ pub enum PluginVerdict {
 /// validation (see the module docs), hence no public constructor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClaimsPatch {
-    access_token_claims: Map<String, Value>,
-    id_token_claims: Map<String, Value>,
+    access_token_claims: PluginClaims,
+    id_token_claims: PluginClaims,
     drop_scopes: Vec<String>,
 }
 
 impl ClaimsPatch {
     /// Claims to set on the access token; no reserved or undeclared names.
     pub fn access_token_claims(&self) -> &Map<String, Value> {
-        &self.access_token_claims
+        self.access_token_claims.as_map()
     }
 
     /// Claims to set on the ID token; empty when no ID token is issued.
     pub fn id_token_claims(&self) -> &Map<String, Value> {
-        &self.id_token_claims
+        self.id_token_claims.as_map()
     }
 
     /// Scopes to remove from the granted set (each a valid RFC 6749 scope token).
@@ -55,8 +56,9 @@ impl ClaimsPatch {
         &self.drop_scopes
     }
 
-    /// Takes the patch apart: (access-token claims, ID-token claims, dropped scopes).
-    pub fn into_parts(self) -> (Map<String, Value>, Map<String, Value>, Vec<String>) {
+    /// Takes the patch apart: (access-token claims, ID-token claims, dropped
+    /// scopes), the claims already as the filtered type the token builder takes.
+    pub fn into_parts(self) -> (PluginClaims, PluginClaims, Vec<String>) {
         (self.access_token_claims, self.id_token_claims, self.drop_scopes)
     }
 }
@@ -137,11 +139,12 @@ fn validate_patch(p: wit::ClaimsPatch, rules: &OutputRules<'_>) -> Result<Claims
 
     let access = parse_object("access-token-claims-json", &p.access_token_claims_json)?;
     let id = parse_object("id-token-claims-json", &p.id_token_claims_json)?;
-    let names = || access.keys().chain(id.keys());
     // Reserved first: it is the more serious breach and must win in reports.
-    if let Some(name) = names().find(|n| RESERVED_CLAIMS.contains(&n.as_str())) {
-        return Err(PluginFailure::ReservedClaim(name.clone()));
-    }
+    // The protocol crate's filter is the one reserved-claim check; what
+    // passes it is the type the token builder accepts, so nobody filters again.
+    let access = PluginClaims::filter(access).map_err(PluginFailure::ReservedClaim)?;
+    let id = PluginClaims::filter(id).map_err(PluginFailure::ReservedClaim)?;
+    let names = || access.as_map().keys().chain(id.as_map().keys());
     if let Some(declared) = rules.declared
         && let Some(name) = names().find(|n| !declared.iter().any(|d| d == *n))
     {
@@ -154,7 +157,7 @@ fn validate_patch(p: wit::ClaimsPatch, rules: &OutputRules<'_>) -> Result<Claims
         access_token_claims: access,
         // The WIT says ID-token claims are ignored without an ID token; drop
         // them here so no caller can apply them by mistake.
-        id_token_claims: if rules.id_token_issued { id } else { Map::new() },
+        id_token_claims: if rules.id_token_issued { id } else { PluginClaims::default() },
         drop_scopes: p.drop_scopes,
     })
 }

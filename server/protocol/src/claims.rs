@@ -4,6 +4,7 @@
 //! when). Only Tessera computes them; [`PluginClaims`] can only be built by
 //! the filter, and the token builder accepts nothing else from plugins.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Claims computed by Tessera alone (plugins/README.md, "The contract").
@@ -33,7 +34,8 @@ pub fn is_reserved(name: &str) -> bool {
 }
 
 /// Claims from plugins that passed the reserved-claim filter.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
 pub struct PluginClaims(Map<String, Value>);
 
 impl PluginClaims {

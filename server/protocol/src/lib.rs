@@ -20,8 +20,10 @@ pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
+pub mod subject;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};
 pub use ids::{ApiId, Audience, ClientId, UserId};
 pub use scope::ScopeSet;
+pub use subject::UserSource;

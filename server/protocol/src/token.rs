@@ -3,25 +3,20 @@
 use crate::claims::PluginClaims;
 use crate::grant::TokenPlan;
 use crate::model::{ApiProfile, SigningAlg};
+use crate::scope::ScopeSet;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// The JOSE `typ` of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// The claim set of an access token, built from a plan and filtered plugin claims.
+/// The claim set of an access token, built once from a plan, before the
+/// plugins run (they see it); [`apply_plugin_output`] then finishes it.
 ///
 /// RFC 9068 §2.2 requires iss, exp, aud, sub, client_id, iat and jti; `scope`
 /// is included when scopes were granted (§2.2.3).
-pub fn access_token_claims(
-    issuer: &str,
-    plan: &TokenPlan,
-    now: i64,
-    jti: &str,
-    extra: &PluginClaims,
-) -> Map<String, Value> {
+pub fn access_token_claims(issuer: &str, plan: &TokenPlan, now: i64, jti: &str) -> Map<String, Value> {
     let mut claims = Map::new();
-    extra.apply_to(&mut claims);
     claims.insert("iss".into(), json!(issuer));
     claims.insert("sub".into(), json!(plan.subject));
     claims.insert("aud".into(), json!(plan.audience.as_str()));
@@ -30,10 +25,24 @@ pub fn access_token_claims(
     claims.insert("nbf".into(), json!(now));
     claims.insert("jti".into(), json!(jti));
     claims.insert("client_id".into(), json!(plan.client_id.as_str()));
-    if !plan.scopes.is_empty() {
-        claims.insert("scope".into(), json!(plan.scopes.to_string()));
-    }
+    set_scope(&mut claims, &plan.scopes);
     claims
+}
+
+/// Applies what the plugin pipeline decided to claims built by
+/// [`access_token_claims`]: its filtered claims (never a reserved name, so
+/// nothing computed above is replaced) and the scopes left after its drops.
+pub fn apply_plugin_output(claims: &mut Map<String, Value>, scopes: &ScopeSet, extra: &PluginClaims) {
+    extra.apply_to(claims);
+    set_scope(claims, scopes);
+}
+
+fn set_scope(claims: &mut Map<String, Value>, scopes: &ScopeSet) {
+    if scopes.is_empty() {
+        claims.remove("scope");
+    } else {
+        claims.insert("scope".into(), json!(scopes.to_string()));
+    }
 }
 
 /// Clock skew tolerated on `iat`, `nbf` and `exp` of our own tokens, in seconds.
@@ -161,7 +170,8 @@ mod tests {
             lifetime_secs: 60,
         };
         let Value::Object(m) = json!({"x": 1}) else { unreachable!() };
-        let c = access_token_claims("https://as", &plan, 1000, "j", &PluginClaims::filter(m).unwrap());
+        let mut c = access_token_claims("https://as", &plan, 1000, "j");
+        apply_plugin_output(&mut c, &plan.scopes, &PluginClaims::filter(m).unwrap());
         assert_eq!(c["exp"], json!(1060));
         assert_eq!(c["aud"], json!("https://api"));
         assert_eq!(c["scope"], json!("read"));

@@ -250,22 +250,6 @@ impl Default for LoginConfig {
     }
 }
 
-impl LoginConfig {
-    /// The throttling limits in force.
-    pub fn throttle(&self) -> crate::service::sign_in::ThrottleSettings {
-        use tessera_store::throttle::Limit;
-        let limit = |max| Limit { max, window_secs: self.window_secs };
-        crate::service::sign_in::ThrottleSettings {
-            pair: limit(self.max_failures),
-            account: limit(self.account_max_failures),
-            address: limit(self.address_max_failures),
-            lock_secs: self.lock_secs,
-            max_lock_secs: self.max_lock_secs,
-            known_address_secs: self.known_address_secs,
-        }
-    }
-}
-
 /// Signing-key life cycle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -410,7 +394,7 @@ impl Config {
                 "purge.batch and purge.max_batches must be positive, purge.code_retention_secs not negative",
             ));
         }
-        crate::web::client_addr::TrustedProxies::parse(&self.trusted_proxies)?;
+        crate::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
         if self.login.max_failures < 1 || self.login.window_secs < 1 {
             return Err(InvalidConfig::OutOfRange("login.max_failures and login.window_secs must be positive"));
         }
@@ -432,7 +416,7 @@ pub enum InvalidConfig {
     OutOfRange(&'static str),
     /// A `trusted_proxies` entry is neither an address nor a CIDR range.
     #[error(transparent)]
-    TrustedProxies(#[from] crate::web::client_addr::BadProxy),
+    TrustedProxies(#[from] crate::proxies::BadProxy),
 }
 
 #[cfg(test)]

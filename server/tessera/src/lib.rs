@@ -13,5 +13,6 @@ pub mod crypto;
 pub mod files;
 pub mod keys;
 pub mod passwords;
+pub mod proxies;
 pub mod service;
 pub mod web;

@@ -4,6 +4,7 @@
 //! on every node; the browser holds only a random id whose hash is stored.
 
 use super::admin::{AdminError, audit};
+pub use super::sign_in::SignInError;
 use super::sign_in::{Attempt, Checked, ThrottleSettings, check_password};
 use crate::clock::{self, SharedClock};
 use crate::passwords;
@@ -66,26 +67,6 @@ impl Session {
     pub fn csrf_matches(&self, submitted: &str) -> bool {
         bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
     }
-}
-
-/// Why a sign-in failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SignInError {
-    /// Unknown name or wrong password: never says which.
-    #[error("Incorrect username or password.")]
-    BadCredentials,
-    /// Too many failures for this account or address.
-    #[error("Too many failed attempts. Wait a few minutes and try again.")]
-    Throttled,
-    /// Every password-hashing worker was busy (issue #11 item 17).
-    #[error("The server is busy. Try again in a few seconds.")]
-    Busy,
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Randomness failed.
-    #[error("{0}")]
-    Internal(String),
 }
 
 /// Checks a new administrator's name and password.
@@ -259,7 +240,7 @@ impl ConsoleAuth {
                 })?;
                 return Err(SignInError::BadCredentials);
             }
-            Err(Checked::Throttled(_)) => return Err(SignInError::Throttled),
+            Err(Checked::Throttled(secs)) => return Err(SignInError::Throttled(secs)),
             Err(Checked::Busy) => return Err(SignInError::Busy),
             Err(Checked::Store(e)) => return Err(e.into()),
         };

@@ -2,18 +2,13 @@
 //! the console and (later) the management API. They run on blocking threads
 //! (diesel blocks) and return typed errors; renderers live in `web/`.
 
-pub mod access_token;
 pub mod admin;
-pub mod authorize;
 pub mod console;
-pub mod introspection;
+pub mod oauth;
 pub mod pipeline;
 pub mod plugins;
 pub mod purge;
 pub mod sign_in;
-pub mod token;
-pub mod user_grants;
-pub mod userinfo;
 pub mod views;
 pub mod warmer;
 

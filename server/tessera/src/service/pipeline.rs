@@ -11,9 +11,9 @@
 //! binding's failure policy in one place, [`apply_policy`]: `deny` answers
 //! `server_error` without saying why; `skip` logs and goes on.
 
+use super::oauth::issuer::{HookInput, HookOutput, TokenHooks};
 use super::store_failure;
-use super::token::{HookInput, HookOutput, TokenHooks, UserSource};
-use crate::clock;
+use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use tessera_plugin_host::{
     UserContext,
 };
 use tessera_protocol::claims::PluginClaims;
-use tessera_protocol::{ErrorCode, OAuthError};
+use tessera_protocol::{ErrorCode, OAuthError, UserSource};
 use tessera_store::clients::Client;
 use tessera_store::plugins::{self, Binding, FailurePolicy, PluginRunRecord, Trigger};
 use tessera_store::users::User;
@@ -72,14 +72,21 @@ pub struct Pipeline {
     store: Store,
     host: Arc<PluginHost>,
     master: Arc<MasterKey>,
+    clock: SharedClock,
     keep_runs: i64,
     versions: RwLock<HashMap<String, VersionMeta>>,
 }
 
 impl Pipeline {
-    /// A pipeline keeping at most `keep_runs` run records.
-    pub fn new(store: Store, host: Arc<PluginHost>, master: Arc<MasterKey>, keep_runs: i64) -> Pipeline {
-        Pipeline { store, host, master, keep_runs, versions: RwLock::new(HashMap::new()) }
+    /// A pipeline keeping at most `keep_runs` run records, timed by `clock`.
+    pub fn new(
+        store: Store,
+        host: Arc<PluginHost>,
+        master: Arc<MasterKey>,
+        clock: SharedClock,
+        keep_runs: i64,
+    ) -> Pipeline {
+        Pipeline { store, host, master, clock, keep_runs, versions: RwLock::new(HashMap::new()) }
     }
 
     fn version_meta(&self, version_id: &str) -> Result<VersionMeta, StoreError> {
@@ -113,7 +120,7 @@ pub fn client_context(c: &Client) -> ClientContext {
 }
 
 /// The user as a plugin sees it.
-pub fn user_context(u: &User, source: tessera_plugin_host::UserSource) -> UserContext {
+pub fn user_context(u: &User, source: UserSource) -> UserContext {
     UserContext {
         id: u.id.clone(),
         username: u.username.clone(),
@@ -131,16 +138,7 @@ pub fn context(input: &HookInput<'_>) -> TokenContext {
     TokenContext {
         grant_type: input.plan.grant_type.as_str().to_owned(),
         client: client_context(client),
-        user: input.user.map(|(u, source)| {
-            user_context(
-                u,
-                match source {
-                    UserSource::SignedIn => tessera_plugin_host::UserSource::SignedIn,
-                    UserSource::ServiceAccount => tessera_plugin_host::UserSource::ServiceAccount,
-                    UserSource::Impersonated => tessera_plugin_host::UserSource::Impersonated,
-                },
-            )
-        }),
+        user: input.user.map(|(u, source)| user_context(u, source)),
         requested_scopes: input.plan.requested_scopes.to_vec(),
         granted_scopes: input.plan.scopes.to_vec(),
         audience: vec![input.plan.audience.to_string()],
@@ -157,7 +155,7 @@ fn merged(base: &Map<String, Value>, added: &PluginClaims) -> Map<String, Value>
     m
 }
 
-fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun) -> PluginRunRecord {
+fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> PluginRunRecord {
     let (outcome, detail) = match &run.outcome {
         Ok(PluginVerdict::Allow(_)) => ("ok".to_owned(), String::new()),
         Ok(PluginVerdict::Deny { code, description }) => {
@@ -171,7 +169,7 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun) -> PluginRunReco
         plugin_version_id: b.plugin_version_id.clone(),
         grant_type: ctx.grant_type.clone(),
         client_id: ctx.client.id.clone(),
-        at: clock::now(),
+        at,
         duration_us: i64::try_from(run.duration.as_micros()).unwrap_or(i64::MAX),
         outcome,
         detail,
@@ -206,24 +204,19 @@ impl TokenHooks for Pipeline {
                     &ctx,
                     meta.declared.as_deref(),
                 );
-                records.push(run_record(b, &ctx, &run));
+                records.push(run_record(b, &ctx, &run, self.clock.now()));
                 ctx.secrets = PluginSecrets::default();
                 let policy = b.failure_policy;
                 match run.outcome {
                     Ok(PluginVerdict::Allow(patch)) => {
+                        // The host filtered reserved claims (`ClaimsPatch`
+                        // holds `PluginClaims`): nothing to check again here.
                         let (access, id, drops) = patch.into_parts();
-                        let filtered =
-                            PluginClaims::filter(access).and_then(|a| PluginClaims::filter(id).map(|i| (a, i)));
-                        match filtered {
-                            Ok((a, i)) => {
-                                out.access.merge(a);
-                                out.id.merge(i);
-                                // Scopes only narrow: dropping what was never granted changes nothing.
-                                ctx.granted_scopes.retain(|s| !drops.contains(s));
-                                out.drop_scopes.extend(drops);
-                            }
-                            Err(name) => apply_policy(policy, &b.id, &PluginFailure::ReservedClaim(name))?,
-                        }
+                        out.access.merge(access);
+                        out.id.merge(id);
+                        // Scopes only narrow: dropping what was never granted changes nothing.
+                        ctx.granted_scopes.retain(|s| !drops.contains(s));
+                        out.drop_scopes.extend(drops);
                     }
                     Ok(PluginVerdict::Deny { code, description }) => {
                         return Err(denial(code, description));

@@ -34,26 +34,35 @@
 //! The client address comes from [`crate::web::client_addr`], which trusts
 //! `X-Forwarded-For` only from configured proxies.
 
-use super::store_failure;
-use crate::{clock, passwords};
+use crate::config::LoginConfig;
+use crate::passwords;
 use std::sync::OnceLock;
-use tessera_protocol::OAuthError;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::throttle::{self, Admission, Limit};
 use tessera_store::users::{self, User};
 use tessera_store::{DbConn, Store, StoreError};
 
-/// Why a sign-in failed.
-#[derive(Debug)]
+/// Why a sign-in failed: user sign-in (the password grant, the login form)
+/// and console sign-in answer with the same enum. The messages are what a
+/// sign-in form shows.
+#[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     /// Unknown user, disabled user or wrong password: never says which.
+    #[error("Incorrect username or password.")]
     BadCredentials,
-    /// Too many failures: retry after this many seconds.
+    /// Too many failures for this account or address: retry after this
+    /// many seconds.
+    #[error("Too many failed attempts. Wait a few minutes and try again.")]
     Throttled(u64),
-    /// Every password-hashing worker was busy: retry shortly.
+    /// Every password-hashing worker was busy (issue #11 item 17): retry shortly.
+    #[error("The server is busy. Try again in a few seconds.")]
     Busy,
     /// Storage failed.
-    Internal(OAuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something else failed (randomness).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// The throttling limits (config `[login]`).
@@ -71,6 +80,20 @@ pub struct ThrottleSettings {
     pub max_lock_secs: i64,
     /// How long a successful sign-in makes its (account, address) known.
     pub known_address_secs: i64,
+}
+
+impl From<&LoginConfig> for ThrottleSettings {
+    fn from(c: &LoginConfig) -> ThrottleSettings {
+        let limit = |max| Limit { max, window_secs: c.window_secs };
+        ThrottleSettings {
+            pair: limit(c.max_failures),
+            account: limit(c.account_max_failures),
+            address: limit(c.address_max_failures),
+            lock_secs: c.lock_secs,
+            max_lock_secs: c.max_lock_secs,
+            known_address_secs: c.known_address_secs,
+        }
+    }
 }
 
 /// A hash to verify against when the account does not exist, so a wrong
@@ -199,16 +222,17 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// Checks `username` and `password`; `addr` is the client's address (see
-/// [`crate::web::client_addr`]).
+/// Checks `username` and `password` at `now`; `addr` is the client's
+/// address (see [`crate::web::client_addr`]).
 pub fn sign_in(
     store: &Store,
     settings: &ThrottleSettings,
     username: &str,
     password: &str,
     addr: Option<&str>,
+    now: i64,
 ) -> Result<User, SignInError> {
-    let mut attempt = Attempt::new("login", settings, username, addr, clock::now());
+    let mut attempt = Attempt::new("login", settings, username, addr, now);
     let found = check_password(store, &mut attempt, password, |conn| {
         let user = users::find_by_username(conn, username)?.filter(|u| !u.disabled);
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -219,7 +243,7 @@ pub fn sign_in(
         Ok(None) => Err(SignInError::BadCredentials),
         Err(Checked::Throttled(secs)) => Err(SignInError::Throttled(secs)),
         Err(Checked::Busy) => Err(SignInError::Busy),
-        Err(Checked::Store(e)) => Err(SignInError::Internal(store_failure(e))),
+        Err(Checked::Store(e)) => Err(SignInError::Store(e)),
     }
 }
 

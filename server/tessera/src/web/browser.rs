@@ -3,8 +3,10 @@
 
 use super::pages::{self, LoginPage};
 use super::{AppState, render, routes};
-use crate::service::authorize::{LoginOutcome, LogoutOutcome, Outcome};
-use crate::service::userinfo::UserinfoError;
+use crate::service::oauth::authorize::Outcome;
+use crate::service::oauth::login::LoginOutcome;
+use crate::service::oauth::logout::LogoutOutcome;
+use crate::service::oauth::userinfo::UserinfoError;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -79,8 +81,8 @@ fn redirect(status: StatusCode, location: &str) -> HttpResponse {
 
 async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, status: StatusCode) -> HttpResponse {
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-    let tokens = state.tokens.clone();
-    let outcome = web::block(move || tokens.authorize(&query, session.as_deref())).await;
+    let authorize = state.oauth.authorize.clone();
+    let outcome = web::block(move || authorize.authorize(&query, session.as_deref())).await;
     respond(&state, outcome, status)
 }
 
@@ -167,8 +169,8 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
     }
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let allow = form.decision == "allow";
-    let tokens = state.tokens.clone();
-    let outcome = web::block(move || tokens.consent(&form.authorize, session.as_deref(), allow)).await;
+    let authorize = state.oauth.authorize.clone();
+    let outcome = web::block(move || authorize.consent(&form.authorize, session.as_deref(), allow)).await;
     respond(&state, outcome, StatusCode::SEE_OTHER)
 }
 
@@ -201,10 +203,10 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
         return csrf_refused("sign-in");
     }
     let peer = state.client_addr(&req);
-    let tokens = state.tokens.clone();
+    let login = state.oauth.login.clone();
     let (username, query) = (form.username.clone(), form.authorize.clone());
     let outcome =
-        web::block(move || tokens.login(&form.username, &form.password, &form.authorize, peer.as_deref())).await;
+        web::block(move || login.login(&form.username, &form.password, &form.authorize, peer.as_deref())).await;
     match outcome {
         Ok(Ok(LoginOutcome::SignedIn { session, resume_query })) => {
             let mut resp = redirect(StatusCode::SEE_OTHER, &format!("{}?{resume_query}", routes::AUTHORIZE));
@@ -263,8 +265,8 @@ pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::B
         .then(|| url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned()))
         .flatten();
     let token = header_token.or(body_token);
-    let tokens = state.tokens.clone();
-    match web::block(move || tokens.userinfo(token.as_deref())).await {
+    let userinfo = state.oauth.userinfo.clone();
+    match web::block(move || userinfo.userinfo(token.as_deref())).await {
         Ok(Ok(claims)) => {
             let mut resp = HttpResponse::Ok().json(claims);
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -303,9 +305,9 @@ pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web
         }
     }
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-    let tokens = state.tokens.clone();
+    let logout = state.oauth.logout.clone();
     let q = query.clone();
-    let mut resp = match web::block(move || tokens.end_session(&q, session.as_deref(), confirmed)).await {
+    let mut resp = match web::block(move || logout.end_session(&q, session.as_deref(), confirmed)).await {
         Ok(Ok(LogoutOutcome::Confirm { query, client_name })) => {
             return logout_confirm_page(&state, &query, client_name.as_deref().unwrap_or(""));
         }

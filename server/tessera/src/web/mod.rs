@@ -11,12 +11,22 @@ pub mod pages;
 pub mod render;
 pub mod routes;
 
+#[cfg(test)]
+mod tests;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
-use crate::service::console::ConsoleAuth;
-use crate::service::token::TokenService;
+use crate::service::console::{ConsoleAuth, ConsoleSettings};
+use crate::service::oauth::{OAuthServices, OAuthSettings, RefreshLifetimes, UserinfoApiSettings};
+use crate::service::pipeline::Pipeline;
+use crate::service::sign_in::ThrottleSettings;
 use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 use std::sync::Arc;
+use std::time::Duration;
+use tessera_plugin_host::PluginHost;
 use tessera_store::Store;
 
 /// Shared by every handler.
@@ -25,8 +35,8 @@ pub struct AppState {
     pub store: Store,
     /// Signing keys.
     pub keys: Arc<KeyRing>,
-    /// Token issuance.
-    pub tokens: Arc<TokenService>,
+    /// One service per OAuth/OIDC endpoint.
+    pub oauth: OAuthServices,
     /// The issuer URL, without trailing slash.
     pub issuer: String,
     /// Console sign-in and sessions.
@@ -40,6 +50,59 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Builds the state from `config`: the one wiring of keys, plugin
+    /// pipeline and services, shared by `tessera serve` and the in-process
+    /// tests (which pass an in-process plugin host and a set clock).
+    pub fn build(
+        config: &Config,
+        store: Store,
+        master: Arc<MasterKey>,
+        host: Arc<PluginHost>,
+        clock: SharedClock,
+    ) -> anyhow::Result<AppState> {
+        let issuer = config.issuer();
+        let keys = Arc::new(KeyRing::new(
+            store.clone(),
+            master.clone(),
+            Duration::from_millis(config.keys.refresh_ms),
+            config.keys.retired_publish_secs,
+        ));
+        let pipeline =
+            Arc::new(Pipeline::new(store.clone(), host.clone(), master, clock.clone(), config.plugin_runs.keep));
+        let settings = OAuthSettings {
+            issuer: issuer.clone(),
+            userinfo: UserinfoApiSettings {
+                audience: format!("{issuer}{}", routes::USERINFO),
+                token_lifetime_secs: config.tokens.access_token_lifetime_secs,
+            },
+            refresh: RefreshLifetimes {
+                absolute_secs: config.tokens.refresh_token_absolute_secs,
+                idle_secs: config.tokens.refresh_token_idle_secs,
+            },
+            code_lifetime_secs: config.tokens.authorization_code_secs,
+            session_lifetime_secs: config.login.session_secs,
+            throttle: ThrottleSettings::from(&config.login),
+        };
+        let oauth = OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings);
+        let console = Arc::new(ConsoleAuth::new(
+            store.clone(),
+            ConsoleSettings {
+                idle_secs: config.console.idle_timeout_secs,
+                absolute_secs: config.console.absolute_timeout_secs,
+                setup_link_secs: config.console.setup_link_secs,
+                throttle: ThrottleSettings::from(&config.login),
+            },
+            clock,
+        ));
+        let admin = AdminSettings {
+            api_lifetime_secs: config.tokens.access_token_lifetime_secs,
+            retired_publish_secs: config.keys.retired_publish_secs,
+            max_upload_bytes: config.plugins.max_upload_bytes,
+        };
+        let trusted_proxies = client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
+        Ok(AppState { store, keys, oauth, issuer, console, host, admin, trusted_proxies })
+    }
+
     /// The client address of `req` (the one place that decides it).
     pub fn client_addr(&self, req: &actix_web::HttpRequest) -> Option<String> {
         client_addr::client_addr(req, &self.trusted_proxies)

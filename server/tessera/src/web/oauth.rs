@@ -48,8 +48,8 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     // X-Forwarded-For only from a trusted proxy: throttling must key on
     // what a client cannot forge.
     let peer = state.client_addr(&req);
-    let tokens = state.tokens.clone();
-    blocking(move || tokens.token_request(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r))
+    let token = state.oauth.token.clone();
+    blocking(move || token.token_request(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r))
         .await
 }
 
@@ -60,9 +60,12 @@ pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web:
         Err(e) => return render::oauth_error(&e),
     };
     let addr = state.client_addr(&req);
-    let tokens = state.tokens.clone();
-    blocking(move || tokens.introspect(authorization.as_deref(), &body, addr.as_deref()), |r| render::token_ok(&r))
-        .await
+    let introspection = state.oauth.introspection.clone();
+    blocking(
+        move || introspection.introspect(authorization.as_deref(), &body, addr.as_deref()),
+        |r| render::token_ok(&r),
+    )
+    .await
 }
 
 /// POST /oauth/revoke (RFC 7009): 200 with an empty body whether or not the
@@ -73,9 +76,9 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         Err(e) => return render::oauth_error(&e),
     };
     let addr = state.client_addr(&req);
-    let tokens = state.tokens.clone();
+    let revocation = state.oauth.revocation.clone();
     blocking(
-        move || tokens.revoke(authorization.as_deref(), &body, addr.as_deref()),
+        move || revocation.revoke(authorization.as_deref(), &body, addr.as_deref()),
         |()| render::token_ok(&serde_json::json!({})),
     )
     .await

@@ -158,9 +158,9 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
             let _ = resp.add_cookie(&gone);
             Ok(resp)
         }
-        Err(e @ (SignInError::BadCredentials | SignInError::Throttled | SignInError::Busy)) => {
+        Err(e @ (SignInError::BadCredentials | SignInError::Throttled(_) | SignInError::Busy)) => {
             let status = match e {
-                SignInError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                SignInError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNAUTHORIZED,
             };

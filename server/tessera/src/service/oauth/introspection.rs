@@ -1,4 +1,4 @@
-//! Token introspection (RFC 7662) and revocation (RFC 7009).
+//! Token introspection (RFC 7662).
 //!
 //! Access tokens are JWTs: introspection accepts only what
 //! `own_access_token` accepts (issue #11 item 1), so a token signed with an
@@ -11,27 +11,39 @@
 //! client, or to a client registered as a resource server of the token's API
 //! (`api_resource_servers`); anyone else learns `active: false`. Refresh
 //! tokens are reported to their own client only.
-//!
-//! Access tokens cannot be revoked (they are short-lived), which revocation
-//! answers with `unsupported_token_type`. Refresh tokens are looked up by
-//! hash; revoking one revokes its whole family.
 
-use super::access_token::OwnAccessToken;
-use super::store_failure;
-use super::token::TokenService;
-use crate::clock;
+use super::access_token::{OwnAccessToken, looks_like_jwt, own_access_token};
+use super::client_auth::ClientAuthenticator;
+use super::issuer::Issuer;
+use crate::clock::SharedClock;
+use crate::service::store_failure;
 use serde_json::{Map, json};
+use std::sync::Arc;
+use tessera_protocol::OAuthError;
 use tessera_protocol::introspection::{self, Introspection};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
-use tessera_protocol::{ErrorCode, OAuthError};
-use tessera_store::{apis, grants};
+use tessera_store::{Store, apis, grants};
 
-fn looks_like_jwt(token: &str) -> bool {
-    token.split('.').count() == 3
+/// The introspection endpoint.
+pub struct IntrospectionService {
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+    clients: Arc<ClientAuthenticator>,
 }
 
-impl TokenService {
+impl IntrospectionService {
+    /// Callers authenticate with `clients`; tokens are checked against `issuer`.
+    pub(crate) fn new(
+        store: Store,
+        clock: SharedClock,
+        issuer: Arc<Issuer>,
+        clients: Arc<ClientAuthenticator>,
+    ) -> IntrospectionService {
+        IntrospectionService { store, clock, issuer, clients }
+    }
+
     /// RFC 7662 §2: only authenticated confidential clients may introspect.
     pub fn introspect(
         &self,
@@ -40,13 +52,15 @@ impl TokenService {
         addr: Option<&str>,
     ) -> Result<Introspection, OAuthError> {
         let params = Params::parse(body)?;
-        let client = self.authenticate(authorization, &params, addr)?;
+        let client = self.clients.authenticate(authorization, &params, addr)?;
         if !client.confidential {
             return Err(OAuthError::invalid_client().with_detail("public clients cannot introspect"));
         }
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
-            let Some(own) = self.own_access_token(&token)? else { return Ok(Introspection::inactive()) };
+            let Some(own) = own_access_token(&self.issuer, &self.store, &token, self.clock.now())? else {
+                return Ok(Introspection::inactive());
+            };
             if !self.may_introspect(&client.id, &own)? {
                 tracing::info!(client = %client.id, "introspection by a client that is neither the token's nor its API's");
                 return Ok(Introspection::inactive());
@@ -59,7 +73,7 @@ impl TokenService {
         let Some(rt) = grants::find_by_hash(&mut conn, SecretHash::of(&token).as_str()).map_err(store_failure)? else {
             return Ok(Introspection::inactive());
         };
-        let now = clock::now();
+        let now = self.clock.now();
         let exp = rt.absolute_expires_at.min(rt.idle_expires_at);
         if rt.client_id != client.id || rt.used_at.is_some() || rt.revoked_at.is_some() || now >= exp {
             return Ok(Introspection::inactive());
@@ -69,7 +83,7 @@ impl TokenService {
         c.insert("scope".into(), json!(rt.scopes));
         c.insert("client_id".into(), json!(rt.client_id));
         c.insert("sub".into(), json!(rt.user_id));
-        c.insert("iss".into(), json!(self.issuer));
+        c.insert("iss".into(), json!(self.issuer.url()));
         c.insert("iat".into(), json!(rt.created_at));
         c.insert("exp".into(), json!(exp));
         c.insert("token_type".into(), json!("refresh_token"));
@@ -90,33 +104,5 @@ impl TokenService {
         }
         let mut conn = self.store.conn().map_err(store_failure)?;
         apis::is_resource_server(&mut conn, token.api.id.as_str(), caller).map_err(store_failure)
-    }
-
-    /// RFC 7009 §2: revokes a refresh token (and its family). Unknown tokens
-    /// and tokens of other clients get the same 200, so nothing leaks. Only a
-    /// JWT that is one of our access tokens gets `unsupported_token_type`; a
-    /// forged or foreign one is an invalid token, which RFC 7009 §2.2 answers
-    /// with 200.
-    pub fn revoke(&self, authorization: Option<&str>, body: &[u8], addr: Option<&str>) -> Result<(), OAuthError> {
-        let params = Params::parse(body)?;
-        let client = self.authenticate(authorization, &params, addr)?;
-        let (token, _hint) = introspection::parse(&params)?;
-        if looks_like_jwt(&token) {
-            return match self.own_access_token(&token)? {
-                Some(_) => Err(OAuthError::new(
-                    ErrorCode::UnsupportedTokenType,
-                    "access tokens are self-contained JWTs and expire on their own; revoke the refresh token",
-                )),
-                None => Ok(()),
-            };
-        }
-        let mut conn = self.store.conn().map_err(store_failure)?;
-        if let Some(rt) = grants::find_by_hash(&mut conn, SecretHash::of(&token).as_str()).map_err(store_failure)?
-            && rt.client_id == client.id
-        {
-            let n = grants::revoke_family(&mut conn, &rt.family_id, clock::now()).map_err(store_failure)?;
-            tracing::info!(client = %client.id, revoked = n, "refresh token family revoked by the client");
-        }
-        Ok(())
     }
 }

@@ -1,11 +1,15 @@
 //! The UserInfo endpoint's use case (OIDC Core §5.3): a valid access token
 //! with the `openid` scope gets the user's claims for its scopes.
 
-use super::store_failure;
-use super::token::TokenService;
+use super::access_token::own_access_token;
+use super::issuer::Issuer;
+use crate::clock::SharedClock;
+use crate::service::store_failure;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use tessera_protocol::OAuthError;
 use tessera_protocol::oidc::{UserClaimsSource, user_claims};
+use tessera_store::Store;
 use tessera_store::users;
 
 /// Why userinfo refused (RFC 6750 §3.1).
@@ -21,14 +25,28 @@ pub enum UserinfoError {
     Internal(OAuthError),
 }
 
-impl TokenService {
+/// The userinfo endpoint.
+pub struct UserinfoService {
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+}
+
+impl UserinfoService {
+    /// Bearer tokens are checked against `issuer`.
+    pub(crate) fn new(store: Store, clock: SharedClock, issuer: Arc<Issuer>) -> UserinfoService {
+        UserinfoService { store, clock, issuer }
+    }
+
     /// The claims for the bearer `token`.
     pub fn userinfo(&self, token: Option<&str>) -> Result<Map<String, Value>, UserinfoError> {
         let token = token.ok_or(UserinfoError::Missing)?;
         // Issue #11 item 1: the same rules as introspection (our issuer, an
         // API the key may sign for, that API's lifetime; never HS256).
-        let claims =
-            self.own_access_token(token).map_err(UserinfoError::Internal)?.ok_or(UserinfoError::InvalidToken)?.claims;
+        let claims = own_access_token(&self.issuer, &self.store, token, self.clock.now())
+            .map_err(UserinfoError::Internal)?
+            .ok_or(UserinfoError::InvalidToken)?
+            .claims;
         let scopes: Vec<String> =
             claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {

@@ -2,24 +2,28 @@
 //! §3.1.2): validate the request, find the browser's session or ask the user
 //! to sign in, and answer the client with a code at its registered redirect
 //! URI. Third-party clients ask the user's consent, recorded per user,
-//! client and API.
+//! client and API; the consent form's answer resumes the same request here
+//! ([`AuthorizeService::consent`]), so authorization and consent share one
+//! service. Clients an admin enabled the implicit grant for get their
+//! tokens here too (RFC 6749 §4.2).
 
-use super::sign_in::{SignInError, sign_in};
-use super::store_failure;
-use super::token::{IdTokenRequest, TokenService, USERINFO_API_ID, UserSource};
-use crate::clock;
-use tessera_protocol::grant::authorization_code::{self, Refusal, Request, ResponseKind, ResponseMode};
+use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
+use crate::clock::{self, SharedClock};
+use crate::service::store_failure;
+use std::sync::Arc;
+use tessera_protocol::grant::authorization_code::request::{self, Refusal, Request, ResponseKind, ResponseMode};
+use tessera_protocol::grant::authorization_code::response::{Delivery, deliver};
 use tessera_protocol::grant::plan_for_api;
 use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::GrantType;
 use tessera_protocol::oidc::{OIDC_SCOPES, scope_description};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
-use tessera_protocol::{ErrorCode, OAuthError, ScopeSet};
+use tessera_protocol::{ErrorCode, OAuthError, ScopeSet, UserSource};
 use tessera_store::clients::Client;
 use tessera_store::grants::{self, AuthorizationCode, Session};
 use tessera_store::users::User;
-use tessera_store::{apis, clients, users};
+use tessera_store::{Store, apis, clients, users};
 
 /// What the browser gets.
 #[derive(Debug)]
@@ -67,54 +71,43 @@ struct ConsentApi {
     identifier: String,
 }
 
-/// The result of a login form submission.
-#[derive(Debug)]
-pub enum LoginOutcome {
-    /// Signed in: set this session cookie value and go back to the authorization endpoint.
-    SignedIn {
-        /// The new session's cookie value.
-        session: String,
-        /// The authorization request to resume (without `prompt=login`).
-        resume_query: String,
-    },
-    /// Show the form again with this message.
-    Failed(String),
-    /// Too many failures (429): retry after this many seconds.
-    Throttled(u64),
-    /// Every password-hashing worker was busy (503): retry in a moment.
-    Busy,
-}
-
-/// Appends `pairs` to the redirect URI's query.
-fn respond(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
-    let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    if redirect_uri.contains('?') { format!("{redirect_uri}&{encoded}") } else { format!("{redirect_uri}?{encoded}") }
-}
-
-/// Delivers the response to the client in the requested mode.
-fn deliver(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &str)]) -> Outcome {
-    match mode {
-        ResponseMode::Query => Outcome::Redirect(respond(redirect_uri, pairs)),
-        ResponseMode::Fragment => {
-            let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-            Outcome::Redirect(format!("{redirect_uri}#{encoded}"))
+impl From<Delivery> for Outcome {
+    fn from(d: Delivery) -> Outcome {
+        match d {
+            Delivery::Redirect(url) => Outcome::Redirect(url),
+            Delivery::FormPost { action, fields } => Outcome::FormPost { action, fields },
         }
-        ResponseMode::FormPost => Outcome::FormPost {
-            action: redirect_uri.to_owned(),
-            fields: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-        },
     }
 }
 
-impl TokenService {
+/// The authorization endpoint and its consent form.
+pub struct AuthorizeService {
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+    code_lifetime_secs: i64,
+}
+
+impl AuthorizeService {
+    /// Authorization codes issued here expire after `code_lifetime_secs`
+    /// (RFC 9700: short; FAPI 2: 60 s).
+    pub(crate) fn new(
+        store: Store,
+        clock: SharedClock,
+        issuer: Arc<Issuer>,
+        code_lifetime_secs: i64,
+    ) -> AuthorizeService {
+        AuthorizeService { store, clock, issuer, code_lifetime_secs }
+    }
+
     fn error_redirect(&self, redirect_uri: &str, mode: ResponseMode, state: Option<&str>, e: &OAuthError) -> Outcome {
         let mut pairs = vec![("error", e.code.as_str()), ("error_description", e.description.as_str())];
         if let Some(s) = state {
             pairs.push(("state", s));
         }
         // RFC 9207: the issuer on every authorization response.
-        pairs.push(("iss", self.issuer.as_str()));
-        deliver(redirect_uri, mode, &pairs)
+        pairs.push(("iss", self.issuer.url()));
+        deliver(redirect_uri, mode, &pairs).into()
     }
 
     /// Handles an authorization request (`query`: the GET query or POST body).
@@ -145,7 +138,7 @@ impl TokenService {
             None => None,
         };
         let profile = client.as_ref().map(|c| (c.profile(), c.redirect_uris.clone()));
-        let req = match authorization_code::validate(&params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
+        let req = match request::validate(&params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
             Ok(r) => r,
             Err(Refusal::Page(m)) => return Ok(Outcome::Page(m)),
             Err(Refusal::Redirect { redirect_uri, state, mode, error }) => {
@@ -190,9 +183,9 @@ impl TokenService {
         let consent_api = consent_api.unwrap_or_else(|| ConsentApi {
             id: USERINFO_API_ID.to_owned(),
             name: "Your profile (OpenID Connect)".to_owned(),
-            identifier: self.userinfo_api().audience.to_string(),
+            identifier: self.issuer.userinfo_api().audience.to_string(),
         });
-        let now = clock::now();
+        let now = self.clock.now();
         let session = match session_cookie {
             Some(c) => grants::session(&mut conn, SecretHash::of(c).as_str(), now).map_err(store_failure)?,
             None => None,
@@ -260,7 +253,7 @@ impl TokenService {
             code_challenge: req.code_challenge.clone(),
             auth_time: session.auth_time,
             created_at: now,
-            expires_at: now + self.settings.code_lifetime_secs,
+            expires_at: now + self.code_lifetime_secs,
             used_at: None,
             family_id: clock::uuid(),
         };
@@ -287,15 +280,15 @@ impl TokenService {
                 Some(a) => (a.profile(), a.hs256_secret_enc),
                 None => return Ok(redirect_error(&OAuthError::new(ErrorCode::InvalidTarget, "unknown audience"))),
             },
-            None => (self.userinfo_api(), None),
+            None => (self.issuer.userinfo_api(), None),
         };
         drop(conn);
         let openid = scopes.contains("openid");
         let plan = user_plan(GrantType::Implicit, &user.id, &client.id, &api, scopes);
-        let signer = self.signer_for(&plan, hs256.as_deref())?;
+        let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let id = (req.response == ResponseKind::IdTokenToken && openid)
             .then_some(IdTokenRequest { nonce: req.nonce.as_deref(), auth_time });
-        let resp = match self.issue(plan, client, Some((user, UserSource::SignedIn)), &signer, id) {
+        let resp = match self.issuer.issue(plan, client, Some((user, UserSource::SignedIn)), &signer, id) {
             Ok(r) => r,
             Err(e) if matches!(e.code, ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable) => return Err(e),
             Err(e) => return Ok(redirect_error(&e)),
@@ -312,8 +305,8 @@ impl TokenService {
         if let Some(st) = &req.state {
             pairs.push(("state", st));
         }
-        pairs.push(("iss", self.issuer.as_str()));
-        Ok(deliver(&req.redirect_uri, req.response_mode, &pairs))
+        pairs.push(("iss", self.issuer.url()));
+        Ok(deliver(&req.redirect_uri, req.response_mode, &pairs).into())
     }
 
     fn code_redirect(&self, req: &Request, code: &str) -> Outcome {
@@ -321,146 +314,7 @@ impl TokenService {
         if let Some(s) = &req.state {
             pairs.push(("state", s.as_str()));
         }
-        pairs.push(("iss", self.issuer.as_str()));
-        deliver(&req.redirect_uri, req.response_mode, &pairs)
-    }
-
-    /// Handles the login form: on success a new session and the request to resume.
-    pub fn login(
-        &self,
-        username: &str,
-        password: &str,
-        query: &str,
-        peer: Option<&str>,
-    ) -> Result<LoginOutcome, OAuthError> {
-        let user = match sign_in(&self.store, &self.settings.throttle, username, password, peer) {
-            Ok(u) => u,
-            Err(SignInError::BadCredentials) => {
-                return Ok(LoginOutcome::Failed("Incorrect username or password.".into()));
-            }
-            Err(SignInError::Throttled(secs)) => return Ok(LoginOutcome::Throttled(secs)),
-            Err(SignInError::Busy) => return Ok(LoginOutcome::Busy),
-            Err(SignInError::Internal(e)) => return Err(e),
-        };
-        let now = clock::now();
-        let cookie =
-            PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
-        let session = Session {
-            id_hash: cookie.hash().as_str().to_owned(),
-            user_id: user.id,
-            auth_time: now,
-            created_at: now,
-            expires_at: now + self.settings.session_lifetime_secs,
-        };
-        grants::insert_session(&mut *self.store.conn().map_err(store_failure)?, &session).map_err(store_failure)?;
-        Ok(LoginOutcome::SignedIn { session: cookie.expose().to_owned(), resume_query: without_prompt_login(query) })
-    }
-}
-
-/// The authorization request to resume after a sign-in: `login` taken out of
-/// `prompt` (a space-separated list, OIDC Core §3.1.2.1), or the user would
-/// be asked to sign in again forever; other values such as `consent` stay.
-/// Issue #11 item 16: `prompt=login consent` used to loop on the login page.
-fn without_prompt_login(query: &str) -> String {
-    let resume: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .filter_map(|(k, v)| {
-            if k != "prompt" {
-                return Some((k.into_owned(), v.into_owned()));
-            }
-            let rest: Vec<&str> = v.split(' ').filter(|p| !p.is_empty() && *p != "login").collect();
-            (!rest.is_empty()).then(|| (k.into_owned(), rest.join(" ")))
-        })
-        .collect();
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(resume).finish()
-}
-
-/// What the browser gets from the end-session endpoint.
-#[derive(Debug)]
-pub enum LogoutOutcome {
-    /// Back to the client's registered post-logout redirect URI.
-    Redirect(String),
-    /// A "signed out" page (no valid post-logout redirect URI).
-    SignedOut,
-    /// The request cannot be honoured safely.
-    Page(String),
-    /// Ask the user first (RP-Initiated Logout §2): nothing proves the
-    /// user's own application sent this request; nobody is signed out yet.
-    Confirm {
-        /// The logout request, to resume when the user confirms.
-        query: String,
-        /// The client's display name, if the request named a known client.
-        client_name: Option<String>,
-    },
-}
-
-impl TokenService {
-    /// OpenID Connect RP-Initiated Logout 1.0 §2-§3: ends the browser session
-    /// and, when `post_logout_redirect_uri` is registered (exactly) for the
-    /// client named by `client_id` or the `id_token_hint`'s audience, returns
-    /// there with `state`. An unregistered URI is never followed.
-    ///
-    /// §2: "the OP MUST ask the End-User this question if an id_token_hint
-    /// was not provided or if the supplied ID Token does not belong to the
-    /// current OP session". Unless `confirmed` (the user posted the
-    /// confirmation form) or the hint's `sub` is the session's user, a live
-    /// session gives [`LogoutOutcome::Confirm`] and stays (issue #11 item 11).
-    pub fn end_session(
-        &self,
-        query: &str,
-        session_cookie: Option<&str>,
-        confirmed: bool,
-    ) -> Result<LogoutOutcome, OAuthError> {
-        let params = match Params::parse(query.as_bytes()) {
-            Ok(p) => p,
-            Err(e) => return Ok(LogoutOutcome::Page(format!("The request is malformed: {}.", e.description))),
-        };
-        let (hint_aud, hint_sub) = match params.get("id_token_hint") {
-            Some(t) => match self.keys.verify_id_token_hint(t, &self.issuer).map_err(super::key_failure)? {
-                Some(c) => {
-                    let claim = |n: &str| c.get(n).and_then(|a| a.as_str()).map(str::to_owned);
-                    (claim("aud"), claim("sub"))
-                }
-                None => return Ok(LogoutOutcome::Page("The id_token_hint was not issued here.".into())),
-            },
-            None => (None, None),
-        };
-        let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
-            (Some(c), Some(a)) if c != a => {
-                return Ok(LogoutOutcome::Page("client_id and id_token_hint name different applications.".into()));
-            }
-            (Some(c), _) => Some(c.to_owned()),
-            (None, a) => a.map(str::to_owned),
-        };
-        let mut conn = self.store.conn().map_err(store_failure)?;
-        if let Some(c) = session_cookie {
-            let hash = SecretHash::of(c);
-            let live = grants::session(&mut conn, hash.as_str(), clock::now()).map_err(store_failure)?;
-            if let Some(s) = live
-                && !confirmed
-                && hint_sub.as_deref() != Some(s.user_id.as_str())
-            {
-                let client_name = match &client_id {
-                    Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.name),
-                    None => None,
-                };
-                return Ok(LogoutOutcome::Confirm { query: query.to_owned(), client_name });
-            }
-            grants::delete_session(&mut conn, hash.as_str()).map_err(store_failure)?;
-        }
-        let Some(target) = params.get("post_logout_redirect_uri") else { return Ok(LogoutOutcome::SignedOut) };
-        let registered = match &client_id {
-            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.post_logout_redirect_uris),
-            None => None,
-        };
-        if !registered.is_some_and(|r| r.iter().any(|u| u == target)) {
-            return Ok(LogoutOutcome::Page(
-                "You are signed out. The return address is not registered for this application.".into(),
-            ));
-        }
-        let mut pairs = Vec::new();
-        if let Some(s) = params.get("state") {
-            pairs.push(("state", s));
-        }
-        Ok(LogoutOutcome::Redirect(if pairs.is_empty() { target.to_owned() } else { respond(target, &pairs) }))
+        pairs.push(("iss", self.issuer.url()));
+        deliver(&req.redirect_uri, req.response_mode, &pairs).into()
     }
 }

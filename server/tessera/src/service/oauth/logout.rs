@@ -1,0 +1,117 @@
+//! The end-session endpoint's use case (OpenID Connect RP-Initiated
+//! Logout 1.0): end the browser session, after asking the user when nothing
+//! proves their own application sent the request, and return to a
+//! registered post-logout redirect URI.
+
+use super::issuer::Issuer;
+use crate::clock::SharedClock;
+use crate::service::{key_failure, store_failure};
+use std::sync::Arc;
+use tessera_protocol::OAuthError;
+use tessera_protocol::grant::authorization_code::response::with_query;
+use tessera_protocol::params::Params;
+use tessera_protocol::secret::SecretHash;
+use tessera_store::{Store, clients, grants};
+
+/// What the browser gets from the end-session endpoint.
+#[derive(Debug)]
+pub enum LogoutOutcome {
+    /// Back to the client's registered post-logout redirect URI.
+    Redirect(String),
+    /// A "signed out" page (no valid post-logout redirect URI).
+    SignedOut,
+    /// The request cannot be honoured safely.
+    Page(String),
+    /// Ask the user first (RP-Initiated Logout §2): nothing proves the
+    /// user's own application sent this request; nobody is signed out yet.
+    Confirm {
+        /// The logout request, to resume when the user confirms.
+        query: String,
+        /// The client's display name, if the request named a known client.
+        client_name: Option<String>,
+    },
+}
+
+/// The end-session endpoint.
+pub struct LogoutService {
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+}
+
+impl LogoutService {
+    /// ID token hints are verified with `issuer`'s keys.
+    pub(crate) fn new(store: Store, clock: SharedClock, issuer: Arc<Issuer>) -> LogoutService {
+        LogoutService { store, clock, issuer }
+    }
+
+    /// OpenID Connect RP-Initiated Logout 1.0 §2-§3: ends the browser session
+    /// and, when `post_logout_redirect_uri` is registered (exactly) for the
+    /// client named by `client_id` or the `id_token_hint`'s audience, returns
+    /// there with `state`. An unregistered URI is never followed.
+    ///
+    /// §2: "the OP MUST ask the End-User this question if an id_token_hint
+    /// was not provided or if the supplied ID Token does not belong to the
+    /// current OP session". Unless `confirmed` (the user posted the
+    /// confirmation form) or the hint's `sub` is the session's user, a live
+    /// session gives [`LogoutOutcome::Confirm`] and stays (issue #11 item 11).
+    pub fn end_session(
+        &self,
+        query: &str,
+        session_cookie: Option<&str>,
+        confirmed: bool,
+    ) -> Result<LogoutOutcome, OAuthError> {
+        let params = match Params::parse(query.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => return Ok(LogoutOutcome::Page(format!("The request is malformed: {}.", e.description))),
+        };
+        let (hint_aud, hint_sub) = match params.get("id_token_hint") {
+            Some(t) => match self.issuer.keys().verify_id_token_hint(t, self.issuer.url()).map_err(key_failure)? {
+                Some(c) => {
+                    let claim = |n: &str| c.get(n).and_then(|a| a.as_str()).map(str::to_owned);
+                    (claim("aud"), claim("sub"))
+                }
+                None => return Ok(LogoutOutcome::Page("The id_token_hint was not issued here.".into())),
+            },
+            None => (None, None),
+        };
+        let client_id = match (params.get("client_id"), hint_aud.as_deref()) {
+            (Some(c), Some(a)) if c != a => {
+                return Ok(LogoutOutcome::Page("client_id and id_token_hint name different applications.".into()));
+            }
+            (Some(c), _) => Some(c.to_owned()),
+            (None, a) => a.map(str::to_owned),
+        };
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        if let Some(c) = session_cookie {
+            let hash = SecretHash::of(c);
+            let live = grants::session(&mut conn, hash.as_str(), self.clock.now()).map_err(store_failure)?;
+            if let Some(s) = live
+                && !confirmed
+                && hint_sub.as_deref() != Some(s.user_id.as_str())
+            {
+                let client_name = match &client_id {
+                    Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.name),
+                    None => None,
+                };
+                return Ok(LogoutOutcome::Confirm { query: query.to_owned(), client_name });
+            }
+            grants::delete_session(&mut conn, hash.as_str()).map_err(store_failure)?;
+        }
+        let Some(target) = params.get("post_logout_redirect_uri") else { return Ok(LogoutOutcome::SignedOut) };
+        let registered = match &client_id {
+            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.post_logout_redirect_uris),
+            None => None,
+        };
+        if !registered.is_some_and(|r| r.iter().any(|u| u == target)) {
+            return Ok(LogoutOutcome::Page(
+                "You are signed out. The return address is not registered for this application.".into(),
+            ));
+        }
+        let mut pairs = Vec::new();
+        if let Some(s) = params.get("state") {
+            pairs.push(("state", s));
+        }
+        Ok(LogoutOutcome::Redirect(if pairs.is_empty() { target.to_owned() } else { with_query(target, &pairs) }))
+    }
+}

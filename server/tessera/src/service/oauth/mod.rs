@@ -1,0 +1,132 @@
+//! The OAuth 2.0 / OpenID Connect endpoints' use cases, one service per
+//! endpoint, each in its own file:
+//!
+//! | endpoint | service | file |
+//! |---|---|---|
+//! | token (RFC 6749 §3.2) | [`TokenService`] | `token.rs` (+ `refresh.rs`) |
+//! | authorization and consent (RFC 6749 §4.1.1) | [`AuthorizeService`] | `authorize.rs` |
+//! | hosted login form | [`LoginService`] | `login.rs` |
+//! | end session (RP-Initiated Logout) | [`LogoutService`] | `logout.rs` |
+//! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
+//! | revocation (RFC 7009) | [`RevocationService`] | `revocation.rs` |
+//! | userinfo (OIDC Core §5.3) | [`UserinfoService`] | `userinfo.rs` |
+//!
+//! They share the [`Issuer`] (claims, plugin pipeline, signer; `issuer.rs`),
+//! client authentication (`client_auth.rs`) and the check that a JWT is one
+//! of our access tokens (`access_token.rs`). Pure rules live in
+//! `tessera_protocol`; a service loads what a rule needs, calls it, and
+//! stores what it decided. Every service reads the time from its
+//! [`SharedClock`], never from the system clock, so tests drive expiry with a
+//! `clock::SetClock`. A new endpoint gets a file and a field in
+//! [`OAuthServices`]; a new grant gets a rule module in
+//! `tessera_protocol::grant` and an arm in [`TokenService::token_request`].
+
+pub mod access_token;
+pub mod authorize;
+pub mod client_auth;
+pub mod introspection;
+pub mod issuer;
+pub mod login;
+pub mod logout;
+pub mod refresh;
+pub mod revocation;
+pub mod token;
+pub mod userinfo;
+
+pub use authorize::AuthorizeService;
+pub use introspection::IntrospectionService;
+pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
+pub use login::LoginService;
+pub use logout::LogoutService;
+pub use refresh::RefreshLifetimes;
+pub use revocation::RevocationService;
+pub use token::TokenService;
+pub use userinfo::UserinfoService;
+
+use crate::clock::SharedClock;
+use crate::keys::KeyRing;
+use crate::service::sign_in::ThrottleSettings;
+use client_auth::ClientAuthenticator;
+use refresh::RefreshTokens;
+use std::sync::Arc;
+use tessera_store::Store;
+
+/// What the OAuth services are configured with (config `[tokens]` and `[login]`).
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// The issuer URL (`iss`), without trailing slash.
+    pub issuer: String,
+    /// The userinfo pseudo-API (OIDC requests naming no audience).
+    pub userinfo: UserinfoApiSettings,
+    /// Refresh-token lifetimes.
+    pub refresh: RefreshLifetimes,
+    /// Authorization codes expire this fast (RFC 9700: short; FAPI 2: 60 s).
+    pub code_lifetime_secs: i64,
+    /// Browser sessions end this long after sign-in.
+    pub session_lifetime_secs: i64,
+    /// Sign-in and client-secret throttling (see `service::sign_in`).
+    pub throttle: ThrottleSettings,
+}
+
+/// One service per OAuth/OIDC endpoint, built together so they share one
+/// issuer, one client authenticator and one clock.
+#[derive(Clone)]
+pub struct OAuthServices {
+    /// The token endpoint.
+    pub token: Arc<TokenService>,
+    /// The authorization endpoint and its consent form.
+    pub authorize: Arc<AuthorizeService>,
+    /// The login form.
+    pub login: Arc<LoginService>,
+    /// The end-session endpoint.
+    pub logout: Arc<LogoutService>,
+    /// The introspection endpoint.
+    pub introspection: Arc<IntrospectionService>,
+    /// The revocation endpoint.
+    pub revocation: Arc<RevocationService>,
+    /// The userinfo endpoint.
+    pub userinfo: Arc<UserinfoService>,
+}
+
+impl OAuthServices {
+    /// Wires every endpoint's service over `store` and `keys`, running
+    /// `hooks` (the plugin pipeline) before every signature.
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        hooks: Arc<dyn TokenHooks>,
+        clock: SharedClock,
+        settings: OAuthSettings,
+    ) -> OAuthServices {
+        let OAuthSettings { issuer, userinfo, refresh, code_lifetime_secs, session_lifetime_secs, throttle } = settings;
+        let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
+        let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
+        let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh);
+        OAuthServices {
+            token: Arc::new(TokenService::new(
+                store.clone(),
+                clock.clone(),
+                issuer.clone(),
+                clients.clone(),
+                refresh,
+                throttle.clone(),
+            )),
+            authorize: Arc::new(AuthorizeService::new(
+                store.clone(),
+                clock.clone(),
+                issuer.clone(),
+                code_lifetime_secs,
+            )),
+            login: Arc::new(LoginService::new(store.clone(), clock.clone(), throttle, session_lifetime_secs)),
+            logout: Arc::new(LogoutService::new(store.clone(), clock.clone(), issuer.clone())),
+            introspection: Arc::new(IntrospectionService::new(
+                store.clone(),
+                clock.clone(),
+                issuer.clone(),
+                clients.clone(),
+            )),
+            revocation: Arc::new(RevocationService::new(store.clone(), clock.clone(), issuer.clone(), clients)),
+            userinfo: Arc::new(UserinfoService::new(store, clock, issuer)),
+        }
+    }
+}

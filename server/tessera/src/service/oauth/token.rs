@@ -1,0 +1,255 @@
+//! The token endpoint's use case (RFC 6749 §3.2): parse, authenticate the
+//! client, run the grant's decision, issue (plugin pipeline, signer).
+//!
+//! The grants: client credentials (RFC 6749 §4.4), the password grant
+//! (§4.3, off unless enabled per client), the authorization code's
+//! redemption (§4.1.3) and the refresh token with rotation and family
+//! revocation (§6, RFC 9700 §4.14.2). The pure rules of each live in
+//! `tessera_protocol::grant`; this file loads what they need and stores
+//! what they decide.
+//!
+//! Runs on a blocking thread. Every failure is an `OAuthError`; storage and
+//! key failures go through `store_failure`/`key_failure`.
+
+use super::client_auth::ClientAuthenticator;
+use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
+use super::refresh::{Issued, RefreshTokens};
+use crate::clock::{self, SharedClock};
+use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
+use crate::service::store_failure;
+use std::sync::Arc;
+use tessera_protocol::grant::authorization_code::redemption;
+use tessera_protocol::grant::{client_credentials, password, refresh_token, user_plan};
+use tessera_protocol::model::{ApiProfile, GrantType};
+use tessera_protocol::params::Params;
+use tessera_protocol::secret::SecretHash;
+use tessera_protocol::token::TokenResponse;
+use tessera_protocol::{ErrorCode, OAuthError, ScopeSet, UserId, UserSource};
+use tessera_store::clients::Client;
+use tessera_store::grants;
+use tessera_store::users;
+use tessera_store::{DbConn, Store, apis};
+
+/// An API's profile and its sealed HS256 secret, if it has one.
+type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
+
+/// The token endpoint.
+pub struct TokenService {
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+    clients: Arc<ClientAuthenticator>,
+    refresh: RefreshTokens,
+    throttle: ThrottleSettings,
+}
+
+impl TokenService {
+    /// The token endpoint over `store`; `throttle` limits the password grant's sign-ins.
+    pub(crate) fn new(
+        store: Store,
+        clock: SharedClock,
+        issuer: Arc<Issuer>,
+        clients: Arc<ClientAuthenticator>,
+        refresh: RefreshTokens,
+        throttle: ThrottleSettings,
+    ) -> TokenService {
+        TokenService { store, clock, issuer, clients, refresh, throttle }
+    }
+
+    /// Handles one token request: the `Authorization` header and the form body.
+    /// `peer` is the client address (`web::client_addr`), used to throttle
+    /// sign-in and client-secret failures.
+    pub fn token_request(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        peer: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let params = Params::parse(body)?;
+        let name = params.require("grant_type")?;
+        let unsupported =
+            || OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {name} is not supported"));
+        let grant_type = name.parse::<GrantType>().ok().filter(|g| g.at_token_endpoint()).ok_or_else(unsupported)?;
+        let client = self.clients.authenticate(authorization, &params, peer)?;
+        match grant_type {
+            GrantType::ClientCredentials => self.client_credentials(&client, &params),
+            GrantType::Password => self.password(&client, &params, peer),
+            GrantType::RefreshToken => self.refresh(&client, &params),
+            GrantType::AuthorizationCode => self.authorization_code(&client, &params),
+            GrantType::Implicit | GrantType::DeviceCode | GrantType::TokenExchange => Err(unsupported()),
+        }
+    }
+
+    /// RFC 6749 §4.4.
+    fn client_credentials(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let req = client_credentials::parse(params)?;
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        let plan = client_credentials::decide(&req, &client.profile(), api.as_ref().map(|a| a.profile()).as_ref())?;
+        let service_account = match &client.service_account_user_id {
+            Some(id) => users::find(&mut conn, id).map_err(store_failure)?.filter(|u| !u.disabled),
+            None => None,
+        };
+        drop(conn);
+        let signer =
+            self.issuer.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
+        self.issuer.issue(
+            plan,
+            client,
+            service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)),
+            &signer,
+            None,
+        )
+    }
+
+    /// RFC 6749 §4.3.
+    fn password(&self, client: &Client, params: &Params, peer: Option<&str>) -> Result<TokenResponse, OAuthError> {
+        let profile = client.profile();
+        password::check_client(&profile)?;
+        let req = password::parse(params)?;
+        let now = self.clock.now();
+        let user = match sign_in(&self.store, &self.throttle, &req.username, req.password.expose(), peer, now) {
+            Ok(u) => u,
+            Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),
+            Err(SignInError::Throttled(secs)) => return Err(password::throttled(secs)),
+            // Issue #11 item 17: retryable, 503 with Retry-After.
+            Err(SignInError::Busy) => return Err(OAuthError::unavailable("every password-hashing worker is busy")),
+            Err(SignInError::Store(e)) => return Err(store_failure(e)),
+            Err(SignInError::Internal(e)) => return Err(OAuthError::server_error(e)),
+        };
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        let plan =
+            password::decide(&req, &profile, api.as_ref().map(|a| a.profile()).as_ref(), &UserId::new(&user.id))?;
+        drop(conn);
+        let signer = self.issuer.signer_for(&plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
+        let api_id = plan.api_id.clone();
+        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
+        if profile.allows_grant(GrantType::RefreshToken) {
+            let family = clock::uuid();
+            let issued = Issued::NewFamily(&family, GrantType::Password);
+            let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), issued)?;
+            resp.refresh_token = Some(token);
+        }
+        Ok(resp)
+    }
+
+    /// RFC 6749 §6 with rotation: the old token is retired only when the new
+    /// tokens are issued; a retired token presented again revokes the family.
+    fn refresh(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let presented = params.require("refresh_token")?;
+        let requested = params.get("scope").map(ScopeSet::parse).transpose()?;
+        let now = self.clock.now();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let invalid = || OAuthError::new(ErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked");
+        let Some(stored) =
+            grants::find_by_hash(&mut conn, SecretHash::of(presented).as_str()).map_err(store_failure)?
+        else {
+            return Err(invalid().with_detail("unknown refresh token"));
+        };
+        let view = refresh_token::Stored {
+            client_id: stored.client_id.clone(),
+            scopes: ScopeSet::parse(&stored.scopes)?,
+            absolute_expires_at: stored.absolute_expires_at,
+            idle_expires_at: stored.idle_expires_at,
+            used: stored.used_at.is_some(),
+            revoked: stored.revoked_at.is_some(),
+        };
+        let scopes = match refresh_token::decide(&view, &client.profile(), requested.as_ref(), now) {
+            Ok(s) => s,
+            Err(refusal) => {
+                if refusal.revoke_family {
+                    self.refresh.revoke_family(&stored.family_id, "reuse of a rotated refresh token");
+                }
+                return Err(refusal.error);
+            }
+        };
+        let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
+        let api = self.api_by_id(&mut conn, &stored.api_id)?;
+        drop(conn);
+        let (Some(user), Some((api, hs256))) = (user, api) else {
+            self.refresh.revoke_family(&stored.family_id, "user disabled or deleted, or API deleted");
+            return Err(invalid());
+        };
+        // Issue #11 item 5: today's rules, not those of the day of sign-in.
+        if let Err(e) =
+            refresh_token::still_allowed(&view.scopes, stored.grant_type, &client.profile(), &api, USERINFO_API_ID)
+        {
+            self.refresh.revoke_family(&stored.family_id, "the client or API no longer allows this grant");
+            return Err(invalid().with_detail(e.description));
+        }
+        let plan = user_plan(GrantType::RefreshToken, &user.id, &client.id, &api, scopes);
+        let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
+        let api_id = plan.api_id.clone();
+        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
+        let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), Issued::Rotation(&stored))?;
+        resp.refresh_token = Some(token);
+        Ok(resp)
+    }
+
+    /// An API by internal id, with its sealed HS256 secret; the userinfo
+    /// pseudo-API for OIDC requests without an audience.
+    fn api_by_id(&self, conn: &mut DbConn, id: &str) -> Result<Option<ApiWithSecret>, OAuthError> {
+        if id == USERINFO_API_ID {
+            return Ok(Some((self.issuer.userinfo_api(), None)));
+        }
+        Ok(apis::find(conn, id).map_err(store_failure)?.map(|a| (a.profile(), a.hs256_secret_enc)))
+    }
+
+    /// RFC 6749 §4.1.3: redeems a code (single use, bound to the client, the
+    /// redirect URI and the PKCE challenge). A valid replay revokes the refresh
+    /// tokens issued from the code (RFC 9700 §4.5).
+    fn authorization_code(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let code = params.require("code")?;
+        let now = self.clock.now();
+        let hash = SecretHash::of(code);
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let invalid =
+            || OAuthError::new(ErrorCode::InvalidGrant, "the authorization code is invalid, expired or already used");
+        let Some(stored) = grants::code(&mut conn, hash.as_str()).map_err(store_failure)? else {
+            return Err(invalid().with_detail("unknown code"));
+        };
+        let view = redemption::StoredCode {
+            client_id: stored.client_id.clone(),
+            redirect_uri: stored.redirect_uri.clone(),
+            code_challenge: stored.code_challenge.clone(),
+            expires_at: stored.expires_at,
+            used: stored.used_at.is_some(),
+        };
+        if let Err(refusal) = redemption::check_redemption(&view, &client.id, params, now) {
+            if refusal.revoke_issued {
+                self.refresh.revoke_family(&stored.family_id, "authorization code reuse");
+            }
+            return Err(refusal.error);
+        }
+        if !grants::redeem_code(&mut conn, hash.as_str(), now).map_err(store_failure)? {
+            self.refresh.revoke_family(&stored.family_id, "concurrent authorization code reuse");
+            return Err(invalid().with_detail("code redeemed concurrently"));
+        }
+        let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
+        let api = match &stored.audience {
+            Some(aud) => apis::find_by_identifier(&mut conn, aud)
+                .map_err(store_failure)?
+                .map(|a| (a.profile(), a.hs256_secret_enc)),
+            None => Some((self.issuer.userinfo_api(), None)),
+        };
+        drop(conn);
+        let (Some(user), Some((api, hs256))) = (user, api) else {
+            return Err(invalid().with_detail("user or API no longer available"));
+        };
+        let scopes = ScopeSet::parse(&stored.scopes)?;
+        let openid = scopes.contains("openid");
+        let offline = scopes.contains("offline_access");
+        let plan = user_plan(GrantType::AuthorizationCode, &user.id, &client.id, &api, scopes);
+        let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
+        let api_id = plan.api_id.clone();
+        let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
+        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
+        if offline && client.profile().allows_grant(GrantType::RefreshToken) {
+            let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode);
+            let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), issued)?;
+            resp.refresh_token = Some(token);
+        }
+        Ok(resp)
+    }
+}

@@ -1,0 +1,258 @@
+//! The OAuth services in process: grant orchestration, refresh-token
+//! rotation and reuse detection, refresh idle and absolute timeouts crossed
+//! by moving the set clock, and the plugin failure policies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::harness::{AUD, CB, Harness, TestClient, app, claims, send, token_request};
+use crate::clock::Clock as _;
+use crate::service::plugins::{self, BindingChange, NewBinding};
+use crate::web::browser::{CSRF_COOKIE, SESSION_COOKIE};
+use crate::web::routes;
+use actix_web::cookie::Cookie;
+use actix_web::http::header;
+use actix_web::test;
+use serde_json::{Map, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The `Set-Cookie` value of `name` in `resp`.
+fn set_cookie<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
+    resp.response().cookies().find(|c| c.name() == name).map(|c| c.value().to_owned()).unwrap()
+}
+
+/// Signs `alice` in through the login form and returns a code for `client`
+/// (scopes `openid offline_access`, no audience: the userinfo API).
+macro_rules! code_for {
+    ($app:expr, $client:expr) => {{
+        let query = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", $client.id.as_str()),
+            ("redirect_uri", CB),
+            ("scope", "openid offline_access"),
+            ("state", "st"),
+        ])
+        .unwrap();
+        let authorize = format!("{}?{query}", routes::AUTHORIZE);
+        let login_page = test::call_service($app, test::TestRequest::get().uri(&authorize).to_request()).await;
+        assert_eq!(login_page.status().as_u16(), 200, "not signed in: the login form");
+        let csrf = set_cookie(&login_page, CSRF_COOKIE);
+        let form = serde_urlencoded::to_string([
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+            ("authorize", query.as_str()),
+        ])
+        .unwrap();
+        let signed_in = test::call_service(
+            $app,
+            test::TestRequest::post()
+                .uri(routes::LOGIN)
+                .cookie(Cookie::new(CSRF_COOKIE, csrf.clone()))
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .set_payload(form)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(signed_in.status().as_u16(), 303, "signed in");
+        let session = set_cookie(&signed_in, SESSION_COOKIE);
+        let back = test::call_service(
+            $app,
+            test::TestRequest::get().uri(&authorize).cookie(Cookie::new(SESSION_COOKIE, session)).to_request(),
+        )
+        .await;
+        assert_eq!(back.status().as_u16(), 302, "first-party client: straight back with a code");
+        let location = back.headers().get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
+        let (_, rest) = location.split_once('?').unwrap();
+        let params: Map<String, serde_json::Value> = serde_urlencoded::from_str::<Vec<(String, String)>>(rest)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+        assert!(location.starts_with(CB), "{location}");
+        assert_eq!(params["state"], "st");
+        params["code"].as_str().unwrap().to_owned()
+    }};
+}
+
+/// A Tessera with alice and a code + refresh client; refresh tokens idle
+/// out after `idle` seconds and end `absolute` seconds after the sign-in.
+fn browser_setup(idle: i64, absolute: i64) -> (Harness, TestClient) {
+    let h = Harness::new(|c| {
+        c.tokens.refresh_token_idle_secs = idle;
+        c.tokens.refresh_token_absolute_secs = absolute;
+    });
+    h.user("alice", PASSWORD);
+    let client = h.client(&["authorization_code", "refresh_token"]);
+    (h, client)
+}
+
+fn refresh_form(token: &str) -> [(&str, &str); 2] {
+    [("grant_type", "refresh_token"), ("refresh_token", token)]
+}
+
+#[actix_web::test]
+async fn client_credentials_are_issued_and_expire_on_the_set_clock() {
+    let h = Harness::new(|_| {});
+    h.api();
+    let c = h.client(&["client_credentials"]);
+    let app = app!(h);
+    let form = [("grant_type", "client_credentials"), ("audience", AUD), ("scope", "read")];
+    let (status, body) = send!(&app, token_request(&c, &form));
+    assert_eq!(status, 200, "{body}");
+    let at = body["access_token"].as_str().unwrap().to_owned();
+    let cl = claims(&at);
+    assert_eq!(cl["iat"], json!(h.clock.now()), "the token is dated by the service's clock");
+    assert_eq!(cl["exp"], json!(h.clock.now() + 300));
+    assert_eq!(
+        (cl["aud"].as_str(), cl["scope"].as_str(), cl["client_id"].as_str()),
+        (Some(AUD), Some("read"), Some(c.id.as_str()))
+    );
+
+    let introspect = |token: &str| token_request(&c, &[("token", token)]).uri(routes::INTROSPECT);
+    let (status, body) = send!(&app, introspect(&at));
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+    // Past exp plus the leeway, by the set clock alone (the signature check
+    // in `keys` still reads the system clock, for which the token is fresh).
+    h.clock.advance(300 + 31);
+    let (_, body) = send!(&app, introspect(&at));
+    assert_eq!(body["active"], json!(false), "{body}");
+
+    let (status, body) =
+        send!(&app, token_request(&c, &[("grant_type", "password"), ("username", "u"), ("password", "p")]));
+    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
+}
+
+#[actix_web::test]
+async fn an_authorization_code_is_redeemed_once_and_its_refresh_token_rotates() {
+    let (h, c) = browser_setup(3_600, 86_400);
+    let app = app!(h);
+    let code = code_for!(&app, c);
+    let redeem = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)];
+    let (status, body) = send!(&app, token_request(&c, &redeem));
+    assert_eq!(status, 200, "{body}");
+    let id_token = claims(body["id_token"].as_str().unwrap());
+    assert_eq!((id_token["aud"].as_str(), id_token["iat"].as_i64()), (Some(c.id.as_str()), Some(h.clock.now())));
+    let rt1 = body["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, body) = send!(&app, token_request(&c, &redeem));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "a code is single use: {body}");
+    // The replay revoked what the code issued (RFC 9700 §4.5).
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt1)));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+
+    let code = code_for!(&app, c);
+    let redeem = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)];
+    let (_, body) = send!(&app, token_request(&c, &redeem));
+    let rt1 = body["refresh_token"].as_str().unwrap().to_owned();
+    h.clock.advance(10);
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt1)));
+    assert_eq!(status, 200, "{body}");
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2, "rotated");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["iat"], json!(h.clock.now()));
+}
+
+#[actix_web::test]
+async fn a_reused_refresh_token_revokes_its_family() {
+    let (h, c) = browser_setup(3_600, 86_400);
+    let app = app!(h);
+    let code = code_for!(&app, c);
+    let (_, body) =
+        send!(&app, token_request(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]));
+    let rt1 = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt1)));
+    assert_eq!(status, 200, "{body}");
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt1)));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "reuse: {body}");
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt2)));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the family is revoked: {body}");
+}
+
+#[actix_web::test]
+async fn a_refresh_token_idles_out_when_the_clock_passes_its_idle_end() {
+    let (h, c) = browser_setup(600, 86_400);
+    let app = app!(h);
+    let code = code_for!(&app, c);
+    let (_, body) =
+        send!(&app, token_request(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]));
+    let rt1 = body["refresh_token"].as_str().unwrap().to_owned();
+    h.clock.advance(599);
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt1)));
+    assert_eq!(status, 200, "used within its idle time: {body}");
+    let rt2 = body["refresh_token"].as_str().unwrap().to_owned();
+    h.clock.advance(600);
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt2)));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "idle for 600 s: {body}");
+}
+
+#[actix_web::test]
+async fn a_refresh_family_ends_at_its_absolute_end_however_recently_used() {
+    let (h, c) = browser_setup(600, 1_000);
+    let app = app!(h);
+    let code = code_for!(&app, c);
+    let (_, body) =
+        send!(&app, token_request(&c, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]));
+    let mut rt = body["refresh_token"].as_str().unwrap().to_owned();
+    for step in [500, 499] {
+        h.clock.advance(step);
+        let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt)));
+        assert_eq!(status, 200, "inside both limits: {body}");
+        rt = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    // Used a second ago, but the family started 1,000 s ago.
+    h.clock.advance(1);
+    let (status, body) = send!(&app, token_request(&c, &refresh_form(&rt)));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "absolute end: {body}");
+}
+
+/// Uploads fixture `name` and binds it for client credentials with `policy`.
+fn bind(h: &Harness, name: &str, policy: &str) -> String {
+    plugins::upload(h.store(), &h.state.host, "test", h.clock.now(), name, &Harness::component("fixtures", name), None)
+        .unwrap();
+    let new = NewBinding {
+        plugin: name.into(),
+        grant_types: vec!["client_credentials".into()],
+        clients: Vec::new(),
+        config: json!({}),
+        secrets: Map::new(),
+        failure_policy: Some(policy.into()),
+        position: None,
+        disabled: false,
+    };
+    plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), new).unwrap().id
+}
+
+#[actix_web::test]
+async fn a_failing_plugin_denies_or_is_skipped_by_its_binding_policy() {
+    let h = Harness::new(|_| {});
+    h.api();
+    let c = h.client(&["client_credentials"]);
+    let app = app!(h);
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let binding = bind(&h, "trap", "deny");
+    let (status, body) = send!(&app, token_request(&c, &form));
+    assert_eq!((status, body["error"].as_str()), (500, Some("server_error")), "deny: {body}");
+    assert!(!body["error_description"].as_str().unwrap_or_default().contains("trap"), "the client is not told why");
+
+    let change = BindingChange { failure_policy: Some("skip".into()), ..BindingChange::default() };
+    plugins::update_binding(h.store(), &h.master, "test", h.clock.now(), &binding, change).unwrap();
+    let (status, body) = send!(&app, token_request(&c, &form));
+    assert_eq!(status, 200, "skip: {body}");
+    let runs = tessera_store::plugins::recent_runs(&mut h.store().conn().unwrap(), Some(&binding), 0, 10).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.outcome == "trap" && r.at == h.clock.now()), "recorded at the set clock's time");
+}
+
+#[actix_web::test]
+async fn a_denying_plugin_refuses_whatever_its_failure_policy() {
+    let h = Harness::new(|_| {});
+    h.api();
+    let c = h.client(&["client_credentials"]);
+    let app = app!(h);
+    bind(&h, "deny", "skip");
+    let (status, body) = send!(&app, token_request(&c, &[("grant_type", "client_credentials"), ("audience", AUD)]));
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!(body["error_description"], "denied by fixture");
+}

@@ -6,7 +6,7 @@
 //! becomes `current`, then `retired` (still published for
 //! `keys.retired_publish_secs` so tokens it signed keep verifying).
 
-use crate::clock;
+use crate::clock::{self, SharedClock};
 use crate::crypto::{CryptoError, MasterKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
@@ -224,6 +224,9 @@ pub struct KeyRing {
     master: Arc<MasterKey>,
     refresh: Duration,
     retired_publish_secs: i64,
+    /// Tells which retired keys are still published and whether a token has
+    /// expired (services and tests share one clock; see `clock.rs`).
+    clock: SharedClock,
     snapshot: Mutex<Option<Arc<Snapshot>>>,
     /// Decrypted keys by kid, so a refresh only decrypts new keys.
     decrypted: Mutex<HashMap<String, Arc<Signer>>>,
@@ -231,12 +234,19 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// A key ring over `store`.
-    pub fn new(store: Store, master: Arc<MasterKey>, refresh: Duration, retired_publish_secs: i64) -> KeyRing {
+    pub fn new(
+        store: Store,
+        master: Arc<MasterKey>,
+        refresh: Duration,
+        retired_publish_secs: i64,
+        clock: SharedClock,
+    ) -> KeyRing {
         KeyRing {
             store,
             master,
             refresh,
             retired_publish_secs,
+            clock,
             snapshot: Mutex::new(None),
             decrypted: Mutex::new(HashMap::new()),
         }
@@ -260,7 +270,7 @@ impl KeyRing {
     }
 
     fn load(&self) -> Result<Snapshot, KeyError> {
-        let now = clock::now();
+        let now = self.clock.now();
         let rows = repo::all(&mut *self.store.conn()?)?;
         let mut current: HashMap<SigningAlg, Arc<Signer>> = HashMap::new();
         let mut keys = Vec::new();
@@ -339,34 +349,73 @@ impl KeyRing {
             return Ok(None);
         };
         let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(jwk) else { return Ok(None) };
-        Ok(decode_claims(token, &key, alg, issuer, check_exp).map(|claims| (signing_alg, claims)))
+        let now = self.clock.now();
+        Ok(decode_claims(token, &key, alg, issuer, now, check_exp).map(|claims| (signing_alg, claims)))
     }
 }
 
+/// Signature, `iss` and the required claims by jsonwebtoken; `exp` and `nbf`
+/// against `now` here, because jsonwebtoken reads the system clock and
+/// every time decision in Tessera follows the injected one.
 fn decode_claims(
     token: &str,
     key: &jsonwebtoken::DecodingKey,
     alg: Algorithm,
     issuer: &str,
+    now: i64,
     check_exp: bool,
 ) -> Option<Map<String, Value>> {
     let mut v = jsonwebtoken::Validation::new(alg);
-    v.validate_exp = check_exp;
+    v.validate_exp = false;
+    v.validate_nbf = false;
     v.set_issuer(&[issuer]);
     v.validate_aud = false;
-    v.validate_nbf = true;
-    v.leeway = tessera_protocol::token::LEEWAY_SECS.unsigned_abs();
     if check_exp {
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
     } else {
         v.set_required_spec_claims(&["iss", "sub"]);
     }
-    jsonwebtoken::decode::<Map<String, Value>>(token, key, &v).ok().map(|d| d.claims)
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &v).ok()?.claims;
+    let leeway = tessera_protocol::token::LEEWAY_SECS;
+    let time = |name: &str| claims.get(name).map(|v| v.as_i64());
+    match time("nbf") {
+        Some(Some(nbf)) if nbf > now.saturating_add(leeway) => return None,
+        Some(None) => return None,
+        _ => {}
+    }
+    if check_exp {
+        match time("exp") {
+            Some(Some(exp)) if exp >= now.saturating_sub(leeway) => {}
+            _ => return None,
+        }
+    }
+    Some(claims)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #12 item 3: `exp` and `nbf` of our own tokens are judged by the
+    /// injected time, with the protocol's leeway, not by the system clock.
+    #[test]
+    fn expiry_and_not_before_follow_the_given_time() {
+        let alg = SigningAlg::ES256;
+        let key = encoding_key(alg, &generate_pkcs8(alg).unwrap()).unwrap();
+        let jwk: Jwk = serde_json::from_value(public_jwk(alg, "k1", &key).unwrap()).unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let signer = Signer { kid: "k1".into(), alg, key };
+        let claims = json!({"iss": "https://i.test", "sub": "s", "nbf": 1_000, "exp": 2_000});
+        let token = signer.sign("at+jwt", claims.as_object().unwrap()).unwrap();
+        let valid = |now, check_exp| decode_claims(&token, &decoding, jwt_alg(alg), "https://i.test", now, check_exp);
+        assert!(valid(1_500, true).is_some());
+        assert!(valid(2_030, true).is_some(), "within the leeway");
+        assert!(valid(2_031, true).is_none(), "expired");
+        assert!(valid(5_000, false).is_some(), "a hint may be expired");
+        assert!(valid(969, false).is_none(), "not yet valid");
+        assert!(valid(970, true).is_some(), "nbf within the leeway");
+        assert!(valid(1_500, true).map(|c| c["sub"] == "s").unwrap());
+    }
 
     #[test]
     fn every_algorithm_signs_and_its_jwk_has_no_private_members() {

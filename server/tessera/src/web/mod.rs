@@ -66,6 +66,7 @@ impl AppState {
             master.clone(),
             Duration::from_millis(config.keys.refresh_ms),
             config.keys.retired_publish_secs,
+            clock.clone(),
         ));
         let pipeline =
             Arc::new(Pipeline::new(store.clone(), host.clone(), master, clock.clone(), config.plugin_runs.keep));

@@ -14,6 +14,7 @@ pub mod grant;
 pub mod ids;
 pub mod introspection;
 pub mod model;
+pub mod names;
 pub mod oidc;
 pub mod params;
 pub mod pkce;

@@ -49,31 +49,17 @@ pub enum GrantType {
     TokenExchange,
 }
 
+crate::named_enum!(GrantType, "grant type", {
+    AuthorizationCode => "authorization_code",
+    ClientCredentials => "client_credentials",
+    Implicit => "implicit",
+    Password => "password",
+    RefreshToken => "refresh_token",
+    DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+    TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+});
+
 impl GrantType {
-    /// Every grant type a client or binding may name, in wire-name order.
-    pub const ALL: [GrantType; 7] = [
-        Self::AuthorizationCode,
-        Self::ClientCredentials,
-        Self::Implicit,
-        Self::Password,
-        Self::RefreshToken,
-        Self::DeviceCode,
-        Self::TokenExchange,
-    ];
-
-    /// The wire name (the `grant_type` parameter, discovery, storage).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::ClientCredentials => "client_credentials",
-            Self::Implicit => "implicit",
-            Self::Password => "password",
-            Self::RefreshToken => "refresh_token",
-            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
-            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
-        }
-    }
-
     /// True if the token endpoint implements this grant today.
     pub fn at_token_endpoint(self) -> bool {
         match self {
@@ -110,45 +96,6 @@ impl GrantType {
     /// The wire names of every grant type, for error messages.
     pub fn names() -> impl Iterator<Item = &'static str> {
         Self::ALL.into_iter().map(Self::as_str)
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for GrantType {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| UnknownName::new("grant type", s, Self::names()))
-    }
-}
-
-impl serde::Serialize for GrantType {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for GrantType {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl From<GrantType> for String {
-    fn from(g: GrantType) -> String {
-        g.as_str().to_owned()
-    }
-}
-
-impl TryFrom<String> for GrantType {
-    type Error = UnknownName;
-    fn try_from(s: String) -> Result<Self, UnknownName> {
-        s.parse()
     }
 }
 

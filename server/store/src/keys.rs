@@ -7,9 +7,6 @@
 use crate::schema::signing_keys;
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
-use std::fmt;
-use std::str::FromStr;
-use tessera_protocol::model::UnknownName;
 
 /// A key's life-cycle state; stored as its name, parsed when a row is read
 /// (an unknown name is `StoreError::Corrupt`).
@@ -23,54 +20,11 @@ pub enum KeyState {
     Retired,
 }
 
-impl KeyState {
-    /// Every state, in life-cycle order.
-    pub const ALL: [KeyState; 3] = [Self::Next, Self::Current, Self::Retired];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Next => "next",
-            Self::Current => "current",
-            Self::Retired => "retired",
-        }
-    }
-}
-
-impl serde::Serialize for KeyState {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for KeyState {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownName::new("key state", s, Self::ALL.into_iter().map(Self::as_str)))
-    }
-}
-
-impl TryFrom<String> for KeyState {
-    type Error = UnknownName;
-    fn try_from(s: String) -> Result<Self, UnknownName> {
-        s.parse()
-    }
-}
-
-impl From<KeyState> for String {
-    fn from(k: KeyState) -> String {
-        k.as_str().to_owned()
-    }
-}
+tessera_protocol::named_enum!(KeyState, "key state", {
+    Next => "next",
+    Current => "current",
+    Retired => "retired",
+});
 
 /// A key as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -7,9 +7,7 @@ use crate::schema::bindings;
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use serde_json::Value;
-use std::fmt;
-use std::str::FromStr;
-use tessera_protocol::model::{GrantType, UnknownName};
+use tessera_protocol::model::GrantType;
 
 /// Where in request handling a binding's plugin runs; stored as its name,
 /// parsed when a row is read (an unknown name is `StoreError::Corrupt`).
@@ -19,39 +17,9 @@ pub enum Trigger {
     Token,
 }
 
-impl Trigger {
-    /// Every trigger.
-    pub const ALL: [Trigger; 1] = [Self::Token];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Token => "token",
-        }
-    }
-}
-
-impl serde::Serialize for Trigger {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl fmt::Display for Trigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for Trigger {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownName::new("trigger", s, Self::ALL.into_iter().map(Self::as_str)))
-    }
-}
+tessera_protocol::named_enum!(Trigger, "trigger", {
+    Token => "token",
+});
 
 /// What a binding's failure (a trap, the deadline, the memory limit, a busy
 /// pool) does to the request; stored as its name, parsed when a row is read.
@@ -64,40 +32,10 @@ pub enum FailurePolicy {
     Skip,
 }
 
-impl FailurePolicy {
-    /// Every policy.
-    pub const ALL: [FailurePolicy; 2] = [Self::Deny, Self::Skip];
-
-    /// The stored (and CLI, console) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Deny => "deny",
-            Self::Skip => "skip",
-        }
-    }
-}
-
-impl serde::Serialize for FailurePolicy {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl fmt::Display for FailurePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for FailurePolicy {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownName::new("failure policy", s, Self::ALL.into_iter().map(Self::as_str)))
-    }
-}
+tessera_protocol::named_enum!(FailurePolicy, "failure policy", {
+    Deny => "deny",
+    Skip => "skip",
+});
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = bindings)]

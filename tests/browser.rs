@@ -7,6 +7,7 @@ use crate::support::{Backend, TestServer};
 use fantoccini::Locator;
 use serde_json::Value;
 use std::time::Duration;
+use tessera::web::routes;
 
 /// A loopback "client" that answers 200 to every request, so the browser
 /// has somewhere to land after the redirect.
@@ -45,8 +46,9 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let url = format!(
-        "{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri={}&scope=openid%20profile&state=st4te&nonce=n0nce&code_challenge={challenge}&code_challenge_method=S256",
+        "{}{}?response_type=code&client_id={id}&redirect_uri={}&scope=openid%20profile&state=st4te&nonce=n0nce&code_challenge={challenge}&code_challenge_method=S256",
         server.base,
+        routes::AUTHORIZE,
         url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
     );
 

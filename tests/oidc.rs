@@ -236,8 +236,9 @@ async fn exchange_raw(s: &Setup, code: &str, verifier: Option<&str>) -> (u16, Va
 
 fn authorize_url(s: &Setup, extra: &str) -> String {
     format!(
-        "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1{extra}",
+        "{}{}?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1{extra}",
         s.server.base,
+        routes::AUTHORIZE,
         s.id,
         urlenc(CB)
     )
@@ -263,8 +264,9 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
         "https://app.example.evil.example/cb",
     ] {
         let url = format!(
-            "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid",
+            "{}{}?response_type=code&client_id={}&redirect_uri={}&scope=openid",
             s.server.base,
+            routes::AUTHORIZE,
             s.id,
             urlenc(bad)
         );
@@ -274,8 +276,9 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
     }
     let r = b
         .get(format!(
-            "{}/oauth/authorize?response_type=code&client_id=unknown&redirect_uri={}",
+            "{}{}?response_type=code&client_id=unknown&redirect_uri={}",
             s.server.base,
+            routes::AUTHORIZE,
             urlenc(CB)
         ))
         .send()
@@ -498,8 +501,9 @@ async fn implicit_is_per_client_and_one_rule_covers_code_and_implicit() {
         CB,
     ]);
     let url = format!(
-        "{}/oauth/authorize?response_type=token&client_id={}&redirect_uri={}&state=s2",
+        "{}{}?response_type=token&client_id={}&redirect_uri={}&state=s2",
         s.server.base,
+        routes::AUTHORIZE,
         plain["client_id"].as_str().unwrap(),
         urlenc(CB)
     );
@@ -538,8 +542,9 @@ async fn third_party_clients_ask_for_consent_once_per_scope_set() {
     let third_id = third_id.as_str();
     let url = |scope: &str, extra: &str| {
         format!(
-            "{}/oauth/authorize?response_type=code&client_id={third_id}&redirect_uri={}&scope={scope}&state=s9{extra}",
+            "{}{}?response_type=code&client_id={third_id}&redirect_uri={}&scope={scope}&state=s9{extra}",
             s.server.base,
+            routes::AUTHORIZE,
             urlenc(CB)
         )
     };
@@ -559,7 +564,7 @@ async fn third_party_clients_ask_for_consent_once_per_scope_set() {
                 ("authorize", hidden(&html, "authorize")),
                 ("decision", decision.to_owned()),
             ];
-            b.post(format!("{base}/consent")).form(&form).send().await.unwrap()
+            b.post(format!("{base}{}", routes::CONSENT)).form(&form).send().await.unwrap()
         }
     };
     let denied = decide(html.clone(), "deny").await;
@@ -582,7 +587,7 @@ async fn third_party_clients_ask_for_consent_once_per_scope_set() {
 
     // A forged consent POST (no CSRF cookie) grants nothing.
     let forged = reqwest::Client::new()
-        .post(format!("{}/consent", s.server.base))
+        .post(format!("{}{}", s.server.base, routes::CONSENT))
         .form(&[("csrf", "x"), ("authorize", "client_id=x"), ("decision", "allow")])
         .send()
         .await
@@ -609,7 +614,7 @@ fn partner(s: &Setup) -> (String, String) {
 async fn decide(s: &Setup, b: &reqwest::Client, html: &str, decision: &str) -> reqwest::Response {
     let form =
         [("csrf", hidden(html, "csrf")), ("authorize", hidden(html, "authorize")), ("decision", decision.to_owned())];
-    b.post(format!("{}/consent", s.server.base)).form(&form).send().await.unwrap()
+    b.post(format!("{}{}", s.server.base, routes::CONSENT)).form(&form).send().await.unwrap()
 }
 
 on_both_backends!(
@@ -628,8 +633,8 @@ on_both_backends!(
         s.server.cli_json(&["api", "create", "--identifier", billing, "--name", "Billing API", "--scopes", "read"]);
         let url = |aud: &str, extra: &str| {
             format!(
-                "{}/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20read&state=s7&audience={}{extra}",
-                s.server.base,
+                "{}{}?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20read&state=s7&audience={}{extra}",
+                s.server.base, routes::AUTHORIZE,
                 urlenc(CB),
                 urlenc(aud)
             )
@@ -668,8 +673,9 @@ async fn prompt_login_consent_signs_in_then_asks_consent_then_issues_the_code() 
     let s = setup("authorization_code");
     let (client, secret) = partner(&s);
     let url = format!(
-        "{}/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=s8&prompt=login%20consent",
+        "{}{}?response_type=code&client_id={client}&redirect_uri={}&scope=openid&state=s8&prompt=login%20consent",
         s.server.base,
+        routes::AUTHORIZE,
         urlenc(CB)
     );
     let b = browser();

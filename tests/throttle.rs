@@ -362,7 +362,12 @@ async fn browser_session(f: &Fixture, password: &str) -> reqwest::Client {
 
 fn authorize_url(f: &Fixture) -> String {
     let cb: String = url::form_urlencoded::byte_serialize(CB.as_bytes()).collect();
-    format!("{}/oauth/authorize?response_type=code&client_id={}&redirect_uri={cb}&scope=openid", f.server.base, f.id)
+    format!(
+        "{}{}?response_type=code&client_id={}&redirect_uri={cb}&scope=openid",
+        f.server.base,
+        routes::AUTHORIZE,
+        f.id
+    )
 }
 
 /// True if the browser's session still answers the authorization request

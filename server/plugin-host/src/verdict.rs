@@ -51,6 +51,16 @@ impl ClaimsPatch {
         self.id_token_claims.as_map()
     }
 
+    /// The access-token claims as the filtered type (for applying them).
+    pub fn access(&self) -> &PluginClaims {
+        &self.access_token_claims
+    }
+
+    /// The ID-token claims as the filtered type (for applying them).
+    pub fn id(&self) -> &PluginClaims {
+        &self.id_token_claims
+    }
+
     /// Scopes to remove from the granted set (each a valid RFC 6749 scope token).
     pub fn drop_scopes(&self) -> &[String] {
         &self.drop_scopes
@@ -142,8 +152,8 @@ fn validate_patch(p: wit::ClaimsPatch, rules: &OutputRules<'_>) -> Result<Claims
     // Reserved first: it is the more serious breach and must win in reports.
     // The protocol crate's filter is the one reserved-claim check; what
     // passes it is the type the token builder accepts, so nobody filters again.
-    let access = PluginClaims::filter(access).map_err(PluginFailure::ReservedClaim)?;
-    let id = PluginClaims::filter(id).map_err(PluginFailure::ReservedClaim)?;
+    let access = PluginClaims::filter(access).map_err(|r| PluginFailure::ReservedClaim(r.0))?;
+    let id = PluginClaims::filter(id).map_err(|r| PluginFailure::ReservedClaim(r.0))?;
     let names = || access.as_map().keys().chain(id.as_map().keys());
     if let Some(declared) = rules.declared
         && let Some(name) = names().find(|n| !declared.iter().any(|d| d == *n))

@@ -33,6 +33,11 @@ pub fn is_reserved(name: &str) -> bool {
     RESERVED_CLAIMS.contains(&name)
 }
 
+/// A plugin tried to set this reserved claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reserved claim {0:?}")]
+pub struct ReservedClaim(pub String);
+
 /// Claims from plugins that passed the reserved-claim filter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
@@ -40,9 +45,9 @@ pub struct PluginClaims(Map<String, Value>);
 
 impl PluginClaims {
     /// Filters a claim object; the first reserved name found is the error.
-    pub fn filter(claims: Map<String, Value>) -> Result<Self, String> {
+    pub fn filter(claims: Map<String, Value>) -> Result<Self, ReservedClaim> {
         match claims.keys().find(|k| is_reserved(k)) {
-            Some(k) => Err(k.clone()),
+            Some(k) => Err(ReservedClaim(k.clone())),
             None => Ok(Self(claims)),
         }
     }
@@ -74,7 +79,7 @@ mod tests {
     #[test]
     fn reserved_claim_is_refused_with_its_name() {
         let Value::Object(m) = json!({"ok": 1, "sub": "x"}) else { unreachable!() };
-        assert_eq!(PluginClaims::filter(m).unwrap_err(), "sub");
+        assert_eq!(PluginClaims::filter(m).unwrap_err(), ReservedClaim("sub".into()));
     }
 
     #[test]

@@ -9,10 +9,7 @@ use crate::crypto::MasterKey;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use tessera_plugin_host::{
-    ClientContext, LogLine, PluginFailure, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource,
-};
-use tessera_protocol::claims::PluginClaims;
+use tessera_plugin_host::{ClientContext, LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
 use tessera_protocol::model::{GrantType, UnknownName};
 use tessera_store::apis;
 use tessera_store::clients::{self, Client};
@@ -415,22 +412,15 @@ pub fn trial_run(
     let mut id = ctx.id_token_claims.clone();
     let mut granted = ctx.granted_scopes.clone();
     let (outcome, error) = match &run.outcome {
-        Ok(PluginVerdict::Allow(p)) => match PluginClaims::filter(p.access_token_claims().clone())
-            .and_then(|a| PluginClaims::filter(p.id_token_claims().clone()).map(|i| (a, i)))
-        {
-            Ok((a, i)) => {
-                a.apply_to(&mut access);
-                if let Some(claims) = id.as_mut() {
-                    i.apply_to(claims);
-                }
-                granted.retain(|s| !p.drop_scopes().contains(s));
-                ("ok".to_owned(), Value::Null)
+        // The host already filtered the claims (`verdict.rs`): apply them as they are.
+        Ok(PluginVerdict::Allow(p)) => {
+            p.access().apply_to(&mut access);
+            if let Some(claims) = id.as_mut() {
+                p.id().apply_to(claims);
             }
-            Err(name) => {
-                let f = PluginFailure::ReservedClaim(name);
-                (f.code().to_owned(), json!(f.to_string()))
-            }
-        },
+            granted.retain(|s| !p.drop_scopes().contains(s));
+            ("ok".to_owned(), Value::Null)
+        }
         Ok(PluginVerdict::Deny { code, description }) => {
             ("denied".to_owned(), json!({"error": code.as_str(), "error_description": description}))
         }

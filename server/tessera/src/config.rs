@@ -151,9 +151,10 @@ pub struct PluginsConfig {
     /// The host's limits (the other keys of `[plugins]`).
     #[serde(flatten)]
     pub host: tessera_plugin_host::HostConfig,
-    /// Refuse plugin uploads that carry no signature by a trusted signer.
-    /// A signature given with an upload is verified (and its signer
-    /// recorded) either way. Default: false.
+    /// Refuse plugin uploads that carry no signature by a trusted signer
+    /// (then `trusted_signers` must name at least one). A signature given
+    /// with an upload is verified (and its signer recorded) either way.
+    /// Default: false.
     pub require_signatures: bool,
     /// The Ed25519 keys plugin signatures may be made with, each
     /// `{ name, public_key }`: `public_key` is the 32-byte raw public key in

@@ -84,9 +84,17 @@ pub struct SignaturePolicy {
 }
 
 impl SignaturePolicy {
-    /// Builds the policy from the configuration; every signer must parse and
-    /// names must be unique (the name is what the version records).
+    /// Builds the policy from the configuration; every signer must parse,
+    /// names must be unique (the name is what the version records), and a
+    /// policy that requires signatures must trust at least one key (or no
+    /// upload could ever pass).
     pub fn new(required: bool, signers: &[SignerConfig]) -> Result<SignaturePolicy, KeyError> {
+        if required && signers.is_empty() {
+            return Err(KeyError::Signer(
+                "require_signatures is on but no signer is trusted: add one (`tessera plugin keygen` prints its public key)"
+                    .into(),
+            ));
+        }
         let signers = signers.iter().map(TrustedSigner::parse).collect::<Result<Vec<_>, _>>()?;
         for (i, s) in signers.iter().enumerate() {
             if signers[..i].iter().any(|o| o.name == s.name) {
@@ -258,6 +266,7 @@ mod tests {
             SignerConfig { name: "ci".into(), public_key: k },
         ];
         assert!(SignaturePolicy::new(false, &twice).unwrap_err().to_string().contains("used twice"));
+        assert!(SignaturePolicy::new(true, &[]).unwrap_err().to_string().contains("no signer is trusted"));
     }
 
     #[test]

@@ -234,7 +234,7 @@ async fn chromium_walks_the_whole_console_story() {
 
 /// A console session driven with reqwest: cookies kept, redirects not followed.
 pub struct Console {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base: String,
     forwarded_for: Option<String>,
 }

@@ -14,6 +14,7 @@ mod housekeeping;
 mod introspection;
 mod keys;
 mod oidc;
+mod plugin_signatures;
 pub mod plugins;
 mod startup;
 mod throttle;

@@ -106,6 +106,8 @@ diesel::table! {
         interface -> Text,
         uploaded_by -> Text,
         uploaded_at -> BigInt,
+        signed_by -> Nullable<Text>,
+        signature -> Nullable<Text>,
     }
 }
 

@@ -207,6 +207,31 @@ fn apis_and_audit(db: &Db) {
     assert_eq!(clients_only.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["client.delete", "client.create"]);
 }
 
+/// Issue #17 item 3: a version keeps who signed it and the signature; an
+/// unsigned one has neither.
+fn plugin_versions_keep_their_signer(db: &Db) {
+    use tessera_store::plugins::{self, NewVersion, VersionSignature};
+    let v = |id: &'static str, signature: Option<VersionSignature<'static>>| NewVersion {
+        id,
+        wasm: b"\0asm-bytes",
+        sha256: "aa",
+        world: "tessera:plugin/token-plugin@0.1.0",
+        declared_claims: None,
+        interface: json!({}),
+        uploaded_by: "cli",
+        now: 5,
+        signature,
+    };
+    let signed = VersionSignature { signed_by: "ci", signature: "c2lnbmF0dXJl" };
+    let (p, v1) = db.store.tx(|c| plugins::add_version(c, "signed", "p1", v("s1", Some(signed)))).unwrap();
+    assert_eq!((v1.signed_by.as_deref(), v1.signature.as_deref()), (Some("ci"), Some("c2lnbmF0dXJl")));
+    let (_, v2) = db.store.tx(|c| plugins::add_version(c, "signed", "p1", v("s2", None))).unwrap();
+    assert_eq!((v2.signed_by, v2.signature), (None, None));
+    let mut c = db.store.conn().unwrap();
+    let listed = plugins::versions(&mut c, &p.id).unwrap();
+    assert_eq!(listed.iter().map(|v| v.signed_by.as_deref()).collect::<Vec<_>>(), [None, Some("ci")]);
+}
+
 fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     use tessera_store::plugins::{self, Binding, NewVersion, PluginRunRecord};
     let v = |id: &'static str, sha: &'static str| NewVersion {
@@ -218,6 +243,7 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         interface: json!({}),
         uploaded_by: "cli",
         now: 5,
+        signature: None,
     };
     let (p, v1) = db.store.tx(|c| plugins::add_version(c, "claims", "p1", v("v1", "aa"))).unwrap();
     let (p2, v2) = db.store.tx(|c| plugins::add_version(c, "claims", "ignored", v("v2", "bb"))).unwrap();
@@ -699,6 +725,7 @@ conformance!(
     transactions_roll_back_on_error,
     apis_and_audit,
     plugin_versions_number_up_and_bindings_order,
+    plugin_versions_keep_their_signer,
     refresh_rotation_is_single_use_and_families_revoke,
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_client_and_api,

@@ -300,6 +300,13 @@ pub enum PluginCommand {
     /// Run a plugin file on a folder of cases (NAME.context.json and
     /// NAME.expected.json) and report every difference; fails if any case does.
     Test(PluginTestArgs),
+    /// Make an Ed25519 key pair for signing plugins: the private key goes to
+    /// --out (PKCS#8 PEM, mode 0600), the public key is printed for
+    /// `[plugins] trusted_signers`.
+    Keygen(PluginKeygenArgs),
+    /// Sign a component: an Ed25519 signature over its sha256, base64, in
+    /// a detached file for `plugin upload --signature`.
+    Sign(PluginSignArgs),
     /// Internal: compile a component in a bounded child process.
     #[command(hide = true)]
     CompileWorker {
@@ -321,6 +328,37 @@ pub struct PluginUploadArgs {
     /// Claims this version may set, comma-separated; any other claim is refused.
     #[arg(long)]
     pub declare_claims: Option<String>,
+    /// The detached signature (`plugin sign`); needed where
+    /// `[plugins] require_signatures` is on, and verified whenever given.
+    #[arg(long)]
+    pub signature: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plugin keygen` flags.
+#[derive(Debug, Args)]
+pub struct PluginKeygenArgs {
+    /// Where to write the private key (must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plugin sign` flags.
+#[derive(Debug, Args)]
+pub struct PluginSignArgs {
+    /// The .wasm component.
+    pub file: PathBuf,
+    /// The private key: PKCS#8 Ed25519, PEM or DER (`plugin keygen` writes one).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Where to write the signature. Default: FILE.sig.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

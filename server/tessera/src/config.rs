@@ -4,6 +4,7 @@
 //! Nested fields use `__` in environment names: `TESSERA_TOKENS__ACCESS_TOKEN_LIFETIME_SECS`.
 //! Unknown keys are errors, so a typo never silently falls back to a default.
 
+use crate::plugin_signatures::{SignaturePolicy, SignerConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -42,13 +43,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Logging.
     pub log: LogConfig,
-    /// Plugin host limits (`[plugins]`): deadline (which also ends waits in
-    /// host calls), memory, input/output/log sizes, upload size, compile
-    /// bounds, the pool and each plugin's share of it
-    /// (`max_pool_share_percent`, default 25), and the plugin clocks'
-    /// resolution (`clock_resolution_ms`, default 1). Every key is documented
-    /// on [`tessera_plugin_host::HostConfig`]. `cache_dir` is relative to `data_dir`.
-    pub plugins: tessera_plugin_host::HostConfig,
+    /// Plugins (`[plugins]`): the host's limits and the upload signature
+    /// policy; see [`PluginsConfig`].
+    pub plugins: PluginsConfig,
     /// Plugin run records.
     pub plugin_runs: PluginRunsConfig,
     /// The admin console (`[console]`): session timeouts, setup link.
@@ -132,6 +129,75 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// The `[plugins]` section: the host's limits and the upload signature policy
+/// side by side in one table.
+///
+/// Host limits: deadline (which also ends waits in host calls), memory,
+/// input/output/log sizes, upload size, compile bounds, the pool and each
+/// plugin's share of it (`max_pool_share_percent`, default 25), and the
+/// plugin clocks' resolution (`clock_resolution_ms`, default 1). Every such
+/// key is documented on [`tessera_plugin_host::HostConfig`]. `cache_dir` is
+/// relative to `data_dir`.
+///
+/// Signed uploads (`plugin_signatures.rs` has the format):
+///
+/// ```toml
+/// [plugins]
+/// require_signatures = true
+/// trusted_signers = [{ name = "ci", public_key = "<base64, as `tessera plugin keygen` prints it>" }]
+/// ```
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PluginsConfig {
+    /// The host's limits (the other keys of `[plugins]`).
+    #[serde(flatten)]
+    pub host: tessera_plugin_host::HostConfig,
+    /// Refuse plugin uploads that carry no signature by a trusted signer
+    /// (then `trusted_signers` must name at least one). A signature given
+    /// with an upload is verified (and its signer recorded) either way.
+    /// Default: false.
+    pub require_signatures: bool,
+    /// The Ed25519 keys plugin signatures may be made with, each
+    /// `{ name, public_key }`: `public_key` is the 32-byte raw public key in
+    /// standard base64, `name` is recorded as the version's `signed_by`.
+    /// A key that does not parse fails the configuration at load. Default: none.
+    pub trusted_signers: Vec<SignerConfig>,
+}
+
+/// The signature keys of `[plugins]`, read apart from the host's keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SignatureKeys {
+    require_signatures: bool,
+    trusted_signers: Vec<SignerConfig>,
+}
+
+impl Default for SignatureKeys {
+    fn default() -> Self {
+        let d = PluginsConfig::default();
+        SignatureKeys { require_signatures: d.require_signatures, trusted_signers: d.trusted_signers }
+    }
+}
+
+// By hand, because `#[serde(flatten)]` would make the host's
+// `deny_unknown_fields` silently accept typos: the signature keys are taken
+// out of the table, and the host's struct reads the rest, refusing unknown keys.
+impl<'de> Deserialize<'de> for PluginsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use figment::value::{Dict, Value};
+        use serde::de::Error as _;
+        let mut dict = Dict::deserialize(d)?;
+        let mut signature = Dict::new();
+        for key in ["require_signatures", "trusted_signers"] {
+            if let Some(v) = dict.remove(key) {
+                signature.insert(key.to_owned(), v);
+            }
+        }
+        let keys: SignatureKeys = Value::from(signature).deserialize().map_err(D::Error::custom)?;
+        let host = Value::from(dict).deserialize().map_err(D::Error::custom)?;
+        Ok(PluginsConfig { host, require_signatures: keys.require_signatures, trusted_signers: keys.trusted_signers })
+    }
+}
+
 /// Plugin run records (for the console and the API).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -161,7 +227,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
-            plugins: tessera_plugin_host::HostConfig::default(),
+            plugins: PluginsConfig::default(),
             plugin_runs: PluginRunsConfig::default(),
             console: ConsoleConfig::default(),
             purge: PurgeConfig::default(),
@@ -367,11 +433,16 @@ impl Config {
 
     /// The plugin host configuration with `cache_dir` resolved against `data_dir`.
     pub fn plugin_host(&self) -> tessera_plugin_host::HostConfig {
-        let mut h = self.plugins.clone();
+        let mut h = self.plugins.host.clone();
         if h.cache_dir.is_relative() {
             h.cache_dir = self.data_dir.join(&h.cache_dir);
         }
         h
+    }
+
+    /// The plugin upload policy of `[plugins]`, its keys parsed.
+    pub fn signature_policy(&self) -> Result<SignaturePolicy, crate::plugin_signatures::KeyError> {
+        SignaturePolicy::new(self.plugins.require_signatures, &self.plugins.trusted_signers)
     }
 
     /// Checks values that would otherwise fail later and less clearly.
@@ -395,6 +466,7 @@ impl Config {
             ));
         }
         crate::proxies::TrustedProxies::parse(&self.trusted_proxies)?;
+        self.signature_policy()?;
         if self.login.max_failures < 1 || self.login.window_secs < 1 {
             return Err(InvalidConfig::OutOfRange("login.max_failures and login.window_secs must be positive"));
         }
@@ -417,6 +489,9 @@ pub enum InvalidConfig {
     /// A `trusted_proxies` entry is neither an address nor a CIDR range.
     #[error(transparent)]
     TrustedProxies(#[from] crate::proxies::BadProxy),
+    /// A `[plugins] trusted_signers` entry does not parse.
+    #[error(transparent)]
+    TrustedSigner(#[from] crate::plugin_signatures::KeyError),
 }
 
 #[cfg(test)]
@@ -451,12 +526,39 @@ mod tests {
         let file = dir.path().join("t.toml");
         std::fs::write(&file, "[plugins]\nmax_pool_share_percent = 10\nclock_resolution_ms = 5\n").unwrap();
         let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
-        assert_eq!(c.plugins.max_pool_share_percent, 10);
-        assert_eq!(c.plugins.clock_resolution_ms, 5);
+        assert_eq!(c.plugins.host.max_pool_share_percent, 10);
+        assert_eq!(c.plugins.host.clock_resolution_ms, 5);
         assert_eq!(c.plugin_host().pool_share(), 6);
         let d = Config::default();
-        assert_eq!((d.plugins.max_pool_share_percent, d.plugins.clock_resolution_ms), (25, 1));
+        assert_eq!((d.plugins.host.max_pool_share_percent, d.plugins.host.clock_resolution_ms), (25, 1));
         std::fs::write(&file, "[plugins]\nmax_pool_share = 10\n").unwrap();
+        assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    /// Issue #17 item 3: the signature policy sits in `[plugins]` beside the
+    /// host's keys; it is off by default, and a bad key fails validation.
+    #[test]
+    fn signature_policy_loads_from_plugins_and_bad_keys_are_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        let (_, public) = crate::plugin_signatures::generate().unwrap();
+        let text = format!(
+            "[plugins]\ndeadline_ms = 77\nrequire_signatures = true\ntrusted_signers = [{{ name = \"ci\", public_key = \"{public}\" }}]\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
+        assert_eq!(c.plugins.host.deadline_ms, 77);
+        c.validate().unwrap();
+        let p = c.signature_policy().unwrap();
+        assert!(p.required);
+        assert_eq!(p.signers[0].name, "ci");
+        assert!(!Config::default().plugins.require_signatures);
+        assert!(Config::default().plugins.trusted_signers.is_empty());
+        std::fs::write(&file, "[plugins]\ntrusted_signers = [{ name = \"ci\", public_key = \"AAAA\" }]\n").unwrap();
+        let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("trusted_signers") && e.contains("\"ci\""), "{e}");
+        std::fs::write(&file, "[plugins]\nrequire_signature = true\n").unwrap();
         assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
     }
 

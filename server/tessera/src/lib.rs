@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod files;
 pub mod keys;
 pub mod passwords;
+pub mod plugin_signatures;
 pub mod proxies;
 pub mod service;
 pub mod web;

@@ -38,6 +38,18 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}"), 1),
             };
         }
+        Command::Plugin(cli::PluginCommand::Keygen(args)) => {
+            return match commands::plugins::keygen(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}"), 1),
+            };
+        }
+        Command::Plugin(cli::PluginCommand::Sign(args)) => {
+            return match commands::plugins::sign(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}"), 1),
+            };
+        }
         Command::Plugin(cli::PluginCommand::New(args)) => {
             return match commands::plugin_author::new_project(args) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -17,4 +17,6 @@ pub use bindings::{
 };
 pub use names::{Plugin, count, find, find_by_name, list, page};
 pub use runs::{PluginRunRecord, recent_runs, record_runs, runs};
-pub use versions::{NewVersion, VersionInfo, add_version, version, version_by_number, versions, wasm};
+pub use versions::{
+    NewVersion, VersionInfo, VersionSignature, add_version, version, version_by_number, versions, wasm,
+};

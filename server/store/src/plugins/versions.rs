@@ -1,5 +1,5 @@
 //! The `plugin_versions` table: numbered, immutable uploads of a plugin
-//! (bytes, sha256 and declared claims).
+//! (bytes, sha256, declared claims, and who signed them).
 
 use super::names::{Plugin, find_by_name};
 use crate::json::{from_text, to_text};
@@ -32,6 +32,11 @@ pub struct VersionInfo {
     pub uploaded_by: String,
     /// Unix seconds.
     pub uploaded_at: i64,
+    /// The trusted signer whose key verified the upload's signature, or
+    /// `None` for an unsigned version.
+    pub signed_by: Option<String>,
+    /// That signature, base64 Ed25519 over the component's sha256.
+    pub signature: Option<String>,
 }
 
 impl VersionInfo {
@@ -55,6 +60,8 @@ struct NewVersionRow<'a> {
     interface: String,
     uploaded_by: &'a str,
     uploaded_at: i64,
+    signed_by: Option<&'a str>,
+    signature: Option<&'a str>,
 }
 
 /// A version to store.
@@ -75,6 +82,18 @@ pub struct NewVersion<'a> {
     pub uploaded_by: &'a str,
     /// Unix seconds.
     pub now: i64,
+    /// The verified signature, if the upload carried one; the store keeps
+    /// it as given (the service verifies before it stores).
+    pub signature: Option<VersionSignature<'a>>,
+}
+
+/// A version's verified signature.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionSignature<'a> {
+    /// The name of the trusted signer whose key verified it.
+    pub signed_by: &'a str,
+    /// The signature, base64.
+    pub signature: &'a str,
 }
 
 /// Adds a version under `name`, creating the plugin on first upload; the
@@ -109,6 +128,8 @@ pub fn add_version(
         interface: to_text(&v.interface)?,
         uploaded_by: v.uploaded_by,
         uploaded_at: v.now,
+        signed_by: v.signature.map(|s| s.signed_by),
+        signature: v.signature.map(|s| s.signature),
     };
     diesel::insert_into(plugin_versions::table).values(&row).execute(conn)?;
     let info = version(conn, v.id)?.ok_or_else(|| StoreError::NotFound("new version".into()))?;

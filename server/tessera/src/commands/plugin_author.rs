@@ -184,7 +184,7 @@ fn run_cases(
     wasm: &[u8],
     cases: &[(String, PathBuf, PathBuf)],
 ) -> anyhow::Result<Vec<CaseResult>> {
-    let mut host_config = config.plugins.clone();
+    let mut host_config = config.plugins.host.clone();
     host_config.cache_dir = cache.to_owned();
     host_config.standby_instances = 0;
     let host = PluginHost::new(host_config, crate::clock::random::<32>()?, Compiler::InProcess)?;

@@ -1,12 +1,15 @@
 //! `plugin` and `binding` commands.
 
 use super::{Context, output};
-use crate::cli::{BindingCommand, PluginCommand, PluginRunArgs};
+use crate::cli::{BindingCommand, PluginCommand, PluginKeygenArgs, PluginRunArgs, PluginSignArgs};
 use crate::clock;
+use crate::plugin_signatures;
 use crate::service::admin::split_list;
 use crate::service::plugins::{self as svc, BindingChange, NewBinding};
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Map, Value, json};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::Arc;
 use tessera_plugin_host::{Compiler, PluginHost, TokenContext};
 use tessera_store::plugins as repo;
@@ -58,24 +61,31 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
     match cmd {
         PluginCommand::Upload(a) => {
             let wasm = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+            let signature = a
+                .signature
+                .as_ref()
+                .map(|f| std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display())))
+                .transpose()?;
+            let policy = ctx.config.signature_policy()?;
             let host = host(&ctx.config)?;
-            let (plugin, version, info) = svc::upload(
-                &ctx.store,
-                &host,
-                ACTOR,
-                clock::now(),
-                &a.name,
-                &wasm,
-                a.declare_claims.as_deref().map(split_list),
-            )?;
+            let declared = a.declare_claims.as_deref().map(split_list);
+            let up = svc::NewUpload {
+                name: &a.name,
+                wasm: &wasm,
+                declared_claims: declared.as_deref(),
+                signature: signature.as_deref(),
+            };
+            let (plugin, version, info) = svc::upload(&ctx.store, &host, &policy, ACTOR, clock::now(), up)?;
+            let signed = version.signed_by.as_ref().map_or(String::new(), |s| format!(", signed by {s}"));
             output(
                 a.json,
                 &json!({
                     "plugin": plugin.name, "plugin_id": plugin.id, "version": version.version, "version_id": version.id,
                     "sha256": version.sha256, "size": version.size, "world": info.world, "imports": info.imports, "exports": info.exports,
+                    "signed_by": version.signed_by,
                 }),
                 &format!(
-                    "uploaded {} version {} ({} bytes, sha256 {})",
+                    "uploaded {} version {} ({} bytes, sha256 {}{signed})",
                     plugin.name, version.version, version.size, version.sha256
                 ),
             );
@@ -99,11 +109,14 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
             let p = repo::find_by_name(&mut conn, &name)?.ok_or_else(|| anyhow!("plugin {name:?} not found"))?;
             let versions: Vec<_> = repo::versions(&mut conn, &p.id)?
                 .into_iter()
-                .map(|v| json!({"version": v.version, "sha256": v.sha256, "size": v.size, "uploaded_at": v.uploaded_at, "uploaded_by": v.uploaded_by, "declared_claims": v.declared().ok().flatten()}))
+                .map(|v| json!({"version": v.version, "sha256": v.sha256, "size": v.size, "uploaded_at": v.uploaded_at, "uploaded_by": v.uploaded_by, "declared_claims": v.declared().ok().flatten(), "signed_by": v.signed_by}))
                 .collect();
             let human = versions
                 .iter()
-                .map(|v| format!("v{} {} {} bytes", v["version"], v["sha256"].as_str().unwrap_or(""), v["size"]))
+                .map(|v| {
+                    let signed = v["signed_by"].as_str().map_or("unsigned".to_owned(), |s| format!("signed by {s}"));
+                    format!("v{} {} {} bytes {signed}", v["version"], v["sha256"].as_str().unwrap_or(""), v["size"])
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"plugin": name, "versions": versions}), &human);
@@ -119,6 +132,8 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Run(_)
         | PluginCommand::New(_)
         | PluginCommand::Test(_)
+        | PluginCommand::Keygen(_)
+        | PluginCommand::Sign(_)
         | PluginCommand::CompileWorker { .. } => {
             bail!("internal: handled before the database is opened")
         }
@@ -248,7 +263,7 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
         ctx.config = any_json("config", c)?;
     }
     let cache = tempfile_dir()?;
-    let mut host_config = config.plugins.clone();
+    let mut host_config = config.plugins.host.clone();
     host_config.cache_dir = cache.clone();
     // One call, then exit: an instance made ahead would be thrown away.
     host_config.standby_instances = 0;
@@ -264,6 +279,51 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
     let _ = std::fs::remove_dir_all(&cache);
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(matches!(result["outcome"].as_str(), Some("ok" | "denied")))
+}
+
+/// `tessera plugin keygen --out KEYFILE`: a new Ed25519 private key, written
+/// 0600 to a file that must not exist yet; prints the public key and the
+/// `[plugins]` line that trusts it.
+pub fn keygen(a: PluginKeygenArgs) -> anyhow::Result<()> {
+    let (pem, public) = plugin_signatures::generate()?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&a.out)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", a.out.display()))?;
+    f.write_all(pem.as_bytes()).with_context(|| format!("cannot write {}", a.out.display()))?;
+    output(
+        a.json,
+        &json!({"private_key_file": a.out, "public_key": public}),
+        &format!(
+            "private key written to {} (keep it secret)\npublic key: {public}\n\nTo trust it, add to the server's configuration:\n[plugins]\ntrusted_signers = [{{ name = \"NAME\", public_key = \"{public}\" }}]",
+            a.out.display()
+        ),
+    );
+    Ok(())
+}
+
+/// `tessera plugin sign FILE --key KEYFILE [--out SIG]`: writes the base64
+/// Ed25519 signature over FILE's sha256 (default FILE.sig).
+pub fn sign(a: PluginSignArgs) -> anyhow::Result<()> {
+    let wasm = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let key =
+        zeroize::Zeroizing::new(std::fs::read(&a.key).with_context(|| format!("cannot read {}", a.key.display()))?);
+    let signature = plugin_signatures::sign(&key, &wasm).with_context(|| format!("{}", a.key.display()))?;
+    let public = plugin_signatures::public_key(&key)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let mut name = a.file.clone().into_os_string();
+        name.push(".sig");
+        name.into()
+    });
+    std::fs::write(&out, format!("{signature}\n")).with_context(|| format!("cannot write {}", out.display()))?;
+    output(
+        a.json,
+        &json!({"signature_file": out, "signature": signature, "public_key": public}),
+        &format!("signed {} with the key {public}; signature in {}", a.file.display(), out.display()),
+    );
+    Ok(())
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -6,6 +6,7 @@ use super::admin::{AdminError, audit};
 use super::pipeline::TOKEN_TRIGGER;
 use crate::clock;
 use crate::crypto::MasterKey;
+use crate::plugin_signatures::SignaturePolicy;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use tessera_plugin_host::{ClientContext, LogLine, PluginHost, PluginInfo, Plugin
 use tessera_protocol::model::{GrantType, UnknownName};
 use tessera_store::apis;
 use tessera_store::clients::{self, Client};
-use tessera_store::plugins::{self, Binding, FailurePolicy, NewVersion, Plugin, VersionInfo};
+use tessera_store::plugins::{self, Binding, FailurePolicy, NewVersion, Plugin, VersionInfo, VersionSignature};
 use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError};
 
@@ -32,27 +33,49 @@ pub fn validate_name(name: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Uploads a new version of plugin `name`. The host checks that it is a
-/// component of the right world that compiles within its bounds; each refusal
-/// is a clear message on the `file` field.
+/// A plugin version to upload.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUpload<'a> {
+    /// The plugin's name (a new plugin on its first upload).
+    pub name: &'a str,
+    /// The component.
+    pub wasm: &'a [u8],
+    /// Claims this version may set; `None`: any non-reserved claim.
+    pub declared_claims: Option<&'a [String]>,
+    /// The detached signature file's text (base64 Ed25519 over the
+    /// component's sha256), if the uploader gave one.
+    pub signature: Option<&'a str>,
+}
+
+/// Uploads a new version of plugin `name`. The signature policy is applied
+/// first (an unsigned upload where signatures are required, or a signature
+/// no trusted key verifies, is refused on the `signature` field; a valid
+/// one records its signer), then the host checks that it is a component of
+/// the right world that compiles within its bounds; each refusal is a clear
+/// message on its field.
 pub fn upload(
     store: &Store,
     host: &PluginHost,
+    policy: &SignaturePolicy,
     actor: &str,
     now: i64,
-    name: &str,
-    wasm: &[u8],
-    declared_claims: Option<Vec<String>>,
+    up: NewUpload<'_>,
 ) -> Result<(Plugin, VersionInfo, PluginInfo), AdminError> {
+    let NewUpload { name, wasm, declared_claims, signature } = up;
     validate_name(name)?;
-    let reserved = declared_claims.iter().flatten().find(|c| tessera_protocol::claims::is_reserved(c));
+    let reserved = declared_claims.iter().copied().flatten().find(|c| tessera_protocol::claims::is_reserved(c));
     if let Some(r) = reserved {
         return Err(invalid("declare-claims", format!("{r} is a reserved claim that plugins cannot set")));
     }
+    let signed_by = policy.check(wasm, signature).map_err(|e| invalid("signature", e.to_string()))?;
     let info = host.inspect(wasm).map_err(|e| invalid("file", e.to_string()))?;
     let version_id = clock::uuid();
     let new_plugin_id = clock::uuid();
     let interface = json!({"imports": info.imports, "exports": info.exports});
+    let signature = match (&signed_by, signature) {
+        (Some(by), Some(sig)) => Some(VersionSignature { signed_by: by, signature: sig.trim() }),
+        _ => None,
+    };
     let (plugin, version) = store.tx(|conn| {
         let (p, v) = plugins::add_version(
             conn,
@@ -63,10 +86,11 @@ pub fn upload(
                 wasm,
                 sha256: &info.sha256,
                 world: &info.world,
-                declared_claims: declared_claims.clone(),
+                declared_claims: declared_claims.map(<[String]>::to_vec),
                 interface: interface.clone(),
                 uploaded_by: actor,
                 now,
+                signature,
             },
         )?;
         audit(
@@ -75,7 +99,7 @@ pub fn upload(
             now,
             "plugin.upload",
             &p.id,
-            json!({"name": name, "version": v.version, "sha256": v.sha256, "size": v.size}),
+            json!({"name": name, "version": v.version, "sha256": v.sha256, "size": v.size, "signed_by": v.signed_by}),
         )?;
         Ok((p, v))
     })?;

@@ -399,6 +399,9 @@ pub struct PluginVersionView {
     pub uploaded_by: String,
     /// Unix seconds.
     pub uploaded_at: i64,
+    /// The trusted signer whose key verified this version's signature, or
+    /// `None` for an unsigned upload (the signature itself is not shown).
+    pub signed_by: Option<String>,
 }
 
 impl From<VersionInfo> for PluginVersionView {
@@ -421,6 +424,7 @@ impl From<VersionInfo> for PluginVersionView {
             declared_claims: v.declared_claims,
             uploaded_by: v.uploaded_by,
             uploaded_at: v.uploaded_at,
+            signed_by: v.signed_by,
         }
     }
 }

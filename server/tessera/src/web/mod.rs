@@ -98,7 +98,8 @@ impl AppState {
         let admin = AdminSettings {
             api_lifetime_secs: config.tokens.access_token_lifetime_secs,
             retired_publish_secs: config.keys.retired_publish_secs,
-            max_upload_bytes: config.plugins.max_upload_bytes,
+            max_upload_bytes: config.plugins.host.max_upload_bytes,
+            signature_policy: Arc::new(config.signature_policy()?),
         };
         let trusted_proxies = client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
         Ok(AppState { store, keys, oauth, issuer, console, host, admin, trusted_proxies })
@@ -119,6 +120,8 @@ pub struct AdminSettings {
     pub retired_publish_secs: i64,
     /// Largest plugin upload, bytes.
     pub max_upload_bytes: usize,
+    /// Which plugin signatures uploads need and whose are trusted (`[plugins]`).
+    pub signature_policy: Arc<crate::plugin_signatures::SignaturePolicy>,
 }
 
 /// Mounts the public OAuth/OIDC routes.

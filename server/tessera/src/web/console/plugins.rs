@@ -40,6 +40,7 @@ struct ListPage {
     declare_claims: String,
     errors: FieldErrors,
     max_mib: String,
+    signatures_required: bool,
 }
 
 /// The list with the upload form; after a refused upload, the name and
@@ -67,7 +68,10 @@ async fn list_page(admin: &Admin, page: Option<i64>, done: Option<&str>, up: Upl
     let mut l = Layout::new(admin, "plugins", "Plugins").with_done(done);
     l.error = banner;
     let max_mib = format!("{:.0}", admin.state.admin.max_upload_bytes as f64 / (1024.0 * 1024.0));
-    Ok(render_form(failed, &ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib }))
+    let signatures_required = admin.state.admin.signature_policy.required;
+    let page =
+        ListPage { l, plugins: rows, pager, name, declare_claims: declare, errors, max_mib, signatures_required };
+    Ok(render_form(failed, &page))
 }
 
 async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
@@ -81,6 +85,8 @@ struct UploadForm {
     name: Text<String>,
     declare_claims: Option<Text<String>>,
     file: FileBytes,
+    /// The detached signature file (`tessera plugin sign`), optional.
+    signature: Option<FileBytes>,
 }
 
 /// POST /admin/plugins: a new plugin or a new version of one.
@@ -120,9 +126,33 @@ async fn upload(
         let errors = FieldErrors::one("file", "Choose a .wasm file to upload.".into());
         return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
     }
+    // An empty file part is a form sent without a signature file.
+    let signature = match form.signature.map(|f| f.data.to_vec()).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Some(text),
+            Err(_) => {
+                let errors = FieldErrors::one(
+                    "signature",
+                    "The signature file is not text: give the base64 file `tessera plugin sign` writes.".into(),
+                );
+                return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
+            }
+        },
+    };
     let (store, host, actor, n) = (admin.state.store.clone(), admin.state.host.clone(), admin.actor(), name.clone());
+    let policy = admin.state.admin.signature_policy.clone();
     let now = admin.now();
-    match blocking(move || svc::upload(&store, &host, &actor, now, &n, &wasm, declared)).await? {
+    let upload = move || {
+        let up = svc::NewUpload {
+            name: &n,
+            wasm: &wasm,
+            declared_claims: declared.as_deref(),
+            signature: signature.as_deref(),
+        };
+        svc::upload(&store, &host, &policy, &actor, now, up)
+    };
+    match blocking(upload).await? {
         Ok((plugin, _, _)) => Ok(see_other(&paths::done(&paths::plugin(&plugin.name), "uploaded"))),
         Err(e) => match Failure::from(e) {
             Failure::Form(errors, banner) => {

@@ -208,8 +208,9 @@ async fn a_refresh_family_ends_at_its_absolute_end_however_recently_used() {
 
 /// Uploads fixture `name` and binds it for client credentials with `policy`.
 fn bind(h: &Harness, name: &str, policy: &str) -> String {
-    plugins::upload(h.store(), &h.state.host, "test", h.clock.now(), name, &Harness::component("fixtures", name), None)
-        .unwrap();
+    let wasm = Harness::component("fixtures", name);
+    let up = plugins::NewUpload { name, wasm: &wasm, declared_claims: None, signature: None };
+    plugins::upload(h.store(), &h.state.host, &Default::default(), "test", h.clock.now(), up).unwrap();
     let new = NewBinding {
         plugin: name.into(),
         grant_types: vec!["client_credentials".into()],

@@ -1,0 +1,2 @@
+ALTER TABLE plugin_versions DROP COLUMN signature;
+ALTER TABLE plugin_versions DROP COLUMN signed_by;

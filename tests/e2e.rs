@@ -18,4 +18,5 @@ pub mod plugins;
 mod startup;
 mod throttle;
 mod token_errors;
+mod token_exchange;
 mod user_grants;

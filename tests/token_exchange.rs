@@ -1,8 +1,9 @@
 //! Token exchange (RFC 8693) against the real binary: impersonation and
 //! delegation (`act`, nested for chains), the per-client exchange policy,
-//! subject tokens that are not ours, and the plugin pipeline seeing the
-//! subject as an impersonated user.
+//! subject tokens that are not ours, the plugin pipeline seeing the subject
+//! as an impersonated user, and the policy edited in the console.
 
+use crate::console::Console;
 use crate::oidc::hidden;
 use crate::on_both_backends;
 use crate::plugins::component;
@@ -308,4 +309,51 @@ on_both_backends!(an_id_token_of_ours_is_a_subject_token_too, |backend: Backend|
     let form = [("grant_type", GRANT), ("subject_token", &flipped), ("subject_token_type", ID), ("audience", ORDERS)];
     let (status, body) = post(&f, &f.impersonator, &form).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+});
+
+on_both_backends!(the_console_edits_the_exchange_policy, |backend: Backend| async move {
+    let f = fixture(backend);
+    let console = Console::signed_in(&f.server).await;
+    let path = routes::console::client(&f.gateway.id);
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "id=\"exchange_audiences\" name=\"exchange_audiences\" type=\"text\" value=\"{ORDERS}\""
+        ))
+    );
+    let subject = alice_token(&f).await;
+    let actor = machine_token(&f, &f.gateway, ORDERS).await;
+    let r = exchange(&f, &f.gateway, &subject, Some(&actor), &[("audience", BILLING)]).await;
+    assert_eq!(r.1["error"], "invalid_target");
+
+    let csrf = console.csrf().await;
+    let form = |audiences: &'static str, scopes: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "gateway".to_owned()),
+            ("grant_types", "client_credentials".to_owned()),
+            ("grant_types", GRANT.to_owned()),
+            ("metadata", "{}".to_owned()),
+            ("exchange_audiences", audiences.to_owned()),
+            ("exchange_scopes", scopes.to_owned()),
+        ]
+    };
+    let post = |pairs: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, String)> = pairs;
+        let path = path.clone();
+        let console = &console;
+        async move {
+            let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            console.post(&path, &borrowed).await
+        }
+    };
+    let r = post(form("https://orders.api.example, https://billing.api.example", "read, not\"a scope")).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"exchange-scopes-error\""));
+    let r = post(form("https://orders.api.example, https://billing.api.example", "read")).await;
+    assert_eq!(r.status(), 303);
+    let r = exchange(&f, &f.gateway, &subject, Some(&actor), &[("audience", BILLING)]).await;
+    let claims = issued(&f, r.0, &r.1, BILLING).await;
+    assert_eq!(claims["act"], json!({"sub": f.gateway.id}));
+    assert!(console.get(&path).await.text().await.unwrap().contains(BILLING), "the saved policy is shown");
 });

@@ -156,6 +156,15 @@ pub fn check_id_token(claims: &Map<String, Value>, now: i64) -> Result<(), &'sta
     Ok(())
 }
 
+/// A subject token the caller verified: its user, and its claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    /// The user the subject token is about (its `sub`, found enabled).
+    pub user_id: String,
+    /// Its claims (`exp`, and `act` when it was itself delegated).
+    pub claims: Map<String, Value>,
+}
+
 /// What the grant decided: the plan, and the `act` claim of the new token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
@@ -166,17 +175,21 @@ pub struct Exchange {
 }
 
 /// Decides the exchange for an authenticated `client` with `policy`, once
-/// the caller verified the subject token (whose `sub` is the user `user_id`
-/// and whose claims are `subject`) and the actor token, if any (`actor`).
-/// `api` is the API the requested audience names, if one does.
+/// the caller verified the subject token and the actor token, if any (its
+/// claims: `actor`). `api` is the API the requested audience names, if one
+/// does.
+///
+/// The new token never outlives the subject token: its lifetime is the
+/// API's, cut to what is left of the subject's at `now`, so exchanging
+/// again and again cannot keep a user's access alive without the user.
 pub fn decide(
     req: &Request,
     client: &ClientProfile,
     policy: &Policy,
     api: Option<&ApiProfile>,
-    user_id: &str,
-    subject: &Map<String, Value>,
+    subject: &Subject,
     actor: Option<&Map<String, Value>>,
+    now: i64,
 ) -> Result<Exchange, OAuthError> {
     check_client(client)?;
     if actor.is_none() && !policy.impersonation {
@@ -198,18 +211,23 @@ pub fn decide(
         Some(allowed) => allowed.intersection(&policy.scopes),
         None => policy.scopes.clone(),
     });
-    let plan = super::plan_for_api(
+    let mut plan = super::plan_for_api(
         GrantType::TokenExchange,
-        user_id.to_owned(),
+        subject.user_id.clone(),
         req.scope.as_ref(),
         &req.audience,
         &limited,
         api,
     )?;
+    let left = subject.claims.get("exp").and_then(Value::as_i64).map_or(0, |exp| exp.saturating_sub(now));
+    if left <= 0 {
+        return Err(invalid_token("subject_token", "no lifetime left"));
+    }
+    plan.lifetime_secs = plan.lifetime_secs.min(left);
     // §4.1: the outermost `act` is the current actor, nested ones are prior
     // actors. The subject token's own `act` is the chain so far: it is kept
     // under the new actor, and kept as it was when nobody new acts.
-    let prior = subject.get("act").cloned();
+    let prior = subject.claims.get("act").cloned();
     let act = match actor {
         Some(a) => {
             let sub = a.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty());
@@ -272,6 +290,13 @@ mod tests {
         Params::from_pairs(pairs)
     }
 
+    const NOW: i64 = 10_000;
+
+    /// Alice's subject token, valid for ten more minutes.
+    fn alice() -> Subject {
+        Subject { user_id: "u1".into(), claims: obj(json!({"sub": "u1", "exp": NOW + 600})) }
+    }
+
     fn obj(v: Value) -> Map<String, Value> {
         let Value::Object(m) = v else { unreachable!() };
         m
@@ -315,20 +340,20 @@ mod tests {
         let req = parse(&params(&[])).unwrap();
         let mut c = client();
         c.grant_types = vec![GrantType::ClientCredentials];
-        let e = decide(&req, &c, &policy(true), Some(&api()), "u1", &Map::new(), None).unwrap_err();
+        let e = decide(&req, &c, &policy(true), Some(&api()), &alice(), None, NOW).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnauthorizedClient);
         let mut c = client();
         c.confidential = false;
-        let e = decide(&req, &c, &policy(true), Some(&api()), "u1", &Map::new(), None).unwrap_err();
+        let e = decide(&req, &c, &policy(true), Some(&api()), &alice(), None, NOW).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnauthorizedClient);
     }
 
     #[test]
     fn impersonation_needs_the_policy_and_has_no_act() {
         let req = parse(&params(&[])).unwrap();
-        let e = decide(&req, &client(), &policy(false), Some(&api()), "u1", &Map::new(), None).unwrap_err();
+        let e = decide(&req, &client(), &policy(false), Some(&api()), &alice(), None, NOW).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnauthorizedClient);
-        let x = decide(&req, &client(), &policy(true), Some(&api()), "u1", &Map::new(), None).unwrap();
+        let x = decide(&req, &client(), &policy(true), Some(&api()), &alice(), None, NOW).unwrap();
         assert_eq!(x.plan.subject, "u1");
         assert_eq!(x.plan.grant_type, GrantType::TokenExchange);
         assert_eq!(x.plan.scopes.to_string(), "read write", "the policy's scopes, not the API's admin");
@@ -339,7 +364,7 @@ mod tests {
     fn the_default_policy_allows_nothing() {
         let req = parse(&params(&[])).unwrap();
         let actor = obj(json!({"sub": "svc"}));
-        let e = decide(&req, &client(), &Policy::default(), Some(&api()), "u1", &Map::new(), Some(&actor));
+        let e = decide(&req, &client(), &Policy::default(), Some(&api()), &alice(), Some(&actor), NOW);
         assert_eq!(e.unwrap_err().code, ErrorCode::InvalidTarget);
     }
 
@@ -349,17 +374,17 @@ mod tests {
         let other =
             [("subject_token", "t"), ("subject_token_type", ACCESS_TOKEN_TYPE), ("audience", "https://c.example")];
         let req = parse(&Params::from_pairs(other)).unwrap();
-        let e = decide(&req, &client(), &policy(false), Some(&api()), "u1", &Map::new(), Some(&actor));
+        let e = decide(&req, &client(), &policy(false), Some(&api()), &alice(), Some(&actor), NOW);
         assert_eq!(e.unwrap_err().code, ErrorCode::InvalidTarget);
         let req = parse(&params(&[("scope", "admin")])).unwrap();
-        let e = decide(&req, &client(), &policy(false), Some(&api()), "u1", &Map::new(), Some(&actor));
+        let e = decide(&req, &client(), &policy(false), Some(&api()), &alice(), Some(&actor), NOW);
         assert_eq!(e.unwrap_err().code, ErrorCode::InvalidScope);
         let mut c = client();
         c.allowed_scopes = Some(ScopeSet::parse("read").unwrap());
         let req = parse(&params(&[])).unwrap();
-        let x = decide(&req, &c, &policy(false), Some(&api()), "u1", &Map::new(), Some(&actor)).unwrap();
+        let x = decide(&req, &c, &policy(false), Some(&api()), &alice(), Some(&actor), NOW).unwrap();
         assert_eq!(x.plan.scopes.to_string(), "read", "the client's own allowance still applies");
-        let e = decide(&req, &client(), &policy(false), None, "u1", &Map::new(), Some(&actor));
+        let e = decide(&req, &client(), &policy(false), None, &alice(), Some(&actor), NOW);
         assert_eq!(e.unwrap_err().code, ErrorCode::InvalidTarget, "an audience no API has");
     }
 
@@ -367,15 +392,29 @@ mod tests {
     fn delegation_names_the_actor_and_nests_the_chain_so_far() {
         let req = parse(&params(&[("actor_token", "a"), ("actor_token_type", ACCESS_TOKEN_TYPE)])).unwrap();
         let actor = obj(json!({"sub": "svc-b", "act": {"sub": "ignored"}}));
-        let x = decide(&req, &client(), &policy(false), Some(&api()), "u1", &Map::new(), Some(&actor)).unwrap();
+        let x = decide(&req, &client(), &policy(false), Some(&api()), &alice(), Some(&actor), NOW).unwrap();
         assert_eq!(x.act, Some(json!({"sub": "svc-b"})));
-        let subject = obj(json!({"sub": "u1", "act": {"sub": "svc-a", "act": {"sub": "web"}}}));
-        let x = decide(&req, &client(), &policy(false), Some(&api()), "u1", &subject, Some(&actor)).unwrap();
+        let subject = Subject {
+            user_id: "u1".into(),
+            claims: obj(json!({"sub": "u1", "exp": NOW + 600, "act": {"sub": "svc-a", "act": {"sub": "web"}}})),
+        };
+        let x = decide(&req, &client(), &policy(false), Some(&api()), &subject, Some(&actor), NOW).unwrap();
         assert_eq!(x.act, Some(json!({"sub": "svc-b", "act": {"sub": "svc-a", "act": {"sub": "web"}}})));
-        let x = decide(&req, &client(), &policy(true), Some(&api()), "u1", &subject, None).unwrap();
+        let x = decide(&req, &client(), &policy(true), Some(&api()), &subject, None, NOW).unwrap();
         assert_eq!(x.act, Some(json!({"sub": "svc-a", "act": {"sub": "web"}})), "impersonation keeps the chain");
-        let e = decide(&req, &client(), &policy(false), Some(&api()), "u1", &subject, Some(&Map::new()));
+        let e = decide(&req, &client(), &policy(false), Some(&api()), &subject, Some(&Map::new()), NOW);
         assert_eq!(e.unwrap_err().code, ErrorCode::InvalidRequest, "an actor without sub");
+    }
+
+    #[test]
+    fn the_new_token_never_outlives_the_subject_token() {
+        let req = parse(&params(&[])).unwrap();
+        let x = decide(&req, &client(), &policy(true), Some(&api()), &alice(), None, NOW).unwrap();
+        assert_eq!(x.plan.lifetime_secs, 300, "the API's lifetime when the subject has longer");
+        let x = decide(&req, &client(), &policy(true), Some(&api()), &alice(), None, NOW + 500).unwrap();
+        assert_eq!(x.plan.lifetime_secs, 100, "what is left of the subject's");
+        let e = decide(&req, &client(), &policy(true), Some(&api()), &alice(), None, NOW + 600).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest, "nothing left");
     }
 
     #[test]

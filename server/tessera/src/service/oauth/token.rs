@@ -156,14 +156,15 @@ impl TokenService {
             .ok_or_else(|| token_exchange::invalid_token("subject_token", "sub is no enabled user"))?;
         let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
         drop(conn);
+        let subject = token_exchange::Subject { user_id: user.id.clone(), claims: subject };
         let exchange = token_exchange::decide(
             &req,
             &profile,
             &client.exchange.profile(),
             api.as_ref().map(|a| a.profile()).as_ref(),
-            &user.id,
             &subject,
             actor.as_ref(),
+            now,
         )?;
         let signer =
             self.issuer.signer_for(&exchange.plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;

@@ -1,5 +1,6 @@
 //! Token exchange (RFC 8693) in process: a subject token stands for its user
-//! only until it expires, crossed by moving the set clock.
+//! only until it expires, and what it is exchanged for ends no later,
+//! crossed by moving the set clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::harness::{AUD, Harness, TestClient, app, claims, send, token_request};
@@ -29,7 +30,7 @@ fn impersonator(h: &Harness) -> TestClient {
 }
 
 #[actix_web::test]
-async fn a_subject_token_past_its_expiry_is_invalid_request() {
+async fn an_exchanged_token_ends_with_its_subject_token_and_an_expired_one_is_invalid_request() {
     let h = Harness::new(|_| {});
     h.api();
     h.user("alice", PASSWORD);
@@ -48,8 +49,14 @@ async fn a_subject_token_past_its_expiry_is_invalid_request() {
     assert_eq!(cl["sub"], claims(&subject)["sub"], "the subject's user");
     assert_eq!((cl["scope"].as_str(), cl["client_id"].as_str()), (Some("read"), Some(svc.id.as_str())));
 
+    // The new token ends when the subject token does, not later.
+    h.clock.advance(200);
+    let (status, body) = send!(&app, token_request(&svc, &form));
+    assert_eq!((status, &body["expires_in"]), (200, &json!(100)), "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["exp"], claims(&subject)["exp"]);
+
     // Past exp plus the leeway, by the set clock alone.
-    h.clock.advance(300 + 31);
+    h.clock.advance(100 + 31);
     let (status, body) = send!(&app, token_request(&svc, &form));
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
 }

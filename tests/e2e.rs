@@ -19,4 +19,5 @@ pub mod plugins;
 mod startup;
 mod throttle;
 mod token_errors;
+mod token_exchange;
 mod user_grants;

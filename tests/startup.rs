@@ -117,7 +117,8 @@ fn probes_answer_and_discovery_is_truthful() {
                     "client_credentials",
                     "implicit",
                     "password",
-                    "refresh_token"
+                    "refresh_token",
+                    "urn:ietf:params:oauth:grant-type:token-exchange"
                 ])
             );
             assert_eq!(

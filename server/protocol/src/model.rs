@@ -63,8 +63,12 @@ impl GrantType {
     /// True if the token endpoint implements this grant today.
     pub fn at_token_endpoint(self) -> bool {
         match self {
-            Self::AuthorizationCode | Self::ClientCredentials | Self::Password | Self::RefreshToken => true,
-            Self::Implicit | Self::DeviceCode | Self::TokenExchange => false,
+            Self::AuthorizationCode
+            | Self::ClientCredentials
+            | Self::Password
+            | Self::RefreshToken
+            | Self::TokenExchange => true,
+            Self::Implicit | Self::DeviceCode => false,
         }
     }
 
@@ -211,10 +215,20 @@ mod tests {
     #[test]
     fn discovery_lists_the_implemented_grants_in_wire_name_order() {
         let names: Vec<&str> = GrantType::all_advertised().into_iter().map(GrantType::as_str).collect();
-        assert_eq!(names, ["authorization_code", "client_credentials", "implicit", "password", "refresh_token"]);
+        assert_eq!(
+            names,
+            [
+                "authorization_code",
+                "client_credentials",
+                "implicit",
+                "password",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ]
+        );
         let token: Vec<GrantType> = GrantType::ALL.into_iter().filter(|g| g.at_token_endpoint()).collect();
         assert!(!token.contains(&GrantType::Implicit) && !token.contains(&GrantType::DeviceCode));
-        assert_eq!(token.len(), 4);
+        assert_eq!(token.len(), 5);
     }
 
     #[test]

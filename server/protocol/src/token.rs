@@ -147,6 +147,10 @@ pub struct TokenResponse {
     /// An ID token, for OpenID Connect requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The type of the issued token, REQUIRED in a token exchange response
+    /// (RFC 8693 §2.2.1) and absent from the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::schema::{client_secrets, clients};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use serde_json::Value;
+use tessera_protocol::grant::token_exchange::Policy;
 use tessera_protocol::model::{ClientProfile, GrantType};
 use tessera_protocol::secret::SecretHash;
 use tessera_protocol::{Audience, ClientId, ScopeSet};
@@ -30,6 +31,9 @@ struct Row {
     updated_at: i64,
     first_party: bool,
     disabled: bool,
+    exchange_audiences: String,
+    exchange_scopes: String,
+    exchange_impersonation: bool,
 }
 
 /// A client as stored.
@@ -59,6 +63,8 @@ pub struct Client {
     pub first_party: bool,
     /// A disabled client cannot authenticate or start an authorization.
     pub disabled: bool,
+    /// What it may obtain by token exchange (RFC 8693); default nothing.
+    pub exchange: ExchangePolicy,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -79,6 +85,11 @@ impl TryFrom<Row> for Client {
                 .map(|s| from_text("clients.allowed_audiences", s))
                 .transpose()?,
             metadata: from_text("clients.metadata", &r.metadata)?,
+            exchange: ExchangePolicy {
+                audiences: from_text("clients.exchange_audiences", &r.exchange_audiences)?,
+                scopes: from_text("clients.exchange_scopes", &r.exchange_scopes)?,
+                impersonation: r.exchange_impersonation,
+            },
             id: r.id,
             name: r.name,
             confidential: r.confidential,
@@ -108,6 +119,9 @@ impl Client {
             updated_at: self.updated_at,
             first_party: self.first_party,
             disabled: self.disabled,
+            exchange_audiences: to_text(&self.exchange.audiences)?,
+            exchange_scopes: to_text(&self.exchange.scopes)?,
+            exchange_impersonation: self.exchange.impersonation,
         })
     }
 
@@ -120,6 +134,29 @@ impl Client {
             grant_types: self.grant_types.clone(),
             allowed_scopes: self.allowed_scopes.as_ref().map(ScopeSet::from_tokens),
             allowed_audiences: self.allowed_audiences.as_ref().map(|a| a.iter().map(Audience::new).collect()),
+        }
+    }
+}
+
+/// What a client may obtain by token exchange, as stored. The default
+/// allows nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExchangePolicy {
+    /// API identifiers it may obtain tokens for.
+    pub audiences: Vec<String>,
+    /// Scopes it may obtain.
+    pub scopes: Vec<String>,
+    /// True if it may exchange without an actor token (impersonation).
+    pub impersonation: bool,
+}
+
+impl ExchangePolicy {
+    /// The protocol's view of this policy.
+    pub fn profile(&self) -> Policy {
+        Policy {
+            audiences: self.audiences.iter().map(Audience::new).collect(),
+            scopes: ScopeSet::from_tokens(&self.scopes),
+            impersonation: self.impersonation,
         }
     }
 }

@@ -32,6 +32,9 @@ diesel::table! {
         updated_at -> BigInt,
         first_party -> Bool,
         disabled -> Bool,
+        exchange_audiences -> Text,
+        exchange_scopes -> Text,
+        exchange_impersonation -> Bool,
     }
 }
 

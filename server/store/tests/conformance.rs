@@ -10,7 +10,7 @@ use diesel::{Connection, RunQueryDsl};
 use serde_json::json;
 use std::time::Duration;
 use tessera_protocol::model::GrantType;
-use tessera_store::clients::{self, Client, ClientSecret};
+use tessera_store::clients::{self, Client, ClientSecret, ExchangePolicy};
 use tessera_store::keys::{self, KeyState, SigningKey};
 use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError, apis, audit};
@@ -86,6 +86,7 @@ fn client(id: &str) -> Client {
         service_account_user_id: None,
         first_party: false,
         disabled: false,
+        exchange: ExchangePolicy::default(),
         created_at: 1,
         updated_at: 1,
     }
@@ -128,6 +129,15 @@ fn secrets_expire_and_revoke(db: &Db) {
     let got = clients::find(&mut c, "c1").unwrap().unwrap();
     assert_eq!(got.allowed_scopes, Some(vec!["read".to_string()]));
     assert_eq!(got.metadata, json!({"tier": "gold"}));
+    assert_eq!(got.exchange, ExchangePolicy::default(), "token exchange allows nothing by default");
+    let mut edited = got;
+    edited.exchange = ExchangePolicy {
+        audiences: vec!["https://b.example".into()],
+        scopes: vec!["read".into(), "write".into()],
+        impersonation: true,
+    };
+    clients::update(&mut c, &edited).unwrap();
+    assert_eq!(clients::find(&mut c, "c1").unwrap().unwrap().exchange, edited.exchange);
 }
 
 fn key_states_move_and_retired_keys_purge(db: &Db) {

@@ -175,6 +175,17 @@ pub struct ClientCreateArgs {
     /// The operator's own application: users are not asked for consent.
     #[arg(long)]
     pub first_party: bool,
+    /// APIs the client may obtain tokens for by token exchange (RFC 8693),
+    /// comma-separated (default: none). The grant type must be enabled too.
+    #[arg(long)]
+    pub exchange_audiences: Option<String>,
+    /// Scopes the client may obtain by token exchange, comma-separated (default: none).
+    #[arg(long)]
+    pub exchange_scopes: Option<String>,
+    /// The client may exchange a user's token without an actor token
+    /// (impersonation); without it, only delegation is allowed.
+    #[arg(long)]
+    pub exchange_impersonation: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

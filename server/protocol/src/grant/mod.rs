@@ -1,9 +1,10 @@
-//! Grants, one module per grant type (RFC 6749 §4).
+//! Grants, one module per grant type (RFC 6749 §4, RFC 8693).
 
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::ids::{ApiId, Audience, ClientId};

@@ -4,7 +4,7 @@
 use super::{Context, output};
 use crate::cli::{AdminCommand, ApiCommand, ClientCommand, KeysCommand, PasswordArgs, SecretCommand, UserCommand};
 use crate::clock;
-use crate::service::admin::{self, NewApi, NewClient, NewUser, json_object, split_list};
+use crate::service::admin::{self, ExchangePolicy, NewApi, NewClient, NewUser, json_object, split_list};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 use std::io::BufRead;
@@ -97,6 +97,11 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                     service_account: a.service_account,
                     first_party: a.first_party,
                     disabled: false,
+                    exchange: Some(ExchangePolicy {
+                        audiences: a.exchange_audiences.as_deref().map(split_list).unwrap_or_default(),
+                        scopes: a.exchange_scopes.as_deref().map(split_list).unwrap_or_default(),
+                        impersonation: a.exchange_impersonation,
+                    }),
                 },
             )?;
             let secret_text = secret.as_ref().map(|s| s.expose().to_owned());
@@ -120,6 +125,11 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                     "redirect_uris": client.redirect_uris,
                     "service_account_user_id": client.service_account_user_id,
                     "first_party": client.first_party,
+                    "exchange": {
+                        "audiences": client.exchange.audiences,
+                        "scopes": client.exchange.scopes,
+                        "impersonation": client.exchange.impersonation,
+                    },
                 }),
                 &human,
             );

@@ -85,6 +85,12 @@ pub struct ClientView {
     pub first_party: bool,
     /// Cannot authenticate or start an authorization.
     pub disabled: bool,
+    /// API identifiers it may obtain by token exchange (RFC 8693).
+    pub exchange_audiences: Vec<String>,
+    /// Scopes it may obtain by token exchange.
+    pub exchange_scopes: Vec<String>,
+    /// It may exchange without an actor token (impersonation).
+    pub exchange_impersonation: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -106,6 +112,9 @@ impl From<Client> for ClientView {
             service_account_user_id: c.service_account_user_id,
             first_party: c.first_party,
             disabled: c.disabled,
+            exchange_audiences: c.exchange.audiences,
+            exchange_scopes: c.exchange.scopes,
+            exchange_impersonation: c.exchange.impersonation,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

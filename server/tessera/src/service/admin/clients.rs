@@ -10,6 +10,9 @@ use tessera_protocol::ScopeSet;
 use tessera_protocol::model::{GrantType, UnknownName};
 use tessera_protocol::redirect_uri::validate_redirect_uri;
 use tessera_protocol::secret::PlainSecret;
+/// What a client may obtain by token exchange: the store's type, named here
+/// so the console and the CLI need not reach into the store.
+pub use tessera_store::clients::ExchangePolicy;
 use tessera_store::clients::{self, Client, ClientSecret};
 use tessera_store::users;
 use tessera_store::{DbConn, Store, StoreError};
@@ -40,6 +43,10 @@ pub struct NewClient {
     pub first_party: bool,
     /// Disabled: cannot authenticate or start an authorization.
     pub disabled: bool,
+    /// What it may obtain by token exchange (RFC 8693). `None` keeps the
+    /// stored policy on update (a form without these fields cannot erase
+    /// it) and allows nothing on create.
+    pub exchange: Option<ExchangePolicy>,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -67,6 +74,12 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
     }
     if let Some(scopes) = &new.scopes {
         ScopeSet::parse(&scopes.join(" ")).map_err(|e| invalid("scopes", e.description))?;
+    }
+    if let Some(x) = &new.exchange {
+        ScopeSet::parse(&x.scopes.join(" ")).map_err(|e| invalid("exchange-scopes", e.description))?;
+        if x.audiences.iter().any(|a| a.trim().is_empty() || a.trim() != a) {
+            return Err(invalid("exchange-audiences", "name API identifiers, without spaces"));
+        }
     }
     if !new.metadata.is_object() {
         return Err(invalid("metadata", "must be a JSON object"));
@@ -115,6 +128,7 @@ pub fn create_client(
             service_account_user_id: service_account_id(conn, new.service_account.as_deref())?,
             first_party: new.first_party,
             disabled: new.disabled,
+            exchange: new.exchange.clone().unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -153,6 +167,9 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
         c.metadata = edit.metadata.clone();
         c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
         c.first_party = edit.first_party;
+        if let Some(x) = &edit.exchange {
+            c.exchange = x.clone();
+        }
         // Issue #11 item 5: disabling a client ends its refresh-token families.
         let revoked = if edit.disabled && !c.disabled { grants::revoke_client(conn, id, now)? } else { 0 };
         c.disabled = edit.disabled;

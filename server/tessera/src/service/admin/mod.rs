@@ -12,8 +12,8 @@ mod users;
 
 pub use apis::{ApiEdit, NewApi, create_api, delete_api, find_api, list_apis, update_api};
 pub use clients::{
-    NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients, revoke_client_secret,
-    update_client,
+    ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients,
+    revoke_client_secret, update_client,
 };
 pub use keys::{list_keys, rotate_keys};
 pub use overview::{Dashboard, audit_events, dashboard};

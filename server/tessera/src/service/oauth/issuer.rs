@@ -10,7 +10,7 @@ use crate::service::key_failure;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tessera_protocol::claims::PluginClaims;
-use tessera_protocol::grant::TokenPlan;
+use tessera_protocol::grant::{TokenPlan, token_exchange};
 use tessera_protocol::model::{ApiProfile, SigningAlg};
 use tessera_protocol::oidc::{IdTokenInput, OIDC_SCOPES, UserClaimsSource, id_token_claims, user_claims};
 use tessera_protocol::token::{ACCESS_TOKEN_TYP, TokenResponse, access_token_claims, apply_plugin_output};
@@ -120,15 +120,47 @@ impl Issuer {
     /// is given and a user is present, the ID token (OIDC Core §2).
     pub(crate) fn issue(
         &self,
-        mut plan: TokenPlan,
+        plan: TokenPlan,
         client: &Client,
         user: Option<(&User, UserSource)>,
         signer: &Signer,
         id: Option<IdTokenRequest<'_>>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.issue_with_act(plan, client, user, signer, id, None)
+    }
+
+    /// Issues the access token of a token exchange (RFC 8693 §2.2.1) for
+    /// `user`, impersonated: `act` (§4.1) is in the claims the plugins see,
+    /// since the WIT context has no field for the actor, and is set again
+    /// after them so no plugin can change who acts.
+    pub(crate) fn issue_exchanged(
+        &self,
+        plan: TokenPlan,
+        client: &Client,
+        user: &User,
+        signer: &Signer,
+        act: Option<Value>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut resp = self.issue_with_act(plan, client, Some((user, UserSource::Impersonated)), signer, None, act)?;
+        resp.issued_token_type = Some(token_exchange::ACCESS_TOKEN_TYPE);
+        Ok(resp)
+    }
+
+    fn issue_with_act(
+        &self,
+        mut plan: TokenPlan,
+        client: &Client,
+        user: Option<(&User, UserSource)>,
+        signer: &Signer,
+        id: Option<IdTokenRequest<'_>>,
+        act: Option<Value>,
+    ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
         let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
         let mut access_claims = access_token_claims(&self.issuer, &plan, now, &jti);
+        if let Some(act) = &act {
+            access_claims.insert("act".into(), act.clone());
+        }
         let id_input = match (&id, user) {
             (Some(req), Some((u, _))) => Some(IdTokenInput {
                 issuer: &self.issuer,
@@ -159,6 +191,9 @@ impl Issuer {
         })?;
         plan.scopes.remove_all(out.drop_scopes.iter().map(String::as_str));
         apply_plugin_output(&mut access_claims, &plan.scopes, &out.access);
+        if let Some(act) = act {
+            access_claims.insert("act".into(), act);
+        }
         let access_token = signer.sign(ACCESS_TOKEN_TYP, &access_claims).map_err(key_failure)?;
         let id_token = match (id_input, base_id) {
             (Some(mut input), Some(mut id_claims)) => {
@@ -180,6 +215,7 @@ impl Issuer {
             scope: (!plan.scopes.is_empty()).then(|| plan.scopes.to_string()),
             refresh_token: None,
             id_token,
+            issued_token_type: None,
         })
     }
 

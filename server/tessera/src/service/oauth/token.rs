@@ -3,22 +3,26 @@
 //!
 //! The grants: client credentials (RFC 6749 §4.4), the password grant
 //! (§4.3, off unless enabled per client), the authorization code's
-//! redemption (§4.1.3) and the refresh token with rotation and family
-//! revocation (§6, RFC 9700 §4.14.2). The pure rules of each live in
+//! redemption (§4.1.3), the refresh token with rotation and family
+//! revocation (§6, RFC 9700 §4.14.2) and token exchange (RFC 8693, off
+//! unless enabled per client and allowed by its exchange policy). The pure rules of each live in
 //! `tessera_protocol::grant`; this file loads what they need and stores
 //! what they decide.
 //!
 //! Runs on a blocking thread. Every failure is an `OAuthError`; storage and
 //! key failures go through `store_failure`/`key_failure`.
 
+use super::access_token::own_access_token;
 use super::client_auth::ClientAuthenticator;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::refresh::{Issued, RefreshTokens};
 use crate::clock::{self, SharedClock};
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
-use crate::service::store_failure;
+use crate::service::{key_failure, store_failure};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use tessera_protocol::grant::authorization_code::redemption;
+use tessera_protocol::grant::token_exchange::{self, PresentedToken, TokenType};
 use tessera_protocol::grant::{client_credentials, password, refresh_token, user_plan};
 use tessera_protocol::model::{ApiProfile, GrantType};
 use tessera_protocol::params::Params;
@@ -76,7 +80,8 @@ impl TokenService {
             GrantType::Password => self.password(&client, &params, peer),
             GrantType::RefreshToken => self.refresh(&client, &params),
             GrantType::AuthorizationCode => self.authorization_code(&client, &params),
-            GrantType::Implicit | GrantType::DeviceCode | GrantType::TokenExchange => Err(unsupported()),
+            GrantType::TokenExchange => self.token_exchange(&client, &params),
+            GrantType::Implicit | GrantType::DeviceCode => Err(unsupported()),
         }
     }
 
@@ -132,6 +137,66 @@ impl TokenService {
             resp.refresh_token = Some(token);
         }
         Ok(resp)
+    }
+
+    /// RFC 8693: the subject token's user, impersonated, for the requested
+    /// API, with `act` naming the actor when an actor token is given.
+    fn token_exchange(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let profile = client.profile();
+        token_exchange::check_client(&profile)?;
+        let req = token_exchange::parse(params)?;
+        let now = self.clock.now();
+        let subject = self.presented_token(&req.subject, "subject_token", now)?;
+        let actor = req.actor.as_ref().map(|a| self.presented_token(a, "actor_token", now)).transpose()?;
+        let sub = subject.get("sub").and_then(Value::as_str).unwrap_or_default();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let user = users::find(&mut conn, sub)
+            .map_err(store_failure)?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| token_exchange::invalid_token("subject_token", "sub is no enabled user"))?;
+        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
+        drop(conn);
+        let subject = token_exchange::Subject { user_id: user.id.clone(), claims: subject };
+        let exchange = token_exchange::decide(
+            &req,
+            &profile,
+            &client.exchange.profile(),
+            api.as_ref().map(|a| a.profile()).as_ref(),
+            &subject,
+            actor.as_ref(),
+            now,
+        )?;
+        let signer =
+            self.issuer.signer_for(&exchange.plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
+        self.issuer.issue_exchanged(exchange.plan, client, &user, &signer, exchange.act)
+    }
+
+    /// The claims of a subject or actor token, if this issuer issued it and
+    /// it is valid at `now`: access tokens by the rules userinfo and
+    /// introspection apply, ID tokens by signature, issuer and expiry.
+    fn presented_token(
+        &self,
+        presented: &PresentedToken,
+        which: &str,
+        now: i64,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let token = presented.token.expose();
+        match presented.token_type {
+            TokenType::AccessToken => own_access_token(&self.issuer, &self.store, token, now)?
+                .map(|t| t.claims)
+                .ok_or_else(|| token_exchange::invalid_token(which, "not a valid access token of this issuer")),
+            TokenType::IdToken => {
+                let claims = self
+                    .issuer
+                    .keys()
+                    .verify_id_token_hint(token, self.issuer.url())
+                    .map_err(key_failure)?
+                    .ok_or_else(|| token_exchange::invalid_token(which, "not an ID token of this issuer"))?;
+                token_exchange::check_id_token(&claims, now)
+                    .map_err(|why| token_exchange::invalid_token(which, why))?;
+                Ok(claims)
+            }
+        }
     }
 
     /// RFC 6749 §6 with rotation: the old token is retired only when the new

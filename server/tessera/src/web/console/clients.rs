@@ -7,7 +7,7 @@ use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
     pretty, render, render_form, see_other,
 };
-use crate::service::admin::{self, AdminError, NewClient, json_object, split_list};
+use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient, json_object, split_list};
 use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -41,6 +41,11 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
         GrantType::Password.as_str(),
         "Off by default: the client sees the user's password, and sign-in cannot use anything but a password \
          (RFC 9700 §2.4 says it MUST NOT be used). Enable only to migrate a legacy client you trust.",
+    ),
+    (
+        GrantType::TokenExchange.as_str(),
+        "Token exchange (RFC 8693): trades a user's token from Tessera for one to another API, acting for that \
+         user. Nothing is allowed until the exchange policy below names audiences and scopes.",
     ),
     (
         GrantType::Implicit.as_str(),
@@ -91,6 +96,12 @@ struct ClientForm {
     first_party: Option<String>,
     #[serde(default)]
     disabled: Option<String>,
+    #[serde(default)]
+    exchange_audiences: String,
+    #[serde(default)]
+    exchange_scopes: String,
+    #[serde(default)]
+    exchange_impersonation: Option<String>,
 }
 
 impl ClientForm {
@@ -107,6 +118,9 @@ impl ClientForm {
             service_account: service_account.unwrap_or_default(),
             first_party: c.first_party.then(|| "on".into()),
             disabled: c.disabled.then(|| "on".into()),
+            exchange_audiences: c.exchange_audiences.join(", "),
+            exchange_scopes: c.exchange_scopes.join(", "),
+            exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
         }
     }
 
@@ -144,6 +158,11 @@ impl ClientForm {
             service_account: Some(self.service_account.trim().to_owned()).filter(|s| !s.is_empty()),
             first_party: self.first_party.is_some(),
             disabled: self.disabled.is_some(),
+            exchange: Some(ExchangePolicy {
+                audiences: split_list(&self.exchange_audiences),
+                scopes: split_list(&self.exchange_scopes),
+                impersonation: self.exchange_impersonation.is_some(),
+            }),
         })
     }
 }

@@ -7,3 +7,4 @@
 mod console;
 mod harness;
 mod oauth;
+mod token_exchange;

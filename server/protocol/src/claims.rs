@@ -26,6 +26,9 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "acr",
     "amr",
     "cnf",
+    // RFC 8693 §4.1, §4.4: who acts, and who may; only token exchange sets them.
+    "act",
+    "may_act",
 ];
 
 /// True if `name` is reserved.

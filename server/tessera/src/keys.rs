@@ -589,6 +589,33 @@ mod tests {
         assert!(Signer::from_pkcs8("k".into(), SigningAlg::HS256, &der).is_err());
     }
 
+    /// Issue #13 item 1: a key version is decrypted and parsed once; every
+    /// refresh of the key ring hands out the same parsed signer until a
+    /// rotation makes another key current.
+    #[test]
+    fn each_key_version_is_parsed_once_across_refreshes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = Store::connect(&url, 2, Duration::from_secs(5)).unwrap();
+        store.migrate().unwrap();
+        let master =
+            Arc::new(MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap());
+        ensure_keys(&store, &master, 1_000_000).unwrap();
+        // A zero refresh interval: every call below reloads from the database.
+        let ring = KeyRing::new(store.clone(), master.clone(), Duration::ZERO, 3_600, clock::SetClock::at(1_000_000));
+        for alg in SigningAlg::ASYMMETRIC {
+            let first = ring.signer(alg).unwrap();
+            assert!(Arc::ptr_eq(&first, &ring.signer(alg).unwrap()), "{alg}");
+        }
+        let before: Vec<_> = SigningAlg::ASYMMETRIC.iter().map(|a| ring.signer(*a).unwrap()).collect();
+        rotate(&store, &master, 1_000_001, 3_600).unwrap();
+        for (alg, old) in SigningAlg::ASYMMETRIC.into_iter().zip(before) {
+            let new = ring.signer(alg).unwrap();
+            assert_ne!(new.kid, old.kid, "{alg}");
+            assert!(Arc::ptr_eq(&new, &ring.signer(alg).unwrap()), "{alg}");
+        }
+    }
+
     /// Issue #12 item 3: `exp` and `nbf` of our own tokens are judged by the
     /// injected time, with the protocol's leeway, not by the system clock.
     #[test]

@@ -5,13 +5,25 @@
 //! Life cycle per algorithm: a `next` key is published before it signs, then
 //! becomes `current`, then `retired` (still published for
 //! `keys.retired_publish_secs` so tokens it signed keep verifying).
+//!
+//! Signing: each key version is decrypted and parsed into an aws-lc-rs key
+//! pair once, when the key ring first meets it, and [`Signer::sign`] writes
+//! the JWS compact serialization (RFC 7515 §7.1) itself with that pair, so a
+//! token costs one signature and no key parsing. jsonwebtoken verifies
+//! (our own tokens here, and the end-to-end tests with `openidconnect` and
+//! `oauth2`), builds the published JWKs, and signs HS256.
 
 use crate::clock::{self, SharedClock};
 use crate::crypto::{CryptoError, MasterKey};
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,6 +83,8 @@ fn generate_pkcs8(alg: SigningAlg) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     Ok(Zeroizing::new(der))
 }
 
+/// The key as jsonwebtoken takes it, to build its public JWK when a key is
+/// created (signing goes through [`PrivateKey`]).
 fn encoding_key(alg: SigningAlg, der: &[u8]) -> Result<EncodingKey, KeyError> {
     Ok(match alg {
         SigningAlg::RS256 => {
@@ -82,7 +96,7 @@ fn encoding_key(alg: SigningAlg, der: &[u8]) -> Result<EncodingKey, KeyError> {
         }
         SigningAlg::ES256 => EncodingKey::from_ec_der(der),
         SigningAlg::EdDSA => EncodingKey::from_ed_der(der),
-        SigningAlg::HS256 => EncodingKey::from_secret(der),
+        SigningAlg::HS256 => return Err(KeyError::Material("HS256 keys are not published".into())),
     })
 }
 
@@ -186,27 +200,102 @@ pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs:
 /// The algorithm of the key that verified a token, and the token's claims.
 pub type Verified = (SigningAlg, Map<String, Value>);
 
-/// A ready-to-use signing key.
+/// A private key in the form that signs without further parsing.
+enum PrivateKey {
+    /// RS256: RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
+    Rsa(RsaKeyPair),
+    /// ES256: ECDSA P-256 with SHA-256, `r || s` in 64 bytes (RFC 7518 §3.4).
+    Ecdsa(EcdsaKeyPair),
+    /// EdDSA with Ed25519 (RFC 8037 §3.1).
+    Ed25519(Ed25519KeyPair),
+    /// HS256 (RFC 7518 §3.2): an API's secret, signed by jsonwebtoken (an
+    /// HMAC key has nothing to parse ahead).
+    Hmac(EncodingKey),
+}
+
+impl PrivateKey {
+    /// Parses a key ring key (PKCS#8 v1 DER, as [`generate_pkcs8`] writes it).
+    fn from_pkcs8(alg: SigningAlg, der: &[u8]) -> Result<PrivateKey, KeyError> {
+        let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Material(format!("{alg} key rejected: {e}"));
+        Ok(match alg {
+            SigningAlg::RS256 => PrivateKey::Rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
+            SigningAlg::ES256 => {
+                PrivateKey::Ecdsa(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(rejected)?)
+            }
+            SigningAlg::EdDSA => PrivateKey::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(rejected)?),
+            SigningAlg::HS256 => {
+                return Err(KeyError::Material("HS256 keys belong to APIs, not the key ring".into()));
+            }
+        })
+    }
+
+    /// The signature of `message` (the JWS signing input), base64url-encoded.
+    fn sign(&self, message: &[u8]) -> Result<String, KeyError> {
+        let failed = |_| KeyError::Material("signing failed".into());
+        let signature = match self {
+            PrivateKey::Rsa(pair) => {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut out).map_err(failed)?;
+                out
+            }
+            PrivateKey::Ecdsa(pair) => pair.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec(),
+            PrivateKey::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+            PrivateKey::Hmac(key) => {
+                return jsonwebtoken::crypto::sign(message, key, Algorithm::HS256)
+                    .map_err(|e| KeyError::Material(e.to_string()));
+            }
+        };
+        Ok(URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// The JOSE header of every token we sign: these members, in this order,
+/// are what `jsonwebtoken::Header` wrote before the key ring signed itself
+/// (a unit test holds the two byte-equal).
+#[derive(Serialize)]
+struct JoseHeader<'a> {
+    typ: &'a str,
+    alg: &'a str,
+    kid: &'a str,
+}
+
+/// A ready-to-use signing key: parsed once per key version and shared by
+/// `Arc`, so signing takes no lock.
 pub struct Signer {
     /// The `kid` header value.
     pub kid: String,
     /// The algorithm.
     pub alg: SigningAlg,
-    key: EncodingKey,
+    key: PrivateKey,
 }
 
 impl Signer {
     /// A signer for an API's HS256 secret (not published in the JWKS).
     pub fn hs256(kid: String, secret: &[u8]) -> Signer {
-        Signer { kid, alg: SigningAlg::HS256, key: EncodingKey::from_secret(secret) }
+        Signer { kid, alg: SigningAlg::HS256, key: PrivateKey::Hmac(EncodingKey::from_secret(secret)) }
     }
 
-    /// Signs claims as a JWT with the given `typ`.
+    /// A signer for a key ring key (PKCS#8 v1 DER), parsed here once.
+    fn from_pkcs8(kid: String, alg: SigningAlg, der: &[u8]) -> Result<Signer, KeyError> {
+        Ok(Signer { kid, alg, key: PrivateKey::from_pkcs8(alg, der)? })
+    }
+
+    /// Signs claims as a JWT with the given `typ`: the JWS compact
+    /// serialization (RFC 7515 §7.1), header and claims as JSON in base64url
+    /// without padding.
     pub fn sign(&self, typ: &str, claims: &serde_json::Map<String, Value>) -> Result<String, KeyError> {
-        let mut header = Header::new(jwt_alg(self.alg));
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| KeyError::Material(e.to_string()))
+        let json = |e: serde_json::Error| KeyError::Material(e.to_string());
+        let header = serde_json::to_vec(&JoseHeader { typ, alg: self.alg.as_str(), kid: &self.kid }).map_err(json)?;
+        let claims = serde_json::to_vec(claims).map_err(json)?;
+        // Room for both parts and an RSA-2048 signature, each in base64url.
+        let mut token = String::with_capacity((header.len() + claims.len() + 256) * 4 / 3 + 8);
+        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+        let signature = self.key.sign(token.as_bytes())?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
     }
 }
 
@@ -293,7 +382,7 @@ impl KeyRing {
                     None => {
                         let der =
                             self.master.open(&crate::crypto::purpose::signing_key(&row.kid), &row.private_key_enc)?;
-                        let s = Arc::new(Signer { kid: row.kid.clone(), alg, key: encoding_key(alg, &der)? });
+                        let s = Arc::new(Signer::from_pkcs8(row.kid.clone(), alg, &der)?);
                         cache.insert(row.kid.clone(), s.clone());
                         s
                     }
@@ -395,16 +484,144 @@ fn decode_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{DecodingKey, Header, Validation};
+
+    /// A fresh key ring key: its signer, and the verifying key built from
+    /// the JWK we publish for it (as a relying party would).
+    fn fresh(alg: SigningAlg, kid: &str) -> (Signer, EncodingKey, DecodingKey) {
+        let der = generate_pkcs8(alg).unwrap();
+        let key = encoding_key(alg, &der).unwrap();
+        let jwk: Jwk = serde_json::from_value(public_jwk(alg, kid, &key).unwrap()).unwrap();
+        (Signer::from_pkcs8(kid.into(), alg, &der).unwrap(), key, DecodingKey::from_jwk(&jwk).unwrap())
+    }
+
+    fn sample_claims() -> Map<String, Value> {
+        let claims = json!({
+            "iss": "https://i.test", "sub": "s", "aud": "https://api.test", "exp": 4_000_000_000_i64,
+            "iat": 1_000, "nbf": 1_000, "jti": "j", "client_id": "c", "scope": "read write",
+            "https://example.com/name": "Zoë \"quoted\" </script>",
+        });
+        claims.as_object().unwrap().clone()
+    }
+
+    fn segment(token: &str, n: usize) -> Vec<u8> {
+        URL_SAFE_NO_PAD.decode(token.split('.').nth(n).unwrap()).unwrap()
+    }
+
+    /// Issue #13 item 1: what the pre-parsed key pairs sign verifies with
+    /// jsonwebtoken's own verifier from the published JWK, with the claims
+    /// and the header intact, and the signature has the size its algorithm
+    /// prescribes (ES256 is `r || s`, not DER: RFC 7518 §3.4).
+    #[test]
+    fn tokens_verify_with_jsonwebtoken_from_the_published_jwk() {
+        for (alg, signature_len) in [(SigningAlg::RS256, 256), (SigningAlg::ES256, 64), (SigningAlg::EdDSA, 64)] {
+            let (signer, _, decoding) = fresh(alg, "k1");
+            let token = signer.sign("at+jwt", &sample_claims()).unwrap();
+            let mut v = Validation::new(jwt_alg(alg));
+            v.set_audience(&["https://api.test"]);
+            let data = jsonwebtoken::decode::<Map<String, Value>>(&token, &decoding, &v)
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(data.claims, sample_claims(), "{alg}");
+            assert_eq!(data.header.alg, jwt_alg(alg));
+            assert_eq!(data.header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(data.header.kid.as_deref(), Some("k1"));
+            assert_eq!(segment(&token, 2).len(), signature_len, "{alg}");
+            assert!(!token.contains('='), "{alg}: base64url without padding");
+            // Another key's JWK must not verify it.
+            let (_, _, other) = fresh(alg, "k1");
+            assert!(jsonwebtoken::decode::<Map<String, Value>>(&token, &other, &v).is_err(), "{alg}");
+        }
+    }
+
+    /// The header is byte for byte what `jsonwebtoken::Header` wrote before
+    /// the key ring signed by itself: `typ`, `alg`, `kid`, in that order.
+    #[test]
+    fn header_is_the_one_jsonwebtoken_writes() {
+        for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA, SigningAlg::HS256] {
+            let signer = match alg {
+                SigningAlg::HS256 => Signer::hs256("hs256-api".into(), b"an HS256 secret of 32 bytes....."),
+                alg => fresh(alg, "k-7").0,
+            };
+            for typ in [ACCESS_TOKEN_TYP, "JWT"] {
+                let mut before = Header::new(jwt_alg(alg));
+                before.typ = Some(typ.to_owned());
+                before.kid = Some(signer.kid.clone());
+                let token = signer.sign(typ, &sample_claims()).unwrap();
+                assert_eq!(segment(&token, 0), serde_json::to_vec(&before).unwrap(), "{alg} {typ}");
+                assert_eq!(segment(&token, 1), serde_json::to_vec(&sample_claims()).unwrap(), "{alg} {typ}");
+            }
+        }
+    }
+
+    /// RS256 (PKCS#1 v1.5) and Ed25519 signatures are deterministic, so the
+    /// whole token equals the one `jsonwebtoken::encode` makes with the same
+    /// key; ES256 is randomised and is checked by verification above.
+    #[test]
+    fn deterministic_algorithms_give_the_token_jsonwebtoken_gives() {
+        for alg in [SigningAlg::RS256, SigningAlg::EdDSA] {
+            let (signer, key, _) = fresh(alg, "k2");
+            let mut header = Header::new(jwt_alg(alg));
+            header.typ = Some("JWT".into());
+            header.kid = Some("k2".into());
+            let expected = jsonwebtoken::encode(&header, &sample_claims(), &key).unwrap();
+            assert_eq!(signer.sign("JWT", &sample_claims()).unwrap(), expected, "{alg}");
+        }
+    }
+
+    /// HS256 (an API's own secret) verifies with that secret and no other.
+    #[test]
+    fn hs256_verifies_with_its_secret() {
+        let signer = Signer::hs256("hs256-api".into(), b"an HS256 secret of 32 bytes.....");
+        let token = signer.sign(ACCESS_TOKEN_TYP, &sample_claims()).unwrap();
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&["https://api.test"]);
+        let ok = DecodingKey::from_secret(b"an HS256 secret of 32 bytes.....");
+        assert_eq!(jsonwebtoken::decode::<Map<String, Value>>(&token, &ok, &v).unwrap().claims, sample_claims());
+        let wrong = DecodingKey::from_secret(b"another HS256 secret of 32 bytes");
+        assert!(jsonwebtoken::decode::<Map<String, Value>>(&token, &wrong, &v).is_err());
+    }
+
+    #[test]
+    fn the_key_ring_refuses_key_material_of_another_algorithm() {
+        let der = generate_pkcs8(SigningAlg::ES256).unwrap();
+        assert!(Signer::from_pkcs8("k".into(), SigningAlg::RS256, &der).is_err());
+        assert!(Signer::from_pkcs8("k".into(), SigningAlg::EdDSA, &der).is_err());
+        assert!(Signer::from_pkcs8("k".into(), SigningAlg::HS256, &der).is_err());
+    }
+
+    /// Issue #13 item 1: a key version is decrypted and parsed once; every
+    /// refresh of the key ring hands out the same parsed signer until a
+    /// rotation makes another key current.
+    #[test]
+    fn each_key_version_is_parsed_once_across_refreshes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = Store::connect(&url, 2, Duration::from_secs(5)).unwrap();
+        store.migrate().unwrap();
+        let master =
+            Arc::new(MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap());
+        ensure_keys(&store, &master, 1_000_000).unwrap();
+        // A zero refresh interval: every call below reloads from the database.
+        let ring = KeyRing::new(store.clone(), master.clone(), Duration::ZERO, 3_600, clock::SetClock::at(1_000_000));
+        for alg in SigningAlg::ASYMMETRIC {
+            let first = ring.signer(alg).unwrap();
+            assert!(Arc::ptr_eq(&first, &ring.signer(alg).unwrap()), "{alg}");
+        }
+        let before: Vec<_> = SigningAlg::ASYMMETRIC.iter().map(|a| ring.signer(*a).unwrap()).collect();
+        rotate(&store, &master, 1_000_001, 3_600).unwrap();
+        for (alg, old) in SigningAlg::ASYMMETRIC.into_iter().zip(before) {
+            let new = ring.signer(alg).unwrap();
+            assert_ne!(new.kid, old.kid, "{alg}");
+            assert!(Arc::ptr_eq(&new, &ring.signer(alg).unwrap()), "{alg}");
+        }
+    }
 
     /// Issue #12 item 3: `exp` and `nbf` of our own tokens are judged by the
     /// injected time, with the protocol's leeway, not by the system clock.
     #[test]
     fn expiry_and_not_before_follow_the_given_time() {
         let alg = SigningAlg::ES256;
-        let key = encoding_key(alg, &generate_pkcs8(alg).unwrap()).unwrap();
-        let jwk: Jwk = serde_json::from_value(public_jwk(alg, "k1", &key).unwrap()).unwrap();
-        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
-        let signer = Signer { kid: "k1".into(), alg, key };
+        let (signer, _, decoding) = fresh(alg, "k1");
         let claims = json!({"iss": "https://i.test", "sub": "s", "nbf": 1_000, "exp": 2_000});
         let token = signer.sign("at+jwt", claims.as_object().unwrap()).unwrap();
         let valid = |now, check_exp| decode_claims(&token, &decoding, jwt_alg(alg), "https://i.test", now, check_exp);
@@ -427,7 +644,7 @@ mod tests {
                 assert!(jwk.get(private).is_none(), "{alg}: {private}");
             }
             assert_eq!(jwk["kid"], "k1");
-            let signer = Signer { kid: "k1".into(), alg, key };
+            let signer = Signer::from_pkcs8("k1".into(), alg, &der).unwrap();
             let token = signer.sign("at+jwt", &serde_json::Map::new()).unwrap();
             assert_eq!(token.split('.').count(), 3);
         }

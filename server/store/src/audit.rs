@@ -1,9 +1,51 @@
 //! The audit log: who changed what, when. Append-only from the application's
 //! side; details never contain secrets (callers pass names, not values).
+//!
+//! # The hash chain
+//!
+//! The log is tamper-evident (issue #18 item 8): every event carries its
+//! place in the chain (`seq`, 1, 2, ...), the hash of the event before it
+//! (`prev_hash`; the first event chains from [`GENESIS`], 64 zeros) and its
+//! own `hash`, lowercase hex of SHA-256 over eight fields, each written as
+//! its UTF-8 byte length (8 bytes, big-endian) followed by its bytes:
+//!
+//! 1. the tag `tessera.audit.v1`,
+//! 2. `prev_hash` (its 64 hex characters),
+//! 3. `id`, 4. `at` (decimal Unix seconds, e.g. `1764460800`),
+//! 5. `actor`, 6. `action`, 7. `target`, 8. `detail` (the stored text as is).
+//!
+//! Length prefixes make the encoding unambiguous (no field can spill into
+//! the next). An auditor recomputes a line of `tessera audit export` with:
+//!
+//! ```python
+//! import hashlib, json
+//! def entry_hash(e):
+//!     h = hashlib.sha256()
+//!     for f in ("tessera.audit.v1", e["prev_hash"], e["id"], str(e["at"]),
+//!               e["actor"], e["action"], e["target"], e["detail"]):
+//!         b = f.encode()
+//!         h.update(len(b).to_bytes(8, "big") + b)
+//!     return h.hexdigest()
+//! ```
+//!
+//! Changing an event's fields breaks its own hash; recomputing that hash
+//! breaks the next event's `prev_hash`; removing an event leaves a gap in
+//! `seq` and a `prev_hash` that points nowhere; removing events at the end
+//! disagrees with the chain head. [`verify`] finds the first such link. Who
+//! can rewrite the whole database can rewrite the whole chain too: an
+//! exported hash kept elsewhere anchors it.
+//!
+//! The head (table `audit_chain`, one row) holds the last `seq` and `hash`.
+//! [`record`] locks it with an `UPDATE` before reading it, which takes the
+//! row lock on PostgreSQL and the database's write lock on SQLite, so
+//! appends from several nodes or threads wait for each other and chain in
+//! one order. Events written before the chain existed (migration 000011) are
+//! chained by [`chain_unchained`], oldest first, when the store migrates.
 
-use crate::schema::audit_events;
+use crate::schema::{audit_chain, audit_events};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
+use sha2::{Digest, Sha256};
 
 /// One audit event.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -23,10 +65,237 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-/// Appends an event.
-pub fn record(conn: &mut DbConn, event: &AuditEvent) -> Result<(), StoreError> {
-    diesel::insert_into(audit_events::table).values(event).execute(conn)?;
+/// An event with its links, as [`verify`] and the export read it; the links
+/// are `None` only on a row nobody chained (which [`verify`] reports).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct ChainedEvent {
+    /// The event's fields.
+    #[diesel(embed)]
+    pub event: AuditEvent,
+    /// Its place in the chain, from 1.
+    pub seq: Option<i64>,
+    /// The hash of the event before it ([`GENESIS`] for the first).
+    pub prev_hash: Option<String>,
+    /// Its own hash (see the module doc).
+    pub hash: Option<String>,
+}
+
+/// What the first event chains from.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The tag hashed first, so a later encoding can be told apart.
+const TAG: &str = "tessera.audit.v1";
+
+/// The one row of `audit_chain`.
+const HEAD: i32 = 1;
+
+/// How many rows one read of the chain loads.
+const PAGE: i64 = 1000;
+
+/// The hash of `event` chained after `prev_hash` (encoding in the module doc).
+pub fn entry_hash(prev_hash: &str, event: &AuditEvent) -> String {
+    let at = event.at.to_string();
+    let mut h = Sha256::new();
+    for field in [TAG, prev_hash, &event.id, &at, &event.actor, &event.action, &event.target, &event.detail] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Locks the chain head for the rest of the transaction and returns it.
+fn lock_head(conn: &mut DbConn) -> Result<(i64, String), StoreError> {
+    // A no-op UPDATE: PostgreSQL's row lock, SQLite's write lock, taken
+    // before the head is read so no other append reads the same head.
+    let locked =
+        diesel::update(audit_chain::table.find(HEAD)).set(audit_chain::seq.eq(audit_chain::seq)).execute(conn)?;
+    if locked != 1 {
+        return Err(StoreError::Corrupt("the audit chain head (table audit_chain) is missing".into()));
+    }
+    Ok(audit_chain::table.find(HEAD).select((audit_chain::seq, audit_chain::hash)).first(conn)?)
+}
+
+fn set_head(conn: &mut DbConn, seq: i64, hash: &str) -> Result<(), StoreError> {
+    diesel::update(audit_chain::table.find(HEAD))
+        .set((audit_chain::seq.eq(seq), audit_chain::hash.eq(hash)))
+        .execute(conn)?;
     Ok(())
+}
+
+/// Appends an event at the end of the chain, inside the caller's
+/// transaction (which holds the chain head until it ends). The one way
+/// events are written.
+pub fn record(conn: &mut DbConn, event: &AuditEvent) -> Result<(), StoreError> {
+    let (head_seq, head_hash) = lock_head(conn)?;
+    let seq = head_seq + 1;
+    let hash = entry_hash(&head_hash, event);
+    diesel::insert_into(audit_events::table)
+        .values((
+            event,
+            audit_events::seq.eq(seq),
+            audit_events::prev_hash.eq(&head_hash),
+            audit_events::hash.eq(&hash),
+        ))
+        .execute(conn)?;
+    set_head(conn, seq, &hash)
+}
+
+/// Chains the events written before the chain existed (or by a node that
+/// does not know it yet), oldest first, after the current head; returns
+/// how many. Cheap when there are none: nothing is locked then.
+pub fn chain_unchained(conn: &mut DbConn) -> Result<usize, StoreError> {
+    let unchained = audit_events::table.filter(audit_events::hash.is_null());
+    if !diesel::select(diesel::dsl::exists(unchained)).get_result::<bool>(conn)? {
+        return Ok(0);
+    }
+    let (mut seq, mut prev) = lock_head(conn)?;
+    let mut chained = 0;
+    loop {
+        let page: Vec<AuditEvent> = audit_events::table
+            .filter(audit_events::hash.is_null())
+            .order((audit_events::at.asc(), audit_events::id.asc()))
+            .limit(PAGE)
+            .select(AuditEvent::as_select())
+            .load(conn)?;
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            seq += 1;
+            let hash = entry_hash(&prev, event);
+            diesel::update(audit_events::table.find(&event.id))
+                .set((audit_events::seq.eq(seq), audit_events::prev_hash.eq(&prev), audit_events::hash.eq(&hash)))
+                .execute(conn)?;
+            prev = hash;
+            chained += 1;
+        }
+    }
+    set_head(conn, seq, &prev)?;
+    Ok(chained)
+}
+
+/// The first place the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// The chain position where it breaks (the entry's, or the one expected).
+    pub seq: i64,
+    /// The entry found there, if any (id and time).
+    pub entry: Option<(String, i64)>,
+    /// What differs, for the auditor.
+    pub problem: String,
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainReport {
+    /// Every event links to the one before it and the head matches.
+    Intact {
+        /// How many events the chain holds.
+        count: i64,
+        /// The last hash (worth keeping elsewhere as an anchor).
+        head: String,
+    },
+    /// The first broken link, walking from the start.
+    Broken(BrokenLink),
+}
+
+/// Walks the whole chain in order and reports the first broken link.
+/// Appends running meanwhile are not a break: the walk stops at the head it
+/// read first (a row at or below it is committed with that head).
+pub fn verify(conn: &mut DbConn) -> Result<ChainReport, StoreError> {
+    let (head_seq, head_hash) = audit_chain::table
+        .find(HEAD)
+        .select((audit_chain::seq, audit_chain::hash))
+        .first::<(i64, String)>(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt("the audit chain head (table audit_chain) is missing".into()))?;
+    let mut expected_seq = 1;
+    let mut prev = GENESIS.to_owned();
+    while expected_seq <= head_seq {
+        let page: Vec<ChainedEvent> = audit_events::table
+            .filter(audit_events::seq.ge(expected_seq).and(audit_events::seq.le(head_seq)))
+            .order(audit_events::seq.asc())
+            .limit(PAGE)
+            .select(ChainedEvent::as_select())
+            .load(conn)?;
+        if page.is_empty() {
+            break;
+        }
+        for row in page {
+            if let Some(problem) = check_link(&row, expected_seq, &prev) {
+                let seq = row.seq.unwrap_or(expected_seq);
+                return Ok(ChainReport::Broken(BrokenLink { seq, entry: Some((row.event.id, row.event.at)), problem }));
+            }
+            prev = row.hash.unwrap_or_default();
+            expected_seq += 1;
+        }
+    }
+    if expected_seq <= head_seq || prev != head_hash {
+        let problem = format!(
+            "the chain head says {head_seq} entries ending in hash {head_hash}, but the entries end at {} \
+             (entries at the end were removed, or the head was changed)",
+            expected_seq - 1
+        );
+        return Ok(ChainReport::Broken(BrokenLink { seq: expected_seq, entry: None, problem }));
+    }
+    let stray: Option<AuditEvent> = audit_events::table
+        .filter(audit_events::seq.is_null().or(audit_events::hash.is_null()).or(audit_events::prev_hash.is_null()))
+        .order((audit_events::at.asc(), audit_events::id.asc()))
+        .select(AuditEvent::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(e) = stray {
+        return Ok(ChainReport::Broken(BrokenLink {
+            seq: head_seq + 1,
+            entry: Some((e.id, e.at)),
+            problem: "this entry is not in the chain (no seq or hash): it was inserted around the application".into(),
+        }));
+    }
+    Ok(ChainReport::Intact { count: head_seq, head: head_hash })
+}
+
+/// Why `row` is not the link expected at `seq` after `prev`, if it is not.
+fn check_link(row: &ChainedEvent, seq: i64, prev: &str) -> Option<String> {
+    let (Some(row_seq), Some(row_prev), Some(row_hash)) = (row.seq, &row.prev_hash, &row.hash) else {
+        return Some("the entry has a place in the chain but no hashes".into());
+    };
+    if row_seq != seq {
+        return Some(format!("entry {seq} is missing (removed?): the next entry found is {row_seq}"));
+    }
+    if row_prev != prev {
+        return Some(format!(
+            "its prev_hash {row_prev} is not the hash of the entry before it ({prev}): \
+             the entry before it was changed or removed"
+        ));
+    }
+    let recomputed = entry_hash(row_prev, &row.event);
+    if &recomputed != row_hash {
+        return Some(format!(
+            "its fields (id, at, actor, action, target, detail) hash to {recomputed}, not to its stored hash \
+             {row_hash}: the entry was changed"
+        ));
+    }
+    None
+}
+
+/// Chained events in chain order after `after_seq`, at most `limit`, with
+/// `since <= at < before` where given: one page of an export.
+pub fn chained(
+    conn: &mut DbConn,
+    since: Option<i64>,
+    before: Option<i64>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, StoreError> {
+    let mut q = audit_events::table.filter(audit_events::seq.gt(after_seq)).into_boxed();
+    if let Some(s) = since {
+        q = q.filter(audit_events::at.ge(s));
+    }
+    if let Some(b) = before {
+        q = q.filter(audit_events::at.lt(b));
+    }
+    Ok(q.order(audit_events::seq.asc()).limit(limit).select(ChainedEvent::as_select()).load(conn)?)
 }
 
 /// Which events to list; every set field must match.
@@ -39,7 +308,6 @@ pub struct AuditFilter {
     /// The target id exactly.
     pub target: Option<String>,
 }
-
 /// The newest events matching `filter`, newest first.
 pub fn recent(conn: &mut DbConn, filter: &AuditFilter, offset: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
     let mut q = audit_events::table.into_boxed();

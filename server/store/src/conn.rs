@@ -141,7 +141,12 @@ impl Store {
             DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
             DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
         };
-        ran.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+        let ran = ran.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        // Events written before the audit chain existed (migration 000011)
+        // join it here, once: SQL alone cannot hash them on both backends.
+        drop(c);
+        self.tx(crate::audit::chain_unchained)?;
+        Ok(ran)
     }
 
     /// Readiness: a round trip to the database.

@@ -85,6 +85,17 @@ diesel::table! {
         action -> Text,
         target -> Text,
         detail -> Text,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chain (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
     }
 }
 

@@ -717,6 +717,112 @@ fn unknown_stored_names_are_corrupt(db: &Db) {
     assert!(matches!(keys::all(&mut c), Err(StoreError::Corrupt(_))));
 }
 
+fn audit_event(id: &str, at: i64, detail: &str) -> audit::AuditEvent {
+    audit::AuditEvent {
+        id: id.into(),
+        at,
+        actor: "admin:alice".into(),
+        action: "client.create".into(),
+        target: "c1".into(),
+        detail: detail.into(),
+    }
+}
+
+fn broken(db: &Db) -> audit::BrokenLink {
+    match audit::verify(&mut db.store.conn().unwrap()).unwrap() {
+        audit::ChainReport::Broken(b) => b,
+        intact => panic!("expected a broken chain, got {intact:?}"),
+    }
+}
+
+/// Issue #18 item 8: events chain from the genesis value with the encoding
+/// the module doc gives (the vector is the doc's Python script's output);
+/// a changed detail, a removed entry and a removed last entry are each
+/// reported at the first broken link.
+fn audit_chain_verifies_and_detects_tampering(db: &Db) {
+    assert_eq!(
+        audit::entry_hash(audit::GENESIS, &audit_event("e0", 1_764_460_800, r#"{"name":"Ünïcode"}"#)),
+        "44ed711f74d97eae30c1e370aa96be870f642a2e17017b3823b5dee0ae16eebe"
+    );
+    assert_eq!(
+        audit::verify(&mut db.store.conn().unwrap()).unwrap(),
+        audit::ChainReport::Intact { count: 0, head: audit::GENESIS.into() }
+    );
+    for i in 0..5 {
+        db.store.tx(|c| audit::record(c, &audit_event(&format!("e{i}"), 100 + i, "{}"))).unwrap();
+    }
+    let rows = audit::chained(&mut db.store.conn().unwrap(), None, None, 0, 100).unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq.unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(rows[0].prev_hash.as_deref(), Some(audit::GENESIS));
+    assert_eq!(rows[1].prev_hash, rows[0].hash);
+    let audit::ChainReport::Intact { count: 5, head } = audit::verify(&mut db.store.conn().unwrap()).unwrap() else {
+        panic!("chain should hold 5 entries");
+    };
+    assert_eq!(Some(head), rows[4].hash);
+
+    let mut c = db.store.conn().unwrap();
+    diesel::sql_query(r#"UPDATE audit_events SET detail = '{"x":1}' WHERE id = 'e2'"#).execute(&mut c).unwrap();
+    let b = broken(db);
+    assert_eq!((b.seq, b.entry), (3, Some(("e2".into(), 102))));
+    assert!(b.problem.contains("was changed"), "{}", b.problem);
+
+    diesel::sql_query("UPDATE audit_events SET detail = '{}' WHERE id = 'e2'").execute(&mut c).unwrap();
+    assert!(matches!(audit::verify(&mut c).unwrap(), audit::ChainReport::Intact { count: 5, .. }));
+    diesel::sql_query("DELETE FROM audit_events WHERE id = 'e1'").execute(&mut c).unwrap();
+    let b = broken(db);
+    assert_eq!((b.seq, b.entry), (3, Some(("e2".into(), 102))));
+    assert!(b.problem.contains("entry 2 is missing"), "{}", b.problem);
+
+    diesel::sql_query("DELETE FROM audit_events WHERE id <> 'e0'").execute(&mut c).unwrap();
+    let b = broken(db);
+    assert_eq!((b.seq, b.entry), (2, None));
+    assert!(b.problem.contains("the entries end at 1"), "{}", b.problem);
+}
+
+/// Issue #18 item 8: appends from many threads at once (several nodes on
+/// PostgreSQL) wait for the chain head and form one unbroken chain.
+fn audit_appends_chain_under_concurrency(db: &Db) {
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            s.spawn(move || {
+                for i in 0..10 {
+                    db.store.tx(|c| audit::record(c, &audit_event(&format!("t{t}-{i}"), 1000 + i, "{}"))).unwrap();
+                }
+            });
+        }
+    });
+    let mut c = db.store.conn().unwrap();
+    assert!(matches!(audit::verify(&mut c).unwrap(), audit::ChainReport::Intact { count: 60, .. }));
+    let rows = audit::chained(&mut c, None, None, 0, 1000).unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq.unwrap()).collect::<Vec<_>>(), (1..=60).collect::<Vec<_>>());
+}
+
+/// Issue #18 item 8: events written before the chain existed (null links,
+/// as migration 000011 leaves them) fail verification until the store
+/// migrates, which chains them oldest first after the existing head; the
+/// export reads a time range in chain order.
+fn audit_rows_from_before_the_chain_are_chained_at_migrate(db: &Db) {
+    db.store.tx(|c| audit::record(c, &audit_event("new", 50, "{}"))).unwrap();
+    let mut c = db.store.conn().unwrap();
+    diesel::sql_query(
+        "INSERT INTO audit_events (id, at, actor, action, target, detail) VALUES \
+         ('old-b', 20, 'cli', 'user.create', 'u', '{}'), ('old-a', 10, 'cli', 'user.create', 'u', '{}')",
+    )
+    .execute(&mut c)
+    .unwrap();
+    let b = broken(db);
+    assert_eq!(b.entry, Some(("old-a".into(), 10)));
+    assert!(b.problem.contains("not in the chain"), "{}", b.problem);
+    drop(c);
+    db.store.migrate().unwrap();
+    let mut c = db.store.conn().unwrap();
+    assert!(matches!(audit::verify(&mut c).unwrap(), audit::ChainReport::Intact { count: 3, .. }));
+    let ids = |rows: Vec<audit::ChainedEvent>| rows.into_iter().map(|r| r.event.id).collect::<Vec<_>>();
+    assert_eq!(ids(audit::chained(&mut c, None, None, 0, 10).unwrap()), ["new", "old-a", "old-b"]);
+    assert_eq!(ids(audit::chained(&mut c, Some(15), Some(50), 0, 10).unwrap()), ["old-b"]);
+    assert_eq!(ids(audit::chained(&mut c, None, None, 1, 1).unwrap()), ["old-a"]);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -748,4 +854,7 @@ conformance!(
     authorization_codes_are_single_use,
     browser_sessions_live_expire_and_end,
     unknown_stored_names_are_corrupt,
+    audit_chain_verifies_and_detects_tampering,
+    audit_appends_chain_under_concurrency,
+    audit_rows_from_before_the_chain_are_chained_at_migrate,
 );

@@ -52,6 +52,36 @@ pub enum Command {
     /// Manage administrators of the web console.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Check and export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit` subcommands: the audit log is a hash chain (server/store/src/audit.rs).
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the chain in order: OK with the count, or the first broken link (exit status 1).
+    Verify {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the events as JSON lines, one per event with its hashes, in chain order.
+    Export(AuditExportArgs),
+}
+
+/// `audit export` flags.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Events at or after this time: RFC 3339 (2026-11-30T08:00:00Z) or a UTC day (2026-11-30).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Events at or before this time: RFC 3339, or a UTC day (that whole day included).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Where a password comes from.

@@ -86,6 +86,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Plugin(c) => commands::plugins::plugin(&ctx, c),
         Command::Binding(c) => commands::plugins::binding(&ctx, c),
         Command::Admin(c) => commands::admin::admin(&ctx, c),
+        Command::Audit(c) => commands::audit::audit(&ctx, c),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `--json`, or a short human summary otherwise.
 
 pub mod admin;
+pub mod audit;
 pub mod plugin_author;
 pub mod plugins;
 pub mod serve;

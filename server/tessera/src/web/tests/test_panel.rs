@@ -1,0 +1,148 @@
+//! The console's plugin test panel tells the truth (issue #18 item 1): for
+//! each grant type, the context the panel builds is the one a real token
+//! request hands a bound plugin. Both are run through the `echo-context`
+//! fixture, bound to every grant: the real token carries what the plugin
+//! saw (its `ctx` claim) beside the claims it was given, and the panel's
+//! trial run of the same fixture on its own context must produce the same,
+//! except `iat`, `nbf`, `exp` and `jti`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::harness::{AUD, Harness, TestClient, app, claims, send, token_request};
+use crate::clock::Clock as _;
+use crate::service::admin::{self, ExchangePolicy, NewClient, NewUser};
+use crate::service::plugins::{self, NewBinding, TestRequest};
+use serde_json::{Map, Value, json};
+use tessera_plugin_host::TokenContext;
+
+const PASSWORD: &str = "correct horse battery";
+const FIXTURE: &str = "echo-context";
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// The claims that differ only by time or by token: left out of the comparison.
+fn timeless(claims: &Value) -> Map<String, Value> {
+    let mut m = claims.as_object().unwrap().clone();
+    for k in ["iat", "nbf", "exp", "jti"] {
+        m.remove(k);
+    }
+    m
+}
+
+/// A Tessera with the API, alice, a service account, and `echo-context`
+/// bound to every grant.
+fn setup() -> Harness {
+    let h = Harness::new(|_| {});
+    h.api();
+    h.user("alice", PASSWORD);
+    let robot = NewUser {
+        username: "robot".into(),
+        password: None,
+        metadata: json!({"kind": "service"}),
+        profile: json!({}),
+        ..NewUser::default()
+    };
+    admin::create_user(h.store(), "test", h.clock.now(), robot).unwrap();
+    let wasm = Harness::component("fixtures", FIXTURE);
+    let up = plugins::NewUpload { name: FIXTURE, wasm: &wasm, declared_claims: None, signature: None };
+    plugins::upload(h.store(), &h.state.host, &Default::default(), "test", h.clock.now(), up).unwrap();
+    let bind = NewBinding {
+        plugin: FIXTURE.into(),
+        grant_types: vec!["all".into()],
+        clients: Vec::new(),
+        config: json!({}),
+        secrets: Map::new(),
+        failure_policy: Some("deny".into()),
+        position: None,
+        disabled: false,
+    };
+    plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), bind).unwrap();
+    h
+}
+
+fn client(h: &Harness, name: &str, grants: &[&str], service_account: Option<&str>) -> TestClient {
+    let new = NewClient {
+        name: name.into(),
+        grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
+        metadata: json!({"team": name}),
+        service_account: service_account.map(str::to_owned),
+        exchange: grants.contains(&EXCHANGE).then(|| ExchangePolicy {
+            audiences: vec![AUD.into()],
+            scopes: vec!["read".into()],
+            impersonation: true,
+        }),
+        ..NewClient::default()
+    };
+    let (c, secret) = admin::create_client(h.store(), "test", h.clock.now(), new).unwrap();
+    TestClient { id: c.id, secret: secret.unwrap().expose().to_owned() }
+}
+
+/// What the panel shows for `grant`, `client` and `username` (round-tripped
+/// through the JSON the admin sees and posts back), run through the fixture:
+/// the access-token claims after it, with the echoed context in `ctx`.
+fn panel(h: &Harness, grant: &str, client: &TestClient, username: &str) -> (TokenContext, Map<String, Value>) {
+    let chosen = TestRequest { grant, client_id: Some(&client.id), username, audience: AUD.into() };
+    let choices = plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap();
+    assert_eq!(choices.notice, None, "{grant}: a real request for these choices is issued");
+    let shown = serde_json::to_string_pretty(&choices.context).unwrap();
+    let ctx: TokenContext = serde_json::from_str(&shown).unwrap();
+    let run = plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx).unwrap();
+    assert_eq!(run.outcome, "ok", "{grant}: {:?}", run.error);
+    (ctx, timeless(&Value::Object(run.access_token_claims)))
+}
+
+/// Panel and token agree on everything a plugin can key on: the claims it
+/// was given and the context it saw (grant, client, user, user source,
+/// granted scopes, audience).
+fn assert_agree(h: &Harness, grant: &str, client: &TestClient, username: &str, token: &str) {
+    let real = timeless(&claims(token));
+    let (ctx, shown) = panel(h, grant, client, username);
+    assert_eq!(shown, real, "{grant}: the panel's claims and context against the real token's");
+    assert_eq!(ctx.grant_type, grant);
+    assert_eq!(ctx.client.id, client.id);
+}
+
+#[actix_web::test]
+async fn the_test_panel_builds_the_context_a_real_token_request_hands_a_plugin() {
+    let h = setup();
+    let app = app!(h);
+
+    // Client credentials with a service account: `sub` is the client, the
+    // user is the service account.
+    let m2m = client(&h, "m2m", &["client_credentials"], Some("robot"));
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let (status, body) = send!(&app, token_request(&m2m, &form));
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let real = claims(&token);
+    assert_eq!(real["sub"], json!(m2m.id), "a client credentials token is about the client");
+    assert_eq!(real["ctx"]["user_source"], json!("service-account"));
+    assert_agree(&h, "client_credentials", &m2m, "", &token);
+
+    // Client credentials without a service account: no user.
+    let bare = client(&h, "bare", &["client_credentials"], None);
+    let (status, body) = send!(&app, token_request(&bare, &form));
+    assert_eq!(status, 200, "{body}");
+    assert_agree(&h, "client_credentials", &bare, "", body["access_token"].as_str().unwrap());
+
+    // The password grant, then the refresh of what it issued.
+    let web = client(&h, "web", &["password", "refresh_token"], None);
+    let login = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("audience", AUD)];
+    let (status, body) = send!(&app, token_request(&web, &login));
+    assert_eq!(status, 200, "{body}");
+    let subject = body["access_token"].as_str().unwrap().to_owned();
+    assert_agree(&h, "password", &web, "alice", &subject);
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().unwrap())];
+    let (status, body) = send!(&app, token_request(&web, &refresh));
+    assert_eq!(status, 200, "{body}");
+    assert_agree(&h, "refresh_token", &web, "alice", body["access_token"].as_str().unwrap());
+
+    // Token exchange: alice, impersonated, within the client's policy.
+    let svc = client(&h, "svc", &[EXCHANGE], None);
+    let form =
+        [("grant_type", EXCHANGE), ("subject_token", &subject), ("subject_token_type", ACCESS), ("audience", AUD)];
+    let (status, body) = send!(&app, token_request(&svc, &form));
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&token)["ctx"]["user_source"], json!("impersonated"));
+    assert_agree(&h, EXCHANGE, &svc, "alice", &token);
+}

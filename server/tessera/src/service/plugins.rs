@@ -611,7 +611,11 @@ pub fn sample_context(
     let (plan, with_id, refusal) = match panel_plan(grant, client, api, user, now) {
         Ok((plan, with_id)) => (plan, with_id, None),
         Err(e) => {
-            let subject = user.map_or(client.id.as_str(), |u| u.id.as_str());
+            // As the grant's rule would set `sub`: the client for client credentials, else the user.
+            let subject = match (grant, user) {
+                (GrantType::ClientCredentials, _) | (_, None) => client.id.as_str(),
+                (_, Some(u)) => u.id.as_str(),
+            };
             let plan = user_plan(grant, subject, &client.id, api, api.scopes.clone());
             let browser = matches!(grant, GrantType::AuthorizationCode | GrantType::Implicit);
             (plan, browser, Some(format!("A real token request would be refused ({}): {}", e.code, e.description)))

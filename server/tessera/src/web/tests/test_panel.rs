@@ -239,3 +239,38 @@ async fn the_test_panel_builds_the_context_a_real_token_request_hands_a_plugin()
     let shown_id = timeless_id(&Value::Object(ctx.id_token_claims.unwrap()));
     assert_eq!(shown_id, timeless_id(&claims(back["id_token"].as_str())), "implicit: ID token");
 }
+
+#[actix_web::test]
+async fn the_test_panel_says_when_a_real_request_would_be_refused_or_ignore_the_user() {
+    let h = setup();
+    let m2m = client(&h, "m2m", &["client_credentials"], Some("robot"));
+    let choose = |grant, username| {
+        let chosen = TestRequest { grant, client_id: Some(&m2m.id), username, audience: AUD.into() };
+        plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap()
+    };
+
+    // A grant the client may not use: the sample is still built, and the panel says why a token would not be.
+    let refused = choose("password", "alice");
+    let notice = refused.notice.unwrap();
+    assert!(notice.contains("unauthorized_client"), "{notice}");
+    assert_eq!(refused.context.user.unwrap().username, "alice");
+
+    // Client credentials speak for the service account, not for a typed user.
+    let typed = choose("client_credentials", "alice");
+    assert!(typed.notice.unwrap().contains("the username is not used"));
+    assert_eq!(typed.context.user.unwrap().username, "robot");
+    assert_eq!(typed.context.access_token_claims["sub"], json!(m2m.id));
+}
+
+#[actix_web::test]
+async fn a_refused_client_credentials_sample_is_still_about_the_client() {
+    let h = setup();
+    // A client that may not use client credentials, with a service account.
+    let web = client(&h, "web", &["password"], Some("robot"));
+    let chosen =
+        TestRequest { grant: "client_credentials", client_id: Some(&web.id), username: "", audience: AUD.into() };
+    let choices = plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap();
+    assert!(choices.notice.unwrap().contains("unauthorized_client"));
+    assert_eq!(choices.context.access_token_claims["sub"], json!(web.id));
+    assert_eq!(choices.context.user.unwrap().username, "robot");
+}

@@ -3,17 +3,23 @@
 //! back bindings. Every change is audited in the same transaction.
 
 use super::admin::{AdminError, audit};
-use super::pipeline::TOKEN_TRIGGER;
+use super::oauth::issuer::{self, HookInput, IdTokenRequest};
+use super::pipeline::{self, TOKEN_TRIGGER};
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use tessera_plugin_host::{ClientContext, LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
-use tessera_protocol::model::{GrantType, UnknownName};
+use tessera_plugin_host::{LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
+use tessera_protocol::grant::{
+    TokenPlan, client_credentials, password, plan_for_api, refresh_token, token_exchange, user_plan,
+};
+use tessera_protocol::model::{ApiProfile, GrantType, SigningAlg, UnknownName};
+use tessera_protocol::secret::PlainSecret;
+use tessera_protocol::{ApiId, Audience, ErrorCode, OAuthError, ScopeSet, UserId};
 use tessera_store::apis;
-use tessera_store::clients::{self, Client};
+use tessera_store::clients::{self, Client, ExchangePolicy};
 use tessera_store::plugins::{self, Binding, FailurePolicy, NewVersion, Plugin, VersionInfo, VersionSignature};
 use tessera_store::users::{self, User};
 use tessera_store::{Store, StoreError};
@@ -463,61 +469,169 @@ pub fn trial_run(
     }
 }
 
-/// A context for the test panel, as the pipeline would build it for a
-/// token of `grant_type` to `client` for `user` (claims are a sample an
-/// admin can edit before running).
+/// The client of the test panel when none is chosen: confidential and
+/// allowed every grant the panel offers, with no other restriction.
+fn sample_client() -> Client {
+    Client {
+        id: "sample-client".into(),
+        name: "Sample client".into(),
+        confidential: true,
+        grant_types: GrantType::all_advertised(),
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        allowed_scopes: None,
+        allowed_audiences: None,
+        metadata: json!({}),
+        service_account_user_id: None,
+        first_party: true,
+        disabled: false,
+        exchange: ExchangePolicy::default(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// The API of the test panel when the audience names none: no scopes.
+fn sample_api(audience: &str) -> ApiProfile {
+    let audience = if audience.is_empty() { "https://api.example" } else { audience };
+    ApiProfile {
+        id: ApiId::new("sample-api"),
+        audience: Audience::new(audience),
+        alg: SigningAlg::RS256,
+        token_lifetime_secs: 300,
+        scopes: ScopeSet::default(),
+    }
+}
+
+/// Where the user of a token of `grant` comes from, as the token and
+/// authorization endpoints say it (`service/oauth/token.rs`, `authorize.rs`).
+fn user_source(grant: GrantType) -> UserSource {
+    match grant {
+        GrantType::ClientCredentials => UserSource::ServiceAccount,
+        GrantType::TokenExchange => UserSource::Impersonated,
+        GrantType::AuthorizationCode
+        | GrantType::Implicit
+        | GrantType::Password
+        | GrantType::RefreshToken
+        | GrantType::DeviceCode => UserSource::SignedIn,
+    }
+}
+
+/// The plan of a token of `grant`, decided by the grant's own rule in
+/// `tessera_protocol::grant` for a request that names `api` and omits
+/// `scope` (so every scope the client may have). The browser grants ask
+/// for `openid profile` besides, as a sign-in does, and come with an ID
+/// token (the `bool`). A refresh keeps the scopes of the grant it came
+/// from; token exchange impersonates `user` with a subject token that has
+/// the API's lifetime left.
+fn panel_plan(
+    grant: GrantType,
+    client: &Client,
+    api: &ApiProfile,
+    user: Option<&User>,
+    now: i64,
+) -> Result<(TokenPlan, bool), OAuthError> {
+    let profile = client.profile();
+    let audience = api.audience.clone();
+    let user_id =
+        || user.map(|u| u.id.clone()).ok_or_else(|| OAuthError::invalid_request("this grant issues tokens for a user"));
+    match grant {
+        GrantType::ClientCredentials => {
+            let req = client_credentials::Request { scope: None, audience };
+            Ok((client_credentials::decide(&req, &profile, Some(api))?, false))
+        }
+        GrantType::Password => {
+            let username = user.map(|u| u.username.clone()).unwrap_or_default();
+            let req = password::Request { username, password: PlainSecret::received(""), scope: None, audience };
+            Ok((password::decide(&req, &profile, Some(api), &UserId::new(user_id()?))?, false))
+        }
+        GrantType::RefreshToken => {
+            let first = plan_for_api(grant, user_id()?, None, &audience, &profile, Some(api))?;
+            let stored = refresh_token::Stored {
+                client_id: client.id.clone(),
+                scopes: first.scopes,
+                absolute_expires_at: now + api.token_lifetime_secs,
+                idle_expires_at: now + api.token_lifetime_secs,
+                used: false,
+                revoked: false,
+            };
+            let scopes = refresh_token::decide(&stored, &profile, None, now).map_err(|r| r.error)?;
+            Ok((user_plan(grant, &user_id()?, &client.id, api, scopes), false))
+        }
+        GrantType::AuthorizationCode | GrantType::Implicit => {
+            if !profile.allows_grant(grant) {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    format!("{grant} is not allowed for this client"),
+                ));
+            }
+            let api_part = plan_for_api(grant, String::new(), None, &audience, &profile, Some(api))?;
+            let scopes = ScopeSet::from_tokens(["openid", "profile"].into_iter().chain(api_part.scopes.iter()));
+            Ok((user_plan(grant, &user_id()?, &client.id, api, scopes), true))
+        }
+        GrantType::TokenExchange => {
+            token_exchange::check_client(&profile)?;
+            let subject_token = token_exchange::PresentedToken {
+                token: PlainSecret::received(""),
+                token_type: token_exchange::TokenType::AccessToken,
+            };
+            let req = token_exchange::Request { subject: subject_token, actor: None, audience, scope: None };
+            let mut claims = Map::new();
+            claims.insert("exp".into(), json!(now + api.token_lifetime_secs));
+            let subject = token_exchange::Subject { user_id: user_id()?, claims };
+            let exchange =
+                token_exchange::decide(&req, &profile, &client.exchange.profile(), Some(api), &subject, None, now)?;
+            Ok((exchange.plan, false))
+        }
+        GrantType::DeviceCode => {
+            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant} is not supported")))
+        }
+    }
+}
+
+/// The test panel's context and what would make it differ from a real
+/// token: the context a bound plugin gets for a token of `grant` to
+/// `client` (the sample client if `None`) for `user` and `api`, built as
+/// the issuer builds it: the plan from the grant's rule ([`panel_plan`]),
+/// the claims from `issuer::claims_before_plugins`, the context from
+/// `pipeline::context`. So `sub`, `aud`, `scope`, `client_id`, the user and
+/// its source agree with production; only `iat`, `nbf`, `exp` and `jti`
+/// differ. When a real request would be refused, the context is built
+/// from the plan without the rule's checks and the second value says why.
 pub fn sample_context(
     issuer: &str,
-    grant_type: &str,
+    grant: GrantType,
     client: Option<&Client>,
     user: Option<&User>,
-    audience: Option<&str>,
-) -> TokenContext {
-    let client_ctx = match client {
-        Some(c) => super::pipeline::client_context(c),
-        None => ClientContext {
-            id: "sample-client".into(),
-            name: "Sample client".into(),
-            metadata: json!({}),
-            confidential: true,
-        },
+    api: &ApiProfile,
+    now: i64,
+) -> (TokenContext, Option<String>) {
+    let sample = sample_client();
+    let client = client.unwrap_or(&sample);
+    let (plan, with_id, refusal) = match panel_plan(grant, client, api, user, now) {
+        Ok((plan, with_id)) => (plan, with_id, None),
+        Err(e) => {
+            // As the grant's rule would set `sub`: the client for client credentials, else the user.
+            let subject = match (grant, user) {
+                (GrantType::ClientCredentials, _) | (_, None) => client.id.as_str(),
+                (_, Some(u)) => u.id.as_str(),
+            };
+            let plan = user_plan(grant, subject, &client.id, api, api.scopes.clone());
+            let browser = matches!(grant, GrantType::AuthorizationCode | GrantType::Implicit);
+            (plan, browser, Some(format!("A real token request would be refused ({}): {}", e.code, e.description)))
+        }
     };
-    let source = if grant_type == GrantType::ClientCredentials.as_str() {
-        UserSource::ServiceAccount
-    } else {
-        UserSource::SignedIn
+    let id_request = with_id.then_some(IdTokenRequest { nonce: None, auth_time: now });
+    let id_input = issuer::id_token_input(issuer, &plan, client, user, id_request.as_ref(), now);
+    let (access, id) = issuer::claims_before_plugins(issuer, &plan, user, id_input.as_ref(), now, "sample-jti");
+    let input = HookInput {
+        plan: &plan,
+        client,
+        user: user.map(|u| (u, user_source(grant))),
+        access_claims: &access,
+        id_claims: id.as_ref(),
     };
-    let user_ctx = user.map(|u| super::pipeline::user_context(u, source));
-    let audience = audience.unwrap_or("https://api.example").to_owned();
-    let scopes: Vec<String> = match user {
-        Some(_) if grant_type != GrantType::ClientCredentials.as_str() => vec!["openid".into(), "profile".into()],
-        _ => vec![],
-    };
-    let mut access = Map::new();
-    access.insert("iss".into(), json!(issuer));
-    access.insert("sub".into(), json!(user.map_or(client_ctx.id.clone(), |u| u.id.clone())));
-    access.insert("aud".into(), json!(audience));
-    access.insert("client_id".into(), json!(client_ctx.id));
-    access.insert("scope".into(), json!(scopes.join(" ")));
-    let id_claims = scopes.iter().any(|s| s == "openid").then(|| {
-        let mut m = Map::new();
-        m.insert("iss".into(), json!(issuer));
-        m.insert("sub".into(), access["sub"].clone());
-        m.insert("aud".into(), json!(client_ctx.id));
-        m
-    });
-    TokenContext {
-        grant_type: grant_type.to_owned(),
-        client: client_ctx,
-        user: user_ctx,
-        requested_scopes: scopes.clone(),
-        granted_scopes: scopes,
-        audience: vec![audience],
-        access_token_claims: access,
-        id_token_claims: id_claims,
-        config: json!({}),
-        secrets: Default::default(),
-    }
+    (pipeline::context(&input), refusal)
 }
 
 /// Plugin runs, newest first: on the first page the ten newest failures,
@@ -665,20 +779,40 @@ pub struct TestChoices {
     pub audience: String,
     /// Why the typed username was not used (no such user).
     pub unknown_user: Option<String>,
+    /// How a real token for these choices would differ from the sample:
+    /// refused, or without the typed user (client credentials speak for the
+    /// client's service account only).
+    pub notice: Option<String>,
+}
+
+/// What an admin chose in the test panel to build a context from.
+#[derive(Debug)]
+pub struct TestRequest<'a> {
+    /// The grant type's wire name.
+    pub grant: &'a str,
+    /// The client's id; `None` or empty for the sample client.
+    pub client_id: Option<&'a str>,
+    /// The user's username, or empty.
+    pub username: &'a str,
+    /// The API's audience; empty for the first API.
+    pub audience: String,
 }
 
 /// The test panel's choices for the plugin `name` (`None` if it does not
 /// exist). A username that does not exist is reported in `unknown_user`,
-/// and the sample is built without a user.
+/// and the sample is built without a user. The context is the one a real
+/// token request for the same choices hands a bound plugin
+/// ([`sample_context`]); a client credentials token speaks for the
+/// client's service account, whatever username was typed.
 pub fn test_choices(
     store: &Store,
     issuer: &str,
     name: &str,
-    grant: &str,
-    client_id: Option<&str>,
-    username: &str,
-    audience: String,
+    chosen: &TestRequest<'_>,
+    now: i64,
 ) -> Result<Option<TestChoices>, StoreError> {
+    let (grant, client_id, username) = (chosen.grant, chosen.client_id, chosen.username);
+    let audience = chosen.audience.clone();
     let mut c = store.conn()?;
     let Some(plugin) = plugins::find_by_name(&mut c, name)? else { return Ok(None) };
     let versions: Vec<i32> = plugins::versions(&mut c, &plugin.id)?.into_iter().map(|v| v.version).collect();
@@ -688,8 +822,13 @@ pub fn test_choices(
         Some(id) => clients::find(&mut c, id)?,
         None => None,
     };
+    let mut notices = Vec::new();
+    let grant_type = grant.parse::<GrantType>().unwrap_or_else(|e| {
+        notices.push(e.to_string());
+        GrantType::ClientCredentials
+    });
     let mut unknown_user = None;
-    let user = match username {
+    let typed = match username {
         "" => None,
         u => {
             let found = users::find_by_username(&mut c, u)?;
@@ -699,22 +838,39 @@ pub fn test_choices(
             found
         }
     };
-    // Client credentials speak for the client's service account, if any.
-    let user = match (user, &client) {
-        (None, Some(cl)) if grant == GrantType::ClientCredentials.as_str() => match &cl.service_account_user_id {
-            Some(uid) => users::find(&mut c, uid)?,
-            None => None,
-        },
-        (u, _) => u,
+    // Client credentials speak for the client's service account (enabled), and for nobody else.
+    let user = match grant_type {
+        GrantType::ClientCredentials => {
+            if typed.is_some() {
+                notices.push("A client_credentials token has no user but the client's service account: the username is not used.".to_owned());
+            }
+            match client.as_ref().and_then(|cl| cl.service_account_user_id.as_deref()) {
+                Some(uid) => users::find(&mut c, uid)?.filter(|u| !u.disabled),
+                None => None,
+            }
+        }
+        _ => typed,
     };
+    if user.as_ref().is_some_and(|u| u.disabled) {
+        notices.push("This user is disabled: a real token request would be refused.".to_owned());
+    }
     let audience = if audience.is_empty() {
         apis::page(&mut c, 0, 1)?.into_iter().next().map(|a| a.identifier).unwrap_or_default()
     } else {
         audience
     };
-    let aud = Some(audience.as_str()).filter(|a| !a.is_empty());
-    let context = sample_context(issuer, grant, client.as_ref(), user.as_ref(), aud);
-    Ok(Some(TestChoices { versions, clients, context, audience, unknown_user }))
+    let api = match apis::find_by_identifier(&mut c, &audience)? {
+        Some(a) => a.profile(),
+        None => {
+            notices.push(format!("No API has the audience {audience:?}: a real token request would be refused."));
+            sample_api(&audience)
+        }
+    };
+    drop(c);
+    let (context, refusal) = sample_context(issuer, grant_type, client.as_ref(), user.as_ref(), &api, now);
+    notices.extend(refusal);
+    let notice = (!notices.is_empty()).then(|| notices.join(" "));
+    Ok(Some(TestChoices { versions, clients, context, audience, unknown_user, notice }))
 }
 
 /// Runs version `number` of the plugin `name` on `ctx`, as a binding would

@@ -73,6 +73,57 @@ pub struct UserinfoApiSettings {
     pub token_lifetime_secs: i64,
 }
 
+/// The ID token's fixed part for `plan`, when one is asked for (`id`) and a
+/// user is present: what [`claims_before_plugins`] builds the ID-token
+/// claims from, and what is set again after the plugins ran.
+pub(crate) fn id_token_input<'a>(
+    issuer: &'a str,
+    plan: &TokenPlan,
+    client: &'a Client,
+    user: Option<&'a User>,
+    id: Option<&IdTokenRequest<'a>>,
+    now: i64,
+) -> Option<IdTokenInput<'a>> {
+    match (id, user) {
+        (Some(req), Some(u)) => Some(IdTokenInput {
+            issuer,
+            sub: &u.id,
+            client_id: &client.id,
+            now,
+            lifetime_secs: plan.lifetime_secs,
+            auth_time: req.auth_time,
+            nonce: req.nonce,
+            access_token: None,
+        }),
+        _ => None,
+    }
+}
+
+/// The access-token and ID-token claims the plugins see for `plan`, before
+/// any plugin ran. [`Issuer::issue`] builds them here, and so does the
+/// console's test panel (`service::plugins::sample_context`), so a plugin
+/// sees in the panel what it sees in production (`sub`, `aud`, `scope`,
+/// `client_id`, the user's claims), only the times and `jti` differing.
+pub(crate) fn claims_before_plugins(
+    issuer: &str,
+    plan: &TokenPlan,
+    user: Option<&User>,
+    id_input: Option<&IdTokenInput<'_>>,
+    now: i64,
+    jti: &str,
+) -> (Map<String, Value>, Option<Map<String, Value>>) {
+    let access_claims = access_token_claims(issuer, plan, now, jti);
+    let id_claims = match (id_input, user) {
+        (Some(input), Some(u)) => {
+            let source = UserClaimsSource { username: &u.username, email: u.email.as_deref(), profile: &u.profile };
+            let scopes = plan.scopes.to_vec();
+            Some(id_token_claims(input, user_claims(scopes.iter().map(String::as_str), &source)))
+        }
+        _ => None,
+    };
+    (access_claims, id_claims)
+}
+
 /// Claims, plugin pipeline and signer, shared by every OAuth service.
 pub struct Issuer {
     keys: Arc<KeyRing>,
@@ -157,31 +208,13 @@ impl Issuer {
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
         let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
-        let mut access_claims = access_token_claims(&self.issuer, &plan, now, &jti);
+        let user_row = user.map(|(u, _)| u);
+        let id_input = id_token_input(&self.issuer, &plan, client, user_row, id.as_ref(), now);
+        let (mut access_claims, base_id) =
+            claims_before_plugins(&self.issuer, &plan, user_row, id_input.as_ref(), now, &jti);
         if let Some(act) = &act {
             access_claims.insert("act".into(), act.clone());
         }
-        let id_input = match (&id, user) {
-            (Some(req), Some((u, _))) => Some(IdTokenInput {
-                issuer: &self.issuer,
-                sub: &u.id,
-                client_id: &client.id,
-                now,
-                lifetime_secs: plan.lifetime_secs,
-                auth_time: req.auth_time,
-                nonce: req.nonce,
-                access_token: None,
-            }),
-            _ => None,
-        };
-        let base_id = match (&id_input, user) {
-            (Some(input), Some((u, _))) => {
-                let source = UserClaimsSource { username: &u.username, email: u.email.as_deref(), profile: &u.profile };
-                let scopes = plan.scopes.to_vec();
-                Some(id_token_claims(input, user_claims(scopes.iter().map(String::as_str), &source)))
-            }
-            _ => None,
-        };
         let out = self.hooks.before_sign(HookInput {
             plan: &plan,
             client,

@@ -220,6 +220,8 @@ struct TestPage {
     username: String,
     audience: String,
     context: String,
+    /// How a real token for these choices would differ (refused, no user).
+    notice: Option<String>,
     config: String,
     errors: FieldErrors,
     result: Option<TestResult>,
@@ -276,6 +278,7 @@ struct Choices {
     clients: Vec<(String, String)>,
     context: TokenContext,
     audience: String,
+    notice: Option<String>,
 }
 
 /// A username that does not exist is reported next to its field, and the
@@ -283,19 +286,22 @@ struct Choices {
 async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices, FieldErrors), ConsoleError> {
     let store = admin.state.store.clone();
     let issuer = admin.state.issuer.clone();
+    let now = admin.now();
     let grant = q.grant_type.clone().unwrap_or_else(|| GrantType::ClientCredentials.as_str().into());
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
-    let loaded =
-        blocking(move || svc::test_choices(&store, &issuer, &name, &grant, client_id.as_deref(), &username, audience))
-            .await??
-            .ok_or(ConsoleError::NotFound("No such plugin."))?;
+    let loaded = blocking(move || {
+        let chosen = svc::TestRequest { grant: &grant, client_id: client_id.as_deref(), username: &username, audience };
+        svc::test_choices(&store, &issuer, &name, &chosen, now)
+    })
+    .await??
+    .ok_or(ConsoleError::NotFound("No such plugin."))?;
     let errors = match loaded.unknown_user {
         Some(message) => FieldErrors::one("username", message),
         None => FieldErrors::default(),
     };
-    let svc::TestChoices { versions, clients, context, audience, .. } = loaded;
-    Ok((Choices { versions, clients, context, audience }, errors))
+    let svc::TestChoices { versions, clients, context, audience, notice, .. } = loaded;
+    Ok((Choices { versions, clients, context, audience, notice }, errors))
 }
 
 /// GET: the panel with a sample context for the chosen grant, client and user.
@@ -314,6 +320,7 @@ async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuer
         username: q.username,
         audience: choices.audience,
         context: serde_json::to_string_pretty(&choices.context).unwrap_or_default(),
+        notice: choices.notice,
         config: "{}".into(),
         errors,
         result: None,
@@ -377,6 +384,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         username,
         audience: choices.audience,
         context: form.context,
+        notice: None,
         config: if form.config.trim().is_empty() { "{}".into() } else { form.config },
         errors,
         result,

@@ -7,4 +7,5 @@
 mod console;
 mod harness;
 mod oauth;
+mod test_panel;
 mod token_exchange;

@@ -82,7 +82,7 @@ pub fn user(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
 /// given on the command line: each one given replaces the value in the
 /// `NewClient` it is applied to, each one absent keeps it. One parser, so
 /// the two commands read a flag the same way.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ClientFlags {
     name: Option<String>,
     grant_types: Option<String>,

@@ -170,6 +170,86 @@ pub enum ClientCommand {
     /// Manage a client's secrets.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// List clients: id, name, type, grant types, disabled.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a client's settings, its secrets (ids and dates, never the
+    /// secrets), service account and token-exchange policy.
+    Show {
+        /// The client id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's settings; flags not given keep the stored value.
+    Update(ClientUpdateArgs),
+    /// Disable a client: it can no longer authenticate or start an
+    /// authorization, and its refresh tokens end.
+    Disable {
+        /// The client id.
+        id: String,
+    },
+    /// Enable a disabled client again.
+    Enable {
+        /// The client id.
+        id: String,
+    },
+    /// Delete a client with its secrets and grants (token hooks left with
+    /// no client are disabled).
+    Delete {
+        /// The client id.
+        id: String,
+    },
+}
+
+/// `client update` flags: each one given replaces the stored value.
+#[derive(Debug, Args)]
+pub struct ClientUpdateArgs {
+    /// The client id.
+    pub id: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Allowed grant types, comma-separated.
+    #[arg(long)]
+    pub grant_types: Option<String>,
+    /// Redirect URIs, comma-separated (matched exactly); empty: none.
+    #[arg(long, value_name = "LIST")]
+    pub redirect_uris: Option<String>,
+    /// Post-logout redirect URIs, comma-separated (matched exactly); empty: none.
+    #[arg(long, value_name = "LIST")]
+    pub post_logout_redirect_uris: Option<String>,
+    /// Scopes the client may request, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub scopes: Option<String>,
+    /// Audiences the client may request, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub audiences: Option<String>,
+    /// Metadata, a JSON object shown to plugins.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Username of the service-account user for client_credentials tokens.
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    /// APIs the client may obtain tokens for by token exchange, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub exchange_audiences: Option<String>,
+    /// Scopes the client may obtain by token exchange, comma-separated.
+    #[arg(long, value_name = "LIST")]
+    pub exchange_scopes: Option<String>,
+    /// Whether the client may exchange a user's token without an actor token.
+    #[arg(long, value_name = "true|false")]
+    pub exchange_impersonation: Option<bool>,
+    /// Whether users are not asked for consent (the operator's own application).
+    #[arg(long, value_name = "true|false")]
+    pub first_party: Option<bool>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `client create` flags.

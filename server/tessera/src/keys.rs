@@ -390,6 +390,10 @@ impl KeyRing {
                 current.insert(alg, signer);
             }
         }
+        // Only current keys sign: a parsed key that is no longer current is
+        // dropped, so the cache holds one entry per algorithm, not one per
+        // rotation since start (a rotated-back key would be parsed again).
+        cache.retain(|kid, _| current.values().any(|s| s.kid == *kid));
         let jwks = json!({ "keys": keys });
         let jwk_set = serde_json::from_value(jwks.clone()).map_err(|e| KeyError::Material(e.to_string()))?;
         Ok(Snapshot { loaded: Instant::now(), current, jwks: Arc::new(jwks), jwk_set: Arc::new(jwk_set) })
@@ -614,6 +618,13 @@ mod tests {
             assert_ne!(new.kid, old.kid, "{alg}");
             assert!(Arc::ptr_eq(&new, &ring.signer(alg).unwrap()), "{alg}");
         }
+        // The cache keeps the current keys only, however often keys rotate.
+        rotate(&store, &master, 1_000_002, 3_600).unwrap();
+        for alg in SigningAlg::ASYMMETRIC {
+            ring.signer(alg).unwrap();
+        }
+        let cached = ring.decrypted.lock().unwrap().len();
+        assert_eq!(cached, SigningAlg::ASYMMETRIC.len(), "one parsed key per algorithm");
     }
 
     /// Issue #12 item 3: `exp` and `nbf` of our own tokens are judged by the

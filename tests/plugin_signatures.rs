@@ -95,6 +95,10 @@ on_both_backends!(required_signatures_accept_a_trusted_signer_and_refuse_the_res
     assert_eq!(signers(&s, "rule"), [Value::from("ci")]);
     let human = s.cli(&["plugin", "versions", "rule"]);
     assert!(human.contains("signed by ci"), "{human}");
+    // The list shows the latest version's signer too.
+    assert_eq!(s.cli_json(&["plugin", "list"])["plugins"][0]["signed_by"], "ci");
+    let listed = s.cli(&["plugin", "list"]);
+    assert!(listed.contains("rule v1 (signed by ci)"), "{listed}");
 });
 
 on_both_backends!(

@@ -91,15 +91,32 @@ pub fn plugin(ctx: &Context, cmd: PluginCommand) -> anyhow::Result<()> {
             );
         }
         PluginCommand::List { json } => {
-            let mut conn = ctx.store.conn()?;
+            // Through the service and its views, as the console lists them.
+            const PAGE: i64 = 200;
             let mut list = Vec::new();
-            for p in repo::list(&mut conn)? {
-                let latest = repo::version_by_number(&mut conn, &p.id, None)?;
-                list.push(json!({"name": p.name, "id": p.id, "latest_version": latest.as_ref().map(|v| v.version), "sha256": latest.map(|v| v.sha256)}));
+            for offset in (0..).step_by(PAGE as usize) {
+                let page = svc::list_plugins(&ctx.store, offset, PAGE)?;
+                let last = (page.len() as i64) < PAGE;
+                list.extend(page.into_iter().map(|(p, latest)| {
+                    json!({
+                        "name": p.name,
+                        "id": p.id,
+                        "latest_version": latest.as_ref().map(|v| v.version),
+                        "sha256": latest.as_ref().map(|v| v.sha256.clone()),
+                        "signed_by": latest.and_then(|v| v.signed_by),
+                    })
+                }));
+                if last {
+                    break;
+                }
             }
             let human = list
                 .iter()
-                .map(|p| format!("{} v{}", p["name"].as_str().unwrap_or(""), p["latest_version"]))
+                .map(|p| {
+                    let signed =
+                        p["signed_by"].as_str().map_or_else(|| "unsigned".to_owned(), |s| format!("signed by {s}"));
+                    format!("{} v{} ({signed})", p["name"].as_str().unwrap_or(""), p["latest_version"])
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"plugins": list}), &human);

@@ -138,6 +138,65 @@ macro_rules! send {
 }
 pub(crate) use send;
 
+/// The password of the users the tests sign in as.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Signs `alice` (password [`PASSWORD`]) in through the hosted login form
+/// for the authorization request `query` (a `String`) and evaluates to the
+/// parameters of the redirect back to [`CB`], from its query or fragment.
+/// The client must be first-party: no consent page.
+macro_rules! sign_in_and_authorize {
+    ($app:expr, $query:expr) => {{
+        use crate::web::browser::{CSRF_COOKIE, SESSION_COOKIE};
+        use crate::web::routes;
+        use crate::web::tests::harness::{CB, PASSWORD};
+        use actix_web::cookie::Cookie;
+        use actix_web::http::header;
+        use actix_web::test;
+        let query: String = $query;
+        let cookie = |resp: &actix_web::dev::ServiceResponse<_>, name: &str| {
+            resp.response().cookies().find(|c| c.name() == name).map(|c| c.value().to_owned()).unwrap()
+        };
+        let authorize = format!("{}?{query}", routes::AUTHORIZE);
+        let login_page = test::call_service($app, test::TestRequest::get().uri(&authorize).to_request()).await;
+        assert_eq!(login_page.status().as_u16(), 200, "not signed in: the login form");
+        let csrf = cookie(&login_page, CSRF_COOKIE);
+        let form = serde_urlencoded::to_string([
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+            ("authorize", query.as_str()),
+        ])
+        .unwrap();
+        let signed_in = test::call_service(
+            $app,
+            test::TestRequest::post()
+                .uri(routes::LOGIN)
+                .cookie(Cookie::new(CSRF_COOKIE, csrf.clone()))
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .set_payload(form)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(signed_in.status().as_u16(), 303, "signed in");
+        let session = cookie(&signed_in, SESSION_COOKIE);
+        let back = test::call_service(
+            $app,
+            test::TestRequest::get().uri(&authorize).cookie(Cookie::new(SESSION_COOKIE, session)).to_request(),
+        )
+        .await;
+        assert_eq!(back.status().as_u16(), 302, "first-party client: straight back");
+        let location = back.headers().get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
+        assert!(location.starts_with(CB), "{location}");
+        let (_, rest) = location.split_once(['?', '#']).unwrap();
+        serde_urlencoded::from_str::<Vec<(String, String)>>(rest)
+            .unwrap()
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+    }};
+}
+pub(crate) use sign_in_and_authorize;
+
 /// A form POST to the token endpoint as `client` (HTTP Basic).
 pub fn token_request(client: &TestClient, form: &[(&str, &str)]) -> test::TestRequest {
     let basic = STANDARD.encode(format!("{}:{}", client.id, client.secret));

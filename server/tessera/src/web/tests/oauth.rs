@@ -3,22 +3,11 @@
 //! by moving the set clock, and the plugin failure policies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::harness::{AUD, CB, Harness, TestClient, app, claims, send, token_request};
+use super::harness::{AUD, CB, Harness, PASSWORD, TestClient, app, claims, send, sign_in_and_authorize, token_request};
 use crate::clock::Clock as _;
 use crate::service::plugins::{self, BindingChange, NewBinding};
-use crate::web::browser::{CSRF_COOKIE, SESSION_COOKIE};
 use crate::web::routes;
-use actix_web::cookie::Cookie;
-use actix_web::http::header;
-use actix_web::test;
 use serde_json::{Map, json};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// The `Set-Cookie` value of `name` in `resp`.
-fn set_cookie<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
-    resp.response().cookies().find(|c| c.name() == name).map(|c| c.value().to_owned()).unwrap()
-}
 
 /// Signs `alice` in through the login form and returns a code for `client`
 /// (scopes `openid offline_access`, no audience: the userinfo API).
@@ -32,45 +21,9 @@ macro_rules! code_for {
             ("state", "st"),
         ])
         .unwrap();
-        let authorize = format!("{}?{query}", routes::AUTHORIZE);
-        let login_page = test::call_service($app, test::TestRequest::get().uri(&authorize).to_request()).await;
-        assert_eq!(login_page.status().as_u16(), 200, "not signed in: the login form");
-        let csrf = set_cookie(&login_page, CSRF_COOKIE);
-        let form = serde_urlencoded::to_string([
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("csrf", csrf.as_str()),
-            ("authorize", query.as_str()),
-        ])
-        .unwrap();
-        let signed_in = test::call_service(
-            $app,
-            test::TestRequest::post()
-                .uri(routes::LOGIN)
-                .cookie(Cookie::new(CSRF_COOKIE, csrf.clone()))
-                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-                .set_payload(form)
-                .to_request(),
-        )
-        .await;
-        assert_eq!(signed_in.status().as_u16(), 303, "signed in");
-        let session = set_cookie(&signed_in, SESSION_COOKIE);
-        let back = test::call_service(
-            $app,
-            test::TestRequest::get().uri(&authorize).cookie(Cookie::new(SESSION_COOKIE, session)).to_request(),
-        )
-        .await;
-        assert_eq!(back.status().as_u16(), 302, "first-party client: straight back with a code");
-        let location = back.headers().get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
-        let (_, rest) = location.split_once('?').unwrap();
-        let params: Map<String, serde_json::Value> = serde_urlencoded::from_str::<Vec<(String, String)>>(rest)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, json!(v)))
-            .collect();
-        assert!(location.starts_with(CB), "{location}");
+        let params = sign_in_and_authorize!($app, query);
         assert_eq!(params["state"], "st");
-        params["code"].as_str().unwrap().to_owned()
+        params["code"].clone()
     }};
 }
 

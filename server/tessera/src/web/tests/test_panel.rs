@@ -7,19 +7,13 @@
 //! except `iat`, `nbf`, `exp` and `jti`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::harness::{AUD, CB, Harness, TestClient, app, claims, send, token_request};
+use super::harness::{AUD, CB, Harness, PASSWORD, TestClient, app, claims, send, sign_in_and_authorize, token_request};
 use crate::clock::Clock as _;
 use crate::service::admin::{self, ExchangePolicy, NewClient, NewUser};
 use crate::service::plugins::{self, NewBinding, TestRequest};
-use crate::web::browser::{CSRF_COOKIE, SESSION_COOKIE};
-use crate::web::routes;
-use actix_web::cookie::Cookie;
-use actix_web::http::header;
-use actix_web::test;
 use serde_json::{Map, Value, json};
 use tessera_plugin_host::TokenContext;
 
-const PASSWORD: &str = "correct horse battery";
 const FIXTURE: &str = "echo-context";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -40,51 +34,6 @@ fn timeless_id(claims: &Value) -> Map<String, Value> {
     m.remove("at_hash");
     m.remove("nonce");
     m
-}
-
-/// Signs alice in through the login form for the authorization request
-/// `query` and returns the parameters of the redirect back to [`CB`]
-/// (query or fragment).
-macro_rules! authorize {
-    ($app:expr, $query:expr) => {{
-        let query: String = $query;
-        let authorize = format!("{}?{query}", routes::AUTHORIZE);
-        let login_page = test::call_service($app, test::TestRequest::get().uri(&authorize).to_request()).await;
-        assert_eq!(login_page.status().as_u16(), 200, "not signed in: the login form");
-        let csrf = login_page.response().cookies().find(|c| c.name() == CSRF_COOKIE).unwrap().value().to_owned();
-        let form = serde_urlencoded::to_string([
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("csrf", csrf.as_str()),
-            ("authorize", query.as_str()),
-        ])
-        .unwrap();
-        let signed_in = test::call_service(
-            $app,
-            test::TestRequest::post()
-                .uri(routes::LOGIN)
-                .cookie(Cookie::new(CSRF_COOKIE, csrf.clone()))
-                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-                .set_payload(form)
-                .to_request(),
-        )
-        .await;
-        assert_eq!(signed_in.status().as_u16(), 303, "signed in");
-        let session = signed_in.response().cookies().find(|c| c.name() == SESSION_COOKIE).unwrap().value().to_owned();
-        let back = test::call_service(
-            $app,
-            test::TestRequest::get().uri(&authorize).cookie(Cookie::new(SESSION_COOKIE, session)).to_request(),
-        )
-        .await;
-        assert_eq!(back.status().as_u16(), 302, "first-party client: straight back");
-        let location = back.headers().get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
-        assert!(location.starts_with(CB), "{location}");
-        let (_, rest) = location.split_once(['?', '#']).unwrap();
-        serde_urlencoded::from_str::<Vec<(String, String)>>(rest)
-            .unwrap()
-            .into_iter()
-            .collect::<std::collections::HashMap<_, _>>()
-    }};
 }
 
 /// A Tessera with the API, alice, a service account, and `echo-context`
@@ -222,7 +171,7 @@ async fn the_test_panel_builds_the_context_a_real_token_request_hands_a_plugin()
         ])
         .unwrap()
     };
-    let back = authorize!(&app, request("code"));
+    let back = sign_in_and_authorize!(&app, request("code"));
     let code = back["code"].as_str();
     let redeem = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)];
     let (status, body) = send!(&app, token_request(&app_client, &redeem));
@@ -233,7 +182,7 @@ async fn the_test_panel_builds_the_context_a_real_token_request_hands_a_plugin()
     assert_eq!(shown_id, timeless_id(&claims(body["id_token"].as_str().unwrap())), "authorization_code: ID token");
 
     // The implicit grant, tokens in the fragment.
-    let back = authorize!(&app, request("id_token token"));
+    let back = sign_in_and_authorize!(&app, request("id_token token"));
     assert_agree(&h, "implicit", &app_client, "alice", back["access_token"].as_str());
     let (ctx, _) = panel(&h, "implicit", &app_client, "alice");
     let shown_id = timeless_id(&Value::Object(ctx.id_token_claims.unwrap()));

@@ -86,16 +86,7 @@ fn fixture(backend: Backend) -> Fixture {
 }
 
 async fn post(f: &Fixture, client: &App, pairs: &[(&str, &str)]) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(f.server.token_url())
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(pairs)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    (status, r.json().await.unwrap())
+    f.server.token_form(&client.id, &client.secret, pairs).await
 }
 
 /// Alice's access token for the front API, from the password grant.

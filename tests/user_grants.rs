@@ -54,16 +54,7 @@ fn http() -> oauth2::reqwest::Client {
 }
 
 async fn form(f: &Fixture, pairs: &[(&str, &str)]) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(f.server.token_url())
-        .basic_auth(&f.id, Some(&f.secret))
-        .form(pairs)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    (status, r.json().await.unwrap())
+    f.server.token_form(&f.id, &f.secret, pairs).await
 }
 
 async fn password_login(f: &Fixture, password: &str) -> (u16, Value) {

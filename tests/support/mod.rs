@@ -252,7 +252,24 @@ impl TestServer {
 
     /// Token endpoint URL.
     pub fn token_url(&self) -> String {
-        format!("{}/oauth/token", self.base)
+        format!("{}{}", self.base, tessera::web::routes::TOKEN)
+    }
+
+    /// A token request as `client_id` (HTTP Basic) with form `pairs`: the
+    /// status and the JSON body. Every token response, success or error,
+    /// must carry `Cache-Control: no-store` (RFC 6749 §5.1), so that is
+    /// checked here for every caller.
+    pub async fn token_form(&self, client_id: &str, secret: &str, pairs: &[(&str, &str)]) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(self.token_url())
+            .basic_auth(client_id, Some(secret))
+            .form(pairs)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        (status, r.json().await.unwrap())
     }
 
     /// Creates an API and a confidential client_credentials client; returns

@@ -182,8 +182,8 @@ impl Issuer {
 
     /// Issues the access token of a token exchange (RFC 8693 §2.2.1) for
     /// `user`, impersonated: `act` (§4.1) is in the claims the plugins see,
-    /// since the WIT context has no field for the actor, and is set again
-    /// after them so no plugin can change who acts.
+    /// since the WIT context has no field for the actor. It is a reserved
+    /// claim (`protocol::claims`), so no plugin can change who acts.
     pub(crate) fn issue_exchanged(
         &self,
         plan: TokenPlan,
@@ -212,8 +212,8 @@ impl Issuer {
         let id_input = id_token_input(&self.issuer, &plan, client, user_row, id.as_ref(), now);
         let (mut access_claims, base_id) =
             claims_before_plugins(&self.issuer, &plan, user_row, id_input.as_ref(), now, &jti);
-        if let Some(act) = &act {
-            access_claims.insert("act".into(), act.clone());
+        if let Some(act) = act {
+            access_claims.insert("act".into(), act);
         }
         let out = self.hooks.before_sign(HookInput {
             plan: &plan,
@@ -224,9 +224,6 @@ impl Issuer {
         })?;
         plan.scopes.remove_all(out.drop_scopes.iter().map(String::as_str));
         apply_plugin_output(&mut access_claims, &plan.scopes, &out.access);
-        if let Some(act) = act {
-            access_claims.insert("act".into(), act);
-        }
         let access_token = signer.sign(ACCESS_TOKEN_TYP, &access_claims).map_err(key_failure)?;
         let id_token = match (id_input, base_id) {
             (Some(mut input), Some(mut id_claims)) => {

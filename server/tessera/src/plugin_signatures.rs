@@ -159,30 +159,19 @@ fn untrusted_message(tried: &[String]) -> String {
 /// configuration's format.
 pub fn generate() -> Result<(Zeroizing<String>, String), KeyError> {
     let kp = Ed25519KeyPair::generate().map_err(|_| KeyError::Generate)?;
-    let der = Zeroizing::new(kp.to_pkcs8v1().map_err(|_| KeyError::Generate)?.as_ref().to_vec());
-    let body = Zeroizing::new(STANDARD.encode(&*der));
-    let mut pem = Zeroizing::new(String::from("-----BEGIN PRIVATE KEY-----\n"));
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
+    let der = kp.to_pkcs8v1().map_err(|_| KeyError::Generate)?;
+    let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    let pem = Zeroizing::new(pem::encode_config(&pem::Pem::new("PRIVATE KEY", der.as_ref()), lf));
     Ok((pem, STANDARD.encode(kp.public_key().as_ref())))
 }
 
 /// Reads a private-key file's bytes: PKCS#8 PEM or DER.
 fn key_pair(file: &[u8]) -> Result<Ed25519KeyPair, KeyError> {
-    let der = match std::str::from_utf8(file) {
-        Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
-            let body: String = text
-                .lines()
-                .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
-                .skip(1)
-                .take_while(|l| !l.starts_with("-----END"))
-                .collect();
-            Zeroizing::new(STANDARD.decode(body.trim()).map_err(|_| KeyError::PrivateKey)?)
-        }
-        _ => Zeroizing::new(file.to_vec()),
+    let der = match pem::parse(file) {
+        Ok(p) if p.tag() == "PRIVATE KEY" => Zeroizing::new(p.into_contents()),
+        Ok(_) => return Err(KeyError::PrivateKey),
+        // Not PEM: DER as it is.
+        Err(_) => Zeroizing::new(file.to_vec()),
     };
     Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|_| KeyError::PrivateKey)
 }

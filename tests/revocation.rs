@@ -7,14 +7,14 @@
 //! one is honoured by the other, and a replay racing the first redemption
 //! revokes the winner's tokens in every round.
 
-use crate::on_both_backends;
 use crate::oidc::hidden;
+use crate::on_both_backends;
 use crate::support::{Backend, Options, TestServer};
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AccessToken, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, IntrospectionUrl,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenIntrospectionResponse, TokenResponse, TokenUrl,
+    AccessToken, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    IntrospectionUrl, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenIntrospectionResponse,
+    TokenResponse, TokenUrl,
 };
 use reqwest::redirect::Policy;
 use serde_json::Value;
@@ -305,7 +305,16 @@ async fn two_postgres_nodes_revoke_the_winner_of_a_racing_code_replay() {
     let (a, b) = two_nodes();
     let s = setup(&a);
     a.cli_json(&["plugin", "upload", &crate::plugins::component("fixtures", "sleep"), "--name", "slow"]);
-    a.cli_json(&["binding", "create", "--plugin", "slow", "--grant-types", "authorization_code", "--config", r#"{"ms":300}"#]);
+    a.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "slow",
+        "--grant-types",
+        "authorization_code",
+        "--config",
+        r#"{"ms":300}"#,
+    ]);
     for node in [&a, &b] {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !node.log_text().contains("plugin version ready on this node") {

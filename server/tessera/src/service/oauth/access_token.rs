@@ -16,10 +16,10 @@ use crate::service::{key_failure, store_failure};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use tessera_store::grants::IssuedAccess;
 use tessera_protocol::OAuthError;
 use tessera_protocol::model::ApiProfile;
 use tessera_protocol::token::check_access_token;
+use tessera_store::grants::IssuedAccess;
 use tessera_store::{Store, apis};
 
 /// An access token that passed every rule.
@@ -90,7 +90,8 @@ pub(crate) fn issued_access(access_token: &str) -> Result<IssuedAccess, OAuthErr
     let payload = access_token.split('.').nth(1).unwrap_or_default();
     let claims: Option<Map<String, Value>> =
         URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let claims = claims.ok_or_else(|| OAuthError::server_error("an access token just issued has no readable payload"))?;
+    let claims =
+        claims.ok_or_else(|| OAuthError::server_error("an access token just issued has no readable payload"))?;
     match (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64)) {
         (Some(jti), Some(exp)) => Ok(IssuedAccess { jti: jti.to_owned(), expires_at: exp }),
         _ => Err(OAuthError::server_error("an access token just issued has no jti or exp")),

@@ -65,7 +65,8 @@ impl IntrospectionService {
         }
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
-            let Some(own) = own_access_token(&self.issuer, &self.store, &self.revoked, &token, self.clock.now())? else {
+            let Some(own) = own_access_token(&self.issuer, &self.store, &self.revoked, &token, self.clock.now())?
+            else {
                 return Ok(Introspection::inactive());
             };
             if !self.may_introspect(&client.id, &own)? {

@@ -165,7 +165,9 @@ mod tests {
         let mut k = Known::default();
         k.learn(row(1, RevocationKind::Client, "c", 101, 1000));
         k.learn(row(2, RevocationKind::User, "u", 51, 1000));
-        let t = |iat: i64, sub: &str, client: &str| claims(json!({"jti": "x", "iat": iat, "sub": sub, "client_id": client}));
+        let t = |iat: i64, sub: &str, client: &str| {
+            claims(json!({"jti": "x", "iat": iat, "sub": sub, "client_id": client}))
+        };
         assert!(k.covers(&t(100, "other", "c")), "issued at the cut-off second");
         assert!(!k.covers(&t(101, "other", "c")), "issued after the client was re-enabled");
         assert!(k.covers(&t(50, "u", "other")));

@@ -135,7 +135,8 @@ async fn a_reused_refresh_token_revokes_every_access_token_of_its_family() {
     let app = app!(h);
     let code = code_for!(&app, c);
     let (_, body) = send!(&app, token_request(&c, &redeem(&code)));
-    let (at1, rt1) = (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned());
+    let (at1, rt1) =
+        (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned());
     h.clock.advance(5);
     let (_, body) = send!(&app, token_request(&c, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]));
     let at2 = body["access_token"].as_str().unwrap().to_owned();

@@ -368,3 +368,35 @@ async fn two_postgres_nodes_revoke_the_winner_of_a_racing_code_replay() {
     eprintln!("{handed_out} of 5 winners handed their tokens out before learning of the replay");
     assert!(a.count_rows("refresh_tokens") >= 5, "every round's winner stored its refresh token");
 }
+
+/// The console's Disabled switch on the client page is a form like the
+/// others (refused without its CSRF token), and revokes the client's access
+/// tokens on the node that served it at once, without waiting for the
+/// node's next read of the revocations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_switch_disables_a_client_and_revokes_its_access_tokens_at_once() {
+    let node = TestServer::start(Backend::Sqlite);
+    let s = setup(&node);
+    let client = oauth(&node, &s.id, &s.secret);
+    let (at, _) = sign_in(&node, &client).await;
+    let console = crate::console::Console::signed_in(&node).await;
+    let path = routes::console::client(&s.id);
+    let form = [
+        ("name", "Web App"),
+        ("grant_types", "authorization_code"),
+        ("grant_types", "refresh_token"),
+        ("redirect_uris", CB),
+        ("metadata", "{}"),
+        ("first_party", "on"),
+        ("disabled", "on"),
+    ];
+    assert_ne!(console.post(&path, &form).await.status(), 303, "no CSRF token, no change");
+    let csrf = console.csrf().await;
+    let mut with_csrf = form.to_vec();
+    with_csrf.push(("csrf", &csrf));
+    assert_eq!(userinfo(&node, &at).await.0, 200, "still enabled; the node's copy is fresh now");
+    assert_eq!(console.post(&path, &with_csrf).await.status(), 303);
+    refused_at_userinfo(&node, &at).await;
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains(r#"id="disabled" checked"#), "the switch shows the client disabled");
+}

@@ -161,13 +161,23 @@ pub fn mark_used(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreErr
 /// with one of them (`revocations`); returns how many refresh tokens were
 /// still unrevoked. Run it in a transaction.
 pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: i64) -> Result<usize, StoreError> {
-    let revoked = diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(Some(now)))
-    .execute(conn)?;
+    // A rotation that commits while the UPDATE waits for its row lock adds
+    // a token the UPDATE's snapshot (PostgreSQL, read committed) cannot see;
+    // the next UPDATE, a statement of its own, does. Repeat until none is left.
+    let mut revoked = 0;
+    loop {
+        let n = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        if n == 0 {
+            break;
+        }
+        revoked += n;
+    }
     let issued: Vec<(Option<String>, Option<i64>)> = refresh_tokens::table
         .filter(refresh_tokens::family_id.eq(family_id))
         .filter(refresh_tokens::access_expires_at.gt(now))

@@ -17,6 +17,7 @@ mod keys;
 mod oidc;
 mod plugin_signatures;
 pub mod plugins;
+mod revocation;
 mod startup;
 mod throttle;
 mod token_errors;

@@ -118,8 +118,15 @@ async fn introspection_and_revocation_follow_rfc7662_and_rfc7009() {
 
     let (status, _) = post(&server, routes::REVOKE, Some((app_id, app_secret)), &[("token", "never-issued")]).await;
     assert_eq!(status, 200, "unknown tokens are not an error (RFC 7009 §2.2)");
-    let (status, e) = post(&server, routes::REVOKE, Some((app_id, app_secret)), &[("token", &at)]).await;
-    assert_eq!((status, e["error"].as_str()), (400, Some("unsupported_token_type")));
+    // Issue #15 item 1: access tokens are revocable (RFC 7009), by their own client.
+    let (status, _) = post(&server, routes::REVOKE, Some((app_id, app_secret)), &[("token", &at)]).await;
+    assert_eq!(status, 200, "another client's access token: 200, and nothing happens");
+    let (_, i) = post(&server, routes::INTROSPECT, Some((&rs, &rs_secret)), &[("token", &at)]).await;
+    assert_eq!(i["active"], true);
+    let (status, _) = post(&server, routes::REVOKE, Some((&rs, &rs_secret)), &[("token", &at)]).await;
+    assert_eq!(status, 200);
+    let (_, i) = post(&server, routes::INTROSPECT, Some((&rs, &rs_secret)), &[("token", &at)]).await;
+    assert_eq!(i, serde_json::json!({"active": false}), "revoked");
 }
 
 /// Seconds since the epoch: forged tokens must look current to the server.

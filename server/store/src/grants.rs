@@ -4,6 +4,7 @@
 //! presented token used in a single conditional UPDATE, so of two concurrent
 //! redemptions (on any nodes) exactly one wins; the loser is treated as reuse.
 
+use crate::revocations::{self, RevocationKind};
 use crate::schema::refresh_tokens;
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
@@ -27,6 +28,8 @@ struct Row {
     used_at: Option<i64>,
     revoked_at: Option<i64>,
     grant_type: Option<String>,
+    access_jti: Option<String>,
+    access_expires_at: Option<i64>,
 }
 
 /// A stored refresh token.
@@ -60,6 +63,23 @@ pub struct RefreshToken {
     /// password), carried over on rotation; `None` for families started
     /// before it was recorded.
     pub grant_type: Option<GrantType>,
+    /// The access token issued with this refresh token, revoked with its
+    /// family; `None` for tokens stored before it was recorded.
+    pub access: Option<IssuedAccess>,
+}
+
+/// An access token issued with a refresh token or from a code: enough to
+/// revoke it (`revocations::revoke_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedAccess {
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `exp`.
+    pub expires_at: i64,
+}
+
+fn issued_access(jti: Option<String>, expires_at: Option<i64>) -> Option<IssuedAccess> {
+    Some(IssuedAccess { jti: jti?, expires_at: expires_at? })
 }
 
 impl TryFrom<Row> for RefreshToken {
@@ -79,6 +99,7 @@ impl TryFrom<Row> for RefreshToken {
             idle_expires_at: r.idle_expires_at,
             used_at: r.used_at,
             revoked_at: r.revoked_at,
+            access: issued_access(r.access_jti, r.access_expires_at),
         })
     }
 }
@@ -99,6 +120,8 @@ impl RefreshToken {
             used_at: self.used_at,
             revoked_at: self.revoked_at,
             grant_type: self.grant_type.map(String::from),
+            access_jti: self.access.as_ref().map(|a| a.jti.clone()),
+            access_expires_at: self.access.as_ref().map(|a| a.expires_at),
         }
     }
 }
@@ -134,20 +157,43 @@ pub fn mark_used(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreErr
     Ok(n == 1)
 }
 
-/// Revokes every token of a family; returns how many were still unrevoked.
+/// Revokes every token of a family, and every unexpired access token issued
+/// with one of them (`revocations`); returns how many refresh tokens were
+/// still unrevoked. Run it in a transaction.
 pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: i64) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(Some(now)))
-    .execute(conn)?)
+    // A rotation that commits while the UPDATE waits for its row lock adds
+    // a token the UPDATE's snapshot (PostgreSQL, read committed) cannot see;
+    // the next UPDATE, a statement of its own, does. Repeat until none is left.
+    let mut revoked = 0;
+    loop {
+        let n = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        if n == 0 {
+            break;
+        }
+        revoked += n;
+    }
+    let issued: Vec<(Option<String>, Option<i64>)> = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::access_expires_at.gt(now))
+        .select((refresh_tokens::access_jti, refresh_tokens::access_expires_at))
+        .load(conn)?;
+    for a in issued.into_iter().filter_map(|(j, e)| issued_access(j, e)) {
+        revocations::revoke_token(conn, &a.jti, a.expires_at, now)?;
+    }
+    Ok(revoked)
 }
 
-/// Revokes every unrevoked refresh token of a client (all its families);
-/// returns how many.
+/// Revokes every unrevoked refresh token of a client (all its families)
+/// and every access token issued to it so far (a cut-off in
+/// `revocations`); returns how many refresh tokens.
 pub fn revoke_client(conn: &mut DbConn, client_id: &str, now: i64) -> Result<usize, StoreError> {
+    revocations::cut_off(conn, RevocationKind::Client, client_id, now)?;
     Ok(diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::client_id.eq(client_id))
@@ -227,6 +273,12 @@ pub struct AuthorizationCode {
     pub used_at: Option<i64>,
     /// The refresh-token family its tokens belong to, revoked on reuse.
     pub family_id: String,
+    /// The `jti` of the access token issued from it ([`record_code_tokens`]).
+    pub access_jti: Option<String>,
+    /// That access token's `exp`.
+    pub access_expires_at: Option<i64>,
+    /// When a replay of the code was first seen ([`mark_code_replayed`]).
+    pub replayed_at: Option<i64>,
 }
 
 /// Stores a code.
@@ -249,12 +301,44 @@ pub fn redeem_code(conn: &mut DbConn, code_hash: &str, now: i64) -> Result<bool,
     Ok(n == 1)
 }
 
+/// Records that a used code was presented again (RFC 6749 §4.1.2) and
+/// returns the access token issued from it, if its redemption has recorded
+/// one ([`record_code_tokens`]). Run it in a transaction with nothing before
+/// it: the UPDATE locks the code's row, so of this and
+/// [`record_code_tokens`], on any nodes, whichever runs second sees the
+/// other's write. Then the replay revokes the token, or the redemption
+/// learns of the replay and revokes its own tokens.
+pub fn mark_code_replayed(conn: &mut DbConn, code_hash: &str, now: i64) -> Result<Option<IssuedAccess>, StoreError> {
+    use authorization_codes::dsl as t;
+    diesel::update(t::authorization_codes.find(code_hash).filter(t::replayed_at.is_null()))
+        .set(t::replayed_at.eq(Some(now)))
+        .execute(conn)?;
+    let issued: Option<(Option<String>, Option<i64>)> =
+        t::authorization_codes.find(code_hash).select((t::access_jti, t::access_expires_at)).first(conn).optional()?;
+    Ok(issued.and_then(|(jti, exp)| issued_access(jti, exp)))
+}
+
+/// Records the access token issued from a redeemed code; true if a replay
+/// of the code was seen already (the caller must then revoke what it
+/// issued). The other half of [`mark_code_replayed`]; same transaction rule.
+pub fn record_code_tokens(conn: &mut DbConn, code_hash: &str, access: &IssuedAccess) -> Result<bool, StoreError> {
+    use authorization_codes::dsl as t;
+    diesel::update(t::authorization_codes.find(code_hash))
+        .set((t::access_jti.eq(Some(&access.jti)), t::access_expires_at.eq(Some(access.expires_at))))
+        .execute(conn)?;
+    let replayed: Option<Option<i64>> =
+        t::authorization_codes.find(code_hash).select(t::replayed_at).first(conn).optional()?;
+    Ok(replayed.flatten().is_some())
+}
+
 /// Ends everything a user signed in to (issue #11 item 9: after a password
-/// reset, a disable or a delete): revokes every refresh token, deletes
+/// reset, a disable or a delete): revokes every access token issued so far
+/// (a cut-off in `revocations`) and every refresh token, deletes
 /// every browser session and expires every unredeemed authorization code.
 /// Returns the refresh tokens revoked and the sessions deleted. Run it in
 /// the same transaction as the change that calls for it.
 pub fn end_user_grants(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(usize, usize), StoreError> {
+    revocations::cut_off(conn, RevocationKind::User, user_id, now)?;
     let revoked = diesel::update(
         refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)).filter(refresh_tokens::revoked_at.is_null()),
     )

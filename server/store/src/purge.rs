@@ -17,8 +17,10 @@
 //! - A rotated refresh token is what detects reuse of its family (RFC 9700
 //!   §4.14.2), so refresh tokens go only once the family's absolute lifetime
 //!   has ended; by then every token of the family is dead anyway.
+//! - A revocation (`revocations`) is kept until every access token it covers
+//!   has expired.
 
-use crate::schema::{admin_setup_tokens, authorization_codes, login_failures, refresh_tokens, sessions};
+use crate::schema::{admin_setup_tokens, authorization_codes, login_failures, refresh_tokens, revocations, sessions};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 
@@ -67,4 +69,11 @@ pub fn login_failures(conn: &mut DbConn, cutoff: i64, now: i64, batch: i64) -> R
         .limit(batch)
         .load(conn)?;
     Ok(diesel::delete(t::login_failures.filter(t::throttle_key.eq_any(doomed))).execute(conn)?)
+}
+
+/// Revocations whose tokens have all expired before `cutoff`.
+pub fn revocations(conn: &mut DbConn, cutoff: i64, batch: i64) -> Result<usize, StoreError> {
+    use revocations::dsl as t;
+    let doomed: Vec<i64> = t::revocations.select(t::id).filter(t::expires_at.lt(cutoff)).limit(batch).load(conn)?;
+    Ok(diesel::delete(t::revocations.filter(t::id.eq_any(doomed))).execute(conn)?)
 }

@@ -189,6 +189,19 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         grant_type -> Nullable<Text>,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    revocations (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        issued_before -> BigInt,
+        expires_at -> BigInt,
+        created_at -> BigInt,
     }
 }
 
@@ -227,6 +240,9 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         family_id -> Text,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+        replayed_at -> Nullable<BigInt>,
     }
 }
 

@@ -332,6 +332,7 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         used_at: None,
         revoked_at: None,
         grant_type: Some(GrantType::Password),
+        access: None,
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type, Some(GrantType::Password));
@@ -537,6 +538,9 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         expires_at,
         used_at: Some(2),
         family_id: "f".into(),
+        access_jti: None,
+        access_expires_at: None,
+        replayed_at: None,
     };
     for i in 0..5 {
         grants::insert_code(&mut c, &code(&format!("old{i}"), 100)).unwrap();
@@ -563,6 +567,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         used_at: Some(5),
         revoked_at: None,
         grant_type: Some(GrantType::Password),
+        access: None,
     };
     grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
     grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
@@ -622,6 +627,9 @@ fn authorization_codes_are_single_use(db: &Db) {
         expires_at: 61,
         used_at: None,
         family_id: format!("fam-{hash}"),
+        access_jti: None,
+        access_expires_at: None,
+        replayed_at: None,
     };
     grants::insert_code(&mut c, &code("once")).unwrap();
     let stored = grants::code(&mut c, "once").unwrap().unwrap();
@@ -823,6 +831,126 @@ fn audit_rows_from_before_the_chain_are_chained_at_migrate(db: &Db) {
     assert_eq!(ids(audit::chained(&mut c, None, None, 1, 1).unwrap()), ["old-a"]);
 }
 
+/// Issue #15 item 1: revocations are read incrementally (new ids, and rows
+/// written recently whatever their id), skip expired rows, and are purged
+/// once every token they cover has expired.
+fn revocations_are_read_incrementally_and_purged(db: &Db) {
+    use tessera_store::revocations::{self, RevocationKind};
+    use tessera_store::{grants, purge};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("vu", "revoked-user")).unwrap();
+    clients::insert(&mut c, &client("vc")).unwrap();
+    revocations::revoke_token(&mut c, "jti-1", 500, 100).unwrap();
+    grants::revoke_client(&mut c, "vc", 110).unwrap();
+    grants::end_user_grants(&mut c, "vu", 120).unwrap();
+    let all = revocations::since(&mut c, 0, i64::MAX, 200).unwrap();
+    let seen: Vec<_> = all.iter().map(|r| (r.kind, r.subject.as_str(), r.issued_before)).collect();
+    assert_eq!(
+        seen,
+        [(RevocationKind::Token, "jti-1", 500), (RevocationKind::Client, "vc", 111), (RevocationKind::User, "vu", 121)]
+    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "oldest first, ids grow");
+    let last = all.last().unwrap().id;
+    assert!(revocations::since(&mut c, last, i64::MAX, 200).unwrap().is_empty(), "nothing new");
+    let recent = revocations::since(&mut c, last, 110, 200).unwrap();
+    assert_eq!(recent.len(), 2, "rows written since 110 come again whatever their id");
+    assert_eq!(revocations::since(&mut c, 0, i64::MAX, 500).unwrap().len(), 2, "the expired token is skipped");
+    assert_eq!(purge::revocations(&mut c, 501, 10).unwrap(), 1, "only the expired row goes");
+    let cut_off_end = 110 + revocations::CUT_OFF_RETENTION_SECS;
+    assert_eq!(purge::revocations(&mut c, cut_off_end + 1, 10).unwrap(), 1);
+    assert_eq!(revocations::since(&mut c, 0, 0, 0).unwrap().len(), 1);
+}
+
+/// Issue #15 item 1: revoking a family revokes the unexpired access tokens
+/// issued with its refresh tokens.
+fn revoking_a_family_revokes_its_access_tokens(db: &Db) {
+    use tessera_store::grants::{self, IssuedAccess, RefreshToken};
+    use tessera_store::revocations;
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("fu", "family-user")).unwrap();
+    clients::insert(&mut c, &client("fc")).unwrap();
+    let t = |id: &str, access: Option<(&str, i64)>| RefreshToken {
+        id: id.into(),
+        family_id: "fam-at".into(),
+        token_hash: format!("h-{id}"),
+        client_id: "fc".into(),
+        user_id: "fu".into(),
+        api_id: "a".into(),
+        scopes: "read".into(),
+        created_at: 1,
+        absolute_expires_at: 1000,
+        idle_expires_at: 500,
+        used_at: None,
+        revoked_at: None,
+        grant_type: Some(GrantType::AuthorizationCode),
+        access: access.map(|(jti, exp)| IssuedAccess { jti: jti.into(), expires_at: exp }),
+    };
+    grants::insert(&mut c, &t("r1", Some(("at-1", 50)))).unwrap();
+    grants::insert(&mut c, &t("r2", Some(("at-2", 400)))).unwrap();
+    grants::insert(&mut c, &t("r3", None)).unwrap();
+    assert_eq!(grants::find_by_hash(&mut c, "h-r2").unwrap().unwrap().access.unwrap().jti, "at-2");
+    assert_eq!(db.store.tx(|c| grants::revoke_family(c, "fam-at", 100)).unwrap(), 3);
+    let revoked: Vec<_> = revocations::since(&mut c, 0, 0, 100).unwrap().into_iter().map(|r| r.subject).collect();
+    assert_eq!(revoked, ["at-2"], "the expired access token needs no row");
+}
+
+/// Issue #15 item 1 (RFC 6749 §4.1.2): a replay and the redemption it races
+/// meet on the code's row: whichever writes second sees the other, in
+/// either order, and under real concurrency on two connections.
+fn code_replay_and_redemption_meet_in_either_order(db: &Db) {
+    use tessera_store::grants::{self, AuthorizationCode, IssuedAccess};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("xu", "replay-user")).unwrap();
+    clients::insert(&mut c, &client("xc")).unwrap();
+    let code = |hash: &str| AuthorizationCode {
+        code_hash: hash.into(),
+        client_id: "xc".into(),
+        user_id: "xu".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scopes: "openid".into(),
+        audience: None,
+        nonce: None,
+        code_challenge: None,
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 61,
+        used_at: Some(2),
+        family_id: format!("fam-{hash}"),
+        access_jti: None,
+        access_expires_at: None,
+        replayed_at: None,
+    };
+    let access = IssuedAccess { jti: "code-at".into(), expires_at: 3600 };
+    grants::insert_code(&mut c, &code("redeemed-first")).unwrap();
+    assert!(!db.store.tx(|c| grants::record_code_tokens(c, "redeemed-first", &access)).unwrap());
+    assert_eq!(db.store.tx(|c| grants::mark_code_replayed(c, "redeemed-first", 5)).unwrap(), Some(access.clone()));
+    grants::insert_code(&mut c, &code("replayed-first")).unwrap();
+    assert_eq!(db.store.tx(|c| grants::mark_code_replayed(c, "replayed-first", 5)).unwrap(), None);
+    assert!(db.store.tx(|c| grants::record_code_tokens(c, "replayed-first", &access)).unwrap());
+    assert_eq!(grants::code(&mut c, "replayed-first").unwrap().unwrap().replayed_at, Some(5));
+    drop(c);
+    for round in 0..20 {
+        let hash = format!("race-{round}");
+        grants::insert_code(&mut db.store.conn().unwrap(), &code(&hash)).unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let (seen_by_redemption, seen_by_replay) = std::thread::scope(|s| {
+            let redeem = s.spawn(|| {
+                barrier.wait();
+                db.store.tx(|c| grants::record_code_tokens(c, &hash, &access)).unwrap()
+            });
+            let replay = s.spawn(|| {
+                barrier.wait();
+                db.store.tx(|c| grants::mark_code_replayed(c, &hash, 9)).unwrap()
+            });
+            (redeem.join().unwrap(), replay.join().unwrap())
+        });
+        assert!(
+            seen_by_redemption ^ seen_by_replay.is_some(),
+            "round {round}: exactly one side sees the other ({seen_by_redemption}, {seen_by_replay:?})"
+        );
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -857,4 +985,7 @@ conformance!(
     audit_chain_verifies_and_detects_tampering,
     audit_appends_chain_under_concurrency,
     audit_rows_from_before_the_chain_are_chained_at_migrate,
+    revocations_are_read_incrementally_and_purged,
+    revoking_a_family_revokes_its_access_tokens,
+    code_replay_and_redemption_meet_in_either_order,
 );

@@ -188,7 +188,8 @@ pub enum ClientCommand {
     /// Change a client's settings; flags not given keep the stored value.
     Update(ClientUpdateArgs),
     /// Disable a client: it can no longer authenticate or start an
-    /// authorization, and its refresh tokens end.
+    /// authorization, and its access and refresh tokens end (enabling it
+    /// again brings none of them back).
     Disable {
         /// The client id.
         id: String,

@@ -1,7 +1,8 @@
 //! Deletes expired grant and session state in the background (issue #11
 //! item 15; docs/security-checklist.md R-4): authorization codes past their retention,
-//! refresh-token families past their absolute end, hosted and console
-//! sessions, console setup links and throttle windows.
+//! refresh-token families past their absolute end, revocations of access
+//! tokens that have all expired, hosted and console sessions, console setup
+//! links and throttle windows.
 //!
 //! Every node runs the same loop; the deletes are idempotent and batched
 //! (`tessera_store::purge`), so nodes never conflict and a round never holds
@@ -28,6 +29,8 @@ pub struct Purged {
     pub setup_links: usize,
     /// Throttle windows.
     pub throttle_windows: usize,
+    /// Revocations of access tokens that have all expired.
+    pub revocations: usize,
 }
 
 impl Purged {
@@ -38,6 +41,7 @@ impl Purged {
             + self.admin_sessions
             + self.setup_links
             + self.throttle_windows
+            + self.revocations
     }
 }
 
@@ -85,8 +89,9 @@ impl Purger {
         let setup_links = batches(&mut |c| purge::admin_setup_tokens(c, now, s.batch))?;
         let throttle_windows =
             batches(&mut |c| purge::login_failures(c, now - self.throttle_retention_secs, now, s.batch))?;
+        let revocations = batches(&mut |c| purge::revocations(c, now, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
-        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows })
+        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows, revocations })
     }
 
     /// Starts the purge thread (unless `interval_secs` is 0); it lives as

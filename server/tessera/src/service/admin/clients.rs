@@ -170,7 +170,8 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
         if let Some(x) = &edit.exchange {
             c.exchange = x.clone();
         }
-        // Issue #11 item 5: disabling a client ends its refresh-token families.
+        // Issue #11 item 5: disabling a client ends its refresh-token
+        // families; issue #15 item 1: and its access tokens.
         let revoked = if edit.disabled && !c.disabled { grants::revoke_client(conn, id, now)? } else { 0 };
         c.disabled = edit.disabled;
         c.updated_at = now;
@@ -188,6 +189,7 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
 /// Deletes a client with its secrets and grants, and takes it out of the
 /// client hooks that name it; a hook left with no client is disabled (an
 /// empty list never runs, and must not turn into a rule for every client).
+/// The access tokens issued to it are revoked (issue #15 item 1).
 pub fn delete_client(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
@@ -201,6 +203,7 @@ pub fn delete_client(store: &Store, actor: &str, now: i64, id: &str) -> Result<(
             plugins::update_binding(conn, &b)?;
             audit(conn, actor, now, "binding.update", &b.id, json!({"removed_client": id, "enabled": b.enabled}))?;
         }
+        grants::revoke_client(conn, id, now)?;
         clients::delete(conn, id)?;
         audit(conn, actor, now, "client.delete", id, json!({"name": c.name}))
     })?;

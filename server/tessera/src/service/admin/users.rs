@@ -114,7 +114,9 @@ fn change_user(
 }
 
 /// Issue #11 item 9: ends the user's refresh tokens, browser sessions and
-/// pending codes in the caller's transaction; the counts go to the audit detail.
+/// pending codes, and (issue #15 item 1) revokes the access tokens issued to
+/// them so far, in the caller's transaction; the counts go to the audit
+/// detail.
 fn end_grants(conn: &mut DbConn, user_id: &str, now: i64, detail: &mut Value) -> Result<(), StoreError> {
     let (refresh_tokens, sessions) = tessera_store::grants::end_user_grants(conn, user_id, now)?;
     detail["refresh_tokens_revoked"] = json!(refresh_tokens);
@@ -146,8 +148,8 @@ pub fn set_user_password(store: &Store, actor: &str, now: i64, id: &str, passwor
 }
 
 /// Disables or re-enables a user; a disabled user cannot sign in and gets
-/// no tokens, and disabling ends their refresh tokens, browser sessions and
-/// pending codes (re-enabling brings none of them back).
+/// no tokens, and disabling ends their access and refresh tokens, browser
+/// sessions and pending codes (re-enabling brings none of them back).
 pub fn set_user_disabled(store: &Store, actor: &str, now: i64, id: &str, disabled: bool) -> Result<User, AdminError> {
     let action = if disabled { "user.disable" } else { "user.enable" };
     let grants = if disabled { Grants::End } else { Grants::Keep };

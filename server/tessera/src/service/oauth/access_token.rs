@@ -6,13 +6,20 @@
 //! `tessera_protocol::token::check_access_token`: our `iss`, an `aud` naming
 //! an API that signs with that key's algorithm, and a lifetime no longer than
 //! that API's. HS256 tokens are never accepted here: see that function.
+//! Nor is a revoked token (issue #15 item 1): its `jti`, its client or its
+//! user revoked, as this node's copy of the revocations knows
+//! (`revoked.rs`).
 
 use super::issuer::{Issuer, USERINFO_API_ID};
+use super::revoked::RevokedTokens;
 use crate::service::{key_failure, store_failure};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use tessera_protocol::OAuthError;
 use tessera_protocol::model::ApiProfile;
 use tessera_protocol::token::check_access_token;
+use tessera_store::grants::IssuedAccess;
 use tessera_store::{Store, apis};
 
 /// An access token that passed every rule.
@@ -41,12 +48,13 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }
 
-/// The token, if `issuer` issued it as an access token and it is valid at
-/// `now`; `None` for anything else (forged, foreign, expired, HS256). Only
-/// storage and key failures are errors.
+/// The token, if `issuer` issued it as an access token, it is valid at
+/// `now` and not revoked; `None` for anything else (forged, foreign,
+/// expired, HS256, revoked). Only storage and key failures are errors.
 pub(crate) fn own_access_token(
     issuer: &Issuer,
     store: &Store,
+    revoked: &RevokedTokens,
     token: &str,
     now: i64,
 ) -> Result<Option<OwnAccessToken>, OAuthError> {
@@ -63,10 +71,45 @@ pub(crate) fn own_access_token(
         None => None,
     };
     match check_access_token(&claims, issuer.url(), alg, api.as_ref(), now) {
+        Ok(()) if revoked.is_revoked(&claims).map_err(store_failure)? => {
+            tracing::info!("a revoked access token was presented");
+            Ok(None)
+        }
         Ok(()) => Ok(api.map(|api| OwnAccessToken { claims, api })),
         Err(why) => {
             tracing::warn!(reason = %why, "a validly signed JWT was refused as an access token");
             Ok(None)
         }
+    }
+}
+
+/// The `jti` and `exp` of an access token this node has just signed (so the
+/// grant that issued it can revoke it later); the payload is read without a
+/// second verification, as the token never left this process.
+pub(crate) fn issued_access(access_token: &str) -> Result<IssuedAccess, OAuthError> {
+    let payload = access_token.split('.').nth(1).unwrap_or_default();
+    let claims: Option<Map<String, Value>> =
+        URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let claims =
+        claims.ok_or_else(|| OAuthError::server_error("an access token just issued has no readable payload"))?;
+    match (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64)) {
+        (Some(jti), Some(exp)) => Ok(IssuedAccess { jti: jti.to_owned(), expires_at: exp }),
+        _ => Err(OAuthError::server_error("an access token just issued has no jti or exp")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_access_reads_jti_and_exp_from_the_payload() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"jti":"abc","exp":1700,"sub":"u"}"#);
+        let token = format!("e30.{payload}.sig");
+        assert_eq!(issued_access(&token).unwrap(), IssuedAccess { jti: "abc".into(), expires_at: 1700 });
+        let no_jti = format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(br#"{"exp":1700}"#));
+        assert!(issued_access(&no_jti).is_err());
+        assert!(issued_access("not a jwt").is_err());
     }
 }

@@ -256,6 +256,9 @@ impl AuthorizeService {
             expires_at: now + self.code_lifetime_secs,
             used_at: None,
             family_id: clock::uuid(),
+            access_jti: None,
+            access_expires_at: None,
+            replayed_at: None,
         };
         grants::insert_code(&mut conn, &row).map_err(store_failure)?;
         Ok(self.code_redirect(&req, code.expose()))

@@ -11,10 +11,15 @@
 //! client, or to a client registered as a resource server of the token's API
 //! (`api_resource_servers`); anyone else learns `active: false`. Refresh
 //! tokens are reported to their own client only.
+//!
+//! A revoked access token (issue #15 item 1: revoked at the revocation
+//! endpoint, issued from a replayed code or with a revoked refresh family,
+//! or of a disabled client or user) is `active: false`.
 
 use super::access_token::{OwnAccessToken, looks_like_jwt, own_access_token};
 use super::client_auth::ClientAuthenticator;
 use super::issuer::Issuer;
+use super::revoked::RevokedTokens;
 use crate::clock::SharedClock;
 use crate::service::store_failure;
 use serde_json::{Map, json};
@@ -31,6 +36,7 @@ pub struct IntrospectionService {
     clock: SharedClock,
     issuer: Arc<Issuer>,
     clients: Arc<ClientAuthenticator>,
+    revoked: Arc<RevokedTokens>,
 }
 
 impl IntrospectionService {
@@ -40,8 +46,9 @@ impl IntrospectionService {
         clock: SharedClock,
         issuer: Arc<Issuer>,
         clients: Arc<ClientAuthenticator>,
+        revoked: Arc<RevokedTokens>,
     ) -> IntrospectionService {
-        IntrospectionService { store, clock, issuer, clients }
+        IntrospectionService { store, clock, issuer, clients, revoked }
     }
 
     /// RFC 7662 §2: only authenticated confidential clients may introspect.
@@ -58,7 +65,8 @@ impl IntrospectionService {
         }
         let (token, _hint) = introspection::parse(&params)?;
         if looks_like_jwt(&token) {
-            let Some(own) = own_access_token(&self.issuer, &self.store, &token, self.clock.now())? else {
+            let Some(own) = own_access_token(&self.issuer, &self.store, &self.revoked, &token, self.clock.now())?
+            else {
                 return Ok(Introspection::inactive());
             };
             if !self.may_introspect(&client.id, &own)? {

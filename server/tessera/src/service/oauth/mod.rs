@@ -13,7 +13,8 @@
 //!
 //! They share the [`Issuer`] (claims, plugin pipeline, signer; `issuer.rs`),
 //! client authentication (`client_auth.rs`) and the check that a JWT is one
-//! of our access tokens (`access_token.rs`). Pure rules live in
+//! of our access tokens (`access_token.rs`), which consults this node's
+//! copy of the revoked access tokens (`revoked.rs`). Pure rules live in
 //! `tessera_protocol`; a service loads what a rule needs, calls it, and
 //! stores what it decided. Every service reads the time from its
 //! [`SharedClock`], never from the system clock, so tests drive expiry with a
@@ -30,6 +31,7 @@ pub mod login;
 pub mod logout;
 pub mod refresh;
 pub mod revocation;
+pub mod revoked;
 pub mod token;
 pub mod userinfo;
 
@@ -40,6 +42,7 @@ pub use login::LoginService;
 pub use logout::LogoutService;
 pub use refresh::RefreshLifetimes;
 pub use revocation::RevocationService;
+pub use revoked::RevokedTokens;
 pub use token::TokenService;
 pub use userinfo::UserinfoService;
 
@@ -86,6 +89,9 @@ pub struct OAuthServices {
     pub revocation: Arc<RevocationService>,
     /// The userinfo endpoint.
     pub userinfo: Arc<UserinfoService>,
+    /// This node's copy of the revoked access tokens; whoever writes a
+    /// revocation on this node (the console) tells it through `changed`.
+    pub revoked: Arc<RevokedTokens>,
 }
 
 impl OAuthServices {
@@ -101,7 +107,8 @@ impl OAuthServices {
         let OAuthSettings { issuer, userinfo, refresh, code_lifetime_secs, session_lifetime_secs, throttle } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
         let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
-        let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh);
+        let revoked = Arc::new(RevokedTokens::new(store.clone(), clock.clone()));
+        let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh, revoked.clone());
         OAuthServices {
             token: Arc::new(TokenService::new(
                 store.clone(),
@@ -110,6 +117,7 @@ impl OAuthServices {
                 clients.clone(),
                 refresh,
                 throttle.clone(),
+                revoked.clone(),
             )),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
@@ -124,9 +132,17 @@ impl OAuthServices {
                 clock.clone(),
                 issuer.clone(),
                 clients.clone(),
+                revoked.clone(),
             )),
-            revocation: Arc::new(RevocationService::new(store.clone(), clock.clone(), issuer.clone(), clients)),
-            userinfo: Arc::new(UserinfoService::new(store, clock, issuer)),
+            revocation: Arc::new(RevocationService::new(
+                store.clone(),
+                clock.clone(),
+                issuer.clone(),
+                clients,
+                revoked.clone(),
+            )),
+            userinfo: Arc::new(UserinfoService::new(store, clock, issuer, revoked.clone())),
+            revoked,
         }
     }
 }

@@ -2,14 +2,27 @@
 //! family revocation (RFC 6749 §6, RFC 9700 §4.14.2). Tokens are stored by
 //! hash; a new family ends `absolute_secs` after the grant that started it,
 //! each token `idle_secs` after it was issued (never later than its family).
+//!
+//! Each refresh token row also names the access token issued with it, so
+//! revoking a family revokes those access tokens too (issue #15 item 1).
+//! The same holds for a replayed authorization code (RFC 6749 §4.1.2): the
+//! redemption records its access token on the code's row and the replay
+//! marks the row, and whichever comes second revokes
+//! ([`RefreshTokens::code_replayed`], [`RefreshTokens::code_redeemed`]), so
+//! a replay racing the first redemption on another node revokes too.
 
+use super::access_token::issued_access;
+use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
+use std::sync::Arc;
 use tessera_protocol::model::GrantType;
 use tessera_protocol::secret::PlainSecret;
+use tessera_protocol::token::TokenResponse;
 use tessera_protocol::{ApiId, ErrorCode, OAuthError};
 use tessera_store::clients::Client;
 use tessera_store::grants::{self, RefreshToken};
+use tessera_store::revocations;
 use tessera_store::users::User;
 use tessera_store::{DbConn, Store};
 
@@ -33,29 +46,40 @@ pub(crate) enum Issued<'a> {
     Rotation(&'a RefreshToken),
 }
 
-/// Stores, rotates and revokes refresh tokens.
+/// Stores, rotates and revokes refresh tokens, and the access tokens
+/// issued with them.
 pub(crate) struct RefreshTokens {
     store: Store,
     clock: SharedClock,
     lifetimes: RefreshLifetimes,
+    revoked: Arc<RevokedTokens>,
 }
 
 impl RefreshTokens {
-    /// Refresh tokens in `store` living `lifetimes`.
-    pub(crate) fn new(store: Store, clock: SharedClock, lifetimes: RefreshLifetimes) -> RefreshTokens {
-        RefreshTokens { store, clock, lifetimes }
+    /// Refresh tokens in `store` living `lifetimes`; revocations this node
+    /// writes are told to `revoked`.
+    pub(crate) fn new(
+        store: Store,
+        clock: SharedClock,
+        lifetimes: RefreshLifetimes,
+        revoked: Arc<RevokedTokens>,
+    ) -> RefreshTokens {
+        RefreshTokens { store, clock, lifetimes, revoked }
     }
 
-    /// Stores a new refresh token; for a rotation, marks the old token used
-    /// in the same transaction (false: someone used it first).
+    /// Stores a new refresh token beside the access token of `resp` (whose
+    /// scope it takes); for a rotation, marks the old token used in the same
+    /// transaction (false: someone used it first).
     pub(crate) fn store(
         &self,
         client: &Client,
         user: &User,
         api_id: &ApiId,
-        scope: Option<&str>,
+        resp: &TokenResponse,
         issued: Issued<'_>,
     ) -> Result<String, OAuthError> {
+        let scope = resp.scope.as_deref();
+        let access = issued_access(&resp.access_token)?;
         let now = self.clock.now();
         let (family, absolute_expires_at, rotated, grant_type) = match issued {
             Issued::NewFamily(family, g) => (family, now + self.lifetimes.absolute_secs, None, Some(g)),
@@ -77,6 +101,7 @@ impl RefreshTokens {
             used_at: None,
             revoked_at: None,
             grant_type,
+            access: Some(access),
         };
         let won = self
             .store
@@ -98,12 +123,60 @@ impl RefreshTokens {
         }
     }
 
-    /// Revokes every token of `family`, logging `why`; a failure is logged
-    /// (the request is refused anyway).
+    /// Revokes every token of `family` and the access tokens issued with
+    /// them, logging `why`; a failure is logged (the request is refused
+    /// anyway).
     pub(crate) fn revoke_family(&self, family: &str, why: &str) {
-        match self.store.conn().and_then(|mut c| grants::revoke_family(&mut c, family, self.clock.now())) {
+        let now = self.clock.now();
+        match self.store.tx(|c| grants::revoke_family(c, family, now)) {
             Ok(n) => tracing::warn!(family, revoked = n, reason = why, "refresh token family revoked"),
             Err(e) => tracing::error!(family, error = %e, "could not revoke a refresh token family"),
         }
+        self.revoked.changed();
+    }
+
+    /// A used code was presented again by its own client (RFC 6749 §4.1.2):
+    /// revokes the access token and the refresh-token family issued from
+    /// it. If the redemption has not recorded its access token yet, it will
+    /// see the replay in [`RefreshTokens::code_redeemed`] and revoke its own.
+    pub(crate) fn code_replayed(&self, code_hash: &str, family: &str, why: &str) {
+        let now = self.clock.now();
+        let marked = self.store.tx(|c| {
+            let access = grants::mark_code_replayed(c, code_hash, now)?;
+            if let Some(a) = access.as_ref().filter(|a| a.expires_at > now) {
+                revocations::revoke_token(c, &a.jti, a.expires_at, now)?;
+            }
+            Ok(access.is_some())
+        });
+        match marked {
+            Ok(known) => tracing::warn!(reason = why, access_token_revoked = known, "authorization code replayed"),
+            Err(e) => tracing::error!(error = %e, "could not record the replay of an authorization code"),
+        }
+        self.revoke_family(family, why);
+    }
+
+    /// Records the access token of `resp`, just issued from a code (and
+    /// stored with its refresh token, if any). If a replay of the code was
+    /// seen meanwhile, revokes what was issued and refuses: the tokens
+    /// never leave.
+    pub(crate) fn code_redeemed(&self, code_hash: &str, family: &str, resp: &TokenResponse) -> Result<(), OAuthError> {
+        let access = issued_access(&resp.access_token)?;
+        let now = self.clock.now();
+        let replayed = self
+            .store
+            .tx(|c| {
+                let replayed = grants::record_code_tokens(c, code_hash, &access)?;
+                if replayed {
+                    revocations::revoke_token(c, &access.jti, access.expires_at, now)?;
+                }
+                Ok(replayed)
+            })
+            .map_err(store_failure)?;
+        if !replayed {
+            return Ok(());
+        }
+        self.revoke_family(family, "authorization code replayed while it was redeemed");
+        Err(OAuthError::new(ErrorCode::InvalidGrant, "the authorization code is invalid, expired or already used")
+            .with_detail("replayed during its redemption"))
     }
 }

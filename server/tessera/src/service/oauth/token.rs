@@ -16,6 +16,7 @@ use super::access_token::own_access_token;
 use super::client_auth::ClientAuthenticator;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::refresh::{Issued, RefreshTokens};
+use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
 use crate::service::{key_failure, store_failure};
@@ -45,6 +46,7 @@ pub struct TokenService {
     clients: Arc<ClientAuthenticator>,
     refresh: RefreshTokens,
     throttle: ThrottleSettings,
+    revoked: Arc<RevokedTokens>,
 }
 
 impl TokenService {
@@ -56,8 +58,9 @@ impl TokenService {
         clients: Arc<ClientAuthenticator>,
         refresh: RefreshTokens,
         throttle: ThrottleSettings,
+        revoked: Arc<RevokedTokens>,
     ) -> TokenService {
-        TokenService { store, clock, issuer, clients, refresh, throttle }
+        TokenService { store, clock, issuer, clients, refresh, throttle, revoked }
     }
 
     /// Handles one token request: the `Authorization` header and the form body.
@@ -133,7 +136,7 @@ impl TokenService {
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();
             let issued = Issued::NewFamily(&family, GrantType::Password);
-            let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), issued)?;
+            let token = self.refresh.store(client, &user, &api_id, &resp, issued)?;
             resp.refresh_token = Some(token);
         }
         Ok(resp)
@@ -182,7 +185,7 @@ impl TokenService {
     ) -> Result<Map<String, Value>, OAuthError> {
         let token = presented.token.expose();
         match presented.token_type {
-            TokenType::AccessToken => own_access_token(&self.issuer, &self.store, token, now)?
+            TokenType::AccessToken => own_access_token(&self.issuer, &self.store, &self.revoked, token, now)?
                 .map(|t| t.claims)
                 .ok_or_else(|| token_exchange::invalid_token(which, "not a valid access token of this issuer")),
             TokenType::IdToken => {
@@ -247,7 +250,7 @@ impl TokenService {
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
-        let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), Issued::Rotation(&stored))?;
+        let token = self.refresh.store(client, &user, &api_id, &resp, Issued::Rotation(&stored))?;
         resp.refresh_token = Some(token);
         Ok(resp)
     }
@@ -262,8 +265,9 @@ impl TokenService {
     }
 
     /// RFC 6749 §4.1.3: redeems a code (single use, bound to the client, the
-    /// redirect URI and the PKCE challenge). A valid replay revokes the refresh
-    /// tokens issued from the code (RFC 9700 §4.5).
+    /// redirect URI and the PKCE challenge). A valid replay revokes the access
+    /// and refresh tokens issued from the code (RFC 6749 §4.1.2, RFC 9700
+    /// §4.5), even when it races the redemption (`refresh.rs`).
     fn authorization_code(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
         let now = self.clock.now();
@@ -283,12 +287,12 @@ impl TokenService {
         };
         if let Err(refusal) = redemption::check_redemption(&view, &client.id, params, now) {
             if refusal.revoke_issued {
-                self.refresh.revoke_family(&stored.family_id, "authorization code reuse");
+                self.refresh.code_replayed(hash.as_str(), &stored.family_id, "authorization code reuse");
             }
             return Err(refusal.error);
         }
         if !grants::redeem_code(&mut conn, hash.as_str(), now).map_err(store_failure)? {
-            self.refresh.revoke_family(&stored.family_id, "concurrent authorization code reuse");
+            self.refresh.code_replayed(hash.as_str(), &stored.family_id, "concurrent authorization code reuse");
             return Err(invalid().with_detail("code redeemed concurrently"));
         }
         let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
@@ -312,9 +316,10 @@ impl TokenService {
         let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
         if offline && client.profile().allows_grant(GrantType::RefreshToken) {
             let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode);
-            let token = self.refresh.store(client, &user, &api_id, resp.scope.as_deref(), issued)?;
+            let token = self.refresh.store(client, &user, &api_id, &resp, issued)?;
             resp.refresh_token = Some(token);
         }
+        self.refresh.code_redeemed(hash.as_str(), &stored.family_id, &resp)?;
         Ok(resp)
     }
 }

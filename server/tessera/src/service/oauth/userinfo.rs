@@ -1,8 +1,10 @@
 //! The UserInfo endpoint's use case (OIDC Core §5.3): a valid access token
-//! with the `openid` scope gets the user's claims for its scopes.
+//! with the `openid` scope gets the user's claims for its scopes. A revoked
+//! token (issue #15 item 1) is refused like an invalid one.
 
 use super::access_token::own_access_token;
 use super::issuer::Issuer;
+use super::revoked::RevokedTokens;
 use crate::clock::SharedClock;
 use crate::service::store_failure;
 use serde_json::{Map, Value, json};
@@ -30,20 +32,27 @@ pub struct UserinfoService {
     store: Store,
     clock: SharedClock,
     issuer: Arc<Issuer>,
+    revoked: Arc<RevokedTokens>,
 }
 
 impl UserinfoService {
-    /// Bearer tokens are checked against `issuer`.
-    pub(crate) fn new(store: Store, clock: SharedClock, issuer: Arc<Issuer>) -> UserinfoService {
-        UserinfoService { store, clock, issuer }
+    /// Bearer tokens are checked against `issuer` and `revoked`.
+    pub(crate) fn new(
+        store: Store,
+        clock: SharedClock,
+        issuer: Arc<Issuer>,
+        revoked: Arc<RevokedTokens>,
+    ) -> UserinfoService {
+        UserinfoService { store, clock, issuer, revoked }
     }
 
     /// The claims for the bearer `token`.
     pub fn userinfo(&self, token: Option<&str>) -> Result<Map<String, Value>, UserinfoError> {
         let token = token.ok_or(UserinfoError::Missing)?;
         // Issue #11 item 1: the same rules as introspection (our issuer, an
-        // API the key may sign for, that API's lifetime; never HS256).
-        let claims = own_access_token(&self.issuer, &self.store, token, self.clock.now())
+        // API the key may sign for, that API's lifetime; never HS256; not
+        // revoked).
+        let claims = own_access_token(&self.issuer, &self.store, &self.revoked, token, self.clock.now())
             .map_err(UserinfoError::Internal)?
             .ok_or(UserinfoError::InvalidToken)?
             .claims;

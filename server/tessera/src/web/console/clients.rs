@@ -267,7 +267,11 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {
     let (store, actor) = (admin.state.store.clone(), admin.actor());
     let now = admin.now();
     match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await? {
-        Ok(c) => Ok(see_other(&paths::done(&paths::client(&c.id), "saved"))),
+        Ok(c) => {
+            // Disabling revokes the client's access tokens: honour it here at once.
+            admin.state.oauth.revoked.changed();
+            Ok(see_other(&paths::done(&paths::client(&c.id), "saved")))
+        }
         Err(e) => form_again(detail_page(&admin, loaded, Some(form)), e.into()),
     }
 }
@@ -277,6 +281,7 @@ async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     blocking(move || admin::delete_client(&store, &actor, now, &cid)).await??;
+    admin.state.oauth.revoked.changed();
     Ok(see_other(&paths::done(paths::CLIENTS, "deleted")))
 }
 

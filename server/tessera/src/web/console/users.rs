@@ -178,7 +178,11 @@ async fn password(p: Posted<PasswordForm>, id: web::Path<String>) -> Page {
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
     let now = admin.now();
     match blocking(move || admin::set_user_password(&store, &actor, now, &uid, &form.password)).await? {
-        Ok(u) => Ok(see_other(&paths::done(&paths::user(&u.id), "password"))),
+        Ok(u) => {
+            // A password reset revokes the user's access tokens: honour it here at once.
+            admin.state.oauth.revoked.changed();
+            Ok(see_other(&paths::done(&paths::user(&u.id), "password")))
+        }
         Err(e) => {
             let title = format!("User {}", user.username);
             form_again(&admin, Some(user.clone()), UserForm::of(&user), e.into(), &title)
@@ -196,6 +200,7 @@ async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> Page {
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     let u = blocking(move || admin::set_user_disabled(&store, &actor, now, &uid, form.disabled)).await??;
+    admin.state.oauth.revoked.changed();
     Ok(see_other(&paths::done(&paths::user(&u.id), if u.disabled { "disabled" } else { "enabled" })))
 }
 
@@ -204,5 +209,6 @@ async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
     blocking(move || admin::delete_user(&store, &actor, now, &uid)).await??;
+    admin.state.oauth.revoked.changed();
     Ok(see_other(&paths::done(paths::USERS, "deleted")))
 }

@@ -197,6 +197,25 @@ macro_rules! sign_in_and_authorize {
 }
 pub(crate) use sign_in_and_authorize;
 
+/// Signs `alice` in through the login form and returns a code for `client`
+/// (scopes `openid offline_access`, no audience: the userinfo API).
+macro_rules! code_for {
+    ($app:expr, $client:expr) => {{
+        let query = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", $client.id.as_str()),
+            ("redirect_uri", crate::web::tests::harness::CB),
+            ("scope", "openid offline_access"),
+            ("state", "st"),
+        ])
+        .unwrap();
+        let params = crate::web::tests::harness::sign_in_and_authorize!($app, query);
+        assert_eq!(params["state"], "st");
+        params["code"].clone()
+    }};
+}
+pub(crate) use code_for;
+
 /// A form POST to the token endpoint as `client` (HTTP Basic).
 pub fn token_request(client: &TestClient, form: &[(&str, &str)]) -> test::TestRequest {
     let basic = STANDARD.encode(format!("{}:{}", client.id, client.secret));

@@ -7,5 +7,6 @@
 mod console;
 mod harness;
 mod oauth;
+mod revocation;
 mod test_panel;
 mod token_exchange;

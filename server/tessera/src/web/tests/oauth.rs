@@ -3,29 +3,11 @@
 //! by moving the set clock, and the plugin failure policies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::harness::{AUD, CB, Harness, PASSWORD, TestClient, app, claims, send, sign_in_and_authorize, token_request};
+use super::harness::{AUD, CB, Harness, PASSWORD, TestClient, app, claims, code_for, send, token_request};
 use crate::clock::Clock as _;
 use crate::service::plugins::{self, BindingChange, NewBinding};
 use crate::web::routes;
 use serde_json::{Map, json};
-
-/// Signs `alice` in through the login form and returns a code for `client`
-/// (scopes `openid offline_access`, no audience: the userinfo API).
-macro_rules! code_for {
-    ($app:expr, $client:expr) => {{
-        let query = serde_urlencoded::to_string([
-            ("response_type", "code"),
-            ("client_id", $client.id.as_str()),
-            ("redirect_uri", CB),
-            ("scope", "openid offline_access"),
-            ("state", "st"),
-        ])
-        .unwrap();
-        let params = sign_in_and_authorize!($app, query);
-        assert_eq!(params["state"], "st");
-        params["code"].clone()
-    }};
-}
 
 /// A Tessera with alice and a code + refresh client; refresh tokens idle
 /// out after `idle` seconds and end `absolute` seconds after the sign-in.

@@ -46,6 +46,7 @@ pub use userinfo::UserinfoService;
 use crate::clock::SharedClock;
 use crate::keys::KeyRing;
 use crate::service::sign_in::ThrottleSettings;
+use crate::service::snapshot::Snapshots;
 use client_auth::ClientAuthenticator;
 use refresh::RefreshTokens;
 use std::sync::Arc;
@@ -90,17 +91,20 @@ pub struct OAuthServices {
 
 impl OAuthServices {
     /// Wires every endpoint's service over `store` and `keys`, running
-    /// `hooks` (the plugin pipeline) before every signature.
+    /// `hooks` (the plugin pipeline) before every signature; client
+    /// authentication and client_credentials read `snapshots`.
     pub fn new(
         store: Store,
         keys: Arc<KeyRing>,
         hooks: Arc<dyn TokenHooks>,
         clock: SharedClock,
         settings: OAuthSettings,
+        snapshots: Arc<Snapshots>,
     ) -> OAuthServices {
         let OAuthSettings { issuer, userinfo, refresh, code_lifetime_secs, session_lifetime_secs, throttle } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
-        let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
+        let clients =
+            Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone(), snapshots.clone()));
         let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh);
         OAuthServices {
             token: Arc::new(TokenService::new(
@@ -110,6 +114,7 @@ impl OAuthServices {
                 clients.clone(),
                 refresh,
                 throttle.clone(),
+                snapshots,
             )),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),

@@ -18,6 +18,7 @@ use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::refresh::{Issued, RefreshTokens};
 use crate::clock::{self, SharedClock};
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
+use crate::service::snapshot::Snapshots;
 use crate::service::{key_failure, store_failure};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -45,10 +46,12 @@ pub struct TokenService {
     clients: Arc<ClientAuthenticator>,
     refresh: RefreshTokens,
     throttle: ThrottleSettings,
+    snapshots: Arc<Snapshots>,
 }
 
 impl TokenService {
-    /// The token endpoint over `store`; `throttle` limits the password grant's sign-ins.
+    /// The token endpoint over `store`; `throttle` limits the password
+    /// grant's sign-ins; client_credentials reads only `snapshots`.
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
@@ -56,8 +59,9 @@ impl TokenService {
         clients: Arc<ClientAuthenticator>,
         refresh: RefreshTokens,
         throttle: ThrottleSettings,
+        snapshots: Arc<Snapshots>,
     ) -> TokenService {
-        TokenService { store, clock, issuer, clients, refresh, throttle }
+        TokenService { store, clock, issuer, clients, refresh, throttle, snapshots }
     }
 
     /// Handles one token request: the `Authorization` header and the form body.
@@ -88,23 +92,18 @@ impl TokenService {
     /// RFC 6749 §4.4.
     fn client_credentials(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
         let req = client_credentials::parse(params)?;
-        let mut conn = self.store.conn().map_err(store_failure)?;
-        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
-        let plan = client_credentials::decide(&req, &client.profile(), api.as_ref().map(|a| a.profile()).as_ref())?;
-        let service_account = match &client.service_account_user_id {
-            Some(id) => users::find(&mut conn, id).map_err(store_failure)?.filter(|u| !u.disabled),
-            None => None,
-        };
-        drop(conn);
-        let signer =
-            self.issuer.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
-        self.issuer.issue(
-            plan,
-            client,
-            service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)),
-            &signer,
-            None,
-        )
+        // Issue #13 item 2: API and service account from the snapshot, no
+        // database query (`service::snapshot`).
+        let snapshot = self.snapshots.current();
+        let api = snapshot.api_by_identifier(req.audience.as_str());
+        let plan = client_credentials::decide(&req, &client.profile(), api.map(|a| a.profile()).as_ref())?;
+        let service_account = client
+            .service_account_user_id
+            .as_deref()
+            .and_then(|id| snapshot.service_account(id))
+            .filter(|u| !u.disabled);
+        let signer = self.issuer.signer_for(&plan, api.and_then(|a| a.hs256_secret_enc.as_deref()))?;
+        self.issuer.issue(plan, client, service_account.map(|u| (u, UserSource::ServiceAccount)), &signer, None)
     }
 
     /// RFC 6749 §4.3.

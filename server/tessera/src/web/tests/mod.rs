@@ -6,6 +6,7 @@
 
 mod console;
 mod harness;
+mod hot_path;
 mod oauth;
 mod test_panel;
 mod token_exchange;

@@ -17,6 +17,7 @@ mod keys;
 mod oidc;
 mod plugin_signatures;
 pub mod plugins;
+mod snapshot;
 mod startup;
 mod throttle;
 mod token_errors;

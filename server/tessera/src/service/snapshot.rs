@@ -28,6 +28,7 @@
 //! from the last snapshot and tries again at the next tick.
 
 use crate::clock::SharedClock;
+use crate::keys::KeyRing;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -250,24 +251,30 @@ impl Snapshots {
         Ok(changed)
     }
 
-    /// Starts the thread that calls [`Snapshots::sync`] every `interval`.
-    /// It holds only a weak reference and ends when the snapshots are
-    /// dropped (in-process tests build many).
-    pub fn spawn_poller(self: &Arc<Self>, interval: Duration) -> std::io::Result<()> {
+    /// Starts the thread that calls [`Snapshots::sync`] every `interval`,
+    /// and keeps `keys` fresh on the same tick
+    /// ([`KeyRing::refresh_in_background`]), so no request waits for a
+    /// database read of either. It holds only weak references and ends when
+    /// the snapshots are dropped (in-process tests build many).
+    pub fn spawn_poller(self: &Arc<Self>, keys: &Arc<KeyRing>, interval: Duration) -> std::io::Result<()> {
         let weak: Weak<Snapshots> = Arc::downgrade(self);
+        let keys: Weak<KeyRing> = Arc::downgrade(keys);
         std::thread::Builder::new().name("config-snapshot".into()).spawn(move || {
             let mut failing = false;
             loop {
                 std::thread::sleep(interval);
-                let Some(snapshots) = weak.upgrade() else { return };
-                match snapshots.sync() {
-                    Ok(_) if failing => {
-                        tracing::info!("configuration counter readable again");
+                let (Some(snapshots), Some(keys)) = (weak.upgrade(), keys.upgrade()) else { return };
+                let outcome = snapshots.sync().map(drop).map_err(|e| e.to_string()).and_then(|()| {
+                    keys.refresh_in_background().map_err(|e| e.to_string())
+                });
+                match outcome {
+                    Ok(()) if failing => {
+                        tracing::info!("configuration and keys readable again");
                         failing = false;
                     }
-                    Ok(_) => {}
+                    Ok(()) => {}
                     Err(e) if !failing => {
-                        tracing::warn!(error = %e, "cannot read the configuration counter; serving the last snapshot");
+                        tracing::warn!(error = %e, "cannot read the configuration counter or keys; serving the last ones");
                         failing = true;
                     }
                     Err(_) => {}

@@ -75,7 +75,7 @@ impl AppState {
             clock.clone(),
         ));
         let snapshots = Snapshots::load(store.clone(), clock.clone())?;
-        snapshots.spawn_poller(snapshot::POLL_INTERVAL)?;
+        snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),

@@ -118,3 +118,37 @@ async fn readiness_shows_the_generation_this_node_serves() {
     assert_eq!(status, 200);
     assert_eq!(body["config_generation"], h.state.snapshots.generation());
 }
+
+#[actix_web::test]
+async fn a_console_change_is_in_force_on_this_node_when_the_response_leaves() {
+    let (h, c) = setup(10);
+    let app = test::init_service(
+        App::new()
+            .app_data(h.state.clone())
+            .wrap(actix_web::middleware::from_fn(crate::web::sync_after_console_change))
+            .configure(crate::web::public_routes)
+            .configure(crate::web::console::routes),
+    )
+    .await;
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let edit = NewClient {
+        name: "svc".into(),
+        grant_types: vec!["client_credentials".into()],
+        metadata: json!({}),
+        service_account: Some("robot".into()),
+        disabled: true,
+        ..NewClient::default()
+    };
+    // What a console handler does inside its request, then any console
+    // POST (refused here: no CSRF token) as the request it happened in.
+    admin::update_client(h.store(), "test", h.clock.now(), &c.id, edit).unwrap();
+    let post = test::TestRequest::post().uri(routes::console::LOGIN).set_form([("username", "x")]);
+    test::call_service(&app, post.to_request()).await;
+    assert_eq!(
+        h.state.snapshots.generation(),
+        tessera_store::generation::read(&mut h.store().conn().unwrap()).unwrap().config
+    );
+    let (status, body) =
+        super::harness::json(test::call_service(&app, token_request(&c, &form).to_request()).await).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "the disabled client, at once");
+}

@@ -158,6 +158,8 @@ async fn two_postgres_nodes_share_clients_and_keys() {
         crate::support::Options { env: vec![key], share_db: Some(a.db.clone()), ..Default::default() },
     );
     let (id, secret) = a.api_and_client("https://multi.api.example", "ES256", "read");
+    // The CLI waited for node A; node B follows the change counter too.
+    b.wait_synced();
     let token = oauth2_token(&b, &id, &secret, "https://multi.api.example", &["read"], false).await;
     let header = jsonwebtoken::decode_header(&token).expect("header");
     let a_jwks: Value = reqwest::get(format!("{}{}", a.base, routes::JWKS)).await.unwrap().json().await.unwrap();
@@ -174,6 +176,7 @@ async fn two_postgres_nodes_share_clients_and_keys() {
         assert!(std::time::Instant::now() < deadline, "node B never prepared the plugin:\n{}", b.log_text());
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    b.wait_synced();
     let token = oauth2_token(&b, &id, &secret, "https://multi.api.example", &[], false).await;
     let claims = verify_with_discovery(&b.base, &token, "https://multi.api.example").await;
     assert_eq!(claims["fixture"], "allow-claim");

@@ -197,11 +197,14 @@ async fn chromium_walks_the_whole_console_story() {
     shot(&c, "plugin-test").await;
 
     // A real token request from outside the browser carries the claim.
+    let runs_before = server.count_rows("plugin_runs");
     let token = oauth2_token(&server, &client_id, &secret, "https://orders.example", &[], false).await;
     let verified = verify_with_discovery(&server.base, &token, "https://orders.example").await;
     assert_eq!(verified["https://example.com/username"], "reporting-bot");
 
     // The run and every change are on record (docs/security-checklist.md A-14).
+    // Run records are written asynchronously: wait for this one.
+    server.wait_for_rows("plugin_runs", runs_before + 1);
     c.goto(&format!("{}{}", server.base, routes::console::RUNS)).await.unwrap();
     assert!(text(&c, "#runs").await.contains("client_credentials"));
     shot(&c, "runs").await;

@@ -18,6 +18,7 @@ mod oidc;
 mod plugin_signatures;
 pub mod plugins;
 mod revocation;
+mod snapshot;
 mod startup;
 mod throttle;
 mod token_errors;

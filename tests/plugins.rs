@@ -192,9 +192,14 @@ async fn binding_changes_take_effect_without_restart() {
     let rolled = s.server.cli_json(&["plugin", "rollback", "allow-claim", "--to", "1"]);
     assert_eq!(rolled["bindings"], 2);
     assert_eq!(claims(&s).await["fixture"], "allow-claim", "rolled back without restart");
-    let runs = s.server.cli_json(&["binding", "runs", "--binding", &b]);
-    let outcomes: Vec<_> =
-        runs["runs"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap().to_owned()).collect();
+    let outcomes_of = |runs: &Value| -> Vec<String> {
+        runs["runs"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap().to_owned()).collect()
+    };
+    let runs = s.server.cli_json_until(&["binding", "runs", "--binding", &b], |r| {
+        let o = outcomes_of(r);
+        o.contains(&"denied".to_owned()) && o.contains(&"ok".to_owned())
+    });
+    let outcomes = outcomes_of(&runs);
     assert!(outcomes.contains(&"denied".to_owned()) && outcomes.contains(&"ok".to_owned()), "{outcomes:?}");
 }
 
@@ -241,7 +246,9 @@ async fn every_hostile_fixture_ends_in_its_failure_policy() {
         assert_eq!(status, 200, "{fixture} with skip: {body}\n{}", s.server.log_text());
         let c = verify_with_discovery(&s.server.base, body["access_token"].as_str().unwrap(), AUD).await;
         assert!(c.get("sub").is_some() && c.get("fixture").is_none(), "{fixture}: skipped");
-        let runs = s.server.cli_json(&["binding", "runs", "--binding", &id, "--limit", "1"]);
+        let runs = s.server.cli_json_until(&["binding", "runs", "--binding", &id, "--limit", "1"], |r| {
+            r["runs"].as_array().is_some_and(|a| !a.is_empty())
+        });
         assert_eq!(runs["runs"][0]["outcome"], outcome, "{fixture}");
         s.server.cli(&["binding", "delete", &id]);
         assert_eq!(http_status(&s.server.base, routes::HEALTHZ), Some(200), "{fixture}: server healthy");
@@ -303,7 +310,9 @@ async fn declared_claims_restrict_what_a_version_may_set() {
     let id = bind(&s, "narrow", &[]);
     let (status, _) = raw_token(&s, &s.id, &s.secret).await;
     assert_eq!(status, 500);
-    let runs = s.server.cli_json(&["binding", "runs", "--binding", &id]);
+    let runs = s.server.cli_json_until(&["binding", "runs", "--binding", &id], |r| {
+        r["runs"].as_array().is_some_and(|a| !a.is_empty())
+    });
     assert_eq!(runs["runs"][0]["outcome"], "undeclared_claim");
 }
 
@@ -393,7 +402,9 @@ async fn sleeping_plugins_cannot_starve_other_clients() {
     // share was refused at once as busy (503, retryable).
     assert!(statuses.iter().all(|s| [500, 503].contains(s)), "{statuses:?}");
     assert!(statuses.contains(&500) && statuses.contains(&503), "{statuses:?}");
-    let runs = s.server.cli_json(&["binding", "runs", "--limit", "50"]);
+    let runs = s.server.cli_json_until(&["binding", "runs", "--limit", "50"], |r| {
+        r["runs"].as_array().is_some_and(|a| a.iter().any(|r| r["outcome"] == "deadline"))
+    });
     let outcomes: Vec<&str> = runs["runs"].as_array().unwrap().iter().filter_map(|r| r["outcome"].as_str()).collect();
     assert!(outcomes.contains(&"deadline"), "{outcomes:?}");
 }

@@ -147,9 +147,10 @@ fn probes_answer_and_discovery_is_truthful() {
     });
 }
 
-/// A database that goes away: the server stays up, answers
-/// `temporarily_unavailable` (503, Retry-After) and not-ready, and recovers
-/// by itself when the database comes back.
+/// A database that goes away: the server stays up, keeps issuing
+/// client_credentials tokens from memory, answers what needs the database
+/// with `temporarily_unavailable` (503, Retry-After) and not-ready, and
+/// recovers by itself when the database comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_is_503_and_the_server_recovers() {
     use diesel::{Connection, RunQueryDsl};
@@ -180,7 +181,13 @@ async fn database_outage_is_503_and_the_server_recovers() {
     sql(&mut admin, format!("ALTER DATABASE {name} CONNECTION LIMIT 0"));
     sql(&mut admin, format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"));
 
+    // Issue #13 item 2: client_credentials is served from the node's
+    // in-memory snapshot and loaded keys, so the right secret still gets a
+    // token through the outage...
     let r = token(id.clone(), secret.clone(), server.token_url()).await;
+    assert_eq!(r.status(), 200, "served from memory during the outage");
+    // ...while what needs the database (counting a wrong secret) is 503.
+    let r = token(id.clone(), "not-the-secret".into(), server.token_url()).await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "5");
     assert_eq!(r.headers()["cache-control"], "no-store");

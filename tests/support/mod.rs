@@ -37,6 +37,19 @@ pub fn http_status(base: &str, path: &str) -> Option<u16> {
     buf.split(' ').nth(1)?.parse().ok()
 }
 
+/// The body of a plain `GET path`, if it answered 200 (std only).
+pub fn http_get_ok(base: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    (head.split(' ').nth(1)? == "200").then(|| body.to_owned())
+}
+
 /// Path of the binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_tessera")
@@ -202,9 +215,11 @@ impl TestServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Runs a CLI command; panics with its output if it fails.
+    /// Runs a CLI command; panics with its output if it fails. Returns once
+    /// the running server serves what the command changed ([`Self::wait_synced`]).
     pub fn cli(&self, args: &[&str]) -> String {
         let out = self.cli_output(args, None);
+        self.wait_synced();
         assert!(
             out.status.success(),
             "tessera {args:?} failed ({}):\n{}{}",
@@ -224,7 +239,32 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("tessera {args:?} printed no JSON object ({e}):\n{text}"))
     }
 
-    /// Runs a CLI command and returns its raw output (for failure tests).
+    /// Runs a `--json` CLI command until `ready` holds for its output (at
+    /// most 5 s) and returns the last output: plugin run records are written
+    /// asynchronously (`service::run_log`), so a read right after a token
+    /// request polls instead of sleeping. The caller asserts on the result.
+    pub fn cli_json_until(&self, args: &[&str], ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self.cli_json(args);
+            if ready(&out) || Instant::now() >= deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (at most 5 s) until `table` holds at least `n` rows, e.g. the
+    /// asynchronously written `plugin_runs`; the caller asserts afterwards.
+    pub fn wait_for_rows(&self, table: &str, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.count_rows(table) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs a CLI command and returns its raw output (for failure tests);
+    /// does not wait for the server to see a change (see [`Self::wait_synced`]).
     pub fn cli_output(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = self.command();
         cmd.args(args);
@@ -247,6 +287,7 @@ impl TestServer {
         args.extend_from_slice(extra);
         let out = self.cli_output(&args, Some(&format!("{password}\n")));
         assert!(out.status.success(), "user create failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.wait_synced();
         serde_json::from_slice(&out.stdout).expect("user create printed one JSON object")
     }
 
@@ -304,13 +345,60 @@ impl TestServer {
     /// `SELECT COUNT(*) FROM <table>` on this server's database (either
     /// backend), for tests that check what is stored.
     pub fn count_rows(&self, table: &str) -> i64 {
+        self.query_i64(&format!("SELECT COUNT(*) AS n FROM {table}"))
+    }
+
+    /// The configuration change counter in the database (migration 000014):
+    /// what every node's snapshot catches up with.
+    pub fn db_generation(&self) -> i64 {
+        self.query_i64("SELECT config AS n FROM config_generation WHERE id = 1")
+    }
+
+    /// The change counter this server's snapshot serves (`/readyz`), or
+    /// `None` when it is not ready.
+    pub fn served_generation(&self) -> Option<i64> {
+        let body = http_get_ok(&self.base, routes::READYZ)?;
+        serde_json::from_str::<Value>(&body).ok()?["config_generation"].as_i64()
+    }
+
+    /// Waits until this server serves the configuration now in the database
+    /// (it polls the change counter every 200 ms): the explicit wait after a
+    /// change made by a CLI process, never a bare sleep. Returns at once if
+    /// the server is not running; gives up quietly after 5 s if it is not
+    /// ready (a test of an outage); panics if it answered with an older
+    /// generation for 5 s (the contract is one second).
+    pub fn wait_synced(&self) {
+        if self.child.is_none() {
+            return;
+        }
+        let target = self.db_generation();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let served = self.served_generation();
+            if served.is_some_and(|g| g >= target) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                assert!(
+                    served.is_none(),
+                    "the server serves generation {served:?}, the database is at {target}:\n{}",
+                    self.log_text()
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `SELECT <i64> AS n ...` on this server's database.
+    fn query_i64(&self, sql: &str) -> i64 {
         use diesel::{Connection, RunQueryDsl};
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        let q = diesel::sql_query(sql);
         let rows: Vec<Count> = match &self.db.url {
             Some(url) => q.load(&mut diesel::PgConnection::establish(url).expect("connect to the test database")),
             None => {
@@ -318,7 +406,7 @@ impl TestServer {
                 q.load(&mut diesel::SqliteConnection::establish(&path.display().to_string()).expect("open tessera.db"))
             }
         }
-        .unwrap_or_else(|e| panic!("count {table}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
         rows[0].n
     }
 }

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clients;
 pub mod conn;
 pub mod error;
+pub mod generation;
 pub mod grants;
 pub mod keys;
 pub mod plugins;

@@ -293,3 +293,11 @@ diesel::table! {
 
 diesel::joinable!(admin_sessions -> admins (admin_id));
 diesel::allow_tables_to_appear_in_same_query!(admins, admin_sessions);
+
+diesel::table! {
+    config_generation (id) {
+        id -> Integer,
+        config -> BigInt,
+        locks -> BigInt,
+    }
+}

@@ -179,6 +179,19 @@ pub fn lock_secs(strikes: i32, base_secs: i64, max_secs: i64) -> i64 {
     base_secs.saturating_mul(factor).min(max_secs).max(0)
 }
 
+/// Every key starting with `prefix` that is locked at `now`, with the end of
+/// its lock: what a node mirrors in memory so that the success path of a
+/// throttled check reads nothing (client authentication; the `locks`
+/// counter of `generation` says when to read this again).
+pub fn locked_with_prefix(conn: &mut DbConn, prefix: &str, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    Ok(login_failures::table
+        .filter(login_failures::throttle_key.like(pattern).escape('\\'))
+        .filter(login_failures::locked_until.gt(now))
+        .select((login_failures::throttle_key, login_failures::locked_until))
+        .load(conn)?)
+}
+
 /// Forgets `key` (after a successful sign-in: its failures and strikes).
 pub fn clear(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
     diesel::delete(login_failures::table.find(key)).execute(conn)?;

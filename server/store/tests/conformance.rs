@@ -951,6 +951,68 @@ fn code_replay_and_redemption_meet_in_either_order(db: &Db) {
     }
 }
 
+/// Migration 000014: triggers move the `config` counter with every change of
+/// the snapshot's tables, and the `locks` counter only when a client lock
+/// is set or removed (not on every counted failure, not for sign-in keys).
+fn config_generation_moves_with_every_change(db: &Db) {
+    use tessera_store::generation::{self, Generation};
+    use tessera_store::throttle::{self, Limit};
+    let mut c = db.store.conn().unwrap();
+    let start = generation::read(&mut c).unwrap();
+    let mut last = start;
+    let mut moved = |c: &mut tessera_store::DbConn, what: &str| {
+        let now = generation::read(c).unwrap();
+        assert!(now.config > last.config, "{what} moves the config counter");
+        assert_eq!(now.locks, last.locks, "{what} leaves the lock counter");
+        last = now;
+    };
+    users::insert(&mut c, &user("u1", "alice")).unwrap();
+    moved(&mut c, "a new user");
+    clients::insert(&mut c, &client("c1")).unwrap();
+    moved(&mut c, "a new client");
+    clients::update(&mut c, &Client { disabled: true, ..client("c1") }).unwrap();
+    moved(&mut c, "a client update");
+    let secret = ClientSecret {
+        id: "s1".into(),
+        client_id: "c1".into(),
+        secret_hash: "h".into(),
+        hint: "h".into(),
+        created_at: 1,
+        expires_at: None,
+        revoked_at: None,
+    };
+    clients::insert_secret(&mut c, &secret).unwrap();
+    moved(&mut c, "a new secret");
+    assert_eq!(generation::unrevoked_client_secrets(&mut c).unwrap().len(), 1);
+    clients::revoke_secret(&mut c, "c1", "s1", 2).unwrap();
+    moved(&mut c, "a revoked secret");
+    assert!(generation::unrevoked_client_secrets(&mut c).unwrap().is_empty());
+    clients::delete(&mut c, "c1").unwrap();
+    moved(&mut c, "a deleted client");
+    users::delete(&mut c, "u1").unwrap();
+    moved(&mut c, "a deleted user");
+
+    let limit = Limit { max: 1, window_secs: 60 };
+    throttle::record_failure(&mut c, "client:pair:x|a", 10, limit).unwrap();
+    throttle::record_failure(&mut c, "login:pair:x|a", 10, limit).unwrap();
+    throttle::lock_if_spent(&mut c, "login:pair:x|a", 10, limit, 30, 300).unwrap().unwrap();
+    assert_eq!(generation::read(&mut c).unwrap(), last, "failures and sign-in locks move nothing");
+    let until = throttle::lock_if_spent(&mut c, "client:pair:x|a", 10, limit, 30, 300).unwrap().unwrap();
+    let locked = generation::read(&mut c).unwrap();
+    assert_eq!(locked, Generation { locks: last.locks + 1, ..last }, "a client lock moves the lock counter");
+    assert_eq!(
+        throttle::locked_with_prefix(&mut c, "client:pair:", 10).unwrap(),
+        vec![("client:pair:x|a".to_string(), until)]
+    );
+    assert!(
+        throttle::locked_with_prefix(&mut c, "client:pair:", until).unwrap().is_empty(),
+        "ended locks are left out"
+    );
+    throttle::clear(&mut c, "client:pair:x|a").unwrap();
+    assert_eq!(generation::read(&mut c).unwrap().locks, locked.locks + 1, "removing a client lock moves it too");
+    assert!(start.config < last.config);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -988,4 +1050,5 @@ conformance!(
     revocations_are_read_incrementally_and_purged,
     revoking_a_family_revokes_its_access_tokens,
     code_replay_and_redemption_meet_in_either_order,
+    config_generation_moves_with_every_change,
 );

@@ -1,6 +1,10 @@
 //! Signing keys: generation, encryption at rest, the JWKS, rotation, and a
 //! per-node cache that re-reads the database at most every `refresh_ms`, so a
 //! rotation done on any node (or by the CLI) reaches every node within a second.
+//! A server's background poller (`service::snapshot`) re-reads it at half
+//! that interval ([`KeyRing::refresh_in_background`]), so requests find
+//! fresh keys and do not read the database themselves; if a re-read fails
+//! (database down), the keys already loaded keep signing.
 //!
 //! Life cycle per algorithm: a `next` key is published before it signs, then
 //! becomes `current`, then `retired` (still published for
@@ -299,6 +303,7 @@ impl Signer {
     }
 }
 
+#[derive(Clone)]
 struct Snapshot {
     loaded: Instant,
     current: HashMap<SigningAlg, Arc<Signer>>,
@@ -346,16 +351,51 @@ impl KeyRing {
         &self.master
     }
 
+    fn cached(&self) -> Result<Option<Arc<Snapshot>>, KeyError> {
+        Ok(self.snapshot.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))?.clone())
+    }
+
+    fn keep(&self, snapshot: Arc<Snapshot>) -> Result<(), KeyError> {
+        *self.snapshot.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))? = Some(snapshot);
+        Ok(())
+    }
+
     fn snapshot(&self) -> Result<Arc<Snapshot>, KeyError> {
-        {
-            let guard = self.snapshot.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))?;
-            if let Some(s) = guard.as_ref().filter(|s| s.loaded.elapsed() < self.refresh) {
-                return Ok(s.clone());
+        let cached = self.cached()?;
+        if let Some(s) = cached.as_ref().filter(|s| s.loaded.elapsed() < self.refresh) {
+            return Ok(s.clone());
+        }
+        match self.load() {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                self.keep(fresh.clone())?;
+                Ok(fresh)
             }
+            // The keys already loaded keep signing through an outage; the
+            // next try is one interval away, so requests do not queue on it.
+            Err(e) => match cached {
+                Some(old) => {
+                    tracing::warn!(error = %e, "could not re-read signing keys; keeping the loaded ones");
+                    let kept = Arc::new(Snapshot { loaded: Instant::now(), ..(*old).clone() });
+                    self.keep(kept.clone())?;
+                    Ok(kept)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Re-reads the keys once they are older than half the refresh
+    /// interval. Called by the server's background poller every few hundred
+    /// milliseconds, so a request never finds the keys due for a re-read and
+    /// never reads the database itself (issue #13 item 2). On error the
+    /// loaded keys stay in force.
+    pub fn refresh_in_background(&self) -> Result<(), KeyError> {
+        if self.cached()?.is_some_and(|s| s.loaded.elapsed() < self.refresh / 2) {
+            return Ok(());
         }
         let fresh = Arc::new(self.load()?);
-        *self.snapshot.lock().map_err(|_| KeyError::Material("key cache poisoned".into()))? = Some(fresh.clone());
-        Ok(fresh)
+        self.keep(fresh)
     }
 
     fn load(&self) -> Result<Snapshot, KeyError> {
@@ -625,6 +665,28 @@ mod tests {
         }
         let cached = ring.decrypted.lock().unwrap().len();
         assert_eq!(cached, SigningAlg::ASYMMETRIC.len(), "one parsed key per algorithm");
+    }
+
+    /// Issue #13 item 2: when the keys cannot be re-read (database down),
+    /// the ones already loaded keep signing and stay published.
+    #[test]
+    fn a_failed_re_read_keeps_the_loaded_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = Store::connect(&url, 2, Duration::from_secs(5)).unwrap();
+        store.migrate().unwrap();
+        let master =
+            Arc::new(MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap());
+        ensure_keys(&store, &master, 1_000_000).unwrap();
+        let ring = KeyRing::new(store.clone(), master, Duration::ZERO, 3_600, clock::SetClock::at(1_000_000));
+        ring.refresh_in_background().unwrap();
+        let before = ring.signer(SigningAlg::ES256).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(&mut *store.conn().unwrap(), "DROP TABLE signing_keys")
+            .unwrap();
+        assert!(ring.refresh_in_background().is_err(), "the re-read fails");
+        let after = ring.signer(SigningAlg::ES256).unwrap();
+        assert!(Arc::ptr_eq(&before, &after), "the loaded key still signs");
+        assert!(!ring.jwks().unwrap()["keys"].as_array().unwrap().is_empty(), "and is still published");
     }
 
     /// Issue #12 item 3: `exp` and `nbf` of our own tokens are judged by the

@@ -2,9 +2,9 @@
 //! per table, re-exported here so callers name `plugins::…` only.
 //!
 //! A version is immutable once uploaded (its bytes, sha256 and declared
-//! claims); rollback means pointing bindings at an older version. Bindings are
-//! read on every token request, so a change made on any node takes effect on
-//! the next request everywhere.
+//! claims); rollback means pointing bindings at an older version. A change of
+//! versions or bindings moves the change counter of `generation` (database
+//! triggers), which every node polls to reload its in-memory copy.
 
 mod bindings;
 mod names;

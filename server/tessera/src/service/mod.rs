@@ -8,7 +8,9 @@ pub mod oauth;
 pub mod pipeline;
 pub mod plugins;
 pub mod purge;
+pub mod run_log;
 pub mod sign_in;
+pub mod snapshot;
 pub mod views;
 pub mod warmer;
 

@@ -2,22 +2,28 @@
 //! grant and client run in order just before signing; each sees the claims
 //! and scopes left by the ones before it.
 //!
-//! Bindings are read from the database on every token request, so a change
-//! made anywhere (console, API, CLI, another node) applies to the next
-//! request. Plugin versions are immutable, so their metadata is cached per
-//! node; compiled code is cached by the host.
+//! Bindings and the metadata of the versions they run come from the node's
+//! in-memory snapshot (`service::snapshot`), which follows a change made
+//! anywhere (console, API, CLI, another node) within one second; compiled
+//! code is cached by the host. Run records go to the asynchronous run log
+//! (`service::run_log`): no database access on the way to a signature once
+//! a version is compiled.
+//!
+//! No lock is held across a plugin call: the snapshot is an `Arc` cloned
+//! once per request.
 //!
 //! A plugin failure (trap, deadline, memory, bad output, ...) is mapped by the
 //! binding's failure policy in one place, [`apply_policy`]: `deny` answers
 //! `server_error` without saying why; `skip` logs and goes on.
 
 use super::oauth::issuer::{HookInput, HookOutput, TokenHooks};
+use super::run_log::RunLog;
+use super::snapshot::Snapshots;
 use super::store_failure;
 use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tessera_plugin_host::{
     ClientContext, DenialCode, PluginFailure, PluginHost, PluginRun, PluginSecrets, PluginVerdict, TokenContext,
     UserContext,
@@ -61,45 +67,29 @@ fn denial(code: DenialCode, description: String) -> OAuthError {
     OAuthError::new(code, description)
 }
 
-#[derive(Clone)]
-struct VersionMeta {
-    sha256: String,
-    declared: Option<Vec<String>>,
-}
-
 /// Runs bindings through the plugin host.
 pub struct Pipeline {
     store: Store,
     host: Arc<PluginHost>,
     master: Arc<MasterKey>,
     clock: SharedClock,
-    keep_runs: i64,
-    versions: RwLock<HashMap<String, VersionMeta>>,
+    snapshots: Arc<Snapshots>,
+    runs: Arc<RunLog>,
 }
 
 impl Pipeline {
-    /// A pipeline keeping at most `keep_runs` run records, timed by `clock`.
+    /// A pipeline reading its bindings from `snapshots` and recording runs
+    /// in `runs`, timed by `clock`. `store` only serves a component's bytes
+    /// the first time this node compiles it.
     pub fn new(
         store: Store,
         host: Arc<PluginHost>,
         master: Arc<MasterKey>,
         clock: SharedClock,
-        keep_runs: i64,
+        snapshots: Arc<Snapshots>,
+        runs: Arc<RunLog>,
     ) -> Pipeline {
-        Pipeline { store, host, master, clock, keep_runs, versions: RwLock::new(HashMap::new()) }
-    }
-
-    fn version_meta(&self, version_id: &str) -> Result<VersionMeta, StoreError> {
-        if let Some(m) = self.versions.read().ok().and_then(|v| v.get(version_id).cloned()) {
-            return Ok(m);
-        }
-        let info = plugins::version(&mut *self.store.conn()?, version_id)?
-            .ok_or_else(|| StoreError::NotFound(format!("plugin version {version_id}")))?;
-        let meta = VersionMeta { declared: info.declared()?, sha256: info.sha256 };
-        if let Ok(mut v) = self.versions.write() {
-            v.insert(version_id.to_owned(), meta.clone());
-        }
-        Ok(meta)
+        Pipeline { store, host, master, clock, snapshots, runs }
     }
 
     fn secrets(&self, b: &Binding) -> Result<PluginSecrets, OAuthError> {
@@ -179,19 +169,22 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
 
 impl TokenHooks for Pipeline {
     fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError> {
-        let all = plugins::bindings_for_trigger(&mut *self.store.conn().map_err(store_failure)?, TOKEN_TRIGGER)
-            .map_err(store_failure)?;
-        let active: Vec<&Binding> =
-            all.iter().filter(|b| b.applies_to(input.plan.grant_type, &input.client.id)).collect();
+        let snapshot = self.snapshots.current();
+        let active: Vec<&Binding> = snapshot
+            .token_bindings()
+            .iter()
+            .filter(|b| b.applies_to(input.plan.grant_type, &input.client.id))
+            .collect();
         let mut out = HookOutput::default();
         if active.is_empty() {
             return Ok(out);
         }
         let mut ctx = context(&input);
-        let mut records = Vec::with_capacity(active.len());
         let result = (|| {
             for b in active {
-                let meta = self.version_meta(&b.plugin_version_id).map_err(store_failure)?;
+                let meta = snapshot.version(&b.plugin_version_id).ok_or_else(|| {
+                    store_failure(StoreError::NotFound(format!("plugin version {}", b.plugin_version_id)))
+                })?;
                 ctx.config = b.config.clone();
                 ctx.secrets = self.secrets(b)?;
                 ctx.access_token_claims = merged(input.access_claims, &out.access);
@@ -204,7 +197,7 @@ impl TokenHooks for Pipeline {
                     &ctx,
                     meta.declared.as_deref(),
                 );
-                records.push(run_record(b, &ctx, &run, self.clock.now()));
+                self.runs.record(run_record(b, &ctx, &run, self.clock.now()));
                 ctx.secrets = PluginSecrets::default();
                 let policy = b.failure_policy;
                 match run.outcome {
@@ -226,9 +219,6 @@ impl TokenHooks for Pipeline {
             }
             Ok(())
         })();
-        if let Err(e) = self.store.tx(|conn| plugins::record_runs(conn, &records, self.keep_runs)) {
-            tracing::error!(error = %e, "could not record plugin runs");
-        }
         result.map(|()| out)
     }
 }

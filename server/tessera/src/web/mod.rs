@@ -21,7 +21,9 @@ use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::oauth::{OAuthServices, OAuthSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
+use crate::service::run_log::RunLog;
 use crate::service::sign_in::ThrottleSettings;
+use crate::service::snapshot::{self, Snapshots};
 use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{App, HttpServer, web};
 use std::sync::Arc;
@@ -47,6 +49,10 @@ pub struct AppState {
     pub admin: AdminSettings,
     /// Proxies whose `X-Forwarded-For` is believed (see `client_addr`).
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// The token path's in-memory configuration (`service::snapshot`).
+    pub snapshots: Arc<Snapshots>,
+    /// The asynchronous plugin run log; `flush` it before the process ends.
+    pub run_log: Arc<RunLog>,
 }
 
 impl AppState {
@@ -68,8 +74,17 @@ impl AppState {
             config.keys.retired_publish_secs,
             clock.clone(),
         ));
-        let pipeline =
-            Arc::new(Pipeline::new(store.clone(), host.clone(), master, clock.clone(), config.plugin_runs.keep));
+        let snapshots = Snapshots::load(store.clone(), clock.clone())?;
+        snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
+        let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
+        let pipeline = Arc::new(Pipeline::new(
+            store.clone(),
+            host.clone(),
+            master,
+            clock.clone(),
+            snapshots.clone(),
+            run_log.clone(),
+        ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),
             userinfo: UserinfoApiSettings {
@@ -84,7 +99,8 @@ impl AppState {
             session_lifetime_secs: config.login.session_secs,
             throttle: ThrottleSettings::from(&config.login),
         };
-        let oauth = OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings);
+        let oauth =
+            OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings, snapshots.clone());
         let console = Arc::new(ConsoleAuth::new(
             store.clone(),
             ConsoleSettings {
@@ -102,7 +118,7 @@ impl AppState {
             signature_policy: Arc::new(config.signature_policy()?),
         };
         let trusted_proxies = client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
-        Ok(AppState { store, keys, oauth, issuer, console, host, admin, trusted_proxies })
+        Ok(AppState { store, keys, oauth, issuer, console, host, admin, trusted_proxies, snapshots, run_log })
     }
 
     /// The client address of `req` (the one place that decides it).
@@ -166,6 +182,30 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     .route(routes::READYZ, web::get().to(health::readyz));
 }
 
+/// After a console request that may have changed configuration (any method
+/// but GET and HEAD under the console's prefix), syncs this node's snapshot
+/// before the response leaves, so the next token request here sees the
+/// change; other nodes see it through the change counter within one second
+/// (`service::snapshot`).
+pub async fn sync_after_console_change(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let changes = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD)
+        && req.path().starts_with(routes::console::HOME);
+    let snapshots = changes.then(|| req.app_data::<web::Data<AppState>>().map(|s| s.snapshots.clone())).flatten();
+    let resp = next.call(req).await?;
+    if let Some(snapshots) = snapshots {
+        match web::block(move || snapshots.sync()).await {
+            Ok(Ok(_)) => {}
+            // The poller retries; the change is in the database either way.
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not sync the snapshot after a console change"),
+            Err(e) => tracing::warn!(error = %e, "could not sync the snapshot after a console change"),
+        }
+    }
+    Ok(resp)
+}
+
 /// Binds `listen` and returns the server, ready to be awaited.
 pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::Result<actix_web::dev::Server> {
     // Multipart overhead on top of the largest component the host accepts.
@@ -199,6 +239,7 @@ pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::
                 hsts,
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
+            .wrap(actix_web::middleware::from_fn(sync_after_console_change))
             .configure(public_routes)
             .configure(console::routes)
     })

@@ -1,28 +1,43 @@
 //! Client authentication at the token, introspection and revocation
 //! endpoints (RFC 6749 §2.3 and §3.2.1), throttled per (client, address).
+//!
+//! The success path reads nothing from the database (issue #13 item 2): the
+//! client, its secret hashes and the locks in force come from the node's
+//! snapshot (`service::snapshot`). Only a failure writes (the cold path):
+//! the count and, once spent, the lock, which this node mirrors at once and
+//! other nodes within one second.
 
 use crate::clock::SharedClock;
 use crate::service::sign_in::ThrottleSettings;
+use crate::service::snapshot::{CLIENT_LOCK_PREFIX, Snapshots};
 use crate::service::store_failure;
+use std::sync::Arc;
 use tessera_protocol::client_auth::{self, AuthMethod};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
 use tessera_protocol::{ErrorCode, OAuthError};
 use tessera_store::Store;
-use tessera_store::clients::{self, Client};
-use tessera_store::throttle::{self, Admission};
+use tessera_store::clients::Client;
+use tessera_store::throttle;
 
 /// Authenticates confidential clients and identifies public ones.
 pub struct ClientAuthenticator {
     store: Store,
     clock: SharedClock,
     throttle: ThrottleSettings,
+    snapshots: Arc<Snapshots>,
 }
 
 impl ClientAuthenticator {
-    /// Wrong secrets count against the `pair` limit of `throttle`.
-    pub fn new(store: Store, clock: SharedClock, throttle: ThrottleSettings) -> ClientAuthenticator {
-        ClientAuthenticator { store, clock, throttle }
+    /// Wrong secrets count against the `pair` limit of `throttle`; clients
+    /// and locks are read from `snapshots`, failures written to `store`.
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        throttle: ThrottleSettings,
+        snapshots: Arc<Snapshots>,
+    ) -> ClientAuthenticator {
+        ClientAuthenticator { store, clock, throttle, snapshots }
     }
 
     /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify
@@ -33,7 +48,8 @@ impl ClientAuthenticator {
     /// then a lock that doubles each time). A locked pair is answered 429
     /// `invalid_client` with `Retry-After` without looking at the secret.
     /// Keying on the pair means nobody can lock the real client out from
-    /// another address. Only a check (one read) runs on the success path.
+    /// another address. The check reads the in-memory lock mirror: the
+    /// success path makes no database query.
     pub(crate) fn authenticate(
         &self,
         authorization: Option<&str>,
@@ -41,34 +57,30 @@ impl ClientAuthenticator {
         addr: Option<&str>,
     ) -> Result<Client, OAuthError> {
         let presented = client_auth::extract(authorization, params)?;
-        let mut conn = self.store.conn().map_err(store_failure)?;
         let now = self.clock.now();
-        let limits = &self.throttle;
         let key = (presented.secret.is_some()).then(|| {
             let id = SecretHash::of(presented.client_id.as_str());
-            format!("client:pair:{}|{}", id.as_str(), addr.unwrap_or("unknown"))
+            format!("{CLIENT_LOCK_PREFIX}{}|{}", id.as_str(), addr.unwrap_or("unknown"))
         });
         if let Some(k) = &key
-            && let Admission::Refused { until } =
-                throttle::check(&mut conn, k, now, limits.pair).map_err(store_failure)?
+            && let Some(until) = self.snapshots.locked_until(k, now)
         {
             return Err(OAuthError::invalid_client()
                 .with_detail("too many wrong client secrets from this address")
                 .throttled((until - now).max(1) as u64));
         }
-        let found = clients::find(&mut conn, presented.client_id.as_str()).map_err(store_failure)?;
-        let result = match found {
+        let snapshot = self.snapshots.current();
+        let result = match snapshot.client(presented.client_id.as_str()) {
             // Issue #11 item 5: a disabled client authenticates as nothing
             // (after the same hashing work, so the answer takes as long).
-            Some(client) if client.disabled => {
+            Some(entry) if entry.client.disabled => {
                 let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
                 Err(OAuthError::invalid_client().with_detail("client disabled"))
             }
-            Some(client) if client.confidential => {
-                let hashes = clients::active_secret_hashes(&mut conn, &client.id, now).map_err(store_failure)?;
-                client_auth::verify_secret(&presented, &hashes).map(|()| client)
+            Some(entry) if entry.client.confidential => {
+                client_auth::verify_secret(&presented, &entry.active_secret_hashes(now)).map(|()| entry.client.clone())
             }
-            Some(client) if presented.method == AuthMethod::None => Ok(client),
+            Some(entry) if presented.method == AuthMethod::None => Ok(entry.client.clone()),
             Some(_) => Err(OAuthError::invalid_client().with_detail("public client sent a secret")),
             None => {
                 // Hash anyway so an unknown id costs what a known one does.
@@ -79,14 +91,25 @@ impl ClientAuthenticator {
         if let (Some(k), Err(e)) = (&key, &result)
             && e.code == ErrorCode::InvalidClient
         {
-            throttle::record_failure(&mut conn, k, now, limits.pair).map_err(store_failure)?;
-            if let Some(until) =
-                throttle::lock_if_spent(&mut conn, k, now, limits.pair, limits.lock_secs, limits.max_lock_secs)
-                    .map_err(store_failure)?
-            {
-                tracing::warn!(key = %k, until, "client authentication locked for this address");
-            }
+            self.record_failure(k, now)?;
         }
         result
+    }
+
+    /// The cold path: counts a failure in the database (shared by every
+    /// node) and locks the pair once its failures are spent; a lock is
+    /// mirrored here at once.
+    fn record_failure(&self, key: &str, now: i64) -> Result<(), OAuthError> {
+        let limits = &self.throttle;
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        throttle::record_failure(&mut conn, key, now, limits.pair).map_err(store_failure)?;
+        if let Some(until) =
+            throttle::lock_if_spent(&mut conn, key, now, limits.pair, limits.lock_secs, limits.max_lock_secs)
+                .map_err(store_failure)?
+        {
+            self.snapshots.note_lock(key, until);
+            tracing::warn!(key = %key, until, "client authentication locked for this address");
+        }
+        Ok(())
     }
 }

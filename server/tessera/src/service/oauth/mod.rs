@@ -49,6 +49,7 @@ pub use userinfo::UserinfoService;
 use crate::clock::SharedClock;
 use crate::keys::KeyRing;
 use crate::service::sign_in::ThrottleSettings;
+use crate::service::snapshot::Snapshots;
 use client_auth::ClientAuthenticator;
 use refresh::RefreshTokens;
 use std::sync::Arc;
@@ -96,29 +97,33 @@ pub struct OAuthServices {
 
 impl OAuthServices {
     /// Wires every endpoint's service over `store` and `keys`, running
-    /// `hooks` (the plugin pipeline) before every signature.
+    /// `hooks` (the plugin pipeline) before every signature; client
+    /// authentication and client_credentials read `snapshots`.
     pub fn new(
         store: Store,
         keys: Arc<KeyRing>,
         hooks: Arc<dyn TokenHooks>,
         clock: SharedClock,
         settings: OAuthSettings,
+        snapshots: Arc<Snapshots>,
     ) -> OAuthServices {
         let OAuthSettings { issuer, userinfo, refresh, code_lifetime_secs, session_lifetime_secs, throttle } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
-        let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
+        let clients =
+            Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone(), snapshots.clone()));
         let revoked = Arc::new(RevokedTokens::new(store.clone(), clock.clone()));
         let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh, revoked.clone());
         OAuthServices {
-            token: Arc::new(TokenService::new(
-                store.clone(),
-                clock.clone(),
-                issuer.clone(),
-                clients.clone(),
+            token: Arc::new(TokenService {
+                store: store.clone(),
+                clock: clock.clone(),
+                issuer: issuer.clone(),
+                clients: clients.clone(),
                 refresh,
-                throttle.clone(),
-                revoked.clone(),
-            )),
+                throttle: throttle.clone(),
+                revoked: revoked.clone(),
+                snapshots,
+            }),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),

@@ -19,6 +19,7 @@ use super::refresh::{Issued, RefreshTokens};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
+use crate::service::snapshot::Snapshots;
 use crate::service::{key_failure, store_failure};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -38,31 +39,22 @@ use tessera_store::{DbConn, Store, apis};
 /// An API's profile and its sealed HS256 secret, if it has one.
 type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
-/// The token endpoint.
+/// The token endpoint. Built by `OAuthServices::new` (the parent module)
+/// from the shared parts, so its fields are visible there: `throttle`
+/// limits the password grant's sign-ins, and client_credentials reads only
+/// `snapshots`.
 pub struct TokenService {
-    store: Store,
-    clock: SharedClock,
-    issuer: Arc<Issuer>,
-    clients: Arc<ClientAuthenticator>,
-    refresh: RefreshTokens,
-    throttle: ThrottleSettings,
-    revoked: Arc<RevokedTokens>,
+    pub(super) store: Store,
+    pub(super) clock: SharedClock,
+    pub(super) issuer: Arc<Issuer>,
+    pub(super) clients: Arc<ClientAuthenticator>,
+    pub(super) refresh: RefreshTokens,
+    pub(super) throttle: ThrottleSettings,
+    pub(super) revoked: Arc<RevokedTokens>,
+    pub(super) snapshots: Arc<Snapshots>,
 }
 
 impl TokenService {
-    /// The token endpoint over `store`; `throttle` limits the password grant's sign-ins.
-    pub(crate) fn new(
-        store: Store,
-        clock: SharedClock,
-        issuer: Arc<Issuer>,
-        clients: Arc<ClientAuthenticator>,
-        refresh: RefreshTokens,
-        throttle: ThrottleSettings,
-        revoked: Arc<RevokedTokens>,
-    ) -> TokenService {
-        TokenService { store, clock, issuer, clients, refresh, throttle, revoked }
-    }
-
     /// Handles one token request: the `Authorization` header and the form body.
     /// `peer` is the client address (`web::client_addr`), used to throttle
     /// sign-in and client-secret failures.
@@ -91,23 +83,18 @@ impl TokenService {
     /// RFC 6749 §4.4.
     fn client_credentials(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
         let req = client_credentials::parse(params)?;
-        let mut conn = self.store.conn().map_err(store_failure)?;
-        let api = apis::find_by_identifier(&mut conn, req.audience.as_str()).map_err(store_failure)?;
-        let plan = client_credentials::decide(&req, &client.profile(), api.as_ref().map(|a| a.profile()).as_ref())?;
-        let service_account = match &client.service_account_user_id {
-            Some(id) => users::find(&mut conn, id).map_err(store_failure)?.filter(|u| !u.disabled),
-            None => None,
-        };
-        drop(conn);
-        let signer =
-            self.issuer.signer_for(&plan, api.as_ref().map(|a| a.hs256_secret_enc.as_deref()).unwrap_or(None))?;
-        self.issuer.issue(
-            plan,
-            client,
-            service_account.as_ref().map(|u| (u, UserSource::ServiceAccount)),
-            &signer,
-            None,
-        )
+        // Issue #13 item 2: API and service account from the snapshot, no
+        // database query (`service::snapshot`).
+        let snapshot = self.snapshots.current();
+        let api = snapshot.api_by_identifier(req.audience.as_str());
+        let plan = client_credentials::decide(&req, &client.profile(), api.map(|a| a.profile()).as_ref())?;
+        let service_account = client
+            .service_account_user_id
+            .as_deref()
+            .and_then(|id| snapshot.service_account(id))
+            .filter(|u| !u.disabled);
+        let signer = self.issuer.signer_for(&plan, api.and_then(|a| a.hs256_secret_enc.as_deref()))?;
+        self.issuer.issue(plan, client, service_account.map(|u| (u, UserSource::ServiceAccount)), &signer, None)
     }
 
     /// RFC 6749 §4.3.

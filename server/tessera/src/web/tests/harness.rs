@@ -118,12 +118,30 @@ impl Harness {
     }
 }
 
+/// Syncs the configuration snapshot before every request. The tests change
+/// configuration by calling the services directly (no console request, so
+/// no sync after it), and the next request must see the change: this is
+/// their explicit, observable wait, instead of the poller's next tick.
+pub async fn sync_first(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.snapshots.sync().unwrap();
+    }
+    next.call(req).await
+}
+
 /// The public routes over the harness's state, as `web::server` mounts them
-/// (a macro: the service's request type is not nameable from this crate).
+/// (a macro: the service's request type is not nameable from this crate),
+/// with the snapshot synced before each request ([`sync_first`]).
 macro_rules! app {
     ($h:expr) => {
         actix_web::test::init_service(
-            actix_web::App::new().app_data($h.state.clone()).configure(crate::web::public_routes),
+            actix_web::App::new()
+                .app_data($h.state.clone())
+                .wrap(actix_web::middleware::from_fn(crate::web::tests::harness::sync_first))
+                .configure(crate::web::public_routes),
         )
         .await
     };

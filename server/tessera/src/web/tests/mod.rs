@@ -6,6 +6,7 @@
 
 mod console;
 mod harness;
+mod hot_path;
 mod oauth;
 mod revocation;
 mod test_panel;

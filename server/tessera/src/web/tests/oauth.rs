@@ -175,6 +175,8 @@ async fn a_failing_plugin_denies_or_is_skipped_by_its_binding_policy() {
     plugins::update_binding(h.store(), &h.master, "test", h.clock.now(), &binding, change).unwrap();
     let (status, body) = send!(&app, token_request(&c, &form));
     assert_eq!(status, 200, "skip: {body}");
+    // Run records are written asynchronously: wait for them explicitly.
+    h.state.run_log.flush();
     let runs = tessera_store::plugins::recent_runs(&mut h.store().conn().unwrap(), Some(&binding), 0, 10).unwrap();
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|r| r.outcome == "trap" && r.at == h.clock.now()), "recorded at the set clock's time");

@@ -1,0 +1,11 @@
+DROP TRIGGER users_config_generation ON users;
+DROP TRIGGER clients_config_generation ON clients;
+DROP TRIGGER client_secrets_config_generation ON client_secrets;
+DROP TRIGGER apis_config_generation ON apis;
+DROP TRIGGER plugin_versions_config_generation ON plugin_versions;
+DROP TRIGGER bindings_config_generation ON bindings;
+DROP TRIGGER login_failures_locks_update ON login_failures;
+DROP TRIGGER login_failures_locks_delete ON login_failures;
+DROP FUNCTION bump_lock_generation();
+DROP FUNCTION bump_config_generation();
+DROP TABLE config_generation;

@@ -1,0 +1,56 @@
+-- Issue #13 item 2: a change counter for the in-memory snapshot of what
+-- the client_credentials path reads (service/snapshot.rs). Every node reads
+-- this one row every ~200 ms and rebuilds its snapshot when `config`
+-- changed; `locks` counts changes of client-authentication locks
+-- (login_failures rows keyed `client:`), mirrored in memory the same way.
+-- Triggers bump the counters in the writer's own transaction, so every
+-- writer is seen (console, CLI processes, other nodes) and a reader that
+-- sees a new value also sees the data that came with it.
+CREATE TABLE config_generation (
+    id INTEGER PRIMARY KEY NOT NULL,
+    config BIGINT NOT NULL,
+    locks BIGINT NOT NULL
+);
+INSERT INTO config_generation (id, config, locks) VALUES (1, 0, 0);
+CREATE TRIGGER users_config_generation_insert AFTER INSERT ON users
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER users_config_generation_update AFTER UPDATE ON users
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER users_config_generation_delete AFTER DELETE ON users
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER clients_config_generation_insert AFTER INSERT ON clients
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER clients_config_generation_update AFTER UPDATE ON clients
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER clients_config_generation_delete AFTER DELETE ON clients
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER client_secrets_config_generation_insert AFTER INSERT ON client_secrets
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER client_secrets_config_generation_update AFTER UPDATE ON client_secrets
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER client_secrets_config_generation_delete AFTER DELETE ON client_secrets
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER apis_config_generation_insert AFTER INSERT ON apis
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER apis_config_generation_update AFTER UPDATE ON apis
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER apis_config_generation_delete AFTER DELETE ON apis
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER plugin_versions_config_generation_insert AFTER INSERT ON plugin_versions
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER plugin_versions_config_generation_update AFTER UPDATE ON plugin_versions
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER plugin_versions_config_generation_delete AFTER DELETE ON plugin_versions
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER bindings_config_generation_insert AFTER INSERT ON bindings
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER bindings_config_generation_update AFTER UPDATE ON bindings
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER bindings_config_generation_delete AFTER DELETE ON bindings
+BEGIN UPDATE config_generation SET config = config + 1 WHERE id = 1; END;
+CREATE TRIGGER login_failures_locks_update AFTER UPDATE OF locked_until ON login_failures
+WHEN NEW.locked_until <> OLD.locked_until AND NEW.throttle_key LIKE 'client:%'
+BEGIN UPDATE config_generation SET locks = locks + 1 WHERE id = 1; END;
+CREATE TRIGGER login_failures_locks_delete AFTER DELETE ON login_failures
+WHEN OLD.locked_until > 0 AND OLD.throttle_key LIKE 'client:%'
+BEGIN UPDATE config_generation SET locks = locks + 1 WHERE id = 1; END;

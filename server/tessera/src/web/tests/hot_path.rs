@@ -1,0 +1,154 @@
+//! Issue #13 item 2: in the steady state a client_credentials request
+//! (client authentication with its throttle check, client, secret hashes,
+//! API, service-account user, bindings, plugin versions) reads nothing from
+//! the database; run records are written asynchronously.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::harness::{AUD, Harness, TestClient, claims, token_request};
+use crate::clock::Clock as _;
+use crate::service::admin::{self, NewClient, NewUser};
+use crate::service::plugins::{self, NewBinding};
+use crate::web::routes;
+use actix_web::{App, test};
+use serde_json::{Map, json};
+
+/// A client with a service account, an API, and the `echo-context` fixture
+/// bound to client_credentials. The pool has `pool` connections; the key
+/// ring re-reads keys once an hour only, so that its own refresh (outside
+/// what this issue moves into the snapshot) does not happen mid-test.
+fn setup(pool: u32) -> (Harness, TestClient) {
+    let h = Harness::new(|c| {
+        c.database.max_connections = pool;
+        c.database.connect_timeout_secs = 1;
+        c.keys.refresh_ms = 3_600_000;
+    });
+    h.api();
+    let user = NewUser { username: "robot".into(), metadata: json!({}), profile: json!({}), ..NewUser::default() };
+    admin::create_user(h.store(), "test", h.clock.now(), user).unwrap();
+    let new = NewClient {
+        name: "svc".into(),
+        grant_types: vec!["client_credentials".into()],
+        metadata: json!({}),
+        service_account: Some("robot".into()),
+        ..NewClient::default()
+    };
+    let (client, secret) = admin::create_client(h.store(), "test", h.clock.now(), new).unwrap();
+    let wasm = Harness::component("fixtures", "echo-context");
+    let up = plugins::NewUpload { name: "echo-context", wasm: &wasm, declared_claims: None, signature: None };
+    plugins::upload(h.store(), &h.state.host, &Default::default(), "test", h.clock.now(), up).unwrap();
+    let binding = NewBinding {
+        plugin: "echo-context".into(),
+        grant_types: vec!["client_credentials".into()],
+        clients: Vec::new(),
+        config: json!({}),
+        secrets: Map::new(),
+        failure_policy: Some("deny".into()),
+        position: None,
+        disabled: false,
+    };
+    plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), binding).unwrap();
+    h.state.snapshots.sync().unwrap();
+    (h, TestClient { id: client.id, secret: secret.unwrap().expose().to_owned() })
+}
+
+#[actix_web::test]
+async fn client_credentials_need_no_database_connection_in_the_steady_state() {
+    let pool = 3;
+    let (h, c) = setup(pool);
+    // The plain routes, without the harness's sync before each request.
+    let app = test::init_service(App::new().app_data(h.state.clone()).configure(crate::web::public_routes)).await;
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let (status, _) = super::harness::json(test::call_service(&app, token_request(&c, &form).to_request()).await).await;
+    assert_eq!(status, 200, "warm-up");
+    h.state.run_log.flush();
+
+    // Every connection of the pool checked out: any query would wait for
+    // the connect timeout and answer 503.
+    let held: Vec<_> = (0..pool).map(|_| h.store().conn().unwrap()).collect();
+    assert!(h.store().conn().is_err(), "the pool is really empty");
+    for _ in 0..5 {
+        let resp = test::call_service(&app, token_request(&c, &form).to_request()).await;
+        let (status, body) = super::harness::json(resp).await;
+        assert_eq!(status, 200, "{body}");
+        let token = claims(body["access_token"].as_str().unwrap());
+        assert_eq!(token["aud"], AUD);
+        assert_eq!(token["ctx"]["user_source"], "service-account", "the plugin ran and saw the service account");
+        assert!(token["ctx"]["user_id"].is_string());
+    }
+    drop(held);
+    h.state.run_log.flush();
+    let runs = tessera_store::plugins::recent_runs(&mut h.store().conn().unwrap(), None, 0, 100).unwrap();
+    assert_eq!(
+        runs.len() as u64 + h.state.run_log.dropped(),
+        6,
+        "every run is either written once the database is back or counted as dropped"
+    );
+}
+
+#[actix_web::test]
+async fn a_change_bumps_the_counter_and_applies_after_a_sync() {
+    let (h, c) = setup(10);
+    let app = test::init_service(App::new().app_data(h.state.clone()).configure(crate::web::public_routes)).await;
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let generation = h.state.snapshots.generation();
+    let edit = NewClient {
+        name: "svc".into(),
+        grant_types: vec!["client_credentials".into()],
+        metadata: json!({}),
+        service_account: Some("robot".into()),
+        disabled: true,
+        ..NewClient::default()
+    };
+    admin::update_client(h.store(), "test", h.clock.now(), &c.id, edit).unwrap();
+    // The poller may have synced already; either way the change is in force
+    // once a sync has run.
+    h.state.snapshots.sync().unwrap();
+    assert!(h.state.snapshots.generation() > generation, "the trigger moved the counter");
+    let (status, body) =
+        super::harness::json(test::call_service(&app, token_request(&c, &form).to_request()).await).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "disabled once synced");
+}
+
+#[actix_web::test]
+async fn readiness_shows_the_generation_this_node_serves() {
+    let (h, _) = setup(10);
+    let app = test::init_service(App::new().app_data(h.state.clone()).configure(crate::web::public_routes)).await;
+    let resp = test::call_service(&app, test::TestRequest::get().uri(routes::READYZ).to_request()).await;
+    let (status, body) = super::harness::json(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["config_generation"], h.state.snapshots.generation());
+}
+
+#[actix_web::test]
+async fn a_console_change_is_in_force_on_this_node_when_the_response_leaves() {
+    let (h, c) = setup(10);
+    let app = test::init_service(
+        App::new()
+            .app_data(h.state.clone())
+            .wrap(actix_web::middleware::from_fn(crate::web::sync_after_console_change))
+            .configure(crate::web::public_routes)
+            .configure(crate::web::console::routes),
+    )
+    .await;
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let edit = NewClient {
+        name: "svc".into(),
+        grant_types: vec!["client_credentials".into()],
+        metadata: json!({}),
+        service_account: Some("robot".into()),
+        disabled: true,
+        ..NewClient::default()
+    };
+    // What a console handler does inside its request, then any console
+    // POST (refused here: no CSRF token) as the request it happened in.
+    admin::update_client(h.store(), "test", h.clock.now(), &c.id, edit).unwrap();
+    let post = test::TestRequest::post().uri(routes::console::LOGIN).set_form([("username", "x")]);
+    test::call_service(&app, post.to_request()).await;
+    assert_eq!(
+        h.state.snapshots.generation(),
+        tessera_store::generation::read(&mut h.store().conn().unwrap()).unwrap().config
+    );
+    let (status, body) =
+        super::harness::json(test::call_service(&app, token_request(&c, &form).to_request()).await).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "the disabled client, at once");
+}

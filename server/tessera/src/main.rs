@@ -23,6 +23,15 @@ fn main() -> ExitCode {
         return fail(&format!("invalid configuration: {e}"), 2);
     }
     init_tracing(&config);
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for unknown in tessera::config::unknown_env_vars(names) {
+        tracing::warn!(
+            variable = %unknown.name,
+            closest = %unknown.closest,
+            "ignoring an environment variable that names no configuration key (closest known: {})",
+            unknown.closest
+        );
+    }
     // Commands that need no database.
     let command = match cli.command {
         Command::Plugin(cli::PluginCommand::CompileWorker { wasm_in, cwasm_out }) => {

@@ -35,6 +35,17 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Address to listen on. Default: `127.0.0.1:8080`.
     pub listen: String,
+    /// A second address for the admin console (`/admin`, and the metrics
+    /// when they come), e.g. `127.0.0.1:9090` or an address only the
+    /// operators' network reaches. When set, the public `listen` address
+    /// answers 404 for the console; both answer `/healthz` and `/readyz`.
+    /// Default: none (the console is served on `listen`).
+    pub admin_listen: Option<String>,
+    /// On SIGTERM or SIGINT the server stops accepting connections and
+    /// gives requests in flight this long to finish, seconds, before it
+    /// drops them and exits. Keep it below the orchestrator's own grace
+    /// period (Kubernetes: 30 s). Default: 30.
+    pub shutdown_timeout_secs: u64,
     /// The issuer URL published in tokens and discovery. Default:
     /// `http://<listen>`. Behind a proxy, set the public https URL.
     pub issuer: Option<String>,
@@ -231,6 +242,8 @@ impl Default for Config {
             data_dir: PathBuf::from("tessera-data"),
             database_url: None,
             listen: "127.0.0.1:8080".into(),
+            admin_listen: None,
+            shutdown_timeout_secs: 30,
             issuer: None,
             master_key: None,
             master_key_file: None,
@@ -355,11 +368,19 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a connection before answering 503. Default: 5.
     pub connect_timeout_secs: u64,
+    /// Apply pending migrations when any command starts (`serve` included).
+    /// Convenient on the embedded SQLite database; with several nodes on
+    /// one PostgreSQL, set it to false so that an upgrade is an explicit
+    /// `tessera migrate` run once with the new binary, and a node started
+    /// on a database its binary has not migrated refuses to start instead.
+    /// Either way no command starts on a database migrated by a newer
+    /// binary. Default: true.
+    pub auto_migrate: bool,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { max_connections: 10, connect_timeout_secs: 5 }
+        DatabaseConfig { max_connections: 10, connect_timeout_secs: 5, auto_migrate: true }
     }
 }
 
@@ -420,6 +441,9 @@ pub struct FlagOverrides {
     /// `serve --issuer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// `serve --admin-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
 }
 
 impl Config {

@@ -118,7 +118,7 @@ impl Harness {
     }
 }
 
-/// The public routes over the harness's state, as `web::server` mounts them
+/// The public routes over the harness's state, as `web::servers` mounts them
 /// (a macro: the service's request type is not nameable from this crate).
 macro_rules! app {
     ($h:expr) => {

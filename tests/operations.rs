@@ -1,5 +1,6 @@
 //! Operations (issue #16): stopping without dropping requests, schema
-//! versions and upgrades, online backups, the admin listener and the probes.
+//! versions and upgrades, online backups, the admin listener and the probes,
+//! request ids.
 
 use crate::support::{Backend, Options, TestServer, binary, free_port, http_status};
 use std::io::{Read, Write};
@@ -309,4 +310,45 @@ fn readiness_names_the_database_when_it_is_away() {
         assert!(Instant::now() < deadline, "ready again once the database is back");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Issue #16 item 2: every response carries `X-Request-Id`, and the access
+/// log line names it; an incoming id is taken only from a trusted proxy,
+/// and only if it is short and plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_generated_or_taken_from_a_trusted_proxy() {
+    let id_of = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let get = |base: String, id: Option<&'static str>| async move {
+        let mut req = reqwest::Client::new().get(format!("{base}{}", routes::JWKS));
+        if let Some(id) = id {
+            req = req.header("X-Request-Id", id);
+        }
+        req.send().await.unwrap()
+    };
+    let untrusting = TestServer::start(Backend::Sqlite);
+    let generated = id_of(&get(untrusting.base.clone(), None).await);
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let replaced = id_of(&get(untrusting.base.clone(), Some("from-the-client-1")).await);
+    assert_ne!(replaced, "from-the-client-1", "not from an untrusted peer");
+    assert_ne!(replaced, generated, "one id per request");
+    let log = untrusting.log_text();
+    assert!(log.contains(&format!("request_id={generated}")), "the access line names the id: {log}");
+
+    let trusting = TestServer::start_with(
+        Backend::Sqlite,
+        Options { env: vec![("TESSERA_TRUSTED_PROXIES".into(), "[\"127.0.0.1\"]".into())], ..Default::default() },
+    );
+    assert_eq!(id_of(&get(trusting.base.clone(), Some("lb-4f2a:17")).await), "lb-4f2a:17");
+    let forged = id_of(&get(trusting.base.clone(), Some("x\tforged=1")).await);
+    assert_ne!(forged, "x\tforged=1", "only plain ids are passed on");
+    assert_eq!(forged.len(), 36);
+    // A failing request (401 at the token endpoint) carries its id too.
+    let r = reqwest::Client::new()
+        .post(trusting.token_url())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(id_of(&r).len(), 36);
 }

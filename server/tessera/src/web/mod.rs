@@ -9,6 +9,7 @@ pub mod health;
 pub mod oauth;
 pub mod pages;
 pub mod render;
+pub mod request_id;
 pub mod routes;
 
 #[cfg(test)]
@@ -22,8 +23,8 @@ use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::oauth::{OAuthServices, OAuthSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::sign_in::ThrottleSettings;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
-use actix_web::{App, HttpServer, web};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_plugin_host::PluginHost;
@@ -262,8 +263,12 @@ fn server(
             )
             // %U is the path without the query: codes and tokens never reach the log.
             .wrap(
-                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                    .custom_request_replace("method", |req| req.method().to_string()),
+                // The access line is written after the span ends, so it names the id itself.
+                Logger::new("%a \"%{method}xi %U\" %s %b %Dms request_id=%{request_id}xi")
+                    .custom_request_replace("method", |req| req.method().to_string())
+                    .custom_request_replace("request_id", |req| {
+                        req.extensions().get::<request_id::RequestId>().map(|id| id.0.clone()).unwrap_or_default()
+                    }),
             )
             .wrap(
                 DefaultHeaders::new()
@@ -275,6 +280,8 @@ fn server(
                 hsts,
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
+            // Outermost, so the access log line and everything inside carry the id.
+            .wrap(from_fn(request_id::middleware))
             .configure(|cfg| surface.routes(cfg))
     })
     .disable_signals()

@@ -350,5 +350,10 @@ async fn request_ids_are_generated_or_taken_from_a_trusted_proxy() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(id_of(&r).len(), 36);
+    let id = id_of(&r);
+    assert_eq!(id.len(), 36);
+    // What the handler logs sits in the request's span.
+    let log = trusting.log_text();
+    let line = log.lines().find(|l| l.contains("request refused")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(&format!("request{{request_id={id}}}")), "{line}");
 }

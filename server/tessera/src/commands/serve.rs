@@ -128,3 +128,26 @@ fn stop_on_signals(handles: Vec<ServerHandle>, timeout_secs: u64) -> anyhow::Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::ShutdownHooks;
+    use std::sync::{Arc, Mutex};
+
+    /// Every hook runs once, in order, even after one fails.
+    #[test]
+    fn hooks_run_in_order_and_a_failure_does_not_stop_the_rest() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let mut hooks = ShutdownHooks::default();
+        for name in ["first", "failing", "last"] {
+            let ran = ran.clone();
+            hooks.add(name, move || {
+                ran.lock().unwrap().push(name);
+                if name == "failing" { Err(anyhow::anyhow!("disk full")) } else { Ok(()) }
+            });
+        }
+        hooks.run();
+        assert_eq!(*ran.lock().unwrap(), ["first", "failing", "last"]);
+    }
+}

@@ -15,6 +15,7 @@ mod housekeeping;
 mod introspection;
 mod keys;
 mod oidc;
+mod operations;
 mod plugin_signatures;
 pub mod plugins;
 mod revocation;

@@ -53,6 +53,47 @@ fn unknown_config_key_is_rejected() {
     assert_clean_failure(&out, 2, "invalid configuration");
 }
 
+/// Issue #16 item 7: Kubernetes injects `TESSERA_PORT`, `TESSERA_SERVICE_HOST`
+/// and friends into every pod beside a Service named `tessera`; they, and a
+/// typo, are warned about (naming the closest key), not fatal, while known
+/// variables still apply and an unknown key in a file still is.
+#[test]
+fn unknown_environment_variables_warn_and_unknown_file_keys_stay_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera(dir.path())
+        .env("TESSERA_PORT", "tcp://10.96.0.12:8080")
+        .env("TESSERA_PORT_8080_TCP_ADDR", "10.96.0.12")
+        .env("TESSERA_SERVICE_HOST", "10.96.0.12")
+        .env("TESSERA_SERVICE_PORT", "8080")
+        .env("TESSERA_LOG__FORMATT", "json")
+        .env("TESSERA_LOG__LEVEL", "warn")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "started despite the unknown variables: {stderr}");
+    for name in ["TESSERA_PORT", "TESSERA_PORT_8080_TCP_ADDR", "TESSERA_SERVICE_HOST", "TESSERA_SERVICE_PORT"] {
+        assert!(stderr.contains(&format!("variable={name} ")), "{name} warned about: {stderr}");
+    }
+    assert!(
+        stderr.contains("variable=TESSERA_LOG__FORMATT closest=TESSERA_LOG__FORMAT"),
+        "the typo names the closest key: {stderr}"
+    );
+    // TESSERA_LOG__LEVEL=warn was read: the info line of a first migration is gone.
+    assert!(!stderr.contains("database migrated"), "known variables still apply: {stderr}");
+
+    let file = dir.path().join("tessera.toml");
+    std::fs::write(&file, "[log]\nformatt = \"json\"\n").unwrap();
+    let out = tessera(dir.path())
+        .env("TESSERA_SERVICE_HOST", "10.96.0.12")
+        .arg("--config")
+        .arg(&file)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, 2, "unknown field");
+}
+
 #[test]
 fn environment_sets_listen_and_flags_override_it() {
     let port = free_port();

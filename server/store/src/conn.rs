@@ -7,9 +7,12 @@
 
 use crate::StoreError;
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -48,6 +51,19 @@ impl Backend {
             (Backend::Sqlite, url.strip_prefix("sqlite://").unwrap_or(url).to_owned())
         }
     }
+}
+
+/// The applied migrations against the ones this build carries, by version
+/// (`20261130000011` for the folder `2026-11-30-000011_audit_chain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Known here and not applied yet: `migrate` would run them.
+    pub pending: Vec<String>,
+    /// Applied but unknown here: a newer binary migrated this database, and
+    /// this one may misread what it stored.
+    pub unknown: Vec<String>,
+    /// The newest migration this build carries.
+    pub latest_known: Option<String>,
 }
 
 /// An r2d2 manager that dispatches on the scheme and prepares SQLite connections.
@@ -147,6 +163,53 @@ impl Store {
         drop(c);
         self.tx(crate::audit::chain_unchained)?;
         Ok(ran)
+    }
+
+    /// Where the database's schema stands against the migrations this build
+    /// carries. Creates diesel's bookkeeping table on an empty database, and
+    /// changes nothing else.
+    pub fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        fn versions<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> Result<BTreeSet<String>, StoreError> {
+            let all = MigrationSource::<DB>::migrations(source)
+                .map_err(|e| StoreError::Backend(format!("cannot read the embedded migrations: {e}")))?;
+            Ok(all.iter().map(|m| m.name().version().to_string()).collect())
+        }
+        let mut c = self.conn()?;
+        let (known, applied) = match &mut *c {
+            DbConn::Sqlite(c) => (versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?, c.applied_migrations()),
+            DbConn::Pg(c) => (versions::<diesel::pg::Pg>(&PG_MIGRATIONS)?, c.applied_migrations()),
+        };
+        let applied: BTreeSet<String> = applied
+            .map_err(|e| StoreError::Backend(format!("cannot read the applied migrations: {e}")))?
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        Ok(SchemaStatus {
+            pending: known.difference(&applied).cloned().collect(),
+            unknown: applied.difference(&known).cloned().collect(),
+            latest_known: known.last().cloned(),
+        })
+    }
+
+    /// Writes a consistent copy of this SQLite database into `target`, an
+    /// empty file, while other connections go on reading and writing:
+    /// `VACUUM INTO` reads one snapshot in a single read transaction, so the
+    /// copy is what a commit left, never half of one, and is compacted.
+    /// PostgreSQL has its own tools (`pg_dump`) and is refused with
+    /// `Backend`.
+    pub fn backup_sqlite(&self, target: &Path) -> Result<(), StoreError> {
+        use diesel::RunQueryDsl;
+        let target = target
+            .to_str()
+            .ok_or_else(|| StoreError::Backend(format!("the backup path {} is not UTF-8", target.display())))?;
+        let mut c = self.conn()?;
+        match &mut *c {
+            DbConn::Sqlite(c) => {
+                diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(target).execute(c)?;
+                Ok(())
+            }
+            DbConn::Pg(_) => Err(StoreError::Backend("VACUUM INTO copies SQLite databases only".into())),
+        }
     }
 
     /// Readiness: a round trip to the database.

@@ -1013,6 +1013,45 @@ fn config_generation_moves_with_every_change(db: &Db) {
     assert!(start.config < last.config);
 }
 
+/// Issue #16 item 5: a migrated database has nothing pending; a migration
+/// applied by a newer build shows as unknown, which `serve` refuses.
+fn schema_status_names_pending_and_newer_migrations(db: &Db) {
+    let status = db.store.schema_status().unwrap();
+    assert!(status.pending.is_empty() && status.unknown.is_empty(), "{status:?}");
+    let latest = status.latest_known.clone().unwrap();
+    assert_eq!(latest.len(), 14, "a diesel version: {latest}");
+    let mut c = db.store.conn().unwrap();
+    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000099')")
+        .execute(&mut c)
+        .unwrap();
+    diesel::sql_query(format!("DELETE FROM __diesel_schema_migrations WHERE version = '{latest}'"))
+        .execute(&mut c)
+        .unwrap();
+    drop(c);
+    let status = db.store.schema_status().unwrap();
+    assert_eq!(status.unknown, ["99991231000099"]);
+    assert_eq!(status.pending, [latest]);
+}
+
+/// Issue #16 item 5: `VACUUM INTO` writes a copy that opens as a database
+/// with the same rows, and PostgreSQL is refused.
+#[test]
+fn sqlite_backup_is_a_working_copy_and_postgres_is_refused() {
+    let db = sqlite();
+    db.store.tx(|c| users::insert(c, &user("u-1", "alice"))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    db.store.backup_sqlite(&copy).unwrap();
+    let restored = Store::connect(&format!("sqlite://{}", copy.display()), 1, Duration::from_secs(5)).unwrap();
+    assert!(restored.schema_status().unwrap().pending.is_empty());
+    let mut c = restored.conn().unwrap();
+    assert_eq!(users::find_by_username(&mut c, "alice").unwrap().map(|u| u.id), Some("u-1".into()));
+    drop(c);
+    assert!(db.store.backup_sqlite(&copy).is_err(), "an existing, non-empty file is never overwritten");
+    let pg = postgres();
+    assert!(matches!(pg.store.backup_sqlite(&dir.path().join("pg.db")), Err(StoreError::Backend(_))));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -1051,4 +1090,5 @@ conformance!(
     revoking_a_family_revokes_its_access_tokens,
     code_replay_and_redemption_meet_in_either_order,
     config_generation_moves_with_every_change,
+    schema_status_names_pending_and_newer_migrations,
 );

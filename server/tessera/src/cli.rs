@@ -27,10 +27,13 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (migrations run first).
+    /// Run the server (pending migrations run first unless database.auto_migrate is false).
     Serve(ServeArgs),
     /// Apply database migrations and create missing signing keys, then exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database while the server runs
+    /// (PostgreSQL: use pg_dump). The master key is not in it: back it up apart.
+    Backup(BackupArgs),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -118,6 +121,16 @@ pub struct AdminCreateArgs {
     pub json: bool,
 }
 
+/// `backup` flags.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The file to write; it must not exist.
+    pub path: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -127,6 +140,10 @@ pub struct ServeArgs {
     /// Public issuer URL, e.g. https://auth.example.com [env: TESSERA_ISSUER]
     #[arg(long)]
     pub issuer: Option<String>,
+    /// Serve the console on this address instead of --listen, e.g.
+    /// 127.0.0.1:9090; --listen then answers 404 for /admin [env: TESSERA_ADMIN_LISTEN]
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
 }
 
 /// `user` subcommands.

@@ -2,13 +2,26 @@
 //! defaults < TOML file (`--config`) < `TESSERA_*` environment < command-line flags.
 //!
 //! Nested fields use `__` in environment names: `TESSERA_TOKENS__ACCESS_TOKEN_LIFETIME_SECS`.
-//! Unknown keys are errors, so a typo never silently falls back to a default.
+//! Unknown keys in a file are errors, so a typo never silently falls back to a
+//! default. Unknown `TESSERA_*` environment variables are left out and
+//! reported by [`unknown_env_vars`] (`main` logs a warning naming the closest
+//! known key): the environment is shared with things Tessera does not own,
+//! such as the `TESSERA_PORT` and `TESSERA_SERVICE_HOST` Kubernetes injects
+//! into every pod when a Service is named `tessera`, or a wrapper script's
+//! own variables.
 
 use crate::plugin_signatures::{SignaturePolicy, SignerConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The prefix of every configuration variable in the environment.
+const ENV_PREFIX: &str = "TESSERA_";
+/// `TESSERA_CONFIG` names the file (read by the command line), not a key.
+const ENV_CONFIG: &str = "config";
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +35,17 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Address to listen on. Default: `127.0.0.1:8080`.
     pub listen: String,
+    /// A second address for the admin console (`/admin`, and the metrics
+    /// when they come), e.g. `127.0.0.1:9090` or an address only the
+    /// operators' network reaches. When set, the public `listen` address
+    /// answers 404 for the console; both answer `/healthz` and `/readyz`.
+    /// Default: none (the console is served on `listen`).
+    pub admin_listen: Option<String>,
+    /// On SIGTERM or SIGINT the server stops accepting connections and
+    /// gives requests in flight this long to finish, seconds, before it
+    /// drops them and exits. Keep it below the orchestrator's own grace
+    /// period (Kubernetes: 30 s). Default: 30.
+    pub shutdown_timeout_secs: u64,
     /// The issuer URL published in tokens and discovery. Default:
     /// `http://<listen>`. Behind a proxy, set the public https URL.
     pub issuer: Option<String>,
@@ -218,6 +242,8 @@ impl Default for Config {
             data_dir: PathBuf::from("tessera-data"),
             database_url: None,
             listen: "127.0.0.1:8080".into(),
+            admin_listen: None,
+            shutdown_timeout_secs: 30,
             issuer: None,
             master_key: None,
             master_key_file: None,
@@ -342,11 +368,19 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a connection before answering 503. Default: 5.
     pub connect_timeout_secs: u64,
+    /// Apply pending migrations when any command starts (`serve` included).
+    /// Convenient on the embedded SQLite database; with several nodes on
+    /// one PostgreSQL, set it to false so that an upgrade is an explicit
+    /// `tessera migrate` run once with the new binary, and a node started
+    /// on a database its binary has not migrated refuses to start instead.
+    /// Either way no command starts on a database migrated by a newer
+    /// binary. Default: true.
+    pub auto_migrate: bool,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { max_connections: 10, connect_timeout_secs: 5 }
+        DatabaseConfig { max_connections: 10, connect_timeout_secs: 5, auto_migrate: true }
     }
 }
 
@@ -407,6 +441,9 @@ pub struct FlagOverrides {
     /// `serve --issuer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// `serve --admin-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
 }
 
 impl Config {
@@ -416,7 +453,12 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig = fig.merge(Env::prefixed("TESSERA_").split("__").ignore(&["config"])).merge(Serialized::defaults(flags));
+        let known = Arc::new(known_keys());
+        let env = Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .ignore(&[ENV_CONFIG])
+            .filter(move |key| known.contains(&key.as_str().to_ascii_lowercase()));
+        fig = fig.merge(env).merge(Serialized::defaults(flags));
         fig.extract().map_err(Box::new)
     }
 
@@ -472,6 +514,74 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Every configuration key as a dotted path (`tokens.authorization_code_secs`),
+/// sections included (`tokens`), read off the defaults so the list cannot
+/// drift from the structs.
+fn known_keys() -> BTreeSet<String> {
+    fn walk(prefix: &str, value: &figment::value::Value, out: &mut BTreeSet<String>) {
+        if let figment::value::Value::Dict(_, dict) = value {
+            for (k, v) in dict {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                walk(&path, v, out);
+                out.insert(path);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    // Serializing plain structs into figment's value cannot fail; an empty
+    // set would only make every variable "unknown", never crash.
+    if let Ok(v) = figment::value::Value::serialize(Config::default()) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+/// A `TESSERA_*` environment variable that names no configuration key, so
+/// it was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEnvVar {
+    /// The variable, as set (`TESSERA_PORT`).
+    pub name: String,
+    /// The known variable nearest to it by edit distance, for the warning
+    /// ("did you mean"): a typo such as `TESSERA_LISEN` points at `TESSERA_LISTEN`.
+    pub closest: String,
+}
+
+/// The `TESSERA_*` variables among `vars` that [`Config::load`] leaves out
+/// because they name no key, each with the closest known variable.
+pub fn unknown_env_vars(vars: impl IntoIterator<Item = String>) -> Vec<UnknownEnvVar> {
+    let known = known_keys();
+    let names: Vec<String> =
+        known.iter().map(|k| format!("{ENV_PREFIX}{}", k.replace('.', "__").to_ascii_uppercase())).collect();
+    vars.into_iter()
+        .filter_map(|name| {
+            let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase().replace("__", ".");
+            if key == ENV_CONFIG || known.contains(&key) {
+                return None;
+            }
+            let upper = name.to_ascii_uppercase();
+            let closest = names.iter().min_by_key(|n| levenshtein(&upper, n))?.clone();
+            Some(UnknownEnvVar { name, closest })
+        })
+        .collect()
+}
+
+/// Edit distance (insertions, deletions, substitutions) over characters.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Why a configuration that loaded cannot run; `main` prints it and exits 2.
@@ -572,6 +682,34 @@ mod tests {
         std::fs::write(&file, "[log]\nformat = \"xml\"\n").unwrap();
         let e = Config::load(Some(&file), FlagOverrides::default()).unwrap_err().to_string();
         assert!(e.contains("xml") && e.contains("json"), "{e}");
+    }
+
+    /// Issue #16 item 7: the environment names keys, sections and unknown
+    /// variables, which get the nearest known name.
+    #[test]
+    fn unknown_env_vars_are_reported_with_the_closest_key() {
+        let vars = [
+            "TESSERA_LISTEN",
+            "TESSERA_CONFIG",
+            "TESSERA_TOKENS__AUTHORIZATION_CODE_SECS",
+            "TESSERA_PLUGINS__DEADLINE_MS",
+            "TESSERA_LISEN",
+            "TESSERA_TOKENS__AUTHORISATION_CODE_SECS",
+            "TESSERA_PORT",
+            "PATH",
+        ];
+        let unknown = unknown_env_vars(vars.iter().map(|v| v.to_string()));
+        let got: Vec<(&str, &str)> = unknown.iter().map(|u| (u.name.as_str(), u.closest.as_str())).collect();
+        assert_eq!(
+            got[..2],
+            [
+                ("TESSERA_LISEN", "TESSERA_LISTEN"),
+                ("TESSERA_TOKENS__AUTHORISATION_CODE_SECS", "TESSERA_TOKENS__AUTHORIZATION_CODE_SECS"),
+            ]
+        );
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].0, "TESSERA_PORT");
+        assert_eq!((levenshtein("kitten", "sitting"), levenshtein("", "ab"), levenshtein("ab", "ab")), (3, 2, 0));
     }
 
     #[test]

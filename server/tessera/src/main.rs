@@ -9,12 +9,17 @@ use tessera::config::{Config, FlagOverrides, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (listen, issuer) = match &cli.command {
-        Command::Serve(a) => (a.listen.clone(), a.issuer.clone()),
-        _ => (None, None),
+    let (listen, issuer, admin_listen) = match &cli.command {
+        Command::Serve(a) => (a.listen.clone(), a.issuer.clone(), a.admin_listen.clone()),
+        _ => (None, None, None),
     };
-    let flags =
-        FlagOverrides { data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), listen, issuer };
+    let flags = FlagOverrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        listen,
+        issuer,
+        admin_listen,
+    };
     let config = match Config::load(cli.config.as_deref(), flags) {
         Ok(c) => c,
         Err(e) => return fail(&format!("invalid configuration: {e}"), 2),
@@ -23,6 +28,15 @@ fn main() -> ExitCode {
         return fail(&format!("invalid configuration: {e}"), 2);
     }
     init_tracing(&config);
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for unknown in tessera::config::unknown_env_vars(names) {
+        tracing::warn!(
+            variable = %unknown.name,
+            closest = %unknown.closest,
+            "ignoring an environment variable that names no configuration key (closest known: {})",
+            unknown.closest
+        );
+    }
     // Commands that need no database.
     let command = match cli.command {
         Command::Plugin(cli::PluginCommand::CompileWorker { wasm_in, cwasm_out }) => {
@@ -63,22 +77,37 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}"), 1),
             };
         }
+        // A copy of the database as it is: no migration, no key creation.
+        Command::Backup(args) => return exit_code(commands::backup::run(&config, &args.path, args.json)),
         other => other,
     };
-    match run(command, config) {
+    exit_code(run(command, config))
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Refusals the operator resolves (not crashes): 2, like a bad configuration.
+        Err(e) if e.is::<commands::Refused>() || e.is::<commands::backup::BackupRefused>() => {
+            fail(&format!("{e:#}"), 2)
+        }
         Err(e) => fail(&format!("{e:#}"), 1),
     }
 }
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    let ctx = commands::open(config)?;
+    let ctx = match command {
+        Command::Migrate => commands::migrate(config)?,
+        _ => commands::open(config)?,
+    };
     match command {
         Command::Serve(_) => commands::serve::run(ctx),
         Command::Migrate => {
             println!("database is up to date; signing keys are present");
             Ok(())
         }
+        // Answered in `main`, before any migration.
+        Command::Backup(_) => Ok(()),
         Command::User(c) => commands::admin::user(&ctx, c),
         Command::Client(c) => commands::admin::client(&ctx, c),
         Command::Api(c) => commands::admin::api(&ctx, c),

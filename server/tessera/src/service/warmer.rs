@@ -10,23 +10,43 @@
 use super::pipeline::TOKEN_TRIGGER;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tessera_plugin_host::PluginHost;
 use tessera_store::plugins;
 use tessera_store::{Store, StoreError};
 
+/// Whether the warmer has been through the bindings once, for readiness
+/// (`/readyz`): until then a token request may still pay for compiling a
+/// bound plugin version.
+#[derive(Debug, Default)]
+pub struct Warmth {
+    warmed: AtomicBool,
+}
+
+impl Warmth {
+    /// Every version bound at the first complete pass was prepared (or
+    /// found broken, which its binding's failure policy answers for).
+    pub fn warmed(&self) -> bool {
+        self.warmed.load(Ordering::Acquire)
+    }
+}
+
 /// Starts the warmer thread; it lives as long as the process.
-pub fn spawn(store: Store, host: Arc<PluginHost>, interval: Duration) -> std::io::Result<()> {
+pub fn spawn(store: Store, host: Arc<PluginHost>, interval: Duration) -> std::io::Result<Arc<Warmth>> {
+    let warmth = Arc::new(Warmth::default());
+    let status = warmth.clone();
     std::thread::Builder::new().name("plugin-warmer".into()).spawn(move || {
         let mut done = HashSet::new();
         loop {
-            if let Err(e) = warm_once(&store, &host, &mut done) {
-                tracing::warn!(error = %e, "plugin warmer could not read bindings");
+            match warm_once(&store, &host, &mut done) {
+                Ok(_) => status.warmed.store(true, Ordering::Release),
+                Err(e) => tracing::warn!(error = %e, "plugin warmer could not read bindings"),
             }
             std::thread::sleep(interval);
         }
     })?;
-    Ok(())
+    Ok(warmth)
 }
 
 /// Prepares every enabled binding's version not in `done`; returns how many

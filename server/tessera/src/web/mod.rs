@@ -9,6 +9,7 @@ pub mod health;
 pub mod oauth;
 pub mod pages;
 pub mod render;
+pub mod request_id;
 pub mod routes;
 
 #[cfg(test)]
@@ -24,8 +25,8 @@ use crate::service::pipeline::Pipeline;
 use crate::service::run_log::RunLog;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{self, Snapshots};
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
-use actix_web::{App, HttpServer, web};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_plugin_host::PluginHost;
@@ -174,12 +175,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(browser::userinfo))
             .route(web::post().to(browser::userinfo)),
     )
-    .route(&format!("{}/{{path:.*}}", routes::STATIC), web::get().to(browser::asset))
     .route(routes::OPENID_CONFIGURATION, web::get().to(oauth::metadata))
     .route(routes::OAUTH_AUTHORIZATION_SERVER, web::get().to(oauth::metadata))
     .route(routes::JWKS, web::get().to(oauth::jwks))
-    .route(routes::HEALTHZ, web::get().to(health::healthz))
-    .route(routes::READYZ, web::get().to(health::readyz));
+    .configure(asset_routes)
+    .configure(health::routes);
 }
 
 /// After a console request that may have changed configuration (any method
@@ -206,8 +206,85 @@ pub async fn sync_after_console_change(
     Ok(resp)
 }
 
-/// Binds `listen` and returns the server, ready to be awaited.
-pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::Result<actix_web::dev::Server> {
+/// The static assets (style sheets, scripts) the sign-in pages and the
+/// console both use.
+fn asset_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(&format!("{}/{{path:.*}}", routes::STATIC), web::get().to(browser::asset));
+}
+
+/// Which routes one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything on one address (no `admin_listen`).
+    All,
+    /// The OAuth/OIDC endpoints and the probes; `/admin` answers 404.
+    Public,
+    /// The console and the probes, for an address only operators reach.
+    Admin,
+}
+
+impl Surface {
+    /// Mounts this surface's routes.
+    pub fn routes(self, cfg: &mut web::ServiceConfig) {
+        match self {
+            Surface::All => {
+                cfg.configure(public_routes).configure(console::routes);
+            }
+            Surface::Public => {
+                cfg.configure(public_routes);
+            }
+            Surface::Admin => {
+                cfg.configure(console::routes).configure(asset_routes).configure(health::routes);
+            }
+        }
+    }
+}
+
+/// Where `tessera serve` listens and how it stops.
+#[derive(Debug, Clone)]
+pub struct Listeners {
+    /// The public address (`listen`).
+    pub public: String,
+    /// The console's own address (`admin_listen`), if any; the public
+    /// listener then leaves the console out.
+    pub admin: Option<String>,
+    /// Largest form body of OAuth endpoints (`limits.max_form_bytes`).
+    pub max_form_bytes: usize,
+    /// How long a stop waits for requests in flight (`shutdown_timeout_secs`).
+    pub shutdown_timeout_secs: u64,
+}
+
+/// Binds the listeners and returns their servers, ready to be awaited. They
+/// handle no OS signal themselves: the caller stops them together through
+/// their handles (`commands/serve.rs`), which drains requests in flight for
+/// up to `shutdown_timeout_secs`.
+pub fn servers(
+    state: AppState,
+    listeners: &Listeners,
+    readiness: health::Readiness,
+) -> anyhow::Result<Vec<actix_web::dev::Server>> {
+    use anyhow::Context as _;
+    let state = web::Data::new(state);
+    let readiness = web::Data::new(readiness);
+    let bind = |surface: Surface, addr: &str| {
+        server(state.clone(), readiness.clone(), surface, addr, listeners)
+            .with_context(|| format!("cannot listen on {addr}"))
+    };
+    match &listeners.admin {
+        None => Ok(vec![bind(Surface::All, &listeners.public)?]),
+        Some(admin) => Ok(vec![bind(Surface::Public, &listeners.public)?, bind(Surface::Admin, admin)?]),
+    }
+}
+
+/// One listener: the middleware every surface shares, and `surface`'s routes.
+fn server(
+    state: web::Data<AppState>,
+    readiness: web::Data<health::Readiness>,
+    surface: Surface,
+    listen: &str,
+    listeners: &Listeners,
+) -> std::io::Result<actix_web::dev::Server> {
+    let max_form_bytes = listeners.max_form_bytes;
     // Multipart overhead on top of the largest component the host accepts.
     let max_upload = state.admin.max_upload_bytes.saturating_add(64 * 1024);
     // An https issuer means browsers reach us over TLS (usually at a proxy):
@@ -216,18 +293,22 @@ pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::
     // ignored by browsers anyway, and would pin a name that later moves to
     // https with a different setup, so it is left out.
     let hsts = state.issuer.starts_with("https://");
-    let state = web::Data::new(state);
     let srv = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(readiness.clone())
             .app_data(web::PayloadConfig::new(max_form_bytes))
             .app_data(
                 actix_multipart::form::MultipartFormConfig::default().total_limit(max_upload).memory_limit(max_upload),
             )
             // %U is the path without the query: codes and tokens never reach the log.
             .wrap(
-                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                    .custom_request_replace("method", |req| req.method().to_string()),
+                // The access line is written after the span ends, so it names the id itself.
+                Logger::new("%a \"%{method}xi %U\" %s %b %Dms request_id=%{request_id}xi")
+                    .custom_request_replace("method", |req| req.method().to_string())
+                    .custom_request_replace("request_id", |req| {
+                        req.extensions().get::<request_id::RequestId>().map(|id| id.0.clone()).unwrap_or_default()
+                    }),
             )
             .wrap(
                 DefaultHeaders::new()
@@ -239,10 +320,13 @@ pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::
                 hsts,
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
-            .wrap(actix_web::middleware::from_fn(sync_after_console_change))
-            .configure(public_routes)
-            .configure(console::routes)
+            .wrap(from_fn(sync_after_console_change))
+            // Outermost, so the access log line and everything inside carry the id.
+            .wrap(from_fn(request_id::middleware))
+            .configure(|cfg| surface.routes(cfg))
     })
+    .disable_signals()
+    .shutdown_timeout(listeners.shutdown_timeout_secs)
     .bind(listen)?
     .run();
     Ok(srv)

@@ -132,7 +132,7 @@ pub async fn sync_first(
     next.call(req).await
 }
 
-/// The public routes over the harness's state, as `web::server` mounts them
+/// The public routes over the harness's state, as `web::servers` mounts them
 /// (a macro: the service's request type is not nameable from this crate),
 /// with the snapshot synced before each request ([`sync_first`]).
 macro_rules! app {

@@ -112,10 +112,22 @@ async fn a_change_bumps_the_counter_and_applies_after_a_sync() {
 #[actix_web::test]
 async fn readiness_shows_the_generation_this_node_serves() {
     let (h, _) = setup(10);
-    let app = test::init_service(App::new().app_data(h.state.clone()).configure(crate::web::public_routes)).await;
+    // No warmer runs here, so the plugins check says "warming" (503): the
+    // generation is reported whatever the verdict.
+    let readiness = crate::web::health::Readiness { plugins: Default::default() };
+    let app = test::init_service(
+        App::new()
+            .app_data(h.state.clone())
+            .app_data(actix_web::web::Data::new(readiness))
+            .configure(crate::web::public_routes),
+    )
+    .await;
     let resp = test::call_service(&app, test::TestRequest::get().uri(routes::READYZ).to_request()).await;
     let (status, body) = super::harness::json(resp).await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        (status, &body["checks"]["database"], &body["checks"]["plugins"]),
+        (503, &"ok".into(), &"warming".into())
+    );
     assert_eq!(body["config_generation"], h.state.snapshots.generation());
 }
 

@@ -23,6 +23,9 @@ pub struct Endpoints {
     pub userinfo: Option<String>,
     /// RP-Initiated Logout.
     pub end_session: Option<String>,
+    /// RFC 8628 §4: the device authorization endpoint, listed only with the
+    /// device grant it serves.
+    pub device_authorization: Option<String>,
 }
 
 /// The metadata document.
@@ -51,6 +54,9 @@ pub struct Metadata {
     /// OIDC RP-Initiated Logout §2.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    /// RFC 8628 §4.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
     /// RFC 8414: scopes that are in use (every scope an API defines).
     pub scopes_supported: Vec<String>,
     /// RFC 8414: REQUIRED. Empty while only the token endpoint exists.
@@ -101,6 +107,10 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         ],
         userinfo_endpoint: endpoints.userinfo.clone(),
         end_session_endpoint: endpoints.end_session.clone(),
+        device_authorization_endpoint: endpoints
+            .device_authorization
+            .clone()
+            .filter(|_| grant_types.contains(&GrantType::DeviceCode)),
         scopes_supported: scopes,
         // The implicit types work only for clients an admin enabled them for.
         response_types_supported: if endpoints.authorization.is_some() {
@@ -131,5 +141,35 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         } else {
             vec![]
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        let at = |p: &str| format!("https://id.example{p}");
+        Endpoints {
+            token: at("/token"),
+            jwks: at("/jwks"),
+            introspection: at("/introspect"),
+            revocation: at("/revoke"),
+            authorization: Some(at("/authorize")),
+            userinfo: None,
+            end_session: None,
+            device_authorization: Some(at("/device")),
+        }
+    }
+
+    #[test]
+    fn device_endpoint_is_listed_only_with_the_device_grant() {
+        let with = metadata("https://id.example", &endpoints(), vec![], &[GrantType::DeviceCode]);
+        assert_eq!(with.device_authorization_endpoint.as_deref(), Some("https://id.example/device"));
+        assert_eq!(with.grant_types_supported, ["urn:ietf:params:oauth:grant-type:device_code"]);
+        let without = metadata("https://id.example", &endpoints(), vec![], &[GrantType::AuthorizationCode]);
+        assert_eq!(without.device_authorization_endpoint, None);
+        let json = serde_json::to_value(&without).unwrap_or_default();
+        assert!(json.get("device_authorization_endpoint").is_none());
     }
 }

@@ -56,6 +56,17 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User consent."
     ConsentRequired,
+    /// RFC 8628 §3.5: "The authorization request is still pending as the end
+    /// user hasn't yet completed the user-interaction steps."
+    AuthorizationPending,
+    /// RFC 8628 §3.5: "A variant of \"authorization_pending\", the
+    /// authorization request is still pending and polling should continue,
+    /// but the interval MUST be increased by 5 seconds for this and all
+    /// subsequent requests."
+    SlowDown,
+    /// RFC 8628 §3.5: "The \"device_code\" has expired, and the device
+    /// authorization session has concluded."
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -77,6 +88,9 @@ impl ErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

@@ -11,6 +11,7 @@ pub mod apis;
 pub mod audit;
 pub mod clients;
 pub mod conn;
+pub mod device;
 pub mod error;
 pub mod grants;
 pub mod keys;

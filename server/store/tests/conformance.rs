@@ -823,6 +823,73 @@ fn audit_rows_from_before_the_chain_are_chained_at_migrate(db: &Db) {
     assert_eq!(ids(audit::chained(&mut c, None, None, 1, 1).unwrap()), ["old-a"]);
 }
 
+/// Device authorization requests (RFC 8628): found by either code's hash,
+/// decided once while pending and unexpired, redeemed once after approval
+/// (of concurrent polls exactly one wins), a second live request with the
+/// same user code is a conflict, and expired requests are purged.
+fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
+    use tessera_protocol::grant::device::Status;
+    use tessera_store::device::{self, DeviceRequest};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("dvu", "device-user")).unwrap();
+    clients::insert(&mut c, &client("dvc")).unwrap();
+    let request = |dc: &str, uc: &str| DeviceRequest {
+        device_code_hash: dc.into(),
+        user_code_hash: uc.into(),
+        client_id: "dvc".into(),
+        scopes: "openid".into(),
+        audience: None,
+        created_at: 1,
+        expires_at: 601,
+        interval_secs: 5,
+        last_polled_at: None,
+        status: Status::Pending,
+        user_id: None,
+        auth_time: None,
+        used_at: None,
+    };
+    device::insert(&mut c, &request("d1", "u1")).unwrap();
+    assert!(matches!(device::insert(&mut c, &request("d2", "u1")), Err(StoreError::Conflict(_))));
+    assert_eq!(device::by_device_code(&mut c, "d1").unwrap(), Some(request("d1", "u1")));
+    assert!(device::pending_by_user_code(&mut c, "u1", 600).unwrap().is_some());
+    assert!(device::pending_by_user_code(&mut c, "u1", 601).unwrap().is_none(), "not at the expiry instant");
+    device::record_poll(&mut c, "d1", 10, 10).unwrap();
+    let polled = device::by_device_code(&mut c, "d1").unwrap().unwrap();
+    assert_eq!((polled.last_polled_at, polled.interval_secs), (Some(10), 10));
+    assert!(!device::redeem(&mut c, "d1", 11).unwrap(), "a pending request cannot be redeemed");
+    assert!(!device::decide(&mut c, "u1", Status::Approved, "dvu", 7, 601).unwrap(), "too late");
+    assert!(device::decide(&mut c, "u1", Status::Approved, "dvu", 7, 12).unwrap());
+    assert!(!device::decide(&mut c, "u1", Status::Denied, "dvu", 7, 13).unwrap(), "the first decision wins");
+    assert!(device::pending_by_user_code(&mut c, "u1", 14).unwrap().is_none());
+    device::record_poll(&mut c, "d1", 15, 99).unwrap();
+    let approved = device::by_device_code(&mut c, "d1").unwrap().unwrap();
+    assert_eq!(
+        (approved.status, approved.user_id.as_deref(), approved.auth_time),
+        (Status::Approved, Some("dvu"), Some(7))
+    );
+    assert_eq!(approved.interval_secs, 10, "a decided request keeps its polls as they were");
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for now in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if device::redeem(&mut c, "d1", 20 + now).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent redemptions exactly one wins");
+    device::insert(&mut c, &request("d3", "u3")).unwrap();
+    assert!(device::decide(&mut c, "u3", Status::Denied, "dvu", 7, 12).unwrap());
+    assert!(!device::redeem(&mut c, "d3", 13).unwrap(), "a denied request cannot be redeemed");
+    assert_eq!(device::purge(&mut c, 601, 1).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(device::purge(&mut c, 602, 1).unwrap(), 1);
+    assert_eq!(device::purge(&mut c, 602, 10).unwrap(), 1);
+    assert!(device::by_device_code(&mut c, "d1").unwrap().is_none());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -857,4 +924,5 @@ conformance!(
     audit_chain_verifies_and_detects_tampering,
     audit_appends_chain_under_concurrency,
     audit_rows_from_before_the_chain_are_chained_at_migrate,
+    device_requests_are_decided_once_and_redeemed_once,
 );

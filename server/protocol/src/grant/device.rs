@@ -134,10 +134,9 @@ pub fn decide(req: &Request, client: &ClientProfile, api: Option<&ApiProfile>) -
             let plan = super::plan_for_api(GrantType::DeviceCode, String::new(), asked, aud, client, api)?;
             Ok(ScopeSet::from_tokens(oidc.iter().chain(plan.scopes.iter())))
         }
-        None if !api_part.is_empty() => Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("scope {api_part} needs an audience (or resource)"),
-        )),
+        None if !api_part.is_empty() => {
+            Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope {api_part} needs an audience (or resource)")))
+        }
         None => Ok(oidc),
     }
 }

@@ -1,7 +1,8 @@
 //! Deletes expired grant and session state in the background (issue #11
 //! item 15; docs/security-checklist.md R-4): authorization codes past their retention,
 //! refresh-token families past their absolute end, hosted and console
-//! sessions, console setup links and throttle windows.
+//! sessions, console setup links, throttle windows and expired device
+//! authorization requests (RFC 8628).
 //!
 //! Every node runs the same loop; the deletes are idempotent and batched
 //! (`tessera_store::purge`), so nodes never conflict and a round never holds
@@ -11,7 +12,7 @@
 use crate::clock;
 use crate::config::{Config, PurgeConfig};
 use std::time::Duration;
-use tessera_store::{DbConn, Store, StoreError, admins, purge};
+use tessera_store::{DbConn, Store, StoreError, admins, device, purge};
 
 /// What one round deleted, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Purged {
     pub setup_links: usize,
     /// Throttle windows.
     pub throttle_windows: usize,
+    /// Device authorization requests.
+    pub device_codes: usize,
 }
 
 impl Purged {
@@ -38,6 +41,7 @@ impl Purged {
             + self.admin_sessions
             + self.setup_links
             + self.throttle_windows
+            + self.device_codes
     }
 }
 
@@ -85,8 +89,11 @@ impl Purger {
         let setup_links = batches(&mut |c| purge::admin_setup_tokens(c, now, s.batch))?;
         let throttle_windows =
             batches(&mut |c| purge::login_failures(c, now - self.throttle_retention_secs, now, s.batch))?;
+        // An expired device request answers nothing but expired_token, and
+        // unknown codes are refused alike: it can go as soon as it expires.
+        let device_codes = batches(&mut |c| device::purge(c, now, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
-        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows })
+        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows, device_codes })
     }
 
     /// Starts the purge thread (unless `interval_secs` is 0); it lives as

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod client_addr;
 pub mod console;
+pub mod device;
 pub mod health;
 pub mod oauth;
 pub mod pages;
@@ -83,6 +84,7 @@ impl AppState {
             code_lifetime_secs: config.tokens.authorization_code_secs,
             session_lifetime_secs: config.login.session_secs,
             throttle: ThrottleSettings::from(&config.login),
+            device_verification_uri: format!("{issuer}{}", routes::DEVICE),
         };
         let oauth = OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings);
         let console = Arc::new(ConsoleAuth::new(
@@ -148,6 +150,13 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     )
     .route(routes::LOGIN, web::post().to(browser::login))
     .route(routes::CONSENT, web::post().to(browser::consent))
+    .service(
+        web::resource(routes::DEVICE_AUTHORIZATION)
+            .route(web::post().to(device::authorize))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .service(web::resource(routes::DEVICE).route(web::get().to(device::page)).route(web::post().to(device::decide)))
+    .route(routes::DEVICE_LOGIN, web::post().to(device::login))
     .service(
         web::resource(routes::END_SESSION)
             .route(web::get().to(browser::end_session))

@@ -13,7 +13,7 @@ use tessera_protocol::model::GrantType;
 
 /// The form body and `Authorization` header of a client's POST to an OAuth
 /// endpoint, checked the same way everywhere.
-fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+pub(super) fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
     let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     });
@@ -28,7 +28,7 @@ fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
 }
 
 /// Runs `f` on a blocking thread and renders its OAuth outcome.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
     ok: impl FnOnce(T) -> HttpResponse,
 ) -> HttpResponse {
@@ -99,6 +99,7 @@ pub fn endpoints(issuer: &str) -> Endpoints {
         authorization: Some(format!("{issuer}{}", routes::AUTHORIZE)),
         userinfo: Some(format!("{issuer}{}", routes::USERINFO)),
         end_session: Some(format!("{issuer}{}", routes::END_SESSION)),
+        device_authorization: Some(format!("{issuer}{}", routes::DEVICE_AUTHORIZATION)),
     }
 }
 

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | token (RFC 6749 §3.2) | [`TokenService`] | `token.rs` (+ `refresh.rs`) |
 //! | authorization and consent (RFC 6749 §4.1.1) | [`AuthorizeService`] | `authorize.rs` |
+//! | device authorization, its user page and polls (RFC 8628) | [`DeviceService`] | `device.rs` |
 //! | hosted login form | [`LoginService`] | `login.rs` |
 //! | end session (RP-Initiated Logout) | [`LogoutService`] | `logout.rs` |
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
@@ -24,6 +25,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 pub mod introspection;
 pub mod issuer;
 pub mod login;
@@ -34,6 +36,7 @@ pub mod token;
 pub mod userinfo;
 
 pub use authorize::AuthorizeService;
+pub use device::DeviceService;
 pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
 pub use login::LoginService;
@@ -64,8 +67,12 @@ pub struct OAuthSettings {
     pub code_lifetime_secs: i64,
     /// Browser sessions end this long after sign-in.
     pub session_lifetime_secs: i64,
-    /// Sign-in and client-secret throttling (see `service::sign_in`).
+    /// Sign-in and client-secret throttling (see `service::sign_in`); also
+    /// limits wrong device user codes per address.
     pub throttle: ThrottleSettings,
+    /// The device grant's user page (RFC 8628 `verification_uri`): the HTTP
+    /// layer knows the path, the services are told.
+    pub device_verification_uri: String,
 }
 
 /// One service per OAuth/OIDC endpoint, built together so they share one
@@ -76,6 +83,8 @@ pub struct OAuthServices {
     pub token: Arc<TokenService>,
     /// The authorization endpoint and its consent form.
     pub authorize: Arc<AuthorizeService>,
+    /// The device authorization endpoint and its user page (RFC 8628).
+    pub device: Arc<DeviceService>,
     /// The login form.
     pub login: Arc<LoginService>,
     /// The end-session endpoint.
@@ -98,9 +107,26 @@ impl OAuthServices {
         clock: SharedClock,
         settings: OAuthSettings,
     ) -> OAuthServices {
-        let OAuthSettings { issuer, userinfo, refresh, code_lifetime_secs, session_lifetime_secs, throttle } = settings;
+        let OAuthSettings {
+            issuer,
+            userinfo,
+            refresh,
+            code_lifetime_secs,
+            session_lifetime_secs,
+            throttle,
+            device_verification_uri,
+        } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
         let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
+        let device = Arc::new(DeviceService::new(
+            store.clone(),
+            clock.clone(),
+            issuer.clone(),
+            clients.clone(),
+            RefreshTokens::new(store.clone(), clock.clone(), refresh.clone()),
+            throttle.clone(),
+            device_verification_uri,
+        ));
         let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh);
         OAuthServices {
             token: Arc::new(TokenService::new(
@@ -110,7 +136,9 @@ impl OAuthServices {
                 clients.clone(),
                 refresh,
                 throttle.clone(),
+                device.clone(),
             )),
+            device,
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),

@@ -38,6 +38,11 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
         "Machine to machine: the client acts for itself (confidential clients only).",
     ),
     (
+        GrantType::DeviceCode.as_str(),
+        "Device authorization (RFC 8628): for TVs, consoles and command-line tools without a browser; the user \
+         approves on another device by entering a short code.",
+    ),
+    (
         GrantType::Password.as_str(),
         "Off by default: the client sees the user's password, and sign-in cannot use anything but a password \
          (RFC 9700 §2.4 says it MUST NOT be used). Enable only to migrate a legacy client you trust.",

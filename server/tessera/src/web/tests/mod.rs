@@ -5,6 +5,7 @@
 //! its tests.
 
 mod console;
+mod device;
 mod harness;
 mod oauth;
 mod test_panel;

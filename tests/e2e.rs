@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod client_credentials;
 pub mod console;
+mod device;
 mod housekeeping;
 mod introspection;
 mod keys;

@@ -216,22 +216,24 @@ on_both_backends!(
     }
 );
 
-/// A public client (no secret) starts and polls with its client_id alone.
+/// A public client (no secret) starts and polls with its client_id alone,
+/// once `client update` gave it the device grant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_clients_use_the_device_flow_by_client_id() {
     let server = TestServer::start(Backend::Sqlite);
-    let c = server.cli_json(&["client", "create", "--name", "cli", "--public", "--grant-types", GRANT]);
+    let c = server.cli_json(&["client", "create", "--name", "cli", "--public", "--grant-types", "refresh_token"]);
     let id = c["client_id"].as_str().unwrap();
     let http = reqwest::Client::new();
-    let started: Value = http
-        .post(format!("{}{}", server.base, routes::DEVICE_AUTHORIZATION))
-        .form(&[("client_id", id), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = || {
+        http.post(format!("{}{}", server.base, routes::DEVICE_AUTHORIZATION))
+            .form(&[("client_id", id), ("scope", "openid")])
+            .send()
+    };
+    let refused = start().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "unauthorized_client");
+    server.cli_json(&["client", "update", id, "--grant-types", &format!("{GRANT},refresh_token")]);
+    let started: Value = start().await.unwrap().json().await.unwrap();
     let code = started["device_code"].as_str().expect("a device code");
     let r = http
         .post(server.token_url())

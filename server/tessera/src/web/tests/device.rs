@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::harness::{AUD, Harness, PASSWORD, TestClient, app, claims, send, token_request};
+use crate::clock::Clock as _;
+use crate::config::Config;
+use crate::service::purge::Purger;
 use crate::web::browser::{CSRF_COOKIE, SESSION_COOKIE};
 use crate::web::routes;
 use actix_web::cookie::Cookie;
@@ -187,6 +190,14 @@ async fn an_expired_device_code_is_expired_token_and_its_user_code_is_refused() 
     let resp = test::call_service(&app, test::TestRequest::get().uri(&page).to_request()).await;
     assert_eq!(resp.status().as_u16(), 400);
     assert!(body_text(resp).await.contains("device-error"));
+
+    // The purge deletes it once expired, and only then.
+    let purger = Purger::new(&Config::default());
+    let at_expiry = purger.run_once(h.store(), h.clock.now()).unwrap();
+    assert_eq!(at_expiry.device_codes, 0, "kept up to its expiry instant");
+    assert_eq!(purger.run_once(h.store(), h.clock.now() + 1).unwrap().device_codes, 1);
+    let (_, body) = send!(&app, poll(&client, str_of(&started, "device_code")));
+    assert_eq!(str_of(&body, "error"), "invalid_grant", "a purged code is unknown");
 }
 
 #[actix_web::test]

@@ -4,6 +4,7 @@
 //! the user's browser on the hosted pages, and the error paths: denied,
 //! expired, another client polling, the code used twice, polling too fast.
 
+use crate::console::Console;
 use crate::oidc::hidden;
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer, verify_with_discovery};
@@ -244,4 +245,28 @@ async fn public_clients_use_the_device_flow_by_client_id() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "authorization_pending");
+}
+
+/// The console's client form offers the device grant, and a client created
+/// with it there can start the flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_client_form_offers_the_device_grant() {
+    let server = TestServer::start(Backend::Sqlite);
+    let console = Console::signed_in(&server).await;
+    let form = console.get(routes::console::NEW_CLIENT).await.text().await.unwrap();
+    assert!(form.contains(&format!("value=\"{GRANT}\"")), "{form}");
+    let r = console
+        .post_csrf(routes::console::CLIENTS, &[("name", "Kiosk"), ("kind", "public"), ("grant_types", GRANT)])
+        .await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let list = server.cli_json(&["client", "list"]);
+    let kiosk = list["clients"].as_array().unwrap().iter().find(|c| c["name"] == "Kiosk").expect("created").clone();
+    assert_eq!(kiosk["grant_types"], serde_json::json!([GRANT]), "{kiosk}");
+    let started = reqwest::Client::new()
+        .post(format!("{}{}", server.base, routes::DEVICE_AUTHORIZATION))
+        .form(&[("client_id", kiosk["id"].as_str().unwrap()), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
 }

@@ -234,7 +234,10 @@ async fn public_clients_use_the_device_flow_by_client_id() {
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.json::<Value>().await.unwrap()["error"], "unauthorized_client");
     server.cli_json(&["client", "update", id, "--grant-types", &format!("{GRANT},refresh_token")]);
-    let started: Value = start().await.unwrap().json().await.unwrap();
+    let started = start().await.unwrap();
+    assert_eq!(started.status(), 200);
+    assert_eq!(started.headers()["cache-control"], "no-store", "RFC 8628 §3.2 follows RFC 6749 §5.1");
+    let started: Value = started.json().await.unwrap();
     let code = started["device_code"].as_str().expect("a device code");
     let r = http
         .post(server.token_url())

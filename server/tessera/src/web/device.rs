@@ -102,8 +102,13 @@ fn respond(
             }
             resp
         }
-        Ok(Ok(DevicePage::Login { client_name })) => {
-            let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("user_code", typed).finish();
+        Ok(Ok(DevicePage::Login { client_id, client_name })) => {
+            // client_id only lets a failed sign-in name the client again; the
+            // page itself goes by the user code alone.
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("user_code", typed)
+                .append_pair("client_id", &client_id)
+                .finish();
             browser::login_page(state, DEVICE_SIGN_IN, &query, &client_name, None, "")
         }
         Ok(Ok(DevicePage::Confirm(c))) => {

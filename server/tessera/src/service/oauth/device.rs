@@ -46,6 +46,8 @@ pub enum DevicePage {
     Throttled(u64),
     /// Nobody is signed in: show the login form, then come back.
     Login {
+        /// The client's id (so a failed sign-in can name the client again).
+        client_id: String,
         /// The client's display name.
         client_name: String,
     },
@@ -172,7 +174,7 @@ impl DeviceService {
             Err(page) => return Ok(page),
         };
         let Some((user, _)) = found.user else {
-            return Ok(DevicePage::Login { client_name: found.client.name });
+            return Ok(DevicePage::Login { client_id: found.client.id, client_name: found.client.name });
         };
         let mut conn = self.store.conn().map_err(store_failure)?;
         let (api_name, api_identifier) = match &found.request.audience {
@@ -207,7 +209,7 @@ impl DeviceService {
             Err(page) => return Ok(page),
         };
         let Some((user, auth_time)) = found.user else {
-            return Ok(DevicePage::Login { client_name: found.client.name });
+            return Ok(DevicePage::Login { client_id: found.client.id, client_name: found.client.name });
         };
         let decision = if approve { Status::Approved } else { Status::Denied };
         let hash = SecretHash::of(found.code.as_str());

@@ -52,7 +52,8 @@ macro_rules! approve {
         let csrf = cookie(&login, CSRF_COOKIE);
         let text = body_text(login).await;
         assert!(text.contains(&format!("action=\"{}\"", routes::DEVICE_LOGIN)), "{text}");
-        let query = format!("user_code={code}");
+        let query = hidden_authorize(&text);
+        assert!(query.starts_with(&format!("user_code={code}&client_id=")), "{query}");
         let form = [("username", "alice"), ("password", PASSWORD), ("csrf", &csrf), ("authorize", &query)];
         let signed_in = test::call_service(
             $app,
@@ -61,7 +62,7 @@ macro_rules! approve {
         .await;
         assert_eq!(signed_in.status().as_u16(), 303, "signed in");
         let location = signed_in.headers().get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
-        assert_eq!(location, page, "back to the device page with the code");
+        assert_eq!(location, format!("{}?{query}", routes::DEVICE), "back to the device page with the code");
         let session = cookie(&signed_in, SESSION_COOKIE);
         let confirm = test::call_service(
             $app,
@@ -83,6 +84,36 @@ macro_rules! approve {
         let status = done.status().as_u16();
         (confirm_text, status, body_text(done).await)
     }};
+}
+
+/// The `authorize` field of the login form (the query to resume).
+fn hidden_authorize(page: &str) -> String {
+    let marker = "name=\"authorize\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].replace("&#38;", "&").replace("&amp;", "&")
+}
+
+/// A failed sign-in on the device page shows the form again for the same
+/// client and code.
+#[actix_web::test]
+async fn a_failed_sign_in_on_the_device_page_names_the_client_again() {
+    let (h, client) = harness();
+    let app = app!(h);
+    let (_, started) = send!(&app, start(&client));
+    let page = format!("{}?user_code={}", routes::DEVICE, str_of(&started, "user_code"));
+    let login = test::call_service(&app, test::TestRequest::get().uri(&page).to_request()).await;
+    let csrf = cookie(&login, CSRF_COOKIE);
+    let query = hidden_authorize(&body_text(login).await);
+    let form = [("username", "alice"), ("password", "wrong"), ("csrf", &csrf), ("authorize", &query)];
+    let failed = test::call_service(
+        &app,
+        form_post(routes::DEVICE_LOGIN, &form).cookie(Cookie::new(CSRF_COOKIE, csrf.clone())).to_request(),
+    )
+    .await;
+    assert_eq!(failed.status().as_u16(), 401);
+    let text = body_text(failed).await;
+    assert!(text.contains("<strong>app</strong>"), "{text}");
+    assert_eq!(hidden_authorize(&text), query);
 }
 
 fn harness() -> (Harness, TestClient) {

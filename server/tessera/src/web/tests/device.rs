@@ -240,8 +240,9 @@ async fn a_denied_request_is_access_denied_at_every_poll() {
     assert_eq!(status, 200);
     assert!(done.contains("device-denied"), "{done}");
     for _ in 0..2 {
-        let (_, body) = send!(&app, poll(&client, str_of(&started, "device_code")));
+        let (status, body) = send!(&app, poll(&client, str_of(&started, "device_code")));
         assert_eq!(str_of(&body, "error"), "access_denied");
+        assert_eq!(status, 400, "RFC 8628 §3.5 and RFC 6749 §5.2: a token-endpoint error, not 403");
         h.clock.advance(5);
     }
 }

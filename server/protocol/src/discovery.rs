@@ -26,6 +26,9 @@ pub struct Endpoints {
     /// RFC 8628 §4: the device authorization endpoint, listed only with the
     /// device grant it serves.
     pub device_authorization: Option<String>,
+    /// RFC 9126 §5: the pushed authorization request endpoint, `None`
+    /// while PAR is turned off.
+    pub pushed_authorization_request: Option<String>,
 }
 
 /// The metadata document.
@@ -57,6 +60,13 @@ pub struct Metadata {
     /// RFC 8628 §4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
+    /// RFC 9126 §5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126 §5: false, listed with the endpoint: PAR is optional
+    /// server-wide and required only by the clients registered so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 8414: scopes that are in use (every scope an API defines).
     pub scopes_supported: Vec<String>,
     /// RFC 8414: REQUIRED. Empty while only the token endpoint exists.
@@ -111,6 +121,8 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             .device_authorization
             .clone()
             .filter(|_| grant_types.contains(&GrantType::DeviceCode)),
+        pushed_authorization_request_endpoint: endpoints.pushed_authorization_request.clone(),
+        require_pushed_authorization_requests: endpoints.pushed_authorization_request.as_ref().map(|_| false),
         scopes_supported: scopes,
         // The implicit types work only for clients an admin enabled them for.
         response_types_supported: if endpoints.authorization.is_some() {
@@ -159,6 +171,7 @@ mod tests {
             userinfo: None,
             end_session: None,
             device_authorization: Some(at("/device")),
+            pushed_authorization_request: Some(at("/par")),
         }
     }
 
@@ -171,5 +184,18 @@ mod tests {
         assert_eq!(without.device_authorization_endpoint, None);
         let json = serde_json::to_value(&without).unwrap_or_default();
         assert!(json.get("device_authorization_endpoint").is_none());
+    }
+
+    /// RFC 9126 §5: the PAR endpoint and its requirement flag are listed
+    /// exactly when PAR is on.
+    #[test]
+    fn par_is_listed_only_when_enabled() {
+        let on = metadata("https://id.example", &endpoints(), vec![], &[GrantType::AuthorizationCode]);
+        assert_eq!(on.pushed_authorization_request_endpoint.as_deref(), Some("https://id.example/par"));
+        assert_eq!(on.require_pushed_authorization_requests, Some(false));
+        let off = Endpoints { pushed_authorization_request: None, ..endpoints() };
+        let json = serde_json::to_value(metadata("https://id.example", &off, vec![], &[])).unwrap_or_default();
+        assert!(json.get("pushed_authorization_request_endpoint").is_none());
+        assert!(json.get("require_pushed_authorization_requests").is_none());
     }
 }

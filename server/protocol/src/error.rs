@@ -67,6 +67,9 @@ pub enum ErrorCode {
     /// RFC 8628 §3.5: "The \"device_code\" has expired, and the device
     /// authorization session has concluded."
     ExpiredToken,
+    /// RFC 9101 §6.2, used by RFC 9126 §4: "The request_uri in the
+    /// authorization request returns an error or contains invalid data."
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -91,6 +94,7 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidRequestUri => "invalid_request_uri",
         }
     }
 

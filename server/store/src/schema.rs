@@ -35,6 +35,7 @@ diesel::table! {
         exchange_audiences -> Text,
         exchange_scopes -> Text,
         exchange_impersonation -> Bool,
+        require_pushed_authorization_requests -> Bool,
     }
 }
 
@@ -289,6 +290,18 @@ diesel::table! {
         status -> Text,
         user_id -> Nullable<Text>,
         auth_time -> Nullable<BigInt>,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pushed_requests (request_uri_hash) {
+        request_uri_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        opened_at -> Nullable<BigInt>,
         used_at -> Nullable<BigInt>,
     }
 }

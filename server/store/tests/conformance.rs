@@ -87,6 +87,7 @@ fn client(id: &str) -> Client {
         first_party: false,
         disabled: false,
         exchange: ExchangePolicy::default(),
+        require_pushed_authorization_requests: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -130,6 +131,7 @@ fn secrets_expire_and_revoke(db: &Db) {
     assert_eq!(got.allowed_scopes, Some(vec!["read".to_string()]));
     assert_eq!(got.metadata, json!({"tier": "gold"}));
     assert_eq!(got.exchange, ExchangePolicy::default(), "token exchange allows nothing by default");
+    assert!(!got.require_pushed_authorization_requests, "PAR is optional by default");
     let mut edited = got;
     edited.exchange = ExchangePolicy {
         audiences: vec!["https://b.example".into()],
@@ -890,6 +892,57 @@ fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
     assert!(device::by_device_code(&mut c, "d1").unwrap().is_none());
 }
 
+/// Pushed authorization requests (RFC 9126): found only by the client that
+/// pushed them and only before they expire; opened once (which extends the
+/// life to the hold), used once (of concurrent uses exactly one wins);
+/// expired requests are purged. The client column round-trips.
+fn pushed_requests_are_opened_by_their_client_and_used_once(db: &Db) {
+    use tessera_store::pushed::{self, PushedRequest};
+    let mut c = db.store.conn().unwrap();
+    let mut owner = client("parc");
+    owner.require_pushed_authorization_requests = true;
+    clients::insert(&mut c, &owner).unwrap();
+    clients::insert(&mut c, &client("paro")).unwrap();
+    assert!(clients::find(&mut c, "parc").unwrap().unwrap().require_pushed_authorization_requests);
+    let row = |h: &str| PushedRequest {
+        request_uri_hash: h.into(),
+        client_id: "parc".into(),
+        params: "response_type=code".into(),
+        created_at: 1,
+        expires_at: 61,
+        opened_at: None,
+        used_at: None,
+    };
+    pushed::insert(&mut c, &row("p1")).unwrap();
+    pushed::insert(&mut c, &row("p2")).unwrap();
+    assert!(pushed::insert(&mut c, &row("p1")).is_err(), "one row per request_uri");
+    assert_eq!(pushed::open(&mut c, "p1", "paro", 2, 600).unwrap(), None, "another client's");
+    assert_eq!(pushed::open(&mut c, "nope", "parc", 2, 600).unwrap(), None);
+    assert_eq!(pushed::open(&mut c, "p2", "parc", 61, 600).unwrap(), None, "not at the expiry instant");
+    let opened = pushed::open(&mut c, "p1", "parc", 10, 600).unwrap().unwrap();
+    assert_eq!((opened.opened_at, opened.expires_at, opened.params.as_str()), (Some(10), 600, "response_type=code"));
+    let again = pushed::open(&mut c, "p1", "parc", 300, 900).unwrap().unwrap();
+    assert_eq!((again.opened_at, again.expires_at), (Some(10), 600), "opened once, held once");
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for now in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if pushed::consume(&mut c, "p1", 400 + now).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent uses exactly one wins");
+    assert_eq!(pushed::open(&mut c, "p1", "parc", 410, 900).unwrap(), None, "used");
+    assert!(!pushed::consume(&mut c, "p2", 61).unwrap(), "expired");
+    assert_eq!(pushed::purge(&mut c, 61, 10).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(pushed::purge(&mut c, 62, 10).unwrap(), 1);
+    assert_eq!(pushed::purge(&mut c, 601, 10).unwrap(), 1);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -925,4 +978,5 @@ conformance!(
     audit_appends_chain_under_concurrency,
     audit_rows_from_before_the_chain_are_chained_at_migrate,
     device_requests_are_decided_once_and_redeemed_once,
+    pushed_requests_are_opened_by_their_client_and_used_once,
 );

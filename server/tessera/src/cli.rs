@@ -244,6 +244,9 @@ pub struct ClientUpdateArgs {
     /// Whether the client may exchange a user's token without an actor token.
     #[arg(long, value_name = "true|false")]
     pub exchange_impersonation: Option<bool>,
+    /// Whether the client must push its authorization requests (RFC 9126 PAR).
+    #[arg(long, value_name = "true|false")]
+    pub require_par: Option<bool>,
     /// Whether users are not asked for consent (the operator's own application).
     #[arg(long, value_name = "true|false")]
     pub first_party: Option<bool>,
@@ -296,6 +299,10 @@ pub struct ClientCreateArgs {
     /// (impersonation); without it, only delegation is allowed.
     #[arg(long)]
     pub exchange_impersonation: bool,
+    /// The client must push its authorization requests (RFC 9126 PAR):
+    /// the authorization endpoint takes them only by `request_uri`.
+    #[arg(long)]
+    pub require_par: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

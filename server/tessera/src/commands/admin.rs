@@ -96,6 +96,7 @@ struct ClientFlags {
     exchange_audiences: Option<String>,
     exchange_scopes: Option<String>,
     exchange_impersonation: Option<bool>,
+    require_par: Option<bool>,
 }
 
 impl ClientFlags {
@@ -138,6 +139,9 @@ impl ClientFlags {
         if let Some(v) = self.exchange_impersonation {
             exchange.impersonation = v;
         }
+        if let Some(v) = self.require_par {
+            c.require_pushed_authorization_requests = v;
+        }
         Ok(())
     }
 }
@@ -163,6 +167,7 @@ fn stored_settings(d: &ClientDetail) -> NewClient {
             scopes: c.exchange_scopes.clone(),
             impersonation: c.exchange_impersonation,
         }),
+        require_pushed_authorization_requests: c.require_pushed_authorization_requests,
     }
 }
 
@@ -229,7 +234,8 @@ fn print_client(json_flag: bool, d: &ClientDetail) -> anyhow::Result<()> {
     let mut human = format!(
         "client {} ({})\ntype:              {}\ndisabled:          {}\ngrant types:       {}\nredirect uris:     {}\n\
          post-logout uris:  {}\nscopes:            {}\naudiences:         {}\nservice account:   {}\n\
-         first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nmetadata:          {}",
+         first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\n\
+         metadata:          {}",
         c.name,
         c.id,
         kind(c),
@@ -244,6 +250,7 @@ fn print_client(json_flag: bool, d: &ClientDetail) -> anyhow::Result<()> {
         list(&c.exchange_audiences),
         list(&c.exchange_scopes),
         yes_no(c.exchange_impersonation),
+        yes_no(c.require_pushed_authorization_requests),
         c.metadata,
     );
     for s in &d.secrets {
@@ -282,6 +289,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_audiences: a.exchange_audiences,
                 exchange_scopes: a.exchange_scopes,
                 exchange_impersonation: Some(a.exchange_impersonation),
+                require_par: Some(a.require_par),
             }
             .apply(&mut new)?;
             let (client, secret) = admin::create_client(&ctx.store, ACTOR, clock::now(), new)?;
@@ -361,6 +369,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_audiences: a.exchange_audiences,
                 exchange_scopes: a.exchange_scopes,
                 exchange_impersonation: a.exchange_impersonation,
+                require_par: a.require_par,
             };
             let saved = change_client(ctx, &a.id, |c| flags.apply(c))?;
             print_client(a.json, &saved)?;

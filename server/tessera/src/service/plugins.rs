@@ -486,6 +486,7 @@ fn sample_client() -> Client {
         first_party: true,
         disabled: false,
         exchange: ExchangePolicy::default(),
+        require_pushed_authorization_requests: false,
         created_at: 0,
         updated_at: 0,
     }

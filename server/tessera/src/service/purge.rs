@@ -2,7 +2,8 @@
 //! item 15; docs/security-checklist.md R-4): authorization codes past their retention,
 //! refresh-token families past their absolute end, hosted and console
 //! sessions, console setup links, throttle windows and expired device
-//! authorization requests (RFC 8628).
+//! authorization requests (RFC 8628) and pushed authorization requests
+//! (RFC 9126).
 //!
 //! Every node runs the same loop; the deletes are idempotent and batched
 //! (`tessera_store::purge`), so nodes never conflict and a round never holds
@@ -12,7 +13,7 @@
 use crate::clock;
 use crate::config::{Config, PurgeConfig};
 use std::time::Duration;
-use tessera_store::{DbConn, Store, StoreError, admins, device, purge};
+use tessera_store::{DbConn, Store, StoreError, admins, device, purge, pushed};
 
 /// What one round deleted, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct Purged {
     pub throttle_windows: usize,
     /// Device authorization requests.
     pub device_codes: usize,
+    /// Pushed authorization requests.
+    pub pushed_requests: usize,
 }
 
 impl Purged {
@@ -42,6 +45,7 @@ impl Purged {
             + self.setup_links
             + self.throttle_windows
             + self.device_codes
+            + self.pushed_requests
     }
 }
 
@@ -92,8 +96,20 @@ impl Purger {
         // An expired device request answers nothing but expired_token, and
         // unknown codes are refused alike: it can go as soon as it expires.
         let device_codes = batches(&mut |c| device::purge(c, now, s.batch))?;
+        // A pushed request past its expiry (or its sign-in hold) is refused
+        // like an unknown one.
+        let pushed_requests = batches(&mut |c| pushed::purge(c, now, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
-        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows, device_codes })
+        Ok(Purged {
+            codes,
+            refresh_tokens,
+            sessions,
+            admin_sessions,
+            setup_links,
+            throttle_windows,
+            device_codes,
+            pushed_requests,
+        })
     }
 
     /// Starts the purge thread (unless `interval_secs` is 0); it lives as

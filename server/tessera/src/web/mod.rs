@@ -9,6 +9,7 @@ pub mod device;
 pub mod health;
 pub mod oauth;
 pub mod pages;
+pub mod par;
 pub mod render;
 pub mod routes;
 
@@ -20,7 +21,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
-use crate::service::oauth::{OAuthServices, OAuthSettings, RefreshLifetimes, UserinfoApiSettings};
+use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::sign_in::ThrottleSettings;
 use actix_web::middleware::{Condition, DefaultHeaders, Logger};
@@ -85,6 +86,7 @@ impl AppState {
             session_lifetime_secs: config.login.session_secs,
             throttle: ThrottleSettings::from(&config.login),
             device_verification_uri: format!("{issuer}{}", routes::DEVICE),
+            par: ParSettings { enabled: config.par.enabled, lifetime_secs: config.par.lifetime_secs },
         };
         let oauth = OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings);
         let console = Arc::new(ConsoleAuth::new(
@@ -153,6 +155,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(routes::DEVICE_AUTHORIZATION)
             .route(web::post().to(device::authorize))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .service(
+        web::resource(routes::PAR)
+            .route(web::post().to(par::push))
             .default_service(web::to(oauth::token_method_not_allowed)),
     )
     .service(web::resource(routes::DEVICE).route(web::get().to(device::page)).route(web::post().to(device::decide)))

@@ -89,7 +89,8 @@ pub async fn token_method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "POST")).finish()
 }
 
-/// The endpoint URLs for `issuer`.
+/// The endpoint URLs for `issuer`, every optional endpoint included (the
+/// metadata handler leaves out what is turned off).
 pub fn endpoints(issuer: &str) -> Endpoints {
     Endpoints {
         token: format!("{issuer}{}", routes::TOKEN),
@@ -100,6 +101,7 @@ pub fn endpoints(issuer: &str) -> Endpoints {
         userinfo: Some(format!("{issuer}{}", routes::USERINFO)),
         end_session: Some(format!("{issuer}{}", routes::END_SESSION)),
         device_authorization: Some(format!("{issuer}{}", routes::DEVICE_AUTHORIZATION)),
+        pushed_authorization_request: Some(format!("{issuer}{}", routes::PAR)),
     }
 }
 
@@ -117,8 +119,11 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     .await;
     match result_flatten(scopes) {
         Ok(scopes) => {
-            let doc =
-                discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, &GrantType::all_advertised());
+            let mut served = endpoints(&state.issuer);
+            if !state.oauth.par.enabled() {
+                served.pushed_authorization_request = None;
+            }
+            let doc = discovery::metadata(&state.issuer, &served, scopes, &GrantType::all_advertised());
             render::public_json(&doc, 60)
         }
         Err(e) => render::oauth_error(&e),

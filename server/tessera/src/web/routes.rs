@@ -36,6 +36,8 @@ pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
 pub const DEVICE: &str = "/device";
 /// The sign-in form shown on the device page.
 pub const DEVICE_LOGIN: &str = "/device/login";
+/// RFC 9126 §2 pushed authorization request endpoint.
+pub const PAR: &str = "/oauth/par";
 
 /// The admin console's paths. Each constant is a full path (or a route
 /// pattern with `{id}`-style segments); the functions fill the segments in, so

@@ -47,6 +47,8 @@ pub struct NewClient {
     /// stored policy on update (a form without these fields cannot erase
     /// it) and allows nothing on create.
     pub exchange: Option<ExchangePolicy>,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -129,6 +131,7 @@ pub fn create_client(
             first_party: new.first_party,
             disabled: new.disabled,
             exchange: new.exchange.clone().unwrap_or_default(),
+            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             created_at: now,
             updated_at: now,
         };
@@ -167,6 +170,7 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
         c.metadata = edit.metadata.clone();
         c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
         c.first_party = edit.first_party;
+        c.require_pushed_authorization_requests = edit.require_pushed_authorization_requests;
         if let Some(x) = &edit.exchange {
             c.exchange = x.clone();
         }

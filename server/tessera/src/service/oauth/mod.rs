@@ -6,6 +6,7 @@
 //! | token (RFC 6749 §3.2) | [`TokenService`] | `token.rs` (+ `refresh.rs`) |
 //! | authorization and consent (RFC 6749 §4.1.1) | [`AuthorizeService`] | `authorize.rs` |
 //! | device authorization, its user page and polls (RFC 8628) | [`DeviceService`] | `device.rs` |
+//! | pushed authorization requests (RFC 9126) | [`ParService`] | `par.rs` (resolved in `authorize.rs`) |
 //! | hosted login form | [`LoginService`] | `login.rs` |
 //! | end session (RP-Initiated Logout) | [`LogoutService`] | `logout.rs` |
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
@@ -30,6 +31,7 @@ pub mod introspection;
 pub mod issuer;
 pub mod login;
 pub mod logout;
+pub mod par;
 pub mod refresh;
 pub mod revocation;
 pub mod token;
@@ -41,6 +43,7 @@ pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
 pub use login::LoginService;
 pub use logout::LogoutService;
+pub use par::{ParService, ParSettings};
 pub use refresh::RefreshLifetimes;
 pub use revocation::RevocationService;
 pub use token::TokenService;
@@ -73,6 +76,8 @@ pub struct OAuthSettings {
     /// The device grant's user page (RFC 8628 `verification_uri`): the HTTP
     /// layer knows the path, the services are told.
     pub device_verification_uri: String,
+    /// Pushed authorization requests (`[par]`).
+    pub par: ParSettings,
 }
 
 /// One service per OAuth/OIDC endpoint, built together so they share one
@@ -85,6 +90,8 @@ pub struct OAuthServices {
     pub authorize: Arc<AuthorizeService>,
     /// The device authorization endpoint and its user page (RFC 8628).
     pub device: Arc<DeviceService>,
+    /// The pushed authorization request endpoint (RFC 9126).
+    pub par: Arc<ParService>,
     /// The login form.
     pub login: Arc<LoginService>,
     /// The end-session endpoint.
@@ -115,6 +122,7 @@ impl OAuthServices {
             session_lifetime_secs,
             throttle,
             device_verification_uri,
+            par,
         } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
         let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
@@ -139,11 +147,13 @@ impl OAuthServices {
                 device.clone(),
             )),
             device,
+            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), par)),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),
                 issuer.clone(),
                 code_lifetime_secs,
+                par,
             )),
             login: Arc::new(LoginService::new(store.clone(), clock.clone(), throttle, session_lifetime_secs)),
             logout: Arc::new(LogoutService::new(store.clone(), clock.clone(), issuer.clone())),

@@ -107,6 +107,8 @@ struct ClientForm {
     exchange_scopes: String,
     #[serde(default)]
     exchange_impersonation: Option<String>,
+    #[serde(default)]
+    require_pushed_authorization_requests: Option<String>,
 }
 
 impl ClientForm {
@@ -126,6 +128,7 @@ impl ClientForm {
             exchange_audiences: c.exchange_audiences.join(", "),
             exchange_scopes: c.exchange_scopes.join(", "),
             exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
         }
     }
 
@@ -168,6 +171,7 @@ impl ClientForm {
                 scopes: split_list(&self.exchange_scopes),
                 impersonation: self.exchange_impersonation.is_some(),
             }),
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests.is_some(),
         })
     }
 }

@@ -8,5 +8,6 @@ mod console;
 mod device;
 mod harness;
 mod oauth;
+mod par;
 mod test_panel;
 mod token_exchange;

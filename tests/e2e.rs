@@ -16,6 +16,7 @@ mod housekeeping;
 mod introspection;
 mod keys;
 mod oidc;
+mod par;
 mod plugin_signatures;
 pub mod plugins;
 mod startup;

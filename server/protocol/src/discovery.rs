@@ -75,6 +75,8 @@ pub struct Metadata {
     pub grant_types_supported: Vec<String>,
     /// RFC 8414.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414: the algorithms of `private_key_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery: REQUIRED.
     pub subject_types_supported: Vec<String>,
     /// OIDC Discovery: REQUIRED; RS256 must be included.
@@ -131,7 +133,15 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             vec![]
         },
         grant_types_supported: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+        ],
+        token_endpoint_auth_signing_alg_values_supported: crate::client_assertion::ALGORITHMS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
         subject_types_supported: vec!["public".into()],
         // ID tokens are signed with RS256, the algorithm every RP supports (J-17).
         id_token_signing_alg_values_supported: vec!["RS256".into()],

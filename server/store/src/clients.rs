@@ -35,6 +35,7 @@ struct Row {
     exchange_scopes: String,
     exchange_impersonation: bool,
     require_pushed_authorization_requests: bool,
+    jwks: Option<String>,
 }
 
 /// A client as stored.
@@ -70,6 +71,9 @@ pub struct Client {
     /// only as pushed authorization requests (`request_uri`), so their
     /// parameters never travel through the browser.
     pub require_pushed_authorization_requests: bool,
+    /// Public keys for `private_key_jwt` (RFC 7523 §2.2), a JWK Set object;
+    /// `None`: the client cannot authenticate with an assertion.
+    pub jwks: Option<Value>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -102,6 +106,7 @@ impl TryFrom<Row> for Client {
             first_party: r.first_party,
             disabled: r.disabled,
             require_pushed_authorization_requests: r.require_pushed_authorization_requests,
+            jwks: r.jwks.as_deref().map(|j| from_text("clients.jwks", j)).transpose()?,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -129,6 +134,7 @@ impl Client {
             exchange_scopes: to_text(&self.exchange.scopes)?,
             exchange_impersonation: self.exchange.impersonation,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            jwks: self.jwks.as_ref().map(to_text).transpose()?,
         })
     }
 

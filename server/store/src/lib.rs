@@ -8,6 +8,7 @@
 
 pub mod admins;
 pub mod apis;
+pub mod assertions;
 pub mod audit;
 pub mod clients;
 pub mod conn;

@@ -36,6 +36,7 @@ diesel::table! {
         exchange_scopes -> Text,
         exchange_impersonation -> Bool,
         require_pushed_authorization_requests -> Bool,
+        jwks -> Nullable<Text>,
     }
 }
 
@@ -303,6 +304,14 @@ diesel::table! {
         expires_at -> BigInt,
         opened_at -> Nullable<BigInt>,
         used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
     }
 }
 

@@ -88,6 +88,7 @@ fn client(id: &str) -> Client {
         disabled: false,
         exchange: ExchangePolicy::default(),
         require_pushed_authorization_requests: false,
+        jwks: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -943,6 +944,39 @@ fn pushed_requests_are_opened_by_their_client_and_used_once(db: &Db) {
     assert_eq!(pushed::purge(&mut c, 601, 10).unwrap(), 1);
 }
 
+/// Client assertion ids (RFC 7523): a (client, jti) pair is recorded once,
+/// of concurrent uses exactly one wins, the same jti of another client is
+/// its own, and records past their expiry are purged; a client's JWKS
+/// round-trips.
+fn assertion_ids_are_recorded_once_per_client(db: &Db) {
+    use tessera_store::assertions;
+    let mut c = db.store.conn().unwrap();
+    let mut keyed = client("asc");
+    keyed.jwks = Some(json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]}));
+    clients::insert(&mut c, &keyed).unwrap();
+    clients::insert(&mut c, &client("aso")).unwrap();
+    assert_eq!(clients::find(&mut c, "asc").unwrap().unwrap().jwks, keyed.jwks);
+    assert_eq!(clients::find(&mut c, "aso").unwrap().unwrap().jwks, None);
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if assertions::record(&mut c, "asc", "j1", 100).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent uses exactly one wins");
+    assert!(assertions::record(&mut c, "aso", "j1", 100).unwrap(), "another client's jti is its own");
+    assert!(assertions::record(&mut c, "asc", "j2", 200).unwrap());
+    assert_eq!(assertions::purge(&mut c, 100, 10).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(assertions::purge(&mut c, 101, 10).unwrap(), 2);
+    assert!(!assertions::record(&mut c, "asc", "j2", 200).unwrap(), "still remembered");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -979,4 +1013,5 @@ conformance!(
     audit_rows_from_before_the_chain_are_chained_at_migrate,
     device_requests_are_decided_once_and_redeemed_once,
     pushed_requests_are_opened_by_their_client_and_used_once,
+    assertion_ids_are_recorded_once_per_client,
 );

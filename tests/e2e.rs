@@ -9,6 +9,7 @@ mod support;
 mod audit;
 mod browser;
 mod cli;
+mod client_assertion;
 mod client_credentials;
 pub mod console;
 mod device;

@@ -129,7 +129,7 @@ fn probes_answer_and_discovery_is_truthful() {
             );
             assert_eq!(
                 d["token_endpoint_auth_methods_supported"],
-                serde_json::json!(["client_secret_basic", "client_secret_post"])
+                serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
             );
             assert_eq!(
                 d["scopes_supported"],

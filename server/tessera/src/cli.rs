@@ -247,6 +247,9 @@ pub struct ClientUpdateArgs {
     /// Whether the client must push its authorization requests (RFC 9126 PAR).
     #[arg(long, value_name = "true|false")]
     pub require_par: Option<bool>,
+    /// Public keys for private_key_jwt, a JWK Set as JSON (`null` removes them).
+    #[arg(long, value_name = "JSON")]
+    pub jwks: Option<String>,
     /// Whether users are not asked for consent (the operator's own application).
     #[arg(long, value_name = "true|false")]
     pub first_party: Option<bool>,
@@ -303,6 +306,10 @@ pub struct ClientCreateArgs {
     /// the authorization endpoint takes them only by `request_uri`.
     #[arg(long)]
     pub require_par: bool,
+    /// Public keys for private_key_jwt client authentication (RFC 7523
+    /// §2.2), a JWK Set as JSON: `{"keys":[...]}`.
+    #[arg(long, value_name = "JSON")]
+    pub jwks: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

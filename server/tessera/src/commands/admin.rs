@@ -97,6 +97,7 @@ struct ClientFlags {
     exchange_scopes: Option<String>,
     exchange_impersonation: Option<bool>,
     require_par: Option<bool>,
+    jwks: Option<String>,
 }
 
 impl ClientFlags {
@@ -142,6 +143,9 @@ impl ClientFlags {
         if let Some(v) = self.require_par {
             c.require_pushed_authorization_requests = v;
         }
+        if let Some(v) = self.jwks {
+            c.jwks = Some(serde_json::from_str(&v).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?);
+        }
         Ok(())
     }
 }
@@ -168,6 +172,7 @@ fn stored_settings(d: &ClientDetail) -> NewClient {
             impersonation: c.exchange_impersonation,
         }),
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+        jwks: None,
     }
 }
 
@@ -290,6 +295,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_scopes: a.exchange_scopes,
                 exchange_impersonation: Some(a.exchange_impersonation),
                 require_par: Some(a.require_par),
+                jwks: a.jwks,
             }
             .apply(&mut new)?;
             let (client, secret) = admin::create_client(&ctx.store, ACTOR, clock::now(), new)?;
@@ -370,6 +376,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_scopes: a.exchange_scopes,
                 exchange_impersonation: a.exchange_impersonation,
                 require_par: a.require_par,
+                jwks: a.jwks,
             };
             let saved = change_client(ctx, &a.id, |c| flags.apply(c))?;
             print_client(a.json, &saved)?;

@@ -487,6 +487,7 @@ fn sample_client() -> Client {
         disabled: false,
         exchange: ExchangePolicy::default(),
         require_pushed_authorization_requests: false,
+        jwks: None,
         created_at: 0,
         updated_at: 0,
     }

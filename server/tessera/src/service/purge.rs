@@ -13,7 +13,7 @@
 use crate::clock;
 use crate::config::{Config, PurgeConfig};
 use std::time::Duration;
-use tessera_store::{DbConn, Store, StoreError, admins, device, purge, pushed};
+use tessera_store::{DbConn, Store, StoreError, admins, assertions, device, purge, pushed};
 
 /// What one round deleted, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct Purged {
     pub device_codes: usize,
     /// Pushed authorization requests.
     pub pushed_requests: usize,
+    /// Used client assertion ids (`jti`) past their assertion's expiry.
+    pub assertion_jtis: usize,
 }
 
 impl Purged {
@@ -46,6 +48,7 @@ impl Purged {
             + self.throttle_windows
             + self.device_codes
             + self.pushed_requests
+            + self.assertion_jtis
     }
 }
 
@@ -99,6 +102,9 @@ impl Purger {
         // A pushed request past its expiry (or its sign-in hold) is refused
         // like an unknown one.
         let pushed_requests = batches(&mut |c| pushed::purge(c, now, s.batch))?;
+        // After its exp (and the leeway) the assertion itself is refused.
+        let assertion_jtis =
+            batches(&mut |c| assertions::purge(c, now - tessera_protocol::token::LEEWAY_SECS, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
         Ok(Purged {
             codes,
@@ -109,6 +115,7 @@ impl Purger {
             throttle_windows,
             device_codes,
             pushed_requests,
+            assertion_jtis,
         })
     }
 

@@ -87,6 +87,13 @@ impl AppState {
             throttle: ThrottleSettings::from(&config.login),
             device_verification_uri: format!("{issuer}{}", routes::DEVICE),
             par: ParSettings { enabled: config.par.enabled, lifetime_secs: config.par.lifetime_secs },
+            assertion_audiences: std::iter::once(String::new())
+                .chain(
+                    [routes::TOKEN, routes::PAR, routes::INTROSPECT, routes::REVOKE, routes::DEVICE_AUTHORIZATION]
+                        .map(str::to_owned),
+                )
+                .map(|path| format!("{issuer}{path}"))
+                .collect(),
         };
         let oauth = OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings);
         let console = Arc::new(ConsoleAuth::new(

@@ -17,12 +17,19 @@ pub struct ClientAuthenticator {
     store: Store,
     clock: SharedClock,
     throttle: ThrottleSettings,
+    assertion_audiences: Vec<String>,
 }
 
 impl ClientAuthenticator {
-    /// Wrong secrets count against the `pair` limit of `throttle`.
-    pub fn new(store: Store, clock: SharedClock, throttle: ThrottleSettings) -> ClientAuthenticator {
-        ClientAuthenticator { store, clock, throttle }
+    /// Wrong secrets count against the `pair` limit of `throttle`; a
+    /// client assertion's `aud` must name one of `assertion_audiences`.
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        throttle: ThrottleSettings,
+        assertion_audiences: Vec<String>,
+    ) -> ClientAuthenticator {
+        ClientAuthenticator { store, clock, throttle, assertion_audiences }
     }
 
     /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify
@@ -63,6 +70,11 @@ impl ClientAuthenticator {
             Some(client) if client.disabled => {
                 let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
                 Err(OAuthError::invalid_client().with_detail("client disabled"))
+            }
+            Some(client) if client.confidential && presented.method == AuthMethod::PrivateKeyJwt => {
+                let assertion = presented.assertion.as_deref().unwrap_or_default();
+                super::client_assertion::verify(&mut conn, &client, assertion, &self.assertion_audiences, now)
+                    .map(|()| client)
             }
             Some(client) if client.confidential => {
                 let hashes = clients::active_secret_hashes(&mut conn, &client.id, now).map_err(store_failure)?;

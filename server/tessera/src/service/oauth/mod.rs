@@ -25,6 +25,7 @@
 
 pub mod access_token;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod device;
 pub mod introspection;
@@ -78,6 +79,9 @@ pub struct OAuthSettings {
     pub device_verification_uri: String,
     /// Pushed authorization requests (`[par]`).
     pub par: ParSettings,
+    /// What a client assertion's `aud` may name (RFC 7523 §3: the issuer
+    /// or the URL of the endpoint it authenticates at).
+    pub assertion_audiences: Vec<String>,
 }
 
 /// One service per OAuth/OIDC endpoint, built together so they share one
@@ -123,9 +127,11 @@ impl OAuthServices {
             throttle,
             device_verification_uri,
             par,
+            assertion_audiences,
         } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
-        let clients = Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone()));
+        let clients =
+            Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone(), assertion_audiences));
         let device = Arc::new(DeviceService::new(
             store.clone(),
             clock.clone(),

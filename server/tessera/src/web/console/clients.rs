@@ -172,6 +172,7 @@ impl ClientForm {
                 impersonation: self.exchange_impersonation.is_some(),
             }),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.is_some(),
+            jwks: None,
         })
     }
 }

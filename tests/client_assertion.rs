@@ -152,3 +152,39 @@ async fn only_public_asymmetric_keys_can_be_registered() {
     let shown = server.cli_json(&["client", "show", &id]);
     assert_eq!(shown["jwks"], Value::Null, "nothing stored");
 }
+
+/// The console's client form registers the keys (and shows them back);
+/// text that is not a public JWK Set is refused next to the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_client_form_registers_the_jwks() {
+    let server = TestServer::start(Backend::Sqlite);
+    let console = crate::console::Console::signed_in(&server).await;
+    let (_, jwk) = key("console-key");
+    let jwks = json!({"keys": [jwk]}).to_string();
+    let create = |name: &'static str, jwks: String| {
+        let console = &console;
+        async move {
+            let form = [
+                ("name", name.to_owned()),
+                ("kind", "confidential".to_owned()),
+                ("grant_types", "client_credentials".to_owned()),
+                ("jwks", jwks),
+            ];
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            console.post_csrf(routes::console::CLIENTS, &form).await
+        }
+    };
+    let refused = create("Broken", "{not json".into()).await;
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("not JSON"), "{page}");
+    let r = create("Keyed", jwks).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let list = server.cli_json(&["client", "list"]);
+    let clients = list["clients"].as_array().unwrap();
+    assert!(clients.iter().all(|c| c["name"] != "Broken"), "nothing saved for the refused form");
+    let id = clients.iter().find(|c| c["name"] == "Keyed").expect("created")["id"].as_str().unwrap().to_owned();
+    let shown = server.cli_json(&["client", "show", &id]);
+    assert_eq!(shown["jwks"]["keys"][0]["kid"], "console-key", "{shown}");
+    let edit = console.get(&routes::console::CLIENT.replace("{id}", &id)).await.text().await.unwrap();
+    assert!(edit.contains("console-key"), "the form shows the registered keys");
+}

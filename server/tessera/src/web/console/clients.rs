@@ -109,6 +109,10 @@ struct ClientForm {
     exchange_impersonation: Option<String>,
     #[serde(default)]
     require_pushed_authorization_requests: Option<String>,
+    /// Absent (a form without the field) keeps the stored keys; empty
+    /// removes them.
+    #[serde(default)]
+    jwks: Option<String>,
 }
 
 impl ClientForm {
@@ -129,6 +133,7 @@ impl ClientForm {
             exchange_scopes: c.exchange_scopes.join(", "),
             exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
+            jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
         }
     }
 
@@ -172,7 +177,14 @@ impl ClientForm {
                 impersonation: self.exchange_impersonation.is_some(),
             }),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.is_some(),
-            jwks: None,
+            jwks: match self.jwks.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(serde_json::Value::Null),
+                Some(text) => Some(
+                    serde_json::from_str(text)
+                        .map_err(|e| AdminError::Invalid { field: "jwks", message: format!("not JSON: {e}") })?,
+                ),
+            },
         })
     }
 }

@@ -131,7 +131,7 @@ on_both_backends!(examples_in_every_language_shape_the_token, |backend: Backend|
     assert_eq!(shaped["https://example.com/go-username"], "svc-js", "Go: the service account's username");
     // Python denies a client outside its allow-list.
     let (status, body) = raw_token(&s, &s.id, &s.secret).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")), "{body}");
     // C, then Zig, denies an audience outside its list.
     let list = s.server.cli_json(&["binding", "list"]);
     let binding_of = |plugin: &str| {
@@ -146,7 +146,7 @@ on_both_backends!(examples_in_every_language_shape_the_token, |backend: Backend|
         s.server.cli_json(&["binding", "update", &binding_of(guard), "--config", elsewhere]);
         s.server.cli_json(&["binding", "update", &binding_of(other), "--config", &ours]);
         let (status, body) = raw_token(&s, &cid, &csecret).await;
-        assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{guard}: {body}");
+        assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")), "{guard}: {body}");
         assert_eq!(body["error_description"], format!("audience not allowed: {AUD}"), "{guard}");
     }
 });
@@ -187,7 +187,7 @@ async fn binding_changes_take_effect_without_restart() {
     s.server.cli_json(&["plugin", "upload", &component("fixtures", "deny"), "--name", "allow-claim"]);
     let b = bind(&s, "allow-claim@2", &[]);
     let (status, body) = raw_token(&s, &s.id, &s.secret).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")));
+    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")));
     assert_eq!(body["error_description"], "denied by fixture");
     let rolled = s.server.cli_json(&["plugin", "rollback", "allow-claim", "--to", "1"]);
     assert_eq!(rolled["bindings"], 2);

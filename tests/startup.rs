@@ -159,12 +159,18 @@ fn probes_answer_and_discovery_is_truthful() {
                     "implicit",
                     "password",
                     "refresh_token",
+                    "urn:ietf:params:oauth:grant-type:device_code",
                     "urn:ietf:params:oauth:grant-type:token-exchange"
                 ])
             );
             assert_eq!(
+                d["device_authorization_endpoint"],
+                serde_json::Value::from(format!("{}{}", server.base, routes::DEVICE_AUTHORIZATION)),
+                "RFC 8628 §4: listed with the device grant"
+            );
+            assert_eq!(
                 d["token_endpoint_auth_methods_supported"],
-                serde_json::json!(["client_secret_basic", "client_secret_post"])
+                serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
             );
             assert_eq!(
                 d["scopes_supported"],

@@ -2,7 +2,9 @@
 //!
 //! Supported methods: `client_secret_basic` (HTTP Basic with the form-urlencoded
 //! id and secret) and `client_secret_post` (body parameters); public clients
-//! send only `client_id` (`none`). Using two methods at once is
+//! send only `client_id` (`none`); `private_key_jwt` (RFC 7523 §2.2, OIDC
+//! Core §9) sends a JWT signed with a key of the client's registered JWKS,
+//! checked in `client_assertion`. Using two methods at once is
 //! `invalid_request`; any failure to authenticate is `invalid_client` without
 //! saying whether the client exists.
 
@@ -22,6 +24,8 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// Only `client_id`: a public client.
     None,
+    /// A JWT assertion signed with the client's key (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -31,6 +35,7 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -44,6 +49,8 @@ pub struct PresentedCredentials {
     pub secret: Option<PlainSecret>,
     /// Which method was used.
     pub method: AuthMethod,
+    /// The signed assertion, for `private_key_jwt` only.
+    pub assertion: Option<String>,
 }
 
 /// Extracts credentials from the `Authorization` header value (if any) and the
@@ -51,6 +58,9 @@ pub struct PresentedCredentials {
 pub fn extract(authorization: Option<&str>, params: &Params) -> Result<PresentedCredentials, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    if let Some(kind) = params.get("client_assertion_type") {
+        return extract_assertion(kind, authorization, params);
+    }
     if let Some(header) = authorization {
         let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
@@ -67,6 +77,7 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Presented
             client_id: ClientId::new(id),
             secret: Some(PlainSecret::received(&secret)),
             method: AuthMethod::ClientSecretBasic,
+            assertion: None,
         });
     }
     match (body_id, body_secret) {
@@ -74,12 +85,46 @@ pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Presented
             client_id: ClientId::new(id),
             secret: Some(PlainSecret::received(secret)),
             method: AuthMethod::ClientSecretPost,
+            assertion: None,
         }),
-        (Some(id), None) => {
-            Ok(PresentedCredentials { client_id: ClientId::new(id), secret: None, method: AuthMethod::None })
-        }
+        (Some(id), None) => Ok(PresentedCredentials {
+            client_id: ClientId::new(id),
+            secret: None,
+            method: AuthMethod::None,
+            assertion: None,
+        }),
         (None, _) => Err(OAuthError::invalid_client().with_detail("no client authentication")),
     }
+}
+
+/// RFC 7523 §2.2: `client_assertion_type` names the JWT bearer type and
+/// `client_assertion` carries one JWT; no other method may be used with it.
+/// The client is the assertion's `sub` (checked against `iss` and a body
+/// `client_id` once the signature is verified); reading it unverified only
+/// picks the keys to verify with.
+fn extract_assertion(
+    kind: &str,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<PresentedCredentials, OAuthError> {
+    if kind != crate::client_assertion::JWT_BEARER {
+        return Err(OAuthError::invalid_client().with_detail("unsupported client_assertion_type"));
+    }
+    if authorization.is_some() || params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+    }
+    let assertion = params.require("client_assertion")?;
+    let sub = crate::client_assertion::unverified_subject(assertion)
+        .ok_or_else(|| OAuthError::invalid_client().with_detail("client_assertion has no readable sub"))?;
+    if params.get("client_id").is_some_and(|b| b != sub) {
+        return Err(OAuthError::invalid_client().with_detail("client_id is not the assertion's sub"));
+    }
+    Ok(PresentedCredentials {
+        client_id: ClientId::new(sub),
+        secret: None,
+        method: AuthMethod::PrivateKeyJwt,
+        assertion: Some(assertion.to_owned()),
+    })
 }
 
 /// RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding.

@@ -23,6 +23,12 @@ pub struct Endpoints {
     pub userinfo: Option<String>,
     /// RP-Initiated Logout.
     pub end_session: Option<String>,
+    /// RFC 8628 §4: the device authorization endpoint, listed only with the
+    /// device grant it serves.
+    pub device_authorization: Option<String>,
+    /// RFC 9126 §5: the pushed authorization request endpoint, `None`
+    /// while PAR is turned off.
+    pub pushed_authorization_request: Option<String>,
 }
 
 /// The metadata document.
@@ -51,6 +57,16 @@ pub struct Metadata {
     /// OIDC RP-Initiated Logout §2.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    /// RFC 8628 §4.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// RFC 9126 §5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126 §5: false, listed with the endpoint: PAR is optional
+    /// server-wide and required only by the clients registered so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 8414: scopes that are in use (every scope an API defines).
     pub scopes_supported: Vec<String>,
     /// RFC 8414: REQUIRED. Empty while only the token endpoint exists.
@@ -59,6 +75,8 @@ pub struct Metadata {
     pub grant_types_supported: Vec<String>,
     /// RFC 8414.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414: the algorithms of `private_key_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery: REQUIRED.
     pub subject_types_supported: Vec<String>,
     /// OIDC Discovery: REQUIRED; RS256 must be included.
@@ -101,6 +119,12 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         ],
         userinfo_endpoint: endpoints.userinfo.clone(),
         end_session_endpoint: endpoints.end_session.clone(),
+        device_authorization_endpoint: endpoints
+            .device_authorization
+            .clone()
+            .filter(|_| grant_types.contains(&GrantType::DeviceCode)),
+        pushed_authorization_request_endpoint: endpoints.pushed_authorization_request.clone(),
+        require_pushed_authorization_requests: endpoints.pushed_authorization_request.as_ref().map(|_| false),
         scopes_supported: scopes,
         // The implicit types work only for clients an admin enabled them for.
         response_types_supported: if endpoints.authorization.is_some() {
@@ -109,7 +133,15 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             vec![]
         },
         grant_types_supported: grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+        ],
+        token_endpoint_auth_signing_alg_values_supported: crate::client_assertion::ALGORITHMS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect(),
         subject_types_supported: vec!["public".into()],
         // ID tokens are signed with RS256, the algorithm every RP supports (J-17).
         id_token_signing_alg_values_supported: vec!["RS256".into()],
@@ -131,5 +163,49 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         } else {
             vec![]
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        let at = |p: &str| format!("https://id.example{p}");
+        Endpoints {
+            token: at("/token"),
+            jwks: at("/jwks"),
+            introspection: at("/introspect"),
+            revocation: at("/revoke"),
+            authorization: Some(at("/authorize")),
+            userinfo: None,
+            end_session: None,
+            device_authorization: Some(at("/device")),
+            pushed_authorization_request: Some(at("/par")),
+        }
+    }
+
+    #[test]
+    fn device_endpoint_is_listed_only_with_the_device_grant() {
+        let with = metadata("https://id.example", &endpoints(), vec![], &[GrantType::DeviceCode]);
+        assert_eq!(with.device_authorization_endpoint.as_deref(), Some("https://id.example/device"));
+        assert_eq!(with.grant_types_supported, ["urn:ietf:params:oauth:grant-type:device_code"]);
+        let without = metadata("https://id.example", &endpoints(), vec![], &[GrantType::AuthorizationCode]);
+        assert_eq!(without.device_authorization_endpoint, None);
+        let json = serde_json::to_value(&without).unwrap_or_default();
+        assert!(json.get("device_authorization_endpoint").is_none());
+    }
+
+    /// RFC 9126 §5: the PAR endpoint and its requirement flag are listed
+    /// exactly when PAR is on.
+    #[test]
+    fn par_is_listed_only_when_enabled() {
+        let on = metadata("https://id.example", &endpoints(), vec![], &[GrantType::AuthorizationCode]);
+        assert_eq!(on.pushed_authorization_request_endpoint.as_deref(), Some("https://id.example/par"));
+        assert_eq!(on.require_pushed_authorization_requests, Some(false));
+        let off = Endpoints { pushed_authorization_request: None, ..endpoints() };
+        let json = serde_json::to_value(metadata("https://id.example", &off, vec![], &[])).unwrap_or_default();
+        assert!(json.get("pushed_authorization_request_endpoint").is_none());
+        assert!(json.get("require_pushed_authorization_requests").is_none());
     }
 }

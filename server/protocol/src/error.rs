@@ -56,6 +56,20 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User consent."
     ConsentRequired,
+    /// RFC 8628 §3.5: "The authorization request is still pending as the end
+    /// user hasn't yet completed the user-interaction steps."
+    AuthorizationPending,
+    /// RFC 8628 §3.5: "A variant of \"authorization_pending\", the
+    /// authorization request is still pending and polling should continue,
+    /// but the interval MUST be increased by 5 seconds for this and all
+    /// subsequent requests."
+    SlowDown,
+    /// RFC 8628 §3.5: "The \"device_code\" has expired, and the device
+    /// authorization session has concluded."
+    ExpiredToken,
+    /// RFC 9101 §6.2, used by RFC 9126 §4: "The request_uri in the
+    /// authorization request returns an error or contains invalid data."
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -77,6 +91,10 @@ impl ErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidRequestUri => "invalid_request_uri",
         }
     }
 
@@ -84,11 +102,12 @@ impl ErrorCode {
     ///
     /// RFC 6749 §5.2: 400 unless stated otherwise; `invalid_client` is 401 when
     /// the client tried to authenticate (the writer adds `WWW-Authenticate`).
-    /// Internal failures are 5xx so that clients retry instead of giving up.
+    /// RFC 8628 §3.5 keeps that for the device codes, so `access_denied` (a
+    /// plugin's or a user's refusal) is 400 too. Internal failures are 5xx so
+    /// that clients retry instead of giving up.
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
-            Self::AccessDenied => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -195,6 +214,15 @@ mod tests {
         assert_eq!(ErrorCode::InvalidScope.status(), 400);
         assert_eq!(ErrorCode::UnsupportedGrantType.status(), 400);
         assert_eq!(ErrorCode::ServerError.status(), 500);
+    }
+
+    /// RFC 6749 §5.2 and RFC 8628 §3.5: a denial at the token endpoint is a
+    /// 400 like every other client error there, not 403.
+    #[test]
+    fn access_denied_at_the_token_endpoint_is_400() {
+        assert_eq!(ErrorCode::AccessDenied.status(), 400);
+        assert_eq!(ErrorCode::ExpiredToken.status(), 400);
+        assert_eq!(ErrorCode::AuthorizationPending.status(), 400);
     }
 
     /// Issue #11 items 6 and 8: a throttled refusal is 429, keeps its code.

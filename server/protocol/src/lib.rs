@@ -7,6 +7,7 @@
 //! Modules are named after the RFC feature they implement.
 
 pub mod claims;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;

@@ -67,8 +67,9 @@ impl GrantType {
             | Self::ClientCredentials
             | Self::Password
             | Self::RefreshToken
+            | Self::DeviceCode
             | Self::TokenExchange => true,
-            Self::Implicit | Self::DeviceCode => false,
+            Self::Implicit => false,
         }
     }
 
@@ -223,12 +224,13 @@ mod tests {
                 "implicit",
                 "password",
                 "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code",
                 "urn:ietf:params:oauth:grant-type:token-exchange"
             ]
         );
         let token: Vec<GrantType> = GrantType::ALL.into_iter().filter(|g| g.at_token_endpoint()).collect();
-        assert!(!token.contains(&GrantType::Implicit) && !token.contains(&GrantType::DeviceCode));
-        assert_eq!(token.len(), 5);
+        assert!(!token.contains(&GrantType::Implicit) && token.contains(&GrantType::DeviceCode));
+        assert_eq!(token.len(), 6);
     }
 
     #[test]

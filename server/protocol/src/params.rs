@@ -40,6 +40,26 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Sets `name` (the caller decided its value, e.g. the authenticated
+    /// client's id); an empty value removes it, as if omitted.
+    pub fn insert(&mut self, name: &str, value: &str) {
+        if value.is_empty() {
+            self.0.remove(name);
+        } else {
+            self.0.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    /// The parameters as `application/x-www-form-urlencoded` text, leaving
+    /// out `omit` (a stored request must not keep client credentials).
+    pub fn encode_without(&self, omit: &[&str]) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.0.iter().filter(|(k, _)| !omit.contains(&k.as_str())) {
+            out.append_pair(k, v);
+        }
+        out.finish()
+    }
+
     /// The value of a required parameter, or `invalid_request` naming it.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("missing parameter: {name}")))

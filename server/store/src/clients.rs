@@ -34,6 +34,8 @@ struct Row {
     exchange_audiences: String,
     exchange_scopes: String,
     exchange_impersonation: bool,
+    require_pushed_authorization_requests: bool,
+    jwks: Option<String>,
 }
 
 /// A client as stored.
@@ -65,6 +67,13 @@ pub struct Client {
     pub disabled: bool,
     /// What it may obtain by token exchange (RFC 8693); default nothing.
     pub exchange: ExchangePolicy,
+    /// RFC 9126 §6: the authorization endpoint takes this client's requests
+    /// only as pushed authorization requests (`request_uri`), so their
+    /// parameters never travel through the browser.
+    pub require_pushed_authorization_requests: bool,
+    /// Public keys for `private_key_jwt` (RFC 7523 §2.2), a JWK Set object;
+    /// `None`: the client cannot authenticate with an assertion.
+    pub jwks: Option<Value>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -96,6 +105,8 @@ impl TryFrom<Row> for Client {
             service_account_user_id: r.service_account_user_id,
             first_party: r.first_party,
             disabled: r.disabled,
+            require_pushed_authorization_requests: r.require_pushed_authorization_requests,
+            jwks: r.jwks.as_deref().map(|j| from_text("clients.jwks", j)).transpose()?,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -122,6 +133,8 @@ impl Client {
             exchange_audiences: to_text(&self.exchange.audiences)?,
             exchange_scopes: to_text(&self.exchange.scopes)?,
             exchange_impersonation: self.exchange.impersonation,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            jwks: self.jwks.as_ref().map(to_text).transpose()?,
         })
     }
 

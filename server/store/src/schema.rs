@@ -35,6 +35,8 @@ diesel::table! {
         exchange_audiences -> Text,
         exchange_scopes -> Text,
         exchange_impersonation -> Bool,
+        require_pushed_authorization_requests -> Bool,
+        jwks -> Nullable<Text>,
     }
 }
 
@@ -287,6 +289,44 @@ diesel::table! {
     admin_setup_tokens (token_hash) {
         token_hash -> Text,
         created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        audience -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        interval_secs -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pushed_requests (request_uri_hash) {
+        request_uri_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        opened_at -> Nullable<BigInt>,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
         expires_at -> BigInt,
     }
 }

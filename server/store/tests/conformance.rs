@@ -87,6 +87,8 @@ fn client(id: &str) -> Client {
         first_party: false,
         disabled: false,
         exchange: ExchangePolicy::default(),
+        require_pushed_authorization_requests: false,
+        jwks: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -130,6 +132,7 @@ fn secrets_expire_and_revoke(db: &Db) {
     assert_eq!(got.allowed_scopes, Some(vec!["read".to_string()]));
     assert_eq!(got.metadata, json!({"tier": "gold"}));
     assert_eq!(got.exchange, ExchangePolicy::default(), "token exchange allows nothing by default");
+    assert!(!got.require_pushed_authorization_requests, "PAR is optional by default");
     let mut edited = got;
     edited.exchange = ExchangePolicy {
         audiences: vec!["https://b.example".into()],
@@ -1052,6 +1055,157 @@ fn sqlite_backup_is_a_working_copy_and_postgres_is_refused() {
     assert!(matches!(pg.store.backup_sqlite(&dir.path().join("pg.db")), Err(StoreError::Backend(_))));
 }
 
+/// Device authorization requests (RFC 8628): found by either code's hash,
+/// decided once while pending and unexpired, redeemed once after approval
+/// (of concurrent polls exactly one wins), a second live request with the
+/// same user code is a conflict, and expired requests are purged.
+fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
+    use tessera_protocol::grant::device::Status;
+    use tessera_store::device::{self, DeviceRequest};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("dvu", "device-user")).unwrap();
+    clients::insert(&mut c, &client("dvc")).unwrap();
+    let request = |dc: &str, uc: &str| DeviceRequest {
+        device_code_hash: dc.into(),
+        user_code_hash: uc.into(),
+        client_id: "dvc".into(),
+        scopes: "openid".into(),
+        audience: None,
+        created_at: 1,
+        expires_at: 601,
+        interval_secs: 5,
+        last_polled_at: None,
+        status: Status::Pending,
+        user_id: None,
+        auth_time: None,
+        used_at: None,
+    };
+    device::insert(&mut c, &request("d1", "u1")).unwrap();
+    assert!(matches!(device::insert(&mut c, &request("d2", "u1")), Err(StoreError::Conflict(_))));
+    assert_eq!(device::by_device_code(&mut c, "d1").unwrap(), Some(request("d1", "u1")));
+    assert!(device::pending_by_user_code(&mut c, "u1", 600).unwrap().is_some());
+    assert!(device::pending_by_user_code(&mut c, "u1", 601).unwrap().is_none(), "not at the expiry instant");
+    device::record_poll(&mut c, "d1", 10, 10).unwrap();
+    let polled = device::by_device_code(&mut c, "d1").unwrap().unwrap();
+    assert_eq!((polled.last_polled_at, polled.interval_secs), (Some(10), 10));
+    assert!(!device::redeem(&mut c, "d1", 11).unwrap(), "a pending request cannot be redeemed");
+    assert!(!device::decide(&mut c, "u1", Status::Approved, "dvu", 7, 601).unwrap(), "too late");
+    assert!(device::decide(&mut c, "u1", Status::Approved, "dvu", 7, 12).unwrap());
+    assert!(!device::decide(&mut c, "u1", Status::Denied, "dvu", 7, 13).unwrap(), "the first decision wins");
+    assert!(device::pending_by_user_code(&mut c, "u1", 14).unwrap().is_none());
+    device::record_poll(&mut c, "d1", 15, 99).unwrap();
+    let approved = device::by_device_code(&mut c, "d1").unwrap().unwrap();
+    assert_eq!(
+        (approved.status, approved.user_id.as_deref(), approved.auth_time),
+        (Status::Approved, Some("dvu"), Some(7))
+    );
+    assert_eq!(approved.interval_secs, 10, "a decided request keeps its polls as they were");
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for now in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if device::redeem(&mut c, "d1", 20 + now).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent redemptions exactly one wins");
+    device::insert(&mut c, &request("d3", "u3")).unwrap();
+    assert!(device::decide(&mut c, "u3", Status::Denied, "dvu", 7, 12).unwrap());
+    assert!(!device::redeem(&mut c, "d3", 13).unwrap(), "a denied request cannot be redeemed");
+    assert_eq!(device::purge(&mut c, 601, 1).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(device::purge(&mut c, 602, 1).unwrap(), 1);
+    assert_eq!(device::purge(&mut c, 602, 10).unwrap(), 1);
+    assert!(device::by_device_code(&mut c, "d1").unwrap().is_none());
+}
+
+/// Pushed authorization requests (RFC 9126): found only by the client that
+/// pushed them and only before they expire; opened once (which extends the
+/// life to the hold), used once (of concurrent uses exactly one wins);
+/// expired requests are purged. The client column round-trips.
+fn pushed_requests_are_opened_by_their_client_and_used_once(db: &Db) {
+    use tessera_store::pushed::{self, PushedRequest};
+    let mut c = db.store.conn().unwrap();
+    let mut owner = client("parc");
+    owner.require_pushed_authorization_requests = true;
+    clients::insert(&mut c, &owner).unwrap();
+    clients::insert(&mut c, &client("paro")).unwrap();
+    assert!(clients::find(&mut c, "parc").unwrap().unwrap().require_pushed_authorization_requests);
+    let row = |h: &str| PushedRequest {
+        request_uri_hash: h.into(),
+        client_id: "parc".into(),
+        params: "response_type=code".into(),
+        created_at: 1,
+        expires_at: 61,
+        opened_at: None,
+        used_at: None,
+    };
+    pushed::insert(&mut c, &row("p1")).unwrap();
+    pushed::insert(&mut c, &row("p2")).unwrap();
+    assert!(pushed::insert(&mut c, &row("p1")).is_err(), "one row per request_uri");
+    assert_eq!(pushed::open(&mut c, "p1", "paro", 2, 600).unwrap(), None, "another client's");
+    assert_eq!(pushed::open(&mut c, "nope", "parc", 2, 600).unwrap(), None);
+    assert_eq!(pushed::open(&mut c, "p2", "parc", 61, 600).unwrap(), None, "not at the expiry instant");
+    let opened = pushed::open(&mut c, "p1", "parc", 10, 600).unwrap().unwrap();
+    assert_eq!((opened.opened_at, opened.expires_at, opened.params.as_str()), (Some(10), 600, "response_type=code"));
+    let again = pushed::open(&mut c, "p1", "parc", 300, 900).unwrap().unwrap();
+    assert_eq!((again.opened_at, again.expires_at), (Some(10), 600), "opened once, held once");
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for now in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if pushed::consume(&mut c, "p1", 400 + now).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent uses exactly one wins");
+    assert_eq!(pushed::open(&mut c, "p1", "parc", 410, 900).unwrap(), None, "used");
+    assert!(!pushed::consume(&mut c, "p2", 61).unwrap(), "expired");
+    assert_eq!(pushed::purge(&mut c, 61, 10).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(pushed::purge(&mut c, 62, 10).unwrap(), 1);
+    assert_eq!(pushed::purge(&mut c, 601, 10).unwrap(), 1);
+}
+
+/// Client assertion ids (RFC 7523): a (client, jti) pair is recorded once,
+/// of concurrent uses exactly one wins, the same jti of another client is
+/// its own, and records past their expiry are purged; a client's JWKS
+/// round-trips.
+fn assertion_ids_are_recorded_once_per_client(db: &Db) {
+    use tessera_store::assertions;
+    let mut c = db.store.conn().unwrap();
+    let mut keyed = client("asc");
+    keyed.jwks = Some(json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]}));
+    clients::insert(&mut c, &keyed).unwrap();
+    clients::insert(&mut c, &client("aso")).unwrap();
+    assert_eq!(clients::find(&mut c, "asc").unwrap().unwrap().jwks, keyed.jwks);
+    assert_eq!(clients::find(&mut c, "aso").unwrap().unwrap().jwks, None);
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let won = &won;
+            s.spawn(move || {
+                let mut c = db.store.conn().unwrap();
+                if assertions::record(&mut c, "asc", "j1", 100).unwrap() {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(won.into_inner(), 1, "of concurrent uses exactly one wins");
+    assert!(assertions::record(&mut c, "aso", "j1", 100).unwrap(), "another client's jti is its own");
+    assert!(assertions::record(&mut c, "asc", "j2", 200).unwrap());
+    assert_eq!(assertions::purge(&mut c, 100, 10).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(assertions::purge(&mut c, 101, 10).unwrap(), 2);
+    assert!(!assertions::record(&mut c, "asc", "j2", 200).unwrap(), "still remembered");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -1091,4 +1245,7 @@ conformance!(
     code_replay_and_redemption_meet_in_either_order,
     config_generation_moves_with_every_change,
     schema_status_names_pending_and_newer_migrations,
+    device_requests_are_decided_once_and_redeemed_once,
+    pushed_requests_are_opened_by_their_client_and_used_once,
+    assertion_ids_are_recorded_once_per_client,
 );

@@ -262,6 +262,12 @@ pub struct ClientUpdateArgs {
     /// Whether the client may exchange a user's token without an actor token.
     #[arg(long, value_name = "true|false")]
     pub exchange_impersonation: Option<bool>,
+    /// Whether the client must push its authorization requests (RFC 9126 PAR).
+    #[arg(long, value_name = "true|false")]
+    pub require_par: Option<bool>,
+    /// Public keys for private_key_jwt, a JWK Set as JSON (`null` removes them).
+    #[arg(long, value_name = "JSON")]
+    pub jwks: Option<String>,
     /// Whether users are not asked for consent (the operator's own application).
     #[arg(long, value_name = "true|false")]
     pub first_party: Option<bool>,
@@ -314,6 +320,14 @@ pub struct ClientCreateArgs {
     /// (impersonation); without it, only delegation is allowed.
     #[arg(long)]
     pub exchange_impersonation: bool,
+    /// The client must push its authorization requests (RFC 9126 PAR):
+    /// the authorization endpoint takes them only by `request_uri`.
+    #[arg(long)]
+    pub require_par: bool,
+    /// Public keys for private_key_jwt client authentication (RFC 7523
+    /// §2.2), a JWK Set as JSON: `{"keys":[...]}`.
+    #[arg(long, value_name = "JSON")]
+    pub jwks: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -86,6 +86,30 @@ pub struct Config {
     pub passwords: PasswordsConfig,
     /// Background deletion of expired grant and session state (`[purge]`).
     pub purge: PurgeConfig,
+    /// Pushed authorization requests (`[par]`, RFC 9126).
+    pub par: ParConfig,
+}
+
+/// Pushed authorization requests (RFC 9126): a client POSTs its
+/// authorization request to `/oauth/par` and sends the browser to the
+/// authorization endpoint with only the `request_uri` it got back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// Serve the PAR endpoint and advertise it in discovery. Off, the
+    /// endpoint answers 404 and clients that require PAR cannot authorize.
+    /// Default: true.
+    pub enabled: bool,
+    /// The `request_uri` must reach the authorization endpoint this fast
+    /// (`expires_in`, RFC 9126 §2.2; short because it only bridges one
+    /// redirect). Default: 60.
+    pub lifetime_secs: i64,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        ParConfig { enabled: true, lifetime_secs: 60 }
+    }
 }
 
 /// Password hashing. Each argon2id hash or check holds 19 MiB while it
@@ -257,6 +281,7 @@ impl Default for Config {
             plugin_runs: PluginRunsConfig::default(),
             console: ConsoleConfig::default(),
             purge: PurgeConfig::default(),
+            par: ParConfig::default(),
             trusted_proxies: Vec::new(),
             passwords: PasswordsConfig::default(),
         }
@@ -496,6 +521,9 @@ impl Config {
         }
         if self.tokens.access_token_lifetime_secs <= 0 {
             return Err(InvalidConfig::OutOfRange("tokens.access_token_lifetime_secs must be positive"));
+        }
+        if self.par.lifetime_secs <= 0 {
+            return Err(InvalidConfig::OutOfRange("par.lifetime_secs must be positive"));
         }
         if self.console.idle_timeout_secs <= 0 || self.console.absolute_timeout_secs <= 0 {
             return Err(InvalidConfig::OutOfRange(

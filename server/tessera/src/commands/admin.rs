@@ -96,6 +96,8 @@ struct ClientFlags {
     exchange_audiences: Option<String>,
     exchange_scopes: Option<String>,
     exchange_impersonation: Option<bool>,
+    require_par: Option<bool>,
+    jwks: Option<String>,
 }
 
 impl ClientFlags {
@@ -138,6 +140,12 @@ impl ClientFlags {
         if let Some(v) = self.exchange_impersonation {
             exchange.impersonation = v;
         }
+        if let Some(v) = self.require_par {
+            c.require_pushed_authorization_requests = v;
+        }
+        if let Some(v) = self.jwks {
+            c.jwks = Some(serde_json::from_str(&v).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?);
+        }
         Ok(())
     }
 }
@@ -163,6 +171,8 @@ fn stored_settings(d: &ClientDetail) -> NewClient {
             scopes: c.exchange_scopes.clone(),
             impersonation: c.exchange_impersonation,
         }),
+        require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+        jwks: None,
     }
 }
 
@@ -229,7 +239,8 @@ fn print_client(json_flag: bool, d: &ClientDetail) -> anyhow::Result<()> {
     let mut human = format!(
         "client {} ({})\ntype:              {}\ndisabled:          {}\ngrant types:       {}\nredirect uris:     {}\n\
          post-logout uris:  {}\nscopes:            {}\naudiences:         {}\nservice account:   {}\n\
-         first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nmetadata:          {}",
+         first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\n\
+         metadata:          {}",
         c.name,
         c.id,
         kind(c),
@@ -244,6 +255,7 @@ fn print_client(json_flag: bool, d: &ClientDetail) -> anyhow::Result<()> {
         list(&c.exchange_audiences),
         list(&c.exchange_scopes),
         yes_no(c.exchange_impersonation),
+        yes_no(c.require_pushed_authorization_requests),
         c.metadata,
     );
     for s in &d.secrets {
@@ -282,6 +294,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_audiences: a.exchange_audiences,
                 exchange_scopes: a.exchange_scopes,
                 exchange_impersonation: Some(a.exchange_impersonation),
+                require_par: Some(a.require_par),
+                jwks: a.jwks,
             }
             .apply(&mut new)?;
             let (client, secret) = admin::create_client(&ctx.store, ACTOR, clock::now(), new)?;
@@ -361,6 +375,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_audiences: a.exchange_audiences,
                 exchange_scopes: a.exchange_scopes,
                 exchange_impersonation: a.exchange_impersonation,
+                require_par: a.require_par,
+                jwks: a.jwks,
             };
             let saved = change_client(ctx, &a.id, |c| flags.apply(c))?;
             print_client(a.json, &saved)?;

@@ -486,6 +486,8 @@ fn sample_client() -> Client {
         first_party: true,
         disabled: false,
         exchange: ExchangePolicy::default(),
+        require_pushed_authorization_requests: false,
+        jwks: None,
         created_at: 0,
         updated_at: 0,
     }
@@ -519,9 +521,9 @@ fn user_source(grant: GrantType) -> UserSource {
 
 /// The plan of a token of `grant`, decided by the grant's own rule in
 /// `tessera_protocol::grant` for a request that names `api` and omits
-/// `scope` (so every scope the client may have). The browser grants ask
-/// for `openid profile` besides, as a sign-in does, and come with an ID
-/// token (the `bool`). A refresh keeps the scopes of the grant it came
+/// `scope` (so every scope the client may have). The browser grants (and
+/// the device grant, approved in the browser) ask for `openid profile`
+/// besides, as a sign-in does, and come with an ID token (the `bool`). A refresh keeps the scopes of the grant it came
 /// from; token exchange impersonates `user` with a subject token that has
 /// the API's lifetime left.
 fn panel_plan(
@@ -558,7 +560,7 @@ fn panel_plan(
             let scopes = refresh_token::decide(&stored, &profile, None, now).map_err(|r| r.error)?;
             Ok((user_plan(grant, &user_id()?, &client.id, api, scopes), false))
         }
-        GrantType::AuthorizationCode | GrantType::Implicit => {
+        GrantType::AuthorizationCode | GrantType::Implicit | GrantType::DeviceCode => {
             if !profile.allows_grant(grant) {
                 return Err(OAuthError::new(
                     ErrorCode::UnauthorizedClient,
@@ -582,9 +584,6 @@ fn panel_plan(
             let exchange =
                 token_exchange::decide(&req, &profile, &client.exchange.profile(), Some(api), &subject, None, now)?;
             Ok((exchange.plan, false))
-        }
-        GrantType::DeviceCode => {
-            Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant} is not supported")))
         }
     }
 }

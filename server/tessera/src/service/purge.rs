@@ -2,7 +2,9 @@
 //! item 15; docs/security-checklist.md R-4): authorization codes past their retention,
 //! refresh-token families past their absolute end, revocations of access
 //! tokens that have all expired, hosted and console sessions, console setup
-//! links and throttle windows.
+//! links, throttle windows, used client assertion ids, and expired device
+//! authorization requests (RFC 8628) and pushed authorization requests
+//! (RFC 9126).
 //!
 //! Every node runs the same loop; the deletes are idempotent and batched
 //! (`tessera_store::purge`), so nodes never conflict and a round never holds
@@ -12,7 +14,7 @@
 use crate::clock;
 use crate::config::{Config, PurgeConfig};
 use std::time::Duration;
-use tessera_store::{DbConn, Store, StoreError, admins, purge};
+use tessera_store::{DbConn, Store, StoreError, admins, assertions, device, purge, pushed};
 
 /// What one round deleted, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,12 @@ pub struct Purged {
     pub throttle_windows: usize,
     /// Revocations of access tokens that have all expired.
     pub revocations: usize,
+    /// Device authorization requests.
+    pub device_codes: usize,
+    /// Pushed authorization requests.
+    pub pushed_requests: usize,
+    /// Used client assertion ids (`jti`) past their assertion's expiry.
+    pub assertion_jtis: usize,
 }
 
 impl Purged {
@@ -42,6 +50,9 @@ impl Purged {
             + self.setup_links
             + self.throttle_windows
             + self.revocations
+            + self.device_codes
+            + self.pushed_requests
+            + self.assertion_jtis
     }
 }
 
@@ -90,8 +101,28 @@ impl Purger {
         let throttle_windows =
             batches(&mut |c| purge::login_failures(c, now - self.throttle_retention_secs, now, s.batch))?;
         let revocations = batches(&mut |c| purge::revocations(c, now, s.batch))?;
+        // An expired device request answers nothing but expired_token, and
+        // unknown codes are refused alike: it can go as soon as it expires.
+        let device_codes = batches(&mut |c| device::purge(c, now, s.batch))?;
+        // A pushed request past its expiry (or its sign-in hold) is refused
+        // like an unknown one.
+        let pushed_requests = batches(&mut |c| pushed::purge(c, now, s.batch))?;
+        // After its exp (and the leeway) the assertion itself is refused.
+        let assertion_jtis =
+            batches(&mut |c| assertions::purge(c, now - tessera_protocol::token::LEEWAY_SECS, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
-        Ok(Purged { codes, refresh_tokens, sessions, admin_sessions, setup_links, throttle_windows, revocations })
+        Ok(Purged {
+            codes,
+            refresh_tokens,
+            sessions,
+            admin_sessions,
+            setup_links,
+            throttle_windows,
+            revocations,
+            device_codes,
+            pushed_requests,
+            assertion_jtis,
+        })
     }
 
     /// Starts the purge thread (unless `interval_secs` is 0); it lives as

@@ -315,6 +315,8 @@ mod tests {
             first_party: false,
             disabled: false,
             exchange: Default::default(),
+            require_pushed_authorization_requests: false,
+            jwks: None,
             created_at: 0,
             updated_at: 0,
         }

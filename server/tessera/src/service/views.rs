@@ -91,6 +91,10 @@ pub struct ClientView {
     pub exchange_scopes: Vec<String>,
     /// It may exchange without an actor token (impersonation).
     pub exchange_impersonation: bool,
+    /// Authorization requests only by PAR (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// Public keys for `private_key_jwt`, a JWK Set.
+    pub jwks: Option<Value>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -115,6 +119,8 @@ impl From<Client> for ClientView {
             exchange_audiences: c.exchange.audiences,
             exchange_scopes: c.exchange.scopes,
             exchange_impersonation: c.exchange.impersonation,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            jwks: c.jwks,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -38,7 +38,7 @@ fn secure(state: &AppState) -> bool {
     state.issuer.starts_with("https://")
 }
 
-fn cookie(
+pub(super) fn cookie(
     state: &AppState,
     name: &'static str,
     value: String,
@@ -48,13 +48,38 @@ fn cookie(
     Cookie::build(name, value).path(path).http_only(true).secure(secure(state)).same_site(same_site).finish()
 }
 
-fn login_page(state: &AppState, query: &str, client_name: &str, error: Option<&str>, username: &str) -> HttpResponse {
+/// A hosted sign-in form: where it posts, the path of its CSRF cookie, and
+/// where the browser resumes after signing in (with the form's query).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SignInForm {
+    /// The form's target.
+    pub action: &'static str,
+    /// The CSRF cookie's path (it must reach `action`).
+    pub cookie_path: &'static str,
+    /// Where the browser goes after signing in: `resume?query`.
+    pub resume: &'static str,
+}
+
+/// The sign-in form of the authorization endpoint.
+const AUTHORIZE_SIGN_IN: SignInForm =
+    SignInForm { action: routes::LOGIN, cookie_path: routes::LOGIN, resume: routes::AUTHORIZE };
+
+/// The login form for `query` (401 after a failed attempt).
+pub(super) fn login_page(
+    state: &AppState,
+    form: SignInForm,
+    query: &str,
+    client_name: &str,
+    error: Option<&str>,
+    username: &str,
+) -> HttpResponse {
     let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    login_page_with(state, status, query, client_name, error, username)
+    login_page_with(state, form, status, query, client_name, error, username)
 }
 
 fn login_page_with(
     state: &AppState,
+    form: SignInForm,
     status: StatusCode,
     query: &str,
     client_name: &str,
@@ -65,12 +90,13 @@ fn login_page_with(
         Ok(c) => c,
         Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
     };
-    let mut resp = pages::render(status, &LoginPage { client_name, query, csrf: &csrf, error, username });
-    let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::LOGIN, SameSite::Strict));
+    let page = LoginPage { action: form.action, client_name, query, csrf: &csrf, error, username };
+    let mut resp = pages::render(status, &page);
+    let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), form.cookie_path, SameSite::Strict));
     resp
 }
 
-fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+pub(super) fn redirect(status: StatusCode, location: &str) -> HttpResponse {
     let mut resp = HttpResponse::build(status).finish();
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -114,7 +140,9 @@ fn respond(
 ) -> HttpResponse {
     match outcome {
         Ok(Ok(Outcome::Redirect(to))) => redirect(status, &to),
-        Ok(Ok(Outcome::Login { query, client_name })) => login_page(state, &query, &client_name, None, ""),
+        Ok(Ok(Outcome::Login { query, client_name })) => {
+            login_page(state, AUTHORIZE_SIGN_IN, &query, &client_name, None, "")
+        }
         Ok(Ok(Outcome::Consent { query, client_name, api_name, api_identifier, scopes })) => {
             consent_page(state, &query, &client_name, (&api_name, &api_identifier), &scopes)
         }
@@ -143,11 +171,11 @@ pub fn double_submit_ok(req: &HttpRequest, cookie: &str, field: &str) -> bool {
     req.cookie(cookie).is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(field.as_bytes())))
 }
 
-fn csrf_ok(req: &HttpRequest, field: &str) -> bool {
+pub(super) fn csrf_ok(req: &HttpRequest, field: &str) -> bool {
     double_submit_ok(req, CSRF_COOKIE, field)
 }
 
-fn csrf_refused(form: &str) -> HttpResponse {
+pub(super) fn csrf_refused(form: &str) -> HttpResponse {
     let message = format!("The {form} form expired or did not come from this site. Start again from the application.");
     pages::render(StatusCode::FORBIDDEN, &pages::ErrorPage { message: &message })
 }
@@ -198,7 +226,17 @@ pub struct LoginForm {
 
 /// POST /login: check CSRF, sign in, resume the authorization request.
 pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
-    let form = form.into_inner();
+    sign_in(state, req, form.into_inner(), AUTHORIZE_SIGN_IN).await
+}
+
+/// A sign-in form's POST: check CSRF, sign in, go to `target.resume` with
+/// the form's query, or show the form again.
+pub(super) async fn sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: LoginForm,
+    target: SignInForm,
+) -> HttpResponse {
     if !csrf_ok(&req, &form.csrf) {
         return csrf_refused("sign-in");
     }
@@ -209,19 +247,26 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
         web::block(move || login.login(&form.username, &form.password, &form.authorize, peer.as_deref())).await;
     match outcome {
         Ok(Ok(LoginOutcome::SignedIn { session, resume_query })) => {
-            let mut resp = redirect(StatusCode::SEE_OTHER, &format!("{}?{resume_query}", routes::AUTHORIZE));
+            let mut resp = redirect(StatusCode::SEE_OTHER, &format!("{}?{resume_query}", target.resume));
             let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
             resp
         }
         Ok(Ok(LoginOutcome::Failed(message))) => {
             let client = client_name(&state, &query).await;
-            login_page(&state, &query, &client, Some(&message), &username)
+            login_page(&state, target, &query, &client, Some(&message), &username)
         }
         Ok(Ok(LoginOutcome::Throttled(secs))) => {
             let client = client_name(&state, &query).await;
             let message = "Too many failed attempts. Wait a few minutes and try again.";
-            let mut resp =
-                login_page_with(&state, StatusCode::TOO_MANY_REQUESTS, &query, &client, Some(message), &username);
+            let mut resp = login_page_with(
+                &state,
+                target,
+                StatusCode::TOO_MANY_REQUESTS,
+                &query,
+                &client,
+                Some(message),
+                &username,
+            );
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -231,8 +276,15 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form
             // Issue #11 item 17: too many sign-ins at once; retryable.
             let client = client_name(&state, &query).await;
             let message = "The server is busy. Try again in a few seconds.";
-            let mut resp =
-                login_page_with(&state, StatusCode::SERVICE_UNAVAILABLE, &query, &client, Some(message), &username);
+            let mut resp = login_page_with(
+                &state,
+                target,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &query,
+                &client,
+                Some(message),
+                &username,
+            );
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             resp
         }

@@ -5,9 +5,11 @@
 pub mod browser;
 pub mod client_addr;
 pub mod console;
+pub mod device;
 pub mod health;
 pub mod oauth;
 pub mod pages;
+pub mod par;
 pub mod render;
 pub mod request_id;
 pub mod routes;
@@ -20,7 +22,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
-use crate::service::oauth::{OAuthServices, OAuthSettings, RefreshLifetimes, UserinfoApiSettings};
+use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::run_log::RunLog;
 use crate::service::sign_in::ThrottleSettings;
@@ -99,6 +101,15 @@ impl AppState {
             code_lifetime_secs: config.tokens.authorization_code_secs,
             session_lifetime_secs: config.login.session_secs,
             throttle: ThrottleSettings::from(&config.login),
+            device_verification_uri: format!("{issuer}{}", routes::DEVICE),
+            par: ParSettings { enabled: config.par.enabled, lifetime_secs: config.par.lifetime_secs },
+            assertion_audiences: std::iter::once(String::new())
+                .chain(
+                    [routes::TOKEN, routes::PAR, routes::INTROSPECT, routes::REVOKE, routes::DEVICE_AUTHORIZATION]
+                        .map(str::to_owned),
+                )
+                .map(|path| format!("{issuer}{path}"))
+                .collect(),
         };
         let oauth =
             OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings, snapshots.clone());
@@ -165,6 +176,18 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     )
     .route(routes::LOGIN, web::post().to(browser::login))
     .route(routes::CONSENT, web::post().to(browser::consent))
+    .service(
+        web::resource(routes::DEVICE_AUTHORIZATION)
+            .route(web::post().to(device::authorize))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .service(
+        web::resource(routes::PAR)
+            .route(web::post().to(par::push))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .service(web::resource(routes::DEVICE).route(web::get().to(device::page)).route(web::post().to(device::decide)))
+    .route(routes::DEVICE_LOGIN, web::post().to(device::login))
     .service(
         web::resource(routes::END_SESSION)
             .route(web::get().to(browser::end_session))

@@ -13,7 +13,7 @@ use tessera_protocol::model::GrantType;
 
 /// The form body and `Authorization` header of a client's POST to an OAuth
 /// endpoint, checked the same way everywhere.
-fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+pub(super) fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
     let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     });
@@ -28,7 +28,7 @@ fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
 }
 
 /// Runs `f` on a blocking thread and renders its OAuth outcome.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
     ok: impl FnOnce(T) -> HttpResponse,
 ) -> HttpResponse {
@@ -89,7 +89,8 @@ pub async fn token_method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "POST")).finish()
 }
 
-/// The endpoint URLs for `issuer`.
+/// The endpoint URLs for `issuer`, every optional endpoint included (the
+/// metadata handler leaves out what is turned off).
 pub fn endpoints(issuer: &str) -> Endpoints {
     Endpoints {
         token: format!("{issuer}{}", routes::TOKEN),
@@ -99,6 +100,8 @@ pub fn endpoints(issuer: &str) -> Endpoints {
         authorization: Some(format!("{issuer}{}", routes::AUTHORIZE)),
         userinfo: Some(format!("{issuer}{}", routes::USERINFO)),
         end_session: Some(format!("{issuer}{}", routes::END_SESSION)),
+        device_authorization: Some(format!("{issuer}{}", routes::DEVICE_AUTHORIZATION)),
+        pushed_authorization_request: Some(format!("{issuer}{}", routes::PAR)),
     }
 }
 
@@ -116,8 +119,11 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     .await;
     match result_flatten(scopes) {
         Ok(scopes) => {
-            let doc =
-                discovery::metadata(&state.issuer, &endpoints(&state.issuer), scopes, &GrantType::all_advertised());
+            let mut served = endpoints(&state.issuer);
+            if !state.oauth.par.enabled() {
+                served.pushed_authorization_request = None;
+            }
+            let doc = discovery::metadata(&state.issuer, &served, scopes, &GrantType::all_advertised());
             render::public_json(&doc, 60)
         }
         Err(e) => render::oauth_error(&e),

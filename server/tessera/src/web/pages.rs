@@ -1,4 +1,4 @@
-//! The hosted pages (login, error): askama templates from admin-ui/, with
+//! The hosted pages (login, consent, device, error): askama templates from admin-ui/, with
 //! the headers every such page carries (RFC 9700 §4.16 clickjacking, §4.2.4
 //! referrer; no inline script or style, nothing from other origins).
 
@@ -11,6 +11,9 @@ use askama::Template;
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
+    /// Where the form posts (the authorization endpoint's or the device
+    /// page's sign-in).
+    pub action: &'a str,
     /// The client's display name.
     pub client_name: &'a str,
     /// The authorization request to resume.
@@ -39,6 +42,51 @@ pub struct ConsentPage<'a> {
     pub query: &'a str,
     /// The CSRF token (also in a cookie).
     pub csrf: &'a str,
+}
+
+/// The device page (RFC 8628 §3.3): enter the code the device shows.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceEntryPage<'a> {
+    /// Where the form goes (GET, with `user_code`).
+    pub action: &'a str,
+    /// The code typed before, kept after a mistake.
+    pub user_code: &'a str,
+    /// Why the code was not accepted.
+    pub error: Option<&'a str>,
+}
+
+/// The device confirmation (RFC 8628 §5.4): the client, the API, the
+/// scopes and the signed-in user, then allow or deny.
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The user code, `XXXX-XXXX`, to compare with the device's.
+    pub user_code: &'a str,
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The API's display name.
+    pub api_name: &'a str,
+    /// The API's identifier (the tokens' audience).
+    pub api_identifier: &'a str,
+    /// The scopes, each with a description when one is known.
+    pub scopes: &'a [(String, Option<&'static str>)],
+    /// The signed-in user who would allow it.
+    pub username: &'a str,
+    /// The CSRF token (also in a cookie).
+    pub csrf: &'a str,
+}
+
+/// After the user allowed or denied a device.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage<'a> {
+    /// True if allowed.
+    pub approved: bool,
+    /// The client's display name.
+    pub client_name: &'a str,
 }
 
 /// An error page.

@@ -22,6 +22,14 @@ pub fn token_ok<T: Serialize>(body: &T) -> HttpResponse {
     resp
 }
 
+/// A created resource answered like a token response (RFC 9126 §2.2: the
+/// PAR endpoint's 201, uncacheable because it carries a bearer reference).
+pub fn created_no_store<T: Serialize>(body: &T) -> HttpResponse {
+    let mut resp = HttpResponse::Created().json(body);
+    no_store(&mut resp);
+    resp
+}
+
 /// An OAuth error response. Internal errors are logged with their detail;
 /// the client sees only code and description.
 pub fn oauth_error(err: &OAuthError) -> HttpResponse {

@@ -29,6 +29,15 @@ pub const STATIC: &str = "/static";
 pub const END_SESSION: &str = "/oauth/logout";
 /// The consent form's target.
 pub const CONSENT: &str = "/consent";
+/// RFC 8628 §3.1 device authorization endpoint.
+pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+/// RFC 8628 §3.3 the user's page (`verification_uri`): enter the user code,
+/// then approve or deny (POST).
+pub const DEVICE: &str = "/device";
+/// The sign-in form shown on the device page.
+pub const DEVICE_LOGIN: &str = "/device/login";
+/// RFC 9126 §2 pushed authorization request endpoint.
+pub const PAR: &str = "/oauth/par";
 
 /// The admin console's paths. Each constant is a full path (or a route
 /// pattern with `{id}`-style segments); the functions fill the segments in, so

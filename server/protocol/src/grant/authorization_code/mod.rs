@@ -3,8 +3,10 @@
 //! also validates the implicit and hybrid response types it shares its
 //! parameters with) and the code's redemption at the token endpoint
 //! ([`redemption`]). [`response`] encodes the answer for the chosen
-//! response mode.
+//! response mode. [`pushed`] takes the authorization request at the
+//! pushed authorization request endpoint (RFC 9126) instead.
 
+pub mod pushed;
 pub mod redemption;
 pub mod request;
 pub mod response;

@@ -47,6 +47,12 @@ pub struct NewClient {
     /// stored policy on update (a form without these fields cannot erase
     /// it) and allows nothing on create.
     pub exchange: Option<ExchangePolicy>,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    pub require_pushed_authorization_requests: bool,
+    /// Public keys for `private_key_jwt` (RFC 7523 §2.2), a JWK Set. `None`
+    /// keeps the stored keys on update (a form without the field cannot
+    /// erase them) and registers none on create; JSON `null` removes them.
+    pub jwks: Option<Value>,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -80,6 +86,12 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
         if x.audiences.iter().any(|a| a.trim().is_empty() || a.trim() != a) {
             return Err(invalid("exchange-audiences", "name API identifiers, without spaces"));
         }
+    }
+    if let Some(jwks) = new.jwks.as_ref().filter(|j| !j.is_null()) {
+        if new.public {
+            return Err(invalid("jwks", "only a confidential client authenticates with a key"));
+        }
+        crate::service::oauth::client_assertion::parse_public_jwks(jwks).map_err(|e| invalid("jwks", e))?;
     }
     if !new.metadata.is_object() {
         return Err(invalid("metadata", "must be a JSON object"));
@@ -129,6 +141,8 @@ pub fn create_client(
             first_party: new.first_party,
             disabled: new.disabled,
             exchange: new.exchange.clone().unwrap_or_default(),
+            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+            jwks: new.jwks.clone().filter(|j| !j.is_null()),
             created_at: now,
             updated_at: now,
         };
@@ -167,8 +181,12 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
         c.metadata = edit.metadata.clone();
         c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
         c.first_party = edit.first_party;
+        c.require_pushed_authorization_requests = edit.require_pushed_authorization_requests;
         if let Some(x) = &edit.exchange {
             c.exchange = x.clone();
+        }
+        if let Some(j) = &edit.jwks {
+            c.jwks = Some(j.clone()).filter(|j| !j.is_null());
         }
         // Issue #11 item 5: disabling a client ends its refresh-token
         // families; issue #15 item 1: and its access tokens.

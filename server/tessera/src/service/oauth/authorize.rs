@@ -8,9 +8,11 @@
 //! tokens here too (RFC 6749 §4.2).
 
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
+use super::par::ParSettings;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
+use tessera_protocol::grant::authorization_code::pushed;
 use tessera_protocol::grant::authorization_code::request::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::authorization_code::response::{Delivery, deliver};
 use tessera_protocol::grant::plan_for_api;
@@ -24,6 +26,11 @@ use tessera_store::clients::Client;
 use tessera_store::grants::{self, AuthorizationCode, Session};
 use tessera_store::users::User;
 use tessera_store::{Store, apis, clients, users};
+
+/// How long a pushed request stays usable once the browser brought it here
+/// (RFC 9126 §4 allows reloads): time to sign in and consent, after the short
+/// `[par] lifetime_secs` that only bridges the redirect.
+pub const PUSHED_HOLD_SECS: i64 = 600;
 
 /// What the browser gets.
 #[derive(Debug)]
@@ -86,18 +93,21 @@ pub struct AuthorizeService {
     clock: SharedClock,
     issuer: Arc<Issuer>,
     code_lifetime_secs: i64,
+    par: ParSettings,
 }
 
 impl AuthorizeService {
     /// Authorization codes issued here expire after `code_lifetime_secs`
-    /// (RFC 9700: short; FAPI 2: 60 s).
+    /// (RFC 9700: short; FAPI 2: 60 s); `par` says whether requests by
+    /// reference (RFC 9126) are taken.
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
         issuer: Arc<Issuer>,
         code_lifetime_secs: i64,
+        par: ParSettings,
     ) -> AuthorizeService {
-        AuthorizeService { store, clock, issuer, code_lifetime_secs }
+        AuthorizeService { store, clock, issuer, code_lifetime_secs, par }
     }
 
     fn error_redirect(&self, redirect_uri: &str, mode: ResponseMode, state: Option<&str>, e: &OAuthError) -> Outcome {
@@ -131,6 +141,64 @@ impl AuthorizeService {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Page(format!("The request is malformed: {}.", e.description))),
         };
+        match pushed::reference(&params) {
+            None => self.decide(&params, query, session_cookie, decision, false),
+            Some(reference) => self.pushed(reference, query, session_cookie, decision),
+        }
+    }
+
+    /// RFC 9126 §4: an authorization request by reference. The pushed
+    /// parameters are the request (the browser's others are ignored); the
+    /// browser's query, which names only the reference, is what the sign-in
+    /// and consent forms resume. The reference is opened within its
+    /// lifetime, then held [`PUSHED_HOLD_SECS`] for the sign-in, and used
+    /// once: by the response that answers the client at its redirect URI.
+    /// A reference that cannot be used is shown on a page, as its redirect
+    /// URI is unknown.
+    fn pushed(
+        &self,
+        reference: Result<pushed::Reference, OAuthError>,
+        query: &str,
+        session_cookie: Option<&str>,
+        decision: Option<bool>,
+    ) -> Result<Outcome, OAuthError> {
+        let refused =
+            |e: OAuthError| Ok(Outcome::Page(format!("The request cannot be used: {} ({}).", e.description, e.code)));
+        let reference = match reference {
+            Ok(r) if self.par.enabled => r,
+            Ok(_) => return refused(pushed::unusable().with_detail("PAR is turned off")),
+            Err(e) => return refused(e),
+        };
+        let hash = SecretHash::of(&reference.request_uri);
+        let now = self.clock.now();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let found =
+            tessera_store::pushed::open(&mut conn, hash.as_str(), &reference.client_id, now, now + PUSHED_HOLD_SECS)
+                .map_err(store_failure)?;
+        drop(conn);
+        let Some(found) = found else { return refused(pushed::unusable()) };
+        let params = Params::parse(found.params.as_bytes())
+            .map_err(|e| OAuthError::server_error(format!("stored pushed request: {}", e.description)))?;
+        let outcome = self.decide(&params, query, session_cookie, decision, true)?;
+        if matches!(outcome, Outcome::Redirect(_) | Outcome::FormPost { .. }) {
+            let mut conn = self.store.conn().map_err(store_failure)?;
+            if !tessera_store::pushed::consume(&mut conn, hash.as_str(), self.clock.now()).map_err(store_failure)? {
+                return refused(pushed::unusable());
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The authorization request `params` (`query` resumes it after the
+    /// sign-in or consent page; `by_reference`: the parameters were pushed).
+    fn decide(
+        &self,
+        params: &Params,
+        query: &str,
+        session_cookie: Option<&str>,
+        decision: Option<bool>,
+        by_reference: bool,
+    ) -> Result<Outcome, OAuthError> {
         let mut conn = self.store.conn().map_err(store_failure)?;
         // A disabled client is treated as unknown: an error page, no redirect.
         let client = match params.get("client_id") {
@@ -138,7 +206,7 @@ impl AuthorizeService {
             None => None,
         };
         let profile = client.as_ref().map(|c| (c.profile(), c.redirect_uris.clone()));
-        let req = match request::validate(&params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
+        let req = match request::validate(params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
             Ok(r) => r,
             Err(Refusal::Page(m)) => return Ok(Outcome::Page(m)),
             Err(Refusal::Redirect { redirect_uri, state, mode, error }) => {
@@ -150,6 +218,9 @@ impl AuthorizeService {
         };
         let redirect_error =
             |e: &OAuthError| self.error_redirect(&req.redirect_uri, req.response_mode, req.state.as_deref(), e);
+        if client.require_pushed_authorization_requests && !by_reference {
+            return Ok(redirect_error(&pushed::required()));
+        }
         // OIDC scopes need no API; anything else belongs to the requested API.
         let oidc = ScopeSet::from_tokens(req.scope.iter().filter(|s| OIDC_SCOPES.contains(s)));
         let api_part = req.scope.difference(&oidc);

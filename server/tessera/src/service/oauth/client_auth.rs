@@ -26,18 +26,21 @@ pub struct ClientAuthenticator {
     clock: SharedClock,
     throttle: ThrottleSettings,
     snapshots: Arc<Snapshots>,
+    assertion_audiences: Vec<String>,
 }
 
 impl ClientAuthenticator {
     /// Wrong secrets count against the `pair` limit of `throttle`; clients
-    /// and locks are read from `snapshots`, failures written to `store`.
+    /// and locks are read from `snapshots`, failures written to `store`; a
+    /// client assertion's `aud` must name one of `assertion_audiences`.
     pub fn new(
         store: Store,
         clock: SharedClock,
         throttle: ThrottleSettings,
         snapshots: Arc<Snapshots>,
+        assertion_audiences: Vec<String>,
     ) -> ClientAuthenticator {
-        ClientAuthenticator { store, clock, throttle, snapshots }
+        ClientAuthenticator { store, clock, throttle, snapshots, assertion_audiences }
     }
 
     /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify
@@ -76,6 +79,14 @@ impl ClientAuthenticator {
             Some(entry) if entry.client.disabled => {
                 let _ = client_auth::verify_secret(&presented, &[SecretHash::of("")]);
                 Err(OAuthError::invalid_client().with_detail("client disabled"))
+            }
+            Some(entry) if entry.client.confidential && presented.method == AuthMethod::PrivateKeyJwt => {
+                let assertion = presented.assertion.as_deref().unwrap_or_default();
+                // The assertion's `jti` is recorded once for every node, so
+                // this method, unlike a secret, writes to the database.
+                let mut conn = self.store.conn().map_err(store_failure)?;
+                super::client_assertion::verify(&mut conn, &entry.client, assertion, &self.assertion_audiences, now)
+                    .map(|()| entry.client.clone())
             }
             Some(entry) if entry.client.confidential => {
                 client_auth::verify_secret(&presented, &entry.active_secret_hashes(now)).map(|()| entry.client.clone())

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | token (RFC 6749 §3.2) | [`TokenService`] | `token.rs` (+ `refresh.rs`) |
 //! | authorization and consent (RFC 6749 §4.1.1) | [`AuthorizeService`] | `authorize.rs` |
+//! | device authorization, its user page and polls (RFC 8628) | [`DeviceService`] | `device.rs` |
+//! | pushed authorization requests (RFC 9126) | [`ParService`] | `par.rs` (resolved in `authorize.rs`) |
 //! | hosted login form | [`LoginService`] | `login.rs` |
 //! | end session (RP-Initiated Logout) | [`LogoutService`] | `logout.rs` |
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
@@ -24,11 +26,14 @@
 
 pub mod access_token;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod device;
 pub mod introspection;
 pub mod issuer;
 pub mod login;
 pub mod logout;
+pub mod par;
 pub mod refresh;
 pub mod revocation;
 pub mod revoked;
@@ -36,10 +41,12 @@ pub mod token;
 pub mod userinfo;
 
 pub use authorize::AuthorizeService;
+pub use device::DeviceService;
 pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
 pub use login::LoginService;
 pub use logout::LogoutService;
+pub use par::{ParService, ParSettings};
 pub use refresh::RefreshLifetimes;
 pub use revocation::RevocationService;
 pub use revoked::RevokedTokens;
@@ -68,8 +75,17 @@ pub struct OAuthSettings {
     pub code_lifetime_secs: i64,
     /// Browser sessions end this long after sign-in.
     pub session_lifetime_secs: i64,
-    /// Sign-in and client-secret throttling (see `service::sign_in`).
+    /// Sign-in and client-secret throttling (see `service::sign_in`); also
+    /// limits wrong device user codes per address.
     pub throttle: ThrottleSettings,
+    /// The device grant's user page (RFC 8628 `verification_uri`): the HTTP
+    /// layer knows the path, the services are told.
+    pub device_verification_uri: String,
+    /// Pushed authorization requests (`[par]`).
+    pub par: ParSettings,
+    /// What a client assertion's `aud` may name (RFC 7523 §3: the issuer
+    /// or the URL of the endpoint it authenticates at).
+    pub assertion_audiences: Vec<String>,
 }
 
 /// One service per OAuth/OIDC endpoint, built together so they share one
@@ -80,6 +96,10 @@ pub struct OAuthServices {
     pub token: Arc<TokenService>,
     /// The authorization endpoint and its consent form.
     pub authorize: Arc<AuthorizeService>,
+    /// The device authorization endpoint and its user page (RFC 8628).
+    pub device: Arc<DeviceService>,
+    /// The pushed authorization request endpoint (RFC 9126).
+    pub par: Arc<ParService>,
     /// The login form.
     pub login: Arc<LoginService>,
     /// The end-session endpoint.
@@ -107,11 +127,35 @@ impl OAuthServices {
         settings: OAuthSettings,
         snapshots: Arc<Snapshots>,
     ) -> OAuthServices {
-        let OAuthSettings { issuer, userinfo, refresh, code_lifetime_secs, session_lifetime_secs, throttle } = settings;
+        let OAuthSettings {
+            issuer,
+            userinfo,
+            refresh,
+            code_lifetime_secs,
+            session_lifetime_secs,
+            throttle,
+            device_verification_uri,
+            par,
+            assertion_audiences,
+        } = settings;
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
-        let clients =
-            Arc::new(ClientAuthenticator::new(store.clone(), clock.clone(), throttle.clone(), snapshots.clone()));
+        let clients = Arc::new(ClientAuthenticator::new(
+            store.clone(),
+            clock.clone(),
+            throttle.clone(),
+            snapshots.clone(),
+            assertion_audiences,
+        ));
         let revoked = Arc::new(RevokedTokens::new(store.clone(), clock.clone()));
+        let device = Arc::new(DeviceService::new(
+            store.clone(),
+            clock.clone(),
+            issuer.clone(),
+            clients.clone(),
+            RefreshTokens::new(store.clone(), clock.clone(), refresh.clone(), revoked.clone()),
+            throttle.clone(),
+            device_verification_uri,
+        ));
         let refresh = RefreshTokens::new(store.clone(), clock.clone(), refresh, revoked.clone());
         OAuthServices {
             token: Arc::new(TokenService {
@@ -123,12 +167,16 @@ impl OAuthServices {
                 throttle: throttle.clone(),
                 revoked: revoked.clone(),
                 snapshots,
+                device: device.clone(),
             }),
+            device,
+            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), par)),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),
                 issuer.clone(),
                 code_lifetime_secs,
+                par,
             )),
             login: Arc::new(LoginService::new(store.clone(), clock.clone(), throttle, session_lifetime_secs)),
             logout: Arc::new(LogoutService::new(store.clone(), clock.clone(), issuer.clone())),

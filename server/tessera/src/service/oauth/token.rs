@@ -4,7 +4,8 @@
 //! The grants: client credentials (RFC 6749 §4.4), the password grant
 //! (§4.3, off unless enabled per client), the authorization code's
 //! redemption (§4.1.3), the refresh token with rotation and family
-//! revocation (§6, RFC 9700 §4.14.2) and token exchange (RFC 8693, off
+//! revocation (§6, RFC 9700 §4.14.2), the device grant's polls (RFC 8628
+//! §3.4, in `device.rs`) and token exchange (RFC 8693, off
 //! unless enabled per client and allowed by its exchange policy). The pure rules of each live in
 //! `tessera_protocol::grant`; this file loads what they need and stores
 //! what they decide.
@@ -14,6 +15,7 @@
 
 use super::access_token::own_access_token;
 use super::client_auth::ClientAuthenticator;
+use super::device::DeviceService;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::refresh::{Issued, RefreshTokens};
 use super::revoked::RevokedTokens;
@@ -52,6 +54,7 @@ pub struct TokenService {
     pub(super) throttle: ThrottleSettings,
     pub(super) revoked: Arc<RevokedTokens>,
     pub(super) snapshots: Arc<Snapshots>,
+    pub(super) device: Arc<DeviceService>,
 }
 
 impl TokenService {
@@ -76,7 +79,8 @@ impl TokenService {
             GrantType::RefreshToken => self.refresh(&client, &params),
             GrantType::AuthorizationCode => self.authorization_code(&client, &params),
             GrantType::TokenExchange => self.token_exchange(&client, &params),
-            GrantType::Implicit | GrantType::DeviceCode => Err(unsupported()),
+            GrantType::DeviceCode => self.device.redeem(&client, &params),
+            GrantType::Implicit => Err(unsupported()),
         }
     }
 

@@ -38,6 +38,11 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
         "Machine to machine: the client acts for itself (confidential clients only).",
     ),
     (
+        GrantType::DeviceCode.as_str(),
+        "Device authorization (RFC 8628): for TVs, consoles and command-line tools without a browser; the user \
+         approves on another device by entering a short code.",
+    ),
+    (
         GrantType::Password.as_str(),
         "Off by default: the client sees the user's password, and sign-in cannot use anything but a password \
          (RFC 9700 §2.4 says it MUST NOT be used). Enable only to migrate a legacy client you trust.",
@@ -102,6 +107,12 @@ struct ClientForm {
     exchange_scopes: String,
     #[serde(default)]
     exchange_impersonation: Option<String>,
+    #[serde(default)]
+    require_pushed_authorization_requests: Option<String>,
+    /// Absent (a form without the field) keeps the stored keys; empty
+    /// removes them.
+    #[serde(default)]
+    jwks: Option<String>,
 }
 
 impl ClientForm {
@@ -121,6 +132,8 @@ impl ClientForm {
             exchange_audiences: c.exchange_audiences.join(", "),
             exchange_scopes: c.exchange_scopes.join(", "),
             exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
+            jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
         }
     }
 
@@ -163,6 +176,15 @@ impl ClientForm {
                 scopes: split_list(&self.exchange_scopes),
                 impersonation: self.exchange_impersonation.is_some(),
             }),
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests.is_some(),
+            jwks: match self.jwks.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(serde_json::Value::Null),
+                Some(text) => Some(
+                    serde_json::from_str(text)
+                        .map_err(|e| AdminError::Invalid { field: "jwks", message: format!("not JSON: {e}") })?,
+                ),
+            },
         })
     }
 }

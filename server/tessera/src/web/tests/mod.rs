@@ -5,9 +5,11 @@
 //! its tests.
 
 mod console;
+mod device;
 mod harness;
 mod hot_path;
 mod oauth;
+mod par;
 mod revocation;
 mod test_panel;
 mod token_exchange;

@@ -190,6 +190,6 @@ async fn a_denying_plugin_refuses_whatever_its_failure_policy() {
     let app = app!(h);
     bind(&h, "deny", "skip");
     let (status, body) = send!(&app, token_request(&c, &[("grant_type", "client_credentials"), ("audience", AUD)]));
-    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")), "{body}");
     assert_eq!(body["error_description"], "denied by fixture");
 }

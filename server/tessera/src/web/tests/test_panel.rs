@@ -10,13 +10,17 @@
 use super::harness::{AUD, CB, Harness, PASSWORD, TestClient, app, claims, send, sign_in_and_authorize, token_request};
 use crate::clock::Clock as _;
 use crate::service::admin::{self, ExchangePolicy, NewClient, NewUser};
+use crate::service::oauth::device::DevicePage;
+use crate::service::oauth::login::LoginOutcome;
 use crate::service::plugins::{self, NewBinding, TestRequest};
+use crate::web::routes;
 use serde_json::{Map, Value, json};
 use tessera_plugin_host::TokenContext;
 
 const FIXTURE: &str = "echo-context";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The claims that differ only by time or by token: left out of the comparison.
 fn timeless(claims: &Value) -> Map<String, Value> {
@@ -187,6 +191,25 @@ async fn the_test_panel_builds_the_context_a_real_token_request_hands_a_plugin()
     let (ctx, _) = panel(&h, "implicit", &app_client, "alice");
     let shown_id = timeless_id(&Value::Object(ctx.id_token_claims.unwrap()));
     assert_eq!(shown_id, timeless_id(&claims(back["id_token"].as_str())), "implicit: ID token");
+
+    // The device grant, approved by alice signed in on the device page.
+    let tv = client(&h, "tv", &[DEVICE], None);
+    let start = [("scope", "openid profile read write"), ("audience", AUD)];
+    let (status, started) = send!(&app, token_request(&tv, &start).uri(routes::DEVICE_AUTHORIZATION));
+    assert_eq!(status, 200, "{started}");
+    let Ok(LoginOutcome::SignedIn { session, .. }) = h.state.oauth.login.login("alice", PASSWORD, "", None) else {
+        panic!("alice signs in")
+    };
+    let user_code = started["user_code"].as_str().unwrap();
+    let decided = h.state.oauth.device.decide(user_code, Some(&session), true, None).unwrap();
+    assert!(matches!(decided, DevicePage::Done { approved: true, .. }), "{decided:?}");
+    let poll = [("grant_type", DEVICE), ("device_code", started["device_code"].as_str().unwrap())];
+    let (status, body) = send!(&app, token_request(&tv, &poll));
+    assert_eq!(status, 200, "{body}");
+    assert_agree(&h, DEVICE, &tv, "alice", body["access_token"].as_str().unwrap());
+    let (ctx, _) = panel(&h, DEVICE, &tv, "alice");
+    let shown_id = timeless_id(&Value::Object(ctx.id_token_claims.unwrap()));
+    assert_eq!(shown_id, timeless_id(&claims(body["id_token"].as_str().unwrap())), "device: ID token");
 }
 
 #[actix_web::test]

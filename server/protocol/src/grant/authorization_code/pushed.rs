@@ -1,0 +1,202 @@
+//! Pushed authorization requests (RFC 9126): the client POSTs the
+//! authorization request's parameters to the PAR endpoint, authenticated as
+//! at the token endpoint, and sends the browser to the authorization
+//! endpoint with only `client_id` and the `request_uri` it got back, so the
+//! parameters never travel through the browser and cannot be changed there.
+//!
+//! The pushed request is validated exactly as the authorization endpoint
+//! validates one ([`request::validate`]), but every refusal is answered to
+//! the client directly (RFC 9126 §2.3), never redirected. What is stored is
+//! the request's parameters without client credentials; the authorization
+//! endpoint validates them again when the browser arrives.
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::grant::authorization_code::request::{self, Refusal};
+use crate::model::ClientProfile;
+use crate::params::Params;
+use crate::secret::PlainSecret;
+use serde::Serialize;
+
+/// RFC 9126 §2.2: the URN prefix of the `request_uri` values Tessera issues.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// Parameters that authenticate the client and must never be stored with
+/// the request.
+const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
+
+/// RFC 9126 §2.2: the PAR endpoint's 201 answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Response {
+    /// The reference the browser carries to the authorization endpoint.
+    pub request_uri: String,
+    /// Seconds until the reference expires if unused.
+    pub expires_in: i64,
+}
+
+/// A new `request_uri` from 32 random bytes: the URN prefix and 256 bits in
+/// base64url. Returned as a secret because whoever holds it can start the
+/// client's authorization request, so it is stored only as its hash.
+pub fn request_uri(random: [u8; 32]) -> PlainSecret {
+    PlainSecret::received(&format!("{REQUEST_URI_PREFIX}{}", PlainSecret::from_random(random).expose()))
+}
+
+/// Validates a pushed authorization request from the authenticated
+/// `client` (with its registered `redirect_uris`) and returns the
+/// parameters to store, `application/x-www-form-urlencoded`, without client
+/// credentials and with the authenticated client's id.
+///
+/// RFC 9126 §2.1: `request_uri` is refused in a pushed request, and a
+/// `client_id` naming another client than the authenticated one is
+/// `invalid_request`. Request objects (RFC 9101 `request`) are not
+/// supported, so one is refused rather than ignored.
+pub fn push(params: &Params, client: &ClientProfile, redirect_uris: &[String]) -> Result<String, OAuthError> {
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
+    }
+    if params.get("request").is_some() {
+        return Err(OAuthError::invalid_request("request objects are not supported"));
+    }
+    match params.get("client_id") {
+        Some(id) if id != client.id.as_str() => {
+            return Err(OAuthError::invalid_request("client_id is not the authenticated client"));
+        }
+        _ => {}
+    }
+    let mut stored = Params::parse(params.encode_without(CREDENTIALS).as_bytes())?;
+    stored.insert("client_id", client.id.as_str());
+    match request::validate(&stored, Some((client, redirect_uris))) {
+        Ok(_) => Ok(stored.encode_without(&[])),
+        Err(Refusal::Page(m)) => Err(OAuthError::invalid_request(m)),
+        Err(Refusal::Redirect { error, .. }) => Err(error),
+    }
+}
+
+/// What an authorization request names when it refers to a pushed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The `request_uri`, as the client sent it.
+    pub request_uri: String,
+    /// The `client_id` that must have pushed it.
+    pub client_id: String,
+}
+
+/// The pushed request an authorization request refers to: `None` if it
+/// carries no `request_uri`. RFC 9126 §4: `client_id` is then required, and
+/// every other parameter is ignored (only the pushed ones count).
+pub fn reference(params: &Params) -> Option<Result<Reference, OAuthError>> {
+    let request_uri = params.get("request_uri")?;
+    Some(match params.get("client_id") {
+        Some(client_id) => Ok(Reference { request_uri: request_uri.to_owned(), client_id: client_id.to_owned() }),
+        None => Err(OAuthError::invalid_request("a request_uri needs the client_id that pushed it")),
+    })
+}
+
+/// RFC 9126 §4 with RFC 9101 §6.2's code: the reference is unknown, expired,
+/// already used, or was pushed by another client. The description does not
+/// say which, so a guessed reference learns nothing.
+pub fn unusable() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidRequestUri,
+        "the request_uri is unknown, expired, already used or pushed by another client",
+    )
+}
+
+/// RFC 9126 §6: the client is registered to send its authorization
+/// requests only by PAR, and this one came through the browser.
+pub fn required() -> OAuthError {
+    OAuthError::invalid_request("this client must push its authorization requests (RFC 9126)")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ids::ClientId;
+    use crate::model::GrantType;
+
+    const CB: &str = "https://app.example/cb";
+    const CH: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(confidential: bool) -> ClientProfile {
+        ClientProfile {
+            id: ClientId::new("c"),
+            name: "c".into(),
+            confidential,
+            grant_types: vec![GrantType::AuthorizationCode],
+            allowed_scopes: None,
+            allowed_audiences: None,
+        }
+    }
+
+    fn pushed(pairs: &[(&str, &str)], c: &ClientProfile) -> Result<String, OAuthError> {
+        push(&Params::from_pairs(pairs.iter().copied()), c, &[CB.to_owned()])
+    }
+
+    #[test]
+    fn a_valid_request_is_stored_without_credentials_and_with_the_client() {
+        let stored = pushed(
+            &[
+                ("response_type", "code"),
+                ("redirect_uri", CB),
+                ("client_secret", "s3cr3t"),
+                ("code_challenge", CH),
+                ("code_challenge_method", "S256"),
+                ("state", "st"),
+            ],
+            &client(true),
+        )
+        .unwrap();
+        let p = Params::parse(stored.as_bytes()).unwrap();
+        assert_eq!(p.get("client_id"), Some("c"));
+        assert_eq!(p.get("state"), Some("st"));
+        assert_eq!(p.get("client_secret"), None, "credentials are never stored");
+        assert!(request::validate(&p, Some((&client(true), &[CB.to_owned()]))).is_ok());
+    }
+
+    /// RFC 9126 §2.3: refusals are answered to the client, never redirected;
+    /// the authorization endpoint's rules apply.
+    #[test]
+    fn the_authorization_endpoint_rules_apply_and_refusals_are_errors() {
+        let c = client(false);
+        let e = pushed(&[("response_type", "code"), ("redirect_uri", CB)], &c).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest, "a public client needs PKCE");
+        let e = pushed(&[("response_type", "code"), ("redirect_uri", "https://evil.example/cb")], &client(true))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest, "an unregistered redirect URI");
+        let e = pushed(&[("response_type", "token"), ("redirect_uri", CB)], &client(true)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+    }
+
+    /// RFC 9126 §2.1: no request_uri inside a pushed request; no client_id of
+    /// another client.
+    #[test]
+    fn request_uri_and_another_client_id_are_refused() {
+        let c = client(true);
+        let base = [("response_type", "code"), ("redirect_uri", CB)];
+        let e = pushed(&[base[0], base[1], ("request_uri", "urn:x")], &c).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let e = pushed(&[base[0], base[1], ("client_id", "other")], &c).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(pushed(&[base[0], base[1], ("client_id", "c")], &c).is_ok());
+    }
+
+    #[test]
+    fn request_uris_are_urns_with_256_random_bits() {
+        let a = request_uri([1; 32]);
+        let b = request_uri([2; 32]);
+        assert!(a.expose().starts_with(REQUEST_URI_PREFIX));
+        assert_eq!(a.expose().len(), REQUEST_URI_PREFIX.len() + 43);
+        assert_ne!(a.expose(), b.expose());
+    }
+
+    /// RFC 9126 §4: a reference needs its client_id.
+    #[test]
+    fn a_reference_needs_the_client_id() {
+        assert!(reference(&Params::from_pairs([("client_id", "c")])).is_none());
+        let e = reference(&Params::from_pairs([("request_uri", "urn:x")])).unwrap().unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let r = reference(&Params::from_pairs([("request_uri", "urn:x"), ("client_id", "c")])).unwrap().unwrap();
+        assert_eq!(r, Reference { request_uri: "urn:x".into(), client_id: "c".into() });
+        assert_eq!(unusable().code.as_str(), "invalid_request_uri");
+    }
+}

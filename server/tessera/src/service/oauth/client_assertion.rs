@@ -1,0 +1,70 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2, OIDC Core §9):
+//! the assertion's signature is checked with a key of the client's
+//! registered JWK Set (inline; asymmetric algorithms only), its claims by
+//! `tessera_protocol::client_assertion`, and its `jti` is recorded so the
+//! assertion is accepted once (`tessera_store::assertions`).
+
+use crate::service::store_failure;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use tessera_protocol::OAuthError;
+use tessera_protocol::client_assertion;
+use tessera_store::DbConn;
+use tessera_store::clients::Client;
+
+/// Parses a JWK Set an administrator registers: public keys only (RSA, EC
+/// or OKP: the algorithms of `client_assertion::ALGORITHMS`). The error says what is wrong.
+pub fn parse_public_jwks(jwks: &Value) -> Result<JwkSet, String> {
+    let set: JwkSet = serde_json::from_value(jwks.clone()).map_err(|e| format!("not a JWK Set: {e}"))?;
+    if set.keys.is_empty() {
+        return Err("the JWK Set has no keys".into());
+    }
+    let has_private = jwks["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some()));
+    if has_private {
+        return Err("register public keys only (a key has a private member d)".into());
+    }
+    for k in &set.keys {
+        if DecodingKey::from_jwk(k).is_err()
+            || matches!(k.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_))
+        {
+            return Err("every key must be an RSA, EC or OKP public key".into());
+        }
+    }
+    Ok(set)
+}
+
+/// Verifies `client`'s assertion at `now`: signature, claims (`aud` one of
+/// `audiences`), then records its `jti`; a replay is `invalid_client`.
+pub fn verify(
+    conn: &mut DbConn,
+    client: &Client,
+    assertion: &str,
+    audiences: &[String],
+    now: i64,
+) -> Result<(), OAuthError> {
+    let refuse = |why: &str| OAuthError::invalid_client().with_detail(format!("client assertion: {why}"));
+    let Some(jwks) = &client.jwks else { return Err(refuse("the client registered no JWKS")) };
+    let set = parse_public_jwks(jwks).map_err(|e| refuse(&e))?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refuse("malformed JWT"))?;
+    let allowed = client_assertion::ALGORITHMS.iter().filter_map(|name| name.parse::<Algorithm>().ok());
+    if !allowed.into_iter().any(|a| a == header.alg) {
+        return Err(refuse("unsupported algorithm"));
+    }
+    let mut v = Validation::new(header.alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    let candidates = set.keys.iter().filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
+    let claims = candidates
+        .filter_map(|k| DecodingKey::from_jwk(k).ok())
+        .find_map(|key| jsonwebtoken::decode::<Map<String, Value>>(assertion, &key, &v).ok())
+        .ok_or_else(|| refuse("no registered key verifies the signature"))?
+        .claims;
+    let accepted = client_assertion::check(&claims, &client.id, audiences, now)?;
+    if !tessera_store::assertions::record(conn, &client.id, &accepted.jti, accepted.exp).map_err(store_failure)? {
+        return Err(refuse("jti already used"));
+    }
+    Ok(())
+}

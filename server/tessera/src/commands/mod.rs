@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod mgmt;
 pub mod plugin_author;
 pub mod plugins;
 pub mod serve;

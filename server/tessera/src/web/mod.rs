@@ -2,6 +2,7 @@
 //! by their own function so admin routes (mounted separately) can never be
 //! reached without their authentication.
 
+pub mod api;
 pub mod browser;
 pub mod client_addr;
 pub mod console;
@@ -201,6 +202,7 @@ pub fn server(state: AppState, listen: &str, max_form_bytes: usize) -> std::io::
             ))
             .configure(public_routes)
             .configure(console::routes)
+            .configure(api::routes)
     })
     .bind(listen)?
     .run();

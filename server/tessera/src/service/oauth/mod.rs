@@ -10,6 +10,7 @@
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
 //! | revocation (RFC 7009) | [`RevocationService`] | `revocation.rs` |
 //! | userinfo (OIDC Core §5.3) | [`UserinfoService`] | `userinfo.rs` |
+//! | management API bearer tokens | [`ManagementAuth`] | `management.rs` |
 //!
 //! They share the [`Issuer`] (claims, plugin pipeline, signer; `issuer.rs`),
 //! client authentication (`client_auth.rs`) and the check that a JWT is one
@@ -28,6 +29,7 @@ pub mod introspection;
 pub mod issuer;
 pub mod login;
 pub mod logout;
+pub mod management;
 pub mod refresh;
 pub mod revocation;
 pub mod token;
@@ -38,6 +40,7 @@ pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
 pub use login::LoginService;
 pub use logout::LogoutService;
+pub use management::ManagementAuth;
 pub use refresh::RefreshLifetimes;
 pub use revocation::RevocationService;
 pub use token::TokenService;
@@ -86,6 +89,8 @@ pub struct OAuthServices {
     pub revocation: Arc<RevocationService>,
     /// The userinfo endpoint.
     pub userinfo: Arc<UserinfoService>,
+    /// Bearer tokens of the management API (`management.rs`).
+    pub management: Arc<ManagementAuth>,
 }
 
 impl OAuthServices {
@@ -126,6 +131,7 @@ impl OAuthServices {
                 clients.clone(),
             )),
             revocation: Arc::new(RevocationService::new(store.clone(), clock.clone(), issuer.clone(), clients)),
+            management: Arc::new(ManagementAuth::new(store.clone(), clock.clone(), issuer.clone())),
             userinfo: Arc::new(UserinfoService::new(store, clock, issuer)),
         }
     }

@@ -6,6 +6,7 @@
 
 mod console;
 mod harness;
+mod management;
 mod oauth;
 mod test_panel;
 mod token_exchange;

@@ -1,0 +1,179 @@
+//! Bearer tokens of the management API (issue #14 item 2): Tessera issues
+//! them itself, by `client_credentials`, for a built-in audience
+//! ([`management_audience`]), and checks them here with the rules every other
+//! access token passes (`access_token.rs`), then the audience, the client
+//! (it must still exist and be enabled) and the scope an operation needs.
+
+use super::access_token::own_access_token;
+use super::issuer::Issuer;
+use crate::clock::SharedClock;
+use crate::service::store_failure;
+use serde_json::Value;
+use std::sync::Arc;
+use tessera_protocol::OAuthError;
+use tessera_store::{Store, clients};
+
+/// The path of the management API below the issuer; with the issuer in
+/// front and a trailing slash it is the audience of management tokens (the
+/// HTTP routes in `web::routes::api` are mounted at this same path).
+pub const MANAGEMENT_PATH: &str = "/api/v1";
+
+/// The audience (API identifier) of management tokens for `issuer`.
+pub fn management_audience(issuer: &str) -> String {
+    format!("{issuer}{MANAGEMENT_PATH}/")
+}
+
+/// A scope of the management API: one per resource and action, so a CI
+/// client that uploads plugins need not be able to change clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ManagementScope {
+    /// List and read clients and their secrets' hints.
+    ReadClients,
+    /// Create, change and delete clients; add and revoke their secrets.
+    WriteClients,
+    /// List and read APIs.
+    ReadApis,
+    /// Create, change and delete APIs.
+    WriteApis,
+    /// List and read plugins and their versions.
+    ReadPlugins,
+    /// Upload plugin versions.
+    WritePlugins,
+    /// List and read bindings.
+    ReadBindings,
+    /// Create, change and delete bindings.
+    WriteBindings,
+}
+
+impl ManagementScope {
+    /// Every scope, in the order the management API registers them.
+    pub const ALL: [ManagementScope; 8] = [
+        ManagementScope::ReadClients,
+        ManagementScope::WriteClients,
+        ManagementScope::ReadApis,
+        ManagementScope::WriteApis,
+        ManagementScope::ReadPlugins,
+        ManagementScope::WritePlugins,
+        ManagementScope::ReadBindings,
+        ManagementScope::WriteBindings,
+    ];
+
+    /// The scope's wire name (`action:resource`), the one table of names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagementScope::ReadClients => "read:clients",
+            ManagementScope::WriteClients => "write:clients",
+            ManagementScope::ReadApis => "read:apis",
+            ManagementScope::WriteApis => "write:apis",
+            ManagementScope::ReadPlugins => "read:plugins",
+            ManagementScope::WritePlugins => "write:plugins",
+            ManagementScope::ReadBindings => "read:bindings",
+            ManagementScope::WriteBindings => "write:bindings",
+        }
+    }
+
+    /// The scope named `name`, if there is one.
+    pub fn parse(name: &str) -> Option<ManagementScope> {
+        ManagementScope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// Why a management request was refused (RFC 6750 §3.1).
+#[derive(Debug)]
+pub enum BearerError {
+    /// No bearer token: 401 with a bare challenge.
+    Missing,
+    /// Invalid, expired, foreign, for another audience, or its client is
+    /// gone or disabled: 401 `invalid_token`.
+    InvalidToken,
+    /// A valid management token without the scope: 403 `insufficient_scope`.
+    InsufficientScope(ManagementScope),
+    /// Storage or keys failed.
+    Internal(OAuthError),
+}
+
+/// Who made a management request: the client its token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementActor {
+    /// The management client's id.
+    pub client_id: String,
+}
+
+impl ManagementActor {
+    /// The actor recorded in the audit log (`client:<id>`, so it cannot be
+    /// mistaken for an administrator's name or `cli`).
+    pub fn audit_name(&self) -> String {
+        format!("client:{}", self.client_id)
+    }
+}
+
+/// Checks management tokens.
+pub struct ManagementAuth {
+    store: Store,
+    clock: SharedClock,
+    issuer: Arc<Issuer>,
+    audience: String,
+}
+
+impl ManagementAuth {
+    /// Tokens are checked against `issuer`; their audience must be
+    /// [`management_audience`] of its URL.
+    pub(crate) fn new(store: Store, clock: SharedClock, issuer: Arc<Issuer>) -> ManagementAuth {
+        let audience = management_audience(issuer.url());
+        ManagementAuth { store, clock, issuer, audience }
+    }
+
+    /// The time of a management request's changes, from the services'
+    /// clock (the admin services take it rather than reading a clock).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The audience management tokens carry.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The actor behind `token` if it is a valid management token whose
+    /// `scope` claim holds `needed`.
+    pub fn authorize(&self, token: Option<&str>, needed: ManagementScope) -> Result<ManagementActor, BearerError> {
+        let token = token.ok_or(BearerError::Missing)?;
+        let own = own_access_token(&self.issuer, &self.store, token, self.clock.now())
+            .map_err(BearerError::Internal)?
+            .ok_or(BearerError::InvalidToken)?;
+        if own.api.audience.as_str() != self.audience {
+            return Err(BearerError::InvalidToken);
+        }
+        let client_id = own.client_id().to_owned();
+        let mut conn = self.store.conn().map_err(|e| BearerError::Internal(store_failure(e)))?;
+        let client = clients::find(&mut conn, &client_id).map_err(|e| BearerError::Internal(store_failure(e)))?;
+        if client.is_none_or(|c| c.disabled) {
+            return Err(BearerError::InvalidToken);
+        }
+        let granted = own.claims.get("scope").and_then(Value::as_str).unwrap_or("");
+        if !granted.split(' ').any(|s| s == needed.as_str()) {
+            return Err(BearerError::InsufficientScope(needed));
+        }
+        Ok(ManagementActor { client_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_names_round_trip_and_are_unique() {
+        let names: std::collections::HashSet<&str> = ManagementScope::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names.len(), ManagementScope::ALL.len());
+        for s in ManagementScope::ALL {
+            assert_eq!(ManagementScope::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ManagementScope::parse("write:everything"), None);
+    }
+
+    #[test]
+    fn the_audience_is_the_api_path_below_the_issuer() {
+        assert_eq!(management_audience("https://id.example"), "https://id.example/api/v1/");
+    }
+}

@@ -2,7 +2,9 @@
 //! them itself, by `client_credentials`, for a built-in audience
 //! ([`management_audience`]), and checks them here with the rules every other
 //! access token passes (`access_token.rs`), then the audience, the client
-//! (it must still exist and be enabled) and the scope an operation needs.
+//! (it must still exist, be enabled, and name the management audience and
+//! the scope itself: a client left open to "any API" is not a management
+//! client) and the scope an operation needs.
 
 use super::access_token::own_access_token;
 use super::issuer::Issuer;
@@ -147,11 +149,17 @@ impl ManagementAuth {
         let client_id = own.client_id().to_owned();
         let mut conn = self.store.conn().map_err(|e| BearerError::Internal(store_failure(e)))?;
         let client = clients::find(&mut conn, &client_id).map_err(|e| BearerError::Internal(store_failure(e)))?;
-        if client.is_none_or(|c| c.disabled) {
+        // A client whose audiences or scopes are left open ("any API", "any
+        // scope") may be issued a token for this audience like for any API;
+        // only a client that names the management API, and the scope, is a
+        // management client.
+        let Some(client) = client.filter(|c| !c.disabled) else { return Err(BearerError::InvalidToken) };
+        if !client.allowed_audiences.as_ref().is_some_and(|a| a.iter().any(|x| *x == self.audience)) {
             return Err(BearerError::InvalidToken);
         }
+        let allowed = client.allowed_scopes.as_ref().is_some_and(|s| s.iter().any(|x| x == needed.as_str()));
         let granted = own.claims.get("scope").and_then(Value::as_str).unwrap_or("");
-        if !granted.split(' ').any(|s| s == needed.as_str()) {
+        if !allowed || !granted.split(' ').any(|s| s == needed.as_str()) {
             return Err(BearerError::InsufficientScope(needed));
         }
         Ok(ManagementActor { client_id })

@@ -87,6 +87,19 @@ async fn no_token_or_a_foreign_audience_is_401_with_a_challenge() {
 
     let (status, _, _) = call!(&app, TestRequest::get().uri(paths::CLIENTS).insert_header(bearer("not.a.jwt")));
     assert_eq!(status, 401);
+
+    // A client open to any API and any scope gets a token for the
+    // management audience from the token endpoint, but it is not a
+    // management client: it names neither the audience nor the scope.
+    mgmt_client(&h, &[ManagementScope::ReadClients]);
+    let audience = management_audience(ISSUER);
+    let form = [("grant_type", "client_credentials"), ("audience", audience.as_str()), ("scope", "read:clients")];
+    let (status, t) = json(test::call_service(&app, token_request(&other, &form).to_request()).await).await;
+    assert_eq!(status, 200, "{t}");
+    let t = t["access_token"].as_str().unwrap();
+    let (status, headers, _) = call!(&app, TestRequest::get().uri(paths::CLIENTS).insert_header(bearer(t)));
+    assert_eq!(status, 401);
+    assert!(hv(&headers, header::WWW_AUTHENTICATE).contains("error=\"invalid_token\""));
 }
 
 #[actix_web::test]

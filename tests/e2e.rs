@@ -14,6 +14,7 @@ pub mod console;
 mod housekeeping;
 mod introspection;
 mod keys;
+mod management_api;
 mod oidc;
 mod plugin_signatures;
 pub mod plugins;

@@ -64,7 +64,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum MgmtClientCommand {
     /// Create a management client (client_credentials for the management
-    /// API's audience, `<issuer>/api/v1/`); prints its id and secret once.
+    /// API's audience, `urn:tessera:management-api`); prints its id and
+    /// secret once.
     Create(MgmtClientCreateArgs),
 }
 

@@ -5,7 +5,7 @@ use super::{Context, output};
 use crate::cli::MgmtClientCommand;
 use crate::service::admin::split_list;
 use crate::service::management::create_management_client;
-use crate::service::oauth::management::{ManagementScope, management_audience};
+use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
 use anyhow::anyhow;
 use serde_json::json;
 
@@ -32,12 +32,11 @@ pub fn mgmt_client(ctx: &Context, cmd: MgmtClientCommand) -> anyhow::Result<()> 
                 &ctx.store,
                 &ctx.master,
                 ACTOR,
-                &issuer,
                 &a.name,
                 &scopes,
                 ctx.config.tokens.access_token_lifetime_secs,
             )?;
-            let audience = management_audience(&issuer);
+            let audience = MANAGEMENT_AUDIENCE;
             let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
             output(
                 a.json,

@@ -8,7 +8,7 @@ use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, NewClient};
-use crate::service::oauth::management::{ManagementScope, management_audience};
+use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
 use crate::service::plugins::{self, BindingEntry, NewUpload};
 use crate::service::views::{ApiView, ClientView, PluginVersionView, PluginView};
 use base64::Engine as _;
@@ -168,10 +168,9 @@ fn ensure_management_api(
     master: &MasterKey,
     actor: &str,
     now: i64,
-    issuer: &str,
     lifetime_secs: i64,
-) -> Result<String, AdminError> {
-    let audience = management_audience(issuer);
+) -> Result<(), AdminError> {
+    let audience = MANAGEMENT_AUDIENCE.to_owned();
     let all: Vec<String> = ManagementScope::ALL.iter().map(|s| s.as_str().to_owned()).collect();
     let existing = apis::find_by_identifier(&mut *store.conn()?, &audience)?;
     match existing {
@@ -182,7 +181,7 @@ fn ensure_management_api(
                 actor,
                 now,
                 NewApi {
-                    identifier: audience.clone(),
+                    identifier: audience,
                     name: Some("Tessera management API".into()),
                     alg: SigningAlg::RS256,
                     token_lifetime_secs: lifetime_secs,
@@ -211,7 +210,7 @@ fn ensure_management_api(
         }
         Some(_) => {}
     }
-    Ok(audience)
+    Ok(())
 }
 
 /// Creates a management client: a confidential `client_credentials` client
@@ -221,7 +220,6 @@ pub fn create_management_client(
     store: &Store,
     master: &MasterKey,
     actor: &str,
-    issuer: &str,
     name: &str,
     scopes: &[ManagementScope],
     lifetime_secs: i64,
@@ -230,12 +228,12 @@ pub fn create_management_client(
         return Err(AdminError::Invalid { field: "scopes", message: "name at least one scope".into() });
     }
     let now = clock::now();
-    let audience = ensure_management_api(store, master, actor, now, issuer, lifetime_secs)?;
+    ensure_management_api(store, master, actor, now, lifetime_secs)?;
     let new = NewClient {
         name: name.to_owned(),
         grant_types: vec![GrantType::ClientCredentials.as_str().to_owned()],
         scopes: Some(scopes.iter().map(|s| s.as_str().to_owned()).collect()),
-        audiences: Some(vec![audience]),
+        audiences: Some(vec![MANAGEMENT_AUDIENCE.to_owned()]),
         metadata: json!({"management": true}),
         ..NewClient::default()
     };

@@ -35,9 +35,8 @@ pub const CONSENT: &str = "/consent";
 /// prefix (actix needs literals there; `web/api` checks in its tests that
 /// these functions build paths the OpenAPI document lists).
 pub mod api {
-    /// Every management path starts with it; with the issuer in front and a
-    /// trailing slash it is the management tokens' audience.
-    pub const PREFIX: &str = crate::service::oauth::management::MANAGEMENT_PATH;
+    /// Every management path starts with it.
+    pub const PREFIX: &str = "/api/v1";
     /// The OpenAPI 3.1 document.
     pub const OPENAPI: &str = "/api/v1/openapi.json";
     /// Clients: list (GET) and create (POST).

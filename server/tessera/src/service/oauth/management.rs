@@ -1,6 +1,6 @@
 //! Bearer tokens of the management API (issue #14 item 2): Tessera issues
 //! them itself, by `client_credentials`, for a built-in audience
-//! ([`management_audience`]), and checks them here with the rules every other
+//! ([`MANAGEMENT_AUDIENCE`]), and checks them here with the rules every other
 //! access token passes (`access_token.rs`), then the audience, the client
 //! (it must still exist, be enabled, and name the management audience and
 //! the scope itself: a client left open to "any API" is not a management
@@ -15,15 +15,12 @@ use std::sync::Arc;
 use tessera_protocol::OAuthError;
 use tessera_store::{Store, clients};
 
-/// The path of the management API below the issuer; with the issuer in
-/// front and a trailing slash it is the audience of management tokens (the
-/// HTTP routes in `web::routes::api` are mounted at this same path).
-pub const MANAGEMENT_PATH: &str = "/api/v1";
-
-/// The audience (API identifier) of management tokens for `issuer`.
-pub fn management_audience(issuer: &str) -> String {
-    format!("{issuer}{MANAGEMENT_PATH}/")
-}
+/// The audience (API identifier) of management tokens. It is fixed rather
+/// than derived from the issuer URL because `tessera mgmt-client create`
+/// runs on the server's machine with a configuration that may not name the
+/// issuer the server answers as; a token is still bound to this server by
+/// its `iss` and signature, which `own_access_token` checks first.
+pub const MANAGEMENT_AUDIENCE: &str = "urn:tessera:management-api";
 
 /// A scope of the management API: one per resource and action, so a CI
 /// client that uploads plugins need not be able to change clients.
@@ -114,26 +111,19 @@ pub struct ManagementAuth {
     store: Store,
     clock: SharedClock,
     issuer: Arc<Issuer>,
-    audience: String,
 }
 
 impl ManagementAuth {
     /// Tokens are checked against `issuer`; their audience must be
-    /// [`management_audience`] of its URL.
+    /// [`MANAGEMENT_AUDIENCE`].
     pub(crate) fn new(store: Store, clock: SharedClock, issuer: Arc<Issuer>) -> ManagementAuth {
-        let audience = management_audience(issuer.url());
-        ManagementAuth { store, clock, issuer, audience }
+        ManagementAuth { store, clock, issuer }
     }
 
     /// The time of a management request's changes, from the services'
     /// clock (the admin services take it rather than reading a clock).
     pub fn now(&self) -> i64 {
         self.clock.now()
-    }
-
-    /// The audience management tokens carry.
-    pub fn audience(&self) -> &str {
-        &self.audience
     }
 
     /// The actor behind `token` if it is a valid management token whose
@@ -143,7 +133,7 @@ impl ManagementAuth {
         let own = own_access_token(&self.issuer, &self.store, token, self.clock.now())
             .map_err(BearerError::Internal)?
             .ok_or(BearerError::InvalidToken)?;
-        if own.api.audience.as_str() != self.audience {
+        if own.api.audience.as_str() != MANAGEMENT_AUDIENCE {
             return Err(BearerError::InvalidToken);
         }
         let client_id = own.client_id().to_owned();
@@ -154,7 +144,7 @@ impl ManagementAuth {
         // only a client that names the management API, and the scope, is a
         // management client.
         let Some(client) = client.filter(|c| !c.disabled) else { return Err(BearerError::InvalidToken) };
-        if !client.allowed_audiences.as_ref().is_some_and(|a| a.iter().any(|x| *x == self.audience)) {
+        if !client.allowed_audiences.as_ref().is_some_and(|a| a.iter().any(|x| x == MANAGEMENT_AUDIENCE)) {
             return Err(BearerError::InvalidToken);
         }
         let allowed = client.allowed_scopes.as_ref().is_some_and(|s| s.iter().any(|x| x == needed.as_str()));
@@ -178,10 +168,5 @@ mod tests {
             assert_eq!(ManagementScope::parse(s.as_str()), Some(s));
         }
         assert_eq!(ManagementScope::parse("write:everything"), None);
-    }
-
-    #[test]
-    fn the_audience_is_the_api_path_below_the_issuer() {
-        assert_eq!(management_audience("https://id.example"), "https://id.example/api/v1/");
     }
 }

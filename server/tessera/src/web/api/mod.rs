@@ -111,7 +111,7 @@ fn document<F>(operations: &utoipa_actix_web::scope::Scope<F>) -> OpenApi {
         SecurityScheme::OAuth2(OAuth2::with_description(
             [Flow::ClientCredentials(ClientCredentials::new(crate::web::routes::TOKEN, scopes))],
             "Access tokens Tessera issues by client_credentials for the management API's audience \
-             (<issuer>/api/v1/); `tessera mgmt-client create` makes a client that may get them.",
+             (urn:tessera:management-api); `tessera mgmt-client create` makes a client that may get them.",
         )),
     );
     let mut info = Info::new("Tessera management API", env!("CARGO_PKG_VERSION"));

@@ -4,10 +4,10 @@
 //! document against the routes that answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::harness::{AUD, Harness, ISSUER, TestClient, json, token_request};
+use super::harness::{AUD, Harness, TestClient, json, token_request};
 use crate::service::admin;
 use crate::service::management::create_management_client;
-use crate::service::oauth::management::{ManagementScope, management_audience};
+use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
 use crate::web::routes::api as paths;
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
@@ -27,15 +27,15 @@ macro_rules! mgmt_app {
 
 /// A management client with `scopes`.
 fn mgmt_client(h: &Harness, scopes: &[ManagementScope]) -> TestClient {
-    let (c, secret) = create_management_client(h.store(), &h.master, "test", ISSUER, "ci", scopes, 300).unwrap();
+    let (c, secret) = create_management_client(h.store(), &h.master, "test", "ci", scopes, 300).unwrap();
     TestClient { id: c.id, secret: secret.expose().to_owned() }
 }
 
 /// A management token of `client` for `scopes`.
 macro_rules! token {
     ($app:expr, $client:expr, $scopes:expr) => {{
-        let audience = management_audience(ISSUER);
-        let form = [("grant_type", "client_credentials"), ("audience", audience.as_str()), ("scope", $scopes)];
+        let audience = MANAGEMENT_AUDIENCE;
+        let form = [("grant_type", "client_credentials"), ("audience", audience), ("scope", $scopes)];
         let (status, body) = json(test::call_service($app, token_request($client, &form).to_request()).await).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
@@ -92,8 +92,8 @@ async fn no_token_or_a_foreign_audience_is_401_with_a_challenge() {
     // management audience from the token endpoint, but it is not a
     // management client: it names neither the audience nor the scope.
     mgmt_client(&h, &[ManagementScope::ReadClients]);
-    let audience = management_audience(ISSUER);
-    let form = [("grant_type", "client_credentials"), ("audience", audience.as_str()), ("scope", "read:clients")];
+    let audience = MANAGEMENT_AUDIENCE;
+    let form = [("grant_type", "client_credentials"), ("audience", audience), ("scope", "read:clients")];
     let (status, t) = json(test::call_service(&app, token_request(&other, &form).to_request()).await).await;
     assert_eq!(status, 200, "{t}");
     let t = t["access_token"].as_str().unwrap();
@@ -117,8 +117,8 @@ async fn a_missing_scope_is_403_naming_it() {
     assert!(challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"write:clients\""));
     assert_eq!(problem_type(&body), "urn:tessera:problem:insufficient-scope");
     // The client cannot even obtain a scope it was not given.
-    let audience = management_audience(ISSUER);
-    let form = [("grant_type", "client_credentials"), ("audience", audience.as_str()), ("scope", "write:clients")];
+    let audience = MANAGEMENT_AUDIENCE;
+    let form = [("grant_type", "client_credentials"), ("audience", audience), ("scope", "write:clients")];
     let (status, _) = json(test::call_service(&app, token_request(&c, &form).to_request()).await).await;
     assert_eq!(status, 400);
 }

@@ -16,7 +16,7 @@ mod introspection;
 mod keys;
 mod management_api;
 mod oidc;
-mod plugin_signatures;
+pub mod plugin_signatures;
 pub mod plugins;
 mod startup;
 mod throttle;

@@ -436,3 +436,35 @@ async fn every_documented_operation_answers() {
     assert!(n >= 20, "{n}");
     assert_eq!(routes::TOKEN, doc["components"]["securitySchemes"]["bearer"]["flows"]["clientCredentials"]["tokenUrl"]);
 }
+
+on_both_backends!(uploads_follow_the_signature_policy, |backend: Backend| async move {
+    use crate::plugin_signatures::{keygen, server, sign};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "ci");
+    let s = server(backend, dir.path(), true, &public);
+    let m = mgmt(&s, "write:plugins").await;
+    let file = component("fixtures", "allow-claim");
+    let wasm = std::fs::read(&file).unwrap();
+    let signature = std::fs::read_to_string(sign(dir.path(), &file, &key, "a.sig")).unwrap();
+    let signed = |sig: String| {
+        let wasm = wasm.clone();
+        move |b: reqwest::RequestBuilder| {
+            b.header("content-type", "application/wasm").header("tessera-plugin-signature", sig.trim()).body(wasm)
+        }
+    };
+    let r = m.upload_raw("rule", wasm.clone()).await;
+    assert_eq!((r.status, r.bad_field()), (400, "signature"));
+    let r = m.send(Method::POST, &paths::plugin_versions("rule"), signed(signature.clone())).await;
+    assert_eq!((r.status, &r.body["signed_by"]), (201, &json!("ci")), "{}", r.body);
+    // The same content again: unsigned still refused, signed the same version.
+    let r = m.upload_raw("rule", wasm.clone()).await;
+    assert_eq!((r.status, r.bad_field()), (400, "signature"));
+    let r = m.send(Method::POST, &paths::plugin_versions("rule"), signed(signature.clone())).await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(1)), "{}", r.body);
+    // Multipart carries the signature as a field.
+    let form = reqwest::multipart::Form::new()
+        .part("component", reqwest::multipart::Part::bytes(wasm.clone()).file_name("rule.wasm"))
+        .text("signature", signature.trim().to_owned());
+    let r = m.send(Method::POST, &paths::plugin_versions("rule"), |b| b.multipart(form)).await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(1)), "{}", r.body);
+});

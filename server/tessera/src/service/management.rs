@@ -131,9 +131,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Uploads a plugin version unless the plugin already has one with the same
-/// content: then that version is returned and nothing is written (`false`),
-/// so a CI pipeline can upload on every run. The signature policy is applied
-/// either way: a repeat upload is refused where a first one would be.
+/// content (and, when this upload is signed, the same signer): then that
+/// version is returned and nothing is written (`false`), so a CI pipeline
+/// can upload on every run. The signature policy is applied either way: a
+/// repeat upload is refused where a first one would be; a signed upload of
+/// content stored unsigned makes a new, signed version.
 pub fn upload_once(
     store: &Store,
     host: &PluginHost,
@@ -143,14 +145,16 @@ pub fn upload_once(
     up: NewUpload<'_>,
 ) -> Result<(PluginVersionView, bool), AdminError> {
     plugins::validate_name(up.name)?;
-    policy
+    let signed_by = policy
         .check(up.wasm, up.signature)
         .map_err(|e| AdminError::Invalid { field: "signature", message: e.to_string() })?;
     let sha256 = sha256_hex(up.wasm);
     {
         let mut conn = store.conn()?;
         if let Some(p) = plugin_rows::find_by_name(&mut conn, up.name)? {
-            let same = plugin_rows::versions(&mut conn, &p.id)?.into_iter().find(|v| v.sha256 == sha256);
+            let same = plugin_rows::versions(&mut conn, &p.id)?
+                .into_iter()
+                .find(|v| v.sha256 == sha256 && (signed_by.is_none() || v.signed_by == signed_by));
             if let Some(v) = same {
                 return Ok((v.into(), false));
             }

@@ -226,6 +226,7 @@ async fn update(
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The management API cannot be deleted", body = ProblemBody, content_type = "application/problem+json"),
         (status = 412, description = "The API changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
     ),

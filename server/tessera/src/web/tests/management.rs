@@ -269,6 +269,17 @@ async fn lists_page_with_a_cursor_and_filter_by_prefix() {
     }
     let expected: Vec<String> = (0..5).map(|i| format!("https://p{i}.example")).collect();
     assert_eq!(seen, expected, "every API once, in order, the management API itself filtered out");
+    // The management API is listed, and cannot be deleted.
+    let (_, _, body) = call!(
+        &app,
+        TestRequest::get().uri(&format!("{}?prefix={MANAGEMENT_AUDIENCE}", paths::APIS)).insert_header(bearer(&t))
+    );
+    let id = body["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, body) = call!(
+        &app,
+        TestRequest::delete().uri(&paths::api(&id)).insert_header(bearer(&t)).insert_header((header::IF_MATCH, "*"))
+    );
+    assert_eq!((status, problem_type(&body)), (409, "urn:tessera:problem:conflict"), "{body}");
     let (status, _, body) =
         call!(&app, TestRequest::get().uri(&format!("{}?limit=0", paths::APIS)).insert_header(bearer(&t)));
     assert_eq!((status, body["invalid-params"][0]["name"].as_str()), (400, Some("limit")));

@@ -6,7 +6,7 @@ use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
 use super::problem::{Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
-use crate::service::admin::{self, ExchangePolicy, NewClient};
+use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient};
 use crate::service::management;
 use crate::service::views::{ClientDetail, ClientSecretView, ClientView};
 use crate::web::AppState;
@@ -157,10 +157,15 @@ pub struct CreatedSecret {
     pub client_secret: String,
 }
 
+/// A refused client change, its field named as [`ClientBody`] names it.
+fn problem(e: AdminError) -> Problem {
+    Problem::renamed(e, &[("scopes", "allowed_scopes")])
+}
+
 /// The client `id` with its secrets, or 404.
 fn detail(state: &AppState, id: &str) -> Result<ClientDetail, Problem> {
     admin::client_detail(&state.store, id, state.oauth.management.now())?
-        .ok_or_else(|| Problem::from(admin::AdminError::NotFound(format!("client {id}"))))
+        .ok_or_else(|| Problem::from(AdminError::NotFound(format!("client {id}"))))
 }
 
 /// Lists clients, by name (`prefix` filters the name).
@@ -205,7 +210,7 @@ async fn create(
     let actor = auth.audit_name();
     let (client, secret) = blocking(move || {
         let now = state.oauth.management.now();
-        admin::create_client(&state.store, &actor, now, body.into_new()).map_err(Problem::from)
+        admin::create_client(&state.store, &actor, now, body.into_new()).map_err(problem)
     })
     .await?;
     let location = paths::client(&client.id);
@@ -272,7 +277,7 @@ async fn update(
         let Value::Object(merged) = merged else { return Err(Problem::internal("a merged client is an object")) };
         let body: ClientBody = parse_fields(merged, CLIENT_FIELDS)?;
         let now = state.oauth.management.now();
-        Ok(ClientView::from(admin::update_client(&state.store, &actor, now, &id, body.into_new())?))
+        Ok(ClientView::from(admin::update_client(&state.store, &actor, now, &id, body.into_new()).map_err(problem)?))
     })
     .await?;
     let tag = etag_of(&client)?;
@@ -372,7 +377,7 @@ fn find_secret(state: &AppState, id: &str, secret: &str) -> Result<ClientSecretV
         .secrets
         .into_iter()
         .find(|s| s.id == secret)
-        .ok_or_else(|| Problem::from(admin::AdminError::NotFound(format!("secret {secret} of client {id}"))))
+        .ok_or_else(|| Problem::from(AdminError::NotFound(format!("secret {secret} of client {id}"))))
 }
 
 /// One secret of a client (its hint and state).

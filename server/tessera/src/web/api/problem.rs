@@ -218,13 +218,27 @@ pub fn body_field(service_field: &str) -> String {
         "grant-types" => "grant_types".into(),
         "redirect-uri" => "redirect_uris".into(),
         "post-logout-redirect-uri" => "post_logout_redirect_uris".into(),
-        "scopes" => "scopes".into(),
         "lifetime" => "token_lifetime_secs".into(),
         "secret" => "secrets".into(),
         "declare-claims" => "declared_claims".into(),
         "file" => "component".into(),
         "overlap" => "overlap_secs".into(),
         other => other.replace('-', "_"),
+    }
+}
+
+impl Problem {
+    /// `e`, with a field error named as a resource's body names it where that
+    /// differs from the shared names of [`body_field`] (`renames`: service
+    /// field, body field).
+    pub fn renamed(e: AdminError, renames: &[(&str, &str)]) -> Problem {
+        match e {
+            AdminError::Invalid { field, message } => match renames.iter().find(|(from, _)| *from == field) {
+                Some((_, to)) => Problem::field(*to, message),
+                None => Problem::field(body_field(field), message),
+            },
+            other => other.into(),
+        }
     }
 }
 

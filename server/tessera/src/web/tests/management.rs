@@ -165,6 +165,8 @@ async fn clients_round_trip_with_etags_and_merge_patch() {
     assert_eq!((status, body["invalid-params"][0]["name"].as_str()), (400, Some("colour")), "{body}");
     let (status, _, body) = call!(&app, patch(Some(&etag), json!({"disabled": "yes"})));
     assert_eq!((status, body["invalid-params"][0]["name"].as_str()), (400, Some("disabled")), "{body}");
+    let (status, _, body) = call!(&app, patch(Some(&etag), json!({"allowed_scopes": ["no\\pe"]})));
+    assert_eq!((status, body["invalid-params"][0]["name"].as_str()), (400, Some("allowed_scopes")), "{body}");
     let (status, _, body) = call!(&app, patch(Some(&etag), json!({"grant_types": ["telepathy"]})));
     assert_eq!((status, body["invalid-params"][0]["name"].as_str()), (400, Some("grant_types")), "{body}");
 

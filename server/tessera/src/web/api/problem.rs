@@ -31,8 +31,6 @@ pub enum ProblemKind {
     InsufficientScope,
     /// The resource does not exist.
     NotFound,
-    /// The method is not one the path allows.
-    MethodNotAllowed,
     /// The change contradicts the stored state (a name taken, a type that
     /// cannot change).
     Conflict,
@@ -59,7 +57,6 @@ impl ProblemKind {
             ProblemKind::Unauthorized => "unauthorized",
             ProblemKind::InsufficientScope => "insufficient-scope",
             ProblemKind::NotFound => "not-found",
-            ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::Conflict => "conflict",
             ProblemKind::PreconditionFailed => "precondition-failed",
             ProblemKind::PayloadTooLarge => "payload-too-large",
@@ -83,7 +80,6 @@ impl ProblemKind {
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::InsufficientScope => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
-            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::Conflict => StatusCode::CONFLICT,
             ProblemKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -102,7 +98,6 @@ impl ProblemKind {
             ProblemKind::Unauthorized => "A valid management token is required",
             ProblemKind::InsufficientScope => "The token lacks the scope this operation needs",
             ProblemKind::NotFound => "Not found",
-            ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::Conflict => "The change conflicts with the current state",
             ProblemKind::PreconditionFailed => "The resource changed since it was read",
             ProblemKind::PayloadTooLarge => "The request body is too large",
@@ -321,7 +316,6 @@ mod tests {
             ProblemKind::Unauthorized,
             ProblemKind::InsufficientScope,
             ProblemKind::NotFound,
-            ProblemKind::MethodNotAllowed,
             ProblemKind::Conflict,
             ProblemKind::PreconditionFailed,
             ProblemKind::PayloadTooLarge,

@@ -404,6 +404,16 @@ on_both_backends!(every_error_path_is_a_problem, |backend: Backend| async move {
         .await;
     assert_eq!(r.status, 415);
     assert_eq!(m.get(paths::PLUGINS).await.status, 403, "write:plugins does not read");
+
+    // The bootstrap command names the scopes it knows.
+    let out = s.cli_output(&["mgmt-client", "create", "--scopes", "read:clients,write:everything"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("write:everything") && stderr.contains("read:bindings"),
+        "{stderr}"
+    );
+    let human = s.cli(&["mgmt-client", "create", "--name", "deploy", "--scopes", "read:plugins"]);
+    assert!(human.contains("client_secret:") && human.contains(MANAGEMENT_AUDIENCE), "{human}");
 });
 
 /// A client for the same server, whose token the caller sets.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `tessera plugin keygen --out DIR/NAME.pem`; returns the key file and the public key.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let key = dir.join(format!("{name}.pem"));
     let out = Command::new(binary()).args(["plugin", "keygen", "--out"]).arg(&key).arg("--json").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -21,7 +21,7 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
 }
 
 /// `tessera plugin sign FILE --key KEY --out DIR/SIG`; returns the signature file.
-fn sign(dir: &Path, file: &str, key: &Path, sig: &str) -> String {
+pub fn sign(dir: &Path, file: &str, key: &Path, sig: &str) -> String {
     let out_path = dir.join(sig);
     let out = Command::new(binary())
         .args(["plugin", "sign", file, "--key"])
@@ -35,7 +35,7 @@ fn sign(dir: &Path, file: &str, key: &Path, sig: &str) -> String {
 }
 
 /// A server whose configuration file trusts `public` as `ci`.
-fn server(backend: Backend, dir: &Path, required: bool, public: &str) -> TestServer {
+pub fn server(backend: Backend, dir: &Path, required: bool, public: &str) -> TestServer {
     let config = dir.join("tessera.toml");
     let text = format!(
         "[plugins]\nrequire_signatures = {required}\ntrusted_signers = [{{ name = \"ci\", public_key = \"{public}\" }}]\n"

@@ -58,6 +58,34 @@ pub enum Command {
     /// Check and export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Clients of the management API (`/api/v1/`), for automation.
+    #[command(subcommand)]
+    MgmtClient(MgmtClientCommand),
+}
+
+/// `mgmt-client` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MgmtClientCommand {
+    /// Create a management client (client_credentials for the management
+    /// API's audience, `urn:tessera:management-api`); prints its id and
+    /// secret once.
+    Create(MgmtClientCreateArgs),
+}
+
+/// `mgmt-client create` flags.
+#[derive(Debug, Args)]
+pub struct MgmtClientCreateArgs {
+    /// Display name.
+    #[arg(long, default_value = "management")]
+    pub name: String,
+    /// Scopes it may obtain, comma-separated (read:clients, write:clients,
+    /// read:apis, write:apis, read:plugins, write:plugins, read:bindings,
+    /// write:bindings); default: all of them.
+    #[arg(long)]
+    pub scopes: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `audit` subcommands: the audit log is a hash chain (server/store/src/audit.rs).

@@ -116,6 +116,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Binding(c) => commands::plugins::binding(&ctx, c),
         Command::Admin(c) => commands::admin::admin(&ctx, c),
         Command::Audit(c) => commands::audit::audit(&ctx, c),
+        Command::MgmtClient(c) => commands::mgmt::mgmt_client(&ctx, c),
     }
 }
 

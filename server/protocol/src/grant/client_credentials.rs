@@ -138,6 +138,24 @@ mod tests {
         assert_eq!(decide(&req(None), &c, Some(&api())).unwrap_err().code, ErrorCode::UnauthorizedClient);
     }
 
+    /// Issue #14 item 2: a client open to any API and any scope gets no
+    /// management token; one that names the audience gets only the scopes
+    /// it names.
+    #[test]
+    fn the_management_api_needs_its_audience_and_scopes_named() {
+        let mut mgmt = api();
+        mgmt.audience = Audience::new(super::super::MANAGEMENT_AUDIENCE);
+        let req = Request { scope: None, audience: mgmt.audience.clone() };
+        assert_eq!(decide(&req, &client(), Some(&mgmt)).unwrap_err().code, ErrorCode::InvalidTarget);
+        let mut named = client();
+        named.allowed_audiences = Some(vec![mgmt.audience.clone()]);
+        let asked = Request { scope: Some(ScopeSet::parse("read").unwrap()), audience: mgmt.audience.clone() };
+        assert_eq!(decide(&asked, &named, Some(&mgmt)).unwrap_err().code, ErrorCode::InvalidScope);
+        assert!(decide(&req, &named, Some(&mgmt)).unwrap().scopes.is_empty());
+        named.allowed_scopes = Some(ScopeSet::parse("read").unwrap());
+        assert_eq!(decide(&req, &named, Some(&mgmt)).unwrap().scopes.to_string(), "read");
+    }
+
     #[test]
     fn unknown_audience_is_invalid_target() {
         assert_eq!(decide(&req(None), &client(), None).unwrap_err().code, ErrorCode::InvalidTarget);

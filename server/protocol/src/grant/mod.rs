@@ -35,6 +35,11 @@ pub struct TokenPlan {
     pub lifetime_secs: i64,
 }
 
+/// The audience of Tessera's own management API (`/api/v1`). Its tokens
+/// go only to clients that list it, and the scopes they use, explicitly: a
+/// client left open to any API and any scope (the default) gets none.
+pub const MANAGEMENT_AUDIENCE: &str = "urn:tessera:management-api";
+
 /// The part every grant with an audience shares: the API must exist and be
 /// allowed to the client, and the scopes must be defined by the API and
 /// allowed to the client. An omitted scope means every allowed scope.
@@ -49,7 +54,14 @@ pub fn plan_for_api(
     let Some(api) = api else {
         return Err(OAuthError::new(ErrorCode::InvalidTarget, format!("unknown audience {audience}")));
     };
-    if client.allowed_audiences.as_ref().is_some_and(|allowed| !allowed.contains(&api.audience)) {
+    // "Any API" and "any scope" never reach the management API: a client
+    // must name its audience and scopes itself (issue #14 item 2).
+    let explicit_only = api.audience.as_str() == MANAGEMENT_AUDIENCE;
+    let allowed = match &client.allowed_audiences {
+        Some(allowed) => allowed.contains(&api.audience),
+        None => !explicit_only,
+    };
+    if !allowed {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
             format!("client may not request audience {}", api.audience),
@@ -57,6 +69,7 @@ pub fn plan_for_api(
     }
     let grantable = match &client.allowed_scopes {
         Some(allowed) => api.scopes.intersection(allowed),
+        None if explicit_only => ScopeSet::default(),
         None => api.scopes.clone(),
     };
     let requested = requested.cloned().unwrap_or_else(|| grantable.clone());

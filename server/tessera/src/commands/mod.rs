@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod mgmt;
 pub mod plugin_author;
 pub mod plugins;
 pub mod serve;

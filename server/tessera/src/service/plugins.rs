@@ -649,7 +649,7 @@ pub fn runs(
 }
 
 /// A binding with the names the console shows for it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct BindingEntry {
     /// The binding.
     pub binding: BindingView,

@@ -1,4 +1,4 @@
-//! What the console shows (and a management API will serialize): read-only
+//! What the console shows and the management API serializes (`web/api/`): read-only
 //! views of users, clients, APIs, keys, bindings, plugin runs and audit
 //! events. A view carries no hash, no sealed secret and no private key, so a
 //! template or a JSON body cannot leak one; it knows nothing of HTML.
@@ -15,6 +15,7 @@ use tessera_store::clients::{Client, ClientSecret};
 use tessera_store::keys::{KeyState, SigningKey};
 use tessera_store::plugins::{Binding, FailurePolicy, Plugin, PluginRunRecord, Trigger, VersionInfo};
 use tessera_store::users::User;
+use utoipa::ToSchema;
 
 /// A user, without the password hash.
 #[derive(Debug, Clone, Serialize)]
@@ -59,7 +60,7 @@ impl From<User> for UserView {
 }
 
 /// A client's settings (its secrets are separate views without hashes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientView {
     /// `client_id`.
     pub id: String,
@@ -68,6 +69,7 @@ pub struct ClientView {
     /// Has secrets (false: a public client).
     pub confidential: bool,
     /// Allowed grant types.
+    #[schema(value_type = Vec<String>)]
     pub grant_types: Vec<GrantType>,
     /// Redirect URIs (exact match).
     pub redirect_uris: Vec<String>,
@@ -78,6 +80,7 @@ pub struct ClientView {
     /// Allowed audiences; `None`: any API.
     pub allowed_audiences: Option<Vec<String>>,
     /// Metadata object.
+    #[schema(value_type = Object)]
     pub metadata: Value,
     /// The service-account user's id.
     pub service_account_user_id: Option<String>,
@@ -129,7 +132,7 @@ impl From<Client> for ClientView {
 
 /// One client secret as an administrator may see it: its first characters,
 /// never its hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClientSecretView {
     /// Row id (to revoke it).
     pub id: String,
@@ -176,7 +179,7 @@ pub struct ClientDetail {
 }
 
 /// An API (resource server), without its sealed HS256 secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApiView {
     /// Row id.
     pub id: String,
@@ -249,7 +252,7 @@ impl From<SigningKey> for SigningKeyView {
 }
 
 /// A plugin binding, without its sealed secrets (their names only).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BindingView {
     /// Row id.
     pub id: String,
@@ -258,8 +261,10 @@ pub struct BindingView {
     /// The bound version.
     pub plugin_version_id: String,
     /// When it runs.
+    #[schema(value_type = String)]
     pub trigger: Trigger,
     /// The grant types it runs for.
+    #[schema(value_type = Vec<String>)]
     pub grant_types: Vec<GrantType>,
     /// The clients it runs for; `None`: every client.
     pub client_ids: Option<Vec<String>>,
@@ -268,10 +273,12 @@ pub struct BindingView {
     /// Whether it runs.
     pub enabled: bool,
     /// Configuration object passed to the plugin.
+    #[schema(value_type = Object)]
     pub config: Value,
     /// Names of its secrets (the values are never shown again).
     pub secret_names: Vec<String>,
     /// What a failure does to the token request.
+    #[schema(value_type = String)]
     pub failure_policy: FailurePolicy,
     /// Unix seconds.
     pub created_at: i64,
@@ -374,7 +381,7 @@ impl From<AuditEvent> for AuditEventView {
 }
 
 /// A plugin (its versions are separate views).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PluginView {
     /// Row id.
     pub id: String,
@@ -392,7 +399,7 @@ impl From<Plugin> for PluginView {
 
 /// One uploaded version of a plugin, with the interface it imports and
 /// exports (the component itself stays in the store).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PluginVersionView {
     /// Row id.
     pub id: String,

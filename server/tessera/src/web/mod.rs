@@ -2,6 +2,7 @@
 //! by their own function so admin routes (mounted separately) can never be
 //! reached without their authentication.
 
+pub mod api;
 pub mod browser;
 pub mod client_addr;
 pub mod console;
@@ -205,8 +206,8 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     .configure(health::routes);
 }
 
-/// After a console request that may have changed configuration (any method
-/// but GET and HEAD under the console's prefix), syncs this node's snapshot
+/// After a console or management API request that may have changed
+/// configuration (any method but GET and HEAD under their prefixes), syncs this node's snapshot
 /// before the response leaves, so the next token request here sees the
 /// change; other nodes see it through the change counter within one second
 /// (`service::snapshot`).
@@ -215,7 +216,7 @@ pub async fn sync_after_console_change(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let changes = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD)
-        && req.path().starts_with(routes::console::HOME);
+        && (req.path().starts_with(routes::console::HOME) || req.path().starts_with(routes::api::PREFIX));
     let snapshots = changes.then(|| req.app_data::<web::Data<AppState>>().map(|s| s.snapshots.clone())).flatten();
     let resp = next.call(req).await?;
     if let Some(snapshots) = snapshots {
@@ -240,9 +241,11 @@ fn asset_routes(cfg: &mut web::ServiceConfig) {
 pub enum Surface {
     /// Everything on one address (no `admin_listen`).
     All,
-    /// The OAuth/OIDC endpoints and the probes; `/admin` answers 404.
+    /// The OAuth/OIDC endpoints and the probes; `/admin` and `/api/v1`
+    /// answer 404.
     Public,
-    /// The console and the probes, for an address only operators reach.
+    /// The console, the management API and the probes, for an address only
+    /// operators reach.
     Admin,
 }
 
@@ -251,13 +254,13 @@ impl Surface {
     pub fn routes(self, cfg: &mut web::ServiceConfig) {
         match self {
             Surface::All => {
-                cfg.configure(public_routes).configure(console::routes);
+                cfg.configure(public_routes).configure(console::routes).configure(api::routes);
             }
             Surface::Public => {
                 cfg.configure(public_routes);
             }
             Surface::Admin => {
-                cfg.configure(console::routes).configure(asset_routes).configure(health::routes);
+                cfg.configure(console::routes).configure(api::routes).configure(asset_routes).configure(health::routes);
             }
         }
     }

@@ -39,6 +39,70 @@ pub const DEVICE_LOGIN: &str = "/device/login";
 /// RFC 9126 §2 pushed authorization request endpoint.
 pub const PAR: &str = "/oauth/par";
 
+/// The management API's paths (issue #14), below [`api::PREFIX`]. The
+/// handlers' `#[get("/clients")]`-style attributes spell the part after the
+/// prefix (actix needs literals there; `web/api` checks in its tests that
+/// these functions build paths the OpenAPI document lists).
+pub mod api {
+    /// Every management path starts with it.
+    pub const PREFIX: &str = "/api/v1";
+    /// The OpenAPI 3.1 document.
+    pub const OPENAPI: &str = "/api/v1/openapi.json";
+    /// Clients: list (GET) and create (POST).
+    pub const CLIENTS: &str = "/api/v1/clients";
+    /// APIs: list (GET) and create (POST).
+    pub const APIS: &str = "/api/v1/apis";
+    /// Plugins: list (GET).
+    pub const PLUGINS: &str = "/api/v1/plugins";
+    /// Bindings: list (GET) and create (POST).
+    pub const BINDINGS: &str = "/api/v1/bindings";
+
+    /// One client.
+    pub fn client(id: &str) -> String {
+        format!("{CLIENTS}/{id}")
+    }
+
+    /// A client's secrets (POST adds one).
+    pub fn client_secrets(id: &str) -> String {
+        format!("{CLIENTS}/{id}/secrets")
+    }
+
+    /// One secret of a client.
+    pub fn client_secret(id: &str, secret: &str) -> String {
+        format!("{CLIENTS}/{id}/secrets/{secret}")
+    }
+
+    /// One API.
+    pub fn api(id: &str) -> String {
+        format!("{APIS}/{id}")
+    }
+
+    /// One plugin.
+    pub fn plugin(name: &str) -> String {
+        format!("{PLUGINS}/{name}")
+    }
+
+    /// A plugin's versions (POST uploads one).
+    pub fn plugin_versions(name: &str) -> String {
+        format!("{PLUGINS}/{name}/versions")
+    }
+
+    /// One version of a plugin.
+    pub fn plugin_version(name: &str, version: i32) -> String {
+        format!("{PLUGINS}/{name}/versions/{version}")
+    }
+
+    /// One binding.
+    pub fn binding(id: &str) -> String {
+        format!("{BINDINGS}/{id}")
+    }
+
+    /// A management path relative to [`PREFIX`], as its scope mounts it.
+    pub fn relative(path: &'static str) -> &'static str {
+        path.strip_prefix(PREFIX).unwrap_or(path)
+    }
+}
+
 /// The admin console's paths. Each constant is a full path (or a route
 /// pattern with `{id}`-style segments); the functions fill the segments in, so
 /// redirects, templates and tests never spell a console path themselves. The

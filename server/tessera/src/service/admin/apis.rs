@@ -4,6 +4,7 @@
 use super::{AdminError, audit, internal, invalid};
 use crate::clock;
 use crate::crypto::MasterKey;
+use crate::service::oauth::management::MANAGEMENT_AUDIENCE;
 use crate::service::views::ApiView;
 use serde_json::json;
 use tessera_protocol::ScopeSet;
@@ -154,10 +155,17 @@ pub fn update_api(store: &Store, actor: &str, now: i64, id: &str, edit: ApiEdit)
 }
 
 /// Deletes an API and takes it out of every client limited to it; tokens
-/// already issued for it stay valid until they expire.
+/// already issued for it stay valid until they expire. The management API
+/// (`tessera mgmt-client create` makes it) cannot be deleted: automation
+/// would lose its audience with no way back but the CLI.
 pub fn delete_api(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
+        if api.identifier == MANAGEMENT_AUDIENCE {
+            return Err(StoreError::Conflict(
+                "the management API is built in; delete or disable its clients to end access".into(),
+            ));
+        }
         // A client limited to this API loses it (an empty list allows no
         // API, never every one), so an API created later under the same
         // identifier does not inherit the old clients' access.

@@ -12,6 +12,7 @@
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
 //! | revocation (RFC 7009) | [`RevocationService`] | `revocation.rs` |
 //! | userinfo (OIDC Core §5.3) | [`UserinfoService`] | `userinfo.rs` |
+//! | management API bearer tokens | [`ManagementAuth`] | `management.rs` |
 //!
 //! They share the [`Issuer`] (claims, plugin pipeline, signer; `issuer.rs`),
 //! client authentication (`client_auth.rs`) and the check that a JWT is one
@@ -33,6 +34,7 @@ pub mod introspection;
 pub mod issuer;
 pub mod login;
 pub mod logout;
+pub mod management;
 pub mod par;
 pub mod refresh;
 pub mod revocation;
@@ -46,6 +48,7 @@ pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
 pub use login::LoginService;
 pub use logout::LogoutService;
+pub use management::ManagementAuth;
 pub use par::{ParService, ParSettings};
 pub use refresh::RefreshLifetimes;
 pub use revocation::RevocationService;
@@ -113,6 +116,8 @@ pub struct OAuthServices {
     /// This node's copy of the revoked access tokens; whoever writes a
     /// revocation on this node (the console) tells it through `changed`.
     pub revoked: Arc<RevokedTokens>,
+    /// Bearer tokens of the management API (`management.rs`).
+    pub management: Arc<ManagementAuth>,
 }
 
 impl OAuthServices {
@@ -194,6 +199,7 @@ impl OAuthServices {
                 clients,
                 revoked.clone(),
             )),
+            management: Arc::new(ManagementAuth::new(store.clone(), clock.clone(), issuer.clone(), revoked.clone())),
             userinfo: Arc::new(UserinfoService::new(store, clock, issuer, revoked.clone())),
             revoked,
         }

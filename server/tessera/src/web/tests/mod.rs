@@ -8,6 +8,7 @@ mod console;
 mod device;
 mod harness;
 mod hot_path;
+mod management;
 mod oauth;
 mod par;
 mod revocation;

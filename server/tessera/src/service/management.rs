@@ -1,0 +1,298 @@
+//! What the management API needs beyond the console's use cases (issue #14):
+//! cursor paging over the views, the upload that is idempotent by content
+//! hash, and the bootstrap of the first management client. Every change
+//! still goes through `service::admin` and `service::plugins`, the console's
+//! own functions, so the rules and the audit trail are the same on both.
+
+use crate::clock;
+use crate::crypto::MasterKey;
+use crate::plugin_signatures::SignaturePolicy;
+use crate::service::admin::{self, AdminError, ApiEdit, NewApi, NewClient};
+use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
+use crate::service::plugins::{self, BindingEntry, NewUpload};
+use crate::service::views::{ApiView, ClientView, PluginVersionView, PluginView};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use tessera_plugin_host::PluginHost;
+use tessera_protocol::model::{GrantType, SigningAlg};
+use tessera_protocol::secret::PlainSecret;
+use tessera_store::clients::Client;
+use tessera_store::{Store, StoreError, apis, plugins as plugin_rows};
+
+/// The page size when a request names none.
+pub const DEFAULT_LIMIT: usize = 50;
+/// The largest page a request may ask for.
+pub const MAX_LIMIT: usize = 200;
+
+/// One page as a list request asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// Items per page; `None`: [`DEFAULT_LIMIT`].
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page; `None`: the first page.
+    pub cursor: Option<String>,
+    /// Only items whose name starts with this.
+    pub prefix: Option<String>,
+}
+
+/// One page of a list, in a stable order.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Opaque; give it back as `cursor` for the next page. `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Pages `rows` by keyset: sorted by `sort_key` (unique per row), the cursor
+/// is the last key shown, so rows added or removed between two requests
+/// neither repeat nor shift a page. `name` is what `prefix` filters on.
+///
+/// The rows come whole from the store: the resources paged this way
+/// (clients, APIs, plugins, bindings) are configuration, hundreds of rows,
+/// not millions.
+pub fn page<T>(
+    rows: Vec<T>,
+    req: &PageRequest,
+    sort_key: impl Fn(&T) -> String,
+    name: impl Fn(&T) -> &str,
+) -> Result<Page<T>, AdminError> {
+    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(AdminError::Invalid { field: "limit", message: format!("must be between 1 and {MAX_LIMIT}") });
+    }
+    let after = match &req.cursor {
+        None => None,
+        Some(c) => {
+            Some(URL_SAFE_NO_PAD.decode(c).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
+                AdminError::Invalid { field: "cursor", message: "is not a cursor this API gave".into() }
+            })?)
+        }
+    };
+    let mut keyed: Vec<(String, T)> = rows
+        .into_iter()
+        .filter(|r| req.prefix.as_deref().is_none_or(|p| name(r).starts_with(p)))
+        .map(|r| (sort_key(&r), r))
+        .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let more = keyed.len() > limit;
+    keyed.truncate(limit);
+    let next_cursor = if more { keyed.last().map(|(k, _)| URL_SAFE_NO_PAD.encode(k)) } else { None };
+    Ok(Page { items: keyed.into_iter().map(|(_, r)| r).collect(), next_cursor })
+}
+
+/// Sort keys join their parts with a byte that names never hold.
+fn key(parts: &[&str]) -> String {
+    parts.join("\u{1}")
+}
+
+/// A page of clients, by name then id.
+pub fn clients_page(store: &Store, req: &PageRequest) -> Result<Page<ClientView>, AdminError> {
+    let all = admin::list_clients(store, 0, i64::MAX)?;
+    page(all, req, |c| key(&[&c.name, &c.id]), |c| &c.name)
+}
+
+/// A page of APIs, by identifier; `prefix` filters the identifier.
+pub fn apis_page(store: &Store, req: &PageRequest) -> Result<Page<ApiView>, AdminError> {
+    let all = admin::list_apis(store, 0, i64::MAX)?;
+    page(all, req, |a| key(&[&a.identifier, &a.id]), |a| &a.identifier)
+}
+
+/// A page of plugins, by name.
+pub fn plugins_page(store: &Store, req: &PageRequest) -> Result<Page<PluginView>, AdminError> {
+    let all: Vec<PluginView> = plugins::list_plugins(store, 0, i64::MAX)?.into_iter().map(|(p, _)| p).collect();
+    page(all, req, |p| key(&[&p.name, &p.id]), |p| &p.name)
+}
+
+/// A page of token bindings in pipeline order (position, then id);
+/// `prefix` filters the plugin's name.
+pub fn bindings_page(store: &Store, req: &PageRequest) -> Result<Page<BindingEntry>, AdminError> {
+    let all = plugins::binding_entries(store)?;
+    // Positions are i32: shifted to u32 and zero-padded they sort as text.
+    let position = |b: &BindingEntry| format!("{:010}", i64::from(b.binding.position) - i64::from(i32::MIN));
+    page(all, req, |b| key(&[&position(b), &b.binding.id]), |b| &b.plugin)
+}
+
+/// One plugin, if it exists.
+pub fn plugin(store: &Store, name: &str) -> Result<Option<PluginView>, StoreError> {
+    Ok(plugins::plugin_detail(store, name)?.map(|d| d.plugin))
+}
+
+/// A plugin's versions, newest first; `None` if the plugin does not exist.
+pub fn plugin_versions(store: &Store, name: &str) -> Result<Option<Vec<PluginVersionView>>, StoreError> {
+    Ok(plugins::plugin_detail(store, name)?.map(|d| d.versions))
+}
+
+/// Lowercase hex sha256, as the plugin host names components.
+fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Uploads a plugin version unless the plugin already has one with the same
+/// content (and, when this upload is signed, the same signer): then that
+/// version is returned and nothing is written (`false`), so a CI pipeline
+/// can upload on every run. The signature policy is applied either way: a
+/// repeat upload is refused where a first one would be; a signed upload of
+/// content stored unsigned makes a new, signed version.
+pub fn upload_once(
+    store: &Store,
+    host: &PluginHost,
+    policy: &SignaturePolicy,
+    actor: &str,
+    now: i64,
+    up: NewUpload<'_>,
+) -> Result<(PluginVersionView, bool), AdminError> {
+    plugins::validate_name(up.name)?;
+    let signed_by = policy
+        .check(up.wasm, up.signature)
+        .map_err(|e| AdminError::Invalid { field: "signature", message: e.to_string() })?;
+    let sha256 = sha256_hex(up.wasm);
+    {
+        let mut conn = store.conn()?;
+        if let Some(p) = plugin_rows::find_by_name(&mut conn, up.name)? {
+            let same = plugin_rows::versions(&mut conn, &p.id)?
+                .into_iter()
+                .find(|v| v.sha256 == sha256 && (signed_by.is_none() || v.signed_by == signed_by));
+            if let Some(v) = same {
+                return Ok((v.into(), false));
+            }
+        }
+    }
+    let (_, version, _) = plugins::upload(store, host, policy, actor, now, up)?;
+    Ok((version.into(), true))
+}
+
+/// Makes sure the management API exists as an API (its audience, every
+/// [`ManagementScope`]), so the token endpoint issues its tokens like any
+/// other API's; an older row gains the scopes added since.
+fn ensure_management_api(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    now: i64,
+    lifetime_secs: i64,
+) -> Result<(), AdminError> {
+    let audience = MANAGEMENT_AUDIENCE.to_owned();
+    let all: Vec<String> = ManagementScope::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+    let existing = apis::find_by_identifier(&mut *store.conn()?, &audience)?;
+    match existing {
+        None => {
+            admin::create_api(
+                store,
+                master,
+                actor,
+                now,
+                NewApi {
+                    identifier: audience,
+                    name: Some("Tessera management API".into()),
+                    alg: SigningAlg::RS256,
+                    token_lifetime_secs: lifetime_secs,
+                    scopes: all,
+                    resource_servers: vec![],
+                },
+            )?;
+        }
+        Some(api) if all.iter().any(|s| !api.scopes.contains(s)) => {
+            let resource_servers = apis::resource_servers(&mut *store.conn()?, &api.id)?;
+            let mut scopes = api.scopes.clone();
+            scopes.extend(all.into_iter().filter(|s| !api.scopes.contains(s)));
+            admin::update_api(
+                store,
+                actor,
+                now,
+                &api.id,
+                ApiEdit {
+                    name: api.name,
+                    alg: api.alg,
+                    token_lifetime_secs: api.token_lifetime_secs,
+                    scopes,
+                    resource_servers,
+                },
+            )?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Creates a management client: a confidential `client_credentials` client
+/// limited to the management API's audience and `scopes` (creating that API
+/// on first use). The secret is returned once, as `client create` does.
+pub fn create_management_client(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    name: &str,
+    scopes: &[ManagementScope],
+    lifetime_secs: i64,
+) -> Result<(Client, PlainSecret), AdminError> {
+    if scopes.is_empty() {
+        return Err(AdminError::Invalid { field: "scopes", message: "name at least one scope".into() });
+    }
+    let now = clock::now();
+    ensure_management_api(store, master, actor, now, lifetime_secs)?;
+    let new = NewClient {
+        name: name.to_owned(),
+        grant_types: vec![GrantType::ClientCredentials.as_str().to_owned()],
+        scopes: Some(scopes.iter().map(|s| s.as_str().to_owned()).collect()),
+        audiences: Some(vec![MANAGEMENT_AUDIENCE.to_owned()]),
+        metadata: json!({"management": true}),
+        ..NewClient::default()
+    };
+    let (client, secret) = admin::create_client(store, actor, now, new)?;
+    let secret = secret.ok_or_else(|| AdminError::Internal("a confidential client got no secret".into()))?;
+    Ok((client, secret))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn names<'a>(p: &Page<&'a str>) -> Vec<&'a str> {
+        p.items.clone()
+    }
+
+    #[test]
+    fn pages_follow_the_cursor_in_key_order_and_filter_by_prefix() {
+        let rows = vec!["delta", "alpha", "charlie", "bravo", "alpine"];
+        let req = PageRequest { limit: Some(2), ..PageRequest::default() };
+        let first = page(rows.clone(), &req, |r| r.to_string(), |r| r).unwrap();
+        assert_eq!(names(&first), ["alpha", "alpine"]);
+        let second =
+            page(rows.clone(), &PageRequest { cursor: first.next_cursor, ..req.clone() }, |r| r.to_string(), |r| r)
+                .unwrap();
+        assert_eq!(names(&second), ["bravo", "charlie"]);
+        let third =
+            page(rows.clone(), &PageRequest { cursor: second.next_cursor, ..req.clone() }, |r| r.to_string(), |r| r)
+                .unwrap();
+        assert_eq!(names(&third), ["delta"]);
+        assert!(third.next_cursor.is_none());
+        let al =
+            page(rows, &PageRequest { prefix: Some("al".into()), ..PageRequest::default() }, |r| r.to_string(), |r| r)
+                .unwrap();
+        assert_eq!(names(&al), ["alpha", "alpine"]);
+    }
+
+    #[test]
+    fn bad_limits_and_cursors_name_their_field() {
+        let rows = vec!["a"];
+        for (req, field) in [
+            (PageRequest { limit: Some(0), ..PageRequest::default() }, "limit"),
+            (PageRequest { limit: Some(MAX_LIMIT + 1), ..PageRequest::default() }, "limit"),
+            (PageRequest { cursor: Some("%%%".into()), ..PageRequest::default() }, "cursor"),
+        ] {
+            match page(rows.clone(), &req, |r| r.to_string(), |r| r) {
+                Err(AdminError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,264 @@
+//! `/api/v1/apis`: APIs (resource servers), through the console's
+//! `service::admin` functions (same validation, same audit events).
+
+use super::bearer::{Bearer, scope};
+use super::body::{json_object, merge_patch, parse_fields};
+use super::etag::{self, etag_of};
+use super::problem::{Problem, ProblemBody};
+use super::{ListQuery, Reply, blocking, created, no_content, ok};
+use crate::service::admin::{self, AdminError, ApiEdit, NewApi};
+use crate::service::management;
+use crate::service::views::ApiView;
+use crate::web::AppState;
+use crate::web::routes::api as paths;
+use actix_web::{HttpRequest, delete, get, patch, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
+use utoipa::ToSchema;
+
+/// An API as it is created and patched (JSON Merge Patch applies to this
+/// shape). `identifier` is required on create and cannot change.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(default)]
+pub struct ApiBody {
+    /// The audience its tokens carry (a URI is recommended).
+    pub identifier: String,
+    /// Display name; empty: the identifier.
+    pub name: String,
+    /// RS256 (default), ES256, EdDSA or HS256 (whose shared secret the
+    /// create response shows once).
+    pub alg: String,
+    /// Access-token lifetime, seconds; absent: the server's default.
+    pub token_lifetime_secs: Option<i64>,
+    /// Scopes it defines.
+    pub scopes: Vec<String>,
+    /// Client ids of its resource servers (they may introspect its tokens).
+    pub resource_servers: Vec<String>,
+}
+
+const API_FIELDS: &[&str] = &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers"];
+
+impl ApiBody {
+    fn of(a: &ApiView) -> ApiBody {
+        ApiBody {
+            identifier: a.identifier.clone(),
+            name: a.name.clone(),
+            alg: a.alg.clone(),
+            token_lifetime_secs: Some(a.token_lifetime_secs),
+            scopes: a.scopes.clone(),
+            resource_servers: a.resource_servers.clone(),
+        }
+    }
+
+    fn alg(&self) -> Result<SigningAlg, Problem> {
+        if self.alg.is_empty() {
+            return Ok(SigningAlg::RS256);
+        }
+        self.alg.parse().map_err(|e: UnsupportedAlg| Problem::field("alg", e.to_string()))
+    }
+}
+
+/// A page of APIs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiList {
+    /// The APIs, by identifier.
+    pub items: Vec<ApiView>,
+    /// Give it as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A created API and, for HS256, its shared secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApi {
+    /// The API.
+    pub api: ApiView,
+    /// The HS256 shared secret, shown only in this response.
+    pub hs256_secret: Option<String>,
+}
+
+fn find(state: &AppState, id: &str) -> Result<ApiView, Problem> {
+    admin::find_api(&state.store, id)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("api {id}"))))
+}
+
+/// Lists APIs, by identifier (`prefix` filters the identifier).
+#[utoipa::path(
+    tag = "apis",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of APIs", body = ApiList),
+        (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:apis", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:apis"]))
+)]
+#[get("/apis")]
+async fn list(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Reply {
+    let req = q.into_inner().into();
+    let page = blocking(move || management::apis_page(&state.store, &req).map_err(Problem::from)).await?;
+    ok(&ApiList { items: page.items, next_cursor: page.next_cursor }, None)
+}
+
+/// Creates an API.
+#[utoipa::path(
+    tag = "apis",
+    request_body(content = ApiBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location names it", body = CreatedApi),
+        (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The identifier is taken", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:apis"]))
+)]
+#[post("/apis")]
+async fn create(
+    auth: Bearer<scope::WriteApis>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let body: ApiBody = parse_fields(json_object(&req, payload, false).await?, API_FIELDS)?;
+    let alg = body.alg()?;
+    let actor = auth.audit_name();
+    let (view, secret) = blocking(move || {
+        let now = state.oauth.management.now();
+        let new = NewApi {
+            identifier: body.identifier,
+            name: Some(body.name),
+            alg,
+            token_lifetime_secs: body.token_lifetime_secs.unwrap_or(state.admin.api_lifetime_secs),
+            scopes: body.scopes,
+            resource_servers: body.resource_servers,
+        };
+        let (api, secret) = admin::create_api(&state.store, state.keys.master(), &actor, now, new)?;
+        Ok((find(&state, &api.id)?, secret))
+    })
+    .await?;
+    created(&paths::api(&view.id), &CreatedApi { api: view, hs256_secret: secret })
+}
+
+/// One API.
+#[utoipa::path(
+    tag = "apis",
+    params(("id" = String, Path, description = "The API's id")),
+    responses(
+        (status = 200, description = "The API; ETag for If-Match", body = ApiView,
+            headers(("ETag" = String, description = "The version to send as If-Match"))),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:apis", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:apis"]))
+)]
+#[get("/apis/{id}")]
+async fn show(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let a = blocking(move || find(&state, &id)).await?;
+    let tag = etag_of(&a)?;
+    ok(&a, Some(tag))
+}
+
+/// Changes an API by JSON Merge Patch (RFC 7396) of its [`ApiBody`].
+#[utoipa::path(
+    tag = "apis",
+    params(("id" = String, Path, description = "The API's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    request_body(content = ApiBody, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed API", body = ApiView,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "HS256 and the asymmetric algorithms do not interchange", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "The API changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:apis"]))
+)]
+#[patch("/apis/{id}")]
+async fn update(
+    auth: Bearer<scope::WriteApis>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let patch = Value::Object(json_object(&req, payload, true).await?);
+    let actor = auth.audit_name();
+    let api = blocking(move || {
+        let current = find(&state, &id)?;
+        etag::check(&if_match, &etag_of(&current)?)?;
+        let mut merged = serde_json::to_value(ApiBody::of(&current)).map_err(Problem::internal)?;
+        merge_patch(&mut merged, &patch);
+        let Value::Object(merged) = merged else { return Err(Problem::internal("a merged API is an object")) };
+        let body: ApiBody = parse_fields(merged, API_FIELDS)?;
+        if body.identifier != current.identifier {
+            return Err(Problem::field("identifier", "cannot change: tokens already carry it as their audience"));
+        }
+        let edit = ApiEdit {
+            alg: body.alg()?,
+            name: body.name,
+            token_lifetime_secs: body.token_lifetime_secs.unwrap_or(current.token_lifetime_secs),
+            scopes: body.scopes,
+            resource_servers: body.resource_servers,
+        };
+        let now = state.oauth.management.now();
+        admin::update_api(&state.store, &actor, now, &id, edit)?;
+        find(&state, &id)
+    })
+    .await?;
+    let tag = etag_of(&api)?;
+    ok(&api, Some(tag))
+}
+
+/// Deletes an API; tokens already issued for it stay valid until they expire.
+#[utoipa::path(
+    tag = "apis",
+    params(("id" = String, Path, description = "The API's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The management API cannot be deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "The API changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:apis"]))
+)]
+#[delete("/apis/{id}")]
+async fn remove(
+    auth: Bearer<scope::WriteApis>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let actor = auth.audit_name();
+    blocking(move || {
+        etag::check(&if_match, &etag_of(&find(&state, &id)?)?)?;
+        let now = state.oauth.management.now();
+        Ok(admin::delete_api(&state.store, &actor, now, &id)?)
+    })
+    .await?;
+    no_content()
+}
+
+/// Mounts the API operations.
+pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    scope.service(list).service(create).service(show).service(update).service(remove)
+}

@@ -1,0 +1,286 @@
+//! `/api/v1/bindings`: token bindings (which plugin version runs for which
+//! grant types and clients), through the console's `service::plugins`
+//! functions. A change is a store write; every node's pipeline reads the
+//! bindings per token request, so it applies to the next one.
+
+use super::bearer::{Bearer, scope};
+use super::body::{json_object, merge_patch, parse_fields};
+use super::etag::{self, etag_of};
+use super::problem::{Problem, ProblemBody};
+use super::{ListQuery, Reply, blocking, created, no_content, ok};
+use crate::service::admin::AdminError;
+use crate::service::management;
+use crate::service::plugins::{self, BindingChange, BindingEntry, NewBinding};
+use crate::web::AppState;
+use crate::web::routes::api as paths;
+use actix_web::{HttpRequest, delete, get, patch, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+/// A binding as it is created and patched (JSON Merge Patch applies to this
+/// shape; `secrets` is write-only: absent from reads, replaced when sent).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(default)]
+pub struct BindingBody {
+    /// The plugin's name; fixed once created.
+    pub plugin: String,
+    /// The version number; absent on create: the latest.
+    pub version: Option<i32>,
+    /// Grant types it runs for, or `["all"]`.
+    pub grant_types: Vec<String>,
+    /// Clients it runs for (a client hook); empty: every client.
+    pub client_ids: Vec<String>,
+    /// Configuration object passed to the plugin.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// Secrets by name (string values), sealed at rest and never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub secrets: Option<Map<String, Value>>,
+    /// `deny` (the default) or `skip`.
+    pub failure_policy: String,
+    /// Position in the pipeline; absent on create: after the last.
+    pub position: Option<i32>,
+    /// Whether it runs (default true).
+    pub enabled: bool,
+}
+
+impl Default for BindingBody {
+    fn default() -> BindingBody {
+        BindingBody {
+            plugin: String::new(),
+            version: None,
+            grant_types: vec![],
+            client_ids: vec![],
+            config: json!({}),
+            secrets: None,
+            failure_policy: String::new(),
+            position: None,
+            enabled: true,
+        }
+    }
+}
+
+const BINDING_FIELDS: &[&str] =
+    &["plugin", "version", "grant_types", "client_ids", "config", "secrets", "failure_policy", "position", "enabled"];
+
+impl BindingBody {
+    fn of(e: &BindingEntry) -> BindingBody {
+        let b = &e.binding;
+        BindingBody {
+            plugin: e.plugin.clone(),
+            version: Some(e.version),
+            grant_types: b.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
+            client_ids: b.client_ids.clone().unwrap_or_default(),
+            config: b.config.clone(),
+            secrets: None,
+            failure_policy: b.failure_policy.as_str().to_owned(),
+            position: Some(b.position),
+            enabled: b.enabled,
+        }
+    }
+}
+
+/// A page of bindings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BindingList {
+    /// The bindings, in pipeline order.
+    pub items: Vec<BindingEntry>,
+    /// Give it as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn find(state: &AppState, id: &str) -> Result<BindingEntry, Problem> {
+    plugins::binding_entry(&state.store, id)?.ok_or_else(|| AdminError::NotFound(format!("binding {id}")).into())
+}
+
+/// Lists bindings in pipeline order (`prefix` filters the plugin's name).
+#[utoipa::path(
+    tag = "bindings",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of bindings", body = BindingList),
+        (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:bindings", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:bindings"]))
+)]
+#[get("/bindings")]
+async fn list(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Reply {
+    let req = q.into_inner().into();
+    let page = blocking(move || management::bindings_page(&state.store, &req).map_err(Problem::from)).await?;
+    ok(&BindingList { items: page.items, next_cursor: page.next_cursor }, None)
+}
+
+/// Binds a plugin version.
+#[utoipa::path(
+    tag = "bindings",
+    request_body(content = BindingBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location names it", body = BindingEntry),
+        (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin, version or client", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:bindings"]))
+)]
+#[post("/bindings")]
+async fn create(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let body: BindingBody = parse_fields(json_object(&req, payload, false).await?, BINDING_FIELDS)?;
+    let actor = auth.audit_name();
+    let entry = blocking(move || {
+        let now = state.oauth.management.now();
+        let new = NewBinding {
+            plugin: match body.version {
+                Some(v) => format!("{}@{v}", body.plugin),
+                None => body.plugin,
+            },
+            grant_types: body.grant_types,
+            clients: body.client_ids,
+            config: body.config,
+            secrets: body.secrets.unwrap_or_default(),
+            failure_policy: Some(body.failure_policy).filter(|p| !p.is_empty()),
+            position: body.position,
+            disabled: !body.enabled,
+        };
+        let b = plugins::create_binding(&state.store, state.keys.master(), &actor, now, new)?;
+        find(&state, &b.id)
+    })
+    .await?;
+    created(&paths::binding(&entry.binding.id), &entry)
+}
+
+/// One binding.
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = String, Path, description = "The binding's id")),
+    responses(
+        (status = 200, description = "The binding; ETag for If-Match", body = BindingEntry,
+            headers(("ETag" = String, description = "The version to send as If-Match"))),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such binding", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:bindings"]))
+)]
+#[get("/bindings/{id}")]
+async fn show(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let e = blocking(move || find(&state, &id)).await?;
+    let tag = etag_of(&e)?;
+    ok(&e, Some(tag))
+}
+
+/// Changes a binding by JSON Merge Patch (RFC 7396) of its [`BindingBody`]:
+/// another version of the same plugin (upgrade, rollback), order, clients,
+/// configuration, secrets, failure policy, enabled.
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = String, Path, description = "The binding's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    request_body(content = BindingBody, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed binding", body = BindingEntry,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such binding, version or client", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "The binding changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:bindings"]))
+)]
+#[patch("/bindings/{id}")]
+async fn update(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let patch = Value::Object(json_object(&req, payload, true).await?);
+    let actor = auth.audit_name();
+    let entry = blocking(move || {
+        let current = find(&state, &id)?;
+        etag::check(&if_match, &etag_of(&current)?)?;
+        let before = BindingBody::of(&current);
+        let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
+        merge_patch(&mut merged, &patch);
+        let Value::Object(merged) = merged else { return Err(Problem::internal("a merged binding is an object")) };
+        let after: BindingBody = parse_fields(merged, BINDING_FIELDS)?;
+        if after.plugin != before.plugin {
+            return Err(Problem::field("plugin", "cannot change; bind the other plugin with a new binding"));
+        }
+        let change = BindingChange {
+            version: after.version.filter(|v| Some(*v) != before.version),
+            position: after.position.filter(|p| Some(*p) != before.position),
+            enabled: Some(after.enabled).filter(|e| *e != before.enabled),
+            config: Some(after.config.clone()).filter(|c| *c != before.config),
+            failure_policy: Some(after.failure_policy.clone()).filter(|p| *p != before.failure_policy),
+            secrets: after.secrets.clone(),
+            grant_types: Some(after.grant_types.clone()).filter(|g| *g != before.grant_types),
+            clients: Some(after.client_ids.clone()).filter(|c| *c != before.client_ids),
+        };
+        let now = state.oauth.management.now();
+        plugins::update_binding(&state.store, state.keys.master(), &actor, now, &id, change)?;
+        find(&state, &id)
+    })
+    .await?;
+    let tag = etag_of(&entry)?;
+    ok(&entry, Some(tag))
+}
+
+/// Deletes a binding.
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = String, Path, description = "The binding's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such binding", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "The binding changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:bindings"]))
+)]
+#[delete("/bindings/{id}")]
+async fn remove(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let actor = auth.audit_name();
+    blocking(move || {
+        etag::check(&if_match, &etag_of(&find(&state, &id)?)?)?;
+        let now = state.oauth.management.now();
+        Ok(plugins::delete_binding(&state.store, &actor, now, &id)?)
+    })
+    .await?;
+    no_content()
+}
+
+/// Mounts the binding operations.
+pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    scope.service(list).service(create).service(show).service(update).service(remove)
+}

@@ -10,6 +10,7 @@ mod harness;
 mod hot_path;
 mod oauth;
 mod par;
+mod rate_limit;
 mod revocation;
 mod test_panel;
 mod token_exchange;

@@ -21,6 +21,7 @@ mod operations;
 mod par;
 mod plugin_signatures;
 pub mod plugins;
+mod rate_limits;
 mod revocation;
 mod snapshot;
 mod startup;

@@ -124,6 +124,10 @@ async fn each_endpoint_refuses_an_address_over_its_limit() {
     assert_eq!(resp.status(), 429, "/device/login used the address's sign-in allowance");
     assert_eq!(h.state.rate_limits.refusals(Class::Login, Scope::Address), 3);
     assert_eq!(h.state.rate_limits.refusals(Class::Token, Scope::Address), 1);
+    // Each 429 above counted once, in one class and scope (the metrics' figures).
+    let limits = &h.state.rate_limits;
+    let all: u64 = Class::ALL.iter().flat_map(|c| Scope::ALL.map(|s| limits.refusals(*c, s))).sum();
+    assert_eq!(all, 8);
     // Unlimited paths are not counted.
     for _ in 0..3 {
         let resp =

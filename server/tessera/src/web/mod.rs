@@ -342,8 +342,9 @@ fn server(
             .app_data(
                 actix_multipart::form::MultipartFormConfig::default().total_limit(max_upload).memory_limit(max_upload),
             )
-            // Innermost: a refusal still gets the headers and the access log line.
-            .wrap(from_fn(rate_limit::middleware))
+            // Innermost: a refusal still gets the headers and the access log
+            // line. The admin listener serves no limited endpoint.
+            .wrap(Condition::new(surface != Surface::Admin, from_fn(rate_limit::middleware)))
             // %U is the path without the query: codes and tokens never reach the log.
             .wrap(
                 // The access line is written after the span ends, so it names the id itself.

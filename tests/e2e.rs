@@ -22,6 +22,7 @@ mod operations;
 mod par;
 pub mod plugin_signatures;
 pub mod plugins;
+mod rate_limits;
 mod revocation;
 mod snapshot;
 mod startup;

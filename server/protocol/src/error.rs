@@ -134,13 +134,22 @@ pub struct OAuthError {
     /// seconds (`Retry-After`, RFC 9110 §10.2.3); the status becomes 429
     /// (RFC 6585 §4) with the code kept in the body.
     pub retry_after: Option<u64>,
+    /// Set when a rate limit refused the request before any work: 429
+    /// whatever the code (see [`OAuthError::rate_limited`]).
+    pub rate_limited: bool,
 }
 
 impl OAuthError {
     /// An error whose description is shown to the client. Characters outside
     /// RFC 6749 §5.2's allowed set (%x20-21 / %x23-5B / %x5D-7E) are replaced.
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { code, description: sanitize_description(&description.into()), detail: None, retry_after: None }
+        Self {
+            code,
+            description: sanitize_description(&description.into()),
+            detail: None,
+            retry_after: None,
+            rate_limited: false,
+        }
     }
 
     /// Marks the error as a throttling refusal: 429 with `Retry-After`.
@@ -149,9 +158,24 @@ impl OAuthError {
         self
     }
 
+    /// A request refused by a rate limit, to retry after this many seconds.
+    /// RFC 6749 registers no code for it; `temporarily_unavailable` (§4.1.2.1)
+    /// tells a client to retry later, which is what it should do, and 429 with
+    /// `Retry-After` (RFC 6585 §4) tells it when, and that its own rate is the
+    /// cause rather than an outage (as Hydra and Keycloak answer).
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e =
+            Self::new(ErrorCode::TemporarilyUnavailable, "too many requests, retry later").throttled(retry_after_secs);
+        e.rate_limited = true;
+        e
+    }
+
     /// The HTTP status: the code's, or 429 for a throttled client error
-    /// (internal errors keep their 5xx).
+    /// (internal errors keep their 5xx) or a rate-limited request.
     pub fn status(&self) -> u16 {
+        if self.rate_limited {
+            return 429;
+        }
         match (self.retry_after, self.code.status()) {
             (Some(_), s) if s < 500 => 429,
             (_, s) => s,
@@ -231,6 +255,14 @@ mod tests {
         let e = OAuthError::invalid_client().throttled(30);
         assert_eq!((e.status(), e.code, e.retry_after), (429, ErrorCode::InvalidClient, Some(30)));
         assert_eq!(OAuthError::unavailable("x").throttled(5).status(), 503);
+    }
+
+    /// Issue #16 item 4: a rate-limited request is 429 `temporarily_unavailable`
+    /// with its wait, at least a second.
+    #[test]
+    fn rate_limited_requests_are_429_temporarily_unavailable() {
+        let e = OAuthError::rate_limited(0);
+        assert_eq!((e.status(), e.code, e.retry_after), (429, ErrorCode::TemporarilyUnavailable, Some(1)));
     }
 
     #[test]

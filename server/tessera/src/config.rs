@@ -88,6 +88,96 @@ pub struct Config {
     pub purge: PurgeConfig,
     /// Pushed authorization requests (`[par]`, RFC 9126).
     pub par: ParConfig,
+    /// Request rate limits per source address and per client
+    /// (`[rate_limits]`); see [`RateLimitsConfig`].
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// Request rate limits (`[rate_limits]`): a brake on floods, counted in
+/// memory on each node without a database query. They count every request
+/// to an endpoint, unlike the sign-in and client-secret throttles
+/// (`[login]`), which count failures in the database. Each node counts on
+/// its own, so behind a load balancer over N nodes a client gets up to N
+/// times the per-node figure. A refused request is answered 429 with
+/// `Retry-After` (whole seconds). The source address is the TCP peer, or the
+/// `X-Forwarded-For` client behind a `trusted_proxies` entry; IPv6 addresses
+/// are counted per /64. Defaults are generous: set them to your traffic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// How many addresses and clients are tracked at once, across all
+    /// endpoints; the memory bound (about 40 bytes each). When it is reached
+    /// the entries nearest to a full allowance are dropped first, so a flood
+    /// of distinct addresses cannot grow memory. Default: 100000.
+    pub max_tracked: usize,
+    /// `POST /oauth/token`. Default: 1000 a second with a burst of 3000,
+    /// per address and per client.
+    pub token: ClientEndpointLimits,
+    /// `/authorize` (GET and POST). Default: 3000 a minute, burst 600, per address.
+    pub authorize: AddressLimits,
+    /// The hosted sign-in forms (`/login`, `/device/login`). Default: 600 a
+    /// minute, burst 120, per address (wrong passwords are also throttled
+    /// per account and address pair, `[login]`).
+    pub login: AddressLimits,
+    /// The device authorization endpoint and the user's `/device` page, per
+    /// address (default 1200 a minute, burst 300); per client, the device
+    /// authorization endpoint only (default 600 a minute, burst 120).
+    pub device: ClientEndpointLimits,
+    /// `POST /oauth/par`. Default: 6000 a minute, burst 600, per address and per client.
+    pub par: ClientEndpointLimits,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let both = |per_minute, burst| ClientEndpointLimits {
+            per_address: RateLimit { per_minute, burst },
+            per_client: RateLimit { per_minute, burst },
+        };
+        RateLimitsConfig {
+            max_tracked: 100_000,
+            token: both(60_000, 3000),
+            authorize: AddressLimits { per_address: RateLimit { per_minute: 3000, burst: 600 } },
+            login: AddressLimits { per_address: RateLimit { per_minute: 600, burst: 120 } },
+            device: ClientEndpointLimits {
+                per_address: RateLimit { per_minute: 1200, burst: 300 },
+                per_client: RateLimit { per_minute: 600, burst: 120 },
+            },
+            par: both(6000, 600),
+        }
+    }
+}
+
+/// The limits of an endpoint a client authenticates to, whose client id is
+/// known from the request itself before any work is done.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEndpointLimits {
+    /// Per source address.
+    pub per_address: RateLimit,
+    /// Per client id claimed by the request (HTTP Basic, the form's
+    /// `client_id`, or a client assertion's subject); counted before the
+    /// client is authenticated, so a wrong secret counts too.
+    pub per_client: RateLimit,
+}
+
+/// The limits of a browser endpoint: per source address only.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressLimits {
+    /// Per source address.
+    pub per_address: RateLimit,
+}
+
+/// One limit: a sustained rate and the burst allowed on top of it (a token
+/// bucket holding `burst` requests, refilled at `per_minute`). 0 in either
+/// turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests a minute, sustained.
+    pub per_minute: u32,
+    /// Requests allowed at once after a quiet period.
+    pub burst: u32,
 }
 
 /// Pushed authorization requests (RFC 9126): a client POSTs its
@@ -284,6 +374,7 @@ impl Default for Config {
             par: ParConfig::default(),
             trusted_proxies: Vec::new(),
             passwords: PasswordsConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -653,6 +744,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    /// Issue #16 item 4: one rate of an endpoint can be set alone (the rest
+    /// keep their defaults); browser endpoints have no per-client limit, so
+    /// one given for them is refused like any unknown key.
+    #[test]
+    fn rate_limits_load_from_the_file_and_keep_their_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[rate_limits.login.per_address]\nper_minute = 5\n[rate_limits]\nmax_tracked = 64\n")
+            .unwrap();
+        let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
+        let d = RateLimitsConfig::default();
+        assert_eq!(c.rate_limits.login.per_address, RateLimit { per_minute: 5, burst: d.login.per_address.burst });
+        assert_eq!(c.rate_limits.max_tracked, 64);
+        assert_eq!(c.rate_limits.token.per_client, d.token.per_client);
+        std::fs::write(&file, "[rate_limits.login.per_client]\nper_minute = 5\n").unwrap();
         assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
     }
 

@@ -9,6 +9,7 @@ pub mod oauth;
 pub mod pipeline;
 pub mod plugins;
 pub mod purge;
+pub mod rate_limit;
 pub mod run_log;
 pub mod sign_in;
 pub mod snapshot;

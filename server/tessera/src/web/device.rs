@@ -8,6 +8,7 @@ use super::browser::{self, LoginForm, SignInForm};
 use super::oauth::{blocking, client_post};
 use super::{AppState, pages, render, routes};
 use crate::service::oauth::device::DevicePage;
+use crate::service::rate_limit::Class;
 use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -25,6 +26,9 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, body: web::
         Ok(a) => a,
         Err(e) => return render::oauth_error(&e),
     };
+    if let Some(refused) = super::rate_limit::client_refusal(&state, Class::Device, authorization.as_deref(), &body) {
+        return refused;
+    }
     let peer = state.client_addr(&req);
     let device = state.oauth.device.clone();
     blocking(move || device.start(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r)).await

@@ -11,6 +11,7 @@ pub mod health;
 pub mod oauth;
 pub mod pages;
 pub mod par;
+pub mod rate_limit;
 pub mod render;
 pub mod request_id;
 pub mod routes;
@@ -25,6 +26,7 @@ use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
+use crate::service::rate_limit::RateLimiter;
 use crate::service::run_log::RunLog;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{self, Snapshots};
@@ -57,6 +59,9 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     /// The asynchronous plugin run log; `flush` it before the process ends.
     pub run_log: Arc<RunLog>,
+    /// Request rate limits per address and client (`web::rate_limit`);
+    /// its refusal counters are for the metrics.
+    pub rate_limits: RateLimiter,
 }
 
 impl AppState {
@@ -131,7 +136,20 @@ impl AppState {
             signature_policy: Arc::new(config.signature_policy()?),
         };
         let trusted_proxies = client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
-        Ok(AppState { store, keys, oauth, issuer, console, host, admin, trusted_proxies, snapshots, run_log })
+        let rate_limits = RateLimiter::new(&config.rate_limits);
+        Ok(AppState {
+            store,
+            keys,
+            oauth,
+            issuer,
+            console,
+            host,
+            admin,
+            trusted_proxies,
+            snapshots,
+            run_log,
+            rate_limits,
+        })
     }
 
     /// The client address of `req` (the one place that decides it).
@@ -327,6 +345,9 @@ fn server(
             .app_data(
                 actix_multipart::form::MultipartFormConfig::default().total_limit(max_upload).memory_limit(max_upload),
             )
+            // Innermost: a refusal still gets the headers and the access log
+            // line. The admin listener serves no limited endpoint.
+            .wrap(Condition::new(surface != Surface::Admin, from_fn(rate_limit::middleware)))
             // %U is the path without the query: codes and tokens never reach the log.
             .wrap(
                 // The access line is written after the span ends, so it names the id itself.

@@ -3,6 +3,7 @@
 
 use super::render;
 use super::routes;
+use crate::service::rate_limit::Class;
 use crate::service::store_failure;
 use crate::web::AppState;
 use actix_web::http::header;
@@ -45,6 +46,9 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         Ok(a) => a,
         Err(e) => return render::oauth_error(&e),
     };
+    if let Some(refused) = super::rate_limit::client_refusal(&state, Class::Token, authorization.as_deref(), &body) {
+        return refused;
+    }
     // X-Forwarded-For only from a trusted proxy: throttling must key on
     // what a client cannot forge.
     let peer = state.client_addr(&req);

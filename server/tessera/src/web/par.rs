@@ -4,6 +4,7 @@
 
 use super::oauth::{blocking, client_post};
 use super::{AppState, render};
+use crate::service::rate_limit::Class;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// POST /oauth/par (RFC 9126 §2.1, §2.2).
@@ -15,6 +16,9 @@ pub async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         Ok(a) => a,
         Err(e) => return render::oauth_error(&e),
     };
+    if let Some(refused) = super::rate_limit::client_refusal(&state, Class::Par, authorization.as_deref(), &body) {
+        return refused;
+    }
     let peer = state.client_addr(&req);
     let par = state.oauth.par.clone();
     blocking(move || par.push(authorization.as_deref(), &body, peer.as_deref()), |r| render::created_no_store(&r)).await

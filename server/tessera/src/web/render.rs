@@ -34,6 +34,8 @@ pub fn created_no_store<T: Serialize>(body: &T) -> HttpResponse {
 /// the client sees only code and description.
 pub fn oauth_error(err: &OAuthError) -> HttpResponse {
     match err.code {
+        // Logged where it was refused (`web::rate_limit`), not as a failure.
+        _ if err.rate_limited => {}
         ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
             tracing::error!(error = %err.code, detail = err.detail.as_deref().unwrap_or(""), "request failed")
         }

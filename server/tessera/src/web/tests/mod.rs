@@ -11,6 +11,7 @@ mod hot_path;
 mod management;
 mod oauth;
 mod par;
+mod rate_limit;
 mod revocation;
 mod test_panel;
 mod token_exchange;

@@ -108,6 +108,12 @@ const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// The longest pause between two attempts while the database stays away.
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// How long a probe waits for a connection. Short: a probe is a real
+/// request, which should not wait the pool's full timeout behind a database
+/// that is still away. A connection that takes longer still joins the pool
+/// in the background and serves the next probe.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// What the last connection attempt said about the database, shared by every
 /// clone of a [`Store`].
 ///
@@ -217,7 +223,11 @@ impl Store {
     /// time, and at once while the database is known to be away ([`Health`]).
     pub fn conn(&self) -> Result<Conn, StoreError> {
         let gate = self.health().admit(Instant::now())?;
-        match self.pool.get() {
+        let got = match gate {
+            Gate::Open => self.pool.get(),
+            Gate::Probe => self.pool.get_timeout(PROBE_TIMEOUT.min(self.pool.connection_timeout())),
+        };
+        match got {
             Ok(c) => {
                 self.health().up();
                 Ok(c)
@@ -383,5 +393,11 @@ mod tests {
             assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
             assert!(t.elapsed() < Duration::from_millis(50), "a later caller waited {:?}", t.elapsed());
         }
+        // Once the back-off has passed, one caller probes, briefly.
+        std::thread::sleep(BACKOFF_MIN);
+        let t = Instant::now();
+        assert!(matches!(store.conn(), Err(StoreError::Unavailable(_))));
+        assert!(t.elapsed() < PROBE_TIMEOUT * 2, "a probe waited {:?}", t.elapsed());
+        assert!(store.health().down.as_ref().is_some_and(|d| d.backoff == BACKOFF_MIN * 2));
     }
 }

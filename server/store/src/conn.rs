@@ -114,6 +114,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// in the background and serves the next probe.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// r2d2's whole message for a timeout with no failed connection attempt
+/// behind it: every connection is in use, and the database is not known to be
+/// away.
+const POOL_BUSY: &str = "timed out waiting for connection";
+
 /// What the last connection attempt said about the database, shared by every
 /// clone of a [`Store`].
 ///
@@ -234,7 +239,13 @@ impl Store {
             }
             Err(e) => {
                 let error = e.to_string();
-                self.health().failed(&error, Instant::now(), gate);
+                // A busy pool says so and nothing more; r2d2 appends the
+                // last connection error when connecting failed. Only that
+                // means the database is away: a busy pool behind a
+                // reachable database keeps letting callers wait their turn.
+                if error != POOL_BUSY || matches!(gate, Gate::Probe) {
+                    self.health().failed(&error, Instant::now(), gate);
+                }
                 Err(StoreError::Unavailable(error))
             }
         }
@@ -370,6 +381,21 @@ mod tests {
         assert!(matches!(h.admit(now), Ok(Gate::Open)), "a success lets everyone through again");
         h.failed("refused", now, Gate::Open);
         assert_eq!(h.down.as_ref().unwrap().backoff, BACKOFF_MIN, "and the next outage starts short again");
+    }
+
+    #[test]
+    fn a_busy_pool_is_not_a_database_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("busy.db").display().to_string();
+        let store = Store::connect(&url, 1, Duration::from_millis(100)).unwrap();
+        let held = store.conn().unwrap();
+        match store.conn() {
+            Err(StoreError::Unavailable(e)) => assert_eq!(e, POOL_BUSY, "r2d2's message for a busy pool"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a second connection from a pool of one"),
+        }
+        drop(held);
+        assert!(store.conn().is_ok(), "the next caller gets the freed connection, not a fast failure");
     }
 
     #[test]

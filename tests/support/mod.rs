@@ -87,6 +87,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same PostgreSQL database reached through `127.0.0.1:port` (a
+    /// proxy a fault test can cut). Dropping it drops nothing: `self` owns
+    /// the database and must outlive it.
+    pub fn through(&self, port: u16) -> TestDb {
+        let mut url = url::Url::parse(self.url.as_deref().expect("a PostgreSQL test database")).expect("URL");
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(port)).expect("port");
+        TestDb { url: Some(url.to_string()), pg_name: None }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {

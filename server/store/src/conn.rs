@@ -13,7 +13,8 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -102,11 +103,96 @@ impl ManageConnection for Manager {
     }
 }
 
+/// The first pause after a failed connection attempt.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// The longest pause between two attempts while the database stays away.
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// How long a probe waits for a connection. Short: a probe is a real
+/// request, which should not wait the pool's full timeout behind a database
+/// that is still away. A connection that takes longer still joins the pool
+/// in the background and serves the next probe.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// r2d2's whole message for a timeout with no failed connection attempt
+/// behind it: every connection is in use, and the database is not known to be
+/// away.
+const POOL_BUSY: &str = "timed out waiting for connection";
+
+/// What the last connection attempt said about the database, shared by every
+/// clone of a [`Store`].
+///
+/// Without it every caller waits the pool's full connect timeout before its
+/// `Unavailable` while the database is away (5 s per request, per readiness
+/// check). After a failed attempt, further callers fail at once with the same
+/// error until a back-off has passed (250 ms, doubling to 2 s); then one
+/// caller at a time probes with a real attempt while the others keep failing
+/// at once. A success resets it: recovery needs nobody.
+#[derive(Debug, Default)]
+struct Health {
+    /// `None` while the database answers.
+    down: Option<Down>,
+}
+
+#[derive(Debug)]
+struct Down {
+    /// The error of the last failed attempt, returned to fast-failing callers.
+    error: String,
+    /// No attempt before this instant.
+    until: Instant,
+    /// The pause set after the last failure.
+    backoff: Duration,
+    /// A caller is attempting now; the others do not pile up behind it.
+    probing: bool,
+}
+
+/// Whether a caller may try the pool now.
+#[derive(Debug, Clone, Copy)]
+enum Gate {
+    /// The database answered last time: try.
+    Open,
+    /// The database was away and the back-off has passed: this caller probes.
+    Probe,
+}
+
+impl Health {
+    /// Lets a caller through, or fails it at once while the database is known
+    /// to be away.
+    fn admit(&mut self, now: Instant) -> Result<Gate, StoreError> {
+        match &mut self.down {
+            None => Ok(Gate::Open),
+            Some(d) if d.probing || now < d.until => Err(StoreError::Unavailable(d.error.clone())),
+            Some(d) => {
+                d.probing = true;
+                Ok(Gate::Probe)
+            }
+        }
+    }
+
+    /// Records a successful attempt: every caller goes through again.
+    fn up(&mut self) {
+        self.down = None;
+    }
+
+    /// Records a failed attempt and sets the next pause: the first failure
+    /// pauses [`BACKOFF_MIN`], each failed probe doubles it. Callers that went
+    /// through together before the first failure do not double it again.
+    fn failed(&mut self, error: &str, now: Instant, gate: Gate) {
+        let backoff = match (&self.down, gate) {
+            (None, _) => BACKOFF_MIN,
+            (Some(d), Gate::Probe) => (d.backoff * 2).min(BACKOFF_MAX),
+            (Some(d), Gate::Open) => d.backoff,
+        };
+        self.down = Some(Down { error: error.to_owned(), until: now + backoff, backoff, probing: false });
+    }
+}
+
 /// The pool; cheap to clone, shared by every handler.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Manager>,
     backend: Backend,
+    health: Arc<Mutex<Health>>,
 }
 
 /// A pooled connection.
@@ -128,7 +214,7 @@ impl Store {
             .test_on_check_out(backend == Backend::Postgres)
             .build(Manager { backend, target })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let store = Store { pool, backend };
+        let store = Store { pool, backend, health: Arc::default() };
         store.ping()?;
         Ok(store)
     }
@@ -138,9 +224,37 @@ impl Store {
         self.backend
     }
 
-    /// A connection from the pool; `Unavailable` when none can be had in time.
+    /// A connection from the pool; `Unavailable` when none can be had in
+    /// time, and at once while the database is known to be away ([`Health`]).
     pub fn conn(&self) -> Result<Conn, StoreError> {
-        Ok(self.pool.get()?)
+        let gate = self.health().admit(Instant::now())?;
+        let got = match gate {
+            Gate::Open => self.pool.get(),
+            Gate::Probe => self.pool.get_timeout(PROBE_TIMEOUT.min(self.pool.connection_timeout())),
+        };
+        match got {
+            Ok(c) => {
+                self.health().up();
+                Ok(c)
+            }
+            Err(e) => {
+                let error = e.to_string();
+                // A busy pool says so and nothing more; r2d2 appends the
+                // last connection error when connecting failed. Only that
+                // means the database is away: a busy pool behind a
+                // reachable database keeps letting callers wait their turn.
+                if error != POOL_BUSY || matches!(gate, Gate::Probe) {
+                    self.health().failed(&error, Instant::now(), gate);
+                }
+                Err(StoreError::Unavailable(error))
+            }
+        }
+    }
+
+    /// The shared health state; a panic elsewhere while holding it leaves
+    /// plain data behind, so a poisoned lock is used as is.
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` in a transaction; any error rolls it back.
@@ -216,5 +330,100 @@ impl Store {
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         c.batch_execute("SELECT 1").map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn down(h: &mut Health, now: Instant) -> bool {
+        matches!(h.admit(now), Err(StoreError::Unavailable(_)))
+    }
+
+    #[test]
+    fn after_a_failure_callers_fail_at_once_until_the_back_off_passes() {
+        let t0 = Instant::now();
+        let mut h = Health::default();
+        assert!(matches!(h.admit(t0), Ok(Gate::Open)));
+        h.failed("connection refused", t0, Gate::Open);
+        match h.admit(t0) {
+            Err(StoreError::Unavailable(e)) => assert_eq!(e, "connection refused", "the same error, once"),
+            _ => panic!("a caller went through right after a failure"),
+        }
+        assert!(down(&mut h, t0 + BACKOFF_MIN - Duration::from_millis(1)));
+        assert!(matches!(h.admit(t0 + BACKOFF_MIN), Ok(Gate::Probe)), "one probe after the back-off");
+        assert!(down(&mut h, t0 + BACKOFF_MIN), "only one probe at a time");
+        assert!(down(&mut h, t0 + BACKOFF_MAX * 10), "still only one while it runs");
+    }
+
+    #[test]
+    fn failed_probes_double_the_pause_up_to_the_cap_and_a_success_resets() {
+        let mut now = Instant::now();
+        let mut h = Health::default();
+        h.failed("refused", now, Gate::Open);
+        // Callers that went through together with the first one fail too:
+        // they do not lengthen the pause.
+        h.failed("refused", now, Gate::Open);
+        let mut pauses = vec![];
+        for _ in 0..6 {
+            let d = h.down.as_ref().unwrap();
+            pauses.push(d.backoff);
+            now = d.until;
+            assert!(matches!(h.admit(now), Ok(Gate::Probe)));
+            h.failed("refused", now, Gate::Probe);
+        }
+        let ms: Vec<u128> = pauses.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [250, 500, 1000, 2000, 2000, 2000]);
+        assert!(matches!(h.admit(h.down.as_ref().unwrap().until), Ok(Gate::Probe)));
+        h.up();
+        assert!(matches!(h.admit(now), Ok(Gate::Open)), "a success lets everyone through again");
+        h.failed("refused", now, Gate::Open);
+        assert_eq!(h.down.as_ref().unwrap().backoff, BACKOFF_MIN, "and the next outage starts short again");
+    }
+
+    #[test]
+    fn a_busy_pool_is_not_a_database_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("busy.db").display().to_string();
+        let store = Store::connect(&url, 1, Duration::from_millis(100)).unwrap();
+        let held = store.conn().unwrap();
+        match store.conn() {
+            Err(StoreError::Unavailable(e)) => assert_eq!(e, POOL_BUSY, "r2d2's message for a busy pool"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a second connection from a pool of one"),
+        }
+        drop(held);
+        assert!(store.conn().is_ok(), "the next caller gets the freed connection, not a fast failure");
+    }
+
+    #[test]
+    fn an_unreachable_database_fails_fast_after_the_first_attempt() {
+        // A port nothing listens on: the first attempt waits the connect
+        // timeout, the next ones answer at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (backend, target) = Backend::of(&format!("postgres://nobody:x@127.0.0.1:{port}/none?connect_timeout=1"));
+        let pool = Pool::builder()
+            .max_size(2)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_millis(600))
+            .build(Manager { backend, target })
+            .unwrap();
+        let store = Store { pool, backend, health: Arc::default() };
+        let t = Instant::now();
+        assert!(matches!(store.conn(), Err(StoreError::Unavailable(_))));
+        assert!(t.elapsed() >= Duration::from_millis(500), "the first caller waits: {:?}", t.elapsed());
+        for _ in 0..20 {
+            let t = Instant::now();
+            assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
+            assert!(t.elapsed() < Duration::from_millis(50), "a later caller waited {:?}", t.elapsed());
+        }
+        // Once the back-off has passed, one caller probes, briefly.
+        std::thread::sleep(BACKOFF_MIN);
+        let t = Instant::now();
+        assert!(matches!(store.conn(), Err(StoreError::Unavailable(_))));
+        assert!(t.elapsed() < PROBE_TIMEOUT * 2, "a probe waited {:?}", t.elapsed());
+        assert!(store.health().down.as_ref().is_some_and(|d| d.backoff == BACKOFF_MIN * 2));
     }
 }

@@ -135,6 +135,16 @@ impl Snapshot {
         self.apis.get(identifier)
     }
 
+    /// Every scope an API declares, sorted, once each: discovery's
+    /// `scopes_supported`, served from memory so that discovery keeps
+    /// answering while the database is away.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.apis.values().flat_map(|a| a.scopes.iter().cloned()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// A service-account user linked to a client (disabled ones included:
     /// the caller decides).
     pub fn service_account(&self, user_id: &str) -> Option<&User> {

@@ -4,7 +4,6 @@
 use super::render;
 use super::routes;
 use crate::service::rate_limit::Class;
-use crate::service::store_failure;
 use crate::web::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -109,29 +108,16 @@ pub fn endpoints(issuer: &str) -> Endpoints {
     }
 }
 
-/// GET both well-known metadata paths.
+/// GET both well-known metadata paths, from the snapshot: no database
+/// round trip, so discovery answers while the database is away.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.clone();
-    let scopes = web::block(move || -> Result<Vec<String>, OAuthError> {
-        let mut conn = store.conn().map_err(store_failure)?;
-        let mut all: Vec<String> =
-            tessera_store::apis::list(&mut conn).map_err(store_failure)?.into_iter().flat_map(|a| a.scopes).collect();
-        all.sort();
-        all.dedup();
-        Ok(all)
-    })
-    .await;
-    match result_flatten(scopes) {
-        Ok(scopes) => {
-            let mut served = endpoints(&state.issuer);
-            if !state.oauth.par.enabled() {
-                served.pushed_authorization_request = None;
-            }
-            let doc = discovery::metadata(&state.issuer, &served, scopes, &GrantType::all_advertised());
-            render::public_json(&doc, 60)
-        }
-        Err(e) => render::oauth_error(&e),
+    let scopes = state.snapshots.current().scopes_supported();
+    let mut served = endpoints(&state.issuer);
+    if !state.oauth.par.enabled() {
+        served.pushed_authorization_request = None;
     }
+    let doc = discovery::metadata(&state.issuer, &served, scopes, &GrantType::all_advertised());
+    render::public_json(&doc, 60)
 }
 
 /// GET the JWKS: next, current and recently retired keys.

@@ -16,6 +16,7 @@ mod device;
 mod housekeeping;
 mod introspection;
 mod keys;
+mod metrics;
 mod oidc;
 mod operations;
 mod par;

@@ -13,7 +13,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -102,6 +102,20 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Histogram of waits for a pooled connection, seconds.
+pub const CONNECTION_WAIT: &str = "tessera_db_connection_wait_seconds";
+/// Histogram of transaction durations ([`Store::tx`]), seconds.
+pub const TRANSACTION_DURATION: &str = "tessera_db_transaction_duration_seconds";
+
+/// How the pool's connections are used at one moment ([`Store::pool_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Handed out to a caller.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+}
+
 /// The pool; cheap to clone, shared by every handler.
 #[derive(Clone)]
 pub struct Store {
@@ -139,15 +153,31 @@ impl Store {
     }
 
     /// A connection from the pool; `Unavailable` when none can be had in time.
+    /// How long the wait took is recorded (`tessera_db_connection_wait_seconds`):
+    /// a full pool or an unreachable database shows there first.
     pub fn conn(&self) -> Result<Conn, StoreError> {
-        Ok(self.pool.get()?)
+        let started = Instant::now();
+        let conn = self.pool.get();
+        metrics::histogram!(CONNECTION_WAIT).record(started.elapsed().as_secs_f64());
+        Ok(conn?)
     }
 
-    /// Runs `f` in a transaction; any error rolls it back.
+    /// Runs `f` in a transaction; any error rolls it back. Its duration,
+    /// waiting for the connection included, is recorded
+    /// (`tessera_db_transaction_duration_seconds`): every write goes through here.
     pub fn tx<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let started = Instant::now();
         let mut c = self.conn()?;
         let conn: &mut DbConn = &mut c;
-        conn.transaction(f)
+        let result = conn.transaction(f);
+        metrics::histogram!(TRANSACTION_DURATION).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The pool's connections now, for the metrics gauges.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState { in_use: state.connections.saturating_sub(state.idle_connections), idle: state.idle_connections }
     }
 
     /// Applies pending migrations; returns how many ran.

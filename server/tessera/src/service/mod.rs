@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod console;
+pub mod metrics;
 pub mod oauth;
 pub mod pipeline;
 pub mod plugins;

@@ -7,6 +7,7 @@ pub mod client_addr;
 pub mod console;
 pub mod device;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod par;
@@ -22,6 +23,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
+use crate::service::metrics::PluginFigures;
 use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::run_log::RunLog;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     /// The asynchronous plugin run log; `flush` it before the process ends.
     pub run_log: Arc<RunLog>,
+    /// Recent plugin run figures, for the dashboard (`service::metrics`).
+    pub plugin_figures: Arc<PluginFigures>,
 }
 
 impl AppState {
@@ -69,6 +73,8 @@ impl AppState {
         host: Arc<PluginHost>,
         clock: SharedClock,
     ) -> anyhow::Result<AppState> {
+        // Once per process, whichever state is built first (`service::metrics`).
+        crate::service::metrics::install();
         let issuer = config.issuer();
         let keys = Arc::new(KeyRing::new(
             store.clone(),
@@ -80,6 +86,7 @@ impl AppState {
         let snapshots = Snapshots::load(store.clone(), clock.clone())?;
         snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
+        let plugin_figures = Arc::new(PluginFigures::default());
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
@@ -87,6 +94,7 @@ impl AppState {
             clock.clone(),
             snapshots.clone(),
             run_log.clone(),
+            plugin_figures.clone(),
         ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),
@@ -130,7 +138,19 @@ impl AppState {
             signature_policy: Arc::new(config.signature_policy()?),
         };
         let trusted_proxies = client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
-        Ok(AppState { store, keys, oauth, issuer, console, host, admin, trusted_proxies, snapshots, run_log })
+        Ok(AppState {
+            store,
+            keys,
+            oauth,
+            issuer,
+            console,
+            host,
+            admin,
+            trusted_proxies,
+            snapshots,
+            run_log,
+            plugin_figures,
+        })
     }
 
     /// The client address of `req` (the one place that decides it).
@@ -240,9 +260,11 @@ fn asset_routes(cfg: &mut web::ServiceConfig) {
 pub enum Surface {
     /// Everything on one address (no `admin_listen`).
     All,
-    /// The OAuth/OIDC endpoints and the probes; `/admin` answers 404.
+    /// The OAuth/OIDC endpoints and the probes; `/admin` and `/metrics`
+    /// answer 404.
     Public,
-    /// The console and the probes, for an address only operators reach.
+    /// The console, `/metrics` and the probes, for an address only
+    /// operators reach.
     Admin,
 }
 
@@ -251,13 +273,16 @@ impl Surface {
     pub fn routes(self, cfg: &mut web::ServiceConfig) {
         match self {
             Surface::All => {
-                cfg.configure(public_routes).configure(console::routes);
+                cfg.configure(public_routes).configure(console::routes).configure(metrics::routes);
             }
             Surface::Public => {
                 cfg.configure(public_routes);
             }
             Surface::Admin => {
-                cfg.configure(console::routes).configure(asset_routes).configure(health::routes);
+                cfg.configure(console::routes)
+                    .configure(asset_routes)
+                    .configure(health::routes)
+                    .configure(metrics::routes);
             }
         }
     }
@@ -344,6 +369,7 @@ fn server(
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
             .wrap(from_fn(sync_after_console_change))
+            .wrap(from_fn(metrics::middleware))
             // Outermost, so the access log line and everything inside carry the id.
             .wrap(from_fn(request_id::middleware))
             .configure(|cfg| surface.routes(cfg))

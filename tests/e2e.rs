@@ -18,6 +18,7 @@ mod housekeeping;
 mod introspection;
 mod keys;
 mod management_api;
+mod metrics;
 mod oidc;
 mod operations;
 mod par;

@@ -2,7 +2,7 @@
 //! versions and upgrades, online backups, the admin listener and the probes,
 //! request ids.
 
-use crate::support::{Backend, Options, TestServer, binary, free_port, http_status};
+use crate::support::{Backend, Options, TestServer, binary, free_port, http_get_ok, http_status};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -256,6 +256,9 @@ async fn the_admin_listener_serves_the_console_and_the_public_one_does_not() {
     assert_eq!(http_status(&admin, "/static/console.css"), Some(200), "with its assets");
     assert_eq!(http_status(&admin, routes::JWKS), Some(404), "no OAuth on the admin address");
     assert_eq!(http_status(&server.base, routes::JWKS), Some(200));
+    assert_eq!(http_status(&server.base, routes::METRICS), Some(404), "no metrics on the public address");
+    let metrics = http_get_ok(&admin, routes::METRICS).expect("metrics on the admin address");
+    assert!(metrics.contains("tessera_snapshot_generation"), "{metrics}");
     for base in [&server.base, &admin] {
         assert_eq!(http_status(base, routes::HEALTHZ), Some(200));
         let r = reqwest::get(format!("{base}{}", routes::READYZ)).await.unwrap();

@@ -44,6 +44,12 @@ async fn a_low_limit_answers_429_with_retry_after() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
     assert_eq!(token("198.51.100.2").await.unwrap().status(), 200, "another client address");
+    // Issue #16 item 1: the refusal is counted for Prometheus.
+    let metrics = http.get(format!("{}{}", server.base, routes::METRICS)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l == r#"tessera_rate_limit_refusals_total{class="token",scope="address"} 1"#),
+        "{metrics}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(token("198.51.100.1").await.unwrap().status(), 200, "refilled after Retry-After");
 

@@ -186,6 +186,13 @@ impl PluginHost {
         self.standby.len()
     }
 
+    /// How many calls are in flight now, each holding one instance pool
+    /// slot (`share.rs`); what the `tessera_plugin_pool_slots_in_use` gauge
+    /// reads.
+    pub fn slots_in_use(&self) -> usize {
+        self.shares.in_use()
+    }
+
     /// Blocks until the background standby work sent so far is done: the
     /// spent instances dropped and the next ones made. Calls never need it;
     /// benchmarks and tests use it to measure or assert from a known state.

@@ -55,6 +55,11 @@ impl PoolShares {
         Some(Permit { shares: self, sha256: sha256.to_owned() })
     }
 
+    /// Calls in flight now, over every plugin: the pool slots in use.
+    pub(crate) fn in_use(&self) -> usize {
+        lock(&self.running).values().sum()
+    }
+
     /// Calls of `sha256` in flight now.
     #[cfg(test)]
     fn running(&self, sha256: &str) -> usize {
@@ -98,6 +103,17 @@ mod tests {
         }
         assert_eq!(shares.running("a"), 0);
         assert!(lock(&shares.running).is_empty());
+    }
+
+    #[test]
+    fn slots_in_use_count_every_plugin() {
+        let shares = PoolShares::new(2);
+        let _a = shares.acquire("a").unwrap();
+        let b = shares.acquire("b").unwrap();
+        let _b2 = shares.acquire("b").unwrap();
+        assert_eq!(shares.in_use(), 3);
+        drop(b);
+        assert_eq!(shares.in_use(), 2);
     }
 
     #[test]

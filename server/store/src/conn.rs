@@ -187,6 +187,20 @@ impl Health {
     }
 }
 
+/// Histogram of waits for a pooled connection, seconds.
+pub const CONNECTION_WAIT: &str = "tessera_db_connection_wait_seconds";
+/// Histogram of transaction durations ([`Store::tx`]), seconds.
+pub const TRANSACTION_DURATION: &str = "tessera_db_transaction_duration_seconds";
+
+/// How the pool's connections are used at one moment ([`Store::pool_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Handed out to a caller.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+}
+
 /// The pool; cheap to clone, shared by every handler.
 #[derive(Clone)]
 pub struct Store {
@@ -226,12 +240,16 @@ impl Store {
 
     /// A connection from the pool; `Unavailable` when none can be had in
     /// time, and at once while the database is known to be away ([`Health`]).
+    /// How long the wait took is recorded (`tessera_db_connection_wait_seconds`):
+    /// a full pool or an unreachable database shows there first.
     pub fn conn(&self) -> Result<Conn, StoreError> {
         let gate = self.health().admit(Instant::now())?;
+        let started = Instant::now();
         let got = match gate {
             Gate::Open => self.pool.get(),
             Gate::Probe => self.pool.get_timeout(PROBE_TIMEOUT.min(self.pool.connection_timeout())),
         };
+        metrics::histogram!(CONNECTION_WAIT).record(started.elapsed().as_secs_f64());
         match got {
             Ok(c) => {
                 self.health().up();
@@ -257,11 +275,22 @@ impl Store {
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` in a transaction; any error rolls it back.
+    /// Runs `f` in a transaction; any error rolls it back. Its duration,
+    /// waiting for the connection included, is recorded
+    /// (`tessera_db_transaction_duration_seconds`): every write goes through here.
     pub fn tx<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let started = Instant::now();
         let mut c = self.conn()?;
         let conn: &mut DbConn = &mut c;
-        conn.transaction(f)
+        let result = conn.transaction(f);
+        metrics::histogram!(TRANSACTION_DURATION).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The pool's connections now, for the metrics gauges.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState { in_use: state.connections.saturating_sub(state.idle_connections), idle: state.idle_connections }
     }
 
     /// Applies pending migrations; returns how many ran.

@@ -26,7 +26,7 @@ pub mod schema;
 pub mod throttle;
 pub mod users;
 
-pub use conn::{Backend, DbConn, SchemaStatus, Store};
+pub use conn::{Backend, DbConn, PoolState, SchemaStatus, Store};
 pub use error::StoreError;
 
 /// Parses a TEXT column holding an enum's name; a name the code does not

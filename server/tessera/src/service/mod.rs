@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod console;
 pub mod management;
+pub mod metrics;
 pub mod oauth;
 pub mod pipeline;
 pub mod plugins;

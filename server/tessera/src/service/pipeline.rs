@@ -7,7 +7,8 @@
 //! anywhere (console, API, CLI, another node) within one second; compiled
 //! code is cached by the host. Run records go to the asynchronous run log
 //! (`service::run_log`): no database access on the way to a signature once
-//! a version is compiled.
+//! a version is compiled. Beside each record, the run is counted and timed
+//! for `/metrics` and the dashboard (`service::metrics::plugin_run`).
 //!
 //! No lock is held across a plugin call: the snapshot is an `Arc` cloned
 //! once per request.
@@ -16,6 +17,7 @@
 //! binding's failure policy in one place, [`apply_policy`]: `deny` answers
 //! `server_error` without saying why; `skip` logs and goes on.
 
+use super::metrics::{self, PluginFigures, RunLabels};
 use super::oauth::issuer::{HookInput, HookOutput, TokenHooks};
 use super::run_log::RunLog;
 use super::snapshot::Snapshots;
@@ -75,12 +77,13 @@ pub struct Pipeline {
     clock: SharedClock,
     snapshots: Arc<Snapshots>,
     runs: Arc<RunLog>,
+    figures: Arc<PluginFigures>,
 }
 
 impl Pipeline {
     /// A pipeline reading its bindings from `snapshots` and recording runs
-    /// in `runs`, timed by `clock`. `store` only serves a component's bytes
-    /// the first time this node compiles it.
+    /// in `runs` and `figures`, timed by `clock`. `store` only serves a
+    /// component's bytes the first time this node compiles it.
     pub fn new(
         store: Store,
         host: Arc<PluginHost>,
@@ -88,8 +91,9 @@ impl Pipeline {
         clock: SharedClock,
         snapshots: Arc<Snapshots>,
         runs: Arc<RunLog>,
+        figures: Arc<PluginFigures>,
     ) -> Pipeline {
-        Pipeline { store, host, master, clock, snapshots, runs }
+        Pipeline { store, host, master, clock, snapshots, runs, figures }
     }
 
     fn secrets(&self, b: &Binding) -> Result<PluginSecrets, OAuthError> {
@@ -197,7 +201,10 @@ impl TokenHooks for Pipeline {
                     &ctx,
                     meta.declared.as_deref(),
                 );
-                self.runs.record(run_record(b, &ctx, &run, self.clock.now()));
+                let record = run_record(b, &ctx, &run, self.clock.now());
+                let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
+                metrics::plugin_run(&self.figures, labels, &record.outcome, run.duration);
+                self.runs.record(record);
                 ctx.secrets = PluginSecrets::default();
                 let policy = b.failure_policy;
                 match run.outcome {

@@ -273,6 +273,7 @@ pub fn check_password<T>(
 ) -> Result<Option<T>, Checked> {
     let mut conn = store.conn().map_err(Checked::Store)?;
     if let Err(secs) = attempt.begin(&mut conn).map_err(Checked::Store)? {
+        crate::service::metrics::throttle_hit("sign_in");
         return Err(Checked::Throttled(secs));
     }
     let (found, hash) = match lookup(&mut conn) {

@@ -31,7 +31,7 @@ use crate::clock::SharedClock;
 use crate::keys::KeyRing;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tessera_protocol::secret::SecretHash;
 use tessera_store::apis::{self, Api};
 use tessera_store::clients::{self, Client};
@@ -51,6 +51,10 @@ pub const CLIENT_LOCK_PREFIX: &str = "client:pair:";
 /// A plugin version as the pipeline needs it (versions are immutable).
 #[derive(Debug, Clone)]
 pub struct VersionMeta {
+    /// The plugin's id.
+    pub plugin_id: String,
+    /// 1, 2, 3, ... per plugin: the `version` label of plugin metrics.
+    pub number: i32,
     /// Hex sha256 of the component: the host's compile-cache key.
     pub sha256: String,
     /// The claims it declared, or `None` for any non-reserved claim.
@@ -115,7 +119,15 @@ impl Snapshot {
             }
             let info = plugins::version(conn, &b.plugin_version_id)?
                 .ok_or_else(|| StoreError::NotFound(format!("plugin version {}", b.plugin_version_id)))?;
-            versions.insert(info.id.clone(), VersionMeta { declared: info.declared()?, sha256: info.sha256 });
+            versions.insert(
+                info.id.clone(),
+                VersionMeta {
+                    declared: info.declared()?,
+                    plugin_id: info.plugin_id,
+                    number: info.version,
+                    sha256: info.sha256,
+                },
+            );
         }
         Ok(Snapshot { generation, clients, apis, users, token_bindings, versions })
     }
@@ -179,6 +191,8 @@ pub struct Snapshots {
     // Serialises reloads (the poller and syncs after local changes); never
     // taken on the token path.
     reload: Mutex<()>,
+    // When the change counter was last read successfully.
+    checked: RwLock<Instant>,
 }
 
 /// Reads an `RwLock<Arc<T>>` whatever a panicking writer left: the value is
@@ -207,6 +221,7 @@ impl Snapshots {
             current: RwLock::new(Arc::new(Snapshot { generation: -1, ..Snapshot::default() })),
             locks: RwLock::new(Arc::new(Locks { generation: -1, ..Locks::default() })),
             reload: Mutex::new(()),
+            checked: RwLock::new(Instant::now()),
         };
         snapshots.sync()?;
         Ok(Arc::new(snapshots))
@@ -221,6 +236,16 @@ impl Snapshots {
     /// so tests and operators can see when a change has reached this node.
     pub fn generation(&self) -> i64 {
         self.current().generation
+    }
+
+    /// How long ago the change counter was last read successfully: how
+    /// stale the snapshot in force may be. About the poll interval while
+    /// the database answers; grows while it does not.
+    pub fn age(&self) -> Duration {
+        match self.checked.read() {
+            Ok(g) => g.elapsed(),
+            Err(poisoned) => poisoned.into_inner().elapsed(),
+        }
     }
 
     /// Until when a lock holds `key` at `now`, from the in-memory mirror.
@@ -257,6 +282,10 @@ impl Snapshots {
             let until = throttle::locked_with_prefix(&mut conn, CLIENT_LOCK_PREFIX, now)?.into_iter().collect();
             write_arc(&self.locks, Arc::new(Locks { generation: locks, until }));
             changed = true;
+        }
+        match self.checked.write() {
+            Ok(mut g) => *g = Instant::now(),
+            Err(poisoned) => *poisoned.into_inner() = Instant::now(),
         }
         Ok(changed)
     }

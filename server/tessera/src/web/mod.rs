@@ -8,6 +8,7 @@ pub mod client_addr;
 pub mod console;
 pub mod device;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod par;
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
+use crate::service::metrics::PluginFigures;
 use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings};
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
@@ -62,6 +64,8 @@ pub struct AppState {
     /// Request rate limits per address and client (`web::rate_limit`);
     /// its refusal counters are for the metrics.
     pub rate_limits: RateLimiter,
+    /// Recent plugin run figures, for the dashboard (`service::metrics`).
+    pub plugin_figures: Arc<PluginFigures>,
 }
 
 impl AppState {
@@ -75,6 +79,8 @@ impl AppState {
         host: Arc<PluginHost>,
         clock: SharedClock,
     ) -> anyhow::Result<AppState> {
+        // Once per process, whichever state is built first (`service::metrics`).
+        crate::service::metrics::install();
         let issuer = config.issuer();
         let keys = Arc::new(KeyRing::new(
             store.clone(),
@@ -86,6 +92,7 @@ impl AppState {
         let snapshots = Snapshots::load(store.clone(), clock.clone())?;
         snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
+        let plugin_figures = Arc::new(PluginFigures::default());
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
@@ -93,6 +100,7 @@ impl AppState {
             clock.clone(),
             snapshots.clone(),
             run_log.clone(),
+            plugin_figures.clone(),
         ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),
@@ -149,6 +157,7 @@ impl AppState {
             snapshots,
             run_log,
             rate_limits,
+            plugin_figures,
         })
     }
 
@@ -259,11 +268,11 @@ fn asset_routes(cfg: &mut web::ServiceConfig) {
 pub enum Surface {
     /// Everything on one address (no `admin_listen`).
     All,
-    /// The OAuth/OIDC endpoints and the probes; `/admin` and `/api/v1`
-    /// answer 404.
+    /// The OAuth/OIDC endpoints and the probes; `/admin`, `/api/v1` and
+    /// `/metrics` answer 404.
     Public,
-    /// The console, the management API and the probes, for an address only
-    /// operators reach.
+    /// The console, the management API, `/metrics` and the probes, for an
+    /// address only operators reach.
     Admin,
 }
 
@@ -272,13 +281,20 @@ impl Surface {
     pub fn routes(self, cfg: &mut web::ServiceConfig) {
         match self {
             Surface::All => {
-                cfg.configure(public_routes).configure(console::routes).configure(api::routes);
+                cfg.configure(public_routes)
+                    .configure(console::routes)
+                    .configure(api::routes)
+                    .configure(metrics::routes);
             }
             Surface::Public => {
                 cfg.configure(public_routes);
             }
             Surface::Admin => {
-                cfg.configure(console::routes).configure(api::routes).configure(asset_routes).configure(health::routes);
+                cfg.configure(console::routes)
+                    .configure(api::routes)
+                    .configure(asset_routes)
+                    .configure(health::routes)
+                    .configure(metrics::routes);
             }
         }
     }
@@ -368,6 +384,7 @@ fn server(
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
             .wrap(from_fn(sync_after_console_change))
+            .wrap(from_fn(metrics::middleware))
             // Outermost, so the access log line and everything inside carry the id.
             .wrap(from_fn(request_id::middleware))
             .configure(|cfg| surface.routes(cfg))

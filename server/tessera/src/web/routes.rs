@@ -13,6 +13,8 @@ pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-s
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness: the database answers.
 pub const READYZ: &str = "/readyz";
+/// Prometheus metrics (`web::metrics`): the admin listener only, when there is one.
+pub const METRICS: &str = "/metrics";
 /// RFC 7662 token introspection.
 pub const INTROSPECT: &str = "/oauth/introspect";
 /// RFC 7009 token revocation.

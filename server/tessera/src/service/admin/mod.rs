@@ -16,7 +16,7 @@ pub use clients::{
     revoke_client_secret, update_client,
 };
 pub use keys::{list_keys, rotate_keys};
-pub use overview::{Dashboard, audit_events, dashboard};
+pub use overview::{Dashboard, NamedFigure, audit_events, dashboard};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, list_users, set_user_disabled, set_user_password,
     update_user,

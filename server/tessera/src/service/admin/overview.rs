@@ -1,5 +1,6 @@
 //! The console's overview reads: the dashboard and the audit log.
 
+use crate::service::metrics::{PluginFigure, PluginFigures};
 use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::views::{self, AuditEventView, RunView};
 use tessera_store::audit::{self, AuditFilter};
@@ -38,12 +39,36 @@ pub struct Dashboard {
     pub failures: Vec<RunView>,
     /// The ten newest audit events.
     pub events: Vec<AuditEventView>,
+    /// Each plugin version's latest runs on this node: the same runs
+    /// `/metrics` counts (`service::metrics`), by plugin name.
+    pub plugin_figures: Vec<NamedFigure>,
 }
 
-/// The dashboard's numbers and lists.
-pub fn dashboard(store: &Store) -> Result<Dashboard, StoreError> {
+/// A plugin version's figures under its plugin's name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NamedFigure {
+    /// The plugin's name (its id if it was deleted since).
+    pub name: String,
+    /// The figures.
+    pub figure: PluginFigure,
+}
+
+/// The dashboard's numbers and lists; `figures` are this node's recent
+/// plugin runs.
+pub fn dashboard(store: &Store, figures: &PluginFigures) -> Result<Dashboard, StoreError> {
     let mut c = store.conn()?;
+    let names: std::collections::HashMap<String, String> =
+        plugins::list(&mut c)?.into_iter().map(|p| (p.id, p.name)).collect();
+    let plugin_figures = figures
+        .figures()
+        .into_iter()
+        .map(|figure| NamedFigure {
+            name: names.get(&figure.plugin_id).cloned().unwrap_or_else(|| figure.plugin_id.clone()),
+            figure,
+        })
+        .collect();
     Ok(Dashboard {
+        plugin_figures,
         users: users::count(&mut c)?,
         clients: clients::count(&mut c)?,
         apis: apis::count(&mut c)?,

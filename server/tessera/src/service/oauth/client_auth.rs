@@ -68,6 +68,7 @@ impl ClientAuthenticator {
         if let Some(k) = &key
             && let Some(until) = self.snapshots.locked_until(k, now)
         {
+            crate::service::metrics::throttle_hit("client_auth");
             return Err(OAuthError::invalid_client()
                 .with_detail("too many wrong client secrets from this address")
                 .throttled((until - now).max(1) as u64));

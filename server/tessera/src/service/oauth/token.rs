@@ -20,11 +20,13 @@ use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::refresh::{Issued, RefreshTokens};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
+use crate::service::metrics;
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
 use crate::service::snapshot::Snapshots;
 use crate::service::{key_failure, store_failure};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Instant;
 use tessera_protocol::grant::authorization_code::redemption;
 use tessera_protocol::grant::token_exchange::{self, PresentedToken, TokenType};
 use tessera_protocol::grant::{client_credentials, password, refresh_token, user_plan};
@@ -60,18 +62,37 @@ pub struct TokenService {
 impl TokenService {
     /// Handles one token request: the `Authorization` header and the form body.
     /// `peer` is the client address (`web::client_addr`), used to throttle
-    /// sign-in and client-secret failures.
+    /// sign-in and client-secret failures. Counted and timed by grant type
+    /// and outcome (`service::metrics`).
     pub fn token_request(
         &self,
         authorization: Option<&str>,
         body: &[u8],
         peer: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
+        let started = Instant::now();
+        let mut grant_label = "missing";
+        let result = self.answer(authorization, body, peer, &mut grant_label);
+        metrics::token_request(grant_label, metrics::token_outcome(&result), started.elapsed());
+        result
+    }
+
+    /// [`Self::token_request`]'s work; sets `grant_label` to the grant's
+    /// name once known (`unsupported` for any other value).
+    fn answer(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        peer: Option<&str>,
+        grant_label: &mut &'static str,
+    ) -> Result<TokenResponse, OAuthError> {
         let params = Params::parse(body)?;
         let name = params.require("grant_type")?;
         let unsupported =
             || OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {name} is not supported"));
-        let grant_type = name.parse::<GrantType>().ok().filter(|g| g.at_token_endpoint()).ok_or_else(unsupported)?;
+        let grant_type = name.parse::<GrantType>().ok().filter(|g| g.at_token_endpoint());
+        *grant_label = grant_type.map_or("unsupported", GrantType::as_str);
+        let grant_type = grant_type.ok_or_else(unsupported)?;
         let client = self.clients.authenticate(authorization, &params, peer)?;
         match grant_type {
             GrantType::ClientCredentials => self.client_credentials(&client, &params),

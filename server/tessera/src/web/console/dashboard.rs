@@ -1,4 +1,5 @@
-//! The dashboard: how much is configured, and what failed lately.
+//! The dashboard: how much is configured, what failed lately, and how
+//! fast and how often each plugin fails on this node.
 
 use super::{Admin, Layout, Page, PageQuery, blocking, filters, render};
 use crate::service::admin::{self, Dashboard};
@@ -20,7 +21,8 @@ struct DashboardPage {
 
 async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
-    let d = blocking(move || admin::dashboard(&store)).await??;
+    let figures = admin.state.plugin_figures.clone();
+    let d = blocking(move || admin::dashboard(&store, &figures)).await??;
     let l = Layout::new(&admin, "dashboard", "Dashboard").with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &DashboardPage { l, d }))
 }

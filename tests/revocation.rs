@@ -281,6 +281,9 @@ fn two_nodes() -> (TestServer, TestServer) {
 async fn two_postgres_nodes_share_revoked_access_tokens() {
     let (a, b) = two_nodes();
     let s = setup(&a);
+    // The client was made through node A: node B authenticates it from its
+    // snapshot once it has loaded that change.
+    b.wait_synced();
     let (on_a, on_b) = (oauth(&a, &s.id, &s.secret), oauth(&b, &s.id, &s.secret));
     let (at, _) = sign_in(&a, &on_a).await;
     assert!(active(&on_b, &at).await, "one issuer: node B accepts node A's token");
@@ -304,6 +307,9 @@ async fn two_postgres_nodes_share_revoked_access_tokens() {
 async fn two_postgres_nodes_revoke_the_winner_of_a_racing_code_replay() {
     let (a, b) = two_nodes();
     let s = setup(&a);
+    // The client was made through node A: node B authenticates it from its
+    // snapshot once it has loaded that change.
+    b.wait_synced();
     a.cli_json(&["plugin", "upload", &crate::plugins::component("fixtures", "sleep"), "--name", "slow"]);
     a.cli_json(&[
         "binding",

@@ -120,12 +120,23 @@ impl PlainHttp {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("not an HTTP answer: {status_line:?}"))?;
-        // Headers, then whatever body there is (the connection closes after it).
-        let mut rest = Vec::new();
-        reader.read_to_end(&mut rest)?;
-        let body = match rest.windows(4).position(|w| w == b"\r\n\r\n") {
-            Some(end) => rest.split_off(end + 4),
-            None => Vec::new(),
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<u64>().ok();
+            }
+        }
+        // The body by its length, or to the close we asked for.
+        let mut body = Vec::new();
+        match length {
+            Some(n) => reader.take(n).read_to_end(&mut body)?,
+            None => reader.read_to_end(&mut body)?,
         };
         Ok(Response::builder().status(status).body(Bytes::from(body))?)
     }

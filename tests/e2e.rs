@@ -31,4 +31,5 @@ mod startup;
 mod throttle;
 mod token_errors;
 mod token_exchange;
+mod tracing;
 mod user_grants;

@@ -91,6 +91,38 @@ pub struct Config {
     /// Request rate limits per source address and per client
     /// (`[rate_limits]`); see [`RateLimitsConfig`].
     pub rate_limits: RateLimitsConfig,
+    /// OpenTelemetry traces (`[tracing]`): off unless `otlp_endpoint` is
+    /// set; see [`TracingConfig`].
+    pub tracing: TracingConfig,
+}
+
+/// OpenTelemetry traces over OTLP/HTTP (`[tracing]`). Each request is a
+/// trace whose root is the `request` span (the one that carries the request
+/// id in the logs), with child spans for client authentication
+/// (`client_auth`), each plugin call (`plugin_call`) and token signing
+/// (`sign`). Spans carry ids only (client, plugin, binding, key), never
+/// claims or secrets. Spans are batched and sent from a background thread;
+/// the batch still queued is sent at shutdown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318`;
+    /// spans are POSTed to `<otlp_endpoint>/v1/traces` as protobuf. Plain
+    /// `http` only: the exporter carries no TLS stack, so run a collector
+    /// or sidecar next to the server and let it forward over TLS.
+    /// Default: none (no traces are exported).
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute. Default: `tessera`.
+    pub service_name: String,
+    /// The share of new traces kept, from 0.0 to 1.0 (a trace started by a
+    /// sampled parent is kept too). Default: 1.0.
+    pub sampling_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig { otlp_endpoint: None, service_name: "tessera".into(), sampling_ratio: 1.0 }
+    }
 }
 
 /// Request rate limits (`[rate_limits]`): a brake on floods, counted in
@@ -375,6 +407,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             passwords: PasswordsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            tracing: TracingConfig::default(),
         }
     }
 }
@@ -631,6 +664,20 @@ impl Config {
         if self.login.max_failures < 1 || self.login.window_secs < 1 {
             return Err(InvalidConfig::OutOfRange("login.max_failures and login.window_secs must be positive"));
         }
+        if !(0.0..=1.0).contains(&self.tracing.sampling_ratio) {
+            return Err(InvalidConfig::OutOfRange("tracing.sampling_ratio must be between 0.0 and 1.0"));
+        }
+        if let Some(endpoint) = &self.tracing.otlp_endpoint {
+            let url =
+                url::Url::parse(endpoint).map_err(|e| InvalidConfig::OtlpEndpoint(endpoint.clone(), e.to_string()))?;
+            if url.scheme() != "http" || url.query().is_some() || url.fragment().is_some() {
+                return Err(InvalidConfig::OtlpEndpoint(
+                    endpoint.clone(),
+                    "plain http without query or fragment only (send to a local collector that forwards over TLS)"
+                        .into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -721,6 +768,9 @@ pub enum InvalidConfig {
     /// A `[plugins] trusted_signers` entry does not parse.
     #[error(transparent)]
     TrustedSigner(#[from] crate::plugin_signatures::KeyError),
+    /// `[tracing] otlp_endpoint` is not a plain http URL.
+    #[error("tracing.otlp_endpoint {0:?}: {1}")]
+    OtlpEndpoint(String, String),
 }
 
 #[cfg(test)]
@@ -807,6 +857,30 @@ mod tests {
         assert!(e.contains("trusted_signers") && e.contains("\"ci\""), "{e}");
         std::fs::write(&file, "[plugins]\nrequire_signature = true\n").unwrap();
         assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    #[test]
+    fn tracing_is_off_by_default_and_its_endpoint_must_be_plain_http() {
+        let c = Config::default();
+        assert_eq!(c.tracing.otlp_endpoint, None);
+        assert_eq!(c.tracing.service_name, "tessera");
+        assert_eq!(c.tracing.sampling_ratio, 1.0);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(Some(&file), FlagOverrides::default()).unwrap()
+        };
+        let c = load("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\nsampling_ratio = 0.25\n");
+        assert_eq!(c.tracing.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert!(c.validate().is_ok());
+        for bad in ["https://collector:4318", "collector:4318", "http://c:4318/?x=1"] {
+            let e = load(&format!("[tracing]\notlp_endpoint = \"{bad}\"\n")).validate().unwrap_err().to_string();
+            assert!(e.contains("tracing.otlp_endpoint"), "{bad}: {e}");
+        }
+        let e = load("[tracing]\nsampling_ratio = 1.5\n").validate().unwrap_err().to_string();
+        assert!(e.contains("sampling_ratio"), "{e}");
+        assert!(unknown_env_vars(["TESSERA_TRACING__OTLP_ENDPOINT".to_owned()]).is_empty());
     }
 
     #[test]

@@ -287,6 +287,7 @@ impl Signer {
     /// Signs claims as a JWT with the given `typ`: the JWS compact
     /// serialization (RFC 7515 §7.1), header and claims as JSON in base64url
     /// without padding.
+    #[tracing::instrument(name = "sign", level = "info", skip_all, fields(alg = self.alg.as_str(), kid = %self.kid, typ = %typ))]
     pub fn sign(&self, typ: &str, claims: &serde_json::Map<String, Value>) -> Result<String, KeyError> {
         let json = |e: serde_json::Error| KeyError::Material(e.to_string());
         let header = serde_json::to_vec(&JoseHeader { typ, alg: self.alg.as_str(), kid: &self.kid }).map_err(json)?;

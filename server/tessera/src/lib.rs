@@ -16,4 +16,5 @@ pub mod passwords;
 pub mod plugin_signatures;
 pub mod proxies;
 pub mod service;
+pub mod telemetry;
 pub mod web;

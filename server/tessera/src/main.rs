@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use tessera::cli::{self, Cli, Command};
 use tessera::commands;
 use tessera::config::{Config, FlagOverrides, LogFormat};
+use tessera::telemetry::Otlp;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,7 +28,10 @@ fn main() -> ExitCode {
     if let Err(e) = config.validate() {
         return fail(&format!("invalid configuration: {e}"), 2);
     }
-    init_tracing(&config);
+    let otlp = match init_tracing(&config) {
+        Ok(otlp) => otlp,
+        Err(e) => return fail(&format!("invalid configuration: tracing: {e:#}"), 2),
+    };
     let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
     for unknown in tessera::config::unknown_env_vars(names) {
         tracing::warn!(
@@ -81,7 +85,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => return exit_code(commands::backup::run(&config, &args.path, args.json)),
         other => other,
     };
-    exit_code(run(command, config))
+    exit_code(run(command, config, otlp))
 }
 
 fn exit_code(result: anyhow::Result<()>) -> ExitCode {
@@ -95,13 +99,14 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn run(command: Command, config: Config) -> anyhow::Result<()> {
+fn run(command: Command, config: Config, otlp: Option<Otlp>) -> anyhow::Result<()> {
     let ctx = match command {
         Command::Migrate => commands::migrate(config)?,
         _ => commands::open(config)?,
     };
-    match command {
-        Command::Serve(_) => commands::serve::run(ctx),
+    let result = match command {
+        // Sends the queued spans in its shutdown hooks.
+        Command::Serve(_) => return commands::serve::run(ctx, otlp),
         Command::Migrate => {
             println!("database is up to date; signing keys are present");
             Ok(())
@@ -117,7 +122,14 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin(c) => commands::admin::admin(&ctx, c),
         Command::Audit(c) => commands::audit::audit(&ctx, c),
         Command::MgmtClient(c) => commands::mgmt::mgmt_client(&ctx, c),
+    };
+    // A one-shot command sends its spans when it is done.
+    if let Some(otlp) = otlp
+        && let Err(e) = otlp.shutdown()
+    {
+        tracing::warn!(error = %format!("{e:#}"), "traces not sent");
     }
+    result
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
@@ -125,15 +137,32 @@ fn fail(message: &str, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_tracing(config: &Config) {
-    use tracing_subscriber::EnvFilter;
+/// The log lines (filtered by `log.level` or `RUST_LOG`) and, when
+/// `[tracing] otlp_endpoint` is set, the OTLP span exporter; its handle is
+/// returned so the spans still queued are sent at exit.
+fn init_tracing(config: &Config) -> anyhow::Result<Option<Otlp>> {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     // Colour only on a terminal (and never with NO_COLOR set): logs sent to a
     // file, a journal or a test's captured output stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let fmt = match config.log.format {
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
     };
+    let registry = tracing_subscriber::registry().with(fmt);
+    // The exporter has its own filter: the server's spans (all at info) are
+    // traced whatever the log level, and dependencies' chatter is not.
+    let (otel, otlp) = match tessera::telemetry::otlp_layer(&config.tracing)? {
+        Some((layer, otlp)) => {
+            let only_ours = Targets::new().with_target("tessera", LevelFilter::INFO);
+            (Some(layer.with_filter(only_ours)), Some(otlp))
+        }
+        None => (None, None),
+    };
+    let _ = registry.with(otel).try_init();
+    Ok(otlp)
 }

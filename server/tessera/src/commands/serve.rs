@@ -40,7 +40,9 @@ impl ShutdownHooks {
 }
 
 /// Runs until SIGINT/SIGTERM, then drains and exits cleanly.
-pub fn run(ctx: Context) -> anyhow::Result<()> {
+/// `otlp` is the trace exporter when `[tracing]` configures one: its last
+/// batch is sent by a shutdown hook, after the last request.
+pub fn run(ctx: Context, otlp: Option<crate::telemetry::Otlp>) -> anyhow::Result<()> {
     let Context { config, store, master } = ctx;
     let issuer = config.issuer();
     if issuer.starts_with("http://") {
@@ -63,6 +65,9 @@ pub fn run(ctx: Context) -> anyhow::Result<()> {
         run_log.flush();
         Ok(())
     });
+    if let Some(otlp) = otlp {
+        hooks.add("trace export", move || otlp.shutdown());
+    }
     // First start with no administrator: print a one-time link (stdout and
     // stderr, never the log file's structured fields, which may be shipped).
     if let Some(token) = state.console.issue_setup_token().context("cannot create the console setup link")? {

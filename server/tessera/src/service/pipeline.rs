@@ -195,13 +195,24 @@ impl TokenHooks for Pipeline {
                 ctx.id_token_claims = input.id_claims.map(|c| merged(c, &out.id));
                 let store = self.store.clone();
                 let version_id = b.plugin_version_id.clone();
-                let run = self.host.call(
-                    &meta.sha256,
-                    move || plugins::wasm(&mut *store.conn()?, &version_id),
-                    &ctx,
-                    meta.declared.as_deref(),
+                // Ids only: the context holds claims and secrets.
+                let span = tracing::info_span!(
+                    "plugin_call",
+                    plugin_id = %meta.plugin_id,
+                    plugin_version = meta.number,
+                    binding_id = %b.id,
+                    outcome = tracing::field::Empty,
                 );
+                let run = span.in_scope(|| {
+                    self.host.call(
+                        &meta.sha256,
+                        move || plugins::wasm(&mut *store.conn()?, &version_id),
+                        &ctx,
+                        meta.declared.as_deref(),
+                    )
+                });
                 let record = run_record(b, &ctx, &run, self.clock.now());
+                span.record("outcome", record.outcome.as_str());
                 let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
                 metrics::plugin_run(&self.figures, labels, &record.outcome, run.duration);
                 self.runs.record(record);

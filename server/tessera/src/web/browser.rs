@@ -108,7 +108,7 @@ pub(super) fn redirect(status: StatusCode, location: &str) -> HttpResponse {
 async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, status: StatusCode) -> HttpResponse {
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let authorize = state.oauth.authorize.clone();
-    let outcome = web::block(move || authorize.authorize(&query, session.as_deref())).await;
+    let outcome = crate::web::block(move || authorize.authorize(&query, session.as_deref())).await;
     respond(&state, outcome, status)
 }
 
@@ -198,7 +198,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let allow = form.decision == "allow";
     let authorize = state.oauth.authorize.clone();
-    let outcome = web::block(move || authorize.consent(&form.authorize, session.as_deref(), allow)).await;
+    let outcome = crate::web::block(move || authorize.consent(&form.authorize, session.as_deref(), allow)).await;
     respond(&state, outcome, StatusCode::SEE_OTHER)
 }
 
@@ -244,7 +244,7 @@ pub(super) async fn sign_in(
     let login = state.oauth.login.clone();
     let (username, query) = (form.username.clone(), form.authorize.clone());
     let outcome =
-        web::block(move || login.login(&form.username, &form.password, &form.authorize, peer.as_deref())).await;
+        crate::web::block(move || login.login(&form.username, &form.password, &form.authorize, peer.as_deref())).await;
     match outcome {
         Ok(Ok(LoginOutcome::SignedIn { session, resume_query })) => {
             let mut resp = redirect(StatusCode::SEE_OTHER, &format!("{}?{resume_query}", target.resume));
@@ -298,7 +298,7 @@ pub(super) async fn sign_in(
 async fn client_name(state: &AppState, query: &str) -> String {
     let id = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "client_id").map(|(_, v)| v.into_owned());
     let store = state.store.clone();
-    let found = web::block(move || -> Option<String> {
+    let found = crate::web::block(move || -> Option<String> {
         let mut conn = store.conn().ok()?;
         tessera_store::clients::find(&mut conn, &id?).ok().flatten().map(|c| c.name)
     })
@@ -318,7 +318,7 @@ pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::B
         .flatten();
     let token = header_token.or(body_token);
     let userinfo = state.oauth.userinfo.clone();
-    match web::block(move || userinfo.userinfo(token.as_deref())).await {
+    match crate::web::block(move || userinfo.userinfo(token.as_deref())).await {
         Ok(Ok(claims)) => {
             let mut resp = HttpResponse::Ok().json(claims);
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -359,7 +359,7 @@ pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let logout = state.oauth.logout.clone();
     let q = query.clone();
-    let mut resp = match web::block(move || logout.end_session(&q, session.as_deref(), confirmed)).await {
+    let mut resp = match crate::web::block(move || logout.end_session(&q, session.as_deref(), confirmed)).await {
         Ok(Ok(LogoutOutcome::Confirm { query, client_name })) => {
             return logout_confirm_page(&state, &query, client_name.as_deref().unwrap_or(""));
         }

@@ -48,7 +48,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     let peer = state.client_addr(&req);
     let device = state.oauth.device.clone();
     let t = typed.clone();
-    let outcome = web::block(move || device.page(&t, session.as_deref(), peer.as_deref())).await;
+    let outcome = crate::web::block(move || device.page(&t, session.as_deref(), peer.as_deref())).await;
     respond(&state, &typed, outcome)
 }
 
@@ -72,7 +72,7 @@ pub async fn decide(state: web::Data<AppState>, req: HttpRequest, form: web::For
     let device = state.oauth.device.clone();
     let typed = form.user_code.clone();
     let outcome =
-        web::block(move || device.decide(&form.user_code, session.as_deref(), approve, peer.as_deref())).await;
+        crate::web::block(move || device.decide(&form.user_code, session.as_deref(), approve, peer.as_deref())).await;
     respond(&state, &typed, outcome)
 }
 

@@ -45,7 +45,7 @@ pub async fn healthz() -> HttpResponse {
 /// once a change has reached them all.
 pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>) -> HttpResponse {
     let store = state.store.clone();
-    let database = match actix_web::rt::time::timeout(DATABASE_CHECK, web::block(move || store.ping())).await {
+    let database = match actix_web::rt::time::timeout(DATABASE_CHECK, crate::web::block(move || store.ping())).await {
         Ok(Ok(Ok(()))) => "ok",
         Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
@@ -56,7 +56,7 @@ pub async fn readyz(state: web::Data<AppState>, readiness: web::Data<Readiness>)
     let keys = state.keys.clone();
     // Within the cache's life the keys answer from memory; past it they are
     // re-read, so the same bound applies.
-    let keys = match actix_web::rt::time::timeout(DATABASE_CHECK, web::block(move || keys.jwks())).await {
+    let keys = match actix_web::rt::time::timeout(DATABASE_CHECK, crate::web::block(move || keys.jwks())).await {
         Ok(Ok(Ok(jwks))) if jwks["keys"].as_array().is_some_and(|k| !k.is_empty()) => "ok",
         _ => "unavailable",
     };

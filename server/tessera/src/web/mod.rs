@@ -233,6 +233,20 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     .configure(health::routes);
 }
 
+/// `web::block` inside the caller's tracing span: a handler's work on the
+/// blocking pool logs under its `request{request_id}` span and its spans
+/// (`client_auth`, `plugin_call`, `sign`) become children of the request's
+/// trace (`crate::telemetry`). Every `web::block` in the HTTP shell goes
+/// through here.
+pub fn block<F, R>(f: F) -> impl Future<Output = Result<R, actix_web::error::BlockingError>>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f))
+}
+
 /// After a console or management API request that may have changed
 /// configuration (any method but GET and HEAD under their prefixes), syncs this node's snapshot
 /// before the response leaves, so the next token request here sees the
@@ -247,7 +261,7 @@ pub async fn sync_after_console_change(
     let snapshots = changes.then(|| req.app_data::<web::Data<AppState>>().map(|s| s.snapshots.clone())).flatten();
     let resp = next.call(req).await?;
     if let Some(snapshots) = snapshots {
-        match web::block(move || snapshots.sync()).await {
+        match block(move || snapshots.sync()).await {
             Ok(Ok(_)) => {}
             // The poller retries; the change is in the database either way.
             Ok(Err(e)) => tracing::warn!(error = %e, "could not sync the snapshot after a console change"),

@@ -32,7 +32,7 @@ pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OAuthError> + Send + 'static,
     ok: impl FnOnce(T) -> HttpResponse,
 ) -> HttpResponse {
-    match web::block(f).await {
+    match crate::web::block(f).await {
         Ok(Ok(v)) => ok(v),
         Ok(Err(e)) => render::oauth_error(&e),
         Err(e) => render::oauth_error(&OAuthError::server_error(format!("blocking task failed: {e}"))),
@@ -123,7 +123,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 /// GET the JWKS: next, current and recently retired keys.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     let keys = state.keys.clone();
-    match result_flatten(web::block(move || keys.jwks().map_err(crate::service::key_failure)).await) {
+    match result_flatten(crate::web::block(move || keys.jwks().map_err(crate::service::key_failure)).await) {
         // Short max-age: a verifier refetches soon after a rotation, and the
         // `next` key is published a rotation ahead anyway (docs/security-checklist.md R-7).
         Ok(doc) => render::public_json(&*doc, 300),

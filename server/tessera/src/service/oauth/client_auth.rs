@@ -53,6 +53,7 @@ impl ClientAuthenticator {
     /// Keying on the pair means nobody can lock the real client out from
     /// another address. The check reads the in-memory lock mirror: the
     /// success path makes no database query.
+    #[tracing::instrument(name = "client_auth", level = "info", skip_all, fields(client_id = tracing::field::Empty))]
     pub(crate) fn authenticate(
         &self,
         authorization: Option<&str>,
@@ -60,6 +61,7 @@ impl ClientAuthenticator {
         addr: Option<&str>,
     ) -> Result<Client, OAuthError> {
         let presented = client_auth::extract(authorization, params)?;
+        tracing::Span::current().record("client_id", presented.client_id.as_str());
         let now = self.clock.now();
         let key = (presented.secret.is_some()).then(|| {
             let id = SecretHash::of(presented.client_id.as_str());

@@ -68,7 +68,7 @@ impl<S: Needs + 'static> FromRequest for Bearer<S> {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| Problem::internal("no application state"))?;
-            let actor = web::block(move || state.oauth.management.authorize(token.as_deref(), S::SCOPE))
+            let actor = crate::web::block(move || state.oauth.management.authorize(token.as_deref(), S::SCOPE))
                 .await
                 .map_err(Problem::internal)??;
             Ok(Bearer { actor, scope: PhantomData })

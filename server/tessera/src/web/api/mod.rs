@@ -60,7 +60,7 @@ impl From<ListQuery> for PageRequest {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {
-    web::block(f).await.map_err(Problem::internal)?
+    crate::web::block(f).await.map_err(Problem::internal)?
 }
 
 /// 200 with `body` as JSON and, for a single resource, its `ETag`.

@@ -77,7 +77,7 @@ impl FromRequest for Admin {
             }
             let cookie = req.cookie(cookie_name(&state)).map(|c| c.value().to_owned()).ok_or(Refusal::SignIn)?;
             let auth = state.console.clone();
-            let session = web::block(move || auth.session(&cookie))
+            let session = crate::web::block(move || auth.session(&cookie))
                 .await
                 .map_err(|_| Refusal::Unavailable)?
                 .map_err(|_| Refusal::Unavailable)?

@@ -72,7 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Runs a blocking closure (diesel, argon2, wasm) off the event loop.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ConsoleError> {
-    web::block(f).await.map_err(|_| ConsoleError::Internal)
+    crate::web::block(f).await.map_err(|_| ConsoleError::Internal)
 }
 
 /// What every console handler returns.

@@ -167,7 +167,11 @@ impl Default for RateLimitsConfig {
         };
         RateLimitsConfig {
             max_tracked: 100_000,
-            token: both(60_000, 3000),
+            // Above what one node issues (about 20,000 tokens/s on one core,
+            // BENCHMARKS.md): a flood brake that never caps a busy machine
+            // client, nor every client behind a proxy left out of
+            // `trusted_proxies`, below the server's own capacity.
+            token: both(1_200_000, 20_000),
             authorize: AddressLimits { per_address: RateLimit { per_minute: 3000, burst: 600 } },
             login: AddressLimits { per_address: RateLimit { per_minute: 600, burst: 120 } },
             device: ClientEndpointLimits {

@@ -643,19 +643,11 @@ fn authorization_codes_are_single_use(db: &Db) {
     assert!(!grants::redeem_code(&mut c, "unknown", 5).unwrap(), "an unknown code redeems nothing");
 
     grants::insert_code(&mut c, &code("raced")).unwrap();
-    let won = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for now in 0..8 {
-            let won = &won;
-            s.spawn(move || {
-                let mut c = db.store.conn().unwrap();
-                if grants::redeem_code(&mut c, "raced", 10 + now).unwrap() {
-                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    assert_eq!(won.into_inner(), 1, "of concurrent redemptions exactly one wins");
+    assert_eq!(
+        winners(db, |c, now| grants::redeem_code(c, "raced", 10 + now).unwrap()),
+        1,
+        "of concurrent redemptions exactly one wins"
+    );
     assert!(grants::code(&mut c, "raced").unwrap().unwrap().used_at.is_some());
 
     // Ending a user's grants expires the codes not yet redeemed.
@@ -1100,19 +1092,11 @@ fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
         (Status::Approved, Some("dvu"), Some(7))
     );
     assert_eq!(approved.interval_secs, 10, "a decided request keeps its polls as they were");
-    let won = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for now in 0..8 {
-            let won = &won;
-            s.spawn(move || {
-                let mut c = db.store.conn().unwrap();
-                if device::redeem(&mut c, "d1", 20 + now).unwrap() {
-                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    assert_eq!(won.into_inner(), 1, "of concurrent redemptions exactly one wins");
+    assert_eq!(
+        winners(db, |c, now| device::redeem(c, "d1", 20 + now).unwrap()),
+        1,
+        "of concurrent redemptions exactly one wins"
+    );
     device::insert(&mut c, &request("d3", "u3")).unwrap();
     assert!(device::decide(&mut c, "u3", Status::Denied, "dvu", 7, 12).unwrap());
     assert!(!device::redeem(&mut c, "d3", 13).unwrap(), "a denied request cannot be redeemed");
@@ -1153,19 +1137,11 @@ fn pushed_requests_are_opened_by_their_client_and_used_once(db: &Db) {
     assert_eq!((opened.opened_at, opened.expires_at, opened.params.as_str()), (Some(10), 600, "response_type=code"));
     let again = pushed::open(&mut c, "p1", "parc", 300, 900).unwrap().unwrap();
     assert_eq!((again.opened_at, again.expires_at), (Some(10), 600), "opened once, held once");
-    let won = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for now in 0..8 {
-            let won = &won;
-            s.spawn(move || {
-                let mut c = db.store.conn().unwrap();
-                if pushed::consume(&mut c, "p1", 400 + now).unwrap() {
-                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    assert_eq!(won.into_inner(), 1, "of concurrent uses exactly one wins");
+    assert_eq!(
+        winners(db, |c, now| pushed::consume(c, "p1", 400 + now).unwrap()),
+        1,
+        "of concurrent uses exactly one wins"
+    );
     assert_eq!(pushed::open(&mut c, "p1", "parc", 410, 900).unwrap(), None, "used");
     assert!(!pushed::consume(&mut c, "p2", 61).unwrap(), "expired");
     assert_eq!(pushed::purge(&mut c, 61, 10).unwrap(), 0, "nothing expired before the cutoff");
@@ -1186,24 +1162,34 @@ fn assertion_ids_are_recorded_once_per_client(db: &Db) {
     clients::insert(&mut c, &client("aso")).unwrap();
     assert_eq!(clients::find(&mut c, "asc").unwrap().unwrap().jwks, keyed.jwks);
     assert_eq!(clients::find(&mut c, "aso").unwrap().unwrap().jwks, None);
-    let won = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..8 {
-            let won = &won;
-            s.spawn(move || {
-                let mut c = db.store.conn().unwrap();
-                if assertions::record(&mut c, "asc", "j1", 100).unwrap() {
-                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    assert_eq!(won.into_inner(), 1, "of concurrent uses exactly one wins");
+    assert_eq!(
+        winners(db, |c, _| assertions::record(c, "asc", "j1", 100).unwrap()),
+        1,
+        "of concurrent uses exactly one wins"
+    );
     assert!(assertions::record(&mut c, "aso", "j1", 100).unwrap(), "another client's jti is its own");
     assert!(assertions::record(&mut c, "asc", "j2", 200).unwrap());
     assert_eq!(assertions::purge(&mut c, 100, 10).unwrap(), 0, "nothing expired before the cutoff");
     assert_eq!(assertions::purge(&mut c, 101, 10).unwrap(), 2);
     assert!(!assertions::record(&mut c, "asc", "j2", 200).unwrap(), "still remembered");
+}
+
+/// Eight threads try `attempt` at once, each on its own connection with its
+/// index (0..8) as the time offset; how many it admitted. Single-use rows
+/// (codes, device requests, pushed requests, assertion ids) must admit one.
+fn winners(db: &Db, attempt: impl Fn(&mut tessera_store::DbConn, i64) -> bool + Sync) -> usize {
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (won, attempt) = (&won, &attempt);
+            s.spawn(move || {
+                if attempt(&mut db.store.conn().unwrap(), i) {
+                    won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    won.into_inner()
 }
 
 macro_rules! conformance {

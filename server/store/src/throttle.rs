@@ -89,7 +89,7 @@ pub fn reserve(conn: &mut DbConn, key: &str, now: i64, limit: Limit) -> Result<A
         .filter(login_failures::locked_until.le(now))
         .set((login_failures::window_start.eq(now), login_failures::failures.eq(0)))
         .execute(conn)?;
-    for _ in 0..2 {
+    for _ in 0..3 {
         let counted = diesel::update(
             this().filter(login_failures::failures.lt(limit.max)).filter(login_failures::locked_until.le(now)),
         )
@@ -99,9 +99,14 @@ pub fn reserve(conn: &mut DbConn, key: &str, now: i64, limit: Limit) -> Result<A
             return Ok(Admission::Admitted);
         }
         match row(conn, key)? {
-            Some((start, _, locked, _)) => {
+            Some((start, failures, locked, _)) if failures >= limit.max || locked > now => {
                 return Ok(Admission::Refused { until: refused_until(start, locked, now, limit) });
             }
+            // The row was inserted by a concurrent first attempt after our
+            // UPDATE found none: count on it. Refusing here refused a fresh
+            // key that had room (a console sign-in answered 429 when several
+            // first attempts on one account raced).
+            Some(_) => continue,
             None if limit.max <= 0 => return Ok(Admission::Refused { until: now + limit.window_secs }),
             None => {
                 let inserted = diesel::insert_into(login_failures::table)

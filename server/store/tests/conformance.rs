@@ -365,6 +365,38 @@ fn throttle_counts_in_a_window(db: &Db) {
 
 /// Issue #11 item 6 (docs/security-checklist.md A-15): a spent key locks for a time that
 /// doubles with every lock, and only one of several callers locks it.
+/// Concurrent first attempts on one fresh key are all counted and admitted
+/// while the limit has room: the row one of them inserts must not read as a
+/// refusal to the others (regression: `reserve` refused when the row appeared
+/// between its UPDATE and its read, so a console sign-in answered 429).
+fn throttle_admits_concurrent_first_attempts(db: &Db) {
+    use tessera_store::throttle::{self, Admission, Limit};
+    let limit = Limit { max: 100, window_secs: 60 };
+    for round in 0..50 {
+        let key = format!("race:{round}");
+        let start = std::sync::Barrier::new(8);
+        let refused = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                let (key, start, refused) = (&key, &start, &refused);
+                s.spawn(move || {
+                    // The barrier before the connection: the pool may have
+                    // fewer than eight, and a holder waiting here would block.
+                    start.wait();
+                    let mut c = db.store.conn().unwrap();
+                    if throttle::reserve(&mut c, key, 1000, limit).unwrap() != Admission::Admitted {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(refused.into_inner(), 0, "round {round}: every first attempt admitted");
+        let spent = Limit { max: 8, ..limit };
+        let after = throttle::check(&mut db.store.conn().unwrap(), &key, 1000, spent).unwrap();
+        assert_eq!(after, Admission::Refused { until: 1060 }, "round {round}: all eight counted");
+    }
+}
+
 fn throttle_locks_grow(db: &Db) {
     use tessera_store::throttle::{self, Admission, Limit};
     let mut c = db.store.conn().unwrap();
@@ -1215,6 +1247,7 @@ conformance!(
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_client_and_api,
     resource_servers_are_linked_to_apis,
+    throttle_admits_concurrent_first_attempts,
     throttle_locks_grow,
     throttle_reservations_are_atomic,
     admins_sessions_and_setup_tokens,

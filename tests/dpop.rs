@@ -11,7 +11,6 @@ use crate::console::Console;
 use crate::oidc::hidden;
 use crate::on_both_backends;
 use crate::support::{Backend, Options, TestServer};
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,14 +33,15 @@ struct Key {
 
 impl Key {
     fn es256() -> Key {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        // PKCS#8 v1: jsonwebtoken's Jwk::from_encoding_key rejects the v2 DER.
+        let pkcs8 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap().to_pkcs8v1().unwrap();
         let encoding = EncodingKey::from_ec_der(pkcs8.as_ref());
         let jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).unwrap();
         Key { alg: Algorithm::ES256, encoding, jwk }
     }
 
     fn eddsa() -> Key {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pkcs8 = Ed25519KeyPair::generate().unwrap().to_pkcs8v1().unwrap();
         let encoding = EncodingKey::from_ed_der(pkcs8.as_ref());
         let jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA).unwrap();
         Key { alg: Algorithm::EdDSA, encoding, jwk }

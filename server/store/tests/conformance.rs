@@ -341,7 +341,7 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type, Some(GrantType::Password));
-    let bound = RefreshToken { dpop_jkt: Some("jkt-1".into()), ..t("tb", "hb") };
+    let bound = RefreshToken { family_id: "bound".into(), dpop_jkt: Some("jkt-1".into()), ..t("tb", "hb") };
     grants::insert(&mut c, &bound).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "hb").unwrap().unwrap().dpop_jkt.as_deref(), Some("jkt-1"));
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().dpop_jkt, None);

@@ -14,6 +14,7 @@
 //! handed out just before a rotation works).
 
 use crate::clock::SharedClock;
+use crate::crypto::{CryptoError, MasterKey};
 use crate::keys::KeyRing;
 use crate::service::store_failure;
 use base64::Engine as _;
@@ -69,9 +70,8 @@ impl DpopProofs {
         if !self.settings.require_nonce {
             return None;
         }
-        let slot = self.clock.now().div_euclid(self.settings.nonce_lifetime_secs);
-        match self.keys.master().seal(&crate::crypto::purpose::dpop_nonce(), &slot.to_be_bytes()) {
-            Ok(sealed) => Some(URL_SAFE_NO_PAD.encode(sealed)),
+        match seal_nonce(self.keys.master(), self.slot()) {
+            Ok(nonce) => Some(nonce),
             Err(e) => {
                 tracing::error!(error = %e, "could not make a DPoP nonce");
                 None
@@ -79,17 +79,15 @@ impl DpopProofs {
         }
     }
 
+    /// The nonce time slot `now` falls in.
+    fn slot(&self) -> i64 {
+        self.clock.now().div_euclid(self.settings.nonce_lifetime_secs)
+    }
+
     /// True if `nonce` was made by a node of this deployment in the current
     /// or the previous slot.
     fn nonce_is_current(&self, nonce: &str) -> bool {
-        let Ok(sealed) = URL_SAFE_NO_PAD.decode(nonce) else { return false };
-        let Ok(plain) = self.keys.master().open(&crate::crypto::purpose::dpop_nonce(), &sealed) else {
-            return false;
-        };
-        let Ok(bytes) = <[u8; 8]>::try_from(&plain[..]) else { return false };
-        let slot = i64::from_be_bytes(bytes);
-        let now = self.clock.now().div_euclid(self.settings.nonce_lifetime_secs);
-        slot == now || slot == now - 1
+        nonce_is_current(self.keys.master(), nonce, self.slot())
     }
 
     /// The token endpoint (RFC 9449 §5): the key a token request's proof
@@ -156,6 +154,21 @@ impl DpopProofs {
     }
 }
 
+/// A nonce for time slot `slot`: the slot sealed with the master key.
+fn seal_nonce(master: &MasterKey, slot: i64) -> Result<String, CryptoError> {
+    Ok(URL_SAFE_NO_PAD.encode(master.seal(&crate::crypto::purpose::dpop_nonce(), &slot.to_be_bytes())?))
+}
+
+/// True if `nonce` opens with `master` and was made in `slot` or the one
+/// before.
+fn nonce_is_current(master: &MasterKey, nonce: &str, slot: i64) -> bool {
+    let Ok(sealed) = URL_SAFE_NO_PAD.decode(nonce) else { return false };
+    let Ok(plain) = master.open(&crate::crypto::purpose::dpop_nonce(), &sealed) else { return false };
+    let Ok(bytes) = <[u8; 8]>::try_from(&plain[..]) else { return false };
+    let made = i64::from_be_bytes(bytes);
+    made == slot || made == slot - 1
+}
+
 /// §4.3 items 6 and 7: the signature verifies with the header's `jwk`,
 /// under the header's `alg`. Returns the claims.
 fn verify_signature(proof: &str, header: &dpop::ProofHeader) -> Result<Map<String, Value>, OAuthError> {
@@ -171,4 +184,39 @@ fn verify_signature(proof: &str, header: &dpop::ProofHeader) -> Result<Map<Strin
     jsonwebtoken::decode::<Map<String, Value>>(proof, &key, &v)
         .map(|d| d.claims)
         .map_err(|_| dpop::invalid("the signature does not verify with the header's jwk"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn master(byte: u8) -> MasterKey {
+        MasterKey::from_base64(&STANDARD.encode([byte; 32])).unwrap()
+    }
+
+    #[test]
+    fn a_nonce_is_good_for_its_slot_and_the_next_only() {
+        let m = master(1);
+        let nonce = seal_nonce(&m, 100).unwrap();
+        assert!(nonce_is_current(&m, &nonce, 100));
+        assert!(nonce_is_current(&m, &nonce, 101), "a rotation never refuses a nonce just handed out");
+        assert!(!nonce_is_current(&m, &nonce, 102), "then it expires");
+        assert!(!nonce_is_current(&m, &nonce, 99), "nor is it good before it was made");
+    }
+
+    #[test]
+    fn a_nonce_opens_only_with_this_deployments_master_key() {
+        let nonce = seal_nonce(&master(1), 100).unwrap();
+        assert!(!nonce_is_current(&master(2), &nonce, 100));
+        assert!(!nonce_is_current(&master(1), "made-up", 100));
+        let mut tampered = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(!nonce_is_current(&master(1), &URL_SAFE_NO_PAD.encode(tampered), 100));
+        // Sealed for another purpose (a signing key's), the same bytes do not open.
+        let other = master(1).seal("signing-key:k", &100i64.to_be_bytes()).unwrap();
+        assert!(!nonce_is_current(&master(1), &URL_SAFE_NO_PAD.encode(other), 100));
+    }
 }

@@ -200,6 +200,14 @@ mod tests {
         assert!(json.get("device_authorization_endpoint").is_none());
     }
 
+    /// RFC 9449 §5.1: the DPoP proof algorithms are listed, asymmetric only.
+    #[test]
+    fn dpop_algorithms_are_listed() {
+        let doc = metadata("https://id.example", &endpoints(), vec![], &[]);
+        assert_eq!(doc.dpop_signing_alg_values_supported, crate::dpop::ALGORITHMS);
+        assert!(doc.dpop_signing_alg_values_supported.iter().all(|a| !a.starts_with("HS") && a != "none"));
+    }
+
     /// RFC 9126 §5: the PAR endpoint and its requirement flag are listed
     /// exactly when PAR is on.
     #[test]

@@ -433,6 +433,32 @@ async fn a_required_nonce_is_handed_out_and_then_accepted() {
     assert!(fresh.is_some(), "a success carries a nonce for the next request too");
 }
 
+/// RFC 9449 §7.2 at the management API, which takes bearer tokens only: a
+/// management token bound to a key is refused there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_api_refuses_a_dpop_bound_token() {
+    let server = TestServer::start(Backend::Sqlite);
+    let c = server.cli_json(&["mgmt-client", "create", "--name", "ci", "--scopes", "read:clients"]);
+    let (id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("audience", tessera::service::oauth::management::MANAGEMENT_AUDIENCE),
+        ("scope", "read:clients"),
+    ];
+    let list = |token: String| {
+        reqwest::Client::new().get(format!("{}{}", server.base, routes::api::CLIENTS)).bearer_auth(token).send()
+    };
+    let (status, plain, _) = token(&server, (id, Some(secret)), &form, &[]).await;
+    assert_eq!(status, 200, "{plain}");
+    assert_eq!(list(plain["access_token"].as_str().unwrap().to_owned()).await.unwrap().status(), 200);
+    let key = Key::es256();
+    let proof = key.proof("POST", &server.token_url(), json!({}));
+    let (status, bound, _) = token(&server, (id, Some(secret)), &form, &[&proof]).await;
+    assert_eq!((status, bound["token_type"].clone()), (200, json!("DPoP")), "{bound}");
+    let r = list(bound["access_token"].as_str().unwrap().to_owned()).await.unwrap();
+    assert_eq!(r.status(), 401, "a bound token is no bearer token");
+}
+
 /// The console's client form shows the DPoP requirement and saves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_client_form_sets_the_dpop_requirement() {

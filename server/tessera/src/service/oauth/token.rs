@@ -262,12 +262,6 @@ impl TokenService {
             used: stored.used_at.is_some(),
             revoked: stored.revoked_at.is_some(),
         };
-        if let Some(bound) = &stored.dpop_jkt
-            && jkt.map(Jkt::as_str) != Some(bound.as_str())
-        {
-            return Err(dpop::invalid("the refresh token is bound to another key: prove possession of that key")
-                .with_detail("refresh token DPoP binding"));
-        }
         let scopes = match refresh_token::decide(&view, &client.profile(), requested.as_ref(), now) {
             Ok(s) => s,
             Err(refusal) => {
@@ -277,6 +271,14 @@ impl TokenService {
                 return Err(refusal.error);
             }
         };
+        // After the reuse check, so a rotated token replayed with any key
+        // (or none) still revokes its family.
+        if let Some(bound) = &stored.dpop_jkt
+            && jkt.map(Jkt::as_str) != Some(bound.as_str())
+        {
+            return Err(dpop::invalid("the refresh token is bound to another key: prove possession of that key")
+                .with_detail("refresh token DPoP binding"));
+        }
         let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
         let api = self.api_by_id(&mut conn, &stored.api_id)?;
         drop(conn);

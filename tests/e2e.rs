@@ -13,6 +13,7 @@ mod client_assertion;
 mod client_credentials;
 pub mod console;
 mod device;
+mod dpop;
 mod faults;
 mod housekeeping;
 mod introspection;

@@ -77,6 +77,9 @@ pub struct Metadata {
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 8414: the algorithms of `private_key_jwt` assertions.
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 9449 §5.1: the algorithms a DPoP proof may use; listed because
+    /// every token request may carry a proof.
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery: REQUIRED.
     pub subject_types_supported: Vec<String>,
     /// OIDC Discovery: REQUIRED; RS256 must be included.
@@ -142,6 +145,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             .iter()
             .map(|a| (*a).to_owned())
             .collect(),
+        dpop_signing_alg_values_supported: crate::dpop::ALGORITHMS.iter().map(|a| (*a).to_owned()).collect(),
         subject_types_supported: vec!["public".into()],
         // ID tokens are signed with RS256, the algorithm every RP supports (J-17).
         id_token_signing_alg_values_supported: vec!["RS256".into()],
@@ -194,6 +198,14 @@ mod tests {
         assert_eq!(without.device_authorization_endpoint, None);
         let json = serde_json::to_value(&without).unwrap_or_default();
         assert!(json.get("device_authorization_endpoint").is_none());
+    }
+
+    /// RFC 9449 §5.1: the DPoP proof algorithms are listed, asymmetric only.
+    #[test]
+    fn dpop_algorithms_are_listed() {
+        let doc = metadata("https://id.example", &endpoints(), vec![], &[]);
+        assert_eq!(doc.dpop_signing_alg_values_supported, crate::dpop::ALGORITHMS);
+        assert!(doc.dpop_signing_alg_values_supported.iter().all(|a| !a.starts_with("HS") && a != "none"));
     }
 
     /// RFC 9126 §5: the PAR endpoint and its requirement flag are listed

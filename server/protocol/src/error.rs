@@ -70,6 +70,12 @@ pub enum ErrorCode {
     /// RFC 9101 §6.2, used by RFC 9126 §4: "The request_uri in the
     /// authorization request returns an error or contains invalid data."
     InvalidRequestUri,
+    /// RFC 9449 §5: the DPoP proof "is invalid" (also §7.1 at a protected
+    /// resource, there with 401).
+    InvalidDpopProof,
+    /// RFC 9449 §8: "the authorization server requires nonce values in DPoP
+    /// proofs"; the response carries a fresh one in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -95,6 +101,8 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

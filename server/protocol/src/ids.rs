@@ -47,3 +47,9 @@ string_id!(
     /// An API identifier as used in `aud`, `audience` and `resource`.
     Audience
 );
+string_id!(
+    /// The JWK SHA-256 thumbprint (RFC 7638) of a DPoP key: what a token is
+    /// bound to (`cnf.jkt`, RFC 9449 §6.1). A newtype so it is never taken
+    /// for a `jti` or another base64url string.
+    Jkt
+);

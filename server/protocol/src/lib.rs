@@ -10,6 +10,7 @@ pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod ids;
@@ -26,6 +27,6 @@ pub mod subject;
 pub mod token;
 
 pub use error::{ErrorCode, OAuthError};
-pub use ids::{ApiId, Audience, ClientId, UserId};
+pub use ids::{ApiId, Audience, ClientId, Jkt, UserId};
 pub use scope::ScopeSet;
 pub use subject::UserSource;

@@ -36,6 +36,7 @@ struct Row {
     exchange_impersonation: bool,
     require_pushed_authorization_requests: bool,
     jwks: Option<String>,
+    dpop_bound_access_tokens: bool,
 }
 
 /// A client as stored.
@@ -74,6 +75,10 @@ pub struct Client {
     /// Public keys for `private_key_jwt` (RFC 7523 §2.2), a JWK Set object;
     /// `None`: the client cannot authenticate with an assertion.
     pub jwks: Option<Value>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of
+    /// this client must carry a DPoP proof, so none of its access tokens is
+    /// a plain bearer token.
+    pub dpop_bound_access_tokens: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -107,6 +112,7 @@ impl TryFrom<Row> for Client {
             disabled: r.disabled,
             require_pushed_authorization_requests: r.require_pushed_authorization_requests,
             jwks: r.jwks.as_deref().map(|j| from_text("clients.jwks", j)).transpose()?,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -135,6 +141,7 @@ impl Client {
             exchange_impersonation: self.exchange.impersonation,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             jwks: self.jwks.as_ref().map(to_text).transpose()?,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         })
     }
 

@@ -30,6 +30,7 @@ struct Row {
     grant_type: Option<String>,
     access_jti: Option<String>,
     access_expires_at: Option<i64>,
+    dpop_jkt: Option<String>,
 }
 
 /// A stored refresh token.
@@ -66,6 +67,10 @@ pub struct RefreshToken {
     /// The access token issued with this refresh token, revoked with its
     /// family; `None` for tokens stored before it was recorded.
     pub access: Option<IssuedAccess>,
+    /// The RFC 7638 thumbprint of the DPoP key a public client's token is
+    /// bound to (RFC 9449 §5): a refresh must prove possession of that key,
+    /// and the rotated token keeps it. `None`: not bound.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An access token issued with a refresh token or from a code: enough to
@@ -100,6 +105,7 @@ impl TryFrom<Row> for RefreshToken {
             used_at: r.used_at,
             revoked_at: r.revoked_at,
             access: issued_access(r.access_jti, r.access_expires_at),
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -122,6 +128,7 @@ impl RefreshToken {
             grant_type: self.grant_type.map(String::from),
             access_jti: self.access.as_ref().map(|a| a.jti.clone()),
             access_expires_at: self.access.as_ref().map(|a| a.expires_at),
+            dpop_jkt: self.dpop_jkt.clone(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod clients;
 pub mod conn;
 pub mod device;
+pub mod dpop;
 pub mod error;
 pub mod generation;
 pub mod grants;

@@ -37,6 +37,7 @@ diesel::table! {
         exchange_impersonation -> Bool,
         require_pushed_authorization_requests -> Bool,
         jwks -> Nullable<Text>,
+        dpop_bound_access_tokens -> Bool,
     }
 }
 
@@ -193,6 +194,7 @@ diesel::table! {
         grant_type -> Nullable<Text>,
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -326,6 +328,14 @@ diesel::table! {
 diesel::table! {
     client_assertion_jtis (client_id, jti) {
         client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dpop_proof_jtis (jkt, jti) {
+        jkt -> Text,
         jti -> Text,
         expires_at -> BigInt,
     }

@@ -89,6 +89,7 @@ fn client(id: &str) -> Client {
         exchange: ExchangePolicy::default(),
         require_pushed_authorization_requests: false,
         jwks: None,
+        dpop_bound_access_tokens: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -336,9 +337,14 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         revoked_at: None,
         grant_type: Some(GrantType::Password),
         access: None,
+        dpop_jkt: None,
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type, Some(GrantType::Password));
+    let bound = RefreshToken { family_id: "bound".into(), dpop_jkt: Some("jkt-1".into()), ..t("tb", "hb") };
+    grants::insert(&mut c, &bound).unwrap();
+    assert_eq!(grants::find_by_hash(&mut c, "hb").unwrap().unwrap().dpop_jkt.as_deref(), Some("jkt-1"));
+    assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().dpop_jkt, None);
     assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
     assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
     assert!(!grants::mark_used(&mut c, "t1", 6).unwrap(), "second use loses");
@@ -603,6 +609,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         revoked_at: None,
         grant_type: Some(GrantType::Password),
         access: None,
+        dpop_jkt: None,
     };
     grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
     grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
@@ -911,6 +918,7 @@ fn revoking_a_family_revokes_its_access_tokens(db: &Db) {
         revoked_at: None,
         grant_type: Some(GrantType::AuthorizationCode),
         access: access.map(|(jti, exp)| IssuedAccess { jti: jti.into(), expires_at: exp }),
+        dpop_jkt: None,
     };
     grants::insert(&mut c, &t("r1", Some(("at-1", 50)))).unwrap();
     grants::insert(&mut c, &t("r2", Some(("at-2", 400)))).unwrap();
@@ -1206,6 +1214,24 @@ fn assertion_ids_are_recorded_once_per_client(db: &Db) {
     assert!(!assertions::record(&mut c, "asc", "j2", 200).unwrap(), "still remembered");
 }
 
+/// DPoP proof ids (RFC 9449 §11.1): a (key, jti) pair is recorded once, of
+/// concurrent uses exactly one wins, the same jti of another key is its
+/// own, and records past their expiry are purged; a client's DPoP
+/// requirement round-trips.
+fn dpop_proof_ids_are_recorded_once_per_key(db: &Db) {
+    use tessera_store::dpop;
+    let mut c = db.store.conn().unwrap();
+    let strict = Client { dpop_bound_access_tokens: true, ..client("dpc") };
+    clients::insert(&mut c, &strict).unwrap();
+    assert!(clients::find(&mut c, "dpc").unwrap().unwrap().dpop_bound_access_tokens);
+    assert_eq!(winners(db, |c, _| dpop::record(c, "k1", "j1", 100).unwrap()), 1, "of concurrent uses exactly one wins");
+    assert!(dpop::record(&mut c, "k2", "j1", 100).unwrap(), "another key's jti is its own");
+    assert!(dpop::record(&mut c, "k1", "j2", 200).unwrap());
+    assert_eq!(dpop::purge(&mut c, 100, 10).unwrap(), 0, "nothing expired before the cutoff");
+    assert_eq!(dpop::purge(&mut c, 101, 10).unwrap(), 2);
+    assert!(!dpop::record(&mut c, "k1", "j2", 200).unwrap(), "still remembered");
+}
+
 /// Eight threads try `attempt` at once, each on its own connection with its
 /// index (0..8) as the time offset; how many it admitted. Single-use rows
 /// (codes, device requests, pushed requests, assertion ids) must admit one.
@@ -1267,4 +1293,5 @@ conformance!(
     device_requests_are_decided_once_and_redeemed_once,
     pushed_requests_are_opened_by_their_client_and_used_once,
     assertion_ids_are_recorded_once_per_client,
+    dpop_proof_ids_are_recorded_once_per_key,
 );

@@ -293,6 +293,10 @@ pub struct ClientUpdateArgs {
     /// Whether the client must push its authorization requests (RFC 9126 PAR).
     #[arg(long, value_name = "true|false")]
     pub require_par: Option<bool>,
+    /// Whether every token request of the client must carry a DPoP proof
+    /// (RFC 9449 `dpop_bound_access_tokens`).
+    #[arg(long, value_name = "true|false")]
+    pub require_dpop: Option<bool>,
     /// Public keys for private_key_jwt, a JWK Set as JSON (`null` removes them).
     #[arg(long, value_name = "JSON")]
     pub jwks: Option<String>,
@@ -352,6 +356,11 @@ pub struct ClientCreateArgs {
     /// the authorization endpoint takes them only by `request_uri`.
     #[arg(long)]
     pub require_par: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449
+    /// `dpop_bound_access_tokens`), so the client's access tokens are all
+    /// bound to its key.
+    #[arg(long)]
+    pub require_dpop: bool,
     /// Public keys for private_key_jwt client authentication (RFC 7523
     /// §2.2), a JWK Set as JSON: `{"keys":[...]}`.
     #[arg(long, value_name = "JSON")]

@@ -88,6 +88,8 @@ pub struct Config {
     pub purge: PurgeConfig,
     /// Pushed authorization requests (`[par]`, RFC 9126).
     pub par: ParConfig,
+    /// DPoP proofs at the token endpoint and userinfo (`[dpop]`, RFC 9449).
+    pub dpop: DpopConfig,
     /// Request rate limits per source address and per client
     /// (`[rate_limits]`); see [`RateLimitsConfig`].
     pub rate_limits: RateLimitsConfig,
@@ -235,6 +237,36 @@ pub struct ParConfig {
 impl Default for ParConfig {
     fn default() -> Self {
         ParConfig { enabled: true, lifetime_secs: 60 }
+    }
+}
+
+/// DPoP (RFC 9449): a client proves, with a key it holds, each token
+/// request and each use of a token bound to that key. Proofs are always
+/// accepted (and required for clients registered with
+/// `dpop_bound_access_tokens`); these settings tune how strictly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// Require a server nonce in every proof at the token endpoint (§8):
+    /// a proof without a current one is answered `use_dpop_nonce` with a
+    /// `DPoP-Nonce` header, and every token response carries a fresh one.
+    /// Nonces are stateless (sealed with the master key), so any node
+    /// accepts any node's. Stops proofs made in advance by a client whose
+    /// key was briefly in an attacker's hands. Default: false.
+    pub require_nonce: bool,
+    /// A nonce is valid for this long after the slot it was made in, and
+    /// for one more slot (so a rotation never refuses a nonce just handed
+    /// out). Default: 300.
+    pub nonce_lifetime_secs: i64,
+    /// The oldest proof accepted: its `iat` at most this many seconds ago
+    /// (and at most 5 s ahead). Each proof's `jti` is remembered this long
+    /// in the database, shared by every node. Default: 60.
+    pub proof_max_age_secs: i64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        DpopConfig { require_nonce: false, nonce_lifetime_secs: 300, proof_max_age_secs: 60 }
     }
 }
 
@@ -408,6 +440,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             purge: PurgeConfig::default(),
             par: ParConfig::default(),
+            dpop: DpopConfig::default(),
             trusted_proxies: Vec::new(),
             passwords: PasswordsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
@@ -649,6 +682,11 @@ impl Config {
         }
         if self.tokens.access_token_lifetime_secs <= 0 {
             return Err(InvalidConfig::OutOfRange("tokens.access_token_lifetime_secs must be positive"));
+        }
+        if self.dpop.nonce_lifetime_secs <= 0 || self.dpop.proof_max_age_secs <= 0 {
+            return Err(InvalidConfig::OutOfRange(
+                "dpop.nonce_lifetime_secs and dpop.proof_max_age_secs must be positive",
+            ));
         }
         if self.par.lifetime_secs <= 0 {
             return Err(InvalidConfig::OutOfRange("par.lifetime_secs must be positive"));

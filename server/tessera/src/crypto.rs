@@ -26,6 +26,11 @@ pub mod purpose {
     pub fn binding_secrets(binding_id: &str) -> String {
         format!("binding-secrets:{binding_id}")
     }
+
+    /// A DPoP server nonce (RFC 9449 §8): the time slot it was made in.
+    pub fn dpop_nonce() -> String {
+        "dpop-nonce".to_owned()
+    }
 }
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;

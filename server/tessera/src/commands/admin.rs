@@ -98,6 +98,7 @@ struct ClientFlags {
     exchange_impersonation: Option<bool>,
     require_par: Option<bool>,
     jwks: Option<String>,
+    require_dpop: Option<bool>,
 }
 
 impl ClientFlags {
@@ -143,6 +144,9 @@ impl ClientFlags {
         if let Some(v) = self.require_par {
             c.require_pushed_authorization_requests = v;
         }
+        if let Some(v) = self.require_dpop {
+            c.dpop_bound_access_tokens = v;
+        }
         if let Some(v) = self.jwks {
             c.jwks = Some(serde_json::from_str(&v).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?);
         }
@@ -173,6 +177,7 @@ fn stored_settings(d: &ClientDetail) -> NewClient {
         }),
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         jwks: None,
+        dpop_bound_access_tokens: c.dpop_bound_access_tokens,
     }
 }
 
@@ -239,7 +244,7 @@ fn print_client(json_flag: bool, d: &ClientDetail) -> anyhow::Result<()> {
     let mut human = format!(
         "client {} ({})\ntype:              {}\ndisabled:          {}\ngrant types:       {}\nredirect uris:     {}\n\
          post-logout uris:  {}\nscopes:            {}\naudiences:         {}\nservice account:   {}\n\
-         first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\n\
+         first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\nrequire DPoP:      {}\n\
          metadata:          {}",
         c.name,
         c.id,
@@ -256,6 +261,7 @@ fn print_client(json_flag: bool, d: &ClientDetail) -> anyhow::Result<()> {
         list(&c.exchange_scopes),
         yes_no(c.exchange_impersonation),
         yes_no(c.require_pushed_authorization_requests),
+        yes_no(c.dpop_bound_access_tokens),
         c.metadata,
     );
     for s in &d.secrets {
@@ -296,6 +302,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_impersonation: Some(a.exchange_impersonation),
                 require_par: Some(a.require_par),
                 jwks: a.jwks,
+                require_dpop: Some(a.require_dpop),
             }
             .apply(&mut new)?;
             let (client, secret) = admin::create_client(&ctx.store, ACTOR, clock::now(), new)?;
@@ -377,6 +384,7 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_impersonation: a.exchange_impersonation,
                 require_par: a.require_par,
                 jwks: a.jwks,
+                require_dpop: a.require_dpop,
             };
             let saved = change_client(ctx, &a.id, |c| flags.apply(c))?;
             print_client(a.json, &saved)?;

@@ -488,6 +488,7 @@ fn sample_client() -> Client {
         exchange: ExchangePolicy::default(),
         require_pushed_authorization_requests: false,
         jwks: None,
+        dpop_bound_access_tokens: false,
         created_at: 0,
         updated_at: 0,
     }

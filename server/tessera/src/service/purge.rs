@@ -14,7 +14,7 @@
 use crate::clock;
 use crate::config::{Config, PurgeConfig};
 use std::time::Duration;
-use tessera_store::{DbConn, Store, StoreError, admins, assertions, device, purge, pushed};
+use tessera_store::{DbConn, Store, StoreError, admins, assertions, device, dpop, purge, pushed};
 
 /// What one round deleted, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct Purged {
     pub pushed_requests: usize,
     /// Used client assertion ids (`jti`) past their assertion's expiry.
     pub assertion_jtis: usize,
+    /// Used DPoP proof ids (`jti`) past the proof's window.
+    pub dpop_proof_jtis: usize,
 }
 
 impl Purged {
@@ -53,6 +55,7 @@ impl Purged {
             + self.device_codes
             + self.pushed_requests
             + self.assertion_jtis
+            + self.dpop_proof_jtis
     }
 }
 
@@ -110,6 +113,8 @@ impl Purger {
         // After its exp (and the leeway) the assertion itself is refused.
         let assertion_jtis =
             batches(&mut |c| assertions::purge(c, now - tessera_protocol::token::LEEWAY_SECS, s.batch))?;
+        // Past its window the proof itself is refused as too old.
+        let dpop_proof_jtis = batches(&mut |c| dpop::purge(c, now, s.batch))?;
         let admin_sessions = admins::purge_sessions(c, now - self.console_idle_secs, now - self.console_absolute_secs)?;
         Ok(Purged {
             codes,
@@ -122,6 +127,7 @@ impl Purger {
             device_codes,
             pushed_requests,
             assertion_jtis,
+            dpop_proof_jtis,
         })
     }
 

@@ -356,6 +356,7 @@ mod tests {
             exchange: Default::default(),
             require_pushed_authorization_requests: false,
             jwks: None,
+            dpop_bound_access_tokens: false,
             created_at: 0,
             updated_at: 0,
         }

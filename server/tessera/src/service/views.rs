@@ -98,6 +98,8 @@ pub struct ClientView {
     pub require_pushed_authorization_requests: bool,
     /// Public keys for `private_key_jwt`, a JWK Set.
     pub jwks: Option<Value>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -124,6 +126,7 @@ impl From<Client> for ClientView {
             exchange_impersonation: c.exchange.impersonation,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             jwks: c.jwks,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

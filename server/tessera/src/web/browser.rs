@@ -6,13 +6,13 @@ use super::{AppState, render, routes};
 use crate::service::oauth::authorize::Outcome;
 use crate::service::oauth::login::LoginOutcome;
 use crate::service::oauth::logout::LogoutOutcome;
-use crate::service::oauth::userinfo::UserinfoError;
+use crate::service::oauth::userinfo::{Presented, UserinfoError};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
-use tessera_protocol::OAuthError;
+use tessera_protocol::{ErrorCode, OAuthError};
 
 /// The browser session cookie.
 pub const SESSION_COOKIE: &str = "tessera_session";
@@ -309,22 +309,47 @@ async fn client_name(state: &AppState, query: &str) -> String {
 /// GET or POST /oauth/userinfo (OIDC Core §5.3): the token comes in the
 /// `Authorization: Bearer` header, or for POST in the form body (RFC 6750
 /// §2.2); never in the query string (RFC 9700 §4.3.2).
+///
+/// `Authorization: DPoP <token>` with a `DPoP` proof (RFC 9449 §7.1) is the
+/// other way in, and the only one for a DPoP-bound token.
 pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let header_token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t.trim().to_owned())
-    });
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let scheme_token = |scheme: &str| {
+        authorization.and_then(|v| {
+            v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case(scheme)).map(|(_, t)| t.trim().to_owned())
+        })
+    };
+    let header_token = scheme_token("bearer");
+    let dpop_token = scheme_token(tessera_protocol::dpop::TOKEN_TYPE);
+    let proofs = match super::oauth::dpop_proofs(&req) {
+        Ok(p) => p,
+        Err(e) => return render::dpop_error(e.code, &e.description),
+    };
+    let method = req.method().as_str().to_owned();
     let body_token = (req.method() == actix_web::http::Method::POST)
         .then(|| url::form_urlencoded::parse(&body).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned()))
         .flatten();
     let token = header_token.or(body_token);
     let userinfo = state.oauth.userinfo.clone();
-    match crate::web::block(move || userinfo.userinfo(token.as_deref())).await {
+    let answer = crate::web::block(move || {
+        let presented = match (&dpop_token, &token) {
+            (Some(t), _) => {
+                Some(Presented::Dpop { token: t, proofs: proofs.iter().map(String::as_str).collect(), method: &method })
+            }
+            (None, Some(t)) => Some(Presented::Bearer(t)),
+            (None, None) => None,
+        };
+        userinfo.userinfo(presented)
+    });
+    match answer.await {
         Ok(Ok(claims)) => {
             let mut resp = HttpResponse::Ok().json(claims);
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
-        Ok(Err(UserinfoError::Missing)) => render::bearer_error(StatusCode::UNAUTHORIZED, None),
+        Ok(Err(UserinfoError::Missing)) => render::unauthenticated_resource(),
+        Ok(Err(UserinfoError::DpopInvalidToken(why))) => render::dpop_error(ErrorCode::InvalidToken, why),
+        Ok(Err(UserinfoError::InvalidDpopProof(why))) => render::dpop_error(ErrorCode::InvalidDpopProof, &why),
         Ok(Err(UserinfoError::InvalidToken)) => render::bearer_error(StatusCode::UNAUTHORIZED, Some("invalid_token")),
         Ok(Err(UserinfoError::InsufficientScope)) => {
             render::bearer_error(StatusCode::FORBIDDEN, Some("insufficient_scope"))

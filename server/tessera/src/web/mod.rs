@@ -26,7 +26,9 @@ use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::metrics::PluginFigures;
-use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings};
+use crate::service::oauth::{
+    DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings,
+};
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
 use crate::service::run_log::RunLog;
@@ -117,6 +119,13 @@ impl AppState {
             throttle: ThrottleSettings::from(&config.login),
             device_verification_uri: format!("{issuer}{}", routes::DEVICE),
             par: ParSettings { enabled: config.par.enabled, lifetime_secs: config.par.lifetime_secs },
+            dpop: DpopSettings {
+                require_nonce: config.dpop.require_nonce,
+                nonce_lifetime_secs: config.dpop.nonce_lifetime_secs,
+                proof_max_age_secs: config.dpop.proof_max_age_secs,
+                token_url: format!("{issuer}{}", routes::TOKEN),
+                userinfo_url: format!("{issuer}{}", routes::USERINFO),
+            },
             assertion_audiences: std::iter::once(String::new())
                 .chain(
                     [routes::TOKEN, routes::PAR, routes::INTROSPECT, routes::REVOKE, routes::DEVICE_AUTHORIZATION]

@@ -7,9 +7,9 @@ use crate::service::rate_limit::Class;
 use crate::web::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use tessera_protocol::OAuthError;
 use tessera_protocol::discovery::{self, Endpoints};
 use tessera_protocol::model::GrantType;
+use tessera_protocol::{OAuthError, dpop};
 
 /// The form body and `Authorization` header of a client's POST to an OAuth
 /// endpoint, checked the same way everywhere.
@@ -25,6 +25,15 @@ pub(super) fn client_post(req: &HttpRequest) -> Result<Option<String>, OAuthErro
         Some(Ok(a)) => Ok(Some(a.to_owned())),
         None => Ok(None),
     }
+}
+
+/// The request's one `DPoP` header (RFC 9449 §4.1), if any; several, or
+/// one that is not ASCII, is `invalid_dpop_proof` (§4.3 item 1).
+pub(super) fn dpop_proofs(req: &HttpRequest) -> Result<Vec<String>, OAuthError> {
+    req.headers()
+        .get_all(dpop::HEADER)
+        .map(|v| v.to_str().map(str::to_owned).map_err(|_| dpop::invalid("the DPoP header is not ASCII")))
+        .collect()
 }
 
 /// Runs `f` on a blocking thread and renders its OAuth outcome.
@@ -52,8 +61,21 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     // what a client cannot forge.
     let peer = state.client_addr(&req);
     let token = state.oauth.token.clone();
-    blocking(move || token.token_request(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r))
-        .await
+    let nonce = state.oauth.dpop.fresh_nonce();
+    let proofs = match dpop_proofs(&req) {
+        Ok(p) => p,
+        Err(e) => return render::with_dpop_nonce(render::oauth_error(&e), nonce),
+    };
+    let answer = blocking(
+        move || {
+            let refs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+            let proof = dpop::single_header(&refs)?;
+            token.token_request(authorization.as_deref(), &body, peer.as_deref(), proof)
+        },
+        |r| render::token_ok(&r),
+    )
+    .await;
+    render::with_dpop_nonce(answer, nonce)
 }
 
 /// POST /oauth/introspect (RFC 7662).

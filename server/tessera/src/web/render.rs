@@ -1,13 +1,14 @@
 //! The OAuth writer: the only code that renders token-endpoint responses, so
 //! `Content-Type`, `Cache-Control: no-store`, `Pragma: no-cache` and
-//! `WWW-Authenticate` are set in exactly one place (RFC 6749 §5.1, §5.2).
+//! `WWW-Authenticate` are set in exactly one place (RFC 6749 §5.1, §5.2),
+//! and so are the DPoP headers (RFC 9449 §7.1 challenges, §8 `DPoP-Nonce`).
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use serde::Serialize;
 use serde_json::json;
-use tessera_protocol::{ErrorCode, OAuthError};
+use tessera_protocol::{ErrorCode, OAuthError, dpop};
 
 fn no_store(resp: &mut HttpResponse) {
     let h = resp.headers_mut();
@@ -62,6 +63,52 @@ pub fn oauth_error(err: &OAuthError) -> HttpResponse {
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {
         h.insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Adds a server nonce to a token-endpoint response (RFC 9449 §8.1: sent
+/// with `use_dpop_nonce`, and with other responses so a client always holds
+/// a fresh one); `None` (nonces off) leaves it as it is.
+pub fn with_dpop_nonce(mut resp: HttpResponse, nonce: Option<String>) -> HttpResponse {
+    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        resp.headers_mut().insert(header::HeaderName::from_static("dpop-nonce"), v);
+    }
+    resp
+}
+
+/// The `DPoP` challenge of a protected resource (RFC 9449 §7.1): the
+/// accepted proof algorithms, and the error when there is one.
+fn dpop_challenge(error: Option<(&str, &str)>) -> String {
+    let algs = dpop::ALGORITHMS.join(" ");
+    match error {
+        None => format!("DPoP algs=\"{algs}\""),
+        Some((code, description)) => {
+            let description: String = description.chars().filter(|c| *c != '"' && *c != '\\').collect();
+            format!("DPoP error=\"{code}\", error_description=\"{description}\", algs=\"{algs}\"")
+        }
+    }
+}
+
+/// A protected resource's 401 for a request without any token: the bearer
+/// challenge (RFC 6750 §3.1) and a `DPoP` one (RFC 9449 §7.1), since both
+/// schemes are accepted.
+pub fn unauthenticated_resource() -> HttpResponse {
+    let mut resp = bearer_error(StatusCode::UNAUTHORIZED, None);
+    if let Ok(v) = HeaderValue::from_str(&dpop_challenge(None)) {
+        resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// A protected resource's 401 under the `DPoP` scheme (RFC 9449 §7.1):
+/// `invalid_token` or `invalid_dpop_proof`, with `description`.
+pub fn dpop_error(error: ErrorCode, description: &str) -> HttpResponse {
+    let mut resp =
+        HttpResponse::Unauthorized().json(json!({"error": error.as_str(), "error_description": description}));
+    no_store(&mut resp);
+    if let Ok(v) = HeaderValue::from_str(&dpop_challenge(Some((error.as_str(), description)))) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     resp
 }

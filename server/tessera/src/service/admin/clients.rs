@@ -53,6 +53,9 @@ pub struct NewClient {
     /// keeps the stored keys on update (a form without the field cannot
     /// erase them) and registers none on create; JSON `null` removes them.
     pub jwks: Option<Value>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests without a
+    /// DPoP proof are refused.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -143,6 +146,7 @@ pub fn create_client(
             exchange: new.exchange.clone().unwrap_or_default(),
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             jwks: new.jwks.clone().filter(|j| !j.is_null()),
+            dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             created_at: now,
             updated_at: now,
         };
@@ -182,6 +186,7 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
         c.service_account_user_id = service_account_id(conn, edit.service_account.as_deref())?;
         c.first_party = edit.first_party;
         c.require_pushed_authorization_requests = edit.require_pushed_authorization_requests;
+        c.dpop_bound_access_tokens = edit.dpop_bound_access_tokens;
         if let Some(x) = &edit.exchange {
             c.exchange = x.clone();
         }

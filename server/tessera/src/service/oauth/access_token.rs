@@ -16,9 +16,9 @@ use crate::service::{key_failure, store_failure};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use tessera_protocol::OAuthError;
 use tessera_protocol::model::ApiProfile;
 use tessera_protocol::token::check_access_token;
+use tessera_protocol::{Jkt, OAuthError, dpop};
 use tessera_store::grants::IssuedAccess;
 use tessera_store::{Store, apis};
 
@@ -87,15 +87,25 @@ pub(crate) fn own_access_token(
 /// grant that issued it can revoke it later); the payload is read without a
 /// second verification, as the token never left this process.
 pub(crate) fn issued_access(access_token: &str) -> Result<IssuedAccess, OAuthError> {
-    let payload = access_token.split('.').nth(1).unwrap_or_default();
-    let claims: Option<Map<String, Value>> =
-        URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let claims =
-        claims.ok_or_else(|| OAuthError::server_error("an access token just issued has no readable payload"))?;
+    let claims = issued_claims(access_token)?;
     match (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64)) {
         (Some(jti), Some(exp)) => Ok(IssuedAccess { jti: jti.to_owned(), expires_at: exp }),
         _ => Err(OAuthError::server_error("an access token just issued has no jti or exp")),
     }
+}
+
+/// The DPoP key an access token this node has just signed is bound to
+/// (`cnf.jkt`, RFC 9449 §6.1), read like [`issued_access`].
+pub(crate) fn issued_jkt(access_token: &str) -> Result<Option<Jkt>, OAuthError> {
+    Ok(dpop::bound_jkt(&issued_claims(access_token)?))
+}
+
+/// The payload of an access token this node has just signed.
+fn issued_claims(access_token: &str) -> Result<Map<String, Value>, OAuthError> {
+    let payload = access_token.split('.').nth(1).unwrap_or_default();
+    let claims: Option<Map<String, Value>> =
+        URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    claims.ok_or_else(|| OAuthError::server_error("an access token just issued has no readable payload"))
 }
 
 #[cfg(test)]
@@ -111,5 +121,13 @@ mod tests {
         let no_jti = format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(br#"{"exp":1700}"#));
         assert!(issued_access(&no_jti).is_err());
         assert!(issued_access("not a jwt").is_err());
+    }
+
+    #[test]
+    fn issued_jkt_reads_the_dpop_binding() {
+        let bound = format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(br#"{"jti":"a","cnf":{"jkt":"K"}}"#));
+        assert_eq!(issued_jkt(&bound).unwrap(), Some(Jkt::new("K")));
+        let plain = format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(br#"{"jti":"a"}"#));
+        assert_eq!(issued_jkt(&plain).unwrap(), None);
     }
 }

@@ -286,8 +286,15 @@ impl DeviceService {
     /// authenticated `client`. Once approved, the tokens are issued once,
     /// through the same issuer and plugin pipeline as every grant, for the
     /// approving user (signed in); a refresh token when the client has the
-    /// refresh grant, an ID token when `openid` was granted.
-    pub(crate) fn redeem(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    /// refresh grant, an ID token when `openid` was granted. The access
+    /// token is bound to `jkt`, the key of the poll's DPoP proof, if any
+    /// (RFC 9449 §5).
+    pub(crate) fn redeem(
+        &self,
+        client: &Client,
+        params: &Params,
+        jkt: Option<&tessera_protocol::Jkt>,
+    ) -> Result<TokenResponse, OAuthError> {
         let profile = client.profile();
         device::check_client(&profile)?;
         let presented = params.require("device_code")?;
@@ -340,7 +347,7 @@ impl DeviceService {
         let api_id = plan.api_id.clone();
         let auth_time = stored.auth_time.unwrap_or(stored.created_at);
         let id = openid.then_some(IdTokenRequest { nonce: None, auth_time });
-        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
+        let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();
             let issued = Issued::NewFamily(&family, GrantType::DeviceCode);

@@ -24,10 +24,10 @@ use crate::clock::SharedClock;
 use crate::service::store_failure;
 use serde_json::{Map, json};
 use std::sync::Arc;
-use tessera_protocol::OAuthError;
 use tessera_protocol::introspection::{self, Introspection};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
+use tessera_protocol::{OAuthError, dpop};
 use tessera_store::{Store, apis, grants};
 
 /// The introspection endpoint.
@@ -74,7 +74,10 @@ impl IntrospectionService {
                 return Ok(Introspection::inactive());
             }
             let mut c = own.claims;
-            c.insert("token_type".into(), json!("Bearer"));
+            // RFC 9449 §6.2: a bound token's `cnf` (already among its
+            // claims) and its type.
+            let token_type = if dpop::bound_jkt(&c).is_some() { dpop::TOKEN_TYPE } else { "Bearer" };
+            c.insert("token_type".into(), json!(token_type));
             return Ok(Introspection::active(c));
         }
         let mut conn = self.store.conn().map_err(store_failure)?;

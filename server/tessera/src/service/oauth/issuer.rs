@@ -14,7 +14,7 @@ use tessera_protocol::grant::{TokenPlan, token_exchange};
 use tessera_protocol::model::{ApiProfile, SigningAlg};
 use tessera_protocol::oidc::{IdTokenInput, OIDC_SCOPES, UserClaimsSource, id_token_claims, user_claims};
 use tessera_protocol::token::{ACCESS_TOKEN_TYP, TokenResponse, access_token_claims, apply_plugin_output};
-use tessera_protocol::{ApiId, Audience, OAuthError, ScopeSet, UserSource};
+use tessera_protocol::{ApiId, Audience, Jkt, OAuthError, ScopeSet, UserSource, dpop};
 use tessera_store::clients::Client;
 use tessera_store::users::User;
 
@@ -177,13 +177,30 @@ impl Issuer {
         signer: &Signer,
         id: Option<IdTokenRequest<'_>>,
     ) -> Result<TokenResponse, OAuthError> {
-        self.issue_with_act(plan, client, user, signer, id, None)
+        self.issue_bound(plan, client, user, signer, id, None)
+    }
+
+    /// [`Issuer::issue`], with the access token bound to the DPoP key `jkt`
+    /// when one is given (RFC 9449 §6: `cnf.jkt`, `token_type` `DPoP`).
+    /// The plugins see `cnf` among the access-token claims; it is reserved
+    /// (`protocol::claims`), so none can remove or change the binding.
+    pub(crate) fn issue_bound(
+        &self,
+        plan: TokenPlan,
+        client: &Client,
+        user: Option<(&User, UserSource)>,
+        signer: &Signer,
+        id: Option<IdTokenRequest<'_>>,
+        jkt: Option<&Jkt>,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.issue_with_act(plan, client, user, signer, id, None, jkt)
     }
 
     /// Issues the access token of a token exchange (RFC 8693 §2.2.1) for
     /// `user`, impersonated: `act` (§4.1) is in the claims the plugins see,
     /// since the WIT context has no field for the actor. It is a reserved
-    /// claim (`protocol::claims`), so no plugin can change who acts.
+    /// claim (`protocol::claims`), so no plugin can change who acts. Bound
+    /// to `jkt` when the request carried a DPoP proof.
     pub(crate) fn issue_exchanged(
         &self,
         plan: TokenPlan,
@@ -191,12 +208,15 @@ impl Issuer {
         user: &User,
         signer: &Signer,
         act: Option<Value>,
+        jkt: Option<&Jkt>,
     ) -> Result<TokenResponse, OAuthError> {
-        let mut resp = self.issue_with_act(plan, client, Some((user, UserSource::Impersonated)), signer, None, act)?;
+        let mut resp =
+            self.issue_with_act(plan, client, Some((user, UserSource::Impersonated)), signer, None, act, jkt)?;
         resp.issued_token_type = Some(token_exchange::ACCESS_TOKEN_TYPE);
         Ok(resp)
     }
 
+    #[allow(clippy::too_many_arguments)] // one private function behind three public entries
     fn issue_with_act(
         &self,
         mut plan: TokenPlan,
@@ -205,6 +225,7 @@ impl Issuer {
         signer: &Signer,
         id: Option<IdTokenRequest<'_>>,
         act: Option<Value>,
+        jkt: Option<&Jkt>,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
         let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
@@ -214,6 +235,9 @@ impl Issuer {
             claims_before_plugins(&self.issuer, &plan, user_row, id_input.as_ref(), now, &jti);
         if let Some(act) = act {
             access_claims.insert("act".into(), act);
+        }
+        if let Some(jkt) = jkt {
+            access_claims.insert("cnf".into(), dpop::cnf(jkt));
         }
         let out = self.hooks.before_sign(HookInput {
             plan: &plan,
@@ -240,7 +264,7 @@ impl Issuer {
         };
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if jkt.is_some() { dpop::TOKEN_TYPE } else { "Bearer" },
             expires_in: plan.lifetime_secs,
             scope: (!plan.scopes.is_empty()).then(|| plan.scopes.to_string()),
             refresh_token: None,

@@ -4,7 +4,9 @@
 //! access token passes (`access_token.rs`), then the audience, the client
 //! (it must still exist, be enabled, and name the management audience and
 //! the scope itself: a client left open to "any API" is not a management
-//! client) and the scope an operation needs.
+//! client) and the scope an operation needs. It takes bearer tokens only,
+//! so a DPoP-bound token (RFC 9449 §7.2: never accepted as a bearer
+//! token) is refused here: a management client does not use DPoP.
 
 use super::access_token::own_access_token;
 use super::issuer::Issuer;
@@ -13,7 +15,7 @@ use crate::clock::SharedClock;
 use crate::service::store_failure;
 use serde_json::Value;
 use std::sync::Arc;
-use tessera_protocol::OAuthError;
+use tessera_protocol::{OAuthError, dpop};
 use tessera_store::{Store, clients};
 
 /// The audience (API identifier) of management tokens. It is fixed rather
@@ -143,6 +145,10 @@ impl ManagementAuth {
             .map_err(BearerError::Internal)?
             .ok_or(BearerError::InvalidToken)?;
         if own.api.audience.as_str() != MANAGEMENT_AUDIENCE {
+            return Err(BearerError::InvalidToken);
+        }
+        if dpop::bound_jkt(&own.claims).is_some() {
+            tracing::info!("a DPoP-bound token was presented as a bearer token to the management API");
             return Err(BearerError::InvalidToken);
         }
         let client_id = own.client_id().to_owned();

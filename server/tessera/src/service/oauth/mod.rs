@@ -12,6 +12,7 @@
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
 //! | revocation (RFC 7009) | [`RevocationService`] | `revocation.rs` |
 //! | userinfo (OIDC Core §5.3) | [`UserinfoService`] | `userinfo.rs` |
+//! | DPoP proofs at the token endpoint and userinfo (RFC 9449) | [`DpopProofs`] | `dpop.rs` |
 //! | management API bearer tokens | [`ManagementAuth`] | `management.rs` |
 //!
 //! They share the [`Issuer`] (claims, plugin pipeline, signer; `issuer.rs`),
@@ -30,6 +31,7 @@ pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod device;
+pub mod dpop;
 pub mod introspection;
 pub mod issuer;
 pub mod login;
@@ -44,6 +46,7 @@ pub mod userinfo;
 
 pub use authorize::AuthorizeService;
 pub use device::DeviceService;
+pub use dpop::{DpopProofs, DpopSettings};
 pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
 pub use login::LoginService;
@@ -89,6 +92,8 @@ pub struct OAuthSettings {
     /// What a client assertion's `aud` may name (RFC 7523 §3: the issuer
     /// or the URL of the endpoint it authenticates at).
     pub assertion_audiences: Vec<String>,
+    /// DPoP proofs (`[dpop]`, RFC 9449).
+    pub dpop: DpopSettings,
 }
 
 /// One service per OAuth/OIDC endpoint, built together so they share one
@@ -118,6 +123,8 @@ pub struct OAuthServices {
     pub revoked: Arc<RevokedTokens>,
     /// Bearer tokens of the management API (`management.rs`).
     pub management: Arc<ManagementAuth>,
+    /// DPoP proofs and server nonces (the HTTP layer adds `DPoP-Nonce`).
+    pub dpop: Arc<DpopProofs>,
 }
 
 impl OAuthServices {
@@ -142,7 +149,9 @@ impl OAuthServices {
             device_verification_uri,
             par,
             assertion_audiences,
+            dpop,
         } = settings;
+        let dpop = Arc::new(DpopProofs::new(store.clone(), clock.clone(), keys.clone(), dpop));
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
         let clients = Arc::new(ClientAuthenticator::new(
             store.clone(),
@@ -173,6 +182,7 @@ impl OAuthServices {
                 revoked: revoked.clone(),
                 snapshots,
                 device: device.clone(),
+                dpop: dpop.clone(),
             }),
             device,
             par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), par)),
@@ -200,8 +210,9 @@ impl OAuthServices {
                 revoked.clone(),
             )),
             management: Arc::new(ManagementAuth::new(store.clone(), clock.clone(), issuer.clone(), revoked.clone())),
-            userinfo: Arc::new(UserinfoService::new(store, clock, issuer, revoked.clone())),
+            userinfo: Arc::new(UserinfoService::new(store, clock, issuer, revoked.clone(), dpop.clone())),
             revoked,
+            dpop,
         }
     }
 }

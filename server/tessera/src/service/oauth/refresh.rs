@@ -11,7 +11,7 @@
 //! ([`RefreshTokens::code_replayed`], [`RefreshTokens::code_redeemed`]), so
 //! a replay racing the first redemption on another node revokes too.
 
-use super::access_token::issued_access;
+use super::access_token::{issued_access, issued_jkt};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
@@ -70,6 +70,11 @@ impl RefreshTokens {
     /// Stores a new refresh token beside the access token of `resp` (whose
     /// scope it takes); for a rotation, marks the old token used in the same
     /// transaction (false: someone used it first).
+    ///
+    /// RFC 9449 §5: a public client's new family is bound to the DPoP key
+    /// its access token is bound to (if any), and a rotation keeps its
+    /// family's binding; a confidential client's refresh tokens are never
+    /// bound (its client authentication already constrains them).
     pub(crate) fn store(
         &self,
         client: &Client,
@@ -84,6 +89,11 @@ impl RefreshTokens {
         let (family, absolute_expires_at, rotated, grant_type) = match issued {
             Issued::NewFamily(family, g) => (family, now + self.lifetimes.absolute_secs, None, Some(g)),
             Issued::Rotation(old) => (old.family_id.as_str(), old.absolute_expires_at, Some(old), old.grant_type),
+        };
+        let dpop_jkt = match rotated {
+            Some(old) => old.dpop_jkt.clone(),
+            None if client.confidential => None,
+            None => issued_jkt(&resp.access_token)?.map(|k| k.as_str().to_owned()),
         };
         let plain =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
@@ -102,6 +112,7 @@ impl RefreshTokens {
             revoked_at: None,
             grant_type,
             access: Some(access),
+            dpop_jkt,
         };
         let won = self
             .store

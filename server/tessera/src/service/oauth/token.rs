@@ -10,12 +10,18 @@
 //! `tessera_protocol::grant`; this file loads what they need and stores
 //! what they decide.
 //!
+//! Every grant binds what it issues to the key of the request's DPoP
+//! proof, if it carries one (RFC 9449 §5, checked in `dpop.rs`): the access
+//! token gets `cnf.jkt`, a public client's refresh token remembers the key,
+//! and refreshing a bound refresh token needs a proof of the same key.
+//!
 //! Runs on a blocking thread. Every failure is an `OAuthError`; storage and
 //! key failures go through `store_failure`/`key_failure`.
 
 use super::access_token::own_access_token;
 use super::client_auth::ClientAuthenticator;
 use super::device::DeviceService;
+use super::dpop::DpopProofs;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::refresh::{Issued, RefreshTokens};
 use super::revoked::RevokedTokens;
@@ -34,7 +40,7 @@ use tessera_protocol::model::{ApiProfile, GrantType};
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
 use tessera_protocol::token::TokenResponse;
-use tessera_protocol::{ErrorCode, OAuthError, ScopeSet, UserId, UserSource};
+use tessera_protocol::{ErrorCode, Jkt, OAuthError, ScopeSet, UserId, UserSource, dpop};
 use tessera_store::clients::Client;
 use tessera_store::grants;
 use tessera_store::users;
@@ -57,22 +63,25 @@ pub struct TokenService {
     pub(super) revoked: Arc<RevokedTokens>,
     pub(super) snapshots: Arc<Snapshots>,
     pub(super) device: Arc<DeviceService>,
+    pub(super) dpop: Arc<DpopProofs>,
 }
 
 impl TokenService {
-    /// Handles one token request: the `Authorization` header and the form body.
-    /// `peer` is the client address (`web::client_addr`), used to throttle
-    /// sign-in and client-secret failures. Counted and timed by grant type
-    /// and outcome (`service::metrics`).
+    /// Handles one token request: the `Authorization` header, the form body
+    /// and the `DPoP` header (RFC 9449 §4.1; the caller refuses a request
+    /// with several). `peer` is the client address (`web::client_addr`),
+    /// used to throttle sign-in and client-secret failures. Counted and
+    /// timed by grant type and outcome (`service::metrics`).
     pub fn token_request(
         &self,
         authorization: Option<&str>,
         body: &[u8],
         peer: Option<&str>,
+        dpop_proof: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let started = Instant::now();
         let mut grant_label = "missing";
-        let result = self.answer(authorization, body, peer, &mut grant_label);
+        let result = self.answer(authorization, body, peer, dpop_proof, &mut grant_label);
         metrics::token_request(grant_label, metrics::token_outcome(&result), started.elapsed());
         result
     }
@@ -84,6 +93,7 @@ impl TokenService {
         authorization: Option<&str>,
         body: &[u8],
         peer: Option<&str>,
+        dpop_proof: Option<&str>,
         grant_label: &mut &'static str,
     ) -> Result<TokenResponse, OAuthError> {
         let params = Params::parse(body)?;
@@ -94,19 +104,26 @@ impl TokenService {
         *grant_label = grant_type.map_or("unsupported", GrantType::as_str);
         let grant_type = grant_type.ok_or_else(unsupported)?;
         let client = self.clients.authenticate(authorization, &params, peer)?;
+        let jkt = self.dpop.token_request(dpop_proof, &client)?;
+        let jkt = jkt.as_ref();
         match grant_type {
-            GrantType::ClientCredentials => self.client_credentials(&client, &params),
-            GrantType::Password => self.password(&client, &params, peer),
-            GrantType::RefreshToken => self.refresh(&client, &params),
-            GrantType::AuthorizationCode => self.authorization_code(&client, &params),
-            GrantType::TokenExchange => self.token_exchange(&client, &params),
-            GrantType::DeviceCode => self.device.redeem(&client, &params),
+            GrantType::ClientCredentials => self.client_credentials(&client, &params, jkt),
+            GrantType::Password => self.password(&client, &params, peer, jkt),
+            GrantType::RefreshToken => self.refresh(&client, &params, jkt),
+            GrantType::AuthorizationCode => self.authorization_code(&client, &params, jkt),
+            GrantType::TokenExchange => self.token_exchange(&client, &params, jkt),
+            GrantType::DeviceCode => self.device.redeem(&client, &params, jkt),
             GrantType::Implicit => Err(unsupported()),
         }
     }
 
     /// RFC 6749 §4.4.
-    fn client_credentials(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    fn client_credentials(
+        &self,
+        client: &Client,
+        params: &Params,
+        jkt: Option<&Jkt>,
+    ) -> Result<TokenResponse, OAuthError> {
         let req = client_credentials::parse(params)?;
         // Issue #13 item 2: API and service account from the snapshot, no
         // database query (`service::snapshot`).
@@ -119,11 +136,18 @@ impl TokenService {
             .and_then(|id| snapshot.service_account(id))
             .filter(|u| !u.disabled);
         let signer = self.issuer.signer_for(&plan, api.and_then(|a| a.hs256_secret_enc.as_deref()))?;
-        self.issuer.issue(plan, client, service_account.map(|u| (u, UserSource::ServiceAccount)), &signer, None)
+        let service_account = service_account.map(|u| (u, UserSource::ServiceAccount));
+        self.issuer.issue_bound(plan, client, service_account, &signer, None, jkt)
     }
 
     /// RFC 6749 §4.3.
-    fn password(&self, client: &Client, params: &Params, peer: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    fn password(
+        &self,
+        client: &Client,
+        params: &Params,
+        peer: Option<&str>,
+        jkt: Option<&Jkt>,
+    ) -> Result<TokenResponse, OAuthError> {
         let profile = client.profile();
         password::check_client(&profile)?;
         let req = password::parse(params)?;
@@ -144,7 +168,8 @@ impl TokenService {
         drop(conn);
         let signer = self.issuer.signer_for(&plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
         let api_id = plan.api_id.clone();
-        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
+        let mut resp =
+            self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, None, jkt)?;
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();
             let issued = Issued::NewFamily(&family, GrantType::Password);
@@ -156,7 +181,7 @@ impl TokenService {
 
     /// RFC 8693: the subject token's user, impersonated, for the requested
     /// API, with `act` naming the actor when an actor token is given.
-    fn token_exchange(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    fn token_exchange(&self, client: &Client, params: &Params, jkt: Option<&Jkt>) -> Result<TokenResponse, OAuthError> {
         let profile = client.profile();
         token_exchange::check_client(&profile)?;
         let req = token_exchange::parse(params)?;
@@ -183,7 +208,7 @@ impl TokenService {
         )?;
         let signer =
             self.issuer.signer_for(&exchange.plan, api.as_ref().and_then(|a| a.hs256_secret_enc.as_deref()))?;
-        self.issuer.issue_exchanged(exchange.plan, client, &user, &signer, exchange.act)
+        self.issuer.issue_exchanged(exchange.plan, client, &user, &signer, exchange.act, jkt)
     }
 
     /// The claims of a subject or actor token, if this issuer issued it and
@@ -216,7 +241,9 @@ impl TokenService {
 
     /// RFC 6749 §6 with rotation: the old token is retired only when the new
     /// tokens are issued; a retired token presented again revokes the family.
-    fn refresh(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    /// A refresh token bound to a DPoP key (RFC 9449 §5, public clients)
+    /// needs a proof of that key.
+    fn refresh(&self, client: &Client, params: &Params, jkt: Option<&Jkt>) -> Result<TokenResponse, OAuthError> {
         let presented = params.require("refresh_token")?;
         let requested = params.get("scope").map(ScopeSet::parse).transpose()?;
         let now = self.clock.now();
@@ -244,6 +271,14 @@ impl TokenService {
                 return Err(refusal.error);
             }
         };
+        // After the reuse check, so a rotated token replayed with any key
+        // (or none) still revokes its family.
+        if let Some(bound) = &stored.dpop_jkt
+            && jkt.map(Jkt::as_str) != Some(bound.as_str())
+        {
+            return Err(dpop::invalid("the refresh token is bound to another key: prove possession of that key")
+                .with_detail("refresh token DPoP binding"));
+        }
         let user = users::find(&mut conn, &stored.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
         let api = self.api_by_id(&mut conn, &stored.api_id)?;
         drop(conn);
@@ -261,7 +296,8 @@ impl TokenService {
         let plan = user_plan(GrantType::RefreshToken, &user.id, &client.id, &api, scopes);
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
-        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, None)?;
+        let mut resp =
+            self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, None, jkt)?;
         let token = self.refresh.store(client, &user, &api_id, &resp, Issued::Rotation(&stored))?;
         resp.refresh_token = Some(token);
         Ok(resp)
@@ -280,7 +316,12 @@ impl TokenService {
     /// redirect URI and the PKCE challenge). A valid replay revokes the access
     /// and refresh tokens issued from the code (RFC 6749 §4.1.2, RFC 9700
     /// §4.5), even when it races the redemption (`refresh.rs`).
-    fn authorization_code(&self, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    fn authorization_code(
+        &self,
+        client: &Client,
+        params: &Params,
+        jkt: Option<&Jkt>,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
         let now = self.clock.now();
         let hash = SecretHash::of(code);
@@ -325,7 +366,7 @@ impl TokenService {
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
-        let mut resp = self.issuer.issue(plan, client, Some((&user, UserSource::SignedIn)), &signer, id)?;
+        let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if offline && client.profile().allows_grant(GrantType::RefreshToken) {
             let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode);
             let token = self.refresh.store(client, &user, &api_id, &resp, issued)?;

@@ -55,6 +55,9 @@ pub struct ClientBody {
     /// Public keys for `private_key_jwt` (a JWK Set); null: none.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2), so its
+    /// access tokens are all bound to a key.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The fields of [`ClientBody`], for naming an unknown one.
@@ -75,6 +78,7 @@ const CLIENT_FIELDS: &[&str] = &[
     "exchange_impersonation",
     "require_pushed_authorization_requests",
     "jwks",
+    "dpop_bound_access_tokens",
 ];
 
 impl ClientBody {
@@ -98,6 +102,7 @@ impl ClientBody {
             exchange_impersonation: c.exchange_impersonation,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             jwks: c.jwks.clone(),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         }
     }
 
@@ -122,6 +127,7 @@ impl ClientBody {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             // The body is the whole shape after the merge: null removes the keys.
             jwks: Some(self.jwks.unwrap_or(Value::Null)),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         }
     }
 }

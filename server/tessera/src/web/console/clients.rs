@@ -109,6 +109,8 @@ struct ClientForm {
     exchange_impersonation: Option<String>,
     #[serde(default)]
     require_pushed_authorization_requests: Option<String>,
+    #[serde(default)]
+    dpop_bound_access_tokens: Option<String>,
     /// Absent (a form without the field) keeps the stored keys; empty
     /// removes them.
     #[serde(default)]
@@ -134,6 +136,7 @@ impl ClientForm {
             exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
             jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens.then(|| "on".into()),
         }
     }
 
@@ -177,6 +180,7 @@ impl ClientForm {
                 impersonation: self.exchange_impersonation.is_some(),
             }),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.is_some(),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.is_some(),
             jwks: match self.jwks.as_deref().map(str::trim) {
                 None => None,
                 Some("") => Some(serde_json::Value::Null),

@@ -216,6 +216,37 @@ async fn clients_round_trip_with_etags_and_merge_patch() {
     assert_eq!((status, problem_type(&body)), (404, "urn:tessera:problem:not-found"));
 }
 
+/// RFC 9449 §5.2: `dpop_bound_access_tokens` is a field of the client
+/// resource, set on create and changed by merge patch.
+#[actix_web::test]
+async fn the_dpop_requirement_is_a_client_field() {
+    let h = Harness::new(|_| {});
+    let c = mgmt_client(&h, &ManagementScope::ALL);
+    let app = mgmt_app!(h);
+    let t = token!(&app, &c, "read:clients write:clients");
+    let (status, _, body) = call!(
+        &app,
+        TestRequest::post().uri(paths::CLIENTS).insert_header(bearer(&t)).set_json(json!({
+            "name": "prover", "grant_types": ["client_credentials"], "dpop_bound_access_tokens": true
+        }))
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["client"]["dpop_bound_access_tokens"], true, "{body}");
+    let id = body["client"]["id"].as_str().unwrap().to_owned();
+    let (_, headers, _) = call!(&app, TestRequest::get().uri(&paths::client(&id)).insert_header(bearer(&t)));
+    let (status, _, body) = call!(
+        &app,
+        TestRequest::patch()
+            .uri(&paths::client(&id))
+            .insert_header(bearer(&t))
+            .insert_header((header::CONTENT_TYPE, "application/merge-patch+json"))
+            .insert_header((header::IF_MATCH, hv(&headers, header::ETAG)))
+            .set_payload(json!({"dpop_bound_access_tokens": false}).to_string())
+    );
+    assert_eq!((status, body["dpop_bound_access_tokens"].clone()), (200, json!(false)), "{body}");
+    assert_eq!(body["name"], "prover", "the rest stays");
+}
+
 #[actix_web::test]
 async fn a_disabled_management_client_loses_access_at_once() {
     let h = Harness::new(|_| {});

@@ -5,8 +5,9 @@
 //! (§4.3, off unless enabled per client), the authorization code's
 //! redemption (§4.1.3), the refresh token with rotation and family
 //! revocation (§6, RFC 9700 §4.14.2), the device grant's polls (RFC 8628
-//! §3.4, in `device.rs`) and token exchange (RFC 8693, off
-//! unless enabled per client and allowed by its exchange policy). The pure rules of each live in
+//! §3.4, in `device.rs`), token exchange (RFC 8693, off
+//! unless enabled per client and allowed by its exchange policy) and the
+//! JWT bearer grant (RFC 7523 §2.1, in `jwt_bearer.rs`). The pure rules of each live in
 //! `tessera_protocol::grant`; this file loads what they need and stores
 //! what they decide.
 //!
@@ -17,6 +18,7 @@ use super::access_token::own_access_token;
 use super::client_auth::ClientAuthenticator;
 use super::device::DeviceService;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
+use super::jwt_bearer::JwtBearerGrant;
 use super::refresh::{Issued, RefreshTokens};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
@@ -57,6 +59,7 @@ pub struct TokenService {
     pub(super) revoked: Arc<RevokedTokens>,
     pub(super) snapshots: Arc<Snapshots>,
     pub(super) device: Arc<DeviceService>,
+    pub(super) jwt_bearer: JwtBearerGrant,
 }
 
 impl TokenService {
@@ -101,6 +104,7 @@ impl TokenService {
             GrantType::AuthorizationCode => self.authorization_code(&client, &params),
             GrantType::TokenExchange => self.token_exchange(&client, &params),
             GrantType::DeviceCode => self.device.redeem(&client, &params),
+            GrantType::JwtBearer => self.jwt_bearer.redeem(&client, &params),
             GrantType::Implicit => Err(unsupported()),
         }
     }

@@ -98,6 +98,8 @@ struct ClientFlags {
     exchange_impersonation: Option<bool>,
     require_par: Option<bool>,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
+    jwt_bearer_issuers: Option<String>,
 }
 
 impl ClientFlags {
@@ -146,6 +148,15 @@ impl ClientFlags {
         if let Some(v) = self.jwks {
             c.jwks = Some(serde_json::from_str(&v).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?);
         }
+        if let Some(v) = self.jwks_uri {
+            c.jwks_uri = Some(v);
+        }
+        if let Some(v) = self.jwt_bearer_issuers {
+            c.jwt_bearer_issuers = Some(
+                serde_json::from_str(&v)
+                    .map_err(|e| anyhow!("--jwt-bearer-issuers is not a JSON array of trusted issuers: {e}"))?,
+            );
+        }
         Ok(())
     }
 }
@@ -173,6 +184,8 @@ fn stored_settings(d: &ClientDetail) -> NewClient {
         }),
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         jwks: None,
+        jwks_uri: None,
+        jwt_bearer_issuers: None,
     }
 }
 
@@ -296,6 +309,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_impersonation: Some(a.exchange_impersonation),
                 require_par: Some(a.require_par),
                 jwks: a.jwks,
+                jwks_uri: a.jwks_uri,
+                jwt_bearer_issuers: a.jwt_bearer_issuers,
             }
             .apply(&mut new)?;
             let (client, secret) = admin::create_client(&ctx.store, ACTOR, clock::now(), new)?;
@@ -377,6 +392,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_impersonation: a.exchange_impersonation,
                 require_par: a.require_par,
                 jwks: a.jwks,
+                jwks_uri: a.jwks_uri,
+                jwt_bearer_issuers: a.jwt_bearer_issuers,
             };
             let saved = change_client(ctx, &a.id, |c| flags.apply(c))?;
             print_client(a.json, &saved)?;

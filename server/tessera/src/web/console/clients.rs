@@ -53,6 +53,11 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
          user. Nothing is allowed until the exchange policy below names audiences and scopes.",
     ),
     (
+        GrantType::JwtBearer.as_str(),
+        "JWT bearer (RFC 7523): trades a JWT that an issuer you trust signed about a user for a token for that \
+         user. Nothing is accepted until trusted issuers are listed below.",
+    ),
+    (
         GrantType::Implicit.as_str(),
         "Off by default: tokens travel in the URL fragment, exposed to history, referrers and injection \
          (RFC 9700 §2.1.2). Use authorization code with PKCE instead.",
@@ -113,6 +118,13 @@ struct ClientForm {
     /// removes them.
     #[serde(default)]
     jwks: Option<String>,
+    /// Absent keeps the stored URL; empty removes it.
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    /// The JWT bearer grant's trusted issuers as a JSON array; absent
+    /// keeps them, empty removes them all.
+    #[serde(default)]
+    jwt_bearer_issuers: Option<String>,
 }
 
 impl ClientForm {
@@ -134,6 +146,12 @@ impl ClientForm {
             exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
             jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
+            jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
+            jwt_bearer_issuers: Some(if c.jwt_bearer_issuers.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string_pretty(&c.jwt_bearer_issuers).unwrap_or_default()
+            }),
         }
     }
 
@@ -184,6 +202,15 @@ impl ClientForm {
                     serde_json::from_str(text)
                         .map_err(|e| AdminError::Invalid { field: "jwks", message: format!("not JSON: {e}") })?,
                 ),
+            },
+            jwks_uri: self.jwks_uri.as_deref().map(|u| u.trim().to_owned()),
+            jwt_bearer_issuers: match self.jwt_bearer_issuers.as_deref().map(str::trim) {
+                None => None,
+                Some("") => Some(Vec::new()),
+                Some(text) => Some(serde_json::from_str(text).map_err(|e| AdminError::Invalid {
+                    field: "jwt-bearer-issuers",
+                    message: format!("not a JSON array of trusted issuers: {e}"),
+                })?),
             },
         })
     }

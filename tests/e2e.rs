@@ -16,6 +16,7 @@ mod device;
 mod faults;
 mod housekeeping;
 mod introspection;
+mod jwt_bearer;
 mod keys;
 mod management_api;
 mod metrics;

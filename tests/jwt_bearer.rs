@@ -187,10 +187,11 @@ on_both_backends!(
     }
 );
 
-/// The console's client form edits the trusted issuers (shown back in a
-/// table) and refuses an entry without keys next to the field.
+/// The console's client page lists the trusted issuers, adds one (an entry
+/// without keys is refused with a message) and removes one, after which its
+/// assertions are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_client_form_edits_the_trusted_issuers() {
+async fn the_console_adds_and_removes_trusted_issuers() {
     let f = fixture(Backend::Sqlite);
     let console = Console::signed_in(&f.server).await;
     let path = routes::console::CLIENT.replace("{id}", &f.client);
@@ -198,33 +199,23 @@ async fn the_console_client_form_edits_the_trusted_issuers() {
     assert!(page.contains("id=\"trusted-issuers\"") && page.contains(REMOTE_IDP), "the list is shown");
     assert!(page.contains(GRANT), "the grant type is offered");
 
-    let post = |issuers: String| {
-        let console = &console;
-        let path = path.clone();
-        async move {
-            let form = [
-                ("name", "bearer".to_owned()),
-                ("kind", "confidential".to_owned()),
-                ("grant_types", GRANT.to_owned()),
-                ("jwt_bearer_issuers", issuers),
-            ];
-            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            console.post_csrf(&path, &form).await
-        }
-    };
-    let refused = post(json!([{"issuer": "https://x.example", "subject": "username"}]).to_string()).await;
+    let add = format!("{path}/issuers");
+    let refused = console.post_csrf(&add, &[("issuer", "https://x.example"), ("subject", "username")]).await;
     let text = refused.text().await.unwrap();
     assert!(text.contains("give its jwks or its jwks_uri"), "{text}");
-    // Removing one: the list without the inline issuer.
-    let only_remote = json!([{"issuer": REMOTE_IDP, "jwks_uri": f.keys.url, "subject": "user_id"}]);
-    let r = post(only_remote.to_string()).await;
-    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let r = console
+        .post_csrf(&add, &[("issuer", "https://third.example"), ("jwks_uri", &f.keys.url), ("subject", "user_id")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = console.post_csrf(&format!("{path}/issuers/remove"), &[("issuer", IDP)]).await;
+    assert_eq!(r.status(), 303);
     let shown = f.server.cli_json(&["client", "show", &f.client]);
-    let list = shown["jwt_bearer_issuers"].as_array().unwrap();
-    assert_eq!((list.len(), list[0]["issuer"].as_str()), (1, Some(REMOTE_IDP)), "{shown}");
+    let names: Vec<&str> =
+        shown["jwt_bearer_issuers"].as_array().unwrap().iter().map(|t| t["issuer"].as_str().unwrap()).collect();
+    assert_eq!(names, [REMOTE_IDP, "https://third.example"], "{shown}");
     f.server.wait_synced();
-    let (status, _) = grant(&f, &assertion(&f.idp, "idp-1", &claims(&f, IDP, "alice", "c-1"))).await;
-    assert_eq!(status, 400, "the removed issuer is no longer trusted");
+    let (status, body) = grant(&f, &assertion(&f.idp, "idp-1", &claims(&f, IDP, "alice", "c-1"))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the removed issuer is not trusted");
 }
 
 /// The management API's client resource carries the trusted issuers and the

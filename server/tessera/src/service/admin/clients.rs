@@ -114,8 +114,8 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
 
 /// The `jwks_uri` and the trusted issuers of the JWT bearer grant: a URL
 /// `check_jwks_uri` accepts; a client's keys inline or by URL, not both
-/// (the stored side is checked on update); each issuer named once, with
-/// exactly one of its keys inline or by URL.
+/// (the stored side is checked on update); the trusted issuers by
+/// `trusted_issuers::validate`.
 fn validate_key_sources(new: &NewClient) -> Result<(), AdminError> {
     if let Some(uri) = new.jwks_uri.as_deref().filter(|u| !u.is_empty()) {
         if new.public {
@@ -126,27 +126,10 @@ fn validate_key_sources(new: &NewClient) -> Result<(), AdminError> {
             return Err(invalid("jwks-uri", "register the keys inline (jwks) or by URL (jwks_uri), not both"));
         }
     }
-    let Some(issuers) = &new.jwt_bearer_issuers else { return Ok(()) };
-    let field = "jwt-bearer-issuers";
-    for (i, t) in issuers.iter().enumerate() {
-        if t.issuer.trim().is_empty() || t.issuer.trim() != t.issuer || t.issuer.len() > 2048 {
-            return Err(invalid(field, format!("issuer {}: name its iss value (no spaces around it)", i + 1)));
-        }
-        if issuers[..i].iter().any(|o| o.issuer == t.issuer) {
-            return Err(invalid(field, format!("issuer {} is listed twice", t.issuer)));
-        }
-        match (&t.jwks, &t.jwks_uri) {
-            (Some(jwks), None) => {
-                crate::service::oauth::client_assertion::parse_public_jwks(jwks)
-                    .map_err(|e| invalid(field, format!("{}: {e}", t.issuer)))?;
-            }
-            (None, Some(uri)) => {
-                check_jwks_uri(uri).map_err(|e| invalid(field, format!("{}: {e}", t.issuer)))?;
-            }
-            _ => return Err(invalid(field, format!("{}: give its jwks or its jwks_uri (one of them)", t.issuer))),
-        }
+    match &new.jwt_bearer_issuers {
+        Some(issuers) => super::trusted_issuers::validate(issuers),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Resolves a service-account username to the user's id.

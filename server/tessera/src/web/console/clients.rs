@@ -55,7 +55,7 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
     (
         GrantType::JwtBearer.as_str(),
         "JWT bearer (RFC 7523): trades a JWT that an issuer you trust signed about a user for a token for that \
-         user. Nothing is accepted until trusted issuers are listed below.",
+         user. Nothing is accepted until trusted issuers are added on the client's page.",
     ),
     (
         GrantType::Implicit.as_str(),
@@ -121,10 +121,6 @@ struct ClientForm {
     /// Absent keeps the stored URL; empty removes it.
     #[serde(default)]
     jwks_uri: Option<String>,
-    /// The JWT bearer grant's trusted issuers as a JSON array; absent
-    /// keeps them, empty removes them all.
-    #[serde(default)]
-    jwt_bearer_issuers: Option<String>,
 }
 
 impl ClientForm {
@@ -147,11 +143,6 @@ impl ClientForm {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
             jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
             jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
-            jwt_bearer_issuers: Some(if c.jwt_bearer_issuers.is_empty() {
-                String::new()
-            } else {
-                serde_json::to_string_pretty(&c.jwt_bearer_issuers).unwrap_or_default()
-            }),
         }
     }
 
@@ -204,14 +195,8 @@ impl ClientForm {
                 ),
             },
             jwks_uri: self.jwks_uri.as_deref().map(|u| u.trim().to_owned()),
-            jwt_bearer_issuers: match self.jwt_bearer_issuers.as_deref().map(str::trim) {
-                None => None,
-                Some("") => Some(Vec::new()),
-                Some(text) => Some(serde_json::from_str(text).map_err(|e| AdminError::Invalid {
-                    field: "jwt-bearer-issuers",
-                    message: format!("not a JSON array of trusted issuers: {e}"),
-                })?),
-            },
+            // Edited one at a time on the client page (`trusted_issuers.rs`).
+            jwt_bearer_issuers: None,
         })
     }
 }

@@ -49,8 +49,8 @@ pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
     claims.get(name)?.as_str().map(str::to_owned)
 }
 
-/// The largest JWK Set document fetched from a `jwks_uri` is bounded by the
-/// server; this bounds the URL an administrator registers.
+/// The longest `jwks_uri` accepted at registration (what it serves is
+/// bounded where it is fetched, in the server).
 const MAX_URI_LEN: usize = 2048;
 
 /// Checks a `jwks_uri` an administrator registers (for a client or a

@@ -17,6 +17,7 @@ mod dpop;
 mod faults;
 mod housekeeping;
 mod introspection;
+mod jwt_bearer;
 mod keys;
 mod management_api;
 mod metrics;

@@ -160,6 +160,7 @@ fn probes_answer_and_discovery_is_truthful() {
                     "password",
                     "refresh_token",
                     "urn:ietf:params:oauth:grant-type:device_code",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer",
                     "urn:ietf:params:oauth:grant-type:token-exchange"
                 ])
             );

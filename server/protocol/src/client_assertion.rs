@@ -38,9 +38,44 @@ pub struct Accepted {
 /// The `sub` of a compact JWT, read without checking anything: it only
 /// names the client whose keys will verify the signature.
 pub fn unverified_subject(jwt: &str) -> Option<String> {
+    unverified_claim(jwt, "sub")
+}
+
+/// The string claim `name` of a compact JWT, read without checking
+/// anything: only to pick the keys that will verify the signature.
+pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
     let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    claims.get("sub")?.as_str().map(str::to_owned)
+    claims.get(name)?.as_str().map(str::to_owned)
+}
+
+/// The longest `jwks_uri` accepted at registration (what it serves is
+/// bounded where it is fetched, in the server).
+const MAX_URI_LEN: usize = 2048;
+
+/// Checks a `jwks_uri` an administrator registers (for a client or a
+/// trusted issuer): an absolute `https` URL, or `http` to a loopback host
+/// (`localhost`, `127.0.0.0/8`, `::1`) so a local key server or a test can
+/// serve it; no credentials, no fragment. The error says what is wrong.
+pub fn check_jwks_uri(uri: &str) -> Result<url::Url, &'static str> {
+    if uri.len() > MAX_URI_LEN {
+        return Err("the jwks_uri is longer than 2048 characters");
+    }
+    let url = url::Url::parse(uri).map_err(|_| "the jwks_uri is not an absolute URL")?;
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err("the jwks_uri must not carry credentials or a fragment");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("the jwks_uri has no host"),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err("the jwks_uri must use https (http only for a loopback host)"),
+    }
 }
 
 /// RFC 7523 §3 on verified `claims` for `client_id` at `now`; `audiences`
@@ -57,29 +92,40 @@ pub fn check(
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
         return Err(refuse("iss and sub must be the client_id"));
     }
+    timing_and_id(claims, audiences, now).map_err(refuse)
+}
+
+/// RFC 7523 §3 items 3 to 7, shared by client assertions and the JWT bearer
+/// grant (`grant::jwt_bearer`): `aud` names one of `audiences`, `exp` is
+/// after `now` and at most [`MAX_LIFETIME_SECS`] away, `nbf` and `iat` are
+/// not in the future, and a `jti` is present. The error says which rule
+/// failed; the caller picks the error code.
+pub fn timing_and_id(claims: &Map<String, Value>, audiences: &[String], now: i64) -> Result<Accepted, &'static str> {
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => audiences.contains(a),
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| audiences.iter().any(|x| x == a)),
         _ => false,
     };
     if !aud_ok {
-        return Err(refuse("aud does not name this server"));
+        return Err("aud does not name this server");
     }
-    let Some(exp) = claims.get("exp").and_then(Value::as_i64) else { return Err(refuse("no exp")) };
+    let Some(exp) = claims.get("exp").and_then(Value::as_i64) else { return Err("no exp") };
     if exp <= now.saturating_sub(LEEWAY_SECS) {
-        return Err(refuse("expired"));
+        return Err("expired");
     }
     if exp > now.saturating_add(MAX_LIFETIME_SECS) {
-        return Err(refuse("exp is too far in the future"));
+        return Err("exp is too far in the future");
     }
-    match claims.get("nbf").map(Value::as_i64) {
-        Some(Some(nbf)) if nbf > now.saturating_add(LEEWAY_SECS) => return Err(refuse("not yet valid")),
-        Some(None) => return Err(refuse("nbf is not a number")),
-        _ => {}
+    for name in ["nbf", "iat"] {
+        match claims.get(name).map(Value::as_i64) {
+            Some(Some(t)) if t > now.saturating_add(LEEWAY_SECS) => return Err("nbf or iat is in the future"),
+            Some(None) => return Err("nbf or iat is not a number"),
+            _ => {}
+        }
     }
-    match text("jti") {
+    match claims.get("jti").and_then(Value::as_str) {
         Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => Ok(Accepted { jti: jti.to_owned(), exp }),
-        _ => Err(refuse("jti is required (at most 256 characters)")),
+        _ => Err("jti is required (at most 256 characters)"),
     }
 }
 
@@ -124,12 +170,33 @@ mod tests {
             json!({"exp": NOW + MAX_LIFETIME_SECS + 1}),
             json!({"exp": "soon"}),
             json!({"nbf": NOW + LEEWAY_SECS + 1}),
+            json!({"iat": NOW + LEEWAY_SECS + 1}),
+            json!({"iat": "now"}),
             json!({"jti": ""}),
             json!({"jti": 7}),
             json!({"jti": "x".repeat(257)}),
         ] {
             let e = run(claims(bad.clone())).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidClient, "{bad}");
+        }
+    }
+
+    #[test]
+    fn jwks_uris_are_https_or_loopback_http() {
+        for good in
+            ["https://keys.example/jwks.json", "http://127.0.0.1:8080/jwks", "http://localhost/j", "http://[::1]/j"]
+        {
+            assert!(check_jwks_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://keys.example/jwks.json",
+            "http://10.0.0.1/jwks",
+            "ftp://keys.example/j",
+            "/jwks.json",
+            "https://user:pw@keys.example/j",
+            "https://keys.example/j#frag",
+        ] {
+            assert!(check_jwks_uri(bad).is_err(), "{bad}");
         }
     }
 

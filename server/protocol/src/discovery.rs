@@ -47,10 +47,14 @@ pub struct Metadata {
     pub introspection_endpoint: String,
     /// RFC 8414.
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414: the algorithms of `private_key_jwt` assertions there.
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 8414 / RFC 7009.
     pub revocation_endpoint: String,
     /// RFC 8414.
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414: the algorithms of `private_key_jwt` assertions there.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// OIDC Discovery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
@@ -113,13 +117,22 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         token_endpoint: endpoints.token.clone(),
         jwks_uri: endpoints.jwks.clone(),
         introspection_endpoint: endpoints.introspection.clone(),
-        introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        // Introspection and revocation authenticate clients as the token
+        // endpoint does (one `ClientAuthenticator`), assertions included.
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+        ],
+        introspection_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         revocation_endpoint: endpoints.revocation.clone(),
         revocation_endpoint_auth_methods_supported: vec![
             "client_secret_basic".into(),
             "client_secret_post".into(),
+            "private_key_jwt".into(),
             "none".into(),
         ],
+        revocation_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         userinfo_endpoint: endpoints.userinfo.clone(),
         end_session_endpoint: endpoints.end_session.clone(),
         device_authorization_endpoint: endpoints
@@ -141,10 +154,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             "client_secret_post".into(),
             "private_key_jwt".into(),
         ],
-        token_endpoint_auth_signing_alg_values_supported: crate::client_assertion::ALGORITHMS
-            .iter()
-            .map(|a| (*a).to_owned())
-            .collect(),
+        token_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         dpop_signing_alg_values_supported: crate::dpop::ALGORITHMS.iter().map(|a| (*a).to_owned()).collect(),
         subject_types_supported: vec!["public".into()],
         // ID tokens are signed with RS256, the algorithm every RP supports (J-17).
@@ -170,6 +180,12 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
     }
 }
 
+/// The algorithms a client assertion may be signed with, as listed for
+/// each endpoint that takes one.
+fn assertion_algorithms() -> Vec<String> {
+    crate::client_assertion::ALGORITHMS.iter().map(|a| (*a).to_owned()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +203,28 @@ mod tests {
             device_authorization: Some(at("/device")),
             pushed_authorization_request: Some(at("/par")),
         }
+    }
+
+    /// Item 7 of issue #15: every endpoint that authenticates clients takes
+    /// an assertion, and says with which algorithms.
+    #[test]
+    fn every_client_authenticating_endpoint_lists_private_key_jwt_and_its_algorithms() {
+        let m = metadata("https://id.example", &endpoints(), vec![], &[GrantType::JwtBearer]);
+        for methods in [
+            &m.token_endpoint_auth_methods_supported,
+            &m.introspection_endpoint_auth_methods_supported,
+            &m.revocation_endpoint_auth_methods_supported,
+        ] {
+            assert!(methods.iter().any(|x| x == "private_key_jwt"), "{methods:?}");
+        }
+        for algs in [
+            &m.token_endpoint_auth_signing_alg_values_supported,
+            &m.introspection_endpoint_auth_signing_alg_values_supported,
+            &m.revocation_endpoint_auth_signing_alg_values_supported,
+        ] {
+            assert!(algs.iter().any(|a| a == "ES256") && !algs.iter().any(|a| a == "HS256" || a == "none"));
+        }
+        assert_eq!(m.grant_types_supported, ["urn:ietf:params:oauth:grant-type:jwt-bearer"]);
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl UnknownName {
     }
 }
 
-/// Grant types Tessera knows (RFC 6749, RFC 8628, RFC 8693). Every decision
+/// Grant types Tessera knows (RFC 6749, RFC 8628, RFC 8693, RFC 7523). Every decision
 /// that depends on the grant is an exhaustive `match` on this enum, so a new
 /// grant type is a compile error wherever it must be handled; [`Self::as_str`]
 /// is the one table of wire names.
@@ -45,6 +45,8 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 8628 §3.4.
     DeviceCode,
+    /// RFC 7523 §2.1: a JWT from an issuer the client trusts.
+    JwtBearer,
     /// RFC 8693 §2.1.
     TokenExchange,
 }
@@ -56,6 +58,7 @@ crate::named_enum!(GrantType, "grant type", {
     Password => "password",
     RefreshToken => "refresh_token",
     DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+    JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
     TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
 });
 
@@ -68,7 +71,8 @@ impl GrantType {
             | Self::Password
             | Self::RefreshToken
             | Self::DeviceCode
-            | Self::TokenExchange => true,
+            | Self::TokenExchange
+            | Self::JwtBearer => true,
             Self::Implicit => false,
         }
     }
@@ -83,7 +87,8 @@ impl GrantType {
             | Self::Password
             | Self::RefreshToken
             | Self::DeviceCode
-            | Self::TokenExchange => self.at_token_endpoint(),
+            | Self::TokenExchange
+            | Self::JwtBearer => self.at_token_endpoint(),
         }
     }
 
@@ -225,12 +230,13 @@ mod tests {
                 "password",
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
                 "urn:ietf:params:oauth:grant-type:token-exchange"
             ]
         );
         let token: Vec<GrantType> = GrantType::ALL.into_iter().filter(|g| g.at_token_endpoint()).collect();
         assert!(!token.contains(&GrantType::Implicit) && token.contains(&GrantType::DeviceCode));
-        assert_eq!(token.len(), 6);
+        assert_eq!(token.len(), 7);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::schema::{client_secrets, clients};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use serde_json::Value;
+use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::grant::token_exchange::Policy;
 use tessera_protocol::model::{ClientProfile, GrantType};
 use tessera_protocol::secret::SecretHash;
@@ -36,6 +37,8 @@ struct Row {
     exchange_impersonation: bool,
     require_pushed_authorization_requests: bool,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
+    jwt_bearer_issuers: String,
     dpop_bound_access_tokens: bool,
 }
 
@@ -75,6 +78,12 @@ pub struct Client {
     /// Public keys for `private_key_jwt` (RFC 7523 §2.2), a JWK Set object;
     /// `None`: the client cannot authenticate with an assertion.
     pub jwks: Option<Value>,
+    /// Where the client publishes its `private_key_jwt` keys instead
+    /// (never together with `jwks`); fetched and cached per node.
+    pub jwks_uri: Option<String>,
+    /// Issuers whose assertions it may trade for tokens with the JWT bearer
+    /// grant (RFC 7523 §2.1); empty: none.
+    pub jwt_bearer_issuers: Vec<TrustedIssuer>,
     /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of
     /// this client must carry a DPoP proof, so none of its access tokens is
     /// a plain bearer token.
@@ -112,6 +121,8 @@ impl TryFrom<Row> for Client {
             disabled: r.disabled,
             require_pushed_authorization_requests: r.require_pushed_authorization_requests,
             jwks: r.jwks.as_deref().map(|j| from_text("clients.jwks", j)).transpose()?,
+            jwks_uri: r.jwks_uri,
+            jwt_bearer_issuers: from_text("clients.jwt_bearer_issuers", &r.jwt_bearer_issuers)?,
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -141,6 +152,8 @@ impl Client {
             exchange_impersonation: self.exchange.impersonation,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             jwks: self.jwks.as_ref().map(to_text).transpose()?,
+            jwks_uri: self.jwks_uri.clone(),
+            jwt_bearer_issuers: to_text(&self.jwt_bearer_issuers)?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         })
     }

@@ -37,6 +37,8 @@ diesel::table! {
         exchange_impersonation -> Bool,
         require_pushed_authorization_requests -> Bool,
         jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
+        jwt_bearer_issuers -> Text,
         dpop_bound_access_tokens -> Bool,
     }
 }

@@ -89,6 +89,8 @@ fn client(id: &str) -> Client {
         exchange: ExchangePolicy::default(),
         require_pushed_authorization_requests: false,
         jwks: None,
+        jwks_uri: None,
+        jwt_bearer_issuers: Vec::new(),
         dpop_bound_access_tokens: false,
         created_at: 1,
         updated_at: 1,

@@ -300,6 +300,16 @@ pub struct ClientUpdateArgs {
     /// Public keys for private_key_jwt, a JWK Set as JSON (`null` removes them).
     #[arg(long, value_name = "JSON")]
     pub jwks: Option<String>,
+    /// Where the client publishes its private_key_jwt keys instead of
+    /// --jwks: an https URL (http only for a loopback host); "" removes it.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// Issuers whose assertions the client may trade for tokens with the
+    /// JWT bearer grant (RFC 7523 §2.1), a JSON array replacing the list:
+    /// `[{"issuer": "...", "jwks_uri": "..." or "jwks": {...}, "subject":
+    /// "user_id" or "username"}]`; `[]` removes them all.
+    #[arg(long, value_name = "JSON")]
+    pub jwt_bearer_issuers: Option<String>,
     /// Whether users are not asked for consent (the operator's own application).
     #[arg(long, value_name = "true|false")]
     pub first_party: Option<bool>,
@@ -365,6 +375,17 @@ pub struct ClientCreateArgs {
     /// §2.2), a JWK Set as JSON: `{"keys":[...]}`.
     #[arg(long, value_name = "JSON")]
     pub jwks: Option<String>,
+    /// Where the client publishes its private_key_jwt keys, instead of
+    /// --jwks: an https URL (http only for a loopback host), fetched and
+    /// cached by each node.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// Issuers whose assertions the client may trade for tokens with the
+    /// JWT bearer grant (RFC 7523 §2.1), a JSON array: `[{"issuer": "...",
+    /// "jwks_uri": "..." or "jwks": {...}, "subject": "user_id" or
+    /// "username"}]`.
+    #[arg(long, value_name = "JSON")]
+    pub jwt_bearer_issuers: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

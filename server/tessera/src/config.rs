@@ -88,6 +88,9 @@ pub struct Config {
     pub purge: PurgeConfig,
     /// Pushed authorization requests (`[par]`, RFC 9126).
     pub par: ParConfig,
+    /// Public keys fetched from a client's or a trusted issuer's
+    /// `jwks_uri` (`[remote_jwks]`); see [`RemoteJwksConfig`].
+    pub remote_jwks: RemoteJwksConfig,
     /// DPoP proofs at the token endpoint and userinfo (`[dpop]`, RFC 9449).
     pub dpop: DpopConfig,
     /// Request rate limits per source address and per client
@@ -237,6 +240,32 @@ pub struct ParConfig {
 impl Default for ParConfig {
     fn default() -> Self {
         ParConfig { enabled: true, lifetime_secs: 60 }
+    }
+}
+
+/// Public keys fetched from a `jwks_uri` (`[remote_jwks]`): a client's keys
+/// for `private_key_jwt` and a trusted issuer's keys for the JWT bearer
+/// grant. Each node fetches over HTTPS (plain HTTP only to loopback hosts),
+/// follows no redirects, and caches each set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteJwksConfig {
+    /// A fetched set is used this long, then fetched again. Default: 300.
+    pub cache_secs: i64,
+    /// An assertion whose `kid` the cached set lacks (a key rotation)
+    /// fetches the set again, and a failed fetch is retried, at most once
+    /// this often per URL. Default: 30.
+    pub refetch_secs: i64,
+    /// Connect timeout and the bound on the whole fetch, in milliseconds;
+    /// a slower key server fails the assertion. Default: 3000.
+    pub timeout_ms: u64,
+    /// Larger documents are refused (the assertion fails). Default: 65536.
+    pub max_bytes: usize,
+}
+
+impl Default for RemoteJwksConfig {
+    fn default() -> Self {
+        RemoteJwksConfig { cache_secs: 300, refetch_secs: 30, timeout_ms: 3000, max_bytes: 64 * 1024 }
     }
 }
 
@@ -440,6 +469,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             purge: PurgeConfig::default(),
             par: ParConfig::default(),
+            remote_jwks: RemoteJwksConfig::default(),
             dpop: DpopConfig::default(),
             trusted_proxies: Vec::new(),
             passwords: PasswordsConfig::default(),
@@ -690,6 +720,12 @@ impl Config {
         }
         if self.par.lifetime_secs <= 0 {
             return Err(InvalidConfig::OutOfRange("par.lifetime_secs must be positive"));
+        }
+        let jwks = &self.remote_jwks;
+        if jwks.cache_secs <= 0 || jwks.refetch_secs < 0 || jwks.timeout_ms == 0 || jwks.max_bytes == 0 {
+            return Err(InvalidConfig::OutOfRange(
+                "remote_jwks.cache_secs, timeout_ms and max_bytes must be positive, refetch_secs not negative",
+            ));
         }
         if self.console.idle_timeout_secs <= 0 || self.console.absolute_timeout_secs <= 0 {
             return Err(InvalidConfig::OutOfRange(

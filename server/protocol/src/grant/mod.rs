@@ -1,8 +1,9 @@
-//! Grants, one module per grant type (RFC 6749 §4, RFC 8628, RFC 8693).
+//! Grants, one module per grant type (RFC 6749 §4, RFC 8628, RFC 8693, RFC 7523 §2.1).
 
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device;
+pub mod jwt_bearer;
 pub mod password;
 pub mod refresh_token;
 pub mod token_exchange;

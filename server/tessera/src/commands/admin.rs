@@ -98,6 +98,8 @@ struct ClientFlags {
     exchange_impersonation: Option<bool>,
     require_par: Option<bool>,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
+    jwt_bearer_issuers: Option<String>,
     require_dpop: Option<bool>,
 }
 
@@ -150,6 +152,15 @@ impl ClientFlags {
         if let Some(v) = self.jwks {
             c.jwks = Some(serde_json::from_str(&v).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?);
         }
+        if let Some(v) = self.jwks_uri {
+            c.jwks_uri = Some(v);
+        }
+        if let Some(v) = self.jwt_bearer_issuers {
+            c.jwt_bearer_issuers = Some(
+                serde_json::from_str(&v)
+                    .map_err(|e| anyhow!("--jwt-bearer-issuers is not a JSON array of trusted issuers: {e}"))?,
+            );
+        }
         Ok(())
     }
 }
@@ -177,6 +188,8 @@ fn stored_settings(d: &ClientDetail) -> NewClient {
         }),
         require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         jwks: None,
+        jwks_uri: None,
+        jwt_bearer_issuers: None,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
     }
 }
@@ -302,6 +315,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_impersonation: Some(a.exchange_impersonation),
                 require_par: Some(a.require_par),
                 jwks: a.jwks,
+                jwks_uri: a.jwks_uri,
+                jwt_bearer_issuers: a.jwt_bearer_issuers,
                 require_dpop: Some(a.require_dpop),
             }
             .apply(&mut new)?;
@@ -384,6 +399,8 @@ pub fn client(ctx: &Context, cmd: ClientCommand) -> anyhow::Result<()> {
                 exchange_impersonation: a.exchange_impersonation,
                 require_par: a.require_par,
                 jwks: a.jwks,
+                jwks_uri: a.jwks_uri,
+                jwt_bearer_issuers: a.jwt_bearer_issuers,
                 require_dpop: a.require_dpop,
             };
             let saved = change_client(ctx, &a.id, |c| flags.apply(c))?;

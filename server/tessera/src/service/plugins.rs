@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use tessera_plugin_host::{LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
 use tessera_protocol::grant::{
-    TokenPlan, client_credentials, password, plan_for_api, refresh_token, token_exchange, user_plan,
+    TokenPlan, client_credentials, jwt_bearer, password, plan_for_api, refresh_token, token_exchange, user_plan,
 };
 use tessera_protocol::model::{ApiProfile, GrantType, SigningAlg, UnknownName};
 use tessera_protocol::secret::PlainSecret;
@@ -488,6 +488,8 @@ fn sample_client() -> Client {
         exchange: ExchangePolicy::default(),
         require_pushed_authorization_requests: false,
         jwks: None,
+        jwks_uri: None,
+        jwt_bearer_issuers: Vec::new(),
         dpop_bound_access_tokens: false,
         created_at: 0,
         updated_at: 0,
@@ -516,7 +518,8 @@ fn user_source(grant: GrantType) -> UserSource {
         | GrantType::Implicit
         | GrantType::Password
         | GrantType::RefreshToken
-        | GrantType::DeviceCode => UserSource::SignedIn,
+        | GrantType::DeviceCode
+        | GrantType::JwtBearer => UserSource::SignedIn,
     }
 }
 
@@ -547,6 +550,10 @@ fn panel_plan(
             let username = user.map(|u| u.username.clone()).unwrap_or_default();
             let req = password::Request { username, password: PlainSecret::received(""), scope: None, audience };
             Ok((password::decide(&req, &profile, Some(api), &UserId::new(user_id()?))?, false))
+        }
+        GrantType::JwtBearer => {
+            let req = jwt_bearer::Request { assertion: String::new(), scope: None, audience };
+            Ok((jwt_bearer::decide(&req, &profile, Some(api), &UserId::new(user_id()?))?, false))
         }
         GrantType::RefreshToken => {
             let first = plan_for_api(grant, user_id()?, None, &audience, &profile, Some(api))?;

@@ -356,6 +356,8 @@ mod tests {
             exchange: Default::default(),
             require_pushed_authorization_requests: false,
             jwks: None,
+            jwks_uri: None,
+            jwt_bearer_issuers: Vec::new(),
             dpop_bound_access_tokens: false,
             created_at: 0,
             updated_at: 0,

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use tessera_plugin_host::LogLine;
+use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::GrantType;
 use tessera_store::apis::Api;
 use tessera_store::audit::AuditEvent;
@@ -98,6 +99,13 @@ pub struct ClientView {
     pub require_pushed_authorization_requests: bool,
     /// Public keys for `private_key_jwt`, a JWK Set.
     pub jwks: Option<Value>,
+    /// Where its `private_key_jwt` keys are fetched from instead.
+    pub jwks_uri: Option<String>,
+    /// Issuers whose assertions it may trade with the JWT bearer grant
+    /// (RFC 7523 §2.1): `issuer`, `jwks` or `jwks_uri`, and `subject`
+    /// (`user_id` or `username`: what the assertion's `sub` names).
+    #[schema(value_type = Vec<Object>)]
+    pub jwt_bearer_issuers: Vec<TrustedIssuer>,
     /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
     /// Unix seconds.
@@ -126,6 +134,8 @@ impl From<Client> for ClientView {
             exchange_impersonation: c.exchange.impersonation,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
+            jwt_bearer_issuers: c.jwt_bearer_issuers,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: c.created_at,
             updated_at: c.updated_at,

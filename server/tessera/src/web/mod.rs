@@ -27,7 +27,7 @@ use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::metrics::PluginFigures;
 use crate::service::oauth::{
-    DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, UserinfoApiSettings,
+    DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, RemoteJwksSettings, UserinfoApiSettings,
 };
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
@@ -133,6 +133,13 @@ impl AppState {
                 )
                 .map(|path| format!("{issuer}{path}"))
                 .collect(),
+            bearer_audiences: vec![issuer.clone(), format!("{issuer}{}", routes::TOKEN)],
+            remote_jwks: RemoteJwksSettings {
+                cache_secs: config.remote_jwks.cache_secs,
+                refetch_secs: config.remote_jwks.refetch_secs,
+                timeout: std::time::Duration::from_millis(config.remote_jwks.timeout_ms),
+                max_bytes: config.remote_jwks.max_bytes,
+            },
         };
         let oauth =
             OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings, snapshots.clone());

@@ -144,6 +144,10 @@ pub mod console {
     pub const CLIENT_SECRETS: &str = "/admin/clients/{id}/secrets";
     /// Revoke one client secret.
     pub const CLIENT_SECRET_REVOKE: &str = "/admin/clients/{id}/secrets/{secret}/revoke";
+    /// Add a trusted issuer of the JWT bearer grant.
+    pub const CLIENT_ISSUERS: &str = "/admin/clients/{id}/issuers";
+    /// Remove a trusted issuer (named in the form).
+    pub const CLIENT_ISSUER_REMOVE: &str = "/admin/clients/{id}/issuers/remove";
     /// APIs: list (GET) and create (POST).
     pub const APIS: &str = "/admin/apis";
     /// The new-API form.

@@ -7,6 +7,8 @@ use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::views::{self, ClientDetail, ClientSecretView, ClientView};
 use serde_json::{Value, json};
 use tessera_protocol::ScopeSet;
+use tessera_protocol::client_assertion::check_jwks_uri;
+use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::{GrantType, UnknownName};
 use tessera_protocol::redirect_uri::validate_redirect_uri;
 use tessera_protocol::secret::PlainSecret;
@@ -53,6 +55,13 @@ pub struct NewClient {
     /// keeps the stored keys on update (a form without the field cannot
     /// erase them) and registers none on create; JSON `null` removes them.
     pub jwks: Option<Value>,
+    /// Where the client publishes its `private_key_jwt` keys instead of
+    /// `jwks`. `None` keeps the stored URL on update; an empty string
+    /// removes it.
+    pub jwks_uri: Option<String>,
+    /// Issuers whose assertions it may trade for tokens (RFC 7523 §2.1).
+    /// `None` keeps the stored list on update; an empty list removes all.
+    pub jwt_bearer_issuers: Option<Vec<TrustedIssuer>>,
     /// RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests without a
     /// DPoP proof are refused.
     pub dpop_bound_access_tokens: bool,
@@ -96,6 +105,7 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
         }
         crate::service::oauth::client_assertion::parse_public_jwks(jwks).map_err(|e| invalid("jwks", e))?;
     }
+    validate_key_sources(new)?;
     if !new.metadata.is_object() {
         return Err(invalid("metadata", "must be a JSON object"));
     }
@@ -103,6 +113,26 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
         return Err(invalid("service-account", "only a confidential client can have a service account"));
     }
     Ok((name, grant_types))
+}
+
+/// The `jwks_uri` and the trusted issuers of the JWT bearer grant: a URL
+/// `check_jwks_uri` accepts; a client's keys inline or by URL, not both
+/// (the stored side is checked on update); the trusted issuers by
+/// `trusted_issuers::validate`.
+fn validate_key_sources(new: &NewClient) -> Result<(), AdminError> {
+    if let Some(uri) = new.jwks_uri.as_deref().filter(|u| !u.is_empty()) {
+        if new.public {
+            return Err(invalid("jwks-uri", "only a confidential client authenticates with a key"));
+        }
+        check_jwks_uri(uri).map_err(|e| invalid("jwks-uri", e))?;
+        if new.jwks.as_ref().is_some_and(|j| !j.is_null()) {
+            return Err(invalid("jwks-uri", "register the keys inline (jwks) or by URL (jwks_uri), not both"));
+        }
+    }
+    match &new.jwt_bearer_issuers {
+        Some(issuers) => super::trusted_issuers::validate(issuers),
+        None => Ok(()),
+    }
 }
 
 /// Resolves a service-account username to the user's id.
@@ -146,6 +176,8 @@ pub fn create_client(
             exchange: new.exchange.clone().unwrap_or_default(),
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             jwks: new.jwks.clone().filter(|j| !j.is_null()),
+            jwks_uri: new.jwks_uri.clone().filter(|u| !u.is_empty()),
+            jwt_bearer_issuers: new.jwt_bearer_issuers.clone().unwrap_or_default(),
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             created_at: now,
             updated_at: now,
@@ -192,6 +224,17 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
         }
         if let Some(j) = &edit.jwks {
             c.jwks = Some(j.clone()).filter(|j| !j.is_null());
+        }
+        if let Some(u) = &edit.jwks_uri {
+            c.jwks_uri = Some(u.clone()).filter(|u| !u.is_empty());
+        }
+        if c.jwks.is_some() && c.jwks_uri.is_some() {
+            return Err(StoreError::Conflict(
+                "register the keys inline (jwks) or by URL (jwks_uri), not both: remove one".into(),
+            ));
+        }
+        if let Some(list) = &edit.jwt_bearer_issuers {
+            c.jwt_bearer_issuers = list.clone();
         }
         // Issue #11 item 5: disabling a client ends its refresh-token
         // families; issue #15 item 1: and its access tokens.

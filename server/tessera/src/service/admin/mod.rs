@@ -8,6 +8,7 @@ mod apis;
 mod clients;
 mod keys;
 mod overview;
+mod trusted_issuers;
 mod users;
 
 pub use apis::{ApiEdit, NewApi, create_api, delete_api, find_api, list_apis, update_api};
@@ -17,6 +18,7 @@ pub use clients::{
 };
 pub use keys::{list_keys, rotate_keys};
 pub use overview::{Dashboard, NamedFigure, audit_events, dashboard};
+pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, list_users, set_user_disabled, set_user_password,
     update_user,

@@ -7,6 +7,7 @@
 //! the count and, once spent, the lock, which this node mirrors at once and
 //! other nodes within one second.
 
+use super::remote_jwks::RemoteJwks;
 use crate::clock::SharedClock;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{CLIENT_LOCK_PREFIX, Snapshots};
@@ -27,20 +28,23 @@ pub struct ClientAuthenticator {
     throttle: ThrottleSettings,
     snapshots: Arc<Snapshots>,
     assertion_audiences: Vec<String>,
+    remote_jwks: Arc<RemoteJwks>,
 }
 
 impl ClientAuthenticator {
     /// Wrong secrets count against the `pair` limit of `throttle`; clients
     /// and locks are read from `snapshots`, failures written to `store`; a
-    /// client assertion's `aud` must name one of `assertion_audiences`.
+    /// client assertion's `aud` must name one of `assertion_audiences`,
+    /// and keys registered by URL come through `remote_jwks`.
     pub fn new(
         store: Store,
         clock: SharedClock,
         throttle: ThrottleSettings,
         snapshots: Arc<Snapshots>,
         assertion_audiences: Vec<String>,
+        remote_jwks: Arc<RemoteJwks>,
     ) -> ClientAuthenticator {
-        ClientAuthenticator { store, clock, throttle, snapshots, assertion_audiences }
+        ClientAuthenticator { store, clock, throttle, snapshots, assertion_audiences, remote_jwks }
     }
 
     /// RFC 6749 §2.3 and §3.2.1: authenticate confidential clients, identify
@@ -87,9 +91,16 @@ impl ClientAuthenticator {
                 let assertion = presented.assertion.as_deref().unwrap_or_default();
                 // The assertion's `jti` is recorded once for every node, so
                 // this method, unlike a secret, writes to the database.
-                let mut conn = self.store.conn().map_err(store_failure)?;
-                super::client_assertion::verify(&mut conn, &entry.client, assertion, &self.assertion_audiences, now)
-                    .map(|()| entry.client.clone())
+                let audiences = &self.assertion_audiences;
+                super::client_assertion::verify(
+                    &self.store,
+                    &self.remote_jwks,
+                    &entry.client,
+                    assertion,
+                    audiences,
+                    now,
+                )
+                .map(|()| entry.client.clone())
             }
             Some(entry) if entry.client.confidential => {
                 client_auth::verify_secret(&presented, &entry.active_secret_hashes(now)).map(|()| entry.client.clone())

@@ -3,7 +3,7 @@
 //!
 //! | endpoint | service | file |
 //! |---|---|---|
-//! | token (RFC 6749 §3.2) | [`TokenService`] | `token.rs` (+ `refresh.rs`) |
+//! | token (RFC 6749 §3.2) | [`TokenService`] | `token.rs` (+ `refresh.rs`; the JWT bearer grant in `jwt_bearer.rs`) |
 //! | authorization and consent (RFC 6749 §4.1.1) | [`AuthorizeService`] | `authorize.rs` |
 //! | device authorization, its user page and polls (RFC 8628) | [`DeviceService`] | `device.rs` |
 //! | pushed authorization requests (RFC 9126) | [`ParService`] | `par.rs` (resolved in `authorize.rs`) |
@@ -16,7 +16,9 @@
 //! | management API bearer tokens | [`ManagementAuth`] | `management.rs` |
 //!
 //! They share the [`Issuer`] (claims, plugin pipeline, signer; `issuer.rs`),
-//! client authentication (`client_auth.rs`) and the check that a JWT is one
+//! client authentication (`client_auth.rs`, with `client_assertion.rs` for
+//! `private_key_jwt`), the per-node cache of key sets registered by URL
+//! (`remote_jwks.rs`, also used by the JWT bearer grant) and the check that a JWT is one
 //! of our access tokens (`access_token.rs`), which consults this node's
 //! copy of the revoked access tokens (`revoked.rs`). Pure rules live in
 //! `tessera_protocol`; a service loads what a rule needs, calls it, and
@@ -34,11 +36,13 @@ pub mod device;
 pub mod dpop;
 pub mod introspection;
 pub mod issuer;
+pub mod jwt_bearer;
 pub mod login;
 pub mod logout;
 pub mod management;
 pub mod par;
 pub mod refresh;
+pub mod remote_jwks;
 pub mod revocation;
 pub mod revoked;
 pub mod token;
@@ -54,6 +58,7 @@ pub use logout::LogoutService;
 pub use management::ManagementAuth;
 pub use par::{ParService, ParSettings};
 pub use refresh::RefreshLifetimes;
+pub use remote_jwks::RemoteJwksSettings;
 pub use revocation::RevocationService;
 pub use revoked::RevokedTokens;
 pub use token::TokenService;
@@ -92,6 +97,11 @@ pub struct OAuthSettings {
     /// What a client assertion's `aud` may name (RFC 7523 §3: the issuer
     /// or the URL of the endpoint it authenticates at).
     pub assertion_audiences: Vec<String>,
+    /// What a JWT bearer grant assertion's `aud` may name (RFC 7523 §3: the
+    /// issuer or the token endpoint URL).
+    pub bearer_audiences: Vec<String>,
+    /// Keys fetched from a `jwks_uri` (`[remote_jwks]`).
+    pub remote_jwks: RemoteJwksSettings,
     /// DPoP proofs (`[dpop]`, RFC 9449).
     pub dpop: DpopSettings,
 }
@@ -149,8 +159,11 @@ impl OAuthServices {
             device_verification_uri,
             par,
             assertion_audiences,
+            bearer_audiences,
+            remote_jwks,
             dpop,
         } = settings;
+        let remote_jwks = Arc::new(remote_jwks::RemoteJwks::new(remote_jwks, clock.clone()));
         let dpop = Arc::new(DpopProofs::new(store.clone(), clock.clone(), keys.clone(), dpop));
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
         let clients = Arc::new(ClientAuthenticator::new(
@@ -159,6 +172,7 @@ impl OAuthServices {
             throttle.clone(),
             snapshots.clone(),
             assertion_audiences,
+            remote_jwks.clone(),
         ));
         let revoked = Arc::new(RevokedTokens::new(store.clone(), clock.clone()));
         let device = Arc::new(DeviceService::new(
@@ -182,6 +196,13 @@ impl OAuthServices {
                 revoked: revoked.clone(),
                 snapshots,
                 device: device.clone(),
+                jwt_bearer: jwt_bearer::JwtBearerGrant::new(
+                    store.clone(),
+                    clock.clone(),
+                    issuer.clone(),
+                    remote_jwks,
+                    bearer_audiences,
+                ),
                 dpop: dpop.clone(),
             }),
             device,

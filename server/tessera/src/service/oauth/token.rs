@@ -5,8 +5,9 @@
 //! (§4.3, off unless enabled per client), the authorization code's
 //! redemption (§4.1.3), the refresh token with rotation and family
 //! revocation (§6, RFC 9700 §4.14.2), the device grant's polls (RFC 8628
-//! §3.4, in `device.rs`) and token exchange (RFC 8693, off
-//! unless enabled per client and allowed by its exchange policy). The pure rules of each live in
+//! §3.4, in `device.rs`), token exchange (RFC 8693, off
+//! unless enabled per client and allowed by its exchange policy) and the
+//! JWT bearer grant (RFC 7523 §2.1, in `jwt_bearer.rs`). The pure rules of each live in
 //! `tessera_protocol::grant`; this file loads what they need and stores
 //! what they decide.
 //!
@@ -23,6 +24,7 @@ use super::client_auth::ClientAuthenticator;
 use super::device::DeviceService;
 use super::dpop::DpopProofs;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
+use super::jwt_bearer::JwtBearerGrant;
 use super::refresh::{Issued, RefreshTokens};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
@@ -63,6 +65,7 @@ pub struct TokenService {
     pub(super) revoked: Arc<RevokedTokens>,
     pub(super) snapshots: Arc<Snapshots>,
     pub(super) device: Arc<DeviceService>,
+    pub(super) jwt_bearer: JwtBearerGrant,
     pub(super) dpop: Arc<DpopProofs>,
 }
 
@@ -113,6 +116,7 @@ impl TokenService {
             GrantType::AuthorizationCode => self.authorization_code(&client, &params, jkt),
             GrantType::TokenExchange => self.token_exchange(&client, &params, jkt),
             GrantType::DeviceCode => self.device.redeem(&client, &params, jkt),
+            GrantType::JwtBearer => self.jwt_bearer.redeem(&client, &params, jkt),
             GrantType::Implicit => Err(unsupported()),
         }
     }

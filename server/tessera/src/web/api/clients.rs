@@ -14,6 +14,7 @@ use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use utoipa::ToSchema;
 
 /// A client as it is created and patched (JSON Merge Patch applies to this
@@ -55,6 +56,14 @@ pub struct ClientBody {
     /// Public keys for `private_key_jwt` (a JWK Set); null: none.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// Where its `private_key_jwt` keys are published instead of `jwks`
+    /// (https; http only for a loopback host); null: none.
+    pub jwks_uri: Option<String>,
+    /// Issuers whose assertions it may trade for tokens with the JWT
+    /// bearer grant (RFC 7523 §2.1): each `{"issuer", "jwks" or
+    /// "jwks_uri", "subject": "user_id" | "username"}`.
+    #[schema(value_type = Vec<Object>)]
+    pub jwt_bearer_issuers: Vec<TrustedIssuer>,
     /// Every token request must carry a DPoP proof (RFC 9449 §5.2), so its
     /// access tokens are all bound to a key.
     pub dpop_bound_access_tokens: bool,
@@ -78,6 +87,8 @@ const CLIENT_FIELDS: &[&str] = &[
     "exchange_impersonation",
     "require_pushed_authorization_requests",
     "jwks",
+    "jwks_uri",
+    "jwt_bearer_issuers",
     "dpop_bound_access_tokens",
 ];
 
@@ -102,6 +113,8 @@ impl ClientBody {
             exchange_impersonation: c.exchange_impersonation,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
+            jwt_bearer_issuers: c.jwt_bearer_issuers.clone(),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         }
     }
@@ -127,6 +140,8 @@ impl ClientBody {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             // The body is the whole shape after the merge: null removes the keys.
             jwks: Some(self.jwks.unwrap_or(Value::Null)),
+            jwks_uri: Some(self.jwks_uri.unwrap_or_default()),
+            jwt_bearer_issuers: Some(self.jwt_bearer_issuers),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         }
     }

@@ -53,6 +53,11 @@ pub const GRANT_CHOICES: &[(&str, &str)] = &[
          user. Nothing is allowed until the exchange policy below names audiences and scopes.",
     ),
     (
+        GrantType::JwtBearer.as_str(),
+        "JWT bearer (RFC 7523): trades a JWT that an issuer you trust signed about a user for a token for that \
+         user. Nothing is accepted until trusted issuers are added on the client's page.",
+    ),
+    (
         GrantType::Implicit.as_str(),
         "Off by default: tokens travel in the URL fragment, exposed to history, referrers and injection \
          (RFC 9700 §2.1.2). Use authorization code with PKCE instead.",
@@ -115,6 +120,9 @@ struct ClientForm {
     /// removes them.
     #[serde(default)]
     jwks: Option<String>,
+    /// Absent keeps the stored URL; empty removes it.
+    #[serde(default)]
+    jwks_uri: Option<String>,
 }
 
 impl ClientForm {
@@ -136,6 +144,7 @@ impl ClientForm {
             exchange_impersonation: c.exchange_impersonation.then(|| "on".into()),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests.then(|| "on".into()),
             jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
+            jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens.then(|| "on".into()),
         }
     }
@@ -189,6 +198,9 @@ impl ClientForm {
                         .map_err(|e| AdminError::Invalid { field: "jwks", message: format!("not JSON: {e}") })?,
                 ),
             },
+            jwks_uri: self.jwks_uri.as_deref().map(|u| u.trim().to_owned()),
+            // Edited one at a time on the client page (`trusted_issuers.rs`).
+            jwt_bearer_issuers: None,
         })
     }
 }

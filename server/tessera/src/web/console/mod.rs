@@ -13,6 +13,7 @@ mod dashboard;
 mod keys;
 mod logs;
 mod plugins;
+mod trusted_issuers;
 mod users;
 
 mod cookies;
@@ -62,6 +63,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(dashboard::routes)
             .configure(users::routes)
             .configure(clients::routes)
+            .configure(trusted_issuers::routes)
             .configure(apis::routes)
             .configure(plugins::routes)
             .configure(bindings::routes)

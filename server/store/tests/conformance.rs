@@ -284,6 +284,7 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         failure_policy: plugins::FailurePolicy::Deny,
         created_at: 1,
         updated_at: 1,
+        shadow: None,
     };
     plugins::insert_binding(&mut c, &b("b2", 20, None)).unwrap();
     plugins::insert_binding(&mut c, &b("b1", 10, Some(vec!["c9".into()]))).unwrap();

@@ -30,6 +30,7 @@ use crate::service::oauth::{OAuthServices, OAuthSettings, ParSettings, RefreshLi
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
 use crate::service::run_log::RunLog;
+use crate::service::shadow::ShadowRunner;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{self, Snapshots};
 use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
@@ -61,6 +62,9 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     /// The asynchronous plugin run log; `flush` it before the process ends.
     pub run_log: Arc<RunLog>,
+    /// The shadow runs of binding candidates (`service::shadow`); `flush`
+    /// it before the process ends.
+    pub shadows: Arc<ShadowRunner>,
     /// Request rate limits per address and client (`web::rate_limit`);
     /// its refusal counters are for the metrics.
     pub rate_limits: RateLimiter,
@@ -93,6 +97,7 @@ impl AppState {
         snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
         let plugin_figures = Arc::new(PluginFigures::default());
+        let shadows = Arc::new(ShadowRunner::start(store.clone(), host.clone())?);
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
@@ -101,6 +106,7 @@ impl AppState {
             snapshots.clone(),
             run_log.clone(),
             plugin_figures.clone(),
+            shadows.clone(),
         ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),
@@ -156,6 +162,7 @@ impl AppState {
             trusted_proxies,
             snapshots,
             run_log,
+            shadows,
             rate_limits,
             plugin_figures,
         })

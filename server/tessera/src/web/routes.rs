@@ -99,6 +99,21 @@ pub mod api {
         format!("{BINDINGS}/{id}")
     }
 
+    /// A binding's shadow candidate and its comparison (GET).
+    pub fn binding_shadow(id: &str) -> String {
+        format!("{BINDINGS}/{id}/shadow")
+    }
+
+    /// Makes a binding's candidate its live version (POST).
+    pub fn binding_shadow_promote(id: &str) -> String {
+        format!("{BINDINGS}/{id}/shadow/promote")
+    }
+
+    /// Clears a binding's candidate (POST).
+    pub fn binding_shadow_discard(id: &str) -> String {
+        format!("{BINDINGS}/{id}/shadow/discard")
+    }
+
     /// A management path relative to [`PREFIX`], as its scope mounts it.
     pub fn relative(path: &'static str) -> &'static str {
         path.strip_prefix(PREFIX).unwrap_or(path)

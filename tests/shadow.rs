@@ -167,3 +167,49 @@ async fn a_looping_candidate_does_not_delay_tokens_and_counts_as_errors() {
     let verdict = &r["recent"][0]["differences"][0];
     assert_eq!((verdict["place"].as_str(), verdict["shadow"].as_str()), (Some("verdict"), Some("error: deadline")), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_sets_shows_discards_and_promotes_a_candidate() {
+    use crate::console::{ADMIN, ADMIN_PASSWORD, Console, create_admin};
+    use tessera::web::routes::console as paths;
+    let s = setup(Backend::Sqlite, "echo-context");
+    create_admin(&s.server);
+    let console = Console::new(&s.server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = console.csrf().await;
+    let page = paths::binding(&s.binding);
+    let set_path = paths::BINDING_SHADOW.replace("{id}", &s.binding);
+    let set = [("csrf", csrf.as_str()), ("version", "2"), ("share", "100%"), ("sensitive_claims", "ctx")];
+
+    // CSRF as every console form; a bad share is shown next to its field.
+    assert_eq!(console.post(&set_path, &set[1..]).await.status(), 403);
+    let r = console.post(&set_path, &[("csrf", &csrf), ("version", "2"), ("share", "2x")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"share-error\""));
+    assert!(show(&s)["shadow"].is_null(), "nothing saved");
+
+    assert_eq!(console.post(&set_path, &set).await.status(), 303);
+    for _ in 0..3 {
+        assert_eq!(token(&s).await.0["fixture"], "allow-claim");
+    }
+    settled(&s, 3);
+    let html = console.get(&page).await.text().await.unwrap();
+    assert!(html.contains("id=\"shadow-compared\">3<"), "{html}");
+    assert!(html.contains("id=\"shadow-differed\">3<"));
+    assert!(html.contains("id=\"shadow-diffs\"") && html.contains("sha256:"), "the diff list, ctx hashed");
+
+    // Discard: the page offers to set a candidate again; the live version stays.
+    let discard = paths::BINDING_SHADOW_DISCARD.replace("{id}", &s.binding);
+    assert_eq!(console.post(&discard, &[("csrf", &csrf)]).await.status(), 303);
+    let html = console.get(&page).await.text().await.unwrap();
+    assert!(!html.contains("id=\"shadow-summary\"") && html.contains("id=\"shadow-set\""));
+    assert!(show(&s)["shadow"].is_null());
+
+    // Promote: version 2 is live.
+    assert_eq!(console.post(&set_path, &set).await.status(), 303);
+    let promote = paths::BINDING_SHADOW_PROMOTE.replace("{id}", &s.binding);
+    assert_eq!(console.post(&promote, &[("csrf", &csrf)]).await.status(), 303);
+    s.server.wait_synced();
+    let (claims, _) = token(&s).await;
+    assert_eq!(claims["ctx"]["grant_type"], "client_credentials", "{claims}");
+}

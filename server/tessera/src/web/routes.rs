@@ -185,6 +185,12 @@ pub mod console {
     pub const BINDING_MOVE: &str = "/admin/bindings/{id}/move";
     /// Delete a binding.
     pub const BINDING_DELETE: &str = "/admin/bindings/{id}/delete";
+    /// Set a binding's shadow candidate.
+    pub const BINDING_SHADOW: &str = "/admin/bindings/{id}/shadow";
+    /// Make a binding's candidate its live version.
+    pub const BINDING_SHADOW_PROMOTE: &str = "/admin/bindings/{id}/shadow/promote";
+    /// Clear a binding's candidate.
+    pub const BINDING_SHADOW_DISCARD: &str = "/admin/bindings/{id}/shadow/discard";
     /// Signing keys.
     pub const KEYS: &str = "/admin/keys";
     /// Rotate the signing keys.

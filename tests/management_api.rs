@@ -305,7 +305,12 @@ on_both_backends!(every_resource_round_trips_as_documented, |backend: Backend| a
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         r = m.get(&paths::binding_shadow(&bid)).await;
     }
-    assert_eq!((r.status, r.body["compared"].as_i64(), r.body["differed"].as_i64()), (200, Some(1), Some(1)), "{}", r.body);
+    assert_eq!(
+        (r.status, r.body["compared"].as_i64(), r.body["differed"].as_i64()),
+        (200, Some(1), Some(1)),
+        "{}",
+        r.body
+    );
     documented(&doc, "get", "/api/v1/bindings/{id}/shadow", &r);
     let r = m.post(&paths::binding_shadow_discard(&bid), json!({})).await;
     assert_eq!((r.status, &r.body["shadow"], &r.body["version"]), (200, &Value::Null, &json!(1)), "{}", r.body);

@@ -87,7 +87,8 @@ impl ShadowCandidate {
             (None, None, None, None) => Ok(None),
             (Some(version_id), Some(share), Some(sensitive), Some(since)) => Ok(Some(ShadowCandidate {
                 version_id,
-                share: ShadowShare::new(share).map_err(|e| StoreError::Corrupt(format!("bindings.shadow_share: {e}")))?,
+                share: ShadowShare::new(share)
+                    .map_err(|e| StoreError::Corrupt(format!("bindings.shadow_share: {e}")))?,
                 sensitive_claims: from_text("bindings.shadow_sensitive_claims", sensitive)?,
                 since,
             })),
@@ -163,7 +164,8 @@ pub struct TotalsDelta {
 /// the candidate.
 pub fn start_totals(conn: &mut DbConn, binding_id: &str, version_id: &str) -> Result<(), StoreError> {
     clear_results(conn, binding_id)?;
-    let row = ShadowTotals { binding_id: binding_id.to_owned(), version_id: version_id.to_owned(), ..Default::default() };
+    let row =
+        ShadowTotals { binding_id: binding_id.to_owned(), version_id: version_id.to_owned(), ..Default::default() };
     diesel::insert_into(shadow_totals::table).values(&row).execute(conn)?;
     Ok(())
 }

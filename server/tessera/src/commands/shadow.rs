@@ -67,11 +67,19 @@ pub fn shadow(ctx: &Context, cmd: ShadowCommand) -> anyhow::Result<()> {
             };
             svc::set(&ctx.store, ACTOR, clock::now(), &a.id, &settings)?;
             let v = json!({"binding_id": a.id, "shadow": svc::report(&ctx.store, &a.id)?});
-            output(a.json, &v, &format!("binding {}: version {} runs in shadow on {} of requests", a.id, a.version, a.share));
+            output(
+                a.json,
+                &v,
+                &format!("binding {}: version {} runs in shadow on {} of requests", a.id, a.version, a.share),
+            );
         }
         ShadowCommand::Show { id, json } => match svc::report(&ctx.store, &id)? {
             Some(r) => output(json, &json!({"binding_id": id, "shadow": r}), &human(&id, &r)),
-            None => output(json, &json!({"binding_id": id, "shadow": null}), &format!("binding {id} has no shadow candidate")),
+            None => output(
+                json,
+                &json!({"binding_id": id, "shadow": null}),
+                &format!("binding {id} has no shadow candidate"),
+            ),
         },
         ShadowCommand::Promote { id, json } => {
             let report = svc::report(&ctx.store, &id)?;

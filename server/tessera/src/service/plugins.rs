@@ -2,10 +2,10 @@
 //! off the request path), bind it per grant type and client, change or roll
 //! back bindings. Every change is audited in the same transaction.
 
-use super::shadow::admin::ShadowSummary;
 use super::admin::{AdminError, audit};
 use super::oauth::issuer::{self, HookInput, IdTokenRequest};
 use super::pipeline::{self, TOKEN_TRIGGER};
+use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;

@@ -56,12 +56,8 @@ pub fn set(store: &Store, actor: &str, now: i64, id: &str, settings: &ShadowSett
         let mut b = load(conn, id)?;
         let v = plugins::version_by_number(conn, &b.plugin_id, Some(settings.version))?
             .ok_or_else(|| StoreError::NotFound(format!("version {} of the binding's plugin", settings.version)))?;
-        b.shadow = Some(ShadowCandidate {
-            version_id: v.id.clone(),
-            share,
-            sensitive_claims: sensitive.clone(),
-            since: now,
-        });
+        b.shadow =
+            Some(ShadowCandidate { version_id: v.id.clone(), share, sensitive_claims: sensitive.clone(), since: now });
         b.updated_at = now;
         plugins::update_binding(conn, &b)?;
         plugins::start_totals(conn, &b.id, &v.id)?;

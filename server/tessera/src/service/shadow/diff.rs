@@ -126,7 +126,12 @@ fn shown(value: &Value, sensitive: bool) -> String {
     format!("sha256:{}", &hex[..HASH_PREFIX_LEN])
 }
 
-fn claim_diffs(place: &str, live: &Map<String, Value>, shadow: &Map<String, Value>, sensitive: &[String]) -> Vec<Difference> {
+fn claim_diffs(
+    place: &str,
+    live: &Map<String, Value>,
+    shadow: &Map<String, Value>,
+    sensitive: &[String],
+) -> Vec<Difference> {
     let mut out = Vec::new();
     let is_sensitive = |k: &str| sensitive.iter().any(|s| s == k);
     for (k, lv) in live {
@@ -267,7 +272,9 @@ mod tests {
         assert!((4_700..=5_300).contains(&taken), "{taken} of 10000 at 0.5");
         let tenth = (0..10_000).filter(|i| sampled("b", &format!("jti-{i}"), 0.1)).count();
         assert!((800..=1_200).contains(&tenth), "{tenth} of 10000 at 0.1");
-        let other = (0..1_000).filter(|i| sampled("b", &format!("jti-{i}"), 0.5) != sampled("c", &format!("jti-{i}"), 0.5)).count();
+        let other = (0..1_000)
+            .filter(|i| sampled("b", &format!("jti-{i}"), 0.5) != sampled("c", &format!("jti-{i}"), 0.5))
+            .count();
         assert!(other > 300, "bindings sample independently: {other}");
     }
 }

@@ -149,7 +149,8 @@ impl Shared {
         let _one_writer = lock(&self.writing);
         let batch = std::mem::take(&mut *lock(&self.pending));
         for ((binding_id, version_id), p) in batch {
-            let written = self.store.tx(|conn| plugins::record_batch(conn, &binding_id, &version_id, &p.delta, &p.results));
+            let written =
+                self.store.tx(|conn| plugins::record_batch(conn, &binding_id, &version_id, &p.delta, &p.results));
             if let Err(e) = written {
                 tracing::warn!(binding = %binding_id, error = %e, compared = p.delta.compared, "shadow comparisons lost");
             }

@@ -374,7 +374,11 @@ async fn show_shadow(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppSta
     security(("bearer" = ["write:bindings"]))
 )]
 #[post("/bindings/{id}/shadow/promote")]
-async fn promote_shadow(auth: Bearer<scope::WriteBindings>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+async fn promote_shadow(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
     end_shadow(auth, state, id.into_inner(), true).await
 }
 
@@ -392,11 +396,20 @@ async fn promote_shadow(auth: Bearer<scope::WriteBindings>, state: web::Data<App
     security(("bearer" = ["write:bindings"]))
 )]
 #[post("/bindings/{id}/shadow/discard")]
-async fn discard_shadow(auth: Bearer<scope::WriteBindings>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+async fn discard_shadow(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
     end_shadow(auth, state, id.into_inner(), false).await
 }
 
-async fn end_shadow(auth: Bearer<scope::WriteBindings>, state: web::Data<AppState>, id: String, promote: bool) -> Reply {
+async fn end_shadow(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: String,
+    promote: bool,
+) -> Reply {
     let actor = auth.audit_name();
     let entry = blocking(move || {
         let now = state.oauth.management.now();

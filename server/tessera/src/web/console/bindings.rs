@@ -5,12 +5,12 @@
 //! A binding's shadow candidate is shown on its page and set, promoted or
 //! discarded by `console::shadow`.
 
+use super::shadow::ShadowForm;
 use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, pretty,
     render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
-use super::shadow::ShadowForm;
 use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
 use crate::service::shadow::admin::{self as shadow_svc, ShadowReport};
 use crate::web::routes::console as paths;

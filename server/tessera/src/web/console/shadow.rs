@@ -3,7 +3,7 @@
 //! CSRF-checked form on the binding's page (`console/binding_shadow.html`),
 //! through the same `service::shadow::admin` functions as the CLI and API.
 
-use super::{Admin, Page, Posted, blocking, bindings, see_other};
+use super::{Admin, Page, Posted, bindings, blocking, see_other};
 use crate::service::admin::{AdminError, split_list};
 use crate::service::shadow::admin::{self as svc, ShadowSettings};
 use crate::web::routes::console as paths;
@@ -64,8 +64,10 @@ async fn set(p: Posted<ShadowForm>, id: web::Path<String>) -> Page {
 
 async fn end(admin: &Admin, id: String, promote: bool) -> Page {
     let (store, actor, bid, now) = (admin.state.store.clone(), admin.actor(), id.clone(), admin.now());
-    blocking(move || if promote { svc::promote(&store, &actor, now, &bid) } else { svc::discard(&store, &actor, now, &bid) })
-        .await??;
+    blocking(
+        move || if promote { svc::promote(&store, &actor, now, &bid) } else { svc::discard(&store, &actor, now, &bid) },
+    )
+    .await??;
     let done = if promote { "promoted" } else { "discarded" };
     Ok(see_other(&paths::done(&paths::binding(&id), done)))
 }

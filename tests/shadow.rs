@@ -143,6 +143,10 @@ async fn a_looping_candidate_does_not_delay_tokens_and_counts_as_errors() {
         quiet.push(token(&s).await.1);
     }
     s.server.cli_json(&["binding", "shadow", "set", &s.binding, "--version", "2"]);
+    // The first run (a compile, if the warmer has not got there) is not
+    // what is measured: the candidate looping on every request is.
+    token(&s).await;
+    settled(&s, 1);
     let mut loud = vec![];
     for _ in 0..30 {
         let (claims, took) = token(&s).await;
@@ -156,9 +160,9 @@ async fn a_looping_candidate_does_not_delay_tokens_and_counts_as_errors() {
         p_loud < p_quiet.max(P99_FLOOR) * HOSTILE_FACTOR,
         "a looping shadow delayed tokens: p99 {p_quiet:?} -> {p_loud:?}"
     );
-    let r = settled(&s, 30);
+    let r = settled(&s, 31);
     let (compared, skipped) = (r["compared"].as_i64().unwrap(), r["skipped"].as_i64().unwrap());
-    assert_eq!(compared + skipped, 30, "{r}");
+    assert_eq!(compared + skipped, 31, "{r}");
     assert!(compared >= 1, "{r}");
     assert_eq!(r["shadow_errors"].as_i64(), Some(compared), "every candidate run failed: {r}");
     assert_eq!(r["live_errors"].as_i64(), Some(0));

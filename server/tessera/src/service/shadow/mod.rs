@@ -39,9 +39,11 @@ use tessera_store::Store;
 use tessera_store::plugins::{self, Binding, RESULT_WINDOW, ShadowCandidate, ShadowResult, TotalsDelta};
 
 /// Sampled shadow runs waiting for a worker at most; beyond, skipped.
-pub const QUEUE_CAPACITY: usize = 64;
-/// Worker threads, hence the most shadow calls in flight at once.
-pub const SHADOW_WORKERS: usize = 2;
+pub const QUEUE_CAPACITY: usize = 32;
+/// Worker threads, hence the most shadow calls in flight at once. One: a
+/// candidate that spins until its deadline then holds at most one core,
+/// and one pool slot, while the live path keeps the rest.
+pub const SHADOW_WORKERS: usize = 1;
 /// How often pending comparisons are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 

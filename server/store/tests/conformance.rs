@@ -321,9 +321,19 @@ fn shadow_candidates_round_trip_and_comparisons_stay_bounded(db: &Db) {
     assert_eq!(diffs.len(), 30, "differences beyond the window are kept up to DIFF_WINDOW");
     assert_eq!(diffs[0].id, "r0580", "newest first");
 
+    // Fewer rows than the window: nothing is trimmed, even with more than
+    // DIFF_WINDOW differences among them.
+    plugins::clear_results(&mut c, "sb").unwrap();
+    plugins::start_totals(&mut c, "sb", "sv2").unwrap();
+    let all_differ: Vec<ShadowResult> =
+        results[..80].iter().cloned().map(|r| ShadowResult { differed: true, ..r }).collect();
+    assert!(db.store.tx(|c| plugins::record_batch(c, "sb", "sv2", &delta, &all_differ)).unwrap());
+    assert_eq!(plugins::results(&mut c, "sb", true, 10_000).unwrap().len(), 80);
+
     // Results of a candidate that is no longer set are dropped, not counted.
     assert!(!db.store.tx(|c| plugins::record_batch(c, "sb", "sv1", &delta, &results[..1])).unwrap());
     assert_eq!(plugins::totals(&mut c, "sb").unwrap().unwrap().compared, n);
+    assert_eq!(plugins::results(&mut c, "sb", false, 10_000).unwrap().len(), 80);
     plugins::clear_results(&mut c, "sb").unwrap();
     assert_eq!(plugins::totals(&mut c, "sb").unwrap(), None);
     assert!(plugins::results(&mut c, "sb", false, 10).unwrap().is_empty());

@@ -213,11 +213,12 @@ pub fn record_batch(
 fn trim(conn: &mut DbConn, binding_id: &str) -> Result<(), StoreError> {
     use shadow_results::dsl as r;
     let of_binding = || r::shadow_results.filter(r::binding_id.eq(binding_id));
-    let cutoff: Option<String> =
-        of_binding().order(r::id.desc()).offset(RESULT_WINDOW).select(r::id).first(conn).optional()?;
-    if let Some(c) = cutoff {
-        diesel::delete(of_binding().filter(r::id.le(c)).filter(r::differed.eq(false))).execute(conn)?;
-    }
+    // The oldest row of the window; none: every row is in the window.
+    let window_start: Option<String> =
+        of_binding().order(r::id.desc()).offset(RESULT_WINDOW - 1).select(r::id).first(conn).optional()?;
+    let Some(w) = window_start else { return Ok(()) };
+    diesel::delete(of_binding().filter(r::id.lt(&w)).filter(r::differed.eq(false))).execute(conn)?;
+    // Differences before the window, beyond the newest DIFF_WINDOW ones.
     let diff_cutoff: Option<String> = of_binding()
         .filter(r::differed.eq(true))
         .order(r::id.desc())
@@ -226,14 +227,8 @@ fn trim(conn: &mut DbConn, binding_id: &str) -> Result<(), StoreError> {
         .first(conn)
         .optional()?;
     if let Some(c) = diff_cutoff {
-        // Differences older than both windows.
-        let window_start: Option<String> =
-            of_binding().order(r::id.desc()).offset(RESULT_WINDOW - 1).select(r::id).first(conn).optional()?;
-        let mut q = diesel::delete(of_binding().filter(r::id.le(c)).filter(r::differed.eq(true))).into_boxed();
-        if let Some(w) = window_start {
-            q = q.filter(r::id.lt(w));
-        }
-        q.execute(conn)?;
+        diesel::delete(of_binding().filter(r::id.le(c)).filter(r::id.lt(&w)).filter(r::differed.eq(true)))
+            .execute(conn)?;
     }
     Ok(())
 }

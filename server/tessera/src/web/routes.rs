@@ -269,6 +269,10 @@ pub mod console {
             assert_eq!(api("a1"), API.replace("{id}", "a1"));
             assert_eq!(action(&plugin("p"), "test"), PLUGIN_TEST.replace("{name}", "p"));
             assert_eq!(action(&binding("b1"), "move"), BINDING_MOVE.replace("{id}", "b1"));
+            let shadow = action(&binding("b1"), "shadow");
+            assert_eq!(shadow, BINDING_SHADOW.replace("{id}", "b1"));
+            assert_eq!(action(&shadow, "promote"), BINDING_SHADOW_PROMOTE.replace("{id}", "b1"));
+            assert_eq!(action(&shadow, "discard"), BINDING_SHADOW_DISCARD.replace("{id}", "b1"));
             assert_eq!(done(CLIENTS, "deleted"), "/admin/clients?done=deleted");
             assert_eq!(relative(USER), "/users/{id}");
             assert_eq!(relative(HOME), "");

@@ -28,6 +28,7 @@ pub mod plugin_signatures;
 pub mod plugins;
 mod rate_limits;
 mod revocation;
+mod shadow;
 mod snapshot;
 mod startup;
 mod throttle;

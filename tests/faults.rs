@@ -467,10 +467,12 @@ async fn one_node_killed_under_load_the_other_keeps_serving() {
 /// point is that it is bounded: a shared 2-core machine running other
 /// engineers' builds is noisy, so the factor is generous, and a baseline
 /// below [`P99_FLOOR`] counts as the floor (timer and scheduler noise).
-const HOSTILE_FACTOR: u32 = 10;
-const P99_FLOOR: Duration = Duration::from_millis(20);
+pub(crate) const HOSTILE_FACTOR: u32 = 10;
+/// The p99 below which a baseline counts as this floor.
+pub(crate) const P99_FLOOR: Duration = Duration::from_millis(20);
 
-fn p99(mut v: Vec<Duration>) -> Duration {
+/// The 99th percentile of `v` (nearest rank below).
+pub(crate) fn p99(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[(v.len() * 99 / 100).min(v.len() - 1)]
 }

@@ -285,6 +285,46 @@ on_both_backends!(every_resource_round_trips_as_documented, |backend: Backend| a
     let bid = r.body["binding"]["id"].as_str().unwrap().to_owned();
     assert_eq!(r.header("location"), paths::binding(&bid));
     assert_eq!(claims().await["fixture"], "allow-claim");
+
+    // A shadow candidate: set by merge patch, compared on real requests,
+    // then discarded and promoted by POST actions.
+    let set_shadow = || async {
+        let r = m.get(&paths::binding(&bid)).await;
+        let shadow = json!({"shadow": {"version": 2, "sensitive_claims": ["context"]}});
+        let r = m.patch(&paths::binding(&bid), &r.header("etag"), shadow).await;
+        assert_eq!((r.status, &r.body["shadow"]["version"]), (200, &json!(2)), "{}", r.body);
+        assert_eq!(r.body["shadow"]["share"], 1.0);
+    };
+    set_shadow().await;
+    assert_eq!(claims().await["fixture"], "allow-claim", "the candidate never reaches the token");
+    let mut r = m.get(&paths::binding_shadow(&bid)).await;
+    for _ in 0..100 {
+        if r.body["compared"].as_i64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = m.get(&paths::binding_shadow(&bid)).await;
+    }
+    assert_eq!(
+        (r.status, r.body["compared"].as_i64(), r.body["differed"].as_i64()),
+        (200, Some(1), Some(1)),
+        "{}",
+        r.body
+    );
+    documented(&doc, "get", "/api/v1/bindings/{id}/shadow", &r);
+    let r = m.post(&paths::binding_shadow_discard(&bid), json!({})).await;
+    assert_eq!((r.status, &r.body["shadow"], &r.body["version"]), (200, &Value::Null, &json!(1)), "{}", r.body);
+    documented(&doc, "post", "/api/v1/bindings/{id}/shadow/discard", &r);
+    assert_eq!(m.get(&paths::binding_shadow(&bid)).await.status, 404);
+    set_shadow().await;
+    let r = m.post(&paths::binding_shadow_promote(&bid), json!({})).await;
+    assert_eq!((r.status, &r.body["shadow"], &r.body["version"]), (200, &Value::Null, &json!(2)), "{}", r.body);
+    documented(&doc, "post", "/api/v1/bindings/{id}/shadow/promote", &r);
+    let r = m.get(&paths::binding(&bid)).await;
+    let r = m.patch(&paths::binding(&bid), &r.header("etag"), json!({"version": 1})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(claims().await["fixture"], "allow-claim");
+
     let r = m.get(&paths::binding(&bid)).await;
     documented(&doc, "get", "/api/v1/bindings/{id}", &r);
     let r = m.patch(&paths::binding(&bid), &r.header("etag"), json!({"enabled": false})).await;
@@ -318,6 +358,9 @@ on_both_backends!(every_resource_round_trips_as_documented, |backend: Backend| a
         "binding.create",
         "binding.update",
         "binding.delete",
+        "binding.shadow.set",
+        "binding.shadow.discard",
+        "binding.shadow.promote",
     ] {
         assert!(actions.iter().any(|x| x == a), "{a} not audited as {actor}: {actions:?}");
     }

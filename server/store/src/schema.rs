@@ -146,6 +146,37 @@ diesel::table! {
         failure_policy -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        shadow_version_id -> Nullable<Text>,
+        shadow_share -> Nullable<Double>,
+        shadow_sensitive_claims -> Nullable<Text>,
+        shadow_since -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    shadow_totals (binding_id) {
+        binding_id -> Text,
+        version_id -> Text,
+        compared -> BigInt,
+        differed -> BigInt,
+        live_errors -> BigInt,
+        shadow_errors -> BigInt,
+        skipped -> BigInt,
+    }
+}
+
+diesel::table! {
+    shadow_results (id) {
+        id -> Text,
+        binding_id -> Text,
+        version_id -> Text,
+        at -> BigInt,
+        live_us -> BigInt,
+        shadow_us -> BigInt,
+        live_outcome -> Text,
+        shadow_outcome -> Text,
+        differed -> Bool,
+        diff -> Text,
     }
 }
 

@@ -248,6 +248,100 @@ fn plugin_versions_keep_their_signer(db: &Db) {
     assert_eq!(listed.iter().map(|v| v.signed_by.as_deref()).collect::<Vec<_>>(), [None, Some("ci")]);
 }
 
+/// Issue #17 item 2: a binding's shadow candidate is stored in its row;
+/// comparisons count only for the candidate that is set and stay bounded
+/// (the newest window, plus the newest differences beyond it).
+fn shadow_candidates_round_trip_and_comparisons_stay_bounded(db: &Db) {
+    use tessera_store::plugins::{
+        self, Binding, DIFF_WINDOW, NewVersion, RESULT_WINDOW, ShadowCandidate, ShadowResult, ShadowShare, TotalsDelta,
+    };
+    let v = |id: &'static str| NewVersion {
+        id,
+        wasm: b"\0asm-bytes",
+        sha256: "aa",
+        world: "tessera:plugin/token-plugin@0.1.0",
+        declared_claims: None,
+        interface: json!({}),
+        uploaded_by: "cli",
+        now: 5,
+        signature: None,
+    };
+    let (p, _) = db.store.tx(|c| plugins::add_version(c, "shadowed", "sp", v("sv1"))).unwrap();
+    db.store.tx(|c| plugins::add_version(c, "shadowed", "ignored", v("sv2"))).unwrap();
+    let mut c = db.store.conn().unwrap();
+    let mut b = Binding {
+        id: "sb".into(),
+        plugin_id: p.id.clone(),
+        plugin_version_id: "sv1".into(),
+        trigger: plugins::Trigger::Token,
+        grant_types: vec![GrantType::ClientCredentials],
+        client_ids: None,
+        position: 1,
+        enabled: true,
+        config: json!({}),
+        secrets_enc: None,
+        secret_names: vec![],
+        failure_policy: plugins::FailurePolicy::Deny,
+        created_at: 1,
+        updated_at: 1,
+        shadow: None,
+    };
+    plugins::insert_binding(&mut c, &b).unwrap();
+    let candidate = ShadowCandidate {
+        version_id: "sv2".into(),
+        share: ShadowShare::new(0.25).unwrap(),
+        sensitive_claims: vec!["email".into()],
+        since: 7,
+    };
+    b.shadow = Some(candidate.clone());
+    plugins::update_binding(&mut c, &b).unwrap();
+    plugins::start_totals(&mut c, "sb", "sv2").unwrap();
+    assert_eq!(plugins::binding(&mut c, "sb").unwrap().unwrap().shadow, Some(candidate));
+
+    // 600 comparisons, every 20th differed: 30 differences, 25 of them in the newest 500.
+    let n = RESULT_WINDOW + 100;
+    let results: Vec<ShadowResult> = (0..n)
+        .map(|i| ShadowResult {
+            id: format!("r{i:04}"),
+            binding_id: "sb".into(),
+            version_id: "sv2".into(),
+            at: i,
+            live_us: 100,
+            shadow_us: 200,
+            live_outcome: "ok".into(),
+            shadow_outcome: "ok".into(),
+            differed: i % 20 == 0,
+            diff: "[]".into(),
+        })
+        .collect();
+    let delta = TotalsDelta { compared: n, differed: 30, live_errors: 0, shadow_errors: 2, skipped: 3 };
+    assert!(db.store.tx(|c| plugins::record_batch(c, "sb", "sv2", &delta, &results)).unwrap());
+    let t = plugins::totals(&mut c, "sb").unwrap().unwrap();
+    assert_eq!((t.compared, t.differed, t.shadow_errors, t.skipped), (n, 30, 2, 3));
+    const { assert!(30 <= DIFF_WINDOW) };
+    assert_eq!(plugins::results(&mut c, "sb", false, 10_000).unwrap().len() as i64, RESULT_WINDOW + 5);
+    let diffs = plugins::results(&mut c, "sb", true, 10_000).unwrap();
+    assert_eq!(diffs.len(), 30, "differences beyond the window are kept up to DIFF_WINDOW");
+    assert_eq!(diffs[0].id, "r0580", "newest first");
+
+    // Fewer rows than the window: nothing is trimmed, even with more than
+    // DIFF_WINDOW differences among them.
+    plugins::clear_results(&mut c, "sb").unwrap();
+    plugins::start_totals(&mut c, "sb", "sv2").unwrap();
+    let all_differ: Vec<ShadowResult> =
+        results[..80].iter().cloned().map(|r| ShadowResult { differed: true, ..r }).collect();
+    assert!(db.store.tx(|c| plugins::record_batch(c, "sb", "sv2", &delta, &all_differ)).unwrap());
+    assert_eq!(plugins::results(&mut c, "sb", true, 10_000).unwrap().len(), 80);
+
+    // Results of a candidate that is no longer set are dropped, not counted.
+    assert!(!db.store.tx(|c| plugins::record_batch(c, "sb", "sv1", &delta, &results[..1])).unwrap());
+    assert_eq!(plugins::totals(&mut c, "sb").unwrap().unwrap().compared, n);
+    assert_eq!(plugins::results(&mut c, "sb", false, 10_000).unwrap().len(), 80);
+    plugins::clear_results(&mut c, "sb").unwrap();
+    assert_eq!(plugins::totals(&mut c, "sb").unwrap(), None);
+    assert!(plugins::results(&mut c, "sb", false, 10).unwrap().is_empty());
+}
+
 fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     use tessera_store::plugins::{self, Binding, NewVersion, PluginRunRecord};
     let v = |id: &'static str, sha: &'static str| NewVersion {
@@ -287,6 +381,7 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         failure_policy: plugins::FailurePolicy::Deny,
         created_at: 1,
         updated_at: 1,
+        shadow: None,
     };
     plugins::insert_binding(&mut c, &b("b2", 20, None)).unwrap();
     plugins::insert_binding(&mut c, &b("b1", 10, Some(vec!["c9".into()]))).unwrap();
@@ -1271,6 +1366,7 @@ conformance!(
     apis_and_audit,
     plugin_versions_number_up_and_bindings_order,
     plugin_versions_keep_their_signer,
+    shadow_candidates_round_trip_and_comparisons_stay_bounded,
     refresh_rotation_is_single_use_and_families_revoke,
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_client_and_api,

@@ -663,6 +663,10 @@ pub enum BindingCommand {
         /// The binding id.
         id: String,
     },
+    /// Run a candidate version in shadow beside a binding's live version,
+    /// compare them, then promote or discard it.
+    #[command(subcommand)]
+    Shadow(ShadowCommand),
     /// Recent plugin runs, newest first.
     Runs {
         /// Only this binding's runs.
@@ -675,6 +679,57 @@ pub enum BindingCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `binding shadow ...`: a binding's shadow candidate.
+#[derive(Debug, Subcommand)]
+pub enum ShadowCommand {
+    /// Set (or replace) the candidate; earlier comparisons are dropped.
+    Set(ShadowSetArgs),
+    /// The candidate and its comparison with the live version.
+    Show {
+        /// The binding id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the candidate the live version and clear the shadow.
+    Promote {
+        /// The binding id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear the candidate; the live version stays.
+    Discard {
+        /// The binding id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `binding shadow set` flags.
+#[derive(Debug, Args)]
+pub struct ShadowSetArgs {
+    /// The binding id.
+    pub id: String,
+    /// The candidate: a version number of the binding's plugin.
+    #[arg(long)]
+    pub version: i32,
+    /// The share of token requests it runs on, more than 0 and at most 1.
+    #[arg(long, default_value_t = 1.0)]
+    pub share: f64,
+    /// A claim whose values comparisons show only as a sha256 prefix
+    /// (repeatable, or comma-separated).
+    #[arg(long = "sensitive-claim")]
+    pub sensitive_claims: Vec<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `binding create` flags.

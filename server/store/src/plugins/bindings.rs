@@ -1,6 +1,7 @@
 //! The `bindings` table: which plugin version runs for which grants and
 //! clients, in what order, and what happens when it fails.
 
+use super::shadow::ShadowCandidate;
 use crate::json::{from_text, to_text};
 use crate::parse_column;
 use crate::schema::bindings;
@@ -55,6 +56,10 @@ struct BindingRow {
     failure_policy: String,
     created_at: i64,
     updated_at: i64,
+    shadow_version_id: Option<String>,
+    shadow_share: Option<f64>,
+    shadow_sensitive_claims: Option<String>,
+    shadow_since: Option<i64>,
 }
 
 /// A binding: which plugin version runs for which grants and clients, in what
@@ -89,6 +94,9 @@ pub struct Binding {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// A candidate version running in shadow beside this one, if any
+    /// (`shadow.rs`).
+    pub shadow: Option<ShadowCandidate>,
 }
 
 impl TryFrom<BindingRow> for Binding {
@@ -109,12 +117,19 @@ impl TryFrom<BindingRow> for Binding {
             secrets_enc: r.secrets_enc,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            shadow: ShadowCandidate::from_columns(
+                r.shadow_version_id,
+                r.shadow_share,
+                r.shadow_sensitive_claims.as_deref(),
+                r.shadow_since,
+            )?,
         })
     }
 }
 
 impl Binding {
     fn to_row(&self) -> Result<BindingRow, StoreError> {
+        let shadow = self.shadow.as_ref();
         Ok(BindingRow {
             id: self.id.clone(),
             plugin_id: self.plugin_id.clone(),
@@ -130,6 +145,10 @@ impl Binding {
             failure_policy: self.failure_policy.as_str().to_owned(),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            shadow_version_id: shadow.map(|c| c.version_id.clone()),
+            shadow_share: shadow.map(|c| c.share.get()),
+            shadow_sensitive_claims: shadow.map(|c| to_text(&c.sensitive_claims)).transpose()?,
+            shadow_since: shadow.map(|c| c.since),
         })
     }
 

@@ -9,6 +9,7 @@
 mod bindings;
 mod names;
 mod runs;
+mod shadow;
 mod versions;
 
 pub use bindings::{
@@ -17,6 +18,10 @@ pub use bindings::{
 };
 pub use names::{Plugin, count, find, find_by_name, list, page};
 pub use runs::{PluginRunRecord, recent_runs, record_runs, runs};
+pub use shadow::{
+    DIFF_WINDOW, InvalidShare, RESULT_WINDOW, ShadowCandidate, ShadowResult, ShadowShare, ShadowTotals, TotalsDelta,
+    clear_results, diff_text, record_batch, results, start_totals, totals,
+};
 pub use versions::{
     NewVersion, VersionInfo, VersionSignature, add_version, version, version_by_number, versions, wasm,
 };

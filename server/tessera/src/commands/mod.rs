@@ -8,6 +8,7 @@ pub mod mgmt;
 pub mod plugin_author;
 pub mod plugins;
 pub mod serve;
+pub mod shadow;
 
 use crate::config::Config;
 use crate::crypto::MasterKey;

@@ -49,10 +49,18 @@ fn any_json(field: &str, text: &str) -> anyhow::Result<Value> {
 fn binding_json(b: &repo::Binding, conn: &mut tessera_store::DbConn) -> anyhow::Result<Value> {
     let plugin = repo::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
     let version = repo::version(conn, &b.plugin_version_id)?.map(|v| v.version);
+    let shadow = match &b.shadow {
+        Some(c) => {
+            let number = repo::version(conn, &c.version_id)?.map_or(0, |v| v.version);
+            Some(crate::service::shadow::admin::ShadowSummary::of(c, number))
+        }
+        None => None,
+    };
     Ok(json!({
         "id": b.id, "plugin": plugin, "version": version, "trigger": b.trigger, "grant_types": b.grant_types,
         "clients": b.client_ids, "position": b.position, "enabled": b.enabled, "config": b.config,
         "secret_names": b.secret_names, "failure_policy": b.failure_policy,
+        "shadow": shadow,
     }))
 }
 
@@ -250,6 +258,7 @@ pub fn binding(ctx: &Context, cmd: BindingCommand) -> anyhow::Result<()> {
             svc::delete_binding(&ctx.store, ACTOR, clock::now(), &id)?;
             println!("binding {id} deleted");
         }
+        BindingCommand::Shadow(cmd) => super::shadow::shadow(ctx, cmd)?,
         BindingCommand::Runs { binding, limit, json } => {
             let runs = repo::recent_runs(&mut *ctx.store.conn()?, binding.as_deref(), 0, limit.clamp(1, 1000))?;
             let list: Vec<_> = runs

@@ -65,6 +65,11 @@ pub fn run(ctx: Context, otlp: Option<crate::telemetry::Otlp>) -> anyhow::Result
         run_log.flush();
         Ok(())
     });
+    let shadows = state.shadows.clone();
+    hooks.add("shadow comparisons", move || {
+        shadows.flush(crate::service::shadow::FLUSH_INTERVAL);
+        Ok(())
+    });
     if let Some(otlp) = otlp {
         hooks.add("trace export", move || otlp.shutdown());
     }

@@ -12,6 +12,7 @@ pub mod plugins;
 pub mod purge;
 pub mod rate_limit;
 pub mod run_log;
+pub mod shadow;
 pub mod sign_in;
 pub mod snapshot;
 pub mod views;

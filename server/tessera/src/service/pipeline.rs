@@ -10,6 +10,10 @@
 //! a version is compiled. Beside each record, the run is counted and timed
 //! for `/metrics` and the dashboard (`service::metrics::plugin_run`).
 //!
+//! A binding with a shadow candidate offers each live run to
+//! `service::shadow`, which runs the candidate later on its own workers; its
+//! result never reaches `HookOutput`.
+//!
 //! No lock is held across a plugin call: the snapshot is an `Arc` cloned
 //! once per request.
 //!
@@ -20,6 +24,7 @@
 use super::metrics::{self, PluginFigures, RunLabels};
 use super::oauth::issuer::{HookInput, HookOutput, TokenHooks};
 use super::run_log::RunLog;
+use super::shadow::{Offer, ShadowRunner};
 use super::snapshot::Snapshots;
 use super::store_failure;
 use crate::clock::{self, SharedClock};
@@ -78,12 +83,15 @@ pub struct Pipeline {
     snapshots: Arc<Snapshots>,
     runs: Arc<RunLog>,
     figures: Arc<PluginFigures>,
+    shadows: Arc<ShadowRunner>,
 }
 
 impl Pipeline {
     /// A pipeline reading its bindings from `snapshots` and recording runs
-    /// in `runs` and `figures`, timed by `clock`. `store` only serves a
+    /// in `runs` and `figures`, timed by `clock`, and offering the runs of
+    /// bindings with a candidate to `shadows`. `store` only serves a
     /// component's bytes the first time this node compiles it.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         host: Arc<PluginHost>,
@@ -92,8 +100,9 @@ impl Pipeline {
         snapshots: Arc<Snapshots>,
         runs: Arc<RunLog>,
         figures: Arc<PluginFigures>,
+        shadows: Arc<ShadowRunner>,
     ) -> Pipeline {
-        Pipeline { store, host, master, clock, snapshots, runs, figures }
+        Pipeline { store, host, master, clock, snapshots, runs, figures, shadows }
     }
 
     fn secrets(&self, b: &Binding) -> Result<PluginSecrets, OAuthError> {
@@ -211,7 +220,21 @@ impl TokenHooks for Pipeline {
                         meta.declared.as_deref(),
                     )
                 });
-                let record = run_record(b, &ctx, &run, self.clock.now());
+                let now = self.clock.now();
+                if let Some(candidate) = &b.shadow {
+                    // Never waits: the candidate runs on the shadow workers,
+                    // after this token is signed (`service::shadow`).
+                    self.shadows.offer(Offer {
+                        binding: b,
+                        candidate,
+                        meta: snapshot.version(&candidate.version_id),
+                        ctx: &ctx,
+                        live: &run,
+                        request_key: input.access_claims.get("jti").and_then(Value::as_str).unwrap_or_default(),
+                        at: now,
+                    });
+                }
+                let record = run_record(b, &ctx, &run, now);
                 span.record("outcome", record.outcome.as_str());
                 let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
                 metrics::plugin_run(&self.figures, labels, &record.outcome, run.duration);

@@ -5,6 +5,7 @@
 use super::admin::{AdminError, audit};
 use super::oauth::issuer::{self, HookInput, IdTokenRequest};
 use super::pipeline::{self, TOKEN_TRIGGER};
+use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;
@@ -223,6 +224,7 @@ pub fn create_binding(
             failure_policy: policy,
             created_at: now,
             updated_at: now,
+            shadow: None,
         };
         plugins::insert_binding(conn, &b)?;
         audit(conn, actor, now,
@@ -665,6 +667,8 @@ pub struct BindingEntry {
     pub plugin: String,
     /// Its version's number.
     pub version: i32,
+    /// Its shadow candidate, if any (`service::shadow`).
+    pub shadow: Option<ShadowSummary>,
 }
 
 impl BindingEntry {
@@ -691,6 +695,7 @@ pub fn binding_entries(store: &Store) -> Result<Vec<BindingEntry>, StoreError> {
         .map(|b| BindingEntry {
             plugin: names.get(&b.plugin_id).cloned().unwrap_or_default(),
             version: numbers.get(&b.plugin_version_id).copied().unwrap_or(0),
+            shadow: b.shadow.as_ref().map(|c| ShadowSummary::of(c, numbers.get(&c.version_id).copied().unwrap_or(0))),
             binding: b.into(),
         })
         .collect())
@@ -703,7 +708,11 @@ pub fn binding_entry(store: &Store, id: &str) -> Result<Option<BindingEntry>, St
     let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };
     let plugin = plugins::find(conn, &b.plugin_id)?.map(|p| p.name).unwrap_or_default();
     let version = plugins::version(conn, &b.plugin_version_id)?.map_or(0, |v| v.version);
-    Ok(Some(BindingEntry { binding: b.into(), plugin, version }))
+    let shadow = match &b.shadow {
+        Some(c) => Some(ShadowSummary::of(c, plugins::version(conn, &c.version_id)?.map_or(0, |v| v.version))),
+        None => None,
+    };
+    Ok(Some(BindingEntry { binding: b.into(), plugin, version, shadow }))
 }
 
 /// What a binding form offers: plugin names, the bound plugin's version

@@ -2,7 +2,8 @@
 //! in the steady state a token request reads nothing from the database
 //! (issue #13 item 2): clients with their unrevoked secret hashes, APIs by
 //! audience, the service-account users clients link to, the bindings of the
-//! token trigger and the metadata of the plugin versions they run. It also
+//! token trigger and the metadata of the plugin versions they run (live
+//! and shadow candidates). It also
 //! mirrors the client-authentication locks of `store::throttle`.
 //!
 //! A [`Snapshot`] is immutable; [`Snapshots`] holds the current one in an
@@ -113,12 +114,16 @@ impl Snapshot {
         let apis = apis::list(conn)?.into_iter().map(|a| (a.identifier.clone(), a)).collect();
         let token_bindings = plugins::bindings_for_trigger(conn, Trigger::Token)?;
         let mut versions = HashMap::new();
-        for b in &token_bindings {
-            if versions.contains_key(&b.plugin_version_id) {
+        // The live versions, and the shadow candidates (`service::shadow`).
+        let ids = token_bindings
+            .iter()
+            .flat_map(|b| std::iter::once(&b.plugin_version_id).chain(b.shadow.as_ref().map(|c| &c.version_id)));
+        for id in ids {
+            if versions.contains_key(id) {
                 continue;
             }
-            let info = plugins::version(conn, &b.plugin_version_id)?
-                .ok_or_else(|| StoreError::NotFound(format!("plugin version {}", b.plugin_version_id)))?;
+            let info =
+                plugins::version(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("plugin version {id}")))?;
             versions.insert(
                 info.id.clone(),
                 VersionMeta {

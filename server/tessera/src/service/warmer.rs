@@ -49,7 +49,7 @@ pub fn spawn(store: Store, host: Arc<PluginHost>, interval: Duration) -> std::io
     Ok(warmth)
 }
 
-/// Prepares every enabled binding's version not in `done`; returns how many
+/// Prepares every enabled binding's version (and shadow candidate) not in `done`; returns how many
 /// were prepared now. A version that fails is recorded too (its calls will
 /// report the failure through the binding's policy) so it is not retried in
 /// a loop.
@@ -57,8 +57,11 @@ pub fn warm_once(store: &Store, host: &PluginHost, done: &mut HashSet<String>) -
     let mut conn = store.conn()?;
     let mut wanted: Vec<String> = plugins::bindings_for_trigger(&mut conn, TOKEN_TRIGGER)?
         .into_iter()
-        .filter(|b| b.enabled && !done.contains(&b.plugin_version_id))
-        .map(|b| b.plugin_version_id)
+        .filter(|b| b.enabled)
+        // Shadow candidates too (`service::shadow`): their first run then
+        // finds them compiled.
+        .flat_map(|b| std::iter::once(b.plugin_version_id).chain(b.shadow.map(|c| c.version_id)))
+        .filter(|v| !done.contains(v))
         .collect();
     wanted.sort();
     wanted.dedup();

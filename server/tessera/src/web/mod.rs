@@ -32,6 +32,7 @@ use crate::service::oauth::{
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
 use crate::service::run_log::RunLog;
+use crate::service::shadow::ShadowRunner;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{self, Snapshots};
 use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
@@ -63,6 +64,9 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     /// The asynchronous plugin run log; `flush` it before the process ends.
     pub run_log: Arc<RunLog>,
+    /// The shadow runs of binding candidates (`service::shadow`); `flush`
+    /// it before the process ends.
+    pub shadows: Arc<ShadowRunner>,
     /// Request rate limits per address and client (`web::rate_limit`);
     /// its refusal counters are for the metrics.
     pub rate_limits: RateLimiter,
@@ -95,6 +99,7 @@ impl AppState {
         snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
         let plugin_figures = Arc::new(PluginFigures::default());
+        let shadows = Arc::new(ShadowRunner::start(store.clone(), host.clone())?);
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
@@ -103,6 +108,7 @@ impl AppState {
             snapshots.clone(),
             run_log.clone(),
             plugin_figures.clone(),
+            shadows.clone(),
         ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),
@@ -172,6 +178,7 @@ impl AppState {
             trusted_proxies,
             snapshots,
             run_log,
+            shadows,
             rate_limits,
             plugin_figures,
         })

@@ -99,6 +99,21 @@ pub mod api {
         format!("{BINDINGS}/{id}")
     }
 
+    /// A binding's shadow candidate and its comparison (GET).
+    pub fn binding_shadow(id: &str) -> String {
+        format!("{BINDINGS}/{id}/shadow")
+    }
+
+    /// Makes a binding's candidate its live version (POST).
+    pub fn binding_shadow_promote(id: &str) -> String {
+        format!("{BINDINGS}/{id}/shadow/promote")
+    }
+
+    /// Clears a binding's candidate (POST).
+    pub fn binding_shadow_discard(id: &str) -> String {
+        format!("{BINDINGS}/{id}/shadow/discard")
+    }
+
     /// A management path relative to [`PREFIX`], as its scope mounts it.
     pub fn relative(path: &'static str) -> &'static str {
         path.strip_prefix(PREFIX).unwrap_or(path)
@@ -174,6 +189,12 @@ pub mod console {
     pub const BINDING_MOVE: &str = "/admin/bindings/{id}/move";
     /// Delete a binding.
     pub const BINDING_DELETE: &str = "/admin/bindings/{id}/delete";
+    /// Set a binding's shadow candidate.
+    pub const BINDING_SHADOW: &str = "/admin/bindings/{id}/shadow";
+    /// Make a binding's candidate its live version.
+    pub const BINDING_SHADOW_PROMOTE: &str = "/admin/bindings/{id}/shadow/promote";
+    /// Clear a binding's candidate.
+    pub const BINDING_SHADOW_DISCARD: &str = "/admin/bindings/{id}/shadow/discard";
     /// Signing keys.
     pub const KEYS: &str = "/admin/keys";
     /// Rotate the signing keys.
@@ -252,6 +273,10 @@ pub mod console {
             assert_eq!(api("a1"), API.replace("{id}", "a1"));
             assert_eq!(action(&plugin("p"), "test"), PLUGIN_TEST.replace("{name}", "p"));
             assert_eq!(action(&binding("b1"), "move"), BINDING_MOVE.replace("{id}", "b1"));
+            let shadow = action(&binding("b1"), "shadow");
+            assert_eq!(shadow, BINDING_SHADOW.replace("{id}", "b1"));
+            assert_eq!(action(&shadow, "promote"), BINDING_SHADOW_PROMOTE.replace("{id}", "b1"));
+            assert_eq!(action(&shadow, "discard"), BINDING_SHADOW_DISCARD.replace("{id}", "b1"));
             assert_eq!(done(CLIENTS, "deleted"), "/admin/clients?done=deleted");
             assert_eq!(relative(USER), "/users/{id}");
             assert_eq!(relative(HOME), "");

@@ -2,6 +2,11 @@
 //! grant types and clients), through the console's `service::plugins`
 //! functions. A change is a store write; every node's pipeline reads the
 //! bindings per token request, so it applies to the next one.
+//!
+//! A binding's shadow candidate (`service::shadow`) is its `shadow` field:
+//! a merge patch sets or replaces it (`{"shadow": {"version": 2}}`) or
+//! discards it (`{"shadow": null}`); `GET .../shadow` is the comparison, and
+//! `POST .../shadow/promote` and `.../shadow/discard` end it.
 
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, merge_patch, parse_fields};
@@ -11,6 +16,7 @@ use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::AdminError;
 use crate::service::management;
 use crate::service::plugins::{self, BindingChange, BindingEntry, NewBinding};
+use crate::service::shadow::admin::{self as shadow, ShadowReport, ShadowSettings};
 use crate::web::AppState;
 use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, patch, post, web};
@@ -44,6 +50,39 @@ pub struct BindingBody {
     pub position: Option<i32>,
     /// Whether it runs (default true).
     pub enabled: bool,
+    /// A candidate version running in shadow beside the live one; `null`
+    /// discards it.
+    pub shadow: Option<ShadowBody>,
+}
+
+/// A shadow candidate as it is set: the comparisons start again whenever
+/// it changes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowBody {
+    /// A version number of the binding's plugin.
+    pub version: i32,
+    /// The share of token requests it runs on, more than 0 and at most 1
+    /// (default 1).
+    #[serde(default = "every_request")]
+    pub share: f64,
+    /// Claims whose values comparisons show only as a sha256 prefix.
+    #[serde(default)]
+    pub sensitive_claims: Vec<String>,
+}
+
+fn every_request() -> f64 {
+    1.0
+}
+
+impl ShadowBody {
+    fn settings(&self) -> ShadowSettings {
+        ShadowSettings {
+            version: self.version,
+            share: Some(self.share),
+            sensitive_claims: self.sensitive_claims.clone(),
+        }
+    }
 }
 
 impl Default for BindingBody {
@@ -58,12 +97,23 @@ impl Default for BindingBody {
             failure_policy: String::new(),
             position: None,
             enabled: true,
+            shadow: None,
         }
     }
 }
 
-const BINDING_FIELDS: &[&str] =
-    &["plugin", "version", "grant_types", "client_ids", "config", "secrets", "failure_policy", "position", "enabled"];
+const BINDING_FIELDS: &[&str] = &[
+    "plugin",
+    "version",
+    "grant_types",
+    "client_ids",
+    "config",
+    "secrets",
+    "failure_policy",
+    "position",
+    "enabled",
+    "shadow",
+];
 
 impl BindingBody {
     fn of(e: &BindingEntry) -> BindingBody {
@@ -78,6 +128,11 @@ impl BindingBody {
             failure_policy: b.failure_policy.as_str().to_owned(),
             position: Some(b.position),
             enabled: b.enabled,
+            shadow: e.shadow.as_ref().map(|c| ShadowBody {
+                version: c.version,
+                share: c.share.get(),
+                sensitive_claims: c.sensitive_claims.clone(),
+            }),
         }
     }
 }
@@ -152,6 +207,9 @@ async fn create(
             disabled: !body.enabled,
         };
         let b = plugins::create_binding(&state.store, state.keys.master(), &actor, now, new)?;
+        if let Some(c) = &body.shadow {
+            shadow::set(&state.store, &actor, now, &b.id, &c.settings())?;
+        }
         find(&state, &b.id)
     })
     .await?;
@@ -232,6 +290,12 @@ async fn update(
         };
         let now = state.oauth.management.now();
         plugins::update_binding(&state.store, state.keys.master(), &actor, now, &id, change)?;
+        if after.shadow != before.shadow {
+            match &after.shadow {
+                Some(c) => shadow::set(&state.store, &actor, now, &id, &c.settings())?,
+                None => shadow::discard(&state.store, &actor, now, &id)?,
+            };
+        }
         find(&state, &id)
     })
     .await?;
@@ -272,6 +336,95 @@ async fn remove(
     no_content()
 }
 
+/// A binding's shadow candidate and how it compares with the live version:
+/// requests compared, differed, errors of each, p50/p99 of each, the latest
+/// differences per claim (values of sensitive claims hashed).
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = String, Path, description = "The binding's id")),
+    responses(
+        (status = 200, description = "The candidate and its comparison", body = ShadowReport),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such binding, or it has no candidate", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:bindings"]))
+)]
+#[get("/bindings/{id}/shadow")]
+async fn show_shadow(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let r = blocking(move || {
+        shadow::report(&state.store, &id)?
+            .ok_or_else(|| AdminError::NotFound(format!("shadow candidate of binding {id}")).into())
+    })
+    .await?;
+    ok(&r, None)
+}
+
+/// Makes the binding's candidate its live version and clears the shadow
+/// (audited as `binding.shadow.promote`).
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = String, Path, description = "The binding's id")),
+    responses(
+        (status = 200, description = "The binding, running the promoted version", body = BindingEntry),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such binding, or it has no candidate", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:bindings"]))
+)]
+#[post("/bindings/{id}/shadow/promote")]
+async fn promote_shadow(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
+    end_shadow(auth, state, id.into_inner(), true).await
+}
+
+/// Clears the binding's candidate; the live version stays (audited as
+/// `binding.shadow.discard`).
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = String, Path, description = "The binding's id")),
+    responses(
+        (status = 200, description = "The binding, without a candidate", body = BindingEntry),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such binding, or it has no candidate", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:bindings"]))
+)]
+#[post("/bindings/{id}/shadow/discard")]
+async fn discard_shadow(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Reply {
+    end_shadow(auth, state, id.into_inner(), false).await
+}
+
+async fn end_shadow(
+    auth: Bearer<scope::WriteBindings>,
+    state: web::Data<AppState>,
+    id: String,
+    promote: bool,
+) -> Reply {
+    let actor = auth.audit_name();
+    let entry = blocking(move || {
+        let now = state.oauth.management.now();
+        if promote {
+            shadow::promote(&state.store, &actor, now, &id)?;
+        } else {
+            shadow::discard(&state.store, &actor, now, &id)?;
+        }
+        find(&state, &id)
+    })
+    .await?;
+    let tag = etag_of(&entry)?;
+    ok(&entry, Some(tag))
+}
+
 /// Mounts the binding operations.
 pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
 where
@@ -282,5 +435,13 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(create).service(show).service(update).service(remove)
+    scope
+        .service(list)
+        .service(create)
+        .service(show)
+        .service(update)
+        .service(remove)
+        .service(show_shadow)
+        .service(promote_shadow)
+        .service(discard_shadow)
 }

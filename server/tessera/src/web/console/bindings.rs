@@ -2,13 +2,17 @@
 //! (claim rules for every client, hooks for listed clients), add, reorder,
 //! enable or disable, config and write-only secrets, failure policy.
 //! Changes reach the next token request on every node, with no restart.
+//! A binding's shadow candidate is shown on its page and set, promoted or
+//! discarded by `console::shadow`.
 
+use super::shadow::ShadowForm;
 use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, pretty,
     render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
 use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
+use crate::service::shadow::admin::{self as shadow_svc, ShadowReport};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -143,6 +147,44 @@ struct BindingPage {
     versions: Vec<i32>,
     clients: Vec<(String, String)>,
     choices: Vec<&'static str>,
+    /// The candidate and its comparison (`console/binding_shadow.html`).
+    shadow: Option<ShadowReport>,
+    shadow_form: ShadowForm,
+    shadow_errors: FieldErrors,
+}
+
+/// A binding's shadow report, if it has a candidate.
+async fn shadow_report(admin: &Admin, id: &str) -> Result<Option<ShadowReport>, ConsoleError> {
+    let (store, id) = (admin.state.store.clone(), id.to_owned());
+    Ok(blocking(move || shadow_svc::report(&store, &id)).await??)
+}
+
+/// The binding page again, with the shadow form's errors (from
+/// `console::shadow`).
+pub(super) async fn with_shadow_errors(admin: &Admin, id: String, shadow_form: ShadowForm, failure: Failure) -> Page {
+    let (shadow_errors, banner) = match failure {
+        Failure::Form(e, b) => (e, b),
+        Failure::Page(e) => return Err(e),
+    };
+    let entry = load(admin, id).await?;
+    let (plugins, versions, clients) = options(admin, Some(entry.binding.plugin_id.clone())).await?;
+    let shadow = shadow_report(admin, &entry.binding.id).await?;
+    let mut l = Layout::new(admin, "bindings", format!("Binding of {}", entry.plugin));
+    l.error = banner;
+    let page = BindingPage {
+        l,
+        form: form_of(&entry),
+        binding: Some(entry),
+        errors: FieldErrors::default(),
+        plugins,
+        versions,
+        clients,
+        choices: GrantType::advertised_names(),
+        shadow,
+        shadow_form,
+        shadow_errors,
+    };
+    Ok(render_form(true, &page))
 }
 
 /// Plugin names, the bound plugin's versions, and clients, for the form.
@@ -182,6 +224,9 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
         versions: vec![],
         clients,
         choices: GrantType::advertised_names(),
+        shadow: None,
+        shadow_form: ShadowForm::default(),
+        shadow_errors: FieldErrors::default(),
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -195,8 +240,23 @@ async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, 
     let title = if binding.is_some() { "Binding" } else { "New binding" };
     let mut l = Layout::new(admin, "bindings", title);
     l.error = banner;
-    let page =
-        BindingPage { l, binding, form, errors, plugins, versions, clients, choices: GrantType::advertised_names() };
+    let shadow = match &binding {
+        Some(e) => shadow_report(admin, &e.binding.id).await?,
+        None => None,
+    };
+    let page = BindingPage {
+        l,
+        binding,
+        form,
+        errors,
+        plugins,
+        versions,
+        clients,
+        choices: GrantType::advertised_names(),
+        shadow,
+        shadow_form: ShadowForm::default(),
+        shadow_errors: FieldErrors::default(),
+    };
     Ok(render_form(true, &page))
 }
 
@@ -235,7 +295,7 @@ async fn create(p: Posted<BindingForm>) -> Page {
     }
 }
 
-async fn load(admin: &Admin, id: String) -> Result<BindingEntry, ConsoleError> {
+pub(super) async fn load(admin: &Admin, id: String) -> Result<BindingEntry, ConsoleError> {
     let store = admin.state.store.clone();
     blocking(move || svc::binding_entry(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such binding."))
 }
@@ -259,6 +319,7 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
     let entry = load(&admin, id.into_inner()).await?;
     let (plugins, versions, clients) = options(&admin, Some(entry.binding.plugin_id.clone())).await?;
     let l = Layout::new(&admin, "bindings", format!("Binding of {}", entry.plugin)).with_done(q.done.as_deref());
+    let shadow = shadow_report(&admin, &entry.binding.id).await?;
     let page = BindingPage {
         l,
         form: form_of(&entry),
@@ -268,6 +329,9 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
         versions,
         clients,
         choices: GrantType::advertised_names(),
+        shadow,
+        shadow_form: ShadowForm::default(),
+        shadow_errors: FieldErrors::default(),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -59,6 +59,9 @@ fn notice(key: &str) -> Option<&'static str> {
         "rolled-back" => "Bindings now use the chosen version.",
         "rotated" => "Keys rotated.",
         "moved" => "Order changed.",
+        "shadow-set" => "The candidate runs in shadow from the next token request.",
+        "promoted" => "The candidate is now the live version.",
+        "discarded" => "The candidate was discarded; the live version stays.",
         _ => return None,
     })
 }

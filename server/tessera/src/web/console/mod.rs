@@ -13,6 +13,7 @@ mod dashboard;
 mod keys;
 mod logs;
 mod plugins;
+mod shadow;
 mod trusted_issuers;
 mod users;
 
@@ -67,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(apis::routes)
             .configure(plugins::routes)
             .configure(bindings::routes)
+            .configure(shadow::routes)
             .configure(keys::routes)
             .configure(logs::routes),
     );

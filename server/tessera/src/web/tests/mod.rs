@@ -13,5 +13,6 @@ mod oauth;
 mod par;
 mod rate_limit;
 mod revocation;
+mod shadow;
 mod test_panel;
 mod token_exchange;

@@ -496,13 +496,17 @@ on_both_backends!(users_round_trip_with_write_only_passwords, |backend: Backend|
     assert!(!r.body.to_string().contains("argon2"), "{}", r.body);
     // A service account: no password; created disabled.
     let r = m.post(paths::USERS, json!({"username": "svc-ci", "disabled": true})).await;
-    assert_eq!((r.status, r.body["has_password"].as_bool(), r.body["disabled"].as_bool()), (201, Some(false), Some(true)));
+    assert_eq!(
+        (r.status, r.body["has_password"].as_bool(), r.body["disabled"].as_bool()),
+        (201, Some(false), Some(true))
+    );
     let svc = r.body["id"].as_str().unwrap().to_owned();
 
     // List with a prefix, get with an ETag, merge patch.
     let r = m.get(&format!("{}?prefix=ad", paths::USERS)).await;
     documented(&doc, "get", "/api/v1/users", &r);
-    let names: Vec<&str> = r.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        r.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["ada"]);
     let r = m.get(&paths::user(&id)).await;
     documented(&doc, "get", "/api/v1/users/{id}", &r);

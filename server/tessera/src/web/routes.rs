@@ -96,11 +96,6 @@ pub mod api {
         format!("{PLUGINS}/{name}/versions/{version}")
     }
 
-    /// The component of one version of a plugin.
-    pub fn plugin_component(name: &str, version: i32) -> String {
-        format!("{PLUGINS}/{name}/versions/{version}/component")
-    }
-
     /// One binding.
     pub fn binding(id: &str) -> String {
         format!("{BINDINGS}/{id}")

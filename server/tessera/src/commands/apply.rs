@@ -287,7 +287,8 @@ fn run_steps(
                 }
             }
             ("users", Action::Update) => {
-                let patch = replacing(&pick(&c, USER_FIELDS), &pick(&w, USER_FIELDS));
+                let w = pick(&w, USER_FIELDS);
+                let patch = replacing(&only_keys_of(&c, &w), &w);
                 b.update(Kind::Users, id_of(ids, kind, &s.key)?, patch)?;
             }
             ("clients", Action::Create) => {
@@ -297,7 +298,7 @@ fn run_steps(
                 }
             }
             ("clients", Action::Update) => {
-                let patch = replacing(&c, &w);
+                let patch = replacing(&only_keys_of(&c, &w), &w);
                 b.update(Kind::Clients, id_of(ids, kind, &s.key)?, patch)?;
             }
             ("apis", action) => {
@@ -311,7 +312,8 @@ fn run_steps(
                 } else {
                     let mut current = object(&c);
                     current.insert("resource_servers".into(), client_ids(ids, &what, &c["resource_servers"])?);
-                    let patch = replacing(&Value::Object(current), &Value::Object(body));
+                    let body = Value::Object(body);
+                    let patch = replacing(&only_keys_of(&Value::Object(current), &body), &body);
                     b.update(Kind::Apis, id_of(ids, kind, &s.key)?, patch)?;
                 }
             }
@@ -390,8 +392,17 @@ fn run_steps(
     Ok(())
 }
 
+/// The fields of `fields` that `v` has (a hand-written file may leave
+/// some out: those keep their value).
 fn pick(v: &Value, fields: &[&str]) -> Value {
-    Value::Object(fields.iter().map(|f| ((*f).to_owned(), v[*f].clone())).collect())
+    Value::Object(fields.iter().filter_map(|f| v.get(*f).map(|x| ((*f).to_owned(), x.clone()))).collect())
+}
+
+/// `current` restricted to the members `wanted` names, so a patch leaves
+/// the others alone, as the plan (which compares only those) says.
+fn only_keys_of(current: &Value, wanted: &Value) -> Value {
+    let keys = wanted.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    pick(current, &keys.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Lowercase hex sha256, as components are named.
@@ -453,4 +464,52 @@ pub fn apply(b: &dyn Backend, a: ApplyArgs) -> anyhow::Result<()> {
     }
     super::output(a.json, &json!({"plan": listed, "applied": applied, "secrets": secrets}), &human);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn state(kind: &'static str, objects: &[(&str, Value)]) -> State {
+        let mut s = State::new();
+        s.insert(kind, objects.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
+        s
+    }
+
+    #[test]
+    fn the_plan_creates_updates_and_deletes_by_key_and_ignores_set_once_values() {
+        let current =
+            state("users", &[("ada", json!({"username": "ada", "roles": []})), ("bob", json!({"username": "bob"}))]);
+        let wanted = state(
+            "users",
+            &[
+                ("ada", json!({"username": "ada", "roles": ["ops"], "password": {"env": "P"}})),
+                ("eve", json!({"username": "eve"})),
+            ],
+        );
+        let steps: Vec<String> = plan(&current, &wanted, true)
+            .iter()
+            .map(|s| format!("{} {} {}", s.action.as_str(), s.key, s.fields.join(",")))
+            .collect();
+        assert_eq!(steps, ["update ada roles", "create eve ", "delete bob "]);
+        assert_eq!(plan(&current, &wanted, false).len(), 2, "--no-delete");
+        assert!(plan(&wanted, &wanted, true).is_empty(), "the password is set once, never compared");
+    }
+
+    #[test]
+    fn binding_secrets_compare_by_name_and_plugins_by_content() {
+        let b = |secret: &str| json!({"plugin": "p", "position": 1, "secrets": {"KEY": {"env": secret}}});
+        let (current, wanted) = (state("bindings", &[("0001-p", b("A"))]), state("bindings", &[("0001-p", b("B"))]));
+        assert!(plan(&current, &wanted, true).is_empty());
+        let p = |v: i64| json!({"name": "p", "versions": [{"version": v, "sha256": "aa"}]});
+        assert!(plan(&state("plugins", &[("p", p(1))]), &state("plugins", &[("p", p(4))]), true).is_empty());
+    }
+
+    #[test]
+    fn secrets_are_references_to_the_environment_never_values() {
+        assert!(from_env("x", &json!("plain")).unwrap_err().to_string().contains("{\"env\": \"NAME\"}"));
+        let err = from_env("x", &json!({"env": "TESSERA_TEST_SURELY_UNSET_VARIABLE"})).unwrap_err();
+        assert!(err.to_string().contains("TESSERA_TEST_SURELY_UNSET_VARIABLE is not set"));
+    }
 }

@@ -316,3 +316,27 @@ impl Backend for Local<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::web::api::body::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn a_replacing_patch_makes_the_current_value_exactly_the_wanted_one() {
+        let current =
+            json!({"name": "a", "config": {"keep": 1, "drop": 2, "deep": {"x": 1}}, "roles": ["a"], "gone": true});
+        let wanted = json!({"name": "b", "config": {"keep": 1, "deep": {"y": 2}}, "roles": []});
+        let patch = replacing(&current, &wanted);
+        assert_eq!(
+            patch,
+            json!({"name": "b", "config": {"drop": null, "deep": {"x": null, "y": 2}}, "roles": [], "gone": null})
+        );
+        let mut merged = current.clone();
+        merge_patch(&mut merged, &patch);
+        assert_eq!(merged, wanted);
+        assert_eq!(replacing(&wanted, &wanted), json!({}), "nothing to change: an empty patch");
+    }
+}

@@ -521,3 +521,87 @@ on_both_backends!(uploads_follow_the_signature_policy, |backend: Backend| async 
     let r = m.send(Method::POST, &paths::plugin_versions("rule"), |b| b.multipart(form)).await;
     assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(1)), "{}", r.body);
 });
+
+on_both_backends!(users_round_trip_with_write_only_passwords, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let doc = openapi(&s.base).await;
+    let m = mgmt(&s, "read:users,write:users").await;
+
+    // Create with a password: hashed as the console does, never returned.
+    let body = json!({"username": "ada", "password": "a long enough password", "email": "ada@example.com",
+        "roles": ["ops"], "profile": {"name": "Ada"}});
+    let r = m.post(paths::USERS, body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    documented(&doc, "post", "/api/v1/users", &r);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.header("location"), paths::user(&id));
+    assert_eq!((r.body["has_password"].as_bool(), r.body.get("password")), (Some(true), None));
+    assert!(!r.body.to_string().contains("argon2"), "{}", r.body);
+    // A service account: no password; created disabled.
+    let r = m.post(paths::USERS, json!({"username": "svc-ci", "disabled": true})).await;
+    assert_eq!(
+        (r.status, r.body["has_password"].as_bool(), r.body["disabled"].as_bool()),
+        (201, Some(false), Some(true))
+    );
+    let svc = r.body["id"].as_str().unwrap().to_owned();
+
+    // List with a prefix, get with an ETag, merge patch.
+    let r = m.get(&format!("{}?prefix=ad", paths::USERS)).await;
+    documented(&doc, "get", "/api/v1/users", &r);
+    let names: Vec<&str> =
+        r.body["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ada"]);
+    let r = m.get(&paths::user(&id)).await;
+    documented(&doc, "get", "/api/v1/users/{id}", &r);
+    let etag = r.header("etag");
+    let r = m.patch(&paths::user(&id), &etag, json!({"roles": ["ops", "admin"], "metadata": {"team": "core"}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    documented(&doc, "patch", "/api/v1/users/{id}", &r);
+    assert_eq!((r.body["roles"].clone(), r.body["email"].clone()), (json!(["ops", "admin"]), json!("ada@example.com")));
+    let r = m.patch(&paths::user(&id), &etag, json!({"roles": []})).await;
+    assert_eq!((r.status, r.problem()), (412, "urn:tessera:problem:precondition-failed"));
+    let r = m.patch(&paths::user(&id), "*", json!({"password": "another long password"})).await;
+    assert_eq!((r.status, r.bad_field()), (400, "password"), "the password has its own sub-resource");
+    let r = m.patch(&paths::user(&id), "*", json!({"username": "bob"})).await;
+    assert_eq!((r.status, r.bad_field()), (400, "username"));
+    let r = m.patch(&paths::user(&svc), "*", json!({"disabled": false})).await;
+    assert_eq!(r.body["disabled"], false);
+
+    // The password: If-Match and the length rule apply; it is set, never read.
+    let etag = m.get(&paths::user(&id)).await.header("etag");
+    let password_path = paths::user_password(&id);
+    let put = |pw: &'static str, tag: String| {
+        m.send(Method::PUT, &password_path, move |b| b.header("if-match", tag).json(&json!({"password": pw})))
+    };
+    let r = put("short", etag.clone()).await;
+    assert_eq!((r.status, r.bad_field()), (400, "password"));
+    let r = m.send(Method::PUT, &paths::user_password(&id), |b| b.json(&json!({"password": "x"}))).await;
+    assert_eq!(r.status, 428);
+    let r = put("the new long password", etag).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    documented(&doc, "put", "/api/v1/users/{id}/password", &r);
+    let r = put("the newer long password", "\"stale\"".to_owned()).await;
+    assert_eq!((r.status, r.problem()), (412, "urn:tessera:problem:precondition-failed"));
+
+    // Duplicates, missing scope, delete, audit.
+    let r = m.post(paths::USERS, json!({"username": "ada"})).await;
+    assert_eq!((r.status, r.problem()), (409, "urn:tessera:problem:conflict"));
+    let reader = mgmt(&s, "read:users").await;
+    let r = reader.post(paths::USERS, json!({"username": "eve"})).await;
+    assert_eq!((r.status, r.problem()), (403, "urn:tessera:problem:insufficient-scope"));
+    assert!(r.header("www-authenticate").contains("scope=\"write:users\""));
+    let r = m.get(&paths::user(&svc)).await;
+    assert_eq!(m.delete(&paths::user(&svc), &r.header("etag")).await.status, 204);
+    assert_eq!(m.get(&paths::user(&svc)).await.status, 404);
+    let actor = format!("client:{}", m.client_id);
+    let actions: Vec<String> = s
+        .cli(&["audit", "export"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["actor"] == actor.as_str())
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    for a in ["user.create", "user.update", "user.disable", "user.enable", "user.password.reset", "user.delete"] {
+        assert!(actions.iter().any(|x| x == a), "{a} not audited as {actor}: {actions:?}");
+    }
+});

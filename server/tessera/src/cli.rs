@@ -1,4 +1,6 @@
-//! The command line: `tessera [--data-dir DIR] [--database-url URL] [--config FILE] COMMAND`.
+//! The command line: `tessera [--data-dir DIR] [--database-url URL] [--config FILE] COMMAND`,
+//! or `tessera --server URL [--client-id ID] COMMAND` against a running
+//! server's management API (`commands/remote.rs`).
 //!
 //! Flag names and `--json` output are an interface that scripts and CI
 //! pipelines rely on (README, "A machine token in one minute"): add, never rename.
@@ -19,6 +21,32 @@ pub struct Cli {
     /// TOML configuration file (before the command: `binding create --config` is the binding's JSON).
     #[arg(long, env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Work on this running server through its management API instead of
+    /// the local database, e.g. https://auth.example.com (also `server` in
+    /// the CLI config). The user, client, api, plugin, binding, export and
+    /// apply commands work remotely; the others only on the server's machine.
+    #[arg(long, global = true, env = "TESSERA_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The management client (`tessera mgmt-client create`) for --server.
+    // Its own id: `client secret add CLIENT_ID` has a positional `client_id`.
+    #[arg(id = "mgmt_client_id", long = "client-id", global = true, env = "TESSERA_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Its secret (visible in the process list: prefer TESSERA_CLIENT_SECRET
+    /// or the CLI config).
+    #[arg(
+        id = "mgmt_client_secret",
+        long = "client-secret",
+        global = true,
+        env = "TESSERA_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<String>,
+    /// The CLI config, TOML with `server`, `client_id` and `client_secret`
+    /// (refused if others may read it while it holds a secret). Default:
+    /// $XDG_CONFIG_HOME/tessera/cli.toml, if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cli_config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -61,6 +89,43 @@ pub enum Command {
     /// Clients of the management API (`/api/v1/`), for automation.
     #[command(subcommand)]
     MgmtClient(MgmtClientCommand),
+    /// Write users, clients, APIs, plugins (with their components) and
+    /// bindings as a directory of JSON files, one object per file, for git.
+    Export(ExportArgs),
+    /// Make the server match a directory written by `export`: print the
+    /// plan (create, update, delete), and carry it out with --yes.
+    Apply(ApplyArgs),
+}
+
+/// `export` flags.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The directory to write (created if missing; files of objects that no
+    /// longer exist are removed).
+    pub dir: PathBuf,
+    /// Include users' password hashes (argon2 PHC strings); only on the
+    /// server's machine: the management API never returns them.
+    #[arg(long)]
+    pub with_password_hashes: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `apply` flags.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The directory (as `export` writes it).
+    pub dir: PathBuf,
+    /// Carry out the plan; without it, only print it.
+    #[arg(long)]
+    pub yes: bool,
+    /// Leave objects the directory does not name alone (no deletes).
+    #[arg(long)]
+    pub no_delete: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mgmt-client` subcommands.
@@ -80,7 +145,7 @@ pub struct MgmtClientCreateArgs {
     pub name: String,
     /// Scopes it may obtain, comma-separated (read:clients, write:clients,
     /// read:apis, write:apis, read:plugins, write:plugins, read:bindings,
-    /// write:bindings); default: all of them.
+    /// write:bindings, read:users, write:users); default: all of them.
     #[arg(long)]
     pub scopes: Option<String>,
     /// Print one JSON object.
@@ -179,6 +244,64 @@ pub struct ServeArgs {
 pub enum UserCommand {
     /// Create a user.
     Create(UserCreateArgs),
+    /// List users: id, username, e-mail, disabled.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user (never the password or its hash).
+    Show {
+        /// The user's id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user; flags not given keep the stored value.
+    Update(UserUpdateArgs),
+    /// Set a user's password; their sessions and refresh tokens end.
+    Password(UserPasswordArgs),
+    /// Delete a user with their sessions, consents and refresh tokens.
+    Delete {
+        /// The user's id.
+        id: String,
+    },
+}
+
+/// `user update` flags: each one given replaces the stored value.
+#[derive(Debug, Args)]
+pub struct UserUpdateArgs {
+    /// The user's id.
+    pub id: String,
+    /// E-mail address; empty: none.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Metadata, a JSON object.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Profile (OIDC standard claims such as name), a JSON object.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Roles, comma-separated; empty: none.
+    #[arg(long)]
+    pub roles: Option<String>,
+    /// Disable (true) or enable (false); disabling ends their grants.
+    #[arg(long, value_name = "true|false")]
+    pub disabled: Option<bool>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `user password` flags.
+#[derive(Debug, Args)]
+pub struct UserPasswordArgs {
+    /// The user's id.
+    pub id: String,
+    /// The new password (8 characters or more).
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// `user create` flags.
@@ -427,6 +550,25 @@ pub struct SecretRevokeArgs {
 pub enum ApiCommand {
     /// Create an API.
     Create(ApiCreateArgs),
+    /// List APIs: id, identifier, algorithm, name.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an API.
+    Show {
+        /// The API's id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an API (tokens already issued stay valid until they expire).
+    Delete {
+        /// The API's id.
+        id: String,
+    },
 }
 
 /// `api create` flags.
@@ -480,6 +622,14 @@ pub enum PluginCommand {
     Upload(PluginUploadArgs),
     /// List plugins and their latest versions.
     List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a plugin: its versions and the bindings that run it.
+    Show {
+        /// The plugin name.
+        name: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -646,8 +796,28 @@ pub enum BindingCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show a binding.
+    Show {
+        /// The binding id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change a binding: version, position, enabled, config, policy, secrets.
     Update(BindingUpdateArgs),
+    /// Point one binding at another version of its plugin (a rollback or
+    /// an upgrade); `plugin rollback` moves every binding of a plugin.
+    Rollback {
+        /// The binding id.
+        id: String,
+        /// The version number to run.
+        #[arg(long)]
+        to: i32,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Enable a binding.
     Enable {
         /// The binding id.
@@ -667,7 +837,7 @@ pub enum BindingCommand {
     /// compare them, then promote or discard it.
     #[command(subcommand)]
     Shadow(ShadowCommand),
-    /// Recent plugin runs, newest first.
+    /// Recent plugin runs, newest first (on the server's machine only).
     Runs {
         /// Only this binding's runs.
         #[arg(long)]

@@ -22,6 +22,9 @@ use std::sync::Arc;
 const ENV_PREFIX: &str = "TESSERA_";
 /// `TESSERA_CONFIG` names the file (read by the command line), not a key.
 const ENV_CONFIG: &str = "config";
+/// `TESSERA_*` variables the command line reads itself for `--server`
+/// (`cli.rs`): not configuration keys, and not typos to warn about.
+const ENV_CLI: [&str; 3] = ["server", "client_id", "client_secret"];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -802,7 +805,7 @@ pub fn unknown_env_vars(vars: impl IntoIterator<Item = String>) -> Vec<UnknownEn
     vars.into_iter()
         .filter_map(|name| {
             let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase().replace("__", ".");
-            if key == ENV_CONFIG || known.contains(&key) {
+            if key == ENV_CONFIG || ENV_CLI.contains(&key.as_str()) || known.contains(&key) {
                 return None;
             }
             let upper = name.to_ascii_uppercase();
@@ -980,6 +983,8 @@ mod tests {
         let vars = [
             "TESSERA_LISTEN",
             "TESSERA_CONFIG",
+            "TESSERA_SERVER",
+            "TESSERA_CLIENT_SECRET",
             "TESSERA_TOKENS__AUTHORIZATION_CODE_SECS",
             "TESSERA_PLUGINS__DEADLINE_MS",
             "TESSERA_LISEN",

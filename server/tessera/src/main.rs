@@ -5,11 +5,16 @@ use clap::Parser;
 use std::process::ExitCode;
 use tessera::cli::{self, Cli, Command};
 use tessera::commands;
+use tessera::commands::backend::Local;
 use tessera::config::{Config, FlagOverrides, LogFormat};
 use tessera::telemetry::Otlp;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let remote = match commands::remote::remote_settings(&cli) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("{e:#}"), 2),
+    };
     let (listen, issuer, admin_listen) = match &cli.command {
         Command::Serve(a) => (a.listen.clone(), a.issuer.clone(), a.admin_listen.clone()),
         _ => (None, None, None),
@@ -82,9 +87,14 @@ fn main() -> ExitCode {
             };
         }
         // A copy of the database as it is: no migration, no key creation.
-        Command::Backup(args) => return exit_code(commands::backup::run(&config, &args.path, args.json)),
+        Command::Backup(args) if remote.is_none() => {
+            return exit_code(commands::backup::run(&config, &args.path, args.json));
+        }
         other => other,
     };
+    if let Some(settings) = remote {
+        return exit_code(commands::remote::run(settings, command));
+    }
     exit_code(run(command, config, otlp))
 }
 
@@ -113,12 +123,18 @@ fn run(command: Command, config: Config, otlp: Option<Otlp>) -> anyhow::Result<(
         }
         // Answered in `main`, before any migration.
         Command::Backup(_) => Ok(()),
-        Command::User(c) => commands::admin::user(&ctx, c),
-        Command::Client(c) => commands::admin::client(&ctx, c),
-        Command::Api(c) => commands::admin::api(&ctx, c),
+        Command::User(c) => commands::resources::user(&Local::new(&ctx), c),
+        Command::Client(c) => commands::resources::client(&Local::new(&ctx), c),
+        Command::Api(c) => commands::resources::api(&Local::new(&ctx), c),
         Command::Keys(c) => commands::admin::keys(&ctx, c),
-        Command::Plugin(c) => commands::plugins::plugin(&ctx, c),
-        Command::Binding(c) => commands::plugins::binding(&ctx, c),
+        Command::Plugin(c) => commands::pipeline::plugin(&Local::new(&ctx), c),
+        Command::Binding(cli::BindingCommand::Runs { binding, limit, json }) => {
+            commands::plugins::runs(&ctx, binding.as_deref(), limit, json)
+        }
+        Command::Binding(cli::BindingCommand::Shadow(c)) => commands::shadow::shadow(&ctx, c),
+        Command::Binding(c) => commands::pipeline::binding(&Local::new(&ctx), c),
+        Command::Export(a) => commands::export::export(&Local::new(&ctx), a),
+        Command::Apply(a) => commands::apply::apply(&Local::new(&ctx), a),
         Command::Admin(c) => commands::admin::admin(&ctx, c),
         Command::Audit(c) => commands::audit::audit(&ctx, c),
         Command::MgmtClient(c) => commands::mgmt::mgmt_client(&ctx, c),

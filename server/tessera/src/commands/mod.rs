@@ -2,11 +2,17 @@
 //! `--json`, or a short human summary otherwise.
 
 pub mod admin;
+pub mod apply;
 pub mod audit;
+pub mod backend;
 pub mod backup;
+pub mod export;
 pub mod mgmt;
+pub mod pipeline;
 pub mod plugin_author;
 pub mod plugins;
+pub mod remote;
+pub mod resources;
 pub mod serve;
 pub mod shadow;
 

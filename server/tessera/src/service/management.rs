@@ -10,7 +10,7 @@ use crate::plugin_signatures::SignaturePolicy;
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, NewClient};
 use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
 use crate::service::plugins::{self, BindingEntry, NewUpload};
-use crate::service::views::{ApiView, ClientView, PluginVersionView, PluginView};
+use crate::service::views::{ApiView, ClientView, PluginVersionView, PluginView, UserView};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
@@ -50,7 +50,7 @@ pub struct Page<T> {
 /// neither repeat nor shift a page. `name` is what `prefix` filters on.
 ///
 /// The rows come whole from the store: the resources paged this way
-/// (clients, APIs, plugins, bindings) are configuration, hundreds of rows,
+/// (users, clients, APIs, plugins, bindings) are configuration, hundreds of rows,
 /// not millions.
 pub fn page<T>(
     rows: Vec<T>,
@@ -94,6 +94,12 @@ pub fn clients_page(store: &Store, req: &PageRequest) -> Result<Page<ClientView>
     page(all, req, |c| key(&[&c.name, &c.id]), |c| &c.name)
 }
 
+/// A page of users, by username then id; `prefix` filters the username.
+pub fn users_page(store: &Store, req: &PageRequest) -> Result<Page<UserView>, AdminError> {
+    let all = admin::list_users(store, "", 0, i64::MAX)?;
+    page(all, req, |u| key(&[&u.username, &u.id]), |u| &u.username)
+}
+
 /// A page of APIs, by identifier; `prefix` filters the identifier.
 pub fn apis_page(store: &Store, req: &PageRequest) -> Result<Page<ApiView>, AdminError> {
     let all = admin::list_apis(store, 0, i64::MAX)?;
@@ -123,6 +129,15 @@ pub fn plugin(store: &Store, name: &str) -> Result<Option<PluginView>, StoreErro
 /// A plugin's versions, newest first; `None` if the plugin does not exist.
 pub fn plugin_versions(store: &Store, name: &str) -> Result<Option<Vec<PluginVersionView>>, StoreError> {
     Ok(plugins::plugin_detail(store, name)?.map(|d| d.versions))
+}
+
+/// The component of version `number` of plugin `name`; `None` if either
+/// does not exist (what `tessera export` writes beside the plugin).
+pub fn component(store: &Store, name: &str, number: i32) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut conn = store.conn()?;
+    let Some(p) = plugin_rows::find_by_name(&mut conn, name)? else { return Ok(None) };
+    let Some(v) = plugin_rows::version_by_number(&mut conn, &p.id, Some(number))? else { return Ok(None) };
+    Ok(Some(plugin_rows::wasm(&mut conn, &v.id)?))
 }
 
 /// Lowercase hex sha256, as the plugin host names components.

@@ -19,7 +19,7 @@ use tessera_store::users::User;
 use utoipa::ToSchema;
 
 /// A user, without the password hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
     /// Row id.
     pub id: String,
@@ -28,8 +28,10 @@ pub struct UserView {
     /// E-mail.
     pub email: Option<String>,
     /// Profile object (OIDC standard claims).
+    #[schema(value_type = Object)]
     pub profile: Value,
     /// Metadata object.
+    #[schema(value_type = Object)]
     pub metadata: Value,
     /// Role names.
     pub roles: Vec<String>,

@@ -58,6 +58,8 @@ pub mod api {
     pub const PLUGINS: &str = "/api/v1/plugins";
     /// Bindings: list (GET) and create (POST).
     pub const BINDINGS: &str = "/api/v1/bindings";
+    /// Users: list (GET) and create (POST).
+    pub const USERS: &str = "/api/v1/users";
 
     /// One client.
     pub fn client(id: &str) -> String {
@@ -112,6 +114,16 @@ pub mod api {
     /// Clears a binding's candidate (POST).
     pub fn binding_shadow_discard(id: &str) -> String {
         format!("{BINDINGS}/{id}/shadow/discard")
+    }
+
+    /// One user.
+    pub fn user(id: &str) -> String {
+        format!("{USERS}/{id}")
+    }
+
+    /// A user's password (PUT sets it; it is never read).
+    pub fn user_password(id: &str) -> String {
+        format!("{USERS}/{id}/password")
     }
 
     /// A management path relative to [`PREFIX`], as its scope mounts it.

@@ -20,8 +20,8 @@ pub use keys::{list_keys, rotate_keys};
 pub use overview::{Dashboard, NamedFigure, audit_events, dashboard};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{
-    NewUser, UserEdit, create_user, delete_user, find_user, list_users, set_user_disabled, set_user_password,
-    update_user,
+    NewUser, UserEdit, create_user, delete_user, find_user, import_password_hash, list_users, set_user_disabled,
+    set_user_password, update_user,
 };
 
 use crate::clock;

@@ -147,6 +147,21 @@ pub fn set_user_password(store: &Store, actor: &str, now: i64, id: &str, passwor
     })
 }
 
+/// Sets a password hash exported from another Tessera (`tessera export
+/// --with-password-hashes`, then `apply` on the server's machine): an
+/// argon2 PHC string, checked to be one, never a plain password. The user's
+/// grants end as with a new password.
+pub fn import_password_hash(store: &Store, actor: &str, now: i64, id: &str, hash: &str) -> Result<User, AdminError> {
+    if !hash.starts_with("$argon2") || argon2::PasswordHash::new(hash).is_err() {
+        return Err(invalid("password_hash", "is not an argon2 PHC string (as `tessera export` writes it)"));
+    }
+    let hash = hash.to_owned();
+    change_user(store, actor, now, id, "user.password.import", Grants::End, |u| {
+        u.password_hash = Some(hash);
+        Ok(json!({"username": u.username}))
+    })
+}
+
 /// Disables or re-enables a user; a disabled user cannot sign in and gets
 /// no tokens, and disabling ends their access and refresh tokens, browser
 /// sessions and pending codes (re-enabling brings none of them back).

@@ -47,11 +47,15 @@ pub enum ManagementScope {
     ReadBindings,
     /// Create, change and delete bindings.
     WriteBindings,
+    /// List and read users (never their password hashes).
+    ReadUsers,
+    /// Create, change and delete users; set their passwords.
+    WriteUsers,
 }
 
 impl ManagementScope {
     /// Every scope, in the order the management API registers them.
-    pub const ALL: [ManagementScope; 8] = [
+    pub const ALL: [ManagementScope; 10] = [
         ManagementScope::ReadClients,
         ManagementScope::WriteClients,
         ManagementScope::ReadApis,
@@ -60,6 +64,8 @@ impl ManagementScope {
         ManagementScope::WritePlugins,
         ManagementScope::ReadBindings,
         ManagementScope::WriteBindings,
+        ManagementScope::ReadUsers,
+        ManagementScope::WriteUsers,
     ];
 
     /// The scope's wire name (`action:resource`), the one table of names.
@@ -73,6 +79,8 @@ impl ManagementScope {
             ManagementScope::WritePlugins => "write:plugins",
             ManagementScope::ReadBindings => "read:bindings",
             ManagementScope::WriteBindings => "write:bindings",
+            ManagementScope::ReadUsers => "read:users",
+            ManagementScope::WriteUsers => "write:users",
         }
     }
 

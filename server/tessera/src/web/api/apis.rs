@@ -6,6 +6,7 @@ use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
 use super::problem::{Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
+use crate::crypto::MasterKey;
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi};
 use crate::service::management;
 use crate::service::views::ApiView;
@@ -13,8 +14,9 @@ use crate::web::AppState;
 use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
+use tessera_store::Store;
 use utoipa::ToSchema;
 
 /// An API as it is created and patched (JSON Merge Patch applies to this
@@ -77,8 +79,65 @@ pub struct CreatedApi {
     pub hs256_secret: Option<String>,
 }
 
-fn find(state: &AppState, id: &str) -> Result<ApiView, Problem> {
-    admin::find_api(&state.store, id)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("api {id}"))))
+/// The API `id`, or 404.
+pub fn find(store: &Store, id: &str) -> Result<ApiView, Problem> {
+    admin::find_api(store, id)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("api {id}"))))
+}
+
+/// Creates an API from a create body (`default_lifetime_secs` when it
+/// names none): the one path of `POST /apis` and of the CLI's local backend.
+pub fn create_api(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    now: i64,
+    default_lifetime_secs: i64,
+    body: Map<String, Value>,
+) -> Result<CreatedApi, Problem> {
+    let body: ApiBody = parse_fields(body, API_FIELDS)?;
+    let new = NewApi {
+        alg: body.alg()?,
+        identifier: body.identifier,
+        name: Some(body.name),
+        token_lifetime_secs: body.token_lifetime_secs.unwrap_or(default_lifetime_secs),
+        scopes: body.scopes,
+        resource_servers: body.resource_servers,
+    };
+    let (api, secret) = admin::create_api(store, master, actor, now, new)?;
+    Ok(CreatedApi { api: find(store, &api.id)?, hs256_secret: secret })
+}
+
+/// Applies a merge patch to API `id` (after checking `if_match`, when
+/// given, against its ETag): the one path of `PATCH /apis/{id}` and of the
+/// CLI's local backend.
+pub fn patch_api(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    id: &str,
+    if_match: Option<&str>,
+    patch: &Value,
+) -> Result<ApiView, Problem> {
+    let current = find(store, id)?;
+    if let Some(tag) = if_match {
+        etag::check(tag, &etag_of(&current)?)?;
+    }
+    let mut merged = serde_json::to_value(ApiBody::of(&current)).map_err(Problem::internal)?;
+    merge_patch(&mut merged, patch);
+    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged API is an object")) };
+    let body: ApiBody = parse_fields(merged, API_FIELDS)?;
+    if body.identifier != current.identifier {
+        return Err(Problem::field("identifier", "cannot change: tokens already carry it as their audience"));
+    }
+    let edit = ApiEdit {
+        alg: body.alg()?,
+        name: body.name,
+        token_lifetime_secs: body.token_lifetime_secs.unwrap_or(current.token_lifetime_secs),
+        scopes: body.scopes,
+        resource_servers: body.resource_servers,
+    };
+    admin::update_api(store, actor, now, id, edit)?;
+    find(store, id)
 }
 
 /// Lists APIs, by identifier (`prefix` filters the identifier).
@@ -120,24 +179,14 @@ async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Reply {
-    let body: ApiBody = parse_fields(json_object(&req, payload, false).await?, API_FIELDS)?;
-    let alg = body.alg()?;
+    let body = json_object(&req, payload, false).await?;
     let actor = auth.audit_name();
-    let (view, secret) = blocking(move || {
+    let made = blocking(move || {
         let now = state.oauth.management.now();
-        let new = NewApi {
-            identifier: body.identifier,
-            name: Some(body.name),
-            alg,
-            token_lifetime_secs: body.token_lifetime_secs.unwrap_or(state.admin.api_lifetime_secs),
-            scopes: body.scopes,
-            resource_servers: body.resource_servers,
-        };
-        let (api, secret) = admin::create_api(&state.store, state.keys.master(), &actor, now, new)?;
-        Ok((find(&state, &api.id)?, secret))
+        create_api(&state.store, state.keys.master(), &actor, now, state.admin.api_lifetime_secs, body)
     })
     .await?;
-    created(&paths::api(&view.id), &CreatedApi { api: view, hs256_secret: secret })
+    created(&paths::api(&made.api.id), &made)
 }
 
 /// One API.
@@ -155,7 +204,7 @@ async fn create(
 )]
 #[get("/apis/{id}")]
 async fn show(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let a = blocking(move || find(&state, &id)).await?;
+    let a = blocking(move || find(&state.store, &id)).await?;
     let tag = etag_of(&a)?;
     ok(&a, Some(tag))
 }
@@ -191,25 +240,8 @@ async fn update(
     let patch = Value::Object(json_object(&req, payload, true).await?);
     let actor = auth.audit_name();
     let api = blocking(move || {
-        let current = find(&state, &id)?;
-        etag::check(&if_match, &etag_of(&current)?)?;
-        let mut merged = serde_json::to_value(ApiBody::of(&current)).map_err(Problem::internal)?;
-        merge_patch(&mut merged, &patch);
-        let Value::Object(merged) = merged else { return Err(Problem::internal("a merged API is an object")) };
-        let body: ApiBody = parse_fields(merged, API_FIELDS)?;
-        if body.identifier != current.identifier {
-            return Err(Problem::field("identifier", "cannot change: tokens already carry it as their audience"));
-        }
-        let edit = ApiEdit {
-            alg: body.alg()?,
-            name: body.name,
-            token_lifetime_secs: body.token_lifetime_secs.unwrap_or(current.token_lifetime_secs),
-            scopes: body.scopes,
-            resource_servers: body.resource_servers,
-        };
         let now = state.oauth.management.now();
-        admin::update_api(&state.store, &actor, now, &id, edit)?;
-        find(&state, &id)
+        patch_api(&state.store, &actor, now, &id, Some(&if_match), &patch)
     })
     .await?;
     let tag = etag_of(&api)?;
@@ -242,7 +274,7 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state, &id)?)?)?;
+        etag::check(&if_match, &etag_of(&find(&state.store, &id)?)?)?;
         let now = state.oauth.management.now();
         Ok(admin::delete_api(&state.store, &actor, now, &id)?)
     })

@@ -33,7 +33,18 @@ pub mod scope {
         )*};
     }
 
-    scopes!(ReadClients, WriteClients, ReadApis, WriteApis, ReadPlugins, WritePlugins, ReadBindings, WriteBindings);
+    scopes!(
+        ReadClients,
+        WriteClients,
+        ReadApis,
+        WriteApis,
+        ReadPlugins,
+        WritePlugins,
+        ReadBindings,
+        WriteBindings,
+        ReadUsers,
+        WriteUsers
+    );
 }
 
 /// A request made with a valid management token holding `S`'s scope.

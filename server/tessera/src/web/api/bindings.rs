@@ -13,6 +13,7 @@ use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
 use super::problem::{Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
+use crate::crypto::MasterKey;
 use crate::service::admin::AdminError;
 use crate::service::management;
 use crate::service::plugins::{self, BindingChange, BindingEntry, NewBinding};
@@ -22,6 +23,7 @@ use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tessera_store::Store;
 use utoipa::ToSchema;
 
 /// A binding as it is created and patched (JSON Merge Patch applies to this
@@ -146,8 +148,83 @@ pub struct BindingList {
     pub next_cursor: Option<String>,
 }
 
-fn find(state: &AppState, id: &str) -> Result<BindingEntry, Problem> {
-    plugins::binding_entry(&state.store, id)?.ok_or_else(|| AdminError::NotFound(format!("binding {id}")).into())
+/// The binding `id`, or 404.
+pub fn find(store: &Store, id: &str) -> Result<BindingEntry, Problem> {
+    plugins::binding_entry(store, id)?.ok_or_else(|| AdminError::NotFound(format!("binding {id}")).into())
+}
+
+/// Creates a binding from a create body: the one path of `POST /bindings`
+/// and of the CLI's local backend.
+pub fn create_binding(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    now: i64,
+    body: Map<String, Value>,
+) -> Result<BindingEntry, Problem> {
+    let body: BindingBody = parse_fields(body, BINDING_FIELDS)?;
+    let new = NewBinding {
+        plugin: match body.version {
+            Some(v) => format!("{}@{v}", body.plugin),
+            None => body.plugin,
+        },
+        grant_types: body.grant_types,
+        clients: body.client_ids,
+        config: body.config,
+        secrets: body.secrets.unwrap_or_default(),
+        failure_policy: Some(body.failure_policy).filter(|p| !p.is_empty()),
+        position: body.position,
+        disabled: !body.enabled,
+    };
+    let b = plugins::create_binding(store, master, actor, now, new)?;
+    if let Some(c) = &body.shadow {
+        shadow::set(store, actor, now, &b.id, &c.settings())?;
+    }
+    find(store, &b.id)
+}
+
+/// Applies a merge patch to binding `id` (after checking `if_match`, when
+/// given, against its ETag): the one path of `PATCH /bindings/{id}` and of
+/// the CLI's local backend. Only the fields that differ are changed.
+pub fn patch_binding(
+    store: &Store,
+    master: &MasterKey,
+    actor: &str,
+    now: i64,
+    id: &str,
+    if_match: Option<&str>,
+    patch: &Value,
+) -> Result<BindingEntry, Problem> {
+    let current = find(store, id)?;
+    if let Some(tag) = if_match {
+        etag::check(tag, &etag_of(&current)?)?;
+    }
+    let before = BindingBody::of(&current);
+    let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
+    merge_patch(&mut merged, patch);
+    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged binding is an object")) };
+    let after: BindingBody = parse_fields(merged, BINDING_FIELDS)?;
+    if after.plugin != before.plugin {
+        return Err(Problem::field("plugin", "cannot change; bind the other plugin with a new binding"));
+    }
+    let change = BindingChange {
+        version: after.version.filter(|v| Some(*v) != before.version),
+        position: after.position.filter(|p| Some(*p) != before.position),
+        enabled: Some(after.enabled).filter(|e| *e != before.enabled),
+        config: Some(after.config.clone()).filter(|c| *c != before.config),
+        failure_policy: Some(after.failure_policy.clone()).filter(|p| *p != before.failure_policy),
+        secrets: after.secrets.clone(),
+        grant_types: Some(after.grant_types.clone()).filter(|g| *g != before.grant_types),
+        clients: Some(after.client_ids.clone()).filter(|c| *c != before.client_ids),
+    };
+    plugins::update_binding(store, master, actor, now, id, change)?;
+    if after.shadow != before.shadow {
+        match &after.shadow {
+            Some(c) => shadow::set(store, actor, now, id, &c.settings())?,
+            None => shadow::discard(store, actor, now, id)?,
+        };
+    }
+    find(store, id)
 }
 
 /// Lists bindings in pipeline order (`prefix` filters the plugin's name).
@@ -189,28 +266,11 @@ async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Reply {
-    let body: BindingBody = parse_fields(json_object(&req, payload, false).await?, BINDING_FIELDS)?;
+    let body = json_object(&req, payload, false).await?;
     let actor = auth.audit_name();
     let entry = blocking(move || {
         let now = state.oauth.management.now();
-        let new = NewBinding {
-            plugin: match body.version {
-                Some(v) => format!("{}@{v}", body.plugin),
-                None => body.plugin,
-            },
-            grant_types: body.grant_types,
-            clients: body.client_ids,
-            config: body.config,
-            secrets: body.secrets.unwrap_or_default(),
-            failure_policy: Some(body.failure_policy).filter(|p| !p.is_empty()),
-            position: body.position,
-            disabled: !body.enabled,
-        };
-        let b = plugins::create_binding(&state.store, state.keys.master(), &actor, now, new)?;
-        if let Some(c) = &body.shadow {
-            shadow::set(&state.store, &actor, now, &b.id, &c.settings())?;
-        }
-        find(&state, &b.id)
+        create_binding(&state.store, state.keys.master(), &actor, now, body)
     })
     .await?;
     created(&paths::binding(&entry.binding.id), &entry)
@@ -231,7 +291,7 @@ async fn create(
 )]
 #[get("/bindings/{id}")]
 async fn show(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let e = blocking(move || find(&state, &id)).await?;
+    let e = blocking(move || find(&state.store, &id)).await?;
     let tag = etag_of(&e)?;
     ok(&e, Some(tag))
 }
@@ -268,35 +328,8 @@ async fn update(
     let patch = Value::Object(json_object(&req, payload, true).await?);
     let actor = auth.audit_name();
     let entry = blocking(move || {
-        let current = find(&state, &id)?;
-        etag::check(&if_match, &etag_of(&current)?)?;
-        let before = BindingBody::of(&current);
-        let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
-        merge_patch(&mut merged, &patch);
-        let Value::Object(merged) = merged else { return Err(Problem::internal("a merged binding is an object")) };
-        let after: BindingBody = parse_fields(merged, BINDING_FIELDS)?;
-        if after.plugin != before.plugin {
-            return Err(Problem::field("plugin", "cannot change; bind the other plugin with a new binding"));
-        }
-        let change = BindingChange {
-            version: after.version.filter(|v| Some(*v) != before.version),
-            position: after.position.filter(|p| Some(*p) != before.position),
-            enabled: Some(after.enabled).filter(|e| *e != before.enabled),
-            config: Some(after.config.clone()).filter(|c| *c != before.config),
-            failure_policy: Some(after.failure_policy.clone()).filter(|p| *p != before.failure_policy),
-            secrets: after.secrets.clone(),
-            grant_types: Some(after.grant_types.clone()).filter(|g| *g != before.grant_types),
-            clients: Some(after.client_ids.clone()).filter(|c| *c != before.client_ids),
-        };
         let now = state.oauth.management.now();
-        plugins::update_binding(&state.store, state.keys.master(), &actor, now, &id, change)?;
-        if after.shadow != before.shadow {
-            match &after.shadow {
-                Some(c) => shadow::set(&state.store, &actor, now, &id, &c.settings())?,
-                None => shadow::discard(&state.store, &actor, now, &id)?,
-            };
-        }
-        find(&state, &id)
+        patch_binding(&state.store, state.keys.master(), &actor, now, &id, Some(&if_match), &patch)
     })
     .await?;
     let tag = etag_of(&entry)?;
@@ -328,7 +361,7 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state, &id)?)?)?;
+        etag::check(&if_match, &etag_of(&find(&state.store, &id)?)?)?;
         let now = state.oauth.management.now();
         Ok(plugins::delete_binding(&state.store, &actor, now, &id)?)
     })
@@ -418,7 +451,7 @@ async fn end_shadow(
         } else {
             shadow::discard(&state.store, &actor, now, &id)?;
         }
-        find(&state, &id)
+        find(&state.store, &id)
     })
     .await?;
     let tag = etag_of(&entry)?;

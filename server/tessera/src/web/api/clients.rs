@@ -13,8 +13,9 @@ use crate::web::AppState;
 use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
+use tessera_store::Store;
 use utoipa::ToSchema;
 
 /// A client as it is created and patched (JSON Merge Patch applies to this
@@ -197,8 +198,42 @@ fn problem(e: AdminError) -> Problem {
 
 /// The client `id` with its secrets, or 404.
 fn detail(state: &AppState, id: &str) -> Result<ClientDetail, Problem> {
-    admin::client_detail(&state.store, id, state.oauth.management.now())?
-        .ok_or_else(|| Problem::from(AdminError::NotFound(format!("client {id}"))))
+    client_detail(&state.store, id, state.oauth.management.now())
+}
+
+/// The client `id` with its secrets (as of `now`), or 404.
+pub fn client_detail(store: &Store, id: &str, now: i64) -> Result<ClientDetail, Problem> {
+    admin::client_detail(store, id, now)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("client {id}"))))
+}
+
+/// Creates a client from a create body: the one path of `POST /clients`
+/// and of the CLI's local backend.
+pub fn create_client(store: &Store, actor: &str, now: i64, body: Map<String, Value>) -> Result<CreatedClient, Problem> {
+    let body: ClientBody = parse_fields(body, CLIENT_FIELDS)?;
+    let (client, secret) = admin::create_client(store, actor, now, body.into_new()).map_err(problem)?;
+    Ok(CreatedClient { client: ClientView::from(client), client_secret: secret.map(|s| s.expose().to_owned()) })
+}
+
+/// Applies a merge patch to client `id` (after checking `if_match`, when
+/// given, against its ETag): the one path of `PATCH /clients/{id}` and of
+/// the CLI's local backend.
+pub fn patch_client(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    id: &str,
+    if_match: Option<&str>,
+    patch: &Value,
+) -> Result<ClientView, Problem> {
+    let d = client_detail(store, id, now)?;
+    if let Some(tag) = if_match {
+        etag::check(tag, &etag_of(&d.client)?)?;
+    }
+    let mut merged = serde_json::to_value(ClientBody::of(&d)).map_err(Problem::internal)?;
+    merge_patch(&mut merged, patch);
+    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged client is an object")) };
+    let body: ClientBody = parse_fields(merged, CLIENT_FIELDS)?;
+    Ok(ClientView::from(admin::update_client(store, actor, now, id, body.into_new()).map_err(problem)?))
 }
 
 /// Lists clients, by name (`prefix` filters the name).
@@ -239,16 +274,14 @@ async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Reply {
-    let body: ClientBody = parse_fields(json_object(&req, payload, false).await?, CLIENT_FIELDS)?;
+    let body = json_object(&req, payload, false).await?;
     let actor = auth.audit_name();
-    let (client, secret) = blocking(move || {
+    let created_client = blocking(move || {
         let now = state.oauth.management.now();
-        admin::create_client(&state.store, &actor, now, body.into_new()).map_err(problem)
+        create_client(&state.store, &actor, now, body)
     })
     .await?;
-    let location = paths::client(&client.id);
-    let view = ClientView::from(client);
-    created(&location, &CreatedClient { client: view, client_secret: secret.map(|s| s.expose().to_owned()) })
+    created(&paths::client(&created_client.client.id), &created_client)
 }
 
 /// One client.
@@ -303,14 +336,8 @@ async fn update(
     let patch = Value::Object(json_object(&req, payload, true).await?);
     let actor = auth.audit_name();
     let client = blocking(move || {
-        let d = detail(&state, &id)?;
-        etag::check(&if_match, &etag_of(&d.client)?)?;
-        let mut merged = serde_json::to_value(ClientBody::of(&d)).map_err(Problem::internal)?;
-        merge_patch(&mut merged, &patch);
-        let Value::Object(merged) = merged else { return Err(Problem::internal("a merged client is an object")) };
-        let body: ClientBody = parse_fields(merged, CLIENT_FIELDS)?;
         let now = state.oauth.management.now();
-        Ok(ClientView::from(admin::update_client(&state.store, &actor, now, &id, body.into_new()).map_err(problem)?))
+        patch_client(&state.store, &actor, now, &id, Some(&if_match), &patch)
     })
     .await?;
     let tag = etag_of(&client)?;

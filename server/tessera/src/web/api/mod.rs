@@ -19,6 +19,7 @@ pub mod clients;
 pub mod etag;
 pub mod plugins;
 pub mod problem;
+pub mod users;
 
 use crate::service::management::PageRequest;
 use crate::service::oauth::management::ManagementScope;
@@ -91,7 +92,8 @@ fn operations() -> utoipa_actix_web::scope::Scope<
     let scope = clients::register(scope);
     let scope = apis::register(scope);
     let scope = plugins::register(scope);
-    bindings::register(scope)
+    let scope = bindings::register(scope);
+    users::register(scope)
 }
 
 /// The OpenAPI 3.1 document of `operations` (whose paths it takes: call once).

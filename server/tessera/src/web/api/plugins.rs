@@ -159,6 +159,34 @@ async fn version(
     ok(&v, Some(tag))
 }
 
+/// The component of one version (`application/wasm`), so a plugin can be
+/// exported and uploaded elsewhere (`tessera export`).
+#[utoipa::path(
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin's name"), ("version" = i32, Path, description = "The version number")),
+    responses(
+        (status = 200, description = "The component", content_type = "application/wasm", body = Vec<u8>),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:plugins", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such plugin or version", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:plugins"]))
+)]
+#[get("/plugins/{name}/versions/{version}/component")]
+async fn component(
+    _auth: Bearer<scope::ReadPlugins>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> Reply {
+    let (name, number) = path.into_inner();
+    let wasm = blocking(move || {
+        management::component(&state.store, &name, number)?
+            .ok_or_else(|| AdminError::NotFound(format!("plugin {name:?} version {number}")).into())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().content_type("application/wasm").body(wasm))
+}
+
 /// The component, signature and declared claims of an upload, whichever
 /// way it was sent; the component at most `limit` bytes.
 async fn upload_parts(
@@ -264,5 +292,5 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(show).service(versions).service(version).service(upload)
+    scope.service(list).service(show).service(versions).service(version).service(component).service(upload)
 }

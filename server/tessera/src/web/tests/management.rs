@@ -355,6 +355,8 @@ async fn every_documented_operation_is_routed() {
         paths::plugin_versions("NAME"),
         paths::plugin_version("NAME", 7),
         paths::binding("ID"),
+        paths::user("ID"),
+        paths::user_password("ID"),
     ] {
         let template = built
             .replace("SECRET_ID", "{secret_id}")

@@ -1,0 +1,342 @@
+//! Where a command's changes go: the database on this machine
+//! ([`Local`]) or a remote server's management API (`remote::Remote`).
+//! The `user`, `client`, `api`, `plugin` and `binding` commands and
+//! `export`/`apply` are written once against [`Backend`]; both sides speak
+//! the management API's JSON (its create and merge-patch bodies in, its
+//! views out), and the local side runs the very functions the API's
+//! handlers run (`web::api::*::create_*` / `patch_*`), so a flag means the
+//! same thing, and fails the same way, on either side.
+
+use super::Context;
+use crate::clock;
+use crate::service::{admin, management, plugins as svc};
+use crate::web::api::problem::Problem;
+use crate::web::api::{apis, bindings, clients, users};
+use anyhow::anyhow;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The resources that are listed, read, created, patched and deleted alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `/api/v1/users`.
+    Users,
+    /// `/api/v1/clients`.
+    Clients,
+    /// `/api/v1/apis`.
+    Apis,
+    /// `/api/v1/bindings`.
+    Bindings,
+}
+
+impl Kind {
+    /// The path of the collection.
+    pub fn collection(self) -> &'static str {
+        use crate::web::routes::api as paths;
+        match self {
+            Kind::Users => paths::USERS,
+            Kind::Clients => paths::CLIENTS,
+            Kind::Apis => paths::APIS,
+            Kind::Bindings => paths::BINDINGS,
+        }
+    }
+}
+
+/// A plugin version to upload.
+#[derive(Debug)]
+pub struct Upload {
+    /// The plugin's name.
+    pub name: String,
+    /// The component.
+    pub wasm: Vec<u8>,
+    /// The detached signature's text.
+    pub signature: Option<String>,
+    /// Claims the version may set; `None`: any non-reserved claim.
+    pub declared_claims: Option<Vec<String>>,
+}
+
+/// What the remote-capable commands need, in the management API's JSON.
+/// Every method fails with the server's (or the same local) problem text:
+/// `NotFound` for an unknown id, field errors naming the body field.
+pub trait Backend {
+    /// Every item of `kind`, in the API's list order (all pages).
+    fn list(&self, kind: Kind) -> anyhow::Result<Vec<Value>>;
+    /// One item, as `GET /api/v1/<kind>/{id}` shows it.
+    fn get(&self, kind: Kind, id: &str) -> anyhow::Result<Value>;
+    /// Creates an item from a create body; the API's 201 body.
+    fn create(&self, kind: Kind, body: Map<String, Value>) -> anyhow::Result<Value>;
+    /// Applies a JSON Merge Patch (RFC 7396) to an item; the changed item.
+    fn update(&self, kind: Kind, id: &str, patch: Value) -> anyhow::Result<Value>;
+    /// Deletes an item.
+    fn delete(&self, kind: Kind, id: &str) -> anyhow::Result<()>;
+    /// Sets a user's password.
+    fn set_password(&self, user_id: &str, password: &str) -> anyhow::Result<()>;
+    /// A client's secrets (views, never the secrets).
+    fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>>;
+    /// Adds a secret to a client; `{"secret": view, "client_secret": text}`.
+    fn add_secret(&self, client_id: &str, overlap_secs: Option<i64>) -> anyhow::Result<Value>;
+    /// Revokes a client's secret.
+    fn revoke_secret(&self, client_id: &str, secret_id: &str) -> anyhow::Result<()>;
+    /// Every plugin (views), by name.
+    fn plugins(&self) -> anyhow::Result<Vec<Value>>;
+    /// One plugin's view.
+    fn plugin(&self, name: &str) -> anyhow::Result<Value>;
+    /// A plugin's versions, newest first.
+    fn versions(&self, name: &str) -> anyhow::Result<Vec<Value>>;
+    /// The component of a plugin version.
+    fn component(&self, name: &str, version: i32) -> anyhow::Result<Vec<u8>>;
+    /// Uploads a version; its view.
+    fn upload(&self, up: Upload) -> anyhow::Result<Value>;
+    /// Points every binding of plugin `name` at version `to`; how many.
+    fn rollback(&self, name: &str, to: i32) -> anyhow::Result<usize>;
+    /// Users' password hashes by username (`export --with-password-hashes`);
+    /// only on the server's machine.
+    fn password_hashes(&self) -> anyhow::Result<BTreeMap<String, String>>;
+    /// Sets a user's password hash as exported (`apply` of such an export);
+    /// only on the server's machine.
+    fn set_password_hash(&self, user_id: &str, hash: &str) -> anyhow::Result<()>;
+}
+
+/// A JSON Merge Patch (RFC 7396) that turns `current` into exactly
+/// `wanted`: members `wanted` lacks are removed (null), nested objects
+/// are patched the same way, anything else is replaced. (A plain merge
+/// patch of `wanted` would keep the members it does not name.)
+pub fn replacing(current: &Value, wanted: &Value) -> Value {
+    match (current, wanted) {
+        (Value::Object(c), Value::Object(w)) => {
+            let mut patch = Map::new();
+            for (k, wv) in w {
+                let cv = c.get(k).unwrap_or(&Value::Null);
+                if cv != wv {
+                    patch.insert(k.clone(), replacing(cv, wv));
+                }
+            }
+            for k in c.keys().filter(|k| !w.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => wanted.clone(),
+    }
+}
+
+/// The database of this machine, as the CLI opens it (`commands::open`).
+pub struct Local<'a> {
+    ctx: &'a Context,
+}
+
+/// The audit actor of local commands.
+const ACTOR: &str = "cli";
+
+impl<'a> Local<'a> {
+    /// Commands on `ctx`'s database.
+    pub fn new(ctx: &'a Context) -> Local<'a> {
+        Local { ctx }
+    }
+}
+
+/// A refusal of either backend: the problem's HTTP status (so a command
+/// can word a 404 as it always has) and the text `main` prints.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    /// The problem's status (404: no such object).
+    pub status: u16,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Whether `e` is a refusal for a missing object.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Refused>().is_some_and(|r| r.status == 404)
+}
+
+/// A problem as the CLI prints it locally (the remote side adds the
+/// title and status of the problem+json body).
+pub fn problem_error(p: Problem) -> anyhow::Error {
+    Refused { status: p.status(), message: p.detail }.into()
+}
+
+fn to_value<T: Serialize>(v: T) -> anyhow::Result<Value> {
+    Ok(serde_json::to_value(v)?)
+}
+
+fn all<T: Serialize>(items: Vec<T>) -> anyhow::Result<Vec<Value>> {
+    items.into_iter().map(to_value).collect()
+}
+
+/// Every page of a paged list.
+fn every_page<T>(
+    mut fetch: impl FnMut(&management::PageRequest) -> Result<management::Page<T>, admin::AdminError>,
+) -> anyhow::Result<Vec<T>> {
+    let mut req = management::PageRequest { limit: Some(management::MAX_LIMIT), ..Default::default() };
+    let mut items = Vec::new();
+    loop {
+        let page = fetch(&req).map_err(|e| problem_error(e.into()))?;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => return Ok(items),
+        }
+    }
+}
+
+impl Backend for Local<'_> {
+    fn list(&self, kind: Kind) -> anyhow::Result<Vec<Value>> {
+        let store = &self.ctx.store;
+        match kind {
+            Kind::Users => all(every_page(|r| management::users_page(store, r))?),
+            Kind::Clients => all(every_page(|r| management::clients_page(store, r))?),
+            Kind::Apis => all(every_page(|r| management::apis_page(store, r))?),
+            Kind::Bindings => all(every_page(|r| management::bindings_page(store, r))?),
+        }
+    }
+
+    fn get(&self, kind: Kind, id: &str) -> anyhow::Result<Value> {
+        let store = &self.ctx.store;
+        match kind {
+            Kind::Users => to_value(users::find(store, id).map_err(problem_error)?),
+            Kind::Clients => to_value(clients::client_detail(store, id, clock::now()).map_err(problem_error)?.client),
+            Kind::Apis => to_value(apis::find(store, id).map_err(problem_error)?),
+            Kind::Bindings => to_value(bindings::find(store, id).map_err(problem_error)?),
+        }
+    }
+
+    fn create(&self, kind: Kind, body: Map<String, Value>) -> anyhow::Result<Value> {
+        let (store, master, now) = (&self.ctx.store, &*self.ctx.master, clock::now());
+        let lifetime = self.ctx.config.tokens.access_token_lifetime_secs;
+        match kind {
+            Kind::Users => to_value(users::create_user(store, ACTOR, now, body).map_err(problem_error)?),
+            Kind::Clients => to_value(clients::create_client(store, ACTOR, now, body).map_err(problem_error)?),
+            Kind::Apis => to_value(apis::create_api(store, master, ACTOR, now, lifetime, body).map_err(problem_error)?),
+            Kind::Bindings => {
+                to_value(bindings::create_binding(store, master, ACTOR, now, body).map_err(problem_error)?)
+            }
+        }
+    }
+
+    fn update(&self, kind: Kind, id: &str, patch: Value) -> anyhow::Result<Value> {
+        let (store, master, now) = (&self.ctx.store, &*self.ctx.master, clock::now());
+        match kind {
+            Kind::Users => to_value(users::patch_user(store, ACTOR, now, id, None, &patch).map_err(problem_error)?),
+            Kind::Clients => {
+                to_value(clients::patch_client(store, ACTOR, now, id, None, &patch).map_err(problem_error)?)
+            }
+            Kind::Apis => to_value(apis::patch_api(store, ACTOR, now, id, None, &patch).map_err(problem_error)?),
+            Kind::Bindings => {
+                to_value(bindings::patch_binding(store, master, ACTOR, now, id, None, &patch).map_err(problem_error)?)
+            }
+        }
+    }
+
+    fn delete(&self, kind: Kind, id: &str) -> anyhow::Result<()> {
+        // Read first, so an unknown id is the same "not found" as remotely.
+        self.get(kind, id)?;
+        let (store, now) = (&self.ctx.store, clock::now());
+        let done = match kind {
+            Kind::Users => admin::delete_user(store, ACTOR, now, id),
+            Kind::Clients => admin::delete_client(store, ACTOR, now, id),
+            Kind::Apis => admin::delete_api(store, ACTOR, now, id),
+            Kind::Bindings => svc::delete_binding(store, ACTOR, now, id),
+        };
+        done.map_err(|e| problem_error(e.into()))
+    }
+
+    fn set_password(&self, user_id: &str, password: &str) -> anyhow::Result<()> {
+        admin::set_user_password(&self.ctx.store, ACTOR, clock::now(), user_id, password)
+            .map_err(|e| problem_error(e.into()))?;
+        Ok(())
+    }
+
+    fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>> {
+        all(clients::client_detail(&self.ctx.store, client_id, clock::now()).map_err(problem_error)?.secrets)
+    }
+
+    fn add_secret(&self, client_id: &str, overlap_secs: Option<i64>) -> anyhow::Result<Value> {
+        let now = clock::now();
+        let (row, secret) = admin::add_client_secret(&self.ctx.store, ACTOR, now, client_id, overlap_secs)
+            .map_err(|e| problem_error(e.into()))?;
+        let view = crate::service::views::ClientSecretView::of(row, now);
+        Ok(serde_json::json!({"secret": view, "client_secret": secret.expose()}))
+    }
+
+    fn revoke_secret(&self, client_id: &str, secret_id: &str) -> anyhow::Result<()> {
+        admin::revoke_client_secret(&self.ctx.store, ACTOR, clock::now(), client_id, secret_id)
+            .map_err(|e| problem_error(e.into()))
+    }
+
+    fn plugins(&self) -> anyhow::Result<Vec<Value>> {
+        all(every_page(|r| management::plugins_page(&self.ctx.store, r))?)
+    }
+
+    fn plugin(&self, name: &str) -> anyhow::Result<Value> {
+        let p = management::plugin(&self.ctx.store, name).map_err(|e| problem_error(e.into()))?;
+        to_value(p.ok_or_else(|| Refused { status: 404, message: format!("plugin {name:?} not found") })?)
+    }
+
+    fn versions(&self, name: &str) -> anyhow::Result<Vec<Value>> {
+        let v = management::plugin_versions(&self.ctx.store, name).map_err(|e| problem_error(e.into()))?;
+        all(v.ok_or_else(|| anyhow!("plugin {name:?} not found"))?)
+    }
+
+    fn component(&self, name: &str, version: i32) -> anyhow::Result<Vec<u8>> {
+        management::component(&self.ctx.store, name, version)
+            .map_err(|e| problem_error(e.into()))?
+            .ok_or_else(|| anyhow!("plugin {name:?} version {version} not found"))
+    }
+
+    fn upload(&self, up: Upload) -> anyhow::Result<Value> {
+        let policy = self.ctx.config.signature_policy()?;
+        let host = super::plugins::host(&self.ctx.config)?;
+        let new = svc::NewUpload {
+            name: &up.name,
+            wasm: &up.wasm,
+            declared_claims: up.declared_claims.as_deref(),
+            signature: up.signature.as_deref(),
+        };
+        // A new version each time, as `plugin upload` always did locally.
+        let (_, version, _) = svc::upload(&self.ctx.store, &host, &policy, ACTOR, clock::now(), new)
+            .map_err(|e| problem_error(e.into()))?;
+        to_value(crate::service::views::PluginVersionView::from(version))
+    }
+
+    fn rollback(&self, name: &str, to: i32) -> anyhow::Result<usize> {
+        svc::rollback(&self.ctx.store, ACTOR, clock::now(), name, to).map_err(|e| problem_error(e.into()))
+    }
+
+    fn password_hashes(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let rows = tessera_store::users::list(&mut *self.ctx.store.conn()?, "", 0, i64::MAX)?;
+        Ok(rows.into_iter().filter_map(|u| u.password_hash.map(|h| (u.username, h))).collect())
+    }
+
+    fn set_password_hash(&self, user_id: &str, hash: &str) -> anyhow::Result<()> {
+        admin::import_password_hash(&self.ctx.store, ACTOR, clock::now(), user_id, hash)
+            .map_err(|e| problem_error(e.into()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::web::api::body::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn a_replacing_patch_makes_the_current_value_exactly_the_wanted_one() {
+        let current =
+            json!({"name": "a", "config": {"keep": 1, "drop": 2, "deep": {"x": 1}}, "roles": ["a"], "gone": true});
+        let wanted = json!({"name": "b", "config": {"keep": 1, "deep": {"y": 2}}, "roles": []});
+        let patch = replacing(&current, &wanted);
+        assert_eq!(
+            patch,
+            json!({"name": "b", "config": {"drop": null, "deep": {"x": null, "y": 2}}, "roles": [], "gone": null})
+        );
+        let mut merged = current.clone();
+        merge_patch(&mut merged, &patch);
+        assert_eq!(merged, wanted);
+        assert_eq!(replacing(&wanted, &wanted), json!({}), "nothing to change: an empty patch");
+    }
+}

@@ -1,0 +1,290 @@
+//! The CLI against a running server (issue #14 item 4): the real binary
+//! with `--server` and a management client's credentials, with no database
+//! of its own, on SQLite and PostgreSQL servers. The same commands and flags
+//! as on the server's machine, the same `--json` output, the server's
+//! problems as errors, and the CI loop: upload, bind, test, roll back.
+
+use crate::on_both_backends;
+use crate::plugins::component;
+use crate::support::{Backend, TestServer, binary};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The CLI of another machine: `--server`, credentials in the environment,
+/// its own empty home (no CLI config), no database.
+pub struct RemoteCli {
+    base: String,
+    client_id: String,
+    secret: String,
+    home: tempfile::TempDir,
+}
+
+impl RemoteCli {
+    /// A management client with `scopes` (comma-separated) on `s`.
+    pub fn new(s: &TestServer, scopes: &str) -> RemoteCli {
+        let c = s.cli_json(&["mgmt-client", "create", "--name", "remote-cli", "--scopes", scopes]);
+        RemoteCli {
+            base: s.base.clone(),
+            client_id: c["client_id"].as_str().unwrap().to_owned(),
+            secret: c["client_secret"].as_str().unwrap().to_owned(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The same server with other credentials.
+    fn with_secret(&self, secret: &str) -> RemoteCli {
+        RemoteCli {
+            base: self.base.clone(),
+            client_id: self.client_id.clone(),
+            secret: secret.to_owned(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `tessera` with `--server`, the credentials in TESSERA_CLIENT_ID and
+    /// TESSERA_CLIENT_SECRET, and a data directory that must stay empty.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TESSERA_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("HOME", self.home.path()).env("XDG_CONFIG_HOME", self.home.path().join("config"));
+        cmd.env("TESSERA_CLIENT_ID", &self.client_id).env("TESSERA_CLIENT_SECRET", &self.secret);
+        cmd.arg("--data-dir").arg(self.home.path().join("no-database"));
+        cmd.args(["--server", &self.base]);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `args` with `env` added and returns the raw output.
+    pub fn output_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args).envs(env.iter().copied());
+        cmd.output().unwrap()
+    }
+
+    /// Runs `args` (with `stdin`) and returns the raw output.
+    pub fn output(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        let out = match stdin {
+            None => cmd.output().unwrap(),
+            Some(input) => {
+                use std::io::Write;
+                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                let mut child = cmd.spawn().unwrap();
+                child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+                child.wait_with_output().unwrap()
+            }
+        };
+        assert!(!self.home.path().join("no-database").exists(), "a remote command opened a local database");
+        out
+    }
+
+    /// Runs `args`; panics with the output unless it succeeds.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.output(args, None);
+        assert!(
+            out.status.success(),
+            "tessera --server {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("ignoring an environment variable"), "{stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `args --json` and parses its one JSON object.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let text = self.run(&a);
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{text}"))
+    }
+
+    /// Runs `args`, which must fail; returns its standard error.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.output(args, None);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        stderr
+    }
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+on_both_backends!(every_remote_command_answers_as_the_local_one, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let r = RemoteCli::new(
+        &s,
+        "read:users,write:users,read:clients,write:clients,read:apis,write:apis,read:plugins,write:plugins,read:bindings,write:bindings",
+    );
+
+    // Users: create (password from stdin), list, show, update, password, delete.
+    let out = r.output(
+        &["user", "create", "--username", "svc-remote", "--password-stdin", "--roles", "ops", "--json"],
+        Some("a long enough password\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let remote_user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let local_user = s.create_user("svc-local", "a long enough password", &["--roles", "ops"]);
+    assert_eq!(keys(&remote_user), keys(&local_user), "the same --json output remotely");
+    let uid = remote_user["id"].as_str().unwrap().to_owned();
+    let list = r.json(&["user", "list"]);
+    let names: Vec<&str> = list["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["svc-local", "svc-remote"]);
+    let shown = r.json(&["user", "show", &uid]);
+    assert_eq!((shown["has_password"].as_bool(), shown.get("password_hash")), (Some(true), None));
+    let updated = r.json(&["user", "update", &uid, "--email", "svc@example.com", "--metadata", "{\"team\":\"core\"}"]);
+    assert_eq!((updated["email"].as_str(), updated["roles"].clone()), (Some("svc@example.com"), json!(["ops"])));
+    let out = r.output(&["user", "password", &uid, "--password-stdin"], Some("short\n"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password: must have at least 8 characters"));
+    let out = r.output(&["user", "password", &uid, "--password-stdin"], Some("another long password\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Clients: the local command's flags and output.
+    let create =
+        ["client", "create", "--name", "reporting", "--grant-types", "client_credentials", "--service-account"];
+    let remote_client = r.json(&[&create[..], &["svc-remote"]].concat());
+    let local_client = s.cli_json(&[&create[..], &["svc-local"]].concat());
+    assert_eq!(keys(&remote_client), keys(&local_client));
+    assert_eq!(remote_client["service_account_user_id"], uid.as_str());
+    assert!(remote_client["client_secret"].as_str().is_some_and(|x| x.len() >= 43));
+    let cid = remote_client["client_id"].as_str().unwrap().to_owned();
+    let shown = r.json(&["client", "show", &cid]);
+    let local_shown = s.cli_json(&["client", "show", &cid]);
+    assert_eq!(shown, local_shown, "client show is the same on both sides");
+    assert_eq!(shown["service_account"], "svc-remote");
+    let updated = r.json(&["client", "update", &cid, "--name", "reporting-2", "--scopes", "read"]);
+    assert_eq!((updated["name"].as_str(), updated["allowed_scopes"].clone()), (Some("reporting-2"), json!(["read"])));
+    let secret = r.json(&["client", "secret", "add", &cid]);
+    assert_eq!(keys(&secret), ["client_id", "client_secret", "secret_id"].map(String::from).into());
+    r.run(&["client", "secret", "revoke", &cid, secret["secret_id"].as_str().unwrap()]);
+    assert!(r.run(&["client", "disable", &cid]).contains("disabled"));
+    assert_eq!(s.cli_json(&["client", "show", &cid])["disabled"], true);
+    r.run(&["client", "enable", &cid]);
+    let list = r.json(&["client", "list"]);
+    assert_eq!(list, s.cli_json(&["client", "list"]), "client list is the same on both sides");
+
+    // APIs.
+    let api =
+        r.json(&["api", "create", "--identifier", "https://remote.api.example", "--alg", "ES256", "--scopes", "read"]);
+    let local_api = s.cli_json(&["api", "create", "--identifier", "https://local.api.example", "--scopes", "read"]);
+    assert_eq!(keys(&api), keys(&local_api));
+    let aid = api["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json(&["api", "show", &aid])["alg"], "ES256");
+    assert!(r.json(&["api", "list"])["apis"].as_array().unwrap().iter().any(|a| a["id"] == aid.as_str()));
+    r.run(&["api", "delete", &aid]);
+    assert!(r.fails(&["api", "show", &aid]).contains("not found"));
+
+    // Deletes, then a refusal from the server: its detail, a non-zero exit.
+    r.run(&["client", "delete", &cid]);
+    r.run(&["user", "delete", &uid]);
+    let err = r.fails(&["user", "show", &uid]);
+    assert!(err.contains(&format!("user {uid} not found")) && err.contains("HTTP 404"), "{err}");
+    let err = r.fails(&["client", "create", "--name", "x", "--grant-types", "teleport"]);
+    assert!(err.contains("unknown grant type") && err.contains("HTTP 400"), "{err}");
+});
+
+on_both_backends!(ci_loop_uploads_binds_tests_and_rolls_back, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let r = RemoteCli::new(&s, "read:plugins,write:plugins,read:bindings,write:bindings");
+    // 1. Upload two versions (a repeat upload of the same content is version 1 again).
+    let v1 = r.json(&["plugin", "upload", &component("fixtures", "allow-claim"), "--name", "gate"]);
+    let v2 = r.json(&["plugin", "upload", &component("fixtures", "deny"), "--name", "gate"]);
+    assert_eq!((v1["version"].as_i64(), v2["version"].as_i64()), (Some(1), Some(2)));
+    let again = r.json(&["plugin", "upload", &component("fixtures", "allow-claim"), "--name", "gate"]);
+    assert_eq!(again["version"], 1);
+    assert_eq!(keys(&v1), keys(&s.cli_json(&["plugin", "upload", &component("fixtures", "trap"), "--name", "t"])));
+    let versions = r.json(&["plugin", "versions", "gate"]);
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(r.json(&["plugin", "list"]), s.cli_json(&["plugin", "list"]));
+    // 2. Bind the new version, as a hook of one client (a rule for every
+    // client_credentials client would also deny the management client's tokens).
+    let app = s.cli_json(&["client", "create", "--name", "app", "--grant-types", "client_credentials"]);
+    let app_id = app["client_id"].as_str().unwrap();
+    let b =
+        r.json(&["binding", "create", "--plugin", "gate@2", "--grant-types", "client_credentials", "--client", app_id]);
+    assert_eq!((b["plugin"].as_str(), b["version"].as_i64()), (Some("gate"), Some(2)));
+    let id = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json(&["binding", "show", &id]), s.cli_json(&["binding", "list"])["bindings"][0]);
+    // 3. Test: `plugin test` runs on the file, also with TESSERA_SERVER set.
+    let cases = tempfile::tempdir().unwrap();
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
+    std::fs::copy(sample, cases.path().join("any.context.json")).unwrap();
+    std::fs::write(cases.path().join("any.expected.json"), json!({"outcome": "denied"}).to_string()).unwrap();
+    let tested = r.output(&["plugin", "test", &component("fixtures", "deny"), "--cases", path(cases.path())], None);
+    assert!(tested.status.success(), "{}", String::from_utf8_lossy(&tested.stdout));
+    // 4. Roll back: one binding, or every binding of the plugin.
+    let back = r.json(&["binding", "rollback", &id, "--to", "1"]);
+    assert_eq!(back["version"], 1);
+    r.json(&["binding", "update", &id, "--version", "2", "--config", "{\"a\":1}"]);
+    let rolled = r.json(&["plugin", "rollback", "gate", "--to", "1"]);
+    assert_eq!(rolled["bindings"], 1);
+    let shown = s.cli_json(&["binding", "list"])["bindings"][0].clone();
+    assert_eq!((shown["version"].as_i64(), shown["config"].clone()), (Some(1), json!({"a": 1})));
+    r.run(&["binding", "disable", &id]);
+    assert_eq!(r.json(&["binding", "show", &id])["enabled"], false);
+    r.run(&["binding", "enable", &id]);
+    r.run(&["binding", "delete", &id]);
+    assert!(r.json(&["binding", "list"])["bindings"].as_array().unwrap().is_empty());
+});
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn credentials_scopes_and_local_only_commands_are_refused_clearly() {
+    let s = TestServer::start(Backend::Sqlite);
+    let r = RemoteCli::new(&s, "read:clients");
+    let err = r.with_secret("not-the-secret").fails(&["client", "list"]);
+    assert!(err.contains("refused the management client") && err.contains("invalid_client"), "{err}");
+    let err = r.fails(&["user", "list"]);
+    assert!(err.contains("read:users") && err.contains("HTTP 403"), "{err}");
+    for cmd in [&["keys", "list"][..], &["admin", "create", "--username", "x", "--password", "y"], &["audit", "verify"]]
+    {
+        let err = r.fails(cmd);
+        assert!(err.contains("only on the server's own machine"), "{cmd:?}: {err}");
+    }
+    let err = r.fails(&["binding", "runs"]);
+    assert!(err.contains("binding runs"), "{err}");
+
+    // The CLI config: server and credentials from a file, refused while others may read its secret.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cli.toml");
+    std::fs::write(
+        &file,
+        format!("server = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n", s.base, r.client_id, r.secret),
+    )
+    .unwrap();
+    let run = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut cmd = Command::new(binary());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TESSERA_") || k == "XDG_CONFIG_HOME") {
+            cmd.env_remove(k);
+        }
+        cmd.env("HOME", dir.path())
+            .args(["--data-dir", path(&dir.path().join("no-database")), "--cli-config", path(&file)])
+            .args(["client", "list", "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run(0o644);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(0o600);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(list["clients"].is_array());
+    assert!(!dir.path().join("no-database").exists());
+}

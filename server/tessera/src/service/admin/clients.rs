@@ -3,7 +3,6 @@
 
 use super::{AdminError, audit, internal, invalid};
 use crate::clock;
-use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::views::{self, ClientDetail, ClientSecretView, ClientView};
 use serde_json::{Value, json};
 use tessera_protocol::ScopeSet;
@@ -16,6 +15,7 @@ use tessera_protocol::secret::PlainSecret;
 /// so the console and the CLI need not reach into the store.
 pub use tessera_store::clients::ExchangePolicy;
 use tessera_store::clients::{self, Client, ClientSecret};
+use tessera_store::plugins::Trigger;
 use tessera_store::users;
 use tessera_store::{DbConn, Store, StoreError};
 use tessera_store::{grants, plugins};
@@ -259,7 +259,7 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
 pub fn delete_client(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
-        for mut b in plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)? {
+        for mut b in plugins::bindings_for_trigger(conn, Trigger::Token)? {
             let Some(ids) = b.client_ids.as_mut().filter(|ids| ids.iter().any(|c| c == id)) else { continue };
             ids.retain(|c| c != id);
             if ids.is_empty() {
@@ -351,7 +351,7 @@ pub fn client_detail(store: &Store, id: &str, now: i64) -> Result<Option<ClientD
     let mut c = store.conn()?;
     let Some(client) = clients::find(&mut c, id)? else { return Ok(None) };
     let secrets = clients::secrets(&mut c, id)?.into_iter().map(|s| ClientSecretView::of(s, now)).collect();
-    let hooks = plugins::bindings_for_trigger(&mut c, TOKEN_TRIGGER)?
+    let hooks = plugins::bindings_for_trigger(&mut c, Trigger::Token)?
         .into_iter()
         .filter(|b| b.client_ids.as_ref().is_some_and(|ids| ids.iter().any(|x| x == id)))
         .map(views::BindingView::from)

@@ -1,9 +1,9 @@
 //! The console's overview reads: the dashboard and the audit log.
 
 use crate::service::metrics::{PluginFigure, PluginFigures};
-use crate::service::pipeline::TOKEN_TRIGGER;
 use crate::service::views::{self, AuditEventView, RunView};
 use tessera_store::audit::{self, AuditFilter};
+use tessera_store::plugins::Trigger;
 use tessera_store::{Store, StoreError};
 use tessera_store::{apis, clients, plugins, users};
 
@@ -73,7 +73,7 @@ pub fn dashboard(store: &Store, figures: &PluginFigures) -> Result<Dashboard, St
         clients: clients::count(&mut c)?,
         apis: apis::count(&mut c)?,
         plugins: plugins::count(&mut c)?,
-        bindings: plugins::binding_count(&mut c, TOKEN_TRIGGER)?,
+        bindings: plugins::binding_count(&mut c, Trigger::Token)?,
         failures: views::all(plugins::runs(&mut c, None, true, 0, 10)?),
         events: views::all(audit::recent(&mut c, &AuditFilter::default(), 0, 10)?),
     })

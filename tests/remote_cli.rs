@@ -225,6 +225,17 @@ on_both_backends!(ci_loop_uploads_binds_tests_and_rolls_back, |backend: Backend|
     assert!(tested.status.success(), "{}", String::from_utf8_lossy(&tested.stdout));
     // 4. Roll back: one binding, or every binding of the plugin.
     let back = r.json(&["binding", "rollback", &id, "--to", "1"]);
+    // Before promoting 2 again, try it in shadow: set, show, discard
+    // remotely, with the local command's output.
+    let set =
+        r.json(&["binding", "shadow", "set", &id, "--version", "2", "--share", "0.5", "--sensitive-claim", "email"]);
+    assert_eq!((set["shadow"]["version"].as_i64(), set["shadow"]["share"].as_f64()), (Some(2), Some(0.5)));
+    assert_eq!(set["shadow"]["sensitive_claims"], json!(["email"]));
+    assert_eq!(r.json(&["binding", "shadow", "show", &id]), s.cli_json(&["binding", "shadow", "show", &id]));
+    assert_eq!(r.json(&["binding", "shadow", "discard", &id])["shadow"], Value::Null);
+    assert_eq!(r.json(&["binding", "shadow", "show", &id])["shadow"], Value::Null);
+    let err = r.fails(&["binding", "shadow", "show", "no-such-binding"]);
+    assert!(err.contains("not found") && err.contains("HTTP 404"), "{err}");
     assert_eq!(back["version"], 1);
     r.json(&["binding", "update", &id, "--version", "2", "--config", "{\"a\":1}"]);
     let rolled = r.json(&["plugin", "rollback", "gate", "--to", "1"]);

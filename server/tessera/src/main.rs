@@ -131,7 +131,6 @@ fn run(command: Command, config: Config, otlp: Option<Otlp>) -> anyhow::Result<(
         Command::Binding(cli::BindingCommand::Runs { binding, limit, json }) => {
             commands::plugins::runs(&ctx, binding.as_deref(), limit, json)
         }
-        Command::Binding(cli::BindingCommand::Shadow(c)) => commands::shadow::shadow(&ctx, c),
         Command::Binding(c) => commands::pipeline::binding(&Local::new(&ctx), c),
         Command::Export(a) => commands::export::export(&Local::new(&ctx), a),
         Command::Apply(a) => commands::apply::apply(&Local::new(&ctx), a),

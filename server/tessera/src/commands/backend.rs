@@ -9,6 +9,7 @@
 
 use super::Context;
 use crate::clock;
+use crate::service::shadow::admin as shadow;
 use crate::service::{admin, management, plugins as svc};
 use crate::web::api::problem::Problem;
 use crate::web::api::{apis, bindings, clients, users};
@@ -96,6 +97,12 @@ pub trait Backend {
     /// Sets a user's password hash as exported (`apply` of such an export);
     /// only on the server's machine.
     fn set_password_hash(&self, user_id: &str, hash: &str) -> anyhow::Result<()>;
+    /// A binding's shadow candidate and its comparison, as
+    /// `GET /api/v1/bindings/{id}/shadow` shows it; `None`: no candidate.
+    fn shadow_report(&self, binding_id: &str) -> anyhow::Result<Option<Value>>;
+    /// Promotes (`promote`) or discards a binding's shadow candidate; the
+    /// binding as it is afterwards.
+    fn end_shadow(&self, binding_id: &str, promote: bool) -> anyhow::Result<Value>;
 }
 
 /// A JSON Merge Patch (RFC 7396) that turns `current` into exactly
@@ -314,6 +321,25 @@ impl Backend for Local<'_> {
         admin::import_password_hash(&self.ctx.store, ACTOR, clock::now(), user_id, hash)
             .map_err(|e| problem_error(e.into()))?;
         Ok(())
+    }
+
+    fn shadow_report(&self, binding_id: &str) -> anyhow::Result<Option<Value>> {
+        // Refuses an unknown binding as the API does (404), rather than
+        // reporting "no candidate" for it.
+        bindings::find(&self.ctx.store, binding_id).map_err(problem_error)?;
+        let report = shadow::report(&self.ctx.store, binding_id).map_err(|e| problem_error(e.into()))?;
+        report.map(to_value).transpose()
+    }
+
+    fn end_shadow(&self, binding_id: &str, promote: bool) -> anyhow::Result<Value> {
+        let (store, now) = (&self.ctx.store, clock::now());
+        let ended = if promote {
+            shadow::promote(store, ACTOR, now, binding_id)
+        } else {
+            shadow::discard(store, ACTOR, now, binding_id)
+        };
+        ended.map_err(|e| problem_error(e.into()))?;
+        to_value(bindings::find(store, binding_id).map_err(problem_error)?)
     }
 }
 

@@ -270,7 +270,7 @@ pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
             println!("binding {id} deleted");
         }
         BindingCommand::Runs { .. } => bail!("internal: `binding runs` reads the local run log"),
-        BindingCommand::Shadow(_) => bail!("internal: `binding shadow` is answered on the server's machine"),
+        BindingCommand::Shadow(c) => super::shadow::shadow(b, c)?,
     }
     Ok(())
 }

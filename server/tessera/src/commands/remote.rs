@@ -142,7 +142,6 @@ pub fn run(settings: RemoteSettings, command: Command) -> anyhow::Result<()> {
         Command::Api(c) => resources::api(&remote, c),
         Command::Plugin(c) => pipeline::plugin(&remote, c),
         Command::Binding(BindingCommand::Runs { .. }) => local_only("binding runs"),
-        Command::Binding(BindingCommand::Shadow(_)) => local_only("binding shadow"),
         Command::Binding(c) => pipeline::binding(&remote, c),
         Command::Export(a) => export::export(&remote, a),
         Command::Apply(a) => apply::apply(&remote, a),
@@ -375,6 +374,23 @@ impl Backend for Remote {
             "the management API takes passwords, never hashes: apply a directory holding password_hash on the \
              server's machine (without --server), or use {{\"password\": {{\"env\": \"NAME\"}}}} instead"
         )
+    }
+
+    fn shadow_report(&self, binding_id: &str) -> anyhow::Result<Option<Value>> {
+        // 404 means no candidate once the binding itself is known to exist.
+        self.get(Kind::Bindings, binding_id)?;
+        match self.get_json(&paths::binding_shadow(binding_id)) {
+            Ok((report, _)) => Ok(Some(report)),
+            Err(e) if super::backend::is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn end_shadow(&self, binding_id: &str, promote: bool) -> anyhow::Result<Value> {
+        let path =
+            if promote { paths::binding_shadow_promote(binding_id) } else { paths::binding_shadow_discard(binding_id) };
+        let res = self.send(|c| c.post(self.url(&path)))?;
+        res.json().context("the server's answer is not JSON")
     }
 
     fn rollback(&self, name: &str, to: i32) -> anyhow::Result<usize> {

@@ -179,26 +179,56 @@ pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs:
         .tx(|conn| {
             let mut report = Vec::new();
             for alg in SigningAlg::ASYMMETRIC {
-                let a = alg.as_str();
-                let retired: Vec<String> =
-                    repo::by_state(conn, a, KeyState::Current)?.into_iter().map(|k| k.kid).collect();
-                for kid in &retired {
-                    repo::set_state(conn, kid, KeyState::Retired, now)?;
-                }
-                let promoted = match repo::by_state(conn, a, KeyState::Next)?.into_iter().next() {
-                    Some(k) => {
-                        repo::set_state(conn, &k.kid, KeyState::Current, now)?;
-                        k.kid
-                    }
-                    None => create_key(conn, master, alg, KeyState::Current, now).map_err(to_store)?,
-                };
-                let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
-                report.push(json!({"alg": a, "retired": retired, "current": promoted, "next": next}));
+                report.push(rotate_alg(conn, master, alg, now)?);
             }
             repo::purge_retired(conn, now - retired_publish_secs)?;
             Ok(report)
         })
         .map_err(KeyError::from)
+}
+
+/// One rotation step of `alg` in the caller's transaction: its current
+/// keys retire, its next key becomes current (a new one if it has none),
+/// and a new next key is published. Returns what happened, as [`rotate`]
+/// reports each algorithm.
+pub fn rotate_alg(conn: &mut DbConn, master: &MasterKey, alg: SigningAlg, now: i64) -> Result<Value, StoreError> {
+    let a = alg.as_str();
+    let retired: Vec<String> = repo::by_state(conn, a, KeyState::Current)?.into_iter().map(|k| k.kid).collect();
+    for kid in &retired {
+        repo::set_state(conn, kid, KeyState::Retired, now)?;
+    }
+    let promoted = match repo::by_state(conn, a, KeyState::Next)?.into_iter().next() {
+        Some(k) => {
+            repo::set_state(conn, &k.kid, KeyState::Current, now)?;
+            k.kid
+        }
+        None => create_key(conn, master, alg, KeyState::Current, now).map_err(to_store)?,
+    };
+    let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
+    Ok(json!({"alg": a, "retired": retired, "current": promoted, "next": next}))
+}
+
+/// Retires the key `kid` now, in the caller's transaction, keeping its
+/// algorithm able to sign and to announce a successor: a current key
+/// retires by a rotation step of its algorithm ([`rotate_alg`]); a next key
+/// retires and a new next key replaces it; a retired key stays as it is.
+/// Returns what happened (`None`: it was already retired); an unknown
+/// `kid` is `StoreError::NotFound`.
+pub fn retire(conn: &mut DbConn, master: &MasterKey, kid: &str, now: i64) -> Result<Option<Value>, StoreError> {
+    let key = repo::all(conn)?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| StoreError::NotFound(format!("signing key {kid}")))?;
+    let alg: SigningAlg = key.alg.parse().map_err(|e: UnsupportedAlg| StoreError::Corrupt(e.to_string()))?;
+    match key.state {
+        KeyState::Retired => Ok(None),
+        KeyState::Current => rotate_alg(conn, master, alg, now).map(Some),
+        KeyState::Next => {
+            repo::set_state(conn, kid, KeyState::Retired, now)?;
+            let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
+            Ok(Some(json!({"alg": alg.as_str(), "retired": [kid], "next": next})))
+        }
+    }
 }
 
 /// The algorithm of the key that verified a token, and the token's claims.

@@ -15,7 +15,7 @@ pub use clients::{
     ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients,
     revoke_client_secret, update_client,
 };
-pub use keys::{list_keys, rotate_keys};
+pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
 pub use overview::{Dashboard, NamedFigure, audit_events, dashboard};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, list_users, set_user_disabled, set_user_password,

@@ -45,11 +45,23 @@ pub enum ManagementScope {
     ReadBindings,
     /// Create, change and delete bindings.
     WriteBindings,
+    /// List and read signing keys (public parts only).
+    ReadKeys,
+    /// Rotate an algorithm's keys and retire a key.
+    WriteKeys,
+    /// List and read console administrators.
+    ReadAdmins,
+    /// Create and delete console administrators.
+    WriteAdmins,
+    /// List and read audit events.
+    ReadAudit,
+    /// List and read plugin run records.
+    ReadRuns,
 }
 
 impl ManagementScope {
     /// Every scope, in the order the management API registers them.
-    pub const ALL: [ManagementScope; 8] = [
+    pub const ALL: [ManagementScope; 14] = [
         ManagementScope::ReadClients,
         ManagementScope::WriteClients,
         ManagementScope::ReadApis,
@@ -58,6 +70,12 @@ impl ManagementScope {
         ManagementScope::WritePlugins,
         ManagementScope::ReadBindings,
         ManagementScope::WriteBindings,
+        ManagementScope::ReadKeys,
+        ManagementScope::WriteKeys,
+        ManagementScope::ReadAdmins,
+        ManagementScope::WriteAdmins,
+        ManagementScope::ReadAudit,
+        ManagementScope::ReadRuns,
     ];
 
     /// The scope's wire name (`action:resource`), the one table of names.
@@ -71,6 +89,33 @@ impl ManagementScope {
             ManagementScope::WritePlugins => "write:plugins",
             ManagementScope::ReadBindings => "read:bindings",
             ManagementScope::WriteBindings => "write:bindings",
+            ManagementScope::ReadKeys => "read:keys",
+            ManagementScope::WriteKeys => "write:keys",
+            ManagementScope::ReadAdmins => "read:admins",
+            ManagementScope::WriteAdmins => "write:admins",
+            ManagementScope::ReadAudit => "read:audit",
+            ManagementScope::ReadRuns => "read:runs",
+        }
+    }
+
+    /// What the scope allows, for the OpenAPI document, the console's API
+    /// reference and `tessera mgmt-client create --help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            ManagementScope::ReadClients => "List and read clients and their secrets' metadata (never a secret)",
+            ManagementScope::WriteClients => "Create, change and delete clients; add and revoke their secrets",
+            ManagementScope::ReadApis => "List and read APIs",
+            ManagementScope::WriteApis => "Create, change and delete APIs",
+            ManagementScope::ReadPlugins => "List and read plugins and their versions",
+            ManagementScope::WritePlugins => "Upload plugin versions",
+            ManagementScope::ReadBindings => "List and read plugin bindings",
+            ManagementScope::WriteBindings => "Create, change and delete plugin bindings",
+            ManagementScope::ReadKeys => "List and read signing keys (public JWK, algorithm, state, dates)",
+            ManagementScope::WriteKeys => "Rotate an algorithm's signing keys; retire a key",
+            ManagementScope::ReadAdmins => "List and read console administrators",
+            ManagementScope::WriteAdmins => "Create and delete console administrators",
+            ManagementScope::ReadAudit => "List and read audit events",
+            ManagementScope::ReadRuns => "List and read plugin run records",
         }
     }
 

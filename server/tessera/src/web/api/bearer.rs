@@ -33,7 +33,22 @@ pub mod scope {
         )*};
     }
 
-    scopes!(ReadClients, WriteClients, ReadApis, WriteApis, ReadPlugins, WritePlugins, ReadBindings, WriteBindings);
+    scopes!(
+        ReadClients,
+        WriteClients,
+        ReadApis,
+        WriteApis,
+        ReadPlugins,
+        WritePlugins,
+        ReadBindings,
+        WriteBindings,
+        ReadKeys,
+        WriteKeys,
+        ReadAdmins,
+        WriteAdmins,
+        ReadAudit,
+        ReadRuns,
+    );
 }
 
 /// A request made with a valid management token holding `S`'s scope.

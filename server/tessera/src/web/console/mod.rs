@@ -13,6 +13,7 @@ mod dashboard;
 mod keys;
 mod logs;
 mod plugins;
+mod reference;
 mod users;
 
 mod cookies;
@@ -66,7 +67,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(plugins::routes)
             .configure(bindings::routes)
             .configure(keys::routes)
-            .configure(logs::routes),
+            .configure(logs::routes)
+            .configure(reference::routes),
     );
 }
 

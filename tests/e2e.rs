@@ -18,6 +18,7 @@ mod housekeeping;
 mod introspection;
 mod keys;
 mod management_api;
+mod management_openapi;
 mod metrics;
 mod oidc;
 mod operations;

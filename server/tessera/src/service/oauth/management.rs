@@ -102,7 +102,7 @@ impl ManagementScope {
     /// reference and `tessera mgmt-client create --help`.
     pub fn description(self) -> &'static str {
         match self {
-            ManagementScope::ReadClients => "List and read clients and their secrets' metadata (never a secret)",
+            ManagementScope::ReadClients => "List and read clients and the metadata of their secrets (never a secret)",
             ManagementScope::WriteClients => "Create, change and delete clients; add and revoke their secrets",
             ManagementScope::ReadApis => "List and read APIs",
             ManagementScope::WriteApis => "Create, change and delete APIs",
@@ -111,7 +111,7 @@ impl ManagementScope {
             ManagementScope::ReadBindings => "List and read plugin bindings",
             ManagementScope::WriteBindings => "Create, change and delete plugin bindings",
             ManagementScope::ReadKeys => "List and read signing keys (public JWK, algorithm, state, dates)",
-            ManagementScope::WriteKeys => "Rotate an algorithm's signing keys; retire a key",
+            ManagementScope::WriteKeys => "Rotate the signing keys of one algorithm; retire a key",
             ManagementScope::ReadAdmins => "List and read console administrators",
             ManagementScope::WriteAdmins => "Create and delete console administrators",
             ManagementScope::ReadAudit => "List and read audit events",

@@ -324,6 +324,10 @@ async fn every_documented_operation_is_routed() {
         paths::plugin_versions("NAME"),
         paths::plugin_version("NAME", 7),
         paths::binding("ID"),
+        paths::key("ID"),
+        paths::admin("ID"),
+        paths::audit_event("ID"),
+        paths::plugin_run("ID"),
     ] {
         let template = built
             .replace("SECRET_ID", "{secret_id}")

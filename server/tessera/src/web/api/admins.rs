@@ -79,6 +79,8 @@ async fn list(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, q: w
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:admins"]))
 )]

@@ -118,6 +118,8 @@ async fn list(_auth: Bearer<scope::ReadKeys>, state: web::Data<AppState>, q: web
         (status = 400, description = "The alg is missing, unknown or HS256", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:keys", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:keys"]))
 )]
@@ -186,6 +188,8 @@ async fn show(_auth: Bearer<scope::ReadKeys>, state: web::Data<AppState>, id: we
         (status = 404, description = "No such key", body = ProblemBody, content_type = "application/problem+json"),
         (status = 412, description = "The key changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:keys"]))
 )]

@@ -458,6 +458,22 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     let e = c.call("get", "/api/v1/apis/{id}", &ip, t, none).await.header("etag");
     assert_eq!(c.call("delete", "/api/v1/apis/{id}", &ip, t, if_match(e)).await.status, 204);
 
+    // The key and administrator changes are audited with this client as actor.
+    for (prefix, expected) in [
+        ("keys.", vec!["keys.retire", "keys.rotate"]),
+        ("admin.", vec!["admin.delete", "admin.create", "admin.create"]),
+    ] {
+        let q = format!("/api/v1/audit-events?actor=client:{client_id}&action={prefix}");
+        let r = c.call("get", &q, &none_p, t, none).await;
+        let actions: Vec<&str> =
+            r.body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+        let mut actions = actions;
+        actions.sort_unstable();
+        let mut expected = expected;
+        expected.sort_unstable();
+        assert_eq!(actions, expected, "{}", r.raw);
+    }
+
     // Every operation was answered with success and swept through its errors.
     let seen = c.seen();
     for (method, template) in c.operations() {

@@ -664,6 +664,42 @@ mod tests {
         assert!(Signer::from_pkcs8("k".into(), SigningAlg::HS256, &der).is_err());
     }
 
+    /// Issue #14: retiring a key keeps its algorithm a current and a next
+    /// key: the current key retires by a rotation step (its next key signs),
+    /// a next key is replaced, a retired key stays as it is; the other
+    /// algorithms are untouched.
+    #[test]
+    fn retiring_a_key_keeps_its_algorithm_a_current_and_a_next_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = Store::connect(&url, 2, Duration::from_secs(5)).unwrap();
+        store.migrate().unwrap();
+        let master = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+        ensure_keys(&store, &master, 1_000).unwrap();
+        let mut c = store.conn().unwrap();
+        let one = |c: &mut DbConn, alg: SigningAlg, s: KeyState| {
+            let keys = repo::by_state(c, alg.as_str(), s).unwrap();
+            assert_eq!(keys.len(), 1, "{alg} {s}");
+            keys[0].kid.clone()
+        };
+        let (current, next) =
+            (one(&mut c, SigningAlg::ES256, KeyState::Current), one(&mut c, SigningAlg::ES256, KeyState::Next));
+        let rs_current = one(&mut c, SigningAlg::RS256, KeyState::Current);
+
+        retire(&mut c, &master, &current, 2_000).unwrap().unwrap();
+        assert_eq!(one(&mut c, SigningAlg::ES256, KeyState::Current), next, "the next key signs");
+        let new_next = one(&mut c, SigningAlg::ES256, KeyState::Next);
+        assert_ne!(new_next, next);
+        retire(&mut c, &master, &new_next, 3_000).unwrap().unwrap();
+        assert_eq!(one(&mut c, SigningAlg::ES256, KeyState::Current), next, "retiring a next key changes no signer");
+        assert_ne!(one(&mut c, SigningAlg::ES256, KeyState::Next), new_next, "a new next key is published");
+        let retired = repo::by_state(&mut c, "ES256", KeyState::Retired).unwrap();
+        assert_eq!(retired.iter().map(|k| k.retired_at).collect::<Vec<_>>(), [Some(3_000), Some(2_000)]);
+        assert!(retire(&mut c, &master, &current, 4_000).unwrap().is_none(), "already retired");
+        assert_eq!(one(&mut c, SigningAlg::RS256, KeyState::Current), rs_current, "other algorithms untouched");
+        assert!(matches!(retire(&mut c, &master, "nope", 4_000), Err(StoreError::NotFound(_))));
+    }
+
     /// Issue #13 item 1: a key version is decrypted and parsed once; every
     /// refresh of the key ring hands out the same parsed signer until a
     /// rotation makes another key current.

@@ -44,7 +44,7 @@ pub struct KeyList {
 }
 
 /// A rotation request: which algorithm's key ring takes a step.
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RotateBody {
     /// RS256, ES256 or EdDSA.
@@ -66,7 +66,7 @@ pub struct KeyRotation {
 }
 
 /// A key as it is patched: only `state`, and only to `retired`.
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct KeyPatch {
     /// `retired` retires the key now (its algorithm keeps a current and a
@@ -136,8 +136,7 @@ async fn rotate(
     let rotation = blocking(move || {
         let now = state.oauth.management.now();
         let (master, publish) = (state.keys.master(), state.admin.retired_publish_secs);
-        let report = admin::rotate_alg_keys(&state.store, master, &actor, now, alg, publish)
-            .map_err(|e| Problem::renamed(e, &[]))?;
+        let report = admin::rotate_alg_keys(&state.store, master, &actor, now, alg, publish)?;
         let kid = |field: &str| report[field].as_str().map(str::to_owned).unwrap_or_default();
         let retired =
             report["retired"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();

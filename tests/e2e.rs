@@ -21,6 +21,7 @@ mod introspection;
 mod jwt_bearer;
 mod keys;
 mod management_api;
+mod management_openapi;
 mod metrics;
 mod oidc;
 mod operations;

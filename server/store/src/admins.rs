@@ -38,6 +38,34 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<Admi
     Ok(admins::table.filter(admins::username.eq(username)).select(Admin::as_select()).first(conn).optional()?)
 }
 
+/// Every administrator, by username.
+pub fn all(conn: &mut DbConn) -> Result<Vec<Admin>, StoreError> {
+    Ok(admins::table.order(admins::username.asc()).select(Admin::as_select()).load(conn)?)
+}
+
+/// The administrator with this id, if any.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Admin>, StoreError> {
+    Ok(admins::table.find(id).select(Admin::as_select()).first(conn).optional()?)
+}
+
+/// Deletes the administrator `id` and their sessions, unless no other
+/// administrator would remain: then `Conflict` and nothing changes (the
+/// caller's transaction must roll back on the error). Every administrator
+/// row is locked first (an `UPDATE` of all of them: row locks on
+/// PostgreSQL, the write lock on SQLite), so two deletions running at once
+/// count one after the other and cannot both remove "one of two". An
+/// unknown id is `NotFound`.
+pub fn delete_unless_last(conn: &mut DbConn, id: &str) -> Result<Admin, StoreError> {
+    diesel::update(admins::table).set(admins::username.eq(admins::username)).execute(conn)?;
+    let admin = find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("administrator {id}")))?;
+    if count(conn)? <= 1 {
+        return Err(StoreError::Conflict("the last administrator cannot be deleted".into()));
+    }
+    diesel::delete(admin_sessions::table.filter(admin_sessions::admin_id.eq(id))).execute(conn)?;
+    diesel::delete(admins::table.find(id)).execute(conn)?;
+    Ok(admin)
+}
+
 /// How many administrators exist (zero: the server offers a setup link).
 pub fn count(conn: &mut DbConn) -> Result<i64, StoreError> {
     Ok(admins::table.count().get_result(conn)?)

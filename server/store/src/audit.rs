@@ -308,8 +308,51 @@ pub struct AuditFilter {
     /// The target id exactly.
     pub target: Option<String>,
 }
-/// The newest events matching `filter`, newest first.
-pub fn recent(conn: &mut DbConn, filter: &AuditFilter, offset: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+/// The event with this id, if any.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<AuditEvent>, StoreError> {
+    Ok(audit_events::table.find(id).select(AuditEvent::as_select()).first(conn).optional()?)
+}
+
+/// One page of a keyset listing: events matching `filter` with
+/// `since <= at < until` (where given), ordered by (`at`, `id`), newest
+/// first unless `oldest_first`, strictly after `after` (the (`at`, `id`) of
+/// the last event of the previous page) in that order, at most `limit`.
+/// Events appended between two pages do not shift the next one.
+pub fn page(
+    conn: &mut DbConn,
+    filter: &AuditFilter,
+    since: Option<i64>,
+    until: Option<i64>,
+    oldest_first: bool,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut q = filtered(filter);
+    if let Some(s) = since {
+        q = q.filter(audit_events::at.ge(s));
+    }
+    if let Some(u) = until {
+        q = q.filter(audit_events::at.lt(u));
+    }
+    match (after, oldest_first) {
+        (Some((at, id)), false) => {
+            q = q.filter(audit_events::at.lt(at).or(audit_events::at.eq(at).and(audit_events::id.lt(id.to_owned()))));
+        }
+        (Some((at, id)), true) => {
+            q = q.filter(audit_events::at.gt(at).or(audit_events::at.eq(at).and(audit_events::id.gt(id.to_owned()))));
+        }
+        (None, _) => {}
+    }
+    let q = if oldest_first {
+        q.order((audit_events::at.asc(), audit_events::id.asc()))
+    } else {
+        q.order((audit_events::at.desc(), audit_events::id.desc()))
+    };
+    Ok(q.limit(limit).select(AuditEvent::as_select()).load(conn)?)
+}
+
+/// The events matching `filter`, unordered, as a boxed query.
+fn filtered<'a>(filter: &AuditFilter) -> audit_events::BoxedQuery<'a, <DbConn as diesel::Connection>::Backend> {
     let mut q = audit_events::table.into_boxed();
     if let Some(a) = &filter.actor {
         q = q.filter(audit_events::actor.eq(a.clone()));
@@ -321,6 +364,12 @@ pub fn recent(conn: &mut DbConn, filter: &AuditFilter, offset: i64, limit: i64) 
     if let Some(t) = &filter.target {
         q = q.filter(audit_events::target.eq(t.clone()));
     }
+    q
+}
+
+/// The newest events matching `filter`, newest first.
+pub fn recent(conn: &mut DbConn, filter: &AuditFilter, offset: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+    let q = filtered(filter);
     Ok(q.order((audit_events::at.desc(), audit_events::id.desc()))
         .offset(offset)
         .limit(limit)

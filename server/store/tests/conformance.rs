@@ -634,6 +634,66 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
     assert!(admins::session(&mut c, "s1").unwrap().is_none());
 }
 
+/// Issue #14: deleting administrators never leaves none, even when every
+/// one of them is deleted at once; a deleted administrator's sessions end.
+fn the_last_administrator_is_never_deleted(db: &Db) {
+    use tessera_store::admins::{self, Admin, AdminSession};
+    let admin = |i: i64| Admin {
+        id: format!("a{i}"),
+        username: format!("admin{i}"),
+        password_hash: "$argon2id$x".into(),
+        created_at: i,
+        last_login_at: None,
+    };
+    {
+        let mut c = db.store.conn().unwrap();
+        for i in 0..8 {
+            admins::insert(&mut c, &admin(i)).unwrap();
+        }
+        let s = AdminSession {
+            id_hash: "s0".into(),
+            admin_id: "a0".into(),
+            csrf: "t".into(),
+            created_at: 1,
+            last_seen_at: 1,
+        };
+        admins::insert_session(&mut c, &s).unwrap();
+        assert_eq!(admins::all(&mut c).unwrap().iter().map(|a| a.username.as_str()).next(), Some("admin0"));
+        assert!(matches!(admins::delete_unless_last(&mut c, "nobody"), Err(StoreError::NotFound(_))));
+    }
+    let won = winners(db, |c, i| {
+        let id = format!("a{i}");
+        c.transaction(|c| admins::delete_unless_last(c, &id)).is_ok()
+    });
+    let mut c = db.store.conn().unwrap();
+    let left = admins::count(&mut c).unwrap();
+    assert!(left >= 1, "an administrator remains");
+    assert_eq!(won as i64, 8 - left, "every refusal left its administrator");
+    let last = admins::all(&mut c).unwrap();
+    assert!(matches!(admins::delete_unless_last(&mut c, &last[0].id), Err(StoreError::Conflict(_))));
+    if admins::find(&mut c, "a0").unwrap().is_none() {
+        assert!(admins::session(&mut c, "s0").unwrap().is_none(), "a deleted administrator's sessions end");
+    }
+}
+
+/// Issue #14: the audit log pages by (time, id), newest or oldest first,
+/// within a time range, each event once.
+fn audit_events_page_by_keyset(db: &Db) {
+    let mut c = db.store.conn().unwrap();
+    for (id, at) in [("e1", 10), ("e2", 10), ("e3", 20), ("e4", 30), ("e5", 30)] {
+        audit::record(&mut c, &audit_event(id, at, "{}")).unwrap();
+    }
+    let all = audit::AuditFilter::default();
+    let ids = |events: Vec<audit::AuditEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(audit::page(&mut c, &all, None, None, false, None, 2).unwrap()), ["e5", "e4"]);
+    assert_eq!(ids(audit::page(&mut c, &all, None, None, false, Some((30, "e4")), 2).unwrap()), ["e3", "e2"]);
+    assert_eq!(ids(audit::page(&mut c, &all, None, None, false, Some((10, "e2")), 2).unwrap()), ["e1"]);
+    assert_eq!(ids(audit::page(&mut c, &all, None, None, true, Some((10, "e2")), 2).unwrap()), ["e3", "e4"]);
+    assert_eq!(ids(audit::page(&mut c, &all, Some(20), Some(30), false, None, 9).unwrap()), ["e3"]);
+    assert_eq!(audit::find(&mut c, "e3").unwrap().map(|e| e.at), Some(20));
+    assert!(audit::find(&mut c, "nope").unwrap().is_none());
+}
+
 fn clients_naming_an_audience(db: &Db) {
     let mut c = db.store.conn().unwrap();
     let mut a = client("a");
@@ -1375,6 +1435,8 @@ conformance!(
     throttle_locks_grow,
     throttle_reservations_are_atomic,
     admins_sessions_and_setup_tokens,
+    the_last_administrator_is_never_deleted,
+    audit_events_page_by_keyset,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,
     authorization_codes_are_single_use,

@@ -145,7 +145,8 @@ pub struct MgmtClientCreateArgs {
     pub name: String,
     /// Scopes it may obtain, comma-separated (read:clients, write:clients,
     /// read:apis, write:apis, read:plugins, write:plugins, read:bindings,
-    /// write:bindings, read:users, write:users); default: all of them.
+    /// write:bindings, read:keys, write:keys, read:admins, write:admins,
+    /// read:audit, read:runs, read:users, write:users); default: all of them.
     #[arg(long)]
     pub scopes: Option<String>,
     /// Print one JSON object.

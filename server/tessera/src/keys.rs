@@ -179,26 +179,56 @@ pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs:
         .tx(|conn| {
             let mut report = Vec::new();
             for alg in SigningAlg::ASYMMETRIC {
-                let a = alg.as_str();
-                let retired: Vec<String> =
-                    repo::by_state(conn, a, KeyState::Current)?.into_iter().map(|k| k.kid).collect();
-                for kid in &retired {
-                    repo::set_state(conn, kid, KeyState::Retired, now)?;
-                }
-                let promoted = match repo::by_state(conn, a, KeyState::Next)?.into_iter().next() {
-                    Some(k) => {
-                        repo::set_state(conn, &k.kid, KeyState::Current, now)?;
-                        k.kid
-                    }
-                    None => create_key(conn, master, alg, KeyState::Current, now).map_err(to_store)?,
-                };
-                let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
-                report.push(json!({"alg": a, "retired": retired, "current": promoted, "next": next}));
+                report.push(rotate_alg(conn, master, alg, now)?);
             }
             repo::purge_retired(conn, now - retired_publish_secs)?;
             Ok(report)
         })
         .map_err(KeyError::from)
+}
+
+/// One rotation step of `alg` in the caller's transaction: its current
+/// keys retire, its next key becomes current (a new one if it has none),
+/// and a new next key is published. Returns what happened, as [`rotate`]
+/// reports each algorithm.
+pub fn rotate_alg(conn: &mut DbConn, master: &MasterKey, alg: SigningAlg, now: i64) -> Result<Value, StoreError> {
+    let a = alg.as_str();
+    let retired: Vec<String> = repo::by_state(conn, a, KeyState::Current)?.into_iter().map(|k| k.kid).collect();
+    for kid in &retired {
+        repo::set_state(conn, kid, KeyState::Retired, now)?;
+    }
+    let promoted = match repo::by_state(conn, a, KeyState::Next)?.into_iter().next() {
+        Some(k) => {
+            repo::set_state(conn, &k.kid, KeyState::Current, now)?;
+            k.kid
+        }
+        None => create_key(conn, master, alg, KeyState::Current, now).map_err(to_store)?,
+    };
+    let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
+    Ok(json!({"alg": a, "retired": retired, "current": promoted, "next": next}))
+}
+
+/// Retires the key `kid` now, in the caller's transaction, keeping its
+/// algorithm able to sign and to announce a successor: a current key
+/// retires by a rotation step of its algorithm ([`rotate_alg`]); a next key
+/// retires and a new next key replaces it; a retired key stays as it is.
+/// Returns what happened (`None`: it was already retired); an unknown
+/// `kid` is `StoreError::NotFound`.
+pub fn retire(conn: &mut DbConn, master: &MasterKey, kid: &str, now: i64) -> Result<Option<Value>, StoreError> {
+    let key = repo::all(conn)?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| StoreError::NotFound(format!("signing key {kid}")))?;
+    let alg: SigningAlg = key.alg.parse().map_err(|e: UnsupportedAlg| StoreError::Corrupt(e.to_string()))?;
+    match key.state {
+        KeyState::Retired => Ok(None),
+        KeyState::Current => rotate_alg(conn, master, alg, now).map(Some),
+        KeyState::Next => {
+            repo::set_state(conn, kid, KeyState::Retired, now)?;
+            let next = create_key(conn, master, alg, KeyState::Next, now).map_err(to_store)?;
+            Ok(Some(json!({"alg": alg.as_str(), "retired": [kid], "next": next})))
+        }
+    }
 }
 
 /// The algorithm of the key that verified a token, and the token's claims.
@@ -632,6 +662,42 @@ mod tests {
         assert!(Signer::from_pkcs8("k".into(), SigningAlg::RS256, &der).is_err());
         assert!(Signer::from_pkcs8("k".into(), SigningAlg::EdDSA, &der).is_err());
         assert!(Signer::from_pkcs8("k".into(), SigningAlg::HS256, &der).is_err());
+    }
+
+    /// Issue #14: retiring a key keeps its algorithm a current and a next
+    /// key: the current key retires by a rotation step (its next key signs),
+    /// a next key is replaced, a retired key stays as it is; the other
+    /// algorithms are untouched.
+    #[test]
+    fn retiring_a_key_keeps_its_algorithm_a_current_and_a_next_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = Store::connect(&url, 2, Duration::from_secs(5)).unwrap();
+        store.migrate().unwrap();
+        let master = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+        ensure_keys(&store, &master, 1_000).unwrap();
+        let mut c = store.conn().unwrap();
+        let one = |c: &mut DbConn, alg: SigningAlg, s: KeyState| {
+            let keys = repo::by_state(c, alg.as_str(), s).unwrap();
+            assert_eq!(keys.len(), 1, "{alg} {s}");
+            keys[0].kid.clone()
+        };
+        let (current, next) =
+            (one(&mut c, SigningAlg::ES256, KeyState::Current), one(&mut c, SigningAlg::ES256, KeyState::Next));
+        let rs_current = one(&mut c, SigningAlg::RS256, KeyState::Current);
+
+        retire(&mut c, &master, &current, 2_000).unwrap().unwrap();
+        assert_eq!(one(&mut c, SigningAlg::ES256, KeyState::Current), next, "the next key signs");
+        let new_next = one(&mut c, SigningAlg::ES256, KeyState::Next);
+        assert_ne!(new_next, next);
+        retire(&mut c, &master, &new_next, 3_000).unwrap().unwrap();
+        assert_eq!(one(&mut c, SigningAlg::ES256, KeyState::Current), next, "retiring a next key changes no signer");
+        assert_ne!(one(&mut c, SigningAlg::ES256, KeyState::Next), new_next, "a new next key is published");
+        let retired = repo::by_state(&mut c, "ES256", KeyState::Retired).unwrap();
+        assert_eq!(retired.iter().map(|k| k.retired_at).collect::<Vec<_>>(), [Some(3_000), Some(2_000)]);
+        assert!(retire(&mut c, &master, &current, 4_000).unwrap().is_none(), "already retired");
+        assert_eq!(one(&mut c, SigningAlg::RS256, KeyState::Current), rs_current, "other algorithms untouched");
+        assert!(matches!(retire(&mut c, &master, "nope", 4_000), Err(StoreError::NotFound(_))));
     }
 
     /// Issue #13 item 1: a key version is decrypted and parsed once; every

@@ -76,3 +76,64 @@ pub fn runs(
     }
     Ok(q.order(plugin_runs::id.desc()).offset(offset).limit(limit).select(PluginRunRecord::as_select()).load(conn)?)
 }
+
+/// The run record with this id, if any.
+pub fn find_run(conn: &mut DbConn, id: &str) -> Result<Option<PluginRunRecord>, StoreError> {
+    Ok(plugin_runs::table.find(id).select(PluginRunRecord::as_select()).first(conn).optional()?)
+}
+
+/// Which run records to list; every set field must match.
+#[derive(Debug, Default, Clone)]
+pub struct RunFilter {
+    /// The binding that ran.
+    pub binding_id: Option<String>,
+    /// The token request's client.
+    pub client_id: Option<String>,
+    /// The outcome exactly (`ok`, `denied`, `trap`, ...).
+    pub outcome: Option<String>,
+    /// Only runs of these versions (a plugin's versions); empty: none match.
+    pub version_ids: Option<Vec<String>>,
+    /// `at` at or after this, Unix seconds.
+    pub since: Option<i64>,
+    /// `at` before this, Unix seconds.
+    pub until: Option<i64>,
+}
+
+/// One page of a keyset listing: records matching `filter` ordered by id
+/// (UUID v7, so by time), newest first unless `oldest_first`, strictly
+/// after the id `after` in that order, at most `limit`. Records written
+/// between two pages do not shift the next one.
+pub fn run_page(
+    conn: &mut DbConn,
+    filter: &RunFilter,
+    oldest_first: bool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PluginRunRecord>, StoreError> {
+    let mut q = plugin_runs::table.into_boxed();
+    if let Some(b) = &filter.binding_id {
+        q = q.filter(plugin_runs::binding_id.eq(b.clone()));
+    }
+    if let Some(c) = &filter.client_id {
+        q = q.filter(plugin_runs::client_id.eq(c.clone()));
+    }
+    if let Some(o) = &filter.outcome {
+        q = q.filter(plugin_runs::outcome.eq(o.clone()));
+    }
+    if let Some(v) = &filter.version_ids {
+        q = q.filter(plugin_runs::plugin_version_id.eq_any(v.clone()));
+    }
+    if let Some(s) = filter.since {
+        q = q.filter(plugin_runs::at.ge(s));
+    }
+    if let Some(u) = filter.until {
+        q = q.filter(plugin_runs::at.lt(u));
+    }
+    q = match (after, oldest_first) {
+        (Some(a), false) => q.filter(plugin_runs::id.lt(a.to_owned())).order(plugin_runs::id.desc()),
+        (Some(a), true) => q.filter(plugin_runs::id.gt(a.to_owned())).order(plugin_runs::id.asc()),
+        (None, false) => q.order(plugin_runs::id.desc()),
+        (None, true) => q.order(plugin_runs::id.asc()),
+    };
+    Ok(q.limit(limit).select(PluginRunRecord::as_select()).load(conn)?)
+}

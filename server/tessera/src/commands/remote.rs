@@ -131,8 +131,8 @@ pub fn remote_settings(cli: &Cli) -> anyhow::Result<Option<RemoteSettings>> {
 pub fn run(settings: RemoteSettings, command: Command) -> anyhow::Result<()> {
     let local_only = |what: &str| {
         Err(anyhow!(
-            "`tessera {what}` works only on the server's own machine (it opens the database directly; the management \
-             API has no such resource yet): run it there without --server"
+            "`tessera {what}` works only on the server's own machine (it opens the database directly): run it there \
+             without --server, or use the management API (see /api/v1/openapi.json)"
         ))
     };
     let remote = Remote::new(settings)?;

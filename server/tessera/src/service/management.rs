@@ -1,5 +1,6 @@
 //! What the management API needs beyond the console's use cases (issue #14):
-//! cursor paging over the views, the upload that is idempotent by content
+//! cursor paging over the views (configuration in memory, the audit log and
+//! plugin runs in the database), the upload that is idempotent by content
 //! hash, and the bootstrap of the first management client. Every change
 //! still goes through `service::admin` and `service::plugins`, the console's
 //! own functions, so the rules and the audit trail are the same on both.
@@ -10,14 +11,19 @@ use crate::plugin_signatures::SignaturePolicy;
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, NewClient};
 use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
 use crate::service::plugins::{self, BindingEntry, NewUpload};
-use crate::service::views::{ApiView, ClientView, PluginVersionView, PluginView, UserView};
+use crate::service::views::{
+    AdminView, ApiView, AuditEventView, ClientView, PluginVersionView, PluginView, RunView, SigningKeyView, UserView,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use tessera_plugin_host::PluginHost;
 use tessera_protocol::model::{GrantType, SigningAlg};
 use tessera_protocol::secret::PlainSecret;
+use tessera_store::audit::{self, AuditFilter};
 use tessera_store::clients::Client;
+use tessera_store::keys::KeyState;
+use tessera_store::plugins::RunFilter;
 use tessera_store::{Store, StoreError, apis, plugins as plugin_rows};
 
 /// The page size when a request names none.
@@ -58,18 +64,8 @@ pub fn page<T>(
     sort_key: impl Fn(&T) -> String,
     name: impl Fn(&T) -> &str,
 ) -> Result<Page<T>, AdminError> {
-    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(AdminError::Invalid { field: "limit", message: format!("must be between 1 and {MAX_LIMIT}") });
-    }
-    let after = match &req.cursor {
-        None => None,
-        Some(c) => {
-            Some(URL_SAFE_NO_PAD.decode(c).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
-                AdminError::Invalid { field: "cursor", message: "is not a cursor this API gave".into() }
-            })?)
-        }
-    };
+    let limit = limit_of(req.limit)?;
+    let after = cursor_key(req.cursor.as_deref())?;
     let mut keyed: Vec<(String, T)> = rows
         .into_iter()
         .filter(|r| req.prefix.as_deref().is_none_or(|p| name(r).starts_with(p)))
@@ -81,6 +77,171 @@ pub fn page<T>(
     keyed.truncate(limit);
     let next_cursor = if more { keyed.last().map(|(k, _)| URL_SAFE_NO_PAD.encode(k)) } else { None };
     Ok(Page { items: keyed.into_iter().map(|(_, r)| r).collect(), next_cursor })
+}
+
+/// The page size `limit` asks for, or [`DEFAULT_LIMIT`]; out of range is
+/// an invalid `limit`.
+fn limit_of(limit: Option<usize>) -> Result<usize, AdminError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(AdminError::Invalid { field: "limit", message: format!("must be between 1 and {MAX_LIMIT}") });
+    }
+    Ok(limit)
+}
+
+/// The sort key a cursor carries; one this API did not give is an invalid
+/// `cursor`.
+fn cursor_key(cursor: Option<&str>) -> Result<Option<String>, AdminError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let key = URL_SAFE_NO_PAD.decode(c).ok().and_then(|b| String::from_utf8(b).ok());
+    key.map(Some)
+        .ok_or_else(|| AdminError::Invalid { field: "cursor", message: "is not a cursor this API gave".into() })
+}
+
+/// A list of events in time, and the part of it one request asks for: the
+/// audit log and the plugin runs are paged in the database (they grow with
+/// traffic), by a keyset cursor, newest first unless `oldest_first`.
+#[derive(Debug, Clone, Default)]
+pub struct TimeRange {
+    /// Items per page; `None`: [`DEFAULT_LIMIT`].
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page; `None`: the first page.
+    pub cursor: Option<String>,
+    /// Only items at or after this, Unix seconds.
+    pub since: Option<i64>,
+    /// Only items before this, Unix seconds.
+    pub until: Option<i64>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
+}
+
+impl TimeRange {
+    /// Checks the limit and the range; returns the limit.
+    fn limit(&self) -> Result<usize, AdminError> {
+        if let (Some(s), Some(u)) = (self.since, self.until)
+            && u <= s
+        {
+            return Err(AdminError::Invalid { field: "until", message: "must be after since".into() });
+        }
+        limit_of(self.limit)
+    }
+}
+
+/// Cuts a page fetched with one row more than `limit`: the extra row only
+/// says there is a next page, whose cursor is the last kept row's key.
+fn keyset_page<T>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more { rows.last().map(|r| URL_SAFE_NO_PAD.encode(key(r))) } else { None };
+    Page { items: rows, next_cursor }
+}
+
+/// A page of audit events matching `filter` within `range`, by time.
+pub fn audit_page(store: &Store, filter: &AuditFilter, range: &TimeRange) -> Result<Page<AuditEventView>, AdminError> {
+    let limit = range.limit()?;
+    let after = match cursor_key(range.cursor.as_deref())? {
+        None => None,
+        Some(k) => {
+            let parsed = k.split_once('\u{1}').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())));
+            Some(parsed.ok_or_else(|| AdminError::Invalid {
+                field: "cursor",
+                message: "is not a cursor this API gave".into(),
+            })?)
+        }
+    };
+    let rows = audit::page(
+        &mut *store.conn()?,
+        filter,
+        range.since,
+        range.until,
+        range.oldest_first,
+        after.as_ref().map(|(at, id)| (*at, id.as_str())),
+        i64::try_from(limit + 1).unwrap_or(i64::MAX),
+    )?;
+    let page = keyset_page(rows, limit, |e| key(&[&e.at.to_string(), &e.id]));
+    Ok(Page { items: page.items.into_iter().map(AuditEventView::from).collect(), next_cursor: page.next_cursor })
+}
+
+/// One audit event, if it exists.
+pub fn audit_event(store: &Store, id: &str) -> Result<Option<AuditEventView>, StoreError> {
+    Ok(audit::find(&mut *store.conn()?, id)?.map(AuditEventView::from))
+}
+
+/// Which plugin runs to list: every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    /// The plugin's name (any of its versions).
+    pub plugin: Option<String>,
+    /// The binding's id.
+    pub binding: Option<String>,
+    /// The token request's client id.
+    pub client: Option<String>,
+    /// The outcome (`ok`, `denied`, or a failure code).
+    pub outcome: Option<String>,
+}
+
+/// A page of plugin run records matching `q` within `range`, by time.
+pub fn runs_page(store: &Store, q: &RunQuery, range: &TimeRange) -> Result<Page<RunView>, AdminError> {
+    let limit = range.limit()?;
+    let after = cursor_key(range.cursor.as_deref())?;
+    let mut conn = store.conn()?;
+    let version_ids = match &q.plugin {
+        None => None,
+        Some(name) => Some(match plugin_rows::find_by_name(&mut conn, name)? {
+            Some(p) => plugin_rows::versions(&mut conn, &p.id)?.into_iter().map(|v| v.id).collect(),
+            None => vec![],
+        }),
+    };
+    let filter = RunFilter {
+        binding_id: q.binding.clone(),
+        client_id: q.client.clone(),
+        outcome: q.outcome.clone(),
+        version_ids,
+        since: range.since,
+        until: range.until,
+    };
+    let rows = plugin_rows::run_page(
+        &mut conn,
+        &filter,
+        range.oldest_first,
+        after.as_deref(),
+        i64::try_from(limit + 1).unwrap_or(i64::MAX),
+    )?;
+    let page = keyset_page(rows, limit, |r| r.id.clone());
+    Ok(Page { items: page.items.into_iter().map(RunView::from).collect(), next_cursor: page.next_cursor })
+}
+
+/// One plugin run record, if it is still kept.
+pub fn plugin_run(store: &Store, id: &str) -> Result<Option<RunView>, StoreError> {
+    Ok(plugin_rows::find_run(&mut *store.conn()?, id)?.map(RunView::from))
+}
+
+/// A page of signing keys, by algorithm, then current, next, retired,
+/// newest first; `alg` and `state` filter.
+pub fn keys_page(
+    store: &Store,
+    req: &PageRequest,
+    alg: Option<&str>,
+    state: Option<KeyState>,
+) -> Result<Page<SigningKeyView>, AdminError> {
+    let all: Vec<SigningKeyView> = admin::list_keys(store)?
+        .into_iter()
+        .filter(|k| alg.is_none_or(|a| k.alg == a) && state.is_none_or(|s| k.state == s))
+        .collect();
+    let rank = |s: KeyState| match s {
+        KeyState::Current => "0",
+        KeyState::Next => "1",
+        KeyState::Retired => "2",
+    };
+    // Newest first within a state: the creation time counted down from the largest i64, padded.
+    let sort = |k: &SigningKeyView| key(&[&k.alg, rank(k.state), &format!("{:020}", i64::MAX - k.created_at), &k.kid]);
+    page(all, req, sort, |k| &k.kid)
+}
+
+/// A page of administrators, by username; `prefix` filters the username.
+pub fn admins_page(store: &Store, req: &PageRequest) -> Result<Page<AdminView>, AdminError> {
+    let all = crate::service::console::list_admins(store)?;
+    page(all, req, |a| key(&[&a.username, &a.id]), |a| &a.username)
 }
 
 /// Sort keys join their parts with a byte that names never hold.

@@ -1,5 +1,5 @@
 //! What the console shows and the management API serializes (`web/api/`): read-only
-//! views of users, clients, APIs, keys, bindings, plugin runs and audit
+//! views of users, clients, APIs, keys, administrators, bindings, plugin runs and audit
 //! events. A view carries no hash, no sealed secret and no private key, so a
 //! template or a JSON body cannot leak one; it knows nothing of HTML.
 //!
@@ -10,6 +10,7 @@ use serde_json::Value;
 use tessera_plugin_host::LogLine;
 use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::GrantType;
+use tessera_store::admins::Admin;
 use tessera_store::apis::Api;
 use tessera_store::audit::AuditEvent;
 use tessera_store::clients::{Client, ClientSecret};
@@ -234,15 +235,16 @@ impl ApiView {
 }
 
 /// A signing key's public facts, without the sealed private key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SigningKeyView {
     /// Key id (`kid`).
     pub kid: String,
     /// JWS algorithm.
     pub alg: String,
     /// Where it is in its life cycle (serialized as `next`, `current` or `retired`).
+    #[schema(value_type = String)]
     pub state: KeyState,
-    /// The public JWK, as published.
+    /// The public JWK as published, JSON text.
     pub public_jwk: String,
     /// Unix seconds.
     pub created_at: i64,
@@ -322,7 +324,7 @@ impl From<Binding> for BindingView {
 }
 
 /// One plugin run, its log lines parsed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunView {
     /// Row id.
     pub id: String,
@@ -372,8 +374,27 @@ impl From<PluginRunRecord> for RunView {
     }
 }
 
+/// A console administrator, without the password hash.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminView {
+    /// Row id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The last successful sign-in, Unix seconds.
+    pub last_login_at: Option<i64>,
+}
+
+impl From<Admin> for AdminView {
+    fn from(a: Admin) -> AdminView {
+        AdminView { id: a.id, username: a.username, created_at: a.created_at, last_login_at: a.last_login_at }
+    }
+}
+
 /// One audit-log entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEventView {
     /// Row id.
     pub id: String,

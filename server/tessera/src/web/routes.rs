@@ -60,6 +60,34 @@ pub mod api {
     pub const BINDINGS: &str = "/api/v1/bindings";
     /// Users: list (GET) and create (POST).
     pub const USERS: &str = "/api/v1/users";
+    /// Signing keys: list (GET) and rotate one algorithm (POST).
+    pub const KEYS: &str = "/api/v1/keys";
+    /// Console administrators: list (GET) and create (POST).
+    pub const ADMINS: &str = "/api/v1/admins";
+    /// Audit events: list (GET).
+    pub const AUDIT_EVENTS: &str = "/api/v1/audit-events";
+    /// Plugin run records: list (GET).
+    pub const PLUGIN_RUNS: &str = "/api/v1/plugin-runs";
+
+    /// One signing key.
+    pub fn key(kid: &str) -> String {
+        format!("{KEYS}/{kid}")
+    }
+
+    /// One administrator.
+    pub fn admin(id: &str) -> String {
+        format!("{ADMINS}/{id}")
+    }
+
+    /// One audit event.
+    pub fn audit_event(id: &str) -> String {
+        format!("{AUDIT_EVENTS}/{id}")
+    }
+
+    /// One plugin run record.
+    pub fn plugin_run(id: &str) -> String {
+        format!("{PLUGIN_RUNS}/{id}")
+    }
 
     /// One client.
     pub fn client(id: &str) -> String {
@@ -215,6 +243,8 @@ pub mod console {
     pub const AUDIT: &str = "/admin/audit";
     /// Plugin run records.
     pub const RUNS: &str = "/admin/runs";
+    /// The management API's reference, rendered from its OpenAPI document.
+    pub const API_REFERENCE: &str = "/admin/api-reference";
 
     /// One user's page.
     pub fn user(id: &str) -> String {

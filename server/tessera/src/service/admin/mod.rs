@@ -16,7 +16,7 @@ pub use clients::{
     ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients,
     revoke_client_secret, update_client,
 };
-pub use keys::{list_keys, rotate_keys};
+pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
 pub use overview::{Dashboard, NamedFigure, audit_events, dashboard};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{

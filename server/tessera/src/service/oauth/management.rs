@@ -51,11 +51,23 @@ pub enum ManagementScope {
     ReadUsers,
     /// Create, change and delete users; set their passwords.
     WriteUsers,
+    /// List and read signing keys (public parts only).
+    ReadKeys,
+    /// Rotate an algorithm's keys and retire a key.
+    WriteKeys,
+    /// List and read console administrators.
+    ReadAdmins,
+    /// Create and delete console administrators.
+    WriteAdmins,
+    /// List and read audit events.
+    ReadAudit,
+    /// List and read plugin run records.
+    ReadRuns,
 }
 
 impl ManagementScope {
     /// Every scope, in the order the management API registers them.
-    pub const ALL: [ManagementScope; 10] = [
+    pub const ALL: [ManagementScope; 16] = [
         ManagementScope::ReadClients,
         ManagementScope::WriteClients,
         ManagementScope::ReadApis,
@@ -66,6 +78,12 @@ impl ManagementScope {
         ManagementScope::WriteBindings,
         ManagementScope::ReadUsers,
         ManagementScope::WriteUsers,
+        ManagementScope::ReadKeys,
+        ManagementScope::WriteKeys,
+        ManagementScope::ReadAdmins,
+        ManagementScope::WriteAdmins,
+        ManagementScope::ReadAudit,
+        ManagementScope::ReadRuns,
     ];
 
     /// The scope's wire name (`action:resource`), the one table of names.
@@ -81,6 +99,35 @@ impl ManagementScope {
             ManagementScope::WriteBindings => "write:bindings",
             ManagementScope::ReadUsers => "read:users",
             ManagementScope::WriteUsers => "write:users",
+            ManagementScope::ReadKeys => "read:keys",
+            ManagementScope::WriteKeys => "write:keys",
+            ManagementScope::ReadAdmins => "read:admins",
+            ManagementScope::WriteAdmins => "write:admins",
+            ManagementScope::ReadAudit => "read:audit",
+            ManagementScope::ReadRuns => "read:runs",
+        }
+    }
+
+    /// What the scope allows, for the OpenAPI document, the console's API
+    /// reference and `tessera mgmt-client create --help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            ManagementScope::ReadClients => "List and read clients and the metadata of their secrets (never a secret)",
+            ManagementScope::WriteClients => "Create, change and delete clients; add and revoke their secrets",
+            ManagementScope::ReadApis => "List and read APIs",
+            ManagementScope::WriteApis => "Create, change and delete APIs",
+            ManagementScope::ReadPlugins => "List and read plugins and their versions",
+            ManagementScope::WritePlugins => "Upload plugin versions",
+            ManagementScope::ReadBindings => "List and read plugin bindings",
+            ManagementScope::WriteBindings => "Create, change and delete plugin bindings",
+            ManagementScope::ReadKeys => "List and read signing keys (public JWK, algorithm, state, dates)",
+            ManagementScope::WriteKeys => "Rotate the signing keys of one algorithm; retire a key",
+            ManagementScope::ReadAdmins => "List and read console administrators",
+            ManagementScope::WriteAdmins => "Create and delete console administrators",
+            ManagementScope::ReadAudit => "List and read audit events",
+            ManagementScope::ReadRuns => "List and read plugin run records",
+            ManagementScope::ReadUsers => "List and read users (never their password hashes)",
+            ManagementScope::WriteUsers => "Create, change and delete users; set their passwords",
         }
     }
 

@@ -169,6 +169,8 @@ async fn list(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, q: web
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The identifier is taken", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:apis"]))
 )]
@@ -225,6 +227,8 @@ async fn show(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, id: we
         (status = 409, description = "HS256 and the asymmetric algorithms do not interchange", body = ProblemBody, content_type = "application/problem+json"),
         (status = 412, description = "The API changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:apis"]))
 )]

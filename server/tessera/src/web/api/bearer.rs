@@ -42,8 +42,14 @@ pub mod scope {
         WritePlugins,
         ReadBindings,
         WriteBindings,
+        ReadKeys,
+        WriteKeys,
+        ReadAdmins,
+        WriteAdmins,
+        ReadAudit,
+        ReadRuns,
         ReadUsers,
-        WriteUsers
+        WriteUsers,
     );
 }
 

@@ -256,6 +256,8 @@ async fn list(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, q:
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such plugin, version or client", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:bindings"]))
 )]
@@ -313,6 +315,8 @@ async fn show(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, id
         (status = 404, description = "No such binding, version or client", body = ProblemBody, content_type = "application/problem+json"),
         (status = 412, description = "The binding changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:bindings"]))
 )]

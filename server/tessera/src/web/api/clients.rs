@@ -264,6 +264,8 @@ async fn list(_auth: Bearer<scope::ReadClients>, state: web::Data<AppState>, q: 
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:clients"]))
 )]
@@ -321,6 +323,8 @@ async fn show(_auth: Bearer<scope::ReadClients>, state: web::Data<AppState>, id:
         (status = 409, description = "The change contradicts the client (its type)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 412, description = "The client changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:clients"]))
 )]
@@ -408,6 +412,8 @@ async fn secrets(_auth: Bearer<scope::ReadClients>, state: web::Data<AppState>, 
         (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such client", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "A public client has no secrets", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:clients"]))
 )]

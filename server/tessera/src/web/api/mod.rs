@@ -1,6 +1,7 @@
 //! The management API (`/api/v1/`, issue #14): what the console does, for
 //! scripts and CI. One file per resource (`clients.rs`, `apis.rs`,
-//! `plugins.rs`, `bindings.rs`); handlers extract (`bearer.rs`: a valid
+//! `plugins.rs`, `bindings.rs`, `keys.rs`, `admins.rs`, `audit.rs`,
+//! `runs.rs`); handlers extract (`bearer.rs`: a valid
 //! management token with the scope the handler names; `body.rs`: bounded JSON
 //! bodies and JSON Merge Patch), call the services the console calls inside
 //! [`blocking`], and reply with the views of `service/views.rs`. Errors leave
@@ -9,16 +10,22 @@
 //!
 //! The OpenAPI 3.1 document at `/api/v1/openapi.json` is collected from the
 //! handlers' `#[utoipa::path]` attributes as they are mounted (`operations`),
-//! so a handler cannot be served without being documented.
+//! so a handler cannot be served without being documented. The console's
+//! API reference page renders the same document (`reference.rs`).
 
+pub mod admins;
 pub mod apis;
+pub mod audit;
 pub mod bearer;
 pub mod bindings;
 pub mod body;
 pub mod clients;
 pub mod etag;
+pub mod keys;
 pub mod plugins;
 pub mod problem;
+pub mod reference;
+pub mod runs;
 pub mod users;
 
 use crate::service::management::PageRequest;
@@ -57,6 +64,16 @@ impl From<ListQuery> for PageRequest {
     }
 }
 
+/// Which end of a time-ordered list (audit events, plugin runs) comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Newest first (the default).
+    Newest,
+    /// Oldest first.
+    Oldest,
+}
+
 /// Runs `f` (which uses the database) on a blocking thread.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
@@ -93,14 +110,18 @@ fn operations() -> utoipa_actix_web::scope::Scope<
     let scope = apis::register(scope);
     let scope = plugins::register(scope);
     let scope = bindings::register(scope);
-    users::register(scope)
+    let scope = users::register(scope);
+    let scope = keys::register(scope);
+    let scope = admins::register(scope);
+    let scope = audit::register(scope);
+    runs::register(scope)
 }
 
 /// The OpenAPI 3.1 document of `operations` (whose paths it takes: call once).
 fn document<F>(operations: &utoipa_actix_web::scope::Scope<F>) -> OpenApi {
     let mut schemas = Vec::new();
     operations.schemas(&mut schemas);
-    let scopes = Scopes::from_iter(ManagementScope::ALL.iter().map(|s| (s.as_str(), s.as_str())));
+    let scopes = Scopes::from_iter(ManagementScope::ALL.iter().map(|s| (s.as_str(), s.description())));
     let mut components = utoipa::openapi::Components::new();
     components.schemas.extend(schemas);
     for (name, schema) in
@@ -123,6 +144,13 @@ fn document<F>(operations: &utoipa_actix_web::scope::Scope<F>) -> OpenApi {
             .into(),
     );
     OpenApiBuilder::new().info(info).paths(operations.paths()).components(Some(components)).build()
+}
+
+/// The OpenAPI document of every operation, as [`paths::OPENAPI`] serves
+/// it: the console's reference page renders it, so the page and the
+/// document cannot disagree.
+pub fn openapi_document() -> OpenApi {
+    document(&operations())
 }
 
 /// The OpenAPI document served at [`paths::OPENAPI`].

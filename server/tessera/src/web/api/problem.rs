@@ -49,6 +49,22 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Every kind, for the reference page's table of error types.
+    pub const ALL: [ProblemKind; 12] = [
+        ProblemKind::InvalidBody,
+        ProblemKind::InvalidField,
+        ProblemKind::Unauthorized,
+        ProblemKind::InsufficientScope,
+        ProblemKind::NotFound,
+        ProblemKind::Conflict,
+        ProblemKind::PreconditionFailed,
+        ProblemKind::PayloadTooLarge,
+        ProblemKind::UnsupportedMediaType,
+        ProblemKind::PreconditionRequired,
+        ProblemKind::Internal,
+        ProblemKind::Unavailable,
+    ];
+
     /// The last segment of the `type` URI: the one table of names.
     pub fn slug(self) -> &'static str {
         match self {
@@ -310,20 +326,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_own_type_and_an_error_status() {
-        let kinds = [
-            ProblemKind::InvalidBody,
-            ProblemKind::InvalidField,
-            ProblemKind::Unauthorized,
-            ProblemKind::InsufficientScope,
-            ProblemKind::NotFound,
-            ProblemKind::Conflict,
-            ProblemKind::PreconditionFailed,
-            ProblemKind::PayloadTooLarge,
-            ProblemKind::UnsupportedMediaType,
-            ProblemKind::PreconditionRequired,
-            ProblemKind::Internal,
-            ProblemKind::Unavailable,
-        ];
+        let kinds = ProblemKind::ALL;
         let uris: std::collections::HashSet<String> = kinds.iter().map(|k| k.type_uri()).collect();
         assert_eq!(uris.len(), kinds.len());
         assert!(kinds.iter().all(|k| k.status().as_u16() >= 400));

@@ -13,6 +13,7 @@ mod dashboard;
 mod keys;
 mod logs;
 mod plugins;
+mod reference;
 mod shadow;
 mod trusted_issuers;
 mod users;
@@ -70,7 +71,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(bindings::routes)
             .configure(shadow::routes)
             .configure(keys::routes)
-            .configure(logs::routes),
+            .configure(logs::routes)
+            .configure(reference::routes),
     );
 }
 

@@ -96,3 +96,45 @@ async fn busy_sessions_still_end_at_the_absolute_timeout() {
     }
     assert_eq!(dashboard!(app, c.state, session), (303, routes::console::LOGIN.into()), "absolute timeout");
 }
+
+/// Issue #14 item 3: the API reference page lists every operation of the
+/// OpenAPI document with its method, path and scope, every problem type and
+/// every scope, for a signed-in administrator only, and loads no script
+/// beyond the console's own.
+#[actix_web::test]
+async fn the_api_reference_renders_every_operation_of_the_openapi_document() {
+    let c = console(|_| {});
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let anonymous = test::TestRequest::get().uri(routes::console::API_REFERENCE).to_request();
+    let resp = test::call_service(&app, anonymous).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, routes::console::LOGIN.into()));
+    let session = sign_in!(app, c.state);
+    let cookie = Cookie::new(crate::web::console::cookie_name(&c.state), session.clone());
+    let req = test::TestRequest::get().uri(routes::console::API_REFERENCE).cookie(cookie).to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 200);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let doc = serde_json::to_value(crate::web::api::openapi_document()).unwrap();
+    let mut n = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let anchor = format!("op-{}-{}", method, path.replace(['/', '{', '}'], "-").trim_matches('-'));
+            let at = html.find(&format!("id=\"{anchor}\"")).unwrap_or_else(|| panic!("{method} {path} is not listed"));
+            let block = &html[at..at + html[at..].find("</details>").unwrap()];
+            assert!(block.contains(&method.to_uppercase()) && block.contains(path.as_str()), "{block}");
+            let scope = op["security"][0]["bearer"][0].as_str().unwrap();
+            assert!(block.contains(scope), "{method} {path} does not show {scope}");
+            n += 1;
+        }
+    }
+    assert!(n >= 30, "{n} operations");
+    for kind in crate::web::api::problem::ProblemKind::ALL {
+        assert!(html.contains(&kind.type_uri()), "{}", kind.type_uri());
+    }
+    for scope in crate::service::oauth::management::ManagementScope::ALL {
+        assert!(html.contains(scope.description()), "{}", scope.as_str());
+    }
+    assert!(html.contains("id=\"schema-KeyRotation\""), "schemas are listed");
+    assert!(html.contains(&format!("href=\"{}\"", routes::console::API_REFERENCE)), "linked from the menu");
+    assert_eq!(html.matches("<script").count(), 1, "only the console's own script");
+}

@@ -357,6 +357,10 @@ async fn every_documented_operation_is_routed() {
         paths::binding("ID"),
         paths::user("ID"),
         paths::user_password("ID"),
+        paths::key("ID"),
+        paths::admin("ID"),
+        paths::audit_event("ID"),
+        paths::plugin_run("ID"),
     ] {
         let template = built
             .replace("SECRET_ID", "{secret_id}")

@@ -1,0 +1,171 @@
+//! `/api/v1/admins`: console administrators, through the functions `tessera
+//! admin create` uses (`service::console`: the same name and password rules,
+//! the same audit events). Nothing secret is ever returned: the view has no
+//! password hash, and a created administrator's password is the one sent.
+
+use super::bearer::{Bearer, scope};
+use super::body::{json_object, parse_fields};
+use super::etag::{self, etag_of};
+use super::problem::{Problem, ProblemBody};
+use super::{ListQuery, Reply, blocking, created, no_content, ok};
+use crate::service::admin::AdminError;
+use crate::service::console;
+use crate::service::management;
+use crate::service::views::AdminView;
+use crate::web::AppState;
+use crate::web::routes::api as paths;
+use actix_web::{HttpRequest, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A new administrator (`Debug` leaves the password out).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct NewAdminBody {
+    /// Login name: 1 to 100 letters, digits, `.`, `_`, `-` or `@`.
+    pub username: String,
+    /// 15 to 256 characters; stored only as an argon2id hash.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for NewAdminBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAdminBody").field("username", &self.username).field("password", &"[redacted]").finish()
+    }
+}
+
+/// A page of administrators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminList {
+    /// The administrators, by username.
+    pub items: Vec<AdminView>,
+    /// Give it as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn find(state: &AppState, id: &str) -> Result<AdminView, Problem> {
+    console::find_admin(&state.store, id)?
+        .ok_or_else(|| Problem::from(AdminError::NotFound(format!("administrator {id}"))))
+}
+
+/// Lists administrators, by username (`prefix` filters the username).
+#[utoipa::path(
+    tag = "admins",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of administrators", body = AdminList),
+        (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:admins", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:admins"]))
+)]
+#[get("/admins")]
+async fn list(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, q: web::Query<ListQuery>) -> Reply {
+    let req = q.into_inner().into();
+    let page = blocking(move || Ok(management::admins_page(&state.store, &req)?)).await?;
+    ok(&AdminList { items: page.items, next_cursor: page.next_cursor }, None)
+}
+
+/// Creates an administrator who signs in to the console with the password
+/// sent (as `tessera admin create` does; open setup links become void).
+#[utoipa::path(
+    tag = "admins",
+    request_body(content = NewAdminBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location names it", body = AdminView),
+        (status = 400, description = "The username or password is invalid", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:admins"]))
+)]
+#[post("/admins")]
+async fn create(
+    auth: Bearer<scope::WriteAdmins>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let body: NewAdminBody = parse_fields(json_object(&req, payload, false).await?, &["username", "password"])?;
+    let actor = auth.audit_name();
+    let view = blocking(move || {
+        let now = state.oauth.management.now();
+        let admin = console::create_admin(&state.store, &actor, now, &body.username, &body.password)?;
+        Ok(AdminView::from(admin))
+    })
+    .await?;
+    created(&paths::admin(&view.id), &view)
+}
+
+/// One administrator.
+#[utoipa::path(
+    tag = "admins",
+    params(("id" = String, Path, description = "The administrator's id")),
+    responses(
+        (status = 200, description = "The administrator; ETag for If-Match", body = AdminView,
+            headers(("ETag" = String, description = "The version to send as If-Match"))),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:admins", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:admins"]))
+)]
+#[get("/admins/{id}")]
+async fn show(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let a = blocking(move || find(&state, &id)).await?;
+    let tag = etag_of(&a)?;
+    ok(&a, Some(tag))
+}
+
+/// Deletes an administrator and ends their console sessions; never the
+/// last one.
+#[utoipa::path(
+    tag = "admins",
+    params(("id" = String, Path, description = "The administrator's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The last administrator cannot be deleted", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "The administrator changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:admins"]))
+)]
+#[delete("/admins/{id}")]
+async fn remove(
+    auth: Bearer<scope::WriteAdmins>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let actor = auth.audit_name();
+    blocking(move || {
+        etag::check(&if_match, &etag_of(&find(&state, &id)?)?)?;
+        let now = state.oauth.management.now();
+        Ok(console::delete_admin(&state.store, &actor, now, &id)?)
+    })
+    .await?;
+    no_content()
+}
+
+/// Mounts the administrator operations.
+pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    scope.service(list).service(create).service(show).service(remove)
+}

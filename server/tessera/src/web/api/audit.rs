@@ -1,0 +1,112 @@
+//! `/api/v1/audit-events`: the audit log, read-only (changes are recorded by
+//! the operations that make them, in their own transactions). Paged in the
+//! database by a keyset cursor, newest first, filtered by time range,
+//! actor, action and target, as the console's audit page filters.
+
+use super::bearer::{Bearer, scope};
+use super::etag::etag_of;
+use super::problem::{Problem, ProblemBody};
+use super::{Order, Reply, blocking, ok};
+use crate::service::admin::AdminError;
+use crate::service::management::{self, TimeRange};
+use crate::service::views::AuditEventView;
+use crate::web::AppState;
+use actix_web::{get, web};
+use serde::{Deserialize, Serialize};
+use tessera_store::audit::AuditFilter;
+use utoipa::{IntoParams, ToSchema};
+
+/// The query of the audit event list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only events at or after this, Unix seconds.
+    pub since: Option<i64>,
+    /// Only events before this, Unix seconds.
+    pub until: Option<i64>,
+    /// Only events of this actor exactly (`admin:alice`, `cli`, `client:ID`).
+    pub actor: Option<String>,
+    /// Only actions starting with this (`client.` for every client change).
+    pub action: Option<String>,
+    /// Only events about this target id exactly.
+    pub target: Option<String>,
+    /// `newest` first (the default) or `oldest` first.
+    pub order: Option<Order>,
+}
+
+/// A page of audit events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventList {
+    /// The events, newest first (or oldest first with `order=oldest`).
+    pub items: Vec<AuditEventView>,
+    /// Give it as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists audit events, newest first.
+#[utoipa::path(
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events", body = AuditEventList),
+        (status = 400, description = "A bad limit, cursor, order or time range", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:audit", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:audit"]))
+)]
+#[get("/audit-events")]
+async fn list(_auth: Bearer<scope::ReadAudit>, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Reply {
+    let q = q.into_inner();
+    let filter = AuditFilter { actor: q.actor, action_prefix: q.action, target: q.target };
+    let range = TimeRange {
+        limit: q.limit,
+        cursor: q.cursor,
+        since: q.since,
+        until: q.until,
+        oldest_first: q.order == Some(Order::Oldest),
+    };
+    let page = blocking(move || Ok(management::audit_page(&state.store, &filter, &range)?)).await?;
+    ok(&AuditEventList { items: page.items, next_cursor: page.next_cursor }, None)
+}
+
+/// One audit event.
+#[utoipa::path(
+    tag = "audit",
+    params(("id" = String, Path, description = "The event's id")),
+    responses(
+        (status = 200, description = "The event", body = AuditEventView,
+            headers(("ETag" = String, description = "Its version (events never change)"))),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks read:audit", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such event", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:audit"]))
+)]
+#[get("/audit-events/{id}")]
+async fn show(_auth: Bearer<scope::ReadAudit>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let e = blocking(move || {
+        management::audit_event(&state.store, &id)?
+            .ok_or_else(|| Problem::from(AdminError::NotFound(format!("audit event {id}"))))
+    })
+    .await?;
+    let tag = etag_of(&e)?;
+    ok(&e, Some(tag))
+}
+
+/// Mounts the audit operations.
+pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    scope.service(list).service(show)
+}

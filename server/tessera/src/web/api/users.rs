@@ -176,6 +176,8 @@ async fn list(_auth: Bearer<scope::ReadUsers>, state: web::Data<AppState>, q: we
     responses(
         (status = 201, description = "Created; Location names it", body = UserView),
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken", body = ProblemBody, content_type = "application/problem+json"),
@@ -231,6 +233,8 @@ async fn show(_auth: Bearer<scope::ReadUsers>, state: web::Data<AppState>, id: w
         (status = 200, description = "The changed user", body = UserView,
             headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
@@ -269,6 +273,8 @@ async fn update(
     responses(
         (status = 204, description = "Set"),
         (status = 400, description = "The password is too short", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),

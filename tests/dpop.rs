@@ -5,7 +5,9 @@
 //! (`cnf.jkt`, token type `DPoP`) and of a public client's refresh token,
 //! the proof rules (replayed `jti`, wrong `htm`/`htu`, stale `iat`, a
 //! private key in the header, two headers), a client that requires DPoP,
-//! server nonces, userinfo under both schemes, and introspection.
+//! server nonces, userinfo under both schemes, introspection, and the
+//! authorization code bound to a key by `dpop_jkt` or by a proof sent to
+//! the PAR endpoint (§10, §10.1).
 
 use crate::console::Console;
 use crate::oidc::hidden;
@@ -181,7 +183,19 @@ impl Fixture {
     /// Signs alice in through the hosted login and returns a code for the
     /// SPA (`openid offline_access`) and its PKCE verifier.
     async fn code(&self) -> (String, String) {
+        self.code_with(&[]).await
+    }
+
+    /// [`Self::code`] with `extra` authorization request parameters.
+    async fn code_with(&self, extra: &[(&str, &str)]) -> (String, String) {
         let verifier = random_id() + &random_id();
+        let url = self.authorize_url(&verifier, extra);
+        (self.sign_in(url).await, verifier)
+    }
+
+    /// The SPA's authorization request for PKCE `verifier`, with `extra`
+    /// parameters.
+    fn authorize_url(&self, verifier: &str, extra: &[(&str, &str)]) -> url::Url {
         let challenge = URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()));
         let mut url = url::Url::parse(&format!("{}{}", self.server.base, routes::AUTHORIZE)).unwrap();
         url.query_pairs_mut()
@@ -191,7 +205,30 @@ impl Fixture {
             .append_pair("scope", "openid offline_access")
             .append_pair("state", "s")
             .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
+            .append_pair("code_challenge_method", "S256")
+            .extend_pairs(extra);
+        url
+    }
+
+    /// Pushes the SPA's authorization request (RFC 9126) with `extra`
+    /// parameters and the given `DPoP` headers: status and body.
+    async fn push(&self, verifier: &str, extra: &[(&str, &str)], proofs: &[&str]) -> (u16, Value) {
+        let url = self.authorize_url(verifier, extra);
+        let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let mut r = reqwest::Client::new().post(self.par_url()).form(&form);
+        for p in proofs {
+            r = r.header("DPoP", *p);
+        }
+        let r = r.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    fn par_url(&self) -> String {
+        format!("{}{}", self.server.base, routes::PAR)
+    }
+
+    /// Signs alice in at the authorization `url` and returns the code.
+    async fn sign_in(&self, url: url::Url) -> String {
         let browser = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
         let page = browser.get(url.as_str()).send().await.unwrap();
         assert_eq!(page.status(), 200, "the login page");
@@ -208,21 +245,25 @@ impl Fixture {
         let back = browser.get(format!("{}{resume}", self.server.base)).send().await.unwrap();
         assert_eq!(back.status(), 302, "first party: straight back to the client");
         let location = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
-        let code = location.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).unwrap();
-        (code, verifier)
+        location.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).unwrap()
+    }
+
+    /// Redeems `code` with `verifier` and the given `DPoP` headers.
+    async fn redeem_code(&self, code: &str, verifier: &str, proofs: &[&str]) -> (u16, Value) {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CB),
+            ("client_id", self.spa.as_str()),
+            ("code_verifier", verifier),
+        ];
+        let (status, body, _) = token(&self.server, (&self.spa, None), &form, proofs).await;
+        (status, body)
     }
 
     async fn redeem(&self, proofs: &[&str]) -> (u16, Value) {
         let (code, verifier) = self.code().await;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", CB),
-            ("client_id", self.spa.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ];
-        let (status, body, _) = token(&self.server, (&self.spa, None), &form, proofs).await;
-        (status, body)
+        self.redeem_code(&code, &verifier, proofs).await
     }
 
     async fn refresh(&self, refresh_token: &str, proofs: &[&str]) -> (u16, Value) {
@@ -410,6 +451,116 @@ on_both_backends!(
         assert_eq!((status, body["token_type"].clone()), (200, json!("Bearer")), "{body}");
     }
 );
+
+/// RFC 9449 §10: a refusal of a code bound to another key.
+fn assert_bound_elsewhere(status: u16, body: &Value, what: &str) {
+    assert_eq!(status, 400, "{what}: {body}");
+    assert_eq!(body["error"], "invalid_grant", "{what}: {body}");
+}
+
+on_both_backends!(
+    /// RFC 9449 §10: a code requested with `dpop_jkt` is redeemed only
+    /// with a proof of that key. Without a proof, or with another key, the
+    /// request is refused (`invalid_grant`) and the code is not spent, so
+    /// the client holding the key still redeems it; the tokens are bound
+    /// to that key. A malformed `dpop_jkt` goes back to the client.
+    a_code_requested_with_dpop_jkt_is_redeemed_only_with_that_key,
+    |backend: Backend| async move {
+        let f = fixture(backend, Options::default());
+        let key = Key::es256();
+        let jkt = key.jkt();
+        let (code, verifier) = f.code_with(&[("dpop_jkt", &jkt)]).await;
+
+        let (status, body) = f.redeem_code(&code, &verifier, &[]).await;
+        assert_bound_elsewhere(status, &body, "no proof");
+        let intruder = Key::eddsa();
+        let (status, body) =
+            f.redeem_code(&code, &verifier, &[&intruder.proof("POST", &f.htu(), json!({}))]).await;
+        assert_bound_elsewhere(status, &body, "another key");
+
+        let (status, body) = f.redeem_code(&code, &verifier, &[&key.proof("POST", &f.htu(), json!({}))]).await;
+        assert_eq!(status, 200, "the bound key redeems the code the refusals left unspent: {body}");
+        assert_eq!(body["token_type"], "DPoP");
+        assert_eq!(payload(body["access_token"].as_str().unwrap())["cnf"]["jkt"], Value::from(jkt.clone()));
+        let rt = body["refresh_token"].as_str().unwrap().to_owned();
+        let (status, body) = f.refresh(&rt, &[&key.proof("POST", &f.htu(), json!({}))]).await;
+        assert_eq!(status, 200, "the refresh token is bound to the same key: {body}");
+
+        let (status, body) = f.redeem_code(&code, &verifier, &[&key.proof("POST", &f.htu(), json!({}))]).await;
+        assert_bound_elsewhere(status, &body, "a redeemed code stays single use");
+
+        let url = f.authorize_url(&random_id(), &[("dpop_jkt", "not-a-thumbprint")]);
+        let r = reqwest::Client::builder().redirect(Policy::none()).build().unwrap().get(url).send().await.unwrap();
+        assert_eq!(r.status(), 302, "a malformed dpop_jkt goes back to the client");
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(CB) && location.contains("error=invalid_request"), "{location}");
+    }
+);
+
+on_both_backends!(
+    /// RFC 9449 §10.1: a proof sent to the PAR endpoint (checked as at the
+    /// token endpoint, with the PAR endpoint as `htu`) binds the code to
+    /// its key as `dpop_jkt` would; a `dpop_jkt` of another key with it is
+    /// refused, and so is a proof made for another endpoint.
+    a_proof_at_the_par_endpoint_binds_the_code,
+    |backend: Backend| async move {
+        let f = fixture(backend, Options::default());
+        let key = Key::eddsa();
+        let intruder = Key::es256();
+        let verifier = random_id() + &random_id();
+
+        let (status, body) = f.push(&verifier, &[], &[&key.proof("POST", &f.htu(), json!({}))]).await;
+        assert_invalid_proof(status, &body, "a proof for the token endpoint at the PAR endpoint");
+        let other_jkt = intruder.jkt();
+        let (status, body) =
+            f.push(&verifier, &[("dpop_jkt", &other_jkt)], &[&key.proof("POST", &f.par_url(), json!({}))]).await;
+        assert_eq!((status, body["error"].clone()), (400, json!("invalid_request")), "dpop_jkt of another key: {body}");
+        let own_jkt = key.jkt();
+        let (status, body) =
+            f.push(&verifier, &[("dpop_jkt", &own_jkt)], &[&key.proof("POST", &f.par_url(), json!({}))]).await;
+        assert_eq!(status, 201, "dpop_jkt of the proof's own key: {body}");
+
+        let (status, pushed) = f.push(&verifier, &[], &[&key.proof("POST", &f.par_url(), json!({}))]).await;
+        assert_eq!(status, 201, "{pushed}");
+        let mut url = url::Url::parse(&format!("{}{}", f.server.base, routes::AUTHORIZE)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", &f.spa)
+            .append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+        let code = f.sign_in(url).await;
+
+        let (status, body) = f.redeem_code(&code, &verifier, &[]).await;
+        assert_bound_elsewhere(status, &body, "no proof");
+        let (status, body) =
+            f.redeem_code(&code, &verifier, &[&intruder.proof("POST", &f.htu(), json!({}))]).await;
+        assert_bound_elsewhere(status, &body, "another key");
+        let (status, body) = f.redeem_code(&code, &verifier, &[&key.proof("POST", &f.htu(), json!({}))]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(payload(body["access_token"].as_str().unwrap())["cnf"]["jkt"], Value::from(own_jkt));
+    }
+);
+
+/// RFC 9449 §10.1 with `[dpop] require_nonce`: a proof at the PAR endpoint
+/// needs the server's nonce as at the token endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_at_the_par_endpoint_needs_the_nonce_when_required() {
+    let opts = Options { env: vec![("TESSERA_DPOP__REQUIRE_NONCE".into(), "true".into())], ..Options::default() };
+    let f = fixture(Backend::Sqlite, opts);
+    let key = Key::es256();
+    let verifier = random_id() + &random_id();
+    let r = reqwest::Client::new()
+        .post(f.par_url())
+        .header("DPoP", key.proof("POST", &f.par_url(), json!({})))
+        .form(&f.authorize_url(&verifier, &[]).query_pairs().into_owned().collect::<Vec<_>>())
+        .send()
+        .await
+        .unwrap();
+    let nonce = r.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "use_dpop_nonce", "{body}");
+    let nonce = nonce.expect("use_dpop_nonce carries DPoP-Nonce");
+    let (status, body) = f.push(&verifier, &[], &[&key.proof("POST", &f.par_url(), json!({"nonce": nonce}))]).await;
+    assert_eq!(status, 201, "{body}");
+}
 
 /// RFC 9449 §8 with `[dpop] require_nonce`: a proof without the server's
 /// nonce is answered `use_dpop_nonce` with a `DPoP-Nonce` header; the

@@ -136,6 +136,18 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<Jkt, OAuthError> {
     Ok(Jkt::new(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes()))))
 }
 
+/// §10: the `dpop_jkt` authorization request parameter, a JWK SHA-256
+/// thumbprint (RFC 7638) as [`thumbprint`] makes it: 32 bytes in base64url
+/// without padding. Anything else is `invalid_request` (RFC 6749 §4.1.2.1:
+/// a malformed parameter); a well-formed value binds the code to that key.
+pub fn parse_dpop_jkt(value: &str) -> Result<Jkt, OAuthError> {
+    let bad = || OAuthError::invalid_request("dpop_jkt must be a JWK SHA-256 thumbprint (43 characters of base64url)");
+    match URL_SAFE_NO_PAD.decode(value) {
+        Ok(bytes) if bytes.len() == 32 && value.len() == 43 => Ok(Jkt::new(value)),
+        _ => Err(bad()),
+    }
+}
+
 /// The `ath` claim for `access_token` (§4.2): base64url of its SHA-256.
 pub fn ath(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
@@ -420,6 +432,24 @@ mod tests {
         assert!(check_claims(&c, &header(), &at_resource).is_ok());
         // RFC 9449 §4.2 example hash length: 43 characters of base64url.
         assert_eq!(ath(token).len(), 43);
+    }
+
+    /// §10: `dpop_jkt` has the shape of a SHA-256 thumbprint.
+    #[test]
+    fn dpop_jkt_must_be_a_sha256_thumbprint() {
+        let jkt = thumbprint(ec_jwk().as_object().unwrap()).unwrap();
+        assert_eq!(parse_dpop_jkt(jkt.as_str()).unwrap(), jkt);
+        assert!(parse_dpop_jkt("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs").is_ok(), "RFC 9449 §10 example");
+        for bad in [
+            "",
+            "short",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs=",
+            "NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs.",
+        ] {
+            assert_eq!(parse_dpop_jkt(bad).unwrap_err().code, ErrorCode::InvalidRequest, "{bad}");
+        }
     }
 
     #[test]

@@ -286,6 +286,9 @@ pub struct AuthorizationCode {
     pub access_expires_at: Option<i64>,
     /// When a replay of the code was first seen ([`mark_code_replayed`]).
     pub replayed_at: Option<i64>,
+    /// The DPoP key thumbprint the code is bound to (RFC 9449 §10): only a
+    /// token request with a proof of that key redeems it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Stores a code.

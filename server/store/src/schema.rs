@@ -280,6 +280,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
         replayed_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

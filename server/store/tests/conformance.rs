@@ -739,6 +739,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         access_jti: None,
         access_expires_at: None,
         replayed_at: None,
+        dpop_jkt: None,
     };
     for i in 0..5 {
         grants::insert_code(&mut c, &code(&format!("old{i}"), 100)).unwrap();
@@ -829,6 +830,7 @@ fn authorization_codes_are_single_use(db: &Db) {
         access_jti: None,
         access_expires_at: None,
         replayed_at: None,
+        dpop_jkt: None,
     };
     grants::insert_code(&mut c, &code("once")).unwrap();
     let stored = grants::code(&mut c, "once").unwrap().unwrap();
@@ -1111,6 +1113,7 @@ fn code_replay_and_redemption_meet_in_either_order(db: &Db) {
         access_jti: None,
         access_expires_at: None,
         replayed_at: None,
+        dpop_jkt: None,
     };
     let access = IssuedAccess { jti: "code-at".into(), expires_at: 3600 };
     grants::insert_code(&mut c, &code("redeemed-first")).unwrap();

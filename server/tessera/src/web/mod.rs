@@ -131,6 +131,7 @@ impl AppState {
                 proof_max_age_secs: config.dpop.proof_max_age_secs,
                 token_url: format!("{issuer}{}", routes::TOKEN),
                 userinfo_url: format!("{issuer}{}", routes::USERINFO),
+                par_url: format!("{issuer}{}", routes::PAR),
             },
             assertion_audiences: std::iter::once(String::new())
                 .chain(

@@ -12,6 +12,7 @@
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::authorization_code::request::{self, Refusal};
+use crate::ids::Jkt;
 use crate::model::ClientProfile;
 use crate::params::Params;
 use crate::secret::PlainSecret;
@@ -49,7 +50,16 @@ pub fn request_uri(random: [u8; 32]) -> PlainSecret {
 /// `client_id` naming another client than the authenticated one is
 /// `invalid_request`. Request objects (RFC 9101 `request`) are not
 /// supported, so one is refused rather than ignored.
-pub fn push(params: &Params, client: &ClientProfile, redirect_uris: &[String]) -> Result<String, OAuthError> {
+///
+/// RFC 9449 §10.1: `proof_jkt` is the key of the DPoP proof the push came
+/// with (already verified). The request is then bound to it as if it had
+/// sent that key's `dpop_jkt`; a `dpop_jkt` naming another key is refused.
+pub fn push(
+    params: &Params,
+    client: &ClientProfile,
+    redirect_uris: &[String],
+    proof_jkt: Option<&Jkt>,
+) -> Result<String, OAuthError> {
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
     }
@@ -64,6 +74,19 @@ pub fn push(params: &Params, client: &ClientProfile, redirect_uris: &[String]) -
     }
     let mut stored = Params::parse(params.encode_without(CREDENTIALS).as_bytes())?;
     stored.insert("client_id", client.id.as_str());
+    if let Some(jkt) = proof_jkt {
+        // §10.1: "MUST reject the request if the JWK Thumbprint in dpop_jkt
+        // does not match the public key in the DPoP header". No error code
+        // is named; the request contradicts itself, so invalid_request
+        // (RFC 9126 §2.3, RFC 6749 §4.1.2.1).
+        match stored.get("dpop_jkt") {
+            Some(named) if named != jkt.as_str() => {
+                return Err(OAuthError::invalid_request("dpop_jkt is not the thumbprint of the DPoP proof's key"));
+            }
+            Some(_) => {}
+            None => stored.insert("dpop_jkt", jkt.as_str()),
+        }
+    }
     match request::validate(&stored, Some((client, redirect_uris))) {
         Ok(_) => Ok(stored.encode_without(&[])),
         Err(Refusal::Page(m)) => Err(OAuthError::invalid_request(m)),
@@ -129,7 +152,31 @@ mod tests {
     }
 
     fn pushed(pairs: &[(&str, &str)], c: &ClientProfile) -> Result<String, OAuthError> {
-        push(&Params::from_pairs(pairs.iter().copied()), c, &[CB.to_owned()])
+        push(&Params::from_pairs(pairs.iter().copied()), c, &[CB.to_owned()], None)
+    }
+
+    /// RFC 9449 §10.1: a proof at the PAR endpoint binds the request to its
+    /// key; a dpop_jkt of another key is refused, the same one is kept.
+    #[test]
+    fn a_dpop_proof_binds_the_pushed_request_to_its_key() {
+        const KEY: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        const OTHER: &str = "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs";
+        let c = client(true);
+        let reg = [CB.to_owned()];
+        let key = Jkt::new(KEY);
+        let base = [("response_type", "code"), ("redirect_uri", CB)];
+        let stored = push(&Params::from_pairs(base), &c, &reg, Some(&key)).unwrap();
+        let validated = request::validate(&Params::parse(stored.as_bytes()).unwrap(), Some((&c, &reg))).unwrap();
+        assert_eq!(validated.dpop_jkt, Some(key.clone()));
+        let same = Params::from_pairs([base[0], base[1], ("dpop_jkt", KEY)]);
+        assert!(push(&same, &c, &reg, Some(&key)).is_ok());
+        let other = Params::from_pairs([base[0], base[1], ("dpop_jkt", OTHER)]);
+        assert_eq!(push(&other, &c, &reg, Some(&key)).unwrap_err().code, ErrorCode::InvalidRequest);
+        let stored = push(&other, &c, &reg, None).unwrap();
+        let validated = request::validate(&Params::parse(stored.as_bytes()).unwrap(), Some((&c, &reg))).unwrap();
+        assert_eq!(validated.dpop_jkt, Some(Jkt::new(OTHER)), "dpop_jkt alone binds too");
+        let malformed = Params::from_pairs([base[0], base[1], ("dpop_jkt", "x")]);
+        assert_eq!(push(&malformed, &c, &reg, None).unwrap_err().code, ErrorCode::InvalidRequest);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! or redirect URI is in doubt, errors are shown on a page and never
 //! redirected; after that, errors go back to the client's redirect URI.
 
+use crate::dpop;
 use crate::error::{ErrorCode, OAuthError};
-use crate::ids::Audience;
+use crate::ids::{Audience, Jkt};
 use crate::model::{ClientProfile, GrantType};
 use crate::params::Params;
 use crate::pkce;
@@ -64,6 +65,9 @@ pub struct Request {
     pub response_mode: ResponseMode,
     /// What is returned.
     pub response: ResponseKind,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to;
+    /// only a token request with a proof of that key can redeem it.
+    pub dpop_jkt: Option<Jkt>,
 }
 
 /// A refused authorization request.
@@ -205,6 +209,7 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
         (None, None) => None,
         _ => Some(crate::grant::client_credentials::target(params).map_err(&refuse)?),
     };
+    let dpop_jkt = params.get("dpop_jkt").map(dpop::parse_dpop_jkt).transpose().map_err(&refuse)?;
     Ok(Request {
         client_id: client_id.to_owned(),
         redirect_uri,
@@ -219,6 +224,7 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
         audience,
         response_mode: mode,
         response,
+        dpop_jkt,
     })
 }
 
@@ -340,5 +346,24 @@ mod tests {
             ("nonce", "n"),
         ]);
         assert_eq!(validate(&p, Some((&with_implicit, &reg))).unwrap().response, ResponseKind::IdTokenToken);
+    }
+
+    /// RFC 9449 §10: `dpop_jkt` is kept when it is a thumbprint, and a
+    /// malformed one is `invalid_request` at the client's redirect URI.
+    #[test]
+    fn dpop_jkt_is_kept_when_well_formed() {
+        let c = client(true);
+        let reg = [CB.to_owned()];
+        const JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        assert_eq!(validate(&params(&[]), Some((&c, &reg))).unwrap().dpop_jkt, None);
+        let bound = validate(&params(&[("dpop_jkt", JKT)]), Some((&c, &reg))).unwrap();
+        assert_eq!(bound.dpop_jkt, Some(Jkt::new(JKT)));
+        match validate(&params(&[("dpop_jkt", "not-a-thumbprint")]), Some((&c, &reg))) {
+            Err(Refusal::Redirect { error, redirect_uri, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest);
+                assert_eq!(redirect_uri, CB);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -330,6 +330,7 @@ impl AuthorizeService {
             access_jti: None,
             access_expires_at: None,
             replayed_at: None,
+            dpop_jkt: req.dpop_jkt.as_ref().map(|j| j.as_str().to_owned()),
         };
         grants::insert_code(&mut conn, &row).map_err(store_failure)?;
         Ok(self.code_redirect(&req, code.expose()))

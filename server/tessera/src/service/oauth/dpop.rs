@@ -1,6 +1,7 @@
 //! DPoP proofs (RFC 9449) as the services check them: the token endpoint
-//! binds what it issues to the proof's key, userinfo checks that a bound
-//! token comes with a proof of that key.
+//! binds what it issues to the proof's key, the PAR endpoint binds the
+//! authorization code to it (§10.1), userinfo checks that a bound token
+//! comes with a proof of that key.
 //!
 //! The pure rules are `tessera_protocol::dpop`; this file adds what needs
 //! keys or state: the signature (with the header's `jwk`, by jsonwebtoken),
@@ -42,6 +43,9 @@ pub struct DpopSettings {
     pub token_url: String,
     /// The userinfo endpoint's URL (`htu` at userinfo).
     pub userinfo_url: String,
+    /// The PAR endpoint's URL (`htu` of pushed authorization requests,
+    /// RFC 9449 §10.1).
+    pub par_url: String,
 }
 
 /// Checks DPoP proofs and makes server nonces.
@@ -104,6 +108,22 @@ impl DpopProofs {
         let expected = Expected {
             htm: "POST",
             htu: &self.settings.token_url,
+            now: self.clock.now(),
+            max_age_secs: self.settings.proof_max_age_secs,
+            access_token: None,
+        };
+        self.check(proof, &expected, self.settings.require_nonce).map(Some)
+    }
+
+    /// The PAR endpoint (§10.1): the key a pushed authorization request's
+    /// proof binds its authorization code to, `None` without a proof. The
+    /// proof is checked as at the token endpoint (§4.3, nonce included),
+    /// with `htu` the PAR endpoint's URL.
+    pub(crate) fn par_request(&self, proof: Option<&str>) -> Result<Option<Jkt>, OAuthError> {
+        let Some(proof) = proof else { return Ok(None) };
+        let expected = Expected {
+            htm: "POST",
+            htu: &self.settings.par_url,
             now: self.clock.now(),
             max_age_secs: self.settings.proof_max_age_secs,
             access_token: None,

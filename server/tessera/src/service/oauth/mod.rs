@@ -206,7 +206,7 @@ impl OAuthServices {
                 dpop: dpop.clone(),
             }),
             device,
-            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), par)),
+            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), dpop.clone(), par)),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),

@@ -5,8 +5,11 @@
 //! and stored under the hash of a fresh `request_uri` for
 //! `[par] lifetime_secs`. The authorization endpoint resolves the
 //! reference (`authorize.rs`), and the row lives in `tessera_store::pushed`.
+//! A DPoP proof sent with the push (RFC 9449 §10.1, checked in `dpop.rs`)
+//! binds the request's authorization code to its key, as `dpop_jkt` does.
 
 use super::client_auth::ClientAuthenticator;
+use super::dpop::DpopProofs;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
@@ -32,18 +35,21 @@ pub struct ParService {
     store: Store,
     clock: SharedClock,
     clients: Arc<ClientAuthenticator>,
+    dpop: Arc<DpopProofs>,
     settings: ParSettings,
 }
 
 impl ParService {
-    /// The endpoint over `store`, authenticating clients with `clients`.
+    /// The endpoint over `store`, authenticating clients with `clients`
+    /// and checking DPoP proofs with `dpop`.
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
         clients: Arc<ClientAuthenticator>,
+        dpop: Arc<DpopProofs>,
         settings: ParSettings,
     ) -> ParService {
-        ParService { store, clock, clients, settings }
+        ParService { store, clock, clients, dpop, settings }
     }
 
     /// True when PAR is turned on (`[par] enabled`).
@@ -52,11 +58,20 @@ impl ParService {
     }
 
     /// RFC 9126 §2.1: stores a pushed authorization request and returns its
-    /// `request_uri`. Refusals are answered to the client (§2.3).
-    pub fn push(&self, authorization: Option<&str>, body: &[u8], peer: Option<&str>) -> Result<Response, OAuthError> {
+    /// `request_uri`. Refusals are answered to the client (§2.3). A
+    /// `dpop_proof` (the request's one `DPoP` header) binds the request's
+    /// code to its key (RFC 9449 §10.1).
+    pub fn push(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+        peer: Option<&str>,
+        dpop_proof: Option<&str>,
+    ) -> Result<Response, OAuthError> {
         let params = Params::parse(body)?;
         let client = self.clients.authenticate(authorization, &params, peer)?;
-        let stored = pushed::push(&params, &client.profile(), &client.redirect_uris)?;
+        let jkt = self.dpop.par_request(dpop_proof)?;
+        let stored = pushed::push(&params, &client.profile(), &client.redirect_uris, jkt.as_ref())?;
         let random = clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?;
         let request_uri = pushed::request_uri(random);
         let now = self.clock.now();

@@ -317,7 +317,7 @@ impl TokenService {
     }
 
     /// RFC 6749 §4.1.3: redeems a code (single use, bound to the client, the
-    /// redirect URI and the PKCE challenge). A valid replay revokes the access
+    /// redirect URI, the PKCE challenge and the `dpop_jkt` key, RFC 9449 §10). A valid replay revokes the access
     /// and refresh tokens issued from the code (RFC 6749 §4.1.2, RFC 9700
     /// §4.5), even when it races the redemption (`refresh.rs`).
     fn authorization_code(
@@ -341,8 +341,9 @@ impl TokenService {
             code_challenge: stored.code_challenge.clone(),
             expires_at: stored.expires_at,
             used: stored.used_at.is_some(),
+            dpop_jkt: stored.dpop_jkt.as_deref().map(Jkt::new),
         };
-        if let Err(refusal) = redemption::check_redemption(&view, &client.id, params, now) {
+        if let Err(refusal) = redemption::check_redemption(&view, &client.id, params, jkt, now) {
             if refusal.revoke_issued {
                 self.refresh.code_replayed(hash.as_str(), &stored.family_id, "authorization code reuse");
             }

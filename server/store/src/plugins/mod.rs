@@ -16,7 +16,7 @@ pub use bindings::{
     max_position, update_binding,
 };
 pub use names::{Plugin, count, find, find_by_name, list, page};
-pub use runs::{PluginRunRecord, recent_runs, record_runs, runs};
+pub use runs::{PluginRunRecord, insert_runs, prune_runs, recent_runs, record_runs, runs};
 pub use versions::{
     NewVersion, VersionInfo, VersionSignature, add_version, version, version_by_number, versions, wasm,
 };

@@ -1,5 +1,6 @@
 //! OAuth and discovery endpoints: extract, call the service on a blocking
-//! thread, render.
+//! thread (or, for client_credentials served from memory, on the worker),
+//! render.
 
 use super::render;
 use super::routes;
@@ -52,9 +53,23 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     // what a client cannot forge.
     let peer = state.client_addr(&req);
     let token = state.oauth.token.clone();
+    // Issue #13 item 5: client_credentials served from the snapshot is
+    // answered here, on the worker, without the hand-off to the blocking
+    // pool. A request with a DPoP proof always takes the full path.
+    if !req.headers().contains_key(DPOP)
+        && let Some(answer) = token.token_request_without_blocking(authorization.as_deref(), &body, peer.as_deref())
+    {
+        return match answer {
+            Ok(r) => render::token_ok(&r),
+            Err(e) => render::oauth_error(&e),
+        };
+    }
     blocking(move || token.token_request(authorization.as_deref(), &body, peer.as_deref()), |r| render::token_ok(&r))
         .await
 }
+
+/// The DPoP proof header (RFC 9449 §4.1).
+const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
 
 /// POST /oauth/introspect (RFC 7662).
 pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

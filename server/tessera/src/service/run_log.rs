@@ -48,6 +48,8 @@ enum Message {
 pub struct RunLog {
     tx: SyncSender<Message>,
     dropped: Arc<AtomicU64>,
+    /// The writer thread, unparked by a flush to end its wait.
+    writer: std::thread::Thread,
 }
 
 impl RunLog {
@@ -79,8 +81,9 @@ impl RunLog {
         let (tx, rx) = mpsc::sync_channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
         let lost = dropped.clone();
-        std::thread::Builder::new().name("plugin-run-log".into()).spawn(move || writer(rx, write, &lost))?;
-        Ok(RunLog { tx, dropped })
+        let handle =
+            std::thread::Builder::new().name("plugin-run-log".into()).spawn(move || writer(rx, write, &lost))?;
+        Ok(RunLog { tx, dropped, writer: handle.thread().clone() })
     }
 
     /// Queues a record without waiting; a full queue drops it and counts it.
@@ -105,6 +108,8 @@ impl RunLog {
     pub fn flush(&self) {
         let (done, wait) = mpsc::channel();
         if self.tx.send(Message::Flush(done)).is_ok() {
+            // The writer may be waiting out its linger: end the wait.
+            self.writer.unpark();
             // An error means the writer ended: nothing is left to wait for.
             let _ = wait.recv();
         }
@@ -120,19 +125,29 @@ fn writer(
     let mut flushes = Vec::new();
     // Blocks for the first message of a batch, then takes what arrives
     // within `LINGER`, until the batch is full or someone waits on a flush.
+    // It waits parked, not in `recv`: a record queued meanwhile does not
+    // wake it (one wake-up per batch, not per record, on a core the
+    // requests need); a flush unparks it. A full batch is written at once,
+    // so the linger never caps how many records a second are written.
     while let Ok(first) = rx.recv() {
         let until = Instant::now() + LINGER;
         let mut next = Some(first);
-        while let Some(m) = next {
-            match m {
-                Message::Run(r) => batch.push(*r),
-                Message::Flush(done) => flushes.push(done),
+        loop {
+            while let Some(m) = next.take() {
+                match m {
+                    Message::Run(r) => batch.push(*r),
+                    Message::Flush(done) => flushes.push(done),
+                }
+                if batch.len() < BATCH && flushes.is_empty() {
+                    next = rx.try_recv().ok();
+                }
             }
-            next = if batch.len() < BATCH && flushes.is_empty() {
-                rx.recv_timeout(until.saturating_duration_since(Instant::now())).ok()
-            } else {
-                None
-            };
+            let left = until.saturating_duration_since(Instant::now());
+            if batch.len() >= BATCH || !flushes.is_empty() || left.is_zero() {
+                break;
+            }
+            std::thread::park_timeout(left);
+            next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
             if let Err(e) = write(&batch) {

@@ -327,7 +327,7 @@ fn run_records_insert_as_one_batch_and_prune_on_demand(db: &Db) {
         client_id: "c".into(),
         at: i as i64,
         duration_us: 5,
-        outcome: if i % 7 == 0 { "trap".into() } else { "ok".into() },
+        outcome: if i.is_multiple_of(7) { "trap".into() } else { "ok".into() },
         detail: format!("detail {i}"),
         logs: "[]".into(),
     };

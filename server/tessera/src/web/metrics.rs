@@ -6,11 +6,11 @@
 use crate::service::metrics::{self, Gauges};
 use crate::service::rate_limit::{Class, Scope};
 use crate::web::{AppState, routes};
+use ::metrics::{Counter, Histogram};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
-use ::metrics::{Counter, Histogram};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -65,7 +65,7 @@ impl ClientAuthenticator {
         let now = self.clock.now();
         let key = self.lock_key(&presented, addr);
         self.check_lock(key.as_deref(), now)?;
-        let result = match self.from_snapshot(&presented, now) {
+        let result = match self.decide_from_snapshot(&presented, now) {
             Some(result) => result,
             None => {
                 // The assertion's `jti` is recorded once for every node, so
@@ -103,7 +103,7 @@ impl ClientAuthenticator {
         if let Err(e) = self.check_lock(key.as_deref(), now) {
             return Some(Err(e));
         }
-        let result = self.from_snapshot(presented, now)?;
+        let result = self.decide_from_snapshot(presented, now)?;
         match &result {
             Err(e) if key.is_some() && e.code == ErrorCode::InvalidClient => None,
             _ => Some(result),
@@ -135,7 +135,7 @@ impl ClientAuthenticator {
 
     /// Decides `presented` from the snapshot alone; `None` for a client
     /// assertion of a confidential client (its `jti` must be recorded).
-    fn from_snapshot(&self, presented: &PresentedCredentials, now: i64) -> Option<Result<Client, OAuthError>> {
+    fn decide_from_snapshot(&self, presented: &PresentedCredentials, now: i64) -> Option<Result<Client, OAuthError>> {
         let snapshot = self.snapshots.current();
         Some(match snapshot.client(presented.client_id.as_str()) {
             // Issue #11 item 5: a disabled client authenticates as nothing

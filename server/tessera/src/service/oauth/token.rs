@@ -115,7 +115,11 @@ impl TokenService {
             .clients
             .authenticate_without_blocking(&presented, peer)?
             .and_then(|client| self.client_credentials(&client, &params));
-        metrics::token_request(GrantType::ClientCredentials.as_str(), metrics::token_outcome(&result), started.elapsed());
+        metrics::token_request(
+            GrantType::ClientCredentials.as_str(),
+            metrics::token_outcome(&result),
+            started.elapsed(),
+        );
         Some(result)
     }
 

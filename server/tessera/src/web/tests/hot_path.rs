@@ -179,9 +179,17 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
     let token = &h.state.oauth.token;
     let post = |form: &[(&str, &str)]| serde_urlencoded::to_string(form).unwrap();
     let cc = |secret: &str| {
-        post(&[("grant_type", "client_credentials"), ("audience", AUD), ("client_id", &c.id), ("client_secret", secret)])
+        post(&[
+            ("grant_type", "client_credentials"),
+            ("audience", AUD),
+            ("client_id", &c.id),
+            ("client_secret", secret),
+        ])
     };
-    assert!(token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), None).is_none(), "keys not loaded yet");
+    assert!(
+        token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), None).is_none(),
+        "keys not loaded yet"
+    );
     h.state.keys.jwks().unwrap();
 
     let answered = token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), Some("192.0.2.1"));
@@ -209,7 +217,12 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
 
     let (plugged, p) = setup(10);
     plugged.state.keys.jwks().unwrap();
-    let form = post(&[("grant_type", "client_credentials"), ("audience", AUD), ("client_id", &p.id), ("client_secret", &p.secret)]);
+    let form = post(&[
+        ("grant_type", "client_credentials"),
+        ("audience", AUD),
+        ("client_id", &p.id),
+        ("client_secret", &p.secret),
+    ]);
     assert!(
         plugged.state.oauth.token.token_request_without_blocking(None, form.as_bytes(), None).is_none(),
         "a plugin call runs on the blocking pool"

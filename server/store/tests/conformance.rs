@@ -411,6 +411,37 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     assert_eq!(kept[0].id, "r011");
 }
 
+/// The run log's batch write (issue #13 item 5): a batch of a few hundred
+/// records is one insert on either backend, nothing is pruned until asked,
+/// and a prune keeps the newest `keep`.
+fn run_records_insert_as_one_batch_and_prune_on_demand(db: &Db) {
+    use tessera_store::plugins::{self, PluginRunRecord};
+    let mut c = db.store.conn().unwrap();
+    let run = |i: usize| PluginRunRecord {
+        id: format!("r{i:04}"),
+        binding_id: "b1".into(),
+        plugin_version_id: "v1".into(),
+        grant_type: "client_credentials".into(),
+        client_id: "c".into(),
+        at: i as i64,
+        duration_us: 5,
+        outcome: if i.is_multiple_of(7) { "trap".into() } else { "ok".into() },
+        detail: format!("detail {i}"),
+        logs: "[]".into(),
+    };
+    let runs: Vec<_> = (0..300).map(run).collect();
+    db.store.tx(|c| plugins::insert_runs(c, &runs)).unwrap();
+    plugins::insert_runs(&mut c, &[]).unwrap();
+    let all = plugins::recent_runs(&mut c, None, 0, 1000).unwrap();
+    assert_eq!(all.len(), 300, "every record written, none pruned");
+    assert_eq!((all[0].id.as_str(), all[0].detail.as_str()), ("r0299", "detail 299"));
+    assert_eq!(plugins::runs(&mut c, None, true, 0, 1000).unwrap().len(), 43, "outcomes kept per row");
+    plugins::prune_runs(&mut c, 250).unwrap();
+    let kept = plugins::recent_runs(&mut c, None, 0, 1000).unwrap();
+    assert_eq!(kept.len(), 250);
+    assert_eq!(kept.last().unwrap().id, "r0050", "the oldest went");
+}
+
 /// docs/security-checklist.md O-21 and O-28 (storage half): rotation is one conditional
 /// UPDATE, so of two uses exactly one wins, on any node; a family revokes
 /// together.
@@ -1457,4 +1488,5 @@ conformance!(
     pushed_requests_are_opened_by_their_client_and_used_once,
     assertion_ids_are_recorded_once_per_client,
     dpop_proof_ids_are_recorded_once_per_key,
+    run_records_insert_as_one_batch_and_prune_on_demand,
 );

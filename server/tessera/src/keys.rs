@@ -470,6 +470,14 @@ impl KeyRing {
         Ok(Snapshot { loaded: Instant::now(), current, jwks: Arc::new(jwks), jwk_set: Arc::new(jwk_set) })
     }
 
+    /// Whether the keys are loaded and not due for a re-read, so that
+    /// [`Self::signer`] answers from memory. The background poller keeps
+    /// them so; a caller that must not block (an HTTP worker) checks this
+    /// first and hands the request to a blocking thread otherwise.
+    pub fn fresh(&self) -> bool {
+        self.cached().ok().flatten().is_some_and(|s| s.loaded.elapsed() < self.refresh)
+    }
+
     /// The current signer for an asymmetric algorithm.
     pub fn signer(&self, alg: SigningAlg) -> Result<Arc<Signer>, KeyError> {
         self.snapshot()?.current.get(&alg).cloned().ok_or(KeyError::NoCurrentKey(alg))

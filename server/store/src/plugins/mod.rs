@@ -17,7 +17,9 @@ pub use bindings::{
     max_position, update_binding,
 };
 pub use names::{Plugin, count, find, find_by_name, list, page};
-pub use runs::{PluginRunRecord, RunFilter, find_run, recent_runs, record_runs, run_page, runs};
+pub use runs::{
+    PluginRunRecord, RunFilter, find_run, insert_runs, prune_runs, recent_runs, record_runs, run_page, runs,
+};
 pub use shadow::{
     DIFF_WINDOW, InvalidShare, RESULT_WINDOW, ShadowCandidate, ShadowResult, ShadowShare, ShadowTotals, TotalsDelta,
     clear_results, diff_text, record_batch, results, start_totals, totals,

@@ -30,16 +30,36 @@ pub struct PluginRunRecord {
     pub logs: String,
 }
 
-/// Records runs and keeps at most `keep` records in total (oldest dropped).
+/// Records runs and keeps at most `keep` records in total (oldest dropped):
+/// [`insert_runs`] then [`prune_runs`].
 pub fn record_runs(conn: &mut DbConn, runs: &[PluginRunRecord], keep: i64) -> Result<(), StoreError> {
+    insert_runs(conn, runs)?;
+    prune_runs(conn, keep)
+}
+
+/// Inserts `runs` in one multi-row `INSERT` without `RETURNING`: the
+/// asynchronous run log writes a batch per transaction, and a statement
+/// per row was most of its cost (BENCHMARKS.md, "Where the time goes").
+/// The table is not pruned here; the caller calls [`prune_runs`] now and
+/// then.
+pub fn insert_runs(conn: &mut DbConn, runs: &[PluginRunRecord]) -> Result<(), StoreError> {
     if runs.is_empty() {
         return Ok(());
     }
-    // One statement per row: batch inserts are not portable across MultiConnection backends.
-    for r in runs {
-        diesel::insert_into(plugin_runs::table).values(r).execute(conn)?;
-    }
-    // Bounded: delete everything older than the keep-th newest record.
+    // `MultiConnection` does not derive batch inserts, so each backend's
+    // connection runs the same statement. 10 binds a row: a batch of a few
+    // hundred rows stays far below both backends' bind limits.
+    match conn {
+        DbConn::Pg(c) => diesel::insert_into(plugin_runs::table).values(runs).execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(plugin_runs::table).values(runs).execute(c)?,
+    };
+    Ok(())
+}
+
+/// Deletes every record older than the `keep`-th newest. Walks `keep`
+/// index entries, so callers that write often call it every so many
+/// records rather than after each write.
+pub fn prune_runs(conn: &mut DbConn, keep: i64) -> Result<(), StoreError> {
     let cutoff: Option<String> =
         plugin_runs::table.order(plugin_runs::id.desc()).offset(keep).select(plugin_runs::id).first(conn).optional()?;
     if let Some(c) = cutoff {

@@ -17,6 +17,7 @@
 //! of the latest runs per plugin version, fed by the same call
 //! ([`plugin_run`]) that records the histogram.
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, OnceLock};
@@ -122,9 +123,26 @@ pub fn endpoint_label(pattern: Option<String>) -> String {
 
 /// Records one HTTP request.
 pub fn http_request(endpoint: String, method: &str, status: u16, took: Duration) {
-    metrics::histogram!(HTTP_DURATION, "endpoint" => endpoint.clone()).record(seconds(took));
-    metrics::counter!(HTTP_REQUESTS, "endpoint" => endpoint, "method" => method_label(method), "status" => status.to_string())
-        .increment(1);
+    http_duration(&endpoint).record(seconds(took));
+    http_requests(&endpoint, method, status).increment(1);
+}
+
+/// The latency series of requests to `endpoint` (a route pattern or
+/// `unmatched`): a handle to keep, so a hot route finds its series without
+/// building the labels again (`web::metrics`).
+pub fn http_duration(endpoint: &str) -> Histogram {
+    metrics::histogram!(HTTP_DURATION, "endpoint" => endpoint.to_owned())
+}
+
+/// The request counter of `endpoint`, `method` and `status`, as
+/// [`http_request`] counts; a handle to keep, like [`http_duration`].
+pub fn http_requests(endpoint: &str, method: &str, status: u16) -> Counter {
+    metrics::counter!(HTTP_REQUESTS, "endpoint" => endpoint.to_owned(), "method" => method_label(method), "status" => status.to_string())
+}
+
+/// Records one request's duration on a kept handle.
+pub fn record_duration(histogram: &Histogram, took: Duration) {
+    histogram.record(seconds(took));
 }
 
 /// The outcome label of a token request: `ok`, or its OAuth error code.

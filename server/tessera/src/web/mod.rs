@@ -392,6 +392,8 @@ fn server(
     // https with a different setup, so it is left out.
     let hsts = state.issuer.starts_with("https://");
     let srv = HttpServer::new(move || {
+        // One per worker: the metrics' series of fixed routes (`web::metrics`).
+        let fixed_paths = std::rc::Rc::new(metrics::FixedPaths::default());
         App::new()
             .app_data(state.clone())
             .app_data(readiness.clone())
@@ -422,7 +424,7 @@ fn server(
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
             .wrap(from_fn(sync_after_console_change))
-            .wrap(from_fn(metrics::middleware))
+            .wrap(from_fn(move |req, next| metrics::middleware(fixed_paths.clone(), req, next)))
             // Outermost, so the access log line and everything inside carry the id.
             .wrap(from_fn(request_id::middleware))
             .configure(|cfg| surface.routes(cfg))

@@ -1,5 +1,6 @@
 //! OAuth and discovery endpoints: extract, call the service on a blocking
-//! thread, render.
+//! thread (or, for client_credentials served from memory, on the worker),
+//! render.
 
 use super::render;
 use super::routes;
@@ -62,6 +63,19 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     let peer = state.client_addr(&req);
     let token = state.oauth.token.clone();
     let nonce = state.oauth.dpop.fresh_nonce();
+    // Issue #13 item 5: client_credentials served from the snapshot is
+    // answered here, on the worker, without the hand-off to the blocking
+    // pool. A request with a DPoP proof always takes the full path (its
+    // proof's jti is recorded in the database).
+    if !req.headers().contains_key(DPOP)
+        && let Some(answer) = token.token_request_without_blocking(authorization.as_deref(), &body, peer.as_deref())
+    {
+        let answer = match answer {
+            Ok(r) => render::token_ok(&r),
+            Err(e) => render::oauth_error(&e),
+        };
+        return render::with_dpop_nonce(answer, nonce);
+    }
     let proofs = match dpop_proofs(&req) {
         Ok(p) => p,
         Err(e) => return render::with_dpop_nonce(render::oauth_error(&e), nonce),
@@ -77,6 +91,9 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     .await;
     render::with_dpop_nonce(answer, nonce)
 }
+
+/// The DPoP proof header (RFC 9449 §4.1).
+const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
 
 /// POST /oauth/introspect (RFC 7662).
 pub async fn introspect(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -164,3 +164,67 @@ async fn a_console_change_is_in_force_on_this_node_when_the_response_leaves() {
         super::harness::json(test::call_service(&app, token_request(&c, &form).to_request()).await).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "the disabled client, at once");
 }
+
+/// Issue #13 item 5: the HTTP worker answers a client_credentials request
+/// itself only when nothing in it can block; everything else is left
+/// unanswered (`None`) for the blocking path, which then decides it from
+/// the start, so nothing that path records (a wrong secret's count, a
+/// plugin run) is skipped.
+#[actix_web::test]
+async fn the_worker_answers_only_client_credentials_served_from_memory() {
+    let h = Harness::new(|c| c.keys.refresh_ms = 3_600_000);
+    h.api();
+    let c = h.client(&["client_credentials", "password"]);
+    h.state.snapshots.sync().unwrap();
+    let token = &h.state.oauth.token;
+    let post = |form: &[(&str, &str)]| serde_urlencoded::to_string(form).unwrap();
+    let cc = |secret: &str| {
+        post(&[
+            ("grant_type", "client_credentials"),
+            ("audience", AUD),
+            ("client_id", &c.id),
+            ("client_secret", secret),
+        ])
+    };
+    assert!(
+        token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), None).is_none(),
+        "keys not loaded yet"
+    );
+    h.state.keys.jwks().unwrap();
+
+    let answered = token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), Some("192.0.2.1"));
+    let issued = answered.expect("answered on the worker").unwrap();
+    assert_eq!(claims(&issued.access_token)["aud"], AUD);
+    let unknown_api = post(&[
+        ("grant_type", "client_credentials"),
+        ("audience", "https://nowhere.example"),
+        ("client_id", &c.id),
+        ("client_secret", &c.secret),
+    ]);
+    let refused = token.token_request_without_blocking(None, unknown_api.as_bytes(), None).expect("answered");
+    assert_eq!(refused.unwrap_err().code, tessera_protocol::ErrorCode::InvalidTarget);
+
+    let wrong = cc("not the secret");
+    assert!(token.token_request_without_blocking(None, wrong.as_bytes(), None).is_none(), "the failure is counted");
+    let password = post(&[
+        ("grant_type", "password"),
+        ("username", "nobody"),
+        ("password", "x"),
+        ("client_id", &c.id),
+        ("client_secret", &c.secret),
+    ]);
+    assert!(token.token_request_without_blocking(None, password.as_bytes(), None).is_none(), "other grants");
+
+    let (plugged, p) = setup(10);
+    plugged.state.keys.jwks().unwrap();
+    let form = post(&[
+        ("grant_type", "client_credentials"),
+        ("audience", AUD),
+        ("client_id", &p.id),
+        ("client_secret", &p.secret),
+    ]);
+    assert!(
+        plugged.state.oauth.token.token_request_without_blocking(None, form.as_bytes(), None).is_none(),
+        "a plugin call runs on the blocking pool"
+    );
+}

@@ -199,8 +199,7 @@ pub struct PasswordArgs {
 pub enum AdminCommand {
     /// Create a console administrator (for scripts; a browser can use the setup link instead).
     Create(AdminCreateArgs),
-    /// Set an administrator's password (for a forgotten one); their sessions end
-    /// (on the server's machine only: the management API takes no administrator passwords).
+    /// Set an administrator's password (for a forgotten one); their sessions end.
     Password(AdminCreateArgs),
     /// List the console administrators, by username.
     List {

@@ -122,7 +122,7 @@ pub trait Backend {
     /// Deletes an administrator (never the last one).
     fn delete_admin(&self, id: &str) -> anyhow::Result<()>;
     /// Sets an administrator's password by username and ends their
-    /// sessions; only on the server's machine (the API takes none).
+    /// sessions.
     fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()>;
     /// The audit events at or after `since` and before `before` (Unix
     /// seconds), oldest first, each as `audit export` prints it, handed to

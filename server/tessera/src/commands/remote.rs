@@ -474,11 +474,19 @@ impl Backend for Remote {
         Ok(())
     }
 
-    fn set_admin_password(&self, _username: &str, _password: &str) -> anyhow::Result<()> {
-        bail!(
-            "`tessera admin password` works only on the server's own machine: the management API sets no \
-             administrator passwords (an administrator changes their own in the console); run it there without --server"
-        )
+    fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        // The API names administrators by id; the command by username.
+        let admins = self.admins()?;
+        let id = admins
+            .iter()
+            .find(|a| a["username"] == username)
+            .and_then(|a| a["id"].as_str())
+            .ok_or_else(|| Refused { status: 404, message: format!("administrator {username:?} not found") })?;
+        let (_, etag) = self.get_json(&item(paths::ADMINS, id))?;
+        let body = json!({ "password": password });
+        let path = format!("{}/password", item(paths::ADMINS, id));
+        self.send(|c| c.put(self.url(&path)).header(header::IF_MATCH, etag).json(&body))?;
+        Ok(())
     }
 
     fn audit_events(

@@ -484,7 +484,7 @@ impl Backend for Remote {
             .ok_or_else(|| Refused { status: 404, message: format!("administrator {username:?} not found") })?;
         let (_, etag) = self.get_json(&item(paths::ADMINS, id))?;
         let body = json!({ "password": password });
-        let path = format!("{}/password", item(paths::ADMINS, id));
+        let path = paths::admin_password(id);
         self.send(|c| c.put(self.url(&path)).header(header::IF_MATCH, etag).json(&body))?;
         Ok(())
     }

@@ -387,6 +387,14 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     let ap: HashMap<&str, String> = HashMap::from([("id", p["admin"].clone())]);
     assert_eq!(c.call("get", "/api/v1/admins", &none_p, t, none).await.status, 200);
     let admin_etag = c.call("get", "/api/v1/admins/{id}", &ap, t, none).await.header("etag");
+    let e = admin_etag.clone();
+    let password = move |b: reqwest::RequestBuilder| {
+        b.header("content-type", "application/json")
+            .header("if-match", e)
+            .body(json!({"password": "another long passphrase"}).to_string())
+    };
+    let r = c.call("put", "/api/v1/admins/{id}/password", &ap, t, password).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
 
     // Audit events: the changes above, by this client.
     let q = format!("/api/v1/audit-events?actor=client:{client_id}&limit=2");
@@ -511,7 +519,7 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     // The key and administrator changes are audited with this client as actor.
     for (prefix, expected) in [
         ("keys.", vec!["keys.retire", "keys.rotate"]),
-        ("admin.", vec!["admin.delete", "admin.create", "admin.create"]),
+        ("admin.", vec!["admin.delete", "admin.create", "admin.create", "admin.password"]),
     ] {
         let q = format!("/api/v1/audit-events?actor=client:{client_id}&action={prefix}");
         let r = c.call("get", &q, &none_p, t, none).await;

@@ -261,13 +261,23 @@ fn credentials_scopes_and_local_only_commands_are_refused_clearly() {
     assert!(err.contains("refused the management client") && err.contains("invalid_client"), "{err}");
     let err = r.fails(&["user", "list"]);
     assert!(err.contains("read:users") && err.contains("HTTP 403"), "{err}");
-    for cmd in [&["keys", "list"][..], &["admin", "create", "--username", "x", "--password", "y"], &["audit", "verify"]]
-    {
+    // The commands the API serves need their scopes; those it cannot serve say so.
+    for (cmd, scope) in [
+        (&["keys", "list"][..], "read:keys"),
+        (&["keys", "rotate", "--alg", "ES256"], "write:keys"),
+        (&["keys", "retire", "some-kid"], "read:keys"),
+        (&["admin", "create", "--username", "x", "--password", "y"], "write:admins"),
+        (&["admin", "list"], "read:admins"),
+        (&["audit", "export"], "read:audit"),
+        (&["binding", "runs"], "read:runs"),
+    ] {
         let err = r.fails(cmd);
-        assert!(err.contains("only on the server's own machine"), "{cmd:?}: {err}");
+        assert!(err.contains(scope) && err.contains("HTTP 403"), "{cmd:?}: {err}");
     }
-    let err = r.fails(&["binding", "runs"]);
-    assert!(err.contains("binding runs"), "{err}");
+    let err = r.fails(&["admin", "password", "--username", "x", "--password", "y"]);
+    assert!(err.contains("read:admins") && err.contains("HTTP 403"), "{err}");
+    let err = r.fails(&["audit", "verify"]);
+    assert!(err.contains("only on the server's own machine"), "{err}");
 
     // The CLI config: server and credentials from a file, refused while others may read its secret.
     let dir = tempfile::tempdir().unwrap();
@@ -299,3 +309,119 @@ fn credentials_scopes_and_local_only_commands_are_refused_clearly() {
     assert!(list["clients"].is_array());
     assert!(!dir.path().join("no-database").exists());
 }
+
+on_both_backends!(keys_admins_audit_and_runs_answer_as_the_local_ones, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let r = RemoteCli::new(
+        &s,
+        "read:keys,write:keys,read:admins,write:admins,read:audit,read:runs,read:plugins,write:plugins,read:bindings,write:bindings",
+    );
+
+    // Keys: list, rotate one algorithm, rotate all, retire.
+    let list = r.json(&["keys", "list"]);
+    let local = s.cli_json(&["keys", "list"]);
+    assert_eq!(keys(&list), keys(&local));
+    assert_eq!(keys(&list["keys"][0]), keys(&local["keys"][0]));
+    let kids = |v: &Value| -> BTreeSet<String> {
+        v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(kids(&list), kids(&local));
+    let next_es = |v: &Value| {
+        v["keys"].as_array().unwrap().iter().find(|k| k["alg"] == "ES256" && k["state"] == "next").unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = next_es(&list);
+    let one = r.json(&["keys", "rotate", "--alg", "ES256"]);
+    let rotated = one["rotated"].as_array().unwrap();
+    assert_eq!(rotated.len(), 1);
+    assert_eq!((rotated[0]["alg"].as_str(), rotated[0]["current"].as_str()), (Some("ES256"), Some(before.as_str())));
+    let local_one = s.cli_json(&["keys", "rotate", "--alg", "ES256"]);
+    assert_eq!(keys(&one), keys(&local_one));
+    assert_eq!(keys(&rotated[0]), keys(&local_one["rotated"][0]));
+    let all = r.json(&["keys", "rotate"]);
+    let algs: BTreeSet<_> = all["rotated"].as_array().unwrap().iter().map(|x| x["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs, BTreeSet::from(["ES256", "EdDSA", "RS256"]));
+    assert_eq!(keys(&all["rotated"][0]), keys(&s.cli_json(&["keys", "rotate"])["rotated"][0]));
+    let next = next_es(&s.cli_json(&["keys", "list"]));
+    let retired = r.json(&["keys", "retire", &next]);
+    assert_eq!((retired["kid"].as_str(), retired["state"].as_str()), (Some(next.as_str()), Some("retired")));
+    let local_retired = s.cli_json(&["keys", "retire", &next_es(&s.cli_json(&["keys", "list"]))]);
+    assert_eq!(keys(&retired), keys(&local_retired));
+    assert!(r.fails(&["keys", "retire", "no-such-kid"]).contains("HTTP 404"));
+    assert!(r.fails(&["keys", "rotate", "--alg", "HS256"]).contains("HTTP 400"));
+
+    // Administrators: create (password from stdin), list, delete.
+    let pw = "a long administrator password\n";
+    let created = r.output(&["admin", "create", "--username", "remote-admin", "--password-stdin", "--json"], Some(pw));
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let local_admin =
+        s.cli_output(&["admin", "create", "--username", "local-admin", "--password-stdin", "--json"], Some(pw));
+    assert!(local_admin.status.success(), "{}", String::from_utf8_lossy(&local_admin.stderr));
+    assert_eq!(keys(&created), keys(&serde_json::from_slice(&local_admin.stdout).unwrap()));
+    let admins = r.json(&["admin", "list"]);
+    assert_eq!(keys(&admins), keys(&s.cli_json(&["admin", "list"])));
+    let names: Vec<_> = admins["admins"].as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["local-admin", "remote-admin"]);
+    let id = created["id"].as_str().unwrap();
+    let new_pw = "another long administrator password\n";
+    let set =
+        r.output(&["admin", "password", "--username", "remote-admin", "--password-stdin", "--json"], Some(new_pw));
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&set.stdout).unwrap(), json!({"username": "remote-admin"}));
+    let short = r.output(&["admin", "password", "--username", "remote-admin", "--password", "short"], None);
+    assert!(String::from_utf8_lossy(&short.stderr).contains("HTTP 400"), "{}", String::from_utf8_lossy(&short.stderr));
+    assert!(r.fails(&["admin", "password", "--username", "nobody", "--password", new_pw.trim()]).contains("not found"));
+    assert_eq!(r.json(&["admin", "delete", id]), json!({"id": id, "deleted": true}));
+    assert_eq!(s.cli_json(&["admin", "list"])["admins"].as_array().unwrap().len(), 1);
+    let err = r.fails(&["admin", "delete", id]);
+    assert!(err.contains("not found") && err.contains("HTTP 404"), "{err}");
+    let last = s.cli_json(&["admin", "list"])["admins"][0]["id"].as_str().unwrap().to_owned();
+    assert!(r.fails(&["admin", "delete", &last]).contains("HTTP 409"), "never the last administrator");
+
+    // Binding runs: a denied token request, as the local command shows it.
+    let (app, secret) = s.api_and_client("https://runs.api.example", "ES256", "read");
+    r.json(&["plugin", "upload", &component("fixtures", "deny"), "--name", "gate"]);
+    let b =
+        r.json(&["binding", "create", "--plugin", "gate@1", "--grant-types", "client_credentials", "--client", &app]);
+    let bid = b["id"].as_str().unwrap().to_owned();
+    s.wait_synced();
+    let (status, _) = s
+        .token_form(&app, &secret, &[("grant_type", "client_credentials"), ("audience", "https://runs.api.example")])
+        .await;
+    assert_eq!(status, 400);
+    let local_runs = s.cli_json_until(&["binding", "runs", "--binding", &bid], |v| {
+        v["runs"].as_array().is_some_and(|a| !a.is_empty())
+    });
+    let runs = r.json(&["binding", "runs", "--binding", &bid, "--limit", "5"]);
+    assert_eq!(keys(&runs), keys(&local_runs));
+    assert_eq!(keys(&runs["runs"][0]), keys(&local_runs["runs"][0]));
+    assert_eq!(
+        (runs["runs"][0]["id"].clone(), runs["runs"][0]["outcome"].as_str()),
+        (local_runs["runs"][0]["id"].clone(), Some("denied"))
+    );
+    assert!(r.json(&["binding", "runs", "--binding", "no-such-binding"])["runs"].as_array().unwrap().is_empty());
+
+    // Audit export: the same events and fields, oldest first, without the chain links.
+    let lines = |text: &str| -> Vec<Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let remote = lines(&r.run(&["audit", "export"]));
+    let local = lines(&s.cli(&["audit", "export"]));
+    assert!(remote.len() > 5);
+    let ids = |v: &[Value]| -> BTreeSet<String> { v.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect() };
+    assert_eq!(ids(&remote), ids(&local));
+    let mut chained = keys(&remote[0]);
+    chained.extend(["seq", "prev_hash", "hash"].map(String::from));
+    assert_eq!(chained, keys(&local[0]));
+    assert!(remote.windows(2).all(|w| w[0]["at"].as_i64() <= w[1]["at"].as_i64()), "oldest first");
+    let actions: BTreeSet<_> = remote.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(["keys.retire", "admin.delete", "admin.password"].iter().all(|a| actions.contains(a)), "{actions:?}");
+    assert!(remote.iter().any(|e| e["actor"].as_str().is_some_and(|a| a.contains(&r.client_id))));
+    assert!(r.run(&["audit", "export", "--until", "2000-01-01"]).is_empty());
+    assert!(r.run(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]).is_empty());
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("audit.jsonl");
+    r.run(&["audit", "export", "--out", path(&file)]);
+    assert_eq!(lines(&std::fs::read_to_string(&file).unwrap()).len(), remote.len());
+});

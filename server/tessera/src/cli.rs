@@ -157,13 +157,15 @@ pub struct MgmtClientCreateArgs {
 /// `audit` subcommands: the audit log is a hash chain (server/store/src/audit.rs).
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the chain in order: OK with the count, or the first broken link (exit status 1).
+    /// Walk the chain in order: OK with the count, or the first broken link (exit status 1)
+    /// (on the server's machine only: the management API's events carry no chain links).
     Verify {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
-    /// Write the events as JSON lines, one per event with its hashes, in chain order.
+    /// Write the events as JSON lines, one per event with its hashes, in chain order
+    /// (with --server: oldest first, without `seq`, `prev_hash` and `hash`).
     Export(AuditExportArgs),
 }
 
@@ -199,6 +201,20 @@ pub enum AdminCommand {
     Create(AdminCreateArgs),
     /// Set an administrator's password (for a forgotten one); their sessions end.
     Password(AdminCreateArgs),
+    /// List the console administrators, by username.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an administrator and end their console sessions (never the last one).
+    Delete {
+        /// The administrator's id (`admin list` shows it).
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `admin create` and `admin password` flags.
@@ -602,8 +618,20 @@ pub struct ApiCreateArgs {
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Rotate: next -> current -> retired for every algorithm.
+    /// Rotate: next -> current -> retired for every algorithm (or only --alg).
     Rotate {
+        /// Only this algorithm's keys (RS256, ES256 or EdDSA).
+        #[arg(long)]
+        alg: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retire one key now (its algorithm keeps a current and a next key:
+    /// retiring the current key rotates the algorithm).
+    Retire {
+        /// The key's kid (`keys list` shows it).
+        kid: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -838,7 +866,7 @@ pub enum BindingCommand {
     /// compare them, then promote or discard it.
     #[command(subcommand)]
     Shadow(ShadowCommand),
-    /// Recent plugin runs, newest first (on the server's machine only).
+    /// Recent plugin runs, newest first.
     Runs {
         /// Only this binding's runs.
         #[arg(long)]

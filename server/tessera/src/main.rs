@@ -126,16 +126,14 @@ fn run(command: Command, config: Config, otlp: Option<Otlp>) -> anyhow::Result<(
         Command::User(c) => commands::resources::user(&Local::new(&ctx), c),
         Command::Client(c) => commands::resources::client(&Local::new(&ctx), c),
         Command::Api(c) => commands::resources::api(&Local::new(&ctx), c),
-        Command::Keys(c) => commands::admin::keys(&ctx, c),
+        Command::Keys(c) => commands::admin::keys(&Local::new(&ctx), c),
         Command::Plugin(c) => commands::pipeline::plugin(&Local::new(&ctx), c),
-        Command::Binding(cli::BindingCommand::Runs { binding, limit, json }) => {
-            commands::plugins::runs(&ctx, binding.as_deref(), limit, json)
-        }
         Command::Binding(c) => commands::pipeline::binding(&Local::new(&ctx), c),
         Command::Export(a) => commands::export::export(&Local::new(&ctx), a),
         Command::Apply(a) => commands::apply::apply(&Local::new(&ctx), a),
-        Command::Admin(c) => commands::admin::admin(&ctx, c),
-        Command::Audit(c) => commands::audit::audit(&ctx, c),
+        Command::Admin(c) => commands::admin::admin(&Local::new(&ctx), c),
+        Command::Audit(cli::AuditCommand::Verify { json }) => commands::audit::verify(&ctx, json),
+        Command::Audit(cli::AuditCommand::Export(a)) => commands::audit::export(&Local::new(&ctx), a),
         Command::MgmtClient(c) => commands::mgmt::mgmt_client(&ctx, c),
     };
     // A one-shot command sends its spans when it is done.

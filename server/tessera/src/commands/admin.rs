@@ -1,70 +1,88 @@
-//! `admin` and `keys` commands: thin wrappers over the services that parse
-//! flags and print results. They open this machine's database; the
-//! management API has no administrators or keys resource in this version.
+//! `admin` and `keys` commands, written once against [`Backend`]: on this
+//! machine's database or, with `--server`, the management API's
+//! `/api/v1/admins` and `/api/v1/keys`. They parse flags and print results;
+//! the `--json` objects are the same on both sides.
 
+use super::backend::Backend;
+use super::output;
 use super::resources::password;
-use super::{Context, output};
 use crate::cli::{AdminCommand, KeysCommand};
-use crate::clock;
-use crate::service::admin;
-use serde_json::json;
-
-const ACTOR: &str = "cli";
+use serde_json::{Value, json};
 
 /// `tessera admin ...`
-pub fn admin(ctx: &Context, cmd: AdminCommand) -> anyhow::Result<()> {
+pub fn admin(b: &dyn Backend, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::Create(a) => {
             let password = password(a.password)?;
-            let admin = crate::service::console::create_admin(&ctx.store, ACTOR, clock::now(), &a.username, &password)?;
+            let admin = b.create_admin(&a.username, &password)?;
+            let username = admin["username"].as_str().unwrap_or(&a.username);
             output(
                 a.json,
-                &json!({"id": admin.id, "username": admin.username}),
-                &format!("created administrator {}; sign in at <issuer>/admin", admin.username),
+                &json!({"id": admin["id"], "username": username}),
+                &format!("created administrator {username}; sign in at <issuer>/admin"),
             );
         }
         AdminCommand::Password(a) => {
             let password = password(a.password)?;
-            crate::service::console::reset_admin_password(&ctx.store, ACTOR, clock::now(), &a.username, &password)?;
+            b.set_admin_password(&a.username, &password)?;
             output(
                 a.json,
                 &json!({"username": a.username}),
                 &format!("password of administrator {} changed; their sessions ended", a.username),
             );
         }
+        AdminCommand::List { json } => {
+            let admins = b.admins()?;
+            let human = admins
+                .iter()
+                .map(|a| format!("{} {}", a["id"].as_str().unwrap_or(""), a["username"].as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"admins": admins}), &human);
+        }
+        AdminCommand::Delete { id, json } => {
+            b.delete_admin(&id)?;
+            output(
+                json,
+                &json!({"id": id, "deleted": true}),
+                &format!("administrator {id} deleted; their sessions ended"),
+            );
+        }
     }
     Ok(())
 }
 
+/// A key as `keys list` prints it: its public facts without the JWK.
+fn key_line(k: &Value) -> Value {
+    json!({"kid": k["kid"], "alg": k["alg"], "state": k["state"], "created_at": k["created_at"],
+        "activated_at": k["activated_at"], "retired_at": k["retired_at"]})
+}
+
 /// `tessera keys ...`
-pub fn keys(ctx: &Context, cmd: KeysCommand) -> anyhow::Result<()> {
+pub fn keys(b: &dyn Backend, cmd: KeysCommand) -> anyhow::Result<()> {
+    let text = |v: &Value, field: &str| v[field].as_str().unwrap_or("").to_owned();
     match cmd {
-        KeysCommand::Rotate { json } => {
-            let report =
-                admin::rotate_keys(&ctx.store, &ctx.master, ACTOR, clock::now(), ctx.config.keys.retired_publish_secs)?;
+        KeysCommand::Rotate { alg, json } => {
+            let report = b.rotate_keys(alg.as_deref())?;
             let human = report
                 .iter()
-                .map(|r| {
-                    format!(
-                        "{}: current {} (next {})",
-                        r["alg"].as_str().unwrap_or(""),
-                        r["current"].as_str().unwrap_or(""),
-                        r["next"].as_str().unwrap_or("")
-                    )
-                })
+                .map(|r| format!("{}: current {} (next {})", text(r, "alg"), text(r, "current"), text(r, "next")))
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"rotated": report}), &human);
         }
+        KeysCommand::Retire { kid, json } => {
+            let key = b.retire_key(&kid)?;
+            output(json, &key_line(&key), &format!("{} {} retired", text(&key, "alg"), text(&key, "kid")));
+        }
         KeysCommand::List { json } => {
-            let rows = tessera_store::keys::all(&mut *ctx.store.conn()?)?;
-            let list: Vec<_> = rows
+            let keys = b.keys()?;
+            let human = keys
                 .iter()
-                .map(|k| json!({"kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at, "activated_at": k.activated_at, "retired_at": k.retired_at}))
-                .collect();
-            let human =
-                rows.iter().map(|k| format!("{:8} {:7} {}", k.alg, k.state, k.kid)).collect::<Vec<_>>().join("\n");
-            output(json, &json!({"keys": list}), &human);
+                .map(|k| format!("{:8} {:7} {}", text(k, "alg"), text(k, "state"), text(k, "kid")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"keys": keys.iter().map(key_line).collect::<Vec<_>>()}), &human);
         }
     }
     Ok(())

@@ -1,8 +1,12 @@
 //! `audit verify` and `audit export`: read the audit log's hash chain
 //! (server/store/src/audit.rs documents it) for an auditor. Both only read.
+//! `export` is written against [`Backend`] (with `--server` it pages
+//! `/api/v1/audit-events`, whose events carry no chain links); `verify`
+//! walks the chain in this machine's database.
 
 use super::Context;
-use crate::cli::{AuditCommand, AuditExportArgs};
+use super::backend::{Backend, rfc3339};
+use crate::cli::AuditExportArgs;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 use std::io::Write;
@@ -11,25 +15,9 @@ use tessera_store::audit::{self, ChainReport};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// How many events one read of the export loads.
-const PAGE: i64 = 1000;
-
-/// `tessera audit ...`
-pub fn audit(ctx: &Context, cmd: AuditCommand) -> anyhow::Result<()> {
-    match cmd {
-        AuditCommand::Verify { json } => verify(ctx, json),
-        AuditCommand::Export(args) => export(ctx, args),
-    }
-}
-
-/// Unix seconds as RFC 3339, or the number itself if out of range.
-fn rfc3339(at: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(at).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| at.to_string())
-}
-
 /// Prints the verdict; a broken chain is an error (exit status 1) after the
 /// report is printed on standard output.
-fn verify(ctx: &Context, json_flag: bool) -> anyhow::Result<()> {
+pub fn verify(ctx: &Context, json_flag: bool) -> anyhow::Result<()> {
     let report = audit::verify(&mut *ctx.store.conn()?).context("cannot read the audit log")?;
     match report {
         ChainReport::Intact { count, head } => {
@@ -71,9 +59,10 @@ fn parse_date(flag: &str, s: &str) -> anyhow::Result<(i64, i64)> {
     Ok((start, start + 86_400))
 }
 
-/// Writes the events in range as JSON lines, in chain order, each with the
-/// fields its hash covers (`detail` as the stored text) and both hashes.
-fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
+/// Writes the events in range as JSON lines, oldest first, each with the
+/// fields its hash covers (`detail` as the stored text) and, on this
+/// machine, its place in the chain and both hashes.
+pub fn export(b: &dyn Backend, args: AuditExportArgs) -> anyhow::Result<()> {
     let since = args.since.as_deref().map(|s| parse_date("--since", s)).transpose()?.map(|(first, _)| first);
     let before = args.until.as_deref().map(|s| parse_date("--until", s)).transpose()?.map(|(_, after)| after);
     let sink: Box<dyn Write> = match &args.out {
@@ -90,29 +79,7 @@ fn export(ctx: &Context, args: AuditExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::new(sink);
-    let mut conn = ctx.store.conn()?;
-    let mut after_seq = 0;
-    loop {
-        let page = audit::chained(&mut conn, since, before, after_seq, PAGE).context("cannot read the audit log")?;
-        let Some(last) = page.last() else { break };
-        after_seq = last.seq.unwrap_or(after_seq);
-        for row in page {
-            let e = row.event;
-            let line = json!({
-                "seq": row.seq,
-                "id": e.id,
-                "at": e.at,
-                "time": rfc3339(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "detail": e.detail,
-                "prev_hash": row.prev_hash,
-                "hash": row.hash,
-            });
-            writeln!(out, "{line}").context("cannot write the export")?;
-        }
-    }
+    b.audit_events(since, before, &mut |line| writeln!(out, "{line}").context("cannot write the export"))?;
     out.flush().context("cannot write the export")?;
     Ok(())
 }

@@ -9,14 +9,17 @@
 
 use super::Context;
 use crate::clock;
+use crate::service::admin::AdminError;
 use crate::service::shadow::admin as shadow;
-use crate::service::{admin, management, plugins as svc};
+use crate::service::views::AdminView;
+use crate::service::{admin, console, management, plugins as svc};
 use crate::web::api::problem::Problem;
 use crate::web::api::{apis, bindings, clients, users};
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
 
 /// The resources that are listed, read, created, patched and deleted alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,61 @@ pub trait Backend {
     /// Promotes (`promote`) or discards a binding's shadow candidate; the
     /// binding as it is afterwards.
     fn end_shadow(&self, binding_id: &str, promote: bool) -> anyhow::Result<Value>;
+    /// Every signing key, as `GET /api/v1/keys` lists them (by algorithm,
+    /// then current, next, retired).
+    fn keys(&self) -> anyhow::Result<Vec<Value>>;
+    /// Rotates the key ring of `alg`, or of every algorithm that has keys;
+    /// per algorithm `{"alg", "retired": [kid], "current": kid, "next": kid}`,
+    /// as `tessera keys rotate` has always printed it.
+    fn rotate_keys(&self, alg: Option<&str>) -> anyhow::Result<Vec<Value>>;
+    /// Retires the key `kid` now; the key's view afterwards.
+    fn retire_key(&self, kid: &str) -> anyhow::Result<Value>;
+    /// Every console administrator (views), by username.
+    fn admins(&self) -> anyhow::Result<Vec<Value>>;
+    /// Creates a console administrator; their view.
+    fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<Value>;
+    /// Deletes an administrator (never the last one).
+    fn delete_admin(&self, id: &str) -> anyhow::Result<()>;
+    /// Sets an administrator's password by username and ends their
+    /// sessions.
+    fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()>;
+    /// The audit events at or after `since` and before `before` (Unix
+    /// seconds), oldest first, each as `audit export` prints it, handed to
+    /// `each` one by one (the log can be large). Locally each carries its
+    /// place in the hash chain (`seq`, `prev_hash`, `hash`); the API's
+    /// events do not.
+    fn audit_events(
+        &self,
+        since: Option<i64>,
+        before: Option<i64>,
+        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+    /// The newest `limit` plugin runs, of one binding if given, newest
+    /// first, each as `binding runs` prints it.
+    fn runs(&self, binding: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>>;
+}
+
+/// An audit event as `audit export` prints it: the fields its hash covers
+/// (`detail` as the stored text) and its time in RFC 3339.
+pub fn audit_line(id: &str, at: i64, actor: &str, action: &str, target: &str, detail: &str) -> Map<String, Value> {
+    let mut line = Map::new();
+    line.insert("id".into(), id.into());
+    line.insert("at".into(), at.into());
+    line.insert("time".into(), rfc3339(at).into());
+    line.insert("actor".into(), actor.into());
+    line.insert("action".into(), action.into());
+    line.insert("target".into(), target.into());
+    line.insert("detail".into(), detail.into());
+    line
+}
+
+/// Unix seconds as RFC 3339, or the number itself if out of range.
+pub fn rfc3339(at: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
 }
 
 /// A JSON Merge Patch (RFC 7396) that turns `current` into exactly
@@ -341,7 +399,101 @@ impl Backend for Local<'_> {
         ended.map_err(|e| problem_error(e.into()))?;
         to_value(bindings::find(store, binding_id).map_err(problem_error)?)
     }
+
+    fn keys(&self) -> anyhow::Result<Vec<Value>> {
+        all(every_page(|r| management::keys_page(&self.ctx.store, r, None, None))?)
+    }
+
+    fn rotate_keys(&self, alg: Option<&str>) -> anyhow::Result<Vec<Value>> {
+        let (store, master, now) = (&self.ctx.store, &*self.ctx.master, clock::now());
+        let publish = self.ctx.config.keys.retired_publish_secs;
+        let Some(alg) = alg else {
+            return admin::rotate_keys(store, master, ACTOR, now, publish).map_err(|e| problem_error(e.into()));
+        };
+        let alg: SigningAlg =
+            alg.parse().map_err(|e: UnsupportedAlg| problem_error(Problem::field("alg", e.to_string())))?;
+        let report =
+            admin::rotate_alg_keys(store, master, ACTOR, now, alg, publish).map_err(|e| problem_error(e.into()))?;
+        Ok(vec![report])
+    }
+
+    fn retire_key(&self, kid: &str) -> anyhow::Result<Value> {
+        let store = &self.ctx.store;
+        let not_found = || Refused { status: 404, message: format!("signing key {kid} not found") };
+        admin::find_key(store, kid).map_err(|e| problem_error(AdminError::from(e).into()))?.ok_or_else(not_found)?;
+        admin::retire_key(store, &self.ctx.master, ACTOR, clock::now(), kid).map_err(|e| problem_error(e.into()))?;
+        to_value(
+            admin::find_key(store, kid)
+                .map_err(|e| problem_error(AdminError::from(e).into()))?
+                .ok_or_else(not_found)?,
+        )
+    }
+
+    fn admins(&self) -> anyhow::Result<Vec<Value>> {
+        all(every_page(|r| management::admins_page(&self.ctx.store, r))?)
+    }
+
+    fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<Value> {
+        let created = console::create_admin(&self.ctx.store, ACTOR, clock::now(), username, password)
+            .map_err(|e| problem_error(e.into()))?;
+        to_value(AdminView::from(created))
+    }
+
+    fn delete_admin(&self, id: &str) -> anyhow::Result<()> {
+        let store = &self.ctx.store;
+        // Read first, so an unknown id is the same "not found" as remotely.
+        console::find_admin(store, id)
+            .map_err(|e| problem_error(AdminError::from(e).into()))?
+            .ok_or_else(|| Refused { status: 404, message: format!("administrator {id} not found") })?;
+        console::delete_admin(store, ACTOR, clock::now(), id).map_err(|e| problem_error(e.into()))
+    }
+
+    fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        console::reset_admin_password(&self.ctx.store, ACTOR, clock::now(), username, password)
+            .map_err(|e| problem_error(e.into()))
+    }
+
+    fn audit_events(
+        &self,
+        since: Option<i64>,
+        before: Option<i64>,
+        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.ctx.store.conn()?;
+        let mut after_seq = 0;
+        loop {
+            let page = tessera_store::audit::chained(&mut conn, since, before, after_seq, AUDIT_PAGE)
+                .context("cannot read the audit log")?;
+            let Some(last) = page.last() else { return Ok(()) };
+            after_seq = last.seq.unwrap_or(after_seq);
+            for row in page {
+                let e = row.event;
+                let mut line = Map::new();
+                line.insert("seq".into(), row.seq.into());
+                line.extend(audit_line(&e.id, e.at, &e.actor, &e.action, &e.target, &e.detail));
+                line.insert("prev_hash".into(), row.prev_hash.into());
+                line.insert("hash".into(), row.hash.into());
+                each(Value::Object(line))?;
+            }
+        }
+    }
+
+    fn runs(&self, binding: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let runs = tessera_store::plugins::recent_runs(&mut *self.ctx.store.conn()?, binding, 0, limit)?;
+        Ok(runs
+            .into_iter()
+            .map(|r| {
+                let logs = serde_json::from_str::<Value>(&r.logs).unwrap_or(Value::Null);
+                json!({"id": r.id, "binding_id": r.binding_id, "grant_type": r.grant_type, "client_id": r.client_id,
+                    "at": r.at, "duration_us": r.duration_us, "outcome": r.outcome, "detail": r.detail, "logs": logs})
+            })
+            .collect())
+    }
 }
+
+/// How many audit events one read of a local export loads.
+const AUDIT_PAGE: i64 = 1000;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

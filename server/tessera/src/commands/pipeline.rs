@@ -163,8 +163,7 @@ pub fn plugin(b: &dyn Backend, cmd: PluginCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tessera binding ...` (`runs` reads this machine's run log:
-/// `commands::plugins::runs`).
+/// `tessera binding ...`
 pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
     match cmd {
         BindingCommand::Create(a) => {
@@ -269,7 +268,25 @@ pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
             b.delete(Kind::Bindings, &id)?;
             println!("binding {id} deleted");
         }
-        BindingCommand::Runs { .. } => bail!("internal: `binding runs` reads the local run log"),
+        BindingCommand::Runs { binding, limit, json } => {
+            let runs = b.runs(binding.as_deref(), usize::try_from(limit.clamp(1, 1000)).unwrap_or(1))?;
+            let field = |r: &Value, name: &str| r[name].as_str().unwrap_or("").to_owned();
+            let human = runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {}us {} {}",
+                        r["at"],
+                        field(r, "binding_id"),
+                        r["duration_us"],
+                        field(r, "outcome"),
+                        field(r, "detail")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            output(json, &json!({"runs": runs}), &human);
+        }
         BindingCommand::Shadow(c) => super::shadow::shadow(b, c)?,
     }
     Ok(())

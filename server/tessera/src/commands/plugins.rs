@@ -1,20 +1,18 @@
-//! The plugin commands that work on files (`plugin run`, `keygen`, `sign`),
-//! the production plugin host of this node, and `binding runs` (this
-//! machine's run log). The commands on stored plugins and bindings are in
+//! The plugin commands that work on files (`plugin run`, `keygen`, `sign`)
+//! and the production plugin host of this node. The commands on stored plugins and bindings are in
 //! `pipeline.rs`, written once for the local and the remote backend.
 
-use super::{Context, output};
+use super::output;
 use crate::cli::{PluginKeygenArgs, PluginRunArgs, PluginSignArgs};
 use crate::plugin_signatures;
 use crate::service::admin::split_list;
 use crate::service::plugins as svc;
 use anyhow::Context as _;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::sync::Arc;
 use tessera_plugin_host::{Compiler, PluginHost, TokenContext};
-use tessera_store::plugins as repo;
 
 /// The production host for this node: compiles in a bounded child process
 /// (this binary's hidden `plugin compile-worker`).
@@ -26,23 +24,6 @@ pub fn host(ctx_config: &crate::config::Config) -> anyhow::Result<Arc<PluginHost
     let program = std::env::current_exe().context("cannot locate the tessera binary for the compile worker")?;
     let compiler = Compiler::Subprocess { program, args: vec!["plugin".into(), "compile-worker".into()] };
     Ok(Arc::new(PluginHost::new(config, *node_key, compiler).context("cannot start the plugin host")?))
-}
-
-/// `tessera binding runs`: recent plugin runs from this machine's database
-/// (the management API has no runs resource in this version).
-pub fn runs(ctx: &Context, binding: Option<&str>, limit: i64, json: bool) -> anyhow::Result<()> {
-    let runs = repo::recent_runs(&mut *ctx.store.conn()?, binding, 0, limit.clamp(1, 1000))?;
-    let list: Vec<_> = runs
-        .iter()
-        .map(|r| json!({"id": r.id, "binding_id": r.binding_id, "grant_type": r.grant_type, "client_id": r.client_id, "at": r.at, "duration_us": r.duration_us, "outcome": r.outcome, "detail": r.detail, "logs": serde_json::from_str::<Value>(&r.logs).unwrap_or(Value::Null)}))
-        .collect();
-    let human = runs
-        .iter()
-        .map(|r| format!("{} {} {}us {} {}", r.at, r.binding_id, r.duration_us, r.outcome, r.detail))
-        .collect::<Vec<_>>()
-        .join("\n");
-    output(json, &json!({"runs": list}), &human);
-    Ok(())
 }
 
 /// `tessera plugin run FILE --context FILE.json`: the production host, an

@@ -5,10 +5,10 @@
 //! [`Backend`] over `/api/v1/`, reading the `ETag` of an item before it
 //! changes it (`If-Match`), so a concurrent change is refused, not lost.
 
-use super::backend::{Backend, Kind, Refused, Upload};
-use super::{apply, export, pipeline, resources};
+use super::backend::{Backend, Kind, Refused, Upload, audit_line};
+use super::{admin, apply, audit, export, pipeline, resources};
 use crate::cli::Cli;
-use crate::cli::{BindingCommand, Command};
+use crate::cli::{AuditCommand, Command};
 use crate::service::oauth::management::MANAGEMENT_AUDIENCE;
 use crate::web::api::plugins::SIGNATURE_HEADER;
 use crate::web::routes::{self, api as paths};
@@ -141,16 +141,19 @@ pub fn run(settings: RemoteSettings, command: Command) -> anyhow::Result<()> {
         Command::Client(c) => resources::client(&remote, c),
         Command::Api(c) => resources::api(&remote, c),
         Command::Plugin(c) => pipeline::plugin(&remote, c),
-        Command::Binding(BindingCommand::Runs { .. }) => local_only("binding runs"),
         Command::Binding(c) => pipeline::binding(&remote, c),
         Command::Export(a) => export::export(&remote, a),
         Command::Apply(a) => apply::apply(&remote, a),
         Command::Serve(_) => local_only("serve"),
         Command::Migrate => local_only("migrate"),
         Command::Backup(_) => local_only("backup"),
-        Command::Keys(_) => local_only("keys"),
-        Command::Admin(_) => local_only("admin"),
-        Command::Audit(_) => local_only("audit"),
+        Command::Keys(c) => admin::keys(&remote, c),
+        Command::Admin(c) => admin::admin(&remote, c),
+        Command::Audit(AuditCommand::Export(a)) => audit::export(&remote, a),
+        Command::Audit(AuditCommand::Verify { .. }) => Err(anyhow!(
+            "`tessera audit verify` works only on the server's own machine: it walks the audit log's hash chain, \
+             and the management API's events carry no chain links; run it there without --server"
+        )),
         Command::MgmtClient(_) => local_only("mgmt-client"),
     }
 }
@@ -239,21 +242,45 @@ impl Remote {
 
     fn paged(&self, collection: &str) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
+        self.each_item(collection, &[], usize::MAX, &mut |item| {
+            items.push(item);
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// Hands the first `max` items of a list to `each`, a page (of at most
+    /// 200) at a time, `query` added to every page's request.
+    fn each_item(
+        &self,
+        collection: &str,
+        query: &[(&str, String)],
+        max: usize,
+        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut left = max;
         let mut cursor: Option<String> = None;
-        loop {
+        while left > 0 {
             let mut url = url::Url::parse(&self.url(collection))?;
-            url.query_pairs_mut().append_pair("limit", "200");
+            url.query_pairs_mut().append_pair("limit", &left.min(200).to_string());
+            for (k, v) in query {
+                url.query_pairs_mut().append_pair(k, v);
+            }
             if let Some(c) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", c);
             }
             let res = self.send(|c| c.get(url.as_str()))?;
             let page: Value = res.json().context("the server's answer is not JSON")?;
-            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            for item in page["items"].as_array().cloned().unwrap_or_default().into_iter().take(left) {
+                left -= 1;
+                each(item)?;
+            }
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
-                None => return Ok(items),
+                None => return Ok(()),
             }
         }
+        Ok(())
     }
 }
 
@@ -391,6 +418,105 @@ impl Backend for Remote {
             if promote { paths::binding_shadow_promote(binding_id) } else { paths::binding_shadow_discard(binding_id) };
         let res = self.send(|c| c.post(self.url(&path)))?;
         res.json().context("the server's answer is not JSON")
+    }
+
+    fn keys(&self) -> anyhow::Result<Vec<Value>> {
+        self.paged(paths::KEYS)
+    }
+
+    fn rotate_keys(&self, alg: Option<&str>) -> anyhow::Result<Vec<Value>> {
+        // The API rotates one algorithm per request (each audited on its
+        // own); without --alg, every algorithm of the key ring, as locally.
+        let algs: Vec<String> = match alg {
+            Some(a) => vec![a.to_owned()],
+            None => {
+                let mut algs: Vec<String> =
+                    self.keys()?.iter().filter_map(|k| k["alg"].as_str().map(str::to_owned)).collect();
+                algs.dedup();
+                algs
+            }
+        };
+        let mut report = Vec::new();
+        for alg in algs {
+            let res = self.send(|c| c.post(self.url(paths::KEYS)).json(&json!({ "alg": alg })))?;
+            let r: Value = res.json().context("the server's answer is not JSON")?;
+            report.push(json!({"alg": r["alg"], "retired": r["retired"], "current": r["current"]["kid"], "next": r["next"]["kid"]}));
+        }
+        Ok(report)
+    }
+
+    fn retire_key(&self, kid: &str) -> anyhow::Result<Value> {
+        let path = item(paths::KEYS, kid);
+        let (_, etag) = self.get_json(&path)?;
+        let res = self.send(|c| {
+            c.patch(self.url(&path))
+                .header(header::IF_MATCH, etag)
+                .header(header::CONTENT_TYPE, "application/merge-patch+json")
+                .body(json!({"state": "retired"}).to_string())
+        })?;
+        res.json().context("the server's answer is not JSON")
+    }
+
+    fn admins(&self) -> anyhow::Result<Vec<Value>> {
+        self.paged(paths::ADMINS)
+    }
+
+    fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<Value> {
+        let body = json!({ "username": username, "password": password });
+        let res = self.send(|c| c.post(self.url(paths::ADMINS)).json(&body))?;
+        res.json().context("the server's answer is not JSON")
+    }
+
+    fn delete_admin(&self, id: &str) -> anyhow::Result<()> {
+        let path = item(paths::ADMINS, id);
+        let (_, etag) = self.get_json(&path)?;
+        self.send(|c| c.delete(self.url(&path)).header(header::IF_MATCH, etag))?;
+        Ok(())
+    }
+
+    fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        // The API names administrators by id; the command by username.
+        let admins = self.admins()?;
+        let id = admins
+            .iter()
+            .find(|a| a["username"] == username)
+            .and_then(|a| a["id"].as_str())
+            .ok_or_else(|| Refused { status: 404, message: format!("administrator {username:?} not found") })?;
+        let (_, etag) = self.get_json(&item(paths::ADMINS, id))?;
+        let body = json!({ "password": password });
+        let path = paths::admin_password(id);
+        self.send(|c| c.put(self.url(&path)).header(header::IF_MATCH, etag).json(&body))?;
+        Ok(())
+    }
+
+    fn audit_events(
+        &self,
+        since: Option<i64>,
+        before: Option<i64>,
+        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut query = vec![("order", "oldest".to_owned())];
+        query.extend(since.map(|s| ("since", s.to_string())));
+        query.extend(before.map(|u| ("until", u.to_string())));
+        self.each_item(paths::AUDIT_EVENTS, &query, usize::MAX, &mut |e| {
+            let text = |f: &str| e[f].as_str().unwrap_or("").to_owned();
+            let at = e["at"].as_i64().unwrap_or(0);
+            let line = audit_line(&text("id"), at, &text("actor"), &text("action"), &text("target"), &text("detail"));
+            each(Value::Object(line))
+        })
+    }
+
+    fn runs(&self, binding: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>> {
+        let query: Vec<_> = binding.map(|b| ("binding", b.to_owned())).into_iter().collect();
+        let mut runs = Vec::new();
+        self.each_item(paths::PLUGIN_RUNS, &query, limit, &mut |r| {
+            // The API's log lines are formatted ("level message").
+            runs.push(json!({"id": r["id"], "binding_id": r["binding_id"], "grant_type": r["grant_type"],
+                "client_id": r["client_id"], "at": r["at"], "duration_us": r["duration_us"], "outcome": r["outcome"],
+                "detail": r["detail"], "logs": r["logs"]}));
+            Ok(())
+        })?;
+        Ok(runs)
     }
 
     fn rollback(&self, name: &str, to: i32) -> anyhow::Result<usize> {

@@ -79,6 +79,11 @@ pub mod api {
         format!("{ADMINS}/{id}")
     }
 
+    /// An administrator's password (write-only).
+    pub fn admin_password(id: &str) -> String {
+        format!("{ADMINS}/{id}/password")
+    }
+
     /// One audit event.
     pub fn audit_event(id: &str) -> String {
         format!("{AUDIT_EVENTS}/{id}")

@@ -2,6 +2,8 @@
 //! admin create` uses (`service::console`: the same name and password rules,
 //! the same audit events). Nothing secret is ever returned: the view has no
 //! password hash, and a created administrator's password is the one sent.
+//! A password is set at its own sub-resource (`PUT /admins/{id}/password`),
+//! never read back.
 
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, parse_fields};
@@ -14,7 +16,7 @@ use crate::service::management;
 use crate::service::views::AdminView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
-use actix_web::{HttpRequest, delete, get, post, web};
+use actix_web::{HttpRequest, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -32,6 +34,21 @@ pub struct NewAdminBody {
 impl std::fmt::Debug for NewAdminBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewAdminBody").field("username", &self.username).field("password", &"[redacted]").finish()
+    }
+}
+
+/// An administrator's new password (`Debug` leaves it out).
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct AdminPasswordBody {
+    /// 15 to 256 characters; stored only as an argon2id hash.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminPasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminPasswordBody").field("password", &"[redacted]").finish()
     }
 }
 
@@ -122,6 +139,48 @@ async fn show(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, id: 
     ok(&a, Some(tag))
 }
 
+/// Sets an administrator's password (as `tessera admin password` does, for
+/// a forgotten one): the old one stops working and their console sessions
+/// end.
+#[utoipa::path(
+    tag = "admins",
+    params(("id" = String, Path, description = "The administrator's id"),
+        ("If-Match" = String, Header, description = "The ETag of the administrator's last read")),
+    request_body(content = AdminPasswordBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, description = "The password is invalid", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "The administrator changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:admins"]))
+)]
+#[put("/admins/{id}/password")]
+async fn set_password(
+    auth: Bearer<scope::WriteAdmins>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let body: AdminPasswordBody = parse_fields(json_object(&req, payload, false).await?, &["password"])?;
+    let actor = auth.audit_name();
+    blocking(move || {
+        let admin = find(&state, &id)?;
+        etag::check(&if_match, &etag_of(&admin)?)?;
+        let now = state.oauth.management.now();
+        Ok(console::reset_admin_password(&state.store, &actor, now, &admin.username, &body.password)?)
+    })
+    .await?;
+    no_content()
+}
+
 /// Deletes an administrator and ends their console sessions; never the
 /// last one.
 #[utoipa::path(
@@ -167,5 +226,5 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(create).service(show).service(remove)
+    scope.service(list).service(create).service(show).service(set_password).service(remove)
 }

@@ -8,7 +8,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, parse_fields};
 use super::etag::{self, etag_of};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::AdminError;
 use crate::service::console;
@@ -73,8 +73,7 @@ fn find(state: &AppState, id: &str) -> Result<AdminView, Problem> {
     responses(
         (status = 200, description = "A page of administrators", body = AdminList),
         (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:admins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:admins"]))
 )]
@@ -93,11 +92,9 @@ async fn list(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, q: w
     responses(
         (status = 201, description = "Created; Location names it", body = AdminView),
         (status = 400, description = "The username or password is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 409, description = "The username is taken", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = ["write:admins"]))
 )]
@@ -126,8 +123,7 @@ async fn create(
     responses(
         (status = 200, description = "The administrator; ETag for If-Match", body = AdminView,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:admins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:admins"]))
@@ -150,13 +146,10 @@ async fn show(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, id: 
     responses(
         (status = 204, description = "Set"),
         (status = 400, description = "The password is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The administrator changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:admins"]))
 )]
@@ -189,12 +182,10 @@ async fn set_password(
         ("If-Match" = String, Header, description = "The ETag of the last read")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:admins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The last administrator cannot be deleted", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The administrator changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:admins"]))
 )]

@@ -4,7 +4,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::crypto::MasterKey;
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi};
@@ -147,8 +147,7 @@ pub fn patch_api(
     responses(
         (status = 200, description = "A page of APIs", body = ApiList),
         (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:apis", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:apis"]))
 )]
@@ -166,11 +165,9 @@ async fn list(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, q: web
     responses(
         (status = 201, description = "Created; Location names it", body = CreatedApi),
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 409, description = "The identifier is taken", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = ["write:apis"]))
 )]
@@ -198,8 +195,7 @@ async fn create(
     responses(
         (status = 200, description = "The API; ETag for If-Match", body = ApiView,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:apis", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:apis"]))
@@ -221,14 +217,11 @@ async fn show(_auth: Bearer<scope::ReadApis>, state: web::Data<AppState>, id: we
         (status = 200, description = "The changed API", body = ApiView,
             headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "HS256 and the asymmetric algorithms do not interchange", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The API changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:apis"]))
 )]
@@ -259,12 +252,10 @@ async fn update(
         ("If-Match" = String, Header, description = "The ETag of the last read")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:apis", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such API", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The management API cannot be deleted", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The API changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:apis"]))
 )]

@@ -5,7 +5,7 @@
 
 use super::bearer::{Bearer, scope};
 use super::etag::etag_of;
-use super::problem::{Problem, ProblemBody};
+use super::problem::{GuardProblems, Problem, ProblemBody};
 use super::{Order, Reply, blocking, ok};
 use crate::service::admin::AdminError;
 use crate::service::management::{self, TimeRange};
@@ -54,8 +54,7 @@ pub struct AuditEventList {
     responses(
         (status = 200, description = "A page of events", body = AuditEventList),
         (status = 400, description = "A bad limit, cursor, order or time range", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:audit", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:audit"]))
 )]
@@ -81,8 +80,7 @@ async fn list(_auth: Bearer<scope::ReadAudit>, state: web::Data<AppState>, q: we
     responses(
         (status = 200, description = "The event", body = AuditEventView,
             headers(("ETag" = String, description = "Its version (events never change)"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:audit", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such event", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:audit"]))

@@ -11,7 +11,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::crypto::MasterKey;
 use crate::service::admin::AdminError;
@@ -234,8 +234,7 @@ pub fn patch_binding(
     responses(
         (status = 200, description = "A page of bindings", body = BindingList),
         (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:bindings"]))
 )]
@@ -253,11 +252,9 @@ async fn list(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, q:
     responses(
         (status = 201, description = "Created; Location names it", body = BindingEntry),
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such plugin, version or client", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = ["write:bindings"]))
 )]
@@ -285,8 +282,7 @@ async fn create(
     responses(
         (status = 200, description = "The binding; ETag for If-Match", body = BindingEntry,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such binding", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:bindings"]))
@@ -310,13 +306,10 @@ async fn show(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppState>, id
         (status = 200, description = "The changed binding", body = BindingEntry,
             headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such binding, version or client", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The binding changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:bindings"]))
 )]
@@ -347,11 +340,9 @@ async fn update(
         ("If-Match" = String, Header, description = "The ETag of the last read")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such binding", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The binding changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:bindings"]))
 )]
@@ -381,8 +372,7 @@ async fn remove(
     params(("id" = String, Path, description = "The binding's id")),
     responses(
         (status = 200, description = "The candidate and its comparison", body = ShadowReport),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such binding, or it has no candidate", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:bindings"]))
@@ -404,8 +394,7 @@ async fn show_shadow(_auth: Bearer<scope::ReadBindings>, state: web::Data<AppSta
     params(("id" = String, Path, description = "The binding's id")),
     responses(
         (status = 200, description = "The binding, running the promoted version", body = BindingEntry),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such binding, or it has no candidate", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:bindings"]))
@@ -426,8 +415,7 @@ async fn promote_shadow(
     params(("id" = String, Path, description = "The binding's id")),
     responses(
         (status = 200, description = "The binding, without a candidate", body = BindingEntry),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:bindings", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such binding, or it has no candidate", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:bindings"]))

@@ -4,7 +4,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient};
 use crate::service::management;
@@ -243,8 +243,7 @@ pub fn patch_client(
     responses(
         (status = 200, description = "A page of clients", body = ClientList),
         (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:clients"]))
 )]
@@ -262,10 +261,8 @@ async fn list(_auth: Bearer<scope::ReadClients>, state: web::Data<AppState>, q: 
     responses(
         (status = 201, description = "Created; Location names it", body = CreatedClient),
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:clients"]))
 )]
@@ -293,8 +290,7 @@ async fn create(
     responses(
         (status = 200, description = "The client; ETag for If-Match", body = ClientView,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:clients"]))
@@ -317,14 +313,11 @@ async fn show(_auth: Bearer<scope::ReadClients>, state: web::Data<AppState>, id:
         (status = 200, description = "The changed client", body = ClientView,
             headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The change contradicts the client (its type)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The client changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:clients"]))
 )]
@@ -355,11 +348,9 @@ async fn update(
         ("If-Match" = String, Header, description = "The ETag of the last read")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The client changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:clients"]))
 )]
@@ -388,8 +379,7 @@ async fn remove(
     params(("id" = String, Path, description = "The client_id")),
     responses(
         (status = 200, description = "The secrets", body = SecretList),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:clients"]))
@@ -408,12 +398,10 @@ async fn secrets(_auth: Bearer<scope::ReadClients>, state: web::Data<AppState>, 
     responses(
         (status = 201, description = "Created; the secret is shown only now", body = CreatedSecret),
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "A public client has no secrets", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
     ),
     security(("bearer" = ["write:clients"]))
 )]
@@ -453,8 +441,7 @@ fn find_secret(state: &AppState, id: &str, secret: &str) -> Result<ClientSecretV
     responses(
         (status = 200, description = "The secret's view; ETag for If-Match", body = ClientSecretView,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client or secret", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:clients"]))
@@ -478,11 +465,9 @@ async fn show_secret(
         ("If-Match" = String, Header, description = "The ETag of the last read")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:clients", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such client or secret", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The secret changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:clients"]))
 )]

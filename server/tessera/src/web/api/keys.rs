@@ -6,7 +6,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{Reply, blocking, created, ok};
 use crate::service::admin::{self, AdminError};
 use crate::service::management::{self, PageRequest};
@@ -85,8 +85,7 @@ fn find(state: &AppState, kid: &str) -> Result<SigningKeyView, Problem> {
     responses(
         (status = 200, description = "A page of keys", body = KeyList),
         (status = 400, description = "A bad limit, cursor, alg or state", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:keys", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:keys"]))
 )]
@@ -116,10 +115,8 @@ async fn list(_auth: Bearer<scope::ReadKeys>, state: web::Data<AppState>, q: web
     responses(
         (status = 201, description = "Rotated; Location names the new next key", body = KeyRotation),
         (status = 400, description = "The alg is missing, unknown or HS256", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:keys", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:keys"]))
 )]
@@ -158,8 +155,7 @@ async fn rotate(
     responses(
         (status = 200, description = "The key; ETag for If-Match", body = SigningKeyView,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:keys", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such key (or purged after retirement)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:keys"]))
@@ -182,13 +178,10 @@ async fn show(_auth: Bearer<scope::ReadKeys>, state: web::Data<AppState>, id: we
         (status = 200, description = "The key, retired", body = SigningKeyView,
             headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "A field is unknown, or a state other than retired", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:keys", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The key changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:keys"]))
 )]

@@ -6,7 +6,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::read_limited;
 use super::etag::etag_of;
-use super::problem::{Problem, ProblemBody, ProblemKind};
+use super::problem::{BodyProblems, GuardProblems, Problem, ProblemBody, ProblemKind};
 use super::{ListQuery, Reply, blocking, ok};
 use crate::service::admin::{AdminError, split_list};
 use crate::service::management;
@@ -76,8 +76,7 @@ fn not_found(name: &str) -> Problem {
     responses(
         (status = 200, description = "A page of plugins", body = PluginList),
         (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:plugins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:plugins"]))
 )]
@@ -95,8 +94,7 @@ async fn list(_auth: Bearer<scope::ReadPlugins>, state: web::Data<AppState>, q: 
     responses(
         (status = 200, description = "The plugin", body = PluginView,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:plugins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such plugin", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:plugins"]))
@@ -114,8 +112,7 @@ async fn show(_auth: Bearer<scope::ReadPlugins>, state: web::Data<AppState>, nam
     params(("name" = String, Path, description = "The plugin's name")),
     responses(
         (status = 200, description = "Its versions", body = VersionList),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:plugins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such plugin", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:plugins"]))
@@ -134,8 +131,7 @@ async fn versions(_auth: Bearer<scope::ReadPlugins>, state: web::Data<AppState>,
     responses(
         (status = 200, description = "The version", body = PluginVersionView,
             headers(("ETag" = String, description = "Its version"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:plugins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such plugin or version", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:plugins"]))
@@ -166,8 +162,7 @@ async fn version(
     params(("name" = String, Path, description = "The plugin's name"), ("version" = i32, Path, description = "The version number")),
     responses(
         (status = 200, description = "The component", content_type = "application/wasm", body = Vec<u8>),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:plugins", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such plugin or version", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:plugins"]))
@@ -244,10 +239,8 @@ async fn upload_parts(
         (status = 201, description = "A new version; Location names it", body = PluginVersionView),
         (status = 200, description = "The plugin already had this content: that version", body = PluginVersionView),
         (status = 400, description = "Not a component, a bad signature, a reserved claim", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:plugins", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The component exceeds plugins.max_upload_bytes", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "Neither application/wasm nor multipart/form-data", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
+        BodyProblems,
     ),
     security(("bearer" = ["write:plugins"]))
 )]

@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use tessera_protocol::OAuthError;
 use tessera_store::StoreError;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 /// The media type of every error body (RFC 9457 §3).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -149,6 +149,52 @@ pub struct ProblemBody {
     /// The wrong fields, for `invalid-field`.
     #[serde(rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
     pub invalid_params: Vec<InvalidParam>,
+}
+
+/// The refusals every operation documents (its scope is in its `security`):
+/// one list in `responses(...)` instead of two tuples per handler.
+#[derive(IntoResponses)]
+pub enum GuardProblems {
+    /// 401.
+    #[response(status = 401, description = "No valid management token", content_type = "application/problem+json")]
+    Unauthorized(ProblemBody),
+    /// 403.
+    #[response(
+        status = 403,
+        description = "The token lacks the operation's scope (its `security`)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(ProblemBody),
+}
+
+/// The refusals of an operation that reads a JSON body (`body.rs`).
+#[derive(IntoResponses)]
+pub enum BodyProblems {
+    /// 413.
+    #[response(status = 413, description = "The body exceeds 256 KiB", content_type = "application/problem+json")]
+    TooLarge(ProblemBody),
+    /// 415.
+    #[response(
+        status = 415,
+        description = "The body is not JSON by its Content-Type",
+        content_type = "application/problem+json"
+    )]
+    NotJson(ProblemBody),
+}
+
+/// The refusals of an operation that needs `If-Match` (`etag.rs`).
+#[derive(IntoResponses)]
+pub enum PreconditionProblems {
+    /// 412.
+    #[response(
+        status = 412,
+        description = "The resource changed since the ETag",
+        content_type = "application/problem+json"
+    )]
+    Stale(ProblemBody),
+    /// 428.
+    #[response(status = 428, description = "If-Match is missing", content_type = "application/problem+json")]
+    Missing(ProblemBody),
 }
 
 /// A refused or failed management request; rendered as a [`ProblemBody`].

@@ -5,7 +5,7 @@
 
 use super::bearer::{Bearer, scope};
 use super::etag::etag_of;
-use super::problem::{Problem, ProblemBody};
+use super::problem::{GuardProblems, Problem, ProblemBody};
 use super::{Order, Reply, blocking, ok};
 use crate::service::admin::AdminError;
 use crate::service::management::{self, RunQuery, TimeRange};
@@ -55,8 +55,7 @@ pub struct RunList {
     responses(
         (status = 200, description = "A page of runs", body = RunList),
         (status = 400, description = "A bad limit, cursor, order or time range", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:runs", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:runs"]))
 )]
@@ -82,8 +81,7 @@ async fn list(_auth: Bearer<scope::ReadRuns>, state: web::Data<AppState>, q: web
     responses(
         (status = 200, description = "The run", body = RunView,
             headers(("ETag" = String, description = "Its version (runs never change)"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:runs", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such run (or no longer kept)", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:runs"]))

@@ -6,7 +6,7 @@
 use super::bearer::{Bearer, scope};
 use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
-use super::problem::{Problem, ProblemBody};
+use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::{self, AdminError, NewUser, UserEdit};
 use crate::service::management;
@@ -157,8 +157,7 @@ pub fn patch_user(
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "A bad limit or cursor", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:users", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
     ),
     security(("bearer" = ["read:users"]))
 )]
@@ -176,10 +175,8 @@ async fn list(_auth: Bearer<scope::ReadUsers>, state: web::Data<AppState>, q: we
     responses(
         (status = 201, description = "Created; Location names it", body = UserView),
         (status = 400, description = "A field is invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
+        GuardProblems,
         (status = 409, description = "The username is taken", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write:users"]))
@@ -209,8 +206,7 @@ async fn create(
     responses(
         (status = 200, description = "The user; ETag for If-Match", body = UserView,
             headers(("ETag" = String, description = "The version to send as If-Match"))),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks read:users", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read:users"]))
@@ -233,13 +229,10 @@ async fn show(_auth: Bearer<scope::ReadUsers>, state: web::Data<AppState>, id: w
         (status = 200, description = "The changed user", body = UserView,
             headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
+        GuardProblems,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The user changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:users"]))
 )]
@@ -273,13 +266,10 @@ async fn update(
     responses(
         (status = 204, description = "Set"),
         (status = 400, description = "The password is too short", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 413, description = "The body exceeds 256 KiB", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON by its Content-Type", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
+        GuardProblems,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The user changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:users"]))
 )]
@@ -311,11 +301,9 @@ async fn set_password(
         ("If-Match" = String, Header, description = "The ETag of the last read")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid management token", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks write:users", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
         (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 412, description = "The user changed since the ETag", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
     ),
     security(("bearer" = ["write:users"]))
 )]

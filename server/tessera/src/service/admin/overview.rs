@@ -37,8 +37,16 @@ pub struct Dashboard {
     pub bindings: i64,
     /// The ten newest failed plugin runs.
     pub failures: Vec<RunView>,
-    /// The ten newest audit events.
+    /// The ten newest changes: audit events other than console sign-ins.
     pub events: Vec<AuditEventView>,
+    /// The ten newest console sign-ins, failed ones included, kept apart
+    /// from changes so a burst of sign-ins cannot hide them.
+    pub sign_ins: Vec<AuditEventView>,
+    /// True once a plugin has run on a real token request (the first-run
+    /// checklist's last step).
+    pub plugin_ran: bool,
+    /// A plugin's name, to link the test panel from the checklist.
+    pub some_plugin: Option<String>,
     /// Each plugin version's latest runs on this node: the same runs
     /// `/metrics` counts (`service::metrics`), by plugin name.
     pub plugin_figures: Vec<NamedFigure>,
@@ -67,14 +75,45 @@ pub fn dashboard(store: &Store, figures: &PluginFigures) -> Result<Dashboard, St
             figure,
         })
         .collect();
+    let some_plugin = names.values().min().cloned();
+    let sign_in_filter = AuditFilter { action_prefix: Some(SIGN_IN_PREFIX.into()), ..AuditFilter::default() };
     Ok(Dashboard {
         plugin_figures,
+        some_plugin,
+        plugin_ran: !plugins::runs(&mut c, None, false, 0, 1)?.is_empty(),
+        sign_ins: views::all(audit::recent(&mut c, &sign_in_filter, 0, 10)?),
+        events: recent_changes(&mut c, 10)?,
         users: users::count(&mut c)?,
         clients: clients::count(&mut c)?,
         apis: apis::count(&mut c)?,
         plugins: plugins::count(&mut c)?,
         bindings: plugins::binding_count(&mut c, Trigger::Token)?,
         failures: views::all(plugins::runs(&mut c, None, true, 0, 10)?),
-        events: views::all(audit::recent(&mut c, &AuditFilter::default(), 0, 10)?),
     })
+}
+
+/// The audit actions of console sign-ins (`admin.login`, `admin.login.failed`,
+/// `admin.login.locked`).
+const SIGN_IN_PREFIX: &str = "admin.login";
+
+/// How many of the newest events the dashboard reads to find recent changes
+/// among sign-ins.
+const CHANGES_SCAN: i64 = 500;
+
+/// The newest `n` events that are not sign-ins, read page by page among the
+/// newest [`CHANGES_SCAN`] events.
+fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEventView>, StoreError> {
+    const PAGE: i64 = 100;
+    let mut changes = Vec::new();
+    let mut offset = 0;
+    while changes.len() < n && offset < CHANGES_SCAN {
+        let page = audit::recent(c, &AuditFilter::default(), offset, PAGE)?;
+        let last = (page.len() as i64) < PAGE;
+        changes.extend(page.into_iter().filter(|e| !e.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
+        if last {
+            break;
+        }
+        offset += PAGE;
+    }
+    Ok(views::all(changes))
 }

@@ -138,3 +138,89 @@ async fn the_api_reference_renders_every_operation_of_the_openapi_document() {
     assert!(html.contains(&format!("href=\"{}\"", routes::console::API_REFERENCE)), "linked from the menu");
     assert_eq!(html.matches("<script").count(), 1, "only the console's own script");
 }
+
+/// The body of a GET of `path` with the session cookie (a macro, like
+/// `sign_in!`).
+macro_rules! page_of {
+    ($app:expr, $state:expr, $session:expr, $path:expr) => {{
+        let cookie = Cookie::new(crate::web::console::cookie_name(&$state), $session.clone());
+        let resp = test::call_service(&$app, test::TestRequest::get().uri($path).cookie(cookie).to_request()).await;
+        assert_eq!(resp.status(), 200, "GET {}", $path);
+        String::from_utf8(test::read_body(resp).await.to_vec()).unwrap()
+    }};
+}
+
+/// The HTML from the element with `id` to the end of its table.
+fn table<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    &html[at..at + html[at..].find("</table>").unwrap()]
+}
+
+/// Issue #18 item 7: the dashboard says where this server is, ticks the
+/// first-run checklist from what the database holds, and lists sign-ins
+/// apart from changes.
+#[actix_web::test]
+async fn the_dashboard_ticks_its_checklist_from_real_data_and_keeps_sign_ins_apart() {
+    let c = console(|_| {});
+    c.api();
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    assert!(html.contains("id=\"step-api\" class=\"done\""), "an API exists");
+    for step in ["client", "plugin", "binding", "test"] {
+        assert!(html.contains(&format!("id=\"step-{step}\" class=\"todo\"")), "{step} is still to do");
+    }
+    for path in [routes::OPENID_CONFIGURATION, routes::JWKS] {
+        assert!(html.contains(&format!("value=\"{}{path}\"", c.state.issuer)), "{path} is shown");
+    }
+    let sign_ins = table(&html, "sign-ins");
+    assert!(sign_ins.contains("admin:root") && sign_ins.contains("signed in"), "{sign_ins}");
+    let changes = table(&html, "changes");
+    assert!(changes.contains("api.create"), "{changes}");
+    assert!(!changes.contains("admin.login") && !changes.contains("signed in"), "sign-ins are not changes: {changes}");
+
+    // Once a client exists, its step is ticked too.
+    c.client(&["client_credentials"]);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    assert!(html.contains("id=\"step-client\" class=\"done\""));
+}
+
+/// Issue #18 item 6: a form with errors is shown again with a summary on
+/// top that names each field and links to its message, and the failed field
+/// is marked invalid, described by its message and focused (the only
+/// autofocus on the page).
+#[actix_web::test]
+async fn a_form_error_is_summarised_marked_on_its_field_and_focused() {
+    let c = console(|_| {});
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let form = page_of!(app, c.state, session, routes::console::NEW_USER);
+    assert!(!form.contains("error-summary") && form.contains("autofocus"), "a fresh form focuses its first field");
+    let csrf = csrf_of(&form);
+    let cookie = Cookie::new(crate::web::console::cookie_name(&c.state), session.clone());
+    let req = test::TestRequest::post()
+        .uri(routes::console::USERS)
+        .cookie(cookie)
+        .set_form([
+            ("csrf", csrf.as_str()),
+            ("username", "bob"),
+            ("password", "a password for bob"),
+            ("metadata", "{\"team\": "),
+        ])
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 422);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let summary = &html[html.find("class=\"error-summary\"").expect("a summary")..];
+    let summary = &summary[..summary.find("</div>").unwrap()];
+    assert!(summary.contains("<a href=\"#metadata-error\">Metadata: "), "{summary}");
+    let field = &html[html.find("<textarea id=\"metadata\"").unwrap()..];
+    let field = &field[..field.find('>').unwrap()];
+    assert!(
+        field.contains("aria-invalid=\"true\" aria-describedby=\"metadata-error\" autofocus"),
+        "the field is marked, described and focused: {field}"
+    );
+    assert!(html.contains("class=\"field-error\" id=\"metadata-error\""));
+    assert_eq!(html.matches("autofocus").count(), 1, "only the failed field is focused");
+    assert!(html.find("id=\"save\"").unwrap() > html.find("id=\"metadata\"").unwrap(), "submit below the fields");
+}

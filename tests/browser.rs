@@ -232,6 +232,13 @@ async fn chromium_walks_the_console_at_desktop_and_phone_width() {
         }
     }
 
+    // The test panel's result, for the README.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&format!("{base}{}", pages.iter().find(|(_, n)| *n == "plugin-test").unwrap().0)).await.unwrap();
+    c.wait().for_element(Locator::Css("#run")).await.unwrap().click().await.unwrap();
+    assert_eq!(c.wait().for_element(Locator::Css("#outcome")).await.unwrap().text().await.unwrap(), "ok");
+    full_page_screenshot(&c, 1280, &screenshot_dir().join("console-plugin-test-result-1280.png")).await;
+
     // At phone width the menu is one disclosure button; it opens in place.
     c.set_window_size(390, 900).await.unwrap();
     c.goto(&format!("{base}{}", routes::console::HOME)).await.unwrap();

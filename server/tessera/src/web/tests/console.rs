@@ -224,3 +224,41 @@ async fn a_form_error_is_summarised_marked_on_its_field_and_focused() {
     assert_eq!(html.matches("autofocus").count(), 1, "only the failed field is focused");
     assert!(html.find("id=\"save\"").unwrap() > html.find("id=\"metadata\"").unwrap(), "submit below the fields");
 }
+
+/// Issue #18 item 7: a node that has run no plugin since it started shows
+/// each plugin version's p50, p99 and error rate from the run log, and says
+/// so.
+#[actix_web::test]
+async fn the_dashboard_reads_plugin_figures_from_the_run_log_when_this_node_has_none() {
+    let c = console(|_| {});
+    let wasm = Harness::component("fixtures", "allow-claim");
+    let up = crate::service::plugins::NewUpload { name: "rule", wasm: &wasm, declared_claims: None, signature: None };
+    crate::service::plugins::upload(c.store(), &c.state.host, &Default::default(), "test", c.clock.now(), up).unwrap();
+    let mut conn = c.store().conn().unwrap();
+    let plugin = tessera_store::plugins::list(&mut conn).unwrap().remove(0);
+    let version = tessera_store::plugins::versions(&mut conn, &plugin.id).unwrap().remove(0);
+    let run = |id: &str, duration_us: i64, outcome: &str| tessera_store::plugins::PluginRunRecord {
+        id: id.into(),
+        binding_id: "b".into(),
+        plugin_version_id: version.id.clone(),
+        grant_type: "client_credentials".into(),
+        client_id: "c".into(),
+        at: c.clock.now(),
+        duration_us,
+        outcome: outcome.into(),
+        detail: String::new(),
+        logs: "[]".into(),
+    };
+    let runs = [run("r1", 1_000, "ok"), run("r2", 2_000, "denied"), run("r3", 4_000, "trap"), run("r4", 3_000, "ok")];
+    tessera_store::plugins::record_runs(&mut conn, &runs, 1000).unwrap();
+    drop(conn);
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    let figures = table(&html, "plugin-figures");
+    // Four runs: p50 2 ms, p99 4 ms; the trap fails, the deny does not.
+    for cell in ["<td>rule</td>", "<td>4</td>", "<td>2.00 ms</td>", "<td>4.00 ms</td>", "<td>25.0 %</td>"] {
+        assert!(figures.contains(cell), "{cell} missing from {figures}");
+    }
+    assert!(html.contains("in the run log"), "the page says where the figures come from");
+}

@@ -276,5 +276,10 @@ async fn chromium_walks_the_console_at_desktop_and_phone_width() {
     let invalid = c.find(Locator::Css("#lifetime")).await.unwrap().attr("aria-invalid").await.unwrap();
     assert_eq!(invalid.as_deref(), Some("true"));
     full_page_screenshot(&c, 390, &screenshot_dir().join("console-form-error-390.png")).await;
+    // The summary's entry takes the focus back to its field from anywhere.
+    c.find(Locator::Css("#scopes")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#error-summary a")).await.unwrap().click().await.unwrap();
+    let focused = c.execute("return document.activeElement.id;", vec![]).await.unwrap();
+    assert_eq!(focused, "lifetime", "the summary links to its field");
     c.close().await.unwrap();
 }

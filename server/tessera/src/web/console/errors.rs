@@ -53,7 +53,6 @@ impl FieldErrors {
 /// summary entry says which field it is about.
 fn label(field: &str) -> String {
     let known = match field {
-        "grant-types" => "Grant types",
         "redirect-uri" => "Redirect URIs",
         "post-logout-redirect-uri" => "Post-logout redirect URIs",
         "service-account" => "Service-account user",
@@ -61,28 +60,25 @@ fn label(field: &str) -> String {
         "exchange-scopes" => "Token exchange scopes",
         "jwks" => "Public keys",
         "jwks-uri" => "Public keys' URL",
-        "resource-servers" => "Resource servers",
         "alg" => "Signing algorithm",
         "lifetime" => "Access-token lifetime",
         "file" => "Component",
         "declare-claims" => "Declared claims",
-        "failure-policy" => "On failure",
-        "sensitive-claims" => "Sensitive claims",
+        "secret" => "Secrets",
+        "failure-policy" => "When the plugin fails",
         "shadow-version" => "Candidate version",
-        "share" => "Share of requests",
+        "share" => "Share of token requests",
         "current" => "Current password",
-        "password" => "Password",
-        "confirm" => "Repeated password",
+        "confirm" => "Repeat the new password",
         "email" => "E-mail",
         "kind" => "Type",
-        "context" => "Context",
-        "config" => "Configuration",
         _ => "",
     };
     if !known.is_empty() {
         return known.to_owned();
     }
-    // Anything else is one word or a few joined by '-': "name" is "Name".
+    // Anything else reads as its key: "name" is "Name", "grant-types" is
+    // "Grant types".
     let words = field.replace(['-', '_'], " ");
     let mut chars = words.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
@@ -294,5 +290,6 @@ mod tests {
         assert!(!FieldErrors::default().is_first("name"));
         assert_eq!(label("shadow-version"), "Candidate version");
         assert_eq!(label("username"), "Username");
+        assert_eq!(label("grant-types"), "Grant types");
     }
 }

@@ -262,3 +262,31 @@ async fn the_dashboard_reads_plugin_figures_from_the_run_log_when_this_node_has_
     }
     assert!(html.contains("in the run log"), "the page says where the figures come from");
 }
+
+/// Issue #18 item 6 on the setup form (before any session): the field the
+/// refusal is about is marked invalid, described by the message and
+/// focused, in place of the username.
+#[actix_web::test]
+async fn the_setup_form_marks_and_focuses_the_field_it_refused() {
+    let h = Harness::new(|_| {});
+    let token = h.state.console.issue_setup_token().unwrap().expect("no administrator yet");
+    let app = test::init_service(App::new().app_data(h.state.clone()).configure(crate::web::console::routes)).await;
+    let req = test::TestRequest::post()
+        .uri(routes::console::SETUP)
+        .set_form([("token", token.as_str()), ("username", "root"), ("password", "short"), ("confirm", "other")])
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 422);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let tag = |id: &str| {
+        let at = html.find(&format!("<input id=\"{id}\"")).unwrap();
+        html[at..at + html[at..].find('>').unwrap()].to_owned()
+    };
+    assert!(
+        tag("confirm").contains("autofocus aria-invalid=\"true\" aria-describedby=\"setup-error\""),
+        "{}",
+        tag("confirm")
+    );
+    assert!(!tag("username").contains("autofocus") && !tag("username").contains("aria-invalid"));
+    assert!(!tag("password").contains("aria-invalid"));
+}

@@ -1,10 +1,15 @@
 //! A real headless Chromium (Debian's chromium and chromium-driver, driven
-//! through WebDriver by fantoccini) signs in through the hosted login page.
-//! Screenshots go to `<target>/tmp/screenshots/`.
+//! through WebDriver by fantoccini) signs in through the hosted login page,
+//! and walks the main console pages at 1280 and at 390 px wide (issue #18
+//! items 5 and 10). Screenshots go to `<target>/tmp/screenshots/`
+//! (`support::chrome::screenshot_dir`), which CI keeps.
 
-use crate::support::chrome::{chromium, screenshot_dir};
+use crate::client_credentials::oauth2_token;
+use crate::console::{ADMIN, ADMIN_PASSWORD, create_admin};
+use crate::plugins::component;
+use crate::support::chrome::{chromium, full_page_screenshot, screenshot_dir};
 use crate::support::{Backend, TestServer};
-use fantoccini::Locator;
+use fantoccini::{Client, Locator};
 use serde_json::Value;
 use std::time::Duration;
 use tessera::web::routes;
@@ -102,4 +107,179 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert!(body["id_token"].is_string(), "{body}");
+}
+
+/// Why the page at this width fails the phone rules, if it does: the
+/// document scrolls sideways, or a control in `main` or the header (a row
+/// action above all) is hidden or reaches past the viewport's edge. Controls
+/// folded away in a closed `<details>` are left out: one click shows them.
+const LAYOUT_PROBLEMS: &str = r#"
+const root = document.scrollingElement;
+const width = root.clientWidth;
+const problems = [];
+if (root.scrollWidth > width) problems.push(`the page scrolls sideways: ${root.scrollWidth} > ${width}`);
+const controls = "main a, main button, main input:not([type=hidden]), main select, main textarea, header a, header button, header summary";
+for (const el of document.querySelectorAll(controls)) {
+  const folded = el.parentElement.closest("details:not([open])");
+  if (folded && !(el.matches("summary") && el.parentElement === folded)) continue;
+  const r = el.getBoundingClientRect();
+  const what = el.outerHTML.slice(0, 100);
+  if (r.width === 0 && r.height === 0) {
+    if (el.closest("tbody tr, .pipeline li")) problems.push(`a row action is hidden: ${what}`);
+    continue;
+  }
+  if (r.left < -1 || r.right > width + 1) problems.push(`past the edge (${Math.round(r.left)}..${Math.round(r.right)} of ${width}): ${what}`);
+}
+return problems;
+"#;
+
+/// Loads `path`, checks the layout at the window's width, and saves a
+/// full-page screenshot as `console-<name>-<width>.png`.
+async fn walk(c: &Client, base: &str, path: &str, name: &str, width: u32) {
+    c.goto(&format!("{base}{path}")).await.unwrap();
+    c.wait().for_element(Locator::Css("main h1")).await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    let inner = c.execute("return window.innerWidth;", vec![]).await.unwrap().as_u64().unwrap();
+    assert!(inner.abs_diff(u64::from(width)) <= 20, "{path}: the viewport is {inner} px, not about {width}");
+    let problems = c.execute(LAYOUT_PROBLEMS, vec![]).await.unwrap();
+    assert_eq!(problems, Value::Array(vec![]), "{path} at {width} px");
+    full_page_screenshot(c, width, &screenshot_dir().join(format!("console-{name}-{width}.png"))).await;
+}
+
+/// The `href` of the first element matching `css` on the current page.
+async fn first_href(c: &Client, css: &str) -> String {
+    let e = c.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.attr("href").await.unwrap().unwrap_or_else(|| panic!("{css} has no href"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_walks_the_console_at_desktop_and_phone_width() {
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    let (_driver, c) = chromium().await;
+    let base = server.base.clone();
+
+    // Sign in; a fresh server's dashboard shows the first-run checklist.
+    c.goto(&format!("{base}{}", routes::console::LOGIN)).await.unwrap();
+    c.find(Locator::Css("#username")).await.unwrap().send_keys(ADMIN).await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(ADMIN_PASSWORD).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#checklist")).await.unwrap();
+    for width in [1280, 390] {
+        c.set_window_size(width, 900).await.unwrap();
+        walk(&c, &base, routes::console::HOME, "dashboard-first-run", width).await;
+    }
+
+    // Something on every page: an API, a service account, a client, a
+    // plugin bound to client_credentials, and a token that ran it.
+    let audience = "https://orders.example";
+    server.cli_json(&["api", "create", "--identifier", audience, "--scopes", "orders:read,orders:write"]);
+    server.create_user("reporting-bot", "a password for the bot", &[]);
+    let client = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Reporting job",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "reporting-bot",
+    ]);
+    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    server.cli_json(&["plugin", "upload", &component("examples", "rust-username"), "--name", "username-claim"]);
+    server.cli_json(&["binding", "create", "--plugin", "username-claim", "--grant-types", "client_credentials"]);
+    let runs_before = server.count_rows("plugin_runs");
+    oauth2_token(&server, id, secret, audience, &[], false).await;
+    server.wait_for_rows("plugin_runs", runs_before + 1);
+
+    // Detail pages are reached the way an administrator reaches them: the
+    // first row of each list.
+    c.set_window_size(1280, 900).await.unwrap();
+    let mut pages: Vec<(String, &str)> = vec![
+        (routes::console::HOME.into(), "dashboard"),
+        (routes::console::USERS.into(), "users"),
+        (routes::console::CLIENTS.into(), "clients"),
+        (routes::console::APIS.into(), "apis"),
+        (routes::console::PLUGINS.into(), "plugins"),
+        (routes::console::BINDINGS.into(), "bindings"),
+        (routes::console::KEYS.into(), "keys"),
+        (routes::console::AUDIT.into(), "audit"),
+        (routes::console::RUNS.into(), "runs"),
+        (routes::console::ACCOUNT.into(), "account"),
+        (routes::console::NEW_CLIENT.into(), "client-new"),
+    ];
+    for (list, css, name) in [
+        (routes::console::USERS, "main tbody a", "user"),
+        (routes::console::CLIENTS, "main tbody a", "client"),
+        (routes::console::APIS, "main tbody a", "api"),
+        (routes::console::PLUGINS, "main tbody a", "plugin"),
+        (routes::console::BINDINGS, ".binding-link", "binding"),
+    ] {
+        c.goto(&format!("{base}{list}")).await.unwrap();
+        let href = first_href(&c, css).await;
+        let path = url::Url::parse(&href).map(|u| u.path().to_owned()).unwrap_or(href);
+        pages.push((path, name));
+    }
+    let test_panel = format!(
+        "{}?grant_type=client_credentials&client={id}",
+        routes::console::action(&routes::console::plugin("username-claim"), "test")
+    );
+    pages.push((test_panel, "plugin-test"));
+
+    for width in [1280, 390] {
+        c.set_window_size(width, 900).await.unwrap();
+        for (path, name) in &pages {
+            walk(&c, &base, path, name, width).await;
+        }
+    }
+
+    // The test panel's result, for the README.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&format!("{base}{}", pages.iter().find(|(_, n)| *n == "plugin-test").unwrap().0)).await.unwrap();
+    c.wait().for_element(Locator::Css("#run")).await.unwrap().click().await.unwrap();
+    assert_eq!(c.wait().for_element(Locator::Css("#outcome")).await.unwrap().text().await.unwrap(), "ok");
+    full_page_screenshot(&c, 1280, &screenshot_dir().join("console-plugin-test-result-1280.png")).await;
+
+    // At phone width the menu is one disclosure button; it opens in place.
+    c.set_window_size(390, 900).await.unwrap();
+    c.goto(&format!("{base}{}", routes::console::HOME)).await.unwrap();
+    let users_link = c.wait().for_element(Locator::Css("header nav a[href='/admin/users']")).await.unwrap();
+    assert!(!users_link.is_displayed().await.unwrap(), "the menu starts closed on a phone");
+    c.find(Locator::Css("#menu > summary")).await.unwrap().click().await.unwrap();
+    assert!(users_link.is_displayed().await.unwrap(), "the menu button shows the menu");
+    full_page_screenshot(&c, 390, &screenshot_dir().join("console-menu-390.png")).await;
+    // ...and at desktop width there is no button, only the menu.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&format!("{base}{}", routes::console::HOME)).await.unwrap();
+    let users_link = c.wait().for_element(Locator::Css("header nav a[href='/admin/users']")).await.unwrap();
+    assert!(users_link.is_displayed().await.unwrap());
+    assert!(!c.find(Locator::Css("#menu > summary")).await.unwrap().is_displayed().await.unwrap());
+
+    // A form error at phone width: the summary is on top, names the field,
+    // and the field has the focus.
+    c.set_window_size(390, 900).await.unwrap();
+    c.goto(&format!("{base}{}", routes::console::NEW_API)).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#identifier"))
+        .await
+        .unwrap()
+        .send_keys("https://billing.example")
+        .await
+        .unwrap();
+    let lifetime = c.find(Locator::Css("#lifetime")).await.unwrap();
+    lifetime.clear().await.unwrap();
+    lifetime.send_keys("soon").await.unwrap();
+    c.find(Locator::Css("#save")).await.unwrap().click().await.unwrap();
+    let summary = c.wait().for_element(Locator::Css("#error-summary")).await.unwrap().text().await.unwrap();
+    assert!(summary.contains("Access-token lifetime:"), "{summary}");
+    let focused = c.execute("return document.activeElement.id;", vec![]).await.unwrap();
+    assert_eq!(focused, "lifetime", "the first failed field has the focus");
+    let invalid = c.find(Locator::Css("#lifetime")).await.unwrap().attr("aria-invalid").await.unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    full_page_screenshot(&c, 390, &screenshot_dir().join("console-form-error-390.png")).await;
+    // The summary's entry takes the focus back to its field from anywhere.
+    c.find(Locator::Css("#scopes")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#error-summary a")).await.unwrap().click().await.unwrap();
+    let focused = c.execute("return document.activeElement.id;", vec![]).await.unwrap();
+    assert_eq!(focused, "lifetime", "the summary links to its field");
+    c.close().await.unwrap();
 }

@@ -75,3 +75,15 @@ pub fn screenshot_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Saves a screenshot of the whole page at `width`: the window grows to the
+/// document's height (at most 6000 px) for the shot and shrinks back, so
+/// the layout at that width is what the file shows, not only its top.
+pub async fn full_page_screenshot(c: &Client, width: u32, path: &std::path::Path) {
+    let height = c.execute("return document.documentElement.scrollHeight;", vec![]).await.unwrap().as_u64().unwrap();
+    let height = u32::try_from(height).unwrap().clamp(600, 6000);
+    let before = c.get_window_size().await.unwrap();
+    c.set_window_size(width, height).await.unwrap();
+    std::fs::write(path, c.screenshot().await.unwrap()).unwrap();
+    c.set_window_size(u32::try_from(before.0).unwrap(), u32::try_from(before.1).unwrap()).await.unwrap();
+}

@@ -261,6 +261,37 @@ pub struct PluginFigure {
     pub error_rate: f64,
 }
 
+impl PluginFigure {
+    /// The figures of one plugin version's runs, given as (duration,
+    /// outcome): how the dashboard reads the run log when this node has
+    /// run no plugin since it started. Same percentiles and failure rule
+    /// as the node's own window.
+    pub fn of_runs(plugin_id: String, version: i32, runs: &[(Duration, &str)]) -> PluginFigure {
+        let samples: Vec<Sample> =
+            runs.iter().map(|(took, outcome)| Sample { took: *took, failed: is_failure(outcome) }).collect();
+        figure(plugin_id, version, samples.iter())
+    }
+}
+
+/// The figures of `samples`.
+fn figure<'a>(plugin_id: String, version: i32, samples: impl Iterator<Item = &'a Sample>) -> PluginFigure {
+    let (mut took, mut failed) = (Vec::new(), 0usize);
+    for s in samples {
+        took.push(s.took);
+        failed += usize::from(s.failed);
+    }
+    took.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    PluginFigure {
+        plugin_id,
+        version,
+        runs: took.len(),
+        p50_ms: ms(percentile(&took, 0.5)),
+        p99_ms: ms(percentile(&took, 0.99)),
+        error_rate: if took.is_empty() { 0.0 } else { failed as f64 / took.len() as f64 },
+    }
+}
+
 /// Whether a run outcome counts as a failure for the error rate.
 fn is_failure(outcome: &str) -> bool {
     !matches!(outcome, "ok" | "denied")
@@ -293,23 +324,8 @@ impl PluginFigures {
     /// Each plugin version's figures, by plugin id then version.
     pub fn figures(&self) -> Vec<PluginFigure> {
         let windows = self.lock();
-        let mut out: Vec<PluginFigure> = windows
-            .iter()
-            .map(|((plugin_id, version), w)| {
-                let mut took: Vec<Duration> = w.iter().map(|s| s.took).collect();
-                took.sort_unstable();
-                let failed = w.iter().filter(|s| s.failed).count();
-                let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-                PluginFigure {
-                    plugin_id: plugin_id.clone(),
-                    version: *version,
-                    runs: w.len(),
-                    p50_ms: ms(percentile(&took, 0.5)),
-                    p99_ms: ms(percentile(&took, 0.99)),
-                    error_rate: if w.is_empty() { 0.0 } else { failed as f64 / w.len() as f64 },
-                }
-            })
-            .collect();
+        let mut out: Vec<PluginFigure> =
+            windows.iter().map(|((plugin_id, version), w)| figure(plugin_id.clone(), *version, w.iter())).collect();
         out.sort_by(|a, b| (&a.plugin_id, a.version).cmp(&(&b.plugin_id, b.version)));
         out
     }

@@ -1,7 +1,8 @@
 //! The console's overview reads: the dashboard and the audit log.
 
-use crate::service::metrics::{PluginFigure, PluginFigures};
+use crate::service::metrics::{PluginFigure, PluginFigures, WINDOW};
 use crate::service::views::{self, AuditEventView, RunView};
+use std::time::Duration;
 use tessera_store::audit::{self, AuditFilter};
 use tessera_store::plugins::Trigger;
 use tessera_store::{Store, StoreError};
@@ -37,11 +38,23 @@ pub struct Dashboard {
     pub bindings: i64,
     /// The ten newest failed plugin runs.
     pub failures: Vec<RunView>,
-    /// The ten newest audit events.
+    /// The ten newest changes: audit events other than console sign-ins.
     pub events: Vec<AuditEventView>,
+    /// The ten newest console sign-ins, failed ones included, kept apart
+    /// from changes so a burst of sign-ins cannot hide them.
+    pub sign_ins: Vec<AuditEventView>,
+    /// True once a plugin has run on a real token request (the first-run
+    /// checklist's last step).
+    pub plugin_ran: bool,
+    /// A plugin's name, to link the test panel from the checklist.
+    pub some_plugin: Option<String>,
     /// Each plugin version's latest runs on this node: the same runs
-    /// `/metrics` counts (`service::metrics`), by plugin name.
+    /// `/metrics` counts (`service::metrics`), by plugin name; or, when this
+    /// node has run none yet, its latest runs in the run log.
     pub plugin_figures: Vec<NamedFigure>,
+    /// True when `plugin_figures` come from the run log (every node, as far
+    /// as it keeps them) rather than this node's own window.
+    pub figures_from_run_log: bool,
 }
 
 /// A plugin version's figures under its plugin's name.
@@ -59,22 +72,88 @@ pub fn dashboard(store: &Store, figures: &PluginFigures) -> Result<Dashboard, St
     let mut c = store.conn()?;
     let names: std::collections::HashMap<String, String> =
         plugins::list(&mut c)?.into_iter().map(|p| (p.id, p.name)).collect();
-    let plugin_figures = figures
-        .figures()
+    let mut own = figures.figures();
+    let figures_from_run_log = own.is_empty();
+    if figures_from_run_log {
+        own = run_log_figures(&mut c, &names)?;
+    }
+    let plugin_figures = own
         .into_iter()
         .map(|figure| NamedFigure {
             name: names.get(&figure.plugin_id).cloned().unwrap_or_else(|| figure.plugin_id.clone()),
             figure,
         })
         .collect();
+    let some_plugin = names.values().min().cloned();
+    let sign_in_filter = AuditFilter { action_prefix: Some(SIGN_IN_PREFIX.into()), ..AuditFilter::default() };
     Ok(Dashboard {
         plugin_figures,
+        figures_from_run_log,
+        some_plugin,
+        plugin_ran: !plugins::runs(&mut c, None, false, 0, 1)?.is_empty(),
+        sign_ins: views::all(audit::recent(&mut c, &sign_in_filter, 0, 10)?),
+        events: recent_changes(&mut c, 10)?,
         users: users::count(&mut c)?,
         clients: clients::count(&mut c)?,
         apis: apis::count(&mut c)?,
         plugins: plugins::count(&mut c)?,
         bindings: plugins::binding_count(&mut c, Trigger::Token)?,
         failures: views::all(plugins::runs(&mut c, None, true, 0, 10)?),
-        events: views::all(audit::recent(&mut c, &AuditFilter::default(), 0, 10)?),
     })
+}
+
+/// Each plugin version's figures over its newest runs in the run log (at
+/// most [`WINDOW`] runs in all), by plugin id then version; runs of deleted
+/// versions are left out.
+fn run_log_figures(
+    c: &mut tessera_store::DbConn,
+    plugins_by_id: &std::collections::HashMap<String, String>,
+) -> Result<Vec<PluginFigure>, StoreError> {
+    let runs = plugins::runs(c, None, false, 0, WINDOW as i64)?;
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut versions = std::collections::HashMap::new();
+    for plugin_id in plugins_by_id.keys() {
+        for v in plugins::versions(c, plugin_id)? {
+            versions.insert(v.id, (v.plugin_id, v.version));
+        }
+    }
+    let mut grouped: std::collections::BTreeMap<(String, i32), Vec<(Duration, &str)>> = Default::default();
+    for r in &runs {
+        if let Some(key) = versions.get(&r.plugin_version_id) {
+            let took = Duration::from_micros(u64::try_from(r.duration_us).unwrap_or(0));
+            grouped.entry(key.clone()).or_default().push((took, r.outcome.as_str()));
+        }
+    }
+    Ok(grouped
+        .into_iter()
+        .map(|((plugin_id, version), runs)| PluginFigure::of_runs(plugin_id, version, &runs))
+        .collect())
+}
+
+/// The audit actions of console sign-ins (`admin.login`, `admin.login.failed`,
+/// `admin.login.locked`).
+const SIGN_IN_PREFIX: &str = "admin.login";
+
+/// How many of the newest events the dashboard reads to find recent changes
+/// among sign-ins.
+const CHANGES_SCAN: i64 = 500;
+
+/// The newest `n` events that are not sign-ins, read page by page among the
+/// newest [`CHANGES_SCAN`] events.
+fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEventView>, StoreError> {
+    const PAGE: i64 = 100;
+    let mut changes = Vec::new();
+    let mut offset = 0;
+    while changes.len() < n && offset < CHANGES_SCAN {
+        let page = audit::recent(c, &AuditFilter::default(), offset, PAGE)?;
+        let last = (page.len() as i64) < PAGE;
+        changes.extend(page.into_iter().filter(|e| !e.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
+        if last {
+            break;
+        }
+        offset += PAGE;
+    }
+    Ok(views::all(changes))
 }

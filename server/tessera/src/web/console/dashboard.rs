@@ -1,9 +1,11 @@
-//! The dashboard: how much is configured, what failed lately, and how
-//! fast and how often each plugin fails on this node.
+//! The dashboard, the console's home: where this server is (issuer,
+//! discovery and JWKS URLs to copy), a first-run checklist ticked from real
+//! data, how much is configured, how fast and how often each plugin fails
+//! on this node, and recent sign-ins kept apart from recent changes.
 
 use super::{Admin, Layout, Page, PageQuery, blocking, filters, render};
 use crate::service::admin::{self, Dashboard};
-use crate::web::routes::console as paths;
+use crate::web::routes::{self, console as paths};
 use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
@@ -12,11 +14,92 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::HOME), web::get().to(dashboard)).route("/", web::get().to(dashboard));
 }
 
+/// The URLs an application developer asks for first, as (element id,
+/// label, URL): the issuer, its discovery document and its public keys.
+fn server_urls(issuer: &str) -> Vec<(&'static str, &'static str, String)> {
+    vec![
+        ("issuer-url", "Issuer", issuer.to_owned()),
+        ("discovery-url", "Discovery", format!("{issuer}{}", routes::OPENID_CONFIGURATION)),
+        ("jwks-url", "JWKS (public keys)", crate::web::oauth::endpoints(issuer).jwks),
+    ]
+}
+
+/// One step of the first-run checklist.
+struct Step {
+    /// The element id (`step-api`), for tests and links.
+    id: &'static str,
+    /// What to do.
+    label: &'static str,
+    /// Why it matters, in a few words.
+    help: &'static str,
+    /// Done, judged from what the database holds.
+    done: bool,
+    /// Where to do it.
+    href: String,
+}
+
+/// The first-run checklist, in the order a new server is set up: an API to
+/// issue tokens for, a client to ask for them, a plugin and a binding that
+/// runs it, then a token request that runs the plugin.
+fn checklist(d: &Dashboard) -> Vec<Step> {
+    let test = match &d.some_plugin {
+        Some(name) => paths::action(&paths::plugin(name), "test"),
+        None => paths::PLUGINS.to_owned(),
+    };
+    vec![
+        Step {
+            id: "step-api",
+            label: "Add an API",
+            help: "its identifier is the tokens' audience",
+            done: d.apis > 0,
+            href: paths::NEW_API.to_owned(),
+        },
+        Step {
+            id: "step-client",
+            label: "Add a client",
+            help: "the application that asks for tokens",
+            done: d.clients > 0,
+            href: paths::NEW_CLIENT.to_owned(),
+        },
+        Step {
+            id: "step-plugin",
+            label: "Upload a plugin",
+            help: "a WebAssembly component that shapes tokens",
+            done: d.plugins > 0,
+            href: paths::PLUGINS.to_owned(),
+        },
+        Step {
+            id: "step-binding",
+            label: "Bind the plugin",
+            help: "choose the grant types and clients it runs for",
+            done: d.bindings > 0,
+            href: paths::NEW_BINDING.to_owned(),
+        },
+        Step {
+            id: "step-test",
+            label: "Test it",
+            help: "try it in the test panel, then request a token that runs it",
+            done: d.plugin_ran,
+            href: test,
+        },
+    ]
+}
+
 #[derive(Template)]
 #[template(path = "console/dashboard.html")]
 struct DashboardPage {
     l: Layout,
     d: Dashboard,
+    urls: Vec<(&'static str, &'static str, String)>,
+    steps: Vec<Step>,
+}
+
+impl DashboardPage {
+    /// True once every step of the checklist is done: the page then folds
+    /// the checklist away.
+    fn set_up(&self) -> bool {
+        self.steps.iter().all(|s| s.done)
+    }
 }
 
 async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> Page {
@@ -24,5 +107,7 @@ async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let figures = admin.state.plugin_figures.clone();
     let d = blocking(move || admin::dashboard(&store, &figures)).await??;
     let l = Layout::new(&admin, "dashboard", "Dashboard").with_done(q.done.as_deref());
-    Ok(render(StatusCode::OK, &DashboardPage { l, d }))
+    let urls = server_urls(&admin.state.issuer);
+    let steps = checklist(&d);
+    Ok(render(StatusCode::OK, &DashboardPage { l, d, urls, steps }))
 }

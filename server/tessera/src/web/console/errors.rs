@@ -10,7 +10,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use tessera_store::StoreError;
 
-/// Field errors of a submitted form, shown next to each field.
+/// Field errors of a submitted form, the one way every console form reports
+/// them: `console/macros.html` turns the list into a summary on top of the
+/// form (`error_summary`: each entry names its field and links to its
+/// message), the message under the field (`field_error`) and the field's own
+/// attributes (`invalid`: `aria-invalid`, `aria-describedby`, and
+/// `autofocus` on the first one).
 #[derive(Debug, Default)]
 pub struct FieldErrors(Vec<(&'static str, String)>);
 
@@ -29,6 +34,54 @@ impl FieldErrors {
     pub fn any(&self) -> bool {
         !self.0.is_empty()
     }
+
+    /// True when `field` is the first field that failed: the one the page
+    /// focuses, so a keyboard or screen-reader user starts at the problem.
+    pub fn is_first(&self, field: &str) -> bool {
+        self.0.first().is_some_and(|(f, _)| *f == field)
+    }
+
+    /// The summary's entries, in the order the fields failed: the field's
+    /// key (the message's id is `<key>-error`), a message that names the
+    /// field, so the summary reads on its own.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        self.0.iter().map(|(f, m)| (*f, format!("{}: {m}", label(f)))).collect()
+    }
+}
+
+/// The name a form shows for a field key of [`AdminError::Invalid`], so a
+/// summary entry says which field it is about.
+fn label(field: &str) -> String {
+    let known = match field {
+        "redirect-uri" => "Redirect URIs",
+        "post-logout-redirect-uri" => "Post-logout redirect URIs",
+        "service-account" => "Service-account user",
+        "exchange-audiences" => "Token exchange audiences",
+        "exchange-scopes" => "Token exchange scopes",
+        "jwks" => "Public keys",
+        "jwks-uri" => "Public keys' URL",
+        "alg" => "Signing algorithm",
+        "lifetime" => "Access-token lifetime",
+        "file" => "Component",
+        "declare-claims" => "Declared claims",
+        "secret" => "Secrets",
+        "failure-policy" => "When the plugin fails",
+        "shadow-version" => "Candidate version",
+        "share" => "Share of token requests",
+        "current" => "Current password",
+        "confirm" => "Repeat the new password",
+        "email" => "E-mail",
+        "kind" => "Type",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    // Anything else reads as its key: "name" is "Name", "grant-types" is
+    // "Grant types".
+    let words = field.replace(['-', '_'], " ");
+    let mut chars = words.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// A failed save: field errors go next to their fields, anything else to the
@@ -217,5 +270,26 @@ mod tests {
         assert_eq!(status(ConsoleError::from(AdminError::Internal("rng".into()))), 500);
         let e = ConsoleError::from(AdminError::Invalid { field: "overlap", message: "must be a number".into() });
         assert_eq!(e.page().1, "overlap: must be a number");
+    }
+
+    /// The summary keeps the order the fields failed in, names each field
+    /// as its form labels it, and only the first failed field is focused.
+    #[test]
+    fn field_errors_summary_names_each_field_and_focuses_the_first() {
+        let mut errors = FieldErrors::one("redirect-uri", "http is allowed only for loopback".into());
+        errors.0.push(("name", "is required".into()));
+        assert_eq!(
+            errors.summary(),
+            vec![
+                ("redirect-uri", "Redirect URIs: http is allowed only for loopback".to_owned()),
+                ("name", "Name: is required".to_owned()),
+            ]
+        );
+        assert!(errors.is_first("redirect-uri"));
+        assert!(!errors.is_first("name"));
+        assert!(!FieldErrors::default().is_first("name"));
+        assert_eq!(label("shadow-version"), "Candidate version");
+        assert_eq!(label("username"), "Username");
+        assert_eq!(label("grant-types"), "Grant types");
     }
 }

@@ -114,6 +114,19 @@ pub mod filters {
     pub fn when(secs: &i64, _: &dyn askama::Values) -> askama::Result<String> {
         Ok(super::when(*secs))
     }
+
+    /// Unix seconds as a compact UTC date and time, for table cells on
+    /// narrow screens (the full form goes in the `title`).
+    #[askama::filter_fn]
+    pub fn short_when(secs: &i64, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::short_when(*secs))
+    }
+
+    /// Unix seconds as RFC 3339, for `<time datetime>`.
+    #[askama::filter_fn]
+    pub fn iso(secs: &i64, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::iso(*secs))
+    }
 }
 
 /// Formats Unix seconds as UTC for tables.
@@ -123,6 +136,24 @@ pub fn when(secs: i64) -> String {
         .and_then(|t| {
             t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).ok()
         })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Formats Unix seconds as a compact UTC time for table cells: to the minute,
+/// without the zone (every console time is UTC, and `title` says so).
+pub fn short_when(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Formats Unix seconds as RFC 3339 (`2026-11-30T06:25:17Z`), the form
+/// `<time datetime>` takes.
+pub fn iso(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| secs.to_string())
 }
 
@@ -145,4 +176,19 @@ struct SecretPage<'a> {
 /// Renders the one time a secret is shown (the page is `no-store`).
 pub fn secret_page(l: Layout, owner_label: &str, owner_id: &str, back: &str, secret: &str) -> HttpResponse {
     render(StatusCode::OK, &SecretPage { l, owner_label, owner_id, back, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Table cells show the minute, the title the second, and `datetime`
+    /// the machine form; all three are the same instant in UTC.
+    #[test]
+    fn dates_have_a_compact_a_full_and_a_machine_form() {
+        let secs = 1_796_019_917; // 2026-11-30 06:25:17 UTC
+        assert_eq!(short_when(secs), "2026-11-30 06:25");
+        assert_eq!(when(secs), "2026-11-30 06:25:17 UTC");
+        assert_eq!(iso(secs), "2026-11-30T06:25:17Z");
+    }
 }

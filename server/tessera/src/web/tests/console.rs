@@ -138,3 +138,155 @@ async fn the_api_reference_renders_every_operation_of_the_openapi_document() {
     assert!(html.contains(&format!("href=\"{}\"", routes::console::API_REFERENCE)), "linked from the menu");
     assert_eq!(html.matches("<script").count(), 1, "only the console's own script");
 }
+
+/// The body of a GET of `path` with the session cookie (a macro, like
+/// `sign_in!`).
+macro_rules! page_of {
+    ($app:expr, $state:expr, $session:expr, $path:expr) => {{
+        let cookie = Cookie::new(crate::web::console::cookie_name(&$state), $session.clone());
+        let resp = test::call_service(&$app, test::TestRequest::get().uri($path).cookie(cookie).to_request()).await;
+        assert_eq!(resp.status(), 200, "GET {}", $path);
+        String::from_utf8(test::read_body(resp).await.to_vec()).unwrap()
+    }};
+}
+
+/// The HTML from the element with `id` to the end of its table.
+fn table<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    &html[at..at + html[at..].find("</table>").unwrap()]
+}
+
+/// Issue #18 item 7: the dashboard says where this server is, ticks the
+/// first-run checklist from what the database holds, and lists sign-ins
+/// apart from changes.
+#[actix_web::test]
+async fn the_dashboard_ticks_its_checklist_from_real_data_and_keeps_sign_ins_apart() {
+    let c = console(|_| {});
+    c.api();
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    assert!(html.contains("id=\"step-api\" class=\"done\""), "an API exists");
+    for step in ["client", "plugin", "binding", "test"] {
+        assert!(html.contains(&format!("id=\"step-{step}\" class=\"todo\"")), "{step} is still to do");
+    }
+    for path in [routes::OPENID_CONFIGURATION, routes::JWKS] {
+        assert!(html.contains(&format!("value=\"{}{path}\"", c.state.issuer)), "{path} is shown");
+    }
+    let sign_ins = table(&html, "sign-ins");
+    assert!(sign_ins.contains("admin:root") && sign_ins.contains("signed in"), "{sign_ins}");
+    let changes = table(&html, "changes");
+    assert!(changes.contains("api.create"), "{changes}");
+    assert!(!changes.contains("admin.login") && !changes.contains("signed in"), "sign-ins are not changes: {changes}");
+
+    // Once a client exists, its step is ticked too.
+    c.client(&["client_credentials"]);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    assert!(html.contains("id=\"step-client\" class=\"done\""));
+}
+
+/// Issue #18 item 6: a form with errors is shown again with a summary on
+/// top that names each field and links to its message, and the failed field
+/// is marked invalid, described by its message and focused (the only
+/// autofocus on the page).
+#[actix_web::test]
+async fn a_form_error_is_summarised_marked_on_its_field_and_focused() {
+    let c = console(|_| {});
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let form = page_of!(app, c.state, session, routes::console::NEW_USER);
+    assert!(!form.contains("error-summary") && form.contains("autofocus"), "a fresh form focuses its first field");
+    let csrf = csrf_of(&form);
+    let cookie = Cookie::new(crate::web::console::cookie_name(&c.state), session.clone());
+    let req = test::TestRequest::post()
+        .uri(routes::console::USERS)
+        .cookie(cookie)
+        .set_form([
+            ("csrf", csrf.as_str()),
+            ("username", "bob"),
+            ("password", "a password for bob"),
+            ("metadata", "{\"team\": "),
+        ])
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 422);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let summary = &html[html.find("class=\"error-summary\"").expect("a summary")..];
+    let summary = &summary[..summary.find("</div>").unwrap()];
+    assert!(summary.contains("<a href=\"#metadata-error\">Metadata: "), "{summary}");
+    let field = &html[html.find("<textarea id=\"metadata\"").unwrap()..];
+    let field = &field[..field.find('>').unwrap()];
+    assert!(
+        field.contains("aria-invalid=\"true\" aria-describedby=\"metadata-error\" autofocus"),
+        "the field is marked, described and focused: {field}"
+    );
+    assert!(html.contains("class=\"field-error\" id=\"metadata-error\""));
+    assert_eq!(html.matches("autofocus").count(), 1, "only the failed field is focused");
+    assert!(html.find("id=\"save\"").unwrap() > html.find("id=\"metadata\"").unwrap(), "submit below the fields");
+}
+
+/// Issue #18 item 7: a node that has run no plugin since it started shows
+/// each plugin version's p50, p99 and error rate from the run log, and says
+/// so.
+#[actix_web::test]
+async fn the_dashboard_reads_plugin_figures_from_the_run_log_when_this_node_has_none() {
+    let c = console(|_| {});
+    let wasm = Harness::component("fixtures", "allow-claim");
+    let up = crate::service::plugins::NewUpload { name: "rule", wasm: &wasm, declared_claims: None, signature: None };
+    crate::service::plugins::upload(c.store(), &c.state.host, &Default::default(), "test", c.clock.now(), up).unwrap();
+    let mut conn = c.store().conn().unwrap();
+    let plugin = tessera_store::plugins::list(&mut conn).unwrap().remove(0);
+    let version = tessera_store::plugins::versions(&mut conn, &plugin.id).unwrap().remove(0);
+    let run = |id: &str, duration_us: i64, outcome: &str| tessera_store::plugins::PluginRunRecord {
+        id: id.into(),
+        binding_id: "b".into(),
+        plugin_version_id: version.id.clone(),
+        grant_type: "client_credentials".into(),
+        client_id: "c".into(),
+        at: c.clock.now(),
+        duration_us,
+        outcome: outcome.into(),
+        detail: String::new(),
+        logs: "[]".into(),
+    };
+    let runs = [run("r1", 1_000, "ok"), run("r2", 2_000, "denied"), run("r3", 4_000, "trap"), run("r4", 3_000, "ok")];
+    tessera_store::plugins::record_runs(&mut conn, &runs, 1000).unwrap();
+    drop(conn);
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    let figures = table(&html, "plugin-figures");
+    // Four runs: p50 2 ms, p99 4 ms; the trap fails, the deny does not.
+    for cell in ["<td>rule</td>", "<td>4</td>", "<td>2.00 ms</td>", "<td>4.00 ms</td>", "<td>25.0 %</td>"] {
+        assert!(figures.contains(cell), "{cell} missing from {figures}");
+    }
+    assert!(html.contains("in the run log"), "the page says where the figures come from");
+}
+
+/// Issue #18 item 6 on the setup form (before any session): the field the
+/// refusal is about is marked invalid, described by the message and
+/// focused, in place of the username.
+#[actix_web::test]
+async fn the_setup_form_marks_and_focuses_the_field_it_refused() {
+    let h = Harness::new(|_| {});
+    let token = h.state.console.issue_setup_token().unwrap().expect("no administrator yet");
+    let app = test::init_service(App::new().app_data(h.state.clone()).configure(crate::web::console::routes)).await;
+    let req = test::TestRequest::post()
+        .uri(routes::console::SETUP)
+        .set_form([("token", token.as_str()), ("username", "root"), ("password", "short"), ("confirm", "other")])
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 422);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let tag = |id: &str| {
+        let at = html.find(&format!("<input id=\"{id}\"")).unwrap();
+        html[at..at + html[at..].find('>').unwrap()].to_owned()
+    };
+    assert!(
+        tag("confirm").contains("autofocus aria-invalid=\"true\" aria-describedby=\"setup-error\""),
+        "{}",
+        tag("confirm")
+    );
+    assert!(!tag("username").contains("autofocus") && !tag("username").contains("aria-invalid"));
+    assert!(!tag("password").contains("aria-invalid"));
+}

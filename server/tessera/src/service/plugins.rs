@@ -2,6 +2,7 @@
 //! off the request path), bind it per grant type and client, change or roll
 //! back bindings. Every change is audited in the same transaction.
 
+use super::admin::names::{RunRow, run_rows};
 use super::admin::{AdminError, audit};
 use super::oauth::issuer::{self, HookInput, IdTokenRequest};
 use super::pipeline::{self, TOKEN_TRIGGER};
@@ -9,7 +10,7 @@ use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;
-use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
+use crate::service::views::{self, BindingView, PluginVersionView, PluginView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use tessera_plugin_host::{LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
@@ -643,19 +644,21 @@ pub fn sample_context(
     (pipeline::context(&input), refusal)
 }
 
-/// Plugin runs, newest first: on the first page the ten newest failures,
-/// then a page of every run; optionally of one binding.
+/// Plugin runs, newest first, with their plugin, binding and client named:
+/// on the first page the ten newest failures, then a page of every run;
+/// optionally of one binding.
 pub fn runs(
     store: &Store,
     binding: Option<&str>,
     page: i64,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<RunView>, Vec<RunView>), StoreError> {
+) -> Result<(Vec<RunRow>, Vec<RunRow>), StoreError> {
     let mut c = store.conn()?;
     let failures = if page == 1 { plugins::runs(&mut c, binding, true, 0, 10)? } else { vec![] };
     let all = plugins::runs(&mut c, binding, false, offset, limit)?;
-    Ok((views::all(failures), views::all(all)))
+    let failures = run_rows(&mut c, views::all(failures))?;
+    Ok((failures, run_rows(&mut c, views::all(all))?))
 }
 
 /// A binding with the names the console shows for it.
@@ -715,28 +718,36 @@ pub fn binding_entry(store: &Store, id: &str) -> Result<Option<BindingEntry>, St
     Ok(Some(BindingEntry { binding: b.into(), plugin, version, shadow }))
 }
 
-/// What a binding form offers: plugin names, the bound plugin's version
-/// numbers (newest first) and the clients as (id, name).
+/// What a binding form offers: plugin names with their version numbers
+/// (newest first), the bound plugin's version numbers and the clients as
+/// (id, name), by name.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BindingOptions {
-    /// Plugin names.
-    pub plugins: Vec<String>,
+    /// Plugin names, each with its version numbers, newest first (a new
+    /// binding's version select offers the chosen plugin's).
+    pub plugins: Vec<(String, Vec<i32>)>,
     /// The chosen plugin's version numbers, newest first.
     pub versions: Vec<i32>,
-    /// Clients as (id, name).
+    /// Clients as (id, name), by name.
     pub clients: Vec<(String, String)>,
 }
 
 /// The choices of a binding form, with `plugin_id`'s versions.
 pub fn binding_options(store: &Store, plugin_id: Option<&str>) -> Result<BindingOptions, StoreError> {
     let mut c = store.conn()?;
-    let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
-    // Newest first, as the store lists them.
-    let versions: Vec<i32> = match plugin_id {
-        Some(id) => plugins::versions(&mut c, id)?.into_iter().map(|v| v.version).collect(),
-        None => vec![],
-    };
-    let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    let mut versions = vec![];
+    let mut names = vec![];
+    for p in plugins::list(&mut c)? {
+        // Newest first, as the store lists them.
+        let numbers: Vec<i32> = plugins::versions(&mut c, &p.id)?.into_iter().map(|v| v.version).collect();
+        if plugin_id == Some(p.id.as_str()) {
+            versions.clone_from(&numbers);
+        }
+        names.push((p.name, numbers));
+    }
+    let mut clients: Vec<(String, String)> =
+        clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    clients.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()).then(a.0.cmp(&b.0)));
     Ok(BindingOptions { plugins: names, versions, clients })
 }
 

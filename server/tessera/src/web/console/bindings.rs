@@ -91,6 +91,33 @@ struct BindingForm {
 }
 
 impl BindingForm {
+    /// Whether the client `id` is among the chosen ones.
+    fn has_client(&self, id: &str) -> bool {
+        split_list(&self.clients).iter().any(|c| c == id)
+    }
+
+    /// The chosen ids that the picker does not list (typed by hand).
+    fn other_clients(&self, known: &[(String, String)]) -> String {
+        split_list(&self.clients)
+            .into_iter()
+            .filter(|id| !known.iter().any(|(k, _)| k == id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Adds the clients ticked in the picker (`client_ids`, by name) to
+    /// those typed as ids (`clients`, for clients not listed).
+    fn with_picked(mut self, picked: Vec<String>) -> BindingForm {
+        let mut all = split_list(&self.clients);
+        for id in picked {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+        self.clients = all.join(", ");
+        self
+    }
+
     fn has_grant(&self, g: &&str) -> bool {
         self.grant_types.iter().any(|x| x == g)
     }
@@ -143,7 +170,7 @@ struct BindingPage {
     binding: Option<BindingEntry>,
     form: BindingForm,
     errors: FieldErrors,
-    plugins: Vec<String>,
+    plugins: Vec<(String, Vec<i32>)>,
     versions: Vec<i32>,
     clients: Vec<(String, String)>,
     choices: Vec<&'static str>,
@@ -191,7 +218,7 @@ pub(super) async fn with_shadow_errors(admin: &Admin, id: String, shadow_form: S
 async fn options(
     admin: &Admin,
     plugin_id: Option<String>,
-) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
+) -> Result<(Vec<(String, Vec<i32>)>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
     let store = admin.state.store.clone();
     let o = blocking(move || svc::binding_options(&store, plugin_id.as_deref())).await??;
     Ok((o.plugins, o.versions, o.clients))
@@ -261,8 +288,9 @@ async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, 
 }
 
 async fn create(p: Posted<BindingForm>) -> Page {
-    let grants = p.all("grant_types");
-    let Posted { admin, mut form, .. } = p;
+    let (grants, picked) = (p.all("grant_types"), p.all("client_ids"));
+    let Posted { admin, form, .. } = p;
+    let mut form = form.with_picked(picked);
     form.grant_types = grants;
     let new = (|| -> Result<NewBinding, AdminError> {
         let plugin = match form.version()? {
@@ -337,8 +365,9 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
 }
 
 async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
-    let grants = p.all("grant_types");
-    let Posted { admin, mut form, .. } = p;
+    let (grants, picked) = (p.all("grant_types"), p.all("client_ids"));
+    let Posted { admin, form, .. } = p;
+    let mut form = form.with_picked(picked);
     form.grant_types = grants;
     let entry = load(&admin, id.into_inner()).await?;
     let change = (|| -> Result<BindingChange, AdminError> {

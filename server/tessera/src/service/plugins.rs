@@ -349,6 +349,39 @@ pub fn rollback(store: &Store, actor: &str, now: i64, name: &str, number: i32) -
     })?)
 }
 
+/// Deletes version `number` of the plugin `name` and records it. Refused
+/// with a message naming them while a binding runs that version or tries it
+/// as its shadow candidate: point them elsewhere (rollback, or the binding's
+/// page) first. Run records keep the deleted version's id.
+pub fn delete_version(store: &Store, actor: &str, now: i64, name: &str, number: i32) -> Result<(), AdminError> {
+    Ok(store.tx(|conn| {
+        let plugin =
+            plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let v = plugins::version_by_number(conn, &plugin.id, Some(number))?
+            .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?} version {number}")))?;
+        let users = plugins::version_users(conn, &v.id)?;
+        if !users.is_empty() {
+            let n = users.len();
+            return Err(StoreError::Conflict(format!(
+                "Version {number} of {name} is used by {n} binding{} ({}), as its version or its shadow candidate; \
+                 point {} at another version first.",
+                if n == 1 { "" } else { "s" },
+                users.join(", "),
+                if n == 1 { "it" } else { "them" },
+            )));
+        }
+        plugins::delete_version(conn, &v.id)?;
+        audit(
+            conn,
+            actor,
+            now,
+            "plugin.version.delete",
+            &plugin.id,
+            json!({"name": name, "version": number, "sha256": v.sha256}),
+        )
+    })?)
+}
+
 /// Moves a binding one step earlier (`up`) or later in the pipeline of
 /// `grant_type`, swapping places with its neighbour there; returns false
 /// when it is already at that end.

@@ -242,7 +242,7 @@ pub fn describe_scopes(
             return Err(invalid("scope-descriptions", format!("the description of {scope} has control characters")));
         }
     }
-    let result = store.tx(|conn| {
+    store.tx(|conn| {
         let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
         if let Some(unknown) = descriptions.keys().find(|s| !api.scopes.contains(s)) {
             return Ok(Err(invalid("scope-descriptions", format!("{unknown} is not a scope of this API"))));
@@ -251,8 +251,7 @@ pub fn describe_scopes(
         let stored = apis::scope_descriptions(conn, id)?;
         audit(conn, actor, now, "api.scopes.describe", id, json!({"identifier": api.identifier, "described": stored}))?;
         Ok(Ok(()))
-    })?;
-    result
+    })?
 }
 
 /// The clients that may get tokens for the API `id`: named in their allowed

@@ -1132,6 +1132,8 @@ on_both_backends!(
         let page = console.get(&routes::console::binding(&binding)).await.text().await.unwrap();
         assert!(page.contains(&format!("id=\"client-{job}\" checked")), "the picked client is the hook's");
         assert!(page.contains("id=\"clients\" name=\"clients\" type=\"text\" value=\"\""), "no id typed by hand");
+        let matrix = console.get(routes::console::BINDINGS).await.text().await.unwrap();
+        assert!(matrix.contains("<span class=\"help hook-clients\">Billing job</span>"), "{matrix}");
 
         // A run names its plugin (and version), binding and client.
         let runs_before = server.count_rows("plugin_runs");

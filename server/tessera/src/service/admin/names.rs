@@ -9,7 +9,7 @@
 use crate::service::views::{AuditEventView, RunView};
 use std::collections::BTreeSet;
 use tessera_store::names::{self, ById};
-use tessera_store::{DbConn, StoreError};
+use tessera_store::{DbConn, Store, StoreError};
 
 /// The kinds of object a console page names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -153,6 +153,17 @@ impl Names {
             None => (Named { kind: Kind::Plugin, id: id.to_owned(), name: None }, None),
         }
     }
+}
+
+/// Names each of `ids`, all of one `kind`, with one query, in the order
+/// given (a list of ids such as a hook's clients).
+pub fn name_each(store: &Store, kind: Kind, ids: &[String]) -> Result<Vec<Named>, StoreError> {
+    let mut wanted = Wanted::default();
+    for id in ids {
+        wanted.add(kind, id);
+    }
+    let names = Names::load(&mut *store.conn()?, &wanted)?;
+    Ok(ids.iter().map(|id| names.named(kind, id)).collect())
 }
 
 /// An audit event with its target named (`None`: the target is not an

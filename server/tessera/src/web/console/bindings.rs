@@ -10,6 +10,7 @@ use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, pretty,
     render, render_form, see_other,
 };
+use crate::service::admin::names::{self, Kind, Named};
 use crate::service::admin::{AdminError, split_list};
 use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
 use crate::service::shadow::admin::{self as shadow_svc, ShadowReport};
@@ -18,6 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
 use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
 use tessera_protocol::model::GrantType;
 use tessera_store::plugins::FailurePolicy;
 
@@ -43,17 +45,35 @@ struct MatrixPage {
     l: Layout,
     all: Vec<BindingEntry>,
     lanes: Vec<Lane>,
+    /// The client names of each hook in `all` (ids of deleted clients), by client id.
+    client_names: HashMap<String, Named>,
 }
 
 impl MatrixPage {
     fn entry(&self, i: &usize) -> &BindingEntry {
         &self.all[*i]
     }
+
+    /// A hook's clients by name, for its badge.
+    fn clients_of(&self, e: &BindingEntry) -> String {
+        let ids = e.binding.client_ids.as_deref().unwrap_or_default();
+        let label = |id: &String| self.client_names.get(id).and_then(|n| n.name.clone()).unwrap_or_else(|| id.clone());
+        ids.iter().map(label).collect::<Vec<_>>().join(", ")
+    }
 }
 
 async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
     let all = blocking(move || svc::binding_entries(&store)).await??;
+    let ids: Vec<String> = all
+        .iter()
+        .flat_map(|e| e.binding.client_ids.iter().flatten().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let store = admin.state.store.clone();
+    let named = blocking(move || names::name_each(&store, Kind::Client, &ids)).await??;
+    let client_names = named.into_iter().map(|n| (n.id.clone(), n)).collect();
     let lanes = GrantType::all_advertised()
         .into_iter()
         .map(|g| Lane {
@@ -62,7 +82,7 @@ async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
         })
         .collect();
     let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
-    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes }))
+    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes, client_names }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.

@@ -1145,12 +1145,25 @@ on_both_backends!(
         assert!(runs.contains(&format!("href=\"{}\" title=\"{binding}\">allow-claim binding</a>", routes::console::binding(&binding))), "{runs}");
         assert!(runs.contains(&format!("href=\"{}\" title=\"{job}\">Billing job</a>", routes::console::client(&job))), "{runs}");
 
+        // The client's page: the hook in its client_credentials pipeline, and a real test token.
+        let page = console.get(&routes::console::client(&job)).await.text().await.unwrap();
+        let pipeline = &page[page.find("id=\"pipeline\"").unwrap()..];
+        assert!(pipeline.contains("id=\"pipeline-client-credentials\"") && pipeline.contains(">allow-claim</a> v1 <span class=\"badge hook\">hook</span>"), "{pipeline}");
+        let r = console.post(&routes::console::client_test_token(&job), &[("csrf", &csrf), ("audience", aud)]).await;
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("id=\"test-token-claims\"") && page.contains("&#34;fixture&#34;: &#34;allow-claim&#34;"), "{page}");
+        let r = console.post(&routes::console::client_test_token(&job), &[("csrf", &csrf), ("audience", "https://nowhere.example")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("id=\"test-token-error\""));
+
         // The audit log: names and links, the deleted client by its id.
         let audit = console.get(routes::console::AUDIT).await.text().await.unwrap();
         assert!(audit.contains(&format!("href=\"{}\" title=\"{api}\">Names API</a>", routes::console::api(&api))), "{audit}");
         assert!(audit.contains(&format!("href=\"{}\" title=\"{job}\">Billing job</a>", routes::console::client(&job))), "{audit}");
         assert!(audit.contains(&format!("<code>{gone}</code> <span class=\"badge deleted\">deleted</span>")), "{audit}");
         assert!(!audit.contains("Gone app</a>"), "a deleted client has no link");
+        assert_eq!(audit.matches("client.test_token").count(), 1, "the issued test token is audited, the refused one is not");
     }
 );
 

@@ -1081,3 +1081,402 @@ async fn administrators_change_their_password_and_other_sessions_end() {
     let audit = fresh.get(&format!("{}?action=admin.password", routes::console::AUDIT)).await;
     assert_eq!(audit.status(), 303, "the CLI reset ended this session too");
 }
+
+on_both_backends!(
+    /// Issue #18 item 3: the audit log, the plugin runs and the binding form
+    /// name clients, APIs, plugins and bindings (through one resolver) and
+    /// link them to their pages; a deleted object keeps its id, marked deleted.
+    console_pages_name_objects_and_mark_deleted_ones,
+    |backend| async move {
+        let server = TestServer::start(backend);
+        let console = Console::signed_in(&server).await;
+        let csrf = console.csrf().await;
+        let aud = "https://names.example";
+        let r = console
+            .post(
+                routes::console::APIS,
+                &[("csrf", &csrf), ("identifier", aud), ("name", "Names API"), ("alg", "ES256"), ("lifetime", "600")],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let api = created_id(&r, "apis");
+        let job = server.cli_json(&["client", "create", "--name", "Billing job", "--grant-types", "client_credentials"]);
+        let (job, secret) = (job["client_id"].as_str().unwrap().to_owned(), job["client_secret"].as_str().unwrap().to_owned());
+        let gone = server.cli_json(&["client", "create", "--name", "Gone app", "--grant-types", "client_credentials"]);
+        let gone = gone["client_id"].as_str().unwrap().to_owned();
+        server.cli(&["client", "delete", &gone]);
+        server.cli(&["plugin", "upload", &component("fixtures", "allow-claim"), "--name", "allow-claim"]);
+
+        // The binding form: clients by name, and the chosen plugin's versions.
+        let form = console.get(&format!("{}?plugin=allow-claim", routes::console::NEW_BINDING)).await.text().await.unwrap();
+        assert!(form.contains(&format!("id=\"client-{job}\"> Billing job")), "{form}");
+        assert!(form.contains("data-plugin=\"allow-claim\"><option value=\"1\">allow-claim v1</option>"), "{form}");
+        let r = console
+            .post(
+                routes::console::BINDINGS,
+                &[
+                    ("csrf", &csrf),
+                    ("plugin", "allow-claim"),
+                    ("version", "1"),
+                    ("grant_types", "client_credentials"),
+                    ("client_ids", &job),
+                    ("clients", ""),
+                    ("config", "{}"),
+                    ("failure_policy", "deny"),
+                    ("enabled", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        let binding = created_id(&r, "bindings");
+        let page = console.get(&routes::console::binding(&binding)).await.text().await.unwrap();
+        assert!(page.contains(&format!("id=\"client-{job}\" checked")), "the picked client is the hook's");
+        assert!(page.contains("id=\"clients\" name=\"clients\" type=\"text\" value=\"\""), "no id typed by hand");
+        let matrix = console.get(routes::console::BINDINGS).await.text().await.unwrap();
+        assert!(matrix.contains("<span class=\"help hook-clients\">Billing job</span>"), "{matrix}");
+
+        // A run names its plugin (and version), binding and client.
+        let runs_before = server.count_rows("plugin_runs");
+        oauth2_token(&server, &job, &secret, aud, &[], false).await;
+        server.wait_for_rows("plugin_runs", runs_before + 1);
+        let runs = console.get(routes::console::RUNS).await.text().await.unwrap();
+        let plugin_link = format!("href=\"{}\"", routes::console::plugin("allow-claim"));
+        assert!(runs.contains(&plugin_link) && runs.contains(">allow-claim</a> v1"), "{runs}");
+        assert!(runs.contains(&format!("href=\"{}\" title=\"{binding}\">allow-claim binding</a>", routes::console::binding(&binding))), "{runs}");
+        assert!(runs.contains(&format!("href=\"{}\" title=\"{job}\">Billing job</a>", routes::console::client(&job))), "{runs}");
+
+        // The client's page: the hook in its client_credentials pipeline, and a real test token.
+        let page = console.get(&routes::console::client(&job)).await.text().await.unwrap();
+        let pipeline = &page[page.find("id=\"pipeline\"").unwrap()..];
+        assert!(pipeline.contains("id=\"pipeline-client-credentials\"") && pipeline.contains(">allow-claim</a> v1 <span class=\"badge hook\">hook</span>"), "{pipeline}");
+        let r = console.post(&routes::console::client_test_token(&job), &[("csrf", &csrf), ("audience", aud)]).await;
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("id=\"test-token-claims\"") && page.contains("&#34;fixture&#34;: &#34;allow-claim&#34;"), "{page}");
+        let r = console.post(&routes::console::client_test_token(&job), &[("csrf", &csrf), ("audience", "https://nowhere.example")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("id=\"test-token-error\""));
+
+        // The audit log: names and links, the deleted client by its id.
+        let audit = console.get(routes::console::AUDIT).await.text().await.unwrap();
+        assert!(audit.contains(&format!("href=\"{}\" title=\"{api}\">Names API</a>", routes::console::api(&api))), "{audit}");
+        assert!(audit.contains(&format!("href=\"{}\" title=\"{job}\">Billing job</a>", routes::console::client(&job))), "{audit}");
+        assert!(audit.contains(&format!("<code>{gone}</code> <span class=\"badge deleted\">deleted</span>")), "{audit}");
+        assert!(!audit.contains("Gone app</a>"), "a deleted client has no link");
+        assert_eq!(audit.matches("client.test_token").count(), 1, "the issued test token is audited, the refused one is not");
+    }
+);
+
+on_both_backends!(
+    /// Issue #18 item 9: scope descriptions are stored, shown and checked;
+    /// an API lists the clients allowed to use it; a plugin version no
+    /// binding uses can be deleted, a used one cannot; one algorithm's keys
+    /// rotate alone and a key can be retired at once.
+    apis_plugins_and_keys_pages_manage_descriptions_versions_and_keys,
+    |backend| async move {
+        let server = TestServer::start(backend);
+        let console = Console::signed_in(&server).await;
+        let csrf = console.csrf().await;
+        let aud = "https://described.example";
+        let r = console
+            .post(
+                routes::console::APIS,
+                &[("csrf", &csrf), ("identifier", aud), ("alg", "RS256"), ("lifetime", "600"), ("scopes", "orders:read, orders:write")],
+            )
+            .await;
+        let api = created_id(&r, "apis");
+        let scopes_path = routes::console::action(&routes::console::api(&api), "scopes");
+        let describe = |pairs: Vec<(&'static str, String)>| {
+            let console = &console;
+            let path = scopes_path.clone();
+            let csrf = csrf.clone();
+            async move {
+                let mut form: Vec<(&str, String)> = vec![("csrf", csrf)];
+                form.extend(pairs);
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                console.post(&path, &form).await
+            }
+        };
+        let r = describe(vec![
+            ("scope", "orders:read".into()),
+            ("description", "Read your orders".into()),
+            ("scope", "orders:write".into()),
+            ("description", String::new()),
+        ])
+        .await;
+        assert_eq!(r.status(), 303);
+        let page = console.get(&routes::console::api(&api)).await.text().await.unwrap();
+        assert!(page.contains("value=\"Read your orders\""), "{page}");
+        // A scope the API does not define, and an overlong text: refused next to the field.
+        for (scope, text) in [("billing:read", "x".to_owned()), ("orders:read", "y".repeat(201))] {
+            let r = describe(vec![("scope", scope.into()), ("description", text)]).await;
+            assert_eq!(r.status(), 422);
+            assert!(r.text().await.unwrap().contains("id=\"scope-descriptions-error\""));
+        }
+        assert!(console.get(&routes::console::api(&api)).await.text().await.unwrap().contains("value=\"Read your orders\""));
+        // The management API shows them too (an additive field).
+        let listed = server.cli_json(&["api", "list"]);
+        let entry = listed["apis"].as_array().unwrap().iter().find(|a| a["identifier"] == aud).unwrap().clone();
+        assert_eq!(entry["scope_descriptions"], serde_json::json!({"orders:read": "Read your orders"}), "{entry}");
+
+        // Clients allowed to use the API: named ones and those allowing any API.
+        let named = server.cli_json(&["client", "create", "--name", "Named", "--grant-types", "client_credentials", "--audiences", aud]);
+        let any = server.cli_json(&["client", "create", "--name", "Anything", "--grant-types", "client_credentials"]);
+        let other = server.cli_json(&["client", "create", "--name", "Elsewhere", "--grant-types", "client_credentials", "--audiences", "https://other.example"]);
+        let page = console.get(&routes::console::api(&api)).await.text().await.unwrap();
+        let allowed = &page[page.find("id=\"allowed-clients\"").unwrap()..];
+        assert!(allowed.contains(&format!("href=\"{}\">Named</a>", routes::console::client(named["client_id"].as_str().unwrap()))));
+        let any = any["client_id"].as_str().unwrap();
+        assert!(allowed.contains(&format!(">Anything</a> <code class=\"muted\">{any}</code> <span class=\"badge\">any API</span>")));
+        assert!(!allowed.contains(other["client_id"].as_str().unwrap()), "a client limited to another API is not listed");
+
+        // Plugin versions: delete an unused one; a used one is refused, naming the binding.
+        for name in ["allow-claim", "drop-scope"] {
+            server.cli(&["plugin", "upload", &component("fixtures", name), "--name", "versions"]);
+        }
+        let bound = server.cli_json(&["binding", "create", "--plugin", "versions@2", "--grant-types", "client_credentials"]);
+        let bound = bound["id"].as_str().unwrap().to_owned();
+        let page = console.get(&routes::console::plugin("versions")).await.text().await.unwrap();
+        assert!(page.contains("id=\"delete-version-1\"") && !page.contains("id=\"delete-version-2\""), "{page}");
+        let r = console.post(&routes::console::plugin_version_delete("versions", 2), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 422);
+        let refusal = r.text().await.unwrap();
+        assert!(refusal.contains(&bound) && refusal.contains("point it at another version first"), "{refusal}");
+        let r = console.post(&routes::console::plugin_version_delete("versions", 1), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 303);
+        let page = console.get(&routes::console::plugin("versions")).await.text().await.unwrap();
+        assert!(!page.contains("id=\"use-1\"") && page.contains("id=\"use-2\""), "version 1 is gone");
+        let audit = console.get(&format!("{}?action=plugin.version", routes::console::AUDIT)).await.text().await.unwrap();
+        assert!(audit.contains("plugin.version.delete") && audit.contains(">versions</a>"), "{audit}");
+
+        // Keys: rotating ES256 leaves RS256 alone; retiring a current key makes the next one current.
+        let keys = server.cli_json(&["keys", "list"]);
+        let current = |alg: &str, keys: &serde_json::Value| -> String {
+            keys.as_array().or_else(|| keys["keys"].as_array()).unwrap().iter()
+                .find(|k| k["alg"] == alg && k["state"] == "current").map(|k| k["kid"].as_str().unwrap().to_owned()).unwrap()
+        };
+        let (rs, es) = (current("RS256", &keys), current("ES256", &keys));
+        let page = console.get(routes::console::KEYS).await.text().await.unwrap();
+        assert!(page.contains("id=\"rotate-ES256\"") && page.contains(&format!("id=\"retire-{rs}\"")), "{page}");
+        let r = console.post(&routes::console::keys_rotate_alg("ES256"), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 303);
+        let keys = server.cli_json(&["keys", "list"]);
+        assert_eq!(current("RS256", &keys), rs, "RS256 keeps its current key");
+        assert_ne!(current("ES256", &keys), es, "ES256 rotated");
+        let r = console.post(&routes::console::key_retire(&rs), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(location(&r), routes::console::done(routes::console::KEYS, "key-retired"));
+        let keys = server.cli_json(&["keys", "list"]);
+        assert_ne!(current("RS256", &keys), rs, "the retired key no longer signs");
+        let audit = console.get(&format!("{}?action=keys.", routes::console::AUDIT)).await.text().await.unwrap();
+        assert!(audit.contains("keys.retire") && audit.contains(&rs), "{audit}");
+        assert_eq!(console.post(&routes::console::keys_rotate_alg("HS256"), &[("csrf", &csrf)]).await.status(), 422);
+    }
+);
+
+/// Clicks a button whose form asks for confirmation ([data-confirm]),
+/// answering yes, and waits for the next page; returns the question asked.
+async fn click_confirmed(c: &Client, css: &str) -> String {
+    let button = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    let asked = c
+        .execute("return arguments[0].closest('form').dataset.confirm;", vec![serde_json::to_value(button).unwrap()])
+        .await
+        .unwrap();
+    c.execute("window.confirm = () => true;", vec![]).await.unwrap();
+    click(c, css).await;
+    asked.as_str().unwrap_or_default().to_owned()
+}
+
+/// True when the page is wider than the window (it would scroll sideways).
+async fn scrolls_sideways(c: &Client) -> bool {
+    c.execute("return document.documentElement.scrollWidth > window.innerWidth + 1;", vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap()
+}
+
+/// Issue #18 items 3, 4 and 9 in Chromium, with screenshots at 1280 and
+/// 390 px wide: a client from a preset, its effective pipeline and a test
+/// token; names and links in runs and the audit log; the binding form's
+/// pickers; scope descriptions on the API and consent pages; deleting a
+/// plugin version; rotating one algorithm and retiring a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_names_pipelines_quick_start_descriptions_versions_and_keys() {
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    let aud = "https://shop.example";
+    server.cli_json(&["api", "create", "--identifier", aud, "--name", "Shop API", "--scopes", "orders:read"]);
+    let api =
+        server.cli_json(&["api", "list"])["apis"].as_array().unwrap().iter().find(|a| a["identifier"] == aud).unwrap()
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    server.cli(&["plugin", "upload", &component("fixtures", "allow-claim"), "--name", "allow-claim"]);
+    server.cli(&["plugin", "upload", &component("fixtures", "drop-scope"), "--name", "allow-claim"]);
+    server.cli(&["binding", "create", "--plugin", "allow-claim@1", "--grant-types", "client_credentials"]);
+    server.create_user("dana", "dana's long password", &[]);
+
+    let (_driver, c) = chromium().await;
+    let go = |path: String| {
+        let c = c.clone();
+        let url = format!("{}{path}", server.base);
+        async move { c.goto(&url).await.unwrap() }
+    };
+    go(routes::console::LOGIN.to_owned()).await;
+    fill(&c, "#username", ADMIN).await;
+    fill(&c, "#password", ADMIN_PASSWORD).await;
+    click(&c, "button[type=submit]").await;
+
+    // A new client from the machine-to-machine preset.
+    go(format!("{}?preset=native", routes::console::NEW_CLIENT)).await;
+    assert!(c.find(Locator::Css("#kind-public[checked]")).await.is_ok(), "native apps are public clients");
+    assert!(text(&c, "label[for=redirect_uris]").await.contains("RFC 8252"));
+    shot(&c, "client-new-native").await;
+    go(format!("{}?preset=m2m", routes::console::NEW_CLIENT)).await;
+    assert!(c.find(Locator::Css("#grant-client_credentials[checked]")).await.is_ok());
+    assert!(
+        !c.find(Locator::Css("#scopes")).await.unwrap().is_displayed().await.unwrap(),
+        "advanced fields start folded"
+    );
+    shot(&c, "client-new-m2m").await;
+    fill(&c, "#name", "Shop backend").await;
+    click(&c, "#save").await;
+    let client = text(&c, "#owner-id").await;
+    click(&c, "#continue").await;
+
+    // Its page: the pipeline that runs, the quick-start box, a real test token.
+    let pipeline = text(&c, "#pipeline").await;
+    assert!(
+        pipeline.contains("client_credentials")
+            && pipeline.contains("allow-claim v1")
+            && pipeline.contains("claim rule"),
+        "{pipeline}"
+    );
+    assert!(text(&c, "#qs-token-endpoint").await.ends_with(routes::TOKEN));
+    assert!(text(&c, "#qs-discovery").await.ends_with(routes::OPENID_CONFIGURATION));
+    c.find(Locator::Css("#copy-client-id")).await.unwrap().click().await.unwrap();
+    assert_eq!(text(&c, "#copy-client-id").await, "Copied");
+    let runs_before = server.count_rows("plugin_runs");
+    click(&c, "#get-test-token").await;
+    let claims = text(&c, "#test-token-claims").await;
+    assert!(
+        claims.contains("\"fixture\": \"allow-claim\"") && claims.contains(&client) && claims.contains(aud),
+        "{claims}"
+    );
+    shot(&c, "client-quickstart").await;
+
+    // Runs and the audit log name the plugin, binding and client.
+    server.wait_for_rows("plugin_runs", runs_before + 1);
+    go(routes::console::RUNS.to_owned()).await;
+    let runs = text(&c, "#runs").await;
+    assert!(
+        runs.contains("allow-claim v1") && runs.contains("Shop backend") && runs.contains("allow-claim binding"),
+        "{runs}"
+    );
+    shot(&c, "runs-named").await;
+    go(routes::console::AUDIT.to_owned()).await;
+    let audit = text(&c, "#audit").await;
+    assert!(audit.contains("client.test_token") && audit.contains("Shop backend"), "{audit}");
+    shot(&c, "audit-named").await;
+
+    // The binding form: clients by name, only the chosen plugin's versions.
+    go(routes::console::NEW_BINDING.to_owned()).await;
+    c.find(Locator::Css("#plugin")).await.unwrap().select_by_value("allow-claim").await.unwrap();
+    let offered: Vec<String> = c
+        .execute(
+            "return [...document.querySelectorAll('#version option')].filter(o => !o.parentElement.disabled).map(o => o.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(offered, ["latest", "allow-claim v2", "allow-claim v1"]);
+    assert!(text(&c, "#client-picker").await.contains("Shop backend"));
+    shot(&c, "binding-new-pickers").await;
+
+    // Scope descriptions, then the consent page shows them.
+    go(routes::console::api(&api)).await;
+    fill(&c, "#description-1", "Read your orders").await;
+    click(&c, "#save-descriptions").await;
+    assert_eq!(text(&c, "#notice").await, "Saved.");
+    assert!(text(&c, "#allowed-clients").await.contains("Shop backend"));
+    shot(&c, "api-descriptions").await;
+
+    // Plugin versions: version 2 is unused and can go.
+    go(routes::console::plugin("allow-claim")).await;
+    let asked = click_confirmed(&c, "#delete-version-2").await;
+    assert!(asked.contains("Delete version 2"), "{asked}");
+    assert_eq!(text(&c, "#notice").await, "Version deleted.");
+    assert!(c.find(Locator::Css("#delete-version-1")).await.is_err(), "the bound version offers no delete");
+    shot(&c, "plugin-version-deleted").await;
+
+    // Keys: one algorithm, then a compromised key.
+    go(routes::console::KEYS.to_owned()).await;
+    click_confirmed(&c, "#rotate-ES256").await;
+    assert_eq!(text(&c, "#notice").await, "Keys rotated.");
+    let keys = server.cli_json(&["keys", "list"]);
+    let rs = keys["keys"].as_array().unwrap().iter().find(|k| k["alg"] == "RS256" && k["state"] == "current").unwrap()
+        ["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let asked = click_confirmed(&c, &format!("#retire-{rs}")).await;
+    assert!(asked.contains("compromised"), "{asked}");
+    assert!(text(&c, "#notice").await.starts_with("Key retired"));
+    shot(&c, "keys-retired").await;
+
+    // Phone width: the same pages, every action reachable without sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        (routes::console::client(&client), "client-quickstart"),
+        (format!("{}?preset=native", routes::console::NEW_CLIENT), "client-new-native"),
+        (routes::console::api(&api), "api-descriptions"),
+        (routes::console::RUNS.to_owned(), "runs-named"),
+        (routes::console::AUDIT.to_owned(), "audit-named"),
+        (routes::console::NEW_BINDING.to_owned(), "binding-new-pickers"),
+        (routes::console::plugin("allow-claim"), "plugin-version-deleted"),
+        (routes::console::KEYS.to_owned(), "keys-retired"),
+    ] {
+        go(path.clone()).await;
+        assert!(!scrolls_sideways(&c).await, "{path} scrolls sideways at phone width");
+        shot(&c, &format!("{name}-phone")).await;
+    }
+
+    // A user approving a public app sees the description.
+    c.set_window_size(1280, 900).await.unwrap();
+    let redirect = "http://127.0.0.1:9/callback";
+    let app = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Shop app",
+        "--public",
+        "--grant-types",
+        "authorization_code",
+        "--redirect-uri",
+        redirect,
+    ]);
+    let app = app["client_id"].as_str().unwrap();
+    go(format!(
+        "{}?response_type=code&client_id={app}&redirect_uri={}&scope=openid%20orders%3Aread&audience={}&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        routes::AUTHORIZE,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(aud.as_bytes()).collect::<String>(),
+    ))
+    .await;
+    fill(&c, "#username", "dana").await;
+    fill(&c, "#password", "dana's long password").await;
+    click(&c, "button[type=submit]").await;
+    let scopes = text(&c, ".scopes").await;
+    assert!(scopes.contains("orders:read: Read your orders"), "{scopes}");
+    shot(&c, "consent-described").await;
+    c.set_window_size(390, 844).await.unwrap();
+    shot(&c, "consent-described-phone").await;
+    c.close().await.unwrap();
+}

@@ -39,3 +39,20 @@ document.addEventListener("click", (event) => {
   field.focus();
   field.scrollIntoView({ block: "center" });
 });
+// - a select[data-versions-of=ID] offers only the optgroup of the plugin
+//   chosen in the select ID (a new binding's version); the server checks
+//   the pair either way.
+const versionsOf = (select) => {
+  const plugin = document.getElementById(select.dataset.versionsOf);
+  if (!plugin) return;
+  for (const group of select.querySelectorAll("optgroup")) {
+    const mine = group.dataset.plugin === plugin.value;
+    group.hidden = !mine;
+    group.disabled = !mine;
+  }
+  if (select.selectedOptions[0] && select.selectedOptions[0].parentElement.disabled) select.value = "";
+};
+for (const select of document.querySelectorAll("select[data-versions-of]")) {
+  versionsOf(select);
+  document.getElementById(select.dataset.versionsOf)?.addEventListener("change", () => versionsOf(select));
+}

@@ -1,9 +1,10 @@
 //! APIs (resource servers): the audiences tokens are issued for.
 
 use crate::json::{from_text, to_text};
-use crate::schema::{api_resource_servers, apis};
+use crate::schema::{api_resource_servers, api_scope_descriptions, apis};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
+use std::collections::BTreeMap;
 use tessera_protocol::model::{ApiProfile, SigningAlg};
 use tessera_protocol::{ApiId, Audience, ScopeSet};
 
@@ -187,4 +188,48 @@ pub fn is_resource_server(conn: &mut DbConn, api_id: &str, client_id: &str) -> R
         .first::<String>(conn)
         .optional()?
         .is_some())
+}
+
+/// The descriptions of an API's scopes, by scope (a scope without one is
+/// absent): what the consent page shows instead of the bare scope name.
+pub fn scope_descriptions(conn: &mut DbConn, api_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    let rows: Vec<(String, String)> = api_scope_descriptions::table
+        .filter(api_scope_descriptions::api_id.eq(api_id))
+        .select((api_scope_descriptions::scope, api_scope_descriptions::description))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Replaces the descriptions of an API's scopes with `descriptions`; blank
+/// descriptions are not stored. The caller checks that each scope is one the
+/// API defines. Run inside a transaction.
+pub fn set_scope_descriptions(
+    conn: &mut DbConn,
+    api_id: &str,
+    descriptions: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    diesel::delete(api_scope_descriptions::table.filter(api_scope_descriptions::api_id.eq(api_id))).execute(conn)?;
+    for (scope, description) in descriptions.iter().filter(|(_, d)| !d.trim().is_empty()) {
+        diesel::insert_into(api_scope_descriptions::table)
+            .values((
+                api_scope_descriptions::api_id.eq(api_id),
+                api_scope_descriptions::scope.eq(scope),
+                api_scope_descriptions::description.eq(description.trim()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Clients that may ask for tokens for `audience`: those whose allowed
+/// audiences name it, and those without a list (any API), as
+/// (client id, name, named explicitly), by name.
+pub fn clients_allowed(conn: &mut DbConn, audience: &str) -> Result<Vec<(String, String, bool)>, StoreError> {
+    use crate::schema::clients;
+    let any: Vec<(String, String)> =
+        clients::table.filter(clients::allowed_audiences.is_null()).select((clients::id, clients::name)).load(conn)?;
+    let mut all: Vec<(String, String, bool)> = any.into_iter().map(|(id, name)| (id, name, false)).collect();
+    all.extend(crate::clients::naming_audience(conn, audience)?.into_iter().map(|c| (c.id, c.name, true)));
+    all.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()).then(a.0.cmp(&b.0)));
+    Ok(all)
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod generation;
 pub mod grants;
 pub mod keys;
+pub mod names;
 pub mod plugins;
 pub mod purge;
 pub mod pushed;

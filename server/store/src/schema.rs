@@ -302,6 +302,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_scope_descriptions (api_id, scope) {
+        api_id -> Text,
+        scope -> Text,
+        description -> Text,
+    }
+}
+
+diesel::table! {
     admins (id) {
         id -> Text,
         username -> Text,

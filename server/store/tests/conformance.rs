@@ -1441,6 +1441,88 @@ fn winners(db: &Db, attempt: impl Fn(&mut tessera_store::DbConn, i64) -> bool + 
     won.into_inner()
 }
 
+/// Scope descriptions replace each other, skip blank ones, and go with their API.
+fn scope_descriptions_are_replaced_and_go_with_their_api(db: &Db) {
+    let mut c = db.store.conn().unwrap();
+    let api = apis::Api {
+        id: "ad".into(),
+        identifier: "https://described".into(),
+        name: "Described".into(),
+        alg: tessera_protocol::model::SigningAlg::RS256,
+        token_lifetime_secs: 60,
+        scopes: vec!["read".into(), "write".into()],
+        hs256_secret_enc: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    apis::insert(&mut c, &api).unwrap();
+    let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    apis::set_scope_descriptions(&mut c, "ad", &map(&[("read", " Read things "), ("write", "  ")])).unwrap();
+    assert_eq!(apis::scope_descriptions(&mut c, "ad").unwrap(), map(&[("read", "Read things")]));
+    apis::set_scope_descriptions(&mut c, "ad", &map(&[("write", "Write things")])).unwrap();
+    assert_eq!(apis::scope_descriptions(&mut c, "ad").unwrap(), map(&[("write", "Write things")]));
+    apis::delete(&mut c, "ad").unwrap();
+    assert!(apis::scope_descriptions(&mut c, "ad").unwrap().is_empty(), "deleted with the API");
+}
+
+/// Names by id, many at once; a version in use cannot be deleted.
+fn names_resolve_many_ids_and_used_versions_stay(db: &Db) {
+    use tessera_store::names;
+    use tessera_store::plugins::{self, Binding, NewVersion};
+    let mut c = db.store.conn().unwrap();
+    clients::insert(&mut c, &client("n1")).unwrap();
+    let v = |id: &'static str| NewVersion {
+        id,
+        wasm: b"\0asm",
+        sha256: id,
+        world: "tessera:plugin/token-plugin@0.1.0",
+        declared_claims: None,
+        interface: json!({}),
+        uploaded_by: "cli",
+        now: 1,
+        signature: None,
+    };
+    drop(c);
+    let (p, _) = db.store.tx(|c| plugins::add_version(c, "named", "pn", v("nv1"))).unwrap();
+    db.store.tx(|c| plugins::add_version(c, "named", "pn", v("nv2"))).unwrap();
+    let mut c = db.store.conn().unwrap();
+    plugins::insert_binding(
+        &mut c,
+        &Binding {
+            id: "nb".into(),
+            plugin_id: p.id.clone(),
+            plugin_version_id: "nv2".into(),
+            trigger: plugins::Trigger::Token,
+            grant_types: vec![GrantType::ClientCredentials],
+            client_ids: None,
+            position: 1,
+            enabled: true,
+            config: json!({}),
+            secrets_enc: None,
+            secret_names: vec![],
+            failure_policy: plugins::FailurePolicy::Deny,
+            created_at: 1,
+            updated_at: 1,
+            shadow: None,
+        },
+    )
+    .unwrap();
+    let ids = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let got = names::clients(&mut c, &ids(&["n1", "gone"])).unwrap();
+    assert_eq!(got.len(), 1, "a missing id is absent");
+    assert_eq!(names::plugins(&mut c, &ids(&[&p.id])).unwrap()[&p.id], "named");
+    assert_eq!(names::binding_plugins(&mut c, &ids(&["nb"])).unwrap()["nb"], p.id);
+    assert_eq!(names::versions(&mut c, &ids(&["nv1", "nv2"])).unwrap()["nv2"], (p.id.clone(), 2));
+    assert!(names::users(&mut c, &[]).unwrap().is_empty());
+    assert_eq!(plugins::version_users(&mut c, "nv2").unwrap(), ["nb"]);
+    assert!(matches!(plugins::delete_version(&mut c, "nv2"), Err(StoreError::Conflict(_))));
+    plugins::delete_version(&mut c, "nv1").unwrap();
+    assert!(plugins::version(&mut c, "nv1").unwrap().is_none());
+    assert!(matches!(plugins::delete_version(&mut c, "nv1"), Err(StoreError::NotFound(_))));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -1489,4 +1571,6 @@ conformance!(
     assertion_ids_are_recorded_once_per_client,
     dpop_proof_ids_are_recorded_once_per_key,
     run_records_insert_as_one_batch_and_prune_on_demand,
+    scope_descriptions_are_replaced_and_go_with_their_api,
+    names_resolve_many_ids_and_used_versions_stay,
 );

@@ -25,5 +25,6 @@ pub use shadow::{
     clear_results, diff_text, record_batch, results, start_totals, totals,
 };
 pub use versions::{
-    NewVersion, VersionInfo, VersionSignature, add_version, version, version_by_number, versions, wasm,
+    NewVersion, VersionInfo, VersionSignature, add_version, delete_version, version, version_by_number, version_users,
+    versions, wasm,
 };

@@ -3,7 +3,7 @@
 
 use super::names::{Plugin, find_by_name};
 use crate::json::{from_text, to_text};
-use crate::schema::{plugin_versions, plugins};
+use crate::schema::{bindings, plugin_versions, plugins};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use serde_json::Value;
@@ -161,6 +161,29 @@ pub fn versions(conn: &mut DbConn, plugin_id: &str) -> Result<Vec<VersionInfo>, 
         .order(plugin_versions::version.desc())
         .select(VersionInfo::as_select())
         .load(conn)?)
+}
+
+/// The ids of the bindings that run the version `id` or try it as their
+/// shadow candidate: while there is one, the version cannot be deleted.
+pub fn version_users(conn: &mut DbConn, id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(bindings::table
+        .filter(bindings::plugin_version_id.eq(id).or(bindings::shadow_version_id.eq(id)))
+        .order(bindings::id.asc())
+        .select(bindings::id)
+        .load(conn)?)
+}
+
+/// Deletes the version `id` (its bytes with it). `StoreError::Conflict` if
+/// a binding runs it or shadows it ([`version_users`]), `NotFound` if there
+/// is no such version. Run runs recorded for it keep its id. Run inside a
+/// transaction, so the check and the delete see the same bindings.
+pub fn delete_version(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+    let users = version_users(conn, id)?;
+    if !users.is_empty() {
+        return Err(StoreError::Conflict(format!("plugin version {id} is used by bindings {}", users.join(", "))));
+    }
+    let n = diesel::delete(plugin_versions::table.find(id)).execute(conn)?;
+    if n == 0 { Err(StoreError::NotFound(format!("plugin version {id}"))) } else { Ok(()) }
 }
 
 /// The component bytes of a version.

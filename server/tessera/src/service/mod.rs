@@ -3,6 +3,7 @@
 //! (diesel blocks) and return typed errors; renderers live in `web/`.
 
 pub mod admin;
+pub mod client_page;
 pub mod console;
 pub mod management;
 pub mod metrics;

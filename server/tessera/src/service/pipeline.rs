@@ -36,6 +36,7 @@ use tessera_plugin_host::{
     UserContext,
 };
 use tessera_protocol::claims::PluginClaims;
+use tessera_protocol::model::GrantType;
 use tessera_protocol::{ErrorCode, OAuthError, UserSource};
 use tessera_store::clients::Client;
 use tessera_store::plugins::{self, Binding, FailurePolicy, PluginRunRecord, Trigger};
@@ -117,6 +118,16 @@ impl Pipeline {
     }
 }
 
+/// The bindings that run for a token of `grant_type` for the client
+/// `client_id`, in the order they run (`bindings` in the trigger's pipeline
+/// order, as the snapshot holds them): enabled, bound to that grant type, and
+/// a claim rule (every client) or a hook naming the client. The one
+/// selection: [`Pipeline::before_sign`] runs it, the console's client page
+/// shows it (`service::client_page`).
+pub fn selected<'a>(bindings: &'a [Binding], grant_type: GrantType, client_id: &str) -> Vec<&'a Binding> {
+    bindings.iter().filter(|b| b.applies_to(grant_type, client_id)).collect()
+}
+
 /// The client as a plugin sees it.
 pub fn client_context(c: &Client) -> ClientContext {
     ClientContext { id: c.id.clone(), name: c.name.clone(), metadata: c.metadata.clone(), confidential: c.confidential }
@@ -183,11 +194,7 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
 impl TokenHooks for Pipeline {
     fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError> {
         let snapshot = self.snapshots.current();
-        let active: Vec<&Binding> = snapshot
-            .token_bindings()
-            .iter()
-            .filter(|b| b.applies_to(input.plan.grant_type, &input.client.id))
-            .collect();
+        let active = selected(snapshot.token_bindings(), input.plan.grant_type, &input.client.id);
         let mut out = HookOutput::default();
         if active.is_empty() {
             return Ok(out);

@@ -2,6 +2,7 @@
 //! off the request path), bind it per grant type and client, change or roll
 //! back bindings. Every change is audited in the same transaction.
 
+use super::admin::names::{RunRow, run_rows};
 use super::admin::{AdminError, audit};
 use super::oauth::issuer::{self, HookInput, IdTokenRequest};
 use super::pipeline::{self, TOKEN_TRIGGER};
@@ -9,7 +10,7 @@ use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;
-use crate::service::views::{self, BindingView, PluginVersionView, PluginView, RunView};
+use crate::service::views::{self, BindingView, PluginVersionView, PluginView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use tessera_plugin_host::{LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
@@ -348,6 +349,39 @@ pub fn rollback(store: &Store, actor: &str, now: i64, name: &str, number: i32) -
     })?)
 }
 
+/// Deletes version `number` of the plugin `name` and records it. Refused
+/// with a message naming them while a binding runs that version or tries it
+/// as its shadow candidate: point them elsewhere (rollback, or the binding's
+/// page) first. Run records keep the deleted version's id.
+pub fn delete_version(store: &Store, actor: &str, now: i64, name: &str, number: i32) -> Result<(), AdminError> {
+    Ok(store.tx(|conn| {
+        let plugin =
+            plugins::find_by_name(conn, name)?.ok_or_else(|| StoreError::NotFound(format!("plugin {name:?}")))?;
+        let v = plugins::version_by_number(conn, &plugin.id, Some(number))?
+            .ok_or_else(|| StoreError::NotFound(format!("plugin {name:?} version {number}")))?;
+        let users = plugins::version_users(conn, &v.id)?;
+        if !users.is_empty() {
+            let n = users.len();
+            return Err(StoreError::Conflict(format!(
+                "Version {number} of {name} is used by {n} binding{} ({}), as its version or its shadow candidate; \
+                 point {} at another version first.",
+                if n == 1 { "" } else { "s" },
+                users.join(", "),
+                if n == 1 { "it" } else { "them" },
+            )));
+        }
+        plugins::delete_version(conn, &v.id)?;
+        audit(
+            conn,
+            actor,
+            now,
+            "plugin.version.delete",
+            &plugin.id,
+            json!({"name": name, "version": number, "sha256": v.sha256}),
+        )
+    })?)
+}
+
 /// Moves a binding one step earlier (`up`) or later in the pipeline of
 /// `grant_type`, swapping places with its neighbour there; returns false
 /// when it is already at that end.
@@ -643,19 +677,21 @@ pub fn sample_context(
     (pipeline::context(&input), refusal)
 }
 
-/// Plugin runs, newest first: on the first page the ten newest failures,
-/// then a page of every run; optionally of one binding.
+/// Plugin runs, newest first, with their plugin, binding and client named:
+/// on the first page the ten newest failures, then a page of every run;
+/// optionally of one binding.
 pub fn runs(
     store: &Store,
     binding: Option<&str>,
     page: i64,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<RunView>, Vec<RunView>), StoreError> {
+) -> Result<(Vec<RunRow>, Vec<RunRow>), StoreError> {
     let mut c = store.conn()?;
     let failures = if page == 1 { plugins::runs(&mut c, binding, true, 0, 10)? } else { vec![] };
     let all = plugins::runs(&mut c, binding, false, offset, limit)?;
-    Ok((views::all(failures), views::all(all)))
+    let failures = run_rows(&mut c, views::all(failures))?;
+    Ok((failures, run_rows(&mut c, views::all(all))?))
 }
 
 /// A binding with the names the console shows for it.
@@ -715,28 +751,36 @@ pub fn binding_entry(store: &Store, id: &str) -> Result<Option<BindingEntry>, St
     Ok(Some(BindingEntry { binding: b.into(), plugin, version, shadow }))
 }
 
-/// What a binding form offers: plugin names, the bound plugin's version
-/// numbers (newest first) and the clients as (id, name).
+/// What a binding form offers: plugin names with their version numbers
+/// (newest first), the bound plugin's version numbers and the clients as
+/// (id, name), by name.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BindingOptions {
-    /// Plugin names.
-    pub plugins: Vec<String>,
+    /// Plugin names, each with its version numbers, newest first (a new
+    /// binding's version select offers the chosen plugin's).
+    pub plugins: Vec<(String, Vec<i32>)>,
     /// The chosen plugin's version numbers, newest first.
     pub versions: Vec<i32>,
-    /// Clients as (id, name).
+    /// Clients as (id, name), by name.
     pub clients: Vec<(String, String)>,
 }
 
 /// The choices of a binding form, with `plugin_id`'s versions.
 pub fn binding_options(store: &Store, plugin_id: Option<&str>) -> Result<BindingOptions, StoreError> {
     let mut c = store.conn()?;
-    let names = plugins::list(&mut c)?.into_iter().map(|p| p.name).collect();
-    // Newest first, as the store lists them.
-    let versions: Vec<i32> = match plugin_id {
-        Some(id) => plugins::versions(&mut c, id)?.into_iter().map(|v| v.version).collect(),
-        None => vec![],
-    };
-    let clients = clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    let mut versions = vec![];
+    let mut names = vec![];
+    for p in plugins::list(&mut c)? {
+        // Newest first, as the store lists them.
+        let numbers: Vec<i32> = plugins::versions(&mut c, &p.id)?.into_iter().map(|v| v.version).collect();
+        if plugin_id == Some(p.id.as_str()) {
+            versions.clone_from(&numbers);
+        }
+        names.push((p.name, numbers));
+    }
+    let mut clients: Vec<(String, String)> =
+        clients::list(&mut c, 0, 500)?.into_iter().map(|cl| (cl.id, cl.name)).collect();
+    clients.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()).then(a.0.cmp(&b.0)));
     Ok(BindingOptions { plugins: names, versions, clients })
 }
 

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use tessera_plugin_host::LogLine;
 use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::GrantType;
@@ -211,6 +212,9 @@ pub struct ApiView {
     pub scopes: Vec<String>,
     /// Client ids of its resource servers (they may introspect its tokens).
     pub resource_servers: Vec<String>,
+    /// What each described scope lets a client do, by scope: the consent
+    /// page shows it instead of the bare name. Scopes without one are absent.
+    pub scope_descriptions: BTreeMap<String, String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -218,9 +222,10 @@ pub struct ApiView {
 }
 
 impl ApiView {
-    /// The view of `a` with its resource servers.
-    pub fn of(a: Api, resource_servers: Vec<String>) -> ApiView {
+    /// The view of `a` with its resource servers and scope descriptions.
+    pub fn of(a: Api, resource_servers: Vec<String>, scope_descriptions: BTreeMap<String, String>) -> ApiView {
         ApiView {
+            scope_descriptions,
             id: a.id,
             identifier: a.identifier,
             name: a.name,
@@ -232,6 +237,17 @@ impl ApiView {
             updated_at: a.updated_at,
         }
     }
+}
+
+/// A client allowed to get tokens for an API.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowedClientView {
+    /// `client_id`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Its allowed audiences name the API (false: it allows any API).
+    pub named: bool,
 }
 
 /// A signing key's public facts, without the sealed private key.

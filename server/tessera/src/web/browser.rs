@@ -119,7 +119,7 @@ fn consent_page(
     query: &str,
     client_name: &str,
     api: (&str, &str),
-    scopes: &[(String, Option<&'static str>)],
+    scopes: &[(String, Option<String>)],
 ) -> HttpResponse {
     let csrf = match crate::clock::random_id(32) {
         Ok(c) => c,

@@ -37,7 +37,7 @@ pub struct ConsentPage<'a> {
     /// The API's identifier (the tokens' audience).
     pub api_identifier: &'a str,
     /// The scopes asked for, each with a description when one is known.
-    pub scopes: &'a [(String, Option<&'static str>)],
+    pub scopes: &'a [(String, Option<String>)],
     /// The authorization request to resume.
     pub query: &'a str,
     /// The CSRF token (also in a cookie).

@@ -208,6 +208,8 @@ pub mod console {
     pub const CLIENT_ISSUERS: &str = "/admin/clients/{id}/issuers";
     /// Remove a trusted issuer (named in the form).
     pub const CLIENT_ISSUER_REMOVE: &str = "/admin/clients/{id}/issuers/remove";
+    /// Issue a real client_credentials token for an M2M client, shown decoded.
+    pub const CLIENT_TEST_TOKEN: &str = "/admin/clients/{id}/test-token";
     /// APIs: list (GET) and create (POST).
     pub const APIS: &str = "/admin/apis";
     /// The new-API form.
@@ -216,6 +218,8 @@ pub mod console {
     pub const API: &str = "/admin/apis/{id}";
     /// Delete an API.
     pub const API_DELETE: &str = "/admin/apis/{id}/delete";
+    /// Set the descriptions of an API's scopes.
+    pub const API_SCOPES: &str = "/admin/apis/{id}/scopes";
     /// Plugins: list (GET) and upload (POST).
     pub const PLUGINS: &str = "/admin/plugins";
     /// One plugin and its versions.
@@ -224,6 +228,8 @@ pub mod console {
     pub const PLUGIN_ROLLBACK: &str = "/admin/plugins/{name}/rollback";
     /// The plugin test panel: form (GET) and run (POST).
     pub const PLUGIN_TEST: &str = "/admin/plugins/{name}/test";
+    /// Delete one version of a plugin (refused while a binding uses it).
+    pub const PLUGIN_VERSION_DELETE: &str = "/admin/plugins/{name}/versions/{version}/delete";
     /// Bindings: the matrix (GET) and create (POST).
     pub const BINDINGS: &str = "/admin/bindings";
     /// The new-binding form.
@@ -244,6 +250,10 @@ pub mod console {
     pub const KEYS: &str = "/admin/keys";
     /// Rotate the signing keys.
     pub const KEYS_ROTATE: &str = "/admin/keys/rotate";
+    /// Rotate one algorithm's keys.
+    pub const KEYS_ROTATE_ALG: &str = "/admin/keys/rotate/{alg}";
+    /// Retire one key now (a compromised key).
+    pub const KEY_RETIRE: &str = "/admin/keys/{kid}/retire";
     /// The audit log.
     pub const AUDIT: &str = "/admin/audit";
     /// Plugin run records.
@@ -286,6 +296,26 @@ pub mod console {
         format!("{BINDINGS}/{id}")
     }
 
+    /// Deleting version `version` of the plugin `name`.
+    pub fn plugin_version_delete(name: &str, version: i32) -> String {
+        format!("{PLUGINS}/{name}/versions/{version}/delete")
+    }
+
+    /// A client's test-token action.
+    pub fn client_test_token(id: &str) -> String {
+        format!("{CLIENTS}/{id}/test-token")
+    }
+
+    /// Rotating the keys of `alg` only.
+    pub fn keys_rotate_alg(alg: &str) -> String {
+        format!("{KEYS_ROTATE}/{alg}")
+    }
+
+    /// Retiring the key `kid` now.
+    pub fn key_retire(kid: &str) -> String {
+        format!("{KEYS}/{kid}/retire")
+    }
+
     /// `path` followed by `action` (`delete`, `move`, `rollback`, `test`,
     /// `password`, `status`): the POST targets below an object's page.
     pub fn action(path: &str, action: &str) -> String {
@@ -325,6 +355,14 @@ pub mod console {
             assert_eq!(action(&shadow, "promote"), BINDING_SHADOW_PROMOTE.replace("{id}", "b1"));
             assert_eq!(action(&shadow, "discard"), BINDING_SHADOW_DISCARD.replace("{id}", "b1"));
             assert_eq!(done(CLIENTS, "deleted"), "/admin/clients?done=deleted");
+            assert_eq!(keys_rotate_alg("ES256"), KEYS_ROTATE_ALG.replace("{alg}", "ES256"));
+            assert_eq!(key_retire("k1"), KEY_RETIRE.replace("{kid}", "k1"));
+            assert_eq!(
+                plugin_version_delete("p", 2),
+                PLUGIN_VERSION_DELETE.replace("{name}", "p").replace("{version}", "2")
+            );
+            assert_eq!(client_test_token("c1"), CLIENT_TEST_TOKEN.replace("{id}", "c1"));
+            assert_eq!(action(&api("a1"), "scopes"), API_SCOPES.replace("{id}", "a1"));
             assert_eq!(relative(USER), "/users/{id}");
             assert_eq!(relative(HOME), "");
         }

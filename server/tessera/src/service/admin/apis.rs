@@ -5,8 +5,9 @@ use super::{AdminError, audit, internal, invalid};
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::service::oauth::management::MANAGEMENT_AUDIENCE;
-use crate::service::views::ApiView;
+use crate::service::views::{AllowedClientView, ApiView};
 use serde_json::json;
+use std::collections::BTreeMap;
 use tessera_protocol::ScopeSet;
 use tessera_protocol::model::SigningAlg;
 use tessera_protocol::secret::PlainSecret;
@@ -140,6 +141,13 @@ pub fn update_api(store: &Store, actor: &str, now: i64, id: &str, edit: ApiEdit)
         api.scopes = scopes.to_vec();
         api.updated_at = now;
         apis::update(conn, &api)?;
+        // A scope taken away takes its description with it.
+        let mut described = apis::scope_descriptions(conn, id)?;
+        let before = described.len();
+        described.retain(|scope, _| api.scopes.contains(scope));
+        if described.len() != before {
+            apis::set_scope_descriptions(conn, id, &described)?;
+        }
         apis::set_resource_servers(conn, id, &edit.resource_servers)?;
         audit(
             conn,
@@ -190,7 +198,8 @@ pub fn list_apis(store: &Store, offset: i64, limit: i64) -> Result<Vec<ApiView>,
         .into_iter()
         .map(|a| {
             let rs = apis::resource_servers(&mut conn, &a.id)?;
-            Ok(ApiView::of(a, rs))
+            let described = apis::scope_descriptions(&mut conn, &a.id)?;
+            Ok(ApiView::of(a, rs, described))
         })
         .collect()
 }
@@ -201,8 +210,59 @@ pub fn find_api(store: &Store, id: &str) -> Result<Option<ApiView>, StoreError> 
     match apis::find(&mut conn, id)? {
         Some(a) => {
             let rs = apis::resource_servers(&mut conn, &a.id)?;
-            Ok(Some(ApiView::of(a, rs)))
+            let described = apis::scope_descriptions(&mut conn, &a.id)?;
+            Ok(Some(ApiView::of(a, rs, described)))
         }
         None => Ok(None),
     }
+}
+
+/// The longest scope description, in characters: the consent page shows it
+/// beside a checkbox, not as a page of text.
+pub const MAX_SCOPE_DESCRIPTION: usize = 200;
+
+/// Replaces the descriptions of API `id`'s scopes (what the consent page
+/// shows instead of the bare scope names) and records it. Each key must be
+/// a scope the API defines; a blank description removes that scope's.
+pub fn describe_scopes(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    id: &str,
+    descriptions: BTreeMap<String, String>,
+) -> Result<(), AdminError> {
+    for (scope, text) in &descriptions {
+        if text.trim().chars().count() > MAX_SCOPE_DESCRIPTION {
+            return Err(invalid(
+                "scope-descriptions",
+                format!("the description of {scope} is longer than {MAX_SCOPE_DESCRIPTION} characters"),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(invalid("scope-descriptions", format!("the description of {scope} has control characters")));
+        }
+    }
+    store.tx(|conn| {
+        let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
+        if let Some(unknown) = descriptions.keys().find(|s| !api.scopes.contains(s)) {
+            return Ok(Err(invalid("scope-descriptions", format!("{unknown} is not a scope of this API"))));
+        }
+        apis::set_scope_descriptions(conn, id, &descriptions)?;
+        let stored = apis::scope_descriptions(conn, id)?;
+        audit(conn, actor, now, "api.scopes.describe", id, json!({"identifier": api.identifier, "described": stored}))?;
+        Ok(Ok(()))
+    })?
+}
+
+/// The clients that may get tokens for the API `id`: named in their allowed
+/// audiences, or allowing any API. `None` if there is no such API.
+pub fn api_clients(store: &Store, id: &str) -> Result<Option<Vec<AllowedClientView>>, StoreError> {
+    let mut conn = store.conn()?;
+    let Some(api) = apis::find(&mut conn, id)? else { return Ok(None) };
+    Ok(Some(
+        apis::clients_allowed(&mut conn, &api.identifier)?
+            .into_iter()
+            .map(|(id, name, named)| AllowedClientView { id, name, named })
+            .collect(),
+    ))
 }

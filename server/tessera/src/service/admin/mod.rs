@@ -7,17 +7,21 @@
 mod apis;
 mod clients;
 mod keys;
+pub mod names;
 mod overview;
 mod trusted_issuers;
 mod users;
 
-pub use apis::{ApiEdit, NewApi, create_api, delete_api, find_api, list_apis, update_api};
+pub use apis::{
+    ApiEdit, MAX_SCOPE_DESCRIPTION, NewApi, api_clients, create_api, delete_api, describe_scopes, find_api, list_apis,
+    update_api,
+};
 pub use clients::{
     ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients,
     revoke_client_secret, update_client,
 };
 pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
-pub use overview::{Dashboard, NamedFigure, audit_events, dashboard};
+pub use overview::{Dashboard, NamedFigure, audit_events, audit_log, dashboard};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, import_password_hash, list_users, set_user_disabled,

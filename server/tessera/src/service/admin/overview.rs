@@ -1,5 +1,6 @@
 //! The console's overview reads: the dashboard and the audit log.
 
+use super::names::{self, AuditRow};
 use crate::service::metrics::{PluginFigure, PluginFigures, WINDOW};
 use crate::service::views::{self, AuditEventView, RunView};
 use std::time::Duration;
@@ -20,6 +21,22 @@ pub fn audit_events(
 ) -> Result<Vec<AuditEventView>, StoreError> {
     let filter = AuditFilter { actor, action_prefix, target };
     Ok(views::all(audit::recent(&mut *store.conn()?, &filter, offset, limit)?))
+}
+
+/// [`audit_events`] with each target named ([`names::audit_rows`]): the
+/// console's audit log.
+pub fn audit_log(
+    store: &Store,
+    actor: Option<String>,
+    action_prefix: Option<String>,
+    target: Option<String>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let filter = AuditFilter { actor, action_prefix, target };
+    let mut c = store.conn()?;
+    let events = views::all(audit::recent(&mut c, &filter, offset, limit)?);
+    names::audit_rows(&mut c, events)
 }
 
 /// What the console's dashboard shows: how much is configured, and what

@@ -56,8 +56,10 @@ pub enum Outcome {
         api_name: String,
         /// The API's identifier (the tokens' audience).
         api_identifier: String,
-        /// The scopes asked for, each with what it allows when that is known.
-        scopes: Vec<(String, Option<&'static str>)>,
+        /// The scopes asked for, each with what it allows when that is
+        /// known: the API's description of it (set on the console's API
+        /// page), else the built-in one of an OpenID Connect scope.
+        scopes: Vec<(String, Option<String>)>,
     },
     /// POST these fields to `action` from an auto-submitting page (form_post).
     FormPost {
@@ -297,12 +299,19 @@ impl AuthorizeService {
                     )));
                 }
                 None => {
+                    let described = if consent_api.id == USERINFO_API_ID {
+                        Default::default()
+                    } else {
+                        apis::scope_descriptions(&mut conn, &consent_api.id).map_err(store_failure)?
+                    };
+                    let describe =
+                        |s: &str| described.get(s).cloned().or_else(|| scope_description(s).map(str::to_owned));
                     return Ok(Outcome::Consent {
                         query: query.to_owned(),
                         client_name: client.name.clone(),
                         api_name: consent_api.name,
                         api_identifier: consent_api.identifier,
-                        scopes: scopes.iter().map(|s| (s.to_owned(), scope_description(s))).collect(),
+                        scopes: scopes.iter().map(|s| (s.to_owned(), describe(s))).collect(),
                     });
                 }
             }

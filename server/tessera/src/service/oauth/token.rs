@@ -138,6 +138,30 @@ impl TokenService {
         Some(result)
     }
 
+    /// A client_credentials token for the client `client_id` and the API
+    /// `audience`, asked for by a signed-in administrator from the console
+    /// (its "get a test token" action): the grant's rule, the service
+    /// account, the plugin pipeline and the signer of a real request
+    /// ([`Self::client_credentials`]), without the client's secret, which
+    /// the administrator does not have. A disabled client, one that is not
+    /// allowed client_credentials or the API, or one that must prove a DPoP
+    /// key, is refused as the token endpoint refuses it. The caller audits it.
+    pub fn test_token(&self, client_id: &str, audience: &str) -> Result<TokenResponse, OAuthError> {
+        let snapshot = self.snapshots.current();
+        let client = match snapshot.client(client_id) {
+            Some(entry) if !entry.client.disabled => entry.client.clone(),
+            Some(_) => return Err(OAuthError::invalid_client().with_detail("client disabled")),
+            None => return Err(OAuthError::invalid_client().with_detail("no such client")),
+        };
+        drop(snapshot);
+        let jkt = self.dpop.token_request(None, &client)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", GrantType::ClientCredentials.as_str())
+            .append_pair("audience", audience)
+            .finish();
+        self.client_credentials(&client, &Params::parse(body.as_bytes())?, jkt.as_ref())
+    }
+
     /// [`Self::token_request`]'s work; sets `grant_label` to the grant's
     /// name once known (`unsupported` for any other value).
     fn answer(

@@ -1,15 +1,18 @@
-//! APIs (resource servers): audience, signing algorithm, token lifetime, scopes.
+//! APIs (resource servers): audience, signing algorithm, token lifetime,
+//! scopes and what each means (shown on the consent page), and the clients
+//! allowed to use each API.
 
 use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
     render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, split_list};
-use crate::service::views::ApiView;
+use crate::service::views::{AllowedClientView, ApiView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use std::collections::BTreeMap;
 use tessera_protocol::model::SigningAlg;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -18,7 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::NEW_API), web::get().to(new_form))
         .route(paths::relative(paths::API), web::get().to(show))
         .route(paths::relative(paths::API), web::post().to(update))
-        .route(paths::relative(paths::API_DELETE), web::post().to(delete));
+        .route(paths::relative(paths::API_DELETE), web::post().to(delete))
+        .route(paths::relative(paths::API_SCOPES), web::post().to(describe));
 }
 
 const ALGS: &[&str] = &["RS256", "ES256", "EdDSA", "HS256"];
@@ -89,6 +93,16 @@ struct ApiPage {
     form: ApiForm,
     errors: FieldErrors,
     algs: &'static [&'static str],
+    /// The clients that may get tokens for it.
+    clients: Vec<AllowedClientView>,
+    /// The scope descriptions as typed (after a refusal) or stored.
+    descriptions: BTreeMap<String, String>,
+}
+
+impl ApiPage {
+    fn description(&self, scope: &str) -> &str {
+        self.descriptions.get(scope).map_or("", String::as_str)
+    }
 }
 
 fn again(mut page: ApiPage, failure: Failure) -> Page {
@@ -106,7 +120,16 @@ async fn new_form(admin: Admin) -> HttpResponse {
         lifetime: admin.state.admin.api_lifetime_secs.to_string(),
         ..ApiForm::default()
     };
-    render(StatusCode::OK, &ApiPage { l, api: None, form, errors: FieldErrors::default(), algs: ALGS })
+    let page = ApiPage {
+        l,
+        api: None,
+        form,
+        errors: FieldErrors::default(),
+        algs: ALGS,
+        clients: vec![],
+        descriptions: BTreeMap::new(),
+    };
+    render(StatusCode::OK, &page)
 }
 
 async fn create(p: Posted<ApiForm>) -> Page {
@@ -117,6 +140,8 @@ async fn create(p: Posted<ApiForm>) -> Page {
         form,
         errors: FieldErrors::default(),
         algs: ALGS,
+        clients: vec![],
+        descriptions: BTreeMap::new(),
     };
     let new = (|| -> Result<NewApi, AdminError> {
         Ok(NewApi {
@@ -144,32 +169,44 @@ async fn create(p: Posted<ApiForm>) -> Page {
     }
 }
 
-/// An API with the client ids of its resource servers.
-async fn load(admin: &Admin, id: String) -> Result<ApiView, ConsoleError> {
-    let store = admin.state.store.clone();
-    blocking(move || admin::find_api(&store, &id)).await??.ok_or(ConsoleError::NotFound("No such API."))
+/// An API (with its resource servers and scope descriptions) and the
+/// clients that may use it.
+struct Loaded {
+    api: ApiView,
+    clients: Vec<AllowedClientView>,
 }
 
-fn detail(admin: &Admin, api: ApiView, form: Option<ApiForm>) -> ApiPage {
+async fn load(admin: &Admin, id: String) -> Result<Loaded, ConsoleError> {
+    let (store, aid) = (admin.state.store.clone(), id.clone());
+    let api = blocking(move || admin::find_api(&store, &aid)).await??.ok_or(ConsoleError::NotFound("No such API."))?;
+    let store = admin.state.store.clone();
+    let clients = blocking(move || admin::api_clients(&store, &id)).await??.unwrap_or_default();
+    Ok(Loaded { api, clients })
+}
+
+fn detail(admin: &Admin, loaded: Loaded, form: Option<ApiForm>) -> ApiPage {
+    let Loaded { api, clients } = loaded;
     ApiPage {
         l: Layout::new(admin, "apis", format!("API {}", api.identifier)),
         form: form.unwrap_or_else(|| ApiForm::of(&api)),
+        descriptions: api.scope_descriptions.clone(),
         api: Some(api),
         errors: FieldErrors::default(),
         algs: ALGS,
+        clients,
     }
 }
 
 async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
-    let api = load(&admin, id.into_inner()).await?;
-    let mut page = detail(&admin, api, None);
+    let loaded = load(&admin, id.into_inner()).await?;
+    let mut page = detail(&admin, loaded, None);
     page.l = page.l.with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &page))
 }
 
 async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
-    let api = load(&admin, id.into_inner()).await?;
+    let loaded = load(&admin, id.into_inner()).await?;
     let edit = (|| -> Result<ApiEdit, AdminError> {
         Ok(ApiEdit {
             name: form.name.clone(),
@@ -181,13 +218,32 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
     })();
     let edit = match edit {
         Ok(e) => e,
-        Err(e) => return again(detail(&admin, api, Some(form)), e.into()),
+        Err(e) => return again(detail(&admin, loaded, Some(form)), e.into()),
     };
-    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), api.id.clone());
+    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), loaded.api.id.clone());
     let now = admin.now();
     match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await? {
         Ok(a) => Ok(see_other(&paths::done(&paths::api(&a.id), "saved"))),
-        Err(e) => again(detail(&admin, api, Some(form)), e.into()),
+        Err(e) => again(detail(&admin, loaded, Some(form)), e.into()),
+    }
+}
+
+/// Saves the scope descriptions: the form repeats `scope` and `description`
+/// in pairs, one per scope the API defines.
+async fn describe(p: Posted<Empty>, id: web::Path<String>) -> Page {
+    let descriptions: BTreeMap<String, String> = p.all("scope").into_iter().zip(p.all("description")).collect();
+    let admin = p.admin;
+    let loaded = load(&admin, id.into_inner()).await?;
+    let (store, actor, aid, d) =
+        (admin.state.store.clone(), admin.actor(), loaded.api.id.clone(), descriptions.clone());
+    let now = admin.now();
+    match blocking(move || admin::describe_scopes(&store, &actor, now, &aid, d)).await? {
+        Ok(()) => Ok(see_other(&format!("{}#scope-descriptions", paths::done(&paths::api(&loaded.api.id), "saved")))),
+        Err(e) => {
+            let mut page = detail(&admin, loaded, None);
+            page.descriptions = descriptions;
+            again(page, e.into())
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, pretty,
     render, render_form, see_other,
 };
+use crate::service::admin::names::{self, Kind, Named};
 use crate::service::admin::{AdminError, split_list};
 use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
 use crate::service::shadow::admin::{self as shadow_svc, ShadowReport};
@@ -18,6 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use askama::Template;
 use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
 use tessera_protocol::model::GrantType;
 use tessera_store::plugins::FailurePolicy;
 
@@ -43,17 +45,35 @@ struct MatrixPage {
     l: Layout,
     all: Vec<BindingEntry>,
     lanes: Vec<Lane>,
+    /// The client names of each hook in `all` (ids of deleted clients), by client id.
+    client_names: HashMap<String, Named>,
 }
 
 impl MatrixPage {
     fn entry(&self, i: &usize) -> &BindingEntry {
         &self.all[*i]
     }
+
+    /// A hook's clients by name, for its badge.
+    fn clients_of(&self, e: &BindingEntry) -> String {
+        let ids = e.binding.client_ids.as_deref().unwrap_or_default();
+        let label = |id: &String| self.client_names.get(id).and_then(|n| n.name.clone()).unwrap_or_else(|| id.clone());
+        ids.iter().map(label).collect::<Vec<_>>().join(", ")
+    }
 }
 
 async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
     let all = blocking(move || svc::binding_entries(&store)).await??;
+    let ids: Vec<String> = all
+        .iter()
+        .flat_map(|e| e.binding.client_ids.iter().flatten().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let store = admin.state.store.clone();
+    let named = blocking(move || names::name_each(&store, Kind::Client, &ids)).await??;
+    let client_names = named.into_iter().map(|n| (n.id.clone(), n)).collect();
     let lanes = GrantType::all_advertised()
         .into_iter()
         .map(|g| Lane {
@@ -62,7 +82,7 @@ async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
         })
         .collect();
     let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
-    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes }))
+    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes, client_names }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.
@@ -91,6 +111,33 @@ struct BindingForm {
 }
 
 impl BindingForm {
+    /// Whether the client `id` is among the chosen ones.
+    fn has_client(&self, id: &str) -> bool {
+        split_list(&self.clients).iter().any(|c| c == id)
+    }
+
+    /// The chosen ids that the picker does not list (typed by hand).
+    fn other_clients(&self, known: &[(String, String)]) -> String {
+        split_list(&self.clients)
+            .into_iter()
+            .filter(|id| !known.iter().any(|(k, _)| k == id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Adds the clients ticked in the picker (`client_ids`, by name) to
+    /// those typed as ids (`clients`, for clients not listed).
+    fn with_picked(mut self, picked: Vec<String>) -> BindingForm {
+        let mut all = split_list(&self.clients);
+        for id in picked {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+        self.clients = all.join(", ");
+        self
+    }
+
     fn has_grant(&self, g: &&str) -> bool {
         self.grant_types.iter().any(|x| x == g)
     }
@@ -143,7 +190,7 @@ struct BindingPage {
     binding: Option<BindingEntry>,
     form: BindingForm,
     errors: FieldErrors,
-    plugins: Vec<String>,
+    plugins: Vec<(String, Vec<i32>)>,
     versions: Vec<i32>,
     clients: Vec<(String, String)>,
     choices: Vec<&'static str>,
@@ -191,7 +238,7 @@ pub(super) async fn with_shadow_errors(admin: &Admin, id: String, shadow_form: S
 async fn options(
     admin: &Admin,
     plugin_id: Option<String>,
-) -> Result<(Vec<String>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
+) -> Result<(Vec<(String, Vec<i32>)>, Vec<i32>, Vec<(String, String)>), ConsoleError> {
     let store = admin.state.store.clone();
     let o = blocking(move || svc::binding_options(&store, plugin_id.as_deref())).await??;
     Ok((o.plugins, o.versions, o.clients))
@@ -261,8 +308,9 @@ async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, 
 }
 
 async fn create(p: Posted<BindingForm>) -> Page {
-    let grants = p.all("grant_types");
-    let Posted { admin, mut form, .. } = p;
+    let (grants, picked) = (p.all("grant_types"), p.all("client_ids"));
+    let Posted { admin, form, .. } = p;
+    let mut form = form.with_picked(picked);
     form.grant_types = grants;
     let new = (|| -> Result<NewBinding, AdminError> {
         let plugin = match form.version()? {
@@ -337,8 +385,9 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
 }
 
 async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
-    let grants = p.all("grant_types");
-    let Posted { admin, mut form, .. } = p;
+    let (grants, picked) = (p.all("grant_types"), p.all("client_ids"));
+    let Posted { admin, form, .. } = p;
+    let mut form = form.with_picked(picked);
     form.grant_types = grants;
     let entry = load(&admin, id.into_inner()).await?;
     let change = (|| -> Result<BindingChange, AdminError> {

@@ -1,13 +1,18 @@
-//! Clients: create (confidential or public), grant types with the reasons
-//! some are off by default, redirect and logout URIs, metadata, service
-//! account; secrets shown once, rotated with overlap, revoked; the client's
-//! own hooks.
+//! Clients: create from an application-type preset (machine to machine,
+//! web app, single-page app, native) with the rest under "advanced"; grant
+//! types with the reasons some are off by default, redirect and logout URIs,
+//! metadata, service account; secrets shown once, rotated with overlap,
+//! revoked; the client's own hooks, its effective pipeline per grant type,
+//! and a quick-start box (issuer, endpoints, a real test token for an M2M
+//! client).
 
+use super::names::Link;
 use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
     pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient, json_object, split_list};
+use crate::service::client_page::{self, PipelineLane, TestToken};
 use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -23,7 +28,115 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::CLIENT), web::post().to(update))
         .route(paths::relative(paths::CLIENT_DELETE), web::post().to(delete))
         .route(paths::relative(paths::CLIENT_SECRETS), web::post().to(add_secret))
-        .route(paths::relative(paths::CLIENT_SECRET_REVOKE), web::post().to(revoke_secret));
+        .route(paths::relative(paths::CLIENT_SECRET_REVOKE), web::post().to(revoke_secret))
+        .route(paths::relative(paths::CLIENT_TEST_TOKEN), web::post().to(test_token));
+}
+
+/// The application types a new client starts from: each sets the client
+/// type, the grant types (hence the authentication method: a secret for a
+/// confidential client, none but PKCE for a public one) and says which
+/// redirect URIs it needs; everything else stays under "advanced".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// A service calling APIs for itself: client_credentials, a secret.
+    MachineToMachine,
+    /// A server-side web app: authorization code, refresh tokens, a secret.
+    WebApp,
+    /// A browser app: authorization code with PKCE, no secret.
+    SinglePageApp,
+    /// A desktop or mobile app (RFC 8252): PKCE, no secret, loopback or
+    /// private-use-scheme redirects.
+    Native,
+}
+
+impl Preset {
+    /// Every preset, in the order the form offers them.
+    pub const ALL: [Preset; 4] = [Preset::MachineToMachine, Preset::WebApp, Preset::SinglePageApp, Preset::Native];
+
+    /// The name in `?preset=`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Preset::MachineToMachine => "m2m",
+            Preset::WebApp => "web",
+            Preset::SinglePageApp => "spa",
+            Preset::Native => "native",
+        }
+    }
+
+    fn parse(key: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.key() == key)
+    }
+
+    /// The label on the chooser.
+    pub fn label(self) -> &'static str {
+        match self {
+            Preset::MachineToMachine => "Machine to machine",
+            Preset::WebApp => "Web app",
+            Preset::SinglePageApp => "Single-page app",
+            Preset::Native => "Native app",
+        }
+    }
+
+    /// What it sets, in a sentence.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Preset::MachineToMachine => {
+                "A backend service, job or CLI acting for itself: client_credentials with a client secret \
+                 (client_secret_basic); no users, no redirects."
+            }
+            Preset::WebApp => {
+                "A server-rendered app that signs users in: authorization code with PKCE and refresh tokens, \
+                 authenticating with a client secret; https redirect URIs."
+            }
+            Preset::SinglePageApp => {
+                "A JavaScript app in the browser: a public client (no secret it could not keep), authorization \
+                 code with PKCE and refresh tokens; https redirect URIs."
+            }
+            Preset::Native => {
+                "A desktop or mobile app (RFC 8252): a public client with PKCE and refresh tokens; redirects to \
+                 a loopback address (http://127.0.0.1/cb, any port) or a private-use scheme (com.example.app:/cb)."
+            }
+        }
+    }
+
+    /// The redirect-URI rule shown next to the field.
+    pub fn redirect_help(self) -> &'static str {
+        match self {
+            Preset::MachineToMachine => "none needed: client_credentials never redirects",
+            Preset::WebApp | Preset::SinglePageApp => {
+                "https URLs of your app, matched exactly; http only for 127.0.0.1 or localhost while developing"
+            }
+            Preset::Native => {
+                "RFC 8252: http://127.0.0.1/… (any port is accepted at run time) or a reverse-domain private-use \
+                 scheme such as com.example.app:/callback"
+            }
+        }
+    }
+
+    /// An example for the empty field.
+    pub fn redirect_placeholder(self) -> &'static str {
+        match self {
+            Preset::MachineToMachine => "",
+            Preset::WebApp => "https://app.example.com/callback",
+            Preset::SinglePageApp => "https://spa.example.com/",
+            Preset::Native => "http://127.0.0.1/callback",
+        }
+    }
+
+    fn form(self) -> ClientForm {
+        let grants: &[GrantType] = match self {
+            Preset::MachineToMachine => &[GrantType::ClientCredentials],
+            _ => &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        };
+        let public = matches!(self, Preset::SinglePageApp | Preset::Native);
+        ClientForm {
+            kind: if public { "public".into() } else { "confidential".into() },
+            grant_types: grants.iter().map(|g| g.as_str().to_owned()).collect(),
+            metadata: "{}".into(),
+            preset: self.key().into(),
+            ..ClientForm::default()
+        }
+    }
 }
 
 /// The grant types a client can be given here, with why some are off by default.
@@ -123,6 +236,9 @@ struct ClientForm {
     /// Absent keeps the stored URL; empty removes it.
     #[serde(default)]
     jwks_uri: Option<String>,
+    /// The application-type preset the form started from (help text only).
+    #[serde(default)]
+    preset: String,
 }
 
 impl ClientForm {
@@ -146,7 +262,13 @@ impl ClientForm {
             jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
             jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens.then(|| "on".into()),
+            preset: String::new(),
         }
+    }
+
+    /// The preset the form started from, if any.
+    fn preset(&self) -> Option<Preset> {
+        Preset::parse(&self.preset)
     }
 
     fn public(&self) -> bool {
@@ -205,6 +327,56 @@ impl ClientForm {
     }
 }
 
+/// A pipeline step as the client page shows it.
+struct StepLinks {
+    plugin: Link,
+    version: Option<i32>,
+    binding: Link,
+    claim_rule: bool,
+    failure_policy: &'static str,
+}
+
+/// One grant type's pipeline with links.
+struct LaneLinks {
+    grant_type: &'static str,
+    /// The HTML id suffix of the lane.
+    anchor: String,
+    steps: Vec<StepLinks>,
+}
+
+impl From<PipelineLane> for LaneLinks {
+    fn from(lane: PipelineLane) -> LaneLinks {
+        LaneLinks {
+            grant_type: lane.grant_type.as_str(),
+            anchor: super::bindings::lane_id(lane.grant_type.as_str()),
+            steps: lane
+                .steps
+                .iter()
+                .map(|s| StepLinks {
+                    plugin: Link::from(&s.plugin),
+                    version: s.version,
+                    binding: Link::from(&s.binding),
+                    claim_rule: s.claim_rule,
+                    failure_policy: s.failure_policy.as_str(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The quick-start box: where an app finds this server, and the test token.
+struct QuickStart {
+    issuer: String,
+    token_endpoint: String,
+    discovery: String,
+    /// A machine-to-machine client: it can get a test token here.
+    m2m: bool,
+    /// The APIs it may ask for.
+    audiences: Vec<String>,
+    /// The test token just issued, or why it was refused.
+    test: Option<Result<TestToken, String>>,
+}
+
 #[derive(Template)]
 #[template(path = "console/client.html")]
 struct ClientPage {
@@ -215,23 +387,43 @@ struct ClientPage {
     secrets: Vec<ClientSecretView>,
     hooks: Vec<BindingView>,
     choices: &'static [(&'static str, &'static str)],
+    presets: [Preset; 4],
+    pipeline: Vec<LaneLinks>,
+    quick: Option<QuickStart>,
 }
 
 impl ClientPage {
     fn blank(l: Layout, form: ClientForm, errors: FieldErrors) -> ClientPage {
-        ClientPage { l, client: None, form, errors, secrets: vec![], hooks: vec![], choices: GRANT_CHOICES }
+        ClientPage {
+            l,
+            client: None,
+            form,
+            errors,
+            secrets: vec![],
+            hooks: vec![],
+            choices: GRANT_CHOICES,
+            presets: Preset::ALL,
+            pipeline: vec![],
+            quick: None,
+        }
+    }
+
+    /// "Advanced" starts open on a client's own page and after a refusal,
+    /// closed on a fresh new-client form.
+    fn advanced_open(&self) -> bool {
+        self.client.is_some() || self.errors.any() || self.l.error.is_some()
     }
 }
 
-async fn new_form(admin: Admin) -> HttpResponse {
+#[derive(serde::Deserialize)]
+struct NewQuery {
+    preset: Option<String>,
+}
+
+async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
     let l = Layout::new(&admin, "clients", "New client");
-    let form = ClientForm {
-        kind: "confidential".into(),
-        grant_types: vec![GrantType::ClientCredentials.as_str().into()],
-        metadata: "{}".into(),
-        ..ClientForm::default()
-    };
-    render(StatusCode::OK, &ClientPage::blank(l, form, FieldErrors::default()))
+    let preset = q.preset.as_deref().and_then(Preset::parse).unwrap_or(Preset::MachineToMachine);
+    render(StatusCode::OK, &ClientPage::blank(l, preset.form(), FieldErrors::default()))
 }
 
 fn form_again(mut page: ClientPage, failure: Failure) -> Page {
@@ -280,14 +472,72 @@ fn detail_page(admin: &Admin, loaded: ClientDetail, form: Option<ClientForm>) ->
         secrets,
         hooks,
         choices: GRANT_CHOICES,
+        presets: Preset::ALL,
+        pipeline: vec![],
+        quick: None,
     }
 }
 
+/// The client page with its effective pipeline and quick-start box; `test`
+/// is a test token just asked for.
+async fn full_page(
+    admin: &Admin,
+    id: String,
+    test: Option<Result<TestToken, String>>,
+) -> Result<ClientPage, ConsoleError> {
+    let loaded = load(admin, id.clone()).await?;
+    let (store, snapshots, cid) = (admin.state.store.clone(), admin.state.snapshots.clone(), id.clone());
+    let lanes = blocking(move || client_page::client_pipeline(&store, &snapshots, &cid)).await??.unwrap_or_default();
+    let store = admin.state.store.clone();
+    let audiences = blocking(move || client_page::client_audiences(&store, &id)).await??;
+    let c = &loaded.client;
+    let m2m = c.confidential && c.grant_types.contains(&GrantType::ClientCredentials);
+    let issuer = admin.state.issuer.clone();
+    let quick = QuickStart {
+        token_endpoint: format!("{issuer}{}", crate::web::routes::TOKEN),
+        discovery: format!("{issuer}{}", crate::web::routes::OPENID_CONFIGURATION),
+        issuer,
+        m2m,
+        audiences,
+        test,
+    };
+    let mut page = detail_page(admin, loaded, None);
+    page.pipeline = lanes.into_iter().map(LaneLinks::from).collect();
+    page.quick = Some(quick);
+    Ok(page)
+}
+
 async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
-    let loaded = load(&admin, id.into_inner()).await?;
-    let mut page = detail_page(&admin, loaded, None);
+    let mut page = full_page(&admin, id.into_inner(), None).await?;
     page.l = page.l.with_done(q.done.as_deref());
     Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(serde::Deserialize)]
+struct TestTokenForm {
+    #[serde(default)]
+    audience: String,
+}
+
+/// Issues a real client_credentials token for the client through the token
+/// service (its pipeline included), audited, and shows it decoded on the
+/// client's page; a refusal is shown there as the token endpoint worded it.
+async fn test_token(p: Posted<TestTokenForm>, id: web::Path<String>) -> Page {
+    let Posted { admin, form, .. } = p;
+    let id = id.into_inner();
+    let (state, actor, now, cid) = (admin.state.clone(), admin.actor(), admin.now(), id.clone());
+    let audience = form.audience.trim().to_owned();
+    let issued =
+        blocking(move || client_page::test_token(&state.store, &state.oauth.token, &actor, now, &cid, &audience))
+            .await?;
+    let test = match issued {
+        Ok(t) => Ok(t),
+        Err(client_page::TestTokenError::Refused(e)) => Err(format!("{}: {}", e.code.as_str(), e.description)),
+        Err(client_page::TestTokenError::Audit(e)) => return Err(ConsoleError::Action(e)),
+    };
+    let refused = test.is_err();
+    let page = full_page(&admin, id, Some(test)).await?;
+    Ok(render(if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, &page))
 }
 
 async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {

@@ -62,6 +62,11 @@ fn notice(key: &str) -> Option<&'static str> {
         "shadow-set" => "The candidate runs in shadow from the next token request.",
         "promoted" => "The candidate is now the live version.",
         "discarded" => "The candidate was discarded; the live version stays.",
+        "key-retired" => {
+            "Key retired: it signs nothing from now on (every node within a second), and stays published \
+                          until the tokens it signed expire."
+        }
+        "version-deleted" => "Version deleted.",
         _ => return None,
     })
 }

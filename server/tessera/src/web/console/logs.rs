@@ -1,10 +1,11 @@
 //! The audit log (who changed what, when; filterable) and the plugin run
 //! log (recent failures first, then every run).
 
+use super::names::Link;
 use super::{Admin, Layout, Page, Pager, blocking, filters, render};
 use crate::service::admin;
+use crate::service::admin::names::{AuditRow, RunRow};
 use crate::service::plugins;
-use crate::service::views::{AuditEventView, RunView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -33,7 +34,7 @@ struct AuditPage {
     actor: String,
     action: String,
     target: String,
-    events: Vec<AuditEventView>,
+    events: Vec<(AuditRow, Option<Link>)>,
     pager: Pager,
 }
 
@@ -46,9 +47,15 @@ async fn audit_log(admin: Admin, q: web::Query<AuditQuery>) -> Page {
     let (page, offset, limit) = Pager::window(q.page);
     let (actor, action, target) = (opt(&q.actor), opt(&q.action), opt(&q.target));
     let store = admin.state.store.clone();
-    let mut events = blocking(move || admin::audit_events(&store, actor, action, target, offset, limit)).await??;
-    let pager =
-        Pager::paginate(page, &mut events, &[("actor", &q.actor), ("action", &q.action), ("target", &q.target)]);
+    let mut rows = blocking(move || admin::audit_log(&store, actor, action, target, offset, limit)).await??;
+    let pager = Pager::paginate(page, &mut rows, &[("actor", &q.actor), ("action", &q.action), ("target", &q.target)]);
+    let events = rows
+        .into_iter()
+        .map(|r| {
+            let target = r.target.as_ref().map(Link::from);
+            (r, target)
+        })
+        .collect();
     let l = Layout::new(&admin, "audit", "Audit log");
     Ok(render(StatusCode::OK, &AuditPage { l, actor: q.actor, action: q.action, target: q.target, events, pager }))
 }
@@ -60,13 +67,32 @@ struct RunsQuery {
     page: Option<i64>,
 }
 
+/// A run with its plugin, binding and client as links.
+struct RunLinks {
+    row: RunRow,
+    plugin: Link,
+    binding: Link,
+    client: Link,
+}
+
+impl From<RunRow> for RunLinks {
+    fn from(row: RunRow) -> RunLinks {
+        RunLinks {
+            plugin: Link::from(&row.plugin),
+            binding: Link::from(&row.binding),
+            client: Link::from(&row.client),
+            row,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/runs.html")]
 struct RunsPage {
     l: Layout,
     binding: String,
-    failures: Vec<RunView>,
-    runs: Vec<RunView>,
+    failures: Vec<RunLinks>,
+    runs: Vec<RunLinks>,
     pager: Pager,
 }
 
@@ -79,5 +105,7 @@ async fn runs(admin: Admin, q: web::Query<RunsQuery>) -> Page {
         blocking(move || plugins::runs(&store, binding.as_deref(), page, offset, limit)).await??;
     let pager = Pager::paginate(page, &mut all, &[("binding", &q.binding)]);
     let l = Layout::new(&admin, "runs", "Plugin runs");
-    Ok(render(StatusCode::OK, &RunsPage { l, binding: q.binding, failures, runs: all, pager }))
+    let (failures, runs) =
+        (failures.into_iter().map(RunLinks::from).collect(), all.into_iter().map(RunLinks::from).collect());
+    Ok(render(StatusCode::OK, &RunsPage { l, binding: q.binding, failures, runs, pager }))
 }

@@ -12,6 +12,7 @@ mod clients;
 mod dashboard;
 mod keys;
 mod logs;
+mod names;
 mod plugins;
 mod reference;
 mod shadow;

@@ -4,8 +4,8 @@
 //! context with the production host.
 
 use super::{
-    Admin, ConsoleError, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters, pretty,
-    render, render_form, see_other,
+    Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
+    pretty, render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
 use crate::service::plugins::{self as svc, PluginDetail};
@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::PLUGINS), web::post().to(upload))
         .route(paths::relative(paths::PLUGIN), web::get().to(show))
         .route(paths::relative(paths::PLUGIN_ROLLBACK), web::post().to(rollback))
+        .route(paths::relative(paths::PLUGIN_VERSION_DELETE), web::post().to(delete_version))
         .route(paths::relative(paths::PLUGIN_TEST), web::get().to(test_form))
         .route(paths::relative(paths::PLUGIN_TEST), web::post().to(test_run));
 }
@@ -203,6 +204,17 @@ async fn rollback(p: Posted<RollbackForm>, name: web::Path<String>) -> Page {
     let now = admin.now();
     blocking(move || svc::rollback(&store, &actor, now, &n, form.version)).await??;
     Ok(see_other(&paths::done(&paths::plugin(&name), "rolled-back")))
+}
+
+/// Deletes a version no binding uses; refused with the bindings named
+/// otherwise (`service::plugins::delete_version`).
+async fn delete_version(p: Posted<Empty>, path: web::Path<(String, i32)>) -> Page {
+    let admin = p.admin;
+    let (name, number) = path.into_inner();
+    let (store, actor, n) = (admin.state.store.clone(), admin.actor(), name.clone());
+    let now = admin.now();
+    blocking(move || svc::delete_version(&store, &actor, now, &n, number)).await??;
+    Ok(see_other(&paths::done(&paths::plugin(&name), "version-deleted")))
 }
 
 /// The test panel's choices and result.

@@ -9,7 +9,8 @@ use tessera_store::keys::{self, KeyState};
 use tessera_store::{Store, StoreError};
 
 /// Rotates every algorithm's keys (next becomes current, current retired,
-/// a new next) and records it; returns the report per algorithm.
+/// a new next) and records it in the same transaction; returns the report
+/// per algorithm.
 pub fn rotate_keys(
     store: &Store,
     master: &MasterKey,
@@ -17,10 +18,11 @@ pub fn rotate_keys(
     now: i64,
     retired_publish_secs: i64,
 ) -> Result<Vec<Value>, AdminError> {
-    let report = crate::keys::rotate(store, master, now, retired_publish_secs)
-        .map_err(|e| AdminError::Internal(e.to_string()))?;
-    store.tx(|conn| audit(conn, actor, now, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
-    Ok(report)
+    Ok(store.tx(|conn| {
+        let report = crate::keys::rotate(conn, master, now, retired_publish_secs)?;
+        audit(conn, actor, now, "keys.rotate", "signing-keys", json!({"rotated": report}))?;
+        Ok(report)
+    })?)
 }
 
 /// Every signing key, by algorithm, then current, next, retired, newest first.

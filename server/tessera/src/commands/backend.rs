@@ -273,13 +273,11 @@ impl Backend for Local<'_> {
     fn update(&self, kind: Kind, id: &str, patch: Value) -> anyhow::Result<Value> {
         let (store, master, now) = (&self.ctx.store, &*self.ctx.master, clock::now());
         match kind {
-            Kind::Users => to_value(users::patch_user(store, ACTOR, now, id, None, &patch).map_err(problem_error)?),
-            Kind::Clients => {
-                to_value(clients::patch_client(store, ACTOR, now, id, None, &patch).map_err(problem_error)?)
-            }
-            Kind::Apis => to_value(apis::patch_api(store, ACTOR, now, id, None, &patch).map_err(problem_error)?),
+            Kind::Users => to_value(users::patch_user(store, ACTOR, now, id, &patch).map_err(problem_error)?),
+            Kind::Clients => to_value(clients::patch_client(store, ACTOR, now, id, &patch).map_err(problem_error)?),
+            Kind::Apis => to_value(apis::patch_api(store, ACTOR, now, id, &patch).map_err(problem_error)?),
             Kind::Bindings => {
-                to_value(bindings::patch_binding(store, master, ACTOR, now, id, None, &patch).map_err(problem_error)?)
+                to_value(bindings::patch_binding(store, master, ACTOR, now, id, &patch).map_err(problem_error)?)
             }
         }
     }

@@ -443,3 +443,85 @@ pub fn recent(
         .select(ChainedEvent::as_select())
         .load(conn)?)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A well-chained run of `n` events, as the store writes them.
+    fn chain(n: i64) -> Vec<ChainedEvent> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let event = AuditEvent {
+                    id: format!("e{seq}"),
+                    at: 100 + seq,
+                    actor: "cli".into(),
+                    action: "user.create".into(),
+                    target: "u".into(),
+                    detail: "{}".into(),
+                };
+                let hash = entry_hash(&prev, &event);
+                let row =
+                    ChainedEvent { event, seq: Some(seq), prev_hash: Some(prev.clone()), hash: Some(hash.clone()) };
+                prev = hash;
+                row
+            })
+            .collect()
+    }
+
+    fn walk(head: ChainHead, rows: &[ChainedEvent], unchained: Option<AuditEvent>) -> ChainReport {
+        let mut check = ChainCheck::new(head);
+        for row in rows {
+            if check.link(row).is_break() {
+                break;
+            }
+        }
+        check.finish(unchained)
+    }
+
+    #[test]
+    fn the_walk_ends_at_the_head_read_first_so_later_appends_are_no_break() {
+        let rows = chain(5);
+        let head = ChainHead { seq: 3, hash: rows[2].hash.clone().unwrap() };
+        let mut check = ChainCheck::new(head.clone());
+        assert!(check.link(&rows[0]).is_continue());
+        assert!(check.link(&rows[1]).is_continue());
+        assert!(check.link(&rows[2]).is_break(), "the head is reached: no more events needed");
+        assert_eq!(check.finish(None), ChainReport::Intact { count: 3, head: head.hash });
+    }
+
+    #[test]
+    fn a_changed_field_breaks_its_own_link_and_the_walk_stops_there() {
+        let mut rows = chain(4);
+        rows[1].event.detail = r#"{"forged":true}"#.into();
+        let head = ChainHead { seq: 4, hash: rows[3].hash.clone().unwrap() };
+        let ChainReport::Broken(b) = walk(head, &rows, None) else { panic!("a changed entry must break the chain") };
+        assert_eq!((b.seq, b.entry), (2, Some(("e2".into(), 102))));
+        assert!(b.problem.contains("the entry was changed"), "{}", b.problem);
+    }
+
+    #[test]
+    fn a_gap_below_the_head_and_an_unchained_row_are_reported() {
+        let rows = chain(3);
+        let head = ChainHead { seq: 3, hash: rows[2].hash.clone().unwrap() };
+        let ChainReport::Broken(b) = walk(head.clone(), &[rows[0].clone(), rows[2].clone()], None) else {
+            panic!("a removed entry must break the chain")
+        };
+        assert_eq!(b.seq, 3);
+        assert!(b.problem.contains("entry 2 is missing"), "{}", b.problem);
+        let stray = AuditEvent {
+            id: "x".into(),
+            at: 1,
+            actor: "cli".into(),
+            action: "a".into(),
+            target: "t".into(),
+            detail: "{}".into(),
+        };
+        let ChainReport::Broken(b) = walk(head, &rows, Some(stray)) else {
+            panic!("an unchained row must be reported")
+        };
+        assert_eq!((b.seq, b.entry), (4, Some(("x".into(), 1))));
+    }
+}

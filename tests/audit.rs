@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// Runs raw SQL on the server's database, as an attacker with database
 /// access would, around the application.
-fn execute(server: &TestServer, sql: &str) {
+pub fn execute(server: &TestServer, sql: &str) {
     use diesel::{Connection, RunQueryDsl};
     let q = diesel::sql_query(sql);
     match &server.db.url {

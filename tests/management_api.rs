@@ -605,3 +605,51 @@ on_both_backends!(users_round_trip_with_write_only_passwords, |backend: Backend|
         assert!(actions.iter().any(|x| x == a), "{a} not audited as {actor}: {actions:?}");
     }
 });
+
+on_both_backends!(concurrent_changes_with_one_etag_let_exactly_one_through, |backend: Backend| async move {
+    const WRITERS: usize = 24;
+    let s = TestServer::start(backend);
+    let m = mgmt(&s, "read:users,write:users,read:audit").await;
+    let r = m.post(paths::USERS, json!({"username": "contended"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = paths::user(r.body["id"].as_str().unwrap());
+    let etag = m.get(&path).await.header("etag");
+
+    // Every writer read the same version; each changes it differently.
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..WRITERS {
+        let (http, url, token, etag) = (m.http.clone(), format!("{}{path}", m.base), m.token.clone(), etag.clone());
+        writers.spawn(async move {
+            let r = http
+                .patch(url)
+                .bearer_auth(token)
+                .header("if-match", etag)
+                .header("content-type", "application/merge-patch+json")
+                .body(json!({"metadata": {"writer": i}}).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (i, status, r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let mut won = Vec::new();
+    let mut refused = 0;
+    while let Some(done) = writers.join_next().await {
+        let (i, status, body) = done.unwrap();
+        match status {
+            200 => won.push(i),
+            412 => {
+                assert_eq!(body["type"], "urn:tessera:problem:precondition-failed", "{body}");
+                refused += 1;
+            }
+            other => panic!("writer {i}: {other} {body}"),
+        }
+    }
+    assert_eq!((won.len(), refused), (1, WRITERS - 1), "exactly one change applies: {won:?}");
+    let now = m.get(&path).await;
+    assert_eq!(now.body["metadata"]["writer"], json!(won[0]), "the winner's change is the one kept");
+    let updates =
+        m.get(&format!("{}?action=user.update&target={}", paths::AUDIT_EVENTS, now.body["id"].as_str().unwrap())).await;
+    assert_eq!(updates.body["items"].as_array().map(Vec::len), Some(1), "one change, one audit event");
+});

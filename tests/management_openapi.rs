@@ -403,6 +403,8 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     assert!(r.body["next_cursor"].is_string());
     let ep: HashMap<&str, String> = HashMap::from([("id", r.body["items"][0]["id"].as_str().unwrap().to_owned())]);
     assert_eq!(c.call("get", "/api/v1/audit-events/{id}", &ep, t, none).await.status, 200);
+    let r = c.call("get", "/api/v1/audit-chain", &none_p, t, none).await;
+    assert_eq!((r.status, r.body["unchained"].is_null()), (200, true), "{}", r.raw);
 
     // The error paths of every operation. Path parameters get live values.
     let live = |template: &str| -> HashMap<&'static str, String> {
@@ -623,4 +625,40 @@ on_both_backends!(audit_events_page_newest_first_without_repeats, |backend: Back
     assert_eq!(oldest.iter().rev().cloned().collect::<Vec<_>>(), ids, "oldest first is the reverse");
     let r = c.call("get", "/api/v1/audit-events?since=4102444800", &none_p, t, none).await;
     assert_eq!(r.body["items"].as_array().map(Vec::len), Some(0), "nothing after 2100");
+
+    // Chain order: every event by seq, each linked to the one before, ending at the chain's head.
+    let mut chain: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = "/api/v1/audit-events?order=chain&limit=2".to_owned();
+        if let Some(cur) = cursor.take() {
+            q.push_str(&format!("&cursor={cur}"));
+        }
+        let r = c.call("get", &q, &none_p, t, none).await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        chain.extend(r.body["items"].as_array().unwrap().iter().cloned());
+        match r.body["next_cursor"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    assert!(chain.len() >= 5, "{chain:?}");
+    let seqs: Vec<i64> = chain.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=chain.len() as i64).collect::<Vec<_>>());
+    assert_eq!(chain[0]["prev_hash"], "0".repeat(64));
+    assert!(chain.windows(2).all(|w| w[1]["prev_hash"] == w[0]["hash"]), "each links to the one before it");
+    let head = c.call("get", "/api/v1/audit-chain", &none_p, t, none).await;
+    let last = chain.last().unwrap();
+    assert_eq!((head.body["seq"].clone(), head.body["hash"].clone()), (last["seq"].clone(), last["hash"].clone()));
+    let r = c.call("get", "/api/v1/audit-events?order=chain&action=api.", &none_p, t, none).await;
+    assert_eq!((r.status, r.problem_type()), (400, "urn:tessera:problem:invalid-field"), "{}", r.raw);
+    let time_cursor = format!("/api/v1/audit-events?order=chain&cursor={}", ids_cursor(&c, t).await);
+    let r = c.call("get", &time_cursor, &none_p, t, none).await;
+    assert_eq!(r.status, 400, "a time-order cursor is not a chain cursor: {}", r.raw);
 });
+
+/// A `next_cursor` of the time-ordered audit list.
+async fn ids_cursor(c: &Checker, t: Option<&str>) -> String {
+    let r = c.call("get", "/api/v1/audit-events?limit=1", &HashMap::new(), t, none).await;
+    r.body["next_cursor"].as_str().unwrap().to_owned()
+}

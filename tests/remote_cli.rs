@@ -269,6 +269,7 @@ fn credentials_scopes_and_local_only_commands_are_refused_clearly() {
         (&["admin", "create", "--username", "x", "--password", "y"], "write:admins"),
         (&["admin", "list"], "read:admins"),
         (&["audit", "export"], "read:audit"),
+        (&["audit", "verify"], "read:audit"),
         (&["binding", "runs"], "read:runs"),
     ] {
         let err = r.fails(cmd);
@@ -276,8 +277,6 @@ fn credentials_scopes_and_local_only_commands_are_refused_clearly() {
     }
     let err = r.fails(&["admin", "password", "--username", "x", "--password", "y"]);
     assert!(err.contains("read:admins") && err.contains("HTTP 403"), "{err}");
-    let err = r.fails(&["audit", "verify"]);
-    assert!(err.contains("only on the server's own machine"), "{err}");
 
     // The CLI config: server and credentials from a file, refused while others may read its secret.
     let dir = tempfile::tempdir().unwrap();
@@ -404,24 +403,86 @@ on_both_backends!(keys_admins_audit_and_runs_answer_as_the_local_ones, |backend:
     );
     assert!(r.json(&["binding", "runs", "--binding", "no-such-binding"])["runs"].as_array().unwrap().is_empty());
 
-    // Audit export: the same events and fields, oldest first, without the chain links.
+    // Audit export: the very lines the server's machine writes, chain links included, in chain order.
     let lines = |text: &str| -> Vec<Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
-    let remote = lines(&r.run(&["audit", "export"]));
-    let local = lines(&s.cli(&["audit", "export"]));
+    let remote_text = r.run(&["audit", "export"]);
+    assert_eq!(remote_text, s.cli(&["audit", "export"]));
+    let remote = lines(&remote_text);
     assert!(remote.len() > 5);
-    let ids = |v: &[Value]| -> BTreeSet<String> { v.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect() };
-    assert_eq!(ids(&remote), ids(&local));
-    let mut chained = keys(&remote[0]);
-    chained.extend(["seq", "prev_hash", "hash"].map(String::from));
-    assert_eq!(chained, keys(&local[0]));
-    assert!(remote.windows(2).all(|w| w[0]["at"].as_i64() <= w[1]["at"].as_i64()), "oldest first");
+    assert!(["seq", "prev_hash", "hash"].iter().all(|k| keys(&remote[0]).contains(*k)), "{}", remote[0]);
+    assert!(remote.windows(2).all(|w| w[0]["seq"].as_i64().unwrap() + 1 == w[1]["seq"].as_i64().unwrap()));
+    assert!(remote.windows(2).all(|w| w[1]["prev_hash"] == w[0]["hash"]), "each links to the one before it");
     let actions: BTreeSet<_> = remote.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(["keys.retire", "admin.delete", "admin.password"].iter().all(|a| actions.contains(a)), "{actions:?}");
     assert!(remote.iter().any(|e| e["actor"].as_str().is_some_and(|a| a.contains(&r.client_id))));
+    let today = &remote[0]["time"].as_str().unwrap()[..10];
+    assert_eq!(
+        r.run(&["audit", "export", "--since", today, "--until", today]),
+        s.cli(&["audit", "export", "--since", today, "--until", today])
+    );
     assert!(r.run(&["audit", "export", "--until", "2000-01-01"]).is_empty());
     assert!(r.run(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]).is_empty());
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("audit.jsonl");
     r.run(&["audit", "export", "--out", path(&file)]);
     assert_eq!(lines(&std::fs::read_to_string(&file).unwrap()).len(), remote.len());
+});
+
+on_both_backends!(remote_audit_verify_walks_the_chain_as_the_local_one, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let r = RemoteCli::new(&s, "read:audit,write:users");
+    for name in ["ann", "bob", "cy"] {
+        r.run(&["user", "create", "--username", name, "--password", "a long enough password"]);
+    }
+    let both = |args: &[&str]| -> (Output, Output) { (r.output(args, None), s.cli_output(args, None)) };
+
+    let (remote, local) = both(&["audit", "verify", "--json"]);
+    assert!(remote.status.success(), "{}", String::from_utf8_lossy(&remote.stderr));
+    assert_eq!(String::from_utf8_lossy(&remote.stdout), String::from_utf8_lossy(&local.stdout));
+    let ok: Value = serde_json::from_slice(&remote.stdout).unwrap();
+    assert_eq!((ok["ok"].clone(), ok["count"].as_i64().is_some_and(|n| n >= 3)), (Value::Bool(true), true), "{ok}");
+    assert!(r.run(&["audit", "verify"]).starts_with("audit log OK: "));
+
+    // One row changed behind the application's back: the same entry, message and exit status as locally.
+    let events: Vec<Value> = r.run(&["audit", "export"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let victim = &events[events.len() - 2];
+    crate::audit::execute(
+        &s,
+        &format!("UPDATE audit_events SET actor = 'someone-else' WHERE id = '{}'", victim["id"].as_str().unwrap()),
+    );
+    for args in [&["audit", "verify"][..], &["audit", "verify", "--json"]] {
+        let (remote, local) = both(args);
+        assert_eq!((remote.status.code(), local.status.code()), (Some(1), Some(1)), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&remote.stdout), String::from_utf8_lossy(&local.stdout), "{args:?}");
+        assert!(String::from_utf8_lossy(&remote.stderr).contains("broken at entry"), "{args:?}");
+    }
+    let report: Value = serde_json::from_slice(&r.output(&["audit", "verify", "--json"], None).stdout).unwrap();
+    assert_eq!(
+        (report["ok"].clone(), report["seq"].clone(), report["id"].clone()),
+        (Value::Bool(false), victim["seq"].clone(), victim["id"].clone())
+    );
+    assert!(report["problem"].as_str().unwrap().contains("the entry was changed"), "{report}");
+
+    // A row inserted around the application is outside the chain: reported after an intact walk.
+    crate::audit::execute(
+        &s,
+        &format!(
+            "UPDATE audit_events SET actor = '{}' WHERE id = '{}'",
+            victim["actor"].as_str().unwrap(),
+            victim["id"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(r.json(&["audit", "verify"])["ok"], true);
+    crate::audit::execute(
+        &s,
+        "INSERT INTO audit_events (id, at, actor, action, target, detail) VALUES ('forged', 1, 'cli', 'user.create', 'u', '{}')",
+    );
+    // (Remotely only: the local CLI migrates on opening, which chains such rows.)
+    let remote = r.output(&["audit", "verify", "--json"], None);
+    assert_eq!(remote.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&remote.stdout).unwrap();
+    assert_eq!(
+        (report["id"].as_str(), report["seq"].as_i64()),
+        (Some("forged"), Some(ok["count"].as_i64().unwrap() + 1))
+    );
 });

@@ -31,7 +31,8 @@
 //! Changing an event's fields breaks its own hash; recomputing that hash
 //! breaks the next event's `prev_hash`; removing an event leaves a gap in
 //! `seq` and a `prev_hash` that points nowhere; removing events at the end
-//! disagrees with the chain head. [`verify`] finds the first such link. Who
+//! disagrees with the chain head. [`ChainCheck`] finds the first such link,
+//! over this database ([`verify`]) or events read from a server. Who
 //! can rewrite the whole database can rewrite the whole chain too: an
 //! exported hash kept elsewhere anchors it.
 //!
@@ -46,6 +47,7 @@ use crate::schema::{audit_chain, audit_events};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
+use std::ops::ControlFlow;
 
 /// One audit event.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -200,59 +202,119 @@ pub enum ChainReport {
     Broken(BrokenLink),
 }
 
-/// Walks the whole chain in order and reports the first broken link.
-/// Appends running meanwhile are not a break: the walk stops at the head it
-/// read first (a row at or below it is committed with that head).
-pub fn verify(conn: &mut DbConn) -> Result<ChainReport, StoreError> {
-    let (head_seq, head_hash) = audit_chain::table
+/// Where the chain ends, as its head row (`audit_chain`) records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last `seq` (0: no events yet).
+    pub seq: i64,
+    /// The last event's hash ([`GENESIS`] when there is none).
+    pub hash: String,
+}
+
+/// The chain head now; a missing head row is `Corrupt`.
+pub fn head(conn: &mut DbConn) -> Result<ChainHead, StoreError> {
+    let (seq, hash) = audit_chain::table
         .find(HEAD)
         .select((audit_chain::seq, audit_chain::hash))
         .first::<(i64, String)>(conn)
         .optional()?
         .ok_or_else(|| StoreError::Corrupt("the audit chain head (table audit_chain) is missing".into()))?;
-    let mut expected_seq = 1;
-    let mut prev = GENESIS.to_owned();
-    while expected_seq <= head_seq {
-        let page: Vec<ChainedEvent> = audit_events::table
-            .filter(audit_events::seq.ge(expected_seq).and(audit_events::seq.le(head_seq)))
-            .order(audit_events::seq.asc())
-            .limit(PAGE)
-            .select(ChainedEvent::as_select())
-            .load(conn)?;
-        if page.is_empty() {
-            break;
-        }
-        for row in page {
-            if let Some(problem) = check_link(&row, expected_seq, &prev) {
-                let seq = row.seq.unwrap_or(expected_seq);
-                return Ok(ChainReport::Broken(BrokenLink { seq, entry: Some((row.event.id, row.event.at)), problem }));
-            }
-            prev = row.hash.unwrap_or_default();
-            expected_seq += 1;
-        }
-    }
-    if expected_seq <= head_seq || prev != head_hash {
-        let problem = format!(
-            "the chain head says {head_seq} entries ending in hash {head_hash}, but the entries end at {} \
-             (entries at the end were removed, or the head was changed)",
-            expected_seq - 1
-        );
-        return Ok(ChainReport::Broken(BrokenLink { seq: expected_seq, entry: None, problem }));
-    }
-    let stray: Option<AuditEvent> = audit_events::table
+    Ok(ChainHead { seq, hash })
+}
+
+/// The oldest event outside the chain (no `seq` or no hashes), if any, as
+/// stored: a row inserted around the application, which
+/// [`ChainCheck::finish`] reports.
+pub fn first_unchained(conn: &mut DbConn) -> Result<Option<ChainedEvent>, StoreError> {
+    Ok(audit_events::table
         .filter(audit_events::seq.is_null().or(audit_events::hash.is_null()).or(audit_events::prev_hash.is_null()))
         .order((audit_events::at.asc(), audit_events::id.asc()))
-        .select(AuditEvent::as_select())
+        .select(ChainedEvent::as_select())
         .first(conn)
-        .optional()?;
-    if let Some(e) = stray {
-        return Ok(ChainReport::Broken(BrokenLink {
-            seq: head_seq + 1,
-            entry: Some((e.id, e.at)),
-            problem: "this entry is not in the chain (no seq or hash): it was inserted around the application".into(),
-        }));
+        .optional()?)
+}
+
+/// The verification of the chain, as a pure walk over the events' fields:
+/// fed the events in `seq` order after the head was read, it finds the
+/// first broken link. It does no I/O, so `tessera audit verify` runs the
+/// very same checks on this machine ([`verify`]) and against a server's
+/// management API (which serves the same fields).
+#[derive(Debug, Clone)]
+pub struct ChainCheck {
+    head: ChainHead,
+    next_seq: i64,
+    prev: String,
+    broken: Option<BrokenLink>,
+}
+
+impl ChainCheck {
+    /// A walk that ends at `head` (read before the first event): events
+    /// appended meanwhile lie beyond it and are not a break.
+    pub fn new(head: ChainHead) -> ChainCheck {
+        ChainCheck { head, next_seq: 1, prev: GENESIS.to_owned(), broken: None }
     }
-    Ok(ChainReport::Intact { count: head_seq, head: head_hash })
+
+    /// Checks the next event in `seq` order. `Break` once the walk needs
+    /// no more events (a link broke, or the head is reached): the caller
+    /// stops reading then.
+    pub fn link(&mut self, row: &ChainedEvent) -> ControlFlow<()> {
+        if self.broken.is_some() || self.next_seq > self.head.seq || row.seq.is_some_and(|s| s > self.head.seq) {
+            return ControlFlow::Break(());
+        }
+        if let Some(problem) = check_link(row, self.next_seq, &self.prev) {
+            let seq = row.seq.unwrap_or(self.next_seq);
+            self.broken = Some(BrokenLink { seq, entry: Some((row.event.id.clone(), row.event.at)), problem });
+            return ControlFlow::Break(());
+        }
+        self.prev = row.hash.clone().unwrap_or_default();
+        self.next_seq += 1;
+        if self.next_seq > self.head.seq { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }
+
+    /// The verdict once the events are read: the first broken link, else
+    /// a chain that ends short of its head, else `unchained` (the oldest
+    /// event outside the chain, [`first_unchained`]), else intact.
+    pub fn finish(self, unchained: Option<AuditEvent>) -> ChainReport {
+        if let Some(b) = self.broken {
+            return ChainReport::Broken(b);
+        }
+        let ChainHead { seq: head_seq, hash: head_hash } = self.head;
+        if self.next_seq <= head_seq || self.prev != head_hash {
+            let problem = format!(
+                "the chain head says {head_seq} entries ending in hash {head_hash}, but the entries end at {} \
+                 (entries at the end were removed, or the head was changed)",
+                self.next_seq - 1
+            );
+            return ChainReport::Broken(BrokenLink { seq: self.next_seq, entry: None, problem });
+        }
+        if let Some(e) = unchained {
+            return ChainReport::Broken(BrokenLink {
+                seq: head_seq + 1,
+                entry: Some((e.id, e.at)),
+                problem: "this entry is not in the chain (no seq or hash): it was inserted around the application"
+                    .into(),
+            });
+        }
+        ChainReport::Intact { count: head_seq, head: head_hash }
+    }
+}
+
+/// Walks the whole chain in order and reports the first broken link
+/// ([`ChainCheck`] over this database's events).
+pub fn verify(conn: &mut DbConn) -> Result<ChainReport, StoreError> {
+    let mut check = ChainCheck::new(head(conn)?);
+    let mut after_seq = 0;
+    'walk: loop {
+        let page = chained(conn, None, None, after_seq, PAGE)?;
+        let Some(last_seq) = page.last().and_then(|r| r.seq) else { break };
+        after_seq = last_seq;
+        for row in &page {
+            if check.link(row).is_break() {
+                break 'walk;
+            }
+        }
+    }
+    Ok(check.finish(first_unchained(conn)?.map(|r| r.event)))
 }
 
 /// Why `row` is not the link expected at `seq` after `prev`, if it is not.
@@ -308,9 +370,9 @@ pub struct AuditFilter {
     /// The target id exactly.
     pub target: Option<String>,
 }
-/// The event with this id, if any.
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<AuditEvent>, StoreError> {
-    Ok(audit_events::table.find(id).select(AuditEvent::as_select()).first(conn).optional()?)
+/// The event with this id, with its links, if any.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<ChainedEvent>, StoreError> {
+    Ok(audit_events::table.find(id).select(ChainedEvent::as_select()).first(conn).optional()?)
 }
 
 /// One page of a keyset listing: events matching `filter` with
@@ -326,7 +388,7 @@ pub fn page(
     oldest_first: bool,
     after: Option<(i64, &str)>,
     limit: i64,
-) -> Result<Vec<AuditEvent>, StoreError> {
+) -> Result<Vec<ChainedEvent>, StoreError> {
     let mut q = filtered(filter);
     if let Some(s) = since {
         q = q.filter(audit_events::at.ge(s));
@@ -348,7 +410,7 @@ pub fn page(
     } else {
         q.order((audit_events::at.desc(), audit_events::id.desc()))
     };
-    Ok(q.limit(limit).select(AuditEvent::as_select()).load(conn)?)
+    Ok(q.limit(limit).select(ChainedEvent::as_select()).load(conn)?)
 }
 
 /// The events matching `filter`, unordered, as a boxed query.
@@ -368,11 +430,98 @@ fn filtered<'a>(filter: &AuditFilter) -> audit_events::BoxedQuery<'a, <DbConn as
 }
 
 /// The newest events matching `filter`, newest first.
-pub fn recent(conn: &mut DbConn, filter: &AuditFilter, offset: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+pub fn recent(
+    conn: &mut DbConn,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, StoreError> {
     let q = filtered(filter);
     Ok(q.order((audit_events::at.desc(), audit_events::id.desc()))
         .offset(offset)
         .limit(limit)
-        .select(AuditEvent::as_select())
+        .select(ChainedEvent::as_select())
         .load(conn)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A well-chained run of `n` events, as the store writes them.
+    fn chain(n: i64) -> Vec<ChainedEvent> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let event = AuditEvent {
+                    id: format!("e{seq}"),
+                    at: 100 + seq,
+                    actor: "cli".into(),
+                    action: "user.create".into(),
+                    target: "u".into(),
+                    detail: "{}".into(),
+                };
+                let hash = entry_hash(&prev, &event);
+                let row =
+                    ChainedEvent { event, seq: Some(seq), prev_hash: Some(prev.clone()), hash: Some(hash.clone()) };
+                prev = hash;
+                row
+            })
+            .collect()
+    }
+
+    fn walk(head: ChainHead, rows: &[ChainedEvent], unchained: Option<AuditEvent>) -> ChainReport {
+        let mut check = ChainCheck::new(head);
+        for row in rows {
+            if check.link(row).is_break() {
+                break;
+            }
+        }
+        check.finish(unchained)
+    }
+
+    #[test]
+    fn the_walk_ends_at_the_head_read_first_so_later_appends_are_no_break() {
+        let rows = chain(5);
+        let head = ChainHead { seq: 3, hash: rows[2].hash.clone().unwrap() };
+        let mut check = ChainCheck::new(head.clone());
+        assert!(check.link(&rows[0]).is_continue());
+        assert!(check.link(&rows[1]).is_continue());
+        assert!(check.link(&rows[2]).is_break(), "the head is reached: no more events needed");
+        assert_eq!(check.finish(None), ChainReport::Intact { count: 3, head: head.hash });
+    }
+
+    #[test]
+    fn a_changed_field_breaks_its_own_link_and_the_walk_stops_there() {
+        let mut rows = chain(4);
+        rows[1].event.detail = r#"{"forged":true}"#.into();
+        let head = ChainHead { seq: 4, hash: rows[3].hash.clone().unwrap() };
+        let ChainReport::Broken(b) = walk(head, &rows, None) else { panic!("a changed entry must break the chain") };
+        assert_eq!((b.seq, b.entry), (2, Some(("e2".into(), 102))));
+        assert!(b.problem.contains("the entry was changed"), "{}", b.problem);
+    }
+
+    #[test]
+    fn a_gap_below_the_head_and_an_unchained_row_are_reported() {
+        let rows = chain(3);
+        let head = ChainHead { seq: 3, hash: rows[2].hash.clone().unwrap() };
+        let ChainReport::Broken(b) = walk(head.clone(), &[rows[0].clone(), rows[2].clone()], None) else {
+            panic!("a removed entry must break the chain")
+        };
+        assert_eq!(b.seq, 3);
+        assert!(b.problem.contains("entry 2 is missing"), "{}", b.problem);
+        let stray = AuditEvent {
+            id: "x".into(),
+            at: 1,
+            actor: "cli".into(),
+            action: "a".into(),
+            target: "t".into(),
+            detail: "{}".into(),
+        };
+        let ChainReport::Broken(b) = walk(head, &rows, Some(stray)) else {
+            panic!("an unchained row must be reported")
+        };
+        assert_eq!((b.seq, b.entry), (4, Some(("x".into(), 1))));
+    }
 }

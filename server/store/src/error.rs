@@ -9,6 +9,10 @@ pub enum StoreError {
     /// A uniqueness rule was violated (e.g. the username is taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The row is not the version the caller's change was made against
+    /// (a failed precondition, `row_lock`): it changed since it was read.
+    #[error("changed since it was read: {0}")]
+    Stale(String),
     /// The database cannot be reached or the pool is exhausted: retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -220,7 +220,10 @@ fn apis_and_audit(db: &Db) {
         10,
     )
     .unwrap();
-    assert_eq!(clients_only.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["client.delete", "client.create"]);
+    assert_eq!(
+        clients_only.iter().map(|e| e.event.action.as_str()).collect::<Vec<_>>(),
+        ["client.delete", "client.create"]
+    );
 }
 
 /// Issue #17 item 3: a version keeps who signed it and the signature; an
@@ -715,13 +718,13 @@ fn audit_events_page_by_keyset(db: &Db) {
         audit::record(&mut c, &audit_event(id, at, "{}")).unwrap();
     }
     let all = audit::AuditFilter::default();
-    let ids = |events: Vec<audit::AuditEvent>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let ids = |events: Vec<audit::ChainedEvent>| events.into_iter().map(|e| e.event.id).collect::<Vec<_>>();
     assert_eq!(ids(audit::page(&mut c, &all, None, None, false, None, 2).unwrap()), ["e5", "e4"]);
     assert_eq!(ids(audit::page(&mut c, &all, None, None, false, Some((30, "e4")), 2).unwrap()), ["e3", "e2"]);
     assert_eq!(ids(audit::page(&mut c, &all, None, None, false, Some((10, "e2")), 2).unwrap()), ["e1"]);
     assert_eq!(ids(audit::page(&mut c, &all, None, None, true, Some((10, "e2")), 2).unwrap()), ["e3", "e4"]);
     assert_eq!(ids(audit::page(&mut c, &all, Some(20), Some(30), false, None, 9).unwrap()), ["e3"]);
-    assert_eq!(audit::find(&mut c, "e3").unwrap().map(|e| e.at), Some(20));
+    assert_eq!(audit::find(&mut c, "e3").unwrap().map(|e| e.event.at), Some(20));
     assert!(audit::find(&mut c, "nope").unwrap().is_none());
 }
 

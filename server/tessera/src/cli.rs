@@ -158,14 +158,14 @@ pub struct MgmtClientCreateArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the chain in order: OK with the count, or the first broken link (exit status 1)
-    /// (on the server's machine only: the management API's events carry no chain links).
+    /// (with --server: over the events the management API serves, checked on this machine).
     Verify {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Write the events as JSON lines, one per event with its hashes, in chain order
-    /// (with --server: oldest first, without `seq`, `prev_hash` and `hash`).
+    /// (the same lines with --server).
     Export(AuditExportArgs),
 }
 

@@ -173,18 +173,20 @@ fn to_store(e: KeyError) -> StoreError {
 }
 
 /// One rotation step per algorithm: current -> retired, next -> current, and a
-/// new next. Retired keys older than `retired_publish_secs` are deleted.
-pub fn rotate(store: &Store, master: &MasterKey, now: i64, retired_publish_secs: i64) -> Result<Vec<Value>, KeyError> {
-    store
-        .tx(|conn| {
-            let mut report = Vec::new();
-            for alg in SigningAlg::ASYMMETRIC {
-                report.push(rotate_alg(conn, master, alg, now)?);
-            }
-            repo::purge_retired(conn, now - retired_publish_secs)?;
-            Ok(report)
-        })
-        .map_err(KeyError::from)
+/// new next. Retired keys older than `retired_publish_secs` are deleted. In
+/// the caller's transaction, so the audit event of the rotation commits with it.
+pub fn rotate(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    now: i64,
+    retired_publish_secs: i64,
+) -> Result<Vec<Value>, StoreError> {
+    let mut report = Vec::new();
+    for alg in SigningAlg::ASYMMETRIC {
+        report.push(rotate_alg(conn, master, alg, now)?);
+    }
+    repo::purge_retired(conn, now - retired_publish_secs)?;
+    Ok(report)
 }
 
 /// One rotation step of `alg` in the caller's transaction: its current
@@ -727,14 +729,14 @@ mod tests {
             assert!(Arc::ptr_eq(&first, &ring.signer(alg).unwrap()), "{alg}");
         }
         let before: Vec<_> = SigningAlg::ASYMMETRIC.iter().map(|a| ring.signer(*a).unwrap()).collect();
-        rotate(&store, &master, 1_000_001, 3_600).unwrap();
+        store.tx(|c| rotate(c, &master, 1_000_001, 3_600)).unwrap();
         for (alg, old) in SigningAlg::ASYMMETRIC.into_iter().zip(before) {
             let new = ring.signer(alg).unwrap();
             assert_ne!(new.kid, old.kid, "{alg}");
             assert!(Arc::ptr_eq(&new, &ring.signer(alg).unwrap()), "{alg}");
         }
         // The cache keeps the current keys only, however often keys rotate.
-        rotate(&store, &master, 1_000_002, 3_600).unwrap();
+        store.tx(|c| rotate(c, &master, 1_000_002, 3_600)).unwrap();
         for alg in SigningAlg::ASYMMETRIC {
             ring.signer(alg).unwrap();
         }

@@ -132,7 +132,7 @@ fn run(command: Command, config: Config, otlp: Option<Otlp>) -> anyhow::Result<(
         Command::Export(a) => commands::export::export(&Local::new(&ctx), a),
         Command::Apply(a) => commands::apply::apply(&Local::new(&ctx), a),
         Command::Admin(c) => commands::admin::admin(&Local::new(&ctx), c),
-        Command::Audit(cli::AuditCommand::Verify { json }) => commands::audit::verify(&ctx, json),
+        Command::Audit(cli::AuditCommand::Verify { json }) => commands::audit::verify(&Local::new(&ctx), json),
         Command::Audit(cli::AuditCommand::Export(a)) => commands::audit::export(&Local::new(&ctx), a),
         Command::MgmtClient(c) => commands::mgmt::mgmt_client(&ctx, c),
     };

@@ -1,25 +1,30 @@
 //! `audit verify` and `audit export`: read the audit log's hash chain
-//! (server/store/src/audit.rs documents it) for an auditor. Both only read.
-//! `export` is written against [`Backend`] (with `--server` it pages
-//! `/api/v1/audit-events`, whose events carry no chain links); `verify`
-//! walks the chain in this machine's database.
+//! (server/store/src/audit.rs documents it) for an auditor. Both only read,
+//! and both are written against [`Backend`]: on this machine they read the
+//! database, with `--server` they page `/api/v1/audit-events?order=chain`
+//! (after `/api/v1/audit-chain`, the head). Either way `verify` runs the
+//! same [`ChainCheck`] on the events here, and `export` writes the same
+//! lines.
 
-use super::Context;
 use super::backend::{Backend, rfc3339};
 use crate::cli::AuditExportArgs;
 use anyhow::{Context as _, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::os::unix::fs::OpenOptionsExt;
-use tessera_store::audit::{self, ChainReport};
+use tessera_store::audit::{ChainCheck, ChainReport, ChainedEvent};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Prints the verdict; a broken chain is an error (exit status 1) after the
-/// report is printed on standard output.
-pub fn verify(ctx: &Context, json_flag: bool) -> anyhow::Result<()> {
-    let report = audit::verify(&mut *ctx.store.conn()?).context("cannot read the audit log")?;
-    match report {
+/// Walks the chain from the start to the head read first and prints the
+/// verdict; a broken chain is an error (exit status 1) after the report is
+/// printed on standard output.
+pub fn verify(b: &dyn Backend, json_flag: bool) -> anyhow::Result<()> {
+    let (head, unchained) = b.audit_head().context("cannot read the audit log")?;
+    let mut check = ChainCheck::new(head);
+    b.audit_chain(None, None, &mut |row| Ok(check.link(&row))).context("cannot read the audit log")?;
+    match check.finish(unchained) {
         ChainReport::Intact { count, head } => {
             super::output(
                 json_flag,
@@ -45,6 +50,25 @@ pub fn verify(ctx: &Context, json_flag: bool) -> anyhow::Result<()> {
     }
 }
 
+/// An event as `audit export` prints it: its place in the chain, the
+/// fields its hash covers (`detail` as the stored text), its time in RFC
+/// 3339, and both hashes.
+fn export_line(row: &ChainedEvent) -> Value {
+    let e = &row.event;
+    json!({
+        "seq": row.seq,
+        "id": e.id,
+        "at": e.at,
+        "time": rfc3339(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "target": e.target,
+        "detail": e.detail,
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    })
+}
+
 /// A `--since`/`--until` value as Unix seconds: the first second it covers,
 /// and the first second after it (a UTC day covers the whole day).
 fn parse_date(flag: &str, s: &str) -> anyhow::Result<(i64, i64)> {
@@ -59,9 +83,8 @@ fn parse_date(flag: &str, s: &str) -> anyhow::Result<(i64, i64)> {
     Ok((start, start + 86_400))
 }
 
-/// Writes the events in range as JSON lines, oldest first, each with the
-/// fields its hash covers (`detail` as the stored text) and, on this
-/// machine, its place in the chain and both hashes.
+/// Writes the chained events in range as JSON lines in chain order
+/// ([`export_line`]), the same from this machine and from a server.
 pub fn export(b: &dyn Backend, args: AuditExportArgs) -> anyhow::Result<()> {
     let since = args.since.as_deref().map(|s| parse_date("--since", s)).transpose()?.map(|(first, _)| first);
     let before = args.until.as_deref().map(|s| parse_date("--until", s)).transpose()?.map(|(_, after)| after);
@@ -79,7 +102,10 @@ pub fn export(b: &dyn Backend, args: AuditExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::new(sink);
-    b.audit_events(since, before, &mut |line| writeln!(out, "{line}").context("cannot write the export"))?;
+    b.audit_chain(since, before, &mut |row| {
+        writeln!(out, "{}", export_line(&row)).context("cannot write the export")?;
+        Ok(ControlFlow::Continue(()))
+    })?;
     out.flush().context("cannot write the export")?;
     Ok(())
 }

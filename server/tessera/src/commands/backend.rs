@@ -15,11 +15,13 @@ use crate::service::views::AdminView;
 use crate::service::{admin, console, management, plugins as svc};
 use crate::web::api::problem::Problem;
 use crate::web::api::{apis, bindings, clients, users};
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
+use tessera_store::audit::{self, AuditEvent, ChainHead, ChainedEvent};
 
 /// The resources that are listed, read, created, patched and deleted alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,34 +126,21 @@ pub trait Backend {
     /// Sets an administrator's password by username and ends their
     /// sessions.
     fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()>;
-    /// The audit events at or after `since` and before `before` (Unix
-    /// seconds), oldest first, each as `audit export` prints it, handed to
-    /// `each` one by one (the log can be large). Locally each carries its
-    /// place in the hash chain (`seq`, `prev_hash`, `hash`); the API's
-    /// events do not.
-    fn audit_events(
+    /// Where the audit log's hash chain ends, and the oldest event outside
+    /// the chain, if any (`GET /api/v1/audit-chain`).
+    fn audit_head(&self) -> anyhow::Result<(ChainHead, Option<AuditEvent>)>;
+    /// The chained audit events at or after `since` and before `before`
+    /// (Unix seconds), in chain order (`seq`), handed to `each` one by one
+    /// (the log can be large) until it answers `Break`.
+    fn audit_chain(
         &self,
         since: Option<i64>,
         before: Option<i64>,
-        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+        each: &mut dyn FnMut(ChainedEvent) -> anyhow::Result<ControlFlow<()>>,
     ) -> anyhow::Result<()>;
     /// The newest `limit` plugin runs, of one binding if given, newest
     /// first, each as `binding runs` prints it.
     fn runs(&self, binding: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>>;
-}
-
-/// An audit event as `audit export` prints it: the fields its hash covers
-/// (`detail` as the stored text) and its time in RFC 3339.
-pub fn audit_line(id: &str, at: i64, actor: &str, action: &str, target: &str, detail: &str) -> Map<String, Value> {
-    let mut line = Map::new();
-    line.insert("id".into(), id.into());
-    line.insert("at".into(), at.into());
-    line.insert("time".into(), rfc3339(at).into());
-    line.insert("actor".into(), actor.into());
-    line.insert("action".into(), action.into());
-    line.insert("target".into(), target.into());
-    line.insert("detail".into(), detail.into());
-    line
 }
 
 /// Unix seconds as RFC 3339, or the number itself if out of range.
@@ -284,13 +273,11 @@ impl Backend for Local<'_> {
     fn update(&self, kind: Kind, id: &str, patch: Value) -> anyhow::Result<Value> {
         let (store, master, now) = (&self.ctx.store, &*self.ctx.master, clock::now());
         match kind {
-            Kind::Users => to_value(users::patch_user(store, ACTOR, now, id, None, &patch).map_err(problem_error)?),
-            Kind::Clients => {
-                to_value(clients::patch_client(store, ACTOR, now, id, None, &patch).map_err(problem_error)?)
-            }
-            Kind::Apis => to_value(apis::patch_api(store, ACTOR, now, id, None, &patch).map_err(problem_error)?),
+            Kind::Users => to_value(users::patch_user(store, ACTOR, now, id, &patch).map_err(problem_error)?),
+            Kind::Clients => to_value(clients::patch_client(store, ACTOR, now, id, &patch).map_err(problem_error)?),
+            Kind::Apis => to_value(apis::patch_api(store, ACTOR, now, id, &patch).map_err(problem_error)?),
             Kind::Bindings => {
-                to_value(bindings::patch_binding(store, master, ACTOR, now, id, None, &patch).map_err(problem_error)?)
+                to_value(bindings::patch_binding(store, master, ACTOR, now, id, &patch).map_err(problem_error)?)
             }
         }
     }
@@ -453,27 +440,28 @@ impl Backend for Local<'_> {
             .map_err(|e| problem_error(e.into()))
     }
 
-    fn audit_events(
+    fn audit_head(&self) -> anyhow::Result<(ChainHead, Option<AuditEvent>)> {
+        let mut conn = self.ctx.store.conn()?;
+        let head = audit::head(&mut conn)?;
+        Ok((head, audit::first_unchained(&mut conn)?.map(|r| r.event)))
+    }
+
+    fn audit_chain(
         &self,
         since: Option<i64>,
         before: Option<i64>,
-        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+        each: &mut dyn FnMut(ChainedEvent) -> anyhow::Result<ControlFlow<()>>,
     ) -> anyhow::Result<()> {
         let mut conn = self.ctx.store.conn()?;
         let mut after_seq = 0;
         loop {
-            let page = tessera_store::audit::chained(&mut conn, since, before, after_seq, AUDIT_PAGE)
-                .context("cannot read the audit log")?;
-            let Some(last) = page.last() else { return Ok(()) };
-            after_seq = last.seq.unwrap_or(after_seq);
+            let page = audit::chained(&mut conn, since, before, after_seq, AUDIT_PAGE)?;
+            let Some(last_seq) = page.last().and_then(|r| r.seq) else { return Ok(()) };
+            after_seq = last_seq;
             for row in page {
-                let e = row.event;
-                let mut line = Map::new();
-                line.insert("seq".into(), row.seq.into());
-                line.extend(audit_line(&e.id, e.at, &e.actor, &e.action, &e.target, &e.detail));
-                line.insert("prev_hash".into(), row.prev_hash.into());
-                line.insert("hash".into(), row.hash.into());
-                each(Value::Object(line))?;
+                if each(row)?.is_break() {
+                    return Ok(());
+                }
             }
         }
     }

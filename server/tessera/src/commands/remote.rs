@@ -5,7 +5,7 @@
 //! [`Backend`] over `/api/v1/`, reading the `ETag` of an item before it
 //! changes it (`If-Match`), so a concurrent change is refused, not lost.
 
-use super::backend::{Backend, Kind, Refused, Upload, audit_line};
+use super::backend::{Backend, Kind, Refused, Upload};
 use super::{admin, apply, audit, export, pipeline, resources};
 use crate::cli::Cli;
 use crate::cli::{AuditCommand, Command};
@@ -20,8 +20,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use tessera_store::audit::{AuditEvent, ChainHead, ChainedEvent};
 use zeroize::Zeroizing;
 
 /// Where the CLI finds a server and its credentials.
@@ -150,10 +152,7 @@ pub fn run(settings: RemoteSettings, command: Command) -> anyhow::Result<()> {
         Command::Keys(c) => admin::keys(&remote, c),
         Command::Admin(c) => admin::admin(&remote, c),
         Command::Audit(AuditCommand::Export(a)) => audit::export(&remote, a),
-        Command::Audit(AuditCommand::Verify { .. }) => Err(anyhow!(
-            "`tessera audit verify` works only on the server's own machine: it walks the audit log's hash chain, \
-             and the management API's events carry no chain links; run it there without --server"
-        )),
+        Command::Audit(AuditCommand::Verify { json }) => audit::verify(&remote, json),
         Command::MgmtClient(_) => local_only("mgmt-client"),
     }
 }
@@ -244,19 +243,20 @@ impl Remote {
         let mut items = Vec::new();
         self.each_item(collection, &[], usize::MAX, &mut |item| {
             items.push(item);
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })?;
         Ok(items)
     }
 
     /// Hands the first `max` items of a list to `each`, a page (of at most
-    /// 200) at a time, `query` added to every page's request.
+    /// 200) at a time, `query` added to every page's request, until `each`
+    /// answers `Break`.
     fn each_item(
         &self,
         collection: &str,
         query: &[(&str, String)],
         max: usize,
-        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+        each: &mut dyn FnMut(Value) -> anyhow::Result<ControlFlow<()>>,
     ) -> anyhow::Result<()> {
         let mut left = max;
         let mut cursor: Option<String> = None;
@@ -273,7 +273,9 @@ impl Remote {
             let page: Value = res.json().context("the server's answer is not JSON")?;
             for item in page["items"].as_array().cloned().unwrap_or_default().into_iter().take(left) {
                 left -= 1;
-                each(item)?;
+                if each(item)?.is_break() {
+                    return Ok(());
+                }
             }
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
@@ -282,6 +284,28 @@ impl Remote {
         }
         Ok(())
     }
+}
+
+/// An audit event of the management API (`AuditEventView`) with its place
+/// in the hash chain, as the store reads it on the server's machine.
+fn chained_event(e: &Value) -> anyhow::Result<ChainedEvent> {
+    let text = |f: &str| {
+        e[f].as_str().map(str::to_owned).ok_or_else(|| anyhow!("an audit event from the server without {f}: {e}"))
+    };
+    let link = |f: &str| e[f].as_str().map(str::to_owned);
+    Ok(ChainedEvent {
+        event: AuditEvent {
+            id: text("id")?,
+            at: e["at"].as_i64().ok_or_else(|| anyhow!("an audit event from the server without at: {e}"))?,
+            actor: text("actor")?,
+            action: text("action")?,
+            target: text("target")?,
+            detail: text("detail")?,
+        },
+        seq: e["seq"].as_i64(),
+        prev_hash: link("prev_hash"),
+        hash: link("hash"),
+    })
 }
 
 /// `collection/id`, the id percent-encoded as one path segment (RFC 3986
@@ -489,21 +513,27 @@ impl Backend for Remote {
         Ok(())
     }
 
-    fn audit_events(
+    fn audit_head(&self) -> anyhow::Result<(ChainHead, Option<AuditEvent>)> {
+        let (head, _) = self.get_json(paths::AUDIT_CHAIN)?;
+        let seq = head["seq"].as_i64().ok_or_else(|| anyhow!("the server's audit chain head has no seq"))?;
+        let hash = head["hash"].as_str().ok_or_else(|| anyhow!("the server's audit chain head has no hash"))?;
+        let unchained = match &head["unchained"] {
+            Value::Null => None,
+            e => Some(chained_event(e)?.event),
+        };
+        Ok((ChainHead { seq, hash: hash.to_owned() }, unchained))
+    }
+
+    fn audit_chain(
         &self,
         since: Option<i64>,
         before: Option<i64>,
-        each: &mut dyn FnMut(Value) -> anyhow::Result<()>,
+        each: &mut dyn FnMut(ChainedEvent) -> anyhow::Result<ControlFlow<()>>,
     ) -> anyhow::Result<()> {
-        let mut query = vec![("order", "oldest".to_owned())];
+        let mut query = vec![("order", "chain".to_owned())];
         query.extend(since.map(|s| ("since", s.to_string())));
         query.extend(before.map(|u| ("until", u.to_string())));
-        self.each_item(paths::AUDIT_EVENTS, &query, usize::MAX, &mut |e| {
-            let text = |f: &str| e[f].as_str().unwrap_or("").to_owned();
-            let at = e["at"].as_i64().unwrap_or(0);
-            let line = audit_line(&text("id"), at, &text("actor"), &text("action"), &text("target"), &text("detail"));
-            each(Value::Object(line))
-        })
+        self.each_item(paths::AUDIT_EVENTS, &query, usize::MAX, &mut |e| each(chained_event(&e)?))
     }
 
     fn runs(&self, binding: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>> {
@@ -514,7 +544,7 @@ impl Backend for Remote {
             runs.push(json!({"id": r["id"], "binding_id": r["binding_id"], "grant_type": r["grant_type"],
                 "client_id": r["client_id"], "at": r["at"], "duration_us": r["duration_us"], "outcome": r["outcome"],
                 "detail": r["detail"], "logs": r["logs"]}));
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })?;
         Ok(runs)
     }

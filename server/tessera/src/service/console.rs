@@ -8,6 +8,7 @@ pub use super::sign_in::SignInError;
 use super::sign_in::{Attempt, Checked, ThrottleSettings, check_password};
 use crate::clock::{self, SharedClock};
 use crate::passwords;
+use crate::service::db::Db;
 use crate::service::views::AdminView;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -115,14 +116,14 @@ pub fn list_admins(store: &Store) -> Result<Vec<AdminView>, StoreError> {
 }
 
 /// The administrator `id`, if they exist.
-pub fn find_admin(store: &Store, id: &str) -> Result<Option<AdminView>, StoreError> {
+pub fn find_admin(store: &impl Db, id: &str) -> Result<Option<AdminView>, StoreError> {
     Ok(admins::find(&mut *store.conn()?, id)?.map(AdminView::from))
 }
 
 /// Deletes the administrator `id` and ends their sessions, unless they are
 /// the last one (`Conflict`: the console would have nobody to sign in);
 /// recorded in the same transaction.
-pub fn delete_admin(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+pub fn delete_admin(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let admin = admins::delete_unless_last(conn, id)?;
         audit(conn, actor, now, "admin.delete", &admin.id, json!({"username": admin.username}))
@@ -133,7 +134,7 @@ pub fn delete_admin(store: &Store, actor: &str, now: i64, id: &str) -> Result<()
 /// Sets an administrator's password (`tessera admin password`); every
 /// session of theirs ends.
 pub fn reset_admin_password(
-    store: &Store,
+    store: &impl Db,
     actor: &str,
     now: i64,
     username: &str,

@@ -12,7 +12,8 @@ use crate::service::admin::{self, AdminError, ApiEdit, NewApi, NewClient};
 use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
 use crate::service::plugins::{self, BindingEntry, NewUpload};
 use crate::service::views::{
-    AdminView, ApiView, AuditEventView, ClientView, PluginVersionView, PluginView, RunView, SigningKeyView, UserView,
+    self, AdminView, ApiView, AuditChainView, AuditEventView, ClientView, PluginVersionView, PluginView, RunView,
+    SigningKeyView, UserView,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -158,8 +159,41 @@ pub fn audit_page(store: &Store, filter: &AuditFilter, range: &TimeRange) -> Res
         after.as_ref().map(|(at, id)| (*at, id.as_str())),
         i64::try_from(limit + 1).unwrap_or(i64::MAX),
     )?;
-    let page = keyset_page(rows, limit, |e| key(&[&e.at.to_string(), &e.id]));
+    let page = keyset_page(rows, limit, |r| key(&[&r.event.at.to_string(), &r.event.id]));
     Ok(Page { items: page.items.into_iter().map(AuditEventView::from).collect(), next_cursor: page.next_cursor })
+}
+
+/// A page of the audit log's hash chain in `seq` order (what `tessera
+/// audit verify --server` walks and `audit export --server` writes): only
+/// chained events, within `range`'s time bounds, after the cursor's `seq`.
+pub fn audit_chain_page(store: &Store, range: &TimeRange) -> Result<Page<AuditEventView>, AdminError> {
+    let limit = range.limit()?;
+    let after_seq = match cursor_key(range.cursor.as_deref())? {
+        None => 0,
+        Some(k) => k.parse::<i64>().map_err(|_| AdminError::Invalid {
+            field: "cursor",
+            message: "is not a cursor this API gave for order=chain".into(),
+        })?,
+    };
+    let rows = audit::chained(
+        &mut *store.conn()?,
+        range.since,
+        range.until,
+        after_seq,
+        i64::try_from(limit + 1).unwrap_or(i64::MAX),
+    )?;
+    let page = keyset_page(rows, limit, |e| e.seq.unwrap_or_default().to_string());
+    Ok(Page { items: views::all(page.items), next_cursor: page.next_cursor })
+}
+
+/// The audit chain's head and the oldest event outside the chain: where
+/// a verification of the chain ends, and what it reports after an intact
+/// walk.
+pub fn audit_chain_head(store: &Store) -> Result<AuditChainView, StoreError> {
+    let mut conn = store.conn()?;
+    let head = audit::head(&mut conn)?;
+    let unchained = audit::first_unchained(&mut conn)?;
+    Ok(AuditChainView { seq: head.seq, hash: head.hash, unchained: unchained.map(AuditEventView::from) })
 }
 
 /// One audit event, if it exists.

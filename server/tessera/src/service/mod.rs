@@ -5,11 +5,13 @@
 pub mod admin;
 pub mod client_page;
 pub mod console;
+pub mod db;
 pub mod management;
 pub mod metrics;
 pub mod oauth;
 pub mod pipeline;
 pub mod plugins;
+pub mod precondition;
 pub mod purge;
 pub mod rate_limit;
 pub mod run_log;

@@ -10,6 +10,7 @@ use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
 use crate::plugin_signatures::SignaturePolicy;
+use crate::service::db::Db;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -261,7 +262,7 @@ pub struct BindingChange {
 
 /// Applies a change to a binding.
 pub fn update_binding(
-    store: &Store,
+    store: &impl Db,
     master: &MasterKey,
     actor: &str,
     now: i64,
@@ -432,7 +433,7 @@ pub fn move_binding(
 }
 
 /// Deletes a binding.
-pub fn delete_binding(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+pub fn delete_binding(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         plugins::delete_binding(conn, id)?;
         audit(conn, actor, now, "binding.delete", id, json!({}))
@@ -738,7 +739,7 @@ pub fn binding_entries(store: &Store) -> Result<Vec<BindingEntry>, StoreError> {
 }
 
 /// One binding with its plugin name and version number, if it exists.
-pub fn binding_entry(store: &Store, id: &str) -> Result<Option<BindingEntry>, StoreError> {
+pub fn binding_entry(store: &impl Db, id: &str) -> Result<Option<BindingEntry>, StoreError> {
     let mut conn = store.conn()?;
     let conn = &mut *conn;
     let Some(b) = plugins::binding(conn, id)? else { return Ok(None) };

@@ -13,7 +13,7 @@ use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::GrantType;
 use tessera_store::admins::Admin;
 use tessera_store::apis::Api;
-use tessera_store::audit::AuditEvent;
+use tessera_store::audit::ChainedEvent;
 use tessera_store::clients::{Client, ClientSecret};
 use tessera_store::keys::{KeyState, SigningKey};
 use tessera_store::plugins::{Binding, FailurePolicy, Plugin, PluginRunRecord, Trigger, VersionInfo};
@@ -424,12 +424,47 @@ pub struct AuditEventView {
     pub target: String,
     /// JSON detail, as recorded.
     pub detail: String,
+    /// Its place in the audit log's hash chain, from 1 (server/store/src/audit.rs
+    /// documents the chain); null only on a row written around the
+    /// application, which `tessera audit verify` reports.
+    pub seq: Option<i64>,
+    /// The hash of the event before it in the chain (64 zeros for the first).
+    pub prev_hash: Option<String>,
+    /// Its own hash, over `prev_hash`, `id`, `at`, `actor`, `action`,
+    /// `target` and `detail`: an auditor recomputes it.
+    pub hash: Option<String>,
 }
 
-impl From<AuditEvent> for AuditEventView {
-    fn from(e: AuditEvent) -> AuditEventView {
-        AuditEventView { id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target, detail: e.detail }
+impl From<ChainedEvent> for AuditEventView {
+    fn from(row: ChainedEvent) -> AuditEventView {
+        let e = row.event;
+        AuditEventView {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+            seq: row.seq,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
     }
+}
+
+/// Where the audit log's hash chain ends, and the oldest event outside it:
+/// with the events in `seq` order, all a client needs to verify the chain
+/// the way `tessera audit verify` does on the server's machine.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditChainView {
+    /// The last event's `seq` (0: the log is empty).
+    pub seq: i64,
+    /// The last event's hash (64 zeros when the log is empty): worth
+    /// keeping elsewhere as an anchor.
+    pub hash: String,
+    /// The oldest event that is not in the chain (no `seq` or hashes: it
+    /// was inserted around the application), if any.
+    pub unchained: Option<AuditEventView>,
 }
 
 /// A plugin (its versions are separate views).

@@ -66,6 +66,8 @@ pub mod api {
     pub const ADMINS: &str = "/api/v1/admins";
     /// Audit events: list (GET).
     pub const AUDIT_EVENTS: &str = "/api/v1/audit-events";
+    /// The audit log's hash chain head (GET).
+    pub const AUDIT_CHAIN: &str = "/api/v1/audit-chain";
     /// Plugin run records: list (GET).
     pub const PLUGIN_RUNS: &str = "/api/v1/plugin-runs";
 

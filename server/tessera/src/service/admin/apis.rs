@@ -4,6 +4,7 @@
 use super::{AdminError, audit, internal, invalid};
 use crate::clock;
 use crate::crypto::MasterKey;
+use crate::service::db::Db;
 use crate::service::oauth::management::MANAGEMENT_AUDIENCE;
 use crate::service::views::{AllowedClientView, ApiView};
 use serde_json::json;
@@ -35,7 +36,7 @@ pub struct NewApi {
 
 /// Checks that each resource-server client exists, so an unknown id is shown
 /// next to its field (the link table's foreign key still guards a race).
-fn check_resource_servers(store: &Store, client_ids: &[String]) -> Result<(), AdminError> {
+fn check_resource_servers(store: &impl Db, client_ids: &[String]) -> Result<(), AdminError> {
     let mut conn = store.conn()?;
     for id in client_ids {
         if clients::find(&mut conn, id)?.is_none() {
@@ -122,7 +123,7 @@ pub struct ApiEdit {
 }
 
 /// Changes an API.
-pub fn update_api(store: &Store, actor: &str, now: i64, id: &str, edit: ApiEdit) -> Result<Api, AdminError> {
+pub fn update_api(store: &impl Db, actor: &str, now: i64, id: &str, edit: ApiEdit) -> Result<Api, AdminError> {
     if edit.token_lifetime_secs <= 0 || edit.token_lifetime_secs > 86_400 * 30 {
         return Err(invalid("lifetime", "must be between 1 second and 30 days"));
     }
@@ -166,7 +167,7 @@ pub fn update_api(store: &Store, actor: &str, now: i64, id: &str, edit: ApiEdit)
 /// already issued for it stay valid until they expire. The management API
 /// (`tessera mgmt-client create` makes it) cannot be deleted: automation
 /// would lose its audience with no way back but the CLI.
-pub fn delete_api(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+pub fn delete_api(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
         if api.identifier == MANAGEMENT_AUDIENCE {
@@ -205,7 +206,7 @@ pub fn list_apis(store: &Store, offset: i64, limit: i64) -> Result<Vec<ApiView>,
 }
 
 /// One API with its resource servers, if it exists.
-pub fn find_api(store: &Store, id: &str) -> Result<Option<ApiView>, StoreError> {
+pub fn find_api(store: &impl Db, id: &str) -> Result<Option<ApiView>, StoreError> {
     let mut conn = store.conn()?;
     match apis::find(&mut conn, id)? {
         Some(a) => {

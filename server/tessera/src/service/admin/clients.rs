@@ -3,6 +3,7 @@
 
 use super::{AdminError, audit, internal, invalid};
 use crate::clock;
+use crate::service::db::Db;
 use crate::service::views::{self, ClientDetail, ClientSecretView, ClientView};
 use serde_json::{Value, json};
 use tessera_protocol::ScopeSet;
@@ -201,7 +202,7 @@ pub fn create_client(
 
 /// Changes a client's settings. Whether it is confidential stays as created
 /// (`edit.public` must match): a public client has no secrets to turn on.
-pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewClient) -> Result<Client, AdminError> {
+pub fn update_client(store: &impl Db, actor: &str, now: i64, id: &str, edit: NewClient) -> Result<Client, AdminError> {
     let (name, grant_types) = validate_client(&edit)?;
     let client = store.tx(|conn| {
         let mut c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
@@ -256,7 +257,7 @@ pub fn update_client(store: &Store, actor: &str, now: i64, id: &str, edit: NewCl
 /// client hooks that name it; a hook left with no client is disabled (an
 /// empty list never runs, and must not turn into a rule for every client).
 /// The access tokens issued to it are revoked (issue #15 item 1).
-pub fn delete_client(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+pub fn delete_client(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
         for mut b in plugins::bindings_for_trigger(conn, Trigger::Token)? {
@@ -327,7 +328,7 @@ pub fn add_client_secret(
 
 /// Revokes one secret at once.
 pub fn revoke_client_secret(
-    store: &Store,
+    store: &impl Db,
     actor: &str,
     now: i64,
     client_id: &str,
@@ -347,7 +348,7 @@ pub fn list_clients(store: &Store, offset: i64, limit: i64) -> Result<Vec<Client
 
 /// A client with its secrets (as of `now`), the token hooks that name it
 /// and its service account's name; `None` if it does not exist.
-pub fn client_detail(store: &Store, id: &str, now: i64) -> Result<Option<ClientDetail>, StoreError> {
+pub fn client_detail(store: &impl Db, id: &str, now: i64) -> Result<Option<ClientDetail>, StoreError> {
     let mut c = store.conn()?;
     let Some(client) = clients::find(&mut c, id)? else { return Ok(None) };
     let secrets = clients::secrets(&mut c, id)?.into_iter().map(|s| ClientSecretView::of(s, now)).collect();

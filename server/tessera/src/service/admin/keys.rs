@@ -2,6 +2,7 @@
 
 use super::{AdminError, audit};
 use crate::crypto::MasterKey;
+use crate::service::db::Db;
 use crate::service::views::SigningKeyView;
 use serde_json::{Value, json};
 use tessera_protocol::model::SigningAlg;
@@ -9,7 +10,8 @@ use tessera_store::keys::{self, KeyState};
 use tessera_store::{Store, StoreError};
 
 /// Rotates every algorithm's keys (next becomes current, current retired,
-/// a new next) and records it; returns the report per algorithm.
+/// a new next) and records it in the same transaction; returns the report
+/// per algorithm.
 pub fn rotate_keys(
     store: &Store,
     master: &MasterKey,
@@ -17,10 +19,11 @@ pub fn rotate_keys(
     now: i64,
     retired_publish_secs: i64,
 ) -> Result<Vec<Value>, AdminError> {
-    let report = crate::keys::rotate(store, master, now, retired_publish_secs)
-        .map_err(|e| AdminError::Internal(e.to_string()))?;
-    store.tx(|conn| audit(conn, actor, now, "keys.rotate", "signing-keys", json!({"rotated": report})))?;
-    Ok(report)
+    Ok(store.tx(|conn| {
+        let report = crate::keys::rotate(conn, master, now, retired_publish_secs)?;
+        audit(conn, actor, now, "keys.rotate", "signing-keys", json!({"rotated": report}))?;
+        Ok(report)
+    })?)
 }
 
 /// Every signing key, by algorithm, then current, next, retired, newest first.
@@ -38,7 +41,7 @@ pub fn list_keys(store: &Store) -> Result<Vec<SigningKeyView>, StoreError> {
 }
 
 /// The key `kid`, if it exists.
-pub fn find_key(store: &Store, kid: &str) -> Result<Option<SigningKeyView>, StoreError> {
+pub fn find_key(store: &impl Db, kid: &str) -> Result<Option<SigningKeyView>, StoreError> {
     Ok(keys::all(&mut *store.conn()?)?.into_iter().find(|k| k.kid == kid).map(SigningKeyView::from))
 }
 
@@ -71,7 +74,7 @@ pub fn rotate_alg_keys(
 /// Retires the key `kid` now ([`crate::keys::retire`]: its algorithm keeps
 /// a current and a next key) and records it in the same transaction;
 /// retiring a retired key changes and records nothing.
-pub fn retire_key(store: &Store, master: &MasterKey, actor: &str, now: i64, kid: &str) -> Result<(), AdminError> {
+pub fn retire_key(store: &impl Db, master: &MasterKey, actor: &str, now: i64, kid: &str) -> Result<(), AdminError> {
     Ok(store.tx(|conn| {
         if let Some(report) = crate::keys::retire(conn, master, kid, now)? {
             audit(conn, actor, now, "keys.retire", kid, report)?;

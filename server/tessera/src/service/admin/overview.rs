@@ -166,7 +166,7 @@ fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEv
     while changes.len() < n && offset < CHANGES_SCAN {
         let page = audit::recent(c, &AuditFilter::default(), offset, PAGE)?;
         let last = (page.len() as i64) < PAGE;
-        changes.extend(page.into_iter().filter(|e| !e.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
+        changes.extend(page.into_iter().filter(|e| !e.event.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
         if last {
             break;
         }

@@ -2,6 +2,7 @@
 //! take access away end the user's grants in the same transaction.
 
 use super::{AdminError, audit, internal, invalid};
+use crate::service::db::Db;
 use crate::service::views::{self, UserView};
 use crate::{clock, passwords};
 use serde_json::{Value, json};
@@ -92,7 +93,7 @@ enum Grants {
 }
 
 fn change_user(
-    store: &Store,
+    store: &impl Db,
     actor: &str,
     now: i64,
     id: &str,
@@ -125,7 +126,7 @@ fn end_grants(conn: &mut DbConn, user_id: &str, now: i64, detail: &mut Value) ->
 }
 
 /// Changes a user's e-mail, profile, metadata and roles.
-pub fn update_user(store: &Store, actor: &str, now: i64, id: &str, edit: UserEdit) -> Result<User, AdminError> {
+pub fn update_user(store: &impl Db, actor: &str, now: i64, id: &str, edit: UserEdit) -> Result<User, AdminError> {
     let email = edit.email.filter(|e| !e.trim().is_empty()).map(|e| e.trim().to_owned());
     validate_user_fields(email.as_deref(), &edit.metadata, &edit.profile)?;
     change_user(store, actor, now, id, "user.update", Grants::Keep, |u| {
@@ -139,7 +140,7 @@ pub fn update_user(store: &Store, actor: &str, now: i64, id: &str, edit: UserEdi
 
 /// Sets a new password (the old one stops working at once); the user's
 /// refresh tokens, browser sessions and pending codes end with it.
-pub fn set_user_password(store: &Store, actor: &str, now: i64, id: &str, password: &str) -> Result<User, AdminError> {
+pub fn set_user_password(store: &impl Db, actor: &str, now: i64, id: &str, password: &str) -> Result<User, AdminError> {
     let hash = hash_user_password(password)?;
     change_user(store, actor, now, id, "user.password.reset", Grants::End, |u| {
         u.password_hash = Some(hash);
@@ -165,7 +166,7 @@ pub fn import_password_hash(store: &Store, actor: &str, now: i64, id: &str, hash
 /// Disables or re-enables a user; a disabled user cannot sign in and gets
 /// no tokens, and disabling ends their access and refresh tokens, browser
 /// sessions and pending codes (re-enabling brings none of them back).
-pub fn set_user_disabled(store: &Store, actor: &str, now: i64, id: &str, disabled: bool) -> Result<User, AdminError> {
+pub fn set_user_disabled(store: &impl Db, actor: &str, now: i64, id: &str, disabled: bool) -> Result<User, AdminError> {
     let action = if disabled { "user.disable" } else { "user.enable" };
     let grants = if disabled { Grants::End } else { Grants::Keep };
     change_user(store, actor, now, id, action, grants, |u| {
@@ -176,7 +177,7 @@ pub fn set_user_disabled(store: &Store, actor: &str, now: i64, id: &str, disable
 
 /// Deletes a user with their sessions, consents and refresh tokens; a
 /// client using them as its service account loses the link.
-pub fn delete_user(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+pub fn delete_user(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let user = users::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
         let mut detail = json!({"username": user.username});
@@ -196,6 +197,6 @@ pub fn list_users(store: &Store, search: &str, offset: i64, limit: i64) -> Resul
 }
 
 /// One user, if it exists.
-pub fn find_user(store: &Store, id: &str) -> Result<Option<UserView>, StoreError> {
+pub fn find_user(store: &impl Db, id: &str) -> Result<Option<UserView>, StoreError> {
     Ok(users::find(&mut *store.conn()?, id)?.map(UserView::from))
 }

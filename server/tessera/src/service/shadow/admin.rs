@@ -5,6 +5,7 @@
 
 use super::diff::Difference;
 use crate::service::admin::{AdminError, audit};
+use crate::service::db::Db;
 use serde_json::json;
 use tessera_store::plugins::{self, Binding, DIFF_WINDOW, RESULT_WINDOW, ShadowCandidate, ShadowShare};
 use tessera_store::{DbConn, Store, StoreError};
@@ -49,7 +50,7 @@ fn load(conn: &mut DbConn, id: &str) -> Result<Binding, StoreError> {
 
 /// Sets (or replaces) the candidate of binding `id`; the comparisons of an
 /// earlier candidate are dropped.
-pub fn set(store: &Store, actor: &str, now: i64, id: &str, settings: &ShadowSettings) -> Result<Binding, AdminError> {
+pub fn set(store: &impl Db, actor: &str, now: i64, id: &str, settings: &ShadowSettings) -> Result<Binding, AdminError> {
     let share = ShadowShare::new(settings.share.unwrap_or(1.0)).map_err(|e| invalid("share", e.to_string()))?;
     let sensitive = sensitive_list(&settings.sensitive_claims)?;
     Ok(store.tx(|conn| {
@@ -73,7 +74,7 @@ pub fn set(store: &Store, actor: &str, now: i64, id: &str, settings: &ShadowSett
     })?)
 }
 
-fn end(store: &Store, actor: &str, now: i64, id: &str, promote: bool) -> Result<Binding, AdminError> {
+fn end(store: &impl Db, actor: &str, now: i64, id: &str, promote: bool) -> Result<Binding, AdminError> {
     Ok(store.tx(|conn| {
         let mut b = load(conn, id)?;
         let Some(c) = b.shadow.take() else {
@@ -102,7 +103,7 @@ pub fn promote(store: &Store, actor: &str, now: i64, id: &str) -> Result<Binding
 
 /// Clears the candidate of binding `id`, keeping the live version;
 /// `NotFound` if it has no candidate.
-pub fn discard(store: &Store, actor: &str, now: i64, id: &str) -> Result<Binding, AdminError> {
+pub fn discard(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<Binding, AdminError> {
     end(store, actor, now, id, false)
 }
 

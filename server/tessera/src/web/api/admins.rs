@@ -12,12 +12,15 @@ use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem,
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::AdminError;
 use crate::service::console;
+use crate::service::db::Db;
 use crate::service::management;
+use crate::service::precondition::guarded;
 use crate::service::views::AdminView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
+use tessera_store::row_lock::Row;
 use utoipa::ToSchema;
 
 /// A new administrator (`Debug` leaves the password out).
@@ -61,9 +64,8 @@ pub struct AdminList {
     pub next_cursor: Option<String>,
 }
 
-fn find(state: &AppState, id: &str) -> Result<AdminView, Problem> {
-    console::find_admin(&state.store, id)?
-        .ok_or_else(|| Problem::from(AdminError::NotFound(format!("administrator {id}"))))
+fn find(store: &impl Db, id: &str) -> Result<AdminView, Problem> {
+    console::find_admin(store, id)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("administrator {id}"))))
 }
 
 /// Lists administrators, by username (`prefix` filters the username).
@@ -130,7 +132,7 @@ async fn create(
 )]
 #[get("/admins/{id}")]
 async fn show(_auth: Bearer<scope::ReadAdmins>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let a = blocking(move || find(&state, &id)).await?;
+    let a = blocking(move || find(&state.store, &id)).await?;
     let tag = etag_of(&a)?;
     ok(&a, Some(tag))
 }
@@ -165,10 +167,17 @@ async fn set_password(
     let body: AdminPasswordBody = parse_fields(json_object(&req, payload, false).await?, &["password"])?;
     let actor = auth.audit_name();
     blocking(move || {
-        let admin = find(&state, &id)?;
-        etag::check(&if_match, &etag_of(&admin)?)?;
         let now = state.oauth.management.now();
-        Ok(console::reset_admin_password(&state.store, &actor, now, &admin.username, &body.password)?)
+        guarded(
+            &state.store,
+            Row::Admin(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| {
+                let admin = find(db, &id)?;
+                Ok(console::reset_admin_password(db, &actor, now, &admin.username, &body.password)?)
+            },
+        )
     })
     .await?;
     no_content()
@@ -199,9 +208,14 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state, &id)?)?)?;
         let now = state.oauth.management.now();
-        Ok(console::delete_admin(&state.store, &actor, now, &id)?)
+        guarded(
+            &state.store,
+            Row::Admin(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| Ok(console::delete_admin(db, &actor, now, &id)?),
+        )
     })
     .await?;
     no_content()

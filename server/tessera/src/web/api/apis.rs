@@ -8,7 +8,9 @@ use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem,
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::crypto::MasterKey;
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi};
+use crate::service::db::Db;
 use crate::service::management;
+use crate::service::precondition::guarded;
 use crate::service::views::ApiView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
 use tessera_store::Store;
+use tessera_store::row_lock::Row;
 use utoipa::ToSchema;
 
 /// An API as it is created and patched (JSON Merge Patch applies to this
@@ -80,7 +83,7 @@ pub struct CreatedApi {
 }
 
 /// The API `id`, or 404.
-pub fn find(store: &Store, id: &str) -> Result<ApiView, Problem> {
+pub fn find(store: &impl Db, id: &str) -> Result<ApiView, Problem> {
     admin::find_api(store, id)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("api {id}"))))
 }
 
@@ -107,21 +110,11 @@ pub fn create_api(
     Ok(CreatedApi { api: find(store, &api.id)?, hs256_secret: secret })
 }
 
-/// Applies a merge patch to API `id` (after checking `if_match`, when
-/// given, against its ETag): the one path of `PATCH /apis/{id}` and of the
-/// CLI's local backend.
-pub fn patch_api(
-    store: &Store,
-    actor: &str,
-    now: i64,
-    id: &str,
-    if_match: Option<&str>,
-    patch: &Value,
-) -> Result<ApiView, Problem> {
+/// Applies a merge patch to API `id`: the one path of `PATCH /apis/{id}`
+/// (inside the transaction that checked its `If-Match`) and of the CLI's
+/// local backend.
+pub fn patch_api(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<ApiView, Problem> {
     let current = find(store, id)?;
-    if let Some(tag) = if_match {
-        etag::check(tag, &etag_of(&current)?)?;
-    }
     let mut merged = serde_json::to_value(ApiBody::of(&current)).map_err(Problem::internal)?;
     merge_patch(&mut merged, patch);
     let Value::Object(merged) = merged else { return Err(Problem::internal("a merged API is an object")) };
@@ -238,7 +231,13 @@ async fn update(
     let actor = auth.audit_name();
     let api = blocking(move || {
         let now = state.oauth.management.now();
-        patch_api(&state.store, &actor, now, &id, Some(&if_match), &patch)
+        guarded(
+            &state.store,
+            Row::Api(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| patch_api(db, &actor, now, &id, &patch),
+        )
     })
     .await?;
     let tag = etag_of(&api)?;
@@ -269,9 +268,14 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state.store, &id)?)?)?;
         let now = state.oauth.management.now();
-        Ok(admin::delete_api(&state.store, &actor, now, &id)?)
+        guarded(
+            &state.store,
+            Row::Api(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| Ok(admin::delete_api(db, &actor, now, &id)?),
+        )
     })
     .await?;
     no_content()

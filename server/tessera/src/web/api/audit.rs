@@ -1,15 +1,17 @@
 //! `/api/v1/audit-events`: the audit log, read-only (changes are recorded by
 //! the operations that make them, in their own transactions). Paged in the
 //! database by a keyset cursor, newest first, filtered by time range,
-//! actor, action and target, as the console's audit page filters.
+//! actor, action and target, as the console's audit page filters; or in
+//! hash-chain order (`order=chain`), which with `/audit-chain` (the chain's
+//! head) lets a client verify the chain as `tessera audit verify` does.
 
 use super::bearer::{Bearer, scope};
 use super::etag::etag_of;
 use super::problem::{GuardProblems, Problem, ProblemBody};
-use super::{Order, Reply, blocking, ok};
+use super::{Reply, blocking, ok};
 use crate::service::admin::AdminError;
 use crate::service::management::{self, TimeRange};
-use crate::service::views::AuditEventView;
+use crate::service::views::{AuditChainView, AuditEventView};
 use crate::web::AppState;
 use actix_web::{get, web};
 use serde::{Deserialize, Serialize};
@@ -34,26 +36,40 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only events about this target id exactly.
     pub target: Option<String>,
-    /// `newest` first (the default) or `oldest` first.
-    pub order: Option<Order>,
+    /// `newest` first (the default), `oldest` first, or `chain`: by `seq`,
+    /// chained events only (no actor, action or target filter then).
+    pub order: Option<AuditOrder>,
+}
+
+/// The order of the audit event list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOrder {
+    /// Newest first, by time (the default).
+    Newest,
+    /// Oldest first, by time.
+    Oldest,
+    /// By place in the hash chain (`seq`), first to last: the order the
+    /// chain is verified in.
+    Chain,
 }
 
 /// A page of audit events.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventList {
-    /// The events, newest first (or oldest first with `order=oldest`).
+    /// The events, newest first (or as `order` asks).
     pub items: Vec<AuditEventView>,
     /// Give it as `cursor` for the next page; absent on the last.
     pub next_cursor: Option<String>,
 }
 
-/// Lists audit events, newest first.
+/// Lists audit events, newest first (or oldest first, or in chain order).
 #[utoipa::path(
     tag = "audit",
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of events", body = AuditEventList),
-        (status = 400, description = "A bad limit, cursor, order or time range", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 400, description = "A bad limit, cursor, order or time range, or a filter with order=chain", body = ProblemBody, content_type = "application/problem+json"),
         GuardProblems,
     ),
     security(("bearer" = ["read:audit"]))
@@ -61,16 +77,39 @@ pub struct AuditEventList {
 #[get("/audit-events")]
 async fn list(_auth: Bearer<scope::ReadAudit>, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Reply {
     let q = q.into_inner();
-    let filter = AuditFilter { actor: q.actor, action_prefix: q.action, target: q.target };
     let range = TimeRange {
         limit: q.limit,
         cursor: q.cursor,
         since: q.since,
         until: q.until,
-        oldest_first: q.order == Some(Order::Oldest),
+        oldest_first: q.order == Some(AuditOrder::Oldest),
     };
-    let page = blocking(move || Ok(management::audit_page(&state.store, &filter, &range)?)).await?;
+    let page = if q.order == Some(AuditOrder::Chain) {
+        if q.actor.is_some() || q.action.is_some() || q.target.is_some() {
+            return Err(Problem::field("order", "chain cannot be combined with actor, action or target"));
+        }
+        blocking(move || Ok(management::audit_chain_page(&state.store, &range)?)).await?
+    } else {
+        let filter = AuditFilter { actor: q.actor, action_prefix: q.action, target: q.target };
+        blocking(move || Ok(management::audit_page(&state.store, &filter, &range)?)).await?
+    };
     ok(&AuditEventList { items: page.items, next_cursor: page.next_cursor }, None)
+}
+
+/// Where the hash chain ends: read it before walking the events in chain
+/// order, and the walk stops there (events appended meanwhile lie beyond).
+#[utoipa::path(
+    tag = "audit",
+    responses(
+        (status = 200, description = "The chain's head and the oldest event outside the chain", body = AuditChainView),
+        GuardProblems,
+    ),
+    security(("bearer" = ["read:audit"]))
+)]
+#[get("/audit-chain")]
+async fn chain(_auth: Bearer<scope::ReadAudit>, state: web::Data<AppState>) -> Reply {
+    let head = blocking(move || Ok(management::audit_chain_head(&state.store)?)).await?;
+    ok(&head, None)
 }
 
 /// One audit event.
@@ -106,5 +145,5 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(show)
+    scope.service(list).service(chain).service(show)
 }

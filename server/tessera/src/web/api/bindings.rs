@@ -15,8 +15,10 @@ use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem,
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::crypto::MasterKey;
 use crate::service::admin::AdminError;
+use crate::service::db::Db;
 use crate::service::management;
 use crate::service::plugins::{self, BindingChange, BindingEntry, NewBinding};
+use crate::service::precondition::guarded;
 use crate::service::shadow::admin::{self as shadow, ShadowReport, ShadowSettings};
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -24,6 +26,7 @@ use actix_web::{HttpRequest, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_store::Store;
+use tessera_store::row_lock::Row;
 use utoipa::ToSchema;
 
 /// A binding as it is created and patched (JSON Merge Patch applies to this
@@ -149,7 +152,7 @@ pub struct BindingList {
 }
 
 /// The binding `id`, or 404.
-pub fn find(store: &Store, id: &str) -> Result<BindingEntry, Problem> {
+pub fn find(store: &impl Db, id: &str) -> Result<BindingEntry, Problem> {
     plugins::binding_entry(store, id)?.ok_or_else(|| AdminError::NotFound(format!("binding {id}")).into())
 }
 
@@ -183,22 +186,18 @@ pub fn create_binding(
     find(store, &b.id)
 }
 
-/// Applies a merge patch to binding `id` (after checking `if_match`, when
-/// given, against its ETag): the one path of `PATCH /bindings/{id}` and of
-/// the CLI's local backend. Only the fields that differ are changed.
+/// Applies a merge patch to binding `id`: the one path of `PATCH
+/// /bindings/{id}` (inside the transaction that checked its `If-Match`) and
+/// of the CLI's local backend. Only the fields that differ are changed.
 pub fn patch_binding(
-    store: &Store,
+    store: &impl Db,
     master: &MasterKey,
     actor: &str,
     now: i64,
     id: &str,
-    if_match: Option<&str>,
     patch: &Value,
 ) -> Result<BindingEntry, Problem> {
     let current = find(store, id)?;
-    if let Some(tag) = if_match {
-        etag::check(tag, &etag_of(&current)?)?;
-    }
     let before = BindingBody::of(&current);
     let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
     merge_patch(&mut merged, patch);
@@ -326,7 +325,14 @@ async fn update(
     let actor = auth.audit_name();
     let entry = blocking(move || {
         let now = state.oauth.management.now();
-        patch_binding(&state.store, state.keys.master(), &actor, now, &id, Some(&if_match), &patch)
+        let master = state.keys.master();
+        guarded(
+            &state.store,
+            Row::Binding(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| patch_binding(db, master, &actor, now, &id, &patch),
+        )
     })
     .await?;
     let tag = etag_of(&entry)?;
@@ -356,9 +362,14 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state.store, &id)?)?)?;
         let now = state.oauth.management.now();
-        Ok(plugins::delete_binding(&state.store, &actor, now, &id)?)
+        guarded(
+            &state.store,
+            Row::Binding(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| Ok(plugins::delete_binding(db, &actor, now, &id)?),
+        )
     })
     .await?;
     no_content()

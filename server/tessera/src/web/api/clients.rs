@@ -7,7 +7,9 @@ use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient};
+use crate::service::db::{Db, InTx};
 use crate::service::management;
+use crate::service::precondition::guarded;
 use crate::service::views::{ClientDetail, ClientSecretView, ClientView};
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_store::Store;
+use tessera_store::row_lock::Row;
 use utoipa::ToSchema;
 
 /// A client as it is created and patched (JSON Merge Patch applies to this
@@ -202,7 +205,7 @@ fn detail(state: &AppState, id: &str) -> Result<ClientDetail, Problem> {
 }
 
 /// The client `id` with its secrets (as of `now`), or 404.
-pub fn client_detail(store: &Store, id: &str, now: i64) -> Result<ClientDetail, Problem> {
+pub fn client_detail(store: &impl Db, id: &str, now: i64) -> Result<ClientDetail, Problem> {
     admin::client_detail(store, id, now)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("client {id}"))))
 }
 
@@ -214,21 +217,11 @@ pub fn create_client(store: &Store, actor: &str, now: i64, body: Map<String, Val
     Ok(CreatedClient { client: ClientView::from(client), client_secret: secret.map(|s| s.expose().to_owned()) })
 }
 
-/// Applies a merge patch to client `id` (after checking `if_match`, when
-/// given, against its ETag): the one path of `PATCH /clients/{id}` and of
-/// the CLI's local backend.
-pub fn patch_client(
-    store: &Store,
-    actor: &str,
-    now: i64,
-    id: &str,
-    if_match: Option<&str>,
-    patch: &Value,
-) -> Result<ClientView, Problem> {
+/// Applies a merge patch to client `id`: the one path of `PATCH
+/// /clients/{id}` (inside the transaction that checked its `If-Match`) and
+/// of the CLI's local backend.
+pub fn patch_client(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<ClientView, Problem> {
     let d = client_detail(store, id, now)?;
-    if let Some(tag) = if_match {
-        etag::check(tag, &etag_of(&d.client)?)?;
-    }
     let mut merged = serde_json::to_value(ClientBody::of(&d)).map_err(Problem::internal)?;
     merge_patch(&mut merged, patch);
     let Value::Object(merged) = merged else { return Err(Problem::internal("a merged client is an object")) };
@@ -334,7 +327,8 @@ async fn update(
     let actor = auth.audit_name();
     let client = blocking(move || {
         let now = state.oauth.management.now();
-        patch_client(&state.store, &actor, now, &id, Some(&if_match), &patch)
+        let view = |db: &InTx<'_>| Ok::<_, Problem>(client_detail(db, &id, now)?.client);
+        guarded(&state.store, Row::Client(&id), &if_match, view, |db| patch_client(db, &actor, now, &id, &patch))
     })
     .await?;
     let tag = etag_of(&client)?;
@@ -364,10 +358,9 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        let d = detail(&state, &id)?;
-        etag::check(&if_match, &etag_of(&d.client)?)?;
         let now = state.oauth.management.now();
-        Ok(admin::delete_client(&state.store, &actor, now, &id)?)
+        let view = |db: &InTx<'_>| Ok::<_, Problem>(client_detail(db, &id, now)?.client);
+        guarded(&state.store, Row::Client(&id), &if_match, view, |db| Ok(admin::delete_client(db, &actor, now, &id)?))
     })
     .await?;
     no_content()
@@ -425,9 +418,9 @@ async fn add_secret(
     created(&location, &CreatedSecret { secret: row, client_secret: secret.expose().to_owned() })
 }
 
-/// The secret `secret` of client `id`, or 404.
-fn find_secret(state: &AppState, id: &str, secret: &str) -> Result<ClientSecretView, Problem> {
-    detail(state, id)?
+/// The secret `secret` of client `id` (as of `now`), or 404.
+fn find_secret(store: &impl Db, now: i64, id: &str, secret: &str) -> Result<ClientSecretView, Problem> {
+    client_detail(store, id, now)?
         .secrets
         .into_iter()
         .find(|s| s.id == secret)
@@ -453,7 +446,7 @@ async fn show_secret(
     ids: web::Path<(String, String)>,
 ) -> Reply {
     let (id, secret) = ids.into_inner();
-    let s = blocking(move || find_secret(&state, &id, &secret)).await?;
+    let s = blocking(move || find_secret(&state.store, state.oauth.management.now(), &id, &secret)).await?;
     let tag = etag_of(&s)?;
     ok(&s, Some(tag))
 }
@@ -482,9 +475,14 @@ async fn revoke_secret(
     let (id, secret) = ids.into_inner();
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find_secret(&state, &id, &secret)?)?)?;
         let now = state.oauth.management.now();
-        Ok(admin::revoke_client_secret(&state.store, &actor, now, &id, &secret)?)
+        guarded(
+            &state.store,
+            Row::ClientSecret(&secret),
+            &if_match,
+            |db| find_secret(db, now, &id, &secret),
+            |db| Ok(admin::revoke_client_secret(db, &actor, now, &id, &secret)?),
+        )
     })
     .await?;
     no_content()

@@ -9,7 +9,9 @@ use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{Reply, blocking, created, ok};
 use crate::service::admin::{self, AdminError};
+use crate::service::db::Db;
 use crate::service::management::{self, PageRequest};
+use crate::service::precondition::guarded;
 use crate::service::views::SigningKeyView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
 use tessera_store::keys::KeyState;
+use tessera_store::row_lock::Row;
 use utoipa::{IntoParams, ToSchema};
 
 /// The query of the key list.
@@ -74,8 +77,8 @@ pub struct KeyPatch {
     pub state: String,
 }
 
-fn find(state: &AppState, kid: &str) -> Result<SigningKeyView, Problem> {
-    admin::find_key(&state.store, kid)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("signing key {kid}"))))
+fn find(store: &impl Db, kid: &str) -> Result<SigningKeyView, Problem> {
+    admin::find_key(store, kid)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("signing key {kid}"))))
 }
 
 /// Lists signing keys, by algorithm, then current, next, retired.
@@ -139,8 +142,8 @@ async fn rotate(
             report["retired"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
         Ok(KeyRotation {
             alg: alg.as_str().to_owned(),
-            current: find(&state, &kid("current"))?,
-            next: find(&state, &kid("next"))?,
+            current: find(&state.store, &kid("current"))?,
+            next: find(&state.store, &kid("next"))?,
             retired,
         })
     })
@@ -162,7 +165,7 @@ async fn rotate(
 )]
 #[get("/keys/{id}")]
 async fn show(_auth: Bearer<scope::ReadKeys>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
-    let k = blocking(move || find(&state, &id)).await?;
+    let k = blocking(move || find(&state.store, &id)).await?;
     let tag = etag_of(&k)?;
     ok(&k, Some(tag))
 }
@@ -197,24 +200,26 @@ async fn update(
     let patch = Value::Object(json_object(&req, payload, true).await?);
     let actor = auth.audit_name();
     let key = blocking(move || {
-        let current = find(&state, &id)?;
-        etag::check(&if_match, &etag_of(&current)?)?;
-        let mut merged = json!({"state": current.state.as_str()});
-        merge_patch(&mut merged, &patch);
-        let Value::Object(merged) = merged else { return Err(Problem::internal("a merged key is an object")) };
-        let body: KeyPatch = parse_fields(merged, &["state"])?;
-        if body.state == current.state.as_str() {
-            return Ok(current);
-        }
-        if body.state != KeyState::Retired.as_str() {
-            return Err(Problem::field(
-                "state",
-                "only \"retired\" can be set; POST /api/v1/keys rotates an algorithm to make its next key current",
-            ));
-        }
         let now = state.oauth.management.now();
-        admin::retire_key(&state.store, state.keys.master(), &actor, now, &id)?;
-        find(&state, &id)
+        let master = state.keys.master();
+        guarded(&state.store, Row::SigningKey(&id), &if_match, |db| find(db, &id), |db| {
+            let current = find(db, &id)?;
+            let mut merged = json!({"state": current.state.as_str()});
+            merge_patch(&mut merged, &patch);
+            let Value::Object(merged) = merged else { return Err(Problem::internal("a merged key is an object")) };
+            let body: KeyPatch = parse_fields(merged, &["state"])?;
+            if body.state == current.state.as_str() {
+                return Ok(current);
+            }
+            if body.state != KeyState::Retired.as_str() {
+                return Err(Problem::field(
+                    "state",
+                    "only \"retired\" can be set; POST /api/v1/keys rotates an algorithm to make its next key current",
+                ));
+            }
+            admin::retire_key(db, master, &actor, now, &id)?;
+            find(db, &id)
+        })
     })
     .await?;
     let tag = etag_of(&key)?;

@@ -64,7 +64,8 @@ impl From<ListQuery> for PageRequest {
     }
 }
 
-/// Which end of a time-ordered list (audit events, plugin runs) comes first.
+/// Which end of a time-ordered list (plugin runs) comes first; the audit
+/// event list has its own (`audit::AuditOrder`), with chain order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {

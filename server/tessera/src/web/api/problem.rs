@@ -320,6 +320,10 @@ impl From<StoreError> for Problem {
             }
             StoreError::NotFound(m) => Problem::new(ProblemKind::NotFound, format!("{m} not found")),
             StoreError::Conflict(m) => Problem::new(ProblemKind::Conflict, m),
+            StoreError::Stale(_) => Problem::new(
+                ProblemKind::PreconditionFailed,
+                "the resource changed since the ETag you sent; read it again",
+            ),
             other => Problem::internal(other),
         }
     }

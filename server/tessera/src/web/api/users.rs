@@ -9,7 +9,9 @@ use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
 use crate::service::admin::{self, AdminError, NewUser, UserEdit};
+use crate::service::db::Db;
 use crate::service::management;
+use crate::service::precondition::guarded;
 use crate::service::views::UserView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -17,6 +19,7 @@ use actix_web::{HttpRequest, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_store::Store;
+use tessera_store::row_lock::Row;
 use utoipa::ToSchema;
 
 /// A user as it is created and patched (JSON Merge Patch applies to this
@@ -87,7 +90,7 @@ pub struct PasswordBody {
 }
 
 /// The user `id`, or 404.
-pub fn find(store: &Store, id: &str) -> Result<UserView, Problem> {
+pub fn find(store: &impl Db, id: &str) -> Result<UserView, Problem> {
     admin::find_user(store, id)?.ok_or_else(|| Problem::from(AdminError::NotFound(format!("user {id}"))))
 }
 
@@ -110,21 +113,11 @@ pub fn create_user(store: &Store, actor: &str, now: i64, body: Map<String, Value
     find(store, &user.id)
 }
 
-/// Applies a merge patch to user `id` (after checking `if_match`, when
-/// given, against its ETag): the one path of `PATCH /users/{id}` and of the
-/// CLI's local backend. Each kind of change is its own audited action.
-pub fn patch_user(
-    store: &Store,
-    actor: &str,
-    now: i64,
-    id: &str,
-    if_match: Option<&str>,
-    patch: &Value,
-) -> Result<UserView, Problem> {
+/// Applies a merge patch to user `id`: the one path of `PATCH /users/{id}`
+/// (inside the transaction that checked its `If-Match`) and of the CLI's
+/// local backend. Each kind of change is its own audited action.
+pub fn patch_user(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<UserView, Problem> {
     let current = find(store, id)?;
-    if let Some(tag) = if_match {
-        etag::check(tag, &etag_of(&current)?)?;
-    }
     let before = UserBody::of(&current);
     let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
     merge_patch(&mut merged, patch);
@@ -249,7 +242,13 @@ async fn update(
     let actor = auth.audit_name();
     let user = blocking(move || {
         let now = state.oauth.management.now();
-        patch_user(&state.store, &actor, now, &id, Some(&if_match), &patch)
+        guarded(
+            &state.store,
+            Row::User(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| patch_user(db, &actor, now, &id, &patch),
+        )
     })
     .await?;
     let tag = etag_of(&user)?;
@@ -285,10 +284,17 @@ async fn set_password(
     let body: PasswordBody = parse_fields(json_object(&req, payload, false).await?, &["password"])?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state.store, &id)?)?)?;
         let now = state.oauth.management.now();
-        admin::set_user_password(&state.store, &actor, now, &id, &body.password)?;
-        Ok(())
+        guarded(
+            &state.store,
+            Row::User(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| {
+                admin::set_user_password(db, &actor, now, &id, &body.password)?;
+                Ok(())
+            },
+        )
     })
     .await?;
     no_content()
@@ -317,9 +323,14 @@ async fn remove(
     let if_match = etag::required_if_match(&req)?;
     let actor = auth.audit_name();
     blocking(move || {
-        etag::check(&if_match, &etag_of(&find(&state.store, &id)?)?)?;
         let now = state.oauth.management.now();
-        Ok(admin::delete_user(&state.store, &actor, now, &id)?)
+        guarded(
+            &state.store,
+            Row::User(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| Ok(admin::delete_user(db, &actor, now, &id)?),
+        )
     })
     .await?;
     no_content()

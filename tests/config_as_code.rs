@@ -194,6 +194,22 @@ on_both_backends!(export_apply_export_gives_the_same_files, |backend: Backend| a
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
     assert!(!names.contains(&"web".to_owned()) && names.contains(&"remote-cli".to_owned()), "{names:?}");
+
+    // Scope descriptions travel with their API.
+    let api_file = "apis/https___billing.example.json";
+    let mut api = read(first.path(), api_file);
+    assert_eq!(api["scope_descriptions"], json!({}));
+    api["scope_descriptions"] = json!({"read": "Read your invoices"});
+    std::fs::write(first.path().join(api_file), api.to_string()).unwrap();
+    let plan = rb.json(&["apply", dir]);
+    assert_eq!(
+        plan["plan"],
+        json!([{"action": "update", "kind": "apis", "key": "https://billing.example", "fields": ["scope_descriptions"]}])
+    );
+    rb.run(&["apply", dir, "--yes"]);
+    let third = tempfile::tempdir().unwrap();
+    rb.run(&["export", third.path().to_str().unwrap()]);
+    assert_eq!(read(third.path(), api_file)["scope_descriptions"], json!({"read": "Read your invoices"}));
 });
 
 #[test]

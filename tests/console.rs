@@ -1164,6 +1164,12 @@ on_both_backends!(
         assert!(audit.contains(&format!("<code>{gone}</code> <span class=\"badge deleted\">deleted</span>")), "{audit}");
         assert!(!audit.contains("Gone app</a>"), "a deleted client has no link");
         assert_eq!(audit.matches("client.test_token").count(), 1, "the issued test token is audited, the refused one is not");
+
+        // The dashboard's recent changes name their targets the same way.
+        let home = console.get(routes::console::HOME).await.text().await.unwrap();
+        let changes = &home[home.find("id=\"changes\"").unwrap()..];
+        assert!(changes.contains(&format!("href=\"{}\" title=\"{job}\">Billing job</a>", routes::console::client(&job))), "{changes}");
+        assert!(changes.contains(&format!("<code>{gone}</code> <span class=\"badge deleted\">deleted</span>")), "{changes}");
     }
 );
 

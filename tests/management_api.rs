@@ -522,6 +522,42 @@ on_both_backends!(uploads_follow_the_signature_policy, |backend: Backend| async 
     assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(1)), "{}", r.body);
 });
 
+on_both_backends!(scope_descriptions_are_set_patched_and_checked, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let m = mgmt(&s, "read:apis,write:apis").await;
+    let body = json!({"identifier": "https://described.example", "scopes": ["read", "write"],
+        "scope_descriptions": {"read": "Read your orders"}});
+    let r = m.post(paths::APIS, body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["api"]["scope_descriptions"], json!({"read": "Read your orders"}));
+    let id = r.body["api"]["id"].as_str().unwrap().to_owned();
+
+    // Merge patch: a new description beside the old one, then null removes one.
+    let r = m.get(&paths::api(&id)).await;
+    let r =
+        m.patch(&paths::api(&id), &r.header("etag"), json!({"scope_descriptions": {"write": "Place orders"}})).await;
+    assert_eq!(
+        r.body["scope_descriptions"],
+        json!({"read": "Read your orders", "write": "Place orders"}),
+        "{}",
+        r.body
+    );
+    let r = m.patch(&paths::api(&id), &r.header("etag"), json!({"scope_descriptions": {"read": null}})).await;
+    assert_eq!(r.body["scope_descriptions"], json!({"write": "Place orders"}), "{}", r.body);
+
+    // Dropping a scope drops its description; describing an unknown scope is a 400 naming the field.
+    let r = m.patch(&paths::api(&id), &r.header("etag"), json!({"scopes": ["read"]})).await;
+    assert_eq!((r.status, &r.body["scope_descriptions"]), (200, &json!({})), "{}", r.body);
+    let r = m.patch(&paths::api(&id), &r.header("etag"), json!({"scope_descriptions": {"delete": "Delete"}})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.to_string().contains("delete is not a scope of this API"), "{}", r.body);
+    let body = json!({"identifier": "https://other.example", "scopes": ["read"], "scope_descriptions": {"read": "x".repeat(201)}});
+    let r = m.post(paths::APIS, body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = m.get(&format!("{}?prefix=https://other", paths::APIS)).await;
+    assert!(r.body["items"].as_array().unwrap().is_empty(), "a refused description makes no API");
+});
+
 on_both_backends!(users_round_trip_with_write_only_passwords, |backend: Backend| async move {
     let s = TestServer::start(backend);
     let doc = openapi(&s.base).await;

@@ -109,7 +109,8 @@ pub const CLIENT_FIELDS: &[&str] = &[
     "jwks",
 ];
 /// The fields of an API in the directory.
-pub const API_FIELDS: &[&str] = &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers"];
+pub const API_FIELDS: &[&str] =
+    &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers", "scope_descriptions"];
 /// The fields of a binding in the directory.
 pub const BINDING_FIELDS: &[&str] =
     &["plugin", "sha256", "grant_types", "clients", "config", "failure_policy", "position", "enabled", "secrets"];

@@ -226,23 +226,13 @@ pub const MAX_SCOPE_DESCRIPTION: usize = 200;
 /// shows instead of the bare scope names) and records it. Each key must be
 /// a scope the API defines; a blank description removes that scope's.
 pub fn describe_scopes(
-    store: &Store,
+    store: &impl Db,
     actor: &str,
     now: i64,
     id: &str,
     descriptions: BTreeMap<String, String>,
 ) -> Result<(), AdminError> {
-    for (scope, text) in &descriptions {
-        if text.trim().chars().count() > MAX_SCOPE_DESCRIPTION {
-            return Err(invalid(
-                "scope-descriptions",
-                format!("the description of {scope} is longer than {MAX_SCOPE_DESCRIPTION} characters"),
-            ));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(invalid("scope-descriptions", format!("the description of {scope} has control characters")));
-        }
-    }
+    check_scope_descriptions(&descriptions)?;
     store.tx(|conn| {
         let api = apis::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("api {id}")))?;
         if let Some(unknown) = descriptions.keys().find(|s| !api.scopes.contains(s)) {
@@ -253,6 +243,24 @@ pub fn describe_scopes(
         audit(conn, actor, now, "api.scopes.describe", id, json!({"identifier": api.identifier, "described": stored}))?;
         Ok(Ok(()))
     })?
+}
+
+/// Checks each description's length and characters (the scopes they name
+/// are checked against the API's when stored), so a create can refuse bad
+/// descriptions before it makes the API.
+pub fn check_scope_descriptions(descriptions: &BTreeMap<String, String>) -> Result<(), AdminError> {
+    for (scope, text) in descriptions {
+        if text.trim().chars().count() > MAX_SCOPE_DESCRIPTION {
+            return Err(invalid(
+                "scope-descriptions",
+                format!("the description of {scope} is longer than {MAX_SCOPE_DESCRIPTION} characters"),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(invalid("scope-descriptions", format!("the description of {scope} has control characters")));
+        }
+    }
+    Ok(())
 }
 
 /// The clients that may get tokens for the API `id`: named in their allowed

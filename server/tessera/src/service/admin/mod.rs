@@ -13,8 +13,8 @@ mod trusted_issuers;
 mod users;
 
 pub use apis::{
-    ApiEdit, MAX_SCOPE_DESCRIPTION, NewApi, api_clients, create_api, delete_api, describe_scopes, find_api, list_apis,
-    update_api,
+    ApiEdit, MAX_SCOPE_DESCRIPTION, NewApi, api_clients, check_scope_descriptions, create_api, delete_api,
+    describe_scopes, find_api, list_apis, update_api,
 };
 pub use clients::{
     ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients,

@@ -1,8 +1,8 @@
 //! The console's overview reads: the dashboard and the audit log.
 
-use super::names::{self, AuditRow};
+use super::names::{self, AuditRow, RunRow};
 use crate::service::metrics::{PluginFigure, PluginFigures, WINDOW};
-use crate::service::views::{self, AuditEventView, RunView};
+use crate::service::views::{self, AuditEventView};
 use std::time::Duration;
 use tessera_store::audit::{self, AuditFilter};
 use tessera_store::plugins::Trigger;
@@ -53,10 +53,12 @@ pub struct Dashboard {
     pub plugins: i64,
     /// Token-hook bindings.
     pub bindings: i64,
-    /// The ten newest failed plugin runs.
-    pub failures: Vec<RunView>,
-    /// The ten newest changes: audit events other than console sign-ins.
-    pub events: Vec<AuditEventView>,
+    /// The ten newest failed plugin runs, with their plugin, binding and
+    /// client named.
+    pub failures: Vec<RunRow>,
+    /// The ten newest changes: audit events other than console sign-ins,
+    /// with their targets named.
+    pub events: Vec<AuditRow>,
     /// The ten newest console sign-ins, failed ones included, kept apart
     /// from changes so a burst of sign-ins cannot hide them.
     pub sign_ins: Vec<AuditEventView>,
@@ -103,19 +105,21 @@ pub fn dashboard(store: &Store, figures: &PluginFigures) -> Result<Dashboard, St
         .collect();
     let some_plugin = names.values().min().cloned();
     let sign_in_filter = AuditFilter { action_prefix: Some(SIGN_IN_PREFIX.into()), ..AuditFilter::default() };
+    let changes = recent_changes(&mut c, 10)?;
+    let failures = views::all(plugins::runs(&mut c, None, true, 0, 10)?);
     Ok(Dashboard {
         plugin_figures,
         figures_from_run_log,
         some_plugin,
         plugin_ran: !plugins::runs(&mut c, None, false, 0, 1)?.is_empty(),
         sign_ins: views::all(audit::recent(&mut c, &sign_in_filter, 0, 10)?),
-        events: recent_changes(&mut c, 10)?,
+        events: names::audit_rows(&mut c, changes)?,
         users: users::count(&mut c)?,
         clients: clients::count(&mut c)?,
         apis: apis::count(&mut c)?,
         plugins: plugins::count(&mut c)?,
         bindings: plugins::binding_count(&mut c, Trigger::Token)?,
-        failures: views::all(plugins::runs(&mut c, None, true, 0, 10)?),
+        failures: names::run_rows(&mut c, failures)?,
     })
 }
 
@@ -166,7 +170,8 @@ fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEv
     while changes.len() < n && offset < CHANGES_SCAN {
         let page = audit::recent(c, &AuditFilter::default(), offset, PAGE)?;
         let last = (page.len() as i64) < PAGE;
-        changes.extend(page.into_iter().filter(|e| !e.event.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
+        changes
+            .extend(page.into_iter().filter(|e| !e.event.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
         if last {
             break;
         }

@@ -17,6 +17,7 @@ use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
 use tessera_store::Store;
 use tessera_store::row_lock::Row;
@@ -40,9 +41,14 @@ pub struct ApiBody {
     pub scopes: Vec<String>,
     /// Client ids of its resource servers (they may introspect its tokens).
     pub resource_servers: Vec<String>,
+    /// What each scope lets a client do, by scope (at most 200 characters,
+    /// shown on the consent page); only scopes the API defines; an empty
+    /// text removes a description.
+    pub scope_descriptions: BTreeMap<String, String>,
 }
 
-const API_FIELDS: &[&str] = &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers"];
+const API_FIELDS: &[&str] =
+    &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers", "scope_descriptions"];
 
 impl ApiBody {
     fn of(a: &ApiView) -> ApiBody {
@@ -53,6 +59,7 @@ impl ApiBody {
             token_lifetime_secs: Some(a.token_lifetime_secs),
             scopes: a.scopes.clone(),
             resource_servers: a.resource_servers.clone(),
+            scope_descriptions: a.scope_descriptions.clone(),
         }
     }
 
@@ -97,7 +104,11 @@ pub fn create_api(
     default_lifetime_secs: i64,
     body: Map<String, Value>,
 ) -> Result<CreatedApi, Problem> {
-    let body: ApiBody = parse_fields(body, API_FIELDS)?;
+    let mut body: ApiBody = parse_fields(body, API_FIELDS)?;
+    if let Some(unknown) = body.scope_descriptions.keys().find(|s| !body.scopes.contains(s)) {
+        return Err(Problem::field("scope_descriptions", format!("{unknown} is not a scope of this API")));
+    }
+    let descriptions = std::mem::take(&mut body.scope_descriptions);
     let new = NewApi {
         alg: body.alg()?,
         identifier: body.identifier,
@@ -106,7 +117,11 @@ pub fn create_api(
         scopes: body.scopes,
         resource_servers: body.resource_servers,
     };
+    admin::check_scope_descriptions(&descriptions)?;
     let (api, secret) = admin::create_api(store, master, actor, now, new)?;
+    if !descriptions.is_empty() {
+        admin::describe_scopes(store, actor, now, &api.id, descriptions)?;
+    }
     Ok(CreatedApi { api: find(store, &api.id)?, hs256_secret: secret })
 }
 
@@ -130,6 +145,12 @@ pub fn patch_api(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value
         resource_servers: body.resource_servers,
     };
     admin::update_api(store, actor, now, id, edit)?;
+    // Descriptions of scopes the patch drops go with them (update_api);
+    // new ones are stored once the scopes they describe exist.
+    let described = patch.get("scope_descriptions").is_some();
+    if described && body.scope_descriptions != current.scope_descriptions {
+        admin::describe_scopes(store, actor, now, id, body.scope_descriptions)?;
+    }
     find(store, id)
 }
 

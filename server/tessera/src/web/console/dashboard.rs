@@ -3,7 +3,10 @@
 //! data, how much is configured, how fast and how often each plugin fails
 //! on this node, and recent sign-ins kept apart from recent changes.
 
+use super::logs::RunLinks;
+use super::names::Link;
 use super::{Admin, Layout, Page, PageQuery, blocking, filters, render};
+use crate::service::admin::names::AuditRow;
 use crate::service::admin::{self, Dashboard};
 use crate::web::routes::{self, console as paths};
 use actix_web::http::StatusCode;
@@ -90,6 +93,10 @@ fn checklist(d: &Dashboard) -> Vec<Step> {
 struct DashboardPage {
     l: Layout,
     d: Dashboard,
+    /// `d.events` taken out with their targets as links.
+    changes: Vec<(AuditRow, Option<Link>)>,
+    /// `d.failures` taken out with their plugin, binding and client as links.
+    failures: Vec<RunLinks>,
     urls: Vec<(&'static str, &'static str, String)>,
     steps: Vec<Step>,
 }
@@ -105,9 +112,17 @@ impl DashboardPage {
 async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let store = admin.state.store.clone();
     let figures = admin.state.plugin_figures.clone();
-    let d = blocking(move || admin::dashboard(&store, &figures)).await??;
+    let mut d = blocking(move || admin::dashboard(&store, &figures)).await??;
     let l = Layout::new(&admin, "dashboard", "Dashboard").with_done(q.done.as_deref());
     let urls = server_urls(&admin.state.issuer);
     let steps = checklist(&d);
-    Ok(render(StatusCode::OK, &DashboardPage { l, d, urls, steps }))
+    let changes = std::mem::take(&mut d.events)
+        .into_iter()
+        .map(|r| {
+            let target = r.target.as_ref().map(Link::from);
+            (r, target)
+        })
+        .collect();
+    let failures = std::mem::take(&mut d.failures).into_iter().map(RunLinks::from).collect();
+    Ok(render(StatusCode::OK, &DashboardPage { l, d, changes, failures, urls, steps }))
 }

@@ -67,12 +67,13 @@ struct RunsQuery {
     page: Option<i64>,
 }
 
-/// A run with its plugin, binding and client as links.
-struct RunLinks {
-    row: RunRow,
-    plugin: Link,
-    binding: Link,
-    client: Link,
+/// A run with its plugin, binding and client as links (the runs page and
+/// the dashboard's failures).
+pub(super) struct RunLinks {
+    pub(super) row: RunRow,
+    pub(super) plugin: Link,
+    pub(super) binding: Link,
+    pub(super) client: Link,
 }
 
 impl From<RunRow> for RunLinks {

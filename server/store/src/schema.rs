@@ -308,6 +308,8 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        role -> Text,
+        disabled -> Bool,
     }
 }
 
@@ -318,6 +320,18 @@ diesel::table! {
         csrf -> Text,
         created_at -> BigInt,
         last_seen_at -> BigInt,
+        address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    admin_invitations (token_hash) {
+        token_hash -> Text,
+        role -> Text,
+        invited_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod purge;
 pub mod rate_limit;
+pub mod roles;
 pub mod run_log;
 pub mod shadow;
 pub mod sign_in;

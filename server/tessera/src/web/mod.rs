@@ -156,6 +156,7 @@ impl AppState {
                 idle_secs: config.console.idle_timeout_secs,
                 absolute_secs: config.console.absolute_timeout_secs,
                 setup_link_secs: config.console.setup_link_secs,
+                invitation_secs: config.console.invitation_secs,
                 throttle: ThrottleSettings::from(&config.login),
             },
             clock,

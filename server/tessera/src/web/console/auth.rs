@@ -4,7 +4,7 @@
 
 use super::{Admin, ConsoleError, Empty, Page, Posted, blocking, message_page, render, see_other, session_cookie};
 use crate::service::admin::AdminError;
-use crate::service::console::SignInError;
+use crate::service::console::{Client, SignInError};
 use crate::web::AppState;
 use crate::web::routes::console as paths;
 use actix_web::cookie::{Cookie, SameSite};
@@ -20,7 +20,72 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::SETUP), web::post().to(setup))
         .route(paths::relative(paths::LOGIN), web::get().to(login_form))
         .route(paths::relative(paths::LOGIN), web::post().to(login))
-        .route(paths::relative(paths::LOGOUT), web::post().to(logout));
+        .route(paths::relative(paths::LOGOUT), web::post().to(logout))
+        .route(paths::relative(paths::INVITATION), web::get().to(invitation_form))
+        .route(paths::relative(paths::INVITATION), web::post().to(accept_invitation));
+}
+
+#[derive(Template)]
+#[template(path = "console/invitation.html")]
+struct InvitationPage<'a> {
+    token: &'a str,
+    role: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    field: &'a str,
+}
+
+const INVITATION_USED: &str = "This invitation was already used or has expired. Ask an owner for a new one.";
+
+/// GET /admin/invitation?token=…: the invitee picks a username and password.
+async fn invitation_form(state: web::Data<AppState>, q: web::Query<TokenQuery>) -> Page {
+    let token = q.into_inner().token.unwrap_or_default();
+    let auth = state.console.clone();
+    let t = token.clone();
+    Ok(match blocking(move || auth.invitation(&t)).await?? {
+        Some(role) => {
+            let page = InvitationPage { token: &token, role: role.label(), username: "", error: None, field: "" };
+            render(StatusCode::OK, &page)
+        }
+        None => message_page(StatusCode::NOT_FOUND, INVITATION_USED),
+    })
+}
+
+/// POST /admin/invitation: like the setup form, the token is the form's
+/// secret (it also stops cross-site posts); it is used up on success.
+async fn accept_invitation(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SetupForm>) -> Page {
+    let f = form.into_inner();
+    if !super::same_origin(&req, &state.issuer) {
+        return Ok(message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused."));
+    }
+    let auth = state.console.clone();
+    let t = f.token.clone();
+    let Some(role) = blocking(move || auth.invitation(&t)).await?? else {
+        return Ok(message_page(StatusCode::GONE, INVITATION_USED));
+    };
+    let again = |message: &str, field: &str| {
+        let page =
+            InvitationPage { token: &f.token, role: role.label(), username: &f.username, error: Some(message), field };
+        render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    };
+    if f.password != f.confirm {
+        return Ok(again("The passwords do not match.", "confirm"));
+    }
+    let client = client_of(&state, &req);
+    let auth = state.console.clone();
+    let (token, username, password) = (f.token.clone(), f.username.clone(), f.password.clone());
+    match blocking(move || auth.accept_invitation(&token, &username, &password, &client)).await? {
+        Ok((_, cookie)) => {
+            let mut resp = see_other(paths::HOME);
+            let _ = resp.add_cookie(&session_cookie(&state, cookie));
+            Ok(resp)
+        }
+        Err(AdminError::Invalid { field, message }) => Ok(again(&message, field)),
+        Err(AdminError::Conflict(m)) if m.contains("invitation") => Ok(message_page(StatusCode::GONE, INVITATION_USED)),
+        Err(AdminError::Conflict(m)) => Ok(again(&m, "username")),
+        Err(AdminError::Store(e)) => Err(ConsoleError::Store(e)),
+        Err(_) => Err(ConsoleError::Internal),
+    }
 }
 
 #[derive(Template)]
@@ -146,10 +211,10 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
             "The sign-in form expired or did not come from this site. Open the console again.",
         ));
     }
-    let peer = state.client_addr(&req);
+    let client = client_of(&state, &req);
     let auth = state.console.clone();
     let (username, password) = (f.username.clone(), f.password);
-    match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await? {
+    match blocking(move || auth.sign_in(&username, &password, &client)).await? {
         Ok((_, cookie)) => {
             let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
@@ -169,6 +234,12 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
         Err(SignInError::Store(e)) => Err(ConsoleError::Store(e)),
         Err(SignInError::Internal(_)) => Err(ConsoleError::Internal),
     }
+}
+
+/// Where a request comes from, as a new session records it.
+pub(super) fn client_of(state: &AppState, req: &HttpRequest) -> Client {
+    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    Client { address: state.client_addr(req), user_agent: user_agent.map(str::to_owned) }
 }
 
 /// POST /admin/logout: deletes the session server-side and clears the cookie.

@@ -5,6 +5,7 @@
 //! either: a POST handler gets its form only through `Posted`.
 
 mod account;
+mod admins;
 mod apis;
 mod auth;
 mod bindings;
@@ -23,6 +24,7 @@ mod errors;
 mod extractors;
 mod layout;
 mod paging;
+mod permissions;
 
 pub use cookies::{cookie_name, session_cookie};
 pub use errors::{ConsoleError, Failure, FieldErrors, Refusal};
@@ -62,6 +64,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .configure(auth::routes)
             .configure(account::routes)
+            .configure(admins::routes)
             .configure(dashboard::routes)
             .configure(users::routes)
             .configure(clients::routes)

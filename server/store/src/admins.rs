@@ -5,7 +5,9 @@
 //! (`service::roles` in the `tessera` crate). The store only knows which
 //! name is the owner's, to keep one owner at least.
 
-use crate::schema::{admin_invitations, admin_sessions, admin_setup_tokens, admins};
+use crate::schema::{
+    admin_invitations, admin_recovery_codes, admin_sessions, admin_setup_tokens, admins, console_settings,
+};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 
@@ -27,6 +29,10 @@ pub struct Admin {
     pub role: String,
     /// A disabled administrator cannot sign in and has no sessions.
     pub disabled: bool,
+    /// The TOTP secret sealed with the master key; `None`: no second factor.
+    pub totp_secret_enc: Option<Vec<u8>>,
+    /// The last TOTP time step a code was accepted for (single use).
+    pub totp_last_step: Option<i64>,
 }
 
 /// The name of the role that can do everything; at least one enabled
@@ -147,6 +153,85 @@ pub struct AdminSession {
     pub address: Option<String>,
     /// The browser's `User-Agent` at sign-in, if sent (bounded by the service).
     pub user_agent: Option<String>,
+    /// `Some` while the second factor is outstanding (`code` or `enrol`,
+    /// the service's names); `None` once the session is complete.
+    pub pending: Option<String>,
+}
+
+/// Marks a session complete (the second factor was given or enrolled).
+pub fn complete_session(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
+    diesel::update(admin_sessions::table.find(id_hash))
+        .set(admin_sessions::pending.eq(None::<String>))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Enrols (`Some`) or removes (`None`) an administrator's TOTP secret,
+/// replacing their recovery codes with `recovery_hashes` (removed with it).
+/// `last_step` is the step of the code that confirmed the enrolment.
+pub fn set_totp(
+    conn: &mut DbConn,
+    id: &str,
+    sealed: Option<&[u8]>,
+    last_step: Option<i64>,
+    recovery_hashes: &[String],
+) -> Result<(), StoreError> {
+    let n = diesel::update(admins::table.find(id))
+        .set((admins::totp_secret_enc.eq(sealed), admins::totp_last_step.eq(last_step)))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("administrator {id}")));
+    }
+    diesel::delete(admin_recovery_codes::table.filter(admin_recovery_codes::admin_id.eq(id))).execute(conn)?;
+    for h in recovery_hashes {
+        diesel::insert_into(admin_recovery_codes::table)
+            .values((admin_recovery_codes::code_hash.eq(h), admin_recovery_codes::admin_id.eq(id)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Accepts TOTP time step `step` for `id` if it is later than the last one
+/// accepted: one conditional UPDATE, so a code (or an earlier one) replayed
+/// within its window, even on another node at the same moment, is refused.
+pub fn accept_totp_step(conn: &mut DbConn, id: &str, step: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        admins::table.find(id).filter(admins::totp_last_step.is_null().or(admins::totp_last_step.lt(step))),
+    )
+    .set(admins::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Uses up one of `id`'s recovery codes: true if `code_hash` was one.
+pub fn use_recovery_code(conn: &mut DbConn, id: &str, code_hash: &str) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        admin_recovery_codes::table
+            .filter(admin_recovery_codes::code_hash.eq(code_hash))
+            .filter(admin_recovery_codes::admin_id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// How many unused recovery codes `id` has.
+pub fn recovery_codes_left(conn: &mut DbConn, id: &str) -> Result<i64, StoreError> {
+    Ok(admin_recovery_codes::table.filter(admin_recovery_codes::admin_id.eq(id)).count().get_result(conn)?)
+}
+
+/// Whether every administrator must have a second factor.
+pub fn second_factor_required(conn: &mut DbConn) -> Result<bool, StoreError> {
+    let row: Option<bool> =
+        console_settings::table.find(1).select(console_settings::require_second_factor).first(conn).optional()?;
+    Ok(row.unwrap_or(false))
+}
+
+/// Sets whether every administrator must have a second factor.
+pub fn set_second_factor_required(conn: &mut DbConn, required: bool) -> Result<(), StoreError> {
+    diesel::update(console_settings::table.find(1))
+        .set(console_settings::require_second_factor.eq(required))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Every session of `admin_id`, newest first.

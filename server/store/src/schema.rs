@@ -310,6 +310,22 @@ diesel::table! {
         last_login_at -> Nullable<BigInt>,
         role -> Text,
         disabled -> Bool,
+        totp_secret_enc -> Nullable<Binary>,
+        totp_last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_recovery_codes (code_hash) {
+        code_hash -> Text,
+        admin_id -> Text,
+    }
+}
+
+diesel::table! {
+    console_settings (id) {
+        id -> Integer,
+        require_second_factor -> Bool,
     }
 }
 
@@ -322,6 +338,7 @@ diesel::table! {
         last_seen_at -> BigInt,
         address -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        pending -> Nullable<Text>,
     }
 }
 

@@ -641,6 +641,8 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
         last_login_at: None,
         role: admins::OWNER.into(),
         disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
     };
     admins::insert(&mut c, &a).unwrap();
     assert!(matches!(admins::insert(&mut c, &Admin { id: "a2".into(), ..a.clone() }), Err(StoreError::Conflict(_))));
@@ -652,6 +654,7 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
         last_seen_at: 10,
         address: None,
         user_agent: None,
+        pending: None,
     };
     admins::insert_session(&mut c, &s).unwrap();
     admins::touch_session(&mut c, "s1", 20).unwrap();
@@ -681,6 +684,8 @@ fn the_last_administrator_is_never_deleted(db: &Db) {
         last_login_at: None,
         role: admins::OWNER.into(),
         disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
     };
     {
         let mut c = db.store.conn().unwrap();
@@ -695,6 +700,7 @@ fn the_last_administrator_is_never_deleted(db: &Db) {
             last_seen_at: 1,
             address: None,
             user_agent: None,
+            pending: None,
         };
         admins::insert_session(&mut c, &s).unwrap();
         assert_eq!(admins::all(&mut c).unwrap().iter().map(|a| a.username.as_str()).next(), Some("admin0"));
@@ -728,6 +734,8 @@ fn the_last_owner_is_never_demoted_disabled_or_removed(db: &Db) {
         last_login_at: None,
         role: role.into(),
         disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
     };
     {
         let mut c = db.store.conn().unwrap();
@@ -743,6 +751,7 @@ fn the_last_owner_is_never_demoted_disabled_or_removed(db: &Db) {
             last_seen_at: 1,
             address: Some("192.0.2.1".into()),
             user_agent: Some("test".into()),
+            pending: None,
         };
         admins::insert_session(&mut c, &s).unwrap();
         assert_eq!(admins::sessions_of(&mut c, "o9").unwrap()[0].address.as_deref(), Some("192.0.2.1"));
@@ -792,6 +801,42 @@ fn admin_invitations_are_single_use_and_expire(db: &Db) {
     assert!(admins::take_invitation(&mut c, "i1", 150).unwrap().is_none(), "single use");
     assert!(admins::take_invitation(&mut c, "i2", 200).unwrap().is_none(), "an expired link is refused");
     assert!(admins::open_invitations(&mut c, 0).unwrap().is_empty(), "expired invitations are deleted");
+}
+
+/// Issue #18 item 2: a TOTP step is accepted once and never an earlier
+/// one; recovery codes are single use and belong to their administrator;
+/// the second-factor requirement is one server-wide switch, off at first.
+fn second_factor_steps_and_recovery_codes_are_single_use(db: &Db) {
+    use tessera_store::admins::{self, Admin};
+    let mut c = db.store.conn().unwrap();
+    let a = Admin {
+        id: "t1".into(),
+        username: "totp".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+        last_login_at: None,
+        role: admins::OWNER.into(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
+    };
+    admins::insert(&mut c, &a).unwrap();
+    admins::insert(&mut c, &Admin { id: "t2".into(), username: "other".into(), ..a.clone() }).unwrap();
+    admins::set_totp(&mut c, "t1", Some(b"sealed"), Some(100), &["r1".into(), "r2".into()]).unwrap();
+    assert_eq!(admins::find(&mut c, "t1").unwrap().unwrap().totp_secret_enc.as_deref(), Some(&b"sealed"[..]));
+    assert!(!admins::accept_totp_step(&mut c, "t1", 100).unwrap(), "the enrolment's step is spent");
+    assert!(admins::accept_totp_step(&mut c, "t1", 101).unwrap());
+    assert!(!admins::accept_totp_step(&mut c, "t1", 101).unwrap(), "single use");
+    assert!(!admins::accept_totp_step(&mut c, "t1", 99).unwrap(), "never an earlier step");
+    assert_eq!(admins::recovery_codes_left(&mut c, "t1").unwrap(), 2);
+    assert!(!admins::use_recovery_code(&mut c, "t2", "r1").unwrap(), "another administrator's code");
+    assert!(admins::use_recovery_code(&mut c, "t1", "r1").unwrap());
+    assert!(!admins::use_recovery_code(&mut c, "t1", "r1").unwrap(), "single use");
+    admins::set_totp(&mut c, "t1", None, None, &[]).unwrap();
+    assert_eq!(admins::recovery_codes_left(&mut c, "t1").unwrap(), 0, "removed with the secret");
+    assert!(!admins::second_factor_required(&mut c).unwrap());
+    admins::set_second_factor_required(&mut c, true).unwrap();
+    assert!(admins::second_factor_required(&mut c).unwrap());
 }
 
 /// Issue #14: the audit log pages by (time, id), newest or oldest first,
@@ -1559,6 +1604,7 @@ conformance!(
     the_last_administrator_is_never_deleted,
     the_last_owner_is_never_demoted_disabled_or_removed,
     admin_invitations_are_single_use_and_expire,
+    second_factor_steps_and_recovery_codes_are_single_use,
     audit_events_page_by_keyset,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,

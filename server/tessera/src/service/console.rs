@@ -7,10 +7,13 @@ use super::admin::{AdminError, audit};
 pub use super::sign_in::SignInError;
 use super::sign_in::{Attempt, Checked, ThrottleSettings, check_password};
 use crate::clock::{self, SharedClock};
+use crate::crypto::MasterKey;
 use crate::passwords;
 use crate::service::roles::Role;
+use crate::service::second_factor::{self, CodeError, Enrolment};
 use crate::service::views::AdminView;
 use serde_json::json;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin, AdminSession, Invitation};
@@ -82,7 +85,16 @@ pub struct Session {
     /// The hash of this session's cookie (its row's key), so the account
     /// page can tell "this session" from the others.
     pub id_hash: String,
+    /// `Some` while the second factor is outstanding ([`PENDING_CODE`] or
+    /// [`PENDING_ENROL`]): such a session opens nothing but the sign-in page.
+    pub pending: Option<String>,
 }
+
+/// A session past the password that must give a second-factor code.
+pub const PENDING_CODE: &str = "code";
+/// A session past the password that must enrol a second factor first (the
+/// server requires one and the administrator has none).
+pub const PENDING_ENROL: &str = "enrol";
 
 impl Session {
     /// The administrator's role; a name this build does not know (a row
@@ -134,6 +146,8 @@ fn new_admin(username: &str, password: &str, now: i64, role: Role) -> Result<Adm
         last_login_at: None,
         role: role.as_str().to_owned(),
         disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
     })
 }
 
@@ -249,13 +263,15 @@ pub struct ConsoleAuth {
     store: Store,
     settings: ConsoleSettings,
     clock: SharedClock,
+    master: Arc<MasterKey>,
 }
 
 impl ConsoleAuth {
     /// A service over `store`, telling time by `clock` (a set clock in
     /// tests, so timeouts are crossed without waiting).
-    pub fn new(store: Store, settings: ConsoleSettings, clock: SharedClock) -> ConsoleAuth {
-        ConsoleAuth { store, settings, clock }
+    /// The master key seals second-factor secrets.
+    pub fn new(store: Store, settings: ConsoleSettings, clock: SharedClock, master: Arc<MasterKey>) -> ConsoleAuth {
+        ConsoleAuth { store, settings, clock, master }
     }
 
     /// The time console actions are recorded at: handlers pass it to the
@@ -322,6 +338,7 @@ impl ConsoleAuth {
             last_seen_at: now,
             address: client.address.clone(),
             user_agent: client.user_agent.as_deref().map(typed_agent),
+            pending: None,
         };
         Ok((cookie, row))
     }
@@ -386,6 +403,39 @@ impl ConsoleAuth {
         Ok((admin, cookie))
     }
 
+    /// Completes a session waiting for a code ([`PENDING_CODE`]) with a
+    /// TOTP or recovery code (see `service::second_factor::check`).
+    pub fn complete_with_code(&self, session: &Session, code: &str) -> Result<(), CodeError> {
+        if session.pending.as_deref() != Some(PENDING_CODE) {
+            return Err(CodeError::Wrong);
+        }
+        let now = self.clock.now();
+        second_factor::check(&self.store, &self.master, &self.settings.throttle, &session.admin, code, now)?;
+        admins::complete_session(&mut *self.store.conn()?, &session.id_hash)?;
+        Ok(())
+    }
+
+    /// A new TOTP secret for the session's administrator to enrol.
+    pub fn begin_enrolment(&self, session: &Session) -> Result<Enrolment, AdminError> {
+        second_factor::begin(&session.admin.username)
+    }
+
+    /// Confirms an enrolment with its first code: stores the sealed secret,
+    /// completes the session if it was waiting for enrolment, and returns
+    /// the recovery codes (shown once).
+    pub fn confirm_enrolment(&self, session: &Session, secret: &str, code: &str) -> Result<Vec<String>, AdminError> {
+        let now = self.clock.now();
+        let codes = second_factor::confirm(&self.store, &self.master, &session.admin, secret, code, now)?;
+        admins::complete_session(&mut *self.store.conn()?, &session.id_hash)?;
+        Ok(codes)
+    }
+
+    /// Removes the session's administrator's second factor (refused while
+    /// the server requires one).
+    pub fn remove_second_factor(&self, session: &Session) -> Result<(), AdminError> {
+        second_factor::remove(&self.store, &session.actor(), &session.admin.id, self.clock.now())
+    }
+
     /// The sessions of the signed-in administrator, newest first.
     pub fn sessions(&self, session: &Session) -> Result<Vec<AdminSession>, StoreError> {
         admins::sessions_of(&mut *self.store.conn()?, &session.admin.id)
@@ -447,14 +497,25 @@ impl ConsoleAuth {
             Err(Checked::Busy) => return Err(SignInError::Busy),
             Err(Checked::Store(e)) => return Err(e.into()),
         };
-        let (cookie, row) =
+        let (cookie, mut row) =
             self.new_session(&admin.id, now, client).map_err(|e| SignInError::Internal(e.to_string()))?;
         self.store.tx(|c| {
+            // The password alone completes the session only for an
+            // administrator without a second factor on a server that does
+            // not require one.
+            row.pending = if admin.totp_secret_enc.is_some() {
+                Some(PENDING_CODE.to_owned())
+            } else if admins::second_factor_required(c)? {
+                Some(PENDING_ENROL.to_owned())
+            } else {
+                None
+            };
             // Sessions nobody signed out of end here rather than linger.
             admins::purge_sessions(c, now - self.settings.idle_secs, now - self.settings.absolute_secs)?;
             admins::touch_login(c, &admin.id, now)?;
             admins::insert_session(c, &row)?;
-            audit(c, &format!("admin:{}", admin.username), now, "admin.login", "console", json!({"address": addr}))
+            let detail = json!({"address": addr, "second_factor": row.pending});
+            audit(c, &format!("admin:{}", admin.username), now, "admin.login", "console", detail)
         })?;
         Ok((admin, cookie))
     }
@@ -478,7 +539,7 @@ impl ConsoleAuth {
         if now > s.last_seen_at {
             admins::touch_session(&mut conn, hash.as_str(), now)?;
         }
-        Ok(Some(Session { admin, csrf: s.csrf, id_hash: s.id_hash }))
+        Ok(Some(Session { admin, csrf: s.csrf, id_hash: s.id_hash, pending: s.pending }))
     }
 
     /// Changes the signed-in administrator's own password after checking the

@@ -13,6 +13,7 @@ pub mod purge;
 pub mod rate_limit;
 pub mod roles;
 pub mod run_log;
+pub mod second_factor;
 pub mod shadow;
 pub mod sign_in;
 pub mod snapshot;

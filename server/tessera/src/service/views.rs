@@ -390,6 +390,8 @@ pub struct AdminView {
     pub role: String,
     /// A disabled administrator cannot sign in.
     pub disabled: bool,
+    /// Whether they have a second factor (TOTP) enrolled.
+    pub second_factor: bool,
 }
 
 impl From<Admin> for AdminView {
@@ -401,6 +403,7 @@ impl From<Admin> for AdminView {
             last_login_at: a.last_login_at,
             role: a.role,
             disabled: a.disabled,
+            second_factor: a.totp_secret_enc.is_some(),
         }
     }
 }

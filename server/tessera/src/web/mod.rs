@@ -103,7 +103,7 @@ impl AppState {
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
-            master,
+            master.clone(),
             clock.clone(),
             snapshots.clone(),
             run_log.clone(),
@@ -160,6 +160,7 @@ impl AppState {
                 throttle: ThrottleSettings::from(&config.login),
             },
             clock,
+            master.clone(),
         ));
         let admin = AdminSettings {
             api_lifetime_secs: config.tokens.access_token_lifetime_secs,

@@ -178,6 +178,18 @@ pub mod console {
     pub const LOGIN: &str = "/admin/login";
     /// Sign-out.
     pub const LOGOUT: &str = "/admin/logout";
+    /// The second-factor code after the password (POST; the form is
+    /// [`LOGIN`]'s second stage).
+    pub const LOGIN_CODE: &str = "/admin/login/code";
+    /// Enrolling a second factor after the password, when the server
+    /// requires one (POST; the form is [`LOGIN`]'s second stage).
+    pub const LOGIN_ENROL: &str = "/admin/login/enrol";
+    /// Your second factor: enrol (GET shows a new secret, POST confirms it).
+    pub const ACCOUNT_SECOND_FACTOR: &str = "/admin/account/second-factor";
+    /// Remove your second factor.
+    pub const ACCOUNT_SECOND_FACTOR_REMOVE: &str = "/admin/account/second-factor/remove";
+    /// Require a second factor for every administrator (an owner's switch).
+    pub const ADMINS_SECOND_FACTOR: &str = "/admin/admins/second-factor";
     /// The signed-in administrator's own account (password change).
     pub const ACCOUNT: &str = "/admin/account";
     /// Sign out every other session of the signed-in administrator.

@@ -27,15 +27,32 @@ struct AccountPage {
     role: &'static str,
     sessions: Vec<AdminSession>,
     current: String,
+    second_factor: bool,
+    recovery_left: i64,
 }
 
 /// The page with its session list, the form's errors and the layout `l`.
 async fn page(admin: &Admin, l: Layout, errors: FieldErrors) -> Page {
     let (auth, session) = (admin.state.console.clone(), admin.session.clone());
-    let sessions = blocking(move || auth.sessions(&session)).await?.map_err(ConsoleError::Store)?;
+    let store = admin.state.store.clone();
+    let (sessions, recovery_left) = blocking(move || {
+        Ok::<_, tessera_store::StoreError>((
+            auth.sessions(&session)?,
+            crate::service::second_factor::recovery_codes_left(&store, &session.admin.id)?,
+        ))
+    })
+    .await?
+    .map_err(ConsoleError::Store)?;
     let failed = errors.any() || l.error.is_some();
-    let page =
-        AccountPage { role: admin.session.role().label(), current: admin.session.id_hash.clone(), l, sessions, errors };
+    let page = AccountPage {
+        role: admin.session.role().label(),
+        current: admin.session.id_hash.clone(),
+        l,
+        sessions,
+        errors,
+        second_factor: admin.session.admin.totp_secret_enc.is_some(),
+        recovery_left,
+    };
     Ok(render_form(failed, &page))
 }
 

@@ -9,6 +9,7 @@ use super::{Admin, ConsoleError, Empty, Layout, Page, PageQuery, Posted, blockin
 use crate::service::console::{self, parse_role};
 use crate::service::oauth::management::ManagementScope;
 use crate::service::roles::Role;
+use crate::service::second_factor;
 use crate::service::views::AdminView;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -18,6 +19,7 @@ use askama::Template;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(paths::relative(paths::ADMINS), web::get().to(list))
         .route(paths::relative(paths::ADMIN_INVITE), web::post().to(invite))
+        .route(paths::relative(paths::ADMINS_SECOND_FACTOR), web::post().to(require_second_factor))
         .route(paths::relative(paths::ADMIN_ROLE), web::post().to(set_role))
         .route(paths::relative(paths::ADMIN_STATUS), web::post().to(set_status))
         .route(paths::relative(paths::ADMIN_SESSIONS), web::post().to(sign_out_everywhere))
@@ -47,12 +49,17 @@ struct AdminsPage {
     invitations: Vec<Open>,
     roles: [Role; 4],
     can_write: bool,
+    second_factor_required: bool,
 }
 
 async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
     let (store, now) = (admin.state.store.clone(), admin.now());
-    let (views, invitations) = blocking(move || {
-        Ok::<_, tessera_store::StoreError>((console::list_admins(&store)?, console::open_invitations(&store, now)?))
+    let (views, invitations, second_factor_required) = blocking(move || {
+        Ok::<_, tessera_store::StoreError>((
+            console::list_admins(&store)?,
+            console::open_invitations(&store, now)?,
+            second_factor::required(&store)?,
+        ))
     })
     .await?
     .map_err(ConsoleError::Store)?;
@@ -71,7 +78,8 @@ async fn list(admin: Admin, q: web::Query<PageQuery>) -> Page {
         .collect();
     let can_write = admin.session.role().allows(ManagementScope::WriteAdmins);
     let l = Layout::new(&admin, "admins", "Administrators").with_done(q.done.as_deref());
-    Ok(render(StatusCode::OK, &AdminsPage { l, rows, invitations, roles: Role::ALL, can_write }))
+    let page = AdminsPage { l, rows, invitations, roles: Role::ALL, can_write, second_factor_required };
+    Ok(render(StatusCode::OK, &page))
 }
 
 #[derive(serde::Deserialize)]
@@ -95,6 +103,23 @@ async fn set_role(p: Posted<RoleForm>, id: web::Path<String>) -> Page {
     let role = parse_role(&p.form.role).map_err(ConsoleError::Action)?;
     let (store, actor, now, id) = (admin.state.store.clone(), admin.actor(), admin.now(), id.into_inner());
     blocking(move || console::set_admin_role(&store, &actor, now, &id, role)).await?.map_err(ConsoleError::Action)?;
+    Ok(see_other(&paths::done(paths::ADMINS, "saved")))
+}
+
+#[derive(serde::Deserialize)]
+struct RequireForm {
+    required: bool,
+}
+
+/// POST /admin/admins/second-factor: the server-wide requirement; an
+/// administrator without a factor enrols at their next sign-in.
+async fn require_second_factor(p: Posted<RequireForm>) -> Page {
+    let admin = p.admin;
+    let required = p.form.required;
+    let (store, actor, now) = (admin.state.store.clone(), admin.actor(), admin.now());
+    blocking(move || second_factor::set_required(&store, &actor, now, required))
+        .await?
+        .map_err(ConsoleError::Action)?;
     Ok(see_other(&paths::done(paths::ADMINS, "saved")))
 }
 

@@ -2,7 +2,7 @@
 //! (throttled, generic errors, a double-submit CSRF cookie since there is no
 //! session yet), and sign-out (the session is deleted server-side).
 
-use super::{Admin, ConsoleError, Empty, Page, Posted, blocking, message_page, render, see_other, session_cookie};
+use super::{ConsoleError, Page, blocking, message_page, render, see_other, session_cookie};
 use crate::service::admin::AdminError;
 use crate::service::console::{Client, SignInError};
 use crate::web::AppState;
@@ -186,12 +186,15 @@ fn login_page(state: &AppState, status: StatusCode, username: &str, error: Optio
     resp
 }
 
-/// GET /admin/login (a signed-in administrator goes to the dashboard).
-async fn login_form(state: web::Data<AppState>, admin: Option<Admin>) -> HttpResponse {
-    if admin.is_some() {
-        return see_other(paths::HOME);
+/// GET /admin/login: the password form; for a session past the password
+/// but waiting for its second factor, the code (or enrolment) form; a
+/// signed-in administrator goes to the dashboard.
+async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> Page {
+    match super::second_factor::session_of(&state, &req).await? {
+        Some(s) if s.pending.is_none() => Ok(see_other(paths::HOME)),
+        Some(s) => super::second_factor::stage_page(&state, s, StatusCode::OK, None, None).await,
+        None => Ok(login_page(&state, StatusCode::OK, "", None)),
     }
-    login_page(&state, StatusCode::OK, "", None)
 }
 
 #[derive(serde::Deserialize)]
@@ -242,10 +245,31 @@ pub(super) fn client_of(state: &AppState, req: &HttpRequest) -> Client {
     Client { address: state.client_addr(req), user_agent: user_agent.map(str::to_owned) }
 }
 
-/// POST /admin/logout: deletes the session server-side and clears the cookie.
-async fn logout(state: web::Data<AppState>, req: HttpRequest, posted: Posted<Empty>) -> Page {
+#[derive(serde::Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// POST /admin/logout: deletes the session server-side and clears the
+/// cookie. It takes the session from the cookie itself (not through
+/// [`Admin`]), so a session still waiting for its second factor can be
+/// ended too; the origin and the session's CSRF token are checked as
+/// `Posted` checks them.
+async fn logout(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LogoutForm>) -> Page {
+    if !super::same_origin(&req, &state.issuer) {
+        return Ok(message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused."));
+    }
+    let Some(session) = super::second_factor::session_of(&state, &req).await? else {
+        return Ok(see_other(paths::LOGIN));
+    };
+    if !session.csrf_matches(&form.csrf) {
+        return Ok(message_page(
+            StatusCode::FORBIDDEN,
+            "This form expired or did not come from the console. Go back, reload and try again.",
+        ));
+    }
     let cookie = req.cookie(super::cookie_name(&state)).map(|c| c.value().to_owned());
-    drop(posted);
     if let Some(c) = cookie {
         let auth = state.console.clone();
         // Only a storage failure stops the sign-out; the cookie is cleared otherwise.

@@ -88,6 +88,11 @@ impl FromRequest for Admin {
                 .map_err(|_| Refusal::Unavailable)?
                 .map_err(|_| Refusal::Unavailable)?
                 .ok_or(Refusal::SignIn)?;
+            // Past the password but not the second factor: the sign-in page
+            // asks for the code (or the enrolment) and nothing else opens.
+            if session.pending.is_some() {
+                return Err(Refusal::SignIn);
+            }
             let need = req.match_pattern().and_then(|p| permissions::need(req.method().as_str(), &p));
             match need {
                 Some(Need::Public | Need::SignedIn) => {}

@@ -15,6 +15,7 @@ mod keys;
 mod logs;
 mod plugins;
 mod reference;
+mod second_factor;
 mod shadow;
 mod trusted_issuers;
 mod users;
@@ -64,6 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .configure(auth::routes)
             .configure(account::routes)
+            .configure(second_factor::routes)
             .configure(admins::routes)
             .configure(dashboard::routes)
             .configure(users::routes)

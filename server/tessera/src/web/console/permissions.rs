@@ -34,7 +34,17 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", paths::SETUP, Public),
     ("GET", paths::LOGIN, Public),
     ("POST", paths::LOGIN, Public),
+    // Sign-out also ends a session still waiting for its second factor, so
+    // the handler checks the session and CSRF token itself.
     ("POST", paths::LOGOUT, SignedIn),
+    // The second stage of sign-in: the handlers take the waiting session
+    // from the cookie themselves (the extractor refuses waiting sessions).
+    ("POST", paths::LOGIN_CODE, Public),
+    ("POST", paths::LOGIN_ENROL, Public),
+    ("GET", paths::ACCOUNT_SECOND_FACTOR, SignedIn),
+    ("POST", paths::ACCOUNT_SECOND_FACTOR, SignedIn),
+    ("POST", paths::ACCOUNT_SECOND_FACTOR_REMOVE, SignedIn),
+    ("POST", paths::ADMINS_SECOND_FACTOR, Scope(S::WriteAdmins)),
     ("GET", paths::INVITATION, Public),
     ("POST", paths::INVITATION, Public),
     ("GET", paths::HOME, SignedIn),

@@ -271,3 +271,133 @@ async fn signing_out_other_sessions_keeps_only_this_one() {
     let page = body(get!(app, h, &second, paths::ACCOUNT)).await;
     assert_eq!(page.matches("test-agent/1").count(), 1, "this one stays");
 }
+
+/// The value of the form field `name` on a page.
+fn field(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = html.find(&key).unwrap_or_else(|| panic!("a {name} field in {html}"));
+    html[at + key.len()..].chars().take_while(|c| *c != '"').collect()
+}
+
+/// The TOTP code for a base32 secret at `now`, computed as an authenticator
+/// app would (RFC 6238 defaults).
+fn code_at(secret: &str, now: i64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret.as_ref()).build().unwrap();
+    totp.generate(now as u64).to_string()
+}
+
+/// The recovery codes on the page that shows them once.
+fn recovery_codes(html: &str) -> Vec<String> {
+    html.split("<li><code>").skip(1).map(|s| s.split('<').next().unwrap().to_owned()).collect()
+}
+
+/// Enrols `username`'s second factor from the account page; returns the
+/// base32 secret and the recovery codes.
+macro_rules! enrol {
+    ($app:expr, $h:expr, $s:expr) => {{
+        let page = body(get!($app, $h, $s, paths::ACCOUNT_SECOND_FACTOR)).await;
+        let secret = field(&page, "secret");
+        let code = code_at(&secret, $h.clock.now());
+        let wrong = post!($app, $h, $s, paths::ACCOUNT_SECOND_FACTOR, &[("secret", &secret), ("code", "000000")]);
+        assert_eq!(wrong.status(), 422, "a wrong first code enrols nothing");
+        let resp = post!($app, $h, $s, paths::ACCOUNT_SECOND_FACTOR, &[("secret", &secret), ("code", &code)]);
+        assert_eq!(resp.status(), 200);
+        let codes = recovery_codes(&body(resp).await);
+        (secret, codes)
+    }};
+}
+
+/// POST a code at the second stage of sign-in for the waiting session `s`.
+macro_rules! code {
+    ($app:expr, $h:expr, $s:expr, $code:expr) => {{
+        let fields = with_csrf(&$h, $s, &[("code", $code)]);
+        let req =
+            test::TestRequest::post().uri(paths::LOGIN_CODE).cookie(cookie(&$h, $s)).set_form(fields).to_request();
+        test::call_service(&$app, req).await.status().as_u16()
+    }};
+}
+
+/// Issue #18 item 2: TOTP enrolled from the account page (secret sealed at
+/// rest), asked after the password, each code once; recovery codes once;
+/// wrong codes throttled.
+#[actix_web::test]
+async fn totp_is_asked_after_the_password_and_each_code_works_once() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let first = session(&h, "editor");
+    let (secret, codes) = enrol!(app, h, &first);
+    assert_eq!(codes.len(), crate::service::second_factor::RECOVERY_CODES);
+    let row = tessera_store::admins::find_by_username(&mut h.store().conn().unwrap(), "editor").unwrap().unwrap();
+    let sealed = row.totp_secret_enc.unwrap();
+    let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
+    assert!(!sealed.windows(raw.as_ref().len()).any(|w| w == raw.as_ref()), "sealed, not stored in clear");
+    assert!(body(get!(app, h, &first, paths::ACCOUNT)).await.contains("10 recovery codes left"));
+
+    // The password alone now opens nothing: the sign-in page asks for a code.
+    let s = session(&h, "editor");
+    let resp = get!(app, h, &s, paths::HOME);
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, paths::LOGIN.to_owned()));
+    let page = body(get!(app, h, &s, paths::LOGIN)).await;
+    assert!(page.contains(paths::LOGIN_CODE), "the code form: {page}");
+    assert_eq!(code!(app, h, &s, "123456"), 401, "a wrong code");
+    let enrolment_code = code_at(&secret, h.clock.now());
+    assert_eq!(code!(app, h, &s, &enrolment_code), 401, "the enrolment's code is spent");
+    h.clock.advance(30);
+    let now_code = code_at(&secret, h.clock.now());
+    assert_eq!(code!(app, h, &s, &now_code), 303, "the current code");
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 200, "the session is complete");
+    let other = session(&h, "editor");
+    assert_eq!(code!(app, h, &other, &now_code), 401, "a code works once, even in its window");
+
+    // A recovery code works once, typed with or without its dash.
+    assert_eq!(code!(app, h, &other, &codes[0].replace('-', "")), 303);
+    let third = session(&h, "editor");
+    assert_eq!(code!(app, h, &third, &codes[0]), 401, "used up");
+    let audit = crate::service::admin::audit_events(h.store(), None, None, None, 0, 50).unwrap();
+    assert!(audit.iter().any(|e| e.action == "admin.second_factor.recovery"));
+    assert!(audit.iter().any(|e| e.action == "admin.second_factor.failed"));
+
+    // Wrong codes are throttled per administrator.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(code!(app, h, &third, "000000"));
+    }
+    assert!(statuses.contains(&429), "throttled: {statuses:?}");
+    h.clock.advance(30);
+    assert_eq!(code!(app, h, &third, &code_at(&secret, h.clock.now())), 429, "even a right code waits out the lock");
+}
+
+/// Issue #18 item 2: with the owner's switch on, an administrator without a
+/// second factor is sent to enrolment after the password, and only an
+/// owner may set the switch.
+#[actix_web::test]
+async fn a_required_second_factor_sends_administrators_to_enrolment() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let owner = session(&h, "owner");
+    let editor = session(&h, "editor");
+    assert_eq!(post!(app, h, &editor, paths::ADMINS_SECOND_FACTOR, &[("required", "true")]).status(), 403);
+    assert_eq!(post!(app, h, &owner, paths::ADMINS_SECOND_FACTOR, &[("required", "true")]).status(), 303);
+    assert!(body(get!(app, h, &owner, paths::ADMINS)).await.contains("Every administrator must have a second factor"));
+
+    let s = session(&h, "viewer");
+    assert_eq!(get!(app, h, &s, paths::AUDIT).status(), 303, "nothing opens before enrolment");
+    let page = body(get!(app, h, &s, paths::LOGIN)).await;
+    assert!(page.contains("otpauth://totp/Tessera:viewer?"), "the enrolment form: {page}");
+    let secret = field(&page, "secret");
+    let fields = with_csrf(&h, &s, &[("secret", &secret), ("code", &code_at(&secret, h.clock.now()))]);
+    let req = test::TestRequest::post().uri(paths::LOGIN_ENROL).cookie(cookie(&h, &s)).set_form(fields).to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(recovery_codes(&body(resp).await).len(), 10);
+    assert_eq!(get!(app, h, &s, paths::AUDIT).status(), 200, "enrolled: the session is complete");
+    // While required, nobody can turn theirs off.
+    assert_eq!(post!(app, h, &s, paths::ACCOUNT_SECOND_FACTOR_REMOVE, &[]).status(), 422);
+    // A waiting session can still sign out.
+    let waiting = session(&h, "plugin-author");
+    let fields = with_csrf(&h, &waiting, &[]);
+    let req = test::TestRequest::post().uri(paths::LOGOUT).cookie(cookie(&h, &waiting)).set_form(fields).to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 303);
+    assert!(h.state.console.session(&waiting).unwrap().is_none(), "ended server-side");
+}

@@ -5,8 +5,9 @@
 //! (`Bearer<scope::X>`), and an administrator may hand a management client
 //! at most the scopes of their own role ([`Role::grantable`]).
 
-use crate::service::oauth::management::ManagementScope;
-use tessera_store::admins::OWNER;
+use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
+use tessera_store::admins::{self, OWNER};
+use tessera_store::{Store, StoreError, clients};
 
 /// What an administrator may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,6 +114,47 @@ impl Role {
         let missing: Vec<ManagementScope> = requested.iter().copied().filter(|s| !self.allows(*s)).collect();
         if missing.is_empty() { Ok(()) } else { Err(missing) }
     }
+}
+
+/// The management scopes a client definition grants its holder: only a
+/// client that names the management audience and each scope itself is a
+/// management client (`service::oauth::management`), so nothing else counts.
+pub fn management_scopes_granted(audiences: Option<&[String]>, scopes: Option<&[String]>) -> Vec<ManagementScope> {
+    if !audiences.is_some_and(|a| a.iter().any(|x| x == MANAGEMENT_AUDIENCE)) {
+        return Vec::new();
+    }
+    scopes.unwrap_or_default().iter().filter_map(|s| ManagementScope::parse(s)).collect()
+}
+
+/// The management scopes a client definition (create or update) would give
+/// beyond what the actor holds: an administrator (`admin:NAME`) holds their
+/// role's scopes, a management client (`client:ID`, the API) the scopes it
+/// is allowed itself. Other actors (`cli`: the server's own machine, which
+/// holds the database anyway) are not limited. Empty: nothing beyond.
+/// `service::admin::clients` refuses a definition for which this is not
+/// empty, so an administrator cannot mint a client more powerful than
+/// they are.
+pub fn scopes_beyond_actor(
+    store: &Store,
+    actor: &str,
+    audiences: Option<&[String]>,
+    scopes: Option<&[String]>,
+) -> Result<Vec<ManagementScope>, StoreError> {
+    let granted = management_scopes_granted(audiences, scopes);
+    if granted.is_empty() {
+        return Ok(granted);
+    }
+    let mut conn = store.conn()?;
+    let held: Vec<ManagementScope> = if let Some(name) = actor.strip_prefix("admin:") {
+        let admin = admins::find_by_username(&mut conn, name)?;
+        admin.and_then(|a| Role::parse(&a.role)).map(Role::scopes).unwrap_or_default()
+    } else if let Some(id) = actor.strip_prefix("client:") {
+        let client = clients::find(&mut conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
+        management_scopes_granted(client.allowed_audiences.as_deref(), client.allowed_scopes.as_deref())
+    } else {
+        return Ok(Vec::new());
+    };
+    Ok(granted.into_iter().filter(|s| !held.contains(s)).collect())
 }
 
 #[cfg(test)]

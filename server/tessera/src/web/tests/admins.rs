@@ -401,3 +401,41 @@ async fn a_required_second_factor_sends_administrators_to_enrolment() {
     assert_eq!(test::call_service(&app, req).await.status(), 303);
     assert!(h.state.console.session(&waiting).unwrap().is_none(), "ended server-side");
 }
+
+/// Issue #18 item 2: whoever makes or changes a management client gives it
+/// at most the scopes they hold: an administrator their role's, a
+/// management client (the API) its own; the server's own CLI is not limited.
+#[actix_web::test]
+async fn a_management_client_gets_at_most_the_scopes_of_whoever_makes_it() {
+    use crate::service::admin::{AdminError, NewClient, create_client, update_client};
+    use crate::service::oauth::management::{MANAGEMENT_AUDIENCE, ManagementScope};
+    let h = with_every_role();
+    let now = h.clock.now();
+    let new = |scopes: &[&str]| NewClient {
+        name: "automation".into(),
+        grant_types: vec!["client_credentials".into()],
+        scopes: Some(scopes.iter().map(|s| s.to_string()).collect()),
+        audiences: Some(vec![MANAGEMENT_AUDIENCE.into()]),
+        metadata: serde_json::json!({}),
+        ..NewClient::default()
+    };
+    fn refused<T>(r: Result<T, AdminError>) -> bool {
+        matches!(r, Err(AdminError::Invalid { field: "scopes", .. }))
+    }
+    assert!(refused(create_client(h.store(), "admin:editor", now, new(&["write:clients", "write:admins"]))));
+    let (made, _) = create_client(h.store(), "admin:editor", now, new(&["read:clients", "write:clients"])).unwrap();
+    assert!(refused(update_client(h.store(), "admin:editor", now, &made.id, new(&["write:keys"]))));
+    assert!(refused(create_client(h.store(), "admin:viewer", now, new(&["write:clients"]))));
+    assert!(create_client(h.store(), "admin:owner", now, new(&["write:admins", "write:keys"])).is_ok());
+    // Not a management client: an ordinary API's scopes are not limited.
+    let ordinary = NewClient { audiences: Some(vec!["https://api.example".into()]), ..new(&["write:admins"]) };
+    assert!(create_client(h.store(), "admin:plugin-author", now, ordinary).is_ok());
+    // Over the API the actor is a management client: at most its own scopes.
+    let scopes = [ManagementScope::ReadClients, ManagementScope::WriteClients];
+    let (ci, _) =
+        crate::service::management::create_management_client(h.store(), &h.master, "cli", "ci", &scopes, 3600).unwrap();
+    let actor = format!("client:{}", ci.id);
+    assert!(refused(create_client(h.store(), &actor, now, new(&["write:clients", "write:admins"]))));
+    assert!(create_client(h.store(), &actor, now, new(&["read:clients"])).is_ok());
+    assert!(create_client(h.store(), "cli", now, new(&["write:admins"])).is_ok(), "the server's own CLI");
+}

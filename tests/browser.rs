@@ -103,3 +103,71 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
     let body: Value = r.json().await.unwrap();
     assert!(body["id_token"].is_string(), "{body}");
 }
+
+/// The current TOTP code for a base32 secret, `ahead` steps ahead,
+/// computed as an authenticator app would (RFC 6238 defaults, the server's
+/// crate).
+fn totp_code(secret: &str, ahead: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret.as_ref()).build().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    totp.generate(now + 30 * ahead).to_string()
+}
+
+/// Types `root`'s password into the console's sign-in form.
+async fn console_sign_in(c: &fantoccini::Client, base: &str, password: &str) {
+    c.goto(&format!("{base}{}", routes::console::LOGIN)).await.unwrap();
+    c.find(Locator::Css("#username")).await.unwrap().send_keys("root").await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// Issue #18 item 2: an administrator enrols TOTP from the account page and
+/// then signs in to the console with password and code in Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_enrols_totp_and_signs_in_to_the_console_with_a_code() {
+    let server = TestServer::start(Backend::Sqlite);
+    let password = "a long console passphrase";
+    let out = server.cli_output(&["admin", "create", "--username", "root", "--password-stdin"], Some(password));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_driver, c) = chromium().await;
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT_SECOND_FACTOR)).await.unwrap();
+    let secret = c.find(Locator::Css("#secret-text")).await.unwrap().prop("value").await.unwrap().unwrap();
+    let uri = c.find(Locator::Css("#otpauth-uri")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert!(uri.starts_with("otpauth://totp/Tessera:root?") && uri.contains(&secret), "{uri}");
+    std::fs::write(screenshot_dir().join("console-second-factor-enrol.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 0)).await.unwrap();
+    c.find(Locator::Css("#confirm-second-factor")).await.unwrap().click().await.unwrap();
+    let codes = c.wait().for_element(Locator::Css("#recovery-codes")).await.unwrap().text().await.unwrap();
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    std::fs::write(screenshot_dir().join("console-recovery-codes.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#username")).await.unwrap();
+
+    // Password first, then the code: a wrong one is refused, the next step's
+    // code (within the one step of skew) lets the administrator in.
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("#verify-code")).await.unwrap();
+    std::fs::write(screenshot_dir().join("console-second-factor-code.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys("000000").await.unwrap();
+    c.find(Locator::Css("#verify-code")).await.unwrap().click().await.unwrap();
+    let error = c.wait().for_element(Locator::Css("#second-factor-error")).await.unwrap().text().await.unwrap();
+    assert!(error.starts_with("That code is not valid"), "{error}");
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 1)).await.unwrap();
+    c.find(Locator::Css("#verify-code")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    let state = c.find(Locator::Css("#second-factor-state")).await.unwrap().text().await.unwrap();
+    assert!(state.starts_with("On:"), "{state}");
+    std::fs::write(screenshot_dir().join("console-account.png"), c.screenshot().await.unwrap()).unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ADMINS)).await.unwrap();
+    let row = c.find(Locator::Css("#admin-root")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("on"), "the second factor shows on the Administrators page: {row}");
+    std::fs::write(screenshot_dir().join("console-admins.png"), c.screenshot().await.unwrap()).unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    std::fs::write(screenshot_dir().join("console-admins-phone.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}

@@ -21,7 +21,7 @@ fn field(html: &str, name: &str) -> String {
 fn totp_code(secret: &str, ahead: u64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
     let totp = totp_rs::Builder::new().with_secret(secret.as_ref()).build().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = tessera::clock::now() as u64;
     totp.generate(now + 30 * ahead).to_string()
 }
 

@@ -168,6 +168,9 @@ async fn chromium_enrols_totp_and_signs_in_to_the_console_with_a_code() {
     assert!(row.contains("on"), "the second factor shows on the Administrators page: {row}");
     std::fs::write(screenshot_dir().join("console-admins.png"), c.screenshot().await.unwrap()).unwrap();
     c.set_window_size(390, 844).await.unwrap();
+    let sideways = "const s = document.querySelector('.scroll'); return s.scrollWidth > s.clientWidth + 1;";
+    let overflow = c.execute(sideways, vec![]).await.unwrap().as_bool().unwrap();
+    assert!(!overflow, "the administrators table scrolls sideways at phone width");
     std::fs::write(screenshot_dir().join("console-admins-phone.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }

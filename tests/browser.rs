@@ -172,5 +172,28 @@ async fn chromium_enrols_totp_and_signs_in_to_the_console_with_a_code() {
     let overflow = c.execute(sideways, vec![]).await.unwrap().as_bool().unwrap();
     assert!(!overflow, "the administrators table scrolls sideways at phone width");
     std::fs::write(screenshot_dir().join("console-admins-phone.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // An invitation: the owner picks a role and gets the link once; the
+    // invitee picks a name and password on the link's page.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.find(Locator::Css("#invite-role option[value=editor]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#invite")).await.unwrap().click().await.unwrap();
+    let link = c.wait().for_element(Locator::Css("#secret")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert!(link.starts_with(&format!("{}{}?token=", server.base, routes::console::INVITATION)), "{link}");
+    std::fs::write(screenshot_dir().join("console-invitation-link.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#username")).await.unwrap();
+    c.goto(&link).await.unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    std::fs::write(screenshot_dir().join("console-invitation-phone.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#username")).await.unwrap().send_keys("ed").await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("#confirm")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    let role = c.find(Locator::Css("#my-role")).await.unwrap().text().await.unwrap();
+    assert_eq!(role, "Editor");
+    std::fs::write(screenshot_dir().join("console-account-phone.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }

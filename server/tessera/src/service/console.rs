@@ -228,8 +228,8 @@ pub fn find_admin(store: &Store, id: &str) -> Result<Option<AdminView>, StoreErr
 }
 
 /// Deletes the administrator `id` and ends their sessions, unless they are
-/// the last one (`Conflict`: the console would have nobody to sign in);
-/// recorded in the same transaction.
+/// the last enabled owner (`Conflict`: nobody could manage administrators
+/// any more); recorded in the same transaction.
 pub fn delete_admin(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let admin = admins::delete_unless_last(conn, id)?;
@@ -307,10 +307,16 @@ impl ConsoleAuth {
 
     /// Creates the first administrator with a setup token and signs them in.
     /// The token is used up in the same transaction.
-    pub fn setup(&self, token: &str, username: &str, password: &str) -> Result<(Admin, String), AdminError> {
+    pub fn setup(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        client: &Client,
+    ) -> Result<(Admin, String), AdminError> {
         let now = self.clock.now();
         let admin = new_admin(username.trim(), password, now, Role::Owner)?;
-        let (cookie, row) = self.new_session(&admin.id, now, &Client::default())?;
+        let (cookie, row) = self.new_session(&admin.id, now, client)?;
         self.store.tx(|conn| {
             if !admins::consume_setup_tokens(conn, SecretHash::of(token).as_str(), now)? {
                 return Err(StoreError::Conflict(

@@ -143,7 +143,8 @@ async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Set
     }
     let auth = state.console.clone();
     let (token, username, password) = (f.token.clone(), f.username.clone(), f.password);
-    match blocking(move || auth.setup(&token, &username, &password)).await? {
+    let client = client_of(&state, &req);
+    match blocking(move || auth.setup(&token, &username, &password, &client)).await? {
         Ok((_, cookie)) => {
             let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));

@@ -283,3 +283,97 @@ async fn chromium_walks_the_console_at_desktop_and_phone_width() {
     assert_eq!(focused, "lifetime", "the summary links to its field");
     c.close().await.unwrap();
 }
+
+/// The current TOTP code for a base32 secret, `ahead` steps ahead,
+/// computed as an authenticator app would (RFC 6238 defaults, the server's
+/// crate).
+fn totp_code(secret: &str, ahead: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret.as_ref()).build().unwrap();
+    let now = tessera::clock::now() as u64;
+    totp.generate(now + 30 * ahead).to_string()
+}
+
+/// Types `root`'s password into the console's sign-in form.
+async fn console_sign_in(c: &fantoccini::Client, base: &str, password: &str) {
+    c.goto(&format!("{base}{}", routes::console::LOGIN)).await.unwrap();
+    c.find(Locator::Css("#username")).await.unwrap().send_keys("root").await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// Issue #18 item 2: an administrator enrols TOTP from the account page and
+/// then signs in to the console with password and code in Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_enrols_totp_and_signs_in_to_the_console_with_a_code() {
+    let server = TestServer::start(Backend::Sqlite);
+    let password = "a long console passphrase";
+    let out = server.cli_output(&["admin", "create", "--username", "root", "--password-stdin"], Some(password));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_driver, c) = chromium().await;
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT_SECOND_FACTOR)).await.unwrap();
+    let secret = c.find(Locator::Css("#secret-text")).await.unwrap().prop("value").await.unwrap().unwrap();
+    let uri = c.find(Locator::Css("#otpauth-uri")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert!(uri.starts_with("otpauth://totp/Tessera:root?") && uri.contains(&secret), "{uri}");
+    std::fs::write(screenshot_dir().join("console-second-factor-enrol.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 0)).await.unwrap();
+    c.find(Locator::Css("#confirm-second-factor")).await.unwrap().click().await.unwrap();
+    let codes = c.wait().for_element(Locator::Css("#recovery-codes")).await.unwrap().text().await.unwrap();
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    std::fs::write(screenshot_dir().join("console-recovery-codes.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#username")).await.unwrap();
+
+    // Password first, then the code: a wrong one is refused, the next step's
+    // code (within the one step of skew) lets the administrator in.
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("#verify-code")).await.unwrap();
+    std::fs::write(screenshot_dir().join("console-second-factor-code.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys("000000").await.unwrap();
+    c.find(Locator::Css("#verify-code")).await.unwrap().click().await.unwrap();
+    let error = c.wait().for_element(Locator::Css("#second-factor-error")).await.unwrap().text().await.unwrap();
+    assert!(error.starts_with("That code is not valid"), "{error}");
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 1)).await.unwrap();
+    c.find(Locator::Css("#verify-code")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    let state = c.find(Locator::Css("#second-factor-state")).await.unwrap().text().await.unwrap();
+    assert!(state.starts_with("On:"), "{state}");
+    std::fs::write(screenshot_dir().join("console-account.png"), c.screenshot().await.unwrap()).unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ADMINS)).await.unwrap();
+    let row = c.find(Locator::Css("#admin-root")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("on"), "the second factor shows on the Administrators page: {row}");
+    std::fs::write(screenshot_dir().join("console-admins.png"), c.screenshot().await.unwrap()).unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    let sideways = "const s = document.querySelector('.scroll'); return s.scrollWidth > s.clientWidth + 1;";
+    let overflow = c.execute(sideways, vec![]).await.unwrap().as_bool().unwrap();
+    assert!(!overflow, "the administrators table scrolls sideways at phone width");
+    std::fs::write(screenshot_dir().join("console-admins-phone.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // An invitation: the owner picks a role and gets the link once; the
+    // invitee picks a name and password on the link's page.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.find(Locator::Css("#invite-role option[value=editor]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#invite")).await.unwrap().click().await.unwrap();
+    let link = c.wait().for_element(Locator::Css("#secret")).await.unwrap().prop("value").await.unwrap().unwrap();
+    assert!(link.starts_with(&format!("{}{}?token=", server.base, routes::console::INVITATION)), "{link}");
+    std::fs::write(screenshot_dir().join("console-invitation-link.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#username")).await.unwrap();
+    c.goto(&link).await.unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    std::fs::write(screenshot_dir().join("console-invitation-phone.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#username")).await.unwrap().send_keys("ed").await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("#confirm")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    let role = c.find(Locator::Css("#my-role")).await.unwrap().text().await.unwrap();
+    assert_eq!(role, "Editor");
+    std::fs::write(screenshot_dir().join("console-account-phone.png"), c.screenshot().await.unwrap()).unwrap();
+    c.close().await.unwrap();
+}

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod admins;
 mod audit;
 mod browser;
 mod cli;

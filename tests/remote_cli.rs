@@ -266,7 +266,7 @@ fn credentials_scopes_and_local_only_commands_are_refused_clearly() {
         (&["keys", "list"][..], "read:keys"),
         (&["keys", "rotate", "--alg", "ES256"], "write:keys"),
         (&["keys", "retire", "some-kid"], "read:keys"),
-        (&["admin", "create", "--username", "x", "--password", "y"], "write:admins"),
+        (&["admin", "create", "--username", "x", "--password", "y", "--role", "viewer"], "write:admins"),
         (&["admin", "list"], "read:admins"),
         (&["audit", "export"], "read:audit"),
         (&["audit", "verify"], "read:audit"),
@@ -356,8 +356,10 @@ on_both_backends!(keys_admins_audit_and_runs_answer_as_the_local_ones, |backend:
     let created = r.output(&["admin", "create", "--username", "remote-admin", "--password-stdin", "--json"], Some(pw));
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let created: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let local_admin =
-        s.cli_output(&["admin", "create", "--username", "local-admin", "--password-stdin", "--json"], Some(pw));
+    let local_admin = s.cli_output(
+        &["admin", "create", "--username", "local-admin", "--role", "owner", "--password-stdin", "--json"],
+        Some(pw),
+    );
     assert!(local_admin.status.success(), "{}", String::from_utf8_lossy(&local_admin.stderr));
     assert_eq!(keys(&created), keys(&serde_json::from_slice(&local_admin.stdout).unwrap()));
     let admins = r.json(&["admin", "list"]);

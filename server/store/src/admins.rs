@@ -1,8 +1,13 @@
-//! Console administrators, their server-side sessions and one-time setup
-//! links. Session ids and setup tokens are stored only as hashes, so a dump
-//! of this table signs nobody in.
+//! Console administrators, their server-side sessions, one-time setup links
+//! and invitations. Session ids, setup tokens and invitation tokens are
+//! stored only as hashes, so a dump of these tables signs nobody in.
+//! Roles are stored as their names; the service layer gives them meaning
+//! (`service::roles` in the `tessera` crate). The store only knows which
+//! name is the owner's, to keep one owner at least.
 
-use crate::schema::{admin_sessions, admin_setup_tokens, admins};
+use crate::schema::{
+    admin_invitations, admin_recovery_codes, admin_sessions, admin_setup_tokens, admins, console_settings,
+};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 
@@ -20,7 +25,19 @@ pub struct Admin {
     pub created_at: i64,
     /// Unix seconds of the last successful sign-in.
     pub last_login_at: Option<i64>,
+    /// The role's name ([`OWNER`] or another the service defines).
+    pub role: String,
+    /// A disabled administrator cannot sign in and has no sessions.
+    pub disabled: bool,
+    /// The TOTP secret sealed with the master key; `None`: no second factor.
+    pub totp_secret_enc: Option<Vec<u8>>,
+    /// The last TOTP time step a code was accepted for (single use).
+    pub totp_last_step: Option<i64>,
 }
+
+/// The name of the role that can do everything; at least one enabled
+/// administrator always holds it.
+pub const OWNER: &str = "owner";
 
 /// Inserts an administrator; a taken username is `Conflict`.
 pub fn insert(conn: &mut DbConn, admin: &Admin) -> Result<(), StoreError> {
@@ -48,21 +65,62 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Admin>, StoreError> {
     Ok(admins::table.find(id).select(Admin::as_select()).first(conn).optional()?)
 }
 
-/// Deletes the administrator `id` and their sessions, unless no other
-/// administrator would remain: then `Conflict` and nothing changes (the
-/// caller's transaction must roll back on the error). Every administrator
-/// row is locked first (an `UPDATE` of all of them: row locks on
-/// PostgreSQL, the write lock on SQLite), so two deletions running at once
-/// count one after the other and cannot both remove "one of two". An
-/// unknown id is `NotFound`.
-pub fn delete_unless_last(conn: &mut DbConn, id: &str) -> Result<Admin, StoreError> {
+/// Locks every administrator row (an `UPDATE` of all of them: row locks on
+/// PostgreSQL, the write lock on SQLite) and returns `id`'s row (`NotFound`
+/// if unknown), so that two changes running at once count owners one after
+/// the other and cannot both take away "one of two".
+fn lock_all_and_find(conn: &mut DbConn, id: &str) -> Result<Admin, StoreError> {
     diesel::update(admins::table).set(admins::username.eq(admins::username)).execute(conn)?;
-    let admin = find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("administrator {id}")))?;
-    if count(conn)? <= 1 {
-        return Err(StoreError::Conflict("the last administrator cannot be deleted".into()));
+    find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("administrator {id}")))
+}
+
+/// How many enabled owners exist.
+pub fn count_owners(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(admins::table.filter(admins::role.eq(OWNER)).filter(admins::disabled.eq(false)).count().get_result(conn)?)
+}
+
+/// `Conflict` if `admin` is the last enabled owner (rows already locked).
+fn refuse_last_owner(conn: &mut DbConn, admin: &Admin, what: &str) -> Result<(), StoreError> {
+    if admin.role == OWNER && !admin.disabled && count_owners(conn)? <= 1 {
+        return Err(StoreError::Conflict(format!("the last owner cannot be {what}")));
     }
-    diesel::delete(admin_sessions::table.filter(admin_sessions::admin_id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the administrator `id` and their sessions, unless they are the
+/// last enabled owner: then `Conflict` and nothing changes (the caller's
+/// transaction must roll back on the error). Every administrator row is
+/// locked before counting (see [`lock_all_and_find`]). An unknown id is
+/// `NotFound`.
+pub fn delete_unless_last(conn: &mut DbConn, id: &str) -> Result<Admin, StoreError> {
+    let admin = lock_all_and_find(conn, id)?;
+    refuse_last_owner(conn, &admin, "removed")?;
+    delete_sessions(conn, id, None)?;
     diesel::delete(admins::table.find(id)).execute(conn)?;
+    Ok(admin)
+}
+
+/// Gives `id` the role `role`, unless that demotes the last enabled owner
+/// (`Conflict`, rows locked before counting). Returns the row as it was.
+pub fn set_role(conn: &mut DbConn, id: &str, role: &str) -> Result<Admin, StoreError> {
+    let admin = lock_all_and_find(conn, id)?;
+    if role != OWNER {
+        refuse_last_owner(conn, &admin, "demoted")?;
+    }
+    diesel::update(admins::table.find(id)).set(admins::role.eq(role)).execute(conn)?;
+    Ok(admin)
+}
+
+/// Disables or enables `id`; disabling ends every session of theirs and is
+/// refused for the last enabled owner (`Conflict`, rows locked before
+/// counting). Returns the row as it was.
+pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool) -> Result<Admin, StoreError> {
+    let admin = lock_all_and_find(conn, id)?;
+    if disabled {
+        refuse_last_owner(conn, &admin, "disabled")?;
+        delete_sessions(conn, id, None)?;
+    }
+    diesel::update(admins::table.find(id)).set(admins::disabled.eq(disabled)).execute(conn)?;
     Ok(admin)
 }
 
@@ -91,6 +149,107 @@ pub struct AdminSession {
     pub created_at: i64,
     /// Unix seconds; the idle timeout counts from here.
     pub last_seen_at: i64,
+    /// The client address that signed in, if known (bounded by the service).
+    pub address: Option<String>,
+    /// The browser's `User-Agent` at sign-in, if sent (bounded by the service).
+    pub user_agent: Option<String>,
+    /// `Some` while the second factor is outstanding (`code` or `enrol`,
+    /// the service's names); `None` once the session is complete.
+    pub pending: Option<String>,
+}
+
+/// Marks a session complete (the second factor was given or enrolled).
+pub fn complete_session(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
+    diesel::update(admin_sessions::table.find(id_hash))
+        .set(admin_sessions::pending.eq(None::<String>))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Enrols (`Some`) or removes (`None`) an administrator's TOTP secret,
+/// replacing their recovery codes with `recovery_hashes` (removed with it).
+/// `last_step` is the step of the code that confirmed the enrolment.
+pub fn set_totp(
+    conn: &mut DbConn,
+    id: &str,
+    sealed: Option<&[u8]>,
+    last_step: Option<i64>,
+    recovery_hashes: &[String],
+) -> Result<(), StoreError> {
+    let n = diesel::update(admins::table.find(id))
+        .set((admins::totp_secret_enc.eq(sealed), admins::totp_last_step.eq(last_step)))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("administrator {id}")));
+    }
+    diesel::delete(admin_recovery_codes::table.filter(admin_recovery_codes::admin_id.eq(id))).execute(conn)?;
+    for h in recovery_hashes {
+        diesel::insert_into(admin_recovery_codes::table)
+            .values((admin_recovery_codes::code_hash.eq(h), admin_recovery_codes::admin_id.eq(id)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Accepts TOTP time step `step` for `id` if it is later than the last one
+/// accepted: one conditional UPDATE, so a code (or an earlier one) replayed
+/// within its window, even on another node at the same moment, is refused.
+pub fn accept_totp_step(conn: &mut DbConn, id: &str, step: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        admins::table.find(id).filter(admins::totp_last_step.is_null().or(admins::totp_last_step.lt(step))),
+    )
+    .set(admins::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Uses up one of `id`'s recovery codes: true if `code_hash` was one.
+pub fn use_recovery_code(conn: &mut DbConn, id: &str, code_hash: &str) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        admin_recovery_codes::table
+            .filter(admin_recovery_codes::code_hash.eq(code_hash))
+            .filter(admin_recovery_codes::admin_id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// How many unused recovery codes `id` has.
+pub fn recovery_codes_left(conn: &mut DbConn, id: &str) -> Result<i64, StoreError> {
+    Ok(admin_recovery_codes::table.filter(admin_recovery_codes::admin_id.eq(id)).count().get_result(conn)?)
+}
+
+/// Whether every administrator must have a second factor.
+pub fn second_factor_required(conn: &mut DbConn) -> Result<bool, StoreError> {
+    let row: Option<bool> =
+        console_settings::table.find(1).select(console_settings::require_second_factor).first(conn).optional()?;
+    Ok(row.unwrap_or(false))
+}
+
+/// Sets whether every administrator must have a second factor.
+pub fn set_second_factor_required(conn: &mut DbConn, required: bool) -> Result<(), StoreError> {
+    diesel::update(console_settings::table.find(1))
+        .set(console_settings::require_second_factor.eq(required))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Every session of `admin_id`, newest first.
+pub fn sessions_of(conn: &mut DbConn, admin_id: &str) -> Result<Vec<AdminSession>, StoreError> {
+    Ok(admin_sessions::table
+        .filter(admin_sessions::admin_id.eq(admin_id))
+        .order((admin_sessions::created_at.desc(), admin_sessions::id_hash.asc()))
+        .select(AdminSession::as_select())
+        .load(conn)?)
+}
+
+/// Ends every session of `admin_id` except `keep` (a session's id hash);
+/// returns how many ended.
+pub fn delete_sessions(conn: &mut DbConn, admin_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+    let others = admin_sessions::table
+        .filter(admin_sessions::admin_id.eq(admin_id))
+        .filter(admin_sessions::id_hash.ne(keep.unwrap_or("")));
+    Ok(diesel::delete(others).execute(conn)?)
 }
 
 /// Stores a new session.
@@ -104,6 +263,7 @@ pub fn session(conn: &mut DbConn, id_hash: &str) -> Result<Option<(AdminSession,
     Ok(admin_sessions::table
         .inner_join(admins::table)
         .filter(admin_sessions::id_hash.eq(id_hash))
+        .filter(admins::disabled.eq(false))
         .select((AdminSession::as_select(), Admin::as_select()))
         .first(conn)
         .optional()?)
@@ -185,9 +345,58 @@ pub fn set_password(
     if n == 0 {
         return Err(StoreError::NotFound(format!("administrator {id}")));
     }
-    let others = admin_sessions::table
-        .filter(admin_sessions::admin_id.eq(id))
-        .filter(admin_sessions::id_hash.ne(keep_session.unwrap_or("")));
-    diesel::delete(others).execute(conn)?;
+    delete_sessions(conn, id, keep_session)?;
     Ok(())
+}
+
+/// An invitation to become an administrator with `role`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = admin_invitations)]
+pub struct Invitation {
+    /// SHA-256 (hex) of the token in the link.
+    pub token_hash: String,
+    /// The role the invitee gets.
+    pub role: String,
+    /// The audit actor who invited.
+    pub invited_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; the link is refused from here on.
+    pub expires_at: i64,
+}
+
+/// Stores an invitation.
+pub fn insert_invitation(conn: &mut DbConn, invitation: &Invitation) -> Result<(), StoreError> {
+    diesel::insert_into(admin_invitations::table).values(invitation).execute(conn)?;
+    Ok(())
+}
+
+/// The invitation behind `token_hash` if it has not expired (it stays usable).
+pub fn find_invitation(conn: &mut DbConn, token_hash: &str, now: i64) -> Result<Option<Invitation>, StoreError> {
+    Ok(admin_invitations::table
+        .filter(admin_invitations::token_hash.eq(token_hash).and(admin_invitations::expires_at.gt(now)))
+        .select(Invitation::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Uses up an invitation: its row if it was valid. Deleting the row is the
+/// check, so two browsers racing with one link cannot both win; expired
+/// invitations are deleted on the way.
+pub fn take_invitation(conn: &mut DbConn, token_hash: &str, now: i64) -> Result<Option<Invitation>, StoreError> {
+    let found = find_invitation(conn, token_hash, now)?;
+    diesel::delete(admin_invitations::table.filter(admin_invitations::expires_at.le(now))).execute(conn)?;
+    let Some(invitation) = found else { return Ok(None) };
+    let n = diesel::delete(admin_invitations::table.find(token_hash)).execute(conn)?;
+    Ok((n == 1).then_some(invitation))
+}
+
+/// Invitations not yet used or expired, newest first (the page lists them
+/// by who invited and when, never by token).
+pub fn open_invitations(conn: &mut DbConn, now: i64) -> Result<Vec<Invitation>, StoreError> {
+    Ok(admin_invitations::table
+        .filter(admin_invitations::expires_at.gt(now))
+        .order(admin_invitations::created_at.desc())
+        .select(Invitation::as_select())
+        .load(conn)?)
 }

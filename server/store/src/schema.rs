@@ -316,6 +316,24 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        role -> Text,
+        disabled -> Bool,
+        totp_secret_enc -> Nullable<Binary>,
+        totp_last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_recovery_codes (code_hash) {
+        code_hash -> Text,
+        admin_id -> Text,
+    }
+}
+
+diesel::table! {
+    console_settings (id) {
+        id -> Integer,
+        require_second_factor -> Bool,
     }
 }
 
@@ -326,6 +344,19 @@ diesel::table! {
         csrf -> Text,
         created_at -> BigInt,
         last_seen_at -> BigInt,
+        address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        pending -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    admin_invitations (token_hash) {
+        token_hash -> Text,
+        role -> Text,
+        invited_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 

@@ -642,6 +642,10 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
         password_hash: "$argon2id$x".into(),
         created_at: 1,
         last_login_at: None,
+        role: admins::OWNER.into(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
     };
     admins::insert(&mut c, &a).unwrap();
     assert!(matches!(admins::insert(&mut c, &Admin { id: "a2".into(), ..a.clone() }), Err(StoreError::Conflict(_))));
@@ -651,6 +655,9 @@ fn admins_sessions_and_setup_tokens(db: &Db) {
         csrf: "t".into(),
         created_at: 10,
         last_seen_at: 10,
+        address: None,
+        user_agent: None,
+        pending: None,
     };
     admins::insert_session(&mut c, &s).unwrap();
     admins::touch_session(&mut c, "s1", 20).unwrap();
@@ -678,6 +685,10 @@ fn the_last_administrator_is_never_deleted(db: &Db) {
         password_hash: "$argon2id$x".into(),
         created_at: i,
         last_login_at: None,
+        role: admins::OWNER.into(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
     };
     {
         let mut c = db.store.conn().unwrap();
@@ -690,6 +701,9 @@ fn the_last_administrator_is_never_deleted(db: &Db) {
             csrf: "t".into(),
             created_at: 1,
             last_seen_at: 1,
+            address: None,
+            user_agent: None,
+            pending: None,
         };
         admins::insert_session(&mut c, &s).unwrap();
         assert_eq!(admins::all(&mut c).unwrap().iter().map(|a| a.username.as_str()).next(), Some("admin0"));
@@ -708,6 +722,124 @@ fn the_last_administrator_is_never_deleted(db: &Db) {
     if admins::find(&mut c, "a0").unwrap().is_none() {
         assert!(admins::session(&mut c, "s0").unwrap().is_none(), "a deleted administrator's sessions end");
     }
+}
+
+/// Issue #18 item 2: the last enabled owner can be neither demoted, nor
+/// disabled, nor removed, even when every owner is changed at once; other
+/// roles can; disabling ends the administrator's sessions.
+fn the_last_owner_is_never_demoted_disabled_or_removed(db: &Db) {
+    use tessera_store::admins::{self, Admin, AdminSession};
+    let admin = |i: i64, role: &str| Admin {
+        id: format!("o{i}"),
+        username: format!("owner{i}"),
+        password_hash: "$argon2id$x".into(),
+        created_at: i,
+        last_login_at: None,
+        role: role.into(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
+    };
+    {
+        let mut c = db.store.conn().unwrap();
+        for i in 0..6 {
+            admins::insert(&mut c, &admin(i, admins::OWNER)).unwrap();
+        }
+        admins::insert(&mut c, &admin(9, "viewer")).unwrap();
+        let s = AdminSession {
+            id_hash: "v9".into(),
+            admin_id: "o9".into(),
+            csrf: "t".into(),
+            created_at: 1,
+            last_seen_at: 1,
+            address: Some("192.0.2.1".into()),
+            user_agent: Some("test".into()),
+            pending: None,
+        };
+        admins::insert_session(&mut c, &s).unwrap();
+        assert_eq!(admins::sessions_of(&mut c, "o9").unwrap()[0].address.as_deref(), Some("192.0.2.1"));
+        admins::set_disabled(&mut c, "o9", true).unwrap();
+        assert!(admins::session(&mut c, "v9").unwrap().is_none(), "disabling ends the sessions");
+        assert!(admins::sessions_of(&mut c, "o9").unwrap().is_empty());
+        admins::set_disabled(&mut c, "o9", false).unwrap();
+        assert!(matches!(admins::set_role(&mut c, "nobody", "viewer"), Err(StoreError::NotFound(_))));
+    }
+    // Three ways to take an owner away, raced by six owners at once.
+    let won = winners(db, |c, i| {
+        let id = format!("o{}", i % 6);
+        c.transaction(|c| match i % 3 {
+            0 => admins::set_role(c, &id, "editor").map(drop),
+            1 => admins::set_disabled(c, &id, true).map(drop),
+            _ => admins::delete_unless_last(c, &id).map(drop),
+        })
+        .is_ok()
+    });
+    let mut c = db.store.conn().unwrap();
+    assert_eq!(admins::count_owners(&mut c).unwrap(), 1, "exactly one owner is left ({won} changes won)");
+    let last = admins::all(&mut c).unwrap().into_iter().find(|a| a.role == admins::OWNER && !a.disabled).unwrap();
+    assert!(matches!(admins::set_role(&mut c, &last.id, "viewer"), Err(StoreError::Conflict(_))));
+    assert!(matches!(admins::set_disabled(&mut c, &last.id, true), Err(StoreError::Conflict(_))));
+    assert!(matches!(admins::delete_unless_last(&mut c, &last.id), Err(StoreError::Conflict(_))));
+    admins::set_role(&mut c, &last.id, admins::OWNER).unwrap();
+    admins::delete_unless_last(&mut c, "o9").unwrap();
+}
+
+/// Issue #18 item 2: an invitation is used once and not after it expires.
+fn admin_invitations_are_single_use_and_expire(db: &Db) {
+    use tessera_store::admins::{self, Invitation};
+    let mut c = db.store.conn().unwrap();
+    let inv = |h: &str| Invitation {
+        token_hash: h.into(),
+        role: "editor".into(),
+        invited_by: "admin:root".into(),
+        created_at: 100,
+        expires_at: 200,
+    };
+    admins::insert_invitation(&mut c, &inv("i1")).unwrap();
+    admins::insert_invitation(&mut c, &inv("i2")).unwrap();
+    assert_eq!(admins::open_invitations(&mut c, 150).unwrap().len(), 2);
+    assert!(admins::find_invitation(&mut c, "i1", 150).unwrap().is_some());
+    assert!(admins::find_invitation(&mut c, "i1", 200).unwrap().is_none(), "expired");
+    assert_eq!(admins::take_invitation(&mut c, "i1", 150).unwrap().unwrap().role, "editor");
+    assert!(admins::take_invitation(&mut c, "i1", 150).unwrap().is_none(), "single use");
+    assert!(admins::take_invitation(&mut c, "i2", 200).unwrap().is_none(), "an expired link is refused");
+    assert!(admins::open_invitations(&mut c, 0).unwrap().is_empty(), "expired invitations are deleted");
+}
+
+/// Issue #18 item 2: a TOTP step is accepted once and never an earlier
+/// one; recovery codes are single use and belong to their administrator;
+/// the second-factor requirement is one server-wide switch, off at first.
+fn second_factor_steps_and_recovery_codes_are_single_use(db: &Db) {
+    use tessera_store::admins::{self, Admin};
+    let mut c = db.store.conn().unwrap();
+    let a = Admin {
+        id: "t1".into(),
+        username: "totp".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+        last_login_at: None,
+        role: admins::OWNER.into(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
+    };
+    admins::insert(&mut c, &a).unwrap();
+    admins::insert(&mut c, &Admin { id: "t2".into(), username: "other".into(), ..a.clone() }).unwrap();
+    admins::set_totp(&mut c, "t1", Some(b"sealed"), Some(100), &["r1".into(), "r2".into()]).unwrap();
+    assert_eq!(admins::find(&mut c, "t1").unwrap().unwrap().totp_secret_enc.as_deref(), Some(&b"sealed"[..]));
+    assert!(!admins::accept_totp_step(&mut c, "t1", 100).unwrap(), "the enrolment's step is spent");
+    assert!(admins::accept_totp_step(&mut c, "t1", 101).unwrap());
+    assert!(!admins::accept_totp_step(&mut c, "t1", 101).unwrap(), "single use");
+    assert!(!admins::accept_totp_step(&mut c, "t1", 99).unwrap(), "never an earlier step");
+    assert_eq!(admins::recovery_codes_left(&mut c, "t1").unwrap(), 2);
+    assert!(!admins::use_recovery_code(&mut c, "t2", "r1").unwrap(), "another administrator's code");
+    assert!(admins::use_recovery_code(&mut c, "t1", "r1").unwrap());
+    assert!(!admins::use_recovery_code(&mut c, "t1", "r1").unwrap(), "single use");
+    admins::set_totp(&mut c, "t1", None, None, &[]).unwrap();
+    assert_eq!(admins::recovery_codes_left(&mut c, "t1").unwrap(), 0, "removed with the secret");
+    assert!(!admins::second_factor_required(&mut c).unwrap());
+    admins::set_second_factor_required(&mut c, true).unwrap();
+    assert!(admins::second_factor_required(&mut c).unwrap());
 }
 
 /// Issue #14: the audit log pages by (time, id), newest or oldest first,
@@ -1555,6 +1687,9 @@ conformance!(
     throttle_reservations_are_atomic,
     admins_sessions_and_setup_tokens,
     the_last_administrator_is_never_deleted,
+    the_last_owner_is_never_demoted_disabled_or_removed,
+    admin_invitations_are_single_use_and_expire,
+    second_factor_steps_and_recovery_codes_are_single_use,
     audit_events_page_by_keyset,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,

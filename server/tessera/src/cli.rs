@@ -197,8 +197,8 @@ pub struct PasswordArgs {
 /// `admin` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create a console administrator (for scripts; a browser can use the setup link instead).
-    Create(AdminCreateArgs),
+    /// Create a console administrator (for scripts; a browser can use the setup link or an invitation instead).
+    Create(AdminNewArgs),
     /// Set an administrator's password (for a forgotten one); their sessions end.
     Password(AdminCreateArgs),
     /// List the console administrators, by username.
@@ -229,6 +229,19 @@ pub struct AdminCreateArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `admin create` flags: a name, a password and a role.
+#[derive(Debug, Args)]
+pub struct AdminNewArgs {
+    /// Name, password and output.
+    #[command(flatten)]
+    pub account: AdminCreateArgs,
+    /// owner, editor, plugin-author or viewer (README, "What an administrator
+    /// can do"). Optional for the first administrator, who becomes the
+    /// owner; required once one exists, so nobody becomes an owner by default.
+    #[arg(long)]
+    pub role: Option<String>,
 }
 
 /// `backup` flags.

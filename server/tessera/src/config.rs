@@ -359,11 +359,19 @@ pub struct ConsoleConfig {
     pub absolute_timeout_secs: i64,
     /// The first-run setup link stays valid this long. Default: 86400.
     pub setup_link_secs: i64,
+    /// An invitation link (Administrators page) stays valid this long; it is
+    /// single use either way. Default: 172800 (48 h).
+    pub invitation_secs: i64,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { idle_timeout_secs: 900, absolute_timeout_secs: 8 * 3600, setup_link_secs: 86_400 }
+        ConsoleConfig {
+            idle_timeout_secs: 900,
+            absolute_timeout_secs: 8 * 3600,
+            setup_link_secs: 86_400,
+            invitation_secs: 172_800,
+        }
     }
 }
 

@@ -27,6 +27,11 @@ pub mod purpose {
         format!("binding-secrets:{binding_id}")
     }
 
+    /// An administrator's TOTP secret (console second factor).
+    pub fn admin_totp(admin_id: &str) -> String {
+        format!("admin-totp:{admin_id}")
+    }
+
     /// A DPoP server nonce (RFC 9449 §8): the time slot it was made in.
     pub fn dpop_nonce() -> String {
         "dpop-nonce".to_owned()

@@ -6,20 +6,30 @@
 use super::backend::Backend;
 use super::output;
 use super::resources::password;
-use crate::cli::{AdminCommand, KeysCommand};
+use crate::cli::{AdminCommand, AdminNewArgs, KeysCommand};
+use crate::service::roles::Role;
+use anyhow::bail;
 use serde_json::{Value, json};
 
 /// `tessera admin ...`
 pub fn admin(b: &dyn Backend, cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
-        AdminCommand::Create(a) => {
+        AdminCommand::Create(AdminNewArgs { account: a, role }) => {
             let password = password(a.password)?;
-            let admin = b.create_admin(&a.username, &password)?;
+            let role = match role {
+                Some(role) => role,
+                None if b.admins()?.is_empty() => Role::Owner.as_str().to_owned(),
+                None => bail!(
+                    "administrators exist: name the new one's role with --role ({})",
+                    Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let admin = b.create_admin(&a.username, &password, &role)?;
             let username = admin["username"].as_str().unwrap_or(&a.username);
             output(
                 a.json,
                 &json!({"id": admin["id"], "username": username}),
-                &format!("created administrator {username}; sign in at <issuer>/admin"),
+                &format!("created administrator {username} ({role}); sign in at <issuer>/admin"),
             );
         }
         AdminCommand::Password(a) => {
@@ -35,7 +45,11 @@ pub fn admin(b: &dyn Backend, cmd: AdminCommand) -> anyhow::Result<()> {
             let admins = b.admins()?;
             let human = admins
                 .iter()
-                .map(|a| format!("{} {}", a["id"].as_str().unwrap_or(""), a["username"].as_str().unwrap_or("")))
+                .map(|a| {
+                    let text = |f: &str| a[f].as_str().unwrap_or("").to_owned();
+                    let state = if a["disabled"] == json!(true) { " (disabled)" } else { "" };
+                    format!("{} {} {}{state}", text("id"), text("username"), text("role"))
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             output(json, &json!({"admins": admins}), &human);

@@ -120,7 +120,7 @@ pub trait Backend {
     /// Every console administrator (views), by username.
     fn admins(&self) -> anyhow::Result<Vec<Value>>;
     /// Creates a console administrator; their view.
-    fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<Value>;
+    fn create_admin(&self, username: &str, password: &str, role: &str) -> anyhow::Result<Value>;
     /// Deletes an administrator (never the last one).
     fn delete_admin(&self, id: &str) -> anyhow::Result<()>;
     /// Sets an administrator's password by username and ends their
@@ -420,8 +420,9 @@ impl Backend for Local<'_> {
         all(every_page(|r| management::admins_page(&self.ctx.store, r))?)
     }
 
-    fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<Value> {
-        let created = console::create_admin(&self.ctx.store, ACTOR, clock::now(), username, password)
+    fn create_admin(&self, username: &str, password: &str, role: &str) -> anyhow::Result<Value> {
+        let role = console::parse_role(role).map_err(|e| problem_error(e.into()))?;
+        let created = console::create_admin(&self.ctx.store, ACTOR, clock::now(), username, password, role)
             .map_err(|e| problem_error(e.into()))?;
         to_value(AdminView::from(created))
     }

@@ -485,8 +485,8 @@ impl Backend for Remote {
         self.paged(paths::ADMINS)
     }
 
-    fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<Value> {
-        let body = json!({ "username": username, "password": password });
+    fn create_admin(&self, username: &str, password: &str, role: &str) -> anyhow::Result<Value> {
+        let body = json!({ "username": username, "password": password, "role": role });
         let res = self.send(|c| c.post(self.url(paths::ADMINS)).json(&body))?;
         res.json().context("the server's answer is not JSON")
     }

@@ -7,13 +7,17 @@ use super::admin::{AdminError, audit};
 pub use super::sign_in::SignInError;
 use super::sign_in::{Attempt, Checked, ThrottleSettings, check_password};
 use crate::clock::{self, SharedClock};
+use crate::crypto::MasterKey;
 use crate::passwords;
 use crate::service::db::Db;
+use crate::service::roles::Role;
+use crate::service::second_factor::{self, CodeError, Enrolment};
 use crate::service::views::AdminView;
 use serde_json::json;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tessera_protocol::secret::SecretHash;
-use tessera_store::admins::{self, Admin, AdminSession};
+use tessera_store::admins::{self, Admin, AdminSession, Invitation};
 use tessera_store::{Store, StoreError};
 
 /// Without a second factor, OWASP (citing NIST SP 800-63B) asks for 15.
@@ -30,6 +34,8 @@ pub struct ConsoleSettings {
     pub absolute_secs: i64,
     /// Lifetime of a setup link, seconds.
     pub setup_link_secs: i64,
+    /// Lifetime of an invitation link, seconds.
+    pub invitation_secs: i64,
     /// Sign-in throttling (the same model as user sign-in, its own counters).
     pub throttle: ThrottleSettings,
 }
@@ -50,6 +56,26 @@ pub fn typed_name(raw: &str) -> (String, bool) {
     (kept, clean.next().is_some())
 }
 
+/// The most characters of a `User-Agent` kept with a session.
+pub const MAX_USER_AGENT_CHARS: usize = 200;
+
+/// Where a sign-in came from, as the account page's session list shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The client address (`web::client_addr`, trusted proxies applied).
+    pub address: Option<String>,
+    /// The `User-Agent` header as sent (bounded when stored).
+    pub user_agent: Option<String>,
+}
+
+/// A `User-Agent` as a session keeps it: no control characters, at most
+/// [`MAX_USER_AGENT_CHARS`] characters.
+fn typed_agent(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect()
+}
+
+const INVITATION_USED: &str = "This invitation was already used or has expired. Ask an owner for a new one.";
+
 /// A signed-in administrator, as a request sees it.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -57,9 +83,27 @@ pub struct Session {
     pub admin: Admin,
     /// The synchronizer token state-changing forms must carry.
     pub csrf: String,
+    /// The hash of this session's cookie (its row's key), so the account
+    /// page can tell "this session" from the others.
+    pub id_hash: String,
+    /// `Some` while the second factor is outstanding ([`PENDING_CODE`] or
+    /// [`PENDING_ENROL`]): such a session opens nothing but the sign-in page.
+    pub pending: Option<String>,
 }
 
+/// A session past the password that must give a second-factor code.
+pub const PENDING_CODE: &str = "code";
+/// A session past the password that must enrol a second factor first (the
+/// server requires one and the administrator has none).
+pub const PENDING_ENROL: &str = "enrol";
+
 impl Session {
+    /// The administrator's role; a name this build does not know (a row
+    /// written by a newer version) counts as a viewer, the least power.
+    pub fn role(&self) -> Role {
+        Role::parse(&self.admin.role).unwrap_or(Role::Viewer)
+    }
+
     /// The audit log's actor for this administrator.
     pub fn actor(&self) -> String {
         format!("admin:{}", self.admin.username)
@@ -92,22 +136,86 @@ fn validate(username: &str, password: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn new_admin(username: &str, password: &str, now: i64) -> Result<Admin, AdminError> {
+fn new_admin(username: &str, password: &str, now: i64, role: Role) -> Result<Admin, AdminError> {
     validate(username, password)?;
     let password_hash = passwords::hash(password).map_err(|e| AdminError::Internal(e.to_string()))?;
-    Ok(Admin { id: clock::uuid(), username: username.to_owned(), password_hash, created_at: now, last_login_at: None })
+    Ok(Admin {
+        id: clock::uuid(),
+        username: username.to_owned(),
+        password_hash,
+        created_at: now,
+        last_login_at: None,
+        role: role.as_str().to_owned(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
+    })
 }
 
-/// Creates an administrator (`tessera admin create`).
-pub fn create_admin(store: &Store, actor: &str, now: i64, username: &str, password: &str) -> Result<Admin, AdminError> {
-    let admin = new_admin(username.trim(), password, now)?;
+/// The role named `name`, or `Invalid` on the `role` field.
+pub fn parse_role(name: &str) -> Result<Role, AdminError> {
+    Role::parse(name.trim()).ok_or_else(|| AdminError::Invalid {
+        field: "role",
+        message: format!("must be one of {}", Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")),
+    })
+}
+
+/// Creates an administrator with `role` (`tessera admin create`, the
+/// management API).
+pub fn create_admin(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<Admin, AdminError> {
+    let admin = new_admin(username.trim(), password, now, role)?;
     store.tx(|conn| {
         admins::insert(conn, &admin)?;
         // An administrator now exists: outstanding setup links are void.
         admins::delete_setup_tokens(conn)?;
-        audit(conn, actor, now, "admin.create", &admin.id, json!({"username": admin.username}))
+        audit(conn, actor, now, "admin.create", &admin.id, json!({"username": admin.username, "role": admin.role}))
     })?;
     Ok(admin)
+}
+
+/// Gives the administrator `id` a new role, unless that demotes the last
+/// owner (`Conflict`); audited.
+pub fn set_admin_role(store: &Store, actor: &str, now: i64, id: &str, role: Role) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let was = admins::set_role(conn, id, role.as_str())?;
+        let detail = json!({"username": was.username, "from": was.role, "to": role.as_str()});
+        audit(conn, actor, now, "admin.role", id, detail)
+    })?;
+    Ok(())
+}
+
+/// Disables (ending every session) or enables the administrator `id`; the
+/// last owner cannot be disabled (`Conflict`); audited.
+pub fn set_admin_disabled(store: &Store, actor: &str, now: i64, id: &str, disabled: bool) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let was = admins::set_disabled(conn, id, disabled)?;
+        let action = if disabled { "admin.disable" } else { "admin.enable" };
+        audit(conn, actor, now, action, id, json!({"username": was.username}))
+    })?;
+    Ok(())
+}
+
+/// Ends every session of the administrator `id` (an owner signing someone
+/// out everywhere); audited with how many ended.
+pub fn sign_out_everywhere(store: &Store, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        let admin = admins::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("administrator {id}")))?;
+        let ended = admins::delete_sessions(conn, id, None)?;
+        audit(conn, actor, now, "admin.sessions.end", id, json!({"username": admin.username, "ended": ended}))
+    })?;
+    Ok(())
+}
+
+/// Invitations not used yet, newest first.
+pub fn open_invitations(store: &Store, now: i64) -> Result<Vec<Invitation>, StoreError> {
+    admins::open_invitations(&mut *store.conn()?, now)
 }
 
 /// Every administrator, by username (the management API pages them).
@@ -121,8 +229,8 @@ pub fn find_admin(store: &impl Db, id: &str) -> Result<Option<AdminView>, StoreE
 }
 
 /// Deletes the administrator `id` and ends their sessions, unless they are
-/// the last one (`Conflict`: the console would have nobody to sign in);
-/// recorded in the same transaction.
+/// the last enabled owner (`Conflict`: nobody could manage administrators
+/// any more); recorded in the same transaction.
 pub fn delete_admin(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {
     store.tx(|conn| {
         let admin = admins::delete_unless_last(conn, id)?;
@@ -156,13 +264,15 @@ pub struct ConsoleAuth {
     store: Store,
     settings: ConsoleSettings,
     clock: SharedClock,
+    master: Arc<MasterKey>,
 }
 
 impl ConsoleAuth {
     /// A service over `store`, telling time by `clock` (a set clock in
     /// tests, so timeouts are crossed without waiting).
-    pub fn new(store: Store, settings: ConsoleSettings, clock: SharedClock) -> ConsoleAuth {
-        ConsoleAuth { store, settings, clock }
+    /// The master key seals second-factor secrets.
+    pub fn new(store: Store, settings: ConsoleSettings, clock: SharedClock, master: Arc<MasterKey>) -> ConsoleAuth {
+        ConsoleAuth { store, settings, clock, master }
     }
 
     /// The time console actions are recorded at: handlers pass it to the
@@ -198,10 +308,16 @@ impl ConsoleAuth {
 
     /// Creates the first administrator with a setup token and signs them in.
     /// The token is used up in the same transaction.
-    pub fn setup(&self, token: &str, username: &str, password: &str) -> Result<(Admin, String), AdminError> {
+    pub fn setup(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        client: &Client,
+    ) -> Result<(Admin, String), AdminError> {
         let now = self.clock.now();
-        let admin = new_admin(username.trim(), password, now)?;
-        let (cookie, row) = self.new_session(&admin.id, now)?;
+        let admin = new_admin(username.trim(), password, now, Role::Owner)?;
+        let (cookie, row) = self.new_session(&admin.id, now, client)?;
         self.store.tx(|conn| {
             if !admins::consume_setup_tokens(conn, SecretHash::of(token).as_str(), now)? {
                 return Err(StoreError::Conflict(
@@ -217,7 +333,7 @@ impl ConsoleAuth {
         Ok((admin, cookie))
     }
 
-    fn new_session(&self, admin_id: &str, now: i64) -> Result<(String, AdminSession), AdminError> {
+    fn new_session(&self, admin_id: &str, now: i64, client: &Client) -> Result<(String, AdminSession), AdminError> {
         let internal = |e: clock::RngError| AdminError::Internal(e.to_string());
         let cookie = clock::random_id(32).map_err(internal)?;
         let csrf = clock::random_id(32).map_err(internal)?;
@@ -227,8 +343,127 @@ impl ConsoleAuth {
             csrf,
             created_at: now,
             last_seen_at: now,
+            address: client.address.clone(),
+            user_agent: client.user_agent.as_deref().map(typed_agent),
+            pending: None,
         };
         Ok((cookie, row))
+    }
+
+    /// True if `token` is an invitation that can still be used; its role.
+    pub fn invitation(&self, token: &str) -> Result<Option<Role>, StoreError> {
+        let found =
+            admins::find_invitation(&mut *self.store.conn()?, SecretHash::of(token).as_str(), self.clock.now())?;
+        Ok(found.map(|i| Role::parse(&i.role).unwrap_or(Role::Viewer)))
+    }
+
+    /// Invites a new administrator with `role`: returns the token of a
+    /// one-time link (stored hashed, shown once, expiring after
+    /// `invitation_secs`); audited.
+    pub fn invite(&self, actor: &str, role: Role) -> Result<String, AdminError> {
+        let token = clock::random_id(32).map_err(|e| AdminError::Internal(e.to_string()))?;
+        let now = self.clock.now();
+        let invitation = Invitation {
+            token_hash: SecretHash::of(&token).as_str().to_owned(),
+            role: role.as_str().to_owned(),
+            invited_by: actor.to_owned(),
+            created_at: now,
+            expires_at: now + self.settings.invitation_secs,
+        };
+        self.store.tx(|conn| {
+            admins::insert_invitation(conn, &invitation)?;
+            let detail = json!({"role": role.as_str(), "expires_at": invitation.expires_at});
+            audit(conn, actor, now, "admin.invite", "console", detail)
+        })?;
+        Ok(token)
+    }
+
+    /// Accepts an invitation: creates the administrator with the invited
+    /// role and the username and password they picked, and signs them in.
+    /// The invitation is used up in the same transaction (`Conflict` if it
+    /// was already used or has expired).
+    pub fn accept_invitation(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        client: &Client,
+    ) -> Result<(Admin, String), AdminError> {
+        let now = self.clock.now();
+        let Some(role) = self.invitation(token)? else {
+            return Err(AdminError::Conflict(INVITATION_USED.into()));
+        };
+        let mut admin = new_admin(username.trim(), password, now, role)?;
+        let (cookie, row) = self.new_session(&admin.id, now, client)?;
+        self.store.tx(|conn| {
+            let Some(invitation) = admins::take_invitation(conn, SecretHash::of(token).as_str(), now)? else {
+                return Err(StoreError::Conflict(INVITATION_USED.into()));
+            };
+            admin.role = invitation.role.clone();
+            admins::insert(conn, &admin)?;
+            admins::touch_login(conn, &admin.id, now)?;
+            admins::insert_session(conn, &row)?;
+            let detail =
+                json!({"username": admin.username, "role": invitation.role, "invited_by": invitation.invited_by});
+            audit(conn, &format!("admin:{}", admin.username), now, "admin.invitation.accept", &admin.id, detail)
+        })?;
+        Ok((admin, cookie))
+    }
+
+    /// Completes a session waiting for a code ([`PENDING_CODE`]) with a
+    /// TOTP or recovery code (see `service::second_factor::check`).
+    pub fn complete_with_code(&self, session: &Session, code: &str) -> Result<(), CodeError> {
+        if session.pending.as_deref() != Some(PENDING_CODE) {
+            return Err(CodeError::Wrong);
+        }
+        let now = self.clock.now();
+        second_factor::check(&self.store, &self.master, &self.settings.throttle, &session.admin, code, now)?;
+        admins::complete_session(&mut *self.store.conn()?, &session.id_hash)?;
+        Ok(())
+    }
+
+    /// A new TOTP secret for the session's administrator to enrol.
+    pub fn begin_enrolment(&self, session: &Session) -> Result<Enrolment, AdminError> {
+        second_factor::begin(&session.admin.username)
+    }
+
+    /// Confirms an enrolment with its first code: stores the sealed secret,
+    /// completes the session if it was waiting for enrolment, and returns
+    /// the recovery codes (shown once).
+    pub fn confirm_enrolment(&self, session: &Session, secret: &str, code: &str) -> Result<Vec<String>, AdminError> {
+        let now = self.clock.now();
+        let codes = second_factor::confirm(&self.store, &self.master, &session.admin, secret, code, now)?;
+        admins::complete_session(&mut *self.store.conn()?, &session.id_hash)?;
+        Ok(codes)
+    }
+
+    /// Removes the session's administrator's second factor (refused while
+    /// the server requires one).
+    pub fn remove_second_factor(&self, session: &Session) -> Result<(), AdminError> {
+        second_factor::remove(&self.store, &session.actor(), &session.admin.id, self.clock.now())
+    }
+
+    /// The sessions of the signed-in administrator, newest first.
+    pub fn sessions(&self, session: &Session) -> Result<Vec<AdminSession>, StoreError> {
+        admins::sessions_of(&mut *self.store.conn()?, &session.admin.id)
+    }
+
+    /// Ends every session of the signed-in administrator but this one;
+    /// audited with how many ended.
+    pub fn sign_out_others(&self, session: &Session) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        self.store.tx(|conn| {
+            let ended = admins::delete_sessions(conn, &session.admin.id, Some(&session.id_hash))?;
+            audit(
+                conn,
+                &session.actor(),
+                now,
+                "admin.sessions.end_others",
+                &session.admin.id,
+                json!({"ended": ended}),
+            )?;
+            Ok(ended)
+        })
     }
 
     /// Checks a name and password, throttled as user sign-in is (see
@@ -237,11 +472,13 @@ impl ConsoleAuth {
     /// A failure is audited as [`UNAUTHENTICATED`] with the typed name
     /// bounded in the detail (docs/security-checklist.md A-14, issue #11 item 12); a pair
     /// that locks is audited too.
-    pub fn sign_in(&self, username: &str, password: &str, addr: Option<&str>) -> Result<(Admin, String), SignInError> {
+    /// A disabled administrator is refused exactly as an unknown name is.
+    pub fn sign_in(&self, username: &str, password: &str, client: &Client) -> Result<(Admin, String), SignInError> {
         let now = self.clock.now();
+        let addr = client.address.as_deref();
         let mut attempt = Attempt::new("console", &self.settings.throttle, username, addr, now);
         let found = check_password(&self.store, &mut attempt, password, |conn| {
-            let admin = admins::find_by_username(conn, username)?;
+            let admin = admins::find_by_username(conn, username)?.filter(|a| !a.disabled);
             let hash = admin.as_ref().map(|a| a.password_hash.clone());
             Ok((admin, hash))
         });
@@ -267,13 +504,25 @@ impl ConsoleAuth {
             Err(Checked::Busy) => return Err(SignInError::Busy),
             Err(Checked::Store(e)) => return Err(e.into()),
         };
-        let (cookie, row) = self.new_session(&admin.id, now).map_err(|e| SignInError::Internal(e.to_string()))?;
+        let (cookie, mut row) =
+            self.new_session(&admin.id, now, client).map_err(|e| SignInError::Internal(e.to_string()))?;
         self.store.tx(|c| {
+            // The password alone completes the session only for an
+            // administrator without a second factor on a server that does
+            // not require one.
+            row.pending = if admin.totp_secret_enc.is_some() {
+                Some(PENDING_CODE.to_owned())
+            } else if admins::second_factor_required(c)? {
+                Some(PENDING_ENROL.to_owned())
+            } else {
+                None
+            };
             // Sessions nobody signed out of end here rather than linger.
             admins::purge_sessions(c, now - self.settings.idle_secs, now - self.settings.absolute_secs)?;
             admins::touch_login(c, &admin.id, now)?;
             admins::insert_session(c, &row)?;
-            audit(c, &format!("admin:{}", admin.username), now, "admin.login", "console", json!({"address": addr}))
+            let detail = json!({"address": addr, "second_factor": row.pending});
+            audit(c, &format!("admin:{}", admin.username), now, "admin.login", "console", detail)
         })?;
         Ok((admin, cookie))
     }
@@ -297,7 +546,7 @@ impl ConsoleAuth {
         if now > s.last_seen_at {
             admins::touch_session(&mut conn, hash.as_str(), now)?;
         }
-        Ok(Some(Session { admin, csrf: s.csrf }))
+        Ok(Some(Session { admin, csrf: s.csrf, id_hash: s.id_hash, pending: s.pending }))
     }
 
     /// Changes the signed-in administrator's own password after checking the

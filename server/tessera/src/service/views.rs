@@ -401,11 +401,26 @@ pub struct AdminView {
     pub created_at: i64,
     /// The last successful sign-in, Unix seconds.
     pub last_login_at: Option<i64>,
+    /// The role: `owner`, `editor`, `plugin-author` or `viewer` (README,
+    /// "What an administrator can do").
+    pub role: String,
+    /// A disabled administrator cannot sign in.
+    pub disabled: bool,
+    /// Whether they have a second factor (TOTP) enrolled.
+    pub second_factor: bool,
 }
 
 impl From<Admin> for AdminView {
     fn from(a: Admin) -> AdminView {
-        AdminView { id: a.id, username: a.username, created_at: a.created_at, last_login_at: a.last_login_at }
+        AdminView {
+            id: a.id,
+            username: a.username,
+            created_at: a.created_at,
+            last_login_at: a.last_login_at,
+            role: a.role,
+            disabled: a.disabled,
+            second_factor: a.totp_secret_enc.is_some(),
+        }
     }
 }
 

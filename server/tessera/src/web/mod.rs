@@ -103,7 +103,7 @@ impl AppState {
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
-            master,
+            master.clone(),
             clock.clone(),
             snapshots.clone(),
             run_log.clone(),
@@ -156,9 +156,11 @@ impl AppState {
                 idle_secs: config.console.idle_timeout_secs,
                 absolute_secs: config.console.absolute_timeout_secs,
                 setup_link_secs: config.console.setup_link_secs,
+                invitation_secs: config.console.invitation_secs,
                 throttle: ThrottleSettings::from(&config.login),
             },
             clock,
+            master.clone(),
         ));
         let admin = AdminSettings {
             api_lifetime_secs: config.tokens.access_token_lifetime_secs,

@@ -180,8 +180,37 @@ pub mod console {
     pub const LOGIN: &str = "/admin/login";
     /// Sign-out.
     pub const LOGOUT: &str = "/admin/logout";
+    /// The second-factor code after the password (POST; the form is
+    /// [`LOGIN`]'s second stage).
+    pub const LOGIN_CODE: &str = "/admin/login/code";
+    /// Enrolling a second factor after the password, when the server
+    /// requires one (POST; the form is [`LOGIN`]'s second stage).
+    pub const LOGIN_ENROL: &str = "/admin/login/enrol";
+    /// Your second factor: enrol (GET shows a new secret, POST confirms it).
+    pub const ACCOUNT_SECOND_FACTOR: &str = "/admin/account/second-factor";
+    /// Remove your second factor.
+    pub const ACCOUNT_SECOND_FACTOR_REMOVE: &str = "/admin/account/second-factor/remove";
+    /// Require a second factor for every administrator (an owner's switch).
+    pub const ADMINS_SECOND_FACTOR: &str = "/admin/admins/second-factor";
     /// The signed-in administrator's own account (password change).
     pub const ACCOUNT: &str = "/admin/account";
+    /// Sign out every other session of the signed-in administrator.
+    pub const ACCOUNT_SESSIONS: &str = "/admin/account/sessions";
+    /// An invitation link (`?token=`): the form where the invitee picks a
+    /// username and password.
+    pub const INVITATION: &str = "/admin/invitation";
+    /// Administrators: list, roles, invitations.
+    pub const ADMINS: &str = "/admin/admins";
+    /// Create an invitation link (the role in the form).
+    pub const ADMIN_INVITE: &str = "/admin/admins/invite";
+    /// Change an administrator's role.
+    pub const ADMIN_ROLE: &str = "/admin/admins/{id}/role";
+    /// Disable or enable an administrator.
+    pub const ADMIN_STATUS: &str = "/admin/admins/{id}/status";
+    /// Sign an administrator out everywhere.
+    pub const ADMIN_SESSIONS: &str = "/admin/admins/{id}/sessions";
+    /// Remove an administrator.
+    pub const ADMIN_DELETE: &str = "/admin/admins/{id}/delete";
     /// Users: list (GET) and create (POST).
     pub const USERS: &str = "/admin/users";
     /// The new-user form.
@@ -262,6 +291,11 @@ pub mod console {
     pub const RUNS: &str = "/admin/runs";
     /// The management API's reference, rendered from its OpenAPI document.
     pub const API_REFERENCE: &str = "/admin/api-reference";
+
+    /// An administrator's POST targets: `action(&admin(id), "role")`.
+    pub fn admin(id: &str) -> String {
+        format!("{ADMINS}/{id}")
+    }
 
     /// One user's page.
     pub fn user(id: &str) -> String {
@@ -350,6 +384,8 @@ pub mod console {
                 CLIENT_SECRET_REVOKE.replace("{id}", "c1").replace("{secret}", "s1")
             );
             assert_eq!(api("a1"), API.replace("{id}", "a1"));
+            assert_eq!(action(&admin("a1"), "role"), ADMIN_ROLE.replace("{id}", "a1"));
+            assert_eq!(action(&admin("a1"), "sessions"), ADMIN_SESSIONS.replace("{id}", "a1"));
             assert_eq!(action(&plugin("p"), "test"), PLUGIN_TEST.replace("{name}", "p"));
             assert_eq!(action(&binding("b1"), "move"), BINDING_MOVE.replace("{id}", "b1"));
             let shadow = action(&binding("b1"), "shadow");

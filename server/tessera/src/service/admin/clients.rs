@@ -156,6 +156,7 @@ pub fn create_client(
     new: NewClient,
 ) -> Result<(Client, Option<PlainSecret>), AdminError> {
     let (name, grant_types) = validate_client(&new)?;
+    within_actor(store, actor, &new)?;
     let id = clock::random_id(24).map_err(internal)?;
     let secret =
         if new.public { None } else { Some(PlainSecret::from_random(clock::random::<32>().map_err(internal)?)) };
@@ -200,10 +201,23 @@ pub fn create_client(
     Ok((client, secret))
 }
 
+/// Refuses a management client with scopes the actor does not hold itself
+/// (issue #18 item 2, `service::roles::scopes_beyond_actor`).
+fn within_actor(store: &impl Db, actor: &str, new: &NewClient) -> Result<(), AdminError> {
+    let beyond =
+        crate::service::roles::scopes_beyond_actor(store, actor, new.audiences.as_deref(), new.scopes.as_deref())?;
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = beyond.iter().map(|s| s.as_str()).collect();
+    Err(invalid("scopes", format!("a management client cannot get scopes you do not hold: {}", names.join(", "))))
+}
+
 /// Changes a client's settings. Whether it is confidential stays as created
 /// (`edit.public` must match): a public client has no secrets to turn on.
 pub fn update_client(store: &impl Db, actor: &str, now: i64, id: &str, edit: NewClient) -> Result<Client, AdminError> {
     let (name, grant_types) = validate_client(&edit)?;
+    within_actor(store, actor, &edit)?;
     let client = store.tx(|conn| {
         let mut c = clients::find(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
         if c.confidential == edit.public {

@@ -15,6 +15,7 @@ use crate::service::console;
 use crate::service::db::Db;
 use crate::service::management;
 use crate::service::precondition::guarded;
+use crate::service::roles::Role;
 use crate::service::views::AdminView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -32,11 +33,18 @@ pub struct NewAdminBody {
     /// 15 to 256 characters; stored only as an argon2id hash.
     #[schema(format = Password)]
     pub password: String,
+    /// `owner` (the default: `write:admins` is an owner's scope), `editor`,
+    /// `plugin-author` or `viewer`.
+    pub role: Option<String>,
 }
 
 impl std::fmt::Debug for NewAdminBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewAdminBody").field("username", &self.username).field("password", &"[redacted]").finish()
+        f.debug_struct("NewAdminBody")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("role", &self.role)
+            .finish()
     }
 }
 
@@ -107,11 +115,12 @@ async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Reply {
-    let body: NewAdminBody = parse_fields(json_object(&req, payload, false).await?, &["username", "password"])?;
+    let body: NewAdminBody = parse_fields(json_object(&req, payload, false).await?, &["username", "password", "role"])?;
     let actor = auth.audit_name();
     let view = blocking(move || {
         let now = state.oauth.management.now();
-        let admin = console::create_admin(&state.store, &actor, now, &body.username, &body.password)?;
+        let role = body.role.as_deref().map(console::parse_role).transpose()?.unwrap_or(Role::Owner);
+        let admin = console::create_admin(&state.store, &actor, now, &body.username, &body.password, role)?;
         Ok(AdminView::from(admin))
     })
     .await?;

@@ -2,9 +2,9 @@
 //! (throttled, generic errors, a double-submit CSRF cookie since there is no
 //! session yet), and sign-out (the session is deleted server-side).
 
-use super::{Admin, ConsoleError, Empty, Page, Posted, blocking, message_page, render, see_other, session_cookie};
+use super::{ConsoleError, Page, blocking, message_page, render, see_other, session_cookie};
 use crate::service::admin::AdminError;
-use crate::service::console::SignInError;
+use crate::service::console::{Client, SignInError};
 use crate::web::AppState;
 use crate::web::routes::console as paths;
 use actix_web::cookie::{Cookie, SameSite};
@@ -20,7 +20,72 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::SETUP), web::post().to(setup))
         .route(paths::relative(paths::LOGIN), web::get().to(login_form))
         .route(paths::relative(paths::LOGIN), web::post().to(login))
-        .route(paths::relative(paths::LOGOUT), web::post().to(logout));
+        .route(paths::relative(paths::LOGOUT), web::post().to(logout))
+        .route(paths::relative(paths::INVITATION), web::get().to(invitation_form))
+        .route(paths::relative(paths::INVITATION), web::post().to(accept_invitation));
+}
+
+#[derive(Template)]
+#[template(path = "console/invitation.html")]
+struct InvitationPage<'a> {
+    token: &'a str,
+    role: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    field: &'a str,
+}
+
+const INVITATION_USED: &str = "This invitation was already used or has expired. Ask an owner for a new one.";
+
+/// GET /admin/invitation?token=…: the invitee picks a username and password.
+async fn invitation_form(state: web::Data<AppState>, q: web::Query<TokenQuery>) -> Page {
+    let token = q.into_inner().token.unwrap_or_default();
+    let auth = state.console.clone();
+    let t = token.clone();
+    Ok(match blocking(move || auth.invitation(&t)).await?? {
+        Some(role) => {
+            let page = InvitationPage { token: &token, role: role.label(), username: "", error: None, field: "" };
+            render(StatusCode::OK, &page)
+        }
+        None => message_page(StatusCode::NOT_FOUND, INVITATION_USED),
+    })
+}
+
+/// POST /admin/invitation: like the setup form, the token is the form's
+/// secret (it also stops cross-site posts); it is used up on success.
+async fn accept_invitation(state: web::Data<AppState>, req: HttpRequest, form: web::Form<SetupForm>) -> Page {
+    let f = form.into_inner();
+    if !super::same_origin(&req, &state.issuer) {
+        return Ok(message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused."));
+    }
+    let auth = state.console.clone();
+    let t = f.token.clone();
+    let Some(role) = blocking(move || auth.invitation(&t)).await?? else {
+        return Ok(message_page(StatusCode::GONE, INVITATION_USED));
+    };
+    let again = |message: &str, field: &str| {
+        let page =
+            InvitationPage { token: &f.token, role: role.label(), username: &f.username, error: Some(message), field };
+        render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    };
+    if f.password != f.confirm {
+        return Ok(again("The passwords do not match.", "confirm"));
+    }
+    let client = client_of(&state, &req);
+    let auth = state.console.clone();
+    let (token, username, password) = (f.token.clone(), f.username.clone(), f.password.clone());
+    match blocking(move || auth.accept_invitation(&token, &username, &password, &client)).await? {
+        Ok((_, cookie)) => {
+            let mut resp = see_other(paths::HOME);
+            let _ = resp.add_cookie(&session_cookie(&state, cookie));
+            Ok(resp)
+        }
+        Err(AdminError::Invalid { field, message }) => Ok(again(&message, field)),
+        Err(AdminError::Conflict(m)) if m.contains("invitation") => Ok(message_page(StatusCode::GONE, INVITATION_USED)),
+        Err(AdminError::Conflict(m)) => Ok(again(&m, "username")),
+        Err(AdminError::Store(e)) => Err(ConsoleError::Store(e)),
+        Err(_) => Err(ConsoleError::Internal),
+    }
 }
 
 #[derive(Template)]
@@ -78,7 +143,8 @@ async fn setup(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Set
     }
     let auth = state.console.clone();
     let (token, username, password) = (f.token.clone(), f.username.clone(), f.password);
-    match blocking(move || auth.setup(&token, &username, &password)).await? {
+    let client = client_of(&state, &req);
+    match blocking(move || auth.setup(&token, &username, &password, &client)).await? {
         Ok((_, cookie)) => {
             let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
@@ -121,12 +187,15 @@ fn login_page(state: &AppState, status: StatusCode, username: &str, error: Optio
     resp
 }
 
-/// GET /admin/login (a signed-in administrator goes to the dashboard).
-async fn login_form(state: web::Data<AppState>, admin: Option<Admin>) -> HttpResponse {
-    if admin.is_some() {
-        return see_other(paths::HOME);
+/// GET /admin/login: the password form; for a session past the password
+/// but waiting for its second factor, the code (or enrolment) form; a
+/// signed-in administrator goes to the dashboard.
+async fn login_form(state: web::Data<AppState>, req: HttpRequest) -> Page {
+    match super::second_factor::session_of(&state, &req).await? {
+        Some(s) if s.pending.is_none() => Ok(see_other(paths::HOME)),
+        Some(s) => super::second_factor::stage_page(&state, s, StatusCode::OK, None, None).await,
+        None => Ok(login_page(&state, StatusCode::OK, "", None)),
     }
-    login_page(&state, StatusCode::OK, "", None)
 }
 
 #[derive(serde::Deserialize)]
@@ -146,10 +215,10 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
             "The sign-in form expired or did not come from this site. Open the console again.",
         ));
     }
-    let peer = state.client_addr(&req);
+    let client = client_of(&state, &req);
     let auth = state.console.clone();
     let (username, password) = (f.username.clone(), f.password);
-    match blocking(move || auth.sign_in(&username, &password, peer.as_deref())).await? {
+    match blocking(move || auth.sign_in(&username, &password, &client)).await? {
         Ok((_, cookie)) => {
             let mut resp = see_other(paths::HOME);
             let _ = resp.add_cookie(&session_cookie(&state, cookie));
@@ -171,10 +240,37 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<Log
     }
 }
 
-/// POST /admin/logout: deletes the session server-side and clears the cookie.
-async fn logout(state: web::Data<AppState>, req: HttpRequest, posted: Posted<Empty>) -> Page {
+/// Where a request comes from, as a new session records it.
+pub(super) fn client_of(state: &AppState, req: &HttpRequest) -> Client {
+    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    Client { address: state.client_addr(req), user_agent: user_agent.map(str::to_owned) }
+}
+
+#[derive(serde::Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// POST /admin/logout: deletes the session server-side and clears the
+/// cookie. It takes the session from the cookie itself (not through
+/// [`Admin`]), so a session still waiting for its second factor can be
+/// ended too; the origin and the session's CSRF token are checked as
+/// `Posted` checks them.
+async fn logout(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LogoutForm>) -> Page {
+    if !super::same_origin(&req, &state.issuer) {
+        return Ok(message_page(StatusCode::FORBIDDEN, "Cross-site requests to the console are refused."));
+    }
+    let Some(session) = super::second_factor::session_of(&state, &req).await? else {
+        return Ok(see_other(paths::LOGIN));
+    };
+    if !session.csrf_matches(&form.csrf) {
+        return Ok(message_page(
+            StatusCode::FORBIDDEN,
+            "This form expired or did not come from the console. Go back, reload and try again.",
+        ));
+    }
     let cookie = req.cookie(super::cookie_name(&state)).map(|c| c.value().to_owned());
-    drop(posted);
     if let Some(c) = cookie {
         let auth = state.console.clone();
         // Only a storage failure stops the sign-out; the cookie is cleared otherwise.

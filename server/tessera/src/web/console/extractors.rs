@@ -1,7 +1,9 @@
 //! The extractors every console handler gets its caller through: [`Admin`]
-//! (a valid session) and [`Posted`] (a session, a same-origin request and a
+//! (a valid session whose role holds what the route needs, see
+//! `permissions.rs`) and [`Posted`] (that, a same-origin request and a
 //! matching CSRF token, then the form).
 
+use super::permissions::{self, Need};
 use super::{Refusal, cookie_name};
 use crate::service::console::Session;
 use crate::web::AppState;
@@ -12,8 +14,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// The signed-in administrator of a request. Extracting it checks the
-/// session (idle and absolute timeouts) and, for anything but GET and HEAD,
-/// that the request comes from this origin.
+/// session (idle and absolute timeouts), that the administrator's role holds
+/// the scope the matched route declares in `permissions::ROUTES` (a route
+/// that declares nothing is refused to everyone) and, for anything but GET
+/// and HEAD, that the request comes from this origin.
 pub struct Admin {
     /// The session.
     pub session: Session,
@@ -60,6 +64,8 @@ pub(super) fn same_origin(req: &HttpRequest, issuer: &str) -> bool {
     }
 }
 
+const NOT_YOUR_ROLE: &str = "Your role does not allow this. An owner can change roles on the Administrators page.";
+
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, Refusal>>>>;
 
 impl FromRequest for Admin {
@@ -82,6 +88,18 @@ impl FromRequest for Admin {
                 .map_err(|_| Refusal::Unavailable)?
                 .map_err(|_| Refusal::Unavailable)?
                 .ok_or(Refusal::SignIn)?;
+            // Past the password but not the second factor: the sign-in page
+            // asks for the code (or the enrolment) and nothing else opens.
+            if session.pending.is_some() {
+                return Err(Refusal::SignIn);
+            }
+            let need = req.match_pattern().and_then(|p| permissions::need(req.method().as_str(), &p));
+            match need {
+                Some(Need::Public | Need::SignedIn) => {}
+                Some(Need::Scope(scope)) if session.role().allows(scope) => {}
+                Some(Need::Scope(_)) => return Err(Refusal::Forbidden(NOT_YOUR_ROLE)),
+                None => return Err(Refusal::Forbidden("This page declares no permission, so nobody may use it.")),
+            }
             Ok(Admin { session, state })
         })
     }

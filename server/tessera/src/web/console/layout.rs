@@ -3,6 +3,8 @@
 //! template filters.
 
 use super::Admin;
+use super::permissions::{self, Need};
+use crate::service::roles::Role;
 use crate::web::routes::console::HOME;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -23,9 +25,22 @@ pub struct Layout {
     pub notice: Option<String>,
     /// A failure not tied to one field.
     pub error: Option<String>,
+    /// The administrator's role: the menu shows only what it opens.
+    pub role: Role,
 }
 
 impl Layout {
+    /// True when this administrator's role opens the page at `path` (a GET
+    /// route of [`permissions::ROUTES`]): the menu leaves out the others
+    /// rather than leading to the 403 page.
+    pub fn opens(&self, path: &str) -> bool {
+        match permissions::need("GET", path) {
+            Some(Need::Scope(scope)) => self.role.allows(scope),
+            Some(Need::Public | Need::SignedIn) => true,
+            None => false,
+        }
+    }
+
     /// The layout for a page of `admin`'s session.
     pub fn new(admin: &Admin, section: &'static str, title: impl Into<String>) -> Layout {
         Layout {
@@ -35,6 +50,7 @@ impl Layout {
             csrf: admin.session.csrf.clone(),
             notice: None,
             error: None,
+            role: admin.session.role(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! either: a POST handler gets its form only through `Posted`.
 
 mod account;
+mod admins;
 mod apis;
 mod auth;
 mod bindings;
@@ -15,6 +16,7 @@ mod logs;
 mod names;
 mod plugins;
 mod reference;
+mod second_factor;
 mod shadow;
 mod trusted_issuers;
 mod users;
@@ -24,6 +26,7 @@ mod errors;
 mod extractors;
 mod layout;
 mod paging;
+mod permissions;
 
 pub use cookies::{cookie_name, session_cookie};
 pub use errors::{ConsoleError, Failure, FieldErrors, Refusal};
@@ -63,6 +66,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .configure(auth::routes)
             .configure(account::routes)
+            .configure(second_factor::routes)
+            .configure(admins::routes)
             .configure(dashboard::routes)
             .configure(users::routes)
             .configure(clients::routes)

@@ -18,7 +18,8 @@ const ADMIN_PASSWORD: &str = "a long console passphrase";
 /// A Tessera tuned by `tune`, with the test administrator.
 fn console(tune: impl FnOnce(&mut Config)) -> Harness {
     let h = Harness::new(tune);
-    crate::service::console::create_admin(h.store(), "test", h.clock.now(), ADMIN, ADMIN_PASSWORD).unwrap();
+    let owner = crate::service::roles::Role::Owner;
+    crate::service::console::create_admin(h.store(), "test", h.clock.now(), ADMIN, ADMIN_PASSWORD, owner).unwrap();
     h
 }
 

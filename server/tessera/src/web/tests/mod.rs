@@ -4,6 +4,7 @@
 //! they drive the HTTP layer; a service never imports `web`, not even in
 //! its tests.
 
+mod admins;
 mod console;
 mod device;
 mod harness;

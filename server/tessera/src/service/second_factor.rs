@@ -1,0 +1,262 @@
+//! The console's second factor (issue #18 item 2): TOTP (RFC 6238: HMAC-SHA1,
+//! 6 digits, 30-second steps, one step of clock skew either way, through
+//! the `totp-rs` crate) with single-use recovery codes, and the server-wide
+//! "require a second factor" switch.
+//!
+//! - The secret is 160 random bits (RFC 4226 §4 recommends 160) from the
+//!   server's CSPRNG, sealed with the master key and bound to the
+//!   administrator's id (`crypto::purpose::admin_totp`), like signing keys.
+//! - A code is accepted once: the step it matched must be later than the
+//!   last accepted one (`admins::accept_totp_step`, one conditional UPDATE),
+//!   so neither a replay within the window nor an older code passes.
+//! - Recovery codes are 10 random codes of 16 characters, stored as
+//!   SHA-256 hashes, shown once, each used once; enrolling again replaces them.
+//! - Wrong codes are throttled per administrator with the store's throttle
+//!   (key `console:second-factor:<id>`, `[login]`'s pair limit and lock).
+
+use super::admin::{AdminError, audit};
+use super::sign_in::ThrottleSettings;
+use crate::clock;
+use crate::crypto::{MasterKey, purpose};
+use serde_json::json;
+use tessera_protocol::secret::SecretHash;
+use tessera_store::admins::{self, Admin};
+use tessera_store::throttle::{self, Admission};
+use tessera_store::{Store, StoreError};
+use totp_rs::{Builder, Secret, Totp};
+use zeroize::Zeroizing;
+
+/// How many recovery codes an enrolment gives.
+pub const RECOVERY_CODES: usize = 10;
+/// The issuer an authenticator app shows next to the code.
+const ISSUER_LABEL: &str = "Tessera";
+
+/// A secret being enrolled: shown to the administrator as text and as an
+/// `otpauth://` URI (RFC 6238 parameters), confirmed by a first code.
+#[derive(Debug)]
+pub struct Enrolment {
+    /// The secret in base32, as authenticator apps take it typed.
+    pub secret: Zeroizing<String>,
+    /// `otpauth://totp/Tessera:<username>?secret=…&issuer=Tessera`.
+    pub uri: Zeroizing<String>,
+}
+
+/// Why a code was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    /// Wrong, already used or expired code (never says which).
+    #[error("That code is not valid. Use the current code from your app, or one of your recovery codes.")]
+    Wrong,
+    /// Too many wrong codes: retry after this many seconds.
+    #[error("Too many wrong codes. Wait a few minutes and try again.")]
+    Throttled(u64),
+    /// Storage or the master key failed.
+    #[error(transparent)]
+    Failed(#[from] AdminError),
+}
+
+impl From<StoreError> for CodeError {
+    fn from(e: StoreError) -> CodeError {
+        CodeError::Failed(e.into())
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Internal(e.to_string())
+}
+
+/// The RFC 6238 parameters over `secret`, labelled with `username`.
+fn totp(secret: &[u8], username: &str) -> Result<Totp, AdminError> {
+    Builder::new()
+        .with_secret(secret)
+        .with_account_name(username)
+        .with_issuer(Some(ISSUER_LABEL))
+        .build()
+        .map_err(internal)
+}
+
+/// A new secret for `username` to enrol.
+pub fn begin(username: &str) -> Result<Enrolment, AdminError> {
+    let bytes = Zeroizing::new(clock::random::<20>().map_err(internal)?);
+    enrolment(&bytes[..], username)
+}
+
+fn enrolment(secret: &[u8], username: &str) -> Result<Enrolment, AdminError> {
+    let t = totp(secret, username)?;
+    Ok(Enrolment {
+        secret: Zeroizing::new(Secret::from(secret).to_base32()),
+        uri: Zeroizing::new(t.to_url().map_err(internal)?),
+    })
+}
+
+/// The enrolment of a secret typed back in base32 (the form carries it
+/// between showing it and confirming it).
+pub fn resume(secret_base32: &str, username: &str) -> Result<Enrolment, AdminError> {
+    let secret = Secret::try_from_base32(secret_base32.trim()).map_err(|_| AdminError::Invalid {
+        field: "secret",
+        message: "is not the secret this page showed; start the enrolment again".into(),
+    })?;
+    enrolment(secret.as_ref(), username)
+}
+
+/// The time step `code` matches for `secret` at `now`, if any.
+fn matching_step(secret: &[u8], username: &str, code: &str, now: i64) -> Result<Option<i64>, AdminError> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let t = totp(secret, username)?;
+    let now = u64::try_from(now).map_err(internal)?;
+    Ok(t.check(&code, now).map(|counter| counter as i64))
+}
+
+/// Confirms an enrolment with a first code: stores the sealed secret and
+/// new recovery codes, and returns the codes (shown once). Replaces an
+/// earlier enrolment and its codes; audited.
+pub fn confirm(
+    store: &Store,
+    master: &MasterKey,
+    admin: &Admin,
+    secret_base32: &str,
+    code: &str,
+    now: i64,
+) -> Result<Vec<String>, AdminError> {
+    let secret = Secret::try_from_base32(secret_base32.trim()).map_err(|_| AdminError::Invalid {
+        field: "secret",
+        message: "is not the secret this page showed; start the enrolment again".into(),
+    })?;
+    let Some(step) = matching_step(secret.as_ref(), &admin.username, code, now)? else {
+        return Err(AdminError::Invalid {
+            field: "code",
+            message: "is not the current code for this secret; check the app's clock and try again".into(),
+        });
+    };
+    let sealed = master.seal(&purpose::admin_totp(&admin.id), secret.as_ref()).map_err(internal)?;
+    let codes = (0..RECOVERY_CODES).map(|_| recovery_code()).collect::<Result<Vec<_>, _>>()?;
+    let hashes: Vec<String> = codes.iter().map(|c| recovery_hash(c)).collect();
+    let actor = format!("admin:{}", admin.username);
+    store.tx(|conn| {
+        admins::set_totp(conn, &admin.id, Some(&sealed), Some(step), &hashes)?;
+        audit(conn, &actor, now, "admin.second_factor.enrol", &admin.id, json!({"recovery_codes": RECOVERY_CODES}))
+    })?;
+    Ok(codes)
+}
+
+/// Removes `admin`'s second factor and recovery codes; refused while the
+/// server requires one (`Conflict`); audited.
+pub fn remove(store: &Store, actor: &str, admin_id: &str, now: i64) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        if admins::second_factor_required(conn)? {
+            return Err(StoreError::Conflict(
+                "A second factor is required for every administrator; enrol a new one instead.".into(),
+            ));
+        }
+        admins::set_totp(conn, admin_id, None, None, &[])?;
+        audit(conn, actor, now, "admin.second_factor.remove", admin_id, json!({}))
+    })?;
+    Ok(())
+}
+
+/// A recovery code: 16 characters from `[A-Za-z0-9]` (95 bits), shown in
+/// two groups of eight.
+fn recovery_code() -> Result<String, AdminError> {
+    let raw = clock::random_id(16).map_err(internal)?;
+    Ok(format!("{}-{}", &raw[..8], &raw[8..]))
+}
+
+/// A recovery code's stored hash: typed with or without the dash.
+fn recovery_hash(code: &str) -> String {
+    let bare: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    SecretHash::of(&bare).as_str().to_owned()
+}
+
+/// Checks a code typed at sign-in: a current TOTP code (once per step) or
+/// an unused recovery code (used up). Throttled per administrator: wrong
+/// codes count, and the limit locks like a sign-in pair. A failure is
+/// audited as `admin.second_factor.failed`, a recovery code's use as
+/// `admin.second_factor.recovery`.
+pub fn check(
+    store: &Store,
+    master: &MasterKey,
+    settings: &ThrottleSettings,
+    admin: &Admin,
+    code: &str,
+    now: i64,
+) -> Result<(), CodeError> {
+    let Some(sealed) = admin.totp_secret_enc.as_deref() else {
+        return Err(CodeError::Wrong);
+    };
+    let key = format!("console:second-factor:{}", admin.id);
+    let mut conn = store.conn()?;
+    if let Admission::Refused { until } = throttle::reserve(&mut conn, &key, now, settings.pair)? {
+        crate::service::metrics::throttle_hit("second_factor");
+        return Err(CodeError::Throttled((until - now).max(1) as u64));
+    }
+    let secret = master.open(&purpose::admin_totp(&admin.id), sealed).map_err(internal)?;
+    let actor = format!("admin:{}", admin.username);
+    let accepted = match matching_step(&secret, &admin.username, code, now)? {
+        Some(step) => admins::accept_totp_step(&mut conn, &admin.id, step)?,
+        None if admins::use_recovery_code(&mut conn, &admin.id, &recovery_hash(code))? => {
+            let left = admins::recovery_codes_left(&mut conn, &admin.id)?;
+            audit(&mut conn, &actor, now, "admin.second_factor.recovery", &admin.id, json!({"left": left}))?;
+            true
+        }
+        None => false,
+    };
+    if accepted {
+        throttle::clear(&mut conn, &key)?;
+        return Ok(());
+    }
+    throttle::lock_if_spent(&mut conn, &key, now, settings.pair, settings.lock_secs, settings.max_lock_secs)?;
+    audit(&mut conn, &actor, now, "admin.second_factor.failed", &admin.id, json!({}))?;
+    Err(CodeError::Wrong)
+}
+
+/// Whether every administrator must have a second factor.
+pub fn required(store: &Store) -> Result<bool, StoreError> {
+    admins::second_factor_required(&mut *store.conn()?)
+}
+
+/// Sets the server-wide requirement (an owner's switch, `write:admins` on
+/// the console route); audited.
+pub fn set_required(store: &Store, actor: &str, now: i64, required: bool) -> Result<(), AdminError> {
+    store.tx(|conn| {
+        admins::set_second_factor_required(conn, required)?;
+        audit(conn, actor, now, "admin.second_factor.require", "console", json!({"required": required}))
+    })?;
+    Ok(())
+}
+
+/// Unused recovery codes of `admin_id`.
+pub fn recovery_codes_left(store: &Store, admin_id: &str) -> Result<i64, StoreError> {
+    admins::recovery_codes_left(&mut *store.conn()?, admin_id)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 Appendix B: the SHA-1 test vectors (8 digits there; the
+    /// same HOTP truncation gives our 6-digit codes as their last six).
+    #[test]
+    fn codes_follow_the_rfc_6238_test_vectors() {
+        let secret = b"12345678901234567890";
+        let t = totp(secret, "root").unwrap();
+        for (time, eight) in [(59u64, "94287082"), (1_111_111_109, "07081804"), (2_000_000_000, "69279037")] {
+            assert_eq!(t.generate(time).to_string(), eight[2..], "T = {time}");
+        }
+        let step = matching_step(secret, "root", "287 082", 59).unwrap();
+        assert_eq!(step, Some(1), "spaces are ignored and the step is returned");
+        assert_eq!(matching_step(secret, "root", "287082", 59 + 90).unwrap(), None, "three steps later");
+    }
+
+    #[test]
+    fn enrolments_show_the_secret_as_base32_and_as_an_otpauth_uri() {
+        let e = begin("root").unwrap();
+        assert_eq!(e.secret.len(), 32, "160 bits in base32");
+        assert!(e.uri.starts_with("otpauth://totp/Tessera:root?"), "{}", *e.uri);
+        assert!(e.uri.contains(&format!("secret={}", *e.secret)));
+        assert_eq!(*resume(&e.secret, "root").unwrap().uri, *e.uri);
+        assert!(resume("not base32!", "root").is_err());
+        let code = recovery_code().unwrap();
+        assert_eq!(recovery_hash(&code), recovery_hash(&code.replace('-', "")));
+    }
+}

@@ -407,12 +407,11 @@ impl PluginHost {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
-        let world =
-            if imports.iter().any(|i| i.starts_with("tessera:plugin/") && i.ends_with("@0.2.0")) {
-                crate::WORLD_V0_2
-            } else {
-                crate::WORLD
-            };
+        let world = if imports.iter().any(|i| i.starts_with("tessera:plugin/") && i.ends_with("@0.2.0")) {
+            crate::WORLD_V0_2
+        } else {
+            crate::WORLD
+        };
         if ty.get_export(&self.engine, "on-token").is_none() {
             let found = if exports.is_empty() { "none".to_owned() } else { exports.join(", ") };
             return Err(UploadError::WrongWorld(format!("it does not export `on-token` (exports: {found})")));

@@ -350,7 +350,8 @@ impl HttpCall {
             }
             _ => None,
         };
-        let key = CacheKey::new(record.method.as_str(), url.as_str(), body.as_deref(), &req.headers, &req.secret_headers);
+        let key =
+            CacheKey::new(record.method.as_str(), url.as_str(), body.as_deref(), &req.headers, &req.secret_headers);
         let ttl = self.grant.cache_ttl;
         if ttl.is_some()
             && let Some(hit) = self.caches.get(&self.grant.binding_id, &key, Instant::now())
@@ -443,17 +444,15 @@ impl HttpCall {
             })
             .collect();
         let mut body = Vec::new();
-        response
-            .take(cap as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| io_error(&e, deadline))?;
+        response.take(cap as u64 + 1).read_to_end(&mut body).map_err(|e| io_error(&e, deadline))?;
         if body.len() > cap {
             return Err(wit_http::Error::TooLarge);
         }
         if deadline.left().is_zero() {
             return Err(wit_http::Error::Timeout);
         }
-        let body = String::from_utf8(body).map_err(|_| wit_http::Error::BadResponse("the body is not UTF-8".to_owned()))?;
+        let body =
+            String::from_utf8(body).map_err(|_| wit_http::Error::BadResponse("the body is not UTF-8".to_owned()))?;
         Ok(Cached { status, headers, body })
     }
 }

@@ -85,7 +85,9 @@ fn grant(allow: &[&str], secrets: &[(&str, &str)]) -> Arc<HttpGrant> {
         binding_id: "binding-1".into(),
         allow: allow.iter().map(|a| AllowedPrefix::parse(a).unwrap()).collect(),
         cache_ttl: None,
-        secrets: PluginSecrets(secrets.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>()),
+        secrets: PluginSecrets(
+            secrets.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
+        ),
     })
 }
 
@@ -149,7 +151,8 @@ fn a_server_slower_than_the_deadline_is_cut_off_within_the_deadline() {
     let wasm = fixture("http-forbidden");
     let sha = host().inspect(&wasm).unwrap().sha256;
     let start = Instant::now();
-    let r = host().call_with_http(&sha, || Ok::<_, String>(wasm), &ctx(json!({"url": base})), None, grant(&[&base], &[]));
+    let r =
+        host().call_with_http(&sha, || Ok::<_, String>(wasm), &ctx(json!({"url": base})), None, grant(&[&base], &[]));
     let took = start.elapsed();
     assert!(took < Duration::from_millis(DEADLINE_MS + 400), "the call took {took:?}");
     // The request ends at the deadline with `timeout`; the guest then has at
@@ -167,9 +170,12 @@ fn a_server_slower_than_the_deadline_is_cut_off_within_the_deadline() {
 fn the_enrich_example_adds_claims_from_the_service_with_the_secret_header() {
     let (base, seen) = serve(Duration::ZERO, 200, r#"{"department":"R&D","cost_center":"42","salary":1}"#.into());
     let mut c: TokenContext = ctx(json!({"url": format!("{base}users/"), "claims": ["department", "cost_center"]}));
-    c.user = Some(serde_json::from_value(json!({
-        "id": "u 1/..", "username": "alice", "source": "service-account"
-    })).unwrap());
+    c.user = Some(
+        serde_json::from_value(json!({
+            "id": "u 1/..", "username": "alice", "source": "service-account"
+        }))
+        .unwrap(),
+    );
     c.secrets = PluginSecrets([("directory-token".to_owned(), "Bearer t0ken".to_owned())].into());
     let r = run(example("rust-enrich"), &c, grant(&[&format!("{base}users/")], &[("directory-token", "Bearer t0ken")]));
     let got = claims(&r);

@@ -37,9 +37,7 @@ pub mod bindings {
 }
 
 pub use bindings::tessera::plugin::host::Level;
-pub use bindings::tessera::plugin::types::{
-    ClaimsPatch, ClientInfo, Denial, DenialCode, UserInfo, UserSource,
-};
+pub use bindings::tessera::plugin::types::{ClaimsPatch, ClientInfo, Denial, DenialCode, UserInfo, UserSource};
 pub use bindings::{Decision, Guest, TokenContext, export};
 pub use serde_json;
 
@@ -65,7 +63,13 @@ pub mod http {
 
     /// A GET of `url`.
     pub fn get(url: impl Into<String>) -> Request {
-        Request { method: Method::Get, url: url.into(), headers: Vec::new(), secret_headers: Vec::new(), body_json: None }
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            secret_headers: Vec::new(),
+            body_json: None,
+        }
     }
 
     /// A POST of `body` as JSON to `url`.

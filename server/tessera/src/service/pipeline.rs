@@ -15,7 +15,10 @@
 //! result never reaches `HookOutput`.
 //!
 //! No lock is held across a plugin call: the snapshot is an `Arc` cloned
-//! once per request.
+//! once per request. A plugin of `tessera:plugin@0.2.0` may make HTTP
+//! requests during its call ([`http_grant`]: the binding's allow-list, cache
+//! TTL and secrets); they are bounded by the call's deadline and recorded
+//! in the run record, and no database connection is held while they run.
 //!
 //! A plugin failure (trap, deadline, memory, bad output, ...) is mapped by the
 //! binding's failure policy in one place, [`apply_policy`]: `deny` answers
@@ -31,9 +34,10 @@ use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 use tessera_plugin_host::{
-    ClientContext, DenialCode, PluginFailure, PluginHost, PluginRun, PluginSecrets, PluginVerdict, TokenContext,
-    UserContext,
+    AllowedPrefix, ClientContext, DenialCode, HttpGrant, PluginFailure, PluginHost, PluginRun, PluginSecrets,
+    PluginVerdict, TokenContext, UserContext,
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::{ErrorCode, OAuthError, UserSource};
@@ -152,6 +156,31 @@ pub fn context(input: &HookInput<'_>) -> TokenContext {
     }
 }
 
+/// What a binding lets its plugin do over HTTP in one call. The allow-list
+/// was checked when it was set; an entry that no longer parses (a stored row
+/// edited by hand) allows nothing and is logged, never widened.
+pub fn http_grant(b: &Binding, secrets: PluginSecrets) -> HttpGrant {
+    let allow = b
+        .http_allow
+        .iter()
+        .filter_map(|entry| {
+            AllowedPrefix::parse(entry)
+                .map_err(|e| tracing::warn!(binding = %b.id, "ignoring a stored http allow-list entry: {e}"))
+                .ok()
+        })
+        .collect();
+    HttpGrant {
+        binding_id: b.id.clone(),
+        allow,
+        cache_ttl: b
+            .http_cache_ttl_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs),
+        secrets,
+    }
+}
+
 fn merged(base: &Map<String, Value>, added: &PluginClaims) -> Map<String, Value> {
     let mut m = base.clone();
     added.apply_to(&mut m);
@@ -177,6 +206,7 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
         outcome,
         detail,
         logs: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
+        http: serde_json::to_string(&run.http).unwrap_or_else(|_| "[]".into()),
     }
 }
 
@@ -200,6 +230,7 @@ impl TokenHooks for Pipeline {
                 })?;
                 ctx.config = b.config.clone();
                 ctx.secrets = self.secrets(b)?;
+                let grant = Arc::new(http_grant(b, ctx.secrets.clone()));
                 ctx.access_token_claims = merged(input.access_claims, &out.access);
                 ctx.id_token_claims = input.id_claims.map(|c| merged(c, &out.id));
                 let store = self.store.clone();
@@ -213,11 +244,12 @@ impl TokenHooks for Pipeline {
                     outcome = tracing::field::Empty,
                 );
                 let run = span.in_scope(|| {
-                    self.host.call(
+                    self.host.call_with_http(
                         &meta.sha256,
                         move || plugins::wasm(&mut *store.conn()?, &version_id),
                         &ctx,
                         meta.declared.as_deref(),
+                        grant,
                     )
                 });
                 let now = self.clock.now();

@@ -66,11 +66,14 @@ impl Cached {
     }
 }
 
+/// One binding's answers, each with when it expires.
+type BindingCache = HashMap<CacheKey, (Instant, Cached)>;
+
 /// Every binding's cache.
 #[derive(Debug)]
 pub(crate) struct HttpCaches {
     per_binding: usize,
-    bindings: Mutex<HashMap<String, HashMap<CacheKey, (Instant, Cached)>>>,
+    bindings: Mutex<HashMap<String, BindingCache>>,
 }
 
 impl HttpCaches {

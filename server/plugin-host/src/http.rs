@@ -203,13 +203,24 @@ pub struct HttpExchange {
     pub error: Option<String>,
 }
 
-/// The URL as recorded: query values replaced by `…`, no fragment.
+/// The URL as recorded: no credentials, no fragment, query values replaced
+/// by `…`; text that is not a URL is not recorded at all.
 fn redacted(url: &str) -> String {
-    let cut = url.split('#').next().unwrap_or_default();
-    let Some((base, query)) = cut.split_once('?') else { return truncated(cut, MAX_URL_BYTES) };
-    let names: Vec<String> =
-        query.split('&').map(|pair| pair.split('=').next().unwrap_or_default()).map(|n| format!("{n}=…")).collect();
-    truncated(&format!("{base}?{}", names.join("&")), MAX_URL_BYTES)
+    let Ok(mut parsed) = url::Url::parse(url) else { return "(not an absolute URL)".to_owned() };
+    // Refused before any request, but the record must not keep them either.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    parsed.set_fragment(None);
+    let names: Option<Vec<String>> = parsed
+        .query()
+        .map(|q| q.split('&').map(|pair| format!("{}=…", pair.split('=').next().unwrap_or_default())).collect());
+    parsed.set_query(None);
+    let base = parsed.to_string();
+    let text = match names {
+        Some(names) => format!("{base}?{}", names.join("&")),
+        None => base,
+    };
+    truncated(&text, MAX_URL_BYTES)
 }
 
 fn truncated(s: &str, max: usize) -> String {

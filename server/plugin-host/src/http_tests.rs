@@ -265,3 +265,10 @@ fn redirects_are_returned_not_followed() {
     assert_eq!(call.fetch(soon(), get(&server.base)).unwrap().status, 302);
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn recorded_urls_keep_no_credentials_query_values_or_fragments() {
+    assert_eq!(redacted("https://u:pw@api.example.com/a?token=x&b=1#frag"), "https://api.example.com/a?token=…&b=…");
+    assert_eq!(redacted("https://api.example.com/a"), "https://api.example.com/a");
+    assert_eq!(redacted("not a url with secret"), "(not an absolute URL)");
+}

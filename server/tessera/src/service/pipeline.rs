@@ -310,3 +310,48 @@ mod policy_tests {
         assert!(apply_policy(FailurePolicy::Skip, "b", &PluginFailure::Busy { limit: 2 }).is_ok());
     }
 }
+
+#[cfg(test)]
+mod http_grant_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tessera_protocol::model::GrantType;
+
+    fn binding(allow: &[&str], ttl: Option<i64>) -> Binding {
+        Binding {
+            id: "b1".into(),
+            plugin_id: "p".into(),
+            plugin_version_id: "v".into(),
+            trigger: TOKEN_TRIGGER,
+            grant_types: vec![GrantType::ClientCredentials],
+            client_ids: None,
+            position: 1,
+            enabled: true,
+            config: json!({}),
+            secrets_enc: None,
+            secret_names: vec![],
+            failure_policy: FailurePolicy::Deny,
+            created_at: 0,
+            updated_at: 0,
+            shadow: None,
+            http_allow: allow.iter().map(|a| (*a).to_owned()).collect(),
+            http_cache_ttl_secs: ttl,
+        }
+    }
+
+    /// Issue #17 item 4: a stored entry that no longer parses allows
+    /// nothing (never something wider); a TTL of 0 or below is no cache.
+    #[test]
+    fn a_grant_keeps_only_valid_prefixes_and_a_positive_ttl() {
+        let g = http_grant(
+            &binding(&["https://dir.example/u/", "http://dir.example/"], Some(30)),
+            PluginSecrets::default(),
+        );
+        assert_eq!(g.allow, vec![AllowedPrefix::parse("https://dir.example/u/").unwrap()]);
+        assert_eq!(g.cache_ttl, Some(Duration::from_secs(30)));
+        assert_eq!(g.binding_id, "b1");
+        for ttl in [None, Some(0), Some(-5)] {
+            assert_eq!(http_grant(&binding(&[], ttl), PluginSecrets::default()).cache_ttl, None, "{ttl:?}");
+        }
+    }
+}

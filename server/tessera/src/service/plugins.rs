@@ -962,3 +962,31 @@ pub fn trial_run_version(
         || plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string());
     Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref()))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod http_tests {
+    use super::*;
+
+    /// Issue #17 item 4: an allow-list entry the plugin host would not
+    /// accept is refused when it is set, naming the field and the reason.
+    #[test]
+    fn http_allow_entries_are_checked_when_set() {
+        assert!(http_allow(&["https://dir.example/users/".into(), "http://127.0.0.1:8080/".into()]).is_ok());
+        for bad in ["http://dir.example/", "https://dir.example/?key=1", "dir.example/users"] {
+            let e = http_allow(&[bad.to_owned()]).unwrap_err();
+            assert!(matches!(e, AdminError::Invalid { field: "http-allow", .. }), "{bad}: {e:?}");
+        }
+        let many: Vec<String> = (0..=MAX_HTTP_ALLOW).map(|i| format!("https://h{i}.example/")).collect();
+        assert!(http_allow(&many).is_err());
+    }
+
+    #[test]
+    fn http_cache_ttl_zero_is_none_and_is_at_most_a_day() {
+        assert_eq!(http_cache_ttl(Some(0)).unwrap(), None);
+        assert_eq!(http_cache_ttl(None).unwrap(), None);
+        assert_eq!(http_cache_ttl(Some(60)).unwrap(), Some(60));
+        assert!(http_cache_ttl(Some(-1)).is_err());
+        assert!(http_cache_ttl(Some(MAX_HTTP_CACHE_TTL_SECS + 1)).is_err());
+    }
+}

@@ -154,3 +154,65 @@ async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never
     assert_eq!(refused["status"], Value::Null);
     assert_eq!(dir.heads.lock().unwrap().len(), 1, "no request left the server");
 }
+
+/// The console's binding form sets the allow-list and the cache TTL in its
+/// own block; a prefix the host would not accept is shown next to the field
+/// and nothing is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_binding_form_sets_the_allow_list_and_the_cache_ttl() {
+    use crate::console::{ADMIN, ADMIN_PASSWORD, Console, create_admin};
+    use tessera::web::routes;
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    server.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    let id = server.cli_json(&["binding", "create", "--plugin", "rust-enrich", "--grant-types", "client_credentials"])
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = console.csrf().await;
+    let path = routes::console::binding(&id);
+    let form = |allow: &'static str, ttl: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", "1".to_owned()),
+            ("grant_types", "client_credentials".to_owned()),
+            ("clients", String::new()),
+            ("config", "{}".to_owned()),
+            ("secrets", String::new()),
+            ("failure_policy", "deny".to_owned()),
+            ("position", "10".to_owned()),
+            ("enabled", "on".to_owned()),
+            ("http_allow", allow.to_owned()),
+            ("http_cache_ttl", ttl.to_owned()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let console = &console;
+        let path = path.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            console.post(&path, &pairs).await
+        }
+    };
+    let r = post(form("https://dir.example/users/\nhttp://127.0.0.1:9000/lookup", "30")).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let shown = server.cli_json(&["binding", "show", &id]);
+    assert_eq!(shown["http_allow"], serde_json::json!(["https://dir.example/users/", "http://127.0.0.1:9000/lookup"]));
+    assert_eq!(shown["http_cache_ttl_secs"], 30);
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("https://dir.example/users/") && page.contains("value=\"30\""), "{page}");
+
+    let r = post(form("http://dir.example/users/", "30")).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"http-allow-error\""));
+    assert_eq!(server.cli_json(&["binding", "show", &id])["http_allow"][0], "https://dir.example/users/");
+
+    // Blank fields: no requests, no cache.
+    assert_eq!(post(form("", "")).await.status(), 303);
+    let shown = server.cli_json(&["binding", "show", &id]);
+    assert_eq!(shown["http_allow"], serde_json::json!([]));
+    assert_eq!(shown["http_cache_ttl_secs"], Value::Null);
+}

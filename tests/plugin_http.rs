@@ -216,3 +216,43 @@ async fn the_console_binding_form_sets_the_allow_list_and_the_cache_ttl() {
     assert_eq!(shown["http_allow"], serde_json::json!([]));
     assert_eq!(shown["http_cache_ttl_secs"], Value::Null);
 }
+
+/// `export` writes a binding's allow-list and cache TTL; `apply` on another
+/// server recreates them, and a changed TTL in the file is one update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_apply_carry_the_allow_list_and_the_cache_ttl() {
+    let a = TestServer::start(Backend::Sqlite);
+    a.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "enrich"]);
+    a.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "enrich",
+        "--grant-types",
+        "client_credentials",
+        "--http-allow",
+        "https://dir.example/users/",
+        "--http-cache-ttl",
+        "45",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    a.cli(&["export", path]);
+    let file = std::fs::read_dir(dir.path().join("bindings")).unwrap().next().unwrap().unwrap().path();
+    let mut written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["http_allow"], serde_json::json!(["https://dir.example/users/"]));
+    assert_eq!(written["http_cache_ttl_secs"], 45);
+
+    let b = TestServer::start(Backend::Sqlite);
+    b.cli(&["apply", path, "--yes"]);
+    let listed = b.cli_json(&["binding", "list"]);
+    let id = listed["bindings"][0]["id"].as_str().unwrap().to_owned();
+    let shown = b.cli_json(&["binding", "show", &id]);
+    assert_eq!(shown["http_allow"], written["http_allow"]);
+    assert_eq!(shown["http_cache_ttl_secs"], 45);
+
+    written["http_cache_ttl_secs"] = Value::from(5);
+    std::fs::write(&file, written.to_string()).unwrap();
+    b.cli(&["apply", path, "--yes"]);
+    assert_eq!(b.cli_json(&["binding", "show", &id])["http_cache_ttl_secs"], 5);
+}

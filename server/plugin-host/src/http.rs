@@ -256,13 +256,18 @@ impl HttpClient {
     }
 }
 
-/// One call's HTTP state, in its store: the grant, what is shared with the
-/// host (client, caches) and what the call did so far.
-pub(crate) struct HttpCall {
+/// What a running call may use: the grant and what is shared with the host.
+struct Access {
     grant: Arc<HttpGrant>,
     limits: HttpLimits,
     client: Arc<HttpClient>,
     caches: Arc<HttpCaches>,
+}
+
+/// One call's HTTP state, in its store: what it may use (nothing outside a
+/// call, e.g. while a start function runs) and what it did so far.
+pub(crate) struct HttpCall {
+    access: Option<Access>,
     /// Calls of `fetch` so far, refused ones included.
     attempts: usize,
     exchanges: Vec<HttpExchange>,
@@ -275,19 +280,13 @@ impl HttpCall {
         client: Arc<HttpClient>,
         caches: Arc<HttpCaches>,
     ) -> Self {
-        Self { grant, limits, client, caches, attempts: 0, exchanges: Vec::new() }
+        Self { access: Some(Access { grant, limits, client, caches }), attempts: 0, exchanges: Vec::new() }
     }
 
-    /// A call that may make no request (instances made ahead, 0.1.0 calls).
+    /// No request at all: the state of a store outside its call (made
+    /// ahead, or spent). Allocates nothing.
     pub(crate) fn none() -> Self {
-        Self {
-            grant: Arc::default(),
-            limits: HttpLimits { max_requests: 0, max_request_bytes: 0, max_response_bytes: 0 },
-            client: Arc::default(),
-            caches: Arc::new(HttpCaches::new(0)),
-            attempts: 0,
-            exchanges: Vec::new(),
-        }
+        Self { access: None, attempts: 0, exchanges: Vec::new() }
     }
 
     /// The requests recorded so far; leaves the list empty.
@@ -308,6 +307,18 @@ impl HttpCall {
             wit_http::Method::Get => "GET",
             wit_http::Method::Post => "POST",
         };
+        // Counted before any check: a loop of refused requests stops too.
+        let attempt = self.attempts;
+        self.attempts = self.attempts.saturating_add(1);
+        // Outside a call nothing is allowed, and only the first refusal is
+        // recorded, as over the count.
+        let (max, refusal) = match &self.access {
+            Some(access) => (access.limits.max_requests, None),
+            None => (0, Some("no request outside the call")),
+        };
+        if attempt > max {
+            return Err(refusal.map_or_else(|| over_count(max), |why| not_allowed(why.to_owned())));
+        }
         let mut record = HttpExchange {
             method: method.to_owned(),
             url: redacted(&req.url),
@@ -317,16 +328,10 @@ impl HttpCall {
             cached: false,
             error: None,
         };
-        // Counted before any check: a loop of refused requests stops too.
-        let attempt = self.attempts;
-        self.attempts = self.attempts.saturating_add(1);
-        let result = if attempt >= self.limits.max_requests {
-            if attempt > self.limits.max_requests {
-                return Err(over_count(self.limits.max_requests));
-            }
-            Err(over_count(self.limits.max_requests))
-        } else {
-            self.checked_fetch(deadline, &req, &mut record)
+        let result = match (&self.access, refusal) {
+            (_, Some(why)) => Err(not_allowed(why.to_owned())),
+            (Some(access), None) if attempt < max => access.checked_fetch(deadline, &req, &mut record),
+            _ => Err(over_count(max)),
         };
         record.duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         if let Err(e) = &result {
@@ -335,7 +340,9 @@ impl HttpCall {
         self.exchanges.push(record);
         result
     }
+}
 
+impl Access {
     fn checked_fetch(
         &self,
         deadline: WallDeadline,

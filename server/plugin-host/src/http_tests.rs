@@ -272,3 +272,15 @@ fn recorded_urls_keep_no_credentials_query_values_or_fragments() {
     assert_eq!(redacted("https://api.example.com/a"), "https://api.example.com/a");
     assert_eq!(redacted("not a url with secret"), "(not an absolute URL)");
 }
+
+#[test]
+fn outside_a_call_nothing_is_allowed_and_one_refusal_is_recorded() {
+    let mut idle = HttpCall::none();
+    for _ in 0..10 {
+        let err = idle.fetch(soon(), get("https://api.example.com/")).unwrap_err();
+        assert!(matches!(err, wit_http::Error::NotAllowed(_)), "{err:?}");
+    }
+    let log = idle.take_exchanges();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].error.as_deref().unwrap().contains("outside the call"), "{:?}", log[0]);
+}

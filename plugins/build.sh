@@ -52,11 +52,11 @@ WASM_TOOLS=$VENV/bin/wasm-tools
 # Rust crates (package names) in the plugins workspace, by output name.
 RUST_FIXTURES=(allow-claim echo-context drop-scope deny plugin-error trap loop-forever
                grow-memory oversized-output reserved-claim malformed-claims log-flood wrong-world counter
-               sleep clock recurse wasi-probe)
+               sleep clock recurse wasi-probe http-forbidden http-loop http-huge)
 # Fixtures written by hand in WebAssembly text (the canonical ABI allows what
 # no bindings generator produces); each is embedded into the token-plugin world.
 WAT_FIXTURES=(repeat-output)
-RUST_EXAMPLES=(rust-username)
+RUST_EXAMPLES=(rust-username rust-enrich)
 
 usage() {
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
@@ -179,8 +179,8 @@ world_imports() {
     "$WASM_TOOLS" component wit "$1" | awk '/^world /{w=1; next} w && /^}/{exit} w && /^  import /{print $2}'
 }
 
-# Fails unless $1 is a component of tessera:plugin/token-plugin that imports only
-# what a language runtime needs.
+# Fails unless $1 is a component of tessera:plugin/token-plugin (0.1.0, or 0.2.0
+# with its http import) that imports only what a language runtime needs.
 check_plugin() {
     local file=$1 wit bad
     # Only the wasm features the host enables: no component-model async (jco's
@@ -190,9 +190,9 @@ check_plugin() {
     wit=$("$WASM_TOOLS" component wit "$file") || die "$file is not a valid component"
     grep -q '^  export on-token: func(ctx: token-context) -> result<decision, string>;' <<<"$wit" \
         || die "$file does not export tessera:plugin on-token"
-    grep -q '^  use tessera:plugin/types@0\.1\.0\.{token-context, decision};' <<<"$wit" \
-        || die "$file does not use tessera:plugin/types@0.1.0"
-    bad=$(world_imports "$file" | grep -Ev '^(tessera:plugin/(host|types)|wasi:(cli|io|clocks|random|filesystem)/)' || true)
+    grep -Eq '^  use tessera:plugin/types@0\.[12]\.0\.\{token-context, decision\};' <<<"$wit" \
+        || die "$file does not use tessera:plugin/types@0.1.0 or @0.2.0"
+    bad=$(world_imports "$file" | grep -Ev '^(tessera:plugin/(host|types|http)|wasi:(cli|io|clocks|random|filesystem)/)' || true)
     [[ -z $bad ]] || die "$file imports what the sandbox does not provide: $(tr -d ';' <<<"$bad" | tr '\n' ' ')"
 }
 

@@ -27,6 +27,7 @@ mod metrics;
 mod oidc;
 mod operations;
 mod par;
+mod plugin_http;
 pub mod plugin_signatures;
 pub mod plugins;
 mod rate_limits;

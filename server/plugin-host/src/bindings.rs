@@ -1,6 +1,7 @@
-//! The generated WIT bindings for `tessera:plugin/token-plugin@0.1.0` and the
-//! per-call [`HostState`] that implements the plugin's imports: `host.log`
-//! and an empty WASI p2 context (no files, network, environment, arguments
+//! The generated WIT bindings for `tessera:plugin/token-plugin@0.1.0` and
+//! `@0.2.0`, and the per-call [`HostState`] that implements the plugin's
+//! imports of both: `host.log`, `http.fetch` (0.2.0, `http.rs`) and an
+//! empty WASI p2 context (no files, network, environment, arguments
 //! or stdio), which language runtimes need to start, with coarse clocks
 //! (`clocks.rs`) and waits bounded by the call's deadline (`wait.rs`).
 
@@ -11,6 +12,7 @@ use wasmtime_wasi::clocks::{MonotonicClock, WallClock};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::clocks::{CoarseMonotonicClock, CoarseWallClock};
+use crate::http::HttpCall;
 use crate::limits::{LogBuffer, LogLevel, MemoryLimiter};
 use crate::wait::WallDeadline;
 
@@ -23,8 +25,23 @@ pub(crate) mod generated {
     });
 }
 
+/// The same world at 0.2.0 (`plugins/wit/0.2.0/`): 0.1.0 plus the `http`
+/// import. Its `types` are 0.1.0's, field for field, so a 0.2.0 component's
+/// `on-token` takes the 0.1.0 context record and returns its decision
+/// (component types are structural) and `call.rs` serves both versions.
+#[allow(missing_docs, clippy::all)]
+pub(crate) mod generated_v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../../plugins/wit/0.2.0",
+        world: "token-plugin",
+    });
+}
+
 pub(crate) use generated::tessera::plugin::{host as wit_host, types as wit};
 pub(crate) use generated::{TokenPlugin, TokenPluginPre};
+pub(crate) use generated_v0_2::TokenPlugin as TokenPluginV0_2;
+pub(crate) use generated_v0_2::tessera::plugin::http as wit_http;
+use generated_v0_2::tessera::plugin::{host as wit_host_v0_2, types as wit_v0_2};
 
 /// WASI resources (streams, pollables) one call may hold at once.
 const MAX_RESOURCES: usize = 1024;
@@ -44,6 +61,9 @@ pub(crate) struct HostState {
     /// When a wait in a host call must end (`wait.rs`); set by `call.rs`
     /// when the instance is made and again when the call starts.
     pub(crate) deadline: WallDeadline,
+    /// What `http.fetch` may do in this call and what it did; set by
+    /// `call.rs` when the call starts (an instance made ahead may do nothing).
+    pub(crate) http: HttpCall,
 }
 
 impl HostState {
@@ -72,6 +92,7 @@ impl HostState {
             limiter: MemoryLimiter::new(memory_limit),
             logs: LogBuffer::new(max_log_lines, max_log_line_bytes),
             deadline: WallDeadline::after(Duration::ZERO),
+            http: HttpCall::none(),
         }
     }
 
@@ -100,6 +121,30 @@ impl wit_host::Host for HostState {
             wit_host::Level::Error => LogLevel::Error,
         };
         self.logs.push(level, message);
+    }
+}
+
+impl wit_v0_2::Host for HostState {}
+
+impl wit_host_v0_2::Host for HostState {
+    /// `host.log` of 0.2.0: the same as 0.1.0's.
+    fn log(&mut self, level: wit_host_v0_2::Level, message: String) {
+        let level = match level {
+            wit_host_v0_2::Level::Debug => LogLevel::Debug,
+            wit_host_v0_2::Level::Info => LogLevel::Info,
+            wit_host_v0_2::Level::Warn => LogLevel::Warn,
+            wit_host_v0_2::Level::Error => LogLevel::Error,
+        };
+        self.logs.push(level, message);
+    }
+}
+
+impl wit_http::Host for HostState {
+    /// Checked, bounded by the call's deadline, recorded; never traps
+    /// (`http.rs`).
+    fn fetch(&mut self, req: wit_http::Request) -> Result<wit_http::Response, wit_http::Error> {
+        let deadline = self.deadline;
+        self.http.fetch(deadline, req)
     }
 }
 

@@ -18,6 +18,7 @@ use wasmtime::{Engine, Store, Trap};
 use crate::bindings::{HostState, TokenPluginPre, wit};
 use crate::compile::one_line;
 use crate::error::PluginFailure;
+use crate::http::{HttpCall, HttpExchange};
 use crate::lift::{GatedResult, OverBudget, with_budget};
 use crate::limits::LogLine;
 use crate::wait::{WaitPastDeadline, WallDeadline};
@@ -117,18 +118,30 @@ fn instantiate(
     }
 }
 
-/// Runs `on-token` once. Returns the guest's raw decision (still to be
-/// validated) or the failure, the captured log lines either way, and the
-/// spent store, whose drop returns the pool slot (and resets its memory).
+/// What one call produced besides its outcome.
+pub(crate) struct CallTrace {
+    /// Lines the plugin logged.
+    pub logs: Vec<LogLine>,
+    /// Requests it made through `http.fetch` (0.2.0 only).
+    pub http: Vec<HttpExchange>,
+}
+
+/// Runs `on-token` once, with `http` as what `http.fetch` may do. Returns
+/// the guest's raw decision (still to be validated) or the failure, the
+/// captured log lines and requests either way, and the spent store, whose
+/// drop returns the pool slot (and resets its memory).
 pub(crate) fn call(
     instance: Instance,
     limits: CallLimits,
     ctx: &wit::TokenContext,
-) -> (Result<wit::Decision, PluginFailure>, Vec<LogLine>, Store<HostState>) {
+    http: HttpCall,
+) -> (Result<wit::Decision, PluginFailure>, CallTrace, Store<HostState>) {
     let Instance { mut store, on_token } = instance;
-    // The deadline counts from the call, however long the instance waited.
+    // The deadline counts from the call, however long the instance waited;
+    // `http.fetch` reads it from the store, which the guest cannot write.
     store.set_epoch_deadline(limits.deadline_ticks);
     store.data_mut().deadline = WallDeadline::after(limits.deadline);
+    store.data_mut().http = http;
     let result = on_token
         .typed::<(&wit::TokenContext,), (GatedResult,)>(&store)
         .and_then(|f| with_budget(limits.lift_budget, || f.call(&mut store, (ctx,))));
@@ -139,7 +152,11 @@ pub(crate) fn call(
         Err(e) => Err(trap_failure(&e, store.data().limiter.hit(), limits)),
     };
     let logs = store.data_mut().logs.take();
-    (outcome, logs, store)
+    let http = store.data_mut().http.take_exchanges();
+    // The grant (with the binding's secrets) leaves the store now, not when
+    // the spent store is dropped later on another thread.
+    store.data_mut().http = HttpCall::none();
+    (outcome, CallTrace { logs, http }, store)
 }
 
 /// Deadline beats memory: an interrupt, or a wait that reached the deadline,

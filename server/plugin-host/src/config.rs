@@ -83,6 +83,18 @@ pub struct HostConfig {
     /// thread costs more than it saves (compiled languages instantiate in
     /// 10–20 µs, the JavaScript example about 60). Default 40.
     pub standby_threshold_us: u64,
+    /// Largest response body `http.fetch` (WIT 0.2.0) hands a plugin, in
+    /// bytes; a larger one is the `too-large` error and is not kept.
+    /// Default 64 KiB.
+    pub http_max_response_bytes: usize,
+    /// Largest JSON body a plugin may POST, in bytes. Default 16 KiB.
+    pub http_max_request_bytes: usize,
+    /// Requests one plugin call may make (cache hits and refused requests
+    /// count); later ones are refused as `not-allowed`. Default 4.
+    pub http_max_requests: usize,
+    /// Answers each binding's response cache keeps (bindings with a cache
+    /// TTL only). Default 256.
+    pub http_cache_entries: usize,
 }
 
 impl Default for HostConfig {
@@ -104,6 +116,10 @@ impl Default for HostConfig {
             keep_resident_bytes: 16 << 20,
             standby_instances: 8,
             standby_threshold_us: 40,
+            http_max_response_bytes: 64 << 10,
+            http_max_request_bytes: 16 << 10,
+            http_max_requests: 4,
+            http_cache_entries: 256,
         }
     }
 }
@@ -155,6 +171,9 @@ impl HostConfig {
         if self.clock_resolution_ms == 0 {
             return bad("clock_resolution_ms must be at least 1");
         }
+        if self.http_max_response_bytes == 0 || self.http_max_response_bytes > 16 << 20 {
+            return bad("http_max_response_bytes must be between 1 and 16 MiB");
+        }
         if self.cache_dir.as_os_str().is_empty() {
             return bad("cache_dir must not be empty");
         }
@@ -178,6 +197,8 @@ mod tests {
         assert_eq!(c.max_pool_share_percent, 25);
         assert_eq!(c.pool_share(), 16);
         assert_eq!(c.clock_resolution_ms, 1);
+        assert_eq!(c.http_max_response_bytes, 64 * 1024);
+        assert_eq!(c.http_max_requests, 4);
     }
 
     #[test]

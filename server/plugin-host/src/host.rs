@@ -12,14 +12,16 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use crate::bindings::{HostState, TokenPlugin, TokenPluginPre};
+use crate::bindings::{HostState, TokenPlugin, TokenPluginPre, TokenPluginV0_2};
 use crate::cache::{DiskCache, Lookup};
-use crate::call::{CallLimits, Template, call};
+use crate::call::{CallLimits, CallTrace, Template, call};
 use crate::compile::{Compiler, check_header, compile, one_line};
 use crate::config::HostConfig;
 use crate::context::TokenContext;
 use crate::engine::{EpochTicker, deadline_ticks, fingerprint, host_engine};
 use crate::error::{HostError, PluginFailure, UploadError};
+use crate::http::{HttpCall, HttpClient, HttpExchange, HttpGrant, HttpLimits};
+use crate::http_cache::HttpCaches;
 use crate::lift::budget_for;
 use crate::limits::LogLine;
 use crate::locks::{lock, read, write};
@@ -35,7 +37,8 @@ pub struct PluginInfo {
     pub sha256: String,
     /// Size of the component in bytes.
     pub size: usize,
-    /// The world it was checked against ([`crate::WORLD`]).
+    /// The world it implements: [`crate::WORLD`], or [`crate::WORLD_V0_2`]
+    /// when it imports anything of `tessera:plugin@0.2.0`.
     pub world: String,
     /// The component's import names (WASI interfaces, `tessera:plugin/host`),
     /// so admins see what a plugin asks for.
@@ -53,6 +56,9 @@ pub struct PluginRun {
     pub logs: Vec<LogLine>,
     /// Wall-clock time of the whole call, including a first-time load.
     pub duration: Duration,
+    /// The requests the plugin made through `http.fetch` (WIT 0.2.0), in
+    /// order, allowed or not.
+    pub http: Vec<HttpExchange>,
 }
 
 /// Counters for metrics and for tests that must tell a cache hit from a
@@ -100,6 +106,9 @@ pub struct PluginHost {
     /// compile once while other plugins stay unaffected.
     preparing: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     limits: CallLimits,
+    http_limits: HttpLimits,
+    http_client: Arc<HttpClient>,
+    http_caches: Arc<HttpCaches>,
     shares: PoolShares,
     standby: Standby,
     counters: Counters,
@@ -129,6 +138,11 @@ impl PluginHost {
         bound_waits(&mut linker).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         TokenPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        // 0.2.0 beside 0.1.0: for 0.x versions the minor version is the
+        // compatibility boundary, so each is linked under its own name and a
+        // 0.1.0 component resolves exactly what it did before.
+        TokenPluginV0_2::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let disk = DiskCache::open(&config.cache_dir, fingerprint(&engine), node_key)?;
         let limits = CallLimits {
             memory_limit: usize::try_from(config.memory_limit_bytes).unwrap_or(usize::MAX),
@@ -140,6 +154,12 @@ impl PluginHost {
             max_output_bytes: config.max_output_bytes,
             lift_budget: budget_for(config.max_output_bytes),
         };
+        let http_limits = HttpLimits {
+            max_requests: config.http_max_requests,
+            max_request_bytes: config.http_max_request_bytes,
+            max_response_bytes: config.http_max_response_bytes,
+        };
+        let http_caches = Arc::new(HttpCaches::new(config.http_cache_entries));
         let shares = PoolShares::new(config.pool_share());
         let ticker = EpochTicker::start(engine.clone())?;
         let standby = Standby::start(
@@ -157,6 +177,9 @@ impl PluginHost {
             prepared: RwLock::default(),
             preparing: Mutex::default(),
             limits,
+            http_limits,
+            http_client: Arc::default(),
+            http_caches,
             shares,
             standby,
             counters: Counters::default(),
@@ -209,7 +232,8 @@ impl PluginHost {
         Ok(self.prepare(&sha, wasm)?.info.clone())
     }
 
-    /// Runs the plugin `sha256` on `ctx` in a fresh instance.
+    /// Runs the plugin `sha256` on `ctx` in a fresh instance, with no HTTP
+    /// allowed: [`Self::call_with_http`] with an empty [`HttpGrant`].
     ///
     /// `wasm` is called only when the plugin is not prepared in memory yet
     /// (first call on this node); its bytes must hash to `sha256`.
@@ -224,12 +248,27 @@ impl PluginHost {
         ctx: &TokenContext,
         declared_claims: Option<&[String]>,
     ) -> PluginRun {
+        self.call_with_http(sha256, wasm, ctx, declared_claims, Arc::default())
+    }
+
+    /// [`Self::call`], where a 0.2.0 plugin's `http.fetch` may do what
+    /// `http` (its binding's allow-list, cache TTL and secrets) allows. A
+    /// 0.2.0 plugin gets `{}` as `secrets-json`: it uses the secrets by name
+    /// in request headers only. A 0.1.0 plugin runs exactly as with `call`.
+    pub fn call_with_http<E: fmt::Display>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, E>,
+        ctx: &TokenContext,
+        declared_claims: Option<&[String]>,
+        http: Arc<HttpGrant>,
+    ) -> PluginRun {
         let start = Instant::now();
-        let (outcome, logs) = match self.call_inner(sha256, wasm, ctx, declared_claims) {
+        let (outcome, trace) = match self.call_inner(sha256, wasm, ctx, declared_claims, http) {
             Ok(done) => done,
-            Err(failure) => (Err(failure), Vec::new()),
+            Err(failure) => (Err(failure), CallTrace { logs: Vec::new(), http: Vec::new() }),
         };
-        PluginRun { outcome, logs, duration: start.elapsed() }
+        PluginRun { outcome, logs: trace.logs, duration: start.elapsed(), http: trace.http }
     }
 
     /// Drops the in-memory prepared plugin (e.g. after a version is deleted);
@@ -246,11 +285,12 @@ impl PluginHost {
         wasm: impl FnOnce() -> Result<Vec<u8>, E>,
         ctx: &TokenContext,
         declared_claims: Option<&[String]>,
-    ) -> Result<(Result<PluginVerdict, PluginFailure>, Vec<LogLine>), PluginFailure> {
+        http: Arc<HttpGrant>,
+    ) -> Result<(Result<PluginVerdict, PluginFailure>, CallTrace), PluginFailure> {
         if !is_sha256_hex(sha256) {
             return Err(PluginFailure::Unavailable(format!("{sha256:?} is not a lowercase hex sha256")));
         }
-        let (wit_ctx, size) = ctx.to_wit();
+        let (mut wit_ctx, size) = ctx.to_wit();
         if size > self.config.max_input_bytes {
             return Err(PluginFailure::OversizedInput { size, limit: self.config.max_input_bytes });
         }
@@ -258,6 +298,9 @@ impl PluginHost {
             Some(p) => p,
             None => self.load(sha256, wasm)?,
         };
+        if prepared.info.world == crate::WORLD_V0_2 {
+            wit_ctx.secrets_json = "{}".to_owned();
+        }
         let template = &prepared.template;
         // Held until the spent store is dropped or handed to the standby
         // thread (`after_call`), i.e. as long as the call holds a pool slot.
@@ -269,17 +312,18 @@ impl PluginHost {
             }
             None => match template.instantiate(&self.engine, self.limits) {
                 Ok(fresh) => fresh,
-                Err((failure, logs)) => return Ok((Err(failure), logs)),
+                Err((failure, logs)) => return Ok((Err(failure), CallTrace { logs, http: Vec::new() })),
             },
         };
-        let (raw, logs, spent) = call(instance, self.limits, &wit_ctx);
+        let http = HttpCall::new(http, self.http_limits, Arc::clone(&self.http_client), Arc::clone(&self.http_caches));
+        let (raw, trace, spent) = call(instance, self.limits, &wit_ctx, http);
         self.standby.after_call(spent, sha256, template);
         let rules = OutputRules {
             max_output_bytes: self.config.max_output_bytes,
             declared: declared_claims,
             id_token_issued: ctx.id_token_claims.is_some(),
         };
-        Ok((raw.and_then(|d| validate(d, &rules)), logs))
+        Ok((raw.and_then(|d| validate(d, &rules)), trace))
     }
 
     fn load<E: fmt::Display>(
@@ -363,6 +407,11 @@ impl PluginHost {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
         let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        let world = if imports.iter().any(|i| i.starts_with("tessera:plugin/") && i.ends_with("@0.2.0")) {
+            crate::WORLD_V0_2
+        } else {
+            crate::WORLD
+        };
         if ty.get_export(&self.engine, "on-token").is_none() {
             let found = if exports.is_empty() { "none".to_owned() } else { exports.join(", ") };
             return Err(UploadError::WrongWorld(format!("it does not export `on-token` (exports: {found})")));
@@ -377,7 +426,7 @@ impl PluginHost {
             .ok_or_else(|| UploadError::WrongWorld("it does not export `on-token` as a function".to_owned()))?;
         Ok(Prepared {
             template: Arc::new(template),
-            info: PluginInfo { sha256: sha256.to_owned(), size, world: crate::WORLD.to_owned(), imports, exports },
+            info: PluginInfo { sha256: sha256.to_owned(), size, world: world.to_owned(), imports, exports },
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Tessera's WebAssembly plugin host.
 //!
 //! Token customizations are WebAssembly components implementing the WIT world
-//! `tessera:plugin/token-plugin@0.1.0` (`plugins/wit/tessera.wit`). This crate
+//! `tessera:plugin/token-plugin@0.1.0` (`plugins/wit/tessera.wit`) or its
+//! successor `@0.2.0` (`plugins/wit/0.2.0/`), which adds outbound HTTP made
+//! by the host (`http.rs`); both are linked side by side. This crate
 //! owns everything between an uploaded `.wasm` file and a validated
 //! [`PluginVerdict`]:
 //!
@@ -20,8 +22,9 @@
 //!   instance pool (`share.rs`), the result is lifted within a budget
 //!   (`lift.rs`), and the clocks a plugin reads are coarse (`clocks.rs`).
 //!
-//! The crate knows nothing about HTTP, storage or binding policy: the server
-//! decides what a failure means for the token request.
+//! The crate knows nothing about storage or binding policy: the server
+//! decides what a failure means for the token request, and hands each call
+//! the binding's HTTP allow-list, cache TTL and secrets ([`HttpGrant`]).
 
 // Test code may unwrap and panic; the library itself may not (workspace lints).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -36,6 +39,8 @@ mod context;
 mod engine;
 mod error;
 mod host;
+mod http;
+mod http_cache;
 mod lift;
 mod limits;
 mod locks;
@@ -49,9 +54,14 @@ pub use config::HostConfig;
 pub use context::{ClientContext, PluginSecrets, TokenContext, UserContext, UserSource};
 pub use error::{HostError, PluginFailure, UploadError};
 pub use host::{HostStats, PluginHost, PluginInfo, PluginRun};
+pub use http::{AllowListError, AllowedPrefix, HttpExchange, HttpGrant};
 pub use limits::{LogLevel, LogLine};
 pub use verdict::{ClaimsPatch, DenialCode, PluginVerdict, RESERVED_CLAIMS};
 
 /// The WIT world every plugin must implement, as reported in [`PluginInfo::world`]
 /// and in upload errors, so admins see exactly which contract was checked.
 pub const WORLD: &str = "tessera:plugin/token-plugin@0.1.0";
+
+/// The same world at 0.2.0, with the `http` import; reported for components
+/// that import anything of that version, which get `{}` as `secrets-json`.
+pub const WORLD_V0_2: &str = "tessera:plugin/token-plugin@0.2.0";

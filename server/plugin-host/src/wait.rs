@@ -61,7 +61,8 @@ impl WallDeadline {
         Self(now.checked_add(budget).unwrap_or(now))
     }
 
-    fn left(self) -> Duration {
+    /// What is left of the budget (zero once it is past).
+    pub(crate) fn left(self) -> Duration {
         self.0.saturating_duration_since(Instant::now())
     }
 }

@@ -150,6 +150,8 @@ diesel::table! {
         shadow_share -> Nullable<Double>,
         shadow_sensitive_claims -> Nullable<Text>,
         shadow_since -> Nullable<BigInt>,
+        http_allow -> Text,
+        http_cache_ttl_secs -> Nullable<BigInt>,
     }
 }
 
@@ -192,6 +194,7 @@ diesel::table! {
         outcome -> Text,
         detail -> Text,
         logs -> Text,
+        http -> Text,
     }
 }
 

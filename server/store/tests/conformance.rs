@@ -288,6 +288,8 @@ fn shadow_candidates_round_trip_and_comparisons_stay_bounded(db: &Db) {
         created_at: 1,
         updated_at: 1,
         shadow: None,
+        http_allow: vec![],
+        http_cache_ttl_secs: None,
     };
     plugins::insert_binding(&mut c, &b).unwrap();
     let candidate = ShadowCandidate {
@@ -385,6 +387,8 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         created_at: 1,
         updated_at: 1,
         shadow: None,
+        http_allow: vec![],
+        http_cache_ttl_secs: None,
     };
     plugins::insert_binding(&mut c, &b("b2", 20, None)).unwrap();
     plugins::insert_binding(&mut c, &b("b1", 10, Some(vec!["c9".into()]))).unwrap();
@@ -395,6 +399,15 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
     assert!(!all[1].applies_to(GrantType::Password, "c9"));
     assert_eq!(plugins::max_position(&mut c, plugins::Trigger::Token).unwrap(), 20);
     assert_eq!(plugins::binding_count(&mut c, plugins::Trigger::Token).unwrap(), 2);
+    // Issue #17 item 4: the HTTP allow-list and cache TTL round-trip.
+    assert!(all[0].http_allow.is_empty() && all[0].http_cache_ttl_secs.is_none());
+    let mut with_http = all[0].clone();
+    with_http.http_allow = vec!["https://api.example/v1/".into(), "http://127.0.0.1:9/".into()];
+    with_http.http_cache_ttl_secs = Some(30);
+    plugins::update_binding(&mut c, &with_http).unwrap();
+    let back = plugins::binding(&mut c, "b1").unwrap().unwrap();
+    assert_eq!(back.http_allow, with_http.http_allow);
+    assert_eq!(back.http_cache_ttl_secs, Some(30));
     let run = |i: usize| PluginRunRecord {
         id: format!("r{i:03}"),
         binding_id: "b1".into(),
@@ -406,6 +419,7 @@ fn plugin_versions_number_up_and_bindings_order(db: &Db) {
         outcome: "ok".into(),
         detail: String::new(),
         logs: "[]".into(),
+        http: "[]".into(),
     };
     let runs: Vec<_> = (0..12).map(run).collect();
     plugins::record_runs(&mut c, &runs, 10).unwrap();
@@ -431,6 +445,7 @@ fn run_records_insert_as_one_batch_and_prune_on_demand(db: &Db) {
         outcome: if i.is_multiple_of(7) { "trap".into() } else { "ok".into() },
         detail: format!("detail {i}"),
         logs: "[]".into(),
+        http: "[]".into(),
     };
     let runs: Vec<_> = (0..300).map(run).collect();
     db.store.tx(|c| plugins::insert_runs(c, &runs)).unwrap();
@@ -1641,6 +1656,8 @@ fn names_resolve_many_ids_and_used_versions_stay(db: &Db) {
             created_at: 1,
             updated_at: 1,
             shadow: None,
+            http_allow: vec![],
+            http_cache_ttl_secs: None,
         },
     )
     .unwrap();

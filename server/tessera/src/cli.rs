@@ -971,6 +971,15 @@ pub struct BindingCreateArgs {
     /// Create it disabled.
     #[arg(long)]
     pub disabled: bool,
+    /// A URL prefix a tessera:plugin@0.2.0 plugin may reach with http.fetch
+    /// (repeatable): https, or http to a loopback host; scheme, host and port
+    /// exact, path prefix. Default: none.
+    #[arg(long = "http-allow", value_name = "URL_PREFIX")]
+    pub http_allow: Vec<String>,
+    /// Seconds a successful http.fetch answer is reused (0: no cache, the
+    /// default; at most 86400).
+    #[arg(long = "http-cache-ttl", value_name = "SECS")]
+    pub http_cache_ttl: Option<i64>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -999,6 +1008,15 @@ pub struct BindingUpdateArgs {
     /// Replace all secrets with these NAME=VALUE pairs (repeatable).
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
+    /// Replace the HTTP allow-list with these URL prefixes (repeatable).
+    #[arg(long = "http-allow", value_name = "URL_PREFIX", conflicts_with = "no_http_allow")]
+    pub http_allow: Vec<String>,
+    /// Remove every allowed URL prefix: the plugin may make no request.
+    #[arg(long)]
+    pub no_http_allow: bool,
+    /// New HTTP cache TTL in seconds (0: no cache).
+    #[arg(long = "http-cache-ttl", value_name = "SECS")]
+    pub http_cache_ttl: Option<i64>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

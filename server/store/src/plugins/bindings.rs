@@ -60,6 +60,8 @@ struct BindingRow {
     shadow_share: Option<f64>,
     shadow_sensitive_claims: Option<String>,
     shadow_since: Option<i64>,
+    http_allow: String,
+    http_cache_ttl_secs: Option<i64>,
 }
 
 /// A binding: which plugin version runs for which grants and clients, in what
@@ -97,6 +99,12 @@ pub struct Binding {
     /// A candidate version running in shadow beside this one, if any
     /// (`shadow.rs`).
     pub shadow: Option<ShadowCandidate>,
+    /// URL prefixes a `tessera:plugin@0.2.0` plugin may reach with
+    /// `http.fetch` (scheme, host and port exact, path prefix); empty: none.
+    /// Checked by the service when set and by the plugin host at each call.
+    pub http_allow: Vec<String>,
+    /// Seconds a successful `http.fetch` answer is reused; `None`: no cache.
+    pub http_cache_ttl_secs: Option<i64>,
 }
 
 impl TryFrom<BindingRow> for Binding {
@@ -107,6 +115,8 @@ impl TryFrom<BindingRow> for Binding {
             client_ids: r.client_ids.as_deref().map(|s| from_text("bindings.client_ids", s)).transpose()?,
             config: from_text("bindings.config", &r.config)?,
             secret_names: from_text("bindings.secret_names", &r.secret_names)?,
+            http_allow: from_text("bindings.http_allow", &r.http_allow)?,
+            http_cache_ttl_secs: r.http_cache_ttl_secs,
             id: r.id,
             plugin_id: r.plugin_id,
             plugin_version_id: r.plugin_version_id,
@@ -149,6 +159,8 @@ impl Binding {
             shadow_share: shadow.map(|c| c.share.get()),
             shadow_sensitive_claims: shadow.map(|c| to_text(&c.sensitive_claims)).transpose()?,
             shadow_since: shadow.map(|c| c.since),
+            http_allow: to_text(&self.http_allow)?,
+            http_cache_ttl_secs: self.http_cache_ttl_secs,
         })
     }
 

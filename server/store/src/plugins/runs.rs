@@ -28,6 +28,10 @@ pub struct PluginRunRecord {
     pub detail: String,
     /// JSON array of `{level, message}`.
     pub logs: String,
+    /// JSON array of the HTTP requests the run made (`http.fetch`, WIT
+    /// 0.2.0): `{method, url, status, bytes, duration_us, cached, error}`,
+    /// the URL without query values; `[]` when none.
+    pub http: String,
 }
 
 /// Records runs and keeps at most `keep` records in total (oldest dropped):
@@ -47,7 +51,7 @@ pub fn insert_runs(conn: &mut DbConn, runs: &[PluginRunRecord]) -> Result<(), St
         return Ok(());
     }
     // `MultiConnection` does not derive batch inserts, so each backend's
-    // connection runs the same statement. 10 binds a row: a batch of a few
+    // connection runs the same statement. 11 binds a row: a batch of a few
     // hundred rows stays far below both backends' bind limits.
     match conn {
         DbConn::Pg(c) => diesel::insert_into(plugin_runs::table).values(runs).execute(c)?,

@@ -353,6 +353,13 @@ fn run_steps(
                 for f in ["grant_types", "config", "failure_policy", "position", "enabled"] {
                     body.insert(f.into(), w[f].clone());
                 }
+                // Files written before these fields existed leave them out:
+                // then they keep their value (none on a new binding).
+                for f in ["http_allow", "http_cache_ttl_secs"] {
+                    if let Some(v) = w.get(f) {
+                        body.insert(f.into(), v.clone());
+                    }
+                }
                 body.insert(
                     "client_ids".into(),
                     client_ids(ids, &what, &w["clients"])?.as_array().cloned().map_or(json!([]), Value::Array),
@@ -374,6 +381,9 @@ fn run_steps(
                     before.insert("plugin".into(), current["plugin"].clone());
                     before.insert("version".into(), current["version"].clone());
                     for f in ["grant_types", "config", "failure_policy", "position", "enabled"] {
+                        before.insert(f.into(), current["binding"][f].clone());
+                    }
+                    for f in ["http_allow", "http_cache_ttl_secs"].into_iter().filter(|f| body.contains_key(*f)) {
                         before.insert(f.into(), current["binding"][f].clone());
                     }
                     before.insert(

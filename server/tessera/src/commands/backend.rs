@@ -474,8 +474,10 @@ impl Backend for Local<'_> {
             .into_iter()
             .map(|r| {
                 let logs = serde_json::from_str::<Value>(&r.logs).unwrap_or(Value::Null);
+                let http = serde_json::from_str::<Value>(&r.http).unwrap_or(Value::Null);
                 json!({"id": r.id, "binding_id": r.binding_id, "grant_type": r.grant_type, "client_id": r.client_id,
-                    "at": r.at, "duration_us": r.duration_us, "outcome": r.outcome, "detail": r.detail, "logs": logs})
+                    "at": r.at, "duration_us": r.duration_us, "outcome": r.outcome, "detail": r.detail, "logs": logs,
+                    "http": http})
             })
             .collect())
     }

@@ -112,8 +112,19 @@ pub const CLIENT_FIELDS: &[&str] = &[
 pub const API_FIELDS: &[&str] =
     &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers", "scope_descriptions"];
 /// The fields of a binding in the directory.
-pub const BINDING_FIELDS: &[&str] =
-    &["plugin", "sha256", "grant_types", "clients", "config", "failure_policy", "position", "enabled", "secrets"];
+pub const BINDING_FIELDS: &[&str] = &[
+    "plugin",
+    "sha256",
+    "grant_types",
+    "clients",
+    "config",
+    "failure_policy",
+    "position",
+    "enabled",
+    "secrets",
+    "http_allow",
+    "http_cache_ttl_secs",
+];
 
 /// A management client: made by `mgmt-client create`, left out of the
 /// directory (see the module's comment).
@@ -232,7 +243,8 @@ pub fn current(b: &dyn Backend) -> anyhow::Result<(State, Ids)> {
         let o = json!({
             "plugin": plugin, "sha256": sha, "grant_types": bv["grant_types"], "clients": clients,
             "config": bv["config"], "failure_policy": bv["failure_policy"], "position": position,
-            "enabled": bv["enabled"], "secrets": secrets,
+            "enabled": bv["enabled"], "secrets": secrets, "http_allow": bv["http_allow"],
+            "http_cache_ttl_secs": bv["http_cache_ttl_secs"],
         });
         insert(&mut m, "bindings", key, o)?;
     }

@@ -43,7 +43,8 @@ fn binding_json(e: &Value) -> Value {
         "id": b["id"], "plugin": e["plugin"], "version": e["version"], "trigger": b["trigger"],
         "grant_types": b["grant_types"], "clients": b["client_ids"], "position": b["position"],
         "enabled": b["enabled"], "config": b["config"], "secret_names": b["secret_names"],
-        "failure_policy": b["failure_policy"],
+        "failure_policy": b["failure_policy"], "http_allow": b["http_allow"],
+        "http_cache_ttl_secs": b["http_cache_ttl_secs"],
     })
 }
 
@@ -186,6 +187,8 @@ pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
             body.insert("failure_policy".into(), json!(a.failure_policy));
             body.insert("position".into(), json!(a.position));
             body.insert("enabled".into(), json!(!a.disabled));
+            body.insert("http_allow".into(), json!(a.http_allow));
+            body.insert("http_cache_ttl_secs".into(), json!(a.http_cache_ttl));
             let e = b.create(Kind::Bindings, body)?;
             let v = binding_json(&e);
             output(a.json, &v, &format!("binding {} created (position {})", text(&v["id"]), v["position"]));
@@ -213,7 +216,8 @@ pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
             let v = binding_json(&b.get(Kind::Bindings, &id)?);
             let human = format!(
                 "binding {}\nplugin:          {}@{}\ngrant types:     {}\nclients:         {}\nposition:        {}\n\
-                 enabled:         {}\nfailure policy:  {}\nconfig:          {}\nsecrets:         {}",
+                 enabled:         {}\nfailure policy:  {}\nconfig:          {}\nsecrets:         {}\n\
+                 http allow:      {}\nhttp cache ttl:  {}",
                 text(&v["id"]),
                 text(&v["plugin"]),
                 v["version"],
@@ -224,6 +228,12 @@ pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
                 text(&v["failure_policy"]),
                 v["config"],
                 v["secret_names"],
+                if v["http_allow"].as_array().is_none_or(Vec::is_empty) {
+                    "none".to_owned()
+                } else {
+                    v["http_allow"].to_string()
+                },
+                v["http_cache_ttl_secs"].as_i64().map_or("no cache".to_owned(), |t| format!("{t} s")),
             );
             output(json, &v, &human);
         }
@@ -248,6 +258,13 @@ pub fn binding(b: &dyn Backend, cmd: BindingCommand) -> anyhow::Result<()> {
             }
             if !a.secrets.is_empty() {
                 patch.insert("secrets".into(), Value::Object(secrets(&a.secrets)?));
+            }
+            if !a.http_allow.is_empty() || a.no_http_allow {
+                patch.insert("http_allow".into(), json!(a.http_allow));
+            }
+            if let Some(t) = a.http_cache_ttl {
+                // 0 turns the cache off; a merge patch removes a member with null.
+                patch.insert("http_cache_ttl_secs".into(), if t == 0 { Value::Null } else { json!(t) });
             }
             let v = binding_json(&b.update(Kind::Bindings, &a.id, Value::Object(patch))?);
             output(a.json, &v, &format!("binding {} updated", text(&v["id"])));

@@ -543,7 +543,7 @@ impl Backend for Remote {
             // The API's log lines are formatted ("level message").
             runs.push(json!({"id": r["id"], "binding_id": r["binding_id"], "grant_type": r["grant_type"],
                 "client_id": r["client_id"], "at": r["at"], "duration_us": r["duration_us"], "outcome": r["outcome"],
-                "detail": r["detail"], "logs": r["logs"]}));
+                "detail": r["detail"], "logs": r["logs"], "http": r["http"]}));
             Ok(ControlFlow::Continue(()))
         })?;
         Ok(runs)

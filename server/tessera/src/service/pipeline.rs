@@ -15,7 +15,10 @@
 //! result never reaches `HookOutput`.
 //!
 //! No lock is held across a plugin call: the snapshot is an `Arc` cloned
-//! once per request.
+//! once per request. A plugin of `tessera:plugin@0.2.0` may make HTTP
+//! requests during its call ([`http_grant`]: the binding's allow-list, cache
+//! TTL and secrets); they are bounded by the call's deadline and recorded
+//! in the run record, and no database connection is held while they run.
 //!
 //! A plugin failure (trap, deadline, memory, bad output, ...) is mapped by the
 //! binding's failure policy in one place, [`apply_policy`]: `deny` answers
@@ -31,9 +34,10 @@ use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 use tessera_plugin_host::{
-    ClientContext, DenialCode, PluginFailure, PluginHost, PluginRun, PluginSecrets, PluginVerdict, TokenContext,
-    UserContext,
+    AllowedPrefix, ClientContext, DenialCode, HttpGrant, PluginFailure, PluginHost, PluginRun, PluginSecrets,
+    PluginVerdict, TokenContext, UserContext,
 };
 use tessera_protocol::claims::PluginClaims;
 use tessera_protocol::model::GrantType;
@@ -163,6 +167,31 @@ pub fn context(input: &HookInput<'_>) -> TokenContext {
     }
 }
 
+/// What a binding lets its plugin do over HTTP in one call. The allow-list
+/// was checked when it was set; an entry that no longer parses (a stored row
+/// edited by hand) allows nothing and is logged, never widened.
+pub fn http_grant(b: &Binding, secrets: PluginSecrets) -> HttpGrant {
+    let allow = b
+        .http_allow
+        .iter()
+        .filter_map(|entry| {
+            AllowedPrefix::parse(entry)
+                .map_err(|e| tracing::warn!(binding = %b.id, "ignoring a stored http allow-list entry: {e}"))
+                .ok()
+        })
+        .collect();
+    HttpGrant {
+        binding_id: b.id.clone(),
+        allow,
+        cache_ttl: b
+            .http_cache_ttl_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs),
+        secrets,
+    }
+}
+
 fn merged(base: &Map<String, Value>, added: &PluginClaims) -> Map<String, Value> {
     let mut m = base.clone();
     added.apply_to(&mut m);
@@ -188,6 +217,7 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
         outcome,
         detail,
         logs: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
+        http: serde_json::to_string(&run.http).unwrap_or_else(|_| "[]".into()),
     }
 }
 
@@ -207,6 +237,7 @@ impl TokenHooks for Pipeline {
                 })?;
                 ctx.config = b.config.clone();
                 ctx.secrets = self.secrets(b)?;
+                let grant = Arc::new(http_grant(b, ctx.secrets.clone()));
                 ctx.access_token_claims = merged(input.access_claims, &out.access);
                 ctx.id_token_claims = input.id_claims.map(|c| merged(c, &out.id));
                 let store = self.store.clone();
@@ -220,11 +251,12 @@ impl TokenHooks for Pipeline {
                     outcome = tracing::field::Empty,
                 );
                 let run = span.in_scope(|| {
-                    self.host.call(
+                    self.host.call_with_http(
                         &meta.sha256,
                         move || plugins::wasm(&mut *store.conn()?, &version_id),
                         &ctx,
                         meta.declared.as_deref(),
+                        grant,
                     )
                 });
                 let now = self.clock.now();
@@ -283,5 +315,50 @@ mod policy_tests {
         let trap = apply_policy(FailurePolicy::Deny, "b", &PluginFailure::Trap("x".into())).unwrap_err();
         assert_eq!(trap.code, ErrorCode::ServerError);
         assert!(apply_policy(FailurePolicy::Skip, "b", &PluginFailure::Busy { limit: 2 }).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod http_grant_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tessera_protocol::model::GrantType;
+
+    fn binding(allow: &[&str], ttl: Option<i64>) -> Binding {
+        Binding {
+            id: "b1".into(),
+            plugin_id: "p".into(),
+            plugin_version_id: "v".into(),
+            trigger: TOKEN_TRIGGER,
+            grant_types: vec![GrantType::ClientCredentials],
+            client_ids: None,
+            position: 1,
+            enabled: true,
+            config: json!({}),
+            secrets_enc: None,
+            secret_names: vec![],
+            failure_policy: FailurePolicy::Deny,
+            created_at: 0,
+            updated_at: 0,
+            shadow: None,
+            http_allow: allow.iter().map(|a| (*a).to_owned()).collect(),
+            http_cache_ttl_secs: ttl,
+        }
+    }
+
+    /// Issue #17 item 4: a stored entry that no longer parses allows
+    /// nothing (never something wider); a TTL of 0 or below is no cache.
+    #[test]
+    fn a_grant_keeps_only_valid_prefixes_and_a_positive_ttl() {
+        let g = http_grant(
+            &binding(&["https://dir.example/u/", "http://dir.example/"], Some(30)),
+            PluginSecrets::default(),
+        );
+        assert_eq!(g.allow, vec![AllowedPrefix::parse("https://dir.example/u/").unwrap()]);
+        assert_eq!(g.cache_ttl, Some(Duration::from_secs(30)));
+        assert_eq!(g.binding_id, "b1");
+        for ttl in [None, Some(0), Some(-5)] {
+            assert_eq!(http_grant(&binding(&[], ttl), PluginSecrets::default()).cache_ttl, None, "{ttl:?}");
+        }
     }
 }

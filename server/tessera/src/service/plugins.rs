@@ -145,6 +145,39 @@ pub struct NewBinding {
     pub position: Option<i32>,
     /// Start disabled.
     pub disabled: bool,
+    /// URL prefixes a 0.2.0 plugin may reach with `http.fetch`; empty: none.
+    pub http_allow: Vec<String>,
+    /// Seconds a successful `http.fetch` answer is reused; `None` or 0: no cache.
+    pub http_cache_ttl_secs: Option<i64>,
+}
+
+/// Most entries of one binding's HTTP allow-list.
+const MAX_HTTP_ALLOW: usize = 32;
+/// Longest HTTP cache TTL, in seconds (a day).
+const MAX_HTTP_CACHE_TTL_SECS: i64 = 86_400;
+
+/// Checks an HTTP allow-list as the plugin host will read it
+/// (`tessera_plugin_host::AllowedPrefix`), so a bad entry is refused when it
+/// is set, with the reason, rather than ignored at call time.
+fn http_allow(list: &[String]) -> Result<Vec<String>, AdminError> {
+    if list.len() > MAX_HTTP_ALLOW {
+        return Err(invalid("http-allow", format!("at most {MAX_HTTP_ALLOW} URL prefixes")));
+    }
+    for entry in list {
+        tessera_plugin_host::AllowedPrefix::parse(entry).map_err(|e| invalid("http-allow", e.to_string()))?;
+    }
+    Ok(list.to_vec())
+}
+
+/// A cache TTL: 0 means none; at most a day.
+fn http_cache_ttl(secs: Option<i64>) -> Result<Option<i64>, AdminError> {
+    match secs {
+        None | Some(0) => Ok(None),
+        Some(s) if (1..=MAX_HTTP_CACHE_TTL_SECS).contains(&s) => Ok(Some(s)),
+        Some(_) => {
+            Err(invalid("http-cache-ttl", format!("between 0 (no cache) and {MAX_HTTP_CACHE_TTL_SECS} seconds")))
+        }
+    }
 }
 
 fn grant_list(list: &[String]) -> Result<Vec<GrantType>, AdminError> {
@@ -196,6 +229,8 @@ pub fn create_binding(
     let (name, number) = parse_plugin_ref(&new.plugin)?;
     let grant_types = grant_list(&new.grant_types)?;
     let policy = new.failure_policy.as_deref().map(failure_policy).transpose()?.unwrap_or_default();
+    let allow = http_allow(&new.http_allow)?;
+    let ttl = http_cache_ttl(new.http_cache_ttl_secs)?;
     let id = clock::uuid();
     let secrets_enc = seal_secrets(master, &id, &new.secrets)?;
     let b = store.tx(|conn| {
@@ -227,12 +262,14 @@ pub fn create_binding(
             created_at: now,
             updated_at: now,
             shadow: None,
+            http_allow: allow.clone(),
+            http_cache_ttl_secs: ttl,
         };
         plugins::insert_binding(conn, &b)?;
         audit(conn, actor, now,
             "binding.create",
             &b.id,
-            json!({"plugin": name, "version": version.version, "grant_types": b.grant_types, "clients": b.client_ids, "position": position, "failure_policy": policy, "secret_names": b.secret_names}),
+            json!({"plugin": name, "version": version.version, "grant_types": b.grant_types, "clients": b.client_ids, "position": position, "failure_policy": policy, "secret_names": b.secret_names, "http_allow": b.http_allow, "http_cache_ttl_secs": b.http_cache_ttl_secs}),
         )?;
         Ok(b)
     })?;
@@ -258,6 +295,10 @@ pub struct BindingChange {
     pub grant_types: Option<Vec<String>>,
     /// New client list: empty makes it a claim rule for every client.
     pub clients: Option<Vec<String>>,
+    /// New HTTP allow-list (empty: no requests).
+    pub http_allow: Option<Vec<String>>,
+    /// New HTTP cache TTL: `Some(None)` or `Some(Some(0))` turns the cache off.
+    pub http_cache_ttl_secs: Option<Option<i64>>,
 }
 
 /// Applies a change to a binding.
@@ -272,6 +313,8 @@ pub fn update_binding(
     let policy = change.failure_policy.as_deref().map(failure_policy).transpose()?;
     let grant_types = change.grant_types.as_deref().map(grant_list).transpose()?;
     let secrets_enc = change.secrets.as_ref().map(|s| seal_secrets(master, id, s)).transpose()?;
+    let allow = change.http_allow.as_deref().map(http_allow).transpose()?;
+    let ttl = change.http_cache_ttl_secs.map(http_cache_ttl).transpose()?;
     Ok(store.tx(|conn| {
         let mut b = plugins::binding(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("binding {id}")))?;
         let mut detail = Map::new();
@@ -309,6 +352,14 @@ pub fn update_binding(
             }
             b.client_ids = (!list.is_empty()).then(|| list.clone());
             detail.insert("clients".into(), json!(b.client_ids));
+        }
+        if let Some(a) = &allow {
+            b.http_allow = a.clone();
+            detail.insert("http_allow".into(), json!(a));
+        }
+        if let Some(t) = ttl {
+            b.http_cache_ttl_secs = t;
+            detail.insert("http_cache_ttl_secs".into(), json!(t));
         }
         if let (Some(s), Some(enc)) = (&change.secrets, &secrets_enc) {
             b.secrets_enc = enc.clone();
@@ -955,4 +1006,32 @@ pub fn trial_run_version(
     let loader =
         || plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string());
     Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod http_tests {
+    use super::*;
+
+    /// Issue #17 item 4: an allow-list entry the plugin host would not
+    /// accept is refused when it is set, naming the field and the reason.
+    #[test]
+    fn http_allow_entries_are_checked_when_set() {
+        assert!(http_allow(&["https://dir.example/users/".into(), "http://127.0.0.1:8080/".into()]).is_ok());
+        for bad in ["http://dir.example/", "https://dir.example/?key=1", "dir.example/users"] {
+            let e = http_allow(&[bad.to_owned()]).unwrap_err();
+            assert!(matches!(e, AdminError::Invalid { field: "http-allow", .. }), "{bad}: {e:?}");
+        }
+        let many: Vec<String> = (0..=MAX_HTTP_ALLOW).map(|i| format!("https://h{i}.example/")).collect();
+        assert!(http_allow(&many).is_err());
+    }
+
+    #[test]
+    fn http_cache_ttl_zero_is_none_and_is_at_most_a_day() {
+        assert_eq!(http_cache_ttl(Some(0)).unwrap(), None);
+        assert_eq!(http_cache_ttl(None).unwrap(), None);
+        assert_eq!(http_cache_ttl(Some(60)).unwrap(), Some(60));
+        assert!(http_cache_ttl(Some(-1)).is_err());
+        assert!(http_cache_ttl(Some(MAX_HTTP_CACHE_TTL_SECS + 1)).is_err());
+    }
 }

@@ -180,6 +180,7 @@ mod tests {
             outcome: "ok".into(),
             detail: String::new(),
             logs: "[]".into(),
+            http: "[]".into(),
         }
     }
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use tessera_plugin_host::LogLine;
+use tessera_plugin_host::{HttpExchange, LogLine};
 use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::GrantType;
 use tessera_store::admins::Admin;
@@ -310,6 +310,11 @@ pub struct BindingView {
     pub config: Value,
     /// Names of its secrets (the values are never shown again).
     pub secret_names: Vec<String>,
+    /// URL prefixes a `tessera:plugin@0.2.0` plugin may reach with
+    /// `http.fetch` (scheme, host and port exact, path prefix).
+    pub http_allow: Vec<String>,
+    /// Seconds a successful `http.fetch` answer is reused; absent: no cache.
+    pub http_cache_ttl_secs: Option<i64>,
     /// What a failure does to the token request.
     #[schema(value_type = String)]
     pub failure_policy: FailurePolicy,
@@ -332,6 +337,8 @@ impl From<Binding> for BindingView {
             enabled: b.enabled,
             config: b.config,
             secret_names: b.secret_names,
+            http_allow: b.http_allow,
+            http_cache_ttl_secs: b.http_cache_ttl_secs,
             failure_policy: b.failure_policy,
             created_at: b.created_at,
             updated_at: b.updated_at,
@@ -362,6 +369,44 @@ pub struct RunView {
     pub detail: String,
     /// The plugin's log lines, formatted.
     pub logs: Vec<String>,
+    /// The HTTP requests the run made (`http.fetch`, WIT 0.2.0), in order;
+    /// empty for plugins that made none.
+    pub http: Vec<HttpRequestView>,
+}
+
+/// One HTTP request a plugin run made, as recorded: never a header value,
+/// never a query value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HttpRequestView {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The URL, query values replaced by `…`.
+    pub url: String,
+    /// The HTTP status, when an answer came.
+    pub status: Option<u16>,
+    /// Bytes of the response body.
+    pub bytes: u64,
+    /// Microseconds the request took.
+    pub duration_us: u64,
+    /// True when the binding's response cache answered.
+    pub cached: bool,
+    /// `not_allowed`, `timeout`, `too_large`, `network` or `bad_response`,
+    /// with a detail, when the request failed.
+    pub error: Option<String>,
+}
+
+impl From<HttpExchange> for HttpRequestView {
+    fn from(x: HttpExchange) -> HttpRequestView {
+        HttpRequestView {
+            method: x.method,
+            url: x.url,
+            status: x.status,
+            bytes: x.bytes,
+            duration_us: x.duration_us,
+            cached: x.cached,
+            error: x.error,
+        }
+    }
 }
 
 impl RunView {
@@ -386,6 +431,11 @@ impl From<PluginRunRecord> for RunView {
             outcome: r.outcome,
             detail: r.detail,
             logs,
+            http: serde_json::from_str::<Vec<HttpExchange>>(&r.http)
+                .unwrap_or_default()
+                .into_iter()
+                .map(HttpRequestView::from)
+                .collect(),
         }
     }
 }

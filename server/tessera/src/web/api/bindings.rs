@@ -58,6 +58,13 @@ pub struct BindingBody {
     /// A candidate version running in shadow beside the live one; `null`
     /// discards it.
     pub shadow: Option<ShadowBody>,
+    /// URL prefixes a `tessera:plugin@0.2.0` plugin may reach with
+    /// `http.fetch`: https (http only to a loopback host), scheme, host and
+    /// port exact, path prefix. Default none.
+    pub http_allow: Vec<String>,
+    /// Seconds a successful `http.fetch` answer is reused; `null` or 0: no
+    /// cache. At most 86400.
+    pub http_cache_ttl_secs: Option<i64>,
 }
 
 /// A shadow candidate as it is set: the comparisons start again whenever
@@ -103,6 +110,8 @@ impl Default for BindingBody {
             position: None,
             enabled: true,
             shadow: None,
+            http_allow: vec![],
+            http_cache_ttl_secs: None,
         }
     }
 }
@@ -118,6 +127,8 @@ const BINDING_FIELDS: &[&str] = &[
     "position",
     "enabled",
     "shadow",
+    "http_allow",
+    "http_cache_ttl_secs",
 ];
 
 impl BindingBody {
@@ -138,6 +149,8 @@ impl BindingBody {
                 share: c.share.get(),
                 sensitive_claims: c.sensitive_claims.clone(),
             }),
+            http_allow: b.http_allow.clone(),
+            http_cache_ttl_secs: b.http_cache_ttl_secs,
         }
     }
 }
@@ -178,6 +191,8 @@ pub fn create_binding(
         failure_policy: Some(body.failure_policy).filter(|p| !p.is_empty()),
         position: body.position,
         disabled: !body.enabled,
+        http_allow: body.http_allow,
+        http_cache_ttl_secs: body.http_cache_ttl_secs,
     };
     let b = plugins::create_binding(store, master, actor, now, new)?;
     if let Some(c) = &body.shadow {
@@ -215,6 +230,8 @@ pub fn patch_binding(
         secrets: after.secrets.clone(),
         grant_types: Some(after.grant_types.clone()).filter(|g| *g != before.grant_types),
         clients: Some(after.client_ids.clone()).filter(|c| *c != before.client_ids),
+        http_allow: Some(after.http_allow.clone()).filter(|a| *a != before.http_allow),
+        http_cache_ttl_secs: Some(after.http_cache_ttl_secs).filter(|t| *t != before.http_cache_ttl_secs),
     };
     plugins::update_binding(store, master, actor, now, id, change)?;
     if after.shadow != before.shadow {

@@ -108,6 +108,43 @@ struct BindingForm {
     position: String,
     #[serde(default)]
     enabled: Option<String>,
+    #[serde(flatten, default)]
+    http: HttpForm,
+}
+
+/// The binding's outbound HTTP for `tessera:plugin@0.2.0` plugins
+/// (issue #17 item 4): its own block of the form.
+#[derive(Debug, Default, serde::Deserialize)]
+struct HttpForm {
+    /// Allowed URL prefixes, one per line.
+    #[serde(default)]
+    http_allow: String,
+    /// Cache TTL in seconds; blank or 0: no cache.
+    #[serde(default)]
+    http_cache_ttl: String,
+}
+
+impl HttpForm {
+    fn of(b: &crate::service::views::BindingView) -> HttpForm {
+        HttpForm {
+            http_allow: b.http_allow.join("\n"),
+            http_cache_ttl: b.http_cache_ttl_secs.map(|t| t.to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn allow(&self) -> Vec<String> {
+        self.http_allow.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    }
+
+    fn cache_ttl(&self) -> Result<Option<i64>, AdminError> {
+        match self.http_cache_ttl.trim() {
+            "" => Ok(None),
+            t => t.parse().map(Some).map_err(|_| AdminError::Invalid {
+                field: "http-cache-ttl",
+                message: "must be a whole number of seconds (0 or blank: no cache)".into(),
+            }),
+        }
+    }
 }
 
 impl BindingForm {
@@ -329,6 +366,8 @@ async fn create(p: Posted<BindingForm>) -> Page {
             failure_policy: Some(form.failure_policy.clone()),
             position: form.position()?,
             disabled: form.enabled.is_none(),
+            http_allow: form.http.allow(),
+            http_cache_ttl_secs: form.http.cache_ttl()?,
         })
     })();
     let new = match new {
@@ -360,6 +399,7 @@ fn form_of(e: &BindingEntry) -> BindingForm {
         failure_policy: e.binding.failure_policy.as_str().to_owned(),
         position: e.binding.position.to_string(),
         enabled: e.binding.enabled.then(|| "on".into()),
+        http: HttpForm::of(&e.binding),
     }
 }
 
@@ -406,6 +446,8 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
             },
             grant_types: Some(form.grant_types.clone()),
             clients: Some(split_list(&form.clients)),
+            http_allow: Some(form.http.allow()),
+            http_cache_ttl_secs: Some(form.http.cache_ttl()?),
         })
     })();
     let change = match change {

@@ -249,6 +249,7 @@ async fn the_dashboard_reads_plugin_figures_from_the_run_log_when_this_node_has_
         outcome: outcome.into(),
         detail: String::new(),
         logs: "[]".into(),
+        http: "[]".into(),
     };
     let runs = [run("r1", 1_000, "ok"), run("r2", 2_000, "denied"), run("r3", 4_000, "trap"), run("r4", 3_000, "ok")];
     tessera_store::plugins::record_runs(&mut conn, &runs, 1000).unwrap();

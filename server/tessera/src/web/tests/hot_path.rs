@@ -45,6 +45,7 @@ fn setup(pool: u32) -> (Harness, TestClient) {
         failure_policy: Some("deny".into()),
         position: None,
         disabled: false,
+        ..NewBinding::default()
     };
     plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), binding).unwrap();
     h.state.snapshots.sync().unwrap();

@@ -155,6 +155,7 @@ fn bind(h: &Harness, name: &str, policy: &str) -> String {
         failure_policy: Some(policy.into()),
         position: None,
         disabled: false,
+        ..NewBinding::default()
     };
     plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), new).unwrap().id
 }

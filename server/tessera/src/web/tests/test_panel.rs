@@ -66,6 +66,7 @@ fn setup() -> Harness {
         failure_policy: Some("deny".into()),
         position: None,
         disabled: false,
+        ..NewBinding::default()
     };
     plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), bind).unwrap();
     h

@@ -1,0 +1,286 @@
+//! `http.fetch` without wasm: allow-list matching, the request cap, the
+//! deadline, the response cap, the cache and secret headers, against a
+//! loopback server in the test.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+/// A loopback HTTP/1.1 server: answers every request with `reply(path)`
+/// after `delay`, and keeps every request's head and body.
+struct Server {
+    base: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    hits: Arc<AtomicUsize>,
+}
+
+fn serve(delay: Duration, reply: fn(&str) -> (u16, String)) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (seen2, hits2) = (Arc::clone(&seen), Arc::clone(&hits));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let (seen, hits) = (Arc::clone(&seen2), Arc::clone(&hits2));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    let end = line == "\r\n";
+                    head.push_str(&line);
+                    if end {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                head.push_str(&String::from_utf8_lossy(&body));
+                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                seen.lock().unwrap().push(head);
+                hits.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                let (status, body) = reply(&path);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-internal: no\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    Server { base, seen, hits }
+}
+
+fn json_reply(path: &str) -> (u16, String) {
+    (200, format!("{{\"path\":\"{path}\"}}"))
+}
+
+fn limits() -> HttpLimits {
+    HttpLimits { max_requests: 4, max_request_bytes: 1024, max_response_bytes: 64 << 10 }
+}
+
+fn call_for(allow: &[&str], ttl: Option<Duration>, limits: HttpLimits) -> HttpCall {
+    let mut secrets = std::collections::BTreeMap::new();
+    secrets.insert("api-key".to_owned(), "s3cr3t-value".to_owned());
+    let grant = HttpGrant {
+        binding_id: "b1".into(),
+        allow: allow.iter().map(|a| AllowedPrefix::parse(a).unwrap()).collect(),
+        cache_ttl: ttl,
+        secrets: PluginSecrets(secrets),
+    };
+    HttpCall::new(Arc::new(grant), limits, Arc::default(), Arc::new(HttpCaches::new(8)))
+}
+
+fn get(url: &str) -> wit_http::Request {
+    wit_http::Request {
+        method: wit_http::Method::Get,
+        url: url.to_owned(),
+        headers: vec![],
+        secret_headers: vec![],
+        body_json: None,
+    }
+}
+
+fn soon() -> WallDeadline {
+    WallDeadline::after(Duration::from_secs(5))
+}
+
+fn allowed(prefix: &str, url: &str) -> bool {
+    AllowedPrefix::parse(prefix).unwrap().allows(&parse_url(url).unwrap())
+}
+
+#[test]
+fn allow_list_matches_scheme_host_port_exactly_and_the_path_by_segment() {
+    let p = "https://api.example.com/v1";
+    assert!(allowed(p, "https://api.example.com/v1"));
+    assert!(allowed(p, "https://api.example.com/v1/users/7?x=1"));
+    assert!(allowed(p, "https://API.example.com:443/v1/users"));
+    assert!(!allowed(p, "https://api.example.com/v1-admin"));
+    assert!(!allowed(p, "https://api.example.com/v2/users"));
+    assert!(!allowed(p, "https://api.example.com/v1/../admin"), "dot segments are resolved before matching");
+    assert!(!allowed(p, "https://api.example.com/v1/%2e%2e/admin"));
+    assert!(!allowed(p, "https://api.example.com:8443/v1/users"));
+    assert!(!allowed(p, "https://api.example.com.evil.test/v1/users"));
+    assert!(!allowed(p, "https://evil.test/v1/users"));
+    assert!(allowed("https://api.example.com/", "https://api.example.com/anything"));
+    assert!(allowed("http://127.0.0.1:8080/a/", "http://127.0.0.1:8080/a/b"));
+    assert!(!allowed("http://127.0.0.1:8080/a/", "http://127.0.0.1:8081/a/b"));
+}
+
+#[test]
+fn allow_list_entries_must_be_https_or_loopback_http_without_credentials_or_query() {
+    for bad in [
+        "http://api.example.com/",
+        "ftp://127.0.0.1/",
+        "https://user:pw@api.example.com/",
+        "https://api.example.com/?a=1",
+        "https://api.example.com/#x",
+        "/relative",
+    ] {
+        assert!(AllowedPrefix::parse(bad).is_err(), "{bad}");
+    }
+    for good in ["https://api.example.com", "http://localhost:9000/x", "http://[::1]/", "http://127.0.0.2/"] {
+        assert!(AllowedPrefix::parse(good).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn a_url_outside_the_allow_list_is_refused_and_recorded() {
+    let mut call = call_for(&["https://api.example.com/v1/"], None, limits());
+    let err = call.fetch(soon(), get("https://evil.test/v1/x?token=abc")).unwrap_err();
+    assert!(matches!(err, wit_http::Error::NotAllowed(_)), "{err:?}");
+    let err = call.fetch(soon(), get("http://api.example.com/v1/x")).unwrap_err();
+    assert!(matches!(err, wit_http::Error::NotAllowed(_)), "plain http to a remote host: {err:?}");
+    let log = call.take_exchanges();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].url, "https://evil.test/v1/x?token=…", "query values never reach the record");
+    assert!(log[0].error.as_deref().unwrap().starts_with("not_allowed"), "{:?}", log[0]);
+    assert_eq!(log[0].status, None);
+}
+
+#[test]
+fn a_call_makes_at_most_its_request_count() {
+    let server = serve(Duration::ZERO, json_reply);
+    let mut call = call_for(&[&server.base], None, HttpLimits { max_requests: 2, ..limits() });
+    let url = format!("{}/x", server.base);
+    assert!(call.fetch(soon(), get(&url)).is_ok());
+    assert!(call.fetch(soon(), get("https://evil.test/")).is_err());
+    let err = call.fetch(soon(), get(&url)).unwrap_err();
+    assert!(matches!(&err, wit_http::Error::NotAllowed(why) if why.contains("2 requests")), "{err:?}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    for _ in 0..100 {
+        assert!(call.fetch(soon(), get(&url)).is_err());
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    let log = call.take_exchanges();
+    assert_eq!(log.len(), 3, "two within the count and the first one over it");
+    assert!(log[2].error.as_deref().unwrap().contains("2 requests"), "{:?}", log[2]);
+}
+
+#[test]
+fn a_server_slower_than_the_deadline_is_cut_off_at_the_deadline() {
+    let server = serve(Duration::from_secs(3), json_reply);
+    let mut call = call_for(&[&server.base], None, limits());
+    let start = Instant::now();
+    let err = call.fetch(WallDeadline::after(Duration::from_millis(150)), get(&format!("{}/slow", server.base)));
+    let took = start.elapsed();
+    assert!(matches!(err, Err(wit_http::Error::Timeout)), "{err:?}");
+    assert!(took < Duration::from_millis(600), "the request ran {took:?} past a 150 ms deadline");
+    let log = call.take_exchanges();
+    assert_eq!(log[0].error.as_deref(), Some("timeout"));
+}
+
+#[test]
+fn no_time_left_means_no_request() {
+    let server = serve(Duration::ZERO, json_reply);
+    let mut call = call_for(&[&server.base], None, limits());
+    let err = call.fetch(WallDeadline::after(Duration::ZERO), get(&server.base));
+    assert!(matches!(err, Err(wit_http::Error::Timeout)), "{err:?}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_response_over_the_cap_is_too_large() {
+    let server = serve(Duration::ZERO, |_| (200, "x".repeat(100_000)));
+    let mut call = call_for(&[&server.base], None, limits());
+    let err = call.fetch(soon(), get(&server.base));
+    assert!(matches!(err, Err(wit_http::Error::TooLarge)), "{err:?}");
+}
+
+#[test]
+fn a_second_identical_request_within_the_ttl_is_served_from_the_cache() {
+    let server = serve(Duration::ZERO, json_reply);
+    let mut call = call_for(&[&server.base], Some(Duration::from_secs(60)), limits());
+    let url = format!("{}/users/7", server.base);
+    let first = call.fetch(soon(), get(&url)).unwrap();
+    let second = call.fetch(soon(), get(&url)).unwrap();
+    assert!(!first.cached && second.cached);
+    assert_eq!(first.body, second.body);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+    let log = call.take_exchanges();
+    assert_eq!((log[0].cached, log[1].cached), (false, true));
+    assert_eq!(log[1].status, Some(200));
+    // Without a TTL nothing is cached.
+    let mut uncached = call_for(&[&server.base], None, limits());
+    assert!(!uncached.fetch(soon(), get(&url)).unwrap().cached);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn secret_headers_reach_the_server_and_never_the_record_or_the_plugin() {
+    let server = serve(Duration::ZERO, json_reply);
+    let mut call = call_for(&[&server.base], None, limits());
+    let req = wit_http::Request {
+        method: wit_http::Method::Post,
+        url: format!("{}/lookup?key=qv", server.base),
+        headers: vec![("accept".into(), "application/json".into())],
+        secret_headers: vec![wit_http::SecretHeader { name: "X-Api-Key".into(), secret: "api-key".into() }],
+        body_json: Some(r#"{"sub":"u1"}"#.into()),
+    };
+    let answer = call.fetch(soon(), req).unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.headers, vec![("content-type".to_owned(), "application/json".to_owned())]);
+    let seen = server.seen.lock().unwrap().join("\n");
+    assert!(seen.contains("x-api-key: s3cr3t-value"), "{seen}");
+    assert!(seen.contains(r#"{"sub":"u1"}"#), "{seen}");
+    let record = serde_json::to_string(&call.take_exchanges()).unwrap();
+    assert!(!record.contains("s3cr3t"), "{record}");
+    assert!(record.contains("/lookup?key=…"), "{record}");
+}
+
+#[test]
+fn refused_headers_unknown_secrets_and_non_json_bodies_are_not_allowed() {
+    let server = serve(Duration::ZERO, json_reply);
+    let mut call = call_for(&[&server.base], None, HttpLimits { max_requests: 10, ..limits() });
+    let mut host = get(&server.base);
+    host.headers.push(("Host".into(), "internal".into()));
+    let mut secret = get(&server.base);
+    secret.secret_headers.push(wit_http::SecretHeader { name: "authorization".into(), secret: "nope".into() });
+    let mut body = get(&server.base);
+    body.method = wit_http::Method::Post;
+    body.body_json = Some("not json".into());
+    for req in [host, secret, body] {
+        assert!(matches!(call.fetch(soon(), req), Err(wit_http::Error::NotAllowed(_))));
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn redirects_are_returned_not_followed() {
+    let server = serve(Duration::ZERO, |_| (302, String::new()));
+    let mut call = call_for(&[&server.base], None, limits());
+    assert_eq!(call.fetch(soon(), get(&server.base)).unwrap().status, 302);
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn recorded_urls_keep_no_credentials_query_values_or_fragments() {
+    assert_eq!(redacted("https://u:pw@api.example.com/a?token=x&b=1#frag"), "https://api.example.com/a?token=…&b=…");
+    assert_eq!(redacted("https://api.example.com/a"), "https://api.example.com/a");
+    assert_eq!(redacted("not a url with secret"), "(not an absolute URL)");
+}
+
+#[test]
+fn outside_a_call_nothing_is_allowed_and_one_refusal_is_recorded() {
+    let mut idle = HttpCall::none();
+    for _ in 0..10 {
+        let err = idle.fetch(soon(), get("https://api.example.com/")).unwrap_err();
+        assert!(matches!(err, wit_http::Error::NotAllowed(_)), "{err:?}");
+    }
+    let log = idle.take_exchanges();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].error.as_deref().unwrap().contains("outside the call"), "{:?}", log[0]);
+}

@@ -1,0 +1,258 @@
+//! Outbound HTTP for plugins end to end (issue #17 item 4): a
+//! `tessera:plugin@0.2.0` plugin bound with an allow-list and a secret
+//! enriches real tokens from an in-test HTTP server; the secret header
+//! reaches the server and never the run record; a forbidden URL is refused
+//! and recorded; a 0.1.0 example beside it runs as before.
+
+use crate::plugins::component;
+use crate::support::{Backend, TestServer};
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+const AUD: &str = "https://enrich.api.example";
+const SECRET: &str = "Bearer directory-s3cr3t";
+
+/// A user directory on loopback: `GET /users/<id>` answers the user's
+/// department; every request head is kept.
+struct Directory {
+    base: String,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Directory {
+    fn start() -> Directory {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let kept = heads.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        head.push_str(&line);
+                        line.clear();
+                    }
+                    kept.lock().unwrap().push(head);
+                    let body = r#"{"department":"Research","cost_center":"CC-7"}"#;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Directory { base, heads }
+    }
+}
+
+fn runs_of(server: &TestServer, binding: &str, n: usize) -> Vec<Value> {
+    let v = server.cli_json_until(&["binding", "runs", "--binding", binding], |v| {
+        v["runs"].as_array().is_some_and(|r| r.len() >= n)
+    });
+    v["runs"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never_sees() {
+    let dir = Directory::start();
+    // Debug builds on a shared machine: room for the request, which is
+    // still bounded by this deadline.
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        crate::support::Options {
+            env: vec![("TESSERA_PLUGINS__DEADLINE_MS".to_owned(), "2000".to_owned())],
+            ..Default::default()
+        },
+    );
+    server.api_and_client(AUD, "RS256", "read");
+    server.create_user("svc-enrich", "a long enough password", &[]);
+    let c = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "enrich",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "svc-enrich",
+    ]);
+    let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+    let up = server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    assert_eq!(up["world"], "tessera:plugin/token-plugin@0.2.0");
+    let prefix = format!("{}/users/", dir.base);
+    let config = serde_json::json!({"url": prefix, "claims": ["department", "cost_center"]}).to_string();
+    let created = server.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "rust-enrich",
+        "--grant-types",
+        "client_credentials",
+        "--config",
+        &config,
+        "--secret",
+        &format!("directory-token={SECRET}"),
+        "--http-allow",
+        &prefix,
+        "--http-cache-ttl",
+        "60",
+    ]);
+    let enrich = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["http_allow"], serde_json::json!([prefix]));
+    assert_eq!(created["http_cache_ttl_secs"], 60);
+    // A 0.1.0 example after it, unchanged.
+    server.cli_json(&["plugin", "upload", &component("examples", "rust-username"), "--name", "rust-username"]);
+    server.cli_json(&["binding", "create", "--plugin", "rust-username", "--grant-types", "client_credentials"]);
+
+    let token = crate::client_credentials::oauth2_token(&server, &cid, &csecret, AUD, &[], false).await;
+    let claims = crate::support::verify_with_discovery(&server.base, &token, AUD).await;
+    assert_eq!(claims["department"], "Research");
+    assert_eq!(claims["cost_center"], "CC-7");
+    assert_eq!(claims["https://example.com/username"], "svc-enrich", "the 0.1.0 plugin runs as before");
+
+    let heads = dir.heads.lock().unwrap().join("\n");
+    assert!(heads.contains("GET /users/"), "{heads}");
+    assert!(heads.to_ascii_lowercase().contains(&format!("authorization: {}", SECRET.to_ascii_lowercase())), "{heads}");
+
+    // A second token within the TTL: answered from the binding's cache.
+    crate::client_credentials::oauth2_token(&server, &cid, &csecret, AUD, &[], false).await;
+    assert_eq!(dir.heads.lock().unwrap().len(), 1, "the second answer came from the cache");
+
+    let runs = runs_of(&server, &enrich, 2);
+    let text = Value::Array(runs.clone()).to_string();
+    assert!(!text.contains("s3cr3t"), "the secret never reaches the run record: {text}");
+    let first = &runs[runs.len() - 1]["http"][0];
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["cached"], false);
+    assert!(first["url"].as_str().unwrap().starts_with(&prefix), "{first}");
+    assert_eq!(runs[0]["http"][0]["cached"], true);
+
+    // Outside the allow-list: refused before any connection, and recorded.
+    let elsewhere = serde_json::json!({"url": format!("{}/admin/", dir.base)}).to_string();
+    server.cli_json(&["binding", "update", &enrich, "--config", &elsewhere]);
+    server.wait_synced();
+    let r = reqwest::Client::new()
+        .post(server.token_url())
+        .basic_auth(&cid, Some(&csecret))
+        .form(&[("grant_type", "client_credentials"), ("audience", AUD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500, "the plugin's err under the deny policy");
+    let runs = runs_of(&server, &enrich, 3);
+    let refused = &runs[0]["http"][0];
+    assert!(refused["error"].as_str().unwrap().starts_with("not_allowed"), "{refused}");
+    assert_eq!(refused["status"], Value::Null);
+    assert_eq!(dir.heads.lock().unwrap().len(), 1, "no request left the server");
+}
+
+/// The console's binding form sets the allow-list and the cache TTL in its
+/// own block; a prefix the host would not accept is shown next to the field
+/// and nothing is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_binding_form_sets_the_allow_list_and_the_cache_ttl() {
+    use crate::console::{ADMIN, ADMIN_PASSWORD, Console, create_admin};
+    use tessera::web::routes;
+    let server = TestServer::start(Backend::Sqlite);
+    create_admin(&server);
+    server.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    let id = server.cli_json(&["binding", "create", "--plugin", "rust-enrich", "--grant-types", "client_credentials"])
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let console = Console::new(&server);
+    assert_eq!(console.login(ADMIN, ADMIN_PASSWORD).await.status(), 303);
+    let csrf = console.csrf().await;
+    let path = routes::console::binding(&id);
+    let form = |allow: &'static str, ttl: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", "1".to_owned()),
+            ("grant_types", "client_credentials".to_owned()),
+            ("clients", String::new()),
+            ("config", "{}".to_owned()),
+            ("secrets", String::new()),
+            ("failure_policy", "deny".to_owned()),
+            ("position", "10".to_owned()),
+            ("enabled", "on".to_owned()),
+            ("http_allow", allow.to_owned()),
+            ("http_cache_ttl", ttl.to_owned()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let console = &console;
+        let path = path.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            console.post(&path, &pairs).await
+        }
+    };
+    let r = post(form("https://dir.example/users/\nhttp://127.0.0.1:9000/lookup", "30")).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let shown = server.cli_json(&["binding", "show", &id]);
+    assert_eq!(shown["http_allow"], serde_json::json!(["https://dir.example/users/", "http://127.0.0.1:9000/lookup"]));
+    assert_eq!(shown["http_cache_ttl_secs"], 30);
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("https://dir.example/users/") && page.contains("value=\"30\""), "{page}");
+
+    let r = post(form("http://dir.example/users/", "30")).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"http-allow-error\""));
+    assert_eq!(server.cli_json(&["binding", "show", &id])["http_allow"][0], "https://dir.example/users/");
+
+    // Blank fields: no requests, no cache.
+    assert_eq!(post(form("", "")).await.status(), 303);
+    let shown = server.cli_json(&["binding", "show", &id]);
+    assert_eq!(shown["http_allow"], serde_json::json!([]));
+    assert_eq!(shown["http_cache_ttl_secs"], Value::Null);
+}
+
+/// `export` writes a binding's allow-list and cache TTL; `apply` on another
+/// server recreates them, and a changed TTL in the file is one update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_apply_carry_the_allow_list_and_the_cache_ttl() {
+    let a = TestServer::start(Backend::Sqlite);
+    a.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "enrich"]);
+    a.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "enrich",
+        "--grant-types",
+        "client_credentials",
+        "--http-allow",
+        "https://dir.example/users/",
+        "--http-cache-ttl",
+        "45",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    a.cli(&["export", path]);
+    let file = std::fs::read_dir(dir.path().join("bindings")).unwrap().next().unwrap().unwrap().path();
+    let mut written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["http_allow"], serde_json::json!(["https://dir.example/users/"]));
+    assert_eq!(written["http_cache_ttl_secs"], 45);
+
+    let b = TestServer::start(Backend::Sqlite);
+    b.cli(&["apply", path, "--yes"]);
+    let listed = b.cli_json(&["binding", "list"]);
+    let id = listed["bindings"][0]["id"].as_str().unwrap().to_owned();
+    let shown = b.cli_json(&["binding", "show", &id]);
+    assert_eq!(shown["http_allow"], written["http_allow"]);
+    assert_eq!(shown["http_cache_ttl_secs"], 45);
+
+    written["http_cache_ttl_secs"] = Value::from(5);
+    std::fs::write(&file, written.to_string()).unwrap();
+    b.cli(&["apply", path, "--yes"]);
+    assert_eq!(b.cli_json(&["binding", "show", &id])["http_cache_ttl_secs"], 5);
+}

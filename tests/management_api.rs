@@ -558,6 +558,29 @@ on_both_backends!(scope_descriptions_are_set_patched_and_checked, |backend: Back
     assert!(r.body["items"].as_array().unwrap().is_empty(), "a refused description makes no API");
 });
 
+on_both_backends!(a_rule_bound_for_every_client_never_locks_out_the_management_api, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let (cid, secret) = s.api_and_client("https://locked.example", "ES256", "read");
+    s.cli_json(&["plugin", "upload", &component("fixtures", "deny"), "--name", "gate"]);
+    let b = s.cli_json(&["binding", "create", "--plugin", "gate", "--grant-types", "client_credentials"]);
+    let binding = b["id"].as_str().unwrap_or_else(|| panic!("{b}")).to_owned();
+    s.wait_synced();
+    let pairs = [("grant_type", "client_credentials"), ("audience", "https://locked.example")];
+    let (status, body) = s.token_form(&cid, &secret, &pairs).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")), "the rule denies every client: {body}");
+
+    // The management client still gets its token (no plugin runs for the
+    // management API's tokens) and removes the rule.
+    let m = mgmt(&s, "read:bindings,write:bindings").await;
+    let r = m.get(&paths::binding(&binding)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = m.delete(&paths::binding(&binding), &r.header("etag")).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    s.wait_synced();
+    let (status, body) = s.token_form(&cid, &secret, &pairs).await;
+    assert_eq!(status, 200, "the rule is gone: {body}");
+});
+
 on_both_backends!(users_round_trip_with_write_only_passwords, |backend: Backend| async move {
     let s = TestServer::start(backend);
     let doc = openapi(&s.base).await;

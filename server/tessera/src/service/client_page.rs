@@ -52,11 +52,13 @@ pub fn client_pipeline(
 ) -> Result<Option<Vec<PipelineLane>>, StoreError> {
     let snapshot = snapshots.current();
     let Some(entry) = snapshot.client(client_id) else { return Ok(None) };
+    // A client limited to the management API gets tokens no plugin touches.
+    let plugged = entry.client.allowed_audiences.as_ref().is_none_or(|auds| auds.iter().any(|a| pipeline::runs_for(a)));
     let lanes: Vec<(GrantType, Vec<&tessera_store::plugins::Binding>)> = entry
         .client
         .grant_types
         .iter()
-        .map(|g| (*g, pipeline::selected(snapshot.token_bindings(), *g, client_id)))
+        .map(|g| (*g, if plugged { pipeline::selected(snapshot.token_bindings(), *g, client_id) } else { Vec::new() }))
         .collect();
     let mut wanted = Wanted::default();
     for b in lanes.iter().flat_map(|(_, bs)| bs) {

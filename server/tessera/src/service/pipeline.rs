@@ -40,6 +40,7 @@ use tessera_plugin_host::{
     PluginVerdict, TokenContext, UserContext,
 };
 use tessera_protocol::claims::PluginClaims;
+use tessera_protocol::grant::MANAGEMENT_AUDIENCE;
 use tessera_protocol::model::GrantType;
 use tessera_protocol::{ErrorCode, OAuthError, UserSource};
 use tessera_store::clients::Client;
@@ -130,6 +131,15 @@ impl Pipeline {
 /// shows it (`service::client_page`).
 pub fn selected<'a>(bindings: &'a [Binding], grant_type: GrantType, client_id: &str) -> Vec<&'a Binding> {
     bindings.iter().filter(|b| b.applies_to(grant_type, client_id)).collect()
+}
+
+/// False for tokens of the management API (`/api/v1`): no plugin runs for
+/// them, not even a claim rule bound for every client. A rule that denies,
+/// traps or loops would otherwise lock out the very API (and the remote
+/// CLI) that rolls the rule back; management tokens carry only Tessera's
+/// own claims, which no plugin needs to shape.
+pub fn runs_for(audience: &str) -> bool {
+    audience != MANAGEMENT_AUDIENCE
 }
 
 /// The client as a plugin sees it.
@@ -223,6 +233,9 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
 
 impl TokenHooks for Pipeline {
     fn before_sign(&self, input: HookInput<'_>) -> Result<HookOutput, OAuthError> {
+        if !runs_for(input.plan.audience.as_str()) {
+            return Ok(HookOutput::default());
+        }
         let snapshot = self.snapshots.current();
         let active = selected(snapshot.token_bindings(), input.plan.grant_type, &input.client.id);
         let mut out = HookOutput::default();

@@ -256,3 +256,65 @@ async fn export_and_apply_carry_the_allow_list_and_the_cache_ttl() {
     b.cli(&["apply", path, "--yes"]);
     assert_eq!(b.cli_json(&["binding", "show", &id])["http_cache_ttl_secs"], 5);
 }
+
+/// A shadow candidate of a 0.2.0 binding gets the live version's HTTP
+/// grant (allow-list, cache, secret headers): here the candidate is the
+/// live version itself, so every comparison agrees; without the grant each
+/// candidate request would be refused and counted as a candidate error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_candidate_fetches_with_the_live_versions_grant() {
+    let dir = Directory::start();
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        crate::support::Options {
+            env: vec![("TESSERA_PLUGINS__DEADLINE_MS".to_owned(), "2000".to_owned())],
+            ..Default::default()
+        },
+    );
+    server.api_and_client(AUD, "RS256", "read");
+    server.create_user("svc-shadow", "a long enough password", &[]);
+    let c = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "shadowed",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "svc-shadow",
+    ]);
+    let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+    server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    let prefix = format!("{}/users/", dir.base);
+    let config = serde_json::json!({"url": prefix, "claims": ["department"]}).to_string();
+    let created = server.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "rust-enrich",
+        "--grant-types",
+        "client_credentials",
+        "--config",
+        &config,
+        "--secret",
+        &format!("directory-token={SECRET}"),
+        "--http-allow",
+        &prefix,
+    ]);
+    let binding = created["id"].as_str().unwrap().to_owned();
+    server.cli_json(&["binding", "shadow", "set", &binding, "--version", "1"]);
+    server.wait_synced();
+    for _ in 0..3 {
+        let token = crate::client_credentials::oauth2_token(&server, &cid, &csecret, AUD, &[], false).await;
+        let claims = crate::support::verify_with_discovery(&server.base, &token, AUD).await;
+        assert_eq!(claims["department"], "Research");
+    }
+    let shadow = server.cli_json_until(&["binding", "shadow", "show", &binding], |v| {
+        v["shadow"]["compared"].as_i64().unwrap_or(0) + v["shadow"]["skipped"].as_i64().unwrap_or(0) >= 3
+    })["shadow"]
+        .clone();
+    assert!(shadow["compared"].as_i64().unwrap() >= 1, "{shadow}");
+    assert_eq!((shadow["differed"].as_i64(), shadow["shadow_errors"].as_i64()), (Some(0), Some(0)), "{shadow}");
+    let heads = dir.heads.lock().unwrap().join("\n");
+    assert!(heads.to_ascii_lowercase().contains(&format!("authorization: {}", SECRET.to_ascii_lowercase())), "{heads}");
+}

@@ -269,7 +269,7 @@ impl TokenHooks for Pipeline {
                         move || plugins::wasm(&mut *store.conn()?, &version_id),
                         &ctx,
                         meta.declared.as_deref(),
-                        grant,
+                        grant.clone(),
                     )
                 });
                 let now = self.clock.now();
@@ -281,6 +281,7 @@ impl TokenHooks for Pipeline {
                         candidate,
                         meta: snapshot.version(&candidate.version_id),
                         ctx: &ctx,
+                        http: grant,
                         live: &run,
                         request_key: input.access_claims.get("jti").and_then(Value::as_str).unwrap_or_default(),
                         at: now,

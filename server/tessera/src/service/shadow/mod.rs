@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
-use tessera_plugin_host::{PluginHost, PluginRun, TokenContext};
+use tessera_plugin_host::{HttpGrant, PluginHost, PluginRun, TokenContext};
 use tessera_store::Store;
 use tessera_store::plugins::{self, Binding, RESULT_WINDOW, ShadowCandidate, ShadowResult, TotalsDelta};
 
@@ -57,6 +57,10 @@ struct Job {
     // The context the live version saw, secrets included (the candidate
     // runs for the same binding).
     ctx: TokenContext,
+    // What the binding lets a 0.2.0 plugin fetch: the live version's grant,
+    // so the candidate sees the same answers (and shares the binding's
+    // response cache).
+    http: Arc<HttpGrant>,
     live: Decision,
     live_duration: Duration,
     at: i64,
@@ -114,11 +118,12 @@ impl Shared {
         }
         let store = self.store.clone();
         let version_id = job.version_id.clone();
-        let run = self.host.call(
+        let run = self.host.call_with_http(
             &job.sha256,
             move || plugins::wasm(&mut *store.conn()?, &version_id),
             &job.ctx,
             job.declared.as_deref(),
+            job.http.clone(),
         );
         let shadow = Decision::of(&run.outcome);
         if let Err(f) = &run.outcome {
@@ -170,6 +175,10 @@ pub struct Offer<'a> {
     pub meta: Option<&'a VersionMeta>,
     /// The context the live version saw, secrets included.
     pub ctx: &'a TokenContext,
+    /// The binding's HTTP grant the live version had (allow-list, cache,
+    /// secret headers): the candidate's requests go where the live
+    /// version's may, within the candidate call's own deadline.
+    pub http: Arc<HttpGrant>,
     /// The live run.
     pub live: &'a PluginRun,
     /// What samples the request: the token's `jti`.
@@ -225,6 +234,7 @@ impl ShadowRunner {
             declared: meta.declared.clone(),
             sensitive: c.sensitive_claims.clone(),
             ctx: offer.ctx.clone(),
+            http: offer.http,
             live: Decision::of(&offer.live.outcome),
             live_duration: offer.live.duration,
             at: offer.at,

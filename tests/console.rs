@@ -816,6 +816,16 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     let (client, first) = (value_of(&page, "owner-id"), value_of(&page, "secret"));
     let aud = "https://ledger.example";
     oauth2_token(&server, &client, &first, aud, &[], false).await;
+    // A refused overlap is shown on the client's page, on its field, as typed.
+    let r = console.post(&routes::console::client_secrets(&client), &[("csrf", &csrf), ("overlap_hours", "ten")]).await;
+    assert_eq!(r.status(), 422);
+    let refused = r.text().await.unwrap();
+    assert!(
+        refused.contains(r#"value="ten" aria-invalid="true" aria-describedby="overlap-error""#)
+            && refused.contains("id=\"overlap-error\"")
+            && refused.contains("href=\"#overlap-error\""),
+        "{refused}"
+    );
     let r = console.post(&routes::console::client_secrets(&client), &[("csrf", &csrf), ("overlap_hours", "1")]).await;
     assert_eq!(r.status(), 200);
     let second = value_of(&r.text().await.unwrap(), "secret");

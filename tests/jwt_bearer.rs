@@ -201,8 +201,13 @@ async fn the_console_adds_and_removes_trusted_issuers() {
 
     let add = format!("{path}/issuers");
     let refused = console.post_csrf(&add, &[("issuer", "https://x.example"), ("subject", "username")]).await;
+    assert_eq!(refused.status(), 422);
     let text = refused.text().await.unwrap();
     assert!(text.contains("give its jwks or its jwks_uri"), "{text}");
+    assert!(
+        text.contains(r#"value="https://x.example" aria-invalid="true" aria-describedby="jwt-bearer-issuers-error""#),
+        "the refused issuer is marked on the client's page, as typed: {text}"
+    );
     let r = console
         .post_csrf(&add, &[("issuer", "https://third.example"), ("jwks_uri", &f.keys.url), ("subject", "user_id")])
         .await;

@@ -379,7 +379,7 @@ struct QuickStart {
 
 #[derive(Template)]
 #[template(path = "console/client.html")]
-struct ClientPage {
+pub(super) struct ClientPage {
     l: Layout,
     client: Option<ClientView>,
     form: ClientForm,
@@ -390,6 +390,31 @@ struct ClientPage {
     presets: [Preset; 4],
     pipeline: Vec<LaneLinks>,
     quick: Option<QuickStart>,
+    pub(super) side: SideForms,
+}
+
+/// What the client page's smaller forms (a new secret, a trusted issuer)
+/// were sent with: shown again, with the error on its field, when one is
+/// refused.
+#[derive(Debug, Clone)]
+pub(super) struct SideForms {
+    pub(super) overlap_hours: String,
+    pub(super) issuer: String,
+    pub(super) jwks_uri: String,
+    pub(super) jwks: String,
+    pub(super) subject: String,
+}
+
+impl Default for SideForms {
+    fn default() -> SideForms {
+        SideForms {
+            overlap_hours: "24".into(),
+            issuer: String::new(),
+            jwks_uri: String::new(),
+            jwks: String::new(),
+            subject: "username".into(),
+        }
+    }
 }
 
 impl ClientPage {
@@ -405,6 +430,7 @@ impl ClientPage {
             presets: Preset::ALL,
             pipeline: vec![],
             quick: None,
+            side: SideForms::default(),
         }
     }
 
@@ -426,7 +452,7 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> HttpResponse {
     render(StatusCode::OK, &ClientPage::blank(l, preset.form(), FieldErrors::default()))
 }
 
-fn form_again(mut page: ClientPage, failure: Failure) -> Page {
+pub(super) fn form_again(mut page: ClientPage, failure: Failure) -> Page {
     failure.show_form(|errors, banner| {
         page.errors = errors;
         page.l.error = banner;
@@ -475,12 +501,13 @@ fn detail_page(admin: &Admin, loaded: ClientDetail, form: Option<ClientForm>) ->
         presets: Preset::ALL,
         pipeline: vec![],
         quick: None,
+        side: SideForms::default(),
     }
 }
 
 /// The client page with its effective pipeline and quick-start box; `test`
 /// is a test token just asked for.
-async fn full_page(
+pub(super) async fn full_page(
     admin: &Admin,
     id: String,
     test: Option<Result<TestToken, String>>,
@@ -587,10 +614,13 @@ async fn add_secret(p: Posted<SecretForm>, id: web::Path<String>) -> Page {
         h => match h.parse::<f64>() {
             Ok(h) if (0.0..=24.0 * 365.0).contains(&h) => Some((h * 3600.0) as i64),
             _ => {
-                return Err(ConsoleError::Action(AdminError::Invalid {
+                let mut page = full_page(&admin, id.into_inner(), None).await?;
+                page.side.overlap_hours = form.overlap_hours;
+                let refused = AdminError::Invalid {
                     field: "overlap",
                     message: "must be a number of hours between 0 and 8760".into(),
-                }));
+                };
+                return form_again(page, refused.into());
             }
         },
     };

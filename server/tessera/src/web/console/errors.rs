@@ -72,6 +72,8 @@ fn label(field: &str) -> String {
         "confirm" => "Repeat the new password",
         "email" => "E-mail",
         "kind" => "Type",
+        "overlap" => "Keep the current secrets valid for",
+        "jwt-bearer-issuers" => "Trusted issuer",
         _ => "",
     };
     if !known.is_empty() {

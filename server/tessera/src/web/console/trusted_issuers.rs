@@ -2,7 +2,8 @@
 //! listed on the client's page with a form to add one and a button to
 //! remove each (`service::admin::{add,remove}_trusted_issuer`).
 
-use super::{ConsoleError, Page, Posted, blocking, see_other};
+use super::clients::{self, SideForms};
+use super::{Page, Posted, blocking, see_other};
 use crate::service::admin::{self, AdminError};
 use crate::web::routes::console as paths;
 use actix_web::web;
@@ -43,13 +44,30 @@ impl AddForm {
     }
 }
 
+/// Adds the issuer; a refused one is shown on the client's page, next to
+/// the form, with what was typed.
 async fn add(p: Posted<AddForm>, id: web::Path<String>) -> Page {
     let Posted { admin, form, .. } = p;
-    let issuer = form.to_issuer().map_err(ConsoleError::Action)?;
-    let (store, actor, cid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
-    let now = admin.now();
-    let c = blocking(move || admin::add_trusted_issuer(&store, &actor, now, &cid, issuer)).await??;
-    Ok(see_other(&paths::done(&paths::client(&c.id), "saved")))
+    let cid = id.into_inner();
+    let refused = match form.to_issuer() {
+        Err(e) => e,
+        Ok(issuer) => {
+            let (store, actor, c, now) = (admin.state.store.clone(), admin.actor(), cid.clone(), admin.now());
+            match blocking(move || admin::add_trusted_issuer(&store, &actor, now, &c, issuer)).await? {
+                Ok(c) => return Ok(see_other(&paths::done(&paths::client(&c.id), "saved"))),
+                Err(e) => e,
+            }
+        }
+    };
+    let mut page = clients::full_page(&admin, cid, None).await?;
+    page.side = SideForms {
+        issuer: form.issuer,
+        jwks_uri: form.jwks_uri,
+        jwks: form.jwks,
+        subject: form.subject,
+        ..SideForms::default()
+    };
+    clients::form_again(page, refused.into())
 }
 
 #[derive(serde::Deserialize)]

@@ -318,3 +318,51 @@ async fn a_shadow_candidate_fetches_with_the_live_versions_grant() {
     let heads = dir.heads.lock().unwrap().join("\n");
     assert!(heads.to_ascii_lowercase().contains(&format!("authorization: {}", SECRET.to_ascii_lowercase())), "{heads}");
 }
+
+/// `tessera plugin run` lets a 0.2.0 plugin fetch what `--http-allow` names
+/// (secret headers from the context's `secrets`), and nothing without it: a
+/// plugin author tries the enrichment before binding it.
+#[test]
+fn plugin_run_fetches_only_what_http_allow_names() {
+    let dir = Directory::start();
+    let data = tempfile::tempdir().unwrap();
+    let sample =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
+    let mut ctx: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let prefix = format!("{}/users/", dir.base);
+    ctx["config"] = serde_json::json!({"url": prefix, "claims": ["department"]});
+    ctx["secrets"] = serde_json::json!({"directory-token": SECRET});
+    let ctx_file = data.path().join("ctx.json");
+    std::fs::write(&ctx_file, ctx.to_string()).unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::support::binary())
+            .args(["--data-dir", data.path().to_str().unwrap(), "plugin", "run", &component("examples", "rust-enrich")])
+            .args(["--context", ctx_file.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.success(), v)
+    };
+    let (ok, v) = run(&[]);
+    assert!(!ok, "{v}");
+    assert!(v["http"][0]["error"].as_str().is_some_and(|e| e.starts_with("not_allowed")), "{v}");
+    assert!(dir.heads.lock().unwrap().is_empty(), "nothing left without --http-allow");
+
+    let (ok, v) = run(&["--http-allow", &prefix]);
+    assert!(ok, "{v}");
+    assert_eq!(v["access_token_claims"]["department"], "Research", "{v}");
+    assert_eq!(v["http"][0]["status"], 200, "{v}");
+    let heads = dir.heads.lock().unwrap().join("\n");
+    assert!(heads.to_ascii_lowercase().contains(&format!("authorization: {}", SECRET.to_ascii_lowercase())), "{heads}");
+    assert!(!v.to_string().contains("s3cr3t"), "the secret is not printed: {v}");
+
+    let out = std::process::Command::new(crate::support::binary())
+        .args(["--data-dir", data.path().to_str().unwrap(), "plugin", "run", &component("examples", "rust-enrich")])
+        .args(["--context", ctx_file.to_str().unwrap(), "--http-allow", "ftp://nowhere.example/"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--http-allow"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -781,6 +781,10 @@ pub struct PluginRunArgs {
     /// Claims the plugin may set, comma-separated.
     #[arg(long)]
     pub declare_claims: Option<String>,
+    /// A URL prefix a 0.2.0 plugin may fetch (repeatable; as a binding's
+    /// `--http-allow`); secret headers take the context's `secrets`.
+    #[arg(long = "http-allow", value_name = "URL_PREFIX")]
+    pub http_allow: Vec<String>,
 }
 
 /// `plugin new` flags.
@@ -822,6 +826,9 @@ pub struct PluginTestArgs {
     /// with NAME.expected.json (a JSON object the result must contain).
     #[arg(long)]
     pub cases: PathBuf,
+    /// A URL prefix a 0.2.0 plugin may fetch in every case (repeatable).
+    #[arg(long = "http-allow", value_name = "URL_PREFIX")]
+    pub http_allow: Vec<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

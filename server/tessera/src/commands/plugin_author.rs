@@ -128,7 +128,7 @@ pub fn test_cases(config: &crate::config::Config, a: PluginTestArgs) -> anyhow::
     let cases = find_cases(&a.cases)?;
     let cache = std::env::temp_dir().join(format!("tessera-plugin-test-{}", crate::clock::random_id(12)?));
     crate::files::private_dir(&cache)?;
-    let results = run_cases(config, &cache, &wasm, &cases);
+    let results = run_cases(config, &cache, &wasm, &cases, &a.http_allow);
     let _ = std::fs::remove_dir_all(&cache);
     let results = results?;
     let failed = results.iter().filter(|r| !r.differences.is_empty()).count();
@@ -183,6 +183,7 @@ fn run_cases(
     cache: &Path,
     wasm: &[u8],
     cases: &[(String, PathBuf, PathBuf)],
+    http_allow: &[String],
 ) -> anyhow::Result<Vec<CaseResult>> {
     let mut host_config = config.plugins.host.clone();
     host_config.cache_dir = cache.to_owned();
@@ -201,7 +202,16 @@ fn run_cases(
         let got = match &sha256 {
             Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
             Ok(sha) => {
-                serde_json::to_value(crate::service::plugins::trial_run(&host, sha, || Ok(wasm.to_vec()), &ctx, None))?
+                let http =
+                    crate::service::plugins::trial_grant(http_allow, ctx.secrets.clone()).context("--http-allow")?;
+                serde_json::to_value(crate::service::plugins::trial_run(
+                    &host,
+                    sha,
+                    || Ok(wasm.to_vec()),
+                    &ctx,
+                    None,
+                    http,
+                ))?
             }
         };
         let mut differences = Vec::new();

@@ -49,7 +49,15 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
         Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
         Ok(info) => {
             let declared = a.declare_claims.as_deref().map(split_list);
-            serde_json::to_value(svc::trial_run(&host, &info.sha256, || Ok(wasm.clone()), &ctx, declared.as_deref()))?
+            let http = svc::trial_grant(&a.http_allow, ctx.secrets.clone()).context("--http-allow")?;
+            serde_json::to_value(svc::trial_run(
+                &host,
+                &info.sha256,
+                || Ok(wasm.clone()),
+                &ctx,
+                declared.as_deref(),
+                http,
+            ))?
         }
     };
     let _ = std::fs::remove_dir_all(&cache);

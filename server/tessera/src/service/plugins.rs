@@ -14,7 +14,11 @@ use crate::service::db::Db;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use tessera_plugin_host::{LogLine, PluginHost, PluginInfo, PluginVerdict, TokenContext, UserSource};
+use std::sync::Arc;
+use tessera_plugin_host::{
+    AllowListError, AllowedPrefix, HttpExchange, HttpGrant, LogLine, PluginHost, PluginInfo, PluginSecrets,
+    PluginVerdict, TokenContext, UserSource,
+};
 use tessera_protocol::grant::{
     TokenPlan, client_credentials, jwt_bearer, password, plan_for_api, refresh_token, token_exchange, user_plan,
 };
@@ -511,21 +515,33 @@ pub struct TrialRun {
     pub granted_scopes: Vec<String>,
     /// What the plugin logged.
     pub logs: Vec<LogLine>,
+    /// The requests a 0.2.0 plugin made (`http.fetch`), allowed or refused.
+    pub http: Vec<HttpExchange>,
     /// Host-side duration of the call.
     pub duration_us: u64,
     /// The component's sha256.
     pub sha256: String,
 }
 
-/// Runs a plugin once on `ctx` with the production host; see [`TrialRun`].
+/// What a trial run lets a 0.2.0 plugin fetch: the URL prefixes an author
+/// names (`plugin run` / `plugin test --http-allow`, checked as a binding's
+/// allow-list is), the context's secrets for secret headers, no cache.
+pub fn trial_grant(allow: &[String], secrets: PluginSecrets) -> Result<Arc<HttpGrant>, AllowListError> {
+    let allow = allow.iter().map(|a| AllowedPrefix::parse(a)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(HttpGrant { binding_id: "trial".into(), allow, cache_ttl: None, secrets }))
+}
+
+/// Runs a plugin once on `ctx` with the production host, a 0.2.0 plugin's
+/// requests limited by `http`; see [`TrialRun`].
 pub fn trial_run(
     host: &PluginHost,
     sha256: &str,
     wasm: impl FnOnce() -> Result<Vec<u8>, String>,
     ctx: &TokenContext,
     declared: Option<&[String]>,
+    http: Arc<HttpGrant>,
 ) -> TrialRun {
-    let run = host.call(sha256, wasm, ctx, declared);
+    let run = host.call_with_http(sha256, wasm, ctx, declared, http);
     let mut access = ctx.access_token_claims.clone();
     let mut id = ctx.id_token_claims.clone();
     let mut granted = ctx.granted_scopes.clone();
@@ -552,6 +568,7 @@ pub fn trial_run(
         id_token_claims: id,
         granted_scopes: granted,
         logs: run.logs,
+        http: run.http,
         duration_us: u64::try_from(run.duration.as_micros()).unwrap_or(u64::MAX),
         sha256: sha256.to_owned(),
     }
@@ -1005,7 +1022,7 @@ pub fn trial_run_version(
     };
     let loader =
         || plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string());
-    Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref()))
+    Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref(), Arc::default()))
 }
 
 #[cfg(test)]

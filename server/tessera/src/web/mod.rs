@@ -26,6 +26,7 @@ use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::metrics::PluginFigures;
+use crate::service::passkeys::RelyingParty;
 use crate::service::oauth::{
     DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, RemoteJwksSettings, UserinfoApiSettings,
 };
@@ -158,6 +159,7 @@ impl AppState {
                 setup_link_secs: config.console.setup_link_secs,
                 invitation_secs: config.console.invitation_secs,
                 throttle: ThrottleSettings::from(&config.login),
+                relying_party: RelyingParty::for_issuer(&issuer).map(Arc::new),
             },
             clock,
             master.clone(),

@@ -16,6 +16,7 @@ mod logs;
 mod names;
 mod plugins;
 mod reference;
+mod passkeys;
 mod second_factor;
 mod shadow;
 mod trusted_issuers;
@@ -67,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(auth::routes)
             .configure(account::routes)
             .configure(second_factor::routes)
+            .configure(passkeys::routes)
             .configure(admins::routes)
             .configure(dashboard::routes)
             .configure(users::routes)

@@ -893,7 +893,10 @@ fn passkeys_belong_to_their_administrator_and_ceremonies_are_single_use(db: &Db)
     passkeys::insert(&mut c, &Passkey { id: "k3".into(), credential_id: "cred-3".into(), created_at: 20, ..k.clone() })
         .unwrap();
     assert_eq!(passkeys::count(&mut c, "p1").unwrap(), 2);
-    assert_eq!(passkeys::of_admin(&mut c, "p1").unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["k1", "k3"]);
+    assert_eq!(
+        passkeys::of_admin(&mut c, "p1").unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["k1", "k3"]
+    );
     assert!(!passkeys::record_use(&mut c, "p2", "cred-1", "{\"n\":1}", 30).unwrap(), "another administrator's");
     assert!(passkeys::record_use(&mut c, "p1", "cred-1", "{\"n\":1}", 30).unwrap());
     let used = passkeys::of_admin(&mut c, "p1").unwrap().remove(0);

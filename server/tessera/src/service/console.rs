@@ -20,8 +20,8 @@ use subtle::ConstantTimeEq;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin, AdminSession, Invitation};
 use tessera_store::passkeys;
-use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 use tessera_store::{Store, StoreError};
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
 /// Without a second factor, OWASP (citing NIST SP 800-63B) asks for 15.
 pub const MIN_PASSWORD_CHARS: usize = 15;

@@ -23,6 +23,8 @@ use super::second_factor::CodeError;
 use super::sign_in::ThrottleSettings;
 use crate::clock;
 use crate::crypto::{MasterKey, purpose};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -78,12 +80,10 @@ fn internal(e: impl std::fmt::Display) -> AdminError {
     AdminError::Internal(e.to_string())
 }
 
-/// The credential id as stored: the base64url string the crate serializes.
-fn credential_id(passkey: &Passkey) -> Result<String, AdminError> {
-    match serde_json::to_value(passkey.cred_id()).map_err(internal)? {
-        serde_json::Value::String(s) => Ok(s),
-        other => Err(internal(format!("unexpected credential id {other}"))),
-    }
+/// The credential id as stored: unpadded base64url, as WebAuthn's JSON
+/// carries it.
+fn credential_id(passkey: &Passkey) -> String {
+    URL_SAFE_NO_PAD.encode(passkey.cred_id())
 }
 
 fn seal_state(master: &MasterKey, session: &Session, state: &impl Serialize) -> Result<Vec<u8>, AdminError> {
@@ -141,10 +141,8 @@ pub fn begin_registration(
     let user = Uuid::parse_str(&admin.id).map_err(internal)?;
     let existing = stored(&passkeys::of_admin(&mut *store.conn()?, &admin.id)?)?;
     let exclude = Some(existing.iter().map(|p| p.cred_id().clone()).collect());
-    let (options, state) = rp
-        .webauthn
-        .start_passkey_registration(user, &admin.username, &admin.username, exclude)
-        .map_err(internal)?;
+    let (options, state) =
+        rp.webauthn.start_passkey_registration(user, &admin.username, &admin.username, exclude).map_err(internal)?;
     let sealed = seal_state(master, session, &state)?;
     passkeys::put_ceremony(&mut *store.conn()?, &session.id_hash, REGISTER, &sealed, now + CEREMONY_SECS)?;
     Ok(options)
@@ -184,14 +182,14 @@ pub fn finish_registration(
         return Err(expired());
     };
     let answer: RegisterPublicKeyCredential = serde_json::from_str(credential).map_err(|_| expired())?;
-    let passkey = rp.webauthn.finish_passkey_registration(&answer, &state).map_err(|e| AdminError::Invalid {
-        field: "passkey",
-        message: format!("was refused ({e}); try again"),
-    })?;
+    let passkey = rp
+        .webauthn
+        .finish_passkey_registration(&answer, &state)
+        .map_err(|e| AdminError::Invalid { field: "passkey", message: format!("was refused ({e}); try again") })?;
     let row = Row {
         id: clock::uuid(),
         admin_id: session.admin.id.clone(),
-        credential_id: credential_id(&passkey)?,
+        credential_id: credential_id(&passkey),
         name: name.clone(),
         credential: serde_json::to_string(&passkey).map_err(internal)?,
         created_at: now,
@@ -215,8 +213,7 @@ pub fn remove(store: &Store, actor: &str, admin_id: &str, id: &str, now: i64) ->
         let has_totp = admins::find(conn, admin_id)?.is_some_and(|a| a.totp_secret_enc.is_some());
         if !has_totp && passkeys::count(conn, admin_id)? == 0 && admins::second_factor_required(conn)? {
             return Err(StoreError::Conflict(
-                "A second factor is required for every administrator; this is your last one. Add another first."
-                    .into(),
+                "A second factor is required for every administrator; this is your last one. Add another first.".into(),
             ));
         }
         audit(conn, actor, now, "admin.passkey.remove", admin_id, json!({"name": removed.name}))

@@ -26,10 +26,10 @@ use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::metrics::PluginFigures;
-use crate::service::passkeys::RelyingParty;
 use crate::service::oauth::{
     DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, RemoteJwksSettings, UserinfoApiSettings,
 };
+use crate::service::passkeys::RelyingParty;
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
 use crate::service::run_log::RunLog;

@@ -40,7 +40,9 @@ fn error(status: StatusCode, message: &str) -> Page {
 /// page for an outage.
 fn refused(e: AdminError) -> Page {
     match e {
-        AdminError::Invalid { field, message } => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("The {field} {message}.")),
+        AdminError::Invalid { field, message } => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, &format!("The {field} {message}."))
+        }
         AdminError::Conflict(message) => error(StatusCode::CONFLICT, &message),
         AdminError::NotFound(_) => error(StatusCode::NOT_FOUND, UNAVAILABLE),
         e => Err(ConsoleError::Action(e)),

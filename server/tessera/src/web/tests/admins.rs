@@ -453,8 +453,7 @@ async fn a_management_client_gets_at_most_the_scopes_of_whoever_makes_it() {
 }
 
 /// A registration answer no authenticator made (the ceremony must refuse it).
-const FORGED_REGISTRATION: &str =
-    r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"attestationObject":"AAAA","clientDataJSON":"AAAA"}}"#;
+const FORGED_REGISTRATION: &str = r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"attestationObject":"AAAA","clientDataJSON":"AAAA"}}"#;
 /// A sign-in answer no authenticator made.
 const FORGED_ASSERTION: &str = r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"authenticatorData":"AAAA","clientDataJSON":"AAAA","signature":"AAAA","userHandle":null}}"#;
 

@@ -10,7 +10,7 @@ use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use crate::passwords;
 use crate::service::db::Db;
-use crate::service::passkeys::{self as service_passkeys, PasskeyView, RelyingParty};
+use crate::service::passkeys::{self as service_passkeys, Ceremony, PasskeyView, RelyingParty};
 use crate::service::roles::Role;
 use crate::service::second_factor::{self, CodeError, Enrolment};
 use crate::service::views::AdminView;
@@ -113,6 +113,11 @@ impl Session {
     /// The audit log's actor for this administrator.
     pub fn actor(&self) -> String {
         format!("admin:{}", self.admin.username)
+    }
+
+    /// This session as the owner of a passkey ceremony.
+    pub fn ceremony(&self) -> Ceremony<'_> {
+        Ceremony { admin: &self.admin, session_hash: &self.id_hash }
     }
 
     /// Constant-time check of a submitted CSRF token.
@@ -479,14 +484,14 @@ impl ConsoleAuth {
     /// Starts enrolling a passkey: the browser's creation options.
     pub fn begin_passkey_enrolment(&self, session: &Session) -> Result<CreationChallengeResponse, AdminError> {
         let rp = self.relying_party()?;
-        service_passkeys::begin_registration(&self.store, &self.master, rp, session, self.clock.now())
+        service_passkeys::begin_registration(&self.store, &self.master, rp, session.ceremony(), self.clock.now())
     }
 
     /// Finishes enrolling a passkey named `name` from the browser's answer.
     pub fn finish_passkey_enrolment(&self, session: &Session, name: &str, credential: &str) -> Result<(), AdminError> {
         let rp = self.relying_party()?;
         let now = self.clock.now();
-        service_passkeys::finish_registration(&self.store, &self.master, rp, session, name, credential, now)
+        service_passkeys::finish_registration(&self.store, &self.master, rp, session.ceremony(), name, credential, now)
     }
 
     /// Removes one of the session's administrator's passkeys.
@@ -501,7 +506,7 @@ impl ConsoleAuth {
             return Err(AdminError::NotFound("sign-in waiting for a second factor".into()));
         }
         let rp = self.relying_party()?;
-        service_passkeys::begin_authentication(&self.store, &self.master, rp, session, self.clock.now())
+        service_passkeys::begin_authentication(&self.store, &self.master, rp, session.ceremony(), self.clock.now())
     }
 
     /// Completes a session waiting for a code with a passkey's answer
@@ -512,7 +517,15 @@ impl ConsoleAuth {
         }
         let rp = self.relying_party()?;
         let (settings, now) = (&self.settings.throttle, self.clock.now());
-        service_passkeys::finish_authentication(&self.store, &self.master, rp, settings, session, credential, now)?;
+        service_passkeys::finish_authentication(
+            &self.store,
+            &self.master,
+            rp,
+            settings,
+            session.ceremony(),
+            credential,
+            now,
+        )?;
         admins::complete_session(&mut *self.store.conn()?, &session.id_hash)?;
         Ok(())
     }

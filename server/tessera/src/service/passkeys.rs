@@ -10,7 +10,7 @@
 //!   master key bound to the session (`crypto::purpose::admin_passkey_ceremony`),
 //!   stored in the session's one ceremony row, taken once, valid for
 //!   [`CEREMONY_SECS`]. A challenge is never answered twice, nor by another
-//!   session.
+//!   ceremony.
 //! - The credential is stored as the crate serializes it; after each
 //!   sign-in the updated counter and backup state are written back.
 //! - Failed sign-ins are throttled and audited exactly as wrong TOTP codes
@@ -18,7 +18,6 @@
 //!   switching factors does not buy more guesses).
 
 use super::admin::{AdminError, audit};
-use super::console::Session;
 use super::second_factor::CodeError;
 use super::sign_in::ThrottleSettings;
 use crate::clock;
@@ -28,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tessera_store::admins;
+use tessera_store::admins::{self, Admin};
 use tessera_store::passkeys::{self, Passkey as Row};
 use tessera_store::throttle::{self, Admission};
 use tessera_store::{Store, StoreError};
@@ -63,6 +62,22 @@ impl RelyingParty {
     }
 }
 
+/// The console session a ceremony belongs to: its administrator and the
+/// hash of its cookie (the ceremony row's key and the sealing's binding).
+#[derive(Debug, Clone, Copy)]
+pub struct Ceremony<'a> {
+    /// The administrator.
+    pub admin: &'a Admin,
+    /// The session's id hash.
+    pub session_hash: &'a str,
+}
+
+impl Ceremony<'_> {
+    fn actor(&self) -> String {
+        format!("admin:{}", self.admin.username)
+    }
+}
+
 /// A passkey as the account page lists it.
 #[derive(Debug, Clone)]
 pub struct PasskeyView {
@@ -86,24 +101,24 @@ fn credential_id(passkey: &Passkey) -> String {
     URL_SAFE_NO_PAD.encode(passkey.cred_id())
 }
 
-fn seal_state(master: &MasterKey, session: &Session, state: &impl Serialize) -> Result<Vec<u8>, AdminError> {
+fn seal_state(master: &MasterKey, ceremony: Ceremony<'_>, state: &impl Serialize) -> Result<Vec<u8>, AdminError> {
     let json = zeroize::Zeroizing::new(serde_json::to_vec(state).map_err(internal)?);
-    master.seal(&purpose::admin_passkey_ceremony(&session.id_hash), &json).map_err(internal)
+    master.seal(&purpose::admin_passkey_ceremony(ceremony.session_hash), &json).map_err(internal)
 }
 
 /// The session's ceremony of `kind`, taken once; `None` if there is none,
-/// it expired or it was sealed for another session.
+/// it expired or it was sealed for another ceremony.
 fn take_state<T: DeserializeOwned>(
     store: &Store,
     master: &MasterKey,
-    session: &Session,
+    ceremony: Ceremony<'_>,
     kind: &str,
     now: i64,
 ) -> Result<Option<T>, AdminError> {
-    let Some(sealed) = passkeys::take_ceremony(&mut *store.conn()?, &session.id_hash, kind, now)? else {
+    let Some(sealed) = passkeys::take_ceremony(&mut *store.conn()?, ceremony.session_hash, kind, now)? else {
         return Ok(None);
     };
-    let Ok(json) = master.open(&purpose::admin_passkey_ceremony(&session.id_hash), &sealed) else {
+    let Ok(json) = master.open(&purpose::admin_passkey_ceremony(ceremony.session_hash), &sealed) else {
         return Ok(None);
     };
     Ok(serde_json::from_slice(&json).ok())
@@ -134,17 +149,17 @@ pub fn begin_registration(
     store: &Store,
     master: &MasterKey,
     rp: &RelyingParty,
-    session: &Session,
+    ceremony: Ceremony<'_>,
     now: i64,
 ) -> Result<CreationChallengeResponse, AdminError> {
-    let admin = &session.admin;
+    let admin = ceremony.admin;
     let user = Uuid::parse_str(&admin.id).map_err(internal)?;
     let existing = stored(&passkeys::of_admin(&mut *store.conn()?, &admin.id)?)?;
     let exclude = Some(existing.iter().map(|p| p.cred_id().clone()).collect());
     let (options, state) =
         rp.webauthn.start_passkey_registration(user, &admin.username, &admin.username, exclude).map_err(internal)?;
-    let sealed = seal_state(master, session, &state)?;
-    passkeys::put_ceremony(&mut *store.conn()?, &session.id_hash, REGISTER, &sealed, now + CEREMONY_SECS)?;
+    let sealed = seal_state(master, ceremony, &state)?;
+    passkeys::put_ceremony(&mut *store.conn()?, ceremony.session_hash, REGISTER, &sealed, now + CEREMONY_SECS)?;
     Ok(options)
 }
 
@@ -168,7 +183,7 @@ pub fn finish_registration(
     store: &Store,
     master: &MasterKey,
     rp: &RelyingParty,
-    session: &Session,
+    ceremony: Ceremony<'_>,
     name: &str,
     credential: &str,
     now: i64,
@@ -178,7 +193,7 @@ pub fn finish_registration(
         field: "passkey",
         message: "was not created for this page's request, or it took over five minutes; try again".into(),
     };
-    let Some(state) = take_state::<PasskeyRegistration>(store, master, session, REGISTER, now)? else {
+    let Some(state) = take_state::<PasskeyRegistration>(store, master, ceremony, REGISTER, now)? else {
         return Err(expired());
     };
     let answer: RegisterPublicKeyCredential = serde_json::from_str(credential).map_err(|_| expired())?;
@@ -188,7 +203,7 @@ pub fn finish_registration(
         .map_err(|e| AdminError::Invalid { field: "passkey", message: format!("was refused ({e}); try again") })?;
     let row = Row {
         id: clock::uuid(),
-        admin_id: session.admin.id.clone(),
+        admin_id: ceremony.admin.id.clone(),
         credential_id: credential_id(&passkey),
         name: name.clone(),
         credential: serde_json::to_string(&passkey).map_err(internal)?,
@@ -197,7 +212,7 @@ pub fn finish_registration(
     };
     store.tx(|conn| {
         passkeys::insert(conn, &row)?;
-        audit(conn, &session.actor(), now, "admin.passkey.enrol", &session.admin.id, json!({"name": name}))
+        audit(conn, &ceremony.actor(), now, "admin.passkey.enrol", &ceremony.admin.id, json!({"name": name}))
     })?;
     Ok(())
 }
@@ -228,16 +243,16 @@ pub fn begin_authentication(
     store: &Store,
     master: &MasterKey,
     rp: &RelyingParty,
-    session: &Session,
+    ceremony: Ceremony<'_>,
     now: i64,
 ) -> Result<RequestChallengeResponse, AdminError> {
-    let existing = stored(&passkeys::of_admin(&mut *store.conn()?, &session.admin.id)?)?;
+    let existing = stored(&passkeys::of_admin(&mut *store.conn()?, &ceremony.admin.id)?)?;
     if existing.is_empty() {
         return Err(AdminError::NotFound("passkey".into()));
     }
     let (options, state) = rp.webauthn.start_passkey_authentication(&existing).map_err(internal)?;
-    let sealed = seal_state(master, session, &state)?;
-    passkeys::put_ceremony(&mut *store.conn()?, &session.id_hash, AUTHENTICATE, &sealed, now + CEREMONY_SECS)?;
+    let sealed = seal_state(master, ceremony, &state)?;
+    passkeys::put_ceremony(&mut *store.conn()?, ceremony.session_hash, AUTHENTICATE, &sealed, now + CEREMONY_SECS)?;
     Ok(options)
 }
 
@@ -251,17 +266,17 @@ pub fn finish_authentication(
     master: &MasterKey,
     rp: &RelyingParty,
     settings: &ThrottleSettings,
-    session: &Session,
+    ceremony: Ceremony<'_>,
     credential: &str,
     now: i64,
 ) -> Result<(), CodeError> {
-    let admin = &session.admin;
+    let admin = ceremony.admin;
     let key = format!("console:second-factor:{}", admin.id);
     if let Admission::Refused { until } = throttle::reserve(&mut *store.conn()?, &key, now, settings.pair)? {
         crate::service::metrics::throttle_hit("second_factor");
         return Err(CodeError::Throttled((until - now).max(1) as u64));
     }
-    let state = take_state::<PasskeyAuthentication>(store, master, session, AUTHENTICATE, now)?;
+    let state = take_state::<PasskeyAuthentication>(store, master, ceremony, AUTHENTICATE, now)?;
     let answer = serde_json::from_str::<PublicKeyCredential>(credential).ok();
     let result = match (state, answer) {
         (Some(state), Some(answer)) => rp.webauthn.finish_passkey_authentication(&answer, &state).ok(),
@@ -280,13 +295,13 @@ pub fn finish_authentication(
             if passkeys::record_use(&mut conn, &admin.id, &row.credential_id, &updated, now)? {
                 throttle::clear(&mut conn, &key)?;
                 let detail = json!({"name": row.name});
-                audit(&mut conn, &session.actor(), now, "admin.second_factor.passkey", &admin.id, detail)?;
+                audit(&mut conn, &ceremony.actor(), now, "admin.second_factor.passkey", &admin.id, detail)?;
                 return Ok(());
             }
         }
     }
     throttle::lock_if_spent(&mut conn, &key, now, settings.pair, settings.lock_secs, settings.max_lock_secs)?;
-    audit(&mut conn, &session.actor(), now, "admin.second_factor.failed", &admin.id, json!({"method": "passkey"}))?;
+    audit(&mut conn, &ceremony.actor(), now, "admin.second_factor.failed", &admin.id, json!({"method": "passkey"}))?;
     Err(CodeError::Wrong)
 }
 

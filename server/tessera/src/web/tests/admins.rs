@@ -526,3 +526,58 @@ async fn passkey_sign_in_needs_a_passkey_and_forged_answers_count_with_wrong_cod
     let resp = post!(app, h, &first, paths::LOGIN_PASSKEY, &[("credential", FORGED_ASSERTION)]);
     assert_eq!(resp.status(), 403, "only a session waiting for its second factor");
 }
+
+/// Issue #18 item 2: a passkey is a second factor. With one (stored
+/// directly: only its existence matters here), the password alone opens
+/// nothing and the sign-in page offers it instead of a code form; while a
+/// factor is required, TOTP may go when a passkey stays, and the last
+/// passkey may not go.
+#[actix_web::test]
+async fn a_passkey_counts_as_the_required_second_factor() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let owner = session(&h, "owner");
+    assert_eq!(post!(app, h, &owner, paths::ADMINS_SECOND_FACTOR, &[("required", "true")]).status(), 303);
+    let first = session(&h, "viewer");
+    let page = body(get!(app, h, &first, paths::LOGIN)).await;
+    let secret = field(&page, "secret");
+    let fields = with_csrf(&h, &first, &[("secret", &secret), ("code", &code_at(&secret, h.clock.now()))]);
+    let req =
+        test::TestRequest::post().uri(paths::LOGIN_ENROL).cookie(cookie(&h, &first)).set_form(fields).to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 200, "enrolled TOTP: complete");
+    assert_eq!(post!(app, h, &first, paths::ACCOUNT_SECOND_FACTOR_REMOVE, &[]).status(), 422, "the only factor");
+
+    let admin = tessera_store::admins::find_by_username(&mut h.store().conn().unwrap(), "viewer").unwrap().unwrap();
+    let passkey = tessera_store::passkeys::Passkey {
+        id: "pk-1".into(),
+        admin_id: admin.id.clone(),
+        credential_id: "cred".into(),
+        name: "Laptop".into(),
+        credential: "{}".into(),
+        created_at: h.clock.now(),
+        last_used_at: None,
+    };
+    tessera_store::passkeys::insert(&mut h.store().conn().unwrap(), &passkey).unwrap();
+    assert!(body(get!(app, h, &owner, paths::ADMINS)).await.contains("badge ok"));
+    assert_eq!(post!(app, h, &first, paths::ACCOUNT_SECOND_FACTOR_REMOVE, &[]).status(), 303, "the passkey stays");
+    let page = body(get!(app, h, &first, paths::ACCOUNT)).await;
+    assert!(page.contains("Passkeys only") && page.contains("Laptop"), "{page}");
+    let resp = post!(app, h, &first, paths::ACCOUNT_PASSKEY_REMOVE, &[("id", "pk-1")]);
+    assert_eq!(resp.status(), 422);
+    assert!(body(resp).await.contains("this is your last one"), "the last factor while one is required");
+    let resp = post!(app, h, &owner, paths::ACCOUNT_PASSKEY_REMOVE, &[("id", "pk-1")]);
+    assert_eq!(resp.status(), 422);
+    assert!(body(resp).await.contains("passkey pk-1 not found"), "only its administrator removes it");
+
+    let s = session(&h, "viewer");
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 303, "the password alone opens nothing");
+    let page = body(get!(app, h, &s, paths::LOGIN)).await;
+    assert!(page.contains("use-passkey") && !page.contains("verify-code"), "{page}");
+
+    assert_eq!(post!(app, h, &owner, paths::ADMINS_SECOND_FACTOR, &[("required", "false")]).status(), 303);
+    assert_eq!(post!(app, h, &first, paths::ACCOUNT_PASSKEY_REMOVE, &[("id", "pk-1")]).status(), 303);
+    let audit = crate::service::admin::audit_events(h.store(), None, None, None, 0, 50).unwrap();
+    assert!(audit.iter().any(|e| e.action == "admin.passkey.remove" && e.detail.contains("Laptop")));
+    let s = session(&h, "viewer");
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 200, "no factor left: the password is enough");
+}

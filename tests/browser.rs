@@ -377,3 +377,135 @@ async fn chromium_enrols_totp_and_signs_in_to_the_console_with_a_code() {
     std::fs::write(screenshot_dir().join("console-account-phone.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }
+
+/// Adds a WebDriver virtual authenticator (CTAP2, platform, resident keys,
+/// user verification that always succeeds) to the browser session, through
+/// chromedriver's WebAuthn extension commands (fantoccini has no method).
+async fn add_virtual_authenticator(driver: &crate::support::chrome::Driver, c: &Client) {
+    let session = c.session_id().await.unwrap().unwrap();
+    let body = serde_json::json!({
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": true,
+        "hasUserVerification": true,
+        "isUserVerified": true,
+    });
+    let url = format!("{}/session/{session}/webauthn/authenticator", driver.url());
+    let answer: Value = reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+    assert!(answer["value"].is_string(), "virtual authenticator: {answer}");
+}
+
+/// The sign-in page's passkey ceremony run by hand: the options from the
+/// server, the virtual authenticator's answer, returned as the JSON the
+/// page would post (without posting it).
+const PASSKEY_ANSWER_JS: &str = r#"
+const box = document.getElementById("passkey-sign-in");
+const buf = (t) => Uint8Array.from(atob(t.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(t.length / 4) * 4, "=")), (c) => c.charCodeAt(0)).buffer;
+const b64 = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+return (async () => {
+  const r = await fetch(box.dataset.options, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf: box.dataset.csrf }) });
+  const o = (await r.json()).publicKey;
+  o.challenge = buf(o.challenge);
+  for (const c of o.allowCredentials) c.id = buf(c.id);
+  const cred = await navigator.credentials.get({ publicKey: o });
+  const x = cred.response;
+  return JSON.stringify({ id: cred.id, rawId: b64(cred.rawId), type: cred.type, response: { authenticatorData: b64(x.authenticatorData), clientDataJSON: b64(x.clientDataJSON), signature: b64(x.signature), userHandle: x.userHandle ? b64(x.userHandle) : null } });
+})();
+"#;
+
+/// Posts a passkey answer as the sign-in page would; returns the status.
+const PASSKEY_POST_JS: &str = r#"
+const [answer] = arguments;
+const box = document.getElementById("passkey-sign-in");
+return (async () => {
+  const r = await fetch(box.dataset.action, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ csrf: box.dataset.csrf, credential: answer }) });
+  return r.status;
+})();
+"#;
+
+/// Issue #18 item 2: an administrator enrols a passkey from the account
+/// page (WebDriver's virtual authenticator in Chromium) and signs in with
+/// password and passkey. Removed from another browser while a sign-in
+/// ceremony is in flight, the passkey's valid answer is refused, and the
+/// sign-in page no longer offers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_enrols_a_passkey_and_signs_in_to_the_console_with_it() {
+    let opts = crate::support::Options { localhost: true, ..Default::default() };
+    let server = TestServer::start_with(Backend::Sqlite, opts);
+    let password = "a long console passphrase";
+    let out = server.cli_output(&["admin", "create", "--username", "root", "--password-stdin"], Some(password));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (driver, c) = chromium().await;
+    add_virtual_authenticator(&driver, &c).await;
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+
+    // Enrol: a name is required, then the authenticator creates the passkey.
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    c.find(Locator::Css("#add-passkey")).await.unwrap().click().await.unwrap();
+    let error = c.find(Locator::Css("#passkey-error")).await.unwrap().text().await.unwrap();
+    assert!(error.contains("name"), "{error}");
+    c.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Virtual key").await.unwrap();
+    c.find(Locator::Css("#add-passkey")).await.unwrap().click().await.unwrap();
+    let list = c.wait().for_element(Locator::Css("#passkey-list")).await.unwrap().text().await.unwrap();
+    assert!(list.contains("Virtual key") && list.contains("never"), "{list}");
+    let state = c.find(Locator::Css("#second-factor-state")).await.unwrap().text().await.unwrap();
+    assert!(state.starts_with("Passkeys only"), "{state}");
+    std::fs::write(screenshot_dir().join("console-passkeys.png"), c.screenshot().await.unwrap()).unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ADMINS)).await.unwrap();
+    let row = c.find(Locator::Css("#admin-root")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("on"), "a passkey is a second factor on the Administrators page: {row}");
+    c.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#username")).await.unwrap();
+
+    // Password, then the passkey (no code form: no authenticator app).
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("#use-passkey")).await.unwrap();
+    assert!(c.find(Locator::Css("#verify-code")).await.is_err(), "no TOTP, no code form");
+    std::fs::write(screenshot_dir().join("console-passkey-sign-in.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#use-passkey")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    let list = c.find(Locator::Css("#passkey-list")).await.unwrap().text().await.unwrap();
+    assert!(!list.contains("never"), "the sign-in is recorded as the passkey's last use: {list}");
+
+    // TOTP too, so another browser can sign in while this one holds a
+    // passkey answer for a ceremony begun before the passkey is removed.
+    c.goto(&format!("{}{}", server.base, routes::console::ACCOUNT_SECOND_FACTOR)).await.unwrap();
+    let secret = c.find(Locator::Css("#secret-text")).await.unwrap().prop("value").await.unwrap().unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 0)).await.unwrap();
+    c.find(Locator::Css("#confirm-second-factor")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#username")).await.unwrap();
+    console_sign_in(&c, &server.base, password).await;
+    c.wait().for_element(Locator::Css("#use-passkey")).await.unwrap();
+    c.find(Locator::Css("#verify-code")).await.unwrap();
+    let answer = c.execute(PASSKEY_ANSWER_JS, vec![]).await.unwrap();
+    let answer = answer.as_str().unwrap().to_owned();
+
+    let (_other_driver, other) = chromium().await;
+    console_sign_in(&other, &server.base, password).await;
+    other.wait().for_element(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 1)).await.unwrap();
+    other.find(Locator::Css("#verify-code")).await.unwrap().click().await.unwrap();
+    other.wait().for_element(Locator::Css("form.signout")).await.unwrap();
+    other.goto(&format!("{}{}", server.base, routes::console::ACCOUNT)).await.unwrap();
+    other.find(Locator::Css(".remove-passkey")).await.unwrap().click().await.unwrap();
+    other.accept_alert().await.unwrap();
+    other.wait().for_element(Locator::Css("#passkey-enrol")).await.unwrap();
+    assert!(other.find(Locator::Css("#passkey-list")).await.is_err(), "the passkey is gone from the list");
+    other.close().await.unwrap();
+
+    let status = c.execute(PASSKEY_POST_JS, vec![Value::String(answer)]).await.unwrap();
+    assert_eq!(status.as_u64(), Some(401), "a removed passkey's answer opens nothing");
+    c.goto(&format!("{}{}", server.base, routes::console::HOME)).await.unwrap();
+    c.wait().for_element(Locator::Css("#verify-code")).await.unwrap();
+    assert!(c.find(Locator::Css("#use-passkey")).await.is_err(), "no passkey offered any more");
+    c.close().await.unwrap();
+    let audit = server.cli_output(&["audit", "export"], None);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    for action in ["admin.passkey.enrol", "admin.second_factor.passkey", "admin.passkey.remove"] {
+        assert!(audit.contains(action), "{action} is audited:\n{audit}");
+    }
+    assert!(audit.contains(r#"\"method\":\"passkey\""#) || audit.contains(r#""method":"passkey""#), "{audit}");
+}

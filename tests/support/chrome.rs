@@ -28,6 +28,14 @@ impl Drop for Driver {
     }
 }
 
+impl Driver {
+    /// chromedriver's own URL, for the commands fantoccini has no method
+    /// for (WebAuthn's virtual authenticators).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
 /// Starts chromedriver and a headless Chromium session at 1280x900.
 pub async fn chromium() -> (Driver, Client) {
     crate::support::init();

@@ -153,6 +153,10 @@ pub struct Options {
     pub serve_args: Vec<String>,
     /// Run the server and the CLI under this umask (through `sh`).
     pub umask: Option<u32>,
+    /// Publish `http://localhost:PORT` as the issuer (and `base`) instead of
+    /// `http://127.0.0.1:PORT`: WebAuthn needs a host name as its relying
+    /// party id, and browsers refuse an IP address.
+    pub localhost: bool,
 }
 
 impl TestServer {
@@ -167,12 +171,15 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = opts.share_db.unwrap_or_else(|| std::sync::Arc::new(TestDb::new(backend)));
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("http://{}:{port}", if opts.localhost { "localhost" } else { "127.0.0.1" });
         let log = dir.path().join("server.log");
         let mut s = TestServer { base, dir, db, child: None, log, extra_env: opts.env, umask: opts.umask };
         let log_file = std::fs::File::create(&s.log).expect("log file");
         let mut cmd = s.command();
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).args(&opts.serve_args);
+        if opts.localhost {
+            cmd.args(["--issuer", &s.base]);
+        }
         cmd.stdout(log_file.try_clone().expect("log")).stderr(log_file);
         s.child = Some(cmd.spawn().expect("spawn tessera"));
         s.wait_healthy();

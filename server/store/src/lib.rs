@@ -19,6 +19,7 @@ pub mod generation;
 pub mod grants;
 pub mod keys;
 pub mod names;
+pub mod passkeys;
 pub mod plugins;
 pub mod purge;
 pub mod pushed;

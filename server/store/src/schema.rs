@@ -334,6 +334,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    admin_passkeys (id) {
+        id -> Text,
+        admin_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_passkey_ceremonies (session_hash) {
+        session_hash -> Text,
+        kind -> Text,
+        state_enc -> Binary,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     console_settings (id) {
         id -> Integer,
         require_second_factor -> Bool,

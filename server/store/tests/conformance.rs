@@ -857,6 +857,81 @@ fn second_factor_steps_and_recovery_codes_are_single_use(db: &Db) {
     assert!(admins::second_factor_required(&mut c).unwrap());
 }
 
+/// Issue #18 item 2: passkeys belong to their administrator (one credential
+/// id enrolled once, removed only by its owner, gone with them); a
+/// ceremony is taken once, only as the kind it was started as and before
+/// it expires, and ends with its session.
+fn passkeys_belong_to_their_administrator_and_ceremonies_are_single_use(db: &Db) {
+    use tessera_store::admins::{self, Admin, AdminSession};
+    use tessera_store::passkeys::{self, Passkey};
+    let mut c = db.store.conn().unwrap();
+    let a = Admin {
+        id: "p1".into(),
+        username: "keys".into(),
+        password_hash: "$argon2id$x".into(),
+        created_at: 1,
+        last_login_at: None,
+        role: admins::OWNER.into(),
+        disabled: false,
+        totp_secret_enc: None,
+        totp_last_step: None,
+    };
+    admins::insert(&mut c, &a).unwrap();
+    admins::insert(&mut c, &Admin { id: "p2".into(), username: "other-keys".into(), ..a.clone() }).unwrap();
+    let k = Passkey {
+        id: "k1".into(),
+        admin_id: "p1".into(),
+        credential_id: "cred-1".into(),
+        name: "Laptop".into(),
+        credential: "{}".into(),
+        created_at: 10,
+        last_used_at: None,
+    };
+    passkeys::insert(&mut c, &k).unwrap();
+    let again = Passkey { id: "k2".into(), admin_id: "p2".into(), ..k.clone() };
+    assert!(matches!(passkeys::insert(&mut c, &again), Err(StoreError::Conflict(_))), "one credential, once");
+    passkeys::insert(&mut c, &Passkey { id: "k3".into(), credential_id: "cred-3".into(), created_at: 20, ..k.clone() })
+        .unwrap();
+    assert_eq!(passkeys::count(&mut c, "p1").unwrap(), 2);
+    assert_eq!(
+        passkeys::of_admin(&mut c, "p1").unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["k1", "k3"]
+    );
+    assert!(!passkeys::record_use(&mut c, "p2", "cred-1", "{\"n\":1}", 30).unwrap(), "another administrator's");
+    assert!(passkeys::record_use(&mut c, "p1", "cred-1", "{\"n\":1}", 30).unwrap());
+    let used = passkeys::of_admin(&mut c, "p1").unwrap().remove(0);
+    assert_eq!((used.credential.as_str(), used.last_used_at), ("{\"n\":1}", Some(30)));
+    assert!(passkeys::delete(&mut c, "p2", "k1").unwrap().is_none(), "only its owner removes it");
+    assert_eq!(passkeys::delete(&mut c, "p1", "k1").unwrap().unwrap().name, "Laptop");
+    assert!(!passkeys::record_use(&mut c, "p1", "cred-1", "{}", 40).unwrap(), "a removed passkey is not used");
+
+    let session = AdminSession {
+        id_hash: "ps1".into(),
+        admin_id: "p1".into(),
+        csrf: "c".into(),
+        created_at: 1,
+        last_seen_at: 1,
+        address: None,
+        user_agent: None,
+        pending: None,
+    };
+    admins::insert_session(&mut c, &session).unwrap();
+    passkeys::put_ceremony(&mut c, "ps1", "register", b"old", 100).unwrap();
+    passkeys::put_ceremony(&mut c, "ps1", "register", b"state", 100).unwrap();
+    assert_eq!(passkeys::take_ceremony(&mut c, "ps1", "register", 50).unwrap().as_deref(), Some(&b"state"[..]));
+    assert!(passkeys::take_ceremony(&mut c, "ps1", "register", 50).unwrap().is_none(), "single use");
+    passkeys::put_ceremony(&mut c, "ps1", "register", b"state", 100).unwrap();
+    assert!(passkeys::take_ceremony(&mut c, "ps1", "authenticate", 50).unwrap().is_none(), "another kind");
+    assert!(passkeys::take_ceremony(&mut c, "ps1", "register", 50).unwrap().is_none(), "and it is spent");
+    passkeys::put_ceremony(&mut c, "ps1", "authenticate", b"state", 100).unwrap();
+    assert!(passkeys::take_ceremony(&mut c, "ps1", "authenticate", 100).unwrap().is_none(), "expired");
+    passkeys::put_ceremony(&mut c, "ps1", "authenticate", b"state", 100).unwrap();
+    admins::delete_session(&mut c, "ps1").unwrap();
+    assert!(passkeys::take_ceremony(&mut c, "ps1", "authenticate", 50).unwrap().is_none(), "ends with its session");
+    admins::delete_unless_last(&mut c, "p1").unwrap();
+    assert_eq!(passkeys::count(&mut c, "p1").unwrap(), 0, "gone with their administrator");
+}
+
 /// Issue #14: the audit log pages by (time, id), newest or oldest first,
 /// within a time range, each event once.
 fn audit_events_page_by_keyset(db: &Db) {
@@ -1707,6 +1782,7 @@ conformance!(
     the_last_owner_is_never_demoted_disabled_or_removed,
     admin_invitations_are_single_use_and_expire,
     second_factor_steps_and_recovery_codes_are_single_use,
+    passkeys_belong_to_their_administrator_and_ceremonies_are_single_use,
     audit_events_page_by_keyset,
     clients_naming_an_audience,
     expired_state_is_purged_in_batches,

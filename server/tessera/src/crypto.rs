@@ -32,6 +32,12 @@ pub mod purpose {
         format!("admin-totp:{admin_id}")
     }
 
+    /// A passkey ceremony's state, bound to the console session (its id
+    /// hash) that started it.
+    pub fn admin_passkey_ceremony(session_hash: &str) -> String {
+        format!("admin-passkey-ceremony:{session_hash}")
+    }
+
     /// A DPoP server nonce (RFC 9449 §8): the time slot it was made in.
     pub fn dpop_nonce() -> String {
         "dpop-nonce".to_owned()

@@ -10,6 +10,7 @@ use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use crate::passwords;
 use crate::service::db::Db;
+use crate::service::passkeys::{self as service_passkeys, Ceremony, PasskeyView, RelyingParty};
 use crate::service::roles::Role;
 use crate::service::second_factor::{self, CodeError, Enrolment};
 use crate::service::views::AdminView;
@@ -18,7 +19,9 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin, AdminSession, Invitation};
+use tessera_store::passkeys;
 use tessera_store::{Store, StoreError};
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
 /// Without a second factor, OWASP (citing NIST SP 800-63B) asks for 15.
 pub const MIN_PASSWORD_CHARS: usize = 15;
@@ -38,6 +41,9 @@ pub struct ConsoleSettings {
     pub invitation_secs: i64,
     /// Sign-in throttling (the same model as user sign-in, its own counters).
     pub throttle: ThrottleSettings,
+    /// The server as a WebAuthn relying party; `None` when the issuer's
+    /// host cannot be one (an IP address): no passkeys then.
+    pub relying_party: Option<Arc<RelyingParty>>,
 }
 
 /// The audit actor of a sign-in attempt nobody authenticated (issue #11
@@ -107,6 +113,11 @@ impl Session {
     /// The audit log's actor for this administrator.
     pub fn actor(&self) -> String {
         format!("admin:{}", self.admin.username)
+    }
+
+    /// This session as the owner of a passkey ceremony.
+    pub fn ceremony(&self) -> Ceremony<'_> {
+        Ceremony { admin: &self.admin, session_hash: &self.id_hash }
     }
 
     /// Constant-time check of a submitted CSRF token.
@@ -220,12 +231,24 @@ pub fn open_invitations(store: &Store, now: i64) -> Result<Vec<Invitation>, Stor
 
 /// Every administrator, by username (the management API pages them).
 pub fn list_admins(store: &Store) -> Result<Vec<AdminView>, StoreError> {
-    Ok(admins::all(&mut *store.conn()?)?.into_iter().map(AdminView::from).collect())
+    let mut guard = store.conn()?;
+    let conn: &mut tessera_store::DbConn = &mut guard;
+    admins::all(conn)?.into_iter().map(|a| with_passkeys(conn, a)).collect()
 }
 
 /// The administrator `id`, if they exist.
 pub fn find_admin(store: &impl Db, id: &str) -> Result<Option<AdminView>, StoreError> {
-    Ok(admins::find(&mut *store.conn()?, id)?.map(AdminView::from))
+    let mut guard = store.conn()?;
+    let conn: &mut tessera_store::DbConn = &mut guard;
+    admins::find(conn, id)?.map(|a| with_passkeys(conn, a)).transpose()
+}
+
+/// The view of `admin`, whose second factor may be a passkey as well as TOTP.
+fn with_passkeys(conn: &mut tessera_store::DbConn, admin: Admin) -> Result<AdminView, StoreError> {
+    let id = admin.id.clone();
+    let mut view = AdminView::from(admin);
+    view.second_factor = view.second_factor || passkeys::count(conn, &id)? > 0;
+    Ok(view)
 }
 
 /// Deletes the administrator `id` and ends their sessions, unless they are
@@ -437,6 +460,76 @@ impl ConsoleAuth {
         Ok(codes)
     }
 
+    /// The relying party, or `NotFound` when this server has no passkeys.
+    fn relying_party(&self) -> Result<&RelyingParty, AdminError> {
+        self.settings.relying_party.as_deref().ok_or_else(|| AdminError::NotFound("passkeys on this server".into()))
+    }
+
+    /// Whether passkeys work here (the issuer's host is a domain name).
+    pub fn passkeys_available(&self) -> bool {
+        self.settings.relying_party.is_some()
+    }
+
+    /// The session's administrator's passkeys, oldest first.
+    pub fn passkeys(&self, session: &Session) -> Result<Vec<PasskeyView>, StoreError> {
+        service_passkeys::list(&self.store, &session.admin.id)
+    }
+
+    /// How many passkeys the session's administrator has (the sign-in page
+    /// offers "Use a passkey" when they have one).
+    pub fn passkey_count(&self, session: &Session) -> Result<i64, StoreError> {
+        service_passkeys::count(&self.store, &session.admin.id)
+    }
+
+    /// Starts enrolling a passkey: the browser's creation options.
+    pub fn begin_passkey_enrolment(&self, session: &Session) -> Result<CreationChallengeResponse, AdminError> {
+        let rp = self.relying_party()?;
+        service_passkeys::begin_registration(&self.store, &self.master, rp, session.ceremony(), self.clock.now())
+    }
+
+    /// Finishes enrolling a passkey named `name` from the browser's answer.
+    pub fn finish_passkey_enrolment(&self, session: &Session, name: &str, credential: &str) -> Result<(), AdminError> {
+        let rp = self.relying_party()?;
+        let now = self.clock.now();
+        service_passkeys::finish_registration(&self.store, &self.master, rp, session.ceremony(), name, credential, now)
+    }
+
+    /// Removes one of the session's administrator's passkeys.
+    pub fn remove_passkey(&self, session: &Session, id: &str) -> Result<(), AdminError> {
+        service_passkeys::remove(&self.store, &session.actor(), &session.admin.id, id, self.clock.now())
+    }
+
+    /// Starts the passkey sign-in of a session waiting for a code: the
+    /// browser's request options.
+    pub fn begin_passkey_sign_in(&self, session: &Session) -> Result<RequestChallengeResponse, AdminError> {
+        if session.pending.as_deref() != Some(PENDING_CODE) {
+            return Err(AdminError::NotFound("sign-in waiting for a second factor".into()));
+        }
+        let rp = self.relying_party()?;
+        service_passkeys::begin_authentication(&self.store, &self.master, rp, session.ceremony(), self.clock.now())
+    }
+
+    /// Completes a session waiting for a code with a passkey's answer
+    /// (see `service::passkeys::finish_authentication`).
+    pub fn complete_with_passkey(&self, session: &Session, credential: &str) -> Result<(), CodeError> {
+        if session.pending.as_deref() != Some(PENDING_CODE) {
+            return Err(CodeError::Wrong);
+        }
+        let rp = self.relying_party()?;
+        let (settings, now) = (&self.settings.throttle, self.clock.now());
+        service_passkeys::finish_authentication(
+            &self.store,
+            &self.master,
+            rp,
+            settings,
+            session.ceremony(),
+            credential,
+            now,
+        )?;
+        admins::complete_session(&mut *self.store.conn()?, &session.id_hash)?;
+        Ok(())
+    }
+
     /// Removes the session's administrator's second factor (refused while
     /// the server requires one).
     pub fn remove_second_factor(&self, session: &Session) -> Result<(), AdminError> {
@@ -510,7 +603,7 @@ impl ConsoleAuth {
             // The password alone completes the session only for an
             // administrator without a second factor on a server that does
             // not require one.
-            row.pending = if admin.totp_secret_enc.is_some() {
+            row.pending = if admin.totp_secret_enc.is_some() || passkeys::count(c, &admin.id)? > 0 {
                 Some(PENDING_CODE.to_owned())
             } else if admins::second_factor_required(c)? {
                 Some(PENDING_ENROL.to_owned())

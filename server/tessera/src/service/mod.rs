@@ -9,6 +9,7 @@ pub mod db;
 pub mod management;
 pub mod metrics;
 pub mod oauth;
+pub mod passkeys;
 pub mod pipeline;
 pub mod plugins;
 pub mod precondition;

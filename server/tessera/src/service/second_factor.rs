@@ -21,6 +21,7 @@ use crate::crypto::{MasterKey, purpose};
 use serde_json::json;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin};
+use tessera_store::passkeys;
 use tessera_store::throttle::{self, Admission};
 use tessera_store::{Store, StoreError};
 use totp_rs::{Builder, Secret, Totp};
@@ -143,7 +144,8 @@ pub fn confirm(
 /// server requires one (`Conflict`); audited.
 pub fn remove(store: &Store, actor: &str, admin_id: &str, now: i64) -> Result<(), AdminError> {
     store.tx(|conn| {
-        if admins::second_factor_required(conn)? {
+        // A passkey is a second factor too: with one, TOTP may go.
+        if admins::second_factor_required(conn)? && passkeys::count(conn, admin_id)? == 0 {
             return Err(StoreError::Conflict(
                 "A second factor is required for every administrator; enrol a new one instead.".into(),
             ));

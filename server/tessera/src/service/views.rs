@@ -456,7 +456,7 @@ pub struct AdminView {
     pub role: String,
     /// A disabled administrator cannot sign in.
     pub disabled: bool,
-    /// Whether they have a second factor (TOTP) enrolled.
+    /// Whether they have a second factor (TOTP or a passkey) enrolled.
     pub second_factor: bool,
 }
 

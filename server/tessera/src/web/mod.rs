@@ -29,6 +29,7 @@ use crate::service::metrics::PluginFigures;
 use crate::service::oauth::{
     DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, RemoteJwksSettings, UserinfoApiSettings,
 };
+use crate::service::passkeys::RelyingParty;
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
 use crate::service::run_log::RunLog;
@@ -158,6 +159,7 @@ impl AppState {
                 setup_link_secs: config.console.setup_link_secs,
                 invitation_secs: config.console.invitation_secs,
                 throttle: ThrottleSettings::from(&config.login),
+                relying_party: RelyingParty::for_issuer(&issuer).map(Arc::new),
             },
             clock,
             master.clone(),

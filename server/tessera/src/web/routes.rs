@@ -190,6 +190,19 @@ pub mod console {
     pub const ACCOUNT_SECOND_FACTOR: &str = "/admin/account/second-factor";
     /// Remove your second factor.
     pub const ACCOUNT_SECOND_FACTOR_REMOVE: &str = "/admin/account/second-factor/remove";
+    /// A passkey sign-in's options for `navigator.credentials.get` (POST,
+    /// JSON answer; [`LOGIN`]'s second stage).
+    pub const LOGIN_PASSKEY_OPTIONS: &str = "/admin/login/passkey/options";
+    /// The passkey's answer completes the waiting session (POST, JSON answer).
+    pub const LOGIN_PASSKEY: &str = "/admin/login/passkey";
+    /// Enrolling a passkey: options for `navigator.credentials.create`
+    /// (POST, JSON answer).
+    pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/admin/account/passkeys/options";
+    /// Enrolling a passkey: the authenticator's answer and its name (POST,
+    /// JSON answer).
+    pub const ACCOUNT_PASSKEYS: &str = "/admin/account/passkeys";
+    /// Remove one of your passkeys.
+    pub const ACCOUNT_PASSKEY_REMOVE: &str = "/admin/account/passkeys/remove";
     /// Require a second factor for every administrator (an owner's switch).
     pub const ADMINS_SECOND_FACTOR: &str = "/admin/admins/second-factor";
     /// The signed-in administrator's own account (password change).

@@ -1,13 +1,15 @@
 //! The signed-in administrator's own account: change the password (the
 //! current one first; every other session of theirs ends), and their
 //! sessions (where and when each began, when it was last used) with "sign
-//! out other sessions".
+//! out other sessions", and their passkeys (enrolled and removed through
+//! `web::console::passkeys`).
 
 use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Posted, blocking, filters, render_form,
     see_other,
 };
 use crate::service::admin::AdminError;
+use crate::service::passkeys::PasskeyView;
 use crate::web::routes::console as paths;
 use actix_web::{HttpRequest, web};
 use askama::Template;
@@ -29,16 +31,19 @@ struct AccountPage {
     current: String,
     second_factor: bool,
     recovery_left: i64,
+    passkeys: Vec<PasskeyView>,
+    passkeys_available: bool,
 }
 
 /// The page with its session list, the form's errors and the layout `l`.
 async fn page(admin: &Admin, l: Layout, errors: FieldErrors) -> Page {
     let (auth, session) = (admin.state.console.clone(), admin.session.clone());
     let store = admin.state.store.clone();
-    let (sessions, recovery_left) = blocking(move || {
+    let (sessions, recovery_left, passkeys) = blocking(move || {
         Ok::<_, tessera_store::StoreError>((
             auth.sessions(&session)?,
             crate::service::second_factor::recovery_codes_left(&store, &session.admin.id)?,
+            auth.passkeys(&session)?,
         ))
     })
     .await?
@@ -52,6 +57,8 @@ async fn page(admin: &Admin, l: Layout, errors: FieldErrors) -> Page {
         errors,
         second_factor: admin.session.admin.totp_secret_enc.is_some(),
         recovery_left,
+        passkeys,
+        passkeys_available: admin.state.console.passkeys_available(),
     };
     Ok(render_form(failed, &page))
 }

@@ -14,6 +14,7 @@ mod dashboard;
 mod keys;
 mod logs;
 mod names;
+mod passkeys;
 mod plugins;
 mod reference;
 mod second_factor;
@@ -67,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(auth::routes)
             .configure(account::routes)
             .configure(second_factor::routes)
+            .configure(passkeys::routes)
             .configure(admins::routes)
             .configure(dashboard::routes)
             .configure(users::routes)

@@ -41,6 +41,11 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     // from the cookie themselves (the extractor refuses waiting sessions).
     ("POST", paths::LOGIN_CODE, Public),
     ("POST", paths::LOGIN_ENROL, Public),
+    ("POST", paths::LOGIN_PASSKEY_OPTIONS, Public),
+    ("POST", paths::LOGIN_PASSKEY, Public),
+    ("POST", paths::ACCOUNT_PASSKEY_OPTIONS, SignedIn),
+    ("POST", paths::ACCOUNT_PASSKEYS, SignedIn),
+    ("POST", paths::ACCOUNT_PASSKEY_REMOVE, SignedIn),
     ("GET", paths::ACCOUNT_SECOND_FACTOR, SignedIn),
     ("POST", paths::ACCOUNT_SECOND_FACTOR, SignedIn),
     ("POST", paths::ACCOUNT_SECOND_FACTOR_REMOVE, SignedIn),

@@ -33,6 +33,10 @@ struct SecondFactorPage<'a> {
     required: bool,
     signing_in: bool,
     error: Option<&'a str>,
+    /// The code form (the administrator has TOTP, hence recovery codes).
+    code: bool,
+    /// "Use a passkey" (the administrator has one and passkeys work here).
+    passkey: bool,
 }
 
 #[derive(Template)]
@@ -54,7 +58,7 @@ pub(super) async fn session_of(
 }
 
 /// A waiting session's form check: same origin and its CSRF token.
-fn checked(state: &AppState, req: &HttpRequest, session: &Session, csrf: &str) -> bool {
+pub(super) fn checked(state: &AppState, req: &HttpRequest, session: &Session, csrf: &str) -> bool {
     super::same_origin(req, &state.issuer) && session.csrf_matches(csrf)
 }
 
@@ -82,9 +86,13 @@ pub(super) async fn stage_page(
             required: true,
             signing_in: true,
             error,
+            code: true,
+            passkey: false,
         };
         return Ok(render(status, &page));
     }
+    let (auth, s) = (state.console.clone(), session.clone());
+    let passkeys = blocking(move || auth.passkey_count(&s)).await?.map_err(ConsoleError::Store)?;
     let page = SecondFactorPage {
         csrf: &session.csrf,
         action: paths::LOGIN_CODE,
@@ -92,6 +100,8 @@ pub(super) async fn stage_page(
         required: false,
         signing_in: true,
         error,
+        code: session.admin.totp_secret_enc.is_some(),
+        passkey: passkeys > 0 && state.console.passkeys_available(),
     };
     Ok(render(status, &page))
 }
@@ -163,6 +173,8 @@ async fn enrol_form(admin: Admin) -> Page {
         required: false,
         signing_in: false,
         error: None,
+        code: true,
+        passkey: false,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -188,6 +200,8 @@ async fn enrol(p: Posted<ConfirmForm>) -> Page {
                 required: false,
                 signing_in: false,
                 error: Some(&error),
+                code: true,
+                passkey: false,
             };
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }

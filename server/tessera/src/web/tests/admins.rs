@@ -451,3 +451,133 @@ async fn a_management_client_gets_at_most_the_scopes_of_whoever_makes_it() {
     assert!(create_client(h.store(), &actor, now, new(&["read:clients"])).is_ok());
     assert!(create_client(h.store(), "cli", now, new(&["write:admins"])).is_ok(), "the server's own CLI");
 }
+
+/// A registration answer no authenticator made (the ceremony must refuse it).
+const FORGED_REGISTRATION: &str = r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"attestationObject":"AAAA","clientDataJSON":"AAAA"}}"#;
+/// A sign-in answer no authenticator made.
+const FORGED_ASSERTION: &str = r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"authenticatorData":"AAAA","clientDataJSON":"AAAA","signature":"AAAA","userHandle":null}}"#;
+
+/// Issue #18 item 2: enrolling a passkey starts with options naming the
+/// issuer's host as relying party, a new challenge each time, never cached;
+/// an answer no authenticator made, or one without a name, enrols nothing;
+/// the form's CSRF token is checked.
+#[actix_web::test]
+async fn passkey_enrolment_offers_the_issuer_as_relying_party_and_refuses_forged_answers() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let s = session(&h, "viewer");
+    let page = body(get!(app, h, &s, paths::ACCOUNT)).await;
+    assert!(page.contains("passkey-enrol") && page.contains("/static/passkeys.js"), "{page}");
+    let resp = post!(app, h, &s, paths::ACCOUNT_PASSKEY_OPTIONS, &[]);
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+    let options: serde_json::Value = test::read_body_json(resp).await;
+    let key = &options["publicKey"];
+    assert_eq!(key["rp"]["id"], "tessera.test", "{options}");
+    assert_eq!(key["user"]["name"], "viewer");
+    let again: serde_json::Value = test::read_body_json(post!(app, h, &s, paths::ACCOUNT_PASSKEY_OPTIONS, &[])).await;
+    assert_ne!(again["publicKey"]["challenge"], key["challenge"], "a new challenge each time");
+
+    let resp = post!(app, h, &s, paths::ACCOUNT_PASSKEYS, &[("name", "Laptop"), ("credential", FORGED_REGISTRATION)]);
+    assert_eq!(resp.status(), 422);
+    let refused: serde_json::Value = test::read_body_json(resp).await;
+    assert!(refused["error"].as_str().unwrap().starts_with("The passkey was refused"), "{refused}");
+    let resp = post!(app, h, &s, paths::ACCOUNT_PASSKEYS, &[("name", "Laptop"), ("credential", FORGED_REGISTRATION)]);
+    let refused: serde_json::Value = test::read_body_json(resp).await;
+    assert!(refused["error"].as_str().unwrap().contains("not created for this page"), "single use: {refused}");
+    let resp = post!(app, h, &s, paths::ACCOUNT_PASSKEYS, &[("name", " "), ("credential", FORGED_REGISTRATION)]);
+    let refused: serde_json::Value = test::read_body_json(resp).await;
+    assert!(refused["error"].as_str().unwrap().starts_with("The name must be"), "{refused}");
+    let forged_csrf = [("csrf", "not-the-token")];
+    let req = test::TestRequest::post()
+        .uri(paths::ACCOUNT_PASSKEY_OPTIONS)
+        .cookie(cookie(&h, &s))
+        .set_form(forged_csrf)
+        .to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 403);
+    let admin = tessera_store::admins::find_by_username(&mut h.store().conn().unwrap(), "viewer").unwrap().unwrap();
+    assert_eq!(tessera_store::passkeys::count(&mut h.store().conn().unwrap(), &admin.id).unwrap(), 0);
+}
+
+/// Issue #18 item 2: the sign-in page offers a passkey only to an
+/// administrator who has one; answers no authenticator made are refused,
+/// audited and throttled together with wrong codes; a complete session
+/// cannot use the sign-in routes.
+#[actix_web::test]
+async fn passkey_sign_in_needs_a_passkey_and_forged_answers_count_with_wrong_codes() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let first = session(&h, "editor");
+    enrol!(app, h, &first);
+    let s = session(&h, "editor");
+    let page = body(get!(app, h, &s, paths::LOGIN)).await;
+    assert!(page.contains(paths::LOGIN_CODE) && !page.contains("use-passkey"), "no passkey, no offer: {page}");
+    assert_eq!(post!(app, h, &s, paths::LOGIN_PASSKEY_OPTIONS, &[]).status(), 404);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(post!(app, h, &s, paths::LOGIN_PASSKEY, &[("credential", FORGED_ASSERTION)]).status().as_u16());
+    }
+    assert_eq!(statuses[0], 401, "{statuses:?}");
+    assert!(statuses.contains(&429), "throttled: {statuses:?}");
+    assert_eq!(code!(app, h, &s, "123456"), 429, "one throttle for codes and passkeys");
+    let audit = crate::service::admin::audit_events(h.store(), None, None, None, 0, 50).unwrap();
+    assert!(audit.iter().any(|e| e.action == "admin.second_factor.failed" && e.detail.contains("passkey")));
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 303, "still waiting");
+    let resp = post!(app, h, &first, paths::LOGIN_PASSKEY, &[("credential", FORGED_ASSERTION)]);
+    assert_eq!(resp.status(), 403, "only a session waiting for its second factor");
+}
+
+/// Issue #18 item 2: a passkey is a second factor. With one (stored
+/// directly: only its existence matters here), the password alone opens
+/// nothing and the sign-in page offers it instead of a code form; while a
+/// factor is required, TOTP may go when a passkey stays, and the last
+/// passkey may not go.
+#[actix_web::test]
+async fn a_passkey_counts_as_the_required_second_factor() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let owner = session(&h, "owner");
+    assert_eq!(post!(app, h, &owner, paths::ADMINS_SECOND_FACTOR, &[("required", "true")]).status(), 303);
+    let first = session(&h, "viewer");
+    let page = body(get!(app, h, &first, paths::LOGIN)).await;
+    let secret = field(&page, "secret");
+    let fields = with_csrf(&h, &first, &[("secret", &secret), ("code", &code_at(&secret, h.clock.now()))]);
+    let req =
+        test::TestRequest::post().uri(paths::LOGIN_ENROL).cookie(cookie(&h, &first)).set_form(fields).to_request();
+    assert_eq!(test::call_service(&app, req).await.status(), 200, "enrolled TOTP: complete");
+    assert_eq!(post!(app, h, &first, paths::ACCOUNT_SECOND_FACTOR_REMOVE, &[]).status(), 422, "the only factor");
+
+    let admin = tessera_store::admins::find_by_username(&mut h.store().conn().unwrap(), "viewer").unwrap().unwrap();
+    let passkey = tessera_store::passkeys::Passkey {
+        id: "pk-1".into(),
+        admin_id: admin.id.clone(),
+        credential_id: "cred".into(),
+        name: "Laptop".into(),
+        credential: "{}".into(),
+        created_at: h.clock.now(),
+        last_used_at: None,
+    };
+    tessera_store::passkeys::insert(&mut h.store().conn().unwrap(), &passkey).unwrap();
+    assert!(body(get!(app, h, &owner, paths::ADMINS)).await.contains("badge ok"));
+    assert_eq!(post!(app, h, &first, paths::ACCOUNT_SECOND_FACTOR_REMOVE, &[]).status(), 303, "the passkey stays");
+    let page = body(get!(app, h, &first, paths::ACCOUNT)).await;
+    assert!(page.contains("Passkeys only") && page.contains("Laptop"), "{page}");
+    let resp = post!(app, h, &first, paths::ACCOUNT_PASSKEY_REMOVE, &[("id", "pk-1")]);
+    assert_eq!(resp.status(), 422);
+    assert!(body(resp).await.contains("this is your last one"), "the last factor while one is required");
+    let resp = post!(app, h, &owner, paths::ACCOUNT_PASSKEY_REMOVE, &[("id", "pk-1")]);
+    assert_eq!(resp.status(), 422);
+    assert!(body(resp).await.contains("passkey pk-1 not found"), "only its administrator removes it");
+
+    let s = session(&h, "viewer");
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 303, "the password alone opens nothing");
+    let page = body(get!(app, h, &s, paths::LOGIN)).await;
+    assert!(page.contains("use-passkey") && !page.contains("verify-code"), "{page}");
+
+    assert_eq!(post!(app, h, &owner, paths::ADMINS_SECOND_FACTOR, &[("required", "false")]).status(), 303);
+    assert_eq!(post!(app, h, &first, paths::ACCOUNT_PASSKEY_REMOVE, &[("id", "pk-1")]).status(), 303);
+    let audit = crate::service::admin::audit_events(h.store(), None, None, None, 0, 50).unwrap();
+    assert!(audit.iter().any(|e| e.action == "admin.passkey.remove" && e.detail.contains("Laptop")));
+    let s = session(&h, "viewer");
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 200, "no factor left: the password is enough");
+}

@@ -1,0 +1,2 @@
+DROP TABLE admin_passkey_ceremonies;
+DROP TABLE admin_passkeys;

@@ -581,6 +581,41 @@ on_both_backends!(a_rule_bound_for_every_client_never_locks_out_the_management_a
     assert_eq!(status, 200, "the rule is gone: {body}");
 });
 
+on_both_backends!(administrators_change_role_and_status_by_merge_patch, |backend: Backend| async move {
+    let s = TestServer::start(backend);
+    let m = mgmt(&s, "read:admins,write:admins").await;
+    let made = |name: &'static str, role: &'static str| {
+        let m = &m;
+        async move {
+            let body = json!({"username": name, "password": "a long enough admin password", "role": role});
+            let r = m.post(paths::ADMINS, body).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["id"].as_str().unwrap_or_else(|| panic!("{}", r.body)).to_owned()
+        }
+    };
+    let (boss, ed) = (made("boss", "owner").await, made("ed", "editor").await);
+
+    let r = m.get(&paths::admin(&ed)).await;
+    let r = m.patch(&paths::admin(&ed), &r.header("etag"), json!({"role": "viewer"})).await;
+    assert_eq!((r.status, r.body["role"].as_str(), r.body["disabled"].as_bool()), (200, Some("viewer"), Some(false)));
+    let r = m.patch(&paths::admin(&ed), &r.header("etag"), json!({"disabled": true})).await;
+    assert_eq!((r.status, r.body["role"].as_str(), r.body["disabled"].as_bool()), (200, Some("viewer"), Some(true)));
+    let r = m.patch(&paths::admin(&ed), &r.header("etag"), json!({"role": "emperor"})).await;
+    assert_eq!((r.status, r.bad_field()), (400, "role"), "{}", r.body);
+    let r = m.get(&paths::admin(&ed)).await;
+    let r = m.patch(&paths::admin(&ed), &r.header("etag"), json!({"username": "eddie"})).await;
+    assert_eq!(r.status, 400, "the username is fixed: {}", r.body);
+
+    // The only enabled owner stays one.
+    let r = m.get(&paths::admin(&boss)).await;
+    let etag = r.header("etag");
+    let r = m.patch(&paths::admin(&boss), &etag, json!({"role": "editor"})).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = m.patch(&paths::admin(&boss), &etag, json!({"disabled": true})).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(s.cli(&["audit", "export"]).contains("admin.role"), "the change is audited");
+});
+
 on_both_backends!(users_round_trip_with_write_only_passwords, |backend: Backend| async move {
     let s = TestServer::start(backend);
     let doc = openapi(&s.base).await;

@@ -395,6 +395,10 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     };
     let r = c.call("put", "/api/v1/admins/{id}/password", &ap, t, password).await;
     assert_eq!(r.status, 204, "{}", r.raw);
+    let e = c.call("get", "/api/v1/admins/{id}", &ap, t, none).await.header("etag");
+    let r = c.call("patch", "/api/v1/admins/{id}", &ap, t, patch_body(e, json!({"role": "viewer"}))).await;
+    assert_eq!((r.status, r.body["role"].as_str()), (200, Some("viewer")), "{}", r.raw);
+    let admin_etag = r.header("etag");
 
     // Audit events: the changes above, by this client.
     let q = format!("/api/v1/audit-events?actor=client:{client_id}&limit=2");
@@ -521,7 +525,7 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     // The key and administrator changes are audited with this client as actor.
     for (prefix, expected) in [
         ("keys.", vec!["keys.retire", "keys.rotate"]),
-        ("admin.", vec!["admin.delete", "admin.create", "admin.create", "admin.password"]),
+        ("admin.", vec!["admin.delete", "admin.create", "admin.create", "admin.password", "admin.role"]),
     ] {
         let q = format!("/api/v1/audit-events?actor=client:{client_id}&action={prefix}");
         let r = c.call("get", &q, &none_p, t, none).await;

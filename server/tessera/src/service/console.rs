@@ -193,7 +193,7 @@ pub fn create_admin(
 
 /// Gives the administrator `id` a new role, unless that demotes the last
 /// owner (`Conflict`); audited.
-pub fn set_admin_role(store: &Store, actor: &str, now: i64, id: &str, role: Role) -> Result<(), AdminError> {
+pub fn set_admin_role(store: &impl Db, actor: &str, now: i64, id: &str, role: Role) -> Result<(), AdminError> {
     store.tx(|conn| {
         let was = admins::set_role(conn, id, role.as_str())?;
         let detail = json!({"username": was.username, "from": was.role, "to": role.as_str()});
@@ -204,7 +204,7 @@ pub fn set_admin_role(store: &Store, actor: &str, now: i64, id: &str, role: Role
 
 /// Disables (ending every session) or enables the administrator `id`; the
 /// last owner cannot be disabled (`Conflict`); audited.
-pub fn set_admin_disabled(store: &Store, actor: &str, now: i64, id: &str, disabled: bool) -> Result<(), AdminError> {
+pub fn set_admin_disabled(store: &impl Db, actor: &str, now: i64, id: &str, disabled: bool) -> Result<(), AdminError> {
     store.tx(|conn| {
         let was = admins::set_disabled(conn, id, disabled)?;
         let action = if disabled { "admin.disable" } else { "admin.enable" };

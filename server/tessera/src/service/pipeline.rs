@@ -252,11 +252,8 @@ impl TokenHooks for Pipeline {
                 ctx.secrets = self.secrets(b)?;
                 // Most bindings allow no request: skip parsing and the
                 // secrets' copy (an empty grant refuses every request alike).
-                let grant = if b.http_allow.is_empty() {
-                    Arc::default()
-                } else {
-                    Arc::new(http_grant(b, ctx.secrets.clone()))
-                };
+                let grant =
+                    if b.http_allow.is_empty() { Arc::default() } else { Arc::new(http_grant(b, ctx.secrets.clone())) };
                 ctx.access_token_claims = merged(input.access_claims, &out.access);
                 ctx.id_token_claims = input.id_claims.map(|c| merged(c, &out.id));
                 let store = self.store.clone();

@@ -6,7 +6,7 @@
 //! never read back.
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, parse_fields};
+use super::body::{json_object, merge_patch, parse_fields};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
@@ -19,8 +19,9 @@ use crate::service::roles::Role;
 use crate::service::views::AdminView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
-use actix_web::{HttpRequest, delete, get, post, put, web};
+use actix_web::{HttpRequest, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tessera_store::row_lock::Row;
 use utoipa::ToSchema;
 
@@ -61,6 +62,18 @@ impl std::fmt::Debug for AdminPasswordBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminPasswordBody").field("password", &"[redacted]").finish()
     }
+}
+
+/// What a PATCH may change on an administrator (JSON Merge Patch applies
+/// to this shape): the role and whether they are disabled. The username is
+/// fixed; the password has its own sub-resource.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(default)]
+pub struct AdminPatchBody {
+    /// `owner`, `editor`, `plugin-author` or `viewer`.
+    pub role: String,
+    /// True: they cannot sign in, and their sessions end.
+    pub disabled: bool,
 }
 
 /// A page of administrators.
@@ -192,6 +205,69 @@ async fn set_password(
     no_content()
 }
 
+/// Changes an administrator's role or disables them (JSON Merge Patch of
+/// [`AdminPatchBody`]); never demotes or disables the last enabled owner.
+#[utoipa::path(
+    tag = "admins",
+    params(("id" = String, Path, description = "The administrator's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    request_body(content = AdminPatchBody, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed administrator", body = AdminView,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "A field is invalid or unknown", body = ProblemBody, content_type = "application/problem+json"),
+        GuardProblems,
+        (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The last enabled owner cannot be demoted or disabled", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+        BodyProblems,
+    ),
+    security(("bearer" = ["write:admins"]))
+)]
+#[patch("/admins/{id}")]
+async fn update(
+    auth: Bearer<scope::WriteAdmins>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let patch = Value::Object(json_object(&req, payload, true).await?);
+    let actor = auth.audit_name();
+    let admin = blocking(move || {
+        let now = state.oauth.management.now();
+        guarded(
+            &state.store,
+            Row::Admin(&id),
+            &if_match,
+            |db| find(db, &id),
+            |db| {
+                let current = find(db, &id)?;
+                let mut merged =
+                    serde_json::to_value(AdminPatchBody { role: current.role.clone(), disabled: current.disabled })
+                        .map_err(Problem::internal)?;
+                merge_patch(&mut merged, &patch);
+                let Value::Object(merged) = merged else {
+                    return Err(Problem::internal("a merged patch is an object"));
+                };
+                let body: AdminPatchBody = parse_fields(merged, &["role", "disabled"])?;
+                let role = console::parse_role(&body.role)?;
+                if role.as_str() != current.role {
+                    console::set_admin_role(db, &actor, now, &id, role)?;
+                }
+                if body.disabled != current.disabled {
+                    console::set_admin_disabled(db, &actor, now, &id, body.disabled)?;
+                }
+                find(db, &id)
+            },
+        )
+    })
+    .await?;
+    let tag = etag_of(&admin)?;
+    ok(&admin, Some(tag))
+}
+
 /// Deletes an administrator and ends their console sessions; never the
 /// last one.
 #[utoipa::path(
@@ -240,5 +316,5 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(create).service(show).service(set_password).service(remove)
+    scope.service(list).service(create).service(show).service(update).service(set_password).service(remove)
 }

@@ -6,7 +6,7 @@
 //! never read back.
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, merge_patch, parse_fields};
+use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
@@ -244,14 +244,8 @@ async fn update(
             |db| find(db, &id),
             |db| {
                 let current = find(db, &id)?;
-                let mut merged =
-                    serde_json::to_value(AdminPatchBody { role: current.role.clone(), disabled: current.disabled })
-                        .map_err(Problem::internal)?;
-                merge_patch(&mut merged, &patch);
-                let Value::Object(merged) = merged else {
-                    return Err(Problem::internal("a merged patch is an object"));
-                };
-                let body: AdminPatchBody = parse_fields(merged, &["role", "disabled"])?;
+                let was = AdminPatchBody { role: current.role.clone(), disabled: current.disabled };
+                let body = patched(&was, &patch, &["role", "disabled"])?;
                 let role = console::parse_role(&body.role)?;
                 if role.as_str() != current.role {
                     console::set_admin_role(db, &actor, now, &id, role)?;

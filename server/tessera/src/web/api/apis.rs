@@ -2,7 +2,7 @@
 //! `service::admin` functions (same validation, same audit events).
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, merge_patch, parse_fields};
+use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
@@ -130,10 +130,7 @@ pub fn create_api(
 /// local backend.
 pub fn patch_api(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<ApiView, Problem> {
     let current = find(store, id)?;
-    let mut merged = serde_json::to_value(ApiBody::of(&current)).map_err(Problem::internal)?;
-    merge_patch(&mut merged, patch);
-    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged API is an object")) };
-    let body: ApiBody = parse_fields(merged, API_FIELDS)?;
+    let body = patched(&ApiBody::of(&current), patch, API_FIELDS)?;
     if body.identifier != current.identifier {
         return Err(Problem::field("identifier", "cannot change: tokens already carry it as their audience"));
     }

@@ -9,7 +9,7 @@
 //! `POST .../shadow/promote` and `.../shadow/discard` end it.
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, merge_patch, parse_fields};
+use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
@@ -214,10 +214,7 @@ pub fn patch_binding(
 ) -> Result<BindingEntry, Problem> {
     let current = find(store, id)?;
     let before = BindingBody::of(&current);
-    let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
-    merge_patch(&mut merged, patch);
-    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged binding is an object")) };
-    let after: BindingBody = parse_fields(merged, BINDING_FIELDS)?;
+    let after = patched(&before, patch, BINDING_FIELDS)?;
     if after.plugin != before.plugin {
         return Err(Problem::field("plugin", "cannot change; bind the other plugin with a new binding"));
     }

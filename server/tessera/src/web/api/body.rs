@@ -6,6 +6,7 @@ use super::problem::{Problem, ProblemKind};
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -60,6 +61,17 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
             }
         }
     }
+}
+
+/// `current` with the JSON Merge Patch (RFC 7396) `patch` applied, read
+/// back as `T` with only `fields` allowed ([`parse_fields`]): how every
+/// PATCH of the management API merges, so an absent field keeps its value
+/// and a `null` one clears it.
+pub fn patched<T: Serialize + DeserializeOwned>(current: &T, patch: &Value, fields: &[&str]) -> Result<T, Problem> {
+    let mut merged = serde_json::to_value(current).map_err(Problem::internal)?;
+    merge_patch(&mut merged, patch);
+    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged resource is an object")) };
+    parse_fields(merged, fields)
 }
 
 /// Parses `object` into `T`, whose fields all have defaults (so one field

@@ -2,7 +2,7 @@
 //! `service::admin` functions (same validation, same audit events).
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, merge_patch, parse_fields};
+use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
@@ -222,10 +222,7 @@ pub fn create_client(store: &Store, actor: &str, now: i64, body: Map<String, Val
 /// of the CLI's local backend.
 pub fn patch_client(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<ClientView, Problem> {
     let d = client_detail(store, id, now)?;
-    let mut merged = serde_json::to_value(ClientBody::of(&d)).map_err(Problem::internal)?;
-    merge_patch(&mut merged, patch);
-    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged client is an object")) };
-    let body: ClientBody = parse_fields(merged, CLIENT_FIELDS)?;
+    let body = patched(&ClientBody::of(&d), patch, CLIENT_FIELDS)?;
     Ok(ClientView::from(admin::update_client(store, actor, now, id, body.into_new()).map_err(problem)?))
 }
 

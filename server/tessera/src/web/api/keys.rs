@@ -4,7 +4,7 @@
 //! works on one algorithm; retiring a key is a merge patch of its `state`.
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, merge_patch, parse_fields};
+use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{Reply, blocking, created, ok};
@@ -17,7 +17,7 @@ use crate::web::AppState;
 use crate::web::routes::api as paths;
 use actix_web::{HttpRequest, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tessera_protocol::model::{SigningAlg, UnsupportedAlg};
 use tessera_store::keys::KeyState;
 use tessera_store::row_lock::Row;
@@ -69,7 +69,7 @@ pub struct KeyRotation {
 }
 
 /// A key as it is patched: only `state`, and only to `retired`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub struct KeyPatch {
     /// `retired` retires the key now (its algorithm keeps a current and a
@@ -204,10 +204,7 @@ async fn update(
         let master = state.keys.master();
         guarded(&state.store, Row::SigningKey(&id), &if_match, |db| find(db, &id), |db| {
             let current = find(db, &id)?;
-            let mut merged = json!({"state": current.state.as_str()});
-            merge_patch(&mut merged, &patch);
-            let Value::Object(merged) = merged else { return Err(Problem::internal("a merged key is an object")) };
-            let body: KeyPatch = parse_fields(merged, &["state"])?;
+            let body = patched(&KeyPatch { state: current.state.as_str().to_owned() }, &patch, &["state"])?;
             if body.state == current.state.as_str() {
                 return Ok(current);
             }

@@ -4,7 +4,7 @@
 //! at its own sub-resource (`PUT /users/{id}/password`), never read back.
 
 use super::bearer::{Bearer, scope};
-use super::body::{json_object, merge_patch, parse_fields};
+use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
@@ -119,10 +119,7 @@ pub fn create_user(store: &Store, actor: &str, now: i64, body: Map<String, Value
 pub fn patch_user(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<UserView, Problem> {
     let current = find(store, id)?;
     let before = UserBody::of(&current);
-    let mut merged = serde_json::to_value(&before).map_err(Problem::internal)?;
-    merge_patch(&mut merged, patch);
-    let Value::Object(merged) = merged else { return Err(Problem::internal("a merged user is an object")) };
-    let body: UserBody = parse_fields(merged, PATCH_FIELDS)?;
+    let body = patched(&before, patch, PATCH_FIELDS)?;
     if body.username != current.username {
         return Err(Problem::field("username", "cannot change: it is the user's stable login"));
     }

@@ -18,7 +18,7 @@
 //!   switching factors does not buy more guesses).
 
 use super::admin::{AdminError, audit};
-use super::second_factor::CodeError;
+use super::second_factor::{CodeError, FactorThrottle};
 use super::sign_in::ThrottleSettings;
 use crate::clock;
 use crate::crypto::{MasterKey, purpose};
@@ -29,7 +29,6 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tessera_store::admins::{self, Admin};
 use tessera_store::passkeys::{self, Passkey as Row};
-use tessera_store::throttle::{self, Admission};
 use tessera_store::{Store, StoreError};
 use webauthn_rs::prelude::{
     CreationChallengeResponse, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
@@ -271,11 +270,7 @@ pub fn finish_authentication(
     now: i64,
 ) -> Result<(), CodeError> {
     let admin = ceremony.admin;
-    let key = format!("console:second-factor:{}", admin.id);
-    if let Admission::Refused { until } = throttle::reserve(&mut *store.conn()?, &key, now, settings.pair)? {
-        crate::service::metrics::throttle_hit("second_factor");
-        return Err(CodeError::Throttled((until - now).max(1) as u64));
-    }
+    let throttle = FactorThrottle::admit(&mut *store.conn()?, settings, &admin.id, now)?;
     let state = take_state::<PasskeyAuthentication>(store, master, ceremony, AUTHENTICATE, now)?;
     let answer = serde_json::from_str::<PublicKeyCredential>(credential).ok();
     let result = match (state, answer) {
@@ -293,14 +288,14 @@ pub fn finish_authentication(
             passkey.update_credential(&result);
             let updated = serde_json::to_string(&passkey).map_err(internal)?;
             if passkeys::record_use(&mut conn, &admin.id, &row.credential_id, &updated, now)? {
-                throttle::clear(&mut conn, &key)?;
+                throttle.passed(&mut conn)?;
                 let detail = json!({"name": row.name});
                 audit(&mut conn, &ceremony.actor(), now, "admin.second_factor.passkey", &admin.id, detail)?;
                 return Ok(());
             }
         }
     }
-    throttle::lock_if_spent(&mut conn, &key, now, settings.pair, settings.lock_secs, settings.max_lock_secs)?;
+    throttle.failed(&mut conn)?;
     audit(&mut conn, &ceremony.actor(), now, "admin.second_factor.failed", &admin.id, json!({"method": "passkey"}))?;
     Err(CodeError::Wrong)
 }

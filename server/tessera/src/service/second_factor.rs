@@ -23,7 +23,7 @@ use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin};
 use tessera_store::passkeys;
 use tessera_store::throttle::{self, Admission};
-use tessera_store::{Store, StoreError};
+use tessera_store::{DbConn, Store, StoreError};
 use totp_rs::{Builder, Secret, Totp};
 use zeroize::Zeroizing;
 
@@ -169,6 +169,44 @@ fn recovery_hash(code: &str) -> String {
     SecretHash::of(&bare).as_str().to_owned()
 }
 
+/// The throttle every second factor shares, per administrator: a wrong
+/// TOTP code, a used recovery code typed again and a failed passkey answer
+/// all count against one key, so switching factors buys no extra guesses.
+pub(super) struct FactorThrottle<'a> {
+    key: String,
+    settings: &'a ThrottleSettings,
+    now: i64,
+}
+
+impl<'a> FactorThrottle<'a> {
+    /// Reserves an attempt for `admin_id`, or refuses while the key is
+    /// locked (`Throttled` with the seconds left).
+    pub(super) fn admit(
+        conn: &mut DbConn,
+        settings: &'a ThrottleSettings,
+        admin_id: &str,
+        now: i64,
+    ) -> Result<FactorThrottle<'a>, CodeError> {
+        let key = format!("console:second-factor:{admin_id}");
+        if let Admission::Refused { until } = throttle::reserve(conn, &key, now, settings.pair)? {
+            crate::service::metrics::throttle_hit("second_factor");
+            return Err(CodeError::Throttled((until - now).max(1) as u64));
+        }
+        Ok(FactorThrottle { key, settings, now })
+    }
+
+    /// The factor was given: the count starts again.
+    pub(super) fn passed(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        throttle::clear(conn, &self.key)
+    }
+
+    /// The factor was wrong: locks the key once the attempts are spent.
+    pub(super) fn failed(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        let s = self.settings;
+        throttle::lock_if_spent(conn, &self.key, self.now, s.pair, s.lock_secs, s.max_lock_secs).map(|_| ())
+    }
+}
+
 /// Checks a code typed at sign-in: a current TOTP code (once per step) or
 /// an unused recovery code (used up). Throttled per administrator: wrong
 /// codes count, and the limit locks like a sign-in pair. A failure is
@@ -185,12 +223,8 @@ pub fn check(
     let Some(sealed) = admin.totp_secret_enc.as_deref() else {
         return Err(CodeError::Wrong);
     };
-    let key = format!("console:second-factor:{}", admin.id);
     let mut conn = store.conn()?;
-    if let Admission::Refused { until } = throttle::reserve(&mut conn, &key, now, settings.pair)? {
-        crate::service::metrics::throttle_hit("second_factor");
-        return Err(CodeError::Throttled((until - now).max(1) as u64));
-    }
+    let throttle = FactorThrottle::admit(&mut conn, settings, &admin.id, now)?;
     let secret = master.open(&purpose::admin_totp(&admin.id), sealed).map_err(internal)?;
     let actor = format!("admin:{}", admin.username);
     let accepted = match matching_step(&secret, &admin.username, code, now)? {
@@ -203,10 +237,10 @@ pub fn check(
         None => false,
     };
     if accepted {
-        throttle::clear(&mut conn, &key)?;
+        throttle.passed(&mut conn)?;
         return Ok(());
     }
-    throttle::lock_if_spent(&mut conn, &key, now, settings.pair, settings.lock_secs, settings.max_lock_secs)?;
+    throttle.failed(&mut conn)?;
     audit(&mut conn, &actor, now, "admin.second_factor.failed", &admin.id, json!({}))?;
     Err(CodeError::Wrong)
 }

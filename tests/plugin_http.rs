@@ -366,3 +366,48 @@ fn plugin_run_fetches_only_what_http_allow_names() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--http-allow"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The console's test panel gives a 0.2.0 plugin the allow-list typed into
+/// it (checked as a binding's is) and shows each request: the author tries
+/// an enrichment from the browser before binding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_test_panel_runs_a_0_2_plugin_with_the_allow_list_it_is_given() {
+    use crate::console::Console;
+    use tessera::web::routes;
+    let dir = Directory::start();
+    let server = TestServer::start(Backend::Sqlite);
+    server.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    let sample =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
+    let mut ctx: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let prefix = format!("{}/users/", dir.base);
+    ctx["config"] = serde_json::json!({"url": prefix, "claims": ["department"]});
+    ctx["secrets"] = serde_json::json!({"directory-token": SECRET});
+    let (context, config) = (ctx.to_string(), ctx["config"].to_string());
+    let console = Console::signed_in(&server).await;
+    let path = format!("{}/rust-enrich/test", routes::console::PLUGINS);
+    let run = |allow: String| {
+        let (console, path, context, config) = (&console, path.clone(), context.clone(), config.clone());
+        async move {
+            let form = [("version", "1"), ("context", &context), ("config", &config), ("http_allow", &allow)];
+            let r = console.post_csrf(&path, &form).await;
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+
+    let (status, page) = run(String::new()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"http-requests\"") && page.contains("not_allowed"), "{page}");
+    assert!(dir.heads.lock().unwrap().is_empty(), "nothing left without an allow-list");
+
+    let (status, page) = run(prefix.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Research"), "the claim from the directory: {page}");
+    assert!(page.contains(&format!("GET {prefix}")) && page.contains(" 200 "), "{page}");
+    let heads = dir.heads.lock().unwrap().join("\n");
+    assert!(heads.to_ascii_lowercase().contains(&format!("authorization: {}", SECRET.to_ascii_lowercase())), "{heads}");
+
+    let (status, page) = run("ftp://nowhere.example/".into()).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("id=\"http-allow-error\""), "{page}");
+}

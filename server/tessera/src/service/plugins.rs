@@ -1003,14 +1003,19 @@ pub fn test_choices(
 }
 
 /// Runs version `number` of the plugin `name` on `ctx`, as a binding would
-/// (the test panel).
+/// (the test panel); a 0.2.0 plugin may fetch what `allow` names.
 pub fn trial_run_version(
     store: &Store,
     host: &PluginHost,
     name: &str,
     number: i32,
     ctx: &TokenContext,
+    allow: &[String],
 ) -> Result<TrialRun, AdminError> {
+    // Checked as a binding's allow-list is, so the panel refuses what a
+    // binding would; secret headers come from the context's `secrets`.
+    let http =
+        trial_grant(&http_allow(allow)?, ctx.secrets.clone()).map_err(|e| invalid("http-allow", e.to_string()))?;
     let (version, declared) = {
         let mut c = store.conn()?;
         let plugin =
@@ -1022,7 +1027,7 @@ pub fn trial_run_version(
     };
     let loader =
         || plugins::wasm(&mut *store.conn().map_err(|e| e.to_string())?, &version.id).map_err(|e| e.to_string());
-    Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref(), Arc::default()))
+    Ok(trial_run(host, &version.sha256, loader, ctx, declared.as_deref(), http))
 }
 
 #[cfg(test)]

@@ -235,6 +235,8 @@ struct TestPage {
     /// How a real token for these choices would differ (refused, no user).
     notice: Option<String>,
     config: String,
+    /// The allow-list the run was given, one prefix per line.
+    http_allow: String,
     errors: FieldErrors,
     result: Option<TestResult>,
 }
@@ -247,6 +249,8 @@ struct TestResult {
     id: String,
     scopes: String,
     logs: Vec<String>,
+    /// One line per `http.fetch` of a 0.2.0 plugin, as the run record keeps it.
+    http: Vec<String>,
     duration_us: u64,
 }
 
@@ -264,6 +268,7 @@ impl TestResult {
             id: t.id_token_claims.as_ref().map(|c| pretty(&Value::Object(c.clone()))).unwrap_or_default(),
             scopes: t.granted_scopes.join(" "),
             logs: t.logs.iter().map(ToString::to_string).collect(),
+            http: t.http.iter().map(exchange_line).collect(),
             duration_us: t.duration_us,
         }
     }
@@ -271,6 +276,23 @@ impl TestResult {
     fn ok(&self) -> bool {
         self.outcome == "ok"
     }
+}
+
+/// `GET https://dir.example/users/… 200 412 B 3120 µs (cached)`, or the
+/// refusal: what a plugin author needs to see of one request.
+fn exchange_line(x: &tessera_plugin_host::HttpExchange) -> String {
+    let mut line = format!("{} {}", x.method, x.url);
+    if let Some(status) = x.status {
+        line.push_str(&format!(" {status} {} B", x.bytes));
+    }
+    line.push_str(&format!(" {} µs", x.duration_us));
+    if x.cached {
+        line.push_str(" (cached)");
+    }
+    if let Some(e) = &x.error {
+        line.push_str(&format!(": {e}"));
+    }
+    line
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -334,6 +356,7 @@ async fn test_form(admin: Admin, name: web::Path<String>, q: web::Query<TestQuer
         context: serde_json::to_string_pretty(&choices.context).unwrap_or_default(),
         notice: choices.notice,
         config: "{}".into(),
+        http_allow: String::new(),
         errors,
         result: None,
         plugin: name,
@@ -348,6 +371,9 @@ struct RunForm {
     context: String,
     #[serde(default)]
     config: String,
+    /// URL prefixes a 0.2.0 plugin may fetch, one per line.
+    #[serde(default)]
+    http_allow: String,
 }
 
 /// POST: runs the chosen version on the context, as a binding would.
@@ -364,9 +390,11 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         Ok(ctx)
     })();
     let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
+    let allow: Vec<String> =
+        form.http_allow.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx)).await?,
+        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx, &allow)).await?,
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),
@@ -398,6 +426,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         context: form.context,
         notice: None,
         config: if form.config.trim().is_empty() { "{}".into() } else { form.config },
+        http_allow: form.http_allow,
         errors,
         result,
     };

@@ -100,7 +100,7 @@ fn panel(h: &Harness, grant: &str, client: &TestClient, username: &str) -> (Toke
     assert_eq!(choices.notice, None, "{grant}: a real request for these choices is issued");
     let shown = serde_json::to_string_pretty(&choices.context).unwrap();
     let ctx: TokenContext = serde_json::from_str(&shown).unwrap();
-    let run = plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx).unwrap();
+    let run = plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &[]).unwrap();
     assert_eq!(run.outcome, "ok", "{grant}: {:?}", run.error);
     (ctx, timeless(&Value::Object(run.access_token_claims)))
 }

@@ -153,6 +153,20 @@ async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never
     assert!(refused["error"].as_str().unwrap().starts_with("not_allowed"), "{refused}");
     assert_eq!(refused["status"], Value::Null);
     assert_eq!(dir.heads.lock().unwrap().len(), 1, "no request left the server");
+
+    // `/metrics` counts the three requests by outcome, the refusal by its code only.
+    let text =
+        reqwest::get(format!("{}{}", server.base, tessera::web::routes::METRICS)).await.unwrap().text().await.unwrap();
+    let count = |outcome: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("tessera_plugin_http_requests_total{"))
+            .filter(|l| l.contains(&format!("binding=\"{enrich}\"")) && l.contains(&format!("outcome=\"{outcome}\"")))
+            .map(|l| l.rsplit_once(' ').unwrap().1.to_owned())
+            .collect()
+    };
+    for outcome in ["2xx", "cached", "not_allowed"] {
+        assert_eq!(count(outcome), ["1"], "{outcome}: {text}");
+    }
 }
 
 /// The console's binding form sets the allow-list and the cache TTL in its

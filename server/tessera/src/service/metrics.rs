@@ -40,6 +40,10 @@ pub const PLUGIN_DURATION: &str = "tessera_plugin_run_duration_seconds";
 pub const PLUGIN_SLOTS: &str = "tessera_plugin_pool_slots_in_use";
 /// Plugin instances made ahead of time and waiting for a call.
 pub const PLUGIN_STANDBY: &str = "tessera_plugin_standby_instances";
+/// Requests plugins made through `http.fetch` (`tessera:plugin@0.2.0`), by
+/// plugin, binding and outcome: `2xx`..`5xx`, `cached`, or the refusal
+/// (`not_allowed`, `timeout`, `too_large`, `network`, `bad_response`).
+pub const PLUGIN_HTTP_REQUESTS: &str = "tessera_plugin_http_requests_total";
 /// Run records the asynchronous run log could not write.
 pub const RUN_RECORDS_DROPPED: &str = "tessera_plugin_run_records_dropped_total";
 /// Database pool connections by state (`in_use`, `idle`).
@@ -187,6 +191,37 @@ pub fn plugin_run(figures: &PluginFigures, labels: RunLabels<'_>, outcome: &str,
     metrics::counter!(PLUGIN_RUNS, "plugin" => plugin, "version" => version, "binding" => binding, "outcome" => outcome.to_owned())
         .increment(1);
     figures.record(labels.plugin, labels.version, took, outcome);
+}
+
+/// Counts the requests one plugin run made (its run record's `http`), so an
+/// operator sees a service that refuses or times out before tokens fail.
+pub fn plugin_http(labels: RunLabels<'_>, exchanges: &[tessera_plugin_host::HttpExchange]) {
+    for x in exchanges {
+        metrics::counter!(PLUGIN_HTTP_REQUESTS, "plugin" => labels.plugin.to_owned(),
+            "binding" => labels.binding.to_owned(), "outcome" => http_outcome(x))
+        .increment(1);
+    }
+}
+
+/// The outcome label of one plugin request, from a bounded set: the
+/// error's code (the text after it is free), else `cached`, else the
+/// status class.
+fn http_outcome(x: &tessera_plugin_host::HttpExchange) -> &'static str {
+    const CODES: [&str; 5] = ["not_allowed", "timeout", "too_large", "network", "bad_response"];
+    if let Some(e) = &x.error {
+        let code = e.split(':').next().unwrap_or_default();
+        return CODES.into_iter().find(|c| *c == code).unwrap_or("error");
+    }
+    if x.cached {
+        return "cached";
+    }
+    match x.status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "other",
+    }
 }
 
 /// What the gauges show, read from the node's parts at scrape time.
@@ -345,6 +380,29 @@ mod tests {
         assert_eq!(endpoint_label(None), "unmatched");
         assert_eq!(token_outcome::<()>(&Ok(())), "ok");
         assert_eq!(token_outcome::<()>(&Err(OAuthError::new(ErrorCode::InvalidGrant, "x"))), "invalid_grant");
+    }
+
+    /// A plugin request's label never carries the error's free text.
+    #[test]
+    fn plugin_request_outcomes_are_codes_or_status_classes() {
+        let x = |status: Option<u16>, cached: bool, error: Option<&str>| tessera_plugin_host::HttpExchange {
+            method: "GET".into(),
+            url: "https://dir.example/users/…".into(),
+            status,
+            bytes: 0,
+            duration_us: 0,
+            cached,
+            error: error.map(str::to_owned),
+        };
+        assert_eq!(http_outcome(&x(Some(200), false, None)), "2xx");
+        assert_eq!(http_outcome(&x(Some(200), true, None)), "cached");
+        assert_eq!(http_outcome(&x(Some(503), false, None)), "5xx");
+        assert_eq!(
+            http_outcome(&x(None, false, Some("not_allowed: https://evil.example/ is not allowed"))),
+            "not_allowed"
+        );
+        assert_eq!(http_outcome(&x(None, false, Some("timeout"))), "timeout");
+        assert_eq!(http_outcome(&x(None, false, Some("something: new"))), "error");
     }
 
     #[test]

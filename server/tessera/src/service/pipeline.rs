@@ -294,6 +294,7 @@ impl TokenHooks for Pipeline {
                 span.record("outcome", record.outcome.as_str());
                 let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
                 metrics::plugin_run(&self.figures, labels, &record.outcome, run.duration);
+                metrics::plugin_http(labels, &run.http);
                 self.runs.record(record);
                 ctx.secrets = PluginSecrets::default();
                 let policy = b.failure_policy;

@@ -270,13 +270,14 @@ build_rust_examples() {
     done
 }
 
-build_js_permissions() {
-    local dir=$HERE/examples/js-permissions out=$WORK/js-permissions.wasm
+# $1: example name, $2: its source file, $3: the WIT folder (0.1.0 or 0.2.0).
+build_js() {
+    local out=$WORK/$1.wasm
     mkdir -p "$WORK"
-    quiet "$NPM_DIR/node_modules/.bin/jco" componentize "$dir/permissions.js" \
-        --wit "$WIT" --world-name token-plugin --backend qjs --backend-qjs-disable-async -o "$out"
+    quiet "$NPM_DIR/node_modules/.bin/jco" componentize "$HERE/examples/$1/$2" \
+        --wit "$3" --world-name token-plugin --backend qjs --backend-qjs-disable-async -o "$out"
     check_plugin "$out"
-    emit "$out" examples js-permissions
+    emit "$out" examples "$1"
 }
 
 build_python_tenant() {
@@ -362,7 +363,8 @@ fi
 if [[ $build_examples -eq 1 ]]; then
     build_rust_examples
     ensure_npm
-    build_js_permissions
+    build_js js-permissions permissions.js "$WIT"
+    build_js js-enrich enrich.js "$WIT/0.2.0"
     build_python_tenant
     apt_install clang lld wasi-libc libclang-rt-dev-wasm32
     ensure_wit_bindgen

@@ -335,9 +335,16 @@ async fn a_shadow_candidate_fetches_with_the_live_versions_grant() {
 
 /// `tessera plugin run` lets a 0.2.0 plugin fetch what `--http-allow` names
 /// (secret headers from the context's `secrets`), and nothing without it: a
-/// plugin author tries the enrichment before binding it.
+/// plugin author tries the enrichment before binding it. The same rule in
+/// Rust (the SDK's `http`) and JavaScript (jco's bindings of the 0.2.0 world).
 #[test]
 fn plugin_run_fetches_only_what_http_allow_names() {
+    for example in ["rust-enrich", "js-enrich"] {
+        plugin_run_fetches_only_what_http_allow_names_in(example);
+    }
+}
+
+fn plugin_run_fetches_only_what_http_allow_names_in(example: &str) {
     let dir = Directory::start();
     let data = tempfile::tempdir().unwrap();
     let sample =
@@ -350,7 +357,7 @@ fn plugin_run_fetches_only_what_http_allow_names() {
     std::fs::write(&ctx_file, ctx.to_string()).unwrap();
     let run = |extra: &[&str]| {
         let out = std::process::Command::new(crate::support::binary())
-            .args(["--data-dir", data.path().to_str().unwrap(), "plugin", "run", &component("examples", "rust-enrich")])
+            .args(["--data-dir", data.path().to_str().unwrap(), "plugin", "run", &component("examples", example)])
             .args(["--context", ctx_file.to_str().unwrap()])
             .args(extra)
             .output()
@@ -360,20 +367,20 @@ fn plugin_run_fetches_only_what_http_allow_names() {
         (out.status.success(), v)
     };
     let (ok, v) = run(&[]);
-    assert!(!ok, "{v}");
+    assert!(!ok, "{example}: {v}");
     assert!(v["http"][0]["error"].as_str().is_some_and(|e| e.starts_with("not_allowed")), "{v}");
     assert!(dir.heads.lock().unwrap().is_empty(), "nothing left without --http-allow");
 
     let (ok, v) = run(&["--http-allow", &prefix]);
     assert!(ok, "{v}");
-    assert_eq!(v["access_token_claims"]["department"], "Research", "{v}");
+    assert_eq!(v["access_token_claims"]["department"], "Research", "{example}: {v}");
     assert_eq!(v["http"][0]["status"], 200, "{v}");
     let heads = dir.heads.lock().unwrap().join("\n");
     assert!(heads.to_ascii_lowercase().contains(&format!("authorization: {}", SECRET.to_ascii_lowercase())), "{heads}");
     assert!(!v.to_string().contains("s3cr3t"), "the secret is not printed: {v}");
 
     let out = std::process::Command::new(crate::support::binary())
-        .args(["--data-dir", data.path().to_str().unwrap(), "plugin", "run", &component("examples", "rust-enrich")])
+        .args(["--data-dir", data.path().to_str().unwrap(), "plugin", "run", &component("examples", example)])
         .args(["--context", ctx_file.to_str().unwrap(), "--http-allow", "ftp://nowhere.example/"])
         .output()
         .unwrap();

@@ -280,16 +280,17 @@ build_js() {
     emit "$out" examples "$1"
 }
 
-build_python_tenant() {
+# $1: example name, $2: its module, $3: the WIT folder (0.1.0 or 0.2.0).
+build_python() {
     # Built from a copy: componentize-py leaves __pycache__ next to the sources.
-    local work=$WORK/python-tenant
+    local work=$WORK/$1
     rm -rf "$work"
     mkdir -p "$work/src"
-    cp "$HERE"/examples/python-tenant/*.py "$work/src/"
-    quiet "$VENV/bin/componentize-py" -d "$WIT" -w token-plugin componentize tenant \
-        --stub-wasi -p "$work/src" -o "$work/python-tenant.wasm"
-    check_plugin "$work/python-tenant.wasm"
-    emit "$work/python-tenant.wasm" examples python-tenant
+    cp "$HERE/examples/$1"/*.py "$work/src/"
+    quiet "$VENV/bin/componentize-py" -d "$3" -w token-plugin componentize "$2" \
+        --stub-wasi -p "$work/src" -o "$work/$1.wasm"
+    check_plugin "$work/$1.wasm"
+    emit "$work/$1.wasm" examples "$1"
 }
 
 build_c_audience_guard() {
@@ -365,7 +366,8 @@ if [[ $build_examples -eq 1 ]]; then
     ensure_npm
     build_js js-permissions permissions.js "$WIT"
     build_js js-enrich enrich.js "$WIT/0.2.0"
-    build_python_tenant
+    build_python python-tenant tenant "$WIT"
+    build_python python-enrich enrich "$WIT/0.2.0"
     apt_install clang lld wasi-libc libclang-rt-dev-wasm32
     ensure_wit_bindgen
     ensure_adapter

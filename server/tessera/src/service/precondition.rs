@@ -10,8 +10,11 @@ use super::db::InTx;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use tessera_store::row_lock::{self, Row};
+use tessera_store::row_lock;
 use tessera_store::{Store, StoreError};
+
+/// Which row a guarded change locks: the web layer names it through here.
+pub use tessera_store::row_lock::Row;
 
 /// The strong entity tag of `view` (quoted, as the `ETag` header carries
 /// it): the sha256 of its JSON, so any change to what a read shows changes
@@ -26,6 +29,25 @@ pub fn etag_of<T: Serialize>(view: &T) -> Result<String, serde_json::Error> {
 /// comparison: a weak tag (`W/"..."`) never matches (RFC 9110 §13.1.1).
 pub fn matches(if_match: &str, current: &str) -> bool {
     if_match.trim() == "*" || if_match.split(',').map(str::trim).any(|t| t == current)
+}
+
+/// The version an edit form of the console carries in a hidden field: the
+/// entity tag of the view the form was filled from. Saved with
+/// [`form_if_match`] through [`guarded`], a form opened before someone
+/// else's change (another tab, administrator, node or the API) is refused
+/// instead of silently undoing that change.
+pub fn form_version<T: Serialize>(view: &T) -> String {
+    // Without the quotes of the header form: nothing to escape in HTML.
+    etag_of(view).map(|t| t.trim_matches('"').to_owned()).unwrap_or_default()
+}
+
+/// The `if_match` of a form's version: a form posted without one (by a
+/// script, not the console's page) is not checked, as before versions.
+pub fn form_if_match(version: &str) -> String {
+    match version.trim() {
+        "" => "*".to_owned(),
+        v => format!("\"{v}\""),
+    }
 }
 
 /// Runs `change` if the resource is still the version `if_match` names:
@@ -76,6 +98,16 @@ pub fn guarded<T, V: Serialize, E: From<StoreError>>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_form_version_is_the_tag_without_quotes_and_a_missing_one_matches_anything() {
+        let view = json!({"name": "a"});
+        let version = form_version(&view);
+        assert!(!version.is_empty() && !version.contains('"'));
+        assert!(matches(&form_if_match(&version), &etag_of(&view).unwrap()));
+        assert!(!matches(&form_if_match(&version), &etag_of(&json!({"name": "b"})).unwrap()));
+        assert_eq!(form_if_match("  "), "*");
+    }
 
     #[test]
     fn tags_follow_the_content_and_are_quoted() {

@@ -7,6 +7,8 @@ use super::{
     render, render_form, see_other,
 };
 use crate::service::admin::{self, AdminError, ApiEdit, NewApi, split_list};
+use crate::service::db::InTx;
+use crate::service::precondition::{self, Row};
 use crate::service::views::{AllowedClientView, ApiView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -59,6 +61,10 @@ struct ApiForm {
     /// Client ids of its resource servers, comma-separated (issue #11 item 7).
     #[serde(default)]
     resource_servers: String,
+    /// The version of the API the form was filled from
+    /// (`precondition::form_version`); empty on the new-API form.
+    #[serde(default)]
+    etag: String,
 }
 
 impl ApiForm {
@@ -70,6 +76,7 @@ impl ApiForm {
             lifetime: a.token_lifetime_secs.to_string(),
             scopes: a.scopes.join(", "),
             resource_servers: a.resource_servers.join(", "),
+            etag: precondition::form_version(a),
         }
     }
 
@@ -220,9 +227,15 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
         Ok(e) => e,
         Err(e) => return again(detail(&admin, loaded, Some(form)), e.into()),
     };
-    let (store, actor, aid) = (admin.state.store.clone(), admin.actor(), loaded.api.id.clone());
+    let (store, actor, aid, etag) =
+        (admin.state.store.clone(), admin.actor(), loaded.api.id.clone(), form.etag.clone());
     let now = admin.now();
-    match blocking(move || admin::update_api(&store, &actor, now, &aid, edit)).await? {
+    let saved = blocking(move || {
+        let view = |db: &InTx<'_>| admin::find_api(db, &aid)?.ok_or_else(|| AdminError::NotFound("API".into()));
+        let change = |db: &InTx<'_>| admin::update_api(db, &actor, now, &aid, edit);
+        precondition::guarded(&store, Row::Api(&aid), &precondition::form_if_match(&etag), view, change)
+    });
+    match saved.await? {
         Ok(a) => Ok(see_other(&paths::done(&paths::api(&a.id), "saved"))),
         Err(e) => again(detail(&admin, loaded, Some(form)), e.into()),
     }

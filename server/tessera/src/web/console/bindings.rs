@@ -12,7 +12,9 @@ use super::{
 };
 use crate::service::admin::names::{self, Kind, Named};
 use crate::service::admin::{AdminError, split_list};
+use crate::service::db::InTx;
 use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
+use crate::service::precondition::{self, Row};
 use crate::service::shadow::admin::{self as shadow_svc, ShadowReport};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -110,6 +112,10 @@ struct BindingForm {
     enabled: Option<String>,
     #[serde(flatten, default)]
     http: HttpForm,
+    /// The version of the binding the form was filled from
+    /// (`precondition::form_version`); empty on the new-binding form.
+    #[serde(default)]
+    etag: String,
 }
 
 /// The binding's outbound HTTP for `tessera:plugin@0.2.0` plugins
@@ -400,6 +406,7 @@ fn form_of(e: &BindingEntry) -> BindingForm {
         position: e.binding.position.to_string(),
         enabled: e.binding.enabled.then(|| "on".into()),
         http: HttpForm::of(&e.binding),
+        etag: precondition::form_version(&e.binding),
     }
 }
 
@@ -454,10 +461,18 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
         Ok(c) => c,
         Err(e) => return again(&admin, Some(entry), form, e.into()).await,
     };
-    let (store, state, actor, bid) =
-        (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.binding.id.clone());
+    let (store, state, actor, bid, etag) =
+        (admin.state.store.clone(), admin.state.clone(), admin.actor(), entry.binding.id.clone(), form.etag.clone());
     let now = admin.now();
-    match blocking(move || svc::update_binding(&store, state.keys.master(), &actor, now, &bid, change)).await? {
+    let saved = blocking(move || {
+        let view = |db: &InTx<'_>| match svc::binding_entry(db, &bid)? {
+            Some(e) => Ok(e.binding),
+            None => Err(AdminError::NotFound("binding".into())),
+        };
+        let save = |db: &InTx<'_>| svc::update_binding(db, state.keys.master(), &actor, now, &bid, change);
+        precondition::guarded(&store, Row::Binding(&bid), &precondition::form_if_match(&etag), view, save)
+    });
+    match saved.await? {
         Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "saved"))),
         Err(e) => again(&admin, Some(entry), form, e.into()).await,
     }

@@ -13,6 +13,8 @@ use super::{
 };
 use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient, json_object, split_list};
 use crate::service::client_page::{self, PipelineLane, TestToken};
+use crate::service::db::InTx;
+use crate::service::precondition::{self, Row};
 use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -239,6 +241,10 @@ struct ClientForm {
     /// The application-type preset the form started from (help text only).
     #[serde(default)]
     preset: String,
+    /// The version of the client the form was filled from
+    /// (`precondition::form_version`); empty on the new-client form.
+    #[serde(default)]
+    etag: String,
 }
 
 impl ClientForm {
@@ -263,6 +269,7 @@ impl ClientForm {
             jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens.then(|| "on".into()),
             preset: String::new(),
+            etag: precondition::form_version(c),
         }
     }
 
@@ -579,9 +586,19 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {
         Ok(n) => n,
         Err(e) => return form_again(detail_page(&admin, loaded, Some(form)), e.into()),
     };
-    let (store, actor) = (admin.state.store.clone(), admin.actor());
+    let (store, actor, etag) = (admin.state.store.clone(), admin.actor(), form.etag.clone());
     let now = admin.now();
-    match blocking(move || admin::update_client(&store, &actor, now, &cid, new)).await? {
+    let saved = blocking(move || {
+        // The version is read and the change written in one transaction
+        // with the client's row locked: two saves of one version cannot both pass.
+        let view = |db: &InTx<'_>| match admin::client_detail(db, &cid, now)? {
+            Some(d) => Ok(d.client),
+            None => Err(AdminError::NotFound("client".into())),
+        };
+        let change = |db: &InTx<'_>| admin::update_client(db, &actor, now, &cid, new);
+        precondition::guarded(&store, Row::Client(&cid), &precondition::form_if_match(&etag), view, change)
+    });
+    match saved.await? {
         Ok(c) => {
             // Disabling revokes the client's access tokens: honour it here at once.
             admin.state.oauth.revoked.changed();

@@ -95,12 +95,18 @@ pub enum Failure {
     Page(ConsoleError),
 }
 
+/// The banner of a form saved over someone else's change.
+pub const STALE: &str = "This was changed (in another tab, by another administrator or through the API) after you opened this page. Nothing was saved: your edits are still in the form; reload the page to see the current version, then make them again.";
+
 impl From<AdminError> for Failure {
     fn from(e: AdminError) -> Failure {
         match e {
             AdminError::Invalid { field, message } => Failure::Form(FieldErrors(vec![(field, message)]), None),
             AdminError::Conflict(m) => Failure::Form(FieldErrors::default(), Some(m)),
             AdminError::NotFound(m) => Failure::Form(FieldErrors::default(), Some(format!("{m} not found."))),
+            // A guarded save whose form was filled from an older version
+            // (`service::precondition::form_version`).
+            AdminError::Store(StoreError::Stale(_)) => Failure::Form(FieldErrors::default(), Some(STALE.to_owned())),
             other => Failure::Page(ConsoleError::Action(other)),
         }
     }

@@ -6,6 +6,8 @@ use super::{
     pretty, render, render_form, see_other,
 };
 use crate::service::admin::{self, NewUser, UserEdit, json_object, split_list};
+use crate::service::db::InTx;
+use crate::service::precondition::{self, Row};
 use crate::service::views::UserView;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -66,6 +68,10 @@ struct UserForm {
     metadata: String,
     #[serde(default)]
     roles: String,
+    /// The version of the user the form was filled from
+    /// (`precondition::form_version`); empty on the new-user form.
+    #[serde(default)]
+    etag: String,
 }
 
 impl UserForm {
@@ -77,6 +83,7 @@ impl UserForm {
             profile: pretty(&u.profile),
             metadata: pretty(&u.metadata),
             roles: u.roles.join(", "),
+            etag: precondition::form_version(u),
         }
     }
 
@@ -159,9 +166,15 @@ async fn update(p: Posted<UserForm>, id: web::Path<String>) -> Page {
         Ok(e) => e,
         Err(e) => return form_again(&admin, Some(user), form, e.into(), &title),
     };
-    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), user.id.clone());
+    let (store, actor, uid, etag) = (admin.state.store.clone(), admin.actor(), user.id.clone(), form.etag.clone());
     let now = admin.now();
-    match blocking(move || admin::update_user(&store, &actor, now, &uid, edit)).await? {
+    let saved = blocking(move || {
+        let view =
+            |db: &InTx<'_>| admin::find_user(db, &uid)?.ok_or_else(|| admin::AdminError::NotFound("user".into()));
+        let change = |db: &InTx<'_>| admin::update_user(db, &actor, now, &uid, edit);
+        precondition::guarded(&store, Row::User(&uid), &precondition::form_if_match(&etag), view, change)
+    });
+    match saved.await? {
         Ok(u) => Ok(see_other(&paths::done(&paths::user(&u.id), "saved"))),
         Err(e) => form_again(&admin, Some(user), form, e.into(), &title),
     }

@@ -398,7 +398,9 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     let e = c.call("get", "/api/v1/admins/{id}", &ap, t, none).await.header("etag");
     let r = c.call("patch", "/api/v1/admins/{id}", &ap, t, patch_body(e, json!({"role": "viewer"}))).await;
     assert_eq!((r.status, r.body["role"].as_str()), (200, Some("viewer")), "{}", r.raw);
-    let admin_etag = r.header("etag");
+    let r = c.call("delete", "/api/v1/admins/{id}/second-factor", &ap, t, if_match(r.header("etag"))).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let admin_etag = c.call("get", "/api/v1/admins/{id}", &ap, t, none).await.header("etag");
 
     // Audit events: the changes above, by this client.
     let q = format!("/api/v1/audit-events?actor=client:{client_id}&limit=2");
@@ -525,7 +527,17 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     // The key and administrator changes are audited with this client as actor.
     for (prefix, expected) in [
         ("keys.", vec!["keys.retire", "keys.rotate"]),
-        ("admin.", vec!["admin.delete", "admin.create", "admin.create", "admin.password", "admin.role"]),
+        (
+            "admin.",
+            vec![
+                "admin.delete",
+                "admin.create",
+                "admin.create",
+                "admin.password",
+                "admin.role",
+                "admin.second_factor.reset",
+            ],
+        ),
     ] {
         let q = format!("/api/v1/audit-events?actor=client:{client_id}&action={prefix}");
         let r = c.call("get", &q, &none_p, t, none).await;

@@ -375,6 +375,14 @@ on_both_backends!(keys_admins_audit_and_runs_answer_as_the_local_ones, |backend:
     let short = r.output(&["admin", "password", "--username", "remote-admin", "--password", "short"], None);
     assert!(String::from_utf8_lossy(&short.stderr).contains("HTTP 400"), "{}", String::from_utf8_lossy(&short.stderr));
     assert!(r.fails(&["admin", "password", "--username", "nobody", "--password", new_pw.trim()]).contains("not found"));
+    // A lost device: the second factor reset, remotely and locally, audited each time.
+    let reset = r.json(&["admin", "reset-second-factor", "--username", "remote-admin"]);
+    assert_eq!(reset, json!({"username": "remote-admin", "second_factor": false}));
+    let local = s.cli_json(&["admin", "reset-second-factor", "--username", "remote-admin"]);
+    assert_eq!(keys(&reset), keys(&local));
+    let audited = s.cli(&["audit", "export"]);
+    assert_eq!(audited.matches("admin.second_factor.reset").count(), 2, "{audited}");
+    assert!(r.fails(&["admin", "reset-second-factor", "--username", "nobody"]).contains("not found"));
     assert_eq!(r.json(&["admin", "delete", id]), json!({"id": id, "deleted": true}));
     assert_eq!(s.cli_json(&["admin", "list"])["admins"].as_array().unwrap().len(), 1);
     let err = r.fails(&["admin", "delete", id]);

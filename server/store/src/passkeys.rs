@@ -65,6 +65,12 @@ pub fn delete(conn: &mut DbConn, admin_id: &str, id: &str) -> Result<Option<Pass
     Ok((n == 1).then_some(found))
 }
 
+/// Removes every passkey of `admin_id` (an owner resets their second
+/// factor); how many there were.
+pub fn delete_all(conn: &mut DbConn, admin_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(admin_passkeys::table.filter(admin_passkeys::admin_id.eq(admin_id))).execute(conn)?)
+}
+
 /// Records a sign-in with `admin_id`'s passkey `credential_id`: the
 /// credential as updated (counter, backup state) and the time. False if the
 /// passkey was removed meanwhile.

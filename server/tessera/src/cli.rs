@@ -201,6 +201,16 @@ pub enum AdminCommand {
     Create(AdminNewArgs),
     /// Set an administrator's password (for a forgotten one); their sessions end.
     Password(AdminCreateArgs),
+    /// Take away an administrator's second factors (authenticator app, recovery codes, passkeys) after a lost
+    /// device; their sessions end, and where a second factor is required they enrol again at the next sign-in.
+    ResetSecondFactor {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the console administrators, by username.
     List {
         /// Print one JSON object.

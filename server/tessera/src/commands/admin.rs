@@ -41,6 +41,14 @@ pub fn admin(b: &dyn Backend, cmd: AdminCommand) -> anyhow::Result<()> {
                 &format!("password of administrator {} changed; their sessions ended", a.username),
             );
         }
+        AdminCommand::ResetSecondFactor { username, json } => {
+            b.reset_admin_second_factor(&username)?;
+            output(
+                json,
+                &json!({"username": username, "second_factor": false}),
+                &format!("second factors of administrator {username} removed; their sessions ended"),
+            );
+        }
         AdminCommand::List { json } => {
             let admins = b.admins()?;
             let human = admins

@@ -12,7 +12,7 @@ use crate::clock;
 use crate::service::admin::AdminError;
 use crate::service::shadow::admin as shadow;
 use crate::service::views::AdminView;
-use crate::service::{admin, console, management, plugins as svc};
+use crate::service::{admin, console, management, plugins as svc, second_factor};
 use crate::web::api::problem::Problem;
 use crate::web::api::{apis, bindings, clients, users};
 use anyhow::anyhow;
@@ -126,6 +126,9 @@ pub trait Backend {
     /// Sets an administrator's password by username and ends their
     /// sessions.
     fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()>;
+    /// Takes an administrator's second factors away (by username) and ends
+    /// their sessions.
+    fn reset_admin_second_factor(&self, username: &str) -> anyhow::Result<()>;
     /// Where the audit log's hash chain ends, and the oldest event outside
     /// the chain, if any (`GET /api/v1/audit-chain`).
     fn audit_head(&self) -> anyhow::Result<(ChainHead, Option<AuditEvent>)>;
@@ -439,6 +442,17 @@ impl Backend for Local<'_> {
     fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()> {
         console::reset_admin_password(&self.ctx.store, ACTOR, clock::now(), username, password)
             .map_err(|e| problem_error(e.into()))
+    }
+
+    fn reset_admin_second_factor(&self, username: &str) -> anyhow::Result<()> {
+        let store = &self.ctx.store;
+        let admin = console::list_admins(store)
+            .map_err(|e| problem_error(AdminError::from(e).into()))?
+            .into_iter()
+            .find(|a| a.username == username)
+            .ok_or_else(|| Refused { status: 404, message: format!("administrator {username:?} not found") })?;
+        // The command line is no administrator: "" is nobody's id.
+        second_factor::reset(store, ACTOR, clock::now(), "", &admin.id).map_err(|e| problem_error(e.into()))
     }
 
     fn audit_head(&self) -> anyhow::Result<(ChainHead, Option<AuditEvent>)> {

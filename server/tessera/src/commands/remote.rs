@@ -178,6 +178,17 @@ fn problem(status: u16, url: &str, body: &str) -> anyhow::Error {
 }
 
 impl Remote {
+    /// The id of the administrator `username`: the API names administrators
+    /// by id, the commands by username.
+    fn admin_id(&self, username: &str) -> anyhow::Result<String> {
+        self.admins()?
+            .iter()
+            .find(|a| a["username"] == username)
+            .and_then(|a| a["id"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Refused { status: 404, message: format!("administrator {username:?} not found") }.into())
+    }
+
     /// A session with the server of `settings` (the token is fetched on
     /// first use).
     pub fn new(settings: RemoteSettings) -> anyhow::Result<Remote> {
@@ -499,17 +510,19 @@ impl Backend for Remote {
     }
 
     fn set_admin_password(&self, username: &str, password: &str) -> anyhow::Result<()> {
-        // The API names administrators by id; the command by username.
-        let admins = self.admins()?;
-        let id = admins
-            .iter()
-            .find(|a| a["username"] == username)
-            .and_then(|a| a["id"].as_str())
-            .ok_or_else(|| Refused { status: 404, message: format!("administrator {username:?} not found") })?;
-        let (_, etag) = self.get_json(&item(paths::ADMINS, id))?;
+        let id = self.admin_id(username)?;
+        let (_, etag) = self.get_json(&item(paths::ADMINS, &id))?;
         let body = json!({ "password": password });
-        let path = paths::admin_password(id);
+        let path = paths::admin_password(&id);
         self.send(|c| c.put(self.url(&path)).header(header::IF_MATCH, etag).json(&body))?;
+        Ok(())
+    }
+
+    fn reset_admin_second_factor(&self, username: &str) -> anyhow::Result<()> {
+        let id = self.admin_id(username)?;
+        let (_, etag) = self.get_json(&item(paths::ADMINS, &id))?;
+        let path = paths::admin_second_factor(&id);
+        self.send(|c| c.delete(self.url(&path)).header(header::IF_MATCH, etag))?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@
 //!   (key `console:second-factor:<id>`, `[login]`'s pair limit and lock).
 
 use super::admin::{AdminError, audit};
+use super::db::Db;
 use super::sign_in::ThrottleSettings;
 use crate::clock;
 use crate::crypto::{MasterKey, purpose};
@@ -152,6 +153,29 @@ pub fn remove(store: &Store, actor: &str, admin_id: &str, now: i64) -> Result<()
         }
         admins::set_totp(conn, admin_id, None, None, &[])?;
         audit(conn, actor, now, "admin.second_factor.remove", admin_id, json!({}))
+    })?;
+    Ok(())
+}
+
+/// An owner takes every second factor away from another administrator who
+/// lost theirs (TOTP, recovery codes, passkeys) and ends their sessions, in
+/// one transaction; audited as `admin.second_factor.reset`. Where a second
+/// factor is required they enrol a new one at their next sign-in. One's own
+/// factor is changed on the account page, where the current one is known.
+pub fn reset(store: &impl Db, actor: &str, now: i64, by_id: &str, admin_id: &str) -> Result<(), AdminError> {
+    if by_id == admin_id {
+        return Err(AdminError::Conflict("Change your own second factor on Your account.".into()));
+    }
+    store.tx(|conn| {
+        let admin =
+            admins::find(conn, admin_id)?.ok_or_else(|| StoreError::NotFound(format!("administrator {admin_id}")))?;
+        let totp = admin.totp_secret_enc.is_some();
+        admins::set_totp(conn, admin_id, None, None, &[])?;
+        let passkeys = passkeys::delete_all(conn, admin_id)?;
+        let sessions = admins::delete_sessions(conn, admin_id, None)?;
+        let details =
+            json!({"username": admin.username, "totp": totp, "passkeys": passkeys, "sessions_ended": sessions});
+        audit(conn, actor, now, "admin.second_factor.reset", admin_id, details)
     })?;
     Ok(())
 }

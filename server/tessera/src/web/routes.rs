@@ -86,6 +86,11 @@ pub mod api {
         format!("{ADMINS}/{id}/password")
     }
 
+    /// An administrator's second factors (DELETE resets them).
+    pub fn admin_second_factor(id: &str) -> String {
+        format!("{ADMINS}/{id}/second-factor")
+    }
+
     /// One audit event.
     pub fn audit_event(id: &str) -> String {
         format!("{AUDIT_EVENTS}/{id}")
@@ -222,6 +227,8 @@ pub mod console {
     pub const ADMIN_STATUS: &str = "/admin/admins/{id}/status";
     /// Sign an administrator out everywhere.
     pub const ADMIN_SESSIONS: &str = "/admin/admins/{id}/sessions";
+    /// Take an administrator's second factors away (a lost device).
+    pub const ADMIN_SECOND_FACTOR_RESET: &str = "/admin/admins/{id}/second-factor/reset";
     /// Remove an administrator.
     pub const ADMIN_DELETE: &str = "/admin/admins/{id}/delete";
     /// Users: list (GET) and create (POST).

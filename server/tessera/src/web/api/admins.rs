@@ -16,6 +16,7 @@ use crate::service::db::Db;
 use crate::service::management;
 use crate::service::precondition::guarded;
 use crate::service::roles::Role;
+use crate::service::second_factor;
 use crate::service::views::AdminView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -262,6 +263,45 @@ async fn update(
     ok(&admin, Some(tag))
 }
 
+/// Takes every second factor away from an administrator who lost theirs
+/// (TOTP, recovery codes, passkeys) and ends their console sessions; where a
+/// second factor is required, they enrol a new one at their next sign-in.
+#[utoipa::path(
+    tag = "admins",
+    params(("id" = String, Path, description = "The administrator's id"),
+        ("If-Match" = String, Header, description = "The ETag of the last read")),
+    responses(
+        (status = 204, description = "Their second factors are gone and their sessions ended"),
+        GuardProblems,
+        (status = 404, description = "No such administrator", body = ProblemBody, content_type = "application/problem+json"),
+        PreconditionProblems,
+    ),
+    security(("bearer" = ["write:admins"]))
+)]
+#[delete("/admins/{id}/second-factor")]
+async fn reset_second_factor(
+    auth: Bearer<scope::WriteAdmins>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Reply {
+    let if_match = etag::required_if_match(&req)?;
+    let actor = auth.audit_name();
+    blocking(move || {
+        let now = state.oauth.management.now();
+        guarded(
+            &state.store,
+            Row::Admin(&id),
+            &if_match,
+            |db| find(db, &id),
+            // A management client is no administrator: "" is nobody's id.
+            |db| Ok(second_factor::reset(db, &actor, now, "", &id)?),
+        )
+    })
+    .await?;
+    no_content()
+}
+
 /// Deletes an administrator and ends their console sessions; never the
 /// last one.
 #[utoipa::path(
@@ -310,5 +350,12 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(create).service(show).service(update).service(set_password).service(remove)
+    scope
+        .service(list)
+        .service(create)
+        .service(show)
+        .service(update)
+        .service(set_password)
+        .service(reset_second_factor)
+        .service(remove)
 }

@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::ADMIN_ROLE), web::post().to(set_role))
         .route(paths::relative(paths::ADMIN_STATUS), web::post().to(set_status))
         .route(paths::relative(paths::ADMIN_SESSIONS), web::post().to(sign_out_everywhere))
-        .route(paths::relative(paths::ADMIN_DELETE), web::post().to(delete));
+        .route(paths::relative(paths::ADMIN_DELETE), web::post().to(delete))
+        .route(paths::relative(paths::ADMIN_SECOND_FACTOR_RESET), web::post().to(reset_second_factor));
 }
 
 /// One row of the table.
@@ -142,6 +143,16 @@ async fn sign_out_everywhere(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let admin = p.admin;
     let (store, actor, now, id) = (admin.state.store.clone(), admin.actor(), admin.now(), id.into_inner());
     blocking(move || console::sign_out_everywhere(&store, &actor, now, &id)).await?.map_err(ConsoleError::Action)?;
+    Ok(see_other(&paths::done(paths::ADMINS, "saved")))
+}
+
+/// An administrator lost their device: their TOTP, recovery codes and
+/// passkeys go, their sessions end; they enrol again at the next sign-in.
+async fn reset_second_factor(p: Posted<Empty>, id: web::Path<String>) -> Page {
+    let admin = p.admin;
+    let (store, actor, now, me, id) =
+        (admin.state.store.clone(), admin.actor(), admin.now(), admin.session.admin.id.clone(), id.into_inner());
+    blocking(move || second_factor::reset(&store, &actor, now, &me, &id)).await?.map_err(ConsoleError::Action)?;
     Ok(see_other(&paths::done(paths::ADMINS, "saved")))
 }
 

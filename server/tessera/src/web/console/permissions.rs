@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", paths::ADMIN_STATUS, Scope(S::WriteAdmins)),
     ("POST", paths::ADMIN_SESSIONS, Scope(S::WriteAdmins)),
     ("POST", paths::ADMIN_DELETE, Scope(S::WriteAdmins)),
+    ("POST", paths::ADMIN_SECOND_FACTOR_RESET, Scope(S::WriteAdmins)),
     ("GET", paths::USERS, Scope(S::ReadUsers)),
     ("POST", paths::USERS, Scope(S::WriteUsers)),
     ("GET", paths::NEW_USER, Scope(S::WriteUsers)),

@@ -581,3 +581,56 @@ async fn a_passkey_counts_as_the_required_second_factor() {
     let s = session(&h, "viewer");
     assert_eq!(get!(app, h, &s, paths::HOME).status(), 200, "no factor left: the password is enough");
 }
+
+/// An administrator lost their device and their recovery codes: an owner
+/// resets their second factor from the Administrators page. Their TOTP,
+/// codes and passkeys go and their sessions end; with a second factor
+/// required they enrol again at the next sign-in. Nobody resets their own
+/// this way, and only an owner may.
+#[actix_web::test]
+async fn an_owner_resets_the_second_factor_of_an_administrator_who_lost_it() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    let owner = session(&h, "owner");
+    let first = session(&h, "editor");
+    let (secret, _) = enrol!(app, h, &first);
+    let ids = crate::service::console::list_admins(h.store()).unwrap();
+    let id = |name: &str| ids.iter().find(|a| a.username == name).unwrap().id.clone();
+    let passkey = tessera_store::passkeys::Passkey {
+        id: "pk1".into(),
+        admin_id: id("editor"),
+        credential_id: "cred-1".into(),
+        name: "laptop".into(),
+        credential: "{}".into(),
+        created_at: h.clock.now(),
+        last_used_at: None,
+    };
+    tessera_store::passkeys::insert(&mut h.store().conn().unwrap(), &passkey).unwrap();
+    assert!(body(get!(app, h, &owner, paths::ADMINS)).await.contains("Reset second factor"));
+    let reset = |name: &str| paths::ADMIN_SECOND_FACTOR_RESET.replace("{id}", &id(name));
+
+    let editor = session(&h, "plugin-author");
+    assert_eq!(post!(app, h, &editor, &reset("editor"), &[]).status(), 403, "an owner's action");
+    assert_eq!(post!(app, h, &owner, &reset("owner"), &[]).status(), 422, "not one's own: the account page does that");
+    assert_eq!(post!(app, h, &owner, &reset("editor"), &[]).status(), 303);
+
+    assert_eq!(get!(app, h, &first, paths::HOME).status(), 303, "their sessions ended");
+    let row = tessera_store::admins::find_by_username(&mut h.store().conn().unwrap(), "editor").unwrap().unwrap();
+    assert!(row.totp_secret_enc.is_none());
+    assert_eq!(crate::service::second_factor::recovery_codes_left(h.store(), &row.id).unwrap(), 0);
+    assert_eq!(crate::service::passkeys::count(h.store(), &row.id).unwrap(), 0);
+    let audit = crate::service::admin::audit_events(h.store(), None, None, None, 0, 50).unwrap();
+    let event = audit.iter().find(|e| e.action == "admin.second_factor.reset").expect("audited");
+    assert_eq!((event.actor.as_str(), event.target.as_str()), ("admin:owner", row.id.as_str()));
+    let detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap();
+    assert_eq!((detail["passkeys"].as_i64(), detail["totp"].as_bool()), (Some(1), Some(true)));
+
+    // The password alone now signs in (no code asked); once a factor is
+    // required, they enrol a new one first.
+    let s = session(&h, "editor");
+    assert_eq!(get!(app, h, &s, paths::HOME).status(), 200, "no old code is asked for: {secret}");
+    assert_eq!(post!(app, h, &owner, paths::ADMINS_SECOND_FACTOR, &[("required", "true")]).status(), 303);
+    let s = session(&h, "editor");
+    let page = body(get!(app, h, &s, paths::LOGIN)).await;
+    assert!(page.contains("otpauth://totp/Tessera:editor?"), "the enrolment form: {page}");
+}

@@ -109,6 +109,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> BigInt,
+        last_version -> Integer,
     }
 }
 

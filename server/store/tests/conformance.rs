@@ -1750,6 +1750,31 @@ fn names_resolve_many_ids_and_used_versions_stay(db: &Db) {
     assert!(matches!(plugins::delete_version(&mut c, "nv1"), Err(StoreError::NotFound(_))));
 }
 
+/// A deleted version's number is never given out again: deleting the newest
+/// used to let the next upload take its number, and the metrics, the
+/// dashboard and the audit log named two components by one number.
+fn plugin_version_numbers_are_never_reused(db: &Db) {
+    use tessera_store::plugins::{self, NewVersion};
+    let v = |id: &'static str| NewVersion {
+        id,
+        wasm: b"\0asm",
+        sha256: id,
+        world: "tessera:plugin/token-plugin@0.1.0",
+        declared_claims: None,
+        interface: json!({}),
+        uploaded_by: "cli",
+        now: 1,
+        signature: None,
+    };
+    let number =
+        |id: &'static str| db.store.tx(|c| plugins::add_version(c, "renumbered", "pr", v(id))).unwrap().1.version;
+    assert_eq!((number("r1"), number("r2"), number("r3")), (1, 2, 3));
+    plugins::delete_version(&mut db.store.conn().unwrap(), "r3").unwrap();
+    assert_eq!(number("r4"), 4, "3 was deleted, not freed");
+    plugins::delete_version(&mut db.store.conn().unwrap(), "r1").unwrap();
+    assert_eq!(number("r5"), 5);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -1768,6 +1793,7 @@ conformance!(
     transactions_roll_back_on_error,
     apis_and_audit,
     plugin_versions_number_up_and_bindings_order,
+    plugin_version_numbers_are_never_reused,
     plugin_versions_keep_their_signer,
     shadow_candidates_round_trip_and_comparisons_stay_bounded,
     refresh_rotation_is_single_use_and_families_revoke,

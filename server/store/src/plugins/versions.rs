@@ -97,7 +97,9 @@ pub struct VersionSignature<'a> {
 }
 
 /// Adds a version under `name`, creating the plugin on first upload; the
-/// version number is one more than the highest so far. Run inside a transaction.
+/// version number is one more than the highest ever given to the plugin, so a
+/// deleted version's number never comes back (migration 000029). Run inside
+/// a transaction.
 pub fn add_version(
     conn: &mut DbConn,
     name: &str,
@@ -112,14 +114,25 @@ pub fn add_version(
             p
         }
     };
+    // The increment comes first: it takes the plugin's row lock, so
+    // concurrent uploads of one plugin number one after the other.
+    let row = plugins::table.find(&plugin.id);
+    diesel::update(row).set(plugins::last_version.eq(plugins::last_version + 1)).execute(conn)?;
+    let counted: i32 = row.select(plugins::last_version).first(conn)?;
     let highest: Option<i32> = plugin_versions::table
         .filter(plugin_versions::plugin_id.eq(&plugin.id))
         .select(diesel::dsl::max(plugin_versions::version))
         .first(conn)?;
+    // A row older than the counter (restored from a dump of another build)
+    // still never repeats a number.
+    let number = counted.max(highest.unwrap_or(0) + 1);
+    if number != counted {
+        diesel::update(row).set(plugins::last_version.eq(number)).execute(conn)?;
+    }
     let row = NewVersionRow {
         id: v.id,
         plugin_id: &plugin.id,
-        version: highest.unwrap_or(0) + 1,
+        version: number,
         sha256: v.sha256,
         size: v.wasm.len() as i64,
         wasm: v.wasm,

@@ -209,11 +209,28 @@ fn untrusted_message(tried: &[String]) -> String {
     )
 }
 
-/// A signature file's text as one line, for an HTTP header (which cannot
-/// hold line breaks): a bundle's JSON cannot break a line inside a string,
-/// and base64 wrapped over lines means the same joined.
+/// A signature file's text as one line of ASCII, for an HTTP header (which
+/// cannot hold line breaks, and where proxies may mangle other bytes): a
+/// bundle's JSON cannot break a line inside a string, and base64 wrapped
+/// over lines means the same joined. Characters beyond ASCII, which JSON
+/// allows only inside strings (a Rekor checkpoint's em dash), become
+/// `\uXXXX` escapes of the same string.
 pub fn one_line(text: &str) -> String {
-    text.lines().map(str::trim).collect()
+    let joined: String = text.lines().map(str::trim).collect();
+    if !joined.starts_with('{') {
+        return joined;
+    }
+    let mut ascii = String::with_capacity(joined.len());
+    for c in joined.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    ascii
 }
 
 #[cfg(test)]
@@ -315,5 +332,9 @@ mod tests {
     fn a_signature_file_becomes_one_header_line() {
         assert_eq!(one_line("{\n  \"a\": \"b c\",\n  \"d\": 1\n}\n"), "{\"a\": \"b c\",\"d\": 1}");
         assert_eq!(one_line("AAAA\nBBBB\n"), "AAAABBBB");
+        let escaped = one_line("{\"note\": \"— rekor 😀\"}");
+        assert_eq!(escaped, r#"{"note": "\u2014 rekor \ud83d\ude00"}"#);
+        let same: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(same["note"], "— rekor 😀");
     }
 }

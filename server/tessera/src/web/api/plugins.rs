@@ -197,7 +197,9 @@ async fn upload_parts(
         "application/wasm" | "application/octet-stream" => {
             let wasm =
                 read_limited(payload, limit).await.map_err(|p| if p.status() == 413 { too_large() } else { p })?;
-            let signature = match req.headers().get(SIGNATURE_HEADER).map(|v| v.to_str()) {
+            // UTF-8, not only visible ASCII: a real bundle's Rekor checkpoint
+            // holds an em dash, and `jq -c` does not escape it.
+            let signature = match req.headers().get(SIGNATURE_HEADER).map(|v| std::str::from_utf8(v.as_bytes())) {
                 None => None,
                 Some(Ok(text)) => Some(text.to_owned()),
                 // Refused here rather than read as "no signature".
@@ -205,7 +207,7 @@ async fn upload_parts(
                     return Err(Problem::field(
                         "signature",
                         format!(
-                            "the {SIGNATURE_HEADER} header is not ASCII text: send the signature or the bundle's JSON on one line"
+                            "the {SIGNATURE_HEADER} header is not UTF-8 text: send the signature or the bundle's JSON on one line"
                         ),
                     ));
                 }

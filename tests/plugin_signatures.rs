@@ -10,7 +10,7 @@
 use crate::on_both_backends;
 use crate::plugins::component;
 use crate::support::{Backend, Options, TestServer, binary};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -253,7 +253,7 @@ fn base64_std(bytes: &[u8]) -> String {
 fn cosign_bundle(kp: &aws_lc_rs::signature::EcdsaKeyPair, wasm: &[u8]) -> String {
     use aws_lc_rs::digest::{SHA256, digest};
     let sig = kp.sign(&aws_lc_rs::rand::SystemRandom::new(), wasm).unwrap();
-    serde_json::to_string_pretty(&serde_json::json!({
+    serde_json::to_string_pretty(&json!({
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
         "verificationMaterial": {"publicKey": {"hint": "cosign"}, "tlogEntries": []},
         "messageSignature": {
@@ -307,6 +307,9 @@ on_both_backends!(
         assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
         assert_eq!(serde_json::from_slice::<Value>(&ok.stdout).unwrap()["signed_by"], "ci");
         assert_eq!(signers(&s, "rule"), [Value::from("ci")]);
+        assert_eq!(s.cli_json(&["plugin", "versions", "rule"])["versions"][0]["signature_form"], "sigstore_bundle");
+        let human = s.cli(&["plugin", "versions", "rule"]);
+        assert!(human.contains("signed by ci (Sigstore bundle)"), "{human}");
     }
 );
 
@@ -351,7 +354,8 @@ async fn the_api_verifies_cosign_bundles_and_refuses_one_of_another_file_storing
 
     let r = post("rule", allow.clone(), one_line).await.unwrap();
     assert_eq!(r.status(), 201);
-    assert_eq!(r.json::<Value>().await.unwrap()["signed_by"], "release");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((&v["signed_by"], &v["signature_form"]), (&json!("release"), &json!("sigstore_bundle")), "{v}");
     // The multipart field takes the bundle as written, over several lines.
     let form = reqwest::multipart::Form::new()
         .part("component", reqwest::multipart::Part::bytes(deny.clone()).file_name("deny.wasm"))
@@ -434,5 +438,5 @@ async fn the_console_takes_a_sigstore_bundle_as_the_signature_file() {
     let r = console.http.post(format!("{}{}", s.base, routes::console::PLUGINS)).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     let page = console.get(&routes::console::plugin("rule")).await.text().await.unwrap();
-    assert!(page.contains("<td class=\"signed-by\">ci"), "{page}");
+    assert!(page.contains("<td class=\"signed-by\">ci <span class=\"muted\">(Sigstore bundle)</span></td>"), "{page}");
 }

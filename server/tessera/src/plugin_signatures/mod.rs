@@ -115,7 +115,7 @@ impl SignaturePolicy {
             return Err(SignatureRefused::TooLarge);
         }
         let sha256 = digest(&SHA256, wasm);
-        if text.trim_start().starts_with('{') {
+        if SignatureForm::of(text) == SignatureForm::SigstoreBundle {
             return sigstore::check(&self.signers, wasm, sha256.as_ref(), text).map(|s| Some(s.name.clone()));
         }
         let sig = STANDARD.decode(text.trim()).map_err(|_| SignatureRefused::Malformed)?;
@@ -135,6 +135,24 @@ impl SignaturePolicy {
 /// The refusal when none of `tried` verifies the signature.
 fn untrusted<'a>(tried: impl IntoIterator<Item = &'a TrustedSigner>) -> SignatureRefused {
     SignatureRefused::Untrusted { tried: tried.into_iter().map(|s| s.name.clone()).collect() }
+}
+
+/// The form of a signature, told from its text: what the check reads it
+/// as, and what `plugin versions` and the console show beside the signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureForm {
+    /// Base64 text: a detached signature.
+    Detached,
+    /// A JSON object: a Sigstore bundle.
+    SigstoreBundle,
+}
+
+impl SignatureForm {
+    /// A JSON object is a bundle; anything else is read as base64.
+    pub fn of(signature: &str) -> SignatureForm {
+        if signature.trim_start().starts_with('{') { SignatureForm::SigstoreBundle } else { SignatureForm::Detached }
+    }
 }
 
 /// Why an upload's signature was refused; the text is what the uploader sees.

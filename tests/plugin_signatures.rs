@@ -440,3 +440,42 @@ async fn the_console_takes_a_sigstore_bundle_as_the_signature_file() {
     let page = console.get(&routes::console::plugin("rule")).await.text().await.unwrap();
     assert!(page.contains("<td class=\"signed-by\">ci <span class=\"muted\">(Sigstore bundle)</span></td>"), "{page}");
 }
+
+/// A third party agrees with `plugin sign --bundle`: OpenSSL verifies the
+/// bundle's signature as pure Ed25519 over the component, its hint is the
+/// sha256 of the key's SubjectPublicKeyInfo as OpenSSL encodes it, and a
+/// server trusting that PEM public key (an Ed25519 SPKI) accepts the bundle.
+#[test]
+fn a_bundle_from_plugin_sign_verifies_with_openssl_and_its_pem_key() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sh = |script: &str| {
+        let out = Command::new("sh").arg("-c").arg(script).current_dir(d).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let allow = d.join("allow.wasm");
+    std::fs::copy(component("fixtures", "allow-claim"), &allow).unwrap();
+    sh("openssl genpkey -algorithm ed25519 -out key.pem && openssl pkey -in key.pem -pubout -out pub.pem");
+    let bundle: Value = serde_json::from_str(
+        &std::fs::read_to_string(sign_bundle(&allow.to_string_lossy(), &d.join("key.pem"))).unwrap(),
+    )
+    .unwrap();
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(bundle["messageSignature"]["signature"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(d.join("sig.bin"), sig).unwrap();
+    let verified = sh("openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in allow.wasm -sigfile sig.bin");
+    assert!(verified.contains("Signature Verified Successfully"), "{verified}");
+    let hint = sh("openssl pkey -pubin -in pub.pem -outform DER | openssl dgst -sha256 -binary | base64");
+    assert_eq!(bundle["verificationMaterial"]["publicKey"]["hint"], hint.as_str());
+    let digest = sh("openssl dgst -sha256 -binary allow.wasm | base64");
+    assert_eq!(bundle["messageSignature"]["messageDigest"], json!({"algorithm": "SHA2_256", "digest": digest}));
+
+    let (_, other) = keygen(d, "other");
+    let s = server_with_pem(Backend::Sqlite, d, &other, &std::fs::read_to_string(d.join("pub.pem")).unwrap());
+    let ok = upload(&s, &allow.to_string_lossy(), "rule", Some(&format!("{}.sigstore.json", allow.display())));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&ok.stdout).unwrap()["signed_by"], "release");
+}

@@ -10,7 +10,7 @@
 //!   (not its hex text), so `openssl dgst -sha256 -binary` followed by
 //!   `openssl pkeyutl -sign -rawin` makes the same signature. With an ECDSA
 //!   P-256 key it is the ASN.1 DER signature over the component (SHA-256),
-//!   what `cosign sign-blob --key cosign.key FILE` prints;
+//!   what cosign 2's `cosign sign-blob --key cosign.key FILE` prints;
 //! - **a Sigstore bundle** (`sigstore.rs`): the JSON `cosign sign-blob --key
 //!   cosign.key --bundle FILE.sigstore.json` (cosign 2.4 and later with
 //!   `--new-bundle-format`) and `tessera plugin sign --bundle` write, checked
@@ -24,7 +24,7 @@
 mod keys;
 mod sigstore;
 
-pub use keys::{KeyError, PublicKey, SigningKey, generate};
+pub use keys::{KeyError, PublicKey, PublicKeyRefused, SigningKey, generate};
 pub use sigstore::bundle;
 
 use aws_lc_rs::digest::{SHA256, digest};

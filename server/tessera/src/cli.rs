@@ -717,8 +717,9 @@ pub enum PluginCommand {
     /// --out (PKCS#8 PEM, mode 0600), the public key is printed for
     /// `[plugins] trusted_signers`.
     Keygen(PluginKeygenArgs),
-    /// Sign a component: an Ed25519 signature over its sha256, base64, in
-    /// a detached file for `plugin upload --signature`.
+    /// Sign a component for `plugin upload --signature`: an Ed25519
+    /// signature over its sha256, base64, in a detached file; or with
+    /// --bundle a Sigstore bundle (what `cosign sign-blob --bundle` writes).
     Sign(PluginSignArgs),
     /// Internal: compile a component in a bounded child process.
     #[command(hide = true)]
@@ -741,8 +742,10 @@ pub struct PluginUploadArgs {
     /// Claims this version may set, comma-separated; any other claim is refused.
     #[arg(long)]
     pub declare_claims: Option<String>,
-    /// The detached signature (`plugin sign`); needed where
-    /// `[plugins] require_signatures` is on, and verified whenever given.
+    /// The signature file: a detached signature (`plugin sign`) or a
+    /// Sigstore bundle (`plugin sign --bundle`, `cosign sign-blob --key
+    /// --bundle`); needed where `[plugins] require_signatures` is on, and
+    /// verified whenever given.
     #[arg(long)]
     pub signature: Option<PathBuf>,
     /// Print one JSON object.
@@ -769,7 +772,12 @@ pub struct PluginSignArgs {
     /// The private key: PKCS#8 Ed25519, PEM or DER (`plugin keygen` writes one).
     #[arg(long)]
     pub key: PathBuf,
-    /// Where to write the signature. Default: FILE.sig.
+    /// Write a Sigstore bundle (v0.3, key-signed, no transparency-log
+    /// entry) instead of a detached signature.
+    #[arg(long)]
+    pub bundle: bool,
+    /// Where to write the signature. Default: FILE.sig, or with --bundle
+    /// FILE.sigstore.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print one JSON object.

@@ -390,7 +390,13 @@ impl Default for ConsoleConfig {
 /// ```toml
 /// [plugins]
 /// require_signatures = true
-/// trusted_signers = [{ name = "ci", public_key = "<base64, as `tessera plugin keygen` prints it>" }]
+/// trusted_signers = [
+///   { name = "ci", public_key = "<base64, as `tessera plugin keygen` prints it>" },
+///   { name = "release", public_key = """
+/// -----BEGIN PUBLIC KEY-----
+/// <cosign.pub, as `cosign generate-key-pair` writes it>
+/// -----END PUBLIC KEY-----""" },
+/// ]
 /// ```
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PluginsConfig {
@@ -402,10 +408,13 @@ pub struct PluginsConfig {
     /// with an upload is verified (and its signer recorded) either way.
     /// Default: false.
     pub require_signatures: bool,
-    /// The Ed25519 keys plugin signatures may be made with, each
-    /// `{ name, public_key }`: `public_key` is the 32-byte raw public key in
-    /// standard base64, `name` is recorded as the version's `signed_by`.
-    /// A key that does not parse fails the configuration at load. Default: none.
+    /// The keys plugin signatures may be made with, each
+    /// `{ name, public_key }`: `public_key` is a raw 32-byte Ed25519 public
+    /// key in standard base64 (`tessera plugin keygen`), or a PEM public key
+    /// (`-----BEGIN PUBLIC KEY-----`, or its base64 body on one line) of an
+    /// ECDSA P-256 key (cosign.pub) or an Ed25519 key; `name` is recorded
+    /// as the version's `signed_by`. A key that does not parse fails the
+    /// configuration at load. Default: none.
     pub trusted_signers: Vec<SignerConfig>,
 }
 

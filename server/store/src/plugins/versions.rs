@@ -35,7 +35,8 @@ pub struct VersionInfo {
     /// The trusted signer whose key verified the upload's signature, or
     /// `None` for an unsigned version.
     pub signed_by: Option<String>,
-    /// That signature, base64 Ed25519 over the component's sha256.
+    /// That signature file's text as the uploader gave it: a detached
+    /// signature in base64, or a Sigstore bundle's JSON.
     pub signature: Option<String>,
 }
 
@@ -92,7 +93,7 @@ pub struct NewVersion<'a> {
 pub struct VersionSignature<'a> {
     /// The name of the trusted signer whose key verified it.
     pub signed_by: &'a str,
-    /// The signature, base64.
+    /// The signature file's text (base64, or a Sigstore bundle's JSON).
     pub signature: &'a str,
 }
 

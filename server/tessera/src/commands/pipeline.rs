@@ -132,13 +132,14 @@ pub fn plugin(b: &dyn Backend, cmd: PluginCommand) -> anyhow::Result<()> {
             let versions: Vec<Value> = b
                 .versions(&name)?
                 .iter()
-                .map(|v| json!({"version": v["version"], "sha256": v["sha256"], "size": v["size"], "uploaded_at": v["uploaded_at"], "uploaded_by": v["uploaded_by"], "declared_claims": declared(v), "signed_by": v["signed_by"]}))
+                .map(|v| json!({"version": v["version"], "sha256": v["sha256"], "size": v["size"], "uploaded_at": v["uploaded_at"], "uploaded_by": v["uploaded_by"], "declared_claims": declared(v), "signed_by": v["signed_by"], "signature_form": v["signature_form"]}))
                 .collect();
             let human = versions
                 .iter()
                 .map(|v| {
                     let signed = v["signed_by"].as_str().map_or("unsigned".to_owned(), |s| format!("signed by {s}"));
-                    format!("v{} {} {} bytes {signed}", v["version"], text(&v["sha256"]), v["size"])
+                    let form = if v["signature_form"] == "sigstore_bundle" { " (Sigstore bundle)" } else { "" };
+                    format!("v{} {} {} bytes {signed}{form}", v["version"], text(&v["sha256"]), v["size"])
                 })
                 .collect::<Vec<_>>()
                 .join("\n");

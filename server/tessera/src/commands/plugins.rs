@@ -88,24 +88,30 @@ pub fn keygen(a: PluginKeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tessera plugin sign FILE --key KEYFILE [--out SIG]`: writes the base64
-/// Ed25519 signature over FILE's sha256 (default FILE.sig).
+/// `tessera plugin sign FILE --key KEYFILE [--bundle] [--out SIG]`: writes
+/// the base64 Ed25519 signature over FILE's sha256 (default FILE.sig), or
+/// with `--bundle` a Sigstore bundle of FILE (default FILE.sigstore.json).
 pub fn sign(a: PluginSignArgs) -> anyhow::Result<()> {
     let wasm = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let key =
+    let key_file =
         zeroize::Zeroizing::new(std::fs::read(&a.key).with_context(|| format!("cannot read {}", a.key.display()))?);
-    let signature = plugin_signatures::sign(&key, &wasm).with_context(|| format!("{}", a.key.display()))?;
-    let public = plugin_signatures::public_key(&key)?;
+    let key = plugin_signatures::SigningKey::read(&key_file).with_context(|| format!("{}", a.key.display()))?;
+    let (signature, suffix, form) = if a.bundle {
+        (plugin_signatures::bundle(&key, &wasm), ".sigstore.json", "Sigstore bundle")
+    } else {
+        (key.detached_signature(&wasm), ".sig", "signature")
+    };
+    let public = key.public_key();
     let out = a.out.clone().unwrap_or_else(|| {
         let mut name = a.file.clone().into_os_string();
-        name.push(".sig");
+        name.push(suffix);
         name.into()
     });
     std::fs::write(&out, format!("{signature}\n")).with_context(|| format!("cannot write {}", out.display()))?;
     output(
         a.json,
-        &json!({"signature_file": out, "signature": signature, "public_key": public}),
-        &format!("signed {} with the key {public}; signature in {}", a.file.display(), out.display()),
+        &json!({"signature_file": out, "signature": signature, "public_key": public.config_text(), "key_id": public.key_id()}),
+        &format!("signed {} with the key {}; {form} in {}", a.file.display(), public.config_text(), out.display()),
     );
     Ok(())
 }

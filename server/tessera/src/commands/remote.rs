@@ -418,7 +418,8 @@ impl Backend for Remote {
         let res = self.send(|c| {
             let mut req = c.post(url.as_str()).header(header::CONTENT_TYPE, "application/wasm");
             if let Some(sig) = &up.signature {
-                req = req.header(SIGNATURE_HEADER, sig.trim());
+                // A bundle's JSON may span lines; a header cannot.
+                req = req.header(SIGNATURE_HEADER, crate::plugin_signatures::one_line(sig));
             }
             req.body(up.wasm)
         })?;

@@ -55,8 +55,8 @@ pub struct NewUpload<'a> {
     pub wasm: &'a [u8],
     /// Claims this version may set; `None`: any non-reserved claim.
     pub declared_claims: Option<&'a [String]>,
-    /// The detached signature file's text (base64 Ed25519 over the
-    /// component's sha256), if the uploader gave one.
+    /// The signature file's text, if the uploader gave one: a detached
+    /// signature or a Sigstore bundle (`plugin_signatures` has both forms).
     pub signature: Option<&'a str>,
 }
 

@@ -5,6 +5,7 @@
 //!
 //! Services build views from store rows; handlers never read the store.
 
+use crate::plugin_signatures::SignatureForm;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -576,6 +577,18 @@ pub struct PluginVersionView {
     /// The trusted signer whose key verified this version's signature, or
     /// `None` for an unsigned upload (the signature itself is not shown).
     pub signed_by: Option<String>,
+    /// The form of that signature (`detached` or `sigstore_bundle`), so a
+    /// reader can tell a cosign bundle from a `plugin sign` file; `None`
+    /// for an unsigned upload.
+    pub signature_form: Option<SignatureForm>,
+}
+
+impl PluginVersionView {
+    /// Whether its signature came as a Sigstore bundle (the console says so
+    /// beside the signer).
+    pub fn signed_with_bundle(&self) -> bool {
+        self.signature_form == Some(SignatureForm::SigstoreBundle)
+    }
 }
 
 impl From<VersionInfo> for PluginVersionView {
@@ -599,6 +612,7 @@ impl From<VersionInfo> for PluginVersionView {
             uploaded_by: v.uploaded_by,
             uploaded_at: v.uploaded_at,
             signed_by: v.signed_by,
+            signature_form: v.signature.as_deref().map(SignatureForm::of),
         }
     }
 }

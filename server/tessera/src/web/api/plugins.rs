@@ -22,8 +22,9 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// The header carrying a raw upload's detached signature (the text of a
-/// `.sig` file from `tessera plugin sign`).
+/// The header carrying a raw upload's signature: the text of a `.sig` file
+/// from `tessera plugin sign`, or a Sigstore bundle's JSON on one line
+/// (`plugin_signatures::one_line`; `jq -c . FILE.sigstore.json`).
 pub const SIGNATURE_HEADER: &str = "Tessera-Plugin-Signature";
 
 /// A page of plugins.
@@ -57,7 +58,7 @@ pub struct UploadForm {
     /// The component (`.wasm`).
     #[schema(value_type = String, format = Binary)]
     pub component: FileBytes,
-    /// The detached signature's text.
+    /// The signature file's text: a detached signature, or a Sigstore bundle.
     #[schema(value_type = Option<String>)]
     pub signature: Option<Text<String>>,
     /// Claims this version may set, comma-separated.
@@ -196,7 +197,21 @@ async fn upload_parts(
         "application/wasm" | "application/octet-stream" => {
             let wasm =
                 read_limited(payload, limit).await.map_err(|p| if p.status() == 413 { too_large() } else { p })?;
-            let signature = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            // UTF-8, not only visible ASCII: a real bundle's Rekor checkpoint
+            // holds an em dash, and `jq -c` does not escape it.
+            let signature = match req.headers().get(SIGNATURE_HEADER).map(|v| std::str::from_utf8(v.as_bytes())) {
+                None => None,
+                Some(Ok(text)) => Some(text.to_owned()),
+                // Refused here rather than read as "no signature".
+                Some(Err(_)) => {
+                    return Err(Problem::field(
+                        "signature",
+                        format!(
+                            "the {SIGNATURE_HEADER} header is not UTF-8 text: send the signature or the bundle's JSON on one line"
+                        ),
+                    ));
+                }
+            };
             let query = web::Query::<UploadQuery>::from_query(req.query_string())
                 .map_err(|e| Problem::field("declared_claims", e.to_string()))?;
             Ok((wasm.to_vec(), signature, query.into_inner().declared_claims.as_deref().map(split_list)))
@@ -230,7 +245,7 @@ async fn upload_parts(
     tag = "plugins",
     params(("name" = String, Path, description = "The plugin's name (created on its first upload)"),
         UploadQuery,
-        ("Tessera-Plugin-Signature" = Option<String>, Header, description = "A raw upload's detached signature")),
+        ("Tessera-Plugin-Signature" = Option<String>, Header, description = "A raw upload's signature: a detached signature in base64, or a Sigstore bundle's JSON on one line")),
     request_body(content(
         (Vec<u8> = "application/wasm"),
         (UploadForm = "multipart/form-data"),

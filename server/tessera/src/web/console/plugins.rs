@@ -86,7 +86,7 @@ struct UploadForm {
     name: Text<String>,
     declare_claims: Option<Text<String>>,
     file: FileBytes,
-    /// The detached signature file (`tessera plugin sign`), optional.
+    /// The signature file (`tessera plugin sign`, or a Sigstore bundle), optional.
     signature: Option<FileBytes>,
 }
 
@@ -135,7 +135,8 @@ async fn upload(
             Err(_) => {
                 let errors = FieldErrors::one(
                     "signature",
-                    "The signature file is not text: give the base64 file `tessera plugin sign` writes.".into(),
+                    "The signature file is not text: give the file `tessera plugin sign` writes, or a Sigstore bundle (JSON)."
+                        .into(),
                 );
                 return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
             }

@@ -53,6 +53,21 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// The sample context of plugins/examples with the enrich examples'
+    /// config (this directory's `/users/` prefix, the `department` claim)
+    /// and the secret they send; and that prefix.
+    fn sample_context(&self) -> (Value, String) {
+        let sample =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
+        let mut ctx: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+        let prefix = format!("{}/users/", self.base);
+        ctx["config"] = serde_json::json!({"url": prefix, "claims": ["department"]});
+        ctx["secrets"] = serde_json::json!({"directory-token": SECRET});
+        (ctx, prefix)
+    }
+}
+
 fn runs_of(server: &TestServer, binding: &str, n: usize) -> Vec<Value> {
     let v = server.cli_json_until(&["binding", "runs", "--binding", binding], |v| {
         v["runs"].as_array().is_some_and(|r| r.len() >= n)
@@ -349,12 +364,7 @@ fn plugin_run_fetches_only_what_http_allow_names() {
 fn plugin_run_fetches_only_what_http_allow_names_in(example: &str, refusals: bool) {
     let dir = Directory::start();
     let data = tempfile::tempdir().unwrap();
-    let sample =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
-    let mut ctx: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
-    let prefix = format!("{}/users/", dir.base);
-    ctx["config"] = serde_json::json!({"url": prefix, "claims": ["department"]});
-    ctx["secrets"] = serde_json::json!({"directory-token": SECRET});
+    let (ctx, prefix) = dir.sample_context();
     let ctx_file = data.path().join("ctx.json");
     std::fs::write(&ctx_file, ctx.to_string()).unwrap();
     let run = |extra: &[&str]| {
@@ -405,12 +415,7 @@ async fn the_console_test_panel_runs_a_0_2_plugin_with_the_allow_list_it_is_give
     let dir = Directory::start();
     let server = TestServer::start(Backend::Sqlite);
     server.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
-    let sample =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/examples/context.sample.json");
-    let mut ctx: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
-    let prefix = format!("{}/users/", dir.base);
-    ctx["config"] = serde_json::json!({"url": prefix, "claims": ["department"]});
-    ctx["secrets"] = serde_json::json!({"directory-token": SECRET});
+    let (ctx, prefix) = dir.sample_context();
     let (context, config) = (ctx.to_string(), ctx["config"].to_string());
     let console = Console::signed_in(&server).await;
     let path = format!("{}/rust-enrich/test", routes::console::PLUGINS);

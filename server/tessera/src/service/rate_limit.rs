@@ -176,6 +176,12 @@ impl RateLimiter {
         self.check_address_at(class, addr, self.elapsed())
     }
 
+    /// Whether `class`'s endpoint limits each client: when not, the caller
+    /// need not find out which client a request names.
+    pub fn limits_clients(&self, class: Class) -> bool {
+        self.rules[class.index()][Scope::Client.index()].is_some()
+    }
+
     /// Counts a request by the client `client_id` to `class`'s endpoint.
     pub fn check_client(&self, class: Class, client_id: &str) -> Result<(), Refused> {
         self.check_at(class, Scope::Client, client_id, self.elapsed())
@@ -326,10 +332,12 @@ mod tests {
             assert_eq!(l.check_address_at(Class::Token, "192.0.2.1", 0), Ok(()));
         }
         assert_eq!(l.tracked(), 0, "an unlimited endpoint tracks nothing");
+        assert!(!l.limits_clients(Class::Token));
         let l = limiter(60, 1, 1000);
         for _ in 0..10 {
             assert_eq!(l.check_client_at(Class::Login, "app", 0), Ok(()));
         }
+        assert!(l.limits_clients(Class::Token) && !l.limits_clients(Class::Login));
     }
 
     /// A flood of distinct addresses keeps memory bounded by `max_tracked`,

@@ -73,6 +73,10 @@ pub(super) fn client_refusal(
     authorization: Option<&str>,
     body: &[u8],
 ) -> Option<HttpResponse> {
+    // Parsing the form is the cost of this check: skipped when it is off.
+    if !state.rate_limits.limits_clients(class) {
+        return None;
+    }
     let params = Params::parse(body).ok()?;
     let claimed = client_auth::extract(authorization, &params).ok()?;
     state.rate_limits.check_client(class, claimed.client_id.as_str()).err().map(|r| refused(class, Answer::OAuth, r))

@@ -68,15 +68,18 @@ pub struct HostConfig {
     /// than given back with `madvise`. A plugin whose memory fits then runs
     /// without a page fault or cross-CPU TLB flush: the JavaScript example
     /// uses a few MiB, the Python one about 13 MiB, and CPython writes all
-    /// over its image. The reset itself happens off the request path for
-    /// plugins on standby. The price is up to this much resident memory per
-    /// slot that has been used. Default 16 MiB (BENCHMARKS.md, run 4).
+    /// over its image. Where Linux has `PAGEMAP_SCAN` (6.7 and later) only
+    /// the pages a call wrote are copied back (in at most 32 runs; the rest
+    /// is given back), elsewhere the whole prefix. The reset itself happens
+    /// off the request path for plugins on standby. The price is up to this
+    /// much resident memory per slot that has been used. Default 16 MiB
+    /// (BENCHMARKS.md, run 4 and "JavaScript and Python under load").
     pub keep_resident_bytes: usize,
     /// Instances made ahead of their call, one per recently called plugin
     /// version, so a call only runs `on-token` (`standby.rs`). Each still
     /// serves one call. Capped at a quarter of `pool_instances`: standbys
-    /// and the queue of spent instances waiting to be dropped then hold at
-    /// most half the pool. 0 turns it off. Default 8.
+    /// and the one spent instance waiting to be dropped then hold at most a
+    /// quarter of the pool plus two slots. 0 turns it off. Default 8.
     pub standby_instances: u32,
     /// Plugins whose fastest instantiation so far is below this many
     /// microseconds get no standby: for them the hand-off to the background

@@ -81,12 +81,10 @@ pub(crate) fn host_engine(cfg: &HostConfig) -> Result<Engine, HostError> {
         .linear_memory_keep_resident(cfg.keep_resident_bytes)
         .table_keep_resident(cfg.keep_resident_bytes)
         // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), copy back only the
-        // pages the call wrote, not the whole kept prefix: CPython's 13 MiB
-        // image was copied back whole on every call, a third of a Python
-        // token's CPU under load, and each used slot kept all of it resident
-        // (BENCHMARKS.md, "JavaScript and Python under load"). Elsewhere
-        // wasmtime falls back to the whole-prefix copy.
-        .pagemap_scan(Enabled::Auto);
+        // pages the call wrote, not the whole kept prefix (the trade-off is
+        // on `HostConfig::reset_written_pages_only`). Elsewhere wasmtime
+        // falls back to the whole-prefix copy.
+        .pagemap_scan(if cfg.reset_written_pages_only { Enabled::Auto } else { Enabled::No });
     let mut config = code_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     build(&config)

@@ -71,6 +71,8 @@ fn new_host(cache: &std::path::Path, standby_instances: u32) -> PluginHost {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(HostConfig::default().keep_resident_bytes),
+        reset_written_pages_only: std::env::var("TESSERA_BENCH_RESET_WRITTEN_PAGES_ONLY")
+            .map_or(HostConfig::default().reset_written_pages_only, |v| v != "false"),
         standby_instances,
         ..HostConfig::default()
     };

@@ -68,15 +68,30 @@ pub struct HostConfig {
     /// than given back with `madvise`. A plugin whose memory fits then runs
     /// without a page fault or cross-CPU TLB flush: the JavaScript example
     /// uses a few MiB, the Python one about 13 MiB, and CPython writes all
-    /// over its image. The reset itself happens off the request path for
-    /// plugins on standby. The price is up to this much resident memory per
-    /// slot that has been used. Default 16 MiB (BENCHMARKS.md, run 4).
+    /// over its image. With `reset_written_pages_only`, only the pages a
+    /// call wrote are copied back. The reset itself happens off the request
+    /// path for plugins on standby. The price is up to this much resident
+    /// memory per slot that has been used. Default 16 MiB (BENCHMARKS.md,
+    /// run 4).
     pub keep_resident_bytes: usize,
+    /// Where Linux has `PAGEMAP_SCAN` (6.7 and later), reset a slot by
+    /// copying back only the pages the call wrote, in at most 32 runs, and
+    /// giving back the rest (wasmtime's `pagemap_scan`), instead of copying
+    /// back all of `keep_resident_bytes`. Under load this is cheaper: the
+    /// Python example's 13 MiB image was copied back whole on every call, a
+    /// third of its CPU per token on one core, and each used slot kept all of
+    /// it resident. The price is on an idle server with standby instances:
+    /// CPython writes more than 32 runs of pages, so the pages given back are
+    /// faulted in again during the next call (the Python example's standby
+    /// call went from about 0.1 to 0.45 ms p50). Elsewhere the setting does
+    /// nothing. Default true (BENCHMARKS.md, "JavaScript and Python under
+    /// load").
+    pub reset_written_pages_only: bool,
     /// Instances made ahead of their call, one per recently called plugin
     /// version, so a call only runs `on-token` (`standby.rs`). Each still
     /// serves one call. Capped at a quarter of `pool_instances`: standbys
-    /// and the queue of spent instances waiting to be dropped then hold at
-    /// most half the pool. 0 turns it off. Default 8.
+    /// and the one spent instance waiting to be dropped then hold at most a
+    /// quarter of the pool plus two slots. 0 turns it off. Default 8.
     pub standby_instances: u32,
     /// Plugins whose fastest instantiation so far is below this many
     /// microseconds get no standby: for them the hand-off to the background
@@ -114,6 +129,7 @@ impl Default for HostConfig {
             max_pool_share_percent: 25,
             clock_resolution_ms: 1,
             keep_resident_bytes: 16 << 20,
+            reset_written_pages_only: true,
             standby_instances: 8,
             standby_threshold_us: 40,
             http_max_response_bytes: 64 << 10,

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
 
 use crate::config::HostConfig;
 use crate::error::HostError;
@@ -73,13 +73,18 @@ pub(crate) fn host_engine(cfg: &HostConfig) -> Result<Engine, HostError> {
         .max_memory_size(max_memory)
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
-        // Keep the start of each slot's memory and tables resident and reset
-        // it by copying the original contents back instead of madvise: a
-        // fresh instance then costs fewer page faults and TLB shootdowns
+        // Keep up to this much of each slot's memory and tables resident and
+        // reset it by copying the original contents back instead of madvise:
+        // a fresh instance then costs fewer page faults and TLB shootdowns
         // (slots are still restored between calls, so nothing leaks from one
         // call to the next).
         .linear_memory_keep_resident(cfg.keep_resident_bytes)
-        .table_keep_resident(cfg.keep_resident_bytes);
+        .table_keep_resident(cfg.keep_resident_bytes)
+        // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), copy back only the
+        // pages the call wrote, not the whole kept prefix (the trade-off is
+        // on `HostConfig::reset_written_pages_only`). Elsewhere wasmtime
+        // falls back to the whole-prefix copy.
+        .pagemap_scan(if cfg.reset_written_pages_only { Enabled::Auto } else { Enabled::No });
     let mut config = code_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     build(&config)

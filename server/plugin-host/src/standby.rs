@@ -19,11 +19,15 @@
 //!
 //! Standbys hold pool slots, so there are at most `capacity` of them (the
 //! configured count, capped at a quarter of the pool) and the stalest is
-//! evicted to make room. The queue to the thread holds as many jobs, each
-//! one spent store: when calls come faster than the thread works, the caller
-//! drops its spent store itself and no next instance is made, which is
-//! exactly the behaviour without standbys. Standbys, queued stores and the
-//! one being made hold at most half the pool plus one slot.
+//! evicted to make room. The queue to the thread holds one job (one spent
+//! store) while it works on another: when calls come faster than the thread
+//! works, the caller drops its spent store itself and no next instance is
+//! made, which is exactly the behaviour without standbys. That is also what
+//! happens on a saturated CPU, where the thread has no idle time to hide
+//! work in: a deeper queue there only held spent instances, and their
+//! memory (a Python instance's is over 13 MiB), for longer (BENCHMARKS.md,
+//! "JavaScript and Python under load"). Standbys, the queued store and the
+//! one being worked on hold at most a quarter of the pool plus two slots.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -37,6 +41,9 @@ use crate::bindings::HostState;
 use crate::call::{CallLimits, Instance, Template};
 use crate::error::HostError;
 use crate::locks::lock;
+
+/// Jobs that may wait for the background thread while it works on another.
+const QUEUE: usize = 1;
 
 /// Work for the background thread, one per call: drop the spent store
 /// (which returns its pool slot and resets its memory), then make the next
@@ -90,10 +97,11 @@ impl Standby {
         if capacity == 0 {
             return Ok(Self { shared, jobs: None });
         }
-        // A short queue: when calls outrun the thread, a job that does not
-        // fit is dropped by the caller (its spent store with it, and no next
-        // instance), so a backlog can never hold pool slots the calls need.
-        let (tx, rx) = sync_channel(capacity);
+        // One job waits while the thread works on another: when calls
+        // outrun the thread, a job that does not fit is dropped by the caller
+        // (its spent store with it, and no next instance), so a backlog can
+        // never hold pool slots, or their memory, that the calls need.
+        let (tx, rx) = sync_channel(QUEUE);
         let worker = Arc::clone(&shared);
         thread::Builder::new()
             .name("tessera-plugin-standby".into())

@@ -107,6 +107,39 @@ fn no_state_survives_from_one_call_to_the_next() {
     }
 }
 
+/// docs/security-checklist.md W-8, for every way a pool slot is reset: given
+/// back whole (nothing kept resident); written pages copied back within a
+/// kept prefix of one page and the rest given back (where PAGEMAP_SCAN
+/// exists the scan stops at the first written page, so both steps run on one
+/// slot); the default, where everything the fixture writes is copied back;
+/// and the whole kept prefix copied back. Standby is off so every call
+/// reuses a slot the previous call wrote.
+#[test]
+fn no_state_survives_however_the_slot_is_reset() {
+    let counter = fixture("counter");
+    let keep = HostConfig::default().keep_resident_bytes;
+    for (keep_resident_bytes, reset_written_pages_only) in [(0, true), (4096, true), (keep, true), (keep, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = HostConfig {
+            cache_dir: dir.path().to_owned(),
+            pool_instances: 2,
+            keep_resident_bytes,
+            reset_written_pages_only,
+            standby_instances: 0,
+            ..HostConfig::default()
+        };
+        let host = PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap();
+        let sha = host.inspect(&counter).unwrap().sha256;
+        for i in 0..5 {
+            let r = host.call(&sha, || Err::<Vec<u8>, _>("prepared"), &ctx(), None);
+            let Ok(PluginVerdict::Allow(patch)) = &r.outcome else { panic!("{:?}", r.outcome) };
+            let what = format!("keep {keep_resident_bytes}, written only {reset_written_pages_only}, call {i}");
+            assert_eq!(patch.access_token_claims().get("calls"), Some(&json!(1)), "{what}");
+            assert_eq!(patch.access_token_claims().get("heap_marks"), Some(&json!(0)), "{what}");
+        }
+    }
+}
+
 #[test]
 fn allow_claim_adds_its_claim_and_log_line() {
     let r = run("allow-claim");

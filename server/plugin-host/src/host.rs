@@ -229,7 +229,10 @@ impl PluginHost {
     pub fn inspect(&self, wasm: &[u8]) -> Result<PluginInfo, UploadError> {
         check_upload(wasm, self.config.max_upload_bytes)?;
         let sha = hex::encode(Sha256::digest(wasm));
-        Ok(self.prepare(&sha, wasm)?.info.clone())
+        let mut info = self.prepare(&sha, wasm)?.info.clone();
+        // Prepared from the disk cache alone, the size was not known.
+        info.size = wasm.len();
+        Ok(info)
     }
 
     /// Runs the plugin `sha256` on `ctx` in a fresh instance, with no HTTP
@@ -269,6 +272,25 @@ impl PluginHost {
             Err(failure) => (Err(failure), CallTrace { logs: Vec::new(), http: Vec::new() }),
         };
         PluginRun { outcome, logs: trace.logs, duration: start.elapsed(), http: trace.http }
+    }
+
+    /// Makes the plugin `sha256` ready for calls on this node as its first
+    /// call would: from memory, else this node's cache artefact (without
+    /// calling `wasm`), else `wasm`'s bytes, checked and compiled. What the
+    /// warmer calls, so a node that compiled a version before never reads
+    /// its bytes again.
+    pub fn warm<E: fmt::Display>(
+        &self,
+        sha256: &str,
+        wasm: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<(), PluginFailure> {
+        if !is_sha256_hex(sha256) {
+            return Err(PluginFailure::Unavailable(format!("{sha256:?} is not a lowercase hex sha256")));
+        }
+        match self.lookup(sha256) {
+            Some(_) => Ok(()),
+            None => self.load(sha256, wasm).map(|_| ()),
+        }
     }
 
     /// Drops the in-memory prepared plugin (e.g. after a version is deleted);
@@ -331,6 +353,15 @@ impl PluginHost {
         sha256: &str,
         wasm: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Arc<Prepared>, PluginFailure> {
+        // A version this node compiled before is in the disk cache: loading
+        // it needs no component bytes. Reading them anyway (17.6 MiB for the
+        // Python example) beside the artefact and its executable copy was the
+        // plugin's peak memory (BENCHMARKS.md, "JavaScript and Python under
+        // load"). The artefact is as trusted as before: its MAC binds it to
+        // this sha256, and the bytes were never compared with it.
+        if let Some(prepared) = self.prepare_from_disk(sha256) {
+            return prepared.map_err(|e| PluginFailure::Unavailable(e.to_string()));
+        }
         let bytes = wasm()
             .map_err(|e| PluginFailure::Unavailable(one_line(&format!("could not load the plugin: {e}"), 1024)))?;
         if hex::encode(Sha256::digest(&bytes)) != sha256 {
@@ -339,6 +370,29 @@ impl PluginHost {
         check_upload(&bytes, self.config.max_upload_bytes)
             .and_then(|()| self.prepare(sha256, &bytes))
             .map_err(|e| PluginFailure::Unavailable(e.to_string()))
+    }
+
+    /// The plugin prepared from its disk-cache artefact alone, if there is
+    /// one that loads (then linked, which may still refuse it); `None` sends
+    /// the caller to the component's bytes, which compile again when the
+    /// artefact is missing or refused.
+    fn prepare_from_disk(&self, sha256: &str) -> Option<Result<Arc<Prepared>, UploadError>> {
+        let gate = Arc::clone(lock(&self.preparing).entry(sha256.to_owned()).or_default());
+        let prepared = {
+            let _guard = lock(&gate);
+            match self.lookup(sha256) {
+                Some(p) => Some(Ok(p)),
+                None => self.deserialize_cached(sha256).map(|component| {
+                    // The component's size is not known without its bytes:
+                    // `inspect`, the one caller that reports it, has them.
+                    let prepared = Arc::new(self.link(sha256, 0, &component)?);
+                    write(&self.prepared).insert(sha256.to_owned(), Arc::clone(&prepared));
+                    Ok(prepared)
+                }),
+            }
+        };
+        lock(&self.preparing).remove(sha256);
+        prepared
     }
 
     fn lookup(&self, sha256: &str) -> Option<Arc<Prepared>> {
@@ -370,7 +424,9 @@ impl PluginHost {
         Ok(prepared)
     }
 
-    fn load_or_compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, UploadError> {
+    /// The component from its disk-cache artefact, if one is there and
+    /// loads; a refused or broken artefact is counted and removed.
+    fn deserialize_cached(&self, sha256: &str) -> Option<Component> {
         match self.disk.load(sha256) {
             Lookup::Hit(bytes) => {
                 #[allow(unsafe_code)]
@@ -381,17 +437,27 @@ impl PluginHost {
                 match loaded {
                     Ok(c) => {
                         bump(&self.counters.disk_cache_hits);
-                        return Ok(c);
+                        Some(c)
                     }
                     Err(e) => {
                         tracing::warn!(sha256, "cached plugin artefact did not load: {e:#}");
                         bump(&self.counters.disk_cache_rejects);
                         self.disk.remove(sha256);
+                        None
                     }
                 }
             }
-            Lookup::Rejected => bump(&self.counters.disk_cache_rejects),
-            Lookup::Missing => {}
+            Lookup::Rejected => {
+                bump(&self.counters.disk_cache_rejects);
+                None
+            }
+            Lookup::Missing => None,
+        }
+    }
+
+    fn load_or_compile(&self, sha256: &str, wasm: &[u8]) -> Result<Component, UploadError> {
+        if let Some(component) = self.deserialize_cached(sha256) {
+            return Ok(component);
         }
         let (component, artefact) = compile(&self.engine, &self.compiler, &self.config, wasm)?;
         bump(&self.counters.compiles);

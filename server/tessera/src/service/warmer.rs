@@ -67,10 +67,14 @@ pub fn warm_once(store: &Store, host: &PluginHost, done: &mut HashSet<String>) -
     wanted.dedup();
     let mut prepared = 0;
     for version_id in wanted {
-        let wasm = plugins::wasm(&mut conn, &version_id)?;
-        match host.inspect(&wasm) {
-            Ok(info) => {
-                tracing::info!(version = %version_id, sha256 = %info.sha256, "plugin version ready on this node");
+        let Some(version) = plugins::version(&mut conn, &version_id)? else {
+            done.insert(version_id);
+            continue;
+        };
+        // The bytes are read only if this node has no compiled artefact.
+        match host.warm(&version.sha256, || plugins::wasm(&mut conn, &version_id)) {
+            Ok(()) => {
+                tracing::info!(version = %version_id, sha256 = %version.sha256, "plugin version ready on this node");
                 prepared += 1;
             }
             Err(e) => tracing::error!(version = %version_id, error = %e, "bound plugin version cannot be prepared"),

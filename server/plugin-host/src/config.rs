@@ -57,6 +57,14 @@ pub struct HostConfig {
     /// instances hold at most a quarter of the pool plus their queue).
     /// 1 to 100. Default 25.
     pub max_pool_share_percent: u32,
+    /// How long a call over its plugin's share waits for one of that
+    /// plugin's calls to finish before it fails as `busy`, in milliseconds.
+    /// Under a burst (32 connections on one core briefly put more than 16
+    /// calls of one plugin in flight) the wait absorbs it instead of
+    /// answering 503; a plugin that holds its share to the deadline makes
+    /// its callers wait at most this long. 0 refuses at once. At most 1000.
+    /// Default 10.
+    pub share_wait_ms: u64,
     /// Resolution of the clocks a plugin reads, in milliseconds: the WASI
     /// monotonic clock (which starts at zero with the instance) and the
     /// wall clock only move in steps of this size, so a plugin in the
@@ -127,6 +135,7 @@ impl Default for HostConfig {
             compile_memory_bytes: 2 << 30,
             pool_instances: 64,
             max_pool_share_percent: 25,
+            share_wait_ms: 10,
             clock_resolution_ms: 1,
             keep_resident_bytes: 16 << 20,
             reset_written_pages_only: true,
@@ -183,6 +192,9 @@ impl HostConfig {
         }
         if !(1..=100).contains(&self.max_pool_share_percent) {
             return bad("max_pool_share_percent must be between 1 and 100");
+        }
+        if self.share_wait_ms > 1000 {
+            return bad("share_wait_ms must be at most 1000");
         }
         if self.clock_resolution_ms == 0 {
             return bad("clock_resolution_ms must be at least 1");

@@ -160,7 +160,7 @@ impl PluginHost {
             max_response_bytes: config.http_max_response_bytes,
         };
         let http_caches = Arc::new(HttpCaches::new(config.http_cache_entries));
-        let shares = PoolShares::new(config.pool_share());
+        let shares = PoolShares::new(config.pool_share(), Duration::from_millis(config.share_wait_ms));
         let ticker = EpochTicker::start(engine.clone())?;
         let standby = Standby::start(
             engine.clone(),

@@ -8,14 +8,18 @@
 //! client's token requests. So each plugin version (keyed by its sha256, the
 //! unit the host runs; two bindings of one version share its share) may have
 //! at most [`crate::HostConfig::pool_share`] calls in flight. A call over it
-//! fails at once as [`crate::PluginFailure::Busy`]: never queued, so a
-//! saturating plugin cannot make its callers hang either.
+//! waits at most [`crate::HostConfig::share_wait_ms`] (10 ms) for one of
+//! them to finish, then fails as [`crate::PluginFailure::Busy`]: a burst is
+//! absorbed (32 connections on one core briefly put more than 16 calls of
+//! one plugin in flight, and each extra one was a 503), while a saturating
+//! plugin makes its callers wait no longer than that.
 //!
 //! Standby instances (`standby.rs`) are bounded on their own (at most a
 //! quarter of the pool, one per plugin) and are not counted here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::locks::lock;
 
@@ -24,6 +28,9 @@ use crate::locks::lock;
 pub(crate) struct PoolShares {
     cap: usize,
     running: Mutex<HashMap<String, usize>>,
+    /// Signalled whenever a call finishes.
+    freed: Condvar,
+    wait: Duration,
 }
 
 /// One call's claim on its plugin's share; released when dropped.
@@ -34,8 +41,8 @@ pub(crate) struct Permit<'a> {
 }
 
 impl PoolShares {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self { cap: cap.max(1), running: Mutex::default() }
+    pub(crate) fn new(cap: usize, wait: Duration) -> Self {
+        Self { cap: cap.max(1), running: Mutex::default(), freed: Condvar::new(), wait }
     }
 
     /// The most calls one plugin may have in flight.
@@ -43,16 +50,25 @@ impl PoolShares {
         self.cap
     }
 
-    /// A permit for one more call of `sha256`, or `None` when it already has
-    /// [`Self::cap`] calls in flight.
+    /// A permit for one more call of `sha256`, or `None` when it still has
+    /// [`Self::cap`] calls in flight after waiting up to the configured wait.
     pub(crate) fn acquire(&self, sha256: &str) -> Option<Permit<'_>> {
+        let until = Instant::now() + self.wait;
         let mut running = lock(&self.running);
-        let n = running.entry(sha256.to_owned()).or_insert(0);
-        if *n >= self.cap {
-            return None;
+        loop {
+            let n = running.entry(sha256.to_owned()).or_insert(0);
+            if *n < self.cap {
+                *n += 1;
+                return Some(Permit { shares: self, sha256: sha256.to_owned() });
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            // A poisoned lock only means another call panicked mid-update
+            // of plain counters; the map is still usable.
+            running = self.freed.wait_timeout(running, left).unwrap_or_else(|p| p.into_inner()).0;
         }
-        *n += 1;
-        Some(Permit { shares: self, sha256: sha256.to_owned() })
     }
 
     /// Calls in flight now, over every plugin: the pool slots in use.
@@ -76,6 +92,8 @@ impl Drop for Permit<'_> {
                 running.remove(&self.sha256);
             }
         }
+        drop(running);
+        self.shares.freed.notify_all();
     }
 }
 
@@ -85,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_plugin_gets_at_most_its_share_and_others_are_unaffected() {
-        let shares = PoolShares::new(2);
+        let shares = PoolShares::new(2, Duration::ZERO);
         let a1 = shares.acquire("a").unwrap();
         let _a2 = shares.acquire("a").unwrap();
         assert!(shares.acquire("a").is_none());
@@ -96,7 +114,7 @@ mod tests {
 
     #[test]
     fn permits_are_returned_and_idle_plugins_forgotten() {
-        let shares = PoolShares::new(1);
+        let shares = PoolShares::new(1, Duration::ZERO);
         {
             let _p = shares.acquire("a").unwrap();
             assert_eq!(shares.running("a"), 1);
@@ -107,7 +125,7 @@ mod tests {
 
     #[test]
     fn slots_in_use_count_every_plugin() {
-        let shares = PoolShares::new(2);
+        let shares = PoolShares::new(2, Duration::ZERO);
         let _a = shares.acquire("a").unwrap();
         let b = shares.acquire("b").unwrap();
         let _b2 = shares.acquire("b").unwrap();
@@ -116,8 +134,33 @@ mod tests {
         assert_eq!(shares.in_use(), 2);
     }
 
+    /// A call over the share waits for one to finish, within the wait;
+    /// past it, it is refused.
+    #[test]
+    fn a_call_over_the_share_waits_for_a_slot_within_the_wait() {
+        let shares = PoolShares::new(1, Duration::from_secs(5));
+        let held = shares.acquire("a").unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let start = Instant::now();
+                let got = shares.acquire("a").is_some();
+                (got, start.elapsed())
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+            let (got, took) = waiter.join().unwrap();
+            assert!(got && took >= Duration::from_millis(40), "got {got} after {took:?}");
+        });
+        let short = PoolShares::new(1, Duration::from_millis(20));
+        let _held = short.acquire("a").unwrap();
+        let start = Instant::now();
+        assert!(short.acquire("a").is_none());
+        assert!(start.elapsed() >= Duration::from_millis(20), "it waited first");
+        assert!(short.acquire("b").is_some(), "another plugin never waits on this one");
+    }
+
     #[test]
     fn the_cap_is_at_least_one() {
-        assert_eq!(PoolShares::new(0).cap(), 1);
+        assert_eq!(PoolShares::new(0, Duration::ZERO).cap(), 1);
     }
 }

@@ -380,12 +380,13 @@ impl Default for ConsoleConfig {
 ///
 /// Host limits: deadline (which also ends waits in host calls), memory,
 /// input/output/log sizes, upload size, compile bounds, the pool and each
-/// plugin's share of it (`max_pool_share_percent`, default 25), and the
+/// plugin's share of it (`max_pool_share_percent`, default 25, and
+/// `share_wait_ms`, default 10), and the
 /// plugin clocks' resolution (`clock_resolution_ms`, default 1). Every such
 /// key is documented on [`tessera_plugin_host::HostConfig`]. `cache_dir` is
 /// relative to `data_dir`.
 ///
-/// Signed uploads (`plugin_signatures.rs` has the format):
+/// Signed uploads (`plugin_signatures/` has the forms):
 ///
 /// ```toml
 /// [plugins]

@@ -21,7 +21,9 @@ pub use clients::{
     revoke_client_secret, update_client,
 };
 pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
-pub use overview::{Dashboard, NamedFigure, audit_events, audit_log, dashboard};
+#[cfg(test)]
+pub use overview::audit_events;
+pub use overview::{Dashboard, NamedFigure, audit_log, dashboard};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, import_password_hash, list_users, set_user_disabled,

@@ -120,28 +120,9 @@ fn again(mut page: ApiPage, failure: Failure) -> Page {
     })
 }
 
-async fn new_form(admin: Admin) -> HttpResponse {
-    let l = Layout::new(&admin, "apis", "New API");
-    let form = ApiForm {
-        alg: "RS256".into(),
-        lifetime: admin.state.admin.api_lifetime_secs.to_string(),
-        ..ApiForm::default()
-    };
-    let page = ApiPage {
-        l,
-        api: None,
-        form,
-        errors: FieldErrors::default(),
-        algs: ALGS,
-        clients: vec![],
-        descriptions: BTreeMap::new(),
-    };
-    render(StatusCode::OK, &page)
-}
-
-async fn create(p: Posted<ApiForm>) -> Page {
-    let Posted { admin, form, .. } = p;
-    let blank = |admin: &Admin, form| ApiPage {
+/// The new-API page with `form` in it.
+fn blank(admin: &Admin, form: ApiForm) -> ApiPage {
+    ApiPage {
         l: Layout::new(admin, "apis", "New API"),
         api: None,
         form,
@@ -149,7 +130,20 @@ async fn create(p: Posted<ApiForm>) -> Page {
         algs: ALGS,
         clients: vec![],
         descriptions: BTreeMap::new(),
+    }
+}
+
+async fn new_form(admin: Admin) -> HttpResponse {
+    let form = ApiForm {
+        alg: "RS256".into(),
+        lifetime: admin.state.admin.api_lifetime_secs.to_string(),
+        ..ApiForm::default()
     };
+    render(StatusCode::OK, &blank(&admin, form))
+}
+
+async fn create(p: Posted<ApiForm>) -> Page {
+    let Posted { admin, form, .. } = p;
     let new = (|| -> Result<NewApi, AdminError> {
         Ok(NewApi {
             identifier: form.identifier.clone(),

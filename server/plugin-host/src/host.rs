@@ -284,9 +284,7 @@ impl PluginHost {
         sha256: &str,
         wasm: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<(), PluginFailure> {
-        if !is_sha256_hex(sha256) {
-            return Err(PluginFailure::Unavailable(format!("{sha256:?} is not a lowercase hex sha256")));
-        }
+        check_sha256(sha256)?;
         match self.lookup(sha256) {
             Some(_) => Ok(()),
             None => self.load(sha256, wasm).map(|_| ()),
@@ -309,9 +307,7 @@ impl PluginHost {
         declared_claims: Option<&[String]>,
         http: Arc<HttpGrant>,
     ) -> Result<(Result<PluginVerdict, PluginFailure>, CallTrace), PluginFailure> {
-        if !is_sha256_hex(sha256) {
-            return Err(PluginFailure::Unavailable(format!("{sha256:?} is not a lowercase hex sha256")));
-        }
+        check_sha256(sha256)?;
         let (mut wit_ctx, size) = ctx.to_wit();
         if size > self.config.max_input_bytes {
             return Err(PluginFailure::OversizedInput { size, limit: self.config.max_input_bytes });
@@ -494,6 +490,15 @@ impl PluginHost {
             template: Arc::new(template),
             info: PluginInfo { sha256: sha256.to_owned(), size, world: world.to_owned(), imports, exports },
         })
+    }
+}
+
+/// A sha256 a caller names must be one before anything is looked up by it.
+fn check_sha256(sha256: &str) -> Result<(), PluginFailure> {
+    if is_sha256_hex(sha256) {
+        Ok(())
+    } else {
+        Err(PluginFailure::Unavailable(format!("{sha256:?} is not a lowercase hex sha256")))
     }
 }
 

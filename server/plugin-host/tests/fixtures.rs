@@ -347,13 +347,17 @@ fn second_call_is_served_from_memory() {
     assert!(r.outcome.is_ok(), "{:?}", r.outcome);
 }
 
+/// A small host whose compile cache is `dir`, with one node key: hosts
+/// made on one `dir` share their artefacts.
+fn cached_host(dir: &Path) -> PluginHost {
+    let config = HostConfig { cache_dir: dir.to_owned(), pool_instances: 2, ..HostConfig::default() };
+    PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap()
+}
+
 #[test]
 fn fresh_host_loads_fixture_from_disk_and_runs_it() {
     let dir = tempfile::tempdir().unwrap();
-    let make = || {
-        let config = HostConfig { cache_dir: dir.path().to_owned(), pool_instances: 2, ..HostConfig::default() };
-        PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap()
-    };
+    let make = || cached_host(dir.path());
     let wasm = fixture("allow-claim");
     let sha = make().inspect(&wasm).unwrap().sha256;
     let fresh = make();
@@ -370,10 +374,7 @@ fn fresh_host_loads_fixture_from_disk_and_runs_it() {
 #[test]
 fn a_cached_artefact_runs_without_the_components_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let make = || {
-        let config = HostConfig { cache_dir: dir.path().to_owned(), pool_instances: 2, ..HostConfig::default() };
-        PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap()
-    };
+    let make = || cached_host(dir.path());
     let wasm = fixture("allow-claim");
     let sha = make().inspect(&wasm).unwrap().sha256;
     let fresh = make();
@@ -387,8 +388,7 @@ fn a_cached_artefact_runs_without_the_components_bytes() {
     assert_eq!((warmed.stats().compiles, warmed.stats().disk_cache_hits), (0, 1));
 
     let empty = tempfile::tempdir().unwrap();
-    let config = HostConfig { cache_dir: empty.path().to_owned(), pool_instances: 2, ..HostConfig::default() };
-    let cold = PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap();
+    let cold = cached_host(empty.path());
     let r = cold.call(&sha, || Err::<Vec<u8>, _>("database down"), &ctx(), None);
     assert!(matches!(&r.outcome, Err(PluginFailure::Unavailable(m)) if m.contains("database down")), "{:?}", r.outcome);
     cold.warm(&sha, || Ok::<_, String>(wasm.clone())).unwrap();

@@ -68,16 +68,9 @@ impl Directory {
     }
 }
 
-fn runs_of(server: &TestServer, binding: &str, n: usize) -> Vec<Value> {
-    let v = server.cli_json_until(&["binding", "runs", "--binding", binding], |v| {
-        v["runs"].as_array().is_some_and(|r| r.len() >= n)
-    });
-    v["runs"].as_array().unwrap().clone()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never_sees() {
-    let dir = Directory::start();
+/// A server with the test API and a client_credentials client `client`
+/// whose service account is `user`: the client's id and secret.
+fn enrich_server(user: &str, client: &str) -> (TestServer, String, String) {
     // Debug builds on a shared machine: room for the request, which is
     // still bounded by this deadline.
     let server = TestServer::start_with(
@@ -88,18 +81,24 @@ async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never
         },
     );
     server.api_and_client(AUD, "RS256", "read");
-    server.create_user("svc-enrich", "a long enough password", &[]);
-    let c = server.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "enrich",
-        "--grant-types",
-        "client_credentials",
-        "--service-account",
-        "svc-enrich",
-    ]);
+    server.create_user(user, "a long enough password", &[]);
+    let args = ["client", "create", "--name", client, "--grant-types", "client_credentials", "--service-account", user];
+    let c = server.cli_json(&args);
     let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+    (server, cid, csecret)
+}
+
+fn runs_of(server: &TestServer, binding: &str, n: usize) -> Vec<Value> {
+    let v = server.cli_json_until(&["binding", "runs", "--binding", binding], |v| {
+        v["runs"].as_array().is_some_and(|r| r.len() >= n)
+    });
+    v["runs"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never_sees() {
+    let dir = Directory::start();
+    let (server, cid, csecret) = enrich_server("svc-enrich", "enrich");
     let up = server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
     assert_eq!(up["world"], "tessera:plugin/token-plugin@0.2.0");
     let prefix = format!("{}/users/", dir.base);
@@ -293,26 +292,7 @@ async fn export_and_apply_carry_the_allow_list_and_the_cache_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_candidate_fetches_with_the_live_versions_grant() {
     let dir = Directory::start();
-    let server = TestServer::start_with(
-        Backend::Sqlite,
-        crate::support::Options {
-            env: vec![("TESSERA_PLUGINS__DEADLINE_MS".to_owned(), "2000".to_owned())],
-            ..Default::default()
-        },
-    );
-    server.api_and_client(AUD, "RS256", "read");
-    server.create_user("svc-shadow", "a long enough password", &[]);
-    let c = server.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "shadowed",
-        "--grant-types",
-        "client_credentials",
-        "--service-account",
-        "svc-shadow",
-    ]);
-    let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
+    let (server, cid, csecret) = enrich_server("svc-shadow", "shadowed");
     server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
     let prefix = format!("{}/users/", dir.base);
     let config = serde_json::json!({"url": prefix, "claims": ["department"]}).to_string();

@@ -317,6 +317,46 @@ fn readiness_names_the_database_when_it_is_away() {
     }
 }
 
+/// The access log is one event per request whose fields a log pipeline
+/// reads as keys (here in the JSON format): the client behind a trusted
+/// proxy, the proxy, and never the query, where codes and tokens travel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_events_carry_fields_and_never_the_query() {
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            env: vec![
+                ("TESSERA_TRUSTED_PROXIES".into(), "[\"127.0.0.1\"]".into()),
+                ("TESSERA_LOG__FORMAT".into(), "json".into()),
+            ],
+            ..Default::default()
+        },
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}{}?client_id=nobody&code=SECRET-CODE-42", server.base, routes::AUTHORIZE))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let log = server.log_text();
+    assert!(!log.contains("SECRET-CODE-42"), "the query reached the log: {log}");
+    let event = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["fields"]["message"] == "access" && e["span"]["request_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no access event for {id}: {log}"));
+    let fields = &event["fields"];
+    assert_eq!(fields["client"], "203.0.113.7", "{event}");
+    assert_eq!(fields["proxy"], "127.0.0.1", "{event}");
+    assert_eq!(fields["method"], "GET", "{event}");
+    assert_eq!(fields["path"], routes::AUTHORIZE, "{event}");
+    assert_eq!(fields["status"], status, "{event}");
+    assert!(fields["bytes"].as_u64().is_some_and(|b| b > 0), "{event}");
+    assert!(fields["ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{event}");
+}
+
 /// Issue #16 item 2: every response carries `X-Request-Id`, and the access
 /// log line names it; an incoming id is taken only from a trusted proxy,
 /// and only if it is short and plain.

@@ -2,6 +2,7 @@
 //! by their own function so admin routes (mounted separately) can never be
 //! reached without their authentication.
 
+pub mod access_log;
 pub mod api;
 pub mod browser;
 pub mod client_addr;
@@ -36,8 +37,8 @@ use crate::service::run_log::RunLog;
 use crate::service::shadow::ShadowRunner;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{self, Snapshots};
-use actix_web::middleware::{Condition, DefaultHeaders, Logger, from_fn};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_plugin_host::PluginHost;
@@ -408,15 +409,8 @@ fn server(
             // Innermost: a refusal still gets the headers and the access log
             // line. The admin listener serves no limited endpoint.
             .wrap(Condition::new(surface != Surface::Admin, from_fn(rate_limit::middleware)))
-            // %U is the path without the query: codes and tokens never reach the log.
-            .wrap(
-                // The access line is written after the span ends, so it names the id itself.
-                Logger::new("%a \"%{method}xi %U\" %s %b %Dms request_id=%{request_id}xi")
-                    .custom_request_replace("method", |req| req.method().to_string())
-                    .custom_request_replace("request_id", |req| {
-                        req.extensions().get::<request_id::RequestId>().map(|id| id.0.clone()).unwrap_or_default()
-                    }),
-            )
+            // Inside the request's span, so the event carries its id.
+            .wrap(from_fn(access_log::middleware))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))

@@ -4,9 +4,9 @@
 //! turns `deadline_ms` into interrupts.
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -128,35 +128,113 @@ pub(crate) fn deadline_ticks(deadline_ms: u64) -> u64 {
     deadline_ms.div_ceil(tick_ms).saturating_add(1)
 }
 
-/// Background thread that advances the engine's epoch every [`EPOCH_TICK`];
-/// stopped and joined when dropped (with the [`crate::PluginHost`]).
+/// Background thread that advances the engine's epoch every [`EPOCH_TICK`]
+/// while wasm may run, and sleeps otherwise; stopped and joined when
+/// dropped (with the [`crate::PluginHost`]).
+///
+/// Ticking every millisecond on an idle server woke the process a thousand
+/// times a second for nothing (about 2 % of a CPU with no traffic at all).
+/// Wasm runs only inside a [`Running`] guard ([`Epochs::running`]), taken
+/// around every instantiation and call; the thread parks when none is held
+/// and the first guard wakes it. A deadline is set inside the guard, so it
+/// counts ticks that all come: the same bound as a ticker that never stops.
 pub(crate) struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    epochs: Epochs,
     handle: Option<JoinHandle<()>>,
+}
+
+/// What the ticker thread and the guards share.
+#[derive(Debug)]
+struct TickerState {
+    /// Guards alive: wasm may be running while this is above zero.
+    running: AtomicUsize,
+    stop: AtomicBool,
+    /// The ticker thread, to unpark; set once it has started.
+    thread: OnceLock<Thread>,
+    /// Epochs advanced so far (tests read it).
+    ticks: AtomicU64,
+}
+
+/// A handle on the ticker, for whoever runs wasm (the host's calls and the
+/// standby thread's instantiations).
+#[derive(Debug, Clone)]
+pub(crate) struct Epochs(Arc<TickerState>);
+
+impl Epochs {
+    /// Keeps the epoch advancing until the guard is dropped. Take it before
+    /// setting a store's deadline and running any of its wasm.
+    pub(crate) fn running(&self) -> Running {
+        if self.0.running.fetch_add(1, Ordering::SeqCst) == 0
+            && let Some(t) = self.0.thread.get()
+        {
+            t.unpark();
+        }
+        Running(Arc::clone(&self.0))
+    }
+
+    #[cfg(test)]
+    fn ticks(&self) -> u64 {
+        self.0.ticks.load(Ordering::Relaxed)
+    }
+}
+
+/// See [`Epochs::running`].
+#[derive(Debug)]
+pub(crate) struct Running(Arc<TickerState>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EpochTicker {
     pub(crate) fn start(engine: Engine) -> Result<Self, HostError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let state = Arc::new(TickerState {
+            running: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            thread: OnceLock::new(),
+            ticks: AtomicU64::new(0),
+        });
+        let shared = Arc::clone(&state);
         let handle = std::thread::Builder::new()
             .name("tessera-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                while !shared.stop.load(Ordering::SeqCst) {
+                    if shared.running.load(Ordering::SeqCst) == 0 {
+                        // A guard taken after this load unparks us (an
+                        // unpark before the park makes it return at once).
+                        std::thread::park();
+                        continue;
+                    }
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
+                    shared.ticks.fetch_add(1, Ordering::Relaxed);
                 }
             })
             .map_err(|e| HostError::Engine(format!("could not start the epoch thread: {e}")))?;
-        Ok(Self { stop, handle: Some(handle) })
+        // Set before any guard can exist: the host is not built yet.
+        let _ = state.thread.set(handle.thread().clone());
+        Ok(Self { epochs: Epochs(state), handle: Some(handle) })
+    }
+
+    /// A handle for taking [`Running`] guards.
+    pub(crate) fn epochs(&self) -> Epochs {
+        self.epochs.clone()
+    }
+
+    /// [`Epochs::running`].
+    pub(crate) fn running(&self) -> Running {
+        self.epochs.running()
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.epochs.0.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {
-            // The thread only sleeps and increments; it cannot panic.
+            h.thread().unpark();
+            // The thread only sleeps, parks and increments; it cannot panic.
             let _ = h.join();
         }
     }
@@ -235,7 +313,39 @@ mod tests {
     fn ticker_advances_and_stops() {
         let engine = worker_engine().unwrap();
         let ticker = EpochTicker::start(engine.clone()).unwrap();
+        let _running = ticker.epochs().running();
         std::thread::sleep(Duration::from_millis(20));
         drop(ticker); // joins; a hang here fails the test by timeout
+    }
+
+    /// Waits (up to 10 s) until `f` holds.
+    fn eventually(what: &str, f: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn ticker_ticks_only_while_a_guard_is_held() {
+        let ticker = EpochTicker::start(worker_engine().unwrap()).unwrap();
+        let epochs = ticker.epochs();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(epochs.ticks(), 0, "no wasm may run: no ticks");
+        let a = epochs.running();
+        let b = epochs.running();
+        eventually("ticks with guards held", || epochs.ticks() >= 3);
+        drop(a);
+        let now = epochs.ticks();
+        eventually("still ticking while one guard is held", || epochs.ticks() >= now + 3);
+        drop(b);
+        // At most the tick in flight when the last guard went; then parked.
+        std::thread::sleep(Duration::from_millis(100));
+        let parked = epochs.ticks();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(epochs.ticks(), parked, "parked once no guard is held");
+        let _again = epochs.running();
+        eventually("woken by the next guard", || epochs.ticks() > parked);
     }
 }

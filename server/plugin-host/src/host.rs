@@ -112,7 +112,7 @@ pub struct PluginHost {
     shares: PoolShares,
     standby: Standby,
     counters: Counters,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 impl fmt::Debug for PluginHost {
@@ -164,6 +164,7 @@ impl PluginHost {
         let ticker = EpochTicker::start(engine.clone())?;
         let standby = Standby::start(
             engine.clone(),
+            ticker.epochs(),
             limits,
             config.standby_capacity(),
             Duration::from_micros(config.standby_threshold_us),
@@ -183,7 +184,7 @@ impl PluginHost {
             shares,
             standby,
             counters: Counters::default(),
-            _ticker: ticker,
+            ticker,
         })
     }
 
@@ -323,6 +324,9 @@ impl PluginHost {
         // Held until the spent store is dropped or handed to the standby
         // thread (`after_call`), i.e. as long as the call holds a pool slot.
         let _permit = self.shares.acquire(sha256).ok_or(PluginFailure::Busy { limit: self.shares.cap() })?;
+        // Wasm runs from here (instantiation, then the call): the epoch
+        // must advance for the deadline to interrupt it.
+        let running = self.ticker.running();
         let instance = match self.standby.take(sha256) {
             Some(ready) => {
                 bump(&self.counters.standby_hits);
@@ -335,6 +339,7 @@ impl PluginHost {
         };
         let http = HttpCall::new(http, self.http_limits, Arc::clone(&self.http_client), Arc::clone(&self.http_caches));
         let (raw, trace, spent) = call(instance, self.limits, &wit_ctx, http);
+        drop(running);
         self.standby.after_call(spent, sha256, template);
         let rules = OutputRules {
             max_output_bytes: self.config.max_output_bytes,

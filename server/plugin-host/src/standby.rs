@@ -39,6 +39,7 @@ use wasmtime::{Engine, Store};
 
 use crate::bindings::HostState;
 use crate::call::{CallLimits, Instance, Template};
+use crate::engine::Epochs;
 use crate::error::HostError;
 use crate::locks::lock;
 
@@ -83,6 +84,7 @@ impl Standby {
     /// Starts the background thread unless `capacity` is 0.
     pub(crate) fn start(
         engine: Engine,
+        epochs: Epochs,
         limits: CallLimits,
         capacity: usize,
         threshold: Duration,
@@ -105,7 +107,7 @@ impl Standby {
         let worker = Arc::clone(&shared);
         thread::Builder::new()
             .name("tessera-plugin-standby".into())
-            .spawn(move || work(&engine, limits, &worker, &rx))
+            .spawn(move || work(&engine, &epochs, limits, &worker, &rx))
             .map_err(|e| HostError::Engine(format!("could not start the plugin standby thread: {e}")))?;
         Ok(Self { shared, jobs: Some(tx) })
     }
@@ -193,10 +195,12 @@ impl Shared {
     }
 }
 
-fn work(engine: &Engine, limits: CallLimits, shared: &Shared, jobs: &Receiver<Job>) {
+fn work(engine: &Engine, epochs: &Epochs, limits: CallLimits, shared: &Shared, jobs: &Receiver<Job>) {
     while let Ok(Job { spent, sha256, template }) = jobs.recv() {
         drop(spent);
         if !lock(&shared.ready).contains_key(&sha256) {
+            // Start functions are wasm under the call's deadline.
+            let _running = epochs.running();
             match template.instantiate(engine, limits) {
                 Ok(instance) => shared.keep(sha256, instance),
                 Err((failure, _)) => tracing::debug!(sha256, "standby instantiation failed: {failure}"),

@@ -30,6 +30,60 @@ const P256_SPKI: [u8; 26] = [
     0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
+/// The encodings of the eight Ed25519 points of small order, without the
+/// sign bit of x (aws-lc decodes either; the two of order 4 and the four of
+/// order 8 share their y in pairs): the five y of the canonical encodings
+/// and the non-canonical y = p and y = p + 1 (0 and 1 again). Under such a
+/// key `[S]B = R + [k]A` holds, whatever the message, for an R and S chosen
+/// without the private key with a probability of at least 1/8 (always for
+/// the identity, with R the identity and S = 0), and aws-lc's verification
+/// does not refuse them (ed25519-dalek's `verify_strict` does): the
+/// configuration must.
+const SMALL_ORDER: [[u8; 32]; 7] = [
+    // y = 0: order 4
+    [
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ],
+    // y = 1: the identity, order 1
+    [
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ],
+    // order 8
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf,
+        0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ],
+    // order 8
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
+        0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ],
+    // y = p - 1: order 2
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    // y = p, non-canonical 0: order 4
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    // y = p + 1, non-canonical 1: order 1
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+];
+
+/// Whether `key` encodes a point of small order ([`SMALL_ORDER`]).
+fn small_order(key: &[u8; 32]) -> bool {
+    let mut unsigned = *key;
+    unsigned[31] &= 0x7f;
+    SMALL_ORDER.contains(&unsigned)
+}
+
 /// A trusted public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
@@ -64,12 +118,17 @@ pub enum PublicKeyRefused {
     /// A P-256 point that is not on the curve.
     #[error("is not a valid ECDSA P-256 public key")]
     InvalidPoint,
+    /// An Ed25519 point of small order (such as 32 zero bytes): a
+    /// signature verifies under it whoever made it.
+    #[error("is an Ed25519 key of small order (a placeholder such as 32 zero bytes?), under which anyone can sign")]
+    SmallOrder,
 }
 
 impl PublicKey {
     /// Reads a configured key: PEM `PUBLIC KEY`, or base64 of either 32 raw
     /// Ed25519 bytes or a SubjectPublicKeyInfo. A P-256 point is checked
-    /// here, so a bad key fails the configuration at load, not an upload.
+    /// and an Ed25519 key of small order refused here, so a bad key fails
+    /// the configuration at load, not an upload.
     pub fn parse(text: &str) -> Result<PublicKey, PublicKeyRefused> {
         let text = text.trim();
         if text.starts_with("-----BEGIN") {
@@ -81,7 +140,7 @@ impl PublicKey {
         }
         let bytes = STANDARD.decode(text).map_err(|_| PublicKeyRefused::NotBase64)?;
         if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(PublicKey::Ed25519(raw));
+            return Self::ed25519(raw);
         }
         Self::from_spki(&bytes)?.ok_or(PublicKeyRefused::Unrecognised)
     }
@@ -90,13 +149,21 @@ impl PublicKey {
     /// `None` for anything else.
     fn from_spki(der: &[u8]) -> Result<Option<PublicKey>, PublicKeyRefused> {
         if let Some(key) = der.strip_prefix(&ED25519_SPKI).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
-            return Ok(Some(PublicKey::Ed25519(key)));
+            return Self::ed25519(key).map(Some);
         }
         if let Some(point) = der.strip_prefix(&P256_SPKI).and_then(|k| <[u8; 65]>::try_from(k).ok()) {
             ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point).map_err(|_| PublicKeyRefused::InvalidPoint)?;
             return Ok(Some(PublicKey::EcdsaP256(point)));
         }
         Ok(None)
+    }
+
+    /// An Ed25519 key, unless it is of small order ([`SMALL_ORDER`]).
+    fn ed25519(key: [u8; 32]) -> Result<PublicKey, PublicKeyRefused> {
+        if small_order(&key) {
+            return Err(PublicKeyRefused::SmallOrder);
+        }
+        Ok(PublicKey::Ed25519(key))
     }
 
     /// The key's DER SubjectPublicKeyInfo.
@@ -276,6 +343,35 @@ x4E/Je2zZAfAAi7SBatieGiyXSoeZ+I5
         assert_eq!(PublicKey::parse(&STANDARD.encode(&der)), Err(PublicKeyRefused::InvalidPoint));
         assert_eq!(PublicKey::parse(&STANDARD.encode([1u8; 10])), Err(PublicKeyRefused::Unrecognised));
         assert_eq!(PublicKey::parse("%%%"), Err(PublicKeyRefused::NotBase64));
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_under_which_anyone_signs_are_refused() {
+        // The identity point: R = the identity and S = 0 make a signature
+        // that verifies over any message under it, so such a key would
+        // accept forgeries of every upload.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let forged = [&identity[..], &[0u8; 32]].concat();
+        assert!(PublicKey::Ed25519(identity).verifies(b"any component", &forged), "why the check exists");
+        assert_eq!(PublicKey::parse(&STANDARD.encode(identity)), Err(PublicKeyRefused::SmallOrder));
+        // Each of the eight points of small order, with either sign bit and
+        // the non-canonical encodings of 0 and 1, raw or as SPKI.
+        let mut weak = 0;
+        for encoded in SMALL_ORDER {
+            for sign in [0x00, 0x80] {
+                let mut k = encoded;
+                k[31] |= sign;
+                assert_eq!(PublicKey::parse(&STANDARD.encode(k)), Err(PublicKeyRefused::SmallOrder), "{k:02x?}");
+                let spki = STANDARD.encode([&ED25519_SPKI[..], &k].concat());
+                assert_eq!(PublicKey::parse(&spki), Err(PublicKeyRefused::SmallOrder), "{k:02x?}");
+                weak += 1;
+            }
+        }
+        assert_eq!(weak, 14);
+        // An ordinary key still reads.
+        let (_, ordinary) = generate().unwrap();
+        assert!(matches!(PublicKey::parse(&ordinary), Ok(PublicKey::Ed25519(_))));
     }
 
     #[test]

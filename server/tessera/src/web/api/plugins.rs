@@ -59,8 +59,10 @@ pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     pub component: FileBytes,
     /// The signature file's text: a detached signature, or a Sigstore bundle.
+    /// A file part (any media type, as `curl -F signature=@FILE` labels it
+    /// `application/octet-stream`) or a plain field; UTF-8.
     #[schema(value_type = Option<String>)]
-    pub signature: Option<Text<String>>,
+    pub signature: Option<FileBytes>,
     /// Claims this version may set, comma-separated.
     #[schema(value_type = Option<String>)]
     pub declared_claims: Option<Text<String>>,
@@ -229,11 +231,18 @@ async fn upload_parts(
             if form.component.data.len() > limit {
                 return Err(too_large());
             }
-            Ok((
-                form.component.data.to_vec(),
-                form.signature.map(|t| t.into_inner()),
-                form.declared_claims.map(|t| split_list(&t.into_inner())),
-            ))
+            let signature = match form.signature.map(|f| String::from_utf8(f.data.to_vec())) {
+                None => None,
+                Some(Ok(text)) => Some(text),
+                // Refused here rather than read as "no signature".
+                Some(Err(_)) => {
+                    return Err(Problem::field(
+                        "signature",
+                        "the signature field is not UTF-8 text: send the signature file or the Sigstore bundle as written",
+                    ));
+                }
+            };
+            Ok((form.component.data.to_vec(), signature, form.declared_claims.map(|t| split_list(&t.into_inner()))))
         }
         _ => Err(Problem::new(ProblemKind::UnsupportedMediaType, "send application/wasm or multipart/form-data")),
     }

@@ -373,3 +373,55 @@ async fn every_documented_operation_is_routed() {
     assert_eq!((status, problem_type(&body)), (404, "urn:tessera:problem:not-found"));
     assert_eq!(hv(&headers, header::CONTENT_TYPE), "application/problem+json");
 }
+
+/// One part of a `multipart/form-data` body with the boundary `b0undary`:
+/// a file part when `file` names one, a plain field otherwise.
+fn part(body: &mut Vec<u8>, name: &str, file: Option<(&str, &str)>, content: &[u8]) {
+    body.extend_from_slice(format!("--b0undary\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());
+    match file {
+        Some((file_name, media_type)) => body
+            .extend_from_slice(format!("; filename=\"{file_name}\"\r\nContent-Type: {media_type}\r\n\r\n").as_bytes()),
+        None => body.extend_from_slice(b"\r\n\r\n"),
+    }
+    body.extend_from_slice(content);
+    body.extend_from_slice(b"\r\n");
+}
+
+/// The multipart upload's `signature` is "the signature file": sent as a
+/// file part, as `curl -F signature=@plugin.wasm.sig` does (which labels it
+/// `application/octet-stream`), it is read as it is from a plain field; a
+/// file that is not text is refused on `signature`.
+#[actix_web::test]
+async fn a_multipart_upload_takes_the_signature_as_a_file_part() {
+    use crate::plugin_signatures::{SignerConfig, SigningKey, generate};
+    let (pem, public) = generate().unwrap();
+    let h = Harness::new(|c| {
+        c.plugins.require_signatures = true;
+        c.plugins.trusted_signers = vec![SignerConfig { name: "ci".into(), public_key: public }];
+    });
+    let c = mgmt_client(&h, &[ManagementScope::WritePlugins]);
+    let app = mgmt_app!(h);
+    let t = token!(&app, &c, "write:plugins");
+    let wasm = Harness::component("fixtures", "allow-claim");
+    let signature = format!("{}\n", SigningKey::read(pem.as_bytes()).unwrap().detached_signature(&wasm));
+    let upload = |name: &str, signature: Option<(&str, &str)>, content: &[u8]| {
+        let mut body = Vec::new();
+        part(&mut body, "component", Some(("plugin.wasm", "application/wasm")), &wasm);
+        part(&mut body, "signature", signature, content);
+        body.extend_from_slice(b"--b0undary--\r\n");
+        TestRequest::post()
+            .uri(&paths::plugin_versions(name))
+            .insert_header(bearer(&t))
+            .insert_header((header::CONTENT_TYPE, "multipart/form-data; boundary=b0undary"))
+            .set_payload(body)
+    };
+    let as_file = Some(("plugin.wasm.sig", "application/octet-stream"));
+    let (status, _, v) = call!(&app, upload("file", as_file, signature.as_bytes()));
+    assert_eq!((status, &v["signed_by"]), (201, &json!("ci")), "{v}");
+    let (status, _, v) = call!(&app, upload("field", None, signature.as_bytes()));
+    assert_eq!((status, &v["signed_by"]), (201, &json!("ci")), "{v}");
+    let (status, _, v) = call!(&app, upload("binary", as_file, &[0xff, 0xfe, 0x00]));
+    assert_eq!((status, &v["invalid-params"][0]["name"]), (400, &json!("signature")), "{v}");
+    let (status, _, v) = call!(&app, upload("wrong", as_file, b"c2VjcmV0LWlzaA=="));
+    assert_eq!((status, &v["invalid-params"][0]["name"]), (400, &json!("signature")), "{v}");
+}

@@ -5,7 +5,8 @@
 //! Each request passes, in this order: the per-call request count
 //! ([`crate::HostConfig::http_max_requests`]), the URL against the binding's
 //! allow-list ([`AllowedPrefix`]: scheme, host and port exact, path prefix;
-//! https, or plain http to a loopback host), the headers (a few are
+//! https, or plain http to a loopback host; no encoded `/` or `\` and no
+//! `..;params` segment in the path), the headers (a few are
 //! refused, secret headers are filled in from the binding's secrets by
 //! name), the body (JSON, at most `http_max_request_bytes`), the binding's
 //! response cache (`http_cache.rs`), and then the network, bounded by what
@@ -113,6 +114,26 @@ fn parse_url(text: &str) -> Result<url::Url, &'static str> {
     }
     url.set_fragment(None);
     Ok(url)
+}
+
+/// Refuses a request path that a server or proxy behind the allowed prefix
+/// may read as another path than the one matched here. The parser resolves
+/// `..` and `%2e%2e` segments, but some servers also decode `%2F`/`%5C`
+/// into a separator after routing (`/v1/..%2fadmin`), or cut a segment's
+/// `;params` before resolving dot segments (Tomcat: `/v1/..;/admin` is
+/// `/admin`). Such a path is refused outright rather than guessed at.
+fn path_trick(url: &url::Url) -> Result<(), &'static str> {
+    let lower = url.path().to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err("the URL path has a percent-encoded / or \\");
+    }
+    for segment in lower.split('/') {
+        let Some((name, _params)) = segment.split_once(';') else { continue };
+        if matches!(name.replace("%2e", ".").as_str(), "." | "..") {
+            return Err("the URL path has a . or .. segment with ;params");
+        }
+    }
+    Ok(())
 }
 
 impl AllowedPrefix {
@@ -350,6 +371,7 @@ impl Access {
         record: &mut HttpExchange,
     ) -> Result<wit_http::Response, wit_http::Error> {
         let url = parse_url(&req.url).map_err(|why| not_allowed(why.to_owned()))?;
+        path_trick(&url).map_err(|why| not_allowed(why.to_owned()))?;
         if !self.grant.allow.iter().any(|p| p.allows(&url)) {
             return Err(not_allowed("the URL is not under an allowed prefix of this binding".to_owned()));
         }

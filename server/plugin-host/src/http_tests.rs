@@ -284,3 +284,34 @@ fn outside_a_call_nothing_is_allowed_and_one_refusal_is_recorded() {
     assert_eq!(log.len(), 1);
     assert!(log[0].error.as_deref().unwrap().contains("outside the call"), "{:?}", log[0]);
 }
+
+#[test]
+fn encoded_slashes_and_dot_segments_with_params_are_refused_and_recorded() {
+    let server = serve(Duration::ZERO, json_reply);
+    let prefix = format!("{}/v1/", server.base);
+    let mut call = call_for(&[&prefix], None, HttpLimits { max_requests: 16, ..limits() });
+    let tricks = [
+        "v1/..%2fadmin",
+        "v1/..%2Fadmin",
+        "v1/%2e%2e%5cadmin",
+        "v1/..%5Cadmin",
+        "v1/..;/admin",
+        "v1/..;x/admin",
+        "v1/.;/admin",
+        "v1/%2e%2e;/admin",
+        "v1/a/..;jsessionid=1/admin",
+    ];
+    for trick in tricks {
+        let err = call.fetch(soon(), get(&format!("{}/{trick}", server.base))).unwrap_err();
+        assert!(matches!(&err, wit_http::Error::NotAllowed(why) if why.contains("path")), "{trick}: {err:?}");
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0, "no trick reached the server");
+    let log = call.take_exchanges();
+    assert_eq!(log.len(), tricks.len());
+    assert!(log.iter().all(|x| x.error.as_deref().unwrap().starts_with("not_allowed")), "{log:?}");
+    // Plain paths, a `;` that is not a dot segment, and encoded bytes other
+    // than a slash keep working.
+    for fine in ["v1/users/7", "v1/a;b/c", "v1/..a/b", "v1/a%20b", "v1/...;/x"] {
+        assert!(call.fetch(soon(), get(&format!("{}/{fine}", server.base))).is_ok(), "{fine}");
+    }
+}

@@ -10,8 +10,9 @@
 //! refused, secret headers are filled in from the binding's secrets by
 //! name), the body (JSON, at most `http_max_request_bytes`), the binding's
 //! response cache (`http_cache.rs`), and then the network, bounded by what
-//! is left of the call's deadline, with no redirects followed and the body
-//! cut at `http_max_response_bytes`. Every request, allowed or not, is
+//! is left of the call's deadline, with no redirects followed, the body
+//! cut at `http_max_response_bytes`, and plain http never sent to a proxy
+//! (`ProxySettings`). Every request, allowed or not, is
 //! recorded as an [`HttpExchange`] in the run: the URL without its query
 //! values, never a header value.
 //!
@@ -258,6 +259,54 @@ pub(crate) struct HttpLimits {
     pub max_response_bytes: usize,
 }
 
+/// Which proxy the client may use, decided from explicit inputs so that the
+/// decision is tested without the process environment.
+///
+/// Plain http goes only to a loopback host and is never proxied: a proxy
+/// named by `HTTP_PROXY` would receive the binding's secret headers in
+/// clear and reach its own loopback, not ours. https requests go through
+/// `HTTPS_PROXY` (else `ALL_PROXY`) when one is set, minus the hosts in
+/// `NO_PROXY`, as reqwest's automatic system proxy would send them; an
+/// explicit proxy turns that automatic one off (reqwest
+/// `ClientBuilder::proxy`), so nothing else is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ProxySettings {
+    /// The proxy URL for https requests.
+    https: Option<String>,
+    /// The `NO_PROXY` list, as given.
+    no_proxy: Option<String>,
+}
+
+impl ProxySettings {
+    /// Reads the variables through `var`, upper case before lower case as
+    /// reqwest does; an empty value counts as unset.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let first = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.trim().is_empty()));
+        Self {
+            https: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: first(&["NO_PROXY", "no_proxy"]),
+        }
+    }
+
+    /// The client for plugin requests: no redirects, and only the proxy
+    /// above.
+    fn client(&self) -> Result<reqwest::blocking::Client, String> {
+        let builder = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tessera-plugin/", env!("CARGO_PKG_VERSION")));
+        let builder = match &self.https {
+            Some(url) => {
+                // The URL may carry the proxy's credentials: not in the error text.
+                let proxy = reqwest::Proxy::https(url.as_str())
+                    .map_err(|_| "HTTPS_PROXY (or ALL_PROXY) is not a proxy URL".to_owned())?;
+                builder.proxy(proxy.no_proxy(self.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string)))
+            }
+            None => builder.no_proxy(),
+        };
+        builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
+    }
+}
+
 /// The lazily built client every call shares.
 #[derive(Default)]
 pub(crate) struct HttpClient(OnceLock<Result<reqwest::blocking::Client, String>>);
@@ -265,13 +314,7 @@ pub(crate) struct HttpClient(OnceLock<Result<reqwest::blocking::Client, String>>
 impl HttpClient {
     fn get(&self) -> Result<&reqwest::blocking::Client, String> {
         self.0
-            .get_or_init(|| {
-                reqwest::blocking::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("tessera-plugin/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
-            })
+            .get_or_init(|| ProxySettings::from_vars(|name| std::env::var(name).ok()).client())
             .as_ref()
             .map_err(Clone::clone)
     }

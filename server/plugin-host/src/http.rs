@@ -165,7 +165,22 @@ impl AllowedPrefix {
         {
             return false;
         }
-        let path = url.path();
+        self.path_under(url.path())
+    }
+
+    /// True if every URL `inner` allows, this prefix allows too: the same
+    /// scheme, host and port, and `inner`'s path under this one by the rule
+    /// of [`AllowedPrefix::allows`]. Lets an allow-list be limited to what
+    /// another one already allows (the console's test panel).
+    pub fn covers(&self, inner: &AllowedPrefix) -> bool {
+        self.scheme == inner.scheme
+            && self.host == inner.host
+            && self.port == inner.port
+            && self.path_under(&inner.path)
+    }
+
+    /// The path rule: `path` equals this prefix's path or continues it at a `/`.
+    fn path_under(&self, path: &str) -> bool {
         match path.strip_prefix(self.path.as_str()) {
             Some(rest) => rest.is_empty() || self.path.ends_with('/') || rest.starts_with('/'),
             None => false,

@@ -395,3 +395,18 @@ fn the_https_proxy_sees_https_requests_only_and_no_proxy_hosts_bypass_it() {
     let bad = ProxySettings { https: Some("not a url at all".into()), no_proxy: None };
     assert!(bad.client().is_err());
 }
+
+#[test]
+fn a_prefix_covers_the_prefixes_under_it_by_the_same_rule() {
+    let covers =
+        |outer: &str, inner: &str| AllowedPrefix::parse(outer).unwrap().covers(&AllowedPrefix::parse(inner).unwrap());
+    assert!(covers("https://api.example.com/v1", "https://api.example.com/v1"));
+    assert!(covers("https://api.example.com/v1", "https://API.example.com:443/v1/users/"));
+    assert!(covers("https://api.example.com/v1/", "https://api.example.com/v1/users"));
+    assert!(!covers("https://api.example.com/v1/", "https://api.example.com/v1"), "/v1 itself is not under /v1/");
+    assert!(!covers("https://api.example.com/v1", "https://api.example.com/v1-admin"));
+    assert!(!covers("https://api.example.com/v1/users", "https://api.example.com/v1"));
+    assert!(!covers("https://api.example.com/", "http://localhost/"));
+    assert!(!covers("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
+    assert!(!covers("https://api.example.com/", "https://api.example.com.evil.test/"));
+}

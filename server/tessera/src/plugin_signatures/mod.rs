@@ -133,7 +133,10 @@ impl SignaturePolicy {
         if SignatureForm::of(text) == SignatureForm::SigstoreBundle {
             return sigstore::check(&self.signers, wasm, sha256.as_ref(), text).map(|s| Some(s.name.clone()));
         }
-        let sig = STANDARD.decode(text.trim()).map_err(|_| SignatureRefused::Malformed)?;
+        // Base64 wrapped over several lines (as `--server` joins them before
+        // sending, `one_line`) reads the same here, for every caller.
+        let compact: String = text.trim().chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let sig = STANDARD.decode(compact).map_err(|_| SignatureRefused::Malformed)?;
         // Ed25519 signatures are 64 bytes; ECDSA P-256 ones a DER SEQUENCE of at most 72.
         let der = sig.first() == Some(&0x30) && (8..=72).contains(&sig.len());
         if sig.len() != 64 && !der {
@@ -379,6 +382,22 @@ mod tests {
             assert!(e.contains("name"), "{name:?}: {e}");
         }
         assert!(SignaturePolicy::new(false, &[SignerConfig { name: "c i".into(), public_key: k }]).is_ok());
+    }
+
+    #[test]
+    fn a_detached_signature_wrapped_over_several_lines_is_read() {
+        let (pem, public) = generate().unwrap();
+        let sig = sign(&pem, b"component");
+        let p = policy(true, &[("ci", &public)]);
+        let wrapped: String =
+            sig.as_bytes().chunks(20).map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap())).collect();
+        assert_eq!(p.check(b"component", Some(&wrapped)), Ok(Some("ci".into())));
+        let spaced = format!("  {}\t {} \n", &sig[..40], &sig[40..]);
+        assert_eq!(p.check(b"component", Some(&spaced)), Ok(Some("ci".into())));
+        assert_eq!(
+            p.check(b"component", Some(&format!("{}\u{a0}{}", &sig[..40], &sig[40..]))),
+            Err(SignatureRefused::Malformed)
+        );
     }
 
     #[test]

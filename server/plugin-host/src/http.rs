@@ -5,8 +5,8 @@
 //! Each request passes, in this order: the per-call request count
 //! ([`crate::HostConfig::http_max_requests`]), the URL against the binding's
 //! allow-list ([`AllowedPrefix`]: scheme, host and port exact, path prefix;
-//! https, or plain http to a loopback host; no encoded `/` or `\` and no
-//! `..;params` segment in the path), the headers (a few are
+//! https, or plain http to a loopback host; the path under the prefix also
+//! as a server decoding `%2F` or cutting `..;params` reads it), the headers (a few are
 //! refused, secret headers are filled in from the binding's secrets by
 //! name), the body (JSON, at most `http_max_request_bytes`), the binding's
 //! response cache (`http_cache.rs`), and then the network, bounded by what
@@ -117,24 +117,44 @@ fn parse_url(text: &str) -> Result<url::Url, &'static str> {
     Ok(url)
 }
 
-/// Refuses a request path that a server or proxy behind the allowed prefix
-/// may read as another path than the one matched here. The parser resolves
-/// `..` and `%2e%2e` segments, but some servers also decode `%2F`/`%5C`
-/// into a separator after routing (`/v1/..%2fadmin`), or cut a segment's
-/// `;params` before resolving dot segments (Tomcat: `/v1/..;/admin` is
-/// `/admin`). Such a path is refused outright rather than guessed at.
-fn path_trick(url: &url::Url) -> Result<(), &'static str> {
-    let lower = url.path().to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") {
-        return Err("the URL path has a percent-encoded / or \\");
+/// Why a URL under a prefix as parsed is still refused: read as some servers
+/// read it, its path leaves every allowed prefix.
+const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or %5C is read as / or a ;params is cut from a . or .. segment, as some servers do";
+
+/// The path as a lenient server or proxy behind the prefix may read it.
+/// The parser resolves `..` and `%2e%2e` segments, but some servers also
+/// decode `%2F`/`%5C` into a separator after routing (`/v1/..%2fadmin` is
+/// `/admin`), or cut a segment's `;params` before resolving dot segments
+/// (Tomcat: `/v1/..;/admin` is `/admin`). Here both happen, then the dot
+/// segments are resolved (RFC 3986 §5.2.4); a request must be under an
+/// allowed prefix read either way. Other segments are kept as they are, so
+/// an ordinary path reads the same both ways, and an id with an encoded
+/// `/` in it (the enrich examples encode one as a single segment) stays
+/// allowed as long as it cannot climb out.
+fn lenient_path(path: &str) -> String {
+    let mut decoded = path.to_owned();
+    for separator in ["%2f", "%2F", "%5c", "%5C"] {
+        decoded = decoded.replace(separator, "/");
     }
-    for segment in lower.split('/') {
-        let Some((name, _params)) = segment.split_once(';') else { continue };
-        if matches!(name.replace("%2e", ".").as_str(), "." | "..") {
-            return Err("the URL path has a . or .. segment with ;params");
+    let mut kept: Vec<&str> = Vec::new();
+    // A path ending in a dot segment names a directory: it keeps its `/`.
+    let mut ends_in_dot = false;
+    for segment in decoded.split('/').skip(1) {
+        let name = segment.split(';').next().unwrap_or_default().to_ascii_lowercase().replace("%2e", ".");
+        ends_in_dot = matches!(name.as_str(), "." | "..");
+        match name.as_str() {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            _ => kept.push(segment),
         }
     }
-    Ok(())
+    let mut out = format!("/{}", kept.join("/"));
+    if ends_in_dot && !kept.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 impl AllowedPrefix {
@@ -155,17 +175,21 @@ impl AllowedPrefix {
     }
 
     /// True if `url` (already parsed, so its path is normalised: `..` and
-    /// `%2e%2e` segments are resolved) is under this prefix. The path must
-    /// equal the prefix or continue it at a `/`: `/v1` allows `/v1/users`,
-    /// never `/v1-admin`.
+    /// `%2e%2e` segments are resolved) is under this prefix, and its path
+    /// is still under it as a lenient server reads it ([`lenient_path`]).
+    /// The path must equal the prefix or continue it at a `/`: `/v1` allows
+    /// `/v1/users`, never `/v1-admin`.
     pub(crate) fn allows(&self, url: &url::Url) -> bool {
-        if url.scheme() != self.scheme
-            || url.host_str() != Some(self.host.as_str())
-            || url.port_or_known_default() != Some(self.port)
-        {
-            return false;
-        }
-        self.path_under(url.path())
+        self.allows_as_parsed(url) && self.path_under(&lenient_path(url.path()))
+    }
+
+    /// [`AllowedPrefix::allows`] without the lenient reading: scheme, host
+    /// and port exact, the parsed path under this one.
+    fn allows_as_parsed(&self, url: &url::Url) -> bool {
+        url.scheme() == self.scheme
+            && url.host_str() == Some(self.host.as_str())
+            && url.port_or_known_default() == Some(self.port)
+            && self.path_under(url.path())
     }
 
     /// True if every URL `inner` allows, this prefix allows too: the same
@@ -429,9 +453,13 @@ impl Access {
         record: &mut HttpExchange,
     ) -> Result<wit_http::Response, wit_http::Error> {
         let url = parse_url(&req.url).map_err(|why| not_allowed(why.to_owned()))?;
-        path_trick(&url).map_err(|why| not_allowed(why.to_owned()))?;
         if !self.grant.allow.iter().any(|p| p.allows(&url)) {
-            return Err(not_allowed("the URL is not under an allowed prefix of this binding".to_owned()));
+            let why = if self.grant.allow.iter().any(|p| p.allows_as_parsed(&url)) {
+                LEAVES_PREFIX
+            } else {
+                "the URL is not under an allowed prefix of this binding"
+            };
+            return Err(not_allowed(why.to_owned()));
         }
         let headers = self.headers(req)?;
         let body = match (req.method, &req.body_json) {

@@ -286,10 +286,10 @@ fn outside_a_call_nothing_is_allowed_and_one_refusal_is_recorded() {
 }
 
 #[test]
-fn encoded_slashes_and_dot_segments_with_params_are_refused_and_recorded() {
+fn paths_that_leave_the_prefix_once_percent_2f_or_dot_params_are_read_are_refused_and_recorded() {
     let server = serve(Duration::ZERO, json_reply);
     let prefix = format!("{}/v1/", server.base);
-    let mut call = call_for(&[&prefix], None, HttpLimits { max_requests: 16, ..limits() });
+    let mut call = call_for(&[&prefix], None, HttpLimits { max_requests: 32, ..limits() });
     let tricks = [
         "v1/..%2fadmin",
         "v1/..%2Fadmin",
@@ -297,21 +297,34 @@ fn encoded_slashes_and_dot_segments_with_params_are_refused_and_recorded() {
         "v1/..%5Cadmin",
         "v1/..;/admin",
         "v1/..;x/admin",
-        "v1/.;/admin",
+        "v1/.;/%2e%2e;/admin",
         "v1/%2e%2e;/admin",
-        "v1/a/..;jsessionid=1/admin",
+        "v1/a/..;jsessionid=1/..;/admin",
+        "v1/x%2F..%2F..%2Fadmin",
     ];
     for trick in tricks {
         let err = call.fetch(soon(), get(&format!("{}/{trick}", server.base))).unwrap_err();
-        assert!(matches!(&err, wit_http::Error::NotAllowed(why) if why.contains("path")), "{trick}: {err:?}");
+        assert!(matches!(&err, wit_http::Error::NotAllowed(why) if why.contains("path leaves")), "{trick}: {err:?}");
     }
     assert_eq!(server.hits.load(Ordering::SeqCst), 0, "no trick reached the server");
     let log = call.take_exchanges();
     assert_eq!(log.len(), tricks.len());
     assert!(log.iter().all(|x| x.error.as_deref().unwrap().starts_with("not_allowed")), "{log:?}");
-    // Plain paths, a `;` that is not a dot segment, and encoded bytes other
-    // than a slash keep working.
-    for fine in ["v1/users/7", "v1/a;b/c", "v1/..a/b", "v1/a%20b", "v1/...;/x"] {
+    // Plain paths, a `;` that is not a dot segment, encoded bytes other than
+    // a slash, and tricks that stay under the prefix however they are read
+    // (an id with an encoded `/`, as the enrich examples send one) keep
+    // working.
+    for fine in [
+        "v1/users/7",
+        "v1/a;b/c",
+        "v1/..a/b",
+        "v1/a%20b",
+        "v1/...;/x",
+        "v1/a%2Fb",
+        "v1/u%201%2F..",
+        "v1/.;/x",
+        "v1/a/..;/b",
+    ] {
         assert!(call.fetch(soon(), get(&format!("{}/{fine}", server.base))).is_ok(), "{fine}");
     }
 }
@@ -409,4 +422,19 @@ fn a_prefix_covers_the_prefixes_under_it_by_the_same_rule() {
     assert!(!covers("https://api.example.com/", "http://localhost/"));
     assert!(!covers("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
     assert!(!covers("https://api.example.com/", "https://api.example.com.evil.test/"));
+}
+
+#[test]
+fn the_lenient_reading_decodes_separators_cuts_dot_params_and_resolves() {
+    assert_eq!(lenient_path("/v1/users/7"), "/v1/users/7");
+    assert_eq!(lenient_path("/"), "/");
+    assert_eq!(lenient_path("/v1/"), "/v1/");
+    assert_eq!(lenient_path("/v1/..%2fadmin"), "/admin");
+    assert_eq!(lenient_path("/v1/..%5Cadmin"), "/admin");
+    assert_eq!(lenient_path("/v1/..;/admin"), "/admin");
+    assert_eq!(lenient_path("/v1/%2E%2e;x/admin"), "/admin");
+    assert_eq!(lenient_path("/v1/.;/x"), "/v1/x");
+    assert_eq!(lenient_path("/users/u%201%2F.."), "/users/", "a trailing dot segment names a directory");
+    assert_eq!(lenient_path("/v1/a;b/c"), "/v1/a;b/c", "params of other segments are kept");
+    assert_eq!(lenient_path("/..;/..;/x"), "/x", "never above the root");
 }

@@ -243,7 +243,7 @@ pub struct Console {
 }
 
 /// The first `name="csrf" value="…"` on a page.
-fn csrf_of(html: &str) -> String {
+pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field");
     html[at + 19..].chars().take_while(|c| *c != '"').collect()
 }

@@ -424,3 +424,63 @@ async fn the_console_test_panel_runs_a_0_2_plugin_with_the_allow_list_it_is_give
     assert_eq!(status, 422, "{page}");
     assert!(page.contains("id=\"http-allow-error\""), "{page}");
 }
+
+/// docs/security-checklist.md: the test panel fetches what its allow-list
+/// names, so an administrator who may not change bindings (a plugin author)
+/// may name only prefixes some binding already allows; otherwise the run
+/// is refused next to the field, naming the entry, and nothing is fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_author_tests_only_against_prefixes_a_binding_allows() {
+    use crate::console::{Console, create_admin, csrf_of};
+    use tessera::web::routes;
+    const AUTHOR_PASSWORD: &str = "a long plugin author passphrase";
+    let dir = Directory::start();
+    let server = TestServer::start(Backend::Sqlite);
+    server.cli(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    let (ctx, prefix) = dir.sample_context();
+    let (context, config) = (ctx.to_string(), ctx["config"].to_string());
+    create_admin(&server);
+    let args = ["admin", "create", "--username", "author", "--role", "plugin-author", "--password-stdin"];
+    let out = server.cli_output(&args, Some(AUTHOR_PASSWORD));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let console = Console::new(&server);
+    assert_eq!(console.login("author", AUTHOR_PASSWORD).await.status(), 303);
+    let path = format!("{}/rust-enrich/test", routes::console::PLUGINS);
+    let run = |allow: String| {
+        let (console, path, context, config) = (&console, path.clone(), context.clone(), config.clone());
+        async move {
+            let csrf = csrf_of(&console.get(&path).await.text().await.unwrap());
+            let form =
+                [("version", "1"), ("context", &context), ("config", &config), ("http_allow", &allow), ("csrf", &csrf)];
+            let r = console.post(&path, &form).await;
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+
+    let (status, page) = run(prefix.clone()).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("id=\"http-allow-error\"") && page.contains("a binding allows"), "{page}");
+    assert!(dir.heads.lock().unwrap().is_empty(), "nothing was fetched");
+
+    // Once a binding allows the directory, the author may test against it.
+    let created = server.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "rust-enrich",
+        "--grant-types",
+        "client_credentials",
+        "--config",
+        &config,
+        "--http-allow",
+        &format!("{}/", dir.base),
+    ]);
+    assert!(created["id"].is_string(), "{created}");
+    let (status, page) = run(prefix.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Research"), "the claim from the directory: {page}");
+    let (status, page) = run("https://elsewhere.example/".into()).await;
+    assert_eq!(status, 422, "{page}");
+    let error = &page[page.find("id=\"http-allow-error\"").expect("the field's error")..];
+    assert!(error[..error.find("</").unwrap()].contains("elsewhere.example"), "the refused entry is named: {page}");
+}

@@ -5,12 +5,14 @@
 //! Each request passes, in this order: the per-call request count
 //! ([`crate::HostConfig::http_max_requests`]), the URL against the binding's
 //! allow-list ([`AllowedPrefix`]: scheme, host and port exact, path prefix;
-//! https, or plain http to a loopback host), the headers (a few are
+//! https, or plain http to a loopback host; the path under the prefix also
+//! as a server decoding `%2F` or cutting `..;params` reads it), the headers (a few are
 //! refused, secret headers are filled in from the binding's secrets by
 //! name), the body (JSON, at most `http_max_request_bytes`), the binding's
 //! response cache (`http_cache.rs`), and then the network, bounded by what
-//! is left of the call's deadline, with no redirects followed and the body
-//! cut at `http_max_response_bytes`. Every request, allowed or not, is
+//! is left of the call's deadline, with no redirects followed, the body
+//! cut at `http_max_response_bytes`, and plain http never sent to a proxy
+//! (`ProxySettings`). Every request, allowed or not, is
 //! recorded as an [`HttpExchange`] in the run: the URL without its query
 //! values, never a header value.
 //!
@@ -115,6 +117,46 @@ fn parse_url(text: &str) -> Result<url::Url, &'static str> {
     Ok(url)
 }
 
+/// Why a URL under a prefix as parsed is still refused: read as some servers
+/// read it, its path leaves every allowed prefix.
+const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or %5C is read as / or a ;params is cut from a . or .. segment, as some servers do";
+
+/// The path as a lenient server or proxy behind the prefix may read it.
+/// The parser resolves `..` and `%2e%2e` segments, but some servers also
+/// decode `%2F`/`%5C` into a separator after routing (`/v1/..%2fadmin` is
+/// `/admin`), or cut a segment's `;params` before resolving dot segments
+/// (Tomcat: `/v1/..;/admin` is `/admin`). Here both happen, then the dot
+/// segments are resolved (RFC 3986 §5.2.4); a request must be under an
+/// allowed prefix read either way. Other segments are kept as they are, so
+/// an ordinary path reads the same both ways, and an id with an encoded
+/// `/` in it (the enrich examples encode one as a single segment) stays
+/// allowed as long as it cannot climb out.
+fn lenient_path(path: &str) -> String {
+    let mut decoded = path.to_owned();
+    for separator in ["%2f", "%2F", "%5c", "%5C"] {
+        decoded = decoded.replace(separator, "/");
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    // A path ending in a dot segment names a directory: it keeps its `/`.
+    let mut ends_in_dot = false;
+    for segment in decoded.split('/').skip(1) {
+        let name = segment.split(';').next().unwrap_or_default().to_ascii_lowercase().replace("%2e", ".");
+        ends_in_dot = matches!(name.as_str(), "." | "..");
+        match name.as_str() {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            _ => kept.push(segment),
+        }
+    }
+    let mut out = format!("/{}", kept.join("/"));
+    if ends_in_dot && !kept.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 impl AllowedPrefix {
     /// Parses an allow-list entry such as `https://api.example.com/v1/`:
     /// https, or http to a loopback host; no credentials, query or fragment.
@@ -133,17 +175,36 @@ impl AllowedPrefix {
     }
 
     /// True if `url` (already parsed, so its path is normalised: `..` and
-    /// `%2e%2e` segments are resolved) is under this prefix. The path must
-    /// equal the prefix or continue it at a `/`: `/v1` allows `/v1/users`,
-    /// never `/v1-admin`.
+    /// `%2e%2e` segments are resolved) is under this prefix, and its path
+    /// is still under it as a lenient server reads it ([`lenient_path`]).
+    /// The path must equal the prefix or continue it at a `/`: `/v1` allows
+    /// `/v1/users`, never `/v1-admin`.
     pub(crate) fn allows(&self, url: &url::Url) -> bool {
-        if url.scheme() != self.scheme
-            || url.host_str() != Some(self.host.as_str())
-            || url.port_or_known_default() != Some(self.port)
-        {
-            return false;
-        }
-        let path = url.path();
+        self.allows_as_parsed(url) && self.path_under(&lenient_path(url.path()))
+    }
+
+    /// [`AllowedPrefix::allows`] without the lenient reading: scheme, host
+    /// and port exact, the parsed path under this one.
+    fn allows_as_parsed(&self, url: &url::Url) -> bool {
+        url.scheme() == self.scheme
+            && url.host_str() == Some(self.host.as_str())
+            && url.port_or_known_default() == Some(self.port)
+            && self.path_under(url.path())
+    }
+
+    /// True if every URL `inner` allows, this prefix allows too: the same
+    /// scheme, host and port, and `inner`'s path under this one by the rule
+    /// of [`AllowedPrefix::allows`]. Lets an allow-list be limited to what
+    /// another one already allows (the console's test panel).
+    pub fn covers(&self, inner: &AllowedPrefix) -> bool {
+        self.scheme == inner.scheme
+            && self.host == inner.host
+            && self.port == inner.port
+            && self.path_under(&inner.path)
+    }
+
+    /// The path rule: `path` equals this prefix's path or continues it at a `/`.
+    fn path_under(&self, path: &str) -> bool {
         match path.strip_prefix(self.path.as_str()) {
             Some(rest) => rest.is_empty() || self.path.ends_with('/') || rest.starts_with('/'),
             None => false,
@@ -237,6 +298,54 @@ pub(crate) struct HttpLimits {
     pub max_response_bytes: usize,
 }
 
+/// Which proxy the client may use, decided from explicit inputs so that the
+/// decision is tested without the process environment.
+///
+/// Plain http goes only to a loopback host and is never proxied: a proxy
+/// named by `HTTP_PROXY` would receive the binding's secret headers in
+/// clear and reach its own loopback, not ours. https requests go through
+/// `HTTPS_PROXY` (else `ALL_PROXY`) when one is set, minus the hosts in
+/// `NO_PROXY`, as reqwest's automatic system proxy would send them; an
+/// explicit proxy turns that automatic one off (reqwest
+/// `ClientBuilder::proxy`), so nothing else is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ProxySettings {
+    /// The proxy URL for https requests.
+    https: Option<String>,
+    /// The `NO_PROXY` list, as given.
+    no_proxy: Option<String>,
+}
+
+impl ProxySettings {
+    /// Reads the variables through `var`, upper case before lower case as
+    /// reqwest does; an empty value counts as unset.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let first = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.trim().is_empty()));
+        Self {
+            https: first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
+            no_proxy: first(&["NO_PROXY", "no_proxy"]),
+        }
+    }
+
+    /// The client for plugin requests: no redirects, and only the proxy
+    /// above.
+    fn client(&self) -> Result<reqwest::blocking::Client, String> {
+        let builder = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tessera-plugin/", env!("CARGO_PKG_VERSION")));
+        let builder = match &self.https {
+            Some(url) => {
+                // The URL may carry the proxy's credentials: not in the error text.
+                let proxy = reqwest::Proxy::https(url.as_str())
+                    .map_err(|_| "HTTPS_PROXY (or ALL_PROXY) is not a proxy URL".to_owned())?;
+                builder.proxy(proxy.no_proxy(self.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string)))
+            }
+            None => builder.no_proxy(),
+        };
+        builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
+    }
+}
+
 /// The lazily built client every call shares.
 #[derive(Default)]
 pub(crate) struct HttpClient(OnceLock<Result<reqwest::blocking::Client, String>>);
@@ -244,13 +353,7 @@ pub(crate) struct HttpClient(OnceLock<Result<reqwest::blocking::Client, String>>
 impl HttpClient {
     fn get(&self) -> Result<&reqwest::blocking::Client, String> {
         self.0
-            .get_or_init(|| {
-                reqwest::blocking::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("tessera-plugin/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
-            })
+            .get_or_init(|| ProxySettings::from_vars(|name| std::env::var(name).ok()).client())
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -351,7 +454,12 @@ impl Access {
     ) -> Result<wit_http::Response, wit_http::Error> {
         let url = parse_url(&req.url).map_err(|why| not_allowed(why.to_owned()))?;
         if !self.grant.allow.iter().any(|p| p.allows(&url)) {
-            return Err(not_allowed("the URL is not under an allowed prefix of this binding".to_owned()));
+            let why = if self.grant.allow.iter().any(|p| p.allows_as_parsed(&url)) {
+                LEAVES_PREFIX
+            } else {
+                "the URL is not under an allowed prefix of this binding"
+            };
+            return Err(not_allowed(why.to_owned()));
         }
         let headers = self.headers(req)?;
         let body = match (req.method, &req.body_json) {

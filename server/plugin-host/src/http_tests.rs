@@ -284,3 +284,157 @@ fn outside_a_call_nothing_is_allowed_and_one_refusal_is_recorded() {
     assert_eq!(log.len(), 1);
     assert!(log[0].error.as_deref().unwrap().contains("outside the call"), "{:?}", log[0]);
 }
+
+#[test]
+fn paths_that_leave_the_prefix_once_percent_2f_or_dot_params_are_read_are_refused_and_recorded() {
+    let server = serve(Duration::ZERO, json_reply);
+    let prefix = format!("{}/v1/", server.base);
+    let mut call = call_for(&[&prefix], None, HttpLimits { max_requests: 32, ..limits() });
+    let tricks = [
+        "v1/..%2fadmin",
+        "v1/..%2Fadmin",
+        "v1/%2e%2e%5cadmin",
+        "v1/..%5Cadmin",
+        "v1/..;/admin",
+        "v1/..;x/admin",
+        "v1/.;/%2e%2e;/admin",
+        "v1/%2e%2e;/admin",
+        "v1/a/..;jsessionid=1/..;/admin",
+        "v1/x%2F..%2F..%2Fadmin",
+    ];
+    for trick in tricks {
+        let err = call.fetch(soon(), get(&format!("{}/{trick}", server.base))).unwrap_err();
+        assert!(matches!(&err, wit_http::Error::NotAllowed(why) if why.contains("path leaves")), "{trick}: {err:?}");
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0, "no trick reached the server");
+    let log = call.take_exchanges();
+    assert_eq!(log.len(), tricks.len());
+    assert!(log.iter().all(|x| x.error.as_deref().unwrap().starts_with("not_allowed")), "{log:?}");
+    // Plain paths, a `;` that is not a dot segment, encoded bytes other than
+    // a slash, and tricks that stay under the prefix however they are read
+    // (an id with an encoded `/`, as the enrich examples send one) keep
+    // working.
+    for fine in [
+        "v1/users/7",
+        "v1/a;b/c",
+        "v1/..a/b",
+        "v1/a%20b",
+        "v1/...;/x",
+        "v1/a%2Fb",
+        "v1/u%201%2F..",
+        "v1/.;/x",
+        "v1/a/..;/b",
+    ] {
+        assert!(call.fetch(soon(), get(&format!("{}/{fine}", server.base))).is_ok(), "{fine}");
+    }
+}
+
+/// Set in the child process of the test below, which runs the child test.
+const PROXY_CHILD: &str = "TESSERA_TEST_PROXY_CHILD";
+
+/// With every proxy variable pointing at a recording listener, a plain http
+/// request to a loopback host reaches its target directly. Proxy variables
+/// are process-wide, so the request runs in a child process of this test
+/// binary, with the production client built from that environment.
+#[test]
+fn with_proxy_variables_set_plain_http_to_loopback_is_not_proxied() {
+    let proxy = serve(Duration::ZERO, json_reply);
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "http::tests::proxy_child_plain_http_reaches_its_target", "--nocapture"])
+        .env(PROXY_CHILD, "1")
+        .env("HTTP_PROXY", &proxy.base)
+        .env("http_proxy", &proxy.base)
+        .env("HTTPS_PROXY", &proxy.base)
+        .env("ALL_PROXY", &proxy.base)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("REQUEST_METHOD")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the child test ran: {text}");
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 0, "the proxy saw: {:?}", proxy.seen.lock().unwrap());
+}
+
+/// The child half of the test above; does nothing when run on its own.
+#[test]
+fn proxy_child_plain_http_reaches_its_target() {
+    if std::env::var_os(PROXY_CHILD).is_none() {
+        return;
+    }
+    let target = serve(Duration::ZERO, json_reply);
+    let mut call = call_for(&[&target.base], None, limits());
+    let answer = call.fetch(soon(), get(&format!("{}/direct", target.base))).unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(target.hits.load(Ordering::SeqCst), 1, "the request reached its target itself");
+}
+
+#[test]
+fn https_uses_https_proxy_then_all_proxy_and_http_proxy_is_never_read() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        ProxySettings::from_vars(move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned()))
+    };
+    let only_http = vars(&[("HTTP_PROXY", "http://p:3128"), ("http_proxy", "http://p:3128")]);
+    assert_eq!(only_http, ProxySettings::default(), "HTTP_PROXY alone: no proxy at all");
+    let both = vars(&[("ALL_PROXY", "http://all:1"), ("HTTPS_PROXY", "http://tls:2"), ("NO_PROXY", "internal")]);
+    assert_eq!(both.https.as_deref(), Some("http://tls:2"));
+    assert_eq!(both.no_proxy.as_deref(), Some("internal"));
+    assert_eq!(vars(&[("all_proxy", "http://all:1")]).https.as_deref(), Some("http://all:1"));
+    assert_eq!(vars(&[("HTTPS_PROXY", " "), ("ALL_PROXY", "http://all:1")]).https.as_deref(), Some("http://all:1"));
+}
+
+/// An explicit https proxy takes https requests (the proxy sees a CONNECT)
+/// and never plain http ones, and `NO_PROXY` hosts bypass it.
+#[test]
+fn the_https_proxy_sees_https_requests_only_and_no_proxy_hosts_bypass_it() {
+    let proxy = serve(Duration::ZERO, json_reply);
+    let target = serve(Duration::ZERO, json_reply);
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = |no_proxy: Option<&str>| {
+        let settings = ProxySettings { https: Some(proxy.base.clone()), no_proxy: no_proxy.map(str::to_owned) };
+        HttpClient(OnceLock::from(settings.client()))
+    };
+    let via_proxy = client(None);
+    let c = via_proxy.get().unwrap();
+    assert_eq!(c.get(format!("{}/plain", target.base)).send().unwrap().status(), 200);
+    assert_eq!((target.hits.load(Ordering::SeqCst), proxy.hits.load(Ordering::SeqCst)), (1, 0));
+    assert!(c.get(format!("https://127.0.0.1:{closed}/tls")).send().is_err(), "the proxy answers no TLS");
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    assert!(proxy.seen.lock().unwrap()[0].starts_with(&format!("CONNECT 127.0.0.1:{closed} ")));
+    let bypass = client(Some("127.0.0.1"));
+    assert!(bypass.get().unwrap().get(format!("https://127.0.0.1:{closed}/tls")).send().is_err());
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1, "a NO_PROXY host goes direct");
+    let bad = ProxySettings { https: Some("not a url at all".into()), no_proxy: None };
+    assert!(bad.client().is_err());
+}
+
+#[test]
+fn a_prefix_covers_the_prefixes_under_it_by_the_same_rule() {
+    let covers =
+        |outer: &str, inner: &str| AllowedPrefix::parse(outer).unwrap().covers(&AllowedPrefix::parse(inner).unwrap());
+    assert!(covers("https://api.example.com/v1", "https://api.example.com/v1"));
+    assert!(covers("https://api.example.com/v1", "https://API.example.com:443/v1/users/"));
+    assert!(covers("https://api.example.com/v1/", "https://api.example.com/v1/users"));
+    assert!(!covers("https://api.example.com/v1/", "https://api.example.com/v1"), "/v1 itself is not under /v1/");
+    assert!(!covers("https://api.example.com/v1", "https://api.example.com/v1-admin"));
+    assert!(!covers("https://api.example.com/v1/users", "https://api.example.com/v1"));
+    assert!(!covers("https://api.example.com/", "http://localhost/"));
+    assert!(!covers("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
+    assert!(!covers("https://api.example.com/", "https://api.example.com.evil.test/"));
+}
+
+#[test]
+fn the_lenient_reading_decodes_separators_cuts_dot_params_and_resolves() {
+    assert_eq!(lenient_path("/v1/users/7"), "/v1/users/7");
+    assert_eq!(lenient_path("/"), "/");
+    assert_eq!(lenient_path("/v1/"), "/v1/");
+    assert_eq!(lenient_path("/v1/..%2fadmin"), "/admin");
+    assert_eq!(lenient_path("/v1/..%5Cadmin"), "/admin");
+    assert_eq!(lenient_path("/v1/..;/admin"), "/admin");
+    assert_eq!(lenient_path("/v1/%2E%2e;x/admin"), "/admin");
+    assert_eq!(lenient_path("/v1/.;/x"), "/v1/x");
+    assert_eq!(lenient_path("/users/u%201%2F.."), "/users/", "a trailing dot segment names a directory");
+    assert_eq!(lenient_path("/v1/a;b/c"), "/v1/a;b/c", "params of other segments are kept");
+    assert_eq!(lenient_path("/..;/..;/x"), "/x", "never above the root");
+}

@@ -118,6 +118,10 @@ pub enum PublicKeyRefused {
     /// A P-256 point that is not on the curve.
     #[error("is not a valid ECDSA P-256 public key")]
     InvalidPoint,
+    /// PEM followed by more than whitespace: a second block or junk, which
+    /// would otherwise be ignored.
+    #[error("has text after its PEM block (a second key or junk): give one key per signer")]
+    TrailingText,
     /// An Ed25519 point of small order (such as 32 zero bytes): a
     /// signature verifies under it whoever made it.
     #[error("is an Ed25519 key of small order (a placeholder such as 32 zero bytes?), under which anyone can sign")]
@@ -125,8 +129,9 @@ pub enum PublicKeyRefused {
 }
 
 impl PublicKey {
-    /// Reads a configured key: PEM `PUBLIC KEY`, or base64 of either 32 raw
-    /// Ed25519 bytes or a SubjectPublicKeyInfo. A P-256 point is checked
+    /// Reads a configured key: PEM `PUBLIC KEY` (one block, nothing but
+    /// whitespace after it), or base64 of either 32 raw Ed25519 bytes or a
+    /// SubjectPublicKeyInfo. A P-256 point is checked
     /// and an Ed25519 key of small order refused here, so a bad key fails
     /// the configuration at load, not an upload.
     pub fn parse(text: &str) -> Result<PublicKey, PublicKeyRefused> {
@@ -135,6 +140,12 @@ impl PublicKey {
             let pem = pem::parse(text).map_err(|_| PublicKeyRefused::NotPublicKey)?;
             if pem.tag() != "PUBLIC KEY" {
                 return Err(PublicKeyRefused::NotPublicKey);
+            }
+            // `pem::parse` reads the first block and ignores what follows:
+            // the (trimmed) text must end with that block's END line.
+            let end = text.find("-----END ").and_then(|at| text[at + 9..].find("-----").map(|e| at + 9 + e + 5));
+            if end != Some(text.len()) {
+                return Err(PublicKeyRefused::TrailingText);
             }
             return Self::from_spki(pem.contents())?.ok_or(PublicKeyRefused::Unsupported);
         }
@@ -372,6 +383,21 @@ x4E/Je2zZAfAAi7SBatieGiyXSoeZ+I5
         // An ordinary key still reads.
         let (_, ordinary) = generate().unwrap();
         assert!(matches!(PublicKey::parse(&ordinary), Ok(PublicKey::Ed25519(_))));
+    }
+
+    #[test]
+    fn a_pem_key_followed_by_anything_but_whitespace_is_refused() {
+        let (_, pem) = p256();
+        let (_, second) = p256();
+        let key = PublicKey::parse(&pem).unwrap();
+        assert_eq!(PublicKey::parse(&format!("\n{pem}\n\r\n  \n")), Ok(key));
+        // A second block or junk after the first was silently ignored: the
+        // configuration would not say what it trusts.
+        for tail in
+            [format!("\n{second}"), "junk".to_owned(), "\n-----END PUBLIC KEY-----".to_owned(), "x\n".to_owned()]
+        {
+            assert_eq!(PublicKey::parse(&format!("{pem}{tail}")), Err(PublicKeyRefused::TrailingText), "{tail:?}");
+        }
     }
 
     #[test]

@@ -61,11 +61,19 @@ pub struct TrustedSigner {
 }
 
 impl TrustedSigner {
-    /// Parses one configured signer: a non-empty name and a key
-    /// [`PublicKey::parse`] reads. Nothing of the key is echoed in the error.
+    /// Parses one configured signer: a non-empty name without leading or
+    /// trailing whitespace (`"ci "` would be recorded as a name that looks
+    /// like `ci`) and a key [`PublicKey::parse`] reads. Nothing of the key
+    /// is echoed in the error.
     pub fn parse(c: &SignerConfig) -> Result<TrustedSigner, KeyError> {
         if c.name.trim().is_empty() || c.name.len() > 100 {
             return Err(KeyError::Signer("every signer needs a name of 1 to 100 characters".into()));
+        }
+        if c.name.trim() != c.name {
+            return Err(KeyError::Signer(format!(
+                "the name {:?} has leading or trailing whitespace: a signer's name is recorded as it is",
+                c.name
+            )));
         }
         let key = PublicKey::parse(&c.public_key)
             .map_err(|e| KeyError::Signer(format!("the public_key of {:?} {e}", c.name)))?;
@@ -84,7 +92,8 @@ pub struct SignaturePolicy {
 
 impl SignaturePolicy {
     /// Builds the policy from the configuration; every signer must parse,
-    /// names must be unique (the name is what the version records), and a
+    /// names and keys must be unique (the name is what the version records,
+    /// so one key must have one name), and a
     /// policy that requires signatures must trust at least one key (or no
     /// upload could ever pass).
     pub fn new(required: bool, signers: &[SignerConfig]) -> Result<SignaturePolicy, KeyError> {
@@ -98,6 +107,12 @@ impl SignaturePolicy {
         for (i, s) in signers.iter().enumerate() {
             if signers[..i].iter().any(|o| o.name == s.name) {
                 return Err(KeyError::Signer(format!("the name {:?} is used twice", s.name)));
+            }
+            if let Some(o) = signers[..i].iter().find(|o| o.key == s.key) {
+                return Err(KeyError::Signer(format!(
+                    "{:?} and {:?} have the same public key: a signature by it could be recorded under either name",
+                    o.name, s.name
+                )));
             }
         }
         Ok(SignaturePolicy { required, signers })
@@ -118,7 +133,10 @@ impl SignaturePolicy {
         if SignatureForm::of(text) == SignatureForm::SigstoreBundle {
             return sigstore::check(&self.signers, wasm, sha256.as_ref(), text).map(|s| Some(s.name.clone()));
         }
-        let sig = STANDARD.decode(text.trim()).map_err(|_| SignatureRefused::Malformed)?;
+        // Base64 wrapped over several lines (as `--server` joins them before
+        // sending, `one_line`) reads the same here, for every caller.
+        let compact: String = text.trim().chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let sig = STANDARD.decode(compact).map_err(|_| SignatureRefused::Malformed)?;
         // Ed25519 signatures are 64 bytes; ECDSA P-256 ones a DER SEQUENCE of at most 72.
         let der = sig.first() == Some(&0x30) && (8..=72).contains(&sig.len());
         if sig.len() != 64 && !der {
@@ -344,6 +362,42 @@ mod tests {
         ];
         assert!(SignaturePolicy::new(false, &twice).unwrap_err().to_string().contains("used twice"));
         assert!(SignaturePolicy::new(true, &[]).unwrap_err().to_string().contains("no signer is trusted"));
+    }
+
+    #[test]
+    fn one_key_under_two_names_and_names_with_outer_whitespace_are_refused() {
+        let (_, k) = generate().unwrap();
+        let pem = PublicKey::parse(&k).unwrap().pem();
+        // The same key, even written another way, under two names: which
+        // name a signature is recorded under would depend on the order.
+        let twice = vec![
+            SignerConfig { name: "ci".into(), public_key: k.clone() },
+            SignerConfig { name: "release".into(), public_key: pem },
+        ];
+        let e = SignaturePolicy::new(false, &twice).unwrap_err().to_string();
+        assert!(e.contains("\"ci\"") && e.contains("\"release\"") && e.contains("same public key"), "{e}");
+        for name in [" ci", "ci ", "\tci", "ci\n", " ", ""] {
+            let one = [SignerConfig { name: name.into(), public_key: k.clone() }];
+            let e = SignaturePolicy::new(false, &one).unwrap_err().to_string();
+            assert!(e.contains("name"), "{name:?}: {e}");
+        }
+        assert!(SignaturePolicy::new(false, &[SignerConfig { name: "c i".into(), public_key: k }]).is_ok());
+    }
+
+    #[test]
+    fn a_detached_signature_wrapped_over_several_lines_is_read() {
+        let (pem, public) = generate().unwrap();
+        let sig = sign(&pem, b"component");
+        let p = policy(true, &[("ci", &public)]);
+        let wrapped: String =
+            sig.as_bytes().chunks(20).map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap())).collect();
+        assert_eq!(p.check(b"component", Some(&wrapped)), Ok(Some("ci".into())));
+        let spaced = format!("  {}\t {} \n", &sig[..40], &sig[40..]);
+        assert_eq!(p.check(b"component", Some(&spaced)), Ok(Some("ci".into())));
+        assert_eq!(
+            p.check(b"component", Some(&format!("{}\u{a0}{}", &sig[..40], &sig[40..]))),
+            Err(SignatureRefused::Malformed)
+        );
     }
 
     #[test]

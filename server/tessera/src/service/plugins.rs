@@ -5,7 +5,9 @@
 use super::admin::names::{RunRow, run_rows};
 use super::admin::{AdminError, audit};
 use super::oauth::issuer::{self, HookInput, IdTokenRequest};
+use super::oauth::management::ManagementScope;
 use super::pipeline::{self, TOKEN_TRIGGER};
+use super::roles::Role;
 use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
@@ -1002,8 +1004,39 @@ pub fn test_choices(
     Ok(Some(TestChoices { versions, clients, context, audience, unknown_user, notice }))
 }
 
+/// Refuses an entry of a test panel's allow-list that no binding's
+/// allow-list covers ([`AllowedPrefix::covers`]), naming it. The panel
+/// makes the server fetch what the list names: an administrator who may not
+/// change bindings could otherwise make it fetch any https URL or loopback
+/// service (server-side request forgery), so they may only test against
+/// what some binding already allows.
+fn within_bindings(conn: &mut tessera_store::DbConn, allow: &[String]) -> Result<(), AdminError> {
+    if allow.is_empty() {
+        return Ok(());
+    }
+    let bound: Vec<AllowedPrefix> = plugins::bindings_for_trigger(conn, TOKEN_TRIGGER)?
+        .iter()
+        .flat_map(|b| b.http_allow.iter().filter_map(|e| AllowedPrefix::parse(e).ok()))
+        .collect();
+    for entry in allow {
+        let asked = AllowedPrefix::parse(entry).map_err(|e| invalid("http-allow", e.to_string()))?;
+        if !bound.iter().any(|b| b.covers(&asked)) {
+            return Err(invalid(
+                "http-allow",
+                format!(
+                    "{entry:?} is not under a URL prefix that a binding allows; without the right to change \
+                     bindings, the test panel fetches only what a binding already allows"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs version `number` of the plugin `name` on `ctx`, as a binding would
-/// (the test panel); a 0.2.0 plugin may fetch what `allow` names.
+/// (the test panel); a 0.2.0 plugin may fetch what `allow` names, and for a
+/// `role` without `write:bindings` only what a binding already allows
+/// (`within_bindings`).
 pub fn trial_run_version(
     store: &Store,
     host: &PluginHost,
@@ -1011,11 +1044,15 @@ pub fn trial_run_version(
     number: i32,
     ctx: &TokenContext,
     allow: &[String],
+    role: Role,
 ) -> Result<TrialRun, AdminError> {
     // Checked as a binding's allow-list is, so the panel refuses what a
     // binding would; secret headers come from the context's `secrets`.
-    let http =
-        trial_grant(&http_allow(allow)?, ctx.secrets.clone()).map_err(|e| invalid("http-allow", e.to_string()))?;
+    let allow = http_allow(allow)?;
+    if !role.allows(ManagementScope::WriteBindings) {
+        within_bindings(&mut *store.conn()?, &allow)?;
+    }
+    let http = trial_grant(&allow, ctx.secrets.clone()).map_err(|e| invalid("http-allow", e.to_string()))?;
     let (version, declared) = {
         let mut c = store.conn()?;
         let plugin =

@@ -391,11 +391,12 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         Ok(ctx)
     })();
     let (store, host, n, number) = (admin.state.store.clone(), admin.state.host.clone(), name.clone(), form.version);
+    let role = admin.session.role();
     let allow: Vec<String> =
         form.http_allow.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx, &allow)).await?,
+        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx, &allow, role)).await?,
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),

@@ -9,10 +9,11 @@
 
 use super::harness::{AUD, CB, Harness, PASSWORD, TestClient, app, claims, send, sign_in_and_authorize, token_request};
 use crate::clock::Clock as _;
-use crate::service::admin::{self, ExchangePolicy, NewClient, NewUser};
+use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient, NewUser};
 use crate::service::oauth::device::DevicePage;
 use crate::service::oauth::login::LoginOutcome;
 use crate::service::plugins::{self, NewBinding, TestRequest};
+use crate::service::roles::Role;
 use crate::web::routes;
 use serde_json::{Map, Value, json};
 use tessera_plugin_host::TokenContext;
@@ -100,7 +101,7 @@ fn panel(h: &Harness, grant: &str, client: &TestClient, username: &str) -> (Toke
     assert_eq!(choices.notice, None, "{grant}: a real request for these choices is issued");
     let shown = serde_json::to_string_pretty(&choices.context).unwrap();
     let ctx: TokenContext = serde_json::from_str(&shown).unwrap();
-    let run = plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &[]).unwrap();
+    let run = plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &[], Role::Owner).unwrap();
     assert_eq!(run.outcome, "ok", "{grant}: {:?}", run.error);
     (ctx, timeless(&Value::Object(run.access_token_claims)))
 }
@@ -246,4 +247,50 @@ async fn a_refused_client_credentials_sample_is_still_about_the_client() {
     assert!(choices.notice.unwrap().contains("unauthorized_client"));
     assert_eq!(choices.context.access_token_claims["sub"], json!(web.id));
     assert_eq!(choices.context.user.unwrap().username, "robot");
+}
+
+/// The test panel fetches what its allow-list names: an administrator who
+/// may not change bindings (the plugin author) may name only what some
+/// binding already allows, or the panel would fetch any URL for them; an
+/// administrator who may change bindings may name anything.
+#[test]
+fn without_write_bindings_the_panel_fetches_only_what_a_binding_allows() {
+    let h = setup();
+    let bind = NewBinding {
+        plugin: FIXTURE.into(),
+        grant_types: vec!["client_credentials".into()],
+        http_allow: vec!["https://dir.example/users/".into(), "http://127.0.0.1:8080/api".into()],
+        ..NewBinding::default()
+    };
+    plugins::create_binding(h.store(), &h.master, "test", h.clock.now(), bind).unwrap();
+    let m2m = client(&h, "m2m", &["client_credentials"], None);
+    let chosen =
+        TestRequest { grant: "client_credentials", client_id: Some(&m2m.id), username: "", audience: AUD.into() };
+    let ctx =
+        plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap().context;
+    let run = |role: Role, allow: &[&str]| {
+        let allow: Vec<String> = allow.iter().map(|a| (*a).to_owned()).collect();
+        plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &allow, role)
+    };
+    for refused in [
+        "https://evil.example/",
+        "http://127.0.0.1:9000/",
+        "https://dir.example/",
+        "https://dir.example/users",
+        "http://127.0.0.1:8080/api-admin",
+    ] {
+        match run(Role::PluginAuthor, &["https://dir.example/users/7", refused]) {
+            Err(AdminError::Invalid { field: "http-allow", message }) => {
+                assert!(message.contains(refused), "the error names the entry: {message}")
+            }
+            other => panic!("{refused}: {:?}", other.map(|r| r.outcome)),
+        }
+    }
+    for allowed in ["https://dir.example/users/", "https://dir.example/users/7/x", "http://127.0.0.1:8080/api/v1"] {
+        assert_eq!(run(Role::PluginAuthor, &[allowed]).unwrap().outcome, "ok", "{allowed}");
+    }
+    assert_eq!(run(Role::PluginAuthor, &[]).unwrap().outcome, "ok");
+    for role in [Role::Editor, Role::Owner] {
+        assert_eq!(run(role, &["https://evil.example/", "http://127.0.0.1:9000/"]).unwrap().outcome, "ok", "{role:?}");
+    }
 }

@@ -351,3 +351,25 @@ async fn the_console_client_form_registers_the_jwks() {
     let edit = console.get(&routes::console::CLIENT.replace("{id}", &id)).await.text().await.unwrap();
     assert!(edit.contains("console-key"), "the form shows the registered keys");
 }
+
+/// A loopback `jwks_uri` is fetched directly even when the server runs with
+/// `HTTP_PROXY` (and the others) set: a proxy would fetch its own loopback,
+/// and could hand back a key set of its choosing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_jwks_uri_is_never_fetched_through_a_proxy() {
+    let proxy = KeyServer::start(String::new());
+    let proxy_base = proxy.url.trim_end_matches("/jwks.json").to_owned();
+    let mut options = refetch_at_once();
+    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"] {
+        options.env.push((name.into(), proxy_base.clone()));
+    }
+    let server = TestServer::start_with(Backend::Sqlite, options);
+    let (id, _) = server.api_and_client(AUD, "RS256", "read");
+    let (signing, jwk) = key("k1");
+    let keys = KeyServer::start(String::new());
+    keys.serve_keys(&[&jwk]);
+    server.cli_json(&["client", "update", &id, "--jwks-uri", &keys.url]);
+    let (status, body) = token(&server, &assertion(&signing, "k1", &claims(&id, &server.token_url(), "p-1"))).await;
+    assert_eq!(status, 200, "{body}\n{}", server.log_text());
+    assert_eq!((keys.hits(), proxy.hits()), (1, 0), "fetched directly, never through the proxy");
+}

@@ -330,10 +330,16 @@ impl ProxySettings {
     /// The client for plugin requests: no redirects, and only the proxy
     /// above.
     fn client(&self) -> Result<reqwest::blocking::Client, String> {
-        let builder = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tessera-plugin/", env!("CARGO_PKG_VERSION")));
-        let builder = match &self.https {
+        self.builder()?
+            .user_agent(concat!("tessera-plugin/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    }
+
+    /// A client builder with no redirects and only the proxy above.
+    fn builder(&self) -> Result<reqwest::blocking::ClientBuilder, String> {
+        let builder = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none());
+        Ok(match &self.https {
             Some(url) => {
                 // The URL may carry the proxy's credentials: not in the error text.
                 let proxy = reqwest::Proxy::https(url.as_str())
@@ -341,9 +347,17 @@ impl ProxySettings {
                 builder.proxy(proxy.no_proxy(self.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string)))
             }
             None => builder.no_proxy(),
-        };
-        builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
+        })
     }
+}
+
+/// A blocking HTTP client builder for the server's other outbound requests
+/// to addresses an administrator configured (a client's `jwks_uri`): no
+/// redirects, and the proxy rule of [`ProxySettings`] read from the process
+/// environment, so plain http (loopback only there too) is never sent to
+/// `HTTP_PROXY`.
+pub fn outbound_client_builder() -> Result<reqwest::blocking::ClientBuilder, String> {
+    ProxySettings::from_vars(|name| std::env::var(name).ok()).builder()
 }
 
 /// The lazily built client every call shares.

@@ -54,7 +54,7 @@ pub use config::HostConfig;
 pub use context::{ClientContext, PluginSecrets, TokenContext, UserContext, UserSource};
 pub use error::{HostError, PluginFailure, UploadError};
 pub use host::{HostStats, PluginHost, PluginInfo, PluginRun};
-pub use http::{AllowListError, AllowedPrefix, HttpExchange, HttpGrant};
+pub use http::{AllowListError, AllowedPrefix, HttpExchange, HttpGrant, outbound_client_builder};
 pub use limits::{LogLevel, LogLine};
 pub use verdict::{ClaimsPatch, DenialCode, PluginVerdict, RESERVED_CLAIMS};
 

@@ -155,15 +155,16 @@ impl RemoteJwks {
         super::client_assertion::parse_public_jwks(&value).map_err(FetchError::Invalid)
     }
 
-    /// The HTTP client, built once: the timeouts, no redirects.
+    /// The HTTP client, built once: the timeouts, no redirects, and plain
+    /// http (loopback only) never through a proxy
+    /// (`tessera_plugin_host::outbound_client_builder`).
     fn http(&self) -> Result<&reqwest::blocking::Client, String> {
         let timeout = self.settings.timeout;
         self.http
             .get_or_init(|| {
-                reqwest::blocking::Client::builder()
+                tessera_plugin_host::outbound_client_builder()?
                     .connect_timeout(timeout)
                     .timeout(timeout)
-                    .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| format!("cannot build the HTTP client: {e}"))

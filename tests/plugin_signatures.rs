@@ -90,6 +90,23 @@ on_both_backends!(required_signatures_accept_a_trusted_signer_and_refuse_the_res
     let of_allow = sign(dir.path(), &allow, &ci_key, "allow.sig");
     refused(&upload(&s, &deny, "rule", Some(&of_allow)), "does not verify for this component");
     assert!(s.cli_json(&["plugin", "list"])["plugins"].as_array().unwrap().is_empty(), "nothing saved from refusals");
+    // Each refusal is in the audit log: who tried, which bytes, and why.
+    let refusals: Vec<Value> = s
+        .cli(&["audit", "export"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "plugin.upload.refused")
+        .collect();
+    assert_eq!(refusals.len(), 3, "{refusals:?}");
+    let detail = |i: usize| serde_json::from_str::<Value>(refusals[i]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!((refusals[0]["actor"].as_str(), refusals[0]["target"].as_str()), (Some("cli"), Some("rule")));
+    assert_eq!(detail(0)["signature_given"], false);
+    assert!(detail(0)["reason"].as_str().unwrap().contains("requires signed plugins"), "{}", detail(0));
+    assert_eq!(detail(1)["signature_given"], true);
+    assert!(detail(1)["reason"].as_str().unwrap().contains("tried: ci"), "{}", detail(1));
+    let deny_sha = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &std::fs::read(&deny).unwrap());
+    let deny_hex: String = deny_sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(detail(2)["sha256"], deny_hex.as_str(), "the refused bytes are named");
 
     let ok = upload(&s, &allow, "rule", Some(&of_allow));
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));

@@ -124,8 +124,8 @@ const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or 
 /// The path as a lenient server or proxy behind the prefix may read it.
 /// The parser resolves `..` and `%2e%2e` segments, but some servers also
 /// decode `%2F`/`%5C` into a separator after routing (`/v1/..%2fadmin` is
-/// `/admin`), or cut a segment's `;params` before resolving dot segments
-/// (Tomcat: `/v1/..;/admin` is `/admin`). Here both happen, then the dot
+/// `/admin`), or cut a segment's `;params` (`;` or `%3B`) before resolving
+/// dot segments (Tomcat: `/v1/..;/admin` is `/admin`). Here both happen, then the dot
 /// segments are resolved (RFC 3986 §5.2.4); a request must be under an
 /// allowed prefix read either way. Other segments are kept as they are, so
 /// an ordinary path reads the same both ways, and an id with an encoded
@@ -133,8 +133,9 @@ const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or 
 /// allowed as long as it cannot climb out.
 fn lenient_path(path: &str) -> String {
     let mut decoded = path.to_owned();
-    for separator in ["%2f", "%2F", "%5c", "%5C"] {
-        decoded = decoded.replace(separator, "/");
+    // A server that decodes before cutting params reads `..%3b` as `..;`.
+    for (encoded, read) in [("%2f", "/"), ("%2F", "/"), ("%5c", "/"), ("%5C", "/"), ("%3b", ";"), ("%3B", ";")] {
+        decoded = decoded.replace(encoded, read);
     }
     let mut kept: Vec<&str> = Vec::new();
     // A path ending in a dot segment names a directory: it keeps its `/`.

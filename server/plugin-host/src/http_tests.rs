@@ -301,6 +301,7 @@ fn paths_that_leave_the_prefix_once_percent_2f_or_dot_params_are_read_are_refuse
         "v1/%2e%2e;/admin",
         "v1/a/..;jsessionid=1/..;/admin",
         "v1/x%2F..%2F..%2Fadmin",
+        "v1/..%3b/admin",
     ];
     for trick in tricks {
         let err = call.fetch(soon(), get(&format!("{}/{trick}", server.base))).unwrap_err();
@@ -432,6 +433,8 @@ fn the_lenient_reading_decodes_separators_cuts_dot_params_and_resolves() {
     assert_eq!(lenient_path("/v1/..%2fadmin"), "/admin");
     assert_eq!(lenient_path("/v1/..%5Cadmin"), "/admin");
     assert_eq!(lenient_path("/v1/..;/admin"), "/admin");
+    assert_eq!(lenient_path("/v1/..%3b/admin"), "/admin", "an encoded ; cut too");
+    assert_eq!(lenient_path("/v1/..%3Bx/admin"), "/admin");
     assert_eq!(lenient_path("/v1/%2E%2e;x/admin"), "/admin");
     assert_eq!(lenient_path("/v1/.;/x"), "/v1/x");
     assert_eq!(lenient_path("/users/u%201%2F.."), "/users/", "a trailing dot segment names a directory");

@@ -336,7 +336,7 @@ pub fn component(store: &Store, name: &str, number: i32) -> Result<Option<Vec<u8
 }
 
 /// Lowercase hex sha256, as the plugin host names components.
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 

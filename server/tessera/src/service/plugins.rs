@@ -82,7 +82,10 @@ pub fn upload(
     if let Some(r) = reserved {
         return Err(invalid("declare-claims", format!("{r} is a reserved claim that plugins cannot set")));
     }
-    let signed_by = policy.check(wasm, signature).map_err(|e| invalid("signature", e.to_string()))?;
+    let signed_by = match policy.check(wasm, signature) {
+        Ok(by) => by,
+        Err(refused) => return Err(refuse_unsigned(store, actor, now, name, wasm, signature.is_some(), &refused)),
+    };
     let info = host.inspect(wasm).map_err(|e| invalid("file", e.to_string()))?;
     let version_id = clock::uuid();
     let new_plugin_id = clock::uuid();
@@ -119,6 +122,33 @@ pub fn upload(
         Ok((p, v))
     })?;
     Ok((plugin, version, info))
+}
+
+/// A signature refusal, audited (`plugin.upload.refused`, target the
+/// plugin's name): under `require_signatures` an unsigned or forged upload
+/// is an attempt on the supply chain that the operator should see, not only
+/// the uploader. The audit write failing does not change the answer.
+fn refuse_unsigned(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    name: &str,
+    wasm: &[u8],
+    signature_given: bool,
+    refused: &crate::plugin_signatures::SignatureRefused,
+) -> AdminError {
+    let reason = refused.to_string();
+    let detail = json!({
+        "name": name,
+        "sha256": crate::service::management::sha256_hex(wasm),
+        "size": wasm.len(),
+        "signature_given": signature_given,
+        "reason": reason,
+    });
+    if let Err(e) = store.tx(|conn| audit(conn, actor, now, "plugin.upload.refused", name, detail.clone())) {
+        tracing::warn!(error = %e, plugin = name, "a refused plugin upload could not be audited");
+    }
+    invalid("signature", reason)
 }
 
 /// Parses `NAME` or `NAME@VERSION`.

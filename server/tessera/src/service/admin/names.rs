@@ -33,9 +33,10 @@ impl Kind {
     /// The kind of object an audit event's target is, from its action
     /// (`client.update` names a client); `None` when the target is not an
     /// object's id (`keys.rotate` names an algorithm, `admin.login` the
-    /// console).
+    /// console, `plugin.upload.refused` a plugin name).
     pub fn of_audit_action(action: &str) -> Option<Kind> {
-        if action.starts_with("admin.login") {
+        // A refused upload names the plugin it was for, which may not exist.
+        if action.starts_with("admin.login") || action == "plugin.upload.refused" {
             return None;
         }
         match action.split('.').next().unwrap_or_default() {

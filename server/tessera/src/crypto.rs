@@ -72,6 +72,12 @@ pub enum CryptoError {
     Seal,
 }
 
+/// Lowercase hex sha256, as the plugin host names components (one place for
+/// the management API, `apply` and the audit of refused uploads).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The node key: 32 random bytes in `<data_dir>/node.key` (mode 0600), never
 /// shared between nodes. It authenticates this node's compiled plugin cache,
 /// so an artefact is only ever loaded by the node that wrote it.
@@ -187,6 +193,11 @@ impl MasterKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
 
     /// docs/security-checklist.md A-12 (in part): private keys and HS256 secrets are sealed
     /// with the master key held outside the database, bound to their purpose.

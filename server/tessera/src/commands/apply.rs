@@ -330,7 +330,7 @@ fn run_steps(
                     let file = dir.join("plugins").join("components").join(format!("{sha}.wasm"));
                     let wasm =
                         std::fs::read(&file).with_context(|| format!("{what}: cannot read {}", file.display()))?;
-                    if sha256_hex(&wasm) != sha {
+                    if crate::crypto::sha256_hex(&wasm) != sha {
                         bail!("{}: its content's sha256 is not its name", file.display());
                     }
                     let declared_claims = v["declared_claims"]
@@ -413,11 +413,6 @@ fn pick(v: &Value, fields: &[&str]) -> Value {
 fn only_keys_of(current: &Value, wanted: &Value) -> Value {
     let keys = wanted.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
     pick(current, &keys.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-/// Lowercase hex sha256, as components are named.
-fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `tessera apply DIR [--yes] [--no-delete]`.

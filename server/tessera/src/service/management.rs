@@ -335,11 +335,6 @@ pub fn component(store: &Store, name: &str, number: i32) -> Result<Option<Vec<u8
     Ok(Some(plugin_rows::wasm(&mut conn, &v.id)?))
 }
 
-/// Lowercase hex sha256, as the plugin host names components.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Uploads a plugin version unless the plugin already has one with the same
 /// content (and, when this upload is signed, the same signer): then that
 /// version is returned and nothing is written (`false`), so a CI pipeline
@@ -358,7 +353,7 @@ pub fn upload_once(
     let signed_by = policy
         .check(up.wasm, up.signature)
         .map_err(|e| AdminError::Invalid { field: "signature", message: e.to_string() })?;
-    let sha256 = sha256_hex(up.wasm);
+    let sha256 = crate::crypto::sha256_hex(up.wasm);
     {
         let mut conn = store.conn()?;
         if let Some(p) = plugin_rows::find_by_name(&mut conn, up.name)? {
@@ -499,10 +494,5 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn sha256_is_lowercase_hex() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

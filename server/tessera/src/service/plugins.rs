@@ -140,7 +140,7 @@ fn refuse_unsigned(
     let reason = refused.to_string();
     let detail = json!({
         "name": name,
-        "sha256": crate::service::management::sha256_hex(wasm),
+        "sha256": crate::crypto::sha256_hex(wasm),
         "size": wasm.len(),
         "signature_given": signature_given,
         "reason": reason,

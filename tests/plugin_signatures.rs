@@ -496,3 +496,53 @@ fn a_bundle_from_plugin_sign_verifies_with_openssl_and_its_pem_key() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert_eq!(serde_json::from_slice::<Value>(&ok.stdout).unwrap()["signed_by"], "release");
 }
+
+/// `plugin keygen` writes the public key as PEM beside the private key: the
+/// file OpenSSL verifies a `plugin sign --bundle` signature with, and one a
+/// server trusts as it stands.
+#[test]
+fn keygen_writes_a_pem_public_key_that_openssl_and_the_server_take() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, raw) = keygen(d, "ci");
+    let pub_file = d.join("ci.pem.pub");
+    let pem = std::fs::read_to_string(&pub_file).unwrap();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{pem}");
+    let allow = d.join("allow.wasm");
+    std::fs::copy(component("fixtures", "allow-claim"), &allow).unwrap();
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(sign_bundle(&allow.to_string_lossy(), &key)).unwrap()).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(bundle["messageSignature"]["signature"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(d.join("sig.bin"), sig).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "ci.pem.pub",
+            "-rawin",
+            "-in",
+            "allow.wasm",
+            "-sigfile",
+            "sig.bin",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Signature Verified Successfully"), "{out:?}");
+    // The raw key printed and the PEM file are one key: trusting the PEM
+    // accepts what the key signs.
+    let (_, other) = keygen(d, "other");
+    assert_ne!(other, raw);
+    let s = server_with_pem(Backend::Sqlite, d, &other, &pem);
+    let ok = upload(&s, &allow.to_string_lossy(), "rule", Some(&format!("{}.sigstore.json", allow.display())));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // A second keygen to the same name refuses, the existing files untouched.
+    let again = Command::new(binary()).args(["plugin", "keygen", "--out"]).arg(&key).output().unwrap();
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read_to_string(&pub_file).unwrap(), pem);
+}

@@ -66,10 +66,21 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
 }
 
 /// `tessera plugin keygen --out KEYFILE`: a new Ed25519 private key, written
-/// 0600 to a file that must not exist yet; prints the public key and the
+/// 0600 to a file that must not exist yet, and its public key as PEM beside
+/// it (KEYFILE.pub, for cosign and OpenSSL); prints the public key and the
 /// `[plugins]` line that trusts it.
 pub fn keygen(a: PluginKeygenArgs) -> anyhow::Result<()> {
+    let pub_file = {
+        let mut name = a.out.clone().into_os_string();
+        name.push(".pub");
+        std::path::PathBuf::from(name)
+    };
+    if pub_file.exists() {
+        anyhow::bail!("{} already exists", pub_file.display());
+    }
     let (pem, public) = plugin_signatures::generate()?;
+    let public_pem =
+        plugin_signatures::PublicKey::parse(&public).map_err(|e| anyhow::anyhow!("the new public key {e}"))?.to_pem();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -77,12 +88,20 @@ pub fn keygen(a: PluginKeygenArgs) -> anyhow::Result<()> {
         .open(&a.out)
         .with_context(|| format!("cannot create {} (it must not exist yet)", a.out.display()))?;
     f.write_all(pem.as_bytes()).with_context(|| format!("cannot write {}", a.out.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&pub_file)
+        .and_then(|mut f| f.write_all(public_pem.as_bytes()))
+        .with_context(|| format!("cannot write {}", pub_file.display()))?;
     output(
         a.json,
-        &json!({"private_key_file": a.out, "public_key": public}),
+        &json!({"private_key_file": a.out, "public_key": public, "public_key_file": pub_file}),
         &format!(
-            "private key written to {} (keep it secret)\npublic key: {public}\n\nTo trust it, add to the server's configuration:\n[plugins]\ntrusted_signers = [{{ name = \"NAME\", public_key = \"{public}\" }}]",
-            a.out.display()
+            "private key written to {} (keep it secret)\npublic key: {public}\npublic key as PEM (for cosign and openssl): {}\n\nTo trust it, add to the server's configuration:\n[plugins]\ntrusted_signers = [{{ name = \"NAME\", public_key = \"{public}\" }}]",
+            a.out.display(),
+            pub_file.display()
         ),
     );
     Ok(())

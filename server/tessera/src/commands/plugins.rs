@@ -70,17 +70,13 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
 /// it (KEYFILE.pub, for cosign and OpenSSL); prints the public key and the
 /// `[plugins]` line that trusts it.
 pub fn keygen(a: PluginKeygenArgs) -> anyhow::Result<()> {
-    let pub_file = {
-        let mut name = a.out.clone().into_os_string();
-        name.push(".pub");
-        std::path::PathBuf::from(name)
-    };
+    let pub_file = with_suffix(&a.out, ".pub");
     if pub_file.exists() {
         anyhow::bail!("{} already exists", pub_file.display());
     }
     let (pem, public) = plugin_signatures::generate()?;
     let public_pem =
-        plugin_signatures::PublicKey::parse(&public).map_err(|e| anyhow::anyhow!("the new public key {e}"))?.to_pem();
+        plugin_signatures::PublicKey::parse(&public).map_err(|e| anyhow::anyhow!("the new public key {e}"))?.pem();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -121,11 +117,7 @@ pub fn sign(a: PluginSignArgs) -> anyhow::Result<()> {
         (key.detached_signature(&wasm), ".sig", "signature")
     };
     let public = key.public_key();
-    let out = a.out.clone().unwrap_or_else(|| {
-        let mut name = a.file.clone().into_os_string();
-        name.push(suffix);
-        name.into()
-    });
+    let out = a.out.clone().unwrap_or_else(|| with_suffix(&a.file, suffix));
     std::fs::write(&out, format!("{signature}\n")).with_context(|| format!("cannot write {}", out.display()))?;
     output(
         a.json,
@@ -133,6 +125,14 @@ pub fn sign(a: PluginSignArgs) -> anyhow::Result<()> {
         &format!("signed {} with the key {}; {form} in {}", a.file.display(), public.config_text(), out.display()),
     );
     Ok(())
+}
+
+/// `path` with `suffix` appended to its whole name (`plugin.wasm` and
+/// `.sig` give `plugin.wasm.sig`), for the files written beside another.
+fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

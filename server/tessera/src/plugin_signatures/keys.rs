@@ -185,13 +185,6 @@ impl PublicKey {
         }
     }
 
-    /// The key as a PEM SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`), the form
-    /// cosign and OpenSSL read, and `trusted_signers` takes too.
-    pub fn to_pem(&self) -> String {
-        let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-        pem::encode_config(&pem::Pem::new("PUBLIC KEY", self.spki_der()), lf)
-    }
-
     /// The key id: standard base64 of the sha256 of the DER
     /// SubjectPublicKeyInfo, the `publicKey.hint` Sigstore clients (cosign,
     /// sigstore-go) write into a key-signed bundle and the one

@@ -135,7 +135,7 @@ impl SignaturePolicy {
         }
         // Base64 wrapped over several lines (as `--server` joins them before
         // sending, `one_line`) reads the same here, for every caller.
-        let compact: String = text.trim().chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         let sig = STANDARD.decode(compact).map_err(|_| SignatureRefused::Malformed)?;
         // Ed25519 signatures are 64 bytes; ECDSA P-256 ones a DER SEQUENCE of at most 72.
         let der = sig.first() == Some(&0x30) && (8..=72).contains(&sig.len());

@@ -20,7 +20,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use crate::web::AppState;
-use crate::web::client_addr::client_addr;
+use crate::web::client_addr::client_ip;
 
 /// The middleware (`middleware::from_fn`): times the rest of the chain and
 /// writes the event when the response (or the error that becomes one) is
@@ -30,12 +30,13 @@ pub async fn middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    // Addresses, not their text: formatted only by the log line itself.
+    let peer = req.peer_addr().map(|a| a.ip());
     let client = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => client_addr(req.request(), &state.trusted_proxies),
-        None => peer.clone(),
+        Some(state) => client_ip(req.request(), &state.trusted_proxies),
+        None => peer,
     };
-    let proxy = peer.filter(|p| client.as_ref().is_some_and(|c| c != p));
+    let proxy = peer.filter(|p| client.is_some_and(|c| c != *p));
     let method = req.method().clone();
     let path = req.path().to_owned();
     let result = next.call(req).await;
@@ -51,8 +52,8 @@ pub async fn middleware(
         Err(e) => (e.as_response_error().status_code(), None),
     };
     tracing::info!(
-        client,
-        proxy,
+        client = client.map(tracing::field::display),
+        proxy = proxy.map(tracing::field::display),
         %method,
         path,
         status = status.as_u16(),

@@ -119,7 +119,7 @@ fn parse_url(text: &str) -> Result<url::Url, &'static str> {
 
 /// Why a URL under a prefix as parsed is still refused: read as some servers
 /// read it, its path leaves every allowed prefix.
-const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or %5C is read as / or a ;params is cut from a . or .. segment, as some servers do";
+const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or %5C is read as / (also encoded twice, %252F) or a ;params is cut from a . or .. segment, as some servers do";
 
 /// The path as a lenient server or proxy behind the prefix may read it.
 /// The parser resolves `..` and `%2e%2e` segments, but some servers also
@@ -130,9 +130,14 @@ const LEAVES_PREFIX: &str = "the URL path leaves the allowed prefix when %2F or 
 /// allowed prefix read either way. Other segments are kept as they are, so
 /// an ordinary path reads the same both ways, and an id with an encoded
 /// `/` in it (the enrich examples encode one as a single segment) stays
-/// allowed as long as it cannot climb out.
+/// allowed as long as it cannot climb out. A server or a proxy in front of
+/// it that decodes twice reads `%252F` as `/`, so `%25` is read as `%`
+/// first, as often as it is nested.
 fn lenient_path(path: &str) -> String {
     let mut decoded = path.to_owned();
+    while decoded.contains("%25") {
+        decoded = decoded.replace("%25", "%");
+    }
     // A server that decodes before cutting params reads `..%3b` as `..;`.
     for (encoded, read) in [("%2f", "/"), ("%2F", "/"), ("%5c", "/"), ("%5C", "/"), ("%3b", ";"), ("%3B", ";")] {
         decoded = decoded.replace(encoded, read);

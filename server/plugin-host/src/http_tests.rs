@@ -302,6 +302,9 @@ fn paths_that_leave_the_prefix_once_percent_2f_or_dot_params_are_read_are_refuse
         "v1/a/..;jsessionid=1/..;/admin",
         "v1/x%2F..%2F..%2Fadmin",
         "v1/..%3b/admin",
+        "v1/..%252fadmin",
+        "v1/..%25252Fadmin",
+        "v1/%252e%252e%255cadmin",
     ];
     for trick in tricks {
         let err = call.fetch(soon(), get(&format!("{}/{trick}", server.base))).unwrap_err();
@@ -325,6 +328,8 @@ fn paths_that_leave_the_prefix_once_percent_2f_or_dot_params_are_read_are_refuse
         "v1/u%201%2F..",
         "v1/.;/x",
         "v1/a/..;/b",
+        "v1/a%252Fb",
+        "v1/100%25",
     ] {
         assert!(call.fetch(soon(), get(&format!("{}/{fine}", server.base))).is_ok(), "{fine}");
     }
@@ -440,4 +445,7 @@ fn the_lenient_reading_decodes_separators_cuts_dot_params_and_resolves() {
     assert_eq!(lenient_path("/users/u%201%2F.."), "/users/", "a trailing dot segment names a directory");
     assert_eq!(lenient_path("/v1/a;b/c"), "/v1/a;b/c", "params of other segments are kept");
     assert_eq!(lenient_path("/..;/..;/x"), "/x", "never above the root");
+    assert_eq!(lenient_path("/v1/..%252fadmin"), "/admin", "encoded twice");
+    assert_eq!(lenient_path("/v1/%25252e%25252E/admin"), "/admin", "encoded three times");
+    assert_eq!(lenient_path("/v1/100%25"), "/v1/100%", "a lone %25 only loses its encoding");
 }

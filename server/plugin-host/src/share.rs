@@ -18,7 +18,7 @@
 //! quarter of the pool, one per plugin) and are not counted here.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::locks::lock;
@@ -27,10 +27,20 @@ use crate::locks::lock;
 #[derive(Debug)]
 pub(crate) struct PoolShares {
     cap: usize,
-    running: Mutex<HashMap<String, usize>>,
-    /// Signalled whenever a call finishes.
-    freed: Condvar,
+    plugins: Mutex<HashMap<String, Share>>,
     wait: Duration,
+}
+
+/// One plugin's calls in flight and the calls waiting for one of them.
+#[derive(Debug, Default)]
+struct Share {
+    running: usize,
+    waiting: usize,
+    /// Signalled, once per finished call, for one waiter of this plugin:
+    /// waking every waiter of every plugin at each call's end (one condvar
+    /// for all) made a saturated plugin's callers spend their CPU on
+    /// wake-ups that found the share still full.
+    freed: Arc<Condvar>,
 }
 
 /// One call's claim on its plugin's share; released when dropped.
@@ -42,7 +52,7 @@ pub(crate) struct Permit<'a> {
 
 impl PoolShares {
     pub(crate) fn new(cap: usize, wait: Duration) -> Self {
-        Self { cap: cap.max(1), running: Mutex::default(), freed: Condvar::new(), wait }
+        Self { cap: cap.max(1), plugins: Mutex::default(), wait }
     }
 
     /// The most calls one plugin may have in flight.
@@ -54,46 +64,51 @@ impl PoolShares {
     /// [`Self::cap`] calls in flight after waiting up to the configured wait.
     pub(crate) fn acquire(&self, sha256: &str) -> Option<Permit<'_>> {
         let until = Instant::now() + self.wait;
-        let mut running = lock(&self.running);
+        let mut plugins = lock(&self.plugins);
         loop {
-            let n = running.entry(sha256.to_owned()).or_insert(0);
-            if *n < self.cap {
-                *n += 1;
+            let share = plugins.entry(sha256.to_owned()).or_default();
+            if share.running < self.cap {
+                share.running += 1;
                 return Some(Permit { shares: self, sha256: sha256.to_owned() });
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return None;
             }
+            share.waiting += 1;
+            let freed = Arc::clone(&share.freed);
             // A poisoned lock only means another call panicked mid-update
             // of plain counters; the map is still usable.
-            running = self.freed.wait_timeout(running, left).unwrap_or_else(|p| p.into_inner()).0;
+            plugins = freed.wait_timeout(plugins, left).unwrap_or_else(|p| p.into_inner()).0;
+            if let Some(share) = plugins.get_mut(sha256) {
+                share.waiting -= 1;
+            }
         }
     }
 
     /// Calls in flight now, over every plugin: the pool slots in use.
     pub(crate) fn in_use(&self) -> usize {
-        lock(&self.running).values().sum()
+        lock(&self.plugins).values().map(|s| s.running).sum()
     }
 
     /// Calls of `sha256` in flight now.
     #[cfg(test)]
     fn running(&self, sha256: &str) -> usize {
-        lock(&self.running).get(sha256).copied().unwrap_or(0)
+        lock(&self.plugins).get(sha256).map_or(0, |s| s.running)
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut running = lock(&self.shares.running);
-        if let Some(n) = running.get_mut(&self.sha256) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                running.remove(&self.sha256);
+        let mut plugins = lock(&self.shares.plugins);
+        if let Some(share) = plugins.get_mut(&self.sha256) {
+            share.running = share.running.saturating_sub(1);
+            if share.waiting > 0 {
+                share.freed.notify_one();
+            } else if share.running == 0 {
+                plugins.remove(&self.sha256);
             }
         }
-        drop(running);
-        self.shares.freed.notify_all();
     }
 }
 
@@ -120,7 +135,7 @@ mod tests {
             assert_eq!(shares.running("a"), 1);
         }
         assert_eq!(shares.running("a"), 0);
-        assert!(lock(&shares.running).is_empty());
+        assert!(lock(&shares.plugins).is_empty());
     }
 
     #[test]

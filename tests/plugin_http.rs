@@ -222,7 +222,7 @@ async fn the_console_binding_form_sets_the_allow_list_and_the_cache_ttl() {
         let path = path.clone();
         async move {
             let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            console.post(&path, &pairs).await
+            console.post_edit(&path, &pairs).await
         }
     };
     let r = post(form("https://dir.example/users/\nhttp://127.0.0.1:9000/lookup", "30")).await;

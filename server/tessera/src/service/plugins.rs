@@ -11,7 +11,7 @@ use super::roles::Role;
 use super::shadow::admin::ShadowSummary;
 use crate::clock;
 use crate::crypto::MasterKey;
-use crate::plugin_signatures::SignaturePolicy;
+use crate::plugin_signatures::{SignaturePolicy, SignatureRefused};
 use crate::service::db::Db;
 use crate::service::views::{self, BindingView, PluginVersionView, PluginView};
 use serde_json::{Map, Value, json};
@@ -84,7 +84,7 @@ pub fn upload(
     }
     let signed_by = match policy.check(wasm, signature) {
         Ok(by) => by,
-        Err(refused) => return Err(refuse_unsigned(store, actor, now, name, wasm, signature.is_some(), &refused)),
+        Err(refused) => return Err(refuse_unsigned(store, actor, now, name, wasm, &refused)),
     };
     let info = host.inspect(wasm).map_err(|e| invalid("file", e.to_string()))?;
     let version_id = clock::uuid();
@@ -134,15 +134,16 @@ fn refuse_unsigned(
     now: i64,
     name: &str,
     wasm: &[u8],
-    signature_given: bool,
-    refused: &crate::plugin_signatures::SignatureRefused,
+    refused: &SignatureRefused,
 ) -> AdminError {
     let reason = refused.to_string();
     let detail = json!({
         "name": name,
         "sha256": crate::crypto::sha256_hex(wasm),
         "size": wasm.len(),
-        "signature_given": signature_given,
+        // `Missing` is the one refusal of an upload without a signature (an
+        // empty one counts as none, `SignaturePolicy::check`).
+        "signature_given": *refused != SignatureRefused::Missing,
         "reason": reason,
     });
     if let Err(e) = store.tx(|conn| audit(conn, actor, now, "plugin.upload.refused", name, detail.clone())) {

@@ -127,8 +127,9 @@ async fn upload(
         let errors = FieldErrors::one("file", "Choose a .wasm file to upload.".into());
         return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
     }
-    // An empty file part is a form sent without a signature file.
-    let signature = match form.signature.map(|f| f.data.to_vec()).filter(|d| !d.is_empty()) {
+    // An empty file part (no signature file chosen) is no signature:
+    // `SignaturePolicy::check` reads it as none.
+    let signature = match form.signature.map(|f| f.data.to_vec()) {
         None => None,
         Some(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Some(text),

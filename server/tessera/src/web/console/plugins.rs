@@ -8,6 +8,7 @@ use super::{
     pretty, render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
+use crate::service::plugin_trial as trial;
 use crate::service::plugins::{self as svc, PluginDetail};
 use crate::service::views::{BindingView, PluginVersionView, PluginView};
 use crate::web::routes::console as paths;
@@ -257,7 +258,7 @@ struct TestResult {
 }
 
 impl TestResult {
-    fn of(t: &svc::TrialRun) -> TestResult {
+    fn of(t: &trial::TrialRun) -> TestResult {
         let error = match &t.error {
             Value::Null => String::new(),
             Value::String(s) => s.clone(),
@@ -327,8 +328,9 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
     let loaded = blocking(move || {
-        let chosen = svc::TestRequest { grant: &grant, client_id: client_id.as_deref(), username: &username, audience };
-        svc::test_choices(&store, &issuer, &name, &chosen, now)
+        let chosen =
+            trial::TestRequest { grant: &grant, client_id: client_id.as_deref(), username: &username, audience };
+        trial::test_choices(&store, &issuer, &name, &chosen, now)
     })
     .await??
     .ok_or(ConsoleError::NotFound("No such plugin."))?;
@@ -336,7 +338,7 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
         Some(message) => FieldErrors::one("username", message),
         None => FieldErrors::default(),
     };
-    let svc::TestChoices { versions, clients, context, audience, notice, .. } = loaded;
+    let trial::TestChoices { versions, clients, context, audience, notice, .. } = loaded;
     Ok((Choices { versions, clients, context, audience, notice }, errors))
 }
 
@@ -397,7 +399,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         form.http_allow.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx, &allow, role)).await?,
+        Ok(ctx) => blocking(move || trial::trial_run_version(&store, &host, &n, number, &ctx, &allow, role)).await?,
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),

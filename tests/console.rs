@@ -288,6 +288,15 @@ impl Console {
         self.post(path, &all).await
     }
 
+    /// POST an edit form as its page does: with the version (`etag`) the
+    /// page at `path` carries now, read first (add `csrf` yourself).
+    pub async fn post_edit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let etag = etag_in(&self.get(path).await.text().await.unwrap());
+        let mut all = form.to_vec();
+        all.push(("etag", &etag));
+        self.post(path, &all).await
+    }
+
     /// Signs in through the form (its CSRF cookie and token included).
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
         let page = self.get(routes::console::LOGIN).await.text().await.unwrap();
@@ -641,17 +650,17 @@ on_both_backends!(binding_changes_in_the_console_reach_the_next_token, |backend|
     let path = routes::console::binding(&binding);
     let form = edit(false, "https://acme.test/login");
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(console.post(&path, &pairs).await.status(), 303);
+    assert_eq!(console.post_edit(&path, &pairs).await.status(), 303);
     assert!(claims().await.get("https://acme.test/login").is_none(), "a disabled binding does not run");
     let form = edit(true, "https://acme.test/who");
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(console.post(&path, &pairs).await.status(), 303);
+    assert_eq!(console.post_edit(&path, &pairs).await.status(), 303);
     assert_eq!(claims().await["https://acme.test/who"], "svc-console");
     // Invalid config JSON: shown next to the field, nothing saved.
     let mut form = edit(true, "x");
     form[4].1 = "{not json".into();
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = console.post(&path, &pairs).await;
+    let r = console.post_edit(&path, &pairs).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("id=\"config-error\""));
     assert_eq!(claims().await["https://acme.test/who"], "svc-console");
@@ -714,7 +723,7 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     let user = created_id(&r, "users");
     let path = routes::console::user(&user);
     let r = console
-        .post(
+        .post_edit(
             &path,
             &[("csrf", &csrf), ("email", "not-an-address"), ("profile", "{}"), ("metadata", "{}"), ("roles", "")],
         )
@@ -722,7 +731,7 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("id=\"email-error\""));
     let r = console
-        .post(
+        .post_edit(
             &path,
             &[
                 ("csrf", &csrf),
@@ -767,7 +776,7 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     assert_eq!(r.status(), 303);
     let api = created_id(&r, "apis");
     let r = console
-        .post(
+        .post_edit(
             &routes::console::api(&api),
             &[("csrf", &csrf), ("name", "Ledger"), ("alg", "ES256"), ("lifetime", "-5"), ("scopes", "ledger:read")],
         )
@@ -775,7 +784,7 @@ on_both_backends!(console_manages_users_clients_apis_keys_and_versions, |backend
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("id=\"lifetime-error\""));
     let r = console
-        .post(
+        .post_edit(
             &routes::console::api(&api),
             &[
                 ("csrf", &csrf),
@@ -1504,15 +1513,13 @@ fn etag_in(html: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
-/// Two tabs (or two administrators) open the same edit page; the first
-/// save wins and the second, made from the page as it was before, is
-/// refused with the reason and saves nothing, instead of silently undoing
-/// the first. Reloaded, it saves. For clients, APIs, users and bindings.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_form_opened_before_another_save_is_refused_and_loses_nothing() {
-    let server = TestServer::start(Backend::Sqlite);
-    let console = Console::signed_in(&server).await;
-    let csrf = console.csrf().await;
+/// The fields an edit form posts, but its `csrf` and `etag`, with `value`
+/// in a field the page shows afterwards.
+type Fields = fn(&str) -> Vec<(&'static str, String)>;
+
+/// The four edit forms that carry a version, each as its path and its
+/// fields: a client, an API, a user and a binding, created here.
+fn edit_forms(server: &TestServer) -> [(String, Fields); 4] {
     let (client, _) = server.api_and_client("https://stale.api.example", "ES256", "read");
     let api = server.cli_json(&["api", "list"])["apis"][0]["id"].as_str().unwrap().to_owned();
     let user = server.create_user("stale-user", "a long enough password", &[])["id"].as_str().unwrap().to_owned();
@@ -1523,8 +1530,7 @@ async fn an_edit_form_opened_before_another_save_is_refused_and_loses_nothing() 
             .unwrap()
             .to_owned();
 
-    type Fields = fn(&str) -> Vec<(&'static str, String)>;
-    let cases: [(String, Fields); 4] = [
+    [
         (routes::console::client(&client), |v| {
             vec![("name", v.to_owned()), ("grant_types", "client_credentials".into()), ("metadata", "{}".into())]
         }),
@@ -1551,7 +1557,19 @@ async fn an_edit_form_opened_before_another_save_is_refused_and_loses_nothing() 
                 ("enabled", "on".into()),
             ]
         }),
-    ];
+    ]
+}
+
+/// Two tabs (or two administrators) open the same edit page; the first
+/// save wins and the second, made from the page as it was before, is
+/// refused with the reason and saves nothing, instead of silently undoing
+/// the first. Reloaded, it saves. For clients, APIs, users and bindings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_form_opened_before_another_save_is_refused_and_loses_nothing() {
+    let server = TestServer::start(Backend::Sqlite);
+    let console = Console::signed_in(&server).await;
+    let csrf = console.csrf().await;
+    let cases = edit_forms(&server);
     for (n, (path, fields)) in cases.into_iter().enumerate() {
         // Marks no other case's page shows (the API page lists the client by name).
         let (first, second) = (format!("firsttab{n}"), format!("secondtab{n}"));
@@ -1578,5 +1596,34 @@ async fn an_edit_form_opened_before_another_save_is_refused_and_loses_nothing() 
         let (status, page) = save(&second, &etag_in(&now)).await;
         assert_eq!(status, 303, "{path}: reloaded, it saves: {page}");
         assert!(console.get(&path).await.text().await.unwrap().contains(&second), "{path}");
+    }
+}
+
+/// An edit form posted without its version (no `etag` field, or a blank
+/// one: a script, not the console's page) is refused like a stale one and
+/// saves nothing, as the management API refuses a change without
+/// `If-Match` (428): "no version" must not mean "overwrite any version".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_form_without_its_version_is_refused_and_saves_nothing() {
+    let server = TestServer::start(Backend::Sqlite);
+    let console = Console::signed_in(&server).await;
+    let csrf = console.csrf().await;
+    for (n, (path, fields)) in edit_forms(&server).into_iter().enumerate() {
+        for (m, etag) in [None, Some(""), Some("  ")].into_iter().enumerate() {
+            let value = format!("unversioned{n}x{m}");
+            let mut form = fields(&value);
+            form.push(("csrf", csrf.clone()));
+            if let Some(etag) = etag {
+                form.push(("etag", etag.to_owned()));
+            }
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = console.post(&path, &pairs).await;
+            let (status, page) = (r.status().as_u16(), r.text().await.unwrap());
+            assert_eq!(status, 422, "{path} with etag {etag:?}: refused: {page}");
+            assert!(page.contains("without the version"), "{path}: the reason is shown: {page}");
+            assert!(page.contains(&value), "{path}: the refused edits stay in the form");
+            let now = console.get(&path).await.text().await.unwrap();
+            assert!(!now.contains(&value), "{path} with etag {etag:?}: nothing was saved: {now}");
+        }
     }
 }

@@ -223,8 +223,10 @@ async fn the_console_adds_and_removes_trusted_issuers() {
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the removed issuer is not trusted");
 
     // The client form sets the client's own jwks_uri (private_key_jwt).
-    let form = [("name", "bearer"), ("grant_types", GRANT), ("jwks", ""), ("jwks_uri", f.keys.url.as_str())];
-    assert_eq!(console.post_csrf(&path, &form).await.status(), 303);
+    let csrf = console.csrf().await;
+    let form =
+        [("name", "bearer"), ("grant_types", GRANT), ("jwks", ""), ("jwks_uri", f.keys.url.as_str()), ("csrf", &csrf)];
+    assert_eq!(console.post_edit(&path, &form).await.status(), 303);
     let shown = f.server.cli_json(&["client", "show", &f.client]);
     assert_eq!(shown["jwks_uri"], Value::from(f.keys.url.clone()), "{shown}");
     let page = console.get(&path).await.text().await.unwrap();

@@ -183,6 +183,48 @@ async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never
     }
 }
 
+/// A binding's cached answers are forgotten when its HTTP grant changes
+/// (here the TTL, from another process: the CLI), on the node that serves
+/// it: the next token fetches again instead of reusing an answer kept
+/// under the old TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_binding_forgets_its_cached_http_answers() {
+    let dir = Directory::start();
+    let (server, cid, csecret) = enrich_server("svc-forget", "forget");
+    server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    let prefix = format!("{}/users/", dir.base);
+    let config = serde_json::json!({"url": prefix, "claims": ["department"]}).to_string();
+    let secret = format!("directory-token={SECRET}");
+    let created = server.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "rust-enrich",
+        "--grant-types",
+        "client_credentials",
+        "--config",
+        &config,
+        "--secret",
+        &secret,
+        "--http-allow",
+        &prefix,
+        "--http-cache-ttl",
+        "600",
+    ]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    server.wait_synced();
+    let token = || crate::client_credentials::oauth2_token(&server, &cid, &csecret, AUD, &[], false);
+    token().await;
+    token().await;
+    assert_eq!(dir.heads.lock().unwrap().len(), 1, "the second answer came from the cache");
+    server.cli_json(&["binding", "update", &id, "--http-cache-ttl", "300"]);
+    server.wait_synced();
+    token().await;
+    assert_eq!(dir.heads.lock().unwrap().len(), 2, "a new TTL: the answer kept under the old one is forgotten");
+    token().await;
+    assert_eq!(dir.heads.lock().unwrap().len(), 2, "and the new answer is cached");
+}
+
 /// The console's binding form sets the allow-list and the cache TTL in its
 /// own block; a prefix the host would not accept is shown next to the field
 /// and nothing is saved.
@@ -222,7 +264,7 @@ async fn the_console_binding_form_sets_the_allow_list_and_the_cache_ttl() {
         let path = path.clone();
         async move {
             let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            console.post(&path, &pairs).await
+            console.post_edit(&path, &pairs).await
         }
     };
     let r = post(form("https://dir.example/users/\nhttp://127.0.0.1:9000/lookup", "30")).await;

@@ -141,6 +141,57 @@ on_both_backends!(
     }
 );
 
+on_both_backends!(
+    /// An empty signature (a `--signature` file or a multipart field with
+    /// no bytes) is no signature: stored unsigned where signatures are
+    /// optional, refused as missing where they are required.
+    an_empty_signature_is_no_signature, |backend: Backend| async move {
+    use tessera::service::oauth::management::MANAGEMENT_AUDIENCE;
+    use tessera::web::routes::api as paths;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ci_public) = keygen(dir.path(), "ci");
+    let (allow, deny) = (component("fixtures", "allow-claim"), component("fixtures", "deny"));
+    let empty = dir.path().join("empty.sig");
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.to_string_lossy().into_owned();
+
+    // Optional: an empty --signature file and an empty multipart field both
+    // store the version unsigned.
+    let s = server(backend, dir.path(), false, &ci_public);
+    let out = upload(&s, &allow, "rule", Some(&empty));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = s.cli_json(&["mgmt-client", "create", "--name", "ci", "--scopes", "write:plugins"]);
+    let (id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
+    let pairs = [("grant_type", "client_credentials"), ("audience", MANAGEMENT_AUDIENCE), ("scope", "write:plugins")];
+    let (status, token) = s.token_form(id, secret, &pairs).await;
+    assert_eq!(status, 200, "{token}");
+    let form = reqwest::multipart::Form::new()
+        .part("component", reqwest::multipart::Part::bytes(std::fs::read(&deny).unwrap()).file_name("deny.wasm"))
+        .part("signature", reqwest::multipart::Part::bytes(Vec::new()).file_name("deny.wasm.sig"));
+    let r = reqwest::Client::new()
+        .post(format!("{}{}", s.base, paths::plugin_versions("deny")))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!((signers(&s, "rule"), signers(&s, "deny")), (vec![Value::Null], vec![Value::Null]), "stored unsigned");
+    drop(s);
+
+    // Required: an empty signature is a missing one, refused and audited as such.
+    let s = server(backend, dir.path(), true, &ci_public);
+    refused(&upload(&s, &allow, "rule", Some(&empty)), "this server requires signed plugins");
+    let refusal: Value = s
+        .cli(&["audit", "export"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["action"] == "plugin.upload.refused")
+        .unwrap();
+    let detail: Value = serde_json::from_str(refusal["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["signature_given"], false, "{detail}");
+});
+
 /// The format is the one `openssl` makes: Ed25519 over the 32 raw bytes of
 /// the sha256 digest, base64; the public key is the raw 32 bytes, base64.
 #[test]

@@ -401,7 +401,7 @@ async fn the_console_switch_disables_a_client_and_revokes_its_access_tokens_at_o
     let mut with_csrf = form.to_vec();
     with_csrf.push(("csrf", &csrf));
     assert_eq!(userinfo(&node, &at).await.0, 200, "still enabled; the node's copy is fresh now");
-    assert_eq!(console.post(&path, &with_csrf).await.status(), 303);
+    assert_eq!(console.post_edit(&path, &with_csrf).await.status(), 303);
     refused_at_userinfo(&node, &at).await;
     let page = console.get(&path).await.text().await.unwrap();
     assert!(page.contains(r#"id="disabled" checked"#), "the switch shows the client disabled");

@@ -335,7 +335,7 @@ on_both_backends!(the_console_edits_the_exchange_policy, |backend: Backend| asyn
         let console = &console;
         async move {
             let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            console.post(&path, &borrowed).await
+            console.post_edit(&path, &borrowed).await
         }
     };
     let r = post(form("https://orders.api.example, https://billing.api.example", "read, not\"a scope")).await;

@@ -496,6 +496,16 @@ impl PluginHost {
             info: PluginInfo { sha256: sha256.to_owned(), size, world: world.to_owned(), imports, exports },
         })
     }
+
+    /// Forgets the HTTP response cache of `binding` (`http_cache.rs`). Its
+    /// answers were fetched under an allow-list, TTL and secrets that the
+    /// caller says no longer hold, or for a binding that is gone: kept, they
+    /// would stay in memory until restart (bounded per binding, but not in
+    /// time). Unknown ids are fine; a call in flight may still store one
+    /// answer, which the next change forgets.
+    pub fn forget_http_cache(&self, binding: &str) {
+        self.http_caches.forget(binding);
+    }
 }
 
 /// A sha256 a caller names must be one before anything is looked up by it.

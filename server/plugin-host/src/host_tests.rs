@@ -166,3 +166,21 @@ fn sha_check_accepts_only_lowercase_hex() {
     assert!(!is_sha256_hex(&"A1".repeat(32)));
     assert!(!is_sha256_hex(&"a1".repeat(31)));
 }
+
+/// `forget_http_cache` empties the one binding's response cache in the
+/// host's shared caches (the ones its calls read), and no other binding's.
+#[test]
+fn forgetting_a_bindings_http_cache_drops_its_entries_in_the_host() {
+    use crate::http_cache::{CacheKey, Cached};
+    let dir = tempfile::tempdir().unwrap();
+    let h = host(dir.path(), 7);
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let key = CacheKey::new("GET", "https://dir.example/users/7", None, &[], &[]);
+    let answer = Cached { status: 200, headers: vec![], body: "{}".into() };
+    h.http_caches.put("deleted", key.clone(), answer.clone(), later);
+    h.http_caches.put("other", key.clone(), answer, later);
+    h.forget_http_cache("deleted");
+    assert_eq!(h.http_caches.len("deleted"), 0);
+    assert!(h.http_caches.get("deleted", &key, std::time::Instant::now()).is_none());
+    assert_eq!(h.http_caches.len("other"), 1, "other bindings keep their answers");
+}

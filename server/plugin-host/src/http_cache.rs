@@ -110,6 +110,12 @@ impl HttpCaches {
         entries.insert(key, (expires, answer));
     }
 
+    /// Drops every answer kept for `binding` (and its map), so a deleted
+    /// or changed binding's answers do not wait for a restart.
+    pub(crate) fn forget(&self, binding: &str) {
+        lock(&self.bindings).remove(binding);
+    }
+
     /// Answers kept for `binding`.
     #[cfg(test)]
     pub(crate) fn len(&self, binding: &str) -> usize {
@@ -151,6 +157,20 @@ mod tests {
         assert_eq!(c.len("b"), 2);
         assert!(c.get("b", &key("https://x/1"), now).is_none());
         assert!(c.get("b", &key("https://x/3"), now).is_some());
+    }
+
+    #[test]
+    fn forgetting_a_binding_drops_its_answers_and_no_others() {
+        let c = HttpCaches::new(4);
+        let later = Instant::now() + Duration::from_secs(60);
+        c.put("gone", key("https://x/a"), answer("1"), later);
+        c.put("gone", key("https://x/b"), answer("2"), later);
+        c.put("kept", key("https://x/a"), answer("3"), later);
+        c.forget("gone");
+        c.forget("never-cached");
+        assert_eq!((c.len("gone"), c.len("kept")), (0, 1));
+        assert!(c.get("gone", &key("https://x/a"), Instant::now()).is_none());
+        assert!(!lock(&c.bindings).contains_key("gone"), "the binding's map is gone too");
     }
 
     #[test]

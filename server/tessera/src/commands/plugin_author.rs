@@ -202,9 +202,9 @@ fn run_cases(
         let got = match &sha256 {
             Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
             Ok(sha) => {
-                let http =
-                    crate::service::plugins::trial_grant(http_allow, ctx.secrets.clone()).context("--http-allow")?;
-                serde_json::to_value(crate::service::plugins::trial_run(
+                let http = crate::service::plugin_trial::trial_grant(http_allow, ctx.secrets.clone())
+                    .context("--http-allow")?;
+                serde_json::to_value(crate::service::plugin_trial::trial_run(
                     &host,
                     sha,
                     || Ok(wasm.to_vec()),

@@ -6,7 +6,7 @@ use super::output;
 use crate::cli::{PluginKeygenArgs, PluginRunArgs, PluginSignArgs};
 use crate::plugin_signatures;
 use crate::service::admin::split_list;
-use crate::service::plugins as svc;
+use crate::service::plugin_trial as trial;
 use anyhow::Context as _;
 use serde_json::json;
 use std::io::Write as _;
@@ -49,8 +49,8 @@ pub fn run_local(config: &crate::config::Config, a: PluginRunArgs) -> anyhow::Re
         Err(e) => json!({"outcome": "rejected", "error": e.to_string()}),
         Ok(info) => {
             let declared = a.declare_claims.as_deref().map(split_list);
-            let http = svc::trial_grant(&a.http_allow, ctx.secrets.clone()).context("--http-allow")?;
-            serde_json::to_value(svc::trial_run(
+            let http = trial::trial_grant(&a.http_allow, ctx.secrets.clone()).context("--http-allow")?;
+            serde_json::to_value(trial::trial_run(
                 &host,
                 &info.sha256,
                 || Ok(wasm.clone()),

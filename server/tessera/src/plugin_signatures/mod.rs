@@ -121,9 +121,12 @@ impl SignaturePolicy {
     /// Checks an upload: with a signature (either form), it must verify
     /// under one of the trusted keys for `wasm` (whatever `required` says),
     /// and the signer's name is returned; without one, the upload passes
-    /// unsigned unless signatures are required.
+    /// unsigned unless signatures are required. An empty or blank signature
+    /// (a multipart field, file or form field with no text) is no signature,
+    /// not a malformed one: it is what a pipeline or form sends when there
+    /// is nothing to send.
     pub fn check(&self, wasm: &[u8], signature: Option<&str>) -> Result<Option<String>, SignatureRefused> {
-        let Some(text) = signature else {
+        let Some(text) = signature.filter(|t| !t.trim().is_empty()) else {
             return if self.required { Err(SignatureRefused::Missing) } else { Ok(None) };
         };
         if text.len() > MAX_SIGNATURE_BYTES {
@@ -315,6 +318,20 @@ mod tests {
         let refused = policy(true, &[("ci", &public)]).check(b"c", None).unwrap_err();
         assert!(refused.to_string().starts_with("this server requires signed plugins; sign with `tessera plugin sign"));
         assert!(refused.to_string().contains("cosign sign-blob --key"), "{refused}");
+    }
+
+    /// An empty signature (a multipart part or a file with no bytes, a blank
+    /// form field) is no signature: optional, the upload passes unsigned;
+    /// required, it gets the "requires signed plugins" refusal, not
+    /// "malformed".
+    #[test]
+    fn an_empty_or_blank_signature_is_no_signature() {
+        let (_, public) = generate().unwrap();
+        for empty in ["", " ", "\n", "\r\n\t "] {
+            assert_eq!(policy(false, &[("ci", &public)]).check(b"c", Some(empty)), Ok(None), "{empty:?}");
+            let required = policy(true, &[("ci", &public)]).check(b"c", Some(empty));
+            assert_eq!(required, Err(SignatureRefused::Missing), "{empty:?}");
+        }
     }
 
     #[test]

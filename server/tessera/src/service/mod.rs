@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod passkeys;
 pub mod pipeline;
+pub mod plugin_trial;
 pub mod plugins;
 pub mod precondition;
 pub mod purge;

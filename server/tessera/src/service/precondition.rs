@@ -6,6 +6,7 @@
 //! cannot both pass: the second waits for the first's lock, then reads
 //! the new version and fails with `StoreError::Stale` (412).
 
+use super::admin::AdminError;
 use super::db::InTx;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,12 +42,17 @@ pub fn form_version<T: Serialize>(view: &T) -> String {
     etag_of(view).map(|t| t.trim_matches('"').to_owned()).unwrap_or_default()
 }
 
-/// The `if_match` of a form's version: a form posted without one (by a
-/// script, not the console's page) is not checked, as before versions.
-pub fn form_if_match(version: &str) -> String {
+/// Why a console edit form posted without its version is refused.
+pub const FORM_WITHOUT_VERSION: &str = "This form was sent without the version of the page it was filled from, so it could undo a change made since. Nothing was saved: reload the page, then make your edits again.";
+
+/// The `if_match` of a form's version. A form posted without one (by a
+/// script, not the console's page, which always sends it) is refused as
+/// the management API refuses a change without `If-Match` (428): a
+/// missing version must not mean "whatever the current one is".
+pub fn form_if_match(version: &str) -> Result<String, AdminError> {
     match version.trim() {
-        "" => "*".to_owned(),
-        v => format!("\"{v}\""),
+        "" => Err(AdminError::Conflict(FORM_WITHOUT_VERSION.to_owned())),
+        v => Ok(format!("\"{v}\"")),
     }
 }
 
@@ -100,13 +106,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_form_version_is_the_tag_without_quotes_and_a_missing_one_matches_anything() {
+    fn a_form_version_is_the_tag_without_quotes_and_a_missing_one_is_refused() {
         let view = json!({"name": "a"});
         let version = form_version(&view);
         assert!(!version.is_empty() && !version.contains('"'));
-        assert!(matches(&form_if_match(&version), &etag_of(&view).unwrap()));
-        assert!(!matches(&form_if_match(&version), &etag_of(&json!({"name": "b"})).unwrap()));
-        assert_eq!(form_if_match("  "), "*");
+        assert!(matches(&form_if_match(&version).unwrap(), &etag_of(&view).unwrap()));
+        assert!(!matches(&form_if_match(&version).unwrap(), &etag_of(&json!({"name": "b"})).unwrap()));
+        for missing in ["", "  "] {
+            assert!(matches!(form_if_match(missing), Err(AdminError::Conflict(m)) if m == FORM_WITHOUT_VERSION));
+        }
     }
 
     #[test]

@@ -27,12 +27,18 @@
 //!
 //! If the counter cannot be read (database down), the node keeps serving
 //! from the last snapshot and tries again at the next tick.
+//!
+//! A reload is also when a node learns that a binding was deleted or its
+//! HTTP allow-list, cache TTL or secrets changed, wherever that was done:
+//! the plugin host then forgets that binding's HTTP response cache
+//! ([`PluginHost::forget_http_cache`]), on every node.
 
 use crate::clock::SharedClock;
 use crate::keys::KeyRing;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
+use tessera_plugin_host::PluginHost;
 use tessera_protocol::secret::SecretHash;
 use tessera_store::apis::{self, Api};
 use tessera_store::clients::{self, Client};
@@ -137,6 +143,25 @@ impl Snapshot {
         Ok(Snapshot { generation, clients, apis, users, token_bindings, versions })
     }
 
+    /// The bindings of this snapshot whose HTTP answers `newer` no longer
+    /// stands behind: gone, or with another allow-list, cache TTL or
+    /// secrets (compared sealed: a re-save of the same secrets counts as a
+    /// change, which only costs a refetch).
+    fn http_changed_in<'a>(&'a self, newer: &Snapshot) -> Vec<&'a str> {
+        self.token_bindings
+            .iter()
+            .filter(|old| {
+                !newer.token_bindings.iter().any(|new| {
+                    new.id == old.id
+                        && new.http_allow == old.http_allow
+                        && new.http_cache_ttl_secs == old.http_cache_ttl_secs
+                        && new.secrets_enc == old.secrets_enc
+                })
+            })
+            .map(|b| b.id.as_str())
+            .collect()
+    }
+
     /// The `config` counter this snapshot was loaded at.
     pub fn generation(&self) -> i64 {
         self.generation
@@ -191,6 +216,9 @@ struct Locks {
 pub struct Snapshots {
     store: Store,
     clock: SharedClock,
+    // Told at each reload which bindings' HTTP caches to forget; `None` in
+    // tests of the snapshot alone.
+    host: Option<Arc<PluginHost>>,
     current: RwLock<Arc<Snapshot>>,
     locks: RwLock<Arc<Locks>>,
     // Serialises reloads (the poller and syncs after local changes); never
@@ -218,11 +246,14 @@ fn write_arc<T>(lock: &RwLock<Arc<T>>, value: Arc<T>) {
 
 impl Snapshots {
     /// Loads the first snapshot; fails if the database cannot be read (a
-    /// node does not start without its configuration).
-    pub fn load(store: Store, clock: SharedClock) -> Result<Arc<Snapshots>, StoreError> {
+    /// node does not start without its configuration). Each later reload
+    /// makes `host` forget the HTTP response caches of the bindings it finds
+    /// deleted or changed.
+    pub fn load(store: Store, clock: SharedClock, host: Option<Arc<PluginHost>>) -> Result<Arc<Snapshots>, StoreError> {
         let snapshots = Snapshots {
             store,
             clock,
+            host,
             current: RwLock::new(Arc::new(Snapshot { generation: -1, ..Snapshot::default() })),
             locks: RwLock::new(Arc::new(Locks { generation: -1, ..Locks::default() })),
             reload: Mutex::new(()),
@@ -279,7 +310,13 @@ impl Snapshots {
         if config != self.current().generation {
             let snapshot = Snapshot::load(&mut conn, config)?;
             tracing::info!(generation = config, clients = snapshot.clients.len(), "configuration snapshot loaded");
+            let old = self.current();
             write_arc(&self.current, Arc::new(snapshot));
+            if let Some(host) = &self.host {
+                for id in old.http_changed_in(&self.current()) {
+                    host.forget_http_cache(id);
+                }
+            }
             changed = true;
         }
         if locks != read_arc(&self.locks).generation {
@@ -426,7 +463,7 @@ mod tests {
     #[test]
     fn every_write_bumps_the_counter_and_sync_reloads() {
         let (_dir, store) = store();
-        let snapshots = Snapshots::load(store.clone(), SetClock::at(1_000)).unwrap();
+        let snapshots = Snapshots::load(store.clone(), SetClock::at(1_000), None).unwrap();
         let before = snapshots.generation();
         assert!(!snapshots.sync().unwrap(), "nothing changed: nothing reloaded");
         let mut c = store.conn().unwrap();
@@ -451,7 +488,7 @@ mod tests {
     #[test]
     fn client_locks_are_mirrored_and_reloaded() {
         let (_dir, store) = store();
-        let snapshots = Snapshots::load(store.clone(), SetClock::at(1_000)).unwrap();
+        let snapshots = Snapshots::load(store.clone(), SetClock::at(1_000), None).unwrap();
         let key = format!("{CLIENT_LOCK_PREFIX}x|1.2.3.4");
         let limit = throttle::Limit { max: 1, window_secs: 60 };
         let mut c = store.conn().unwrap();
@@ -468,13 +505,64 @@ mod tests {
         assert_eq!(snapshots.locked_until(&key, 1_000), Some(2_000), "a lock set by this node is seen at once");
     }
 
+    fn binding(id: &str, allow: &[&str], ttl: Option<i64>, secrets: &[u8]) -> Binding {
+        Binding {
+            id: id.into(),
+            plugin_id: "p".into(),
+            plugin_version_id: "v".into(),
+            trigger: Trigger::Token,
+            grant_types: vec![tessera_protocol::model::GrantType::ClientCredentials],
+            client_ids: None,
+            position: 10,
+            enabled: true,
+            config: json!({}),
+            secrets_enc: Some(secrets.to_vec()),
+            secret_names: vec![],
+            failure_policy: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+            shadow: None,
+            http_allow: allow.iter().map(|a| (*a).to_owned()).collect(),
+            http_cache_ttl_secs: ttl,
+        }
+    }
+
+    /// A reload names the bindings whose HTTP caches every node forgets:
+    /// deleted ones, and those with another allow-list, TTL or secrets;
+    /// not the unchanged or merely reordered or reconfigured ones.
+    #[test]
+    fn a_reload_names_the_deleted_bindings_and_those_whose_http_grant_changed() {
+        let allow = ["https://dir.example/"];
+        let old = |id| binding(id, &allow, Some(60), b"s");
+        let before = Snapshot {
+            token_bindings: ["same", "moved", "deleted", "allow", "ttl", "secrets"].map(old).to_vec(),
+            ..Snapshot::default()
+        };
+        let mut moved = old("moved");
+        moved.position = 20;
+        moved.config = json!({"claim": "x"});
+        let after = Snapshot {
+            token_bindings: vec![
+                old("same"),
+                moved,
+                binding("allow", &["https://other.example/"], Some(60), b"s"),
+                binding("ttl", &allow, Some(5), b"s"),
+                binding("secrets", &allow, Some(60), b"t"),
+                old("new"),
+            ],
+            ..Snapshot::default()
+        };
+        assert_eq!(before.http_changed_in(&after), ["deleted", "allow", "ttl", "secrets"]);
+        assert!(Snapshot::default().http_changed_in(&after).is_empty(), "the first load forgets nothing");
+    }
+
     #[test]
     fn a_failing_counter_read_keeps_the_last_snapshot() {
         let (dir, store) = store();
         let mut c = store.conn().unwrap();
         clients::insert(&mut c, &client("a", None)).unwrap();
         drop(c);
-        let snapshots = Snapshots::load(store.clone(), SetClock::at(1_000)).unwrap();
+        let snapshots = Snapshots::load(store.clone(), SetClock::at(1_000), None).unwrap();
         let mut c = store.conn().unwrap();
         diesel::connection::SimpleConnection::batch_execute(&mut *c, "DROP TABLE config_generation").unwrap();
         assert!(snapshots.sync().is_err());

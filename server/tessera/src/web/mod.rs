@@ -97,7 +97,7 @@ impl AppState {
             config.keys.retired_publish_secs,
             clock.clone(),
         ));
-        let snapshots = Snapshots::load(store.clone(), clock.clone())?;
+        let snapshots = Snapshots::load(store.clone(), clock.clone(), Some(host.clone()))?;
         snapshots.spawn_poller(&keys, snapshot::POLL_INTERVAL)?;
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
         let plugin_figures = Arc::new(PluginFigures::default());

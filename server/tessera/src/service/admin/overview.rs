@@ -57,8 +57,8 @@ pub struct Dashboard {
     /// The ten newest failed plugin runs, with their plugin, binding and
     /// client named.
     pub failures: Vec<RunRow>,
-    /// The ten newest changes: audit events other than console sign-ins,
-    /// with their targets named.
+    /// The ten newest changes: audit events other than console sign-ins
+    /// and refusals that changed nothing, with their targets named.
     pub events: Vec<AuditRow>,
     /// The ten newest console sign-ins, failed ones included, kept apart
     /// from changes so a burst of sign-ins cannot hide them.
@@ -158,12 +158,22 @@ fn run_log_figures(
 /// `admin.login.locked`).
 const SIGN_IN_PREFIX: &str = "admin.login";
 
+/// Audit actions that record a refusal, not a change: a refused plugin
+/// upload (`service::plugins::upload`) stored nothing. They stay in the
+/// audit log.
+const REFUSALS: [&str; 1] = ["plugin.upload.refused"];
+
+/// Whether an audit event's `action` is a change the dashboard lists.
+fn is_change(action: &str) -> bool {
+    !action.starts_with(SIGN_IN_PREFIX) && !REFUSALS.contains(&action)
+}
+
 /// How many of the newest events the dashboard reads to find recent changes
-/// among sign-ins.
+/// among sign-ins and refusals.
 const CHANGES_SCAN: i64 = 500;
 
-/// The newest `n` events that are not sign-ins, read page by page among the
-/// newest [`CHANGES_SCAN`] events.
+/// The newest `n` events that are changes ([`is_change`]), read page by
+/// page among the newest [`CHANGES_SCAN`] events.
 fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEventView>, StoreError> {
     const PAGE: i64 = 100;
     let mut changes = Vec::new();
@@ -171,8 +181,7 @@ fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEv
     while changes.len() < n && offset < CHANGES_SCAN {
         let page = audit::recent(c, &AuditFilter::default(), offset, PAGE)?;
         let last = (page.len() as i64) < PAGE;
-        changes
-            .extend(page.into_iter().filter(|e| !e.event.action.starts_with(SIGN_IN_PREFIX)).take(n - changes.len()));
+        changes.extend(page.into_iter().filter(|e| is_change(&e.event.action)).take(n - changes.len()));
         if last {
             break;
         }

@@ -101,7 +101,7 @@ pub(crate) fn id_token_input<'a>(
 
 /// The access-token and ID-token claims the plugins see for `plan`, before
 /// any plugin ran. [`Issuer::issue`] builds them here, and so does the
-/// console's test panel (`service::plugins::sample_context`), so a plugin
+/// console's test panel (`service::plugin_trial::sample_context`), so a plugin
 /// sees in the panel what it sees in production (`sub`, `aud`, `scope`,
 /// `client_id`, the user's claims), only the times and `jti` differing.
 pub(crate) fn claims_before_plugins(

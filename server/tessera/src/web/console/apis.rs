@@ -227,7 +227,7 @@ async fn update(p: Posted<ApiForm>, id: web::Path<String>) -> Page {
     let saved = blocking(move || {
         let view = |db: &InTx<'_>| admin::find_api(db, &aid)?.ok_or_else(|| AdminError::NotFound("API".into()));
         let change = |db: &InTx<'_>| admin::update_api(db, &actor, now, &aid, edit);
-        precondition::guarded(&store, Row::Api(&aid), &precondition::form_if_match(&etag), view, change)
+        precondition::guarded(&store, Row::Api(&aid), &precondition::form_if_match(&etag)?, view, change)
     });
     match saved.await? {
         Ok(a) => Ok(see_other(&paths::done(&paths::api(&a.id), "saved"))),

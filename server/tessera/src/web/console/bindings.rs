@@ -470,7 +470,7 @@ async fn update(p: Posted<BindingForm>, id: web::Path<String>) -> Page {
             None => Err(AdminError::NotFound("binding".into())),
         };
         let save = |db: &InTx<'_>| svc::update_binding(db, state.keys.master(), &actor, now, &bid, change);
-        precondition::guarded(&store, Row::Binding(&bid), &precondition::form_if_match(&etag), view, save)
+        precondition::guarded(&store, Row::Binding(&bid), &precondition::form_if_match(&etag)?, view, save)
     });
     match saved.await? {
         Ok(b) => Ok(see_other(&paths::done(&paths::binding(&b.id), "saved"))),

@@ -596,7 +596,7 @@ async fn update(p: Posted<ClientForm>, id: web::Path<String>) -> Page {
             None => Err(AdminError::NotFound("client".into())),
         };
         let change = |db: &InTx<'_>| admin::update_client(db, &actor, now, &cid, new);
-        precondition::guarded(&store, Row::Client(&cid), &precondition::form_if_match(&etag), view, change)
+        precondition::guarded(&store, Row::Client(&cid), &precondition::form_if_match(&etag)?, view, change)
     });
     match saved.await? {
         Ok(c) => {

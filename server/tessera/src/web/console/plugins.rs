@@ -8,6 +8,7 @@ use super::{
     pretty, render, render_form, see_other,
 };
 use crate::service::admin::{AdminError, split_list};
+use crate::service::plugin_trial as trial;
 use crate::service::plugins::{self as svc, PluginDetail};
 use crate::service::views::{BindingView, PluginVersionView, PluginView};
 use crate::web::routes::console as paths;
@@ -127,8 +128,9 @@ async fn upload(
         let errors = FieldErrors::one("file", "Choose a .wasm file to upload.".into());
         return list_page(&admin, None, None, UploadState { name, declare, errors, banner: None }).await;
     }
-    // An empty file part is a form sent without a signature file.
-    let signature = match form.signature.map(|f| f.data.to_vec()).filter(|d| !d.is_empty()) {
+    // An empty file part (no signature file chosen) is no signature:
+    // `SignaturePolicy::check` reads it as none.
+    let signature = match form.signature.map(|f| f.data.to_vec()) {
         None => None,
         Some(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Some(text),
@@ -256,7 +258,7 @@ struct TestResult {
 }
 
 impl TestResult {
-    fn of(t: &svc::TrialRun) -> TestResult {
+    fn of(t: &trial::TrialRun) -> TestResult {
         let error = match &t.error {
             Value::Null => String::new(),
             Value::String(s) => s.clone(),
@@ -326,8 +328,9 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
     let (client_id, username, audience) =
         (q.client.clone(), q.username.trim().to_owned(), q.audience.trim().to_owned());
     let loaded = blocking(move || {
-        let chosen = svc::TestRequest { grant: &grant, client_id: client_id.as_deref(), username: &username, audience };
-        svc::test_choices(&store, &issuer, &name, &chosen, now)
+        let chosen =
+            trial::TestRequest { grant: &grant, client_id: client_id.as_deref(), username: &username, audience };
+        trial::test_choices(&store, &issuer, &name, &chosen, now)
     })
     .await??
     .ok_or(ConsoleError::NotFound("No such plugin."))?;
@@ -335,7 +338,7 @@ async fn choices(admin: &Admin, name: String, q: &TestQuery) -> Result<(Choices,
         Some(message) => FieldErrors::one("username", message),
         None => FieldErrors::default(),
     };
-    let svc::TestChoices { versions, clients, context, audience, notice, .. } = loaded;
+    let trial::TestChoices { versions, clients, context, audience, notice, .. } = loaded;
     Ok((Choices { versions, clients, context, audience, notice }, errors))
 }
 
@@ -396,7 +399,7 @@ async fn test_run(p: Posted<RunForm>, name: web::Path<String>) -> Page {
         form.http_allow.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     let ran = match parsed {
         Err(e) => Err(e),
-        Ok(ctx) => blocking(move || svc::trial_run_version(&store, &host, &n, number, &ctx, &allow, role)).await?,
+        Ok(ctx) => blocking(move || trial::trial_run_version(&store, &host, &n, number, &ctx, &allow, role)).await?,
     };
     let (result, errors, banner) = match ran {
         Ok(v) => (Some(TestResult::of(&v)), FieldErrors::default(), None),

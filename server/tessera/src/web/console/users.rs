@@ -172,7 +172,7 @@ async fn update(p: Posted<UserForm>, id: web::Path<String>) -> Page {
         let view =
             |db: &InTx<'_>| admin::find_user(db, &uid)?.ok_or_else(|| admin::AdminError::NotFound("user".into()));
         let change = |db: &InTx<'_>| admin::update_user(db, &actor, now, &uid, edit);
-        precondition::guarded(&store, Row::User(&uid), &precondition::form_if_match(&etag), view, change)
+        precondition::guarded(&store, Row::User(&uid), &precondition::form_if_match(&etag)?, view, change)
     });
     match saved.await? {
         Ok(u) => Ok(see_other(&paths::done(&paths::user(&u.id), "saved"))),

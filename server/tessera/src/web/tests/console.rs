@@ -186,6 +186,26 @@ async fn the_dashboard_ticks_its_checklist_from_real_data_and_keeps_sign_ins_apa
     assert!(html.contains("id=\"step-client\" class=\"done\""));
 }
 
+/// A refused plugin upload changed nothing: it is not among the dashboard's
+/// recent changes, and it stays on the audit log page.
+#[actix_web::test]
+async fn a_refused_upload_is_not_a_recent_change_but_stays_in_the_audit_log() {
+    let c = console(|_| {});
+    c.api();
+    let detail = serde_json::json!({"name": "rule", "signature_given": false, "reason": "unsigned"});
+    c.store()
+        .tx(|conn| crate::service::admin::audit(conn, "cli", c.clock.now(), "plugin.upload.refused", "rule", detail))
+        .unwrap();
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let changes = page_of!(app, c.state, session, routes::console::HOME);
+    let changes = table(&changes, "changes");
+    assert!(changes.contains("api.create"), "{changes}");
+    assert!(!changes.contains("plugin.upload.refused"), "a refused upload is not a change: {changes}");
+    let audit = page_of!(app, c.state, session, routes::console::AUDIT);
+    assert!(audit.contains("plugin.upload.refused"), "{audit}");
+}
+
 /// Issue #18 item 6: a form with errors is shown again with a summary on
 /// top that names each field and links to its message, and the failed field
 /// is marked invalid, described by its message and focused (the only

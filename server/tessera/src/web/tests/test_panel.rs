@@ -12,7 +12,8 @@ use crate::clock::Clock as _;
 use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient, NewUser};
 use crate::service::oauth::device::DevicePage;
 use crate::service::oauth::login::LoginOutcome;
-use crate::service::plugins::{self, NewBinding, TestRequest};
+use crate::service::plugin_trial::{self, TestRequest};
+use crate::service::plugins::{self, NewBinding};
 use crate::service::roles::Role;
 use crate::web::routes;
 use serde_json::{Map, Value, json};
@@ -97,11 +98,12 @@ fn client(h: &Harness, name: &str, grants: &[&str], service_account: Option<&str
 /// the access-token claims after it, with the echoed context in `ctx`.
 fn panel(h: &Harness, grant: &str, client: &TestClient, username: &str) -> (TokenContext, Map<String, Value>) {
     let chosen = TestRequest { grant, client_id: Some(&client.id), username, audience: AUD.into() };
-    let choices = plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap();
+    let choices =
+        plugin_trial::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap();
     assert_eq!(choices.notice, None, "{grant}: a real request for these choices is issued");
     let shown = serde_json::to_string_pretty(&choices.context).unwrap();
     let ctx: TokenContext = serde_json::from_str(&shown).unwrap();
-    let run = plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &[], Role::Owner).unwrap();
+    let run = plugin_trial::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &[], Role::Owner).unwrap();
     assert_eq!(run.outcome, "ok", "{grant}: {:?}", run.error);
     (ctx, timeless(&Value::Object(run.access_token_claims)))
 }
@@ -220,7 +222,7 @@ async fn the_test_panel_says_when_a_real_request_would_be_refused_or_ignore_the_
     let m2m = client(&h, "m2m", &["client_credentials"], Some("robot"));
     let choose = |grant, username| {
         let chosen = TestRequest { grant, client_id: Some(&m2m.id), username, audience: AUD.into() };
-        plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap()
+        plugin_trial::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap()
     };
 
     // A grant the client may not use: the sample is still built, and the panel says why a token would not be.
@@ -243,7 +245,8 @@ async fn a_refused_client_credentials_sample_is_still_about_the_client() {
     let web = client(&h, "web", &["password"], Some("robot"));
     let chosen =
         TestRequest { grant: "client_credentials", client_id: Some(&web.id), username: "", audience: AUD.into() };
-    let choices = plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap();
+    let choices =
+        plugin_trial::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap();
     assert!(choices.notice.unwrap().contains("unauthorized_client"));
     assert_eq!(choices.context.access_token_claims["sub"], json!(web.id));
     assert_eq!(choices.context.user.unwrap().username, "robot");
@@ -266,11 +269,13 @@ fn without_write_bindings_the_panel_fetches_only_what_a_binding_allows() {
     let m2m = client(&h, "m2m", &["client_credentials"], None);
     let chosen =
         TestRequest { grant: "client_credentials", client_id: Some(&m2m.id), username: "", audience: AUD.into() };
-    let ctx =
-        plugins::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now()).unwrap().unwrap().context;
+    let ctx = plugin_trial::test_choices(h.store(), &h.state.issuer, FIXTURE, &chosen, h.clock.now())
+        .unwrap()
+        .unwrap()
+        .context;
     let run = |role: Role, allow: &[&str]| {
         let allow: Vec<String> = allow.iter().map(|a| (*a).to_owned()).collect();
-        plugins::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &allow, role)
+        plugin_trial::trial_run_version(h.store(), &h.state.host, FIXTURE, 1, &ctx, &allow, role)
     };
     for refused in [
         "https://evil.example/",

@@ -27,8 +27,16 @@ fn main() {
         || !var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_empty();
     let order = Path::new(&var("CARGO_MANIFEST_DIR")).join("link/code-order.txt");
     if release && target && !opted_out && !other_linker && order.exists() {
+        // Linked from a copy in OUT_DIR: the link argument is cached with
+        // this script's output, and a checkout that shares the target
+        // directory may be gone by the next link.
+        let copy = Path::new(&var("OUT_DIR")).join("code-order.txt");
+        if let Err(e) = std::fs::copy(&order, &copy) {
+            println!("cargo:warning=linking without the code order: cannot copy {}: {e}", order.display());
+            return;
+        }
         // The server binary only; tests and benches gain nothing from it.
-        println!("cargo:rustc-link-arg-bin=tessera=-Wl,--symbol-ordering-file={}", order.display());
+        println!("cargo:rustc-link-arg-bin=tessera=-Wl,--symbol-ordering-file={}", copy.display());
         // Names the binary no longer has (the file went stale) are skipped.
         println!("cargo:rustc-link-arg-bin=tessera=-Wl,--no-warn-symbol-ordering");
     }

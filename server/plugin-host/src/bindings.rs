@@ -12,6 +12,7 @@ use wasmtime_wasi::clocks::{MonotonicClock, WallClock};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::clocks::{CoarseMonotonicClock, CoarseWallClock};
+use crate::gate::RunSlot;
 use crate::http::HttpCall;
 use crate::limits::{LogBuffer, LogLevel, MemoryLimiter};
 use crate::wait::WallDeadline;
@@ -64,6 +65,9 @@ pub(crate) struct HostState {
     /// What `http.fetch` may do in this call and what it did; set by
     /// `call.rs` when the call starts (an instance made ahead may do nothing).
     pub(crate) http: HttpCall,
+    /// The call's run slot (`gate.rs`), given back while it waits in a host
+    /// call; set by `call.rs` for the call only.
+    pub(crate) slot: RunSlot,
 }
 
 impl HostState {
@@ -93,6 +97,7 @@ impl HostState {
             logs: LogBuffer::new(max_log_lines, max_log_line_bytes),
             deadline: WallDeadline::after(Duration::ZERO),
             http: HttpCall::none(),
+            slot: RunSlot::none(),
         }
     }
 
@@ -144,7 +149,10 @@ impl wit_http::Host for HostState {
     /// (`http.rs`).
     fn fetch(&mut self, req: wit_http::Request) -> Result<wit_http::Response, wit_http::Error> {
         let deadline = self.deadline;
-        self.http.fetch(deadline, req)
+        self.slot.pause();
+        let answer = self.http.fetch(deadline, req);
+        self.slot.resume(deadline.at());
+        answer
     }
 }
 

@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentExportIndex, Func};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{HostState, TokenPluginPre, wit};
 use crate::compile::one_line;
+use crate::engine::deadline_ticks;
 use crate::error::PluginFailure;
+use crate::gate::{LONG_CALL_TICKS, RunSlot};
 use crate::http::{HttpCall, HttpExchange};
 use crate::lift::{GatedResult, OverBudget, with_budget};
 use crate::limits::LogLine;
@@ -81,6 +83,14 @@ impl Template {
         Ok(made)
     }
 
+    /// Whether the plugin is heavy (an interpreter and its heap): its
+    /// fastest instantiation so far took `threshold` or more, or it was
+    /// never instantiated yet. Heavy plugins get standby instances
+    /// (`standby.rs`) and queue for a run slot (`gate.rs`).
+    pub(crate) fn is_heavy(&self, threshold: Duration) -> bool {
+        self.fastest().is_none_or(|d| d >= threshold)
+    }
+
     /// The fastest successful instantiation so far, if any.
     pub(crate) fn fastest(&self) -> Option<Duration> {
         match self.fastest_ns.load(Ordering::Relaxed) {
@@ -126,7 +136,9 @@ pub(crate) struct CallTrace {
     pub http: Vec<HttpExchange>,
 }
 
-/// Runs `on-token` once, with `http` as what `http.fetch` may do. Returns
+/// Runs `on-token` once, with `http` as what `http.fetch` may do, holding
+/// `slot` (given back when it returns, and while it waits in host calls).
+/// Returns
 /// the guest's raw decision (still to be validated) or the failure, the
 /// captured log lines and requests either way, and the spent store, whose
 /// drop returns the pool slot (and resets its memory).
@@ -135,6 +147,7 @@ pub(crate) fn call(
     limits: CallLimits,
     ctx: &wit::TokenContext,
     http: HttpCall,
+    slot: RunSlot,
 ) -> (Result<wit::Decision, PluginFailure>, CallTrace, Store<HostState>) {
     let Instance { mut store, on_token } = instance;
     // The deadline counts from the call, however long the instance waited;
@@ -142,6 +155,25 @@ pub(crate) fn call(
     store.set_epoch_deadline(limits.deadline_ticks);
     store.data_mut().deadline = WallDeadline::after(limits.deadline);
     store.data_mut().http = http;
+    if slot.is_held() && limits.deadline_ticks > LONG_CALL_TICKS {
+        // A call that runs this long gives its slot back and runs on to its
+        // deadline without one (`gate.rs`), so calls that run to their
+        // deadline cannot hold every slot. What is left of the deadline is
+        // read from the wall clock: the call may have waited in host calls
+        // meanwhile, and its deadline does not move.
+        let mut extended = false;
+        store.set_epoch_deadline(LONG_CALL_TICKS);
+        store.epoch_deadline_callback(move |mut store| {
+            let left = store.data().deadline.left();
+            if std::mem::replace(&mut extended, true) || left.is_zero() {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            store.data_mut().slot.pause();
+            let ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            Ok(UpdateDeadline::Continue(deadline_ticks(ms)))
+        });
+    }
+    store.data_mut().slot = slot;
     let result = on_token
         .typed::<(&wit::TokenContext,), (GatedResult,)>(&store)
         .and_then(|f| with_budget(limits.lift_budget, || f.call(&mut store, (ctx,))));
@@ -156,6 +188,8 @@ pub(crate) fn call(
     // The grant (with the binding's secrets) leaves the store now, not when
     // the spent store is dropped later on another thread.
     store.data_mut().http = HttpCall::none();
+    // The slot goes back now, not when the spent store is dropped later.
+    store.data_mut().slot = RunSlot::none();
     (outcome, CallTrace { logs, http }, store)
 }
 

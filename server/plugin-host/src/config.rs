@@ -106,6 +106,15 @@ pub struct HostConfig {
     /// thread costs more than it saves (compiled languages instantiate in
     /// 10–20 µs, the JavaScript example about 60). Default 40.
     pub standby_threshold_us: u64,
+    /// Calls of heavy plugins (those that instantiate no faster than
+    /// `standby_threshold_us`: interpreters such as the JavaScript and
+    /// Python runtimes) that run at once, over all plugins; one plugin gets
+    /// at most half. Others wait in line, at most ten deadlines (`gate.rs`).
+    /// A call waiting in `http.fetch` or a WASI wait, or one that has run
+    /// for 10 ms, does not count. 0 means four times the CPUs this process
+    /// may use (two per CPU for one plugin: one more than the CPU runs, so
+    /// a call is ready when another blocks or ends). Default 0.
+    pub running_calls: u32,
     /// Largest response body `http.fetch` (WIT 0.2.0) hands a plugin, in
     /// bytes; a larger one is the `too-large` error and is not kept.
     /// Default 64 KiB.
@@ -141,6 +150,7 @@ impl Default for HostConfig {
             reset_written_pages_only: true,
             standby_instances: 8,
             standby_threshold_us: 40,
+            running_calls: 0,
             http_max_response_bytes: 64 << 10,
             http_max_request_bytes: 16 << 10,
             http_max_requests: 4,
@@ -154,6 +164,15 @@ impl HostConfig {
     /// most a quarter of the pool so calls always find free slots.
     pub fn standby_capacity(&self) -> usize {
         self.standby_instances.min(self.pool_instances / 4) as usize
+    }
+
+    /// [`Self::running_calls`] in force: as configured, or four times the
+    /// CPUs this process may run on (its affinity mask) when 0.
+    pub fn running_calls(&self) -> usize {
+        match self.running_calls {
+            0 => 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        }
     }
 
     /// The most calls one plugin version may have in flight:
@@ -192,6 +211,9 @@ impl HostConfig {
         }
         if !(1..=100).contains(&self.max_pool_share_percent) {
             return bad("max_pool_share_percent must be between 1 and 100");
+        }
+        if self.running_calls > 10_000 {
+            return bad("running_calls must be at most 10000");
         }
         if self.share_wait_ms > 1000 {
             return bad("share_wait_ms must be at most 1000");

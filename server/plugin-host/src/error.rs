@@ -127,9 +127,24 @@ pub enum PluginFailure {
         /// The calls one plugin may have in flight ([`crate::HostConfig::pool_share`]).
         limit: usize,
     },
+    /// The calls of heavy plugins that may run at once were all running,
+    /// and none made room for this one before its deadline (`gate.rs`,
+    /// [`crate::HostConfig::running_calls`]).
+    #[error("plugin host saturated: {running} calls of heavy plugins were running and none ended before the deadline")]
+    Saturated {
+        /// The calls that may run at once.
+        running: usize,
+    },
 }
 
 impl PluginFailure {
+    /// Whether the same call may well succeed a moment later: the host was
+    /// at a bound of its own, and the plugin did nothing wrong. Callers
+    /// answer these with a retryable error (503).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Busy { .. } | Self::Saturated { .. })
+    }
+
     /// A stable machine-readable code for run records, metrics and audit
     /// events; never changes once released.
     pub fn code(&self) -> &'static str {
@@ -144,7 +159,7 @@ impl PluginFailure {
             Self::OversizedInput { .. } => "oversized_input",
             Self::PluginError(_) => "plugin_error",
             Self::Unavailable(_) => "unavailable",
-            Self::Busy { .. } => "busy",
+            Self::Busy { .. } | Self::Saturated { .. } => "busy",
         }
     }
 }

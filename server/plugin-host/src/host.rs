@@ -20,6 +20,7 @@ use crate::config::HostConfig;
 use crate::context::TokenContext;
 use crate::engine::{EpochTicker, deadline_ticks, fingerprint, host_engine};
 use crate::error::{HostError, PluginFailure, UploadError};
+use crate::gate::{RunGate, RunSlot};
 use crate::http::{HttpCall, HttpClient, HttpExchange, HttpGrant, HttpLimits};
 use crate::http_cache::HttpCaches;
 use crate::lift::budget_for;
@@ -110,6 +111,7 @@ pub struct PluginHost {
     http_client: Arc<HttpClient>,
     http_caches: Arc<HttpCaches>,
     shares: PoolShares,
+    gate: Arc<RunGate>,
     standby: Standby,
     counters: Counters,
     ticker: EpochTicker,
@@ -161,6 +163,7 @@ impl PluginHost {
         };
         let http_caches = Arc::new(HttpCaches::new(config.http_cache_entries));
         let shares = PoolShares::new(config.pool_share(), Duration::from_millis(config.share_wait_ms));
+        let gate = RunGate::new(config.running_calls());
         let ticker = EpochTicker::start(engine.clone())?;
         let standby = Standby::start(
             engine.clone(),
@@ -182,6 +185,7 @@ impl PluginHost {
             http_client: Arc::default(),
             http_caches,
             shares,
+            gate,
             standby,
             counters: Counters::default(),
             ticker,
@@ -321,6 +325,20 @@ impl PluginHost {
             wit_ctx.secrets_json = "{}".to_owned();
         }
         let template = &prepared.template;
+        // A heavy plugin's call (one that instantiates slowly: an
+        // interpreter) runs only with a run slot (`gate.rs`), waiting in line
+        // for one at most ten deadlines; a light one never waits. The line
+        // comes before the plugin's share: a call in line holds no instance,
+        // and calls in line holding the share made the ones behind them
+        // fail as `busy` after `share_wait_ms`.
+        let slot = if template.is_heavy(Duration::from_micros(self.config.standby_threshold_us)) {
+            let sha: Arc<str> = Arc::from(sha256);
+            self.gate
+                .enter(&sha, Instant::now() + self.limits.deadline.saturating_mul(RUN_WAIT_DEADLINES))
+                .ok_or(PluginFailure::Saturated { running: self.gate.cap() })?
+        } else {
+            RunSlot::none()
+        };
         // Held until the spent store is dropped or handed to the standby
         // thread (`after_call`), i.e. as long as the call holds a pool slot.
         let _permit = self.shares.acquire(sha256).ok_or(PluginFailure::Busy { limit: self.shares.cap() })?;
@@ -338,7 +356,7 @@ impl PluginHost {
             },
         };
         let http = HttpCall::new(http, self.http_limits, Arc::clone(&self.http_client), Arc::clone(&self.http_caches));
-        let (raw, trace, spent) = call(instance, self.limits, &wit_ctx, http);
+        let (raw, trace, spent) = call(instance, self.limits, &wit_ctx, http, slot);
         drop(running);
         self.standby.after_call(spent, sha256, template);
         let rules = OutputRules {
@@ -507,6 +525,15 @@ impl PluginHost {
         self.http_caches.forget(binding);
     }
 }
+
+/// How long a heavy call may wait in line for a run slot, in deadlines
+/// (`gate.rs`). Waiting in line costs a call no more than sharing the CPU
+/// with the calls ahead of it would: under load the calls in line are the
+/// ones that would otherwise run beside each other, each as slowly. One
+/// deadline (100 ms) was too short: with 32 connections on one CPU the
+/// Python example's calls in line waited longer than that and about 1 % of
+/// the requests failed as `busy` (BENCHMARKS.md).
+const RUN_WAIT_DEADLINES: u32 = 10;
 
 /// A sha256 a caller names must be one before anything is looked up by it.
 fn check_sha256(sha256: &str) -> Result<(), PluginFailure> {

@@ -1,5 +1,6 @@
-//! Host tests that need no plugin fixtures: upload checks, call-path guards
-//! and the compile cache, using the 8-byte empty component.
+//! Host tests of upload checks, call-path guards and the compile cache,
+//! mostly on the 8-byte empty component; the run-slot test, which needs to
+//! fill the host's gate from inside, calls the allow-claim fixture.
 
 use std::path::Path;
 
@@ -183,4 +184,40 @@ fn forgetting_a_bindings_http_cache_drops_its_entries_in_the_host() {
     assert_eq!(h.http_caches.len("deleted"), 0);
     assert!(h.http_caches.get("deleted", &key, std::time::Instant::now()).is_none());
     assert_eq!(h.http_caches.len("other"), 1, "other bindings keep their answers");
+}
+
+/// docs/security-checklist.md W-26: a heavy call that finds every run slot
+/// taken waits in line until its deadline would pass, then fails as
+/// saturated (code `busy`, retryable: a 503 at the token endpoint); once a
+/// slot is free it runs.
+#[test]
+fn a_heavy_call_without_a_run_slot_fails_as_saturated() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/build/fixtures/allow-claim.wasm");
+    let wasm = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): run plugins/build.sh --fixtures", path.display()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: dir.path().to_owned(),
+        pool_instances: 4,
+        deadline_ms: 100,
+        running_calls: 2,
+        standby_instances: 0,
+        // Every plugin counts as heavy.
+        standby_threshold_us: 0,
+        ..HostConfig::default()
+    };
+    let h = PluginHost::new(config, [3; 32], Compiler::InProcess).unwrap();
+    let sha = h.inspect(&wasm).unwrap().sha256;
+    let (x, y): (Arc<str>, Arc<str>) = (Arc::from("x"), Arc::from("y"));
+    let held = h.gate.enter(&x, Instant::now()).unwrap();
+    let _other = h.gate.enter(&y, Instant::now()).unwrap();
+    let start = Instant::now();
+    let run = h.call(&sha, never, &ctx(), None);
+    let failure = PluginFailure::Saturated { running: 2 };
+    assert_eq!(run.outcome, Err(failure.clone()));
+    assert!(start.elapsed() >= Duration::from_millis(90), "it waited in line first: {:?}", start.elapsed());
+    assert_eq!(failure.code(), "busy");
+    assert!(failure.is_retryable());
+    drop(held);
+    assert!(h.call(&sha, never, &ctx(), None).outcome.is_ok(), "a freed slot lets it run");
 }

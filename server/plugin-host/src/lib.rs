@@ -19,7 +19,8 @@
 //!   called plugin is made ahead, off the request path (`standby.rs`);
 //! * what a call may cost the server beyond that: waits in host calls end at
 //!   the deadline (`wait.rs`), one plugin holds at most its share of the
-//!   instance pool (`share.rs`), the result is lifted within a budget
+//!   instance pool (`share.rs`), heavy plugins' calls run at most a few per
+//!   CPU at once (`gate.rs`), the result is lifted within a budget
 //!   (`lift.rs`), and the clocks a plugin reads are coarse (`clocks.rs`).
 //!
 //! The crate knows nothing about storage or binding policy: the server
@@ -38,6 +39,7 @@ mod config;
 mod context;
 mod engine;
 mod error;
+mod gate;
 mod host;
 mod http;
 mod http_cache;

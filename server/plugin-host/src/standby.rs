@@ -134,7 +134,7 @@ impl Standby {
     /// CPU's cache: tens of microseconds, more than a Rust or C plugin takes
     /// to instantiate. A plugin never instantiated yet counts as worth it.
     fn worth_it(&self, template: &Template) -> bool {
-        self.jobs.is_some() && template.fastest().is_none_or(|d| d >= self.shared.threshold)
+        self.jobs.is_some() && template.is_heavy(self.shared.threshold)
     }
 
     /// Drops the standby of a plugin that is no longer used.

@@ -61,6 +61,11 @@ impl WallDeadline {
         Self(now.checked_add(budget).unwrap_or(now))
     }
 
+    /// The moment itself.
+    pub(crate) fn at(self) -> Instant {
+        self.0
+    }
+
     /// What is left of the budget (zero once it is past).
     pub(crate) fn left(self) -> Duration {
         self.0.saturating_duration_since(Instant::now())
@@ -95,8 +100,10 @@ fn poll_until_deadline(
 ) -> wasmtime::Result<(Vec<u32>,)> {
     let state = store.data_mut();
     let deadline = state.deadline;
-    let table = state.table();
-    until_deadline(deadline, table.poll(pollables)).map(|ready| (ready,))
+    state.slot.pause();
+    let ready = until_deadline(deadline, state.table().poll(pollables)).map(|ready| (ready,));
+    state.slot.resume(deadline.at());
+    ready
 }
 
 fn block_until_deadline(
@@ -105,8 +112,10 @@ fn block_until_deadline(
 ) -> wasmtime::Result<()> {
     let state = store.data_mut();
     let deadline = state.deadline;
-    let table = state.table();
-    until_deadline(deadline, table.block(pollable))
+    state.slot.pause();
+    let done = until_deadline(deadline, state.table().block(pollable));
+    state.slot.resume(deadline.at());
+    done
 }
 
 #[cfg(test)]

@@ -467,6 +467,76 @@ fn a_sleep_within_the_deadline_completes() {
     assert!(r.duration >= Duration::from_millis(20), "{:?}", r.duration);
 }
 
+/// A host where every plugin counts as heavy (`standby_threshold_us: 0`)
+/// and `running` calls run at once (`gate.rs`).
+fn gated_host(dir: &Path, running: u32, deadline_ms: u64) -> PluginHost {
+    let config = HostConfig {
+        cache_dir: dir.to_owned(),
+        deadline_ms,
+        pool_instances: 16,
+        max_pool_share_percent: 100,
+        standby_instances: 0,
+        standby_threshold_us: 0,
+        running_calls: running,
+        ..HostConfig::default()
+    };
+    PluginHost::new(config, [9; 32], Compiler::InProcess).unwrap()
+}
+
+/// docs/security-checklist.md W-26: a heavy call that has run for ten
+/// milliseconds gives its run slot back, so a call that loops until its
+/// deadline cannot hold the only slot: another call runs meanwhile, and the
+/// loop still ends at its own deadline, not later.
+#[test]
+fn a_long_call_gives_its_run_slot_back_and_keeps_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = gated_host(dir.path(), 1, 2_000);
+    let looping = host.inspect(&fixture("loop-forever")).unwrap().sha256;
+    let allow = host.inspect(&fixture("allow-claim")).unwrap().sha256;
+    let never = || Err::<Vec<u8>, _>("prepared");
+    std::thread::scope(|s| {
+        let looper = s.spawn(|| host.call(&looping, never, &ctx(), None));
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        assert!(host.call(&allow, never, &ctx(), None).outcome.is_ok());
+        let took = start.elapsed();
+        assert!(!looper.is_finished(), "the other call ran while the loop ran");
+        assert!(took < Duration::from_millis(1_000), "it did not wait for the loop: {took:?}");
+        let run = looper.join().unwrap();
+        assert_eq!(run.outcome, Err(PluginFailure::Deadline));
+        assert!(
+            run.duration >= Duration::from_millis(1_900) && run.duration < Duration::from_millis(2_500),
+            "the loop ran to its own deadline: {:?}",
+            run.duration
+        );
+    });
+}
+
+/// docs/security-checklist.md W-26: a call waiting in a host call gives
+/// its run slot back meanwhile, so plugins that wait (a sleep here; a
+/// slow service behind `http.fetch` likewise) are not bounded by the CPU
+/// count: with one slot, another call runs while a sleeper sleeps.
+#[test]
+fn a_call_waiting_in_a_host_call_lets_others_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = gated_host(dir.path(), 1, 5_000);
+    let sleep = host.inspect(&fixture("sleep")).unwrap().sha256;
+    let allow = host.inspect(&fixture("allow-claim")).unwrap().sha256;
+    let never = || Err::<Vec<u8>, _>("prepared");
+    let mut sleepy = ctx();
+    sleepy.config = json!({"ms": 1_500});
+    std::thread::scope(|s| {
+        let sleeper = s.spawn(|| host.call(&sleep, never, &sleepy, None).outcome);
+        std::thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        assert!(host.call(&allow, never, &ctx(), None).outcome.is_ok());
+        let took = start.elapsed();
+        assert!(!sleeper.is_finished(), "the other call ran while the sleeper slept");
+        assert!(took < Duration::from_millis(1_000), "it did not wait for the sleeper: {took:?}");
+        assert!(sleeper.join().unwrap().is_ok(), "the sleeper took a slot again and finished");
+    });
+}
+
 /// Issue #11 item 2 (docs/security-checklist.md W-15, W-19): one plugin cannot take more
 /// than its share of the pool. Twelve sleepers that each hold their slot
 /// until the deadline arrive at once on an 8-slot pool with a 25 % share:

@@ -58,7 +58,7 @@ pub const TOKEN_TRIGGER: Trigger = Trigger::Token;
 /// Every other failure is `server_error`.
 pub fn apply_policy(policy: FailurePolicy, binding_id: &str, failure: &PluginFailure) -> Result<(), OAuthError> {
     match policy {
-        FailurePolicy::Deny if matches!(failure, PluginFailure::Busy { .. }) => {
+        FailurePolicy::Deny if failure.is_retryable() => {
             Err(OAuthError::unavailable(format!("binding {binding_id}: {failure}")))
         }
         FailurePolicy::Deny => Err(OAuthError::server_error(format!("binding {binding_id}: {failure}"))),

@@ -261,7 +261,7 @@ on_both_backends!(
         let console = Console::signed_in(&server).await;
         let csrf = console.csrf().await;
         let r = console
-            .post(
+            .post_edit(
                 &format!("/admin/apis/{}", b["id"].as_str().unwrap()),
                 &[
                     ("csrf", &csrf),
@@ -347,7 +347,7 @@ on_both_backends!(
             let (console, csrf, api_id) = (&console, csrf.clone(), api_id.clone());
             async move {
                 console
-                    .post(
+                    .post_edit(
                         &format!("/admin/apis/{api_id}"),
                         &[
                             ("csrf", &csrf),

@@ -268,7 +268,7 @@ on_both_backends!(
                 if disabled {
                     form.push(("disabled", "on"));
                 }
-                let r = console.post(&format!("/admin/clients/{id}"), &form).await;
+                let r = console.post_edit(&format!("/admin/clients/{id}"), &form).await;
                 assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
             }
         };
@@ -316,7 +316,7 @@ on_both_backends!(
         update_client(client_disabled.0.clone(), both, "", "", true).await;
         update_client(password_removed.0.clone(), &["refresh_token"], "", "", false).await;
         let r = console
-            .post(
+            .post_edit(
                 &format!("/admin/apis/{}", shrinking["id"].as_str().unwrap()),
                 &[("csrf", &csrf), ("name", ""), ("alg", "RS256"), ("lifetime", "300"), ("scopes", "read")],
             )

@@ -68,6 +68,15 @@ impl Directory {
     }
 }
 
+/// `binding create` of the rust-enrich example on client_credentials with
+/// `config`, then `extra` flags (secrets, allow-list, cache TTL).
+fn bind_enrich(server: &TestServer, config: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["binding", "create", "--plugin", "rust-enrich", "--grant-types", "client_credentials"];
+    args.extend(["--config", config]);
+    args.extend_from_slice(extra);
+    server.cli_json(&args)
+}
+
 /// A server with the test API and a client_credentials client `client`
 /// whose service account is `user`: the client's id and secret.
 fn enrich_server(user: &str, client: &str) -> (TestServer, String, String) {
@@ -103,22 +112,11 @@ async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never
     assert_eq!(up["world"], "tessera:plugin/token-plugin@0.2.0");
     let prefix = format!("{}/users/", dir.base);
     let config = serde_json::json!({"url": prefix, "claims": ["department", "cost_center"]}).to_string();
-    let created = server.cli_json(&[
-        "binding",
-        "create",
-        "--plugin",
-        "rust-enrich",
-        "--grant-types",
-        "client_credentials",
-        "--config",
+    let created = bind_enrich(
+        &server,
         &config,
-        "--secret",
-        &format!("directory-token={SECRET}"),
-        "--http-allow",
-        &prefix,
-        "--http-cache-ttl",
-        "60",
-    ]);
+        &["--secret", &format!("directory-token={SECRET}"), "--http-allow", &prefix, "--http-cache-ttl", "60"],
+    );
     let enrich = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["http_allow"], serde_json::json!([prefix]));
     assert_eq!(created["http_cache_ttl_secs"], 60);
@@ -195,22 +193,8 @@ async fn a_changed_binding_forgets_its_cached_http_answers() {
     let prefix = format!("{}/users/", dir.base);
     let config = serde_json::json!({"url": prefix, "claims": ["department"]}).to_string();
     let secret = format!("directory-token={SECRET}");
-    let created = server.cli_json(&[
-        "binding",
-        "create",
-        "--plugin",
-        "rust-enrich",
-        "--grant-types",
-        "client_credentials",
-        "--config",
-        &config,
-        "--secret",
-        &secret,
-        "--http-allow",
-        &prefix,
-        "--http-cache-ttl",
-        "600",
-    ]);
+    let created =
+        bind_enrich(&server, &config, &["--secret", &secret, "--http-allow", &prefix, "--http-cache-ttl", "600"]);
     let id = created["id"].as_str().unwrap().to_owned();
     server.wait_synced();
     let token = || crate::client_credentials::oauth2_token(&server, &cid, &csecret, AUD, &[], false);
@@ -338,20 +322,8 @@ async fn a_shadow_candidate_fetches_with_the_live_versions_grant() {
     server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
     let prefix = format!("{}/users/", dir.base);
     let config = serde_json::json!({"url": prefix, "claims": ["department"]}).to_string();
-    let created = server.cli_json(&[
-        "binding",
-        "create",
-        "--plugin",
-        "rust-enrich",
-        "--grant-types",
-        "client_credentials",
-        "--config",
-        &config,
-        "--secret",
-        &format!("directory-token={SECRET}"),
-        "--http-allow",
-        &prefix,
-    ]);
+    let created =
+        bind_enrich(&server, &config, &["--secret", &format!("directory-token={SECRET}"), "--http-allow", &prefix]);
     let binding = created["id"].as_str().unwrap().to_owned();
     server.cli_json(&["binding", "shadow", "set", &binding, "--version", "1"]);
     server.wait_synced();
@@ -505,18 +477,7 @@ async fn a_plugin_author_tests_only_against_prefixes_a_binding_allows() {
     assert!(dir.heads.lock().unwrap().is_empty(), "nothing was fetched");
 
     // Once a binding allows the directory, the author may test against it.
-    let created = server.cli_json(&[
-        "binding",
-        "create",
-        "--plugin",
-        "rust-enrich",
-        "--grant-types",
-        "client_credentials",
-        "--config",
-        &config,
-        "--http-allow",
-        &format!("{}/", dir.base),
-    ]);
+    let created = bind_enrich(&server, &config, &["--http-allow", &format!("{}/", dir.base)]);
     assert!(created["id"].is_string(), "{created}");
     let (status, page) = run(prefix.clone()).await;
     assert_eq!(status, 200, "{page}");

@@ -101,9 +101,14 @@ impl HostState {
         }
     }
 
-    /// The WASI resource table (pollables, streams).
-    pub(crate) fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
+    /// Runs `block` (a host call that waits: a WASI wait, `http.fetch`)
+    /// with the call's run slot given back (`gate.rs`), then takes one
+    /// again, waiting at most until the call's deadline.
+    pub(crate) fn without_slot<R>(&mut self, block: impl FnOnce(&mut ResourceTable, &mut HttpCall) -> R) -> R {
+        self.slot.pause();
+        let done = block(&mut self.table, &mut self.http);
+        self.slot.resume(self.deadline.at());
+        done
     }
 }
 
@@ -149,10 +154,7 @@ impl wit_http::Host for HostState {
     /// (`http.rs`).
     fn fetch(&mut self, req: wit_http::Request) -> Result<wit_http::Response, wit_http::Error> {
         let deadline = self.deadline;
-        self.slot.pause();
-        let answer = self.http.fetch(deadline, req);
-        self.slot.resume(deadline.at());
-        answer
+        self.without_slot(|_, http| http.fetch(deadline, req))
     }
 }
 

@@ -88,14 +88,9 @@ impl Template {
     /// never instantiated yet. Heavy plugins get standby instances
     /// (`standby.rs`) and queue for a run slot (`gate.rs`).
     pub(crate) fn is_heavy(&self, threshold: Duration) -> bool {
-        self.fastest().is_none_or(|d| d >= threshold)
-    }
-
-    /// The fastest successful instantiation so far, if any.
-    pub(crate) fn fastest(&self) -> Option<Duration> {
         match self.fastest_ns.load(Ordering::Relaxed) {
-            u64::MAX => None,
-            ns => Some(Duration::from_nanos(ns)),
+            u64::MAX => true,
+            ns => Duration::from_nanos(ns) >= threshold,
         }
     }
 }

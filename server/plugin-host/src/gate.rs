@@ -50,7 +50,7 @@ pub(crate) struct RunGate {
 
 #[derive(Debug, Default)]
 struct GateState {
-    running: usize,
+    /// Calls running per plugin (plugins with none are removed).
     by_plugin: HashMap<Arc<str>, usize>,
     line: VecDeque<Arc<Waiter>>,
 }
@@ -65,12 +65,15 @@ struct Waiter {
 }
 
 impl GateState {
+    fn running(&self) -> usize {
+        self.by_plugin.values().sum()
+    }
+
     fn may_run(&self, sha256: &str, gate: &RunGate) -> bool {
-        self.running < gate.cap && self.by_plugin.get(sha256).copied().unwrap_or(0) < gate.per_plugin
+        self.running() < gate.cap && self.by_plugin.get(sha256).copied().unwrap_or(0) < gate.per_plugin
     }
 
     fn take(&mut self, sha256: &Arc<str>) {
-        self.running += 1;
         *self.by_plugin.entry(Arc::clone(sha256)).or_insert(0) += 1;
     }
 }
@@ -133,7 +136,6 @@ impl RunGate {
 
     fn release(&self, sha256: &str) {
         let mut state = lock(&self.state);
-        state.running = state.running.saturating_sub(1);
         if let Some(n) = state.by_plugin.get_mut(sha256) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -151,7 +153,7 @@ impl RunGate {
     /// Calls running now.
     #[cfg(test)]
     fn running(&self) -> usize {
-        lock(&self.state).running
+        lock(&self.state).running()
     }
 }
 

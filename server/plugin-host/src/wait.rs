@@ -100,10 +100,7 @@ fn poll_until_deadline(
 ) -> wasmtime::Result<(Vec<u32>,)> {
     let state = store.data_mut();
     let deadline = state.deadline;
-    state.slot.pause();
-    let ready = until_deadline(deadline, state.table().poll(pollables)).map(|ready| (ready,));
-    state.slot.resume(deadline.at());
-    ready
+    state.without_slot(|table, _| until_deadline(deadline, table.poll(pollables))).map(|ready| (ready,))
 }
 
 fn block_until_deadline(
@@ -112,10 +109,7 @@ fn block_until_deadline(
 ) -> wasmtime::Result<()> {
     let state = store.data_mut();
     let deadline = state.deadline;
-    state.slot.pause();
-    let done = until_deadline(deadline, state.table().block(pollable));
-    state.slot.resume(deadline.at());
-    done
+    state.without_slot(|table, _| until_deadline(deadline, table.block(pollable)))
 }
 
 #[cfg(test)]
@@ -151,7 +145,7 @@ mod tests {
         let mut store = Store::new(&engine, HostState::new(1 << 20, 1, 64, Duration::from_millis(1)));
         for use_poll in [true, false] {
             store.data_mut().deadline = WallDeadline::after(Duration::from_millis(30));
-            let p = never(store.data_mut().table());
+            let p = store.data_mut().without_slot(|table, _| never(table));
             let start = Instant::now();
             let err = if use_poll {
                 poll_until_deadline(store.as_context_mut(), (vec![p],)).map(|_| ()).unwrap_err()

@@ -310,10 +310,10 @@ impl Snapshots {
         if config != self.current().generation {
             let snapshot = Snapshot::load(&mut conn, config)?;
             tracing::info!(generation = config, clients = snapshot.clients.len(), "configuration snapshot loaded");
-            let old = self.current();
-            write_arc(&self.current, Arc::new(snapshot));
+            let (old, snapshot) = (self.current(), Arc::new(snapshot));
+            write_arc(&self.current, Arc::clone(&snapshot));
             if let Some(host) = &self.host {
-                for id in old.http_changed_in(&self.current()) {
+                for id in old.http_changed_in(&snapshot) {
                     host.forget_http_cache(id);
                 }
             }

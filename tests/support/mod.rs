@@ -25,8 +25,9 @@ pub enum Backend {
     Postgres,
 }
 
-/// The status of a plain `GET path` (std only, usable from sync and async code).
-pub fn http_status(base: &str, path: &str) -> Option<u16> {
+/// The whole answer (head and body) to a plain `GET path` (std only,
+/// usable from sync and async code).
+fn http_get(base: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).ok()?;
@@ -34,19 +35,27 @@ pub fn http_status(base: &str, path: &str) -> Option<u16> {
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
-    buf.split(' ').nth(1)?.parse().ok()
+    Some(buf)
 }
 
-/// The body of a plain `GET path`, if it answered 200 (std only).
+/// The status of a plain `GET path`.
+pub fn http_status(base: &str, path: &str) -> Option<u16> {
+    http_get(base, path)?.split(' ').nth(1)?.parse().ok()
+}
+
+/// The `X-Request-Id` the server gave a plain `GET path`.
+fn http_request_id(base: &str, path: &str) -> Option<String> {
+    let answer = http_get(base, path)?;
+    let head = answer.split_once("\r\n\r\n")?.0;
+    head.lines()
+        .find_map(|l| l.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("x-request-id")))
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// The body of a plain `GET path`, if it answered 200.
 pub fn http_get_ok(base: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let addr = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let answer = http_get(base, path)?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
     (head.split(' ').nth(1)? == "200").then(|| body.to_owned())
 }
 
@@ -229,9 +238,26 @@ impl TestServer {
         panic!("tessera did not become healthy in 60 s:\n{}", self.log_text());
     }
 
-    /// The server's log so far.
+    /// The server's log, with every line logged before this call.
+    ///
+    /// The server writes its log from a thread of its own (`init_tracing` in
+    /// server/tessera/src/main.rs), so a line logged while a request was
+    /// answered may reach the file just after the response did. One queue
+    /// carries every line in order: this sends a request of its own and
+    /// waits (up to 5 s) for its access line, and what was queued before it
+    /// is written by then. A server that does not answer, or logs no access
+    /// lines, gets its file read as it is.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let read = || std::fs::read_to_string(&self.log).unwrap_or_default();
+        let Some(id) = http_request_id(&self.base, routes::HEALTHZ) else { return read() };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = read();
+            if log.contains(&id) || Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Runs a CLI command; panics with its output if it fails. Returns once

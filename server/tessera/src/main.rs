@@ -33,8 +33,9 @@ fn main() -> ExitCode {
     if let Err(e) = config.validate() {
         return fail(&format!("invalid configuration: {e}"), 2);
     }
-    let otlp = match init_tracing(&config) {
-        Ok(otlp) => otlp,
+    // Held to the end of `main`: dropping it writes out the lines still queued.
+    let (otlp, _log_writer) = match init_tracing(&config, matches!(cli.command, Command::Serve(_))) {
+        Ok(t) => t,
         Err(e) => return fail(&format!("invalid configuration: tracing: {e:#}"), 2),
     };
     let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
@@ -153,15 +154,39 @@ fn fail(message: &str, code: u8) -> ExitCode {
 /// The log lines (filtered by `log.level` or `RUST_LOG`) and, when
 /// `[tracing] otlp_endpoint` is set, the OTLP span exporter; its handle is
 /// returned so the spans still queued are sent at exit.
-fn init_tracing(config: &Config) -> anyhow::Result<Option<Otlp>> {
+///
+/// A server (`background`) writes its lines from a thread of their own:
+/// the request hands its access line to a queue and goes on, and the
+/// thread writes whatever has queued up with one `write` (a syscall per
+/// request was about a tenth of a token's CPU, BENCHMARKS.md "The log
+/// written off the request path"). The queue never drops a line: when it
+/// is full (128,000 lines, a stalled log reader) requests wait, as they
+/// did on a blocked stderr. The returned guard writes out what is queued
+/// when it is dropped at the end of `main`; a killed process loses what
+/// was queued at that moment. Other commands write their few lines
+/// directly, so they stay in order with the command's own output.
+fn init_tracing(
+    config: &Config,
+    background: bool,
+) -> anyhow::Result<(Option<Otlp>, Option<tracing_appender::non_blocking::WorkerGuard>)> {
     use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     use tracing_subscriber::layer::{Layer, SubscriberExt};
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     // Colour only on a terminal (and never with NO_COLOR set): logs sent to a
     // file, a journal or a test's captured output stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let (writer, guard) = if background {
+        let (queue, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("tessera-log")
+            .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+        (BoxMakeWriter::new(queue), Some(guard))
+    } else {
+        (BoxMakeWriter::new(std::io::stderr), None)
+    };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let fmt = match config.log.format {
         LogFormat::Json => fmt.json().with_filter(filter).boxed(),
         LogFormat::Text => fmt.with_filter(filter).boxed(),
@@ -177,5 +202,5 @@ fn init_tracing(config: &Config) -> anyhow::Result<Option<Otlp>> {
         None => (None, None),
     };
     let _ = registry.with(otel).try_init();
-    Ok(otlp)
+    Ok((otlp, guard))
 }

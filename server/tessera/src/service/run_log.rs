@@ -6,8 +6,12 @@
 //! One writer thread drains the queue and writes a batch per transaction,
 //! one multi-row insert (`store::plugins::insert_runs`). After the first
 //! record of a batch it waits up to [`LINGER`] for more, so under load it
-//! commits a few times a second instead of once per token: on a server
-//! with one core the writer competes with the requests for it. It prunes
+//! commits up to a hundred times a second instead of once per token: on a
+//! server with one core the writer competes with the requests for it. The
+//! linger is short because what queues during it is written in one burst,
+//! and a burst holds the core from the requests: 50 ms of records at 12,000
+//! tokens a second took about 5 ms to write, and the requests of those 5 ms
+//! made the p99 (BENCHMARKS.md, "The run log's linger"). It prunes
 //! the table to `keep` records once a tenth of `keep` has been written
 //! since the last prune (`store::plugins::prune_runs`), not per batch: the
 //! prune walks `keep` index entries. A token is never delayed by the run
@@ -34,8 +38,10 @@ pub const QUEUE_CAPACITY: usize = 4096;
 const BATCH: usize = 256;
 
 /// How long the writer waits for more records once a batch has its first
-/// one (a flush ends the wait at once).
-pub const LINGER: Duration = Duration::from_millis(50);
+/// one (a flush ends the wait at once). Long enough to write many records
+/// per transaction under load, short enough that one batch's write is a
+/// millisecond or so of CPU, not a stall of the requests (module docs).
+pub const LINGER: Duration = Duration::from_millis(10);
 
 enum Message {
     Run(Box<PluginRunRecord>),

@@ -133,10 +133,9 @@ pub(crate) struct CallTrace {
 
 /// Runs `on-token` once, with `http` as what `http.fetch` may do, holding
 /// `slot` (given back when it returns, and while it waits in host calls).
-/// Returns
-/// the guest's raw decision (still to be validated) or the failure, the
-/// captured log lines and requests either way, and the spent store, whose
-/// drop returns the pool slot (and resets its memory).
+/// Returns the guest's raw decision (still to be validated) or the
+/// failure, the captured log lines and requests either way, and the spent
+/// store, whose drop returns the pool slot (and resets its memory).
 pub(crate) fn call(
     instance: Instance,
     limits: CallLimits,

@@ -492,24 +492,33 @@ fn a_long_call_gives_its_run_slot_back_and_keeps_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let host = gated_host(dir.path(), 1, 2_000);
     let looping = host.inspect(&fixture("loop-forever")).unwrap().sha256;
-    let allow = host.inspect(&fixture("allow-claim")).unwrap().sha256;
-    let never = || Err::<Vec<u8>, _>("prepared");
-    std::thread::scope(|s| {
-        let looper = s.spawn(|| host.call(&looping, never, &ctx(), None));
-        std::thread::sleep(Duration::from_millis(200));
-        let start = Instant::now();
-        assert!(host.call(&allow, never, &ctx(), None).outcome.is_ok());
-        let took = start.elapsed();
-        assert!(!looper.is_finished(), "the other call ran while the loop ran");
-        assert!(took < Duration::from_millis(1_000), "it did not wait for the loop: {took:?}");
-        let run = looper.join().unwrap();
-        assert_eq!(run.outcome, Err(PluginFailure::Deadline));
-        assert!(
-            run.duration >= Duration::from_millis(1_900) && run.duration < Duration::from_millis(2_500),
-            "the loop ran to its own deadline: {:?}",
-            run.duration
-        );
+    let run = runs_beside(&host, Duration::from_millis(200), "loop", || {
+        host.call(&looping, || Err::<Vec<u8>, _>("prepared"), &ctx(), None)
     });
+    assert_eq!(run.outcome, Err(PluginFailure::Deadline));
+    assert!(
+        run.duration >= Duration::from_millis(1_900) && run.duration < Duration::from_millis(2_500),
+        "the loop ran to its own deadline: {:?}",
+        run.duration
+    );
+}
+
+/// Starts `slow` on a thread of its own and, `after` that, calls the
+/// allow-claim fixture, which must succeed within a second while `slow`
+/// still runs (with one run slot: `slow` gave its slot back). Returns what
+/// `slow` returned; `what` names it in failure messages.
+fn runs_beside<T: Send>(host: &PluginHost, after: Duration, what: &str, slow: impl FnOnce() -> T + Send) -> T {
+    let allow = host.inspect(&fixture("allow-claim")).unwrap().sha256;
+    std::thread::scope(|s| {
+        let slow = s.spawn(slow);
+        std::thread::sleep(after);
+        let start = Instant::now();
+        assert!(host.call(&allow, || Err::<Vec<u8>, _>("prepared"), &ctx(), None).outcome.is_ok());
+        let took = start.elapsed();
+        assert!(!slow.is_finished(), "the other call ran while the {what} still ran");
+        assert!(took < Duration::from_millis(1_000), "it did not wait for the {what}: {took:?}");
+        slow.join().unwrap()
+    })
 }
 
 /// docs/security-checklist.md W-26: a call waiting in a host call gives
@@ -521,20 +530,12 @@ fn a_call_waiting_in_a_host_call_lets_others_run() {
     let dir = tempfile::tempdir().unwrap();
     let host = gated_host(dir.path(), 1, 5_000);
     let sleep = host.inspect(&fixture("sleep")).unwrap().sha256;
-    let allow = host.inspect(&fixture("allow-claim")).unwrap().sha256;
-    let never = || Err::<Vec<u8>, _>("prepared");
     let mut sleepy = ctx();
     sleepy.config = json!({"ms": 1_500});
-    std::thread::scope(|s| {
-        let sleeper = s.spawn(|| host.call(&sleep, never, &sleepy, None).outcome);
-        std::thread::sleep(Duration::from_millis(300));
-        let start = Instant::now();
-        assert!(host.call(&allow, never, &ctx(), None).outcome.is_ok());
-        let took = start.elapsed();
-        assert!(!sleeper.is_finished(), "the other call ran while the sleeper slept");
-        assert!(took < Duration::from_millis(1_000), "it did not wait for the sleeper: {took:?}");
-        assert!(sleeper.join().unwrap().is_ok(), "the sleeper took a slot again and finished");
+    let outcome = runs_beside(&host, Duration::from_millis(300), "sleeper", || {
+        host.call(&sleep, || Err::<Vec<u8>, _>("prepared"), &sleepy, None).outcome
     });
+    assert!(outcome.is_ok(), "the sleeper took a slot again and finished");
 }
 
 /// Issue #11 item 2 (docs/security-checklist.md W-15, W-19): one plugin cannot take more

@@ -340,28 +340,9 @@ mod policy_tests {
 mod http_grant_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use tessera_protocol::model::GrantType;
 
     fn binding(allow: &[&str], ttl: Option<i64>) -> Binding {
-        Binding {
-            id: "b1".into(),
-            plugin_id: "p".into(),
-            plugin_version_id: "v".into(),
-            trigger: TOKEN_TRIGGER,
-            grant_types: vec![GrantType::ClientCredentials],
-            client_ids: None,
-            position: 1,
-            enabled: true,
-            config: json!({}),
-            secrets_enc: None,
-            secret_names: vec![],
-            failure_policy: FailurePolicy::Deny,
-            created_at: 0,
-            updated_at: 0,
-            shadow: None,
-            http_allow: allow.iter().map(|a| (*a).to_owned()).collect(),
-            http_cache_ttl_secs: ttl,
-        }
+        crate::service::snapshot::test_binding("b1", allow, ttl, b"")
     }
 
     /// Issue #17 item 4: a stored entry that no longer parses allows

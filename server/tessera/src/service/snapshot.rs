@@ -366,6 +366,32 @@ impl Snapshots {
     }
 }
 
+/// A client_credentials token binding with the given HTTP settings and
+/// sealed secrets, the rest fixed: for the tests of the snapshot's reload
+/// and of the pipeline's HTTP grant.
+#[cfg(test)]
+pub(crate) fn test_binding(id: &str, allow: &[&str], ttl: Option<i64>, secrets: &[u8]) -> Binding {
+    Binding {
+        id: id.into(),
+        plugin_id: "p".into(),
+        plugin_version_id: "v".into(),
+        trigger: Trigger::Token,
+        grant_types: vec![tessera_protocol::model::GrantType::ClientCredentials],
+        client_ids: None,
+        position: 10,
+        enabled: true,
+        config: serde_json::json!({}),
+        secrets_enc: Some(secrets.to_vec()),
+        secret_names: vec![],
+        failure_policy: Default::default(),
+        created_at: 0,
+        updated_at: 0,
+        shadow: None,
+        http_allow: allow.iter().map(|a| (*a).to_owned()).collect(),
+        http_cache_ttl_secs: ttl,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -505,27 +531,7 @@ mod tests {
         assert_eq!(snapshots.locked_until(&key, 1_000), Some(2_000), "a lock set by this node is seen at once");
     }
 
-    fn binding(id: &str, allow: &[&str], ttl: Option<i64>, secrets: &[u8]) -> Binding {
-        Binding {
-            id: id.into(),
-            plugin_id: "p".into(),
-            plugin_version_id: "v".into(),
-            trigger: Trigger::Token,
-            grant_types: vec![tessera_protocol::model::GrantType::ClientCredentials],
-            client_ids: None,
-            position: 10,
-            enabled: true,
-            config: json!({}),
-            secrets_enc: Some(secrets.to_vec()),
-            secret_names: vec![],
-            failure_policy: Default::default(),
-            created_at: 0,
-            updated_at: 0,
-            shadow: None,
-            http_allow: allow.iter().map(|a| (*a).to_owned()).collect(),
-            http_cache_ttl_secs: ttl,
-        }
-    }
+    use test_binding as binding;
 
     /// A reload names the bindings whose HTTP caches every node forgets:
     /// deleted ones, and those with another allow-list, TTL or secrets;

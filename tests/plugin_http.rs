@@ -9,7 +9,7 @@ use crate::support::{Backend, TestServer};
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 const AUD: &str = "https://enrich.api.example";
 const SECRET: &str = "Bearer directory-s3cr3t";
@@ -21,8 +21,37 @@ struct Directory {
     heads: Arc<Mutex<Vec<String>>>,
 }
 
+/// Answers held back until [`Hold::release`] (none held by default).
+#[derive(Default)]
+struct Hold {
+    released: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Hold {
+    fn wait(&self) {
+        let mut released = self.released.lock().unwrap();
+        while !*released {
+            released = self.wake.wait(released).unwrap();
+        }
+    }
+
+    fn release(&self) {
+        *self.released.lock().unwrap() = true;
+        self.wake.notify_all();
+    }
+}
+
 impl Directory {
     fn start() -> Directory {
+        let hold = Hold::default();
+        hold.release();
+        Self::start_holding(Arc::new(hold))
+    }
+
+    /// A directory that reads each request and keeps its head at once, but
+    /// answers only once `hold` is released.
+    fn start_holding(hold: Arc<Hold>) -> Directory {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -30,7 +59,7 @@ impl Directory {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let kept = kept.clone();
+                let (kept, hold) = (kept.clone(), hold.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut head = String::new();
@@ -40,6 +69,7 @@ impl Directory {
                         line.clear();
                     }
                     kept.lock().unwrap().push(head);
+                    hold.wait();
                     let body = r#"{"department":"Research","cost_center":"CC-7"}"#;
                     let _ = write!(
                         stream,
@@ -82,10 +112,15 @@ fn bind_enrich(server: &TestServer, config: &str, extra: &[&str]) -> serde_json:
 fn enrich_server(user: &str, client: &str) -> (TestServer, String, String) {
     // Debug builds on a shared machine: room for the request, which is
     // still bounded by this deadline.
+    enrich_server_with_deadline(user, client, 2000)
+}
+
+/// [`enrich_server`] with the plugins' deadline given.
+fn enrich_server_with_deadline(user: &str, client: &str, deadline_ms: u64) -> (TestServer, String, String) {
     let server = TestServer::start_with(
         Backend::Sqlite,
         crate::support::Options {
-            env: vec![("TESSERA_PLUGINS__DEADLINE_MS".to_owned(), "2000".to_owned())],
+            env: vec![("TESSERA_PLUGINS__DEADLINE_MS".to_owned(), deadline_ms.to_string())],
             ..Default::default()
         },
     );
@@ -178,6 +213,95 @@ async fn a_0_2_plugin_enriches_the_token_over_http_with_a_secret_header_it_never
     };
     for outcome in ["2xx", "cached", "not_allowed"] {
         assert_eq!(count(outcome), ["1"], "{outcome}: {text}");
+    }
+}
+
+/// Tokens with a plugin bound run on the CPU pool, which keeps about one
+/// running thread per CPU (server/tessera/src/cpu_pool.rs): a token whose
+/// plugin waits on a slow service must not hold up the others. Four tokens
+/// wait on a directory that answers only when told; meanwhile a token of
+/// another client, whose plugin makes no request, is issued; then the four
+/// are issued too. A pool of a few threads without that rule keeps the
+/// fifth token waiting until the test gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_whose_plugin_waits_on_its_service_do_not_hold_up_other_tokens() {
+    let hold = Arc::new(Hold::default());
+    let dir = Directory::start_holding(hold.clone());
+    // The waiting calls must outlast the quick token's wait below: with a
+    // short deadline they would fail and free their threads anyway.
+    let (server, waiting_id, waiting_secret) = enrich_server_with_deadline("svc-waiting", "waiting", 60_000);
+    server.create_user("svc-quick", "a long enough password", &[]);
+    let quick = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "quick",
+        "--grant-types",
+        "client_credentials",
+        "--service-account",
+        "svc-quick",
+    ]);
+    let (quick_id, quick_secret) =
+        (quick["client_id"].as_str().unwrap().to_owned(), quick["client_secret"].as_str().unwrap().to_owned());
+    server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
+    server.cli_json(&["plugin", "upload", &component("examples", "rust-username"), "--name", "rust-username"]);
+    let prefix = format!("{}/users/", dir.base);
+    let config = serde_json::json!({"url": prefix, "claims": ["department"]}).to_string();
+    bind_enrich(
+        &server,
+        &config,
+        &["--client", &waiting_id, "--secret", &format!("directory-token={SECRET}"), "--http-allow", &prefix],
+    );
+    server.cli_json(&[
+        "binding",
+        "create",
+        "--plugin",
+        "rust-username",
+        "--grant-types",
+        "client_credentials",
+        "--client",
+        &quick_id,
+    ]);
+    server.wait_synced();
+
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, id, secret) = (server.token_url(), waiting_id.clone(), waiting_secret.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "client_credentials"), ("audience", AUD)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dir.heads.lock().unwrap().len() < 4 {
+        assert!(std::time::Instant::now() < until, "the four plugins never reached the directory");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // All four wait in `http.fetch` now; the quick token must not wait for them.
+    let quick = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        crate::client_credentials::oauth2_token(&server, &quick_id, &quick_secret, AUD, &[], false),
+    )
+    .await;
+    hold.release();
+    let token = quick.expect("the quick token waited for the tokens whose plugin waits");
+    let claims = crate::support::verify_with_discovery(&server.base, &token, AUD).await;
+    assert_eq!(claims["https://example.com/username"], "svc-quick");
+    for answer in waiting {
+        let body = answer.await.unwrap();
+        let token = body["access_token"].as_str().unwrap_or_else(|| panic!("{body}"));
+        let claims = crate::support::verify_with_discovery(&server.base, token, AUD).await;
+        assert_eq!(claims["department"], "Research");
     }
 }
 

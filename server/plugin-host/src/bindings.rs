@@ -103,10 +103,11 @@ impl HostState {
 
     /// Runs `block` (a host call that waits: a WASI wait, `http.fetch`)
     /// with the call's run slot given back (`gate.rs`), then takes one
-    /// again, waiting at most until the call's deadline.
+    /// again, waiting at most until the call's deadline. The thread's pool
+    /// is told of the wait (`thread_waits.rs`).
     pub(crate) fn without_slot<R>(&mut self, block: impl FnOnce(&mut ResourceTable, &mut HttpCall) -> R) -> R {
         self.slot.pause();
-        let done = block(&mut self.table, &mut self.http);
+        let done = crate::thread_waits::waiting(|| block(&mut self.table, &mut self.http));
         self.slot.resume(self.deadline.at());
         done
     }

@@ -21,7 +21,9 @@
 //!   the deadline (`wait.rs`), one plugin holds at most its share of the
 //!   instance pool (`share.rs`), heavy plugins' calls run at most a few per
 //!   CPU at once (`gate.rs`), the result is lifted within a budget
-//!   (`lift.rs`), and the clocks a plugin reads are coarse (`clocks.rs`).
+//!   (`lift.rs`), and the clocks a plugin reads are coarse (`clocks.rs`);
+//! * telling the server's thread pool when a call waits in a host call
+//!   ([`set_wait_hooks`]), so it can run another call meanwhile.
 //!
 //! The crate knows nothing about storage or binding policy: the server
 //! decides what a failure means for the token request, and hands each call
@@ -48,6 +50,7 @@ mod limits;
 mod locks;
 mod share;
 mod standby;
+mod thread_waits;
 mod verdict;
 mod wait;
 
@@ -58,6 +61,7 @@ pub use error::{HostError, PluginFailure, UploadError};
 pub use host::{HostStats, PluginHost, PluginInfo, PluginRun};
 pub use http::{AllowListError, AllowedPrefix, HttpExchange, HttpGrant, outbound_client_builder};
 pub use limits::{LogLevel, LogLine};
+pub use thread_waits::{WaitHooks, set_wait_hooks};
 pub use verdict::{ClaimsPatch, DenialCode, PluginVerdict, RESERVED_CLAIMS};
 
 /// The WIT world every plugin must implement, as reported in [`PluginInfo::world`]

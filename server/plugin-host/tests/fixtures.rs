@@ -663,3 +663,32 @@ fn plugins_see_no_environment_arguments_or_files() {
         "{claims:?}"
     );
 }
+
+/// The plugin host tells the calling thread when a call waits in a host
+/// call (`thread_waits.rs`), so the server's CPU pool can run another token
+/// meanwhile: a WASI sleep is bracketed by the hooks, on the calling
+/// thread, and a call that does not wait calls neither.
+#[test]
+fn a_wait_in_a_host_call_is_bracketed_by_the_wait_hooks() {
+    use std::cell::Cell;
+    thread_local! {
+        static BEGUN: Cell<u32> = const { Cell::new(0) };
+        static ENDED: Cell<u32> = const { Cell::new(0) };
+    }
+    fn begins() {
+        BEGUN.with(|c| c.set(c.get() + 1));
+    }
+    fn ends() {
+        ENDED.with(|c| c.set(c.get() + 1));
+    }
+    assert!(tessera_plugin_host::set_wait_hooks(tessera_plugin_host::WaitHooks { begins, ends }));
+    let mut c = ctx();
+    c.config = json!({"ms": 20});
+    let r = run_with("sleep", &c, None);
+    assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+    let (begun, ended) = (BEGUN.with(Cell::get), ENDED.with(Cell::get));
+    assert!(begun >= 1, "the sleep was not reported");
+    assert_eq!(begun, ended, "every wait that began ended");
+    run("allow-claim");
+    assert_eq!(BEGUN.with(Cell::get), begun, "a call that does not wait reports none");
+}

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod cpu_pool;
 pub mod crypto;
 pub mod files;
 pub mod keys;

@@ -23,6 +23,7 @@ mod tests;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::cpu_pool::CpuPool;
 use crate::crypto::MasterKey;
 use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
@@ -74,6 +75,8 @@ pub struct AppState {
     pub rate_limits: RateLimiter,
     /// Recent plugin run figures, for the dashboard (`service::metrics`).
     pub plugin_figures: Arc<PluginFigures>,
+    /// Where token requests with a plugin bound run (`crate::cpu_pool`).
+    pub cpu: Arc<CpuPool>,
 }
 
 impl AppState {
@@ -89,6 +92,12 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         // Once per process, whichever state is built first (`service::metrics`).
         crate::service::metrics::install();
+        // Also once per process: the plugin host tells the CPU pool's
+        // threads when a call waits (`crate::cpu_pool`).
+        tessera_plugin_host::set_wait_hooks(tessera_plugin_host::WaitHooks {
+            begins: crate::cpu_pool::wait_begins,
+            ends: crate::cpu_pool::wait_ends,
+        });
         let issuer = config.issuer();
         let keys = Arc::new(KeyRing::new(
             store.clone(),
@@ -187,6 +196,7 @@ impl AppState {
             shadows,
             rate_limits,
             plugin_figures,
+            cpu: Arc::new(CpuPool::per_cpu()),
         })
     }
 
@@ -274,6 +284,17 @@ where
 {
     let span = tracing::Span::current();
     web::block(move || span.in_scope(f))
+}
+
+/// [`block`] for the CPU pool (`crate::cpu_pool`): runs `f` there inside
+/// the caller's tracing span.
+pub fn on_cpu<F, R>(pool: &CpuPool, f: F) -> impl Future<Output = Result<R, crate::cpu_pool::Canceled>> + use<F, R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    pool.run(move || span.in_scope(f))
 }
 
 /// After a console or management API request that may have changed

@@ -1,9 +1,10 @@
 //! OAuth and discovery endpoints: extract, call the service on a blocking
-//! thread (or, for client_credentials served from memory, on the worker),
-//! render.
+//! thread (or, for client_credentials served from memory, on the worker or
+//! the CPU pool), render.
 
 use super::render;
 use super::routes;
+use crate::service::oauth::{FromSnapshot, Plugins};
 use crate::service::rate_limit::Class;
 use crate::web::AppState;
 use actix_web::http::header;
@@ -64,17 +65,39 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     let token = state.oauth.token.clone();
     let nonce = state.oauth.dpop.fresh_nonce();
     // Issue #13 item 5: client_credentials served from the snapshot is
-    // answered here, on the worker, without the hand-off to the blocking
-    // pool. A request with a DPoP proof always takes the full path (its
-    // proof's jti is recorded in the database).
-    if !req.headers().contains_key(DPOP)
-        && let Some(answer) = token.token_request_without_blocking(authorization.as_deref(), &body, peer.as_deref())
-    {
-        let answer = match answer {
-            Ok(r) => render::token_ok(&r),
-            Err(e) => render::oauth_error(&e),
+    // answered here, on the worker, without a hand-off; with a plugin bound
+    // it is answered on the CPU pool, which keeps about one thread per CPU
+    // running (`crate::cpu_pool`). A request with a DPoP proof always takes
+    // the full path (its proof's jti is recorded in the database).
+    if !req.headers().contains_key(DPOP) {
+        let served = match token.token_request_from_snapshot(
+            authorization.as_deref(),
+            &body,
+            peer.as_deref(),
+            Plugins::Refuse,
+        ) {
+            FromSnapshot::CallsPlugins => {
+                let (token, authorization, body, peer) =
+                    (token.clone(), authorization.clone(), body.clone(), peer.clone());
+                let on_cpu = super::on_cpu(&state.cpu, move || {
+                    token.token_request_from_snapshot(authorization.as_deref(), &body, peer.as_deref(), Plugins::Run)
+                });
+                match on_cpu.await {
+                    Ok(served) => served,
+                    Err(e) => FromSnapshot::Answered(Err(OAuthError::server_error(e.to_string()))),
+                }
+            }
+            served => served,
         };
-        return render::with_dpop_nonce(answer, nonce);
+        // Declined (on the pool too, if the snapshot changed meanwhile):
+        // the full path below decides it from the start.
+        if let FromSnapshot::Answered(answer) = served {
+            let answer = match answer {
+                Ok(r) => render::token_ok(&r),
+                Err(e) => render::oauth_error(&e),
+            };
+            return render::with_dpop_nonce(answer, nonce);
+        }
     }
     let proofs = match dpop_proofs(&req) {
         Ok(p) => p,

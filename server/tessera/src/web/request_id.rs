@@ -11,8 +11,9 @@
 //! Log lines carry it through a `request` span with a `request_id` field:
 //! the text format prints it as `request{request_id=...}:`, the JSON format
 //! as `"span":{"request_id":...}` (`"spans"` lists the enclosing ones too).
-//! Work handed to the blocking pool goes through `crate::web::block`, which
-//! runs it inside the span. With `[tracing]` configured, this span is the
+//! Work handed to the blocking pool goes through `crate::web::block`, and
+//! to the CPU pool through `crate::web::on_cpu`; both run it inside the
+//! span. With `[tracing]` configured, this span is the
 //! root of the request's OpenTelemetry trace (`crate::telemetry`).
 
 use crate::web::AppState;

@@ -51,6 +51,28 @@ use tessera_store::{DbConn, Store, apis};
 /// An API's profile and its sealed HS256 secret, if it has one.
 type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
+/// Whether [`TokenService::token_request_from_snapshot`] may call plugins:
+/// not on an HTTP worker, yes on a thread of `crate::cpu_pool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plugins {
+    /// An HTTP worker: a bound plugin makes it [`FromSnapshot::CallsPlugins`].
+    Refuse,
+    /// A CPU pool thread: run them.
+    Run,
+}
+
+/// What [`TokenService::token_request_from_snapshot`] made of a request.
+#[derive(Debug)]
+pub enum FromSnapshot {
+    /// Decided, counted and timed.
+    Answered(Result<TokenResponse, OAuthError>),
+    /// Servable from the snapshot, but a plugin is bound: ask again with
+    /// [`Plugins::Run`] on a thread that may call it.
+    CallsPlugins,
+    /// Needs [`TokenService::token_request`].
+    Declined,
+}
+
 /// The token endpoint. Built by `OAuthServices::new` (the parent module)
 /// from the shared parts, so its fields are visible there: `throttle`
 /// limits the password grant's sign-ins, and client_credentials reads only
@@ -89,41 +111,52 @@ impl TokenService {
         result
     }
 
-    /// Issue #13 item 5: answers a client_credentials request on the
-    /// calling thread, an HTTP worker, when it needs no blocking work: the
+    /// Issue #13 item 5: answers a client_credentials request from the
+    /// snapshot, on the calling thread, when it needs no blocking work: the
     /// client, its secret hashes, the API and the service account come
-    /// from the snapshot, no plugin is bound for the client, and the keys
-    /// are loaded. Signing is CPU work the worker's core would do anyway
-    /// (15 to 25 µs for ES256 and EdDSA, about 200 µs for RS256 on the
-    /// benchmark machine), while a hand-off to the blocking pool and back
-    /// cost more than an EC signature. `None` when the request needs more
-    /// (another grant, a client assertion, a wrong secret to count, a
-    /// plugin to call, which may run to its deadline, or keys due for a
-    /// re-read): the caller then hands it to [`Self::token_request`] on a
-    /// blocking thread, which decides it from the start. Counted and timed
-    /// as [`Self::token_request`] counts them.
-    pub fn token_request_without_blocking(
+    /// from the snapshot, and the keys are loaded. With [`Plugins::Refuse`]
+    /// the caller is an HTTP worker: signing is CPU work the worker's core
+    /// would do anyway (15 to 25 µs for ES256 and EdDSA, about 200 µs for
+    /// RS256 on the benchmark machine), while a hand-off to another thread
+    /// and back cost more than an EC signature; a request for a client with
+    /// a plugin bound is [`FromSnapshot::CallsPlugins`], as a plugin call
+    /// may wait or run to its deadline, which a worker must not. With
+    /// [`Plugins::Run`] the caller is a thread of `crate::cpu_pool`, which
+    /// runs the plugins too. [`FromSnapshot::Declined`] when the request
+    /// needs more (another grant, a client assertion, a wrong secret to
+    /// count, or keys due for a re-read): the caller then hands it to
+    /// [`Self::token_request`] on a blocking thread, which decides it from
+    /// the start. Counted and timed as [`Self::token_request`] counts them.
+    pub fn token_request_from_snapshot(
         &self,
         authorization: Option<&str>,
         body: &[u8],
         peer: Option<&str>,
-    ) -> Option<Result<TokenResponse, OAuthError>> {
+        plugins: Plugins,
+    ) -> FromSnapshot {
         let started = Instant::now();
-        let params = Params::parse(body).ok()?;
-        if params.get("grant_type")? != GrantType::ClientCredentials.as_str() || !self.issuer.keys().fresh() {
-            return None;
+        let Ok(params) = Params::parse(body) else { return FromSnapshot::Declined };
+        if params.get("grant_type") != Some(GrantType::ClientCredentials.as_str()) || !self.issuer.keys().fresh() {
+            return FromSnapshot::Declined;
         }
-        let presented = tessera_protocol::client_auth::extract(authorization, &params).ok()?;
-        let plugged = self
-            .snapshots
-            .current()
-            .token_bindings()
-            .iter()
-            .any(|b| b.applies_to(GrantType::ClientCredentials, presented.client_id.as_str()));
-        if plugged {
-            return None;
+        let Ok(presented) = tessera_protocol::client_auth::extract(authorization, &params) else {
+            return FromSnapshot::Declined;
+        };
+        if plugins == Plugins::Refuse {
+            let plugged = self
+                .snapshots
+                .current()
+                .token_bindings()
+                .iter()
+                .any(|b| b.applies_to(GrantType::ClientCredentials, presented.client_id.as_str()));
+            if plugged {
+                return FromSnapshot::CallsPlugins;
+            }
         }
-        let result = self.clients.authenticate_without_blocking(&presented, peer)?.and_then(|client| {
+        let Some(authenticated) = self.clients.authenticate_without_blocking(&presented, peer) else {
+            return FromSnapshot::Declined;
+        };
+        let result = authenticated.and_then(|client| {
             // The caller sends requests with a DPoP header down the full
             // path; without one, a client that requires DPoP is refused
             // here as it is there.
@@ -135,7 +168,7 @@ impl TokenService {
             metrics::token_outcome(&result),
             started.elapsed(),
         );
-        Some(result)
+        FromSnapshot::Answered(result)
     }
 
     /// A client_credentials token for the client `client_id` and the API

@@ -7,6 +7,7 @@
 use super::harness::{AUD, Harness, TestClient, claims, token_request};
 use crate::clock::Clock as _;
 use crate::service::admin::{self, NewClient, NewUser};
+use crate::service::oauth::{FromSnapshot, Plugins, TokenService};
 use crate::service::plugins::{self, NewBinding};
 use crate::web::routes;
 use actix_web::{App, test};
@@ -167,10 +168,14 @@ async fn a_console_change_is_in_force_on_this_node_when_the_response_leaves() {
 }
 
 /// Issue #13 item 5: the HTTP worker answers a client_credentials request
-/// itself only when nothing in it can block; everything else is left
-/// unanswered (`None`) for the blocking path, which then decides it from
-/// the start, so nothing that path records (a wrong secret's count, a
-/// plugin run) is skipped.
+/// itself only when nothing in it can block; a plugin call goes to the CPU
+/// pool, and everything else is declined for the blocking path, which then
+/// decides it from the start, so nothing that path records (a wrong
+/// secret's count) is skipped.
+fn from_snapshot(token: &TokenService, form: &str, peer: Option<&str>) -> FromSnapshot {
+    token.token_request_from_snapshot(None, form.as_bytes(), peer, Plugins::Refuse)
+}
+
 #[actix_web::test]
 async fn the_worker_answers_only_client_credentials_served_from_memory() {
     let h = Harness::new(|c| c.keys.refresh_ms = 3_600_000);
@@ -187,14 +192,13 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
             ("client_secret", secret),
         ])
     };
-    assert!(
-        token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), None).is_none(),
-        "keys not loaded yet"
-    );
+    assert!(matches!(from_snapshot(token, &cc(&c.secret), None), FromSnapshot::Declined), "keys not loaded yet");
     h.state.keys.jwks().unwrap();
 
-    let answered = token.token_request_without_blocking(None, cc(&c.secret).as_bytes(), Some("192.0.2.1"));
-    let issued = answered.expect("answered on the worker").unwrap();
+    let FromSnapshot::Answered(answered) = from_snapshot(token, &cc(&c.secret), Some("192.0.2.1")) else {
+        panic!("not answered on the worker")
+    };
+    let issued = answered.unwrap();
     assert_eq!(claims(&issued.access_token)["aud"], AUD);
     let unknown_api = post(&[
         ("grant_type", "client_credentials"),
@@ -202,11 +206,11 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
         ("client_id", &c.id),
         ("client_secret", &c.secret),
     ]);
-    let refused = token.token_request_without_blocking(None, unknown_api.as_bytes(), None).expect("answered");
+    let FromSnapshot::Answered(refused) = from_snapshot(token, &unknown_api, None) else { panic!("not answered") };
     assert_eq!(refused.unwrap_err().code, tessera_protocol::ErrorCode::InvalidTarget);
 
     let wrong = cc("not the secret");
-    assert!(token.token_request_without_blocking(None, wrong.as_bytes(), None).is_none(), "the failure is counted");
+    assert!(matches!(from_snapshot(token, &wrong, None), FromSnapshot::Declined), "the failure is counted");
     let password = post(&[
         ("grant_type", "password"),
         ("username", "nobody"),
@@ -214,7 +218,7 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
         ("client_id", &c.id),
         ("client_secret", &c.secret),
     ]);
-    assert!(token.token_request_without_blocking(None, password.as_bytes(), None).is_none(), "other grants");
+    assert!(matches!(from_snapshot(token, &password, None), FromSnapshot::Declined), "other grants");
 
     let (plugged, p) = setup(10);
     plugged.state.keys.jwks().unwrap();
@@ -225,7 +229,11 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
         ("client_secret", &p.secret),
     ]);
     assert!(
-        plugged.state.oauth.token.token_request_without_blocking(None, form.as_bytes(), None).is_none(),
-        "a plugin call runs on the blocking pool"
+        matches!(from_snapshot(&plugged.state.oauth.token, &form, None), FromSnapshot::CallsPlugins),
+        "a plugin call does not run on the worker"
     );
+    // On the CPU pool the same request is answered, the plugin's claim in.
+    let on_pool = plugged.state.oauth.token.token_request_from_snapshot(None, form.as_bytes(), None, Plugins::Run);
+    let FromSnapshot::Answered(Ok(issued)) = on_pool else { panic!("not answered on the pool: {on_pool:?}") };
+    assert_eq!(claims(&issued.access_token)["ctx"]["user_source"], "service-account", "the plugin ran");
 }

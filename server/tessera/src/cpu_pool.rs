@@ -22,9 +22,9 @@
 //! * A thread that finishes a job takes the next one itself while fewer
 //!   than `base` others run: under load the queue is rarely empty and no
 //!   thread sleeps between jobs.
-//! * A monitor thread marks stalls; it sleeps while the queue is empty and
-//!   otherwise wakes when the oldest running job would reach
-//!   `stall_after`.
+//! * A monitor thread marks stalls; it sleeps while every queued job has a
+//!   thread on its way, and otherwise wakes when the oldest running job
+//!   would reach `stall_after`.
 //! * Threads beyond `base` that have been idle for [`IDLE_EXIT`] end; all
 //!   of them end when the pool is dropped, after the jobs queued by then.
 //!
@@ -226,7 +226,9 @@ impl Shared {
             }
             st.wakes += 1;
         }
-        if !st.queue.is_empty() && st.monitor_parked {
+        // Jobs left without a thread wait for a running one to finish, stop
+        // waiting or stall: only then has the monitor something to watch.
+        if st.queue.len() > st.wakes && st.monitor_parked {
             self.monitor.notify_one();
         }
         spawn
@@ -287,11 +289,11 @@ impl Shared {
     }
 
     /// Marks the jobs that ran `stall_after` as stalled and lets others
-    /// start in their place; sleeps while the queue is empty.
+    /// start in their place; sleeps while no job is left without a thread.
     fn monitor(self: Arc<Self>) {
         let mut st = self.lock();
         while !st.closed {
-            if st.queue.is_empty() {
+            if st.queue.len() <= st.wakes {
                 st.monitor_parked = true;
                 st = self.monitor.wait(st).unwrap_or_else(PoisonError::into_inner);
                 st.monitor_parked = false;

@@ -74,6 +74,10 @@ async fn a_token_request_with_bound_plugins_is_counted_with_its_labels() {
     }
     // Gauges are read at scrape time.
     assert_eq!(sample(&text, "tessera_plugin_pool_slots_in_use", &[]), 0.0);
+    // The token with plugins ran on the CPU pool, whose thread now idles.
+    assert!(sample(&text, "tessera_cpu_pool_threads", &[("state", "idle")]) >= 1.0);
+    assert_eq!(sample(&text, "tessera_cpu_pool_threads", &[("state", "running")]), 0.0);
+    assert_eq!(sample(&text, "tessera_cpu_pool_queued_jobs", &[]), 0.0);
     assert_eq!(sample(&text, "tessera_plugin_run_records_dropped_total", &[]), 0.0);
     assert!(sample(&text, "tessera_snapshot_generation", &[]) >= 1.0);
     assert!(sample(&text, "tessera_snapshot_age_seconds", &[]) < 5.0);

@@ -56,6 +56,19 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[error("the job did not finish on the CPU pool")]
 pub struct Canceled;
 
+/// What [`CpuPool::stats`] reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Threads running a job that counts as running.
+    pub running: usize,
+    /// Threads whose job waits in a host call or has run `stall_after`.
+    pub waiting: usize,
+    /// Threads without a job.
+    pub idle: usize,
+    /// Jobs not started yet.
+    pub queued: usize,
+}
+
 /// A pool of threads that keeps about `base` of them running (module docs).
 pub struct CpuPool {
     shared: Arc<Shared>,
@@ -153,6 +166,18 @@ impl CpuPool {
     /// How many threads the pool keeps running.
     pub fn base(&self) -> usize {
         self.shared.base
+    }
+
+    /// The pool's threads and queue now, for the metrics.
+    pub fn stats(&self) -> PoolStats {
+        let st = self.shared.lock();
+        let running = st.running();
+        PoolStats {
+            running,
+            waiting: st.busy.len() - running,
+            idle: st.threads.saturating_sub(st.busy.len()),
+            queued: st.queue.len(),
+        }
     }
 
     /// Runs `f` on the pool; the future resolves with its result, or with
@@ -430,6 +455,7 @@ mod tests {
         eventually("two jobs run", || gates.started.load(Ordering::SeqCst) == 2);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(gates.started.load(Ordering::SeqCst), 2, "a third job started beside two running ones");
+        assert_eq!(pool.stats(), PoolStats { running: 2, waiting: 0, idle: 0, queued: 3 });
         gates.release[0].send(()).unwrap();
         eventually("a third job runs after one finished", || gates.started.load(Ordering::SeqCst) == 3);
         std::thread::sleep(Duration::from_millis(50));
@@ -447,6 +473,8 @@ mod tests {
         // Each job waits at once, so each lets the next one start: all
         // four wait side by side on one running place.
         eventually("every waiting job started", || gates.started.load(Ordering::SeqCst) == 4);
+        eventually("the stats show four waiting", || pool.stats().waiting == 4);
+        assert_eq!((pool.stats().running, pool.stats().queued), (0, 0));
         drop(gates.release);
         assert_eq!(block_on(pool.run(|| "after")), Ok("after"));
     }

@@ -44,6 +44,12 @@ pub const PLUGIN_STANDBY: &str = "tessera_plugin_standby_instances";
 /// plugin, binding and outcome: `2xx`..`5xx`, `cached`, or the refusal
 /// (`not_allowed`, `timeout`, `too_large`, `network`, `bad_response`).
 pub const PLUGIN_HTTP_REQUESTS: &str = "tessera_plugin_http_requests_total";
+/// Threads of the CPU pool that runs tokens with a plugin bound
+/// (`crate::cpu_pool`), by state: `running`, `waiting` (in a plugin's host
+/// call, or past 5 ms), `idle`.
+pub const CPU_POOL_THREADS: &str = "tessera_cpu_pool_threads";
+/// Token requests queued for the CPU pool.
+pub const CPU_POOL_QUEUED: &str = "tessera_cpu_pool_queued_jobs";
 /// Run records the asynchronous run log could not write.
 pub const RUN_RECORDS_DROPPED: &str = "tessera_plugin_run_records_dropped_total";
 /// Database pool connections by state (`in_use`, `idle`).
@@ -231,6 +237,8 @@ pub struct Gauges {
     pub plugin_slots_in_use: usize,
     /// Plugin instances on standby.
     pub plugin_standby: usize,
+    /// The CPU pool's threads and queue.
+    pub cpu_pool: crate::cpu_pool::PoolStats,
     /// Run records dropped since start.
     pub run_records_dropped: u64,
     /// Database connections handed out.
@@ -250,6 +258,10 @@ pub struct Gauges {
 pub fn set_gauges(g: &Gauges) {
     metrics::gauge!(PLUGIN_SLOTS).set(g.plugin_slots_in_use as f64);
     metrics::gauge!(PLUGIN_STANDBY).set(g.plugin_standby as f64);
+    for (state, n) in [("running", g.cpu_pool.running), ("waiting", g.cpu_pool.waiting), ("idle", g.cpu_pool.idle)] {
+        metrics::gauge!(CPU_POOL_THREADS, "state" => state).set(n as f64);
+    }
+    metrics::gauge!(CPU_POOL_QUEUED).set(g.cpu_pool.queued as f64);
     metrics::counter!(RUN_RECORDS_DROPPED).absolute(g.run_records_dropped);
     metrics::gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(g.db_in_use));
     metrics::gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(g.db_idle));

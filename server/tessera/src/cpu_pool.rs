@@ -28,6 +28,13 @@
 //! * Threads beyond `base` that have been idle for [`IDLE_EXIT`] end; all
 //!   of them end when the pool is dropped, after the jobs queued by then.
 //!
+//! The price: a pool thread runs job after job for its whole time slice,
+//! so a finished response may wait for the slice's end before the HTTP
+//! worker writes it (the Rust plugin rows' p99 ÷ p50 went from 2.3 to 2.6–2.8
+//! while their p50 fell by a third). Yielding after each job removes most
+//! of that tail and doubles the cost of a token (BENCHMARKS.md, "The CPU
+//! pool (session 13)").
+//!
 //! Everything is under one mutex: a job is a token request of 50 µs or
 //! more, and the lock is held for a few list operations per job.
 
@@ -37,7 +44,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a job may run before the pool stops counting it as running:
-/// five times the Python example's token and a hundred times a Rust
+/// about three times the Python example's token and a hundred times a Rust
 /// plugin's, well below a plugin's default deadline (100 ms).
 pub const STALL_AFTER: Duration = Duration::from_millis(5);
 

@@ -179,20 +179,28 @@ impl TestServer {
         init();
         let dir = tempfile::tempdir().expect("tempdir");
         let db = opts.share_db.unwrap_or_else(|| std::sync::Arc::new(TestDb::new(backend)));
-        let port = free_port();
-        let base = format!("http://{}:{port}", if opts.localhost { "localhost" } else { "127.0.0.1" });
         let log = dir.path().join("server.log");
-        let mut s = TestServer { base, dir, db, child: None, log, extra_env: opts.env, umask: opts.umask };
-        let log_file = std::fs::File::create(&s.log).expect("log file");
-        let mut cmd = s.command();
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).args(&opts.serve_args);
-        if opts.localhost {
-            cmd.args(["--issuer", &s.base]);
+        let host = if opts.localhost { "localhost" } else { "127.0.0.1" };
+        let mut s =
+            TestServer { base: String::new(), dir, db, child: None, log, extra_env: opts.env, umask: opts.umask };
+        // A free port can be taken by another test's server between
+        // `free_port` and our bind: then ours exits, and we try another.
+        for _ in 0..5 {
+            let port = free_port();
+            s.base = format!("http://{host}:{port}");
+            let log_file = std::fs::File::create(&s.log).expect("log file");
+            let mut cmd = s.command();
+            cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).args(&opts.serve_args);
+            if opts.localhost {
+                cmd.args(["--issuer", &s.base]);
+            }
+            cmd.stdout(log_file.try_clone().expect("log")).stderr(log_file);
+            s.child = Some(cmd.spawn().expect("spawn tessera"));
+            if s.wait_healthy() {
+                return s;
+            }
         }
-        cmd.stdout(log_file.try_clone().expect("log")).stderr(log_file);
-        s.child = Some(cmd.spawn().expect("spawn tessera"));
-        s.wait_healthy();
-        s
+        panic!("tessera found no free port in five tries:\n{}", s.log_text());
     }
 
     /// A `tessera` command with this server's data directory, database and env.
@@ -222,16 +230,26 @@ impl TestServer {
         cmd
     }
 
-    fn wait_healthy(&mut self) {
+    /// Waits until this server answers `/healthz`; `false` if it exited
+    /// because its port was taken. The answer counts only once our own log
+    /// says the server is serving (it has bound its port): another test's
+    /// server that took the port first would answer too, while ours still
+    /// migrates the database.
+    fn wait_healthy(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("tessera exited with {status} before becoming healthy:\n{}", self.log_text());
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                if log.contains("Address already in use") {
+                    return false;
+                }
+                panic!("tessera exited with {status} before becoming healthy:\n{log}");
             }
-            if http_status(&self.base, routes::HEALTHZ) == Some(200) {
-                return;
+            let serving = std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains("tessera is serving"));
+            if serving && http_status(&self.base, routes::HEALTHZ) == Some(200) {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -1486,6 +1486,39 @@ fn schema_status_names_pending_and_newer_migrations(db: &Db) {
 
 /// Issue #16 item 5: `VACUUM INTO` writes a copy that opens as a database
 /// with the same rows, and PostgreSQL is refused.
+/// Nodes started together against a new PostgreSQL database migrate it
+/// one at a time (`Store::migrate` holds an advisory lock): without it, two
+/// ran the same migration at once and one failed on the catalog's unique
+/// index (`pg_type_typname_nsp_index`).
+#[test]
+fn postgres_nodes_migrating_a_new_database_together_all_succeed() {
+    let admin = admin_url();
+    let name = format!("tessera_store_{}", uuid::Uuid::new_v4().simple());
+    let mut c = diesel::PgConnection::establish(&admin).expect("connect to POSTGRES_TEST_URL");
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut c).unwrap();
+    let db = Db { store: Store::connect(&admin, 1, Duration::from_secs(5)).unwrap(), _dir: None, pg: Some(name) };
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{}", db.pg.as_deref().unwrap()));
+    let nodes = 4;
+    let start = std::sync::Barrier::new(nodes);
+    let ran: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..nodes)
+            .map(|_| {
+                let (url, start) = (url.as_str(), &start);
+                s.spawn(move || {
+                    let store = Store::connect(url, 2, Duration::from_secs(30)).unwrap();
+                    start.wait();
+                    store.migrate()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap().expect("every node migrates")).collect()
+    });
+    let known = Store::connect(url.as_str(), 1, Duration::from_secs(5)).unwrap().schema_status().unwrap();
+    assert!(known.pending.is_empty(), "{:?}", known.pending);
+    assert_eq!(ran.iter().filter(|&&n| n > 0).count(), 1, "one node ran the migrations: {ran:?}");
+}
+
 #[test]
 fn sqlite_backup_is_a_working_copy_and_postgres_is_refused() {
     let db = sqlite();

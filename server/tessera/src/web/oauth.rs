@@ -4,7 +4,7 @@
 
 use super::render;
 use super::routes;
-use crate::service::oauth::{FromSnapshot, Plugins};
+use crate::service::oauth::FromSnapshot;
 use crate::service::rate_limit::Class;
 use crate::web::AppState;
 use actix_web::http::header;
@@ -70,18 +70,10 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     // running (`crate::cpu_pool`). A request with a DPoP proof always takes
     // the full path (its proof's jti is recorded in the database).
     if !req.headers().contains_key(DPOP) {
-        let served = match token.token_request_from_snapshot(
-            authorization.as_deref(),
-            &body,
-            peer.as_deref(),
-            Plugins::Refuse,
-        ) {
-            FromSnapshot::CallsPlugins => {
-                let (token, authorization, body, peer) =
-                    (token.clone(), authorization.clone(), body.clone(), peer.clone());
-                let on_cpu = super::on_cpu(&state.cpu, move || {
-                    token.token_request_from_snapshot(authorization.as_deref(), &body, peer.as_deref(), Plugins::Run)
-                });
+        let served = match token.token_request_from_snapshot(authorization.as_deref(), &body, peer.as_deref()) {
+            FromSnapshot::CallsPlugins(request) => {
+                let (token, peer) = (token.clone(), peer.clone());
+                let on_cpu = super::on_cpu(&state.cpu, move || token.answer_with_plugins(&request, peer.as_deref()));
                 match on_cpu.await {
                     Ok(served) => served,
                     Err(e) => FromSnapshot::Answered(Err(OAuthError::server_error(e.to_string()))),

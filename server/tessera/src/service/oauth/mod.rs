@@ -61,7 +61,7 @@ pub use refresh::RefreshLifetimes;
 pub use remote_jwks::RemoteJwksSettings;
 pub use revocation::RevocationService;
 pub use revoked::RevokedTokens;
-pub use token::{FromSnapshot, Plugins, TokenService};
+pub use token::{FromSnapshot, SnapshotRequest, TokenService};
 pub use userinfo::UserinfoService;
 
 use crate::clock::SharedClock;

@@ -35,6 +35,7 @@ use crate::service::{key_failure, store_failure};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
+use tessera_protocol::client_auth::PresentedCredentials;
 use tessera_protocol::grant::authorization_code::redemption;
 use tessera_protocol::grant::token_exchange::{self, PresentedToken, TokenType};
 use tessera_protocol::grant::{client_credentials, password, refresh_token, user_plan};
@@ -51,26 +52,24 @@ use tessera_store::{DbConn, Store, apis};
 /// An API's profile and its sealed HS256 secret, if it has one.
 type ApiWithSecret = (ApiProfile, Option<Vec<u8>>);
 
-/// Whether [`TokenService::token_request_from_snapshot`] may call plugins:
-/// not on an HTTP worker, yes on a thread of `crate::cpu_pool`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plugins {
-    /// An HTTP worker: a bound plugin makes it [`FromSnapshot::CallsPlugins`].
-    Refuse,
-    /// A CPU pool thread: run them.
-    Run,
-}
-
 /// What [`TokenService::token_request_from_snapshot`] made of a request.
 #[derive(Debug)]
 pub enum FromSnapshot {
     /// Decided, counted and timed.
     Answered(Result<TokenResponse, OAuthError>),
-    /// Servable from the snapshot, but a plugin is bound: ask again with
-    /// [`Plugins::Run`] on a thread that may call it.
-    CallsPlugins,
+    /// Servable from the snapshot, but a plugin is bound: answer it with
+    /// [`TokenService::answer_with_plugins`] on a thread that may call it.
+    CallsPlugins(Box<SnapshotRequest>),
     /// Needs [`TokenService::token_request`].
     Declined,
+}
+
+/// A client_credentials request parsed on the HTTP worker, handed to the
+/// CPU pool as it is rather than parsed again there.
+#[derive(Debug)]
+pub struct SnapshotRequest {
+    params: Params,
+    presented: PresentedCredentials,
 }
 
 /// The token endpoint. Built by `OAuthServices::new` (the parent module)
@@ -112,27 +111,27 @@ impl TokenService {
     }
 
     /// Issue #13 item 5: answers a client_credentials request from the
-    /// snapshot, on the calling thread, when it needs no blocking work: the
-    /// client, its secret hashes, the API and the service account come
-    /// from the snapshot, and the keys are loaded. With [`Plugins::Refuse`]
-    /// the caller is an HTTP worker: signing is CPU work the worker's core
-    /// would do anyway (15 to 25 µs for ES256 and EdDSA, about 200 µs for
-    /// RS256 on the benchmark machine), while a hand-off to another thread
-    /// and back cost more than an EC signature; a request for a client with
-    /// a plugin bound is [`FromSnapshot::CallsPlugins`], as a plugin call
-    /// may wait or run to its deadline, which a worker must not. With
-    /// [`Plugins::Run`] the caller is a thread of `crate::cpu_pool`, which
-    /// runs the plugins too. [`FromSnapshot::Declined`] when the request
-    /// needs more (another grant, a client assertion, a wrong secret to
-    /// count, or keys due for a re-read): the caller then hands it to
-    /// [`Self::token_request`] on a blocking thread, which decides it from
-    /// the start. Counted and timed as [`Self::token_request`] counts them.
+    /// snapshot on the calling thread, an HTTP worker, when it needs no
+    /// blocking work: the client, its secret hashes, the API and the
+    /// service account come from the snapshot, no plugin is bound for the
+    /// client, and the keys are loaded. Signing is CPU work the worker's
+    /// core would do anyway (15 to 25 µs for ES256 and EdDSA, about 200 µs
+    /// for RS256 on the benchmark machine), while a hand-off to another
+    /// thread and back cost more than an EC signature. A request for a
+    /// client with a plugin bound is [`FromSnapshot::CallsPlugins`], as a
+    /// plugin call may wait or run to its deadline, which a worker must
+    /// not: the caller hands it to [`Self::answer_with_plugins`] on the CPU
+    /// pool (`crate::cpu_pool`). [`FromSnapshot::Declined`] when the
+    /// request needs more (another grant, a client assertion, a wrong
+    /// secret to count, or keys due for a re-read): the caller then hands
+    /// it to [`Self::token_request`] on a blocking thread, which decides it
+    /// from the start. Counted and timed as [`Self::token_request`] counts
+    /// them.
     pub fn token_request_from_snapshot(
         &self,
         authorization: Option<&str>,
         body: &[u8],
         peer: Option<&str>,
-        plugins: Plugins,
     ) -> FromSnapshot {
         let started = Instant::now();
         let Ok(params) = Params::parse(body) else { return FromSnapshot::Declined };
@@ -142,18 +141,34 @@ impl TokenService {
         let Ok(presented) = tessera_protocol::client_auth::extract(authorization, &params) else {
             return FromSnapshot::Declined;
         };
-        if plugins == Plugins::Refuse {
-            let plugged = self
-                .snapshots
-                .current()
-                .token_bindings()
-                .iter()
-                .any(|b| b.applies_to(GrantType::ClientCredentials, presented.client_id.as_str()));
-            if plugged {
-                return FromSnapshot::CallsPlugins;
-            }
+        let plugged = self
+            .snapshots
+            .current()
+            .token_bindings()
+            .iter()
+            .any(|b| b.applies_to(GrantType::ClientCredentials, presented.client_id.as_str()));
+        if plugged {
+            return FromSnapshot::CallsPlugins(Box::new(SnapshotRequest { params, presented }));
         }
-        let Some(authenticated) = self.clients.authenticate_without_blocking(&presented, peer) else {
+        self.answer_from_snapshot(&SnapshotRequest { params, presented }, peer, started)
+    }
+
+    /// [`FromSnapshot::CallsPlugins`]'s request, answered with its plugins
+    /// on a thread of `crate::cpu_pool`: answered, or declined for the
+    /// blocking path as [`Self::token_request_from_snapshot`] declines
+    /// (the keys may have become due for a re-read meanwhile).
+    pub fn answer_with_plugins(&self, request: &SnapshotRequest, peer: Option<&str>) -> FromSnapshot {
+        let started = Instant::now();
+        if !self.issuer.keys().fresh() {
+            return FromSnapshot::Declined;
+        }
+        self.answer_from_snapshot(request, peer, started)
+    }
+
+    /// Authenticates the client in memory and issues the token; counted
+    /// and timed from `started`.
+    fn answer_from_snapshot(&self, request: &SnapshotRequest, peer: Option<&str>, started: Instant) -> FromSnapshot {
+        let Some(authenticated) = self.clients.authenticate_without_blocking(&request.presented, peer) else {
             return FromSnapshot::Declined;
         };
         let result = authenticated.and_then(|client| {
@@ -161,7 +176,7 @@ impl TokenService {
             // path; without one, a client that requires DPoP is refused
             // here as it is there.
             let jkt = self.dpop.token_request(None, &client)?;
-            self.client_credentials(&client, &params, jkt.as_ref())
+            self.client_credentials(&client, &request.params, jkt.as_ref())
         });
         metrics::token_request(
             GrantType::ClientCredentials.as_str(),

@@ -7,7 +7,7 @@
 use super::harness::{AUD, Harness, TestClient, claims, token_request};
 use crate::clock::Clock as _;
 use crate::service::admin::{self, NewClient, NewUser};
-use crate::service::oauth::{FromSnapshot, Plugins, TokenService};
+use crate::service::oauth::{FromSnapshot, TokenService};
 use crate::service::plugins::{self, NewBinding};
 use crate::web::routes;
 use actix_web::{App, test};
@@ -173,7 +173,7 @@ async fn a_console_change_is_in_force_on_this_node_when_the_response_leaves() {
 /// decides it from the start, so nothing that path records (a wrong
 /// secret's count) is skipped.
 fn from_snapshot(token: &TokenService, form: &str, peer: Option<&str>) -> FromSnapshot {
-    token.token_request_from_snapshot(None, form.as_bytes(), peer, Plugins::Refuse)
+    token.token_request_from_snapshot(None, form.as_bytes(), peer)
 }
 
 #[actix_web::test]
@@ -228,12 +228,11 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
         ("client_id", &p.id),
         ("client_secret", &p.secret),
     ]);
-    assert!(
-        matches!(from_snapshot(&plugged.state.oauth.token, &form, None), FromSnapshot::CallsPlugins),
-        "a plugin call does not run on the worker"
-    );
+    let FromSnapshot::CallsPlugins(request) = from_snapshot(&plugged.state.oauth.token, &form, None) else {
+        panic!("a plugin call does not run on the worker")
+    };
     // On the CPU pool the same request is answered, the plugin's claim in.
-    let on_pool = plugged.state.oauth.token.token_request_from_snapshot(None, form.as_bytes(), None, Plugins::Run);
+    let on_pool = plugged.state.oauth.token.answer_with_plugins(&request, None);
     let FromSnapshot::Answered(Ok(issued)) = on_pool else { panic!("not answered on the pool: {on_pool:?}") };
     assert_eq!(claims(&issued.access_token)["ctx"]["user_source"], "service-account", "the plugin ran");
 }

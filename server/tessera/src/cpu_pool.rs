@@ -88,7 +88,7 @@ struct Shared {
     state: Mutex<State>,
     /// Idle threads wait here for a job.
     work: Condvar,
-    /// The monitor waits here while nothing is queued.
+    /// The monitor waits here while every queued job has a thread on its way.
     monitor: Condvar,
 }
 
@@ -144,18 +144,15 @@ thread_local! {
 }
 
 impl CpuPool {
-    /// A pool that keeps `base` threads running (at least one); threads
-    /// start on first use.
-    pub fn new(base: usize) -> Self {
-        Self::with_limits(base, MAX_THREADS, STALL_AFTER)
-    }
-
-    /// One running thread per CPU this process may use.
+    /// One running thread per CPU this process may use; threads start on
+    /// first use.
     pub fn per_cpu() -> Self {
-        Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self::with_limits(cpus, MAX_THREADS, STALL_AFTER)
     }
 
-    /// [`Self::new`] with the other limits given (tests).
+    /// A pool that keeps `base` threads running (at least one), with the
+    /// other limits given (tests).
     pub fn with_limits(base: usize, max_threads: usize, stall_after: Duration) -> Self {
         let base = base.max(1);
         CpuPool {
@@ -168,11 +165,6 @@ impl CpuPool {
                 monitor: Condvar::new(),
             }),
         }
-    }
-
-    /// How many threads the pool keeps running.
-    pub fn base(&self) -> usize {
-        self.shared.base
     }
 
     /// The pool's threads and queue now, for the metrics.
@@ -416,6 +408,20 @@ mod tests {
         release: Vec<mpsc::Sender<()>>,
     }
 
+    impl Gates {
+        fn started(&self) -> usize {
+            self.started.load(Ordering::SeqCst)
+        }
+
+        /// Waits until `n` jobs have started, then checks that no more start
+        /// within 50 ms (`more` says what that would mean).
+        fn settle_at(&self, n: usize, what: &str, more: &str) {
+            eventually(what, || self.started() == n);
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(self.started(), n, "{more}");
+        }
+    }
+
     fn blocked_jobs(pool: &CpuPool, n: usize, inside_wait: bool) -> Gates {
         let started = Arc::new(AtomicUsize::new(0));
         let mut release = Vec::new();
@@ -459,18 +465,14 @@ mod tests {
     fn no_more_than_base_jobs_run_while_none_waits() {
         let pool = CpuPool::with_limits(2, 8, NEVER);
         let gates = blocked_jobs(&pool, 5, false);
-        eventually("two jobs run", || gates.started.load(Ordering::SeqCst) == 2);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(gates.started.load(Ordering::SeqCst), 2, "a third job started beside two running ones");
+        gates.settle_at(2, "two jobs run", "a third job started beside two running ones");
         assert_eq!(pool.stats(), PoolStats { running: 2, waiting: 0, idle: 0, queued: 3 });
         gates.release[0].send(()).unwrap();
-        eventually("a third job runs after one finished", || gates.started.load(Ordering::SeqCst) == 3);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(gates.started.load(Ordering::SeqCst), 3);
+        gates.settle_at(3, "a third job runs after one finished", "a fourth job started beside two running ones");
         for tx in &gates.release {
             let _ = tx.send(());
         }
-        eventually("all ran", || gates.started.load(Ordering::SeqCst) == 5);
+        eventually("all ran", || gates.started() == 5);
     }
 
     #[test]
@@ -479,7 +481,7 @@ mod tests {
         let gates = blocked_jobs(&pool, 4, true);
         // Each job waits at once, so each lets the next one start: all
         // four wait side by side on one running place.
-        eventually("every waiting job started", || gates.started.load(Ordering::SeqCst) == 4);
+        eventually("every waiting job started", || gates.started() == 4);
         eventually("the stats show four waiting", || pool.stats().waiting == 4);
         assert_eq!((pool.stats().running, pool.stats().queued), (0, 0));
         drop(gates.release);
@@ -490,7 +492,7 @@ mod tests {
     fn a_job_that_runs_long_stops_counting_after_stall_after() {
         let pool = CpuPool::with_limits(1, 8, Duration::from_millis(20));
         let gates = blocked_jobs(&pool, 1, false);
-        eventually("the long job runs", || gates.started.load(Ordering::SeqCst) == 1);
+        eventually("the long job runs", || gates.started() == 1);
         // The long job holds the only running place until the monitor
         // marks it stalled; then this one runs on a second thread.
         assert_eq!(block_on(pool.run(|| 42)), Ok(42));
@@ -501,11 +503,9 @@ mod tests {
     fn threads_stop_at_max_threads_and_the_queue_waits() {
         let pool = CpuPool::with_limits(1, 2, NEVER);
         let gates = blocked_jobs(&pool, 3, true);
-        eventually("two jobs run", || gates.started.load(Ordering::SeqCst) == 2);
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(gates.started.load(Ordering::SeqCst), 2, "a third thread started past max_threads");
+        gates.settle_at(2, "two jobs run", "a third thread started past max_threads");
         gates.release[0].send(()).unwrap();
-        eventually("the third job runs on a freed thread", || gates.started.load(Ordering::SeqCst) == 3);
+        eventually("the third job runs on a freed thread", || gates.started() == 3);
         drop(gates.release);
     }
 

@@ -46,6 +46,13 @@ fn sqlite() -> Db {
 }
 
 fn postgres() -> Db {
+    let (db, _) = postgres_unmigrated();
+    db.store.migrate().unwrap();
+    db
+}
+
+/// A new, empty PostgreSQL database (dropped with the `Db`) and its URL.
+fn postgres_unmigrated() -> (Db, url::Url) {
     let admin = admin_url();
     let name = format!("tessera_store_{}", uuid::Uuid::new_v4().simple());
     let mut c = diesel::PgConnection::establish(&admin).expect("connect to POSTGRES_TEST_URL");
@@ -53,8 +60,7 @@ fn postgres() -> Db {
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
     let store = Store::connect(url.as_str(), 4, Duration::from_secs(5)).unwrap();
-    store.migrate().unwrap();
-    Db { store, _dir: None, pg: Some(name) }
+    (Db { store, _dir: None, pg: Some(name) }, url)
 }
 
 fn user(id: &str, name: &str) -> User {
@@ -1484,21 +1490,13 @@ fn schema_status_names_pending_and_newer_migrations(db: &Db) {
     assert_eq!(status.pending, [latest]);
 }
 
-/// Issue #16 item 5: `VACUUM INTO` writes a copy that opens as a database
-/// with the same rows, and PostgreSQL is refused.
 /// Nodes started together against a new PostgreSQL database migrate it
 /// one at a time (`Store::migrate` holds an advisory lock): without it, two
 /// ran the same migration at once and one failed on the catalog's unique
 /// index (`pg_type_typname_nsp_index`).
 #[test]
 fn postgres_nodes_migrating_a_new_database_together_all_succeed() {
-    let admin = admin_url();
-    let name = format!("tessera_store_{}", uuid::Uuid::new_v4().simple());
-    let mut c = diesel::PgConnection::establish(&admin).expect("connect to POSTGRES_TEST_URL");
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut c).unwrap();
-    let db = Db { store: Store::connect(&admin, 1, Duration::from_secs(5)).unwrap(), _dir: None, pg: Some(name) };
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{}", db.pg.as_deref().unwrap()));
+    let (db, url) = postgres_unmigrated();
     let nodes = 4;
     let start = std::sync::Barrier::new(nodes);
     let ran: Vec<usize> = std::thread::scope(|s| {
@@ -1514,11 +1512,13 @@ fn postgres_nodes_migrating_a_new_database_together_all_succeed() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap().expect("every node migrates")).collect()
     });
-    let known = Store::connect(url.as_str(), 1, Duration::from_secs(5)).unwrap().schema_status().unwrap();
+    let known = db.store.schema_status().unwrap();
     assert!(known.pending.is_empty(), "{:?}", known.pending);
     assert_eq!(ran.iter().filter(|&&n| n > 0).count(), 1, "one node ran the migrations: {ran:?}");
 }
 
+/// Issue #16 item 5: `VACUUM INTO` writes a copy that opens as a database
+/// with the same rows, and PostgreSQL is refused.
 #[test]
 fn sqlite_backup_is_a_working_copy_and_postgres_is_refused() {
     let db = sqlite();

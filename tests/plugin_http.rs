@@ -125,11 +125,17 @@ fn enrich_server_with_deadline(user: &str, client: &str, deadline_ms: u64) -> (T
         },
     );
     server.api_and_client(AUD, "RS256", "read");
+    let (cid, csecret) = service_client(&server, user, client);
+    (server, cid, csecret)
+}
+
+/// A user `user` and a client_credentials client `client` with that user
+/// as its service account: the client's id and secret.
+fn service_client(server: &TestServer, user: &str, client: &str) -> (String, String) {
     server.create_user(user, "a long enough password", &[]);
     let args = ["client", "create", "--name", client, "--grant-types", "client_credentials", "--service-account", user];
     let c = server.cli_json(&args);
-    let (cid, csecret) = (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned());
-    (server, cid, csecret)
+    (c["client_id"].as_str().unwrap().to_owned(), c["client_secret"].as_str().unwrap().to_owned())
 }
 
 fn runs_of(server: &TestServer, binding: &str, n: usize) -> Vec<Value> {
@@ -230,19 +236,7 @@ async fn tokens_whose_plugin_waits_on_its_service_do_not_hold_up_other_tokens() 
     // The waiting calls must outlast the quick token's wait below: with a
     // short deadline they would fail and free their threads anyway.
     let (server, waiting_id, waiting_secret) = enrich_server_with_deadline("svc-waiting", "waiting", 60_000);
-    server.create_user("svc-quick", "a long enough password", &[]);
-    let quick = server.cli_json(&[
-        "client",
-        "create",
-        "--name",
-        "quick",
-        "--grant-types",
-        "client_credentials",
-        "--service-account",
-        "svc-quick",
-    ]);
-    let (quick_id, quick_secret) =
-        (quick["client_id"].as_str().unwrap().to_owned(), quick["client_secret"].as_str().unwrap().to_owned());
+    let (quick_id, quick_secret) = service_client(&server, "svc-quick", "quick");
     server.cli_json(&["plugin", "upload", &component("examples", "rust-enrich"), "--name", "rust-enrich"]);
     server.cli_json(&["plugin", "upload", &component("examples", "rust-username"), "--name", "rust-username"]);
     let prefix = format!("{}/users/", dir.base);

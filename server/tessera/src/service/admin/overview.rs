@@ -60,8 +60,9 @@ pub struct Dashboard {
     /// The ten newest changes: audit events other than console sign-ins
     /// and refusals that changed nothing, with their targets named.
     pub events: Vec<AuditRow>,
-    /// The ten newest console sign-ins, failed ones included, kept apart
-    /// from changes so a burst of sign-ins cannot hide them.
+    /// The ten newest steps of console sign-ins (passwords and second
+    /// factors, failed ones included), kept apart from changes so a burst
+    /// of sign-ins cannot hide them.
     pub sign_ins: Vec<AuditEventView>,
     /// True once a plugin has run on a real token request (the first-run
     /// checklist's last step).
@@ -105,15 +106,15 @@ pub fn dashboard(store: &Store, figures: &PluginFigures) -> Result<Dashboard, St
         })
         .collect();
     let some_plugin = names.values().min().cloned();
-    let sign_in_filter = AuditFilter { action_prefix: Some(SIGN_IN_PREFIX.into()), ..AuditFilter::default() };
-    let changes = recent_changes(&mut c, 10)?;
+    let sign_ins = newest_where(&mut c, &admin_events(), 10, is_sign_in)?;
+    let changes = newest_where(&mut c, &AuditFilter::default(), 10, is_change)?;
     let failures = views::all(plugins::runs(&mut c, None, true, 0, 10)?);
     Ok(Dashboard {
         plugin_figures,
         figures_from_run_log,
         some_plugin,
         plugin_ran: !plugins::runs(&mut c, None, false, 0, 1)?.is_empty(),
-        sign_ins: views::all(audit::recent(&mut c, &sign_in_filter, 0, 10)?),
+        sign_ins,
         events: names::audit_rows(&mut c, changes)?,
         users: users::count(&mut c)?,
         clients: clients::count(&mut c)?,
@@ -154,9 +155,27 @@ fn run_log_figures(
         .collect())
 }
 
-/// The audit actions of console sign-ins (`admin.login`, `admin.login.failed`,
-/// `admin.login.locked`).
+/// Audit actions of a console sign-in, all starting with this: a password
+/// accepted (`admin.login`), refused (`.failed`) or locked out (`.locked`).
 const SIGN_IN_PREFIX: &str = "admin.login";
+
+/// The second factor's steps of a sign-in, after the password
+/// (`service::second_factor::check`, `service::passkeys`): a wrong code or
+/// passkey, a passkey accepted, a recovery code used up. They record a
+/// sign-in, not a change, so the dashboard lists them with the sign-ins.
+const SECOND_FACTOR_STEPS: [&str; 3] =
+    ["admin.second_factor.failed", "admin.second_factor.passkey", "admin.second_factor.recovery"];
+
+/// Whether an audit event's `action` is a step of a console sign-in.
+fn is_sign_in(action: &str) -> bool {
+    action.starts_with(SIGN_IN_PREFIX) || SECOND_FACTOR_STEPS.contains(&action)
+}
+
+/// The events every sign-in step is among (`admin.` actions), so the
+/// dashboard's scan for sign-ins skips other changes in the database.
+fn admin_events() -> AuditFilter {
+    AuditFilter { action_prefix: Some("admin.".into()), ..AuditFilter::default() }
+}
 
 /// Audit actions that record a refusal, not a change: a refused plugin
 /// upload (`service::plugins::upload`) stored nothing. They stay in the
@@ -165,27 +184,33 @@ const REFUSALS: [&str; 1] = ["plugin.upload.refused"];
 
 /// Whether an audit event's `action` is a change the dashboard lists.
 fn is_change(action: &str) -> bool {
-    !action.starts_with(SIGN_IN_PREFIX) && !REFUSALS.contains(&action)
+    !is_sign_in(action) && !REFUSALS.contains(&action)
 }
 
-/// How many of the newest events the dashboard reads to find recent changes
-/// among sign-ins and refusals.
-const CHANGES_SCAN: i64 = 500;
+/// How many of the newest events matching its filter the dashboard reads
+/// to find the newest of one kind (sign-ins among other `admin.` events,
+/// changes among sign-ins and refusals).
+const SCAN: i64 = 500;
 
-/// The newest `n` events that are changes ([`is_change`]), read page by
-/// page among the newest [`CHANGES_SCAN`] events.
-fn recent_changes(c: &mut tessera_store::DbConn, n: usize) -> Result<Vec<AuditEventView>, StoreError> {
+/// The newest `n` events matching `filter` whose action passes `kind`,
+/// read page by page among the newest [`SCAN`] events matching `filter`.
+fn newest_where(
+    c: &mut tessera_store::DbConn,
+    filter: &AuditFilter,
+    n: usize,
+    kind: fn(&str) -> bool,
+) -> Result<Vec<AuditEventView>, StoreError> {
     const PAGE: i64 = 100;
-    let mut changes = Vec::new();
+    let mut found = Vec::new();
     let mut offset = 0;
-    while changes.len() < n && offset < CHANGES_SCAN {
-        let page = audit::recent(c, &AuditFilter::default(), offset, PAGE)?;
+    while found.len() < n && offset < SCAN {
+        let page = audit::recent(c, filter, offset, PAGE)?;
         let last = (page.len() as i64) < PAGE;
-        changes.extend(page.into_iter().filter(|e| is_change(&e.event.action)).take(n - changes.len()));
+        found.extend(page.into_iter().filter(|e| kind(&e.event.action)).take(n - found.len()));
         if last {
             break;
         }
         offset += PAGE;
     }
-    Ok(views::all(changes))
+    Ok(views::all(found))
 }

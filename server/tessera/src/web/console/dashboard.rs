@@ -8,6 +8,7 @@ use super::names::Link;
 use super::{Admin, Layout, Page, PageQuery, blocking, filters, render};
 use crate::service::admin::names::AuditRow;
 use crate::service::admin::{self, Dashboard};
+use crate::service::views::AuditEventView;
 use crate::web::routes::{self, console as paths};
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -107,6 +108,33 @@ impl DashboardPage {
     fn set_up(&self) -> bool {
         self.steps.iter().all(|s| s.done)
     }
+
+    /// [`sign_in_result`], for the template.
+    fn sign_in_result(&self, e: &AuditEventView) -> (&'static str, &'static str) {
+        sign_in_result(e)
+    }
+}
+
+/// How a sign-in step reads in the dashboard's "Result" column: its words
+/// and its badge's class (`ok`, `bad`).
+fn sign_in_result(e: &AuditEventView) -> (&'static str, &'static str) {
+    match e.action.as_str() {
+        // A password accepted while a second factor is still to come
+        // (`service::console`'s `second_factor` detail) is half a sign-in.
+        "admin.login" if second_factor_pending(&e.detail) => ("password accepted", "ok"),
+        "admin.login" => ("signed in", "ok"),
+        "admin.login.locked" => ("locked", "bad"),
+        "admin.second_factor.failed" => ("second factor failed", "bad"),
+        "admin.second_factor.passkey" => ("passkey accepted", "ok"),
+        "admin.second_factor.recovery" => ("recovery code used", "ok"),
+        _ => ("failed", "bad"),
+    }
+}
+
+/// Whether an `admin.login` event's detail says a second factor was asked
+/// for next.
+fn second_factor_pending(detail: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|d| !d["second_factor"].is_null())
 }
 
 async fn dashboard(admin: Admin, q: web::Query<PageQuery>) -> Page {

@@ -186,6 +186,37 @@ async fn the_dashboard_ticks_its_checklist_from_real_data_and_keeps_sign_ins_apa
     assert!(html.contains("id=\"step-client\" class=\"done\""));
 }
 
+/// The steps of a second factor at sign-in (a wrong code, a passkey or a
+/// recovery code accepted) are sign-ins, not changes: the dashboard lists
+/// them with the sign-ins, and a password that still waits for its second
+/// factor reads as accepted, not signed in.
+#[actix_web::test]
+async fn second_factor_steps_are_listed_as_sign_ins_not_changes() {
+    let c = console(|_| {});
+    c.api();
+    let now = c.clock.now();
+    c.store()
+        .tx(|conn| {
+            use crate::service::admin::audit;
+            let pending = serde_json::json!({"address": null, "second_factor": "code"});
+            audit(conn, "admin:carol", now, "admin.login", "console", pending)?;
+            audit(conn, "admin:carol", now, "admin.second_factor.failed", "a1", serde_json::json!({}))?;
+            audit(conn, "admin:carol", now, "admin.second_factor.recovery", "a1", serde_json::json!({"left": 9}))?;
+            audit(conn, "admin:dave", now, "admin.second_factor.passkey", "a2", serde_json::json!({"name": "key"}))
+        })
+        .unwrap();
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let html = page_of!(app, c.state, session, routes::console::HOME);
+    let sign_ins = table(&html, "sign-ins");
+    for result in ["password accepted", "second factor failed", "recovery code used", "passkey accepted", "signed in"] {
+        assert!(sign_ins.contains(result), "{result}: {sign_ins}");
+    }
+    let changes = table(&html, "changes");
+    assert!(changes.contains("api.create"), "{changes}");
+    assert!(!changes.contains("second_factor"), "second factor steps are not changes: {changes}");
+}
+
 /// A refused plugin upload changed nothing: it is not among the dashboard's
 /// recent changes, and it stays on the audit log page.
 #[actix_web::test]

@@ -4,7 +4,7 @@
 //! paths of RFC 6749 §4.1.2.1, RFC 7636 and RFC 9700.
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer};
+use crate::support::{Backend, Options, TestServer};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
@@ -54,7 +54,11 @@ fn setup(grants: &str) -> Setup {
 }
 
 fn setup_on(backend: Backend, grants: &str) -> Setup {
-    let server = TestServer::start(backend);
+    setup_with(backend, grants, Options::default())
+}
+
+fn setup_with(backend: Backend, grants: &str, opts: Options) -> Setup {
+    let server = TestServer::start_with(backend, opts);
     let user = server.create_user(
         "alice",
         PASSWORD,
@@ -325,6 +329,44 @@ async fn authorization_errors_never_redirect_to_an_unregistered_uri() {
         .unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("set-cookie").is_none(), "no session");
+}
+
+/// docs/security-checklist.md O-15: by default a confidential client may
+/// leave PKCE out (its secret authenticates the exchange); a server set to
+/// `[tokens] pkce = "all"` (here through the environment) refuses it at the
+/// authorization endpoint, with the error at the redirect URI, and at the
+/// PAR endpoint, and takes the same request with a challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_requiring_pkce_of_every_client_refuses_confidential_requests_without_it() {
+    let lenient = setup("authorization_code");
+    let r = browser().get(authorize_url(&lenient, "")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the default: the login page, no PKCE needed of a confidential client");
+
+    let opts = Options { env: vec![("TESSERA_TOKENS__PKCE".into(), "all".into())], ..Options::default() };
+    let s = setup_with(Backend::Sqlite, "authorization_code", opts);
+    let r = browser().get(authorize_url(&s, "")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.starts_with(CB), "{loc}");
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("invalid_request"));
+    assert!(query_param(&loc, "error_description").unwrap().contains("every client"), "{loc}");
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("s1"));
+
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let challenge = challenge.as_str().to_owned();
+    let extra = format!("&code_challenge={challenge}&code_challenge_method=S256");
+    let r = browser().get(authorize_url(&s, &extra)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "with a challenge: the login page");
+
+    let par = format!("{}{}", s.server.base, routes::PAR);
+    let mut form = vec![("response_type", "code"), ("redirect_uri", CB), ("scope", "openid"), ("state", "s1")];
+    let r = reqwest::Client::new().post(&par).basic_auth(&s.id, Some(&s.secret)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a pushed request without a challenge");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    form.extend([("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")]);
+    let r = reqwest::Client::new().post(&par).basic_auth(&s.id, Some(&s.secret)).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 201, "with one");
 }
 
 /// docs/security-checklist.md O-16 (verifier required and checked), O-17 (a verifier

@@ -7,6 +7,28 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// Which clients must send a PKCE challenge with `response_type=code`
+/// (config `[tokens] pkce`). RFC 9700 §2.1.1 requires it of public clients
+/// and recommends it for confidential ones; OAuth 2.1 and FAPI 2.0 require
+/// it of every client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    /// Public clients only (the default: confidential clients written
+    /// before PKCE, which rely on their secret and `nonce`, keep working).
+    #[default]
+    Public,
+    /// Every client.
+    All,
+}
+
+impl Requirement {
+    /// Whether a client (`confidential` or public) must send a challenge.
+    pub fn applies_to(self, confidential: bool) -> bool {
+        !confidential || self == Requirement::All
+    }
+}
+
 /// RFC 7636 §4.1: 43 to 128 characters of `[A-Za-z0-9-._~]`.
 fn well_formed(s: &str) -> bool {
     (43..=128).contains(&s.len())

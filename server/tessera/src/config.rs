@@ -516,6 +516,11 @@ pub struct TokenConfig {
     /// Authorization codes expire this fast (RFC 9700 asks for short-lived
     /// codes; FAPI 2 tests 60 s). Default: 60.
     pub authorization_code_secs: i64,
+    /// Which clients must send a PKCE challenge (S256) with an authorization
+    /// request for a code: `"public"` (RFC 9700 §2.1.1; confidential
+    /// clients may still rely on their secret) or `"all"` (OAuth 2.1,
+    /// FAPI 2.0). Applies to pushed requests too. Default: `"public"`.
+    pub pkce: tessera_protocol::pkce::Requirement,
 }
 
 impl Default for TokenConfig {
@@ -525,6 +530,7 @@ impl Default for TokenConfig {
             refresh_token_absolute_secs: 30 * 86_400,
             refresh_token_idle_secs: 14 * 86_400,
             authorization_code_secs: 60,
+            pkce: tessera_protocol::pkce::Requirement::Public,
         }
     }
 }

@@ -132,6 +132,7 @@ impl AppState {
                 idle_secs: config.tokens.refresh_token_idle_secs,
             },
             code_lifetime_secs: config.tokens.authorization_code_secs,
+            pkce: config.tokens.pkce,
             session_lifetime_secs: config.login.session_secs,
             throttle: ThrottleSettings::from(&config.login),
             device_verification_uri: format!("{issuer}{}", routes::DEVICE),

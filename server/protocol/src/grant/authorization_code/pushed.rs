@@ -15,6 +15,7 @@ use crate::grant::authorization_code::request::{self, Refusal};
 use crate::ids::Jkt;
 use crate::model::ClientProfile;
 use crate::params::Params;
+use crate::pkce;
 use crate::secret::PlainSecret;
 use serde::Serialize;
 
@@ -59,6 +60,7 @@ pub fn push(
     client: &ClientProfile,
     redirect_uris: &[String],
     proof_jkt: Option<&Jkt>,
+    pkce: pkce::Requirement,
 ) -> Result<String, OAuthError> {
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
@@ -87,7 +89,7 @@ pub fn push(
             None => stored.insert("dpop_jkt", jkt.as_str()),
         }
     }
-    match request::validate(&stored, Some((client, redirect_uris))) {
+    match request::validate(&stored, Some((client, redirect_uris)), pkce) {
         Ok(_) => Ok(stored.encode_without(&[])),
         Err(Refusal::Page(m)) => Err(OAuthError::invalid_request(m)),
         Err(Refusal::Redirect { error, .. }) => Err(error),
@@ -152,7 +154,7 @@ mod tests {
     }
 
     fn pushed(pairs: &[(&str, &str)], c: &ClientProfile) -> Result<String, OAuthError> {
-        push(&Params::from_pairs(pairs.iter().copied()), c, &[CB.to_owned()], None)
+        push(&Params::from_pairs(pairs.iter().copied()), c, &[CB.to_owned()], None, pkce::Requirement::Public)
     }
 
     /// RFC 9449 §10.1: a proof at the PAR endpoint binds the request to its
@@ -165,18 +167,28 @@ mod tests {
         let reg = [CB.to_owned()];
         let key = Jkt::new(KEY);
         let base = [("response_type", "code"), ("redirect_uri", CB)];
-        let stored = push(&Params::from_pairs(base), &c, &reg, Some(&key)).unwrap();
-        let validated = request::validate(&Params::parse(stored.as_bytes()).unwrap(), Some((&c, &reg))).unwrap();
+        let stored = push(&Params::from_pairs(base), &c, &reg, Some(&key), pkce::Requirement::Public).unwrap();
+        let validated =
+            request::validate(&Params::parse(stored.as_bytes()).unwrap(), Some((&c, &reg)), pkce::Requirement::Public)
+                .unwrap();
         assert_eq!(validated.dpop_jkt, Some(key.clone()));
         let same = Params::from_pairs([base[0], base[1], ("dpop_jkt", KEY)]);
-        assert!(push(&same, &c, &reg, Some(&key)).is_ok());
+        assert!(push(&same, &c, &reg, Some(&key), pkce::Requirement::Public).is_ok());
         let other = Params::from_pairs([base[0], base[1], ("dpop_jkt", OTHER)]);
-        assert_eq!(push(&other, &c, &reg, Some(&key)).unwrap_err().code, ErrorCode::InvalidRequest);
-        let stored = push(&other, &c, &reg, None).unwrap();
-        let validated = request::validate(&Params::parse(stored.as_bytes()).unwrap(), Some((&c, &reg))).unwrap();
+        assert_eq!(
+            push(&other, &c, &reg, Some(&key), pkce::Requirement::Public).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        let stored = push(&other, &c, &reg, None, pkce::Requirement::Public).unwrap();
+        let validated =
+            request::validate(&Params::parse(stored.as_bytes()).unwrap(), Some((&c, &reg)), pkce::Requirement::Public)
+                .unwrap();
         assert_eq!(validated.dpop_jkt, Some(Jkt::new(OTHER)), "dpop_jkt alone binds too");
         let malformed = Params::from_pairs([base[0], base[1], ("dpop_jkt", "x")]);
-        assert_eq!(push(&malformed, &c, &reg, None).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            push(&malformed, &c, &reg, None, pkce::Requirement::Public).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]
@@ -197,7 +209,7 @@ mod tests {
         assert_eq!(p.get("client_id"), Some("c"));
         assert_eq!(p.get("state"), Some("st"));
         assert_eq!(p.get("client_secret"), None, "credentials are never stored");
-        assert!(request::validate(&p, Some((&client(true), &[CB.to_owned()]))).is_ok());
+        assert!(request::validate(&p, Some((&client(true), &[CB.to_owned()])), pkce::Requirement::Public).is_ok());
     }
 
     /// RFC 9126 §2.3: refusals are answered to the client, never redirected;

@@ -108,8 +108,13 @@ pub fn redirect_matches(registered: &str, requested: &str) -> bool {
         && q.password().is_none()
 }
 
-/// Validates an authorization request for `client` (`None`: unknown client).
-pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) -> Result<Request, Refusal> {
+/// Validates an authorization request for `client` (`None`: unknown client);
+/// `pkce` says which clients must send a PKCE challenge.
+pub fn validate(
+    params: &Params,
+    client: Option<(&ClientProfile, &[String])>,
+    pkce: pkce::Requirement,
+) -> Result<Request, Refusal> {
     let page = |m: &str| Refusal::Page(m.to_owned());
     let Some(client_id) = params.get("client_id") else { return Err(page("The request has no client_id.")) };
     let Some((client, registered)) = client else { return Err(page("The application is not known.")) };
@@ -186,8 +191,9 @@ pub fn validate(params: &Params, client: Option<(&ClientProfile, &[String])>) ->
             pkce::check_challenge(c, params.get("code_challenge_method")).map_err(&refuse)?;
             Some(c.to_owned())
         }
-        None if !client.confidential && response == ResponseKind::Code => {
-            return Err(refuse(OAuthError::invalid_request("public clients must use PKCE (code_challenge with S256)")));
+        None if response == ResponseKind::Code && pkce.applies_to(client.confidential) => {
+            let who = if client.confidential { "this server requires every client" } else { "public clients must" };
+            return Err(refuse(OAuthError::invalid_request(format!("{who} to use PKCE (code_challenge with S256)"))));
         }
         None => None,
     };
@@ -272,7 +278,10 @@ mod tests {
             "http://app.example/cb",
         ] {
             let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", bad), ("response_type", "code")]);
-            assert!(matches!(validate(&p, Some((&c, &reg))), Err(Refusal::Page(_))), "{bad}");
+            assert!(
+                matches!(validate(&p, Some((&c, &reg)), pkce::Requirement::Public), Err(Refusal::Page(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -283,8 +292,8 @@ mod tests {
         let c = client(true);
         let p = Params::from_pairs([("client_id", "c"), ("response_type", "code")]);
         let two = [CB.to_owned(), "https://app.example/other".to_owned()];
-        assert!(matches!(validate(&p, Some((&c, &two))), Err(Refusal::Page(_))));
-        assert_eq!(validate(&p, Some((&c, &two[..1]))).unwrap().redirect_uri, CB);
+        assert!(matches!(validate(&p, Some((&c, &two)), pkce::Requirement::Public), Err(Refusal::Page(_))));
+        assert_eq!(validate(&p, Some((&c, &two[..1])), pkce::Requirement::Public).unwrap().redirect_uri, CB);
     }
 
     /// docs/security-checklist.md O-2: loopback redirect URIs match with any port; nothing else does.
@@ -300,7 +309,7 @@ mod tests {
     fn public_client_without_pkce_gets_invalid_request_at_its_redirect_uri() {
         let c = client(false);
         let reg = [CB.to_owned()];
-        match validate(&params(&[]), Some((&c, &reg))) {
+        match validate(&params(&[]), Some((&c, &reg)), pkce::Requirement::Public) {
             Err(Refusal::Redirect { error, redirect_uri, .. }) => {
                 assert_eq!(error.code, ErrorCode::InvalidRequest);
                 assert_eq!(redirect_uri, CB);
@@ -308,11 +317,46 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(
-            validate(&params(&[("code_challenge", CH), ("code_challenge_method", "S256")]), Some((&c, &reg))).is_ok()
+            validate(
+                &params(&[("code_challenge", CH), ("code_challenge_method", "S256")]),
+                Some((&c, &reg)),
+                pkce::Requirement::Public
+            )
+            .is_ok()
         );
         assert!(
-            validate(&params(&[("code_challenge", CH), ("code_challenge_method", "plain")]), Some((&c, &reg))).is_err()
+            validate(
+                &params(&[("code_challenge", CH), ("code_challenge_method", "plain")]),
+                Some((&c, &reg)),
+                pkce::Requirement::Public
+            )
+            .is_err()
         );
+    }
+
+    /// docs/security-checklist.md O-15: with `[tokens] pkce = "all"` a
+    /// confidential client needs PKCE too; by default it does not.
+    #[test]
+    fn confidential_clients_need_pkce_only_when_the_server_requires_it_of_all() {
+        let c = client(true);
+        let reg = [CB.to_owned()];
+        assert!(validate(&params(&[]), Some((&c, &reg)), pkce::Requirement::Public).is_ok());
+        match validate(&params(&[]), Some((&c, &reg)), pkce::Requirement::All) {
+            Err(Refusal::Redirect { error, redirect_uri, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest);
+                assert!(error.description.contains("every client"), "{}", error.description);
+                assert_eq!(redirect_uri, CB);
+            }
+            other => panic!("{other:?}"),
+        }
+        let with = params(&[("code_challenge", CH), ("code_challenge_method", "S256")]);
+        assert!(validate(&with, Some((&c, &reg)), pkce::Requirement::All).is_ok());
+        // Implicit responses carry no code, so no challenge either way.
+        let mut implicit = c.clone();
+        implicit.grant_types.push(GrantType::Implicit);
+        let mut p = params(&[("nonce", "n")]);
+        p.insert("response_type", "id_token token");
+        assert!(validate(&p, Some((&implicit, &reg)), pkce::Requirement::All).is_ok());
     }
 
     /// docs/security-checklist.md O-25, as far as Tessera follows it: tokens from the
@@ -323,7 +367,7 @@ mod tests {
         let c = client(true);
         let reg = [CB.to_owned()];
         let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "token")]);
-        match validate(&p, Some((&c, &reg))) {
+        match validate(&p, Some((&c, &reg)), pkce::Requirement::Public) {
             Err(Refusal::Redirect { error, mode, .. }) => {
                 assert_eq!(error.code, ErrorCode::UnauthorizedClient);
                 assert_eq!(mode, ResponseMode::Fragment);
@@ -331,21 +375,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "code token")]);
-        match validate(&p, Some((&c, &reg))) {
+        match validate(&p, Some((&c, &reg)), pkce::Requirement::Public) {
             Err(Refusal::Redirect { error, .. }) => assert_eq!(error.code, ErrorCode::UnsupportedResponseType),
             other => panic!("{other:?}"),
         }
         let mut with_implicit = client(false);
         with_implicit.grant_types.push(GrantType::Implicit);
         let p = Params::from_pairs([("client_id", "c"), ("redirect_uri", CB), ("response_type", "token id_token")]);
-        assert!(validate(&p, Some((&with_implicit, &reg))).is_err(), "nonce required");
+        assert!(validate(&p, Some((&with_implicit, &reg)), pkce::Requirement::Public).is_err(), "nonce required");
         let p = Params::from_pairs([
             ("client_id", "c"),
             ("redirect_uri", CB),
             ("response_type", "token id_token"),
             ("nonce", "n"),
         ]);
-        assert_eq!(validate(&p, Some((&with_implicit, &reg))).unwrap().response, ResponseKind::IdTokenToken);
+        assert_eq!(
+            validate(&p, Some((&with_implicit, &reg)), pkce::Requirement::Public).unwrap().response,
+            ResponseKind::IdTokenToken
+        );
     }
 
     /// RFC 9449 §10: `dpop_jkt` is kept when it is a thumbprint, and a
@@ -355,10 +402,10 @@ mod tests {
         let c = client(true);
         let reg = [CB.to_owned()];
         const JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
-        assert_eq!(validate(&params(&[]), Some((&c, &reg))).unwrap().dpop_jkt, None);
-        let bound = validate(&params(&[("dpop_jkt", JKT)]), Some((&c, &reg))).unwrap();
+        assert_eq!(validate(&params(&[]), Some((&c, &reg)), pkce::Requirement::Public).unwrap().dpop_jkt, None);
+        let bound = validate(&params(&[("dpop_jkt", JKT)]), Some((&c, &reg)), pkce::Requirement::Public).unwrap();
         assert_eq!(bound.dpop_jkt, Some(Jkt::new(JKT)));
-        match validate(&params(&[("dpop_jkt", "not-a-thumbprint")]), Some((&c, &reg))) {
+        match validate(&params(&[("dpop_jkt", "not-a-thumbprint")]), Some((&c, &reg)), pkce::Requirement::Public) {
             Err(Refusal::Redirect { error, redirect_uri, .. }) => {
                 assert_eq!(error.code, ErrorCode::InvalidRequest);
                 assert_eq!(redirect_uri, CB);

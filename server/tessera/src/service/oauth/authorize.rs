@@ -20,6 +20,7 @@ use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::GrantType;
 use tessera_protocol::oidc::{OIDC_SCOPES, scope_description};
 use tessera_protocol::params::Params;
+use tessera_protocol::pkce;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::{ErrorCode, OAuthError, ScopeSet, UserSource};
 use tessera_store::clients::Client;
@@ -95,21 +96,24 @@ pub struct AuthorizeService {
     clock: SharedClock,
     issuer: Arc<Issuer>,
     code_lifetime_secs: i64,
+    pkce: pkce::Requirement,
     par: ParSettings,
 }
 
 impl AuthorizeService {
     /// Authorization codes issued here expire after `code_lifetime_secs`
-    /// (RFC 9700: short; FAPI 2: 60 s); `par` says whether requests by
-    /// reference (RFC 9126) are taken.
+    /// (RFC 9700: short; FAPI 2: 60 s); `pkce` says which clients must send
+    /// a challenge; `par` says whether requests by reference (RFC 9126) are
+    /// taken.
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
         issuer: Arc<Issuer>,
         code_lifetime_secs: i64,
+        pkce: pkce::Requirement,
         par: ParSettings,
     ) -> AuthorizeService {
-        AuthorizeService { store, clock, issuer, code_lifetime_secs, par }
+        AuthorizeService { store, clock, issuer, code_lifetime_secs, pkce, par }
     }
 
     fn error_redirect(&self, redirect_uri: &str, mode: ResponseMode, state: Option<&str>, e: &OAuthError) -> Outcome {
@@ -208,7 +212,7 @@ impl AuthorizeService {
             None => None,
         };
         let profile = client.as_ref().map(|c| (c.profile(), c.redirect_uris.clone()));
-        let req = match request::validate(params, profile.as_ref().map(|(p, r)| (p, r.as_slice()))) {
+        let req = match request::validate(params, profile.as_ref().map(|(p, r)| (p, r.as_slice())), self.pkce) {
             Ok(r) => r,
             Err(Refusal::Page(m)) => return Ok(Outcome::Page(m)),
             Err(Refusal::Redirect { redirect_uri, state, mode, error }) => {

@@ -84,6 +84,9 @@ pub struct OAuthSettings {
     pub refresh: RefreshLifetimes,
     /// Authorization codes expire this fast (RFC 9700: short; FAPI 2: 60 s).
     pub code_lifetime_secs: i64,
+    /// Which clients must send a PKCE challenge (`[tokens] pkce`), at the
+    /// authorization and PAR endpoints alike.
+    pub pkce: tessera_protocol::pkce::Requirement,
     /// Browser sessions end this long after sign-in.
     pub session_lifetime_secs: i64,
     /// Sign-in and client-secret throttling (see `service::sign_in`); also
@@ -154,6 +157,7 @@ impl OAuthServices {
             userinfo,
             refresh,
             code_lifetime_secs,
+            pkce,
             session_lifetime_secs,
             throttle,
             device_verification_uri,
@@ -206,12 +210,13 @@ impl OAuthServices {
                 dpop: dpop.clone(),
             }),
             device,
-            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), dpop.clone(), par)),
+            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), dpop.clone(), par, pkce)),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),
                 issuer.clone(),
                 code_lifetime_secs,
+                pkce,
                 par,
             )),
             login: Arc::new(LoginService::new(store.clone(), clock.clone(), throttle, session_lifetime_secs)),

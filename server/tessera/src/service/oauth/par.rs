@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tessera_protocol::OAuthError;
 use tessera_protocol::grant::authorization_code::pushed::{self, Response};
 use tessera_protocol::params::Params;
+use tessera_protocol::pkce;
 use tessera_store::Store;
 use tessera_store::pushed::PushedRequest;
 
@@ -37,19 +38,22 @@ pub struct ParService {
     clients: Arc<ClientAuthenticator>,
     dpop: Arc<DpopProofs>,
     settings: ParSettings,
+    pkce: pkce::Requirement,
 }
 
 impl ParService {
-    /// The endpoint over `store`, authenticating clients with `clients`
-    /// and checking DPoP proofs with `dpop`.
+    /// The endpoint over `store`, authenticating clients with `clients`,
+    /// checking DPoP proofs with `dpop` and requiring PKCE as `pkce` says
+    /// (the authorization endpoint's rule).
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
         clients: Arc<ClientAuthenticator>,
         dpop: Arc<DpopProofs>,
         settings: ParSettings,
+        pkce: pkce::Requirement,
     ) -> ParService {
-        ParService { store, clock, clients, dpop, settings }
+        ParService { store, clock, clients, dpop, settings, pkce }
     }
 
     /// True when PAR is turned on (`[par] enabled`).
@@ -71,7 +75,7 @@ impl ParService {
         let params = Params::parse(body)?;
         let client = self.clients.authenticate(authorization, &params, peer)?;
         let jkt = self.dpop.par_request(dpop_proof)?;
-        let stored = pushed::push(&params, &client.profile(), &client.redirect_uris, jkt.as_ref())?;
+        let stored = pushed::push(&params, &client.profile(), &client.redirect_uris, jkt.as_ref(), self.pkce)?;
         let random = clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?;
         let request_uri = pushed::request_uri(random);
         let now = self.clock.now();

@@ -205,6 +205,32 @@ mod tests {
         m
     }
 
+    /// docs/security-checklist.md J-9: `nbf` is checked on its own (with
+    /// `iat` in the past), within [`LEEWAY_SECS`] of clock skew, and a
+    /// malformed one is refused rather than ignored.
+    #[test]
+    fn nbf_alone_is_checked_with_the_leeway() {
+        let rs = api(SigningAlg::RS256);
+        let nbf = |v: Value| {
+            let mut c = good();
+            c.insert("nbf".into(), v);
+            check_access_token(&c, "https://as", SigningAlg::RS256, Some(&rs), 1100)
+        };
+        assert_eq!(nbf(json!(1100 + LEEWAY_SECS + 1)), Err(NotOurs::Time), "not yet valid, iat in the past");
+        assert_eq!(nbf(json!(1100 + LEEWAY_SECS)), Ok(()), "within the clock-skew leeway");
+        assert_eq!(nbf(json!(900)), Ok(()), "an nbf before iat changes nothing");
+        assert_eq!(nbf(json!("1000")), Err(NotOurs::MissingClaim), "a string nbf is malformed");
+        let mut expired = good();
+        expired.insert("exp".into(), json!(1100 - LEEWAY_SECS));
+        assert_eq!(
+            check_access_token(&expired, "https://as", SigningAlg::RS256, Some(&rs), 1100),
+            Err(NotOurs::Time),
+            "exp at the leeway's edge has passed"
+        );
+        expired.insert("exp".into(), json!(1100 - LEEWAY_SECS + 1));
+        assert_eq!(check_access_token(&expired, "https://as", SigningAlg::RS256, Some(&rs), 1100), Ok(()));
+    }
+
     /// Issue #11 item 1 (docs/security-checklist.md J-8, J-10, J-11, J-13, O-39): a
     /// signature is not enough; issuer, audience, the key's entitlement, the
     /// required claims and the API's lifetime must all hold.

@@ -132,6 +132,50 @@ fn environment_sets_listen_and_flags_override_it() {
     assert!(up, "TESSERA_LISTEN was honoured");
 }
 
+/// docs/security-checklist.md O-42: forwarded host and scheme headers move
+/// nothing, even from a trusted proxy (whose `X-Forwarded-For` is believed):
+/// the issuer is configuration, so discovery and a token's `iss` stay the
+/// configured issuer whatever `Host`, `X-Forwarded-Host`,
+/// `X-Forwarded-Proto` or `Forwarded` say.
+#[test]
+fn forwarded_host_and_scheme_headers_never_change_the_issuer() {
+    let opts =
+        Options { env: vec![("TESSERA_TRUSTED_PROXIES".into(), "[\"127.0.0.1\"]".into())], ..Options::default() };
+    let server = TestServer::start_with(Backend::Sqlite, opts);
+    let (id, secret) = server.api_and_client("https://fwd.api.example", "ES256", "read");
+    let forged = [
+        ("x-forwarded-host", "evil.example"),
+        ("x-forwarded-proto", "https"),
+        ("forwarded", "host=evil.example;proto=https"),
+        ("x-forwarded-for", "203.0.113.7"),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for path in [routes::OPENID_CONFIGURATION, routes::OAUTH_AUTHORIZATION_SERVER] {
+            let mut req = http.get(format!("{}{path}", server.base)).header("host", "evil.example");
+            for (name, value) in forged {
+                req = req.header(name, value);
+            }
+            let text = req.send().await.unwrap().text().await.unwrap();
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(doc["issuer"], serde_json::Value::from(server.base.clone()), "{path}");
+            assert!(!text.contains("evil.example"), "{path}: {text}");
+        }
+        let mut req = http
+            .post(server.token_url())
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials"), ("audience", "https://fwd.api.example")]);
+        for (name, value) in forged {
+            req = req.header(name, value);
+        }
+        let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap_or_else(|| panic!("{body}"));
+        let claims = crate::support::verify_with_discovery(&server.base, token, "https://fwd.api.example").await;
+        assert_eq!(claims["iss"], serde_json::Value::from(server.base.clone()));
+    });
+}
+
 /// docs/security-checklist.md O-43 (metadata, issuer = URL prefix), O-14 (S256 only,
 /// advertised), O-12 (`authorization_response_iss_parameter_supported`).
 #[test]

@@ -480,6 +480,52 @@ async fn logout_without_an_id_token_hint_asks_first() {
     assert_eq!(b.get(authorize_url(&s, "")).send().await.unwrap().status(), 200, "signed out: the login page");
 }
 
+/// docs/security-checklist.md O-9: the hosted pages a user sees during an
+/// authorization (sign-in, an error, the device page, the sign-out
+/// question) send no referrer, allow nothing from another origin in their
+/// Content-Security-Policy, and name no other origin in their HTML.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_pages_load_nothing_from_other_origins_and_send_no_referrer() {
+    let s = setup("authorization_code");
+    let b = browser();
+    let base = &s.server.base;
+    let unknown =
+        format!("{base}{}?response_type=code&client_id=nobody&redirect_uri={}", routes::AUTHORIZE, urlenc(CB));
+    let device = format!("{base}{}", routes::DEVICE);
+    let anonymous = browser();
+    let mut pages = vec![
+        ("sign-in", authorize_url(&s, ""), &anonymous),
+        ("error", unknown, &anonymous),
+        ("device", device, &anonymous),
+    ];
+    let _ = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    let logout =
+        format!("{base}{}?client_id={}&post_logout_redirect_uri={}", routes::END_SESSION, s.id, urlenc(SIGNED_OUT));
+    pages.push(("sign-out question", logout, &b));
+    for (name, url, client) in pages {
+        let r = client.get(&url).send().await.unwrap();
+        assert!(r.status() == 200 || r.status() == 400, "{name}: {}", r.status());
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer", "{name}");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        for directive in csp.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+            let sources = directive.split_whitespace().skip(1);
+            assert!(sources.into_iter().all(|v| v == "'self'" || v == "'none'"), "{name}: {directive}");
+        }
+        let html = r.text().await.unwrap();
+        for attr in ["src=\"", "href=\""] {
+            for (at, _) in html.match_indices(attr) {
+                let value = &html[at + attr.len()..];
+                assert!(
+                    value.starts_with('/') && !value.starts_with("//"),
+                    "{name}: {}",
+                    &value[..value.len().min(60)]
+                );
+            }
+        }
+        assert!(!html.contains("url(http") && !html.contains("@import"), "{name}");
+    }
+}
+
 fn fragment_param(url: &str, name: &str) -> Option<String> {
     let frag = url::Url::parse(url).unwrap().fragment()?.to_owned();
     url::form_urlencoded::parse(frag.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())

@@ -480,6 +480,39 @@ async fn logout_without_an_id_token_hint_asks_first() {
     assert_eq!(b.get(authorize_url(&s, "")).send().await.unwrap().status(), 200, "signed out: the login page");
 }
 
+/// docs/security-checklist.md O-6: the sign-in form's `authorize` field
+/// (where the browser resumes) cannot send the browser to another origin:
+/// whatever it holds, a successful sign-in goes back to this server's
+/// authorization endpoint, which checks the client and redirect URI again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_form_resumes_only_at_this_servers_authorization_endpoint() {
+    let s = setup("authorization_code");
+    for resume in [
+        "//evil.example/",
+        "https://evil.example/cb",
+        "/\\evil.example",
+        "@evil.example",
+        "x\r\nLocation: https://evil.example",
+    ] {
+        let b = browser();
+        let page = b.get(authorize_url(&s, "")).send().await.unwrap().text().await.unwrap();
+        let form = [
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("csrf", hidden(&page, "csrf")),
+            ("authorize", resume.to_owned()),
+        ];
+        let r = b.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{resume:?}: signed in");
+        // The field is read as a query and encoded again: it stays a query.
+        let location = r.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(&format!("{}?", routes::AUTHORIZE)), "{resume:?} → {location}");
+        let followed = b.get(format!("{}{location}", s.server.base)).send().await.unwrap();
+        let next = followed.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        assert!(next.as_deref().is_none_or(|n| !n.contains("evil.example")), "{resume:?} → {next:?}");
+    }
+}
+
 /// docs/security-checklist.md O-9: the hosted pages a user sees during an
 /// authorization (sign-in, an error, the device page, the sign-out
 /// question) send no referrer, allow nothing from another origin in their

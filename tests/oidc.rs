@@ -480,6 +480,67 @@ async fn logout_without_an_id_token_hint_asks_first() {
     assert_eq!(b.get(authorize_url(&s, "")).send().await.unwrap().status(), 200, "signed out: the login page");
 }
 
+/// docs/security-checklist.md A-14: nothing secret reaches the server's log,
+/// even at `debug`: a whole code flow with PKCE, a refresh and a failed
+/// sign-in leave the password, the client secret, the code, the verifier
+/// and every token out of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_the_log_even_at_debug() {
+    // Every crate at debug, ours and the HTTP stack's (RUST_LOG wins over
+    // `log.level`; the test harness sets it to info otherwise).
+    let opts = Options { env: vec![("RUST_LOG".into(), "debug".into())], ..Options::default() };
+    let s = setup_with(Backend::Sqlite, "authorization_code,refresh_token", opts);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let extra = format!("&code_challenge={}&code_challenge_method=S256", challenge.as_str());
+    let url = authorize_url(&s, &extra).replace("scope=openid", "scope=openid%20offline_access");
+    let b = browser();
+    // A wrong password first: the typed password must not be logged either.
+    let page = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let wrong = [
+        ("username", "alice".to_owned()),
+        ("password", "a wrong password 7f3c".to_owned()),
+        ("csrf", hidden(&page, "csrf")),
+        ("authorize", hidden(&page, "authorize")),
+    ];
+    let r = b.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&wrong).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the form again, for a wrong password");
+    let loc = sign_in(&s, &b, &url).await;
+    let code = query_param(&loc, "code").unwrap();
+    let (status, tokens) = exchange_raw(&s, &code, Some(verifier.secret())).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let rotated: Value = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&s.id, Some(&s.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(rotated["access_token"].is_string(), "{rotated}");
+    let log = s.server.log_text();
+    assert!(log.contains("DEBUG") || log.contains("\"DEBUG\""), "the server logged at debug:\n{log}");
+    let secrets = [
+        ("the password", PASSWORD.to_owned()),
+        ("the wrong password", "a wrong password 7f3c".to_owned()),
+        ("the client secret", s.secret.clone()),
+        ("the code", code.clone()),
+        ("the code verifier", verifier.secret().clone()),
+        ("the access token", tokens["access_token"].as_str().unwrap().to_owned()),
+        ("the ID token", tokens["id_token"].as_str().unwrap().to_owned()),
+        ("the refresh token", refresh.clone()),
+        ("the rotated refresh token", rotated["refresh_token"].as_str().unwrap().to_owned()),
+        ("the rotated access token", rotated["access_token"].as_str().unwrap().to_owned()),
+    ];
+    for (name, secret) in secrets {
+        // A token's signature alone would be enough to find it.
+        let tail = &secret[secret.len().saturating_sub(24)..];
+        assert!(!log.contains(tail), "{name} is in the log:\n{log}");
+    }
+}
+
 /// docs/security-checklist.md O-6: the sign-in form's `authorize` field
 /// (where the browser resumes) cannot send the browser to another origin:
 /// whatever it holds, a successful sign-in goes back to this server's

@@ -399,7 +399,7 @@ impl Default for ConsoleConfig {
 /// -----END PUBLIC KEY-----""" },
 /// ]
 /// ```
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PluginsConfig {
     /// The host's limits (the other keys of `[plugins]`).
     #[serde(flatten)]
@@ -417,40 +417,75 @@ pub struct PluginsConfig {
     /// as the version's `signed_by`. A key that does not parse fails the
     /// configuration at load. Default: none.
     pub trusted_signers: Vec<SignerConfig>,
+    /// A binding whose plugin runs out its deadline this many calls in a
+    /// row is suspended on that node for `suspend_secs`: its plugin is not
+    /// called, the run is recorded as `suspended`, and the binding's
+    /// failure policy decides the token (`service::suspensions`). 0: never.
+    /// Default: 5.
+    pub suspend_after_deadlines: u32,
+    /// How long such a suspension lasts, in seconds; then one call is tried
+    /// again. Default: 30.
+    pub suspend_secs: u64,
 }
 
-/// The signature keys of `[plugins]`, read apart from the host's keys.
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            host: tessera_plugin_host::HostConfig::default(),
+            require_signatures: false,
+            trusted_signers: Vec::new(),
+            suspend_after_deadlines: 5,
+            suspend_secs: 30,
+        }
+    }
+}
+
+/// The keys of `[plugins]` that the server reads (signatures,
+/// suspensions), apart from the host's keys.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct SignatureKeys {
+struct ServerKeys {
     require_signatures: bool,
     trusted_signers: Vec<SignerConfig>,
+    suspend_after_deadlines: u32,
+    suspend_secs: u64,
 }
 
-impl Default for SignatureKeys {
+impl Default for ServerKeys {
     fn default() -> Self {
         let d = PluginsConfig::default();
-        SignatureKeys { require_signatures: d.require_signatures, trusted_signers: d.trusted_signers }
+        ServerKeys {
+            require_signatures: d.require_signatures,
+            trusted_signers: d.trusted_signers,
+            suspend_after_deadlines: d.suspend_after_deadlines,
+            suspend_secs: d.suspend_secs,
+        }
     }
 }
 
 // By hand, because `#[serde(flatten)]` would make the host's
-// `deny_unknown_fields` silently accept typos: the signature keys are taken
+// `deny_unknown_fields` silently accept typos: the server's keys are taken
 // out of the table, and the host's struct reads the rest, refusing unknown keys.
 impl<'de> Deserialize<'de> for PluginsConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use figment::value::{Dict, Value};
         use serde::de::Error as _;
         let mut dict = Dict::deserialize(d)?;
-        let mut signature = Dict::new();
-        for key in ["require_signatures", "trusted_signers"] {
+        let mut server = Dict::new();
+        for key in ["require_signatures", "trusted_signers", "suspend_after_deadlines", "suspend_secs"] {
             if let Some(v) = dict.remove(key) {
-                signature.insert(key.to_owned(), v);
+                server.insert(key.to_owned(), v);
             }
         }
-        let keys: SignatureKeys = Value::from(signature).deserialize().map_err(D::Error::custom)?;
+        let keys: ServerKeys = Value::from(server).deserialize().map_err(D::Error::custom)?;
         let host = Value::from(dict).deserialize().map_err(D::Error::custom)?;
-        Ok(PluginsConfig { host, require_signatures: keys.require_signatures, trusted_signers: keys.trusted_signers })
+        Ok(PluginsConfig {
+            host,
+            require_signatures: keys.require_signatures,
+            trusted_signers: keys.trusted_signers,
+            suspend_after_deadlines: keys.suspend_after_deadlines,
+            suspend_secs: keys.suspend_secs,
+        })
     }
 }
 
@@ -934,6 +969,39 @@ mod tests {
         let d = Config::default();
         assert_eq!((d.plugins.host.max_pool_share_percent, d.plugins.host.clock_resolution_ms), (25, 1));
         std::fs::write(&file, "[plugins]\nmax_pool_share = 10\n").unwrap();
+        assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
+    }
+
+    /// The suspension settings sit in `[plugins]` beside the host's keys
+    /// (docs/security-checklist.md W-14): on by default, 0 turns them off,
+    /// and a misspelt key is still refused.
+    #[test]
+    fn suspension_settings_load_from_plugins() {
+        let d = Config::default();
+        assert_eq!((d.plugins.suspend_after_deadlines, d.plugins.suspend_secs), (5, 30));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(
+            &file,
+            "[plugins]
+deadline_ms = 40
+suspend_after_deadlines = 0
+suspend_secs = 90
+",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), FlagOverrides::default()).unwrap();
+        assert_eq!(
+            (c.plugins.host.deadline_ms, c.plugins.suspend_after_deadlines, c.plugins.suspend_secs),
+            (40, 0, 90)
+        );
+        std::fs::write(
+            &file,
+            "[plugins]
+suspend_after_deadline = 3
+",
+        )
+        .unwrap();
         assert!(Config::load(Some(&file), FlagOverrides::default()).is_err());
     }
 

@@ -22,6 +22,7 @@ pub mod second_factor;
 pub mod shadow;
 pub mod sign_in;
 pub mod snapshot;
+pub mod suspensions;
 pub mod views;
 pub mod warmer;
 

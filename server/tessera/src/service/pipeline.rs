@@ -22,7 +22,10 @@
 //!
 //! A plugin failure (trap, deadline, memory, bad output, ...) is mapped by the
 //! binding's failure policy in one place, [`apply_policy`]: `deny` answers
-//! `server_error` without saying why; `skip` logs and goes on.
+//! `server_error` without saying why; `skip` logs and goes on. A binding
+//! whose plugin keeps running out its deadline is suspended on this node
+//! (`service::suspensions`): its plugin is not called, and the policy
+//! decides as it would have for the deadline.
 
 use super::metrics::{self, PluginFigures, RunLabels};
 use super::oauth::issuer::{HookInput, HookOutput, TokenHooks};
@@ -30,11 +33,12 @@ use super::run_log::RunLog;
 use super::shadow::{Offer, ShadowRunner};
 use super::snapshot::Snapshots;
 use super::store_failure;
+use super::suspensions::{Recorded, Suspensions};
 use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tessera_plugin_host::{
     AllowedPrefix, ClientContext, DenialCode, HttpGrant, PluginFailure, PluginHost, PluginRun, PluginSecrets,
     PluginVerdict, TokenContext, UserContext,
@@ -51,19 +55,55 @@ use tessera_store::{Store, StoreError};
 /// The trigger that runs just before a token is signed.
 pub const TOKEN_TRIGGER: Trigger = Trigger::Token;
 
-/// The one mapping from a plugin failure to the request's fate. Under
-/// `deny`, a plugin that is over its share of the instance pool (`busy`)
-/// answers `temporarily_unavailable` (503 with `Retry-After`): the same
-/// request can succeed a moment later, so a client library should retry.
-/// Every other failure is `server_error`.
-pub fn apply_policy(policy: FailurePolicy, binding_id: &str, failure: &PluginFailure) -> Result<(), OAuthError> {
-    match policy {
-        FailurePolicy::Deny if failure.is_retryable() => {
-            Err(OAuthError::unavailable(format!("binding {binding_id}: {failure}")))
+/// Why a binding gave no answer: its plugin failed, or the binding is
+/// suspended and its plugin was not called (`service::suspensions`).
+#[derive(Debug, Clone, Copy)]
+pub enum NoAnswer<'a> {
+    /// The call failed.
+    Failed(&'a PluginFailure),
+    /// Suspended for this much longer after deadlines in a row.
+    Suspended(Duration),
+}
+
+impl NoAnswer<'_> {
+    /// The run record's outcome.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NoAnswer::Failed(f) => f.code(),
+            NoAnswer::Suspended(_) => SUSPENDED,
         }
-        FailurePolicy::Deny => Err(OAuthError::server_error(format!("binding {binding_id}: {failure}"))),
+    }
+}
+
+impl std::fmt::Display for NoAnswer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoAnswer::Failed(failure) => failure.fmt(f),
+            NoAnswer::Suspended(left) => write!(
+                f,
+                "suspended after running out its deadline call after call; its plugin is tried again in {} s",
+                left.as_secs().max(1)
+            ),
+        }
+    }
+}
+
+/// The run record's outcome of a call a suspension kept from running.
+pub const SUSPENDED: &str = "suspended";
+
+/// The one mapping from a binding's missing answer to the request's fate.
+/// Under `deny`, a plugin that is over its share of the instance pool
+/// (`busy`) answers `temporarily_unavailable` (503 with `Retry-After`): the
+/// same request can succeed a moment later, so a client library should
+/// retry. Every other failure, and a suspension (which stands for the
+/// deadlines that caused it), is `server_error`.
+pub fn apply_policy(policy: FailurePolicy, binding_id: &str, why: NoAnswer<'_>) -> Result<(), OAuthError> {
+    let retryable = matches!(why, NoAnswer::Failed(f) if f.is_retryable());
+    match policy {
+        FailurePolicy::Deny if retryable => Err(OAuthError::unavailable(format!("binding {binding_id}: {why}"))),
+        FailurePolicy::Deny => Err(OAuthError::server_error(format!("binding {binding_id}: {why}"))),
         FailurePolicy::Skip => {
-            tracing::warn!(binding = binding_id, outcome = failure.code(), error = %failure, "plugin failed; skipped by policy");
+            tracing::warn!(binding = binding_id, outcome = why.code(), error = %why, "plugin failed; skipped by policy");
             Ok(())
         }
     }
@@ -90,13 +130,15 @@ pub struct Pipeline {
     runs: Arc<RunLog>,
     figures: Arc<PluginFigures>,
     shadows: Arc<ShadowRunner>,
+    suspensions: Suspensions,
 }
 
 impl Pipeline {
     /// A pipeline reading its bindings from `snapshots` and recording runs
-    /// in `runs` and `figures`, timed by `clock`, and offering the runs of
-    /// bindings with a candidate to `shadows`. `store` only serves a
-    /// component's bytes the first time this node compiles it.
+    /// in `runs` and `figures`, timed by `clock`, offering the runs of
+    /// bindings with a candidate to `shadows`, and suspending bindings as
+    /// `suspensions` says. `store` only serves a component's bytes the first
+    /// time this node compiles it.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
@@ -107,8 +149,9 @@ impl Pipeline {
         runs: Arc<RunLog>,
         figures: Arc<PluginFigures>,
         shadows: Arc<ShadowRunner>,
+        suspensions: Suspensions,
     ) -> Pipeline {
-        Pipeline { store, host, master, clock, snapshots, runs, figures, shadows }
+        Pipeline { store, host, master, clock, snapshots, runs, figures, shadows, suspensions }
     }
 
     fn secrets(&self, b: &Binding) -> Result<PluginSecrets, OAuthError> {
@@ -216,6 +259,26 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
         }
         Err(f) => (f.code().to_owned(), f.to_string()),
     };
+    record(b, ctx, at, run.duration, outcome, detail, &run.logs, &run.http)
+}
+
+/// The record of a call a suspension kept from running: no time, no logs.
+fn suspended_record(b: &Binding, ctx: &TokenContext, left: Duration, at: i64) -> PluginRunRecord {
+    let why = NoAnswer::Suspended(left);
+    record(b, ctx, at, Duration::ZERO, why.code().to_owned(), why.to_string(), &[], &[])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    b: &Binding,
+    ctx: &TokenContext,
+    at: i64,
+    duration: Duration,
+    outcome: String,
+    detail: String,
+    logs: &[tessera_plugin_host::LogLine],
+    http: &[tessera_plugin_host::HttpExchange],
+) -> PluginRunRecord {
     PluginRunRecord {
         id: clock::uuid(),
         binding_id: b.id.clone(),
@@ -223,11 +286,11 @@ fn run_record(b: &Binding, ctx: &TokenContext, run: &PluginRun, at: i64) -> Plug
         grant_type: ctx.grant_type.clone(),
         client_id: ctx.client.id.clone(),
         at,
-        duration_us: i64::try_from(run.duration.as_micros()).unwrap_or(i64::MAX),
+        duration_us: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
         outcome,
         detail,
-        logs: serde_json::to_string(&run.logs).unwrap_or_else(|_| "[]".into()),
-        http: serde_json::to_string(&run.http).unwrap_or_else(|_| "[]".into()),
+        logs: serde_json::to_string(logs).unwrap_or_else(|_| "[]".into()),
+        http: serde_json::to_string(http).unwrap_or_else(|_| "[]".into()),
     }
 }
 
@@ -248,6 +311,14 @@ impl TokenHooks for Pipeline {
                 let meta = snapshot.version(&b.plugin_version_id).ok_or_else(|| {
                     store_failure(StoreError::NotFound(format!("plugin version {}", b.plugin_version_id)))
                 })?;
+                let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
+                if let Some(left) = self.suspensions.check(&b.id, Instant::now()) {
+                    let record = suspended_record(b, &ctx, left, self.clock.now());
+                    metrics::plugin_run(&self.figures, labels, SUSPENDED, Duration::ZERO);
+                    self.runs.record(record);
+                    apply_policy(b.failure_policy, &b.id, NoAnswer::Suspended(left))?;
+                    continue;
+                }
                 ctx.config = b.config.clone();
                 ctx.secrets = self.secrets(b)?;
                 // Most bindings allow no request: skip parsing and the
@@ -292,7 +363,18 @@ impl TokenHooks for Pipeline {
                 }
                 let record = run_record(b, &ctx, &run, now);
                 span.record("outcome", record.outcome.as_str());
-                let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
+                let deadline = matches!(run.outcome, Err(PluginFailure::Deadline));
+                match self.suspensions.record(&b.id, deadline, Instant::now()) {
+                    Recorded::Suspended => tracing::warn!(
+                        binding = %b.id,
+                        plugin_id = %meta.plugin_id,
+                        plugin_version = meta.number,
+                        cooldown_secs = self.suspensions.cooldown().as_secs(),
+                        "binding suspended on this node: its plugin ran out its deadline call after call"
+                    ),
+                    Recorded::Resumed => tracing::info!(binding = %b.id, "suspended binding answers again"),
+                    Recorded::Nothing => {}
+                }
                 metrics::plugin_run(&self.figures, labels, &record.outcome, run.duration);
                 metrics::plugin_http(labels, &run.http);
                 self.runs.record(record);
@@ -312,7 +394,7 @@ impl TokenHooks for Pipeline {
                     Ok(PluginVerdict::Deny { code, description }) => {
                         return Err(denial(code, description));
                     }
-                    Err(failure) => apply_policy(policy, &b.id, &failure)?,
+                    Err(failure) => apply_policy(policy, &b.id, NoAnswer::Failed(&failure))?,
                 }
             }
             Ok(())
@@ -328,11 +410,18 @@ mod policy_tests {
 
     #[test]
     fn busy_is_retryable_and_other_failures_are_server_errors() {
-        let busy = apply_policy(FailurePolicy::Deny, "b", &PluginFailure::Busy { limit: 2 }).unwrap_err();
-        assert_eq!(busy.code, ErrorCode::TemporarilyUnavailable);
-        let trap = apply_policy(FailurePolicy::Deny, "b", &PluginFailure::Trap("x".into())).unwrap_err();
-        assert_eq!(trap.code, ErrorCode::ServerError);
-        assert!(apply_policy(FailurePolicy::Skip, "b", &PluginFailure::Busy { limit: 2 }).is_ok());
+        let busy = PluginFailure::Busy { limit: 2 };
+        let denied = apply_policy(FailurePolicy::Deny, "b", NoAnswer::Failed(&busy)).unwrap_err();
+        assert_eq!(denied.code, ErrorCode::TemporarilyUnavailable);
+        let trap = PluginFailure::Trap("x".into());
+        let denied = apply_policy(FailurePolicy::Deny, "b", NoAnswer::Failed(&trap)).unwrap_err();
+        assert_eq!(denied.code, ErrorCode::ServerError);
+        assert!(apply_policy(FailurePolicy::Skip, "b", NoAnswer::Failed(&busy)).is_ok());
+        let suspended = NoAnswer::Suspended(Duration::from_secs(12));
+        let denied = apply_policy(FailurePolicy::Deny, "b", suspended).unwrap_err();
+        assert_eq!(denied.code, ErrorCode::ServerError, "a suspension stands for the deadlines behind it");
+        assert!(denied.detail.as_deref().is_some_and(|d| d.contains("12 s")), "{denied:?}");
+        assert!(apply_policy(FailurePolicy::Skip, "b", suspended).is_ok());
     }
 }
 

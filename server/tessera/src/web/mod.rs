@@ -38,6 +38,7 @@ use crate::service::run_log::RunLog;
 use crate::service::shadow::ShadowRunner;
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::snapshot::{self, Snapshots};
+use crate::service::suspensions::Suspensions;
 use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use std::sync::Arc;
@@ -120,6 +121,7 @@ impl AppState {
             run_log.clone(),
             plugin_figures.clone(),
             shadows.clone(),
+            Suspensions::new(config.plugins.suspend_after_deadlines, Duration::from_secs(config.plugins.suspend_secs)),
         ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),

@@ -142,6 +142,19 @@ async fn a_refresh_family_ends_at_its_absolute_end_however_recently_used() {
 }
 
 /// Uploads fixture `name` and binds it for client credentials with `policy`.
+/// Sets a binding's failure policy (in force on this node before the next request).
+fn set_policy(h: &Harness, binding: &str, policy: &str) {
+    let change = BindingChange { failure_policy: Some(policy.into()), ..BindingChange::default() };
+    plugins::update_binding(h.store(), &h.master, "test", h.clock.now(), binding, change).unwrap();
+}
+
+/// The binding's run records, newest first; they are written
+/// asynchronously, so this waits for them.
+fn runs_of(h: &Harness, binding: &str) -> Vec<tessera_store::plugins::PluginRunRecord> {
+    h.state.run_log.flush();
+    tessera_store::plugins::recent_runs(&mut h.store().conn().unwrap(), Some(binding), 0, 10).unwrap()
+}
+
 fn bind(h: &Harness, name: &str, policy: &str) -> String {
     let wasm = Harness::component("fixtures", name);
     let up = plugins::NewUpload { name, wasm: &wasm, declared_claims: None, signature: None };
@@ -172,15 +185,45 @@ async fn a_failing_plugin_denies_or_is_skipped_by_its_binding_policy() {
     assert_eq!((status, body["error"].as_str()), (500, Some("server_error")), "deny: {body}");
     assert!(!body["error_description"].as_str().unwrap_or_default().contains("trap"), "the client is not told why");
 
-    let change = BindingChange { failure_policy: Some("skip".into()), ..BindingChange::default() };
-    plugins::update_binding(h.store(), &h.master, "test", h.clock.now(), &binding, change).unwrap();
+    set_policy(&h, &binding, "skip");
     let (status, body) = send!(&app, token_request(&c, &form));
     assert_eq!(status, 200, "skip: {body}");
-    // Run records are written asynchronously: wait for them explicitly.
-    h.state.run_log.flush();
-    let runs = tessera_store::plugins::recent_runs(&mut h.store().conn().unwrap(), Some(&binding), 0, 10).unwrap();
+    let runs = runs_of(&h, &binding);
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|r| r.outcome == "trap" && r.at == h.clock.now()), "recorded at the set clock's time");
+}
+
+/// docs/security-checklist.md W-14: a binding whose plugin runs out its
+/// deadline call after call is suspended: its plugin is not called, the run
+/// is recorded as `suspended`, and the failure policy decides the token as
+/// it would for the deadline (`deny`: server_error; `skip`: issued).
+#[actix_web::test]
+async fn a_binding_that_keeps_running_out_its_deadline_is_suspended() {
+    let h = Harness::new(|c| {
+        c.plugins.host.deadline_ms = 50;
+        c.plugins.suspend_after_deadlines = 2;
+        c.plugins.suspend_secs = 600;
+    });
+    h.api();
+    let c = h.client(&["client_credentials"]);
+    let app = app!(h);
+    let form = [("grant_type", "client_credentials"), ("audience", AUD)];
+    let binding = bind(&h, "loop-forever", "deny");
+    for _ in 0..3 {
+        let (status, body) = send!(&app, token_request(&c, &form));
+        assert_eq!((status, body["error"].as_str()), (500, Some("server_error")), "deny: {body}");
+    }
+    set_policy(&h, &binding, "skip");
+    let (status, body) = send!(&app, token_request(&c, &form));
+    assert_eq!(status, 200, "skip: {body}");
+    let runs = runs_of(&h, &binding);
+    let mut outcomes: Vec<&str> = runs.iter().map(|r| r.outcome.as_str()).collect();
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["deadline", "deadline", "suspended", "suspended"]);
+    for suspended in runs.iter().filter(|r| r.outcome == "suspended") {
+        assert!(suspended.detail.contains("tried again in"), "{}", suspended.detail);
+        assert_eq!(suspended.duration_us, 0, "the plugin did not run");
+    }
 }
 
 #[actix_web::test]

@@ -199,6 +199,16 @@ pub fn plugin_run(figures: &PluginFigures, labels: RunLabels<'_>, outcome: &str,
     figures.record(labels.plugin, labels.version, took, outcome);
 }
 
+/// Counts a call a suspension kept from running (`service::suspensions`):
+/// in `tessera_plugin_runs_total` with the outcome `suspended`, but not in
+/// the duration histogram or the dashboard's figures, which describe calls
+/// that ran.
+pub fn plugin_suspended(labels: RunLabels<'_>) {
+    metrics::counter!(PLUGIN_RUNS, "plugin" => labels.plugin.to_owned(), "version" => labels.version.to_string(),
+        "binding" => labels.binding.to_owned(), "outcome" => super::suspensions::SUSPENDED)
+    .increment(1);
+}
+
 /// Counts the requests one plugin run made (its run record's `http`), so an
 /// operator sees a service that refuses or times out before tokens fail.
 pub fn plugin_http(labels: RunLabels<'_>, exchanges: &[tessera_plugin_host::HttpExchange]) {

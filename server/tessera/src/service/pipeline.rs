@@ -33,7 +33,7 @@ use super::run_log::RunLog;
 use super::shadow::{Offer, ShadowRunner};
 use super::snapshot::Snapshots;
 use super::store_failure;
-use super::suspensions::{Recorded, Suspensions};
+use super::suspensions::{Recorded, SUSPENDED, Suspensions};
 use crate::clock::{self, SharedClock};
 use crate::crypto::MasterKey;
 use serde_json::{Map, Value, json};
@@ -87,9 +87,6 @@ impl std::fmt::Display for NoAnswer<'_> {
         }
     }
 }
-
-/// The run record's outcome of a call a suspension kept from running.
-pub const SUSPENDED: &str = "suspended";
 
 /// The one mapping from a binding's missing answer to the request's fate.
 /// Under `deny`, a plugin that is over its share of the instance pool
@@ -314,7 +311,7 @@ impl TokenHooks for Pipeline {
                 let labels = RunLabels { plugin: &meta.plugin_id, version: meta.number, binding: &b.id };
                 if let Some(left) = self.suspensions.check(&b.id, Instant::now()) {
                     let record = suspended_record(b, &ctx, left, self.clock.now());
-                    metrics::plugin_run(&self.figures, labels, SUSPENDED, Duration::ZERO);
+                    metrics::plugin_suspended(labels);
                     self.runs.record(record);
                     apply_policy(b.failure_policy, &b.id, NoAnswer::Suspended(left))?;
                     continue;

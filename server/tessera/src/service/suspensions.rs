@@ -21,6 +21,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The outcome of a call a suspension kept from running, in run records
+/// and in `tessera_plugin_runs_total`.
+pub const SUSPENDED: &str = "suspended";
+
 /// The bindings of this node that ran out their deadline lately.
 #[derive(Debug)]
 pub struct Suspensions {

@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The outcome of a call a suspension kept from running, in run records
@@ -33,8 +34,13 @@ pub struct Suspensions {
     /// How long a suspension lasts.
     cooldown: Duration,
     /// By binding id; only bindings whose last call ran out its deadline
-    /// have an entry, so the common path is one lookup that finds nothing.
+    /// have an entry.
     state: Mutex<HashMap<String, Streak>>,
+    /// Whether `state` has an entry, written under its lock. Read without
+    /// it, so the common path (no binding has run out its deadline lately)
+    /// takes no lock before or after a call: every plugin token passes
+    /// here. A stale read only lets one call run or check the map in vain.
+    tracking: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -61,7 +67,7 @@ impl Suspensions {
     /// Suspends a binding for `cooldown` after `after` deadlines in a row
     /// (`after` 0: never).
     pub fn new(after: u32, cooldown: Duration) -> Suspensions {
-        Suspensions { after, cooldown, state: Mutex::new(HashMap::new()) }
+        Suspensions { after, cooldown, state: Mutex::new(HashMap::new()), tracking: AtomicBool::new(false) }
     }
 
     /// How much longer `binding` stays suspended at `now`, or `None` when
@@ -69,6 +75,9 @@ impl Suspensions {
     /// through and pushes the suspension one cooldown further for the
     /// others, until [`Suspensions::record`] hears how it went.
     pub fn check(&self, binding: &str, now: Instant) -> Option<Duration> {
+        if !self.tracking.load(Ordering::Acquire) {
+            return None;
+        }
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let streak = state.get_mut(binding)?;
         let until = streak.until?;
@@ -80,18 +89,22 @@ impl Suspensions {
     }
 
     /// Records how a call of `binding` ended: `deadline` when it ran out
-    /// its deadline. Holds the lock for a map lookup only.
+    /// its deadline. Holds the lock for a map lookup only, and takes it
+    /// after an answer only while some binding is tracked.
     pub fn record(&self, binding: &str, deadline: bool, now: Instant) -> Recorded {
-        if self.after == 0 {
+        if self.after == 0 || (!deadline && !self.tracking.load(Ordering::Acquire)) {
             return Recorded::Nothing;
         }
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !deadline {
-            return match state.remove(binding) {
+            let ended = state.remove(binding);
+            self.tracking.store(!state.is_empty(), Ordering::Release);
+            return match ended {
                 Some(Streak { until: Some(_), .. }) => Recorded::Resumed,
                 _ => Recorded::Nothing,
             };
         }
+        self.tracking.store(true, Ordering::Release);
         let streak = state.entry(binding.to_owned()).or_default();
         streak.deadlines = streak.deadlines.saturating_add(1);
         if streak.deadlines < self.after {

@@ -109,25 +109,20 @@ impl DashboardPage {
         self.steps.iter().all(|s| s.done)
     }
 
-    /// [`sign_in_result`], for the template.
+    /// How a sign-in step reads in the "Result" column: its words and its
+    /// badge's class (`ok`, `bad`).
     fn sign_in_result(&self, e: &AuditEventView) -> (&'static str, &'static str) {
-        sign_in_result(e)
-    }
-}
-
-/// How a sign-in step reads in the dashboard's "Result" column: its words
-/// and its badge's class (`ok`, `bad`).
-fn sign_in_result(e: &AuditEventView) -> (&'static str, &'static str) {
-    match e.action.as_str() {
-        // A password accepted while a second factor is still to come
-        // (`service::console`'s `second_factor` detail) is half a sign-in.
-        "admin.login" if second_factor_pending(&e.detail) => ("password accepted", "ok"),
-        "admin.login" => ("signed in", "ok"),
-        "admin.login.locked" => ("locked", "bad"),
-        "admin.second_factor.failed" => ("second factor failed", "bad"),
-        "admin.second_factor.passkey" => ("passkey accepted", "ok"),
-        "admin.second_factor.recovery" => ("recovery code used", "ok"),
-        _ => ("failed", "bad"),
+        match e.action.as_str() {
+            // A password accepted while a second factor is still to come
+            // (`service::console`'s `second_factor` detail) is half a sign-in.
+            "admin.login" if second_factor_pending(&e.detail) => ("password accepted", "ok"),
+            "admin.login" => ("signed in", "ok"),
+            "admin.login.locked" => ("locked", "bad"),
+            "admin.second_factor.failed" => ("second factor failed", "bad"),
+            "admin.second_factor.passkey" => ("passkey accepted", "ok"),
+            "admin.second_factor.recovery" => ("recovery code used", "ok"),
+            _ => ("failed", "bad"),
+        }
     }
 }
 

@@ -88,16 +88,28 @@ fn setup_with(backend: Backend, grants: &str, opts: Options) -> Setup {
 /// Submits the login form found in `login_html` as alice and returns the
 /// response to the resumed authorization request.
 async fn submit_login(s: &Setup, browser: &reqwest::Client, login_html: &str) -> reqwest::Response {
-    let form = [
-        ("username", "alice".to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("csrf", hidden(login_html, "csrf")),
-        ("authorize", hidden(login_html, "authorize")),
-    ];
-    let posted = browser.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&form).send().await.unwrap();
+    let posted = post_login(s, browser, login_html, PASSWORD, &hidden(login_html, "authorize")).await;
     assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
     let resume = posted.headers()["location"].to_str().unwrap().to_owned();
     browser.get(format!("{}{resume}", s.server.base)).send().await.unwrap()
+}
+
+/// POSTs the login form found in `login_html` as alice with `password`
+/// and `authorize` (the form's resume field) and returns the answer as is.
+async fn post_login(
+    s: &Setup,
+    browser: &reqwest::Client,
+    login_html: &str,
+    password: &str,
+    authorize: &str,
+) -> reqwest::Response {
+    let form = [
+        ("username", "alice"),
+        ("password", password),
+        ("csrf", &hidden(login_html, "csrf")),
+        ("authorize", authorize),
+    ];
+    browser.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&form).send().await.unwrap()
 }
 
 /// Signs in through the login form and follows the browser redirects until
@@ -496,13 +508,7 @@ async fn secrets_stay_out_of_the_log_even_at_debug() {
     let b = browser();
     // A wrong password first: the typed password must not be logged either.
     let page = b.get(&url).send().await.unwrap().text().await.unwrap();
-    let wrong = [
-        ("username", "alice".to_owned()),
-        ("password", "a wrong password 7f3c".to_owned()),
-        ("csrf", hidden(&page, "csrf")),
-        ("authorize", hidden(&page, "authorize")),
-    ];
-    let r = b.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&wrong).send().await.unwrap();
+    let r = post_login(&s, &b, &page, "a wrong password 7f3c", &hidden(&page, "authorize")).await;
     assert_eq!(r.status(), 401, "the form again, for a wrong password");
     let loc = sign_in(&s, &b, &url).await;
     let code = query_param(&loc, "code").unwrap();
@@ -557,13 +563,7 @@ async fn the_sign_in_form_resumes_only_at_this_servers_authorization_endpoint() 
     ] {
         let b = browser();
         let page = b.get(authorize_url(&s, "")).send().await.unwrap().text().await.unwrap();
-        let form = [
-            ("username", "alice".to_owned()),
-            ("password", PASSWORD.to_owned()),
-            ("csrf", hidden(&page, "csrf")),
-            ("authorize", resume.to_owned()),
-        ];
-        let r = b.post(format!("{}{}", s.server.base, routes::LOGIN)).form(&form).send().await.unwrap();
+        let r = post_login(&s, &b, &page, PASSWORD, resume).await;
         assert_eq!(r.status(), 303, "{resume:?}: signed in");
         // The field is read as a query and encoded again: it stays a query.
         let location = r.headers()["location"].to_str().unwrap();

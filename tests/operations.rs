@@ -257,6 +257,9 @@ async fn the_admin_listener_serves_the_console_and_the_public_one_does_not() {
     assert_eq!(http_status(&admin, routes::JWKS), Some(404), "no OAuth on the admin address");
     assert_eq!(http_status(&server.base, routes::JWKS), Some(200));
     assert_eq!(http_status(&server.base, routes::METRICS), Some(404), "no metrics on the public address");
+    assert_eq!(http_status(&server.base, routes::api::CLIENTS), Some(404), "no management API on the public address");
+    assert_eq!(http_status(&server.base, routes::api::OPENAPI), Some(404));
+    assert_eq!(http_status(&admin, routes::api::CLIENTS), Some(401), "the management API on the admin address");
     let metrics = http_get_ok(&admin, routes::METRICS).expect("metrics on the admin address");
     assert!(metrics.contains("tessera_snapshot_generation"), "{metrics}");
     for base in [&server.base, &admin] {

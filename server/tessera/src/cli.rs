@@ -74,6 +74,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Rotate the master key that seals private keys and secrets at rest.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
     /// Upload, list, run and roll back WebAssembly plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -661,6 +664,31 @@ pub enum KeysCommand {
     },
     /// List keys and their states.
     List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `master-key` subcommands: the rotation in README "Master key rotation".
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Print a new random master key (base64), for `master_key` or its file.
+    Generate {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count the stored values the master key seals and those an accepted
+    /// key (`accepted_master_keys`) still seals; changes nothing.
+    Status {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal again with the master key every stored value an accepted key
+    /// seals, so that key can leave `accepted_master_keys`.
+    Rewrap {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,

@@ -58,6 +58,12 @@ pub struct Config {
     pub master_key: Option<String>,
     /// A file holding the base64 master key (alternative to `master_key`).
     pub master_key_file: Option<PathBuf>,
+    /// More master keys, base64, that open what they sealed but never seal:
+    /// the previous key after a rotation (until `tessera master-key rewrap`
+    /// has sealed everything again with the current one), and on a cluster
+    /// the next key, given to every node before any node makes it current.
+    /// Default: none.
+    pub accepted_master_keys: Vec<String>,
     /// Token lifetimes.
     pub tokens: TokenConfig,
     /// Signing-key life cycle.
@@ -514,6 +520,7 @@ impl Default for Config {
             issuer: None,
             master_key: None,
             master_key_file: None,
+            accepted_master_keys: Vec::new(),
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
             login: LoginConfig::default(),

@@ -102,9 +102,26 @@ pub fn node_key(data_dir: &Path) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     }
 }
 
-/// The master key. Not `Clone`, not `Debug`-printable.
+/// The master key, and the keys accepted beside it during a rotation
+/// (`accepted_master_keys`). Not `Clone`, not `Debug`-printable.
+///
+/// Only the current key seals; opening tries the current key and then each
+/// accepted one. A ciphertext carries no key id: a wrong key fails the
+/// AEAD's tag check, which costs about a microsecond, and the list is short
+/// and empty outside a rotation.
 pub struct MasterKey {
     key: LessSafeKey,
+    accepted: Vec<LessSafeKey>,
+}
+
+/// Which configured key opened a sealed value ([`MasterKey::open_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenedWith {
+    /// The current master key.
+    Current,
+    /// One of `accepted_master_keys`: the value is sealed again by
+    /// `tessera master-key rewrap`.
+    Accepted,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -116,7 +133,18 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// Loads the key from config (`master_key`, then `master_key_file`), or
     /// creates `<data_dir>/master.key` with mode 0600 on first start.
+    /// The keys in `accepted_master_keys` join it (see [`MasterKey`]).
     pub fn load_or_create(config: &Config) -> Result<MasterKey, CryptoError> {
+        let mut master = Self::load_current(config)?;
+        for (i, b64) in config.accepted_master_keys.iter().enumerate() {
+            let key =
+                Self::from_base64(b64).map_err(|e| CryptoError::BadKey(format!("accepted_master_keys[{i}]: {e}")))?;
+            master.accepted.push(key.key);
+        }
+        Ok(master)
+    }
+
+    fn load_current(config: &Config) -> Result<MasterKey, CryptoError> {
         if let Some(b64) = &config.master_key {
             return Self::from_base64(b64);
         }
@@ -128,6 +156,17 @@ impl MasterKey {
             }
             Err(source) => Err(CryptoError::Io { path: path.display().to_string(), source }),
         }
+    }
+
+    /// A fresh random key as base64, for `tessera master-key generate`.
+    pub fn generate_base64() -> Result<Zeroizing<String>, CryptoError> {
+        let bytes = Zeroizing::new(clock::random::<32>().map_err(|_| CryptoError::Seal)?);
+        Ok(Zeroizing::new(STANDARD.encode(*bytes)))
+    }
+
+    /// How many keys besides the current one open sealed data.
+    pub fn accepted_count(&self) -> usize {
+        self.accepted.len()
     }
 
     fn create(path: &Path) -> Result<MasterKey, CryptoError> {
@@ -153,7 +192,7 @@ impl MasterKey {
         }
         let unbound =
             UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::BadKey("rejected by AES".into()))?;
-        Ok(MasterKey { key: LessSafeKey::new(unbound) })
+        Ok(MasterKey { key: LessSafeKey::new(unbound), accepted: Vec::new() })
     }
 
     /// Encrypts `plain` for `purpose`: returns nonce || ciphertext || tag.
@@ -172,22 +211,36 @@ impl MasterKey {
         Ok(out)
     }
 
-    /// Decrypts what [`MasterKey::seal`] produced for the same `purpose`.
+    /// Decrypts what [`MasterKey::seal`] produced for the same `purpose`,
+    /// with the current key or an accepted one.
     pub fn open(&self, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(CryptoError::Open);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
-        let mut buf = Zeroizing::new(body.to_vec());
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut buf[..])
-            .map_err(|_| CryptoError::Open)?;
-        let n = plain.len();
-        buf.truncate(n);
-        Ok(buf)
+        self.open_with(purpose, sealed).map(|(plain, _)| plain)
     }
+
+    /// [`MasterKey::open`], saying which key opened it.
+    pub fn open_with(&self, purpose: &str, sealed: &[u8]) -> Result<(Zeroizing<Vec<u8>>, OpenedWith), CryptoError> {
+        if let Some(plain) = open_one(&self.key, purpose, sealed) {
+            return Ok((plain, OpenedWith::Current));
+        }
+        self.accepted
+            .iter()
+            .find_map(|key| open_one(key, purpose, sealed))
+            .map(|plain| (plain, OpenedWith::Accepted))
+            .ok_or(CryptoError::Open)
+    }
+}
+
+/// Opens `sealed` (nonce || ciphertext || tag) with one key, or `None`.
+fn open_one(key: &LessSafeKey, purpose: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    let n = key.open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut buf[..]).ok()?.len();
+    buf.truncate(n);
+    Some(buf)
 }
 
 #[cfg(test)]
@@ -207,6 +260,36 @@ mod tests {
         let s = k.seal("a", b"secret").unwrap();
         assert_eq!(&k.open("a", &s).unwrap()[..], b"secret");
         assert!(k.open("b", &s).is_err());
+    }
+
+    /// docs/security-checklist.md A-12: during a rotation the accepted keys
+    /// open what they sealed; only the current key seals.
+    #[test]
+    fn accepted_keys_open_but_never_seal() {
+        let key = |current: u8, accepted: &[u8]| {
+            let config = Config {
+                master_key: Some(STANDARD.encode([current; 32])),
+                accepted_master_keys: accepted.iter().map(|b| STANDARD.encode([*b; 32])).collect(),
+                ..Config::default()
+            };
+            MasterKey::load_or_create(&config).unwrap()
+        };
+        let old = key(1, &[]).seal("p", b"old").unwrap();
+        let rotated = key(2, &[1]);
+        let (plain, with) = rotated.open_with("p", &old).unwrap();
+        assert_eq!((&plain[..], with), (&b"old"[..], OpenedWith::Accepted));
+        assert!(rotated.open_with("q", &old).is_err(), "the purpose still binds");
+        let new = rotated.seal("p", b"new").unwrap();
+        assert_eq!(rotated.open_with("p", &new).unwrap().1, OpenedWith::Current);
+        assert!(key(1, &[]).open("p", &new).is_err(), "sealed with the current key, not the accepted one");
+        assert!(key(2, &[]).open("p", &old).is_err(), "without the old key the old value stays shut");
+        let bad = Config {
+            master_key: Some(STANDARD.encode([2u8; 32])),
+            accepted_master_keys: vec!["short".into()],
+            ..Config::default()
+        };
+        let Err(CryptoError::BadKey(why)) = MasterKey::load_or_create(&bad) else { panic!("a bad accepted key") };
+        assert!(why.starts_with("accepted_master_keys[0]"), "{why}");
     }
 
     #[test]

@@ -87,6 +87,9 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}"), 1),
             };
         }
+        Command::MasterKey(cli::MasterKeyCommand::Generate { json }) => {
+            return exit_code(commands::master_key::generate(json));
+        }
         // A copy of the database as it is: no migration, no key creation.
         Command::Backup(args) if remote.is_none() => {
             return exit_code(commands::backup::run(&config, &args.path, args.json));
@@ -136,6 +139,7 @@ fn run(command: Command, config: Config, otlp: Option<Otlp>) -> anyhow::Result<(
         Command::Audit(cli::AuditCommand::Verify { json }) => commands::audit::verify(&Local::new(&ctx), json),
         Command::Audit(cli::AuditCommand::Export(a)) => commands::audit::export(&Local::new(&ctx), a),
         Command::MgmtClient(c) => commands::mgmt::mgmt_client(&ctx, c),
+        Command::MasterKey(c) => commands::master_key::run(&ctx, c),
     };
     // A one-shot command sends its spans when it is done.
     if let Some(otlp) = otlp

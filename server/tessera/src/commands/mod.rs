@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backend;
 pub mod backup;
 pub mod export;
+pub mod master_key;
 pub mod mgmt;
 pub mod pipeline;
 pub mod plugin_author;

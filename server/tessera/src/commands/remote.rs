@@ -154,6 +154,7 @@ pub fn run(settings: RemoteSettings, command: Command) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Export(a)) => audit::export(&remote, a),
         Command::Audit(AuditCommand::Verify { json }) => audit::verify(&remote, json),
         Command::MgmtClient(_) => local_only("mgmt-client"),
+        Command::MasterKey(_) => local_only("master-key"),
     }
 }
 

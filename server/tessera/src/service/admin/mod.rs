@@ -7,6 +7,7 @@
 mod apis;
 mod clients;
 mod keys;
+mod master_key;
 pub mod names;
 mod overview;
 mod trusted_issuers;
@@ -21,6 +22,7 @@ pub use clients::{
     revoke_client_secret, update_client,
 };
 pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
+pub use master_key::{SealedCounts, SealedReport, rewrap_sealed, sealed_status};
 #[cfg(test)]
 pub use overview::audit_events;
 pub use overview::{Dashboard, NamedFigure, audit_log, dashboard};

@@ -886,3 +886,156 @@ async fn prompt_login_consent_signs_in_then_asks_consent_then_issues_the_code() 
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
+
+/// One POST a [`LogoutReceiver`] got: its path, content type and body.
+struct Posted {
+    path: String,
+    content_type: String,
+    body: String,
+}
+
+/// A relying party's back-channel logout endpoint: answers 200 to every
+/// request on its port and hands what was posted to the test.
+struct LogoutReceiver {
+    base: String,
+    posts: std::sync::mpsc::Receiver<Posted>,
+}
+
+impl LogoutReceiver {
+    fn start() -> LogoutReceiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, posts) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let (mut length, mut content_type) = (0usize, String::new());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    let (name, value) = line.split_once(':').unwrap_or(("", ""));
+                    match name.to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.trim().parse().unwrap_or(0),
+                        "content-type" => content_type = value.trim().to_owned(),
+                        _ => {}
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = tx.send(Posted { path, content_type, body: String::from_utf8_lossy(&body).into_owned() });
+            }
+        });
+        LogoutReceiver { base, posts }
+    }
+
+    /// The next POST, if one comes within `secs`.
+    fn next(&self, secs: u64) -> Option<Posted> {
+        self.posts.recv_timeout(std::time::Duration::from_secs(secs)).ok()
+    }
+}
+
+/// OpenID Connect Back-Channel Logout 1.0: the ID token names its browser
+/// session (`sid`); ending that session posts a Logout Token (§2.4: typed
+/// `logout+jwt`, signed with the published keys, `iss`, `aud`, `sub`, `sid`,
+/// the event, a `jti`, no `nonce`) to every client that signed in through
+/// it and registered a `backchannel_logout_uri`, and to no other. Discovery
+/// says so; a public client cannot register a plain http URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_session_posts_a_logout_token_to_each_client_signed_in_through_it() {
+    let s = setup("authorization_code");
+    let rp = LogoutReceiver::start();
+    s.server.cli(&["client", "update", &s.id, "--backchannel-logout-uri", &format!("{}/web/logout", rp.base)]);
+    let client = |name: &str, extra: &[&str]| {
+        let mut args = vec!["client", "create", "--name", name, "--grant-types", "authorization_code"];
+        args.extend_from_slice(&["--redirect-uri", CB, "--first-party"]);
+        args.extend_from_slice(extra);
+        s.server.cli_json(&args)["client_id"].as_str().unwrap().to_owned()
+    };
+    let other = client("Other App", &["--backchannel-logout-uri", &format!("{}/other/logout?x=1", rp.base)]);
+    let silent = client("Silent App", &[]);
+    let refused = s.server.cli_output(
+        &["client", "create", "--name", "SPA", "--public", "--grant-types", "authorization_code"]
+            .into_iter()
+            .chain(["--redirect-uri", CB, "--backchannel-logout-uri", "http://spa.example/logout"])
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("must use https"), "{refused:?}");
+    let disco: Value =
+        reqwest::get(format!("{}{}", s.server.base, routes::OPENID_CONFIGURATION)).await.unwrap().json().await.unwrap();
+    assert_eq!(disco["backchannel_logout_supported"], true);
+    assert_eq!(disco["backchannel_logout_session_supported"], true);
+    assert!(disco["claims_supported"].as_array().unwrap().iter().any(|c| c == "sid"));
+
+    // Sign in to the web app, then to the two others in the same browser.
+    let b = browser();
+    let loc = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    let (status, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), None).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let id_claims = jwt_claims(id_token);
+    let sid = id_claims["sid"].as_str().expect("the ID token names its session").to_owned();
+    for id in [&other, &silent] {
+        let url = format!(
+            "{}{}?response_type=code&client_id={id}&redirect_uri={}&scope=openid&state=s2",
+            s.server.base,
+            routes::AUTHORIZE,
+            urlenc(CB)
+        );
+        let r = b.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 302, "signed in already: a code at once");
+    }
+    assert!(rp.next(0).is_none(), "nothing is posted before the session ends");
+
+    let end = disco["end_session_endpoint"].as_str().unwrap();
+    let r = b.get(format!("{end}?id_token_hint={id_token}")).send().await.unwrap();
+    assert!(r.status().is_success(), "signed out: {}", r.status());
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        reqwest::get(disco["jwks_uri"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let post = rp.next(10).expect("a Logout Token for each client with a back-channel URL");
+        assert_eq!(post.content_type, "application/x-www-form-urlencoded");
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(post.body.as_bytes()).into_owned().collect();
+        assert_eq!(form.len(), 1, "only logout_token: {form:?}");
+        assert_eq!(form[0].0, "logout_token");
+        let token = &form[0].1;
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("signed with a published key");
+        let aud = if post.path.starts_with("/web/") { s.id.clone() } else { other.clone() };
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&[&aud]);
+        v.set_issuer(&[disco["issuer"].as_str().unwrap()]);
+        v.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
+        let claims = jsonwebtoken::decode::<Value>(token, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &v)
+            .expect("the Logout Token verifies")
+            .claims;
+        assert_eq!(claims["sub"], s.user_id.as_str());
+        assert_eq!(claims["sid"], sid.as_str());
+        assert_eq!(claims["events"], serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}}));
+        assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+        assert!(claims.get("nonce").is_none(), "§2.4: a Logout Token has no nonce");
+        got.push(post.path);
+    }
+    got.sort();
+    assert_eq!(got, ["/other/logout?x=1", "/web/logout"]);
+    assert!(rp.next(1).is_none(), "nothing for the client without a URL, nothing twice");
+    let again = b.get(authorize_url(&s, "")).send().await.unwrap();
+    assert_eq!(again.status(), 200, "the session is gone: the login page again");
+}
+
+/// The claims of a JWT, unverified (its signature is checked elsewhere).
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}

@@ -26,6 +26,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "acr",
     "amr",
     "cnf",
+    // OpenID Connect Back-Channel Logout §2.1: the session the RP logs out by.
+    "sid",
     // RFC 8693 §4.1, §4.4: who acts, and who may; only token exchange sets them.
     "act",
     "may_act",

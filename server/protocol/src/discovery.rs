@@ -61,6 +61,15 @@ pub struct Metadata {
     /// OIDC RP-Initiated Logout §2.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    /// OIDC Back-Channel Logout §2.1: Logout Tokens are posted to clients
+    /// that register a `backchannel_logout_uri`; listed with the end-session
+    /// endpoint, whose sign-outs send them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_supported: Option<bool>,
+    /// OIDC Back-Channel Logout §2.1: Logout Tokens and ID tokens from a
+    /// browser session carry its `sid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_supported: Option<bool>,
     /// RFC 8628 §4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
@@ -135,6 +144,8 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         revocation_endpoint_auth_signing_alg_values_supported: assertion_algorithms(),
         userinfo_endpoint: endpoints.userinfo.clone(),
         end_session_endpoint: endpoints.end_session.clone(),
+        backchannel_logout_supported: endpoints.end_session.as_ref().map(|_| true),
+        backchannel_logout_session_supported: endpoints.end_session.as_ref().map(|_| true),
         device_authorization_endpoint: endpoints
             .device_authorization
             .clone()
@@ -168,7 +179,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             vec![]
         },
         claims_supported: if endpoints.userinfo.is_some() {
-            ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "preferred_username"]
+            ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "preferred_username"]
                 .iter()
                 .chain(crate::oidc::PROFILE_CLAIMS)
                 .chain(&["email", "email_verified"])

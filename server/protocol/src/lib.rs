@@ -6,6 +6,7 @@
 //! bytes in, which keeps every rule unit-testable and the crate boundary honest.
 //! Modules are named after the RFC feature they implement.
 
+pub mod backchannel;
 pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;

@@ -100,6 +100,9 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     /// The access token issued with it, for `at_hash`.
     pub access_token: Option<&'a str>,
+    /// The browser session it was issued in (`sid`, OpenID Connect
+    /// Back-Channel Logout §2.1), when there is one.
+    pub sid: Option<&'a str>,
 }
 
 /// Builds the ID token claims.
@@ -117,6 +120,9 @@ pub fn id_token_claims(input: &IdTokenInput<'_>, user: Map<String, Value>) -> Ma
     }
     if let Some(t) = input.access_token {
         m.insert("at_hash".into(), json!(half_hash(t)));
+    }
+    if let Some(sid) = input.sid {
+        m.insert("sid".into(), json!(sid));
     }
     m
 }

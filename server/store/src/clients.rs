@@ -40,6 +40,7 @@ struct Row {
     jwks_uri: Option<String>,
     jwt_bearer_issuers: String,
     dpop_bound_access_tokens: bool,
+    backchannel_logout_uri: Option<String>,
 }
 
 /// A client as stored.
@@ -88,6 +89,9 @@ pub struct Client {
     /// this client must carry a DPoP proof, so none of its access tokens is
     /// a plain bearer token.
     pub dpop_bound_access_tokens: bool,
+    /// OpenID Connect Back-Channel Logout §2.2: where a Logout Token is
+    /// posted when a browser session this client signed in through ends.
+    pub backchannel_logout_uri: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -124,6 +128,7 @@ impl TryFrom<Row> for Client {
             jwks_uri: r.jwks_uri,
             jwt_bearer_issuers: from_text("clients.jwt_bearer_issuers", &r.jwt_bearer_issuers)?,
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
+            backchannel_logout_uri: r.backchannel_logout_uri,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -155,6 +160,7 @@ impl Client {
             jwks_uri: self.jwks_uri.clone(),
             jwt_bearer_issuers: to_text(&self.jwt_bearer_issuers)?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         })
     }
 

@@ -244,10 +244,45 @@ pub fn session(conn: &mut DbConn, id_hash: &str, now: i64) -> Result<Option<Sess
         .optional()?)
 }
 
-/// Ends a session.
+/// Ends a session (its signed-in clients go with it).
 pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn)?;
     Ok(())
+}
+
+/// Remembers that `client_id` signed in through session `id_hash`, once.
+pub fn record_session_client(conn: &mut DbConn, id_hash: &str, client_id: &str, now: i64) -> Result<(), StoreError> {
+    use crate::schema::session_clients;
+    let known = session_clients::table.find((id_hash, client_id)).count().get_result::<i64>(conn)? > 0;
+    if known {
+        return Ok(());
+    }
+    // Both backends through one connection type: no ON CONFLICT clause, so a
+    // row another request inserted meanwhile is a conflict, and just as good.
+    match diesel::insert_into(session_clients::table)
+        .values((
+            session_clients::session_hash.eq(id_hash),
+            session_clients::client_id.eq(client_id),
+            session_clients::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(StoreError::from)
+    {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The clients that signed in through session `id_hash`, with the URL each
+/// registered for Logout Tokens (`None`: it registered none), by client id.
+pub fn session_clients(conn: &mut DbConn, id_hash: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    use crate::schema::{clients, session_clients};
+    Ok(session_clients::table
+        .inner_join(clients::table)
+        .filter(session_clients::session_hash.eq(id_hash))
+        .select((clients::id, clients::backchannel_logout_uri))
+        .order(clients::id)
+        .load(conn)?)
 }
 
 /// An authorization code (RFC 6749 §4.1.2), stored by hash.
@@ -289,6 +324,9 @@ pub struct AuthorizationCode {
     /// The DPoP key thumbprint the code is bound to (RFC 9449 §10): only a
     /// token request with a proof of that key redeems it.
     pub dpop_jkt: Option<String>,
+    /// The session it was issued in (OpenID Connect Back-Channel Logout
+    /// `sid`), carried into the ID token its redemption issues.
+    pub sid: Option<String>,
 }
 
 /// Stores a code.

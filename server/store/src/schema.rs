@@ -40,6 +40,7 @@ diesel::table! {
         jwks_uri -> Nullable<Text>,
         jwt_bearer_issuers -> Text,
         dpop_bound_access_tokens -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
     }
 }
 
@@ -285,6 +286,15 @@ diesel::table! {
         access_expires_at -> Nullable<BigInt>,
         replayed_at -> Nullable<BigInt>,
         dpop_jkt -> Nullable<Text>,
+        sid -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    session_clients (session_hash, client_id) {
+        session_hash -> Text,
+        client_id -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -449,3 +459,6 @@ diesel::table! {
         locks -> BigInt,
     }
 }
+
+diesel::joinable!(session_clients -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(session_clients, clients);

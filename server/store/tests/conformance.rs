@@ -98,6 +98,7 @@ fn client(id: &str) -> Client {
         jwks_uri: None,
         jwt_bearer_issuers: Vec::new(),
         dpop_bound_access_tokens: false,
+        backchannel_logout_uri: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -1002,6 +1003,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         access_expires_at: None,
         replayed_at: None,
         dpop_jkt: None,
+        sid: None,
     };
     for i in 0..5 {
         grants::insert_code(&mut c, &code(&format!("old{i}"), 100)).unwrap();
@@ -1093,6 +1095,7 @@ fn authorization_codes_are_single_use(db: &Db) {
         access_expires_at: None,
         replayed_at: None,
         dpop_jkt: None,
+        sid: None,
     };
     grants::insert_code(&mut c, &code("once")).unwrap();
     let stored = grants::code(&mut c, "once").unwrap().unwrap();
@@ -1376,6 +1379,7 @@ fn code_replay_and_redemption_meet_in_either_order(db: &Db) {
         access_expires_at: None,
         replayed_at: None,
         dpop_jkt: None,
+        sid: None,
     };
     let access = IssuedAccess { jti: "code-at".into(), expires_at: 3600 };
     grants::insert_code(&mut c, &code("redeemed-first")).unwrap();
@@ -1808,6 +1812,37 @@ fn plugin_version_numbers_are_never_reused(db: &Db) {
     assert_eq!(number("r5"), 5);
 }
 
+/// Back-Channel Logout: a session's clients are recorded once each, listed
+/// with their logout URLs, and go with the session or with the client.
+fn session_clients_are_recorded_once_and_go_with_their_session(db: &Db) {
+    use tessera_store::grants;
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("su", "sam")).unwrap();
+    clients::insert(&mut c, &Client { backchannel_logout_uri: Some("https://rp.example/bcl".into()), ..client("sc1") })
+        .unwrap();
+    clients::insert(&mut c, &client("sc2")).unwrap();
+    let session = |id: &str| grants::Session {
+        id_hash: id.into(),
+        user_id: "su".into(),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: 1_000,
+    };
+    grants::insert_session(&mut c, &session("sess-a")).unwrap();
+    grants::insert_session(&mut c, &session("sess-b")).unwrap();
+    for (s, client) in [("sess-a", "sc1"), ("sess-a", "sc1"), ("sess-a", "sc2"), ("sess-b", "sc2")] {
+        grants::record_session_client(&mut c, s, client, 5).unwrap();
+    }
+    assert_eq!(
+        grants::session_clients(&mut c, "sess-a").unwrap(),
+        [("sc1".to_owned(), Some("https://rp.example/bcl".to_owned())), ("sc2".to_owned(), None)]
+    );
+    grants::delete_session(&mut c, "sess-a").unwrap();
+    assert!(grants::session_clients(&mut c, "sess-a").unwrap().is_empty(), "gone with the session");
+    clients::delete(&mut c, "sc2").unwrap();
+    assert!(grants::session_clients(&mut c, "sess-b").unwrap().is_empty(), "gone with the client");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -1821,6 +1856,7 @@ macro_rules! conformance {
 
 conformance!(
     users_roundtrip_and_unique_username,
+    session_clients_are_recorded_once_and_go_with_their_session,
     secrets_expire_and_revoke,
     key_states_move_and_retired_keys_purge,
     transactions_roll_back_on_error,

@@ -470,6 +470,11 @@ pub struct ClientUpdateArgs {
     /// --jwks: an https URL (http only for a loopback host); "" removes it.
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
+    /// Where a Logout Token is posted when a browser session the client
+    /// signed in through ends (OpenID Connect Back-Channel Logout): https,
+    /// or http for a confidential client; "" removes it.
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
     /// Issuers whose assertions the client may trade for tokens with the
     /// JWT bearer grant (RFC 7523 §2.1), a JSON array replacing the list:
     /// `[{"issuer": "...", "jwks_uri": "..." or "jwks": {...}, "subject":
@@ -546,6 +551,11 @@ pub struct ClientCreateArgs {
     /// cached by each node.
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
+    /// Where a Logout Token is posted when a browser session the client
+    /// signed in through ends (OpenID Connect Back-Channel Logout): https,
+    /// or http for a confidential client.
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
     /// Issuers whose assertions the client may trade for tokens with the
     /// JWT bearer grant (RFC 7523 §2.1), a JSON array: `[{"issuer": "...",
     /// "jwks_uri": "..." or "jwks": {...}, "subject": "user_id" or

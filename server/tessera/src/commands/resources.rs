@@ -145,6 +145,7 @@ struct ClientFlags {
     jwks_uri: Option<String>,
     jwt_bearer_issuers: Option<String>,
     require_dpop: Option<bool>,
+    backchannel_logout_uri: Option<String>,
 }
 
 impl ClientFlags {
@@ -206,6 +207,9 @@ impl ClientFlags {
         if let Some(v) = self.require_dpop {
             put("dpop_bound_access_tokens", json!(v));
         }
+        if let Some(v) = self.backchannel_logout_uri {
+            put("backchannel_logout_uri", json!(v));
+        }
         Ok(m)
     }
 }
@@ -248,7 +252,7 @@ fn print_client(b: &dyn Backend, json_flag: bool, c: &Value) -> anyhow::Result<(
         "client {} ({})\ntype:              {}\ndisabled:          {}\ngrant types:       {}\nredirect uris:     {}\n\
          post-logout uris:  {}\nscopes:            {}\naudiences:         {}\nservice account:   {}\n\
          first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\n\
-         require DPoP:      {}\njwks_uri:          {}\nmetadata:          {}",
+         require DPoP:      {}\njwks_uri:          {}\nback-channel logout: {}\nmetadata:          {}",
         text(&c["name"]),
         id,
         kind(c),
@@ -266,6 +270,7 @@ fn print_client(b: &dyn Backend, json_flag: bool, c: &Value) -> anyhow::Result<(
         yes_no(c["require_pushed_authorization_requests"] == true),
         yes_no(c["dpop_bound_access_tokens"] == true),
         c["jwks_uri"].as_str().unwrap_or("-"),
+        c["backchannel_logout_uri"].as_str().unwrap_or("-"),
         c["metadata"],
     );
     for s in &secrets {
@@ -320,6 +325,7 @@ fn client_command(b: &dyn Backend, cmd: ClientCommand) -> anyhow::Result<()> {
                 jwks_uri: a.jwks_uri,
                 jwt_bearer_issuers: a.jwt_bearer_issuers,
                 require_dpop: Some(a.require_dpop),
+                backchannel_logout_uri: a.backchannel_logout_uri,
             }
             .body()?;
             body.insert("public".into(), json!(a.public));
@@ -403,6 +409,7 @@ fn client_command(b: &dyn Backend, cmd: ClientCommand) -> anyhow::Result<()> {
                 jwks_uri: a.jwks_uri,
                 jwt_bearer_issuers: a.jwt_bearer_issuers,
                 require_dpop: a.require_dpop,
+                backchannel_logout_uri: a.backchannel_logout_uri,
             }
             .body()?;
             let saved = b.update(Kind::Clients, &a.id, Value::Object(patch))?;

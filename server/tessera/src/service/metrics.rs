@@ -63,6 +63,10 @@ pub const THROTTLE_HITS: &str = "tessera_throttle_hits_total";
 /// Counter of requests refused by a rate limit, by endpoint class and scope
 /// (`address` or `client`); read from the limiter at scrape time.
 pub const RATE_LIMIT_REFUSALS: &str = "tessera_rate_limit_refusals_total";
+/// Counter: Logout Tokens (OpenID Connect Back-Channel Logout), by
+/// `outcome`: `delivered` (the client answered 2xx), `failed` (it did not,
+/// or could not be reached), `dropped` (the send queue was full).
+pub const BACKCHANNEL_LOGOUTS: &str = "tessera_backchannel_logouts_total";
 
 /// Histogram buckets, seconds: from 0.5 ms (a warm plugin call) to 10 s (a
 /// connect timeout), so both plugin runs and slow requests fall inside.
@@ -175,6 +179,11 @@ pub fn token_request(grant_type: &'static str, outcome: &'static str, took: Dura
 /// client's failed secrets from one address).
 pub fn throttle_hit(kind: &'static str) {
     metrics::counter!(THROTTLE_HITS, "kind" => kind).increment(1);
+}
+
+/// Records one Logout Token's fate (see [`BACKCHANNEL_LOGOUTS`]).
+pub fn backchannel_logout(outcome: &'static str) {
+    metrics::counter!(BACKCHANNEL_LOGOUTS, "outcome" => outcome).increment(1);
 }
 
 /// Which plugin run [`plugin_run`] records: ids only.

@@ -425,6 +425,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             jwks: None,
             jwks_uri: None,
+            backchannel_logout_uri: None,
             jwt_bearer_issuers: Vec::new(),
             dpop_bound_access_tokens: false,
             created_at: 0,

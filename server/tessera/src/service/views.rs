@@ -113,6 +113,8 @@ pub struct ClientView {
     pub jwt_bearer_issuers: Vec<TrustedIssuer>,
     /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// Where Logout Tokens are posted (OpenID Connect Back-Channel Logout).
+    pub backchannel_logout_uri: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -142,6 +144,7 @@ impl From<Client> for ClientView {
             jwks_uri: c.jwks_uri,
             jwt_bearer_issuers: c.jwt_bearer_issuers,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            backchannel_logout_uri: c.backchannel_logout_uri,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

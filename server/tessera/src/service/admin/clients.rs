@@ -7,6 +7,7 @@ use crate::service::db::Db;
 use crate::service::views::{self, ClientDetail, ClientSecretView, ClientView};
 use serde_json::{Value, json};
 use tessera_protocol::ScopeSet;
+use tessera_protocol::backchannel;
 use tessera_protocol::client_assertion::check_jwks_uri;
 use tessera_protocol::grant::jwt_bearer::TrustedIssuer;
 use tessera_protocol::model::{GrantType, UnknownName};
@@ -66,6 +67,9 @@ pub struct NewClient {
     /// RFC 9449 §5.2 `dpop_bound_access_tokens`: token requests without a
     /// DPoP proof are refused.
     pub dpop_bound_access_tokens: bool,
+    /// OpenID Connect Back-Channel Logout: where Logout Tokens are posted.
+    /// `None` keeps the stored URL on update; an empty string removes it.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -107,6 +111,9 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
         crate::service::oauth::client_assertion::parse_public_jwks(jwks).map_err(|e| invalid("jwks", e))?;
     }
     validate_key_sources(new)?;
+    if let Some(uri) = new.backchannel_logout_uri.as_deref().filter(|u| !u.is_empty()) {
+        backchannel::check_logout_uri(uri, !new.public).map_err(|e| invalid("backchannel-logout-uri", e))?;
+    }
     if !new.metadata.is_object() {
         return Err(invalid("metadata", "must be a JSON object"));
     }
@@ -181,6 +188,7 @@ pub fn create_client(
             jwks_uri: new.jwks_uri.clone().filter(|u| !u.is_empty()),
             jwt_bearer_issuers: new.jwt_bearer_issuers.clone().unwrap_or_default(),
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+            backchannel_logout_uri: new.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
             created_at: now,
             updated_at: now,
         };
@@ -242,6 +250,9 @@ pub fn update_client(store: &impl Db, actor: &str, now: i64, id: &str, edit: New
         }
         if let Some(u) = &edit.jwks_uri {
             c.jwks_uri = Some(u.clone()).filter(|u| !u.is_empty());
+        }
+        if let Some(u) = &edit.backchannel_logout_uri {
+            c.backchannel_logout_uri = Some(u.clone()).filter(|u| !u.is_empty());
         }
         if c.jwks.is_some() && c.jwks_uri.is_some() {
             return Err(StoreError::Conflict(

@@ -12,6 +12,7 @@ use super::par::ParSettings;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
+use tessera_protocol::backchannel;
 use tessera_protocol::grant::authorization_code::pushed;
 use tessera_protocol::grant::authorization_code::request::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::authorization_code::response::{Delivery, deliver};
@@ -320,9 +321,12 @@ impl AuthorizeService {
                 }
             }
         }
+        // Back-Channel Logout: this session now has a client to tell when it ends.
+        grants::record_session_client(&mut conn, &session.id_hash, &client.id, now).map_err(store_failure)?;
+        let sid = backchannel::session_id(&session.id_hash);
         if req.response != ResponseKind::Code {
             drop(conn);
-            return self.implicit(&req, &client, &user, scopes, session.auth_time);
+            return self.implicit(&req, &client, &user, scopes, session.auth_time, &sid);
         }
         let code =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
@@ -344,6 +348,7 @@ impl AuthorizeService {
             access_expires_at: None,
             replayed_at: None,
             dpop_jkt: req.dpop_jkt.as_ref().map(|j| j.as_str().to_owned()),
+            sid: Some(sid),
         };
         grants::insert_code(&mut conn, &row).map_err(store_failure)?;
         Ok(self.code_redirect(&req, code.expose()))
@@ -359,6 +364,7 @@ impl AuthorizeService {
         user: &User,
         scopes: ScopeSet,
         auth_time: i64,
+        sid: &str,
     ) -> Result<Outcome, OAuthError> {
         let redirect_error =
             |e: &OAuthError| self.error_redirect(&req.redirect_uri, req.response_mode, req.state.as_deref(), e);
@@ -374,8 +380,11 @@ impl AuthorizeService {
         let openid = scopes.contains("openid");
         let plan = user_plan(GrantType::Implicit, &user.id, &client.id, &api, scopes);
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
-        let id = (req.response == ResponseKind::IdTokenToken && openid)
-            .then_some(IdTokenRequest { nonce: req.nonce.as_deref(), auth_time });
+        let id = (req.response == ResponseKind::IdTokenToken && openid).then_some(IdTokenRequest {
+            nonce: req.nonce.as_deref(),
+            auth_time,
+            sid: Some(sid),
+        });
         let resp = match self.issuer.issue(plan, client, Some((user, UserSource::SignedIn)), &signer, id) {
             Ok(r) => r,
             Err(e) if matches!(e.code, ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable) => return Err(e),

@@ -346,7 +346,7 @@ impl DeviceService {
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let auth_time = stored.auth_time.unwrap_or(stored.created_at);
-        let id = openid.then_some(IdTokenRequest { nonce: None, auth_time });
+        let id = openid.then_some(IdTokenRequest { nonce: None, auth_time, sid: None });
         let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();

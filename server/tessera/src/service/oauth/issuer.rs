@@ -56,6 +56,9 @@ pub(crate) struct IdTokenRequest<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// The browser session's `sid` (Back-Channel Logout), when the token
+    /// comes from one.
+    pub sid: Option<&'a str>,
 }
 
 /// The id under which tokens for the userinfo endpoint (no API requested)
@@ -94,6 +97,7 @@ pub(crate) fn id_token_input<'a>(
             auth_time: req.auth_time,
             nonce: req.nonce,
             access_token: None,
+            sid: req.sid,
         }),
         _ => None,
     }

@@ -1,17 +1,23 @@
 //! The end-session endpoint's use case (OpenID Connect RP-Initiated
 //! Logout 1.0): end the browser session, after asking the user when nothing
-//! proves their own application sent the request, and return to a
-//! registered post-logout redirect URI.
+//! proves their own application sent the request, tell the session's
+//! clients that registered a `backchannel_logout_uri` (Back-Channel Logout
+//! 1.0, posted by `backchannel.rs`), and return to a registered
+//! post-logout redirect URI.
 
+use super::backchannel::{BackchannelSender, Delivery};
 use super::issuer::Issuer;
-use crate::clock::SharedClock;
+use crate::clock::{self, SharedClock};
 use crate::service::{key_failure, store_failure};
 use std::sync::Arc;
 use tessera_protocol::OAuthError;
+use tessera_protocol::backchannel::{self, LOGOUT_TOKEN_TYP};
 use tessera_protocol::grant::authorization_code::response::with_query;
+use tessera_protocol::model::SigningAlg;
 use tessera_protocol::params::Params;
 use tessera_protocol::secret::SecretHash;
-use tessera_store::{Store, clients, grants};
+use tessera_store::grants::Session;
+use tessera_store::{DbConn, Store, clients, grants};
 
 /// What the browser gets from the end-session endpoint.
 #[derive(Debug)]
@@ -37,12 +43,42 @@ pub struct LogoutService {
     store: Store,
     clock: SharedClock,
     issuer: Arc<Issuer>,
+    backchannel: Arc<BackchannelSender>,
 }
 
 impl LogoutService {
-    /// ID token hints are verified with `issuer`'s keys.
-    pub(crate) fn new(store: Store, clock: SharedClock, issuer: Arc<Issuer>) -> LogoutService {
-        LogoutService { store, clock, issuer }
+    /// ID token hints are verified, and Logout Tokens signed, with
+    /// `issuer`'s keys; `backchannel` posts the Logout Tokens.
+    pub(crate) fn new(
+        store: Store,
+        clock: SharedClock,
+        issuer: Arc<Issuer>,
+        backchannel: Arc<BackchannelSender>,
+    ) -> LogoutService {
+        LogoutService { store, clock, issuer, backchannel }
+    }
+
+    /// Back-Channel Logout §2.4: one Logout Token for each client of
+    /// `session` that registered a `backchannel_logout_uri`, signed with the
+    /// ID tokens' key (RS256) and typed `logout+jwt`.
+    fn logout_tokens(&self, conn: &mut DbConn, session: &Session) -> Result<Vec<Delivery>, OAuthError> {
+        let targets = grants::session_clients(conn, &session.id_hash).map_err(store_failure)?;
+        if targets.iter().all(|(_, uri)| uri.is_none()) {
+            return Ok(Vec::new());
+        }
+        let signer = self.issuer.keys().signer(SigningAlg::RS256).map_err(key_failure)?;
+        let sid = backchannel::session_id(&session.id_hash);
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for (client_id, uri) in targets {
+            let Some(uri) = uri else { continue };
+            let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
+            let claims =
+                backchannel::logout_token_claims(self.issuer.url(), &client_id, &session.user_id, &sid, now, &jti);
+            let token = signer.sign(LOGOUT_TOKEN_TYP, &claims).map_err(key_failure)?;
+            out.push(Delivery { client_id, uri, token });
+        }
+        Ok(out)
     }
 
     /// OpenID Connect RP-Initiated Logout 1.0 §2-§3: ends the browser session
@@ -86,7 +122,7 @@ impl LogoutService {
         if let Some(c) = session_cookie {
             let hash = SecretHash::of(c);
             let live = grants::session(&mut conn, hash.as_str(), self.clock.now()).map_err(store_failure)?;
-            if let Some(s) = live
+            if let Some(s) = &live
                 && !confirmed
                 && hint_sub.as_deref() != Some(s.user_id.as_str())
             {
@@ -96,7 +132,14 @@ impl LogoutService {
                 };
                 return Ok(LogoutOutcome::Confirm { query: query.to_owned(), client_name });
             }
+            let notices = match &live {
+                Some(s) => self.logout_tokens(&mut conn, s)?,
+                None => Vec::new(),
+            };
             grants::delete_session(&mut conn, hash.as_str()).map_err(store_failure)?;
+            for notice in notices {
+                self.backchannel.send(notice);
+            }
         }
         let Some(target) = params.get("post_logout_redirect_uri") else { return Ok(LogoutOutcome::SignedOut) };
         let registered = match &client_id {

@@ -8,7 +8,7 @@
 //! | device authorization, its user page and polls (RFC 8628) | [`DeviceService`] | `device.rs` |
 //! | pushed authorization requests (RFC 9126) | [`ParService`] | `par.rs` (resolved in `authorize.rs`) |
 //! | hosted login form | [`LoginService`] | `login.rs` |
-//! | end session (RP-Initiated Logout) | [`LogoutService`] | `logout.rs` |
+//! | end session (RP-Initiated Logout; Back-Channel Logout tokens) | [`LogoutService`] | `logout.rs` (+ `backchannel.rs`, the queue that posts them) |
 //! | introspection (RFC 7662) | [`IntrospectionService`] | `introspection.rs` |
 //! | revocation (RFC 7009) | [`RevocationService`] | `revocation.rs` |
 //! | userinfo (OIDC Core §5.3) | [`UserinfoService`] | `userinfo.rs` |
@@ -30,6 +30,7 @@
 
 pub mod access_token;
 pub mod authorize;
+pub mod backchannel;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod device;
@@ -71,7 +72,12 @@ use crate::service::snapshot::Snapshots;
 use client_auth::ClientAuthenticator;
 use refresh::RefreshTokens;
 use std::sync::Arc;
+use std::time::Duration;
 use tessera_store::Store;
+
+/// How long a client's `backchannel_logout_uri` has to answer a Logout
+/// Token (connect and whole exchange), as Keycloak's default.
+const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the OAuth services are configured with (config `[tokens]` and `[login]`).
 #[derive(Debug, Clone)]
@@ -220,7 +226,12 @@ impl OAuthServices {
                 par,
             )),
             login: Arc::new(LoginService::new(store.clone(), clock.clone(), throttle, session_lifetime_secs)),
-            logout: Arc::new(LogoutService::new(store.clone(), clock.clone(), issuer.clone())),
+            logout: Arc::new(LogoutService::new(
+                store.clone(),
+                clock.clone(),
+                issuer.clone(),
+                Arc::new(backchannel::BackchannelSender::start(BACKCHANNEL_TIMEOUT)),
+            )),
             introspection: Arc::new(IntrospectionService::new(
                 store.clone(),
                 clock.clone(),

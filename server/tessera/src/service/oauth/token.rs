@@ -491,7 +491,11 @@ impl TokenService {
         let plan = user_plan(GrantType::AuthorizationCode, &user.id, &client.id, &api, scopes);
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
-        let id = openid.then_some(IdTokenRequest { nonce: stored.nonce.as_deref(), auth_time: stored.auth_time });
+        let id = openid.then_some(IdTokenRequest {
+            nonce: stored.nonce.as_deref(),
+            auth_time: stored.auth_time,
+            sid: stored.sid.as_deref(),
+        });
         let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if offline && client.profile().allows_grant(GrantType::RefreshToken) {
             let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode);

@@ -71,6 +71,10 @@ pub struct ClientBody {
     /// Every token request must carry a DPoP proof (RFC 9449 §5.2), so its
     /// access tokens are all bound to a key.
     pub dpop_bound_access_tokens: bool,
+    /// OpenID Connect Back-Channel Logout §2.2: where a Logout Token is
+    /// posted when a browser session it signed in through ends (https;
+    /// http for a confidential client); null: none.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The fields of [`ClientBody`], for naming an unknown one.
@@ -94,6 +98,7 @@ const CLIENT_FIELDS: &[&str] = &[
     "jwks_uri",
     "jwt_bearer_issuers",
     "dpop_bound_access_tokens",
+    "backchannel_logout_uri",
 ];
 
 impl ClientBody {
@@ -120,6 +125,7 @@ impl ClientBody {
             jwks_uri: c.jwks_uri.clone(),
             jwt_bearer_issuers: c.jwt_bearer_issuers.clone(),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         }
     }
 
@@ -147,6 +153,7 @@ impl ClientBody {
             jwks_uri: Some(self.jwks_uri.unwrap_or_default()),
             jwt_bearer_issuers: Some(self.jwt_bearer_issuers),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            backchannel_logout_uri: Some(self.backchannel_logout_uri.unwrap_or_default()),
         }
     }
 }

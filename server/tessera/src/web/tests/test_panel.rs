@@ -39,6 +39,8 @@ fn timeless_id(claims: &Value) -> Map<String, Value> {
     let mut m = timeless(claims);
     m.remove("at_hash");
     m.remove("nonce");
+    // The browser session's id: the panel runs outside any session.
+    m.remove("sid");
     m
 }
 

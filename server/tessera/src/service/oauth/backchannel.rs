@@ -39,18 +39,23 @@ impl BackchannelSender {
     /// and says so in the log, and sign-out works as before.
     pub fn start(timeout: Duration) -> BackchannelSender {
         let (tx, rx) = sync_channel(QUEUE);
-        // No redirects, and the proxy rule of the server's other outbound
-        // requests (docs/architecture.md, "Outbound HTTP").
-        let client = tessera_plugin_host::outbound_client_builder().and_then(|b| {
-            b.timeout(timeout)
-                .connect_timeout(timeout)
-                .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION"), " back-channel logout"))
-                .build()
-                .map_err(|e| e.to_string())
-        });
-        let started = std::thread::Builder::new().name("tessera-logout".into()).spawn(move || match client {
-            Ok(http) => post_all(&http, rx),
-            Err(e) => tracing::error!(error = %e, "back-channel logout disabled: no HTTP client"),
+        // Built, used and dropped on its own thread: a blocking client owns
+        // a runtime, which must not be dropped inside an async context (the
+        // services are built on one in tests). No redirects, and the proxy
+        // rule of the server's other outbound requests (docs/architecture.md,
+        // "Outbound HTTP").
+        let started = std::thread::Builder::new().name("tessera-logout".into()).spawn(move || {
+            let client = tessera_plugin_host::outbound_client_builder().and_then(|b| {
+                b.timeout(timeout)
+                    .connect_timeout(timeout)
+                    .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION"), " back-channel logout"))
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+            match client {
+                Ok(http) => post_all(&http, rx),
+                Err(e) => tracing::error!(error = %e, "back-channel logout disabled: no HTTP client"),
+            }
         });
         match started {
             Ok(_) => BackchannelSender { queue: Some(tx) },

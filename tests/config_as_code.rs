@@ -53,6 +53,13 @@ fn populated(backend: Backend) -> TestServer {
         "svc-billing",
         "--metadata",
         "{\"tier\":\"gold\"}",
+        "--jwks-uri",
+        "https://billing.example/jwks.json",
+        "--jwt-bearer-issuers",
+        r#"[{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks", "subject": "username"}]"#,
+        "--require-dpop",
+        "--backchannel-logout-uri",
+        "https://billing.example/logout",
     ]);
     let cid = c["client_id"].as_str().unwrap();
     s.cli_json(&[
@@ -107,6 +114,12 @@ on_both_backends!(export_apply_export_gives_the_same_files, |backend: Backend| a
     // The files: no ids, no secrets, no hashes, references by name and content.
     let client = read(first.path(), "clients/billing.json");
     assert_eq!((client["service_account"].as_str(), client.get("id")), (Some("svc-billing"), None));
+    // Every setting of a client is in its file, the key sources and
+    // back-channel logout URL too.
+    assert_eq!(client["jwks_uri"], "https://billing.example/jwks.json");
+    assert_eq!(client["jwt_bearer_issuers"][0]["issuer"], "https://idp.example");
+    assert_eq!(client["dpop_bound_access_tokens"], true);
+    assert_eq!(client["backchannel_logout_uri"], "https://billing.example/logout");
     let user = read(first.path(), "users/svc-billing.json");
     assert!(user.get("password_hash").is_none() && user.get("id").is_none(), "{user}");
     assert_eq!(read(first.path(), "apis/https___billing.example.json")["resource_servers"], json!(["billing"]));

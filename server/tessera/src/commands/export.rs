@@ -107,6 +107,10 @@ pub const CLIENT_FIELDS: &[&str] = &[
     "exchange_impersonation",
     "require_pushed_authorization_requests",
     "jwks",
+    "jwks_uri",
+    "jwt_bearer_issuers",
+    "dpop_bound_access_tokens",
+    "backchannel_logout_uri",
 ];
 /// The fields of an API in the directory.
 pub const API_FIELDS: &[&str] =

@@ -1039,3 +1039,43 @@ fn jwt_claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
+
+/// Back-Channel Logout when an administrator ends the sessions: disabling
+/// a user through the CLI (another process than the server) queues a
+/// notice in the same transaction, and the running server posts the
+/// Logout Token, with the user's `sub` and the session's `sid`, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_user_posts_a_logout_token_for_each_of_their_sessions() {
+    let s = setup_on(Backend::Postgres, "authorization_code");
+    let rp = LogoutReceiver::start();
+    s.server.cli(&["client", "update", &s.id, "--backchannel-logout-uri", &format!("{}/web/logout", rp.base)]);
+    let mut sids = Vec::new();
+    for _ in 0..2 {
+        // Two browsers, two sessions of the same user.
+        let b = browser();
+        let loc = sign_in(&s, &b, &authorize_url(&s, "")).await;
+        let (status, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), None).await;
+        assert_eq!(status, 200, "{tokens}");
+        sids.push(jwt_claims(tokens["id_token"].as_str().unwrap())["sid"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(sids[0], sids[1], "each session has its own sid");
+    s.server.cli(&["user", "update", &s.user_id, "--disabled", "true"]);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let post = rp.next(10).expect("a Logout Token for each ended session");
+        assert_eq!(post.path, "/web/logout");
+        let token = url::form_urlencoded::parse(post.body.as_bytes())
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned())
+            .expect("logout_token");
+        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().typ.as_deref(), Some("logout+jwt"));
+        let claims = jwt_claims(&token);
+        assert_eq!((claims["aud"].as_str(), claims["sub"].as_str()), (Some(s.id.as_str()), Some(s.user_id.as_str())));
+        got.push(claims["sid"].as_str().unwrap().to_owned());
+    }
+    got.sort();
+    sids.sort();
+    assert_eq!(got, sids);
+    assert!(rp.next(2).is_none(), "each notice is sent once");
+    assert_eq!(s.server.count_rows("logout_notices"), 0, "the queue is empty");
+}

@@ -250,6 +250,68 @@ pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError
     Ok(())
 }
 
+/// A Logout Token to post (OpenID Connect Back-Channel Logout), queued by
+/// the transaction that ended a session and taken by a running server.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::logout_notices)]
+pub struct LogoutNotice {
+    /// `<sid>:<client_id>`: one notice per session and client.
+    pub id: String,
+    /// The client to tell.
+    pub client_id: String,
+    /// Its `backchannel_logout_uri` when the session ended.
+    pub uri: String,
+    /// The session's user (`sub`).
+    pub user_id: String,
+    /// The session's `sid`.
+    pub sid: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Queues a notice for each client with a back-channel logout URL of each
+/// of `user_id`'s sessions (before they are deleted).
+fn queue_logout_notices(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(), StoreError> {
+    use crate::schema::logout_notices;
+    let hashes: Vec<String> =
+        sessions::table.filter(sessions::user_id.eq(user_id)).select(sessions::id_hash).load(conn)?;
+    for session_hash in hashes {
+        let sid = tessera_protocol::backchannel::session_id(&session_hash);
+        for (client_id, uri) in session_clients(conn, &session_hash)? {
+            let Some(uri) = uri else { continue };
+            let notice = LogoutNotice {
+                id: format!("{sid}:{client_id}"),
+                client_id,
+                uri,
+                user_id: user_id.to_owned(),
+                sid: sid.clone(),
+                created_at: now,
+            };
+            diesel::insert_into(logout_notices::table).values(&notice).execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes up to `limit` queued notices, oldest first. Each is deleted as it
+/// is taken, and only the ones this call deleted are returned, so of
+/// several servers taking at once each notice goes to exactly one.
+pub fn take_logout_notices(conn: &mut DbConn, limit: i64) -> Result<Vec<LogoutNotice>, StoreError> {
+    use crate::schema::logout_notices;
+    let queued: Vec<LogoutNotice> = logout_notices::table
+        .order((logout_notices::created_at, logout_notices::id))
+        .limit(limit)
+        .select(LogoutNotice::as_select())
+        .load(conn)?;
+    let mut taken = Vec::with_capacity(queued.len());
+    for n in queued {
+        if diesel::delete(logout_notices::table.find(&n.id)).execute(conn)? == 1 {
+            taken.push(n);
+        }
+    }
+    Ok(taken)
+}
+
 /// Remembers that `client_id` signed in through session `id_hash`, once.
 pub fn record_session_client(conn: &mut DbConn, id_hash: &str, client_id: &str, now: i64) -> Result<(), StoreError> {
     use crate::schema::session_clients;
@@ -383,10 +445,13 @@ pub fn record_code_tokens(conn: &mut DbConn, code_hash: &str, access: &IssuedAcc
 /// reset, a disable or a delete): revokes every access token issued so far
 /// (a cut-off in `revocations`) and every refresh token, deletes
 /// every browser session and expires every unredeemed authorization code.
-/// Returns the refresh tokens revoked and the sessions deleted. Run it in
-/// the same transaction as the change that calls for it.
+/// The sessions' clients with a back-channel logout URL get a queued
+/// [`LogoutNotice`] each. Returns the refresh tokens revoked and the
+/// sessions deleted. Run it in the same transaction as the change that
+/// calls for it.
 pub fn end_user_grants(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(usize, usize), StoreError> {
     revocations::cut_off(conn, RevocationKind::User, user_id, now)?;
+    queue_logout_notices(conn, user_id, now)?;
     let revoked = diesel::update(
         refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)).filter(refresh_tokens::revoked_at.is_null()),
     )

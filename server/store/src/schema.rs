@@ -462,3 +462,14 @@ diesel::table! {
 
 diesel::joinable!(session_clients -> clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(session_clients, clients);
+
+diesel::table! {
+    logout_notices (id) {
+        id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        user_id -> Text,
+        sid -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -1843,6 +1843,36 @@ fn session_clients_are_recorded_once_and_go_with_their_session(db: &Db) {
     assert!(grants::session_clients(&mut c, "sess-b").unwrap().is_empty(), "gone with the client");
 }
 
+/// Ending a user's grants queues one logout notice per session and client
+/// with a back-channel URL; each notice is taken once.
+fn ended_sessions_queue_logout_notices_taken_once(db: &Db) {
+    use tessera_store::grants;
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("nu", "nora")).unwrap();
+    clients::insert(&mut c, &Client { backchannel_logout_uri: Some("https://rp.example/bcl".into()), ..client("nc1") })
+        .unwrap();
+    clients::insert(&mut c, &client("nc2")).unwrap();
+    for id in ["n-s1", "n-s2"] {
+        let s =
+            grants::Session { id_hash: id.into(), user_id: "nu".into(), auth_time: 1, created_at: 1, expires_at: 99 };
+        grants::insert_session(&mut c, &s).unwrap();
+        grants::record_session_client(&mut c, id, "nc1", 2).unwrap();
+        grants::record_session_client(&mut c, id, "nc2", 2).unwrap();
+    }
+    assert_eq!(grants::end_user_grants(&mut c, "nu", 10).unwrap().1, 2);
+    let first = grants::take_logout_notices(&mut c, 1).unwrap();
+    let rest = grants::take_logout_notices(&mut c, 10).unwrap();
+    assert_eq!((first.len(), rest.len()), (1, 1), "one per session, none for the client without a URL");
+    let mut sids: Vec<String> = first.iter().chain(&rest).map(|n| n.sid.clone()).collect();
+    sids.sort();
+    let mut want =
+        vec![tessera_protocol::backchannel::session_id("n-s1"), tessera_protocol::backchannel::session_id("n-s2")];
+    want.sort();
+    assert_eq!(sids, want);
+    assert!(first.iter().chain(&rest).all(|n| n.client_id == "nc1" && n.user_id == "nu" && n.uri.ends_with("/bcl")));
+    assert!(grants::take_logout_notices(&mut c, 10).unwrap().is_empty(), "taken once");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -1857,6 +1887,7 @@ macro_rules! conformance {
 conformance!(
     users_roundtrip_and_unique_username,
     session_clients_are_recorded_once_and_go_with_their_session,
+    ended_sessions_queue_logout_notices_taken_once,
     secrets_expire_and_revoke,
     key_states_move_and_retired_keys_purge,
     transactions_roll_back_on_error,

@@ -57,6 +57,11 @@ pub fn run(ctx: Context, otlp: Option<crate::telemetry::Otlp>) -> anyhow::Result
     let warmth = crate::service::warmer::spawn(store.clone(), host, Duration::from_secs(1))
         .context("cannot start the plugin warmer")?;
     crate::service::purge::Purger::new(&config).spawn(store).context("cannot start the purge thread")?;
+    state
+        .oauth
+        .logout
+        .spawn_notice_sender(Duration::from_secs(1))
+        .context("cannot start the back-channel logout thread")?;
     // Issue #16 item 5: what must be flushed after the last request is
     // added here (`hooks.add("name", move || ...)`).
     let mut hooks = ShutdownHooks::default();

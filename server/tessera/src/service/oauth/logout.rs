@@ -62,23 +62,55 @@ impl LogoutService {
     /// `session` that registered a `backchannel_logout_uri`, signed with the
     /// ID tokens' key (RS256) and typed `logout+jwt`.
     fn logout_tokens(&self, conn: &mut DbConn, session: &Session) -> Result<Vec<Delivery>, OAuthError> {
-        let targets = grants::session_clients(conn, &session.id_hash).map_err(store_failure)?;
-        if targets.iter().all(|(_, uri)| uri.is_none()) {
-            return Ok(Vec::new());
-        }
-        let signer = self.issuer.keys().signer(SigningAlg::RS256).map_err(key_failure)?;
         let sid = backchannel::session_id(&session.id_hash);
-        let now = self.clock.now();
-        let mut out = Vec::new();
-        for (client_id, uri) in targets {
-            let Some(uri) = uri else { continue };
-            let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
-            let claims =
-                backchannel::logout_token_claims(self.issuer.url(), &client_id, &session.user_id, &sid, now, &jti);
-            let token = signer.sign(LOGOUT_TOKEN_TYP, &claims).map_err(key_failure)?;
-            out.push(Delivery { client_id, uri, token });
+        let targets: Vec<(String, String)> = grants::session_clients(conn, &session.id_hash)
+            .map_err(store_failure)?
+            .into_iter()
+            .filter_map(|(client_id, uri)| Some((client_id, uri?)))
+            .collect();
+        targets.into_iter().map(|(client_id, uri)| self.delivery(client_id, uri, &session.user_id, &sid)).collect()
+    }
+
+    /// A Logout Token for `client_id` about user `sub` and session `sid`.
+    fn delivery(&self, client_id: String, uri: String, sub: &str, sid: &str) -> Result<Delivery, OAuthError> {
+        let signer = self.issuer.keys().signer(SigningAlg::RS256).map_err(key_failure)?;
+        let jti = clock::random_id(22).map_err(|e| OAuthError::server_error(e.to_string()))?;
+        let claims = backchannel::logout_token_claims(self.issuer.url(), &client_id, sub, sid, self.clock.now(), &jti);
+        let token = signer.sign(LOGOUT_TOKEN_TYP, &claims).map_err(key_failure)?;
+        Ok(Delivery { client_id, uri, token })
+    }
+
+    /// Posts the Logout Tokens of sessions an administrator ended (a
+    /// password reset, a disabled or deleted user: `grants::end_user_grants`
+    /// queues a notice per client in that change's transaction, whichever
+    /// process made it). Takes at most 100 at a time, each once across all
+    /// servers; returns how many it took.
+    pub fn send_queued(&self) -> Result<usize, OAuthError> {
+        let notices = {
+            let mut conn = self.store.conn().map_err(store_failure)?;
+            grants::take_logout_notices(&mut conn, 100).map_err(store_failure)?
+        };
+        let taken = notices.len();
+        for n in notices {
+            let delivery = self.delivery(n.client_id, n.uri, &n.user_id, &n.sid)?;
+            self.backchannel.send(delivery);
         }
-        Ok(out)
+        Ok(taken)
+    }
+
+    /// Starts the thread that calls [`LogoutService::send_queued`] every
+    /// `every` (the server's; tests call it themselves).
+    pub fn spawn_notice_sender(self: &Arc<Self>, every: std::time::Duration) -> std::io::Result<()> {
+        let this = Arc::clone(self);
+        std::thread::Builder::new().name("tessera-logout-notices".into()).spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                if let Err(e) = this.send_queued() {
+                    tracing::warn!(error = %e.description, "queued back-channel logouts not sent yet");
+                }
+            }
+        })?;
+        Ok(())
     }
 
     /// OpenID Connect RP-Initiated Logout 1.0 §2-§3: ends the browser session

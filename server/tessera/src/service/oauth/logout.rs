@@ -84,7 +84,9 @@ impl LogoutService {
     /// password reset, a disabled or deleted user: `grants::end_user_grants`
     /// queues a notice per client in that change's transaction, whichever
     /// process made it). Takes at most 100 at a time, each once across all
-    /// servers; returns how many it took.
+    /// servers; returns how many it took. A notice whose token cannot be
+    /// signed (no key loaded) is counted as failed and logged, as an
+    /// unreachable client is: the rest are still sent.
     pub fn send_queued(&self) -> Result<usize, OAuthError> {
         let notices = {
             let mut conn = self.store.conn().map_err(store_failure)?;
@@ -92,14 +94,20 @@ impl LogoutService {
         };
         let taken = notices.len();
         for n in notices {
-            let delivery = self.delivery(n.client_id, n.uri, &n.user_id, &n.sid)?;
-            self.backchannel.send(delivery);
+            let client_id = n.client_id.clone();
+            match self.delivery(n.client_id, n.uri, &n.user_id, &n.sid) {
+                Ok(delivery) => self.backchannel.send(delivery),
+                Err(e) => {
+                    crate::service::metrics::backchannel_logout("failed");
+                    tracing::warn!(%client_id, error = %e.description, "back-channel logout not signed");
+                }
+            }
         }
         Ok(taken)
     }
 
     /// Starts the thread that calls [`LogoutService::send_queued`] every
-    /// `every` (the server's; tests call it themselves).
+    /// `every` (`serve` starts it on every node).
     pub fn spawn_notice_sender(self: &Arc<Self>, every: std::time::Duration) -> std::io::Result<()> {
         let this = Arc::clone(self);
         std::thread::Builder::new().name("tessera-logout-notices".into()).spawn(move || {

@@ -547,16 +547,44 @@ fn plugin_new_creates_a_project_that_builds_and_passes_its_case() {
         tools.join("venv/bin").display(),
         std::env::var("PATH").unwrap()
     );
-    let root = dir.path().join("hello-c");
-    let built =
-        std::process::Command::new(root.join("build.sh")).env("PATH", &path).env("ADAPTER", &adapter).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let tested = std::process::Command::new(root.join("test.sh"))
-        .env("TESSERA", crate::support::binary())
-        .env("TESSERA_DATA_DIR", dir.path().join("data"))
+    let build_and_test = |project: &str| {
+        let root = dir.path().join(project);
+        let built = std::process::Command::new(root.join("build.sh"))
+            .env("PATH", &path)
+            .env("ADAPTER", &adapter)
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{project}: {}", String::from_utf8_lossy(&built.stderr));
+        let tested = std::process::Command::new(root.join("test.sh"))
+            .env("TESSERA", crate::support::binary())
+            .env("TESSERA_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&tested.stdout).into_owned();
+        assert!(tested.status.success(), "{project}: {stdout}{}", String::from_utf8_lossy(&tested.stderr));
+        assert!(stdout.contains("ok   sample") && stdout.contains("1 passed, 0 failed"), "{project}: {stdout}");
+    };
+    build_and_test("hello-c");
+
+    // `--wit 0.2.0`: the contract with the HTTP import, for every template
+    // whose bindings are generated at build time; the C one builds and passes.
+    let newer = std::process::Command::new(crate::support::binary())
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", "c"])
+        .args(["--wit", "0.2.0", "hello-http", "--dir", dir.path().to_str().unwrap()])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&tested.stdout);
-    assert!(tested.status.success(), "{stdout}{}", String::from_utf8_lossy(&tested.stderr));
-    assert!(stdout.contains("ok   sample") && stdout.contains("1 passed, 0 failed"), "{stdout}");
+    assert!(newer.status.success(), "{}", String::from_utf8_lossy(&newer.stderr));
+    let wit_020 =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/wit/0.2.0/tessera.wit"))
+            .unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("hello-http/wit/tessera.wit")).unwrap(), wit_020);
+    assert!(wit_020.contains("package tessera:plugin@0.2.0;") && wit_020.contains("interface http"));
+    build_and_test("hello-http");
+    let go = std::process::Command::new(crate::support::binary())
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", "go"])
+        .args(["--wit", "0.2.0", "hello-go-http", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!go.status.success() && String::from_utf8_lossy(&go.stderr).contains("generated for tessera:plugin@0.1.0"));
+    assert!(!dir.path().join("hello-go-http").exists(), "nothing written");
 }

@@ -854,6 +854,22 @@ pub struct PluginNewArgs {
     /// Where to create the folder (default: the current directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The contract to build against: 0.1.0, or 0.2.0 for plugins that call
+    /// HTTP (plugins/README.md, "HTTP"); not 0.2.0 for Go, whose bindings
+    /// are generated for 0.1.0.
+    #[arg(long, value_enum, default_value = "0.1.0")]
+    pub wit: WitVersion,
+}
+
+/// The versions of the plugin contract (`plugins/wit/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WitVersion {
+    /// `tessera:plugin@0.1.0`.
+    #[value(name = "0.1.0")]
+    V0_1_0,
+    /// `tessera:plugin@0.2.0`: 0.1.0 and the `http` import.
+    #[value(name = "0.2.0")]
+    V0_2_0,
 }
 
 /// The languages `plugin new` has a template for (plugins/templates/).

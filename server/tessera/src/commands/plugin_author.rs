@@ -12,7 +12,7 @@
 //! says only what it cares about: `{"outcome": "denied"}`, or
 //! `{"verdict": {"access_token_claims": {"tenant": "acme"}}}`.
 
-use crate::cli::{PluginLang, PluginNewArgs, PluginTestArgs};
+use crate::cli::{PluginLang, PluginNewArgs, PluginTestArgs, WitVersion};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -22,10 +22,17 @@ use tessera_plugin_host::{Compiler, PluginHost, TokenContext};
 /// `{{name}}` becomes the project's name.
 type TemplateFile = (&'static str, &'static str);
 
-/// What every project gets: the contract, a test case for the template's
-/// rule on the sample context, and the test command.
+/// The contract a project builds against, by version.
+fn contract(version: WitVersion) -> TemplateFile {
+    match version {
+        WitVersion::V0_1_0 => ("wit/tessera.wit", include_str!("../../../../plugins/wit/tessera.wit")),
+        WitVersion::V0_2_0 => ("wit/tessera.wit", include_str!("../../../../plugins/wit/0.2.0/tessera.wit")),
+    }
+}
+
+/// What every project gets besides the contract: a test case for the
+/// template's rule on the sample context, and the test command.
 const COMMON: &[TemplateFile] = &[
-    ("wit/tessera.wit", include_str!("../../../../plugins/wit/tessera.wit")),
     ("cases/sample.context.json", include_str!("../../../../plugins/examples/context.sample.json")),
     (
         "cases/sample.expected.json",
@@ -91,11 +98,17 @@ pub fn new_project(a: PluginNewArgs) -> anyhow::Result<()> {
     if !valid {
         bail!("invalid name {name:?}: use lowercase letters, digits and '-', starting with a letter (at most 64)");
     }
+    if matches!(a.lang, PluginLang::Go) && a.wit != WitVersion::V0_1_0 {
+        bail!(
+            "the Go template's bindings are generated for tessera:plugin@0.1.0: use --wit 0.1.0 \
+             (for HTTP, another language's template)"
+        );
+    }
     let root = a.dir.unwrap_or_else(|| PathBuf::from(".")).join(name);
     if root.exists() {
         bail!("{} already exists", root.display());
     }
-    for (path, text) in COMMON.iter().chain(template(a.lang)) {
+    for (path, text) in std::iter::once(&contract(a.wit)).chain(COMMON).chain(template(a.lang)) {
         let dest = root.join(path);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;

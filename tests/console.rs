@@ -139,8 +139,15 @@ async fn chromium_walks_the_whole_console_story() {
     click(&c, "#save").await;
     assert!(text(&c, "#redirect-uri-error").await.contains("loopback"), "plain http redirect URIs are refused");
     fill(&c, "#redirect_uris", "").await;
+    // The back-channel logout URL, under "Advanced" (open since the error).
+    fill(&c, "#backchannel_logout_uri", "https://client.example/logout#part").await;
+    click(&c, "#save").await;
+    assert!(text(&c, "#backchannel-logout-uri-error").await.contains("fragment"), "§2.2: no fragment");
+    fill(&c, "#backchannel_logout_uri", "https://client.example/logout").await;
     click(&c, "#save").await;
     let client_id = text(&c, "#owner-id").await;
+    let shown = server.cli_json(&["client", "show", &client_id]);
+    assert_eq!(shown["backchannel_logout_uri"], "https://client.example/logout", "{shown}");
     let secret = c.find(Locator::Css("#secret")).await.unwrap().prop("value").await.unwrap().unwrap();
     assert_eq!(secret.len(), 43, "a 256-bit secret, base64url");
     shot(&c, "client-secret").await;

@@ -116,6 +116,7 @@ async fn the_master_key_rotates_across_nodes_without_losing_what_it_seals() {
     };
     let a2 = node(&db, &new, &[OLD]);
     drop(a);
+    assert!(a2.log_text().contains("run `tessera master-key rewrap`"), "the start says what is left to do");
     // A secret sealed with the new key by one node opens on the other.
     let hs2 = "https://rotate-hs2.api.example";
     let hs2_api = a2.cli_json(&["api", "create", "--identifier", hs2, "--alg", "HS256", "--scopes", "read"]);

@@ -39,6 +39,25 @@ impl ShutdownHooks {
     }
 }
 
+/// During a master-key rotation (`accepted_master_keys` set), says at start
+/// how many stored values still need an accepted key, so the last step
+/// (`master-key rewrap`, then dropping the old key) is not forgotten.
+fn remind_of_rewrap(store: &tessera_store::Store, master: &crate::crypto::MasterKey) {
+    if master.accepted_count() == 0 {
+        return;
+    }
+    match crate::service::admin::sealed_status(store, master) {
+        Ok(r) if r.accepted() > 0 => tracing::warn!(
+            values = r.accepted(),
+            "stored values are still sealed with an accepted master key: run `tessera master-key rewrap`"
+        ),
+        Ok(_) => {
+            tracing::info!("no stored value needs accepted_master_keys: they can go once every node has the master key")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot check which master key seals the stored values"),
+    }
+}
+
 /// Runs until SIGINT/SIGTERM, then drains and exits cleanly.
 /// `otlp` is the trace exporter when `[tracing]` configures one: its last
 /// batch is sent by a shutdown hook, after the last request.
@@ -54,6 +73,7 @@ pub fn run(ctx: Context, otlp: Option<crate::telemetry::Otlp>) -> anyhow::Result
     let host = super::plugins::host(&config)?;
     let state = AppState::build(&config, store.clone(), master, host.clone(), SystemClock::shared())?;
     state.keys.jwks().context("cannot load signing keys")?;
+    remind_of_rewrap(&store, state.keys.master());
     let warmth = crate::service::warmer::spawn(store.clone(), host, Duration::from_secs(1))
         .context("cannot start the plugin warmer")?;
     crate::service::purge::Purger::new(&config).spawn(store).context("cannot start the purge thread")?;

@@ -23,7 +23,7 @@ mod jwt_bearer;
 mod keys;
 mod management_api;
 mod management_openapi;
-mod metrics;
+pub mod metrics;
 mod oidc;
 mod operations;
 mod par;

@@ -12,7 +12,7 @@ const AUD: &str = "https://metrics.api.example";
 
 /// The value of the one sample of `name` whose labels include every pair
 /// of `labels`; panics when there is none or more than one.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<f64> = text
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -959,6 +959,9 @@ async fn ending_a_session_posts_a_logout_token_to_each_client_signed_in_through_
     };
     let other = client("Other App", &["--backchannel-logout-uri", &format!("{}/other/logout?x=1", rp.base)]);
     let silent = client("Silent App", &[]);
+    // A client whose endpoint is gone: its notice fails, and is counted.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let gone = client("Gone App", &["--backchannel-logout-uri", &format!("http://{closed}/logout")]);
     let refused = s.server.cli_output(
         &["client", "create", "--name", "SPA", "--public", "--grant-types", "authorization_code"]
             .into_iter()
@@ -982,7 +985,7 @@ async fn ending_a_session_posts_a_logout_token_to_each_client_signed_in_through_
     let id_token = tokens["id_token"].as_str().unwrap();
     let id_claims = jwt_claims(id_token);
     let sid = id_claims["sid"].as_str().expect("the ID token names its session").to_owned();
-    for id in [&other, &silent] {
+    for id in [&other, &silent, &gone] {
         let url = format!(
             "{}{}?response_type=code&client_id={id}&redirect_uri={}&scope=openid&state=s2",
             s.server.base,
@@ -1029,6 +1032,18 @@ async fn ending_a_session_posts_a_logout_token_to_each_client_signed_in_through_
     got.sort();
     assert_eq!(got, ["/other/logout?x=1", "/web/logout"]);
     assert!(rp.next(1).is_none(), "nothing for the client without a URL, nothing twice");
+    let outcome =
+        |text: &str, o: &str| crate::metrics::sample(text, "tessera_backchannel_logouts_total", &[("outcome", o)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let metrics = loop {
+        let text = reqwest::get(format!("{}{}", s.server.base, routes::METRICS)).await.unwrap().text().await.unwrap();
+        if text.contains("outcome=\"failed\"") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!((outcome(&metrics, "delivered"), outcome(&metrics, "failed")), (2.0, 1.0), "{metrics}");
+    assert!(s.server.log_text().contains("back-channel logout not delivered"));
     let again = b.get(authorize_url(&s, "")).send().await.unwrap();
     assert_eq!(again.status(), 200, "the session is gone: the login page again");
 }

@@ -366,6 +366,8 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     };
     let r = c.call("put", "/api/v1/users/{id}/password", &up, t, password).await;
     assert!((200..300).contains(&r.status), "{}", r.raw);
+    let r = c.call("post", "/api/v1/users/{id}/sign-out", &up, t, none).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
 
     // Keys: rotate ES256, read the new next key, retire it.
     let r = c.call("post", "/api/v1/keys", &none_p, t, json_body(json!({"alg": "ES256"}))).await;

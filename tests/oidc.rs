@@ -1094,3 +1094,36 @@ async fn disabling_a_user_posts_a_logout_token_for_each_of_their_sessions() {
     assert!(rp.next(2).is_none(), "each notice is sent once");
     assert_eq!(s.server.count_rows("logout_notices"), 0, "the queue is empty");
 }
+
+/// "Sign out everywhere" (CLI `user sign-out`, also in the console and the
+/// management API): the user's sessions end, with a Logout Token to each
+/// client that asked for one, and their tokens are revoked; the account
+/// stays usable: the user signs in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_a_user_out_everywhere_tells_their_apps_and_keeps_the_account() {
+    let s = setup("authorization_code");
+    let rp = LogoutReceiver::start();
+    s.server.cli(&["client", "update", &s.id, "--backchannel-logout-uri", &format!("{}/web/logout", rp.base)]);
+    let b = browser();
+    let loc = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    let (status, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), None).await;
+    assert_eq!(status, 200, "{tokens}");
+    let sid = jwt_claims(tokens["id_token"].as_str().unwrap())["sid"].as_str().unwrap().to_owned();
+    let said = s.server.cli(&["user", "sign-out", &s.user_id]);
+    assert!(said.contains("signed out everywhere"), "{said}");
+    let post = rp.next(10).expect("a Logout Token for the ended session");
+    let token = url::form_urlencoded::parse(post.body.as_bytes()).next().unwrap().1.into_owned();
+    assert_eq!(jwt_claims(&token)["sid"], sid.as_str());
+    // The access token is revoked at once; the browser must sign in again, and can.
+    let r = reqwest::Client::new()
+        .get(format!("{}{}", s.server.base, routes::USERINFO))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the access token is revoked");
+    let again = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    assert!(query_param(&again, "code").is_some(), "the account still works: {again}");
+    let shown = s.server.cli_json(&["user", "show", &s.user_id]);
+    assert_eq!(shown["disabled"], false);
+}

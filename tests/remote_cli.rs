@@ -149,6 +149,9 @@ on_both_backends!(every_remote_command_answers_as_the_local_one, |backend: Backe
     assert!(String::from_utf8_lossy(&out.stderr).contains("password: must have at least 8 characters"));
     let out = r.output(&["user", "password", &uid, "--password-stdin"], Some("another long password\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(r.run(&["user", "sign-out", &uid]).contains("signed out everywhere"));
+    let missing = r.output(&["user", "sign-out", "no-such-user"], None);
+    assert!(!missing.status.success());
 
     // Clients: the local command's flags and output.
     let create =

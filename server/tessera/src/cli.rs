@@ -305,6 +305,12 @@ pub enum UserCommand {
     Update(UserUpdateArgs),
     /// Set a user's password; their sessions and refresh tokens end.
     Password(UserPasswordArgs),
+    /// Sign a user out everywhere: their browser sessions end (clients with
+    /// a back-channel logout URL are told) and their tokens are revoked.
+    SignOut {
+        /// The user's id.
+        id: String,
+    },
     /// Delete a user with their sessions, consents and refresh tokens.
     Delete {
         /// The user's id.

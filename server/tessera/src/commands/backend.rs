@@ -78,6 +78,8 @@ pub trait Backend {
     fn delete(&self, kind: Kind, id: &str) -> anyhow::Result<()>;
     /// Sets a user's password.
     fn set_password(&self, user_id: &str, password: &str) -> anyhow::Result<()>;
+    /// Signs a user out everywhere (sessions end, tokens are revoked).
+    fn sign_out_user(&self, user_id: &str) -> anyhow::Result<()>;
     /// A client's secrets (views, never the secrets).
     fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>>;
     /// Adds a secret to a client; `{"secret": view, "client_secret": text}`.
@@ -301,6 +303,11 @@ impl Backend for Local<'_> {
     fn set_password(&self, user_id: &str, password: &str) -> anyhow::Result<()> {
         admin::set_user_password(&self.ctx.store, ACTOR, clock::now(), user_id, password)
             .map_err(|e| problem_error(e.into()))?;
+        Ok(())
+    }
+
+    fn sign_out_user(&self, user_id: &str) -> anyhow::Result<()> {
+        admin::sign_out_user(&self.ctx.store, ACTOR, clock::now(), user_id).map_err(|e| problem_error(e.into()))?;
         Ok(())
     }
 

@@ -374,6 +374,11 @@ impl Backend for Remote {
         Ok(())
     }
 
+    fn sign_out_user(&self, user_id: &str) -> anyhow::Result<()> {
+        self.send(|c| c.post(self.url(&paths::user_sign_out(user_id))))?;
+        Ok(())
+    }
+
     fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>> {
         let (list, _) = self.get_json(&format!("{}/secrets", item(paths::CLIENTS, client_id)))?;
         Ok(list["items"].as_array().cloned().unwrap_or_default())

@@ -78,6 +78,10 @@ pub fn user(b: &dyn Backend, cmd: UserCommand) -> anyhow::Result<()> {
             b.set_password(&id, &password(a.password)?)?;
             println!("password of user {id} set; their sessions and refresh tokens ended");
         }
+        UserCommand::SignOut { id } => {
+            b.sign_out_user(&id)?;
+            println!("user {id} signed out everywhere: their sessions ended and their tokens were revoked");
+        }
         UserCommand::Delete { id } => {
             b.delete(Kind::Users, &id)?;
             println!("user {id} deleted");

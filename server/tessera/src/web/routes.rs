@@ -166,6 +166,11 @@ pub mod api {
         format!("{USERS}/{id}/password")
     }
 
+    /// Signs a user out everywhere (POST).
+    pub fn user_sign_out(id: &str) -> String {
+        format!("{USERS}/{id}/sign-out")
+    }
+
     /// A management path relative to [`PREFIX`], as its scope mounts it.
     pub fn relative(path: &'static str) -> &'static str {
         path.strip_prefix(PREFIX).unwrap_or(path)
@@ -243,6 +248,8 @@ pub mod console {
     pub const USER_STATUS: &str = "/admin/users/{id}/status";
     /// Delete a user.
     pub const USER_DELETE: &str = "/admin/users/{id}/delete";
+    /// Sign a user out everywhere (sessions and tokens end).
+    pub const USER_SIGN_OUT: &str = "/admin/users/{id}/sign-out";
     /// Clients: list (GET) and create (POST).
     pub const CLIENTS: &str = "/admin/clients";
     /// The new-client form.

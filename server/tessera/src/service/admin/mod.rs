@@ -29,7 +29,7 @@ pub use overview::{Dashboard, NamedFigure, audit_log, dashboard};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, import_password_hash, list_users, set_user_disabled,
-    set_user_password, update_user,
+    set_user_password, sign_out_user, update_user,
 };
 
 use crate::clock;

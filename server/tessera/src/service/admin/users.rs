@@ -175,6 +175,13 @@ pub fn set_user_disabled(store: &impl Db, actor: &str, now: i64, id: &str, disab
     })
 }
 
+/// Signs a user out everywhere, the account unchanged: their browser
+/// sessions end (each client with a back-channel logout URL is told), and
+/// their refresh and access tokens are revoked, as a password reset does.
+pub fn sign_out_user(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<User, AdminError> {
+    change_user(store, actor, now, id, "user.sign_out", Grants::End, |u| Ok(json!({"username": u.username})))
+}
+
 /// Deletes a user with their sessions, consents and refresh tokens; a
 /// client using them as its service account loses the link.
 pub fn delete_user(store: &impl Db, actor: &str, now: i64, id: &str) -> Result<(), AdminError> {

@@ -333,6 +333,31 @@ async fn remove(
     no_content()
 }
 
+/// Signs the user out everywhere, the account unchanged: their browser
+/// sessions end (each client with a back-channel logout URL is told) and
+/// their refresh and access tokens are revoked.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Signed out"),
+        GuardProblems,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:users"]))
+)]
+#[post("/users/{id}/sign-out")]
+async fn sign_out(auth: Bearer<scope::WriteUsers>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let actor = auth.audit_name();
+    blocking(move || {
+        let now = state.oauth.management.now();
+        admin::sign_out_user(&state.store, &actor, now, &id)?;
+        Ok(())
+    })
+    .await?;
+    no_content()
+}
+
 /// Mounts the user operations.
 pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
 where
@@ -343,5 +368,12 @@ where
             InitError = (),
         >,
 {
-    scope.service(list).service(create).service(show).service(update).service(set_password).service(remove)
+    scope
+        .service(list)
+        .service(create)
+        .service(show)
+        .service(update)
+        .service(set_password)
+        .service(sign_out)
+        .service(remove)
 }

@@ -70,6 +70,7 @@ fn notice(key: &str) -> Option<&'static str> {
         "password" => "Password changed.",
         "disabled" => "Disabled.",
         "enabled" => "Enabled.",
+        "signed-out" => "Signed out everywhere: sessions ended, tokens revoked.",
         "revoked" => "Secret revoked.",
         "uploaded" => "Uploaded.",
         "rolled-back" => "Bindings now use the chosen version.",

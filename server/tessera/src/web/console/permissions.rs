@@ -73,6 +73,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", paths::USER_PASSWORD, Scope(S::WriteUsers)),
     ("POST", paths::USER_STATUS, Scope(S::WriteUsers)),
     ("POST", paths::USER_DELETE, Scope(S::WriteUsers)),
+    ("POST", paths::USER_SIGN_OUT, Scope(S::WriteUsers)),
     ("GET", paths::CLIENTS, Scope(S::ReadClients)),
     ("POST", paths::CLIENTS, Scope(S::WriteClients)),
     ("GET", paths::NEW_CLIENT, Scope(S::WriteClients)),

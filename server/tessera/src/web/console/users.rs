@@ -22,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::USER), web::post().to(update))
         .route(paths::relative(paths::USER_PASSWORD), web::post().to(password))
         .route(paths::relative(paths::USER_STATUS), web::post().to(status))
-        .route(paths::relative(paths::USER_DELETE), web::post().to(delete));
+        .route(paths::relative(paths::USER_DELETE), web::post().to(delete))
+        .route(paths::relative(paths::USER_SIGN_OUT), web::post().to(sign_out));
 }
 
 #[derive(serde::Deserialize)]
@@ -215,6 +216,15 @@ async fn status(p: Posted<StatusForm>, id: web::Path<String>) -> Page {
     let u = blocking(move || admin::set_user_disabled(&store, &actor, now, &uid, form.disabled)).await??;
     admin.state.oauth.revoked.changed();
     Ok(see_other(&paths::done(&paths::user(&u.id), if u.disabled { "disabled" } else { "enabled" })))
+}
+
+async fn sign_out(p: Posted<Empty>, id: web::Path<String>) -> Page {
+    let admin = p.admin;
+    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
+    let now = admin.now();
+    let u = blocking(move || admin::sign_out_user(&store, &actor, now, &uid)).await??;
+    admin.state.oauth.revoked.changed();
+    Ok(see_other(&paths::done(&paths::user(&u.id), "signed-out")))
 }
 
 async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {

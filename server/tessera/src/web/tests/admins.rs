@@ -156,6 +156,45 @@ async fn every_role_reaches_exactly_the_routes_its_scopes_allow() {
     }
 }
 
+/// "Sign out everywhere" on a user's page: refused to a viewer; for an
+/// editor it ends the user's sessions, keeps the account, and is audited.
+#[actix_web::test]
+async fn an_editor_signs_a_user_out_everywhere_and_a_viewer_cannot() {
+    let h = with_every_role();
+    let app = console_app!(h);
+    h.user("dana", "dana's long password");
+    let user = crate::service::admin::list_users(h.store(), "dana", 0, 1).unwrap().remove(0);
+    let now = h.clock.now();
+    let browser = tessera_store::grants::Session {
+        id_hash: "dana-session".into(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    tessera_store::grants::insert_session(&mut h.store().conn().unwrap(), &browser).unwrap();
+    let action = paths::action(&paths::user(&user.id), "sign-out");
+    let viewer = session(&h, "viewer");
+    let refused = post!(app, h, &viewer, &action, &[]);
+    assert_eq!(refused.status(), 403);
+    assert!(body(refused).await.contains("Your role does not allow this"));
+    let live = |h: &Harness| tessera_store::grants::session(&mut h.store().conn().unwrap(), "dana-session", now);
+    assert!(live(&h).unwrap().is_some(), "the viewer changed nothing");
+    let editor = session(&h, "editor");
+    let resp = post!(app, h, &editor, &action, &[]);
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), paths::done(&paths::user(&user.id), "signed-out"));
+    assert!(live(&h).unwrap().is_none(), "the session ended");
+    let u = crate::service::admin::find_user(h.store(), &user.id).unwrap().unwrap();
+    assert!(!u.disabled, "the account stays");
+    let events =
+        crate::service::admin::audit_events(h.store(), None, Some("user.sign_out".into()), None, 0, 10).unwrap();
+    assert_eq!(
+        events.iter().map(|e| (e.actor.as_str(), e.target.as_str())).collect::<Vec<_>>(),
+        [("admin:editor", user.id.as_str())]
+    );
+}
+
 /// Issue #18 item 2: the last owner cannot be demoted, disabled or removed
 /// from the console; another owner can be, and the role change is audited.
 #[actix_web::test]

@@ -493,13 +493,15 @@ fn plugin_test_runs_a_folder_of_cases_and_reports_differences() {
 #[test]
 fn plugin_new_creates_a_project_that_builds_and_passes_its_case() {
     let dir = tempfile::tempdir().unwrap();
-    let new = |lang: &str, name: &str| {
+    let new_with = |lang: &str, name: &str, extra: &[&str]| {
         std::process::Command::new(crate::support::binary())
             .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", lang, name])
             .args(["--dir", dir.path().to_str().unwrap()])
+            .args(extra)
             .output()
             .unwrap()
     };
+    let new = |lang: &str, name: &str| new_with(lang, name, &[]);
     let wit = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/wit/tessera.wit"))
         .unwrap();
     for (lang, source) in [
@@ -568,11 +570,7 @@ fn plugin_new_creates_a_project_that_builds_and_passes_its_case() {
 
     // `--wit 0.2.0`: the contract with the HTTP import, for every template
     // whose bindings are generated at build time; the C one builds and passes.
-    let newer = std::process::Command::new(crate::support::binary())
-        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", "c"])
-        .args(["--wit", "0.2.0", "hello-http", "--dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let newer = new_with("c", "hello-http", &["--wit", "0.2.0"]);
     assert!(newer.status.success(), "{}", String::from_utf8_lossy(&newer.stderr));
     let wit_020 =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/wit/0.2.0/tessera.wit"))
@@ -580,11 +578,7 @@ fn plugin_new_creates_a_project_that_builds_and_passes_its_case() {
     assert_eq!(std::fs::read_to_string(dir.path().join("hello-http/wit/tessera.wit")).unwrap(), wit_020);
     assert!(wit_020.contains("package tessera:plugin@0.2.0;") && wit_020.contains("interface http"));
     build_and_test("hello-http");
-    let go = std::process::Command::new(crate::support::binary())
-        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "plugin", "new", "--lang", "go"])
-        .args(["--wit", "0.2.0", "hello-go-http", "--dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let go = new_with("go", "hello-go-http", &["--wit", "0.2.0"]);
     assert!(!go.status.success() && String::from_utf8_lossy(&go.stderr).contains("generated for tessera:plugin@0.1.0"));
     assert!(!dir.path().join("hello-go-http").exists(), "nothing written");
 }

@@ -365,7 +365,8 @@ pub fn chained(
 pub struct AuditFilter {
     /// The actor exactly (`admin:alice`, `cli`).
     pub actor: Option<String>,
-    /// Actions starting with this (`client.` for every client change).
+    /// Actions starting with this (`client.` for every client change), or
+    /// with any of several prefixes given comma-separated.
     pub action_prefix: Option<String>,
     /// The target id exactly.
     pub target: Option<String>,
@@ -420,8 +421,27 @@ fn filtered<'a>(filter: &AuditFilter) -> audit_events::BoxedQuery<'a, <DbConn as
         q = q.filter(audit_events::actor.eq(a.clone()));
     }
     if let Some(p) = &filter.action_prefix {
-        let escaped = p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        q = q.filter(audit_events::action.like(format!("{escaped}%")).escape('\\'));
+        // Several prefixes, comma-separated (no action has a comma in its
+        // name): an event matches any of them.
+        let like = |p: &str| {
+            let escaped = p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            audit_events::action.like(format!("{escaped}%")).escape('\\')
+        };
+        let mut prefixes = p.split(',').map(str::trim).filter(|p| !p.is_empty());
+        if let Some(first) = prefixes.next() {
+            type Condition = Box<
+                dyn BoxableExpression<
+                        audit_events::table,
+                        <DbConn as diesel::Connection>::Backend,
+                        SqlType = diesel::sql_types::Bool,
+                    >,
+            >;
+            let mut any: Condition = Box::new(like(first));
+            for more in prefixes {
+                any = Box::new(any.or(like(more)));
+            }
+            q = q.filter(any);
+        }
     }
     if let Some(t) = &filter.target {
         q = q.filter(audit_events::target.eq(t.clone()));

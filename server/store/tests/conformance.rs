@@ -231,6 +231,11 @@ fn apis_and_audit(db: &Db) {
         clients_only.iter().map(|e| e.event.action.as_str()).collect::<Vec<_>>(),
         ["client.delete", "client.create"]
     );
+    // Several prefixes, comma-separated: any of them; `_` and `%` are literal.
+    let filter = |p: &str| audit::AuditFilter { action_prefix: Some(p.into()), ..Default::default() };
+    let either = audit::recent(&mut c, &filter("keys.,client.create"), 0, 10).unwrap();
+    assert_eq!(either.iter().map(|e| e.event.action.as_str()).collect::<Vec<_>>(), ["keys.rotate", "client.create"]);
+    assert!(audit::recent(&mut c, &filter("client_,%"), 0, 10).unwrap().is_empty());
 }
 
 /// Issue #17 item 3: a version keeps who signed it and the signature; an

@@ -25,7 +25,7 @@ pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
 pub use master_key::{SealedCounts, SealedReport, rewrap_sealed, sealed_status};
 #[cfg(test)]
 pub use overview::audit_events;
-pub use overview::{Dashboard, NamedFigure, audit_log, dashboard};
+pub use overview::{Dashboard, NamedFigure, audit_log, dashboard, sign_in_filter};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, import_password_hash, list_users, set_user_disabled,

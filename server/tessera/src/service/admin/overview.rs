@@ -166,6 +166,12 @@ const SIGN_IN_PREFIX: &str = "admin.login";
 const SECOND_FACTOR_STEPS: [&str; 3] =
     ["admin.second_factor.failed", "admin.second_factor.passkey", "admin.second_factor.recovery"];
 
+/// The audit log's action filter for every step of a console sign-in (the
+/// dashboard's "Every sign-in" link): the prefixes, comma-separated.
+pub fn sign_in_filter() -> String {
+    std::iter::once(SIGN_IN_PREFIX).chain(SECOND_FACTOR_STEPS).collect::<Vec<_>>().join(",")
+}
+
 /// Whether an audit event's `action` is a step of a console sign-in.
 fn is_sign_in(action: &str) -> bool {
     action.starts_with(SIGN_IN_PREFIX) || SECOND_FACTOR_STEPS.contains(&action)

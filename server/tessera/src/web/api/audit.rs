@@ -32,7 +32,8 @@ pub struct AuditQuery {
     pub until: Option<i64>,
     /// Only events of this actor exactly (`admin:alice`, `cli`, `client:ID`).
     pub actor: Option<String>,
-    /// Only actions starting with this (`client.` for every client change).
+    /// Only actions starting with this (`client.` for every client change),
+    /// or with any of several prefixes, comma-separated.
     pub action: Option<String>,
     /// Only events about this target id exactly.
     pub target: Option<String>,

@@ -202,6 +202,7 @@ async fn second_factor_steps_are_listed_as_sign_ins_not_changes() {
             audit(conn, "admin:carol", now, "admin.login", "console", pending)?;
             audit(conn, "admin:carol", now, "admin.second_factor.failed", "a1", serde_json::json!({}))?;
             audit(conn, "admin:carol", now, "admin.second_factor.recovery", "a1", serde_json::json!({"left": 9}))?;
+            audit(conn, "admin:dave", now, "admin.second_factor.enrol", "a2", serde_json::json!({}))?;
             audit(conn, "admin:dave", now, "admin.second_factor.passkey", "a2", serde_json::json!({"name": "key"}))
         })
         .unwrap();
@@ -214,7 +215,18 @@ async fn second_factor_steps_are_listed_as_sign_ins_not_changes() {
     }
     let changes = table(&html, "changes");
     assert!(changes.contains("api.create"), "{changes}");
-    assert!(!changes.contains("second_factor"), "second factor steps are not changes: {changes}");
+    assert!(!changes.contains("second_factor.failed"), "second factor steps are not changes: {changes}");
+    // "Every sign-in" lists every step of every sign-in, and nothing else.
+    let at = html.find("id=\"every-sign-in\"").expect("the link");
+    let start = html[..at].rfind("href=\"").unwrap() + 6;
+    let href = html[start..at].trim_end_matches([' ', '"']).to_owned();
+    let log = page_of!(app, c.state, session, &href);
+    for step in
+        ["admin.login", "admin.second_factor.failed", "admin.second_factor.recovery", "admin.second_factor.passkey"]
+    {
+        assert!(log.contains(&format!(">{step}<")), "{step} in {href}");
+    }
+    assert!(!log.contains(">admin.second_factor.enrol<") && !log.contains(">api.create<"), "only sign-ins: {href}");
 }
 
 /// A refused plugin upload changed nothing: it is not among the dashboard's

@@ -89,29 +89,10 @@ fn pick(v: &Value, fields: &[&str]) -> Map<String, Value> {
 
 /// The fields of a user in the directory (also its body fields).
 pub const USER_FIELDS: &[&str] = &["username", "email", "profile", "metadata", "roles", "disabled"];
-/// The fields of a client in the directory (also its body fields).
-pub const CLIENT_FIELDS: &[&str] = &[
-    "name",
-    "public",
-    "grant_types",
-    "redirect_uris",
-    "post_logout_redirect_uris",
-    "allowed_scopes",
-    "allowed_audiences",
-    "metadata",
-    "service_account",
-    "first_party",
-    "disabled",
-    "exchange_audiences",
-    "exchange_scopes",
-    "exchange_impersonation",
-    "require_pushed_authorization_requests",
-    "jwks",
-    "jwks_uri",
-    "jwt_bearer_issuers",
-    "dpop_bound_access_tokens",
-    "backchannel_logout_uri",
-];
+/// The fields of a client in the directory: the management API's client
+/// body, one list, so a new client setting is exported and applied as soon
+/// as the API takes it.
+pub const CLIENT_FIELDS: &[&str] = crate::web::api::clients::CLIENT_FIELDS;
 /// The fields of an API in the directory.
 pub const API_FIELDS: &[&str] =
     &["identifier", "name", "alg", "token_lifetime_secs", "scopes", "resource_servers", "scope_descriptions"];

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tessera_store::Store;
 use tessera_store::sealed::{self, Sealed, SealedKind};
+use zeroize::Zeroizing;
 
 /// The purpose a value of `kind` in row `id` is sealed for (`crypto::purpose`).
 fn purpose(kind: SealedKind, id: &str) -> String {
@@ -53,15 +54,22 @@ impl SealedReport {
     }
 }
 
+/// A stored value opened: which key opened it, and what it holds.
+struct Opened {
+    value: Sealed,
+    with: OpenedWith,
+    plain: Zeroizing<Vec<u8>>,
+}
+
 /// Opens every sealed value; refuses, naming them, if any opens with none
 /// of the configured keys (a wrong or missing key: nothing may be changed
 /// then, and the server would not start either).
-fn classify(master: &MasterKey, values: Vec<Sealed>) -> Result<Vec<(Sealed, OpenedWith)>, AdminError> {
+fn classify(master: &MasterKey, values: Vec<Sealed>) -> Result<Vec<Opened>, AdminError> {
     let mut opened = Vec::with_capacity(values.len());
     let mut unopened = Vec::new();
     for value in values {
         match master.open_with(&purpose(value.kind, &value.id), &value.value) {
-            Ok((_, with)) => opened.push((value, with)),
+            Ok((plain, with)) => opened.push(Opened { value, with, plain }),
             Err(_) => unopened.push(format!("{} {}", value.kind.as_str(), value.id)),
         }
     }
@@ -79,12 +87,12 @@ fn classify(master: &MasterKey, values: Vec<Sealed>) -> Result<Vec<(Sealed, Open
     Ok(opened)
 }
 
-fn report(opened: &[(Sealed, OpenedWith)]) -> SealedReport {
+fn report(opened: &[Opened]) -> SealedReport {
     let mut r = SealedReport {
         kinds: SealedKind::ALL.iter().map(|k| (k.as_str(), SealedCounts::default())).collect(),
         resealed: 0,
     };
-    for (value, with) in opened {
+    for Opened { value, with, .. } in opened {
         let counts = r.kinds.entry(value.kind.as_str()).or_default();
         match with {
             OpenedWith::Current => counts.current += 1,
@@ -109,14 +117,11 @@ pub fn sealed_status(store: &Store, master: &MasterKey) -> Result<SealedReport, 
 pub fn rewrap_sealed(store: &Store, master: &MasterKey, actor: &str, now: i64) -> Result<SealedReport, AdminError> {
     let opened = classify(master, sealed::all(&mut *store.conn()?)?)?;
     let mut again = Vec::new();
-    for (value, with) in opened {
-        if with == OpenedWith::Current {
-            continue;
+    for Opened { value, with, plain } in opened {
+        if with == OpenedWith::Accepted {
+            let sealed = master.seal(&purpose(value.kind, &value.id), &plain).map_err(super::internal)?;
+            again.push((value, sealed));
         }
-        let purpose = purpose(value.kind, &value.id);
-        let plain = master.open(&purpose, &value.value).map_err(super::internal)?;
-        let sealed = master.seal(&purpose, &plain).map_err(super::internal)?;
-        again.push((value, sealed));
     }
     let resealed = store.tx(|conn| {
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();

@@ -82,6 +82,13 @@ impl BackchannelSender {
     }
 }
 
+/// Counts and logs a Logout Token that could not be signed (no key loaded),
+/// as an undelivered one is.
+pub fn not_signed(client_id: &str, error: &str) {
+    metrics::backchannel_logout("failed");
+    tracing::warn!(%client_id, %error, "back-channel logout not signed");
+}
+
 fn post_all(http: &reqwest::blocking::Client, rx: Receiver<Delivery>) {
     for d in rx {
         // §2.5: a form POST with the one parameter `logout_token`.

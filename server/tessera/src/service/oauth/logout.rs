@@ -63,12 +63,11 @@ impl LogoutService {
     /// ID tokens' key (RS256) and typed `logout+jwt`.
     fn logout_tokens(&self, conn: &mut DbConn, session: &Session) -> Result<Vec<Delivery>, OAuthError> {
         let sid = backchannel::session_id(&session.id_hash);
-        let targets: Vec<(String, String)> = grants::session_clients(conn, &session.id_hash)
+        grants::session_clients(conn, &session.id_hash)
             .map_err(store_failure)?
             .into_iter()
-            .filter_map(|(client_id, uri)| Some((client_id, uri?)))
-            .collect();
-        targets.into_iter().map(|(client_id, uri)| self.delivery(client_id, uri, &session.user_id, &sid)).collect()
+            .filter_map(|(client_id, uri)| Some(self.delivery(client_id, uri?, &session.user_id, &sid)))
+            .collect()
     }
 
     /// A Logout Token for `client_id` about user `sub` and session `sid`.
@@ -97,10 +96,7 @@ impl LogoutService {
             let client_id = n.client_id.clone();
             match self.delivery(n.client_id, n.uri, &n.user_id, &n.sid) {
                 Ok(delivery) => self.backchannel.send(delivery),
-                Err(e) => {
-                    crate::service::metrics::backchannel_logout("failed");
-                    tracing::warn!(%client_id, error = %e.description, "back-channel logout not signed");
-                }
+                Err(e) => super::backchannel::not_signed(&client_id, &e.description),
             }
         }
         Ok(taken)

@@ -77,8 +77,9 @@ pub struct ClientBody {
     pub backchannel_logout_uri: Option<String>,
 }
 
-/// The fields of [`ClientBody`], for naming an unknown one.
-const CLIENT_FIELDS: &[&str] = &[
+/// The fields of [`ClientBody`], for naming an unknown one; also the
+/// fields of a client's file in `tessera export` (`commands/export.rs`).
+pub const CLIENT_FIELDS: &[&str] = &[
     "name",
     "public",
     "grant_types",

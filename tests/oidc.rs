@@ -235,6 +235,102 @@ async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     assert_eq!(q.headers()["www-authenticate"], "Bearer realm=\"tessera\"");
 }
 
+/// OpenID Connect Core §12.2: a refresh gives a new ID token for the
+/// original sign-in, as Keycloak, Hydra and Auth0 do: same `sub`, `aud`,
+/// `auth_time` and `sid` (Back-Channel Logout §2.4), no nonce, an
+/// `at_hash` of the new access token, verified by the `openidconnect`
+/// crate; a refresh whose scope leaves `openid` out gives none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_gives_a_new_id_token_for_the_original_sign_in() {
+    let s = setup("authorization_code,refresh_token");
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.server.base.clone()).unwrap(), &http())
+        .await
+        .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(s.id.clone()),
+        Some(ClientSecret::new(s.secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap());
+    let (challenge, pkce) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let location = sign_in(&s, &browser(), url.as_str()).await;
+    let code = query_param(&location, "code").unwrap();
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(pkce)
+        .request_async(&http())
+        .await
+        .expect("code exchange");
+    let verifier = client.id_token_verifier();
+    let first = token.id_token().unwrap().claims(&verifier, &nonce).expect("first ID token").clone();
+    let first_raw = jwt_claims(serde_json::to_value(token.id_token().unwrap()).unwrap().as_str().unwrap());
+    assert!(first_raw["sid"].is_string(), "a browser sign-in's ID token names its session: {first_raw}");
+
+    let refreshed = client
+        .exchange_refresh_token(token.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&http())
+        .await
+        .expect("refresh");
+    let id_token = refreshed.id_token().expect("OpenID Connect Core §12.2: a new ID token");
+    let no_nonce = |n: Option<&Nonce>| match n {
+        None => Ok(()),
+        Some(_) => Err("a refreshed ID token carries no nonce".to_owned()),
+    };
+    let claims = id_token.claims(&verifier, no_nonce).expect("the refreshed ID token verifies");
+    assert_eq!(claims.subject(), first.subject());
+    assert_eq!(claims.audiences(), first.audiences());
+    assert_eq!(claims.issuer(), first.issuer());
+    assert_eq!(claims.auth_time(), first.auth_time(), "the time of the original sign-in, not of the refresh");
+    assert!(claims.auth_time().is_some());
+    let expected = AccessTokenHash::from_token(
+        refreshed.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash of the new access token");
+    let raw = jwt_claims(serde_json::to_value(id_token).unwrap().as_str().unwrap());
+    assert_eq!(raw["sid"], first_raw["sid"], "the same session, for Back-Channel Logout");
+    assert!(raw.get("nonce").is_none(), "{raw}");
+
+    // Rotation keeps the sign-in; a scope without `openid` gives no ID token,
+    // and the rotated refresh token keeps the whole scope (RFC 6749 §6).
+    let r = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&s.id, Some(&s.secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refreshed.refresh_token().unwrap().secret().as_str()),
+            ("scope", "profile offline_access"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let narrowed: Value = r.json().await.unwrap();
+    assert!(narrowed["access_token"].is_string(), "{narrowed}");
+    assert!(narrowed.get("id_token").is_none(), "no openid, no ID token: {narrowed}");
+    let r = reqwest::Client::new()
+        .post(s.server.token_url())
+        .basic_auth(&s.id, Some(&s.secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", narrowed["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["scope"], "offline_access openid profile", "RFC 6749 §6: the refresh token's scope is kept");
+    let again_claims = jwt_claims(again["id_token"].as_str().expect("openid is back in the family's scope"));
+    assert_eq!((&again_claims["sid"], &again_claims["auth_time"]), (&first_raw["sid"], &first_raw["auth_time"]));
+}
+
 async fn exchange_raw(s: &Setup, code: &str, verifier: Option<&str>) -> (u16, Value) {
     let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)];
     if let Some(v) = verifier {

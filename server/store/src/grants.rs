@@ -31,6 +31,8 @@ struct Row {
     access_jti: Option<String>,
     access_expires_at: Option<i64>,
     dpop_jkt: Option<String>,
+    auth_time: Option<i64>,
+    sid: Option<String>,
 }
 
 /// A stored refresh token.
@@ -71,6 +73,13 @@ pub struct RefreshToken {
     /// bound to (RFC 9449 §5): a refresh must prove possession of that key,
     /// and the rotated token keeps it. `None`: not bound.
     pub dpop_jkt: Option<String>,
+    /// When the user signed in, if the grant that started the family gave
+    /// an ID token: a refresh then gives one too, with this `auth_time`
+    /// (OpenID Connect Core §12.2). Carried over on rotation.
+    pub auth_time: Option<i64>,
+    /// The browser session's `sid` of the family's first ID token, carried
+    /// into each refreshed one (Back-Channel Logout §2.4).
+    pub sid: Option<String>,
 }
 
 /// An access token issued with a refresh token or from a code: enough to
@@ -106,6 +115,8 @@ impl TryFrom<Row> for RefreshToken {
             revoked_at: r.revoked_at,
             access: issued_access(r.access_jti, r.access_expires_at),
             dpop_jkt: r.dpop_jkt,
+            auth_time: r.auth_time,
+            sid: r.sid,
         })
     }
 }
@@ -129,6 +140,8 @@ impl RefreshToken {
             access_jti: self.access.as_ref().map(|a| a.jti.clone()),
             access_expires_at: self.access.as_ref().map(|a| a.expires_at),
             dpop_jkt: self.dpop_jkt.clone(),
+            auth_time: self.auth_time,
+            sid: self.sid.clone(),
         }
     }
 }

@@ -233,6 +233,8 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
         dpop_jkt -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        sid -> Nullable<Text>,
     }
 }
 

@@ -496,6 +496,8 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         grant_type: Some(GrantType::Password),
         access: None,
         dpop_jkt: None,
+        auth_time: None,
+        sid: None,
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type, Some(GrantType::Password));
@@ -503,6 +505,12 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
     grants::insert(&mut c, &bound).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "hb").unwrap().unwrap().dpop_jkt.as_deref(), Some("jkt-1"));
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().dpop_jkt, None);
+    let signed_in =
+        RefreshToken { family_id: "oidc".into(), auth_time: Some(3), sid: Some("sid-1".into()), ..t("ts", "hs") };
+    grants::insert(&mut c, &signed_in).unwrap();
+    let found = grants::find_by_hash(&mut c, "hs").unwrap().unwrap();
+    assert_eq!((found.auth_time, found.sid.as_deref()), (Some(3), Some("sid-1")), "the sign-in is remembered");
+    assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().auth_time, None);
     assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
     assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
     assert!(!grants::mark_used(&mut c, "t1", 6).unwrap(), "second use loses");
@@ -1037,6 +1045,8 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         grant_type: Some(GrantType::Password),
         access: None,
         dpop_jkt: None,
+        auth_time: None,
+        sid: None,
     };
     grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
     grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
@@ -1348,6 +1358,8 @@ fn revoking_a_family_revokes_its_access_tokens(db: &Db) {
         grant_type: Some(GrantType::AuthorizationCode),
         access: access.map(|(jti, exp)| IssuedAccess { jti: jti.into(), expires_at: exp }),
         dpop_jkt: None,
+        auth_time: None,
+        sid: None,
     };
     grants::insert(&mut c, &t("r1", Some(("at-1", 50)))).unwrap();
     grants::insert(&mut c, &t("r2", Some(("at-2", 400)))).unwrap();

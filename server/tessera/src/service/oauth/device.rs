@@ -13,7 +13,7 @@
 
 use super::client_auth::ClientAuthenticator;
 use super::issuer::{IdTokenRequest, Issuer};
-use super::refresh::{Issued, RefreshTokens};
+use super::refresh::{Issued, RefreshTokens, SignIn};
 use crate::clock::{self, SharedClock};
 use crate::service::sign_in::ThrottleSettings;
 use crate::service::store_failure;
@@ -347,10 +347,11 @@ impl DeviceService {
         let api_id = plan.api_id.clone();
         let auth_time = stored.auth_time.unwrap_or(stored.created_at);
         let id = openid.then_some(IdTokenRequest { nonce: None, auth_time, sid: None });
+        let sign_in = id.as_ref().map(|r| SignIn { auth_time: r.auth_time, sid: None });
         let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();
-            let issued = Issued::NewFamily(&family, GrantType::DeviceCode);
+            let issued = Issued::NewFamily(&family, GrantType::DeviceCode, sign_in);
             let token = self.refresh.store(client, &user, &api_id, &resp, issued)?;
             resp.refresh_token = Some(token);
         }

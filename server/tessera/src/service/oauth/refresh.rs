@@ -35,12 +35,24 @@ pub struct RefreshLifetimes {
     pub idle_secs: i64,
 }
 
+/// The sign-in behind a family whose first grant gave an ID token: each
+/// refresh gives one too, with the same `auth_time` and `sid` (OpenID
+/// Connect Core §12.2).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignIn<'a> {
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The browser session's `sid`, when the grant came from one.
+    pub sid: Option<&'a str>,
+}
+
 /// Where a new refresh token comes from; its family and absolute end follow
 /// from it.
 pub(crate) enum Issued<'a> {
-    /// A new family with this id, started by this grant type; it ends
-    /// `absolute_secs` from now.
-    NewFamily(&'a str, GrantType),
+    /// A new family with this id, started by this grant type, and the
+    /// sign-in of its ID token (if it gave one); it ends `absolute_secs`
+    /// from now.
+    NewFamily(&'a str, GrantType, Option<SignIn<'a>>),
     /// The rotation of this token (same family and end), marked used in the
     /// same transaction.
     Rotation(&'a RefreshToken),
@@ -67,9 +79,10 @@ impl RefreshTokens {
         RefreshTokens { store, clock, lifetimes, revoked }
     }
 
-    /// Stores a new refresh token beside the access token of `resp` (whose
-    /// scope it takes); for a rotation, marks the old token used in the same
-    /// transaction (false: someone used it first).
+    /// Stores a new refresh token beside the access token of `resp`; a new
+    /// family takes the access token's scope, a rotation the scope of the
+    /// token it replaces (RFC 6749 §6). For a rotation, marks the old token
+    /// used in the same transaction (false: someone used it first).
     ///
     /// RFC 9449 §5: a public client's new family is bound to the DPoP key
     /// its access token is bound to (if any), and a rotation keeps its
@@ -86,9 +99,30 @@ impl RefreshTokens {
         let scope = resp.scope.as_deref();
         let access = issued_access(&resp.access_token)?;
         let now = self.clock.now();
-        let (family, absolute_expires_at, rotated, grant_type) = match issued {
-            Issued::NewFamily(family, g) => (family, now + self.lifetimes.absolute_secs, None, Some(g)),
-            Issued::Rotation(old) => (old.family_id.as_str(), old.absolute_expires_at, Some(old), old.grant_type),
+        let (family, absolute_expires_at, rotated, grant_type, auth_time, sid) = match issued {
+            Issued::NewFamily(family, g, sign_in) => (
+                family,
+                now + self.lifetimes.absolute_secs,
+                None,
+                Some(g),
+                sign_in.map(|s| s.auth_time),
+                sign_in.and_then(|s| s.sid.map(str::to_owned)),
+            ),
+            Issued::Rotation(old) => (
+                old.family_id.as_str(),
+                old.absolute_expires_at,
+                Some(old),
+                old.grant_type,
+                old.auth_time,
+                old.sid.clone(),
+            ),
+        };
+        // RFC 6749 §6: a rotated token keeps the scope of the token it
+        // replaces, even when this refresh asked for less (the narrower
+        // scope is the access token's alone).
+        let scopes = match rotated {
+            Some(old) => old.scopes.clone(),
+            None => scope.unwrap_or_default().to_owned(),
         };
         let dpop_jkt = match rotated {
             Some(old) => old.dpop_jkt.clone(),
@@ -104,7 +138,7 @@ impl RefreshTokens {
             client_id: client.id.clone(),
             user_id: user.id.clone(),
             api_id: api_id.to_string(),
-            scopes: scope.unwrap_or_default().to_owned(),
+            scopes,
             created_at: now,
             absolute_expires_at,
             idle_expires_at: (now + self.lifetimes.idle_secs).min(absolute_expires_at),
@@ -113,6 +147,8 @@ impl RefreshTokens {
             grant_type,
             access: Some(access),
             dpop_jkt,
+            auth_time,
+            sid,
         };
         let won = self
             .store

@@ -25,7 +25,7 @@ use super::device::DeviceService;
 use super::dpop::DpopProofs;
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::jwt_bearer::JwtBearerGrant;
-use super::refresh::{Issued, RefreshTokens};
+use super::refresh::{Issued, RefreshTokens, SignIn};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
 use crate::service::metrics;
@@ -297,7 +297,7 @@ impl TokenService {
             self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, None, jkt)?;
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();
-            let issued = Issued::NewFamily(&family, GrantType::Password);
+            let issued = Issued::NewFamily(&family, GrantType::Password, None);
             let token = self.refresh.store(client, &user, &api_id, &resp, issued)?;
             resp.refresh_token = Some(token);
         }
@@ -418,11 +418,18 @@ impl TokenService {
             self.refresh.revoke_family(&stored.family_id, "the client or API no longer allows this grant");
             return Err(invalid().with_detail(e.description));
         }
+        // OpenID Connect Core §12.2: a new ID token when the family's first
+        // grant gave one and `openid` is still in scope, for the original
+        // sign-in (its `auth_time` and `sid`) and without a nonce.
+        let id = stored.auth_time.filter(|_| scopes.contains("openid")).map(|auth_time| IdTokenRequest {
+            nonce: None,
+            auth_time,
+            sid: stored.sid.as_deref(),
+        });
         let plan = user_plan(GrantType::RefreshToken, &user.id, &client.id, &api, scopes);
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
-        let mut resp =
-            self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, None, jkt)?;
+        let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         let token = self.refresh.store(client, &user, &api_id, &resp, Issued::Rotation(&stored))?;
         resp.refresh_token = Some(token);
         Ok(resp)
@@ -496,9 +503,10 @@ impl TokenService {
             auth_time: stored.auth_time,
             sid: stored.sid.as_deref(),
         });
+        let sign_in = id.as_ref().map(|r| SignIn { auth_time: r.auth_time, sid: r.sid });
         let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if offline && client.profile().allows_grant(GrantType::RefreshToken) {
-            let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode);
+            let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode, sign_in);
             let token = self.refresh.store(client, &user, &api_id, &resp, issued)?;
             resp.refresh_token = Some(token);
         }

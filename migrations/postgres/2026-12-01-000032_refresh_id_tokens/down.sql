@@ -1,0 +1,2 @@
+ALTER TABLE refresh_tokens DROP COLUMN sid;
+ALTER TABLE refresh_tokens DROP COLUMN auth_time;

@@ -29,6 +29,9 @@ pub struct Endpoints {
     /// RFC 9126 §5: the pushed authorization request endpoint, `None`
     /// while PAR is turned off.
     pub pushed_authorization_request: Option<String>,
+    /// RFC 7591 §3 (RFC 8414 §2 `registration_endpoint`), `None` while
+    /// registration is turned off.
+    pub registration: Option<String>,
 }
 
 /// The metadata document.
@@ -76,6 +79,10 @@ pub struct Metadata {
     /// RFC 9126 §5.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 8414 §2 and OpenID Connect Discovery §3: where clients register
+    /// themselves (RFC 7591).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// RFC 9126 §5: false, listed with the endpoint: PAR is optional
     /// server-wide and required only by the clients registered so.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,6 +158,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             .clone()
             .filter(|_| grant_types.contains(&GrantType::DeviceCode)),
         pushed_authorization_request_endpoint: endpoints.pushed_authorization_request.clone(),
+        registration_endpoint: endpoints.registration.clone(),
         require_pushed_authorization_requests: endpoints.pushed_authorization_request.as_ref().map(|_| false),
         scopes_supported: scopes,
         // The implicit types work only for clients an admin enabled them for.
@@ -213,6 +221,7 @@ mod tests {
             end_session: None,
             device_authorization: Some(at("/device")),
             pushed_authorization_request: Some(at("/par")),
+            registration: Some(at("/register")),
         }
     }
 

@@ -76,6 +76,12 @@ pub enum ErrorCode {
     /// RFC 9449 §8: "the authorization server requires nonce values in DPoP
     /// proofs"; the response carries a fresh one in `DPoP-Nonce`.
     UseDpopNonce,
+    /// RFC 7591 §3.2.2: "The value of one or more redirection URIs is
+    /// invalid."
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: "The value of one of the client metadata fields is
+    /// invalid and the server has rejected this request."
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -103,6 +109,8 @@ impl ErrorCode {
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

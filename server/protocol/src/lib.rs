@@ -22,6 +22,7 @@ pub mod oidc;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod registration;
 pub mod scope;
 pub mod secret;
 pub mod subject;

@@ -475,3 +475,16 @@ diesel::table! {
         created_at -> BigInt,
     }
 }
+
+diesel::table! {
+    client_registrations (client_id) {
+        client_id -> Text,
+        token_hash -> Text,
+        registered -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(client_registrations -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(client_registrations, clients);

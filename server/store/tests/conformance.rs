@@ -475,6 +475,31 @@ fn run_records_insert_as_one_batch_and_prune_on_demand(db: &Db) {
 /// docs/security-checklist.md O-21 and O-28 (storage half): rotation is one conditional
 /// UPDATE, so of two uses exactly one wins, on any node; a family revokes
 /// together.
+/// RFC 7591/7592: a registration round-trips, is replaced in place, and
+/// goes with its client.
+fn client_registrations_round_trip_and_go_with_their_client(db: &Db) {
+    use tessera_store::registrations::{self, Registration};
+    let mut c = db.store.conn().unwrap();
+    clients::insert(&mut c, &client("dyn")).unwrap();
+    let r = Registration {
+        client_id: "dyn".into(),
+        token_hash: "h1".into(),
+        registered: json!({"token_endpoint_auth_method": "client_secret_post", "contacts": ["ops@app.example"]}),
+        created_at: 5,
+        updated_at: 5,
+    };
+    registrations::insert(&mut c, &r).unwrap();
+    assert_eq!(registrations::find(&mut c, "dyn").unwrap(), Some(r.clone()));
+    assert_eq!(registrations::find(&mut c, "other").unwrap(), None);
+    let changed = Registration { registered: json!({}), updated_at: 9, ..r.clone() };
+    assert!(registrations::update(&mut c, &changed).unwrap());
+    assert_eq!(registrations::find(&mut c, "dyn").unwrap(), Some(changed));
+    assert!(matches!(registrations::insert(&mut c, &r), Err(StoreError::Conflict(_))), "one per client");
+    assert!(!registrations::update(&mut c, &Registration { client_id: "other".into(), ..r.clone() }).unwrap());
+    clients::delete(&mut c, "dyn").unwrap();
+    assert_eq!(registrations::find(&mut c, "dyn").unwrap(), None, "deleted with its client");
+}
+
 fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
     use tessera_store::grants::{self, RefreshToken};
     let mut c = db.store.conn().unwrap();
@@ -1914,6 +1939,7 @@ conformance!(
     plugin_versions_keep_their_signer,
     shadow_candidates_round_trip_and_comparisons_stay_bounded,
     refresh_rotation_is_single_use_and_families_revoke,
+    client_registrations_round_trip_and_go_with_their_client,
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_client_and_api,
     resource_servers_are_linked_to_apis,

@@ -97,6 +97,8 @@ pub struct Config {
     pub purge: PurgeConfig,
     /// Pushed authorization requests (`[par]`, RFC 9126).
     pub par: ParConfig,
+    /// Dynamic Client Registration (`[registration]`, RFC 7591 and 7592).
+    pub registration: RegistrationConfig,
     /// Public keys fetched from a client's or a trusted issuer's
     /// `jwks_uri` (`[remote_jwks]`); see [`RemoteJwksConfig`].
     pub remote_jwks: RemoteJwksConfig,
@@ -171,6 +173,11 @@ pub struct RateLimitsConfig {
     pub device: ClientEndpointLimits,
     /// `POST /oauth/par`. Default: 6000 a minute, burst 600, per address and per client.
     pub par: ClientEndpointLimits,
+    /// The client registration endpoint and the registered clients'
+    /// configuration endpoints (RFC 7591, 7592). Default: 60 a minute,
+    /// burst 20, per address: registering is rare, and open registration
+    /// must not let one address fill the clients table.
+    pub register: AddressLimits,
 }
 
 impl Default for RateLimitsConfig {
@@ -193,6 +200,7 @@ impl Default for RateLimitsConfig {
                 per_client: RateLimit { per_minute: 600, burst: 120 },
             },
             par: both(6000, 600),
+            register: AddressLimits { per_address: RateLimit { per_minute: 60, burst: 20 } },
         }
     }
 }
@@ -250,6 +258,33 @@ impl Default for ParConfig {
     fn default() -> Self {
         ParConfig { enabled: true, lifetime_secs: 60 }
     }
+}
+
+/// Dynamic Client Registration (`[registration]`): programs create their
+/// own clients at `POST /oauth/register` (RFC 7591) and read, replace and
+/// delete them with the registration access token they get back (RFC
+/// 7592). Off by default, as at Hydra and Auth0.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Who may register. Default: `off`.
+    pub mode: RegistrationMode,
+}
+
+/// Who may register a client (`registration.mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Nobody: the endpoint answers 404 and discovery leaves it out.
+    #[default]
+    Off,
+    /// Whoever presents an initial access token (RFC 7591 §3): a
+    /// management API token with `write:clients`. Any grant type.
+    Token,
+    /// Anyone, for the grants where a user signs in and consents
+    /// (`authorization_code`, `refresh_token`, `device_code`); with a
+    /// management token, any grant type as in `token` mode.
+    Open,
 }
 
 /// Public keys fetched from a `jwks_uri` (`[remote_jwks]`): a client's keys
@@ -532,6 +567,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             purge: PurgeConfig::default(),
             par: ParConfig::default(),
+            registration: RegistrationConfig::default(),
             remote_jwks: RemoteJwksConfig::default(),
             dpop: DpopConfig::default(),
             trusted_proxies: Vec::new(),

@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod precondition;
 pub mod purge;
 pub mod rate_limit;
+pub mod registration;
 pub mod roles;
 pub mod run_log;
 pub mod second_factor;

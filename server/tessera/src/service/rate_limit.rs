@@ -50,11 +50,14 @@ pub enum Class {
     Device,
     /// The pushed authorization request endpoint.
     Par,
+    /// The client registration and configuration endpoints (RFC 7591, 7592).
+    Register,
 }
 
 impl Class {
     /// Every class, for reading the counters.
-    pub const ALL: [Class; 5] = [Class::Token, Class::Authorize, Class::Login, Class::Device, Class::Par];
+    pub const ALL: [Class; 6] =
+        [Class::Token, Class::Authorize, Class::Login, Class::Device, Class::Par, Class::Register];
 
     /// The name used in configuration, logs and metrics.
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Class {
             Class::Login => "login",
             Class::Device => "device",
             Class::Par => "par",
+            Class::Register => "register",
         }
     }
 
@@ -74,6 +78,7 @@ impl Class {
             Class::Login => 2,
             Class::Device => 3,
             Class::Par => 4,
+            Class::Register => 5,
         }
     }
 }
@@ -139,13 +144,13 @@ impl Rule {
 #[derive(Debug)]
 pub struct RateLimiter {
     /// By class and scope; `None` is off.
-    rules: [[Option<Rule>; 2]; 5],
+    rules: [[Option<Rule>; 2]; 6],
     shards: Vec<Mutex<HashMap<u64, u64>>>,
     shard_capacity: usize,
     /// Keyed per process, so nobody can aim keys at one shard or collide them.
     hasher: RandomState,
     started: Instant,
-    refusals: [[AtomicU64; 2]; 5],
+    refusals: [[AtomicU64; 2]; 6],
 }
 
 impl RateLimiter {
@@ -158,6 +163,7 @@ impl RateLimiter {
             [Rule::from(config.login.per_address), off],
             [Rule::from(config.device.per_address), Rule::from(config.device.per_client)],
             [Rule::from(config.par.per_address), Rule::from(config.par.per_client)],
+            [Rule::from(config.register.per_address), off],
         ];
         let shard_capacity = (config.max_tracked / SHARDS).max(4);
         RateLimiter {
@@ -273,6 +279,7 @@ mod tests {
             login: AddressLimits { per_address: limit },
             device: both,
             par: both,
+            register: AddressLimits { per_address: limit },
         })
     }
 

@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod pages;
 pub mod par;
 pub mod rate_limit;
+pub mod registration;
 pub mod render;
 pub mod request_id;
 pub mod routes;
@@ -34,6 +35,7 @@ use crate::service::oauth::{
 use crate::service::passkeys::RelyingParty;
 use crate::service::pipeline::Pipeline;
 use crate::service::rate_limit::RateLimiter;
+use crate::service::registration::RegistrationService;
 use crate::service::run_log::RunLog;
 use crate::service::shadow::ShadowRunner;
 use crate::service::sign_in::ThrottleSettings;
@@ -78,6 +80,8 @@ pub struct AppState {
     pub plugin_figures: Arc<PluginFigures>,
     /// Where token requests with a plugin bound run (`crate::cpu_pool`).
     pub cpu: Arc<CpuPool>,
+    /// Dynamic Client Registration (RFC 7591, 7592).
+    pub registration: Arc<RegistrationService>,
 }
 
 impl AppState {
@@ -164,6 +168,13 @@ impl AppState {
         };
         let oauth =
             OAuthServices::new(store.clone(), keys.clone(), pipeline, clock.clone(), settings, snapshots.clone());
+        let registration = Arc::new(RegistrationService::new(
+            store.clone(),
+            clock.clone(),
+            oauth.management.clone(),
+            config.registration.mode,
+            format!("{issuer}{}", routes::REGISTER),
+        ));
         let console = Arc::new(ConsoleAuth::new(
             store.clone(),
             ConsoleSettings {
@@ -200,6 +211,7 @@ impl AppState {
             rate_limits,
             plugin_figures,
             cpu: Arc::new(CpuPool::per_cpu()),
+            registration,
         })
     }
 
@@ -256,6 +268,17 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(par::push))
             .default_service(web::to(oauth::token_method_not_allowed)),
     )
+    .service(
+        web::resource(routes::REGISTER)
+            .route(web::post().to(registration::register))
+            .default_service(web::to(oauth::token_method_not_allowed)),
+    )
+    .service(
+        web::resource(routes::registered_client("{client_id}"))
+            .route(web::get().to(registration::read))
+            .route(web::put().to(registration::update))
+            .route(web::delete().to(registration::delete)),
+    )
     .service(web::resource(routes::DEVICE).route(web::get().to(device::page)).route(web::post().to(device::decide)))
     .route(routes::DEVICE_LOGIN, web::post().to(device::login))
     .service(
@@ -300,8 +323,9 @@ where
     pool.run(move || span.in_scope(f))
 }
 
-/// After a console or management API request that may have changed
-/// configuration (any method but GET and HEAD under their prefixes), syncs this node's snapshot
+/// After a console, management API or client registration request that may
+/// have changed configuration (any method but GET and HEAD under their
+/// prefixes), syncs this node's snapshot
 /// before the response leaves, so the next token request here sees the
 /// change; other nodes see it through the change counter within one second
 /// (`service::snapshot`).
@@ -310,7 +334,7 @@ pub async fn sync_after_console_change(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let changes = !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD)
-        && (req.path().starts_with(routes::console::HOME) || req.path().starts_with(routes::api::PREFIX));
+        && [routes::console::HOME, routes::api::PREFIX, routes::REGISTER].iter().any(|p| req.path().starts_with(p));
     let snapshots = changes.then(|| req.app_data::<web::Data<AppState>>().map(|s| s.snapshots.clone())).flatten();
     let resp = next.call(req).await?;
     if let Some(snapshots) = snapshots {

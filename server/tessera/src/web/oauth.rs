@@ -159,6 +159,7 @@ pub fn endpoints(issuer: &str) -> Endpoints {
         end_session: Some(format!("{issuer}{}", routes::END_SESSION)),
         device_authorization: Some(format!("{issuer}{}", routes::DEVICE_AUTHORIZATION)),
         pushed_authorization_request: Some(format!("{issuer}{}", routes::PAR)),
+        registration: Some(format!("{issuer}{}", routes::REGISTER)),
     }
 }
 
@@ -169,6 +170,9 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let mut served = endpoints(&state.issuer);
     if !state.oauth.par.enabled() {
         served.pushed_authorization_request = None;
+    }
+    if !state.registration.enabled() {
+        served.registration = None;
     }
     let doc = discovery::metadata(&state.issuer, &served, scopes, &GrantType::all_advertised());
     render::public_json(&doc, 60)

@@ -40,6 +40,9 @@ fn classify(path: &str) -> Option<(Class, Answer)> {
         routes::DEVICE => Some((Class::Device, Answer::Page)),
         routes::AUTHORIZE => Some((Class::Authorize, Answer::Page)),
         routes::LOGIN | routes::DEVICE_LOGIN => Some((Class::Login, Answer::Page)),
+        p if p == routes::REGISTER || p.strip_prefix(routes::REGISTER).is_some_and(|rest| rest.starts_with('/')) => {
+            Some((Class::Register, Answer::OAuth))
+        }
         _ => None,
     }
 }
@@ -102,5 +105,21 @@ fn refused(class: Class, answer: Answer, refused: Refused) -> HttpResponse {
             }
             resp
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registration endpoint and every client configuration endpoint
+    /// below it count as one class; a path that only starts alike does not.
+    #[test]
+    fn registration_paths_are_limited_as_one_class() {
+        let class = |p: &str| classify(p).map(|(c, _)| c);
+        assert_eq!(class(routes::REGISTER), Some(Class::Register));
+        assert_eq!(class(&routes::registered_client("abc")), Some(Class::Register));
+        assert_eq!(class("/oauth/registered"), None);
+        assert_eq!(class(routes::TOKEN), Some(Class::Token));
     }
 }

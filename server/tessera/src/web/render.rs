@@ -31,6 +31,13 @@ pub fn created_no_store<T: Serialize>(body: &T) -> HttpResponse {
     resp
 }
 
+/// An empty 204 that no cache keeps (RFC 7592 §2.3's deletion).
+pub fn no_content_no_store() -> HttpResponse {
+    let mut resp = HttpResponse::NoContent().finish();
+    no_store(&mut resp);
+    resp
+}
+
 /// An OAuth error response. Internal errors are logged with their detail;
 /// the client sees only code and description.
 pub fn oauth_error(err: &OAuthError) -> HttpResponse {

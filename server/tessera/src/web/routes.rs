@@ -40,6 +40,14 @@ pub const DEVICE: &str = "/device";
 pub const DEVICE_LOGIN: &str = "/device/login";
 /// RFC 9126 §2 pushed authorization request endpoint.
 pub const PAR: &str = "/oauth/par";
+/// RFC 7591 §3 client registration endpoint; each registered client's
+/// configuration endpoint (RFC 7592) is below it, [`registered_client`].
+pub const REGISTER: &str = "/oauth/register";
+
+/// The client configuration endpoint's path of `client_id` (RFC 7592 §1).
+pub fn registered_client(client_id: &str) -> String {
+    format!("{REGISTER}/{client_id}")
+}
 
 /// The management API's paths (issue #14), below [`api::PREFIX`]. The
 /// handlers' `#[get("/clients")]`-style attributes spell the part after the

@@ -162,6 +162,19 @@ pub fn create_client(
     now: i64,
     new: NewClient,
 ) -> Result<(Client, Option<PlainSecret>), AdminError> {
+    create_client_with(store, actor, now, new, |_, _| Ok(()))
+}
+
+/// [`create_client`], with `also` run in the same transaction once the
+/// client is stored (Dynamic Client Registration stores the client's
+/// registration there, `service::registration`).
+pub fn create_client_with(
+    store: &Store,
+    actor: &str,
+    now: i64,
+    new: NewClient,
+    also: impl FnOnce(&mut DbConn, &Client) -> Result<(), StoreError>,
+) -> Result<(Client, Option<PlainSecret>), AdminError> {
     let (name, grant_types) = validate_client(&new)?;
     within_actor(store, actor, &new)?;
     let id = clock::random_id(24).map_err(internal)?;
@@ -196,6 +209,7 @@ pub fn create_client(
         if let Some(s) = &secret {
             clients::insert_secret(conn, &secret_row(&secret_id, &id, s, now))?;
         }
+        also(conn, &client)?;
         audit(
             conn,
             actor,

@@ -18,8 +18,8 @@ pub use apis::{
     describe_scopes, find_api, list_apis, update_api,
 };
 pub use clients::{
-    ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, delete_client, list_clients,
-    revoke_client_secret, update_client,
+    ExchangePolicy, NewClient, add_client_secret, client_detail, create_client, create_client_with, delete_client,
+    list_clients, revoke_client_secret, update_client,
 };
 pub use keys::{find_key, list_keys, retire_key, rotate_alg_keys, rotate_keys};
 pub use master_key::{SealedCounts, SealedReport, rewrap_sealed, sealed_status};

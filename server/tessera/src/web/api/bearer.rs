@@ -68,8 +68,9 @@ impl<S> Bearer<S> {
     }
 }
 
-/// The token of an `Authorization: Bearer` header (scheme case-insensitive).
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer` header (scheme case-insensitive);
+/// also the registration endpoints' (`web::registration`).
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

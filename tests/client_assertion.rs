@@ -43,10 +43,12 @@ pub fn key(kid: &str) -> (EncodingKey, Value) {
     (EncodingKey::from_ec_der(der.as_ref()), jwk)
 }
 
+/// The server's clock, in Unix seconds.
 pub fn now() -> i64 {
     tessera::clock::now()
 }
 
+/// `claims` signed with `key` (ES256), its `kid` in the header.
 pub fn assertion(key: &EncodingKey, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(kid.to_owned());

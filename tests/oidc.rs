@@ -85,13 +85,48 @@ fn setup_with(backend: Backend, grants: &str, opts: Options) -> Setup {
     }
 }
 
+/// Signs `username` in on the hosted login page `authorize_url` leads to
+/// and returns the answer to the resumed authorization request (a
+/// redirect to the client, or the consent page): for tests whose client is
+/// not a [`Setup`]'s.
+pub async fn sign_in_as(
+    base: &str,
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the login page");
+    let login = page.text().await.unwrap();
+    resume_after_login(base, browser, &login, username, password).await
+}
+
+/// Submits the login form found in `login_html` as `username` and returns
+/// the response to the resumed authorization request.
+async fn resume_after_login(
+    base: &str,
+    browser: &reqwest::Client,
+    login_html: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let form = [
+        ("username", username.to_owned()),
+        ("password", password.to_owned()),
+        ("csrf", hidden(login_html, "csrf")),
+        ("authorize", hidden(login_html, "authorize")),
+    ];
+    let posted = browser.post(format!("{base}{}", routes::LOGIN)).form(&form).send().await.unwrap();
+    assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
+    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
+    browser.get(format!("{base}{resume}")).send().await.unwrap()
+}
+
 /// Submits the login form found in `login_html` as alice and returns the
 /// response to the resumed authorization request.
 async fn submit_login(s: &Setup, browser: &reqwest::Client, login_html: &str) -> reqwest::Response {
-    let posted = post_login(s, browser, login_html, PASSWORD, &hidden(login_html, "authorize")).await;
-    assert_eq!(posted.status(), 303, "RFC 9700 §4.12: 303 after the credential POST");
-    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
-    browser.get(format!("{}{resume}", s.server.base)).send().await.unwrap()
+    resume_after_login(&s.server.base, browser, login_html, "alice", PASSWORD).await
 }
 
 /// POSTs the login form found in `login_html` as alice with `password`
@@ -1145,7 +1180,7 @@ async fn ending_a_session_posts_a_logout_token_to_each_client_signed_in_through_
 }
 
 /// The claims of a JWT, unverified (its signature is checked elsewhere).
-fn jwt_claims(token: &str) -> Value {
+pub fn jwt_claims(token: &str) -> Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()

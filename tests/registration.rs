@@ -5,7 +5,7 @@
 //! its registration; and the modes (`off`, `token`, `open`) decide who may
 //! register.
 
-use crate::oidc::hidden;
+use crate::oidc::{hidden, sign_in_as};
 use crate::support::{Backend, Options, TestServer};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreClientRegistrationRequest, CoreGrantType, CoreProviderMetadata,
@@ -110,19 +110,11 @@ async fn a_program_registers_itself_and_its_users_sign_in_with_it() {
         .set_pkce_challenge(challenge)
         .url();
     let b = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let login = b.get(url.as_str()).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("username", "alice".to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("csrf", hidden(&login, "csrf")),
-        ("authorize", hidden(&login, "authorize")),
-    ];
-    let posted = b.post(format!("{}{}", s.base, routes::LOGIN)).form(&form).send().await.unwrap();
-    let resume = posted.headers()["location"].to_str().unwrap().to_owned();
-    let consent = b.get(format!("{}{resume}", s.base)).send().await.unwrap();
+    let consent = sign_in_as(&s.base, &b, url.as_str(), "alice", PASSWORD).await;
     assert_eq!(consent.status(), 200, "a registered client is third-party: the consent page");
     let html = consent.text().await.unwrap();
     assert!(html.contains("Photo Printer"), "{html}");
+    assert!(html.contains("registered itself") && html.contains("<strong>printer.example</strong>"), "{html}");
     let form =
         [("csrf", hidden(&html, "csrf")), ("authorize", hidden(&html, "authorize")), ("decision", "allow".to_owned())];
     let allowed = b.post(format!("{}{}", s.base, routes::CONSENT)).form(&form).send().await.unwrap();

@@ -101,6 +101,18 @@ pub fn check(
 /// not in the future, and a `jti` is present. The error says which rule
 /// failed; the caller picks the error code.
 pub fn timing_and_id(claims: &Map<String, Value>, audiences: &[String], now: i64) -> Result<Accepted, &'static str> {
+    let exp = audience_and_timing(claims, audiences, now)?;
+    match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => Ok(Accepted { jti: jti.to_owned(), exp }),
+        _ => Err("jti is required (at most 256 characters)"),
+    }
+}
+
+/// [`timing_and_id`] without the `jti` (a request object, RFC 9101, needs
+/// none): `aud` names one of `audiences`, `exp` is after `now` and at most
+/// [`MAX_LIFETIME_SECS`] away, `nbf` and `iat` are not in the future.
+/// Returns `exp`.
+pub fn audience_and_timing(claims: &Map<String, Value>, audiences: &[String], now: i64) -> Result<i64, &'static str> {
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => audiences.contains(a),
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(|a| audiences.iter().any(|x| x == a)),
@@ -123,10 +135,7 @@ pub fn timing_and_id(claims: &Map<String, Value>, audiences: &[String], now: i64
             _ => {}
         }
     }
-    match claims.get("jti").and_then(Value::as_str) {
-        Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => Ok(Accepted { jti: jti.to_owned(), exp }),
-        _ => Err("jti is required (at most 256 characters)"),
-    }
+    Ok(exp)
 }
 
 #[cfg(test)]

@@ -87,6 +87,19 @@ pub struct Metadata {
     /// server-wide and required only by the clients registered so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// OpenID Connect Discovery §3 and RFC 9101 §10.5: the authorization
+    /// and PAR endpoints take a signed `request` (absent until user grants
+    /// exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_parameter_supported: Option<bool>,
+    /// OpenID Connect Discovery §3: false, stated because its default is
+    /// true. A `request_uri` is only ever a pushed request's reference
+    /// (RFC 9126); Tessera fetches no request object from a client's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_uri_parameter_supported: Option<bool>,
+    /// RFC 9101 §10.5: how a request object may be signed (asymmetric only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_object_signing_alg_values_supported: Vec<String>,
     /// RFC 8414: scopes that are in use (every scope an API defines).
     pub scopes_supported: Vec<String>,
     /// RFC 8414: REQUIRED. Empty while only the token endpoint exists.
@@ -160,6 +173,13 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         pushed_authorization_request_endpoint: endpoints.pushed_authorization_request.clone(),
         registration_endpoint: endpoints.registration.clone(),
         require_pushed_authorization_requests: endpoints.pushed_authorization_request.as_ref().map(|_| false),
+        request_parameter_supported: endpoints.authorization.as_ref().map(|_| true),
+        request_uri_parameter_supported: endpoints.authorization.as_ref().map(|_| false),
+        request_object_signing_alg_values_supported: if endpoints.authorization.is_some() {
+            crate::grant::authorization_code::request_object::ALGORITHMS.iter().map(|a| (*a).to_owned()).collect()
+        } else {
+            vec![]
+        },
         scopes_supported: scopes,
         // The implicit types work only for clients an admin enabled them for.
         response_types_supported: if endpoints.authorization.is_some() {

@@ -82,6 +82,9 @@ pub enum ErrorCode {
     /// RFC 7591 §3.2.2: "The value of one of the client metadata fields is
     /// invalid and the server has rejected this request."
     InvalidClientMetadata,
+    /// RFC 9101 §6.2: "The request parameter contains an invalid Request
+    /// Object."
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -111,6 +114,7 @@ impl ErrorCode {
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 

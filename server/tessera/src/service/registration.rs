@@ -25,8 +25,8 @@ use std::sync::Arc;
 use tessera_protocol::registration::{ClientInformation, ClientMetadata, invalid_metadata, invalid_redirect_uri};
 use tessera_protocol::secret::{PlainSecret, SecretHash};
 use tessera_protocol::{ErrorCode, OAuthError};
+use tessera_store::Store;
 use tessera_store::registrations::{self, Registration};
-use tessera_store::{Store, StoreError};
 
 /// Why a registration request was refused.
 #[derive(Debug)]
@@ -268,12 +268,5 @@ fn wire_name(field: &str) -> &str {
         "backchannel-logout-uri" => "backchannel_logout_uri",
         "name" => "client_name",
         other => other,
-    }
-}
-
-/// Store failures seen by a caller that only speaks OAuth.
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
-        Refusal::OAuth(store_failure(e))
     }
 }

@@ -197,6 +197,48 @@ pub struct ClientDetail {
     pub hooks: Vec<BindingView>,
     /// The service-account user's name.
     pub service_account: Option<String>,
+    /// When the client registered itself (RFC 7591), what it registered.
+    pub registration: Option<RegistrationView>,
+}
+
+/// A client's own registration (RFC 7591), as its console page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrationView {
+    /// When it registered (Unix seconds).
+    pub created_at: i64,
+    /// When it last replaced its metadata through RFC 7592.
+    pub updated_at: i64,
+    /// The descriptive metadata it gave (`client_uri`, `contacts`, ...),
+    /// each as a name and its text.
+    pub fields: Vec<(String, String)>,
+}
+
+impl RegistrationView {
+    /// The view of a stored registration: its descriptive fields as text
+    /// (lists joined with commas); the token's hash is never shown.
+    pub fn of(r: &tessera_store::registrations::Registration) -> RegistrationView {
+        let fields = r
+            .registered
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Array(items) => items
+                                .iter()
+                                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        RegistrationView { created_at: r.created_at, updated_at: r.updated_at, fields }
+    }
 }
 
 /// An API (resource server), without its sealed HS256 secret.

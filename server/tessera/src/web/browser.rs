@@ -117,7 +117,7 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, 
 fn consent_page(
     state: &AppState,
     query: &str,
-    client_name: &str,
+    client: (&str, Option<&str>),
     api: (&str, &str),
     scopes: &[(String, Option<String>)],
 ) -> HttpResponse {
@@ -126,7 +126,9 @@ fn consent_page(
         Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
     };
     let (api_name, api_identifier) = api;
-    let page = pages::ConsentPage { client_name, api_name, api_identifier, scopes, query, csrf: &csrf };
+    let (client_name, registered_host) = client;
+    let page =
+        pages::ConsentPage { client_name, registered_host, api_name, api_identifier, scopes, query, csrf: &csrf };
     let mut resp = pages::render(StatusCode::OK, &page);
     let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), routes::CONSENT, SameSite::Strict));
     resp
@@ -143,8 +145,14 @@ fn respond(
         Ok(Ok(Outcome::Login { query, client_name })) => {
             login_page(state, AUTHORIZE_SIGN_IN, &query, &client_name, None, "")
         }
-        Ok(Ok(Outcome::Consent { query, client_name, api_name, api_identifier, scopes })) => {
-            consent_page(state, &query, &client_name, (&api_name, &api_identifier), &scopes)
+        Ok(Ok(Outcome::Consent { query, client_name, api_name, api_identifier, scopes, registered_host })) => {
+            consent_page(
+                state,
+                &query,
+                (&client_name, registered_host.as_deref()),
+                (&api_name, &api_identifier),
+                &scopes,
+            )
         }
         Ok(Ok(Outcome::Page(message))) => pages::error(&message),
         Ok(Ok(Outcome::FormPost { action, fields })) => pages::render_with_csp(

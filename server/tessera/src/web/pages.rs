@@ -32,6 +32,9 @@ pub struct LoginPage<'a> {
 pub struct ConsentPage<'a> {
     /// The client's display name.
     pub client_name: &'a str,
+    /// Where the answer goes, for a client that registered itself (RFC
+    /// 7591): its name is its own claim.
+    pub registered_host: Option<&'a str>,
     /// The display name of the API the access is for (issue #11 item 4).
     pub api_name: &'a str,
     /// The API's identifier (the tokens' audience).

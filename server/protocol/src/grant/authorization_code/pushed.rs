@@ -49,8 +49,9 @@ pub fn request_uri(random: [u8; 32]) -> PlainSecret {
 ///
 /// RFC 9126 §2.1: `request_uri` is refused in a pushed request, and a
 /// `client_id` naming another client than the authenticated one is
-/// `invalid_request`. Request objects (RFC 9101 `request`) are not
-/// supported, so one is refused rather than ignored.
+/// `invalid_request`. A request object (RFC 9101 `request`) is read
+/// before, by the caller ([`super::request_object`]), and `params` are
+/// then its parameters; one still here is refused rather than ignored.
 ///
 /// RFC 9449 §10.1: `proof_jkt` is the key of the DPoP proof the push came
 /// with (already verified). The request is then bound to it as if it had
@@ -66,7 +67,7 @@ pub fn push(
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
     }
     if params.get("request").is_some() {
-        return Err(OAuthError::invalid_request("request objects are not supported"));
+        return Err(OAuthError::invalid_request("the request object was not read"));
     }
     match params.get("client_id") {
         Some(id) if id != client.id.as_str() => {

@@ -400,5 +400,6 @@ pub fn client_detail(store: &impl Db, id: &str, now: i64) -> Result<Option<Clien
         Some(uid) => users::find(&mut c, uid)?.map(|u| u.username),
         None => None,
     };
-    Ok(Some(ClientDetail { client: client.into(), secrets, hooks, service_account }))
+    let registration = tessera_store::registrations::find(&mut c, id)?.as_ref().map(views::RegistrationView::of);
+    Ok(Some(ClientDetail { client: client.into(), secrets, hooks, service_account, registration }))
 }

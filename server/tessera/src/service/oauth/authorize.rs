@@ -9,6 +9,7 @@
 
 use super::issuer::{IdTokenRequest, Issuer, USERINFO_API_ID};
 use super::par::ParSettings;
+use super::request_object::RequestObjects;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub enum Outcome {
         /// known: the API's description of it (set on the console's API
         /// page), else the built-in one of an OpenID Connect scope.
         scopes: Vec<(String, Option<String>)>,
+        /// For a client that registered itself (RFC 7591), whose name no
+        /// administrator chose: the host its redirect URI goes to.
+        registered_host: Option<String>,
     },
     /// POST these fields to `action` from an auto-submitting page (form_post).
     FormPost {
@@ -96,6 +100,7 @@ pub struct AuthorizeService {
     store: Store,
     clock: SharedClock,
     issuer: Arc<Issuer>,
+    request_objects: Arc<RequestObjects>,
     code_lifetime_secs: i64,
     pkce: pkce::Requirement,
     par: ParSettings,
@@ -105,16 +110,17 @@ impl AuthorizeService {
     /// Authorization codes issued here expire after `code_lifetime_secs`
     /// (RFC 9700: short; FAPI 2: 60 s); `pkce` says which clients must send
     /// a challenge; `par` says whether requests by reference (RFC 9126) are
-    /// taken.
+    /// taken; signed requests (RFC 9101) are read by `request_objects`.
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
         issuer: Arc<Issuer>,
+        request_objects: Arc<RequestObjects>,
         code_lifetime_secs: i64,
         pkce: pkce::Requirement,
         par: ParSettings,
     ) -> AuthorizeService {
-        AuthorizeService { store, clock, issuer, code_lifetime_secs, pkce, par }
+        AuthorizeService { store, clock, issuer, request_objects, code_lifetime_secs, pkce, par }
     }
 
     fn error_redirect(&self, redirect_uri: &str, mode: ResponseMode, state: Option<&str>, e: &OAuthError) -> Outcome {
@@ -148,10 +154,33 @@ impl AuthorizeService {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Page(format!("The request is malformed: {}.", e.description))),
         };
-        match pushed::reference(&params) {
-            None => self.decide(&params, query, session_cookie, decision, false),
-            Some(reference) => self.pushed(reference, query, session_cookie, decision),
+        match (pushed::reference(&params), params.get("request")) {
+            (None, None) => self.decide(&params, query, session_cookie, decision, false),
+            (None, Some(jwt)) => match self.request_object(&params, jwt) {
+                Ok(signed) => self.decide(&signed, query, session_cookie, decision, false),
+                Err(e) => Ok(Outcome::Page(format!("The request cannot be used: {} ({}).", e.description, e.code))),
+            },
+            (Some(reference), None) => self.pushed(reference, query, session_cookie, decision),
+            (Some(_), Some(_)) => Ok(Outcome::Page("The request cannot carry both request and request_uri.".into())),
         }
+    }
+
+    /// RFC 9101 §5 and §6: the authorization request a request object by
+    /// value makes, for the enabled client the query names. A refusal is
+    /// shown on a page: the redirect URI inside an unverified request
+    /// cannot be trusted.
+    fn request_object(&self, params: &Params, jwt: &str) -> Result<Params, OAuthError> {
+        let unknown = || OAuthError::invalid_request("a request object needs the client_id of a known application");
+        let id = params.get("client_id").ok_or_else(unknown)?;
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let client =
+            clients::find(&mut conn, id).map_err(store_failure)?.filter(|c| !c.disabled).ok_or_else(unknown)?;
+        drop(conn);
+        let signed = self.request_objects.resolve(&client, jwt);
+        if let Err(e) = &signed {
+            tracing::info!(client_id = %client.id, detail = e.detail.as_deref().unwrap_or(""), "request object refused");
+        }
+        signed
     }
 
     /// RFC 9126 §4: an authorization request by reference. The pushed
@@ -311,12 +340,19 @@ impl AuthorizeService {
                     };
                     let describe =
                         |s: &str| described.get(s).cloned().or_else(|| scope_description(s).map(str::to_owned));
+                    // A client that registered itself (RFC 7591) named
+                    // itself: the page says so, and where the answer goes.
+                    let registered = tessera_store::registrations::find(&mut conn, &client.id)
+                        .map_err(store_failure)?
+                        .and_then(|_| url::Url::parse(&req.redirect_uri).ok())
+                        .map(|u| u.host_str().map_or_else(|| u.scheme().to_owned(), str::to_owned));
                     return Ok(Outcome::Consent {
                         query: query.to_owned(),
                         client_name: client.name.clone(),
                         api_name: consent_api.name,
                         api_identifier: consent_api.identifier,
                         scopes: scopes.iter().map(|s| (s.to_owned(), describe(s))).collect(),
+                        registered_host: registered,
                     });
                 }
             }

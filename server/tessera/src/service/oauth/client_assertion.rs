@@ -47,15 +47,20 @@ pub enum KeySource<'a> {
     Uri(&'a str),
 }
 
+/// The claims a client assertion and a JWT bearer grant's assertion must
+/// carry (RFC 7523 §3).
+pub const ASSERTION_CLAIMS: &[&str] = &["exp", "iss", "sub", "aud"];
+
 /// Verifies the signature of the compact JWT `assertion` with a key from
 /// `source` (asymmetric algorithms only; the header's `kid` picks the key,
-/// and an unknown `kid` refetches a remote set) and returns its claims
-/// unchecked. No lock or connection is held while a remote set is fetched.
-/// The error says why, for the log.
+/// and an unknown `kid` refetches a remote set) and returns its claims,
+/// checked only for the presence of `required`. No lock or connection is
+/// held while a remote set is fetched. The error says why, for the log.
 pub fn verify_signature(
     remote: &RemoteJwks,
     source: KeySource<'_>,
     assertion: &str,
+    required: &[&str],
 ) -> Result<Map<String, Value>, String> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed JWT".to_owned())?;
     let allowed = client_assertion::ALGORITHMS.iter().filter_map(|name| name.parse::<Algorithm>().ok());
@@ -70,7 +75,7 @@ pub fn verify_signature(
     v.validate_exp = false;
     v.validate_nbf = false;
     v.validate_aud = false;
-    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    v.set_required_spec_claims(required);
     let candidates = set.keys.iter().filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
     Ok(candidates
         .filter_map(|k| DecodingKey::from_jwk(k).ok())
@@ -96,7 +101,7 @@ pub fn verify(
         (None, Some(uri)) => KeySource::Uri(uri),
         (None, None) => return Err(refuse("the client registered no JWKS")),
     };
-    let claims = verify_signature(remote, source, assertion).map_err(|e| refuse(&e))?;
+    let claims = verify_signature(remote, source, assertion, ASSERTION_CLAIMS).map_err(|e| refuse(&e))?;
     let accepted = client_assertion::check(&claims, &client.id, audiences, now)?;
     let mut conn = store.conn().map_err(store_failure)?;
     if !tessera_store::assertions::record(&mut conn, &client.id, &accepted.jti, accepted.exp).map_err(store_failure)? {

@@ -8,7 +8,7 @@
 //! The token runs the plugin pipeline with this grant type and the mapped
 //! user as a signed-in user: the trusted issuer vouched for the sign-in.
 
-use super::client_assertion::{KeySource, verify_signature};
+use super::client_assertion::{ASSERTION_CLAIMS, KeySource, verify_signature};
 use super::issuer::Issuer;
 use super::remote_jwks::RemoteJwks;
 use crate::clock::SharedClock;
@@ -66,7 +66,8 @@ impl JwtBearerGrant {
             (None, None) => return Err(invalid_assertion("the trusted issuer has no keys")),
         };
         // Keys first, with no connection held (a remote set may be fetched).
-        let claims = verify_signature(&self.remote_jwks, source, &req.assertion).map_err(|e| invalid_assertion(&e))?;
+        let claims = verify_signature(&self.remote_jwks, source, &req.assertion, ASSERTION_CLAIMS)
+            .map_err(|e| invalid_assertion(&e))?;
         let now = self.clock.now();
         let asserted = jwt_bearer::check(&claims, trusted, &self.audiences, now)?;
         let mut conn = self.store.conn().map_err(store_failure)?;

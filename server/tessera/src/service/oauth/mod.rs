@@ -44,6 +44,7 @@ pub mod management;
 pub mod par;
 pub mod refresh;
 pub mod remote_jwks;
+pub mod request_object;
 pub mod revocation;
 pub mod revoked;
 pub mod token;
@@ -174,6 +175,8 @@ impl OAuthServices {
             dpop,
         } = settings;
         let remote_jwks = Arc::new(remote_jwks::RemoteJwks::new(remote_jwks, clock.clone()));
+        let request_objects =
+            Arc::new(request_object::RequestObjects::new(remote_jwks.clone(), issuer.clone(), clock.clone()));
         let dpop = Arc::new(DpopProofs::new(store.clone(), clock.clone(), keys.clone(), dpop));
         let issuer = Arc::new(Issuer::new(keys, issuer, hooks, clock.clone(), userinfo));
         let clients = Arc::new(ClientAuthenticator::new(
@@ -216,11 +219,20 @@ impl OAuthServices {
                 dpop: dpop.clone(),
             }),
             device,
-            par: Arc::new(ParService::new(store.clone(), clock.clone(), clients.clone(), dpop.clone(), par, pkce)),
+            par: Arc::new(ParService::new(
+                store.clone(),
+                clock.clone(),
+                clients.clone(),
+                dpop.clone(),
+                request_objects.clone(),
+                par,
+                pkce,
+            )),
             authorize: Arc::new(AuthorizeService::new(
                 store.clone(),
                 clock.clone(),
                 issuer.clone(),
+                request_objects,
                 code_lifetime_secs,
                 pkce,
                 par,

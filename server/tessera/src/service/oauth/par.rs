@@ -7,9 +7,12 @@
 //! reference (`authorize.rs`), and the row lives in `tessera_store::pushed`.
 //! A DPoP proof sent with the push (RFC 9449 §10.1, checked in `dpop.rs`)
 //! binds the request's authorization code to its key, as `dpop_jkt` does.
+//! A request object (RFC 9101, `request_object.rs`) may carry the pushed
+//! request, signed.
 
 use super::client_auth::ClientAuthenticator;
 use super::dpop::DpopProofs;
+use super::request_object::RequestObjects;
 use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
@@ -37,23 +40,26 @@ pub struct ParService {
     clock: SharedClock,
     clients: Arc<ClientAuthenticator>,
     dpop: Arc<DpopProofs>,
+    request_objects: Arc<RequestObjects>,
     settings: ParSettings,
     pkce: pkce::Requirement,
 }
 
 impl ParService {
     /// The endpoint over `store`, authenticating clients with `clients`,
-    /// checking DPoP proofs with `dpop` and requiring PKCE as `pkce` says
-    /// (the authorization endpoint's rule).
+    /// checking DPoP proofs with `dpop`, reading signed requests with
+    /// `request_objects` and requiring PKCE as `pkce` says (the
+    /// authorization endpoint's rule).
     pub(crate) fn new(
         store: Store,
         clock: SharedClock,
         clients: Arc<ClientAuthenticator>,
         dpop: Arc<DpopProofs>,
+        request_objects: Arc<RequestObjects>,
         settings: ParSettings,
         pkce: pkce::Requirement,
     ) -> ParService {
-        ParService { store, clock, clients, dpop, settings, pkce }
+        ParService { store, clock, clients, dpop, request_objects, settings, pkce }
     }
 
     /// True when PAR is turned on (`[par] enabled`).
@@ -75,6 +81,12 @@ impl ParService {
         let params = Params::parse(body)?;
         let client = self.clients.authenticate(authorization, &params, peer)?;
         let jkt = self.dpop.par_request(dpop_proof)?;
+        // RFC 9101 §6.3 through RFC 9126 §3: a signed request is the pushed
+        // request, its parameters alone.
+        let params = match params.get("request") {
+            Some(jwt) => self.request_objects.resolve(&client, jwt)?,
+            None => params,
+        };
         let stored = pushed::push(&params, &client.profile(), &client.redirect_uris, jkt.as_ref(), self.pkce)?;
         let random = clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?;
         let request_uri = pushed::request_uri(random);

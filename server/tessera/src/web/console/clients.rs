@@ -15,7 +15,7 @@ use crate::service::admin::{self, AdminError, ExchangePolicy, NewClient, json_ob
 use crate::service::client_page::{self, PipelineLane, TestToken};
 use crate::service::db::InTx;
 use crate::service::precondition::{self, Row};
-use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView};
+use crate::service::views::{BindingView, ClientDetail, ClientSecretView, ClientView, RegistrationView};
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -403,6 +403,8 @@ pub(super) struct ClientPage {
     pipeline: Vec<LaneLinks>,
     quick: Option<QuickStart>,
     pub(super) side: SideForms,
+    /// The client's own registration (RFC 7591), if it registered itself.
+    registration: Option<RegistrationView>,
 }
 
 /// What the client page's smaller forms (a new secret, a trusted issuer)
@@ -443,6 +445,7 @@ impl ClientPage {
             pipeline: vec![],
             quick: None,
             side: SideForms::default(),
+            registration: None,
         }
     }
 
@@ -500,7 +503,7 @@ async fn load(admin: &Admin, id: String) -> Result<ClientDetail, ConsoleError> {
 }
 
 fn detail_page(admin: &Admin, loaded: ClientDetail, form: Option<ClientForm>) -> ClientPage {
-    let ClientDetail { client, secrets, hooks, service_account } = loaded;
+    let ClientDetail { client, secrets, hooks, service_account, registration } = loaded;
     let l = Layout::new(admin, "clients", format!("Client {}", client.name));
     ClientPage {
         l,
@@ -514,6 +517,7 @@ fn detail_page(admin: &Admin, loaded: ClientDetail, form: Option<ClientForm>) ->
         pipeline: vec![],
         quick: None,
         side: SideForms::default(),
+        registration,
     }
 }
 

@@ -355,3 +355,33 @@ async fn the_setup_form_marks_and_focuses_the_field_it_refused() {
     assert!(!tag("username").contains("autofocus") && !tag("username").contains("aria-invalid"));
     assert!(!tag("password").contains("aria-invalid"));
 }
+
+/// A client that registered itself (RFC 7591) says so on its page, with
+/// the descriptive metadata it gave; one an administrator made does not.
+#[actix_web::test]
+async fn a_registered_clients_page_says_it_registered_itself() {
+    let c = console(|config| config.registration.mode = crate::config::RegistrationMode::Open);
+    let body = serde_json::json!({"client_name": "Photo Printer", "redirect_uris": ["https://printer.example/cb"],
+        "contacts": ["ops@printer.example", "<b>bold</b>@printer.example"], "client_uri": "https://printer.example"});
+    let registered = c.state.registration.register(None, body.to_string().as_bytes()).map_err(|_| "refused").unwrap();
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    let other = c.client(&["client_credentials"]);
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let page = |id: String| {
+        let cookie = Cookie::new(crate::web::console::cookie_name(&c.state), session.clone());
+        test::TestRequest::get().uri(&format!("{}/{id}", routes::console::CLIENTS)).cookie(cookie).to_request()
+    };
+    let resp = test::call_service(&app, page(id)).await;
+    assert_eq!(resp.status(), 200);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(html.contains("Registered by the application"), "{html}");
+    assert!(html.contains("ops@printer.example") && html.contains("https://printer.example"), "{html}");
+    assert!(
+        html.contains("&#60;b&#62;bold&#60;/b&#62;") && !html.contains("<b>bold</b>"),
+        "registrant text is escaped"
+    );
+    let resp = test::call_service(&app, page(other.id.clone())).await;
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(!html.contains("Registered by the application"));
+}

@@ -27,7 +27,9 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// docs/security-checklist.md C-10. The signed parameters are the request
 /// (the query's state and scope are ignored), by value and pushed; every
-/// broken request object is refused without a redirect.
+/// broken request object is refused without a redirect; a client
+/// registered with `require_signed_request_object` is refused unsigned
+/// requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_authorization_requests_are_taken_by_value_and_pushed() {
     let s = TestServer::start(Backend::Sqlite);
@@ -128,6 +130,56 @@ async fn signed_authorization_requests_are_taken_by_value_and_pushed() {
     assert_eq!(query_param(location, "state").as_deref(), Some("pushed-state"));
     let (status, refused) = push(assertion(&other, "k1", &request(json!({})))).await;
     assert_eq!((status, refused["error"].as_str()), (400, Some("invalid_request_object")), "{refused}");
+
+    // RFC 9101 §10.5: once the client must sign, a plain request is refused
+    // at its redirect URI and at the PAR endpoint; signed ones still work.
+    let shown = s.cli_json(&["client", "update", &id, "--require-signed-requests", "true"]);
+    assert_eq!(shown["require_signed_request_object"], true, "{shown}");
+    let plain = format!(
+        "{}{}?client_id={id}&response_type=code&redirect_uri={CB}&scope=openid&state=p&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        s.base,
+        routes::AUTHORIZE
+    );
+    let r = b.get(plain).send().await.unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"), "{location}");
+    let signed = assertion(&signing, "k1", &request(json!({"state": "still-signed"})));
+    let r = b.get(by_value(&signed)).send().await.unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(query_param(&location, "state").as_deref(), Some("still-signed"), "{location}");
+    let r = reqwest::Client::new()
+        .post(format!("{}{}", s.base, routes::PAR))
+        .basic_auth(&id, Some(&secret))
+        .form(&[
+            ("response_type", "code"),
+            ("redirect_uri", CB),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let (status, pushed) = push(assertion(&signing, "k1", &request(json!({})))).await;
+    assert_eq!(status, 201, "a signed push is taken: {pushed}");
+    // Keys are needed to require signatures.
+    let out = s.cli_output(
+        &[
+            "client",
+            "create",
+            "--name",
+            "Unsigned",
+            "--grant-types",
+            "authorization_code",
+            "--redirect-uri",
+            CB,
+            "--require-signed-requests",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs keys"), "{out:?}");
 
     // A client without registered keys cannot send one.
     let plain = s.cli_json(&[

@@ -81,6 +81,7 @@ struct Wire {
     backchannel_logout_uri: Option<String>,
     dpop_bound_access_tokens: Option<bool>,
     require_pushed_authorization_requests: Option<bool>,
+    require_signed_request_object: Option<bool>,
     id_token_signed_response_alg: Option<String>,
 }
 
@@ -111,6 +112,8 @@ pub struct ClientMetadata {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 §6.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 §10.5.
+    pub require_signed_request_object: bool,
     /// The descriptive fields ([`DESCRIPTIVE`]) as registered.
     pub descriptive: Map<String, Value>,
 }
@@ -207,6 +210,7 @@ impl ClientMetadata {
             backchannel_logout_uri: wire.backchannel_logout_uri,
             dpop_bound_access_tokens: wire.dpop_bound_access_tokens.unwrap_or(false),
             require_pushed_authorization_requests: wire.require_pushed_authorization_requests.unwrap_or(false),
+            require_signed_request_object: wire.require_signed_request_object.unwrap_or(false),
             descriptive,
         })
     }
@@ -362,6 +366,8 @@ pub struct ClientInformation<'a> {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 §6.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 §10.5.
+    pub require_signed_request_object: bool,
     /// What [`ClientMetadata::registered`] kept.
     pub registered: Option<&'a Value>,
     /// The registration access token (RFC 7592 §3).
@@ -408,6 +414,7 @@ impl ClientInformation<'_> {
         }
         out.insert("dpop_bound_access_tokens".into(), json!(self.dpop_bound_access_tokens));
         out.insert("require_pushed_authorization_requests".into(), json!(self.require_pushed_authorization_requests));
+        out.insert("require_signed_request_object".into(), json!(self.require_signed_request_object));
         out.insert("registration_access_token".into(), json!(self.registration_access_token));
         out.insert("registration_client_uri".into(), json!(self.registration_client_uri));
         Value::Object(out)
@@ -519,6 +526,7 @@ mod tests {
             backchannel_logout_uri: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            require_signed_request_object: false,
             registered: Some(&registered),
             registration_access_token: "rat",
             registration_client_uri: "https://id.example/oauth/register/c1",

@@ -41,6 +41,7 @@ struct Row {
     jwt_bearer_issuers: String,
     dpop_bound_access_tokens: bool,
     backchannel_logout_uri: Option<String>,
+    require_signed_request_object: bool,
 }
 
 /// A client as stored.
@@ -92,6 +93,10 @@ pub struct Client {
     /// OpenID Connect Back-Channel Logout §2.2: where a Logout Token is
     /// posted when a browser session this client signed in through ends.
     pub backchannel_logout_uri: Option<String>,
+    /// RFC 9101 §10.5 `require_signed_request_object`: its authorization
+    /// requests count only when signed (a request object, by value or
+    /// pushed).
+    pub require_signed_request_object: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -129,6 +134,7 @@ impl TryFrom<Row> for Client {
             jwt_bearer_issuers: from_text("clients.jwt_bearer_issuers", &r.jwt_bearer_issuers)?,
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
             backchannel_logout_uri: r.backchannel_logout_uri,
+            require_signed_request_object: r.require_signed_request_object,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -161,6 +167,7 @@ impl Client {
             jwt_bearer_issuers: to_text(&self.jwt_bearer_issuers)?,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            require_signed_request_object: self.require_signed_request_object,
         })
     }
 

@@ -280,11 +280,22 @@ impl Store {
     /// Runs `f` in a transaction; any error rolls it back. Its duration,
     /// waiting for the connection included, is recorded
     /// (`tessera_db_transaction_duration_seconds`): every write goes through here.
+    ///
+    /// On SQLite the transaction takes the write lock when it begins
+    /// (`BEGIN IMMEDIATE`, waiting up to `busy_timeout` for it). A deferred
+    /// one reads first and asks for the lock at its first write, and if
+    /// another connection committed in between (the run log's writer, a
+    /// token request), SQLite refuses at once (`SQLITE_BUSY_SNAPSHOT`,
+    /// which `busy_timeout` does not wait out): a console change failed
+    /// with 500 that way under load.
     pub fn tx<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let started = Instant::now();
         let mut c = self.conn()?;
         let conn: &mut DbConn = &mut c;
-        let result = conn.transaction(f);
+        let result = match conn {
+            DbConn::Sqlite(_) => immediate(conn, f),
+            DbConn::Pg(_) => conn.transaction(f),
+        };
         metrics::histogram!(TRANSACTION_DURATION).record(started.elapsed().as_secs_f64());
         result
     }
@@ -376,6 +387,32 @@ impl Store {
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         c.batch_execute("SELECT 1").map_err(StoreError::from)
+    }
+}
+
+/// `f` in a SQLite transaction that holds the write lock from its start
+/// (see [`Store::tx`]), as diesel's `Connection::transaction` runs one:
+/// commit on success, roll back on an error. Transactions `f` opens inside
+/// it are savepoints, as under a deferred one.
+fn immediate<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(_) => return conn.transaction(f),
+    }
+    let outcome = f(conn);
+    let DbConn::Sqlite(inner) = conn else {
+        return Err(StoreError::Corrupt("the connection changed backend inside a transaction".into()));
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(inner)?;
+            Ok(value)
+        }
+        Err(e) => match AnsiTransactionManager::rollback_transaction(inner) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
     }
 }
 

@@ -41,6 +41,7 @@ diesel::table! {
         jwt_bearer_issuers -> Text,
         dpop_bound_access_tokens -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
+        require_signed_request_object -> Bool,
     }
 }
 

@@ -99,6 +99,7 @@ fn client(id: &str) -> Client {
         jwt_bearer_issuers: Vec::new(),
         dpop_bound_access_tokens: false,
         backchannel_logout_uri: None,
+        require_signed_request_object: false,
         created_at: 1,
         updated_at: 1,
     }
@@ -498,6 +499,31 @@ fn client_registrations_round_trip_and_go_with_their_client(db: &Db) {
     assert!(!registrations::update(&mut c, &Registration { client_id: "other".into(), ..r.clone() }).unwrap());
     clients::delete(&mut c, "dyn").unwrap();
     assert_eq!(registrations::find(&mut c, "dyn").unwrap(), None, "deleted with its client");
+}
+
+/// A write transaction that reads first still commits when another
+/// connection commits between its read and its first write (the console's
+/// changes beside the run log's writer). On SQLite a deferred transaction
+/// was refused at once (`SQLITE_BUSY_SNAPSHOT`, not waited out by
+/// `busy_timeout`): `Store::tx` takes the write lock when it begins.
+fn a_transaction_that_reads_first_survives_a_writer_committing_meanwhile(db: &Db) {
+    let store = db.store.clone();
+    let (read, wait_for_read) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        wait_for_read.recv().unwrap();
+        store.tx(|c| users::insert(c, &user("w2", "the-other-writer")))
+    });
+    let result = db.store.tx(|c| {
+        assert!(users::find_by_username(c, "nobody")?.is_none(), "a read first");
+        read.send(()).unwrap();
+        // The other writer commits now, or waits for this transaction.
+        std::thread::sleep(Duration::from_millis(300));
+        users::insert(c, &user("w1", "reads-then-writes"))
+    });
+    assert!(result.is_ok(), "{result:?}");
+    writer.join().unwrap().unwrap();
+    let mut c = db.store.conn().unwrap();
+    assert!(users::find_by_username(&mut c, "the-other-writer").unwrap().is_some());
 }
 
 fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
@@ -1939,6 +1965,7 @@ conformance!(
     plugin_versions_keep_their_signer,
     shadow_candidates_round_trip_and_comparisons_stay_bounded,
     refresh_rotation_is_single_use_and_families_revoke,
+    a_transaction_that_reads_first_survives_a_writer_committing_meanwhile,
     client_registrations_round_trip_and_go_with_their_client,
     throttle_counts_in_a_window,
     consent_is_remembered_per_user_client_and_api,

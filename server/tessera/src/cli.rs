@@ -469,6 +469,10 @@ pub struct ClientUpdateArgs {
     /// (RFC 9449 `dpop_bound_access_tokens`).
     #[arg(long, value_name = "true|false")]
     pub require_dpop: Option<bool>,
+    /// Whether the client's authorization requests count only as signed
+    /// request objects (RFC 9101 `require_signed_request_object`).
+    #[arg(long, value_name = "true|false")]
+    pub require_signed_requests: Option<bool>,
     /// Public keys for private_key_jwt, a JWK Set as JSON (`null` removes them).
     #[arg(long, value_name = "JSON")]
     pub jwks: Option<String>,
@@ -548,6 +552,11 @@ pub struct ClientCreateArgs {
     /// bound to its key.
     #[arg(long)]
     pub require_dpop: bool,
+    /// The client's authorization requests count only as request objects
+    /// signed with its keys (RFC 9101 `require_signed_request_object`; needs
+    /// --jwks or --jwks-uri).
+    #[arg(long)]
+    pub require_signed_requests: bool,
     /// Public keys for private_key_jwt client authentication (RFC 7523
     /// §2.2), a JWK Set as JSON: `{"keys":[...]}`.
     #[arg(long, value_name = "JSON")]

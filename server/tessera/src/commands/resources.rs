@@ -149,6 +149,7 @@ struct ClientFlags {
     jwks_uri: Option<String>,
     jwt_bearer_issuers: Option<String>,
     require_dpop: Option<bool>,
+    require_signed_requests: Option<bool>,
     backchannel_logout_uri: Option<String>,
 }
 
@@ -211,6 +212,9 @@ impl ClientFlags {
         if let Some(v) = self.require_dpop {
             put("dpop_bound_access_tokens", json!(v));
         }
+        if let Some(v) = self.require_signed_requests {
+            put("require_signed_request_object", json!(v));
+        }
         if let Some(v) = self.backchannel_logout_uri {
             put("backchannel_logout_uri", json!(v));
         }
@@ -256,7 +260,7 @@ fn print_client(b: &dyn Backend, json_flag: bool, c: &Value) -> anyhow::Result<(
         "client {} ({})\ntype:              {}\ndisabled:          {}\ngrant types:       {}\nredirect uris:     {}\n\
          post-logout uris:  {}\nscopes:            {}\naudiences:         {}\nservice account:   {}\n\
          first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\n\
-         require DPoP:      {}\njwks_uri:          {}\nback-channel logout: {}\nmetadata:          {}",
+         require DPoP:      {}\nsigned requests:   {}\njwks_uri:          {}\nback-channel logout: {}\nmetadata:          {}",
         text(&c["name"]),
         id,
         kind(c),
@@ -273,6 +277,7 @@ fn print_client(b: &dyn Backend, json_flag: bool, c: &Value) -> anyhow::Result<(
         yes_no(c["exchange_impersonation"] == true),
         yes_no(c["require_pushed_authorization_requests"] == true),
         yes_no(c["dpop_bound_access_tokens"] == true),
+        yes_no(c["require_signed_request_object"] == true),
         c["jwks_uri"].as_str().unwrap_or("-"),
         c["backchannel_logout_uri"].as_str().unwrap_or("-"),
         c["metadata"],
@@ -329,6 +334,7 @@ fn client_command(b: &dyn Backend, cmd: ClientCommand) -> anyhow::Result<()> {
                 jwks_uri: a.jwks_uri,
                 jwt_bearer_issuers: a.jwt_bearer_issuers,
                 require_dpop: Some(a.require_dpop),
+                require_signed_requests: Some(a.require_signed_requests),
                 backchannel_logout_uri: a.backchannel_logout_uri,
             }
             .body()?;
@@ -413,6 +419,7 @@ fn client_command(b: &dyn Backend, cmd: ClientCommand) -> anyhow::Result<()> {
                 jwks_uri: a.jwks_uri,
                 jwt_bearer_issuers: a.jwt_bearer_issuers,
                 require_dpop: a.require_dpop,
+                require_signed_requests: a.require_signed_requests,
                 backchannel_logout_uri: a.backchannel_logout_uri,
             }
             .body()?;

@@ -40,6 +40,9 @@ pub const PLUGIN_DURATION: &str = "tessera_plugin_run_duration_seconds";
 pub const PLUGIN_SLOTS: &str = "tessera_plugin_pool_slots_in_use";
 /// Plugin instances made ahead of time and waiting for a call.
 pub const PLUGIN_STANDBY: &str = "tessera_plugin_standby_instances";
+/// Gauge: bindings this node suspended for running out their deadline
+/// (`service::suspensions`), so an alert can fire on more than zero.
+pub const BINDINGS_SUSPENDED: &str = "tessera_plugin_bindings_suspended";
 /// Requests plugins made through `http.fetch` (`tessera:plugin@0.2.0`), by
 /// plugin, binding and outcome: `2xx`..`5xx`, `cached`, or the refusal
 /// (`not_allowed`, `timeout`, `too_large`, `network`, `bad_response`).
@@ -256,6 +259,8 @@ pub struct Gauges {
     pub plugin_slots_in_use: usize,
     /// Plugin instances on standby.
     pub plugin_standby: usize,
+    /// Bindings suspended on this node.
+    pub bindings_suspended: usize,
     /// The CPU pool's threads and queue.
     pub cpu_pool: crate::cpu_pool::PoolStats,
     /// Run records dropped since start.
@@ -277,6 +282,7 @@ pub struct Gauges {
 pub fn set_gauges(g: &Gauges) {
     metrics::gauge!(PLUGIN_SLOTS).set(g.plugin_slots_in_use as f64);
     metrics::gauge!(PLUGIN_STANDBY).set(g.plugin_standby as f64);
+    metrics::gauge!(BINDINGS_SUSPENDED).set(g.bindings_suspended as f64);
     for (state, n) in [("running", g.cpu_pool.running), ("waiting", g.cpu_pool.waiting), ("idle", g.cpu_pool.idle)] {
         metrics::gauge!(CPU_POOL_THREADS, "state" => state).set(n as f64);
     }

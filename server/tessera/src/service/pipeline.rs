@@ -127,7 +127,7 @@ pub struct Pipeline {
     runs: Arc<RunLog>,
     figures: Arc<PluginFigures>,
     shadows: Arc<ShadowRunner>,
-    suspensions: Suspensions,
+    suspensions: Arc<Suspensions>,
 }
 
 impl Pipeline {
@@ -146,7 +146,7 @@ impl Pipeline {
         runs: Arc<RunLog>,
         figures: Arc<PluginFigures>,
         shadows: Arc<ShadowRunner>,
-        suspensions: Suspensions,
+        suspensions: Arc<Suspensions>,
     ) -> Pipeline {
         Pipeline { store, host, master, clock, snapshots, runs, figures, shadows, suspensions }
     }

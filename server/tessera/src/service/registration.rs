@@ -211,6 +211,7 @@ impl RegistrationService {
             backchannel_logout_uri: view.backchannel_logout_uri.as_deref(),
             dpop_bound_access_tokens: view.dpop_bound_access_tokens,
             require_pushed_authorization_requests: view.require_pushed_authorization_requests,
+            require_signed_request_object: view.require_signed_request_object,
             registered: Some(registered),
             registration_access_token: token,
             registration_client_uri: &uri,
@@ -241,6 +242,7 @@ fn new_client(m: &ClientMetadata) -> NewClient {
         jwt_bearer_issuers: None,
         dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         backchannel_logout_uri: Some(m.backchannel_logout_uri.clone().unwrap_or_default()),
+        require_signed_request_object: m.require_signed_request_object,
     }
 }
 
@@ -266,6 +268,7 @@ fn wire_name(field: &str) -> &str {
         "scopes" => "scope",
         "jwks-uri" => "jwks_uri",
         "backchannel-logout-uri" => "backchannel_logout_uri",
+        "require-signed-request-object" => "require_signed_request_object",
         "name" => "client_name",
         other => other,
     }

@@ -428,6 +428,7 @@ mod tests {
             backchannel_logout_uri: None,
             jwt_bearer_issuers: Vec::new(),
             dpop_bound_access_tokens: false,
+            require_signed_request_object: false,
             created_at: 0,
             updated_at: 0,
         }

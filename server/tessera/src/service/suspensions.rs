@@ -119,6 +119,46 @@ impl Suspensions {
     pub fn cooldown(&self) -> Duration {
         self.cooldown
     }
+
+    /// `binding`'s suspension at `now`, if it is suspended: what the
+    /// console shows. Only reads (unlike [`Suspensions::check`], it never
+    /// lets a call through).
+    pub fn of(&self, binding: &str, now: Instant) -> Option<Suspended> {
+        self.all(now).into_iter().find(|s| s.binding == binding)
+    }
+
+    /// Every binding suspended at `now`, by id.
+    pub fn all(&self, now: Instant) -> Vec<Suspended> {
+        if !self.tracking.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut all: Vec<Suspended> = state
+            .iter()
+            .filter_map(|(id, streak)| {
+                let until = streak.until.filter(|u| *u > now)?;
+                let left = until - now;
+                Some(Suspended {
+                    binding: id.clone(),
+                    deadlines: streak.deadlines,
+                    remaining_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| a.binding.cmp(&b.binding));
+        all
+    }
+}
+
+/// A binding suspended on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspended {
+    /// The binding's id.
+    pub binding: String,
+    /// Calls in a row that ran out their deadline.
+    pub deadlines: u32,
+    /// Whole seconds (rounded up) until a call is tried again.
+    pub remaining_secs: u64,
 }
 
 #[cfg(test)]
@@ -140,6 +180,24 @@ mod tests {
         assert_eq!(s.record("b", true, t), Recorded::Suspended);
         assert_eq!(s.check("b", t + Duration::from_secs(10)), Some(Duration::from_secs(20)));
         assert_eq!(s.check("other", t), None, "per binding");
+    }
+
+    /// What the console shows: suspended bindings only, and reading them
+    /// lets no call through.
+    #[test]
+    fn the_suspended_bindings_are_listed_without_admitting_a_call() {
+        let s = Suspensions::new(2, COOL);
+        let t = Instant::now();
+        assert!(s.all(t).is_empty());
+        s.record("b", true, t);
+        assert_eq!(s.of("b", t), None, "one deadline is a streak, not a suspension");
+        s.record("b", true, t);
+        s.record("a", true, t);
+        let ten = t + Duration::from_millis(10_500);
+        assert_eq!(s.all(ten), vec![Suspended { binding: "b".into(), deadlines: 2, remaining_secs: 20 }]);
+        assert_eq!(s.of("b", ten).map(|x| x.remaining_secs), Some(20), "rounded up");
+        assert_eq!(s.check("b", ten), Some(COOL - Duration::from_millis(10_500)), "still suspended after reading");
+        assert!(s.all(t + COOL).is_empty(), "the cooldown is over");
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct ClientView {
     pub dpop_bound_access_tokens: bool,
     /// Where Logout Tokens are posted (OpenID Connect Back-Channel Logout).
     pub backchannel_logout_uri: Option<String>,
+    /// Authorization requests only as signed request objects (RFC 9101 §10.5).
+    pub require_signed_request_object: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -145,6 +147,7 @@ impl From<Client> for ClientView {
             jwt_bearer_issuers: c.jwt_bearer_issuers,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             backchannel_logout_uri: c.backchannel_logout_uri,
+            require_signed_request_object: c.require_signed_request_object,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -34,6 +34,7 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     metrics::set_gauges(&Gauges {
         plugin_slots_in_use: state.host.slots_in_use(),
         plugin_standby: state.host.standby_len(),
+        bindings_suspended: state.suspensions.all(std::time::Instant::now()).len(),
         cpu_pool: state.cpu.stats(),
         run_records_dropped: state.run_log.dropped(),
         db_in_use: pool.in_use,

@@ -82,6 +82,9 @@ pub struct AppState {
     pub cpu: Arc<CpuPool>,
     /// Dynamic Client Registration (RFC 7591, 7592).
     pub registration: Arc<RegistrationService>,
+    /// The bindings this node suspended (`service::suspensions`), for the
+    /// console and the metrics.
+    pub suspensions: Arc<Suspensions>,
 }
 
 impl AppState {
@@ -116,6 +119,10 @@ impl AppState {
         let run_log = Arc::new(RunLog::start(store.clone(), config.plugin_runs.keep)?);
         let plugin_figures = Arc::new(PluginFigures::default());
         let shadows = Arc::new(ShadowRunner::start(store.clone(), host.clone())?);
+        let suspensions = Arc::new(Suspensions::new(
+            config.plugins.suspend_after_deadlines,
+            Duration::from_secs(config.plugins.suspend_secs),
+        ));
         let pipeline = Arc::new(Pipeline::new(
             store.clone(),
             host.clone(),
@@ -125,7 +132,7 @@ impl AppState {
             run_log.clone(),
             plugin_figures.clone(),
             shadows.clone(),
-            Suspensions::new(config.plugins.suspend_after_deadlines, Duration::from_secs(config.plugins.suspend_secs)),
+            suspensions.clone(),
         ));
         let settings = OAuthSettings {
             issuer: issuer.clone(),
@@ -212,6 +219,7 @@ impl AppState {
             plugin_figures,
             cpu: Arc::new(CpuPool::per_cpu()),
             registration,
+            suspensions,
         })
     }
 

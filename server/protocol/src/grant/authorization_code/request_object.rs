@@ -30,6 +30,12 @@ pub fn invalid(why: &str) -> OAuthError {
         .with_detail(format!("request object: {why}"))
 }
 
+/// RFC 9101 §10.5: the client is registered with
+/// `require_signed_request_object`, and this request was not signed.
+pub fn required() -> OAuthError {
+    OAuthError::invalid_request("this client must sign its authorization requests (RFC 9101 request objects)")
+}
+
 /// The authorization request a verified request object makes, for
 /// `client_id` (the query's) at `now`: `iss` is the client, `aud` names this
 /// server (`issuer`), `exp` is in the future (at most an hour), `nbf` and

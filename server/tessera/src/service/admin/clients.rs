@@ -70,6 +70,9 @@ pub struct NewClient {
     /// OpenID Connect Back-Channel Logout: where Logout Tokens are posted.
     /// `None` keeps the stored URL on update; an empty string removes it.
     pub backchannel_logout_uri: Option<String>,
+    /// RFC 9101 §10.5: authorization requests only as signed request
+    /// objects. Needs keys (`jwks` or `jwks_uri`) to verify them with.
+    pub require_signed_request_object: bool,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -176,6 +179,14 @@ pub fn create_client_with(
     also: impl FnOnce(&mut DbConn, &Client) -> Result<(), StoreError>,
 ) -> Result<(Client, Option<PlainSecret>), AdminError> {
     let (name, grant_types) = validate_client(&new)?;
+    let has_keys =
+        new.jwks.as_ref().is_some_and(|j| !j.is_null()) || new.jwks_uri.as_ref().is_some_and(|u| !u.is_empty());
+    if new.require_signed_request_object && !has_keys {
+        return Err(invalid(
+            "require-signed-request-object",
+            "a client that must sign its requests needs keys to verify them: register jwks or jwks_uri",
+        ));
+    }
     within_actor(store, actor, &new)?;
     let id = clock::random_id(24).map_err(internal)?;
     let secret =
@@ -202,6 +213,7 @@ pub fn create_client_with(
             jwt_bearer_issuers: new.jwt_bearer_issuers.clone().unwrap_or_default(),
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             backchannel_logout_uri: new.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
+            require_signed_request_object: new.require_signed_request_object,
             created_at: now,
             updated_at: now,
         };
@@ -256,6 +268,7 @@ pub fn update_client(store: &impl Db, actor: &str, now: i64, id: &str, edit: New
         c.first_party = edit.first_party;
         c.require_pushed_authorization_requests = edit.require_pushed_authorization_requests;
         c.dpop_bound_access_tokens = edit.dpop_bound_access_tokens;
+        c.require_signed_request_object = edit.require_signed_request_object;
         if let Some(x) = &edit.exchange {
             c.exchange = x.clone();
         }
@@ -267,6 +280,11 @@ pub fn update_client(store: &impl Db, actor: &str, now: i64, id: &str, edit: New
         }
         if let Some(u) = &edit.backchannel_logout_uri {
             c.backchannel_logout_uri = Some(u.clone()).filter(|u| !u.is_empty());
+        }
+        if c.require_signed_request_object && c.jwks.is_none() && c.jwks_uri.is_none() {
+            return Err(StoreError::Conflict(
+                "a client that must sign its requests needs keys to verify them: register jwks or jwks_uri".into(),
+            ));
         }
         if c.jwks.is_some() && c.jwks_uri.is_some() {
             return Err(StoreError::Conflict(

@@ -14,9 +14,9 @@ use crate::clock::{self, SharedClock};
 use crate::service::store_failure;
 use std::sync::Arc;
 use tessera_protocol::backchannel;
-use tessera_protocol::grant::authorization_code::pushed;
 use tessera_protocol::grant::authorization_code::request::{self, Refusal, Request, ResponseKind, ResponseMode};
 use tessera_protocol::grant::authorization_code::response::{Delivery, deliver};
+use tessera_protocol::grant::authorization_code::{pushed, request_object};
 use tessera_protocol::grant::plan_for_api;
 use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::GrantType;
@@ -34,6 +34,17 @@ use tessera_store::{Store, apis, clients, users};
 /// (RFC 9126 §4 allows reloads): time to sign in and consent, after the short
 /// `[par] lifetime_secs` that only bridges the redirect.
 pub const PUSHED_HOLD_SECS: i64 = 600;
+
+/// How an authorization request's parameters reached the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrived {
+    /// In the query or form, as they are.
+    Query,
+    /// In a request object the client signed (RFC 9101).
+    Signed,
+    /// Pushed first (RFC 9126), signed or not.
+    Pushed,
+}
 
 /// What the browser gets.
 #[derive(Debug)]
@@ -155,9 +166,9 @@ impl AuthorizeService {
             Err(e) => return Ok(Outcome::Page(format!("The request is malformed: {}.", e.description))),
         };
         match (pushed::reference(&params), params.get("request")) {
-            (None, None) => self.decide(&params, query, session_cookie, decision, false),
+            (None, None) => self.decide(&params, query, session_cookie, decision, Arrived::Query),
             (None, Some(jwt)) => match self.request_object(&params, jwt) {
-                Ok(signed) => self.decide(&signed, query, session_cookie, decision, false),
+                Ok(signed) => self.decide(&signed, query, session_cookie, decision, Arrived::Signed),
                 Err(e) => Ok(Outcome::Page(format!("The request cannot be used: {} ({}).", e.description, e.code))),
             },
             (Some(reference), None) => self.pushed(reference, query, session_cookie, decision),
@@ -215,7 +226,7 @@ impl AuthorizeService {
         let Some(found) = found else { return refused(pushed::unusable()) };
         let params = Params::parse(found.params.as_bytes())
             .map_err(|e| OAuthError::server_error(format!("stored pushed request: {}", e.description)))?;
-        let outcome = self.decide(&params, query, session_cookie, decision, true)?;
+        let outcome = self.decide(&params, query, session_cookie, decision, Arrived::Pushed)?;
         if matches!(outcome, Outcome::Redirect(_) | Outcome::FormPost { .. }) {
             let mut conn = self.store.conn().map_err(store_failure)?;
             if !tessera_store::pushed::consume(&mut conn, hash.as_str(), self.clock.now()).map_err(store_failure)? {
@@ -226,14 +237,14 @@ impl AuthorizeService {
     }
 
     /// The authorization request `params` (`query` resumes it after the
-    /// sign-in or consent page; `by_reference`: the parameters were pushed).
+    /// sign-in or consent page; `arrived`: how its parameters came).
     fn decide(
         &self,
         params: &Params,
         query: &str,
         session_cookie: Option<&str>,
         decision: Option<bool>,
-        by_reference: bool,
+        arrived: Arrived,
     ) -> Result<Outcome, OAuthError> {
         let mut conn = self.store.conn().map_err(store_failure)?;
         // A disabled client is treated as unknown: an error page, no redirect.
@@ -254,8 +265,13 @@ impl AuthorizeService {
         };
         let redirect_error =
             |e: &OAuthError| self.error_redirect(&req.redirect_uri, req.response_mode, req.state.as_deref(), e);
-        if client.require_pushed_authorization_requests && !by_reference {
+        if client.require_pushed_authorization_requests && arrived != Arrived::Pushed {
             return Ok(redirect_error(&pushed::required()));
+        }
+        // RFC 9101 §10.5: a pushed request was checked for a signature when
+        // it was pushed (`par.rs`).
+        if client.require_signed_request_object && arrived == Arrived::Query {
+            return Ok(redirect_error(&request_object::required()));
         }
         // OIDC scopes need no API; anything else belongs to the requested API.
         let oidc = ScopeSet::from_tokens(req.scope.iter().filter(|s| OIDC_SCOPES.contains(s)));

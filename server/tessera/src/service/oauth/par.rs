@@ -18,6 +18,7 @@ use crate::service::store_failure;
 use std::sync::Arc;
 use tessera_protocol::OAuthError;
 use tessera_protocol::grant::authorization_code::pushed::{self, Response};
+use tessera_protocol::grant::authorization_code::request_object;
 use tessera_protocol::params::Params;
 use tessera_protocol::pkce;
 use tessera_store::Store;
@@ -85,6 +86,7 @@ impl ParService {
         // request, its parameters alone.
         let params = match params.get("request") {
             Some(jwt) => self.request_objects.resolve(&client, jwt)?,
+            None if client.require_signed_request_object => return Err(request_object::required()),
             None => params,
         };
         let stored = pushed::push(&params, &client.profile(), &client.redirect_uris, jkt.as_ref(), self.pkce)?;

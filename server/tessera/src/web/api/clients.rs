@@ -75,6 +75,9 @@ pub struct ClientBody {
     /// posted when a browser session it signed in through ends (https;
     /// http for a confidential client); null: none.
     pub backchannel_logout_uri: Option<String>,
+    /// RFC 9101 §10.5: its authorization requests count only as signed
+    /// request objects (by value or pushed); needs `jwks` or `jwks_uri`.
+    pub require_signed_request_object: bool,
 }
 
 /// The fields of [`ClientBody`], for naming an unknown one; also the
@@ -100,6 +103,7 @@ pub const CLIENT_FIELDS: &[&str] = &[
     "jwt_bearer_issuers",
     "dpop_bound_access_tokens",
     "backchannel_logout_uri",
+    "require_signed_request_object",
 ];
 
 impl ClientBody {
@@ -127,6 +131,7 @@ impl ClientBody {
             jwt_bearer_issuers: c.jwt_bearer_issuers.clone(),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            require_signed_request_object: c.require_signed_request_object,
         }
     }
 
@@ -155,6 +160,7 @@ impl ClientBody {
             jwt_bearer_issuers: Some(self.jwt_bearer_issuers),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             backchannel_logout_uri: Some(self.backchannel_logout_uri.unwrap_or_default()),
+            require_signed_request_object: self.require_signed_request_object,
         }
     }
 }

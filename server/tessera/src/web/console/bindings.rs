@@ -16,6 +16,7 @@ use crate::service::db::InTx;
 use crate::service::plugins::{self as svc, BindingChange, BindingEntry, NewBinding};
 use crate::service::precondition::{self, Row};
 use crate::service::shadow::admin::{self as shadow_svc, ShadowReport};
+use crate::service::suspensions::Suspended;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -49,11 +50,18 @@ struct MatrixPage {
     lanes: Vec<Lane>,
     /// The client names of each hook in `all` (ids of deleted clients), by client id.
     client_names: HashMap<String, Named>,
+    /// The bindings this node suspended (`service::suspensions`).
+    suspended: Vec<Suspended>,
 }
 
 impl MatrixPage {
     fn entry(&self, i: &usize) -> &BindingEntry {
         &self.all[*i]
+    }
+
+    /// Whether this node suspended `e`'s binding.
+    fn is_suspended(&self, e: &BindingEntry) -> bool {
+        self.suspended.iter().any(|s| s.binding == e.binding.id)
     }
 
     /// A hook's clients by name, for its badge.
@@ -84,7 +92,8 @@ async fn matrix(admin: Admin, q: web::Query<PageQuery>) -> Page {
         })
         .collect();
     let l = Layout::new(&admin, "bindings", "Bindings").with_done(q.done.as_deref());
-    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes, client_names }))
+    let suspended = admin.state.suspensions.all(std::time::Instant::now());
+    Ok(render(StatusCode::OK, &MatrixPage { l, all, lanes, client_names, suspended }))
 }
 
 /// The form's fields as typed; grant types come from repeated checkboxes.
@@ -241,6 +250,8 @@ struct BindingPage {
     shadow: Option<ShadowReport>,
     shadow_form: ShadowForm,
     shadow_errors: FieldErrors,
+    /// Whether this node suspended the binding (`service::suspensions`).
+    suspended: Option<Suspended>,
 }
 
 /// A binding's shadow report, if it has a candidate.
@@ -273,6 +284,7 @@ pub(super) async fn with_shadow_errors(admin: &Admin, id: String, shadow_form: S
         shadow,
         shadow_form,
         shadow_errors,
+        suspended: None,
     };
     Ok(render_form(true, &page))
 }
@@ -317,6 +329,7 @@ async fn new_form(admin: Admin, q: web::Query<NewQuery>) -> Page {
         shadow: None,
         shadow_form: ShadowForm::default(),
         shadow_errors: FieldErrors::default(),
+        suspended: None,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -346,6 +359,7 @@ async fn again(admin: &Admin, binding: Option<BindingEntry>, form: BindingForm, 
         shadow,
         shadow_form: ShadowForm::default(),
         shadow_errors: FieldErrors::default(),
+        suspended: None,
     };
     Ok(render_form(true, &page))
 }
@@ -415,6 +429,7 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
     let (plugins, versions, clients) = options(&admin, Some(entry.binding.plugin_id.clone())).await?;
     let l = Layout::new(&admin, "bindings", format!("Binding of {}", entry.plugin)).with_done(q.done.as_deref());
     let shadow = shadow_report(&admin, &entry.binding.id).await?;
+    let suspended = admin.state.suspensions.of(&entry.binding.id, std::time::Instant::now());
     let page = BindingPage {
         l,
         form: form_of(&entry),
@@ -427,6 +442,7 @@ async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> 
         shadow,
         shadow_form: ShadowForm::default(),
         shadow_errors: FieldErrors::default(),
+        suspended,
     };
     Ok(render(StatusCode::OK, &page))
 }

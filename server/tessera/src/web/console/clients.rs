@@ -231,6 +231,8 @@ struct ClientForm {
     require_pushed_authorization_requests: Option<String>,
     #[serde(default)]
     dpop_bound_access_tokens: Option<String>,
+    #[serde(default)]
+    require_signed_request_object: Option<String>,
     /// Absent (a form without the field) keeps the stored keys; empty
     /// removes them.
     #[serde(default)]
@@ -272,6 +274,7 @@ impl ClientForm {
             jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
             backchannel_logout_uri: Some(c.backchannel_logout_uri.clone().unwrap_or_default()),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens.then(|| "on".into()),
+            require_signed_request_object: c.require_signed_request_object.then(|| "on".into()),
             preset: String::new(),
             etag: precondition::form_version(c),
         }
@@ -323,6 +326,7 @@ impl ClientForm {
             }),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.is_some(),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens.is_some(),
+            require_signed_request_object: self.require_signed_request_object.is_some(),
             jwks: match self.jwks.as_deref().map(str::trim) {
                 None => None,
                 Some("") => Some(serde_json::Value::Null),

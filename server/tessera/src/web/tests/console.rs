@@ -385,3 +385,40 @@ async fn a_registered_clients_page_says_it_registered_itself() {
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     assert!(!html.contains("Registered by the application"));
 }
+
+/// A binding this node suspended (docs/security-checklist.md W-14) is
+/// marked on the bindings page, and its own page says why and when its
+/// plugin is tried again.
+#[actix_web::test]
+async fn a_suspended_binding_is_marked_in_the_console() {
+    use crate::service::plugins::{self, NewBinding};
+    let c = console(|config| config.plugins.suspend_after_deadlines = 2);
+    let wasm = Harness::component("fixtures", "loop-forever");
+    let up = plugins::NewUpload { name: "loop-forever", wasm: &wasm, declared_claims: None, signature: None };
+    plugins::upload(c.store(), &c.state.host, &Default::default(), "test", c.clock.now(), up).unwrap();
+    let new = NewBinding {
+        plugin: "loop-forever".into(),
+        grant_types: vec!["client_credentials".into()],
+        failure_policy: Some("skip".into()),
+        ..NewBinding::default()
+    };
+    let binding = plugins::create_binding(c.store(), &c.master, "test", c.clock.now(), new).unwrap().id;
+    let app = test::init_service(App::new().app_data(c.state.clone()).configure(crate::web::console::routes)).await;
+    let session = sign_in!(app, c.state);
+    let get = |path: String| {
+        let cookie = Cookie::new(crate::web::console::cookie_name(&c.state), session.clone());
+        test::TestRequest::get().uri(&path).cookie(cookie).to_request()
+    };
+    let binding_page = format!("{}/{binding}", routes::console::BINDINGS);
+    let html = String::from_utf8(test::call_and_read_body(&app, get(binding_page.clone())).await.to_vec()).unwrap();
+    assert!(!html.contains("id=\"suspended\""), "not suspended yet");
+    let now = std::time::Instant::now();
+    c.state.suspensions.record(&binding, true, now);
+    c.state.suspensions.record(&binding, true, now);
+    let html = String::from_utf8(test::call_and_read_body(&app, get(binding_page)).await.to_vec()).unwrap();
+    assert!(html.contains("id=\"suspended\"") && html.contains("2 times in a row"), "{html}");
+    assert!(html.contains("its failure policy (skip)"), "{html}");
+    let list = get(routes::console::BINDINGS.to_owned());
+    let html = String::from_utf8(test::call_and_read_body(&app, list).await.to_vec()).unwrap();
+    assert!(html.contains(">suspended</span>"), "{html}");
+}

@@ -220,6 +220,9 @@ async fn a_binding_that_keeps_running_out_its_deadline_is_suspended() {
     let mut outcomes: Vec<&str> = runs.iter().map(|r| r.outcome.as_str()).collect();
     outcomes.sort_unstable();
     assert_eq!(outcomes, ["deadline", "deadline", "suspended", "suspended"]);
+    let shown = h.state.suspensions.of(&binding, std::time::Instant::now()).expect("listed for the console");
+    assert_eq!(shown.deadlines, 2);
+    assert!(shown.remaining_secs > 500 && shown.remaining_secs <= 600, "{shown:?}");
     for suspended in runs.iter().filter(|r| r.outcome == "suspended") {
         assert!(suspended.detail.contains("tried again in"), "{}", suspended.detail);
         assert_eq!(suspended.duration_us, 0, "the plugin did not run");

@@ -16,26 +16,45 @@ use tessera::web::routes;
 
 /// A loopback "client" that answers 200 to every request, so the browser
 /// has somewhere to land after the redirect.
-fn landing_server() -> u16 {
+fn landing_server() -> (u16, std::sync::mpsc::Receiver<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let (paths, seen) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         for mut stream in listener.incoming().flatten() {
             let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nlanded ok");
+            let _ = paths.send(path);
         }
     });
-    port
+    (port, seen)
+}
+
+/// The browser's URL once it starts with `prefix` (or, after 10 s, the URL
+/// it is at then).
+async fn url_once_at(c: &Client, prefix: &str) -> String {
+    let mut at = String::new();
+    for _ in 0..100 {
+        at = c.current_url().await.unwrap().to_string();
+        if at.starts_with(prefix) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    at
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_through_the_hosted_login_page() {
     let server = TestServer::start(Backend::Sqlite);
     server.create_user("carol", "carol's long password", &[]);
-    let landing = landing_server();
+    let (landing, landing_paths) = landing_server();
     let redirect = format!("http://127.0.0.1:{landing}/callback");
+    let signed_out = format!("http://127.0.0.1:{landing}/signed-out");
     let spa = server.cli_json(&[
         "client",
         "create",
@@ -46,6 +65,10 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
         "authorization_code",
         "--redirect-uri",
         &redirect,
+        "--post-logout-redirect-uri",
+        &signed_out,
+        "--frontchannel-logout-uri",
+        &format!("http://127.0.0.1:{landing}/front-channel-logout"),
     ]);
     let id = spa["client_id"].as_str().unwrap();
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -77,20 +100,12 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
     assert_eq!(c.title().await.unwrap(), "Allow access · Tessera");
     std::fs::write(screenshot_dir().join("consent.png"), c.screenshot().await.unwrap()).unwrap();
     allow.click().await.unwrap();
-    let mut landed = String::new();
-    for _ in 0..100 {
-        landed = c.current_url().await.unwrap().to_string();
-        if landed.starts_with(&redirect) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let landed = url_once_at(&c, &redirect).await;
     assert!(landed.starts_with(&redirect), "browser ended at {landed}");
     let landed = url::Url::parse(&landed).unwrap();
     let param = |n: &str| landed.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
     assert_eq!(param("state").as_deref(), Some("st4te"));
     let code = param("code").expect("code");
-    c.close().await.unwrap();
 
     // The public client redeems the code with its PKCE verifier.
     let r = reqwest::Client::new()
@@ -107,6 +122,33 @@ async fn chromium_signs_in_through_the_hosted_login_page() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert!(body["id_token"].is_string(), "{body}");
+
+    // OpenID Connect Front-Channel Logout, in the browser: signing out loads
+    // the app's logout page (iss and sid in its query) in a hidden iframe,
+    // which the page's CSP allows, then the page's script goes on to the
+    // registered return address.
+    let id_token = body["id_token"].as_str().unwrap();
+    let sid = {
+        use base64::Engine as _;
+        let payload = id_token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["sid"].as_str().unwrap().to_owned()
+    };
+    while landing_paths.try_recv().is_ok() {}
+    let logout = format!(
+        "{}{}?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye",
+        server.base,
+        routes::END_SESSION,
+        url::form_urlencoded::byte_serialize(signed_out.as_bytes()).collect::<String>()
+    );
+    c.goto(&logout).await.unwrap();
+    let landed = url_once_at(&c, &signed_out).await;
+    assert_eq!(landed, format!("{signed_out}?state=bye"), "the script went on to the return address");
+    let paths: Vec<String> = landing_paths.try_iter().collect();
+    let front = paths.iter().find(|p| p.starts_with("/front-channel-logout?")).unwrap_or_else(|| panic!("{paths:?}"));
+    assert!(front.ends_with(&format!("&sid={sid}")) && front.contains("iss="), "{front}");
+    c.close().await.unwrap();
 }
 
 /// Why the page at this width fails the phone rules, if it does: the

@@ -593,6 +593,52 @@ async fn rp_initiated_logout_ends_the_session_and_returns_only_to_registered_uri
     assert_eq!(again.status(), 200, "the session is gone: the login page again");
 }
 
+/// OpenID Connect Front-Channel Logout 1.0: signing out at the end-session
+/// endpoint shows a page that loads, hidden, the logout page of each client
+/// of the session that registered one, with `iss` and the session's `sid`
+/// (the ID token's), under a CSP that frames only those origins, then goes
+/// on to the registered return address. Only a page of the client's own
+/// origin can be registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_loads_each_applications_front_channel_logout_page() {
+    let s = setup("authorization_code");
+    let shown =
+        s.server.cli_json(&["client", "update", &s.id, "--frontchannel-logout-uri", "https://app.example/fcl?v=1"]);
+    assert_eq!(shown["frontchannel_logout_uri"], "https://app.example/fcl?v=1");
+    let out = s
+        .server
+        .cli_output(&["client", "update", &s.id, "--frontchannel-logout-uri", "https://evil.example/fcl"], None);
+    assert!(!out.status.success(), "another origin than the redirect URIs'");
+    let disco: Value =
+        reqwest::get(format!("{}{}", s.server.base, routes::OPENID_CONFIGURATION)).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&disco["frontchannel_logout_supported"], &disco["frontchannel_logout_session_supported"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+
+    let b = browser();
+    let loc = sign_in(&s, &b, &authorize_url(&s, "")).await;
+    let (_, tokens) = exchange_raw(&s, &query_param(&loc, "code").unwrap(), None).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let sid = jwt_claims(id_token)["sid"].as_str().unwrap().to_owned();
+    let end = disco["end_session_endpoint"].as_str().unwrap().to_owned();
+    let r = b
+        .get(format!("{end}?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye", urlenc(SIGNED_OUT)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a page that loads the applications' logout pages first");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-src https://app.example;") && csp.contains("script-src 'self'"), "{csp}");
+    let html = r.text().await.unwrap();
+    let expected = format!("https://app.example/fcl?v=1&#38;iss={}&#38;sid={sid}", urlenc(&s.server.base));
+    assert!(html.replace("&amp;", "&#38;").contains(&expected), "{expected} in {html}");
+    assert!(html.contains(&format!("id=\"continue\" href=\"{SIGNED_OUT}?state=bye\"")), "{html}");
+    assert!(html.contains("/static/frontchannel_logout.js"));
+    let again = b.get(authorize_url(&s, "")).send().await.unwrap();
+    assert_eq!(again.status(), 200, "the session is gone: the login page again");
+}
+
 /// Issue #11 item 11 (OpenID RP-Initiated Logout 1.0 §2): without an
 /// `id_token_hint` for the signed-in user, GET /oauth/logout does not sign
 /// out; it asks, with a form that needs its CSRF token. Only the confirmed

@@ -51,6 +51,39 @@ pub fn check_logout_uri(uri: &str, confidential: bool) -> Result<url::Url, &'sta
     }
 }
 
+/// OpenID Connect Front-Channel Logout §2: a `frontchannel_logout_uri` is
+/// an absolute `http(s)` URL without a fragment or credentials, whose
+/// scheme, host and port are those of one of the client's
+/// `redirect_uris` (so it can only name a page of the client itself).
+pub fn check_frontchannel_uri(uri: &str, redirect_uris: &[String]) -> Result<url::Url, &'static str> {
+    if uri.len() > MAX_URI_LEN {
+        return Err("the frontchannel_logout_uri is longer than 2048 characters");
+    }
+    let url = url::Url::parse(uri).map_err(|_| "the frontchannel_logout_uri is not an absolute URL")?;
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err("the frontchannel_logout_uri must not have a fragment or credentials");
+    }
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err("the frontchannel_logout_uri must be an http or https URL");
+    }
+    let origin = url.origin();
+    if !redirect_uris.iter().filter_map(|r| url::Url::parse(r).ok()).any(|r| r.origin() == origin) {
+        return Err("the frontchannel_logout_uri must have the scheme, host and port of a redirect URI");
+    }
+    Ok(url)
+}
+
+/// Front-Channel Logout §2-§4: the page the browser loads for one client
+/// when session `sid` ends, its registered URL with `iss` and `sid` added
+/// (always sent, so `frontchannel_logout_session_required` holds for every
+/// client), and the page's origin for the CSP's `frame-src`.
+pub fn frontchannel_page(uri: &str, issuer: &str, sid: &str) -> Option<(String, String)> {
+    let mut url = url::Url::parse(uri).ok()?;
+    url.query_pairs_mut().append_pair("iss", issuer).append_pair("sid", sid);
+    let origin = url.origin().ascii_serialization();
+    Some((url.into(), origin))
+}
+
 /// §2.4: the Logout Token's claims for `client_id`, about user `sub` and
 /// session `sid`. No `nonce` (§2.4 forbids it, so a Logout Token can never
 /// pass for an ID token); `exp` two minutes on, as §2.4 recommends a short
@@ -112,5 +145,27 @@ mod tests {
         assert_eq!(c["events"], json!({ EVENT: {} }));
         assert_eq!(c["exp"].as_i64(), Some(220));
         assert!(c.get("nonce").is_none());
+    }
+
+    /// Front-Channel Logout §2: only a page of the client itself, and the
+    /// page loaded carries `iss` and `sid`.
+    #[test]
+    fn a_frontchannel_logout_page_is_the_clients_own_and_names_the_session() {
+        let redirects = ["https://app.example/cb".to_owned(), "http://localhost:8400/cb".to_owned()];
+        assert!(check_frontchannel_uri("https://app.example/logout?x=1", &redirects).is_ok());
+        assert!(check_frontchannel_uri("http://localhost:8400/bye", &redirects).is_ok());
+        for bad in [
+            "https://evil.example/logout",
+            "https://app.example:8443/logout",
+            "http://app.example/logout",
+            "https://app.example/logout#frag",
+            "javascript:alert(1)",
+            "/relative",
+        ] {
+            assert!(check_frontchannel_uri(bad, &redirects).is_err(), "{bad}");
+        }
+        let (page, origin) = frontchannel_page("https://app.example/logout?x=1", "https://id.example", "s1").unwrap();
+        assert_eq!(page, "https://app.example/logout?x=1&iss=https%3A%2F%2Fid.example&sid=s1");
+        assert_eq!(origin, "https://app.example");
     }
 }

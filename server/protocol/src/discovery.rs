@@ -73,6 +73,13 @@ pub struct Metadata {
     /// browser session carry its `sid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_supported: Option<bool>,
+    /// OpenID Connect Front-Channel Logout §3: the end-session endpoint
+    /// loads the `frontchannel_logout_uri` of each client of the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_supported: Option<bool>,
+    /// Front-Channel Logout §3: those pages get `iss` and `sid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_session_supported: Option<bool>,
     /// RFC 8628 §4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
@@ -166,6 +173,8 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
         end_session_endpoint: endpoints.end_session.clone(),
         backchannel_logout_supported: endpoints.end_session.as_ref().map(|_| true),
         backchannel_logout_session_supported: endpoints.end_session.as_ref().map(|_| true),
+        frontchannel_logout_supported: endpoints.end_session.as_ref().map(|_| true),
+        frontchannel_logout_session_supported: endpoints.end_session.as_ref().map(|_| true),
         device_authorization_endpoint: endpoints
             .device_authorization
             .clone()

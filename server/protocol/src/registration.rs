@@ -79,6 +79,7 @@ struct Wire {
     jwks_uri: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
     backchannel_logout_uri: Option<String>,
+    frontchannel_logout_uri: Option<String>,
     dpop_bound_access_tokens: Option<bool>,
     require_pushed_authorization_requests: Option<bool>,
     require_signed_request_object: Option<bool>,
@@ -108,6 +109,8 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     /// Back-Channel Logout's address.
     pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout's page (loaded by the browser, not the server).
+    pub frontchannel_logout_uri: Option<String>,
     /// RFC 9449 §5.2.
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 §6.
@@ -208,6 +211,7 @@ impl ClientMetadata {
             jwks_uri: wire.jwks_uri,
             post_logout_redirect_uris: wire.post_logout_redirect_uris.unwrap_or_default(),
             backchannel_logout_uri: wire.backchannel_logout_uri,
+            frontchannel_logout_uri: wire.frontchannel_logout_uri,
             dpop_bound_access_tokens: wire.dpop_bound_access_tokens.unwrap_or(false),
             require_pushed_authorization_requests: wire.require_pushed_authorization_requests.unwrap_or(false),
             require_signed_request_object: wire.require_signed_request_object.unwrap_or(false),
@@ -362,6 +366,8 @@ pub struct ClientInformation<'a> {
     pub jwks_uri: Option<&'a str>,
     /// Its Back-Channel Logout URL.
     pub backchannel_logout_uri: Option<&'a str>,
+    /// Its Front-Channel Logout page.
+    pub frontchannel_logout_uri: Option<&'a str>,
     /// RFC 9449 §5.2.
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 §6.
@@ -411,6 +417,9 @@ impl ClientInformation<'_> {
         }
         if let Some(u) = self.backchannel_logout_uri {
             out.insert("backchannel_logout_uri".into(), json!(u));
+        }
+        if let Some(u) = self.frontchannel_logout_uri {
+            out.insert("frontchannel_logout_uri".into(), json!(u));
         }
         out.insert("dpop_bound_access_tokens".into(), json!(self.dpop_bound_access_tokens));
         out.insert("require_pushed_authorization_requests".into(), json!(self.require_pushed_authorization_requests));
@@ -524,6 +533,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,

@@ -42,6 +42,7 @@ struct Row {
     dpop_bound_access_tokens: bool,
     backchannel_logout_uri: Option<String>,
     require_signed_request_object: bool,
+    frontchannel_logout_uri: Option<String>,
 }
 
 /// A client as stored.
@@ -97,6 +98,10 @@ pub struct Client {
     /// requests count only when signed (a request object, by value or
     /// pushed).
     pub require_signed_request_object: bool,
+    /// OpenID Connect Front-Channel Logout §2: the page of this client the
+    /// browser loads (in an iframe) when a session it signed in through
+    /// ends at the end-session endpoint.
+    pub frontchannel_logout_uri: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -135,6 +140,7 @@ impl TryFrom<Row> for Client {
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
             backchannel_logout_uri: r.backchannel_logout_uri,
             require_signed_request_object: r.require_signed_request_object,
+            frontchannel_logout_uri: r.frontchannel_logout_uri,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -168,6 +174,7 @@ impl Client {
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             require_signed_request_object: self.require_signed_request_object,
+            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
         })
     }
 

@@ -360,6 +360,20 @@ pub fn session_clients(conn: &mut DbConn, id_hash: &str) -> Result<Vec<(String, 
         .load(conn)?)
 }
 
+/// The Front-Channel Logout pages of the clients that signed in through
+/// session `id_hash` (those that registered one), by client id.
+pub fn session_frontchannel_uris(conn: &mut DbConn, id_hash: &str) -> Result<Vec<String>, StoreError> {
+    use crate::schema::{clients, session_clients};
+    let uris: Vec<Option<String>> = session_clients::table
+        .inner_join(clients::table)
+        .filter(session_clients::session_hash.eq(id_hash))
+        .filter(clients::frontchannel_logout_uri.is_not_null())
+        .select(clients::frontchannel_logout_uri)
+        .order(clients::id)
+        .load(conn)?;
+    Ok(uris.into_iter().flatten().collect())
+}
+
 /// An authorization code (RFC 6749 §4.1.2), stored by hash.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]

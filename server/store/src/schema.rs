@@ -42,6 +42,7 @@ diesel::table! {
         dpop_bound_access_tokens -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
         require_signed_request_object -> Bool,
+        frontchannel_logout_uri -> Nullable<Text>,
     }
 }
 

@@ -100,6 +100,7 @@ fn client(id: &str) -> Client {
         dpop_bound_access_tokens: false,
         backchannel_logout_uri: None,
         require_signed_request_object: false,
+        frontchannel_logout_uri: None,
         created_at: 1,
         updated_at: 1,
     }
@@ -1880,15 +1881,20 @@ fn plugin_version_numbers_are_never_reused(db: &Db) {
     assert_eq!(number("r5"), 5);
 }
 
-/// Back-Channel Logout: a session's clients are recorded once each, listed
-/// with their logout URLs, and go with the session or with the client.
+/// Back- and Front-Channel Logout: a session's clients are recorded once
+/// each, listed with their logout URLs, and go with the session or with the
+/// client.
 fn session_clients_are_recorded_once_and_go_with_their_session(db: &Db) {
     use tessera_store::grants;
     let mut c = db.store.conn().unwrap();
     users::insert(&mut c, &user("su", "sam")).unwrap();
     clients::insert(&mut c, &Client { backchannel_logout_uri: Some("https://rp.example/bcl".into()), ..client("sc1") })
         .unwrap();
-    clients::insert(&mut c, &client("sc2")).unwrap();
+    clients::insert(
+        &mut c,
+        &Client { frontchannel_logout_uri: Some("https://rp2.example/fcl".into()), ..client("sc2") },
+    )
+    .unwrap();
     let session = |id: &str| grants::Session {
         id_hash: id.into(),
         user_id: "su".into(),
@@ -1905,7 +1911,9 @@ fn session_clients_are_recorded_once_and_go_with_their_session(db: &Db) {
         grants::session_clients(&mut c, "sess-a").unwrap(),
         [("sc1".to_owned(), Some("https://rp.example/bcl".to_owned())), ("sc2".to_owned(), None)]
     );
+    assert_eq!(grants::session_frontchannel_uris(&mut c, "sess-a").unwrap(), ["https://rp2.example/fcl"]);
     grants::delete_session(&mut c, "sess-a").unwrap();
+    assert!(grants::session_frontchannel_uris(&mut c, "sess-a").unwrap().is_empty());
     assert!(grants::session_clients(&mut c, "sess-a").unwrap().is_empty(), "gone with the session");
     clients::delete(&mut c, "sc2").unwrap();
     assert!(grants::session_clients(&mut c, "sess-b").unwrap().is_empty(), "gone with the client");

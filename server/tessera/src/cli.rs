@@ -485,6 +485,11 @@ pub struct ClientUpdateArgs {
     /// or http for a confidential client; "" removes it.
     #[arg(long, value_name = "URL")]
     pub backchannel_logout_uri: Option<String>,
+    /// The client's page the browser loads (hidden) when a session it
+    /// signed in through ends at the end-session endpoint (OpenID Connect
+    /// Front-Channel Logout); "" removes it.
+    #[arg(long, value_name = "URL")]
+    pub frontchannel_logout_uri: Option<String>,
     /// Issuers whose assertions the client may trade for tokens with the
     /// JWT bearer grant (RFC 7523 §2.1), a JSON array replacing the list:
     /// `[{"issuer": "...", "jwks_uri": "..." or "jwks": {...}, "subject":
@@ -571,6 +576,11 @@ pub struct ClientCreateArgs {
     /// or http for a confidential client.
     #[arg(long, value_name = "URL")]
     pub backchannel_logout_uri: Option<String>,
+    /// The client's page the browser loads (hidden) when a session it
+    /// signed in through ends at the end-session endpoint (OpenID Connect
+    /// Front-Channel Logout): same scheme, host and port as a redirect URI.
+    #[arg(long, value_name = "URL")]
+    pub frontchannel_logout_uri: Option<String>,
     /// Issuers whose assertions the client may trade for tokens with the
     /// JWT bearer grant (RFC 7523 §2.1), a JSON array: `[{"issuer": "...",
     /// "jwks_uri": "..." or "jwks": {...}, "subject": "user_id" or

@@ -151,6 +151,7 @@ struct ClientFlags {
     require_dpop: Option<bool>,
     require_signed_requests: Option<bool>,
     backchannel_logout_uri: Option<String>,
+    frontchannel_logout_uri: Option<String>,
 }
 
 impl ClientFlags {
@@ -218,6 +219,9 @@ impl ClientFlags {
         if let Some(v) = self.backchannel_logout_uri {
             put("backchannel_logout_uri", json!(v));
         }
+        if let Some(v) = self.frontchannel_logout_uri {
+            put("frontchannel_logout_uri", json!(v));
+        }
         Ok(m)
     }
 }
@@ -260,7 +264,7 @@ fn print_client(b: &dyn Backend, json_flag: bool, c: &Value) -> anyhow::Result<(
         "client {} ({})\ntype:              {}\ndisabled:          {}\ngrant types:       {}\nredirect uris:     {}\n\
          post-logout uris:  {}\nscopes:            {}\naudiences:         {}\nservice account:   {}\n\
          first party:       {}\nexchange:          audiences {}; scopes {}; impersonation {}\nrequire PAR:       {}\n\
-         require DPoP:      {}\nsigned requests:   {}\njwks_uri:          {}\nback-channel logout: {}\nmetadata:          {}",
+         require DPoP:      {}\nsigned requests:   {}\njwks_uri:          {}\nback-channel logout: {}\nfront-channel logout: {}\nmetadata:          {}",
         text(&c["name"]),
         id,
         kind(c),
@@ -280,6 +284,7 @@ fn print_client(b: &dyn Backend, json_flag: bool, c: &Value) -> anyhow::Result<(
         yes_no(c["require_signed_request_object"] == true),
         c["jwks_uri"].as_str().unwrap_or("-"),
         c["backchannel_logout_uri"].as_str().unwrap_or("-"),
+        c["frontchannel_logout_uri"].as_str().unwrap_or("-"),
         c["metadata"],
     );
     for s in &secrets {
@@ -336,6 +341,7 @@ fn client_command(b: &dyn Backend, cmd: ClientCommand) -> anyhow::Result<()> {
                 require_dpop: Some(a.require_dpop),
                 require_signed_requests: Some(a.require_signed_requests),
                 backchannel_logout_uri: a.backchannel_logout_uri,
+                frontchannel_logout_uri: a.frontchannel_logout_uri,
             }
             .body()?;
             body.insert("public".into(), json!(a.public));
@@ -421,6 +427,7 @@ fn client_command(b: &dyn Backend, cmd: ClientCommand) -> anyhow::Result<()> {
                 require_dpop: a.require_dpop,
                 require_signed_requests: a.require_signed_requests,
                 backchannel_logout_uri: a.backchannel_logout_uri,
+                frontchannel_logout_uri: a.frontchannel_logout_uri,
             }
             .body()?;
             let saved = b.update(Kind::Clients, &a.id, Value::Object(patch))?;

@@ -209,6 +209,7 @@ impl RegistrationService {
             jwks: view.jwks.as_ref(),
             jwks_uri: view.jwks_uri.as_deref(),
             backchannel_logout_uri: view.backchannel_logout_uri.as_deref(),
+            frontchannel_logout_uri: view.frontchannel_logout_uri.as_deref(),
             dpop_bound_access_tokens: view.dpop_bound_access_tokens,
             require_pushed_authorization_requests: view.require_pushed_authorization_requests,
             require_signed_request_object: view.require_signed_request_object,
@@ -242,6 +243,7 @@ fn new_client(m: &ClientMetadata) -> NewClient {
         jwt_bearer_issuers: None,
         dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         backchannel_logout_uri: Some(m.backchannel_logout_uri.clone().unwrap_or_default()),
+        frontchannel_logout_uri: Some(m.frontchannel_logout_uri.clone().unwrap_or_default()),
         require_signed_request_object: m.require_signed_request_object,
     }
 }
@@ -268,6 +270,7 @@ fn wire_name(field: &str) -> &str {
         "scopes" => "scope",
         "jwks-uri" => "jwks_uri",
         "backchannel-logout-uri" => "backchannel_logout_uri",
+        "frontchannel-logout-uri" => "frontchannel_logout_uri",
         "require-signed-request-object" => "require_signed_request_object",
         "name" => "client_name",
         other => other,

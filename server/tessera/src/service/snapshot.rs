@@ -429,6 +429,7 @@ mod tests {
             jwt_bearer_issuers: Vec::new(),
             dpop_bound_access_tokens: false,
             require_signed_request_object: false,
+            frontchannel_logout_uri: None,
             created_at: 0,
             updated_at: 0,
         }

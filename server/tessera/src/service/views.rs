@@ -117,6 +117,9 @@ pub struct ClientView {
     pub backchannel_logout_uri: Option<String>,
     /// Authorization requests only as signed request objects (RFC 9101 §10.5).
     pub require_signed_request_object: bool,
+    /// The page loaded in an iframe when a session it signed in through
+    /// ends (OpenID Connect Front-Channel Logout).
+    pub frontchannel_logout_uri: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -148,6 +151,7 @@ impl From<Client> for ClientView {
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             backchannel_logout_uri: c.backchannel_logout_uri,
             require_signed_request_object: c.require_signed_request_object,
+            frontchannel_logout_uri: c.frontchannel_logout_uri,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

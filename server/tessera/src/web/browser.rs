@@ -398,6 +398,11 @@ pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web
         }
         Ok(Ok(LogoutOutcome::Redirect(to))) => redirect(StatusCode::SEE_OTHER, &to),
         Ok(Ok(LogoutOutcome::SignedOut)) => pages::render(StatusCode::OK, &pages::SignedOutPage),
+        Ok(Ok(LogoutOutcome::FrontChannel { pages: apps, origins, then })) => pages::render_with_csp(
+            StatusCode::OK,
+            &pages::FrontChannelLogoutPage { pages: &apps, then: then.as_deref() },
+            &pages::frontchannel_csp(&origins),
+        ),
         Ok(Ok(LogoutOutcome::Page(message))) => pages::error(&message),
         Ok(Err(_)) | Err(_) => pages::render(
             StatusCode::SERVICE_UNAVAILABLE,

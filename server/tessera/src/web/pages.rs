@@ -134,6 +134,28 @@ pub struct LogoutConfirmPage<'a> {
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage;
 
+/// Front-Channel Logout §4: signed out; each client's logout page loads in
+/// a hidden iframe, then a script (`frontchannel_logout.js`) goes on to the
+/// post-logout redirect, which is also a link for browsers without scripts.
+#[derive(Template)]
+#[template(path = "frontchannel_logout.html")]
+pub struct FrontChannelLogoutPage<'a> {
+    /// The clients' pages, with `iss` and `sid`.
+    pub pages: &'a [String],
+    /// The registered post-logout redirect URI (with `state`), if any.
+    pub then: Option<&'a str>,
+}
+
+/// The Front-Channel Logout page's CSP: the hosted pages' own, with its
+/// script and frames of the clients' origins (and nothing else).
+pub fn frontchannel_csp(origins: &[String]) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-src {}; \
+         frame-ancestors 'none'; base-uri 'none'",
+        origins.join(" ")
+    )
+}
+
 /// The Content-Security-Policy of every hosted page.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -143,7 +165,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 }
 
 /// Renders a page with a specific Content-Security-Policy.
-pub fn render_with_csp(status: StatusCode, page: &impl Template, csp: &'static str) -> HttpResponse {
+pub fn render_with_csp(status: StatusCode, page: &impl Template, csp: &str) -> HttpResponse {
     let body = match page.render() {
         Ok(b) => b,
         Err(e) => {
@@ -153,7 +175,9 @@ pub fn render_with_csp(status: StatusCode, page: &impl Template, csp: &'static s
     };
     let mut resp = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    // A policy that is no header value (never: origins are serialized
+    // URLs) falls back to the strict one of every hosted page.
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(csp).unwrap_or(HeaderValue::from_static(CSP)));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

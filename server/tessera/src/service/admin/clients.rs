@@ -73,6 +73,9 @@ pub struct NewClient {
     /// RFC 9101 §10.5: authorization requests only as signed request
     /// objects. Needs keys (`jwks` or `jwks_uri`) to verify them with.
     pub require_signed_request_object: bool,
+    /// OpenID Connect Front-Channel Logout: the page loaded when a session
+    /// ends. `None` keeps the stored URL on update; an empty string removes it.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// The client's trimmed name and its grant types, parsed.
@@ -116,6 +119,10 @@ fn validate_client(new: &NewClient) -> Result<(String, Vec<GrantType>), AdminErr
     validate_key_sources(new)?;
     if let Some(uri) = new.backchannel_logout_uri.as_deref().filter(|u| !u.is_empty()) {
         backchannel::check_logout_uri(uri, !new.public).map_err(|e| invalid("backchannel-logout-uri", e))?;
+    }
+    if let Some(uri) = new.frontchannel_logout_uri.as_deref().filter(|u| !u.is_empty()) {
+        backchannel::check_frontchannel_uri(uri, &new.redirect_uris)
+            .map_err(|e| invalid("frontchannel-logout-uri", e))?;
     }
     if !new.metadata.is_object() {
         return Err(invalid("metadata", "must be a JSON object"));
@@ -214,6 +221,7 @@ pub fn create_client_with(
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
             backchannel_logout_uri: new.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
             require_signed_request_object: new.require_signed_request_object,
+            frontchannel_logout_uri: new.frontchannel_logout_uri.clone().filter(|u| !u.is_empty()),
             created_at: now,
             updated_at: now,
         };
@@ -280,6 +288,9 @@ pub fn update_client(store: &impl Db, actor: &str, now: i64, id: &str, edit: New
         }
         if let Some(u) = &edit.backchannel_logout_uri {
             c.backchannel_logout_uri = Some(u.clone()).filter(|u| !u.is_empty());
+        }
+        if let Some(u) = &edit.frontchannel_logout_uri {
+            c.frontchannel_logout_uri = Some(u.clone()).filter(|u| !u.is_empty());
         }
         if c.require_signed_request_object && c.jwks.is_none() && c.jwks_uri.is_none() {
             return Err(StoreError::Conflict(

@@ -2,8 +2,9 @@
 //! Logout 1.0): end the browser session, after asking the user when nothing
 //! proves their own application sent the request, tell the session's
 //! clients that registered a `backchannel_logout_uri` (Back-Channel Logout
-//! 1.0, posted by `backchannel.rs`), and return to a registered
-//! post-logout redirect URI.
+//! 1.0, posted by `backchannel.rs`), load the pages of those that
+//! registered a `frontchannel_logout_uri` in the browser (Front-Channel
+//! Logout 1.0), and return to a registered post-logout redirect URI.
 
 use super::backchannel::{BackchannelSender, Delivery};
 use super::issuer::Issuer;
@@ -28,6 +29,17 @@ pub enum LogoutOutcome {
     SignedOut,
     /// The request cannot be honoured safely.
     Page(String),
+    /// The session ended, and some of its clients registered a
+    /// Front-Channel Logout page: show a page that loads each (hidden), then
+    /// goes on to `then` (the post-logout redirect) if there is one.
+    FrontChannel {
+        /// Each client's page, with `iss` and `sid`.
+        pages: Vec<String>,
+        /// The origins of `pages`, for the page's `frame-src`.
+        origins: Vec<String>,
+        /// Where to go once they loaded.
+        then: Option<String>,
+    },
     /// Ask the user first (RP-Initiated Logout §2): nothing proves the
     /// user's own application sent this request; nobody is signed out yet.
     Confirm {
@@ -155,6 +167,7 @@ impl LogoutService {
             (None, a) => a.map(str::to_owned),
         };
         let mut conn = self.store.conn().map_err(store_failure)?;
+        let mut frontchannel = Vec::new();
         if let Some(c) = session_cookie {
             let hash = SecretHash::of(c);
             let live = grants::session(&mut conn, hash.as_str(), self.clock.now()).map_err(store_failure)?;
@@ -168,18 +181,48 @@ impl LogoutService {
                 };
                 return Ok(LogoutOutcome::Confirm { query: query.to_owned(), client_name });
             }
-            let notices = match &live {
-                Some(s) => self.logout_tokens(&mut conn, s)?,
-                None => Vec::new(),
+            let (notices, pages) = match &live {
+                Some(s) => (self.logout_tokens(&mut conn, s)?, self.frontchannel_pages(&mut conn, s)?),
+                None => (Vec::new(), Vec::new()),
             };
             grants::delete_session(&mut conn, hash.as_str()).map_err(store_failure)?;
             for notice in notices {
                 self.backchannel.send(notice);
             }
+            frontchannel = pages;
         }
+        let outcome = self.return_to(&mut conn, &params, client_id.as_deref())?;
+        if frontchannel.is_empty() {
+            return Ok(outcome);
+        }
+        let (pages, mut origins): (Vec<String>, Vec<String>) = frontchannel.into_iter().unzip();
+        origins.sort();
+        origins.dedup();
+        Ok(match outcome {
+            LogoutOutcome::Redirect(to) => LogoutOutcome::FrontChannel { pages, origins, then: Some(to) },
+            LogoutOutcome::SignedOut => LogoutOutcome::FrontChannel { pages, origins, then: None },
+            other => other,
+        })
+    }
+
+    /// Front-Channel Logout §4: the page of each client of `session` that
+    /// registered one, with `iss` and `sid`, and its origin.
+    fn frontchannel_pages(&self, conn: &mut DbConn, session: &Session) -> Result<Vec<(String, String)>, OAuthError> {
+        let sid = backchannel::session_id(&session.id_hash);
+        let uris = grants::session_frontchannel_uris(conn, &session.id_hash).map_err(store_failure)?;
+        Ok(uris.iter().filter_map(|u| backchannel::frontchannel_page(u, self.issuer.url(), &sid)).collect())
+    }
+
+    /// RP-Initiated Logout §3: where the browser goes once signed out.
+    fn return_to(
+        &self,
+        conn: &mut DbConn,
+        params: &Params,
+        client_id: Option<&str>,
+    ) -> Result<LogoutOutcome, OAuthError> {
         let Some(target) = params.get("post_logout_redirect_uri") else { return Ok(LogoutOutcome::SignedOut) };
-        let registered = match &client_id {
-            Some(id) => clients::find(&mut conn, id).map_err(store_failure)?.map(|c| c.post_logout_redirect_uris),
+        let registered = match client_id {
+            Some(id) => clients::find(conn, id).map_err(store_failure)?.map(|c| c.post_logout_redirect_uris),
             None => None,
         };
         if !registered.is_some_and(|r| r.iter().any(|u| u == target)) {

@@ -78,6 +78,10 @@ pub struct ClientBody {
     /// RFC 9101 §10.5: its authorization requests count only as signed
     /// request objects (by value or pushed); needs `jwks` or `jwks_uri`.
     pub require_signed_request_object: bool,
+    /// OpenID Connect Front-Channel Logout §2: the page of the client the
+    /// browser loads when a session it signed in through ends (same scheme,
+    /// host and port as a redirect URI); null: none.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 /// The fields of [`ClientBody`], for naming an unknown one; also the
@@ -104,6 +108,7 @@ pub const CLIENT_FIELDS: &[&str] = &[
     "dpop_bound_access_tokens",
     "backchannel_logout_uri",
     "require_signed_request_object",
+    "frontchannel_logout_uri",
 ];
 
 impl ClientBody {
@@ -132,6 +137,7 @@ impl ClientBody {
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             require_signed_request_object: c.require_signed_request_object,
+            frontchannel_logout_uri: c.frontchannel_logout_uri.clone(),
         }
     }
 
@@ -161,6 +167,7 @@ impl ClientBody {
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             backchannel_logout_uri: Some(self.backchannel_logout_uri.unwrap_or_default()),
             require_signed_request_object: self.require_signed_request_object,
+            frontchannel_logout_uri: Some(self.frontchannel_logout_uri.unwrap_or_default()),
         }
     }
 }

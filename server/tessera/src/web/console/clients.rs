@@ -243,6 +243,9 @@ struct ClientForm {
     /// Absent keeps the stored URL; empty removes it.
     #[serde(default)]
     backchannel_logout_uri: Option<String>,
+    /// Absent keeps the stored URL; empty removes it.
+    #[serde(default)]
+    frontchannel_logout_uri: Option<String>,
     /// The application-type preset the form started from (help text only).
     #[serde(default)]
     preset: String,
@@ -273,6 +276,7 @@ impl ClientForm {
             jwks: Some(c.jwks.as_ref().map(pretty).unwrap_or_default()),
             jwks_uri: Some(c.jwks_uri.clone().unwrap_or_default()),
             backchannel_logout_uri: Some(c.backchannel_logout_uri.clone().unwrap_or_default()),
+            frontchannel_logout_uri: Some(c.frontchannel_logout_uri.clone().unwrap_or_default()),
             dpop_bound_access_tokens: c.dpop_bound_access_tokens.then(|| "on".into()),
             require_signed_request_object: c.require_signed_request_object.then(|| "on".into()),
             preset: String::new(),
@@ -337,6 +341,7 @@ impl ClientForm {
             },
             jwks_uri: self.jwks_uri.as_deref().map(|u| u.trim().to_owned()),
             backchannel_logout_uri: self.backchannel_logout_uri.as_deref().map(|u| u.trim().to_owned()),
+            frontchannel_logout_uri: self.frontchannel_logout_uri.as_deref().map(|u| u.trim().to_owned()),
             // Edited one at a time on the client page (`trusted_issuers.rs`).
             jwt_bearer_issuers: None,
         })

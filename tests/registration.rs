@@ -205,6 +205,19 @@ async fn a_program_registers_itself_and_its_users_sign_in_with_it() {
         .unwrap_or_else(|| panic!("no client.create in {audit}"));
     assert_eq!(created["actor"], "registration");
 
+    // Runtime data, not configuration: export leaves it out, and applying
+    // that directory (GitOps) does not delete it.
+    let dir = s.data_dir().join("config");
+    s.cli(&["export", dir.to_str().unwrap()]);
+    let exported: Vec<String> = std::fs::read_dir(dir.join("clients"))
+        .map(|d| d.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect())
+        .unwrap_or_default();
+    assert!(exported.iter().all(|f| !f.contains("Photo Printer")), "{exported:?}");
+    s.cli(&["apply", dir.to_str().unwrap(), "--yes"]);
+    let (status, _, _) = send(reqwest::Method::GET, config_uri.as_str(), Some(&rat), None).await;
+    assert_eq!(status, 200, "apply left the registered client alone");
+    assert_eq!(s.cli_json(&["client", "show", client_id.as_str()])["self_registered"], true);
+
     // RFC 7592 §2.3: deleted, the client and its registration are gone.
     let (status, headers, _) = send(reqwest::Method::DELETE, config_uri.as_str(), Some(&rat), None).await;
     assert_eq!(status, 204);

@@ -77,6 +77,11 @@ pub fn find(conn: &mut DbConn, client_id: &str) -> Result<Option<Registration>, 
         .transpose()
 }
 
+/// The ids of every client that registered itself.
+pub fn client_ids(conn: &mut DbConn) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(client_registrations::table.select(client_registrations::client_id).load::<String>(conn)?.into_iter().collect())
+}
+
 /// Replaces what a registration holds (RFC 7592 §2.2 update); false if
 /// there is none.
 pub fn update(conn: &mut DbConn, r: &Registration) -> Result<bool, StoreError> {

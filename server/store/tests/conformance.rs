@@ -492,6 +492,7 @@ fn client_registrations_round_trip_and_go_with_their_client(db: &Db) {
     };
     registrations::insert(&mut c, &r).unwrap();
     assert_eq!(registrations::find(&mut c, "dyn").unwrap(), Some(r.clone()));
+    assert_eq!(registrations::client_ids(&mut c).unwrap(), ["dyn".to_owned()].into_iter().collect());
     assert_eq!(registrations::find(&mut c, "other").unwrap(), None);
     let changed = Registration { registered: json!({}), updated_at: 9, ..r.clone() };
     assert!(registrations::update(&mut c, &changed).unwrap());

@@ -17,7 +17,9 @@
 //! configuration exported from two servers is the same files. The
 //! management plane is left out: the management API itself and management
 //! clients (`tessera mgmt-client create`) are neither exported nor applied,
-//! so `apply` cannot delete the client it runs as.
+//! so `apply` cannot delete the client it runs as. Clients that registered
+//! themselves (RFC 7591) are runtime data, not configuration: neither
+//! exported nor deleted by `apply`.
 
 use super::backend::{Backend, Kind};
 use super::output;
@@ -144,7 +146,11 @@ pub fn current(b: &dyn Backend) -> anyhow::Result<(State, Ids)> {
     }
     state.insert("users", m);
 
-    let clients: Vec<Value> = b.list(Kind::Clients)?.into_iter().filter(|c| !is_management_client(c)).collect();
+    let clients: Vec<Value> = b
+        .list(Kind::Clients)?
+        .into_iter()
+        .filter(|c| !is_management_client(c) && c["self_registered"] != true)
+        .collect();
     let mut client_names = HashMap::new();
     let mut m = BTreeMap::new();
     for c in &clients {

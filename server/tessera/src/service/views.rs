@@ -120,6 +120,9 @@ pub struct ClientView {
     /// The page loaded in an iframe when a session it signed in through
     /// ends (OpenID Connect Front-Channel Logout).
     pub frontchannel_logout_uri: Option<String>,
+    /// It registered itself (RFC 7591): runtime data, not configuration,
+    /// so `tessera export` and `apply` leave it out.
+    pub self_registered: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -152,6 +155,7 @@ impl From<Client> for ClientView {
             backchannel_logout_uri: c.backchannel_logout_uri,
             require_signed_request_object: c.require_signed_request_object,
             frontchannel_logout_uri: c.frontchannel_logout_uri,
+            self_registered: false,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -411,7 +411,13 @@ pub fn revoke_client_secret(
 
 /// A page of clients.
 pub fn list_clients(store: &Store, offset: i64, limit: i64) -> Result<Vec<ClientView>, StoreError> {
-    Ok(views::all(clients::list(&mut *store.conn()?, offset, limit)?))
+    let mut conn = store.conn()?;
+    let registered = tessera_store::registrations::client_ids(&mut conn)?;
+    let mut all: Vec<ClientView> = views::all(clients::list(&mut conn, offset, limit)?);
+    for c in &mut all {
+        c.self_registered = registered.contains(&c.id);
+    }
+    Ok(all)
 }
 
 /// A client with its secrets (as of `now`), the token hooks that name it
@@ -430,5 +436,7 @@ pub fn client_detail(store: &impl Db, id: &str, now: i64) -> Result<Option<Clien
         None => None,
     };
     let registration = tessera_store::registrations::find(&mut c, id)?.as_ref().map(views::RegistrationView::of);
-    Ok(Some(ClientDetail { client: client.into(), secrets, hooks, service_account, registration }))
+    let mut client = ClientView::from(client);
+    client.self_registered = registration.is_some();
+    Ok(Some(ClientDetail { client, secrets, hooks, service_account, registration }))
 }

@@ -384,6 +384,10 @@ async fn a_registered_clients_page_says_it_registered_itself() {
     let resp = test::call_service(&app, page(other.id.clone())).await;
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     assert!(!html.contains("Registered by the application"));
+    let cookie = Cookie::new(crate::web::console::cookie_name(&c.state), session.clone());
+    let list = test::TestRequest::get().uri(routes::console::CLIENTS).cookie(cookie).to_request();
+    let html = String::from_utf8(test::call_and_read_body(&app, list).await.to_vec()).unwrap();
+    assert_eq!(html.matches(">self-registered</span>").count(), 1, "the list marks it, and only it: {html}");
 }
 
 /// A binding this node suspended (docs/security-checklist.md W-14) is

@@ -275,4 +275,27 @@ async fn registration_is_off_by_default_and_token_mode_needs_an_administrators_t
     let (status, body) =
         s.token_form(id, secret, &[("grant_type", "client_credentials"), ("audience", api), ("scope", "read")]).await;
     assert_eq!(status, 200, "the registered machine client gets tokens: {body}");
+
+    // An administrator edits it through the management API twice in a row:
+    // each answer's ETag is the one the next change must match.
+    let admin = management_token(&s, "read:clients,write:clients").await;
+    let url = format!("{}{}/{id}", s.base, tessera::web::routes::api::CLIENTS);
+    let http = reqwest::Client::new();
+    let shown = http.get(&url).bearer_auth(&admin).send().await.unwrap();
+    let mut tag = shown.headers()["etag"].to_str().unwrap().to_owned();
+    for name in ["Nightly job (reports)", "Nightly job (billing)"] {
+        let r = http
+            .patch(&url)
+            .bearer_auth(&admin)
+            .header("If-Match", &tag)
+            .header("Content-Type", "application/merge-patch+json")
+            .body(json!({"name": name}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        tag = r.headers()["etag"].to_str().unwrap().to_owned();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((body["name"].as_str(), body["self_registered"].as_bool()), (Some(name), Some(true)), "{body}");
+    }
 }

@@ -244,7 +244,11 @@ pub fn create_client(store: &Store, actor: &str, now: i64, body: Map<String, Val
 pub fn patch_client(store: &impl Db, actor: &str, now: i64, id: &str, patch: &Value) -> Result<ClientView, Problem> {
     let d = client_detail(store, id, now)?;
     let body = patched(&ClientBody::of(&d), patch, CLIENT_FIELDS)?;
-    Ok(ClientView::from(admin::update_client(store, actor, now, id, body.into_new()).map_err(problem)?))
+    let mut changed = ClientView::from(admin::update_client(store, actor, now, id, body.into_new()).map_err(problem)?);
+    // A patch cannot register a client or undo its registration: the view
+    // (and so its ETag) says what a read of it says.
+    changed.self_registered = d.client.self_registered;
+    Ok(changed)
 }
 
 /// Lists clients, by name (`prefix` filters the name).

@@ -166,6 +166,27 @@ fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// The `openidconnect` crate's client for `s`'s app, configured from the
+/// server's discovery document, redirecting to [`CB`].
+async fn relying_party(s: &Setup) -> RelyingParty {
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.server.base.clone()).unwrap(), &http())
+        .await
+        .expect("discovery");
+    CoreClient::from_provider_metadata(meta, ClientId::new(s.id.clone()), Some(ClientSecret::new(s.secret.clone())))
+        .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap())
+}
+
+/// [`CoreClient`] as discovery configures it (authorization endpoint set,
+/// token and userinfo endpoints as discovered).
+type RelyingParty = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// docs/security-checklist.md O-8 (303 after the login POST), O-9 and O-10 (no referrer;
 /// frame-ancestors and X-Frame-Options on the login page), O-12 (`iss` in the response), O-19
 /// (a valid code replay revokes the refresh token), O-20 (an invalid one
@@ -175,15 +196,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
     let s = setup("authorization_code,refresh_token");
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.server.base.clone()).unwrap(), &http())
-        .await
-        .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(s.id.clone()),
-        Some(ClientSecret::new(s.secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap());
+    let client = relying_party(&s).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -278,15 +291,7 @@ async fn code_flow_with_pkce_gives_a_verified_id_token_and_userinfo() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_gives_a_new_id_token_for_the_original_sign_in() {
     let s = setup("authorization_code,refresh_token");
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.server.base.clone()).unwrap(), &http())
-        .await
-        .expect("discovery");
-    let client = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(s.id.clone()),
-        Some(ClientSecret::new(s.secret.clone())),
-    )
-    .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap());
+    let client = relying_party(&s).await;
     let (challenge, pkce) = PkceCodeChallenge::new_random_sha256();
     let (url, _, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)

@@ -290,8 +290,8 @@ fn queue_logout_notices(conn: &mut DbConn, user_id: &str, now: i64) -> Result<()
         sessions::table.filter(sessions::user_id.eq(user_id)).select(sessions::id_hash).load(conn)?;
     for session_hash in hashes {
         let sid = tessera_protocol::backchannel::session_id(&session_hash);
-        for (client_id, uri) in session_clients(conn, &session_hash)? {
-            let Some(uri) = uri else { continue };
+        for SessionClient { client_id, backchannel_logout_uri, .. } in session_clients(conn, &session_hash)? {
+            let Some(uri) = backchannel_logout_uri else { continue };
             let notice = LogoutNotice {
                 id: format!("{sid}:{client_id}"),
                 client_id,
@@ -348,30 +348,28 @@ pub fn record_session_client(conn: &mut DbConn, id_hash: &str, client_id: &str, 
     }
 }
 
-/// The clients that signed in through session `id_hash`, with the URL each
-/// registered for Logout Tokens (`None`: it registered none), by client id.
-pub fn session_clients(conn: &mut DbConn, id_hash: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+/// A client that signed in through a session, with the URLs it registered
+/// to hear of the session's end.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct SessionClient {
+    /// The client.
+    pub client_id: String,
+    /// Where its Logout Token is posted (Back-Channel Logout); `None`: none.
+    pub backchannel_logout_uri: Option<String>,
+    /// Its page the browser loads (Front-Channel Logout); `None`: none.
+    pub frontchannel_logout_uri: Option<String>,
+}
+
+/// The clients that signed in through session `id_hash`, with their logout
+/// URLs, by client id: one query for both kinds of logout.
+pub fn session_clients(conn: &mut DbConn, id_hash: &str) -> Result<Vec<SessionClient>, StoreError> {
     use crate::schema::{clients, session_clients};
     Ok(session_clients::table
         .inner_join(clients::table)
         .filter(session_clients::session_hash.eq(id_hash))
-        .select((clients::id, clients::backchannel_logout_uri))
+        .select((clients::id, clients::backchannel_logout_uri, clients::frontchannel_logout_uri))
         .order(clients::id)
         .load(conn)?)
-}
-
-/// The Front-Channel Logout pages of the clients that signed in through
-/// session `id_hash` (those that registered one), by client id.
-pub fn session_frontchannel_uris(conn: &mut DbConn, id_hash: &str) -> Result<Vec<String>, StoreError> {
-    use crate::schema::{clients, session_clients};
-    let uris: Vec<Option<String>> = session_clients::table
-        .inner_join(clients::table)
-        .filter(session_clients::session_hash.eq(id_hash))
-        .filter(clients::frontchannel_logout_uri.is_not_null())
-        .select(clients::frontchannel_logout_uri)
-        .order(clients::id)
-        .load(conn)?;
-    Ok(uris.into_iter().flatten().collect())
 }
 
 /// An authorization code (RFC 6749 §4.1.2), stored by hash.

@@ -124,7 +124,11 @@ impl Suspensions {
     /// console shows. Only reads (unlike [`Suspensions::check`], it never
     /// lets a call through).
     pub fn of(&self, binding: &str, now: Instant) -> Option<Suspended> {
-        self.all(now).into_iter().find(|s| s.binding == binding)
+        if !self.tracking.load(Ordering::Acquire) {
+            return None;
+        }
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.get(binding).and_then(|streak| streak.suspended(binding, now))
     }
 
     /// Every binding suspended at `now`, by id.
@@ -133,20 +137,22 @@ impl Suspensions {
             return Vec::new();
         }
         let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut all: Vec<Suspended> = state
-            .iter()
-            .filter_map(|(id, streak)| {
-                let until = streak.until.filter(|u| *u > now)?;
-                let left = until - now;
-                Some(Suspended {
-                    binding: id.clone(),
-                    deadlines: streak.deadlines,
-                    remaining_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
-                })
-            })
-            .collect();
+        let mut all: Vec<Suspended> = state.iter().filter_map(|(id, streak)| streak.suspended(id, now)).collect();
         all.sort_by(|a, b| a.binding.cmp(&b.binding));
         all
+    }
+}
+
+impl Streak {
+    /// What the console shows of `binding`'s streak at `now`, if it is a
+    /// suspension that has not ended.
+    fn suspended(&self, binding: &str, now: Instant) -> Option<Suspended> {
+        let left = self.until.filter(|u| *u > now)? - now;
+        Some(Suspended {
+            binding: binding.to_owned(),
+            deadlines: self.deadlines,
+            remaining_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+        })
     }
 }
 

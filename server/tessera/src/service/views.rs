@@ -228,27 +228,18 @@ impl RegistrationView {
     /// The view of a stored registration: its descriptive fields as text
     /// (lists joined with commas); the token's hash is never shown.
     pub fn of(r: &tessera_store::registrations::Registration) -> RegistrationView {
-        let fields = r
-            .registered
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| {
-                        let text = match v {
-                            Value::String(s) => s.clone(),
-                            Value::Array(items) => items
-                                .iter()
-                                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let fields = r.registered.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), text_of(v))).collect();
         RegistrationView { created_at: r.created_at, updated_at: r.updated_at, fields }
+    }
+}
+
+/// A registered metadata value as the console writes it: a string as it
+/// is, a list's items joined with commas, anything else as JSON.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(text_of).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
     }
 }
 

@@ -20,6 +20,10 @@ use tessera_protocol::secret::SecretHash;
 use tessera_store::grants::Session;
 use tessera_store::{DbConn, Store, clients, grants};
 
+/// A client's Front-Channel Logout page (with `iss` and `sid`) and its
+/// origin.
+type FrontChannelPage = (String, String);
+
 /// What the browser gets from the end-session endpoint.
 #[derive(Debug)]
 pub enum LogoutOutcome {
@@ -70,16 +74,28 @@ impl LogoutService {
         LogoutService { store, clock, issuer, backchannel }
     }
 
-    /// Back-Channel Logout §2.4: one Logout Token for each client of
-    /// `session` that registered a `backchannel_logout_uri`, signed with the
-    /// ID tokens' key (RS256) and typed `logout+jwt`.
-    fn logout_tokens(&self, conn: &mut DbConn, session: &Session) -> Result<Vec<Delivery>, OAuthError> {
+    /// What ending `session` tells its clients: Back-Channel Logout §2.4's
+    /// Logout Token for each that registered a `backchannel_logout_uri`
+    /// (signed with the ID tokens' key, RS256, typed `logout+jwt`), and
+    /// Front-Channel Logout §4's page, with `iss` and `sid`, and its origin,
+    /// for each that registered a `frontchannel_logout_uri`.
+    fn logout_notices(
+        &self,
+        conn: &mut DbConn,
+        session: &Session,
+    ) -> Result<(Vec<Delivery>, Vec<FrontChannelPage>), OAuthError> {
         let sid = backchannel::session_id(&session.id_hash);
-        grants::session_clients(conn, &session.id_hash)
-            .map_err(store_failure)?
+        let clients = grants::session_clients(conn, &session.id_hash).map_err(store_failure)?;
+        let pages = clients
+            .iter()
+            .filter_map(|c| c.frontchannel_logout_uri.as_deref())
+            .filter_map(|u| backchannel::frontchannel_page(u, self.issuer.url(), &sid))
+            .collect();
+        let tokens = clients
             .into_iter()
-            .filter_map(|(client_id, uri)| Some(self.delivery(client_id, uri?, &session.user_id, &sid)))
-            .collect()
+            .filter_map(|c| Some(self.delivery(c.client_id, c.backchannel_logout_uri?, &session.user_id, &sid)))
+            .collect::<Result<_, _>>()?;
+        Ok((tokens, pages))
     }
 
     /// A Logout Token for `client_id` about user `sub` and session `sid`.
@@ -182,7 +198,7 @@ impl LogoutService {
                 return Ok(LogoutOutcome::Confirm { query: query.to_owned(), client_name });
             }
             let (notices, pages) = match &live {
-                Some(s) => (self.logout_tokens(&mut conn, s)?, self.frontchannel_pages(&mut conn, s)?),
+                Some(s) => self.logout_notices(&mut conn, s)?,
                 None => (Vec::new(), Vec::new()),
             };
             grants::delete_session(&mut conn, hash.as_str()).map_err(store_failure)?;
@@ -203,14 +219,6 @@ impl LogoutService {
             LogoutOutcome::SignedOut => LogoutOutcome::FrontChannel { pages, origins, then: None },
             other => other,
         })
-    }
-
-    /// Front-Channel Logout §4: the page of each client of `session` that
-    /// registered one, with `iss` and `sid`, and its origin.
-    fn frontchannel_pages(&self, conn: &mut DbConn, session: &Session) -> Result<Vec<(String, String)>, OAuthError> {
-        let sid = backchannel::session_id(&session.id_hash);
-        let uris = grants::session_frontchannel_uris(conn, &session.id_hash).map_err(store_failure)?;
-        Ok(uris.iter().filter_map(|u| backchannel::frontchannel_page(u, self.issuer.url(), &sid)).collect())
     }
 
     /// RP-Initiated Logout §3: where the browser goes once signed out.

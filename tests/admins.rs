@@ -18,7 +18,7 @@ fn field(html: &str, name: &str) -> String {
 }
 
 /// The current TOTP code for a base32 secret, `ahead` steps ahead.
-fn totp_code(secret: &str, ahead: u64) -> String {
+pub(crate) fn totp_code(secret: &str, ahead: u64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
     let totp = totp_rs::Builder::new().with_secret(secret.as_ref()).build().unwrap();
     let now = tessera::clock::now() as u64;

@@ -35,6 +35,7 @@ mod registration;
 mod remote_cli;
 mod request_objects;
 mod revocation;
+mod second_factor;
 mod shadow;
 mod snapshot;
 mod startup;

@@ -368,6 +368,10 @@ on_both_backends!(every_operation_answers_as_its_schema_says, |backend: Backend|
     assert!((200..300).contains(&r.status), "{}", r.raw);
     let r = c.call("post", "/api/v1/users/{id}/sign-out", &up, t, none).await;
     assert_eq!(r.status, 204, "{}", r.raw);
+    let r = c.call("post", "/api/v1/users/{id}/second-factor", &up, t, json_body(json!({"required": true}))).await;
+    assert_eq!((r.status, r.body["required"].as_bool()), (200, Some(true)), "{}", r.raw);
+    let r = c.call("get", "/api/v1/users/{id}/second-factor", &up, t, none).await;
+    assert_eq!((r.status, r.body["enrolled_at"].is_null(), r.body["required"].as_bool()), (200, true, Some(true)));
 
     // Keys: rotate ES256, read the new next key, retire it.
     let r = c.call("post", "/api/v1/keys", &none_p, t, json_body(json!({"alg": "ES256"}))).await;

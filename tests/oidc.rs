@@ -18,14 +18,16 @@ const CB: &str = "https://app.example/cb";
 const PASSWORD: &str = "alice's long password";
 const SIGNED_OUT: &str = "https://app.example/signed-out";
 
-fn http() -> openidconnect::reqwest::Client {
+/// The relying party's HTTP client: redirects are not followed.
+pub fn http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-fn browser() -> reqwest::Client {
+/// A browser: keeps cookies, follows no redirect (the tests do).
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
 }
 
@@ -169,16 +171,22 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 /// The `openidconnect` crate's client for `s`'s app, configured from the
 /// server's discovery document, redirecting to [`CB`].
 async fn relying_party(s: &Setup) -> RelyingParty {
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(s.server.base.clone()).unwrap(), &http())
+    relying_party_of(&s.server.base, &s.id, &s.secret, CB).await
+}
+
+/// The `openidconnect` crate's client `id` (with `secret`) of the server at
+/// `base`, configured from its discovery document, redirecting to `redirect`.
+pub async fn relying_party_of(base: &str, id: &str, secret: &str, redirect: &str) -> RelyingParty {
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(base.to_owned()).unwrap(), &http())
         .await
         .expect("discovery");
-    CoreClient::from_provider_metadata(meta, ClientId::new(s.id.clone()), Some(ClientSecret::new(s.secret.clone())))
-        .set_redirect_uri(RedirectUrl::new(CB.into()).unwrap())
+    CoreClient::from_provider_metadata(meta, ClientId::new(id.to_owned()), Some(ClientSecret::new(secret.to_owned())))
+        .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
 }
 
 /// [`CoreClient`] as discovery configures it (authorization endpoint set,
 /// token and userinfo endpoints as discovered).
-type RelyingParty = CoreClient<
+pub type RelyingParty = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,

@@ -216,12 +216,25 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             vec![]
         },
         claims_supported: if endpoints.userinfo.is_some() {
-            ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid", "preferred_username"]
-                .iter()
-                .chain(crate::oidc::PROFILE_CLAIMS)
-                .chain(&["email", "email_verified"])
-                .map(|c| (*c).to_owned())
-                .collect()
+            [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "azp",
+                "at_hash",
+                "sid",
+                "amr",
+                "preferred_username",
+            ]
+            .iter()
+            .chain(crate::oidc::PROFILE_CLAIMS)
+            .chain(&["email", "email_verified"])
+            .map(|c| (*c).to_owned())
+            .collect()
         } else {
             vec![]
         },

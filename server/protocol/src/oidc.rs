@@ -103,6 +103,9 @@ pub struct IdTokenInput<'a> {
     /// The browser session it was issued in (`sid`, OpenID Connect
     /// Back-Channel Logout §2.1), when there is one.
     pub sid: Option<&'a str>,
+    /// How the user authenticated: RFC 8176 values, space-separated (`pwd`,
+    /// `pwd otp mfa`); the `amr` claim (OpenID Connect Core §2) when known.
+    pub amr: Option<&'a str>,
 }
 
 /// Builds the ID token claims.
@@ -124,6 +127,9 @@ pub fn id_token_claims(input: &IdTokenInput<'_>, user: Map<String, Value>) -> Ma
     if let Some(sid) = input.sid {
         m.insert("sid".into(), json!(sid));
     }
+    if let Some(amr) = input.amr.filter(|a| !a.trim().is_empty()) {
+        m.insert("amr".into(), json!(amr.split_whitespace().collect::<Vec<_>>()));
+    }
     m
 }
 
@@ -143,6 +149,28 @@ mod tests {
         assert_eq!(both["email"], "a@example.com");
         assert_eq!(both["email_verified"], false);
         assert!(both.get("secret").is_none(), "only standard claims");
+    }
+
+    /// OpenID Connect Core §2: `amr` is a JSON array of strings (RFC 8176
+    /// values); left out when how the user signed in was not recorded.
+    #[test]
+    fn amr_is_an_array_and_only_when_known() {
+        let input = |amr| IdTokenInput {
+            issuer: "https://idp.example",
+            sub: "u1",
+            client_id: "c1",
+            now: 100,
+            lifetime_secs: 60,
+            auth_time: 90,
+            nonce: None,
+            access_token: None,
+            sid: None,
+            amr,
+        };
+        let claims = id_token_claims(&input(Some("pwd otp mfa")), Map::new());
+        assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+        assert!(id_token_claims(&input(None), Map::new()).get("amr").is_none());
+        assert!(id_token_claims(&input(Some(" ")), Map::new()).get("amr").is_none());
     }
 
     #[test]

@@ -35,6 +35,7 @@ struct Row {
     user_id: Option<String>,
     auth_time: Option<i64>,
     used_at: Option<i64>,
+    amr: Option<String>,
 }
 
 /// A stored device authorization request.
@@ -66,6 +67,9 @@ pub struct DeviceRequest {
     pub auth_time: Option<i64>,
     /// When tokens were issued for it.
     pub used_at: Option<i64>,
+    /// How that user authenticated (RFC 8176 values, space-separated),
+    /// for the ID token's `amr`.
+    pub amr: Option<String>,
 }
 
 impl TryFrom<Row> for DeviceRequest {
@@ -85,6 +89,7 @@ impl TryFrom<Row> for DeviceRequest {
             user_id: r.user_id,
             auth_time: r.auth_time,
             used_at: r.used_at,
+            amr: r.amr,
         })
     }
 }
@@ -106,6 +111,7 @@ pub fn insert(conn: &mut DbConn, d: &DeviceRequest) -> Result<(), StoreError> {
         user_id: d.user_id.clone(),
         auth_time: d.auth_time,
         used_at: d.used_at,
+        amr: d.amr.clone(),
     };
     diesel::insert_into(device_codes::table).values(row).execute(conn)?;
     Ok(())
@@ -142,13 +148,14 @@ pub fn pending_by_user_code(
 
 /// Records `user_id`'s decision (`Approved` or `Denied`) on the pending,
 /// unexpired request with this user code hash. False if there is none any
-/// more (decided meanwhile, expired, or unknown).
+/// more (decided meanwhile, expired, or unknown). `(auth_time, amr)`: how
+/// and when the user signed in, for the ID token.
 pub fn decide(
     conn: &mut DbConn,
     user_code_hash: &str,
     decision: Status,
     user_id: &str,
-    auth_time: i64,
+    (auth_time, amr): (i64, &str),
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
@@ -161,6 +168,7 @@ pub fn decide(
         device_codes::status.eq(decision.as_str()),
         device_codes::user_id.eq(Some(user_id)),
         device_codes::auth_time.eq(Some(auth_time)),
+        device_codes::amr.eq(Some(amr)),
     ))
     .execute(conn)?;
     Ok(n == 1)

@@ -33,6 +33,7 @@ struct Row {
     dpop_jkt: Option<String>,
     auth_time: Option<i64>,
     sid: Option<String>,
+    amr: Option<String>,
 }
 
 /// A stored refresh token.
@@ -80,6 +81,9 @@ pub struct RefreshToken {
     /// The browser session's `sid` of the family's first ID token, carried
     /// into each refreshed one (Back-Channel Logout §2.4).
     pub sid: Option<String>,
+    /// How the user authenticated for the family's first ID token (RFC
+    /// 8176 values, space-separated), carried into each refreshed one.
+    pub amr: Option<String>,
 }
 
 /// An access token issued with a refresh token or from a code: enough to
@@ -117,6 +121,7 @@ impl TryFrom<Row> for RefreshToken {
             dpop_jkt: r.dpop_jkt,
             auth_time: r.auth_time,
             sid: r.sid,
+            amr: r.amr,
         })
     }
 }
@@ -142,6 +147,7 @@ impl RefreshToken {
             dpop_jkt: self.dpop_jkt.clone(),
             auth_time: self.auth_time,
             sid: self.sid.clone(),
+            amr: self.amr.clone(),
         }
     }
 }
@@ -239,6 +245,9 @@ pub struct Session {
     pub created_at: i64,
     /// Unix seconds.
     pub expires_at: i64,
+    /// How the user authenticated: RFC 8176 values, space-separated
+    /// (`pwd`, or `pwd otp mfa` after a second factor); the ID token's `amr`.
+    pub amr: String,
 }
 
 /// Stores a session.
@@ -414,6 +423,9 @@ pub struct AuthorizationCode {
     /// The session it was issued in (OpenID Connect Back-Channel Logout
     /// `sid`), carried into the ID token its redemption issues.
     pub sid: Option<String>,
+    /// How the user authenticated in that session (RFC 8176 values,
+    /// space-separated), for the ID token's `amr`.
+    pub amr: Option<String>,
 }
 
 /// Stores a code.
@@ -492,6 +504,17 @@ pub fn end_user_grants(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(us
     .set(authorization_codes::expires_at.eq(now))
     .execute(conn)?;
     Ok((revoked, sessions))
+}
+
+/// Ends every browser session of `user_id` (each signed-in client with a
+/// back-channel logout URL is told) and every sign-in of theirs still
+/// waiting for a second factor, keeping their tokens; returns how many
+/// sessions ended. Run it in a transaction.
+pub fn end_user_sessions(conn: &mut DbConn, user_id: &str, now: i64) -> Result<usize, StoreError> {
+    use crate::schema::pending_sign_ins;
+    queue_logout_notices(conn, user_id, now)?;
+    diesel::delete(pending_sign_ins::table.filter(pending_sign_ins::user_id.eq(user_id))).execute(conn)?;
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
 }
 
 use crate::schema::consents;

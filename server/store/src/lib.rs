@@ -30,6 +30,7 @@ pub mod row_lock;
 pub mod schema;
 pub mod sealed;
 pub mod throttle;
+pub mod user_factors;
 pub mod users;
 
 pub use conn::{Backend, DbConn, PoolState, SchemaStatus, Store};

@@ -20,7 +20,9 @@
 //! - A revocation (`revocations`) is kept until every access token it covers
 //!   has expired.
 
-use crate::schema::{admin_setup_tokens, authorization_codes, login_failures, refresh_tokens, revocations, sessions};
+use crate::schema::{
+    admin_setup_tokens, authorization_codes, login_failures, pending_sign_ins, refresh_tokens, revocations, sessions,
+};
 use crate::{DbConn, StoreError};
 use diesel::prelude::*;
 
@@ -46,6 +48,14 @@ pub fn sessions(conn: &mut DbConn, cutoff: i64, batch: i64) -> Result<usize, Sto
     let doomed: Vec<String> =
         t::sessions.select(t::id_hash).filter(t::expires_at.lt(cutoff)).limit(batch).load(conn)?;
     Ok(diesel::delete(t::sessions.filter(t::id_hash.eq_any(doomed))).execute(conn)?)
+}
+
+/// Sign-ins waiting for a second factor that expired before `cutoff`.
+pub fn pending_sign_ins(conn: &mut DbConn, cutoff: i64, batch: i64) -> Result<usize, StoreError> {
+    use pending_sign_ins::dsl as t;
+    let doomed: Vec<String> =
+        t::pending_sign_ins.select(t::id_hash).filter(t::expires_at.lt(cutoff)).limit(batch).load(conn)?;
+    Ok(diesel::delete(t::pending_sign_ins.filter(t::id_hash.eq_any(doomed))).execute(conn)?)
 }
 
 /// Console setup links that expired before `cutoff`.

@@ -237,6 +237,7 @@ diesel::table! {
         dpop_jkt -> Nullable<Text>,
         auth_time -> Nullable<BigInt>,
         sid -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -268,6 +269,7 @@ diesel::table! {
         auth_time -> BigInt,
         created_at -> BigInt,
         expires_at -> BigInt,
+        amr -> Text,
     }
 }
 
@@ -291,6 +293,7 @@ diesel::table! {
         replayed_at -> Nullable<BigInt>,
         dpop_jkt -> Nullable<Text>,
         sid -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -422,6 +425,7 @@ diesel::table! {
         user_id -> Nullable<Text>,
         auth_time -> Nullable<BigInt>,
         used_at -> Nullable<BigInt>,
+        amr -> Nullable<Text>,
     }
 }
 
@@ -490,3 +494,30 @@ diesel::table! {
 
 diesel::joinable!(client_registrations -> clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(client_registrations, clients);
+
+diesel::table! {
+    user_second_factors (user_id) {
+        user_id -> Text,
+        totp_secret_enc -> Nullable<Binary>,
+        totp_last_step -> Nullable<BigInt>,
+        enrolled_at -> Nullable<BigInt>,
+        required -> Bool,
+    }
+}
+
+diesel::table! {
+    user_recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    pending_sign_ins (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        enrol -> Bool,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

@@ -551,6 +551,7 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
         dpop_jkt: None,
         auth_time: None,
         sid: None,
+        amr: None,
     };
     grants::insert(&mut c, &t("t1", "h1")).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().grant_type, Some(GrantType::Password));
@@ -558,11 +559,20 @@ fn refresh_rotation_is_single_use_and_families_revoke(db: &Db) {
     grants::insert(&mut c, &bound).unwrap();
     assert_eq!(grants::find_by_hash(&mut c, "hb").unwrap().unwrap().dpop_jkt.as_deref(), Some("jkt-1"));
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().dpop_jkt, None);
-    let signed_in =
-        RefreshToken { family_id: "oidc".into(), auth_time: Some(3), sid: Some("sid-1".into()), ..t("ts", "hs") };
+    let signed_in = RefreshToken {
+        family_id: "oidc".into(),
+        auth_time: Some(3),
+        sid: Some("sid-1".into()),
+        amr: Some("pwd otp mfa".into()),
+        ..t("ts", "hs")
+    };
     grants::insert(&mut c, &signed_in).unwrap();
     let found = grants::find_by_hash(&mut c, "hs").unwrap().unwrap();
-    assert_eq!((found.auth_time, found.sid.as_deref()), (Some(3), Some("sid-1")), "the sign-in is remembered");
+    assert_eq!(
+        (found.auth_time, found.sid.as_deref(), found.amr.as_deref()),
+        (Some(3), Some("sid-1"), Some("pwd otp mfa")),
+        "the sign-in is remembered"
+    );
     assert_eq!(grants::find_by_hash(&mut c, "h1").unwrap().unwrap().auth_time, None);
     assert!(matches!(grants::insert(&mut c, &t("t9", "h1")), Err(StoreError::Conflict(_))), "hashes are unique");
     assert!(grants::mark_used(&mut c, "t1", 5).unwrap(), "first use wins");
@@ -1070,6 +1080,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         replayed_at: None,
         dpop_jkt: None,
         sid: None,
+        amr: None,
     };
     for i in 0..5 {
         grants::insert_code(&mut c, &code(&format!("old{i}"), 100)).unwrap();
@@ -1100,6 +1111,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         dpop_jkt: None,
         auth_time: None,
         sid: None,
+        amr: None,
     };
     grants::insert(&mut c, &rt("dead1", "dead", 100)).unwrap();
     grants::insert(&mut c, &rt("dead2", "dead", 100)).unwrap();
@@ -1114,6 +1126,7 @@ fn expired_state_is_purged_in_batches(db: &Db) {
         auth_time: 1,
         created_at: 1,
         expires_at,
+        amr: "pwd".into(),
     };
     grants::insert_session(&mut c, &session("s-old", 100)).unwrap();
     grants::insert_session(&mut c, &session("s-live", 1_000)).unwrap();
@@ -1164,6 +1177,7 @@ fn authorization_codes_are_single_use(db: &Db) {
         replayed_at: None,
         dpop_jkt: None,
         sid: None,
+        amr: None,
     };
     grants::insert_code(&mut c, &code("once")).unwrap();
     let stored = grants::code(&mut c, "once").unwrap().unwrap();
@@ -1201,6 +1215,7 @@ fn browser_sessions_live_expire_and_end(db: &Db) {
         auth_time: 7,
         created_at: 10,
         expires_at,
+        amr: "pwd".into(),
     };
     grants::insert_session(&mut c, &session("s1", "su", 100)).unwrap();
     assert!(matches!(grants::insert_session(&mut c, &session("s1", "so", 100)), Err(StoreError::Conflict(_))));
@@ -1413,6 +1428,7 @@ fn revoking_a_family_revokes_its_access_tokens(db: &Db) {
         dpop_jkt: None,
         auth_time: None,
         sid: None,
+        amr: None,
     };
     grants::insert(&mut c, &t("r1", Some(("at-1", 50)))).unwrap();
     grants::insert(&mut c, &t("r2", Some(("at-2", 400)))).unwrap();
@@ -1450,6 +1466,7 @@ fn code_replay_and_redemption_meet_in_either_order(db: &Db) {
         replayed_at: None,
         dpop_jkt: None,
         sid: None,
+        amr: None,
     };
     let access = IssuedAccess { jti: "code-at".into(), expires_at: 3600 };
     grants::insert_code(&mut c, &code("redeemed-first")).unwrap();
@@ -1634,6 +1651,7 @@ fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
         user_id: None,
         auth_time: None,
         used_at: None,
+        amr: None,
     };
     device::insert(&mut c, &request("d1", "u1")).unwrap();
     assert!(matches!(device::insert(&mut c, &request("d2", "u1")), Err(StoreError::Conflict(_))));
@@ -1644,15 +1662,15 @@ fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
     let polled = device::by_device_code(&mut c, "d1").unwrap().unwrap();
     assert_eq!((polled.last_polled_at, polled.interval_secs), (Some(10), 10));
     assert!(!device::redeem(&mut c, "d1", 11).unwrap(), "a pending request cannot be redeemed");
-    assert!(!device::decide(&mut c, "u1", Status::Approved, "dvu", 7, 601).unwrap(), "too late");
-    assert!(device::decide(&mut c, "u1", Status::Approved, "dvu", 7, 12).unwrap());
-    assert!(!device::decide(&mut c, "u1", Status::Denied, "dvu", 7, 13).unwrap(), "the first decision wins");
+    assert!(!device::decide(&mut c, "u1", Status::Approved, "dvu", (7, "pwd"), 601).unwrap(), "too late");
+    assert!(device::decide(&mut c, "u1", Status::Approved, "dvu", (7, "pwd"), 12).unwrap());
+    assert!(!device::decide(&mut c, "u1", Status::Denied, "dvu", (7, "pwd"), 13).unwrap(), "the first decision wins");
     assert!(device::pending_by_user_code(&mut c, "u1", 14).unwrap().is_none());
     device::record_poll(&mut c, "d1", 15, 99).unwrap();
     let approved = device::by_device_code(&mut c, "d1").unwrap().unwrap();
     assert_eq!(
-        (approved.status, approved.user_id.as_deref(), approved.auth_time),
-        (Status::Approved, Some("dvu"), Some(7))
+        (approved.status, approved.user_id.as_deref(), approved.auth_time, approved.amr.as_deref()),
+        (Status::Approved, Some("dvu"), Some(7), Some("pwd"))
     );
     assert_eq!(approved.interval_secs, 10, "a decided request keeps its polls as they were");
     assert_eq!(
@@ -1661,7 +1679,7 @@ fn device_requests_are_decided_once_and_redeemed_once(db: &Db) {
         "of concurrent redemptions exactly one wins"
     );
     device::insert(&mut c, &request("d3", "u3")).unwrap();
-    assert!(device::decide(&mut c, "u3", Status::Denied, "dvu", 7, 12).unwrap());
+    assert!(device::decide(&mut c, "u3", Status::Denied, "dvu", (7, "pwd"), 12).unwrap());
     assert!(!device::redeem(&mut c, "d3", 13).unwrap(), "a denied request cannot be redeemed");
     assert_eq!(device::purge(&mut c, 601, 1).unwrap(), 0, "nothing expired before the cutoff");
     assert_eq!(device::purge(&mut c, 602, 1).unwrap(), 1);
@@ -1902,6 +1920,7 @@ fn session_clients_are_recorded_once_and_go_with_their_session(db: &Db) {
         auth_time: 1,
         created_at: 1,
         expires_at: 1_000,
+        amr: "pwd".into(),
     };
     grants::insert_session(&mut c, &session("sess-a")).unwrap();
     grants::insert_session(&mut c, &session("sess-b")).unwrap();
@@ -1933,8 +1952,14 @@ fn ended_sessions_queue_logout_notices_taken_once(db: &Db) {
         .unwrap();
     clients::insert(&mut c, &client("nc2")).unwrap();
     for id in ["n-s1", "n-s2"] {
-        let s =
-            grants::Session { id_hash: id.into(), user_id: "nu".into(), auth_time: 1, created_at: 1, expires_at: 99 };
+        let s = grants::Session {
+            id_hash: id.into(),
+            user_id: "nu".into(),
+            auth_time: 1,
+            created_at: 1,
+            expires_at: 99,
+            amr: "pwd".into(),
+        };
         grants::insert_session(&mut c, &s).unwrap();
         grants::record_session_client(&mut c, id, "nc1", 2).unwrap();
         grants::record_session_client(&mut c, id, "nc2", 2).unwrap();
@@ -1951,6 +1976,68 @@ fn ended_sessions_queue_logout_notices_taken_once(db: &Db) {
     assert_eq!(sids, want);
     assert!(first.iter().chain(&rest).all(|n| n.client_id == "nc1" && n.user_id == "nu" && n.uri.ends_with("/bcl")));
     assert!(grants::take_logout_notices(&mut c, 10).unwrap().is_empty(), "taken once");
+}
+
+/// End users' second factor: enrolment replaces codes and clears the
+/// requirement, a TOTP step and a recovery code are accepted once, a reset
+/// keeps (or sets) the requirement, a waiting sign-in is finished once and
+/// purged once expired, and everything goes with the user.
+fn user_second_factors_are_single_use_and_go_with_their_user(db: &Db) {
+    use tessera_store::user_factors::{self, PendingSignIn};
+    use tessera_store::{grants, purge};
+    let mut c = db.store.conn().unwrap();
+    users::insert(&mut c, &user("fu", "factor-user")).unwrap();
+    assert_eq!(user_factors::find(&mut c, "fu").unwrap(), None, "no row: no factor, no requirement");
+    user_factors::set_required(&mut c, "fu", true).unwrap();
+    let row = user_factors::find(&mut c, "fu").unwrap().unwrap();
+    assert!(row.required && !row.enrolled());
+    assert!(!user_factors::accept_totp_step(&mut c, "fu", 5).unwrap(), "no secret: no step accepted");
+
+    let hashes: Vec<String> = ["h1", "h2"].map(str::to_owned).to_vec();
+    user_factors::enrol(&mut c, "fu", b"sealed", 10, 100, &hashes).unwrap();
+    let row = user_factors::find(&mut c, "fu").unwrap().unwrap();
+    assert!(row.enrolled() && !row.required, "enrolled: the requirement is met");
+    assert_eq!((row.totp_last_step, row.enrolled_at), (Some(10), Some(100)));
+    assert!(!user_factors::accept_totp_step(&mut c, "fu", 10).unwrap(), "the enrolment's step is used");
+    assert!(user_factors::accept_totp_step(&mut c, "fu", 11).unwrap());
+    assert!(!user_factors::accept_totp_step(&mut c, "fu", 11).unwrap(), "once");
+    assert!(!user_factors::accept_totp_step(&mut c, "fu", 9).unwrap(), "never an older step");
+    assert!(user_factors::use_recovery_code(&mut c, "fu", "h1").unwrap());
+    assert!(!user_factors::use_recovery_code(&mut c, "fu", "h1").unwrap(), "once");
+    assert_eq!(user_factors::recovery_codes_left(&mut c, "fu").unwrap(), 1);
+    user_factors::set_required(&mut c, "fu", true).unwrap();
+    assert!(user_factors::find(&mut c, "fu").unwrap().unwrap().enrolled(), "requiring keeps the secret");
+
+    assert!(user_factors::reset(&mut c, "fu", true).unwrap(), "there was a secret");
+    let row = user_factors::find(&mut c, "fu").unwrap().unwrap();
+    assert!(!row.enrolled() && row.required && row.totp_last_step.is_none());
+    assert_eq!(user_factors::recovery_codes_left(&mut c, "fu").unwrap(), 0);
+    assert!(!user_factors::reset(&mut c, "fu", false).unwrap());
+
+    let pending = |id: &str, expires_at: i64| PendingSignIn {
+        id_hash: id.into(),
+        user_id: "fu".into(),
+        enrol: true,
+        created_at: 1,
+        expires_at,
+    };
+    user_factors::insert_pending(&mut c, &pending("p1", 50)).unwrap();
+    user_factors::insert_pending(&mut c, &pending("p2", 500)).unwrap();
+    assert_eq!(user_factors::pending(&mut c, "p1", 40).unwrap(), Some(pending("p1", 50)));
+    assert_eq!(user_factors::pending(&mut c, "p1", 50).unwrap(), None, "expired");
+    assert!(user_factors::finish_pending(&mut c, "p2").unwrap());
+    assert!(!user_factors::finish_pending(&mut c, "p2").unwrap(), "finished once");
+    assert_eq!(purge::pending_sign_ins(&mut c, 100, 10).unwrap(), 1);
+    user_factors::insert_pending(&mut c, &pending("p3", 500)).unwrap();
+    assert_eq!(grants::end_user_sessions(&mut c, "fu", 60).unwrap(), 0);
+    assert_eq!(user_factors::pending(&mut c, "p3", 60).unwrap(), None, "ending the sessions ends waiting sign-ins");
+
+    user_factors::enrol(&mut c, "fu", b"sealed", 20, 200, &hashes).unwrap();
+    user_factors::insert_pending(&mut c, &pending("p4", 500)).unwrap();
+    users::delete(&mut c, "fu").unwrap();
+    assert_eq!(user_factors::find(&mut c, "fu").unwrap(), None);
+    assert_eq!(user_factors::recovery_codes_left(&mut c, "fu").unwrap(), 0);
+    assert_eq!(user_factors::pending(&mut c, "p4", 60).unwrap(), None, "gone with the user");
 }
 
 macro_rules! conformance {
@@ -1990,6 +2077,7 @@ conformance!(
     the_last_owner_is_never_demoted_disabled_or_removed,
     admin_invitations_are_single_use_and_expire,
     second_factor_steps_and_recovery_codes_are_single_use,
+    user_second_factors_are_single_use_and_go_with_their_user,
     passkeys_belong_to_their_administrator_and_ceremonies_are_single_use,
     audit_events_page_by_keyset,
     clients_naming_an_audience,

@@ -311,6 +311,24 @@ pub enum UserCommand {
         /// The user's id.
         id: String,
     },
+    /// Show or change a user's second factor (TOTP at the hosted sign-in):
+    /// `--reset` takes it away (lost device) and ends their browser
+    /// sessions, and they enrol a new one at their next sign-in;
+    /// `--require` makes them enrol one at their next sign-in.
+    SecondFactor {
+        /// The user's id.
+        id: String,
+        /// Take the user's second factor and recovery codes away.
+        #[arg(long)]
+        reset: bool,
+        /// Require a second factor of this user (`--require=false` stops
+        /// requiring it; the user keeps one they have).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        require: Option<bool>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a user with their sessions, consents and refresh tokens.
     Delete {
         /// The user's id.

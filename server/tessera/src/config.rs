@@ -646,6 +646,11 @@ pub struct LoginConfig {
     pub known_address_secs: i64,
     /// A browser session ends this long after sign-in. Default: 86400.
     pub session_secs: i64,
+    /// Every user must have a second factor (TOTP) to sign in at the hosted
+    /// pages: one who has none enrols at their next sign-in, and the
+    /// password grant refuses everyone. Default: false (only users who
+    /// enrolled, or whom an administrator requires to, use one).
+    pub require_second_factor: bool,
 }
 
 impl Default for LoginConfig {
@@ -659,6 +664,7 @@ impl Default for LoginConfig {
             address_max_failures: 100,
             known_address_secs: 30 * 86_400,
             session_secs: 86_400,
+            require_second_factor: false,
         }
     }
 }

@@ -32,6 +32,11 @@ pub mod purpose {
         format!("admin-totp:{admin_id}")
     }
 
+    /// An end user's TOTP secret (the hosted sign-in's second factor).
+    pub fn user_totp(user_id: &str) -> String {
+        format!("user-totp:{user_id}")
+    }
+
     /// A passkey ceremony's state, bound to the console session (its id
     /// hash) that started it.
     pub fn admin_passkey_ceremony(session_hash: &str) -> String {

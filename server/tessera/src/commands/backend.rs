@@ -10,7 +10,9 @@
 use super::Context;
 use crate::clock;
 use crate::service::admin::AdminError;
+use crate::service::admin::FactorChange;
 use crate::service::shadow::admin as shadow;
+use crate::service::user_second_factor::FactorStatus;
 use crate::service::views::AdminView;
 use crate::service::{admin, console, management, plugins as svc, second_factor};
 use crate::web::api::problem::Problem;
@@ -80,6 +82,8 @@ pub trait Backend {
     fn set_password(&self, user_id: &str, password: &str) -> anyhow::Result<()>;
     /// Signs a user out everywhere (sessions end, tokens are revoked).
     fn sign_out_user(&self, user_id: &str) -> anyhow::Result<()>;
+    /// Applies `change` to a user's second factor; what it is now.
+    fn user_second_factor(&self, user_id: &str, change: FactorChange) -> anyhow::Result<FactorStatus>;
     /// A client's secrets (views, never the secrets).
     fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>>;
     /// Adds a secret to a client; `{"secret": view, "client_secret": text}`.
@@ -309,6 +313,11 @@ impl Backend for Local<'_> {
     fn sign_out_user(&self, user_id: &str) -> anyhow::Result<()> {
         admin::sign_out_user(&self.ctx.store, ACTOR, clock::now(), user_id).map_err(|e| problem_error(e.into()))?;
         Ok(())
+    }
+
+    fn user_second_factor(&self, user_id: &str, change: FactorChange) -> anyhow::Result<FactorStatus> {
+        admin::change_user_second_factor(&self.ctx.store, ACTOR, clock::now(), user_id, change)
+            .map_err(|e| problem_error(e.into()))
     }
 
     fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>> {

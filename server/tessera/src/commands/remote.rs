@@ -9,7 +9,9 @@ use super::backend::{Backend, Kind, Refused, Upload};
 use super::{admin, apply, audit, export, pipeline, resources};
 use crate::cli::Cli;
 use crate::cli::{AuditCommand, Command};
+use crate::service::admin::FactorChange;
 use crate::service::oauth::management::MANAGEMENT_AUDIENCE;
+use crate::service::user_second_factor::FactorStatus;
 use crate::web::api::plugins::SIGNATURE_HEADER;
 use crate::web::routes::{self, api as paths};
 use anyhow::{Context as _, anyhow, bail};
@@ -377,6 +379,17 @@ impl Backend for Remote {
     fn sign_out_user(&self, user_id: &str) -> anyhow::Result<()> {
         self.send(|c| c.post(self.url(&paths::user_sign_out(user_id))))?;
         Ok(())
+    }
+
+    fn user_second_factor(&self, user_id: &str, change: FactorChange) -> anyhow::Result<FactorStatus> {
+        let path = paths::user_second_factor(user_id);
+        let res = if change == FactorChange::default() {
+            self.send(|c| c.get(self.url(&path)))?
+        } else {
+            let body = json!({ "reset": change.reset, "required": change.required });
+            self.send(|c| c.post(self.url(&path)).json(&body))?
+        };
+        res.json().context("the server's answer is not a second factor")
     }
 
     fn client_secrets(&self, client_id: &str) -> anyhow::Result<Vec<Value>> {

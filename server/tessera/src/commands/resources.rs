@@ -6,6 +6,7 @@
 use super::backend::{Backend, Kind, is_not_found};
 use super::output;
 use crate::cli::{ApiCommand, ClientCommand, PasswordArgs, SecretCommand, UserCommand, UserUpdateArgs};
+use crate::service::admin::FactorChange;
 use crate::service::admin::{json_object, split_list};
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Map, Value, json};
@@ -81,6 +82,17 @@ pub fn user(b: &dyn Backend, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::SignOut { id } => {
             b.sign_out_user(&id)?;
             println!("user {id} signed out everywhere: their sessions ended and their tokens were revoked");
+        }
+        UserCommand::SecondFactor { id, reset, require, json } => {
+            let status = b.user_second_factor(&id, FactorChange { reset, required: require })?;
+            let human = match status.enrolled_at {
+                Some(at) => {
+                    format!("enrolled at {at} (unix seconds), {} recovery codes left", status.recovery_codes_left)
+                }
+                None if status.required => "not enrolled; required: enrols at the next sign-in".to_owned(),
+                None => "not enrolled".to_owned(),
+            };
+            output(json, &serde_json::to_value(&status)?, &format!("user {id}: second factor {human}"));
         }
         UserCommand::Delete { id } => {
             b.delete(Kind::Users, &id)?;

@@ -24,6 +24,8 @@ pub mod shadow;
 pub mod sign_in;
 pub mod snapshot;
 pub mod suspensions;
+pub mod totp;
+pub mod user_second_factor;
 pub mod views;
 pub mod warmer;
 

@@ -18,7 +18,7 @@
 //!   switching factors does not buy more guesses).
 
 use super::admin::{AdminError, audit};
-use super::second_factor::{CodeError, FactorThrottle};
+use super::second_factor::{self, CodeError};
 use super::sign_in::ThrottleSettings;
 use crate::clock;
 use crate::crypto::{MasterKey, purpose};
@@ -270,7 +270,7 @@ pub fn finish_authentication(
     now: i64,
 ) -> Result<(), CodeError> {
     let admin = ceremony.admin;
-    let throttle = FactorThrottle::admit(&mut *store.conn()?, settings, &admin.id, now)?;
+    let throttle = second_factor::admit(&mut *store.conn()?, settings, &admin.id, now)?;
     let state = take_state::<PasskeyAuthentication>(store, master, ceremony, AUTHENTICATE, now)?;
     let answer = serde_json::from_str::<PublicKeyCredential>(credential).ok();
     let result = match (state, answer) {

@@ -99,7 +99,9 @@ impl Purger {
         };
         let codes = batches(&mut |c| purge::authorization_codes(c, now - s.code_retention_secs, s.batch))?;
         let refresh_tokens = batches(&mut |c| purge::refresh_tokens(c, now, s.batch))?;
-        let sessions = batches(&mut |c| purge::sessions(c, now, s.batch))?;
+        // Sign-ins waiting for a second factor count with the sessions.
+        let sessions = batches(&mut |c| purge::sessions(c, now, s.batch))?
+            + batches(&mut |c| purge::pending_sign_ins(c, now, s.batch))?;
         let setup_links = batches(&mut |c| purge::admin_setup_tokens(c, now, s.batch))?;
         let throttle_windows =
             batches(&mut |c| purge::login_failures(c, now - self.throttle_retention_secs, now, s.batch))?;

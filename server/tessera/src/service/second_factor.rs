@@ -17,31 +17,16 @@
 use super::admin::{AdminError, audit};
 use super::db::Db;
 use super::sign_in::ThrottleSettings;
-use crate::clock;
+pub use super::totp::{Enrolment, RECOVERY_CODES};
 use crate::crypto::{MasterKey, purpose};
 use serde_json::json;
-use tessera_protocol::secret::SecretHash;
 use tessera_store::admins::{self, Admin};
 use tessera_store::passkeys;
-use tessera_store::throttle::{self, Admission};
 use tessera_store::{DbConn, Store, StoreError};
-use totp_rs::{Builder, Secret, Totp};
-use zeroize::Zeroizing;
 
-/// How many recovery codes an enrolment gives.
-pub const RECOVERY_CODES: usize = 10;
-/// The issuer an authenticator app shows next to the code.
+/// The issuer an authenticator app shows next to an administrator's code.
 const ISSUER_LABEL: &str = "Tessera";
-
-/// A secret being enrolled: shown to the administrator as text and as an
-/// `otpauth://` URI (RFC 6238 parameters), confirmed by a first code.
-#[derive(Debug)]
-pub struct Enrolment {
-    /// The secret in base32, as authenticator apps take it typed.
-    pub secret: Zeroizing<String>,
-    /// `otpauth://totp/Tessera:<username>?secret=…&issuer=Tessera`.
-    pub uri: Zeroizing<String>,
-}
+use super::totp::{self, FactorThrottle, TotpError, decode_secret, matching_step, recovery_code, recovery_hash};
 
 /// Why a code was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -67,46 +52,36 @@ fn internal(e: impl std::fmt::Display) -> AdminError {
     AdminError::Internal(e.to_string())
 }
 
-/// The RFC 6238 parameters over `secret`, labelled with `username`.
-fn totp(secret: &[u8], username: &str) -> Result<Totp, AdminError> {
-    Builder::new()
-        .with_secret(secret)
-        .with_account_name(username)
-        .with_issuer(Some(ISSUER_LABEL))
-        .build()
-        .map_err(internal)
-}
-
-/// A new secret for `username` to enrol.
+/// A new secret for `username` to enrol, labelled "Tessera" in the app.
 pub fn begin(username: &str) -> Result<Enrolment, AdminError> {
-    let bytes = Zeroizing::new(clock::random::<20>().map_err(internal)?);
-    enrolment(&bytes[..], username)
-}
-
-fn enrolment(secret: &[u8], username: &str) -> Result<Enrolment, AdminError> {
-    let t = totp(secret, username)?;
-    Ok(Enrolment {
-        secret: Zeroizing::new(Secret::from(secret).to_base32()),
-        uri: Zeroizing::new(t.to_url().map_err(internal)?),
-    })
+    Ok(totp::begin_at(ISSUER_LABEL, username)?)
 }
 
 /// The enrolment of a secret typed back in base32 (the form carries it
 /// between showing it and confirming it).
 pub fn resume(secret_base32: &str, username: &str) -> Result<Enrolment, AdminError> {
-    let secret = Secret::try_from_base32(secret_base32.trim()).map_err(|_| AdminError::Invalid {
-        field: "secret",
-        message: "is not the secret this page showed; start the enrolment again".into(),
-    })?;
-    enrolment(secret.as_ref(), username)
+    Ok(totp::resume_at(ISSUER_LABEL, secret_base32, username)?)
 }
 
-/// The time step `code` matches for `secret` at `now`, if any.
-fn matching_step(secret: &[u8], username: &str, code: &str, now: i64) -> Result<Option<i64>, AdminError> {
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    let t = totp(secret, username)?;
-    let now = u64::try_from(now).map_err(internal)?;
-    Ok(t.check(&code, now).map(|counter| counter as i64))
+impl From<TotpError> for AdminError {
+    fn from(e: TotpError) -> AdminError {
+        match e {
+            e @ TotpError::BadSecret => AdminError::Invalid { field: "secret", message: e.to_string() },
+            TotpError::Internal(m) => AdminError::Internal(m),
+        }
+    }
+}
+
+/// Reserves a code attempt for `admin_id` (key `console:second-factor:<id>`),
+/// or refuses while the key is locked.
+pub(super) fn admit<'a>(
+    conn: &mut DbConn,
+    settings: &'a ThrottleSettings,
+    admin_id: &str,
+    now: i64,
+) -> Result<FactorThrottle<'a>, CodeError> {
+    FactorThrottle::admit_key(conn, settings, format!("console:second-factor:{admin_id}"), now)?
+        .map_err(CodeError::Throttled)
 }
 
 /// Confirms an enrolment with a first code: stores the sealed secret and
@@ -120,11 +95,8 @@ pub fn confirm(
     code: &str,
     now: i64,
 ) -> Result<Vec<String>, AdminError> {
-    let secret = Secret::try_from_base32(secret_base32.trim()).map_err(|_| AdminError::Invalid {
-        field: "secret",
-        message: "is not the secret this page showed; start the enrolment again".into(),
-    })?;
-    let Some(step) = matching_step(secret.as_ref(), &admin.username, code, now)? else {
+    let secret = decode_secret(secret_base32)?;
+    let Some(step) = matching_step(&secret, code, now)? else {
         return Err(AdminError::Invalid {
             field: "code",
             message: "is not the current code for this secret; check the app's clock and try again".into(),
@@ -180,57 +152,6 @@ pub fn reset(store: &impl Db, actor: &str, now: i64, by_id: &str, admin_id: &str
     Ok(())
 }
 
-/// A recovery code: 16 characters from `[A-Za-z0-9]` (95 bits), shown in
-/// two groups of eight.
-fn recovery_code() -> Result<String, AdminError> {
-    let raw = clock::random_id(16).map_err(internal)?;
-    Ok(format!("{}-{}", &raw[..8], &raw[8..]))
-}
-
-/// A recovery code's stored hash: typed with or without the dash.
-fn recovery_hash(code: &str) -> String {
-    let bare: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    SecretHash::of(&bare).as_str().to_owned()
-}
-
-/// The throttle every second factor shares, per administrator: a wrong
-/// TOTP code, a used recovery code typed again and a failed passkey answer
-/// all count against one key, so switching factors buys no extra guesses.
-pub(super) struct FactorThrottle<'a> {
-    key: String,
-    settings: &'a ThrottleSettings,
-    now: i64,
-}
-
-impl<'a> FactorThrottle<'a> {
-    /// Reserves an attempt for `admin_id`, or refuses while the key is
-    /// locked (`Throttled` with the seconds left).
-    pub(super) fn admit(
-        conn: &mut DbConn,
-        settings: &'a ThrottleSettings,
-        admin_id: &str,
-        now: i64,
-    ) -> Result<FactorThrottle<'a>, CodeError> {
-        let key = format!("console:second-factor:{admin_id}");
-        if let Admission::Refused { until } = throttle::reserve(conn, &key, now, settings.pair)? {
-            crate::service::metrics::throttle_hit("second_factor");
-            return Err(CodeError::Throttled((until - now).max(1) as u64));
-        }
-        Ok(FactorThrottle { key, settings, now })
-    }
-
-    /// The factor was given: the count starts again.
-    pub(super) fn passed(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        throttle::clear(conn, &self.key)
-    }
-
-    /// The factor was wrong: locks the key once the attempts are spent.
-    pub(super) fn failed(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        let s = self.settings;
-        throttle::lock_if_spent(conn, &self.key, self.now, s.pair, s.lock_secs, s.max_lock_secs).map(|_| ())
-    }
-}
-
 /// Checks a code typed at sign-in: a current TOTP code (once per step) or
 /// an unused recovery code (used up). Throttled per administrator: wrong
 /// codes count, and the limit locks like a sign-in pair. A failure is
@@ -248,10 +169,10 @@ pub fn check(
         return Err(CodeError::Wrong);
     };
     let mut conn = store.conn()?;
-    let throttle = FactorThrottle::admit(&mut conn, settings, &admin.id, now)?;
+    let throttle = admit(&mut conn, settings, &admin.id, now)?;
     let secret = master.open(&purpose::admin_totp(&admin.id), sealed).map_err(internal)?;
     let actor = format!("admin:{}", admin.username);
-    let accepted = match matching_step(&secret, &admin.username, code, now)? {
+    let accepted = match matching_step(&secret, code, now).map_err(AdminError::from)? {
         Some(step) => admins::accept_totp_step(&mut conn, &admin.id, step)?,
         None if admins::use_recovery_code(&mut conn, &admin.id, &recovery_hash(code))? => {
             let left = admins::recovery_codes_left(&mut conn, &admin.id)?;
@@ -287,36 +208,4 @@ pub fn set_required(store: &Store, actor: &str, now: i64, required: bool) -> Res
 /// Unused recovery codes of `admin_id`.
 pub fn recovery_codes_left(store: &Store, admin_id: &str) -> Result<i64, StoreError> {
     admins::recovery_codes_left(&mut *store.conn()?, admin_id)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// RFC 6238 Appendix B: the SHA-1 test vectors (8 digits there; the
-    /// same HOTP truncation gives our 6-digit codes as their last six).
-    #[test]
-    fn codes_follow_the_rfc_6238_test_vectors() {
-        let secret = b"12345678901234567890";
-        let t = totp(secret, "root").unwrap();
-        for (time, eight) in [(59u64, "94287082"), (1_111_111_109, "07081804"), (2_000_000_000, "69279037")] {
-            assert_eq!(t.generate(time).to_string(), eight[2..], "T = {time}");
-        }
-        let step = matching_step(secret, "root", "287 082", 59).unwrap();
-        assert_eq!(step, Some(1), "spaces are ignored and the step is returned");
-        assert_eq!(matching_step(secret, "root", "287082", 59 + 90).unwrap(), None, "three steps later");
-    }
-
-    #[test]
-    fn enrolments_show_the_secret_as_base32_and_as_an_otpauth_uri() {
-        let e = begin("root").unwrap();
-        assert_eq!(e.secret.len(), 32, "160 bits in base32");
-        assert!(e.uri.starts_with("otpauth://totp/Tessera:root?"), "{}", *e.uri);
-        assert!(e.uri.contains(&format!("secret={}", *e.secret)));
-        assert_eq!(*resume(&e.secret, "root").unwrap().uri, *e.uri);
-        assert!(resume("not base32!", "root").is_err());
-        let code = recovery_code().unwrap();
-        assert_eq!(recovery_hash(&code), recovery_hash(&code.replace('-', "")));
-    }
 }

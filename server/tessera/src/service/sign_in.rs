@@ -232,9 +232,34 @@ pub fn sign_in(
     addr: Option<&str>,
     now: i64,
 ) -> Result<User, SignInError> {
+    sign_in_where(store, settings, (username, password), addr, now, |_, _| Ok(true))
+}
+
+/// [`sign_in`] for the accounts `usable` accepts: any other is treated as
+/// no account at all (checked against the dummy hash, counted as a
+/// failure, answered `BadCredentials`), so the answer never tells whether
+/// its password was right. The password grant uses it to leave out users
+/// who sign in with a second factor.
+pub fn sign_in_where(
+    store: &Store,
+    settings: &ThrottleSettings,
+    (username, password): (&str, &str),
+    addr: Option<&str>,
+    now: i64,
+    usable: impl FnOnce(&mut DbConn, &User) -> Result<bool, StoreError>,
+) -> Result<User, SignInError> {
     let mut attempt = Attempt::new("login", settings, username, addr, now);
     let found = check_password(store, &mut attempt, password, |conn| {
-        let user = users::find_by_username(conn, username)?.filter(|u| !u.disabled);
+        let user = match users::find_by_username(conn, username)?.filter(|u| !u.disabled) {
+            Some(u) if usable(conn, &u)? => Some(u),
+            Some(_) => {
+                tracing::info!(
+                    "password sign-in of an account that needs another way in: answered as a wrong password"
+                );
+                None
+            }
+            None => None,
+        };
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
         Ok((user, hash))
     });

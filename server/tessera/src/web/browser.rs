@@ -4,9 +4,10 @@
 use super::pages::{self, LoginPage};
 use super::{AppState, render, routes};
 use crate::service::oauth::authorize::Outcome;
-use crate::service::oauth::login::LoginOutcome;
+use crate::service::oauth::login::{FactorOutcome, LoginOutcome};
 use crate::service::oauth::logout::LogoutOutcome;
 use crate::service::oauth::userinfo::{Presented, UserinfoError};
+use crate::service::totp::Enrolment;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -18,6 +19,9 @@ use tessera_protocol::{ErrorCode, OAuthError};
 pub const SESSION_COOKIE: &str = "tessera_session";
 /// The login form's CSRF cookie (double submit).
 pub const CSRF_COOKIE: &str = "tessera_csrf";
+/// A sign-in past the password, waiting for its second factor (its
+/// random id; the row is `pending_sign_ins`).
+pub const PENDING_COOKIE: &str = "tessera_pending_sign_in";
 
 #[derive(rust_embed::Embed)]
 #[folder = "../../admin-ui/static/"]
@@ -54,6 +58,8 @@ pub(super) fn cookie(
 pub(super) struct SignInForm {
     /// The form's target.
     pub action: &'static str,
+    /// The target of its second stage (a code, or enrolling a factor).
+    pub second_factor: &'static str,
     /// The CSRF cookie's path (it must reach `action`).
     pub cookie_path: &'static str,
     /// Where the browser goes after signing in: `resume?query`.
@@ -61,8 +67,12 @@ pub(super) struct SignInForm {
 }
 
 /// The sign-in form of the authorization endpoint.
-const AUTHORIZE_SIGN_IN: SignInForm =
-    SignInForm { action: routes::LOGIN, cookie_path: routes::LOGIN, resume: routes::AUTHORIZE };
+const AUTHORIZE_SIGN_IN: SignInForm = SignInForm {
+    action: routes::LOGIN,
+    second_factor: routes::LOGIN_SECOND_FACTOR,
+    cookie_path: routes::LOGIN,
+    resume: routes::AUTHORIZE,
+};
 
 /// The login form for `query` (401 after a failed attempt).
 pub(super) fn login_page(
@@ -259,6 +269,13 @@ pub(super) async fn sign_in(
             let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
             resp
         }
+        Ok(Ok(LoginOutcome::SecondFactor { pending, enrolment })) => {
+            let client = client_name(&state, &query).await;
+            let mut resp =
+                second_factor_page(&state, target, StatusCode::OK, (&query, &client), None, enrolment.as_ref());
+            let _ = resp.add_cookie(&cookie(&state, PENDING_COOKIE, pending, target.cookie_path, SameSite::Strict));
+            resp
+        }
         Ok(Ok(LoginOutcome::Failed(message))) => {
             let client = client_name(&state, &query).await;
             login_page(&state, target, &query, &client, Some(&message), &username)
@@ -301,6 +318,113 @@ pub(super) async fn sign_in(
             &pages::ErrorPage { message: "The service is temporarily unavailable." },
         ),
     }
+}
+
+/// The second stage of a sign-in: the code form, or the enrolment form for
+/// `enrolment`, with a new CSRF token (the cookie at the form's path).
+fn second_factor_page(
+    state: &AppState,
+    form: SignInForm,
+    status: StatusCode,
+    (query, client_name): (&str, &str),
+    error: Option<&str>,
+    enrolment: Option<&Enrolment>,
+) -> HttpResponse {
+    let csrf = match crate::clock::random_id(32) {
+        Ok(c) => c,
+        Err(e) => return render::oauth_error(&OAuthError::server_error(e.to_string())),
+    };
+    let page =
+        pages::SecondFactorPage { action: form.second_factor, client_name, query, csrf: &csrf, error, enrolment };
+    let mut resp = pages::render(status, &page);
+    let _ = resp.add_cookie(&cookie(state, CSRF_COOKIE, csrf.clone(), form.cookie_path, SameSite::Strict));
+    resp
+}
+
+/// The second stage's fields: the code, and when enrolling the secret the
+/// form showed.
+#[derive(serde::Deserialize)]
+pub struct SecondFactorForm {
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    secret: Option<String>,
+    authorize: String,
+}
+
+/// POST /login/second-factor.
+pub async fn login_second_factor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SecondFactorForm>,
+) -> HttpResponse {
+    second_factor(state, req, form.into_inner(), AUTHORIZE_SIGN_IN).await
+}
+
+/// A second stage's POST: check CSRF and the waiting sign-in, then the
+/// code; on success the waiting sign-in becomes a session (its cookie
+/// replaces the waiting one) and the browser resumes at `target.resume`,
+/// after the recovery codes of a new enrolment.
+pub(super) async fn second_factor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: SecondFactorForm,
+    target: SignInForm,
+) -> HttpResponse {
+    if !csrf_ok(&req, &form.csrf) {
+        return csrf_refused("sign-in");
+    }
+    let pending = req.cookie(PENDING_COOKIE).map(|c| c.value().to_owned());
+    let login = state.oauth.login.clone();
+    let query = form.authorize.clone();
+    let outcome = crate::web::block(move || {
+        login.second_factor(pending.as_deref(), &form.code, form.secret.as_deref(), &form.authorize)
+    })
+    .await;
+    let client = client_name(&state, &query).await;
+    let again = |status, message: &str, enrolment: Option<&Enrolment>| {
+        second_factor_page(&state, target, status, (&query, &client), Some(message), enrolment)
+    };
+    let mut resp = match outcome {
+        Ok(Ok(FactorOutcome::SignedIn { session, resume_query, recovery_codes })) => {
+            let next = format!("{}?{resume_query}", target.resume);
+            let mut resp = match recovery_codes {
+                Some(codes) => pages::render(
+                    StatusCode::OK,
+                    &pages::RecoveryCodesPage { codes: &codes, next: &next, client_name: &client },
+                ),
+                None => redirect(StatusCode::SEE_OTHER, &next),
+            };
+            let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
+            resp
+        }
+        Ok(Ok(FactorOutcome::Again { message, enrolment })) => {
+            return again(StatusCode::UNAUTHORIZED, &message, enrolment.as_ref());
+        }
+        Ok(Ok(FactorOutcome::Throttled(secs))) => {
+            let message = "Too many wrong codes. Wait a few minutes and try again.";
+            let mut resp = again(StatusCode::TOO_MANY_REQUESTS, message, None);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        Ok(Ok(FactorOutcome::Expired)) => {
+            let message = "This sign-in expired. Sign in again.";
+            login_page(&state, target, &query, &client, Some(message), "")
+        }
+        Ok(Err(_)) | Err(_) => {
+            return pages::render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &pages::ErrorPage { message: "The service is temporarily unavailable." },
+            );
+        }
+    };
+    // Signed in, or back to the password: the waiting sign-in is over.
+    let mut gone = cookie(&state, PENDING_COOKIE, String::new(), target.cookie_path, SameSite::Strict);
+    gone.make_removal();
+    let _ = resp.add_cookie(&gone);
+    resp
 }
 
 async fn client_name(state: &AppState, query: &str) -> String {

@@ -17,8 +17,12 @@ use tessera_protocol::OAuthError;
 
 /// The device page's sign-in form: its CSRF cookie shares the page's path,
 /// and signing in comes back to the page with the code.
-const DEVICE_SIGN_IN: SignInForm =
-    SignInForm { action: routes::DEVICE_LOGIN, cookie_path: routes::DEVICE, resume: routes::DEVICE };
+const DEVICE_SIGN_IN: SignInForm = SignInForm {
+    action: routes::DEVICE_LOGIN,
+    second_factor: routes::DEVICE_LOGIN_SECOND_FACTOR,
+    cookie_path: routes::DEVICE,
+    resume: routes::DEVICE,
+};
 
 /// POST /oauth/device_authorization (RFC 8628 §3.1, §3.2).
 pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
@@ -80,6 +84,15 @@ pub async fn decide(state: web::Data<AppState>, req: HttpRequest, form: web::For
 /// the page with the code on success.
 pub async fn login(state: web::Data<AppState>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
     browser::sign_in(state, req, form.into_inner(), DEVICE_SIGN_IN).await
+}
+
+/// POST /device/login/second-factor: the sign-in's second stage.
+pub async fn second_factor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<browser::SecondFactorForm>,
+) -> HttpResponse {
+    browser::second_factor(state, req, form.into_inner(), DEVICE_SIGN_IN).await
 }
 
 fn entry_page(status: StatusCode, typed: &str, error: Option<&str>) -> HttpResponse {

@@ -30,7 +30,8 @@ use crate::keys::KeyRing;
 use crate::service::console::{ConsoleAuth, ConsoleSettings};
 use crate::service::metrics::PluginFigures;
 use crate::service::oauth::{
-    DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, RemoteJwksSettings, UserinfoApiSettings,
+    DpopSettings, OAuthServices, OAuthSettings, ParSettings, RefreshLifetimes, RemoteJwksSettings,
+    SecondFactorSettings, UserinfoApiSettings,
 };
 use crate::service::passkeys::RelyingParty;
 use crate::service::pipeline::Pipeline;
@@ -158,6 +159,14 @@ impl AppState {
                 userinfo_url: format!("{issuer}{}", routes::USERINFO),
                 par_url: format!("{issuer}{}", routes::PAR),
             },
+            second_factor: SecondFactorSettings {
+                master: master.clone(),
+                required: config.login.require_second_factor,
+                label: url::Url::parse(&issuer)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| issuer.clone()),
+            },
             assertion_audiences: std::iter::once(String::new())
                 .chain(
                     [routes::TOKEN, routes::PAR, routes::INTROSPECT, routes::REVOKE, routes::DEVICE_AUTHORIZATION]
@@ -265,6 +274,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(browser::authorize_post)),
     )
     .route(routes::LOGIN, web::post().to(browser::login))
+    .route(routes::LOGIN_SECOND_FACTOR, web::post().to(browser::login_second_factor))
     .route(routes::CONSENT, web::post().to(browser::consent))
     .service(
         web::resource(routes::DEVICE_AUTHORIZATION)
@@ -289,6 +299,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource(routes::DEVICE).route(web::get().to(device::page)).route(web::post().to(device::decide)))
     .route(routes::DEVICE_LOGIN, web::post().to(device::login))
+    .route(routes::DEVICE_LOGIN_SECOND_FACTOR, web::post().to(device::second_factor))
     .service(
         web::resource(routes::END_SESSION)
             .route(web::get().to(browser::end_session))

@@ -26,6 +26,38 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
 }
 
+/// The second stage of a hosted sign-in: a code, or enrolling a factor
+/// (`service::user_second_factor`).
+#[derive(Template)]
+#[template(path = "login_second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The authorization request to resume.
+    pub query: &'a str,
+    /// The CSRF token (also in a cookie).
+    pub csrf: &'a str,
+    /// A message after a wrong code.
+    pub error: Option<&'a str>,
+    /// A secret to enrol; `None`: ask for a code.
+    pub enrolment: Option<&'a crate::service::totp::Enrolment>,
+}
+
+/// The recovery codes of a new second factor, shown once, then on to the
+/// application.
+#[derive(Template)]
+#[template(path = "login_recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    /// The codes.
+    pub codes: &'a [String],
+    /// Where the sign-in goes on (the authorization request resumed).
+    pub next: &'a str,
+    /// The client's display name.
+    pub client_name: &'a str,
+}
+
 /// The consent form.
 #[derive(Template)]
 #[template(path = "consent.html")]

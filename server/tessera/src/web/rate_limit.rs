@@ -39,7 +39,9 @@ fn classify(path: &str) -> Option<(Class, Answer)> {
         routes::DEVICE_AUTHORIZATION => Some((Class::Device, Answer::OAuth)),
         routes::DEVICE => Some((Class::Device, Answer::Page)),
         routes::AUTHORIZE => Some((Class::Authorize, Answer::Page)),
-        routes::LOGIN | routes::DEVICE_LOGIN => Some((Class::Login, Answer::Page)),
+        routes::LOGIN | routes::DEVICE_LOGIN | routes::LOGIN_SECOND_FACTOR | routes::DEVICE_LOGIN_SECOND_FACTOR => {
+            Some((Class::Login, Answer::Page))
+        }
         p if p == routes::REGISTER || p.strip_prefix(routes::REGISTER).is_some_and(|rest| rest.starts_with('/')) => {
             Some((Class::Register, Answer::OAuth))
         }

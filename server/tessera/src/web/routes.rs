@@ -23,6 +23,8 @@ pub const REVOKE: &str = "/oauth/revoke";
 pub const AUTHORIZE: &str = "/oauth/authorize";
 /// The hosted login form's target.
 pub const LOGIN: &str = "/login";
+/// Its second stage: a code, or enrolling a second factor (POST).
+pub const LOGIN_SECOND_FACTOR: &str = "/login/second-factor";
 /// OIDC Core §5.3 userinfo endpoint.
 pub const USERINFO: &str = "/oauth/userinfo";
 /// Embedded static assets.
@@ -38,6 +40,8 @@ pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
 pub const DEVICE: &str = "/device";
 /// The sign-in form shown on the device page.
 pub const DEVICE_LOGIN: &str = "/device/login";
+/// Its second stage (POST).
+pub const DEVICE_LOGIN_SECOND_FACTOR: &str = "/device/login/second-factor";
 /// RFC 9126 §2 pushed authorization request endpoint.
 pub const PAR: &str = "/oauth/par";
 /// RFC 7591 §3 client registration endpoint; each registered client's
@@ -179,6 +183,11 @@ pub mod api {
         format!("{USERS}/{id}/sign-out")
     }
 
+    /// A user's second factor (GET reads, POST changes).
+    pub fn user_second_factor(id: &str) -> String {
+        format!("{USERS}/{id}/second-factor")
+    }
+
     /// A management path relative to [`PREFIX`], as its scope mounts it.
     pub fn relative(path: &'static str) -> &'static str {
         path.strip_prefix(PREFIX).unwrap_or(path)
@@ -258,6 +267,8 @@ pub mod console {
     pub const USER_DELETE: &str = "/admin/users/{id}/delete";
     /// Sign a user out everywhere (sessions and tokens end).
     pub const USER_SIGN_OUT: &str = "/admin/users/{id}/sign-out";
+    /// Reset a user's second factor, or require one of them (POST).
+    pub const USER_SECOND_FACTOR: &str = "/admin/users/{id}/second-factor";
     /// Clients: list (GET) and create (POST).
     pub const CLIENTS: &str = "/admin/clients";
     /// The new-client form.

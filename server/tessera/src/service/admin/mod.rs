@@ -11,6 +11,7 @@ mod master_key;
 pub mod names;
 mod overview;
 mod trusted_issuers;
+mod user_factors;
 mod users;
 
 pub use apis::{
@@ -27,6 +28,7 @@ pub use master_key::{SealedCounts, SealedReport, rewrap_sealed, sealed_status};
 pub use overview::audit_events;
 pub use overview::{Dashboard, NamedFigure, audit_log, dashboard, sign_in_filter};
 pub use trusted_issuers::{add_trusted_issuer, remove_trusted_issuer};
+pub use user_factors::{FactorChange, change_user_second_factor, user_second_factor};
 pub use users::{
     NewUser, UserEdit, create_user, delete_user, find_user, import_password_hash, list_users, set_user_disabled,
     set_user_password, sign_out_user, update_user,

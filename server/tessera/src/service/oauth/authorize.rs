@@ -378,7 +378,7 @@ impl AuthorizeService {
         let sid = backchannel::session_id(&session.id_hash);
         if req.response != ResponseKind::Code {
             drop(conn);
-            return self.implicit(&req, &client, &user, scopes, session.auth_time, &sid);
+            return self.implicit(&req, &client, &user, scopes, &session, &sid);
         }
         let code =
             PlainSecret::from_random(clock::random::<32>().map_err(|e| OAuthError::server_error(e.to_string()))?);
@@ -401,6 +401,7 @@ impl AuthorizeService {
             replayed_at: None,
             dpop_jkt: req.dpop_jkt.as_ref().map(|j| j.as_str().to_owned()),
             sid: Some(sid),
+            amr: Some(session.amr.clone()),
         };
         grants::insert_code(&mut conn, &row).map_err(store_failure)?;
         Ok(self.code_redirect(&req, code.expose()))
@@ -415,7 +416,7 @@ impl AuthorizeService {
         client: &Client,
         user: &User,
         scopes: ScopeSet,
-        auth_time: i64,
+        session: &Session,
         sid: &str,
     ) -> Result<Outcome, OAuthError> {
         let redirect_error =
@@ -434,8 +435,9 @@ impl AuthorizeService {
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let id = (req.response == ResponseKind::IdTokenToken && openid).then_some(IdTokenRequest {
             nonce: req.nonce.as_deref(),
-            auth_time,
+            auth_time: session.auth_time,
             sid: Some(sid),
+            amr: Some(&session.amr),
         });
         let resp = match self.issuer.issue(plan, client, Some((user, UserSource::SignedIn)), &signer, id) {
             Ok(r) => r,

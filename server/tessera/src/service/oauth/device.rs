@@ -28,6 +28,7 @@ use tessera_protocol::token::TokenResponse;
 use tessera_protocol::{ErrorCode, OAuthError, ScopeSet, UserSource};
 use tessera_store::clients::Client;
 use tessera_store::device::DeviceRequest;
+use tessera_store::grants::Session;
 use tessera_store::throttle::{self, Admission};
 use tessera_store::users::User;
 use tessera_store::{DbConn, Store, StoreError, apis, clients, grants, users};
@@ -85,7 +86,7 @@ struct Found {
     code: UserCode,
     request: DeviceRequest,
     client: Client,
-    user: Option<(User, i64)>,
+    user: Option<(User, Session)>,
 }
 
 /// The device endpoint, the user's page and the device's polls.
@@ -151,6 +152,7 @@ impl DeviceService {
                 user_id: None,
                 auth_time: None,
                 used_at: None,
+                amr: None,
             };
             match tessera_store::device::insert(&mut conn, &row) {
                 Ok(()) => return Ok(device::Response::new(device_code.expose(), &user_code, &self.verification_uri)),
@@ -208,15 +210,22 @@ impl DeviceService {
             Ok(f) => f,
             Err(page) => return Ok(page),
         };
-        let Some((user, auth_time)) = found.user else {
+        let Some((user, session)) = found.user else {
             return Ok(DevicePage::Login { client_id: found.client.id, client_name: found.client.name });
         };
         let decision = if approve { Status::Approved } else { Status::Denied };
         let hash = SecretHash::of(found.code.as_str());
         let mut conn = self.store.conn().map_err(store_failure)?;
         let now = self.clock.now();
-        if !tessera_store::device::decide(&mut conn, hash.as_str(), decision, &user.id, auth_time, now)
-            .map_err(store_failure)?
+        if !tessera_store::device::decide(
+            &mut conn,
+            hash.as_str(),
+            decision,
+            &user.id,
+            (session.auth_time, &session.amr),
+            now,
+        )
+        .map_err(store_failure)?
         {
             return Ok(DevicePage::WrongCode);
         }
@@ -260,10 +269,9 @@ impl DeviceService {
             None => None,
         };
         let user = match session {
-            Some(s) => users::find(&mut conn, &s.user_id)
-                .map_err(store_failure)?
-                .filter(|u| !u.disabled)
-                .map(|u| (u, s.auth_time)),
+            Some(s) => {
+                users::find(&mut conn, &s.user_id).map_err(store_failure)?.filter(|u| !u.disabled).map(|u| (u, s))
+            }
             None => None,
         };
         Ok(Ok(Found { code, request, client, user }))
@@ -346,8 +354,8 @@ impl DeviceService {
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
         let api_id = plan.api_id.clone();
         let auth_time = stored.auth_time.unwrap_or(stored.created_at);
-        let id = openid.then_some(IdTokenRequest { nonce: None, auth_time, sid: None });
-        let sign_in = id.as_ref().map(|r| SignIn { auth_time: r.auth_time, sid: None });
+        let id = openid.then_some(IdTokenRequest { nonce: None, auth_time, sid: None, amr: stored.amr.as_deref() });
+        let sign_in = id.as_ref().map(|r| SignIn { auth_time: r.auth_time, sid: None, amr: r.amr });
         let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if profile.allows_grant(GrantType::RefreshToken) {
             let family = clock::uuid();

@@ -59,6 +59,9 @@ pub(crate) struct IdTokenRequest<'a> {
     /// The browser session's `sid` (Back-Channel Logout), when the token
     /// comes from one.
     pub sid: Option<&'a str>,
+    /// How the user authenticated (RFC 8176 values, space-separated), when
+    /// recorded: the `amr` claim.
+    pub amr: Option<&'a str>,
 }
 
 /// The id under which tokens for the userinfo endpoint (no API requested)
@@ -98,6 +101,7 @@ pub(crate) fn id_token_input<'a>(
             nonce: req.nonce,
             access_token: None,
             sid: req.sid,
+            amr: req.amr,
         }),
         _ => None,
     }

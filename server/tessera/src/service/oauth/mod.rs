@@ -55,7 +55,7 @@ pub use device::DeviceService;
 pub use dpop::{DpopProofs, DpopSettings};
 pub use introspection::IntrospectionService;
 pub use issuer::{Issuer, TokenHooks, UserinfoApiSettings};
-pub use login::LoginService;
+pub use login::{LoginService, SecondFactorSettings};
 pub use logout::LogoutService;
 pub use management::ManagementAuth;
 pub use par::{ParService, ParSettings};
@@ -114,6 +114,8 @@ pub struct OAuthSettings {
     pub remote_jwks: RemoteJwksSettings,
     /// DPoP proofs (`[dpop]`, RFC 9449).
     pub dpop: DpopSettings,
+    /// End users' second factor at sign-in (`[login]`).
+    pub second_factor: SecondFactorSettings,
 }
 
 /// One service per OAuth/OIDC endpoint, built together so they share one
@@ -173,6 +175,7 @@ impl OAuthServices {
             bearer_audiences,
             remote_jwks,
             dpop,
+            second_factor,
         } = settings;
         let remote_jwks = Arc::new(remote_jwks::RemoteJwks::new(remote_jwks, clock.clone()));
         let request_objects =
@@ -217,6 +220,7 @@ impl OAuthServices {
                     bearer_audiences,
                 ),
                 dpop: dpop.clone(),
+                second_factor_required: second_factor.required,
             }),
             device,
             par: Arc::new(ParService::new(
@@ -237,7 +241,13 @@ impl OAuthServices {
                 pkce,
                 par,
             )),
-            login: Arc::new(LoginService::new(store.clone(), clock.clone(), throttle, session_lifetime_secs)),
+            login: Arc::new(LoginService::new(
+                store.clone(),
+                clock.clone(),
+                throttle,
+                session_lifetime_secs,
+                second_factor,
+            )),
             logout: Arc::new(LogoutService::new(
                 store.clone(),
                 clock.clone(),

@@ -44,6 +44,8 @@ pub(crate) struct SignIn<'a> {
     pub auth_time: i64,
     /// The browser session's `sid`, when the grant came from one.
     pub sid: Option<&'a str>,
+    /// How the user authenticated (RFC 8176 values), when recorded.
+    pub amr: Option<&'a str>,
 }
 
 /// Where a new refresh token comes from; its family and absolute end follow
@@ -99,7 +101,7 @@ impl RefreshTokens {
         let scope = resp.scope.as_deref();
         let access = issued_access(&resp.access_token)?;
         let now = self.clock.now();
-        let (family, absolute_expires_at, rotated, grant_type, auth_time, sid) = match issued {
+        let (family, absolute_expires_at, rotated, grant_type, auth_time, sid, amr) = match issued {
             Issued::NewFamily(family, g, sign_in) => (
                 family,
                 now + self.lifetimes.absolute_secs,
@@ -107,6 +109,7 @@ impl RefreshTokens {
                 Some(g),
                 sign_in.map(|s| s.auth_time),
                 sign_in.and_then(|s| s.sid.map(str::to_owned)),
+                sign_in.and_then(|s| s.amr.map(str::to_owned)),
             ),
             Issued::Rotation(old) => (
                 old.family_id.as_str(),
@@ -115,6 +118,7 @@ impl RefreshTokens {
                 old.grant_type,
                 old.auth_time,
                 old.sid.clone(),
+                old.amr.clone(),
             ),
         };
         // RFC 6749 §6: a rotated token keeps the scope of the token it
@@ -149,6 +153,7 @@ impl RefreshTokens {
             dpop_jkt,
             auth_time,
             sid,
+            amr,
         };
         let won = self
             .store

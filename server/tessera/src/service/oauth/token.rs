@@ -29,8 +29,9 @@ use super::refresh::{Issued, RefreshTokens, SignIn};
 use super::revoked::RevokedTokens;
 use crate::clock::{self, SharedClock};
 use crate::service::metrics;
-use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in};
+use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in_where};
 use crate::service::snapshot::Snapshots;
+use crate::service::user_second_factor::NextStep;
 use crate::service::{key_failure, store_failure};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ use tessera_protocol::token::TokenResponse;
 use tessera_protocol::{ErrorCode, Jkt, OAuthError, ScopeSet, UserId, UserSource, dpop};
 use tessera_store::clients::Client;
 use tessera_store::grants;
-use tessera_store::users;
+use tessera_store::users::{self, User};
 use tessera_store::{DbConn, Store, apis};
 
 /// An API's profile and its sealed HS256 secret, if it has one.
@@ -88,6 +89,8 @@ pub struct TokenService {
     pub(super) device: Arc<DeviceService>,
     pub(super) jwt_bearer: JwtBearerGrant,
     pub(super) dpop: Arc<DpopProofs>,
+    /// `[login] require_second_factor`: no user may use the password grant.
+    pub(super) second_factor_required: bool,
 }
 
 impl TokenService {
@@ -277,7 +280,14 @@ impl TokenService {
         password::check_client(&profile)?;
         let req = password::parse(params)?;
         let now = self.clock.now();
-        let user = match sign_in(&self.store, &self.throttle, &req.username, req.password.expose(), peer, now) {
+        // The grant cannot ask for a second factor: a user who has one (or
+        // must enrol one) is answered as for a wrong password.
+        let everyone = self.second_factor_required;
+        let credentials = (req.username.as_str(), req.password.expose());
+        let no_factor = |conn: &mut DbConn, u: &User| {
+            Ok(crate::service::user_second_factor::next_step(conn, &u.id, everyone)? == NextStep::Done)
+        };
+        let user = match sign_in_where(&self.store, &self.throttle, credentials, peer, now, no_factor) {
             Ok(u) => u,
             Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),
             Err(SignInError::Throttled(secs)) => return Err(password::throttled(secs)),
@@ -425,6 +435,7 @@ impl TokenService {
             nonce: None,
             auth_time,
             sid: stored.sid.as_deref(),
+            amr: stored.amr.as_deref(),
         });
         let plan = user_plan(GrantType::RefreshToken, &user.id, &client.id, &api, scopes);
         let signer = self.issuer.signer_for(&plan, hs256.as_deref())?;
@@ -502,8 +513,9 @@ impl TokenService {
             nonce: stored.nonce.as_deref(),
             auth_time: stored.auth_time,
             sid: stored.sid.as_deref(),
+            amr: stored.amr.as_deref(),
         });
-        let sign_in = id.as_ref().map(|r| SignIn { auth_time: r.auth_time, sid: r.sid });
+        let sign_in = id.as_ref().map(|r| SignIn { auth_time: r.auth_time, sid: r.sid, amr: r.amr });
         let mut resp = self.issuer.issue_bound(plan, client, Some((&user, UserSource::SignedIn)), &signer, id, jkt)?;
         if offline && client.profile().allows_grant(GrantType::RefreshToken) {
             let issued = Issued::NewFamily(&stored.family_id, GrantType::AuthorizationCode, sign_in);

@@ -8,10 +8,12 @@ use super::body::{json_object, parse_fields, patched};
 use super::etag::{self, etag_of};
 use super::problem::{BodyProblems, GuardProblems, PreconditionProblems, Problem, ProblemBody};
 use super::{ListQuery, Reply, blocking, created, no_content, ok};
+use crate::service::admin::FactorChange;
 use crate::service::admin::{self, AdminError, NewUser, UserEdit};
 use crate::service::db::Db;
 use crate::service::management;
 use crate::service::precondition::guarded;
+use crate::service::user_second_factor::FactorStatus;
 use crate::service::views::UserView;
 use crate::web::AppState;
 use crate::web::routes::api as paths;
@@ -358,6 +360,61 @@ async fn sign_out(auth: Bearer<scope::WriteUsers>, state: web::Data<AppState>, i
     no_content()
 }
 
+/// A user's second factor at the hosted sign-in (TOTP): when they enrolled
+/// it, whether this user must have one, and how many recovery codes are
+/// left. Secrets and codes are never shown.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user's second factor", body = FactorStatus),
+        GuardProblems,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read:users"]))
+)]
+#[get("/users/{id}/second-factor")]
+async fn second_factor(_auth: Bearer<scope::ReadUsers>, state: web::Data<AppState>, id: web::Path<String>) -> Reply {
+    let status = blocking(move || Ok(admin::user_second_factor(&state.store, &id)?)).await?;
+    ok(&status, None)
+}
+
+/// Changes a user's second factor: `{"reset": true}` takes it away (lost
+/// device) and ends their browser sessions, and they enrol a new one at
+/// their next sign-in; `{"required": true|false}` requires one of this
+/// user (enrolled at their next sign-in) or stops requiring it. Answers
+/// the second factor as it is now.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body(content = FactorChange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user's second factor now", body = FactorStatus),
+        (status = 400, description = "The body is not a change of `reset` and `required`", body = ProblemBody, content_type = "application/problem+json"),
+        BodyProblems,
+        GuardProblems,
+        (status = 404, description = "No such user", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write:users"]))
+)]
+#[post("/users/{id}/second-factor")]
+async fn change_second_factor(
+    auth: Bearer<scope::WriteUsers>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Reply {
+    let change: FactorChange = parse_fields(json_object(&req, payload, false).await?, &["reset", "required"])?;
+    let actor = auth.audit_name();
+    let status = blocking(move || {
+        let now = state.oauth.management.now();
+        Ok(admin::change_user_second_factor(&state.store, &actor, now, &id, change)?)
+    })
+    .await?;
+    ok(&status, None)
+}
+
 /// Mounts the user operations.
 pub fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
 where
@@ -375,5 +432,7 @@ where
         .service(update)
         .service(set_password)
         .service(sign_out)
+        .service(second_factor)
+        .service(change_second_factor)
         .service(remove)
 }

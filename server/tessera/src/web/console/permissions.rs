@@ -74,6 +74,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", paths::USER_STATUS, Scope(S::WriteUsers)),
     ("POST", paths::USER_DELETE, Scope(S::WriteUsers)),
     ("POST", paths::USER_SIGN_OUT, Scope(S::WriteUsers)),
+    ("POST", paths::USER_SECOND_FACTOR, Scope(S::WriteUsers)),
     ("GET", paths::CLIENTS, Scope(S::ReadClients)),
     ("POST", paths::CLIENTS, Scope(S::WriteClients)),
     ("GET", paths::NEW_CLIENT, Scope(S::WriteClients)),

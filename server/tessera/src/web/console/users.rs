@@ -5,9 +5,11 @@ use super::{
     Admin, ConsoleError, Empty, Failure, FieldErrors, Layout, Page, PageQuery, Pager, Posted, blocking, filters,
     pretty, render, render_form, see_other,
 };
+use crate::service::admin::FactorChange;
 use crate::service::admin::{self, NewUser, UserEdit, json_object, split_list};
 use crate::service::db::InTx;
 use crate::service::precondition::{self, Row};
+use crate::service::user_second_factor::FactorStatus;
 use crate::service::views::UserView;
 use crate::web::routes::console as paths;
 use actix_web::http::StatusCode;
@@ -23,7 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::relative(paths::USER_PASSWORD), web::post().to(password))
         .route(paths::relative(paths::USER_STATUS), web::post().to(status))
         .route(paths::relative(paths::USER_DELETE), web::post().to(delete))
-        .route(paths::relative(paths::USER_SIGN_OUT), web::post().to(sign_out));
+        .route(paths::relative(paths::USER_SIGN_OUT), web::post().to(sign_out))
+        .route(paths::relative(paths::USER_SECOND_FACTOR), web::post().to(second_factor));
 }
 
 #[derive(serde::Deserialize)]
@@ -100,19 +103,26 @@ struct UserPage {
     user: Option<UserView>,
     form: UserForm,
     errors: FieldErrors,
+    /// The user's second factor (`None` on the new-user form).
+    factor: Option<FactorStatus>,
+    /// `[login] require_second_factor`: every user must have one.
+    factor_everyone: bool,
 }
 
 async fn new_form(admin: Admin) -> HttpResponse {
     let l = Layout::new(&admin, "users", "New user");
     let form = UserForm { profile: "{}".into(), metadata: "{}".into(), ..UserForm::default() };
-    render(StatusCode::OK, &UserPage { l, user: None, form, errors: FieldErrors::default() })
+    let factor_everyone = admin.state.oauth.login.second_factor_everyone();
+    let page = UserPage { l, user: None, form, errors: FieldErrors::default(), factor: None, factor_everyone };
+    render(StatusCode::OK, &page)
 }
 
 fn form_again(admin: &Admin, user: Option<UserView>, form: UserForm, failure: Failure, title: &str) -> Page {
     failure.show_form(|errors, banner| {
         let mut l = Layout::new(admin, "users", title);
         l.error = banner;
-        render_form(true, &UserPage { l, user, form, errors })
+        let factor_everyone = admin.state.oauth.login.second_factor_everyone();
+        render_form(true, &UserPage { l, user, form, errors, factor: None, factor_everyone })
     })
 }
 
@@ -147,8 +157,18 @@ async fn load(admin: &Admin, id: String) -> Result<UserView, ConsoleError> {
 
 async fn show(admin: Admin, id: web::Path<String>, q: web::Query<PageQuery>) -> Page {
     let u = load(&admin, id.into_inner()).await?;
+    let (store, uid) = (admin.state.store.clone(), u.id.clone());
+    let factor = blocking(move || admin::user_second_factor(&store, &uid)).await??;
     let l = Layout::new(&admin, "users", format!("User {}", u.username)).with_done(q.done.as_deref());
-    Ok(render(StatusCode::OK, &UserPage { l, form: UserForm::of(&u), user: Some(u), errors: FieldErrors::default() }))
+    let page = UserPage {
+        l,
+        form: UserForm::of(&u),
+        user: Some(u),
+        errors: FieldErrors::default(),
+        factor: Some(factor),
+        factor_everyone: admin.state.oauth.login.second_factor_everyone(),
+    };
+    Ok(render(StatusCode::OK, &page))
 }
 
 async fn update(p: Posted<UserForm>, id: web::Path<String>) -> Page {
@@ -225,6 +245,29 @@ async fn sign_out(p: Posted<Empty>, id: web::Path<String>) -> Page {
     let u = blocking(move || admin::sign_out_user(&store, &actor, now, &uid)).await??;
     admin.state.oauth.revoked.changed();
     Ok(see_other(&paths::done(&paths::user(&u.id), "signed-out")))
+}
+
+/// The second factor panel's buttons: reset, or require / stop requiring.
+#[derive(serde::Deserialize)]
+struct FactorForm {
+    #[serde(default)]
+    reset: bool,
+    required: Option<bool>,
+}
+
+async fn second_factor(p: Posted<FactorForm>, id: web::Path<String>) -> Page {
+    let Posted { admin, form, .. } = p;
+    let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
+    let now = admin.now();
+    let change = FactorChange { reset: form.reset, required: form.required };
+    let uid2 = uid.clone();
+    blocking(move || admin::change_user_second_factor(&store, &actor, now, &uid2, change)).await??;
+    let done = match (form.reset, form.required) {
+        (true, _) => "factor-reset",
+        (false, Some(false)) => "factor-optional",
+        _ => "factor-required",
+    };
+    Ok(see_other(&paths::done(&paths::user(&uid), done)))
 }
 
 async fn delete(p: Posted<Empty>, id: web::Path<String>) -> Page {

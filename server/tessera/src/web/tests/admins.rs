@@ -171,6 +171,7 @@ async fn an_editor_signs_a_user_out_everywhere_and_a_viewer_cannot() {
         auth_time: now,
         created_at: now,
         expires_at: now + 3600,
+        amr: "pwd".into(),
     };
     tessera_store::grants::insert_session(&mut h.store().conn().unwrap(), &browser).unwrap();
     let action = paths::action(&paths::user(&user.id), "sign-out");
@@ -193,6 +194,59 @@ async fn an_editor_signs_a_user_out_everywhere_and_a_viewer_cannot() {
         events.iter().map(|e| (e.actor.as_str(), e.target.as_str())).collect::<Vec<_>>(),
         [("admin:editor", user.id.as_str())]
     );
+}
+
+/// A user's second factor on their console page: a viewer sees it and
+/// cannot change it; an editor requires one, stops requiring it, and
+/// resets an enrolled one, which ends the user's sessions; each audited.
+#[actix_web::test]
+async fn an_editor_requires_and_resets_a_users_second_factor_and_a_viewer_cannot() {
+    use tessera_store::user_factors;
+    let h = with_every_role();
+    let app = console_app!(h);
+    h.user("erin", "erin's long password");
+    let user = crate::service::admin::list_users(h.store(), "erin", 0, 1).unwrap().remove(0);
+    let page = paths::user(&user.id);
+    let action = paths::action(&page, "second-factor");
+    let viewer = session(&h, "viewer");
+    let shown = body(get!(app, h, &viewer, &page)).await;
+    assert!(shown.contains("id=\"factor-status\">none"), "{shown}");
+    assert_eq!(post!(app, h, &viewer, &action, &[("required", "true")]).status(), 403);
+    let factor = |h: &Harness| user_factors::find(&mut h.store().conn().unwrap(), &user.id).unwrap();
+    assert_eq!(factor(&h), None, "the viewer changed nothing");
+
+    let editor = session(&h, "editor");
+    let resp = post!(app, h, &editor, &action, &[("required", "true")]);
+    assert_eq!(location(&resp), paths::done(&page, "factor-required"));
+    assert!(factor(&h).unwrap().required);
+    assert!(body(get!(app, h, &editor, &page)).await.contains("id=\"factor-status\">required"));
+    let resp = post!(app, h, &editor, &action, &[("required", "false")]);
+    assert_eq!(location(&resp), paths::done(&page, "factor-optional"));
+    assert!(!factor(&h).unwrap().required);
+
+    // Enrolled, with a browser session: the reset takes both away.
+    let now = h.clock.now();
+    user_factors::enrol(&mut h.store().conn().unwrap(), &user.id, b"sealed", 1, now, &["h".into()]).unwrap();
+    let browser = tessera_store::grants::Session {
+        id_hash: "erin-session".into(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now + 3600,
+        amr: "pwd otp mfa".into(),
+    };
+    tessera_store::grants::insert_session(&mut h.store().conn().unwrap(), &browser).unwrap();
+    assert!(body(get!(app, h, &editor, &page)).await.contains("id=\"reset-factor\""));
+    let resp = post!(app, h, &editor, &action, &[("reset", "true")]);
+    assert_eq!(location(&resp), paths::done(&page, "factor-reset"));
+    let after = factor(&h).unwrap();
+    assert!(!after.enrolled() && after.required, "removed; enrols again at the next sign-in");
+    let live = tessera_store::grants::session(&mut h.store().conn().unwrap(), "erin-session", now).unwrap();
+    assert!(live.is_none(), "the reset ended the session");
+    let audited = |action: &str| {
+        crate::service::admin::audit_events(h.store(), None, Some(action.into()), None, 0, 10).unwrap().len()
+    };
+    assert_eq!((audited("user.second_factor.require"), audited("user.second_factor.reset")), (2, 1));
 }
 
 /// Issue #18 item 2: the last owner cannot be demoted, disabled or removed

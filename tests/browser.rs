@@ -4,6 +4,7 @@
 //! items 5 and 10). Screenshots go to `<target>/tmp/screenshots/`
 //! (`support::chrome::screenshot_dir`), which CI keeps.
 
+use crate::admins::totp_code;
 use crate::client_credentials::oauth2_token;
 use crate::console::{ADMIN, ADMIN_PASSWORD, create_admin};
 use crate::plugins::component;
@@ -326,22 +327,78 @@ async fn chromium_walks_the_console_at_desktop_and_phone_width() {
     c.close().await.unwrap();
 }
 
-/// The current TOTP code for a base32 secret, `ahead` steps ahead,
-/// computed as an authenticator app would (RFC 6238 defaults, the server's
-/// crate).
-fn totp_code(secret: &str, ahead: u64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
-    let totp = totp_rs::Builder::new().with_secret(secret.as_ref()).build().unwrap();
-    let now = tessera::clock::now() as u64;
-    totp.generate(now + 30 * ahead).to_string()
-}
-
 /// Types `root`'s password into the console's sign-in form.
 async fn console_sign_in(c: &fantoccini::Client, base: &str, password: &str) {
     c.goto(&format!("{base}{}", routes::console::LOGIN)).await.unwrap();
     c.find(Locator::Css("#username")).await.unwrap().send_keys("root").await.unwrap();
     c.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// A user who must have a second factor enrols it on the hosted page in
+/// Chromium: the secret and the app link shown after the password, a first
+/// code, the recovery codes, then on to the application; a later sign-in
+/// asks for a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_enrols_a_users_second_factor_on_the_hosted_page() {
+    let server = TestServer::start(Backend::Sqlite);
+    let user = server.create_user("carol", "carol's long password", &[]);
+    server.cli_json(&["user", "second-factor", user["id"].as_str().unwrap(), "--require"]);
+    let (landing, _paths) = landing_server();
+    let redirect = format!("http://127.0.0.1:{landing}/callback");
+    let app = server.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "Ledger",
+        "--public",
+        "--first-party",
+        "--grant-types",
+        "authorization_code",
+        "--redirect-uri",
+        &redirect,
+    ]);
+    let url = format!(
+        "{}{}?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=st4te&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        server.base,
+        routes::AUTHORIZE,
+        app["client_id"].as_str().unwrap(),
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let sign_in = |c: Client, url: String| async move {
+        c.goto(&url).await.unwrap();
+        c.find(Locator::Css("#username")).await.unwrap().send_keys("carol").await.unwrap();
+        c.find(Locator::Css("#password")).await.unwrap().send_keys("carol's long password").await.unwrap();
+        c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        c
+    };
+
+    let (_driver, c) = chromium().await;
+    let c = sign_in(c, url.clone()).await;
+    c.wait().for_element(Locator::Css("#confirm-second-factor")).await.unwrap();
+    let secret = c.find(Locator::Css("#secret-text")).await.unwrap().prop("value").await.unwrap().unwrap();
+    let link = c.find(Locator::Css("#otpauth-link")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert!(link.starts_with("otpauth://totp/127.0.0.1:carol?") && link.contains(&secret), "{link}");
+    std::fs::write(screenshot_dir().join("login-second-factor-enrol.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 0)).await.unwrap();
+    c.find(Locator::Css("#confirm-second-factor")).await.unwrap().click().await.unwrap();
+    let codes = c.wait().for_element(Locator::Css("#recovery-codes")).await.unwrap().text().await.unwrap();
+    assert_eq!(codes.lines().count(), 10, "{codes}");
+    std::fs::write(screenshot_dir().join("login-recovery-codes.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#continue")).await.unwrap().click().await.unwrap();
+    let landed = url_once_at(&c, &redirect).await;
+    assert!(landed.contains("code=") && landed.contains("state=st4te"), "{landed}");
+    c.delete_all_cookies().await.unwrap();
+
+    // The next sign-in asks for a code from the app.
+    let c = sign_in(c, url).await;
+    c.wait().for_element(Locator::Css("#verify-code")).await.unwrap();
+    std::fs::write(screenshot_dir().join("login-second-factor-code.png"), c.screenshot().await.unwrap()).unwrap();
+    c.find(Locator::Css("#code")).await.unwrap().send_keys(&totp_code(&secret, 1)).await.unwrap();
+    c.find(Locator::Css("#verify-code")).await.unwrap().click().await.unwrap();
+    let landed = url_once_at(&c, &redirect).await;
+    assert!(landed.contains("code="), "{landed}");
+    c.close().await.unwrap();
 }
 
 /// Issue #18 item 2: an administrator enrols TOTP from the account page and

@@ -174,6 +174,14 @@ on_both_backends!(
         let status = f.server.cli_json(&["user", "second-factor", &f.user_id, "--require"]);
         assert_eq!((status["required"].as_bool(), status["enrolled_at"].is_null()), (Some(true), true), "{status}");
 
+        // A sign-in left at the enrolment page in another browser...
+        let stale = browser();
+        let rp = relying_party(&f).await;
+        let (stale_url, _, _) =
+            rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).url();
+        let stale_page = password_step(&f.server.base, &stale, stale_url.as_str()).await.text().await.unwrap();
+        let stale_secret = hidden(&stale_page, "secret");
+
         // Enrolment at the next sign-in.
         let enrolled = browser();
         let secret = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -204,6 +212,18 @@ on_both_backends!(
         .await;
         assert_eq!(amr, ["pwd", "otp", "mfa"]);
         let secret = secret.lock().unwrap().clone();
+        // ...cannot replace the factor enrolled meanwhile: back to the password.
+        let late = submit_code(
+            &f.server.base,
+            &stale,
+            routes::LOGIN_SECOND_FACTOR,
+            &stale_page,
+            &totp_code(&stale_secret, 0),
+            Some(&stale_secret),
+        )
+        .await;
+        assert_eq!(late.status(), 401);
+        assert!(late.text().await.unwrap().contains("This sign-in expired"), "back to the password");
         let recovery = recovery.lock().unwrap().clone();
         let status = f.server.cli_json(&["user", "second-factor", &f.user_id]);
         assert_eq!((status["required"].as_bool(), status["recovery_codes_left"].as_i64()), (Some(false), Some(10)));

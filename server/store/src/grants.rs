@@ -495,6 +495,12 @@ pub fn end_user_grants(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(us
     .set(refresh_tokens::revoked_at.eq(Some(now)))
     .execute(conn)?;
     let sessions = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
+    // A sign-in waiting for its second factor began with the password that
+    // may be the reason for this call: it ends too.
+    {
+        use crate::schema::pending_sign_ins;
+        diesel::delete(pending_sign_ins::table.filter(pending_sign_ins::user_id.eq(user_id))).execute(conn)?;
+    }
     diesel::update(
         authorization_codes::table
             .filter(authorization_codes::user_id.eq(user_id))

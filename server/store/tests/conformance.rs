@@ -2031,6 +2031,13 @@ fn user_second_factors_are_single_use_and_go_with_their_user(db: &Db) {
     user_factors::insert_pending(&mut c, &pending("p3", 500)).unwrap();
     assert_eq!(grants::end_user_sessions(&mut c, "fu", 60).unwrap(), 0);
     assert_eq!(user_factors::pending(&mut c, "p3", 60).unwrap(), None, "ending the sessions ends waiting sign-ins");
+    user_factors::insert_pending(&mut c, &pending("p5", 500)).unwrap();
+    grants::end_user_grants(&mut c, "fu", 70).unwrap();
+    assert_eq!(
+        user_factors::pending(&mut c, "p5", 70).unwrap(),
+        None,
+        "a password reset or a disable ends a sign-in waiting for its second factor"
+    );
 
     user_factors::enrol(&mut c, "fu", b"sealed", 20, 200, &hashes).unwrap();
     user_factors::insert_pending(&mut c, &pending("p4", 500)).unwrap();

@@ -271,7 +271,9 @@ pub fn sample_context(
             (plan, browser, Some(format!("A real token request would be refused ({}): {}", e.code, e.description)))
         }
     };
-    let id_request = with_id.then_some(IdTokenRequest { nonce: None, auth_time: now, sid: None, amr: None });
+    // A sample sign-in by password (a second factor would say `pwd otp mfa`).
+    let amr = Some(crate::service::user_second_factor::AMR_PASSWORD);
+    let id_request = with_id.then_some(IdTokenRequest { nonce: None, auth_time: now, sid: None, amr });
     let id_input = issuer::id_token_input(issuer, &plan, client, user, id_request.as_ref(), now);
     let (access, id) = issuer::claims_before_plugins(issuer, &plan, user, id_input.as_ref(), now, "sample-jti");
     let input = HookInput {

@@ -180,6 +180,16 @@ impl LoginService {
             return Ok(FactorOutcome::Expired);
         };
         let master = &self.factor.master;
+        // A sign-in that began before the user enrolled (in another tab,
+        // say) must not replace that factor: it starts again, and is asked
+        // for a code.
+        if pending.enrol {
+            let mut conn = self.store.conn().map_err(store_failure)?;
+            if factor::next_step(&mut conn, &user.id, self.factor.required).map_err(store_failure)? != NextStep::Enrol {
+                user_factors::finish_pending(&mut conn, &pending.id_hash).map_err(store_failure)?;
+                return Ok(FactorOutcome::Expired);
+            }
+        }
         let recovery_codes = if pending.enrol {
             let secret = secret.unwrap_or_default();
             match factor::confirm(&self.store, master, &user, secret, code, now) {

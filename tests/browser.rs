@@ -49,6 +49,26 @@ async fn url_once_at(c: &Client, prefix: &str) -> String {
     at
 }
 
+/// The text of the element `css` once it contains `wanted` (or the last
+/// text read, after 10 s), reading again while the page navigates: a
+/// script's reload can replace the page between finding the element and
+/// reading it ("aborted by navigation").
+async fn text_once_containing(c: &Client, css: &str, wanted: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(text) = e.text().await
+        {
+            if text.contains(wanted) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_through_the_hosted_login_page() {
     let server = TestServer::start(Backend::Sqlite);
@@ -546,7 +566,7 @@ async fn chromium_enrols_a_passkey_and_signs_in_to_the_console_with_it() {
     assert!(error.contains("name"), "{error}");
     c.find(Locator::Css("#passkey-name")).await.unwrap().send_keys("Virtual key").await.unwrap();
     c.find(Locator::Css("#add-passkey")).await.unwrap().click().await.unwrap();
-    let list = c.wait().for_element(Locator::Css("#passkey-list")).await.unwrap().text().await.unwrap();
+    let list = text_once_containing(&c, "#passkey-list", "Virtual key").await;
     assert!(list.contains("Virtual key") && list.contains("never"), "{list}");
     let state = c.find(Locator::Css("#second-factor-state")).await.unwrap().text().await.unwrap();
     assert!(state.starts_with("Passkeys only"), "{state}");

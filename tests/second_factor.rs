@@ -375,3 +375,73 @@ async fn the_server_wide_requirement_holds_on_the_device_page() {
     assert_eq!((claims["aud"].as_str(), claims["sub"].as_str()), (Some(client_id), Some(f.user_id.as_str())));
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{claims}");
 }
+
+/// OpenID Connect `acr_values` with the multi-factor policy (as Auth0 takes
+/// it): a session signed in with the password alone steps up, enrolling a
+/// factor on demand when the user has none; the ID token then says `acr`;
+/// `prompt=none` cannot step up; discovery offers the policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_asks_for_a_second_factor_with_acr_values() {
+    use tessera_protocol::oidc::ACR_MFA;
+    let f = fixture(Backend::Sqlite, Options::default());
+    let base = f.server.base.clone();
+    let doc: Value =
+        reqwest::get(format!("{base}{}", routes::OPENID_CONFIGURATION)).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["acr_values_supported"], serde_json::json!([ACR_MFA]), "{doc}");
+
+    // Signed in with the password alone: no acr.
+    let b = browser();
+    let (b1, base1) = (b.clone(), base.clone());
+    let rp = relying_party(&f).await;
+    let (url, _, nonce) =
+        rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).url();
+    let location = resume(&base1, &b1, password_step(&base1, &b1, url.as_str()).await).await;
+    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let token = rp.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http()).await.unwrap();
+    let claims = token.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
+    assert!(claims.auth_context_ref().is_none(), "no acr for a password alone");
+
+    // prompt=none cannot step up.
+    let (url, _, _) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_extra_param("acr_values", ACR_MFA)
+        .add_prompt(openidconnect::core::CoreAuthPrompt::None)
+        .url();
+    let refused = b.get(url.as_str()).send().await.unwrap();
+    let to = refused.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with(CB) && to.contains("error=login_required"), "{to}");
+
+    // The same session, asked for the multi-factor policy: enrolment on
+    // demand (the user has no factor), then back with acr and amr.
+    let amr = {
+        let rp = relying_party(&f).await;
+        let (url, _, nonce) = rp
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_extra_param("acr_values", format!("urn:example:unknown {ACR_MFA}"))
+            .url();
+        let page = b.get(url.as_str()).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the session steps up: no redirect yet");
+        let page = page.text().await.unwrap();
+        let secret = hidden(&page, "secret");
+        let done =
+            submit_code(&base, &b, routes::LOGIN_SECOND_FACTOR, &page, &totp_code(&secret, 0), Some(&secret)).await;
+        let done = done.text().await.unwrap();
+        let resumed = b.get(format!("{base}{}", continue_link(&done))).send().await.unwrap();
+        assert_eq!(resumed.status(), 302, "back to the application");
+        let location = resumed.headers()["location"].to_str().unwrap().to_owned();
+        let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let token = rp.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http()).await.unwrap();
+        let claims = token.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
+        assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(ACR_MFA));
+        claims.auth_method_refs().unwrap().iter().map(|a| a.as_str().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(amr, ["pwd", "otp", "mfa"]);
+
+    // Now that session satisfies the policy: straight back, no page.
+    let (url, _, _) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_extra_param("acr_values", ACR_MFA)
+        .url();
+    let again = b.get(url.as_str()).send().await.unwrap();
+    assert_eq!(again.status(), 302);
+}

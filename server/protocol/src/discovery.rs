@@ -137,6 +137,10 @@ pub struct Metadata {
     /// OIDC Discovery: the claims userinfo and ID tokens can carry.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub claims_supported: Vec<String>,
+    /// OIDC Discovery: the `acr` values the server can satisfy (the PAPE
+    /// multi-factor policy: a second factor).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acr_values_supported: Vec<String>,
 }
 
 /// Builds the document. The OIDC scopes are listed with the APIs' scopes
@@ -228,6 +232,7 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
                 "at_hash",
                 "sid",
                 "amr",
+                "acr",
                 "preferred_username",
             ]
             .iter()
@@ -235,6 +240,11 @@ pub fn metadata(issuer: &str, endpoints: &Endpoints, mut scopes: Vec<String>, gr
             .chain(&["email", "email_verified"])
             .map(|c| (*c).to_owned())
             .collect()
+        } else {
+            vec![]
+        },
+        acr_values_supported: if endpoints.authorization.is_some() {
+            vec![crate::oidc::ACR_MFA.to_owned()]
         } else {
             vec![]
         },

@@ -81,6 +81,18 @@ pub fn half_hash(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
+/// The `acr` of a sign-in with more than one factor, and the `acr_values`
+/// an application sends to ask for one (OpenID Provider Authentication
+/// Policy Extension 1.0 §4, as Auth0 takes it): the PAPE multi-factor
+/// policy.
+pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
+/// Whether an `amr` (RFC 8176 values, space-separated) says several
+/// factors were used.
+pub fn amr_is_mfa(amr: &str) -> bool {
+    amr.split_whitespace().any(|a| a == "mfa")
+}
+
 /// The ID token's own claims (§2); user claims and plugin claims are added
 /// by the caller.
 pub struct IdTokenInput<'a> {
@@ -129,6 +141,10 @@ pub fn id_token_claims(input: &IdTokenInput<'_>, user: Map<String, Value>) -> Ma
     }
     if let Some(amr) = input.amr.filter(|a| !a.trim().is_empty()) {
         m.insert("amr".into(), json!(amr.split_whitespace().collect::<Vec<_>>()));
+        // §2 `acr`: said only of a sign-in that meets the one policy offered.
+        if amr_is_mfa(amr) {
+            m.insert("acr".into(), json!(ACR_MFA));
+        }
     }
     m
 }
@@ -169,6 +185,8 @@ mod tests {
         };
         let claims = id_token_claims(&input(Some("pwd otp mfa")), Map::new());
         assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+        assert_eq!(claims["acr"], ACR_MFA, "several factors: the multi-factor policy");
+        assert!(id_token_claims(&input(Some("pwd")), Map::new()).get("acr").is_none(), "no acr for a password alone");
         assert!(id_token_claims(&input(None), Map::new()).get("amr").is_none());
         assert!(id_token_claims(&input(Some(" ")), Map::new()).get("amr").is_none());
     }

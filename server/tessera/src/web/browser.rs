@@ -119,7 +119,7 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest, query: String, 
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let authorize = state.oauth.authorize.clone();
     let outcome = crate::web::block(move || authorize.authorize(&query, session.as_deref())).await;
-    respond(&state, outcome, status)
+    respond(&state, outcome, status).await
 }
 
 /// The consent page for `query`: the client, the API (name and
@@ -145,7 +145,7 @@ fn consent_page(
 }
 
 /// Renders the outcome of an authorization request.
-fn respond(
+async fn respond(
     state: &AppState,
     outcome: Result<Result<Outcome, OAuthError>, actix_web::error::BlockingError>,
     status: StatusCode,
@@ -163,6 +163,29 @@ fn respond(
                 (&api_name, &api_identifier),
                 &scopes,
             )
+        }
+        Ok(Ok(Outcome::StepUp { user_id, query, client_name })) => {
+            let login = state.oauth.login.clone();
+            match crate::web::block(move || login.step_up(&user_id)).await {
+                Ok(Ok((pending, enrolment))) => {
+                    let form = AUTHORIZE_SIGN_IN;
+                    let mut resp = second_factor_page(
+                        state,
+                        form,
+                        StatusCode::OK,
+                        (&query, &client_name),
+                        None,
+                        enrolment.as_ref(),
+                    );
+                    let _ =
+                        resp.add_cookie(&cookie(state, PENDING_COOKIE, pending, form.cookie_path, SameSite::Strict));
+                    resp
+                }
+                Ok(Err(_)) | Err(_) => pages::render(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &pages::ErrorPage { message: "The service is temporarily unavailable." },
+                ),
+            }
         }
         Ok(Ok(Outcome::Page(message))) => pages::error(&message),
         Ok(Ok(Outcome::FormPost { action, fields })) => pages::render_with_csp(
@@ -217,7 +240,7 @@ pub async fn consent(state: web::Data<AppState>, req: HttpRequest, form: web::Fo
     let allow = form.decision == "allow";
     let authorize = state.oauth.authorize.clone();
     let outcome = crate::web::block(move || authorize.consent(&form.authorize, session.as_deref(), allow)).await;
-    respond(&state, outcome, StatusCode::SEE_OTHER)
+    respond(&state, outcome, StatusCode::SEE_OTHER).await
 }
 
 /// GET /oauth/authorize.

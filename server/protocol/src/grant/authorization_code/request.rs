@@ -59,6 +59,11 @@ pub struct Request {
     pub prompt_consent: bool,
     /// Maximum age of the sign-in, in seconds.
     pub max_age: Option<i64>,
+    /// `acr_values` names the multi-factor policy (`oidc::ACR_MFA`): a
+    /// session signed in with the password alone signs in again, with a
+    /// second factor. Other values are voluntary (OIDC Core §3.1.2.1) and
+    /// ignored.
+    pub require_mfa: bool,
     /// The API the access token is for, if any.
     pub audience: Option<Audience>,
     /// Where the response goes.
@@ -227,6 +232,7 @@ pub fn validate(
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
         max_age,
+        require_mfa: params.get("acr_values").is_some_and(|v| v.split(' ').any(|a| a == crate::oidc::ACR_MFA)),
         audience,
         response_mode: mode,
         response,

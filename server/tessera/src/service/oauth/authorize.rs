@@ -20,7 +20,7 @@ use tessera_protocol::grant::authorization_code::{pushed, request_object};
 use tessera_protocol::grant::plan_for_api;
 use tessera_protocol::grant::user_plan;
 use tessera_protocol::model::GrantType;
-use tessera_protocol::oidc::{OIDC_SCOPES, scope_description};
+use tessera_protocol::oidc::{self, OIDC_SCOPES, scope_description};
 use tessera_protocol::params::Params;
 use tessera_protocol::pkce;
 use tessera_protocol::secret::{PlainSecret, SecretHash};
@@ -54,6 +54,17 @@ pub enum Outcome {
     /// Show the login form; `query` is the authorization request to resume.
     Login {
         /// The authorization request, to resume after sign-in.
+        query: String,
+        /// The client's display name.
+        client_name: String,
+    },
+    /// The session was signed in with the password alone and the request
+    /// asks for a second factor (`acr_values`): ask this user for one (or
+    /// its enrolment), then resume `query`.
+    StepUp {
+        /// The session's user.
+        user_id: String,
+        /// The authorization request, to resume after the second factor.
         query: String,
         /// The client's display name.
         client_name: String,
@@ -325,6 +336,17 @@ impl AuthorizeService {
             }
             _ => return Ok(Outcome::Login { query: query.to_owned(), client_name: client.name }),
         };
+        // OIDC Core §3.1.2.1 `acr_values`: the multi-factor policy asked for
+        // and a session signed in with the password alone: step up.
+        if req.require_mfa && !oidc::amr_is_mfa(&session.amr) {
+            if req.prompt_none {
+                return Ok(redirect_error(&OAuthError::new(
+                    ErrorCode::LoginRequired,
+                    "the request asks for a second factor, which the session has not given",
+                )));
+            }
+            return Ok(Outcome::StepUp { user_id: user.id, query: query.to_owned(), client_name: client.name });
+        }
         // Issue #11 item 4: consent is per user, client and API; what the user
         // allowed for one API never covers another's scopes of the same name.
         if !client.first_party {

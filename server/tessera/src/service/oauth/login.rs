@@ -134,27 +134,47 @@ impl LoginService {
             Err(SignInError::Store(e)) => return Err(store_failure(e)),
             Err(SignInError::Internal(e)) => return Err(OAuthError::server_error(e)),
         };
-        let mut conn = self.store.conn().map_err(store_failure)?;
-        let step = factor::next_step(&mut conn, &user.id, self.factor.required).map_err(store_failure)?;
+        let step = factor::next_step(&mut *self.store.conn().map_err(store_failure)?, &user.id, self.factor.required)
+            .map_err(store_failure)?;
         if step == NextStep::Done {
-            drop(conn);
             let session = self.open_session(&user.id, now, AMR_PASSWORD)?;
             return Ok(LoginOutcome::SignedIn { session, resume_query: without_prompt_login(query) });
         }
+        let (pending, enrolment) = self.wait_for_factor(&user, step == NextStep::Enrol, now)?;
+        Ok(LoginOutcome::SecondFactor { pending, enrolment })
+    }
+
+    /// Step-up (OpenID Connect `acr_values` asking for the multi-factor
+    /// policy): the user of a session signed in with the password alone
+    /// gives a second factor, or enrols one if they have none. Returns the
+    /// waiting sign-in's cookie value and the secret to enrol, if any.
+    pub fn step_up(&self, user_id: &str) -> Result<(String, Option<Enrolment>), OAuthError> {
+        let now = self.clock.now();
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        let Some(user) = users::find(&mut conn, user_id).map_err(store_failure)?.filter(|u| !u.disabled) else {
+            return Err(OAuthError::server_error("the session's user is gone"));
+        };
+        let enrol = factor::next_step(&mut conn, user_id, true).map_err(store_failure)? == NextStep::Enrol;
+        drop(conn);
+        self.wait_for_factor(&user, enrol, now)
+    }
+
+    /// Stores a sign-in waiting for `user`'s second factor (or its
+    /// enrolment); its cookie value, and the secret to enrol.
+    fn wait_for_factor(&self, user: &User, enrol: bool, now: i64) -> Result<(String, Option<Enrolment>), OAuthError> {
+        let mut conn = self.store.conn().map_err(store_failure)?;
         let cookie = random_secret()?;
         let pending = PendingSignIn {
             id_hash: cookie.hash().as_str().to_owned(),
             user_id: user.id.clone(),
-            enrol: step == NextStep::Enrol,
+            enrol,
             created_at: now,
             expires_at: now + PENDING_SECS,
         };
         user_factors::insert_pending(&mut conn, &pending).map_err(store_failure)?;
-        let enrolment = match step {
-            NextStep::Enrol => Some(factor::begin(&self.factor.label, &user).map_err(factor_failure)?),
-            _ => None,
-        };
-        Ok(LoginOutcome::SecondFactor { pending: cookie.expose().to_owned(), enrolment })
+        let enrolment =
+            if enrol { Some(factor::begin(&self.factor.label, user).map_err(factor_failure)?) } else { None };
+        Ok((cookie.expose().to_owned(), enrolment))
     }
 
     /// Whether every user must have a second factor (`[login]
@@ -185,7 +205,7 @@ impl LoginService {
         // for a code.
         if pending.enrol {
             let mut conn = self.store.conn().map_err(store_failure)?;
-            if factor::next_step(&mut conn, &user.id, self.factor.required).map_err(store_failure)? != NextStep::Enrol {
+            if factor::next_step(&mut conn, &user.id, true).map_err(store_failure)? != NextStep::Enrol {
                 user_factors::finish_pending(&mut conn, &pending.id_hash).map_err(store_failure)?;
                 return Ok(FactorOutcome::Expired);
             }

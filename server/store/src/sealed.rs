@@ -9,7 +9,7 @@
 
 use crate::StoreError;
 use crate::conn::DbConn;
-use crate::schema::{admins, apis, bindings, signing_keys};
+use crate::schema::{admins, apis, bindings, signing_keys, user_second_factors};
 use diesel::prelude::*;
 
 /// Which column a sealed value lives in.
@@ -23,12 +23,19 @@ pub enum SealedKind {
     BindingSecrets,
     /// `admins.totp_secret_enc`, by administrator id.
     AdminTotp,
+    /// `user_second_factors.totp_secret_enc`, by user id.
+    UserTotp,
 }
 
 impl SealedKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [SealedKind; 4] =
-        [SealedKind::SigningKey, SealedKind::ApiSecret, SealedKind::BindingSecrets, SealedKind::AdminTotp];
+    pub const ALL: [SealedKind; 5] = [
+        SealedKind::SigningKey,
+        SealedKind::ApiSecret,
+        SealedKind::BindingSecrets,
+        SealedKind::AdminTotp,
+        SealedKind::UserTotp,
+    ];
 
     /// The kind's name in reports and the audit log.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +44,7 @@ impl SealedKind {
             SealedKind::ApiSecret => "api_secrets",
             SealedKind::BindingSecrets => "binding_secrets",
             SealedKind::AdminTotp => "admin_totp",
+            SealedKind::UserTotp => "user_totp",
         }
     }
 }
@@ -82,6 +90,13 @@ pub fn all(conn: &mut DbConn) -> Result<Vec<Sealed>, StoreError> {
             .filter(admins::totp_secret_enc.is_not_null())
             .load(conn)?,
     );
+    push(
+        SealedKind::UserTotp,
+        user_second_factors::table
+            .select((user_second_factors::user_id, user_second_factors::totp_secret_enc))
+            .filter(user_second_factors::totp_secret_enc.is_not_null())
+            .load(conn)?,
+    );
     Ok(out)
 }
 
@@ -106,6 +121,11 @@ pub fn replace(conn: &mut DbConn, old: &Sealed, new: &[u8]) -> Result<bool, Stor
         SealedKind::AdminTotp => diesel::update(admins::table.find(id).filter(admins::totp_secret_enc.eq(value)))
             .set(admins::totp_secret_enc.eq(new))
             .execute(conn)?,
+        SealedKind::UserTotp => {
+            diesel::update(user_second_factors::table.find(id).filter(user_second_factors::totp_secret_enc.eq(value)))
+                .set(user_second_factors::totp_secret_enc.eq(new))
+                .execute(conn)?
+        }
     };
     Ok(n == 1)
 }

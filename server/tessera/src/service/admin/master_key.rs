@@ -21,6 +21,7 @@ fn purpose(kind: SealedKind, id: &str) -> String {
         SealedKind::ApiSecret => crypto::purpose::hs256_secret(id),
         SealedKind::BindingSecrets => crypto::purpose::binding_secrets(id),
         SealedKind::AdminTotp => crypto::purpose::admin_totp(id),
+        SealedKind::UserTotp => crypto::purpose::user_totp(id),
     }
 }
 
@@ -173,7 +174,21 @@ mod tests {
         let (_dir, store) = store();
         let old = ring(1, &[]);
         crate::keys::ensure_keys(&store, &old, 1_000).unwrap();
+        // A user's TOTP secret is sealed too, bound to the user.
+        let user = crate::service::admin::NewUser {
+            username: "erin".into(),
+            password: Some("erin's long password".into()),
+            metadata: json!({}),
+            profile: json!({}),
+            ..Default::default()
+        };
+        let user = crate::service::admin::create_user(&store, "cli", 1_000, user).unwrap();
+        let sealed = old.seal(&crypto::purpose::user_totp(&user.id), b"totp secret").unwrap();
+        let mut conn = store.conn().unwrap();
+        tessera_store::user_factors::enrol(&mut conn, &user.id, &sealed, 1, 1_000, &[]).unwrap();
+        drop(conn);
         let before = sealed_status(&store, &old).unwrap();
+        assert_eq!(before.kinds["user_totp"].current, 1);
         let keys = before.kinds["signing_keys"].current;
         assert!(keys >= 3, "a current and a next key per algorithm: {before:?}");
         assert_eq!(before.accepted(), 0);
@@ -188,11 +203,14 @@ mod tests {
 
         // New key current, old accepted: everything moves over, once.
         let rotated = ring(2, &[1]);
-        assert_eq!(sealed_status(&store, &rotated).unwrap().accepted(), keys);
+        assert_eq!(sealed_status(&store, &rotated).unwrap().accepted(), keys + 1);
         let done = rewrap_sealed(&store, &rotated, "cli", 3_000).unwrap();
-        assert_eq!(done.resealed, keys);
+        assert_eq!(done.resealed, keys + 1);
         assert_eq!(done.accepted(), 0);
-        assert_eq!(done.kinds["signing_keys"].current, keys);
+        assert_eq!((done.kinds["signing_keys"].current, done.kinds["user_totp"].current), (keys, 1));
+        let moved = tessera_store::user_factors::find(&mut store.conn().unwrap(), &user.id).unwrap().unwrap();
+        let opened = new_alone.open(&crypto::purpose::user_totp(&user.id), &moved.totp_secret_enc.unwrap()).unwrap();
+        assert_eq!(&opened[..], b"totp secret", "the new key alone opens the user's secret");
         assert_eq!(rewrap_sealed(&store, &rotated, "cli", 4_000).unwrap().resealed, 0, "nothing left to move");
 
         // The old key can go: the new one alone opens every value.
@@ -202,6 +220,6 @@ mod tests {
         let events = tessera_store::audit::recent(&mut store.conn().unwrap(), &filter, 0, 10).unwrap();
         assert_eq!(events.len(), 1, "one change, one event");
         let detail: Value = serde_json::from_str(&events[0].event.detail).unwrap();
-        assert_eq!(detail, json!({"resealed": keys, "kinds": {"signing_keys": keys}}));
+        assert_eq!(detail, json!({"resealed": keys + 1, "kinds": {"signing_keys": keys, "user_totp": 1}}));
     }
 }

@@ -481,26 +481,22 @@ pub fn record_code_tokens(conn: &mut DbConn, code_hash: &str, access: &IssuedAcc
 /// Ends everything a user signed in to (issue #11 item 9: after a password
 /// reset, a disable or a delete): revokes every access token issued so far
 /// (a cut-off in `revocations`) and every refresh token, deletes
-/// every browser session and expires every unredeemed authorization code.
+/// every browser session ([`end_user_sessions`]) and expires every
+/// unredeemed authorization code.
 /// The sessions' clients with a back-channel logout URL get a queued
 /// [`LogoutNotice`] each. Returns the refresh tokens revoked and the
 /// sessions deleted. Run it in the same transaction as the change that
 /// calls for it.
 pub fn end_user_grants(conn: &mut DbConn, user_id: &str, now: i64) -> Result<(usize, usize), StoreError> {
     revocations::cut_off(conn, RevocationKind::User, user_id, now)?;
-    queue_logout_notices(conn, user_id, now)?;
     let revoked = diesel::update(
         refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)).filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(Some(now)))
     .execute(conn)?;
-    let sessions = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
-    // A sign-in waiting for its second factor began with the password that
-    // may be the reason for this call: it ends too.
-    {
-        use crate::schema::pending_sign_ins;
-        diesel::delete(pending_sign_ins::table.filter(pending_sign_ins::user_id.eq(user_id))).execute(conn)?;
-    }
+    // The sign-ins waiting for a second factor end too: they began with the
+    // password that may be the reason for this call.
+    let sessions = end_user_sessions(conn, user_id, now)?;
     diesel::update(
         authorization_codes::table
             .filter(authorization_codes::user_id.eq(user_id))

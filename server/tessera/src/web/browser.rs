@@ -168,18 +168,7 @@ async fn respond(
             let login = state.oauth.login.clone();
             match crate::web::block(move || login.step_up(&user_id)).await {
                 Ok(Ok((pending, enrolment))) => {
-                    let form = AUTHORIZE_SIGN_IN;
-                    let mut resp = second_factor_page(
-                        state,
-                        form,
-                        StatusCode::OK,
-                        (&query, &client_name),
-                        None,
-                        enrolment.as_ref(),
-                    );
-                    let _ =
-                        resp.add_cookie(&cookie(state, PENDING_COOKIE, pending, form.cookie_path, SameSite::Strict));
-                    resp
+                    second_stage(state, AUTHORIZE_SIGN_IN, (&query, &client_name), pending, enrolment.as_ref())
                 }
                 Ok(Err(_)) | Err(_) => pages::render(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -294,10 +283,7 @@ pub(super) async fn sign_in(
         }
         Ok(Ok(LoginOutcome::SecondFactor { pending, enrolment })) => {
             let client = client_name(&state, &query).await;
-            let mut resp =
-                second_factor_page(&state, target, StatusCode::OK, (&query, &client), None, enrolment.as_ref());
-            let _ = resp.add_cookie(&cookie(&state, PENDING_COOKIE, pending, target.cookie_path, SameSite::Strict));
-            resp
+            second_stage(&state, target, (&query, &client), pending, enrolment.as_ref())
         }
         Ok(Ok(LoginOutcome::Failed(message))) => {
             let client = client_name(&state, &query).await;
@@ -364,6 +350,20 @@ fn second_factor_page(
     resp
 }
 
+/// Starts the second stage of a sign-in (after the password, or a step-up):
+/// its page, and the cookie of the waiting sign-in `pending` at the form's path.
+fn second_stage(
+    state: &AppState,
+    form: SignInForm,
+    request: (&str, &str),
+    pending: String,
+    enrolment: Option<&Enrolment>,
+) -> HttpResponse {
+    let mut resp = second_factor_page(state, form, StatusCode::OK, request, None, enrolment);
+    let _ = resp.add_cookie(&cookie(state, PENDING_COOKIE, pending, form.cookie_path, SameSite::Strict));
+    resp
+}
+
 /// The second stage's fields: the code, and when enrolling the secret the
 /// form showed.
 #[derive(serde::Deserialize)]
@@ -404,12 +404,25 @@ pub(super) async fn second_factor(
         login.second_factor(pending.as_deref(), &form.code, form.secret.as_deref(), &form.authorize)
     })
     .await;
-    let client = client_name(&state, &query).await;
+    let outcome = match outcome {
+        Ok(Ok(o)) => o,
+        Ok(Err(_)) | Err(_) => {
+            return pages::render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &pages::ErrorPage { message: "The service is temporarily unavailable." },
+            );
+        }
+    };
+    // Every page but the plain redirect names the client.
+    let client = match &outcome {
+        FactorOutcome::SignedIn { recovery_codes: None, .. } => String::new(),
+        _ => client_name(&state, &query).await,
+    };
     let again = |status, message: &str, enrolment: Option<&Enrolment>| {
         second_factor_page(&state, target, status, (&query, &client), Some(message), enrolment)
     };
     let mut resp = match outcome {
-        Ok(Ok(FactorOutcome::SignedIn { session, resume_query, recovery_codes })) => {
+        FactorOutcome::SignedIn { session, resume_query, recovery_codes } => {
             let next = format!("{}?{resume_query}", target.resume);
             let mut resp = match recovery_codes {
                 Some(codes) => pages::render(
@@ -421,10 +434,10 @@ pub(super) async fn second_factor(
             let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
             resp
         }
-        Ok(Ok(FactorOutcome::Again { message, enrolment })) => {
+        FactorOutcome::Again { message, enrolment } => {
             return again(StatusCode::UNAUTHORIZED, &message, enrolment.as_ref());
         }
-        Ok(Ok(FactorOutcome::Throttled(secs))) => {
+        FactorOutcome::Throttled(secs) => {
             let message = "Too many wrong codes. Wait a few minutes and try again.";
             let mut resp = again(StatusCode::TOO_MANY_REQUESTS, message, None);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -432,15 +445,9 @@ pub(super) async fn second_factor(
             }
             return resp;
         }
-        Ok(Ok(FactorOutcome::Expired)) => {
+        FactorOutcome::Expired => {
             let message = "This sign-in expired. Sign in again.";
             login_page(&state, target, &query, &client, Some(message), "")
-        }
-        Ok(Err(_)) | Err(_) => {
-            return pages::render(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &pages::ErrorPage { message: "The service is temporarily unavailable." },
-            );
         }
     };
     // Signed in, or back to the password: the waiting sign-in is over.

@@ -5,7 +5,12 @@
 use super::{AdminError, audit};
 use crate::service::user_second_factor::{FactorStatus, status};
 use serde_json::json;
-use tessera_store::{Store, StoreError, user_factors, users};
+use tessera_store::{DbConn, Store, StoreError, user_factors, users};
+
+/// The username of `user_id`, for the audit event (`NotFound` without one).
+fn username(conn: &mut DbConn, user_id: &str) -> Result<String, StoreError> {
+    Ok(users::find(conn, user_id)?.ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?.username)
+}
 
 /// An administrator takes a user's second factor away (lost phone): the
 /// secret and recovery codes go, and so do the user's browser sessions;
@@ -13,11 +18,10 @@ use tessera_store::{Store, StoreError, user_factors, users};
 /// Audited as `user.second_factor.reset`.
 fn reset(store: &Store, actor: &str, now: i64, user_id: &str, require: bool) -> Result<(), AdminError> {
     store.tx(|conn| {
-        let user = users::find(conn, user_id)?.ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
+        let username = username(conn, user_id)?;
         let had = user_factors::reset(conn, user_id, require)?;
         let sessions = tessera_store::grants::end_user_sessions(conn, user_id, now)?;
-        let detail =
-            json!({"username": user.username, "had_factor": had, "require": require, "sessions_ended": sessions});
+        let detail = json!({"username": username, "had_factor": had, "require": require, "sessions_ended": sessions});
         audit(conn, actor, now, "user.second_factor.reset", user_id, detail)
     })?;
     Ok(())
@@ -27,16 +31,9 @@ fn reset(store: &Store, actor: &str, now: i64, user_id: &str, require: bool) -> 
 /// user, keeping any factor they have. Audited as `user.second_factor.require`.
 fn set_required(store: &Store, actor: &str, now: i64, user_id: &str, required: bool) -> Result<(), AdminError> {
     store.tx(|conn| {
-        let user = users::find(conn, user_id)?.ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
+        let detail = json!({"username": username(conn, user_id)?, "required": required});
         user_factors::set_required(conn, user_id, required)?;
-        audit(
-            conn,
-            actor,
-            now,
-            "user.second_factor.require",
-            user_id,
-            json!({"username": user.username, "required": required}),
-        )
+        audit(conn, actor, now, "user.second_factor.require", user_id, detail)
     })?;
     Ok(())
 }
@@ -75,8 +72,6 @@ pub fn change_user_second_factor(
 /// The second factor of an existing user (`NotFound` otherwise).
 pub fn user_second_factor(store: &Store, user_id: &str) -> Result<FactorStatus, AdminError> {
     let mut conn = store.conn()?;
-    if users::find(&mut conn, user_id)?.is_none() {
-        return Err(AdminError::NotFound(format!("user {user_id}")));
-    }
+    username(&mut conn, user_id)?;
     Ok(status(&mut conn, user_id)?)
 }

@@ -31,7 +31,7 @@ use crate::clock::{self, SharedClock};
 use crate::service::metrics;
 use crate::service::sign_in::{SignInError, ThrottleSettings, sign_in_where};
 use crate::service::snapshot::Snapshots;
-use crate::service::user_second_factor::NextStep;
+use crate::service::user_second_factor::{self as factor, NextStep};
 use crate::service::{key_failure, store_failure};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -284,9 +284,7 @@ impl TokenService {
         // must enrol one) is answered as for a wrong password.
         let everyone = self.second_factor_required;
         let credentials = (req.username.as_str(), req.password.expose());
-        let no_factor = |conn: &mut DbConn, u: &User| {
-            Ok(crate::service::user_second_factor::next_step(conn, &u.id, everyone)? == NextStep::Done)
-        };
+        let no_factor = |conn: &mut DbConn, u: &User| Ok(factor::next_step(conn, &u.id, everyone)? == NextStep::Done);
         let user = match sign_in_where(&self.store, &self.throttle, credentials, peer, now, no_factor) {
             Ok(u) => u,
             Err(SignInError::BadCredentials) => return Err(password::bad_credentials()),

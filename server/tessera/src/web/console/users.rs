@@ -247,22 +247,15 @@ async fn sign_out(p: Posted<Empty>, id: web::Path<String>) -> Page {
     Ok(see_other(&paths::done(&paths::user(&u.id), "signed-out")))
 }
 
-/// The second factor panel's buttons: reset, or require / stop requiring.
-#[derive(serde::Deserialize)]
-struct FactorForm {
-    #[serde(default)]
-    reset: bool,
-    required: Option<bool>,
-}
-
-async fn second_factor(p: Posted<FactorForm>, id: web::Path<String>) -> Page {
-    let Posted { admin, form, .. } = p;
+/// The second factor panel's buttons (reset, or require / stop requiring)
+/// post the fields of a [`FactorChange`].
+async fn second_factor(p: Posted<FactorChange>, id: web::Path<String>) -> Page {
+    let Posted { admin, form: change, .. } = p;
     let (store, actor, uid) = (admin.state.store.clone(), admin.actor(), id.into_inner());
     let now = admin.now();
-    let change = FactorChange { reset: form.reset, required: form.required };
     let uid2 = uid.clone();
     blocking(move || admin::change_user_second_factor(&store, &actor, now, &uid2, change)).await??;
-    let done = match (form.reset, form.required) {
+    let done = match (change.reset, change.required) {
         (true, _) => "factor-reset",
         (false, Some(false)) => "factor-optional",
         _ => "factor-required",

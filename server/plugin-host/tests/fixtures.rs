@@ -486,7 +486,9 @@ fn gated_host(dir: &Path, running: u32, deadline_ms: u64) -> PluginHost {
 /// docs/security-checklist.md W-26: a heavy call that has run for ten
 /// milliseconds gives its run slot back, so a call that loops until its
 /// deadline cannot hold the only slot: another call runs meanwhile, and the
-/// loop still ends at its own deadline, not later.
+/// loop still ends at its own deadline, not a second one after the slot went
+/// back (that would take twice the deadline). The upper bound leaves 1.5 s
+/// for instantiation and a loaded CI machine: 2.54 s was seen there once.
 #[test]
 fn a_long_call_gives_its_run_slot_back_and_keeps_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
@@ -497,7 +499,7 @@ fn a_long_call_gives_its_run_slot_back_and_keeps_its_deadline() {
     });
     assert_eq!(run.outcome, Err(PluginFailure::Deadline));
     assert!(
-        run.duration >= Duration::from_millis(1_900) && run.duration < Duration::from_millis(2_500),
+        run.duration >= Duration::from_millis(1_900) && run.duration < Duration::from_millis(3_500),
         "the loop ran to its own deadline: {:?}",
         run.duration
     );

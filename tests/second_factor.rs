@@ -7,7 +7,7 @@
 //! applications; a cookie-keeping reqwest client is the browser.
 
 use crate::admins::totp_code;
-use crate::oidc::{RelyingParty, browser, hidden, http, relying_party_of};
+use crate::oidc::{RelyingParty, browser, hidden, http, jwt_claims, relying_party_of};
 use crate::on_both_backends;
 use crate::support::{Backend, Options, TestServer};
 use openidconnect::core::CoreAuthenticationFlow;
@@ -378,8 +378,11 @@ async fn the_server_wide_requirement_holds_on_the_device_page() {
 
 /// OpenID Connect `acr_values` with the multi-factor policy (as Auth0 takes
 /// it): a session signed in with the password alone steps up, enrolling a
-/// factor on demand when the user has none; the ID token then says `acr`;
-/// `prompt=none` cannot step up; discovery offers the policy.
+/// factor on demand when the user has none; the ID token then says `acr`,
+/// and the same `sid` and a later `auth_time` (the session gains the factor
+/// in place); a step-up whose session signs out meanwhile expires and
+/// signs nobody in; `prompt=none` cannot step up; discovery offers the
+/// policy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_asks_for_a_second_factor_with_acr_values() {
     use tessera_protocol::oidc::ACR_MFA;
@@ -400,6 +403,7 @@ async fn an_application_asks_for_a_second_factor_with_acr_values() {
     let token = rp.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http()).await.unwrap();
     let claims = token.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
     assert!(claims.auth_context_ref().is_none(), "no acr for a password alone");
+    let first = jwt_claims(&token.id_token().unwrap().to_string());
 
     // prompt=none cannot step up.
     let (url, _, _) = rp
@@ -410,6 +414,34 @@ async fn an_application_asks_for_a_second_factor_with_acr_values() {
     let refused = b.get(url.as_str()).send().await.unwrap();
     let to = refused.headers()["location"].to_str().unwrap().to_owned();
     assert!(to.starts_with(CB) && to.contains("error=login_required"), "{to}");
+
+    // Another browser's session steps up, and signs out (RP-initiated
+    // logout) before giving the code: the step-up went with the session.
+    {
+        let other = browser();
+        let (url, _, _) =
+            rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).url();
+        let location = resume(&base, &other, password_step(&base, &other, url.as_str()).await).await;
+        let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let token = rp.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http()).await.unwrap();
+        let (url, _, _) = rp
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_extra_param("acr_values", ACR_MFA)
+            .url();
+        let page = other.get(url.as_str()).send().await.unwrap().text().await.unwrap();
+        let secret = hidden(&page, "secret");
+        let hint = token.id_token().unwrap().to_string();
+        let out = other.get(format!("{base}{}?id_token_hint={hint}", routes::END_SESSION)).send().await.unwrap();
+        assert_eq!(out.status(), 200, "signed out");
+        let late =
+            submit_code(&base, &other, routes::LOGIN_SECOND_FACTOR, &page, &totp_code(&secret, 0), Some(&secret)).await;
+        assert!(
+            late.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("tessera_session="))
+        );
+        assert!(late.text().await.unwrap().contains("This sign-in expired"), "the step-up ended with its session");
+        let again = other.get(url.as_str()).send().await.unwrap();
+        assert_eq!(again.status(), 200, "still signed out: the login page");
+    }
 
     // The same session, asked for the multi-factor policy: enrolment on
     // demand (the user has no factor), then back with acr and amr.
@@ -433,6 +465,9 @@ async fn an_application_asks_for_a_second_factor_with_acr_values() {
         let token = rp.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&http()).await.unwrap();
         let claims = token.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
         assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(ACR_MFA));
+        let raw = jwt_claims(&token.id_token().unwrap().to_string());
+        assert_eq!(raw["sid"], first["sid"], "the same session, stepped up in place");
+        assert!(raw["auth_time"].as_i64() >= first["auth_time"].as_i64(), "{raw} after {first}");
         claims.auth_method_refs().unwrap().iter().map(|a| a.as_str().to_owned()).collect::<Vec<_>>()
     };
     assert_eq!(amr, ["pwd", "otp", "mfa"]);

@@ -23,13 +23,17 @@ CREATE INDEX user_recovery_codes_user ON user_recovery_codes(user_id);
 -- A sign-in past the password and waiting for the second factor (enrol:
 -- the user has none yet and must enrol one). Kept apart from sessions, so
 -- nothing that reads a session can take a half-finished sign-in for one.
--- The browser holds the random id; this its hash.
+-- The browser holds the random id; this its hash. session_id_hash: a
+-- step-up (acr_values) of that session, which gains the factor in place
+-- when the code is right (same sid for the applications signed in with
+-- it); ending the session ends the step-up.
 CREATE TABLE pending_sign_ins (
     id_hash TEXT PRIMARY KEY NOT NULL,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     enrol BOOLEAN NOT NULL,
     created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT NOT NULL,
+    session_id_hash TEXT REFERENCES sessions(id_hash) ON DELETE CASCADE
 );
 
 -- How the user authenticated (RFC 8176 values, space-separated), carried

@@ -266,6 +266,25 @@ pub fn session(conn: &mut DbConn, id_hash: &str, now: i64) -> Result<Option<Sess
         .optional()?)
 }
 
+/// Step-up: the unexpired session `id_hash` of `user_id` is now
+/// authenticated by `amr`, at `now` (its `auth_time`: OpenID Connect's
+/// `max_age` counts from the last authentication). False if it ended
+/// meanwhile; the session keeps its id, so its `sid` and the clients
+/// signed in with it stay.
+pub fn step_up_session(
+    conn: &mut DbConn,
+    id_hash: &str,
+    user_id: &str,
+    amr: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    use sessions::dsl as t;
+    let n = diesel::update(t::sessions.find(id_hash).filter(t::user_id.eq(user_id)).filter(t::expires_at.gt(now)))
+        .set((t::amr.eq(amr), t::auth_time.eq(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Ends a session (its signed-in clients go with it).
 pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn)?;

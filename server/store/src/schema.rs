@@ -519,5 +519,6 @@ diesel::table! {
         enrol -> Bool,
         created_at -> BigInt,
         expires_at -> BigInt,
+        session_id_hash -> Nullable<Text>,
     }
 }

@@ -162,6 +162,9 @@ pub struct PendingSignIn {
     pub created_at: i64,
     /// Unix seconds; a few minutes after the password.
     pub expires_at: i64,
+    /// A step-up of this session (its hash): the session gains the factor
+    /// in place, keeping its `sid`; `None`: a sign-in that opens a session.
+    pub session_id_hash: Option<String>,
 }
 
 /// Stores a waiting sign-in.

@@ -164,9 +164,9 @@ async fn respond(
                 &scopes,
             )
         }
-        Ok(Ok(Outcome::StepUp { user_id, query, client_name })) => {
+        Ok(Ok(Outcome::StepUp { user_id, session_hash, query, client_name })) => {
             let login = state.oauth.login.clone();
-            match crate::web::block(move || login.step_up(&user_id)).await {
+            match crate::web::block(move || login.step_up(&user_id, &session_hash)).await {
                 Ok(Ok((pending, enrolment))) => {
                     second_stage(state, AUTHORIZE_SIGN_IN, (&query, &client_name), pending, enrolment.as_ref())
                 }
@@ -431,7 +431,9 @@ pub(super) async fn second_factor(
                 ),
                 None => redirect(StatusCode::SEE_OTHER, &next),
             };
-            let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
+            if let Some(session) = session {
+                let _ = resp.add_cookie(&cookie(&state, SESSION_COOKIE, session, "/", SameSite::Lax));
+            }
             resp
         }
         FactorOutcome::Again { message, enrolment } => {

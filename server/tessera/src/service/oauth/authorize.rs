@@ -64,6 +64,8 @@ pub enum Outcome {
     StepUp {
         /// The session's user.
         user_id: String,
+        /// The session's hash: it gains the factor in place.
+        session_hash: String,
         /// The authorization request, to resume after the second factor.
         query: String,
         /// The client's display name.
@@ -345,7 +347,12 @@ impl AuthorizeService {
                     "the request asks for a second factor, which the session has not given",
                 )));
             }
-            return Ok(Outcome::StepUp { user_id: user.id, query: query.to_owned(), client_name: client.name });
+            return Ok(Outcome::StepUp {
+                user_id: user.id,
+                session_hash: session.id_hash,
+                query: query.to_owned(),
+                client_name: client.name,
+            });
         }
         // Issue #11 item 4: consent is per user, client and API; what the user
         // allowed for one API never covers another's scopes of the same name.

@@ -55,8 +55,9 @@ pub enum FactorOutcome {
     /// Signed in: set this session cookie value and resume; after an
     /// enrolment, show the recovery codes first.
     SignedIn {
-        /// The new session's cookie value.
-        session: String,
+        /// The new session's cookie value; `None` after a step-up, whose
+        /// session (and the browser's cookie for it) stays.
+        session: Option<String>,
         /// The authorization request to resume.
         resume_query: String,
         /// A new enrolment's recovery codes, shown once.
@@ -140,15 +141,18 @@ impl LoginService {
             let session = self.open_session(&user.id, now, AMR_PASSWORD)?;
             return Ok(LoginOutcome::SignedIn { session, resume_query: without_prompt_login(query) });
         }
-        let (pending, enrolment) = self.wait_for_factor(&user, step == NextStep::Enrol, now)?;
+        let (pending, enrolment) = self.wait_for_factor(&user, step == NextStep::Enrol, None, now)?;
         Ok(LoginOutcome::SecondFactor { pending, enrolment })
     }
 
     /// Step-up (OpenID Connect `acr_values` asking for the multi-factor
     /// policy): the user of a session signed in with the password alone
-    /// gives a second factor, or enrols one if they have none. Returns the
-    /// waiting sign-in's cookie value and the secret to enrol, if any.
-    pub fn step_up(&self, user_id: &str) -> Result<(String, Option<Enrolment>), OAuthError> {
+    /// gives a second factor, or enrols one if they have none, and that
+    /// session (`session_hash`) gains it in place: the applications signed
+    /// in with it keep their `sid`, and logging out still reaches them all.
+    /// Returns the waiting sign-in's cookie value and the secret to enrol,
+    /// if any.
+    pub fn step_up(&self, user_id: &str, session_hash: &str) -> Result<(String, Option<Enrolment>), OAuthError> {
         let now = self.clock.now();
         let mut conn = self.store.conn().map_err(store_failure)?;
         let Some(user) = users::find(&mut conn, user_id).map_err(store_failure)?.filter(|u| !u.disabled) else {
@@ -156,12 +160,19 @@ impl LoginService {
         };
         let enrol = factor::next_step(&mut conn, user_id, true).map_err(store_failure)? == NextStep::Enrol;
         drop(conn);
-        self.wait_for_factor(&user, enrol, now)
+        self.wait_for_factor(&user, enrol, Some(session_hash.to_owned()), now)
     }
 
     /// Stores a sign-in waiting for `user`'s second factor (or its
-    /// enrolment); its cookie value, and the secret to enrol.
-    fn wait_for_factor(&self, user: &User, enrol: bool, now: i64) -> Result<(String, Option<Enrolment>), OAuthError> {
+    /// enrolment), a step-up of `session_hash` if given; its cookie value,
+    /// and the secret to enrol.
+    fn wait_for_factor(
+        &self,
+        user: &User,
+        enrol: bool,
+        session_hash: Option<String>,
+        now: i64,
+    ) -> Result<(String, Option<Enrolment>), OAuthError> {
         let mut conn = self.store.conn().map_err(store_failure)?;
         let cookie = random_secret()?;
         let pending = PendingSignIn {
@@ -170,6 +181,7 @@ impl LoginService {
             enrol,
             created_at: now,
             expires_at: now + PENDING_SECS,
+            session_id_hash: session_hash,
         };
         user_factors::insert_pending(&mut conn, &pending).map_err(store_failure)?;
         let enrolment =
@@ -187,7 +199,8 @@ impl LoginService {
     /// `code` from the user's app (or a recovery code), or, when the user
     /// enrols, the first code for `secret` (the base32 secret the form
     /// showed). On success the waiting sign-in becomes a session whose
-    /// `amr` says a second factor was used.
+    /// `amr` says a second factor was used (a step-up: its session says so
+    /// from now on; ended meanwhile, the step-up has expired).
     pub fn second_factor(
         &self,
         pending_cookie: Option<&str>,
@@ -233,17 +246,30 @@ impl LoginService {
             }
         };
         // Of two completions of one waiting sign-in, one opens a session.
-        let finished = user_factors::finish_pending(&mut *self.store.conn().map_err(store_failure)?, &pending.id_hash)
-            .map_err(store_failure)?;
-        if !finished {
+        let mut conn = self.store.conn().map_err(store_failure)?;
+        if !user_factors::finish_pending(&mut conn, &pending.id_hash).map_err(store_failure)? {
             return Ok(FactorOutcome::Expired);
         }
-        let session = self.open_session(&user.id, now, AMR_SECOND_FACTOR)?;
+        let session = match &pending.session_id_hash {
+            Some(stepped_up) => {
+                if !grants::step_up_session(&mut conn, stepped_up, &user.id, AMR_SECOND_FACTOR, now)
+                    .map_err(store_failure)?
+                {
+                    return Ok(FactorOutcome::Expired);
+                }
+                None
+            }
+            None => {
+                drop(conn);
+                Some(self.open_session(&user.id, now, AMR_SECOND_FACTOR)?)
+            }
+        };
         Ok(FactorOutcome::SignedIn { session, resume_query: without_prompt_login(query), recovery_codes })
     }
 
     /// The unexpired waiting sign-in behind the cookie, with its user
-    /// (still enabled).
+    /// (still enabled); a step-up only while its session lasts (an ended
+    /// one takes its step-ups along; this catches one that expired).
     fn waiting(&self, cookie: Option<&str>, now: i64) -> Result<Option<(PendingSignIn, User)>, OAuthError> {
         let Some(cookie) = cookie else { return Ok(None) };
         let mut conn = self.store.conn().map_err(store_failure)?;
@@ -252,6 +278,11 @@ impl LoginService {
         else {
             return Ok(None);
         };
+        if let Some(session) = &pending.session_id_hash
+            && grants::session(&mut conn, session, now).map_err(store_failure)?.is_none()
+        {
+            return Ok(None);
+        }
         let user = users::find(&mut conn, &pending.user_id).map_err(store_failure)?.filter(|u| !u.disabled);
         Ok(user.map(|u| (pending, u)))
     }

@@ -180,6 +180,14 @@ pub fn set_resource_servers(conn: &mut DbConn, api_id: &str, client_ids: &[Strin
     Ok(())
 }
 
+/// Every resource-server link, as (API id, client id): the token path's
+/// in-memory snapshot holds them (introspection answered from memory).
+pub fn all_resource_servers(conn: &mut DbConn) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(api_resource_servers::table
+        .select((api_resource_servers::api_id, api_resource_servers::client_id))
+        .load(conn)?)
+}
+
 /// True if `client_id` is registered as a resource server of the API.
 pub fn is_resource_server(conn: &mut DbConn, api_id: &str, client_id: &str) -> Result<bool, StoreError> {
     Ok(api_resource_servers::table

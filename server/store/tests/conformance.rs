@@ -713,6 +713,9 @@ fn resource_servers_are_linked_to_apis(db: &Db) {
     apis::set_resource_servers(&mut c, "rs-api", &["rs2".into(), "rs1".into(), "rs1".into()]).unwrap();
     assert_eq!(apis::resource_servers(&mut c, "rs-api").unwrap(), ["rs1", "rs2"]);
     assert!(apis::is_resource_server(&mut c, "rs-api", "rs1").unwrap());
+    let mut all = apis::all_resource_servers(&mut c).unwrap();
+    all.sort();
+    assert_eq!(all, [("rs-api".to_owned(), "rs1".to_owned()), ("rs-api".to_owned(), "rs2".to_owned())]);
     assert!(matches!(apis::set_resource_servers(&mut c, "rs-api", &["nobody".into()]), Err(StoreError::NotFound(_))));
     apis::set_resource_servers(&mut c, "rs-api", &["rs1".into(), "rs2".into()]).unwrap();
     clients::delete(&mut c, "rs2").unwrap();
@@ -1518,6 +1521,25 @@ fn config_generation_moves_with_every_change(db: &Db) {
     moved(&mut c, "a new user");
     clients::insert(&mut c, &client("c1")).unwrap();
     moved(&mut c, "a new client");
+    let api = apis::Api {
+        id: "g-api".into(),
+        identifier: "https://g.example".into(),
+        name: "G".into(),
+        alg: tessera_protocol::model::SigningAlg::ES256,
+        token_lifetime_secs: 60,
+        scopes: vec![],
+        hs256_secret_enc: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    apis::insert(&mut c, &api).unwrap();
+    moved(&mut c, "a new API");
+    apis::set_resource_servers(&mut c, "g-api", &["c1".into()]).unwrap();
+    moved(&mut c, "a resource server linked");
+    apis::set_resource_servers(&mut c, "g-api", &[]).unwrap();
+    moved(&mut c, "a resource server unlinked");
+    apis::delete(&mut c, "g-api").unwrap();
+    moved(&mut c, "a deleted API");
     clients::update(&mut c, &Client { disabled: true, ..client("c1") }).unwrap();
     moved(&mut c, "a client update");
     let secret = ClientSecret {
@@ -2020,6 +2042,7 @@ fn user_second_factors_are_single_use_and_go_with_their_user(db: &Db) {
         enrol: true,
         created_at: 1,
         expires_at,
+        session_id_hash: None,
     };
     user_factors::insert_pending(&mut c, &pending("p1", 50)).unwrap();
     user_factors::insert_pending(&mut c, &pending("p2", 500)).unwrap();
@@ -2038,6 +2061,27 @@ fn user_second_factors_are_single_use_and_go_with_their_user(db: &Db) {
         None,
         "a password reset or a disable ends a sign-in waiting for its second factor"
     );
+
+    // A step-up waits on its session, which gains the factor in place.
+    let session = grants::Session {
+        id_hash: "s1".into(),
+        user_id: "fu".into(),
+        auth_time: 10,
+        created_at: 10,
+        expires_at: 1_000,
+        amr: "pwd".into(),
+    };
+    grants::insert_session(&mut c, &session).unwrap();
+    let step_up = PendingSignIn { session_id_hash: Some("s1".into()), ..pending("p6", 500) };
+    user_factors::insert_pending(&mut c, &step_up).unwrap();
+    assert_eq!(user_factors::pending(&mut c, "p6", 80).unwrap(), Some(step_up.clone()));
+    assert!(!grants::step_up_session(&mut c, "s1", "someone-else", "pwd otp mfa", 80).unwrap(), "not their session");
+    assert!(!grants::step_up_session(&mut c, "s1", "fu", "pwd otp mfa", 1_000).unwrap(), "expired");
+    assert!(grants::step_up_session(&mut c, "s1", "fu", "pwd otp mfa", 90).unwrap());
+    let stepped = grants::session(&mut c, "s1", 90).unwrap().unwrap();
+    assert_eq!((stepped.amr.as_str(), stepped.auth_time, stepped.created_at), ("pwd otp mfa", 90, 10));
+    grants::delete_session(&mut c, "s1").unwrap();
+    assert_eq!(user_factors::pending(&mut c, "p6", 90).unwrap(), None, "a step-up ends with its session");
 
     user_factors::enrol(&mut c, "fu", b"sealed", 20, 200, &hashes).unwrap();
     user_factors::insert_pending(&mut c, &pending("p4", 500)).unwrap();

@@ -35,7 +35,7 @@
 
 use crate::clock::SharedClock;
 use crate::keys::KeyRing;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 use tessera_plugin_host::PluginHost;
@@ -91,6 +91,9 @@ pub struct Snapshot {
     generation: i64,
     clients: HashMap<String, ClientEntry>,
     apis: HashMap<String, Api>,
+    /// (API id, client id): the client is a resource server of the API
+    /// and may introspect its tokens (RFC 7662 §4).
+    resource_servers: HashSet<(String, String)>,
     users: HashMap<String, User>,
     token_bindings: Vec<Binding>,
     versions: HashMap<String, VersionMeta>,
@@ -118,6 +121,7 @@ impl Snapshot {
             clients.insert(client.id.clone(), ClientEntry { client, secrets });
         }
         let apis = apis::list(conn)?.into_iter().map(|a| (a.identifier.clone(), a)).collect();
+        let resource_servers = apis::all_resource_servers(conn)?.into_iter().collect();
         let token_bindings = plugins::bindings_for_trigger(conn, Trigger::Token)?;
         let mut versions = HashMap::new();
         // The live versions, and the shadow candidates (`service::shadow`).
@@ -140,7 +144,7 @@ impl Snapshot {
                 },
             );
         }
-        Ok(Snapshot { generation, clients, apis, users, token_bindings, versions })
+        Ok(Snapshot { generation, clients, apis, resource_servers, users, token_bindings, versions })
     }
 
     /// The bindings of this snapshot whose HTTP answers `newer` no longer
@@ -175,6 +179,14 @@ impl Snapshot {
     /// An API by its audience identifier.
     pub fn api_by_identifier(&self, identifier: &str) -> Option<&Api> {
         self.apis.get(identifier)
+    }
+
+    /// Whether `client_id` is a resource server of the API `api_id`.
+    pub fn is_resource_server(&self, api_id: &str, client_id: &str) -> bool {
+        // A borrowed lookup would need a key type of its own; these are
+        // two short ids, and the check runs once per introspection by a
+        // client other than the token's own.
+        self.resource_servers.contains(&(api_id.to_owned(), client_id.to_owned()))
     }
 
     /// Every scope an API declares, sorted, once each: discovery's

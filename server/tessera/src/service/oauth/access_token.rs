@@ -12,6 +12,8 @@
 
 use super::issuer::{Issuer, USERINFO_API_ID};
 use super::revoked::RevokedTokens;
+use crate::keys::KeyError;
+use crate::service::snapshot::Snapshot;
 use crate::service::{key_failure, store_failure};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,20 +60,75 @@ pub(crate) fn own_access_token(
     token: &str,
     now: i64,
 ) -> Result<Option<OwnAccessToken>, OAuthError> {
-    let Some((alg, claims)) = issuer.keys().verify_access_token(token, issuer.url()).map_err(key_failure)? else {
+    let lookups = Lookups {
+        key_failure,
+        api: |aud: &str| {
+            let mut conn = store.conn().map_err(store_failure)?;
+            Ok(apis::find_by_identifier(&mut conn, aud).map_err(store_failure)?.map(|a| a.profile()))
+        },
+        revoked: |claims: &Map<String, Value>| revoked.is_revoked(claims).map_err(store_failure),
+    };
+    judge(issuer, token, now, lookups)
+}
+
+/// [`own_access_token`] for a caller that must not block (an HTTP worker,
+/// issue #13 item 5): the API from `snapshot`, the revocations from this
+/// node's copy. `None` where `own_access_token` would touch the database
+/// (the copy due for a refresh) or the keys would be re-read; the caller
+/// then asks `own_access_token` on a blocking thread.
+pub(crate) fn own_access_token_from_memory(
+    issuer: &Issuer,
+    snapshot: &Snapshot,
+    revoked: &RevokedTokens,
+    token: &str,
+    now: i64,
+) -> Option<Option<OwnAccessToken>> {
+    if !issuer.keys().fresh() {
+        return None;
+    }
+    let lookups = Lookups {
+        key_failure: |_| NotInMemory,
+        api: |aud: &str| Ok(snapshot.api_by_identifier(aud).map(|a| a.profile())),
+        revoked: |claims: &Map<String, Value>| revoked.is_revoked_from_memory(claims).ok_or(NotInMemory),
+    };
+    judge(issuer, token, now, lookups).ok()
+}
+
+/// The answer needs what is not in memory.
+struct NotInMemory;
+
+/// Where [`judge`] finds what it does not know: the API an `aud` names,
+/// and whether claims are revoked; `E` is why it could not tell.
+struct Lookups<K, A, R> {
+    key_failure: K,
+    api: A,
+    revoked: R,
+}
+
+/// The rules of [`own_access_token`], over `lookups`.
+fn judge<E, K, A, R>(
+    issuer: &Issuer,
+    token: &str,
+    now: i64,
+    lookups: Lookups<K, A, R>,
+) -> Result<Option<OwnAccessToken>, E>
+where
+    K: FnOnce(KeyError) -> E,
+    A: FnOnce(&str) -> Result<Option<ApiProfile>, E>,
+    R: FnOnce(&Map<String, Value>) -> Result<bool, E>,
+{
+    let Some((alg, claims)) = issuer.keys().verify_access_token(token, issuer.url()).map_err(lookups.key_failure)?
+    else {
         return Ok(None);
     };
     let userinfo = issuer.userinfo_api();
     let api = match claims.get("aud").and_then(Value::as_str) {
         Some(aud) if aud == userinfo.audience.as_str() => Some(userinfo),
-        Some(aud) => {
-            let mut conn = store.conn().map_err(store_failure)?;
-            apis::find_by_identifier(&mut conn, aud).map_err(store_failure)?.map(|a| a.profile())
-        }
+        Some(aud) => (lookups.api)(aud)?,
         None => None,
     };
     match check_access_token(&claims, issuer.url(), alg, api.as_ref(), now) {
-        Ok(()) if revoked.is_revoked(&claims).map_err(store_failure)? => {
+        Ok(()) if (lookups.revoked)(&claims)? => {
             tracing::info!("a revoked access token was presented");
             Ok(None)
         }

@@ -210,7 +210,7 @@ impl OAuthServices {
                 refresh,
                 throttle: throttle.clone(),
                 revoked: revoked.clone(),
-                snapshots,
+                snapshots: snapshots.clone(),
                 device: device.clone(),
                 jwt_bearer: jwt_bearer::JwtBearerGrant::new(
                     store.clone(),
@@ -260,6 +260,7 @@ impl OAuthServices {
                 issuer.clone(),
                 clients.clone(),
                 revoked.clone(),
+                snapshots,
             )),
             revocation: Arc::new(RevocationService::new(
                 store.clone(),

@@ -106,6 +106,17 @@ impl RevokedTokens {
         Ok(known.covers(claims))
     }
 
+    /// [`Self::is_revoked`] for a caller that must not block (an HTTP
+    /// worker): `None` when the copy is due for a refresh, or one is under
+    /// way; only [`Self::is_revoked`] refreshes it.
+    pub fn is_revoked_from_memory(&self, claims: &Map<String, Value>) -> Option<bool> {
+        let fresh = self.poll.try_lock().ok()?.at.is_some_and(|at| at.elapsed() < REFRESH);
+        if !fresh {
+            return None;
+        }
+        Some(self.known.try_read().ok()?.covers(claims))
+    }
+
     /// Tells the copy that this node just wrote a revocation, so the next
     /// check reads it instead of waiting for [`REFRESH`].
     pub fn changed(&self) {

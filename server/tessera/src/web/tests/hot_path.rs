@@ -236,3 +236,61 @@ async fn the_worker_answers_only_client_credentials_served_from_memory() {
     let FromSnapshot::Answered(Ok(issued)) = on_pool else { panic!("not answered on the pool: {on_pool:?}") };
     assert_eq!(claims(&issued.access_token)["ctx"]["user_source"], "service-account", "the plugin ran");
 }
+
+/// Issue #13 item 5: introspecting an access token is answered on the
+/// worker from memory, for the token's own client and for a resource
+/// server of its API (linked after start: the snapshot learns it at its
+/// next sync), and `active: false` for any other client, as the blocking
+/// path answers. Declined for that path: while the revocation copy is due
+/// for a refresh, a wrong secret (its failure is counted), and a refresh
+/// token (read from the database).
+#[actix_web::test]
+async fn the_worker_introspects_access_tokens_from_memory() {
+    let h = Harness::new(|c| c.keys.refresh_ms = 3_600_000);
+    h.api();
+    let [owner, rs, stranger] = [(); 3].map(|()| h.client(&["client_credentials"]));
+    h.state.snapshots.sync().unwrap();
+    h.state.keys.jwks().unwrap();
+    let post = |form: &[(&str, &str)]| serde_urlencoded::to_string(form).unwrap();
+    let cc = post(&[
+        ("grant_type", "client_credentials"),
+        ("audience", AUD),
+        ("client_id", &owner.id),
+        ("client_secret", &owner.secret),
+    ]);
+    let FromSnapshot::Answered(Ok(issued)) = from_snapshot(&h.state.oauth.token, &cc, None) else { panic!("no token") };
+    let at = issued.access_token.as_str();
+    let introspection = &h.state.oauth.introspection;
+    let form = |who: &TestClient, token: &str| {
+        post(&[("token", token), ("client_id", &who.id), ("client_secret", &who.secret)])
+    };
+    let blocking = |who: &TestClient, token: &str| {
+        serde_json::to_value(introspection.introspect(None, form(who, token).as_bytes(), None).unwrap()).unwrap()
+    };
+    let on_worker = |who: &TestClient, token: &str| {
+        let answer = introspection.introspect_without_blocking(None, form(who, token).as_bytes(), None);
+        answer.map(|a| serde_json::to_value(a.unwrap()).unwrap())
+    };
+    assert_eq!(on_worker(&owner, at), None, "the revocation copy was never read");
+
+    // The blocking path reads the copy; for the next half second the
+    // worker answers as that path does.
+    let mine = blocking(&owner, at);
+    assert_eq!((&mine["active"], &mine["client_id"]), (&json!(true), &json!(owner.id)));
+    assert_eq!(on_worker(&owner, at).as_ref(), Some(&mine));
+    assert_eq!(blocking(&stranger, at), json!({"active": false}));
+    assert_eq!(on_worker(&stranger, at), Some(json!({"active": false})), "neither the token's client nor its API's");
+    assert_eq!(on_worker(&owner, "e30.e30.c2ln"), Some(json!({"active": false})), "not a token of ours");
+
+    let api = tessera_store::apis::find_by_identifier(&mut h.store().conn().unwrap(), AUD).unwrap().unwrap();
+    tessera_store::apis::set_resource_servers(&mut h.store().conn().unwrap(), &api.id, std::slice::from_ref(&rs.id))
+        .unwrap();
+    h.state.snapshots.sync().unwrap();
+    let seen_by_rs = blocking(&rs, at);
+    assert_eq!(seen_by_rs["active"], true, "a resource server of the token's API");
+    assert_eq!(on_worker(&rs, at), Some(seen_by_rs));
+
+    let wrong = TestClient { id: owner.id.clone(), secret: "not the secret".into() };
+    assert_eq!(on_worker(&wrong, at), None, "the failure is counted on the blocking path");
+    assert_eq!(on_worker(&owner, "an-opaque-refresh-token"), None, "refresh tokens live in the database");
+}

@@ -1,0 +1,1 @@
+DROP TRIGGER api_resource_servers_config_generation ON api_resource_servers;

@@ -1,0 +1,3 @@
+DROP TRIGGER api_resource_servers_config_generation_insert;
+DROP TRIGGER api_resource_servers_config_generation_update;
+DROP TRIGGER api_resource_servers_config_generation_delete;

@@ -691,22 +691,26 @@ fn consent_is_remembered_per_user_client_and_api(db: &Db) {
     assert!(!clients::find(&mut c, "cc").unwrap().unwrap().first_party);
 }
 
-/// Issue #11 item 7: the resource-server links of an API, which end with
-/// either side.
-fn resource_servers_are_linked_to_apis(db: &Db) {
-    let mut c = db.store.conn().unwrap();
-    let api = apis::Api {
-        id: "rs-api".into(),
-        identifier: "https://rs.example".into(),
-        name: "RS".into(),
+/// An RS256 API with no scopes, a minute's token lifetime.
+fn plain_api(id: &str, identifier: &str) -> apis::Api {
+    apis::Api {
+        id: id.into(),
+        identifier: identifier.into(),
+        name: id.into(),
         alg: tessera_protocol::model::SigningAlg::RS256,
         token_lifetime_secs: 60,
         scopes: vec![],
         hs256_secret_enc: None,
         created_at: 1,
         updated_at: 1,
-    };
-    apis::insert(&mut c, &api).unwrap();
+    }
+}
+
+/// Issue #11 item 7: the resource-server links of an API, which end with
+/// either side.
+fn resource_servers_are_linked_to_apis(db: &Db) {
+    let mut c = db.store.conn().unwrap();
+    apis::insert(&mut c, &plain_api("rs-api", "https://rs.example")).unwrap();
     for id in ["rs1", "rs2"] {
         clients::insert(&mut c, &client(id)).unwrap();
     }
@@ -1521,18 +1525,7 @@ fn config_generation_moves_with_every_change(db: &Db) {
     moved(&mut c, "a new user");
     clients::insert(&mut c, &client("c1")).unwrap();
     moved(&mut c, "a new client");
-    let api = apis::Api {
-        id: "g-api".into(),
-        identifier: "https://g.example".into(),
-        name: "G".into(),
-        alg: tessera_protocol::model::SigningAlg::ES256,
-        token_lifetime_secs: 60,
-        scopes: vec![],
-        hs256_secret_enc: None,
-        created_at: 1,
-        updated_at: 1,
-    };
-    apis::insert(&mut c, &api).unwrap();
+    apis::insert(&mut c, &plain_api("g-api", "https://g.example")).unwrap();
     moved(&mut c, "a new API");
     apis::set_resource_servers(&mut c, "g-api", &["c1".into()]).unwrap();
     moved(&mut c, "a resource server linked");

@@ -91,9 +91,9 @@ pub struct Snapshot {
     generation: i64,
     clients: HashMap<String, ClientEntry>,
     apis: HashMap<String, Api>,
-    /// (API id, client id): the client is a resource server of the API
-    /// and may introspect its tokens (RFC 7662 §4).
-    resource_servers: HashSet<(String, String)>,
+    /// By API id, the clients that are its resource servers and may
+    /// introspect its tokens (RFC 7662 §4).
+    resource_servers: HashMap<String, HashSet<String>>,
     users: HashMap<String, User>,
     token_bindings: Vec<Binding>,
     versions: HashMap<String, VersionMeta>,
@@ -121,7 +121,10 @@ impl Snapshot {
             clients.insert(client.id.clone(), ClientEntry { client, secrets });
         }
         let apis = apis::list(conn)?.into_iter().map(|a| (a.identifier.clone(), a)).collect();
-        let resource_servers = apis::all_resource_servers(conn)?.into_iter().collect();
+        let mut resource_servers: HashMap<String, HashSet<String>> = HashMap::new();
+        for (api_id, client_id) in apis::all_resource_servers(conn)? {
+            resource_servers.entry(api_id).or_default().insert(client_id);
+        }
         let token_bindings = plugins::bindings_for_trigger(conn, Trigger::Token)?;
         let mut versions = HashMap::new();
         // The live versions, and the shadow candidates (`service::shadow`).
@@ -183,10 +186,7 @@ impl Snapshot {
 
     /// Whether `client_id` is a resource server of the API `api_id`.
     pub fn is_resource_server(&self, api_id: &str, client_id: &str) -> bool {
-        // A borrowed lookup would need a key type of its own; these are
-        // two short ids, and the check runs once per introspection by a
-        // client other than the token's own.
-        self.resource_servers.contains(&(api_id.to_owned(), client_id.to_owned()))
+        self.resource_servers.get(api_id).is_some_and(|clients| clients.contains(client_id))
     }
 
     /// Every scope an API declares, sorted, once each: discovery's
